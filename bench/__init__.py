@@ -1,0 +1,1 @@
+"""sentry benchmark suite: run with `python3 -m bench`."""

@@ -1,0 +1,309 @@
+/*
+ * Microbenchmarks, one process for all cases.
+ *
+ * Timing happens here, inside the guest, so a runner's start-up cost
+ * (runsc boot, proot's loader, sentry's import time) never leaks into a
+ * per-operation figure.  Each case calibrates its own iteration count
+ * against a time budget, because one fixed count cannot suit both native
+ * (~100 ns/op) and a ptrace tracer (~10-100 us/op).
+ *
+ * usage: micro BUDGET_MS REPS TINY_STATIC_BINARY CASE...
+ * prints one line per case: "CASE NS_PER_OP ITERATIONS"
+ * (NS_PER_OP is the median of REPS timed batches).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DIR_ENTRIES 1000
+#define MAX_REPS 31
+
+struct ctx {
+    char tmp[64];          /* private scratch dir under /tmp */
+    char file[PATH_MAX];   /* existing regular file for open/stat */
+    char bigdir[PATH_MAX]; /* DIR_ENTRIES empty files */
+    const char *tiny;
+    int zero_fd, null_fd, dir_fd;
+    int ping[2], pong[2];
+    pid_t peer;
+};
+
+static void die(const char *what)
+{
+    fprintf(stderr, "micro: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+/* ---- operations: each is one "op" in ns/op ---- */
+
+static void op_getpid(struct ctx *c)
+{
+    (void)c;
+    /* Raw syscall: glibc no longer caches getpid, but be explicit. */
+    syscall(SYS_getpid);
+}
+
+static void op_uname(struct ctx *c)
+{
+    struct utsname u;
+    (void)c;
+    if (uname(&u) != 0)
+        die("uname");
+}
+
+static void op_read(struct ctx *c)
+{
+    char b;
+    if (read(c->zero_fd, &b, 1) != 1)
+        die("read /dev/zero");
+}
+
+static void op_write(struct ctx *c)
+{
+    if (write(c->null_fd, "x", 1) != 1)
+        die("write /dev/null");
+}
+
+static void op_open_close(struct ctx *c)
+{
+    int fd = open(c->file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        die("open");
+    close(fd);
+}
+
+static void op_stat(struct ctx *c)
+{
+    struct stat st;
+    if (stat(c->file, &st) != 0)
+        die("stat");
+}
+
+static void op_getdents(struct ctx *c)
+{
+    /* A full listing per op; rewinding keeps openat out of the figure. */
+    char buf[32768];
+    long n, total = 0;
+    if (lseek(c->dir_fd, 0, SEEK_SET) != 0)
+        die("lseek dir");
+    while ((n = syscall(SYS_getdents64, c->dir_fd, buf, sizeof buf)) > 0)
+        total += n;
+    if (n < 0 || total == 0)
+        die("getdents64");
+}
+
+static void reap(pid_t pid)
+{
+    int st;
+    if (pid < 0)
+        die("fork");
+    if (waitpid(pid, &st, 0) != pid)
+        die("waitpid");
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "micro: child failed (status 0x%x)\n", st);
+        exit(1);
+    }
+}
+
+static void op_fork_wait(struct ctx *c)
+{
+    (void)c;
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    reap(pid);
+}
+
+static void op_fork_exec(struct ctx *c)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *argv[] = {(char *)c->tiny, NULL};
+        char *envp[] = {NULL};
+        execve(c->tiny, argv, envp);
+        _exit(127);
+    }
+    reap(pid);
+}
+
+static void op_pingpong(struct ctx *c)
+{
+    char b = 'p';
+    if (write(c->ping[1], &b, 1) != 1 || read(c->pong[0], &b, 1) != 1)
+        die("ping-pong");
+}
+
+/* ---- fixtures ---- */
+
+static void setup_files(struct ctx *c)
+{
+    char path[PATH_MAX + 32];
+    snprintf(c->tmp, sizeof c->tmp, "/tmp/sentry-micro-XXXXXX");
+    if (!mkdtemp(c->tmp))
+        die("mkdtemp");
+    snprintf(c->file, sizeof c->file, "%s/file", c->tmp);
+    int fd = open(c->file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || write(fd, "hello\n", 6) != 6)
+        die("create file");
+    close(fd);
+    snprintf(c->bigdir, sizeof c->bigdir, "%s/dir", c->tmp);
+    if (mkdir(c->bigdir, 0755) != 0)
+        die("mkdir");
+    for (int i = 0; i < DIR_ENTRIES; i++) {
+        snprintf(path, sizeof path, "%s/entry-%04d", c->bigdir, i);
+        fd = open(path, O_WRONLY | O_CREAT, 0644);
+        if (fd < 0)
+            die("create entry");
+        close(fd);
+    }
+    c->dir_fd = open(c->bigdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    c->zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+    c->null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (c->dir_fd < 0 || c->zero_fd < 0 || c->null_fd < 0)
+        die("open fixtures");
+}
+
+static void teardown_files(struct ctx *c)
+{
+    char path[PATH_MAX + 32];
+    close(c->dir_fd);
+    for (int i = 0; i < DIR_ENTRIES; i++) {
+        snprintf(path, sizeof path, "%s/entry-%04d", c->bigdir, i);
+        unlink(path);
+    }
+    rmdir(c->bigdir);
+    unlink(c->file);
+    rmdir(c->tmp);
+}
+
+static void setup_peer(struct ctx *c)
+{
+    if (pipe2(c->ping, O_CLOEXEC) != 0 || pipe2(c->pong, O_CLOEXEC) != 0)
+        die("pipe2");
+    c->peer = fork();
+    if (c->peer < 0)
+        die("fork peer");
+    if (c->peer == 0) {
+        char b;
+        close(c->ping[1]);
+        close(c->pong[0]);
+        while (read(c->ping[0], &b, 1) == 1)
+            if (write(c->pong[1], &b, 1) != 1)
+                _exit(1);
+        _exit(0);
+    }
+    close(c->ping[0]);
+    close(c->pong[1]);
+}
+
+static void teardown_peer(struct ctx *c)
+{
+    close(c->ping[1]); /* EOF tells the peer to exit */
+    close(c->pong[0]);
+    reap(c->peer);
+}
+
+/* ---- harness ---- */
+
+struct bench {
+    const char *name;
+    void (*op)(struct ctx *);
+    void (*setup)(struct ctx *);
+    void (*teardown)(struct ctx *);
+};
+
+static const struct bench BENCHES[] = {
+    {"getpid", op_getpid, NULL, NULL},
+    {"uname", op_uname, NULL, NULL},
+    {"read_devzero", op_read, NULL, NULL},
+    {"write_devnull", op_write, NULL, NULL},
+    {"open_close", op_open_close, NULL, NULL},
+    {"stat", op_stat, NULL, NULL},
+    {"getdents64_1000", op_getdents, NULL, NULL},
+    {"fork_wait", op_fork_wait, NULL, NULL},
+    {"fork_exec_wait", op_fork_exec, NULL, NULL},
+    {"pipe_pingpong", op_pingpong, setup_peer, teardown_peer},
+};
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+static double time_batch(const struct bench *b, struct ctx *c, long n)
+{
+    double t0 = now_ns();
+    for (long i = 0; i < n; i++)
+        b->op(c);
+    return now_ns() - t0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void run(const struct bench *b, struct ctx *c, double budget_ns, int reps)
+{
+    if (b->setup)
+        b->setup(c);
+    /* Calibrate (also warms caches): grow until a batch is ~5% of budget. */
+    long n = 1;
+    double t;
+    while ((t = time_batch(b, c, n)) < budget_ns / 20 && n < (1L << 40))
+        n *= 2;
+    long iters = (long)(budget_ns / reps / (t / n));
+    if (iters < 1)
+        iters = 1;
+    double per_op[MAX_REPS];
+    for (int r = 0; r < reps; r++)
+        per_op[r] = time_batch(b, c, iters) / iters;
+    qsort(per_op, reps, sizeof per_op[0], cmp_double);
+    printf("%s %.1f %ld\n", b->name, per_op[reps / 2], iters);
+    fflush(stdout);
+    if (b->teardown)
+        b->teardown(c);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: %s BUDGET_MS REPS TINY CASE...\n", argv[0]);
+        return 2;
+    }
+    double budget_ns = atof(argv[1]) * 1e6;
+    int reps = atoi(argv[2]);
+    if (reps < 1 || reps > MAX_REPS)
+        reps = 3;
+    struct ctx c = {.tiny = argv[3]};
+    setup_files(&c);
+    int status = 0;
+    for (int i = 4; i < argc; i++) {
+        size_t k;
+        for (k = 0; k < sizeof BENCHES / sizeof BENCHES[0]; k++)
+            if (strcmp(argv[i], BENCHES[k].name) == 0)
+                break;
+        if (k == sizeof BENCHES / sizeof BENCHES[0]) {
+            fprintf(stderr, "micro: unknown case %s\n", argv[i]);
+            status = 2;
+            continue;
+        }
+        run(&BENCHES[k], &c, budget_ns, reps);
+    }
+    teardown_files(&c);
+    return status;
+}

@@ -1,0 +1,99 @@
+"""The runners compared side by side, and whether each works here.
+
+A runner is a command prefix: the guest command is appended to it.  A
+runner that is missing or fails on /bin/true is reported as unavailable
+(with the line that installs it), never as a failed benchmark.
+"""
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+
+from . import measure
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Runs `python3 -m sentry ARGS` with the repo importable, without setting
+# PYTHONPATH: that would leak into the guest and give sentry's python
+# workloads extra (trapped) path lookups the other runners don't pay.
+_SENTRY_LAUNCH = ("import runpy, sys; sys.path.insert(0, %r); "
+                  "runpy.run_module('sentry', run_name='__main__', alter_sys=True)" % REPO_ROOT)
+
+
+@dataclass
+class Runner:
+    name: str
+    prefix: list
+    install: str = ""  # how to get it when unavailable
+    available: bool = False
+    reason: str = ""  # why unavailable
+    notes: list = field(default_factory=list)
+
+    def command(self, argv):
+        return self.prefix + list(argv)
+
+
+def _runsc(platform):
+    root = [] if os.geteuid() == 0 else ["--rootless"]
+    return Runner(f"runsc-{platform}",
+                  ["runsc"] + root + ["--network=none", f"--platform={platform}", "do"],
+                  "apt-get install runsc")
+
+
+def all_runners(built):
+    """Every runner the suite knows, in report order; built maps C targets."""
+    floor = built.get("floor_tracer")
+    return [
+        Runner("native", []),
+        Runner("sentry", [sys.executable, "-c", _SENTRY_LAUNCH, "run", "--"],
+               "pip install -e . (in the repo; sentry must import and run /bin/true)"),
+        Runner("floor", [floor, "--"] if floor else [],
+               "apt-get install gcc libseccomp-dev"),
+        Runner("strace", ["strace", "-f", "-o", "/dev/null"], "apt-get install strace"),
+        Runner("proot", ["proot", "-r", "/"], "apt-get install proot"),
+        Runner("bwrap", ["bwrap", "--bind", "/", "/", "--dev", "/dev", "--proc", "/proc"],
+               "apt-get install bubblewrap"),
+        _runsc("ptrace"),
+        _runsc("systrap"),
+    ]
+
+
+def probe(runner, launcher, cwd, timeout=60.0):
+    """Mark runner available if it exists and runs /bin/true cleanly."""
+    if runner.name != "native":
+        if not runner.prefix:
+            runner.reason = "not built"
+            return runner
+        exe = runner.prefix[0]
+        if shutil.which(exe) is None and not os.access(exe, os.X_OK):
+            runner.reason = f"{exe} not installed"
+            return runner
+    if runner.name == "sentry":
+        check = f"import sys; sys.path.insert(0, {REPO_ROOT!r}); import sentry"
+        r = measure.run([sys.executable, "-c", check], launcher, cwd=cwd, timeout=timeout)
+        if not r.ok:
+            runner.reason = "cannot import sentry: " + r.error
+            return runner
+    r = measure.run(runner.command(["/bin/true"]), launcher, cwd=cwd, timeout=timeout)
+    if r.ok:
+        runner.available = True
+        runner.reason = ""
+    else:
+        runner.reason = "fails on /bin/true: " + r.error
+        if runner.name == "runsc-systrap" and "unknown platform" in r.error:
+            runner.reason = "this runsc has no systrap platform (added in 2023 releases)"
+            runner.install = "install a runsc release from 2023 or later (Debian 12 ships 20221219)"
+    return runner
+
+
+def select(runners, names):
+    """Keep the runners named (comma list); native always stays, as the baseline."""
+    if not names:
+        return runners
+    wanted = {n.strip() for n in names.split(",") if n.strip()}
+    unknown = wanted - {r.name for r in runners}
+    if unknown:
+        raise SystemExit(f"unknown runner(s): {', '.join(sorted(unknown))}; "
+                         f"known: {', '.join(r.name for r in runners)}")
+    return [r for r in runners if r.name in wanted or r.name == "native"]

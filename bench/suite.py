@@ -1,0 +1,114 @@
+"""Run every selected benchmark under every runner, interleaved by round."""
+
+import datetime
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from collections import defaultdict
+
+from . import build, measure, micro, report, runners, workloads
+
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+# Workloads whose peak RSS is reported (the whole tracer tree's footprint).
+MEMORY_BENCHES = ["true", "py_import", "sqlite_io"]
+
+
+def _log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _select_benches(only):
+    names = {n.strip() for n in (only or "").split(",") if n.strip()}
+    known = set(micro.CASES) | {w.name for w in workloads.WORKLOADS} | {"micro", "workloads"}
+    if names - known:
+        raise SystemExit(f"unknown benchmark(s): {', '.join(sorted(names - known))}; "
+                         f"known: {', '.join(sorted(known))}")
+    if not names:
+        return list(micro.CASES), workloads.WORKLOADS
+    cases = [c for c in micro.CASES if c in names or "micro" in names]
+    wls = [w for w in workloads.WORKLOADS if w.name in names or "workloads" in names]
+    return cases, wls
+
+
+def run(opts):
+    cases, wls = _select_benches(opts.only)
+    built, build_errors = build.build_all()
+    for name, err in build_errors.items():
+        _log(f"build {name}: {err}")
+    if "launch" not in built:
+        raise SystemExit("cannot run anything: bench/c/launch.c did not build")
+    if cases and not {"micro", "tiny"} <= built.keys():
+        _log("microbenchmarks skipped: their C programs did not build")
+        cases = []
+
+    workdir = tempfile.mkdtemp(prefix="sentry-bench-", dir="/tmp")
+    try:
+        workloads.setup(workdir)
+        chosen = runners.select(runners.all_runners(built), opts.runners)
+        for r in chosen:
+            runners.probe(r, built["launch"], workdir)
+            _log(f"runner {r.name}: " + ("ok" if r.available else f"unavailable ({r.reason})"))
+        active = [r for r in chosen if r.available]
+        cpu = opts.cpu if opts.cpu is not None else (1 if (os.cpu_count() or 1) > 1 else 0)
+        modes = {"pinned": cpu, "unpinned": None}
+        samples, rss, errors = _rounds(opts, cases, wls, active, modes, built, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    units = {c: micro.UNIT for c in cases}
+    units.update({w.name: "s" for w in wls})
+    names = [r.name for r in active]
+    doc = {
+        "meta": {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+                 "host": f"{platform.node()} {platform.release()} {os.cpu_count()} cpus",
+                 "rounds": opts.rounds, "quick": opts.quick, "budget_ms": opts.budget_ms,
+                 "pin_note": f"runner and guest on CPU {cpu}, as with taskset -c {cpu}"},
+        "modes": list(modes),
+        "runners": {r.name: {"available": r.available, "reason": r.reason, "install": r.install,
+                             "command": r.prefix} for r in chosen},
+        "summary": report.summarize(samples, rss, units, names, modes),
+        "memory_benches": [b for b in MEMORY_BENCHES if b in units],
+        "errors": [f"{b} under {r} ({m}): {e}" for (m, b, r), e in sorted(errors.items())],
+    }
+    print(report.text(doc))
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for path in report.write(doc, RESULTS_DIR, stamp):
+        _log(f"wrote {os.path.relpath(path)}")
+    return 0
+
+
+def _rounds(opts, cases, wls, active, modes, built, workdir):
+    """Round by round, every bench under every runner and mode in turn, so
+    slow drift (thermal, page cache, noisy neighbours) hits all alike."""
+    samples, rss, errors = defaultdict(list), defaultdict(list), {}
+    launch = built["launch"]
+    micro_cmd = micro.command(built, cases, opts.budget_ms, opts.reps) if cases else None
+    for rnd in range(1, opts.rounds + 1):
+        if micro_cmd:
+            _log(f"round {rnd}/{opts.rounds}: micro")
+            for mode, cpu in modes.items():
+                for r in active:
+                    if (mode, "micro", r.name) in errors:
+                        continue
+                    res = measure.run(r.command(micro_cmd), launch, workdir, opts.timeout, cpu)
+                    got = micro.parse(res.stdout)
+                    for case in cases:
+                        if case in got:
+                            samples[(mode, case, r.name)].append(got[case])
+                    if not res.ok:
+                        errors[(mode, "micro", r.name)] = res.error
+        for w in wls:
+            _log(f"round {rnd}/{opts.rounds}: {w.name}")
+            for mode, cpu in modes.items():
+                for r in active:
+                    if (mode, w.name, r.name) in errors:
+                        continue  # failed once: don't spend more time on it
+                    res = measure.run(r.command(w.argv), launch, workdir, opts.timeout, cpu)
+                    if res.ok:
+                        samples[(mode, w.name, r.name)].append(res.wall_s)
+                        rss[(mode, w.name, r.name)].append(res.maxrss_kb)
+                    else:
+                        errors[(mode, w.name, r.name)] = res.error
+    return samples, rss, errors

@@ -1,0 +1,259 @@
+/*
+ * The tracer loop and the hot paths of sentry's ptrace platform.
+ *
+ * One loop (waitpid(-1, __WALL)) serves every guest task.  sn_wait() returns to
+ * Python only the stops that need the Sentry's judgement; stops that can be
+ * answered from a few integers (a memory call that does not touch the staging
+ * area, a foreign syscall ABI) are answered here without entering Python.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <stdio.h>
+#include <linux/ptrace.h>
+
+#include "tracer.h"
+
+/* The staging area sits at the same address in every guest address space, so
+ * the memory-call check needs no per-task lookup. */
+static uint64_t staging_base, staging_size;
+/* Syscalls the filter traps only so that their address range can be checked. */
+static unsigned char mm_check[SN_MAX_SYSCALL];
+static sn_counters counters;
+
+void sn_set_staging(uint64_t base, uint64_t size) { staging_base = base; staging_size = size; }
+void sn_set_mm_check(int nr, int on) { if (nr >= 0 && nr < SN_MAX_SYSCALL) mm_check[nr] = on; }
+void sn_get_counters(sn_counters *out) { *out = counters; }
+
+long sn_ptrace(int req, int tid, uint64_t addr, uint64_t data)
+{
+	errno = 0;
+	long r = ptrace(req, tid, (void *)addr, (void *)data);
+	if (r == -1 && errno) return -errno;
+	return r;
+}
+
+int sn_getregs(int tid, sn_regs *regs)
+{
+	return ptrace(PTRACE_GETREGS, tid, 0, regs) ? -errno : 0;
+}
+
+int sn_setregs(int tid, const sn_regs *regs)
+{
+	return ptrace(PTRACE_SETREGS, tid, 0, (void *)regs) ? -errno : 0;
+}
+
+static int overlaps_staging(uint64_t addr, uint64_t len)
+{
+	if (!staging_size) return 0;
+	uint64_t end = addr + len;
+	if (end < addr) return 1;   /* a wrapping range overlaps everything */
+	return addr < staging_base + staging_size && staging_base < end;
+}
+
+/* Length argument of each address-range call, by syscall number. */
+static int mm_range(const sn_regs *r, uint64_t *addr, uint64_t *len)
+{
+	switch (r->orig_rax) {
+	case SYS_munmap: case SYS_mprotect: case SYS_madvise: case SYS_pkey_mprotect:
+	case SYS_remap_file_pages: case SYS_mlock: case SYS_munlock: case SYS_mlock2:
+	case SYS_msync: case SYS_mbind:
+		*addr = r->rdi; *len = r->rsi; return 1;
+	case SYS_mremap:
+		/* the old range, and the new one when MREMAP_FIXED names it */
+		if (overlaps_staging(r->rdi, r->rsi)) { *addr = r->rdi; *len = r->rsi; return 1; }
+		if (r->r10 & 2 /* MREMAP_FIXED */) { *addr = r->r8; *len = r->rdx; return 1; }
+		*addr = 0; *len = 0; return 1;
+	case SYS_mmap:
+		/* only a fixed mapping can replace an existing one */
+		if (r->r10 & (MAP_FIXED | MAP_FIXED_NOREPLACE)) { *addr = r->rdi; *len = r->rsi; return 1; }
+		*addr = 0; *len = 0; return 1;
+	case SYS_shmat:
+		*addr = r->rsi; *len = r->rsi ? (1ULL << 40) : 0; return 1;
+	}
+	return 0;
+}
+
+static void deny(int tid, sn_regs *r, long err)
+{
+	r->orig_rax = (uint64_t)-1;
+	r->rax = (uint64_t)-err;
+	ptrace(PTRACE_SETREGS, tid, 0, r);
+	ptrace(PTRACE_CONT, tid, 0, 0);
+}
+
+/* Returns 1 when the seccomp stop was fully answered here. */
+static int fast_seccomp(int tid, sn_regs *r)
+{
+	uint64_t nr = r->orig_rax;
+	if (nr & 0x40000000ULL) {
+		/* x32 numbers share our audit arch, so the filter cannot tell them
+		 * apart; the design says a foreign ABI kills the process. */
+		counters.killed_foreign++;
+		syscall(SYS_tgkill, tid, tid, SIGKILL);
+		ptrace(PTRACE_CONT, tid, 0, 0);
+		return 1;
+	}
+	if (nr < SN_MAX_SYSCALL && mm_check[nr]) {
+		uint64_t addr, len;
+		if (mm_range(r, &addr, &len)) {
+			if (overlaps_staging(addr, len)) {
+				counters.fast_denied++;
+				deny(tid, r, EPERM);
+			} else {
+				counters.fast_allowed++;
+				ptrace(PTRACE_CONT, tid, 0, 0);
+			}
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int sn_wait(sn_event *ev)
+{
+	for (;;) {
+		int status;
+		pid_t tid = waitpid(-1, &status, __WALL);
+		if (tid < 0) {
+			if (errno == EINTR) return -EINTR;
+			return -errno;
+		}
+		memset(ev, 0, sizeof *ev);
+		ev->tid = tid;
+		ev->status = status;
+		if (WIFEXITED(status)) { ev->kind = SN_EXITED; ev->code = WEXITSTATUS(status); return 0; }
+		if (WIFSIGNALED(status)) { ev->kind = SN_SIGNALED; ev->code = WTERMSIG(status); return 0; }
+		if (!WIFSTOPPED(status)) continue;
+		int sig = WSTOPSIG(status);
+		int event = (unsigned)status >> 16;
+		ev->sig = sig;
+		if (sig == (SIGTRAP | 0x80)) {
+			ev->kind = SN_SYSCALL_EXIT;
+			if (sn_getregs(tid, &ev->regs)) { ev->kind = SN_GONE; }
+			return 0;
+		}
+		if (event == PTRACE_EVENT_SECCOMP) {
+			counters.seccomp_stops++;
+			if (sn_getregs(tid, &ev->regs)) { ev->kind = SN_GONE; return 0; }
+			if (fast_seccomp(tid, &ev->regs)) continue;
+			ev->kind = SN_SECCOMP;
+			return 0;
+		}
+		if (event) {
+			unsigned long msg = 0;
+			ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
+			ev->msg = msg;
+			switch (event) {
+			case PTRACE_EVENT_FORK: ev->kind = SN_FORK; break;
+			case PTRACE_EVENT_VFORK: ev->kind = SN_VFORK; break;
+			case PTRACE_EVENT_CLONE: ev->kind = SN_CLONE; break;
+			case PTRACE_EVENT_EXEC: ev->kind = SN_EXEC; break;
+			case PTRACE_EVENT_EXIT: ev->kind = SN_EXIT; break;
+			case PTRACE_EVENT_VFORK_DONE: ev->kind = SN_VFORK_DONE; break;
+			case PTRACE_EVENT_STOP:
+				/* group-stop (job control) or the first stop of a new or
+				 * interrupted task */
+				ev->kind = (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+					? SN_GROUP_STOP : SN_NEW_STOP;
+				break;
+			default: ev->kind = SN_OTHER_EVENT; break;
+			}
+			return 0;
+		}
+		ev->kind = SN_SIGNAL;
+		return 0;
+	}
+}
+
+long sn_read_mem(int tid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len }, remote = { (void *)addr, len };
+	ssize_t n = process_vm_readv(tid, &local, 1, &remote, 1, 0);
+	return n < 0 ? -errno : n;
+}
+
+/* Reads a NUL-terminated string of at most max bytes (NUL included).
+ * Returns its length without the NUL, -ENAMETOOLONG when none is found
+ * within max, or -EFAULT. Reads page by page so that a string ending just
+ * before an unmapped page is still read. */
+long sn_read_string(int tid, uint64_t addr, char *buf, size_t max)
+{
+	size_t got = 0;
+	while (got < max) {
+		size_t chunk = 4096 - ((addr + got) & 4095);
+		if (chunk > max - got) chunk = max - got;
+		long n = sn_read_mem(tid, addr + got, buf + got, chunk);
+		if (n <= 0) return -EFAULT;
+		char *nul = memchr(buf + got, 0, n);
+		if (nul) return nul - buf;
+		got += n;
+	}
+	return -ENAMETOOLONG;
+}
+
+/* Writes through /proc/<tid>/mem, which overrides page protections: the
+ * staging area is read-only to the guest. */
+long sn_write_mem(int memfd, uint64_t addr, const void *buf, size_t len)
+{
+	ssize_t n = pwrite(memfd, buf, len, (off_t)addr);
+	return n < 0 ? -errno : n;
+}
+
+long sn_write_vm(int tid, uint64_t addr, const void *buf, size_t len)
+{
+	struct iovec local = { (void *)buf, len }, remote = { (void *)addr, len };
+	ssize_t n = process_vm_writev(tid, &local, 1, &remote, 1, 0);
+	return n < 0 ? -errno : n;
+}
+
+/* openat2(2) for the Sentry's own confined lookups (no libc wrapper yet). */
+int sn_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve)
+{
+	struct { uint64_t flags, mode, resolve; } how = { flags, mode, resolve };
+	long r = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+	return r < 0 ? -errno : (int)r;
+}
+
+/* Raw kernel structs for the Sentry's emulated stat family: the guest gets
+ * exactly the bytes the kernel would have written. */
+long sn_fstatat(int dirfd, const char *name, int flags, void *buf144)
+{
+	return syscall(SYS_newfstatat, dirfd, name, buf144, flags) ? -errno : 0;
+}
+
+long sn_statx(int dirfd, const char *name, int flags, unsigned mask, void *buf256)
+{
+	return syscall(SYS_statx, dirfd, name, flags, mask, buf256) ? -errno : 0;
+}
+
+long sn_fstatfs(int fd, void *buf120)
+{
+	return syscall(SYS_fstatfs, fd, buf120) ? -errno : 0;
+}
+
+long sn_renameat2(int olddir, const char *old, int newdir, const char *new_, unsigned flags)
+{
+	return syscall(SYS_renameat2, olddir, old, newdir, new_, flags) ? -errno : 0;
+}
+
+long sn_utimensat(int dirfd, const char *name, const void *times, int flags)
+{
+	return syscall(SYS_utimensat, dirfd, name, times, flags) ? -errno : 0;
+}
+
+long sn_pidfd_getfd(int pidfd, int fd)
+{
+	long r = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	return r < 0 ? -errno : r;
+}

@@ -1,0 +1,54 @@
+/* Declarations shared by tracer.c and the cffi cdef in build.py. */
+#ifndef SENTRY_TRACER_H
+#define SENTRY_TRACER_H
+#include <stdint.h>
+#include <stddef.h>
+
+#define SN_MAX_SYSCALL 512
+
+/* struct user_regs_struct, x86-64 */
+typedef struct {
+	uint64_t r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8, rax, rcx, rdx,
+		rsi, rdi, orig_rax, rip, cs, eflags, rsp, ss, fs_base, gs_base,
+		ds, es, fs, gs;
+} sn_regs;
+
+enum sn_kind {
+	SN_EXITED = 1, SN_SIGNALED, SN_SECCOMP, SN_SYSCALL_EXIT, SN_FORK, SN_VFORK,
+	SN_CLONE, SN_EXEC, SN_EXIT, SN_VFORK_DONE, SN_GROUP_STOP, SN_NEW_STOP,
+	SN_SIGNAL, SN_OTHER_EVENT, SN_GONE
+};
+
+typedef struct {
+	int tid;
+	int kind;
+	int status;
+	int sig;
+	int code;
+	unsigned long msg;
+	sn_regs regs;
+} sn_event;
+
+typedef struct {
+	uint64_t seccomp_stops, fast_allowed, fast_denied, killed_foreign;
+} sn_counters;
+
+void sn_set_staging(uint64_t base, uint64_t size);
+void sn_set_mm_check(int nr, int on);
+void sn_get_counters(sn_counters *out);
+long sn_ptrace(int req, int tid, uint64_t addr, uint64_t data);
+int sn_getregs(int tid, sn_regs *regs);
+int sn_setregs(int tid, const sn_regs *regs);
+int sn_wait(sn_event *ev);
+long sn_read_mem(int tid, uint64_t addr, void *buf, size_t len);
+long sn_read_string(int tid, uint64_t addr, char *buf, size_t max);
+long sn_write_mem(int memfd, uint64_t addr, const void *buf, size_t len);
+long sn_write_vm(int tid, uint64_t addr, const void *buf, size_t len);
+int sn_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+long sn_fstatat(int dirfd, const char *name, int flags, void *buf144);
+long sn_statx(int dirfd, const char *name, int flags, unsigned mask, void *buf256);
+long sn_fstatfs(int fd, void *buf120);
+long sn_renameat2(int olddir, const char *old, int newdir, const char *new_, unsigned flags);
+long sn_utimensat(int dirfd, const char *name, const void *times, int flags);
+long sn_pidfd_getfd(int pidfd, int fd);
+#endif

@@ -1,0 +1,5 @@
+import sys
+
+from sentry.cli import main
+
+sys.exit(main())

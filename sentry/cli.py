@@ -1,0 +1,53 @@
+"""Command line: `sentry run [options] -- CMD ARGS...`."""
+import argparse
+import logging
+import sys
+
+from sentry import __version__
+
+
+def parser():
+    p = argparse.ArgumentParser(
+        prog="sentry",
+        description="Run Linux programs in a userspace-kernel sandbox (seccomp-bpf + ptrace).")
+    p.add_argument("--version", action="version", version=f"sentry {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", help="run a command in a new sandbox",
+                         description="Run CMD in a new sandbox. Without --rootfs the host's / is "
+                                     "the sandbox's read-only root, with a private writable /tmp.")
+    run.add_argument("--rootfs", metavar="DIR",
+                     help="use DIR as the sandbox's root, writable in place")
+    run.add_argument("--cwd", metavar="DIR", help="working directory inside the sandbox "
+                     "(default: the current directory without --rootfs, / with it)")
+    run.add_argument("--hostname", default="sentry", help="hostname seen by the guest (default: sentry)")
+    run.add_argument("--strace", action="store_true",
+                     help="log every trapped syscall, its result and its outcome")
+    run.add_argument("--log", metavar="FILE", help="write the Sentry's log to FILE instead of stderr")
+    run.add_argument("--debug", action="store_true", help="verbose Sentry log")
+    run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    if args.command != "run":
+        parser().print_help()
+        return 2
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    handler = logging.FileHandler(args.log) if args.log else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("sentry: %(message)s"))
+    root = logging.getLogger("sentry")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if args.debug or args.strace else logging.WARNING)
+
+    from sentry.sandbox import Config, ConfigError, run
+    cfg = Config(cmd, rootfs=args.rootfs, cwd=args.cwd, hostname=args.hostname, strace=args.strace)
+    try:
+        return run(cfg)
+    except ConfigError as e:
+        print(f"sentry: {e}", file=sys.stderr)
+        return 125
+
+
+if __name__ == "__main__":
+    sys.exit(main())

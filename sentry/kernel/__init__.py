@@ -1,0 +1,1 @@
+"""Tasks, processes and the event loop that serves them (one tracer for all)."""

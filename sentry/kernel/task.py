@@ -1,0 +1,52 @@
+"""The Sentry's view of guest tasks and processes.
+
+Nothing here is a shadow of kernel state that could drift: fds, memory and
+signal state stay in the host kernel.  What is kept is what the host kernel
+does not know about the sandbox: the sandbox cwd, the sandbox path of the
+running program, and the staging slots of each address space.
+"""
+from sentry.platform.staging import Slots
+
+
+class FsContext:
+    """cwd, shared by threads and by CLONE_FS children."""
+
+    def __init__(self, cwd="/"):
+        self.cwd = cwd
+
+    def copy(self):
+        return FsContext(self.cwd)
+
+
+class Process:
+    def __init__(self, tgid, fs, slots, exe="", parent=None):
+        self.tgid = tgid
+        self.fs = fs
+        self.slots = slots            # staging slots of its address space
+        self.exe = exe                # sandbox path of the running program
+        self.parent = parent
+        self.pending_exec = None      # (exe, dev, ino) checked at PTRACE_EVENT_EXEC
+        self.threads = set()
+
+
+class Task:
+    def __init__(self, tid, process=None):
+        self.tid = tid
+        self.process = process
+        self.slots = process.slots if process else None
+        self.on_exit = None           # callback for the next syscall-exit stop
+        self.started = False          # its first ptrace stop has been seen
+        self.linked = process is not None
+        self.strace_entry = None
+
+    def attach(self, process):
+        self.process = process
+        self.slots = process.slots
+        self.linked = True
+        process.threads.add(self.tid)
+
+    def leave(self):
+        if self.slots is not None:
+            self.slots.release(self.tid)
+        if self.process is not None:
+            self.process.threads.discard(self.tid)

@@ -1,0 +1,1 @@
+"""Loading programs: `#!` scripts and ELF (PT_INTERP via pyelftools)."""

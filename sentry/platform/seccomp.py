@@ -1,0 +1,33 @@
+"""The seccomp-bpf filter, generated from the syscall table with libseccomp.
+
+Default action TRACE: every call the table does not ALLOW stops at the Sentry.
+A foreign architecture (i386 `int 0x80`) kills the process; x32 numbers share
+the x86-64 audit arch and are killed by the native tracer (tracer.c).
+"""
+import pyseccomp
+
+from sentry._native import lib
+from syscalls import table
+
+
+def build():
+    f = pyseccomp.SyscallFilter(pyseccomp.TRACE(0))
+    f.set_attr(pyseccomp.Attr.ACT_BADARCH, pyseccomp.KILL_PROCESS)
+    f.set_attr(pyseccomp.Attr.CTL_NNP, 1)
+    for e in table.TABLE.values():
+        if e.outcome == "allow":
+            f.add_rule(pyseccomp.ALLOW, e.nr)
+        elif e.outcome == "allow-if":
+            for args in table.ALLOW_IF[e.name]:
+                f.add_rule(pyseccomp.ALLOW, e.nr, *args)
+        elif e.outcome == "errno":
+            f.add_rule(pyseccomp.ERRNO(table.BPF_ERRNO[e.name]), e.nr)
+    return f
+
+
+def configure_native(staging_base, staging_size):
+    """Tell the native fast path which trapped calls it answers alone."""
+    lib.sn_set_staging(staging_base, staging_size)
+    for e in table.TABLE.values():
+        if e.outcome == "native" or e.name == "mmap":
+            lib.sn_set_mm_check(e.nr, 1)

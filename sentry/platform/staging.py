@@ -1,0 +1,60 @@
+"""The staging area: Sentry-owned memory inside each guest address space.
+
+What the host kernel reads on the guest's behalf after the Sentry's check (a
+rewritten path, an `open_how`, a sockaddr) must not be writable by the guest,
+or a racing thread swaps it between check and use.  The staging area is a
+read-only anonymous mapping at one fixed address in every guest address space;
+the Sentry writes it through /proc/<tid>/mem, and the memory calls that could
+unmap, remap or re-protect it are trapped and checked in native/tracer.c.
+
+Each thread owns one slot while it lives: a thread is in at most one syscall at
+a time, so its slot can never be overwritten while the kernel still reads it.
+"""
+import errno
+
+from sentry.platform import memory
+from syscalls.errors import SyscallError
+
+BASE = 0x3FF000000000
+SLOT_SIZE = 2 * 4096          # a path (PATH_MAX) and a second path or struct
+SLOTS = 4096
+SIZE = SLOT_SIZE * SLOTS
+
+PROT_READ = 0x1
+MAP_PRIVATE, MAP_ANONYMOUS, MAP_NORESERVE, MAP_FIXED_NOREPLACE = 0x02, 0x20, 0x4000, 0x100000
+MAP_FLAGS = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE
+
+
+class Slots:
+    """Slot ownership for one address space (threads and vfork children share it)."""
+
+    def __init__(self):
+        self.mapped = False
+        self.owner = {}       # tid -> slot index
+        self.free = list(range(SLOTS - 1, -1, -1))
+
+    def slot_of(self, tid):
+        slot = self.owner.get(tid)
+        if slot is None:
+            if not self.free:
+                raise SyscallError(errno.EAGAIN, "staging slots exhausted")
+            slot = self.owner[tid] = self.free.pop()
+        return BASE + slot * SLOT_SIZE
+
+    def release(self, tid):
+        slot = self.owner.pop(tid, None)
+        if slot is not None:
+            self.free.append(slot)
+
+
+def stage(tid, slot_addr, *chunks):
+    """Write chunks back to back into a slot; returns the address of each."""
+    addrs, blob = [], b""
+    for chunk in chunks:
+        addrs.append(slot_addr + len(blob))
+        blob += chunk
+        blob += b"\0" * (-len(blob) % 8)
+    if len(blob) > SLOT_SIZE:
+        raise SyscallError(errno.ENAMETOOLONG)
+    memory.write_forced(tid, slot_addr, blob)
+    return addrs

@@ -1,0 +1,155 @@
+"""A sandbox: its mount table, its first process, and the Kernel serving it."""
+import errno
+import logging
+import os
+import shutil
+import signal
+import tempfile
+
+from sentry.kernel.kernel import Kernel
+from sentry.platform import privileges, ptrace, seccomp, staging
+from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, DevMount, Mount, MountTable
+
+log = logging.getLogger("sentry")
+
+
+class ConfigError(Exception):
+    """A bad option or config: one clear line, nothing started."""
+
+
+class Config:
+    def __init__(self, argv, rootfs=None, cwd=None, env=None, hostname="sentry",
+                 strace=False):
+        self.argv = argv
+        self.rootfs = rootfs
+        self.cwd = cwd
+        self.env = dict(os.environ) if env is None else env
+        self.hostname = hostname
+        self.strace = strace
+
+
+def build_mounts(cfg, private):
+    """The default table: the host's / read-only with a private /tmp (until
+    the overlay exists), or --rootfs writable in place; /dev narrowed to the
+    usual device nodes; /proc and /sys empty until the synthetic ones exist."""
+    mounts = MountTable()
+    empty = os.path.join(private, "empty")
+    os.mkdir(empty, 0o555)
+    if cfg.rootfs is None:
+        mounts.add(Mount("/", "/", readonly=True))
+        tmp = os.path.join(private, "tmp")
+        os.mkdir(tmp)
+        os.chmod(tmp, 0o1777)
+        mounts.add(Mount("/tmp", tmp))
+    else:
+        mounts.add(Mount("/", cfg.rootfs))
+    mounts.add(DevMount("/dev"))
+    for p in ("/proc", "/sys"):
+        mounts.add(Mount(p, empty, readonly=True))
+    return mounts
+
+
+def check_config(cfg):
+    if not cfg.argv:
+        raise ConfigError("no command given (usage: sentry run [options] -- CMD [ARGS...])")
+    if cfg.rootfs is not None:
+        if not os.path.exists(cfg.rootfs):
+            raise ConfigError(f"rootfs {cfg.rootfs}: no such directory")
+        if not os.path.isdir(cfg.rootfs):
+            raise ConfigError(f"rootfs {cfg.rootfs}: not a directory")
+
+
+def _guest_start(cfg, mounts, filt, ready_r):
+    """Runs in the forked child: becomes the sandbox's first process."""
+    try:
+        os.read(ready_r, 1)                     # wait until the Sentry has seized us
+        for sfd, gfd in mounts.hidden_fds():
+            os.dup2(sfd, gfd, inheritable=True)
+        os.closerange(3, HIDDEN_FD_BASE)
+        os.closerange(HIDDEN_FD_BASE + MAX_MOUNTS, 1 << 20)
+        privileges.prctl(privileges.PR_SET_PDEATHSIG, signal.SIGKILL)
+        for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_DFL)
+        privileges.drop_all()
+        filt.load()
+        # From here every call is trapped: PATH is searched inside the sandbox.
+        os.execvpe(cfg.argv[0], cfg.argv, cfg.env)
+    except OSError as e:
+        code = 127 if e.errno in (errno.ENOENT, errno.ENOTDIR) else 126
+        msg = f"sentry: {cfg.argv[0]}: {'command not found' if code == 127 else e.strerror}\n"
+        os.write(2, msg.encode())
+        os._exit(code)
+    except BaseException:
+        os._exit(125)
+
+
+def exit_code(status):
+    if status is None:
+        return 125
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return 125
+
+
+def run(cfg):
+    """Run cfg.argv in a new sandbox; returns the exit code as a shell reports it."""
+    check_config(cfg)
+    private = tempfile.mkdtemp(prefix="sentry-")
+    try:
+        mounts = build_mounts(cfg, private)
+        filt = seccomp.build()
+        seccomp.configure_native(staging.BASE, staging.SIZE)
+        strace = None
+        if cfg.strace:
+            from sentry.strace import Tracer
+            strace = Tracer()
+        kernel = Kernel(mounts, strace)
+        kernel.uts["hostname"] = cfg.hostname
+        cwd = cfg.cwd or (os.getcwd() if cfg.rootfs is None else "/")
+
+        # Orphaned guests re-parent to the Sentry (they stay traced and reaped);
+        # a non-dumpable Sentry cannot be inspected through /proc by its guests.
+        privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
+        privileges.prctl(privileges.PR_SET_DUMPABLE, 0)
+        ready_r, ready_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(ready_w)
+            _guest_start(cfg, mounts, filt, ready_r)
+        os.close(ready_r)
+        ptrace.seize(pid)
+        kernel.adopt_init(pid, cwd)
+        os.write(ready_w, b"x")
+        os.close(ready_w)
+        with _signals_forwarded_to(pid):
+            status = kernel.run()
+        return exit_code(status)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+class _signals_forwarded_to:
+    """Ctrl-C reaches the guest through the terminal's process group; SIGTERM
+    and SIGHUP sent to the Sentry are passed on to the guest's init."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def __enter__(self):
+        self.saved = {}
+        for s in (signal.SIGINT, signal.SIGQUIT):
+            self.saved[s] = signal.signal(s, signal.SIG_IGN)
+        for s in (signal.SIGTERM, signal.SIGHUP):
+            self.saved[s] = signal.signal(s, self._forward)
+
+    def _forward(self, sig, frame):
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def __exit__(self, *exc):
+        for s, h in self.saved.items():
+            signal.signal(s, h)

@@ -1,0 +1,1 @@
+"""The sandbox's file-system view: mount table and path resolution."""

@@ -1,0 +1,136 @@
+"""The mount table: sandbox path -> backend.
+
+Each backend is rooted at a host directory.  The Sentry holds an O_PATH fd on
+that root for its own confined lookups, and every guest process holds one at a
+hidden fd number (HIDDEN_FD_BASE + index), inherited across fork and exec, so
+that a rewritten `openat2` can name the mount's root without a host path.
+"""
+import errno
+import os
+
+from sentry._native import lib
+from syscalls.errors import SyscallError
+
+HIDDEN_FD_BASE = 1000    # guest fds >= this are the Sentry's; see syscalls/file.py
+MAX_MOUNTS = 20
+
+O_PATH = 0o10000000
+RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, RESOLVE_BENEATH = 1, 2, 4, 8
+# The host kernel's part of confinement: never leave the mount's root, never
+# follow a symlink the Sentry did not resolve itself (a racing guest planted it).
+CONFINED = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
+
+
+def openat2(dirfd, path, flags, mode=0, resolve=CONFINED):
+    fd = lib.sn_openat2(dirfd, os.fsencode(path), flags, mode, resolve)
+    if fd < 0:
+        raise SyscallError(-fd)
+    return fd
+
+
+class Mount:
+    """A host directory seen at `path` in the sandbox."""
+
+    kind = "bind"
+
+    def __init__(self, path, host_root, readonly=False):
+        self.path = path
+        self.host_root = os.path.realpath(host_root)
+        self.readonly = readonly
+        self.fd = os.open(self.host_root, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.guest_fd = None
+        self.allows_exec = True
+
+    def check_writable(self):
+        if self.readonly:
+            raise SyscallError(errno.EROFS)
+
+    def allows(self, rel):
+        """Whether `rel` (a confined relative path) is part of this mount."""
+        return True
+
+    def open_parent(self, rel):
+        """(O_PATH fd of rel's parent directory, final name), confined."""
+        parent, _, name = rel.rpartition("/")
+        return openat2(self.fd, parent or ".", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), name or "."
+
+    def lstat(self, rel):
+        if rel == ".":
+            return os.fstat(self.fd)
+        fd, name = self.open_parent(rel)
+        try:
+            return os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except OSError as e:
+            raise SyscallError(e.errno)
+        finally:
+            os.close(fd)
+
+    def readlink(self, rel):
+        fd, name = self.open_parent(rel)
+        try:
+            return os.readlink(name, dir_fd=fd)
+        except OSError as e:
+            raise SyscallError(e.errno)
+        finally:
+            os.close(fd)
+
+    def host_path(self, rel):
+        return self.host_root if rel == "." else os.path.join(self.host_root, rel)
+
+
+class DevMount(Mount):
+    """The host's /dev, narrowed to the device nodes every program expects.
+
+    Until the synthetic /dev exists, only these names resolve; writes to them
+    are allowed (they are devices, not files of the host)."""
+
+    kind = "dev"
+    NODES = {"null", "zero", "full", "random", "urandom", "tty"}
+
+    def __init__(self, path="/dev"):
+        super().__init__(path, "/dev", readonly=True)
+
+    def allows(self, rel):
+        return rel == "." or rel in self.NODES
+
+
+class MountTable:
+    def __init__(self):
+        self.mounts = {}       # sandbox path -> Mount
+
+    def add(self, mount):
+        if len(self.mounts) >= MAX_MOUNTS:
+            raise ValueError("too many mounts")
+        mount.guest_fd = HIDDEN_FD_BASE + len(self.mounts)
+        self.mounts[mount.path] = mount
+        # longest sandbox paths first, for lookups by prefix
+        self._by_path = sorted(self.mounts.values(), key=lambda m: len(m.path), reverse=True)
+        self._by_host = sorted(self.mounts.values(), key=lambda m: len(m.host_root), reverse=True)
+
+    def locate(self, spath):
+        """(mount, relative path) for a normalised sandbox path."""
+        for m in self._by_path:
+            if spath == m.path:
+                return m, "."
+            prefix = m.path if m.path.endswith("/") else m.path + "/"
+            if spath.startswith(prefix):
+                return m, spath[len(prefix):]
+        raise SyscallError(errno.ENOENT)
+
+    def sandbox_path(self, host_path):
+        """Map a host path (from /proc/<tid>/fd) back into the sandbox; None
+        when it lies outside every mount."""
+        for m in self._by_host:
+            root = m.host_root
+            if host_path == root:
+                return m.path
+            if host_path.startswith(root.rstrip("/") + "/"):
+                rest = host_path[len(root.rstrip("/")) + 1:]
+                return m.path.rstrip("/") + "/" + rest
+        return None
+
+    def hidden_fds(self):
+        return [(m.fd, m.guest_fd) for m in self.mounts.values()]
+
+    def __iter__(self):
+        return iter(self.mounts.values())

@@ -1,0 +1,113 @@
+"""Path resolution, the Sentry's, against the mount table, with Linux semantics.
+
+Symlinks resolve inside the sandbox, `..` stops at its root, 40 links at most
+(ELOOP), ENOTDIR for a non-directory in the middle, ENAMETOOLONG past PATH_MAX.
+The result is a (mount, relative path) pair free of symlinks and `..`; the
+host kernel then repeats the walk under RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS,
+so a guest that swaps a directory for a symlink meanwhile gets an error, never
+a host file.
+"""
+import errno
+import os
+import stat
+from dataclasses import dataclass
+from typing import Optional
+
+from syscalls.errors import SyscallError
+
+MAX_LINKS = 40
+PATH_MAX = 4096
+NAME_MAX = 255
+
+
+@dataclass
+class Resolved:
+    spath: str                 # normalised sandbox path
+    mount: object
+    rel: str                   # path under the mount's host root ("." = root)
+    st: Optional[os.stat_result]   # lstat of the final component, None if absent
+
+    @property
+    def exists(self):
+        return self.st is not None
+
+    @property
+    def is_dir(self):
+        return self.st is not None and stat.S_ISDIR(self.st.st_mode)
+
+
+def split(path):
+    return [c for c in path.split("/") if c and c != "."]
+
+
+def resolve(mounts, start, path, follow=True, must_exist=True):
+    """Resolve `path` (str) relative to sandbox directory `start`.
+
+    follow: follow a symlink in the final component.
+    must_exist: raise ENOENT for a missing final component; otherwise return
+    it with st=None (for creation), provided its parent exists.
+    """
+    if len(path) >= PATH_MAX:
+        raise SyscallError(errno.ENAMETOOLONG)
+    if not path:
+        raise SyscallError(errno.ENOENT)
+    trailing = path.endswith("/")
+    if trailing:
+        follow = True
+    stack = [] if path.startswith("/") else split(start)
+    todo = split(path)
+    links = 0
+    st = None
+    if not todo:
+        # "/" or "." or "a/.." style: the start (or root) itself
+        spath = "/" + "/".join(stack)
+        mount, rel = mounts.locate(spath)
+        return Resolved(spath, mount, rel, mount.lstat(rel))
+    while todo:
+        comp = todo.pop(0)
+        if len(comp) > NAME_MAX:
+            raise SyscallError(errno.ENAMETOOLONG)
+        if comp == "..":
+            if stack:
+                stack.pop()
+            if not todo:
+                spath = "/" + "/".join(stack)
+                mount, rel = mounts.locate(spath)
+                return Resolved(spath, mount, rel, mount.lstat(rel))
+            continue
+        last = not todo
+        cand = stack + [comp]
+        spath = "/" + "/".join(cand)
+        mount, rel = mounts.locate(spath)
+        if not mount.allows(rel):
+            st = None
+        else:
+            try:
+                st = mount.lstat(rel)
+            except SyscallError as e:
+                if e.errno != errno.ENOENT:
+                    raise
+                st = None
+        if st is None:
+            if last and not must_exist:
+                return Resolved(spath, mount, rel, None)
+            raise SyscallError(errno.ENOENT)
+        if stat.S_ISLNK(st.st_mode) and (not last or follow):
+            links += 1
+            if links > MAX_LINKS:
+                raise SyscallError(errno.ELOOP)
+            target = mount.readlink(rel)
+            if target.startswith("/"):
+                stack = []
+            todo = split(target) + todo
+            if not todo:
+                spath = "/" + "/".join(stack)
+                mount, rel = mounts.locate(spath)
+                return Resolved(spath, mount, rel, mount.lstat(rel))
+            continue
+        if not last and not stat.S_ISDIR(st.st_mode):
+            raise SyscallError(errno.ENOTDIR)
+        stack = cand
+    if trailing and not stat.S_ISDIR(st.st_mode):
+        raise SyscallError(errno.ENOTDIR)
+    return Resolved(spath, mount, rel, st)

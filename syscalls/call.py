@@ -1,0 +1,82 @@
+"""A trapped syscall as handlers see it: the task, its raw args, guest memory."""
+import errno
+import os
+
+from sentry.platform import memory, staging
+from syscalls.errors import SyscallError
+
+AT_FDCWD = -100
+
+
+def signed(v):
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def sint(v):
+    """An `int` argument: the kernel looks at the low 32 bits only."""
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >= 1 << 31 else v
+
+
+class NeedStaging(Exception):
+    """The address space has no staging area yet; the kernel maps one and
+    lets the call trap again."""
+
+
+class Call:
+    def __init__(self, kernel, task, regs):
+        self.kernel = kernel
+        self.task = task
+        self.regs = regs
+        self.nr = regs.orig_rax
+        self.args = (regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9)
+
+    @property
+    def tid(self):
+        return self.task.tid
+
+    @property
+    def process(self):
+        return self.task.process
+
+    def fd(self, i):
+        return sint(self.args[i])
+
+    def string(self, i, limit=memory.PATH_MAX):
+        return memory.read_string(self.tid, self.args[i], limit)
+
+    def path(self, i):
+        p = self.string(i)
+        if not p:
+            raise SyscallError(errno.ENOENT)
+        return p
+
+    def read(self, addr, n):
+        return memory.read(self.tid, addr, n)
+
+    def write(self, addr, data):
+        memory.write(self.tid, addr, data)
+
+    def slot(self):
+        """This thread's staging slot, mapping the area first if needed."""
+        slots = self.task.slots
+        if not slots.mapped:
+            raise NeedStaging()
+        return slots.slot_of(self.tid)
+
+    def stage(self, *chunks):
+        return staging.stage(self.tid, self.slot(), *chunks)
+
+    def umask(self):
+        with open(f"/proc/{self.tid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+        return 0o022
+
+    def host_fd_path(self, fd):
+        """What the host kernel says guest fd `fd` refers to."""
+        try:
+            return os.readlink(f"/proc/{self.tid}/fd/{fd}")
+        except FileNotFoundError:
+            raise SyscallError(errno.EBADF)

@@ -1,0 +1,35 @@
+"""Calls sentry never offers, with the errno Linux gives when they are not
+permitted.  Each is logged once per sandbox (kernel.py), never silent."""
+import errno
+
+from syscalls.registry import handler
+
+# never reachable, whatever the configuration (design notes §1)
+DENIED = {name: errno.EPERM for name in """
+io_uring_setup io_uring_enter io_uring_register open_by_handle_at
+name_to_handle_at bpf perf_event_open userfaultfd kexec_load kexec_file_load
+init_module finit_module delete_module reboot swapon swapoff fsopen fsconfig
+fsmount fspick move_mount open_tree mount_setattr keyctl add_key request_key
+ptrace acct quotactl quotactl_fd iopl ioperm vhangup syslog lookup_dcookie
+settimeofday clock_settime adjtimex clock_adjtime pivot_root mount umount2
+unshare setns chroot process_madvise pidfd_getfd memfd_secret
+""".split()}
+DENIED["name_to_handle_at"] = errno.EOPNOTSUPP
+
+NOTES = {
+    "mount": "the sandbox mount table is fixed at start (--mount); guest mounts come with the filesystem issue",
+    "umount2": "as mount",
+    "unshare": "namespaces are emulated by the Sentry; nested ones are not offered yet",
+    "setns": "as unshare",
+    "chroot": "not offered yet",
+    "ptrace": "a guest cannot trace: the Sentry is the only tracer",
+    "io_uring_setup": "its operations bypass seccomp",
+}
+
+
+def _deny(call):
+    raise AssertionError("denied calls are answered by the dispatcher")
+
+
+for _name, _err in DENIED.items():
+    handler(_name, support="none", note=NOTES.get(_name, "never offered (design notes §1)"))(_deny)

@@ -1,0 +1,168 @@
+"""The open family, and the fd-level calls that still need a check.
+
+open* is a rewrite: the Sentry resolves the path, stages the confined relative
+path and an `open_how` in the thread's staging slot, and the host kernel runs
+`openat2(<mount's hidden fd>, path, how)` in the guest's own context, so the
+new fd is a real host fd and reads and writes on it run natively.
+"""
+import errno
+import os
+import stat
+import struct
+
+from sentry.vfs.mount import CONFINED, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH
+from syscalls.call import AT_FDCWD, sint
+from syscalls.errors import SyscallError
+from syscalls.lookup import fd_sandbox_path, lookup
+from syscalls.registry import PASS, Rewrite, handler
+
+SYS_OPENAT2 = 437
+O_ACCMODE, O_WRONLY, O_RDWR = 3, 1, 2
+O_CREAT, O_EXCL, O_TRUNC, O_APPEND = 0o100, 0o200, 0o1000, 0o2000
+O_DIRECTORY, O_NOFOLLOW, O_LARGEFILE = 0o200000, 0o400000, 0o100000
+O_TMPFILE = 0o20000000 | O_DIRECTORY
+# every flag openat(2) honours; openat2(2) rejects the rest, openat ignores them
+VALID_FLAGS = 0o37777777 & ~0o10000000000 | O_PATH
+
+
+def is_hidden(fd):
+    return HIDDEN_FD_BASE <= fd < HIDDEN_FD_BASE + MAX_MOUNTS
+
+
+def wants_write(flags):
+    return (flags & O_ACCMODE) != 0 or flags & (O_TRUNC | (O_TMPFILE & ~O_DIRECTORY))
+
+
+def open_rewrite(call, dirfd, path, flags, mode):
+    flags &= VALID_FLAGS
+    creat = flags & O_CREAT and not flags & O_PATH
+    tmpfile = (flags & O_TMPFILE) == O_TMPFILE
+    follow = not (flags & O_NOFOLLOW) and not (creat and flags & O_EXCL)
+    loc = lookup(call, dirfd, path, follow=follow, must_exist=not creat)
+    if path.endswith(b"/") and creat and not loc.exists:
+        raise SyscallError(errno.EISDIR)
+    if loc.exists and stat.S_ISLNK(loc.st.st_mode) and not flags & O_PATH:
+        raise SyscallError(errno.ELOOP)
+    if (wants_write(flags) or (creat and not loc.exists) or tmpfile) \
+            and not (loc.mount.kind == "dev" and loc.rel != "."):
+        loc.mount.check_writable()
+    if creat or tmpfile:
+        mode &= 0o7777
+    else:
+        mode = 0
+    how = struct.pack("<QQQ", flags | O_LARGEFILE, mode, CONFINED)
+    path_addr, how_addr = call.stage(os.fsencode(loc.rel) + b"\0", how)
+    return Rewrite(SYS_OPENAT2, {0: loc.mount.guest_fd, 1: path_addr, 2: how_addr, 3: len(how)})
+
+
+@handler("open", stages=True)
+def sys_open(call):
+    return open_rewrite(call, AT_FDCWD, call.path(0), sint(call.args[1]), call.args[2])
+
+
+@handler("creat", stages=True)
+def sys_creat(call):
+    return open_rewrite(call, AT_FDCWD, call.path(0), O_CREAT | O_WRONLY | O_TRUNC, call.args[1])
+
+
+@handler("openat", stages=True)
+def sys_openat(call):
+    return open_rewrite(call, call.fd(0), call.path(1), sint(call.args[2]), call.args[3])
+
+
+@handler("openat2", stages=True, support="partial",
+         note="the guest's own RESOLVE_* flags are accepted but not enforced beyond the sandbox's confinement")
+def sys_openat2(call):
+    size = call.args[3]
+    if size < 24:
+        raise SyscallError(errno.EINVAL)
+    flags, mode, resolve = struct.unpack("<QQQ", call.read(call.args[2], 24))
+    if flags & ~(VALID_FLAGS | O_LARGEFILE) or resolve & ~0x3F:
+        raise SyscallError(errno.EINVAL)
+    if mode and not flags & (O_CREAT | O_TMPFILE):
+        raise SyscallError(errno.EINVAL)
+    return open_rewrite(call, call.fd(0), call.path(1), flags, mode)
+
+
+# ---- fds the Sentry keeps in every guest are invisible -----------------------
+
+@handler("close", note="fds of the Sentry (>= %d) look closed" % HIDDEN_FD_BASE)
+def sys_close(call):
+    fd = sint(call.args[0])
+    if fd < 0 or is_hidden(fd):
+        raise SyscallError(errno.EBADF)
+    return PASS
+
+
+@handler("dup2", "dup3")
+def sys_dup2(call):
+    if is_hidden(sint(call.args[1])) or is_hidden(sint(call.args[0])):
+        raise SyscallError(errno.EBADF)
+    return PASS
+
+
+@handler("close_range", support="partial",
+         note="a range over the Sentry's fds closes only the guest's fds below them")
+def sys_close_range(call):
+    first, last = call.args[0] & 0xFFFFFFFF, call.args[1] & 0xFFFFFFFF
+    if first > last:
+        raise SyscallError(errno.EINVAL)
+    if first >= HIDDEN_FD_BASE + MAX_MOUNTS or last < HIDDEN_FD_BASE:
+        return PASS
+    if first >= HIDDEN_FD_BASE:
+        return 0
+    return Rewrite(args={1: HIDDEN_FD_BASE - 1})
+
+
+# ---- fd-level calls whose target must be checked -------------------------------
+
+def fd_mount(call, fd):
+    try:
+        spath = fd_sandbox_path(call, fd)
+    except SyscallError:
+        return None      # pipes, sockets, anonymous inodes: not on a mount
+    try:
+        return call.kernel.mounts.locate(spath)[0]
+    except SyscallError:
+        return None
+
+
+def _writable_fd(call):
+    fd = call.fd(0)
+    if is_hidden(fd):
+        raise SyscallError(errno.EBADF)
+    m = fd_mount(call, fd)
+    if m is not None and m.kind != "dev":
+        m.check_writable()
+    return PASS
+
+
+handler("fchmod", "fchown", "fsetxattr", "fremovexattr",
+        note="refused with EROFS on a read-only mount")(_writable_fd)
+
+
+@handler("ioctl")
+def sys_ioctl(call):
+    req = call.args[1] & 0xFFFFFFFF
+    if req in (0x5412, 0x541C):      # TIOCSTI, TIOCLINUX
+        raise SyscallError(errno.EPERM)
+    return PASS
+
+
+@handler("fcntl", support="partial", note="F_SETOWN to a process outside the sandbox is refused")
+def sys_fcntl(call):
+    cmd = call.args[1] & 0xFFFFFFFF
+    if cmd == 8:       # F_SETOWN: pid (>0) or process group (<0)
+        owner = sint(call.args[2])
+        if owner != 0 and not call.kernel.in_sandbox(abs(owner), group=owner < 0):
+            raise SyscallError(errno.ESRCH)
+    if cmd == 15:      # F_SETOWN_EX
+        kind, pid = struct.unpack("<ii", call.read(call.args[2], 8))
+        if pid and not call.kernel.in_sandbox(pid, group=kind == 2):
+            raise SyscallError(errno.ESRCH)
+    return PASS
+
+
+@handler("mmap", note="fixed mappings are checked against the staging area")
+def sys_mmap(call):
+    return PASS   # reached only with MAP_FIXED*, which native/tracer.c checks first

@@ -1,0 +1,71 @@
+"""From a syscall's (dirfd, path) arguments to a resolved sandbox location.
+
+Every path-taking handler goes through `lookup`; the host paths the kernel
+reports for guest fds are mapped back into the sandbox here, so a dirfd never
+leads outside it.
+"""
+import errno
+import os
+import stat
+
+from sentry.vfs import resolve as _resolve
+from sentry.vfs.mount import O_PATH, openat2
+from syscalls.call import AT_FDCWD
+from syscalls.errors import SyscallError
+
+
+def fd_sandbox_path(call, fd):
+    """Sandbox path of the file behind guest fd `fd` (ENOENT if none)."""
+    host = call.host_fd_path(fd)
+    if host.endswith(" (deleted)"):
+        raise SyscallError(errno.ENOENT)
+    spath = call.kernel.mounts.sandbox_path(host) if host.startswith("/") else None
+    if spath is None:
+        raise SyscallError(errno.ENOENT)
+    return spath
+
+
+def start_dir(call, dirfd, path):
+    if path.startswith("/"):
+        return "/"
+    if dirfd == AT_FDCWD:
+        return call.process.fs.cwd
+    try:
+        st = os.stat(f"/proc/{call.tid}/fd/{dirfd}")
+    except OSError:
+        raise SyscallError(errno.EBADF)
+    if not stat.S_ISDIR(st.st_mode):
+        raise SyscallError(errno.ENOTDIR)
+    return fd_sandbox_path(call, dirfd)
+
+
+def lookup(call, dirfd, path, follow=True, must_exist=True):
+    """Resolve guest path bytes relative to dirfd (an int, AT_FDCWD allowed)."""
+    p = os.fsdecode(path)
+    return _resolve.resolve(call.kernel.mounts, start_dir(call, dirfd, p), p, follow, must_exist)
+
+
+class Parent:
+    """The confined parent directory of a resolved location, for *at calls on
+    a single name: `with Parent(loc) as (fd, name): os.mkdir(name, dir_fd=fd)`."""
+
+    def __init__(self, loc):
+        self.loc = loc
+
+    def __enter__(self):
+        if self.loc.rel == ".":
+            raise SyscallError(errno.EBUSY)     # the mount point itself
+        self.fd, self.name = self.loc.mount.open_parent(self.loc.rel)
+        return self.fd, self.name
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+        if exc[0] is not None and issubclass(exc[0], OSError) and not isinstance(exc[1], SyscallError):
+            raise SyscallError(exc[1].errno)
+        return False
+
+
+def open_final(loc, flags=O_PATH):
+    """A confined fd on the final component itself (never a symlink's target
+    that the Sentry did not resolve)."""
+    return openat2(loc.mount.fd, loc.rel, flags | os.O_NOFOLLOW | os.O_CLOEXEC)

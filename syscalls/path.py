@@ -1,0 +1,598 @@
+"""Calls that name a path and create no fd: the Sentry performs them itself.
+
+Each resolves the path in the sandbox, opens the parent directory confined
+(RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS under the mount's root) and acts on one
+name relative to it, so a racing guest can make the call fail but never reach
+a host file.  Results are the raw kernel structs, copied to the guest.
+"""
+import errno
+import os
+import stat
+import struct
+
+from sentry._native import ffi, lib
+from sentry.vfs.mount import O_PATH
+from syscalls.call import AT_FDCWD, sint
+from syscalls.errors import SyscallError
+from syscalls.lookup import Parent, fd_sandbox_path, lookup, open_final
+from syscalls.registry import PASS, handler
+
+AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_EACCESS, AT_EMPTY_PATH = 0x100, 0x200, 0x400, 0x200, 0x1000
+S_IFMT = 0o170000
+
+
+def check(ret):
+    if ret < 0:
+        raise SyscallError(-ret)
+    return ret
+
+
+def _proc_fd(fd):
+    return f"/proc/self/fd/{fd}"
+
+
+# ---- stat family ---------------------------------------------------------------
+
+def _stat_bytes(loc):
+    buf = ffi.new("char[144]")
+    if loc.rel == ".":
+        check(lib.sn_fstatat(loc.mount.fd, b"", AT_EMPTY_PATH, buf))
+    else:
+        with Parent(loc) as (fd, name):
+            check(lib.sn_fstatat(fd, os.fsencode(name), AT_SYMLINK_NOFOLLOW, buf))
+    return ffi.buffer(buf, 144)[:]
+
+
+def _stat_common(call, dirfd, path, flags, out):
+    if not path and flags & AT_EMPTY_PATH:
+        return PASS          # fstat of the fd itself: fd-local
+    loc = lookup(call, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW)
+    call.write(out, _stat_bytes(loc))
+    return 0
+
+
+@handler("stat")
+def sys_stat(call):
+    return _stat_common(call, AT_FDCWD, call.path(0), 0, call.args[1])
+
+
+@handler("lstat")
+def sys_lstat(call):
+    return _stat_common(call, AT_FDCWD, call.path(0), AT_SYMLINK_NOFOLLOW, call.args[1])
+
+
+@handler("newfstatat")
+def sys_newfstatat(call):
+    flags = sint(call.args[3])
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800):
+        raise SyscallError(errno.EINVAL)
+    return _stat_common(call, call.fd(0), call.string(1), flags, call.args[2])
+
+
+@handler("statx")
+def sys_statx(call):
+    flags, mask = sint(call.args[2]), call.args[3] & 0xFFFFFFFF
+    path = call.string(1)
+    if not path and flags & AT_EMPTY_PATH:
+        return PASS
+    if not path:
+        raise SyscallError(errno.ENOENT)
+    loc = lookup(call, call.fd(0), path, follow=not flags & AT_SYMLINK_NOFOLLOW)
+    buf = ffi.new("char[256]")
+    sync = flags & 0x6000
+    if loc.rel == ".":
+        check(lib.sn_statx(loc.mount.fd, b"", AT_EMPTY_PATH | sync, mask, buf))
+    else:
+        with Parent(loc) as (fd, name):
+            check(lib.sn_statx(fd, os.fsencode(name), AT_SYMLINK_NOFOLLOW | sync, mask, buf))
+    call.write(call.args[4], ffi.buffer(buf, 256)[:])
+    return 0
+
+
+def _access(call, dirfd, path, mode, flags):
+    if mode & ~7:
+        raise SyscallError(errno.EINVAL)
+    loc = lookup(call, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW)
+    if mode & os.W_OK and loc.mount.kind != "dev":
+        loc.mount.check_writable()
+    if mode & os.X_OK and not stat.S_ISDIR(loc.st.st_mode) and not loc.st.st_mode & 0o111:
+        raise SyscallError(errno.EACCES)
+    return 0
+
+
+@handler("access")
+def sys_access(call):
+    return _access(call, AT_FDCWD, call.path(0), call.args[1] & 0xFFFFFFFF, 0)
+
+
+@handler("faccessat")
+def sys_faccessat(call):
+    return _access(call, call.fd(0), call.path(1), call.args[2] & 0xFFFFFFFF, 0)
+
+
+@handler("faccessat2")
+def sys_faccessat2(call):
+    flags = sint(call.args[3])
+    if flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise SyscallError(errno.EINVAL)
+    return _access(call, call.fd(0), call.path(1), call.args[2] & 0xFFFFFFFF, flags)
+
+
+def _readlink(call, dirfd, path, buf, size):
+    if sint(size) <= 0:
+        raise SyscallError(errno.EINVAL)
+    loc = lookup(call, dirfd, path, follow=False)
+    if not stat.S_ISLNK(loc.st.st_mode):
+        raise SyscallError(errno.EINVAL)
+    target = os.fsencode(loc.mount.readlink(loc.rel))[:size]
+    call.write(buf, target)
+    return len(target)
+
+
+@handler("readlink")
+def sys_readlink(call):
+    return _readlink(call, AT_FDCWD, call.path(0), call.args[1], call.args[2])
+
+
+@handler("readlinkat")
+def sys_readlinkat(call):
+    return _readlink(call, call.fd(0), call.path(1), call.args[2], call.args[3])
+
+
+# ---- creating and removing names -------------------------------------------------
+
+def _create_target(call, dirfd, path):
+    loc = lookup(call, dirfd, path, follow=False, must_exist=False)
+    if loc.exists:
+        raise SyscallError(errno.EEXIST)
+    loc.mount.check_writable()
+    return loc
+
+
+def _mkdir(call, dirfd, path, mode):
+    loc = _create_target(call, dirfd, path)
+    with Parent(loc) as (fd, name):
+        os.mkdir(name, mode & 0o7777 & ~call.umask(), dir_fd=fd)
+    return 0
+
+
+@handler("mkdir")
+def sys_mkdir(call):
+    return _mkdir(call, AT_FDCWD, call.path(0), call.args[1])
+
+
+@handler("mkdirat")
+def sys_mkdirat(call):
+    return _mkdir(call, call.fd(0), call.path(1), call.args[2])
+
+
+def _mknod(call, dirfd, path, mode, dev):
+    kind = mode & S_IFMT
+    if kind in (stat.S_IFCHR, stat.S_IFBLK):
+        raise SyscallError(errno.EPERM)
+    if kind not in (0, stat.S_IFREG, stat.S_IFIFO, stat.S_IFSOCK):
+        raise SyscallError(errno.EINVAL)
+    loc = _create_target(call, dirfd, path)
+    with Parent(loc) as (fd, name):
+        os.mknod(name, (mode & ~S_IFMT & 0o7777 & ~call.umask()) | (kind or stat.S_IFREG), dir_fd=fd)
+    return 0
+
+
+@handler("mknod", note="device nodes are refused (EPERM), as without CAP_MKNOD")
+def sys_mknod(call):
+    return _mknod(call, AT_FDCWD, call.path(0), call.args[1] & 0xFFFFFFFF, call.args[2])
+
+
+@handler("mknodat", note="device nodes are refused (EPERM), as without CAP_MKNOD")
+def sys_mknodat(call):
+    return _mknod(call, call.fd(0), call.path(1), call.args[2] & 0xFFFFFFFF, call.args[3])
+
+
+def _unlink(call, dirfd, path, flags):
+    if flags & ~AT_REMOVEDIR:
+        raise SyscallError(errno.EINVAL)
+    if flags & AT_REMOVEDIR and os.fsdecode(path).rstrip("/").rsplit("/", 1)[-1] == ".":
+        raise SyscallError(errno.EINVAL)
+    loc = lookup(call, dirfd, path, follow=False)
+    loc.mount.check_writable()
+    with Parent(loc) as (fd, name):
+        if flags & AT_REMOVEDIR:
+            os.rmdir(name, dir_fd=fd)
+        else:
+            if path.endswith(b"/"):
+                raise SyscallError(errno.EISDIR if stat.S_ISDIR(loc.st.st_mode) else errno.ENOTDIR)
+            os.unlink(name, dir_fd=fd)
+    return 0
+
+
+@handler("unlink")
+def sys_unlink(call):
+    return _unlink(call, AT_FDCWD, call.path(0), 0)
+
+
+@handler("rmdir")
+def sys_rmdir(call):
+    return _unlink(call, AT_FDCWD, call.path(0), AT_REMOVEDIR)
+
+
+@handler("unlinkat")
+def sys_unlinkat(call):
+    return _unlink(call, call.fd(0), call.path(1), sint(call.args[2]))
+
+
+def _rename(call, olddir, old, newdir, new, flags):
+    src = lookup(call, olddir, old, follow=False)
+    dst = lookup(call, newdir, new, follow=False, must_exist=False)
+    if src.mount is not dst.mount:
+        raise SyscallError(errno.EXDEV)
+    src.mount.check_writable()
+    with Parent(src) as (sfd, sname), Parent(dst) as (dfd, dname):
+        check(lib.sn_renameat2(sfd, os.fsencode(sname), dfd, os.fsencode(dname), flags))
+    return 0
+
+
+@handler("rename")
+def sys_rename(call):
+    return _rename(call, AT_FDCWD, call.path(0), AT_FDCWD, call.path(1), 0)
+
+
+@handler("renameat")
+def sys_renameat(call):
+    return _rename(call, call.fd(0), call.path(1), call.fd(2), call.path(3), 0)
+
+
+@handler("renameat2")
+def sys_renameat2(call):
+    return _rename(call, call.fd(0), call.path(1), call.fd(2), call.path(3), call.args[4] & 0xFFFFFFFF)
+
+
+def _link(call, olddir, old, newdir, new, flags):
+    if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
+        raise SyscallError(errno.EINVAL)
+    src = lookup(call, olddir, old, follow=bool(flags & AT_SYMLINK_FOLLOW))
+    dst = _create_target(call, newdir, new)
+    if src.mount is not dst.mount:
+        raise SyscallError(errno.EXDEV)
+    if stat.S_ISDIR(src.st.st_mode):
+        raise SyscallError(errno.EPERM)
+    with Parent(src) as (sfd, sname), Parent(dst) as (dfd, dname):
+        os.link(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
+    return 0
+
+
+@handler("link")
+def sys_link(call):
+    return _link(call, AT_FDCWD, call.path(0), AT_FDCWD, call.path(1), 0)
+
+
+@handler("linkat")
+def sys_linkat(call):
+    return _link(call, call.fd(0), call.path(1), call.fd(2), call.path(3), sint(call.args[4]))
+
+
+def _symlink(call, target, dirfd, path):
+    loc = _create_target(call, dirfd, path)
+    with Parent(loc) as (fd, name):
+        os.symlink(target, name, dir_fd=fd)
+    return 0
+
+
+@handler("symlink")
+def sys_symlink(call):
+    return _symlink(call, call.path(0), AT_FDCWD, call.path(1))
+
+
+@handler("symlinkat")
+def sys_symlinkat(call):
+    return _symlink(call, call.path(0), call.fd(1), call.path(2))
+
+
+# ---- changing attributes -----------------------------------------------------------
+
+def _on_final(call, dirfd, path, follow, fn):
+    """Apply fn(host path of an O_PATH fd on the final file) — never following a
+    symlink the Sentry did not resolve."""
+    loc = lookup(call, dirfd, path, follow=follow)
+    if loc.mount.kind != "dev":
+        loc.mount.check_writable()
+    fd = open_final(loc)
+    try:
+        fn(_proc_fd(fd), stat.S_ISLNK(loc.st.st_mode))
+    except OSError as e:
+        raise SyscallError(e.errno)
+    finally:
+        os.close(fd)
+    return 0
+
+
+def _chmod(call, dirfd, path, mode, flags=0):
+    def do(p, is_link):
+        if is_link:
+            raise SyscallError(errno.EOPNOTSUPP)
+        os.chmod(p, mode & 0o7777)
+    return _on_final(call, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW, do)
+
+
+@handler("chmod")
+def sys_chmod(call):
+    return _chmod(call, AT_FDCWD, call.path(0), call.args[1])
+
+
+@handler("fchmodat")
+def sys_fchmodat(call):
+    return _chmod(call, call.fd(0), call.path(1), call.args[2])
+
+
+def _chown(call, dirfd, path, uid, gid, flags):
+    uid, gid = sint(uid), sint(gid)
+    if not path and flags & AT_EMPTY_PATH:
+        return PASS
+
+    def do(p, is_link):
+        if is_link:
+            loc = lookup(call, dirfd, path, follow=False)
+            with Parent(loc) as (fd, name):
+                os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
+        else:
+            os.chown(p, uid, gid)
+    return _on_final(call, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW, do)
+
+
+@handler("chown")
+def sys_chown(call):
+    return _chown(call, AT_FDCWD, call.path(0), call.args[1], call.args[2], 0)
+
+
+@handler("lchown")
+def sys_lchown(call):
+    return _chown(call, AT_FDCWD, call.path(0), call.args[1], call.args[2], AT_SYMLINK_NOFOLLOW)
+
+
+@handler("fchownat")
+def sys_fchownat(call):
+    return _chown(call, call.fd(0), call.string(1), call.args[2], call.args[3], sint(call.args[4]))
+
+
+def _utimens(call, dirfd, path, times, flags):
+    """times: 32 raw bytes (two timespecs) or None for now."""
+    if path is None:                        # futimens(fd, ...)
+        if dirfd == AT_FDCWD:
+            raise SyscallError(errno.EFAULT)
+        from syscalls.file import fd_mount
+        m = fd_mount(call, dirfd)
+        if m is not None and m.kind != "dev":
+            m.check_writable()
+        return PASS
+    tbuf = ffi.new("char[32]", times) if times is not None else ffi.NULL
+
+    def do(p, is_link):
+        if is_link:
+            loc = lookup(call, dirfd, path, follow=False)
+            with Parent(loc) as (fd, name):
+                check(lib.sn_utimensat(fd, os.fsencode(name), tbuf, AT_SYMLINK_NOFOLLOW))
+        else:
+            check(lib.sn_utimensat(-100, os.fsencode(p), tbuf, 0))
+    return _on_final(call, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW, do)
+
+
+def _timeval_to_timespec(raw):
+    s1, u1, s2, u2 = struct.unpack("<qqqq", raw)
+    if not (0 <= u1 < 1000000 and 0 <= u2 < 1000000):
+        raise SyscallError(errno.EINVAL)
+    return struct.pack("<qqqq", s1, u1 * 1000, s2, u2 * 1000)
+
+
+@handler("utimensat")
+def sys_utimensat(call):
+    times = call.read(call.args[2], 32) if call.args[2] else None
+    path = call.string(1) if call.args[1] else None
+    flags = sint(call.args[3])
+    if path == b"" and flags & AT_EMPTY_PATH:
+        path = None
+    elif path == b"":
+        raise SyscallError(errno.ENOENT)
+    return _utimens(call, call.fd(0), path, times, flags)
+
+
+@handler("utimes")
+def sys_utimes(call):
+    times = _timeval_to_timespec(call.read(call.args[1], 32)) if call.args[1] else None
+    return _utimens(call, AT_FDCWD, call.path(0), times, 0)
+
+
+@handler("futimesat")
+def sys_futimesat(call):
+    times = _timeval_to_timespec(call.read(call.args[2], 32)) if call.args[2] else None
+    return _utimens(call, call.fd(0), call.path(1), times, 0)
+
+
+@handler("utime")
+def sys_utime(call):
+    times = None
+    if call.args[1]:
+        a, m = struct.unpack("<qq", call.read(call.args[1], 16))
+        times = struct.pack("<qqqq", a, 0, m, 0)
+    return _utimens(call, AT_FDCWD, call.path(0), times, 0)
+
+
+@handler("truncate")
+def sys_truncate(call):
+    length = call.args[1]
+    if length >= 1 << 63:
+        raise SyscallError(errno.EINVAL)
+    loc = lookup(call, AT_FDCWD, call.path(0))
+    if stat.S_ISDIR(loc.st.st_mode):
+        raise SyscallError(errno.EISDIR)
+    loc.mount.check_writable()
+    fd = open_final(loc, os.O_WRONLY)
+    try:
+        os.ftruncate(fd, length)
+    except OSError as e:
+        raise SyscallError(e.errno)
+    finally:
+        os.close(fd)
+    return 0
+
+
+# ---- extended attributes ---------------------------------------------------------
+
+def _xattr_get(call, path_i, follow):
+    name = os.fsdecode(call.string(path_i + 1, 256))
+    loc = lookup(call, AT_FDCWD, call.path(path_i), follow=follow)
+    fd = open_final(loc)
+    try:
+        value = os.getxattr(_proc_fd(fd), name)
+    except OSError as e:
+        raise SyscallError(e.errno)
+    finally:
+        os.close(fd)
+    size = call.args[path_i + 3]
+    if size == 0:
+        return len(value)
+    if len(value) > size:
+        raise SyscallError(errno.ERANGE)
+    call.write(call.args[path_i + 2], value)
+    return len(value)
+
+
+@handler("getxattr")
+def sys_getxattr(call):
+    return _xattr_get(call, 0, True)
+
+
+@handler("lgetxattr")
+def sys_lgetxattr(call):
+    return _xattr_get(call, 0, False)
+
+
+def _xattr_list(call, follow):
+    loc = lookup(call, AT_FDCWD, call.path(0), follow=follow)
+    fd = open_final(loc)
+    try:
+        names = os.listxattr(_proc_fd(fd))
+    except OSError as e:
+        raise SyscallError(e.errno)
+    finally:
+        os.close(fd)
+    data = b"".join(os.fsencode(n) + b"\0" for n in names)
+    size = call.args[2]
+    if size == 0:
+        return len(data)
+    if len(data) > size:
+        raise SyscallError(errno.ERANGE)
+    call.write(call.args[1], data)
+    return len(data)
+
+
+@handler("listxattr")
+def sys_listxattr(call):
+    return _xattr_list(call, True)
+
+
+@handler("llistxattr")
+def sys_llistxattr(call):
+    return _xattr_list(call, False)
+
+
+def _xattr_set(call, follow, remove):
+    name = os.fsdecode(call.string(1, 256))
+    value = b"" if remove else call.read(call.args[2], call.args[3])
+    flags = 0 if remove else sint(call.args[4])
+
+    def do(p, is_link):
+        if remove:
+            os.removexattr(p, name)
+        else:
+            os.setxattr(p, name, value, flags)
+    return _on_final(call, AT_FDCWD, call.path(0), follow, do)
+
+
+@handler("setxattr")
+def sys_setxattr(call):
+    return _xattr_set(call, True, False)
+
+
+@handler("lsetxattr")
+def sys_lsetxattr(call):
+    return _xattr_set(call, False, False)
+
+
+@handler("removexattr")
+def sys_removexattr(call):
+    return _xattr_set(call, True, True)
+
+
+@handler("lremovexattr")
+def sys_lremovexattr(call):
+    return _xattr_set(call, False, True)
+
+
+# ---- statfs, cwd --------------------------------------------------------------------
+
+@handler("statfs")
+def sys_statfs(call):
+    loc = lookup(call, AT_FDCWD, call.path(0))
+    fd = open_final(loc)
+    buf = ffi.new("char[120]")
+    try:
+        check(lib.sn_fstatfs(fd, buf))
+    finally:
+        os.close(fd)
+    call.write(call.args[1], ffi.buffer(buf, 120)[:])
+    return 0
+
+
+def _chdir_to(call, loc):
+    if not loc.is_dir:
+        raise SyscallError(errno.ENOTDIR)
+    call.process.fs.cwd = loc.spath
+    return 0
+
+
+@handler("chdir", note="the cwd is the Sentry's (per process, shared by CLONE_FS)")
+def sys_chdir(call):
+    return _chdir_to(call, lookup(call, AT_FDCWD, call.path(0)))
+
+
+@handler("fchdir")
+def sys_fchdir(call):
+    fd = call.fd(0)
+    try:
+        st = os.stat(f"/proc/{call.tid}/fd/{fd}")
+    except OSError:
+        raise SyscallError(errno.EBADF)
+    if not stat.S_ISDIR(st.st_mode):
+        raise SyscallError(errno.ENOTDIR)
+    call.process.fs.cwd = fd_sandbox_path(call, fd)
+    return 0
+
+
+@handler("getcwd")
+def sys_getcwd(call):
+    data = call.process.fs.cwd.encode() + b"\0"
+    if call.args[1] < len(data):
+        raise SyscallError(errno.ERANGE)
+    call.write(call.args[0], data)
+    return len(data)
+
+
+@handler("inotify_add_watch")
+def sys_inotify_add_watch(call):
+    mask = call.args[2] & 0xFFFFFFFF
+    loc = lookup(call, AT_FDCWD, call.path(1), follow=not mask & 0x01000000)   # IN_DONT_FOLLOW
+    ino = call.kernel.borrow_fd(call.process, call.fd(0))
+    target = open_final(loc)
+    try:
+        return _inotify_add_watch(ino, _proc_fd(target), mask)
+    finally:
+        os.close(target)
+        os.close(ino)
+
+
+def _inotify_add_watch(fd, path, mask):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    wd = libc.inotify_add_watch(fd, os.fsencode(path), ctypes.c_uint32(mask))
+    if wd < 0:
+        raise SyscallError(ctypes.get_errno())
+    return wd

@@ -1,0 +1,97 @@
+"""Process creation and the calls that name another process by pid.
+
+fork, vfork and ordinary clone(2) flags are ALLOWed in BPF and followed with
+PTRACE_O_TRACE{FORK,VFORK,CLONE}; only the flags BPF refuses reach here.  A
+pid argument must name a sandbox process (or be 0, the caller): a host pid is
+ESRCH, as if it did not exist.
+"""
+import errno
+import os
+
+from syscalls.call import sint
+from syscalls.errors import SyscallError
+from syscalls.registry import PASS, handler
+
+CLONE_UNTRACED = 0x00800000
+
+
+@handler("clone", support="partial",
+         note="CLONE_UNTRACED and CLONE_NEW* namespaces are refused (EPERM)")
+def sys_clone(call):
+    raise SyscallError(errno.EPERM)
+
+
+def _pid_arg(i, zero_is_self=True):
+    def check(call):
+        pid = sint(call.args[i])
+        if pid == 0 and zero_is_self:
+            return PASS
+        if pid < 0 or not call.kernel.in_sandbox(pid, task=True):
+            raise SyscallError(errno.ESRCH)
+        return PASS
+    return check
+
+
+for _name, _i in {"getpgid": 0, "prlimit64": 0, "sched_setaffinity": 0,
+                  "sched_getaffinity": 0, "sched_setparam": 0, "sched_getparam": 0,
+                  "sched_setscheduler": 0, "sched_getscheduler": 0,
+                  "sched_rr_get_interval": 0, "sched_setattr": 0, "sched_getattr": 0,
+                  "process_vm_readv": 0, "process_vm_writev": 0, "migrate_pages": 0,
+                  "move_pages": 0, "get_mempolicy": None}.items():
+    if _i is not None:
+        handler(_name, note="the pid must name a sandbox process")(_pid_arg(_i))
+
+handler("set_mempolicy", "get_mempolicy", "set_mempolicy_home_node")(lambda call: PASS)
+
+
+@handler("kcmp")
+def sys_kcmp(call):
+    for i in (0, 1):
+        if not call.kernel.in_sandbox(sint(call.args[i])):
+            raise SyscallError(errno.ESRCH)
+    return PASS
+
+
+PRIO_PROCESS, PRIO_PGRP, PRIO_USER = 0, 1, 2
+
+
+def _prio_target(call, which, who):
+    if which == PRIO_PROCESS:
+        if who and not call.kernel.in_sandbox(who, task=True):
+            raise SyscallError(errno.ESRCH)
+    elif which == PRIO_PGRP:
+        if who and not call.kernel.in_sandbox(who, group=True):
+            raise SyscallError(errno.ESRCH)
+    elif which == PRIO_USER:
+        # "every process of this uid" includes the host's
+        raise SyscallError(errno.EPERM)
+    else:
+        raise SyscallError(errno.EINVAL)
+
+
+@handler("getpriority", "setpriority", support="partial", note="PRIO_USER is refused: it would reach host processes")
+def sys_priority(call):
+    _prio_target(call, sint(call.args[0]), sint(call.args[1]))
+    return PASS
+
+
+IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP, IOPRIO_WHO_USER = 1, 2, 3
+
+
+@handler("ioprio_get", "ioprio_set", support="partial", note="IOPRIO_WHO_USER is refused")
+def sys_ioprio(call):
+    _prio_target(call, sint(call.args[0]) - 1, sint(call.args[1]))
+    return PASS
+
+
+@handler("setpgid", note="a process may only join a process group of the sandbox")
+def sys_setpgid(call):
+    pid, pgid = sint(call.args[0]), sint(call.args[1])
+    if pid < 0 or pgid < 0:
+        raise SyscallError(errno.EINVAL)
+    target = pid or call.process.tgid
+    if not call.kernel.in_sandbox(target):
+        raise SyscallError(errno.ESRCH)
+    if pgid and pgid != target and not call.kernel.in_sandbox(pgid, group=True):
+        raise SyscallError(errno.EPERM)
+    return PASS

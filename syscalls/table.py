@@ -1,0 +1,172 @@
+"""The syscall table: every x86-64 syscall number, its name and its outcome.
+
+One declarative table drives the seccomp filter (sentry/platform/seccomp.py),
+the native fast path, the dispatcher (sentry/kernel/kernel.py), the --strace
+printer and the compatibility page (`python -m syscalls.table`).
+
+Outcomes:
+  allow      ALLOWed in BPF: acts only on the caller's own resources
+  allow-if   ALLOWed in BPF when its arguments pass a check; trapped otherwise
+  native     trapped, answered in C (native/tracer.c) without entering Python
+  errno      answered in BPF with an errno (no trap at all)
+  handler    trapped, answered by a Python handler in syscalls/<family>.py
+  deny       trapped, answered with an errno and one log line
+"""
+import errno
+import sys
+from dataclasses import dataclass
+from typing import Optional
+
+import pyseccomp
+from ptrace.syscall.linux.x86_64 import SYSCALL_NAMES as _PTRACE_NAMES
+
+from syscalls import deny, exec as _exec, file, identity, path, process, signal  # noqa: F401 (register handlers)
+from syscalls.registry import HANDLERS, Entry
+from sentry.vfs.mount import HIDDEN_FD_BASE
+
+# --- numbers and names: python-ptrace's table, completed by libseccomp's ---
+NAMES = {nr: name for nr, name in _PTRACE_NAMES.items() if nr < 512}
+_ARCH = pyseccomp.Arch.X86_64
+for _nr in range(max(NAMES) + 1, 512):
+    try:
+        NAMES[_nr] = pyseccomp.resolve_syscall(_ARCH, _nr).decode()
+    except Exception:
+        pass
+NUMBERS = {name: nr for nr, name in NAMES.items()}
+
+# --- allowed in BPF: fd-local, cannot name a host object -------------------
+ALLOW = set("""
+read write pread64 pwrite64 readv writev preadv pwritev preadv2 pwritev2 lseek
+fstat poll ppoll select pselect6 epoll_create epoll_create1 epoll_ctl epoll_wait
+epoll_pwait epoll_pwait2 brk rt_sigaction rt_sigprocmask rt_sigreturn
+rt_sigpending rt_sigtimedwait rt_sigsuspend sigaltstack pipe pipe2 sched_yield
+mincore dup pause nanosleep clock_nanosleep getitimer setitimer alarm getpid
+getppid gettid getuid geteuid getgid getegid getgroups getresuid getresgid
+getpgrp getsid setsid sendfile socket socketpair accept accept4 recvfrom recvmsg recvmmsg
+shutdown listen getsockname getpeername setsockopt getsockopt wait4 waitid exit
+exit_group flock fsync fdatasync ftruncate fallocate getdents getdents64 umask
+gettimeofday getrlimit getrusage sysinfo times capget arch_prctl prctl
+set_tid_address set_robust_list get_robust_list futex futex_waitv clock_gettime
+clock_getres timer_create timer_settime timer_gettime timer_getoverrun
+timer_delete timerfd_create timerfd_settime timerfd_gettime eventfd eventfd2
+signalfd signalfd4 inotify_init inotify_init1 inotify_rm_watch memfd_create
+getrandom rseq membarrier copy_file_range splice tee vmsplice sync_file_range
+readahead fadvise64 fgetxattr flistxattr fstatfs getcpu restart_syscall
+sched_get_priority_max sched_get_priority_min pidfd_send_signal fork vfork
+seccomp landlock_create_ruleset landlock_add_rule landlock_restrict_self
+personality mq_timedsend mq_timedreceive mq_notify mq_getsetattr
+setuid setgid setreuid setregid setresuid setresgid setfsuid setfsgid setgroups capset
+io_setup io_destroy io_getevents io_submit io_cancel io_pgetevents
+""".split())
+
+TIOCSTI, TIOCLINUX = 0x5412, 0x541C
+F_SETOWN, F_SETOWN_EX = 8, 15
+MAP_FIXED_ANY = 0x10 | 0x100000              # MAP_FIXED | MAP_FIXED_NOREPLACE
+CLONE_UNTRACED = 0x00800000
+CLONE_NEW_ANY = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
+
+
+def _lt(i, v): return [pyseccomp.Arg(i, pyseccomp.LT, v)]
+def _gt(i, v): return [pyseccomp.Arg(i, pyseccomp.GT, v)]
+def _eq(i, v): return [pyseccomp.Arg(i, pyseccomp.EQ, v)]
+def _mask0(i, m): return [pyseccomp.Arg(i, pyseccomp.MASKED_EQ, m, 0)]
+
+
+# Each list is OR-ed rules of AND-ed argument checks.  Comparisons are on all
+# 64 bits, so garbage in the upper half of an `int` argument traps (and the
+# handler looks at the low half, as the kernel does).
+ALLOW_IF = {
+    # the Sentry's hidden fds are invisible: closing or overwriting them traps
+    "close": [_lt(0, HIDDEN_FD_BASE)],
+    "dup2": [_lt(1, HIDDEN_FD_BASE)],
+    "dup3": [_lt(1, HIDDEN_FD_BASE)],
+    # a fixed mapping could land on the staging area
+    "mmap": [_mask0(3, MAP_FIXED_ANY)],
+    # TIOCSTI/TIOCLINUX type into the host terminal: never reachable
+    "ioctl": [_lt(1, TIOCSTI), _gt(1, TIOCLINUX)] + [_eq(1, v) for v in range(TIOCSTI + 1, TIOCLINUX)],
+    # F_SETOWN names a process that will receive SIGIO
+    "fcntl": [_lt(1, F_SETOWN), _gt(1, F_SETOWN_EX)] + [_eq(1, v) for v in range(F_SETOWN + 1, F_SETOWN_EX)],
+    # CLONE_UNTRACED would start a child the tracer never sees
+    "clone": [_mask0(0, CLONE_UNTRACED | CLONE_NEW_ANY)],
+    # a destination address names a socket: only the connected form runs free
+    "sendto": [_eq(4, 0)],
+}
+
+# trapped so that their address range can be checked against the staging area
+NATIVE = set("""munmap mprotect madvise mremap pkey_mprotect remap_file_pages mlock
+munlock mlock2 msync mbind shmat""".split())
+
+# glibc falls back to clone(2) on ENOSYS; clone3's flags live in memory BPF cannot read
+BPF_ERRNO = {"clone3": errno.ENOSYS}
+
+NOTES = {
+    "clone3": "ENOSYS in BPF: glibc falls back to clone(2), whose flags BPF can check",
+}
+
+
+@dataclass
+class TableEntry:
+    nr: int
+    name: str
+    outcome: str
+    handler: Optional[Entry] = None
+    deny_errno: int = errno.ENOSYS
+    note: str = ""
+
+    @property
+    def support(self):
+        if self.outcome in ("allow", "allow-if", "native"):
+            return "full"
+        if self.handler is not None:
+            return self.handler.support
+        return "none"
+
+
+def _build():
+    entries = {}
+    for nr, name in NAMES.items():
+        h = HANDLERS.get(name)
+        if name in ALLOW:
+            outcome = "allow"
+        elif name in ALLOW_IF:
+            outcome = "allow-if"
+        elif name in NATIVE:
+            outcome = "native"
+        elif name in BPF_ERRNO:
+            outcome = "errno"
+        elif h is not None and h.name in deny.DENIED:
+            outcome = "deny"
+        elif h is not None:
+            outcome = "handler"
+        else:
+            outcome = "deny"
+        note = (h.note if h else "") or NOTES.get(name, "")
+        entries[nr] = TableEntry(nr, name, outcome, h,
+                                 deny.DENIED.get(name, errno.ENOSYS), note)
+    return entries
+
+
+TABLE = _build()
+_UNKNOWN = {}
+
+
+def entry(nr):
+    e = TABLE.get(nr)
+    if e is None:
+        e = _UNKNOWN.get(nr)
+        if e is None:
+            e = _UNKNOWN[nr] = TableEntry(nr, f"syscall_{nr}", "deny", None, errno.ENOSYS,
+                                          "unknown to sentry")
+    return e
+
+
+def markdown():
+    lines = ["| nr | name | outcome | support | note |", "|---|---|---|---|---|"]
+    for nr in sorted(TABLE):
+        e = TABLE[nr]
+        lines.append(f"| {nr} | {e.name} | {e.outcome} | {e.support} | {e.note} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown() + "\n")
