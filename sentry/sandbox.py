@@ -119,6 +119,9 @@ def run(cfg):
             os.close(ready_w)
             _guest_start(cfg, mounts, filt, ready_r)
         os.close(ready_r)
+        # The Sentry creates files for guests with modes it computes from the
+        # guest's own umask; its own must not mask them again.
+        os.umask(0)
         ptrace.seize(pid)
         kernel.adopt_init(pid, cwd)
         os.write(ready_w, b"x")

@@ -5,6 +5,7 @@
     exec.py      execve, execveat
     process.py   clone family, process groups, pid-taking calls
     signal.py    kill family
+    socket.py    bind, connect, sendto, sendmsg: addresses
     identity.py  uname and friends
     deny.py      calls sentry never offers
 """

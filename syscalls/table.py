@@ -20,7 +20,7 @@ from typing import Optional
 import pyseccomp
 from ptrace.syscall.linux.x86_64 import SYSCALL_NAMES as _PTRACE_NAMES
 
-from syscalls import deny, exec as _exec, file, identity, path, process, signal  # noqa: F401 (register handlers)
+from syscalls import deny, exec as _exec, file, identity, path, process, signal, socket  # noqa: F401 (register handlers)
 from syscalls.registry import HANDLERS, Entry
 from sentry.vfs.mount import HIDDEN_FD_BASE
 

@@ -35,6 +35,7 @@ class Kernel:
         self.event = ptrace.new_event()
         self.warned = set()
         self.uts = {}                  # hostname, domainname, release, version
+        self.abstract_prefix = b"sentry-%x/" % os.getpid()   # namespaces abstract sockets
 
     # ---- start ---------------------------------------------------------
 
@@ -116,7 +117,7 @@ class Kernel:
                 log.warning("%s: %s (%s)", entry.name, os.strerror(e.errno),
                             entry.note or "not offered by sentry")
             outcome = -e.errno
-        except ptrace.TaskGone:
+        except (ptrace.TaskGone, ProcessLookupError):
             return
         except Exception:
             # A bug in one handler must not take the sandbox down.
