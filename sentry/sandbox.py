@@ -31,7 +31,8 @@ class Config:
 def build_mounts(cfg, private):
     """The default table: the host's / read-only with a private /tmp (until
     the overlay exists), or --rootfs writable in place; /dev narrowed to the
-    usual device nodes; /proc and /sys empty until the synthetic ones exist."""
+    usual device nodes and a private /dev/shm; /proc and /sys empty until
+    the synthetic ones exist."""
     mounts = MountTable()
     empty = os.path.join(private, "empty")
     os.mkdir(empty, 0o555)
@@ -44,6 +45,10 @@ def build_mounts(cfg, private):
     else:
         mounts.add(Mount("/", cfg.rootfs))
     mounts.add(DevMount("/dev"))
+    shm = os.path.join(private, "shm")
+    os.mkdir(shm)
+    os.chmod(shm, 0o1777)
+    mounts.add(Mount("/dev/shm", shm))      # POSIX shm and semaphores
     for p in ("/proc", "/sys"):
         mounts.add(Mount(p, empty, readonly=True))
     return mounts

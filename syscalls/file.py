@@ -23,6 +23,7 @@ O_DIRECTORY, O_NOFOLLOW, O_LARGEFILE = 0o200000, 0o400000, 0o100000
 O_TMPFILE = 0o20000000 | O_DIRECTORY
 # every flag openat(2) honours; openat2(2) rejects the rest, openat ignores them
 VALID_FLAGS = 0o37777777 & ~0o10000000000 | O_PATH
+O_PATH_FLAGS = O_PATH | O_DIRECTORY | O_NOFOLLOW | 0o2000000   # | O_CLOEXEC
 
 
 def is_hidden(fd):
@@ -50,7 +51,11 @@ def open_rewrite(call, dirfd, path, flags, mode):
         mode &= 0o7777
     else:
         mode = 0
-    how = struct.pack("<QQQ", flags | O_LARGEFILE, mode, CONFINED)
+    if flags & O_PATH:
+        flags &= O_PATH_FLAGS          # openat ignores the rest; openat2 rejects it
+    else:
+        flags |= O_LARGEFILE           # openat forces it on 64-bit; openat2 does not
+    how = struct.pack("<QQQ", flags, mode, CONFINED)
     path_addr, how_addr = call.stage(os.fsencode(loc.rel) + b"\0", how)
     return Rewrite(SYS_OPENAT2, {0: loc.mount.guest_fd, 1: path_addr, 2: how_addr, 3: len(how)})
 

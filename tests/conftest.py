@@ -1,0 +1,126 @@
+"""Shared fixtures: test root filesystems built from this machine's binaries,
+a way to run a command natively (chroot) and in sentry, and C helpers."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SENTRY = [sys.executable, "-m", "sentry", "run"]
+TIMEOUT = 120
+
+
+def run_sentry(args, rootfs=None, timeout=TIMEOUT, input=None, extra=(), **kw):
+    cmd = SENTRY + (["--rootfs", rootfs] if rootfs else []) + list(extra) + ["--"] + list(args)
+    return subprocess.run(cmd, capture_output=True, timeout=timeout, input=input, **kw)
+
+
+def run_native(args, rootfs=None, timeout=TIMEOUT, input=None, **kw):
+    cmd = (["chroot", rootfs] if rootfs else []) + list(args)
+    return subprocess.run(cmd, capture_output=True, timeout=timeout, input=input, **kw)
+
+
+def assert_same(args, rootfs=None, input=None):
+    """Differential check: same stdout, stderr and exit status as natively."""
+    native = run_native(args, rootfs, input=input)
+    boxed = run_sentry(args, rootfs, input=input)
+    assert boxed.stdout.decode() == native.stdout.decode()
+    assert boxed.stderr.decode() == native.stderr.decode()
+    assert boxed.returncode == native.returncode
+    return boxed
+
+
+def _copy_with_libs(binary, root):
+    """Copy a host binary and every library it loads into root, same paths."""
+    paths = {binary}
+    out = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        for part in line.split():
+            if part.startswith("/"):
+                paths.add(part)
+    for p in paths:
+        dst = root + p
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        if not os.path.exists(dst):
+            shutil.copy2(os.path.realpath(p), dst)
+
+
+def _base_dirs(root):
+    for d in ("bin", "etc", "tmp", "dev", "proc", "sys", "root", "usr/bin"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    os.chmod(os.path.join(root, "tmp"), 0o1777)
+    # the native side of differential tests runs in a chroot: give it the
+    # device nodes sentry's /dev offers (creating them needs root, as CI is)
+    for name in ("null", "zero", "full", "random", "urandom", "tty"):
+        st = os.stat("/dev/" + name)
+        os.mknod(os.path.join(root, "dev", name), st.st_mode, st.st_rdev)
+    with open(os.path.join(root, "etc/passwd"), "w") as f:
+        f.write("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n")
+    with open(os.path.join(root, "etc/group"), "w") as f:
+        f.write("root:x:0:\nnogroup:x:65534:\n")
+
+
+@pytest.fixture(scope="session")
+def busybox_root(tmp_path_factory):
+    """A rootfs of busybox-static: /bin/busybox and one link per applet."""
+    bb = shutil.which("busybox")
+    if bb is None:
+        pytest.fail("busybox is missing: scripts/setup installs busybox-static")
+    root = str(tmp_path_factory.mktemp("busybox-root"))
+    _base_dirs(root)
+    shutil.copy2(bb, os.path.join(root, "bin/busybox"))
+    applets = subprocess.run([bb, "--list"], capture_output=True, text=True).stdout.split()
+    for a in applets:
+        link = os.path.join(root, "bin", a)
+        if not os.path.exists(link):
+            os.symlink("busybox", link)
+    return root
+
+
+HOST_PROGRAMS = """bash sh dash ls cat cp mv rm mkdir rmdir ln find sort uniq wc head tail tar
+gzip gunzip echo true false sleep env id stat touch chmod readlink realpath pwd
+sed grep awk mawk xargs basename dirname tr cut date printf test expr seq md5sum
+sha256sum du df diff cmp yes od tee nproc uname""".split()
+
+
+@pytest.fixture(scope="session")
+def host_root(tmp_path_factory):
+    """A rootfs of this machine's own dynamic binaries (bash, coreutils, tar…)
+    with their libraries and ld.so: a real glibc userland, not the host's /."""
+    root = str(tmp_path_factory.mktemp("host-root"))
+    _base_dirs(root)
+    for name in HOST_PROGRAMS:
+        path = shutil.which(name)
+        if path is None:
+            continue
+        _copy_with_libs(path, root)
+        dst = os.path.join(root, "bin", name)
+        if not os.path.exists(dst):
+            shutil.copy2(os.path.realpath(path), dst)
+    # gzip is a script on some systems; tar needs it by name
+    return root
+
+
+@pytest.fixture(scope="session")
+def cbin(tmp_path_factory):
+    """Compile tests/c/NAME.c (static, so it runs in any rootfs); returns its path."""
+    out = tmp_path_factory.mktemp("cbin")
+    built = {}
+
+    def build(name, *flags):
+        if name not in built:
+            src = os.path.join(HERE, "c", name + ".c")
+            exe = str(out / name)
+            subprocess.run(["gcc", "-O1", "-static", "-pthread", "-o", exe, src, *flags], check=True)
+            built[name] = exe
+        return built[name]
+    return build
+
+
+def install(path, root, dest="/bin"):
+    """Put a host file into a rootfs; returns its sandbox path."""
+    target = os.path.join(dest, os.path.basename(path))
+    shutil.copy2(path, root + target)
+    return target

@@ -1,0 +1,125 @@
+"""Real programs give the same output inside sentry as natively."""
+import os
+import subprocess
+
+import pytest
+
+from conftest import assert_same, run_sentry
+
+SH_SCRIPT = r"""
+set -e
+echo start
+echo one two three | tr ' ' '\n' | sort -r | head -2
+(cd /tmp && echo "in subshell: $(pwd)")
+x=$(echo captured); echo "$x"
+echo redirected > /tmp/out.txt; cat < /tmp/out.txt; rm /tmp/out.txt
+for i in 1 2 3; do echo "bg $i" > /tmp/bg.$i & done; wait
+cat /tmp/bg.1 /tmp/bg.2 /tmp/bg.3; rm /tmp/bg.*
+trap 'echo got USR1' USR1; kill -USR1 $$
+sleep 0.2 & wait $!; echo "waited $?"
+false || echo "false failed"
+ls / | grep -c . > /dev/null && echo listed
+mkdir -p /tmp/a/b/c && touch /tmp/a/b/c/f && find /tmp/a | sort && rm -r /tmp/a
+ln -s /etc/passwd /tmp/lnk && head -1 /tmp/lnk && readlink /tmp/lnk && rm /tmp/lnk
+echo end
+"""
+
+
+def test_busybox_sh_script(busybox_root):
+    r = assert_same(["/bin/sh", "-c", SH_SCRIPT], busybox_root)
+    assert b"got USR1" in r.stdout and r.stdout.endswith(b"end\n")
+
+
+def test_bash_script(host_root):
+    script = SH_SCRIPT + r"""
+declare -A m=([k]=v); echo "${m[k]}"
+mapfile -t arr <<< "$(printf '%s\n' a b c)"; echo "${#arr[@]}"
+echo $(( 6 * 7 ))
+"""
+    r = assert_same(["/bin/bash", "-c", script], host_root)
+    assert b"42" in r.stdout
+
+
+COREUTILS = r"""
+cd /tmp && mkdir -p src/sub && for i in $(seq 1 50); do echo "file $i" > src/f$i; done
+echo nested > src/sub/n; ln -s f1 src/link; chmod 640 src/f2
+cp -a src dst && ls -la dst | awk '{print $1, $NF}' | sort
+find dst -type f | sort | head -5; find dst -type l
+sort -n -k2 dst/f1 dst/f10 dst/f3; wc -l dst/* 2>/dev/null | tail -1
+tar czf a.tgz src && mkdir x && tar xzf a.tgz -C x && diff -r src x/src && echo tar-ok
+gzip -c dst/f1 | gunzip; stat -c '%a %n' dst/f2; md5sum dst/sub/n | cut -c1-32
+rm -r src dst x a.tgz; ls
+"""
+
+
+def test_coreutils(host_root):
+    r = assert_same(["/bin/bash", "-c", COREUTILS], host_root)
+    assert b"tar-ok" in r.stdout
+
+
+def test_python_default_root():
+    code = r"""
+import json, sqlite3, subprocess, threading, multiprocessing, os, tempfile
+print(json.dumps({"a": [1, 2]}))
+out = subprocess.run(["echo", "from child"], capture_output=True, text=True).stdout
+print(out.strip())
+res = []
+ts = [threading.Thread(target=res.append, args=(i,)) for i in range(8)]
+[t.start() for t in ts]; [t.join() for t in ts]; print(sorted(res))
+def sq(x): return x * x
+if __name__ == "__main__":
+    with multiprocessing.Pool(2) as p: print(p.map(sq, range(5)))
+    lock = multiprocessing.Lock(); q = multiprocessing.Queue()
+    pr = multiprocessing.Process(target=q.put, args=("queued",)); pr.start(); print(q.get()); pr.join()
+    db = sqlite3.connect(os.path.join(tempfile.mkdtemp(), "t.db"))
+    db.execute("create table t(x)"); db.executemany("insert into t values (?)", [(i,) for i in range(100)])
+    db.commit(); print(db.execute("select sum(x) from t").fetchone()[0])
+"""
+    native = subprocess.run(["python3", "-c", code], capture_output=True, timeout=120)
+    boxed = run_sentry(["python3", "-c", code])
+    assert boxed.stderr == native.stderr == b""
+    assert boxed.stdout == native.stdout
+    assert b"queued" in boxed.stdout and b"4950" in boxed.stdout
+
+
+def test_gcc_compiles_and_runs():
+    script = r"""
+cd /tmp && cat > a.c <<'END'
+#include <stdio.h>
+int twice(int);
+int main(void) { printf("%d\n", twice(21)); return 0; }
+END
+printf 'int twice(int x) { return 2 * x; }\n' > b.c
+gcc -O2 -Wall -c a.c && gcc -O2 -c b.c && gcc -o prog a.o b.o && ./prog
+"""
+    r = run_sentry(["/bin/sh", "-c", script])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"42\n"
+
+
+def test_default_root_cannot_change_the_host(tmp_path):
+    victim = "/etc/sentry-must-not-exist"
+    r = run_sentry(["/bin/sh", "-c", f"echo x > {victim}; mkdir /sentry-dir; touch /usr/x; "
+                    f"rm /etc/hostname; chmod 777 /etc/passwd; ln /etc/passwd /etc/p2; echo done"])
+    assert r.stdout == b"done\n"
+    assert r.stderr.count(b"Read-only file system") == 6
+    assert not os.path.exists(victim) and not os.path.exists("/sentry-dir")
+    assert os.path.exists("/etc/hostname")
+    assert oct(os.stat("/etc/passwd").st_mode & 0o777) == "0o644"
+
+
+def test_default_root_private_tmp():
+    r = run_sentry(["/bin/sh", "-c", "echo secret > /tmp/sentry-private && cat /tmp/sentry-private"])
+    assert r.stdout == b"secret\n"
+    assert not os.path.exists("/tmp/sentry-private")
+
+
+def test_default_root_hides_proc_sys_and_devices():
+    r = run_sentry(["/bin/sh", "-c", "cat /proc/*/* /sys/*/* 2>/dev/null | wc -l; cat /proc/self/status; "
+                    "ls /dev/sda /dev/mem /dev/kmsg 2>&1 | wc -l; echo x > /dev/null && echo null-ok; "
+                    "head -c 4 /dev/zero | od -An -tx1"])
+    lines = r.stdout.decode().split("\n")
+    assert lines[0].strip() == "0"
+    assert lines[1].strip() == "3"          # three "No such file" lines
+    assert "null-ok" in r.stdout.decode() and "00 00 00 00" in r.stdout.decode()
+    assert b"No such file" in r.stderr
