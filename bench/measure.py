@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 
 
@@ -20,8 +21,11 @@ class Run:
     error: str  # why it failed, empty when ok
 
 
-def run(argv, launcher, cwd=None, timeout=600.0, cpu=None):
+def run(argv, launcher, cwd=None, timeout=600.0, cpu=None, poll=None):
     """Run argv under launcher (pinned to cpu if given) and return a Run.
+
+    poll, if given, is called with the launcher's pid every few ms while
+    the command runs (memory sampling); leave it None when timing matters.
 
     stdout goes to a temp file rather than a pipe, so a slow reader can
     never stall the guest.  The launcher gets its own session so a
@@ -38,7 +42,7 @@ def run(argv, launcher, cwd=None, timeout=600.0, cpu=None):
             os.close(wfd)
             return Run(False, 0.0, 0, "", f"cannot start {launcher}: {e}")
         os.close(wfd)
-        status = _wait(proc, timeout)
+        status = _wait(proc, timeout, poll)
         with os.fdopen(rfd) as f:
             figures = f.read().split()
         out.seek(0)
@@ -54,9 +58,16 @@ def run(argv, launcher, cwd=None, timeout=600.0, cpu=None):
     return Run(True, wall, rss, stdout, "")
 
 
-def _wait(proc, timeout):
+def _wait(proc, timeout, poll):
     """Wait for the launcher; on timeout kill its whole session, return None."""
     try:
+        if poll:
+            deadline = time.monotonic() + timeout
+            while proc.poll() is None:
+                if time.monotonic() > deadline:
+                    raise subprocess.TimeoutExpired(proc.args, timeout)
+                poll(proc.pid)
+                time.sleep(0.002)
         return proc.wait(timeout)
     except subprocess.TimeoutExpired:
         _kill(proc)

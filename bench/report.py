@@ -5,24 +5,37 @@ import os
 import statistics
 
 
-def summarize(samples, rss, units, runners, modes):
-    """Medians and ratios to native (same mode, same run) per bench/runner."""
+def _median(vals):
+    return statistics.median(vals) if vals else None
+
+
+def summarize(samples, units, runners, modes):
+    """Medians, and ratios to native of the same mode in the same run."""
     out = {}
     for mode in modes:
         out[mode] = {}
         for bench, unit in units.items():
-            row = {}
-            for r in runners:
-                vals = samples.get((mode, bench, r), [])
-                mem = rss.get((mode, bench, r), [])
-                row[r] = {"unit": unit, "samples": vals,
-                          "median": statistics.median(vals) if vals else None,
-                          "maxrss_kb": int(statistics.median(mem)) if mem else None}
+            row = {r: {"unit": unit, "samples": samples.get((mode, bench, r), [])} for r in runners}
+            for cell in row.values():
+                cell["median"] = _median(cell["samples"])
             base = row.get("native", {}).get("median")
             for cell in row.values():
                 m = cell["median"]
                 cell["ratio"] = m / base if m is not None and base else None
             out[mode][bench] = row
+    return out
+
+
+def summarize_memory(mem, benches, runners):
+    """{bench: {runner: {tree_pss_kb, max_rss_kb}}}, medians over rounds."""
+    out = {}
+    for bench in benches:
+        out[bench] = {}
+        for r in runners:
+            pairs = mem.get((bench, r), [])
+            pss = _median([p for p, _ in pairs if p])  # 0 = ended before any sample
+            rss = _median([m for _, m in pairs])
+            out[bench][r] = {"tree_pss_kb": pss, "max_rss_kb": rss}
     return out
 
 
@@ -40,7 +53,11 @@ def fmt_value(v, unit):
 def fmt_ratio(r):
     if r is None:
         return "fail"
-    return f"{r:.0f}x" if r >= 100 else f"{r:.2g}x" if r < 10 else f"{r:.1f}x"
+    return f"{r:.0f}x" if r >= 100 else f"{r:.1f}x" if r >= 10 else f"{r:.2f}x"
+
+
+def _mib(kb):
+    return "-" if not kb else f"{kb / 1024:.1f}"
 
 
 def _ratio_rows(summary, mode, runners):
@@ -48,68 +65,63 @@ def _ratio_rows(summary, mode, runners):
     rows = []
     for bench, row in summary[mode].items():
         native = row["native"]
-        cells = [bench, fmt_value(native["median"], native["unit"])]
-        cells += [fmt_ratio(row[r]["ratio"]) for r in header[2:]]
-        rows.append(cells)
+        rows.append([bench, fmt_value(native["median"], native["unit"])]
+                    + [fmt_ratio(row[r]["ratio"]) for r in header[2:]])
     return header, rows
 
 
-def _rss_rows(summary, mode, runners, benches):
-    header = ["peak RSS MiB"] + list(runners)
-    rows = []
-    for bench in benches:
-        row = summary[mode].get(bench)
-        if row:
-            rows.append([bench] + [f"{row[r]['maxrss_kb'] / 1024:.1f}" if row[r]["maxrss_kb"] else "-"
-                                   for r in runners])
+def _memory_rows(memory, runners):
+    header = ["MiB: tree PSS / max RSS"] + list(runners)
+    rows = [[bench] + [f"{_mib(row[r]['tree_pss_kb'])} / {_mib(row[r]['max_rss_kb'])}"
+                       for r in runners]
+            for bench, row in memory.items()]
     return header, rows
 
 
 def _text_table(header, rows):
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    line = lambda cells: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
-                                   for i, (c, w) in enumerate(zip(cells, widths)))
+
+    def line(cells):
+        return "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths)))
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
 def _md_table(header, rows):
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(out)
+    out = ["| " + " | ".join(header) + " |",
+           "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    return "\n".join(out + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows])
 
 
-def _unavailable(runner_info):
-    return [f"{name}: {info['reason']}" + (f"  [{info['install']}]" if info["install"] else "")
-            for name, info in runner_info.items() if not info["available"]]
-
-
-def render(doc, table):
-    """Whole report with `table` as the text or Markdown table renderer."""
+def render(doc, markdown=False):
+    table = _md_table if markdown else _text_table
+    heading = "## " if markdown else "== "
+    bullet = "- " if markdown else "  "
     runners = [n for n, i in doc["runners"].items() if i["available"]]
     parts = []
     for mode in doc["modes"]:
-        title = f"{mode} ({doc['meta']['pin_note'] if mode == 'pinned' else 'free scheduling'})"
-        parts.append(f"{'## ' if table is _md_table else '== '}{title}")
+        note = doc["meta"]["pin_note"] if mode == "pinned" else "free scheduling"
+        parts.append(f"{heading}{mode} ({note}): native = median, others = ratio to native")
         parts.append(table(*_ratio_rows(doc["summary"], mode, runners)))
-    mem_mode = doc["modes"][-1]
-    parts.append(f"{'## ' if table is _md_table else '== '}memory ({mem_mode}; largest process "
-                 "in the runner's tree, median)")
-    parts.append(table(*_rss_rows(doc["summary"], mem_mode, runners, doc["memory_benches"])))
-    missing = _unavailable(doc["runners"])
+    if doc["memory"]:
+        parts.append(f"{heading}memory (unpinned): peak PSS summed over the runner's process "
+                     "tree / largest single process's RSS")
+        parts.append(table(*_memory_rows(doc["memory"], runners)))
+    missing = [f"{bullet}{n}: {i['reason'][:160]}" + (f"  [{i['install']}]" if i["install"] else "")
+               for n, i in doc["runners"].items() if not i["available"]]
     if missing:
-        parts.append("unavailable runners:\n" + "\n".join("  " + m for m in missing))
+        parts.append("unavailable runners:\n" + "\n".join(missing))
     if doc["errors"]:
-        parts.append("failures:\n" + "\n".join("  " + e for e in doc["errors"]))
+        parts.append("failures:\n" + "\n".join(bullet + e[:200] for e in doc["errors"]))
     return "\n\n".join(parts)
 
 
 def write(doc, results_dir, stamp):
     """Write JSON + Markdown (timestamped and latest); return the paths."""
     os.makedirs(results_dir, exist_ok=True)
-    md = ("# sentry benchmarks\n\n"
-          f"{doc['meta']['date']}, {doc['meta']['host']}, {doc['meta']['rounds']} rounds. "
-          "native column: absolute median; other columns: ratio to native in the same mode.\n\n"
-          + render(doc, _md_table) + "\n")
+    meta = doc["meta"]
+    md = (f"# sentry benchmarks\n\n{meta['date']}, {meta['host']}, {meta['rounds']} rounds\n\n"
+          + render(doc, markdown=True) + "\n")
     paths = []
     for name in (f"bench-{stamp}", "latest"):
         for ext, text in (("json", json.dumps(doc, indent=1)), ("md", md)):
@@ -118,7 +130,3 @@ def write(doc, results_dir, stamp):
                 f.write(text)
             paths.append(path)
     return paths
-
-
-def text(doc):
-    return render(doc, _text_table)

@@ -8,7 +8,7 @@ import sys
 import tempfile
 from collections import defaultdict
 
-from . import build, measure, micro, report, runners, workloads
+from . import build, measure, memory, micro, report, runners, workloads
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 # Workloads whose peak RSS is reported (the whole tracer tree's footprint).
@@ -53,7 +53,9 @@ def run(opts):
         active = [r for r in chosen if r.available]
         cpu = opts.cpu if opts.cpu is not None else (1 if (os.cpu_count() or 1) > 1 else 0)
         modes = {"pinned": cpu, "unpinned": None}
-        samples, rss, errors = _rounds(opts, cases, wls, active, modes, built, workdir)
+        samples, errors = _time_rounds(opts, cases, wls, active, modes, built, workdir)
+        mem_wls = [w for w in wls if w.name in MEMORY_BENCHES]
+        mem = _memory_pass(opts, mem_wls, active, built, workdir, errors)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -68,21 +70,21 @@ def run(opts):
         "modes": list(modes),
         "runners": {r.name: {"available": r.available, "reason": r.reason, "install": r.install,
                              "command": r.prefix} for r in chosen},
-        "summary": report.summarize(samples, rss, units, names, modes),
-        "memory_benches": [b for b in MEMORY_BENCHES if b in units],
+        "summary": report.summarize(samples, units, names, modes),
+        "memory": report.summarize_memory(mem, [w.name for w in mem_wls], names),
         "errors": [f"{b} under {r} ({m}): {e}" for (m, b, r), e in sorted(errors.items())],
     }
-    print(report.text(doc))
+    print(report.render(doc))
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     for path in report.write(doc, RESULTS_DIR, stamp):
         _log(f"wrote {os.path.relpath(path)}")
     return 0
 
 
-def _rounds(opts, cases, wls, active, modes, built, workdir):
+def _time_rounds(opts, cases, wls, active, modes, built, workdir):
     """Round by round, every bench under every runner and mode in turn, so
     slow drift (thermal, page cache, noisy neighbours) hits all alike."""
-    samples, rss, errors = defaultdict(list), defaultdict(list), {}
+    samples, errors = defaultdict(list), {}
     launch = built["launch"]
     micro_cmd = micro.command(built, cases, opts.budget_ms, opts.reps) if cases else None
     for rnd in range(1, opts.rounds + 1):
@@ -105,10 +107,27 @@ def _rounds(opts, cases, wls, active, modes, built, workdir):
                 for r in active:
                     if (mode, w.name, r.name) in errors:
                         continue  # failed once: don't spend more time on it
-                    res = measure.run(r.command(w.argv), launch, workdir, opts.timeout, cpu)
+                    res = measure.run(r.command(w.argv(workdir)), launch, workdir, opts.timeout, cpu)
                     if res.ok:
                         samples[(mode, w.name, r.name)].append(res.wall_s)
-                        rss[(mode, w.name, r.name)].append(res.maxrss_kb)
                     else:
                         errors[(mode, w.name, r.name)] = res.error
-    return samples, rss, errors
+    return samples, errors
+
+
+def _memory_pass(opts, wls, active, built, workdir, errors):
+    """Untimed, unpinned runs that sample the tree's memory (sampling would
+    perturb the timed rounds).  Returns {(bench, runner): [(pss, rss)]}."""
+    mem = defaultdict(list)
+    for rnd in range(1, min(opts.rounds, 3) + 1):
+        for w in wls:
+            _log(f"memory {rnd}: {w.name}")
+            for r in active:
+                if ("unpinned", w.name, r.name) in errors:
+                    continue
+                sampler = memory.PeakSampler()
+                res = measure.run(r.command(w.argv(workdir)), built["launch"], workdir, opts.timeout,
+                                  poll=sampler)
+                if res.ok:
+                    mem[(w.name, r.name)].append((sampler.peak_kb, res.maxrss_kb))
+    return mem

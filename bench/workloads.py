@@ -21,23 +21,28 @@ PY = os.path.realpath(sys.executable)
 @dataclass
 class Workload:
     name: str
-    argv: list
+    template: list  # "{wd}" stands for the scratch dir
     what: str
+
+    def argv(self, workdir):
+        # Absolute paths, so a runner that mishandles the cwd still gets timed.
+        return [a.replace("{wd}", workdir) for a in self.template]
 
 
 WORKLOADS = [
     Workload("true", ["/bin/true"], "start-up latency of a trivial dynamic binary"),
-    Workload("sh_200", ["/bin/sh", "script.sh"], "200 short shell commands, builtins and fork+exec"),
+    Workload("sh_200", ["/bin/sh", "{wd}/script.sh"],
+             "200 short shell commands, builtins and fork+exec"),
     Workload("tar_3000", ["/bin/sh", "-c",
-                          "rm -rf out tree.tar && tar -cf tree.tar -C tree . && "
+                          "cd {wd} && rm -rf out tree.tar && tar -cf tree.tar -C tree . && "
                           "mkdir out && tar -xf tree.tar -C out"],
              f"tar create + extract of {TAR_FILES} small files"),
     Workload("py_import", [PY, "-c", "import json, sqlite3, subprocess, decimal"],
              "python start-up + stdlib imports"),
-    Workload("gcc_4files", ["gcc", "-O1", "-o", "cprog/prog", "cprog/main.c", "cprog/list.c",
-                            "cprog/hash.c", "cprog/fmt.c"],
+    Workload("gcc_4files", ["gcc", "-O1", "-o", "{wd}/cprog/prog"]
+             + [f"{{wd}}/cprog/{name}.c" for name in ("main", "list", "hash", "fmt")],
              "compile and link a 4-file C program"),
-    Workload("sqlite_io", [PY, "sqlite_io.py", "bench.db"],
+    Workload("sqlite_io", [PY, "{wd}/sqlite_io.py", "{wd}/bench.db"],
              f"python sqlite3: {SQLITE_ROWS} inserts, commit every {SQLITE_ROWS_PER_COMMIT}"),
 ]
 

@@ -105,17 +105,19 @@ def host_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def cbin(tmp_path_factory):
-    """Compile tests/c/NAME.c (static, so it runs in any rootfs); returns its path."""
+    """Compile tests/c/NAME.c (static, so it runs in any rootfs); returns its
+    path.  Builds of one source with other flags need their own tag."""
     out = tmp_path_factory.mktemp("cbin")
     built = {}
 
-    def build(name, *flags):
-        if name not in built:
+    def build(name, *flags, tag=""):
+        key = name + tag
+        if key not in built:
             src = os.path.join(HERE, "c", name + ".c")
-            exe = str(out / name)
+            exe = str(out / key)
             subprocess.run(["gcc", "-O1", "-static", "-pthread", "-o", exe, src, *flags], check=True)
-            built[name] = exe
-        return built[name]
+            built[key] = exe
+        return built[key]
     return build
 
 
@@ -124,3 +126,9 @@ def install(path, root, dest="/bin"):
     target = os.path.join(dest, os.path.basename(path))
     shutil.copy2(path, root + target)
     return target
+
+
+def copy_root(src, dst):
+    """Copy a test rootfs; cp -a keeps its device nodes as nodes (shutil
+    would read /dev/zero forever)."""
+    subprocess.run(["cp", "-a", src, dst], check=True)

@@ -196,7 +196,8 @@ class Kernel:
         slots = task.slots
 
         def mapped(result):
-            if result == staging.BASE:
+            # EEXIST: another thread of this address space mapped it first
+            if result == staging.BASE or (result == -errno.EEXIST and staging.is_mapped(task.tid)):
                 slots.mapped = True
             else:
                 log.error("cannot map the staging area in %d: %s", task.tid,

@@ -47,6 +47,18 @@ class Slots:
             self.free.append(slot)
 
 
+def is_mapped(tid):
+    """Whether the staging area is mapped, and is ours: private, anonymous,
+    read-only, exactly our size.  A guest mapping at that address (a hint
+    the kernel honoured, a memfd with a writable alias) does not count."""
+    want = f"{BASE:x}-{BASE + SIZE:x} r--p 00000000 00:00 0"
+    with open(f"/proc/{tid}/maps") as f:
+        for line in f:
+            if line.startswith(f"{BASE:x}-"):
+                return line.split() == want.split()
+    return False
+
+
 def stage(tid, slot_addr, *chunks):
     """Write chunks back to back into a slot; returns the address of each."""
     addrs, blob = [], b""

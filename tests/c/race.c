@@ -1,0 +1,97 @@
+/* Races a directory against a symlink while other threads open or exec
+ * through it.  Usage: race open|exec DIR SECONDS
+ *
+ * DIR/d flips between a real directory (holding "secret" = "decoy" and an
+ * executable "prog") and a symlink to "../../..", which would lead outside the
+ * sandbox's root if the host kernel ever followed it unconfined.  Prints how
+ * many opens (or execs) saw the decoy, failed, and saw anything else. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char real[4096], link_[4096], d[4096];
+static volatile int stop;
+static long decoy, failed, other;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void *flipper(void *arg)
+{
+	while (!stop) {
+		rename(real, d);            /* d is the directory */
+		rename(d, real);
+		symlink("../../..", d);     /* d is the way out */
+		unlink(d);
+	}
+	return arg;
+}
+
+static void *opener(void *arg)
+{
+	char path[4200], buf[64];
+	snprintf(path, sizeof path, "%s/secret", d);
+	while (!stop) {
+		int fd = open(path, O_RDONLY);
+		if (fd < 0) { pthread_mutex_lock(&mu); failed++; pthread_mutex_unlock(&mu); continue; }
+		ssize_t n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = 0;
+		pthread_mutex_lock(&mu);
+		if (!strcmp(buf, "decoy\n")) decoy++;
+		else { other++; fprintf(stderr, "read other: %s", buf); }
+		pthread_mutex_unlock(&mu);
+	}
+	return arg;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4) return 2;
+	int do_exec = !strcmp(argv[1], "exec");
+	snprintf(real, sizeof real, "%s/real", argv[2]);
+	snprintf(d, sizeof d, "%s/d", argv[2]);
+	int seconds = atoi(argv[3]);
+	pthread_t f, o[2];
+	pthread_create(&f, 0, flipper, 0);
+	time_t end = time(0) + seconds;
+	if (!do_exec) {
+		for (int i = 0; i < 2; i++) pthread_create(&o[i], 0, opener, 0);
+		while (time(0) < end) usleep(100000);
+		stop = 1;
+		for (int i = 0; i < 2; i++) pthread_join(o[i], 0);
+	} else {
+		char path[4200];
+		snprintf(path, sizeof path, "%s/prog", d);
+		while (time(0) < end) {
+			int p[2];
+			pipe(p);
+			pid_t pid = fork();
+			if (pid == 0) {
+				dup2(p[1], 1);
+				execl(path, "prog", (char *)0);
+				_exit(127);
+			}
+			close(p[1]);
+			char buf[64] = "";
+			ssize_t n = read(p[0], buf, sizeof buf - 1);
+			close(p[0]);
+			int st;
+			waitpid(pid, &st, 0);
+			buf[n > 0 ? n : 0] = 0;
+			if (!strcmp(buf, "decoy\n")) decoy++;
+			else if (!buf[0]) failed++;
+			else { other++; fprintf(stderr, "exec printed: %s", buf); }
+		}
+		stop = 1;
+	}
+	pthread_join(f, 0);
+	printf("decoy=%ld failed=%ld other=%ld\n", decoy, failed, other);
+	return 0;
+}

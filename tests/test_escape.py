@@ -1,0 +1,189 @@
+"""Escape attempts (design notes §1).  Each must fail: no host file read,
+no host process reached, no way out of the filter."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+
+import pytest
+
+from conftest import copy_root, install, run_native, run_sentry
+
+SECRET = "HOSTSECRET"
+
+
+@pytest.fixture
+def jail(tmp_path, busybox_root, cbin):
+    """top/root is the sandbox; top/secret and top/prog sit just outside it."""
+    top = tmp_path / "top"
+    top.mkdir()
+    root = top / "root"
+    copy_root(busybox_root, str(root))
+    (top / "secret").write_text(SECRET + "\n")
+    shutil.copy2(cbin("say", '-DWORD="ESCAPED"', tag="escaped"), top / "prog")
+    race = root / "tmp/race/real"
+    race.mkdir(parents=True)
+    (race / "secret").write_text("decoy\n")
+    shutil.copy2(cbin("say", '-DWORD="decoy"', tag="decoy"), race / "prog")
+    for name in ("probe", "race"):
+        install(cbin(name), str(root))
+    return top, str(root)
+
+
+def test_dotdot_and_symlinks_stay_inside(jail):
+    top, root = jail
+    os.symlink("/secret", os.path.join(root, "abs"))
+    os.symlink("../../../../secret", os.path.join(root, "tmp/rel"))
+    os.symlink(str(top / "secret"), os.path.join(root, "hostabs"))
+    os.symlink("/..", os.path.join(root, "up"))
+    script = ("cat /../secret; cat /../../../secret; cd /tmp && cat ../../../../secret; "
+              "cat /abs; cat /tmp/rel; cat /hostabs; cat /up/secret; cat /up/../../secret; "
+              "cd /up/.. && pwd; ls /.. | grep -c secret")
+    r = run_sentry(["/bin/sh", "-c", script], root)
+    assert SECRET.encode() not in r.stdout + r.stderr
+    assert r.stderr.count(b"No such file") == 8
+    assert r.stdout.split() == [b"/", b"0"]
+
+
+def test_symlink_loops_are_eloop_as_natively(jail):
+    _, root = jail
+    os.symlink("loop2", os.path.join(root, "loop1"))
+    os.symlink("loop1", os.path.join(root, "loop2"))
+    os.symlink("self", os.path.join(root, "self"))
+    script = "cat /loop1; cat /self/x; ls /loop2/; echo done"
+    native, boxed = run_native(["/bin/sh", "-c", script], root), run_sentry(["/bin/sh", "-c", script], root)
+    assert boxed.stderr == native.stderr and b"link" in boxed.stderr
+    assert boxed.stdout == native.stdout == b"done\n"
+
+
+def test_long_symlink_chain_is_eloop_after_40(jail):
+    _, root = jail
+    for i in range(45):
+        os.symlink(f"l{i + 1}", os.path.join(root, f"tmp/l{i}"))
+    with open(os.path.join(root, "tmp/l45"), "w") as f:
+        f.write("end\n")
+    script = "cd /tmp; cat l6; cat l5; cat l4"
+    native, boxed = run_native(["/bin/sh", "-c", script], root), run_sentry(["/bin/sh", "-c", script], root)
+    assert boxed.stdout == native.stdout == b"end\nend\n"
+    assert boxed.stderr == native.stderr
+
+
+@pytest.mark.parametrize("mode", ["open", "exec"])
+def test_directory_symlink_swap_race(jail, mode):
+    """A thread swaps a directory with a symlink pointing out while others
+    open (or exec) through it, for seconds: not one host file is reached."""
+    _, root = jail
+    r = run_sentry(["/bin/race", mode, "/tmp/race", "4"], root, timeout=120)
+    out = r.stdout.decode()
+    assert r.returncode == 0, r.stderr
+    counts = dict(kv.split("=") for kv in out.split())
+    assert SECRET.encode() not in r.stdout + r.stderr and b"ESCAPED" not in r.stdout + r.stderr
+    assert int(counts["other"]) == 0
+    # the race was really run: both outcomes were seen
+    assert int(counts["decoy"]) > 0 and int(counts["failed"]) > 0
+
+
+def test_foreign_syscall_abis_kill_the_process(jail):
+    _, root = jail
+    for what in ("int80", "x32"):
+        r = run_sentry(["/bin/probe", what], root)
+        assert r.returncode == 128 + signal.SIGSYS, (what, r)
+        assert b"returned" not in r.stdout
+
+
+def test_setuid_binary_gains_nothing(jail, cbin):
+    _, root = jail
+    dst = install(cbin("setuid_probe"), root)
+    os.chown(root + dst, 1000, 1000)
+    os.chmod(root + dst, 0o4755)
+    native = run_native([dst], root)
+    assert b"euid=1000" in native.stdout          # it really is setuid
+    r = run_sentry([dst], root)
+    assert r.stdout == b"ruid=0 euid=0 eff=0 prm=0\n"
+
+
+def test_guest_holds_no_capabilities(jail):
+    _, root = jail
+    r = run_sentry(["/bin/probe", "caps"], root)
+    assert r.stdout == b"uid=0 euid=0 eff=0,0 prm=0,0 bounding=0 nnp=1\n"
+
+
+def test_sentry_fds_are_invisible(jail):
+    _, root = jail
+    r = run_sentry(["/bin/probe", "hidden"], root)
+    assert r.stdout.decode().splitlines() == [
+        "close(1000): Bad file descriptor", "dup2(0,1000): Bad file descriptor",
+        "dup3(0,1001,0): Bad file descriptor", "close_range(3,~0): ok 0",
+        "open after close_range: ok 0"]
+
+
+def test_staging_area_cannot_be_unmapped_or_written(jail):
+    _, root = jail
+    r = run_sentry(["/bin/probe", "staging"], root)
+    lines = r.stdout.decode().splitlines()
+    assert lines[:6] == [f"{w}: Operation not permitted" for w in
+                         ("munmap", "mprotect", "madvise", "mmap fixed", "mremap onto", "munmap wide")]
+    assert lines[6:8] == ["mprotect own: ok 0", "munmap own: ok 0"]
+    assert lines[8] == "write to staging: Segmentation fault"
+
+
+def test_terminal_injection_is_refused(jail):
+    _, root = jail
+    r = run_sentry(["/bin/probe", "tiocsti"], root)
+    assert r.stdout.decode().splitlines() == [
+        "TIOCSTI: Operation not permitted", "TIOCSTI high bits: Operation not permitted",
+        "TIOCLINUX: Operation not permitted"]
+
+
+def test_forbidden_calls(jail):
+    _, root = jail
+    r = run_sentry(["/bin/probe", "forbidden"], root)
+    out = r.stdout.decode()
+    for name in ("ptrace", "io_uring_setup", "bpf", "open_by_handle_at", "unshare", "mount",
+                 "clone untraced", "setpriority user"):
+        assert f"{name}: Operation not permitted" in out
+    assert "clone3: Function not implemented" in out
+
+
+def test_unknown_syscall_is_enosys_logged_once(jail):
+    _, root = jail
+    r = run_sentry(["/bin/probe", "unknown"], root)
+    assert r.stdout.decode().count("Function not implemented") == 3
+    assert r.stderr.decode().count("syscall_500") == 1
+
+
+def test_host_processes_are_out_of_reach(jail):
+    _, root = jail
+    host = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        r = run_sentry(["/bin/probe", "kill", str(host.pid)], root)
+        lines = r.stdout.decode().splitlines()
+        for line in lines[:6]:
+            assert ": ok" not in line, line
+        assert host.poll() is None            # kill(-1, SIGKILL) spared it
+        assert "kill(0, 0): ok 0" in lines[-1]
+    finally:
+        host.kill()
+        host.wait()
+
+
+def test_host_abstract_sockets_are_out_of_reach(jail):
+    _, root = jail
+    name = f"sentry-test-{os.getpid()}"
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind("\0" + name)
+    srv.listen()
+    try:
+        r = run_sentry(["/bin/probe", "abstract", name], root)
+        assert r.stdout == b"connect host abstract: Connection refused\n"
+    finally:
+        srv.close()
+
+
+def test_guest_sigkilling_itself_mid_syscall(jail):
+    _, root = jail
+    for _ in range(3):
+        r = run_sentry(["/bin/probe", "selfkill"], root, timeout=30)
+        assert r.returncode == 128 + signal.SIGKILL
+        assert b"Traceback" not in r.stderr
