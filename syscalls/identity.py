@@ -1,5 +1,8 @@
 """Identity and UTS: what the guest learns about who and where it is."""
+import errno
 import os
+
+from syscalls.errors import SyscallError
 
 from syscalls.registry import handler
 
@@ -20,3 +23,17 @@ def sys_uname(call):
                                          u.machine, uts.get("domainname", "(none)")))
     call.write(call.args[0], data)
     return 0
+
+
+def _set_uts(key):
+    def set_name(call):
+        n = call.args[1]
+        if n > UTS_LEN - 1:
+            raise SyscallError(errno.EINVAL)
+        call.kernel.uts[key] = call.read(call.args[0], n).decode(errors="surrogateescape")
+        return 0
+    return set_name
+
+
+handler("sethostname", note="changes the sandbox's UTS state only")(_set_uts("hostname"))
+handler("setdomainname", note="changes the sandbox's UTS state only")(_set_uts("domainname"))

@@ -323,6 +323,14 @@ def sys_fchmodat(call):
     return _chmod(call, call.fd(0), call.path(1), call.args[2])
 
 
+@handler("fchmodat2")
+def sys_fchmodat2(call):
+    flags = sint(call.args[3])
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise SyscallError(errno.EINVAL)
+    return _chmod(call, call.fd(0), call.path(1), call.args[2], flags)
+
+
 def _chown(call, dirfd, path, uid, gid, flags):
     uid, gid = sint(uid), sint(gid)
     if not path and flags & AT_EMPTY_PATH:

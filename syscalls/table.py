@@ -57,6 +57,8 @@ seccomp landlock_create_ruleset landlock_add_rule landlock_restrict_self
 personality mq_timedsend mq_timedreceive mq_notify mq_getsetattr
 setuid setgid setreuid setregid setresuid setresgid setfsuid setfsgid setgroups capset
 io_setup io_destroy io_getevents io_submit io_cancel io_pgetevents
+mlockall munlockall setrlimit sync syncfs time pkey_alloc pkey_free futex_wake
+futex_wait futex_requeue cachestat map_shadow_stack
 """.split())
 
 MAP_FIXED_ANY = 0x10 | 0x100000              # MAP_FIXED | MAP_FIXED_NOREPLACE
@@ -105,6 +107,9 @@ munlock mlock2 msync mbind shmat""".split())
 BPF_ERRNO = {"clone3": errno.ENOSYS}
 
 NOTES = {
+    "shmget": "the IPC namespace is not emulated yet: System V IPC would reach the host's",
+    "semget": "as shmget", "msgget": "as shmget", "mq_open": "POSIX message queues: as shmget",
+    "modify_ldt": "16/32-bit code segments are of no use to an x86-64-only sandbox",
     "clone3": "ENOSYS in BPF: glibc falls back to clone(2), whose flags BPF can check",
 }
 
