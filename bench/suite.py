@@ -1,6 +1,7 @@
 """Run every selected benchmark under every runner, interleaved by round."""
 
 import datetime
+import glob
 import os
 import platform
 import shutil
@@ -43,7 +44,9 @@ def run(opts):
         _log("microbenchmarks skipped: their C programs did not build")
         cases = []
 
-    workdir = tempfile.mkdtemp(prefix="sentry-bench-", dir="/tmp")
+    # Inputs here (readable by every runner); outputs at /tmp/<same name>*.
+    workdir = tempfile.mkdtemp(prefix="sentry-bench-", dir="/var/tmp")
+    out = os.path.join("/tmp", os.path.basename(workdir))
     try:
         workloads.setup(workdir)
         chosen = runners.select(runners.all_runners(built), opts.runners)
@@ -53,10 +56,11 @@ def run(opts):
         active = [r for r in chosen if r.available]
         cpu = opts.cpu if opts.cpu is not None else (1 if (os.cpu_count() or 1) > 1 else 0)
         modes = {"pinned": cpu, "unpinned": None}
-        samples, errors = _time_rounds(opts, cases, wls, active, modes, built, workdir)
+        samples, errors = _time_rounds(opts, cases, wls, active, modes, built, workdir, out)
         mem_wls = [w for w in wls if w.name in MEMORY_BENCHES]
-        mem = _memory_pass(opts, mem_wls, active, built, workdir, errors)
+        mem = _memory_pass(opts, mem_wls, active, built, workdir, out, errors)
     finally:
+        _remove_outputs(out)
         shutil.rmtree(workdir, ignore_errors=True)
 
     units = {c: micro.UNIT for c in cases}
@@ -81,7 +85,15 @@ def run(opts):
     return 0
 
 
-def _time_rounds(opts, cases, wls, active, modes, built, workdir):
+def _remove_outputs(out):
+    for path in glob.glob(out + "*"):
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+
+
+def _time_rounds(opts, cases, wls, active, modes, built, workdir, out):
     """Round by round, every bench under every runner and mode in turn, so
     slow drift (thermal, page cache, noisy neighbours) hits all alike."""
     samples, errors = defaultdict(list), {}
@@ -107,7 +119,8 @@ def _time_rounds(opts, cases, wls, active, modes, built, workdir):
                 for r in active:
                     if (mode, w.name, r.name) in errors:
                         continue  # failed once: don't spend more time on it
-                    res = measure.run(r.command(w.argv(workdir)), launch, workdir, opts.timeout, cpu)
+                    _remove_outputs(out)
+                    res = measure.run(r.command(w.argv(workdir, out)), launch, workdir, opts.timeout, cpu)
                     if res.ok:
                         samples[(mode, w.name, r.name)].append(res.wall_s)
                     else:
@@ -115,7 +128,7 @@ def _time_rounds(opts, cases, wls, active, modes, built, workdir):
     return samples, errors
 
 
-def _memory_pass(opts, wls, active, built, workdir, errors):
+def _memory_pass(opts, wls, active, built, workdir, out, errors):
     """Untimed, unpinned runs that sample the tree's memory (sampling would
     perturb the timed rounds).  Returns {(bench, runner): [(pss, rss)]}."""
     mem = defaultdict(list)
@@ -126,7 +139,8 @@ def _memory_pass(opts, wls, active, built, workdir, errors):
                 if ("unpinned", w.name, r.name) in errors:
                     continue
                 sampler = memory.PeakSampler()
-                res = measure.run(r.command(w.argv(workdir)), built["launch"], workdir, opts.timeout,
+                _remove_outputs(out)
+                res = measure.run(r.command(w.argv(workdir, out)), built["launch"], workdir, opts.timeout,
                                   poll=sampler)
                 if res.ok:
                     mem[(w.name, r.name)].append((sampler.peak_kb, res.maxrss_kb))

@@ -1,8 +1,11 @@
 """Whole-process workloads, timed by wall clock from the outside.
 
-setup() writes every input once into a scratch dir under /tmp; each
-workload then runs there and cleans up its own previous output first, so
-rounds are independent and the inputs are identical for every runner.
+Inputs and outputs live apart.  setup() writes the inputs once into a
+dir under /var/tmp, which every runner can read (sentry and runsc show
+the host's / read-only or copy-on-write).  Outputs go to paths starting
+with an "out" prefix under /tmp, the one place every runner lets a guest
+write (sentry gives each sandbox a private /tmp).  The harness removes
+the outputs before every run, untimed, so every runner starts alike.
 """
 
 import os
@@ -21,28 +24,29 @@ PY = os.path.realpath(sys.executable)
 @dataclass
 class Workload:
     name: str
-    template: list  # "{wd}" stands for the scratch dir
+    template: list  # "{in}": input dir, "{out}": output path prefix
     what: str
 
-    def argv(self, workdir):
-        # Absolute paths, so a runner that mishandles the cwd still gets timed.
-        return [a.replace("{wd}", workdir) for a in self.template]
+    def argv(self, indir, out):
+        # Absolute paths: the result must not hinge on a runner's cwd handling.
+        return [a.replace("{in}", indir).replace("{out}", out) for a in self.template]
 
 
 WORKLOADS = [
     Workload("true", ["/bin/true"], "start-up latency of a trivial dynamic binary"),
-    Workload("sh_200", ["/bin/sh", "{wd}/script.sh"],
+    Workload("sh_200", ["/bin/sh", "{in}/script.sh"],
              "200 short shell commands, builtins and fork+exec"),
     Workload("tar_3000", ["/bin/sh", "-c",
-                          "cd {wd} && rm -rf out tree.tar && tar -cf tree.tar -C tree . && "
-                          "mkdir out && tar -xf tree.tar -C out"],
+                          "mkdir -p {out}-tar/x && "
+                          "tar -cf {out}-tar/tree.tar -C {in}/tree . && "
+                          "tar -xf {out}-tar/tree.tar -C {out}-tar/x"],
              f"tar create + extract of {TAR_FILES} small files"),
     Workload("py_import", [PY, "-c", "import json, sqlite3, subprocess, decimal"],
              "python start-up + stdlib imports"),
-    Workload("gcc_4files", ["gcc", "-O1", "-o", "{wd}/cprog/prog"]
-             + [f"{{wd}}/cprog/{name}.c" for name in ("main", "list", "hash", "fmt")],
+    Workload("gcc_4files", ["gcc", "-O1", "-o", "{out}-prog"]
+             + [f"{{in}}/cprog/{name}.c" for name in ("main", "list", "hash", "fmt")],
              "compile and link a 4-file C program"),
-    Workload("sqlite_io", [PY, "{wd}/sqlite_io.py", "{wd}/bench.db"],
+    Workload("sqlite_io", [PY, "{in}/sqlite_io.py", "{out}-bench.db"],
              f"python sqlite3: {SQLITE_ROWS} inserts, commit every {SQLITE_ROWS_PER_COMMIT}"),
 ]
 

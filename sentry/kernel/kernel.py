@@ -73,7 +73,7 @@ class Kernel:
             self.on_syscall_exit(self.task(tid), ptrace.regs_of(ev))
         elif kind in (ptrace.FORK, ptrace.VFORK, ptrace.CLONE):
             self.on_new_task(self.task(tid), ev.msg, kind, ptrace.regs_of(ev))
-            ptrace.resume(tid)
+            self.resume(self.task(tid))
         elif kind == ptrace.EXEC:
             self.on_exec(tid, ev.msg)
         elif kind in (ptrace.EXITED, ptrace.SIGNALED):
@@ -91,7 +91,15 @@ class Kernel:
         elif kind == ptrace.GONE:
             pass
         else:   # EXIT, VFORK_DONE, other events: nothing to do
-            ptrace.resume(tid)
+            self.resume(self.task(tid))
+
+    def resume(self, task, sig=0):
+        """Continue a task from an event stop, keeping a pending syscall-exit
+        stop (a rewrite's callback, --strace) that the event interrupted."""
+        if task.on_exit is not None:
+            ptrace.resume_to_exit(task.tid)
+        else:
+            ptrace.resume(task.tid, sig)
 
     def task(self, tid):
         t = self.tasks.get(tid)
@@ -155,7 +163,7 @@ class Kernel:
         regs.rax = outcome & 0xFFFFFFFFFFFFFFFF
         ptrace.setregs(task.tid, regs)
         if tracer:
-            tracer.enter(task, call, entry, "emulated" if outcome >= 0 else "denied")
+            tracer.enter(task, call, entry, "denied" if entry.outcome == "deny" else "emulated")
             tracer.exit(task, outcome)
         ptrace.resume(task.tid)
 
@@ -259,7 +267,7 @@ class Kernel:
                 log.error("exec race in %d: image is not the checked file; killed", tid)
                 ptrace.kill_task(tid)
             proc.exe = exe
-        ptrace.resume(tid)
+        self.resume(task)
 
     def on_gone(self, tid, status):
         task = self.tasks.pop(tid, None)

@@ -1,0 +1,136 @@
+"""Process model: fork, vfork, exec from a thread, job-control stops, orphans,
+SIGCHLD, clean end of the sandbox, interactive job control through a pty."""
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import SENTRY, copy_root, install, run_native, run_sentry
+
+
+@pytest.fixture(scope="module")
+def proc_root(tmp_path_factory, busybox_root, cbin):
+    root = str(tmp_path_factory.mktemp("proc") / "root")
+    copy_root(busybox_root, root)
+    install(cbin("procs"), root)
+    return root
+
+
+@pytest.mark.parametrize("case", ["vfork", "thread-exec", "stopcont", "orphan", "sigchld"])
+def test_process_cases_match_native(proc_root, case):
+    native = run_native(["/bin/procs", case], proc_root)
+    boxed = run_sentry(["/bin/procs", case], proc_root)
+    assert native.returncode == 0 and native.stdout
+    assert (boxed.stdout, boxed.returncode) == (native.stdout, native.returncode)
+
+
+def _processes_under(root):
+    """Host pids whose executable lies inside root."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if os.readlink(f"/proc/{pid}/exe").startswith(root + "/"):
+                    found.append(int(pid))
+            except OSError:
+                pass
+    return found
+
+
+def test_sandbox_dies_with_its_first_process(proc_root):
+    r = run_sentry(["/bin/procs", "spawn-bg"], proc_root, timeout=30)
+    assert r.stdout == b"init leaving\n" and r.returncode == 0
+    assert _processes_under(proc_root) == []
+
+
+def test_sigkill_of_the_sentry_leaves_no_guest(proc_root):
+    p = subprocess.Popen(SENTRY + ["--rootfs", proc_root, "--", "/bin/sh", "-c",
+                                   "sleep 1000 & sleep 1000 & echo started; wait"],
+                         stdout=subprocess.PIPE)
+    assert p.stdout.readline() == b"started\n"
+    assert len(_processes_under(proc_root)) >= 3
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    deadline = time.time() + 10
+    while _processes_under(proc_root) and time.time() < deadline:
+        time.sleep(0.05)
+    assert _processes_under(proc_root) == []
+
+
+def test_sigterm_to_the_sentry_reaches_the_guest(proc_root):
+    p = subprocess.Popen(SENTRY + ["--rootfs", proc_root, "--", "/bin/sh", "-c",
+                                   "trap 'echo got TERM; exit 9' TERM; echo ready; while :; do sleep 0.05; done"],
+                         stdout=subprocess.PIPE)
+    assert p.stdout.readline() == b"ready\n"
+    p.send_signal(signal.SIGTERM)
+    assert p.stdout.readline() == b"got TERM\n"
+    assert p.wait(timeout=30) == 9
+
+
+def test_strace_and_log(proc_root, tmp_path):
+    r = run_sentry(["/bin/cat", "/etc/passwd"], proc_root, extra=["--strace"])
+    log = r.stderr.decode()
+    assert "openat(-100, '/etc/passwd'" in log and "(rewritten)" in log
+    assert "execve('/bin/cat'" in log
+    logfile = tmp_path / "sentry.log"
+    r = run_sentry(["/bin/sh", "-c", "cat /nonexistent"], proc_root,
+                   extra=["--strace", "--log", str(logfile)])
+    assert b"sentry:" not in r.stderr
+    assert "= -1 ENOENT (emulated)" in logfile.read_text() or "ENOENT" in logfile.read_text()
+
+
+def _pty_session(argv, steps, timeout=30):
+    """Drive argv on a pseudo-terminal: steps is a list of (text to send,
+    text to wait for).  Returns everything the terminal showed."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp(argv[0], argv)
+    seen = b""
+    try:
+        for send, expect in steps:
+            start = len(seen)
+            if send:
+                time.sleep(0.3)     # let the shell settle (foreground group, line editor)
+                os.write(fd, send)
+            deadline = time.time() + timeout
+            while expect.encode() not in seen[start:]:
+                left = deadline - time.time()
+                if left <= 0:
+                    raise AssertionError(f"waiting for {expect!r}; terminal showed:\n{seen.decode(errors='replace')}")
+                r, _, _ = select.select([fd], [], [], left)
+                if r:
+                    try:
+                        seen += os.read(fd, 4096)
+                    except OSError:
+                        break
+        return seen.decode(errors="replace")
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+        os.close(fd)
+
+
+def test_interactive_job_control(proc_root):
+    """Ctrl-Z, jobs, bg, fg and Ctrl-C reach the right process groups."""
+    argv = SENTRY + ["--rootfs", proc_root, "--", "/bin/sh", "-i"]
+    out = _pty_session(argv, [
+        (None, "# "),
+        (b"PS1='$ '\n", "$ "),
+        (b"sleep 100\n", "sleep"),
+        (b"\x1a", "Stopped"),               # Ctrl-Z
+        (b"jobs\n", "sleep 100"),
+        (b"bg\n", "$ "),
+        (b"fg\n", "sleep 100"),
+        (b"\x03", "$ "),                    # Ctrl-C
+        (b"echo after-$((40+2))\n", "after-42"),
+        (b"exit\n", ""),
+    ])
+    assert "Stopped" in out and "after-42" in out
