@@ -63,10 +63,20 @@ def run(opts):
         _remove_outputs(out)
         shutil.rmtree(workdir, ignore_errors=True)
 
+    doc = _document(opts, cases, wls, chosen, cpu, modes, samples, mem, mem_wls, errors)
+    print(report.render(doc))
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for path in report.write(doc, RESULTS_DIR, stamp):
+        _log(f"wrote {os.path.relpath(path)}")
+    return 0
+
+
+def _document(opts, cases, wls, chosen, cpu, modes, samples, mem, mem_wls, errors):
+    """Everything the report shows, JSON-ready."""
     units = {c: micro.UNIT for c in cases}
     units.update({w.name: "s" for w in wls})
-    names = [r.name for r in active]
-    doc = {
+    names = [r.name for r in chosen if r.available]
+    return {
         "meta": {"date": datetime.datetime.now().isoformat(timespec="seconds"),
                  "host": f"{platform.node()} {platform.release()} {os.cpu_count()} cpus",
                  "rounds": opts.rounds, "quick": opts.quick, "budget_ms": opts.budget_ms,
@@ -78,11 +88,6 @@ def run(opts):
         "memory": report.summarize_memory(mem, [w.name for w in mem_wls], names),
         "errors": [f"{b} under {r} ({m}): {e}" for (m, b, r), e in sorted(errors.items())],
     }
-    print(report.render(doc))
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    for path in report.write(doc, RESULTS_DIR, stamp):
-        _log(f"wrote {os.path.relpath(path)}")
-    return 0
 
 
 def _remove_outputs(out):
@@ -120,7 +125,8 @@ def _time_rounds(opts, cases, wls, active, modes, built, workdir, out):
                     if (mode, w.name, r.name) in errors:
                         continue  # failed once: don't spend more time on it
                     _remove_outputs(out)
-                    res = measure.run(r.command(w.argv(workdir, out)), launch, workdir, opts.timeout, cpu)
+                    res = measure.run(r.command(w.argv(workdir, out)), launch, workdir,
+                                      opts.timeout, cpu)
                     if res.ok:
                         samples[(mode, w.name, r.name)].append(res.wall_s)
                     else:
@@ -140,8 +146,8 @@ def _memory_pass(opts, wls, active, built, workdir, out, errors):
                     continue
                 sampler = memory.PeakSampler()
                 _remove_outputs(out)
-                res = measure.run(r.command(w.argv(workdir, out)), built["launch"], workdir, opts.timeout,
-                                  poll=sampler)
+                res = measure.run(r.command(w.argv(workdir, out)), built["launch"], workdir,
+                                  opts.timeout, poll=sampler)
                 if res.ok:
                     mem[(w.name, r.name)].append((sampler.peak_kb, res.maxrss_kb))
     return mem

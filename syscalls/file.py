@@ -132,13 +132,17 @@ def fd_mount(call, fd):
         return None
 
 
-def _writable_fd(call):
-    fd = call.fd(0)
+def check_fd_writable(call, fd):
+    """EROFS when fd is a file of a read-only mount (fchmod, fchown…)."""
     if is_hidden(fd):
         raise SyscallError(errno.EBADF)
     m = fd_mount(call, fd)
     if m is not None and m.kind != "dev":
         m.check_writable()
+
+
+def _writable_fd(call):
+    check_fd_writable(call, call.fd(0))
     return PASS
 
 
@@ -154,17 +158,20 @@ def sys_ioctl(call):
     return PASS
 
 
-@handler("fcntl", support="partial", note="F_SETOWN to a process outside the sandbox is refused")
+@handler("fcntl", stages=True, support="partial", note="F_SETOWN to a process outside the sandbox is refused")
 def sys_fcntl(call):
     cmd = call.args[1] & 0xFFFFFFFF
     if cmd == 8:       # F_SETOWN: pid (>0) or process group (<0)
         owner = sint(call.args[2])
         if owner != 0 and not call.kernel.in_sandbox(abs(owner), group=owner < 0):
             raise SyscallError(errno.ESRCH)
-    if cmd == 15:      # F_SETOWN_EX
-        kind, pid = struct.unpack("<ii", call.read(call.args[2], 8))
+    if cmd == 15:      # F_SETOWN_EX: the kernel reads the struct again, so it
+        raw = call.read(call.args[2], 8)          # gets the checked copy
+        kind, pid = struct.unpack("<ii", raw)
         if pid and not call.kernel.in_sandbox(pid, group=kind == 2):
             raise SyscallError(errno.ESRCH)
+        (addr,) = call.stage(raw)
+        return Rewrite(args={2: addr})
     return PASS
 
 

@@ -15,7 +15,7 @@ from sentry.vfs.mount import O_PATH
 from syscalls.call import AT_FDCWD, sint
 from syscalls.errors import SyscallError
 from syscalls.lookup import Parent, fd_sandbox_path, lookup, open_final
-from syscalls.registry import PASS, handler
+from syscalls.registry import PASS, Rewrite, handler
 
 AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_EACCESS, AT_EMPTY_PATH = 0x100, 0x200, 0x400, 0x200, 0x1000
 S_IFMT = 0o170000
@@ -43,10 +43,24 @@ def _stat_bytes(loc):
     return ffi.buffer(buf, 144)[:]
 
 
+SYS_FSTAT = 5
+
+
+def _empty_path_target(call, dirfd):
+    """fstatat(fd, "", AT_EMPTY_PATH) names fd itself; AT_FDCWD names the cwd."""
+    if dirfd == AT_FDCWD:
+        return lookup(call, AT_FDCWD, b".")
+    return None
+
+
 def _stat_common(call, dirfd, path, flags, out):
     if not path and flags & AT_EMPTY_PATH:
-        return PASS          # fstat of the fd itself: fd-local
-    loc = lookup(call, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW)
+        loc = _empty_path_target(call, dirfd)
+        if loc is None:
+            # registers only: the guest cannot change what fstat(fd) means
+            return Rewrite(SYS_FSTAT, {0: dirfd, 1: out})
+    else:
+        loc = lookup(call, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW)
     call.write(out, _stat_bytes(loc))
     return 0
 
@@ -72,14 +86,24 @@ def sys_newfstatat(call):
 @handler("statx")
 def sys_statx(call):
     flags, mask = sint(call.args[2]), call.args[3] & 0xFFFFFFFF
-    path = call.string(1)
-    if not path and flags & AT_EMPTY_PATH:
-        return PASS
-    if not path:
-        raise SyscallError(errno.ENOENT)
-    loc = lookup(call, call.fd(0), path, follow=not flags & AT_SYMLINK_NOFOLLOW)
+    path = call.string(1) if call.args[1] else b""
     buf = ffi.new("char[256]")
     sync = flags & 0x6000
+    if not path and flags & AT_EMPTY_PATH:
+        loc = _empty_path_target(call, call.fd(0))
+        if loc is None:
+            # statx on a Sentry-side duplicate of the guest's fd
+            dup = call.kernel.borrow_fd(call.process, call.fd(0))
+            try:
+                check(lib.sn_statx(dup, b"", AT_EMPTY_PATH | sync, mask, buf))
+            finally:
+                os.close(dup)
+            call.write(call.args[4], ffi.buffer(buf, 256)[:])
+            return 0
+    elif not path:
+        raise SyscallError(errno.ENOENT)
+    else:
+        loc = lookup(call, call.fd(0), path, follow=not flags & AT_SYMLINK_NOFOLLOW)
     if loc.rel == ".":
         check(lib.sn_statx(loc.mount.fd, b"", AT_EMPTY_PATH | sync, mask, buf))
     else:
@@ -331,10 +355,17 @@ def sys_fchmodat2(call):
     return _chmod(call, call.fd(0), call.path(1), call.args[2], flags)
 
 
+SYS_FCHOWN = 93
+
+
 def _chown(call, dirfd, path, uid, gid, flags):
-    uid, gid = sint(uid), sint(gid)
+    if not path and flags & AT_EMPTY_PATH and dirfd != AT_FDCWD:
+        from syscalls.file import check_fd_writable
+        check_fd_writable(call, dirfd)
+        return Rewrite(SYS_FCHOWN, {0: dirfd, 1: uid, 2: gid})
     if not path and flags & AT_EMPTY_PATH:
-        return PASS
+        path = b"."
+    uid, gid = sint(uid), sint(gid)
 
     def do(p, is_link):
         if is_link:
@@ -366,11 +397,10 @@ def _utimens(call, dirfd, path, times, flags):
     if path is None:                        # futimens(fd, ...)
         if dirfd == AT_FDCWD:
             raise SyscallError(errno.EFAULT)
-        from syscalls.file import fd_mount
-        m = fd_mount(call, dirfd)
-        if m is not None and m.kind != "dev":
-            m.check_writable()
-        return PASS
+        from syscalls.file import check_fd_writable
+        check_fd_writable(call, dirfd)
+        # a NULL path and no flags: registers alone say what is changed
+        return Rewrite(args={1: 0, 3: 0})
     tbuf = ffi.new("char[32]", times) if times is not None else ffi.NULL
 
     def do(p, is_link):

@@ -97,14 +97,22 @@ def _unix_path_call(call, raw, bind):
 
 
 def _bind_connect(call, bind):
-    family, raw = read_sockaddr(call, call.args[1], call.args[2] & 0xFFFFFFFF)
-    if family != AF_UNIX or len(raw) <= 2:
-        return PASS
-    if raw[2] == 0:
-        new = abstract_rewrite(call, raw)
-        (addr,) = call.stage(new)
-        return Rewrite(args={1: addr, 2: len(new)})
-    return _unix_path_call(call, raw, bind)
+    addr, length = call.args[1], call.args[2] & 0xFFFFFFFF
+    family, raw = read_sockaddr(call, addr, length)
+    if family == AF_UNIX and len(raw) > 2 and raw[2] != 0:
+        return _unix_path_call(call, raw, bind)
+    return Rewrite(args=_staged_name(call, raw, 1, 2))
+
+
+def _staged_name(call, raw, addr_i, len_i):
+    """The kernel reads the address again after the check: give it the
+    checked copy, in the staging slot (abstract names namespaced)."""
+    if not raw:
+        return {}
+    if raw[:2] == b"\x01\x00" and len(raw) > 2 and raw[2] == 0:
+        raw = abstract_rewrite(call, raw)
+    (addr,) = call.stage(raw)
+    return {addr_i: addr, len_i: len(raw)}
 
 
 @handler("bind", stages=True)
@@ -117,46 +125,60 @@ def sys_connect(call):
     return _bind_connect(call, False)
 
 
+def _send_name(call, ptr, length):
+    family, raw = read_sockaddr(call, ptr, length)
+    if family == AF_UNIX and len(raw) > 2 and raw[2] != 0:
+        raise SyscallError(errno.EOPNOTSUPP)
+    if family == AF_UNIX and len(raw) > 2:
+        raw = abstract_rewrite(call, raw)
+    return raw
+
+
 @handler("sendto", stages=True, support="partial",
          note="a datagram to an AF_UNIX path is refused (EOPNOTSUPP); connect first")
 def sys_sendto(call):
-    family, raw = read_sockaddr(call, call.args[4], call.args[5] & 0xFFFFFFFF)
-    if family != AF_UNIX or len(raw) <= 2:
-        return PASS
-    if raw[2] != 0:
-        raise SyscallError(errno.EOPNOTSUPP)
-    new = abstract_rewrite(call, raw)
-    (addr,) = call.stage(new)
-    return Rewrite(args={4: addr, 5: len(new)})
+    raw = _send_name(call, call.args[4], call.args[5] & 0xFFFFFFFF)
+    if not raw:
+        return Rewrite(args={4: 0, 5: 0})
+    (addr,) = call.stage(raw)
+    return Rewrite(args={4: addr, 5: len(raw)})
+
+
+MSGHDR = 56
+
+
+def _staged_msghdr(call, hdr_addr):
+    """A checked copy of a msghdr (and of its name) in the staging slot; the
+    kernel never writes back into a sendmsg header."""
+    hdr = call.read(hdr_addr, MSGHDR)
+    name_ptr, namelen = struct.unpack("<QI", hdr[:12])
+    raw = _send_name(call, name_ptr, namelen) if name_ptr else b""
+    slot = call.slot()
+    name_addr = slot + MSGHDR if raw else 0
+    new = struct.pack("<QI", name_addr, len(raw)) + hdr[12:]
+    addrs = call.stage(new, raw) if raw else call.stage(new)
+    assert not raw or addrs[1] == name_addr
+    return addrs[0]
 
 
 @handler("sendmsg", stages=True, support="partial",
          note="a datagram to an AF_UNIX path is refused (EOPNOTSUPP); connect first")
 def sys_sendmsg(call):
-    hdr = call.read(call.args[1], 56)
-    name_ptr, namelen = struct.unpack("<QI", hdr[:12])
-    if not name_ptr:
-        return PASS
-    family, raw = read_sockaddr(call, name_ptr, namelen)
-    if family != AF_UNIX or len(raw) <= 2:
-        return PASS
-    if raw[2] != 0:
-        raise SyscallError(errno.EOPNOTSUPP)
-    new = abstract_rewrite(call, raw)
-    # the header follows the name in the slot: its address is known in advance
-    name_addr = call.slot()
-    hdr_offset = (len(new) + 7) & ~7
-    newhdr = struct.pack("<QI", name_addr, len(new)) + hdr[12:]
-    _, hdr_addr = call.stage(new, newhdr)
-    assert hdr_addr == name_addr + hdr_offset
-    return Rewrite(args={1: hdr_addr})
+    return Rewrite(args={1: _staged_msghdr(call, call.args[1])})
 
 
-@handler("sendmmsg", support="partial", note="only the connected form (no addresses) is offered")
+@handler("sendmmsg", stages=True, support="partial",
+         note="sends the first message per call (a short count, as Linux allows)")
 def sys_sendmmsg(call):
-    n = min(call.args[2] & 0xFFFFFFFF, 1024)
-    for i in range(n):
-        name_ptr = struct.unpack("<Q", call.read(call.args[1] + i * 64, 8))[0]
-        if name_ptr:
-            raise SyscallError(errno.EOPNOTSUPP)
-    return PASS
+    if call.args[2] & 0xFFFFFFFF == 0:
+        return 0
+    vec = call.args[1]
+    hdr = _staged_msghdr(call, vec)
+
+    def record(task, result):
+        # msg_len of the message sent, then the count sendmmsg reports
+        if result < 0:
+            return None
+        call.write(vec + MSGHDR, struct.pack("<I", result))
+        return 1
+    return Rewrite(46, {1: hdr, 2: call.args[3] & 0xFFFFFFFF}, on_exit=record)

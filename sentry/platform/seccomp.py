@@ -4,6 +4,8 @@ Default action TRACE: every call the table does not ALLOW stops at the Sentry.
 A foreign architecture (i386 `int 0x80`) kills the process; x32 numbers share
 the x86-64 audit arch and are killed by the native tracer (tracer.c).
 """
+import os
+
 import pyseccomp
 
 from sentry._native import lib
@@ -28,6 +30,8 @@ def build():
 def configure_native(staging_base, staging_size):
     """Tell the native fast path which trapped calls it answers alone."""
     lib.sn_set_staging(staging_base, staging_size)
+    release = tuple(int(x) for x in os.uname().release.split(".")[:2] if x.isdigit())
+    lib.sn_set_statx_null(release >= (6, 11))
     for e in table.TABLE.values():
         if e.outcome == "native" or e.name == "mmap":
             lib.sn_set_mm_check(e.nr, 1)

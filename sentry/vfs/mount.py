@@ -65,6 +65,15 @@ class Mount:
         finally:
             os.close(fd)
 
+    def lstat_direct(self, rel):
+        """lstat of rel in one confined lookup; ELOOP if any component
+        but the last is a symlink."""
+        fd = openat2(self.fd, rel, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            return os.fstat(fd)
+        finally:
+            os.close(fd)
+
     def readlink(self, rel):
         fd, name = self.open_parent(rel)
         try:
