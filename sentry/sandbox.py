@@ -101,7 +101,8 @@ def exit_code(status):
 def run(cfg):
     """Run cfg.argv in a new sandbox; returns the exit code as a shell reports it."""
     check_config(cfg)
-    private = tempfile.mkdtemp(prefix="sentry-")
+    _remove_stale_private_dirs()
+    private = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-")
     try:
         mounts = build_mounts(cfg, private)
         filt = seccomp.build()
@@ -136,6 +137,22 @@ def run(cfg):
         return exit_code(status)
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def _remove_stale_private_dirs():
+    """A Sentry killed with SIGKILL cannot remove its private directory; the
+    next one does, once that Sentry's pid is gone."""
+    top = tempfile.gettempdir()
+    for name in os.listdir(top):
+        parts = name.split("-")
+        if len(parts) != 3 or parts[0] != "sentry" or not parts[1].isdigit():
+            continue
+        try:
+            os.kill(int(parts[1]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(os.path.join(top, name), ignore_errors=True)
+        except OSError:
+            pass
 
 
 class _signals_forwarded_to:

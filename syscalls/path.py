@@ -215,8 +215,10 @@ def sys_mknodat(call):
 def _unlink(call, dirfd, path, flags):
     if flags & ~AT_REMOVEDIR:
         raise SyscallError(errno.EINVAL)
-    if flags & AT_REMOVEDIR and os.fsdecode(path).rstrip("/").rsplit("/", 1)[-1] == ".":
-        raise SyscallError(errno.EINVAL)
+    last = os.fsdecode(path).rstrip("/").rsplit("/", 1)[-1]
+    if flags & AT_REMOVEDIR and last in (".", ".."):
+        lookup(call, dirfd, path)       # a missing parent is ENOENT first, as in Linux
+        raise SyscallError(errno.EINVAL if last == "." else errno.ENOTEMPTY)
     loc = lookup(call, dirfd, path, follow=False)
     loc.mount.check_writable()
     with Parent(loc) as (fd, name):

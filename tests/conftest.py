@@ -132,3 +132,13 @@ def copy_root(src, dst):
     """Copy a test rootfs; cp -a keeps its device nodes as nodes (shutil
     would read /dev/zero forever)."""
     subprocess.run(["cp", "-a", src, dst], check=True)
+
+
+@pytest.fixture(scope="session")
+def outside_tmp():
+    """A host directory the default root shows (its /tmp is private), for
+    test programs run with no --rootfs."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="sentry-test-", dir="/var/tmp")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)

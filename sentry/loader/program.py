@@ -53,9 +53,21 @@ def parse_shebang(head):
     return interp, arg
 
 
+_interp_cache = {}     # (dev, ino, size, mtime) -> PT_INTERP or None
+
+
 def elf_interp(fd, path):
     """PT_INTERP of a 64-bit x86-64 ELF (None for a static one); ENOEXEC for
-    anything else, with one clear log line."""
+    anything else, with one clear log line.  Cached per file version: a shell
+    script execs the same few programs again and again."""
+    st = os.fstat(fd)
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _interp_cache:
+        _interp_cache[key] = _read_interp(fd, path)
+    return _interp_cache[key]
+
+
+def _read_interp(fd, path):
     with os.fdopen(os.dup(fd), "rb") as f:
         try:
             elf = ELFFile(f)

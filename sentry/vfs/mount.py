@@ -117,14 +117,19 @@ class MountTable:
         self._by_host = sorted(self.mounts.values(), key=lambda m: len(m.host_root), reverse=True)
 
     def locate(self, spath):
-        """(mount, relative path) for a normalised sandbox path."""
-        for m in self._by_path:
-            if spath == m.path:
-                return m, "."
-            prefix = m.path if m.path.endswith("/") else m.path + "/"
-            if spath.startswith(prefix):
-                return m, spath[len(prefix):]
-        raise SyscallError(errno.ENOENT)
+        """(mount, relative path) for a normalised sandbox path: the mount at
+        its longest prefix."""
+        m = self.mounts.get(spath)
+        if m is not None:
+            return m, "."
+        cut = len(spath)
+        while True:
+            cut = spath.rfind("/", 0, cut)
+            if cut < 0:
+                raise SyscallError(errno.ENOENT)
+            m = self.mounts.get(spath[:cut] or "/")
+            if m is not None:
+                return m, spath[cut + 1:]
 
     def sandbox_path(self, host_path):
         """Map a host path (from /proc/<tid>/fd) back into the sandbox; None

@@ -40,7 +40,7 @@ def split(path):
     return [c for c in path.split("/") if c and c != "."]
 
 
-def _direct(mounts, comps, follow, trailing):
+def _direct(mounts, comps, follow, trailing, must_exist):
     """The common case in one confined lookup: when the kernel, forbidden to
     follow any symlink, finds the whole path, there was no symlink to resolve
     and the walk below would reach the same place.  None: take the walk."""
@@ -50,8 +50,13 @@ def _direct(mounts, comps, follow, trailing):
         return None
     try:
         st = mount.lstat_direct(rel)
-    except SyscallError:
-        return None       # ENOENT, ELOOP, ENOTDIR…: the walk tells which, and where
+    except SyscallError as e:
+        # A missing or non-directory component met before any symlink (a
+        # symlink would have stopped the kernel with ELOOP first) is met by
+        # the walk too, at the same place.
+        if must_exist and e.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise
+        return None
     if stat.S_ISLNK(st.st_mode) and follow:
         return None
     if trailing and not stat.S_ISDIR(st.st_mode):
@@ -76,7 +81,7 @@ def resolve(mounts, start, path, follow=True, must_exist=True):
     stack = [] if path.startswith("/") else split(start)
     todo = split(path)
     if todo and ".." not in todo:
-        found = _direct(mounts, stack + todo, follow, trailing)
+        found = _direct(mounts, stack + todo, follow, trailing, must_exist)
         if found is not None:
             return found
     links = 0

@@ -1,0 +1,117 @@
+/* File-system workload with a deterministic transcript: every call's result
+ * or errno.  Run natively (chroot) and in sentry; the transcripts must match.
+ * Usage: fileops DIR   (DIR: an empty scratch directory) */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/time.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define T(expr) report(#expr, (long)(expr))
+static void report(const char *what, long r)
+{
+	if (r < 0) printf("%-60s = -1 %s\n", what, strerrorname_np(errno));
+	else printf("%-60s = %ld\n", what, r);
+	errno = 0;
+}
+
+static int cmp(const void *a, const void *b) { return strcmp(*(char **)a, *(char **)b); }
+
+static void list(const char *dir)
+{
+	DIR *d = opendir(dir);
+	char *names[2000];
+	int n = 0;
+	struct dirent *e;
+	if (!d) { printf("opendir %s: %s\n", dir, strerrorname_np(errno)); return; }
+	while ((e = readdir(d)) && n < 2000) names[n++] = strdup(e->d_name);
+	closedir(d);
+	qsort(names, n, sizeof *names, cmp);
+	printf("ls %s (%d):", dir, n);
+	for (int i = 0; i < n && i < 12; i++) printf(" %s", names[i]);
+	printf("\n");
+}
+
+static void show(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st)) { printf("lstat %s: %s\n", path, strerrorname_np(errno)); return; }
+	printf("lstat %s: mode=%o nlink=%lu size=%ld\n", path, st.st_mode, (unsigned long)st.st_nlink, (long)st.st_size);
+}
+
+int main(int argc, char **argv)
+{
+	char buf[256];
+	if (argc < 2 || chdir(argv[1])) return 2;
+	umask(022);
+	T(mkdir("d", 0777)); T(mkdir("d", 0777)); T(mkdir("d/x/y", 0777));
+	T(open("d/f", O_CREAT | O_WRONLY | O_EXCL, 0666)); show("d/f");
+	T(open("d/f", O_CREAT | O_EXCL | O_WRONLY, 0600));
+	int fd = open("d/f", O_WRONLY | O_APPEND);
+	T(write(fd, "hello\n", 6)); T(write(fd, "world\n", 6)); close(fd);
+	fd = open("d/f", O_RDONLY); T(read(fd, buf, sizeof buf)); close(fd);
+	T(truncate("d/f", 3)); show("d/f"); T(truncate("d/nonexistent", 0));
+	T(link("d/f", "d/hard")); show("d/f"); T(link("d", "d2"));
+	T(symlink("f", "d/sym")); T(symlink("../d/f", "d/sym2")); T(symlink("nowhere", "d/dangling"));
+	show("d/sym"); T(readlink("d/sym", buf, sizeof buf)); T(readlink("d/f", buf, sizeof buf));
+	T(open("d/dangling", O_RDONLY)); T(open("d/sym/", O_RDONLY)); T(open("d/f/", O_RDONLY));
+	T(open("d/dangling", O_CREAT | O_WRONLY, 0644)); show("nowhere"); show("d/nowhere");
+	T(open("d/sym", O_RDONLY | O_NOFOLLOW)); T(open("d/sym", O_PATH | O_NOFOLLOW) >= 0);
+	T(chmod("d/f", 0640)); show("d/f"); T(chmod("d/sym", 0600)); show("d/f");
+	T(access("d/f", R_OK)); T(access("d/f", X_OK)); T(access("d/missing", F_OK));
+	T(faccessat(AT_FDCWD, "d/sym", F_OK, AT_SYMLINK_NOFOLLOW));
+	struct timeval tv[2] = { { 1000000000, 0 }, { 1200000000, 500000 } };
+	T(utimes("d/f", tv));
+	struct stat st; stat("d/f", &st);
+	printf("mtime=%ld atime=%ld\n", (long)st.st_mtime, (long)st.st_atime);
+	struct timespec ts[2] = { { 5, 0 }, { 0, UTIME_OMIT } };
+	T(utimensat(AT_FDCWD, "d/sym", ts, AT_SYMLINK_NOFOLLOW));
+	T(rename("d/f", "d/g")); show("d/f"); show("d/g"); T(rename("d/missing", "d/h"));
+	T(mkdir("e", 0755)); T(rename("e", "d/x")); T(rename("d", "d/x/inside"));
+	T(renameat2(AT_FDCWD, "d/g", AT_FDCWD, "d/hard", RENAME_NOREPLACE));
+	T(renameat2(AT_FDCWD, "d/g", AT_FDCWD, "d/hard", RENAME_EXCHANGE));
+	T(unlink("d/g")); T(unlink("d/g")); T(unlink("d/x")); T(rmdir("d/x")); T(rmdir("d"));
+	T(rmdir("d/x/.")); T(unlinkat(AT_FDCWD, "d/x", AT_REMOVEDIR));
+	int dfd = open("d", O_RDONLY | O_DIRECTORY);
+	T(openat(dfd, "hard", O_RDONLY) >= 0); T(mkdirat(dfd, "sub", 0700)); T(fchmodat(dfd, "sub", 0750, 0));
+	T(fstatat(dfd, "sub", &st, 0)); printf("sub mode=%o\n", st.st_mode);
+	T(fchdir(dfd)); T(getcwd(buf, sizeof buf) != NULL); printf("cwd ends with /d: %d\n", strlen(buf) >= 2 && !strcmp(buf + strlen(buf) - 2, "/d"));
+	T(chdir("sub")); T(chdir("..")); T(chdir("../d"));
+	T(getcwd(buf, 2) != NULL);
+	T(chdir("hard")); T(chdir("missing"));
+	for (int i = 0; i < 300; i++) { snprintf(buf, sizeof buf, "many/%03d", i); if (i == 0) mkdir("many", 0755); close(open(buf, O_CREAT | O_WRONLY, 0644)); }
+	list("many"); list(".");
+	T(setxattr("hard", "user.k", "v1", 2, 0)); T(getxattr("hard", "user.k", buf, sizeof buf));
+	T(getxattr("hard", "user.k", buf, 0)); T(getxattr("hard", "user.none", buf, sizeof buf));
+	T(listxattr("hard", buf, sizeof buf)); T(removexattr("hard", "user.k")); T(removexattr("hard", "user.k"));
+	fd = open(".", O_TMPFILE | O_RDWR, 0600); T(fd >= 0); T(write(fd, "tmp", 3));
+	snprintf(buf, sizeof buf, "/proc/self/fd/%d", fd);
+	close(fd);
+	fd = open("big", O_CREAT | O_RDWR, 0644); T(ftruncate(fd, 1 << 20)); T(lseek(fd, 4096, SEEK_DATA));
+	T(pwrite(fd, "end", 3, (1 << 20) - 3));
+	char *m = mmap(0, 1 << 20, PROT_READ, MAP_SHARED, fd, 0); T(m != MAP_FAILED); T(memcmp(m + (1 << 20) - 3, "end", 3));
+	munmap(m, 1 << 20);
+	T(flock(fd, LOCK_EX)); struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET }; T(fcntl(fd, F_SETLK, &fl));
+	close(fd);
+	int in = inotify_init1(0); T(in >= 0); T(inotify_add_watch(in, ".", IN_CREATE) > 0);
+	close(open("watched", O_CREAT | O_WRONLY, 0644));
+	char ev[512]; long n = read(in, ev, sizeof ev); struct inotify_event *ie = (void *)ev;
+	printf("inotify: %ld bytes, mask=%x name=%s\n", n > 0 ? 1L : n, ie->mask, ie->len ? ie->name : "");
+	T(inotify_add_watch(in, "missing", IN_CREATE));
+	struct statfs sf; T(statfs(".", &sf)); T(statfs("missing", &sf));
+	T(mknod("fifo", S_IFIFO | 0644, 0)); show("fifo");
+	T(open("", O_RDONLY)); T(mkdir("", 0755)); T(stat("", &st)); T(chdir(""));
+	char longname[300]; memset(longname, 'a', 299); longname[299] = 0; T(open(longname, O_RDONLY));
+	T(lchown("sub", 0, 0)); T(chown("missing", 0, 0));
+	return 0;
+}
