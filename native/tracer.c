@@ -138,6 +138,10 @@ static int fast_seccomp(int tid, sn_regs *r)
 		ptrace(PTRACE_CONT, tid, 0, 0);
 		return 1;
 	}
+	if (sn_fast_path(tid, r)) {
+		counters.fast_paths++;
+		return 1;
+	}
 	if (nr < SN_MAX_SYSCALL && mm_check[nr]) {
 		uint64_t addr, len;
 		if (mm_range(r, &addr, &len)) {

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #define SN_MAX_SYSCALL 512
+#define SN_MAX_MOUNTS 20
 
 /* struct user_regs_struct, x86-64 */
 typedef struct {
@@ -30,7 +31,7 @@ typedef struct {
 } sn_event;
 
 typedef struct {
-	uint64_t seccomp_stops, fast_allowed, fast_denied, killed_foreign;
+	uint64_t seccomp_stops, fast_allowed, fast_denied, killed_foreign, fast_paths;
 } sn_counters;
 
 void sn_set_staging(uint64_t base, uint64_t size);
@@ -53,4 +54,9 @@ long sn_fstatfs(int fd, void *buf120);
 long sn_renameat2(int olddir, const char *old, int newdir, const char *new_, unsigned flags);
 long sn_utimensat(int dirfd, const char *name, const void *times, int flags);
 long sn_pidfd_getfd(int pidfd, int fd);
+/* fastpath.c */
+void sn_fast_enable(int on);
+int sn_add_mount(const char *path, int fd, int guest_fd, int readonly, int fast);
+void sn_set_slot(int tid, uint64_t addr);
+int sn_fast_path(int tid, sn_regs *r);
 #endif

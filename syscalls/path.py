@@ -78,7 +78,7 @@ def sys_lstat(call):
 @handler("newfstatat")
 def sys_newfstatat(call):
     flags = sint(call.args[3])
-    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800):
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 | 0x6000):   # | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE
         raise SyscallError(errno.EINVAL)
     return _stat_common(call, call.fd(0), call.string(1), flags, call.args[2])
 

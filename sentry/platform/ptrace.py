@@ -93,7 +93,8 @@ def kill_task(tid):
 def counters():
     c = ffi.new("sn_counters *")
     lib.sn_get_counters(c)
-    return {k: getattr(c, k) for k in ("seccomp_stops", "fast_allowed", "fast_denied", "killed_foreign")}
+    return {k: getattr(c, k) for k in ("seccomp_stops", "fast_allowed", "fast_denied",
+                                       "killed_foreign", "fast_paths")}
 
 
 def ffi_copy(regs):

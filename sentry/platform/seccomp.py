@@ -27,8 +27,14 @@ def build():
     return f
 
 
-def configure_native(staging_base, staging_size):
-    """Tell the native fast path which trapped calls it answers alone."""
+def configure_native(staging_base, staging_size, mounts, fast_paths=True):
+    """Tell the native fast path which trapped calls it answers alone, and
+    the mount table its path lookups use (every mount: a path under /dev must
+    never be served from the root mount's host directory)."""
+    lib.sn_fast_enable(1 if fast_paths else 0)
+    for m in mounts:
+        if lib.sn_add_mount(m.path.encode(), m.fd, m.guest_fd, int(m.readonly), int(m.kind == "bind")):
+            raise ValueError(f"mount {m.path}: too many mounts or path too long")
     lib.sn_set_staging(staging_base, staging_size)
     release = tuple(int(x) for x in os.uname().release.split(".")[:2] if x.isdigit())
     lib.sn_set_statx_null(release >= (6, 11))

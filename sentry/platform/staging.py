@@ -12,6 +12,7 @@ a time, so its slot can never be overwritten while the kernel still reads it.
 """
 import errno
 
+from sentry._native import lib
 from sentry.platform import memory
 from syscalls.errors import SyscallError
 
@@ -39,12 +40,14 @@ class Slots:
             if not self.free:
                 raise SyscallError(errno.EAGAIN, "staging slots exhausted")
             slot = self.owner[tid] = self.free.pop()
+            lib.sn_set_slot(tid, BASE + slot * SLOT_SIZE)    # the C fast path stages too
         return BASE + slot * SLOT_SIZE
 
     def release(self, tid):
         slot = self.owner.pop(tid, None)
         if slot is not None:
             self.free.append(slot)
+            lib.sn_set_slot(tid, 0)
 
 
 def is_mapped(tid):

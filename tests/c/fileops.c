@@ -113,5 +113,22 @@ int main(int argc, char **argv)
 	T(open("", O_RDONLY)); T(mkdir("", 0755)); T(stat("", &st)); T(chdir(""));
 	char longname[300]; memset(longname, 'a', 299); longname[299] = 0; T(open(longname, O_RDONLY));
 	T(lchown("sub", 0, 0)); T(chown("missing", 0, 0));
+
+	/* absolute paths: the native fast path's share of the work */
+	char a[4096], b2[4096];
+	snprintf(a, sizeof a, "%s/d/hard", argv[1]);
+	T(stat(a, &st)); printf("size=%ld mode=%o\n", (long)st.st_size, st.st_mode);
+	T(lstat(a, &st)); T(access(a, R_OK)); T(access(a, W_OK)); T(access(a, X_OK)); T(access(a, 8));
+	T(fstatat(AT_FDCWD, a, &st, AT_SYMLINK_NOFOLLOW)); T(fstatat(AT_FDCWD, a, &st, 0x4000));
+	struct statx sx; T(statx(AT_FDCWD, a, 0, STATX_SIZE, &sx)); printf("statx size=%llu\n", (unsigned long long)sx.stx_size);
+	fd = open(a, O_RDONLY); T(fd >= 0); T(read(fd, buf, 2)); close(fd);
+	fd = open(a, O_RDWR | O_TRUNC); T(fd >= 0); close(fd); T(stat(a, &st)); printf("size=%ld\n", (long)st.st_size);
+	snprintf(b2, sizeof b2, "%s/d/sym", argv[1]); T(lstat(b2, &st)); printf("mode=%o\n", st.st_mode);
+	T(stat(b2, &st)); T(open(b2, O_RDONLY | O_NOFOLLOW)); T(open(b2, O_RDONLY) >= 0);
+	snprintf(b2, sizeof b2, "%s/d/missing/x", argv[1]); T(stat(b2, &st)); T(open(b2, O_RDONLY)); T(access(b2, F_OK));
+	snprintf(b2, sizeof b2, "%s/d/hard/x", argv[1]); T(stat(b2, &st)); T(open(b2, O_RDONLY));
+	snprintf(b2, sizeof b2, "%s/d", argv[1]); T(open(b2, O_RDONLY | O_DIRECTORY) >= 0); T(open(a, O_RDONLY | O_DIRECTORY));
+	T(execve(a, argv, 0)); T(execve(b2, argv, 0));
+	snprintf(b2, sizeof b2, "%s/d/nothing", argv[1]); T(execve(b2, argv, 0));
 	return 0;
 }
