@@ -67,7 +67,8 @@ def check_config(cfg):
 def _guest_start(cfg, mounts, filt, ready_r):
     """Runs in the forked child: becomes the sandbox's first process."""
     try:
-        os.read(ready_r, 1)                     # wait until the Sentry has seized us
+        if os.read(ready_r, 1) != b"x":         # the Sentry could not trace us
+            os._exit(125)
         for sfd, gfd in mounts.hidden_fds():
             os.dup2(sfd, gfd, inheritable=True)
         os.closerange(3, HIDDEN_FD_BASE)
@@ -126,10 +127,17 @@ def run(cfg):
             os.close(ready_w)
             _guest_start(cfg, mounts, filt, ready_r)
         os.close(ready_r)
+        try:
+            ptrace.seize(pid)
+        except OSError as e:
+            os.close(ready_w)                   # the child gives up at once
+            os.waitpid(pid, 0)
+            raise ConfigError(f"cannot trace the sandbox's first process ({e.strerror}): is sentry "
+                              "itself being traced, or is ptrace restricted here "
+                              "(kernel.yama.ptrace_scope, a seccomp profile)?")
         # The Sentry creates files for guests with modes it computes from the
         # guest's own umask; its own must not mask them again.
         os.umask(0)
-        ptrace.seize(pid)
         kernel.adopt_init(pid, cwd)
         os.write(ready_w, b"x")
         os.close(ready_w)

@@ -5,9 +5,6 @@ It returns an int (emulate: the Sentry's answer, the host call is skipped),
 `PASS` (let the host run the call unchanged), or a `Rewrite` (the host runs a
 changed call in the guest's context).  It raises SyscallError to deny.
 """
-from dataclasses import dataclass, field
-from typing import Callable, Optional
-
 HANDLERS = {}          # name -> Entry
 
 
@@ -19,20 +16,24 @@ class _Pass:
 PASS = _Pass()
 
 
-@dataclass
 class Rewrite:
-    nr: Optional[int] = None                  # new syscall number, None = same
-    args: dict = field(default_factory=dict)  # arg index -> new value
-    on_exit: Optional[Callable] = None        # fn(task, result) -> new result or None
+    __slots__ = ("nr", "args", "on_exit")
+
+    def __init__(self, nr=None, args=None, on_exit=None):
+        self.nr = nr                  # new syscall number, None = same
+        self.args = args or {}        # arg index -> new value
+        self.on_exit = on_exit        # fn(task, result) -> new result or None
 
 
-@dataclass
 class Entry:
-    name: str
-    fn: Callable
-    support: str = "full"      # full | partial
-    note: str = ""
-    stages: bool = False       # needs the staging area mapped
+    __slots__ = ("name", "fn", "support", "note", "stages")
+
+    def __init__(self, name, fn, support="full", note="", stages=False):
+        self.name = name
+        self.fn = fn
+        self.support = support        # full | partial
+        self.note = note
+        self.stages = stages          # needs the staging area mapped
 
 
 def handler(*names, support="full", note="", stages=False):

@@ -9,7 +9,6 @@ to the host network until the network namespace exists (see README).
 import errno
 import fcntl
 import os
-import socket
 import struct
 
 from syscalls.call import AT_FDCWD
@@ -45,6 +44,7 @@ def _sun_path(raw):
 def _on_guest_socket(call, fd, loc, op):
     """Run op(sock, name) on a Sentry-side duplicate of guest socket fd, from
     inside the confined parent directory of loc."""
+    import socket      # rarely needed: not at start-up
     dup = call.kernel.borrow_fd(call.process, fd)
     sock = None
     try:

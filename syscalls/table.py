@@ -14,24 +14,25 @@ Outcomes:
 """
 import errno
 import sys
-from dataclasses import dataclass
-from typing import Optional
 
-import pyseccomp
-from ptrace.syscall.linux.x86_64 import SYSCALL_NAMES as _PTRACE_NAMES
+from sentry.platform.libseccomp import pyseccomp
 
 from syscalls import deny, exec as _exec, file, identity, path, process, signal, socket  # noqa: F401 (register handlers)
 from syscalls.registry import HANDLERS, Entry
 from sentry.vfs.mount import HIDDEN_FD_BASE
 
-# --- numbers and names: python-ptrace's table, completed by libseccomp's ---
-NAMES = {nr: name for nr, name in _PTRACE_NAMES.items() if nr < 512}
-_ARCH = pyseccomp.Arch.X86_64
-for _nr in range(max(NAMES) + 1, 512):
-    try:
-        NAMES[_nr] = pyseccomp.resolve_syscall(_ARCH, _nr).decode()
-    except Exception:
-        pass
+# --- numbers and names: libseccomp's per-arch table (the kernel's own) ---
+def _names():
+    names = {}
+    for nr in range(512):
+        try:
+            names[nr] = pyseccomp.resolve_syscall(pyseccomp.Arch.X86_64, nr).decode()
+        except Exception:
+            pass            # a hole in the numbering, or newer than libseccomp
+    return names
+
+
+NAMES = _names()
 NUMBERS = {name: nr for nr, name in NAMES.items()}
 
 # --- allowed in BPF: fd-local, cannot name a host object -------------------
@@ -114,14 +115,16 @@ NOTES = {
 }
 
 
-@dataclass
 class TableEntry:
-    nr: int
-    name: str
-    outcome: str
-    handler: Optional[Entry] = None
-    deny_errno: int = errno.ENOSYS
-    note: str = ""
+    __slots__ = ("nr", "name", "outcome", "handler", "deny_errno", "note")
+
+    def __init__(self, nr, name, outcome, handler=None, deny_errno=errno.ENOSYS, note=""):
+        self.nr = nr
+        self.name = name
+        self.outcome = outcome
+        self.handler = handler
+        self.deny_errno = deny_errno
+        self.note = note
 
     @property
     def support(self):

@@ -64,3 +64,31 @@ def test_no_command():
 def test_shell_reports_126_and_127_like_linux(busybox_root):
     r = run_sentry(["/bin/sh", "-c", "/etc/passwd; echo $?; /nope; echo $?"], busybox_root)
     assert r.stdout.split() == [b"126", b"127"]
+
+
+# A minimal i386 ELF header (ELFCLASS32, EM_386): Linux would run it through
+# its 32-bit ABI, which the sandbox does not offer.
+ELF32 = bytes.fromhex("7f454c46010101000000000000000000020003000100000054800408340000000000"
+                      "0000000000003400200000002800000000000000")
+
+
+def test_32bit_elf_is_enoexec_with_one_clear_line(busybox_root, tmp_path):
+    path = os.path.join(busybox_root, "tmp", "elf32")
+    with open(path, "wb") as f:
+        f.write(ELF32)
+    os.chmod(path, 0o755)
+    r = run_sentry(["/tmp/elf32"], busybox_root)
+    assert r.returncode == 126
+    err = r.stderr.decode()
+    assert err.count("ELFCLASS32 EM_386 ELF is not supported") == 1 and "x86-64 only" in err
+    r = run_sentry(["/bin/sh", "-c", "/tmp/elf32 2>/dev/null; echo $?"], busybox_root)
+    assert r.stdout.strip() != b"0"
+
+
+def test_garbage_executable_is_enoexec(busybox_root):
+    path = os.path.join(busybox_root, "tmp", "garbage")
+    with open(path, "wb") as f:
+        f.write(b"\x7fELF" + b"\xff" * 20)
+    os.chmod(path, 0o755)
+    r = run_sentry(["/tmp/garbage"], busybox_root)
+    assert r.returncode == 126 and b"Traceback" not in r.stderr

@@ -10,9 +10,6 @@ import logging
 import os
 import stat
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
-
 from syscalls.errors import SyscallError
 
 log = logging.getLogger("sentry")
@@ -67,19 +64,51 @@ def elf_interp(fd, path):
     return _interp_cache[key]
 
 
+_structs = {}
+
+
+def _elf_structs(data):
+    """pyelftools' ELF structs (its low-level layer: the ELFFile façade drags
+    in DWARF and section parsers, twice the start-up time, for one header)."""
+    from elftools.elf.structs import ELFStructs     # imported on first use
+    elfclass = {1: 32, 2: 64}.get(data[4] if len(data) > 4 else 0)
+    if elfclass is None:
+        raise SyscallError(errno.ENOEXEC)
+    base = _structs.get(elfclass)
+    if base is None:
+        base = _structs[elfclass] = ELFStructs(little_endian=True, elfclass=elfclass)
+        base.create_basic_structs()
+    hdr = base.Elf_Ehdr.parse(data)
+    key = (elfclass, hdr["e_type"], hdr["e_machine"], hdr["e_ident"]["EI_OSABI"])
+    full = _structs.get(key)
+    if full is None:
+        full = _structs[key] = ELFStructs(little_endian=True, elfclass=elfclass)
+        full.create_basic_structs()
+        full.create_advanced_structs(*key[1:])
+    return hdr, full
+
+
 def _read_interp(fd, path):
-    with os.fdopen(os.dup(fd), "rb") as f:
-        try:
-            elf = ELFFile(f)
-        except ELFError:
-            raise SyscallError(errno.ENOEXEC)
-        if elf.elfclass != 64 or elf["e_machine"] != EM_X86_64:
-            log.warning("%s: %d-bit %s ELF is not supported (ENOEXEC): sentry runs x86-64 only",
-                        path, elf.elfclass, elf["e_machine"])
-            raise SyscallError(errno.ENOEXEC)
-        for seg in elf.iter_segments():
-            if seg["p_type"] == "PT_INTERP":
-                return seg.get_interp_name().encode()
+    from elftools.common.exceptions import ELFError
+    from elftools.construct.core import ConstructError
+    head = os.pread(fd, 64, 0)
+    try:
+        hdr, structs = _elf_structs(head)
+    except (ELFError, ConstructError, ValueError, KeyError, IndexError):
+        raise SyscallError(errno.ENOEXEC)
+    ident = hdr["e_ident"]
+    if ident["EI_CLASS"] != "ELFCLASS64" or ident["EI_DATA"] != "ELFDATA2LSB" \
+            or hdr["e_machine"] != EM_X86_64:
+        log.warning("%s: %s %s ELF is not supported (ENOEXEC): sentry runs x86-64 only",
+                    path, ident["EI_CLASS"], hdr["e_machine"])
+        raise SyscallError(errno.ENOEXEC)
+    size = hdr["e_phentsize"]
+    table = os.pread(fd, hdr["e_phnum"] * size, hdr["e_phoff"])
+    for i in range(hdr["e_phnum"]):
+        ph = structs.Elf_Phdr.parse(table[i * size:(i + 1) * size])
+        if ph["p_type"] == "PT_INTERP":
+            interp = os.pread(fd, min(ph["p_filesz"], 4096), ph["p_offset"])
+            return interp.split(b"\0", 1)[0]
     return None
 
 

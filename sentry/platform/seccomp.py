@@ -6,7 +6,7 @@ the x86-64 audit arch and are killed by the native tracer (tracer.c).
 """
 import os
 
-import pyseccomp
+from sentry.platform.libseccomp import pyseccomp
 
 from sentry._native import lib
 from syscalls import table

@@ -10,9 +10,6 @@ a host file.
 import errno
 import os
 import stat
-from dataclasses import dataclass
-from typing import Optional
-
 from syscalls.errors import SyscallError
 
 MAX_LINKS = 40
@@ -20,12 +17,14 @@ PATH_MAX = 4096
 NAME_MAX = 255
 
 
-@dataclass
 class Resolved:
-    spath: str                 # normalised sandbox path
-    mount: object
-    rel: str                   # path under the mount's host root ("." = root)
-    st: Optional[os.stat_result]   # lstat of the final component, None if absent
+    __slots__ = ("spath", "mount", "rel", "st")
+
+    def __init__(self, spath, mount, rel, st):
+        self.spath = spath     # normalised sandbox path
+        self.mount = mount
+        self.rel = rel         # path under the mount's host root ("." = root)
+        self.st = st           # lstat of the final component, None if absent
 
     @property
     def exists(self):
