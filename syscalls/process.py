@@ -95,3 +95,17 @@ def sys_setpgid(call):
     if pgid and pgid != target and not call.kernel.in_sandbox(pgid, group=True):
         raise SyscallError(errno.EPERM)
     return PASS
+
+
+SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER = 1, 1 << 3
+
+
+@handler("seccomp", support="partial",
+         note="a guest's own filters stack under the Sentry's; a user-notification listener is refused (EBUSY)")
+def sys_seccomp(call):
+    # A SECCOMP_RET_USER_NOTIF filter outranks the Sentry's RET_TRACE, and its
+    # supervisor could answer "continue": the call would run untrapped.  The
+    # flags are in a register: the check holds.
+    if call.args[0] == SECCOMP_SET_MODE_FILTER and call.args[1] & SECCOMP_FILTER_FLAG_NEW_LISTENER:
+        raise SyscallError(errno.EBUSY)
+    return PASS

@@ -187,3 +187,32 @@ def test_guest_sigkilling_itself_mid_syscall(jail):
         r = run_sentry(["/bin/probe", "selfkill"], root, timeout=30)
         assert r.returncode == 128 + signal.SIGKILL
         assert b"Traceback" not in r.stderr
+
+
+def test_bad_pointers_and_lengths_get_linux_errnos(jail):
+    _, root = jail
+    native = run_native(["/bin/probe", "badptr"], root)
+    boxed = run_sentry(["/bin/probe", "badptr"], root)
+    assert boxed.stdout == native.stdout
+    assert boxed.stdout.endswith(b"still alive\n") and b"Traceback" not in boxed.stderr
+
+
+def test_guest_seccomp_filters_stack_and_cannot_take_over(jail):
+    _, root = jail
+    r = run_sentry(["/bin/probe", "seccomp"], root)
+    assert r.stdout.decode().splitlines() == [
+        "listener filter: Device or resource busy", "own filter: ok 0",
+        "uname: Operation not permitted", "open /../secret: No such file or directory",
+        "open /etc/passwd: ok 0"]
+
+
+def test_signal_flood_during_trapped_calls(jail):
+    _, root = jail
+    r = run_sentry(["/bin/probe", "sigflood"], root, timeout=60)
+    assert r.stdout == b"stats ok 3000, signals seen 1\n" and r.returncode == 0
+
+
+def test_interrupted_rewritten_call_restarts(jail):
+    _, root = jail
+    r = run_sentry(["/bin/probe", "restart"], root, timeout=30)
+    assert r.stdout == b"fifo open restarted: fd ok, read x, signals 1\n"

@@ -22,6 +22,9 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #define STAGING 0x3FF000000000UL
@@ -30,6 +33,16 @@ static void report(const char *what, long r)
 {
 	if (r < 0) printf("%s: %s\n", what, strerror(errno));
 	else printf("%s: ok %ld\n", what, r);
+}
+
+static volatile long signals_seen;
+static void on_signal(int s) { (void)s; signals_seen++; }
+
+static void *signal_flood(void *arg)
+{
+	pid_t tid = *(pid_t *)arg;
+	for (int i = 0; i < 20000; i++) syscall(SYS_tgkill, getpid(), tid, SIGUSR1);
+	return 0;
 }
 
 static void *stat_loop(void *arg)
@@ -124,6 +137,67 @@ int main(int argc, char **argv)
 		usleep(100000);
 		kill(getpid(), SIGKILL);
 		pause();
+	} else if (!strcmp(what, "badptr")) {
+		struct stat st;
+		report("open(bad)", open((char *)1, O_RDONLY));
+		report("open(unmapped)", open((char *)0x7ff000000000UL, O_RDONLY));
+		report("stat(path, bad)", stat("/etc/passwd", (void *)1));
+		report("uname(bad)", syscall(SYS_uname, 1));
+		report("getcwd(bad)", syscall(SYS_getcwd, 1, 100));
+		report("readlink(bad)", syscall(SYS_readlink, "/bin/sh", 1, 1L << 40));
+		report("readlink(huge)", syscall(SYS_readlink, "/bin/sh", (char[64]){0}, 1L << 62));
+		report("execve(bad)", syscall(SYS_execve, 1, 0, 0));
+		report("execve(bad argv)", syscall(SYS_execve, "/bin/true", 1, 0));
+		report("connect(bad)", connect(socket(AF_UNIX, SOCK_STREAM, 0), (void *)1, 110));
+		report("sendmsg(bad)", sendmsg(socket(AF_UNIX, SOCK_DGRAM, 0), (void *)1, 0));
+		report("getxattr(huge)", syscall(SYS_getxattr, "/bin/sh", "user.x", 1, 1L << 50));
+		report("openat2(bad how)", syscall(SYS_openat2, AT_FDCWD, "/etc/passwd", 1, 24));
+		char longpath[8192];
+		memset(longpath, 'a', sizeof longpath - 1); longpath[sizeof longpath - 1] = 0;
+		report("open(8k path)", open(longpath, O_RDONLY));
+		report("stat(8k path)", stat(longpath, &st));
+		printf("still alive\n");
+	} else if (!strcmp(what, "seccomp")) {
+		/* the guest's own filter: uname -> EPERM, everything else allowed */
+		struct sock_filter f[] = {
+			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_uname, 0, 1),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		};
+		struct sock_fprog prog = { 4, f };
+		report("listener filter", syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+		       SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog));
+		report("own filter", syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog));
+		struct utsname u;
+		report("uname", uname(&u));
+		report("open /../secret", open("/../secret", O_RDONLY));
+		report("open /etc/passwd", open("/etc/passwd", O_RDONLY) >= 0 ? 0 : -1);
+	} else if (!strcmp(what, "sigflood")) {
+		struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+		sigaction(SIGUSR1, &sa, 0);
+		pid_t me = syscall(SYS_gettid);
+		pthread_t t;
+		pthread_create(&t, 0, signal_flood, &me);
+		struct stat st;
+		long ok = 0;
+		for (int i = 0; i < 3000; i++) ok += stat("/etc/passwd", &st) == 0;
+		pthread_join(t, 0);
+		printf("stats ok %ld, signals seen %d\n", ok, signals_seen > 0);
+	} else if (!strcmp(what, "restart")) {
+		/* a rewritten open (of a FIFO: it blocks) interrupted by a signal
+		 * with SA_RESTART restarts with its rewritten arguments */
+		mkfifo("/tmp/fifo", 0644);
+		struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+		sigaction(SIGALRM, &sa, 0);
+		pid_t p = fork();
+		if (p == 0) { usleep(300000); int w = open("/tmp/fifo", O_WRONLY); write(w, "x", 1); _exit(0); }
+		ualarm(100000, 0);
+		int fd = open("/tmp/fifo", O_RDONLY);
+		char c = 0;
+		read(fd, &c, 1);
+		printf("fifo open restarted: fd %s, read %c, signals %ld\n", fd >= 0 ? "ok" : "bad", c, signals_seen);
+		wait(0);
 	} else {
 		fprintf(stderr, "probe: unknown test %s\n", what);
 		return 2;
