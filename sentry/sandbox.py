@@ -2,6 +2,7 @@
 import errno
 import logging
 import os
+import resource
 import shutil
 import signal
 import tempfile
@@ -74,6 +75,11 @@ def _guest_start(cfg, mounts, filt, ready_r):
         os.closerange(3, HIDDEN_FD_BASE)
         os.closerange(HIDDEN_FD_BASE + MAX_MOUNTS, 1 << 20)
         privileges.prctl(privileges.PR_SET_PDEATHSIG, signal.SIGKILL)
+        # The kernel writes core files itself, in the process's real cwd and
+        # not through any syscall the Sentry sees: no core files, and a cwd
+        # inside the sandbox's root (the guest's own cwd is the Sentry's).
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        os.chdir(mounts.mounts["/"].host_root)
         for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGTERM, signal.SIGHUP):
             signal.signal(s, signal.SIG_DFL)
         privileges.drop_all()

@@ -216,3 +216,13 @@ def test_interrupted_rewritten_call_restarts(jail):
     _, root = jail
     r = run_sentry(["/bin/probe", "restart"], root, timeout=30)
     assert r.stdout == b"fifo open restarted: fd ok, read x, signals 1\n"
+
+
+def test_a_crashing_guest_leaves_no_core_file(jail, tmp_path):
+    _, root = jail
+    before = set(os.listdir(tmp_path))
+    r = subprocess.run(["python3", "-m", "sentry", "run", "--rootfs", root, "--", "/bin/sh", "-c",
+                        "ulimit -c unlimited; kill -SEGV $$"], cwd=tmp_path, capture_output=True)
+    assert r.returncode == 128 + signal.SIGSEGV
+    assert set(os.listdir(tmp_path)) == before
+    assert not [n for n in os.listdir(root) if n.startswith("core")]
