@@ -65,6 +65,20 @@ def check_config(cfg):
             raise ConfigError(f"rootfs {cfg.rootfs}: not a directory")
 
 
+def _host_cwd(cfg, mounts):
+    """Host directory of the guest's first cwd (the sandbox's root when the
+    requested one does not exist there)."""
+    cwd = cfg.cwd or (os.getcwd() if cfg.rootfs is None else "/")
+    try:
+        mount, rel = mounts.locate(os.path.normpath(cwd))
+        path = mount.host_path(rel)
+        if os.path.isdir(path) and mount.allows(rel):
+            return path
+    except Exception:
+        pass
+    return mounts.mounts["/"].host_root
+
+
 def _guest_start(cfg, mounts, filt, ready_r):
     """Runs in the forked child: becomes the sandbox's first process."""
     try:
@@ -75,11 +89,12 @@ def _guest_start(cfg, mounts, filt, ready_r):
         os.closerange(3, HIDDEN_FD_BASE)
         os.closerange(HIDDEN_FD_BASE + MAX_MOUNTS, 1 << 20)
         privileges.prctl(privileges.PR_SET_PDEATHSIG, signal.SIGKILL)
-        # The kernel writes core files itself, in the process's real cwd and
-        # not through any syscall the Sentry sees: no core files, and a cwd
-        # inside the sandbox's root (the guest's own cwd is the Sentry's).
+        # The kernel writes core files itself, in the process's cwd and not
+        # through any syscall the Sentry sees: no core files.
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        os.chdir(mounts.mounts["/"].host_root)
+        # The guest's cwd is a real one, kept by the kernel (chdir is
+        # rewritten, never emulated), read back through /proc/<tid>/cwd.
+        os.chdir(_host_cwd(cfg, mounts))
         for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGTERM, signal.SIGHUP):
             signal.signal(s, signal.SIG_DFL)
         privileges.drop_all()
@@ -121,7 +136,6 @@ def run(cfg):
             strace = Tracer()
         kernel = Kernel(mounts, strace)
         kernel.uts["hostname"] = cfg.hostname
-        cwd = cfg.cwd or (os.getcwd() if cfg.rootfs is None else "/")
 
         # Orphaned guests re-parent to the Sentry (they stay traced and reaped);
         # a non-dumpable Sentry cannot be inspected through /proc by its guests.
@@ -144,7 +158,7 @@ def run(cfg):
         # The Sentry creates files for guests with modes it computes from the
         # guest's own umask; its own must not mask them again.
         os.umask(0)
-        kernel.adopt_init(pid, cwd)
+        kernel.adopt_init(pid)
         os.write(ready_w, b"x")
         os.close(ready_w)
         with _signals_forwarded_to(pid):

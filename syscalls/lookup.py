@@ -16,7 +16,19 @@ from syscalls.errors import SyscallError
 
 def fd_sandbox_path(call, fd):
     """Sandbox path of the file behind guest fd `fd` (ENOENT if none)."""
-    host = call.host_fd_path(fd)
+    return host_to_sandbox(call, call.host_fd_path(fd))
+
+
+def cwd_sandbox_path(call):
+    """Sandbox path of the guest's cwd, as the kernel keeps it."""
+    try:
+        host = os.readlink(f"/proc/{call.tid}/cwd")
+    except OSError:
+        raise SyscallError(errno.ENOENT)
+    return host_to_sandbox(call, host)
+
+
+def host_to_sandbox(call, host):
     if host.endswith(" (deleted)"):
         raise SyscallError(errno.ENOENT)
     spath = call.kernel.mounts.sandbox_path(host) if host.startswith("/") else None
@@ -29,7 +41,7 @@ def start_dir(call, dirfd, path):
     if path.startswith("/"):
         return "/"
     if dirfd == AT_FDCWD:
-        return call.process.fs.cwd
+        return cwd_sandbox_path(call)
     try:
         st = os.stat(f"/proc/{call.tid}/fd/{dirfd}")
     except OSError:

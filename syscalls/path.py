@@ -14,7 +14,7 @@ from sentry._native import ffi, lib
 from sentry.vfs.mount import O_PATH
 from syscalls.call import AT_FDCWD, sint
 from syscalls.errors import SyscallError
-from syscalls.lookup import Parent, fd_sandbox_path, lookup, open_final
+from syscalls.lookup import Parent, cwd_sandbox_path, lookup, open_final
 from syscalls.registry import PASS, Rewrite, handler
 
 AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_EACCESS, AT_EMPTY_PATH = 0x100, 0x200, 0x400, 0x200, 0x1000
@@ -582,34 +582,22 @@ def sys_statfs(call):
     return 0
 
 
-def _chdir_to(call, loc):
+@handler("chdir", stages=True, note="rewritten to a confined path: the kernel keeps the cwd")
+def sys_chdir(call):
+    loc = lookup(call, AT_FDCWD, call.path(0))
     if not loc.is_dir:
         raise SyscallError(errno.ENOTDIR)
-    call.process.fs.cwd = loc.spath
-    return 0
+    # The guest's own magic link to the mount's root, then the resolved path:
+    # no symlink is left in it unless a racing guest plants one, and then the
+    # cwd it gets is read back through the mount table like any other path.
+    target = f"/proc/self/fd/{loc.mount.guest_fd}/{loc.rel}".encode() + b"\0"
+    (addr,) = call.stage(target)
+    return Rewrite(args={0: addr})
 
 
-@handler("chdir", note="the cwd is the Sentry's (per process, shared by CLONE_FS)")
-def sys_chdir(call):
-    return _chdir_to(call, lookup(call, AT_FDCWD, call.path(0)))
-
-
-@handler("fchdir")
-def sys_fchdir(call):
-    fd = call.fd(0)
-    try:
-        st = os.stat(f"/proc/{call.tid}/fd/{fd}")
-    except OSError:
-        raise SyscallError(errno.EBADF)
-    if not stat.S_ISDIR(st.st_mode):
-        raise SyscallError(errno.ENOTDIR)
-    call.process.fs.cwd = fd_sandbox_path(call, fd)
-    return 0
-
-
-@handler("getcwd")
+@handler("getcwd", note="the kernel's cwd, mapped back into the sandbox")
 def sys_getcwd(call):
-    data = call.process.fs.cwd.encode() + b"\0"
+    data = cwd_sandbox_path(call).encode() + b"\0"
     if call.args[1] < len(data):
         raise SyscallError(errno.ERANGE)
     call.write(call.args[0], data)

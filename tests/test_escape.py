@@ -69,10 +69,10 @@ def test_long_symlink_chain_is_eloop_after_40(jail):
     assert boxed.stderr == native.stderr
 
 
-@pytest.mark.parametrize("mode", ["open", "exec"])
+@pytest.mark.parametrize("mode", ["open", "exec", "chdir"])
 def test_directory_symlink_swap_race(jail, mode):
     """A thread swaps a directory with a symlink pointing out while others
-    open (or exec) through it, for seconds: not one host file is reached."""
+    open, exec or chdir through it, for seconds: not one host file is reached."""
     _, root = jail
     r = run_sentry(["/bin/race", mode, "/tmp/race", "4"], root, timeout=120)
     out = r.stdout.decode()

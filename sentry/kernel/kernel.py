@@ -10,7 +10,7 @@ import logging
 import os
 import signal
 
-from sentry.kernel.task import FsContext, Process, Task
+from sentry.kernel.task import Process, Task
 from sentry.platform import ptrace, staging
 from sentry.platform.staging import Slots
 from syscalls import table
@@ -20,7 +20,7 @@ from syscalls.registry import PASS, Rewrite
 
 log = logging.getLogger("sentry")
 
-CLONE_VM, CLONE_FS, CLONE_THREAD = 0x100, 0x200, 0x10000
+CLONE_VM, CLONE_THREAD = 0x100, 0x10000
 SYS_MMAP = 9
 
 
@@ -39,8 +39,8 @@ class Kernel:
 
     # ---- start ---------------------------------------------------------
 
-    def adopt_init(self, pid, cwd):
-        proc = Process(pid, FsContext(cwd), Slots())
+    def adopt_init(self, pid):
+        proc = Process(pid, Slots())
         self.processes[pid] = proc
         task = Task(pid, None)
         task.attach(proc)
@@ -231,8 +231,7 @@ class Kernel:
             else:
                 slots = Slots()
                 slots.mapped = pproc.slots.mapped   # fork copies the mapping
-            fs = pproc.fs if flags & CLONE_FS else pproc.fs.copy()
-            proc = Process(child_tid, fs, slots, pproc.exe, pproc)
+            proc = Process(child_tid, slots, pproc.exe, pproc)
             self.processes[child_tid] = proc
             child.attach(proc)
         if child.started:

@@ -1,27 +1,17 @@
 """The Sentry's view of guest tasks and processes.
 
-Nothing here is a shadow of kernel state that could drift: fds, memory and
-signal state stay in the host kernel.  What is kept is what the host kernel
-does not know about the sandbox: the sandbox cwd, the sandbox path of the
-running program, and the staging slots of each address space.
+Nothing here is a shadow of kernel state that could drift: fds, the cwd,
+memory and signal state stay in the host kernel, and the Sentry asks it
+(/proc/<tid>/fd, /proc/<tid>/cwd).  What is kept is what the host kernel does
+not know about the sandbox: the sandbox path of the running program, and the
+staging slots of each address space.
 """
 from sentry.platform.staging import Slots
 
 
-class FsContext:
-    """cwd, shared by threads and by CLONE_FS children."""
-
-    def __init__(self, cwd="/"):
-        self.cwd = cwd
-
-    def copy(self):
-        return FsContext(self.cwd)
-
-
 class Process:
-    def __init__(self, tgid, fs, slots, exe="", parent=None):
+    def __init__(self, tgid, slots, exe="", parent=None):
         self.tgid = tgid
-        self.fs = fs
         self.slots = slots            # staging slots of its address space
         self.exe = exe                # sandbox path of the running program
         self.parent = parent

@@ -1,5 +1,5 @@
-/* Races a directory against a symlink while other threads open or exec
- * through it.  Usage: race open|exec DIR SECONDS
+/* Races a directory against a symlink while other threads open, exec or
+ * chdir through it.  Usage: race open|exec|chdir DIR SECONDS
  *
  * DIR/d flips between a real directory (holding "secret" = "decoy" and an
  * executable "prog") and a symlink to "../../..", which would lead outside the
@@ -33,6 +33,25 @@ static void *flipper(void *arg)
 	return arg;
 }
 
+static void *chdirer(void *arg)
+{
+	char buf[64];
+	while (!stop) {
+		if (chdir(d)) { pthread_mutex_lock(&mu); failed++; pthread_mutex_unlock(&mu); continue; }
+		int fd = open("secret", O_RDONLY);
+		if (fd < 0) { pthread_mutex_lock(&mu); failed++; pthread_mutex_unlock(&mu); chdir("/"); continue; }
+		ssize_t n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = 0;
+		pthread_mutex_lock(&mu);
+		if (!strcmp(buf, "decoy\n")) decoy++;
+		else { other++; fprintf(stderr, "read other: %s", buf); }
+		pthread_mutex_unlock(&mu);
+		chdir("/");
+	}
+	return arg;
+}
+
 static void *opener(void *arg)
 {
 	char path[4200], buf[64];
@@ -62,7 +81,8 @@ int main(int argc, char **argv)
 	pthread_create(&f, 0, flipper, 0);
 	time_t end = time(0) + seconds;
 	if (!do_exec) {
-		for (int i = 0; i < 2; i++) pthread_create(&o[i], 0, opener, 0);
+		int by_chdir = !strcmp(argv[1], "chdir");
+		for (int i = 0; i < 2; i++) pthread_create(&o[i], 0, by_chdir && i == 0 ? chdirer : opener, 0);
 		while (time(0) < end) usleep(100000);
 		stop = 1;
 		for (int i = 0; i < 2; i++) pthread_join(o[i], 0);
