@@ -36,6 +36,8 @@
 struct mount {
 	char path[256];
 	size_t len;
+	char host_root[PATH_MAX_];
+	size_t host_len;
 	int fd;          /* O_PATH fd of the host root, in the Sentry */
 	int guest_fd;    /* the same, hidden in every guest */
 	int readonly;
@@ -52,12 +54,56 @@ static struct { int tid; uint64_t addr; } slot_table[SLOT_TABLE];
 
 void sn_fast_enable(int on) { enabled = on; }
 
-int sn_add_mount(const char *path, int fd, int guest_fd, int readonly, int fast)
+/* Directory symlinks, kept by Python (sentry/vfs/linkcache.py). */
+#define MAX_LINKS 256
+static struct { char from[256], to[256]; size_t from_len; } links[MAX_LINKS];
+static int nlinks;
+
+int sn_add_link(const char *from, const char *to)
 {
-	if (nmounts >= SN_MAX_MOUNTS || strlen(path) >= sizeof mounts[0].path) return -1;
+	if (nlinks >= MAX_LINKS || strlen(from) >= 256 || strlen(to) >= 256) return -1;
+	strcpy(links[nlinks].from, from);
+	strcpy(links[nlinks].to, to);
+	links[nlinks].from_len = strlen(from);
+	nlinks++;
+	return 0;
+}
+
+void sn_clear_links(void) { nlinks = 0; }
+
+/* Rewrite known symlinks in path: a leading directory, or the whole path
+ * when the call follows its final component (lstat and O_NOFOLLOW must see
+ * the link itself).  0 on success or nothing to do. */
+static int substitute_links(char *path, size_t size, int follow)
+{
+	for (int round = 0; round < 8; round++) {
+		int hit = -1;
+		for (int i = 0; i < nlinks; i++) {
+			size_t n = links[i].from_len;
+			if (!strncmp(path, links[i].from, n) && (path[n] == '/' || (follow && !path[n]))) {
+				hit = i;
+				break;
+			}
+		}
+		if (hit < 0) return 0;
+		char tmp[PATH_MAX_];
+		const char *to = links[hit].to;
+		int w = snprintf(tmp, sizeof tmp, "%s%s", strcmp(to, "/") ? to : "", path + links[hit].from_len);
+		if (w <= 0 || (size_t)w >= size) return -1;
+		strcpy(path, tmp);
+	}
+	return -1;
+}
+
+int sn_add_mount(const char *path, const char *host_root, int fd, int guest_fd, int readonly, int fast)
+{
+	if (nmounts >= SN_MAX_MOUNTS || strlen(path) >= sizeof mounts[0].path
+	    || strlen(host_root) >= sizeof mounts[0].host_root) return -1;
 	struct mount *m = &mounts[nmounts++];
 	strcpy(m->path, path);
 	m->len = strlen(path);
+	strcpy(m->host_root, host_root);
+	m->host_len = strlen(host_root);
 	m->fd = fd;
 	m->guest_fd = guest_fd;
 	m->readonly = readonly;
@@ -110,8 +156,51 @@ static struct mount *locate(const char *path, const char **rel)
 			if (!best || m->len > best->len) best = m;
 	}
 	if (!best || !best->fast) return NULL;     /* /dev and the like: Python */
+	if (best->len > 1 && !path[best->len]) return NULL;   /* a mount's root itself: Python */
 	*rel = path + (best->len == 1 ? 1 : best->len + 1);
-	return **rel ? best : NULL;        /* a mount's root itself: Python */
+	return **rel ? best : NULL;
+}
+
+/* The sandbox path of a directory the kernel names by host path (a guest's
+ * cwd or dirfd): the mount whose host root is its longest prefix.  As in
+ * Python's MountTable.sandbox_path; the result is then located again by
+ * sandbox path, so a host path never picks its mount by itself. */
+static int host_to_sandbox(const char *host, char *out, size_t size)
+{
+	struct mount *best = NULL;
+	for (int i = 0; i < nmounts; i++) {
+		struct mount *m = &mounts[i];
+		size_t n = m->host_len;
+		if (n == 1 || (!strncmp(host, m->host_root, n) && (host[n] == '/' || !host[n])))
+			if (!best || n > best->host_len) best = m;
+	}
+	if (!best) return -1;
+	const char *rest = host + (best->host_len == 1 ? 0 : best->host_len);
+	int w = snprintf(out, size, "%s%s", best->len == 1 ? "" : best->path, rest);
+	if (w <= 0 || (size_t)w >= size) return -1;
+	if (!out[0]) strcpy(out, "/");
+	return 0;
+}
+
+/* Turn a path relative to dirfd (or the cwd) into a sandbox absolute path. */
+static int absolute(int tid, int dirfd, const char *path, char *out, size_t size)
+{
+	if (path[0] == '/') {
+		if (strlen(path) >= size) return -1;
+		strcpy(out, path);
+		return 0;
+	}
+	char link[64], host[PATH_MAX_], dir[PATH_MAX_];
+	if (dirfd == -100) snprintf(link, sizeof link, "/proc/%d/cwd", tid);
+	else if (dirfd >= 0) snprintf(link, sizeof link, "/proc/%d/fd/%d", tid, dirfd);
+	else return -1;
+	ssize_t n = readlink(link, host, sizeof host - 1);
+	if (n <= 0 || host[0] != '/') return -1;      /* pipes, sockets: Python */
+	host[n] = 0;
+	if (n > 10 && !strcmp(host + n - 10, " (deleted)")) return -1;
+	if (host_to_sandbox(host, dir, sizeof dir)) return -1;
+	int w = snprintf(out, size, "%s/%s", strcmp(dir, "/") ? dir : "", path);
+	return w > 0 && (size_t)w < size ? 0 : -1;
 }
 
 static int confined_open(struct mount *m, const char *rel, uint64_t flags)
@@ -145,7 +234,7 @@ static int stage(int tid, uint64_t addr, const void *buf, size_t len)
 	return n == (long)len;
 }
 
-enum { STAT, LSTAT, FSTATAT, STATX, ACCESS, FACCESSAT, FACCESSAT2, OPEN, OPENAT, EXECVE };
+enum { STAT, LSTAT, FSTATAT, STATX, ACCESS, FACCESSAT, FACCESSAT2, OPEN, OPENAT, EXECVE, STATFS };
 
 static int kind_of(uint64_t nr)
 {
@@ -160,6 +249,7 @@ static int kind_of(uint64_t nr)
 	case SYS_open: return OPEN;
 	case SYS_openat: return OPENAT;
 	case SYS_execve: return EXECVE;
+	case SYS_statfs: return STATFS;
 	}
 	return -1;
 }
@@ -171,10 +261,11 @@ int sn_fast_path(int tid, sn_regs *r)
 	int kind = kind_of(r->orig_rax);
 	if (kind < 0) return 0;
 	uint64_t path_addr;
+	int dirfd = -100;          /* AT_FDCWD */
 	int follow = 1;
 	uint64_t flags = 0;
 	switch (kind) {
-	case STAT: case ACCESS: case OPEN: case EXECVE:
+	case STAT: case ACCESS: case OPEN: case EXECVE: case STATFS:
 		path_addr = r->rdi; break;
 	case LSTAT:
 		path_addr = r->rdi; follow = 0; break;
@@ -199,15 +290,19 @@ int sn_fast_path(int tid, sn_regs *r)
 	default:
 		return 0;
 	}
+	if (kind == FSTATAT || kind == STATX || kind == FACCESSAT || kind == FACCESSAT2 || kind == OPENAT)
+		dirfd = (int)r->rdi;
 	if (kind == OPEN) flags = (uint32_t)r->rsi;
 	if (kind == OPEN || kind == OPENAT) {
-		if (flags & (O_CREAT | O_TMPFILE_)) return 0;
+		if ((flags & O_CREAT) || (flags & O_TMPFILE_) == O_TMPFILE_) return 0;
 		follow = !(flags & O_NOFOLLOW);
 	}
 
-	char path[PATH_MAX_];
-	long n = sn_read_string(tid, path_addr, path, sizeof path);
+	char given[PATH_MAX_], path[PATH_MAX_];
+	long n = sn_read_string(tid, path_addr, given, sizeof given);
 	if (n <= 0) return 0;
+	if (absolute(tid, dirfd, given, path, sizeof path)) return 0;
+	if (substitute_links(path, sizeof path, follow)) return 0;
 	const char *rel;
 	struct mount *m = locate(path, &rel);
 	if (!m) return 0;
@@ -276,6 +371,13 @@ int sn_fast_path(int tid, sn_regs *r)
 		r->r10 = sizeof how;
 		ptrace(PTRACE_SETREGS, tid, 0, r);
 		ptrace(PTRACE_CONT, tid, 0, 0);
+		handled = 1;
+		break;
+	}
+	case STATFS: {
+		char raw[120];
+		if (syscall(SYS_fstatfs, fd, raw)) goto out;
+		answer(tid, r, write_guest(tid, r->rsi, raw, sizeof raw) ? 0 : -EFAULT);
 		handled = 1;
 		break;
 	}

@@ -221,6 +221,7 @@ def _unlink(call, dirfd, path, flags):
         raise SyscallError(errno.EINVAL if last == "." else errno.ENOTEMPTY)
     loc = lookup(call, dirfd, path, follow=False)
     loc.mount.check_writable()
+    call.kernel.mounts.links.clear()
     with Parent(loc) as (fd, name):
         if flags & AT_REMOVEDIR:
             os.rmdir(name, dir_fd=fd)
@@ -252,6 +253,7 @@ def _rename(call, olddir, old, newdir, new, flags):
     if src.mount is not dst.mount:
         raise SyscallError(errno.EXDEV)
     src.mount.check_writable()
+    call.kernel.mounts.links.clear()
     with Parent(src) as (sfd, sname), Parent(dst) as (dfd, dname):
         check(lib.sn_renameat2(sfd, os.fsencode(sname), dfd, os.fsencode(dname), flags))
     return 0

@@ -47,3 +47,21 @@ def test_device_nodes_cannot_be_made(tmp_path, busybox_root):
     copy_root(busybox_root, root)
     r = run_sentry(["/bin/sh", "-c", "mknod /tmp/d c 1 1; mknod /tmp/p p && echo fifo-ok"], root)
     assert b"Operation not permitted" in r.stderr and r.stdout == b"fifo-ok\n"
+
+
+def test_symlinks_followed_natively_track_changes(tmp_path, busybox_root):
+    """The native fast path follows symlinks the Sentry resolved before; a
+    guest that replaces or moves them sees the new target at once."""
+    root = str(tmp_path / "root")
+    copy_root(busybox_root, root)
+    script = """
+cd /tmp && mkdir a b && echo in-a > a/f && echo in-b > b/f && ln -s a l && ln -s a/f lf
+cat /tmp/l/f /tmp/lf; cat /tmp/l/f /tmp/lf
+rm l lf && ln -s b l && ln -s b/f lf; cat /tmp/l/f /tmp/lf
+mv b c && mkdir b && echo new-b > b/f; cat /tmp/l/f /tmp/lf
+rm l && mkdir l && echo real > l/f; cat /tmp/l/f
+"""
+    native = run_native(["/bin/sh", "-c", script], root)
+    copy_root(busybox_root, str(tmp_path / "root2"))
+    boxed = run_sentry(["/bin/sh", "-c", script], str(tmp_path / "root2"))
+    assert boxed.stdout == native.stdout == b"in-a\nin-a\nin-a\nin-a\nin-b\nin-b\nnew-b\nnew-b\nreal\n"

@@ -33,7 +33,8 @@ def configure_native(staging_base, staging_size, mounts, fast_paths=True):
     never be served from the root mount's host directory)."""
     lib.sn_fast_enable(1 if fast_paths else 0)
     for m in mounts:
-        if lib.sn_add_mount(m.path.encode(), m.fd, m.guest_fd, int(m.readonly), int(m.kind == "bind")):
+        if lib.sn_add_mount(m.path.encode(), m.host_root.encode(), m.fd, m.guest_fd,
+                            int(m.readonly), int(m.kind == "bind")):
             raise ValueError(f"mount {m.path}: too many mounts or path too long")
     lib.sn_set_staging(staging_base, staging_size)
     release = tuple(int(x) for x in os.uname().release.split(".")[:2] if x.isdigit())

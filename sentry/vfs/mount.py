@@ -105,7 +105,9 @@ class DevMount(Mount):
 
 class MountTable:
     def __init__(self):
+        from sentry.vfs.linkcache import LinkCache
         self.mounts = {}       # sandbox path -> Mount
+        self.links = LinkCache()
 
     def add(self, mount):
         if len(self.mounts) >= MAX_MOUNTS:

@@ -63,7 +63,7 @@ def _direct(mounts, comps, follow, trailing, must_exist):
     return Resolved(spath, mount, rel, st)
 
 
-def resolve(mounts, start, path, follow=True, must_exist=True):
+def resolve(mounts, start, path, follow=True, must_exist=True, record=True):
     """Resolve `path` (str) relative to sandbox directory `start`.
 
     follow: follow a symlink in the final component.
@@ -84,6 +84,7 @@ def resolve(mounts, start, path, follow=True, must_exist=True):
         if found is not None:
             return found
     links = 0
+    seen_links = []        # symlinks followed, for the native link cache
     st = None
     if not todo:
         # "/" or "." or "a/.." style: the start (or root) itself
@@ -120,6 +121,7 @@ def resolve(mounts, start, path, follow=True, must_exist=True):
                 return Resolved(spath, mount, rel, None)
             raise SyscallError(errno.ENOENT)
         if stat.S_ISLNK(st.st_mode) and (not last or follow):
+            seen_links.append(spath)
             links += 1
             if links > MAX_LINKS:
                 raise SyscallError(errno.ELOOP)
@@ -137,4 +139,18 @@ def resolve(mounts, start, path, follow=True, must_exist=True):
         stack = cand
     if trailing and not stat.S_ISDIR(st.st_mode):
         raise SyscallError(errno.ENOTDIR)
+    if record:
+        for link in seen_links:
+            _remember(mounts, link)
     return Resolved(spath, mount, rel, st)
+
+
+def _remember(mounts, link):
+    cache = mounts.links
+    if link in cache.known:
+        return
+    try:
+        target = resolve(mounts, "/", link, record=False)
+    except SyscallError:
+        return
+    cache.add(link, target.spath)
