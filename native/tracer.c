@@ -20,7 +20,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <stdio.h>
-#include <time.h>
 #include <linux/ptrace.h>
 
 #include "tracer.h"
@@ -158,36 +157,11 @@ static int fast_seccomp(int tid, sn_regs *r)
 	return 0;
 }
 
-/* How long to poll for the next stop before sleeping in waitpid.  On these
- * VMs waking an idle vCPU costs tens of microseconds, more than a trap; a
- * guest that traps again soon finds the tracer awake.  0 disables it. */
-static long spin_ns = 0;
-void sn_set_spin(long ns) { spin_ns = ns; }
-
-static long now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000000000L + t.tv_nsec;
-}
-
-static pid_t next_stop(int *status)
-{
-	if (spin_ns > 0) {
-		long end = now_ns() + spin_ns;
-		do {
-			pid_t tid = waitpid(-1, status, __WALL | WNOHANG);
-			if (tid != 0) return tid;
-		} while (now_ns() < end);
-	}
-	return waitpid(-1, status, __WALL);
-}
-
 int sn_wait(sn_event *ev)
 {
 	for (;;) {
 		int status;
-		pid_t tid = next_stop(&status);
+		pid_t tid = waitpid(-1, &status, __WALL);
 		if (tid < 0) {
 			if (errno == EINTR) return -EINTR;
 			return -errno;

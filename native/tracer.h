@@ -37,7 +37,6 @@ typedef struct {
 void sn_set_staging(uint64_t base, uint64_t size);
 void sn_set_mm_check(int nr, int on);
 void sn_set_statx_null(int ok);
-void sn_set_spin(long ns);
 void sn_get_counters(sn_counters *out);
 long sn_ptrace(int req, int tid, uint64_t addr, uint64_t data);
 int sn_getregs(int tid, sn_regs *regs);

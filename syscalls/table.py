@@ -19,6 +19,7 @@ from sentry.platform.libseccomp import pyseccomp
 
 from syscalls import deny, exec as _exec, file, identity, path, process, signal, socket  # noqa: F401 (register handlers)
 from syscalls.registry import HANDLERS, Entry
+from sentry.platform import staging
 from sentry.vfs.mount import HIDDEN_FD_BASE
 
 # --- numbers and names: libseccomp's per-arch table (the kernel's own) ---
@@ -77,6 +78,17 @@ def _mask0(i, m): return [pyseccomp.Arg(i, pyseccomp.MASKED_EQ, m, 0)]
 # equality and "less than" are safe: a range rule ("greater than X") would let
 # 0xffffffff00000000|TIOCSTI through.  Anything else traps, and the handler
 # looks at the low half as the kernel does.
+STAGING_LOW = staging.BASE - (1 << 40)      # below: short ranges stay below the area
+STAGING_HIGH = staging.BASE + staging.SIZE   # at or above: the area is behind
+MREMAP_FIXED = 2
+
+
+def _clear_of_staging(addr, length):
+    """Rules under which [addr, addr+length) cannot overlap the staging area."""
+    return [[pyseccomp.Arg(addr, pyseccomp.LT, STAGING_LOW), pyseccomp.Arg(length, pyseccomp.LT, 1 << 40)],
+            [pyseccomp.Arg(addr, pyseccomp.GE, STAGING_HIGH)]]
+
+
 HOT_IOCTLS = [0x5401, 0x5402, 0x5403, 0x5404, 0x540B, 0x540F, 0x5413, 0x5414, 0x541B,
               0x5421, 0x5450, 0x5451, 0x5429]   # TCGETS TCSETS* TCFLSH TIOCGPGRP TIOCGWINSZ
 #   TIOCSWINSZ FIONREAD FIONBIO FIONCLEX FIOCLEX TIOCGSID
@@ -89,7 +101,7 @@ ALLOW_IF = {
     "dup2": [_lt(1, HIDDEN_FD_BASE)],
     "dup3": [_lt(1, HIDDEN_FD_BASE)],
     # a fixed mapping could land on the staging area
-    "mmap": [_mask0(3, MAP_FIXED_ANY)],
+    "mmap": [_mask0(3, MAP_FIXED_ANY)] + _clear_of_staging(0, 1),
     # TIOCSTI/TIOCLINUX type into the host terminal: never reachable
     "ioctl": [_eq(1, v) for v in HOT_IOCTLS],
     # F_SETOWN names a process that will receive SIGIO
@@ -98,6 +110,10 @@ ALLOW_IF = {
     "clone": [_mask0(0, CLONE_UNTRACED | CLONE_NEW_ANY)],
     # a destination address names a socket: only the connected form runs free
     "sendto": [_eq(4, 0)],
+    # ranges that cannot reach the staging area (checked in C when trapped)
+    **{name: _clear_of_staging(0, 1) for name in
+       "munmap mprotect madvise pkey_mprotect mlock munlock mlock2 msync mbind".split()},
+    "mremap": [r + _mask0(3, MREMAP_FIXED) for r in _clear_of_staging(0, 1)],
     # pid 0 is the caller: nothing to translate or check
     "prlimit64": [_eq(0, 0)],
     "sched_getaffinity": [_eq(0, 0)],
@@ -106,9 +122,13 @@ ALLOW_IF = {
     "sched_getscheduler": [_eq(0, 0)],
 }
 
-# trapped so that their address range can be checked against the staging area
-NATIVE = set("""munmap mprotect madvise mremap pkey_mprotect remap_file_pages mlock
+# Calls that could unmap, remap or re-protect the staging area: answered in C
+# (native/tracer.c) when trapped.  Most never trap: a range that starts far
+# below the area and is shorter than the gap, or starts above it, cannot
+# touch it, and BPF can tell that from the registers (ALLOW_IF above).
+MM_CALLS = set("""munmap mprotect madvise mremap pkey_mprotect remap_file_pages mlock
 munlock mlock2 msync mbind shmat""".split())
+NATIVE = MM_CALLS
 
 # glibc falls back to clone(2) on ENOSYS; clone3's flags live in memory BPF cannot read
 BPF_ERRNO = {"clone3": errno.ENOSYS}

@@ -40,5 +40,5 @@ def configure_native(staging_base, staging_size, mounts, fast_paths=True):
     release = tuple(int(x) for x in os.uname().release.split(".")[:2] if x.isdigit())
     lib.sn_set_statx_null(release >= (6, 11))
     for e in table.TABLE.values():
-        if e.outcome == "native" or e.name == "mmap":
+        if e.name in table.MM_CALLS or e.name == "mmap":
             lib.sn_set_mm_check(e.nr, 1)
