@@ -88,6 +88,9 @@ int main(int argc, char **argv)
 		report("mremap onto", mremap(mmap(0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
 		       4096, 4096, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)STAGING) == MAP_FAILED ? -1 : 0);
 		report("munmap wide", munmap((void *)(STAGING - (1UL << 30)), 1UL << 31));
+		/* just past the bounds of what BPF lets through untrapped */
+		report("munmap edge", munmap((void *)(STAGING - (1UL << 40) - 4096), (1UL << 40) + 8192));
+		report("mprotect inside", mprotect((void *)(STAGING + 8192), 4096, PROT_READ | PROT_WRITE));
 		/* unrelated memory calls still work */
 		void *p = mmap(0, 8192, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		report("mprotect own", mprotect(p, 4096, PROT_READ | PROT_WRITE));
