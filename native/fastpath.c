@@ -41,7 +41,7 @@ struct mount {
 	int fd;          /* O_PATH fd of the host root, in the Sentry */
 	int guest_fd;    /* the same, hidden in every guest */
 	int readonly;
-	int fast;        /* a plain host directory: served here */
+	int kind;        /* SN_MOUNT_* */
 };
 
 static struct mount mounts[SN_MAX_MOUNTS];
@@ -95,7 +95,22 @@ static int substitute_links(char *path, size_t size, int follow)
 	return -1;
 }
 
-int sn_add_mount(const char *path, const char *host_root, int fd, int guest_fd, int readonly, int fast)
+/* Names a /dev mount serves (space-separated, from Python's DevMount). */
+static char dev_nodes[256];
+void sn_set_dev_nodes(const char *names)
+{
+	snprintf(dev_nodes, sizeof dev_nodes, " %s ", names);
+}
+
+static int dev_node_allowed(const char *rel)
+{
+	char key[64];
+	if (strchr(rel, '/') || strlen(rel) > 60) return 0;
+	snprintf(key, sizeof key, " %s ", rel);
+	return strstr(dev_nodes, key) != NULL;
+}
+
+int sn_add_mount(const char *path, const char *host_root, int fd, int guest_fd, int readonly, int kind)
 {
 	if (nmounts >= SN_MAX_MOUNTS || strlen(path) >= sizeof mounts[0].path
 	    || strlen(host_root) >= sizeof mounts[0].host_root) return -1;
@@ -107,7 +122,7 @@ int sn_add_mount(const char *path, const char *host_root, int fd, int guest_fd, 
 	m->fd = fd;
 	m->guest_fd = guest_fd;
 	m->readonly = readonly;
-	m->fast = fast;
+	m->kind = kind;
 	return 0;
 }
 
@@ -140,7 +155,7 @@ static uint64_t slot_of(int tid)
 static struct mount *locate(const char *path, const char **rel)
 {
 	if (path[0] != '/') return NULL;
-	for (const char *p = path; *p; ) {
+	for (const char *p = path[1] ? path : ""; *p; ) {
 		/* every component non-empty, and neither "." nor ".." */
 		const char *c = p + 1;
 		const char *e = strchrnul(c, '/');
@@ -155,10 +170,13 @@ static struct mount *locate(const char *path, const char **rel)
 		if (m->len == 1 ? 1 : (!strncmp(path, m->path, m->len) && (path[m->len] == '/' || !path[m->len])))
 			if (!best || m->len > best->len) best = m;
 	}
-	if (!best || !best->fast) return NULL;     /* /dev and the like: Python */
-	if (best->len > 1 && !path[best->len]) return NULL;   /* a mount's root itself: Python */
-	*rel = path + (best->len == 1 ? 1 : best->len + 1);
-	return **rel ? best : NULL;
+	if (!best || best->kind == SN_MOUNT_PYTHON) return NULL;
+	if (best->len > 1 && !path[best->len]) *rel = ".";     /* the mount's root itself */
+	else *rel = path + (best->len == 1 ? 1 : best->len + 1);
+	if (!**rel) *rel = ".";
+	if (best->kind == SN_MOUNT_DEV && strcmp(*rel, ".") && !dev_node_allowed(*rel))
+		return NULL;                                 /* Python says ENOENT */
+	return best;
 }
 
 /* The sandbox path of a directory the kernel names by host path (a guest's
@@ -294,7 +312,9 @@ int sn_fast_path(int tid, sn_regs *r)
 		dirfd = (int)r->rdi;
 	if (kind == OPEN) flags = (uint32_t)r->rsi;
 	if (kind == OPEN || kind == OPENAT) {
-		if ((flags & O_CREAT) || (flags & O_TMPFILE_) == O_TMPFILE_) return 0;
+		/* creating is Python's; O_CREAT of a file that exists is taken here */
+		if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL) || (flags & O_TMPFILE_) == O_TMPFILE_)
+			return 0;
 		follow = !(flags & O_NOFOLLOW);
 	}
 
@@ -309,6 +329,7 @@ int sn_fast_path(int tid, sn_regs *r)
 
 	int fd = confined_open(m, rel, O_PATH_ | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
+		if (fd == -ENOENT && (flags & O_CREAT)) return 0;    /* to be created: Python */
 		if (fd == -ENOENT || fd == -ENOTDIR) {
 			answer(tid, r, fd);
 			return 1;
@@ -341,16 +362,26 @@ int sn_fast_path(int tid, sn_regs *r)
 		uint32_t mode = kind == ACCESS ? (uint32_t)r->rsi : (uint32_t)r->rdx;
 		if (mode & ~7u) goto out;
 		long v = 0;
-		if ((mode & W_OK) && m->readonly) v = -EROFS;
+		if ((mode & W_OK) && m->readonly && !(m->kind == SN_MOUNT_DEV && strcmp(rel, "."))) v = -EROFS;
 		else if ((mode & X_OK) && !S_ISDIR(st.st_mode) && !(st.st_mode & 0111)) v = -EACCES;
 		answer(tid, r, v);
 		handled = 1;
 		break;
 	}
 	case OPEN: case OPENAT: {
+		int dev = m->kind == SN_MOUNT_DEV && strcmp(rel, ".");
+		uint64_t mode = 0;
 		if (S_ISLNK(st.st_mode) && !(flags & O_PATH_)) { answer(tid, r, -ELOOP); handled = 1; break; }
-		if (((flags & O_ACCMODE) || (flags & O_TRUNC)) && m->readonly) {
+		if ((flags & O_CREAT) && (flags & O_PATH_)) flags &= ~(uint64_t)O_CREAT;
+		if ((flags & O_CREAT) && S_ISDIR(st.st_mode)) { answer(tid, r, -EISDIR); handled = 1; break; }
+		if (((flags & O_ACCMODE) || (flags & O_TRUNC)) && m->readonly && !dev) {
 			answer(tid, r, -EROFS); handled = 1; break;
+		}
+		if (flags & O_CREAT) {
+			/* the file exists: on a mount the guest cannot create in, the
+			 * kernel must not be able to create it either if it vanishes */
+			if (m->readonly || dev) flags &= ~(uint64_t)O_CREAT;
+			else mode = (kind == OPEN ? r->rdx : r->r10) & 07777;
 		}
 		uint64_t slot = slot_of(tid);
 		if (!slot) goto out;
@@ -361,7 +392,7 @@ int sn_fast_path(int tid, sn_regs *r)
 		size_t len = strlen(rel) + 1, at = (len + 7) & ~7UL;
 		memcpy(blob, rel, len);
 		memset(blob + len, 0, at - len);
-		uint64_t how[3] = { flags, 0, RESOLVE_CONFINED };
+		uint64_t how[3] = { flags, mode, RESOLVE_CONFINED };
 		memcpy(blob + at, how, sizeof how);
 		if (at + sizeof how > 8192 || !stage(tid, slot, blob, at + sizeof how)) goto out;
 		r->orig_rax = SYS_openat2;

@@ -55,7 +55,9 @@ long sn_utimensat(int dirfd, const char *name, const void *times, int flags);
 long sn_pidfd_getfd(int pidfd, int fd);
 /* fastpath.c */
 void sn_fast_enable(int on);
-int sn_add_mount(const char *path, const char *host_root, int fd, int guest_fd, int readonly, int fast);
+enum { SN_MOUNT_PYTHON, SN_MOUNT_DIR, SN_MOUNT_DEV };
+int sn_add_mount(const char *path, const char *host_root, int fd, int guest_fd, int readonly, int kind);
+void sn_set_dev_nodes(const char *names);
 void sn_set_slot(int tid, uint64_t addr);
 int sn_add_link(const char *from, const char *to);
 void sn_clear_links(void);

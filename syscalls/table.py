@@ -97,7 +97,7 @@ SAFE_FCNTLS = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 16, 36, 37, 38, 1024, 1025, 10
 
 ALLOW_IF = {
     # the Sentry's hidden fds are invisible: closing or overwriting them traps
-    "close": [_lt(0, HIDDEN_FD_BASE)],
+    "close": [_lt(0, HIDDEN_FD_BASE), _eq(0, 0xFFFFFFFF)],     # close(-1): EBADF, as shells do
     "dup2": [_lt(1, HIDDEN_FD_BASE)],
     "dup3": [_lt(1, HIDDEN_FD_BASE)],
     # a fixed mapping could land on the staging area

@@ -240,6 +240,8 @@ class Kernel:
             proc = Process(child_tid, slots, pproc.exe, pproc)
             self.processes[child_tid] = proc
             child.attach(proc)
+        if child.slots.mapped:
+            child.slots.slot_of(child_tid)     # the native fast path can stage at once
         if child.started:
             ptrace.resume(child_tid)
 

@@ -32,9 +32,12 @@ def configure_native(staging_base, staging_size, mounts, fast_paths=True):
     the mount table its path lookups use (every mount: a path under /dev must
     never be served from the root mount's host directory)."""
     lib.sn_fast_enable(1 if fast_paths else 0)
+    kinds = {"bind": lib.SN_MOUNT_DIR, "dev": lib.SN_MOUNT_DEV}
     for m in mounts:
+        if m.kind == "dev":
+            lib.sn_set_dev_nodes(" ".join(sorted(m.NODES)).encode())
         if lib.sn_add_mount(m.path.encode(), m.host_root.encode(), m.fd, m.guest_fd,
-                            int(m.readonly), int(m.kind == "bind")):
+                            int(m.readonly), kinds.get(m.kind, lib.SN_MOUNT_PYTHON)):
             raise ValueError(f"mount {m.path}: too many mounts or path too long")
     lib.sn_set_staging(staging_base, staging_size)
     release = tuple(int(x) for x in os.uname().release.split(".")[:2] if x.isdigit())

@@ -128,6 +128,12 @@ int main(int argc, char **argv)
 	snprintf(b2, sizeof b2, "%s/d/missing/x", argv[1]); T(stat(b2, &st)); T(open(b2, O_RDONLY)); T(access(b2, F_OK));
 	snprintf(b2, sizeof b2, "%s/d/hard/x", argv[1]); T(stat(b2, &st)); T(open(b2, O_RDONLY));
 	snprintf(b2, sizeof b2, "%s/d", argv[1]); T(open(b2, O_RDONLY | O_DIRECTORY) >= 0); T(open(a, O_RDONLY | O_DIRECTORY));
+	fd = open(a, O_CREAT | O_WRONLY | O_APPEND, 0600); T(fd >= 0); T(write(fd, "more", 4)); close(fd);
+	T(stat(a, &st)); printf("size=%ld mode=%o\n", (long)st.st_size, st.st_mode);
+	snprintf(b2, sizeof b2, "%s/d", argv[1]); T(open(b2, O_CREAT | O_RDONLY, 0600)); T(open(b2, O_CREAT | O_WRONLY, 0600));
+	T(open("/", O_RDONLY | O_DIRECTORY) >= 0); T(stat("/", &st)); T(access("/", X_OK));
+	fd = open("/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0666); T(fd >= 0); T(write(fd, "x", 1)); close(fd);
+	T(access("/dev/null", W_OK)); T(stat("/dev/zero", &st)); printf("zero is chr: %d\n", S_ISCHR(st.st_mode));
 	T(execve(a, argv, 0)); T(execve(b2, argv, 0));
 	snprintf(b2, sizeof b2, "%s/d/nothing", argv[1]); T(execve(b2, argv, 0));
 	return 0;
