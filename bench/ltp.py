@@ -150,7 +150,9 @@ def run_all(runner, tests, prefix, env, timeout, out_dir):
                 # New-style LTP tests refuse to run as pid 1, so the test is
                 # a child of a shell; "; exit $?" stops the shell from exec'ing
                 # the last command in place of itself.
-                argv = prefix + ["/bin/sh", "-c", f"{cmd}; exit $?"]
+                # the sandbox's /tmp is its own: the test's TMPDIR is made inside
+                argv = prefix + ["/bin/sh", "-c",
+                                 f'mkdir -p "$TMPDIR" && cd "$TMPDIR" && {{ {cmd}; }}; exit $?']
             res, secs = run_one(argv, env, timeout, logs / f"{name}.log")
             results[name] = res
             tsv.write(f"{name}\t{res}\t{secs:.2f}\n")

@@ -145,6 +145,19 @@ def sys_faccessat2(call):
 def _readlink(call, dirfd, path, buf, size):
     if sint(size) <= 0:
         raise SyscallError(errno.EINVAL)
+    if not path and dirfd != AT_FDCWD:
+        # readlinkat(fd, ""): the symlink an O_PATH|O_NOFOLLOW fd refers to
+        dup = call.kernel.borrow_fd(call.process, dirfd)
+        try:
+            target = os.fsencode(os.readlink("", dir_fd=dup))[:size]
+        except OSError as e:
+            raise SyscallError(e.errno)
+        finally:
+            os.close(dup)
+        call.write(buf, target)
+        return len(target)
+    if not path:
+        raise SyscallError(errno.ENOENT)
     loc = lookup(call, dirfd, path, follow=False)
     if not stat.S_ISLNK(loc.st.st_mode):
         raise SyscallError(errno.EINVAL)
@@ -160,7 +173,7 @@ def sys_readlink(call):
 
 @handler("readlinkat")
 def sys_readlinkat(call):
-    return _readlink(call, call.fd(0), call.path(1), call.args[2], call.args[3])
+    return _readlink(call, call.fd(0), call.string(1), call.args[2], call.args[3])
 
 
 # ---- creating and removing names -------------------------------------------------

@@ -21,7 +21,7 @@ def proc_root(tmp_path_factory, busybox_root, cbin):
     return root
 
 
-@pytest.mark.parametrize("case", ["vfork", "thread-exec", "stopcont", "orphan", "sigchld"])
+@pytest.mark.parametrize("case", ["vfork", "thread-exec", "stopcont", "orphan", "sigchld", "zombie"])
 def test_process_cases_match_native(proc_root, case):
     native = run_native(["/bin/procs", case], proc_root)
     boxed = run_sentry(["/bin/procs", case], proc_root)

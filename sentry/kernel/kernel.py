@@ -30,6 +30,7 @@ class Kernel:
         self.strace = strace           # sentry.strace.Tracer or None
         self.tasks = {}                # tid -> Task
         self.processes = {}            # tgid -> Process
+        self.zombies = {}              # tgid -> start time: exited, not yet reaped
         self.init = None               # the sandbox's first process
         self.init_status = None        # wait status of init, once it exited
         self.event = ptrace.new_event()
@@ -283,6 +284,11 @@ class Kernel:
             proc = task.process
             if proc is not None and proc.tgid == tid:
                 self.processes.pop(tid, None)
+                # until its parent reaps it, the pid still names it (kill(2)
+                # of a zombie succeeds); its start time tells it from a reuse
+                start = _start_time(tid)
+                if start is not None:
+                    self.zombies[tid] = start
         if self.init is not None and tid == self.init.tgid and self.init_status is None:
             self.init_status = status
             self.kill_all()
@@ -313,7 +319,14 @@ class Kernel:
                 except ProcessLookupError:
                     pass
             return False
-        return pid in self.processes or (task and pid in self.tasks)
+        if pid in self.processes or (task and pid in self.tasks):
+            return True
+        start = self.zombies.get(pid)
+        if start is not None:
+            if _start_time(pid) == start:
+                return True
+            del self.zombies[pid]          # reaped: the pid is free or reused
+        return False
 
     def borrow_fd(self, process, fd):
         """A Sentry-side duplicate of a guest fd (pidfd_getfd); caller closes it."""
@@ -326,3 +339,13 @@ class Kernel:
         if r < 0:
             raise SyscallError(-r)
         return r
+
+
+def _start_time(pid):
+    """Field 22 of /proc/<pid>/stat: with the pid, it names one process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return int(data.rsplit(b")", 1)[1].split()[19])

@@ -67,6 +67,8 @@ int main(int argc, char **argv)
 	T(open("d/dangling", O_RDONLY)); T(open("d/sym/", O_RDONLY)); T(open("d/f/", O_RDONLY));
 	T(open("d/dangling", O_CREAT | O_WRONLY, 0644)); show("nowhere"); show("d/nowhere");
 	T(open("d/sym", O_RDONLY | O_NOFOLLOW)); T(open("d/sym", O_PATH | O_NOFOLLOW) >= 0);
+	fd = open("d/sym", O_PATH | O_NOFOLLOW); T(readlinkat(fd, "", buf, sizeof buf)); close(fd);
+	fd = open("d", O_RDONLY); T(readlinkat(fd, "", buf, sizeof buf)); close(fd);
 	T(chmod("d/f", 0640)); show("d/f"); T(chmod("d/sym", 0600)); show("d/f");
 	T(access("d/f", R_OK)); T(access("d/f", X_OK)); T(access("d/missing", F_OK));
 	T(faccessat(AT_FDCWD, "d/sym", F_OK, AT_SYMLINK_NOFOLLOW));

@@ -84,6 +84,16 @@ int main(int argc, char **argv)
 			n++; sum += WEXITSTATUS(st);
 		}
 		printf("reaped %d, sum %d, sigchld seen %d\n", n, sum, got_chld > 0);
+	} else if (!strcmp(what, "zombie")) {
+		/* an exited child not yet reaped can still be signalled */
+		pid_t p = fork();
+		if (p == 0) _exit(3);
+		usleep(200000);
+		printf("kill zombie: %d\n", kill(p, SIGTERM));
+		printf("getpgid zombie: %d\n", getpgid(p) == getpgid(0));
+		int st;
+		waitpid(p, &st, 0);
+		printf("reaped: %d, then kill: %d %s\n", WEXITSTATUS(st), kill(p, 0), strerror(errno));
 	} else if (!strcmp(what, "spawn-bg")) {
 		/* leaves a background child behind: the sandbox must kill it */
 		if (fork() == 0) { setsid(); for (;;) pause(); }
