@@ -48,9 +48,11 @@ static struct mount mounts[SN_MAX_MOUNTS];
 static int nmounts;
 static int enabled;
 
-/* tid -> staging slot address, kept by Python (staging.Slots) */
+/* tid -> staging slot address, kept by Python (staging.Slots), and the
+ * task's /proc/<tid>/mem, opened on first use and closed with the slot (an
+ * exec replaces the address space the fd refers to). */
 #define SLOT_TABLE 16384
-static struct { int tid; uint64_t addr; } slot_table[SLOT_TABLE];
+static struct { int tid; uint64_t addr; int memfd; } slot_table[SLOT_TABLE];
 
 void sn_fast_enable(int on) { enabled = on; }
 
@@ -126,27 +128,40 @@ int sn_add_mount(const char *path, const char *host_root, int fd, int guest_fd, 
 	return 0;
 }
 
-void sn_set_slot(int tid, uint64_t addr)
+static int slot_index(int tid)
 {
 	unsigned h = (unsigned)tid % SLOT_TABLE;
 	for (unsigned i = 0; i < SLOT_TABLE; i++, h = (h + 1) % SLOT_TABLE) {
-		if (slot_table[h].tid == tid || (addr && slot_table[h].tid <= 0)) {
-			if (addr) { slot_table[h].tid = tid; slot_table[h].addr = addr; }
-			else slot_table[h].tid = -1;      /* tombstone */
+		if (slot_table[h].tid == tid) return (int)h;
+		if (slot_table[h].tid == 0) return -1;
+	}
+	return -1;
+}
+
+void sn_set_slot(int tid, uint64_t addr)
+{
+	int i = slot_index(tid);
+	if (i >= 0) {                          /* drop the old entry and its fd */
+		if (slot_table[i].memfd > 0) close(slot_table[i].memfd);
+		slot_table[i].tid = -1;            /* tombstone */
+		slot_table[i].memfd = 0;
+	}
+	if (!addr) return;
+	unsigned h = (unsigned)tid % SLOT_TABLE;
+	for (unsigned n = 0; n < SLOT_TABLE; n++, h = (h + 1) % SLOT_TABLE) {
+		if (slot_table[h].tid <= 0) {
+			slot_table[h].tid = tid;
+			slot_table[h].addr = addr;
+			slot_table[h].memfd = 0;
 			return;
 		}
-		if (slot_table[h].tid == 0) return;
 	}
 }
 
 static uint64_t slot_of(int tid)
 {
-	unsigned h = (unsigned)tid % SLOT_TABLE;
-	for (unsigned i = 0; i < SLOT_TABLE; i++, h = (h + 1) % SLOT_TABLE) {
-		if (slot_table[h].tid == tid) return slot_table[h].addr;
-		if (slot_table[h].tid == 0) return 0;
-	}
-	return 0;
+	int i = slot_index(tid);
+	return i >= 0 ? slot_table[i].addr : 0;
 }
 
 /* The mount at the longest prefix of a plain absolute path, and the path
@@ -241,15 +256,27 @@ static int write_guest(int tid, uint64_t addr, const void *buf, size_t len)
 	return sn_write_vm(tid, addr, buf, len) == (long)len;
 }
 
+/* Write into a task's staging slot through /proc/<tid>/mem, which
+ * overrides the page's read-only protection.  0 or -errno. */
+long sn_stage(int tid, uint64_t addr, const void *buf, size_t len)
+{
+	int i = slot_index(tid);
+	int fd = i >= 0 ? slot_table[i].memfd : 0;
+	if (fd <= 0) {
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%d/mem", tid);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0) return -errno;
+		if (i >= 0) slot_table[i].memfd = fd;
+	}
+	long n = sn_write_mem(fd, addr, buf, len);
+	if (i < 0) close(fd);
+	return n == (long)len ? 0 : (n < 0 ? n : -EFAULT);
+}
+
 static int stage(int tid, uint64_t addr, const void *buf, size_t len)
 {
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/mem", tid);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0) return 0;
-	long n = sn_write_mem(fd, addr, buf, len);
-	close(fd);
-	return n == (long)len;
+	return sn_stage(tid, addr, buf, len) == 0;
 }
 
 enum { STAT, LSTAT, FSTATAT, STATX, ACCESS, FACCESSAT, FACCESSAT2, OPEN, OPENAT, EXECVE, STATFS };

@@ -59,6 +59,7 @@ enum { SN_MOUNT_PYTHON, SN_MOUNT_DIR, SN_MOUNT_DEV };
 int sn_add_mount(const char *path, const char *host_root, int fd, int guest_fd, int readonly, int kind);
 void sn_set_dev_nodes(const char *names);
 void sn_set_slot(int tid, uint64_t addr);
+long sn_stage(int tid, uint64_t addr, const void *buf, size_t len);
 int sn_add_link(const char *from, const char *to);
 void sn_clear_links(void);
 int sn_fast_path(int tid, sn_regs *r);

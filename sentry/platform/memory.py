@@ -2,10 +2,9 @@
 
 Every read is one `process_vm_readv` into Sentry memory; the Sentry never
 re-reads guest memory after checking it.  Writes that the host kernel will read
-on the guest's behalf go to the task's staging slot (see staging.py).
+on the guest's behalf go to the task's staging slot instead (staging.py).
 """
 import errno
-import os
 import struct
 
 from sentry._native import ffi, lib
@@ -54,16 +53,5 @@ def read_pointer_array(tid, addr, limit=1 << 17):
 def write(tid, addr, data):
     """Write to ordinary (writable) guest memory: a syscall's output buffer."""
     n = lib.sn_write_vm(tid, addr, data, len(data))
-    if n != len(data):
-        raise SyscallError(errno.EFAULT)
-
-
-def write_forced(tid, addr, data):
-    """Write through /proc/<tid>/mem, overriding protections (the staging area)."""
-    fd = os.open(f"/proc/{tid}/mem", os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        n = lib.sn_write_mem(fd, addr, data, len(data))
-    finally:
-        os.close(fd)
     if n != len(data):
         raise SyscallError(errno.EFAULT)

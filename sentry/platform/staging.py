@@ -13,7 +13,6 @@ a time, so its slot can never be overwritten while the kernel still reads it.
 import errno
 
 from sentry._native import lib
-from sentry.platform import memory
 from syscalls.errors import SyscallError
 
 BASE = 0x3FF000000000
@@ -32,14 +31,19 @@ class Slots:
     def __init__(self):
         self.mapped = False
         self.owner = {}       # tid -> slot index
-        self.free = list(range(SLOTS - 1, -1, -1))
+        self.free = []        # released slots, reused first
+        self.next = 0         # slots never used start here
 
     def slot_of(self, tid):
         slot = self.owner.get(tid)
         if slot is None:
-            if not self.free:
+            if self.free:
+                slot = self.free.pop()
+            elif self.next < SLOTS:
+                slot, self.next = self.next, self.next + 1
+            else:
                 raise SyscallError(errno.EAGAIN, "staging slots exhausted")
-            slot = self.owner[tid] = self.free.pop()
+            self.owner[tid] = slot
             lib.sn_set_slot(tid, BASE + slot * SLOT_SIZE)    # the C fast path stages too
         return BASE + slot * SLOT_SIZE
 
@@ -71,5 +75,7 @@ def stage(tid, slot_addr, *chunks):
         blob += b"\0" * (-len(blob) % 8)
     if len(blob) > SLOT_SIZE:
         raise SyscallError(errno.ENAMETOOLONG)
-    memory.write_forced(tid, slot_addr, blob)
+    err = lib.sn_stage(tid, slot_addr, blob, len(blob))
+    if err:
+        raise SyscallError(-err)
     return addrs

@@ -24,6 +24,19 @@ class LinkCache:
         if lib.sn_add_link(spath.encode(), target.encode()) == 0:
             self.known[spath] = target
 
+    def substitute(self, spath, follow):
+        """spath with known symlinks replaced by their targets, as the native
+        path does (a final component only when following)."""
+        for _ in range(8):
+            for link, target in self.known.items():
+                if spath.startswith(link) and (spath[len(link):len(link) + 1] == "/"
+                                               or (follow and len(spath) == len(link))):
+                    spath = target.rstrip("/") + spath[len(link):] or "/"
+                    break
+            else:
+                return spath
+        return spath
+
     def clear(self):
         if self.known:
             self.known.clear()

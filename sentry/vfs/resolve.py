@@ -43,7 +43,7 @@ def _direct(mounts, comps, follow, trailing, must_exist):
     """The common case in one confined lookup: when the kernel, forbidden to
     follow any symlink, finds the whole path, there was no symlink to resolve
     and the walk below would reach the same place.  None: take the walk."""
-    spath = "/" + "/".join(comps)
+    spath = mounts.links.substitute("/" + "/".join(comps), follow)
     mount, rel = mounts.locate(spath)
     if not mount.allows(rel):
         return None
