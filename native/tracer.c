@@ -30,6 +30,9 @@ static uint64_t staging_base, staging_size;
 /* Syscalls the filter traps only so that their address range can be checked. */
 static unsigned char mm_check[SN_MAX_SYSCALL];
 static sn_counters counters;
+static uint64_t traps_by_nr[SN_MAX_SYSCALL];   /* seccomp stops per syscall, for --debug */
+
+uint64_t sn_traps_of(int nr) { return nr >= 0 && nr < SN_MAX_SYSCALL ? traps_by_nr[nr] : 0; }
 
 void sn_set_staging(uint64_t base, uint64_t size) { staging_base = base; staging_size = size; }
 void sn_set_mm_check(int nr, int on) { if (nr >= 0 && nr < SN_MAX_SYSCALL) mm_check[nr] = on; }
@@ -183,6 +186,7 @@ int sn_wait(sn_event *ev)
 		if (event == PTRACE_EVENT_SECCOMP) {
 			counters.seccomp_stops++;
 			if (sn_getregs(tid, &ev->regs)) { ev->kind = SN_GONE; return 0; }
+			if (ev->regs.orig_rax < SN_MAX_SYSCALL) traps_by_nr[ev->regs.orig_rax]++;
 			if (fast_seccomp(tid, &ev->regs)) continue;
 			ev->kind = SN_SECCOMP;
 			return 0;
@@ -196,7 +200,10 @@ int sn_wait(sn_event *ev)
 			case PTRACE_EVENT_VFORK: ev->kind = SN_VFORK; break;
 			case PTRACE_EVENT_CLONE: ev->kind = SN_CLONE; break;
 			case PTRACE_EVENT_EXEC: ev->kind = SN_EXEC; break;
-			case PTRACE_EVENT_EXIT: ev->kind = SN_EXIT; break;
+			case PTRACE_EVENT_EXIT:
+				/* nothing to decide: the task is on its way out */
+				ptrace(PTRACE_CONT, tid, 0, 0);
+				continue;
 			case PTRACE_EVENT_VFORK_DONE: ev->kind = SN_VFORK_DONE; break;
 			case PTRACE_EVENT_STOP:
 				/* group-stop (job control) or the first stop of a new or

@@ -38,6 +38,7 @@ void sn_set_staging(uint64_t base, uint64_t size);
 void sn_set_mm_check(int nr, int on);
 void sn_set_statx_null(int ok);
 void sn_get_counters(sn_counters *out);
+uint64_t sn_traps_of(int nr);
 long sn_ptrace(int req, int tid, uint64_t addr, uint64_t data);
 int sn_getregs(int tid, sn_regs *regs);
 int sn_setregs(int tid, const sn_regs *regs);

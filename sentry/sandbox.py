@@ -163,9 +163,19 @@ def run(cfg):
         os.close(ready_w)
         with _signals_forwarded_to(pid):
             status = kernel.run()
+        if log.isEnabledFor(logging.DEBUG):
+            _log_trap_counts()
         return exit_code(status)
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def _log_trap_counts():
+    from sentry._native import lib
+    from syscalls import table
+    counts = sorted(((lib.sn_traps_of(nr), e.name) for nr, e in table.TABLE.items()), reverse=True)
+    log.debug("traps: %s; %s", ptrace.counters(),
+              ", ".join(f"{name} {n}" for n, name in counts if n))
 
 
 def _remove_stale_private_dirs():
