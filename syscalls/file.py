@@ -173,8 +173,3 @@ def sys_fcntl(call):
         (addr,) = call.stage(raw)
         return Rewrite(args={2: addr})
     return PASS
-
-
-@handler("mmap", note="fixed mappings are checked against the staging area")
-def sys_mmap(call):
-    return PASS   # reached only with MAP_FIXED*, which native/tracer.c checks first

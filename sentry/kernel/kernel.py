@@ -116,10 +116,13 @@ class Kernel:
         try:
             if entry.outcome == "deny":
                 raise SyscallError(entry.deny_errno)
-            if entry.handler is None:
+            if entry.handler is None and entry.outcome == "allow":
                 # a call our filter lets through, trapped by a guest's own
                 # RET_TRACE filter: it runs as it would have
                 outcome = PASS
+            elif entry.handler is None:
+                # checked in C, which let this one through to here: refuse
+                raise SyscallError(errno.EPERM, "not checked")
             else:
                 outcome = entry.handler.fn(call)
         except NeedStaging:
@@ -263,18 +266,18 @@ class Kernel:
         proc.slots = Slots()
         task.attach(proc)
         pending, proc.pending_exec = proc.pending_exec, None
-        if pending is not None:
-            exe, dev, ino = pending
-            try:
-                st = os.stat(f"/proc/{tid}/exe")
-            except OSError:
-                st = None
-            if st is None or (st.st_dev, st.st_ino) != (dev, ino):
-                # the guest swapped the file between check and exec: the new
-                # image has not run a single instruction; kill it
-                log.error("exec race in %d: image is not the checked file; killed", tid)
-                ptrace.kill_task(tid)
-            proc.exe = exe
+        try:
+            st = os.stat(f"/proc/{tid}/exe")
+        except OSError:
+            st = None
+        if pending is None or st is None or (st.st_dev, st.st_ino) != pending[1:]:
+            # The image is not the file the Sentry checked (a racing guest
+            # swapped it, or the exec never went through the Sentry): it has
+            # not run a single instruction yet; it never will.
+            log.error("exec in %d: the new image is not the checked file; killed", tid)
+            ptrace.kill_task(tid)
+        else:
+            proc.exe = pending[0]
         self.resume(task)
 
     def on_gone(self, tid, status):
