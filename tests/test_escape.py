@@ -31,6 +31,11 @@ def jail(tmp_path, busybox_root, cbin):
     return top, str(root)
 
 
+def probe(root, what):
+    """The transcript lines of tests/c/probe.c's test `what`, run in sentry."""
+    return run_sentry(["/bin/probe", what], root).stdout.decode().splitlines()
+
+
 def test_dotdot_and_symlinks_stay_inside(jail):
     top, root = jail
     os.symlink("/secret", os.path.join(root, "abs"))
@@ -111,8 +116,7 @@ def test_guest_holds_no_capabilities(jail):
 
 def test_sentry_fds_are_invisible(jail):
     _, root = jail
-    r = run_sentry(["/bin/probe", "hidden"], root)
-    assert r.stdout.decode().splitlines() == [
+    assert probe(root, "hidden") == [
         "close(1000): Bad file descriptor", "dup2(0,1000): Bad file descriptor",
         "dup3(0,1001,0): Bad file descriptor", "close_range(3,~0): ok 0",
         "open after close_range: ok 0"]
@@ -131,8 +135,7 @@ def test_staging_area_cannot_be_unmapped_or_written(jail):
 
 def test_terminal_injection_is_refused(jail):
     _, root = jail
-    r = run_sentry(["/bin/probe", "tiocsti"], root)
-    assert r.stdout.decode().splitlines() == [
+    assert probe(root, "tiocsti") == [
         "TIOCSTI: Operation not permitted", "TIOCSTI high bits: Operation not permitted",
         "TIOCLINUX: Operation not permitted"]
 
@@ -200,8 +203,7 @@ def test_bad_pointers_and_lengths_get_linux_errnos(jail):
 
 def test_guest_seccomp_filters_stack_and_cannot_take_over(jail):
     _, root = jail
-    r = run_sentry(["/bin/probe", "seccomp"], root)
-    assert r.stdout.decode().splitlines() == [
+    assert probe(root, "seccomp") == [
         "listener filter: Device or resource busy", "own filter: ok 0",
         "uname: Operation not permitted", "open /../secret: No such file or directory",
         "open /etc/passwd: ok 0"]

@@ -33,20 +33,29 @@ static void *flipper(void *arg)
 	return arg;
 }
 
-static void *chdirer(void *arg)
+/* Reads what `path` holds (relative to the cwd or not) and counts it. */
+static void read_and_count(const char *path)
 {
 	char buf[64];
-	while (!stop) {
-		if (chdir(d)) { pthread_mutex_lock(&mu); failed++; pthread_mutex_unlock(&mu); continue; }
-		int fd = open("secret", O_RDONLY);
-		if (fd < 0) { pthread_mutex_lock(&mu); failed++; pthread_mutex_unlock(&mu); chdir("/"); continue; }
+	int fd = open(path, O_RDONLY);
+	pthread_mutex_lock(&mu);
+	if (fd < 0) {
+		failed++;
+	} else {
 		ssize_t n = read(fd, buf, sizeof buf - 1);
 		close(fd);
 		buf[n > 0 ? n : 0] = 0;
-		pthread_mutex_lock(&mu);
 		if (!strcmp(buf, "decoy\n")) decoy++;
 		else { other++; fprintf(stderr, "read other: %s", buf); }
-		pthread_mutex_unlock(&mu);
+	}
+	pthread_mutex_unlock(&mu);
+}
+
+static void *chdirer(void *arg)
+{
+	while (!stop) {
+		if (chdir(d)) { pthread_mutex_lock(&mu); failed++; pthread_mutex_unlock(&mu); continue; }
+		read_and_count("secret");
 		chdir("/");
 	}
 	return arg;
@@ -54,19 +63,9 @@ static void *chdirer(void *arg)
 
 static void *opener(void *arg)
 {
-	char path[4200], buf[64];
+	char path[4200];
 	snprintf(path, sizeof path, "%s/secret", d);
-	while (!stop) {
-		int fd = open(path, O_RDONLY);
-		if (fd < 0) { pthread_mutex_lock(&mu); failed++; pthread_mutex_unlock(&mu); continue; }
-		ssize_t n = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		buf[n > 0 ? n : 0] = 0;
-		pthread_mutex_lock(&mu);
-		if (!strcmp(buf, "decoy\n")) decoy++;
-		else { other++; fprintf(stderr, "read other: %s", buf); }
-		pthread_mutex_unlock(&mu);
-	}
+	while (!stop) read_and_count(path);
 	return arg;
 }
 
