@@ -9,7 +9,8 @@ import tempfile
 
 from sentry.kernel.kernel import Kernel
 from sentry.platform import privileges, ptrace, seccomp, staging
-from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, DevMount, Mount, MountTable
+from sentry.fsimpl.dev import DevMount
+from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, Mount, MountTable
 
 log = logging.getLogger("sentry")
 

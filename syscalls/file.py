@@ -44,9 +44,10 @@ def open_rewrite(call, dirfd, path, flags, mode):
         raise SyscallError(errno.EISDIR)
     if loc.exists and stat.S_ISLNK(loc.st.st_mode) and not flags & O_PATH:
         raise SyscallError(errno.ELOOP)
-    if (wants_write(flags) or (creat and not loc.exists) or tmpfile) \
-            and not (loc.mount.kind == "dev" and loc.rel != "."):
+    if (creat and not loc.exists) or tmpfile:
         loc.mount.check_writable()
+    elif wants_write(flags):
+        loc.mount.check_content_writable(loc.rel)
     if creat or tmpfile:
         mode &= 0o7777
     else:
@@ -133,11 +134,12 @@ def fd_mount(call, fd):
 
 
 def check_fd_writable(call, fd):
-    """EROFS when fd is a file of a read-only mount (fchmod, fchown…)."""
+    """EROFS when fd is a file whose attributes may not change (fchmod,
+    fchown…): on a read-only mount, or a device node of /dev."""
     if is_hidden(fd):
         raise SyscallError(errno.EBADF)
     m = fd_mount(call, fd)
-    if m is not None and m.kind != "dev":
+    if m is not None:
         m.check_writable()
 
 

@@ -117,8 +117,8 @@ def _access(call, dirfd, path, mode, flags):
     if mode & ~7:
         raise SyscallError(errno.EINVAL)
     loc = lookup(call, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW)
-    if mode & os.W_OK and loc.mount.kind != "dev":
-        loc.mount.check_writable()
+    if mode & os.W_OK:
+        loc.mount.check_content_writable(loc.rel)
     if mode & os.X_OK and not stat.S_ISDIR(loc.st.st_mode) and not loc.st.st_mode & 0o111:
         raise SyscallError(errno.EACCES)
     return 0
@@ -334,8 +334,7 @@ def _on_final(call, dirfd, path, follow, fn):
     """Apply fn(host path of an O_PATH fd on the final file) — never following a
     symlink the Sentry did not resolve."""
     loc = lookup(call, dirfd, path, follow=follow)
-    if loc.mount.kind != "dev":
-        loc.mount.check_writable()
+    loc.mount.check_writable()
     fd = open_final(loc)
     try:
         fn(_proc_fd(fd), stat.S_ISLNK(loc.st.st_mode))
@@ -478,7 +477,7 @@ def sys_truncate(call):
     loc = lookup(call, AT_FDCWD, call.path(0))
     if stat.S_ISDIR(loc.st.st_mode):
         raise SyscallError(errno.EISDIR)
-    loc.mount.check_writable()
+    loc.mount.check_content_writable(loc.rel)
     fd = open_final(loc, os.O_WRONLY)
     try:
         os.ftruncate(fd, length)

@@ -229,3 +229,16 @@ def test_a_crashing_guest_leaves_no_core_file(jail, tmp_path):
     assert r.returncode == 128 + signal.SIGSEGV
     assert set(os.listdir(tmp_path)) == before
     assert not [n for n in os.listdir(root) if n.startswith("core")]
+
+
+def test_device_nodes_attributes_stay_the_hosts():
+    """/dev/null is the host's node: writing to it is fine, changing it is not."""
+    before = os.stat("/dev/null")
+    r = run_sentry(["/bin/sh", "-c", "chmod 000 /dev/null; chown 1:1 /dev/null; touch /dev/null; "
+                    "python3 -c 'import os; fd = os.open(\"/dev/null\", os.O_WRONLY); os.fchmod(fd, 0)'; "
+                    "echo x > /dev/null && echo writes-ok"])
+    after = os.stat("/dev/null")
+    assert (after.st_mode, after.st_uid, after.st_gid, after.st_mtime) == \
+        (before.st_mode, before.st_uid, before.st_gid, before.st_mtime)
+    assert r.stdout == b"writes-ok\n"
+    assert r.stderr.count(b"Read-only file system") >= 4

@@ -42,8 +42,16 @@ class Mount:
         self.allows_exec = True
 
     def check_writable(self):
+        """Changing names or attributes in this mount (mkdir, chmod, ...)."""
         if self.readonly:
             raise SyscallError(errno.EROFS)
+
+    def check_content_writable(self, rel):
+        """Opening `rel` for writing (or truncating it)."""
+        self.check_writable()
+
+    def prepare(self, rel, ctx):
+        """Called before `rel` is looked up: synthetic backends make it exist."""
 
     def allows(self, rel):
         """Whether `rel` (a confined relative path) is part of this mount."""
@@ -85,22 +93,6 @@ class Mount:
 
     def host_path(self, rel):
         return self.host_root if rel == "." else os.path.join(self.host_root, rel)
-
-
-class DevMount(Mount):
-    """The host's /dev, narrowed to the device nodes every program expects.
-
-    Until the synthetic /dev exists, only these names resolve; writes to them
-    are allowed (they are devices, not files of the host)."""
-
-    kind = "dev"
-    NODES = {"null", "zero", "full", "random", "urandom", "tty"}
-
-    def __init__(self, path="/dev"):
-        super().__init__(path, "/dev", readonly=True)
-
-    def allows(self, rel):
-        return rel == "." or rel in self.NODES
 
 
 class MountTable:
