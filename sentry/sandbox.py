@@ -9,7 +9,9 @@ import tempfile
 
 from sentry.kernel.kernel import Kernel
 from sentry.platform import privileges, ptrace, seccomp, staging
+from sentry.fsimpl import sys as sysfs
 from sentry.fsimpl.dev import DevMount
+from sentry.fsimpl.proc import ProcMount
 from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, Mount, MountTable
 
 log = logging.getLogger("sentry")
@@ -30,14 +32,11 @@ class Config:
         self.strace = strace
 
 
-def build_mounts(cfg, private):
+def build_mounts(cfg, private, kernel_ref):
     """The default table: the host's / read-only with a private /tmp (until
     the overlay exists), or --rootfs writable in place; /dev narrowed to the
-    usual device nodes and a private /dev/shm; /proc and /sys empty until
-    the synthetic ones exist."""
+    usual device nodes and a private /dev/shm; a synthetic /proc and /sys."""
     mounts = MountTable()
-    empty = os.path.join(private, "empty")
-    os.mkdir(empty, 0o555)
     if cfg.rootfs is None:
         mounts.add(Mount("/", "/", readonly=True))
         tmp = os.path.join(private, "tmp")
@@ -51,8 +50,11 @@ def build_mounts(cfg, private):
     os.mkdir(shm)
     os.chmod(shm, 0o1777)
     mounts.add(Mount("/dev/shm", shm))      # POSIX shm and semaphores
-    for p in ("/proc", "/sys"):
-        mounts.add(Mount(p, empty, readonly=True))
+    mounts.add(ProcMount("/proc", os.path.join(private, "proc"), kernel_ref))
+    sysdir = os.path.join(private, "sys")
+    os.mkdir(sysdir)
+    sysfs.build(sysdir)
+    mounts.add(Mount("/sys", sysdir, readonly=True))
     return mounts
 
 
@@ -127,7 +129,8 @@ def run(cfg):
     _remove_stale_private_dirs()
     private = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-")
     try:
-        mounts = build_mounts(cfg, private)
+        kernel = None
+        mounts = build_mounts(cfg, private, lambda: kernel)
         filt = seccomp.build()
         # --strace sees every call: the native fast path stays off
         seccomp.configure_native(staging.BASE, staging.SIZE, mounts, fast_paths=not cfg.strace)

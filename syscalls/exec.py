@@ -66,7 +66,14 @@ def exec_rewrite(call, dirfd, path, argv_addr, envp_addr, flags):
     call.write(sp, array)
 
     st = prog.loc.st
-    call.process.pending_exec = (prog.exe, st.st_dev, st.st_ino)
+    # Linux names the process after the file name it was asked to run
+    comm = os.path.basename(path.rstrip(b"/")).decode(errors="replace")[:15]
+    if not path and flags & AT_EMPTY_PATH:
+        comm = os.path.basename(prog.exe)[:15]
+    # ... while the kernel names it after the file the Sentry runs (ld.so, a
+    # resolved path): /proc shows `comm` while the kernel's name is this one
+    kernel_comm = os.path.basename(prog.loc.rel)[:15]
+    call.process.pending_exec = (prog.exe, st.st_dev, st.st_ino, comm, kernel_comm)
     return Rewrite(SYS_EXECVEAT, {0: prog.loc.mount.guest_fd, 1: path_addr, 2: sp,
                                   3: envp_addr, 4: 0})
 

@@ -54,7 +54,7 @@ def start_dir(call, dirfd, path):
 def lookup(call, dirfd, path, follow=True, must_exist=True):
     """Resolve guest path bytes relative to dirfd (an int, AT_FDCWD allowed)."""
     p = os.fsdecode(path)
-    return _resolve.resolve(call.kernel.mounts, start_dir(call, dirfd, p), p, follow, must_exist)
+    return _resolve.resolve(call.kernel.mounts, start_dir(call, dirfd, p), p, follow, must_exist, ctx=call)
 
 
 class Parent:

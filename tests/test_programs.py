@@ -117,12 +117,11 @@ def test_default_root_private_tmp():
     assert not os.path.exists("/tmp/sentry-private")
 
 
-def test_default_root_hides_proc_sys_and_devices():
-    r = run_sentry(["/bin/sh", "-c", "cat /proc/*/* /sys/*/* 2>/dev/null | wc -l; cat /proc/self/status; "
-                    "ls /dev/sda /dev/mem /dev/kmsg 2>&1 | wc -l; echo x > /dev/null && echo null-ok; "
-                    "head -c 4 /dev/zero | od -An -tx1"])
+def test_default_root_hides_host_devices():
+    r = run_sentry(["/bin/sh", "-c", "ls /dev/sda /dev/mem /dev/kmsg 2>&1 | wc -l; "
+                    "echo x > /dev/null && echo null-ok; head -c 4 /dev/zero | od -An -tx1; "
+                    "ls /sys/class /sys/block /sys/firmware 2>&1 | wc -l"])
     lines = r.stdout.decode().split("\n")
-    assert lines[0].strip() == "0"
-    assert lines[1].strip() == "3"          # three "No such file" lines
+    assert lines[0].strip() == "3"          # three "No such file" lines
     assert "null-ok" in r.stdout.decode() and "00 00 00 00" in r.stdout.decode()
-    assert b"No such file" in r.stderr
+    assert lines[-2].strip() == "3"

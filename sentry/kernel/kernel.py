@@ -242,6 +242,7 @@ class Kernel:
                 slots = Slots()
                 slots.mapped = pproc.slots.mapped   # fork copies the mapping
             proc = Process(child_tid, slots, pproc.exe, pproc)
+            proc.comm, proc.kernel_comm = pproc.comm, pproc.kernel_comm
             self.processes[child_tid] = proc
             child.attach(proc)
         if child.slots.mapped:
@@ -270,14 +271,14 @@ class Kernel:
             st = os.stat(f"/proc/{tid}/exe")
         except OSError:
             st = None
-        if pending is None or st is None or (st.st_dev, st.st_ino) != pending[1:]:
+        if pending is None or st is None or (st.st_dev, st.st_ino) != pending[1:3]:
             # The image is not the file the Sentry checked (a racing guest
             # swapped it, or the exec never went through the Sentry): it has
             # not run a single instruction yet; it never will.
             log.error("exec in %d: the new image is not the checked file; killed", tid)
             ptrace.kill_task(tid)
         else:
-            proc.exe = pending[0]
+            proc.exe, proc.comm, proc.kernel_comm = pending[0], pending[3], pending[4]
         self.resume(task)
 
     def on_gone(self, tid, status):
@@ -305,6 +306,17 @@ class Kernel:
 
     def sandbox_pids(self):
         return list(self.processes)
+
+    # The one place pids are chosen for the guest: host pids today, the PID
+    # namespace's virtual pids later (/proc and the kill family ask here).
+    def visible_pids(self):
+        return list(self.processes)
+
+    def host_pid(self, pid):
+        return pid
+
+    def process_of(self, pid):
+        return self.processes.get(pid)
 
     def is_sandbox_task(self, tid):
         return tid in self.tasks

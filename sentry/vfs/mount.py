@@ -32,6 +32,7 @@ class Mount:
     """A host directory seen at `path` in the sandbox."""
 
     kind = "bind"
+    stable_links = True    # its symlinks mean the same to every caller (vfs/linkcache.py)
 
     def __init__(self, path, host_root, readonly=False):
         self.path = path

@@ -39,7 +39,7 @@ def split(path):
     return [c for c in path.split("/") if c and c != "."]
 
 
-def _direct(mounts, comps, follow, trailing, must_exist):
+def _direct(mounts, comps, follow, trailing, must_exist, ctx):
     """The common case in one confined lookup: when the kernel, forbidden to
     follow any symlink, finds the whole path, there was no symlink to resolve
     and the walk below would reach the same place.  None: take the walk."""
@@ -47,6 +47,7 @@ def _direct(mounts, comps, follow, trailing, must_exist):
     mount, rel = mounts.locate(spath)
     if not mount.allows(rel):
         return None
+    mount.prepare(rel, ctx)
     try:
         st = mount.lstat_direct(rel)
     except SyscallError as e:
@@ -63,8 +64,11 @@ def _direct(mounts, comps, follow, trailing, must_exist):
     return Resolved(spath, mount, rel, st)
 
 
-def resolve(mounts, start, path, follow=True, must_exist=True, record=True):
+def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=None):
     """Resolve `path` (str) relative to sandbox directory `start`.
+
+    ctx: the syscall on whose behalf (synthetic backends such as /proc
+    answer differently for each caller).
 
     follow: follow a symlink in the final component.
     must_exist: raise ENOENT for a missing final component; otherwise return
@@ -80,7 +84,7 @@ def resolve(mounts, start, path, follow=True, must_exist=True, record=True):
     stack = [] if path.startswith("/") else split(start)
     todo = split(path)
     if todo and ".." not in todo:
-        found = _direct(mounts, stack + todo, follow, trailing, must_exist)
+        found = _direct(mounts, stack + todo, follow, trailing, must_exist, ctx)
         if found is not None:
             return found
     links = 0
@@ -88,9 +92,7 @@ def resolve(mounts, start, path, follow=True, must_exist=True, record=True):
     st = None
     if not todo:
         # "/" or "." or "a/.." style: the start (or root) itself
-        spath = "/" + "/".join(stack)
-        mount, rel = mounts.locate(spath)
-        return Resolved(spath, mount, rel, mount.lstat(rel))
+        return _at(mounts, "/" + "/".join(stack), ctx)
     while todo:
         comp = todo.pop(0)
         if len(comp) > NAME_MAX:
@@ -99,9 +101,7 @@ def resolve(mounts, start, path, follow=True, must_exist=True, record=True):
             if stack:
                 stack.pop()
             if not todo:
-                spath = "/" + "/".join(stack)
-                mount, rel = mounts.locate(spath)
-                return Resolved(spath, mount, rel, mount.lstat(rel))
+                return _at(mounts, "/" + "/".join(stack), ctx)
             continue
         last = not todo
         cand = stack + [comp]
@@ -110,6 +110,7 @@ def resolve(mounts, start, path, follow=True, must_exist=True, record=True):
         if not mount.allows(rel):
             st = None
         else:
+            mount.prepare(rel, ctx)
             try:
                 st = mount.lstat(rel)
             except SyscallError as e:
@@ -130,9 +131,7 @@ def resolve(mounts, start, path, follow=True, must_exist=True, record=True):
                 stack = []
             todo = split(target) + todo
             if not todo:
-                spath = "/" + "/".join(stack)
-                mount, rel = mounts.locate(spath)
-                return Resolved(spath, mount, rel, mount.lstat(rel))
+                return _at(mounts, "/" + "/".join(stack), ctx)
             continue
         if not last and not stat.S_ISDIR(st.st_mode):
             raise SyscallError(errno.ENOTDIR)
@@ -145,9 +144,16 @@ def resolve(mounts, start, path, follow=True, must_exist=True, record=True):
     return Resolved(spath, mount, rel, st)
 
 
+def _at(mounts, spath, ctx):
+    """A directory reached without a final name to look up ("/", "a/..")."""
+    mount, rel = mounts.locate(spath)
+    mount.prepare(rel, ctx)
+    return Resolved(spath, mount, rel, mount.lstat(rel))
+
+
 def _remember(mounts, link):
     cache = mounts.links
-    if link in cache.known:
+    if link in cache.known or not mounts.locate(link)[0].stable_links:
         return
     try:
         target = resolve(mounts, "/", link, record=False)

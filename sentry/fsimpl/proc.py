@@ -1,0 +1,343 @@
+"""/proc: generated when looked up, served from real files.
+
+The mount is a private host directory.  When a guest looks a name up, the
+Sentry (re)writes that name there — a file with the content Linux would give,
+a directory, or a plain symlink to a sandbox path — and the guest then opens
+and reads a real file natively.  Directories (/proc, /proc/<pid>/fd …) are
+refilled when they themselves are looked up, so a listing is current.
+
+Only sandbox processes appear, and nothing here is a magic link: /proc/<pid>/root
+is "/", cwd/exe/fd/N are sandbox paths, and no host path or host-only pid is
+shown.  Pids come from one place, `Kernel.visible_pids` / `Kernel.host_pid`
+(host pids today; the PID namespace will map them).
+"""
+import errno
+import os
+import shutil
+import stat
+import uuid
+
+from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, Mount
+from syscalls.errors import SyscallError
+
+# Host files whose content a sandbox may see as it is.
+PASSTHROUGH = {
+    "meminfo", "cpuinfo", "stat", "uptime", "loadavg", "version", "filesystems",
+    "sys/kernel/ostype", "sys/kernel/osrelease", "sys/kernel/pid_max",
+    "sys/kernel/ngroups_max", "sys/kernel/cap_last_cap", "sys/kernel/threads-max",
+    "sys/kernel/tainted", "sys/kernel/overflowuid", "sys/kernel/overflowgid",
+    "sys/vm/overcommit_memory", "sys/vm/max_map_count", "sys/fs/file-max", "sys/fs/nr_open",
+    "sys/fs/pipe-max-size",
+}
+PER_PROCESS_PASSTHROUGH = {"environ", "statm", "limits", "oom_score", "oom_score_adj",
+                           "personality", "wchan", "sessionid", "loginuid"}
+WRITABLE = {"oom_score_adj", "oom_adj"}
+PER_PROCESS = {"status", "stat", "cmdline", "comm", "environ", "statm", "limits", "maps",
+               "mounts", "mountinfo", "oom_score", "oom_score_adj", "cgroup", "exe", "cwd",
+               "root", "fd", "fdinfo", "task"}
+
+
+class ProcMount(Mount):
+    kind = "proc"
+    stable_links = False          # /proc/self means someone else to the next caller
+
+    def __init__(self, path, private_dir, kernel_ref):
+        os.makedirs(private_dir, exist_ok=True)
+        super().__init__(path, private_dir, readonly=True)
+        self.kernel_ref = kernel_ref   # () -> Kernel, once it exists
+        self._ctx = None               # the call being served
+
+    def check_content_writable(self, rel):
+        if rel.rsplit("/", 1)[-1] not in WRITABLE:
+            raise SyscallError(errno.EROFS)
+
+    # ---- generation ---------------------------------------------------
+
+    def prepare(self, rel, ctx):
+        kernel = self.kernel_ref()
+        if kernel is None or ctx is None:
+            return
+        self._ctx = ctx
+        parts = [] if rel == "." else rel.split("/")
+        if not parts:
+            self._fill_root(kernel, ctx)
+            return
+        head = parts[0]
+        if head == "self":
+            self._link("self", str(ctx.process.tgid))
+        elif head == "thread-self":
+            self._link("thread-self", f"{ctx.process.tgid}/task/{ctx.tid}")
+        elif head == "mounts":
+            self._link("mounts", "self/mounts")
+        elif head.isdigit():
+            self._pid_entry(kernel, int(head), parts[1:])
+        elif head == "sys" and len(parts) >= 3 and parts[1] == "kernel" and parts[2] in (
+                "hostname", "domainname", "random"):
+            self._kernel_sysctl(kernel, parts[2:])
+        elif "/".join(parts) in PASSTHROUGH or (head in PASSTHROUGH and len(parts) == 1):
+            self._copy_host("/".join(parts))
+        elif head == "sys" and len(parts) <= 2:
+            self._dir("/".join(parts))
+
+    def _fill_root(self, kernel, ctx):
+        pids = {str(p) for p in kernel.visible_pids()}
+        for name in os.listdir(self.host_root):
+            if name.isdigit() and name not in pids:
+                shutil.rmtree(os.path.join(self.host_root, name), ignore_errors=True)
+        for p in pids:
+            self._dir(p)
+        for name in PASSTHROUGH:
+            if "/" not in name:
+                self._copy_host(name)
+        self._link("self", str(ctx.process.tgid))
+        self._link("thread-self", f"{ctx.process.tgid}/task/{ctx.tid}")
+        self._link("mounts", "self/mounts")
+        self._dir("sys/kernel")
+
+    def _pid_entry(self, kernel, pid, rest, task_of=None):
+        """/proc/<pid>/… (or /proc/<pid>/task/<tid>/… with task_of=pid)."""
+        base = f"{task_of}/task/{pid}" if task_of else str(pid)
+        proc = kernel.process_of(pid) if task_of is None else kernel.process_of(task_of)
+        alive = proc is not None and (task_of is None or kernel.is_sandbox_task(pid))
+        if not alive:
+            shutil.rmtree(os.path.join(self.host_root, base), ignore_errors=True)
+            return
+        self._dir(base)
+        names = [rest[0]] if rest else sorted(PER_PROCESS)
+        for name in names:
+            if name in PER_PROCESS:
+                self._per_process(kernel, proc, pid, base, name, rest[1:] if rest else [])
+
+    def _per_process(self, kernel, proc, pid, base, name, rest):
+        host = kernel.host_pid(pid)
+        path = f"{base}/{name}"
+        try:
+            if name == "exe":
+                self._link(path, proc.exe or "/")
+            elif name == "root":
+                self._link(path, "/")
+            elif name == "cwd":
+                self._link(path, self._sandbox_path(kernel, os.readlink(f"/proc/{host}/cwd")))
+            elif name == "fd":
+                self._fds(kernel, host, path)
+            elif name == "fdinfo":
+                self._fdinfo(host, path)
+            elif name == "task":
+                self._tasks(kernel, proc, path, rest)
+            elif name == "status":
+                self._file(path, self._status(kernel, proc, host))
+            elif name == "stat":
+                self._file(path, self._stat(kernel, proc, host))
+            elif name == "cmdline":
+                self._file(path, self._cmdline(proc, host))
+            elif name == "comm":
+                self._file(path, (self._comm(proc, host) + "\n").encode())
+            elif name == "maps":
+                self._file(path, self._maps(kernel, host))
+            elif name in ("mounts", "mountinfo"):
+                self._file(path, self._mounts(kernel, name == "mountinfo"))
+            elif name == "cgroup":
+                self._file(path, b"0::/\n")
+            elif name in PER_PROCESS_PASSTHROUGH:
+                with open(f"/proc/{host}/{name}", "rb") as f:
+                    self._file(path, f.read(), writable=name in WRITABLE)
+        except FileNotFoundError:
+            pass     # the process is gone meanwhile: the lookup will say ENOENT
+
+    def _tasks(self, kernel, proc, path, rest):
+        tids = {str(t) for t in proc.threads}
+        self._dir(path)
+        for name in os.listdir(os.path.join(self.host_root, path)):
+            if name not in tids:
+                shutil.rmtree(os.path.join(self.host_root, path, name), ignore_errors=True)
+        if rest and rest[0].isdigit():
+            self._pid_entry(kernel, int(rest[0]), rest[1:], task_of=proc.tgid)
+        else:
+            for t in tids:
+                self._dir(f"{path}/{t}")
+
+    # ---- contents -------------------------------------------------------
+
+    def _ppid(self, kernel, proc):
+        parent = proc.parent
+        return parent.tgid if parent is not None and kernel.process_of(parent.tgid) else 0
+
+    def _comm(self, proc, host):
+        # The kernel named the process after what the Sentry ran (ld.so, a
+        # resolved path); a name the process gave itself since (PR_SET_NAME)
+        # is kept.
+        with open(f"/proc/{host}/comm") as f:
+            comm = f.read().rstrip("\n")
+        return proc.comm if proc.comm and comm == proc.kernel_comm else comm
+
+    @staticmethod
+    def _state(state, proc, ctx):
+        """A task the Sentry holds at a syscall shows 't (tracing stop)' to
+        the host; to the guest it is running (it is the one asking) or asleep."""
+        if state != "t":
+            return state
+        return "R" if ctx is not None and ctx.process is proc else "S"
+
+    def _status(self, kernel, proc, host):
+        out = []
+        with open(f"/proc/{host}/status") as f:
+            for line in f:
+                key = line.split(":", 1)[0]
+                if key == "State":
+                    st = self._state(line.split()[1], proc, self._ctx)
+                    line = "State:\t" + {"R": "R (running)", "S": "S (sleeping)"}.get(st, line.split(None, 1)[1].strip()) + "\n"
+                elif key == "Name":
+                    line = f"Name:\t{self._comm(proc, host)}\n"
+                elif key == "PPid":
+                    line = f"PPid:\t{self._ppid(kernel, proc)}\n"
+                elif key == "TracerPid":
+                    line = "TracerPid:\t0\n"
+                out.append(line)
+        return "".join(out).encode()
+
+    def _stat(self, kernel, proc, host):
+        with open(f"/proc/{host}/stat", "rb") as f:
+            data = f.read()
+        head, _, tail = data.rpartition(b")")
+        fields = tail.split()
+        fields[0] = self._state(fields[0].decode(), proc, self._ctx).encode()
+        fields[1] = str(self._ppid(kernel, proc)).encode()
+        pid = head.split(b" (", 1)[0]
+        return pid + b" (" + self._comm(proc, host).encode() + b") " + b" ".join(fields) + b"\n"
+
+    def _cmdline(self, proc, host):
+        with open(f"/proc/{host}/cmdline", "rb") as f:
+            data = f.read()
+        # [ld.so, --argv0, ARGV0, EXE, ARGS…] as the Sentry ran it; the
+        # program's own argv is [ARGV0, ARGS…]
+        args = data.split(b"\0")
+        if len(args) >= 4 and args[1] == b"--argv0" and args[3] == proc.exe.encode():
+            data = b"\0".join([args[2]] + args[4:])
+        return data
+
+    def _maps(self, kernel, host):
+        from sentry.platform import staging
+        out = []
+        with open(f"/proc/{host}/maps") as f:
+            for line in f:
+                if line.startswith(f"{staging.BASE:x}-"):
+                    continue                  # the Sentry's own mapping
+                parts = line.split(None, 5)
+                if len(parts) == 6 and parts[5].startswith("/"):
+                    path = parts[5].rstrip("\n")
+                    line = line[:len(line) - len(parts[5])] + self._sandbox_path(kernel, path) + "\n"
+                out.append(line)
+        return "".join(out).encode()
+
+    def _mounts(self, kernel, info):
+        lines = []
+        for i, m in enumerate(sorted(kernel.mounts, key=lambda m: m.path.count("/") if m.path != "/" else -1)):
+            opts = "ro" if m.readonly else "rw"
+            fstype = {"proc": "proc", "dev": "devtmpfs", "sys": "sysfs"}.get(m.kind, "sentryfs")
+            if info:
+                lines.append(f"{i + 1} {1 if i else 0} 0:{i + 1} / {m.path} {opts} - {fstype} sentry {opts}")
+            else:
+                lines.append(f"sentry {m.path} {fstype} {opts} 0 0")
+        return ("\n".join(lines) + "\n").encode()
+
+    def _fds(self, kernel, host, path):
+        self._dir(path)
+        d = os.path.join(self.host_root, path)
+        for name in os.listdir(d):
+            os.unlink(os.path.join(d, name))
+        try:
+            fds = os.listdir(f"/proc/{host}/fd")
+        except OSError:
+            return
+        for fd in fds:
+            if HIDDEN_FD_BASE <= int(fd) < HIDDEN_FD_BASE + MAX_MOUNTS:
+                continue                      # the Sentry's own fds
+            try:
+                target = os.readlink(f"/proc/{host}/fd/{fd}")
+            except OSError:
+                continue
+            self._link(f"{path}/{fd}", self._sandbox_path(kernel, target))
+
+    def _fdinfo(self, host, path):
+        self._dir(path)
+        d = os.path.join(self.host_root, path)
+        for name in os.listdir(d):
+            os.unlink(os.path.join(d, name))
+        try:
+            fds = os.listdir(f"/proc/{host}/fdinfo")
+        except OSError:
+            return
+        for fd in fds:
+            if HIDDEN_FD_BASE <= int(fd) < HIDDEN_FD_BASE + MAX_MOUNTS:
+                continue
+            try:
+                with open(f"/proc/{host}/fdinfo/{fd}", "rb") as f:
+                    self._file(f"{path}/{fd}", f.read())
+            except OSError:
+                pass
+
+    def _kernel_sysctl(self, kernel, parts):
+        self._dir("sys/kernel")
+        name = parts[0]
+        if name == "hostname":
+            self._file("sys/kernel/hostname", (kernel.uts.get("hostname", os.uname().nodename) + "\n").encode())
+        elif name == "domainname":
+            self._file("sys/kernel/domainname", (kernel.uts.get("domainname", "(none)") + "\n").encode())
+        elif name == "random":
+            self._dir("sys/kernel/random")
+            self._file("sys/kernel/random/uuid", (str(uuid.uuid4()) + "\n").encode())
+            self._copy_host("sys/kernel/random/boot_id")
+
+    @staticmethod
+    def _sandbox_path(kernel, host_path):
+        """A host path as the sandbox names it; non-paths (pipe:[…]) as they are."""
+        if not host_path.startswith("/"):
+            return host_path
+        suffix = ""
+        if host_path.endswith(" (deleted)"):
+            host_path, suffix = host_path[:-10], " (deleted)"
+        spath = kernel.mounts.sandbox_path(host_path)
+        return (spath or "/") + suffix
+
+    # ---- writing into the private directory -------------------------------
+
+    def _dir(self, rel):
+        os.makedirs(os.path.join(self.host_root, rel), mode=0o555, exist_ok=True)
+
+    def _replace(self, rel, make):
+        """Create a new version of rel beside it, then rename it over rel:
+        a guest reading the old one concurrently sees a whole file."""
+        target = os.path.join(self.host_root, rel)
+        os.makedirs(os.path.dirname(target), mode=0o555, exist_ok=True)
+        tmp = f"{target}.{os.getpid()}.new"
+        make(tmp)
+        try:
+            os.rename(tmp, target)
+        except IsADirectoryError:
+            shutil.rmtree(target, ignore_errors=True)
+            os.rename(tmp, target)
+
+    def _file(self, rel, data, writable=False):
+        def make(tmp):
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644 if writable else 0o444)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        self._replace(rel, make)
+
+    def _link(self, rel, target):
+        path = os.path.join(self.host_root, rel)
+        try:
+            if os.readlink(path) == target:
+                return
+        except OSError:
+            pass
+        self._replace(rel, lambda tmp: os.symlink(target, tmp))
+
+    def _copy_host(self, rel):
+        try:
+            with open(f"/proc/{rel}", "rb") as f:
+                self._file(rel, f.read())
+        except OSError:
+            pass

@@ -1,0 +1,37 @@
+"""/sys: a small read-only tree of what programs actually read, built once.
+
+Nothing of the host's devices: the CPU topology files (nproc, libgomp, Python's
+os.cpu_count fallbacks read them), transparent huge pages and KSM switches, and
+an empty /sys/fs/cgroup.
+"""
+import os
+
+COPIED = [
+    "devices/system/cpu/online", "devices/system/cpu/possible", "devices/system/cpu/present",
+    "kernel/mm/transparent_hugepage/enabled", "kernel/mm/transparent_hugepage/defrag",
+    "kernel/mm/ksm/run",
+]
+
+
+def build(root):
+    """Fill the directory `root` (the /sys mount's backing) from the host's /sys."""
+    for rel in COPIED:
+        try:
+            with open("/sys/" + rel, "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+    cpus = os.path.join(root, "devices/system/cpu")
+    for name in os.listdir("/sys/devices/system/cpu"):
+        if name.startswith("cpu") and name[3:].isdigit():
+            os.makedirs(os.path.join(cpus, name), exist_ok=True)
+    os.makedirs(os.path.join(root, "fs/cgroup"), exist_ok=True)
+    for dirpath, dirs, files in os.walk(root):
+        for d in dirs:
+            os.chmod(os.path.join(dirpath, d), 0o555)
+        for f in files:
+            os.chmod(os.path.join(dirpath, f), 0o444)

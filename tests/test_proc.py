@@ -1,0 +1,70 @@
+"""The synthetic /proc and /sys: what programs read, about sandbox processes only."""
+import os
+import re
+
+from conftest import run_sentry
+
+
+def sh(script, **kw):
+    r = run_sentry(["/bin/sh", "-c", script], **kw)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode()
+
+
+def test_only_sandbox_processes_appear():
+    out = sh("sleep 5 & echo me $$ child $!; ls /proc | grep -E '^[0-9]+$' | tr '\\n' ' '; kill $!")
+    first, listed = out.splitlines()
+    _, me, _, child = first.split()
+    pids = set(listed.split())
+    assert {me, child} <= pids
+    assert str(os.getpid()) not in pids and "1" not in pids
+    # every pid shown is one of the sandbox's: the shell, sleep, ls, grep, tr
+    assert len(pids) <= 5
+
+
+def test_host_processes_are_not_reachable_through_proc():
+    out = sh(f"cat /proc/{os.getpid()}/status 2>&1; ls /proc/1/cwd 2>&1; cat /proc/1/environ 2>&1; true")
+    assert out.count("No such file") == 3
+
+
+def test_self_links_are_sandbox_paths(busybox_root, outside_tmp):
+    out = sh("cd /etc && readlink /proc/self/cwd; readlink /proc/self/root; readlink /proc/self/exe; "
+             "exec 3< /etc/passwd; readlink /proc/self/fd/3; ls /proc/self/root/.. | grep -c . ; "
+             "exec 4< /tmp; ls -d /proc/self/fd/4/../etc", rootfs=busybox_root)
+    lines = out.splitlines()
+    assert lines[:4] == ["/etc", "/", "/bin/busybox", "/etc/passwd"]
+    assert int(lines[4]) == len(os.listdir(busybox_root))     # /.. is / itself
+    assert lines[5] == "/proc/self/fd/4/../etc"
+
+
+def test_cmdline_and_names_are_the_programs():
+    out = sh("cat /proc/self/cmdline | tr '\\0' ' '; echo; cat /proc/self/comm; "
+             "grep Name /proc/self/status; ps -o comm= -p $$")
+    lines = out.splitlines()
+    assert lines[0] == "cat /proc/self/cmdline "
+    assert lines[1] == "cat"
+    assert lines[2].split() == ["Name:", "grep"]
+    assert lines[3] == "sh"
+    assert "ld-linux" not in out
+
+
+def test_ps_and_mounts_show_the_sandbox():
+    out = sh("sleep 3 & ps -e -o pid=,comm= ; cat /proc/mounts; kill $!")
+    procs = [line.split() for line in out.splitlines() if re.match(r"\s*\d+ ", line)]
+    assert {name for _, name in procs} == {"sh", "sleep", "ps"}
+    mounts = [line.split()[1] for line in out.splitlines() if line.startswith("sentry ")]
+    assert mounts[0] == "/" and {"/tmp", "/proc", "/dev", "/sys"} <= set(mounts)
+    assert "/work" not in mounts and "cgroup" not in out
+
+
+def test_kernel_sysctls_and_sys():
+    out = sh("cat /proc/sys/kernel/hostname /proc/sys/kernel/ostype; cat /proc/sys/kernel/random/uuid; "
+             "cat /sys/devices/system/cpu/online; nproc; head -1 /proc/meminfo; "
+             "echo 100 > /proc/self/oom_score_adj && echo oom-ok; echo x > /proc/meminfo || echo ro", extra=["--hostname", "box"])
+    lines = out.splitlines()
+    assert lines[0] == "box" and lines[1] == "Linux"
+    assert re.fullmatch(r"[0-9a-f-]{36}", lines[2])
+    assert lines[3] == open("/sys/devices/system/cpu/online").read().strip()
+    assert lines[4] == str(os.cpu_count())
+    assert lines[5].startswith("MemTotal:")
+    assert lines[-2:] == ["oom-ok", "ro"]
