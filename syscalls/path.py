@@ -290,6 +290,14 @@ def sys_renameat2(call):
 def _link(call, olddir, old, newdir, new, flags):
     if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
         raise SyscallError(errno.EINVAL)
+    if not old and flags & AT_EMPTY_PATH:
+        return _link_open_file(call, call.process.tgid, olddir, newdir, new)
+    if flags & AT_SYMLINK_FOLLOW:
+        # /proc/<pid>/fd/N names an open file, maybe one with no name (O_TMPFILE)
+        src = lookup(call, olddir, old, follow=False)
+        fd_ref = getattr(src.mount, "fd_of", lambda rel, ctx: None)(src.rel, call)
+        if fd_ref is not None:
+            return _link_open_file(call, *fd_ref, newdir, new)
     src = lookup(call, olddir, old, follow=bool(flags & AT_SYMLINK_FOLLOW))
     dst = _create_target(call, newdir, new)
     if src.mount is not dst.mount:
@@ -298,6 +306,29 @@ def _link(call, olddir, old, newdir, new, flags):
         raise SyscallError(errno.EPERM)
     with Parent(src) as (sfd, sname), Parent(dst) as (dfd, dname):
         os.link(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
+    return 0
+
+
+def _link_open_file(call, pid, fd, newdir, new):
+    """linkat of an open file: it must live on the mount it is linked into
+    (a hard link from the read-only root into /tmp would make host files
+    writable)."""
+    from syscalls.lookup import host_to_sandbox
+    proc = call.kernel.process_of(pid)
+    if proc is None:
+        raise SyscallError(errno.ENOENT)
+    dst = _create_target(call, newdir, new)
+    dup = call.kernel.borrow_fd(proc, fd)
+    try:
+        host = os.readlink(f"/proc/self/fd/{dup}")
+        if host.endswith(" (deleted)"):
+            host = host[:-10]
+        if call.kernel.mounts.locate(host_to_sandbox(call, host))[0] is not dst.mount:
+            raise SyscallError(errno.EXDEV)
+        with Parent(dst) as (dfd, dname):
+            os.link(f"/proc/self/fd/{dup}", dname, dst_dir_fd=dfd, follow_symlinks=True)
+    finally:
+        os.close(dup)
     return 0
 
 

@@ -68,3 +68,20 @@ def test_kernel_sysctls_and_sys():
     assert lines[4] == str(os.cpu_count())
     assert lines[5].startswith("MemTotal:")
     assert lines[-2:] == ["oom-ok", "ro"]
+
+
+def test_open_file_linked_through_proc_fd():
+    code = r"""
+import os
+fd = os.open("/tmp", os.O_TMPFILE | os.O_RDWR, 0o600)
+os.write(fd, b"anonymous\n")
+os.link(f"/proc/self/fd/{fd}", "/tmp/named", follow_symlinks=True)
+print(open("/tmp/named").read(), end="")
+host = os.open("/etc/hostname", os.O_RDONLY)
+try:
+    os.link(f"/proc/self/fd/{host}", "/tmp/stolen", follow_symlinks=True)
+except OSError as e:
+    print(e.strerror)
+"""
+    out = sh(f"python3 -c '{code}'")
+    assert out.splitlines() == ["anonymous", "Invalid cross-device link"]

@@ -23,7 +23,7 @@ from syscalls.errors import SyscallError
 # Host files whose content a sandbox may see as it is.
 PASSTHROUGH = {
     "meminfo", "cpuinfo", "stat", "uptime", "loadavg", "version", "filesystems",
-    "sys/kernel/ostype", "sys/kernel/osrelease", "sys/kernel/pid_max",
+    "sys/kernel/ostype", "sys/kernel/osrelease", "sys/kernel/version", "sys/kernel/pid_max",
     "sys/kernel/ngroups_max", "sys/kernel/cap_last_cap", "sys/kernel/threads-max",
     "sys/kernel/tainted", "sys/kernel/overflowuid", "sys/kernel/overflowgid",
     "sys/vm/overcommit_memory", "sys/vm/max_map_count", "sys/fs/file-max", "sys/fs/nr_open",
@@ -46,6 +46,13 @@ class ProcMount(Mount):
         super().__init__(path, private_dir, readonly=True)
         self.kernel_ref = kernel_ref   # () -> Kernel, once it exists
         self._ctx = None               # the call being served
+
+    def fd_of(self, rel, ctx):
+        """(pid, fd) when rel is <pid>/fd/<N> of a sandbox process."""
+        parts = rel.split("/")
+        if len(parts) == 3 and parts[0].isdigit() and parts[1] == "fd" and parts[2].isdigit():
+            return int(parts[0]), int(parts[2])
+        return None
 
     def check_content_writable(self, rel):
         if rel.rsplit("/", 1)[-1] not in WRITABLE:
@@ -138,6 +145,8 @@ class ProcMount(Mount):
                 self._file(path, self._mounts(kernel, name == "mountinfo"))
             elif name == "cgroup":
                 self._file(path, b"0::/\n")
+            elif name in WRITABLE and os.path.exists(os.path.join(self.host_root, path)):
+                pass   # keeps what the guest wrote (the host would need CAP_SYS_RESOURCE)
             elif name in PER_PROCESS_PASSTHROUGH:
                 with open(f"/proc/{host}/{name}", "rb") as f:
                     self._file(path, f.read(), writable=name in WRITABLE)
