@@ -75,11 +75,12 @@ def test_open_file_linked_through_proc_fd():
 import os
 fd = os.open("/tmp", os.O_TMPFILE | os.O_RDWR, 0o600)
 os.write(fd, b"anonymous\n")
-os.link(f"/proc/self/fd/{fd}", "/tmp/named", follow_symlinks=True)
+root = os.open("/", os.O_RDONLY)    # a dir_fd makes Python use linkat(AT_SYMLINK_FOLLOW)
+os.link(f"/proc/self/fd/{fd}", "/tmp/named", src_dir_fd=root, follow_symlinks=True)
 print(open("/tmp/named").read(), end="")
 host = os.open("/etc/hostname", os.O_RDONLY)
 try:
-    os.link(f"/proc/self/fd/{host}", "/tmp/stolen", follow_symlinks=True)
+    os.link(f"/proc/self/fd/{host}", "/tmp/stolen", src_dir_fd=root, follow_symlinks=True)
 except OSError as e:
     print(e.strerror)
 """
