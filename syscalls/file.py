@@ -11,6 +11,7 @@ import stat
 import struct
 
 from sentry.vfs.mount import CONFINED, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH
+from sentry.vfs.resolve import UnnamedTarget
 from syscalls.call import AT_FDCWD, sint
 from syscalls.errors import SyscallError
 from syscalls.lookup import fd_sandbox_path, lookup
@@ -39,7 +40,10 @@ def open_rewrite(call, dirfd, path, flags, mode):
     creat = flags & O_CREAT and not flags & O_PATH
     tmpfile = (flags & O_TMPFILE) == O_TMPFILE
     follow = not (flags & O_NOFOLLOW) and not (creat and flags & O_EXCL)
-    loc = lookup(call, dirfd, path, follow=follow, must_exist=not creat)
+    try:
+        loc = lookup(call, dirfd, path, follow=follow, must_exist=not creat)
+    except UnnamedTarget as unnamed:
+        return _reopen_unnamed(call, unnamed, flags)
     if path.endswith(b"/") and creat and not loc.exists:
         raise SyscallError(errno.EISDIR)
     if loc.exists and stat.S_ISLNK(loc.st.st_mode) and not flags & O_PATH:
@@ -59,6 +63,21 @@ def open_rewrite(call, dirfd, path, flags, mode):
     how = struct.pack("<QQQ", flags, mode, CONFINED)
     path_addr, how_addr = call.stage(os.fsencode(loc.rel) + b"\0", how)
     return Rewrite(SYS_OPENAT2, {0: loc.mount.guest_fd, 1: path_addr, 2: how_addr, 3: len(how)})
+
+
+F_DUPFD, F_DUPFD_CLOEXEC = 0, 1030
+SYS_FCNTL = 72
+
+
+def _reopen_unnamed(call, unnamed, flags):
+    """/proc/self/fd/N (so /dev/fd/N, /dev/stdin) of a pipe or socket has no
+    path to reopen; Linux reopens the object itself.  The closest safe form is
+    a dup of N: it is named by a register, so a racing thread that puts a file
+    at N gets that file with the access it was opened with, never more (a
+    reopen through the magic link could upgrade a read-only file to writable)."""
+    if unnamed.pid != call.process.tgid:
+        raise SyscallError(errno.EACCES)
+    return Rewrite(SYS_FCNTL, {0: unnamed.fd, 1: F_DUPFD_CLOEXEC if flags & os.O_CLOEXEC else F_DUPFD, 2: 0})
 
 
 @handler("open", stages=True)

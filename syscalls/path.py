@@ -14,6 +14,7 @@ from sentry._native import ffi, lib
 from sentry.vfs.mount import O_PATH
 from syscalls.call import AT_FDCWD, sint
 from syscalls.errors import SyscallError
+from sentry.vfs.resolve import UnnamedTarget
 from syscalls.lookup import Parent, cwd_sandbox_path, lookup, open_final
 from syscalls.registry import PASS, Rewrite, handler
 
@@ -53,6 +54,18 @@ def _empty_path_target(call, dirfd):
     return None
 
 
+def _unnamed_stat(call, unnamed, raw_stat):
+    """stat through /proc/<pid>/fd/N of a pipe or socket: the object's own."""
+    proc = call.kernel.process_of(unnamed.pid)
+    if proc is None:
+        raise SyscallError(errno.ENOENT)
+    dup = call.kernel.borrow_fd(proc, unnamed.fd)
+    try:
+        return raw_stat(dup)
+    finally:
+        os.close(dup)
+
+
 def _stat_common(call, dirfd, path, flags, out):
     if not path and flags & AT_EMPTY_PATH:
         loc = _empty_path_target(call, dirfd)
@@ -60,7 +73,13 @@ def _stat_common(call, dirfd, path, flags, out):
             # registers only: the guest cannot change what fstat(fd) means
             return Rewrite(SYS_FSTAT, {0: dirfd, 1: out})
     else:
-        loc = lookup(call, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW)
+        try:
+            loc = lookup(call, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW)
+        except UnnamedTarget as unnamed:
+            buf = ffi.new("char[144]")
+            _unnamed_stat(call, unnamed, lambda fd: check(lib.sn_fstatat(fd, b"", AT_EMPTY_PATH, buf)))
+            call.write(out, ffi.buffer(buf, 144)[:])
+            return 0
     call.write(out, _stat_bytes(loc))
     return 0
 
@@ -103,7 +122,12 @@ def sys_statx(call):
     elif not path:
         raise SyscallError(errno.ENOENT)
     else:
-        loc = lookup(call, call.fd(0), path, follow=not flags & AT_SYMLINK_NOFOLLOW)
+        try:
+            loc = lookup(call, call.fd(0), path, follow=not flags & AT_SYMLINK_NOFOLLOW)
+        except UnnamedTarget as unnamed:
+            _unnamed_stat(call, unnamed, lambda fd: check(lib.sn_statx(fd, b"", AT_EMPTY_PATH | sync, mask, buf)))
+            call.write(call.args[4], ffi.buffer(buf, 256)[:])
+            return 0
     if loc.rel == ".":
         check(lib.sn_statx(loc.mount.fd, b"", AT_EMPTY_PATH | sync, mask, buf))
     else:
@@ -116,7 +140,10 @@ def sys_statx(call):
 def _access(call, dirfd, path, mode, flags):
     if mode & ~7:
         raise SyscallError(errno.EINVAL)
-    loc = lookup(call, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW)
+    try:
+        loc = lookup(call, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW)
+    except UnnamedTarget:
+        return 0           # a pipe or socket the caller holds: read and write are its own
     if mode & os.W_OK:
         loc.mount.check_content_writable(loc.rel)
     if mode & os.X_OK and not stat.S_ISDIR(loc.st.st_mode) and not loc.st.st_mode & 0o111:

@@ -86,3 +86,17 @@ except OSError as e:
 """
     out = sh(f"python3 -c '{code}'")
     assert out.splitlines() == ["anonymous", "Invalid cross-device link"]
+
+
+def test_dev_fd_and_stdin_reach_pipes_and_files(host_root):
+    script = """echo piped | cat /dev/stdin; diff <(echo a) <(echo b) | head -1
+exec 3>/tmp/f; echo written >&3; cat /dev/fd/3; cat /proc/self/fd/3; test -p /dev/stdin && echo stdin-is-a-pipe
+echo to-stderr > /dev/stderr"""
+    r = run_sentry(["/bin/bash", "-c", script], host_root, input=b"")
+    assert r.stdout.decode().splitlines() == ["piped", "1c1", "written", "written", "stdin-is-a-pipe"]
+    assert r.stderr == b"to-stderr\n"
+
+
+def test_reopening_through_proc_fd_never_gains_access():
+    out = sh("exec 3< /etc/hostname; (echo x > /proc/self/fd/3) 2>&1; (echo x > /dev/fd/3) 2>&1; true")
+    assert out.count("Read-only file system") == 2

@@ -14,12 +14,14 @@ class DevMount(Mount):
 
     kind = "dev"
     NODES = {"null", "zero", "full", "random", "urandom", "tty"}
+    # symlinks into /proc/self/fd, resolved like any other (to the synthetic /proc)
+    LINKS = {"fd", "stdin", "stdout", "stderr"}
 
     def __init__(self, path="/dev"):
         super().__init__(path, "/dev", readonly=True)
 
     def allows(self, rel):
-        return rel == "." or rel in self.NODES
+        return rel == "." or rel in self.NODES or rel in self.LINKS
 
     def check_content_writable(self, rel):
         if rel not in self.NODES:

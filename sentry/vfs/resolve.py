@@ -17,6 +17,16 @@ PATH_MAX = 4096
 NAME_MAX = 255
 
 
+class UnnamedTarget(SyscallError):
+    """Following /proc/<pid>/fd/N led to an object with no path (a pipe, a
+    socket, an anonymous inode).  Linux reaches the object itself; callers
+    that can (open, stat) do the same through the fd, the rest see ENOENT."""
+
+    def __init__(self, pid, fd):
+        super().__init__(errno.ENOENT)
+        self.pid, self.fd = pid, fd
+
+
 class Resolved:
     __slots__ = ("spath", "mount", "rel", "st")
 
@@ -64,11 +74,12 @@ def _direct(mounts, comps, follow, trailing, must_exist, ctx):
     return Resolved(spath, mount, rel, st)
 
 
-def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=None):
+def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=None, via=None):
     """Resolve `path` (str) relative to sandbox directory `start`.
 
     ctx: the syscall on whose behalf (synthetic backends such as /proc
     answer differently for each caller).
+    via: a list that receives the mount of every symlink followed.
 
     follow: follow a symlink in the final component.
     must_exist: raise ENOENT for a missing final component; otherwise return
@@ -123,10 +134,18 @@ def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=
             raise SyscallError(errno.ENOENT)
         if stat.S_ISLNK(st.st_mode) and (not last or follow):
             seen_links.append(spath)
+            if via is not None:
+                via.append(mount)
             links += 1
             if links > MAX_LINKS:
                 raise SyscallError(errno.ELOOP)
             target = mount.readlink(rel)
+            ref = mount.fd_of(rel, ctx) if hasattr(mount, "fd_of") else None
+            if ref is not None:
+                # /proc/<pid>/fd/N: follow its path only if that path still
+                # leads to the open file (not a pipe, not a file outside the
+                # sandbox's view, not one renamed or deleted since)
+                target = _fd_target(mounts, ctx, ref, target)
             if target.startswith("/"):
                 stack = []
             todo = split(target) + todo
@@ -140,8 +159,24 @@ def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=
         raise SyscallError(errno.ENOTDIR)
     if record:
         for link in seen_links:
-            _remember(mounts, link)
+            _remember(mounts, link, ctx)
     return Resolved(spath, mount, rel, st)
+
+
+def _fd_target(mounts, ctx, ref, target):
+    pid, fd = ref
+    try:
+        st = os.stat(f"/proc/{ctx.kernel.host_pid(pid)}/fd/{fd}")
+    except OSError:
+        raise SyscallError(errno.ENOENT)
+    if target.startswith("/"):
+        try:
+            found = resolve(mounts, "/", target, record=False, ctx=ctx)
+            if (found.st.st_dev, found.st.st_ino) == (st.st_dev, st.st_ino):
+                return found.spath
+        except SyscallError:
+            pass
+    raise UnnamedTarget(pid, fd)
 
 
 def _at(mounts, spath, ctx):
@@ -151,12 +186,16 @@ def _at(mounts, spath, ctx):
     return Resolved(spath, mount, rel, mount.lstat(rel))
 
 
-def _remember(mounts, link):
+def _remember(mounts, link, ctx):
+    """Cache a symlink for the native path, unless what it leads to depends on
+    who asks (anything through /proc: /dev/stdin, /proc/self/cwd …)."""
     cache = mounts.links
-    if link in cache.known or not mounts.locate(link)[0].stable_links:
+    if link in cache.known:
         return
+    via = []
     try:
-        target = resolve(mounts, "/", link, record=False)
+        target = resolve(mounts, "/", link, record=False, ctx=ctx, via=via)
     except SyscallError:
         return
-    cache.add(link, target.spath)
+    if target.mount.stable_links and all(m.stable_links for m in via):
+        cache.add(link, target.spath)
