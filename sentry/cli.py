@@ -19,6 +19,9 @@ def parser():
                      help="use DIR as the sandbox's root, writable in place")
     run.add_argument("--cwd", metavar="DIR", help="working directory inside the sandbox "
                      "(default: the current directory without --rootfs, / with it)")
+    run.add_argument("--mount", action="append", default=[], metavar="SPEC",
+                     help="add a mount (repeatable): type=bind,src=HOSTDIR,dst=/PATH[,ro] "
+                          "or type=tmpfs,dst=/PATH (a private directory, removed at exit)")
     run.add_argument("--hostname", default="sentry", help="hostname seen by the guest (default: sentry)")
     run.add_argument("--strace", action="store_true",
                      help="log every trapped syscall, its result and its outcome")
@@ -41,8 +44,9 @@ def main(argv=None):
     root.setLevel(logging.DEBUG if args.debug or args.strace else logging.WARNING)
 
     from sentry.sandbox import Config, ConfigError, run
-    cfg = Config(cmd, rootfs=args.rootfs, cwd=args.cwd, hostname=args.hostname, strace=args.strace)
     try:
+        cfg = Config(cmd, rootfs=args.rootfs, cwd=args.cwd, hostname=args.hostname,
+                     strace=args.strace, mounts=args.mount)
         return run(cfg)
     except ConfigError as e:
         print(f"sentry: {e}", file=sys.stderr)

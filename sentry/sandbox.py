@@ -23,13 +23,47 @@ class ConfigError(Exception):
 
 class Config:
     def __init__(self, argv, rootfs=None, cwd=None, env=None, hostname="sentry",
-                 strace=False):
+                 strace=False, mounts=()):
         self.argv = argv
         self.rootfs = rootfs
         self.cwd = cwd
         self.env = dict(os.environ) if env is None else env
         self.hostname = hostname
         self.strace = strace
+        self.mounts = [parse_mount(m) for m in mounts]
+
+
+MOUNT_TYPES = {"bind": {"src", "dst", "ro", "rw"}, "tmpfs": {"dst"}}
+
+
+def parse_mount(spec):
+    """--mount type=bind,src=HOST,dst=/PATH[,ro] | type=tmpfs,dst=/PATH"""
+    opts = {}
+    for item in spec.split(","):
+        key, eq, value = item.partition("=")
+        if not key or key in opts:
+            raise ConfigError(f"--mount {spec}: empty or repeated option {key!r}")
+        opts[key] = value if eq else True
+    kind = opts.get("type")
+    if kind not in MOUNT_TYPES:
+        raise ConfigError(f"--mount {spec}: type must be one of {', '.join(sorted(MOUNT_TYPES))}")
+    unknown = set(opts) - MOUNT_TYPES[kind] - {"type"}
+    if unknown:
+        raise ConfigError(f"--mount {spec}: unknown option(s) {', '.join(sorted(unknown))} for type={kind}"
+                          + (" (a size limit is not offered yet)" if "size" in unknown else ""))
+    dst = opts.get("dst")
+    if not isinstance(dst, str) or not dst.startswith("/") or os.path.normpath(dst) == "/":
+        raise ConfigError(f"--mount {spec}: dst must be an absolute path other than /")
+    opts["dst"] = os.path.normpath(dst)
+    if kind == "bind":
+        src = opts.get("src")
+        if not isinstance(src, str) or not src:
+            raise ConfigError(f"--mount {spec}: src is missing")
+        if not os.path.exists(src):
+            raise ConfigError(f"--mount {spec}: src {src}: no such file or directory")
+        if not os.path.isdir(src):
+            raise ConfigError(f"--mount {spec}: src {src}: only directories can be bound")
+    return opts
 
 
 def build_mounts(cfg, private, kernel_ref):
@@ -50,6 +84,14 @@ def build_mounts(cfg, private, kernel_ref):
     os.mkdir(shm)
     os.chmod(shm, 0o1777)
     mounts.add(Mount("/dev/shm", shm))      # POSIX shm and semaphores
+    for i, m in enumerate(cfg.mounts):
+        if m["type"] == "bind":
+            mounts.add(Mount(m["dst"], m["src"], readonly="ro" in m))
+        else:
+            tmp = os.path.join(private, f"tmpfs{i}")
+            os.mkdir(tmp)
+            os.chmod(tmp, 0o1777)
+            mounts.add(Mount(m["dst"], tmp))
     mounts.add(ProcMount("/proc", os.path.join(private, "proc"), kernel_ref))
     sysdir = os.path.join(private, "sys")
     os.mkdir(sysdir)

@@ -103,9 +103,14 @@ class MountTable:
         self.links = LinkCache()
 
     def add(self, mount):
-        if len(self.mounts) >= MAX_MOUNTS:
-            raise ValueError("too many mounts")
-        mount.guest_fd = HIDDEN_FD_BASE + len(self.mounts)
+        """Add a mount; one at the same path replaces it (--mount over /tmp)."""
+        old = self.mounts.get(mount.path)
+        if old is not None:
+            mount.guest_fd = old.guest_fd
+        elif len(self.mounts) >= MAX_MOUNTS:
+            raise ValueError(f"too many mounts (at most {MAX_MOUNTS})")
+        else:
+            mount.guest_fd = HIDDEN_FD_BASE + len(self.mounts)
         self.mounts[mount.path] = mount
         # longest sandbox paths first, for lookups by prefix
         self._by_path = sorted(self.mounts.values(), key=lambda m: len(m.path), reverse=True)

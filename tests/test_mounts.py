@@ -1,0 +1,58 @@
+"""--mount: bind mounts of host directories and private tmpfs directories."""
+import os
+
+import pytest
+
+from conftest import copy_root, run_sentry
+
+
+@pytest.fixture
+def root(tmp_path, busybox_root):
+    r = str(tmp_path / "root")
+    copy_root(busybox_root, r)
+    return r
+
+
+def test_bind_tmpfs_and_readonly(tmp_path, root):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("data\n")
+    (tmp_path / "beside-src").write_text("HOSTSECRET\n")
+    r = run_sentry(["/bin/sh", "-c",
+                    "cat /data/f; echo new > /data/g; echo s > /scratch/s && cat /scratch/s; "
+                    "echo x > /ro/h; cat /data/../beside-src /data/../../beside-src; ls /ro; "
+                    "grep -c sentry /proc/mounts"], root,
+                   extra=["--mount", f"type=bind,src={src},dst=/data",
+                          "--mount", "type=tmpfs,dst=/scratch",
+                          "--mount", f"type=bind,src={src},dst=/ro,ro"])
+    out = r.stdout.decode().splitlines()
+    assert out[:2] == ["data", "s"]
+    assert out[2:4] == ["f", "g"]
+    assert b"HOSTSECRET" not in r.stdout + r.stderr
+    assert r.stderr.count(b"Read-only file system") == 1
+    assert r.stderr.count(b"No such file") == 2
+    assert (src / "g").read_text() == "new\n"           # the bind is the host directory
+    assert int(out[4]) >= 7
+
+
+def test_mount_over_a_default_mount(tmp_path):
+    src = tmp_path / "mytmp"
+    src.mkdir()
+    r = run_sentry(["/bin/sh", "-c", "echo kept > /tmp/k"], extra=["--mount", f"type=bind,src={src},dst=/tmp"])
+    assert r.returncode == 0 and (src / "k").read_text() == "kept\n"
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("type=bind,src=/nonexistent-dir,dst=/x", "no such file or directory"),
+    ("type=bind,src=/etc,dst=relative", "absolute path"),
+    ("type=bind,src=/etc,dst=/", "absolute path"),
+    ("type=nfs,dst=/x", "type must be one of"),
+    ("type=bind,src=/etc,dst=/x,rw,bogus", "unknown option"),
+    ("type=tmpfs,dst=/x,size=1m", "size limit is not offered"),
+    ("type=bind,dst=/x", "src is missing"),
+    ("dst=/x", "type must be one of"),
+])
+def test_bad_mounts_are_refused_before_anything_starts(spec, message):
+    r = run_sentry(["/bin/sh", "-c", "echo started"], extra=["--mount", spec])
+    assert r.returncode == 125 and r.stdout == b""
+    assert message in r.stderr.decode() and r.stderr.decode().count("\n") == 1
