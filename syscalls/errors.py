@@ -1,9 +1,13 @@
 """One error convention for every handler: raise SyscallError(errno)."""
+import errno
 import os
 
 
 class SyscallError(Exception):
     def __init__(self, err, why=None):
+        # an OSError from a library may carry no errno at all ("AF_UNIX path
+        # too long"): the guest still gets a number
+        err = err if isinstance(err, int) and err > 0 else errno.EINVAL
         super().__init__(err)
         self.errno = err
         self.why = why

@@ -26,7 +26,10 @@ def read_sockaddr(call, addr, length):
     if length < 2:
         return None, b""
     raw = call.read(addr, length)
-    return struct.unpack("<H", raw[:2])[0], raw
+    family = struct.unpack("<H", raw[:2])[0]
+    if family == AF_UNIX and length > 2 + SUN_PATH_MAX:
+        raise SyscallError(errno.EINVAL)          # as unix_mkname does
+    return family, raw
 
 
 def abstract_rewrite(call, raw):

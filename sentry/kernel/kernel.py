@@ -64,6 +64,11 @@ class Kernel:
                 self.dispatch(ev)
             except ptrace.TaskGone:
                 pass
+            except Exception:
+                # A bug must not take the sandbox down, nor leave the task
+                # stopped for ever: log it and let the task go on.
+                log.exception("event %d of task %d", ev.kind, ev.tid)
+                ptrace.resume(ev.tid)
         return self.init_status
 
     def dispatch(self, ev):
