@@ -225,6 +225,7 @@ static int absolute(int tid, int dirfd, const char *path, char *out, size_t size
 	}
 	char link[64], host[PATH_MAX_], dir[PATH_MAX_];
 	if (dirfd == -100) snprintf(link, sizeof link, "/proc/%d/cwd", tid);
+	else if (dirfd >= SN_HIDDEN_FD_BASE && dirfd < SN_HIDDEN_FD_BASE + SN_MAX_MOUNTS) return -1;
 	else if (dirfd >= 0) snprintf(link, sizeof link, "/proc/%d/fd/%d", tid, dirfd);
 	else return -1;
 	ssize_t n = readlink(link, host, sizeof host - 1);

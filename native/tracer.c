@@ -111,6 +111,7 @@ static int empty_path_call(int tid, sn_regs *r)
 	else if (r->orig_rax == SYS_statx && statx_null_ok) { path = r->rsi; flags = r->rdx; }
 	else return 0;
 	if (!(flags & 0x1000 /* AT_EMPTY_PATH */) || fd < 0) return 0;
+	if (fd >= SN_HIDDEN_FD_BASE && fd < SN_HIDDEN_FD_BASE + SN_MAX_MOUNTS) return 0;   /* Python: EBADF */
 	char c;
 	if (sn_read_mem(tid, path, &c, 1) != 1 || c != 0) return 0;
 	if (r->orig_rax == SYS_newfstatat) {

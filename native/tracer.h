@@ -6,6 +6,7 @@
 
 #define SN_MAX_SYSCALL 512
 #define SN_MAX_MOUNTS 20
+#define SN_HIDDEN_FD_BASE 1000   /* = sentry.vfs.mount.HIDDEN_FD_BASE */
 
 /* struct user_regs_struct, x86-64 */
 typedef struct {

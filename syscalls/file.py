@@ -10,6 +10,7 @@ import os
 import stat
 import struct
 
+from sentry.platform import staging
 from sentry.vfs.mount import CONFINED, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH
 from sentry.vfs.resolve import UnnamedTarget
 from syscalls.call import AT_FDCWD, sint
@@ -106,7 +107,13 @@ def sys_openat2(call):
         raise SyscallError(errno.EINVAL)
     if mode and not flags & (O_CREAT | O_TMPFILE):
         raise SyscallError(errno.EINVAL)
-    return open_rewrite(call, call.fd(0), call.path(1), flags, mode)
+    dirfd, path = call.fd(0), call.path(1)
+    if is_hidden(dirfd) and staging.BASE <= call.args[1] < staging.BASE + staging.SIZE:
+        # Our own rewritten open, restarted after a signal (ERESTARTSYS): only
+        # the Sentry can have put its path in the staging area.
+        mount = call.kernel.mounts.by_guest_fd(dirfd)
+        dirfd, path = AT_FDCWD, os.fsencode(mount.path.rstrip("/")) + b"/" + path
+    return open_rewrite(call, dirfd, path, flags, mode)
 
 
 # ---- fds the Sentry keeps in every guest are invisible -----------------------
@@ -124,6 +131,16 @@ def sys_dup2(call):
     if is_hidden(sint(call.args[1])) or is_hidden(sint(call.args[0])):
         raise SyscallError(errno.EBADF)
     return PASS
+
+
+def not_hidden(call):
+    """A call on one fd (arg 0): the Sentry's own look closed."""
+    if is_hidden(call.fd(0)):
+        raise SyscallError(errno.EBADF)
+    return PASS
+
+
+handler("dup", "fstat", "fstatfs", "fchdir", note="the Sentry's fds (>= %d) look closed" % HIDDEN_FD_BASE)(not_hidden)
 
 
 @handler("close_range", support="partial",
@@ -181,6 +198,7 @@ def sys_ioctl(call):
 
 @handler("fcntl", stages=True, support="partial", note="F_SETOWN to a process outside the sandbox is refused")
 def sys_fcntl(call):
+    not_hidden(call)
     cmd = call.args[1] & 0xFFFFFFFF
     if cmd == 8:       # F_SETOWN: pid (>0) or process group (<0)
         owner = sint(call.args[2])

@@ -68,6 +68,9 @@ def _unnamed_stat(call, unnamed, raw_stat):
 
 def _stat_common(call, dirfd, path, flags, out):
     if not path and flags & AT_EMPTY_PATH:
+        from syscalls.file import is_hidden
+        if is_hidden(dirfd):
+            raise SyscallError(errno.EBADF)
         loc = _empty_path_target(call, dirfd)
         if loc is None:
             # registers only: the guest cannot change what fstat(fd) means

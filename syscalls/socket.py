@@ -150,17 +150,45 @@ def sys_sendto(call):
 MSGHDR = 56
 
 
+SOL_SOCKET, SCM_RIGHTS = 1, 1
+CONTROL_MAX = 4096
+
+
+def _check_control(control):
+    """SCM_RIGHTS may not pass the Sentry's own fds."""
+    from syscalls.file import is_hidden
+    off = 0
+    while off + 16 <= len(control):
+        length, level, kind = struct.unpack_from("<Qii", control, off)
+        if length < 16 or off + length > len(control):
+            break
+        if level == SOL_SOCKET and kind == SCM_RIGHTS:
+            n = (length - 16) // 4
+            if any(is_hidden(fd) for fd in struct.unpack_from(f"<{n}i", control, off + 16)):
+                raise SyscallError(errno.EBADF)
+        off += (length + 7) & ~7
+
+
 def _staged_msghdr(call, hdr_addr):
-    """A checked copy of a msghdr (and of its name) in the staging slot; the
-    kernel never writes back into a sendmsg header."""
+    """A checked copy of a msghdr, of its name and of its control data in the
+    staging slot; the kernel never writes back into a sendmsg header."""
     hdr = call.read(hdr_addr, MSGHDR)
     name_ptr, namelen = struct.unpack("<QI", hdr[:12])
+    iov, iovlen, control_ptr, controllen, flags = struct.unpack("<QQQQI", hdr[16:52])
     raw = _send_name(call, name_ptr, namelen) if name_ptr else b""
+    control = b""
+    if control_ptr and controllen:
+        if controllen > CONTROL_MAX:
+            raise SyscallError(errno.ENOBUFS)
+        control = call.read(control_ptr, controllen)
+        _check_control(control)
     slot = call.slot()
     name_addr = slot + MSGHDR if raw else 0
-    new = struct.pack("<QI", name_addr, len(raw)) + hdr[12:]
-    addrs = call.stage(new, raw) if raw else call.stage(new)
-    assert not raw or addrs[1] == name_addr
+    control_addr = slot + MSGHDR + ((len(raw) + 7) & ~7) if control else 0
+    new = struct.pack("<QI", name_addr, len(raw)) + hdr[12:16] + struct.pack(
+        "<QQQQI", iov, iovlen, control_addr, len(control), flags) + hdr[52:]
+    addrs = call.stage(new, raw, control) if raw else call.stage(new, control)
+    assert addrs[-1] == (control_addr or addrs[-1])
     return addrs[0]
 
 

@@ -39,10 +39,10 @@ NUMBERS = {name: nr for nr, name in NAMES.items()}
 # --- allowed in BPF: fd-local, cannot name a host object -------------------
 ALLOW = set("""
 read write pread64 pwrite64 readv writev preadv pwritev preadv2 pwritev2 lseek
-fstat poll ppoll select pselect6 epoll_create epoll_create1 epoll_ctl epoll_wait
+poll ppoll select pselect6 epoll_create epoll_create1 epoll_ctl epoll_wait
 epoll_pwait epoll_pwait2 brk rt_sigaction rt_sigprocmask rt_sigreturn
 rt_sigpending rt_sigtimedwait rt_sigsuspend sigaltstack pipe pipe2 sched_yield
-mincore dup pause nanosleep clock_nanosleep getitimer setitimer alarm getpid
+mincore pause nanosleep clock_nanosleep getitimer setitimer alarm getpid
 getppid gettid getuid geteuid getgid getegid getgroups getresuid getresgid
 getpgrp getsid setsid sendfile socket socketpair accept accept4 recvfrom recvmsg recvmmsg
 shutdown listen getsockname getpeername setsockopt getsockopt wait4 waitid exit
@@ -53,9 +53,9 @@ clock_getres timer_create timer_settime timer_gettime timer_getoverrun
 timer_delete timerfd_create timerfd_settime timerfd_gettime eventfd eventfd2
 signalfd signalfd4 inotify_init inotify_init1 inotify_rm_watch memfd_create
 getrandom rseq membarrier copy_file_range splice tee vmsplice sync_file_range
-readahead fadvise64 fgetxattr flistxattr fstatfs getcpu restart_syscall
+readahead fadvise64 fgetxattr flistxattr getcpu restart_syscall
 sched_get_priority_max sched_get_priority_min pidfd_send_signal fork vfork
-fchdir landlock_create_ruleset landlock_add_rule landlock_restrict_self
+landlock_create_ruleset landlock_add_rule landlock_restrict_self
 personality mq_timedsend mq_timedreceive mq_notify mq_getsetattr
 setuid setgid setreuid setregid setresuid setresgid setfsuid setfsgid setgroups capset
 io_setup io_destroy io_getevents io_submit io_cancel io_pgetevents
@@ -96,16 +96,20 @@ SAFE_FCNTLS = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 16, 36, 37, 38, 1024, 1025, 10
                1030, 1031, 1032, 1033, 1034]    # all but F_SETOWN(8), F_SETOWN_EX(15)
 
 ALLOW_IF = {
-    # the Sentry's hidden fds are invisible: closing or overwriting them traps
+    # the Sentry's hidden fds are invisible: any use of them traps (EBADF)
     "close": [_lt(0, HIDDEN_FD_BASE), _eq(0, 0xFFFFFFFF)],     # close(-1): EBADF, as shells do
-    "dup2": [_lt(1, HIDDEN_FD_BASE)],
-    "dup3": [_lt(1, HIDDEN_FD_BASE)],
+    "dup": [_lt(0, HIDDEN_FD_BASE)],
+    "dup2": [_lt(0, HIDDEN_FD_BASE) + _lt(1, HIDDEN_FD_BASE)],
+    "dup3": [_lt(0, HIDDEN_FD_BASE) + _lt(1, HIDDEN_FD_BASE)],
+    "fstat": [_lt(0, HIDDEN_FD_BASE)],
+    "fstatfs": [_lt(0, HIDDEN_FD_BASE)],
+    "fchdir": [_lt(0, HIDDEN_FD_BASE)],
     # a fixed mapping could land on the staging area
     "mmap": [_mask0(3, MAP_FIXED_ANY)] + _clear_of_staging(0, 1),
     # TIOCSTI/TIOCLINUX type into the host terminal: never reachable
     "ioctl": [_eq(1, v) for v in HOT_IOCTLS],
     # F_SETOWN names a process that will receive SIGIO
-    "fcntl": [_eq(1, v) for v in SAFE_FCNTLS],
+    "fcntl": [_lt(0, HIDDEN_FD_BASE) + _eq(1, v) for v in SAFE_FCNTLS],
     # CLONE_UNTRACED would start a child the tracer never sees
     "clone": [_mask0(0, CLONE_UNTRACED | CLONE_NEW_ANY)],
     # a destination address names a socket: only the connected form runs free

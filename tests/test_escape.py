@@ -242,3 +242,21 @@ def test_device_nodes_attributes_stay_the_hosts():
         (before.st_mode, before.st_uid, before.st_gid, before.st_mtime)
     assert r.stdout == b"writes-ok\n"
     assert r.stderr.count(b"Read-only file system") >= 4
+
+
+def test_sentry_fds_cannot_be_used_either(jail):
+    """Beyond close/dup2: every call naming one of the Sentry's fds is EBADF."""
+    code = r"""
+import os, socket
+for name, f in [("fcntl", lambda: __import__("fcntl").fcntl(1000, 1)), ("fstat", lambda: os.fstat(1000)),
+                ("dup", lambda: os.dup(1001)), ("fchdir", lambda: os.fchdir(1000)),
+                ("statvfs", lambda: os.statvfs(1000)), ("openat", lambda: os.open("etc", os.O_RDONLY, dir_fd=1000)),
+                ("scm_rights", lambda: socket.send_fds(socket.socketpair()[0], [b"x"], [1000]))]:
+    try:
+        f(); print(name, "ok")
+    except OSError as e:
+        print(name, e.strerror)
+"""
+    out = run_sentry(["python3", "-c", code]).stdout.decode().splitlines()
+    assert out == [f"{n} Bad file descriptor" for n in
+                   ("fcntl", "fstat", "dup", "fchdir", "statvfs", "openat", "scm_rights")]

@@ -11,8 +11,10 @@ import os
 from sentry._native import lib
 from syscalls.errors import SyscallError
 
-HIDDEN_FD_BASE = 1000    # guest fds >= this are the Sentry's; see syscalls/file.py
-MAX_MOUNTS = 20
+from sentry._native import lib as _lib
+
+HIDDEN_FD_BASE = _lib.SN_HIDDEN_FD_BASE   # guest fds from here are the Sentry's (syscalls/file.py)
+MAX_MOUNTS = _lib.SN_MAX_MOUNTS
 
 O_PATH = 0o10000000
 RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, RESOLVE_BENEATH = 1, 2, 4, 8
@@ -142,6 +144,12 @@ class MountTable:
                 rest = host_path[len(root.rstrip("/")) + 1:]
                 return m.path.rstrip("/") + "/" + rest
         return None
+
+    def by_guest_fd(self, fd):
+        for m in self.mounts.values():
+            if m.guest_fd == fd:
+                return m
+        raise SyscallError(errno.EBADF)
 
     def hidden_fds(self):
         return [(m.fd, m.guest_fd) for m in self.mounts.values()]
