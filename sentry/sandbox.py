@@ -66,7 +66,7 @@ def parse_mount(spec):
     return opts
 
 
-def build_mounts(cfg, private, kernel_ref):
+def build_mounts(cfg, private, scratch, kernel_ref):
     """The default table: the host's / read-only with a private /tmp (until
     the overlay exists), or --rootfs writable in place; /dev narrowed to the
     usual device nodes and a private /dev/shm; a synthetic /proc and /sys."""
@@ -92,7 +92,7 @@ def build_mounts(cfg, private, kernel_ref):
             os.mkdir(tmp)
             os.chmod(tmp, 0o1777)
             mounts.add(Mount(m["dst"], tmp))
-    mounts.add(ProcMount("/proc", os.path.join(private, "proc"), kernel_ref))
+    mounts.add(ProcMount("/proc", os.path.join(scratch, "proc"), kernel_ref))
     sysdir = os.path.join(private, "sys")
     os.mkdir(sysdir)
     sysfs.build(sysdir)
@@ -169,10 +169,15 @@ def run(cfg):
     """Run cfg.argv in a new sandbox; returns the exit code as a shell reports it."""
     check_config(cfg)
     _remove_stale_private_dirs()
+    # The guest's private /tmp goes where the host keeps temporary files; the
+    # synthetic /proc, rewritten at every lookup, on a memory file system
+    # when there is one (on these machines a symlink+rename costs ~0.7 ms on
+    # the disk and ~7 µs on tmpfs).
     private = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-")
+    scratch = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-", dir=_memory_dir()) if _memory_dir() else private
     try:
         kernel = None
-        mounts = build_mounts(cfg, private, lambda: kernel)
+        mounts = build_mounts(cfg, private, scratch, lambda: kernel)
         filt = seccomp.build()
         # --strace sees every call: the native fast path stays off
         seccomp.configure_native(staging.BASE, staging.SIZE, mounts, fast_paths=not cfg.strace)
@@ -214,6 +219,17 @@ def run(cfg):
         return exit_code(status)
     finally:
         shutil.rmtree(private, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+MEMORY_DIRS = ("/dev/shm",)
+
+
+def _memory_dir():
+    for d in MEMORY_DIRS:
+        if os.path.isdir(d) and os.access(d, os.W_OK | os.X_OK):
+            return d
+    return None
 
 
 def _log_trap_counts():
@@ -225,19 +241,19 @@ def _log_trap_counts():
 
 
 def _remove_stale_private_dirs():
-    """A Sentry killed with SIGKILL cannot remove its private directory; the
-    next one does, once that Sentry's pid is gone."""
-    top = tempfile.gettempdir()
-    for name in os.listdir(top):
-        parts = name.split("-")
-        if len(parts) != 3 or parts[0] != "sentry" or not parts[1].isdigit():
-            continue
-        try:
-            os.kill(int(parts[1]), 0)
-        except ProcessLookupError:
-            shutil.rmtree(os.path.join(top, name), ignore_errors=True)
-        except OSError:
-            pass
+    """A Sentry killed with SIGKILL cannot remove its private directories;
+    the next one does, once that Sentry's pid is gone."""
+    for top in {tempfile.gettempdir(), _memory_dir()} - {None}:
+        for name in os.listdir(top):
+            parts = name.split("-")
+            if len(parts) != 3 or parts[0] != "sentry" or not parts[1].isdigit():
+                continue
+            try:
+                os.kill(int(parts[1]), 0)
+            except ProcessLookupError:
+                shutil.rmtree(os.path.join(top, name), ignore_errors=True)
+            except OSError:
+                pass
 
 
 class _signals_forwarded_to:

@@ -60,14 +60,15 @@ class ProcMount(Mount):
 
     # ---- generation ---------------------------------------------------
 
-    def prepare(self, rel, ctx):
+    def prepare(self, rel, ctx, final=True):
         kernel = self.kernel_ref()
         if kernel is None or ctx is None:
             return
         self._ctx = ctx
         parts = [] if rel == "." else rel.split("/")
         if not parts:
-            self._fill_root(kernel, ctx)
+            if final:                  # /proc itself: it may be listed
+                self._fill_root(kernel, ctx)
             return
         head = parts[0]
         if head == "self":
@@ -77,7 +78,7 @@ class ProcMount(Mount):
         elif head == "mounts":
             self._link("mounts", "self/mounts")
         elif head.isdigit():
-            self._pid_entry(kernel, int(head), parts[1:])
+            self._pid_entry(kernel, int(head), parts[1:], final=final)
         elif head == "sys" and len(parts) >= 3 and parts[1] == "kernel" and parts[2] in (
                 "hostname", "domainname", "random"):
             self._kernel_sysctl(kernel, parts[2:])
@@ -101,8 +102,9 @@ class ProcMount(Mount):
         self._link("mounts", "self/mounts")
         self._dir("sys/kernel")
 
-    def _pid_entry(self, kernel, pid, rest, task_of=None):
-        """/proc/<pid>/… (or /proc/<pid>/task/<tid>/… with task_of=pid)."""
+    def _pid_entry(self, kernel, pid, rest, task_of=None, final=True):
+        """/proc/<pid>/… (or /proc/<pid>/task/<tid>/… with task_of=pid).  The
+        whole directory is filled only when it is itself the final name."""
         base = f"{task_of}/task/{pid}" if task_of else str(pid)
         proc = kernel.process_of(pid) if task_of is None else kernel.process_of(task_of)
         alive = proc is not None and (task_of is None or kernel.is_sandbox_task(pid))
@@ -110,12 +112,14 @@ class ProcMount(Mount):
             shutil.rmtree(os.path.join(self.host_root, base), ignore_errors=True)
             return
         self._dir(base)
+        if not rest and not final:
+            return
         names = [rest[0]] if rest else sorted(PER_PROCESS)
         for name in names:
             if name in PER_PROCESS:
-                self._per_process(kernel, proc, pid, base, name, rest[1:] if rest else [])
+                self._per_process(kernel, proc, pid, base, name, rest[1:] if rest else [], final)
 
-    def _per_process(self, kernel, proc, pid, base, name, rest):
+    def _per_process(self, kernel, proc, pid, base, name, rest, final=True):
         host = kernel.host_pid(pid)
         path = f"{base}/{name}"
         try:
@@ -130,7 +134,7 @@ class ProcMount(Mount):
             elif name == "fdinfo":
                 self._fdinfo(host, path)
             elif name == "task":
-                self._tasks(kernel, proc, path, rest)
+                self._tasks(kernel, proc, path, rest, final)
             elif name == "status":
                 self._file(path, self._status(kernel, proc, host))
             elif name == "stat":
@@ -153,14 +157,14 @@ class ProcMount(Mount):
         except FileNotFoundError:
             pass     # the process is gone meanwhile: the lookup will say ENOENT
 
-    def _tasks(self, kernel, proc, path, rest):
+    def _tasks(self, kernel, proc, path, rest, final):
         tids = {str(t) for t in proc.threads}
         self._dir(path)
         for name in os.listdir(os.path.join(self.host_root, path)):
             if name not in tids:
                 shutil.rmtree(os.path.join(self.host_root, path, name), ignore_errors=True)
         if rest and rest[0].isdigit():
-            self._pid_entry(kernel, int(rest[0]), rest[1:], task_of=proc.tgid)
+            self._pid_entry(kernel, int(rest[0]), rest[1:], task_of=proc.tgid, final=final)
         else:
             for t in tids:
                 self._dir(f"{path}/{t}")

@@ -53,8 +53,9 @@ class Mount:
         """Opening `rel` for writing (or truncating it)."""
         self.check_writable()
 
-    def prepare(self, rel, ctx):
-        """Called before `rel` is looked up: synthetic backends make it exist."""
+    def prepare(self, rel, ctx, final=True):
+        """Called before `rel` is looked up: synthetic backends make it exist
+        (all of it when it is the final component: it may be listed)."""
 
     def allows(self, rel):
         """Whether `rel` (a confined relative path) is part of this mount."""

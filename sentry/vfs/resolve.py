@@ -121,7 +121,7 @@ def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=
         if not mount.allows(rel):
             st = None
         else:
-            mount.prepare(rel, ctx)
+            mount.prepare(rel, ctx, last)
             try:
                 st = mount.lstat(rel)
             except SyscallError as e:
@@ -190,7 +190,7 @@ def _remember(mounts, link, ctx):
     """Cache a symlink for the native path, unless what it leads to depends on
     who asks (anything through /proc: /dev/stdin, /proc/self/cwd …)."""
     cache = mounts.links
-    if link in cache.known:
+    if link in cache.known or not mounts.locate(link)[0].stable_links:
         return
     via = []
     try:
