@@ -9,7 +9,7 @@ import tempfile
 
 from sentry.kernel.kernel import Kernel
 from sentry.platform import privileges, ptrace, seccomp, staging
-from sentry.fsimpl import sys as sysfs
+from sentry.fsimpl import sysfs
 from sentry.fsimpl.dev import DevMount
 from sentry.fsimpl.proc import ProcMount
 from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, Mount, MountTable
