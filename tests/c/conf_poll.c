@@ -22,13 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define T(expr) report(#expr, (long)(expr))
-static void report(const char *what, long r)
-{
-	if (r < 0) printf("%s = -1 %s\n", what, strerrorname_np(errno));
-	else printf("%s = %ld\n", what, r);
-	errno = 0;
-}
+#include "transcript.h"
 
 static const char *ev(int e)
 {

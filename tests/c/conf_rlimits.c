@@ -18,31 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define T(expr) report(#expr, (long)(expr))
-static void report(const char *what, long r)
-{
-	if (r < 0) printf("%s = -1 %s\n", what, strerrorname_np(errno));
-	else printf("%s = %ld\n", what, r);
-	errno = 0;
-}
+#include "transcript.h"
 
-static void status(const char *what, int st)
-{
-	if (WIFEXITED(st)) printf("%s: exited %d\n", what, WEXITSTATUS(st));
-	else if (WIFSIGNALED(st)) printf("%s: killed by %s\n", what, sigabbrev_np(WTERMSIG(st)));
-	else printf("%s: status %#x\n", what, st);
-}
 
-/* is capability n in our effective set?  (natively root may lack some, in a
- * container; the guest has none): results that depend on one are printed
- * as "as the capability predicts" */
-static int has_cap(int n)
-{
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct d[2];
-	if (syscall(SYS_capget, &h, d)) return 0;
-	return (d[n / 32].effective >> (n % 32)) & 1;
-}
 
 static void predicted(const char *what, long r, int cap, int err)
 {

@@ -17,20 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define T(expr) report(#expr, (long)(expr))
-static void report(const char *what, long r)
-{
-	if (r < 0) printf("%s = -1 %s\n", what, strerrorname_np(errno));
-	else printf("%s = %ld\n", what, r);
-	errno = 0;
-}
+#include "transcript.h"
 
-static void status(const char *what, int st)
-{
-	if (WIFEXITED(st)) printf("%s: exited %d\n", what, WEXITSTATUS(st));
-	else if (WIFSIGNALED(st)) printf("%s: killed by %s\n", what, sigabbrev_np(WTERMSIG(st)));
-	else printf("%s: status %#x\n", what, st);
-}
 
 static volatile sig_atomic_t hits, last_code, last_pid_is_self, last_value, last_uid;
 static volatile int order[16], norder;

@@ -16,13 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define T(expr) report(#expr, (long)(expr))
-static void report(const char *what, long r)
-{
-	if (r < 0) printf("%s = -1 %s\n", what, strerrorname_np(errno));
-	else printf("%s = %ld\n", what, r);
-	errno = 0;
-}
+#include "transcript.h"
 /* calls that return an error number instead of setting errno */
 #define E(expr) ereport(#expr, (expr))
 static void ereport(const char *what, int r)

@@ -17,13 +17,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#define T(expr) report(#expr, (long)(expr))
-static void report(const char *what, long r)
-{
-	if (r < 0) printf("%-60s = -1 %s\n", what, strerrorname_np(errno));
-	else printf("%-60s = %ld\n", what, r);
-	errno = 0;
-}
+#include "transcript.h"
 
 static int cmp(const void *a, const void *b) { return strcmp(*(char **)a, *(char **)b); }
 
