@@ -253,41 +253,34 @@ class ProcMount(Mount):
                 lines.append(f"sentry {m.path} {fstype} {opts} 0 0")
         return ("\n".join(lines) + "\n").encode()
 
-    def _fds(self, kernel, host, path):
+    def _per_fd(self, host, kind, path, make):
+        """Refill path (fd/ or fdinfo/) with make(name, host entry) for each
+        fd of the process but the Sentry's own."""
         self._dir(path)
         d = os.path.join(self.host_root, path)
         for name in os.listdir(d):
             os.unlink(os.path.join(d, name))
         try:
-            fds = os.listdir(f"/proc/{host}/fd")
+            fds = os.listdir(f"/proc/{host}/{kind}")
         except OSError:
             return
         for fd in fds:
             if HIDDEN_FD_BASE <= int(fd) < HIDDEN_FD_BASE + MAX_MOUNTS:
-                continue                      # the Sentry's own fds
-            try:
-                target = os.readlink(f"/proc/{host}/fd/{fd}")
-            except OSError:
                 continue
-            self._link(f"{path}/{fd}", self._sandbox_path(kernel, target))
+            try:
+                make(f"{path}/{fd}", f"/proc/{host}/{kind}/{fd}")
+            except OSError:
+                pass                          # closed meanwhile
+
+    def _fds(self, kernel, host, path):
+        self._per_fd(host, "fd", path,
+                     lambda rel, entry: self._link(rel, self._sandbox_path(kernel, os.readlink(entry))))
 
     def _fdinfo(self, host, path):
-        self._dir(path)
-        d = os.path.join(self.host_root, path)
-        for name in os.listdir(d):
-            os.unlink(os.path.join(d, name))
-        try:
-            fds = os.listdir(f"/proc/{host}/fdinfo")
-        except OSError:
-            return
-        for fd in fds:
-            if HIDDEN_FD_BASE <= int(fd) < HIDDEN_FD_BASE + MAX_MOUNTS:
-                continue
-            try:
-                with open(f"/proc/{host}/fdinfo/{fd}", "rb") as f:
-                    self._file(f"{path}/{fd}", f.read())
-            except OSError:
-                pass
+        def copy(rel, entry):
+            with open(entry, "rb") as f:
+                self._file(rel, f.read())
+        self._per_fd(host, "fdinfo", path, copy)
 
     def _kernel_sysctl(self, kernel, parts):
         self._dir("sys/kernel")
