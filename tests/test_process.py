@@ -124,19 +124,26 @@ def _pty_session(argv, steps, timeout=30):
         os.close(fd)
 
 
-def test_interactive_job_control(proc_root):
-    """Ctrl-Z, jobs, bg, fg and Ctrl-C reach the right process groups."""
-    argv = SENTRY + ["--rootfs", proc_root, "--", "/bin/sh", "-i"]
-    out = _pty_session(argv, [
-        (None, "# "),
-        (b"PS1='$ '\n", "$ "),
+def _job_control(argv, prompt):
+    return _pty_session(argv, [
+        (None, prompt),
         (b"sleep 100\n", "sleep"),
         (b"\x1a", "Stopped"),               # Ctrl-Z
         (b"jobs\n", "sleep 100"),
-        (b"bg\n", "$ "),
+        (b"bg\n", prompt),
         (b"fg\n", "sleep 100"),
-        (b"\x03", "$ "),                    # Ctrl-C
+        (b"\x03", prompt),                  # Ctrl-C
         (b"echo after-$((40+2))\n", "after-42"),
         (b"exit\n", ""),
     ])
+
+
+def test_interactive_job_control_busybox(proc_root):
+    """Ctrl-Z, jobs, bg, fg and Ctrl-C reach the right process groups."""
+    out = _job_control(SENTRY + ["--rootfs", proc_root, "--", "/bin/sh", "-i"], "# ")
+    assert "Stopped" in out and "after-42" in out
+
+
+def test_interactive_job_control_bash(host_root):
+    out = _job_control(SENTRY + ["--rootfs", host_root, "--", "/bin/bash", "--norc", "-i"], "# ")
     assert "Stopped" in out and "after-42" in out
