@@ -23,6 +23,9 @@ def parser():
                      help="add a mount (repeatable): type=bind,src=HOSTDIR,dst=/PATH[,ro] "
                           "or type=tmpfs,dst=/PATH (a private directory, removed at exit)")
     run.add_argument("--hostname", default="sentry", help="hostname seen by the guest (default: sentry)")
+    run.add_argument("--pids-limit", type=int, default=4096, metavar="N",
+                     help="most tasks (processes and threads) the sandbox may hold; a fork or "
+                          "clone past it fails with EAGAIN (default 4096, 0: no limit)")
     run.add_argument("--strace", action="store_true",
                      help="log every trapped syscall, its result and its outcome")
     run.add_argument("--log", metavar="FILE", help="write the Sentry's log to FILE instead of stderr")
@@ -46,7 +49,7 @@ def main(argv=None):
     from sentry.sandbox import Config, ConfigError, run
     try:
         cfg = Config(cmd, rootfs=args.rootfs, cwd=args.cwd, hostname=args.hostname,
-                     strace=args.strace, mounts=args.mount)
+                     strace=args.strace, mounts=args.mount, pids_limit=args.pids_limit)
         return run(cfg)
     except ConfigError as e:
         print(f"sentry: {e}", file=sys.stderr)

@@ -23,7 +23,7 @@ class ConfigError(Exception):
 
 class Config:
     def __init__(self, argv, rootfs=None, cwd=None, env=None, hostname="sentry",
-                 strace=False, mounts=()):
+                 strace=False, mounts=(), pids_limit=4096):
         self.argv = argv
         self.rootfs = rootfs
         self.cwd = cwd
@@ -31,6 +31,9 @@ class Config:
         self.hostname = hostname
         self.strace = strace
         self.mounts = [parse_mount(m) for m in mounts]
+        if not isinstance(pids_limit, int) or pids_limit < 0:
+            raise ConfigError(f"--pids-limit {pids_limit}: a number of tasks, 0 for no limit")
+        self.pids_limit = pids_limit
 
 
 MOUNT_TYPES = {"bind": {"src", "dst", "ro", "rw"}, "tmpfs": {"dst"}}
@@ -185,7 +188,7 @@ def run(cfg):
         if cfg.strace:
             from sentry.strace import Tracer
             strace = Tracer()
-        kernel = Kernel(mounts, strace)
+        kernel = Kernel(mounts, strace, cfg.pids_limit)
         kernel.uts["hostname"] = cfg.hostname
 
         # Orphaned guests re-parent to the Sentry (they stay traced and reaped);

@@ -147,3 +147,20 @@ def test_interactive_job_control_busybox(proc_root):
 def test_interactive_job_control_bash(host_root):
     out = _job_control(SENTRY + ["--rootfs", host_root, "--", "/bin/bash", "--norc", "-i"], "# ")
     assert "Stopped" in out and "after-42" in out
+
+
+def test_fork_bomb_is_bounded_by_pids_limit(proc_root, cbin):
+    install(cbin("forkbomb"), proc_root)
+    r = run_sentry(["/bin/forkbomb", "1000"], proc_root, extra=["--pids-limit", "50"])
+    assert r.stdout == b"forked 49, then EAGAIN\n"
+    # a shell fork bomb: the sandbox stays bounded, its shell goes on, and it ends cleanly
+    r = run_sentry(["/bin/sh", "-c", "b(){ b|b& }; b; sleep 1; echo alive"], proc_root,
+                   extra=["--pids-limit", "100"], timeout=60)
+    assert r.stdout == b"alive\n" and r.returncode == 0
+    assert b"Resource temporarily unavailable" in r.stderr
+    assert _processes_under(proc_root) == []
+
+
+def test_bad_pids_limit():
+    r = subprocess.run(SENTRY + ["--pids-limit", "-1", "--", "true"], capture_output=True, text=True)
+    assert r.returncode == 125 and "--pids-limit" in r.stderr

@@ -25,12 +25,13 @@ SYS_MMAP = 9
 
 
 class Kernel:
-    def __init__(self, mounts, strace=None):
+    def __init__(self, mounts, strace=None, pids_limit=0):
         self.mounts = mounts
         self.strace = strace           # sentry.strace.Tracer or None
         self.tasks = {}                # tid -> Task
         self.processes = {}            # tgid -> Process
         self.zombies = {}              # tgid -> start time: exited, not yet reaped
+        self.pids_limit = pids_limit   # tasks at most (0: no limit), as a pids cgroup
         self.init = None               # the sandbox's first process
         self.init_status = None        # wait status of init, once it exited
         self.event = ptrace.new_event()
@@ -73,6 +74,12 @@ class Kernel:
 
     def dispatch(self, ev):
         tid, kind = ev.tid, ev.kind
+        if self.init_status is not None and kind not in (ptrace.EXITED, ptrace.SIGNALED):
+            # The sandbox is ending: a task the last sweep missed (created
+            # meanwhile) dies at its first stop.
+            ptrace.kill_task(tid)
+            ptrace.resume(tid)
+            return
         if kind == ptrace.SECCOMP:
             self.on_syscall(self.task(tid), ptrace.regs_of(ev))
         elif kind == ptrace.SYSCALL_EXIT:
@@ -250,6 +257,14 @@ class Kernel:
             proc.comm, proc.kernel_comm = pproc.comm, pproc.kernel_comm
             self.processes[child_tid] = proc
             child.attach(proc)
+        if self.pids_limit and len(self.tasks) > self.pids_limit:
+            # Over the limit: the child dies before its first instruction and
+            # the parent's fork/clone returns EAGAIN, as under a pids cgroup.
+            ptrace.kill_task(child_tid)
+            parent.on_exit = lambda task, result: -errno.EAGAIN
+            if child.started:
+                ptrace.resume(child_tid)
+            return
         if child.slots.mapped:
             child.slots.slot_of(child_tid)     # the native fast path can stage at once
         if child.started:
