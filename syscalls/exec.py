@@ -78,12 +78,12 @@ def exec_rewrite(call, dirfd, path, argv_addr, envp_addr, flags):
                                   3: envp_addr, 4: 0})
 
 
-@handler("execve", stages=True)
+@handler("execve")
 def sys_execve(call):
     return exec_rewrite(call, AT_FDCWD, call.path(0), call.args[1], call.args[2], 0)
 
 
-@handler("execveat", stages=True)
+@handler("execveat")
 def sys_execveat(call):
     flags = sint(call.args[4])
     if flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW):

@@ -81,22 +81,22 @@ def _reopen_unnamed(call, unnamed, flags):
     return Rewrite(SYS_FCNTL, {0: unnamed.fd, 1: F_DUPFD_CLOEXEC if flags & os.O_CLOEXEC else F_DUPFD, 2: 0})
 
 
-@handler("open", stages=True)
+@handler("open")
 def sys_open(call):
     return open_rewrite(call, AT_FDCWD, call.path(0), sint(call.args[1]), call.args[2])
 
 
-@handler("creat", stages=True)
+@handler("creat")
 def sys_creat(call):
     return open_rewrite(call, AT_FDCWD, call.path(0), O_CREAT | O_WRONLY | O_TRUNC, call.args[1])
 
 
-@handler("openat", stages=True)
+@handler("openat")
 def sys_openat(call):
     return open_rewrite(call, call.fd(0), call.path(1), sint(call.args[2]), call.args[3])
 
 
-@handler("openat2", stages=True, support="partial",
+@handler("openat2", support="partial",
          note="the guest's own RESOLVE_* flags are accepted but not enforced beyond the sandbox's confinement")
 def sys_openat2(call):
     size = call.args[3]
@@ -196,7 +196,7 @@ def sys_ioctl(call):
     return PASS
 
 
-@handler("fcntl", stages=True, support="partial", note="F_SETOWN to a process outside the sandbox is refused")
+@handler("fcntl", support="partial", note="F_SETOWN to a process outside the sandbox is refused")
 def sys_fcntl(call):
     not_hidden(call)
     cmd = call.args[1] & 0xFFFFFFFF

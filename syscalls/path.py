@@ -657,7 +657,7 @@ def sys_statfs(call):
     return 0
 
 
-@handler("chdir", stages=True, note="rewritten to a confined path: the kernel keeps the cwd")
+@handler("chdir", note="rewritten to a confined path: the kernel keeps the cwd")
 def sys_chdir(call):
     loc = lookup(call, AT_FDCWD, call.path(0))
     if not loc.is_dir:

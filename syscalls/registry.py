@@ -26,19 +26,18 @@ class Rewrite:
 
 
 class Entry:
-    __slots__ = ("name", "fn", "support", "note", "stages")
+    __slots__ = ("name", "fn", "support", "note")
 
-    def __init__(self, name, fn, support="full", note="", stages=False):
+    def __init__(self, name, fn, support="full", note=""):
         self.name = name
         self.fn = fn
         self.support = support        # full | partial
         self.note = note
-        self.stages = stages          # needs the staging area mapped
 
 
-def handler(*names, support="full", note="", stages=False):
+def handler(*names, support="full", note=""):
     def register(fn):
         for name in names:
-            HANDLERS[name] = Entry(name, fn, support, note, stages)
+            HANDLERS[name] = Entry(name, fn, support, note)
         return fn
     return register

@@ -20,24 +20,19 @@ def _check_sig(sig):
         raise SyscallError(errno.EINVAL)
 
 
-def _signal_group(call, pgid, sig, skip_self=False):
+def _signal_each(call, sig, wanted, none_is_esrch=True):
+    """Signal every sandbox process wanted(tgid) picks; ESRCH if none (as
+    for a process group)."""
     sent = 0
-    for tgid in call.kernel.sandbox_pids():
-        if skip_self and tgid == call.process.tgid:
-            continue
-        if pgid is not None:
-            try:
-                if os.getpgid(tgid) != pgid:
-                    continue
-            except ProcessLookupError:
-                continue
+    for tgid in call.kernel.visible_pids():
         try:
-            if sig:
-                os.kill(tgid, sig)
-            sent += 1
+            if wanted(tgid):
+                if sig:
+                    os.kill(call.kernel.host_pid(tgid), sig)
+                sent += 1
         except ProcessLookupError:
-            pass
-    if not sent:
+            pass                               # gone meanwhile
+    if not sent and none_is_esrch:
         raise SyscallError(errno.ESRCH)
     return 0
 
@@ -52,22 +47,10 @@ def sys_kill(call):
         return PASS
     if pid == -1:
         # every process but the caller and the sandbox's init
-        init = call.kernel.init.tgid
-        return _signal_group_all(call, sig, init)
+        skip = (call.kernel.init.tgid, call.process.tgid)
+        return _signal_each(call, sig, lambda tgid: tgid not in skip, none_is_esrch=False)
     pgid = os.getpgid(call.process.tgid) if pid == 0 else -pid
-    return _signal_group(call, pgid, sig)
-
-
-def _signal_group_all(call, sig, init):
-    for tgid in call.kernel.sandbox_pids():
-        if tgid in (init, call.process.tgid):
-            continue
-        try:
-            if sig:
-                os.kill(tgid, sig)
-        except ProcessLookupError:
-            pass
-    return 0
+    return _signal_each(call, sig, lambda tgid: os.getpgid(call.kernel.host_pid(tgid)) == pgid)
 
 
 @handler("tkill")

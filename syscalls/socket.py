@@ -118,12 +118,12 @@ def _staged_name(call, raw, addr_i, len_i):
     return {addr_i: addr, len_i: len(raw)}
 
 
-@handler("bind", stages=True)
+@handler("bind")
 def sys_bind(call):
     return _bind_connect(call, True)
 
 
-@handler("connect", stages=True, note="AF_INET/AF_INET6 reach the host network until the network namespace exists")
+@handler("connect", note="AF_INET/AF_INET6 reach the host network until the network namespace exists")
 def sys_connect(call):
     return _bind_connect(call, False)
 
@@ -137,7 +137,7 @@ def _send_name(call, ptr, length):
     return raw
 
 
-@handler("sendto", stages=True, support="partial",
+@handler("sendto", support="partial",
          note="a datagram to an AF_UNIX path is refused (EOPNOTSUPP); connect first")
 def sys_sendto(call):
     raw = _send_name(call, call.args[4], call.args[5] & 0xFFFFFFFF)
@@ -192,13 +192,13 @@ def _staged_msghdr(call, hdr_addr):
     return addrs[0]
 
 
-@handler("sendmsg", stages=True, support="partial",
+@handler("sendmsg", support="partial",
          note="a datagram to an AF_UNIX path is refused (EOPNOTSUPP); connect first")
 def sys_sendmsg(call):
     return Rewrite(args={1: _staged_msghdr(call, call.args[1])})
 
 
-@handler("sendmmsg", stages=True, support="partial",
+@handler("sendmmsg", support="partial",
          note="sends the first message per call (a short count, as Linux allows)")
 def sys_sendmmsg(call):
     if call.args[2] & 0xFFFFFFFF == 0:

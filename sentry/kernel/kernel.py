@@ -324,9 +324,6 @@ class Kernel:
 
     # ---- questions handlers ask ------------------------------------------
 
-    def sandbox_pids(self):
-        return list(self.processes)
-
     # The one place pids are chosen for the guest: host pids today, the PID
     # namespace's virtual pids later (/proc and the kill family ask here).
     def visible_pids(self):
