@@ -21,27 +21,24 @@ def sys_clone(call):
     raise SyscallError(errno.EPERM)
 
 
-def _pid_arg(i, zero_is_self=True):
-    def check(call):
-        pid = sint(call.args[i])
-        if pid == 0 and zero_is_self:
-            return PASS
-        if pid < 0 or not call.kernel.in_sandbox(pid, task=True):
-            raise SyscallError(errno.ESRCH)
+@handler("getpgid", "prlimit64", "sched_setaffinity", "sched_getaffinity", "sched_setparam",
+         "sched_getparam", "sched_setscheduler", "sched_getscheduler", "sched_rr_get_interval",
+         "sched_setattr", "sched_getattr", "process_vm_readv", "process_vm_writev",
+         "migrate_pages", "move_pages", note="the pid must name a sandbox process")
+def sys_pid_first(call):
+    """Calls whose first argument is a pid (0: the caller)."""
+    pid = sint(call.args[0])
+    if pid == 0:
         return PASS
-    return check
+    if pid < 0 or not call.kernel.in_sandbox(pid, task=True):
+        raise SyscallError(errno.ESRCH)
+    return PASS
 
 
-for _name, _i in {"getpgid": 0, "prlimit64": 0, "sched_setaffinity": 0,
-                  "sched_getaffinity": 0, "sched_setparam": 0, "sched_getparam": 0,
-                  "sched_setscheduler": 0, "sched_getscheduler": 0,
-                  "sched_rr_get_interval": 0, "sched_setattr": 0, "sched_getattr": 0,
-                  "process_vm_readv": 0, "process_vm_writev": 0, "migrate_pages": 0,
-                  "move_pages": 0, "get_mempolicy": None}.items():
-    if _i is not None:
-        handler(_name, note="the pid must name a sandbox process")(_pid_arg(_i))
-
-handler("set_mempolicy", "get_mempolicy", "set_mempolicy_home_node")(lambda call: PASS)
+@handler("set_mempolicy", "get_mempolicy", "set_mempolicy_home_node",
+         note="the caller's own memory policy")
+def sys_mempolicy(call):
+    return PASS
 
 
 @handler("kcmp")
