@@ -35,12 +35,6 @@ def sys_pid_first(call):
     return PASS
 
 
-@handler("set_mempolicy", "get_mempolicy", "set_mempolicy_home_node",
-         note="the caller's own memory policy")
-def sys_mempolicy(call):
-    return PASS
-
-
 @handler("kcmp")
 def sys_kcmp(call):
     for i in (0, 1):

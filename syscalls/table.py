@@ -60,7 +60,8 @@ personality mq_timedsend mq_timedreceive mq_notify mq_getsetattr
 setuid setgid setreuid setregid setresuid setresgid setfsuid setfsgid setgroups capset
 io_setup io_destroy io_getevents io_submit io_cancel io_pgetevents
 mlockall munlockall setrlimit sync syncfs time pkey_alloc pkey_free futex_wake
-futex_wait futex_requeue cachestat map_shadow_stack
+futex_wait futex_requeue cachestat map_shadow_stack set_mempolicy get_mempolicy
+set_mempolicy_home_node
 """.split())
 
 MAP_FIXED_ANY = 0x10 | 0x100000              # MAP_FIXED | MAP_FIXED_NOREPLACE
