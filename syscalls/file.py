@@ -159,8 +159,10 @@ def sys_close_range(call):
 # ---- fd-level calls whose target must be checked -------------------------------
 
 def fd_mount(call, fd):
+    """The mount the file behind fd lives on (a deleted one too: its mount
+    still decides whether it may be changed)."""
     try:
-        spath = fd_sandbox_path(call, fd)
+        spath = fd_sandbox_path(call, fd, deleted_ok=True)
     except SyscallError:
         return None      # pipes, sockets, anonymous inodes: not on a mount
     try:

@@ -9,16 +9,16 @@ import os
 import stat
 
 from sentry.vfs import resolve as _resolve
-from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, openat2
+from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, openat2, split_deleted
 from syscalls.call import AT_FDCWD
 from syscalls.errors import SyscallError
 
 
-def fd_sandbox_path(call, fd):
+def fd_sandbox_path(call, fd, deleted_ok=False):
     """Sandbox path of the file behind guest fd `fd` (ENOENT if none)."""
     if HIDDEN_FD_BASE <= fd < HIDDEN_FD_BASE + MAX_MOUNTS:
         raise SyscallError(errno.EBADF)        # the Sentry's own: not the guest's to name
-    return host_to_sandbox(call, call.host_fd_path(fd))
+    return host_to_sandbox(call, call.host_fd_path(fd), deleted_ok)
 
 
 def cwd_sandbox_path(call):
@@ -30,8 +30,11 @@ def cwd_sandbox_path(call):
     return host_to_sandbox(call, host)
 
 
-def host_to_sandbox(call, host):
-    if host.endswith(" (deleted)"):
+def host_to_sandbox(call, host, deleted_ok=False):
+    """Sandbox path of a host path the kernel reported; ENOENT outside the
+    sandbox, for non-paths (pipe:[…]) and, unless deleted_ok, deleted files."""
+    host, deleted = split_deleted(host)
+    if deleted and not deleted_ok:
         raise SyscallError(errno.ENOENT)
     spath = call.kernel.mounts.sandbox_path(host) if host.startswith("/") else None
     if spath is None:

@@ -351,9 +351,7 @@ def _link_open_file(call, pid, fd, newdir, new):
     dup = call.kernel.borrow_fd(proc, fd)
     try:
         host = os.readlink(f"/proc/self/fd/{dup}")
-        if host.endswith(" (deleted)"):
-            host = host[:-10]
-        if call.kernel.mounts.locate(host_to_sandbox(call, host))[0] is not dst.mount:
+        if call.kernel.mounts.locate(host_to_sandbox(call, host, deleted_ok=True))[0] is not dst.mount:
             raise SyscallError(errno.EXDEV)
         with Parent(dst) as (dfd, dname):
             os.link(f"/proc/self/fd/{dup}", dname, dst_dir_fd=dfd, follow_symlinks=True)

@@ -17,7 +17,7 @@ import shutil
 import stat
 import uuid
 
-from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, Mount
+from sentry.vfs.mount import DELETED, HIDDEN_FD_BASE, MAX_MOUNTS, Mount, split_deleted
 from syscalls.errors import SyscallError
 
 # Host files whose content a sandbox may see as it is.
@@ -299,11 +299,9 @@ class ProcMount(Mount):
         """A host path as the sandbox names it; non-paths (pipe:[…]) as they are."""
         if not host_path.startswith("/"):
             return host_path
-        suffix = ""
-        if host_path.endswith(" (deleted)"):
-            host_path, suffix = host_path[:-10], " (deleted)"
+        host_path, deleted = split_deleted(host_path)
         spath = kernel.mounts.sandbox_path(host_path)
-        return (spath or "/") + suffix
+        return (spath or "/") + (DELETED if deleted else "")
 
     # ---- writing into the private directory -------------------------------
 

@@ -99,6 +99,16 @@ class Mount:
         return self.host_root if rel == "." else os.path.join(self.host_root, rel)
 
 
+DELETED = " (deleted)"
+
+
+def split_deleted(host_path):
+    """(path, deleted) of what /proc/<tid>/fd/N or cwd says."""
+    if host_path.endswith(DELETED):
+        return host_path[:-len(DELETED)], True
+    return host_path, False
+
+
 class MountTable:
     def __init__(self):
         from sentry.vfs.linkcache import LinkCache
@@ -136,7 +146,8 @@ class MountTable:
 
     def sandbox_path(self, host_path):
         """Map a host path (from /proc/<tid>/fd) back into the sandbox; None
-        when it lies outside every mount."""
+        when it lies outside every mount.  A deleted file's " (deleted)" mark
+        is the caller's to handle (split_deleted)."""
         for m in self._by_host:
             root = m.host_root
             if host_path == root:
