@@ -14,9 +14,16 @@ def parser():
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", help="run a command in a new sandbox",
                          description="Run CMD in a new sandbox. Without --rootfs the host's / is "
-                                     "the sandbox's read-only root, with a private writable /tmp.")
+                                     "the read-only lower layer of a private copy-on-write overlay "
+                                     "root (discarded at exit), with a private /tmp.")
     run.add_argument("--rootfs", metavar="DIR",
-                     help="use DIR as the sandbox's root, writable in place")
+                     help="use DIR as the sandbox's root, writable in place (see --overlay)")
+    run.add_argument("--overlay", action="store_true",
+                     help="with --rootfs: DIR becomes the read-only lower layer of a private "
+                          "copy-on-write overlay, discarded at exit (the default root always is one)")
+    run.add_argument("--overlay-dir", metavar="PATH",
+                     help="keep the overlay's upper layer in PATH (its upper/ and work/), so a later "
+                          "run sees the changes; implies --overlay")
     run.add_argument("--cwd", metavar="DIR", help="working directory inside the sandbox "
                      "(default: the current directory without --rootfs, / with it)")
     run.add_argument("--mount", action="append", default=[], metavar="SPEC",
@@ -49,7 +56,8 @@ def main(argv=None):
     from sentry.sandbox import Config, ConfigError, run
     try:
         cfg = Config(cmd, rootfs=args.rootfs, cwd=args.cwd, hostname=args.hostname,
-                     strace=args.strace, mounts=args.mount, pids_limit=args.pids_limit)
+                     strace=args.strace, mounts=args.mount, pids_limit=args.pids_limit,
+                     overlay=args.overlay, overlay_dir=args.overlay_dir)
         return run(cfg)
     except ConfigError as e:
         print(f"sentry: {e}", file=sys.stderr)

@@ -5,12 +5,14 @@ import os
 import resource
 import shutil
 import signal
+import stat
 import tempfile
 
 from sentry.kernel.kernel import Kernel
 from sentry.platform import privileges, ptrace, seccomp, staging
 from sentry.fsimpl import sysfs
 from sentry.fsimpl.dev import DevMount
+from sentry.fsimpl.overlay import OverlayMount
 from sentry.fsimpl.proc import ProcMount
 from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, Mount, MountTable
 
@@ -23,9 +25,12 @@ class ConfigError(Exception):
 
 class Config:
     def __init__(self, argv, rootfs=None, cwd=None, env=None, hostname="sentry",
-                 strace=False, mounts=(), pids_limit=4096):
+                 strace=False, mounts=(), pids_limit=4096, overlay=False, overlay_dir=None):
         self.argv = argv
         self.rootfs = rootfs
+        # the default root is always an overlay; --overlay-dir implies one
+        self.overlay = overlay or overlay_dir is not None or rootfs is None
+        self.overlay_dir = overlay_dir
         self.cwd = cwd
         self.env = dict(os.environ) if env is None else env
         self.hostname = hostname
@@ -70,18 +75,25 @@ def parse_mount(spec):
 
 
 def build_mounts(cfg, private, scratch, kernel_ref):
-    """The default table: the host's / read-only with a private /tmp (until
-    the overlay exists), or --rootfs writable in place; /dev narrowed to the
-    usual device nodes and a private /dev/shm; a synthetic /proc and /sys."""
+    """The default table: the host's / as the lower layer of a private
+    copy-on-write overlay, with a private /tmp; or --rootfs, writable in place
+    or (--overlay) under an overlay; /dev narrowed to the usual device nodes
+    and a private /dev/shm; a synthetic /proc and /sys."""
     mounts = MountTable()
+    lower = "/" if cfg.rootfs is None else cfg.rootfs
+    if cfg.overlay:
+        # the upper layer sits beside the private /tmp: on the host's own
+        # file system (one st_dev, copy_file_range in the kernel), and out of
+        # the guest's sight (its /tmp is another directory)
+        layers = cfg.overlay_dir or private
+        mounts.add(OverlayMount("/", lower, os.path.join(layers, "upper"), os.path.join(layers, "work")))
+    else:
+        mounts.add(Mount("/", lower))
     if cfg.rootfs is None:
-        mounts.add(Mount("/", "/", readonly=True))
         tmp = os.path.join(private, "tmp")
         os.mkdir(tmp)
         os.chmod(tmp, 0o1777)
         mounts.add(Mount("/tmp", tmp))
-    else:
-        mounts.add(Mount("/", cfg.rootfs))
     mounts.add(DevMount("/dev"))
     shm = os.path.join(private, "shm")
     os.mkdir(shm)
@@ -111,23 +123,39 @@ def check_config(cfg):
             raise ConfigError(f"rootfs {cfg.rootfs}: no such directory")
         if not os.path.isdir(cfg.rootfs):
             raise ConfigError(f"rootfs {cfg.rootfs}: not a directory")
+    if cfg.overlay_dir is not None:
+        if os.path.exists(cfg.overlay_dir) and not os.path.isdir(cfg.overlay_dir):
+            raise ConfigError(f"--overlay-dir {cfg.overlay_dir}: not a directory")
+        try:
+            os.makedirs(cfg.overlay_dir, exist_ok=True)
+            probe = os.path.join(cfg.overlay_dir, ".sentry-xattr-probe")
+            with open(probe, "w"):
+                pass
+            try:
+                os.setxattr(probe, "user.sentry.probe", b"")
+            finally:
+                os.unlink(probe)
+        except OSError as e:
+            raise ConfigError(f"--overlay-dir {cfg.overlay_dir}: {e.strerror} (the upper layer needs a "
+                              "writable directory on a file system with user xattrs)")
 
 
 def _host_cwd(cfg, mounts):
     """Host directory of the guest's first cwd (the sandbox's root when the
     requested one does not exist there)."""
     cwd = cfg.cwd or (os.getcwd() if cfg.rootfs is None else "/")
-    try:
-        mount, rel = mounts.locate(os.path.normpath(cwd))
-        path = mount.host_path(rel)
-        if os.path.isdir(path) and mount.allows(rel):
-            return path
-    except Exception:
-        pass
-    return mounts.mounts["/"].host_root
+    for path in (os.path.normpath(cwd), "/"):
+        try:
+            mount, rel = mounts.locate(path)
+            backing, st = mount.find(rel)
+            if stat.S_ISDIR(st.st_mode) and mount.allows(rel):
+                return backing.host_path(rel)
+        except Exception:
+            pass
+    return "/"            # not reached: the root always resolves
 
 
-def _guest_start(cfg, mounts, filt, ready_r):
+def _guest_start(cfg, mounts, filt, ready_r, host_cwd):
     """Runs in the forked child: becomes the sandbox's first process."""
     try:
         if os.read(ready_r, 1) != b"x":         # the Sentry could not trace us
@@ -142,7 +170,7 @@ def _guest_start(cfg, mounts, filt, ready_r):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         # The guest's cwd is a real one, kept by the kernel (chdir is
         # rewritten, never emulated), read back through /proc/<tid>/cwd.
-        os.chdir(_host_cwd(cfg, mounts))
+        os.chdir(host_cwd)
         for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGTERM, signal.SIGHUP):
             signal.signal(s, signal.SIG_DFL)
         privileges.drop_all()
@@ -196,10 +224,11 @@ def run(cfg):
         privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
         privileges.prctl(privileges.PR_SET_DUMPABLE, 0)
         ready_r, ready_w = os.pipe()
+        host_cwd = _host_cwd(cfg, mounts)      # before the child closes the Sentry's fds
         pid = os.fork()
         if pid == 0:
             os.close(ready_w)
-            _guest_start(cfg, mounts, filt, ready_r)
+            _guest_start(cfg, mounts, filt, ready_r, host_cwd)
         os.close(ready_r)
         try:
             ptrace.seize(pid)

@@ -11,11 +11,12 @@ import stat
 import struct
 
 from sentry.platform import staging
-from sentry.vfs.mount import CONFINED, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH
+from sentry.vfs.mount import (CONFINED, CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE,
+                              WRITE, split_deleted)
 from sentry.vfs.resolve import UnnamedTarget
 from syscalls.call import AT_FDCWD, sint
 from syscalls.errors import SyscallError
-from syscalls.lookup import fd_sandbox_path, lookup
+from syscalls.lookup import lookup
 from syscalls.registry import PASS, Rewrite, handler
 
 SYS_OPENAT2 = 437
@@ -49,10 +50,16 @@ def open_rewrite(call, dirfd, path, flags, mode):
         raise SyscallError(errno.EISDIR)
     if loc.exists and stat.S_ISLNK(loc.st.st_mode) and not flags & O_PATH:
         raise SyscallError(errno.ELOOP)
+    if creat and flags & O_EXCL and loc.exists:
+        raise SyscallError(errno.EEXIST)
     if (creat and not loc.exists) or tmpfile:
-        loc.mount.check_writable()
+        loc = loc.mount.prepare_change(loc, CREATE_IN if tmpfile else CREATE)
     elif wants_write(flags):
-        loc.mount.check_content_writable(loc.rel)
+        loc = loc.mount.prepare_change(loc, TRUNCATE if flags & O_TRUNC else WRITE)
+    elif creat and loc.mount.readonly:
+        # it exists: should it vanish, the kernel must not create it where
+        # the guest may not (an overlay's lower layer)
+        flags &= ~(O_CREAT | O_EXCL)
     if creat or tmpfile:
         mode &= 0o7777
     else:
@@ -159,16 +166,11 @@ def sys_close_range(call):
 # ---- fd-level calls whose target must be checked -------------------------------
 
 def fd_mount(call, fd):
-    """The mount the file behind fd lives on (a deleted one too: its mount
-    still decides whether it may be changed)."""
-    try:
-        spath = fd_sandbox_path(call, fd, deleted_ok=True)
-    except SyscallError:
-        return None      # pipes, sockets, anonymous inodes: not on a mount
-    try:
-        return call.kernel.mounts.locate(spath)[0]
-    except SyscallError:
-        return None
+    """The host directory (a mount, or an overlay's layer) the file behind fd
+    lives in (a deleted one too: its mount still decides whether it may be
+    changed); None for pipes, sockets, anonymous inodes."""
+    host = split_deleted(call.host_fd_path(fd))[0]
+    return call.kernel.mounts.backing_of(host) if host.startswith("/") else None
 
 
 def check_fd_writable(call, fd):
@@ -186,8 +188,19 @@ def _writable_fd(call):
     return PASS
 
 
-handler("fchmod", "fchown", "fsetxattr", "fremovexattr",
-        note="refused with EROFS on a read-only mount")(_writable_fd)
+handler("fchmod", "fchown", note="refused with EROFS on a read-only mount")(_writable_fd)
+
+
+@handler("fsetxattr", "fremovexattr", note="refused with EROFS on a read-only mount; the Sentry's "
+         "own xattr names (user.sentry.*) are refused with EPERM")
+def sys_fsetxattr(call):
+    from syscalls.path import check_xattr_name
+    check_fd_writable(call, call.fd(0))
+    raw = call.string(1, 256)
+    check_xattr_name(os.fsdecode(raw))
+    # the kernel reads the name again: it gets the checked copy
+    (addr,) = call.stage(raw + b"\0")
+    return Rewrite(args={1: addr})
 
 
 @handler("ioctl")

@@ -11,7 +11,8 @@ import stat
 import struct
 
 from sentry._native import ffi, lib
-from sentry.vfs.mount import O_PATH
+from sentry.vfs.mount import ATTRS, CREATE, MOVE, O_PATH, REMOVE, REMOVE_DIR, TRUNCATE, WRITE
+from sentry.fsimpl.overlay import RESERVED
 from syscalls.call import AT_FDCWD, sint
 from syscalls.errors import SyscallError
 from sentry.vfs.resolve import UnnamedTarget
@@ -212,8 +213,7 @@ def _create_target(call, dirfd, path):
     loc = lookup(call, dirfd, path, follow=False, must_exist=False)
     if loc.exists:
         raise SyscallError(errno.EEXIST)
-    loc.mount.check_writable()
-    return loc
+    return loc.mount.prepare_change(loc, CREATE)
 
 
 def _mkdir(call, dirfd, path, mode):
@@ -263,7 +263,7 @@ def _unlink(call, dirfd, path, flags):
         lookup(call, dirfd, path)       # a missing parent is ENOENT first, as in Linux
         raise SyscallError(errno.EINVAL if last == "." else errno.ENOTEMPTY)
     loc = lookup(call, dirfd, path, follow=False)
-    loc.mount.check_writable()
+    loc = loc.mount.prepare_change(loc, REMOVE_DIR if flags & AT_REMOVEDIR else REMOVE)
     call.kernel.mounts.links.clear()
     with Parent(loc) as (fd, name):
         if flags & AT_REMOVEDIR:
@@ -290,12 +290,21 @@ def sys_unlinkat(call):
     return _unlink(call, call.fd(0), call.path(1), sint(call.args[2]))
 
 
+RENAME_EXCHANGE = 2
+
+
 def _rename(call, olddir, old, newdir, new, flags):
     src = lookup(call, olddir, old, follow=False)
     dst = lookup(call, newdir, new, follow=False, must_exist=False)
-    if src.mount is not dst.mount:
+    if src.mount.owner is not dst.mount.owner:
         raise SyscallError(errno.EXDEV)
-    src.mount.check_writable()
+    src = src.mount.prepare_change(src, MOVE)
+    if flags & RENAME_EXCHANGE:
+        dst = dst.mount.prepare_change(dst, MOVE)
+    elif dst.exists:
+        dst = dst.mount.prepare_change(dst, REMOVE_DIR if src.is_dir and dst.is_dir else REMOVE)
+    else:
+        dst = dst.mount.prepare_change(dst, CREATE)
     call.kernel.mounts.links.clear()
     with Parent(src) as (sfd, sname), Parent(dst) as (dfd, dname):
         check(lib.sn_renameat2(sfd, os.fsencode(sname), dfd, os.fsencode(dname), flags))
@@ -330,10 +339,11 @@ def _link(call, olddir, old, newdir, new, flags):
             return _link_open_file(call, *fd_ref, newdir, new)
     src = lookup(call, olddir, old, follow=bool(flags & AT_SYMLINK_FOLLOW))
     dst = _create_target(call, newdir, new)
-    if src.mount is not dst.mount:
+    if src.mount.owner is not dst.mount.owner:
         raise SyscallError(errno.EXDEV)
     if stat.S_ISDIR(src.st.st_mode):
         raise SyscallError(errno.EPERM)
+    src = src.mount.prepare_change(src, ATTRS)      # a link shares the inode: the upper one
     with Parent(src) as (sfd, sname), Parent(dst) as (dfd, dname):
         os.link(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
     return 0
@@ -343,15 +353,17 @@ def _link_open_file(call, pid, fd, newdir, new):
     """linkat of an open file: it must live on the mount it is linked into
     (a hard link from the read-only root into /tmp would make host files
     writable)."""
-    from syscalls.lookup import host_to_sandbox
+    from sentry.vfs.mount import split_deleted
     proc = call.kernel.process_of(pid)
     if proc is None:
         raise SyscallError(errno.ENOENT)
     dst = _create_target(call, newdir, new)
     dup = call.kernel.borrow_fd(proc, fd)
     try:
-        host = os.readlink(f"/proc/self/fd/{dup}")
-        if call.kernel.mounts.locate(host_to_sandbox(call, host, deleted_ok=True))[0] is not dst.mount:
+        # the file's own host directory must be the one written (never an
+        # overlay's lower layer, whose files would become writable)
+        host = split_deleted(os.readlink(f"/proc/self/fd/{dup}"))[0]
+        if call.kernel.mounts.backing_of(host) is not dst.mount:
             raise SyscallError(errno.EXDEV)
         with Parent(dst) as (dfd, dname):
             os.link(f"/proc/self/fd/{dup}", dname, dst_dir_fd=dfd, follow_symlinks=True)
@@ -393,7 +405,7 @@ def _on_final(call, dirfd, path, follow, fn):
     """Apply fn(host path of an O_PATH fd on the final file) — never following a
     symlink the Sentry did not resolve."""
     loc = lookup(call, dirfd, path, follow=follow)
-    loc.mount.check_writable()
+    loc = loc.mount.prepare_change(loc, ATTRS)
     fd = open_final(loc)
     try:
         fn(_proc_fd(fd), stat.S_ISLNK(loc.st.st_mode))
@@ -536,7 +548,7 @@ def sys_truncate(call):
     loc = lookup(call, AT_FDCWD, call.path(0))
     if stat.S_ISDIR(loc.st.st_mode):
         raise SyscallError(errno.EISDIR)
-    loc.mount.check_content_writable(loc.rel)
+    loc = loc.mount.prepare_change(loc, WRITE if length else TRUNCATE)
     fd = open_final(loc, os.O_WRONLY)
     try:
         os.ftruncate(fd, length)
@@ -552,6 +564,8 @@ def sys_truncate(call):
 def _xattr_get(call, path_i, follow):
     name = os.fsdecode(call.string(path_i + 1, 256))
     loc = lookup(call, AT_FDCWD, call.path(path_i), follow=follow)
+    if name.startswith(RESERVED):
+        raise SyscallError(errno.ENODATA)       # the Sentry's own: never seen
     fd = open_final(loc)
     try:
         value = os.getxattr(_proc_fd(fd), name)
@@ -587,7 +601,7 @@ def _xattr_list(call, follow):
         raise SyscallError(e.errno)
     finally:
         os.close(fd)
-    data = b"".join(os.fsencode(n) + b"\0" for n in names)
+    data = b"".join(os.fsencode(n) + b"\0" for n in names if not n.startswith(RESERVED))
     size = call.args[2]
     if size == 0:
         return len(data)
@@ -609,6 +623,7 @@ def sys_llistxattr(call):
 
 def _xattr_set(call, follow, remove):
     name = os.fsdecode(call.string(1, 256))
+    check_xattr_name(name)
     value = b"" if remove else call.read(call.args[2], call.args[3])
     flags = 0 if remove else sint(call.args[4])
 
@@ -618,6 +633,13 @@ def _xattr_set(call, follow, remove):
         else:
             os.setxattr(p, name, value, flags)
     return _on_final(call, AT_FDCWD, call.path(0), follow, do)
+
+
+def check_xattr_name(name):
+    """xattrs under RESERVED are the Sentry's (an overlay's placeholder
+    marks): no guest may set or remove one."""
+    if name.startswith(RESERVED):
+        raise SyscallError(errno.EPERM)
 
 
 @handler("setxattr")

@@ -11,6 +11,7 @@ import fcntl
 import os
 import struct
 
+from sentry.vfs.mount import CREATE
 from syscalls.call import AT_FDCWD
 from syscalls.errors import SyscallError
 from syscalls.lookup import Parent, lookup
@@ -76,7 +77,7 @@ def _unix_path_call(call, raw, bind):
         loc = lookup(call, AT_FDCWD, path, follow=False, must_exist=False)
         if loc.exists:
             raise SyscallError(errno.EADDRINUSE)
-        loc.mount.check_writable()
+        loc = loc.mount.prepare_change(loc, CREATE)
 
         def op(sock, name):
             old = os.umask(call.umask())

@@ -97,6 +97,9 @@ echo to-stderr > /dev/stderr"""
     assert r.stderr == b"to-stderr\n"
 
 
-def test_reopening_through_proc_fd_never_gains_access():
-    out = sh("exec 3< /etc/hostname; (echo x > /proc/self/fd/3) 2>&1; (echo x > /dev/fd/3) 2>&1; true")
-    assert out.count("Read-only file system") == 2
+def test_reopening_through_proc_fd_never_gains_access(tmp_path):
+    (tmp_path / "f").write_text("kept\n")
+    out = sh("exec 3< /ro/f; (echo x > /proc/self/fd/3) 2>&1; (echo x > /dev/fd/3) 2>&1; cat /ro/f",
+             extra=["--mount", f"type=bind,src={tmp_path},dst=/ro,ro"])
+    assert out.count("Read-only file system") == 2 and out.endswith("kept\n")
+    assert (tmp_path / "f").read_text() == "kept\n"

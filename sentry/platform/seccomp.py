@@ -33,7 +33,7 @@ def configure_native(staging_base, staging_size, mounts, fast_paths=True):
     never be served from the root mount's host directory)."""
     lib.sn_fast_enable(1 if fast_paths else 0)
     kinds = {"bind": lib.SN_MOUNT_DIR, "dev": lib.SN_MOUNT_DEV}
-    for m in mounts:
+    for m in mounts.backings():
         if m.kind == "dev":
             lib.sn_set_dev_nodes(" ".join(sorted(m.NODES)).encode())
         if lib.sn_add_mount(m.path.encode(), m.host_root.encode(), m.fd, m.guest_fd,

@@ -23,6 +23,17 @@ RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, RESOLVE_BENEATH = 1
 CONFINED = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
 
 
+# What a path call is about to change at a resolved location (Mount.prepare_change).
+CREATE = "create"          # a new name at loc (absent)
+CREATE_IN = "create-in"    # an unnamed file inside directory loc (O_TMPFILE)
+REMOVE = "remove"          # loc's name goes away or is replaced
+REMOVE_DIR = "remove-dir"  # directory loc goes away or is replaced (must be empty)
+MOVE = "move"              # loc, and all beneath it, gets another name
+WRITE = "write"            # loc's content changes
+TRUNCATE = "truncate"      # loc's content is replaced whole (O_TRUNC): nothing to keep
+ATTRS = "attrs"            # loc's attributes or xattrs change, or it gains a hard link
+
+
 def openat2(dirfd, path, flags, mode=0, resolve=CONFINED):
     fd = lib.sn_openat2(dirfd, os.fsencode(path), flags, mode, resolve)
     if fd < 0:
@@ -44,6 +55,15 @@ class Mount:
         self.guest_fd = None
         self.allows_exec = True
 
+    @property
+    def owner(self):
+        """The mount table's entry this belongs to (an overlay owns its layers)."""
+        return self
+
+    def backings(self):
+        """The host directories behind this mount, each with its own fds."""
+        return [self]
+
     def check_writable(self):
         """Changing names or attributes in this mount (mkdir, chmod, ...)."""
         if self.readonly:
@@ -52,6 +72,26 @@ class Mount:
     def check_content_writable(self, rel):
         """Opening `rel` for writing (or truncating it)."""
         self.check_writable()
+
+    def prepare_change(self, loc, what):
+        """The location to act on for a change of kind `what` (CREATE, WRITE…)
+        at resolved location loc; EROFS where this mount allows none.  An
+        overlay copies up first and answers with the upper layer's twin."""
+        if what in (WRITE, TRUNCATE):
+            self.check_content_writable(loc.rel)
+        else:
+            self.check_writable()
+        return loc
+
+    def find(self, rel):
+        """(backing that holds rel, its lstat) for the walk, which has checked
+        every component before."""
+        return self, self.lstat(rel)
+
+    def find_direct(self, rel):
+        """As find, in one confined lookup: ELOOP when a component but the
+        last is a symlink."""
+        return self, self.lstat_direct(rel)
 
     def prepare(self, rel, ctx, final=True):
         """Called before `rel` is looked up: synthetic backends make it exist
@@ -118,16 +158,14 @@ class MountTable:
     def add(self, mount):
         """Add a mount; one at the same path replaces it (--mount over /tmp)."""
         old = self.mounts.get(mount.path)
-        if old is not None:
-            mount.guest_fd = old.guest_fd
-        elif len(self.mounts) >= MAX_MOUNTS:
-            raise ValueError(f"too many mounts (at most {MAX_MOUNTS})")
-        else:
-            mount.guest_fd = HIDDEN_FD_BASE + len(self.mounts)
+        free = sorted(set(range(HIDDEN_FD_BASE, HIDDEN_FD_BASE + MAX_MOUNTS))
+                      - {b.guest_fd for m in self.mounts.values() if m is not old for b in m.backings()})
+        if len(mount.backings()) > len(free):
+            raise ValueError(f"too many mounts (at most {MAX_MOUNTS} host directories)")
+        for b, fd in zip(mount.backings(), free):
+            b.guest_fd = fd
         self.mounts[mount.path] = mount
-        # longest sandbox paths first, for lookups by prefix
-        self._by_path = sorted(self.mounts.values(), key=lambda m: len(m.path), reverse=True)
-        self._by_host = sorted(self.mounts.values(), key=lambda m: len(m.host_root), reverse=True)
+        self._by_host = sorted(self.backings(), key=lambda b: len(b.host_root), reverse=True)
 
     def locate(self, spath):
         """(mount, relative path) for a normalised sandbox path: the mount at
@@ -148,23 +186,32 @@ class MountTable:
         """Map a host path (from /proc/<tid>/fd) back into the sandbox; None
         when it lies outside every mount.  A deleted file's " (deleted)" mark
         is the caller's to handle (split_deleted)."""
-        for m in self._by_host:
-            root = m.host_root
-            if host_path == root:
-                return m.path
-            if host_path.startswith(root.rstrip("/") + "/"):
-                rest = host_path[len(root.rstrip("/")) + 1:]
-                return m.path.rstrip("/") + "/" + rest
+        b = self.backing_of(host_path)
+        if b is None:
+            return None
+        rest = host_path[len(b.host_root.rstrip("/")) + 1:]
+        return b.path if not rest else b.path.rstrip("/") + "/" + rest
+
+    def backing_of(self, host_path):
+        """The host directory (a mount, or an overlay's layer) whose root is
+        the longest prefix of host_path; None outside every mount."""
+        for b in self._by_host:
+            root = b.host_root
+            if host_path == root or host_path.startswith(root.rstrip("/") + "/"):
+                return b
         return None
 
+    def backings(self):
+        return [b for m in self.mounts.values() for b in m.backings()]
+
     def by_guest_fd(self, fd):
-        for m in self.mounts.values():
-            if m.guest_fd == fd:
-                return m
+        for b in self.backings():
+            if b.guest_fd == fd:
+                return b
         raise SyscallError(errno.EBADF)
 
     def hidden_fds(self):
-        return [(m.fd, m.guest_fd) for m in self.mounts.values()]
+        return [(b.fd, b.guest_fd) for b in self.backings()]
 
     def __iter__(self):
         return iter(self.mounts.values())

@@ -32,7 +32,8 @@ class Resolved:
 
     def __init__(self, spath, mount, rel, st):
         self.spath = spath     # normalised sandbox path
-        self.mount = mount
+        self.mount = mount     # the backing that holds it (an overlay's layer), or
+                               # the mount itself when absent (to be created)
         self.rel = rel         # path under the mount's host root ("." = root)
         self.st = st           # lstat of the final component, None if absent
 
@@ -59,7 +60,7 @@ def _direct(mounts, comps, follow, trailing, must_exist, ctx):
         return None
     mount.prepare(rel, ctx)
     try:
-        st = mount.lstat_direct(rel)
+        backing, st = mount.find_direct(rel)
     except SyscallError as e:
         # A missing or non-directory component met before any symlink (a
         # symlink would have stopped the kernel with ELOOP first) is met by
@@ -71,7 +72,7 @@ def _direct(mounts, comps, follow, trailing, must_exist, ctx):
         return None
     if trailing and not stat.S_ISDIR(st.st_mode):
         return None
-    return Resolved(spath, mount, rel, st)
+    return Resolved(spath, backing, rel, st)
 
 
 def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=None, via=None):
@@ -118,12 +119,13 @@ def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=
         cand = stack + [comp]
         spath = "/" + "/".join(cand)
         mount, rel = mounts.locate(spath)
+        backing = mount
         if not mount.allows(rel):
             st = None
         else:
             mount.prepare(rel, ctx, last)
             try:
-                st = mount.lstat(rel)
+                backing, st = mount.find(rel)
             except SyscallError as e:
                 if e.errno != errno.ENOENT:
                     raise
@@ -139,7 +141,7 @@ def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=
             links += 1
             if links > MAX_LINKS:
                 raise SyscallError(errno.ELOOP)
-            target = mount.readlink(rel)
+            target = backing.readlink(rel)
             ref = mount.fd_of(rel, ctx) if hasattr(mount, "fd_of") else None
             if ref is not None:
                 # /proc/<pid>/fd/N: follow its path only if that path still
@@ -160,7 +162,7 @@ def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=
     if record:
         for link in seen_links:
             _remember(mounts, link, ctx)
-    return Resolved(spath, mount, rel, st)
+    return Resolved(spath, backing, rel, st)
 
 
 def _fd_target(mounts, ctx, ref, target):
@@ -183,7 +185,12 @@ def _at(mounts, spath, ctx):
     """A directory reached without a final name to look up ("/", "a/..")."""
     mount, rel = mounts.locate(spath)
     mount.prepare(rel, ctx)
-    return Resolved(spath, mount, rel, mount.lstat(rel))
+    return _found(spath, mount, rel)
+
+
+def _found(spath, mount, rel):
+    backing, st = mount.find(rel)
+    return Resolved(spath, backing, rel, st)
 
 
 def _remember(mounts, link, ctx):

@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/time.h>
@@ -41,6 +42,126 @@ static void show(const char *path)
 	struct stat st;
 	if (lstat(path, &st)) { printf("lstat %s: %s\n", path, strerrorname_np(errno)); return; }
 	printf("lstat %s: mode=%o nlink=%lu size=%ld\n", path, st.st_mode, (unsigned long)st.st_nlink, (long)st.st_size);
+}
+
+static void cat(const char *path)
+{
+	char buf[256];
+	int fd = open(path, O_RDONLY);
+	if (fd < 0) { printf("cat %s: %s\n", path, strerrorname_np(errno)); return; }
+	long n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	printf("cat %s: %ld [%s]\n", path, n, buf);
+}
+
+static void rm_rf(const char *path)
+{
+	char sub[4096];
+	DIR *d = opendir(path);
+	struct dirent *e;
+	if (!d) { unlink(path); return; }
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+			rm_rf(sub);
+		}
+	closedir(d);
+	T(rmdir(path));
+}
+
+/* Every name of a directory exactly once, as getdents64 returns them. */
+static void dents(const char *dir)
+{
+	char buf[8192], *names[4000];
+	int n = 0, dups = 0, fd = open(dir, O_RDONLY | O_DIRECTORY);
+	long got;
+	while (fd >= 0 && (got = syscall(SYS_getdents64, fd, buf, sizeof buf)) > 0)
+		for (long off = 0; off < got && n < 4000; ) {
+			struct { unsigned long ino; long off; unsigned short reclen; unsigned char type; char name[]; } *e = (void *)(buf + off);
+			for (int i = 0; i < n; i++) dups += !strcmp(names[i], e->name);
+			names[n++] = strdup(e->name);
+			off += e->reclen;
+		}
+	close(fd);
+	printf("getdents64 %s: %d names, %d twice\n", dir, n, dups);
+}
+
+static unsigned long sum(const char *path, long *size)
+{
+	unsigned char buf[65536];
+	unsigned long s = 0;
+	long n;
+	int fd = open(path, O_RDONLY);
+	*size = 0;
+	while (fd >= 0 && (n = read(fd, buf, sizeof buf)) > 0)
+		for (long i = 0; i < n; i++) { s = s * 31 + buf[i]; (*size)++; }
+	close(fd);
+	return s;
+}
+
+/* Changes to entries that existed before the workload (DIR/pre, made by the
+ * test): on an overlay they live in the lower layer until copied up. */
+static void preexisting(const char *top)
+{
+	char buf[256];
+	struct stat st, st2;
+	long size;
+	if (chdir(top) || access("pre", F_OK)) return;
+	printf("-- pre-existing entries\n");
+	list("pre"); dents("pre"); dents("pre/many"); cat("pre/file");
+	int fd = open("pre/file", O_WRONLY | O_APPEND); T(fd >= 0); T(write(fd, "more\n", 5));
+	fstat(fd, &st); stat("pre/file", &st2);
+	printf("same file while open: %d\n", st.st_ino == st2.st_ino && st.st_dev == st2.st_dev);
+	int fd2 = open("pre/file", O_RDWR); fstat(fd2, &st2);
+	printf("opened again, same file: %d\n", st.st_ino == st2.st_ino && st.st_dev == st2.st_dev);
+	T(pwrite(fd2, "L", 1, 0)); close(fd2); close(fd);
+	fstat(fd = open("pre/file", O_RDONLY), &st2); close(fd);
+	printf("reopened, same file: %d\n", st.st_ino == st2.st_ino && st.st_dev == st2.st_dev);
+	cat("pre/file"); show("pre/file");
+	fd = open("pre/dir/a", O_WRONLY | O_TRUNC); T(write(fd, "new", 3)); close(fd); cat("pre/dir/a");
+	T(truncate("pre/dir/b", 2)); show("pre/dir/b"); cat("pre/dir/b");
+	T(chmod("pre/dir/sub/c", 0600)); show("pre/dir/sub/c");
+	T(chown("pre/dir/sub/c", 1, 2)); stat("pre/dir/sub/c", &st); printf("uid=%d gid=%d\n", st.st_uid, st.st_gid);
+	T(chown("pre/dir/sub/c", 0, 0));     /* the guest holds no CAP_DAC_OVERRIDE to read it otherwise */
+	T(chmod("pre/dir", 0700)); show("pre/dir"); show("pre/dir/sub");
+	struct timeval tv[2] = { { 1000000000, 0 }, { 1100000000, 0 } };
+	T(utimes("pre/ro", tv)); stat("pre/ro", &st); printf("mtime=%ld mode=%o\n", (long)st.st_mtime, st.st_mode);
+	T(getxattr("pre/xattr", "user.k", buf, sizeof buf)); T(setxattr("pre/xattr", "user.k2", "v2", 2, 0));
+	T(listxattr("pre/xattr", buf, sizeof buf)); T(removexattr("pre/xattr", "user.k")); T(listxattr("pre/xattr", buf, sizeof buf));
+	T(link("pre/dir/a", "pre/a-link")); show("pre/dir/a"); show("pre/a-link");
+	fd = open("pre/a-link", O_WRONLY | O_APPEND); T(write(fd, "+linked", 7)); close(fd); cat("pre/dir/a");
+	T(link("pre/dir/b", "pre/dir/sub/b-link")); show("pre/dir/b");
+	T(rename("pre/file", "pre/file2")); show("pre/file"); cat("pre/file2");
+	T(rename("pre/mv", "pre/moved")); list("pre/moved"); list("pre/moved/sub"); cat("pre/moved/sub/x"); show("pre/mv");
+	T(rename("pre/moved", "pre/dir/sub/deeper")); cat("pre/dir/sub/deeper/sub/x");
+	T(rename("pre/dir/sub/c", "pre/ro")); cat("pre/ro"); show("pre/ro");
+	T(renameat2(AT_FDCWD, "pre/dir/b", AT_FDCWD, "pre/link", RENAME_EXCHANGE)); show("pre/dir/b"); show("pre/link");
+	T(rmdir("pre/dir/sub")); T(rmdir("pre/empty")); T(mkdir("pre/empty", 0755)); list("pre/empty");
+	T(rename("pre/file2", "pre/dir")); T(rename("pre/gone", "pre/dir")); T(rename("pre/dir/sub", "pre/empty"));
+	rm_rf("pre/gone"); show("pre/gone"); T(mkdir("pre/gone", 0755)); list("pre/gone"); dents("pre/gone");
+	T(unlink("pre/many/007")); T(unlink("pre/many/007")); dents("pre/many");
+	for (int i = 100; i < 150; i++) { snprintf(buf, sizeof buf, "pre/many/n%03d", i); close(open(buf, O_CREAT | O_WRONLY, 0644)); }
+	dents("pre/many"); list("pre/many");
+	T(open("pre/.wh.link", O_CREAT | O_WRONLY, 0644) >= 0); T(open("pre/.wh..wh..opq", O_CREAT | O_WRONLY, 0644) >= 0);
+	T(mkdir("pre/dir/.wh.sub", 0755)); list("pre"); list("pre/dir"); show("pre/link");
+	unsigned long s = sum("pre/big", &size); printf("big: %ld bytes, sum %lx\n", size, s);
+	fd = open("pre/big", O_RDWR); T(pwrite(fd, "end", 3, size)); close(fd);
+	s = sum("pre/big", &size); printf("big: %ld bytes, sum %lx\n", size, s);
+	fd = open("pre/sparse", O_RDWR); T(pwrite(fd, "x", 1, 0));
+	T(lseek(fd, 0, SEEK_HOLE)); T(lseek(fd, 4096, SEEK_DATA)); T(lseek(fd, 0, SEEK_END)); close(fd);
+	int dfd = open("pre/dir2", O_RDONLY | O_DIRECTORY); T(dfd >= 0);
+	T(mkdirat(dfd, "new", 0755)); T(openat(dfd, "x", O_RDONLY) >= 0); T(openat(dfd, "y", O_CREAT | O_WRONLY, 0600) >= 0);
+	T(fchdir(dfd)); T(unlink("x")); T(mkdir("deep", 0700)); T(chdir("deep")); T(open("f", O_CREAT | O_WRONLY, 0644) >= 0);
+	T(getcwd(buf, sizeof buf) != NULL); printf("cwd ends with /pre/dir2/deep: %d\n", strlen(buf) > 14 && !strcmp(buf + strlen(buf) - 14, "/pre/dir2/deep"));
+	T(chdir(top)); list("pre/dir2"); list("pre/dir2/deep"); close(dfd);
+	fd = open("pre/dir3", O_RDONLY | O_DIRECTORY);
+	T(unlinkat(fd, "keep", 0)); T(unlinkat(fd, "keep", 0)); list("pre/dir3"); close(fd);
+	fd = open("pre", O_TMPFILE | O_RDWR, 0600); T(fd >= 0); T(write(fd, "t", 1)); close(fd);
+	T(symlink("dir2", "pre/newlink")); T(open("pre/newlink/y", O_RDONLY) >= 0);
+	T(unlink("pre/link")); T(symlink("nowhere", "pre/link")); show("pre/link");
+	T(access("pre/ro", W_OK)); T(access("pre/big", W_OK)); T(faccessat(AT_FDCWD, "pre/ro", W_OK, AT_EACCESS));
+	list("pre"); dents("pre");
 }
 
 int main(int argc, char **argv)
@@ -132,5 +253,6 @@ int main(int argc, char **argv)
 	T(access("/dev/null", W_OK)); T(stat("/dev/zero", &st)); printf("zero is chr: %d\n", S_ISCHR(st.st_mode));
 	T(execve(a, argv, 0)); T(execve(b2, argv, 0));
 	snprintf(b2, sizeof b2, "%s/d/nothing", argv[1]); T(execve(b2, argv, 0));
+	preexisting(argv[1]);
 	return 0;
 }

@@ -1,0 +1,414 @@
+"""A copy-on-write overlay: a read-only lower directory under a writable upper one.
+
+Guest fds are real host fds and getdents64 runs natively on them, so a merged
+directory listing must exist as a real host directory.  The overlay therefore
+never merges at read time.  Each directory of the sandbox is either
+
+- *lower*: not copied up; the lower directory at the same path is the whole
+  truth (it may have an upper twin that is an empty *placeholder*), or
+- *complete*: a real upper directory holding every name the guest sees: its
+  own entries, and for each lower entry not removed a placeholder made when
+  it was copied up.
+
+A placeholder is an upper regular file or directory carrying the xattr MARK:
+"still the lower one at this very path".  Lower symlinks, fifos and sockets
+have no content, so copy-up of their directory copies them whole.  Hence:
+
+- no whiteouts: removing a name is unlinking it in a complete directory, and a
+  name the guest makes (`.wh.foo`, a char device 0/0) is only a name;
+- `rm -rf d && mkdir d` leaves a new, unmarked (complete and empty) directory;
+- a lookup walks the upper layer from its root: the first placeholder, or a
+  directory not copied up, sends the rest of the path to the lower layer;
+- a lower-backed object always lives at its own lower path (a placeholder is
+  never renamed: rename copies up what it moves, subtree included), so a host
+  path the kernel reports for a guest fd or cwd maps back into the sandbox by
+  prefix, whichever layer it is in.
+
+The guest can neither set, remove, read nor list an xattr under RESERVED
+(syscalls/path.py, syscalls/file.py), and never holds an fd on a placeholder:
+opening its path opens the lower file.
+"""
+import errno
+import itertools
+import logging
+import os
+import stat
+
+from sentry.vfs.mount import (ATTRS, CREATE, CREATE_IN, MOVE, O_PATH, REMOVE, REMOVE_DIR, TRUNCATE,
+                              Mount, openat2)
+from sentry.vfs.resolve import Resolved
+from syscalls.errors import SyscallError
+
+MARK = "user.sentry.lower"
+RESERVED = "user.sentry."          # xattr names that are the Sentry's, never the guest's
+
+log = logging.getLogger("sentry")
+
+_tmp_names = itertools.count()
+
+
+def _proc(fd):
+    return f"/proc/self/fd/{fd}"
+
+
+def _dirname(rel):
+    return rel.rpartition("/")[0] or "."
+
+
+def _split(rel):
+    parent, _, name = rel.rpartition("/")
+    return parent or ".", name
+
+
+def is_marked(fd):
+    """Whether fd (any kind, O_PATH too) is a placeholder."""
+    try:
+        os.getxattr(_proc(fd), MARK)
+        return True
+    except OSError as e:
+        if e.errno in (errno.ENODATA, errno.EOPNOTSUPP, errno.EPERM):
+            return False
+        raise SyscallError(e.errno)
+
+
+def _mark(fd):
+    os.setxattr(_proc(fd), MARK, b"")
+
+
+def _copy_owner_and_times(fd, st):
+    try:
+        os.chown(_proc(fd), st.st_uid, st.st_gid)
+    except PermissionError:
+        pass                        # an unprivileged Sentry keeps its own
+    os.utime(_proc(fd), ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _copy_xattrs(src, dst):
+    """Every xattr of src the Sentry may read, but its own marks."""
+    try:
+        names = os.listxattr(_proc(src))
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(RESERVED):
+            continue
+        try:
+            os.setxattr(_proc(dst), name, os.getxattr(_proc(src), name))
+        except OSError:
+            pass                    # security.* without privilege: as cp -a
+
+
+def _copy_data(src, dst, size):
+    """Copy src's data to dst in the kernel (copy_file_range), holes kept."""
+    pos = 0
+    while pos < size:
+        try:
+            start = os.lseek(src, pos, os.SEEK_DATA)
+        except OSError as e:
+            if e.errno == errno.ENXIO:
+                break               # only a hole is left
+            raise
+        end = os.lseek(src, start, os.SEEK_HOLE)
+        while start < end:
+            n = os.copy_file_range(src, dst, end - start, start, start)
+            if n == 0:
+                break
+            start += n
+        pos = end
+    os.ftruncate(dst, size)
+
+
+class Layer(Mount):
+    """One host directory of an overlay; resolved locations name it."""
+
+    kind = "layer"
+
+    def __init__(self, overlay, host_root, readonly):
+        self.overlay = overlay
+        super().__init__(overlay.path, host_root, readonly)
+
+    @property
+    def owner(self):
+        return self.overlay
+
+    def prepare_change(self, loc, what):
+        return self.overlay.prepare_change(loc, what)
+
+    def check_content_writable(self, rel):
+        """access(W_OK): any file may be written, once copied up.  (An fd's
+        own attributes are checked with check_writable: EROFS in the lower
+        layer, whose files the guest never changes.)"""
+
+
+class OverlayMount(Mount):
+    """`lower` (never written) under `upper`; copy-ups are built in `work`
+    and renamed into place, so none is ever seen half made."""
+
+    kind = "overlay"
+    readonly = False
+    allows_exec = True
+
+    def __init__(self, path, lower_root, upper_root, work_root):
+        self.path = path
+        fresh = not os.path.exists(upper_root)
+        os.makedirs(upper_root, exist_ok=True)
+        os.makedirs(work_root, exist_ok=True)
+        self.lower = Layer(self, lower_root, readonly=True)
+        self.upper = Layer(self, upper_root, readonly=False)
+        self.work = os.open(work_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        for name in os.listdir(self.work):   # a copy-up cut short by a crash
+            os.unlink(name, dir_fd=self.work)
+        if fresh:
+            # nothing copied up yet: the whole tree is the lower one
+            fd = os.open(upper_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                _mark(fd)
+            finally:
+                os.close(fd)
+        self._dirs = {}                  # directory rel -> layer that holds its content
+
+    @property
+    def host_root(self):
+        return self.upper.host_root
+
+    def backings(self):
+        return [self.upper, self.lower]
+
+    def check_writable(self):
+        pass
+
+    def check_content_writable(self, rel):
+        pass
+
+    def open_parent(self, rel):
+        # only a location not yet prepared for its change names the overlay
+        # itself: creating there would bypass copy-up
+        raise SyscallError(errno.EROFS)
+
+    # ---- lookup --------------------------------------------------------
+
+    def _dir_layer(self, drel):
+        """The layer holding directory drel's entries (drel: a directory, or
+        absent in the lower layer; ENOENT when removed)."""
+        layer = self._dirs.get(drel)
+        if layer is not None:
+            return layer
+        if drel == ".":
+            layer = self.lower if is_marked(self.upper.fd) else self.upper
+        elif self._dir_layer(_dirname(drel)) is self.lower:
+            layer = self.lower
+        else:
+            fd = openat2(self.upper.fd, drel, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                mode = os.fstat(fd).st_mode
+                if stat.S_ISLNK(mode):
+                    raise SyscallError(errno.ELOOP)
+                if not stat.S_ISDIR(mode):
+                    raise SyscallError(errno.ENOTDIR)
+                layer = self.lower if is_marked(fd) else self.upper
+            finally:
+                os.close(fd)
+        if len(self._dirs) > 4096:
+            self._dirs.clear()
+        self._dirs[drel] = layer
+        return layer
+
+    def find(self, rel):
+        if rel == ".":
+            layer = self._dir_layer(".")
+            return layer, os.fstat(layer.fd)
+        if self._dir_layer(_dirname(rel)) is self.lower:
+            return self.lower, self.lower.lstat_direct(rel)
+        fd = openat2(self.upper.fd, rel, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)) and is_marked(fd):
+                return self.lower, self.lower.lstat_direct(rel)
+            return self.upper, st
+        finally:
+            os.close(fd)
+
+    find_direct = find       # every step above is one confined lookup already
+
+    def lstat(self, rel):
+        return self.find(rel)[1]
+
+    def lstat_direct(self, rel):
+        return self.find(rel)[1]
+
+    def readlink(self, rel):
+        return self.find(rel)[0].readlink(rel)
+
+    def host_path(self, rel):
+        return self.find(rel)[0].host_path(rel)
+
+    # ---- copy-up -------------------------------------------------------
+
+    def prepare_change(self, loc, what):
+        self._dirs.clear()
+        try:
+            return self._prepare(loc, what)
+        except OSError as e:
+            if isinstance(e, SyscallError):
+                raise
+            raise SyscallError(e.errno)
+        finally:
+            self._dirs.clear()
+
+    def _prepare(self, loc, what):
+        rel = loc.rel
+        if what == CREATE:
+            self._complete(_dirname(rel))
+            return Resolved(loc.spath, self.upper, rel, None)
+        if rel == ".":
+            self._complete(".")
+            return self._upper_twin(loc)
+        self._complete(_dirname(rel))
+        if what == CREATE_IN:
+            self._complete(rel)
+        elif what in (REMOVE, REMOVE_DIR):
+            if (what == REMOVE_DIR and loc.mount is self.lower and stat.S_ISDIR(loc.st.st_mode)
+                    and self._lower_entries(rel)):
+                raise SyscallError(errno.ENOTEMPTY)
+        elif what == MOVE:
+            self._copy_up_tree(rel)
+        elif loc.mount is self.lower:       # WRITE, TRUNCATE, ATTRS
+            if stat.S_ISDIR(loc.st.st_mode):
+                self._complete(rel)
+            elif stat.S_ISREG(loc.st.st_mode):
+                self._copy_up_file(rel, keep_data=what != TRUNCATE)
+            # anything else was copied whole with its directory
+        return self._upper_twin(loc)
+
+    def _upper_twin(self, loc):
+        st = os.fstat(self.upper.fd) if loc.rel == "." else self.upper.lstat(loc.rel)
+        return Resolved(loc.spath, self.upper, loc.rel, st)
+
+    def _lower_entries(self, drel):
+        try:
+            fd = openat2(self.lower.fd, drel, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except SyscallError:
+            return []
+        try:
+            return os.listdir(fd)
+        finally:
+            os.close(fd)
+
+    def _complete(self, drel):
+        """Copy up directory drel (its ancestors first): give it a
+        placeholder for every lower entry, then unmark it."""
+        if drel != ".":
+            self._complete(_dirname(drel))
+        fd = openat2(self.upper.fd, drel, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            if is_marked(fd):
+                self._populate(fd, drel)
+        finally:
+            os.close(fd)
+
+    def _populate(self, ufd, drel):
+        try:
+            lfd = openat2(self.lower.fd, drel, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except SyscallError as e:
+            if e.errno != errno.ENOENT:
+                raise
+            lfd = None                   # gone from the lower layer meanwhile: empty
+        try:
+            names = os.listdir(lfd) if lfd is not None else []
+            for name in names:
+                self._placeholder(lfd, ufd, name)
+            if lfd is not None:
+                lst = os.fstat(lfd)
+                _copy_xattrs(lfd, ufd)
+                os.fchmod(ufd, stat.S_IMODE(lst.st_mode))
+                _copy_owner_and_times(ufd, lst)
+            os.removexattr(_proc(ufd), MARK)
+        finally:
+            if lfd is not None:
+                os.close(lfd)
+        log.debug("overlay: copied up directory %s (%d entries)", drel, len(names))
+
+    def _placeholder(self, lfd, ufd, name):
+        try:
+            st = os.stat(name, dir_fd=lfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        kind = stat.S_IFMT(st.st_mode)
+        marked = kind in (stat.S_IFREG, stat.S_IFDIR)
+        try:
+            if kind == stat.S_IFDIR:
+                os.mkdir(name, 0o700, dir_fd=ufd)
+            elif kind == stat.S_IFLNK:
+                os.symlink(os.readlink(name, dir_fd=lfd), name, dir_fd=ufd)
+            elif kind != stat.S_IFREG:
+                try:
+                    os.mknod(name, st.st_mode, st.st_rdev, dir_fd=ufd)
+                except PermissionError:      # a device node, and no CAP_MKNOD
+                    marked = True
+            if marked and kind != stat.S_IFDIR:
+                os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW
+                                 | os.O_CLOEXEC, 0o600, dir_fd=ufd))
+        except FileExistsError:
+            # made by a copy-up cut short: the directory is still marked, so
+            # nothing in it can be the guest's
+            pass
+        if marked:
+            fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=ufd)
+            try:
+                _mark(fd)
+            finally:
+                os.close(fd)
+        else:
+            try:
+                os.chown(name, st.st_uid, st.st_gid, dir_fd=ufd, follow_symlinks=False)
+            except PermissionError:
+                pass
+            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=ufd, follow_symlinks=False)
+
+    def _copy_up_file(self, rel, keep_data=True):
+        """Replace rel's placeholder by a copy of the lower file, made in the
+        work directory and renamed over it: once, and never seen half done."""
+        parent, name = _split(rel)
+        src = openat2(self.lower.fd, rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        pfd = None
+        tmp = f"{os.getpid()}.{next(_tmp_names)}"
+        try:
+            st = os.fstat(src)
+            dst = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=self.work)
+            try:
+                if keep_data:
+                    _copy_data(src, dst, st.st_size)
+                _copy_xattrs(src, dst)
+                os.fchmod(dst, stat.S_IMODE(st.st_mode))
+                _copy_owner_and_times(dst, st)
+            finally:
+                os.close(dst)
+            pfd = openat2(self.upper.fd, parent, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            os.rename(tmp, name, src_dir_fd=self.work, dst_dir_fd=pfd)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=self.work)
+            except OSError:
+                pass
+            raise
+        finally:
+            os.close(src)
+            if pfd is not None:
+                os.close(pfd)
+        log.debug("overlay: copied up %s (%d bytes%s)", rel, st.st_size, "" if keep_data else ", truncated")
+
+    def _copy_up_tree(self, rel):
+        """Copy up rel and everything beneath it (what a rename moves)."""
+        layer, st = self.find(rel)
+        if stat.S_ISDIR(st.st_mode):
+            self._complete(rel)
+            self._dirs.clear()
+            fd = openat2(self.upper.fd, rel, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                names = os.listdir(fd)
+            finally:
+                os.close(fd)
+            for name in names:
+                self._copy_up_tree(f"{rel}/{name}")
+        elif stat.S_ISREG(st.st_mode) and layer is self.lower:
+            self._copy_up_file(rel)
