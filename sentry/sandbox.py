@@ -5,7 +5,6 @@ import os
 import resource
 import shutil
 import signal
-import stat
 import tempfile
 
 from sentry.kernel.kernel import Kernel
@@ -14,6 +13,8 @@ from sentry.fsimpl import sysfs
 from sentry.fsimpl.dev import DevMount
 from sentry.fsimpl.overlay import OverlayMount
 from sentry.fsimpl.proc import ProcMount
+from sentry.vfs import resolve
+from syscalls.errors import SyscallError
 from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, Mount, MountTable
 
 log = logging.getLogger("sentry")
@@ -144,15 +145,14 @@ def _host_cwd(cfg, mounts):
     """Host directory of the guest's first cwd (the sandbox's root when the
     requested one does not exist there)."""
     cwd = cfg.cwd or (os.getcwd() if cfg.rootfs is None else "/")
-    for path in (os.path.normpath(cwd), "/"):
+    for path in (cwd, "/"):
         try:
-            mount, rel = mounts.locate(path)
-            backing, st = mount.find(rel)
-            if stat.S_ISDIR(st.st_mode) and mount.allows(rel):
-                return backing.host_path(rel)
-        except Exception:
+            loc = resolve.resolve(mounts, "/", path)
+            if loc.is_dir:
+                return loc.mount.host_path(loc.rel)
+        except SyscallError:
             pass
-    return "/"            # not reached: the root always resolves
+    raise ConfigError("the sandbox's root cannot be resolved")
 
 
 def _guest_start(cfg, mounts, filt, ready_r, host_cwd):

@@ -11,7 +11,7 @@ import stat
 import struct
 
 from sentry._native import ffi, lib
-from sentry.vfs.mount import ATTRS, CREATE, MOVE, O_PATH, REMOVE, REMOVE_DIR, TRUNCATE, WRITE
+from sentry.vfs.mount import ATTRS, CREATE, MOVE, O_PATH, REMOVE, TRUNCATE, WRITE
 from sentry.fsimpl.overlay import RESERVED
 from syscalls.call import AT_FDCWD, sint
 from syscalls.errors import SyscallError
@@ -263,7 +263,7 @@ def _unlink(call, dirfd, path, flags):
         lookup(call, dirfd, path)       # a missing parent is ENOENT first, as in Linux
         raise SyscallError(errno.EINVAL if last == "." else errno.ENOTEMPTY)
     loc = lookup(call, dirfd, path, follow=False)
-    loc = loc.mount.prepare_change(loc, REMOVE_DIR if flags & AT_REMOVEDIR else REMOVE)
+    loc = loc.mount.prepare_change(loc, REMOVE)
     call.kernel.mounts.links.clear()
     with Parent(loc) as (fd, name):
         if flags & AT_REMOVEDIR:
@@ -302,7 +302,7 @@ def _rename(call, olddir, old, newdir, new, flags):
     if flags & RENAME_EXCHANGE:
         dst = dst.mount.prepare_change(dst, MOVE)
     elif dst.exists:
-        dst = dst.mount.prepare_change(dst, REMOVE_DIR if src.is_dir and dst.is_dir else REMOVE)
+        dst = dst.mount.prepare_change(dst, REMOVE)
     else:
         dst = dst.mount.prepare_change(dst, CREATE)
     call.kernel.mounts.links.clear()

@@ -5,14 +5,16 @@ directory listing must exist as a real host directory.  The overlay therefore
 never merges at read time.  Each directory of the sandbox is either
 
 - *lower*: not copied up; the lower directory at the same path is the whole
-  truth (it may have an upper twin that is an empty *placeholder*), or
+  truth (it may have an upper twin: an empty *placeholder* directory), or
 - *complete*: a real upper directory holding every name the guest sees: its
   own entries, and for each lower entry not removed a placeholder made when
   it was copied up.
 
-A placeholder is an upper regular file or directory carrying the xattr MARK:
-"still the lower one at this very path".  Lower symlinks, fifos and sockets
-have no content, so copy-up of their directory copies them whole.  Hence:
+A placeholder means "still the lower one at this very path".  A directory
+placeholder carries the xattr MARK; any other is a hard link to one of a few
+placeholder inodes the overlay keeps in its work directory (one per file type,
+so that getdents64's d_type is right): making one costs a single link(2), and
+recognising one a single fstat.  Hence:
 
 - no whiteouts: removing a name is unlinking it in a complete directory, and a
   name the guest makes (`.wh.foo`, a char device 0/0) is only a name;
@@ -22,7 +24,11 @@ have no content, so copy-up of their directory copies them whole.  Hence:
 - a lower-backed object always lives at its own lower path (a placeholder is
   never renamed: rename copies up what it moves, subtree included), so a host
   path the kernel reports for a guest fd or cwd maps back into the sandbox by
-  prefix, whichever layer it is in.
+  prefix, whichever layer it is in;
+- a directory is copied up before the guest first sees it (a walk that ends on
+  it: stat, open, chdir), so its st_dev/st_ino never change while the guest
+  may hold them (fts, under GNU rm -rf, checks them on its way back up); a
+  placeholder directory keeps its inode when it is completed.
 
 The guest can neither set, remove, read nor list an xattr under RESERVED
 (syscalls/path.py, syscalls/file.py), and never holds an fd on a placeholder:
@@ -34,13 +40,14 @@ import logging
 import os
 import stat
 
-from sentry.vfs.mount import (ATTRS, CREATE, CREATE_IN, MOVE, O_PATH, REMOVE, REMOVE_DIR, TRUNCATE,
-                              Mount, openat2)
+from sentry.vfs.mount import ATTRS, CREATE, CREATE_IN, MOVE, O_PATH, REMOVE, TRUNCATE, Mount, openat2
 from sentry.vfs.resolve import Resolved
 from syscalls.errors import SyscallError
 
-MARK = "user.sentry.lower"
+MARK = "user.sentry.lower"         # on a placeholder directory
 RESERVED = "user.sentry."          # xattr names that are the Sentry's, never the guest's
+PLACEHOLDER = "placeholder"        # work/placeholder.<type>.<n>: the inodes file placeholders link to
+MAX_LINKS = 60000                  # under ext4's 65000 links per inode
 
 log = logging.getLogger("sentry")
 
@@ -61,7 +68,7 @@ def _split(rel):
 
 
 def is_marked(fd):
-    """Whether fd (any kind, O_PATH too) is a placeholder."""
+    """Whether directory fd (O_PATH too) is a placeholder."""
     try:
         os.getxattr(_proc(fd), MARK)
         return True
@@ -118,6 +125,56 @@ def _copy_data(src, dst, size):
     os.ftruncate(dst, size)
 
 
+class Placeholders:
+    """The inodes every file placeholder is a hard link to, in the work
+    directory (out of the guest's reach): one per file type, a new one when
+    the link count nears the file system's limit."""
+
+    TYPES = {stat.S_IFREG: "reg", stat.S_IFLNK: "lnk", stat.S_IFIFO: "fifo", stat.S_IFSOCK: "sock"}
+
+    def __init__(self, work):
+        self.work = work
+        self.ids = set()             # (st_dev, st_ino) of every placeholder inode
+        self.current = {}            # type -> name of the one new links go to
+        for name in sorted(os.listdir(work)):
+            if name.startswith(PLACEHOLDER + "."):
+                st = os.stat(name, dir_fd=work, follow_symlinks=False)
+                self.ids.add((st.st_dev, st.st_ino))
+                self.current[name.split(".")[1]] = name
+
+    def __contains__(self, st):
+        return (st.st_dev, st.st_ino) in self.ids
+
+    def link(self, kind, dirfd, name):
+        """Make dirfd/name a placeholder for a lower file of type `kind`."""
+        tname = self.TYPES.get(kind, "reg")      # device nodes: d_type aside, a file
+        for _ in range(2):
+            source = self.current.get(tname) or self._new(tname)
+            try:
+                os.link(source, name, src_dir_fd=self.work, dst_dir_fd=dirfd, follow_symlinks=False)
+                if os.stat(source, dir_fd=self.work, follow_symlinks=False).st_nlink >= MAX_LINKS:
+                    self._new(tname)
+                return
+            except OSError as e:
+                if e.errno != errno.EMLINK:
+                    raise
+                self._new(tname)
+        raise SyscallError(errno.EMLINK)
+
+    def _new(self, tname):
+        name = f"{PLACEHOLDER}.{tname}.{len(self.ids)}"
+        if tname == "lnk":
+            os.symlink("(lower)", name, dir_fd=self.work)
+        elif tname in ("fifo", "sock"):
+            os.mknod(name, (stat.S_IFIFO if tname == "fifo" else stat.S_IFSOCK) | 0o600, dir_fd=self.work)
+        else:
+            os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=self.work))
+        st = os.stat(name, dir_fd=self.work, follow_symlinks=False)
+        self.ids.add((st.st_dev, st.st_ino))
+        self.current[tname] = name
+        return name
+
+
 class Layer(Mount):
     """One host directory of an overlay; resolved locations name it."""
 
@@ -157,7 +214,9 @@ class OverlayMount(Mount):
         self.upper = Layer(self, upper_root, readonly=False)
         self.work = os.open(work_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         for name in os.listdir(self.work):   # a copy-up cut short by a crash
-            os.unlink(name, dir_fd=self.work)
+            if not name.startswith(PLACEHOLDER + "."):
+                os.unlink(name, dir_fd=self.work)
+        self.placeholders = Placeholders(self.work)
         if fresh:
             # nothing copied up yet: the whole tree is the lower one
             fd = os.open(upper_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -222,7 +281,7 @@ class OverlayMount(Mount):
         fd = openat2(self.upper.fd, rel, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             st = os.fstat(fd)
-            if (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)) and is_marked(fd):
+            if st in self.placeholders or (stat.S_ISDIR(st.st_mode) and is_marked(fd)):
                 return self.lower, self.lower.lstat_direct(rel)
             return self.upper, st
         finally:
@@ -241,6 +300,17 @@ class OverlayMount(Mount):
 
     def host_path(self, rel):
         return self.find(rel)[0].host_path(rel)
+
+    def expose(self, loc):
+        if loc.mount is not self.lower or not loc.is_dir:
+            return loc
+        try:
+            self._complete(loc.rel)
+        except OSError as e:
+            raise SyscallError(e.errno)
+        finally:
+            self._dirs.clear()
+        return self._upper_twin(loc)
 
     # ---- copy-up -------------------------------------------------------
 
@@ -266,33 +336,20 @@ class OverlayMount(Mount):
         self._complete(_dirname(rel))
         if what == CREATE_IN:
             self._complete(rel)
-        elif what in (REMOVE, REMOVE_DIR):
-            if (what == REMOVE_DIR and loc.mount is self.lower and stat.S_ISDIR(loc.st.st_mode)
-                    and self._lower_entries(rel)):
-                raise SyscallError(errno.ENOTEMPTY)
+        elif what == REMOVE:
+            pass                             # the name is in a complete directory now
         elif what == MOVE:
             self._copy_up_tree(rel)
         elif loc.mount is self.lower:       # WRITE, TRUNCATE, ATTRS
             if stat.S_ISDIR(loc.st.st_mode):
                 self._complete(rel)
-            elif stat.S_ISREG(loc.st.st_mode):
-                self._copy_up_file(rel, keep_data=what != TRUNCATE)
-            # anything else was copied whole with its directory
+            else:
+                self._copy_up(rel, keep_data=what != TRUNCATE)
         return self._upper_twin(loc)
 
     def _upper_twin(self, loc):
         st = os.fstat(self.upper.fd) if loc.rel == "." else self.upper.lstat(loc.rel)
         return Resolved(loc.spath, self.upper, loc.rel, st)
-
-    def _lower_entries(self, drel):
-        try:
-            fd = openat2(self.lower.fd, drel, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except SyscallError:
-            return []
-        try:
-            return os.listdir(fd)
-        finally:
-            os.close(fd)
 
     def _complete(self, drel):
         """Copy up directory drel (its ancestors first): give it a
@@ -313,11 +370,13 @@ class OverlayMount(Mount):
             if e.errno != errno.ENOENT:
                 raise
             lfd = None                   # gone from the lower layer meanwhile: empty
+        n = 0
         try:
-            names = os.listdir(lfd) if lfd is not None else []
-            for name in names:
-                self._placeholder(lfd, ufd, name)
             if lfd is not None:
+                with os.scandir(lfd) as entries:
+                    for entry in entries:
+                        self._placeholder(lfd, ufd, entry)
+                        n += 1
                 lst = os.fstat(lfd)
                 _copy_xattrs(lfd, ufd)
                 os.fchmod(ufd, stat.S_IMODE(lst.st_mode))
@@ -326,52 +385,67 @@ class OverlayMount(Mount):
         finally:
             if lfd is not None:
                 os.close(lfd)
-        log.debug("overlay: copied up directory %s (%d entries)", drel, len(names))
+        log.debug("overlay: copied up directory %s (%d entries)", drel, n)
 
-    def _placeholder(self, lfd, ufd, name):
+    def _placeholder(self, lfd, ufd, entry):
         try:
-            st = os.stat(name, dir_fd=lfd, follow_symlinks=False)
-        except FileNotFoundError:
-            return
-        kind = stat.S_IFMT(st.st_mode)
-        marked = kind in (stat.S_IFREG, stat.S_IFDIR)
-        try:
-            if kind == stat.S_IFDIR:
-                os.mkdir(name, 0o700, dir_fd=ufd)
-            elif kind == stat.S_IFLNK:
-                os.symlink(os.readlink(name, dir_fd=lfd), name, dir_fd=ufd)
-            elif kind != stat.S_IFREG:
+            if entry.is_dir(follow_symlinks=False):
+                os.mkdir(entry.name, 0o700, dir_fd=ufd)
+                fd = os.open(entry.name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=ufd)
                 try:
-                    os.mknod(name, st.st_mode, st.st_rdev, dir_fd=ufd)
-                except PermissionError:      # a device node, and no CAP_MKNOD
-                    marked = True
-            if marked and kind != stat.S_IFDIR:
-                os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW
-                                 | os.O_CLOEXEC, 0o600, dir_fd=ufd))
+                    _mark(fd)
+                finally:
+                    os.close(fd)
+            else:
+                kind = stat.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
+                self.placeholders.link(kind, ufd, entry.name)
         except FileExistsError:
-            # made by a copy-up cut short: the directory is still marked, so
-            # nothing in it can be the guest's
-            pass
-        if marked:
-            fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=ufd)
-            try:
-                _mark(fd)
-            finally:
-                os.close(fd)
-        else:
-            try:
-                os.chown(name, st.st_uid, st.st_gid, dir_fd=ufd, follow_symlinks=False)
-            except PermissionError:
-                pass
-            os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=ufd, follow_symlinks=False)
+            # made by a copy-up cut short (the directory is still marked, so
+            # nothing in it can be the guest's): a directory may lack its mark
+            if entry.is_dir(follow_symlinks=False):
+                fd = os.open(entry.name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=ufd)
+                try:
+                    _mark(fd)
+                finally:
+                    os.close(fd)
+        except FileNotFoundError:
+            pass                         # gone from the lower layer meanwhile
 
-    def _copy_up_file(self, rel, keep_data=True):
+    def _copy_up(self, rel, keep_data=True):
         """Replace rel's placeholder by a copy of the lower file, made in the
         work directory and renamed over it: once, and never seen half done."""
         parent, name = _split(rel)
-        src = openat2(self.lower.fd, rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        pfd = None
+        st = self.lower.lstat_direct(rel)
         tmp = f"{os.getpid()}.{next(_tmp_names)}"
+        pfd = None
+        try:
+            if stat.S_ISREG(st.st_mode):
+                self._copy_regular(rel, tmp, keep_data)
+            else:
+                if stat.S_ISLNK(st.st_mode):
+                    os.symlink(self.lower.readlink(rel), tmp, dir_fd=self.work)
+                else:
+                    os.mknod(tmp, st.st_mode, st.st_rdev, dir_fd=self.work)
+                try:
+                    os.chown(tmp, st.st_uid, st.st_gid, dir_fd=self.work, follow_symlinks=False)
+                except PermissionError:
+                    pass
+                os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=self.work, follow_symlinks=False)
+            pfd = openat2(self.upper.fd, parent, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            os.rename(tmp, name, src_dir_fd=self.work, dst_dir_fd=pfd)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=self.work)
+            except OSError:
+                pass
+            raise
+        finally:
+            if pfd is not None:
+                os.close(pfd)
+        log.debug("overlay: copied up %s (%d bytes%s)", rel, st.st_size, "" if keep_data else ", truncated")
+
+    def _copy_regular(self, rel, tmp, keep_data):
+        src = openat2(self.lower.fd, rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
             st = os.fstat(src)
             dst = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=self.work)
@@ -383,19 +457,8 @@ class OverlayMount(Mount):
                 _copy_owner_and_times(dst, st)
             finally:
                 os.close(dst)
-            pfd = openat2(self.upper.fd, parent, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-            os.rename(tmp, name, src_dir_fd=self.work, dst_dir_fd=pfd)
-        except BaseException:
-            try:
-                os.unlink(tmp, dir_fd=self.work)
-            except OSError:
-                pass
-            raise
         finally:
             os.close(src)
-            if pfd is not None:
-                os.close(pfd)
-        log.debug("overlay: copied up %s (%d bytes%s)", rel, st.st_size, "" if keep_data else ", truncated")
 
     def _copy_up_tree(self, rel):
         """Copy up rel and everything beneath it (what a rename moves)."""
@@ -410,5 +473,5 @@ class OverlayMount(Mount):
                 os.close(fd)
             for name in names:
                 self._copy_up_tree(f"{rel}/{name}")
-        elif stat.S_ISREG(st.st_mode) and layer is self.lower:
-            self._copy_up_file(rel)
+        elif layer is self.lower:
+            self._copy_up(rel)

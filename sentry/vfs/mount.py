@@ -27,7 +27,6 @@ CONFINED = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
 CREATE = "create"          # a new name at loc (absent)
 CREATE_IN = "create-in"    # an unnamed file inside directory loc (O_TMPFILE)
 REMOVE = "remove"          # loc's name goes away or is replaced
-REMOVE_DIR = "remove-dir"  # directory loc goes away or is replaced (must be empty)
 MOVE = "move"              # loc, and all beneath it, gets another name
 WRITE = "write"            # loc's content changes
 TRUNCATE = "truncate"      # loc's content is replaced whole (O_TRUNC): nothing to keep
@@ -81,6 +80,11 @@ class Mount:
             self.check_content_writable(loc.rel)
         else:
             self.check_writable()
+        return loc
+
+    def expose(self, loc):
+        """The location to hand to the guest for resolved loc, the end of a
+        walk (an overlay copies up a directory before its identity is seen)."""
         return loc
 
     def find(self, rel):

@@ -72,7 +72,7 @@ def _direct(mounts, comps, follow, trailing, must_exist, ctx):
         return None
     if trailing and not stat.S_ISDIR(st.st_mode):
         return None
-    return Resolved(spath, backing, rel, st)
+    return mount.expose(Resolved(spath, backing, rel, st))
 
 
 def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=None, via=None):
@@ -162,7 +162,7 @@ def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=
     if record:
         for link in seen_links:
             _remember(mounts, link, ctx)
-    return Resolved(spath, backing, rel, st)
+    return mount.expose(Resolved(spath, backing, rel, st))
 
 
 def _fd_target(mounts, ctx, ref, target):
@@ -190,7 +190,7 @@ def _at(mounts, spath, ctx):
 
 def _found(spath, mount, rel):
     backing, st = mount.find(rel)
-    return Resolved(spath, backing, rel, st)
+    return mount.expose(Resolved(spath, backing, rel, st))
 
 
 def _remember(mounts, link, ctx):

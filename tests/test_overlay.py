@@ -1,0 +1,229 @@
+"""The copy-on-write overlay (sentry/fsimpl/overlay.py): the default root and
+--rootfs DIR --overlay are writable, the lower layer never changes, and what
+the guest plants in the upper layer (symlinks out, whiteout-looking names,
+the Sentry's own xattr) gains it nothing.  tests/test_fileops.py runs the
+differential workload on overlays."""
+import os
+import re
+import subprocess
+
+from conftest import copy_root, run_native, run_sentry
+from test_fileops import tree_digest
+from test_programs import COREUTILS, SH_SCRIPT
+
+
+def _sh(script, rootfs=None, extra=(), **kw):
+    return run_sentry(["/bin/sh", "-c", script], rootfs, extra=extra, **kw)
+
+
+def test_default_root_is_writable_and_the_host_untouched():
+    motd, ls = open("/etc/motd", "rb").read(), os.stat("/bin/ls")
+    n_bin = len(os.listdir("/bin"))
+    r = _sh("echo x > /etc/motd; rm /bin/ls; ls /bin | wc -l; cat /etc/motd; echo /bin/* | wc -w")
+    # as on a writable root: ls is gone, so the pipe counts nothing
+    assert r.stdout.decode().split() == ["0", "x", str(n_bin - 1)]
+    assert b"ls: not found" in r.stderr
+    assert open("/etc/motd", "rb").read() == motd and os.stat("/bin/ls") == ls
+
+
+def test_default_root_changes_stay_in_the_sandbox():
+    victim = "/etc/sentry-must-not-exist"
+    hostname, passwd = open("/etc/hostname", "rb").read(), os.stat("/etc/passwd")
+    r = _sh(f"echo x > {victim}; mkdir /sentry-dir; touch /usr/x; rm /etc/hostname; chmod 777 /etc/passwd; "
+            f"ln /etc/passwd /etc/p2; echo y >> /etc/hostname; cat {victim} /etc/hostname; ls -d /sentry-dir /usr/x; "
+            f"stat -c '%a %h' /etc/passwd; cat /dev/null > /etc/hostname; wc -c < /etc/hostname")
+    assert r.stderr == b""
+    assert r.stdout.decode().split("\n") == ["x", "y", "/sentry-dir", "/usr/x", "777 2", "0", ""]
+    assert open("/etc/hostname", "rb").read() == hostname and os.stat("/etc/passwd") == passwd
+    assert not os.path.exists(victim) and not os.path.exists("/sentry-dir") and not os.path.exists("/usr/x")
+    assert not os.path.exists("/etc/p2")
+
+
+def test_rm_rf_mv_of_lower_trees_with_gnu_tools():
+    """GNU rm (fts, dirfd-relative unlinkat) and mv over copied-up trees."""
+    files = sum(len(f) for _, _, f in os.walk("/usr/share/doc/bash"))
+    r = run_sentry(["/bin/bash", "-c", "rm -rf /usr/share/doc && mkdir /usr/share/doc && ls -A /usr/share/doc | wc -l; "
+                    "ls /usr/share | grep -cx doc; mv /etc/apt /etc/apt2 && ls /etc/apt2 | wc -l; ls -d /etc/apt; "
+                    "cp -a /bin/true /usr/share/doc/t && /usr/share/doc/t && echo copied-runs"])
+    lines = r.stdout.decode().split()
+    assert lines == ["0", "1", str(len(os.listdir("/etc/apt"))), "copied-runs"], r.stderr
+    assert b"/etc/apt': No such file" in r.stderr
+    assert sum(len(f) for _, _, f in os.walk("/usr/share/doc/bash")) == files and os.path.isdir("/etc/apt")
+
+
+def test_real_programs_on_overlays(busybox_root, host_root, tmp_path):
+    """busybox sh on --rootfs --overlay; bash and coreutils on an overlay
+    rootfs and on the default root: the same output as natively."""
+    sh_native = run_native(["/bin/sh", "-c", SH_SCRIPT], busybox_root)
+    native = run_native(["/bin/bash", "-c", COREUTILS], host_root)
+    assert b"tar-ok" in native.stdout
+    bb_before, host_before = tree_digest(busybox_root), tree_digest(host_root)    # after the native runs
+    boxed = _sh(SH_SCRIPT, busybox_root, extra=["--overlay"])
+    assert (boxed.stdout, boxed.stderr, boxed.returncode) == (sh_native.stdout, sh_native.stderr, sh_native.returncode)
+    boxed = run_sentry(["/bin/bash", "-c", COREUTILS], host_root, extra=["--overlay"])
+    assert (boxed.stdout, boxed.stderr) == (native.stdout, native.stderr)
+    # on the default root, in a directory of the host's / (not the private /tmp)
+    work = "/opt/sentry-overlay-test"
+    assert not os.path.exists(work)
+    boxed = run_sentry(["/bin/bash", "-c", COREUTILS.replace("cd /tmp", f"mkdir -m 1777 {work} && cd {work}")])
+    assert (boxed.stdout, boxed.stderr) == (native.stdout, native.stderr)
+    assert not os.path.exists(work)
+    assert (tree_digest(busybox_root), tree_digest(host_root)) == (bb_before, host_before)
+
+
+def test_python_on_the_default_root():
+    code = r"""
+import os, sqlite3, sys, importlib
+os.makedirs("/usr/local/lib/sentry_probe", exist_ok=True)
+with open("/usr/local/lib/sentry_probe/mod.py", "w") as f:
+    f.write("VALUE = 42\n")
+sys.path.insert(0, "/usr/local/lib/sentry_probe")
+print(importlib.import_module("mod").VALUE)
+db = sqlite3.connect("/var/lib/sentry-probe.db")
+db.execute("create table t (x)"); db.executemany("insert into t values (?)", [(i,) for i in range(100)]); db.commit()
+print(db.execute("select sum(x) from t").fetchone()[0])
+os.replace("/etc/os-release", "/etc/os-release.old"); print(os.path.exists("/etc/os-release"))
+"""
+    r = run_sentry(["python3", "-c", code])
+    assert r.stdout == b"42\n4950\nFalse\n", r.stderr
+    assert not os.path.exists("/usr/local/lib/sentry_probe") and not os.path.exists("/var/lib/sentry-probe.db")
+    assert os.path.exists("/etc/os-release")
+
+
+def test_overlay_dir_keeps_the_upper_layer(tmp_path, busybox_root):
+    root = str(tmp_path / "root")
+    copy_root(busybox_root, root)
+    before = tree_digest(root)
+    keep = ["--overlay-dir", str(tmp_path / "ovl")]
+    r = _sh("echo kept > /etc/new; rm /bin/ls; mkdir /d; echo x > /d/f; rm -rf /etc; mkdir /etc; echo again > /etc/new",
+            root, extra=keep)
+    assert r.returncode == 0, r.stderr
+    r = _sh("cat /etc/new /d/f; ls /etc; /bin/ls / 2>&1; echo ls-gone; ls /bin/cat", root, extra=keep)
+    assert r.stdout.decode().split("\n") == ["again", "x", "new", "/bin/sh: /bin/ls: not found", "ls-gone", "/bin/cat", ""]
+    # a fresh private overlay sees none of it; without --overlay the rootfs is written in place
+    r = _sh("cat /etc/new 2>&1; ls /etc/passwd", root, extra=["--overlay"])
+    assert r.stdout == b"cat: can't open '/etc/new': No such file or directory\n/etc/passwd\n"
+    assert tree_digest(root) == before
+    _sh("echo in-place > /etc/new", root)
+    assert open(os.path.join(root, "etc/new")).read() == "in-place\n"
+
+
+def test_copy_up_happens_once_for_a_large_file(tmp_path, busybox_root):
+    root = str(tmp_path / "root")
+    copy_root(busybox_root, root)
+    block = os.urandom(1 << 20)
+    with open(os.path.join(root, "big"), "wb") as f:
+        for _ in range(64):
+            f.write(block)
+    log = tmp_path / "log"
+    script = ("exec 3>>/big 4<>/big; echo end >&3; stat -c %i /big; exec 5>>/big; stat -c %i /big; "
+              "echo more >&5; truncate -s 67108870 /big; stat -c '%i %s' /big; md5sum /big | cut -c1-32")
+    r = _sh(script, root, extra=["--overlay", "--debug", "--log", str(log)])
+    assert r.returncode == 0, r.stderr
+    ino1, ino2, last, md5 = r.stdout.decode().split("\n")[:4]
+    assert ino1 == ino2 == last.split()[0] and last.split()[1] == "67108870"
+    expected = subprocess.run(["md5sum"], input=block * 64 + b"end\nmo", capture_output=True).stdout[:32]
+    assert md5.encode() == expected
+    copies = re.findall(r"overlay: copied up (\S+) \((\d+) bytes", log.read_text())
+    assert copies == [("big", str(64 << 20))]
+    assert os.path.getsize(os.path.join(root, "big")) == 64 << 20
+
+
+def test_symlinks_planted_in_the_upper_layer_stay_inside(tmp_path, busybox_root):
+    """Symlinks put in an --overlay-dir's upper layer by someone else, or by
+    the guest, resolve inside the sandbox like any other."""
+    root = str(tmp_path / "root")
+    copy_root(busybox_root, root)
+    before = tree_digest(root)
+    secret = tmp_path / "secret"
+    secret.write_text("SECRET\n")
+    ovl = tmp_path / "ovl"
+    keep = ["--overlay-dir", str(ovl)]
+    assert _sh("echo v > /etc/v", root, extra=keep).returncode == 0      # /etc copied up
+    upper = ovl / "upper"
+    os.symlink(str(secret), upper / "etc/abs")
+    os.symlink("../" * 20 + str(secret).lstrip("/"), upper / "etc/rel")
+    os.unlink(upper / "etc/passwd")                                      # a placeholder
+    os.symlink(str(secret), upper / "etc/passwd")
+    os.symlink(str(tmp_path), upper / "out")                             # a directory
+    r = _sh("cat /etc/abs /etc/rel /etc/passwd /out/secret; ls /out; echo pwned > /etc/abs; echo pwned > /out/secret; "
+            "ln -s /etc/group /link && chmod 600 /link && echo g >> /link && tail -1 /etc/group; "
+            "ln -s / /up && cat /up/../../../../secret", root, extra=keep)
+    assert b"SECRET" not in r.stdout + r.stderr and r.stdout == b"g\n"
+    assert secret.read_text() == "SECRET\n" and sorted(os.listdir(tmp_path)) == ["ovl", "root", "secret"]
+    assert tree_digest(root) == before
+
+
+def test_whiteout_names_made_by_the_guest_remove_nothing(tmp_path, busybox_root):
+    root = str(tmp_path / "root")
+    copy_root(busybox_root, root)
+    os.makedirs(os.path.join(root, "data/dir"))
+    for name in ("foo", "dir/bar"):
+        with open(os.path.join(root, "data", name), "w") as f:
+            f.write("keep\n")
+    before = tree_digest(root)
+    keep = ["--overlay-dir", str(tmp_path / "ovl")]
+    r = _sh("touch /data/.wh.foo /data/.wh..wh..opq; mkdir /data/dir/.wh.bar; mknod /data/.wh.dir c 0 0; "
+            "mknod /data/foo2 c 0 0; ls -a /data /data/dir; cat /data/foo /data/dir/bar", root, extra=keep)
+    assert r.stdout.decode().split() == ["/data:", ".", "..", ".wh..wh..opq", ".wh.foo", "dir", "foo",
+                                         "/data/dir:", ".", "..", ".wh.bar", "bar", "keep", "keep"]
+    assert r.stderr.count(b"Operation not permitted") == 2
+    r = _sh("ls -a /data /data/dir; cat /data/foo /data/dir/bar", root, extra=keep)
+    assert r.stdout.decode().split() == ["/data:", ".", "..", ".wh..wh..opq", ".wh.foo", "dir", "foo",
+                                         "/data/dir:", ".", "..", ".wh.bar", "bar", "keep", "keep"]
+    assert tree_digest(root) == before
+
+
+def test_the_sentrys_xattrs_are_out_of_reach():
+    """Placeholders are marked with user.sentry.lower: the guest can neither
+    set it (forging a placeholder), remove it, nor see it."""
+    code = r"""
+import errno, os
+def attempt(f):
+    try:
+        f(); return "done"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+os.mkdir("/var/sentry-x"); p = "/var/sentry-x/f"
+with open(p, "w") as f:
+    f.write("mine\n")
+fd = os.open(p, os.O_RDWR); d = os.open("/var/sentry-x", os.O_RDONLY)
+print(attempt(lambda: os.setxattr(p, "user.sentry.lower", b"")), attempt(lambda: os.setxattr(fd, "user.sentry.lower", b"")),
+      attempt(lambda: os.setxattr(d, "user.sentry.lower", b"")), attempt(lambda: os.setxattr("/var/sentry-x", "user.sentry.x", b"")),
+      attempt(lambda: os.removexattr("/usr", "user.sentry.lower")), attempt(lambda: os.removexattr(d, "user.sentry.lower")))
+print(attempt(lambda: os.getxattr("/usr", "user.sentry.lower")), attempt(lambda: os.getxattr("/", "user.sentry.lower")))
+print([n for n in os.listxattr("/") + os.listxattr("/usr") + os.listxattr("/var") if n.startswith("user.sentry")])
+os.setxattr(p, "user.ok", b"1"); print(os.listxattr(p), open(p).read().strip(), sorted(os.listdir("/var/sentry-x")))
+"""
+    r = run_sentry(["python3", "-c", code])
+    assert r.stdout.decode().split("\n") == [
+        "EPERM EPERM EPERM EPERM EPERM EPERM", "ENODATA ENODATA", "[]", "['user.ok'] mine ['f']", ""], r.stderr
+
+
+def test_lower_fds_never_write_the_lower_layer(tmp_path, busybox_root):
+    """An fd opened before copy-up is on the lower file: attribute calls on it
+    are refused, and it cannot be hard-linked into the upper layer."""
+    code = r"""
+import errno, os
+def attempt(f):
+    try:
+        f(); return "done"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+fd = os.open("/etc/hostname", os.O_RDONLY); root = os.open("/", os.O_RDONLY)
+print(attempt(lambda: os.fchmod(fd, 0o777)), attempt(lambda: os.fchown(fd, 1, 1)),
+      attempt(lambda: os.utime(fd, (1, 1))), attempt(lambda: os.setxattr(fd, "user.x", b"1")),
+      attempt(lambda: os.link(f"/proc/self/fd/{fd}", "/etc/stolen", src_dir_fd=root, follow_symlinks=True)))
+with open("/etc/hostname", "w") as f:
+    f.write("new\n")
+print(os.read(fd, 100) == open("/var/tmp/hostname.copy", "rb").read(), open("/etc/hostname").read().strip())
+"""
+    import shutil
+    shutil.copy("/etc/hostname", "/var/tmp/hostname.copy")
+    try:
+        st = os.stat("/etc/hostname")
+        r = run_sentry(["python3", "-c", code])
+        assert r.stdout == b"EROFS EROFS EROFS EROFS EXDEV\nTrue new\n", r.stderr
+        assert os.stat("/etc/hostname") == st
+    finally:
+        os.unlink("/var/tmp/hostname.copy")
