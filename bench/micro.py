@@ -9,12 +9,35 @@ CASES = {
     "open_close": "path lookup + fd table",
     "stat": "path lookup, no fd",
     "getdents64_1000": "full listing of a 1000-entry directory",
+    # the same three where sentry's root mount serves them: a file the guest
+    # made (default root: the overlay's upper layer; --rootfs: in place) and
+    # one made before the run (default root: the overlay's lower layer)
+    "open_close_root": "open+close of a file the guest made under /var/tmp",
+    "stat_root": "stat of a file the guest made under /var/tmp",
+    "getdents64_root_1000": "listing of a 1000-entry directory the guest made under /var/tmp",
+    "open_close_lower": "open+close of a file made before the run",
+    "stat_lower": "stat of a file made before the run",
+    "getdents64_lower_1000": "listing of a 1000-entry directory made before the run",
     "fork_wait": "new process + tracer auto-attach",
     "fork_exec_wait": "fork + execve of a static binary",
     "pipe_pingpong": "1-byte round trip between two processes",
 }
 
 UNIT = "ns/op"
+DIR_ENTRIES = 1000       # as in micro.c
+
+
+def setup(workdir):
+    """The *_lower cases' files, made before any runner starts: under sentry's
+    default root they are the overlay's lower layer."""
+    import os
+    lower = os.path.join(workdir, "lower")
+    os.makedirs(os.path.join(lower, "dir"))
+    with open(os.path.join(lower, "file"), "w") as f:
+        f.write("hello\n")
+    for i in range(DIR_ENTRIES):
+        open(os.path.join(lower, "dir", f"entry-{i:04d}"), "w").close()
+    os.environ["MICRO_LOWER"] = lower
 
 
 def command(built, cases, budget_ms, reps):

@@ -49,6 +49,7 @@ def run(opts):
     out = os.path.join("/tmp", os.path.basename(workdir))
     try:
         workloads.setup(workdir)
+        micro.setup(workdir)
         chosen = runners.select(runners.all_runners(built), opts.runners)
         for r in chosen:
             runners.probe(r, built["launch"], workdir)

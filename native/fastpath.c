@@ -9,6 +9,14 @@
  * with ENOENT/ENOTDIR at a component that the walk would meet too.  Anything
  * else (a symlink, another error, a relative path, a staging slot not yet
  * assigned) returns 0 and goes to Python, which knows every case.
+ *
+ * An overlay (sentry/fsimpl/overlay.py) is two entries, its upper layer
+ * (SN_MOUNT_UPPER, registered first) and its lower one (SN_MOUNT_LOWER).  A
+ * path found in the upper layer that is not a placeholder is the upper
+ * file; a placeholder file, or a path below a placeholder directory (or
+ * below the still-marked root), is the lower file.  Changes and directories
+ * of the lower layer (which Python copies up before the guest sees them) go
+ * to Python.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,6 +27,7 @@
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "tracer.h"
@@ -95,6 +104,36 @@ static int substitute_links(char *path, size_t size, int follow)
 		strcpy(path, tmp);
 	}
 	return -1;
+}
+
+/* (st_dev, st_ino) of the inodes every overlay file placeholder links to
+ * (overlay.Placeholders), and the xattr that marks a placeholder directory. */
+#define MAX_PLACEHOLDERS 64
+static struct { uint64_t dev, ino; } placeholders[MAX_PLACEHOLDERS];
+static int nplaceholders;
+#define OVERLAY_MARK "user.sentry.lower"
+
+int sn_add_placeholder(uint64_t dev, uint64_t ino)
+{
+	if (nplaceholders >= MAX_PLACEHOLDERS) return -1;
+	placeholders[nplaceholders].dev = dev;
+	placeholders[nplaceholders].ino = ino;
+	nplaceholders++;
+	return 0;
+}
+
+static int is_placeholder(const struct stat *st)
+{
+	for (int i = 0; i < nplaceholders; i++)
+		if (placeholders[i].dev == st->st_dev && placeholders[i].ino == st->st_ino) return 1;
+	return 0;
+}
+
+static int marked(int fd)
+{
+	char p[64];
+	snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+	return getxattr(p, OVERLAY_MARK, NULL, 0) >= 0;
 }
 
 /* Names a /dev mount serves (space-separated, from Python's DevMount). */
@@ -185,7 +224,8 @@ static struct mount *locate(const char *path, const char **rel)
 		if (m->len == 1 ? 1 : (!strncmp(path, m->path, m->len) && (path[m->len] == '/' || !path[m->len])))
 			if (!best || m->len > best->len) best = m;
 	}
-	if (!best || best->kind == SN_MOUNT_PYTHON) return NULL;
+	/* an overlay's upper layer is registered before its lower one, and wins */
+	if (!best || best->kind == SN_MOUNT_PYTHON || best->kind == SN_MOUNT_LOWER) return NULL;
 	if (best->len > 1 && !path[best->len]) *rel = ".";     /* the mount's root itself */
 	else *rel = path + (best->len == 1 ? 1 : best->len + 1);
 	if (!**rel) *rel = ".";
@@ -237,11 +277,82 @@ static int absolute(int tid, int dirfd, const char *path, char *out, size_t size
 	return w > 0 && (size_t)w < size ? 0 : -1;
 }
 
-static int confined_open(struct mount *m, const char *rel, uint64_t flags)
+static int confined_openat(int dirfd, const char *rel, uint64_t flags)
 {
 	struct { uint64_t flags, mode, resolve; } how = { flags, 0, RESOLVE_CONFINED };
-	long r = syscall(SYS_openat2, m->fd, rel, &how, sizeof how);
+	long r = syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
 	return r < 0 ? -errno : (int)r;
+}
+
+static int confined_open(struct mount *m, const char *rel, uint64_t flags)
+{
+	return confined_openat(m->fd, rel, flags);
+}
+
+#define DECLINE (-100000)      /* not plain: Python */
+
+/* The lower layer holds rel: an O_PATH fd on it, -ENOENT/-ENOTDIR, or
+ * DECLINE (a directory, which Python copies up before the guest sees it). */
+static int overlay_lower(struct mount **mp, const char *rel)
+{
+	struct mount *up = *mp;
+	for (int i = 0; i < nmounts; i++)
+		if (mounts[i].kind == SN_MOUNT_LOWER && !strcmp(mounts[i].path, up->path)) {
+			int fd = confined_open(&mounts[i], rel, O_PATH_ | O_NOFOLLOW | O_CLOEXEC);
+			struct stat st;
+			if (fd >= 0 && (fstat(fd, &st) || S_ISDIR(st.st_mode))) {
+				close(fd);
+				return DECLINE;
+			}
+			*mp = &mounts[i];
+			return fd;
+		}
+	return DECLINE;
+}
+
+/* rel on an overlay whose upper layer is *mp, as Python's OverlayMount.find
+ * decides: an O_PATH fd (and *mp set to the layer holding it), -ENOENT or
+ * -ENOTDIR to answer, or DECLINE. */
+static int overlay_open(struct mount **mp, const char *rel)
+{
+	struct mount *up = *mp;
+	struct stat st;
+	if (!strcmp(rel, ".")) return DECLINE;
+	int fd = confined_open(up, rel, O_PATH_ | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		/* placeholder directories are empty: a path found whole has no
+		 * placeholder above it */
+		if (fstat(fd, &st)) { close(fd); return DECLINE; }
+		if (is_placeholder(&st)) { close(fd); return overlay_lower(mp, rel); }
+		if (S_ISDIR(st.st_mode) && marked(fd)) { close(fd); return DECLINE; }
+		return fd;
+	}
+	if (fd != -ENOENT && fd != -ENOTDIR) return DECLINE;     /* ELOOP: a symlink to resolve */
+	/* Something is missing: the first component that is not a complete
+	 * upper directory says whether it is missing, or lower. */
+	if (marked(up->fd)) return overlay_lower(mp, rel);
+	char buf[PATH_MAX_];
+	snprintf(buf, sizeof buf, "%s", rel);
+	int dfd = up->fd, result = DECLINE;
+	for (char *c = buf; c; ) {
+		char *slash = strchr(c, '/');
+		if (slash) *slash = 0;
+		int next = confined_openat(dfd, c, O_PATH_ | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0) {
+			result = next == -ENOENT ? -ENOENT : DECLINE;     /* missing from a complete directory */
+			break;
+		}
+		if (dfd != up->fd) close(dfd);
+		dfd = next;
+		if (fstat(dfd, &st)) break;
+		if (is_placeholder(&st)) { result = overlay_lower(mp, rel); break; }
+		if (S_ISLNK(st.st_mode)) break;
+		if (!S_ISDIR(st.st_mode)) { result = slash ? -ENOTDIR : DECLINE; break; }
+		if (marked(dfd)) { result = overlay_lower(mp, rel); break; }
+		c = slash ? slash + 1 : NULL;
+	}
+	if (dfd != up->fd) close(dfd);
+	return result;
 }
 
 static void answer(int tid, sn_regs *r, long value)
@@ -355,7 +466,9 @@ int sn_fast_path(int tid, sn_regs *r)
 	struct mount *m = locate(path, &rel);
 	if (!m) return 0;
 
-	int fd = confined_open(m, rel, O_PATH_ | O_NOFOLLOW | O_CLOEXEC);
+	int fd = m->kind == SN_MOUNT_UPPER ? overlay_open(&m, rel)
+	                                   : confined_open(m, rel, O_PATH_ | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == DECLINE) return 0;
 	if (fd < 0) {
 		if (fd == -ENOENT && (flags & O_CREAT)) return 0;    /* to be created: Python */
 		if (fd == -ENOENT || fd == -ENOTDIR) {
@@ -390,7 +503,9 @@ int sn_fast_path(int tid, sn_regs *r)
 		uint32_t mode = kind == ACCESS ? (uint32_t)r->rsi : (uint32_t)r->rdx;
 		if (mode & ~7u) goto out;
 		long v = 0;
-		if ((mode & W_OK) && m->readonly && !(m->kind == SN_MOUNT_DEV && strcmp(rel, "."))) v = -EROFS;
+		/* an overlay's lower file is writable, once copied up */
+		if ((mode & W_OK) && m->readonly && !(m->kind == SN_MOUNT_DEV && strcmp(rel, "."))
+		    && m->kind != SN_MOUNT_LOWER) v = -EROFS;
 		else if ((mode & X_OK) && !S_ISDIR(st.st_mode) && !(st.st_mode & 0111)) v = -EACCES;
 		answer(tid, r, v);
 		handled = 1;
@@ -402,6 +517,8 @@ int sn_fast_path(int tid, sn_regs *r)
 		if (S_ISLNK(st.st_mode) && !(flags & O_PATH_)) { answer(tid, r, -ELOOP); handled = 1; break; }
 		if ((flags & O_CREAT) && (flags & O_PATH_)) flags &= ~(uint64_t)O_CREAT;
 		if ((flags & O_CREAT) && S_ISDIR(st.st_mode)) { answer(tid, r, -EISDIR); handled = 1; break; }
+		if (((flags & O_ACCMODE) || (flags & O_TRUNC)) && m->kind == SN_MOUNT_LOWER)
+			goto out;                            /* copy-up: Python */
 		if (((flags & O_ACCMODE) || (flags & O_TRUNC)) && m->readonly && !dev) {
 			answer(tid, r, -EROFS); handled = 1; break;
 		}

@@ -57,12 +57,13 @@ long sn_utimensat(int dirfd, const char *name, const void *times, int flags);
 long sn_pidfd_getfd(int pidfd, int fd);
 /* fastpath.c */
 void sn_fast_enable(int on);
-enum { SN_MOUNT_PYTHON, SN_MOUNT_DIR, SN_MOUNT_DEV };
+enum { SN_MOUNT_PYTHON, SN_MOUNT_DIR, SN_MOUNT_DEV, SN_MOUNT_UPPER, SN_MOUNT_LOWER };
 int sn_add_mount(const char *path, const char *host_root, int fd, int guest_fd, int readonly, int kind);
 void sn_set_dev_nodes(const char *names);
 void sn_set_slot(int tid, uint64_t addr);
 long sn_stage(int tid, uint64_t addr, const void *buf, size_t len);
 int sn_add_link(const char *from, const char *to);
+int sn_add_placeholder(uint64_t dev, uint64_t ino);
 void sn_clear_links(void);
 int sn_fast_path(int tid, sn_regs *r);
 #endif

@@ -20,7 +20,7 @@ def fileops(cbin):
 def make_pre(top):
     """top/pre: what the workload's second part finds already there."""
     pre = os.path.join(top, "pre")
-    for d in ("dir/sub", "mv/sub", "gone/a/b", "many", "dir2", "dir3", "empty"):
+    for d in ("dir/sub", "mv/sub", "gone/a/b", "many", "dir2", "dir3", "empty", "abs/sub", "abs2/deep"):
         os.makedirs(os.path.join(pre, d))
 
     def put(rel, data, mode=0o644):
@@ -37,6 +37,9 @@ def make_pre(top):
     put("gone/g", b"g")
     put("dir2/x", b"x")
     put("dir3/keep", b"k")
+    for name in ("abs/f1", "abs/f2", "abs/sub/f3", "abs2/deep/f4"):
+        put(name, name.encode())
+    os.symlink("f1", os.path.join(pre, "abs/lnk"))
     put("ro", b"read-only\n", 0o444)
     put("xattr", b"")
     os.setxattr(os.path.join(pre, "xattr"), "user.k", b"v")

@@ -10,6 +10,12 @@
  * usage: micro BUDGET_MS REPS TINY_STATIC_BINARY CASE...
  * prints one line per case: "CASE NS_PER_OP ITERATIONS"
  * (NS_PER_OP is the median of REPS timed batches).
+ *
+ * Where the files are: the plain cases use a scratch directory under /tmp;
+ * the *_root cases one the guest makes under $MICRO_ROOT_DIR (default
+ * /var/tmp: on sentry's default root, the overlay's upper layer); the
+ * *_lower cases read $MICRO_LOWER/file and $MICRO_LOWER/dir, made before
+ * the run (on sentry's default root, the overlay's lower layer).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -29,12 +35,17 @@
 #define DIR_ENTRIES 1000
 #define MAX_REPS 31
 
-struct ctx {
-    char tmp[64];          /* private scratch dir under /tmp */
+struct files {
+    char tmp[PATH_MAX - 64]; /* scratch dir made by this process ("" if made before) */
     char file[PATH_MAX];   /* existing regular file for open/stat */
     char bigdir[PATH_MAX]; /* DIR_ENTRIES empty files */
+    int dir_fd;
+};
+
+struct ctx {
+    struct files tmp, root, lower;
     const char *tiny;
-    int zero_fd, null_fd, dir_fd;
+    int zero_fd, null_fd;
     int ping[2], pong[2];
     pid_t peer;
 };
@@ -75,33 +86,43 @@ static void op_write(struct ctx *c)
         die("write /dev/null");
 }
 
-static void op_open_close(struct ctx *c)
+static void open_close(struct files *f)
 {
-    int fd = open(c->file, O_RDONLY | O_CLOEXEC);
+    int fd = open(f->file, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         die("open");
     close(fd);
 }
 
-static void op_stat(struct ctx *c)
+static void stat_file(struct files *f)
 {
     struct stat st;
-    if (stat(c->file, &st) != 0)
+    if (stat(f->file, &st) != 0)
         die("stat");
 }
 
-static void op_getdents(struct ctx *c)
+static void getdents(struct files *f)
 {
     /* A full listing per op; rewinding keeps openat out of the figure. */
     char buf[32768];
     long n, total = 0;
-    if (lseek(c->dir_fd, 0, SEEK_SET) != 0)
+    if (lseek(f->dir_fd, 0, SEEK_SET) != 0)
         die("lseek dir");
-    while ((n = syscall(SYS_getdents64, c->dir_fd, buf, sizeof buf)) > 0)
+    while ((n = syscall(SYS_getdents64, f->dir_fd, buf, sizeof buf)) > 0)
         total += n;
     if (n < 0 || total == 0)
         die("getdents64");
 }
+
+static void op_open_close(struct ctx *c) { open_close(&c->tmp); }
+static void op_stat(struct ctx *c) { stat_file(&c->tmp); }
+static void op_getdents(struct ctx *c) { getdents(&c->tmp); }
+static void op_open_close_root(struct ctx *c) { open_close(&c->root); }
+static void op_stat_root(struct ctx *c) { stat_file(&c->root); }
+static void op_getdents_root(struct ctx *c) { getdents(&c->root); }
+static void op_open_close_lower(struct ctx *c) { open_close(&c->lower); }
+static void op_stat_lower(struct ctx *c) { stat_file(&c->lower); }
+static void op_getdents_lower(struct ctx *c) { getdents(&c->lower); }
 
 static void reap(pid_t pid)
 {
@@ -146,45 +167,88 @@ static void op_pingpong(struct ctx *c)
 
 /* ---- fixtures ---- */
 
-static void setup_files(struct ctx *c)
+/* A scratch directory made under `parent`, holding a file and a directory
+ * of DIR_ENTRIES entries; or, when `parent` is NULL, the ones in `made`. */
+static void make_files(struct files *f, const char *parent, const char *made)
 {
     char path[PATH_MAX + 32];
-    snprintf(c->tmp, sizeof c->tmp, "/tmp/sentry-micro-XXXXXX");
-    if (!mkdtemp(c->tmp))
-        die("mkdtemp");
-    snprintf(c->file, sizeof c->file, "%s/file", c->tmp);
-    int fd = open(c->file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0 || write(fd, "hello\n", 6) != 6)
-        die("create file");
-    close(fd);
-    snprintf(c->bigdir, sizeof c->bigdir, "%s/dir", c->tmp);
-    if (mkdir(c->bigdir, 0755) != 0)
-        die("mkdir");
-    for (int i = 0; i < DIR_ENTRIES; i++) {
-        snprintf(path, sizeof path, "%s/entry-%04d", c->bigdir, i);
-        fd = open(path, O_WRONLY | O_CREAT, 0644);
-        if (fd < 0)
-            die("create entry");
-        close(fd);
+    if (parent) {
+        snprintf(f->tmp, sizeof f->tmp, "%s/sentry-micro-XXXXXX", parent);
+        if (!mkdtemp(f->tmp))
+            die("mkdtemp");
+        made = f->tmp;
     }
-    c->dir_fd = open(c->bigdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (strlen(made) > PATH_MAX - 64)
+        die("fixture path too long");
+    snprintf(f->file, sizeof f->file, "%.4000s/file", made);
+    snprintf(f->bigdir, sizeof f->bigdir, "%.4000s/dir", made);
+    if (parent) {
+        int fd = open(f->file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || write(fd, "hello\n", 6) != 6)
+            die("create file");
+        close(fd);
+        if (mkdir(f->bigdir, 0755) != 0)
+            die("mkdir");
+        for (int i = 0; i < DIR_ENTRIES; i++) {
+            snprintf(path, sizeof path, "%s/entry-%04d", f->bigdir, i);
+            fd = open(path, O_WRONLY | O_CREAT, 0644);
+            if (fd < 0)
+                die("create entry");
+            close(fd);
+        }
+    }
+    f->dir_fd = open(f->bigdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (f->dir_fd < 0)
+        die("open fixture dir");
+}
+
+static void remove_files(struct files *f)
+{
+    char path[PATH_MAX + 32];
+    if (f->dir_fd > 0)
+        close(f->dir_fd);
+    if (!f->tmp[0])
+        return;
+    for (int i = 0; i < DIR_ENTRIES; i++) {
+        snprintf(path, sizeof path, "%s/entry-%04d", f->bigdir, i);
+        unlink(path);
+    }
+    rmdir(f->bigdir);
+    unlink(f->file);
+    rmdir(f->tmp);
+}
+
+static int wants(int argc, char **argv, const char *suffix)
+{
+    for (int i = 4; i < argc; i++) {
+        size_t n = strlen(argv[i]), k = strlen(suffix);
+        if (n >= k && !strcmp(argv[i] + n - k, suffix))
+            return 1;
+    }
+    return 0;
+}
+
+static void setup_files(struct ctx *c, int argc, char **argv)
+{
+    make_files(&c->tmp, "/tmp", NULL);
+    if (wants(argc, argv, "_root") || wants(argc, argv, "_root_1000"))
+        make_files(&c->root, getenv("MICRO_ROOT_DIR") ? getenv("MICRO_ROOT_DIR") : "/var/tmp", NULL);
+    if (wants(argc, argv, "_lower") || wants(argc, argv, "_lower_1000")) {
+        if (!getenv("MICRO_LOWER"))
+            die("MICRO_LOWER is not set");
+        make_files(&c->lower, NULL, getenv("MICRO_LOWER"));
+    }
     c->zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
     c->null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (c->dir_fd < 0 || c->zero_fd < 0 || c->null_fd < 0)
+    if (c->zero_fd < 0 || c->null_fd < 0)
         die("open fixtures");
 }
 
 static void teardown_files(struct ctx *c)
 {
-    char path[PATH_MAX + 32];
-    close(c->dir_fd);
-    for (int i = 0; i < DIR_ENTRIES; i++) {
-        snprintf(path, sizeof path, "%s/entry-%04d", c->bigdir, i);
-        unlink(path);
-    }
-    rmdir(c->bigdir);
-    unlink(c->file);
-    rmdir(c->tmp);
+    remove_files(&c->tmp);
+    remove_files(&c->root);
+    remove_files(&c->lower);
 }
 
 static void setup_peer(struct ctx *c)
@@ -231,6 +295,12 @@ static const struct bench BENCHES[] = {
     {"open_close", op_open_close, NULL, NULL},
     {"stat", op_stat, NULL, NULL},
     {"getdents64_1000", op_getdents, NULL, NULL},
+    {"open_close_root", op_open_close_root, NULL, NULL},
+    {"stat_root", op_stat_root, NULL, NULL},
+    {"getdents64_root_1000", op_getdents_root, NULL, NULL},
+    {"open_close_lower", op_open_close_lower, NULL, NULL},
+    {"stat_lower", op_stat_lower, NULL, NULL},
+    {"getdents64_lower_1000", op_getdents_lower, NULL, NULL},
     {"fork_wait", op_fork_wait, NULL, NULL},
     {"fork_exec_wait", op_fork_exec, NULL, NULL},
     {"pipe_pingpong", op_pingpong, setup_peer, teardown_peer},
@@ -290,7 +360,7 @@ int main(int argc, char **argv)
     if (reps < 1 || reps > MAX_REPS)
         reps = 3;
     struct ctx c = {.tiny = argv[3]};
-    setup_files(&c);
+    setup_files(&c, argc, argv);
     int status = 0;
     for (int i = 4; i < argc; i++) {
         size_t k;

@@ -40,6 +40,7 @@ import logging
 import os
 import stat
 
+from sentry._native import lib
 from sentry.vfs.mount import ATTRS, CREATE, CREATE_IN, MOVE, O_PATH, REMOVE, TRUNCATE, Mount, openat2
 from sentry.vfs.resolve import Resolved
 from syscalls.errors import SyscallError
@@ -138,9 +139,12 @@ class Placeholders:
         self.current = {}            # type -> name of the one new links go to
         for name in sorted(os.listdir(work)):
             if name.startswith(PLACEHOLDER + "."):
-                st = os.stat(name, dir_fd=work, follow_symlinks=False)
-                self.ids.add((st.st_dev, st.st_ino))
+                self._add(os.stat(name, dir_fd=work, follow_symlinks=False))
                 self.current[name.split(".")[1]] = name
+
+    def _add(self, st):
+        self.ids.add((st.st_dev, st.st_ino))
+        lib.sn_add_placeholder(st.st_dev, st.st_ino)     # the native fast path's copy
 
     def __contains__(self, st):
         return (st.st_dev, st.st_ino) in self.ids
@@ -169,8 +173,7 @@ class Placeholders:
             os.mknod(name, (stat.S_IFIFO if tname == "fifo" else stat.S_IFSOCK) | 0o600, dir_fd=self.work)
         else:
             os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=self.work))
-        st = os.stat(name, dir_fd=self.work, follow_symlinks=False)
-        self.ids.add((st.st_dev, st.st_ino))
+        self._add(os.stat(name, dir_fd=self.work, follow_symlinks=False))
         self.current[tname] = name
         return name
 

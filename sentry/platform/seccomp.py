@@ -33,11 +33,14 @@ def configure_native(staging_base, staging_size, mounts, fast_paths=True):
     never be served from the root mount's host directory)."""
     lib.sn_fast_enable(1 if fast_paths else 0)
     kinds = {"bind": lib.SN_MOUNT_DIR, "dev": lib.SN_MOUNT_DEV}
-    for m in mounts.backings():
+    for m in mounts.backings():     # an overlay's upper layer comes before its lower one
         if m.kind == "dev":
             lib.sn_set_dev_nodes(" ".join(sorted(m.NODES)).encode())
+        kind = kinds.get(m.kind, lib.SN_MOUNT_PYTHON)
+        if m.kind == "layer":
+            kind = lib.SN_MOUNT_LOWER if m.readonly else lib.SN_MOUNT_UPPER
         if lib.sn_add_mount(m.path.encode(), m.host_root.encode(), m.fd, m.guest_fd,
-                            int(m.readonly), kinds.get(m.kind, lib.SN_MOUNT_PYTHON)):
+                            int(m.readonly), kind):
             raise ValueError(f"mount {m.path}: too many mounts or path too long")
     lib.sn_set_staging(staging_base, staging_size)
     release = tuple(int(x) for x in os.uname().release.split(".")[:2] if x.isdigit())
