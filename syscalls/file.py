@@ -208,7 +208,14 @@ def sys_ioctl(call):
     req = call.args[1] & 0xFFFFFFFF
     if req in (0x5412, 0x541C):      # TIOCSTI, TIOCLINUX
         raise SyscallError(errno.EPERM)
+    if req in INODE_FLAG_SETTERS:
+        # the file's owner may set some inode flags: never on a read-only
+        # mount or an overlay's lower layer
+        check_fd_writable(call, call.fd(0))
     return PASS
+
+
+INODE_FLAG_SETTERS = {0x40086602, 0x401C5820}     # FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR
 
 
 @handler("fcntl", support="partial", note="F_SETOWN to a process outside the sandbox is refused")

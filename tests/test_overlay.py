@@ -204,7 +204,7 @@ def test_lower_fds_never_write_the_lower_layer(tmp_path, busybox_root):
     """An fd opened before copy-up is on the lower file: attribute calls on it
     are refused, and it cannot be hard-linked into the upper layer."""
     code = r"""
-import errno, os
+import errno, fcntl, os, struct
 def attempt(f):
     try:
         f(); return "done"
@@ -213,7 +213,8 @@ def attempt(f):
 fd = os.open("/etc/hostname", os.O_RDONLY); root = os.open("/", os.O_RDONLY)
 print(attempt(lambda: os.fchmod(fd, 0o777)), attempt(lambda: os.fchown(fd, 1, 1)),
       attempt(lambda: os.utime(fd, (1, 1))), attempt(lambda: os.setxattr(fd, "user.x", b"1")),
-      attempt(lambda: os.link(f"/proc/self/fd/{fd}", "/etc/stolen", src_dir_fd=root, follow_symlinks=True)))
+      attempt(lambda: os.link(f"/proc/self/fd/{fd}", "/etc/stolen", src_dir_fd=root, follow_symlinks=True)),
+      attempt(lambda: fcntl.ioctl(fd, 0x40086602, struct.pack("i", 0x40))))     # FS_IOC_SETFLAGS nodump
 with open("/etc/hostname", "w") as f:
     f.write("new\n")
 print(os.read(fd, 100) == open("/var/tmp/hostname.copy", "rb").read(), open("/etc/hostname").read().strip())
@@ -223,7 +224,9 @@ print(os.read(fd, 100) == open("/var/tmp/hostname.copy", "rb").read(), open("/et
     try:
         st = os.stat("/etc/hostname")
         r = run_sentry(["python3", "-c", code])
-        assert r.stdout == b"EROFS EROFS EROFS EROFS EXDEV\nTrue new\n", r.stderr
+        assert r.stdout == b"EROFS EROFS EROFS EROFS EXDEV EROFS\nTrue new\n", r.stderr
         assert os.stat("/etc/hostname") == st
+        flags = subprocess.run(["lsattr", "/etc/hostname"], capture_output=True, text=True).stdout
+        assert "d" not in flags.split()[0]
     finally:
         os.unlink("/var/tmp/hostname.copy")

@@ -72,10 +72,10 @@ def _direct(mounts, comps, follow, trailing, must_exist, ctx):
         return None
     if trailing and not stat.S_ISDIR(st.st_mode):
         return None
-    return mount.expose(Resolved(spath, backing, rel, st))
+    return Resolved(spath, backing, rel, st)
 
 
-def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=None, via=None):
+def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=None, via=None, expose=True):
     """Resolve `path` (str) relative to sandbox directory `start`.
 
     ctx: the syscall on whose behalf (synthetic backends such as /proc
@@ -85,7 +85,14 @@ def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=
     follow: follow a symlink in the final component.
     must_exist: raise ENOENT for a missing final component; otherwise return
     it with st=None (for creation), provided its parent exists.
+    expose: the result is handed to the guest (Mount.expose: an overlay
+    copies a directory up first); False for the Sentry's own look-ups.
     """
+    loc = _walk(mounts, start, path, follow, must_exist, record, ctx, via)
+    return loc.mount.owner.expose(loc) if expose and loc.exists else loc
+
+
+def _walk(mounts, start, path, follow, must_exist, record, ctx, via):
     if len(path) >= PATH_MAX:
         raise SyscallError(errno.ENAMETOOLONG)
     if not path:
@@ -162,7 +169,7 @@ def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=
     if record:
         for link in seen_links:
             _remember(mounts, link, ctx)
-    return mount.expose(Resolved(spath, backing, rel, st))
+    return Resolved(spath, backing, rel, st)
 
 
 def _fd_target(mounts, ctx, ref, target):
@@ -173,7 +180,7 @@ def _fd_target(mounts, ctx, ref, target):
         raise SyscallError(errno.ENOENT)
     if target.startswith("/"):
         try:
-            found = resolve(mounts, "/", target, record=False, ctx=ctx)
+            found = resolve(mounts, "/", target, record=False, ctx=ctx, expose=False)
             if (found.st.st_dev, found.st.st_ino) == (st.st_dev, st.st_ino):
                 return found.spath
         except SyscallError:
@@ -190,7 +197,7 @@ def _at(mounts, spath, ctx):
 
 def _found(spath, mount, rel):
     backing, st = mount.find(rel)
-    return mount.expose(Resolved(spath, backing, rel, st))
+    return Resolved(spath, backing, rel, st)
 
 
 def _remember(mounts, link, ctx):
@@ -201,7 +208,7 @@ def _remember(mounts, link, ctx):
         return
     via = []
     try:
-        target = resolve(mounts, "/", link, record=False, ctx=ctx, via=via)
+        target = resolve(mounts, "/", link, record=False, ctx=ctx, via=via, expose=False)
     except SyscallError:
         return
     if target.mount.stable_links and all(m.stable_links for m in via):
