@@ -290,10 +290,12 @@ def sys_unlinkat(call):
     return _unlink(call, call.fd(0), call.path(1), sint(call.args[2]))
 
 
-RENAME_EXCHANGE = 2
+RENAME_EXCHANGE, RENAME_WHITEOUT = 2, 4
 
 
 def _rename(call, olddir, old, newdir, new, flags):
+    if flags & RENAME_WHITEOUT:
+        raise SyscallError(errno.EPERM)     # it makes a device node: as without CAP_MKNOD
     src = lookup(call, olddir, old, follow=False)
     dst = lookup(call, newdir, new, follow=False, must_exist=False)
     if src.mount.owner is not dst.mount.owner:

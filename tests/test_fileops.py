@@ -41,6 +41,7 @@ def make_pre(top):
         put(name, name.encode())
     os.symlink("f1", os.path.join(pre, "abs/lnk"))
     put("ro", b"read-only\n", 0o444)
+    put("suid", b"#!/bin/sh\n", 0o4755)
     put("xattr", b"")
     os.setxattr(os.path.join(pre, "xattr"), "user.k", b"v")
     for i in range(200):

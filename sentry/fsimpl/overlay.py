@@ -83,12 +83,16 @@ def _mark(fd):
     os.setxattr(_proc(fd), MARK, b"")
 
 
-def _copy_owner_and_times(fd, st):
+def _copy_attributes(src, dst, st):
+    """Owner, mode, xattrs, then times, of src (stat st) onto dst: in this
+    order, since a chown clears set-id bits and file capabilities."""
     try:
-        os.chown(_proc(fd), st.st_uid, st.st_gid)
+        os.chown(_proc(dst), st.st_uid, st.st_gid)
     except PermissionError:
         pass                        # an unprivileged Sentry keeps its own
-    os.utime(_proc(fd), ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.chmod(_proc(dst), stat.S_IMODE(st.st_mode))
+    _copy_xattrs(src, dst)
+    os.utime(_proc(dst), ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def _copy_xattrs(src, dst):
@@ -380,10 +384,7 @@ class OverlayMount(Mount):
                     for entry in entries:
                         self._placeholder(lfd, ufd, entry)
                         n += 1
-                lst = os.fstat(lfd)
-                _copy_xattrs(lfd, ufd)
-                os.fchmod(ufd, stat.S_IMODE(lst.st_mode))
-                _copy_owner_and_times(ufd, lst)
+                _copy_attributes(lfd, ufd, os.fstat(lfd))
             os.removexattr(_proc(ufd), MARK)
         finally:
             if lfd is not None:
@@ -455,9 +456,7 @@ class OverlayMount(Mount):
             try:
                 if keep_data:
                     _copy_data(src, dst, st.st_size)
-                _copy_xattrs(src, dst)
-                os.fchmod(dst, stat.S_IMODE(st.st_mode))
-                _copy_owner_and_times(dst, st)
+                _copy_attributes(src, dst, st)
             finally:
                 os.close(dst)
         finally:

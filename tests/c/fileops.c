@@ -127,6 +127,7 @@ static void preexisting(const char *top)
 	T(chmod("pre/dir", 0700)); show("pre/dir"); show("pre/dir/sub");
 	struct timeval tv[2] = { { 1000000000, 0 }, { 1100000000, 0 } };
 	T(utimes("pre/ro", tv)); stat("pre/ro", &st); printf("mtime=%ld mode=%o\n", (long)st.st_mtime, st.st_mode);
+	T(utimes("pre/suid", tv)); show("pre/suid");
 	T(getxattr("pre/xattr", "user.k", buf, sizeof buf)); T(setxattr("pre/xattr", "user.k2", "v2", 2, 0));
 	T(listxattr("pre/xattr", buf, sizeof buf)); T(removexattr("pre/xattr", "user.k")); T(listxattr("pre/xattr", buf, sizeof buf));
 	T(link("pre/dir/a", "pre/a-link")); show("pre/dir/a"); show("pre/a-link");
