@@ -233,3 +233,24 @@ print(os.read(fd, 100) == open("/var/tmp/hostname.copy", "rb").read(), open("/et
         assert "d" not in flags.split()[0]
     finally:
         os.unlink("/var/tmp/hostname.copy")
+
+
+def test_placeholder_inodes_rotate_before_the_link_limit(tmp_path, monkeypatch):
+    """File placeholders are hard links to a few inodes: a new one is made
+    before a file system's link limit, and all are known again on reload."""
+    from sentry.fsimpl import overlay
+    monkeypatch.setattr(overlay, "MAX_LINKS", 3)
+    work, upper = tmp_path / "work", tmp_path / "upper"
+    work.mkdir()
+    upper.mkdir()
+    pool = overlay.Placeholders(os.open(work, os.O_RDONLY))
+    d = os.open(upper, os.O_RDONLY)
+    for i in range(7):
+        pool.link(0o100000, d, f"f{i}")
+    pool.link(0o120000, d, "l")
+    inodes = {os.lstat(upper / f"f{i}").st_ino for i in range(7)}
+    # each inode: its name in the work directory and two placeholders
+    assert len(inodes) == 4 and max(os.lstat(upper / f"f{i}").st_nlink for i in range(7)) <= 3
+    again = overlay.Placeholders(os.open(work, os.O_RDONLY))
+    assert all(os.lstat(upper / n) in again for n in ["l"] + [f"f{i}" for i in range(7)])
+    assert os.lstat(tmp_path) not in again

@@ -140,11 +140,12 @@ class Placeholders:
     def __init__(self, work):
         self.work = work
         self.ids = set()             # (st_dev, st_ino) of every placeholder inode
-        self.current = {}            # type -> name of the one new links go to
-        for name in sorted(os.listdir(work)):
+        self.current = {}            # type -> [name of the one new links go to, its link count]
+        for name in sorted(os.listdir(work), key=lambda n: int(n.rsplit(".", 1)[-1]) if n.startswith(PLACEHOLDER + ".") else 0):
             if name.startswith(PLACEHOLDER + "."):
-                self._add(os.stat(name, dir_fd=work, follow_symlinks=False))
-                self.current[name.split(".")[1]] = name
+                st = os.stat(name, dir_fd=work, follow_symlinks=False)
+                self._add(st)
+                self.current[name.split(".")[1]] = [name, st.st_nlink]
 
     def _add(self, st):
         self.ids.add((st.st_dev, st.st_ino))
@@ -157,16 +158,17 @@ class Placeholders:
         """Make dirfd/name a placeholder for a lower file of type `kind`."""
         tname = self.TYPES.get(kind, "reg")      # device nodes: d_type aside, a file
         for _ in range(2):
-            source = self.current.get(tname) or self._new(tname)
+            current = self.current.get(tname)
+            if current is None or current[1] >= MAX_LINKS:
+                current = self._new(tname)
             try:
-                os.link(source, name, src_dir_fd=self.work, dst_dir_fd=dirfd, follow_symlinks=False)
-                if os.stat(source, dir_fd=self.work, follow_symlinks=False).st_nlink >= MAX_LINKS:
-                    self._new(tname)
+                os.link(current[0], name, src_dir_fd=self.work, dst_dir_fd=dirfd, follow_symlinks=False)
+                current[1] += 1      # an upper-bound: unlinks of placeholders are not counted
                 return
             except OSError as e:
                 if e.errno != errno.EMLINK:
                     raise
-                self._new(tname)
+                current[1] = MAX_LINKS
         raise SyscallError(errno.EMLINK)
 
     def _new(self, tname):
@@ -178,8 +180,8 @@ class Placeholders:
         else:
             os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=self.work))
         self._add(os.stat(name, dir_fd=self.work, follow_symlinks=False))
-        self.current[tname] = name
-        return name
+        self.current[tname] = [name, 1]
+        return self.current[tname]
 
 
 class Layer(Mount):
@@ -395,11 +397,8 @@ class OverlayMount(Mount):
         try:
             if entry.is_dir(follow_symlinks=False):
                 os.mkdir(entry.name, 0o700, dir_fd=ufd)
-                fd = os.open(entry.name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=ufd)
-                try:
-                    _mark(fd)
-                finally:
-                    os.close(fd)
+                # only the Sentry writes the upper layer: the name is still that directory
+                os.setxattr(f"{_proc(ufd)}/{entry.name}", MARK, b"", follow_symlinks=False)
             else:
                 kind = stat.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
                 self.placeholders.link(kind, ufd, entry.name)
