@@ -129,6 +129,30 @@ def test_copy_up_happens_once_for_a_large_file(tmp_path, busybox_root):
     assert os.path.getsize(os.path.join(root, "big")) == 64 << 20
 
 
+def test_upper_layer_on_another_file_system(tmp_path, busybox_root):
+    """An --overlay-dir on tmpfs over an ext4 rootfs: copy-up crosses file
+    systems (copy_file_range says EXDEV there; sendfile does it)."""
+    import tempfile
+    root = str(tmp_path / "root")
+    copy_root(busybox_root, root)
+    with open(os.path.join(root, "sparse"), "wb") as f:
+        f.truncate(1 << 20)
+        f.write(b"head")
+    before = tree_digest(root)
+    ovl = tempfile.mkdtemp(prefix="sentry-test-", dir="/dev/shm")
+    try:
+        r = _sh("echo tail >> /sparse; echo more >> /bin/busybox; wc -c < /sparse; tail -c 5 /sparse; "
+                "/bin/busybox true && echo runs", root, extra=["--overlay-dir", ovl])
+        assert r.stdout.decode().split() == ["1048581", "tail", "runs"], r.stderr
+        upper = os.path.join(ovl, "upper")
+        assert os.stat(os.path.join(upper, "sparse")).st_blocks * 512 < 1 << 20      # holes kept
+        assert os.path.getsize(os.path.join(upper, "bin/busybox")) == os.path.getsize(os.path.join(root, "bin/busybox")) + 5
+    finally:
+        import shutil
+        shutil.rmtree(ovl)
+    assert tree_digest(root) == before
+
+
 def test_symlinks_planted_in_the_upper_layer_stay_inside(tmp_path, busybox_root):
     """Symlinks put in an --overlay-dir's upper layer by someone else, or by
     the guest, resolve inside the sandbox like any other."""

@@ -111,8 +111,10 @@ def _copy_xattrs(src, dst):
 
 
 def _copy_data(src, dst, size):
-    """Copy src's data to dst in the kernel (copy_file_range), holes kept."""
-    pos = 0
+    """Copy src's data to dst in the kernel, holes kept: copy_file_range
+    (a reflink where the file system offers one), or sendfile between file
+    systems, where copy_file_range answers EXDEV."""
+    pos, cross = 0, False
     while pos < size:
         try:
             start = os.lseek(src, pos, os.SEEK_DATA)
@@ -122,7 +124,17 @@ def _copy_data(src, dst, size):
             raise
         end = os.lseek(src, start, os.SEEK_HOLE)
         while start < end:
-            n = os.copy_file_range(src, dst, end - start, start, start)
+            if not cross:
+                try:
+                    n = os.copy_file_range(src, dst, end - start, start, start)
+                except OSError as e:
+                    if e.errno not in (errno.EXDEV, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                        raise
+                    cross = True
+                    continue
+            else:
+                os.lseek(dst, start, os.SEEK_SET)
+                n = os.sendfile(dst, src, start, end - start)
             if n == 0:
                 break
             start += n
