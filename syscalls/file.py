@@ -188,11 +188,12 @@ def _writable_fd(call):
     return PASS
 
 
-handler("fchmod", "fchown", note="refused with EROFS on a read-only mount")(_writable_fd)
+handler("fchmod", "fchown", note="refused with EROFS on a read-only mount or on a file of an "
+        "overlay's lower layer (an fd opened before its copy-up)")(_writable_fd)
 
 
-@handler("fsetxattr", "fremovexattr", note="refused with EROFS on a read-only mount; the Sentry's "
-         "own xattr names (user.sentry.*) are refused with EPERM")
+@handler("fsetxattr", "fremovexattr", note="refused with EROFS on a read-only mount or an overlay's "
+         "lower file; the Sentry's own xattr names (user.sentry.*) are refused with EPERM")
 def sys_fsetxattr(call):
     from syscalls.path import check_xattr_name
     check_fd_writable(call, call.fd(0))
