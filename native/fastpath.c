@@ -310,6 +310,62 @@ static int overlay_lower(struct mount **mp, const char *rel)
 	return DECLINE;
 }
 
+/* Which layer holds the entries of each upper directory seen: a cache
+ * keyed by path relative to the overlay, valid for one generation.  Python
+ * starts a new one whenever a directory may change state (copy-up, removal,
+ * rename: sn_overlay_changed). */
+enum { DIR_UPPER = 1, DIR_LOWER = 2 };
+#define DIR_CACHE 2048
+static struct { char path[240]; unsigned gen; unsigned char state; } dir_cache[DIR_CACHE];
+static unsigned dir_gen = 1;
+
+void sn_overlay_changed(void) { dir_gen++; }
+
+static unsigned dir_slot(const char *path)
+{
+	unsigned h = 2166136261u;
+	for (const char *p = path; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+	return h % DIR_CACHE;
+}
+
+/* DIR_UPPER (a complete upper directory), DIR_LOWER (its entries are the
+ * lower layer's), -ENOENT/-ENOTDIR, or DECLINE, for directory `dir` (".",
+ * or a path relative to the overlay) -- as Python's OverlayMount._dir_layer. */
+static int dir_state(struct mount *up, const char *dir, int depth)
+{
+	size_t len = strlen(dir);
+	if (depth > 64 || len >= sizeof dir_cache[0].path) return DECLINE;
+	unsigned i = dir_slot(dir);
+	if (dir_cache[i].gen == dir_gen && !strcmp(dir_cache[i].path, dir)) return dir_cache[i].state;
+	int state;
+	if (!strcmp(dir, ".")) {
+		state = marked(up->fd) ? DIR_LOWER : DIR_UPPER;
+	} else {
+		char parent[240];
+		const char *slash = strrchr(dir, '/');
+		if (slash) { memcpy(parent, dir, slash - dir); parent[slash - dir] = 0; }
+		else strcpy(parent, ".");
+		state = dir_state(up, parent, depth + 1);
+		if (state == DIR_UPPER) {
+			struct stat st;
+			int fd = confined_open(up, dir, O_PATH_ | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0) return fd == -ENOENT || fd == -ENOTDIR ? fd : DECLINE;
+			if (fstat(fd, &st)) state = DECLINE;
+			else if (is_placeholder(&st)) state = DIR_LOWER;      /* the lower layer says ENOTDIR or ELOOP */
+			else if (S_ISLNK(st.st_mode)) state = DECLINE;        /* a symlink to resolve */
+			else if (!S_ISDIR(st.st_mode)) state = -ENOTDIR;
+			else state = marked(fd) ? DIR_LOWER : DIR_UPPER;
+			close(fd);
+		}
+	}
+	if (state == DIR_UPPER || state == DIR_LOWER) {
+		memcpy(dir_cache[i].path, dir, len + 1);
+		dir_cache[i].state = (unsigned char)state;
+		dir_cache[i].gen = dir_gen;
+	}
+	return state;
+}
+
 /* rel on an overlay whose upper layer is *mp, as Python's OverlayMount.find
  * decides: an O_PATH fd (and *mp set to the layer holding it), -ENOENT or
  * -ENOTDIR to answer, or DECLINE. */
@@ -318,41 +374,19 @@ static int overlay_open(struct mount **mp, const char *rel)
 	struct mount *up = *mp;
 	struct stat st;
 	if (!strcmp(rel, ".")) return DECLINE;
+	char parent[PATH_MAX_];
+	const char *slash = strrchr(rel, '/');
+	if (slash) { memcpy(parent, rel, slash - rel); parent[slash - rel] = 0; }
+	else strcpy(parent, ".");
+	int state = dir_state(up, parent, 0);
+	if (state == DIR_LOWER) return overlay_lower(mp, rel);
+	if (state != DIR_UPPER) return state;
 	int fd = confined_open(up, rel, O_PATH_ | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0) {
-		/* placeholder directories are empty: a path found whole has no
-		 * placeholder above it */
-		if (fstat(fd, &st)) { close(fd); return DECLINE; }
-		if (is_placeholder(&st)) { close(fd); return overlay_lower(mp, rel); }
-		if (S_ISDIR(st.st_mode) && marked(fd)) { close(fd); return DECLINE; }
-		return fd;
-	}
-	if (fd != -ENOENT && fd != -ENOTDIR) return DECLINE;     /* ELOOP: a symlink to resolve */
-	/* Something is missing: the first component that is not a complete
-	 * upper directory says whether it is missing, or lower. */
-	if (marked(up->fd)) return overlay_lower(mp, rel);
-	char buf[PATH_MAX_];
-	snprintf(buf, sizeof buf, "%s", rel);
-	int dfd = up->fd, result = DECLINE;
-	for (char *c = buf; c; ) {
-		char *slash = strchr(c, '/');
-		if (slash) *slash = 0;
-		int next = confined_openat(dfd, c, O_PATH_ | O_NOFOLLOW | O_CLOEXEC);
-		if (next < 0) {
-			result = next == -ENOENT ? -ENOENT : DECLINE;     /* missing from a complete directory */
-			break;
-		}
-		if (dfd != up->fd) close(dfd);
-		dfd = next;
-		if (fstat(dfd, &st)) break;
-		if (is_placeholder(&st)) { result = overlay_lower(mp, rel); break; }
-		if (S_ISLNK(st.st_mode)) break;
-		if (!S_ISDIR(st.st_mode)) { result = slash ? -ENOTDIR : DECLINE; break; }
-		if (marked(dfd)) { result = overlay_lower(mp, rel); break; }
-		c = slash ? slash + 1 : NULL;
-	}
-	if (dfd != up->fd) close(dfd);
-	return result;
+	if (fd < 0) return fd == -ENOENT ? fd : DECLINE;      /* missing from a complete directory */
+	if (fstat(fd, &st)) { close(fd); return DECLINE; }
+	if (is_placeholder(&st)) { close(fd); return overlay_lower(mp, rel); }
+	if (S_ISDIR(st.st_mode) && marked(fd)) { close(fd); return DECLINE; }
+	return fd;
 }
 
 static void answer(int tid, sn_regs *r, long value)

@@ -64,6 +64,7 @@ void sn_set_slot(int tid, uint64_t addr);
 long sn_stage(int tid, uint64_t addr, const void *buf, size_t len);
 int sn_add_link(const char *from, const char *to);
 int sn_add_placeholder(uint64_t dev, uint64_t ino);
+void sn_overlay_changed(void);
 void sn_clear_links(void);
 int sn_fast_path(int tid, sn_regs *r);
 #endif

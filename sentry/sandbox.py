@@ -14,8 +14,8 @@ from sentry.fsimpl.dev import DevMount
 from sentry.fsimpl.overlay import OverlayMount
 from sentry.fsimpl.proc import ProcMount
 from sentry.vfs import resolve
-from syscalls.errors import SyscallError
 from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, Mount, MountTable
+from syscalls.errors import SyscallError
 
 log = logging.getLogger("sentry")
 
@@ -262,14 +262,11 @@ def _discard(*dirs):
     try:
         pid = os.fork()
     except OSError:
-        pid = 0
-        inline = True
-    else:
-        inline = False
+        pid = None                  # no child: the Sentry removes them itself
     if pid:
         return
     try:
-        if not inline:
+        if pid == 0:
             # the caller waits for the end of our output, not for this
             null = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
@@ -277,7 +274,7 @@ def _discard(*dirs):
         for d in dirs:
             shutil.rmtree(d, ignore_errors=True)
     finally:
-        if not inline:
+        if pid == 0:
             os._exit(0)
 
 

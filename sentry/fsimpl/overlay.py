@@ -358,8 +358,9 @@ class OverlayMount(Mount):
         if what == CREATE_IN:
             self._complete(rel)
         elif what == REMOVE:
-            pass                             # the name is in a complete directory now
+            lib.sn_overlay_changed()         # maybe a directory the native path knows
         elif what == MOVE:
+            lib.sn_overlay_changed()
             self._copy_up_tree(rel)
         elif loc.mount is self.lower:       # WRITE, TRUNCATE, ATTRS
             if stat.S_ISDIR(loc.st.st_mode):
@@ -400,6 +401,7 @@ class OverlayMount(Mount):
                         n += 1
                 _copy_attributes(lfd, ufd, os.fstat(lfd))
             os.removexattr(_proc(ufd), MARK)
+            lib.sn_overlay_changed()         # a directory the native path may know as lower
         finally:
             if lfd is not None:
                 os.close(lfd)
