@@ -278,3 +278,32 @@ def test_placeholder_inodes_rotate_before_the_link_limit(tmp_path, monkeypatch):
     again = overlay.Placeholders(os.open(work, os.O_RDONLY))
     assert all(os.lstat(upper / n) in again for n in ["l"] + [f"f{i}" for i in range(7)])
     assert os.lstat(tmp_path) not in again
+
+
+def test_native_lookups_follow_directory_changes(tmp_path, busybox_root):
+    """The native fast path caches which layer holds each directory: every
+    copy-up, removal and rename must be seen at once (differential, against
+    the same script on a copy of the rootfs, natively)."""
+    script = """
+stat -c '%n %s' /data/sub/f /data/sub/deep/g; ls /data/sub
+rm -rf /data/sub && mkdir /data/sub; stat -c %n /data/sub/f 2>&1; ls -a /data/sub
+echo 22 > /data/sub/f; stat -c '%n %s' /data/sub/f; cat /data/other/h
+mv /data /data2; stat -c %n /data/other/h 2>&1; stat -c '%n %s' /data2/other/h /data2/sub/f
+mkdir /data; stat -c %n /data/sub 2>&1; ls -a /data; mv /data2/other /data/other; cat /data/other/h
+rm -rf /data2 /data/other/h; ls -a /data/other; stat -c %n /data2/sub/f 2>&1
+ln -s /data/other /o; echo new > /o/h; cat /data/other/h; rm /o; stat -c %n /o/h 2>&1
+"""
+    def make(root):
+        copy_root(busybox_root, root)
+        for path, text in (("data/sub/f", "f\n"), ("data/sub/deep/g", "gg\n"), ("data/other/h", "h\n")):
+            os.makedirs(os.path.dirname(os.path.join(root, path)), exist_ok=True)
+            with open(os.path.join(root, path), "w") as f:
+                f.write(text)
+    make(str(tmp_path / "native"))
+    make(str(tmp_path / "boxed"))
+    before = tree_digest(str(tmp_path / "boxed"))
+    native = run_native(["/bin/sh", "-c", script], str(tmp_path / "native"))
+    boxed = _sh(script, str(tmp_path / "boxed"), extra=["--overlay"])
+    assert b"new" in native.stdout
+    assert (boxed.stdout, boxed.stderr, boxed.returncode) == (native.stdout, native.stderr, native.returncode)
+    assert tree_digest(str(tmp_path / "boxed")) == before
