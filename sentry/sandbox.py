@@ -11,7 +11,7 @@ from sentry.kernel.kernel import Kernel
 from sentry.platform import privileges, ptrace, seccomp, staging
 from sentry.fsimpl import sysfs
 from sentry.fsimpl.dev import DevMount
-from sentry.fsimpl.overlay import OverlayMount
+from sentry.fsimpl.overlay import LayersInUse, OverlayMount
 from sentry.fsimpl.proc import ProcMount
 from sentry.vfs import resolve
 from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, Mount, MountTable
@@ -87,7 +87,10 @@ def build_mounts(cfg, private, scratch, kernel_ref):
         # file system (one st_dev, copy_file_range in the kernel), and out of
         # the guest's sight (its /tmp is another directory)
         layers = cfg.overlay_dir or private
-        mounts.add(OverlayMount("/", lower, os.path.join(layers, "upper"), os.path.join(layers, "work")))
+        try:
+            mounts.add(OverlayMount("/", lower, os.path.join(layers, "upper"), os.path.join(layers, "work")))
+        except LayersInUse:
+            raise ConfigError(f"--overlay-dir {layers}: in use by another sandbox")
     else:
         mounts.add(Mount("/", lower))
     if cfg.rootfs is None:

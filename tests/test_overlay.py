@@ -108,6 +108,22 @@ def test_overlay_dir_keeps_the_upper_layer(tmp_path, busybox_root):
     assert open(os.path.join(root, "etc/new")).read() == "in-place\n"
 
 
+def test_overlay_dir_serves_one_sandbox_at_a_time(tmp_path, busybox_root):
+    from conftest import SENTRY
+    keep = ["--overlay-dir", str(tmp_path / "ovl")]
+    first = subprocess.Popen(SENTRY + ["--rootfs", busybox_root] + keep + ["--", "/bin/sh", "-c", "echo up; sleep 3"],
+                             stdout=subprocess.PIPE)
+    try:
+        assert first.stdout.readline() == b"up\n"
+        second = _sh("echo never", busybox_root, extra=keep)
+        assert second.returncode == 125 and second.stdout == b""
+        assert second.stderr == f"sentry: --overlay-dir {tmp_path / 'ovl'}: in use by another sandbox\n".encode()
+    finally:
+        first.kill()
+        first.wait()
+    assert _sh("echo after", busybox_root, extra=keep).stdout == b"after\n"
+
+
 def test_copy_up_happens_once_for_a_large_file(tmp_path, busybox_root):
     root = str(tmp_path / "root")
     copy_root(busybox_root, root)

@@ -35,6 +35,7 @@ The guest can neither set, remove, read nor list an xattr under RESERVED
 opening its path opens the lower file.
 """
 import errno
+import fcntl
 import itertools
 import logging
 import os
@@ -142,6 +143,10 @@ def _copy_data(src, dst, size):
     os.ftruncate(dst, size)
 
 
+class LayersInUse(Exception):
+    """Another sandbox runs on these layers."""
+
+
 class Placeholders:
     """The inodes every file placeholder is a hard link to, in the work
     directory (out of the guest's reach): one per file type, a new one when
@@ -234,6 +239,12 @@ class OverlayMount(Mount):
         self.lower = Layer(self, lower_root, readonly=True)
         self.upper = Layer(self, upper_root, readonly=False)
         self.work = os.open(work_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            # one Sentry per upper layer: its caches are its own
+            fcntl.flock(self.work, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.work)
+            raise LayersInUse(os.path.dirname(work_root))
         for name in os.listdir(self.work):   # a copy-up cut short by a crash
             if not name.startswith(PLACEHOLDER + "."):
                 os.unlink(name, dir_fd=self.work)
