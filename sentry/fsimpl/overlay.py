@@ -233,7 +233,6 @@ class OverlayMount(Mount):
 
     def __init__(self, path, lower_root, upper_root, work_root):
         self.path = path
-        fresh = not os.path.exists(upper_root)
         os.makedirs(upper_root, exist_ok=True)
         os.makedirs(work_root, exist_ok=True)
         self.lower = Layer(self, lower_root, readonly=True)
@@ -249,8 +248,9 @@ class OverlayMount(Mount):
             if not name.startswith(PLACEHOLDER + "."):
                 os.unlink(name, dir_fd=self.work)
         self.placeholders = Placeholders(self.work)
-        if fresh:
-            # nothing copied up yet: the whole tree is the lower one
+        if not self.placeholders.ids and not os.listdir(upper_root):
+            # never used (no copy-up has made a placeholder): the whole tree
+            # is the lower one
             fd = os.open(upper_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
                 _mark(fd)
