@@ -2,15 +2,17 @@
 import errno
 import logging
 import os
+import re
 import resource
 import shutil
 import signal
 import tempfile
 
 from sentry.kernel.kernel import Kernel
-from sentry.platform import privileges, ptrace, seccomp, staging
+from sentry.platform import mountns as _mountns, privileges, ptrace, seccomp, staging
 from sentry.fsimpl import sysfs
 from sentry.fsimpl.dev import DevMount
+from sentry.fsimpl.kernelfs import PtsMount, tmpfs
 from sentry.fsimpl.proc import ProcMount
 from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, Mount, MountTable
 
@@ -36,11 +38,12 @@ class Config:
         self.pids_limit = pids_limit
 
 
-MOUNT_TYPES = {"bind": {"src", "dst", "ro", "rw"}, "tmpfs": {"dst"}}
+MOUNT_TYPES = {"bind": {"src", "dst", "ro", "rw"}, "tmpfs": {"dst", "size"}}
+TMPFS_SIZE = re.compile(r"[0-9]+[kmgKMG%]?")
 
 
 def parse_mount(spec):
-    """--mount type=bind,src=HOST,dst=/PATH[,ro] | type=tmpfs,dst=/PATH"""
+    """--mount type=bind,src=HOST,dst=/PATH[,ro] | type=tmpfs,dst=/PATH[,size=N[k|m|g|%]]"""
     opts = {}
     for item in spec.split(","):
         key, eq, value = item.partition("=")
@@ -52,8 +55,9 @@ def parse_mount(spec):
         raise ConfigError(f"--mount {spec}: type must be one of {', '.join(sorted(MOUNT_TYPES))}")
     unknown = set(opts) - MOUNT_TYPES[kind] - {"type"}
     if unknown:
-        raise ConfigError(f"--mount {spec}: unknown option(s) {', '.join(sorted(unknown))} for type={kind}"
-                          + (" (a size limit is not offered yet)" if "size" in unknown else ""))
+        raise ConfigError(f"--mount {spec}: unknown option(s) {', '.join(sorted(unknown))} for type={kind}")
+    if "size" in opts and not (isinstance(opts["size"], str) and TMPFS_SIZE.fullmatch(opts["size"])):
+        raise ConfigError(f"--mount {spec}: size must be a number of bytes, with k, m, g or % (of memory) after it")
     dst = opts.get("dst")
     if not isinstance(dst, str) or not dst.startswith("/") or os.path.normpath(dst) == "/":
         raise ConfigError(f"--mount {spec}: dst must be an absolute path other than /")
@@ -69,10 +73,11 @@ def parse_mount(spec):
     return opts
 
 
-def build_mounts(cfg, private, scratch, kernel_ref):
+def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
     """The default table: the host's / read-only with a private /tmp (until
     the overlay exists), or --rootfs writable in place; /dev narrowed to the
-    usual device nodes and a private /dev/shm; a synthetic /proc and /sys."""
+    usual device nodes, a private /dev/shm and, given a private mount
+    namespace, a devpts instance of its own; a synthetic /proc and /sys."""
     mounts = MountTable()
     if cfg.rootfs is None:
         mounts.add(Mount("/", "/", readonly=True))
@@ -82,7 +87,11 @@ def build_mounts(cfg, private, scratch, kernel_ref):
         mounts.add(Mount("/tmp", tmp))
     else:
         mounts.add(Mount("/", cfg.rootfs))
-    mounts.add(DevMount("/dev"))
+    if mountns is not None:
+        mounts.add(DevMount("/dev", links_dir=os.path.join(private, "dev")))
+        mounts.add(PtsMount("/dev/pts", mountns, os.path.join(private, "pts")))
+    else:
+        mounts.add(DevMount("/dev"))
     shm = os.path.join(private, "shm")
     os.mkdir(shm)
     os.chmod(shm, 0o1777)
@@ -90,6 +99,8 @@ def build_mounts(cfg, private, scratch, kernel_ref):
     for i, m in enumerate(cfg.mounts):
         if m["type"] == "bind":
             mounts.add(Mount(m["dst"], m["src"], readonly="ro" in m))
+        elif "size" in m:
+            mounts.add(tmpfs(m["dst"], mountns, os.path.join(private, f"tmpfs{i}"), m["size"]))
         else:
             tmp = os.path.join(private, f"tmpfs{i}")
             os.mkdir(tmp)
@@ -115,11 +126,12 @@ def check_config(cfg):
 
 def _host_cwd(cfg, mounts):
     """Host directory of the guest's first cwd (the sandbox's root when the
-    requested one does not exist there)."""
+    requested one does not exist there), through the mount's hidden fd: a
+    mount of the private namespace has no host path of this namespace."""
     cwd = cfg.cwd or (os.getcwd() if cfg.rootfs is None else "/")
     try:
         mount, rel = mounts.locate(os.path.normpath(cwd))
-        path = mount.host_path(rel)
+        path = f"/proc/self/fd/{mount.guest_fd}" + ("" if rel == "." else "/" + rel)
         if os.path.isdir(path) and mount.allows(rel):
             return path
     except Exception:
@@ -178,9 +190,11 @@ def run(cfg):
     # the disk and ~7 µs on tmpfs).
     private = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-")
     scratch = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-", dir=_memory_dir()) if _memory_dir() else private
+    mountns = None
     try:
         kernel = None
-        mounts = build_mounts(cfg, private, scratch, lambda: kernel)
+        mountns = _start_mount_namespace(cfg, private)
+        mounts = build_mounts(cfg, private, scratch, lambda: kernel, mountns)
         filt = seccomp.build()
         # --strace sees every call: the native fast path stays off
         seccomp.configure_native(staging.BASE, staging.SIZE, mounts, fast_paths=not cfg.strace)
@@ -190,6 +204,7 @@ def run(cfg):
             strace = Tracer()
         kernel = Kernel(mounts, strace, cfg.pids_limit)
         kernel.uts["hostname"] = cfg.hostname
+        kernel.mountns = mountns
 
         # Orphaned guests re-parent to the Sentry (they stay traced and reaped);
         # a non-dumpable Sentry cannot be inspected through /proc by its guests.
@@ -221,8 +236,24 @@ def run(cfg):
             _log_trap_counts()
         return exit_code(status)
     finally:
+        if mountns is not None:
+            mountns.close()
         shutil.rmtree(private, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _start_mount_namespace(cfg, private):
+    """The helper that mounts devpts and sized tmpfs and binds unix sockets
+    (platform/mountns.py); None where no mount namespace can be had, and then
+    no /dev/pts, and a tmpfs size= is refused."""
+    try:
+        return _mountns.MountNamespace(private)
+    except _mountns.Unavailable as e:
+        if any("size" in m for m in cfg.mounts):
+            raise ConfigError(f"--mount type=tmpfs,size=…: the size limit needs a private mount namespace, "
+                              f"and none can be had here ({e}): run as root or allow unprivileged user namespaces")
+        log.debug("no private mount namespace (%s): no /dev/pts, unix socket names are their last component", e)
+        return None
 
 
 MEMORY_DIRS = ("/dev/shm",)

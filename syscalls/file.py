@@ -16,6 +16,7 @@ from sentry.vfs.resolve import UnnamedTarget
 from syscalls.call import AT_FDCWD, sint
 from syscalls.errors import SyscallError
 from syscalls.lookup import fd_sandbox_path, lookup
+from syscalls import tty
 from syscalls.registry import PASS, Rewrite, handler
 
 SYS_OPENAT2 = 437
@@ -49,6 +50,8 @@ def open_rewrite(call, dirfd, path, flags, mode):
         raise SyscallError(errno.EISDIR)
     if loc.exists and stat.S_ISLNK(loc.st.st_mode) and not flags & O_PATH:
         raise SyscallError(errno.ELOOP)
+    if loc.mount.kind == "dev" and loc.rel == "tty":
+        tty.check_controlling_terminal(call)
     if (creat and not loc.exists) or tmpfile:
         loc.mount.check_writable()
     elif wants_write(flags):
@@ -195,6 +198,8 @@ def sys_ioctl(call):
     req = call.args[1] & 0xFFFFFFFF
     if req in (0x5412, 0x541C):      # TIOCSTI, TIOCLINUX
         raise SyscallError(errno.EPERM)
+    if req == tty.TIOCGPTPEER:
+        return tty.pty_peer(call)
     return PASS
 
 

@@ -45,8 +45,8 @@ def _sun_path(raw):
 
 
 def _on_guest_socket(call, fd, loc, op):
-    """Run op(sock, name) on a Sentry-side duplicate of guest socket fd, from
-    inside the confined parent directory of loc."""
+    """Run op(sock, parent fd, name) on a Sentry-side duplicate of guest
+    socket fd, from inside the confined parent directory of loc."""
     import socket      # rarely needed: not at start-up
     dup = call.kernel.borrow_fd(call.process, fd)
     sock = None
@@ -55,7 +55,7 @@ def _on_guest_socket(call, fd, loc, op):
         with Parent(loc) as (pfd, name):
             os.fchdir(pfd)
             try:
-                return op(sock, name)
+                return op(sock, pfd, name)
             except OSError as e:
                 raise SyscallError(e.errno)
             finally:
@@ -78,16 +78,25 @@ def _unix_path_call(call, raw, bind):
             raise SyscallError(errno.EADDRINUSE)
         loc.mount.check_writable()
 
-        def op(sock, name):
+        def op(sock, pfd, name):
+            mountns = call.kernel.mountns
+            if mountns is not None:
+                try:
+                    # the kernel records the guest's own name: getsockname,
+                    # getpeername, accept and recvfrom report it as on Linux
+                    return mountns.bind_unix(sock.fileno(), pfd, path, call.umask())
+                except OSError as e:
+                    if e.errno != errno.EOPNOTSUPP:
+                        raise
             old = os.umask(call.umask())
             try:
-                sock.bind(name)
+                sock.bind(name)        # recorded as its last component only
             finally:
                 os.umask(old)
     else:
         loc = lookup(call, AT_FDCWD, path)
 
-        def op(sock, name):
+        def op(sock, pfd, name):
             # never block the Sentry: a full backlog answers EAGAIN
             flags = fcntl.fcntl(sock.fileno(), fcntl.F_GETFL)
             fcntl.fcntl(sock.fileno(), fcntl.F_SETFL, flags | os.O_NONBLOCK)

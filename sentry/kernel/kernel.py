@@ -38,6 +38,7 @@ class Kernel:
         self.warned = set()
         self.uts = {}                  # hostname, domainname, release, version
         self.abstract_prefix = b"sentry-%x/" % os.getpid()   # namespaces abstract sockets
+        self.mountns = None            # the private mount namespace's helper (platform/mountns.py), if any
 
     # ---- start ---------------------------------------------------------
 
