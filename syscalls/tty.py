@@ -10,7 +10,6 @@ import errno
 import fcntl
 import functools
 import os
-import stat
 import struct
 
 from sentry.vfs.mount import CONFINED
@@ -57,34 +56,32 @@ def pty_peer(call):
     return Rewrite(SYS_OPENAT2, {0: pts.guest_fd, 1: path_addr, 2: how_addr, 3: len(how)})
 
 
+TIOCGSID = 0x5429
+
+
 @functools.cache
 def _host_terminal():
     """(session, handed over) of the terminal sentry runs under: its session
     id, and whether sentry's stdin, stdout or stderr is that terminal -- the
     user gave it to the guest -- or the guest only inherited it as its
-    controlling terminal."""
-    fields = _stat_fields(os.getpid())
-    tty_nr = int(fields[3])
+    controlling terminal.  TIOCGSID answers only on the controlling terminal
+    of a session: device numbers would not do, every devpts instance has its
+    own /dev/pts/0."""
+    session = os.getsid(0)
     handed = False
     for fd in (0, 1, 2):
         try:
-            st = os.fstat(fd)
+            (sid,) = struct.unpack("i", fcntl.ioctl(fd, TIOCGSID, b"\0" * 4))
         except OSError:
             continue
-        if tty_nr and stat.S_ISCHR(st.st_mode) and st.st_rdev == _tty_rdev(tty_nr):
-            handed = True
-    return int(fields[2]), handed
-
-
-def _tty_rdev(tty_nr):
-    # /proc/<pid>/stat's tty_nr: minor in bits 31-20 and 7-0, major in 15-8
-    return os.makedev((tty_nr >> 8) & 0xFFF, (tty_nr & 0xFF) | ((tty_nr >> 12) & 0xFFF00))
+        handed = handed or sid == session
+    return session, handed
 
 
 def _stat_fields(pid):
-    """/proc/<pid>/stat after the command name: ppid, pgrp, session, tty_nr…"""
+    """/proc/<pid>/stat after the command name: state, ppid, pgrp, session…"""
     with open(f"/proc/{pid}/stat", "rb") as f:
-        return f.read().rsplit(b")", 1)[1].split()[1:]
+        return f.read().rsplit(b")", 1)[1].split()
 
 
 def check_controlling_terminal(call):
@@ -96,7 +93,7 @@ def check_controlling_terminal(call):
     if handed:
         return
     try:
-        mine = int(_stat_fields(call.tid)[2])
+        mine = int(_stat_fields(call.tid)[3])
     except (OSError, IndexError, ValueError):
         raise SyscallError(errno.ESRCH)
     if mine == session:

@@ -23,6 +23,9 @@ class DevMount(Mount):
     # symlinks into /proc/self/fd, resolved like any other (to the synthetic /proc)
     LINKS = {"fd", "stdin", "stdout", "stderr"}
     PTY_LINKS = {"ptmx": "pts/ptmx"}
+    # what the native fast path may open alone: /dev/tty is checked first
+    # (syscalls/tty.py), it may be the terminal of whoever ran sentry
+    FAST_NODES = NODES - {"tty"}
 
     def __init__(self, path="/dev", links_dir=None):
         super().__init__(path, "/dev", readonly=True)

@@ -35,7 +35,7 @@ def configure_native(staging_base, staging_size, mounts, fast_paths=True):
     kinds = {"bind": lib.SN_MOUNT_DIR, "dev": lib.SN_MOUNT_DEV}
     for m in mounts:
         if m.kind == "dev":
-            lib.sn_set_dev_nodes(" ".join(sorted(m.NODES)).encode())
+            lib.sn_set_dev_nodes(" ".join(sorted(m.FAST_NODES)).encode())
         if lib.sn_add_mount(m.path.encode(), m.host_root.encode(), m.fd, m.guest_fd,
                             int(m.readonly), kinds.get(m.kind, lib.SN_MOUNT_PYTHON)):
             raise ValueError(f"mount {m.path}: too many mounts or path too long")
