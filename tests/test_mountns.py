@@ -1,0 +1,58 @@
+"""The private mount namespace (sentry/platform/mountns.py) without root: the
+helper takes a user namespace of its own, and its devpts, sized tmpfs and unix
+binds work as they do for root.  Run as `nobody` with the system's python3."""
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TREE = os.path.dirname(HERE)
+PYTHON = "/usr/bin/python3"
+
+SCRIPT = r"""
+import errno, os, socket, struct, fcntl, sys
+from sentry.platform.mountns import MountNamespace
+d = sys.argv[1]
+for sub in ("pts", "tmpfs", "real"):
+    os.mkdir(os.path.join(d, sub))
+ns = MountNamespace(d)
+print("uid", os.getuid() != 0)
+pts = ns.mount("devpts", d + "/pts", "newinstance,ptmxmode=0666,mode=0620")
+m = os.open("ptmx", os.O_RDWR | os.O_NOCTTY, dir_fd=pts)
+n = struct.unpack("i", fcntl.ioctl(m, 0x80045430, b"\0" * 4))[0]
+print("pty", n, os.readlink(f"/proc/self/fd/{m}") == d + "/pts/ptmx")
+tmp = ns.mount("tmpfs", d + "/tmpfs", "size=64k,mode=1777")
+f = os.open("f", os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=tmp)
+os.write(f, b"x" * 65536)
+try:
+    os.write(f, b"x")
+except OSError as e:
+    print("full", errno.errorcode[e.errno])
+s = socket.socket(socket.AF_UNIX)
+parent = os.open(d + "/real", os.O_PATH)
+ns.bind_unix(s.fileno(), parent, b"/some/where/s.sock", 0o022)
+print("bound", s.getsockname(), os.listdir(d + "/real"))
+"""
+
+
+def test_mount_namespace_without_root():
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the check as another user")
+    probe = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PYTHON, "-c",
+                            "import sentry._native"], env={"PYTHONPATH": TREE}, capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"{PYTHON} cannot load sentry's native module as nobody: {probe.stderr.decode()[-200:]}")
+    d = tempfile.mkdtemp(dir="/var/tmp", prefix="sentry-mountns-")
+    os.chown(d, 65534, 65534)
+    try:
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PYTHON, "-c",
+                            SCRIPT, d], env={"PYTHONPATH": TREE}, capture_output=True, timeout=60)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    assert r.stdout.decode().splitlines() == [
+        "uid True", "pty 0 True", "full ENOSPC", "bound /some/where/s.sock ['s.sock']"], r.stderr.decode()
+    with open("/proc/self/mountinfo") as f:
+        assert "sentry-mountns-" not in f.read()
