@@ -87,11 +87,10 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
         mounts.add(Mount("/tmp", tmp))
     else:
         mounts.add(Mount("/", cfg.rootfs))
-    if mountns is not None:
-        mounts.add(DevMount("/dev", links_dir=os.path.join(private, "dev")))
-        mounts.add(PtsMount("/dev/pts", mountns, os.path.join(private, "pts")))
-    else:
-        mounts.add(DevMount("/dev"))
+    pts = _devpts(mountns, private)
+    mounts.add(DevMount("/dev", links_dir=os.path.join(private, "dev") if pts else None))
+    if pts is not None:
+        mounts.add(pts)
     shm = os.path.join(private, "shm")
     os.mkdir(shm)
     os.chmod(shm, 0o1777)
@@ -100,7 +99,10 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
         if m["type"] == "bind":
             mounts.add(Mount(m["dst"], m["src"], readonly="ro" in m))
         elif "size" in m:
-            mounts.add(tmpfs(m["dst"], mountns, os.path.join(private, f"tmpfs{i}"), m["size"]))
+            try:
+                mounts.add(tmpfs(m["dst"], mountns, os.path.join(private, f"tmpfs{i}"), m["size"]))
+            except OSError as e:
+                raise ConfigError(f"--mount type=tmpfs,dst={m['dst']},size={m['size']}: {e.strerror}")
         else:
             tmp = os.path.join(private, f"tmpfs{i}")
             os.mkdir(tmp)
@@ -112,6 +114,18 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
     sysfs.build(sysdir)
     mounts.add(Mount("/sys", sysdir, readonly=True))
     return mounts
+
+
+def _devpts(mountns, private):
+    """The sandbox's own devpts instance, for /dev/pts and /dev/ptmx; None
+    without a private mount namespace or a kernel without devpts."""
+    if mountns is None:
+        return None
+    try:
+        return PtsMount("/dev/pts", mountns, os.path.join(private, "pts"))
+    except OSError as e:
+        log.debug("no devpts instance (%s): no /dev/pts", e.strerror)
+        return None
 
 
 def check_config(cfg):

@@ -3,6 +3,7 @@ helper takes a user namespace of its own, and its devpts, sized tmpfs and unix
 binds work as they do for root.  Run as `nobody` with the system's python3."""
 import os
 import shutil
+import sys
 import subprocess
 import tempfile
 
@@ -56,3 +57,32 @@ def test_mount_namespace_without_root():
         "uid True", "pty 0 True", "full ENOSPC", "bound /some/where/s.sock ['s.sock']"], r.stderr.decode()
     with open("/proc/self/mountinfo") as f:
         assert "sentry-mountns-" not in f.read()
+
+
+# sentry where no mount namespace can be had (unprivileged user namespaces off)
+WITHOUT = (
+    "import sys\n"
+    "from sentry.platform import mountns\n"
+    "def refuse(self, workdir): raise mountns.Unavailable('Operation not permitted (unshare)')\n"
+    "mountns.MountNamespace.__init__ = refuse\n"
+    "from sentry.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n")
+
+
+def _run_without(*args):
+    return subprocess.run([sys.executable, "-c", WITHOUT, "run", *args], capture_output=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": TREE})
+
+
+def test_without_a_mount_namespace_size_is_refused_in_one_line():
+    r = _run_without("--mount", "type=tmpfs,dst=/x,size=1m", "--", "/bin/echo", "started")
+    assert r.returncode == 125 and r.stdout == b""
+    err = r.stderr.decode()
+    assert err.count("\n") == 1 and "size limit needs a private mount namespace" in err
+
+
+def test_without_a_mount_namespace_the_rest_works():
+    r = _run_without("--mount", "type=tmpfs,dst=/x", "--", "python3", "-c",
+                     "import os, socket; print(os.path.exists('/dev/pts'), os.path.exists('/dev/ptmx'));"
+                     "s = socket.socket(socket.AF_UNIX); s.bind('/x/s.sock'); print(s.getsockname())")
+    assert r.stdout == b"False False\ns.sock\n", r.stderr
