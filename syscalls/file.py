@@ -193,7 +193,7 @@ handler("fchmod", "fchown", "fsetxattr", "fremovexattr",
         note="refused with EROFS on a read-only mount")(_writable_fd)
 
 
-@handler("ioctl")
+@handler("ioctl", note="TIOCSTI, TIOCLINUX refused; TIOCGPTPEER opens the slave by name in the sandbox's devpts")
 def sys_ioctl(call):
     req = call.args[1] & 0xFFFFFFFF
     if req in (0x5412, 0x541C):      # TIOCSTI, TIOCLINUX

@@ -3,6 +3,9 @@
 AF_UNIX paths are resolved in the sandbox and bound or connected by the
 Sentry on a duplicate of the guest's socket (pidfd_getfd), from inside the
 confined parent directory, so the kernel never looks a guest path up itself.
+A bind goes through the private mount namespace's helper when there is one:
+from a scratch view in which the guest's own name leads to that directory,
+so the kernel records that name and reports it (getsockname, accept…).
 Abstract names are namespaced per sandbox.  Internet sockets pass through
 to the host network until the network namespace exists (see README).
 """
@@ -127,7 +130,7 @@ def _staged_name(call, raw, addr_i, len_i):
     return {addr_i: addr, len_i: len(raw)}
 
 
-@handler("bind")
+@handler("bind", note="a unix path is bound by the Sentry, under the guest's own name (platform/mountns.py)")
 def sys_bind(call):
     return _bind_connect(call, True)
 
