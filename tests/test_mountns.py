@@ -86,3 +86,37 @@ def test_without_a_mount_namespace_the_rest_works():
                      "import os, socket; print(os.path.exists('/dev/pts'), os.path.exists('/dev/ptmx'));"
                      "s = socket.socket(socket.AF_UNIX); s.bind('/x/s.sock'); print(s.getsockname())")
     assert r.stdout == b"False False\ns.sock\n", r.stderr
+
+
+def _processes_with(marker):
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker in f.read():
+                    found.append(int(pid))
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def test_helper_ends_with_a_killed_sentry():
+    import signal
+    import time
+    from conftest import SENTRY
+    marker = f"sentry-helper-test-{os.getpid()}"
+    p = subprocess.Popen(SENTRY + ["--hostname", marker, "--", "sleep", "60"])
+    try:
+        deadline = time.time() + 20
+        while len(_processes_with(marker.encode())) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        assert len(_processes_with(marker.encode())) == 2       # the Sentry and its helper
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        deadline = time.time() + 10
+        while _processes_with(marker.encode()) and time.time() < deadline:
+            time.sleep(0.05)
+        assert _processes_with(marker.encode()) == []
+    finally:
+        p.kill()
+        p.wait()

@@ -66,19 +66,25 @@ class MountNamespace:
         theirs.close()
         os.waitpid(pid, 0)
         reply, _ = self._receive()
+        if reply is None:
+            self.close()
+            raise Unavailable("the mount namespace helper did not start")
         if reply.get("errno"):
             self.close()
             raise Unavailable(reply.get("why") or os.strerror(reply["errno"]))
 
     def _receive(self):
+        """(reply, fds); None when the helper is gone."""
         msg, fds, _, _ = socket.recv_fds(self.sock, 65536, 4)
         if not msg:
-            raise Unavailable("the mount namespace helper is gone")
+            return None, fds
         return json.loads(msg), fds
 
     def _request(self, fds=(), **req):
         socket.send_fds(self.sock, [json.dumps(req).encode()], list(fds))
         reply, got = self._receive()
+        if reply is None:
+            raise OSError(errno.EIO, "the mount namespace helper is gone")
         if reply.get("errno"):
             for fd in got:
                 os.close(fd)
@@ -108,6 +114,9 @@ class MountNamespace:
 def _serve(sock, uid, gid, root):
     os.closerange(0, sock.fileno())
     os.closerange(sock.fileno() + 1, 1 << 16)
+    # no terminal's Ctrl-C or hang-up reaches it; it ends when the Sentry does
+    os.setsid()
+    os.chdir("/")
     try:
         _enter(uid, gid, root)
     except OSError as e:
