@@ -163,6 +163,8 @@ def _guest_start(cfg, mounts, filt, ready_r):
         os.closerange(3, HIDDEN_FD_BASE)
         os.closerange(HIDDEN_FD_BASE + MAX_MOUNTS, 1 << 20)
         privileges.prctl(privileges.PR_SET_PDEATHSIG, signal.SIGKILL)
+        # As the init of a PID namespace, it inherits the sandbox's orphans.
+        privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
         # The kernel writes core files itself, in the process's cwd and not
         # through any syscall the Sentry sees: no core files.
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

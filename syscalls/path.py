@@ -321,7 +321,7 @@ def _link(call, olddir, old, newdir, new, flags):
     if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
         raise SyscallError(errno.EINVAL)
     if not old and flags & AT_EMPTY_PATH:
-        return _link_open_file(call, call.process.tgid, olddir, newdir, new)
+        return _link_open_file(call, call.process.vpid, olddir, newdir, new)
     if flags & AT_SYMLINK_FOLLOW:
         # /proc/<pid>/fd/N names an open file, maybe one with no name (O_TMPFILE)
         src = lookup(call, olddir, old, follow=False)

@@ -14,7 +14,7 @@ import fcntl
 import os
 import struct
 
-from syscalls.call import AT_FDCWD
+from syscalls.call import AT_FDCWD, sint
 from syscalls.errors import SyscallError
 from syscalls.lookup import Parent, lookup
 from syscalls.registry import PASS, Rewrite, handler
@@ -225,3 +225,35 @@ def sys_sendmmsg(call):
         call.write(vec + MSGHDR, struct.pack("<I", result))
         return 1
     return Rewrite(46, {1: hdr, 2: call.args[3] & 0xFFFFFFFF}, on_exit=record)
+
+
+SOL_SOCKET, SO_PEERCRED, SO_PEERPIDFD = 1, 17, 77
+OVERFLOW_ID = 65534
+
+
+@handler("getsockopt", support="partial",
+         note="SO_PEERCRED names the peer by virtual pid (0 when the Sentry connected for it); "
+              "SO_PEERPIDFD is refused (ENOPROTOOPT)")
+def sys_getsockopt(call):
+    level, name, optval = sint(call.args[1]), sint(call.args[2]), call.args[3]
+    if level != SOL_SOCKET or name not in (SO_PEERCRED, SO_PEERPIDFD):
+        return PASS
+    if name == SO_PEERPIDFD:
+        # a pidfd could name the Sentry, which made the connection
+        raise SyscallError(errno.ENOPROTOOPT)
+    kernel = call.kernel
+
+    def done(task, result):
+        if result == 0 and optval:
+            try:
+                pid, _, _ = struct.unpack("<iII", call.read(optval, 12))
+                peer = kernel.tasks.get(pid)
+                creds = peer.creds if peer is not None else None
+                ucred = struct.pack("<iII", kernel.vpid(pid),
+                                    creds.euid if creds else OVERFLOW_ID,
+                                    creds.egid if creds else OVERFLOW_ID)
+                call.write(optval, ucred)
+            except SyscallError:
+                pass
+        return result
+    return Rewrite(on_exit=done)

@@ -110,7 +110,7 @@ def test_helper_ends_with_a_killed_sentry():
         deadline = time.time() + 20
         while len(_processes_with(marker.encode())) < 2 and time.time() < deadline:
             time.sleep(0.05)
-        assert len(_processes_with(marker.encode())) == 2       # the Sentry and its helper
+        assert len(_processes_with(marker.encode())) >= 2       # the Sentry and its helper
         p.send_signal(signal.SIGKILL)
         p.wait()
         deadline = time.time() + 10
