@@ -13,6 +13,7 @@ import signal
 from sentry._native import ffi, lib
 from sentry.kernel import siginfo
 from sentry.kernel.credentials import Credentials
+from sentry.kernel.limits import Limits
 from sentry.kernel.pidns import PidNamespace
 from sentry.kernel.task import Process, Task
 from sentry.platform import memory, ptrace, staging
@@ -27,16 +28,19 @@ log = logging.getLogger("sentry")
 CLONE_VM, CLONE_PARENT, CLONE_THREAD = 0x100, 0x8000, 0x10000
 CLONE_PARENT_SETTID, CLONE_CHILD_SETTID = 0x00100000, 0x01000000
 SYS_MMAP, SYS_CLONE = 9, 56
+RECENTLY_GONE = 256
 
 
 class Kernel:
-    def __init__(self, mounts, strace=None, pids_limit=0, creds=None):
+    def __init__(self, mounts, strace=None, pids_limit=0, creds=None, limits=None):
         self.mounts = mounts
+        self.limits = limits or Limits()
         self.strace = strace           # sentry.strace.Tracer or None
         self.tasks = {}                # tid -> Task
         self.processes = {}            # tgid -> Process
         self.zombies = {}              # tgid -> (start time, Process): exited, not yet reaped
         self.pids = PidNamespace()
+        self.recently_gone = {}        # tgid -> Process, oldest first: its SIGCHLD may be on its way
         self.first_creds = creds or Credentials()
         self.fast_ids = strace is None  # --strace sees every call: no C answers
         self.proxied = {}              # (host tgid, sig) -> sender: signals the Sentry sent for a guest
@@ -55,6 +59,7 @@ class Kernel:
         self.processes[pid] = proc
         task = Task(pid, None)
         task.vtid = proc.vpid
+        log.debug("task %d is host %d", proc.vpid, pid)
         task.creds = self.first_creds.copy()
         task.attach(proc)
         task.started = True
@@ -258,6 +263,7 @@ class Kernel:
         child = self.task(child_tid)
         flags = regs.rdi if regs.orig_rax == SYS_CLONE else 0   # clone(2) flags
         child.vtid = self.pids.add(child_tid)
+        log.debug("task %d is host %d", child.vtid, child_tid)
         child.creds = parent.creds.copy()
         if kind == ptrace.CLONE and flags & CLONE_THREAD:
             child.attach(pproc)
@@ -355,6 +361,9 @@ class Kernel:
             if proc is not None and proc.tgid == tid:
                 self.processes.pop(tid, None)
                 proc.last_creds = task.creds
+                self.recently_gone[tid] = proc
+                if len(self.recently_gone) > RECENTLY_GONE:
+                    del self.recently_gone[next(iter(self.recently_gone))]
                 # until its parent reaps it, the pid still names it (kill(2)
                 # of a zombie succeeds); its start time tells it from a reuse
                 start = _start_time(tid)
@@ -436,6 +445,17 @@ class Kernel:
         except OSError:
             return 0
 
+    def resident_bytes(self):
+        """Memory the sandbox's processes hold resident (for --memory's view)."""
+        total = 0
+        for tgid in list(self.processes):
+            try:
+                with open(f"/proc/{tgid}/statm") as f:
+                    total += int(f.read().split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+        return total * os.sysconf("SC_PAGE_SIZE")
+
     # ---- pids: the guest names sandbox processes by virtual pid -------------
 
     def visible_pids(self):
@@ -512,7 +532,7 @@ class Kernel:
         proc = self.processes.get(host_pid)
         if proc is None:
             z = self.zombies.get(host_pid)
-            proc = z[1] if z else None
+            proc = z[1] if z else self.recently_gone.get(host_pid)
         if proc is None:
             return None
         t = self.tasks.get(proc.tgid)
