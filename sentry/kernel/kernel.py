@@ -5,6 +5,7 @@ it could answer alone never reach here.  A seccomp stop is dispatched to the
 syscall table, whose handler emulates, rewrites or denies the call.  The Sentry
 never blocks on a guest's behalf: blocking calls run in the guest's context.
 """
+import collections
 import errno
 import logging
 import os
@@ -29,6 +30,8 @@ CLONE_VM, CLONE_PARENT, CLONE_THREAD = 0x100, 0x8000, 0x10000
 CLONE_PARENT_SETTID, CLONE_CHILD_SETTID = 0x00100000, 0x01000000
 SYS_MMAP, SYS_CLONE = 9, 56
 RECENTLY_GONE = 256
+ZOMBIE_SWEEP = 64
+STALE_ROWS = 1024
 
 
 class Kernel:
@@ -40,6 +43,8 @@ class Kernel:
         self.processes = {}            # tgid -> Process
         self.zombies = {}              # tgid -> (start time, Process): exited, not yet reaped
         self.pids = PidNamespace()
+        self.sweep_at = ZOMBIE_SWEEP
+        self.stale_rows = collections.deque()
         self.recently_gone = {}        # tgid -> Process, oldest first: its SIGCHLD may be on its way
         self.first_creds = creds or Credentials()
         self.fast_ids = strace is None  # --strace sees every call: no C answers
@@ -87,6 +92,8 @@ class Kernel:
                 # stopped for ever: log it and let the task go on.
                 log.exception("event %d of task %d", ev.kind, ev.tid)
                 ptrace.resume(ev.tid)
+                if ev.kind in (ptrace.FORK, ptrace.VFORK, ptrace.CLONE):
+                    ptrace.resume(ev.msg)      # the child waits for this event too
         return self.init_status
 
     def dispatch(self, ev):
@@ -127,7 +134,7 @@ class Kernel:
     def resume(self, task, sig=0):
         """Continue a task from an event stop, keeping a pending syscall-exit
         stop (a rewrite's callback, --strace) that the event interrupted."""
-        if task.on_exit is not None:
+        if task.on_exit is not None or lib.sn_exit_pending(task.tid):
             ptrace.resume_to_exit(task.tid)
         else:
             ptrace.resume(task.tid, sig)
@@ -291,12 +298,13 @@ class Kernel:
         # the parent's copy now, the child's when it has stopped (it writes
         # its own on its way out of clone).
         vtid = child.vtid
-        parent.on_exit = lambda task, result: vtid if result == child_tid else result
+        self.publish(child)
+        if not lib.sn_exit_pid(parent.tid):       # translated in C when it can
+            parent.on_exit = lambda task, result: vtid if result == child_tid else result
         if flags & CLONE_PARENT_SETTID:
             self._write_tid(parent.tid, regs.rdx, vtid)
         if flags & CLONE_CHILD_SETTID:
             child.set_child_tid = regs.r10
-        self.publish(child)
         if child.slots.mapped:
             child.slots.slot_of(child_tid)     # the native fast path can stage from now on
         if child.started:
@@ -354,7 +362,6 @@ class Kernel:
 
     def on_gone(self, tid, status):
         task = self.tasks.pop(tid, None)
-        lib.sn_set_ident(tid, ffi.NULL)
         if task is not None:
             task.leave()
             proc = task.process
@@ -368,15 +375,20 @@ class Kernel:
                 # of a zombie succeeds); its start time tells it from a reuse
                 start = _start_time(tid)
                 if start is not None:
-                    self.zombies[tid] = (start, proc)
+                    self.zombies[tid] = (start, proc)   # its row stays: wait4 names it
                 else:
                     self.reaped(tid)
                 self._reparent_children_of(proc)
             else:
                 self.pids.forget(tid)
-        if len(self.zombies) > 64:
+                lib.sn_set_ident(tid, ffi.NULL)
+        else:
+            lib.sn_set_ident(tid, ffi.NULL)
+        if len(self.zombies) > self.sweep_at:
+            # reaps the Sentry did not see (wait4 in C, auto-reaping parents)
             for pid in list(self.zombies):
-                self.in_sandbox_host(pid)        # forgets those reaped meanwhile
+                self.in_sandbox_host(pid)
+            self.sweep_at = max(ZOMBIE_SWEEP, 2 * len(self.zombies))
         if self.init is not None and tid == self.init.tgid and self.init_status is None:
             self.init_status = status
             self.kill_all()
@@ -384,7 +396,16 @@ class Kernel:
     def reaped(self, host):
         """A wait call reaped `host`: its pid may be reused from now on."""
         self.zombies.pop(host, None)
+        if host in self.tasks:              # the number is already someone else's
+            return
         self.pids.retire(host, self._names_a_group)
+        # Its row in C stays a while: a wait4 that reaped it may not have
+        # reached its syscall-exit stop (where the row names it) yet.
+        self.stale_rows.append(host)
+        if len(self.stale_rows) > STALE_ROWS:
+            old = self.stale_rows.popleft()
+            if old not in self.tasks:
+                lib.sn_set_ident(old, ffi.NULL)
 
     def _names_a_group(self, host):
         for tgid in self.processes:
