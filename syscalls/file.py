@@ -229,7 +229,7 @@ def _pid_in(call, i, to_host):
     """Stage a translated copy of the pid_t argument i points to."""
     (v,) = struct.unpack("<i", call.read(call.args[i], 4))
     (addr,) = call.stage(struct.pack("<i", to_host(call, v)))
-    return Rewrite(args={i: addr})
+    return Rewrite(args={i: addr}, restore=True)
 
 
 @handler("ioctl", note="TIOCSTI/TIOCLINUX refused; process groups and owners are virtual pids")
@@ -260,7 +260,7 @@ def sys_fcntl(call):
     cmd = call.args[1] & 0xFFFFFFFF
     kernel = call.kernel
     if cmd == F_SETOWN:
-        return Rewrite(args={2: _owner_to_host(call, sint(call.args[2]))})
+        return Rewrite(args={2: _owner_to_host(call, sint(call.args[2]))}, restore=True)
     if cmd == F_GETOWN:
         # a negative result is an error or a process group
         return Rewrite(on_exit=lambda task, result: _owner_to_guest(kernel, result)
@@ -271,7 +271,7 @@ def sys_fcntl(call):
         host = (kernel.host_id(pid, group=kind == F_OWNER_PGRP, task=kind != F_OWNER_PGRP)
                 if pid else 0)
         (addr,) = call.stage(struct.pack("<ii", kind, host))
-        return Rewrite(args={2: addr})
+        return Rewrite(args={2: addr}, restore=True)
     if cmd == F_GETOWN_EX:
         return _pid_out(call, call.args[2] + 4, lambda kernel, v: kernel.vpid(v))
     if cmd == F_GETLK:

@@ -30,6 +30,10 @@ CLONE_VM, CLONE_PARENT, CLONE_THREAD = 0x100, 0x8000, 0x10000
 CLONE_PARENT_SETTID, CLONE_CHILD_SETTID = 0x00100000, 0x01000000
 SYS_MMAP, SYS_CLONE = 9, 56
 RECENTLY_GONE = 256
+ARG_REGS = ("rdi", "rsi", "rdx", "r10", "r8", "r9")
+# ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK: the
+# kernel will run the call again (or restart_syscall) after a signal
+RESTART_ERRNOS = (512, 513, 514, 516)
 ZOMBIE_SWEEP = 64
 STALE_ROWS = 1024
 
@@ -193,13 +197,19 @@ class Kernel:
         if isinstance(outcome, Rewrite):
             if outcome.nr is not None:
                 regs.orig_rax = outcome.nr
+            on_exit = outcome.on_exit
+            if (on_exit or outcome.restore) and outcome.args:
+                # back at the exit (and for a restarted call, which runs
+                # again from these registers): the guest's own arguments
+                task.guest_args = {i: getattr(regs, ARG_REGS[i]) for i in outcome.args}
+                on_exit = on_exit or (lambda t, r: None)
             for i, v in outcome.args.items():
-                setattr(regs, ("rdi", "rsi", "rdx", "r10", "r8", "r9")[i], v & 0xFFFFFFFFFFFFFFFF)
+                setattr(regs, ARG_REGS[i], v & 0xFFFFFFFFFFFFFFFF)
             ptrace.setregs(task.tid, regs)
             if tracer:
                 tracer.enter(task, call, entry, "rewritten")
-            if outcome.on_exit or tracer:
-                task.on_exit = outcome.on_exit or (lambda t, r: None)
+            if on_exit or tracer:
+                task.on_exit = on_exit or (lambda t, r: None)
                 ptrace.resume_to_exit(task.tid)
             else:
                 ptrace.resume(task.tid)
@@ -215,13 +225,21 @@ class Kernel:
 
     def on_syscall_exit(self, task, regs):
         cb, task.on_exit = task.on_exit, None
+        guest_args, task.guest_args = task.guest_args, None
         result = regs.rax - (1 << 64) if regs.rax >= 1 << 63 else regs.rax
-        if cb is not None:
+        changed = False
+        if guest_args:
+            for i, v in guest_args.items():
+                setattr(regs, ARG_REGS[i], v)
+            changed = True
+        if cb is not None and not (guest_args and -result in RESTART_ERRNOS):
             new = cb(task, result)
             if new is not None and new != result:
                 regs.rax = new & 0xFFFFFFFFFFFFFFFF
-                ptrace.setregs(task.tid, regs)
                 result = new
+                changed = True
+        if changed:
+            ptrace.setregs(task.tid, regs)
         if self.strace and task.strace_entry is not None:
             self.strace.exit(task, result)
         ptrace.resume(task.tid)
@@ -231,7 +249,7 @@ class Kernel:
         the guest's own call from its syscall instruction (it traps again)."""
         saved = ptrace.ffi_copy(regs)
         regs.orig_rax = nr
-        for name, v in zip(("rdi", "rsi", "rdx", "r10", "r8", "r9"), args):
+        for name, v in zip(ARG_REGS, args):
             setattr(regs, name, v)
         ptrace.setregs(task.tid, regs)
 

@@ -163,6 +163,12 @@ int main(int argc, char **argv)
 	T(setpgid(0, 0));
 	printf("getpgrp==me %d getpgid(0)==me %d\n", getpgrp() == me, getpgid(0) == me);
 	T(kill(0, 0)); T(kill(-me, 0)); T(kill(999999, 0)); T(kill(-999999, 0));
+	{	/* the kernel preserves argument registers: a translated pid must not stay in rdi */
+		long rdi = me, rax = SYS_kill;
+		__asm__ volatile("syscall" : "+a"(rax), "+D"(rdi) : "S"(0L) : "rcx", "r11", "memory");
+		printf("kill(me, 0) raw: %ld, rdi kept %d\n", rax, rdi == me);
+		show("rdi after kill", rdi);
+	}
 
 	printf("-- fds: owner, locks, pidfd, peer\n");
 	int sv[2];
