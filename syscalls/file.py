@@ -186,8 +186,41 @@ def _writable_fd(call):
     return PASS
 
 
-handler("fchmod", "fchown", "fsetxattr", "fremovexattr",
+handler("fsetxattr", "fremovexattr",
         note="refused with EROFS on a read-only mount")(_writable_fd)
+
+
+def _on_borrowed_fd(call, act):
+    """fchown/fchmod: checked against the guest's emulated credentials and
+    done by the Sentry on a duplicate of the fd (the guest holds no
+    capability on the host, the Sentry may)."""
+    check_fd_writable(call, call.fd(0))
+    dup = call.kernel.borrow_fd(call.process, call.fd(0))
+    try:
+        act(dup, os.fstat(dup))
+    except OSError as e:
+        raise SyscallError(e.errno or errno.EIO)
+    finally:
+        os.close(dup)
+    return 0
+
+
+@handler("fchown", note="checked against the guest's credentials, done by the Sentry")
+def sys_fchown(call):
+    uid, gid = call.args[1] & 0xFFFFFFFF, call.args[2] & 0xFFFFFFFF
+
+    def act(fd, st):
+        call.task.creds.check_chown(st, uid, gid)
+        os.fchown(fd, sint(uid), sint(gid))
+    return _on_borrowed_fd(call, act)
+
+
+@handler("fchmod", note="checked against the guest's credentials, done by the Sentry")
+def sys_fchmod(call):
+    def act(fd, st):
+        call.task.creds.check_chmod(st)
+        os.fchmod(fd, call.args[1] & 0o7777)
+    return _on_borrowed_fd(call, act)
 
 
 TIOCGPGRP, TIOCSPGRP, TIOCGSID = 0x540F, 0x5410, 0x5429

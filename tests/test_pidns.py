@@ -2,7 +2,9 @@
 differential transcripts (tests/c/conf_pids.c, conf_creds.c): no host pid
 reaches the guest, pid 1 semantics, ids from the command line."""
 import os
+import pathlib
 import re
+import subprocess
 
 from conftest import install, copy_root, run_sentry
 
@@ -96,3 +98,25 @@ def test_uname_release_and_hostname(busybox_root):
     r = run_sentry(["/bin/sh", "-c", "uname -r; uname -n; cat /proc/sys/kernel/osrelease; hostname"],
                    busybox_root, extra=["--kernel-release", "4.19.0-test", "--hostname", "box"])
     assert r.stdout == b"4.19.0-test\nbox\n4.19.0-test\nbox\n"
+
+
+def test_tar_keeps_owners_and_chown_follows_the_guests_credentials(outside_tmp):
+    """tar x of an archive with owners round-trips (the Sentry chowns for a
+    guest whose emulated root holds CAP_CHOWN); a guest that dropped to a
+    user may change only its own files' mode, and no owner."""
+    tmp_path = pathlib.Path(outside_tmp)
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f").write_text("x")
+    os.chown(src / "d" / "f", 1234, 2345)
+    os.chown(src / "d", 1234, 2345)
+    subprocess.run(["tar", "-C", str(src), "-cf", str(tmp_path / "own.tar"), "d"], check=True)
+    r = run_sentry(["/bin/sh", "-c", f"cd /tmp && tar xf {tmp_path}/own.tar && stat -c '%u:%g %n' d d/f && "
+                    "python3 -c '\nimport os\nfd = os.open(\"d/f\", os.O_RDONLY)\nos.fchown(fd, 7, 8)\n"
+                    "os.setuid(7)\nos.fchmod(fd, 0o600)\n"
+                    "for f in (lambda: os.fchown(fd, 9, 9), lambda: os.chmod(\"d\", 0o700), "
+                    "lambda: os.chown(\"d/f\", 7, 99)):\n"
+                    "    try: f(); print(\"allowed\")\n    except PermissionError as e: print(e.errno)\n"
+                    "st = os.stat(\"d/f\"); print(st.st_uid, st.st_gid, oct(st.st_mode))'"])
+    assert r.stdout.decode().split("\n") == ["1234:2345 d", "1234:2345 d/f", "1", "1", "1",
+                                             "7 8 0o100600", ""], r.stderr
