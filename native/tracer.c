@@ -182,7 +182,8 @@ int sn_wait(sn_event *ev)
 		ev->sig = sig;
 		if (sig == (SIGTRAP | 0x80)) {
 			ev->kind = SN_SYSCALL_EXIT;
-			if (sn_getregs(tid, &ev->regs)) { ev->kind = SN_GONE; }
+			if (sn_getregs(tid, &ev->regs)) { ev->kind = SN_GONE; return 0; }
+			if (sn_ident_exit(tid, &ev->regs)) continue;
 			return 0;
 		}
 		if (event == PTRACE_EVENT_SECCOMP) {

@@ -65,6 +65,9 @@ void sn_answer(int tid, sn_regs *r, long value);
 /* identity.c */
 void sn_set_ident(int tid, const sn_ident *id);
 int sn_ident_answer(int tid, sn_regs *r);
+int sn_ident_exit(int tid, sn_regs *r);
+int sn_exit_pid(int tid);
+int sn_exit_pending(int tid);
 /* fastpath.c */
 void sn_fast_enable(int on);
 enum { SN_MOUNT_PYTHON, SN_MOUNT_DIR, SN_MOUNT_DEV };

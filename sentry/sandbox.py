@@ -11,6 +11,8 @@ import tempfile
 from sentry.kernel.kernel import Kernel
 from sentry.platform import mountns as _mountns, privileges, ptrace, seccomp, staging
 from sentry.fsimpl import sysfs
+from sentry.kernel.credentials import ID_MAX, Credentials
+from sentry.kernel.limits import Limits, parse_bytes
 from sentry.fsimpl.dev import DevMount
 from sentry.fsimpl.kernelfs import PtsMount, tmpfs
 from sentry.fsimpl.proc import ProcMount
@@ -25,7 +27,8 @@ class ConfigError(Exception):
 
 class Config:
     def __init__(self, argv, rootfs=None, cwd=None, env=None, hostname="sentry",
-                 strace=False, mounts=(), pids_limit=4096):
+                 strace=False, mounts=(), pids_limit=4096, uid=0, gid=0, groups=None,
+                 cpus=None, memory=None, kernel_release=None):
         self.argv = argv
         self.rootfs = rootfs
         self.cwd = cwd
@@ -36,6 +39,32 @@ class Config:
         if not isinstance(pids_limit, int) or pids_limit < 0:
             raise ConfigError(f"--pids-limit {pids_limit}: a number of tasks, 0 for no limit")
         self.pids_limit = pids_limit
+        self.uid = _id_option("--uid", uid)
+        self.gid = _id_option("--gid", gid)
+        self.groups = [_id_option("--groups", g) for g in (groups or [])]
+        if cpus is not None and (not isinstance(cpus, int) or not 1 <= cpus <= len(os.sched_getaffinity(0))):
+            raise ConfigError(f"--cpus {cpus}: between 1 and the {len(os.sched_getaffinity(0))} CPUs sentry may use")
+        self.cpus = cpus
+        if memory is not None:
+            try:
+                memory = parse_bytes(str(memory))
+            except ValueError:
+                raise ConfigError(f"--memory {memory}: a size in bytes, with an optional k, m, g or t suffix")
+            if memory < 1 << 20:
+                raise ConfigError(f"--memory {memory}: at least 1m")
+        self.memory = memory
+        self.kernel_release = kernel_release
+        self.limits = Limits(cpus, memory)
+
+
+def _id_option(name, value):
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} {value}: a numeric id")
+    if not 0 <= v <= ID_MAX:
+        raise ConfigError(f"{name} {value}: between 0 and {ID_MAX}")
+    return v
 
 
 MOUNT_TYPES = {"bind": {"src", "dst", "ro", "rw"}, "tmpfs": {"dst", "size"}}
@@ -111,7 +140,7 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
     mounts.add(ProcMount("/proc", os.path.join(scratch, "proc"), kernel_ref))
     sysdir = os.path.join(private, "sys")
     os.mkdir(sysdir)
-    sysfs.build(sysdir)
+    sysfs.build(sysdir, cfg.limits)
     mounts.add(Mount("/sys", sysdir, readonly=True))
     return mounts
 
@@ -165,6 +194,7 @@ def _guest_start(cfg, mounts, filt, ready_r):
         privileges.prctl(privileges.PR_SET_PDEATHSIG, signal.SIGKILL)
         # As the init of a PID namespace, it inherits the sandbox's orphans.
         privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
+        cfg.limits.bind()
         # The kernel writes core files itself, in the process's cwd and not
         # through any syscall the Sentry sees: no core files.
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -218,9 +248,12 @@ def run(cfg):
         if cfg.strace:
             from sentry.strace import Tracer
             strace = Tracer()
-        kernel = Kernel(mounts, strace, cfg.pids_limit)
+        kernel = Kernel(mounts, strace, cfg.pids_limit,
+                        Credentials(cfg.uid, cfg.gid, cfg.groups), cfg.limits)
         kernel.uts["hostname"] = cfg.hostname
         kernel.mountns = mountns
+        if cfg.kernel_release:
+            kernel.uts["release"] = cfg.kernel_release
 
         # Orphaned guests re-parent to the Sentry (they stay traced and reaped);
         # a non-dumpable Sentry cannot be inspected through /proc by its guests.

@@ -189,8 +189,41 @@ def _writable_fd(call):
     return PASS
 
 
-handler("fchmod", "fchown", "fsetxattr", "fremovexattr",
+handler("fsetxattr", "fremovexattr",
         note="refused with EROFS on a read-only mount")(_writable_fd)
+
+
+def _on_borrowed_fd(call, act):
+    """fchown/fchmod: checked against the guest's emulated credentials and
+    done by the Sentry on a duplicate of the fd (the guest holds no
+    capability on the host, the Sentry may)."""
+    check_fd_writable(call, call.fd(0))
+    dup = call.kernel.borrow_fd(call.process, call.fd(0))
+    try:
+        act(dup, os.fstat(dup))
+    except OSError as e:
+        raise SyscallError(e.errno or errno.EIO)
+    finally:
+        os.close(dup)
+    return 0
+
+
+@handler("fchown", note="checked against the guest's credentials, done by the Sentry")
+def sys_fchown(call):
+    uid, gid = call.args[1] & 0xFFFFFFFF, call.args[2] & 0xFFFFFFFF
+
+    def act(fd, st):
+        call.task.creds.check_chown(st, uid, gid)
+        os.fchown(fd, sint(uid), sint(gid))
+    return _on_borrowed_fd(call, act)
+
+
+@handler("fchmod", note="checked against the guest's credentials, done by the Sentry")
+def sys_fchmod(call):
+    def act(fd, st):
+        call.task.creds.check_chmod(st)
+        os.fchmod(fd, call.args[1] & 0o7777)
+    return _on_borrowed_fd(call, act)
 
 
 TIOCGPGRP, TIOCSPGRP, TIOCGSID = 0x540F, 0x5410, 0x5429
@@ -232,7 +265,7 @@ def _pid_in(call, i, to_host):
     """Stage a translated copy of the pid_t argument i points to."""
     (v,) = struct.unpack("<i", call.read(call.args[i], 4))
     (addr,) = call.stage(struct.pack("<i", to_host(call, v)))
-    return Rewrite(args={i: addr})
+    return Rewrite(args={i: addr}, restore=True)
 
 
 @handler("ioctl", note="TIOCSTI/TIOCLINUX refused; process groups and owners are virtual pids; "
@@ -266,7 +299,7 @@ def sys_fcntl(call):
     cmd = call.args[1] & 0xFFFFFFFF
     kernel = call.kernel
     if cmd == F_SETOWN:
-        return Rewrite(args={2: _owner_to_host(call, sint(call.args[2]))})
+        return Rewrite(args={2: _owner_to_host(call, sint(call.args[2]))}, restore=True)
     if cmd == F_GETOWN:
         # a negative result is an error or a process group
         return Rewrite(on_exit=lambda task, result: _owner_to_guest(kernel, result)
@@ -277,7 +310,7 @@ def sys_fcntl(call):
         host = (kernel.host_id(pid, group=kind == F_OWNER_PGRP, task=kind != F_OWNER_PGRP)
                 if pid else 0)
         (addr,) = call.stage(struct.pack("<ii", kind, host))
-        return Rewrite(args={2: addr})
+        return Rewrite(args={2: addr}, restore=True)
     if cmd == F_GETOWN_EX:
         return _pid_out(call, call.args[2] + 4, lambda kernel, v: kernel.vpid(v))
     if cmd == F_GETLK:

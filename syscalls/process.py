@@ -124,12 +124,12 @@ def sys_pid_first(call):
         return PASS
     if pid < 0:
         raise SyscallError(errno.EINVAL if call.nr == 434 else errno.ESRCH)   # pidfd_open
-    return Rewrite(args={0: call.kernel.host_id(pid, task=True)})
+    return Rewrite(args={0: call.kernel.host_id(pid, task=True)}, restore=True)
 
 
 @handler("kcmp")
 def sys_kcmp(call):
-    return Rewrite(args={i: call.kernel.host_id(sint(call.args[i])) for i in (0, 1)})
+    return Rewrite(args={i: call.kernel.host_id(sint(call.args[i])) for i in (0, 1)}, restore=True)
 
 
 PRIO_PROCESS, PRIO_PGRP, PRIO_USER = 0, 1, 2
@@ -148,7 +148,7 @@ def _prio_target(call, which, who):
 
 @handler("getpriority", "setpriority", support="partial", note="PRIO_USER is refused: it would reach host processes")
 def sys_priority(call):
-    return Rewrite(args={1: _prio_target(call, sint(call.args[0]), sint(call.args[1]))})
+    return Rewrite(args={1: _prio_target(call, sint(call.args[0]), sint(call.args[1]))}, restore=True)
 
 
 IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP, IOPRIO_WHO_USER = 1, 2, 3
@@ -156,7 +156,7 @@ IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP, IOPRIO_WHO_USER = 1, 2, 3
 
 @handler("ioprio_get", "ioprio_set", support="partial", note="IOPRIO_WHO_USER is refused")
 def sys_ioprio(call):
-    return Rewrite(args={1: _prio_target(call, sint(call.args[0]) - 1, sint(call.args[1]))})
+    return Rewrite(args={1: _prio_target(call, sint(call.args[0]) - 1, sint(call.args[1]))}, restore=True)
 
 
 # ---- waiting -----------------------------------------------------------------

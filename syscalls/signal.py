@@ -83,7 +83,7 @@ def sys_kill(call):
         host = kernel.host_id(pid)
         if _init_ignores(call, host, sig):
             return 0
-        return Rewrite(args={0: host})
+        return Rewrite(args={0: host}, restore=True)
     if pid == -1:
         # every process but the caller and the sandbox's init
         skip = (kernel.init.tgid, call.process.tgid)
@@ -107,7 +107,7 @@ def sys_tkill(call):
     task = call.kernel.tasks.get(host)
     if task is not None and _init_ignores(call, task.process.tgid, sig):
         return 0
-    return Rewrite(args={0: host})
+    return Rewrite(args={0: host}, restore=True)
 
 
 @handler("tgkill")
@@ -120,7 +120,7 @@ def sys_tgkill(call):
     host_tid = call.kernel.host_id(tid, task=True)
     if _init_ignores(call, host_tgid, sig):
         return 0
-    return Rewrite(args={0: host_tgid, 1: host_tid})
+    return Rewrite(args={0: host_tgid, 1: host_tid}, restore=True)
 
 
 def _staged_siginfo(call, i):
@@ -138,7 +138,7 @@ def sys_rt_sigqueueinfo(call):
     host = call.kernel.host_id(sint(call.args[0]))
     if _init_ignores(call, host, sig):
         return 0
-    return Rewrite(args={0: host, 2: _staged_siginfo(call, 2)})
+    return Rewrite(args={0: host, 2: _staged_siginfo(call, 2)}, restore=True)
 
 
 @handler("rt_tgsigqueueinfo")
@@ -149,7 +149,7 @@ def sys_rt_tgsigqueueinfo(call):
     host_tid = call.kernel.host_id(sint(call.args[1]), task=True)
     if _init_ignores(call, host_tgid, sig):
         return 0
-    return Rewrite(args={0: host_tgid, 1: host_tid, 3: _staged_siginfo(call, 3)})
+    return Rewrite(args={0: host_tgid, 1: host_tid, 3: _staged_siginfo(call, 3)}, restore=True)
 
 
 @handler("rt_sigtimedwait", note="the siginfo it fills names the sender by virtual pid")
@@ -190,4 +190,4 @@ def sys_timer_create(call):
     except SyscallError:
         raise SyscallError(errno.EINVAL)          # as for a tid not of this process
     struct.pack_into("<i", raw, 16, host)
-    return Rewrite(args={1: call.stage(bytes(raw))[0]})
+    return Rewrite(args={1: call.stage(bytes(raw))[0]}, restore=True)

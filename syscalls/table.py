@@ -46,7 +46,7 @@ mincore pause nanosleep clock_nanosleep getitimer setitimer alarm
 sendfile socket socketpair accept accept4 recvfrom recvmsg recvmmsg
 shutdown listen getsockname getpeername setsockopt exit
 exit_group flock fsync fdatasync ftruncate fallocate getdents getdents64 umask
-gettimeofday getrlimit getrusage sysinfo times arch_prctl prctl
+gettimeofday getrlimit getrusage times arch_prctl prctl
 set_robust_list futex futex_waitv clock_gettime
 clock_getres timer_settime timer_gettime timer_getoverrun
 timer_delete timerfd_create timerfd_settime timerfd_gettime eventfd eventfd2

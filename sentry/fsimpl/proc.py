@@ -80,7 +80,7 @@ class ProcMount(Mount):
         elif head.isdigit():
             self._pid_entry(kernel, int(head), parts[1:], final=final)
         elif head == "sys" and len(parts) >= 3 and parts[1] == "kernel" and parts[2] in (
-                "hostname", "domainname", "random"):
+                "hostname", "domainname", "random", "osrelease"):
             self._kernel_sysctl(kernel, parts[2:])
         elif "/".join(parts) in PASSTHROUGH or (head in PASSTHROUGH and len(parts) == 1):
             self._copy_host("/".join(parts))
@@ -306,6 +306,8 @@ class ProcMount(Mount):
             self._file("sys/kernel/hostname", (kernel.uts.get("hostname", os.uname().nodename) + "\n").encode())
         elif name == "domainname":
             self._file("sys/kernel/domainname", (kernel.uts.get("domainname", "(none)") + "\n").encode())
+        elif name == "osrelease":
+            self._file("sys/kernel/osrelease", (kernel.uts.get("release", os.uname().release) + "\n").encode())
         elif name == "random":
             self._dir("sys/kernel/random")
             self._file("sys/kernel/random/uuid", (str(uuid.uuid4()) + "\n").encode())
@@ -359,6 +361,13 @@ class ProcMount(Mount):
     def _copy_host(self, rel):
         try:
             with open(f"/proc/{rel}", "rb") as f:
-                self._file(rel, f.read())
+                data = f.read()
         except OSError:
-            pass
+            return
+        kernel = self.kernel_ref()
+        if kernel is not None:                 # --cpus, --memory
+            if rel in ("cpuinfo", "stat"):
+                data = getattr(kernel.limits, rel)(data)
+            elif rel == "meminfo":
+                data = kernel.limits.meminfo(data, kernel.resident_bytes())
+        self._file(rel, data)

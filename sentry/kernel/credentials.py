@@ -173,6 +173,23 @@ class Credentials:
             _valid(g)
         self.groups = tuple(sorted(set(groups)))
 
+    # ---- file attributes the Sentry changes for the guest ---------------------
+
+    def check_chown(self, st, uid, gid):
+        """chown(2): EPERM unless CAP_CHOWN, or the owner keeps the owner and
+        picks one of its own groups (uid, gid: UNCHANGED for "keep")."""
+        if self.capable(CAP_CHOWN):
+            return
+        if st.st_uid != self.fsuid or (uid != UNCHANGED and uid != st.st_uid):
+            raise SyscallError(errno.EPERM)
+        if gid != UNCHANGED and gid != st.st_gid and gid not in (self.fsgid, *self.groups):
+            raise SyscallError(errno.EPERM)
+
+    def check_chmod(self, st):
+        """chmod(2): the owner, or CAP_FOWNER."""
+        if st.st_uid != self.fsuid and not self.capable(CAP_FOWNER):
+            raise SyscallError(errno.EPERM)
+
     # ---- capabilities --------------------------------------------------------
 
     def capset(self, effective, permitted, inheritable):

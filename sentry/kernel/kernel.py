@@ -5,6 +5,7 @@ it could answer alone never reach here.  A seccomp stop is dispatched to the
 syscall table, whose handler emulates, rewrites or denies the call.  The Sentry
 never blocks on a guest's behalf: blocking calls run in the guest's context.
 """
+import collections
 import errno
 import logging
 import os
@@ -13,6 +14,7 @@ import signal
 from sentry._native import ffi, lib
 from sentry.kernel import siginfo
 from sentry.kernel.credentials import Credentials
+from sentry.kernel.limits import Limits
 from sentry.kernel.pidns import PidNamespace
 from sentry.kernel.task import Process, Task
 from sentry.platform import memory, ptrace, staging
@@ -27,16 +29,27 @@ log = logging.getLogger("sentry")
 CLONE_VM, CLONE_PARENT, CLONE_THREAD = 0x100, 0x8000, 0x10000
 CLONE_PARENT_SETTID, CLONE_CHILD_SETTID = 0x00100000, 0x01000000
 SYS_MMAP, SYS_CLONE = 9, 56
+RECENTLY_GONE = 256
+ARG_REGS = ("rdi", "rsi", "rdx", "r10", "r8", "r9")
+# ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK: the
+# kernel will run the call again (or restart_syscall) after a signal
+RESTART_ERRNOS = (512, 513, 514, 516)
+ZOMBIE_SWEEP = 64
+STALE_ROWS = 1024
 
 
 class Kernel:
-    def __init__(self, mounts, strace=None, pids_limit=0, creds=None):
+    def __init__(self, mounts, strace=None, pids_limit=0, creds=None, limits=None):
         self.mounts = mounts
+        self.limits = limits or Limits()
         self.strace = strace           # sentry.strace.Tracer or None
         self.tasks = {}                # tid -> Task
         self.processes = {}            # tgid -> Process
         self.zombies = {}              # tgid -> (start time, Process): exited, not yet reaped
         self.pids = PidNamespace()
+        self.sweep_at = ZOMBIE_SWEEP
+        self.stale_rows = collections.deque()
+        self.recently_gone = {}        # tgid -> Process, oldest first: its SIGCHLD may be on its way
         self.first_creds = creds or Credentials()
         self.fast_ids = strace is None  # --strace sees every call: no C answers
         self.proxied = {}              # (host tgid, sig) -> sender: signals the Sentry sent for a guest
@@ -56,6 +69,7 @@ class Kernel:
         self.processes[pid] = proc
         task = Task(pid, None)
         task.vtid = proc.vpid
+        log.debug("task %d is host %d", proc.vpid, pid)
         task.creds = self.first_creds.copy()
         task.attach(proc)
         task.started = True
@@ -83,6 +97,8 @@ class Kernel:
                 # stopped for ever: log it and let the task go on.
                 log.exception("event %d of task %d", ev.kind, ev.tid)
                 ptrace.resume(ev.tid)
+                if ev.kind in (ptrace.FORK, ptrace.VFORK, ptrace.CLONE):
+                    ptrace.resume(ev.msg)      # the child waits for this event too
         return self.init_status
 
     def dispatch(self, ev):
@@ -123,7 +139,7 @@ class Kernel:
     def resume(self, task, sig=0):
         """Continue a task from an event stop, keeping a pending syscall-exit
         stop (a rewrite's callback, --strace) that the event interrupted."""
-        if task.on_exit is not None:
+        if task.on_exit is not None or lib.sn_exit_pending(task.tid):
             ptrace.resume_to_exit(task.tid)
         else:
             ptrace.resume(task.tid, sig)
@@ -182,13 +198,19 @@ class Kernel:
         if isinstance(outcome, Rewrite):
             if outcome.nr is not None:
                 regs.orig_rax = outcome.nr
+            on_exit = outcome.on_exit
+            if (on_exit or outcome.restore) and outcome.args:
+                # back at the exit (and for a restarted call, which runs
+                # again from these registers): the guest's own arguments
+                task.guest_args = {i: getattr(regs, ARG_REGS[i]) for i in outcome.args}
+                on_exit = on_exit or (lambda t, r: None)
             for i, v in outcome.args.items():
-                setattr(regs, ("rdi", "rsi", "rdx", "r10", "r8", "r9")[i], v & 0xFFFFFFFFFFFFFFFF)
+                setattr(regs, ARG_REGS[i], v & 0xFFFFFFFFFFFFFFFF)
             ptrace.setregs(task.tid, regs)
             if tracer:
                 tracer.enter(task, call, entry, "rewritten")
-            if outcome.on_exit or tracer:
-                task.on_exit = outcome.on_exit or (lambda t, r: None)
+            if on_exit or tracer:
+                task.on_exit = on_exit or (lambda t, r: None)
                 ptrace.resume_to_exit(task.tid)
             else:
                 ptrace.resume(task.tid)
@@ -204,13 +226,21 @@ class Kernel:
 
     def on_syscall_exit(self, task, regs):
         cb, task.on_exit = task.on_exit, None
+        guest_args, task.guest_args = task.guest_args, None
         result = regs.rax - (1 << 64) if regs.rax >= 1 << 63 else regs.rax
-        if cb is not None:
+        changed = False
+        if guest_args:
+            for i, v in guest_args.items():
+                setattr(regs, ARG_REGS[i], v)
+            changed = True
+        if cb is not None and not (guest_args and -result in RESTART_ERRNOS):
             new = cb(task, result)
             if new is not None and new != result:
                 regs.rax = new & 0xFFFFFFFFFFFFFFFF
-                ptrace.setregs(task.tid, regs)
                 result = new
+                changed = True
+        if changed:
+            ptrace.setregs(task.tid, regs)
         if self.strace and task.strace_entry is not None:
             self.strace.exit(task, result)
         ptrace.resume(task.tid)
@@ -220,7 +250,7 @@ class Kernel:
         the guest's own call from its syscall instruction (it traps again)."""
         saved = ptrace.ffi_copy(regs)
         regs.orig_rax = nr
-        for name, v in zip(("rdi", "rsi", "rdx", "r10", "r8", "r9"), args):
+        for name, v in zip(ARG_REGS, args):
             setattr(regs, name, v)
         ptrace.setregs(task.tid, regs)
 
@@ -259,6 +289,7 @@ class Kernel:
         child = self.task(child_tid)
         flags = regs.rdi if regs.orig_rax == SYS_CLONE else 0   # clone(2) flags
         child.vtid = self.pids.add(child_tid)
+        log.debug("task %d is host %d", child.vtid, child_tid)
         child.creds = parent.creds.copy()
         if kind == ptrace.CLONE and flags & CLONE_THREAD:
             child.attach(pproc)
@@ -286,12 +317,13 @@ class Kernel:
         # the parent's copy now, the child's when it has stopped (it writes
         # its own on its way out of clone).
         vtid = child.vtid
-        parent.on_exit = lambda task, result: vtid if result == child_tid else result
+        self.publish(child)
+        if not lib.sn_exit_pid(parent.tid):       # translated in C when it can
+            parent.on_exit = lambda task, result: vtid if result == child_tid else result
         if flags & CLONE_PARENT_SETTID:
             self._write_tid(parent.tid, regs.rdx, vtid)
         if flags & CLONE_CHILD_SETTID:
             child.set_child_tid = regs.r10
-        self.publish(child)
         if child.slots.mapped:
             child.slots.slot_of(child_tid)     # the native fast path can stage from now on
         if child.started:
@@ -349,26 +381,33 @@ class Kernel:
 
     def on_gone(self, tid, status):
         task = self.tasks.pop(tid, None)
-        lib.sn_set_ident(tid, ffi.NULL)
         if task is not None:
             task.leave()
             proc = task.process
             if proc is not None and proc.tgid == tid:
                 self.processes.pop(tid, None)
                 proc.last_creds = task.creds
+                self.recently_gone[tid] = proc
+                if len(self.recently_gone) > RECENTLY_GONE:
+                    del self.recently_gone[next(iter(self.recently_gone))]
                 # until its parent reaps it, the pid still names it (kill(2)
                 # of a zombie succeeds); its start time tells it from a reuse
                 start = _start_time(tid)
                 if start is not None:
-                    self.zombies[tid] = (start, proc)
+                    self.zombies[tid] = (start, proc)   # its row stays: wait4 names it
                 else:
                     self.reaped(tid)
                 self._reparent_children_of(proc)
             else:
                 self.pids.forget(tid)
-        if len(self.zombies) > 64:
+                lib.sn_set_ident(tid, ffi.NULL)
+        else:
+            lib.sn_set_ident(tid, ffi.NULL)
+        if len(self.zombies) > self.sweep_at:
+            # reaps the Sentry did not see (wait4 in C, auto-reaping parents)
             for pid in list(self.zombies):
-                self.in_sandbox_host(pid)        # forgets those reaped meanwhile
+                self.in_sandbox_host(pid)
+            self.sweep_at = max(ZOMBIE_SWEEP, 2 * len(self.zombies))
         if self.init is not None and tid == self.init.tgid and self.init_status is None:
             self.init_status = status
             self.kill_all()
@@ -376,7 +415,16 @@ class Kernel:
     def reaped(self, host):
         """A wait call reaped `host`: its pid may be reused from now on."""
         self.zombies.pop(host, None)
+        if host in self.tasks:              # the number is already someone else's
+            return
         self.pids.retire(host, self._names_a_group)
+        # Its row in C stays a while: a wait4 that reaped it may not have
+        # reached its syscall-exit stop (where the row names it) yet.
+        self.stale_rows.append(host)
+        if len(self.stale_rows) > STALE_ROWS:
+            old = self.stale_rows.popleft()
+            if old not in self.tasks:
+                lib.sn_set_ident(old, ffi.NULL)
 
     def _names_a_group(self, host):
         for tgid in self.processes:
@@ -436,6 +484,17 @@ class Kernel:
             return self.pids.virtual(os.getsid(host_pid))
         except OSError:
             return 0
+
+    def resident_bytes(self):
+        """Memory the sandbox's processes hold resident (for --memory's view)."""
+        total = 0
+        for tgid in list(self.processes):
+            try:
+                with open(f"/proc/{tgid}/statm") as f:
+                    total += int(f.read().split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+        return total * os.sysconf("SC_PAGE_SIZE")
 
     # ---- pids: the guest names sandbox processes by virtual pid -------------
 
@@ -513,7 +572,7 @@ class Kernel:
         proc = self.processes.get(host_pid)
         if proc is None:
             z = self.zombies.get(host_pid)
-            proc = z[1] if z else None
+            proc = z[1] if z else self.recently_gone.get(host_pid)
         if proc is None:
             return None
         t = self.tasks.get(proc.tgid)

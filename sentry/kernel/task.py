@@ -33,6 +33,7 @@ class Task:
         self.process = process
         self.slots = process.slots if process else None
         self.on_exit = None           # callback for the next syscall-exit stop
+        self.guest_args = None        # {arg index: value} a rewrite replaced, for a restart
         self.started = False          # its first ptrace stop has been seen
         self.linked = process is not None
         self.strace_entry = None
