@@ -14,7 +14,7 @@ from sentry.fsimpl import sysfs
 from sentry.kernel.credentials import ID_MAX, Credentials
 from sentry.kernel.limits import Limits, parse_bytes
 from sentry.fsimpl.dev import DevMount
-from sentry.fsimpl.kernelfs import PtsMount, tmpfs
+from sentry.fsimpl.kernelfs import PtsMount, TmpfsMount
 from sentry.fsimpl.proc import ProcMount
 from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, Mount, MountTable
 
@@ -129,7 +129,7 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
             mounts.add(Mount(m["dst"], m["src"], readonly="ro" in m))
         elif "size" in m:
             try:
-                mounts.add(tmpfs(m["dst"], mountns, os.path.join(private, f"tmpfs{i}"), m["size"]))
+                mounts.add(TmpfsMount(m["dst"], mountns, os.path.join(private, f"tmpfs{i}"), m["size"]))
             except OSError as e:
                 raise ConfigError(f"--mount type=tmpfs,dst={m['dst']},size={m['size']}: {e.strerror}")
         else:

@@ -43,6 +43,10 @@ class PtsMount(KernelMount):
         return st.st_dev == self.dev
 
 
-def tmpfs(path, mountns, host_root, size):
+class TmpfsMount(KernelMount):
     """A tmpfs whose size= the kernel enforces (ENOSPC past it)."""
-    return KernelMount(path, mountns, "tmpfs", host_root, f"size={size},mode=1777")
+
+    kind = "tmpfs"
+
+    def __init__(self, path, mountns, host_root, size):
+        super().__init__(path, mountns, "tmpfs", host_root, f"size={size},mode=1777")

@@ -32,7 +32,7 @@ def configure_native(staging_base, staging_size, mounts, fast_paths=True):
     the mount table its path lookups use (every mount: a path under /dev must
     never be served from the root mount's host directory)."""
     lib.sn_fast_enable(1 if fast_paths else 0)
-    kinds = {"bind": lib.SN_MOUNT_DIR, "dev": lib.SN_MOUNT_DEV}
+    kinds = {"bind": lib.SN_MOUNT_DIR, "tmpfs": lib.SN_MOUNT_DIR, "dev": lib.SN_MOUNT_DEV}
     for m in mounts:
         if m.kind == "dev":
             lib.sn_set_dev_nodes(" ".join(sorted(m.FAST_NODES)).encode())
