@@ -29,7 +29,7 @@ class DevMount(Mount):
 
     def __init__(self, path="/dev", links_dir=None):
         super().__init__(path, "/dev", readonly=True)
-        self.own_links = {}
+        self.own_links = set()
         self.links_fd = None
         if links_dir is not None:
             os.mkdir(links_dir, 0o755)
