@@ -82,12 +82,18 @@ def test_unix_socket_names_as_natively():
 
 
 def test_no_host_path_in_socket_names(tmp_path):
-    """Over a bind mount and a --rootfs: the names are the sandbox's."""
+    """On a bind mount, a sized tmpfs (mounted in the private namespace) and
+    /dev/shm: the names are the sandbox's, the files where they belong."""
     data = tmp_path / "data"
     data.mkdir()
-    r = run_sentry(["python3", "-c", "import socket; s = socket.socket(socket.AF_UNIX); "
-                    "s.bind('/data/s.sock'); s.listen(); c = socket.socket(socket.AF_UNIX); "
-                    "c.connect('/data/s.sock'); print(s.getsockname(), c.getpeername(), s.accept()[0].getsockname())"],
-                   extra=["--mount", f"type=bind,src={data},dst=/data"])
-    assert r.stdout == b"/data/s.sock /data/s.sock /data/s.sock\n", r.stderr
+    r = run_sentry(["python3", "-c", "import os, socket\n"
+                    "for p in ('/data/s.sock', '/x/t.sock', '/dev/shm/u.sock'):\n"
+                    "    s = socket.socket(socket.AF_UNIX); s.bind(p); s.listen()\n"
+                    "    c = socket.socket(socket.AF_UNIX); c.connect(p)\n"
+                    "    print(s.getsockname(), c.getpeername(), s.accept()[0].getsockname())\n"
+                    "print(os.listdir('/x'))"],
+                   extra=["--mount", f"type=bind,src={data},dst=/data", "--mount", "type=tmpfs,dst=/x,size=1m"])
+    assert r.stdout.decode().splitlines() == [
+        "/data/s.sock /data/s.sock /data/s.sock", "/x/t.sock /x/t.sock /x/t.sock",
+        "/dev/shm/u.sock /dev/shm/u.sock /dev/shm/u.sock", "['t.sock']"], r.stderr
     assert os.listdir(data) == ["s.sock"]
