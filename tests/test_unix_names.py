@@ -97,3 +97,41 @@ def test_no_host_path_in_socket_names(tmp_path):
         "/data/s.sock /data/s.sock /data/s.sock", "/x/t.sock /x/t.sock /x/t.sock",
         "/dev/shm/u.sock /dev/shm/u.sock /dev/shm/u.sock", "['t.sock']"], r.stderr
     assert os.listdir(data) == ["s.sock"]
+
+
+RACE = r"""
+import os, socket, sys, threading, time
+outside = sys.argv[1]                # a host directory: read-only in the sandbox
+os.makedirs("/tmp/real")
+os.symlink(outside, "/tmp/link")
+stop = time.time() + 1.5
+def swap():
+    while time.time() < stop:
+        os.rename("/tmp/link", "/tmp/d")          # /tmp/d: the symlink out
+        os.rename("/tmp/d", "/tmp/link")
+        os.rename("/tmp/real", "/tmp/d")          # /tmp/d: the real directory
+        os.rename("/tmp/d", "/tmp/real")
+threading.Thread(target=swap).start()
+bound = refused = 0
+i = 0
+while time.time() < stop:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.bind("/tmp/d/s%d.sock" % i)
+        bound += 1
+    except OSError:
+        refused += 1
+    s.close()
+    i += 1
+print("bound", bound > 0, "refused", refused > 0)
+"""
+
+
+def test_bind_racing_a_symlink_swap_stays_inside(tmp_path):
+    """The helper reopens the parent by path in its namespace: a directory
+    swapped for a symlink meanwhile is refused, never followed out."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    r = run_sentry(["python3", "-c", RACE, str(outside)])
+    assert r.stdout == b"bound True refused True\n", r.stderr
+    assert os.listdir(outside) == []
