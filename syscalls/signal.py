@@ -191,3 +191,30 @@ def sys_timer_create(call):
         raise SyscallError(errno.EINVAL)          # as for a tid not of this process
     struct.pack_into("<i", raw, 16, host)
     return Rewrite(args={1: call.stage(bytes(raw))[0]}, restore=True)
+
+
+def _pidfd_target(call, pidfd):
+    """Host pid of the process a guest's pidfd names (its fdinfo says)."""
+    dup = call.kernel.borrow_fd(call.process, pidfd)
+    try:
+        with open(f"/proc/self/fdinfo/{dup}") as f:
+            for line in f:
+                if line.startswith("Pid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(dup)
+    return None
+
+
+@handler("pidfd_send_signal", note="the sandbox's init is protected as for kill(2); a siginfo's sender is virtual")
+def sys_pidfd_send_signal(call):
+    sig = sint(call.args[1])
+    _check_sig(sig)
+    host = _pidfd_target(call, call.fd(0))
+    if host is not None and _init_ignores(call, host, sig):
+        return 0
+    if call.args[2]:
+        return Rewrite(args={2: _staged_siginfo(call, 2)}, restore=True)
+    return PASS

@@ -53,7 +53,7 @@ timer_delete timerfd_create timerfd_settime timerfd_gettime eventfd eventfd2
 signalfd signalfd4 inotify_init inotify_init1 inotify_rm_watch memfd_create
 getrandom rseq membarrier copy_file_range splice tee vmsplice sync_file_range
 readahead fadvise64 fgetxattr flistxattr getcpu restart_syscall
-sched_get_priority_max sched_get_priority_min pidfd_send_signal fork vfork
+sched_get_priority_max sched_get_priority_min fork vfork
 landlock_create_ruleset landlock_add_rule landlock_restrict_self
 personality mq_timedsend mq_timedreceive mq_notify mq_getsetattr
 io_setup io_destroy io_getevents io_submit io_cancel io_pgetevents

@@ -120,3 +120,10 @@ def test_tar_keeps_owners_and_chown_follows_the_guests_credentials(outside_tmp):
                     "st = os.stat(\"d/f\"); print(st.st_uid, st.st_gid, oct(st.st_mode))'"])
     assert r.stdout.decode().split("\n") == ["1234:2345 d", "1234:2345 d/f", "1", "1", "1",
                                              "7 8 0o100600", ""], r.stderr
+
+
+def test_init_cannot_be_killed_through_a_pidfd():
+    r = run_sentry(["/bin/sh", "-c", "python3 -c 'import os, signal\n"
+                    "fd = os.pidfd_open(1)\nsignal.pidfd_send_signal(fd, signal.SIGKILL)\n"
+                    "signal.pidfd_send_signal(fd, signal.SIGTERM)\nprint(\"sent\")'; echo init alive"])
+    assert r.stdout == b"sent\ninit alive\n" and r.returncode == 0

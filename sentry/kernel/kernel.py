@@ -417,7 +417,7 @@ class Kernel:
         self.zombies.pop(host, None)
         if host in self.tasks:              # the number is already someone else's
             return
-        self.pids.retire(host, self._names_a_group)
+        self.pids.retire(host, self._groups_in_use)
         # Its row in C stays a while: a wait4 that reaped it may not have
         # reached its syscall-exit stop (where the row names it) yet.
         self.stale_rows.append(host)
@@ -426,22 +426,26 @@ class Kernel:
             if old not in self.tasks:
                 lib.sn_set_ident(old, ffi.NULL)
 
-    def _names_a_group(self, host):
-        for tgid in self.processes:
+    def _groups_in_use(self):
+        ids = set()
+        for tgid in list(self.processes):
             try:
-                if host in (os.getpgid(tgid), os.getsid(tgid)):
-                    return True
+                ids.update((os.getpgid(tgid), os.getsid(tgid)))
             except OSError:
                 pass
-        return False
+        return ids
 
     def _reparent_children_of(self, dead):
         """The host re-parented dead's children (to init, the sandbox's
         subreaper, or one the guest set): ask it whom to."""
-        for proc in self.processes.values():
-            if proc.parent is dead:
-                proc.parent = self.processes.get(_stat_field(proc.tgid, 1))
-                self.publish_process(proc)
+        if dead.parent is not None:
+            dead.parent.children.discard(dead)
+        for proc in list(dead.children):
+            proc.parent = self.processes.get(_stat_field(proc.tgid, 1))
+            if proc.parent is not None:
+                proc.parent.children.add(proc)
+            self.publish_process(proc)
+        dead.children.clear()
 
     def kill_all(self):
         """When the sandbox's first process exits, the rest of the sandbox dies."""

@@ -50,16 +50,17 @@ class PidNamespace:
         """The host pid a guest's pid names, or None."""
         return self._to_host.get(virtual)
 
-    def retire(self, host, in_use):
-        """`host` was reaped; its number may still name a group.  in_use(host)
-        tells whether a live process still bears it as pgid or sid."""
+    def retire(self, host, groups_in_use):
+        """`host` was reaped; its number may still name a group.
+        groups_in_use() gives the pgids and sids live processes bear."""
         v = self._to_virtual.pop(host, None)
         if v is None:
             return
         self._retired[host] = v
         if len(self._retired) > RETIRED_MAX:
+            in_use = groups_in_use()
             for h in list(self._retired):
-                if not in_use(h):
+                if h not in in_use:
                     self._to_host.pop(self._retired.pop(h), None)
 
     def forget(self, host):

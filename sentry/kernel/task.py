@@ -17,6 +17,9 @@ class Process:
         self.slots = slots            # staging slots of its address space
         self.exe = exe                # sandbox path of the running program
         self.parent = parent
+        self.children = set()         # Processes whose parent this is
+        if parent is not None:
+            parent.children.add(self)
         self.pending_exec = None      # (exe, dev, ino, comm, kernel_comm) checked at PTRACE_EVENT_EXEC
         self.comm = ""                # its name, as Linux would give it …
         self.kernel_comm = ""         # … where the host kernel's is that of what the Sentry ran
