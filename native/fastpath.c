@@ -389,14 +389,6 @@ static int overlay_open(struct mount **mp, const char *rel)
 	return fd;
 }
 
-static void answer(int tid, sn_regs *r, long value)
-{
-	r->orig_rax = (uint64_t)-1;
-	r->rax = (uint64_t)value;
-	ptrace(PTRACE_SETREGS, tid, 0, r);
-	ptrace(PTRACE_CONT, tid, 0, 0);
-}
-
 static int write_guest(int tid, uint64_t addr, const void *buf, size_t len)
 {
 	return sn_write_vm(tid, addr, buf, len) == (long)len;
@@ -506,7 +498,7 @@ int sn_fast_path(int tid, sn_regs *r)
 	if (fd < 0) {
 		if (fd == -ENOENT && (flags & O_CREAT)) return 0;    /* to be created: Python */
 		if (fd == -ENOENT || fd == -ENOTDIR) {
-			answer(tid, r, fd);
+			sn_answer(tid, r, fd);
 			return 1;
 		}
 		return 0;
@@ -521,7 +513,7 @@ int sn_fast_path(int tid, sn_regs *r)
 		char raw[144];
 		if (syscall(SYS_fstat, fd, raw)) goto out;
 		uint64_t buf = kind == FSTATAT ? r->rdx : r->rsi;
-		answer(tid, r, write_guest(tid, buf, raw, sizeof raw) ? 0 : -EFAULT);
+		sn_answer(tid, r, write_guest(tid, buf, raw, sizeof raw) ? 0 : -EFAULT);
 		handled = 1;
 		break;
 	}
@@ -529,7 +521,7 @@ int sn_fast_path(int tid, sn_regs *r)
 		char raw[256];
 		if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH_ | ((uint32_t)r->rdx & 0x6000),
 			    (uint32_t)r->r10, raw)) goto out;
-		answer(tid, r, write_guest(tid, r->r8, raw, sizeof raw) ? 0 : -EFAULT);
+		sn_answer(tid, r, write_guest(tid, r->r8, raw, sizeof raw) ? 0 : -EFAULT);
 		handled = 1;
 		break;
 	}
@@ -541,20 +533,20 @@ int sn_fast_path(int tid, sn_regs *r)
 		if ((mode & W_OK) && m->readonly && !(m->kind == SN_MOUNT_DEV && strcmp(rel, "."))
 		    && m->kind != SN_MOUNT_LOWER) v = -EROFS;
 		else if ((mode & X_OK) && !S_ISDIR(st.st_mode) && !(st.st_mode & 0111)) v = -EACCES;
-		answer(tid, r, v);
+		sn_answer(tid, r, v);
 		handled = 1;
 		break;
 	}
 	case OPEN: case OPENAT: {
 		int dev = m->kind == SN_MOUNT_DEV && strcmp(rel, ".");
 		uint64_t mode = 0;
-		if (S_ISLNK(st.st_mode) && !(flags & O_PATH_)) { answer(tid, r, -ELOOP); handled = 1; break; }
+		if (S_ISLNK(st.st_mode) && !(flags & O_PATH_)) { sn_answer(tid, r, -ELOOP); handled = 1; break; }
 		if ((flags & O_CREAT) && (flags & O_PATH_)) flags &= ~(uint64_t)O_CREAT;
-		if ((flags & O_CREAT) && S_ISDIR(st.st_mode)) { answer(tid, r, -EISDIR); handled = 1; break; }
+		if ((flags & O_CREAT) && S_ISDIR(st.st_mode)) { sn_answer(tid, r, -EISDIR); handled = 1; break; }
 		if (((flags & O_ACCMODE) || (flags & O_TRUNC)) && m->kind == SN_MOUNT_LOWER)
 			goto out;                            /* copy-up: Python */
 		if (((flags & O_ACCMODE) || (flags & O_TRUNC)) && m->readonly && !dev) {
-			answer(tid, r, -EROFS); handled = 1; break;
+			sn_answer(tid, r, -EROFS); handled = 1; break;
 		}
 		if (flags & O_CREAT) {
 			/* the file exists: on a mount the guest cannot create in, the
@@ -587,7 +579,7 @@ int sn_fast_path(int tid, sn_regs *r)
 	case STATFS: {
 		char raw[120];
 		if (syscall(SYS_fstatfs, fd, raw)) goto out;
-		answer(tid, r, write_guest(tid, r->rsi, raw, sizeof raw) ? 0 : -EFAULT);
+		sn_answer(tid, r, write_guest(tid, r->rsi, raw, sizeof raw) ? 0 : -EFAULT);
 		handled = 1;
 		break;
 	}

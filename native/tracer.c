@@ -87,10 +87,11 @@ static int mm_range(const sn_regs *r, uint64_t *addr, uint64_t *len)
 	return 0;
 }
 
-static void deny(int tid, sn_regs *r, long err)
+/* Skip the host call: the guest sees `value` (a result or -errno). */
+void sn_answer(int tid, sn_regs *r, long value)
 {
 	r->orig_rax = (uint64_t)-1;
-	r->rax = (uint64_t)-err;
+	r->rax = (uint64_t)value;
 	ptrace(PTRACE_SETREGS, tid, 0, r);
 	ptrace(PTRACE_CONT, tid, 0, 0);
 }
@@ -141,7 +142,7 @@ static int fast_seccomp(int tid, sn_regs *r)
 		ptrace(PTRACE_CONT, tid, 0, 0);
 		return 1;
 	}
-	if (sn_fast_path(tid, r)) {
+	if (sn_ident_answer(tid, r) || sn_fast_path(tid, r)) {
 		counters.fast_paths++;
 		return 1;
 	}
@@ -150,7 +151,7 @@ static int fast_seccomp(int tid, sn_regs *r)
 		if (mm_range(r, &addr, &len)) {
 			if (overlaps_staging(addr, len)) {
 				counters.fast_denied++;
-				deny(tid, r, EPERM);
+				sn_answer(tid, r, -EPERM);
 			} else {
 				counters.fast_allowed++;
 				ptrace(PTRACE_CONT, tid, 0, 0);
@@ -181,7 +182,8 @@ int sn_wait(sn_event *ev)
 		ev->sig = sig;
 		if (sig == (SIGTRAP | 0x80)) {
 			ev->kind = SN_SYSCALL_EXIT;
-			if (sn_getregs(tid, &ev->regs)) { ev->kind = SN_GONE; }
+			if (sn_getregs(tid, &ev->regs)) { ev->kind = SN_GONE; return 0; }
+			if (sn_ident_exit(tid, &ev->regs)) continue;
 			return 0;
 		}
 		if (event == PTRACE_EVENT_SECCOMP) {
@@ -197,9 +199,12 @@ int sn_wait(sn_event *ev)
 			ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
 			ev->msg = msg;
 			switch (event) {
-			case PTRACE_EVENT_FORK: ev->kind = SN_FORK; break;
-			case PTRACE_EVENT_VFORK: ev->kind = SN_VFORK; break;
-			case PTRACE_EVENT_CLONE: ev->kind = SN_CLONE; break;
+			case PTRACE_EVENT_FORK: case PTRACE_EVENT_VFORK: case PTRACE_EVENT_CLONE:
+				/* the clone flags and the SETTID addresses are in the registers */
+				ev->kind = event == PTRACE_EVENT_FORK ? SN_FORK
+					: event == PTRACE_EVENT_VFORK ? SN_VFORK : SN_CLONE;
+				if (sn_getregs(tid, &ev->regs)) ev->kind = SN_GONE;
+				break;
 			case PTRACE_EVENT_EXEC: ev->kind = SN_EXEC; break;
 			case PTRACE_EVENT_EXIT:
 				/* nothing to decide: the task is on its way out */

@@ -35,6 +35,12 @@ typedef struct {
 	uint64_t seccomp_stops, fast_allowed, fast_denied, killed_foreign, fast_paths;
 } sn_counters;
 
+/* One task's ids as the guest sees them (native/identity.c). */
+typedef struct {
+	int vtid, vpid, vppid, vpgrp;
+	uint32_t ruid, euid, suid, rgid, egid, sgid;
+} sn_ident;
+
 void sn_set_staging(uint64_t base, uint64_t size);
 void sn_set_mm_check(int nr, int on);
 void sn_set_statx_null(int ok);
@@ -55,6 +61,13 @@ long sn_fstatfs(int fd, void *buf120);
 long sn_renameat2(int olddir, const char *old, int newdir, const char *new_, unsigned flags);
 long sn_utimensat(int dirfd, const char *name, const void *times, int flags);
 long sn_pidfd_getfd(int pidfd, int fd);
+void sn_answer(int tid, sn_regs *r, long value);
+/* identity.c */
+void sn_set_ident(int tid, const sn_ident *id);
+int sn_ident_answer(int tid, sn_regs *r);
+int sn_ident_exit(int tid, sn_regs *r);
+int sn_exit_pid(int tid);
+int sn_exit_pending(int tid);
 /* fastpath.c */
 void sn_fast_enable(int on);
 enum { SN_MOUNT_PYTHON, SN_MOUNT_DIR, SN_MOUNT_DEV, SN_MOUNT_UPPER, SN_MOUNT_LOWER };

@@ -33,6 +33,19 @@ def parser():
     run.add_argument("--pids-limit", type=int, default=4096, metavar="N",
                      help="most tasks (processes and threads) the sandbox may hold; a fork or "
                           "clone past it fails with EAGAIN (default 4096, 0: no limit)")
+    run.add_argument("--uid", default=0, metavar="UID",
+                     help="user id the guest runs as inside the sandbox (default 0, root in the "
+                          "sandbox's user namespace; the host sees sentry's own uid)")
+    run.add_argument("--gid", default=0, metavar="GID", help="group id inside the sandbox (default 0)")
+    run.add_argument("--groups", default="", metavar="GID,...",
+                     help="supplementary group ids inside the sandbox (default: none)")
+    run.add_argument("--cpus", type=int, metavar="N",
+                     help="run on N of sentry's CPUs; nproc, /proc/cpuinfo and /sys show N")
+    run.add_argument("--memory", metavar="BYTES",
+                     help="memory the sandbox reports (/proc/meminfo, sysinfo, free); "
+                          "k, m, g suffixes; reported, not enforced")
+    run.add_argument("--kernel-release", metavar="RELEASE",
+                     help="kernel release uname -r reports (default: the host's)")
     run.add_argument("--strace", action="store_true",
                      help="log every trapped syscall, its result and its outcome")
     run.add_argument("--log", metavar="FILE", help="write the Sentry's log to FILE instead of stderr")
@@ -57,6 +70,8 @@ def main(argv=None):
     try:
         cfg = Config(cmd, rootfs=args.rootfs, cwd=args.cwd, hostname=args.hostname,
                      strace=args.strace, mounts=args.mount, pids_limit=args.pids_limit,
+                     uid=args.uid, gid=args.gid, groups=[g for g in args.groups.split(",") if g],
+                     cpus=args.cpus, memory=args.memory, kernel_release=args.kernel_release,
                      overlay=args.overlay, overlay_dir=args.overlay_dir)
         return run(cfg)
     except ConfigError as e:

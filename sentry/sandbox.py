@@ -2,15 +2,19 @@
 import errno
 import logging
 import os
+import re
 import resource
 import shutil
 import signal
 import tempfile
 
 from sentry.kernel.kernel import Kernel
-from sentry.platform import privileges, ptrace, seccomp, staging
+from sentry.platform import mountns as _mountns, privileges, ptrace, seccomp, staging
 from sentry.fsimpl import sysfs
+from sentry.kernel.credentials import ID_MAX, Credentials
+from sentry.kernel.limits import Limits, parse_bytes
 from sentry.fsimpl.dev import DevMount
+from sentry.fsimpl.kernelfs import PtsMount, TmpfsMount
 from sentry.fsimpl.overlay import LayersInUse, OverlayMount
 from sentry.fsimpl.proc import ProcMount
 from sentry.vfs import resolve
@@ -26,7 +30,8 @@ class ConfigError(Exception):
 
 class Config:
     def __init__(self, argv, rootfs=None, cwd=None, env=None, hostname="sentry",
-                 strace=False, mounts=(), pids_limit=4096, overlay=False, overlay_dir=None):
+                 strace=False, mounts=(), pids_limit=4096, uid=0, gid=0, groups=None,
+                 cpus=None, memory=None, kernel_release=None, overlay=False, overlay_dir=None):
         self.argv = argv
         self.rootfs = rootfs
         # the default root is always an overlay; --overlay-dir implies one
@@ -40,13 +45,40 @@ class Config:
         if not isinstance(pids_limit, int) or pids_limit < 0:
             raise ConfigError(f"--pids-limit {pids_limit}: a number of tasks, 0 for no limit")
         self.pids_limit = pids_limit
+        self.uid = _id_option("--uid", uid)
+        self.gid = _id_option("--gid", gid)
+        self.groups = [_id_option("--groups", g) for g in (groups or [])]
+        if cpus is not None and (not isinstance(cpus, int) or not 1 <= cpus <= len(os.sched_getaffinity(0))):
+            raise ConfigError(f"--cpus {cpus}: between 1 and the {len(os.sched_getaffinity(0))} CPUs sentry may use")
+        self.cpus = cpus
+        if memory is not None:
+            try:
+                memory = parse_bytes(str(memory))
+            except ValueError:
+                raise ConfigError(f"--memory {memory}: a size in bytes, with an optional k, m, g or t suffix")
+            if memory < 1 << 20:
+                raise ConfigError(f"--memory {memory}: at least 1m")
+        self.memory = memory
+        self.kernel_release = kernel_release
+        self.limits = Limits(cpus, memory)
 
 
-MOUNT_TYPES = {"bind": {"src", "dst", "ro", "rw"}, "tmpfs": {"dst"}}
+def _id_option(name, value):
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} {value}: a numeric id")
+    if not 0 <= v <= ID_MAX:
+        raise ConfigError(f"{name} {value}: between 0 and {ID_MAX}")
+    return v
+
+
+MOUNT_TYPES = {"bind": {"src", "dst", "ro", "rw"}, "tmpfs": {"dst", "size"}}
+TMPFS_SIZE = re.compile(r"[0-9]+[kmgKMG%]?")
 
 
 def parse_mount(spec):
-    """--mount type=bind,src=HOST,dst=/PATH[,ro] | type=tmpfs,dst=/PATH"""
+    """--mount type=bind,src=HOST,dst=/PATH[,ro] | type=tmpfs,dst=/PATH[,size=N[k|m|g|%]]"""
     opts = {}
     for item in spec.split(","):
         key, eq, value = item.partition("=")
@@ -58,8 +90,9 @@ def parse_mount(spec):
         raise ConfigError(f"--mount {spec}: type must be one of {', '.join(sorted(MOUNT_TYPES))}")
     unknown = set(opts) - MOUNT_TYPES[kind] - {"type"}
     if unknown:
-        raise ConfigError(f"--mount {spec}: unknown option(s) {', '.join(sorted(unknown))} for type={kind}"
-                          + (" (a size limit is not offered yet)" if "size" in unknown else ""))
+        raise ConfigError(f"--mount {spec}: unknown option(s) {', '.join(sorted(unknown))} for type={kind}")
+    if "size" in opts and not (isinstance(opts["size"], str) and TMPFS_SIZE.fullmatch(opts["size"])):
+        raise ConfigError(f"--mount {spec}: size must be a number of bytes, with k, m, g or % (of memory) after it")
     dst = opts.get("dst")
     if not isinstance(dst, str) or not dst.startswith("/") or os.path.normpath(dst) == "/":
         raise ConfigError(f"--mount {spec}: dst must be an absolute path other than /")
@@ -75,11 +108,12 @@ def parse_mount(spec):
     return opts
 
 
-def build_mounts(cfg, private, scratch, kernel_ref):
+def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
     """The default table: the host's / as the lower layer of a private
     copy-on-write overlay, with a private /tmp; or --rootfs, writable in place
-    or (--overlay) under an overlay; /dev narrowed to the usual device nodes
-    and a private /dev/shm; a synthetic /proc and /sys."""
+    or (--overlay) under an overlay; /dev narrowed to the usual device nodes,
+    a private /dev/shm and, given a private mount namespace, a devpts instance
+    of its own; a synthetic /proc and /sys."""
     mounts = MountTable()
     lower = "/" if cfg.rootfs is None else cfg.rootfs
     if cfg.overlay:
@@ -98,7 +132,10 @@ def build_mounts(cfg, private, scratch, kernel_ref):
         os.mkdir(tmp)
         os.chmod(tmp, 0o1777)
         mounts.add(Mount("/tmp", tmp))
-    mounts.add(DevMount("/dev"))
+    pts = _devpts(mountns, private)
+    mounts.add(DevMount("/dev", links_dir=os.path.join(private, "dev") if pts else None))
+    if pts is not None:
+        mounts.add(pts)
     shm = os.path.join(private, "shm")
     os.mkdir(shm)
     os.chmod(shm, 0o1777)
@@ -106,6 +143,11 @@ def build_mounts(cfg, private, scratch, kernel_ref):
     for i, m in enumerate(cfg.mounts):
         if m["type"] == "bind":
             mounts.add(Mount(m["dst"], m["src"], readonly="ro" in m))
+        elif "size" in m:
+            try:
+                mounts.add(TmpfsMount(m["dst"], mountns, os.path.join(private, f"tmpfs{i}"), m["size"]))
+            except OSError as e:
+                raise ConfigError(f"--mount type=tmpfs,dst={m['dst']},size={m['size']}: {e.strerror}")
         else:
             tmp = os.path.join(private, f"tmpfs{i}")
             os.mkdir(tmp)
@@ -114,9 +156,21 @@ def build_mounts(cfg, private, scratch, kernel_ref):
     mounts.add(ProcMount("/proc", os.path.join(scratch, "proc"), kernel_ref))
     sysdir = os.path.join(private, "sys")
     os.mkdir(sysdir)
-    sysfs.build(sysdir)
+    sysfs.build(sysdir, cfg.limits)
     mounts.add(Mount("/sys", sysdir, readonly=True))
     return mounts
+
+
+def _devpts(mountns, private):
+    """The sandbox's own devpts instance, for /dev/pts and /dev/ptmx; None
+    without a private mount namespace or a kernel without devpts."""
+    if mountns is None:
+        return None
+    try:
+        return PtsMount("/dev/pts", mountns, os.path.join(private, "pts"))
+    except OSError as e:
+        log.debug("no devpts instance (%s): no /dev/pts", e.strerror)
+        return None
 
 
 def check_config(cfg):
@@ -145,14 +199,17 @@ def check_config(cfg):
 
 
 def _host_cwd(cfg, mounts):
-    """Host directory of the guest's first cwd (the sandbox's root when the
-    requested one does not exist there)."""
+    """The guest's first cwd (the sandbox's root when the requested one does
+    not exist there), resolved by the Sentry (an overlay copies it up first)
+    as a path through its mount's hidden fd, for the child to enter once it
+    holds that fd: a mount of the private namespace has no host path of this
+    namespace."""
     cwd = cfg.cwd or (os.getcwd() if cfg.rootfs is None else "/")
     for path in (cwd, "/"):
         try:
             loc = resolve.resolve(mounts, "/", path)
             if loc.is_dir:
-                return loc.mount.host_path(loc.rel)
+                return f"/proc/self/fd/{loc.mount.guest_fd}" + ("" if loc.rel == "." else "/" + loc.rel)
         except SyscallError:
             pass
     raise ConfigError("the sandbox's root cannot be resolved")
@@ -168,6 +225,9 @@ def _guest_start(cfg, mounts, filt, ready_r, host_cwd):
         os.closerange(3, HIDDEN_FD_BASE)
         os.closerange(HIDDEN_FD_BASE + MAX_MOUNTS, 1 << 20)
         privileges.prctl(privileges.PR_SET_PDEATHSIG, signal.SIGKILL)
+        # As the init of a PID namespace, it inherits the sandbox's orphans.
+        privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
+        cfg.limits.bind()
         # The kernel writes core files itself, in the process's cwd and not
         # through any syscall the Sentry sees: no core files.
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -209,9 +269,11 @@ def run(cfg):
     # the disk and ~7 µs on tmpfs).
     private = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-")
     scratch = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-", dir=_memory_dir()) if _memory_dir() else private
+    mountns = None
     try:
         kernel = None
-        mounts = build_mounts(cfg, private, scratch, lambda: kernel)
+        mountns = _start_mount_namespace(cfg, private)
+        mounts = build_mounts(cfg, private, scratch, lambda: kernel, mountns)
         filt = seccomp.build()
         # --strace sees every call: the native fast path stays off
         seccomp.configure_native(staging.BASE, staging.SIZE, mounts, fast_paths=not cfg.strace)
@@ -219,15 +281,19 @@ def run(cfg):
         if cfg.strace:
             from sentry.strace import Tracer
             strace = Tracer()
-        kernel = Kernel(mounts, strace, cfg.pids_limit)
+        kernel = Kernel(mounts, strace, cfg.pids_limit,
+                        Credentials(cfg.uid, cfg.gid, cfg.groups), cfg.limits)
         kernel.uts["hostname"] = cfg.hostname
+        kernel.mountns = mountns
+        if cfg.kernel_release:
+            kernel.uts["release"] = cfg.kernel_release
 
         # Orphaned guests re-parent to the Sentry (they stay traced and reaped);
         # a non-dumpable Sentry cannot be inspected through /proc by its guests.
         privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
         privileges.prctl(privileges.PR_SET_DUMPABLE, 0)
         ready_r, ready_w = os.pipe()
-        host_cwd = _host_cwd(cfg, mounts)      # before the child closes the Sentry's fds
+        host_cwd = _host_cwd(cfg, mounts)      # the Sentry's fds are the child's no more
         pid = os.fork()
         if pid == 0:
             os.close(ready_w)
@@ -253,6 +319,8 @@ def run(cfg):
             _log_trap_counts()
         return exit_code(status)
     finally:
+        if mountns is not None:
+            mountns.close()
         _discard(private, scratch)
 
 
@@ -279,6 +347,20 @@ def _discard(*dirs):
     finally:
         if pid == 0:
             os._exit(0)
+
+
+def _start_mount_namespace(cfg, private):
+    """The helper that mounts devpts and sized tmpfs and binds unix sockets
+    (platform/mountns.py); None where no mount namespace can be had, and then
+    no /dev/pts, and a tmpfs size= is refused."""
+    try:
+        return _mountns.MountNamespace(private)
+    except _mountns.Unavailable as e:
+        if any("size" in m for m in cfg.mounts):
+            raise ConfigError(f"--mount type=tmpfs,size=…: the size limit needs a private mount namespace, "
+                              f"and none can be had here ({e}): run as root or allow unprivileged user namespaces")
+        log.debug("no private mount namespace (%s): no /dev/pts, unix socket names are their last component", e)
+        return None
 
 
 MEMORY_DIRS = ("/dev/shm",)

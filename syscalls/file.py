@@ -17,6 +17,7 @@ from sentry.vfs.resolve import UnnamedTarget
 from syscalls.call import AT_FDCWD, sint
 from syscalls.errors import SyscallError
 from syscalls.lookup import lookup
+from syscalls import tty
 from syscalls.registry import PASS, Rewrite, handler
 
 SYS_OPENAT2 = 437
@@ -52,6 +53,8 @@ def open_rewrite(call, dirfd, path, flags, mode):
         raise SyscallError(errno.ELOOP)
     if creat and flags & O_EXCL and loc.exists:
         raise SyscallError(errno.EEXIST)
+    if loc.mount.kind == "dev" and loc.rel == "tty":
+        tty.check_controlling_terminal(call)
     if (creat and not loc.exists) or tmpfile:
         loc = loc.mount.prepare_change(loc, CREATE_IN if tmpfile else CREATE)
     elif wants_write(flags):
@@ -83,7 +86,7 @@ def _reopen_unnamed(call, unnamed, flags):
     a dup of N: it is named by a register, so a racing thread that puts a file
     at N gets that file with the access it was opened with, never more (a
     reopen through the magic link could upgrade a read-only file to writable)."""
-    if unnamed.pid != call.process.tgid:
+    if unnamed.pid != call.process.vpid:
         raise SyscallError(errno.EACCES)
     return Rewrite(SYS_FCNTL, {0: unnamed.fd, 1: F_DUPFD_CLOEXEC if flags & os.O_CLOEXEC else F_DUPFD, 2: 0})
 
@@ -188,10 +191,6 @@ def _writable_fd(call):
     return PASS
 
 
-handler("fchmod", "fchown", note="refused with EROFS on a read-only mount or on a file of an "
-        "overlay's lower layer (an fd opened before its copy-up)")(_writable_fd)
-
-
 @handler("fsetxattr", "fremovexattr", note="refused with EROFS on a read-only mount or an overlay's "
          "lower file; the Sentry's own xattr names (user.sentry.*) are refused with EPERM")
 def sys_fsetxattr(call):
@@ -204,11 +203,97 @@ def sys_fsetxattr(call):
     return Rewrite(args={1: addr})
 
 
-@handler("ioctl")
+def _on_borrowed_fd(call, act):
+    """fchown/fchmod: checked against the guest's emulated credentials and
+    done by the Sentry on a duplicate of the fd (the guest holds no
+    capability on the host, the Sentry may)."""
+    check_fd_writable(call, call.fd(0))
+    dup = call.kernel.borrow_fd(call.process, call.fd(0))
+    try:
+        act(dup, os.fstat(dup))
+    except OSError as e:
+        raise SyscallError(e.errno or errno.EIO)
+    finally:
+        os.close(dup)
+    return 0
+
+
+@handler("fchown", note="checked against the guest's credentials, done by the Sentry")
+def sys_fchown(call):
+    uid, gid = call.args[1] & 0xFFFFFFFF, call.args[2] & 0xFFFFFFFF
+
+    def act(fd, st):
+        call.task.creds.check_chown(st, uid, gid)
+        os.fchown(fd, sint(uid), sint(gid))
+    return _on_borrowed_fd(call, act)
+
+
+@handler("fchmod", note="checked against the guest's credentials, done by the Sentry")
+def sys_fchmod(call):
+    def act(fd, st):
+        call.task.creds.check_chmod(st)
+        os.fchmod(fd, call.args[1] & 0o7777)
+    return _on_borrowed_fd(call, act)
+
+
+TIOCGPGRP, TIOCSPGRP, TIOCGSID = 0x540F, 0x5410, 0x5429
+FIOSETOWN, SIOCSPGRP, FIOGETOWN, SIOCGPGRP = 0x8901, 0x8902, 0x8903, 0x8904
+
+
+def _owner_to_host(call, owner):
+    """An fd's owner as the guest gives it (pid, or -pgid) -> the host's."""
+    if owner > 0:
+        return call.kernel.host_id(owner)
+    if owner < 0:
+        return -call.kernel.host_id(-owner, group=True)
+    return 0
+
+
+def _owner_to_guest(kernel, owner):
+    """... and back; what names no sandbox process reads as 0 (outside)."""
+    if owner < 0:
+        return -kernel.vpid(-owner)
+    return kernel.vpid(owner)
+
+
+def _pid_out(call, addr, to_guest):
+    """Rewrite the pid_t the call wrote at addr once it succeeded."""
+    kernel = call.kernel
+
+    def done(task, result):
+        if result == 0:
+            try:
+                (v,) = struct.unpack("<i", call.read(addr, 4))
+                call.write(addr, struct.pack("<i", to_guest(kernel, v)))
+            except SyscallError:
+                pass
+        return result
+    return Rewrite(on_exit=done)
+
+
+def _pid_in(call, i, to_host):
+    """Stage a translated copy of the pid_t argument i points to."""
+    (v,) = struct.unpack("<i", call.read(call.args[i], 4))
+    (addr,) = call.stage(struct.pack("<i", to_host(call, v)))
+    return Rewrite(args={i: addr}, restore=True)
+
+
+@handler("ioctl", note="TIOCSTI/TIOCLINUX refused; process groups and owners are virtual pids; "
+         "TIOCGPTPEER opens the slave by name in the sandbox's devpts")
 def sys_ioctl(call):
     req = call.args[1] & 0xFFFFFFFF
     if req in (0x5412, 0x541C):      # TIOCSTI, TIOCLINUX
         raise SyscallError(errno.EPERM)
+    if req == tty.TIOCGPTPEER:
+        return tty.pty_peer(call)
+    if req in (TIOCGPGRP, TIOCGSID):
+        return _pid_out(call, call.args[2], lambda kernel, v: kernel.vpid(v))
+    if req == TIOCSPGRP:
+        return _pid_in(call, 2, lambda call, v: call.kernel.host_id(v, group=True) if v > 0 else v)
+    if req in (FIOGETOWN, SIOCGPGRP):
+        return _pid_out(call, call.args[2], _owner_to_guest)
+    if req in (FIOSETOWN, SIOCSPGRP):
+        return _pid_in(call, 2, _owner_to_host)
     if req in INODE_FLAG_SETTERS:
         # the file's owner may set some inode flags: never on a read-only
         # mount or an overlay's lower layer
@@ -219,19 +304,44 @@ def sys_ioctl(call):
 INODE_FLAG_SETTERS = {0x40086602, 0x401C5820}     # FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR
 
 
-@handler("fcntl", support="partial", note="F_SETOWN to a process outside the sandbox is refused")
+F_GETLK, F_SETOWN, F_GETOWN, F_SETOWN_EX, F_GETOWN_EX = 5, 8, 9, 15, 16
+F_UNLCK = 2
+F_OWNER_PGRP = 2
+
+
+@handler("fcntl", support="partial", note="owners and lock holders are virtual pids; "
+         "an owner outside the sandbox is refused (ESRCH)")
 def sys_fcntl(call):
     not_hidden(call)
     cmd = call.args[1] & 0xFFFFFFFF
-    if cmd == 8:       # F_SETOWN: pid (>0) or process group (<0)
-        owner = sint(call.args[2])
-        if owner != 0 and not call.kernel.in_sandbox(abs(owner), group=owner < 0):
-            raise SyscallError(errno.ESRCH)
-    if cmd == 15:      # F_SETOWN_EX: the kernel reads the struct again, so it
-        raw = call.read(call.args[2], 8)          # gets the checked copy
-        kind, pid = struct.unpack("<ii", raw)
-        if pid and not call.kernel.in_sandbox(pid, group=kind == 2):
-            raise SyscallError(errno.ESRCH)
-        (addr,) = call.stage(raw)
-        return Rewrite(args={2: addr})
+    kernel = call.kernel
+    if cmd == F_SETOWN:
+        return Rewrite(args={2: _owner_to_host(call, sint(call.args[2]))}, restore=True)
+    if cmd == F_GETOWN:
+        # a negative result is an error or a process group
+        return Rewrite(on_exit=lambda task, result: _owner_to_guest(kernel, result)
+                       if result > 0 or kernel.vpid(-result) else result)
+    if cmd == F_SETOWN_EX:
+        # the kernel reads the struct again: it gets the checked copy
+        kind, pid = struct.unpack("<ii", call.read(call.args[2], 8))
+        host = (kernel.host_id(pid, group=kind == F_OWNER_PGRP, task=kind != F_OWNER_PGRP)
+                if pid else 0)
+        (addr,) = call.stage(struct.pack("<ii", kind, host))
+        return Rewrite(args={2: addr}, restore=True)
+    if cmd == F_GETOWN_EX:
+        return _pid_out(call, call.args[2] + 4, lambda kernel, v: kernel.vpid(v))
+    if cmd == F_GETLK:
+        addr = call.args[2]
+
+        def done(task, result):
+            if result == 0:
+                try:
+                    raw = call.read(addr, 32)
+                    if struct.unpack_from("<h", raw)[0] != F_UNLCK:
+                        (pid,) = struct.unpack_from("<i", raw, 24)
+                        call.write(addr + 24, struct.pack("<i", kernel.vpid(pid)))
+                except SyscallError:
+                    pass
+            return result
+        return Rewrite(on_exit=done)
     return PASS

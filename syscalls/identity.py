@@ -1,10 +1,11 @@
 """Identity and UTS: what the guest learns about who and where it is."""
 import errno
 import os
+import struct
 
 from syscalls.errors import SyscallError
 
-from syscalls.registry import handler
+from syscalls.registry import Rewrite, handler
 
 UTS_LEN = 65
 
@@ -49,3 +50,26 @@ def sys_clock_settime(call):
     if clock not in (CLOCK_REALTIME, CLOCK_TAI):
         raise SyscallError(errno.EINVAL)
     raise SyscallError(errno.EPERM)
+
+
+SYSINFO_RAM, SYSINFO_PROCS, SYSINFO_UNIT = 32, 80, 104
+
+
+@handler("sysinfo", note="memory as --memory sets it; procs counts the sandbox's tasks")
+def sys_sysinfo(call):
+    info, kernel = call.args[0], call.kernel
+
+    def done(task, result):
+        if result == 0:
+            try:
+                raw = bytearray(call.read(info, 112))
+                total, free = struct.unpack_from("<QQ", raw, SYSINFO_RAM)
+                (unit,) = struct.unpack_from("<I", raw, SYSINFO_UNIT)
+                struct.pack_into("<QQ", raw, SYSINFO_RAM, *kernel.limits.sysinfo(
+                    total, free, unit, kernel.resident_bytes() if kernel.limits.memory else 0))
+                struct.pack_into("<H", raw, SYSINFO_PROCS, min(len(kernel.tasks), 0xFFFF))
+                call.write(info, bytes(raw))
+            except SyscallError:
+                pass
+        return result
+    return Rewrite(on_exit=done)

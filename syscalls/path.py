@@ -332,7 +332,7 @@ def _link(call, olddir, old, newdir, new, flags):
     if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
         raise SyscallError(errno.EINVAL)
     if not old and flags & AT_EMPTY_PATH:
-        return _link_open_file(call, call.process.tgid, olddir, newdir, new)
+        return _link_open_file(call, call.process.vpid, olddir, newdir, new)
     if flags & AT_SYMLINK_FOLLOW:
         # /proc/<pid>/fd/N names an open file, maybe one with no name (O_TMPFILE)
         src = lookup(call, olddir, old, follow=False)
@@ -422,6 +422,7 @@ def _chmod(call, dirfd, path, mode, flags=0):
     def do(p, is_link):
         if is_link:
             raise SyscallError(errno.EOPNOTSUPP)
+        call.task.creds.check_chmod(os.stat(p))
         os.chmod(p, mode & 0o7777)
     return _on_final(call, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW, do)
 
@@ -456,12 +457,17 @@ def _chown(call, dirfd, path, uid, gid, flags):
         path = b"."
     uid, gid = sint(uid), sint(gid)
 
+    creds = call.task.creds
+    raw_uid, raw_gid = uid & 0xFFFFFFFF, gid & 0xFFFFFFFF
+
     def do(p, is_link):
         if is_link:
             loc = lookup(call, dirfd, path, follow=False)
             with Parent(loc) as (fd, name):
+                creds.check_chown(os.stat(name, dir_fd=fd, follow_symlinks=False), raw_uid, raw_gid)
                 os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
         else:
+            creds.check_chown(os.stat(p), raw_uid, raw_gid)
             os.chown(p, uid, gid)
     return _on_final(call, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW, do)
 

@@ -1,18 +1,19 @@
-"""Process creation and the calls that name another process by pid.
+"""Process creation and the calls that name a process by pid.
 
-fork, vfork and ordinary clone(2) flags are ALLOWed in BPF and followed with
-PTRACE_O_TRACE{FORK,VFORK,CLONE}; only the flags BPF refuses reach here.  A
-pid argument must name a sandbox process (or be 0, the caller): a host pid is
-ESRCH, as if it did not exist.
+The guest names processes by the virtual pids of the sandbox's PID namespace
+(sentry/kernel/pidns.py).  A pid argument is translated to the host's before
+the host runs the call, and a pid result back; a pid that names no sandbox
+process is ESRCH, as if it did not exist.  fork, vfork and ordinary clone(2)
+flags are ALLOWed in BPF and followed with PTRACE_O_TRACE{FORK,VFORK,CLONE};
+their results are rewritten by the kernel (Kernel.on_new_task).
 """
 import errno
 import os
+import struct
 
 from syscalls.call import sint
 from syscalls.errors import SyscallError
-from syscalls.registry import PASS, handler
-
-CLONE_UNTRACED = 0x00800000
+from syscalls.registry import PASS, Rewrite, handler
 
 
 @handler("clone", support="partial",
@@ -21,58 +22,69 @@ def sys_clone(call):
     raise SyscallError(errno.EPERM)
 
 
-@handler("getpgid", "prlimit64", "sched_setaffinity", "sched_getaffinity", "sched_setparam",
-         "sched_getparam", "sched_setscheduler", "sched_getscheduler", "sched_rr_get_interval",
-         "sched_setattr", "sched_getattr", "process_vm_readv", "process_vm_writev",
-         "migrate_pages", "move_pages", note="the pid must name a sandbox process")
-def sys_pid_first(call):
-    """Calls whose first argument is a pid (0: the caller)."""
-    pid = sint(call.args[0])
-    if pid == 0:
-        return PASS
-    if pid < 0 or not call.kernel.in_sandbox(pid, task=True):
+# ---- the caller's own ids (answered in C, native/identity.c; here when it has no row)
+
+@handler("getpid")
+def sys_getpid(call):
+    return call.process.vpid
+
+
+@handler("gettid")
+def sys_gettid(call):
+    return call.task.vtid
+
+
+@handler("getppid")
+def sys_getppid(call):
+    return call.kernel.ppid_of(call.process)
+
+
+@handler("getpgrp")
+def sys_getpgrp(call):
+    return call.kernel.pgid_of(call.process.tgid)
+
+
+@handler("set_tid_address", note="returns the caller's virtual tid")
+def sys_set_tid_address(call):
+    vtid = call.task.vtid
+    return Rewrite(on_exit=lambda task, result: vtid)
+
+
+# ---- process groups and sessions -------------------------------------------
+
+def _target(call, i):
+    """Host pid of the process named by argument i (0: the caller)."""
+    pid = sint(call.args[i])
+    if pid < 0:
         raise SyscallError(errno.ESRCH)
-    return PASS
+    return call.kernel.host_id(pid) if pid else call.process.tgid
 
 
-@handler("kcmp")
-def sys_kcmp(call):
-    for i in (0, 1):
-        if not call.kernel.in_sandbox(sint(call.args[i])):
-            raise SyscallError(errno.ESRCH)
-    return PASS
+@handler("getpgid")
+def sys_getpgid(call):
+    return call.kernel.pgid_of(_target(call, 0))
 
 
-PRIO_PROCESS, PRIO_PGRP, PRIO_USER = 0, 1, 2
+@handler("getsid")
+def sys_getsid(call):
+    host = _target(call, 0)
+    try:
+        os.getsid(host)
+    except OSError as e:
+        raise SyscallError(e.errno)
+    return call.kernel.sid_of(host)
 
 
-def _prio_target(call, which, who):
-    if which == PRIO_PROCESS:
-        if who and not call.kernel.in_sandbox(who, task=True):
-            raise SyscallError(errno.ESRCH)
-    elif which == PRIO_PGRP:
-        if who and not call.kernel.in_sandbox(who, group=True):
-            raise SyscallError(errno.ESRCH)
-    elif which == PRIO_USER:
-        # "every process of this uid" includes the host's
-        raise SyscallError(errno.EPERM)
-    else:
-        raise SyscallError(errno.EINVAL)
+@handler("setsid", note="returns the new virtual session id")
+def sys_setsid(call):
+    proc = call.process
 
-
-@handler("getpriority", "setpriority", support="partial", note="PRIO_USER is refused: it would reach host processes")
-def sys_priority(call):
-    _prio_target(call, sint(call.args[0]), sint(call.args[1]))
-    return PASS
-
-
-IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP, IOPRIO_WHO_USER = 1, 2, 3
-
-
-@handler("ioprio_get", "ioprio_set", support="partial", note="IOPRIO_WHO_USER is refused")
-def sys_ioprio(call):
-    _prio_target(call, sint(call.args[0]) - 1, sint(call.args[1]))
-    return PASS
+    def done(task, result):
+        if result < 0:
+            return result
+        call.kernel.publish_process(proc)
+        return proc.vpid
+    return Rewrite(on_exit=done)
 
 
 @handler("setpgid", note="a process may only join a process group of the sandbox")
@@ -80,12 +92,139 @@ def sys_setpgid(call):
     pid, pgid = sint(call.args[0]), sint(call.args[1])
     if pid < 0 or pgid < 0:
         raise SyscallError(errno.EINVAL)
-    target = pid or call.process.tgid
-    if not call.kernel.in_sandbox(target):
-        raise SyscallError(errno.ESRCH)
-    if pgid and pgid != target and not call.kernel.in_sandbox(pgid, group=True):
+    kernel = call.kernel
+    target = kernel.host_id(pid) if pid else call.process.tgid
+    if pgid == 0 or pgid == kernel.vpid(target):
+        host_pgid = target                      # a new group named after the target
+    else:
+        try:
+            host_pgid = kernel.host_id(pgid, group=True)
+        except SyscallError:
+            raise SyscallError(errno.EPERM)
+    proc = kernel.processes.get(target)
+
+    def done(task, result):
+        if result == 0 and proc is not None:
+            kernel.publish_process(proc)
+        return result
+    return Rewrite(args={0: target, 1: host_pgid}, on_exit=done)
+
+
+# ---- calls whose first argument is a pid or tid ------------------------------
+
+@handler("prlimit64", "sched_setaffinity", "sched_getaffinity", "sched_setparam",
+         "sched_getparam", "sched_setscheduler", "sched_getscheduler", "sched_rr_get_interval",
+         "sched_setattr", "sched_getattr", "process_vm_readv", "process_vm_writev",
+         "migrate_pages", "move_pages", "get_robust_list", "pidfd_open",
+         note="the pid must name a sandbox process")
+def sys_pid_first(call):
+    """(0 names the caller)."""
+    pid = sint(call.args[0])
+    if pid == 0:
+        return PASS
+    if pid < 0:
+        raise SyscallError(errno.EINVAL if call.nr == 434 else errno.ESRCH)   # pidfd_open
+    return Rewrite(args={0: call.kernel.host_id(pid, task=True)}, restore=True)
+
+
+@handler("kcmp")
+def sys_kcmp(call):
+    return Rewrite(args={i: call.kernel.host_id(sint(call.args[i])) for i in (0, 1)}, restore=True)
+
+
+PRIO_PROCESS, PRIO_PGRP, PRIO_USER = 0, 1, 2
+
+
+def _prio_target(call, which, who):
+    if which == PRIO_PROCESS:
+        return call.kernel.host_id(who, task=True) if who else 0
+    if which == PRIO_PGRP:
+        return call.kernel.host_id(who, group=True) if who else 0
+    if which == PRIO_USER:
+        # "every process of this uid" includes the host's
         raise SyscallError(errno.EPERM)
-    return PASS
+    raise SyscallError(errno.EINVAL)
+
+
+@handler("getpriority", "setpriority", support="partial", note="PRIO_USER is refused: it would reach host processes")
+def sys_priority(call):
+    return Rewrite(args={1: _prio_target(call, sint(call.args[0]), sint(call.args[1]))}, restore=True)
+
+
+IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP, IOPRIO_WHO_USER = 1, 2, 3
+
+
+@handler("ioprio_get", "ioprio_set", support="partial", note="IOPRIO_WHO_USER is refused")
+def sys_ioprio(call):
+    return Rewrite(args={1: _prio_target(call, sint(call.args[0]) - 1, sint(call.args[1]))}, restore=True)
+
+
+# ---- waiting -----------------------------------------------------------------
+
+P_ALL, P_PID, P_PGID = 0, 1, 2
+WNOWAIT = 0x01000000
+
+
+def _reaped(call, host, flags):
+    if host > 0 and not flags & WNOWAIT:
+        call.kernel.reaped(host)
+
+
+@handler("wait4", note="pids in and out are virtual")
+def sys_wait4(call):
+    pid, options = sint(call.args[0]), sint(call.args[2])
+    kernel = call.kernel
+    if pid > 0:
+        host = kernel.pids.host(pid)
+        if host is None or not kernel.in_sandbox_host(host):
+            raise SyscallError(errno.ECHILD)
+        arg = host
+    elif pid < -1:
+        try:
+            arg = -kernel.host_id(-pid, group=True)
+        except SyscallError:
+            raise SyscallError(errno.ECHILD)
+    else:
+        arg = pid
+
+    def done(task, result):
+        if result <= 0:
+            return result
+        v = kernel.vpid(result)
+        _reaped(call, result, options)
+        return v
+    return Rewrite(args={0: arg}, on_exit=done)
+
+
+@handler("waitid", note="pids in and out (siginfo) are virtual")
+def sys_waitid(call):
+    idtype, vid, infop, options = sint(call.args[0]), sint(call.args[1]), call.args[2], sint(call.args[3])
+    kernel = call.kernel
+    arg = vid
+    if idtype == P_PID:
+        host = kernel.pids.host(vid) if vid > 0 else None
+        if host is None or not kernel.in_sandbox_host(host):
+            raise SyscallError(errno.ECHILD if vid > 0 else errno.EINVAL)
+        arg = host
+    elif idtype == P_PGID and vid > 0:
+        try:
+            arg = kernel.host_id(vid, group=True)
+        except SyscallError:
+            raise SyscallError(errno.ECHILD)
+
+    def done(task, result):
+        if result != 0 or not infop:
+            return result
+        from sentry.kernel import siginfo
+        try:
+            raw = call.read(infop, siginfo.PID_OFFSET + 8)
+            host = struct.unpack_from("<i", raw, siginfo.PID_OFFSET)[0]
+            call.write(infop, siginfo.translate(kernel, None, raw))
+        except SyscallError:
+            return result
+        _reaped(call, host, options)
+        return result
+    return Rewrite(args={1: arg}, on_exit=done)
 
 
 SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER = 1, 1 << 3

@@ -17,12 +17,16 @@ PASS = _Pass()
 
 
 class Rewrite:
-    __slots__ = ("nr", "args", "on_exit")
+    __slots__ = ("nr", "args", "on_exit", "restore")
 
-    def __init__(self, nr=None, args=None, on_exit=None):
+    def __init__(self, nr=None, args=None, on_exit=None, restore=False):
         self.nr = nr                  # new syscall number, None = same
         self.args = args or {}        # arg index -> new value
         self.on_exit = on_exit        # fn(task, result) -> new result or None
+        # the args are host ids (pids): the guest's own go back into its
+        # registers at the syscall exit (the kernel preserves them; the
+        # guest may rely on it, and must not see a host pid there)
+        self.restore = restore
 
 
 class Entry:

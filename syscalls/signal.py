@@ -1,18 +1,25 @@
 """The kill family: a guest signals sandbox processes only, never the host.
 
-A target outside the sandbox is ESRCH, as if it did not exist.  kill(-1) and
-kill(0) are carried out by the Sentry itself on the sandbox's own processes,
-because the host kernel's notion of "every process I may signal" or "my process
-group" can include host processes (the guest may share the Sentry's group).
+Targets are virtual pids, translated to the host's; one outside the sandbox
+is ESRCH, as if it did not exist.  kill(-1), kill(0) and kill(-pgrp) are
+carried out by the Sentry itself on the sandbox's own processes, because the
+host kernel's notion of "every process I may signal" or "my process group"
+can include host processes (the guest may share the Sentry's group).
+
+The sandbox's init is protected as in a PID namespace: a signal from inside
+the sandbox that init has no handler for is dropped, SIGKILL and SIGSTOP
+included (pid_namespaces(7)).
 """
 import errno
 import os
+import struct
 
 from syscalls.call import sint
 from syscalls.errors import SyscallError
-from syscalls.registry import PASS, handler
+from syscalls.registry import PASS, Rewrite, handler
 
 NSIG = 65
+PROXIED_MAX = 1024
 
 
 def _check_sig(sig):
@@ -20,16 +27,39 @@ def _check_sig(sig):
         raise SyscallError(errno.EINVAL)
 
 
+def _init_ignores(call, host, sig):
+    """Whether the sandbox's init drops `sig` sent from inside the sandbox."""
+    init = call.kernel.init
+    if init is None or host != init.tgid or sig == 0:
+        return False
+    masks = {}
+    try:
+        with open(f"/proc/{host}/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("SigBlk", "SigCgt"):
+                    masks[key] = int(value, 16) >> (sig - 1) & 1
+    except OSError:
+        return False
+    # a blocked signal is queued, whatever the handler (it may be waited for)
+    return not masks.get("SigBlk") and not masks.get("SigCgt")
+
+
 def _signal_each(call, sig, wanted, none_is_esrch=True):
-    """Signal every sandbox process wanted(tgid) picks; ESRCH if none (as
-    for a process group)."""
+    """Signal every sandbox process wanted(host tgid) picks; ESRCH if none
+    (as for a process group)."""
+    kernel = call.kernel
+    sender = (call.process.vpid, call.task.creds.ruid)
+    if len(kernel.proxied) > PROXIED_MAX:
+        kernel.proxied.clear()
     sent = 0
-    for tgid in call.kernel.visible_pids():
+    for host in list(kernel.processes):
         try:
-            if wanted(tgid):
-                if sig:
-                    os.kill(call.kernel.host_pid(tgid), sig)
+            if wanted(host):
                 sent += 1
+                if sig and not _init_ignores(call, host, sig):
+                    kernel.proxied[(host, sig)] = sender   # for its siginfo (sentry/kernel/siginfo.py)
+                    os.kill(host, sig)
         except ProcessLookupError:
             pass                               # gone meanwhile
     if not sent and none_is_esrch:
@@ -37,55 +67,154 @@ def _signal_each(call, sig, wanted, none_is_esrch=True):
     return 0
 
 
-@handler("kill")
+def _pgid(host):
+    try:
+        return os.getpgid(host)
+    except ProcessLookupError:
+        return None
+
+
+@handler("kill", note="pids are virtual; kill(-1), kill(0), kill(-pgrp) reach sandbox processes only")
 def sys_kill(call):
     pid, sig = sint(call.args[0]), sint(call.args[1])
     _check_sig(sig)
+    kernel = call.kernel
     if pid > 0:
-        if not call.kernel.in_sandbox(pid):
-            raise SyscallError(errno.ESRCH)
-        return PASS
+        host = kernel.host_id(pid)
+        if _init_ignores(call, host, sig):
+            return 0
+        return Rewrite(args={0: host}, restore=True)
     if pid == -1:
         # every process but the caller and the sandbox's init
-        skip = (call.kernel.init.tgid, call.process.tgid)
-        return _signal_each(call, sig, lambda tgid: tgid not in skip, none_is_esrch=False)
-    pgid = os.getpgid(call.process.tgid) if pid == 0 else -pid
-    return _signal_each(call, sig, lambda tgid: os.getpgid(call.kernel.host_pid(tgid)) == pgid)
+        skip = (kernel.init.tgid, call.process.tgid)
+        return _signal_each(call, sig, lambda host: host not in skip, none_is_esrch=False)
+    if pid == 0:
+        pgid = os.getpgid(call.process.tgid)
+    elif pid == -0x80000000:
+        raise SyscallError(errno.ESRCH)
+    else:
+        pgid = kernel.host_id(-pid, group=True)
+    return _signal_each(call, sig, lambda host: _pgid(host) == pgid)
 
 
 @handler("tkill")
 def sys_tkill(call):
-    _check_sig(sint(call.args[1]))
-    if not call.kernel.is_sandbox_task(sint(call.args[0])):
-        raise SyscallError(errno.ESRCH)
-    return PASS
+    tid, sig = sint(call.args[0]), sint(call.args[1])
+    _check_sig(sig)
+    if tid <= 0:
+        raise SyscallError(errno.EINVAL)
+    host = call.kernel.host_id(tid, task=True)
+    task = call.kernel.tasks.get(host)
+    if task is not None and _init_ignores(call, task.process.tgid, sig):
+        return 0
+    return Rewrite(args={0: host}, restore=True)
 
 
 @handler("tgkill")
 def sys_tgkill(call):
-    _check_sig(sint(call.args[2]))
-    tgid, tid = sint(call.args[0]), sint(call.args[1])
-    if not call.kernel.in_sandbox(tgid) or not call.kernel.is_sandbox_task(tid):
-        raise SyscallError(errno.ESRCH)
-    return PASS
+    tgid, tid, sig = sint(call.args[0]), sint(call.args[1]), sint(call.args[2])
+    _check_sig(sig)
+    if tgid <= 0 or tid <= 0:
+        raise SyscallError(errno.EINVAL)
+    host_tgid = call.kernel.host_id(tgid)
+    host_tid = call.kernel.host_id(tid, task=True)
+    if _init_ignores(call, host_tgid, sig):
+        return 0
+    return Rewrite(args={0: host_tgid, 1: host_tid}, restore=True)
+
+
+def _staged_siginfo(call, i):
+    """The guest's own siginfo, with a sender it names by virtual pid given
+    the host's, so that the translation at delivery gives it back."""
+    from sentry.kernel import siginfo
+    raw = call.read(call.args[i], siginfo.SIZE)
+    return call.stage(siginfo.to_host(call.kernel, raw))[0]
 
 
 @handler("rt_sigqueueinfo")
 def sys_rt_sigqueueinfo(call):
-    if not call.kernel.in_sandbox(sint(call.args[0])):
-        raise SyscallError(errno.ESRCH)
-    return PASS
+    sig = sint(call.args[1])
+    _check_sig(sig)
+    host = call.kernel.host_id(sint(call.args[0]))
+    if _init_ignores(call, host, sig):
+        return 0
+    return Rewrite(args={0: host, 2: _staged_siginfo(call, 2)}, restore=True)
 
 
 @handler("rt_tgsigqueueinfo")
 def sys_rt_tgsigqueueinfo(call):
-    if not call.kernel.in_sandbox(sint(call.args[0])) or not call.kernel.is_sandbox_task(sint(call.args[1])):
-        raise SyscallError(errno.ESRCH)
-    return PASS
+    sig = sint(call.args[2])
+    _check_sig(sig)
+    host_tgid = call.kernel.host_id(sint(call.args[0]))
+    host_tid = call.kernel.host_id(sint(call.args[1]), task=True)
+    if _init_ignores(call, host_tgid, sig):
+        return 0
+    return Rewrite(args={0: host_tgid, 1: host_tid, 3: _staged_siginfo(call, 3)}, restore=True)
 
 
-@handler("pidfd_open")
-def sys_pidfd_open(call):
-    if not call.kernel.in_sandbox(sint(call.args[0])):
-        raise SyscallError(errno.ESRCH)
+@handler("rt_sigtimedwait", note="the siginfo it fills names the sender by virtual pid")
+def sys_rt_sigtimedwait(call):
+    info = call.args[1]
+    if not info:
+        return PASS
+    kernel, task = call.kernel, call.task
+
+    def done(t, result):
+        if result > 0:
+            from sentry.kernel import siginfo
+            try:
+                raw = call.read(info, siginfo.PID_OFFSET + 8)
+                call.write(info, siginfo.translate(kernel, task, raw))
+            except SyscallError:
+                pass
+        return result
+    return Rewrite(on_exit=done)
+
+
+SIGEV_THREAD_ID = 4
+SIGEVENT_SIZE = 64
+
+
+@handler("timer_create", note="a SIGEV_THREAD_ID target is a virtual tid")
+def sys_timer_create(call):
+    sevp = call.args[1]
+    if not sevp:
+        return PASS
+    raw = bytearray(call.read(sevp, SIGEVENT_SIZE))
+    notify, tid = struct.unpack_from("<ii", raw, 12)
+    if notify != SIGEV_THREAD_ID:
+        return PASS
+    # the kernel reads the struct again: it gets the checked copy
+    try:
+        host = call.kernel.host_id(tid, task=True)
+    except SyscallError:
+        raise SyscallError(errno.EINVAL)          # as for a tid not of this process
+    struct.pack_into("<i", raw, 16, host)
+    return Rewrite(args={1: call.stage(bytes(raw))[0]}, restore=True)
+
+
+def _pidfd_target(call, pidfd):
+    """Host pid of the process a guest's pidfd names (its fdinfo says)."""
+    dup = call.kernel.borrow_fd(call.process, pidfd)
+    try:
+        with open(f"/proc/self/fdinfo/{dup}") as f:
+            for line in f:
+                if line.startswith("Pid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(dup)
+    return None
+
+
+@handler("pidfd_send_signal", note="the sandbox's init is protected as for kill(2); a siginfo's sender is virtual")
+def sys_pidfd_send_signal(call):
+    sig = sint(call.args[1])
+    _check_sig(sig)
+    host = _pidfd_target(call, call.fd(0))
+    if host is not None and _init_ignores(call, host, sig):
+        return 0
+    if call.args[2]:
+        return Rewrite(args={2: _staged_siginfo(call, 2)}, restore=True)
     return PASS

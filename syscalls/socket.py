@@ -3,6 +3,9 @@
 AF_UNIX paths are resolved in the sandbox and bound or connected by the
 Sentry on a duplicate of the guest's socket (pidfd_getfd), from inside the
 confined parent directory, so the kernel never looks a guest path up itself.
+A bind goes through the private mount namespace's helper when there is one:
+from a scratch view in which the guest's own name leads to that directory,
+so the kernel records that name and reports it (getsockname, accept…).
 Abstract names are namespaced per sandbox.  Internet sockets pass through
 to the host network until the network namespace exists (see README).
 """
@@ -12,7 +15,7 @@ import os
 import struct
 
 from sentry.vfs.mount import CREATE
-from syscalls.call import AT_FDCWD
+from syscalls.call import AT_FDCWD, sint
 from syscalls.errors import SyscallError
 from syscalls.lookup import Parent, lookup
 from syscalls.registry import PASS, Rewrite, handler
@@ -46,8 +49,8 @@ def _sun_path(raw):
 
 
 def _on_guest_socket(call, fd, loc, op):
-    """Run op(sock, name) on a Sentry-side duplicate of guest socket fd, from
-    inside the confined parent directory of loc."""
+    """Run op(sock, parent fd, name) on a Sentry-side duplicate of guest
+    socket fd, from inside the confined parent directory of loc."""
     import socket      # rarely needed: not at start-up
     dup = call.kernel.borrow_fd(call.process, fd)
     sock = None
@@ -56,7 +59,7 @@ def _on_guest_socket(call, fd, loc, op):
         with Parent(loc) as (pfd, name):
             os.fchdir(pfd)
             try:
-                return op(sock, name)
+                return op(sock, pfd, name)
             except OSError as e:
                 raise SyscallError(e.errno)
             finally:
@@ -79,16 +82,25 @@ def _unix_path_call(call, raw, bind):
             raise SyscallError(errno.EADDRINUSE)
         loc = loc.mount.prepare_change(loc, CREATE)
 
-        def op(sock, name):
+        def op(sock, pfd, name):
+            mountns = call.kernel.mountns
+            if mountns is not None:
+                try:
+                    # the kernel records the guest's own name: getsockname,
+                    # getpeername, accept and recvfrom report it as on Linux
+                    return mountns.bind_unix(sock.fileno(), pfd, path, call.umask())
+                except OSError as e:
+                    if e.errno != errno.EOPNOTSUPP:
+                        raise
             old = os.umask(call.umask())
             try:
-                sock.bind(name)
+                sock.bind(name)        # recorded as its last component only
             finally:
                 os.umask(old)
     else:
         loc = lookup(call, AT_FDCWD, path)
 
-        def op(sock, name):
+        def op(sock, pfd, name):
             # never block the Sentry: a full backlog answers EAGAIN
             flags = fcntl.fcntl(sock.fileno(), fcntl.F_GETFL)
             fcntl.fcntl(sock.fileno(), fcntl.F_SETFL, flags | os.O_NONBLOCK)
@@ -119,7 +131,7 @@ def _staged_name(call, raw, addr_i, len_i):
     return {addr_i: addr, len_i: len(raw)}
 
 
-@handler("bind")
+@handler("bind", note="a unix path is bound by the Sentry, under the guest's own name (platform/mountns.py)")
 def sys_bind(call):
     return _bind_connect(call, True)
 
@@ -214,3 +226,35 @@ def sys_sendmmsg(call):
         call.write(vec + MSGHDR, struct.pack("<I", result))
         return 1
     return Rewrite(46, {1: hdr, 2: call.args[3] & 0xFFFFFFFF}, on_exit=record)
+
+
+SOL_SOCKET, SO_PEERCRED, SO_PEERPIDFD = 1, 17, 77
+OVERFLOW_ID = 65534
+
+
+@handler("getsockopt", support="partial",
+         note="SO_PEERCRED names the peer by virtual pid (0 when the Sentry connected for it); "
+              "SO_PEERPIDFD is refused (ENOPROTOOPT)")
+def sys_getsockopt(call):
+    level, name, optval = sint(call.args[1]), sint(call.args[2]), call.args[3]
+    if level != SOL_SOCKET or name not in (SO_PEERCRED, SO_PEERPIDFD):
+        return PASS
+    if name == SO_PEERPIDFD:
+        # a pidfd could name the Sentry, which made the connection
+        raise SyscallError(errno.ENOPROTOOPT)
+    kernel = call.kernel
+
+    def done(task, result):
+        if result == 0 and optval:
+            try:
+                pid, _, _ = struct.unpack("<iII", call.read(optval, 12))
+                peer = kernel.tasks.get(pid)
+                creds = peer.creds if peer is not None else None
+                ucred = struct.pack("<iII", kernel.vpid(pid),
+                                    creds.euid if creds else OVERFLOW_ID,
+                                    creds.egid if creds else OVERFLOW_ID)
+                call.write(optval, ucred)
+            except SyscallError:
+                pass
+        return result
+    return Rewrite(on_exit=done)

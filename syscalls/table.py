@@ -17,7 +17,7 @@ import sys
 
 from sentry.platform.libseccomp import pyseccomp
 
-from syscalls import deny, exec as _exec, file, identity, path, process, signal, socket  # noqa: F401 (register handlers)
+from syscalls import credentials, deny, exec as _exec, file, identity, path, process, signal, socket  # noqa: F401 (register handlers)
 from syscalls.registry import HANDLERS, Entry
 from sentry.platform import staging
 from sentry.vfs.mount import HIDDEN_FD_BASE
@@ -41,23 +41,21 @@ ALLOW = set("""
 read write pread64 pwrite64 readv writev preadv pwritev preadv2 pwritev2 lseek
 poll ppoll select pselect6 epoll_create epoll_create1 epoll_ctl epoll_wait
 epoll_pwait epoll_pwait2 brk rt_sigaction rt_sigprocmask rt_sigreturn
-rt_sigpending rt_sigtimedwait rt_sigsuspend sigaltstack pipe pipe2 sched_yield
-mincore pause nanosleep clock_nanosleep getitimer setitimer alarm getpid
-getppid gettid getuid geteuid getgid getegid getgroups getresuid getresgid
-getpgrp getsid setsid sendfile socket socketpair accept accept4 recvfrom recvmsg recvmmsg
-shutdown listen getsockname getpeername setsockopt getsockopt wait4 waitid exit
+rt_sigpending rt_sigsuspend sigaltstack pipe pipe2 sched_yield
+mincore pause nanosleep clock_nanosleep getitimer setitimer alarm
+sendfile socket socketpair accept accept4 recvfrom recvmsg recvmmsg
+shutdown listen getsockname getpeername setsockopt exit
 exit_group flock fsync fdatasync ftruncate fallocate getdents getdents64 umask
-gettimeofday getrlimit getrusage sysinfo times capget arch_prctl prctl
-set_tid_address set_robust_list get_robust_list futex futex_waitv clock_gettime
-clock_getres timer_create timer_settime timer_gettime timer_getoverrun
+gettimeofday getrlimit getrusage times arch_prctl prctl
+set_robust_list futex futex_waitv clock_gettime
+clock_getres timer_settime timer_gettime timer_getoverrun
 timer_delete timerfd_create timerfd_settime timerfd_gettime eventfd eventfd2
 signalfd signalfd4 inotify_init inotify_init1 inotify_rm_watch memfd_create
 getrandom rseq membarrier copy_file_range splice tee vmsplice sync_file_range
 readahead fadvise64 fgetxattr flistxattr getcpu restart_syscall
-sched_get_priority_max sched_get_priority_min pidfd_send_signal fork vfork
+sched_get_priority_max sched_get_priority_min fork vfork
 landlock_create_ruleset landlock_add_rule landlock_restrict_self
 personality mq_timedsend mq_timedreceive mq_notify mq_getsetattr
-setuid setgid setreuid setregid setresuid setresgid setfsuid setfsgid setgroups capset
 io_setup io_destroy io_getevents io_submit io_cancel io_pgetevents
 mlockall munlockall setrlimit sync syncfs time pkey_alloc pkey_free futex_wake
 futex_wait futex_requeue cachestat map_shadow_stack set_mempolicy get_mempolicy
@@ -90,11 +88,13 @@ def _clear_of_staging(addr, length):
             [pyseccomp.Arg(addr, pyseccomp.GE, STAGING_HIGH)]]
 
 
-HOT_IOCTLS = [0x5401, 0x5402, 0x5403, 0x5404, 0x540B, 0x540F, 0x5413, 0x5414, 0x541B,
-              0x5421, 0x5450, 0x5451, 0x5429]   # TCGETS TCSETS* TCFLSH TIOCGPGRP TIOCGWINSZ
-#   TIOCSWINSZ FIONREAD FIONBIO FIONCLEX FIOCLEX TIOCGSID
-SAFE_FCNTLS = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 16, 36, 37, 38, 1024, 1025, 1026,
-               1030, 1031, 1032, 1033, 1034]    # all but F_SETOWN(8), F_SETOWN_EX(15)
+HOT_IOCTLS = [0x5401, 0x5402, 0x5403, 0x5404, 0x540B, 0x5413, 0x5414, 0x541B,
+              0x5421, 0x5450, 0x5451]   # TCGETS TCSETS* TCFLSH TIOCGWINSZ
+#   TIOCSWINSZ FIONREAD FIONBIO FIONCLEX FIOCLEX
+# all but those naming a process: F_GETLK(5), F_SETOWN(8), F_GETOWN(9), F_SETOWN_EX(15),
+# F_GETOWN_EX(16) (syscalls/file.py translates their pids)
+SAFE_FCNTLS = [0, 1, 2, 3, 4, 6, 7, 10, 11, 36, 37, 38, 1024, 1025, 1026,
+               1030, 1031, 1032, 1033, 1034]
 
 ALLOW_IF = {
     # the Sentry's hidden fds are invisible: any use of them traps (EBADF)
@@ -125,6 +125,9 @@ ALLOW_IF = {
     "sched_setaffinity": [_eq(0, 0)],
     "sched_getparam": [_eq(0, 0)],
     "sched_getscheduler": [_eq(0, 0)],
+    "get_robust_list": [_eq(0, 0)],
+    # SOL_SOCKET's SO_PEERCRED (17) and later name a process: they trap
+    "getsockopt": [_lt(2, 17)] + [_eq(1, level) for level in (0, 6, 17, 41, 132, 270)],
 }
 
 # Calls that could unmap, remap or re-protect the staging area: answered in C
@@ -133,7 +136,11 @@ ALLOW_IF = {
 # touch it, and BPF can tell that from the registers (ALLOW_IF above).
 MM_CALLS = set("""munmap mprotect madvise mremap pkey_mprotect remap_file_pages mlock
 munlock mlock2 msync mbind shmat""".split())
-NATIVE = MM_CALLS
+# The caller's own ids: virtual, answered in C from the kernel's table
+# (native/identity.c); the Python handlers in syscalls/ serve the rest.
+IDENTITY_CALLS = set("""getpid gettid getppid getpgrp getuid geteuid getgid getegid
+getresuid getresgid""".split())
+NATIVE = MM_CALLS | IDENTITY_CALLS
 
 # glibc falls back to clone(2) on ENOSYS; clone3's flags live in memory BPF cannot read
 BPF_ERRNO = {"clone3": errno.ENOSYS}

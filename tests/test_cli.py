@@ -23,10 +23,23 @@ def test_exit_status_propagates(busybox_root):
 
 
 def test_killed_by_signal_is_128_plus_signal(busybox_root):
-    r = run_sentry(["/bin/sh", "-c", "kill -9 $$"], busybox_root)
-    assert r.returncode == 128 + signal.SIGKILL
-    r = run_sentry(["/bin/sh", "-c", "kill -TERM $$"], busybox_root)
-    assert r.returncode == 128 + signal.SIGTERM
+    # a signal the kernel forces (a fault) kills the sandbox's init
+    r = run_sentry(["python3", "-c", "import ctypes; ctypes.string_at(0)"])
+    assert r.returncode == 128 + signal.SIGSEGV
+    # so does one sent to sentry from outside, which it passes on
+    p = subprocess.Popen(SENTRY + ["--rootfs", busybox_root, "--", "/bin/sh", "-c", "echo up; read x"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert p.stdout.readline() == b"up\n"
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=30) == 128 + signal.SIGTERM
+
+
+def test_init_ignores_signals_it_has_no_handler_for(busybox_root):
+    """As in a PID namespace: from inside, not even SIGKILL reaches pid 1."""
+    r = run_sentry(["/bin/sh", "-c", "kill -9 $$; kill -TERM 1; echo alive; "
+                    "trap 'echo got TERM' TERM; kill -TERM $$; sh -c 'kill -9 $$'; echo $?"],
+                   busybox_root)
+    assert r.stdout == b"alive\ngot TERM\n137\n" and r.returncode == 0
 
 
 def test_missing_rootfs(tmp_path):

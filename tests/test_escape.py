@@ -5,10 +5,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
 
 import pytest
 
-from conftest import copy_root, install, run_native, run_sentry
+from conftest import SENTRY, TIMEOUT, copy_root, install, run_native, run_sentry
 
 SECRET = "HOSTSECRET"
 
@@ -105,13 +106,44 @@ def test_setuid_binary_gains_nothing(jail, cbin):
     native = run_native([dst], root)
     assert b"euid=1000" in native.stdout          # it really is setuid
     r = run_sentry([dst], root)
-    assert r.stdout == b"ruid=0 euid=0 eff=0 prm=0\n"
+    # the set-user-ID bit is ignored (no_new_privs): the guest stays root
+    # in the sandbox, with root's capabilities there and none on the host
+    assert r.stdout.startswith(b"ruid=0 euid=0 ")
 
 
 def test_guest_holds_no_capabilities(jail):
+    """Root in the sandbox, as in a user namespace: capget says so, the host
+    kernel (which decides) gives the process nothing."""
     _, root = jail
     r = run_sentry(["/bin/probe", "caps"], root)
-    assert r.stdout == b"uid=0 euid=0 eff=0,0 prm=0,0 bounding=0 nnp=1\n"
+    assert r.stdout.startswith(b"uid=0 euid=0 eff=ffffffff,")
+    assert r.stdout.endswith(b" bounding=0 nnp=1\n")
+    proc = subprocess.Popen(SENTRY + ["--rootfs", root, "--", "/bin/sh", "-c", "read x"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        host = _guest_host_pid(proc.pid)
+        status = dict(line.split(":", 1) for line in open(f"/proc/{host}/status").read().splitlines())
+        assert {k: int(status[k], 16) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")} == \
+            dict.fromkeys(("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"), 0)
+        assert status["NoNewPrivs"].strip() == "1"
+    finally:
+        proc.communicate(b"\n", timeout=TIMEOUT)
+
+
+def _guest_host_pid(sentry_pid, timeout=10):
+    """Host pid of the sandbox's first process (the Sentry's child)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    stat = open(f"/proc/{pid}/stat").read()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == sentry_pid:
+                    return int(pid)
+        time.sleep(0.05)
+    raise AssertionError("no guest process found")
 
 
 def test_sentry_fds_are_invisible(jail):
@@ -188,7 +220,8 @@ def test_host_abstract_sockets_are_out_of_reach(jail):
 def test_guest_sigkilling_itself_mid_syscall(jail):
     _, root = jail
     for _ in range(3):
-        r = run_sentry(["/bin/probe", "selfkill"], root, timeout=30)
+        # under a shell: the sandbox's init could not SIGKILL itself (PID namespace)
+        r = run_sentry(["/bin/sh", "-c", "/bin/probe selfkill; exit $?"], root, timeout=30)
         assert r.returncode == 128 + signal.SIGKILL
         assert b"Traceback" not in r.stderr
 
@@ -225,7 +258,7 @@ def test_a_crashing_guest_leaves_no_core_file(jail, tmp_path):
     _, root = jail
     before = set(os.listdir(tmp_path))
     r = subprocess.run(["python3", "-m", "sentry", "run", "--rootfs", root, "--", "/bin/sh", "-c",
-                        "ulimit -c unlimited; kill -SEGV $$"], cwd=tmp_path, capture_output=True)
+                        "sh -c 'ulimit -c unlimited; kill -SEGV $$'; exit $?"], cwd=tmp_path, capture_output=True)
     assert r.returncode == 128 + signal.SIGSEGV
     assert set(os.listdir(tmp_path)) == before
     assert not [n for n in os.listdir(root) if n.startswith("core")]

@@ -35,6 +35,24 @@ def test_bind_tmpfs_and_readonly(tmp_path, root):
     assert int(out[4]) >= 7
 
 
+def test_tmpfs_size_limit_holds(root):
+    """size= is a real tmpfs's: writing past it is ENOSPC inside, df shows
+    it, and the space comes back when the file goes."""
+    r = run_sentry(["/bin/sh", "-c",
+                    "dd if=/dev/zero of=/x/f bs=64k count=40; echo dd=$?; "
+                    "ls -l /x/f | awk '{print $5}'; df -k /x | awk 'NR==2 {print $2}'; "
+                    "rm /x/f; head -c 500000 /dev/zero > /x/g && echo refilled; cd /x && pwd"],
+                   root, extra=["--mount", "type=tmpfs,dst=/x,size=1m"])
+    assert r.stdout.decode().split() == ["dd=1", "1048576", "1024", "refilled", "/x"], r.stderr
+    assert b"No space left on device" in r.stderr
+
+
+def test_tmpfs_size_as_the_cwd():
+    r = run_sentry(["/bin/sh", "-c", "pwd; touch a; realpath a; readlink /proc/self/cwd"],
+                   extra=["--cwd", "/x", "--mount", "type=tmpfs,dst=/x,size=10%"])
+    assert r.stdout == b"/x\n/x/a\n/x\n", r.stderr
+
+
 def test_mount_over_a_default_mount(tmp_path):
     src = tmp_path / "mytmp"
     src.mkdir()
@@ -48,7 +66,9 @@ def test_mount_over_a_default_mount(tmp_path):
     ("type=bind,src=/etc,dst=/", "absolute path"),
     ("type=nfs,dst=/x", "type must be one of"),
     ("type=bind,src=/etc,dst=/x,rw,bogus", "unknown option"),
-    ("type=tmpfs,dst=/x,size=1m", "size limit is not offered"),
+    ("type=tmpfs,dst=/x,size=1q", "size must be a number"),
+    ("type=tmpfs,dst=/x,size", "size must be a number"),
+    ("type=bind,src=/etc,dst=/x,size=1m", "unknown option"),
     ("type=bind,dst=/x", "src is missing"),
     ("dst=/x", "type must be one of"),
 ])

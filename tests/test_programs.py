@@ -82,6 +82,39 @@ if __name__ == "__main__":
     assert b"queued" in boxed.stdout and b"4950" in boxed.stdout
 
 
+MULTIPROCESSING = r"""
+import multiprocessing as mp
+def work(q, lock, i):
+    with lock:
+        q.put(i * i)
+q, lock = mp.Queue(), mp.Lock()
+ps = [mp.Process(target=work, args=(q, lock, i)) for i in range(4)]
+for p in ps: p.start()
+for p in ps: p.join()
+print(sorted(q.get() for _ in range(4)), [p.exitcode for p in ps])
+sem, ev, v = mp.Semaphore(2), mp.Event(), mp.Value("i", 7)
+with sem: ev.set()
+print(ev.is_set(), v.value)
+for method in ("fork", "spawn", "forkserver"):
+    ctx = mp.get_context(method)
+    with ctx.Pool(2) as pool:
+        print(method, pool.map(abs, [-1, -2, 3]))
+    with ctx.Manager() as m:
+        d = m.dict(); d["k"] = [1, 2]; l = m.Lock()
+        with l: print(method, dict(d))
+"""
+
+
+def test_python_multiprocessing():
+    """POSIX semaphores in /dev/shm (Lock, Queue, Semaphore, Event, Value),
+    every start method, and Managers, whose address is the name of the unix
+    socket they bound (getsockname)."""
+    native = subprocess.run(["python3", "-c", MULTIPROCESSING], capture_output=True, timeout=120)
+    boxed = run_sentry(["python3", "-c", MULTIPROCESSING])
+    assert native.returncode == 0 and native.stderr == b""
+    assert (boxed.stdout, boxed.stderr, boxed.returncode) == (native.stdout, native.stderr, 0)
+
+
 def test_gcc_compiles_and_runs():
     script = r"""
 cd /tmp && cat > a.c <<'END'

@@ -8,8 +8,8 @@ refilled when they themselves are looked up, so a listing is current.
 
 Only sandbox processes appear, and nothing here is a magic link: /proc/<pid>/root
 is "/", cwd/exe/fd/N are sandbox paths, and no host path or host-only pid is
-shown.  Pids come from one place, `Kernel.visible_pids` / `Kernel.host_pid`
-(host pids today; the PID namespace will map them).
+shown.  Pids are the sandbox's virtual ones (Kernel.visible_pids, host_pid
+and vpid translate), and ids are the emulated credentials.
 """
 import errno
 import os
@@ -72,15 +72,15 @@ class ProcMount(Mount):
             return
         head = parts[0]
         if head == "self":
-            self._link("self", str(ctx.process.tgid))
+            self._link("self", str(ctx.process.vpid))
         elif head == "thread-self":
-            self._link("thread-self", f"{ctx.process.tgid}/task/{ctx.tid}")
+            self._link("thread-self", f"{ctx.process.vpid}/task/{ctx.task.vtid}")
         elif head == "mounts":
             self._link("mounts", "self/mounts")
         elif head.isdigit():
             self._pid_entry(kernel, int(head), parts[1:], final=final)
         elif head == "sys" and len(parts) >= 3 and parts[1] == "kernel" and parts[2] in (
-                "hostname", "domainname", "random"):
+                "hostname", "domainname", "random", "osrelease"):
             self._kernel_sysctl(kernel, parts[2:])
         elif "/".join(parts) in PASSTHROUGH or (head in PASSTHROUGH and len(parts) == 1):
             self._copy_host("/".join(parts))
@@ -97,8 +97,8 @@ class ProcMount(Mount):
         for name in PASSTHROUGH:
             if "/" not in name:
                 self._copy_host(name)
-        self._link("self", str(ctx.process.tgid))
-        self._link("thread-self", f"{ctx.process.tgid}/task/{ctx.tid}")
+        self._link("self", str(ctx.process.vpid))
+        self._link("thread-self", f"{ctx.process.vpid}/task/{ctx.task.vtid}")
         self._link("mounts", "self/mounts")
         self._dir("sys/kernel")
 
@@ -132,13 +132,13 @@ class ProcMount(Mount):
             elif name == "fd":
                 self._fds(kernel, host, path)
             elif name == "fdinfo":
-                self._fdinfo(host, path)
+                self._fdinfo(kernel, host, path)
             elif name == "task":
                 self._tasks(kernel, proc, path, rest, final)
             elif name == "status":
-                self._file(path, self._status(kernel, proc, host))
+                self._file(path, self._status(kernel, proc, pid, host))
             elif name == "stat":
-                self._file(path, self._stat(kernel, proc, host))
+                self._file(path, self._stat(kernel, proc, pid, host))
             elif name == "cmdline":
                 self._file(path, self._cmdline(proc, host))
             elif name == "comm":
@@ -158,22 +158,18 @@ class ProcMount(Mount):
             pass     # the process is gone meanwhile: the lookup will say ENOENT
 
     def _tasks(self, kernel, proc, path, rest, final):
-        tids = {str(t) for t in proc.threads}
+        tids = {str(kernel.tasks[t].vtid) for t in list(proc.threads) if t in kernel.tasks}
         self._dir(path)
         for name in os.listdir(os.path.join(self.host_root, path)):
             if name not in tids:
                 shutil.rmtree(os.path.join(self.host_root, path, name), ignore_errors=True)
         if rest and rest[0].isdigit():
-            self._pid_entry(kernel, int(rest[0]), rest[1:], task_of=proc.tgid, final=final)
+            self._pid_entry(kernel, int(rest[0]), rest[1:], task_of=proc.vpid, final=final)
         else:
             for t in tids:
                 self._dir(f"{path}/{t}")
 
     # ---- contents -------------------------------------------------------
-
-    def _ppid(self, kernel, proc):
-        parent = proc.parent
-        return parent.tgid if parent is not None and kernel.process_of(parent.tgid) else 0
 
     def _comm(self, proc, host):
         # The kernel named the process after what the Sentry ran (ld.so, a
@@ -191,7 +187,14 @@ class ProcMount(Mount):
             return state
         return "R" if ctx is not None and ctx.process is proc else "S"
 
-    def _status(self, kernel, proc, host):
+    def _status(self, kernel, proc, vtid, host):
+        task = kernel.tasks.get(host)
+        creds = task.creds if task is not None else None
+        ids = {
+            "Pid": vtid, "NSpid": vtid, "Tgid": proc.vpid, "NStgid": proc.vpid,
+            "PPid": kernel.ppid_of(proc), "TracerPid": 0,
+            "NSpgid": kernel.pgid_of(proc.tgid), "NSsid": kernel.sid_of(proc.tgid),
+        }
         out = []
         with open(f"/proc/{host}/status") as f:
             for line in f:
@@ -201,22 +204,31 @@ class ProcMount(Mount):
                     line = "State:\t" + {"R": "R (running)", "S": "S (sleeping)"}.get(st, line.split(None, 1)[1].strip()) + "\n"
                 elif key == "Name":
                     line = f"Name:\t{self._comm(proc, host)}\n"
-                elif key == "PPid":
-                    line = f"PPid:\t{self._ppid(kernel, proc)}\n"
-                elif key == "TracerPid":
-                    line = "TracerPid:\t0\n"
+                elif key in ids:
+                    line = f"{key}:\t{ids[key]}\n"
+                elif creds is not None and key in ("Uid", "Gid", "Groups"):
+                    vals = {"Uid": (creds.ruid, creds.euid, creds.suid, creds.fsuid),
+                            "Gid": (creds.rgid, creds.egid, creds.sgid, creds.fsgid),
+                            "Groups": creds.groups}[key]
+                    sep, end = (" ", " ") if key == "Groups" else ("\t", "")
+                    line = f"{key}:\t" + sep.join(map(str, vals)) + end + "\n"
+                elif creds is not None and key in ("CapEff", "CapPrm", "CapInh"):
+                    val = {"CapEff": creds.cap_effective, "CapPrm": creds.cap_permitted,
+                           "CapInh": creds.cap_inheritable}[key]
+                    line = f"{key}:\t{val:016x}\n"
                 out.append(line)
         return "".join(out).encode()
 
-    def _stat(self, kernel, proc, host):
+    def _stat(self, kernel, proc, vtid, host):
         with open(f"/proc/{host}/stat", "rb") as f:
             data = f.read()
-        head, _, tail = data.rpartition(b")")
+        _, _, tail = data.rpartition(b")")
         fields = tail.split()
         fields[0] = self._state(fields[0].decode(), proc, self._ctx).encode()
-        fields[1] = str(self._ppid(kernel, proc)).encode()
-        pid = head.split(b" (", 1)[0]
-        return pid + b" (" + self._comm(proc, host).encode() + b") " + b" ".join(fields) + b"\n"
+        fields[1] = str(kernel.ppid_of(proc)).encode()
+        for i in (2, 3, 5):                       # pgrp, session, tty's foreground group
+            fields[i] = str(kernel.vpid(int(fields[i]))).encode()
+        return str(vtid).encode() + b" (" + self._comm(proc, host).encode() + b") " + b" ".join(fields) + b"\n"
 
     def _cmdline(self, proc, host):
         with open(f"/proc/{host}/cmdline", "rb") as f:
@@ -246,7 +258,8 @@ class ProcMount(Mount):
         lines = []
         for i, m in enumerate(sorted(kernel.mounts, key=lambda m: m.path.count("/") if m.path != "/" else -1)):
             opts = "ro" if m.readonly else "rw"
-            fstype = {"proc": "proc", "dev": "devtmpfs", "sys": "sysfs"}.get(m.kind, "sentryfs")
+            fstype = {"proc": "proc", "dev": "devtmpfs", "sys": "sysfs", "devpts": "devpts",
+                      "tmpfs": "tmpfs"}.get(m.kind, "sentryfs")
             if info:
                 lines.append(f"{i + 1} {1 if i else 0} 0:{i + 1} / {m.path} {opts} - {fstype} sentry {opts}")
             else:
@@ -276,10 +289,15 @@ class ProcMount(Mount):
         self._per_fd(host, "fd", path,
                      lambda rel, entry: self._link(rel, self._sandbox_path(kernel, os.readlink(entry))))
 
-    def _fdinfo(self, host, path):
+    def _fdinfo(self, kernel, host, path):
         def copy(rel, entry):
             with open(entry, "rb") as f:
-                self._file(rel, f.read())
+                lines = f.read().split(b"\n")
+            for i, line in enumerate(lines):
+                key, _, value = line.partition(b":")
+                if key in (b"Pid", b"NSpid") and value.strip().lstrip(b"-").isdigit():
+                    lines[i] = key + b":\t" + str(kernel.vpid(int(value))).encode()   # a pidfd's
+            self._file(rel, b"\n".join(lines))
         self._per_fd(host, "fdinfo", path, copy)
 
     def _kernel_sysctl(self, kernel, parts):
@@ -289,6 +307,8 @@ class ProcMount(Mount):
             self._file("sys/kernel/hostname", (kernel.uts.get("hostname", os.uname().nodename) + "\n").encode())
         elif name == "domainname":
             self._file("sys/kernel/domainname", (kernel.uts.get("domainname", "(none)") + "\n").encode())
+        elif name == "osrelease":
+            self._file("sys/kernel/osrelease", (kernel.uts.get("release", os.uname().release) + "\n").encode())
         elif name == "random":
             self._dir("sys/kernel/random")
             self._file("sys/kernel/random/uuid", (str(uuid.uuid4()) + "\n").encode())
@@ -342,6 +362,13 @@ class ProcMount(Mount):
     def _copy_host(self, rel):
         try:
             with open(f"/proc/{rel}", "rb") as f:
-                self._file(rel, f.read())
+                data = f.read()
         except OSError:
-            pass
+            return
+        kernel = self.kernel_ref()
+        if kernel is not None:                 # --cpus, --memory
+            if rel in ("cpuinfo", "stat"):
+                data = getattr(kernel.limits, rel)(data)
+            elif rel == "meminfo":
+                data = kernel.limits.meminfo(data, kernel.resident_bytes())
+        self._file(rel, data)

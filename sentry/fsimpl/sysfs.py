@@ -13,14 +13,17 @@ COPIED = [
 ]
 
 
-def build(root):
-    """Fill the directory `root` (the /sys mount's backing) from the host's /sys."""
+def build(root, limits):
+    """Fill the directory `root` (the /sys mount's backing) from the host's /sys,
+    with the CPUs of --cpus (sentry/kernel/limits.py) where given."""
     for rel in COPIED:
         try:
             with open("/sys/" + rel, "rb") as f:
                 data = f.read()
         except OSError:
             continue
+        if limits.cpus and rel.startswith("devices/system/cpu/"):
+            data = limits.cpu_range().encode()
         path = os.path.join(root, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as f:
@@ -28,6 +31,11 @@ def build(root):
     cpus = os.path.join(root, "devices/system/cpu")
     for name in os.listdir("/sys/devices/system/cpu"):
         if name.startswith("cpu") and name[3:].isdigit():
+            n = int(name[3:])
+            if limits.cpus:
+                if n not in limits.cpus:
+                    continue
+                name = f"cpu{limits.cpus.index(n)}"
             os.makedirs(os.path.join(cpus, name), exist_ok=True)
     os.makedirs(os.path.join(root, "fs/cgroup"), exist_ok=True)
     for dirpath, dirs, files in os.walk(root):

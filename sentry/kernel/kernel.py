@@ -5,13 +5,19 @@ it could answer alone never reach here.  A seccomp stop is dispatched to the
 syscall table, whose handler emulates, rewrites or denies the call.  The Sentry
 never blocks on a guest's behalf: blocking calls run in the guest's context.
 """
+import collections
 import errno
 import logging
 import os
 import signal
 
+from sentry._native import ffi, lib
+from sentry.kernel import siginfo
+from sentry.kernel.credentials import Credentials
+from sentry.kernel.limits import Limits
+from sentry.kernel.pidns import PidNamespace
 from sentry.kernel.task import Process, Task
-from sentry.platform import ptrace, staging
+from sentry.platform import memory, ptrace, staging
 from sentry.platform.staging import Slots
 from syscalls import table
 from syscalls.call import Call, NeedStaging
@@ -20,17 +26,33 @@ from syscalls.registry import PASS, Rewrite
 
 log = logging.getLogger("sentry")
 
-CLONE_VM, CLONE_THREAD = 0x100, 0x10000
-SYS_MMAP = 9
+CLONE_VM, CLONE_PARENT, CLONE_THREAD = 0x100, 0x8000, 0x10000
+CLONE_PARENT_SETTID, CLONE_CHILD_SETTID = 0x00100000, 0x01000000
+SYS_MMAP, SYS_CLONE = 9, 56
+RECENTLY_GONE = 256
+ARG_REGS = ("rdi", "rsi", "rdx", "r10", "r8", "r9")
+# ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK: the
+# kernel will run the call again (or restart_syscall) after a signal
+RESTART_ERRNOS = (512, 513, 514, 516)
+ZOMBIE_SWEEP = 64
+STALE_ROWS = 1024
 
 
 class Kernel:
-    def __init__(self, mounts, strace=None, pids_limit=0):
+    def __init__(self, mounts, strace=None, pids_limit=0, creds=None, limits=None):
         self.mounts = mounts
+        self.limits = limits or Limits()
         self.strace = strace           # sentry.strace.Tracer or None
         self.tasks = {}                # tid -> Task
         self.processes = {}            # tgid -> Process
-        self.zombies = {}              # tgid -> start time: exited, not yet reaped
+        self.zombies = {}              # tgid -> (start time, Process): exited, not yet reaped
+        self.pids = PidNamespace()
+        self.sweep_at = ZOMBIE_SWEEP
+        self.stale_rows = collections.deque()
+        self.recently_gone = {}        # tgid -> Process, oldest first: its SIGCHLD may be on its way
+        self.first_creds = creds or Credentials()
+        self.fast_ids = strace is None  # --strace sees every call: no C answers
+        self.proxied = {}              # (host tgid, sig) -> sender: signals the Sentry sent for a guest
         self.pids_limit = pids_limit   # tasks at most (0: no limit), as a pids cgroup
         self.init = None               # the sandbox's first process
         self.init_status = None        # wait status of init, once it exited
@@ -38,17 +60,22 @@ class Kernel:
         self.warned = set()
         self.uts = {}                  # hostname, domainname, release, version
         self.abstract_prefix = b"sentry-%x/" % os.getpid()   # namespaces abstract sockets
+        self.mountns = None            # the private mount namespace's helper (platform/mountns.py), if any
 
     # ---- start ---------------------------------------------------------
 
     def adopt_init(self, pid):
-        proc = Process(pid, Slots())
+        proc = Process(pid, self.pids.add(pid), Slots())
         self.processes[pid] = proc
         task = Task(pid, None)
+        task.vtid = proc.vpid
+        log.debug("task %d is host %d", proc.vpid, pid)
+        task.creds = self.first_creds.copy()
         task.attach(proc)
         task.started = True
         self.tasks[pid] = task
         self.init = proc
+        self.publish(task)
 
     # ---- loop ----------------------------------------------------------
 
@@ -70,6 +97,8 @@ class Kernel:
                 # stopped for ever: log it and let the task go on.
                 log.exception("event %d of task %d", ev.kind, ev.tid)
                 ptrace.resume(ev.tid)
+                if ev.kind in (ptrace.FORK, ptrace.VFORK, ptrace.CLONE):
+                    ptrace.resume(ev.msg)      # the child waits for this event too
         return self.init_status
 
     def dispatch(self, ev):
@@ -95,12 +124,13 @@ class Kernel:
             task = self.task(tid)
             task.started = True
             if task.linked:
+                self.child_settid(task)
                 ptrace.resume(tid)
             # else: resumed once its parent's clone event has told us who it is
         elif kind == ptrace.GROUP_STOP:
             ptrace.listen(tid)   # job control: stay stopped until SIGCONT
         elif kind == ptrace.SIGNAL:
-            ptrace.resume(tid, ev.sig)
+            self.on_signal(self.task(tid), ev.sig)
         elif kind == ptrace.GONE:
             pass
         else:   # EXIT, VFORK_DONE, other events: nothing to do
@@ -109,7 +139,7 @@ class Kernel:
     def resume(self, task, sig=0):
         """Continue a task from an event stop, keeping a pending syscall-exit
         stop (a rewrite's callback, --strace) that the event interrupted."""
-        if task.on_exit is not None:
+        if task.on_exit is not None or lib.sn_exit_pending(task.tid):
             ptrace.resume_to_exit(task.tid)
         else:
             ptrace.resume(task.tid, sig)
@@ -168,13 +198,19 @@ class Kernel:
         if isinstance(outcome, Rewrite):
             if outcome.nr is not None:
                 regs.orig_rax = outcome.nr
+            on_exit = outcome.on_exit
+            if (on_exit or outcome.restore) and outcome.args:
+                # back at the exit (and for a restarted call, which runs
+                # again from these registers): the guest's own arguments
+                task.guest_args = {i: getattr(regs, ARG_REGS[i]) for i in outcome.args}
+                on_exit = on_exit or (lambda t, r: None)
             for i, v in outcome.args.items():
-                setattr(regs, ("rdi", "rsi", "rdx", "r10", "r8", "r9")[i], v & 0xFFFFFFFFFFFFFFFF)
+                setattr(regs, ARG_REGS[i], v & 0xFFFFFFFFFFFFFFFF)
             ptrace.setregs(task.tid, regs)
             if tracer:
                 tracer.enter(task, call, entry, "rewritten")
-            if outcome.on_exit or tracer:
-                task.on_exit = outcome.on_exit or (lambda t, r: None)
+            if on_exit or tracer:
+                task.on_exit = on_exit or (lambda t, r: None)
                 ptrace.resume_to_exit(task.tid)
             else:
                 ptrace.resume(task.tid)
@@ -190,13 +226,21 @@ class Kernel:
 
     def on_syscall_exit(self, task, regs):
         cb, task.on_exit = task.on_exit, None
+        guest_args, task.guest_args = task.guest_args, None
         result = regs.rax - (1 << 64) if regs.rax >= 1 << 63 else regs.rax
-        if cb is not None:
+        changed = False
+        if guest_args:
+            for i, v in guest_args.items():
+                setattr(regs, ARG_REGS[i], v)
+            changed = True
+        if cb is not None and not (guest_args and -result in RESTART_ERRNOS):
             new = cb(task, result)
             if new is not None and new != result:
                 regs.rax = new & 0xFFFFFFFFFFFFFFFF
-                ptrace.setregs(task.tid, regs)
                 result = new
+                changed = True
+        if changed:
+            ptrace.setregs(task.tid, regs)
         if self.strace and task.strace_entry is not None:
             self.strace.exit(task, result)
         ptrace.resume(task.tid)
@@ -206,7 +250,7 @@ class Kernel:
         the guest's own call from its syscall instruction (it traps again)."""
         saved = ptrace.ffi_copy(regs)
         regs.orig_rax = nr
-        for name, v in zip(("rdi", "rsi", "rdx", "r10", "r8", "r9"), args):
+        for name, v in zip(ARG_REGS, args):
             setattr(regs, name, v)
         ptrace.setregs(task.tid, regs)
 
@@ -243,7 +287,10 @@ class Kernel:
     def on_new_task(self, parent, child_tid, kind, regs):
         pproc = parent.process
         child = self.task(child_tid)
-        flags = regs.rdi if regs.orig_rax == 56 else 0   # clone(2) flags
+        flags = regs.rdi if regs.orig_rax == SYS_CLONE else 0   # clone(2) flags
+        child.vtid = self.pids.add(child_tid)
+        log.debug("task %d is host %d", child.vtid, child_tid)
+        child.creds = parent.creds.copy()
         if kind == ptrace.CLONE and flags & CLONE_THREAD:
             child.attach(pproc)
         else:
@@ -253,7 +300,8 @@ class Kernel:
             else:
                 slots = Slots()
                 slots.mapped = pproc.slots.mapped   # fork copies the mapping
-            proc = Process(child_tid, slots, pproc.exe, pproc)
+            ancestor = pproc.parent if flags & CLONE_PARENT else pproc
+            proc = Process(child_tid, child.vtid, slots, pproc.exe, ancestor)
             proc.comm, proc.kernel_comm = pproc.comm, pproc.kernel_comm
             self.processes[child_tid] = proc
             child.attach(proc)
@@ -265,10 +313,34 @@ class Kernel:
             if child.started:
                 ptrace.resume(child_tid)
             return
+        # The kernel wrote host tids where the caller asked for the child's:
+        # the parent's copy now, the child's when it has stopped (it writes
+        # its own on its way out of clone).
+        vtid = child.vtid
+        self.publish(child)
+        if not lib.sn_exit_pid(parent.tid):       # translated in C when it can
+            parent.on_exit = lambda task, result: vtid if result == child_tid else result
+        if flags & CLONE_PARENT_SETTID:
+            self._write_tid(parent.tid, regs.rdx, vtid)
+        if flags & CLONE_CHILD_SETTID:
+            child.set_child_tid = regs.r10
         if child.slots.mapped:
-            child.slots.slot_of(child_tid)     # the native fast path can stage at once
+            child.slots.slot_of(child_tid)     # the native fast path can stage from now on
         if child.started:
+            self.child_settid(child)
             ptrace.resume(child_tid)
+
+    def child_settid(self, task):
+        if task.set_child_tid:
+            self._write_tid(task.tid, task.set_child_tid, task.vtid)
+            task.set_child_tid = 0
+
+    @staticmethod
+    def _write_tid(tid, addr, vtid):
+        try:
+            memory.write(tid, addr, vtid.to_bytes(4, "little"))
+        except SyscallError:
+            pass        # a bad address: the kernel skipped it too
 
     def on_exec(self, tid, former_tid):
         if former_tid != tid:
@@ -279,6 +351,10 @@ class Kernel:
                 leader.leave()
             task = old or self.task(tid)
             task.tid = tid
+            if leader is not None:
+                task.vtid = leader.vtid       # it takes the leader's pid too
+            self.pids.forget(former_tid)
+            lib.sn_set_ident(former_tid, ffi.NULL)
             self.tasks[tid] = task
         task = self.tasks[tid]
         proc = task.process
@@ -299,6 +375,8 @@ class Kernel:
             ptrace.kill_task(tid)
         else:
             proc.exe, proc.comm, proc.kernel_comm = pending[0], pending[3], pending[4]
+            task.creds.exec()
+            self.publish(task)
         self.resume(task)
 
     def on_gone(self, tid, status):
@@ -308,57 +386,202 @@ class Kernel:
             proc = task.process
             if proc is not None and proc.tgid == tid:
                 self.processes.pop(tid, None)
+                proc.last_creds = task.creds
+                self.recently_gone[tid] = proc
+                if len(self.recently_gone) > RECENTLY_GONE:
+                    del self.recently_gone[next(iter(self.recently_gone))]
                 # until its parent reaps it, the pid still names it (kill(2)
                 # of a zombie succeeds); its start time tells it from a reuse
                 start = _start_time(tid)
                 if start is not None:
-                    self.zombies[tid] = start
+                    self.zombies[tid] = (start, proc)   # its row stays: wait4 names it
+                else:
+                    self.reaped(tid)
+                self._reparent_children_of(proc)
+            else:
+                self.pids.forget(tid)
+                lib.sn_set_ident(tid, ffi.NULL)
+        else:
+            lib.sn_set_ident(tid, ffi.NULL)
+        if len(self.zombies) > self.sweep_at:
+            # reaps the Sentry did not see (wait4 in C, auto-reaping parents)
+            for pid in list(self.zombies):
+                self.in_sandbox_host(pid)
+            self.sweep_at = max(ZOMBIE_SWEEP, 2 * len(self.zombies))
         if self.init is not None and tid == self.init.tgid and self.init_status is None:
             self.init_status = status
             self.kill_all()
+
+    def reaped(self, host):
+        """A wait call reaped `host`: its pid may be reused from now on."""
+        self.zombies.pop(host, None)
+        if host in self.tasks:              # the number is already someone else's
+            return
+        self.pids.retire(host, self._groups_in_use)
+        # Its row in C stays a while: a wait4 that reaped it may not have
+        # reached its syscall-exit stop (where the row names it) yet.
+        self.stale_rows.append(host)
+        if len(self.stale_rows) > STALE_ROWS:
+            old = self.stale_rows.popleft()
+            if old not in self.tasks:
+                lib.sn_set_ident(old, ffi.NULL)
+
+    def _groups_in_use(self):
+        ids = set()
+        for tgid in list(self.processes):
+            try:
+                ids.update((os.getpgid(tgid), os.getsid(tgid)))
+            except OSError:
+                pass
+        return ids
+
+    def _reparent_children_of(self, dead):
+        """The host re-parented dead's children (to init, the sandbox's
+        subreaper, or one the guest set): ask it whom to."""
+        if dead.parent is not None:
+            dead.parent.children.discard(dead)
+        for proc in list(dead.children):
+            proc.parent = self.processes.get(_stat_field(proc.tgid, 1))
+            if proc.parent is not None:
+                proc.parent.children.add(proc)
+            self.publish_process(proc)
+        dead.children.clear()
 
     def kill_all(self):
         """When the sandbox's first process exits, the rest of the sandbox dies."""
         for tid in list(self.tasks):
             ptrace.kill_task(tid)
 
-    # ---- questions handlers ask ------------------------------------------
+    # ---- identity: what the guest is told ----------------------------------
 
-    # The one place pids are chosen for the guest: host pids today, the PID
-    # namespace's virtual pids later (/proc and the kill family ask here).
+    def publish(self, task):
+        """Hand a task's ids to the C fast path (native/identity.c)."""
+        if not self.fast_ids or task.process is None or task.creds is None:
+            return
+        c = task.creds
+        row = ffi.new("sn_ident *", {
+            "vtid": task.vtid, "vpid": task.process.vpid, "vppid": self.ppid_of(task.process),
+            "vpgrp": self.pgid_of(task.process.tgid),
+            "ruid": c.ruid, "euid": c.euid, "suid": c.suid,
+            "rgid": c.rgid, "egid": c.egid, "sgid": c.sgid})
+        lib.sn_set_ident(task.tid, row)
+
+    def publish_process(self, proc):
+        for tid in proc.threads:
+            t = self.tasks.get(tid)
+            if t is not None:
+                self.publish(t)
+
+    def ppid_of(self, proc):
+        parent = proc.parent
+        return parent.vpid if parent is not None and parent.tgid in self.processes else 0
+
+    def pgid_of(self, host_pid):
+        """Virtual process group of a host pid (0: a group outside the sandbox)."""
+        try:
+            return self.pids.virtual(os.getpgid(host_pid))
+        except OSError:
+            return 0
+
+    def sid_of(self, host_pid):
+        try:
+            return self.pids.virtual(os.getsid(host_pid))
+        except OSError:
+            return 0
+
+    def resident_bytes(self):
+        """Memory the sandbox's processes hold resident (for --memory's view)."""
+        total = 0
+        for tgid in list(self.processes):
+            try:
+                with open(f"/proc/{tgid}/statm") as f:
+                    total += int(f.read().split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+        return total * os.sysconf("SC_PAGE_SIZE")
+
+    # ---- pids: the guest names sandbox processes by virtual pid -------------
+
     def visible_pids(self):
-        return list(self.processes)
+        return [p.vpid for p in self.processes.values()]
 
-    def host_pid(self, pid):
-        return pid
+    def host_pid(self, vpid):
+        return self.pids.host(vpid)
 
-    def process_of(self, pid):
-        return self.processes.get(pid)
+    def process_of(self, vpid):
+        return self.processes.get(self.pids.host(vpid))
 
-    def is_sandbox_task(self, tid):
-        return tid in self.tasks
+    def task_of(self, vtid):
+        return self.tasks.get(self.pids.host(vtid))
 
-    def in_sandbox(self, pid, group=False, task=False):
-        """Whether pid names a sandbox process (or, with group, a process
-        group that has a sandbox process in it; with task, any sandbox tid)."""
-        if pid <= 0:
-            return False
+    def vpid(self, host):
+        return self.pids.virtual(host)
+
+    def host_id(self, vid, group=False, task=False):
+        """The host id for a guest's pid (with task: any tid; with group: a
+        process group with a sandbox process in it).  ESRCH for anything
+        else, as for a pid that does not exist."""
+        host = self.pids.host(vid) if vid > 0 else None
+        if host is None:
+            raise SyscallError(errno.ESRCH)
         if group:
             for tgid in self.processes:
                 try:
-                    if os.getpgid(tgid) == pid:
-                        return True
+                    if os.getpgid(tgid) == host:
+                        return host
                 except ProcessLookupError:
                     pass
-            return False
-        if pid in self.processes or (task and pid in self.tasks):
+            raise SyscallError(errno.ESRCH)
+        if task and host in self.tasks:
+            return host
+        if not self.in_sandbox_host(host):
+            raise SyscallError(errno.ESRCH)
+        return host
+
+    def in_sandbox(self, vid, group=False, task=False):
+        try:
+            self.host_id(vid, group, task)
             return True
-        start = self.zombies.get(pid)
-        if start is not None:
-            if _start_time(pid) == start:
+        except SyscallError:
+            return False
+
+    def in_sandbox_host(self, host):
+        """Whether a host pid is a sandbox process, live or zombie."""
+        if host in self.processes:
+            return True
+        z = self.zombies.get(host)
+        if z is not None:
+            if _start_time(host) == z[0]:
                 return True
-            del self.zombies[pid]          # reaped: the pid is free or reused
+            self.reaped(host)            # reaped: the pid is free or reused
         return False
+
+    def is_sandbox_task(self, vtid):
+        return self.task_of(vtid) is not None
+
+    # ---- signals --------------------------------------------------------
+
+    def on_signal(self, task, sig):
+        """Signal-delivery-stop: the siginfo the guest will see names
+        senders by virtual pid and emulated uid."""
+        raw = ptrace.getsiginfo(task.tid)
+        if raw is not None:
+            new = siginfo.translate(self, task, raw)
+            if new != raw:
+                ptrace.setsiginfo(task.tid, new)
+        ptrace.resume(task.tid, sig)
+
+    def sender_of(self, host_pid):
+        """(vpid, ruid) of a process by host pid, live or zombie; None outside."""
+        proc = self.processes.get(host_pid)
+        if proc is None:
+            z = self.zombies.get(host_pid)
+            proc = z[1] if z else self.recently_gone.get(host_pid)
+        if proc is None:
+            return None
+        t = self.tasks.get(proc.tgid)
+        creds = t.creds if t is not None else proc.last_creds
+        return proc.vpid, (creds.ruid if creds else 0)
 
     def borrow_fd(self, process, fd):
         """A Sentry-side duplicate of a guest fd (pidfd_getfd); caller closes it."""
@@ -373,11 +596,16 @@ class Kernel:
         return r
 
 
-def _start_time(pid):
-    """Field 22 of /proc/<pid>/stat: with the pid, it names one process."""
+def _stat_field(pid, i):
+    """Field i+3 of /proc/<pid>/stat (i=1: ppid, 19: start time); None if gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
     except OSError:
         return None
-    return int(data.rsplit(b")", 1)[1].split()[19])
+    return int(data.rsplit(b")", 1)[1].split()[i])
+
+
+def _start_time(pid):
+    """With the pid, the start time names one process."""
+    return _stat_field(pid, 19)

@@ -3,30 +3,40 @@
 Nothing here is a shadow of kernel state that could drift: fds, the cwd,
 memory and signal state stay in the host kernel, and the Sentry asks it
 (/proc/<tid>/fd, /proc/<tid>/cwd).  What is kept is what the host kernel does
-not know about the sandbox: the sandbox path of the running program, and the
-staging slots of each address space.
+not know about the sandbox: the sandbox path of the running program, the
+staging slots of each address space, the virtual pids of the sandbox's PID
+namespace and the emulated credentials.
 """
 from sentry.platform.staging import Slots
 
 
 class Process:
-    def __init__(self, tgid, slots, exe="", parent=None):
-        self.tgid = tgid
+    def __init__(self, tgid, vpid, slots, exe="", parent=None):
+        self.tgid = tgid              # host pid
+        self.vpid = vpid              # the sandbox's name for it
         self.slots = slots            # staging slots of its address space
         self.exe = exe                # sandbox path of the running program
         self.parent = parent
+        self.children = set()         # Processes whose parent this is
+        if parent is not None:
+            parent.children.add(self)
         self.pending_exec = None      # (exe, dev, ino, comm, kernel_comm) checked at PTRACE_EVENT_EXEC
         self.comm = ""                # its name, as Linux would give it …
         self.kernel_comm = ""         # … where the host kernel's is that of what the Sentry ran
         self.threads = set()
+        self.last_creds = None        # its leader's, once it exited (a zombie's siginfo names them)
 
 
 class Task:
     def __init__(self, tid, process=None):
-        self.tid = tid
+        self.tid = tid                # host tid
+        self.vtid = 0                 # the sandbox's name for it, once known
+        self.creds = None             # sentry.kernel.credentials.Credentials
+        self.set_child_tid = 0        # CLONE_CHILD_SETTID address, rewritten at its first stop
         self.process = process
         self.slots = process.slots if process else None
         self.on_exit = None           # callback for the next syscall-exit stop
+        self.guest_args = None        # {arg index: value} a rewrite replaced, for a restart
         self.started = False          # its first ptrace stop has been seen
         self.linked = process is not None
         self.strace_entry = None

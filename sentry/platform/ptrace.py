@@ -74,6 +74,22 @@ def setregs(tid, regs):
     check(lib.sn_setregs(tid, regs))
 
 
+SIGINFO_SIZE = 128
+
+
+def getsiginfo(tid):
+    """The siginfo of the signal a task is stopped for (bytes), or None."""
+    buf = ffi.new("char[]", SIGINFO_SIZE)
+    if lib.sn_ptrace(PTRACE_GETSIGINFO, tid, 0, int(ffi.cast("uintptr_t", buf))) < 0:
+        return None
+    return ffi.buffer(buf, SIGINFO_SIZE)[:]
+
+
+def setsiginfo(tid, raw):
+    buf = ffi.new("char[]", raw)
+    lib.sn_ptrace(PTRACE_SETSIGINFO, tid, 0, int(ffi.cast("uintptr_t", buf)))
+
+
 def new_event():
     return ffi.new("sn_event *")
 

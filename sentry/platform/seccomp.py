@@ -32,10 +32,10 @@ def configure_native(staging_base, staging_size, mounts, fast_paths=True):
     the mount table its path lookups use (every mount: a path under /dev must
     never be served from the root mount's host directory)."""
     lib.sn_fast_enable(1 if fast_paths else 0)
-    kinds = {"bind": lib.SN_MOUNT_DIR, "dev": lib.SN_MOUNT_DEV}
+    kinds = {"bind": lib.SN_MOUNT_DIR, "tmpfs": lib.SN_MOUNT_DIR, "dev": lib.SN_MOUNT_DEV}
     for m in mounts.backings():     # an overlay's upper layer comes before its lower one
         if m.kind == "dev":
-            lib.sn_set_dev_nodes(" ".join(sorted(m.NODES)).encode())
+            lib.sn_set_dev_nodes(" ".join(sorted(m.FAST_NODES)).encode())
         kind = kinds.get(m.kind, lib.SN_MOUNT_PYTHON)
         if m.kind == "layer":
             kind = lib.SN_MOUNT_LOWER if m.readonly else lib.SN_MOUNT_UPPER

@@ -1,0 +1,52 @@
+"""Real kernel file systems, mounted by the helper in the Sentry's private
+mount namespace (platform/mountns.py): the sandbox's own devpts instance at
+/dev/pts, and a tmpfs for `--mount type=tmpfs,size=…`."""
+import os
+
+from sentry.vfs.mount import Mount
+
+TTY_GID = 5          # the host's devpts gives slaves group tty, mode 620
+
+
+class KernelMount(Mount):
+    """A file system the helper mounted on host_root, a directory of the
+    Sentry's private one.  The kernel reports its files' paths from there (in
+    the helper's namespace), so the mount table maps them back as for any
+    mount; in the host's namespace that directory stays empty."""
+
+    def __init__(self, path, mountns, fstype, host_root, options):
+        os.mkdir(host_root, 0o700)
+        fd = mountns.mount(fstype, os.path.realpath(host_root), options)
+        super().__init__(path, host_root)
+        os.close(self.fd)          # the empty directory of the host's namespace
+        self.fd = fd
+        self.dev = os.fstat(fd).st_dev
+
+
+class PtsMount(KernelMount):
+    """/dev/pts: a devpts instance of the sandbox's own (newinstance).  Its
+    ptys are numbered from 0 and no other pty is in it, so no name, number or
+    race reaches a pty of the host.  Its ptmx is open to all (ptmxmode=0666):
+    /dev/ptmx leads to it, as in containers."""
+
+    kind = "devpts"
+
+    def __init__(self, path, mountns, host_root):
+        options = "newinstance,ptmxmode=0666,mode=0620"
+        if os.geteuid() == 0:       # in a user namespace of its own, gid 5 is not mapped
+            options += f",gid={TTY_GID}"
+        super().__init__(path, mountns, "devpts", host_root, options)
+
+    def owns(self, st):
+        """Whether a stat result is of a file of this instance (a master
+        opened through its ptmx, a slave)."""
+        return st.st_dev == self.dev
+
+
+class TmpfsMount(KernelMount):
+    """A tmpfs whose size= the kernel enforces (ENOSPC past it)."""
+
+    kind = "tmpfs"
+
+    def __init__(self, path, mountns, host_root, size):
+        super().__init__(path, mountns, "tmpfs", host_root, f"size={size},mode=1777")

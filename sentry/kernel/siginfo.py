@@ -1,0 +1,56 @@
+"""siginfo as the guest sees it: the sender named in the sandbox's terms.
+
+The host kernel fills si_pid and si_uid with the sender's host pid and host
+uid.  Wherever a siginfo reaches the guest -- a handler (rewritten at the
+signal-delivery-stop), rt_sigtimedwait, waitid -- they are replaced by the
+sender's virtual pid and emulated real uid; a sender outside the sandbox is
+pid 0 and the overflow uid, as Linux shows one outside a namespace.
+"""
+import os
+import signal
+import struct
+
+SI_USER, SI_MESGQ, SI_TKILL = 0, -3, -6
+SIZE = 128
+OVERFLOW_UID = 65534
+PID_OFFSET = 16          # si_pid, then si_uid, in every layout that has them
+SENTRY = os.getpid()
+
+
+def names_sender(signo, code):
+    """Whether the kernel (not the sender) wrote si_pid/si_uid."""
+    return code in (SI_USER, SI_TKILL, SI_MESGQ) or (signo == signal.SIGCHLD and code > 0)
+
+
+def translate(kernel, task, raw):
+    """The siginfo bytes `raw`, as delivered to `task`, in sandbox terms."""
+    if len(raw) < PID_OFFSET + 8:
+        return raw
+    signo, _, code = struct.unpack_from("<iii", raw)
+    if not names_sender(signo, code):
+        return raw
+    pid, _uid = struct.unpack_from("<iI", raw, PID_OFFSET)
+    sender = None
+    if pid == SENTRY and code in (SI_USER, SI_TKILL) and task is not None:
+        # the Sentry signalled on a guest's behalf (kill(-1), kill(-pgrp))
+        sender = kernel.proxied.pop((task.process.tgid, signo), None)
+    elif pid != SENTRY:
+        sender = kernel.sender_of(pid)
+    vpid, vuid = sender or (0, OVERFLOW_UID)
+    out = bytearray(raw)
+    struct.pack_into("<iI", out, PID_OFFSET, vpid, vuid)
+    return bytes(out)
+
+
+def to_host(kernel, raw):
+    """A siginfo the guest wrote itself (rt_sigqueueinfo): a sender field it
+    means as a virtual pid is given as the host's, so that `translate` at
+    delivery gives the receiver what was sent."""
+    signo, _, code = struct.unpack_from("<iii", raw)
+    if not names_sender(signo, code):
+        return raw
+    (vpid,) = struct.unpack_from("<i", raw, PID_OFFSET)
+    host = kernel.pids.host(vpid) if vpid > 0 else None
+    out = bytearray(raw)
+    struct.pack_into("<i", out, PID_OFFSET, host if host is not None else -1)
+    return bytes(out)

@@ -1,0 +1,253 @@
+"""A private mount namespace, where the Sentry has the kernel do what only it
+can do honestly: a devpts instance of the sandbox's own (its ptys, numbered
+from 0, and no other), a tmpfs whose size= really holds, a unix socket that
+the kernel itself reports under the name the guest gave it.
+
+All of it needs CAP_SYS_ADMIN in a mount namespace.  A helper process gets it
+in a namespace of its own (inside a new user namespace when the Sentry is not
+root), mounts there on directories of the Sentry's private directory, and
+hands back fds on the results (SCM_RIGHTS).  Its mounts are private: nothing
+propagates to the host's namespace, and everything vanishes with the helper.
+
+Why a helper that stays: the kernel names a file by its path in the namespace
+it was mounted in.  While the namespace lives, a pty's slave reads back as
+<private dir>/pts/0 in /proc/<tid>/fd, a path the mount table maps into the
+sandbox; after, only as "/0".  The helper exits when the Sentry closes its end
+of the socket: at the Sentry's exit, even by SIGKILL.
+"""
+import ctypes
+import errno
+import json
+import os
+import socket
+
+CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
+O_PATH = 0o10000000
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class Unavailable(Exception):
+    """No mount namespace can be had here (unprivileged user namespaces off)."""
+
+
+def _check(r):
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+def _mount(source, target, fstype, flags, data=None):
+    _check(_libc.mount(os.fsencode(source) if source else b"none", os.fsencode(target),
+                       fstype.encode() if fstype else None, ctypes.c_ulong(flags),
+                       data.encode() if data else None))
+
+
+class MountNamespace:
+    """The Sentry's end: requests to the helper, one at a time."""
+
+    def __init__(self, workdir):
+        """workdir: the Sentry's private directory (mount points go there)."""
+        self.scratch = os.path.join(workdir, "unix-bind")
+        os.mkdir(self.scratch, 0o700)
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        uid, gid, root = os.getuid(), os.getgid(), os.geteuid() == 0
+        pid = os.fork()
+        if pid == 0:
+            # Twice forked: the helper is never the Sentry's child, so the
+            # tracer loop's waitpid(-1) never meets it.
+            try:
+                self.sock.close()
+                if os.fork() == 0:
+                    _serve(theirs, uid, gid, root)
+            finally:
+                os._exit(0)
+        theirs.close()
+        os.waitpid(pid, 0)
+        reply, _ = self._receive()
+        if reply is None:
+            self.close()
+            raise Unavailable("the mount namespace helper did not start")
+        if reply.get("errno"):
+            self.close()
+            raise Unavailable(reply.get("why") or os.strerror(reply["errno"]))
+
+    def _receive(self):
+        """(reply, fds); None when the helper is gone."""
+        msg, fds, _, _ = socket.recv_fds(self.sock, 65536, 4)
+        if not msg:
+            return None, fds
+        return json.loads(msg), fds
+
+    def _request(self, fds=(), **req):
+        socket.send_fds(self.sock, [json.dumps(req).encode()], list(fds))
+        reply, got = self._receive()
+        if reply is None:
+            raise OSError(errno.EIO, "the mount namespace helper is gone")
+        if reply.get("errno"):
+            for fd in got:
+                os.close(fd)
+            raise OSError(reply["errno"], os.strerror(reply["errno"]))
+        return got
+
+    def mount(self, fstype, target, options):
+        """Mount fstype on the directory target (a path in the Sentry's
+        private directory, so the same in both namespaces); an O_PATH fd on
+        the mounted root."""
+        (fd,) = self._request(op="mount", fstype=fstype, target=target, options=options)
+        return fd
+
+    def bind_unix(self, sock_fd, parent_fd, name, umask):
+        """Bind socket sock_fd so that the kernel records `name` (the guest's
+        sun_path bytes, as given: getsockname, getpeername, accept and
+        recvfrom then report it as on Linux) while the socket file is created
+        in directory parent_fd.  EOPNOTSUPP for a name no view can serve."""
+        self._request([sock_fd, parent_fd], op="bind", name=name.hex(), umask=umask, scratch=self.scratch)
+
+    def close(self):
+        self.sock.close()
+
+
+# ---- the helper's side ---------------------------------------------------------
+
+def _serve(sock, uid, gid, root):
+    os.closerange(0, sock.fileno())
+    os.closerange(sock.fileno() + 1, 1 << 16)
+    # no terminal's Ctrl-C or hang-up reaches it; it ends when the Sentry does
+    os.setsid()
+    os.chdir("/")
+    try:
+        _enter(uid, gid, root)
+    except OSError as e:
+        socket.send_fds(sock, [json.dumps({"errno": e.errno, "why": f"{e.strerror} ({e.filename or 'unshare'})"}).encode()], [])
+        return
+    socket.send_fds(sock, [b"{}"], [])
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(sock, 65536, 4)
+        except OSError:
+            return
+        if not msg:
+            return                        # the Sentry is gone
+        req = json.loads(msg)
+        out = []
+        try:
+            if req["op"] == "mount":
+                _mount(req["fstype"], req["target"], req["fstype"], 0, req["options"])
+                out = [os.open(req["target"], O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)]
+            elif req["op"] == "bind":
+                _bind_in_view(fds[0], fds[1], bytes.fromhex(req["name"]), req["umask"], req["scratch"])
+            reply = {}
+        except OSError as e:
+            reply = {"errno": e.errno or errno.EIO}
+        finally:
+            for fd in fds:
+                os.close(fd)
+        socket.send_fds(sock, [json.dumps(reply).encode()], out)
+        for fd in out:
+            os.close(fd)
+
+
+def _enter(uid, gid, root):
+    if root:
+        _check(_libc.unshare(CLONE_NEWNS))
+    else:
+        _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS))
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    # nothing mounted here may propagate back to the host's namespace
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+def _bind_in_view(sock_fd, parent_fd, name, umask, scratch):
+    """bind(sock, name) where name, looked up from a made-up root and cwd,
+    leads to directory parent_fd: the kernel then records the guest's own
+    name.  Done in a child with a mount namespace of its own, gone with it."""
+    view = _view(name)
+    if view is None:
+        raise OSError(errno.EOPNOTSUPP, "no view")
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            _check(_libc.unshare(CLONE_NEWNS))
+            parent = _reopen_here(parent_fd)
+            _mount("tmpfs", scratch, "tmpfs", 0, "mode=0700")
+            dirs, start, final = view
+            for d in dirs:
+                os.makedirs(os.path.join(scratch, *d), exist_ok=True)
+            cwd = os.path.join(scratch, *start)
+            # a cwd below the parent is entered before the mount hides it
+            # (`..` then climbs into the mount); the parent itself after
+            if start != final:
+                os.chdir(cwd)
+            _mount(f"/proc/self/fd/{parent}", os.path.join(scratch, *final), None, MS_BIND | MS_REC)
+            if start == final:
+                os.chdir(cwd)
+            os.chroot(scratch)         # onto the mount, when the parent is the root
+            os.umask(umask)
+            s = socket.socket(fileno=sock_fd)
+            try:
+                s.bind(name)
+            finally:
+                s.detach()
+        except OSError as e:
+            code = e.errno or errno.EIO
+        except BaseException:
+            code = errno.EIO
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code:
+        raise OSError(code if code > 0 else errno.EIO, "bind")
+
+
+def _view(name):
+    """The directories a lookup of `name` walks through, when every component
+    but the last is a plain directory of a scratch tree: (directories to make,
+    the cwd to start from, the lexical parent where the real parent directory
+    is mounted).  A relative name starts deep enough for its `..`s never to
+    meet the root.  None when the lookup would step down below that parent
+    (`/x/a/../sock`: `a` would have to be a directory of the real one)."""
+    text = os.fsdecode(name)
+    comps = text.split("/")
+    final = comps.pop()
+    if final in ("", ".", ".."):
+        return None
+    start = () if text.startswith("/") else ("w",) * (comps.count("..") + 1)
+    node, downs = start, []
+    for c in comps:
+        if c in ("", "."):
+            continue
+        if c == "..":
+            node = node[:-1]
+        else:
+            node = node + (c,)
+            downs.append(node)
+    parent = node
+    if any(len(d) > len(parent) and d[:len(parent)] == parent for d in downs):
+        return None
+    return [list(d) for d in downs + [start, parent]], list(start), list(parent)
+
+
+def _reopen_here(fd):
+    """fd names a directory as the Sentry's namespace has it; bind mounts take
+    their source from this namespace only.  Open the same path here, without
+    following any symlink, and make sure it is the same directory."""
+    st = os.fstat(fd)
+    path = os.readlink(f"/proc/self/fd/{fd}")
+    from sentry.vfs.mount import CONFINED, openat2
+    root = os.open("/", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        here = openat2(root, path.lstrip("/") or ".", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, resolve=CONFINED)
+    except Exception:
+        raise OSError(errno.ENOENT, "reopen")
+    finally:
+        os.close(root)
+    mine = os.fstat(here)
+    if (mine.st_dev, mine.st_ino) != (st.st_dev, st.st_ino):
+        os.close(here)
+        raise OSError(errno.ENOENT, "reopen")
+    return here

@@ -1,0 +1,186 @@
+"""Credentials: the set*id, get*id and capability calls, all emulated.
+
+They act on the task's emulated credentials (sentry/kernel/credentials.py);
+the host never runs them, so a guest's uid changes nothing on the host.  The
+getters are answered in C (native/identity.c) from the row the kernel
+publishes after every change here; these handlers serve a task without one.
+"""
+import errno
+import struct
+
+from syscalls.call import sint
+from syscalls.errors import SyscallError
+from syscalls.registry import handler
+
+
+def _changed(call):
+    call.kernel.publish(call.task)
+    return 0
+
+
+def _id(call, i):
+    return call.args[i] & 0xFFFFFFFF
+
+
+@handler("getuid")
+def sys_getuid(call):
+    return call.task.creds.ruid
+
+
+@handler("geteuid")
+def sys_geteuid(call):
+    return call.task.creds.euid
+
+
+@handler("getgid")
+def sys_getgid(call):
+    return call.task.creds.rgid
+
+
+@handler("getegid")
+def sys_getegid(call):
+    return call.task.creds.egid
+
+
+def _write_ids(call, ids):
+    for addr, v in zip(call.args[:3], ids):
+        call.write(addr, struct.pack("<I", v))
+    return 0
+
+
+@handler("getresuid")
+def sys_getresuid(call):
+    c = call.task.creds
+    return _write_ids(call, (c.ruid, c.euid, c.suid))
+
+
+@handler("getresgid")
+def sys_getresgid(call):
+    c = call.task.creds
+    return _write_ids(call, (c.rgid, c.egid, c.sgid))
+
+
+@handler("getgroups")
+def sys_getgroups(call):
+    size, groups = sint(call.args[0]), call.task.creds.groups
+    if size < 0:
+        raise SyscallError(errno.EINVAL)
+    if size == 0:
+        return len(groups)
+    if size < len(groups):
+        raise SyscallError(errno.EINVAL)
+    call.write(call.args[1], struct.pack(f"<{len(groups)}I", *groups))
+    return len(groups)
+
+
+@handler("setgroups")
+def sys_setgroups(call):
+    size = sint(call.args[0])
+    if size < 0:
+        raise SyscallError(errno.EINVAL)
+    from sentry.kernel.credentials import NGROUPS_MAX
+    if size > NGROUPS_MAX:
+        raise SyscallError(errno.EINVAL)
+    raw = call.read(call.args[1], 4 * size) if size else b""
+    call.task.creds.setgroups(struct.unpack(f"<{size}I", raw))
+    return _changed(call)
+
+
+@handler("setuid")
+def sys_setuid(call):
+    call.task.creds.setuid(_id(call, 0))
+    return _changed(call)
+
+
+@handler("setgid")
+def sys_setgid(call):
+    call.task.creds.setgid(_id(call, 0))
+    return _changed(call)
+
+
+@handler("setreuid")
+def sys_setreuid(call):
+    call.task.creds.setreuid(_id(call, 0), _id(call, 1))
+    return _changed(call)
+
+
+@handler("setregid")
+def sys_setregid(call):
+    call.task.creds.setregid(_id(call, 0), _id(call, 1))
+    return _changed(call)
+
+
+@handler("setresuid")
+def sys_setresuid(call):
+    call.task.creds.setresuid(_id(call, 0), _id(call, 1), _id(call, 2))
+    return _changed(call)
+
+
+@handler("setresgid")
+def sys_setresgid(call):
+    call.task.creds.setresgid(_id(call, 0), _id(call, 1), _id(call, 2))
+    return _changed(call)
+
+
+@handler("setfsuid")
+def sys_setfsuid(call):
+    prev = call.task.creds.setfsuid(_id(call, 0))
+    _changed(call)
+    return prev
+
+
+@handler("setfsgid")
+def sys_setfsgid(call):
+    prev = call.task.creds.setfsgid(_id(call, 0))
+    _changed(call)
+    return prev
+
+
+# ---- capabilities (capget(2), capset(2)) -------------------------------------
+
+CAP_V1, CAP_V2, CAP_V3 = 0x19980330, 0x20071026, 0x20080522
+
+
+def _cap_header(call):
+    """(task whose capabilities are meant, number of 32-bit words), or an
+    errno; the preferred version is written back on a bad one, as Linux does."""
+    version, pid = struct.unpack("<Ii", call.read(call.args[0], 8))
+    if version not in (CAP_V1, CAP_V2, CAP_V3):
+        call.write(call.args[0], struct.pack("<I", CAP_V3))
+        raise SyscallError(errno.EINVAL)
+    if pid < 0:
+        raise SyscallError(errno.EINVAL)
+    task = call.task if pid == 0 else call.kernel.task_of(pid)
+    if task is None:
+        raise SyscallError(errno.ESRCH)
+    return task, 1 if version == CAP_V1 else 2
+
+
+@handler("capget")
+def sys_capget(call):
+    task, words = _cap_header(call)
+    if not call.args[1]:
+        return 0
+    c = task.creds
+    out = b""
+    for w in range(words):
+        out += struct.pack("<III", *((v >> (32 * w)) & 0xFFFFFFFF for v in
+                                     (c.cap_effective, c.cap_permitted, c.cap_inheritable)))
+    call.write(call.args[1], out)
+    return 0
+
+
+@handler("capset")
+def sys_capset(call):
+    task, words = _cap_header(call)
+    if task is not call.task:
+        raise SyscallError(errno.EPERM)
+    raw = call.read(call.args[1], 12 * words)
+    eff = perm = inh = 0
+    for w in range(words):
+        e, p, i = struct.unpack_from("<III", raw, 12 * w)
+        eff |= e << (32 * w)
+        perm |= p << (32 * w)
+        inh |= i << (32 * w)
+    call.task.creds.capset(eff, perm, inh)
+    return _changed(call)

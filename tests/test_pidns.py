@@ -1,0 +1,129 @@
+"""The sandbox's PID namespace and credentials (issue 4), beyond the
+differential transcripts (tests/c/conf_pids.c, conf_creds.c): no host pid
+reaches the guest, pid 1 semantics, ids from the command line."""
+import os
+import pathlib
+import re
+import subprocess
+
+from conftest import install, copy_root, run_sentry
+
+PID_KEYS = {"Pid", "PPid", "Tgid", "NSpid", "NStgid", "NSpgid", "NSsid", "TracerPid"}
+
+
+def _host_pids(log):
+    return {int(h) for h in re.findall(r"task \d+ is host (\d+)", log)}
+
+
+def test_no_host_pid_reaches_the_guest(busybox_root, cbin, tmp_path):
+    """Every pid conf_pids sees -- syscall results, wait statuses, siginfo of
+    handlers, sigtimedwait and waitid, SO_PEERCRED, F_GETOWN, F_GETLK, pidfd
+    fdinfo, /proc -- is scanned for the host pids the Sentry logged."""
+    root = str(tmp_path / "root")
+    copy_root(busybox_root, root)
+    exe = install(cbin("conf_pids"), root)
+    os.mkdir(root + "/scratch")
+    log = tmp_path / "sentry.log"
+    r = run_sentry(["/bin/sh", "-c", f"{exe} /scratch raw; cat /proc/self/status /proc/1/status; "
+                    "cat /proc/self/stat; ps -o pid,ppid,pgid,comm; echo $$ $PPID"],
+                   root, extra=["--debug", "--log", str(log)])
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    host = _host_pids(log.read_text())
+    assert len(host) >= 8                          # the program's children and threads, the shell's
+    seen = []
+    for line in out.splitlines():
+        if line.startswith("raw "):
+            seen += [int(n) for n in re.findall(r"-?\d+", line.rsplit(" ", 1)[-1])]
+            if line.startswith("raw proc:"):
+                assert " 0" not in line, line     # every /proc relation holds
+        key, _, value = line.partition(":")
+        if key in PID_KEYS:
+            seen.append(int(value))
+    stat_line = next(l for l in out.splitlines() if re.match(r"\d+ \(\S+\) [A-Z] ", l))
+    fields = stat_line.rsplit(")", 1)[1].split()
+    seen += [int(stat_line.split()[0])] + [int(fields[i]) for i in (1, 2, 3, 5)]
+    seen += [int(n) for n in out.splitlines()[-1].split()]
+    assert len(seen) > 30
+    assert not set(abs(p) for p in seen) & host, sorted(set(abs(p) for p in seen) & host)
+    assert max(abs(p) for p in seen) < 50           # a fresh namespace's small numbers
+    assert out.splitlines()[-1] == "1 0"            # the shell is init; its parent is outside
+
+
+def test_orphans_go_to_init_and_pids_count_from_one():
+    out = run_sentry(["/bin/sh", "-c", "(sleep 1 &) ; sleep 0.3; ps -o pid,ppid,comm; echo $$"]).stdout
+    lines = out.decode().split("\n")
+    rows = [l.split() for l in lines[1:-2]]
+    assert ["1", "0", "sh"] in rows
+    assert any(r[1:] == ["1", "sleep"] for r in rows)   # re-parented to init, as in a PID namespace
+    assert lines[-2] == "1"
+
+
+def test_ids_from_the_command_line(busybox_root):
+    r = run_sentry(["/bin/sh", "-c", "id -u; id -g; id -G; grep -E '^(Uid|Gid|Groups)' /proc/self/status"],
+                   busybox_root, extra=["--uid", "1000", "--gid", "100", "--groups", "10,20"])
+    assert r.stdout.decode().split("\n") == [
+        "1000", "100", "100 10 20", "Uid:\t1000\t1000\t1000\t1000", "Gid:\t100\t100\t100\t100",
+        "Groups:\t10 20 ", ""]
+
+
+def test_a_dropped_user_cannot_get_root_back(busybox_root):
+    """su-like: drop to 1000 with python's os calls; getting back is EPERM."""
+    r = run_sentry(["python3", "-c", "import os\n"
+                    "os.setgroups([]); os.setgid(100); os.setuid(1000)\n"
+                    "print(os.getresuid(), os.getresgid(), os.getgroups())\n"
+                    "for f in (lambda: os.setuid(0), lambda: os.seteuid(0), lambda: os.setgroups([0])):\n"
+                    "    try: f(); print('regained')\n"
+                    "    except PermissionError as e: print(e.errno)\n"])
+    assert r.stdout == b"(1000, 1000, 1000) (100, 100, 100) []\n1\n1\n1\n"
+
+
+def test_bad_id_options_are_one_clear_line():
+    for opt in (["--uid", "x"], ["--gid", "-1"], ["--groups", "1,a"], ["--uid", "4294967295"],
+                ["--cpus", "0"], ["--memory", "lots"]):
+        r = run_sentry(["true"], extra=opt)
+        assert r.returncode == 125 and r.stderr.count(b"\n") == 1, (opt, r.stderr)
+
+
+def test_cpus_and_memory_are_what_the_sandbox_reports():
+    r = run_sentry(["/bin/sh", "-c", "nproc; grep -c ^processor /proc/cpuinfo; "
+                    "cat /sys/devices/system/cpu/online; grep MemTotal /proc/meminfo; "
+                    "python3 -c 'import os; print(len(os.sched_getaffinity(0)), "
+                    "os.sysconf(\"SC_PHYS_PAGES\") * os.sysconf(\"SC_PAGE_SIZE\") >> 20)'"],
+                   extra=["--cpus", "1", "--memory", "256m"])
+    assert r.stdout.decode().split("\n") == ["1", "1", "0", "MemTotal:         262144 kB", "1 256", ""]
+
+
+def test_uname_release_and_hostname(busybox_root):
+    r = run_sentry(["/bin/sh", "-c", "uname -r; uname -n; cat /proc/sys/kernel/osrelease; hostname"],
+                   busybox_root, extra=["--kernel-release", "4.19.0-test", "--hostname", "box"])
+    assert r.stdout == b"4.19.0-test\nbox\n4.19.0-test\nbox\n"
+
+
+def test_tar_keeps_owners_and_chown_follows_the_guests_credentials(outside_tmp):
+    """tar x of an archive with owners round-trips (the Sentry chowns for a
+    guest whose emulated root holds CAP_CHOWN); a guest that dropped to a
+    user may change only its own files' mode, and no owner."""
+    tmp_path = pathlib.Path(outside_tmp)
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f").write_text("x")
+    os.chown(src / "d" / "f", 1234, 2345)
+    os.chown(src / "d", 1234, 2345)
+    subprocess.run(["tar", "-C", str(src), "-cf", str(tmp_path / "own.tar"), "d"], check=True)
+    r = run_sentry(["/bin/sh", "-c", f"cd /tmp && tar xf {tmp_path}/own.tar && stat -c '%u:%g %n' d d/f && "
+                    "python3 -c '\nimport os\nfd = os.open(\"d/f\", os.O_RDONLY)\nos.fchown(fd, 7, 8)\n"
+                    "os.setuid(7)\nos.fchmod(fd, 0o600)\n"
+                    "for f in (lambda: os.fchown(fd, 9, 9), lambda: os.chmod(\"d\", 0o700), "
+                    "lambda: os.chown(\"d/f\", 7, 99)):\n"
+                    "    try: f(); print(\"allowed\")\n    except PermissionError as e: print(e.errno)\n"
+                    "st = os.stat(\"d/f\"); print(st.st_uid, st.st_gid, oct(st.st_mode))'"])
+    assert r.stdout.decode().split("\n") == ["1234:2345 d", "1234:2345 d/f", "1", "1", "1",
+                                             "7 8 0o100600", ""], r.stderr
+
+
+def test_init_cannot_be_killed_through_a_pidfd():
+    r = run_sentry(["/bin/sh", "-c", "python3 -c 'import os, signal\n"
+                    "fd = os.pidfd_open(1)\nsignal.pidfd_send_signal(fd, signal.SIGKILL)\n"
+                    "signal.pidfd_send_signal(fd, signal.SIGTERM)\nprint(\"sent\")'; echo init alive"])
+    assert r.stdout == b"sent\ninit alive\n" and r.returncode == 0
