@@ -109,7 +109,9 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
     namespace, a devpts instance of its own; a synthetic /proc and /sys."""
     mounts = MountTable()
     if cfg.rootfs is None:
-        mounts.add(Mount("/", "/", readonly=True))
+        root = Mount("/", "/", readonly=True)
+        root.host_sockets = False          # the host's daemons listen there
+        mounts.add(root)
         tmp = os.path.join(private, "tmp")
         os.mkdir(tmp)
         os.chmod(tmp, 0o1777)
