@@ -190,13 +190,17 @@ def sys_sendto(call):
 MSGHDR = 56
 
 
-SOL_SOCKET, SCM_RIGHTS = 1, 1
+SOL_SOCKET, SCM_RIGHTS, SCM_CREDENTIALS = 1, 1, 2
 CONTROL_MAX = 4096
 
 
-def _check_control(control):
-    """SCM_RIGHTS may not pass the Sentry's own fds."""
+def _check_control(call, control):
+    """SCM_RIGHTS may not pass the Sentry's own fds; SCM_CREDENTIALS names
+    the sender by virtual pid and emulated ids, which the host is given as
+    its own (it checks them against the sending process).  Returns the
+    control data to stage."""
     from syscalls.file import is_hidden
+    out = bytearray(control)
     off = 0
     while off + 16 <= len(control):
         length, level, kind = struct.unpack_from("<Qii", control, off)
@@ -206,7 +210,25 @@ def _check_control(control):
             n = (length - 16) // 4
             if any(is_hidden(fd) for fd in struct.unpack_from(f"<{n}i", control, off + 16)):
                 raise SyscallError(errno.EBADF)
+        elif level == SOL_SOCKET and kind == SCM_CREDENTIALS and length >= 16 + 12:
+            struct.pack_into("<iII", out, off + 16, *_host_ucred(call, *struct.unpack_from(
+                "<iII", control, off + 16)))
         off += (length + 7) & ~7
+    return bytes(out)
+
+
+def _host_ucred(call, pid, uid, gid):
+    """Linux lets a process send only its own pid and one of its own ids
+    unless it holds CAP_SYS_ADMIN / CAP_SETUID / CAP_SETGID."""
+    from sentry.kernel.credentials import CAP_SETGID, CAP_SETUID
+    c = call.task.creds
+    if pid != call.process.vpid:
+        raise SyscallError(errno.EPERM)
+    if uid not in (c.ruid, c.euid, c.suid) and not c.capable(CAP_SETUID):
+        raise SyscallError(errno.EPERM)
+    if gid not in (c.rgid, c.egid, c.sgid) and not c.capable(CAP_SETGID):
+        raise SyscallError(errno.EPERM)
+    return call.process.tgid, os.getuid(), os.getgid()
 
 
 def _staged_msghdr(call, hdr_addr):
@@ -220,8 +242,7 @@ def _staged_msghdr(call, hdr_addr):
     if control_ptr and controllen:
         if controllen > CONTROL_MAX:
             raise SyscallError(errno.ENOBUFS)
-        control = call.read(control_ptr, controllen)
-        _check_control(control)
+        control = _check_control(call, call.read(control_ptr, controllen))
     slot = call.slot()
     name_addr = slot + MSGHDR if raw else 0
     control_addr = slot + MSGHDR + ((len(raw) + 7) & ~7) if control else 0
