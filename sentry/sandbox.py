@@ -122,9 +122,12 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
         # the guest's sight (its /tmp is another directory)
         layers = cfg.overlay_dir or private
         try:
-            mounts.add(OverlayMount("/", lower, os.path.join(layers, "upper"), os.path.join(layers, "work")))
+            root = OverlayMount("/", lower, os.path.join(layers, "upper"), os.path.join(layers, "work"))
         except LayersInUse:
             raise ConfigError(f"--overlay-dir {layers}: in use by another sandbox")
+        if cfg.rootfs is None:
+            root.lower.host_sockets = False      # the host's daemons listen there
+        mounts.add(root)
     else:
         mounts.add(Mount("/", lower))
     if cfg.rootfs is None:

@@ -23,6 +23,16 @@ class NeedStaging(Exception):
     lets the call trap again."""
 
 
+class Inject(Exception):
+    """Run syscall `nr(*args)` in the guest first, then(result) with its
+    result; the guest's own call then runs again from its syscall
+    instruction and traps again (Kernel.inject)."""
+
+    def __init__(self, nr, args, then):
+        super().__init__(nr)
+        self.nr, self.args, self.then = nr, args, then
+
+
 class Call:
     def __init__(self, kernel, task, regs):
         self.kernel = kernel

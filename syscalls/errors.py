@@ -14,3 +14,8 @@ class SyscallError(Exception):
 
     def __str__(self):
         return os.strerror(self.errno) + (f" ({self.why})" if self.why else "")
+
+
+# ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK: a call
+# interrupted by a signal that the kernel will run again (or restart_syscall)
+RESTART_ERRNOS = (512, 513, 514, 516)

@@ -10,13 +10,12 @@ Abstract names are namespaced per sandbox.  Internet sockets pass through
 to the host network until the network namespace exists (see README).
 """
 import errno
-import fcntl
 import os
 import struct
 
-from sentry.vfs.mount import CREATE
-from syscalls.call import AT_FDCWD, sint
-from syscalls.errors import SyscallError
+from sentry.vfs.mount import CONFINED, CREATE
+from syscalls.call import AT_FDCWD, Inject, sint
+from syscalls.errors import RESTART_ERRNOS, SyscallError
 from syscalls.lookup import Parent, lookup
 from syscalls.registry import PASS, Rewrite, handler
 
@@ -76,40 +75,68 @@ def _unix_path_call(call, raw, bind):
     path = _sun_path(raw)
     if not path:
         raise SyscallError(errno.ENOENT)
-    if bind:
-        loc = lookup(call, AT_FDCWD, path, follow=False, must_exist=False)
-        if loc.exists:
-            raise SyscallError(errno.EADDRINUSE)
-        loc = loc.mount.prepare_change(loc, CREATE)
+    if not bind:
+        return _connect_unix(call, raw)
+    loc = lookup(call, AT_FDCWD, path, follow=False, must_exist=False)
+    if loc.exists:
+        raise SyscallError(errno.EADDRINUSE)
+    loc = loc.mount.prepare_change(loc, CREATE)
 
-        def op(sock, pfd, name):
-            mountns = call.kernel.mountns
-            if mountns is not None:
-                try:
-                    # the kernel records the guest's own name: getsockname,
-                    # getpeername, accept and recvfrom report it as on Linux
-                    return mountns.bind_unix(sock.fileno(), pfd, path, call.umask())
-                except OSError as e:
-                    if e.errno != errno.EOPNOTSUPP:
-                        raise
-            old = os.umask(call.umask())
+    def op(sock, pfd, name):
+        mountns = call.kernel.mountns
+        if mountns is not None:
             try:
-                sock.bind(name)        # recorded as its last component only
-            finally:
-                os.umask(old)
-    else:
-        loc = lookup(call, AT_FDCWD, path)
-
-        def op(sock, pfd, name):
-            # never block the Sentry: a full backlog answers EAGAIN
-            flags = fcntl.fcntl(sock.fileno(), fcntl.F_GETFL)
-            fcntl.fcntl(sock.fileno(), fcntl.F_SETFL, flags | os.O_NONBLOCK)
-            try:
-                sock.connect(name)
-            finally:
-                fcntl.fcntl(sock.fileno(), fcntl.F_SETFL, flags)
+                # the kernel records the guest's own name: getsockname,
+                # getpeername, accept and recvfrom report it as on Linux
+                return mountns.bind_unix(sock.fileno(), pfd, path, call.umask())
+            except OSError as e:
+                if e.errno != errno.EOPNOTSUPP:
+                    raise
+        old = os.umask(call.umask())
+        try:
+            sock.bind(name)        # recorded as its last component only
+        finally:
+            os.umask(old)
     _on_guest_socket(call, call.fd(0), loc, op)
     return 0
+
+
+SYS_OPENAT2, SYS_CLOSE = 437, 3
+O_PATH_CLOEXEC = 0o10000000 | 0o2000000
+
+
+def _connect_unix(call, raw):
+    """connect(2) to a unix path runs in the guest's own context, so that the
+    kernel sees the guest connect (SO_PEERCRED, SCM_CREDENTIALS, a blocking
+    connect that waits), yet never looks a guest path up: the Sentry first
+    has the guest open the socket file as an O_PATH fd through its mount's
+    confined root (an injected openat2), then connects to
+    /proc/thread-self/fd/N, the magic link to that very inode, and has the
+    guest close N when the connect returns."""
+    task, sockfd = call.task, call.fd(0)
+    prepared, task.connect_via = task.connect_via, None
+    if prepared is None or prepared[:2] != (sockfd, raw):
+        loc = lookup(call, AT_FDCWD, _sun_path(raw))
+        if not loc.mount.host_sockets:
+            raise SyscallError(errno.ECONNREFUSED)     # a host daemon's: no one listens, as far as the guest knows
+        how = struct.pack("<QQQ", O_PATH_CLOEXEC, 0, CONFINED)
+        rel_addr, how_addr = call.stage(os.fsencode(loc.rel) + b"\0", how)
+
+        def opened(result):
+            task.connect_via = (sockfd, raw, result)
+        raise Inject(SYS_OPENAT2, (loc.mount.guest_fd, rel_addr, how_addr, len(how)), opened)
+    via = prepared[2]
+    if via < 0:
+        raise SyscallError(-via)
+    name = b"/proc/thread-self/fd/%d" % via
+    (addr,) = call.stage(raw[:2] + name + b"\0")
+    kernel = call.kernel
+
+    def done(t, result):
+        if -result in RESTART_ERRNOS:
+            result = -errno.EINTR        # it cannot run again: its fd is closed now
+        kernel.inject_after(t, SYS_CLOSE, (via,), result)
+    return Rewrite(args={1: addr, 2: 2 + len(name) + 1}, on_exit=done)
 
 
 def _bind_connect(call, bind):
@@ -163,13 +190,17 @@ def sys_sendto(call):
 MSGHDR = 56
 
 
-SOL_SOCKET, SCM_RIGHTS = 1, 1
+SOL_SOCKET, SCM_RIGHTS, SCM_CREDENTIALS = 1, 1, 2
 CONTROL_MAX = 4096
 
 
-def _check_control(control):
-    """SCM_RIGHTS may not pass the Sentry's own fds."""
+def _check_control(call, control):
+    """SCM_RIGHTS may not pass the Sentry's own fds; SCM_CREDENTIALS names
+    the sender by virtual pid and emulated ids, which the host is given as
+    its own (it checks them against the sending process).  Returns the
+    control data to stage."""
     from syscalls.file import is_hidden
+    out = bytearray(control)
     off = 0
     while off + 16 <= len(control):
         length, level, kind = struct.unpack_from("<Qii", control, off)
@@ -179,7 +210,25 @@ def _check_control(control):
             n = (length - 16) // 4
             if any(is_hidden(fd) for fd in struct.unpack_from(f"<{n}i", control, off + 16)):
                 raise SyscallError(errno.EBADF)
+        elif level == SOL_SOCKET and kind == SCM_CREDENTIALS and length >= 16 + 12:
+            struct.pack_into("<iII", out, off + 16, *_host_ucred(call, *struct.unpack_from(
+                "<iII", control, off + 16)))
         off += (length + 7) & ~7
+    return bytes(out)
+
+
+def _host_ucred(call, pid, uid, gid):
+    """Linux lets a process send only its own pid and one of its own ids
+    unless it holds CAP_SYS_ADMIN / CAP_SETUID / CAP_SETGID."""
+    from sentry.kernel.credentials import CAP_SETGID, CAP_SETUID
+    c = call.task.creds
+    if pid != call.process.vpid:
+        raise SyscallError(errno.EPERM)
+    if uid not in (c.ruid, c.euid, c.suid) and not c.capable(CAP_SETUID):
+        raise SyscallError(errno.EPERM)
+    if gid not in (c.rgid, c.egid, c.sgid) and not c.capable(CAP_SETGID):
+        raise SyscallError(errno.EPERM)
+    return call.process.tgid, os.getuid(), os.getgid()
 
 
 def _staged_msghdr(call, hdr_addr):
@@ -193,8 +242,7 @@ def _staged_msghdr(call, hdr_addr):
     if control_ptr and controllen:
         if controllen > CONTROL_MAX:
             raise SyscallError(errno.ENOBUFS)
-        control = call.read(control_ptr, controllen)
-        _check_control(control)
+        control = _check_control(call, call.read(control_ptr, controllen))
     slot = call.slot()
     name_addr = slot + MSGHDR if raw else 0
     control_addr = slot + MSGHDR + ((len(raw) + 7) & ~7) if control else 0

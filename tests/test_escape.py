@@ -293,3 +293,76 @@ for name, f in [("fcntl", lambda: __import__("fcntl").fcntl(1000, 1)), ("fstat",
     out = run_sentry(["python3", "-c", code]).stdout.decode().splitlines()
     assert out == [f"{n} Bad file descriptor" for n in
                    ("fcntl", "fstat", "dup", "fchdir", "statvfs", "openat", "scm_rights")]
+
+
+def test_host_unix_sockets_on_the_default_root_are_unreachable(outside_tmp):
+    """A host daemon's socket (docker.sock, dbus…) shows on the read-only
+    default root, but a connect to it is refused -- by its path, through a
+    symlink, or by a racing thread swapping a directory for a symlink to it --
+    while the guest's own sockets (in /tmp) and a bind mount's work."""
+    import threading
+    host_path = os.path.join(outside_tmp, "host.sock")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(host_path)
+    listener.listen(64)
+    listener.settimeout(0.2)
+    accepted = []
+
+    def accept_all():
+        while not stop:
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                pass
+    stop = False
+    t = threading.Thread(target=accept_all)
+    t.start()
+    code = f"""
+import os, socket, threading
+host = {host_path!r}
+def attempt(p):
+    try:
+        socket.socket(socket.AF_UNIX).connect(p); return "connected"
+    except OSError as e:
+        return os.strerror(e.errno)
+print("path:", attempt(host))
+os.symlink(os.path.dirname(host), "/tmp/link")
+print("symlink:", attempt("/tmp/link/host.sock"))
+os.mkdir("/tmp/real")
+own = socket.socket(socket.AF_UNIX); own.bind("/tmp/real/host.sock"); own.listen(1000)
+print("own:", attempt("/tmp/real/host.sock"))
+stop = False
+def swap2():
+    while not stop:
+        try: os.rename("/tmp/real", "/tmp/d")
+        except OSError: pass
+        try: os.rename("/tmp/d", "/tmp/real")
+        except OSError: pass
+def sym():
+    while not stop:
+        try: os.symlink(os.path.dirname(host), "/tmp/d")
+        except OSError: pass
+        try: os.unlink("/tmp/d")
+        except OSError: pass
+ts = [threading.Thread(target=f) for f in (swap2, sym)]
+[x.start() for x in ts]
+results = set(attempt("/tmp/d/host.sock") for _ in range(1000))
+stop = True
+[x.join() for x in ts]
+print("race:", sorted(results))
+"""
+    try:
+        r = run_sentry(["python3", "-c", code], timeout=120)
+        out = r.stdout.decode()
+        assert "path: Connection refused" in out and "symlink: Connection refused" in out, out + r.stderr.decode()
+        assert "own: connected" in out
+        assert "Connection refused" in out.split("race:")[1], out   # the race met the symlink
+        b = run_sentry(["python3", "-c", "import socket; socket.socket(socket.AF_UNIX).connect('/x/host.sock'); "
+                        "print('bind mount: connected')"], extra=["--mount", f"type=bind,src={outside_tmp},dst=/x"])
+        assert b.stdout == b"bind mount: connected\n"
+    finally:
+        stop = True
+        t.join()
+        listener.close()
+    # one accept: the bind mount's, which the user configured; none from the race
+    assert len(accepted) == 1, out

@@ -20,8 +20,8 @@ from sentry.kernel.task import Process, Task
 from sentry.platform import memory, ptrace, staging
 from sentry.platform.staging import Slots
 from syscalls import table
-from syscalls.call import Call, NeedStaging
-from syscalls.errors import SyscallError
+from syscalls.call import Call, Inject, NeedStaging
+from syscalls.errors import RESTART_ERRNOS, SyscallError
 from syscalls.registry import PASS, Rewrite
 
 log = logging.getLogger("sentry")
@@ -31,9 +31,7 @@ CLONE_PARENT_SETTID, CLONE_CHILD_SETTID = 0x00100000, 0x01000000
 SYS_MMAP, SYS_CLONE = 9, 56
 RECENTLY_GONE = 256
 ARG_REGS = ("rdi", "rsi", "rdx", "r10", "r8", "r9")
-# ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK: the
-# kernel will run the call again (or restart_syscall) after a signal
-RESTART_ERRNOS = (512, 513, 514, 516)
+
 ZOMBIE_SWEEP = 64
 STALE_ROWS = 1024
 
@@ -170,6 +168,9 @@ class Kernel:
         except NeedStaging:
             self.map_staging(task, regs)
             return
+        except Inject as i:
+            self.inject(task, regs, i.nr, i.args, i.then)
+            return
         except SyscallError as e:
             if entry.outcome == "deny" and entry.name not in self.warned:
                 self.warned.add(entry.name)
@@ -190,7 +191,9 @@ class Kernel:
         if outcome is PASS:
             if tracer:
                 tracer.enter(task, call, entry, "passed")
-                task.on_exit = lambda t, r: None
+                task.on_exit = task.on_exit or (lambda t, r: None)
+                ptrace.resume_to_exit(task.tid)
+            elif task.on_exit is not None:     # a call the Sentry injected, awaited
                 ptrace.resume_to_exit(task.tid)
             else:
                 ptrace.resume(task.tid)
@@ -234,7 +237,11 @@ class Kernel:
                 setattr(regs, ARG_REGS[i], v)
             changed = True
         if cb is not None and not (guest_args and -result in RESTART_ERRNOS):
-            new = cb(task, result)
+            task.exit_regs = regs
+            try:
+                new = cb(task, result)
+            finally:
+                task.exit_regs = None
             if new is not None and new != result:
                 regs.rax = new & 0xFFFFFFFFFFFFFFFF
                 result = new
@@ -243,7 +250,10 @@ class Kernel:
             ptrace.setregs(task.tid, regs)
         if self.strace and task.strace_entry is not None:
             self.strace.exit(task, result)
-        ptrace.resume(task.tid)
+        if task.on_exit is not None:       # a callback chained another stop
+            ptrace.resume_to_exit(task.tid)
+        else:
+            ptrace.resume(task.tid)
 
     def inject(self, task, regs, nr, args, then):
         """Run one syscall of the Sentry's choosing in the guest, then re-run
@@ -264,6 +274,28 @@ class Kernel:
         task.on_exit = restore
         task.strace_entry = None
         ptrace.resume_to_exit(task.tid)
+
+    def inject_after(self, task, nr, args, result):
+        """From an on_exit callback: run one more syscall of the Sentry's
+        choosing in the guest (a cleanup), then let the guest's call return
+        `result`.  The extra call stops at its entry and at its exit."""
+        regs = task.exit_regs
+        saved = ptrace.ffi_copy(regs)
+        saved.rax = result & 0xFFFFFFFFFFFFFFFF
+        regs.rip -= 2                      # back onto the syscall instruction
+        regs.rax = regs.orig_rax = nr
+        for name, v in zip(ARG_REGS, args):
+            setattr(regs, name, v)
+        ptrace.setregs(task.tid, regs)
+
+        def at_entry(t, r):
+            t.on_exit = at_exit
+
+        def at_exit(t, r):
+            ptrace.ffi_copy_into(t.exit_regs, saved)
+            ptrace.setregs(t.tid, saved)
+        task.on_exit = at_entry
+        task.strace_entry = None
 
     def map_staging(self, task, regs):
         slots = task.slots

@@ -119,6 +119,10 @@ def ffi_copy(regs):
     return out
 
 
+def ffi_copy_into(dst, src):
+    ffi.memmove(dst, src, ffi.sizeof("sn_regs"))
+
+
 def regs_of(event):
     """Pointer to the registers inside an event (valid until the next wait)."""
     return ffi.addressof(event[0], "regs")

@@ -45,6 +45,11 @@ class Mount:
 
     kind = "bind"
     stable_links = True    # its symlinks mean the same to every caller (vfs/linkcache.py)
+    # Whether a unix socket found here may be connected to: not in the host's
+    # own tree (the default root), where /run/docker.sock and friends are
+    # host endpoints (design note §1.3); a --rootfs or a bind mount is the
+    # user's choice.
+    host_sockets = True
 
     def __init__(self, path, host_root, readonly=False):
         self.path = path

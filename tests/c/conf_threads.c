@@ -90,7 +90,7 @@ static void *futex_waiter(void *arg)
 
 static volatile sig_atomic_t sig_on_target, sig_hits;
 static pid_t target_tid;
-static void on_usr1(int s) { (void)s; sig_hits++; sig_on_target = gettid() == target_tid; }
+static void on_usr1(int s) { (void)s; sig_on_target = gettid() == target_tid; sig_hits++; }   /* hits last: main waits on it */
 static volatile int spin_stop;
 static void *spinner(void *arg)
 {
