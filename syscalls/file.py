@@ -44,7 +44,7 @@ def open_rewrite(call, dirfd, path, flags, mode):
     tmpfile = (flags & O_TMPFILE) == O_TMPFILE
     follow = not (flags & O_NOFOLLOW) and not (creat and flags & O_EXCL)
     try:
-        loc = lookup(call, dirfd, path, follow=follow, must_exist=not creat)
+        loc = lookup(call, dirfd, path, follow=follow, must_exist=not creat, identity=True)
     except UnnamedTarget as unnamed:
         return _reopen_unnamed(call, unnamed, flags)
     if path.endswith(b"/") and creat and not loc.exists:

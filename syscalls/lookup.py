@@ -58,10 +58,13 @@ def start_dir(call, dirfd, path):
     return fd_sandbox_path(call, dirfd)
 
 
-def lookup(call, dirfd, path, follow=True, must_exist=True):
-    """Resolve guest path bytes relative to dirfd (an int, AT_FDCWD allowed)."""
+def lookup(call, dirfd, path, follow=True, must_exist=True, identity=False):
+    """Resolve guest path bytes relative to dirfd (an int, AT_FDCWD allowed).
+    identity: the guest gets the file's identity (a stat, an fd), so an
+    overlay copies a directory up first (Mount.expose)."""
     p = os.fsdecode(path)
-    return _resolve.resolve(call.kernel.mounts, start_dir(call, dirfd, p), p, follow, must_exist, ctx=call)
+    return _resolve.resolve(call.kernel.mounts, start_dir(call, dirfd, p), p, follow, must_exist, ctx=call,
+                            expose=identity)
 
 
 class Parent:

@@ -51,7 +51,7 @@ SYS_FSTAT = 5
 def _empty_path_target(call, dirfd):
     """fstatat(fd, "", AT_EMPTY_PATH) names fd itself; AT_FDCWD names the cwd."""
     if dirfd == AT_FDCWD:
-        return lookup(call, AT_FDCWD, b".")
+        return lookup(call, AT_FDCWD, b".", identity=True)
     return None
 
 
@@ -78,7 +78,7 @@ def _stat_common(call, dirfd, path, flags, out):
             return Rewrite(SYS_FSTAT, {0: dirfd, 1: out})
     else:
         try:
-            loc = lookup(call, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW)
+            loc = lookup(call, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW, identity=True)
         except UnnamedTarget as unnamed:
             buf = ffi.new("char[144]")
             _unnamed_stat(call, unnamed, lambda fd: check(lib.sn_fstatat(fd, b"", AT_EMPTY_PATH, buf)))
@@ -127,7 +127,7 @@ def sys_statx(call):
         raise SyscallError(errno.ENOENT)
     else:
         try:
-            loc = lookup(call, call.fd(0), path, follow=not flags & AT_SYMLINK_NOFOLLOW)
+            loc = lookup(call, call.fd(0), path, follow=not flags & AT_SYMLINK_NOFOLLOW, identity=True)
         except UnnamedTarget as unnamed:
             _unnamed_stat(call, unnamed, lambda fd: check(lib.sn_statx(fd, b"", AT_EMPTY_PATH | sync, mask, buf)))
             call.write(call.args[4], ffi.buffer(buf, 256)[:])
@@ -710,7 +710,8 @@ def sys_getcwd(call):
 @handler("inotify_add_watch")
 def sys_inotify_add_watch(call):
     mask = call.args[2] & 0xFFFFFFFF
-    loc = lookup(call, AT_FDCWD, call.path(1), follow=not mask & 0x01000000)   # IN_DONT_FOLLOW
+    loc = lookup(call, AT_FDCWD, call.path(1), follow=not mask & 0x01000000,   # IN_DONT_FOLLOW
+                 identity=True)          # an overlay's changes happen in the upper layer
     ino = call.kernel.borrow_fd(call.process, call.fd(0))
     target = open_final(loc)
     try:

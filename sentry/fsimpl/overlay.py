@@ -25,9 +25,9 @@ recognising one a single fstat.  Hence:
   never renamed: rename copies up what it moves, subtree included), so a host
   path the kernel reports for a guest fd or cwd maps back into the sandbox by
   prefix, whichever layer it is in;
-- a directory is copied up before the guest first sees it (a walk that ends on
-  it: stat, open, chdir), so its st_dev/st_ino never change while the guest
-  may hold them (fts, under GNU rm -rf, checks them on its way back up); a
+- a directory is copied up before the guest learns its identity (a stat or
+  an open of it), so its st_dev/st_ino never change while the guest may hold
+  them (fts, under GNU rm -rf, checks them on its way back up); a
   placeholder directory keeps its inode when it is completed.
 
 The guest can neither set, remove, read nor list an xattr under RESERVED
@@ -369,6 +369,8 @@ class OverlayMount(Mount):
         if what == CREATE_IN:
             self._complete(rel)
         elif what == REMOVE:
+            if loc.mount is self.lower and stat.S_ISDIR(loc.st.st_mode):
+                self._complete(rel)          # so that rmdir sees what is in it
             lib.sn_overlay_changed()         # maybe a directory the native path knows
         elif what == MOVE:
             lib.sn_overlay_changed()

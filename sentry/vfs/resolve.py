@@ -75,7 +75,7 @@ def _direct(mounts, comps, follow, trailing, must_exist, ctx):
     return Resolved(spath, backing, rel, st)
 
 
-def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=None, via=None, expose=True):
+def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=None, via=None, expose=False):
     """Resolve `path` (str) relative to sandbox directory `start`.
 
     ctx: the syscall on whose behalf (synthetic backends such as /proc
@@ -85,8 +85,8 @@ def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=
     follow: follow a symlink in the final component.
     must_exist: raise ENOENT for a missing final component; otherwise return
     it with st=None (for creation), provided its parent exists.
-    expose: the result is handed to the guest (Mount.expose: an overlay
-    copies a directory up first); False for the Sentry's own look-ups.
+    expose: the guest gets the result's identity, a stat or an fd
+    (Mount.expose: an overlay copies a directory up first).
     """
     loc = _walk(mounts, start, path, follow, must_exist, record, ctx, via)
     return loc.mount.owner.expose(loc) if expose and loc.exists else loc
@@ -180,7 +180,7 @@ def _fd_target(mounts, ctx, ref, target):
         raise SyscallError(errno.ENOENT)
     if target.startswith("/"):
         try:
-            found = resolve(mounts, "/", target, record=False, ctx=ctx, expose=False)
+            found = resolve(mounts, "/", target, record=False, ctx=ctx)
             if (found.st.st_dev, found.st.st_ino) == (st.st_dev, st.st_ino):
                 return found.spath
         except SyscallError:
@@ -208,7 +208,7 @@ def _remember(mounts, link, ctx):
         return
     via = []
     try:
-        target = resolve(mounts, "/", link, record=False, ctx=ctx, via=via, expose=False)
+        target = resolve(mounts, "/", link, record=False, ctx=ctx, via=via)
     except SyscallError:
         return
     if target.mount.stable_links and all(m.stable_links for m in via):
