@@ -152,15 +152,47 @@ def sys_rt_tgsigqueueinfo(call):
     return Rewrite(args={0: host_tgid, 1: host_tid, 3: _staged_siginfo(call, 3)}, restore=True)
 
 
-@handler("rt_sigtimedwait", note="the siginfo it fills names the sender by virtual pid")
+# Signals whose default action is to ignore them (sig_kernel_ignore)
+DEFAULT_IGNORED = {17, 18, 23, 28}       # SIGCHLD, SIGCONT, SIGURG, SIGWINCH
+ERESTARTNOHAND = 514
+
+
+def _only_ignored_pending(tid, waited):
+    """Whether every signal that can interrupt `tid` (pending, unblocked, not
+    waited for) is one it ignores.  Linux drops those when they are sent; a
+    traced task gets them queued, so its sigtimedwait wakes with EINTR."""
+    masks = {}
+    try:
+        with open(f"/proc/{tid}/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"):
+                    masks[key] = int(value, 16)
+    except (OSError, ValueError):
+        return False
+    pending = (masks.get("SigPnd", 0) | masks.get("ShdPnd", 0)) & ~masks.get("SigBlk", 0) & ~waited
+    if not pending:
+        return False
+    default_ignored = sum(1 << (n - 1) for n in DEFAULT_IGNORED) & ~masks.get("SigCgt", 0)
+    return not pending & ~(masks.get("SigIgn", 0) | default_ignored)
+
+
+@handler("rt_sigtimedwait", note="the siginfo it fills names the sender by virtual pid; "
+         "signals the guest ignores do not interrupt it (they would under ptrace)")
 def sys_rt_sigtimedwait(call):
     info = call.args[1]
-    if not info:
-        return PASS
     kernel, task = call.kernel, call.task
+    try:
+        (waited,) = struct.unpack("<Q", call.read(call.args[0], 8))
+    except SyscallError:
+        return PASS                     # the kernel answers EFAULT itself
 
     def done(t, result):
-        if result > 0:
+        if result == -errno.EINTR and _only_ignored_pending(t.tid, waited):
+            # run it again once the ignored signal is gone (as natively, it
+            # never woke); a timeout starts over
+            return -ERESTARTNOHAND
+        if result > 0 and info:
             from sentry.kernel import siginfo
             try:
                 raw = call.read(info, siginfo.PID_OFFSET + 8)

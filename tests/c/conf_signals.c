@@ -334,5 +334,20 @@ int main(int argc, char **argv)
 	c = fork();
 	if (c == 0) { signal(SIGTERM, SIG_IGN); raise(SIGTERM); execl("/bin/sh", "sh", "-c", "kill -TERM $$; echo ignored across exec", (char *)0); _exit(127); }
 	waitpid(c, &st, 0); status("SIG_IGN inherited across exec", st);
+
+	printf("-- ignored signals do not end a wait\n");
+	signal(SIGUSR2, SIG_IGN);
+	signal(SIGWINCH, SIG_DFL);
+	sigset_t w; sigemptyset(&w); sigaddset(&w, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &w, 0);
+	pid_t me = getpid();
+	c = fork();
+	if (c == 0) {
+		usleep(50000); kill(me, SIGUSR2); usleep(50000); kill(me, SIGWINCH);
+		usleep(50000); kill(me, SIGUSR1); _exit(0);
+	}
+	struct timespec lim = { 5, 0 };
+	T(sigtimedwait(&w, 0, &lim));
+	waitpid(c, &st, 0);
 	return 0;
 }
