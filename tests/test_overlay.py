@@ -24,6 +24,7 @@ def test_default_root_is_writable_and_the_host_untouched():
     assert r.stdout.decode().split() == ["0", "x", str(n_bin - 1)]
     assert b"ls: not found" in r.stderr
     assert open("/etc/motd", "rb").read() == motd and os.stat("/bin/ls") == ls
+    assert _sh("head -1 /proc/mounts").stdout == b"sentry / overlay rw 0 0\n"
 
 
 def test_default_root_changes_stay_in_the_sandbox():
