@@ -55,19 +55,22 @@ def test_rm_rf_mv_of_lower_trees_with_gnu_tools():
 def test_real_programs_on_overlays(busybox_root, host_root, tmp_path):
     """busybox sh on --rootfs --overlay; bash and coreutils on an overlay
     rootfs and on the default root: the same output as natively."""
+    # on the default root, in a directory of the host's / (not the private /tmp): natively in
+    # the same fresh directory of host_root (whose /tmp other tests leave files in)
+    work = "/opt/sentry-overlay-test"
+    assert not os.path.exists(work)
+    in_work = COREUTILS.replace("cd /tmp", f"rm -rf {work}; mkdir -p -m 1777 {work} && cd {work}")
     sh_native = run_native(["/bin/sh", "-c", SH_SCRIPT], busybox_root)
     native = run_native(["/bin/bash", "-c", COREUTILS], host_root)
-    assert b"tar-ok" in native.stdout
+    native_in_work = run_native(["/bin/bash", "-c", in_work], host_root)
+    assert b"tar-ok" in native.stdout and b"tar-ok" in native_in_work.stdout
     bb_before, host_before = tree_digest(busybox_root), tree_digest(host_root)    # after the native runs
     boxed = _sh(SH_SCRIPT, busybox_root, extra=["--overlay"])
     assert (boxed.stdout, boxed.stderr, boxed.returncode) == (sh_native.stdout, sh_native.stderr, sh_native.returncode)
     boxed = run_sentry(["/bin/bash", "-c", COREUTILS], host_root, extra=["--overlay"])
     assert (boxed.stdout, boxed.stderr) == (native.stdout, native.stderr)
-    # on the default root, in a directory of the host's / (not the private /tmp)
-    work = "/opt/sentry-overlay-test"
-    assert not os.path.exists(work)
-    boxed = run_sentry(["/bin/bash", "-c", COREUTILS.replace("cd /tmp", f"mkdir -m 1777 {work} && cd {work}")])
-    assert (boxed.stdout, boxed.stderr) == (native.stdout, native.stderr)
+    boxed = run_sentry(["/bin/bash", "-c", in_work])
+    assert (boxed.stdout, boxed.stderr) == (native_in_work.stdout, native_in_work.stderr)
     assert not os.path.exists(work)
     assert (tree_digest(busybox_root), tree_digest(host_root)) == (bb_before, host_before)
 
