@@ -250,3 +250,44 @@ def sys_pidfd_send_signal(call):
     if call.args[2]:
         return Rewrite(args={2: _staged_siginfo(call, 2)}, restore=True)
     return PASS
+
+
+# ---- signalfd: its records name senders too ------------------------------
+
+SYS_READ = 0
+
+
+@handler("signalfd", "signalfd4", note="reads of the new fd are trapped (sentry/kernel/fdtraps.py) "
+         "so that ssi_pid/ssi_uid are virtual; a dup of it reads the host's")
+def sys_signalfd(call):
+    if call.fd(0) != -1:
+        return PASS                      # changes the mask of an fd already trapped
+    call.slot()                          # the exit stop will stage a filter
+    kernel = call.kernel
+
+    def made(task, result):
+        if result >= 0:
+            from sentry.kernel import fdtraps
+            fdtraps.trap_after(kernel, task, result, [SYS_READ], result)
+    return Rewrite(on_exit=made)
+
+
+@handler("read", note="allowed in BPF; trapped only on fds a process filter names (signalfd)")
+def sys_read(call):
+    fd, buf = call.fd(0), call.args[1]
+    try:
+        if os.readlink(f"/proc/{call.tid}/fd/{fd}") != "anon_inode:[signalfd]":
+            return PASS                  # the number was reused
+    except OSError:
+        return PASS
+    kernel, task = call.kernel, call.task
+
+    def done(t, result):
+        if result > 0:
+            from sentry.kernel import siginfo
+            try:
+                call.write(buf, siginfo.translate_signalfd(kernel, task, call.read(buf, result)))
+            except SyscallError:
+                pass
+        return result
+    return Rewrite(on_exit=done)

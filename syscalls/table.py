@@ -50,7 +50,7 @@ gettimeofday getrlimit getrusage times arch_prctl prctl
 set_robust_list futex futex_waitv clock_gettime
 clock_getres timer_settime timer_gettime timer_getoverrun
 timer_delete timerfd_create timerfd_settime timerfd_gettime eventfd eventfd2
-signalfd signalfd4 inotify_init inotify_init1 inotify_rm_watch memfd_create
+inotify_init inotify_init1 inotify_rm_watch memfd_create
 getrandom rseq membarrier copy_file_range splice tee vmsplice sync_file_range
 readahead fadvise64 fgetxattr flistxattr getcpu restart_syscall
 sched_get_priority_max sched_get_priority_min fork vfork

@@ -22,23 +22,45 @@ def names_sender(signo, code):
     return code in (SI_USER, SI_TKILL, SI_MESGQ) or (signo == signal.SIGCHLD and code > 0)
 
 
+def sender(kernel, task, signo, code, pid):
+    """(virtual pid, uid) to show for a signal's sender, or None when the
+    kernel did not name one (a siginfo the sender filled itself)."""
+    if not names_sender(signo, code):
+        return None
+    found = None
+    if pid == SENTRY and code in (SI_USER, SI_TKILL) and task is not None:
+        # the Sentry signalled on a guest's behalf (kill(-1), kill(-pgrp))
+        found = kernel.proxied.pop((task.process.tgid, signo), None)
+    elif pid != SENTRY:
+        found = kernel.sender_of(pid)
+    return found or (0, OVERFLOW_UID)
+
+
 def translate(kernel, task, raw):
     """The siginfo bytes `raw`, as delivered to `task`, in sandbox terms."""
     if len(raw) < PID_OFFSET + 8:
         return raw
     signo, _, code = struct.unpack_from("<iii", raw)
-    if not names_sender(signo, code):
-        return raw
     pid, _uid = struct.unpack_from("<iI", raw, PID_OFFSET)
-    sender = None
-    if pid == SENTRY and code in (SI_USER, SI_TKILL) and task is not None:
-        # the Sentry signalled on a guest's behalf (kill(-1), kill(-pgrp))
-        sender = kernel.proxied.pop((task.process.tgid, signo), None)
-    elif pid != SENTRY:
-        sender = kernel.sender_of(pid)
-    vpid, vuid = sender or (0, OVERFLOW_UID)
+    named = sender(kernel, task, signo, code, pid)
+    if named is None:
+        return raw
     out = bytearray(raw)
-    struct.pack_into("<iI", out, PID_OFFSET, vpid, vuid)
+    struct.pack_into("<iI", out, PID_OFFSET, *named)
+    return bytes(out)
+
+
+SIGNALFD_RECORD = 128       # struct signalfd_siginfo: signo, errno, code, pid, uid, …
+
+
+def translate_signalfd(kernel, task, data):
+    """Records read from a signalfd, in sandbox terms."""
+    out = bytearray(data)
+    for off in range(0, len(data) - SIGNALFD_RECORD + 1, SIGNALFD_RECORD):
+        signo, _, code, pid = struct.unpack_from("<IiiI", data, off)
+        named = sender(kernel, task, signo, code, pid)
+        if named is not None:
+            struct.pack_into("<II", out, off + 12, *named)
     return bytes(out)
 
 

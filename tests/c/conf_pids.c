@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/signalfd.h>
 #include <sys/resource.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -130,6 +131,25 @@ int main(int argc, char **argv)
 	T(sigtimedwait(&set, &si, &zero));
 	printf("sigtimedwait si_pid==me %d\n", si.si_pid == me);
 	show("sigtimedwait si_pid", si.si_pid);
+
+	{	/* a signalfd's records name the sender too */
+		sigset_t sm; sigemptyset(&sm); sigaddset(&sm, SIGUSR2); sigaddset(&sm, SIGCHLD);
+		sigprocmask(SIG_BLOCK, &sm, 0);
+		int sfd = signalfd(-1, &sm, 0);
+		kill(me, SIGUSR2);
+		struct signalfd_siginfo ss;
+		T(read(sfd, &ss, sizeof ss));
+		printf("signalfd ssi_pid==me %d uid ok %d\n", ss.ssi_pid == (unsigned)me, ss.ssi_uid == getuid());
+		show("signalfd ssi_pid", ss.ssi_pid);
+		pid_t k = fork();
+		if (k == 0) _exit(4);
+		T(read(sfd, &ss, sizeof ss));
+		printf("signalfd SIGCHLD ssi_pid==child %d status %d\n", ss.ssi_pid == (unsigned)k, ss.ssi_status);
+		show("signalfd child ssi_pid", ss.ssi_pid);
+		waitpid(k, &st, 0);
+		close(sfd);
+		sigprocmask(SIG_UNBLOCK, &sm, 0);
+	}
 
 	printf("-- threads\n");
 	pthread_t t;

@@ -1,0 +1,52 @@
+"""Traps on one fd number of one process, for reads the Sentry must see.
+
+The Sentry's filter is the same for every guest: it cannot tell a signalfd
+from a pipe, and trapping every read would cost every program.  When a guest
+makes an fd whose reads carry host ids (a signalfd: ssi_pid), the Sentry has
+it load one more seccomp filter of its own (it stacks, as a guest's filters
+do; TSYNC gives it to every thread): RET_TRACE for those calls on that fd
+number, ALLOW for the rest.  The handler of the trapped call then checks what
+the fd is now (the number may have been reused) and translates the result.
+
+Known limit: a dup of the fd under another number is read untrapped.
+"""
+import struct
+
+SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC = 1, 1
+SECCOMP_RET_TRACE, SECCOMP_RET_ALLOW = 0x7FF00000, 0x7FFF0000
+BPF_LD_W_ABS, BPF_JEQ_K, BPF_RET_K = 0x20, 0x15, 0x06
+NR_OFFSET, ARG0_OFFSET = 0, 16       # struct seccomp_data: nr, arch, ip, args[6]
+SYS_SECCOMP = 317
+
+
+def _insn(code, jt, jf, k):
+    return struct.pack("<HBBI", code, jt, jf, k)
+
+
+def program(fd, syscalls):
+    """BPF: TRACE when the call is one of `syscalls` on `fd` (its low 32
+    bits, as the kernel reads an int), else ALLOW."""
+    n = len(syscalls)
+    code = [_insn(BPF_LD_W_ABS, 0, 0, NR_OFFSET)]
+    for i, nr in enumerate(syscalls):
+        # on a match, jump over the remaining tests and the ALLOW to the fd check
+        code.append(_insn(BPF_JEQ_K, n - i, 0, nr))
+    code.append(_insn(BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW))
+    code.append(_insn(BPF_LD_W_ABS, 0, 0, ARG0_OFFSET))
+    code.append(_insn(BPF_JEQ_K, 0, 1, fd & 0xFFFFFFFF))
+    code.append(_insn(BPF_RET_K, 0, 0, SECCOMP_RET_TRACE))
+    code.append(_insn(BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW))
+    return b"".join(code)
+
+
+def trap_after(kernel, task, fd, syscalls, result):
+    """From an on_exit callback: make `syscalls` on `fd` trap in task's
+    process from now on, then let the guest's call return `result`."""
+    from sentry.platform import staging
+    filt = program(fd, syscalls)
+    slot = task.slots.slot_of(task.tid)
+    # struct sock_fprog {u16 len; u64 filter}, then the filter itself
+    filt_addr = slot + 16
+    staging.stage(task.tid, slot, struct.pack("<HxxxxxxQ", len(filt) // 8, filt_addr), filt)
+    kernel.inject_after(task, SYS_SECCOMP, (SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, slot),
+                        result)
