@@ -306,3 +306,99 @@ def sys_getsockopt(call):
                 pass
         return result
     return Rewrite(on_exit=done)
+
+
+# ---- SO_PASSCRED: received credentials name the sender in sandbox terms ---
+
+SO_PASSCRED = 16
+SYS_ACCEPT, SYS_RECVMSG, SYS_ACCEPT4, SYS_RECVMMSG = 43, 47, 288, 299
+# an accepted socket inherits SO_PASSCRED: its fd is trapped too
+PASSCRED_TRAPS = [SYS_RECVMSG, SYS_RECVMMSG, SYS_ACCEPT, SYS_ACCEPT4]
+CMSG_HEADER = 16
+
+
+def _trap_passcred_fd(call):
+    """An on_exit callback: the fd the call returns (or names) gets traps."""
+    call.slot()                          # the exit stop will stage a filter
+    kernel, fd = call.kernel, call.fd(0)
+
+    def done(task, result):
+        if result >= 0:
+            from sentry.kernel import fdtraps
+            fdtraps.trap_after(kernel, task, fd if call.nr not in (SYS_ACCEPT, SYS_ACCEPT4) else result,
+                               PASSCRED_TRAPS, result)
+    return done
+
+
+@handler("setsockopt", support="partial",
+         note="SO_PASSCRED makes the socket's recvmsg trap (kernel/fdtraps.py): its SCM_CREDENTIALS are virtual")
+def sys_setsockopt(call):
+    level, name = sint(call.args[1]), sint(call.args[2])
+    if level != SOL_SOCKET or name != SO_PASSCRED:
+        return PASS
+    return Rewrite(on_exit=_trap_passcred_fd(call))
+
+
+@handler("accept", "accept4", note="allowed in BPF; trapped only on SO_PASSCRED sockets, whose "
+         "accepted sockets get the same traps")
+def sys_accept(call):
+    return Rewrite(on_exit=_trap_passcred_fd(call))
+
+
+def _translate_creds(call, control_ptr, controllen):
+    """Rewrite the SCM_CREDENTIALS the kernel wrote into a received control buffer."""
+    kernel = call.kernel
+    control = bytearray(call.read(control_ptr, controllen))
+    off, changed = 0, False
+    while off + CMSG_HEADER <= len(control):
+        length, level, kind = struct.unpack_from("<Qii", control, off)
+        if length < CMSG_HEADER or off + length > len(control):
+            break
+        if level == SOL_SOCKET and kind == SCM_CREDENTIALS and length >= CMSG_HEADER + 12:
+            pid = struct.unpack_from("<i", control, off + CMSG_HEADER)[0]
+            peer = kernel.tasks.get(pid)
+            creds = peer.creds if peer is not None else None
+            struct.pack_into("<iII", control, off + CMSG_HEADER, kernel.vpid(pid),
+                             creds.euid if creds else OVERFLOW_ID, creds.egid if creds else OVERFLOW_ID)
+            changed = True
+        off += (length + 7) & ~7
+    if changed:
+        call.write(control_ptr, bytes(control))
+
+
+def _received(call, hdr_addr):
+    hdr = call.read(hdr_addr, MSGHDR)
+    control_ptr, controllen = struct.unpack_from("<QQ", hdr, 32)
+    if control_ptr and controllen:
+        _translate_creds(call, control_ptr, min(controllen, CONTROL_MAX))
+
+
+@handler("recvmsg", note="allowed in BPF; trapped only on SO_PASSCRED sockets (credentials translated)")
+def sys_recvmsg(call):
+    hdr_addr = call.args[1]
+
+    def done(task, result):
+        if result >= 0:
+            try:
+                _received(call, hdr_addr)
+            except SyscallError:
+                pass
+        return result
+    return Rewrite(on_exit=done)
+
+
+MMSGHDR = MSGHDR + 8
+
+
+@handler("recvmmsg", note="allowed in BPF; trapped only on SO_PASSCRED sockets (credentials translated)")
+def sys_recvmmsg(call):
+    vec = call.args[1]
+
+    def done(task, result):
+        for i in range(max(result, 0)):
+            try:
+                _received(call, vec + i * MMSGHDR)
+            except SyscallError:
+                pass
+        return result
+    return Rewrite(on_exit=done)

@@ -44,7 +44,7 @@ epoll_pwait epoll_pwait2 brk rt_sigaction rt_sigprocmask rt_sigreturn
 rt_sigpending rt_sigsuspend sigaltstack pipe pipe2 sched_yield
 mincore pause nanosleep clock_nanosleep getitimer setitimer alarm
 sendfile socket socketpair accept accept4 recvfrom recvmsg recvmmsg
-shutdown listen getsockname getpeername setsockopt exit
+shutdown listen getsockname getpeername exit
 exit_group flock fsync fdatasync ftruncate fallocate getdents getdents64 umask
 gettimeofday getrlimit getrusage times arch_prctl prctl
 set_robust_list futex futex_waitv clock_gettime
@@ -128,6 +128,9 @@ ALLOW_IF = {
     "get_robust_list": [_eq(0, 0)],
     # SOL_SOCKET's SO_PEERCRED (17) and later name a process: they trap
     "getsockopt": [_lt(2, 17)] + [_eq(1, level) for level in (0, 6, 17, 41, 132, 270)],
+    # SOL_SOCKET's SO_PASSCRED (16) makes the socket's recvmsg trap (syscalls/socket.py)
+    "setsockopt": [_lt(2, 16)] + [_eq(1, level) for level in (0, 6, 17, 41, 132, 270)]
+                  + [_eq(2, name) for name in (20, 21, 25, 29, 33, 36, 46, 47, 49)],
 }
 
 # Calls that could unmap, remap or re-protect the staging area: answered in C

@@ -197,6 +197,24 @@ int main(int argc, char **argv)
 	T(getsockopt(sv[0], SOL_SOCKET, SO_PEERCRED, &cr, &cl));
 	printf("SO_PEERCRED pid==me %d uid ok %d\n", cr.pid == me, cr.uid == getuid());
 	show("SO_PEERCRED pid", cr.pid);
+	{	/* SO_PASSCRED: the kernel attaches the sender's credentials */
+		int dv[2];
+		socketpair(AF_UNIX, SOCK_DGRAM, 0, dv);
+		int on = 1;
+		T(setsockopt(dv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof on));
+		pid_t k = fork();
+		if (k == 0) { send(dv[0], "x", 1, 0); _exit(0); }
+		char data[4], cbuf[CMSG_SPACE(sizeof(struct ucred))];
+		struct iovec iov = { data, sizeof data };
+		struct msghdr mh = { 0 };
+		mh.msg_iov = &iov; mh.msg_iovlen = 1; mh.msg_control = cbuf; mh.msg_controllen = sizeof cbuf;
+		T(recvmsg(dv[1], &mh, 0));
+		struct ucred *uc = (struct ucred *)CMSG_DATA(CMSG_FIRSTHDR(&mh));
+		printf("SCM_CREDENTIALS pid==child %d uid ok %d\n", uc->pid == k, uc->uid == getuid());
+		show("SCM_CREDENTIALS pid", uc->pid);
+		waitpid(k, &st, 0);
+		close(dv[0]); close(dv[1]);
+	}
 	T(fcntl(sv[0], F_SETOWN, me));
 	printf("F_GETOWN==me %d\n", fcntl(sv[0], F_GETOWN) == me);
 	show("F_GETOWN", fcntl(sv[0], F_GETOWN));
