@@ -13,6 +13,9 @@ included (pid_namespaces(7)).
 import errno
 import os
 import struct
+import time
+
+from sentry.platform import ptrace, staging
 
 from syscalls.call import sint
 from syscalls.errors import SyscallError
@@ -180,18 +183,43 @@ def _only_ignored_pending(tid, waited):
 @handler("rt_sigtimedwait", note="the siginfo it fills names the sender by virtual pid; "
          "signals the guest ignores do not interrupt it (they would under ptrace)")
 def sys_rt_sigtimedwait(call):
-    info = call.args[1]
+    info, timeout = call.args[1], call.args[2]
     kernel, task = call.kernel, call.task
     try:
         (waited,) = struct.unpack("<Q", call.read(call.args[0], 8))
+        slot = call.slot()
     except SyscallError:
         return PASS                     # the kernel answers EFAULT itself
+    # A call run again after an ignored signal waits only for what is left
+    # of its timeout: its timespec is then a copy in the staging slot.
+    again = task.sigwait if task.sigwait and timeout == task.sigwait[2] else None
+    task.sigwait = None
+    if again:
+        deadline, guest_timeout = again[0], again[1]
+    else:
+        deadline, guest_timeout = None, timeout
+        if timeout:
+            try:
+                sec, nsec = struct.unpack("<qq", call.read(timeout, 16))
+                deadline = time.monotonic() + sec + nsec / 1e9
+            except SyscallError:
+                return PASS
 
     def done(t, result):
+        regs = t.exit_regs
         if result == -errno.EINTR and _only_ignored_pending(t.tid, waited):
-            # run it again once the ignored signal is gone (as natively, it
-            # never woke); a timeout starts over
+            # run it again once the ignored signal is gone: natively it never woke
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return -errno.EAGAIN
+                (copy,) = staging.stage(t.tid, slot, struct.pack("<qq", int(left), int(left % 1 * 1e9)))
+                regs.rdx = copy
+                t.sigwait = (deadline, guest_timeout, copy)
             return -ERESTARTNOHAND
+        if regs.rdx != guest_timeout:
+            regs.rdx = guest_timeout        # the guest's register, as it left it
+            ptrace.setregs(t.tid, regs)
         if result > 0 and info:
             from sentry.kernel import siginfo
             try:

@@ -38,6 +38,7 @@ class Task:
         self.on_exit = None           # callback for the next syscall-exit stop
         self.guest_args = None        # {arg index: value} a rewrite replaced, for a restart
         self.exit_regs = None         # registers at the syscall-exit stop being handled
+        self.sigwait = None           # (deadline, guest's timespec, staged copy) of a restarted sigtimedwait
         self.connect_via = None       # (socket fd, sockaddr, O_PATH fd) a unix connect prepared
         self.started = False          # its first ptrace stop has been seen
         self.linked = process is not None
