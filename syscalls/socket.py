@@ -296,8 +296,7 @@ def sys_getsockopt(call):
         if result == 0 and optval:
             try:
                 pid, _, _ = struct.unpack("<iII", call.read(optval, 12))
-                peer = kernel.tasks.get(pid)
-                creds = peer.creds if peer is not None else None
+                creds = kernel.creds_of(pid)
                 ucred = struct.pack("<iII", kernel.vpid(pid),
                                     creds.euid if creds else OVERFLOW_ID,
                                     creds.egid if creds else OVERFLOW_ID)
@@ -356,8 +355,7 @@ def _translate_creds(call, control_ptr, controllen):
             break
         if level == SOL_SOCKET and kind == SCM_CREDENTIALS and length >= CMSG_HEADER + 12:
             pid = struct.unpack_from("<i", control, off + CMSG_HEADER)[0]
-            peer = kernel.tasks.get(pid)
-            creds = peer.creds if peer is not None else None
+            creds = kernel.creds_of(pid)
             struct.pack_into("<iII", control, off + CMSG_HEADER, kernel.vpid(pid),
                              creds.euid if creds else OVERFLOW_ID, creds.egid if creds else OVERFLOW_ID)
             changed = True

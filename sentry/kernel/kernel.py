@@ -603,16 +603,28 @@ class Kernel:
                 ptrace.setsiginfo(task.tid, new)
         ptrace.resume(task.tid, sig)
 
-    def sender_of(self, host_pid):
-        """(vpid, ruid) of a process by host pid, live or zombie; None outside."""
+    def _known_process(self, host_pid):
+        """A sandbox process by host pid: live, zombie, or just gone."""
         proc = self.processes.get(host_pid)
         if proc is None:
             z = self.zombies.get(host_pid)
             proc = z[1] if z else self.recently_gone.get(host_pid)
+        return proc
+
+    def creds_of(self, host_pid):
+        """Credentials of a process (its leader's) by host pid; None outside."""
+        proc = self._known_process(host_pid)
         if proc is None:
             return None
         t = self.tasks.get(proc.tgid)
-        creds = t.creds if t is not None else proc.last_creds
+        return t.creds if t is not None else proc.last_creds
+
+    def sender_of(self, host_pid):
+        """(vpid, ruid) of a process by host pid, live or zombie; None outside."""
+        proc = self._known_process(host_pid)
+        if proc is None:
+            return None
+        creds = self.creds_of(host_pid)
         return proc.vpid, (creds.ruid if creds else 0)
 
     def borrow_fd(self, process, fd):
