@@ -6,6 +6,7 @@ import hashlib
 import os
 import shutil
 import stat
+import tempfile
 
 import pytest
 
@@ -161,3 +162,18 @@ rm l && mkdir l && echo real > l/f; cat /tmp/l/f
     copy_root(busybox_root, str(tmp_path / "root2"))
     boxed = run_sentry(["/bin/sh", "-c", script], str(tmp_path / "root2"))
     assert boxed.stdout == native.stdout == b"in-a\nin-a\nin-a\nin-a\nin-b\nin-b\nnew-b\nnew-b\nreal\n"
+
+
+@pytest.mark.parametrize("mount", ["bind", "tmpfs", "tmpfs-sized"])
+def test_fileops_on_added_mounts(tmp_path, fileops, mount, outside_tmp):
+    """The same workload on a --mount: a bind mount (its changes land in the
+    host directory), a private tmpfs directory, and a real sized tmpfs."""
+    exe = shutil.copy(fileops, outside_tmp)
+    data = tempfile.mkdtemp(dir=outside_tmp)      # outside_tmp is the session's
+    spec = {"bind": f"type=bind,src={data},dst=/data", "tmpfs": "type=tmpfs,dst=/data",
+            "tmpfs-sized": "type=tmpfs,dst=/data,size=256m"}[mount]
+    boxed = run_sentry(["/bin/sh", "-c", f"mkdir /data/s && exec {exe} /data/s"], extra=["--mount", spec])
+    assert boxed.returncode == 0, boxed.stderr
+    assert boxed.stdout.decode() == _native_transcript(tmp_path, fileops)
+    if mount == "bind":
+        assert len(os.listdir(os.path.join(data, "s/d/many"))) == 300
