@@ -39,6 +39,7 @@ typedef struct {
 typedef struct {
 	int vtid, vpid, vppid, vpgrp;
 	uint32_t ruid, euid, suid, rgid, egid, sgid;
+	int checks_files;   /* the Sentry checks file permissions: no path fast path */
 } sn_ident;
 
 void sn_set_staging(uint64_t base, uint64_t size);
@@ -68,6 +69,7 @@ int sn_ident_answer(int tid, sn_regs *r);
 int sn_ident_exit(int tid, sn_regs *r);
 int sn_exit_pid(int tid);
 int sn_exit_pending(int tid);
+int sn_ident_checks_files(int tid);
 /* fastpath.c */
 void sn_fast_enable(int on);
 enum { SN_MOUNT_PYTHON, SN_MOUNT_DIR, SN_MOUNT_DEV, SN_MOUNT_UPPER, SN_MOUNT_LOWER };

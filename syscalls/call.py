@@ -49,6 +49,18 @@ class Call:
     def process(self):
         return self.task.process
 
+    def may_search(self, dir_st):
+        """Asked by the path walk for each directory it passes (EACCES);
+        None when the host's own checks are the right ones."""
+        creds = self.task.creds
+        if creds is not None and creds.checks_files:
+            creds.check(dir_st, 1)
+
+    @property
+    def checks_search(self):
+        creds = self.task.creds
+        return creds is not None and creds.checks_files
+
     def fd(self, i):
         return sint(self.args[i])
 

@@ -14,6 +14,7 @@ import struct
 
 from sentry.loader import program
 from syscalls.call import AT_FDCWD, sint
+from syscalls import permission
 from syscalls.errors import SyscallError
 from syscalls.lookup import fd_sandbox_path, lookup
 from syscalls.registry import Rewrite, handler
@@ -40,6 +41,7 @@ def exec_rewrite(call, dirfd, path, argv_addr, envp_addr, flags):
             loc = lookup(call, AT_FDCWD, p)
         if not loc.mount.allows_exec:
             raise SyscallError(errno.EACCES)
+        permission.check(call, loc, permission.X)
         return loc
 
     prog = program.load(resolve, path, argv0)

@@ -15,6 +15,7 @@ from sentry.vfs.mount import (CONFINED, CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_M
                               WRITE, split_deleted)
 from sentry.vfs.resolve import UnnamedTarget
 from syscalls.call import AT_FDCWD, sint
+from syscalls import permission
 from syscalls.errors import SyscallError
 from syscalls.lookup import lookup
 from syscalls import tty
@@ -53,12 +54,14 @@ def open_rewrite(call, dirfd, path, flags, mode):
         raise SyscallError(errno.ELOOP)
     if creat and flags & O_EXCL and loc.exists:
         raise SyscallError(errno.EEXIST)
+    if loc.exists and not flags & O_PATH:
+        permission.check_open(call, loc, flags)
     if loc.mount.kind == "dev" and loc.rel == "tty":
         tty.check_controlling_terminal(call)
     if (creat and not loc.exists) or tmpfile:
-        loc = loc.mount.prepare_change(loc, CREATE_IN if tmpfile else CREATE)
+        loc = permission.change(call, loc, CREATE_IN if tmpfile else CREATE)
     elif wants_write(flags):
-        loc = loc.mount.prepare_change(loc, TRUNCATE if flags & O_TRUNC else WRITE)
+        loc = permission.change(call, loc, TRUNCATE if flags & O_TRUNC else WRITE)
     elif creat and loc.mount.readonly:
         # it exists: should it vanish, the kernel must not create it where
         # the guest may not (an overlay's lower layer)

@@ -14,6 +14,7 @@ from sentry._native import ffi, lib
 from sentry.vfs.mount import ATTRS, CREATE, MOVE, O_PATH, REMOVE, TRUNCATE, WRITE
 from sentry.fsimpl.overlay import RESERVED
 from syscalls.call import AT_FDCWD, sint
+from syscalls import permission
 from syscalls.errors import SyscallError
 from sentry.vfs.resolve import UnnamedTarget
 from syscalls.lookup import Parent, cwd_sandbox_path, lookup, open_final
@@ -148,6 +149,7 @@ def _access(call, dirfd, path, mode, flags):
         loc = lookup(call, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW)
     except UnnamedTarget:
         return 0           # a pipe or socket the caller holds: read and write are its own
+    permission.check(call, loc, mode, real=not flags & AT_EACCESS)
     if mode & os.W_OK:
         loc.mount.check_content_writable(loc.rel)
     if mode & os.X_OK and not stat.S_ISDIR(loc.st.st_mode) and not loc.st.st_mode & 0o111:
@@ -213,7 +215,7 @@ def _create_target(call, dirfd, path):
     loc = lookup(call, dirfd, path, follow=False, must_exist=False)
     if loc.exists:
         raise SyscallError(errno.EEXIST)
-    return loc.mount.prepare_change(loc, CREATE)
+    return permission.change(call, loc, CREATE)
 
 
 def _mkdir(call, dirfd, path, mode):
@@ -263,7 +265,7 @@ def _unlink(call, dirfd, path, flags):
         lookup(call, dirfd, path)       # a missing parent is ENOENT first, as in Linux
         raise SyscallError(errno.EINVAL if last == "." else errno.ENOTEMPTY)
     loc = lookup(call, dirfd, path, follow=False)
-    loc = loc.mount.prepare_change(loc, REMOVE)
+    loc = permission.change(call, loc, REMOVE)
     call.kernel.mounts.links.clear()
     with Parent(loc) as (fd, name):
         if flags & AT_REMOVEDIR:
@@ -300,13 +302,13 @@ def _rename(call, olddir, old, newdir, new, flags):
     dst = lookup(call, newdir, new, follow=False, must_exist=False)
     if src.mount.owner is not dst.mount.owner:
         raise SyscallError(errno.EXDEV)
-    src = src.mount.prepare_change(src, MOVE)
+    src = permission.change(call, src, MOVE)
     if flags & RENAME_EXCHANGE:
-        dst = dst.mount.prepare_change(dst, MOVE)
+        dst = permission.change(call, dst, MOVE)
     elif dst.exists:
-        dst = dst.mount.prepare_change(dst, REMOVE)
+        dst = permission.change(call, dst, REMOVE)
     else:
-        dst = dst.mount.prepare_change(dst, CREATE)
+        dst = permission.change(call, dst, CREATE)
     call.kernel.mounts.links.clear()
     with Parent(src) as (sfd, sname), Parent(dst) as (dfd, dname):
         check(lib.sn_renameat2(sfd, os.fsencode(sname), dfd, os.fsencode(dname), flags))
@@ -345,7 +347,7 @@ def _link(call, olddir, old, newdir, new, flags):
         raise SyscallError(errno.EXDEV)
     if stat.S_ISDIR(src.st.st_mode):
         raise SyscallError(errno.EPERM)
-    src = src.mount.prepare_change(src, ATTRS)      # a link shares the inode: the upper one
+    src = permission.change(call, src, ATTRS)      # a link shares the inode: the upper one
     with Parent(src) as (sfd, sname), Parent(dst) as (dfd, dname):
         os.link(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
     return 0
@@ -407,7 +409,7 @@ def _on_final(call, dirfd, path, follow, fn):
     """Apply fn(host path of an O_PATH fd on the final file) — never following a
     symlink the Sentry did not resolve."""
     loc = lookup(call, dirfd, path, follow=follow)
-    loc = loc.mount.prepare_change(loc, ATTRS)
+    loc = permission.change(call, loc, ATTRS)
     fd = open_final(loc)
     try:
         fn(_proc_fd(fd), stat.S_ISLNK(loc.st.st_mode))
@@ -556,7 +558,7 @@ def sys_truncate(call):
     loc = lookup(call, AT_FDCWD, call.path(0))
     if stat.S_ISDIR(loc.st.st_mode):
         raise SyscallError(errno.EISDIR)
-    loc = loc.mount.prepare_change(loc, WRITE if length else TRUNCATE)
+    loc = permission.change(call, loc, WRITE if length else TRUNCATE)
     fd = open_final(loc, os.O_WRONLY)
     try:
         os.ftruncate(fd, length)
@@ -690,6 +692,7 @@ def sys_chdir(call):
     loc = lookup(call, AT_FDCWD, call.path(0))
     if not loc.is_dir:
         raise SyscallError(errno.ENOTDIR)
+    permission.check(call, loc, permission.X)
     # The guest's own magic link to the mount's root, then the resolved path:
     # no symlink is left in it unless a racing guest plants one, and then the
     # cwd it gets is read back through the mount table like any other path.

@@ -15,6 +15,7 @@ import struct
 
 from sentry.vfs.mount import CONFINED, CREATE
 from syscalls.call import AT_FDCWD, Inject, sint
+from syscalls import permission
 from syscalls.errors import RESTART_ERRNOS, SyscallError
 from syscalls.lookup import Parent, lookup
 from syscalls.registry import PASS, Rewrite, handler
@@ -80,7 +81,7 @@ def _unix_path_call(call, raw, bind):
     loc = lookup(call, AT_FDCWD, path, follow=False, must_exist=False)
     if loc.exists:
         raise SyscallError(errno.EADDRINUSE)
-    loc = loc.mount.prepare_change(loc, CREATE)
+    loc = permission.change(call, loc, CREATE)
 
     def op(sock, pfd, name):
         mountns = call.kernel.mountns

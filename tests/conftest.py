@@ -48,6 +48,7 @@ def _copy_with_libs(binary, root):
 
 
 def _base_dirs(root):
+    os.chmod(root, 0o755)     # as a real root: searchable by every user (pytest's are 0700)
     for d in ("bin", "etc", "tmp", "dev", "proc", "sys", "root", "usr/bin"):
         os.makedirs(os.path.join(root, d), exist_ok=True)
     os.chmod(os.path.join(root, "tmp"), 0o1777)

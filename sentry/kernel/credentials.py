@@ -7,6 +7,7 @@ user ID changes on capabilities").  Host permission checks are not changed by
 it: a guest that becomes uid 1000 still reaches files as the Sentry's uid.
 """
 import errno
+import stat
 
 from syscalls.errors import SyscallError
 
@@ -172,6 +173,46 @@ class Credentials:
         for g in groups:
             _valid(g)
         self.groups = tuple(sorted(set(groups)))
+
+    # ---- file permissions: what the host does not check for the guest --------
+
+    @property
+    def checks_files(self):
+        """Whether the Sentry must check file permissions itself: the host
+        checks as sentry's own uid, which is all a root guest needs (it could
+        override any mode anyway); a guest without the override capabilities
+        (it dropped root) must be held to its own ids."""
+        return not all(self.capable(c) for c in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER))
+
+    def permits(self, st, want, real=False):
+        """Whether mode bits `want` (4 r, 2 w, 1 x) of a file are granted to
+        these credentials (the real ids with real=True, as access(2) uses)."""
+        uid, gid = (self.ruid, self.rgid) if real else (self.fsuid, self.fsgid)
+        override = self.capable(CAP_DAC_OVERRIDE) and (not real or self.ruid == 0)
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if override and (is_dir or not want & 1 or st.st_mode & 0o111):
+            return True
+        if self.capable(CAP_DAC_READ_SEARCH) and not want & 2 and (is_dir or not want & 1) \
+                and (not real or self.ruid == 0):
+            return True
+        if st.st_uid == uid:
+            bits = st.st_mode >> 6
+        elif st.st_gid == gid or st.st_gid in self.groups:
+            bits = st.st_mode >> 3
+        else:
+            bits = st.st_mode
+        return bits & want == want
+
+    def check(self, st, want, real=False):
+        if not self.permits(st, want, real):
+            raise SyscallError(errno.EACCES)
+
+    def check_sticky(self, dir_st, st):
+        """Removing or renaming `st` out of a sticky directory: its owner,
+        the directory's, or CAP_FOWNER (EPERM)."""
+        if dir_st.st_mode & stat.S_ISVTX and self.fsuid not in (st.st_uid, dir_st.st_uid) \
+                and not self.capable(CAP_FOWNER):
+            raise SyscallError(errno.EPERM)
 
     # ---- file attributes the Sentry changes for the guest ---------------------
 

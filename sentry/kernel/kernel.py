@@ -495,7 +495,7 @@ class Kernel:
             "vtid": task.vtid, "vpid": task.process.vpid, "vppid": self.ppid_of(task.process),
             "vpgrp": self.pgid_of(task.process.tgid),
             "ruid": c.ruid, "euid": c.euid, "suid": c.suid,
-            "rgid": c.rgid, "egid": c.egid, "sgid": c.sgid})
+            "rgid": c.rgid, "egid": c.egid, "sgid": c.sgid, "checks_files": int(c.checks_files)})
         lib.sn_set_ident(task.tid, row)
 
     def publish_process(self, proc):

@@ -102,7 +102,10 @@ def _walk(mounts, start, path, follow, must_exist, record, ctx, via):
         follow = True
     stack = [] if path.startswith("/") else split(start)
     todo = split(path)
-    if todo and ".." not in todo:
+    # a guest held to its own ids has every directory it passes checked
+    search = ctx is not None and getattr(ctx, "checks_search", False)
+    dir_st = None             # the st of "/" + stack, once known
+    if todo and ".." not in todo and not search:
         found = _direct(mounts, stack + todo, follow, trailing, must_exist, ctx)
         if found is not None:
             return found
@@ -116,9 +119,14 @@ def _walk(mounts, start, path, follow, must_exist, record, ctx, via):
         comp = todo.pop(0)
         if len(comp) > NAME_MAX:
             raise SyscallError(errno.ENAMETOOLONG)
+        if search:
+            if dir_st is None:
+                dir_st = _dir_st(mounts, stack)
+            ctx.may_search(dir_st)
         if comp == "..":
             if stack:
                 stack.pop()
+            dir_st = None
             if not todo:
                 return _at(mounts, "/" + "/".join(stack), ctx)
             continue
@@ -157,6 +165,7 @@ def _walk(mounts, start, path, follow, must_exist, record, ctx, via):
                 target = _fd_target(mounts, ctx, ref, target)
             if target.startswith("/"):
                 stack = []
+                dir_st = None
             todo = split(target) + todo
             if not todo:
                 return _at(mounts, "/" + "/".join(stack), ctx)
@@ -164,12 +173,19 @@ def _walk(mounts, start, path, follow, must_exist, record, ctx, via):
         if not last and not stat.S_ISDIR(st.st_mode):
             raise SyscallError(errno.ENOTDIR)
         stack = cand
+        dir_st = st
     if trailing and not stat.S_ISDIR(st.st_mode):
         raise SyscallError(errno.ENOTDIR)
     if record:
         for link in seen_links:
             _remember(mounts, link, ctx)
     return Resolved(spath, backing, rel, st)
+
+
+def _dir_st(mounts, stack):
+    """The st of directory "/" + stack (it was reached before)."""
+    mount, rel = mounts.locate("/" + "/".join(stack))
+    return mount.find(rel)[1]
 
 
 def _fd_target(mounts, ctx, ref, target):
