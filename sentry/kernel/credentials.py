@@ -60,57 +60,88 @@ class Credentials:
     def capable(self, cap):
         return bool(self.cap_effective >> cap & 1)
 
-    # ---- uids: each call checks first, then changes all at once -------------
+    # ---- the set*id family: one set of rules for uids and gids ---------------
+    # kind "u" or "g" names the fields (ruid, euid, suid, fsuid / rgid…); each
+    # call checks first, then changes all at once.  Only uid changes move
+    # capabilities (_uids_changed).
 
-    def setuid(self, uid):
-        _valid(uid)
-        old = self._uids()
-        if self.capable(CAP_SETUID):
-            self.ruid = self.euid = self.suid = self.fsuid = uid
-        elif uid in (self.ruid, self.suid):
-            self.euid = self.fsuid = uid
+    def _ids(self, kind):
+        return tuple(getattr(self, f"{n}{kind}id") for n in "res")
+
+    def _may_set(self, kind):
+        return self.capable(CAP_SETUID if kind == "u" else CAP_SETGID)
+
+    def _set(self, kind, **values):
+        for n, v in values.items():
+            setattr(self, f"{n}{kind}id", v)
+
+    def _setid(self, kind, i):
+        _valid(i)
+        if self._may_set(kind):
+            self._set(kind, r=i, e=i, s=i, fs=i)
+        elif i in (getattr(self, f"r{kind}id"), getattr(self, f"s{kind}id")):
+            self._set(kind, e=i, fs=i)
         else:
             raise SyscallError(errno.EPERM)
-        self._uids_changed(old)
 
-    def setreuid(self, ruid, euid):
-        old = self._uids()
-        r = self.ruid if ruid == UNCHANGED else _valid(ruid)
-        e = self.euid if euid == UNCHANGED else _valid(euid)
-        if not self.capable(CAP_SETUID):
-            if ruid != UNCHANGED and r not in (self.ruid, self.euid):
+    def _setreid(self, kind, ri, ei):
+        real, eff, _ = self._ids(kind)
+        r = real if ri == UNCHANGED else _valid(ri)
+        e = eff if ei == UNCHANGED else _valid(ei)
+        if not self._may_set(kind):
+            if ri != UNCHANGED and r not in (real, eff):
                 raise SyscallError(errno.EPERM)
-            if euid != UNCHANGED and e not in (self.ruid, self.euid, self.suid):
+            if ei != UNCHANGED and e not in self._ids(kind):
                 raise SyscallError(errno.EPERM)
-        if ruid != UNCHANGED or (euid != UNCHANGED and e != self.ruid):
-            self.suid = e
-        self.ruid, self.euid, self.fsuid = r, e, e
-        self._uids_changed(old)
+        if ri != UNCHANGED or (ei != UNCHANGED and e != real):
+            self._set(kind, s=e)
+        self._set(kind, r=r, e=e, fs=e)
 
-    def setresuid(self, ruid, euid, suid):
-        old = self._uids()
-        new = [getattr(self, n) if v == UNCHANGED else _valid(v)
-               for n, v in (("ruid", ruid), ("euid", euid), ("suid", suid))]
-        if not self.capable(CAP_SETUID):
-            mine = (self.ruid, self.euid, self.suid)
-            if any(v != UNCHANGED and n not in mine for v, n in zip((ruid, euid, suid), new)):
+    def _setresid(self, kind, ri, ei, si):
+        mine = self._ids(kind)
+        given = (ri, ei, si)
+        new = [old if v == UNCHANGED else _valid(v) for old, v in zip(mine, given)]
+        if not self._may_set(kind):
+            if any(v != UNCHANGED and n not in mine for v, n in zip(given, new)):
                 raise SyscallError(errno.EPERM)
-        self.ruid, self.euid, self.suid = new
-        self.fsuid = self.euid
-        self._uids_changed(old)
+        self._set(kind, r=new[0], e=new[1], s=new[2], fs=new[1])
 
-    def setfsuid(self, fsuid):
-        """Returns the previous fsuid, whether or not it changed (setfsuid(2))."""
-        prev = self.fsuid
-        if fsuid <= ID_MAX and (self.capable(CAP_SETUID) or
-                                fsuid in (self.ruid, self.euid, self.suid, self.fsuid)):
-            old = self._uids()
-            self.fsuid = fsuid
-            self._uids_changed(old)
+    def _setfsid(self, kind, fs):
+        """Returns the previous fs id, whether or not it changed (setfsuid(2))."""
+        prev = getattr(self, f"fs{kind}id")
+        if fs <= ID_MAX and (self._may_set(kind) or fs in self._ids(kind) + (prev,)):
+            self._set(kind, fs=fs)
         return prev
 
-    def _uids(self):
-        return (self.ruid, self.euid, self.suid, self.fsuid)
+    def _uid_call(self, change, *args):
+        old = (self.ruid, self.euid, self.suid, self.fsuid)
+        result = change("u", *args)
+        self._uids_changed(old)
+        return result
+
+    def setuid(self, uid):
+        self._uid_call(self._setid, uid)
+
+    def setreuid(self, ruid, euid):
+        self._uid_call(self._setreid, ruid, euid)
+
+    def setresuid(self, ruid, euid, suid):
+        self._uid_call(self._setresid, ruid, euid, suid)
+
+    def setfsuid(self, fsuid):
+        return self._uid_call(self._setfsid, fsuid)
+
+    def setgid(self, gid):
+        self._setid("g", gid)
+
+    def setregid(self, rgid, egid):
+        self._setreid("g", rgid, egid)
+
+    def setresgid(self, rgid, egid, sgid):
+        self._setresid("g", rgid, egid, sgid)
+
+    def setfsgid(self, fsgid):
+        return self._setfsid("g", fsgid)
 
     def _uids_changed(self, old):
         ruid, euid, suid, fsuid = old
@@ -124,46 +155,6 @@ class Credentials:
             self.cap_effective &= ~FS_CAPS
         elif fsuid != 0 and self.fsuid == 0:
             self.cap_effective |= self.cap_permitted & FS_CAPS
-
-    # ---- gids: no capability effects ---------------------------------------
-
-    def setgid(self, gid):
-        _valid(gid)
-        if self.capable(CAP_SETGID):
-            self.rgid = self.egid = self.sgid = self.fsgid = gid
-        elif gid in (self.rgid, self.sgid):
-            self.egid = self.fsgid = gid
-        else:
-            raise SyscallError(errno.EPERM)
-
-    def setregid(self, rgid, egid):
-        r = self.rgid if rgid == UNCHANGED else _valid(rgid)
-        e = self.egid if egid == UNCHANGED else _valid(egid)
-        if not self.capable(CAP_SETGID):
-            if rgid != UNCHANGED and r not in (self.rgid, self.egid):
-                raise SyscallError(errno.EPERM)
-            if egid != UNCHANGED and e not in (self.rgid, self.egid, self.sgid):
-                raise SyscallError(errno.EPERM)
-        if rgid != UNCHANGED or (egid != UNCHANGED and e != self.rgid):
-            self.sgid = e
-        self.rgid, self.egid, self.fsgid = r, e, e
-
-    def setresgid(self, rgid, egid, sgid):
-        new = [getattr(self, n) if v == UNCHANGED else _valid(v)
-               for n, v in (("rgid", rgid), ("egid", egid), ("sgid", sgid))]
-        if not self.capable(CAP_SETGID):
-            mine = (self.rgid, self.egid, self.sgid)
-            if any(v != UNCHANGED and n not in mine for v, n in zip((rgid, egid, sgid), new)):
-                raise SyscallError(errno.EPERM)
-        self.rgid, self.egid, self.sgid = new
-        self.fsgid = self.egid
-
-    def setfsgid(self, fsgid):
-        prev = self.fsgid
-        if fsgid <= ID_MAX and (self.capable(CAP_SETGID) or
-                                fsgid in (self.rgid, self.egid, self.sgid, self.fsgid)):
-            self.fsgid = fsgid
-        return prev
 
     def setgroups(self, groups):
         if len(groups) > NGROUPS_MAX:
