@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "tracer.h"
+#include "tidtable.h"
 
 #define PATH_MAX_ 4096
 #define O_PATH_ 010000000
@@ -169,12 +170,7 @@ int sn_add_mount(const char *path, const char *host_root, int fd, int guest_fd, 
 
 static int slot_index(int tid)
 {
-	unsigned h = (unsigned)tid % SLOT_TABLE;
-	for (unsigned i = 0; i < SLOT_TABLE; i++, h = (h + 1) % SLOT_TABLE) {
-		if (slot_table[h].tid == tid) return (int)h;
-		if (slot_table[h].tid == 0) return -1;
-	}
-	return -1;
+	return tid_find(slot_table, sizeof slot_table[0], SLOT_TABLE, tid);
 }
 
 void sn_set_slot(int tid, uint64_t addr)
@@ -186,14 +182,10 @@ void sn_set_slot(int tid, uint64_t addr)
 		slot_table[i].memfd = 0;
 	}
 	if (!addr) return;
-	unsigned h = (unsigned)tid % SLOT_TABLE;
-	for (unsigned n = 0; n < SLOT_TABLE; n++, h = (h + 1) % SLOT_TABLE) {
-		if (slot_table[h].tid <= 0) {
-			slot_table[h].tid = tid;
-			slot_table[h].addr = addr;
-			slot_table[h].memfd = 0;
-			return;
-		}
+	i = tid_claim(slot_table, sizeof slot_table[0], SLOT_TABLE, tid);
+	if (i >= 0) {
+		slot_table[i].addr = addr;
+		slot_table[i].memfd = 0;
 	}
 }
 

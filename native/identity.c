@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 
 #include "tracer.h"
+#include "tidtable.h"
 
 #define IDENT_TABLE 16384
 /* exit_pid: the call in progress returns a host pid, to be given back as
@@ -25,31 +26,23 @@ static struct { int tid; int exit_pid; sn_ident id; } rows[IDENT_TABLE];
 
 static int row_index(int tid)
 {
-	unsigned h = (unsigned)tid % IDENT_TABLE;
-	for (unsigned i = 0; i < IDENT_TABLE; i++, h = (h + 1) % IDENT_TABLE) {
-		if (rows[h].tid == tid) return (int)h;
-		if (rows[h].tid == 0) return -1;
-	}
-	return -1;
+	return tid_find(rows, sizeof rows[0], IDENT_TABLE, tid);
 }
 
 void sn_set_ident(int tid, const sn_ident *id)
 {
 	int i = row_index(tid);
 	if (i >= 0 && id) { rows[i].id = *id; return; }
-	if (i >= 0) rows[i].exit_pid = 0;
-	if (i >= 0) rows[i].tid = -1;           /* tombstone */
-	if (!id) return;
-	unsigned h = (unsigned)tid % IDENT_TABLE;
-	for (unsigned n = 0; n < IDENT_TABLE; n++, h = (h + 1) % IDENT_TABLE) {
-		if (rows[h].tid <= 0) {
-			rows[h].tid = tid;
-			rows[h].exit_pid = 0;
-			rows[h].id = *id;
-			return;
-		}
+	if (i >= 0) {
+		rows[i].exit_pid = 0;
+		rows[i].tid = -1;               /* tombstone */
 	}
-	/* full: this task's calls go to Python */
+	if (!id) return;
+	i = tid_claim(rows, sizeof rows[0], IDENT_TABLE, tid);
+	if (i >= 0) {                       /* full: this task's calls go to Python */
+		rows[i].exit_pid = 0;
+		rows[i].id = *id;
+	}
 }
 
 static int write_ids(int tid, sn_regs *r, uint32_t a, uint32_t b, uint32_t c)
