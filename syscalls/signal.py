@@ -35,17 +35,27 @@ def _init_ignores(call, host, sig):
     init = call.kernel.init
     if init is None or host != init.tgid or sig == 0:
         return False
+    masks = _signal_masks(host)
+    if masks is None:
+        return False
+    bit = 1 << (sig - 1)
+    # a blocked signal is queued, whatever the handler (it may be waited for)
+    return not (masks["SigBlk"] | masks["SigCgt"]) & bit
+
+
+def _signal_masks(tid):
+    """The signal masks of /proc/<tid>/status (SigPnd, ShdPnd, SigBlk,
+    SigIgn, SigCgt) as ints; None when the task is gone."""
     masks = {}
     try:
-        with open(f"/proc/{host}/status") as f:
+        with open(f"/proc/{tid}/status") as f:
             for line in f:
                 key, _, value = line.partition(":")
-                if key in ("SigBlk", "SigCgt"):
-                    masks[key] = int(value, 16) >> (sig - 1) & 1
-    except OSError:
-        return False
-    # a blocked signal is queued, whatever the handler (it may be waited for)
-    return not masks.get("SigBlk") and not masks.get("SigCgt")
+                if key in ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"):
+                    masks[key] = int(value, 16)
+    except (OSError, ValueError):
+        return None
+    return masks if len(masks) == 5 else None
 
 
 def _signal_each(call, sig, wanted, none_is_esrch=True):
@@ -164,20 +174,14 @@ def _only_ignored_pending(tid, waited):
     """Whether every signal that can interrupt `tid` (pending, unblocked, not
     waited for) is one it ignores.  Linux drops those when they are sent; a
     traced task gets them queued, so its sigtimedwait wakes with EINTR."""
-    masks = {}
-    try:
-        with open(f"/proc/{tid}/status") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key in ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"):
-                    masks[key] = int(value, 16)
-    except (OSError, ValueError):
+    masks = _signal_masks(tid)
+    if masks is None:
         return False
-    pending = (masks.get("SigPnd", 0) | masks.get("ShdPnd", 0)) & ~masks.get("SigBlk", 0) & ~waited
+    pending = (masks["SigPnd"] | masks["ShdPnd"]) & ~masks["SigBlk"] & ~waited
     if not pending:
         return False
-    default_ignored = sum(1 << (n - 1) for n in DEFAULT_IGNORED) & ~masks.get("SigCgt", 0)
-    return not pending & ~(masks.get("SigIgn", 0) | default_ignored)
+    default_ignored = sum(1 << (n - 1) for n in DEFAULT_IGNORED) & ~masks["SigCgt"]
+    return not pending & ~(masks["SigIgn"] | default_ignored)
 
 
 @handler("rt_sigtimedwait", note="the siginfo it fills names the sender by virtual pid; "
