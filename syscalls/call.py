@@ -50,8 +50,9 @@ class Call:
         return self.task.process
 
     def may_search(self, dir_st):
-        """Asked by the path walk for each directory it passes (EACCES);
-        None when the host's own checks are the right ones."""
+        """Asked by the path walk for each directory it passes: EACCES when
+        the guest's emulated ids may not search it (checked only for a guest
+        the host's own check does not cover, Credentials.checks_files)."""
         creds = self.task.creds
         if creds is not None and creds.checks_files:
             creds.check(dir_st, 1)

@@ -570,13 +570,6 @@ class Kernel:
             raise SyscallError(errno.ESRCH)
         return host
 
-    def in_sandbox(self, vid, group=False, task=False):
-        try:
-            self.host_id(vid, group, task)
-            return True
-        except SyscallError:
-            return False
-
     def in_sandbox_host(self, host):
         """Whether a host pid is a sandbox process, live or zombie."""
         if host in self.processes:
