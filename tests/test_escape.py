@@ -131,16 +131,19 @@ def test_guest_holds_no_capabilities(jail):
 
 
 def _guest_host_pid(sentry_pid, timeout=10):
-    """Host pid of the sandbox's first process (the Sentry's child)."""
+    """Host pid of the sandbox's first process: the Sentry's child that it
+    traces (its other children, the mount namespace helper's forker, are not)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         for pid in os.listdir("/proc"):
             if pid.isdigit():
                 try:
-                    stat = open(f"/proc/{pid}/stat").read()
+                    status = open(f"/proc/{pid}/status").read()
                 except OSError:
                     continue
-                if int(stat.rsplit(")", 1)[1].split()[1]) == sentry_pid:
+                fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+                if fields.get("PPid", "").strip() == str(sentry_pid) and \
+                        fields.get("TracerPid", "").strip() == str(sentry_pid):
                     return int(pid)
         time.sleep(0.05)
     raise AssertionError("no guest process found")

@@ -4,6 +4,7 @@ reaches the guest, pid 1 semantics, ids from the command line."""
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import tempfile
 
@@ -139,7 +140,8 @@ def test_a_dropped_user_is_held_to_file_permissions(outside_tmp, tmp_path):
     """tests/py/perm_probe.py sets files up as root, drops to uid 1000 and
     probes reads, writes, creation, removal, search, access(2), exec and
     the sticky bit: natively (as real root) and in sentry, on a bind mount."""
-    probe = os.path.join(os.path.dirname(__file__), "py", "perm_probe.py")
+    # a copy where the sandbox sees it (a checkout under /tmp would be hidden)
+    probe = shutil.copy(os.path.join(os.path.dirname(__file__), "py", "perm_probe.py"), outside_tmp)
     native_dir, boxed_dir = tmp_path / "native", tempfile.mkdtemp(dir=outside_tmp)
     native_dir.mkdir()
     os.chmod(boxed_dir, 0o755)                      # as native_dir: the probe works inside it
