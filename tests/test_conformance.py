@@ -103,7 +103,11 @@ def _run(runner, exe, base, busybox_root):
     os.mkdir(root + SCRATCH)
     # Under a shell, in both runs: in sentry the first process is the PID
     # namespace's init, whose signals, parent and orphans differ by design.
-    return runner(["/bin/sh", "-c", '"$@"; exit $?', "sh", target, SCRATCH], root, timeout=TIMEOUT)
+    # In a session of their own, in both runs: otherwise the session pytest
+    # inherited decides what getsid() says (0 natively when CI's session
+    # leader is outside the host's own PID namespace).
+    return runner(["/bin/sh", "-c", '"$@"; exit $?', "sh", target, SCRATCH], root,
+                  timeout=TIMEOUT, start_new_session=True)
 
 
 def test_gaps_file_is_well_formed():
