@@ -18,6 +18,7 @@ import time
 from sentry.platform import ptrace, staging
 
 from syscalls.call import sint
+from syscalls.clock import host_clockid
 from syscalls.errors import SyscallError
 from syscalls.registry import PASS, Rewrite, handler
 
@@ -239,22 +240,26 @@ SIGEV_THREAD_ID = 4
 SIGEVENT_SIZE = 64
 
 
-@handler("timer_create", note="a SIGEV_THREAD_ID target is a virtual tid")
+@handler("timer_create", note="a SIGEV_THREAD_ID target and a CPU-time clock's pid are virtual")
 def sys_timer_create(call):
+    args = {}
+    clockid = sint(call.args[0])
+    host_clock = host_clockid(call, clockid)
+    if host_clock != clockid:
+        args[0] = host_clock
     sevp = call.args[1]
-    if not sevp:
-        return PASS
-    raw = bytearray(call.read(sevp, SIGEVENT_SIZE))
-    notify, tid = struct.unpack_from("<ii", raw, 12)
-    if notify != SIGEV_THREAD_ID:
-        return PASS
-    # the kernel reads the struct again: it gets the checked copy
-    try:
-        host = call.kernel.host_id(tid, task=True)
-    except SyscallError:
-        raise SyscallError(errno.EINVAL)          # as for a tid not of this process
-    struct.pack_into("<i", raw, 16, host)
-    return Rewrite(args={1: call.stage(bytes(raw))[0]}, restore=True)
+    if sevp:
+        raw = bytearray(call.read(sevp, SIGEVENT_SIZE))
+        notify, tid = struct.unpack_from("<ii", raw, 12)
+        if notify == SIGEV_THREAD_ID:
+            # the kernel reads the struct again: it gets the checked copy
+            try:
+                host = call.kernel.host_id(tid, task=True)
+            except SyscallError:
+                raise SyscallError(errno.EINVAL)          # as for a tid not of this process
+            struct.pack_into("<i", raw, 16, host)
+            args[1] = call.stage(bytes(raw))[0]
+    return Rewrite(args=args, restore=True) if args else PASS
 
 
 def _pidfd_target(call, pidfd):

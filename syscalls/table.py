@@ -17,7 +17,7 @@ import sys
 
 from sentry.platform.libseccomp import pyseccomp
 
-from syscalls import credentials, deny, exec as _exec, file, identity, path, process, signal, socket  # noqa: F401 (register handlers)
+from syscalls import clock, credentials, deny, exec as _exec, file, identity, path, process, signal, socket  # noqa: F401 (register handlers)
 from syscalls.registry import HANDLERS, Entry
 from sentry.platform import staging
 from sentry.vfs.mount import HIDDEN_FD_BASE
@@ -42,13 +42,12 @@ read write pread64 pwrite64 readv writev preadv pwritev preadv2 pwritev2 lseek
 poll ppoll select pselect6 epoll_create epoll_create1 epoll_ctl epoll_wait
 epoll_pwait epoll_pwait2 brk rt_sigaction rt_sigprocmask rt_sigreturn
 rt_sigpending rt_sigsuspend sigaltstack pipe pipe2 sched_yield
-mincore pause nanosleep clock_nanosleep getitimer setitimer alarm
+mincore pause nanosleep getitimer setitimer alarm
 sendfile socket socketpair accept accept4 recvfrom recvmsg recvmmsg
 shutdown listen getsockname getpeername exit
 exit_group flock fsync fdatasync ftruncate fallocate getdents getdents64 umask
 gettimeofday getrlimit getrusage times arch_prctl prctl
-set_robust_list futex futex_waitv clock_gettime
-clock_getres timer_settime timer_gettime timer_getoverrun
+set_robust_list futex futex_waitv timer_settime timer_gettime timer_getoverrun
 timer_delete timerfd_create timerfd_settime timerfd_gettime eventfd eventfd2
 inotify_init inotify_init1 inotify_rm_watch memfd_create
 getrandom rseq membarrier copy_file_range splice tee vmsplice sync_file_range
@@ -126,6 +125,9 @@ ALLOW_IF = {
     "sched_getparam": [_eq(0, 0)],
     "sched_getscheduler": [_eq(0, 0)],
     "get_robust_list": [_eq(0, 0)],
+    # the caller's own clocks; a CPU-time clock of another pid traps (syscalls/clock.py)
+    **{name: [_lt(0, 64)] + [_eq(0, c & mask) for c in range(-8, 0) for mask in (2**64 - 1, 2**32 - 1)]
+       for name in ("clock_gettime", "clock_getres", "clock_nanosleep")},
     # SOL_SOCKET's SO_PEERCRED (17) and later name a process: they trap
     "getsockopt": [_lt(2, 17)] + [_eq(1, level) for level in (0, 6, 17, 41, 132, 270)],
     # SOL_SOCKET's SO_PASSCRED (16) makes the socket's recvmsg trap (syscalls/socket.py)

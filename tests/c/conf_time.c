@@ -13,6 +13,7 @@
 #include <sys/time.h>
 #include <sys/timerfd.h>
 #include <sys/times.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +36,40 @@ static void burn_cpu(int64_t nsecs)
 {
 	int64_t end = ns(CLOCK_PROCESS_CPUTIME_ID) + nsecs;
 	while (ns(CLOCK_PROCESS_CPUTIME_ID) < end) ;
+}
+
+/* CPU-time clocks that name another task by pid (the kernel's encoding) */
+static clockid_t process_clock(pid_t pid) { return (~pid << 3) | 2; }
+static clockid_t thread_clock(pid_t tid) { return (~tid << 3) | 6; }
+
+static void cpu_clocks_of_others(void)
+{
+	printf("-- CPU-time clocks of other tasks\n");
+	struct timespec ts;
+	int go[2]; T(pipe(go));
+	pid_t child = fork();
+	if (child == 0) {
+		burn_cpu(50000000);
+		write(go[1], "x", 1);
+		for (;;) pause();                            /* until killed */
+	}
+	char c; T(read(go[0], &c, 1));
+	clockid_t cc; E(clock_getcpuclockid(child, &cc));
+	printf("it is the kernel's encoding: %d\n", cc == process_clock(child));
+	T(clock_gettime(cc, &ts));
+	printf("child's CPU time at least 40ms: %d\n", ts.tv_sec > 0 || ts.tv_nsec >= 40000000);
+	T(clock_getres(cc, &ts));
+	ts.tv_sec = 0; ts.tv_nsec = 1; E(clock_nanosleep(cc, TIMER_ABSTIME, &ts, 0));
+	timer_t t; struct sigevent none = { .sigev_notify = SIGEV_NONE };
+	T(timer_create(cc, &none, &t)); T(timer_delete(t));
+	T(clock_gettime(thread_clock(child), &ts));          /* not a thread of ours: EINVAL */
+	T(clock_gettime(thread_clock(syscall(SYS_gettid)), &ts));
+	T(clock_gettime(process_clock(getpid()), &ts));
+	kill(child, SIGKILL); waitpid(child, 0, 0);
+	T(clock_gettime(cc, &ts));                           /* reaped: EINVAL */
+	E(clock_getcpuclockid(999999999, &cc));
+	T(clock_gettime(process_clock(999999999), &ts));
+	T(timer_create(process_clock(999999999), &none, &t));
 }
 
 static volatile sig_atomic_t alrm, vtalrm, prof, tsig, tcode, tval, tover;
@@ -87,6 +122,7 @@ int main(int argc, char **argv)
 	clockid_t pc; T(clock_getcpuclockid(self, &pc) == 0); T(clock_gettime(pc, &ts));
 	struct tms tm; clock_t t0 = times(&tm); printf("times() positive %d\n", t0 > 0);
 	T(clock_settime(CLOCK_MONOTONIC, &ts));
+	cpu_clocks_of_others();
 
 	printf("-- nanosleep\n");
 	int64_t a = ns(CLOCK_MONOTONIC);

@@ -127,6 +127,11 @@ int main(int argc, char **argv)
 		report("pidfd_open host pid", syscall(SYS_pidfd_open, pid, 0));
 		report("getpgid host pid", getpgid(pid));
 		report("setpgid into host group", setpgid(0, getpgid(pid) > 0 ? getpgid(pid) : pid));
+		struct timespec ts;   /* CPU-time clocks carry a pid: (~pid << 3) | 2, thread's | 6 */
+		report("clock_gettime of host pid's CPU clock", clock_gettime((~pid << 3) | 2, &ts));
+		report("clock_getres of host tid's CPU clock", clock_getres((~pid << 3) | 6, &ts));
+		timer_t t;
+		report("timer_create on host pid's CPU clock", timer_create((~pid << 3) | 2, 0, &t));
 		report("kill(-1, SIGKILL)", kill(-1, SIGKILL));
 		report("kill(0, 0)", kill(0, 0));
 	} else if (!strcmp(what, "abstract")) {

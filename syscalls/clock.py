@@ -1,0 +1,45 @@
+"""Clocks that name a process: the CPU-time clocks of another pid or tid.
+
+A negative clockid can carry a pid (`clock_getcpuclockid`,
+`pthread_getcpuclockid`): the kernel decodes it as ~(clockid >> 3), with the
+low three bits choosing the clock (bit 2: a thread's).  Left untranslated, a
+guest could read any host process's CPU time, and learn which host pids
+exist.  BPF lets the common clocks run free (syscalls/table.py); these trap,
+and the pid inside is translated as any other pid argument.
+"""
+import errno
+
+from syscalls.call import sint
+from syscalls.errors import SyscallError
+from syscalls.registry import PASS, Rewrite, handler
+
+CLOCKFD = 3          # low bits of a clockid naming a posix clock device by fd
+PER_THREAD = 4
+
+
+def names_a_pid(clockid):
+    """Whether a clockid (as the kernel reads it: an int) carries a pid."""
+    return clockid < 0 and clockid & 7 != CLOCKFD and ~(clockid >> 3) != 0
+
+
+def host_clockid(call, clockid):
+    """The host's clockid for a guest's: the pid inside translated.
+    A pid that names no sandbox task is EINVAL, as Linux says for a pid that
+    does not exist."""
+    if not names_a_pid(clockid):
+        return clockid
+    try:
+        host = call.kernel.host_id(~(clockid >> 3), task=bool(clockid & PER_THREAD))
+    except SyscallError:
+        raise SyscallError(errno.EINVAL)
+    return (~host << 3) | (clockid & 7)
+
+
+@handler("clock_gettime", "clock_getres", "clock_nanosleep",
+         note="a CPU-time clock of another process names a virtual pid")
+def sys_clock(call):
+    clockid = sint(call.args[0])
+    host = host_clockid(call, clockid)
+    if host == clockid:
+        return PASS
+    return Rewrite(args={0: host & 0xFFFFFFFFFFFFFFFF}, restore=True)
