@@ -105,3 +105,13 @@ def test_garbage_executable_is_enoexec(busybox_root):
     os.chmod(path, 0o755)
     r = run_sentry(["/tmp/garbage"], busybox_root)
     assert r.returncode == 126 and b"Traceback" not in r.stderr
+
+
+def test_the_syscall_page_is_the_tables():
+    """docs/syscalls.md is generated from syscalls/table.py: regenerate it
+    (`python -m syscalls.table > docs/syscalls.md`) when the table changes."""
+    page = os.path.join(os.path.dirname(__file__), "..", "docs", "syscalls.md")
+    made = subprocess.run([sys.executable, "-m", "syscalls.table"], capture_output=True, check=True,
+                          cwd=os.path.join(os.path.dirname(__file__), ".."))
+    with open(page, "rb") as f:
+        assert f.read() == made.stdout
