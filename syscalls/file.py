@@ -10,6 +10,7 @@ import os
 import stat
 import struct
 
+from sentry.kernel import fdtraps
 from sentry.platform import staging
 from sentry.vfs.mount import (CONFINED, CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE,
                               WRITE, split_deleted)
@@ -139,11 +140,18 @@ def sys_close(call):
     return PASS
 
 
-@handler("dup2", "dup3")
+@handler("dup2", "dup3", note="the Sentry's fds (>= %d) look closed; a copy of a trapped fd "
+         "(kernel/fdtraps.py) is trapped too" % HIDDEN_FD_BASE)
 def sys_dup2(call):
     if is_hidden(sint(call.args[1])) or is_hidden(sint(call.args[0])):
         raise SyscallError(errno.EBADF)
-    return PASS
+    return fdtraps.follow_copy(call)
+
+
+@handler("dup", note="as dup2")
+def sys_dup(call):
+    not_hidden(call)
+    return fdtraps.follow_copy(call)
 
 
 def not_hidden(call):
@@ -153,7 +161,7 @@ def not_hidden(call):
     return PASS
 
 
-handler("dup", "fstat", "fstatfs", "fchdir", note="the Sentry's fds (>= %d) look closed" % HIDDEN_FD_BASE)(not_hidden)
+handler("fstat", "fstatfs", "fchdir", note="the Sentry's fds (>= %d) look closed" % HIDDEN_FD_BASE)(not_hidden)
 
 
 @handler("close_range", support="partial",
@@ -333,6 +341,8 @@ def sys_fcntl(call):
         return Rewrite(args={2: addr}, restore=True)
     if cmd == F_GETOWN_EX:
         return _pid_out(call, call.args[2] + 4, lambda kernel, v: kernel.vpid(v))
+    if cmd in (F_DUPFD, F_DUPFD_CLOEXEC):
+        return fdtraps.follow_copy(call)
     if cmd == F_GETLK:
         addr = call.args[2]
 

@@ -15,6 +15,7 @@ import os
 import struct
 import time
 
+from sentry.kernel import fdtraps
 from sentry.platform import ptrace, staging
 
 from syscalls.call import sint
@@ -291,11 +292,8 @@ def sys_pidfd_send_signal(call):
 
 # ---- signalfd: its records name senders too ------------------------------
 
-SYS_READ = 0
-
-
-@handler("signalfd", "signalfd4", note="reads of the new fd are trapped (sentry/kernel/fdtraps.py) "
-         "so that ssi_pid/ssi_uid are virtual; a dup of it reads the host's")
+@handler("signalfd", "signalfd4", note="reads of the new fd and of its copies are trapped "
+         "(sentry/kernel/fdtraps.py) so that ssi_pid/ssi_uid are virtual")
 def sys_signalfd(call):
     if call.fd(0) != -1:
         return PASS                      # changes the mask of an fd already trapped
@@ -304,8 +302,7 @@ def sys_signalfd(call):
 
     def made(task, result):
         if result >= 0:
-            from sentry.kernel import fdtraps
-            fdtraps.trap_after(kernel, task, result, [SYS_READ], result)
+            fdtraps.trap_after(kernel, task, result, fdtraps.SIGNALFD_TRAPS, result)
     return Rewrite(on_exit=made)
 
 

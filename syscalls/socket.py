@@ -13,6 +13,7 @@ import errno
 import os
 import struct
 
+from sentry.kernel import fdtraps
 from sentry.vfs.mount import CONFINED, CREATE
 from syscalls.call import AT_FDCWD, Inject, sint
 from syscalls import permission
@@ -311,9 +312,6 @@ def sys_getsockopt(call):
 # ---- SO_PASSCRED: received credentials name the sender in sandbox terms ---
 
 SO_PASSCRED = 16
-SYS_ACCEPT, SYS_RECVMSG, SYS_ACCEPT4, SYS_RECVMMSG = 43, 47, 288, 299
-# an accepted socket inherits SO_PASSCRED: its fd is trapped too
-PASSCRED_TRAPS = [SYS_RECVMSG, SYS_RECVMMSG, SYS_ACCEPT, SYS_ACCEPT4]
 CMSG_HEADER = 16
 
 
@@ -324,9 +322,9 @@ def _trap_passcred_fd(call):
 
     def done(task, result):
         if result >= 0:
-            from sentry.kernel import fdtraps
-            fdtraps.trap_after(kernel, task, fd if call.nr not in (SYS_ACCEPT, SYS_ACCEPT4) else result,
-                               PASSCRED_TRAPS, result)
+            # an accepted socket inherits SO_PASSCRED: it is trapped too
+            accepted = call.nr in (fdtraps.SYS_ACCEPT, fdtraps.SYS_ACCEPT4)
+            fdtraps.trap_after(kernel, task, result if accepted else fd, fdtraps.PASSCRED_TRAPS, result)
     return done
 
 

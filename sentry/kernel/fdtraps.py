@@ -8,15 +8,33 @@ do; TSYNC gives it to every thread): RET_TRACE for those calls on that fd
 number, ALLOW for the rest.  The handler of the trapped call then checks what
 the fd is now (the number may have been reused) and translates the result.
 
-Known limit: a dup of the fd under another number is read untrapped.
+A copy of the fd under another number (dup, dup2, dup3, F_DUPFD) is trapped
+too: those calls on a trapped fd trap, and the copy gets the same filter.
+
+Known limit: an fd sent to another process (SCM_RIGHTS) is read untrapped
+there.
 """
+import os
+import socket
 import struct
+
+from syscalls.errors import SyscallError
+from syscalls.registry import PASS, Rewrite
 
 SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC = 1, 1
 SECCOMP_RET_TRACE, SECCOMP_RET_ALLOW = 0x7FF00000, 0x7FFF0000
 BPF_LD_W_ABS, BPF_JEQ_K, BPF_RET_K = 0x20, 0x15, 0x06
 NR_OFFSET, ARG0_OFFSET = 0, 16       # struct seccomp_data: nr, arch, ip, args[6]
 SYS_SECCOMP = 317
+SYS_READ, SYS_DUP, SYS_DUP2, SYS_FCNTL = 0, 32, 33, 72
+SYS_ACCEPT, SYS_RECVMSG, SYS_ACCEPT4, SYS_RECVMMSG, SYS_DUP3 = 43, 47, 288, 299, 292
+# every trapped fd: its copies must be trapped too
+DUPS = [SYS_DUP, SYS_DUP2, SYS_DUP3, SYS_FCNTL]
+# a signalfd: its records carry the sender's pid and uid
+SIGNALFD_TRAPS = [SYS_READ] + DUPS
+# a SO_PASSCRED socket: received SCM_CREDENTIALS; an accepted socket inherits it
+PASSCRED_TRAPS = [SYS_RECVMSG, SYS_RECVMMSG, SYS_ACCEPT, SYS_ACCEPT4] + DUPS
+SOL_SOCKET, SO_PASSCRED = 1, 16
 
 
 def _insn(code, jt, jf, k):
@@ -50,3 +68,37 @@ def trap_after(kernel, task, fd, syscalls, result):
     staging.stage(task.tid, slot, struct.pack("<HxxxxxxQ", len(filt) // 8, filt_addr), filt)
     kernel.inject_after(task, SYS_SECCOMP, (SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, slot),
                         result)
+
+
+def traps_of(kernel, process, fd):
+    """The traps a guest's fd needs, by what it is now; None for any other fd."""
+    try:
+        what = os.readlink(f"/proc/{process.tgid}/fd/{fd}")
+    except OSError:
+        return None
+    if what == "anon_inode:[signalfd]":
+        return SIGNALFD_TRAPS
+    if what.startswith("socket:"):
+        try:
+            mine = socket.socket(fileno=kernel.borrow_fd(process, fd))
+        except (OSError, SyscallError):
+            return None
+        with mine:
+            if mine.family == socket.AF_UNIX and mine.getsockopt(SOL_SOCKET, SO_PASSCRED):
+                return PASSCRED_TRAPS
+    return None
+
+
+def follow_copy(call):
+    """For dup, dup2, dup3 and F_DUPFD on fd arg 0, which trapped: the copy
+    gets the same traps as the original."""
+    traps = traps_of(call.kernel, call.process, call.fd(0))
+    if traps is None:
+        return PASS
+    call.slot()                          # the exit stop will stage a filter
+    kernel = call.kernel
+
+    def copied(task, result):
+        if result >= 0:
+            trap_after(kernel, task, result, traps, result)
+    return Rewrite(on_exit=copied)

@@ -147,6 +147,29 @@ int main(int argc, char **argv)
 		printf("signalfd SIGCHLD ssi_pid==child %d status %d\n", ss.ssi_pid == (unsigned)k, ss.ssi_status);
 		show("signalfd child ssi_pid", ss.ssi_pid);
 		waitpid(k, &st, 0);
+		/* its copies, under other numbers, and in a child */
+		int copies[] = { dup(sfd), fcntl(sfd, F_DUPFD_CLOEXEC, 40), dup2(sfd, 50), dup3(sfd, 51, O_CLOEXEC) };
+		for (int i = 0; i < 4; i++) {
+			kill(me, SIGUSR2);
+			memset(&ss, 0, sizeof ss);
+			T(read(copies[i], &ss, sizeof ss) == sizeof ss);
+			printf("copy %d of the signalfd: ssi_pid==me %d\n", i, ss.ssi_pid == (unsigned)me);
+			show("signalfd copy ssi_pid", ss.ssi_pid);
+		}
+		int again = dup(copies[3]);
+		k = fork();
+		if (k == 0) {
+			kill(getpid(), SIGUSR2);      /* a signalfd reads its reader's signals */
+			memset(&ss, 0, sizeof ss);
+			if (read(again, &ss, sizeof ss) != sizeof ss) _exit(1);
+			printf("a child's copy of a copy: ssi_pid==child %d\n", ss.ssi_pid == (unsigned)getpid());
+			show("child's signalfd copy ssi_pid", ss.ssi_pid);
+			_exit(0);
+		}
+		waitpid(k, &st, 0);
+		status("child reading a copy", st);
+		for (int i = 0; i < 4; i++) close(copies[i]);
+		close(again);
 		close(sfd);
 		sigprocmask(SIG_UNBLOCK, &sm, 0);
 	}
@@ -213,6 +236,14 @@ int main(int argc, char **argv)
 		printf("SCM_CREDENTIALS pid==child %d uid ok %d\n", uc->pid == k, uc->uid == getuid());
 		show("SCM_CREDENTIALS pid", uc->pid);
 		waitpid(k, &st, 0);
+		int copy = fcntl(dv[1], F_DUPFD, 60);
+		T(send(dv[0], "y", 1, 0));
+		mh.msg_controllen = sizeof cbuf;
+		T(recvmsg(copy, &mh, 0));
+		uc = (struct ucred *)CMSG_DATA(CMSG_FIRSTHDR(&mh));
+		printf("SCM_CREDENTIALS through a copy: pid==me %d\n", uc->pid == me);
+		show("SCM_CREDENTIALS copy pid", uc->pid);
+		close(copy);
 		close(dv[0]); close(dv[1]);
 	}
 	T(fcntl(sv[0], F_SETOWN, me));
