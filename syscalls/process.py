@@ -159,6 +159,45 @@ def sys_ioprio(call):
     return Rewrite(args={1: _prio_target(call, sint(call.args[0]) - 1, sint(call.args[1]))}, restore=True)
 
 
+# ---- prctl: the options that name a process, and init's subreaper bit -------
+
+PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER, PR_SCHED_CORE = 36, 37, 62
+PR_SET_PTRACER = 0x59616D61
+PR_SET_PTRACER_ANY = -1
+PIDTYPE_PGID = 2
+
+
+@handler("prctl", support="partial",
+         note="allowed in BPF but for the options that name a pid (translated) and init's "
+              "child-subreaper bit (emulated: the host's must stay set)")
+def sys_prctl(call):
+    option, kernel = sint(call.args[0]), call.kernel
+    is_init = kernel.init is not None and call.process is kernel.init
+    if option == PR_SET_CHILD_SUBREAPER and is_init:
+        # it inherits the sandbox's orphans either way, as a namespace's init does
+        kernel.init_subreaper = bool(call.args[1])
+        return 0
+    if option == PR_GET_CHILD_SUBREAPER and is_init:
+        call.write(call.args[1], struct.pack("<i", kernel.init_subreaper))
+        return 0
+    if option == PR_SCHED_CORE:
+        pid = sint(call.args[2])
+        if pid <= 0:
+            return PASS
+        host = kernel.host_id(pid, group=sint(call.args[3]) == PIDTYPE_PGID, task=True)
+        return Rewrite(args={2: host}, restore=True)
+    if option == PR_SET_PTRACER:
+        pid = sint(call.args[1])
+        if pid in (0, PR_SET_PTRACER_ANY):
+            return PASS
+        try:
+            host = kernel.host_id(pid)
+        except SyscallError:
+            raise SyscallError(errno.EINVAL)           # as for a pid that does not exist
+        return Rewrite(args={1: host}, restore=True)
+    return PASS
+
+
 # ---- waiting -----------------------------------------------------------------
 
 P_ALL, P_PID, P_PGID = 0, 1, 2

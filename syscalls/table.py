@@ -46,7 +46,7 @@ mincore pause nanosleep getitimer setitimer alarm
 sendfile socket socketpair accept accept4 recvfrom recvmsg recvmmsg
 shutdown listen getsockname getpeername exit
 exit_group flock fsync fdatasync ftruncate fallocate getdents getdents64 umask
-gettimeofday getrlimit getrusage times arch_prctl prctl
+gettimeofday getrlimit getrusage times arch_prctl
 set_robust_list futex futex_waitv timer_settime timer_gettime timer_getoverrun
 timer_delete timerfd_create timerfd_settime timerfd_gettime eventfd eventfd2
 inotify_init inotify_init1 inotify_rm_watch memfd_create
@@ -125,6 +125,9 @@ ALLOW_IF = {
     "sched_getparam": [_eq(0, 0)],
     "sched_getscheduler": [_eq(0, 0)],
     "get_robust_list": [_eq(0, 0)],
+    # all options but those naming a process (PR_SCHED_CORE 62, PR_SET_PTRACER) and the
+    # child-subreaper bit (36, 37: init's is emulated); unknown options trap
+    "prctl": [_lt(0, 36)] + [_eq(0, v) for v in range(38, 80) if v != 62] + [_eq(0, 0x53564D41)],
     # the caller's own clocks; a CPU-time clock of another pid traps (syscalls/clock.py)
     **{name: [_lt(0, 64)] + [_eq(0, c & mask) for c in range(-8, 0) for mask in (2**64 - 1, 2**32 - 1)]
        for name in ("clock_gettime", "clock_getres", "clock_nanosleep")},

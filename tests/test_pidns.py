@@ -61,6 +61,53 @@ def test_orphans_go_to_init_and_pids_count_from_one():
     assert lines[-2] == "1"
 
 
+SUBREAPER_PROBE = r"""
+import ctypes, os, time
+libc = ctypes.CDLL(None, use_errno=True)
+def get():
+    v = ctypes.c_int(-1)
+    assert libc.prctl(37, ctypes.byref(v), 0, 0, 0) == 0
+    return v.value
+print("init says", get())
+libc.prctl(36, 1, 0, 0, 0); print("after set", get())
+libc.prctl(36, 0, 0, 0, 0); print("after clear", get())
+print("bad pointer:", libc.prctl(37, 1, 0, 0, 0), ctypes.get_errno())
+r, w = os.pipe()
+if os.fork() == 0:                  # a subreaper of the sandbox: orphans go to it
+    libc.prctl(36, 1, 0, 0, 0)
+    print("child says", get(), flush=True)
+    if os.fork() == 0:
+        if os.fork() == 0:
+            time.sleep(0.3)
+            os.write(w, b"%d %d" % (os.getppid(), os.getpid()))
+            os._exit(0)
+        os._exit(0)
+    os.wait()
+    print("orphan's parent is the subreaper:", os.read(r, 100).split()[0] == b"%d" % os.getpid(), flush=True)
+    os.wait()
+    os._exit(0)
+os.wait()
+if os.fork() == 0:                  # init cleared its bit: orphans still reach it
+    if os.fork() == 0:
+        time.sleep(0.3)
+        os.write(w, b"%d" % os.getppid())
+        os._exit(0)
+    os._exit(0)
+os.wait()
+print("orphan's parent:", os.read(r, 100).decode())
+os.wait()
+"""
+
+
+def test_child_subreaper_as_in_a_pid_namespace():
+    """init's PR_GET_CHILD_SUBREAPER is its own, not the host's bit the Sentry
+    set; orphans reach it anyway, or a subreaper inside."""
+    r = run_sentry(["python3", "-c", SUBREAPER_PROBE])
+    assert r.stdout.decode().splitlines() == [
+        "init says 0", "after set 1", "after clear 0", "bad pointer: -1 14", "child says 1",
+        "orphan's parent is the subreaper: True", "orphan's parent: 1"], r.stderr.decode()
+
+
 def test_ids_from_the_command_line(busybox_root):
     r = run_sentry(["/bin/sh", "-c", "id -u; id -g; id -G; grep -E '^(Uid|Gid|Groups)' /proc/self/status"],
                    busybox_root, extra=["--uid", "1000", "--gid", "100", "--groups", "10,20"])

@@ -54,6 +54,7 @@ class Kernel:
         self.pids_limit = pids_limit   # tasks at most (0: no limit), as a pids cgroup
         self.init = None               # the sandbox's first process
         self.init_status = None        # wait status of init, once it exited
+        self.init_subreaper = False    # what init's PR_GET_CHILD_SUBREAPER says
         self.event = ptrace.new_event()
         self.warned = set()
         self.uts = {}                  # hostname, domainname, release, version
