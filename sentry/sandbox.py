@@ -136,7 +136,7 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
         os.chmod(tmp, 0o1777)
         mounts.add(Mount("/tmp", tmp))
     pts = _devpts(mountns, private)
-    mounts.add(DevMount("/dev", links_dir=os.path.join(private, "dev") if pts else None))
+    mounts.add(_dev(mountns, private, pts))
     if pts is not None:
         mounts.add(pts)
     shm = os.path.join(private, "shm")
@@ -162,6 +162,18 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
     sysfs.build(sysdir, cfg.limits)
     mounts.add(Mount("/sys", sysdir, readonly=True))
     return mounts
+
+
+def _dev(mountns, private, pts):
+    """/dev of the sandbox's own (a tmpfs of the helper's); without a private
+    mount namespace, the host's narrowed to the same names."""
+    if mountns is not None:
+        try:
+            return DevMount("/dev", mountns, os.path.join(private, "dev"), pts=pts is not None,
+                            mounted=["shm"] + (["pts"] if pts is not None else []))
+        except OSError as e:
+            log.debug("no /dev of the sandbox's own (%s): the host's, narrowed", e.strerror)
+    return DevMount("/dev")
 
 
 def _devpts(mountns, private):

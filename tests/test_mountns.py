@@ -17,7 +17,7 @@ SCRIPT = r"""
 import errno, os, socket, struct, fcntl, sys
 from sentry.platform.mountns import MountNamespace
 d = sys.argv[1]
-for sub in ("pts", "tmpfs", "real"):
+for sub in ("pts", "tmpfs", "real", "dev"):
     os.mkdir(os.path.join(d, sub))
 ns = MountNamespace(d)
 print("uid", os.getuid() != 0)
@@ -36,6 +36,14 @@ s = socket.socket(socket.AF_UNIX)
 parent = os.open(d + "/real", os.O_PATH)
 ns.bind_unix(s.fileno(), parent, b"/some/where/s.sock", 0o022)
 print("bound", s.getsockname(), os.listdir(d + "/real"))
+dev = ns.make_dev(d + "/dev", ["null", "zero"], {"fd": "/proc/self/fd"}, ["pts"])
+print("dev", sorted(os.listdir(os.open(".", os.O_RDONLY | os.O_DIRECTORY, dir_fd=dev))))
+null = os.open("null", os.O_WRONLY, dir_fd=dev)
+print("null", os.write(null, b"x"), os.stat(null).st_rdev == os.stat("/dev/null").st_rdev)
+try:
+    os.open("new", os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=dev)
+except OSError as e:
+    print("create", errno.errorcode[e.errno])
 """
 
 
@@ -54,7 +62,8 @@ def test_mount_namespace_without_root():
     finally:
         shutil.rmtree(d, ignore_errors=True)
     assert r.stdout.decode().splitlines() == [
-        "uid True", "pty 0 True", "full ENOSPC", "bound /some/where/s.sock ['s.sock']"], r.stderr.decode()
+        "uid True", "pty 0 True", "full ENOSPC", "bound /some/where/s.sock ['s.sock']",
+        "dev ['fd', 'null', 'pts', 'zero']", "null 1 True", "create EROFS"], r.stderr.decode()
     with open("/proc/self/mountinfo") as f:
         assert "sentry-mountns-" not in f.read()
 
@@ -84,8 +93,9 @@ def test_without_a_mount_namespace_size_is_refused_in_one_line():
 def test_without_a_mount_namespace_the_rest_works():
     r = _run_without("--mount", "type=tmpfs,dst=/x", "--", "python3", "-c",
                      "import os, socket; print(os.path.exists('/dev/pts'), os.path.exists('/dev/ptmx'));"
-                     "s = socket.socket(socket.AF_UNIX); s.bind('/x/s.sock'); print(s.getsockname())")
-    assert r.stdout == b"False False\ns.sock\n", r.stderr
+                     "s = socket.socket(socket.AF_UNIX); s.bind('/x/s.sock'); print(s.getsockname());"
+                     "print(open('/dev/zero', 'rb').read(2), os.path.exists('/dev/sda'), os.path.exists('/dev/mem'))")
+    assert r.stdout == b"False False\ns.sock\nb'\\x00\\x00' False False\n", r.stderr
 
 
 def _processes_with(marker):

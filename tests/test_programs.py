@@ -136,6 +136,20 @@ def test_default_root_private_tmp():
     assert not os.path.exists("/tmp/sentry-private")
 
 
+SANDBOX_DEV = "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero"
+
+
+def test_dev_lists_the_sandboxs_nodes_only(busybox_root):
+    """/dev is the sandbox's own: a listing names its nodes, with their types,
+    and none of the host's; /proc/self/fd names them as /dev paths."""
+    for rootfs in (None, busybox_root):
+        r = run_sentry(["/bin/sh", "-c", "echo $(ls /dev); echo $(find /dev -maxdepth 1 -type c | sort); "
+                        "exec 3>/dev/null; readlink /proc/self/fd/3; ls -l /dev/null | cut -c1"], rootfs)
+        assert r.stdout.decode().splitlines() == [
+            SANDBOX_DEV, "/dev/full /dev/null /dev/random /dev/tty /dev/urandom /dev/zero",
+            "/dev/null", "c"], r.stderr.decode()
+
+
 def test_default_root_hides_host_devices():
     r = run_sentry(["/bin/sh", "-c", "ls /dev/sda /dev/mem /dev/kmsg 2>&1 | wc -l; "
                     "echo x > /dev/null && echo null-ok; head -c 4 /dev/zero | od -An -tx1; "

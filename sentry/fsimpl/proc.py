@@ -258,7 +258,7 @@ class ProcMount(Mount):
         lines = []
         for i, m in enumerate(sorted(kernel.mounts, key=lambda m: m.path.count("/") if m.path != "/" else -1)):
             opts = "ro" if m.readonly else "rw"
-            fstype = {"proc": "proc", "dev": "devtmpfs", "sys": "sysfs", "devpts": "devpts",
+            fstype = {"proc": "proc", "dev": "tmpfs", "sys": "sysfs", "devpts": "devpts",
                       "tmpfs": "tmpfs", "overlay": "overlay"}.get(m.kind, "sentryfs")
             if info:
                 lines.append(f"{i + 1} {1 if i else 0} 0:{i + 1} / {m.path} {opts} - {fstype} sentry {opts}")

@@ -1,7 +1,8 @@
 """A private mount namespace, where the Sentry has the kernel do what only it
 can do honestly: a devpts instance of the sandbox's own (its ptys, numbered
-from 0, and no other), a tmpfs whose size= really holds, a unix socket that
-the kernel itself reports under the name the guest gave it.
+from 0, and no other), a tmpfs whose size= really holds, a /dev that holds
+only the sandbox's device nodes, a unix socket that the kernel itself reports
+under the name the guest gave it.
 
 All of it needs CAP_SYS_ADMIN in a mount namespace.  A helper process gets it
 in a namespace of its own (inside a new user namespace when the Sentry is not
@@ -20,8 +21,10 @@ import errno
 import json
 import os
 import socket
+import stat
 
 CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
+MS_RDONLY, MS_NOSUID, MS_NOEXEC, MS_REMOUNT = 1, 2, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 O_PATH = 0o10000000
 
@@ -98,6 +101,13 @@ class MountNamespace:
         (fd,) = self._request(op="mount", fstype=fstype, target=target, options=options)
         return fd
 
+    def make_dev(self, target, nodes, links, dirs):
+        """A small read-only tmpfs on target holding the host's device nodes
+        `nodes` (names in /dev), the symlinks `links` (name: target) and the
+        empty directories `dirs`; an O_PATH fd on it."""
+        (fd,) = self._request(op="dev", target=target, nodes=nodes, links=links, dirs=dirs)
+        return fd
+
     def bind_unix(self, sock_fd, parent_fd, name, umask):
         """Bind socket sock_fd so that the kernel records `name` (the guest's
         sun_path bytes, as given: getsockname, getpeername, accept and
@@ -136,6 +146,8 @@ def _serve(sock, uid, gid, root):
             if req["op"] == "mount":
                 _mount(req["fstype"], req["target"], req["fstype"], 0, req["options"])
                 out = [os.open(req["target"], O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)]
+            elif req["op"] == "dev":
+                out = [_make_dev(req["target"], req["nodes"], req["links"], req["dirs"], root)]
             elif req["op"] == "bind":
                 _bind_in_view(fds[0], fds[1], bytes.fromhex(req["name"]), req["umask"], req["scratch"])
             reply = {}
@@ -159,6 +171,31 @@ def _enter(uid, gid, root):
                 f.write(text)
     # nothing mounted here may propagate back to the host's namespace
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+def _make_dev(target, nodes, links, dirs, root):
+    _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=16k,nr_inodes=64,mode=0755")
+    for name in nodes:
+        try:
+            host = os.stat("/dev/" + name)
+        except FileNotFoundError:
+            continue                      # a host without it: the sandbox has none either
+        path = os.path.join(target, name)
+        if root:
+            # a node of the sandbox's own: chmod or chown of it cannot reach the host's
+            os.mknod(path, host.st_mode, host.st_rdev)
+            os.chown(path, host.st_uid, host.st_gid)
+            os.chmod(path, stat.S_IMODE(host.st_mode))
+        else:
+            # mknod needs the initial namespace's CAP_MKNOD: the host's node, bound
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+            _mount("/dev/" + name, path, None, MS_BIND)
+    for name, to in links.items():
+        os.symlink(to, os.path.join(target, name))
+    for name in dirs:
+        os.mkdir(os.path.join(target, name), 0o755)
+    _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
+    return os.open(target, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
 
 def _bind_in_view(sock_fd, parent_fd, name, umask, scratch):
