@@ -112,7 +112,7 @@ def sys_setpgid(call):
 
 # ---- calls whose first argument is a pid or tid ------------------------------
 
-@handler("prlimit64", "sched_setaffinity", "sched_getaffinity", "sched_setparam",
+@handler("sched_setaffinity", "sched_getaffinity", "sched_setparam",
          "sched_getparam", "sched_setscheduler", "sched_getscheduler", "sched_rr_get_interval",
          "sched_setattr", "sched_getattr", "process_vm_readv", "process_vm_writev",
          "migrate_pages", "move_pages", "get_robust_list", "pidfd_open",

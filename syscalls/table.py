@@ -17,7 +17,7 @@ import sys
 
 from sentry.platform.libseccomp import pyseccomp
 
-from syscalls import clock, credentials, deny, exec as _exec, file, identity, path, process, signal, socket  # noqa: F401 (register handlers)
+from syscalls import clock, credentials, deny, exec as _exec, file, identity, path, process, rlimit, signal, socket  # noqa: F401 (register handlers)
 from syscalls.registry import HANDLERS, Entry
 from sentry.platform import staging
 from sentry.vfs.mount import HIDDEN_FD_BASE
@@ -46,7 +46,7 @@ mincore pause nanosleep getitimer setitimer alarm
 sendfile socket socketpair accept accept4 recvfrom recvmsg recvmmsg
 shutdown listen getsockname getpeername exit
 exit_group flock fsync fdatasync ftruncate fallocate getdents getdents64 umask
-gettimeofday getrlimit getrusage times arch_prctl
+gettimeofday getrusage times arch_prctl
 set_robust_list futex futex_waitv timer_settime timer_gettime timer_getoverrun
 timer_delete timerfd_create timerfd_settime timerfd_gettime eventfd eventfd2
 inotify_init inotify_init1 inotify_rm_watch memfd_create
@@ -56,7 +56,7 @@ sched_get_priority_max sched_get_priority_min fork vfork
 landlock_create_ruleset landlock_add_rule landlock_restrict_self
 personality mq_timedsend mq_timedreceive mq_notify mq_getsetattr
 io_setup io_destroy io_getevents io_submit io_cancel io_pgetevents
-mlockall munlockall setrlimit sync syncfs time pkey_alloc pkey_free futex_wake
+mlockall munlockall sync syncfs time pkey_alloc pkey_free futex_wake
 futex_wait futex_requeue cachestat map_shadow_stack set_mempolicy get_mempolicy
 set_mempolicy_home_node
 """.split())
@@ -119,7 +119,10 @@ ALLOW_IF = {
        "munmap mprotect madvise pkey_mprotect mlock munlock mlock2 msync mbind".split()},
     "mremap": [r + _mask0(3, MREMAP_FIXED) for r in _clear_of_staging(0, 1)],
     # pid 0 is the caller: nothing to translate or check
-    "prlimit64": [_eq(0, 0)],
+    # RLIMIT_CORE (4) is the sandbox's own (syscalls/rlimit.py); for prlimit64, pid 0 is the caller
+    "getrlimit": [_lt(0, 4)] + [_eq(0, r) for r in range(5, 16)],
+    "setrlimit": [_lt(0, 4)] + [_eq(0, r) for r in range(5, 16)],
+    "prlimit64": [_eq(0, 0) + _lt(1, 4)] + [_eq(0, 0) + _eq(1, r) for r in range(5, 16)],
     "sched_getaffinity": [_eq(0, 0)],
     "sched_setaffinity": [_eq(0, 0)],
     "sched_getparam": [_eq(0, 0)],

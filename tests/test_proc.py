@@ -113,3 +113,12 @@ def test_reopening_through_proc_fd_never_gains_access(tmp_path):
              extra=["--mount", f"type=bind,src={tmp_path},dst=/ro,ro"])
     assert out.count("Read-only file system") == 2 and out.endswith("kept\n")
     assert (tmp_path / "f").read_text() == "kept\n"
+
+
+def test_limits_show_the_sandboxs_core_limit():
+    """RLIMIT_CORE is the sandbox's own (syscalls/rlimit.py): /proc says what
+    the guest set, in the kernel's layout."""
+    out = sh("ulimit -c 100; grep core /proc/self/limits; ulimit -S -c 50; grep core /proc/$$/limits")
+    # dash counts in 512-byte blocks
+    assert out.splitlines() == ["%-25s %-20s %-20s %-10s" % ("Max core file size", 51200, 51200, "bytes"),
+                                "%-25s %-20s %-20s %-10s" % ("Max core file size", 25600, 51200, "bytes")]

@@ -29,7 +29,8 @@ PASSTHROUGH = {
     "sys/vm/overcommit_memory", "sys/vm/max_map_count", "sys/fs/file-max", "sys/fs/nr_open",
     "sys/fs/pipe-max-size",
 }
-PER_PROCESS_PASSTHROUGH = {"environ", "statm", "limits", "oom_score", "oom_score_adj",
+RLIM_INFINITY = 2 ** 64 - 1
+PER_PROCESS_PASSTHROUGH = {"environ", "statm", "oom_score", "oom_score_adj",
                            "personality", "wchan", "sessionid", "loginuid"}
 WRITABLE = {"oom_score_adj", "oom_adj"}
 PER_PROCESS = {"status", "stat", "cmdline", "comm", "environ", "statm", "limits", "maps",
@@ -151,11 +152,24 @@ class ProcMount(Mount):
                 self._file(path, b"0::/\n")
             elif name in WRITABLE and os.path.exists(os.path.join(self.host_root, path)):
                 pass   # keeps what the guest wrote (the host would need CAP_SYS_RESOURCE)
+            elif name == "limits":
+                with open(f"/proc/{host}/limits", "rb") as f:
+                    self._file(path, self._limits(proc, f.read()))
             elif name in PER_PROCESS_PASSTHROUGH:
                 with open(f"/proc/{host}/{name}", "rb") as f:
                     self._file(path, f.read(), writable=name in WRITABLE)
         except FileNotFoundError:
             pass     # the process is gone meanwhile: the lookup will say ENOENT
+
+    @staticmethod
+    def _limits(proc, data):
+        """The host's, but RLIMIT_CORE's line: the sandbox's (syscalls/rlimit.py)."""
+        if proc.core_limit is None:
+            return data
+        shown = ["unlimited" if v == RLIM_INFINITY else str(v) for v in proc.core_limit]
+        line = ("%-25s %-20s %-20s %-10s\n" % ("Max core file size", *shown, "bytes")).encode()
+        return b"".join(line if l.startswith(b"Max core file size") else l
+                        for l in data.splitlines(keepends=True))
 
     def _tasks(self, kernel, proc, path, rest, final):
         tids = {str(kernel.tasks[t].vtid) for t in list(proc.threads) if t in kernel.tasks}

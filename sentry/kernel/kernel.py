@@ -9,6 +9,7 @@ import collections
 import errno
 import logging
 import os
+import resource
 import signal
 
 from sentry._native import ffi, lib
@@ -49,6 +50,8 @@ class Kernel:
         self.stale_rows = collections.deque()
         self.recently_gone = {}        # tgid -> Process, oldest first: its SIGCHLD may be on its way
         self.first_creds = creds or Credentials()
+        # RLIMIT_CORE as the guest sees it (syscalls/rlimit.py): sentry's own at start
+        self.first_core_limit = tuple(v & 0xFFFFFFFFFFFFFFFF for v in resource.getrlimit(resource.RLIMIT_CORE))
         self.fast_ids = strace is None  # --strace sees every call: no C answers
         self.proxied = {}              # (host tgid, sig) -> sender: signals the Sentry sent for a guest
         self.pids_limit = pids_limit   # tasks at most (0: no limit), as a pids cgroup
@@ -70,6 +73,7 @@ class Kernel:
         task.vtid = proc.vpid
         log.debug("task %d is host %d", proc.vpid, pid)
         task.creds = self.first_creds.copy()
+        proc.core_limit = self.first_core_limit
         task.attach(proc)
         task.started = True
         self.tasks[pid] = task
@@ -336,6 +340,7 @@ class Kernel:
             ancestor = pproc.parent if flags & CLONE_PARENT else pproc
             proc = Process(child_tid, child.vtid, slots, pproc.exe, ancestor)
             proc.comm, proc.kernel_comm = pproc.comm, pproc.kernel_comm
+            proc.core_limit = pproc.core_limit
             self.processes[child_tid] = proc
             child.attach(proc)
         if self.pids_limit and len(self.tasks) > self.pids_limit:

@@ -25,6 +25,7 @@ class Process:
         self.kernel_comm = ""         # … where the host kernel's is that of what the Sentry ran
         self.threads = set()
         self.last_creds = None        # its leader's, once it exited (a zombie's siginfo names them)
+        self.core_limit = None        # (soft, hard) RLIMIT_CORE as the guest sees it (syscalls/rlimit.py)
 
 
 class Task:

@@ -180,6 +180,36 @@ int main(int argc, char **argv)
 	}
 	waitpid(c, &st, 0); status("STACK child recursing past 1MiB", st);
 
+	printf("-- RLIMIT_CORE, inherited and changed\n");
+	c = fork();
+	if (c == 0) {
+		struct rlimit z = { 0, 4096 };
+		T(setrlimit(RLIMIT_CORE, &z));
+		z.rlim_cur = 8192; T(setrlimit(RLIMIT_CORE, &z));               /* soft above hard: EINVAL */
+		T(setrlimit(RLIMIT_CORE, (void *)8)); T(getrlimit(RLIMIT_CORE, (void *)8));
+		z.rlim_cur = 2048; T(syscall(SYS_prlimit64, 0, RLIMIT_CORE, &z, &rl2));
+		printf("old by prlimit64 %s/%s\n", lim(rl2.rlim_cur), lim(rl2.rlim_max));
+		int p[2], q[2]; pipe(p); pipe(q);
+		pid_t g = fork();
+		if (g == 0) {
+			getrlimit(RLIMIT_CORE, &z);
+			printf("grandchild inherits %s/%s\n", lim(z.rlim_cur), lim(z.rlim_max));
+			char x; write(q[1], "x", 1); read(p[0], &x, 1);
+			getrlimit(RLIMIT_CORE, &z);
+			printf("grandchild after its parent's prlimit64 %s/%s\n", lim(z.rlim_cur), lim(z.rlim_max));
+			_exit(0);
+		}
+		char y; read(q[0], &y, 1);
+		z.rlim_cur = 1024; z.rlim_max = 4096; T(syscall(SYS_prlimit64, g, RLIMIT_CORE, &z, 0));
+		T(syscall(SYS_prlimit64, g, RLIMIT_CORE, 0, &rl2));
+		printf("read by prlimit64 %s/%s\n", lim(rl2.rlim_cur), lim(rl2.rlim_max));
+		write(p[1], "x", 1);
+		waitpid(g, &st, 0);
+		T(syscall(SYS_prlimit64, 999999999, RLIMIT_CORE, 0, &rl2));
+		_exit(0);
+	}
+	waitpid(c, &st, 0); status("core child", st);
+
 	printf("-- RLIMIT_CORE / CPU\n");
 	c = fork();
 	if (c == 0) {
