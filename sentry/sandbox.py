@@ -303,10 +303,8 @@ def run(cfg):
         if cfg.kernel_release:
             kernel.uts["release"] = cfg.kernel_release
 
-        # Orphaned guests re-parent to the Sentry (they stay traced and reaped);
-        # a non-dumpable Sentry cannot be inspected through /proc by its guests.
+        # Orphaned guests re-parent to the Sentry (they stay traced and reaped).
         privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
-        privileges.prctl(privileges.PR_SET_DUMPABLE, 0)
         ready_r, ready_w = os.pipe()
         host_cwd = _host_cwd(cfg, mounts)      # the Sentry's fds are the child's no more
         pid = os.fork()
@@ -322,6 +320,10 @@ def run(cfg):
             raise ConfigError(f"cannot trace the sandbox's first process ({e.strerror}): is sentry "
                               "itself being traced, or is ptrace restricted here "
                               "(kernel.yama.ptrace_scope, a seccomp profile)?")
+        # A non-dumpable Sentry cannot be inspected through /proc by its
+        # guests.  Only now: a child forked non-dumpable could not be traced
+        # without CAP_SYS_PTRACE, i.e. by an unprivileged sentry.
+        privileges.prctl(privileges.PR_SET_DUMPABLE, 0)
         # The Sentry creates files for guests with modes it computes from the
         # guest's own umask; its own must not mask them again.
         os.umask(0)

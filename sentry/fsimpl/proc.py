@@ -30,6 +30,11 @@ PASSTHROUGH = {
     "sys/fs/pipe-max-size",
 }
 RLIM_INFINITY = 2 ** 64 - 1
+# No write bit for the owner, when it is root: the guest runs as host uid 0
+# too, without capabilities, so this holds it off should it ever name these
+# directories.  An unprivileged Sentry needs the bit to fill them (its guest
+# shares its uid and could set the bit itself: the mount refuses changes).
+DIR_MODE = 0o555 if os.geteuid() == 0 else 0o755
 PER_PROCESS_PASSTHROUGH = {"environ", "statm", "oom_score", "oom_score_adj",
                            "personality", "wchan", "sessionid", "loginuid"}
 WRITABLE = {"oom_score_adj", "oom_adj"}
@@ -340,13 +345,13 @@ class ProcMount(Mount):
     # ---- writing into the private directory -------------------------------
 
     def _dir(self, rel):
-        os.makedirs(os.path.join(self.host_root, rel), mode=0o555, exist_ok=True)
+        os.makedirs(os.path.join(self.host_root, rel), mode=DIR_MODE, exist_ok=True)
 
     def _replace(self, rel, make):
         """Create a new version of rel beside it, then rename it over rel:
         a guest reading the old one concurrently sees a whole file."""
         target = os.path.join(self.host_root, rel)
-        os.makedirs(os.path.dirname(target), mode=0o555, exist_ok=True)
+        os.makedirs(os.path.dirname(target), mode=DIR_MODE, exist_ok=True)
         tmp = f"{target}.{os.getpid()}.new"
         make(tmp)
         try:
