@@ -506,6 +506,7 @@ int sn_fast_path(int tid, sn_regs *r)
 	case STAT: case LSTAT: case FSTATAT: {
 		char raw[144];
 		if (syscall(SYS_fstat, fd, raw)) goto out;
+		sn_map_stat_ids(raw);
 		uint64_t buf = kind == FSTATAT ? r->rdx : r->rsi;
 		sn_answer(tid, r, write_guest(tid, buf, raw, sizeof raw) ? 0 : -EFAULT);
 		handled = 1;
@@ -515,6 +516,7 @@ int sn_fast_path(int tid, sn_regs *r)
 		char raw[256];
 		if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH_ | ((uint32_t)r->rdx & 0x6000),
 			    (uint32_t)r->r10, raw)) goto out;
+		sn_map_statx_ids(raw);
 		sn_answer(tid, r, write_guest(tid, r->r8, raw, sizeof raw) ? 0 : -EFAULT);
 		handled = 1;
 		break;

@@ -279,12 +279,16 @@ int sn_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint6
  * exactly the bytes the kernel would have written. */
 long sn_fstatat(int dirfd, const char *name, int flags, void *buf144)
 {
-	return syscall(SYS_newfstatat, dirfd, name, buf144, flags) ? -errno : 0;
+	if (syscall(SYS_newfstatat, dirfd, name, buf144, flags)) return -errno;
+	sn_map_stat_ids(buf144);
+	return 0;
 }
 
 long sn_statx(int dirfd, const char *name, int flags, unsigned mask, void *buf256)
 {
-	return syscall(SYS_statx, dirfd, name, flags, mask, buf256) ? -errno : 0;
+	if (syscall(SYS_statx, dirfd, name, flags, mask, buf256)) return -errno;
+	sn_map_statx_ids(buf256);
+	return 0;
 }
 
 long sn_fstatfs(int fd, void *buf120)

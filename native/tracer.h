@@ -75,6 +75,10 @@ void sn_fast_enable(int on);
 enum { SN_MOUNT_PYTHON, SN_MOUNT_DIR, SN_MOUNT_DEV, SN_MOUNT_UPPER, SN_MOUNT_LOWER };
 int sn_add_mount(const char *path, const char *host_root, int fd, int guest_fd, int readonly, int kind);
 void sn_set_dev_nodes(const char *names);
+/* the guest's one-id user namespace (native/idmap.c): stats made for it show its ids */
+void sn_set_idmap(uint32_t guest_uid, uint32_t host_uid, uint32_t guest_gid, uint32_t host_gid);
+void sn_map_stat_ids(void *raw144);
+void sn_map_statx_ids(void *raw256);
 void sn_set_slot(int tid, uint64_t addr);
 long sn_stage(int tid, uint64_t addr, const void *buf, size_t len);
 int sn_add_link(const char *from, const char *to);

@@ -9,6 +9,7 @@ import signal
 import tempfile
 
 from sentry.kernel.kernel import Kernel
+from sentry.kernel import idmap
 from sentry.platform import mountns as _mountns, privileges, ptrace, seccomp, staging
 from sentry.fsimpl import sysfs
 from sentry.kernel.credentials import ID_MAX, Credentials
@@ -230,11 +231,17 @@ def _host_cwd(cfg, mounts):
     raise ConfigError("the sandbox's root cannot be resolved")
 
 
-def _guest_start(cfg, mounts, filt, ready_r, host_cwd):
+def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns):
     """Runs in the forked child: becomes the sandbox's first process."""
     try:
         if os.read(ready_r, 1) != b"x":         # the Sentry could not trace us
             os._exit(125)
+        if userns:
+            try:
+                privileges.enter_user_namespace(cfg.uid, cfg.gid)
+            except OSError as e:
+                os.write(2, f"sentry: cannot enter a user namespace: {e.strerror}\n".encode())
+                os._exit(125)
         for sfd, gfd in mounts.hidden_fds():
             os.dup2(sfd, gfd, inheritable=True)
         os.closerange(3, HIDDEN_FD_BASE)
@@ -288,6 +295,11 @@ def run(cfg):
     try:
         kernel = None
         mountns = _start_mount_namespace(cfg, private)
+        # Unprivileged, and user namespaces allowed (the helper has one): the
+        # guest takes one too, where its files are its own (kernel/idmap.py).
+        userns = os.geteuid() != 0 and mountns is not None
+        if userns:
+            idmap.set_current(idmap.IdMap((cfg.uid, os.geteuid()), (cfg.gid, os.getegid())))
         mounts = build_mounts(cfg, private, scratch, lambda: kernel, mountns)
         filt = seccomp.build()
         # --strace sees every call: the native fast path stays off
@@ -310,7 +322,7 @@ def run(cfg):
         pid = os.fork()
         if pid == 0:
             os.close(ready_w)
-            _guest_start(cfg, mounts, filt, ready_r, host_cwd)
+            _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns)
         os.close(ready_r)
         try:
             ptrace.seize(pid)
@@ -360,10 +372,28 @@ def _discard(*dirs):
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
         for d in dirs:
-            shutil.rmtree(d, ignore_errors=True)
+            _remove_tree(d)
     finally:
         if pid == 0:
             os._exit(0)
+
+
+def _remove_tree(top):
+    """rmtree, read-only directories included (a copied-up 0555 directory,
+    /sys's): without CAP_DAC_OVERRIDE, their owner adds the write bit first."""
+    if os.geteuid() != 0:
+        # never through a symlink: the guest may have planted one leading out
+        todo = [top]
+        while todo:
+            try:
+                with os.scandir(todo.pop()) as entries:
+                    for e in entries:
+                        if e.is_dir(follow_symlinks=False):
+                            os.chmod(e.path, 0o700)
+                            todo.append(e.path)
+            except OSError:
+                pass
+    shutil.rmtree(top, ignore_errors=True)
 
 
 def _start_mount_namespace(cfg, private):
@@ -409,7 +439,7 @@ def _remove_stale_private_dirs():
             try:
                 os.kill(int(parts[1]), 0)
             except ProcessLookupError:
-                shutil.rmtree(os.path.join(top, name), ignore_errors=True)
+                _remove_tree(os.path.join(top, name))
             except OSError:
                 pass
 

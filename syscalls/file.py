@@ -234,8 +234,7 @@ def sys_fchown(call):
     uid, gid = call.args[1] & 0xFFFFFFFF, call.args[2] & 0xFFFFFFFF
 
     def act(fd, st):
-        call.task.creds.check_chown(st, uid, gid)
-        os.fchown(fd, sint(uid), sint(gid))
+        os.fchown(fd, *call.task.creds.chown_ids(st, uid, gid))
     return _on_borrowed_fd(call, act)
 
 

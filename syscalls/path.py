@@ -457,8 +457,6 @@ def _chown(call, dirfd, path, uid, gid, flags):
         return Rewrite(SYS_FCHOWN, {0: dirfd, 1: uid, 2: gid})
     if not path and flags & AT_EMPTY_PATH:
         path = b"."
-    uid, gid = sint(uid), sint(gid)
-
     creds = call.task.creds
     raw_uid, raw_gid = uid & 0xFFFFFFFF, gid & 0xFFFFFFFF
 
@@ -466,11 +464,10 @@ def _chown(call, dirfd, path, uid, gid, flags):
         if is_link:
             loc = lookup(call, dirfd, path, follow=False)
             with Parent(loc) as (fd, name):
-                creds.check_chown(os.stat(name, dir_fd=fd, follow_symlinks=False), raw_uid, raw_gid)
-                os.chown(name, uid, gid, dir_fd=fd, follow_symlinks=False)
+                host = creds.chown_ids(os.stat(name, dir_fd=fd, follow_symlinks=False), raw_uid, raw_gid)
+                os.chown(name, *host, dir_fd=fd, follow_symlinks=False)
         else:
-            creds.check_chown(os.stat(p), raw_uid, raw_gid)
-            os.chown(p, uid, gid)
+            os.chown(p, *creds.chown_ids(os.stat(p), raw_uid, raw_gid))
     return _on_final(call, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW, do)
 
 

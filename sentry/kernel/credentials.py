@@ -5,10 +5,13 @@ identity it sees is this one, with the rules Linux applies to a process in a
 user namespace that maps every id (credentials(7), capabilities(7) "Effect of
 user ID changes on capabilities").  Host permission checks are not changed by
 it: a guest that becomes uid 1000 still reaches files as the Sentry's uid.
+Files' owners are compared as the guest sees them (sentry/kernel/idmap.py).
 """
 import errno
 import stat
 
+from sentry.kernel import idmap
+from sentry.kernel.idmap import UNCHANGED
 from syscalls.errors import SyscallError
 
 CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID = 0, 1, 2, 3, 4
@@ -29,8 +32,7 @@ ALL_CAPS = (1 << (_last_cap() + 1)) - 1
 FS_CAPS = sum(1 << c for c in (CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
                                CAP_FSETID, CAP_LINUX_IMMUTABLE, CAP_MAC_OVERRIDE, CAP_MKNOD))
 NGROUPS_MAX = 65536
-ID_MAX = 0xFFFFFFFE      # (uid_t)-1 means "unchanged" in the set*id calls
-UNCHANGED = 0xFFFFFFFF
+ID_MAX = 0xFFFFFFFE      # (uid_t)-1 means "unchanged" in the set*id calls and chown
 
 
 def _valid(i):
@@ -186,9 +188,11 @@ class Credentials:
         if self.capable(CAP_DAC_READ_SEARCH) and not want & 2 and (is_dir or not want & 1) \
                 and (not real or self.ruid == 0):
             return True
-        if st.st_uid == uid:
+        ids = idmap.current
+        owner, group = ids.uid_view(st.st_uid), ids.gid_view(st.st_gid)
+        if owner == uid:
             bits = st.st_mode >> 6
-        elif st.st_gid == gid or st.st_gid in self.groups:
+        elif group == gid or group in self.groups:
             bits = st.st_mode >> 3
         else:
             bits = st.st_mode
@@ -201,25 +205,30 @@ class Credentials:
     def check_sticky(self, dir_st, st):
         """Removing or renaming `st` out of a sticky directory: its owner,
         the directory's, or CAP_FOWNER (EPERM)."""
-        if dir_st.st_mode & stat.S_ISVTX and self.fsuid not in (st.st_uid, dir_st.st_uid) \
-                and not self.capable(CAP_FOWNER):
+        owners = (idmap.current.uid_view(st.st_uid), idmap.current.uid_view(dir_st.st_uid))
+        if dir_st.st_mode & stat.S_ISVTX and self.fsuid not in owners and not self.capable(CAP_FOWNER):
             raise SyscallError(errno.EPERM)
 
     # ---- file attributes the Sentry changes for the guest ---------------------
 
-    def check_chown(self, st, uid, gid):
-        """chown(2): EPERM unless CAP_CHOWN, or the owner keeps the owner and
-        picks one of its own groups (uid, gid: UNCHANGED for "keep")."""
+    def chown_ids(self, st, uid, gid):
+        """chown(2) of a file whose host stat is st to the guest's uid, gid
+        (UNCHANGED for "keep"): EINVAL for an id the sandbox does not map,
+        EPERM unless CAP_CHOWN, or the owner keeps the owner and picks one of
+        its own groups.  The host ids to give os.chown (-1: keep)."""
+        host = idmap.current.host_ids(uid, gid)
         if self.capable(CAP_CHOWN):
-            return
-        if st.st_uid != self.fsuid or (uid != UNCHANGED and uid != st.st_uid):
+            return host
+        owner, group = idmap.current.uid_view(st.st_uid), idmap.current.gid_view(st.st_gid)
+        if owner != self.fsuid or (uid != UNCHANGED and uid != owner):
             raise SyscallError(errno.EPERM)
-        if gid != UNCHANGED and gid != st.st_gid and gid not in (self.fsgid, *self.groups):
+        if gid != UNCHANGED and gid != group and gid not in (self.fsgid, *self.groups):
             raise SyscallError(errno.EPERM)
+        return host
 
     def check_chmod(self, st):
         """chmod(2): the owner, or CAP_FOWNER."""
-        if st.st_uid != self.fsuid and not self.capable(CAP_FOWNER):
+        if idmap.current.uid_view(st.st_uid) != self.fsuid and not self.capable(CAP_FOWNER):
             raise SyscallError(errno.EPERM)
 
     # ---- capabilities --------------------------------------------------------

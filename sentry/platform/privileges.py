@@ -4,6 +4,7 @@ SECBIT_NOROOT locked, no_new_privs), so a call the filter should have caught
 still cannot mount, trace, load modules or override permissions."""
 import ctypes
 import errno
+import os
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -37,6 +38,25 @@ def drop_all():
     header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
     data = (ctypes.c_uint32 * 6)()
     _libc.syscall(SYS_CAPSET, header, data)
+
+
+CLONE_NEWUSER = 0x10000000
+
+
+def enter_user_namespace(uid, gid):
+    """Called in the guest's first process of an unprivileged sentry: a user
+    namespace of its own mapping uid and gid to the process's own (one id
+    each, as an unprivileged process may), so the kernel shows the guest's
+    files as its own (sentry/kernel/idmap.py).  Its capabilities there go
+    with drop_all, as any others."""
+    host_uid, host_gid = os.geteuid(), os.getegid()
+    if _libc.unshare(CLONE_NEWUSER) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {host_uid} 1"),
+                       ("gid_map", f"{gid} {host_gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
 
 
 def capabilities_of(pid):

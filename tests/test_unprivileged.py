@@ -1,0 +1,147 @@
+"""sentry run by an unprivileged user, as platform teams without root run it:
+the guest is still root of its sandbox, pids still start at 1, /dev and the
+overlay are still private, and nothing of the host changes.
+
+The test suite runs as root; these run sentry as `nobody`, from a
+world-readable copy of the tree and of its Python dependencies (the test's
+own interpreter may live where `nobody` cannot read, as pyenv's does under
+/root)."""
+import glob
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TREE = os.path.dirname(HERE)
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+DEPENDENCIES = ["elftools", "ptrace", "pyseccomp", "_cffi_backend"]
+
+
+def _copy_module(name, dest):
+    spec = importlib.util.find_spec(name)
+    if spec.submodule_search_locations:
+        src = list(spec.submodule_search_locations)[0]
+        shutil.copytree(src, os.path.join(dest, os.path.basename(src)),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+        shutil.copy(spec.origin, dest)
+
+
+@pytest.fixture(scope="module")
+def as_nobody():
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run sentry as another user")
+    top = tempfile.mkdtemp(dir="/var/tmp", prefix="sentry-unpriv-")
+    try:
+        for pkg in ("sentry", "syscalls"):
+            shutil.copytree(os.path.join(TREE, pkg), os.path.join(top, pkg),
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        for name in DEPENDENCIES:
+            _copy_module(name, top)
+        for path, dirs, files in os.walk(top):
+            os.chmod(path, 0o755)
+            for f in files:
+                os.chmod(os.path.join(path, f), 0o644)
+        # this interpreter if nobody may run it, else the system's of the same version
+        candidates = [sys.executable, f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}"]
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/", "PYTHONPATH": top,
+               "PYTHONDONTWRITEBYTECODE": "1"}
+        why = []
+        for python in candidates:
+            probe = subprocess.run(NOBODY + [python, "-c", "import sentry._native, elftools, ptrace, pyseccomp"],
+                                   env=env, capture_output=True, cwd="/")
+            if probe.returncode == 0:
+                break
+            why.append(f"{python}: {probe.stderr.decode().strip().splitlines()[-1:]}")
+        else:
+            pytest.skip("no interpreter nobody can run sentry with: " + "; ".join(why))
+
+        def run(args, **kw):
+            return subprocess.run(NOBODY + [python, "-m", "sentry", "run"] + args, env=env, cwd="/",
+                                  capture_output=True, timeout=60, **kw)
+        yield run
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def _sentry_dirs():
+    return set(glob.glob("/tmp/sentry-*")) | set(glob.glob("/dev/shm/sentry-*"))
+
+
+def test_the_guest_is_root_of_its_sandbox(as_nobody):
+    before = _sentry_dirs()
+    motd = open("/etc/motd", "rb").read() if os.path.exists("/etc/motd") else None
+    r = as_nobody(["--", "/bin/sh", "-c",
+                   "id -u; id -g; echo $$; sh -c 'echo $PPID'; echo changed > /etc/motd; cat /etc/motd; "
+                   "rm -f /bin/true; test -e /bin/true || echo removed; echo $(ls /dev); "
+                   "grep -E '^(Uid|Gid)' /proc/self/status | tr '\\t' ' '"])
+    assert r.stdout.decode().splitlines() == [
+        "0", "0", "1", "1", "changed", "removed",
+        "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero",
+        "Uid: 0 0 0 0", "Gid: 0 0 0 0"], r.stderr.decode()
+    assert r.returncode == 0
+    assert os.path.exists("/bin/true")
+    assert (open("/etc/motd", "rb").read() if os.path.exists("/etc/motd") else None) == motd
+    deadline = time.time() + 10                      # removed by a child, after the exit
+    while not _sentry_dirs() <= before and time.time() < deadline:
+        time.sleep(0.1)
+    assert _sentry_dirs() <= before                  # its private directories are gone
+
+
+def test_python_and_ptys_work(as_nobody):
+    r = as_nobody(["--", "python3", "-c",
+                   "import os, pty, subprocess, sys\n"
+                   "pid, fd = pty.fork()\n"
+                   "if pid == 0:\n"
+                   "    os.execvp('sh', ['sh', '-c', 'tty; echo in-pty'])\n"
+                   "out = b''\n"
+                   "while True:\n"
+                   "    try: chunk = os.read(fd, 100)\n"
+                   "    except OSError: break\n"
+                   "    if not chunk: break\n"
+                   "    out += chunk\n"
+                   "os.waitpid(pid, 0)\n"
+                   "print(out.decode().split())\n"
+                   "print(subprocess.run(['cat', '/proc/self/status'], capture_output=True, text=True)"
+                   ".stdout.count('Pid:'))"])
+    assert r.stdout.decode().splitlines() == ["['/dev/pts/0', 'in-pty']", "3"], r.stderr.decode()
+
+
+def test_host_processes_stay_out_of_reach(as_nobody):
+    host = subprocess.Popen(NOBODY + ["sleep", "60"])          # same uid as the Sentry
+    try:
+        r = as_nobody(["--", "/bin/sh", "-c", f"kill -9 {host.pid}; echo $?; "
+                       f"cat /proc/{host.pid}/status 2>&1 | grep -c 'No such'; kill -9 -1; echo $?"])
+        assert host.poll() is None
+        lines = r.stdout.decode().splitlines()
+        assert lines[0] != "0" and lines[1] == "1", r.stdout.decode() + r.stderr.decode()
+    finally:
+        host.kill()
+        host.wait()
+
+
+OWNERS = r"""
+d=$(mktemp -d); cd $d; touch f; mkdir sub
+ls -ln f | cut -d' ' -f3,4; stat -c '%u %g' /etc/passwd f sub; find f -user 0 -group 0
+chown 0:0 f && echo own-ok; chown 5 f 2>/dev/null || echo other-refused; chgrp 5 sub 2>/dev/null || echo group-refused
+python3 -c 'import os; print(os.stat("f").st_uid, os.fstat(os.open("f", os.O_RDONLY)).st_uid, os.stat("/etc/passwd").st_gid)'
+id -u; cd /; rm -rf $d
+"""
+
+
+def test_file_owners_are_as_in_a_user_namespace(as_nobody):
+    """What `unshare -r` shows the same user natively: its own files are the
+    guest's (root's), every other owner is the overflow id."""
+    native = subprocess.run(NOBODY + ["unshare", "-r", "sh", "-c", OWNERS], capture_output=True, cwd="/",
+                            env={"PATH": "/usr/bin:/bin", "HOME": "/"})
+    if native.returncode != 0 and b"unshare" in native.stderr:
+        pytest.skip("no unprivileged user namespaces here: " + native.stderr.decode().strip())
+    boxed = as_nobody(["--", "/bin/sh", "-c", OWNERS])
+    assert boxed.stdout.decode() == native.stdout.decode(), boxed.stderr.decode()
+    assert native.stdout.decode().splitlines()[:3] == ["0 0", "65534 65534", "0 0"]
