@@ -132,7 +132,9 @@ def test_guest_holds_no_capabilities(jail):
 
 def _guest_host_pid(sentry_pid, timeout=10):
     """Host pid of the sandbox's first process: the Sentry's child that it
-    traces (its other children, the mount namespace helper's forker, are not)."""
+    traces (its other children, the mount namespace helper's forker, are not),
+    once it runs the guest's program (before, it is still sentry, setting up)."""
+    sentry_exe = os.readlink(f"/proc/{sentry_pid}/exe")
     deadline = time.time() + timeout
     while time.time() < deadline:
         for pid in os.listdir("/proc"):
@@ -144,7 +146,11 @@ def _guest_host_pid(sentry_pid, timeout=10):
                 fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
                 if fields.get("PPid", "").strip() == str(sentry_pid) and \
                         fields.get("TracerPid", "").strip() == str(sentry_pid):
-                    return int(pid)
+                    try:
+                        if os.readlink(f"/proc/{pid}/exe") != sentry_exe:
+                            return int(pid)
+                    except OSError:
+                        pass
         time.sleep(0.05)
     raise AssertionError("no guest process found")
 
