@@ -19,7 +19,7 @@ from syscalls.call import AT_FDCWD, sint
 from syscalls import permission
 from syscalls.errors import SyscallError
 from syscalls.lookup import lookup
-from syscalls import tty
+from syscalls import process, tty
 from syscalls.registry import PASS, Rewrite, handler
 
 SYS_OPENAT2 = 437
@@ -289,7 +289,8 @@ def _pid_in(call, i, to_host):
 
 
 @handler("ioctl", note="TIOCSTI/TIOCLINUX refused; process groups and owners are virtual pids; "
-         "TIOCGPTPEER opens the slave by name in the sandbox's devpts")
+         "TIOCGPTPEER opens the slave by name in the sandbox's devpts; a pidfd's PIDFD_GET_INFO "
+         "is translated, its namespace getters refused")
 def sys_ioctl(call):
     req = call.args[1] & 0xFFFFFFFF
     if req in (0x5412, 0x541C):      # TIOCSTI, TIOCLINUX
@@ -304,6 +305,8 @@ def sys_ioctl(call):
         return _pid_out(call, call.args[2], _owner_to_guest)
     if req in (FIOSETOWN, SIOCSPGRP):
         return _pid_in(call, 2, _owner_to_host)
+    if (req >> 8) & 0xFF == process.PIDFS_IOCTL_TYPE:
+        return process.pidfd_ioctl(call, req)
     if req in INODE_FLAG_SETTERS:
         # the file's owner may set some inode flags: never on a read-only
         # mount or an overlay's lower layer

@@ -11,6 +11,7 @@ import errno
 import os
 import struct
 
+from sentry.kernel.idmap import OVERFLOW_ID
 from syscalls.call import sint
 from syscalls.errors import SyscallError
 from syscalls.registry import PASS, Rewrite, handler
@@ -157,6 +158,55 @@ IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP, IOPRIO_WHO_USER = 1, 2, 3
 @handler("ioprio_get", "ioprio_set", support="partial", note="IOPRIO_WHO_USER is refused")
 def sys_ioprio(call):
     return Rewrite(args={1: _prio_target(call, sint(call.args[0]) - 1, sint(call.args[1]))}, restore=True)
+
+
+# ---- pidfd ioctls: what a pidfd says of its process ------------------------------
+
+PIDFS_IOCTL_TYPE, PIDFD_GET_INFO_NR = 0xFF, 11
+PIDFD_INFO_PID, PIDFD_INFO_CREDS, PIDFD_INFO_CGROUPID = 1, 2, 4
+# struct pidfd_info: mask, cgroupid, then pid, tgid, ppid, then ruid rgid euid egid suid sgid fsuid fsgid
+INFO_IDS_AT, INFO_CREDS_AT, INFO_MIN = 16, 28, 60
+
+
+def pidfd_ioctl(call, req):
+    """ioctl type 0xFF, pidfs's.  PIDFD_GET_INFO names the process by host
+    pid and host ids: its answer is translated.  The namespace getters
+    (PIDFD_GET_*_NAMESPACE) would hand out the host's namespaces, whose
+    ioctls translate pids between them: ENOTTY, as on a kernel without them."""
+    try:
+        if os.readlink(f"/proc/{call.tid}/fd/{call.fd(0)}") != "anon_inode:[pidfd]":
+            return PASS                  # another driver's ioctl of type 0xFF
+    except OSError:
+        return PASS                      # EBADF: the kernel says so
+    if req & 0xFF != PIDFD_GET_INFO_NR:
+        raise SyscallError(errno.ENOTTY)
+    kernel, addr, size = call.kernel, call.args[2], (req >> 16) & 0x3FFF
+
+    def done(task, result):
+        if result != 0 or size < INFO_MIN:
+            return result
+        try:
+            info = bytearray(call.read(addr, INFO_MIN))
+        except SyscallError:
+            return result
+        mask = struct.unpack_from("<Q", info)[0]
+        host_pid = struct.unpack_from("<I", info, INFO_IDS_AT)[0]
+        if mask & PIDFD_INFO_PID:
+            struct.pack_into("<III", info, INFO_IDS_AT,
+                             *(kernel.vpid(v) for v in struct.unpack_from("<III", info, INFO_IDS_AT)))
+        if mask & PIDFD_INFO_CREDS:
+            creds = kernel.creds_of(host_pid)
+            ids = ((creds.ruid, creds.rgid, creds.euid, creds.egid, creds.suid, creds.sgid,
+                    creds.fsuid, creds.fsgid) if creds else (OVERFLOW_ID,) * 8)
+            struct.pack_into("<8I", info, INFO_CREDS_AT, *ids)
+        # the host's cgroup: the sandbox has none of its own to name
+        struct.pack_into("<QQ", info, 0, mask & ~PIDFD_INFO_CGROUPID, 0)
+        try:
+            call.write(addr, bytes(info))
+        except SyscallError:
+            pass
+        return result
+    return Rewrite(on_exit=done)
 
 
 # ---- prctl: the options that name a process, and init's subreaper bit -------

@@ -5,6 +5,7 @@
 #include "transcript.h"
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
@@ -276,6 +277,23 @@ int main(int argc, char **argv)
 	if (raw) printf("raw proc: fdinfo Pid==child %d\n", fdinfo_pid(pfd) == c);
 	show("fdinfo Pid", fdinfo_pid(pfd));
 	show("holder stat pid", stat_field(c, 1));
+	{	/* PIDFD_GET_INFO (Linux 6.13): the process by pid, tgid, ppid and ids */
+		struct { uint64_t mask, cgroupid; uint32_t pid, tgid, ppid, ids[8]; int32_t exit_code; uint32_t more[2]; } info;
+		memset(&info, 0, sizeof info);
+		info.mask = 1 | 2;                       /* PIDFD_INFO_PID | PIDFD_INFO_CREDS */
+		long r = ioctl(pfd, _IOWR(0xFF, 11, info), &info);
+		if (r == 0)
+			printf("PIDFD_GET_INFO: pid==child %d tgid==child %d ppid==me %d ruid ok %d euid ok %d\n",
+			       info.pid == (uint32_t)c, info.tgid == (uint32_t)c, info.ppid == (uint32_t)me,
+			       info.ids[0] == getuid(), info.ids[2] == geteuid());
+		else
+			printf("PIDFD_GET_INFO: %s\n", strerrorname_np(errno));
+		show("PIDFD_GET_INFO pid", info.pid);
+		show("PIDFD_GET_INFO ppid", info.ppid);
+		int ns = ioctl(pfd, _IO(0xFF, 4), 0);     /* PIDFD_GET_PID_NAMESPACE */
+		printf("PIDFD_GET_PID_NAMESPACE gives an fd: %d\n", ns >= 0);
+		if (ns >= 0) close(ns);
+	}
 	T(syscall(SYS_pidfd_send_signal, pfd, SIGKILL, 0, 0));
 	waitpid(c, &st, 0); status("lock holder", st);
 	T(syscall(SYS_pidfd_open, 999999, 0));
