@@ -205,9 +205,9 @@ def _writable_fd(call):
 @handler("fsetxattr", "fremovexattr", note="refused with EROFS on a read-only mount or an overlay's "
          "lower file; the Sentry's own xattr names (user.sentry.*) are refused with EPERM")
 def sys_fsetxattr(call):
-    from syscalls.path import check_xattr_name
+    from syscalls.path import check_xattr_name, xattr_name
     check_fd_writable(call, call.fd(0))
-    raw = call.string(1, 256)
+    raw = xattr_name(call, 1)
     check_xattr_name(os.fsdecode(raw))
     # the kernel reads the name again: it gets the checked copy
     (addr,) = call.stage(raw + b"\0")

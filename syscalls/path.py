@@ -568,8 +568,23 @@ def sys_truncate(call):
 
 # ---- extended attributes ---------------------------------------------------------
 
+XATTR_NAME_MAX, XATTR_SIZE_MAX = 255, 65536
+
+
+def xattr_name(call, i):
+    """An xattr name argument, as the kernel reads it: ERANGE when empty or
+    longer than XATTR_NAME_MAX."""
+    try:
+        raw = call.string(i, XATTR_NAME_MAX + 1)
+    except SyscallError as e:
+        raise SyscallError(errno.ERANGE if e.errno == errno.ENAMETOOLONG else e.errno)
+    if not raw:
+        raise SyscallError(errno.ERANGE)
+    return raw
+
+
 def _xattr_get(call, path_i, follow):
-    name = os.fsdecode(call.string(path_i + 1, 256))
+    name = os.fsdecode(xattr_name(call, path_i + 1))
     loc = lookup(call, AT_FDCWD, call.path(path_i), follow=follow)
     if name.startswith(RESERVED):
         raise SyscallError(errno.ENODATA)       # the Sentry's own: never seen
@@ -629,8 +644,10 @@ def sys_llistxattr(call):
 
 
 def _xattr_set(call, follow, remove):
-    name = os.fsdecode(call.string(1, 256))
+    name = os.fsdecode(xattr_name(call, 1))
     check_xattr_name(name)
+    if not remove and call.args[3] > XATTR_SIZE_MAX:
+        raise SyscallError(errno.E2BIG)
     value = b"" if remove else call.read(call.args[2], call.args[3])
     flags = 0 if remove else sint(call.args[4])
 

@@ -11,11 +11,17 @@ from sentry._native import ffi, lib
 from syscalls.errors import SyscallError
 
 PATH_MAX = 4096
+# No call the Sentry handles reads more than this of guest memory at once (the
+# largest: an xattr value, 64 KiB): a guest's huge length is EFAULT here, never
+# an allocation of that size in the Sentry.
+READ_MAX = 1 << 24
 
 
 def read(tid, addr, length):
     if length == 0:
         return b""
+    if length > READ_MAX:
+        raise SyscallError(errno.EFAULT)
     buf = ffi.new("char[]", length)
     n = lib.sn_read_mem(tid, addr, buf, length)
     if n != length:

@@ -231,6 +231,16 @@ int main(int argc, char **argv)
 	T(setxattr("hard", "user.k", "v1", 2, 0)); T(getxattr("hard", "user.k", buf, sizeof buf));
 	T(getxattr("hard", "user.k", buf, 0)); T(getxattr("hard", "user.none", buf, sizeof buf));
 	T(listxattr("hard", buf, sizeof buf)); T(removexattr("hard", "user.k")); T(removexattr("hard", "user.k"));
+	{	/* bad input: the kernel's errnos, and no huge allocation anywhere */
+		char longname[300] = "user."; memset(longname + 5, 'a', sizeof longname - 6);
+		T(setxattr("hard", longname, "v", 1, 0)); T(getxattr("hard", longname, buf, sizeof buf));
+		T(setxattr("hard", "", "v", 1, 0)); T(removexattr("hard", ""));
+		T(setxattr("hard", "user.k", "v", (size_t)1 << 40, 0)); T(setxattr("hard", "user.k", "v", 65537, 0));
+		T(setxattr("hard", "user.k", (void *)1, 100, 0));
+		int xfd = open("hard", O_RDONLY);
+		T(fsetxattr(xfd, longname, "v", 1, 0)); T(fsetxattr(xfd, "user.k", "v", (size_t)1 << 40, 0));
+		close(xfd);
+	}
 	fd = open(".", O_TMPFILE | O_RDWR, 0600); T(fd >= 0); T(write(fd, "tmp", 3));
 	snprintf(buf, sizeof buf, "/proc/self/fd/%d", fd);
 	close(fd);
