@@ -122,3 +122,19 @@ def test_limits_show_the_sandboxs_core_limit():
     # dash counts in 512-byte blocks
     assert out.splitlines() == ["%-25s %-20s %-20s %-10s" % ("Max core file size", 51200, 51200, "bytes"),
                                 "%-25s %-20s %-20s %-10s" % ("Max core file size", 25600, 51200, "bytes")]
+
+
+def test_pids_and_tids_are_listed_in_ascending_order():
+    """As Linux lists them: `ps -ef` (which shows /proc's order) has init
+    first, also when /proc/self was looked up before the listing."""
+    out = sh("cat /proc/self/status > /dev/null; sleep 5 & a=$!; sleep 5 & b=$!; cat /proc/$b/stat > /dev/null; "
+             "ls -f /proc | grep -E '^[0-9]+$' | tr '\\n' ' '; echo; ps -eo pid= | tr -d ' ' | tr '\\n' ' '; echo; "
+             "python3 -c 'import threading, os; e = threading.Event(); "
+             "[threading.Thread(target=e.wait).start() for _ in range(3)]; "
+             "l = [int(t) for t in os.listdir(\"/proc/self/task\")]; print(l == sorted(l), len(l)); e.set()'; "
+             "kill $a $b")
+    listed, ps, tasks = out.splitlines()
+    for line in (listed, ps):
+        pids = [int(p) for p in line.split()]
+        assert pids == sorted(pids) and pids[0] == 1, out
+    assert tasks == "True 4"

@@ -43,6 +43,17 @@ PER_PROCESS = {"status", "stat", "cmdline", "comm", "environ", "statm", "limits"
                "root", "fd", "fdinfo", "task"}
 
 
+TMPFS_MAGIC = 0x01021994
+
+
+def _is_tmpfs(fd):
+    from sentry._native import ffi, lib
+    buf = ffi.new("char[120]")
+    if lib.sn_fstatfs(fd, buf) != 0:
+        return False
+    return int.from_bytes(ffi.buffer(buf, 8)[:], "little") == TMPFS_MAGIC
+
+
 class ProcMount(Mount):
     kind = "proc"
     stable_links = False          # /proc/self means someone else to the next caller
@@ -50,6 +61,7 @@ class ProcMount(Mount):
     def __init__(self, path, private_dir, kernel_ref):
         os.makedirs(private_dir, exist_ok=True)
         super().__init__(path, private_dir, readonly=True)
+        self.newest_listed_first = _is_tmpfs(self.fd)
         self.kernel_ref = kernel_ref   # () -> Kernel, once it exists
         self._ctx = None               # the call being served
 
@@ -93,13 +105,35 @@ class ProcMount(Mount):
         elif head == "sys" and len(parts) <= 2:
             self._dir("/".join(parts))
 
+    def _numbered_dirs(self, path, numbers):
+        """Make path's numeric entries exactly `numbers`, listed in ascending
+        order as Linux lists pids and tids (`ps -ef` shows them so).  The
+        private /proc is on tmpfs, which lists its entries newest first: they
+        are made in descending order, and a number that comes in above others
+        has those made again after it (their contents are made anew at their
+        next lookup anyway)."""
+        d = os.path.join(self.host_root, path)
+        wanted = set(numbers)
+        have = []
+        for name in os.listdir(d):                       # in listing order
+            if name.isdigit():
+                if int(name) in wanted:
+                    have.append(int(name))
+                else:
+                    shutil.rmtree(os.path.join(d, name), ignore_errors=True)
+        make = wanted - set(have)
+        if self.newest_listed_first and (make or have != sorted(have)):
+            # everything below the highest newcomer (or all, if the order broke)
+            top = max(make) if make and have == sorted(have) else max(have)
+            for n in have:
+                if n <= top and n not in make:
+                    shutil.rmtree(os.path.join(d, str(n)), ignore_errors=True)
+                    make.add(n)
+        for n in sorted(make, reverse=self.newest_listed_first):
+            self._dir(f"{path}/{n}" if path != "." else str(n))
+
     def _fill_root(self, kernel, ctx):
-        pids = {str(p) for p in kernel.visible_pids()}
-        for name in os.listdir(self.host_root):
-            if name.isdigit() and name not in pids:
-                shutil.rmtree(os.path.join(self.host_root, name), ignore_errors=True)
-        for p in pids:
-            self._dir(p)
+        self._numbered_dirs(".", kernel.visible_pids())
         for name in PASSTHROUGH:
             if "/" not in name:
                 self._copy_host(name)
@@ -177,16 +211,11 @@ class ProcMount(Mount):
                         for l in data.splitlines(keepends=True))
 
     def _tasks(self, kernel, proc, path, rest, final):
-        tids = {str(kernel.tasks[t].vtid) for t in list(proc.threads) if t in kernel.tasks}
         self._dir(path)
-        for name in os.listdir(os.path.join(self.host_root, path)):
-            if name not in tids:
-                shutil.rmtree(os.path.join(self.host_root, path, name), ignore_errors=True)
         if rest and rest[0].isdigit():
             self._pid_entry(kernel, int(rest[0]), rest[1:], task_of=proc.vpid, final=final)
         else:
-            for t in tids:
-                self._dir(f"{path}/{t}")
+            self._numbered_dirs(path, [kernel.tasks[t].vtid for t in list(proc.threads) if t in kernel.tasks])
 
     # ---- contents -------------------------------------------------------
 
