@@ -282,12 +282,41 @@ def _pidfd_target(call, pidfd):
 def sys_pidfd_send_signal(call):
     sig = sint(call.args[1])
     _check_sig(sig)
-    host = _pidfd_target(call, call.fd(0))
+    proc_dir = _proc_dir_target(call, call.fd(0))
+    host = proc_dir or _pidfd_target(call, call.fd(0))
     if host is not None and _init_ignores(call, host, sig):
         return 0
+    if proc_dir is not None:
+        # a /proc/<pid> directory fd names its process too (the legacy
+        # pidfd), but this /proc is the Sentry's: the same signal by pid
+        if call.args[3]:
+            raise SyscallError(errno.EINVAL)
+        if call.args[2]:
+            return Rewrite(SYS_RT_SIGQUEUEINFO, {0: proc_dir, 1: sig, 2: _staged_siginfo(call, 2)},
+                           restore=True)
+        return Rewrite(SYS_KILL, {0: proc_dir, 1: sig}, restore=True)
     if call.args[2]:
         return Rewrite(args={2: _staged_siginfo(call, 2)}, restore=True)
     return PASS
+
+
+SYS_KILL, SYS_RT_SIGQUEUEINFO = 62, 129
+
+
+def _proc_dir_target(call, fd):
+    """Host pid of the process a guest's fd on a /proc/<pid> directory names."""
+    try:
+        host_path = os.readlink(f"/proc/{call.tid}/fd/{fd}")
+    except OSError:
+        return None
+    spath = call.kernel.mounts.sandbox_path(host_path)
+    if spath is None or not spath.startswith("/proc/"):
+        return None
+    vpid = spath[len("/proc/"):]
+    if not vpid.isdigit():
+        return None
+    proc = call.kernel.process_of(int(vpid))
+    return proc.tgid if proc is not None else None
 
 
 # ---- signalfd: its records name senders too ------------------------------

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from conftest import SENTRY, TIMEOUT, copy_root, install, run_native, run_sentry
+from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS
 
 SECRET = "HOSTSECRET"
 
@@ -161,6 +162,18 @@ def test_sentry_fds_are_invisible(jail):
         "close(1000): Bad file descriptor", "dup2(0,1000): Bad file descriptor",
         "dup3(0,1001,0): Bad file descriptor", "close_range(3,~0): ok 0",
         "open after close_range: ok 0"]
+
+
+def test_guest_fds_never_land_in_the_sentrys_range():
+    """The kernel must never hand the guest an fd number the Sentry reserves
+    (its calls on those are EBADF): 1100 opens skip the range and all close."""
+    r = run_sentry(["python3", "-c",
+                    "import os\n"
+                    "fds = [os.open('/dev/null', os.O_RDONLY) for _ in range(1100)]\n"
+                    f"print(any({HIDDEN_FD_BASE} <= f < {HIDDEN_FD_BASE + MAX_MOUNTS} for f in fds), len(set(fds)))\n"
+                    "for f in fds: os.close(f)\n"
+                    "print('closed')"])
+    assert r.stdout == b"False 1100\nclosed\n", r.stderr.decode()
 
 
 def test_staging_area_cannot_be_unmapped_or_written(jail):

@@ -138,3 +138,16 @@ def test_pids_and_tids_are_listed_in_ascending_order():
         pids = [int(p) for p in line.split()]
         assert pids == sorted(pids) and pids[0] == 1, out
     assert tasks == "True 4"
+
+
+def test_a_proc_pid_directory_fd_is_a_pidfd():
+    """pidfd_send_signal accepts a /proc/<pid> directory fd, as Linux does
+    (python's test_signal uses it); a child's works as well as one's own."""
+    out = sh("python3 -c 'import os, signal, subprocess\n"
+             "fd = os.open(\"/proc/%d\" % os.getpid(), os.O_DIRECTORY)\n"
+             "try: signal.pidfd_send_signal(fd, signal.SIGINT)\n"
+             "except KeyboardInterrupt: print(\"own\")\n"
+             "p = subprocess.Popen([\"sleep\", \"10\"])\n"
+             "signal.pidfd_send_signal(os.open(\"/proc/%d\" % p.pid, os.O_DIRECTORY), signal.SIGTERM)\n"
+             "print(p.wait())'")
+    assert out.splitlines() == ["own", "-15"]
