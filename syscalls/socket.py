@@ -107,14 +107,15 @@ SYS_OPENAT2, SYS_CLOSE = 437, 3
 O_PATH_CLOEXEC = 0o10000000 | 0o2000000
 
 
-def _connect_unix(call, raw):
-    """connect(2) to a unix path runs in the guest's own context, so that the
-    kernel sees the guest connect (SO_PEERCRED, SCM_CREDENTIALS, a blocking
-    connect that waits), yet never looks a guest path up: the Sentry first
-    has the guest open the socket file as an O_PATH fd through its mount's
-    confined root (an injected openat2), then connects to
-    /proc/thread-self/fd/N, the magic link to that very inode, and has the
-    guest close N when the connect returns."""
+def _via_magic_link(call, raw):
+    """A call that names a unix socket by path (connect, sendto, sendmsg)
+    runs in the guest's own context, so that the kernel sees the guest
+    (SO_PEERCRED, SCM_CREDENTIALS, a blocking connect that waits), yet never
+    looks a guest path up: the Sentry first has the guest open the socket
+    file as an O_PATH fd through its mount's confined root (an injected
+    openat2; the call then traps again), then names /proc/thread-self/fd/N,
+    the magic link to that very inode.  Returns (that sockaddr, N); the
+    guest must close N when the call returns (_closing_after)."""
     task, sockfd = call.task, call.fd(0)
     prepared, task.connect_via = task.connect_via, None
     if prepared is None or prepared[:2] != (sockfd, raw):
@@ -130,15 +131,26 @@ def _connect_unix(call, raw):
     via = prepared[2]
     if via < 0:
         raise SyscallError(-via)
-    name = b"/proc/thread-self/fd/%d" % via
-    (addr,) = call.stage(raw[:2] + name + b"\0")
-    kernel = call.kernel
+    return raw[:2] + b"/proc/thread-self/fd/%d" % via + b"\0", via
 
+
+def _closing_after(kernel, via, then=None):
+    """An on_exit callback: the guest closes the O_PATH fd via, then its call
+    returns (then(task, result)'s answer, if given)."""
     def done(t, result):
         if -result in RESTART_ERRNOS:
             result = -errno.EINTR        # it cannot run again: its fd is closed now
+        elif then is not None:
+            new = then(t, result)
+            result = result if new is None else new
         kernel.inject_after(t, SYS_CLOSE, (via,), result)
-    return Rewrite(args={1: addr, 2: 2 + len(name) + 1}, on_exit=done)
+    return done
+
+
+def _connect_unix(call, raw):
+    name, via = _via_magic_link(call, raw)
+    (addr,) = call.stage(name)
+    return Rewrite(args={1: addr, 2: len(name)}, on_exit=_closing_after(call.kernel, via))
 
 
 def _bind_connect(call, bind):
@@ -171,22 +183,29 @@ def sys_connect(call):
 
 
 def _send_name(call, ptr, length):
+    """(the destination to give the kernel, the O_PATH fd to close after the
+    call or None): a unix path goes through _via_magic_link."""
     family, raw = read_sockaddr(call, ptr, length)
     if family == AF_UNIX and len(raw) > 2 and raw[2] != 0:
-        raise SyscallError(errno.EOPNOTSUPP)
+        return _via_magic_link(call, raw)
     if family == AF_UNIX and len(raw) > 2:
         raw = abstract_rewrite(call, raw)
-    return raw
+    return raw, None
 
 
-@handler("sendto", support="partial",
-         note="a datagram to an AF_UNIX path is refused (EOPNOTSUPP); connect first")
+def _send_rewrite(call, args, via, then=None):
+    if via is None:
+        return Rewrite(args=args, on_exit=then)
+    return Rewrite(args=args, on_exit=_closing_after(call.kernel, via, then))
+
+
+@handler("sendto", note="a datagram to a unix path is sent as connect(2) is (_via_magic_link)")
 def sys_sendto(call):
-    raw = _send_name(call, call.args[4], call.args[5] & 0xFFFFFFFF)
+    raw, via = _send_name(call, call.args[4], call.args[5] & 0xFFFFFFFF)
     if not raw:
         return Rewrite(args={4: 0, 5: 0})
     (addr,) = call.stage(raw)
-    return Rewrite(args={4: addr, 5: len(raw)})
+    return _send_rewrite(call, {4: addr, 5: len(raw)}, via)
 
 
 MSGHDR = 56
@@ -235,11 +254,12 @@ def _host_ucred(call, pid, uid, gid):
 
 def _staged_msghdr(call, hdr_addr):
     """A checked copy of a msghdr, of its name and of its control data in the
-    staging slot; the kernel never writes back into a sendmsg header."""
+    staging slot (the kernel never writes back into a sendmsg header), and
+    the O_PATH fd to close after the call (a unix path's), or None."""
     hdr = call.read(hdr_addr, MSGHDR)
     name_ptr, namelen = struct.unpack("<QI", hdr[:12])
     iov, iovlen, control_ptr, controllen, flags = struct.unpack("<QQQQI", hdr[16:52])
-    raw = _send_name(call, name_ptr, namelen) if name_ptr else b""
+    raw, via = _send_name(call, name_ptr, namelen) if name_ptr else (b"", None)
     control = b""
     if control_ptr and controllen:
         if controllen > CONTROL_MAX:
@@ -252,13 +272,13 @@ def _staged_msghdr(call, hdr_addr):
         "<QQQQI", iov, iovlen, control_addr, len(control), flags) + hdr[52:]
     addrs = call.stage(new, raw, control) if raw else call.stage(new, control)
     assert addrs[-1] == (control_addr or addrs[-1])
-    return addrs[0]
+    return addrs[0], via
 
 
-@handler("sendmsg", support="partial",
-         note="a datagram to an AF_UNIX path is refused (EOPNOTSUPP); connect first")
+@handler("sendmsg", note="a datagram to a unix path is sent as connect(2) is (_via_magic_link)")
 def sys_sendmsg(call):
-    return Rewrite(args={1: _staged_msghdr(call, call.args[1])})
+    hdr, via = _staged_msghdr(call, call.args[1])
+    return _send_rewrite(call, {1: hdr}, via)
 
 
 @handler("sendmmsg", support="partial",
@@ -267,7 +287,7 @@ def sys_sendmmsg(call):
     if call.args[2] & 0xFFFFFFFF == 0:
         return 0
     vec = call.args[1]
-    hdr = _staged_msghdr(call, vec)
+    hdr, via = _staged_msghdr(call, vec)
 
     def record(task, result):
         # msg_len of the message sent, then the count sendmmsg reports
@@ -275,7 +295,9 @@ def sys_sendmmsg(call):
             return None
         call.write(vec + MSGHDR, struct.pack("<I", result))
         return 1
-    return Rewrite(46, {1: hdr, 2: call.args[3] & 0xFFFFFFFF}, on_exit=record)
+    rewrite = _send_rewrite(call, {1: hdr, 2: call.args[3] & 0xFFFFFFFF}, via, record)
+    rewrite.nr = 46
+    return rewrite
 
 
 SOL_SOCKET, SO_PEERCRED, SO_PEERPIDFD = 1, 17, 77

@@ -318,6 +318,66 @@ for name, f in [("fcntl", lambda: __import__("fcntl").fcntl(1000, 1)), ("fstat",
                    ("fcntl", "fstat", "dup", "fchdir", "statvfs", "openat", "scm_rights")]
 
 
+def test_datagrams_never_reach_a_host_unix_socket(outside_tmp):
+    """sendto and sendmsg name their destination as connect does: a host
+    datagram socket on the default root receives nothing -- by its path,
+    through a symlink, or while racing threads swap a directory of the
+    guest's for a symlink to it -- while the guest's own socket does."""
+    host_path = os.path.join(outside_tmp, "host-dgram.sock")
+    host = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    host.bind(host_path)
+    host.setblocking(False)
+    code = f"""
+import os, socket, threading
+host = {host_path!r}
+c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+c.setblocking(False)                 # the guest's own socket fills up in the race
+def attempt(p, msg=False):
+    try:
+        c.sendmsg([b"x"], [], 0, p) if msg else c.sendto(b"x", p); return "sent"
+    except OSError as e:
+        return os.strerror(e.errno)
+print("path:", attempt(host), attempt(host, True))
+os.symlink(os.path.dirname(host), "/tmp/link")
+print("symlink:", attempt("/tmp/link/host-dgram.sock"))
+os.mkdir("/tmp/real")
+own = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); own.bind("/tmp/real/host-dgram.sock")
+own.setblocking(False)
+print("own:", attempt("/tmp/real/host-dgram.sock"), own.recv(10))
+stop = False
+def swap():
+    while not stop:
+        try: os.rename("/tmp/real", "/tmp/d")
+        except OSError: pass
+        try: os.rename("/tmp/d", "/tmp/real")
+        except OSError: pass
+def sym():
+    while not stop:
+        try: os.symlink(os.path.dirname(host), "/tmp/d")
+        except OSError: pass
+        try: os.unlink("/tmp/d")
+        except OSError: pass
+ts = [threading.Thread(target=f) for f in (swap, sym)]
+[x.start() for x in ts]
+results = set(attempt("/tmp/d/host-dgram.sock", i % 2 == 0) for i in range(1000))
+stop = True
+[x.join() for x in ts]
+print("race:", sorted(results))
+"""
+    try:
+        r = run_sentry(["python3", "-c", code], timeout=120)
+        out = r.stdout.decode()
+        assert "path: Connection refused Connection refused" in out, out + r.stderr.decode()
+        assert "symlink: Connection refused" in out
+        assert "own: sent b'x'" in out
+        assert "Connection refused" in out.split("race:")[1], out   # the race met the symlink
+        with pytest.raises(BlockingIOError):
+            host.recv(10)                                             # not one datagram got through
+    finally:
+        host.close()
+        os.unlink(host_path)
+
+
 def test_host_unix_sockets_on_the_default_root_are_unreachable(outside_tmp):
     """A host daemon's socket (docker.sock, dbus…) shows on the read-only
     default root, but a connect to it is refused -- by its path, through a
