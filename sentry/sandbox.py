@@ -242,17 +242,14 @@ def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns):
             except OSError as e:
                 os.write(2, f"sentry: cannot enter a user namespace: {e.strerror}\n".encode())
                 os._exit(125)
-        for sfd, gfd in mounts.hidden_fds():
-            os.dup2(sfd, gfd, inheritable=True)
         # The whole reserved range is taken: a slot no mount uses would
         # otherwise be the kernel's to hand out, as an fd every call on which
         # the Sentry answers EBADF (a guest opening 1000 files could not close
         # them).  The filler is inert: an O_PATH fd on /dev/null.
         filler = os.open(os.devnull, O_PATH | os.O_CLOEXEC)
-        used = {gfd for _, gfd in mounts.hidden_fds()}
+        hidden = {gfd: sfd for sfd, gfd in mounts.hidden_fds()}
         for gfd in range(HIDDEN_FD_BASE, HIDDEN_FD_BASE + MAX_MOUNTS):
-            if gfd not in used:
-                os.dup2(filler, gfd, inheritable=True)
+            os.dup2(hidden.get(gfd, filler), gfd, inheritable=True)
         os.closerange(3, HIDDEN_FD_BASE)
         os.closerange(HIDDEN_FD_BASE + MAX_MOUNTS, 1 << 20)
         privileges.prctl(privileges.PR_SET_PDEATHSIG, signal.SIGKILL)

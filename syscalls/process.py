@@ -173,11 +173,8 @@ def pidfd_ioctl(call, req):
     pid and host ids: its answer is translated.  The namespace getters
     (PIDFD_GET_*_NAMESPACE) would hand out the host's namespaces, whose
     ioctls translate pids between them: ENOTTY, as on a kernel without them."""
-    try:
-        if os.readlink(f"/proc/{call.tid}/fd/{call.fd(0)}") != "anon_inode:[pidfd]":
-            return PASS                  # another driver's ioctl of type 0xFF
-    except OSError:
-        return PASS                      # EBADF: the kernel says so
+    if call.host_fd_path(call.fd(0)) != "anon_inode:[pidfd]":
+        return PASS                      # another driver's ioctl of type 0xFF
     if req & 0xFF != PIDFD_GET_INFO_NR:
         raise SyscallError(errno.ENOTTY)
     kernel, addr, size = call.kernel, call.args[2], (req >> 16) & 0x3FFF

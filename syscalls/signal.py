@@ -305,11 +305,7 @@ SYS_KILL, SYS_RT_SIGQUEUEINFO = 62, 129
 
 def _proc_dir_target(call, fd):
     """Host pid of the process a guest's fd on a /proc/<pid> directory names."""
-    try:
-        host_path = os.readlink(f"/proc/{call.tid}/fd/{fd}")
-    except OSError:
-        return None
-    spath = call.kernel.mounts.sandbox_path(host_path)
+    spath = call.kernel.mounts.sandbox_path(call.host_fd_path(fd))
     if spath is None or not spath.startswith("/proc/"):
         return None
     vpid = spath[len("/proc/"):]
@@ -338,11 +334,8 @@ def sys_signalfd(call):
 @handler("read", note="allowed in BPF; trapped only on fds a process filter names (signalfd)")
 def sys_read(call):
     fd, buf = call.fd(0), call.args[1]
-    try:
-        if os.readlink(f"/proc/{call.tid}/fd/{fd}") != "anon_inode:[signalfd]":
-            return PASS                  # the number was reused
-    except OSError:
-        return PASS
+    if call.host_fd_path(fd) != fdtraps.SIGNALFD_LINK:
+        return PASS                      # the number was reused
     kernel, task = call.kernel, call.task
 
     def done(t, result):

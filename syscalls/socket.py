@@ -103,7 +103,7 @@ def _unix_path_call(call, raw, bind):
     return 0
 
 
-SYS_OPENAT2, SYS_CLOSE = 437, 3
+SYS_OPENAT2, SYS_CLOSE, SYS_SENDMSG = 437, 3, 46
 O_PATH_CLOEXEC = 0o10000000 | 0o2000000
 
 
@@ -193,10 +193,10 @@ def _send_name(call, ptr, length):
     return raw, None
 
 
-def _send_rewrite(call, args, via, then=None):
+def _send_rewrite(call, args, via, then=None, nr=None):
     if via is None:
-        return Rewrite(args=args, on_exit=then)
-    return Rewrite(args=args, on_exit=_closing_after(call.kernel, via, then))
+        return Rewrite(nr, args, on_exit=then)
+    return Rewrite(nr, args, on_exit=_closing_after(call.kernel, via, then))
 
 
 @handler("sendto", note="a datagram to a unix path is sent as connect(2) is (_via_magic_link)")
@@ -295,9 +295,7 @@ def sys_sendmmsg(call):
             return None
         call.write(vec + MSGHDR, struct.pack("<I", result))
         return 1
-    rewrite = _send_rewrite(call, {1: hdr, 2: call.args[3] & 0xFFFFFFFF}, via, record)
-    rewrite.nr = 46
-    return rewrite
+    return _send_rewrite(call, {1: hdr, 2: call.args[3] & 0xFFFFFFFF}, via, record, nr=SYS_SENDMSG)
 
 
 SOL_SOCKET, SO_PEERCRED, SO_PEERPIDFD = 1, 17, 77

@@ -30,7 +30,8 @@ SYS_READ, SYS_DUP, SYS_DUP2, SYS_FCNTL = 0, 32, 33, 72
 SYS_ACCEPT, SYS_RECVMSG, SYS_ACCEPT4, SYS_RECVMMSG, SYS_DUP3 = 43, 47, 288, 299, 292
 # every trapped fd: its copies must be trapped too
 DUPS = [SYS_DUP, SYS_DUP2, SYS_DUP3, SYS_FCNTL]
-# a signalfd: its records carry the sender's pid and uid
+# a signalfd (so /proc/<tid>/fd names it): its records carry the sender's pid and uid
+SIGNALFD_LINK = "anon_inode:[signalfd]"
 SIGNALFD_TRAPS = [SYS_READ] + DUPS
 # a SO_PASSCRED socket: received SCM_CREDENTIALS; an accepted socket inherits it
 PASSCRED_TRAPS = [SYS_RECVMSG, SYS_RECVMMSG, SYS_ACCEPT, SYS_ACCEPT4] + DUPS
@@ -76,7 +77,7 @@ def traps_of(kernel, process, fd):
         what = os.readlink(f"/proc/{process.tgid}/fd/{fd}")
     except OSError:
         return None
-    if what == "anon_inode:[signalfd]":
+    if what == SIGNALFD_LINK:
         return SIGNALFD_TRAPS
     if what.startswith("socket:"):
         try:
