@@ -318,32 +318,23 @@ for name, f in [("fcntl", lambda: __import__("fcntl").fcntl(1000, 1)), ("fstat",
                    ("fcntl", "fstat", "dup", "fchdir", "statvfs", "openat", "scm_rights")]
 
 
-def test_datagrams_never_reach_a_host_unix_socket(outside_tmp):
-    """sendto and sendmsg name their destination as connect does: a host
-    datagram socket on the default root receives nothing -- by its path,
-    through a symlink, or while racing threads swap a directory of the
-    guest's for a symlink to it -- while the guest's own socket does."""
-    host_path = os.path.join(outside_tmp, "host-dgram.sock")
-    host = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    host.bind(host_path)
-    host.setblocking(False)
-    code = f"""
+def _host_socket_probe(host_path, calls):
+    """A guest program that tries to reach the host's socket at host_path by
+    its path, through a symlink to its directory, and through a name of its
+    own that racing threads swap for a symlink to it; beside it, the guest's
+    own socket of that name.  `calls` defines attempt(path, i) (its outcome),
+    own_socket(path) and received(sock) (what the own socket got)."""
+    return f"""
 import os, socket, threading
 host = {host_path!r}
-c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-c.setblocking(False)                 # the guest's own socket fills up in the race
-def attempt(p, msg=False):
-    try:
-        c.sendmsg([b"x"], [], 0, p) if msg else c.sendto(b"x", p); return "sent"
-    except OSError as e:
-        return os.strerror(e.errno)
-print("path:", attempt(host), attempt(host, True))
+name = os.path.basename(host)
+{calls}
+print("path:", attempt(host, 0), attempt(host, 1))
 os.symlink(os.path.dirname(host), "/tmp/link")
-print("symlink:", attempt("/tmp/link/host-dgram.sock"))
+print("symlink:", attempt("/tmp/link/" + name, 0))
 os.mkdir("/tmp/real")
-own = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); own.bind("/tmp/real/host-dgram.sock")
-own.setblocking(False)
-print("own:", attempt("/tmp/real/host-dgram.sock"), own.recv(10))
+own = own_socket("/tmp/real/" + name)
+print("own:", attempt("/tmp/real/" + name, 0), received(own))
 stop = False
 def swap():
     while not stop:
@@ -359,11 +350,35 @@ def sym():
         except OSError: pass
 ts = [threading.Thread(target=f) for f in (swap, sym)]
 [x.start() for x in ts]
-results = set(attempt("/tmp/d/host-dgram.sock", i % 2 == 0) for i in range(1000))
+results = set(attempt("/tmp/d/" + name, i) for i in range(1000))
 stop = True
 [x.join() for x in ts]
 print("race:", sorted(results))
 """
+
+
+def test_datagrams_never_reach_a_host_unix_socket(outside_tmp):
+    """sendto and sendmsg name their destination as connect does: a host
+    datagram socket on the default root receives nothing -- by its path,
+    through a symlink, or while racing threads swap a directory of the
+    guest's for a symlink to it -- while the guest's own socket does."""
+    host_path = os.path.join(outside_tmp, "host-dgram.sock")
+    host = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    host.bind(host_path)
+    host.setblocking(False)
+    code = _host_socket_probe(host_path, """
+c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+c.setblocking(False)                 # the guest's own socket fills up in the race
+def attempt(p, i):
+    try:
+        c.sendmsg([b"x"], [], 0, p) if i % 2 else c.sendto(b"x", p); return "sent"
+    except OSError as e:
+        return os.strerror(e.errno)
+def own_socket(p):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(p); s.setblocking(False); return s
+def received(s):
+    return s.recv(10)
+""")
     try:
         r = run_sentry(["python3", "-c", code], timeout=120)
         out = r.stdout.decode()
@@ -400,40 +415,17 @@ def test_host_unix_sockets_on_the_default_root_are_unreachable(outside_tmp):
     stop = False
     t = threading.Thread(target=accept_all)
     t.start()
-    code = f"""
-import os, socket, threading
-host = {host_path!r}
-def attempt(p):
+    code = _host_socket_probe(host_path, """
+def attempt(p, i):
     try:
         socket.socket(socket.AF_UNIX).connect(p); return "connected"
     except OSError as e:
         return os.strerror(e.errno)
-print("path:", attempt(host))
-os.symlink(os.path.dirname(host), "/tmp/link")
-print("symlink:", attempt("/tmp/link/host.sock"))
-os.mkdir("/tmp/real")
-own = socket.socket(socket.AF_UNIX); own.bind("/tmp/real/host.sock"); own.listen(1000)
-print("own:", attempt("/tmp/real/host.sock"))
-stop = False
-def swap2():
-    while not stop:
-        try: os.rename("/tmp/real", "/tmp/d")
-        except OSError: pass
-        try: os.rename("/tmp/d", "/tmp/real")
-        except OSError: pass
-def sym():
-    while not stop:
-        try: os.symlink(os.path.dirname(host), "/tmp/d")
-        except OSError: pass
-        try: os.unlink("/tmp/d")
-        except OSError: pass
-ts = [threading.Thread(target=f) for f in (swap2, sym)]
-[x.start() for x in ts]
-results = set(attempt("/tmp/d/host.sock") for _ in range(1000))
-stop = True
-[x.join() for x in ts]
-print("race:", sorted(results))
-"""
+def own_socket(p):
+    s = socket.socket(socket.AF_UNIX); s.bind(p); s.listen(1000); return s
+def received(s):
+    return ""
+""")
     try:
         r = run_sentry(["python3", "-c", code], timeout=120)
         out = r.stdout.decode()
