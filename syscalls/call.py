@@ -2,6 +2,7 @@
 import errno
 import os
 
+from sentry.kernel import abi
 from sentry.platform import memory, staging
 from syscalls.errors import SyscallError
 
@@ -34,12 +35,17 @@ class Inject(Exception):
 
 
 class Call:
-    def __init__(self, kernel, task, regs):
+    """`args` are the arguments as the kernel reads them, each decoded by its
+    declared C type (sentry/kernel/abi.py): an `int` is its low 32 bits,
+    sign-extended.  Handlers use nothing else; `raw` keeps the registers."""
+
+    def __init__(self, kernel, task, regs, decode=abi.RAW):
         self.kernel = kernel
         self.task = task
         self.regs = regs
         self.nr = regs.orig_rax
-        self.args = (regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9)
+        self.raw = (regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9)
+        self.args = decode(self.raw)
 
     @property
     def tid(self):

@@ -28,8 +28,8 @@ def sys_uname(call):
 
 def _set_uts(key):
     def set_name(call):
-        n = call.args[1]
-        if n > UTS_LEN - 1:
+        n = call.args[1]            # an int
+        if not 0 <= n <= UTS_LEN - 1:
             raise SyscallError(errno.EINVAL)
         call.kernel.uts[key] = call.read(call.args[0], n).decode(errors="surrogateescape")
         return 0

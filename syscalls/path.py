@@ -549,8 +549,8 @@ def sys_utime(call):
 
 @handler("truncate")
 def sys_truncate(call):
-    length = call.args[1]
-    if length >= 1 << 63:
+    length = call.args[1]           # a long
+    if length < 0:
         raise SyscallError(errno.EINVAL)
     loc = lookup(call, AT_FDCWD, call.path(0))
     if stat.S_ISDIR(loc.st.st_mode):

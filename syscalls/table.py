@@ -19,6 +19,8 @@ from sentry.platform.libseccomp import pyseccomp
 
 from syscalls import clock, credentials, deny, exec as _exec, file, identity, path, process, rlimit, signal, socket  # noqa: F401 (register handlers)
 from syscalls.registry import HANDLERS, Entry
+from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES
+from sentry.kernel import abi
 from sentry.platform import staging
 from sentry.vfs.mount import HIDDEN_FD_BASE
 
@@ -35,6 +37,54 @@ def _names():
 
 NAMES = _names()
 NUMBERS = {name: nr for nr, name in NAMES.items()}
+
+# --- argument types: python-ptrace's prototypes, and those it lacks --------
+# (as the kernel declares them with SYSCALL_DEFINE: each is decoded by its C
+# type before any handler sees it, sentry/kernel/abi.py)
+PROTOTYPES_ADDED = {
+    "pkey_mprotect": "unsigned long start, size_t len, unsigned long prot, int pkey",
+    "pidfd_send_signal": "int pidfd, int sig, siginfo_t *info, unsigned int flags",
+    "pidfd_open": "pid_t pid, unsigned int flags",
+    "pidfd_getfd": "int pidfd, int fd, unsigned int flags",
+    "close_range": "unsigned int fd, unsigned int max_fd, unsigned int flags",
+    "openat2": "int dfd, const char *filename, struct open_how *how, size_t usize",
+    "faccessat2": "int dfd, const char *filename, int mode, int flags",
+    "fchmodat2": "int dfd, const char *filename, umode_t mode, unsigned int flags",
+    "process_madvise": "int pidfd, const struct iovec *vec, size_t vlen, int behavior, unsigned int flags",
+    "process_mrelease": "int pidfd, unsigned int flags",
+    "clone3": "struct clone_args *uargs, size_t size",
+    "umount2": "char *name, int flags",
+    "memfd_secret": "unsigned int flags",
+    "quotactl_fd": "unsigned int fd, unsigned int cmd, qid_t id, void *addr",
+    "mount_setattr": "int dfd, const char *path, unsigned int flags, struct mount_attr *uattr, size_t usize",
+    "epoll_pwait2": "int epfd, struct epoll_event *events, int maxevents, "
+                    "const struct __kernel_timespec *timeout, const sigset_t *sigmask, size_t sigsetsize",
+    "futex_waitv": "struct futex_waitv *waiters, unsigned int nr_futexes, unsigned int flags, "
+                   "struct __kernel_timespec *timeout, clockid_t clockid",
+    "cachestat": "unsigned int fd, struct cachestat_range *cstat_range, struct cachestat *cstat, unsigned int flags",
+    "io_uring_setup": "u32 entries, struct io_uring_params *p",
+    "io_uring_enter": "unsigned int fd, u32 to_submit, u32 min_complete, u32 flags, const void *argp, size_t argsz",
+    "io_uring_register": "unsigned int fd, unsigned int opcode, void *arg, unsigned int nr_args",
+    "open_tree": "int dfd, const char *filename, unsigned flags",
+    "move_mount": "int from_dfd, const char *from_path, int to_dfd, const char *to_path, unsigned int flags",
+    "fsopen": "const char *fs_name, unsigned int flags",
+    "fsconfig": "int fd, unsigned int cmd, const char *key, const void *value, int aux",
+    "fsmount": "int fs_fd, unsigned int flags, unsigned int attr_flags",
+    "fspick": "int dfd, const char *path, unsigned int flags",
+}
+
+
+def _prototype(name):
+    """((ctype, name), ...) of a syscall's arguments, or None if unknown."""
+    if name in PROTOTYPES_ADDED:
+        out = []
+        for decl in PROTOTYPES_ADDED[name].split(","):
+            ctype, _, argname = decl.strip().rpartition(" ")
+            out.append((ctype + "*" * argname.count("*"), argname.lstrip("*")))
+        return tuple(out)
+    proto = SYSCALL_PROTOTYPES.get(name)
+    return tuple(proto[1]) if proto else None
+
 
 # --- allowed in BPF: fd-local, cannot name a host object -------------------
 ALLOW = set("""
@@ -165,7 +215,7 @@ NOTES = {
 
 
 class TableEntry:
-    __slots__ = ("nr", "name", "outcome", "handler", "deny_errno", "note")
+    __slots__ = ("nr", "name", "outcome", "handler", "deny_errno", "note", "arg_types", "decode")
 
     def __init__(self, nr, name, outcome, handler=None, deny_errno=errno.ENOSYS, note=""):
         self.nr = nr
@@ -174,6 +224,13 @@ class TableEntry:
         self.handler = handler
         self.deny_errno = deny_errno
         self.note = note
+        # ((C type, name), ...) as the kernel declares them; None: unknown
+        self.arg_types = _prototype(name)
+        self.decode = abi.decoder([abi.kind_of(t) for t, _ in self.arg_types or ()])
+
+    @property
+    def arg_kinds(self):
+        return tuple(abi.kind_of(t) for t, _ in self.arg_types or ())
 
     @property
     def support(self):

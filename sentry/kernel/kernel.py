@@ -157,7 +157,7 @@ class Kernel:
 
     def on_syscall(self, task, regs):
         entry = table.entry(regs.orig_rax)
-        call = Call(self, task, regs)
+        call = Call(self, task, regs, entry.decode)
         try:
             if entry.outcome == "deny":
                 raise SyscallError(entry.deny_errno)
