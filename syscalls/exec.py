@@ -67,7 +67,7 @@ def exec_rewrite(call, dirfd, path, argv_addr, envp_addr, flags):
     sp = (call.regs.rsp - RED_ZONE - len(array)) & ~15
     call.write(sp, array)
 
-    st = prog.loc.st
+    st = prog.st
     # Linux names the process after the file name it was asked to run
     comm = os.path.basename(path.rstrip(b"/")).decode(errors="replace")[:15]
     if not path and flags & AT_EMPTY_PATH:

@@ -1,0 +1,144 @@
+/* Exec attacks of a hostile guest on the Sentry's interpreter handling
+ * (tests/test_exec_escape.py).  Usage:
+ *
+ *   exec_escape run TARGET [SRC DST]...
+ *       copy each SRC to DST (the guest writes its files), then exec TARGET
+ *       in a child and report how that went
+ *   exec_escape cache SRC DST
+ *       DST := SRC, a PIE with a PT_INTERP; turn its PT_INTERP header into
+ *       PT_NULL, exec it (a static program now), write the header back in
+ *       place, restore the mtime, exec it again
+ *
+ * A child's report: "exit=N", "signal=N" or "errno=N" (its exec failed);
+ * what the exec'd program printed comes before it. */
+#define _GNU_SOURCE
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void die(const char *what)
+{
+	printf("fail: %s: %s\n", what, strerror(errno));
+	exit(2);
+}
+
+static void copy(const char *src, const char *dst)
+{
+	char buf[65536];
+	int in = open(src, O_RDONLY), out;
+	if (in < 0) die(src);
+	unlink(dst);
+	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+	if (out < 0) die(dst);
+	for (ssize_t n; (n = read(in, buf, sizeof buf)) > 0;)
+		if (write(out, buf, n) != n) die("write");
+	close(in);
+	close(out);
+}
+
+/* Offset of the type field of the file's PT_INTERP program header. */
+static off_t interp_header(const char *path)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	int fd = open(path, O_RDONLY);
+	if (fd < 0 || pread(fd, &eh, sizeof eh, 0) != sizeof eh) die(path);
+	for (int i = 0; i < eh.e_phnum; i++) {
+		off_t off = eh.e_phoff + (off_t)i * eh.e_phentsize;
+		if (pread(fd, &ph, sizeof ph, off) != sizeof ph) die("pread");
+		if (ph.p_type == PT_INTERP) {
+			close(fd);
+			return off;
+		}
+	}
+	errno = ENOEXEC;
+	die("no PT_INTERP");
+	return 0;
+}
+
+/* Writes the header's type in place and gives the file its mtime back:
+ * same inode, size and mtime, other content.  0, or -1 with ETXTBSY while
+ * the file is being executed. */
+static int set_type(const char *path, off_t off, uint32_t type, const struct timespec *times)
+{
+	int fd = open(path, O_WRONLY);
+	if (fd < 0) return -1;
+	if (pwrite(fd, &type, sizeof type, off) != sizeof type) die("pwrite");
+	if (times && futimens(fd, times)) die("futimens");
+	close(fd);
+	return 0;
+}
+
+/* Execs path in a child whose stdout is a pipe; returns what it printed
+ * followed by its report. */
+static char *run(const char *path, char *out, size_t size)
+{
+	int p[2], status;
+	size_t len = 0;
+	fflush(stdout);
+	if (pipe(p)) die("pipe");
+	pid_t pid = fork();
+	if (pid < 0) die("fork");
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		char *argv[] = { (char *)path, NULL };
+		execv(path, argv);
+		printf("errno=%d\n", errno);
+		fflush(stdout);
+		_exit(100);
+	}
+	close(p[1]);
+	for (ssize_t n; len < size - 1 && (n = read(p[0], out + len, size - 1 - len)) > 0;)
+		len += n;
+	close(p[0]);
+	out[len] = 0;
+	waitpid(pid, &status, 0);
+	if (WIFSIGNALED(status))
+		snprintf(out + len, size - len, "signal=%d\n", WTERMSIG(status));
+	else if (WEXITSTATUS(status) != 100)
+		snprintf(out + len, size - len, "exit=%d\n", WEXITSTATUS(status));
+	return out;
+}
+
+static int cache(const char *src, const char *dst)
+{
+	char out[4096];
+	struct stat st;
+	copy(src, dst);
+	off_t off = interp_header(dst);
+	if (set_type(dst, off, PT_NULL, NULL)) die("set_type");
+	if (stat(dst, &st)) die("stat");
+	fputs(run(dst, out, sizeof out), stdout);          /* static: base=0 */
+	struct timespec times[2] = { st.st_atim, st.st_mtim };
+	if (set_type(dst, off, PT_INTERP, times)) die("set_type");
+	struct stat now;
+	if (stat(dst, &now)) die("stat");
+	if (now.st_ino == st.st_ino && now.st_size == st.st_size &&
+	    now.st_mtim.tv_sec == st.st_mtim.tv_sec && now.st_mtim.tv_nsec == st.st_mtim.tv_nsec)
+		puts("restored");
+	fputs(run(dst, out, sizeof out), stdout);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc >= 3 && !strcmp(argv[1], "run")) {
+		char out[4096];
+		for (int i = 3; i + 1 < argc; i += 2)
+			copy(argv[i], argv[i + 1]);
+		fputs(run(argv[2], out, sizeof out), stdout);
+		return 0;
+	}
+	if (argc == 4 && !strcmp(argv[1], "cache"))
+		return cache(argv[2], argv[3]);
+	fprintf(stderr, "usage: see the comment at the top of exec_escape.c\n");
+	return 2;
+}

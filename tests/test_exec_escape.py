@@ -1,0 +1,181 @@
+"""Exec escapes through ELF interpreters (issue 15).
+
+The Sentry runs a dynamic program's interpreter itself (`ld.so PROGRAM`), so
+the host kernel execs the interpreter as a program: an interpreter with a
+PT_INTERP of its own would make the kernel load *that* from the host's file
+system, and a header rewritten between the Sentry's read and the kernel's
+would too.  Every attack here is run on a --rootfs without
+/lib64/ld-linux-x86-64.so.2 and on the default root, by sentry as root and as
+nobody.  The interpreters aimed at are host files the sandbox does not show:
+the host's own ld.so (--rootfs), a copy of it in a host directory
+(`hostonly`, under the host's /tmp, which no sandbox shows) and a path that
+exists nowhere.  tests/c/exec_marker.c says "ESCAPED" when it runs with an
+interpreter mapped; tests/c/exec_escape.c is the guest's side of each attack.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from conftest import HERE, SENTRY, TIMEOUT, copy_root
+import test_unprivileged as unprivileged
+
+HOST_LDSO = "/lib64/ld-linux-x86-64.so.2"
+ELIBBAD, ENOENT = 80, 2
+
+
+def _build(out, src, *flags):
+    subprocess.run(["gcc", "-O2", *flags, "-o", out, os.path.join(HERE, "c", src)], check=True)
+    os.chmod(out, 0o755)
+    return out
+
+
+@pytest.fixture(scope="module")
+def host_side():
+    """Host files no sandbox shows: a host-only directory with a copy of the
+    host's ld.so and a static program printing ESCAPED; built programs."""
+    hostonly = tempfile.mkdtemp(prefix="sentry-exec-host-", dir="/tmp")
+    built = tempfile.mkdtemp(prefix="sentry-exec-bin-", dir="/var/tmp")
+    try:
+        for d in (hostonly, built):
+            os.chmod(d, 0o755)
+        shutil.copy2(os.path.realpath(HOST_LDSO), os.path.join(hostonly, "ld.so"))
+        with open(os.path.join(hostonly, "say.c"), "w") as f:
+            f.write('#include <stdio.h>\nint main(void) { puts("ESCAPED: a host program ran"); return 66; }\n')
+        subprocess.run(["gcc", "-static", "-o", os.path.join(hostonly, "say"),
+                        os.path.join(hostonly, "say.c")], check=True)
+        _build(os.path.join(built, "exec_escape"), "exec_escape.c", "-static")
+        yield hostonly, built
+    finally:
+        shutil.rmtree(hostonly, ignore_errors=True)
+        shutil.rmtree(built, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def nobody():
+    """(argv prefix, env) to run sentry as nobody, as test_unprivileged does."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run sentry as another user")
+    top = tempfile.mkdtemp(dir="/var/tmp", prefix="sentry-unpriv-")
+    try:
+        for pkg in ("sentry", "syscalls"):
+            shutil.copytree(os.path.join(unprivileged.TREE, pkg), os.path.join(top, pkg),
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        for name in unprivileged.DEPENDENCIES:
+            unprivileged._copy_module(name, top)
+        for path, dirs, files in os.walk(top):
+            os.chmod(path, 0o755)
+            for f in files:
+                os.chmod(os.path.join(path, f), 0o644)
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/", "PYTHONPATH": top,
+               "PYTHONDONTWRITEBYTECODE": "1"}
+        for python in (sys.executable, f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}"):
+            probe = subprocess.run(unprivileged.NOBODY + [python, "-c", "import sentry._native, elftools"],
+                                   env=env, capture_output=True, cwd="/")
+            if probe.returncode == 0:
+                yield unprivileged.NOBODY + [python, "-m", "sentry", "run"], env
+                break
+        else:
+            pytest.skip("no interpreter nobody can run sentry with")
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+class World:
+    """One sandbox set-up: where the guest finds its files, how sentry runs."""
+
+    def __init__(self, request, host_side, busybox_root):
+        self.rootfs_mode, self.user = request.param
+        self.hostonly, built = host_side
+        self.top = tempfile.mkdtemp(prefix="sentry-exec-", dir="/var/tmp")
+        os.chmod(self.top, 0o755)
+        if self.rootfs_mode == "rootfs":
+            self.root = os.path.join(self.top, "root")
+            copy_root(busybox_root, self.root)
+            assert not os.path.exists(self.root + HOST_LDSO)
+            self.src_dir = "/src"                      # in the sandbox; the same on the host under root
+        else:
+            self.root = None
+            self.src_dir = os.path.join(self.top, "src")  # the default root shows /var/tmp
+        os.makedirs(self.host(self.src_dir), mode=0o755)
+        self.driver = self.install(os.path.join(built, "exec_escape"))
+        # as root from the tree under test (the working directory); as nobody
+        # from its copy (PYTHONPATH), from a directory nobody may enter
+        self.prefix, self.env, self.cwd = SENTRY, None, None
+        if self.user == "nobody":
+            (self.prefix, self.env), self.cwd = request.getfixturevalue("nobody"), "/"
+        # host paths of interpreters the sandbox must never load
+        self.host_interps = [os.path.join(self.hostonly, "ld.so"), os.path.join(self.hostonly, "missing")]
+        if self.root:
+            self.host_interps.insert(0, HOST_LDSO)
+
+    def host(self, spath):
+        return self.root + spath if self.root else spath
+
+    def install(self, path, name=None):
+        spath = os.path.join(self.src_dir, name or os.path.basename(path))
+        shutil.copy2(path, self.host(spath))
+        os.chmod(self.host(spath), 0o755)
+        return spath
+
+    def marker(self, name, interp):
+        """exec_marker.c as a PIE whose PT_INTERP is `interp`; its sandbox path."""
+        out = os.path.join(self.top, name)
+        _build(out, "exec_marker.c", "-fPIE", "-pie", "-nostdlib", "-fno-stack-protector",
+               f"-Wl,--dynamic-linker={interp}")
+        return self.install(out)
+
+    def command(self, args):
+        return self.prefix + (["--rootfs", self.root] if self.root else []) + ["--"] + list(args)
+
+    def run(self, *args, timeout=TIMEOUT):
+        r = subprocess.run(self.command(args), capture_output=True, timeout=timeout, env=self.env, cwd=self.cwd)
+        return r.stdout.decode(), r.stderr.decode()
+
+
+@pytest.fixture(params=[(m, u) for m in ("rootfs", "default") for u in ("root", "nobody")],
+                ids=lambda p: "-".join(p))
+def world(request, host_side, busybox_root):
+    w = World(request, host_side, busybox_root)
+    yield w
+    shutil.rmtree(w.top, ignore_errors=True)
+
+
+def test_an_interpreter_with_an_interpreter_of_its_own_is_elibbad(world):
+    """P names F as its interpreter, and F names a host file: the Sentry would
+    exec F, and the host kernel load F's interpreter from the host.  Refused
+    with ELIBBAD, whether that host file exists or not (no oracle)."""
+    for i, host_interp in enumerate(world.host_interps):
+        f = world.marker(f"F{i}", host_interp)
+        p = world.marker(f"P{i}", f"/tmp/F{i}")
+        out, err = world.run(world.driver, "run", f"/tmp/P{i}", f, f"/tmp/F{i}", p, f"/tmp/P{i}")
+        assert "ESCAPED" not in out
+        assert out == f"errno={ELIBBAD}\n", (host_interp, out, err)
+
+
+def test_a_script_as_interpreter_is_elibbad(world):
+    """An interpreter that is a `#!` script would have the kernel run the
+    script's (host) interpreter."""
+    for i, target in enumerate(("say", "missing")):
+        script = os.path.join(world.top, f"S{i}")
+        with open(script, "w") as f:
+            f.write(f"#!{world.hostonly}/{target}\n")
+        s = world.install(script)
+        p = world.marker(f"P{i}", f"/tmp/S{i}")
+        out, err = world.run(world.driver, "run", f"/tmp/P{i}", s, f"/tmp/S{i}", p, f"/tmp/P{i}")
+        assert "ESCAPED" not in out
+        assert out == f"errno={ELIBBAD}\n", (target, out, err)
+
+
+def test_a_rewritten_header_with_its_mtime_restored_is_read_again(world):
+    """Exec a PIE whose PT_INTERP header is PT_NULL (a static program), write
+    the header back in place, restore the mtime, exec it again: the Sentry
+    must see the interpreter (which the sandbox does not have: ENOENT)."""
+    for i, host_interp in enumerate(world.host_interps[:2]):
+        x = world.marker(f"X{i}", host_interp)
+        out, err = world.run(world.driver, "cache", x, f"/tmp/X{i}")
+        assert "ESCAPED" not in out
+        assert out.splitlines() == ["base=0", "exit=0", "restored", f"errno={ENOENT}"], (out, err)
