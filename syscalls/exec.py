@@ -5,8 +5,9 @@ the call to `execveat(<mount's hidden fd>, <staged relative path>, argv, envp)`.
 execveat has no RESOLVE_* flags, so the kernel could follow a symlink that a
 racing guest planted meanwhile; the check is therefore repeated after the
 fact: at PTRACE_EVENT_EXEC, before the new image runs one instruction, the
-kernel's /proc/<tid>/exe must be the file the Sentry checked, or the task is
-killed (kernel.on_exec).
+kernel's /proc/<tid>/exe must be the file the Sentry read, and nothing else
+may be mapped (no interpreter of the kernel's choosing), or the task is
+killed (kernel.on_exec, sentry/loader/image.py).
 """
 import errno
 import os

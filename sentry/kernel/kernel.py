@@ -18,6 +18,7 @@ from sentry.kernel.credentials import Credentials
 from sentry.kernel.limits import Limits
 from sentry.kernel.pidns import PidNamespace
 from sentry.kernel.task import Process, Task
+from sentry.loader import image
 from sentry.platform import memory, ptrace, staging
 from sentry.platform.staging import Slots
 from syscalls import table
@@ -401,15 +402,22 @@ class Kernel:
         proc.slots = Slots()
         task.attach(proc)
         pending, proc.pending_exec = proc.pending_exec, None
-        try:
-            st = os.stat(f"/proc/{tid}/exe")
-        except OSError:
-            st = None
-        if pending is None or st is None or (st.st_dev, st.st_ino) != pending[1:3]:
-            # The image is not the file the Sentry checked (a racing guest
-            # swapped it, or the exec never went through the Sentry): it has
-            # not run a single instruction yet; it never will.
-            log.error("exec in %d: the new image is not the checked file; killed", tid)
+        # The image has not run a single instruction yet.  Unless it is the
+        # file the Sentry read and the kernel mapped nothing else (a racing
+        # guest swapped the file or rewrote its headers, or the exec never
+        # went through the Sentry), it never will.
+        if pending is None:
+            why = "an exec the Sentry did not check"
+        else:
+            try:
+                why = image.verify(tid, pending[1], pending[2])
+            except OSError as e:          # fail closed
+                why = f"the new image cannot be checked ({e})"
+            except Exception as e:
+                log.exception("exec in %d: the check of the new image failed", tid)
+                why = f"the check failed ({e!r})"
+        if why is not None:
+            log.error("exec in %d: %s; killed", tid, why)
             ptrace.kill_task(tid)
         else:
             proc.exe, proc.comm, proc.kernel_comm = pending[0], pending[3], pending[4]

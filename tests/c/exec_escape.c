@@ -8,6 +8,10 @@
  *       DST := SRC, a PIE with a PT_INTERP; turn its PT_INTERP header into
  *       PT_NULL, exec it (a static program now), write the header back in
  *       place, restore the mtime, exec it again
+ *   exec_escape race SRC DST SECONDS
+ *       the same, racing: after one exec as a static program, one thread
+ *       flips the header (restoring the mtime each time) while the main
+ *       thread execs DST again and again
  *
  * A child's report: "exit=N", "signal=N" or "errno=N" (its exec failed);
  * what the exec'd program printed comes before it. */
@@ -15,11 +19,13 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static void die(const char *what)
@@ -127,6 +133,65 @@ static int cache(const char *src, const char *dst)
 	return 0;
 }
 
+static const char *race_path;
+static off_t race_off;
+static struct timespec race_times[2];
+static volatile int stop;
+
+static void *flipper(void *arg)
+{
+	uint32_t type = PT_NULL;
+	while (!stop) {
+		if (set_type(race_path, race_off, type, race_times) == 0)
+			type = type == PT_NULL ? PT_INTERP : PT_NULL;
+	}
+	return arg;
+}
+
+static int race(const char *src, const char *dst, int seconds)
+{
+	char out[4096];
+	struct stat st;
+	long stat_ = 0, killed = 0, failed = 0, escaped = 0, other = 0;
+	long errnos[256] = { 0 };
+	copy(src, dst);
+	race_path = dst;
+	race_off = interp_header(dst);
+	/* first a static program, once: what a cache of the Sentry would keep */
+	if (set_type(dst, race_off, PT_NULL, NULL)) die("set_type");
+	if (stat(dst, &st)) die("stat");
+	race_times[0] = st.st_atim;
+	race_times[1] = st.st_mtim;
+	if (strcmp(run(dst, out, sizeof out), "base=0\nexit=0\n")) {
+		printf("first run: %s", out);
+		return 1;
+	}
+	pthread_t t;
+	pthread_create(&t, NULL, flipper, NULL);
+	time_t end = time(NULL) + seconds;
+	while (time(NULL) < end) {
+		run(dst, out, sizeof out);
+		int e, n = 0;
+		if (strstr(out, "ESCAPED")) escaped++;
+		else if (!strcmp(out, "base=0\nexit=0\n")) stat_++;
+		else if (!strcmp(out, "signal=9\n")) killed++;
+		else if (sscanf(out, "errno=%d\n%n", &e, &n) == 1 && n && !out[n]) {
+			failed++;
+			errnos[e & 255]++;
+		} else {
+			other++;
+			fprintf(stderr, "other: %s", out);
+		}
+	}
+	stop = 1;
+	pthread_join(t, NULL);
+	printf("static=%ld killed=%ld failed=%ld escaped=%ld other=%ld", stat_, killed, failed, escaped, other);
+	for (int e = 0; e < 256; e++)
+		if (errnos[e]) printf(" errno%d=%ld", e, errnos[e]);
+	printf("\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -139,6 +204,8 @@ int main(int argc, char **argv)
 	}
 	if (argc == 4 && !strcmp(argv[1], "cache"))
 		return cache(argv[2], argv[3]);
+	if (argc == 5 && !strcmp(argv[1], "race"))
+		return race(argv[2], argv[3], atoi(argv[4]));
 	fprintf(stderr, "usage: see the comment at the top of exec_escape.c\n");
 	return 2;
 }
