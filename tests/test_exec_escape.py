@@ -1,5 +1,5 @@
 """Exec escapes through ELF interpreters (issue 15), and the exec stop's
-check of what the kernel mapped.
+checks (issue 9).
 
 The Sentry runs a dynamic program's interpreter itself (`ld.so PROGRAM`), so
 the host kernel execs the interpreter as a program: an interpreter with a
@@ -282,3 +282,65 @@ def test_at_base():
     assert image.at_base(vec(7, 0x7f0000000000, 0, 0)) == 0x7f0000000000
     assert image.at_base(vec(7, 0)) is None            # cut short
     assert image.at_base(vec(6, 4096, 0, 0)) is None   # no AT_BASE
+
+
+# ---- a bug in the Sentry fails closed ---------------------------------------
+
+BUGGY = """
+import sys
+from sentry.kernel import kernel
+from sentry.loader import image
+what = sys.argv.pop(1)
+if what == "verify":
+    def verify(*a):
+        raise RuntimeError("injected bug")
+    image.verify = verify
+elif what == "on_exec":
+    def on_exec(self, tid, former):
+        raise RuntimeError("injected bug")
+    kernel.Kernel.on_exec = on_exec
+elif what == "apply":
+    apply = kernel.Kernel.apply
+    def buggy(self, task, call, entry, outcome):
+        if entry.name in ("mkdir", "mkdirat"):
+            raise RuntimeError("injected bug")
+        return apply(self, task, call, entry, outcome)
+    kernel.Kernel.apply = buggy
+from sentry.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.fixture
+def buggy_sentry(tmp_path, busybox_root):
+    root = str(tmp_path / "root")
+    copy_root(busybox_root, root)
+
+    def run(what, *args):
+        return subprocess.run([sys.executable, "-c", BUGGY, what, "run", "--rootfs", root, "--"] + list(args),
+                              capture_output=True, timeout=TIMEOUT)
+    return root, run
+
+
+@pytest.mark.parametrize("what", ["verify", "on_exec"])
+def test_a_bug_in_the_exec_check_kills_the_task(buggy_sentry, what):
+    """The sandbox's first exec already goes through the check: its program
+    never runs."""
+    root, run = buggy_sentry
+    r = run(what, "/bin/echo", "hello")
+    assert b"injected bug" in r.stderr
+    assert r.stdout == b"" and r.returncode == 128 + 9, r.stderr.decode()[-2000:]
+
+
+def test_a_bug_at_a_seccomp_stop_refuses_the_call(buggy_sentry):
+    """Resumed unchecked, the guest's mkdir would run on the host's paths."""
+    root, run = buggy_sentry
+    host_dir = tempfile.mkdtemp(prefix="sentry-failclosed-", dir="/var/tmp")
+    try:
+        target = os.path.join(host_dir, "made")
+        r = run("apply", "/bin/sh", "-c", f"mkdir {target}; echo $?")
+        assert b"injected bug" in r.stderr
+        assert not os.path.exists(target)
+        assert b"Function not implemented" in r.stderr and r.stdout == b"1\n", r.stderr.decode()[-2000:]
+    finally:
+        shutil.rmtree(host_dir, ignore_errors=True)

@@ -95,15 +95,43 @@ class Kernel:
             try:
                 self.dispatch(ev)
             except ptrace.TaskGone:
-                pass
+                if ev.kind == ptrace.EXEC:
+                    ptrace.kill_task(ev.tid)   # an image never checked never runs
             except Exception:
                 # A bug must not take the sandbox down, nor leave the task
-                # stopped for ever: log it and let the task go on.
+                # stopped for ever: log it, and fail closed where the task
+                # would otherwise go on unchecked.
                 log.exception("event %d of task %d", ev.kind, ev.tid)
-                ptrace.resume(ev.tid)
-                if ev.kind in (ptrace.FORK, ptrace.VFORK, ptrace.CLONE):
-                    ptrace.resume(ev.msg)      # the child waits for this event too
+                if ev.kind == ptrace.EXEC:
+                    ptrace.kill_task(ev.tid)   # a new image that was not checked
+                    ptrace.resume(ev.tid)
+                elif ev.kind == ptrace.SECCOMP:
+                    self._refuse_call(ev.tid)  # the call as the guest made it must not run
+                else:
+                    ptrace.resume(ev.tid)
+                    if ev.kind in (ptrace.FORK, ptrace.VFORK, ptrace.CLONE):
+                        ptrace.resume(ev.msg)  # the child waits for this event too
         return self.init_status
+
+    def _refuse_call(self, tid):
+        """After a bug at a seccomp stop: skip the call with ENOSYS (or kill
+        the task if even that fails).  A task that is not stopped any more
+        was resumed by the handler, its decision made."""
+        task = self.tasks.get(tid)
+        if task is not None:
+            task.on_exit = task.guest_args = None
+        try:
+            regs = ptrace.getregs(tid)
+            regs.orig_rax = 0xFFFFFFFFFFFFFFFF
+            regs.rax = -errno.ENOSYS & 0xFFFFFFFFFFFFFFFF
+            ptrace.setregs(tid, regs)
+            ptrace.resume(tid)
+        except ptrace.TaskGone:
+            pass
+        except Exception:
+            log.exception("cannot refuse the call of task %d: killed", tid)
+            ptrace.kill_task(tid)
+            ptrace.resume(tid)
 
     def dispatch(self, ev):
         tid, kind = ev.tid, ev.kind
