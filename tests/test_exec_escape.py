@@ -138,6 +138,10 @@ class World:
         r = subprocess.run(self.command(args), capture_output=True, timeout=timeout, env=self.env, cwd=self.cwd)
         return r.stdout.decode(), r.stderr.decode()
 
+    def popen(self, *args):
+        return subprocess.Popen(self.command(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                env=self.env, cwd=self.cwd)
+
 
 @pytest.fixture(params=[(m, u) for m in ("rootfs", "default") for u in ("root", "nobody")],
                 ids=lambda p: "-".join(p))
@@ -198,6 +202,30 @@ def test_header_flip_race(world):
     # ETXTBSY (the flipper had it open for writing); the kernel's ENOENT for
     # the host's missing path is never one, as that path exists on the host
     assert set(counts) - {"static", "killed", "failed", "escaped", "other"} <= {"errno2", "errno26"}
+
+
+def _fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_exec_from_a_non_leader_thread_leaks_nothing(world):
+    """Each exec from a new thread used to leave that thread's staging slot
+    and its /proc/<tid>/mem fd in the Sentry."""
+    proc = world.popen(world.driver, "threadexec", "150", "140")
+    try:
+        assert proc.stdout.readline() == b"mark\n"
+        before = _fds(proc.pid)
+        proc.stdin.write(b"\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == b"end\n"
+        after = _fds(proc.pid)
+        proc.stdin.write(b"\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=TIMEOUT) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    assert after - before < 5, (before, after)
 
 
 # ---- the exec stop's checks, directly -------------------------------------

@@ -413,6 +413,8 @@ class Kernel:
         if former_tid != tid:
             # a non-leader thread exec'd: it now has the leader's tid
             old = self.tasks.pop(former_tid, None)
+            if old is not None:
+                old.leave()                   # its slot and /proc/<former_tid>/mem go now
             leader = self.tasks.get(tid)
             if leader is not None:
                 leader.leave()

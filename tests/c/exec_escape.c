@@ -12,6 +12,9 @@
  *       the same, racing: after one exec as a static program, one thread
  *       flips the header (restoring the mtime each time) while the main
  *       thread execs DST again and again
+ *   exec_escape threadexec N MARK
+ *       exec itself from a new (non-leader) thread, N times; stops twice to
+ *       read a line from stdin, after MARK execs are left and at the end
  *
  * A child's report: "exit=N", "signal=N" or "errno=N" (its exec failed);
  * what the exec'd program printed comes before it. */
@@ -20,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +196,39 @@ static int race(const char *src, const char *dst, int seconds)
 	return 0;
 }
 
+static char *self, *left, *mark;
+
+static void *exec_self(void *arg)
+{
+	char n[16];
+	snprintf(n, sizeof n, "%d", atoi(left) - 1);
+	char *argv[] = { self, "threadexec", n, mark, NULL };
+	execv(self, argv);
+	die("execv");
+	return arg;
+}
+
+static void wait_for_line(const char *say)
+{
+	char line[16];
+	puts(say);
+	fflush(stdout);
+	if (!fgets(line, sizeof line, stdin)) exit(0);
+}
+
+static int threadexec(void)
+{
+	if (atoi(left) == atoi(mark)) wait_for_line("mark");
+	if (atoi(left) == 0) {
+		wait_for_line("end");
+		return 0;
+	}
+	pthread_t t;
+	pthread_create(&t, NULL, exec_self, NULL);
+	pthread_join(t, NULL);      /* the exec ends this thread */
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -206,6 +243,10 @@ int main(int argc, char **argv)
 		return cache(argv[2], argv[3]);
 	if (argc == 5 && !strcmp(argv[1], "race"))
 		return race(argv[2], argv[3], atoi(argv[4]));
+	if (argc == 4 && !strcmp(argv[1], "threadexec")) {
+		self = argv[0], left = argv[2], mark = argv[3];
+		return threadexec();
+	}
 	fprintf(stderr, "usage: see the comment at the top of exec_escape.c\n");
 	return 2;
 }
