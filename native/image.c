@@ -64,10 +64,12 @@ static int no_interpreter(int dir)
  * its last line. */
 #define VSYSCALL_LINE "ffffffffff600000-"
 
-/* Each line: "start-end perms offset major:minor inode [name]". */
+/* Each line: "start-end perms offset major:minor inode [name]".  The file
+ * must be mapped at least once (an ELF always is). */
 static int only_the_file(int dir, uint64_t dev, uint64_t ino)
 {
 	static char maps[1 << 16];
+	int seen = 0;
 	if (read_all(dir, "maps", maps, sizeof maps, VSYSCALL_LINE) < 0) return 0;
 	for (char *line = maps; *line; ) {
 		char *end = strchr(line, '\n'), *p = line;
@@ -85,11 +87,13 @@ static int only_the_file(int dir, uint64_t dev, uint64_t ino)
 		p = q + 1;
 		unsigned long long inode = strtoull(p, &q, 10);
 		if (q == p || (*q != ' ' && *q != '\n')) return 0;
-		if (major || minor || inode)
+		if (major || minor || inode) {
 			if (makedev(major, minor) != dev || inode != ino) return 0;
+			seen = 1;
+		}
 		line = end + 1;
 	}
-	return 1;
+	return seen;
 }
 
 int sn_image_ok(int tid, uint64_t dev, uint64_t ino)

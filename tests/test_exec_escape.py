@@ -245,6 +245,9 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
 
 def test_image_check_accepts_the_file_alone():
     assert image.check_maps(MAPS, *EXE) is None
+    no_file = b"".join(line for line in MAPS.splitlines(True) if b" 00:00 0 " in line)
+    assert image.check_maps(no_file, *EXE) == "the checked file is not mapped"
+    assert image.check_maps(b"", *EXE) == "the checked file is not mapped"
 
 
 @pytest.mark.parametrize("line", [

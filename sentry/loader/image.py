@@ -89,8 +89,9 @@ _NO_FILE = (b"00:00", b"0")
 
 def check_maps(maps, dev, ino, as_mapped=None):
     """None when every file mapping of `maps` (bytes of /proc/<tid>/maps)
-    is the file (dev, ino); else the first other one.  Mappings of no file
-    (device 00:00, inode 0: anonymous memory, [stack], [vdso]…) are fine.
+    is the file (dev, ino), mapped at least once (an ELF always is); else
+    why not.  Mappings of no file (device 00:00, inode 0: anonymous memory,
+    [stack], [vdso]…) are fine.
 
     maps names a file by the inode it maps, which is not always the one stat
     shows: a btrfs subvolume's st_dev is its own, not its superblock's, and
@@ -102,18 +103,23 @@ def check_maps(maps, dev, ino, as_mapped=None):
         return "its maps cannot be read"
     expected = (b"%02x:%02x" % (os.major(dev), os.minor(dev)), b"%d" % ino)
     alias = None
+    seen = False
     for pair in set(fields):
-        if pair == expected or pair == _NO_FILE:
+        if pair == _NO_FILE:
+            continue
+        if pair == expected:
+            seen = True
             continue
         if alias is None and as_mapped is not None:
             alias = as_mapped() or False
         if pair == alias:
+            seen = True
             continue
         line = next(line for line in maps.splitlines() if _FIELDS.match(line).groups() == pair)
         name = line.split(None, 5)[5].strip() if len(line.split(None, 5)) > 5 else b""
         return (f"another file is mapped: {name.decode(errors='replace')} "
                 f"({pair[0].decode()} inode {pair[1].decode()})")
-    return None
+    return None if seen else "the checked file is not mapped"
 
 
 def _as_mapped(tid):
