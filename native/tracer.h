@@ -70,6 +70,8 @@ int sn_ident_exit(int tid, sn_regs *r);
 int sn_exit_pid(int tid);
 int sn_exit_pending(int tid);
 int sn_ident_checks_files(int tid);
+/* image.c: the exec stop's check, fast path (sentry/loader/image.py) */
+int sn_image_ok(int tid, uint64_t dev, uint64_t ino);
 /* fastpath.c */
 void sn_fast_enable(int on);
 enum { SN_MOUNT_PYTHON, SN_MOUNT_DIR, SN_MOUNT_DEV, SN_MOUNT_UPPER, SN_MOUNT_LOWER };

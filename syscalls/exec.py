@@ -5,8 +5,9 @@ the call to `execveat(<mount's hidden fd>, <staged relative path>, argv, envp)`.
 execveat has no RESOLVE_* flags, so the kernel could follow a symlink that a
 racing guest planted meanwhile; the check is therefore repeated after the
 fact: at PTRACE_EVENT_EXEC, before the new image runs one instruction, the
-kernel's /proc/<tid>/exe must be the file the Sentry checked, or the task is
-killed (kernel.on_exec).
+kernel's /proc/<tid>/exe must be the file the Sentry read, and nothing else
+may be mapped (no interpreter of the kernel's choosing), or the task is
+killed (kernel.on_exec, sentry/loader/image.py).
 """
 import errno
 import os
@@ -67,7 +68,7 @@ def exec_rewrite(call, dirfd, path, argv_addr, envp_addr, flags):
     sp = (call.regs.rsp - RED_ZONE - len(array)) & ~15
     call.write(sp, array)
 
-    st = prog.loc.st
+    st = prog.st
     # Linux names the process after the file name it was asked to run
     comm = os.path.basename(path.rstrip(b"/")).decode(errors="replace")[:15]
     if not path and flags & AT_EMPTY_PATH:

@@ -18,6 +18,7 @@ from sentry.kernel.credentials import Credentials
 from sentry.kernel.limits import Limits
 from sentry.kernel.pidns import PidNamespace
 from sentry.kernel.task import Process, Task
+from sentry.loader import image
 from sentry.platform import memory, ptrace, staging
 from sentry.platform.staging import Slots
 from syscalls import table
@@ -94,15 +95,43 @@ class Kernel:
             try:
                 self.dispatch(ev)
             except ptrace.TaskGone:
-                pass
+                if ev.kind == ptrace.EXEC:
+                    ptrace.kill_task(ev.tid)   # an image never checked never runs
             except Exception:
                 # A bug must not take the sandbox down, nor leave the task
-                # stopped for ever: log it and let the task go on.
+                # stopped for ever: log it, and fail closed where the task
+                # would otherwise go on unchecked.
                 log.exception("event %d of task %d", ev.kind, ev.tid)
-                ptrace.resume(ev.tid)
-                if ev.kind in (ptrace.FORK, ptrace.VFORK, ptrace.CLONE):
-                    ptrace.resume(ev.msg)      # the child waits for this event too
+                if ev.kind == ptrace.EXEC:
+                    ptrace.kill_task(ev.tid)   # a new image that was not checked
+                    ptrace.resume(ev.tid)
+                elif ev.kind == ptrace.SECCOMP:
+                    self._refuse_call(ev.tid)  # the call as the guest made it must not run
+                else:
+                    ptrace.resume(ev.tid)
+                    if ev.kind in (ptrace.FORK, ptrace.VFORK, ptrace.CLONE):
+                        ptrace.resume(ev.msg)  # the child waits for this event too
         return self.init_status
+
+    def _refuse_call(self, tid):
+        """After a bug at a seccomp stop: skip the call with ENOSYS (or kill
+        the task if even that fails).  A task that is not stopped any more
+        was resumed by the handler, its decision made."""
+        task = self.tasks.get(tid)
+        if task is not None:
+            task.on_exit = task.guest_args = None
+        try:
+            regs = ptrace.getregs(tid)
+            regs.orig_rax = 0xFFFFFFFFFFFFFFFF
+            regs.rax = -errno.ENOSYS & 0xFFFFFFFFFFFFFFFF
+            ptrace.setregs(tid, regs)
+            ptrace.resume(tid)
+        except ptrace.TaskGone:
+            pass
+        except Exception:
+            log.exception("cannot refuse the call of task %d: killed", tid)
+            ptrace.kill_task(tid)
+            ptrace.resume(tid)
 
     def dispatch(self, ev):
         tid, kind = ev.tid, ev.kind
@@ -384,6 +413,8 @@ class Kernel:
         if former_tid != tid:
             # a non-leader thread exec'd: it now has the leader's tid
             old = self.tasks.pop(former_tid, None)
+            if old is not None:
+                old.leave()                   # its slot and /proc/<former_tid>/mem go now
             leader = self.tasks.get(tid)
             if leader is not None:
                 leader.leave()
@@ -401,15 +432,22 @@ class Kernel:
         proc.slots = Slots()
         task.attach(proc)
         pending, proc.pending_exec = proc.pending_exec, None
-        try:
-            st = os.stat(f"/proc/{tid}/exe")
-        except OSError:
-            st = None
-        if pending is None or st is None or (st.st_dev, st.st_ino) != pending[1:3]:
-            # The image is not the file the Sentry checked (a racing guest
-            # swapped it, or the exec never went through the Sentry): it has
-            # not run a single instruction yet; it never will.
-            log.error("exec in %d: the new image is not the checked file; killed", tid)
+        # The image has not run a single instruction yet.  Unless it is the
+        # file the Sentry read and the kernel mapped nothing else (a racing
+        # guest swapped the file or rewrote its headers, or the exec never
+        # went through the Sentry), it never will.
+        if pending is None:
+            why = "an exec the Sentry did not check"
+        else:
+            try:
+                why = image.verify(tid, pending[1], pending[2])
+            except OSError as e:          # fail closed
+                why = f"the new image cannot be checked ({e})"
+            except Exception as e:
+                log.exception("exec in %d: the check of the new image failed", tid)
+                why = f"the check failed ({e!r})"
+        if why is not None:
+            log.error("exec in %d: %s; killed", tid, why)
             ptrace.kill_task(tid)
         else:
             proc.exe, proc.comm, proc.kernel_comm = pending[0], pending[3], pending[4]

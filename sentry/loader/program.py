@@ -9,6 +9,7 @@ import errno
 import logging
 import os
 import stat
+import struct
 
 from syscalls.errors import SyscallError
 
@@ -20,10 +21,11 @@ EM_X86_64 = "EM_X86_64"
 
 
 class Program:
-    def __init__(self, loc, argv, exe_spath):
+    def __init__(self, loc, argv, exe_spath, st):
         self.loc = loc              # Resolved of the file the kernel will exec
         self.argv = argv            # list of bytes (None entries = guest's own pointer)
         self.exe = exe_spath        # what /proc/self/exe shows
+        self.st = st                # stat of the file the Sentry read (what the kernel must map)
 
 
 def read_head(loc, n=4096):
@@ -50,18 +52,56 @@ def parse_shebang(head):
     return interp, arg
 
 
-_interp_cache = {}     # (dev, ino, size, mtime) -> PT_INTERP or None
+ELF64_EHDR = 64
+ELF64_PHDR = 56
+PHDRS_MAX = 65536          # the kernel's bound on a program header table (elf_read_phdrs)
+INTERP_MAX = 4096          # PATH_MAX, as the kernel's bound on PT_INTERP's size
+_parsed = {}               # ELF header + program header table (bytes) -> (offset, size) of PT_INTERP, or None
+PARSED_MAX = 256
 
 
-def elf_interp(fd, path):
+def elf_interp(fd, path, head):
     """PT_INTERP of a 64-bit x86-64 ELF (None for a static one); ENOEXEC for
-    anything else, with one clear log line.  Cached per file version: a shell
-    script execs the same few programs again and again."""
-    st = os.fstat(fd)
-    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-    if key not in _interp_cache:
-        _interp_cache[key] = _read_interp(fd, path)
-    return _interp_cache[key]
+    anything else, with one clear log line.
+
+    Read through the Sentry's own fd at every exec, never taken from a cache
+    keyed by file attributes: a guest rewrites a header in place and puts the
+    mtime back.  Only the parse is cached, keyed by the very bytes parsed (a
+    shell script execs the same few programs again and again).  The file may
+    still change between this read and the kernel's: kernel.on_exec checks
+    what the kernel actually mapped."""
+    if len(head) < ELF64_EHDR or head[4] != 2:      # not ELFCLASS64: pyelftools says what it is
+        _parse_headers(head[:ELF64_EHDR], b"", path)
+        raise SyscallError(errno.ENOEXEC)
+    (phoff,) = struct.unpack_from("<Q", head, 32)
+    phentsize, phnum = struct.unpack_from("<HH", head, 54)
+    size = phentsize * phnum
+    if phentsize != ELF64_PHDR or not 0 < size <= PHDRS_MAX:
+        raise SyscallError(errno.ENOEXEC)          # as the kernel refuses it
+    table = head[phoff:phoff + size] if phoff + size <= len(head) else _pread(fd, size, phoff)
+    if len(table) != size:
+        raise SyscallError(errno.ENOEXEC)
+    key = head[:ELF64_EHDR] + table
+    where = _parsed.get(key, False)
+    if where is False:
+        where = _parse_headers(head[:ELF64_EHDR], table, path)
+        if len(_parsed) >= PARSED_MAX:
+            _parsed.clear()
+        _parsed[key] = where
+    if where is None:
+        return None
+    offset, size = where
+    if not 2 <= size <= INTERP_MAX:
+        raise SyscallError(errno.ENOEXEC)          # as the kernel refuses it
+    interp = head[offset:offset + size] if offset + size <= len(head) else _pread(fd, size, offset)
+    return interp.split(b"\0", 1)[0]
+
+
+def _pread(fd, n, offset):
+    try:
+        return os.pread(fd, n, offset)
+    except (OSError, OverflowError):
+        raise SyscallError(errno.ENOEXEC)
 
 
 _structs = {}
@@ -88,12 +128,13 @@ def _elf_structs(data):
     return hdr, full
 
 
-def _read_interp(fd, path):
+def _parse_headers(ehdr, table, path):
+    """(offset, size) of the PT_INTERP of an x86-64 ELF, from its header
+    and program header table; None when it has none."""
     from elftools.common.exceptions import ELFError
     from elftools.construct.core import ConstructError
-    head = os.pread(fd, 64, 0)
     try:
-        hdr, structs = _elf_structs(head)
+        hdr, structs = _elf_structs(ehdr)
     except (ELFError, ConstructError, ValueError, KeyError, IndexError):
         raise SyscallError(errno.ENOEXEC)
     ident = hdr["e_ident"]
@@ -102,14 +143,36 @@ def _read_interp(fd, path):
         log.warning("%s: %s %s ELF is not supported (ENOEXEC): sentry runs x86-64 only",
                     path, ident["EI_CLASS"], hdr["e_machine"])
         raise SyscallError(errno.ENOEXEC)
-    size = hdr["e_phentsize"]
-    table = os.pread(fd, hdr["e_phnum"] * size, hdr["e_phoff"])
-    for i in range(hdr["e_phnum"]):
-        ph = structs.Elf_Phdr.parse(table[i * size:(i + 1) * size])
+    for i in range(len(table) // ELF64_PHDR):
+        ph = structs.Elf_Phdr.parse(table[i * ELF64_PHDR:(i + 1) * ELF64_PHDR])
         if ph["p_type"] == "PT_INTERP":
-            interp = os.pread(fd, min(ph["p_filesz"], 4096), ph["p_offset"])
-            return interp.split(b"\0", 1)[0]
+            return ph["p_offset"], ph["p_filesz"]
     return None
+
+
+def check_interpreter(iloc):
+    """Open the interpreter a program names (resolved in the sandbox) as the
+    kernel would, and return the stat of what was read.  The Sentry execs it
+    as a program, so the kernel would honour a PT_INTERP of its own and load
+    that from the host: refused, as is anything but an x86-64 ELF (ELIBBAD,
+    as Linux answers for a bad interpreter)."""
+    if not stat.S_ISREG(iloc.st.st_mode):
+        raise SyscallError(errno.ELIBBAD)
+    fd, head = read_head(iloc)
+    try:
+        if not head.startswith(b"\x7fELF"):
+            raise SyscallError(errno.ELIBBAD)
+        try:
+            own = elf_interp(fd, iloc.spath, head)
+        except SyscallError:
+            raise SyscallError(errno.ELIBBAD)
+        if own is not None:
+            log.warning("%s: an ELF interpreter with an interpreter of its own (%s) is refused (ELIBBAD)",
+                        iloc.spath, own.decode(errors="replace"))
+            raise SyscallError(errno.ELIBBAD)
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
 
 
 def load(resolve, path, argv0):
@@ -130,13 +193,13 @@ def load(resolve, path, argv0):
                 continue
             if not head.startswith(b"\x7fELF"):
                 raise SyscallError(errno.ENOEXEC)
-            interp = elf_interp(fd, loc.spath)
+            interp = elf_interp(fd, loc.spath, head)
+            st = os.fstat(fd)
         finally:
             os.close(fd)
         if interp is None:
-            return Program(loc, args, loc.spath)
+            return Program(loc, args, loc.spath, st)
         iloc = resolve(interp)
-        if not stat.S_ISREG(iloc.st.st_mode):
-            raise SyscallError(errno.ELIBBAD)
-        return Program(iloc, [interp, b"--argv0", args[0], loc.spath.encode()] + args[1:], loc.spath)
+        ist = check_interpreter(iloc)
+        return Program(iloc, [interp, b"--argv0", args[0], loc.spath.encode()] + args[1:], loc.spath, ist)
     raise SyscallError(errno.ELOOP)
