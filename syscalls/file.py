@@ -6,6 +6,7 @@ path and an `open_how` in the thread's staging slot, and the host kernel runs
 new fd is a real host fd and reads and writes on it run natively.
 """
 import errno
+import fcntl
 import os
 import stat
 import struct
@@ -179,71 +180,127 @@ def sys_close_range(call):
 
 # ---- fd-level calls whose target must be checked -------------------------------
 
-def fd_mount(call, fd):
-    """The host directory (a mount, or an overlay's layer) the file behind fd
-    lives in (a deleted one too: its mount still decides whether it may be
-    changed); None for pipes, sockets, anonymous inodes."""
-    host = split_deleted(call.host_fd_path(fd))[0]
-    return call.kernel.mounts.backing_of(host) if host.startswith("/") else None
+class Borrowed:
+    """A Sentry-side duplicate of guest fd `fd` (pidfd_getfd) and the host
+    directory (a mount, or an overlay's layer) its file lives in -- a deleted
+    one's too -- or None: outside every mount (a host file handed over on
+    stdin, the host's terminal), or no file at all (a pipe, a socket, an
+    anonymous inode).  Checks and actions use the duplicate only, never the
+    fd number again: a racing thread may put another file at that number
+    meanwhile, never into the duplicate.  A context manager: closes it."""
+
+    def __init__(self, call, fd):
+        if fd < 0 or is_hidden(fd):
+            raise SyscallError(errno.EBADF)
+        self.fd = call.kernel.borrow_fd(call.process, fd)
+        try:
+            host = split_deleted(os.readlink(f"/proc/self/fd/{self.fd}"))[0]
+            self.flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
+        except OSError:
+            os.close(self.fd)
+            raise SyscallError(errno.EBADF)
+        self.backing = call.kernel.mounts.backing_of(host) if host.startswith("/") else None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+        if exc[0] is not None and issubclass(exc[0], OSError) and not isinstance(exc[1], SyscallError):
+            raise SyscallError(exc[1].errno or errno.EIO)
+        return False
+
+    @property
+    def proc_path(self):
+        return f"/proc/self/fd/{self.fd}"
+
+    @property
+    def in_writable_mount(self):
+        return self.backing is not None and not self.backing.readonly
+
+    def not_o_path(self):
+        """Calls on the open file itself (fchmod, fsetxattr, ioctl…) do not
+        take an O_PATH fd."""
+        if self.flags & O_PATH:
+            raise SyscallError(errno.EBADF)
+        return self
+
+    def check_changeable(self):
+        """The Sentry changes a file's attributes for the guest (with its own
+        privileges, after checking the guest's emulated ones) only inside the
+        sandbox's writable mounts: EROFS in a read-only mount (an overlay's
+        lower layer, a node of /dev), EPERM outside every mount, where the
+        file is the host's and the guest, which holds no capability there,
+        could not either."""
+        if self.backing is None:
+            raise SyscallError(errno.EPERM)
+        self.backing.check_writable()
+        return self
 
 
-def check_fd_writable(call, fd):
-    """EROFS when fd is a file whose attributes may not change (fchmod,
-    fchown…): on a read-only mount, or a device node of /dev."""
-    if is_hidden(fd):
-        raise SyscallError(errno.EBADF)
-    m = fd_mount(call, fd)
-    if m is not None:
-        m.check_writable()
+def check_owner(call, st):
+    """The file's owner, or CAP_FOWNER (EPERM): chmod, times, inode flags."""
+    call.task.creds.check_chmod(st)
 
 
-def _writable_fd(call):
-    check_fd_writable(call, call.fd(0))
-    return PASS
+FREMOVEXATTR = 199
 
 
-@handler("fsetxattr", "fremovexattr", note="refused with EROFS on a read-only mount or an overlay's "
-         "lower file; the Sentry's own xattr names (user.sentry.*) are refused with EPERM")
+@handler("fsetxattr", "fremovexattr", note="done by the Sentry on its copy of the fd, for files in the "
+         "sandbox's writable mounts only (EROFS in a read-only one, EPERM outside: a host file "
+         "handed over); the Sentry's own xattr names (user.sentry.*) are refused with EPERM")
 def sys_fsetxattr(call):
-    from syscalls.path import check_xattr_name, xattr_name
-    check_fd_writable(call, call.fd(0))
-    raw = xattr_name(call, 1)
-    check_xattr_name(os.fsdecode(raw))
-    # the kernel reads the name again: it gets the checked copy
-    (addr,) = call.stage(raw + b"\0")
-    return Rewrite(args={1: addr})
-
-
-def _on_borrowed_fd(call, act):
-    """fchown/fchmod: checked against the guest's emulated credentials and
-    done by the Sentry on a duplicate of the fd (the guest holds no
-    capability on the host, the Sentry may)."""
-    check_fd_writable(call, call.fd(0))
-    dup = call.kernel.borrow_fd(call.process, call.fd(0))
-    try:
-        act(dup, os.fstat(dup))
-    except OSError as e:
-        raise SyscallError(e.errno or errno.EIO)
-    finally:
-        os.close(dup)
+    from syscalls.path import XATTR_SIZE_MAX, check_xattr_change, check_xattr_name, xattr_name
+    name = os.fsdecode(xattr_name(call, 1))
+    check_xattr_name(name)
+    remove = call.nr == FREMOVEXATTR
+    if not remove and call.args[3] > XATTR_SIZE_MAX:
+        raise SyscallError(errno.E2BIG)
+    value = b"" if remove else call.read(call.args[2], call.args[3])
+    with Borrowed(call, call.fd(0)) as b:
+        b.not_o_path().check_changeable()
+        check_xattr_change(call, os.fstat(b.fd), name)
+        if remove:
+            os.removexattr(b.fd, name)
+        else:
+            os.setxattr(b.fd, name, value, sint(call.args[4]))
     return 0
 
 
-@handler("fchown", note="checked against the guest's credentials, done by the Sentry")
+def chown_fd(call, fd, uid, gid, empty_path=False):
+    """fchown, and fchownat(fd, "", AT_EMPTY_PATH) (which takes an O_PATH fd)."""
+    with Borrowed(call, fd) as b:
+        if not empty_path:
+            b.not_o_path()
+        b.check_changeable()
+        host = call.task.creds.chown_ids(os.fstat(b.fd), uid & 0xFFFFFFFF, gid & 0xFFFFFFFF)
+        os.chown(b.proc_path, *host)
+    return 0
+
+
+def chmod_fd(call, fd, mode, empty_path=False):
+    """fchmod, and fchmodat2(fd, "", AT_EMPTY_PATH)."""
+    with Borrowed(call, fd) as b:
+        if not empty_path:
+            b.not_o_path()
+        b.check_changeable()
+        st = os.fstat(b.fd)
+        if stat.S_ISLNK(st.st_mode):
+            raise SyscallError(errno.EOPNOTSUPP)
+        check_owner(call, st)
+        os.chmod(b.proc_path, mode & 0o7777)
+    return 0
+
+
+@handler("fchown", note="checked against the guest's credentials, done by the Sentry on its copy of the "
+         "fd, for files in the sandbox's writable mounts only (EPERM for a host file handed over)")
 def sys_fchown(call):
-    uid, gid = call.args[1] & 0xFFFFFFFF, call.args[2] & 0xFFFFFFFF
-
-    def act(fd, st):
-        os.fchown(fd, *call.task.creds.chown_ids(st, uid, gid))
-    return _on_borrowed_fd(call, act)
+    return chown_fd(call, call.fd(0), call.args[1], call.args[2])
 
 
-@handler("fchmod", note="checked against the guest's credentials, done by the Sentry")
+@handler("fchmod", note="as fchown")
 def sys_fchmod(call):
-    def act(fd, st):
-        call.task.creds.check_chmod(st)
-        os.fchmod(fd, call.args[1] & 0o7777)
-    return _on_borrowed_fd(call, act)
+    return chmod_fd(call, call.fd(0), call.args[1])
 
 
 TIOCGPGRP, TIOCSPGRP, TIOCGSID = 0x540F, 0x5410, 0x5429
@@ -308,13 +365,34 @@ def sys_ioctl(call):
     if (req >> 8) & 0xFF == process.PIDFS_IOCTL_TYPE:
         return process.pidfd_ioctl(call, req)
     if req in INODE_FLAG_SETTERS:
-        # the file's owner may set some inode flags: never on a read-only
-        # mount or an overlay's lower layer
-        check_fd_writable(call, call.fd(0))
+        return _set_inode_flags(call, req)
     return PASS
 
 
-INODE_FLAG_SETTERS = {0x40086602, 0x401C5820}     # FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR
+FS_IOC_GETFLAGS, FS_IOC_SETFLAGS, FS_IOC32_GETFLAGS, FS_IOC32_SETFLAGS = 0x80086601, 0x40086602, 0x80046601, 0x40046602
+FS_IOC_FSGETXATTR, FS_IOC_FSSETXATTR = 0x801C581F, 0x401C5820
+INODE_FLAG_SETTERS = {FS_IOC_SETFLAGS: FS_IOC_GETFLAGS, FS_IOC32_SETFLAGS: FS_IOC32_GETFLAGS,
+                      FS_IOC_FSSETXATTR: FS_IOC_FSGETXATTR}
+FS_IMMUTABLE_FL, FS_APPEND_FL = 0x10, 0x20
+FS_XFLAG_IMMUTABLE, FS_XFLAG_APPEND = 0x8, 0x10
+
+
+def _set_inode_flags(call, req):
+    """chattr: the owner (or CAP_FOWNER) may set a file's inode flags.  Done
+    by the Sentry on its copy of the fd, for files in the sandbox's writable
+    mounts only; the immutable and append-only flags are refused (EPERM, as
+    without CAP_LINUX_IMMUTABLE): the Sentry could not remove such files."""
+    size = 28 if req == FS_IOC_FSSETXATTR else 4
+    new = call.read(call.args[2], size)
+    with Borrowed(call, call.fd(0)) as b:
+        b.not_o_path().check_changeable()
+        check_owner(call, os.fstat(b.fd))
+        old = fcntl.ioctl(b.fd, INODE_FLAG_SETTERS[req], bytes(size))
+        guarded = (FS_XFLAG_IMMUTABLE | FS_XFLAG_APPEND) if size == 28 else (FS_IMMUTABLE_FL | FS_APPEND_FL)
+        if (struct.unpack_from("<I", old)[0] ^ struct.unpack_from("<I", new)[0]) & guarded:
+            raise SyscallError(errno.EPERM)
+        fcntl.ioctl(b.fd, req, new)
+    return 0
 
 
 F_GETLK, F_SETOWN, F_GETOWN, F_SETOWN_EX, F_GETOWN_EX = 5, 8, 9, 15, 16

@@ -4,10 +4,16 @@ what it was given as the host kernel lets the guest itself, never with the
 Sentry's privileges, and never reaches a host object by an id it guessed."""
 import ctypes
 import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
 
 import pytest
 
-from conftest import copy_root, install, run_sentry
+from conftest import SENTRY, copy_root, install, run_sentry
+from test_unprivileged import as_nobody  # noqa: F401 (fixture)
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.shmat.restype = ctypes.c_void_p
@@ -19,7 +25,7 @@ def jail(tmp_path, busybox_root, cbin):
     """A busybox --rootfs with this file's C programs in /bin."""
     root = str(tmp_path / "root")
     copy_root(busybox_root, root)
-    for name in ("hostobj_sysv",):
+    for name in ("hostobj_sysv", "hostobj_attrs"):
         install(cbin(name), root)
     return root
 
@@ -75,3 +81,145 @@ def test_host_sysv_ipc_is_unreachable(jail, host_ipc):
         assert f"{name}: reached 0, ENOSYS" in out, out + r.stderr.decode()
     assert "shmget: ENOSYS" in out
     assert unchanged()
+
+
+# ---- attributes of host files the guest was handed -----------------------------------
+
+def _snapshot(path):
+    st = os.stat(path)
+    return (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns,
+            sorted((n, os.getxattr(path, n)) for n in os.listxattr(path)))
+
+
+@pytest.fixture
+def public(cbin):
+    """A directory every user may search, holding a host file (user.keep set)
+    and a busybox rootfs with the test programs, for sentry run as root or
+    as nobody."""
+    top = tempfile.mkdtemp(prefix="sentry-test-", dir="/var/tmp")
+    os.chmod(top, 0o755)
+    try:
+        host = os.path.join(top, "host.txt")
+        with open(host, "w") as f:
+            f.write("host data\n")
+        os.chmod(host, 0o644)
+        os.setxattr(host, "user.keep", b"1")
+        root = os.path.join(top, "root")
+        subprocess.run(["cp", "-a", os.path.dirname(cbin("hostobj_attrs")), top + "/bin"], check=True)
+        for p in (top + "/bin",) + tuple(os.path.join(top, "bin", n) for n in os.listdir(top + "/bin")):
+            os.chmod(p, 0o755)
+        yield top, host, root
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def _rootfs(busybox_root, root, top):
+    copy_root(busybox_root, root)
+    shutil.copy2(top + "/bin/hostobj_attrs", root + "/bin/hostobj_attrs")
+    return ["--rootfs", root], "/bin/hostobj_attrs"
+
+
+def _no_change(transcript):
+    return [line for line in transcript.splitlines() if line.endswith("= 0")]
+
+
+def _sentry(who, as_nobody):
+    """(command prefix, keyword arguments) to run sentry as `who`."""
+    if who == "root":
+        return SENTRY, {}
+    return as_nobody.command, {"env": as_nobody.env, "cwd": "/"}
+
+
+def _attrs_run(cmd, kw, args, prog, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, fd=0):
+    r = subprocess.run(cmd + args + ["--", prog, str(fd)], stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
+                       timeout=120, **kw)
+    out = r.stderr.decode()
+    assert "fchmod(fd, 0777)" in out, out
+    assert not _no_change(out), out
+    return out.split("fchmod(fd, 0777) = -1 ")[1].split()[0], out
+
+
+@pytest.mark.parametrize("who", ["root", "nobody"])
+@pytest.mark.parametrize("stream", ["stdin", "stdout"])
+def test_handed_host_files_keep_their_attributes(public, busybox_root, as_nobody, who, stream):
+    """A host file outside the --rootfs given as stdin (`< file`) or stdout
+    (`>> file`): fchmod, fchown, fchownat and fchmodat2 with AT_EMPTY_PATH,
+    fsetxattr, fremovexattr, futimens, futimesat and FS_IOC_SETFLAGS on it are
+    refused with EPERM -- the Sentry never does them with its own privileges,
+    and the guest may not either -- and the file is as it was.  As nobody,
+    the file is nobody's own (the Sentry could change it)."""
+    top, host, root = public
+    if who == "nobody":
+        os.chown(host, 65534, 65534)
+    args, prog = _rootfs(busybox_root, root, top)
+    before = _snapshot(host)
+    cmd, kw = _sentry(who, as_nobody)
+    with open(host, "rb" if stream == "stdin" else "ab") as f:
+        io = {"stdin": f} if stream == "stdin" else {"stdout": f, "fd": 1}
+        first, out = _attrs_run(cmd, kw, args, prog, **io)
+    assert _snapshot(host) == before, out
+    assert first == "EPERM", out
+
+
+@pytest.mark.parametrize("who", ["root", "nobody"])
+def test_handed_host_objects_on_the_default_root(public, as_nobody, who):
+    """On the default root, a host file handed over is a file of the
+    read-only lower layer (EROFS), and a host pipe is outside every mount
+    (EPERM): neither changes."""
+    top, host, _ = public
+    if who == "nobody":
+        os.chown(host, 65534, 65534)
+    cmd, kw = _sentry(who, as_nobody)
+    before = _snapshot(host)
+    with open(host, "rb") as f:
+        first, out = _attrs_run(cmd, kw, [], top + "/bin/hostobj_attrs", stdin=f)
+    assert first == "EROFS" and _snapshot(host) == before, out
+    r, w = os.pipe()
+    if who == "nobody":
+        os.fchown(r, 65534, 65534)
+    pipe_before = os.fstat(r)
+    try:
+        first, out = _attrs_run(cmd, kw, [], top + "/bin/hostobj_attrs", stdin=r)
+        after = os.fstat(r)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert first == "EPERM", out
+    assert (after.st_mode, after.st_uid, after.st_gid) == \
+        (pipe_before.st_mode, pipe_before.st_uid, pipe_before.st_gid), out
+
+
+def test_inherited_host_terminal_keeps_its_attributes(public, busybox_root):
+    """A pty of the host's devpts as stdin (the terminal sentry was run
+    from): its mode and owner stay the host's."""
+    top, _, root = public
+    master, slave = os.openpty()
+    try:
+        name = os.ttyname(slave)
+        before = os.stat(name)
+        args, prog = _rootfs(busybox_root, root, top)
+        first, out = _attrs_run(SENTRY, {}, args, prog, stdin=slave)
+        after = os.stat(name)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert first == "EPERM", out
+    assert (after.st_mode, after.st_uid, after.st_gid) == (before.st_mode, before.st_uid, before.st_gid), out
+
+
+def test_fd_attribute_calls_racing_an_fd_swap(public, busybox_root):
+    """One thread swaps a host file (stdin) and a sandbox file at one fd
+    number while another changes attributes through that number: the
+    sandbox file changes, the host file never does."""
+    top, host, root = public
+    args, prog = _rootfs(busybox_root, root, top)
+    with open(root + "/tmp/own", "w") as f:
+        f.write("own\n")
+    before = _snapshot(host)
+    with open(host, "rb") as f:
+        r = subprocess.run(SENTRY + args + ["--", prog, "race", "0", "/tmp/own"], stdin=f,
+                           capture_output=True, timeout=120)
+    out = r.stderr.decode()
+    assert "race: ok some, refused some" in out, out
+    assert _snapshot(host) == before, out
+    assert stat.S_IMODE(os.stat(root + "/tmp/own").st_mode) == 0o777
