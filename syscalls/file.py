@@ -7,6 +7,7 @@ new fd is a real host fd and reads and writes on it run natively.
 """
 import errno
 import fcntl
+import logging
 import os
 import stat
 import struct
@@ -22,6 +23,8 @@ from syscalls.errors import SyscallError
 from syscalls.lookup import lookup
 from syscalls import process, tty
 from syscalls.registry import PASS, Rewrite, handler
+
+log = logging.getLogger("sentry")
 
 SYS_OPENAT2 = 437
 O_ACCMODE, O_WRONLY, O_RDWR = 3, 1, 2
@@ -345,12 +348,53 @@ def _pid_in(call, i, to_host):
     return Rewrite(args={i: addr}, restore=True)
 
 
-@handler("ioctl", note="TIOCSTI/TIOCLINUX refused; process groups and owners are virtual pids; "
-         "TIOCGPTPEER opens the slave by name in the sandbox's devpts; a pidfd's PIDFD_GET_INFO "
-         "is translated, its namespace getters refused")
+# ioctl is an allow list by request (its low 32 bits: `unsigned int cmd`).
+# Passed to the host: requests that act on the caller's own terminal, pty,
+# socket or fd, or only read a file's attributes.  Translated or done by the
+# Sentry: those naming a process, opening a pty's peer, changing inode flags.
+# Anything else is ENOTTY, as for a request the file does not know, logged
+# once per request: driver ioctls reach host devices and inodes (FS_IOC_SETVERSION
+# changed a host file's generation through a read-only fd).
+PASSED_IOCTLS = {
+    # terminals: termios, window size, flow, break, controlling tty, line discipline (read)
+    0x5401, 0x5402, 0x5403, 0x5404, 0x5405, 0x5406, 0x5407, 0x5408,   # TCGETS…TCSETAF
+    0x802C542A, 0x402C542B, 0x402C542C, 0x402C542D,                   # TCGETS2…TCSETSF2
+    0x5409, 0x540A, 0x540B, 0x5425,     # TCSBRK (tcdrain), TCXONC, TCFLSH, TCSBRKP
+    0x540E, 0x5422,                     # TIOCSCTTY, TIOCNOTTY
+    0x5411, 0x5413, 0x5414, 0x5415,     # TIOCOUTQ (SIOCOUTQ), TIOCGWINSZ, TIOCSWINSZ, TIOCMGET
+    0x5424, 0x80045432, 0x80045440,     # TIOCGETD, TIOCGDEV, TIOCGEXCL
+    # ptys of the sandbox's devpts
+    0x80045430, 0x40045431, 0x80045439,  # TIOCGPTN, TIOCSPTLCK, TIOCGPTLCK
+    0x5420, 0x80045438,                 # TIOCPKT, TIOCGPKT
+    # the fd itself
+    0x541B, 0x5421, 0x5450, 0x5451, 0x5452, 0x5460,   # FIONREAD (SIOCINQ), FIONBIO, FIONCLEX, FIOCLEX, FIOASYNC, FIOQSIZE
+    # sockets
+    0x8905, 0x8906, 0x8907, 0x80108906, 0x80108907, 0x894B,   # SIOCATMARK, SIOCGSTAMP(NS) old/new, SIOCOUTQNSD
+    # network interfaces, read only (the network's own issue decides more)
+    0x8910, 0x8912, 0x8913, 0x8915, 0x8917, 0x8919, 0x891B, 0x891D, 0x8921, 0x8927, 0x8933,
+    0x8942, 0x8970,     # SIOCGIFNAME, CONF, FLAGS, ADDR, DSTADDR, BRDADDR, NETMASK, METRIC, MTU, HWADDR, INDEX, TXQLEN, MAP
+    # files: read-only queries, and clones into a file open for writing
+    0x80086601, 0x80046601, 0x80087601, 0x80047601,   # FS_IOC_GETFLAGS, FS_IOC_GETVERSION (and 32-bit)
+    0xC020660B, 0x00000002, 0x801C581F,               # FS_IOC_FIEMAP, FIGETBSZ, FS_IOC_FSGETXATTR
+    0x40049409, 0x4020940D,                           # FICLONE, FICLONERANGE
+    # block devices: sizes, read only
+    0x80081272, 0x00001260, 0x00001268, 0x0000127B, 0x00001278, 0x00001279, 0x0000125E, 0x80081270,
+    0x80045200,                         # RNDGETENTCNT
+}
+TIOCSTI, TIOCLINUX = 0x5412, 0x541C
+O_PATH_FLAG = 0o10000000
+
+
+@handler("ioctl", support="partial",
+         note="an allow list by request: terminal, pty, fd, socket and read-only file queries pass; "
+              "process groups and owners are virtual pids; TIOCGPTPEER opens the slave by name in the "
+              "sandbox's devpts; a pidfd's PIDFD_GET_INFO is translated; inode flags are set by the "
+              "Sentry in writable mounts only; TIOCSTI/TIOCLINUX EPERM; any other request ENOTTY")
 def sys_ioctl(call):
     req = call.args[1] & 0xFFFFFFFF
-    if req in (0x5412, 0x541C):      # TIOCSTI, TIOCLINUX
+    if req in PASSED_IOCTLS:
+        return PASS
+    if req in (TIOCSTI, TIOCLINUX):
         raise SyscallError(errno.EPERM)
     if req == tty.TIOCGPTPEER:
         return tty.pty_peer(call)
@@ -362,11 +406,34 @@ def sys_ioctl(call):
         return _pid_out(call, call.args[2], _owner_to_guest)
     if req in (FIOSETOWN, SIOCSPGRP):
         return _pid_in(call, 2, _owner_to_host)
-    if (req >> 8) & 0xFF == process.PIDFS_IOCTL_TYPE:
-        return process.pidfd_ioctl(call, req)
     if req in INODE_FLAG_SETTERS:
         return _set_inode_flags(call, req)
-    return PASS
+    if (req >> 8) & 0xFF == process.PIDFS_IOCTL_TYPE:
+        outcome = process.pidfd_ioctl(call, req)
+        if outcome is not PASS:
+            return outcome
+    return _refuse_ioctl(call, req)
+
+
+def _refuse_ioctl(call, req):
+    """ENOTTY for a request sentry does not offer, after the fd checks the
+    kernel makes first (EBADF: not open, the Sentry's, O_PATH)."""
+    fd = call.fd(0)
+    if fd < 0 or is_hidden(fd):
+        raise SyscallError(errno.EBADF)
+    what = call.host_fd_path(fd)
+    try:
+        with open(f"/proc/{call.tid}/fdinfo/{fd}") as f:
+            flags = int(next(line for line in f if line.startswith("flags:")).split()[1], 8)
+    except (OSError, StopIteration, ValueError):
+        raise SyscallError(errno.EBADF)
+    if flags & O_PATH_FLAG:
+        raise SyscallError(errno.EBADF)
+    key = ("ioctl", req)
+    if key not in call.kernel.warned:
+        call.kernel.warned.add(key)
+        log.warning("ioctl %#x on %s: not offered by sentry (ENOTTY)", req, what)
+    raise SyscallError(errno.ENOTTY)
 
 
 FS_IOC_GETFLAGS, FS_IOC_SETFLAGS, FS_IOC32_GETFLAGS, FS_IOC32_SETFLAGS = 0x80086601, 0x40086602, 0x80046601, 0x40046602

@@ -12,7 +12,7 @@ import tempfile
 
 import pytest
 
-from conftest import SENTRY, copy_root, install, run_sentry
+from conftest import SENTRY, copy_root, install, run_native, run_sentry
 from test_unprivileged import as_nobody  # noqa: F401 (fixture)
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -25,7 +25,7 @@ def jail(tmp_path, busybox_root, cbin):
     """A busybox --rootfs with this file's C programs in /bin."""
     root = str(tmp_path / "root")
     copy_root(busybox_root, root)
-    for name in ("hostobj_sysv", "hostobj_attrs"):
+    for name in ("hostobj_sysv", "hostobj_attrs", "hostobj_ioctl"):
         install(cbin(name), root)
     return root
 
@@ -223,3 +223,51 @@ def test_fd_attribute_calls_racing_an_fd_swap(public, busybox_root):
     assert "race: ok some, refused some" in out, out
     assert _snapshot(host) == before, out
     assert stat.S_IMODE(os.stat(root + "/tmp/own").st_mode) == 0o777
+
+
+# ---- ioctl: an allow list ------------------------------------------------------------
+
+def _outside(cbin, outside_tmp, name):
+    """A test program where the default root shows it (its /tmp is private)."""
+    path = os.path.join(outside_tmp, name)
+    if not os.path.exists(path):
+        shutil.copy2(cbin(name), path)
+    return path
+
+
+FS_IOC_GETVERSION = 0x80087601
+
+
+def _generation(path):
+    import fcntl
+    with open(path, "rb") as f:
+        return fcntl.ioctl(f.fileno(), FS_IOC_GETVERSION, bytes(8))
+
+
+def test_ioctl_is_an_allow_list(outside_tmp, cbin):
+    """File queries, FIONREAD, FIOCLEX, terminal and pty requests work as on
+    Linux; an unknown request is ENOTTY (on a bad or hidden fd EBADF first).
+    FS_IOC_SETVERSION on an O_RDONLY fd of a host file (the default root's
+    lower layer) changed the host inode's generation: it is not offered
+    (ENOTTY, high bits or not), nor are FITHAW or TIOCSIG; FS_IOC_SETFLAGS
+    is the Sentry's, refused on the lower layer (EROFS).  Each refused
+    request is logged once."""
+    prog = _outside(cbin, outside_tmp, "hostobj_ioctl")
+    native = run_native([prog, "/etc/passwd"])
+    boxed = run_sentry([prog, "/etc/passwd"])
+    assert boxed.stdout.decode() == native.stdout.decode(), boxed.stderr.decode()
+    assert "ioctl(fd, 0x1234ABCD, 0) = -1 ENOTTY" in boxed.stdout.decode()
+    host = os.path.join(outside_tmp, "generation.txt")
+    with open(host, "w") as f:
+        f.write("host\n")
+    before = _generation(host)
+    r = run_sentry([prog, host, "setters"])
+    out = r.stdout.decode()
+    assert _generation(host) == before, out
+    for line in ("ioctl(fd, FS_IOC_SETVERSION, &v) = -1 ENOTTY",
+                 "syscall(SYS_ioctl, fd, 0xFFFFFFFF00000000UL | FS_IOC_SETVERSION, &v) = -1 ENOTTY",
+                 "ioctl(fd, FS_IOC32_SETVERSION, &v) = -1 ENOTTY", "ioctl(fd, FS_IOC_SETFLAGS, &i) = -1 EROFS",
+                 "ioctl(fd, _IO('X', 119), 0) = -1 ENOTTY", "ioctl(m, TIOCSIG, SIGINT) = -1 ENOTTY"):
+        assert line in out, out
+    log = r.stderr.decode()
+    assert log.count("0x40087602") == 1 and log.count("0x1234abcd") == 1, log
