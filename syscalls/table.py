@@ -156,6 +156,20 @@ NATIVE = MM_CALLS | IDENTITY_CALLS
 # glibc falls back to clone(2) on ENOSYS; clone3's flags live in memory BPF cannot read
 BPF_ERRNO = {"clone3": errno.ENOSYS}
 
+
+def _low(i, v): return pyseccomp.Arg(i, pyseccomp.MASKED_EQ, 0xFFFFFFFF, v)
+
+
+# Answered in BPF with an errno when the arguments match, whatever the call's
+# outcome otherwise: (errno, AND-ed checks) pairs.  Only the low half of an
+# `int` argument is compared (masked: high bits change nothing, as for the
+# kernel), and no ALLOW_IF rule of the same call may match the same values.
+ERRNO_IF = {
+    # SOL_SOCKET's SO_PASSPIDFD (76): every message received would carry a
+    # pidfd of its sender (SCM_PIDFD), a host peer's too
+    "setsockopt": [(errno.ENOPROTOOPT, [_low(1, 1), _low(2, 76)])],
+}
+
 SYSV_IPC_NOTE = ("System V IPC is not emulated yet and the host's must stay out of reach (its ids "
                  "are guessable): ENOSYS, as on a kernel built without it, so programs fall back "
                  "(X11 MIT-SHM to sockets; POSIX shm in /dev/shm works)")

@@ -271,3 +271,82 @@ def test_ioctl_is_an_allow_list(outside_tmp, cbin):
         assert line in out, out
     log = r.stderr.decode()
     assert log.count("0x40087602") == 1 and log.count("0x1234abcd") == 1, log
+
+
+# ---- pidfds: a host process's is never signalled ----------------------------------------
+
+@pytest.fixture
+def pidfd_service(outside_tmp):
+    """A host process, and a host service on a unix socket that sends every
+    client a pidfd of it (as a service might, over SCM_RIGHTS)."""
+    import socket
+    import threading
+    victim = subprocess.Popen(["sleep", "120"])
+    d = tempfile.mkdtemp(dir=outside_tmp)
+    os.chmod(d, 0o755)
+    path = os.path.join(d, "pidfd.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(8)
+    srv.settimeout(0.2)
+    stop = []
+
+    def serve():
+        pidfd = os.pidfd_open(victim.pid)
+        while not stop:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                continue
+            with c:
+                socket.send_fds(c, [b"x"], [pidfd])
+        os.close(pidfd)
+    t = threading.Thread(target=serve)
+    t.start()
+    try:
+        yield victim, d
+    finally:
+        stop.append(1)
+        t.join()
+        srv.close()
+        victim.kill()
+        victim.wait()
+
+
+def test_a_host_processs_pidfd_signals_nothing(pidfd_service, outside_tmp, cbin):
+    """A pidfd of a host process, received from a host service through a
+    bind mount, cannot signal it (ESRCH), whatever the flags or siginfo,
+    while the guest's own pidfds work; SO_PASSPIDFD, which would hand the
+    guest its peers' pidfds (SCM_PIDFD), is refused (ENOPROTOOPT), high bits
+    or not."""
+    victim, d = pidfd_service
+    prog = _outside(cbin, outside_tmp, "hostobj_pidfd")
+    r = run_sentry([prog, "/x/pidfd.sock"], extra=["--mount", f"type=bind,src={d},dst=/x"])
+    out = r.stdout.decode()
+    assert victim.poll() is None, out
+    assert out.splitlines() == [
+        "setsockopt(s, SOL_SOCKET, SO_PASSPIDFD, &one, sizeof one) = -1 ENOPROTOOPT",
+        "syscall(SYS_setsockopt, s, 0x100000000UL | SOL_SOCKET, 0x700000000UL | SO_PASSPIDFD, &one, sizeof one) = -1 ENOPROTOOPT",
+        "pidfd_send_signal(host, 0, NULL, 0) = -1 ESRCH",
+        "pidfd_send_signal(host, SIGTERM, NULL, 0) = -1 ESRCH",
+        "pidfd_send_signal(host, SIGTERM, &info, 0) = -1 ESRCH",
+        "pidfd_send_signal(host, SIGTERM, NULL, PIDFD_SIGNAL_PROCESS_GROUP) = -1 ESRCH",
+        "pidfd_send_signal(host, SIGTERM, NULL, 3) = -1 EINVAL",
+        "pidfd_send_signal(0, SIGTERM, NULL, 0) = -1 EBADF",
+        "pidfd_send_signal(own, 0, NULL, 0) = 0",
+        "pidfd_send_signal(own, SIGUSR1, &info, 0) = -1 EINVAL",
+        "pidfd_send_signal(own, SIGUSR1, &usr1, 0) = 0",
+        "pidfd_send_signal(own, SIGTERM, NULL, PIDFD_SIGNAL_PROCESS_GROUP) = 0",
+        "pidfd_send_signal(own, SIGKILL, NULL, 0) = 0",
+        "child: killed by KILL"], out + r.stderr.decode()
+
+
+def test_pidfd_signals_racing_an_fd_swap(pidfd_service, outside_tmp, cbin):
+    """A thread swaps the host process's pidfd and a child's at one fd
+    number while SIGTERM is sent through that number: the child gets them,
+    the host process never does."""
+    victim, d = pidfd_service
+    prog = _outside(cbin, outside_tmp, "hostobj_pidfd")
+    r = run_sentry([prog, "race", "/x/pidfd.sock"], extra=["--mount", f"type=bind,src={d},dst=/x"])
+    assert victim.poll() is None, r.stdout.decode() + r.stderr.decode()
+    assert "race: ok some, refused some" in r.stdout.decode(), r.stdout.decode() + r.stderr.decode()
