@@ -45,7 +45,7 @@ rt_sigpending rt_sigsuspend sigaltstack pipe pipe2 sched_yield
 mincore pause nanosleep getitimer setitimer alarm
 sendfile socket socketpair accept accept4 recvfrom recvmsg recvmmsg
 shutdown listen getsockname getpeername exit
-exit_group flock fsync fdatasync ftruncate fallocate getdents getdents64 umask
+exit_group fsync fdatasync ftruncate fallocate getdents getdents64 umask
 gettimeofday getrusage times arch_prctl
 set_robust_list futex futex_waitv timer_settime timer_gettime timer_getoverrun
 timer_delete timerfd_create timerfd_settime timerfd_gettime eventfd eventfd2
@@ -91,8 +91,10 @@ HOT_IOCTLS = [0x5401, 0x5402, 0x5403, 0x5404, 0x540B, 0x5413, 0x5414, 0x541B,
               0x5421, 0x5450, 0x5451]   # TCGETS TCSETS* TCFLSH TIOCGWINSZ
 #   TIOCSWINSZ FIONREAD FIONBIO FIONCLEX FIOCLEX
 # all but those naming a process: F_GETLK(5), F_SETOWN(8), F_GETOWN(9), F_SETOWN_EX(15),
-# F_GETOWN_EX(16) (syscalls/file.py translates their pids)
-SAFE_FCNTLS = [0, 1, 2, 3, 4, 6, 7, 10, 11, 36, 37, 38, 1024, 1025, 1026,
+# F_GETOWN_EX(16) (syscalls/file.py translates their pids), and the locks and leases,
+# F_SETLK(6), F_SETLKW(7), F_OFD_*(36-38), F_SETLEASE(1024): on a file the sandbox borrows
+# from the host they must not reach its inode (syscalls/locks.py)
+SAFE_FCNTLS = [0, 1, 2, 3, 4, 10, 11, 1025, 1026,
                1030, 1031, 1032, 1033, 1034]
 
 ALLOW_IF = {

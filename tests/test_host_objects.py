@@ -350,3 +350,141 @@ def test_pidfd_signals_racing_an_fd_swap(pidfd_service, outside_tmp, cbin):
     r = run_sentry([prog, "race", "/x/pidfd.sock"], extra=["--mount", f"type=bind,src={d},dst=/x"])
     assert victim.poll() is None, r.stdout.decode() + r.stderr.decode()
     assert "race: ok some, refused some" in r.stdout.decode(), r.stdout.decode() + r.stderr.decode()
+
+
+# ---- locks: a guest's never reach a host inode ----------------------------------------
+
+F_OFD_SETLK, F_WRLCK = 37, 1
+
+
+def _host_can_lock(path):
+    """Whether a host process can take each kind of lock on `path` at once:
+    flock -n (flock(1)), a POSIX write lock, an OFD write lock."""
+    import fcntl
+    import struct
+    ok = [subprocess.run(["flock", "-n", path, "true"]).returncode == 0]
+    for take in (lambda f: fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB),
+                 lambda f: fcntl.fcntl(f, F_OFD_SETLK, struct.pack("hhqqi4x", F_WRLCK, 0, 0, 0, 0))):
+        with open(path, "r+b") as f:         # closed: the lock goes with it
+            try:
+                take(f)
+                ok.append(True)
+            except OSError:
+                ok.append(False)
+    return ok
+
+
+def _locks_run(cmd, stdin=subprocess.DEVNULL, probe=None):
+    """Run tests/c/hostobj_locks; at its "held" line, probe(); returns
+    (transcript, the probe's answer, stderr)."""
+    p = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines, probed = [], None
+    for line in p.stdout:
+        lines.append(line.decode())
+        if line == b"held\n" and probe is not None:
+            probed = probe()
+    err = p.stderr.read().decode()
+    p.wait(timeout=120)
+    return "".join(lines), probed, err
+
+
+def test_guest_locks_on_host_files_stay_in_the_sandbox(outside_tmp, cbin):
+    """On the default root a guest's flock, POSIX and OFD locks on a file of
+    the read-only lower layer (the host's own inode) are the sandbox's: the
+    host can still lock the file while the guest holds them, and guest
+    processes exclude, wait for and release each other as on Linux.  On a
+    file of its own (/tmp) they are the kernel's, with the same transcript."""
+    prog = _outside(cbin, outside_tmp, "hostobj_locks")
+    host = os.path.join(outside_tmp, "locked.txt")
+    with open(host, "w") as f:
+        f.write("host\n")
+    native, _, _ = _locks_run([prog, "path", host])
+    assert "held\nflock(fd, LOCK_EX | LOCK_NB) = -1 EAGAIN" in native     # a real transcript
+    boxed, probed, err = _locks_run(SENTRY + ["--", prog, "path", host], probe=lambda: _host_can_lock(host))
+    assert probed == [True, True, True], boxed + err
+    assert boxed == native, err
+    own, _, err = _locks_run(SENTRY + ["--", "/bin/sh", "-c", f"echo x > /tmp/own; exec {prog} path /tmp/own"])
+    assert own == native, err
+    # the same with a second thread (its fd numbers may change under it):
+    # record locks through the Sentry's hidden slots, released as natively
+    native, _, _ = _locks_run([prog, "threads", host])
+    assert native.endswith("getlk [0,+0): unlocked\nclosing\n")
+    threads, _, err = _locks_run(SENTRY + ["--", "/bin/sh", "-c", f"echo x > /tmp/t; exec {prog} threads /tmp/t"])
+    assert threads == native, err
+
+
+def test_guest_locks_on_host_files_as_nobody(public, as_nobody, cbin):
+    """The same, sentry run by an unprivileged user (the guest in a user
+    namespace of its own): the host's file stays lockable."""
+    top, host, _ = public
+    prog = os.path.join(top, "bin", "hostobj_locks")
+    shutil.copy2(cbin("hostobj_locks"), prog)
+    os.chmod(prog, 0o755)
+    native, _, _ = _locks_run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", prog, "path", host])
+    assert "held\nflock(fd, LOCK_EX | LOCK_NB) = -1 EAGAIN" in native
+    p = subprocess.Popen(as_nobody.command + ["--", prog, "path", host], env=as_nobody.env, cwd="/",
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines, probed = [], None
+    for line in p.stdout:
+        lines.append(line.decode())
+        if line == b"held\n":
+            probed = _host_can_lock(host)
+    err = p.stderr.read().decode()
+    p.wait(timeout=120)
+    assert probed == [True, True, True], "".join(lines) + err
+    assert "".join(lines) == native, err
+
+
+def test_record_locks_on_a_handed_host_file(public, busybox_root, cbin):
+    """A host file outside the --rootfs handed over read-write (`<>`): its
+    POSIX write locks (split ranges, F_GETLK, a waiting F_SETLKW) and flock
+    behave as on Linux between guest processes, and the host can still lock
+    it meanwhile.  A file of the rootfs handed over the same way gets the
+    kernel's locks (the host sees them)."""
+    top, host, root = public
+    copy_root(busybox_root, root)
+    shutil.copy2(cbin("hostobj_locks"), root + "/bin/hostobj_locks")
+    with open(host, "r+b") as f:
+        native, _, _ = _locks_run([cbin("hostobj_locks"), "stdin"], stdin=f)
+    assert "held\nsetlk(fd, F_SETLK, F_RDLCK, 5, 1) = -1 EAGAIN" in native
+    with open(host, "r+b") as f:
+        boxed, probed, err = _locks_run(SENTRY + ["--rootfs", root, "--", "/bin/hostobj_locks", "stdin"],
+                                        stdin=f, probe=lambda: _host_can_lock(host))
+    assert probed == [True, True, True], boxed + err
+    assert boxed == native, err
+    with open(root + "/tmp/own", "w") as f:
+        f.write("own\n")
+    with open(root + "/tmp/own", "r+b") as f:
+        own, probed, err = _locks_run(SENTRY + ["--rootfs", root, "--", "/bin/hostobj_locks", "stdin"],
+                                      stdin=f, probe=lambda: _host_can_lock(root + "/tmp/own"))
+    assert own == native, err
+    assert probed == [False, False, False]        # the sandbox's own file: real locks
+
+
+def test_lock_calls_racing_an_fd_swap(outside_tmp, cbin):
+    """Threads swap a host file (the lower layer, read-only) and a file of
+    the sandbox at one fd number while others flock, F_SETLK and F_OFD_SETLK
+    through that number for seconds: meanwhile the host locks the host file
+    every time it tries."""
+    import threading
+    prog = _outside(cbin, outside_tmp, "hostobj_locks")
+    host = os.path.join(outside_tmp, "raced.txt")
+    with open(host, "w") as f:
+        f.write("host\n")
+    failures, tries, stop = [], [0], []
+
+    def probe():
+        while not stop:
+            tries[0] += 1
+            got = _host_can_lock(host)
+            if not all(got):
+                failures.append(got)
+    t = threading.Thread(target=probe)
+    t.start()
+    try:
+        r = run_sentry(["/bin/sh", "-c", f"echo x > /tmp/own; exec {prog} race {host} /tmp/own"])
+    finally:
+        stop.append(1)
+        t.join()
+    assert "race: locked some" in r.stdout.decode(), r.stdout.decode() + r.stderr.decode()
+    assert tries[0] > 10 and not failures, (tries, failures[:3])
