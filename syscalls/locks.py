@@ -474,8 +474,8 @@ def sys_flock(call):
     if kind is None:
         raise SyscallError(errno.EINVAL)
     fd = call.args[0] & 0xFFFFFFFF          # unsigned int
-    if fd >= 1 << 31:
-        raise SyscallError(errno.EBADF)
+    if fd >= 1 << 31 or HIDDEN_FD_BASE <= fd < HIDDEN_FD_BASE + MAX_MOUNTS:
+        raise SyscallError(errno.EBADF)     # the Sentry's fds look closed
     if not _shared(call) and _own_writable_file(call, fd):
         return PASS                         # the kernel's lock, as natively
     with Borrowed(call, fd) as b:
