@@ -81,8 +81,6 @@ static int mm_range(const sn_regs *r, uint64_t *addr, uint64_t *len)
 		/* only a fixed mapping can replace an existing one */
 		if (r->r10 & (MAP_FIXED | MAP_FIXED_NOREPLACE)) { *addr = r->rdi; *len = r->rsi; return 1; }
 		*addr = 0; *len = 0; return 1;
-	case SYS_shmat:
-		*addr = r->rsi; *len = r->rsi ? (1ULL << 40) : 0; return 1;
 	}
 	return 0;
 }

@@ -6,6 +6,8 @@ path and an `open_how` in the thread's staging slot, and the host kernel runs
 new fd is a real host fd and reads and writes on it run natively.
 """
 import errno
+import fcntl
+import logging
 import os
 import stat
 import struct
@@ -19,8 +21,10 @@ from syscalls.call import AT_FDCWD, sint
 from syscalls import permission
 from syscalls.errors import SyscallError
 from syscalls.lookup import lookup
-from syscalls import process, tty
+from syscalls import locks, process, tty
 from syscalls.registry import PASS, Rewrite, handler
+
+log = logging.getLogger("sentry")
 
 SYS_OPENAT2 = 437
 O_ACCMODE, O_WRONLY, O_RDWR = 3, 1, 2
@@ -81,7 +85,7 @@ def open_rewrite(call, dirfd, path, flags, mode):
 
 
 F_DUPFD, F_DUPFD_CLOEXEC = 0, 1030
-SYS_FCNTL = 72
+SYS_FCNTL, SYS_DUP3 = 72, 292
 
 
 def _reopen_unnamed(call, unnamed, flags):
@@ -143,6 +147,9 @@ def sys_close(call):
 @handler("dup2", "dup3", note="the Sentry's fds (>= %d) look closed; a copy of a trapped fd "
          "(kernel/fdtraps.py) is trapped too" % HIDDEN_FD_BASE)
 def sys_dup2(call):
+    refill, call.task.lock_refill = getattr(call.task, "lock_refill", None), None
+    if refill is not None and call.nr == SYS_DUP3 and refill == (call.fd(0), call.fd(1)):
+        return PASS        # the Sentry's own: a hidden slot gets its filler back (syscalls/locks.py)
     if is_hidden(sint(call.args[1])) or is_hidden(sint(call.args[0])):
         raise SyscallError(errno.EBADF)
     return fdtraps.follow_copy(call)
@@ -179,71 +186,133 @@ def sys_close_range(call):
 
 # ---- fd-level calls whose target must be checked -------------------------------
 
-def fd_mount(call, fd):
-    """The host directory (a mount, or an overlay's layer) the file behind fd
-    lives in (a deleted one too: its mount still decides whether it may be
-    changed); None for pipes, sockets, anonymous inodes."""
-    host = split_deleted(call.host_fd_path(fd))[0]
-    return call.kernel.mounts.backing_of(host) if host.startswith("/") else None
+class Borrowed:
+    """A Sentry-side duplicate of guest fd `fd` (pidfd_getfd) and the host
+    directory (a mount, or an overlay's layer) its file lives in -- a deleted
+    one's too -- or None: outside every mount (a host file handed over on
+    stdin, the host's terminal), or no file at all (a pipe, a socket, an
+    anonymous inode).  Checks and actions use the duplicate only, never the
+    fd number again: a racing thread may put another file at that number
+    meanwhile, never into the duplicate.  A context manager: closes it."""
+
+    def __init__(self, call, fd, hidden_ok=False):
+        if fd < 0 or (is_hidden(fd) and not hidden_ok):
+            raise SyscallError(errno.EBADF)
+        self.fd = call.kernel.borrow_fd(call.process, fd)
+        try:
+            host = split_deleted(os.readlink(f"/proc/self/fd/{self.fd}"))[0]
+            self.flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
+        except OSError:
+            os.close(self.fd)
+            raise SyscallError(errno.EBADF)
+        self.backing = call.kernel.mounts.backing_of(host) if host.startswith("/") else None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)
+        if exc[0] is not None and issubclass(exc[0], OSError) and not isinstance(exc[1], SyscallError):
+            raise SyscallError(exc[1].errno or errno.EIO)
+        return False
+
+    def detach(self):
+        """The duplicate, which the caller keeps (no longer closed here)."""
+        fd, self.fd = self.fd, None
+        return fd
+
+    @property
+    def proc_path(self):
+        return f"/proc/self/fd/{self.fd}"
+
+    @property
+    def in_writable_mount(self):
+        return self.backing is not None and not self.backing.readonly
+
+    def not_o_path(self):
+        """Calls on the open file itself (fchmod, fsetxattr, ioctl…) do not
+        take an O_PATH fd."""
+        if self.flags & O_PATH:
+            raise SyscallError(errno.EBADF)
+        return self
+
+    def check_changeable(self):
+        """The Sentry changes a file's attributes for the guest (with its own
+        privileges, after checking the guest's emulated ones) only inside the
+        sandbox's writable mounts: EROFS in a read-only mount (an overlay's
+        lower layer, a node of /dev), EPERM outside every mount, where the
+        file is the host's and the guest, which holds no capability there,
+        could not either."""
+        if self.backing is None:
+            raise SyscallError(errno.EPERM)
+        self.backing.check_writable()
+        return self
 
 
-def check_fd_writable(call, fd):
-    """EROFS when fd is a file whose attributes may not change (fchmod,
-    fchown…): on a read-only mount, or a device node of /dev."""
-    if is_hidden(fd):
-        raise SyscallError(errno.EBADF)
-    m = fd_mount(call, fd)
-    if m is not None:
-        m.check_writable()
+def check_owner(call, st):
+    """The file's owner, or CAP_FOWNER (EPERM): chmod, times, inode flags."""
+    call.task.creds.check_chmod(st)
 
 
-def _writable_fd(call):
-    check_fd_writable(call, call.fd(0))
-    return PASS
+FREMOVEXATTR = 199
 
 
-@handler("fsetxattr", "fremovexattr", note="refused with EROFS on a read-only mount or an overlay's "
-         "lower file; the Sentry's own xattr names (user.sentry.*) are refused with EPERM")
+@handler("fsetxattr", "fremovexattr", note="done by the Sentry on its copy of the fd, for files in the "
+         "sandbox's writable mounts only (EROFS in a read-only one, EPERM outside: a host file "
+         "handed over); the Sentry's own xattr names (user.sentry.*) are refused with EPERM")
 def sys_fsetxattr(call):
-    from syscalls.path import check_xattr_name, xattr_name
-    check_fd_writable(call, call.fd(0))
-    raw = xattr_name(call, 1)
-    check_xattr_name(os.fsdecode(raw))
-    # the kernel reads the name again: it gets the checked copy
-    (addr,) = call.stage(raw + b"\0")
-    return Rewrite(args={1: addr})
-
-
-def _on_borrowed_fd(call, act):
-    """fchown/fchmod: checked against the guest's emulated credentials and
-    done by the Sentry on a duplicate of the fd (the guest holds no
-    capability on the host, the Sentry may)."""
-    check_fd_writable(call, call.fd(0))
-    dup = call.kernel.borrow_fd(call.process, call.fd(0))
-    try:
-        act(dup, os.fstat(dup))
-    except OSError as e:
-        raise SyscallError(e.errno or errno.EIO)
-    finally:
-        os.close(dup)
+    from syscalls.path import XATTR_SIZE_MAX, check_xattr_change, check_xattr_name, xattr_name
+    name = os.fsdecode(xattr_name(call, 1))
+    check_xattr_name(name)
+    remove = call.nr == FREMOVEXATTR
+    if not remove and call.args[3] > XATTR_SIZE_MAX:
+        raise SyscallError(errno.E2BIG)
+    value = b"" if remove else call.read(call.args[2], call.args[3])
+    with Borrowed(call, call.fd(0)) as b:
+        b.not_o_path().check_changeable()
+        check_xattr_change(call, os.fstat(b.fd), name)
+        if remove:
+            os.removexattr(b.fd, name)
+        else:
+            os.setxattr(b.fd, name, value, sint(call.args[4]))
     return 0
 
 
-@handler("fchown", note="checked against the guest's credentials, done by the Sentry")
+def chown_fd(call, fd, uid, gid, empty_path=False):
+    """fchown, and fchownat(fd, "", AT_EMPTY_PATH) (which takes an O_PATH fd)."""
+    with Borrowed(call, fd) as b:
+        if not empty_path:
+            b.not_o_path()
+        b.check_changeable()
+        host = call.task.creds.chown_ids(os.fstat(b.fd), uid & 0xFFFFFFFF, gid & 0xFFFFFFFF)
+        os.chown(b.proc_path, *host)
+    return 0
+
+
+def chmod_fd(call, fd, mode, empty_path=False):
+    """fchmod, and fchmodat2(fd, "", AT_EMPTY_PATH)."""
+    with Borrowed(call, fd) as b:
+        if not empty_path:
+            b.not_o_path()
+        b.check_changeable()
+        st = os.fstat(b.fd)
+        if stat.S_ISLNK(st.st_mode):
+            raise SyscallError(errno.EOPNOTSUPP)
+        check_owner(call, st)
+        os.chmod(b.proc_path, mode & 0o7777)
+    return 0
+
+
+@handler("fchown", note="checked against the guest's credentials, done by the Sentry on its copy of the "
+         "fd, for files in the sandbox's writable mounts only (EPERM for a host file handed over)")
 def sys_fchown(call):
-    uid, gid = call.args[1] & 0xFFFFFFFF, call.args[2] & 0xFFFFFFFF
-
-    def act(fd, st):
-        os.fchown(fd, *call.task.creds.chown_ids(st, uid, gid))
-    return _on_borrowed_fd(call, act)
+    return chown_fd(call, call.fd(0), call.args[1], call.args[2])
 
 
-@handler("fchmod", note="checked against the guest's credentials, done by the Sentry")
+@handler("fchmod", note="as fchown")
 def sys_fchmod(call):
-    def act(fd, st):
-        call.task.creds.check_chmod(st)
-        os.fchmod(fd, call.args[1] & 0o7777)
-    return _on_borrowed_fd(call, act)
+    return chmod_fd(call, call.fd(0), call.args[1])
 
 
 TIOCGPGRP, TIOCSPGRP, TIOCGSID = 0x540F, 0x5410, 0x5429
@@ -288,12 +357,53 @@ def _pid_in(call, i, to_host):
     return Rewrite(args={i: addr}, restore=True)
 
 
-@handler("ioctl", note="TIOCSTI/TIOCLINUX refused; process groups and owners are virtual pids; "
-         "TIOCGPTPEER opens the slave by name in the sandbox's devpts; a pidfd's PIDFD_GET_INFO "
-         "is translated, its namespace getters refused")
+# ioctl is an allow list by request (its low 32 bits: `unsigned int cmd`).
+# Passed to the host: requests that act on the caller's own terminal, pty,
+# socket or fd, or only read a file's attributes.  Translated or done by the
+# Sentry: those naming a process, opening a pty's peer, changing inode flags.
+# Anything else is ENOTTY, as for a request the file does not know, logged
+# once per request: driver ioctls reach host devices and inodes (FS_IOC_SETVERSION
+# changed a host file's generation through a read-only fd).
+PASSED_IOCTLS = {
+    # terminals: termios, window size, flow, break, controlling tty, line discipline (read)
+    0x5401, 0x5402, 0x5403, 0x5404, 0x5405, 0x5406, 0x5407, 0x5408,   # TCGETS…TCSETAF
+    0x802C542A, 0x402C542B, 0x402C542C, 0x402C542D,                   # TCGETS2…TCSETSF2
+    0x5409, 0x540A, 0x540B, 0x5425,     # TCSBRK (tcdrain), TCXONC, TCFLSH, TCSBRKP
+    0x540E, 0x5422,                     # TIOCSCTTY, TIOCNOTTY
+    0x5411, 0x5413, 0x5414, 0x5415,     # TIOCOUTQ (SIOCOUTQ), TIOCGWINSZ, TIOCSWINSZ, TIOCMGET
+    0x5424, 0x80045432, 0x80045440,     # TIOCGETD, TIOCGDEV, TIOCGEXCL
+    # ptys of the sandbox's devpts
+    0x80045430, 0x40045431, 0x80045439,  # TIOCGPTN, TIOCSPTLCK, TIOCGPTLCK
+    0x5420, 0x80045438,                 # TIOCPKT, TIOCGPKT
+    # the fd itself
+    0x541B, 0x5421, 0x5450, 0x5451, 0x5452, 0x5460,   # FIONREAD (SIOCINQ), FIONBIO, FIONCLEX, FIOCLEX, FIOASYNC, FIOQSIZE
+    # sockets
+    0x8905, 0x8906, 0x8907, 0x80108906, 0x80108907, 0x894B,   # SIOCATMARK, SIOCGSTAMP(NS) old/new, SIOCOUTQNSD
+    # network interfaces, read only (the network's own issue decides more)
+    0x8910, 0x8912, 0x8913, 0x8915, 0x8917, 0x8919, 0x891B, 0x891D, 0x8921, 0x8927, 0x8933,
+    0x8942, 0x8970,     # SIOCGIFNAME, CONF, FLAGS, ADDR, DSTADDR, BRDADDR, NETMASK, METRIC, MTU, HWADDR, INDEX, TXQLEN, MAP
+    # files: read-only queries, and clones into a file open for writing
+    0x80086601, 0x80046601, 0x80087601, 0x80047601,   # FS_IOC_GETFLAGS, FS_IOC_GETVERSION (and 32-bit)
+    0xC020660B, 0x00000002, 0x801C581F,               # FS_IOC_FIEMAP, FIGETBSZ, FS_IOC_FSGETXATTR
+    0x40049409, 0x4020940D,                           # FICLONE, FICLONERANGE
+    # block devices: sizes, read only
+    0x80081272, 0x00001260, 0x00001268, 0x0000127B, 0x00001278, 0x00001279, 0x0000125E, 0x80081270,
+    0x80045200,                         # RNDGETENTCNT
+}
+TIOCSTI, TIOCLINUX = 0x5412, 0x541C
+O_PATH_FLAG = 0o10000000
+
+
+@handler("ioctl", support="partial",
+         note="an allow list by request: terminal, pty, fd, socket and read-only file queries pass; "
+              "process groups and owners are virtual pids; TIOCGPTPEER opens the slave by name in the "
+              "sandbox's devpts; a pidfd's PIDFD_GET_INFO is translated; inode flags are set by the "
+              "Sentry in writable mounts only; TIOCSTI/TIOCLINUX EPERM; any other request ENOTTY")
 def sys_ioctl(call):
     req = call.args[1] & 0xFFFFFFFF
-    if req in (0x5412, 0x541C):      # TIOCSTI, TIOCLINUX
+    if req in PASSED_IOCTLS:
+        return PASS
+    if req in (TIOCSTI, TIOCLINUX):
         raise SyscallError(errno.EPERM)
     if req == tty.TIOCGPTPEER:
         return tty.pty_peer(call)
@@ -305,25 +415,68 @@ def sys_ioctl(call):
         return _pid_out(call, call.args[2], _owner_to_guest)
     if req in (FIOSETOWN, SIOCSPGRP):
         return _pid_in(call, 2, _owner_to_host)
-    if (req >> 8) & 0xFF == process.PIDFS_IOCTL_TYPE:
-        return process.pidfd_ioctl(call, req)
     if req in INODE_FLAG_SETTERS:
-        # the file's owner may set some inode flags: never on a read-only
-        # mount or an overlay's lower layer
-        check_fd_writable(call, call.fd(0))
-    return PASS
+        return _set_inode_flags(call, req)
+    if (req >> 8) & 0xFF == process.PIDFS_IOCTL_TYPE:
+        outcome = process.pidfd_ioctl(call, req)
+        if outcome is not PASS:
+            return outcome
+    return _refuse_ioctl(call, req)
 
 
-INODE_FLAG_SETTERS = {0x40086602, 0x401C5820}     # FS_IOC_SETFLAGS, FS_IOC_FSSETXATTR
+def _refuse_ioctl(call, req):
+    """ENOTTY for a request sentry does not offer, after the fd checks the
+    kernel makes first (EBADF: not open, the Sentry's, O_PATH)."""
+    fd = call.fd(0)
+    if fd < 0 or is_hidden(fd):
+        raise SyscallError(errno.EBADF)
+    what = call.host_fd_path(fd)
+    try:
+        with open(f"/proc/{call.tid}/fdinfo/{fd}") as f:
+            flags = int(next(line for line in f if line.startswith("flags:")).split()[1], 8)
+    except (OSError, StopIteration, ValueError):
+        raise SyscallError(errno.EBADF)
+    if flags & O_PATH_FLAG:
+        raise SyscallError(errno.EBADF)
+    key = ("ioctl", req)
+    if key not in call.kernel.warned:
+        call.kernel.warned.add(key)
+        log.warning("ioctl %#x on %s: not offered by sentry (ENOTTY)", req, what)
+    raise SyscallError(errno.ENOTTY)
 
 
-F_GETLK, F_SETOWN, F_GETOWN, F_SETOWN_EX, F_GETOWN_EX = 5, 8, 9, 15, 16
-F_UNLCK = 2
+FS_IOC_GETFLAGS, FS_IOC_SETFLAGS, FS_IOC32_GETFLAGS, FS_IOC32_SETFLAGS = 0x80086601, 0x40086602, 0x80046601, 0x40046602
+FS_IOC_FSGETXATTR, FS_IOC_FSSETXATTR = 0x801C581F, 0x401C5820
+INODE_FLAG_SETTERS = {FS_IOC_SETFLAGS: FS_IOC_GETFLAGS, FS_IOC32_SETFLAGS: FS_IOC32_GETFLAGS,
+                      FS_IOC_FSSETXATTR: FS_IOC_FSGETXATTR}
+FS_IMMUTABLE_FL, FS_APPEND_FL = 0x10, 0x20
+FS_XFLAG_IMMUTABLE, FS_XFLAG_APPEND = 0x8, 0x10
+
+
+def _set_inode_flags(call, req):
+    """chattr: the owner (or CAP_FOWNER) may set a file's inode flags.  Done
+    by the Sentry on its copy of the fd, for files in the sandbox's writable
+    mounts only; the immutable and append-only flags are refused (EPERM, as
+    without CAP_LINUX_IMMUTABLE): the Sentry could not remove such files."""
+    size = 28 if req == FS_IOC_FSSETXATTR else 4
+    new = call.read(call.args[2], size)
+    with Borrowed(call, call.fd(0)) as b:
+        b.not_o_path().check_changeable()
+        check_owner(call, os.fstat(b.fd))
+        old = fcntl.ioctl(b.fd, INODE_FLAG_SETTERS[req], bytes(size))
+        guarded = (FS_XFLAG_IMMUTABLE | FS_XFLAG_APPEND) if size == 28 else (FS_IMMUTABLE_FL | FS_APPEND_FL)
+        if (struct.unpack_from("<I", old)[0] ^ struct.unpack_from("<I", new)[0]) & guarded:
+            raise SyscallError(errno.EPERM)
+        fcntl.ioctl(b.fd, req, new)
+    return 0
+
+
+F_SETOWN, F_GETOWN, F_SETOWN_EX, F_GETOWN_EX = 8, 9, 15, 16
 F_OWNER_PGRP = 2
 
 
 @handler("fcntl", support="partial", note="owners and lock holders are virtual pids; "
-         "an owner outside the sandbox is refused (ESRCH)")
+         "an owner outside the sandbox is refused (ESRCH); locks and leases as flock (syscalls/locks.py)")
 def sys_fcntl(call):
     not_hidden(call)
     cmd = call.args[1] & 0xFFFFFFFF
@@ -345,18 +498,6 @@ def sys_fcntl(call):
         return _pid_out(call, call.args[2] + 4, lambda kernel, v: kernel.vpid(v))
     if cmd in (F_DUPFD, F_DUPFD_CLOEXEC):
         return fdtraps.follow_copy(call)
-    if cmd == F_GETLK:
-        addr = call.args[2]
-
-        def done(task, result):
-            if result == 0:
-                try:
-                    raw = call.read(addr, 32)
-                    if struct.unpack_from("<h", raw)[0] != F_UNLCK:
-                        (pid,) = struct.unpack_from("<i", raw, 24)
-                        call.write(addr + 24, struct.pack("<i", kernel.vpid(pid)))
-                except SyscallError:
-                    pass
-            return result
-        return Rewrite(on_exit=done)
+    if cmd in locks.LOCK_CMDS:
+        return locks.fcntl_lock(call, cmd)
     return PASS

@@ -439,22 +439,26 @@ def sys_fchmodat(call):
     return _chmod(call, call.fd(0), call.path(1), call.args[2])
 
 
-@handler("fchmodat2")
+@handler("fchmodat2", note="with AT_EMPTY_PATH on an fd: as fchmod")
 def sys_fchmodat2(call):
     flags = sint(call.args[3])
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise SyscallError(errno.EINVAL)
-    return _chmod(call, call.fd(0), call.path(1), call.args[2], flags)
-
-
-SYS_FCHOWN = 93
+    path = call.string(1)
+    if not path and flags & AT_EMPTY_PATH:
+        if call.fd(0) != AT_FDCWD:
+            from syscalls.file import chmod_fd
+            return chmod_fd(call, call.fd(0), call.args[2], empty_path=True)
+        path = b"."
+    elif not path:
+        raise SyscallError(errno.ENOENT)
+    return _chmod(call, call.fd(0), path, call.args[2], flags)
 
 
 def _chown(call, dirfd, path, uid, gid, flags):
     if not path and flags & AT_EMPTY_PATH and dirfd != AT_FDCWD:
-        from syscalls.file import check_fd_writable
-        check_fd_writable(call, dirfd)
-        return Rewrite(SYS_FCHOWN, {0: dirfd, 1: uid, 2: gid})
+        from syscalls.file import chown_fd
+        return chown_fd(call, dirfd, uid, gid, empty_path=True)
     if not path and flags & AT_EMPTY_PATH:
         path = b"."
     creds = call.task.creds
@@ -486,15 +490,50 @@ def sys_fchownat(call):
     return _chown(call, call.fd(0), call.string(1), call.args[2], call.args[3], sint(call.args[4]))
 
 
+UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2
+
+
+def check_times(call, st, times):
+    """utimensat(2)'s rules, with the guest's emulated ids: setting both
+    times to now takes write permission or ownership (EACCES); any other
+    time takes ownership or CAP_FOWNER (EPERM)."""
+    from sentry.kernel.credentials import CAP_DAC_OVERRIDE, CAP_FOWNER
+    from sentry.kernel import idmap
+    creds = call.task.creds
+    nsecs = (UTIME_NOW, UTIME_NOW) if times is None else struct.unpack("<8xq8xq", times)
+    if nsecs == (UTIME_OMIT, UTIME_OMIT):
+        return
+    if idmap.current.uid_view(st.st_uid) == creds.fsuid or creds.capable(CAP_FOWNER):
+        return
+    if nsecs != (UTIME_NOW, UTIME_NOW):
+        raise SyscallError(errno.EPERM)
+    if not creds.capable(CAP_DAC_OVERRIDE) and not creds.permits(st, 2):
+        raise SyscallError(errno.EACCES)
+
+
+def _utimens_fd(call, fd, times, empty_path):
+    """futimens(fd) (a NULL path) and utimensat(fd, "", AT_EMPTY_PATH): done
+    by the Sentry on its copy of the fd, for files in the sandbox's writable
+    mounts only."""
+    from syscalls.file import Borrowed
+    tbuf = ffi.new("char[32]", times) if times is not None else ffi.NULL
+    with Borrowed(call, fd) as b:
+        if not empty_path:
+            b.not_o_path()
+        b.check_changeable()
+        check_times(call, os.fstat(b.fd), times)
+        check(lib.sn_utimensat(b.fd, b"" if empty_path else ffi.NULL, tbuf, AT_EMPTY_PATH if empty_path else 0))
+    return 0
+
+
 def _utimens(call, dirfd, path, times, flags):
     """times: 32 raw bytes (two timespecs) or None for now."""
     if path is None:                        # futimens(fd, ...)
         if dirfd == AT_FDCWD:
             raise SyscallError(errno.EFAULT)
-        from syscalls.file import check_fd_writable
-        check_fd_writable(call, dirfd)
-        # a NULL path and no flags: registers alone say what is changed
-        return Rewrite(args={1: 0, 3: 0})
+        if flags:
+            raise SyscallError(errno.EINVAL)
+        return _utimens_fd(call, dirfd, times, False)
     tbuf = ffi.new("char[32]", times) if times is not None else ffi.NULL
 
     def do(p, is_link):
@@ -519,8 +558,12 @@ def sys_utimensat(call):
     times = call.read(call.args[2], 32) if call.args[2] else None
     path = call.string(1) if call.args[1] else None
     flags = sint(call.args[3])
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
+        raise SyscallError(errno.EINVAL)
+    if path == b"" and flags & AT_EMPTY_PATH and call.fd(0) != AT_FDCWD:
+        return _utimens_fd(call, call.fd(0), times, True)
     if path == b"" and flags & AT_EMPTY_PATH:
-        path = None
+        path = b"."
     elif path == b"":
         raise SyscallError(errno.ENOENT)
     return _utimens(call, call.fd(0), path, times, flags)
@@ -535,7 +578,7 @@ def sys_utimes(call):
 @handler("futimesat")
 def sys_futimesat(call):
     times = _timeval_to_timespec(call.read(call.args[2], 32)) if call.args[2] else None
-    return _utimens(call, call.fd(0), call.path(1), times, 0)
+    return _utimens(call, call.fd(0), call.path(1) if call.args[1] else None, times, 0)
 
 
 @handler("utime")
@@ -652,11 +695,38 @@ def _xattr_set(call, follow, remove):
     flags = 0 if remove else sint(call.args[4])
 
     def do(p, is_link):
+        check_xattr_change(call, os.lstat(p) if is_link else os.stat(p), name)
         if remove:
             os.removexattr(p, name)
         else:
             os.setxattr(p, name, value, flags)
     return _on_final(call, AT_FDCWD, call.path(0), follow, do)
+
+
+CAP_SYS_ADMIN = 21
+
+
+def check_xattr_change(call, st, name):
+    """What Linux asks of a caller that sets or removes xattr `name` of a
+    file (xattr_permission), asked of the guest's emulated ids: the Sentry
+    does it with its own.  user.*: a regular file or directory only (EPERM),
+    the sticky directory's owner, write permission (EACCES); trusted.*:
+    CAP_SYS_ADMIN; system.posix_acl_*: the owner or CAP_FOWNER."""
+    from sentry.kernel import idmap
+    from sentry.kernel.credentials import CAP_FOWNER
+    creds = call.task.creds
+    owner = idmap.current.uid_view(st.st_uid) == creds.fsuid or creds.capable(CAP_FOWNER)
+    if name.startswith("trusted.") and not creds.capable(CAP_SYS_ADMIN):
+        raise SyscallError(errno.EPERM)
+    if name.startswith("system.posix_acl_") and not owner:
+        raise SyscallError(errno.EPERM)
+    if name.startswith("user."):
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            raise SyscallError(errno.EPERM)
+        if stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX and not owner:
+            raise SyscallError(errno.EPERM)
+        if creds.checks_files:
+            creds.check(st, 2)
 
 
 def check_xattr_name(name):

@@ -263,44 +263,132 @@ def sys_timer_create(call):
     return Rewrite(args=args, restore=True) if args else PASS
 
 
-def _pidfd_target(call, pidfd):
-    """Host pid of the process a guest's pidfd names (its fdinfo says)."""
-    dup = call.kernel.borrow_fd(call.process, pidfd)
-    try:
-        with open(f"/proc/self/fdinfo/{dup}") as f:
-            for line in f:
-                if line.startswith("Pid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    finally:
-        os.close(dup)
-    return None
+PIDFD_SIGNAL_THREAD, PIDFD_SIGNAL_THREAD_GROUP, PIDFD_SIGNAL_PROCESS_GROUP = 1, 2, 4
+PIDFD_THREAD = os.O_EXCL                 # in a pidfd's flags: it names a thread
+PIDFD_LINK = "anon_inode:[pidfd]"
+SYS_KILL, SYS_RT_SIGQUEUEINFO, SYS_TGKILL, SYS_RT_TGSIGQUEUEINFO = 62, 129, 234, 297
+SYS_PIDFD_SEND_SIGNAL = 424
+SI_TKILL = -6
 
 
-@handler("pidfd_send_signal", note="the sandbox's init is protected as for kill(2); a siginfo's sender is virtual")
+def _raw_syscall(nr, *args):
+    """A syscall of the Sentry's own (ctypes: no wrapper takes a siginfo)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    r = libc.syscall(nr, *args)
+    if r < 0:
+        raise SyscallError(ctypes.get_errno())
+    return r
+
+
+def _pidfd_target(dup):
+    """(host id, names a thread) of the process or thread the pidfd `dup`
+    (the Sentry's copy) names; EBADF for another kind of fd, ESRCH for a
+    process already reaped (Pid: -1)."""
+    if os.readlink(f"/proc/self/fd/{dup}") != PIDFD_LINK:
+        raise SyscallError(errno.EBADF)
+    pid = flags = None
+    with open(f"/proc/self/fdinfo/{dup}") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key == "Pid":
+                pid = int(value)
+            elif key == "flags":
+                flags = int(value, 8)
+    if pid is None or pid <= 0:
+        raise SyscallError(errno.ESRCH)
+    return pid, bool(flags and flags & PIDFD_THREAD)
+
+
+@handler("pidfd_send_signal", note="the pidfd must name a sandbox process (ESRCH: one a host peer sent), "
+         "checked and signalled on the Sentry's copy of the fd; PIDFD_SIGNAL_PROCESS_GROUP reaches sandbox "
+         "processes only; the sandbox's init is protected as for kill(2); a siginfo's sender is virtual")
 def sys_pidfd_send_signal(call):
-    sig = sint(call.args[1])
+    sig, flags = sint(call.args[1]), call.args[3] & 0xFFFFFFFF
+    if flags & ~7 or flags & (flags - 1):
+        raise SyscallError(errno.EINVAL)         # one scope at most, as Linux checks first
+    fd = call.fd(0)
+    proc_dir = _proc_dir_target(call, fd)
     _check_sig(sig)
-    proc_dir = _proc_dir_target(call, call.fd(0))
-    host = proc_dir or _pidfd_target(call, call.fd(0))
-    if host is not None and _init_ignores(call, host, sig):
-        return 0
     if proc_dir is not None:
         # a /proc/<pid> directory fd names its process too (the legacy
         # pidfd), but this /proc is the Sentry's: the same signal by pid
+        if _init_ignores(call, proc_dir, sig):
+            return 0
         if call.args[3]:
             raise SyscallError(errno.EINVAL)
         if call.args[2]:
             return Rewrite(SYS_RT_SIGQUEUEINFO, {0: proc_dir, 1: sig, 2: _staged_siginfo(call, 2)},
                            restore=True)
         return Rewrite(SYS_KILL, {0: proc_dir, 1: sig}, restore=True)
+    info = None
     if call.args[2]:
-        return Rewrite(args={2: _staged_siginfo(call, 2)}, restore=True)
-    return PASS
+        from sentry.kernel import siginfo
+        raw = call.read(call.args[2], siginfo.SIZE)
+        if struct.unpack_from("<i", raw)[0] != sig:
+            raise SyscallError(errno.EINVAL)
+        info = siginfo.to_host(call.kernel, raw)
+    kernel = call.kernel
+    dup = kernel.borrow_fd(call.process, fd)
+    try:
+        host, thread = _pidfd_target(dup)
+        # The copy names its process for good (a pid number may be reused,
+        # the pidfd's process never), so the check holds for the signal sent
+        # through the copy: a host process's pidfd -- from a host peer,
+        # over SCM_RIGHTS -- is ESRCH, as if it did not exist.
+        task = kernel.tasks.get(host)
+        if task is not None and task.process is not None:
+            tgid = task.process.tgid
+        elif kernel.in_sandbox_host(host):
+            tgid = host
+        else:
+            raise SyscallError(errno.ESRCH)
+        if flags & PIDFD_SIGNAL_PROCESS_GROUP:
+            # every process whose group is that process's pid: in the
+            # sandbox only (the guest may share a host process group)
+            return _signal_group_of(call, host, sig, info)
+        if _init_ignores(call, tgid, sig):
+            return 0
+        to_thread = flags & PIDFD_SIGNAL_THREAD or (thread and not flags & PIDFD_SIGNAL_THREAD_GROUP)
+        if tgid == call.process.tgid:
+            # its own process: by id, in its own context (exact siginfo
+            # rules for oneself); the id cannot be reused while it runs
+            tid = host if to_thread else None
+            if info is not None:
+                (addr,) = call.stage(info)
+                return (Rewrite(SYS_RT_TGSIGQUEUEINFO, {0: tgid, 1: tid, 2: sig, 3: addr}, restore=True)
+                        if tid else Rewrite(SYS_RT_SIGQUEUEINFO, {0: tgid, 1: sig, 2: addr}, restore=True))
+            return (Rewrite(SYS_TGKILL, {0: tgid, 1: tid, 2: sig}, restore=True)
+                    if tid else Rewrite(SYS_KILL, {0: tgid, 1: sig}, restore=True))
+        if info is None and sig:
+            kernel.proxied[(tgid, sig)] = (call.process.vpid, call.task.creds.ruid)   # its siginfo's sender
+        return _raw_syscall(SYS_PIDFD_SEND_SIGNAL, dup, sig, info, flags)
+    except OSError as e:
+        raise SyscallError(e.errno)
+    finally:
+        os.close(dup)
 
 
-SYS_KILL, SYS_RT_SIGQUEUEINFO = 62, 129
+def _signal_group_of(call, host, sig, info):
+    """PIDFD_SIGNAL_PROCESS_GROUP: the sandbox processes in group `host`."""
+    if info is None:
+        return _signal_each(call, sig, lambda h: _pgid(h) == host)
+    code = struct.unpack_from("<i", info, 8)[0]
+    if host != call.process.tgid and (code >= 0 or code == SI_TKILL):
+        raise SyscallError(errno.EPERM)      # only oneself may be sent a kernel-looking siginfo
+    sent = 0
+    for tgid in list(call.kernel.processes):
+        if _pgid(tgid) == host:
+            sent += 1
+            if not _init_ignores(call, tgid, sig):
+                try:
+                    _raw_syscall(SYS_RT_SIGQUEUEINFO, tgid, sig, info)
+                except SyscallError as e:
+                    if e.errno != errno.ESRCH:
+                        raise
+    if not sent:
+        raise SyscallError(errno.ESRCH)
+    return 0
 
 
 def _proc_dir_target(call, fd):

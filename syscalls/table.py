@@ -95,7 +95,7 @@ rt_sigpending rt_sigsuspend sigaltstack pipe pipe2 sched_yield
 mincore pause nanosleep getitimer setitimer alarm
 sendfile socket socketpair accept accept4 recvfrom recvmsg recvmmsg
 shutdown listen getsockname getpeername exit
-exit_group flock fsync fdatasync ftruncate fallocate getdents getdents64 umask
+exit_group fsync fdatasync ftruncate fallocate getdents getdents64 umask
 gettimeofday getrusage times arch_prctl
 set_robust_list futex futex_waitv timer_settime timer_gettime timer_getoverrun
 timer_delete timerfd_create timerfd_settime timerfd_gettime eventfd eventfd2
@@ -141,8 +141,10 @@ HOT_IOCTLS = [0x5401, 0x5402, 0x5403, 0x5404, 0x540B, 0x5413, 0x5414, 0x541B,
               0x5421, 0x5450, 0x5451]   # TCGETS TCSETS* TCFLSH TIOCGWINSZ
 #   TIOCSWINSZ FIONREAD FIONBIO FIONCLEX FIOCLEX
 # all but those naming a process: F_GETLK(5), F_SETOWN(8), F_GETOWN(9), F_SETOWN_EX(15),
-# F_GETOWN_EX(16) (syscalls/file.py translates their pids)
-SAFE_FCNTLS = [0, 1, 2, 3, 4, 6, 7, 10, 11, 36, 37, 38, 1024, 1025, 1026,
+# F_GETOWN_EX(16) (syscalls/file.py translates their pids), and the locks and leases,
+# F_SETLK(6), F_SETLKW(7), F_OFD_*(36-38), F_SETLEASE(1024): on a file the sandbox borrows
+# from the host they must not reach its inode (syscalls/locks.py)
+SAFE_FCNTLS = [0, 1, 2, 3, 4, 10, 11, 1025, 1026,
                1030, 1031, 1032, 1033, 1034]
 
 ALLOW_IF = {
@@ -196,7 +198,7 @@ ALLOW_IF = {
 # below the area and is shorter than the gap, or starts above it, cannot
 # touch it, and BPF can tell that from the registers (ALLOW_IF above).
 MM_CALLS = set("""munmap mprotect madvise mremap pkey_mprotect remap_file_pages mlock
-munlock mlock2 msync mbind shmat""".split())
+munlock mlock2 msync mbind""".split())
 # The caller's own ids: virtual, answered in C from the kernel's table
 # (native/identity.c); the Python handlers in syscalls/ serve the rest.
 IDENTITY_CALLS = set("""getpid gettid getppid getpgrp getuid geteuid getgid getegid
@@ -206,9 +208,28 @@ NATIVE = MM_CALLS | IDENTITY_CALLS
 # glibc falls back to clone(2) on ENOSYS; clone3's flags live in memory BPF cannot read
 BPF_ERRNO = {"clone3": errno.ENOSYS}
 
+
+def _low(i, v): return pyseccomp.Arg(i, pyseccomp.MASKED_EQ, 0xFFFFFFFF, v)
+
+
+# Answered in BPF with an errno when the arguments match, whatever the call's
+# outcome otherwise: (errno, AND-ed checks) pairs.  Only the low half of an
+# `int` argument is compared (masked: high bits change nothing, as for the
+# kernel), and no ALLOW_IF rule of the same call may match the same values.
+ERRNO_IF = {
+    # SOL_SOCKET's SO_PASSPIDFD (76): every message received would carry a
+    # pidfd of its sender (SCM_PIDFD), a host peer's too
+    "setsockopt": [(errno.ENOPROTOOPT, [_low(1, 1), _low(2, 76)])],
+}
+
+SYSV_IPC_NOTE = ("System V IPC is not emulated yet and the host's must stay out of reach (its ids "
+                 "are guessable): ENOSYS, as on a kernel built without it, so programs fall back "
+                 "(X11 MIT-SHM to sockets; POSIX shm in /dev/shm works)")
 NOTES = {
-    "shmget": "the IPC namespace is not emulated yet: System V IPC would reach the host's",
-    "semget": "as shmget", "msgget": "as shmget", "mq_open": "POSIX message queues: as shmget",
+    "shmget": SYSV_IPC_NOTE,
+    **{name: "as shmget" for name in "shmat shmdt shmctl semget semop semtimedop semctl "
+                                      "msgget msgsnd msgrcv msgctl".split()},
+    "mq_open": "POSIX message queues: the host's IPC namespace's, as shmget",
     "modify_ldt": "16/32-bit code segments are of no use to an x86-64-only sandbox",
     "clone3": "ENOSYS in BPF: glibc falls back to clone(2), whose flags BPF can check",
 }

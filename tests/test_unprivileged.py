@@ -63,8 +63,9 @@ def as_nobody():
             pytest.skip("no interpreter nobody can run sentry with: " + "; ".join(why))
 
         def run(args, **kw):
-            return subprocess.run(NOBODY + [python, "-m", "sentry", "run"] + args, env=env, cwd="/",
+            return subprocess.run(run.command + args, env=env, cwd="/",
                                   capture_output=True, timeout=60, **kw)
+        run.command, run.env = NOBODY + [python, "-m", "sentry", "run"], env   # for other redirections
         yield run
     finally:
         shutil.rmtree(top, ignore_errors=True)

@@ -28,7 +28,7 @@ from syscalls.registry import PASS, Rewrite
 
 log = logging.getLogger("sentry")
 
-CLONE_VM, CLONE_PARENT, CLONE_THREAD = 0x100, 0x8000, 0x10000
+CLONE_VM, CLONE_FILES, CLONE_PARENT, CLONE_THREAD = 0x100, 0x400, 0x8000, 0x10000
 CLONE_PARENT_SETTID, CLONE_CHILD_SETTID = 0x00100000, 0x01000000
 SYS_MMAP, SYS_CLONE = 9, 56
 RECENTLY_GONE = 256
@@ -291,7 +291,10 @@ class Kernel:
 
     def inject(self, task, regs, nr, args, then):
         """Run one syscall of the Sentry's choosing in the guest, then re-run
-        the guest's own call from its syscall instruction (it traps again)."""
+        the guest's own call from its syscall instruction (it traps again) --
+        unless then(result) gives the guest's call its result instead (an
+        -ERESTART* code lets the kernel restart it, or say EINTR, as for a
+        signal that interrupted it)."""
         saved = ptrace.ffi_copy(regs)
         regs.orig_rax = nr
         for name, v in zip(ARG_REGS, args):
@@ -299,9 +302,12 @@ class Kernel:
         ptrace.setregs(task.tid, regs)
 
         def restore(t, result):
-            then(result)
-            saved.rip -= 2                 # back onto the syscall instruction
-            saved.rax = saved.orig_rax
+            answer = then(result)
+            if answer is None:
+                saved.rip -= 2             # back onto the syscall instruction
+                saved.rax = saved.orig_rax
+            else:
+                saved.rax = answer & 0xFFFFFFFFFFFFFFFF
             ptrace.setregs(t.tid, saved)
             return None
 
@@ -309,10 +315,11 @@ class Kernel:
         task.strace_entry = None
         ptrace.resume_to_exit(task.tid)
 
-    def inject_after(self, task, nr, args, result):
+    def inject_after(self, task, nr, args, result, then=None):
         """From an on_exit callback: run one more syscall of the Sentry's
         choosing in the guest (a cleanup), then let the guest's call return
-        `result`.  The extra call stops at its entry and at its exit."""
+        `result`; then(its result) once it has run.  The extra call stops at
+        its entry and at its exit."""
         regs = task.exit_regs
         saved = ptrace.ffi_copy(regs)
         saved.rax = result & 0xFFFFFFFFFFFFFFFF
@@ -328,6 +335,8 @@ class Kernel:
         def at_exit(t, r):
             ptrace.ffi_copy_into(t.exit_regs, saved)
             ptrace.setregs(t.tid, saved)
+            if then is not None:
+                then(r)
         task.on_exit = at_entry
         task.strace_entry = None
 
@@ -370,6 +379,10 @@ class Kernel:
             proc = Process(child_tid, child.vtid, slots, pproc.exe, ancestor)
             proc.comm, proc.kernel_comm = pproc.comm, pproc.kernel_comm
             proc.core_limit = pproc.core_limit
+            if flags & CLONE_FILES:
+                # one fd table for both: a number either names may change
+                # under the other's feet (syscalls/locks.py)
+                proc.files_shared = pproc.files_shared = True
             self.processes[child_tid] = proc
             child.attach(proc)
         if self.pids_limit and len(self.tasks) > self.pids_limit:

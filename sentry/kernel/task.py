@@ -26,6 +26,7 @@ class Process:
         self.threads = set()
         self.last_creds = None        # its leader's, once it exited (a zombie's siginfo names them)
         self.core_limit = None        # (soft, hard) RLIMIT_CORE as the guest sees it (syscalls/rlimit.py)
+        self.files_shared = False     # its fd table is another process's too (CLONE_FILES)
 
 
 class Task:

@@ -24,6 +24,8 @@ def build():
                 f.add_rule(pyseccomp.ALLOW, e.nr, *args)
         elif e.outcome == "errno":
             f.add_rule(pyseccomp.ERRNO(table.BPF_ERRNO[e.name]), e.nr)
+        for err, args in table.ERRNO_IF.get(e.name, ()):
+            f.add_rule(pyseccomp.ERRNO(err), e.nr, *args)
     return f
 
 
