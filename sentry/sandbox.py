@@ -14,6 +14,7 @@ from sentry.platform import mountns as _mountns, privileges, ptrace, seccomp, st
 from sentry.fsimpl import sysfs
 from sentry.kernel.credentials import ID_MAX, Credentials
 from sentry.kernel.limits import Limits, parse_bytes
+from sentry.fsimpl import hidden
 from sentry.fsimpl.dev import DevMount
 from sentry.fsimpl.kernelfs import PtsMount, TmpfsMount
 from sentry.fsimpl.overlay import LayersInUse, OverlayMount
@@ -32,7 +33,8 @@ class ConfigError(Exception):
 class Config:
     def __init__(self, argv, rootfs=None, cwd=None, env=None, hostname="sentry",
                  strace=False, mounts=(), pids_limit=4096, uid=0, gid=0, groups=None,
-                 cpus=None, memory=None, kernel_release=None, overlay=False, overlay_dir=None):
+                 cpus=None, memory=None, kernel_release=None, overlay=False, overlay_dir=None,
+                 hide=(), expose=()):
         self.argv = argv
         self.rootfs = rootfs
         # the default root is always an overlay; --overlay-dir implies one
@@ -43,6 +45,11 @@ class Config:
         self.hostname = hostname
         self.strace = strace
         self.mounts = [parse_mount(m) for m in mounts]
+        self.hide = [_sandbox_path_option("--hide", p) for p in hide]
+        self.expose = [_sandbox_path_option("--expose", p) for p in expose]
+        both = set(self.hide) & set(self.expose)
+        if both:
+            raise ConfigError(f"--hide and --expose {sorted(both)[0]}: one or the other")
         if not isinstance(pids_limit, int) or pids_limit < 0:
             raise ConfigError(f"--pids-limit {pids_limit}: a number of tasks, 0 for no limit")
         self.pids_limit = pids_limit
@@ -72,6 +79,16 @@ def _id_option(name, value):
     if not 0 <= v <= ID_MAX:
         raise ConfigError(f"{name} {value}: between 0 and {ID_MAX}")
     return v
+
+
+def _sandbox_path_option(name, value):
+    """An absolute sandbox path other than / and outside the synthetic trees."""
+    if not isinstance(value, str) or not value.startswith("/") or os.path.normpath(value) == "/":
+        raise ConfigError(f"{name} {value}: an absolute path other than /")
+    path = os.path.normpath(value)
+    if hidden.is_synthetic(path):
+        raise ConfigError(f"{name} {value}: /proc, /sys and /dev are the sandbox's own already")
+    return path
 
 
 MOUNT_TYPES = {"bind": {"src", "dst", "ro", "rw"}, "tmpfs": {"dst", "size"}}
@@ -114,7 +131,9 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
     copy-on-write overlay, with a private /tmp; or --rootfs, writable in place
     or (--overlay) under an overlay; /dev narrowed to the usual device nodes,
     a private /dev/shm and, given a private mount namespace, a devpts instance
-    of its own; a synthetic /proc and /sys."""
+    of its own; a synthetic /proc and /sys.  Over all that, the hidden paths'
+    empty stand-ins (fsimpl/hidden.py): DEFAULT_HIDDEN on the default root,
+    and --hide, less --expose."""
     mounts = MountTable()
     lower = "/" if cfg.rootfs is None else cfg.rootfs
     if cfg.overlay:
@@ -157,6 +176,11 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
             os.mkdir(tmp)
             os.chmod(tmp, 0o1777)
             mounts.add(Mount(m["dst"], tmp))
+    hide = hidden.plan(mounts, hidden.DEFAULT_HIDDEN if cfg.rootfs is None else (), cfg.hide, cfg.expose)
+    if len(hide) > hidden.MAX_HIDDEN or any(len(p) >= 256 for p in hide):
+        raise ConfigError(f"--hide/--expose: {len(hide)} paths to hide, at most {hidden.MAX_HIDDEN} "
+                          "(each under 256 bytes); hide their parent directories instead")
+    hidden.hide(mounts, os.path.join(private, "hidden"), hide)
     mounts.add(ProcMount("/proc", os.path.join(scratch, "proc"), kernel_ref))
     sysdir = os.path.join(private, "sys")
     os.mkdir(sysdir)
@@ -221,6 +245,11 @@ def _host_cwd(cfg, mounts):
     holds that fd: a mount of the private namespace has no host path of this
     namespace."""
     cwd = cfg.cwd or (os.getcwd() if cfg.rootfs is None else "/")
+    try:
+        if mounts.locate(os.path.normpath(cwd))[0].kind == "hidden":
+            log.warning("the working directory %s is hidden in the sandbox (--expose it to work there)", cwd)
+    except SyscallError:
+        pass
     for path in (cwd, "/"):
         try:
             loc = resolve.resolve(mounts, "/", path)
