@@ -29,7 +29,8 @@ def parser():
     run.add_argument("--cwd", metavar="DIR", help="working directory inside the sandbox "
                      "(default: the current directory without --rootfs, / with it)")
     run.add_argument("--mount", action="append", default=[], metavar="SPEC",
-                     help="add a mount (repeatable): type=bind,src=HOSTDIR,dst=/PATH[,ro] "
+                     help="add a mount (repeatable): type=bind,src=HOSTDIR,dst=/PATH[,ro][,sockets] "
+                          "(unix sockets in it are connected to only with sockets) "
                           "or type=tmpfs,dst=/PATH (a private directory, removed at exit)")
     run.add_argument("--hide", action="append", default=[], metavar="PATH",
                      help="hide PATH behind an empty stand-in (repeatable; with --rootfs too)")

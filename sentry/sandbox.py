@@ -91,12 +91,12 @@ def _sandbox_path_option(name, value):
     return path
 
 
-MOUNT_TYPES = {"bind": {"src", "dst", "ro", "rw"}, "tmpfs": {"dst", "size"}}
+MOUNT_TYPES = {"bind": {"src", "dst", "ro", "rw", "sockets"}, "tmpfs": {"dst", "size"}}
 TMPFS_SIZE = re.compile(r"[0-9]+[kmgKMG%]?")
 
 
 def parse_mount(spec):
-    """--mount type=bind,src=HOST,dst=/PATH[,ro] | type=tmpfs,dst=/PATH[,size=N[k|m|g|%]]"""
+    """--mount type=bind,src=HOST,dst=/PATH[,ro][,sockets] | type=tmpfs,dst=/PATH[,size=N[k|m|g|%]]"""
     opts = {}
     for item in spec.split(","):
         key, eq, value = item.partition("=")
@@ -109,6 +109,9 @@ def parse_mount(spec):
     unknown = set(opts) - MOUNT_TYPES[kind] - {"type"}
     if unknown:
         raise ConfigError(f"--mount {spec}: unknown option(s) {', '.join(sorted(unknown))} for type={kind}")
+    for flag in ("ro", "rw", "sockets"):
+        if flag in opts and opts[flag] is not True:
+            raise ConfigError(f"--mount {spec}: {flag} takes no value")
     if "size" in opts and not (isinstance(opts["size"], str) and TMPFS_SIZE.fullmatch(opts["size"])):
         raise ConfigError(f"--mount {spec}: size must be a number of bytes, with k, m, g or % (of memory) after it")
     dst = opts.get("dst")
@@ -165,7 +168,9 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
     mounts.add(Mount("/dev/shm", shm))      # POSIX shm and semaphores
     for i, m in enumerate(cfg.mounts):
         if m["type"] == "bind":
-            mounts.add(Mount(m["dst"], m["src"], readonly="ro" in m))
+            # a unix socket in it is a host service's: connected to only when
+            # the user says so (SO_PEERCRED there names sentry's host uid)
+            mounts.add(Mount(m["dst"], m["src"], readonly="ro" in m, host_sockets="sockets" in m))
         elif "size" in m:
             try:
                 mounts.add(TmpfsMount(m["dst"], mountns, os.path.join(private, f"tmpfs{i}"), m["size"]))

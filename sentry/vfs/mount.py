@@ -58,10 +58,12 @@ class Mount:
     # be moved, the table being fixed at start.
     nested = ()
 
-    def __init__(self, path, host_root, readonly=False):
+    def __init__(self, path, host_root, readonly=False, host_sockets=None):
         self.path = path
         self.host_root = os.path.realpath(host_root)
         self.readonly = readonly
+        if host_sockets is not None:
+            self.host_sockets = host_sockets
         self.fd = os.open(self.host_root, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         self.guest_fd = None
         self.allows_exec = True
