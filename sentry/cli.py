@@ -55,6 +55,9 @@ def parser():
                      help="kernel release uname -r reports (default: the host's)")
     run.add_argument("--strace", action="store_true",
                      help="log every trapped syscall, its result and its outcome")
+    run.add_argument("--audit", metavar="FILE",
+                     help="append one JSON line to FILE per denied call, privileged action, "
+                          "and process start, exec and exit")
     run.add_argument("--log", metavar="FILE", help="write the Sentry's log to FILE instead of stderr")
     run.add_argument("--debug", action="store_true", help="verbose Sentry log")
     run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
@@ -80,7 +83,7 @@ def main(argv=None):
                      uid=args.uid, gid=args.gid, groups=[g for g in args.groups.split(",") if g],
                      cpus=args.cpus, memory=args.memory, kernel_release=args.kernel_release,
                      overlay=args.overlay, overlay_dir=args.overlay_dir,
-                     hide=args.hide, expose=args.expose)
+                     hide=args.hide, expose=args.expose, audit=args.audit)
         return run(cfg)
     except ConfigError as e:
         print(f"sentry: {e}", file=sys.stderr)

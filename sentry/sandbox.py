@@ -8,6 +8,7 @@ import shutil
 import signal
 import tempfile
 
+from sentry.kernel import audit as _audit
 from sentry.kernel.kernel import Kernel
 from sentry.kernel import idmap
 from sentry.platform import mountns as _mountns, privileges, ptrace, seccomp, staging
@@ -34,7 +35,7 @@ class Config:
     def __init__(self, argv, rootfs=None, cwd=None, env=None, hostname="sentry",
                  strace=False, mounts=(), pids_limit=4096, uid=0, gid=0, groups=None,
                  cpus=None, memory=None, kernel_release=None, overlay=False, overlay_dir=None,
-                 hide=(), expose=()):
+                 hide=(), expose=(), audit=None):
         self.argv = argv
         self.rootfs = rootfs
         # the default root is always an overlay; --overlay-dir implies one
@@ -50,6 +51,7 @@ class Config:
         both = set(self.hide) & set(self.expose)
         if both:
             raise ConfigError(f"--hide and --expose {sorted(both)[0]}: one or the other")
+        self.audit = audit
         if not isinstance(pids_limit, int) or pids_limit < 0:
             raise ConfigError(f"--pids-limit {pids_limit}: a number of tasks, 0 for no limit")
         self.pids_limit = pids_limit
@@ -181,7 +183,13 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
             os.mkdir(tmp)
             os.chmod(tmp, 0o1777)
             mounts.add(Mount(m["dst"], tmp))
-    hide = hidden.plan(mounts, hidden.DEFAULT_HIDDEN if cfg.rootfs is None else (), cfg.hide, cfg.expose)
+    hides = list(cfg.hide)
+    if cfg.audit is not None:
+        # the trail is the Sentry's: a guest that can see it must not read it
+        spath = mounts.sandbox_path(os.path.realpath(cfg.audit))
+        if spath is not None and spath not in cfg.expose:
+            hides.append(spath)
+    hide = hidden.plan(mounts, hidden.DEFAULT_HIDDEN if cfg.rootfs is None else (), hides, cfg.expose)
     if len(hide) > hidden.MAX_HIDDEN or any(len(p) >= 256 for p in hide):
         raise ConfigError(f"--hide/--expose: {len(hide)} paths to hide, at most {hidden.MAX_HIDDEN} "
                           "(each under 256 bytes); hide their parent directories instead")
@@ -332,8 +340,14 @@ def run(cfg):
     private = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-")
     scratch = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-", dir=_memory_dir()) if _memory_dir() else private
     mountns = None
+    trail = _audit.OFF
     try:
         kernel = None
+        if cfg.audit is not None:
+            try:
+                trail = _audit.Audit(cfg.audit)
+            except OSError as e:
+                raise ConfigError(f"--audit {cfg.audit}: {e.strerror}")
         mountns = _start_mount_namespace(cfg, private)
         # Unprivileged, and user namespaces allowed (the helper has one): the
         # guest takes one too, where its files are its own (kernel/idmap.py).
@@ -351,6 +365,7 @@ def run(cfg):
         kernel = Kernel(mounts, strace, cfg.pids_limit,
                         Credentials(cfg.uid, cfg.gid, cfg.groups), cfg.limits)
         kernel.uts["hostname"] = cfg.hostname
+        kernel.audit = trail
         kernel.mountns = mountns
         if cfg.kernel_release:
             kernel.uts["release"] = cfg.kernel_release
@@ -388,6 +403,7 @@ def run(cfg):
             _log_trap_counts()
         return exit_code(status)
     finally:
+        trail.close()
         if mountns is not None:
             mountns.close()
         _discard(private, scratch)

@@ -15,7 +15,7 @@ def test_help_and_version():
     assert r.returncode == 0 and r.stdout.startswith("sentry ")
     run_help = subprocess.run([sys.executable, "-m", "sentry", "run", "--help"],
                               capture_output=True, text=True).stdout
-    for option in ("--rootfs", "--hide", "--expose", "sockets"):
+    for option in ("--rootfs", "--hide", "--expose", "--audit", "sockets"):
         assert option in run_help
 
 
