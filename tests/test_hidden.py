@@ -209,3 +209,11 @@ def test_hidden_paths_follow_symlinks_and_warn_for_a_hidden_cwd(planted):
 def test_bad_hide_and_expose_are_refused(args, message):
     r = run_sentry(["/bin/true"], extra=args)
     assert r.returncode == 125 and message in r.stderr.decode(), r.stderr
+
+
+def test_a_hidden_path_leading_to_the_root_hides_nothing(tmp_path, busybox_root):
+    root = str(tmp_path / "root")
+    copy_root(busybox_root, root)
+    os.symlink("/", os.path.join(root, "up"))
+    r = run_sentry(["/bin/sh", "-c", "ls /bin/sh /up/bin/sh"], root, extra=["--hide", "/up"])
+    assert r.stdout == b"/bin/sh\n/up/bin/sh\n" and r.returncode == 0, r.stderr

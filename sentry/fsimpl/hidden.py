@@ -179,7 +179,8 @@ def plan(mounts, defaults, hides, exposes):
 
     def add(path, explicit, follow=True):
         loc = _find(mounts, path, follow)
-        if loc is None or is_synthetic(loc.spath) or (not explicit and loc.mount.owner is not root):
+        if loc is None or loc.spath == "/" or is_synthetic(loc.spath) \
+                or (not explicit and loc.mount.owner is not root):
             return
         if loc.spath in found and found[loc.spath][1]:
             return
