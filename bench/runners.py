@@ -60,6 +60,11 @@ def floor_allow_file(build_dir):
     return path
 
 
+# The default root hides /root and /home (sentry/fsimpl/hidden.py), where a
+# pyenv or virtualenv interpreter the workloads run may live.
+_EXPOSE_PY = ["--expose", os.path.realpath(sys.base_prefix)]
+
+
 def all_runners(built):
     """Every runner the suite knows, in report order; built maps C targets."""
     floor = built.get("floor_tracer")
@@ -67,7 +72,7 @@ def all_runners(built):
     floor_prefix = ([floor] + (["--allow-file", allow] if allow else []) + ["--"]) if floor else []
     return [
         Runner("native", []),
-        Runner("sentry", [sys.executable, "-c", _SENTRY_LAUNCH, "run", "--"],
+        Runner("sentry", [sys.executable, "-c", _SENTRY_LAUNCH, "run", *_EXPOSE_PY, "--"],
                "pip install -e . (in the repo; sentry must import and run /bin/true)"),
         # the host's / as a rootfs written in place, beside the default
         # root's overlay: what the overlay itself costs
@@ -76,7 +81,7 @@ def all_runners(built):
         # the plain micro cases work under /tmp: here a sized tmpfs the kernel
         # keeps (the private mount namespace's), where the default root has a
         # private host directory
-        Runner("sentry-tmpfs", [sys.executable, "-c", _SENTRY_LAUNCH, "run",
+        Runner("sentry-tmpfs", [sys.executable, "-c", _SENTRY_LAUNCH, "run", *_EXPOSE_PY,
                                 "--mount", "type=tmpfs,dst=/tmp,size=1g", "--"],
                "pip install -e . (in the repo; sentry must import and run /bin/true)"),
         Runner("floor", floor_prefix,

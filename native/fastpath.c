@@ -54,7 +54,10 @@ struct mount {
 	int kind;        /* SN_MOUNT_* */
 };
 
-static struct mount mounts[SN_MAX_MOUNTS];
+/* More entries than host directories: every hidden path (sentry/fsimpl/
+ * hidden.py) is an entry of its own, all sharing one directory and its fd. */
+#define MAX_ENTRIES 160
+static struct mount mounts[MAX_ENTRIES];
 static int nmounts;
 static int enabled;
 
@@ -154,7 +157,7 @@ static int dev_node_allowed(const char *rel)
 
 int sn_add_mount(const char *path, const char *host_root, int fd, int guest_fd, int readonly, int kind)
 {
-	if (nmounts >= SN_MAX_MOUNTS || strlen(path) >= sizeof mounts[0].path
+	if (nmounts >= MAX_ENTRIES || strlen(path) >= sizeof mounts[0].path
 	    || strlen(host_root) >= sizeof mounts[0].host_root) return -1;
 	struct mount *m = &mounts[nmounts++];
 	strcpy(m->path, path);

@@ -15,7 +15,9 @@ def parser():
     run = sub.add_parser("run", help="run a command in a new sandbox",
                          description="Run CMD in a new sandbox. Without --rootfs the host's / is "
                                      "the read-only lower layer of a private copy-on-write overlay "
-                                     "root (discarded at exit), with a private /tmp.")
+                                     "root (discarded at exit), with a private /tmp, and its secrets "
+                                     "(/etc/shadow, /root, /home, ssh host keys, container and "
+                                     "database state...) are hidden behind empty stand-ins.")
     run.add_argument("--rootfs", metavar="DIR",
                      help="use DIR as the sandbox's root, writable in place (see --overlay)")
     run.add_argument("--overlay", action="store_true",
@@ -27,8 +29,13 @@ def parser():
     run.add_argument("--cwd", metavar="DIR", help="working directory inside the sandbox "
                      "(default: the current directory without --rootfs, / with it)")
     run.add_argument("--mount", action="append", default=[], metavar="SPEC",
-                     help="add a mount (repeatable): type=bind,src=HOSTDIR,dst=/PATH[,ro] "
+                     help="add a mount (repeatable): type=bind,src=HOSTDIR,dst=/PATH[,ro][,sockets] "
+                          "(unix sockets in it are connected to only with sockets) "
                           "or type=tmpfs,dst=/PATH (a private directory, removed at exit)")
+    run.add_argument("--hide", action="append", default=[], metavar="PATH",
+                     help="hide PATH behind an empty stand-in (repeatable; with --rootfs too)")
+    run.add_argument("--expose", action="append", default=[], metavar="PATH",
+                     help="show PATH, which the default root hides, as the host has it (repeatable)")
     run.add_argument("--hostname", default="sentry", help="hostname seen by the guest (default: sentry)")
     run.add_argument("--pids-limit", type=int, default=4096, metavar="N",
                      help="most tasks (processes and threads) the sandbox may hold; a fork or "
@@ -48,6 +55,9 @@ def parser():
                      help="kernel release uname -r reports (default: the host's)")
     run.add_argument("--strace", action="store_true",
                      help="log every trapped syscall, its result and its outcome")
+    run.add_argument("--audit", metavar="FILE",
+                     help="append one JSON line to FILE per denied call, privileged action, "
+                          "and process start, exec and exit")
     run.add_argument("--log", metavar="FILE", help="write the Sentry's log to FILE instead of stderr")
     run.add_argument("--debug", action="store_true", help="verbose Sentry log")
     run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
@@ -72,7 +82,8 @@ def main(argv=None):
                      strace=args.strace, mounts=args.mount, pids_limit=args.pids_limit,
                      uid=args.uid, gid=args.gid, groups=[g for g in args.groups.split(",") if g],
                      cpus=args.cpus, memory=args.memory, kernel_release=args.kernel_release,
-                     overlay=args.overlay, overlay_dir=args.overlay_dir)
+                     overlay=args.overlay, overlay_dir=args.overlay_dir,
+                     hide=args.hide, expose=args.expose, audit=args.audit)
         return run(cfg)
     except ConfigError as e:
         print(f"sentry: {e}", file=sys.stderr)

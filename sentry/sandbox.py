@@ -8,12 +8,14 @@ import shutil
 import signal
 import tempfile
 
+from sentry.kernel import audit as _audit
 from sentry.kernel.kernel import Kernel
 from sentry.kernel import idmap
 from sentry.platform import mountns as _mountns, privileges, ptrace, seccomp, staging
 from sentry.fsimpl import sysfs
 from sentry.kernel.credentials import ID_MAX, Credentials
 from sentry.kernel.limits import Limits, parse_bytes
+from sentry.fsimpl import hidden
 from sentry.fsimpl.dev import DevMount
 from sentry.fsimpl.kernelfs import PtsMount, TmpfsMount
 from sentry.fsimpl.overlay import LayersInUse, OverlayMount
@@ -32,7 +34,8 @@ class ConfigError(Exception):
 class Config:
     def __init__(self, argv, rootfs=None, cwd=None, env=None, hostname="sentry",
                  strace=False, mounts=(), pids_limit=4096, uid=0, gid=0, groups=None,
-                 cpus=None, memory=None, kernel_release=None, overlay=False, overlay_dir=None):
+                 cpus=None, memory=None, kernel_release=None, overlay=False, overlay_dir=None,
+                 hide=(), expose=(), audit=None):
         self.argv = argv
         self.rootfs = rootfs
         # the default root is always an overlay; --overlay-dir implies one
@@ -43,6 +46,12 @@ class Config:
         self.hostname = hostname
         self.strace = strace
         self.mounts = [parse_mount(m) for m in mounts]
+        self.hide = [_sandbox_path_option("--hide", p) for p in hide]
+        self.expose = [_sandbox_path_option("--expose", p) for p in expose]
+        both = set(self.hide) & set(self.expose)
+        if both:
+            raise ConfigError(f"--hide and --expose {sorted(both)[0]}: one or the other")
+        self.audit = audit
         if not isinstance(pids_limit, int) or pids_limit < 0:
             raise ConfigError(f"--pids-limit {pids_limit}: a number of tasks, 0 for no limit")
         self.pids_limit = pids_limit
@@ -74,12 +83,22 @@ def _id_option(name, value):
     return v
 
 
-MOUNT_TYPES = {"bind": {"src", "dst", "ro", "rw"}, "tmpfs": {"dst", "size"}}
+def _sandbox_path_option(name, value):
+    """An absolute sandbox path other than / and outside the synthetic trees."""
+    if not isinstance(value, str) or not value.startswith("/") or os.path.normpath(value) == "/":
+        raise ConfigError(f"{name} {value}: an absolute path other than /")
+    path = os.path.normpath(value)
+    if hidden.is_synthetic(path):
+        raise ConfigError(f"{name} {value}: /proc, /sys and /dev are the sandbox's own already")
+    return path
+
+
+MOUNT_TYPES = {"bind": {"src", "dst", "ro", "rw", "sockets"}, "tmpfs": {"dst", "size"}}
 TMPFS_SIZE = re.compile(r"[0-9]+[kmgKMG%]?")
 
 
 def parse_mount(spec):
-    """--mount type=bind,src=HOST,dst=/PATH[,ro] | type=tmpfs,dst=/PATH[,size=N[k|m|g|%]]"""
+    """--mount type=bind,src=HOST,dst=/PATH[,ro][,sockets] | type=tmpfs,dst=/PATH[,size=N[k|m|g|%]]"""
     opts = {}
     for item in spec.split(","):
         key, eq, value = item.partition("=")
@@ -92,6 +111,9 @@ def parse_mount(spec):
     unknown = set(opts) - MOUNT_TYPES[kind] - {"type"}
     if unknown:
         raise ConfigError(f"--mount {spec}: unknown option(s) {', '.join(sorted(unknown))} for type={kind}")
+    for flag in ("ro", "rw", "sockets"):
+        if flag in opts and opts[flag] is not True:
+            raise ConfigError(f"--mount {spec}: {flag} takes no value")
     if "size" in opts and not (isinstance(opts["size"], str) and TMPFS_SIZE.fullmatch(opts["size"])):
         raise ConfigError(f"--mount {spec}: size must be a number of bytes, with k, m, g or % (of memory) after it")
     dst = opts.get("dst")
@@ -114,7 +136,9 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
     copy-on-write overlay, with a private /tmp; or --rootfs, writable in place
     or (--overlay) under an overlay; /dev narrowed to the usual device nodes,
     a private /dev/shm and, given a private mount namespace, a devpts instance
-    of its own; a synthetic /proc and /sys."""
+    of its own; a synthetic /proc and /sys.  Over all that, the hidden paths'
+    empty stand-ins (fsimpl/hidden.py): DEFAULT_HIDDEN on the default root,
+    and --hide, less --expose."""
     mounts = MountTable()
     lower = "/" if cfg.rootfs is None else cfg.rootfs
     if cfg.overlay:
@@ -146,7 +170,9 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
     mounts.add(Mount("/dev/shm", shm))      # POSIX shm and semaphores
     for i, m in enumerate(cfg.mounts):
         if m["type"] == "bind":
-            mounts.add(Mount(m["dst"], m["src"], readonly="ro" in m))
+            # a unix socket in it is a host service's: connected to only when
+            # the user says so (SO_PEERCRED there names sentry's host uid)
+            mounts.add(Mount(m["dst"], m["src"], readonly="ro" in m, host_sockets="sockets" in m))
         elif "size" in m:
             try:
                 mounts.add(TmpfsMount(m["dst"], mountns, os.path.join(private, f"tmpfs{i}"), m["size"]))
@@ -157,6 +183,17 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
             os.mkdir(tmp)
             os.chmod(tmp, 0o1777)
             mounts.add(Mount(m["dst"], tmp))
+    hides = list(cfg.hide)
+    if cfg.audit is not None:
+        # the trail is the Sentry's: a guest that can see it must not read it
+        spath = mounts.sandbox_path(os.path.realpath(cfg.audit))
+        if spath is not None and spath not in cfg.expose:
+            hides.append(spath)
+    hide = hidden.plan(mounts, hidden.DEFAULT_HIDDEN if cfg.rootfs is None else (), hides, cfg.expose)
+    if len(hide) > hidden.MAX_HIDDEN or any(len(p) >= 256 for p in hide):
+        raise ConfigError(f"--hide/--expose: {len(hide)} paths to hide, at most {hidden.MAX_HIDDEN} "
+                          "(each under 256 bytes); hide their parent directories instead")
+    hidden.hide(mounts, os.path.join(private, "hidden"), hide)
     mounts.add(ProcMount("/proc", os.path.join(scratch, "proc"), kernel_ref))
     sysdir = os.path.join(private, "sys")
     os.mkdir(sysdir)
@@ -221,6 +258,11 @@ def _host_cwd(cfg, mounts):
     holds that fd: a mount of the private namespace has no host path of this
     namespace."""
     cwd = cfg.cwd or (os.getcwd() if cfg.rootfs is None else "/")
+    try:
+        if mounts.locate(os.path.normpath(cwd))[0].kind == "hidden":
+            log.warning("the working directory %s is hidden in the sandbox (--expose it to work there)", cwd)
+    except SyscallError:
+        pass
     for path in (cwd, "/"):
         try:
             loc = resolve.resolve(mounts, "/", path)
@@ -298,8 +340,14 @@ def run(cfg):
     private = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-")
     scratch = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-", dir=_memory_dir()) if _memory_dir() else private
     mountns = None
+    trail = _audit.OFF
     try:
         kernel = None
+        if cfg.audit is not None:
+            try:
+                trail = _audit.Audit(cfg.audit)
+            except OSError as e:
+                raise ConfigError(f"--audit {cfg.audit}: {e.strerror}")
         mountns = _start_mount_namespace(cfg, private)
         # Unprivileged, and user namespaces allowed (the helper has one): the
         # guest takes one too, where its files are its own (kernel/idmap.py).
@@ -317,6 +365,7 @@ def run(cfg):
         kernel = Kernel(mounts, strace, cfg.pids_limit,
                         Credentials(cfg.uid, cfg.gid, cfg.groups), cfg.limits)
         kernel.uts["hostname"] = cfg.hostname
+        kernel.audit = trail
         kernel.mountns = mountns
         if cfg.kernel_release:
             kernel.uts["release"] = cfg.kernel_release
@@ -354,6 +403,7 @@ def run(cfg):
             _log_trap_counts()
         return exit_code(status)
     finally:
+        trail.close()
         if mountns is not None:
             mountns.close()
         _discard(private, scratch)

@@ -18,6 +18,35 @@ def _changed(call):
     return 0
 
 
+def _audited(nids):
+    """A set*id, setgroups or capset handler whose attempts go on the
+    --audit trail (kernel/audit.py), refused ones too: kind "setid" with the
+    nids ids the call asked for ("args") and the task's ids after it."""
+    def wrap(fn):
+        def run(call):
+            trail = call.kernel.audit
+            if not trail.enabled:
+                return fn(call)
+            try:
+                result = fn(call)
+            except SyscallError as e:
+                _record(trail, call, nids, e.errno)
+                raise
+            _record(trail, call, nids, 0)
+            return result
+        run.__name__ = fn.__name__
+        return run
+    return wrap
+
+
+def _record(trail, call, nids, err):
+    c = call.task.creds
+    trail.event("setid", call.task, call=call, errno=err,
+                args=[_id(call, i) for i in range(nids)] if nids else None,
+                uids=[c.ruid, c.euid, c.suid, c.fsuid], gids=[c.rgid, c.egid, c.sgid, c.fsgid],
+                groups=list(c.groups), caps="%x" % c.cap_effective)
+
+
 def _id(call, i):
     return call.args[i] & 0xFFFFFFFF
 
@@ -74,6 +103,7 @@ def sys_getgroups(call):
 
 
 @handler("setgroups")
+@_audited(0)
 def sys_setgroups(call):
     size = sint(call.args[0])
     if size < 0:
@@ -87,42 +117,49 @@ def sys_setgroups(call):
 
 
 @handler("setuid")
+@_audited(1)
 def sys_setuid(call):
     call.task.creds.setuid(_id(call, 0))
     return _changed(call)
 
 
 @handler("setgid")
+@_audited(1)
 def sys_setgid(call):
     call.task.creds.setgid(_id(call, 0))
     return _changed(call)
 
 
 @handler("setreuid")
+@_audited(2)
 def sys_setreuid(call):
     call.task.creds.setreuid(_id(call, 0), _id(call, 1))
     return _changed(call)
 
 
 @handler("setregid")
+@_audited(2)
 def sys_setregid(call):
     call.task.creds.setregid(_id(call, 0), _id(call, 1))
     return _changed(call)
 
 
 @handler("setresuid")
+@_audited(3)
 def sys_setresuid(call):
     call.task.creds.setresuid(_id(call, 0), _id(call, 1), _id(call, 2))
     return _changed(call)
 
 
 @handler("setresgid")
+@_audited(3)
 def sys_setresgid(call):
     call.task.creds.setresgid(_id(call, 0), _id(call, 1), _id(call, 2))
     return _changed(call)
 
 
 @handler("setfsuid")
+@_audited(1)
 def sys_setfsuid(call):
     prev = call.task.creds.setfsuid(_id(call, 0))
     _changed(call)
@@ -130,6 +167,7 @@ def sys_setfsuid(call):
 
 
 @handler("setfsgid")
+@_audited(1)
 def sys_setfsgid(call):
     prev = call.task.creds.setfsgid(_id(call, 0))
     _changed(call)
@@ -171,6 +209,7 @@ def sys_capget(call):
 
 
 @handler("capset")
+@_audited(0)
 def sys_capset(call):
     task, words = _cap_header(call)
     if task is not call.task:

@@ -121,6 +121,7 @@ def _via_magic_link(call, raw):
     if prepared is None or prepared[:2] != (sockfd, raw):
         loc = lookup(call, AT_FDCWD, _sun_path(raw))
         if not loc.mount.host_sockets:
+            call.kernel.audit.event("connect-refused", task, call=call, path=loc.spath, errno=errno.ECONNREFUSED)
             raise SyscallError(errno.ECONNREFUSED)     # a host daemon's: no one listens, as far as the guest knows
         how = struct.pack("<QQQ", O_PATH_CLOEXEC, 0, CONFINED)
         rel_addr, how_addr = call.stage(os.fsencode(loc.rel) + b"\0", how)

@@ -13,8 +13,10 @@ def test_help_and_version():
         assert r.returncode == 0 and "usage: sentry" in r.stdout
     r = subprocess.run([sys.executable, "-m", "sentry", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("sentry ")
-    assert "--rootfs" in subprocess.run([sys.executable, "-m", "sentry", "run", "--help"],
-                                        capture_output=True, text=True).stdout
+    run_help = subprocess.run([sys.executable, "-m", "sentry", "run", "--help"],
+                              capture_output=True, text=True).stdout
+    for option in ("--rootfs", "--hide", "--expose", "--audit", "sockets"):
+        assert option in run_help
 
 
 def test_exit_status_propagates(busybox_root):

@@ -433,7 +433,7 @@ def received(s):
         assert "own: connected" in out
         assert "Connection refused" in out.split("race:")[1], out   # the race met the symlink
         b = run_sentry(["python3", "-c", "import socket; socket.socket(socket.AF_UNIX).connect('/x/host.sock'); "
-                        "print('bind mount: connected')"], extra=["--mount", f"type=bind,src={outside_tmp},dst=/x"])
+                        "print('bind mount: connected')"], extra=["--mount", f"type=bind,src={outside_tmp},dst=/x,sockets"])
         assert b.stdout == b"bind mount: connected\n"
     finally:
         stop = True

@@ -321,7 +321,7 @@ def test_a_host_processs_pidfd_signals_nothing(pidfd_service, outside_tmp, cbin)
     or not."""
     victim, d = pidfd_service
     prog = _outside(cbin, outside_tmp, "hostobj_pidfd")
-    r = run_sentry([prog, "/x/pidfd.sock"], extra=["--mount", f"type=bind,src={d},dst=/x"])
+    r = run_sentry([prog, "/x/pidfd.sock"], extra=["--mount", f"type=bind,src={d},dst=/x,sockets"])
     out = r.stdout.decode()
     assert victim.poll() is None, out
     assert out.splitlines() == [
@@ -347,7 +347,7 @@ def test_pidfd_signals_racing_an_fd_swap(pidfd_service, outside_tmp, cbin):
     the host process never does."""
     victim, d = pidfd_service
     prog = _outside(cbin, outside_tmp, "hostobj_pidfd")
-    r = run_sentry([prog, "race", "/x/pidfd.sock"], extra=["--mount", f"type=bind,src={d},dst=/x"])
+    r = run_sentry([prog, "race", "/x/pidfd.sock"], extra=["--mount", f"type=bind,src={d},dst=/x,sockets"])
     assert victim.poll() is None, r.stdout.decode() + r.stderr.decode()
     assert "race: ok some, refused some" in r.stdout.decode(), r.stdout.decode() + r.stderr.decode()
 

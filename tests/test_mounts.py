@@ -60,6 +60,49 @@ def test_mount_over_a_default_mount(tmp_path):
     assert r.returncode == 0 and (src / "k").read_text() == "kept\n"
 
 
+SOCKET_PROBE = """
+import os, socket
+try:
+    socket.socket(socket.AF_UNIX).connect("/x/stream.sock"); print("connect: connected")
+except OSError as e:
+    print("connect:", os.strerror(e.errno))
+try:
+    socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"hi", "/x/dgram.sock"); print("sendto: sent")
+except OSError as e:
+    print("sendto:", os.strerror(e.errno))
+"""
+
+
+def test_unix_sockets_in_a_bind_mount_are_opt_in(outside_tmp):
+    """A socket in a bind mount is a host service's, which would take the
+    guest for sentry's host uid (SO_PEERCRED): a connect or a datagram to it
+    is refused unless the mount says `sockets`."""
+    import socket
+    import tempfile
+    d = tempfile.mkdtemp(dir=outside_tmp)
+    stream, dgram = socket.socket(socket.AF_UNIX), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        stream.bind(os.path.join(d, "stream.sock"))
+        stream.listen(8)
+        dgram.bind(os.path.join(d, "dgram.sock"))
+        stream.setblocking(False)
+        dgram.setblocking(False)
+        off = run_sentry(["python3", "-c", SOCKET_PROBE], extra=["--mount", f"type=bind,src={d},dst=/x"])
+        assert off.stdout.decode().splitlines() == ["connect: Connection refused", "sendto: Connection refused"], \
+            off.stderr
+        with pytest.raises(BlockingIOError):
+            stream.accept()
+        with pytest.raises(BlockingIOError):
+            dgram.recv(10)
+        on = run_sentry(["python3", "-c", SOCKET_PROBE], extra=["--mount", f"type=bind,src={d},dst=/x,sockets"])
+        assert on.stdout.decode().splitlines() == ["connect: connected", "sendto: sent"], on.stderr
+        assert dgram.recv(10) == b"hi"
+        stream.accept()[0].close()
+    finally:
+        stream.close()
+        dgram.close()
+
+
 @pytest.mark.parametrize("spec, message", [
     ("type=bind,src=/nonexistent-dir,dst=/x", "no such file or directory"),
     ("type=bind,src=/etc,dst=relative", "absolute path"),
@@ -70,6 +113,8 @@ def test_mount_over_a_default_mount(tmp_path):
     ("type=tmpfs,dst=/x,size", "size must be a number"),
     ("type=bind,src=/etc,dst=/x,size=1m", "unknown option"),
     ("type=bind,dst=/x", "src is missing"),
+    ("type=bind,src=/etc,dst=/x,sockets=yes", "sockets takes no value"),
+    ("type=tmpfs,dst=/x,sockets", "unknown option"),
     ("dst=/x", "type must be one of"),
 ])
 def test_bad_mounts_are_refused_before_anything_starts(spec, message):

@@ -92,7 +92,7 @@ def test_no_host_path_in_socket_names(tmp_path):
                     "    c = socket.socket(socket.AF_UNIX); c.connect(p)\n"
                     "    print(s.getsockname(), c.getpeername(), s.accept()[0].getsockname())\n"
                     "print(os.listdir('/x'))"],
-                   extra=["--mount", f"type=bind,src={data},dst=/data", "--mount", "type=tmpfs,dst=/x,size=1m"])
+                   extra=["--mount", f"type=bind,src={data},dst=/data,sockets", "--mount", "type=tmpfs,dst=/x,size=1m"])
     assert r.stdout.decode().splitlines() == [
         "/data/s.sock /data/s.sock /data/s.sock", "/x/t.sock /x/t.sock /x/t.sock",
         "/dev/shm/u.sock /dev/shm/u.sock /dev/shm/u.sock", "['t.sock']"], r.stderr

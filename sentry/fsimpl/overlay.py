@@ -347,6 +347,7 @@ class OverlayMount(Mount):
     # ---- copy-up -------------------------------------------------------
 
     def prepare_change(self, loc, what):
+        self.check_move(loc.rel, what)      # before a copy-up of the tree reads the lower layer
         self._dirs.clear()
         try:
             return self._prepare(loc, what)

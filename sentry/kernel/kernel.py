@@ -13,7 +13,7 @@ import resource
 import signal
 
 from sentry._native import ffi, lib
-from sentry.kernel import siginfo
+from sentry.kernel import audit, siginfo
 from sentry.kernel.credentials import Credentials
 from sentry.kernel.limits import Limits
 from sentry.kernel.pidns import PidNamespace
@@ -64,6 +64,7 @@ class Kernel:
         self.uts = {}                  # hostname, domainname, release, version
         self.abstract_prefix = b"sentry-%x/" % os.getpid()   # namespaces abstract sockets
         self.mountns = None            # the private mount namespace's helper (platform/mountns.py), if any
+        self.audit = audit.OFF         # --audit's trail (kernel/audit.py)
 
     # ---- start ---------------------------------------------------------
 
@@ -80,6 +81,7 @@ class Kernel:
         self.tasks[pid] = task
         self.init = proc
         self.publish(task)
+        self.audit.event("start", task)
 
     # ---- loop ----------------------------------------------------------
 
@@ -211,6 +213,7 @@ class Kernel:
                 log.warning("%s: %s (%s)", entry.name, os.strerror(e.errno),
                             entry.note or "not offered by sentry")
             outcome = -e.errno
+            self.audit.denied(task, entry, e.errno)
         except (ptrace.TaskGone, ProcessLookupError):
             return
         except Exception:
@@ -385,6 +388,7 @@ class Kernel:
                 proc.files_shared = pproc.files_shared = True
             self.processes[child_tid] = proc
             child.attach(proc)
+            self.audit.event("start", child, ppid=pproc.vpid)
         if self.pids_limit and len(self.tasks) > self.pids_limit:
             # Over the limit: the child dies before its first instruction and
             # the parent's fork/clone returns EAGAIN, as under a pids cgroup.
@@ -461,11 +465,13 @@ class Kernel:
                 why = f"the check failed ({e!r})"
         if why is not None:
             log.error("exec in %d: %s; killed", tid, why)
+            self.audit.event("exec-killed", task, syscall="execve", path=pending[0] if pending else None, why=why)
             ptrace.kill_task(tid)
         else:
             proc.exe, proc.comm, proc.kernel_comm = pending[0], pending[3], pending[4]
             task.creds.exec()
             self.publish(task)
+            self.audit.event("exec", task)
         self.resume(task)
 
     def on_gone(self, tid, status):
@@ -474,6 +480,7 @@ class Kernel:
             task.leave()
             proc = task.process
             if proc is not None and proc.tgid == tid:
+                self.audit.event("exit", task, status=status)
                 self.processes.pop(tid, None)
                 proc.last_creds = task.creds
                 self.recently_gone[tid] = proc

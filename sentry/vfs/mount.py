@@ -50,11 +50,20 @@ class Mount:
     # host endpoints (design note §1.3); a --rootfs or a bind mount is the
     # user's choice.
     host_sockets = True
+    # The mount's root as a path relative to its fd: "." but where one host
+    # directory serves many entries of the table (fsimpl/hidden.py).
+    root_rel = "."
+    # Relative paths (as locate gives them) of the other mounts' roots that
+    # lie inside this one (MountTable.add): a directory holding one cannot
+    # be moved, the table being fixed at start.
+    nested = ()
 
-    def __init__(self, path, host_root, readonly=False):
+    def __init__(self, path, host_root, readonly=False, host_sockets=None):
         self.path = path
         self.host_root = os.path.realpath(host_root)
         self.readonly = readonly
+        if host_sockets is not None:
+            self.host_sockets = host_sockets
         self.fd = os.open(self.host_root, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         self.guest_fd = None
         self.allows_exec = True
@@ -81,11 +90,28 @@ class Mount:
         """The location to act on for a change of kind `what` (CREATE, WRITE…)
         at resolved location loc; EROFS where this mount allows none.  An
         overlay copies up first and answers with the upper layer's twin."""
+        self.check_move(loc.rel, what)
         if what in (WRITE, TRUNCATE):
             self.check_content_writable(loc.rel)
         else:
             self.check_writable()
         return loc
+
+    def check_move(self, rel, what):
+        """EBUSY for moving a directory that holds another mount's root:
+        the mount table is the sandbox's, fixed at start, so the moved tree
+        would show what that mount covers (a hidden file's content, say)
+        under its new name.  (Linux moves the mount along.)"""
+        if what == MOVE:
+            for n in self.owner.nested:
+                if rel == "." or n == rel or n.startswith(rel + "/"):
+                    raise SyscallError(errno.EBUSY)
+
+    def rel_of(self, rest):
+        """The relative path of sandbox path `rest` below the mount's root."""
+        if self.root_rel == ".":
+            return rest
+        return self.root_rel if rest == "." else self.root_rel + "/" + rest
 
     def expose(self, loc):
         """The location to hand to the guest for resolved loc, the end of a
@@ -165,23 +191,49 @@ class MountTable:
         self.links = LinkCache()
 
     def add(self, mount):
-        """Add a mount; one at the same path replaces it (--mount over /tmp)."""
+        """Add a mount; one at the same path replaces it (--mount over /tmp).
+        Entries that share one host directory (a backing with a `store`:
+        fsimpl/hidden.py) share its hidden fd too."""
         old = self.mounts.get(mount.path)
-        free = sorted(set(range(HIDDEN_FD_BASE, HIDDEN_FD_BASE + MAX_MOUNTS))
-                      - {b.guest_fd for m in self.mounts.values() if m is not old for b in m.backings()})
-        if len(mount.backings()) > len(free):
-            raise ValueError(f"too many mounts (at most {MAX_MOUNTS} host directories)")
-        for b, fd in zip(mount.backings(), free):
-            b.guest_fd = fd
+        in_use = {b.guest_fd for m in self.mounts.values() if m is not old for b in m.backings()}
+        free = sorted(set(range(HIDDEN_FD_BASE, HIDDEN_FD_BASE + MAX_MOUNTS)) - in_use)
+        for b in mount.backings():
+            store = getattr(b, "store", None)
+            if store is not None and store.guest_fd in in_use:
+                b.guest_fd = store.guest_fd
+                continue
+            if not free:
+                raise ValueError(f"too many mounts (at most {MAX_MOUNTS} host directories)")
+            b.guest_fd = free.pop(0)
+            in_use.add(b.guest_fd)
+            if store is not None:
+                store.guest_fd = b.guest_fd
         self.mounts[mount.path] = mount
         self._by_host = sorted(self.backings(), key=lambda b: len(b.host_root), reverse=True)
+        self._nest()
+
+    def _nest(self):
+        """Tell each mount which other mounts' roots lie inside it."""
+        nested = {m: [] for m in self.mounts.values()}
+        for path in self.mounts:
+            if path == "/":
+                continue
+            cut = path
+            while True:
+                cut = cut[:cut.rfind("/")] or "/"
+                outer = self.mounts.get(cut)
+                if outer is not None:
+                    break
+            nested[outer].append(outer.rel_of(path[len(cut):].lstrip("/")))
+        for m, rels in nested.items():
+            m.nested = tuple(rels)
 
     def locate(self, spath):
         """(mount, relative path) for a normalised sandbox path: the mount at
         its longest prefix."""
         m = self.mounts.get(spath)
         if m is not None:
-            return m, "."
+            return m, m.root_rel
         cut = len(spath)
         while True:
             cut = spath.rfind("/", 0, cut)
@@ -189,7 +241,7 @@ class MountTable:
                 raise SyscallError(errno.ENOENT)
             m = self.mounts.get(spath[:cut] or "/")
             if m is not None:
-                return m, spath[cut + 1:]
+                return m, m.rel_of(spath[cut + 1:])
 
     def sandbox_path(self, host_path):
         """Map a host path (from /proc/<tid>/fd) back into the sandbox; None
@@ -214,13 +266,15 @@ class MountTable:
         return [b for m in self.mounts.values() for b in m.backings()]
 
     def by_guest_fd(self, fd):
+        """The host directory behind hidden fd `fd`: its `path` joined with a
+        path relative to fd is a sandbox path."""
         for b in self.backings():
             if b.guest_fd == fd:
-                return b
+                return getattr(b, "store", None) or b
         raise SyscallError(errno.EBADF)
 
     def hidden_fds(self):
-        return [(b.fd, b.guest_fd) for b in self.backings()]
+        return sorted({(b.fd, b.guest_fd) for b in self.backings()})
 
     def __iter__(self):
         return iter(self.mounts.values())
