@@ -128,9 +128,11 @@ ALLOW_IF = {
     "sched_getparam": [_eq(0, 0)],
     "sched_getscheduler": [_eq(0, 0)],
     "get_robust_list": [_eq(0, 0)],
-    # all options but those naming a process (PR_SCHED_CORE 62, PR_SET_PTRACER) and the
-    # child-subreaper bit (36, 37: init's is emulated); unknown options trap
-    "prctl": [_lt(0, 36)] + [_eq(0, v) for v in range(38, 80) if v != 62] + [_eq(0, 0x53564D41)],
+    # all options but those naming a process (PR_SCHED_CORE 62, PR_SET_PTRACER), the
+    # child-subreaper bit (36, 37: init's is emulated) and the credential ones (keep-caps
+    # 7 8, bounding set 23 24, securebits 27 28, ambient 47: emulated); unknown options trap
+    "prctl": [_lt(0, 7)] + [_eq(0, v) for v in range(9, 80) if v not in (23, 24, 27, 28, 36, 37, 47, 62)]
+             + [_eq(0, 0x53564D41)],
     # the caller's own clocks; a CPU-time clock of another pid traps (syscalls/clock.py)
     **{name: [_lt(0, 64)] + [_eq(0, c & mask) for c in range(-8, 0) for mask in (2**64 - 1, 2**32 - 1)]
        for name in ("clock_gettime", "clock_getres", "clock_nanosleep")},

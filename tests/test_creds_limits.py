@@ -19,7 +19,7 @@ from conftest import HERE, SENTRY, TIMEOUT, run_sentry
 UID = 54321                      # a uid no host process runs as (RLIMIT_NPROC counts per uid)
 AS_UID = ["setpriv", f"--reuid={UID}", f"--regid={UID}", "--clear-groups"]
 OWN_UTS = ["unshare", "--uts"]
-PROGRAMS = ("sigsys_child",)
+PROGRAMS = ("sigsys_child", "creds_keepcaps")
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +68,38 @@ def test_a_child_the_filter_kills_dies_of_sigsys(bins, mode):
     boxed = run_sentry([exe, mode])
     assert boxed.stdout.decode() == expected.stdout.decode(), boxed.stderr.decode()
     assert boxed.returncode == 0
+
+
+# ---- 2. keep-caps, securebits, the ambient and bounding sets ------------------
+
+def test_keep_caps_and_securebits_as_natively(bins):
+    exe = bins["creds_keepcaps"]
+    expected = native([exe])
+    assert expected.returncode == 0 and b"after setresuid(1000) with keep-caps" in expected.stdout
+    boxed = run_sentry([exe])
+    assert boxed.stdout.decode() == expected.stdout.decode(), boxed.stderr.decode()
+
+
+SETPRIV_AMBIENT = AS_UID + ["--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service",
+                            "grep", "-E", "^(Uid|Gid|CapInh|CapPrm|CapEff|CapAmb)", "/proc/self/status"]
+
+
+def test_setpriv_keeps_a_capability_across_setuid(bins):
+    """setpriv sets PR_SET_KEEPCAPS, changes uid, raises an ambient
+    capability: the program it runs holds it, as natively."""
+    expected = native(SETPRIV_AMBIENT)
+    assert expected.returncode == 0 and b"CapAmb:\t0000000000000400" in expected.stdout, expected
+    boxed = run_sentry(SETPRIV_AMBIENT)
+    assert (boxed.stdout, boxed.returncode) == (expected.stdout, 0), boxed.stderr.decode()
+
+
+def test_setpriv_securebits_as_natively():
+    cmd = ["setpriv", "--securebits=+noroot,+no_setuid_fixup,+keep_caps_locked", "setpriv", "--dump"]
+    expected = native(cmd)
+    assert expected.returncode == 0, expected
+    boxed = run_sentry(cmd)
+
+    def lines(out):
+        return [l for l in out.decode().splitlines() if l.startswith(("Securebits", "Inheritable", "Ambient", "uid"))]
+    assert lines(boxed.stdout) == lines(expected.stdout) and boxed.returncode == 0, boxed.stderr.decode()
+    assert "Securebits: noroot,no_setuid_fixup,keep_caps_locked" in lines(boxed.stdout)

@@ -260,9 +260,10 @@ class ProcMount(Mount):
                             "Groups": creds.groups}[key]
                     sep, end = (" ", " ") if key == "Groups" else ("\t", "")
                     line = f"{key}:\t" + sep.join(map(str, vals)) + end + "\n"
-                elif creds is not None and key in ("CapEff", "CapPrm", "CapInh"):
+                elif creds is not None and key in ("CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"):
                     val = {"CapEff": creds.cap_effective, "CapPrm": creds.cap_permitted,
-                           "CapInh": creds.cap_inheritable}[key]
+                           "CapInh": creds.cap_inheritable, "CapBnd": creds.cap_bounding,
+                           "CapAmb": creds.cap_ambient}[key]
                     line = f"{key}:\t{val:016x}\n"
                 out.append(line)
         return "".join(out).encode()
