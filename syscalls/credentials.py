@@ -87,10 +87,19 @@ def sys_setgroups(call):
     return _changed(call)
 
 
+def _uid_changed(call, ruid):
+    """After a set*uid: a new real uid is checked against RLIMIT_NPROC, for
+    the next execve (the kernel's flag_nproc_exceeded)."""
+    if call.task.creds.ruid != ruid:
+        call.kernel.nproc_flag(call.task)
+    return _changed(call)
+
+
 @handler("setuid")
 def sys_setuid(call):
+    ruid = call.task.creds.ruid
     call.task.creds.setuid(_id(call, 0))
-    return _changed(call)
+    return _uid_changed(call, ruid)
 
 
 @handler("setgid")
@@ -101,8 +110,9 @@ def sys_setgid(call):
 
 @handler("setreuid")
 def sys_setreuid(call):
+    ruid = call.task.creds.ruid
     call.task.creds.setreuid(_id(call, 0), _id(call, 1))
-    return _changed(call)
+    return _uid_changed(call, ruid)
 
 
 @handler("setregid")
@@ -113,8 +123,9 @@ def sys_setregid(call):
 
 @handler("setresuid")
 def sys_setresuid(call):
+    ruid = call.task.creds.ruid
     call.task.creds.setresuid(_id(call, 0), _id(call, 1), _id(call, 2))
-    return _changed(call)
+    return _uid_changed(call, ruid)
 
 
 @handler("setresgid")

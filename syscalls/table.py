@@ -119,10 +119,11 @@ ALLOW_IF = {
        "munmap mprotect madvise pkey_mprotect mlock munlock mlock2 msync mbind".split()},
     "mremap": [r + _mask0(3, MREMAP_FIXED) for r in _clear_of_staging(0, 1)],
     # pid 0 is the caller: nothing to translate or check
-    # RLIMIT_CORE (4) is the sandbox's own (syscalls/rlimit.py); for prlimit64, pid 0 is the caller
-    "getrlimit": [_lt(0, 4)] + [_eq(0, r) for r in range(5, 16)],
-    "setrlimit": [_lt(0, 4)] + [_eq(0, r) for r in range(5, 16)],
-    "prlimit64": [_eq(0, 0) + _lt(1, 4)] + [_eq(0, 0) + _eq(1, r) for r in range(5, 16)],
+    # RLIMIT_CORE (4) and RLIMIT_NPROC (6) are the sandbox's own (syscalls/rlimit.py); for
+    # prlimit64, pid 0 is the caller
+    "getrlimit": [_lt(0, 4), _eq(0, 5)] + [_eq(0, r) for r in range(7, 16)],
+    "setrlimit": [_lt(0, 4), _eq(0, 5)] + [_eq(0, r) for r in range(7, 16)],
+    "prlimit64": [_eq(0, 0) + _lt(1, 4), _eq(0, 0) + _eq(1, 5)] + [_eq(0, 0) + _eq(1, r) for r in range(7, 16)],
     "sched_getaffinity": [_eq(0, 0)],
     "sched_setaffinity": [_eq(0, 0)],
     "sched_getparam": [_eq(0, 0)],

@@ -19,7 +19,7 @@ from conftest import HERE, SENTRY, TIMEOUT, run_sentry
 UID = 54321                      # a uid no host process runs as (RLIMIT_NPROC counts per uid)
 AS_UID = ["setpriv", f"--reuid={UID}", f"--regid={UID}", "--clear-groups"]
 OWN_UTS = ["unshare", "--uts"]
-PROGRAMS = ("sigsys_child", "creds_keepcaps")
+PROGRAMS = ("sigsys_child", "creds_keepcaps", "nproc_limit")
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +103,47 @@ def test_setpriv_securebits_as_natively():
         return [l for l in out.decode().splitlines() if l.startswith(("Securebits", "Inheritable", "Ambient", "uid"))]
     assert lines(boxed.stdout) == lines(expected.stdout) and boxed.returncode == 0, boxed.stderr.decode()
     assert "Securebits: noroot,no_setuid_fixup,keep_caps_locked" in lines(boxed.stdout)
+
+
+# ---- 3. RLIMIT_NPROC ---------------------------------------------------------------
+
+def test_rlimit_nproc_counts_the_tasks_of_a_uid(bins):
+    """`ulimit -u 8` as a non-root uid: 7 more forks (the process itself is
+    the eighth), no thread past it, a zombie counts until reaped; the guest
+    reads its limit back in getrlimit and /proc/self/limits."""
+    _no_host_process_of(UID)
+    exe = bins["nproc_limit"]
+    expected = native(AS_UID + [exe, "forks", "8"])
+    assert b"forks: 7 succeeded, then EAGAIN" in expected.stdout, expected
+    boxed = run_sentry([exe, "forks", "8"], extra=["--uid", str(UID), "--gid", str(UID)])
+    assert boxed.stdout.decode() == expected.stdout.decode(), boxed.stderr.decode()
+
+
+def test_rlimit_nproc_does_not_hold_root(bins):
+    exe = bins["nproc_limit"]
+    expected = native([exe, "forks", "8"])
+    assert b"forks: 30 succeeded" in expected.stdout, expected
+    boxed = run_sentry([exe, "forks", "8"])
+    assert boxed.stdout.decode() == expected.stdout.decode(), boxed.stderr.decode()
+
+
+def test_rlimit_nproc_after_setuid_fails_execve(bins):
+    """setuid to a uid over its limit succeeds; the next execve is EAGAIN
+    until the uid is back under it (PF_NPROC_EXCEEDED)."""
+    _no_host_process_of(UID)
+    exe = bins["nproc_limit"]
+    expected = native([exe, "setuid", str(UID)])
+    assert b"execve: EAGAIN" in expected.stdout, expected
+    boxed = run_sentry([exe, "setuid", str(UID)])
+    assert boxed.stdout.decode() == expected.stdout.decode(), boxed.stderr.decode()
+
+
+def test_a_refused_fork_or_thread_leaves_nothing(bins):
+    """Past --pids-limit (the same path as RLIMIT_NPROC): fork is EAGAIN
+    with no child to wait for and no SIGCHLD; pthread_create is EAGAIN and
+    the process goes on (a SIGKILL to the refused thread took it all)."""
+    r = run_sentry([bins["nproc_limit"], "refused"], extra=["--pids-limit", "5"])
+    assert r.stdout.decode().splitlines() == [
+        "forks: 4 then EAGAIN; SIGCHLD 0", "waitpid(-1, WNOHANG) = 0", "SIGCHLD after the real children: yes",
+        "waitpid(-1) = -1 ECHILD", "threads: 4 then EAGAIN", "still running"], r.stderr.decode()
+    assert r.returncode == 0

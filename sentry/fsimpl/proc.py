@@ -202,13 +202,15 @@ class ProcMount(Mount):
 
     @staticmethod
     def _limits(proc, data):
-        """The host's, but RLIMIT_CORE's line: the sandbox's (syscalls/rlimit.py)."""
-        if proc.core_limit is None:
-            return data
-        shown = ["unlimited" if v == RLIM_INFINITY else str(v) for v in proc.core_limit]
-        line = ("%-25s %-20s %-20s %-10s\n" % ("Max core file size", *shown, "bytes")).encode()
-        return b"".join(line if l.startswith(b"Max core file size") else l
-                        for l in data.splitlines(keepends=True))
+        """The host's, but the lines of RLIMIT_CORE and RLIMIT_NPROC: the
+        sandbox's (syscalls/rlimit.py)."""
+        lines = {}
+        for name, limit, unit in (("Max core file size", proc.core_limit, "bytes"),
+                                  ("Max processes", proc.nproc_limit, "processes")):
+            if limit is not None:
+                shown = ["unlimited" if v == RLIM_INFINITY else str(v) for v in limit]
+                lines[name.encode()] = ("%-25s %-20s %-20s %-10s\n" % (name, *shown, unit)).encode()
+        return b"".join(lines.get(l[:25].rstrip(), l) for l in data.splitlines(keepends=True))
 
     def _tasks(self, kernel, proc, path, rest, final):
         self._dir(path)
