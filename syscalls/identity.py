@@ -3,6 +3,7 @@ import errno
 import os
 import struct
 
+from syscalls.call import sint
 from syscalls.errors import SyscallError
 
 from syscalls.registry import Rewrite, handler
@@ -26,18 +27,25 @@ def sys_uname(call):
     return 0
 
 
+CAP_SYS_ADMIN = 21
+
+
 def _set_uts(key):
     def set_name(call):
-        n = call.args[1]
-        if n > UTS_LEN - 1:
+        # CAP_SYS_ADMIN in the user namespace owning the UTS namespace (the
+        # sandbox's), checked first; len is an int
+        if not call.task.creds.capable(CAP_SYS_ADMIN):
+            raise SyscallError(errno.EPERM)
+        n = sint(call.args[1])
+        if n < 0 or n > UTS_LEN - 1:
             raise SyscallError(errno.EINVAL)
         call.kernel.uts[key] = call.read(call.args[0], n).decode(errors="surrogateescape")
         return 0
     return set_name
 
 
-handler("sethostname", note="changes the sandbox's UTS state only")(_set_uts("hostname"))
-handler("setdomainname", note="changes the sandbox's UTS state only")(_set_uts("domainname"))
+handler("sethostname", note="changes the sandbox's UTS state only; needs CAP_SYS_ADMIN")(_set_uts("hostname"))
+handler("setdomainname", note="changes the sandbox's UTS state only; needs CAP_SYS_ADMIN")(_set_uts("domainname"))
 
 
 CLOCK_REALTIME, CLOCK_TAI = 0, 11

@@ -19,7 +19,7 @@ from conftest import HERE, SENTRY, TIMEOUT, run_sentry
 UID = 54321                      # a uid no host process runs as (RLIMIT_NPROC counts per uid)
 AS_UID = ["setpriv", f"--reuid={UID}", f"--regid={UID}", "--clear-groups"]
 OWN_UTS = ["unshare", "--uts"]
-PROGRAMS = ("sigsys_child", "creds_keepcaps", "nproc_limit")
+PROGRAMS = ("sigsys_child", "creds_keepcaps", "nproc_limit", "uts_access")
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +147,31 @@ def test_a_refused_fork_or_thread_leaves_nothing(bins):
         "forks: 4 then EAGAIN; SIGCHLD 0", "waitpid(-1, WNOHANG) = 0", "SIGCHLD after the real children: yes",
         "waitpid(-1) = -1 ECHILD", "threads: 4 then EAGAIN", "still running"], r.stderr.decode()
     assert r.returncode == 0
+
+
+# ---- 4. sethostname, access through /proc/<pid>/fd, /proc/sys -------------------
+
+@pytest.mark.parametrize("who", ["root", "user", "real-uid-only"])
+def test_uts_names_and_fd_access_as_natively(bins, who):
+    exe = bins["uts_access"]
+    as_who = {"root": [], "user": AS_UID, "real-uid-only": ["setpriv", f"--ruid={UID}"]}[who]
+    expected = native(OWN_UTS + as_who + [exe])
+    assert expected.returncode == 0, expected
+    if who == "user":          # the sandbox's first process is that user
+        boxed = run_sentry([exe], extra=["--uid", str(UID), "--gid", str(UID)])
+    else:
+        boxed = run_sentry(as_who + [exe])
+    assert boxed.stdout.decode() == expected.stdout.decode(), boxed.stderr.decode()
+    if who == "user":
+        assert b"sethostname(\"box-a\", 5) = -1 EPERM" in boxed.stdout
+
+
+def test_proc_sys_has_only_what_it_offers():
+    script = ("find /proc/sys | sort > /tmp/before; "
+              "for n in nope kernel/nope vm/nope fs/nope a/b/c kernel/random/nope; do "
+              "  stat /proc/sys/$n >/dev/null 2>&1 && echo found $n; cat /proc/sys/$n 2>/dev/null; done; "
+              "find /proc/sys | sort | diff /tmp/before - && echo unchanged; "
+              "cat /proc/sys/kernel/hostname /proc/sys/vm/overcommit_memory >/dev/null && echo readable; "
+              "ls /proc/sys")
+    r = run_sentry(["/bin/sh", "-c", script])
+    assert r.stdout.decode().split() == ["unchanged", "readable", "fs", "kernel", "vm"], r.stderr.decode()

@@ -216,9 +216,10 @@ class Credentials:
         (it dropped root) must be held to its own ids."""
         return not all(self.capable(c) for c in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER))
 
-    def permits(self, st, want, real=False):
+    def permits(self, st, want, real=False, owner=None):
         """Whether mode bits `want` (4 r, 2 w, 1 x) of a file are granted to
-        these credentials (the real ids with real=True, as access(2) uses)."""
+        these credentials (the real ids with real=True, as access(2) uses),
+        the file's owner and group being `owner` (guest ids) if given."""
         uid, gid = (self.ruid, self.rgid) if real else (self.fsuid, self.fsgid)
         override = self.capable(CAP_DAC_OVERRIDE) and (not real or self.ruid == 0)
         is_dir = stat.S_ISDIR(st.st_mode)
@@ -228,7 +229,7 @@ class Credentials:
                 and (not real or self.ruid == 0):
             return True
         ids = idmap.current
-        owner, group = ids.uid_view(st.st_uid), ids.gid_view(st.st_gid)
+        owner, group = owner or (ids.uid_view(st.st_uid), ids.gid_view(st.st_gid))
         if owner == uid:
             bits = st.st_mode >> 6
         elif group == gid or group in self.groups:
@@ -237,8 +238,8 @@ class Credentials:
             bits = st.st_mode
         return bits & want == want
 
-    def check(self, st, want, real=False):
-        if not self.permits(st, want, real):
+    def check(self, st, want, real=False, owner=None):
+        if not self.permits(st, want, real, owner):
             raise SyscallError(errno.EACCES)
 
     def check_sticky(self, dir_st, st):
