@@ -473,7 +473,9 @@ class Kernel:
         """Wait for a refused task's end (its stops on the way are let go)."""
         while True:
             try:
-                _, status = os.waitpid(tid, WALL)
+                status = lib.sn_take_queued(tid)     # the loop may have taken it already
+                if status == -1:
+                    _, status = os.waitpid(tid, WALL)
             except ChildProcessError:
                 self.on_gone(tid, 0)
                 return
