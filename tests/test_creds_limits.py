@@ -175,3 +175,50 @@ def test_proc_sys_has_only_what_it_offers():
               "ls /proc/sys")
     r = run_sentry(["/bin/sh", "-c", script])
     assert r.stdout.decode().split() == ["unchanged", "readable", "fs", "kernel", "vm"], r.stderr.decode()
+
+
+# ---- 5. nothing of a sandbox outlives it on the host -------------------------------
+
+def _sentry_entries(top, pid):
+    return [n for n in os.listdir(top) if n.startswith(f"sentry-{pid}-")]
+
+
+def test_a_sigkilled_sentry_leaves_nothing_on_the_host(tmp_path):
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmpdir))
+    p = subprocess.Popen(SENTRY + ["--", "/bin/sh", "-c", "echo x > /tmp/f; mkdir /dev/shm/d; echo up; sleep 100"],
+                         stdout=subprocess.PIPE, env=env)
+    try:
+        assert p.stdout.readline() == b"up\n"
+        assert os.listdir(tmpdir) and _sentry_entries("/dev/shm", p.pid)     # it has state there
+        guests = [int(t) for t in os.listdir("/proc") if t.isdigit() and _tracer_of(t) == p.pid]
+        assert guests
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and (any(_alive(g) for g in guests) or os.listdir(tmpdir)
+                                      or _sentry_entries("/dev/shm", p.pid) or _sentry_entries("/tmp", p.pid)):
+        time.sleep(0.1)
+    assert not any(_alive(g) for g in guests)
+    assert os.listdir(tmpdir) == []
+    assert _sentry_entries("/dev/shm", p.pid) == [] and _sentry_entries("/tmp", p.pid) == []
+
+
+def _tracer_of(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("TracerPid:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
