@@ -258,8 +258,11 @@ def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns):
         privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
         cfg.limits.bind()
         # The kernel writes core files itself, in the process's cwd and not
-        # through any syscall the Sentry sees: no core files.
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        # through any syscall the Sentry sees: no core files.  1, not 0: a
+        # core_pattern that pipes to a handler (systemd-coredump, apport)
+        # ignores 0 and would hand the guest's memory to the host; the kernel
+        # skips both kinds of dump for 1 (fs/coredump.c).
+        resource.setrlimit(resource.RLIMIT_CORE, (1, 1))
         # The guest's cwd is a real one, kept by the kernel (chdir is
         # rewritten, never emulated), read back through /proc/<tid>/cwd.
         os.chdir(host_cwd)

@@ -4,7 +4,8 @@ RLIMIT_NPROC.
 The kernel writes a core file itself, into the dying process's cwd, through
 no syscall the Sentry sees: on the default root that cwd may be a directory
 of the host's own tree (the overlay's lower layer).  So the guest's real
-RLIMIT_CORE is 0, soft and hard.  RLIMIT_NPROC counts the tasks of a real
+RLIMIT_CORE is 1, soft and hard (0 would still let a core_pattern pipe take
+dumps to the host).  RLIMIT_NPROC counts the tasks of a real
 uid, and every guest runs as one host uid (root, exempt, or sentry's own,
 shared with host processes): the host cannot count the guest's emulated
 uids, so the Kernel does (Kernel.nproc_over, at fork, clone and execve).

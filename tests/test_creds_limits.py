@@ -70,6 +70,23 @@ def test_a_child_the_filter_kills_dies_of_sigsys(bins, mode):
     assert boxed.returncode == 0
 
 
+def test_no_guest_core_reaches_the_host():
+    """No core file, and nothing for a core_pattern pipe either (systemd-
+    coredump, apport): the kernel ignores RLIMIT_CORE 0 for a pipe, not 1.
+    The guest's own limit is the sandbox's (emulated)."""
+    p = subprocess.Popen(SENTRY + ["--", "/bin/sh", "-c", "ulimit -c unlimited; ulimit -c; read x"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"unlimited\n"
+        guests = [t for t in os.listdir("/proc") if t.isdigit() and _tracer_of(t) == p.pid]
+        assert guests
+        for g in guests:
+            with open(f"/proc/{g}/limits") as f:
+                assert [l.split()[-3:-1] for l in f if l.startswith("Max core file size")] == [["1", "1"]]
+    finally:
+        p.communicate(b"\n", timeout=TIMEOUT)
+
+
 # ---- 2. keep-caps, securebits, the ambient and bounding sets ------------------
 
 def test_keep_caps_and_securebits_as_natively(bins):
