@@ -24,10 +24,16 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void *flipper(void *arg)
 {
-	while (!stop) {
+	for (unsigned i = 0; !stop; i++) {
 		rename(real, d);            /* d is the directory */
+		/* Mostly flip as fast as possible (the check-then-use races); now
+		 * and then hold each state a moment, so that an exec, which takes
+		 * the Sentry's lookup and then the kernel's, can see either one
+		 * whatever the order the Sentry serves stops in. */
+		if (i % 8 == 0) usleep(200);
 		rename(d, real);
 		symlink("../../..", d);     /* d is the way out */
+		if (i % 8 == 4) usleep(200);
 		unlink(d);
 	}
 	return arg;
