@@ -160,11 +160,64 @@ static int fast_seccomp(int tid, sn_regs *r)
 	return 0;
 }
 
+/* Fairness.  waitpid(-1) finds the newest tracee's stop first (the kernel
+ * lists tracees newest first), so under a storm of new tasks (a fork bomb
+ * against --pids-limit) an older task's stop could wait for ever: a shell's
+ * `sleep` never ran.  Every DRAIN_EVERY stops, every stop already pending is
+ * taken at once and they are served in turn before waitpid is asked again;
+ * this costs one waitpid(WNOHANG) per DRAIN_EVERY stops when nothing is. */
+#define DRAIN_EVERY 16
+#define QUEUE_MAX 16384
+static struct { pid_t tid; int status; } queue[QUEUE_MAX];
+static int q_head, q_len;
+static unsigned since_drain;
+
+static pid_t next_stop(int *status)
+{
+	if (q_len) {
+		pid_t tid = queue[q_head].tid;
+		*status = queue[q_head].status;
+		q_head = (q_head + 1) % QUEUE_MAX;
+		q_len--;
+		return tid;
+	}
+	pid_t tid = waitpid(-1, status, __WALL);
+	if (tid > 0 && ++since_drain >= DRAIN_EVERY) {
+		since_drain = 0;
+		while (q_len < QUEUE_MAX) {
+			int st;
+			pid_t t = waitpid(-1, &st, __WALL | WNOHANG);
+			if (t <= 0) break;
+			int at = (q_head + q_len) % QUEUE_MAX;
+			queue[at].tid = t;
+			queue[at].status = st;
+			q_len++;
+		}
+	}
+	return tid;
+}
+
+/* A stop of `tid` taken from the kernel but not served yet (the Sentry
+ * waits for one task alone, Kernel._collect): its wait status, or -1. */
+int sn_take_queued(int tid)
+{
+	for (int i = 0; i < q_len; i++) {
+		int at = (q_head + i) % QUEUE_MAX;
+		if (queue[at].tid != tid) continue;
+		int status = queue[at].status;
+		for (int j = i; j + 1 < q_len; j++)
+			queue[(q_head + j) % QUEUE_MAX] = queue[(q_head + j + 1) % QUEUE_MAX];
+		q_len--;
+		return status;
+	}
+	return -1;
+}
+
 int sn_wait(sn_event *ev)
 {
 	for (;;) {
 		int status;
-		pid_t tid = waitpid(-1, &status, __WALL);
+		pid_t tid = next_stop(&status);
 		if (tid < 0) {
 			if (errno == EINTR) return -EINTR;
 			return -errno;

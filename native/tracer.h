@@ -51,6 +51,7 @@ long sn_ptrace(int req, int tid, uint64_t addr, uint64_t data);
 int sn_getregs(int tid, sn_regs *regs);
 int sn_setregs(int tid, const sn_regs *regs);
 int sn_wait(sn_event *ev);
+int sn_take_queued(int tid);
 long sn_read_mem(int tid, uint64_t addr, void *buf, size_t len);
 long sn_read_string(int tid, uint64_t addr, char *buf, size_t max);
 long sn_write_mem(int memfd, uint64_t addr, const void *buf, size_t len);

@@ -6,8 +6,19 @@ import sys
 from sentry import __version__
 
 
+USAGE_ERROR = 125       # as for every error of sentry's own (README: exit status)
+
+
+class _Parser(argparse.ArgumentParser):
+    """A bad option is one line on stderr and exit status 125 (argparse's
+    own way is the usage text and 2, which a command's status could be)."""
+
+    def error(self, message):
+        self.exit(USAGE_ERROR, f"{self.prog}: {message}\n")
+
+
 def parser():
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="sentry",
         description="Run Linux programs in a userspace-kernel sandbox (seccomp-bpf + ptrace).")
     p.add_argument("--version", action="version", version=f"sentry {__version__}")
@@ -67,8 +78,9 @@ def parser():
 def main(argv=None):
     args = parser().parse_args(argv)
     if args.command != "run":
-        parser().print_help()
-        return 2
+        print("sentry: no command given (usage: sentry run [options] -- CMD [ARGS...]; sentry --help)",
+              file=sys.stderr)
+        return USAGE_ERROR
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     handler = logging.FileHandler(args.log) if args.log else logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("sentry: %(message)s"))

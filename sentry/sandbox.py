@@ -7,6 +7,7 @@ import resource
 import shutil
 import signal
 import tempfile
+import time
 
 from sentry.kernel import audit as _audit
 from sentry.kernel.kernel import Kernel
@@ -299,8 +300,11 @@ def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns):
         privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
         cfg.limits.bind()
         # The kernel writes core files itself, in the process's cwd and not
-        # through any syscall the Sentry sees: no core files.
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        # through any syscall the Sentry sees: no core files.  1, not 0: a
+        # core_pattern that pipes to a handler (systemd-coredump, apport)
+        # ignores 0 and would hand the guest's memory to the host; the kernel
+        # skips both kinds of dump for 1 (fs/coredump.c).
+        resource.setrlimit(resource.RLIMIT_CORE, (1, 1))
         # The guest's cwd is a real one, kept by the kernel (chdir is
         # rewritten, never emulated), read back through /proc/<tid>/cwd.
         os.chdir(host_cwd)
@@ -339,6 +343,7 @@ def run(cfg):
     # the disk and ~7 µs on tmpfs).
     private = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-")
     scratch = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-", dir=_memory_dir()) if _memory_dir() else private
+    janitor = _janitor(private, scratch)
     mountns = None
     trail = _audit.OFF
     try:
@@ -406,15 +411,70 @@ def run(cfg):
         trail.close()
         if mountns is not None:
             mountns.close()
-        _discard(private, scratch)
+        if janitor is not None:
+            os.close(janitor)           # the janitor removes them now
+        else:
+            _discard(private, scratch)
+
+
+JANITOR_PATIENCE = 30                   # seconds it retries a directory a dying guest still fills
+
+
+def _janitor(*dirs):
+    """A process of its own (not the Sentry's child, in a session of its
+    own) that removes the private directories when the Sentry is gone: it
+    waits for the end of a pipe whose other end only the Sentry holds, which
+    closes at the Sentry's exit, even by SIGKILL.  The guests die with the
+    Sentry (PTRACE_O_EXITKILL); one may finish a call that creates a file
+    meanwhile, so a directory is removed until it is gone (nothing can be
+    made in a removed directory).  Returns the Sentry's end; None if no
+    process could be had (then _discard at exit, and the next Sentry
+    removes what a killed one left: _remove_stale_private_dirs)."""
+    r, w = os.pipe()                    # not inherited across exec; guests close it
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        return None
+    if pid == 0:
+        try:
+            os.close(w)
+            if os.fork() == 0:
+                os.setsid()
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(null, fd)
+                os.closerange(3, r)
+                os.closerange(r + 1, 1 << 16)
+                while True:
+                    try:
+                        if not os.read(r, 1):
+                            break
+                    except InterruptedError:
+                        continue
+                    except OSError:
+                        break
+                deadline = time.monotonic() + JANITOR_PATIENCE
+                while True:
+                    left = [d for d in dirs if os.path.lexists(d)]
+                    for d in left:
+                        _remove_tree(d)
+                    if not any(os.path.lexists(d) for d in left) or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
+        finally:
+            os._exit(0)
+    os.close(r)
+    os.waitpid(pid, 0)
+    return w
 
 
 def _discard(*dirs):
     """Remove the private directories from a child process, so that the
     guest's exit status is not held up by the disk: an overlay's upper layer
     holds a directory for every directory the guest looked at, and removing
-    them takes as long as making them.  (The next Sentry removes what a
-    killed one left: _remove_stale_private_dirs.)"""
+    them takes as long as making them."""
     try:
         pid = os.fork()
     except OSError:

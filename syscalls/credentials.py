@@ -8,6 +8,7 @@ publishes after every change here; these handlers serve a task without one.
 import errno
 import struct
 
+from sentry.kernel.credentials import SECBIT_KEEP_CAPS
 from syscalls.call import sint
 from syscalls.errors import SyscallError
 from syscalls.registry import handler
@@ -116,11 +117,20 @@ def sys_setgroups(call):
     return _changed(call)
 
 
+def _uid_changed(call, ruid):
+    """After a set*uid: a new real uid is checked against RLIMIT_NPROC, for
+    the next execve (the kernel's flag_nproc_exceeded)."""
+    if call.task.creds.ruid != ruid:
+        call.kernel.nproc_flag(call.task)
+    return _changed(call)
+
+
 @handler("setuid")
 @_audited(1)
 def sys_setuid(call):
+    ruid = call.task.creds.ruid
     call.task.creds.setuid(_id(call, 0))
-    return _changed(call)
+    return _uid_changed(call, ruid)
 
 
 @handler("setgid")
@@ -133,8 +143,9 @@ def sys_setgid(call):
 @handler("setreuid")
 @_audited(2)
 def sys_setreuid(call):
+    ruid = call.task.creds.ruid
     call.task.creds.setreuid(_id(call, 0), _id(call, 1))
-    return _changed(call)
+    return _uid_changed(call, ruid)
 
 
 @handler("setregid")
@@ -147,8 +158,9 @@ def sys_setregid(call):
 @handler("setresuid")
 @_audited(3)
 def sys_setresuid(call):
+    ruid = call.task.creds.ruid
     call.task.creds.setresuid(_id(call, 0), _id(call, 1), _id(call, 2))
-    return _changed(call)
+    return _uid_changed(call, ruid)
 
 
 @handler("setresgid")
@@ -211,9 +223,10 @@ def sys_capget(call):
 @handler("capset")
 @_audited(0)
 def sys_capset(call):
+    version, pid = struct.unpack("<Ii", call.read(call.args[0], 8))
+    if version in (CAP_V1, CAP_V2, CAP_V3) and pid not in (0, call.task.vtid):
+        raise SyscallError(errno.EPERM)          # only one's own, whether or not pid exists
     task, words = _cap_header(call)
-    if task is not call.task:
-        raise SyscallError(errno.EPERM)
     raw = call.read(call.args[1], 12 * words)
     eff = perm = inh = 0
     for w in range(words):
@@ -222,4 +235,51 @@ def sys_capset(call):
         perm |= p << (32 * w)
         inh |= i << (32 * w)
     call.task.creds.capset(eff, perm, inh)
+    return _changed(call)
+
+
+# ---- prctl's credential options (from syscalls/process.py's sys_prctl) -------
+
+PR_GET_KEEPCAPS, PR_SET_KEEPCAPS, PR_CAPBSET_READ, PR_CAPBSET_DROP = 7, 8, 23, 24
+PR_GET_SECUREBITS, PR_SET_SECUREBITS, PR_CAP_AMBIENT = 27, 28, 47
+PR_CAP_AMBIENT_IS_SET, PR_CAP_AMBIENT_RAISE, PR_CAP_AMBIENT_LOWER, PR_CAP_AMBIENT_CLEAR_ALL = 1, 2, 3, 4
+CRED_PRCTLS = (PR_GET_KEEPCAPS, PR_SET_KEEPCAPS, PR_CAPBSET_READ, PR_CAPBSET_DROP,
+               PR_GET_SECUREBITS, PR_SET_SECUREBITS, PR_CAP_AMBIENT)
+
+
+def prctl_creds(call, option):
+    """The kernel's cap_task_prctl, on the task's emulated credentials: the
+    host's own are empty and locked, and must stay so.  Arguments are
+    unsigned long, as the kernel reads them: all 64 bits count."""
+    c = call.task.creds
+    arg2, arg3, arg4, arg5 = call.args[1:5]
+    if option == PR_GET_KEEPCAPS:
+        return int(c.secure(SECBIT_KEEP_CAPS))
+    if option == PR_GET_SECUREBITS:
+        return c.securebits
+    if option == PR_CAPBSET_READ:
+        if not c.cap_valid(arg2):
+            raise SyscallError(errno.EINVAL)
+        return c.cap_bounding >> arg2 & 1
+    if option == PR_SET_KEEPCAPS:
+        c.set_keepcaps(arg2)
+    elif option == PR_SET_SECUREBITS:
+        c.set_securebits(arg2)
+    elif option == PR_CAPBSET_DROP:
+        c.bounding_drop(arg2)
+    elif arg2 == PR_CAP_AMBIENT_CLEAR_ALL:
+        if arg3 | arg4 | arg5:
+            raise SyscallError(errno.EINVAL)
+        c.cap_ambient = 0
+    else:
+        if not c.cap_valid(arg3) or arg4 | arg5:
+            raise SyscallError(errno.EINVAL)
+        if arg2 == PR_CAP_AMBIENT_IS_SET:
+            return c.cap_ambient >> arg3 & 1
+        if arg2 == PR_CAP_AMBIENT_RAISE:
+            c.ambient_raise(arg3)
+        elif arg2 == PR_CAP_AMBIENT_LOWER:
+            c.cap_ambient &= ~(1 << arg3)
+        else:
+            raise SyscallError(errno.EINVAL)
     return _changed(call)

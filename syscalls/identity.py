@@ -3,6 +3,7 @@ import errno
 import os
 import struct
 
+from sentry.kernel.credentials import CAP_SYS_ADMIN
 from syscalls.errors import SyscallError
 
 from syscalls.registry import Rewrite, handler
@@ -28,6 +29,10 @@ def sys_uname(call):
 
 def _set_uts(key):
     def set_name(call):
+        # CAP_SYS_ADMIN in the user namespace owning the UTS namespace (the
+        # sandbox's), checked first; len is an int
+        if not call.task.creds.capable(CAP_SYS_ADMIN):
+            raise SyscallError(errno.EPERM)
         n = call.args[1]            # an int
         if not 0 <= n <= UTS_LEN - 1:
             raise SyscallError(errno.EINVAL)
@@ -36,8 +41,8 @@ def _set_uts(key):
     return set_name
 
 
-handler("sethostname", note="changes the sandbox's UTS state only")(_set_uts("hostname"))
-handler("setdomainname", note="changes the sandbox's UTS state only")(_set_uts("domainname"))
+handler("sethostname", note="changes the sandbox's UTS state only; needs CAP_SYS_ADMIN")(_set_uts("hostname"))
+handler("setdomainname", note="changes the sandbox's UTS state only; needs CAP_SYS_ADMIN")(_set_uts("domainname"))
 
 
 CLOCK_REALTIME, CLOCK_TAI = 0, 11

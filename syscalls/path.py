@@ -147,13 +147,28 @@ def _access(call, dirfd, path, mode, flags):
         raise SyscallError(errno.EINVAL)
     try:
         loc = lookup(call, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW)
-    except UnnamedTarget:
-        return 0           # a pipe or socket the caller holds: read and write are its own
+    except UnnamedTarget as unnamed:
+        return _unnamed_access(call, unnamed, mode, real=not flags & AT_EACCESS)
     permission.check(call, loc, mode, real=not flags & AT_EACCESS)
     if mode & os.W_OK:
         loc.mount.check_content_writable(loc.rel)
     if mode & os.X_OK and not stat.S_ISDIR(loc.st.st_mode) and not loc.st.st_mode & 0o111:
         raise SyscallError(errno.EACCES)
+    return 0
+
+
+def _unnamed_access(call, unnamed, mode, real):
+    """access(2) through /proc/<pid>/fd/N of a pipe, socket, anonymous inode
+    or deleted file: the object's own mode and owner decide, as on Linux
+    (a pipe is 0600, a socket 0777, an eventfd 0600 owned by root), for any
+    guest: the host never checks this one.  A pipe or socket the guest made
+    belongs to the host uid every guest runs as; on Linux, to the fs ids of
+    the guest that made it, taken to be the caller's."""
+    st = _unnamed_stat(call, unnamed, os.fstat)
+    creds, owner = call.task.creds, None
+    if (stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode)) and st.st_uid == os.geteuid():
+        owner = (creds.fsuid, creds.fsgid)
+    creds.check(st, mode & 7, real, owner)
     return 0
 
 

@@ -12,6 +12,7 @@ import os
 import struct
 
 from sentry.kernel.idmap import OVERFLOW_ID
+from syscalls import credentials
 from syscalls.call import sint
 from syscalls.errors import SyscallError
 from syscalls.registry import PASS, Rewrite, handler
@@ -215,10 +216,13 @@ PIDTYPE_PGID = 2
 
 
 @handler("prctl", support="partial",
-         note="allowed in BPF but for the options that name a pid (translated) and init's "
-              "child-subreaper bit (emulated: the host's must stay set)")
+         note="allowed in BPF but for the options that name a pid (translated), init's "
+              "child-subreaper bit (emulated: the host's must stay set) and the capability "
+              "options (keep-caps, securebits, bounding and ambient sets: emulated)")
 def sys_prctl(call):
     option, kernel = sint(call.args[0]), call.kernel
+    if option in credentials.CRED_PRCTLS:
+        return credentials.prctl_creds(call, option)
     is_init = kernel.init is not None and call.process is kernel.init
     if option == PR_SET_CHILD_SUBREAPER and is_init:
         # it inherits the sandbox's orphans either way, as a namespace's init does
@@ -260,6 +264,8 @@ def _reaped(call, host, flags):
 def sys_wait4(call):
     pid, options = sint(call.args[0]), sint(call.args[2])
     kernel = call.kernel
+    if call.task.reaping is not None and pid == call.task.reaping:
+        return PASS          # the Sentry's own: a refused child reaped (Kernel.refuse)
     if pid > 0:
         host = kernel.pids.host(pid)
         if host is None or not kernel.in_sandbox_host(host):

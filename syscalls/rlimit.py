@@ -1,14 +1,20 @@
-"""Resource limits: the host's are the guest's, but for RLIMIT_CORE.
+"""Resource limits: the host's are the guest's, but for RLIMIT_CORE and
+RLIMIT_NPROC.
 
 The kernel writes a core file itself, into the dying process's cwd, through
 no syscall the Sentry sees: on the default root that cwd may be a directory
 of the host's own tree (the overlay's lower layer).  So the guest's real
-RLIMIT_CORE is 0, soft and hard, and the one it reads and sets is the
-sandbox's, kept per process and inherited at fork as the kernel's is
-(`Process.core_limit`).  Its rules are the kernel's: soft above hard is
-EINVAL, raising the hard limit EPERM (it takes CAP_SYS_RESOURCE of the
-initial user namespace, which no guest holds).  BPF lets every other
-resource through (syscalls/table.py).
+RLIMIT_CORE is 1, soft and hard (0 would still let a core_pattern pipe take
+dumps to the host).  RLIMIT_NPROC counts the tasks of a real
+uid, and every guest runs as one host uid (root, exempt, or sentry's own,
+shared with host processes): the host cannot count the guest's emulated
+uids, so the Kernel does (Kernel.nproc_over, at fork, clone and execve).
+The limits the guest reads and sets for these two are the sandbox's, kept
+per process and inherited at fork as the kernel's are
+(`Process.core_limit`, `Process.nproc_limit`).  Their rules are the
+kernel's: soft above hard is EINVAL, raising the hard limit EPERM (it
+takes CAP_SYS_RESOURCE of the initial user namespace, which no guest
+holds).  BPF lets every other resource through (syscalls/table.py).
 """
 import errno
 import struct
@@ -17,33 +23,43 @@ from syscalls.call import sint
 from syscalls.errors import SyscallError
 from syscalls.registry import PASS, Rewrite, handler
 
-RLIMIT_CORE = 4
+RLIMIT_CORE, RLIMIT_NPROC = 4, 6
+# the emulated resources: Process attribute of each
+EMULATED = {RLIMIT_CORE: "core_limit", RLIMIT_NPROC: "nproc_limit"}
 RLIMIT = struct.Struct("<QQ")          # rlim_cur, rlim_max (RLIM_INFINITY: all ones)
 CAP_SYS_RESOURCE = 24
 
 
-def _apply(proc, new):
+def _emulated(arg):
+    """The Process attribute of an emulated resource (an unsigned int
+    argument: its low 32 bits), or None."""
+    return EMULATED.get(arg & 0xFFFFFFFF)
+
+
+def _apply(proc, attr, new):
     soft, hard = new
     if soft > hard:
         raise SyscallError(errno.EINVAL)
-    if hard > proc.core_limit[1]:
+    if hard > getattr(proc, attr)[1]:
         raise SyscallError(errno.EPERM)
-    proc.core_limit = (soft, hard)
+    setattr(proc, attr, (soft, hard))
 
 
-@handler("getrlimit", note="RLIMIT_CORE is the sandbox's own (the host's stays 0)")
+@handler("getrlimit", note="RLIMIT_CORE and RLIMIT_NPROC are the sandbox's own")
 def sys_getrlimit(call):
-    if call.args[0] & 0xFFFFFFFF != RLIMIT_CORE:
+    attr = _emulated(call.args[0])
+    if attr is None:
         return PASS
-    call.write(call.args[1], RLIMIT.pack(*call.process.core_limit))
+    call.write(call.args[1], RLIMIT.pack(*getattr(call.process, attr)))
     return 0
 
 
 @handler("setrlimit", note="as getrlimit")
 def sys_setrlimit(call):
-    if call.args[0] & 0xFFFFFFFF != RLIMIT_CORE:
+    attr = _emulated(call.args[0])
+    if attr is None:
         return PASS
-    _apply(call.process, RLIMIT.unpack(call.read(call.args[1], RLIMIT.size)))
+    _apply(call.process, attr, RLIMIT.unpack(call.read(call.args[1], RLIMIT.size)))
     return 0
 
 
@@ -56,12 +72,13 @@ def _may_change(caller, target):
     return same or caller.capable(CAP_SYS_RESOURCE)
 
 
-@handler("prlimit64", note="the pid must name a sandbox process; RLIMIT_CORE as getrlimit")
+@handler("prlimit64", note="the pid must name a sandbox process; RLIMIT_CORE and RLIMIT_NPROC as getrlimit")
 def sys_prlimit64(call):
     pid, kernel = sint(call.args[0]), call.kernel
     if pid < 0:
         raise SyscallError(errno.ESRCH)
-    if call.args[1] & 0xFFFFFFFF != RLIMIT_CORE:
+    attr = _emulated(call.args[1])
+    if attr is None:
         if pid == 0:
             return PASS
         return Rewrite(args={0: kernel.host_id(pid, task=True)}, restore=True)
@@ -75,9 +92,9 @@ def sys_prlimit64(call):
             raise SyscallError(errno.EPERM)
     new_addr, old_addr = call.args[2], call.args[3]
     new = RLIMIT.unpack(call.read(new_addr, RLIMIT.size)) if new_addr else None
-    old = proc.core_limit
+    old = getattr(proc, attr)
     if new is not None:
-        _apply(proc, new)
+        _apply(proc, attr, new)
     if old_addr:
         call.write(old_addr, RLIMIT.pack(*old))
     return 0

@@ -171,18 +171,21 @@ ALLOW_IF = {
        "munmap mprotect madvise pkey_mprotect mlock munlock mlock2 msync mbind".split()},
     "mremap": [r + _mask0(3, MREMAP_FIXED) for r in _clear_of_staging(0, 1)],
     # pid 0 is the caller: nothing to translate or check
-    # RLIMIT_CORE (4) is the sandbox's own (syscalls/rlimit.py); for prlimit64, pid 0 is the caller
-    "getrlimit": [_lt(0, 4)] + [_eq(0, r) for r in range(5, 16)],
-    "setrlimit": [_lt(0, 4)] + [_eq(0, r) for r in range(5, 16)],
-    "prlimit64": [_eq(0, 0) + _lt(1, 4)] + [_eq(0, 0) + _eq(1, r) for r in range(5, 16)],
+    # RLIMIT_CORE (4) and RLIMIT_NPROC (6) are the sandbox's own (syscalls/rlimit.py); for
+    # prlimit64, pid 0 is the caller
+    "getrlimit": [_lt(0, 4), _eq(0, 5)] + [_eq(0, r) for r in range(7, 16)],
+    "setrlimit": [_lt(0, 4), _eq(0, 5)] + [_eq(0, r) for r in range(7, 16)],
+    "prlimit64": [_eq(0, 0) + _lt(1, 4), _eq(0, 0) + _eq(1, 5)] + [_eq(0, 0) + _eq(1, r) for r in range(7, 16)],
     "sched_getaffinity": [_eq(0, 0)],
     "sched_setaffinity": [_eq(0, 0)],
     "sched_getparam": [_eq(0, 0)],
     "sched_getscheduler": [_eq(0, 0)],
     "get_robust_list": [_eq(0, 0)],
-    # all options but those naming a process (PR_SCHED_CORE 62, PR_SET_PTRACER) and the
-    # child-subreaper bit (36, 37: init's is emulated); unknown options trap
-    "prctl": [_lt(0, 36)] + [_eq(0, v) for v in range(38, 80) if v != 62] + [_eq(0, 0x53564D41)],
+    # all options but those naming a process (PR_SCHED_CORE 62, PR_SET_PTRACER), the
+    # child-subreaper bit (36, 37: init's is emulated) and the credential ones (keep-caps
+    # 7 8, bounding set 23 24, securebits 27 28, ambient 47: emulated); unknown options trap
+    "prctl": [_lt(0, 7)] + [_eq(0, v) for v in range(9, 80) if v not in (23, 24, 27, 28, 36, 37, 47, 62)]
+             + [_eq(0, 0x53564D41)],
     # the caller's own clocks; a CPU-time clock of another pid traps (syscalls/clock.py)
     **{name: [_lt(0, 64)] + [_eq(0, c & mask) for c in range(-8, 0) for mask in (2**64 - 1, 2**32 - 1)]
        for name in ("clock_gettime", "clock_getres", "clock_nanosleep")},

@@ -6,6 +6,10 @@ import sys
 
 from conftest import SENTRY, run_sentry
 
+# README, "Exit status": sentry's own errors are 125, each with one line on
+# stderr; a command that cannot be executed 126; one not found 127.
+OWN_ERROR, CANNOT_EXECUTE, NOT_FOUND = 125, 126, 127
+
 
 def test_help_and_version():
     for args in (["--help"], ["run", "--help"]):
@@ -46,7 +50,7 @@ def test_init_ignores_signals_it_has_no_handler_for(busybox_root):
 
 def test_missing_rootfs(tmp_path):
     r = run_sentry(["/bin/true"], str(tmp_path / "nope"))
-    assert r.returncode != 0
+    assert r.returncode == OWN_ERROR
     assert r.stderr.decode().count("\n") == 1 and "no such directory" in r.stderr.decode()
 
 
@@ -54,26 +58,37 @@ def test_rootfs_that_is_a_file(tmp_path):
     f = tmp_path / "file"
     f.write_text("x")
     r = run_sentry(["/bin/true"], str(f))
-    assert r.returncode != 0 and "not a directory" in r.stderr.decode()
+    assert r.returncode == OWN_ERROR
+    assert r.stderr.decode().count("\n") == 1 and "not a directory" in r.stderr.decode()
+
+
+def test_bad_options_are_125_with_one_line():
+    for args in (["run", "--bogus", "--", "/bin/true"], ["run", "--pids-limit", "x", "--", "/bin/true"],
+                 ["run", "--mount", "type=nfs,dst=/x", "--", "/bin/true"], ["run", "--uid", "-1", "--", "/bin/true"],
+                 ["run", "--cpus", "100000", "--", "/bin/true"], ["--bogus"], []):
+        r = subprocess.run([sys.executable, "-m", "sentry", *args], capture_output=True, text=True)
+        assert r.returncode == OWN_ERROR, (args, r.stderr)
+        assert r.stderr.count("\n") == 1 and r.stderr.startswith("sentry"), (args, r.stderr)
+        assert r.stdout == "", args
 
 
 def test_command_not_found_is_127(busybox_root):
     r = run_sentry(["/no/such/program"], busybox_root)
-    assert r.returncode == 127 and b"not found" in r.stderr
+    assert r.returncode == NOT_FOUND and b"not found" in r.stderr
     r = run_sentry(["nosuchcommand"], busybox_root)
-    assert r.returncode == 127
+    assert r.returncode == NOT_FOUND and r.stderr.count(b"\n") == 1
 
 
 def test_not_executable_is_126(busybox_root):
     path = os.path.join(busybox_root, "etc/passwd")
     assert os.path.exists(path)
     r = run_sentry(["/etc/passwd"], busybox_root)
-    assert r.returncode == 126
+    assert r.returncode == CANNOT_EXECUTE and r.stderr.count(b"\n") == 1
 
 
 def test_no_command():
     r = subprocess.run(SENTRY, capture_output=True, text=True)
-    assert r.returncode != 0 and "no command" in r.stderr
+    assert r.returncode == OWN_ERROR and "no command" in r.stderr and r.stderr.count("\n") == 1
 
 
 def test_shell_reports_126_and_127_like_linux(busybox_root):
@@ -93,9 +108,10 @@ def test_32bit_elf_is_enoexec_with_one_clear_line(busybox_root, tmp_path):
         f.write(ELF32)
     os.chmod(path, 0o755)
     r = run_sentry(["/tmp/elf32"], busybox_root)
-    assert r.returncode == 126
+    assert r.returncode == CANNOT_EXECUTE
     err = r.stderr.decode()
     assert err.count("ELFCLASS32 EM_386 ELF is not supported") == 1 and "x86-64 only" in err
+    # through a shell, the status is the shell's (busybox runs an ENOEXEC file as a script)
     r = run_sentry(["/bin/sh", "-c", "/tmp/elf32 2>/dev/null; echo $?"], busybox_root)
     assert r.stdout.strip() != b"0"
 
@@ -106,7 +122,7 @@ def test_garbage_executable_is_enoexec(busybox_root):
         f.write(b"\x7fELF" + b"\xff" * 20)
     os.chmod(path, 0o755)
     r = run_sentry(["/tmp/garbage"], busybox_root)
-    assert r.returncode == 126 and b"Traceback" not in r.stderr
+    assert r.returncode == CANNOT_EXECUTE and b"Traceback" not in r.stderr
 
 
 def test_the_syscall_page_is_the_tables():

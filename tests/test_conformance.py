@@ -6,10 +6,13 @@ normalisations below, must be the same except for the known gaps listed in
 tests/conformance_gaps.txt.  A listed gap that no longer shows, or a
 difference that is not listed, fails the test: no blanket skips.
 
-tests/conformance_gaps.txt: one gap a line, `program<TAB>line<TAB>reason`,
-where line is the first native transcript line of a differing hunk (a run of
-consecutive differing lines); for a hunk of lines only sentry printed, it is
-`+` followed by sentry's first line.  `#` starts a comment line.
+tests/conformance_gaps.txt lists each gap as a block: a header line
+`[program] reason`, then the whole differing hunk (a run of consecutive
+differing lines), each native line as `- line` and each line sentry printed
+instead as `+ line`, in order.  A hunk matches a gap only if both sides are
+exactly the listed lines, where `<number>` in a listed line stands for any
+decimal number (a length that depends on the Sentry's pid, say).  `#` starts
+a comment line; blank lines are ignored.
 """
 import difflib
 import os
@@ -68,32 +71,59 @@ def transcript(side, proc):
 # ---- comparison ---------------------------------------------------------------
 
 def hunks(native, boxed):
-    """Differing runs as (key, native lines, sentry lines)."""
+    """Differing runs as (native lines, sentry lines)."""
     sm = difflib.SequenceMatcher(None, native, boxed, autojunk=False)
-    out = []
-    for op, i1, i2, j1, j2 in sm.get_opcodes():
-        if op == "equal":
-            continue
-        key = native[i1] if i2 > i1 else "+" + boxed[j1]
-        out.append((key, native[i1:i2], boxed[j1:j2]))
-    return out
+    return [(tuple(native[i1:i2]), tuple(boxed[j1:j2]))
+            for op, i1, i2, j1, j2 in sm.get_opcodes() if op != "equal"]
+
+
+def _line_matches(listed, line):
+    return re.fullmatch(re.escape(listed).replace(re.escape("<number>"), r"\d+"), line) is not None
+
+
+def gap_matches(gap, hunk):
+    """Whether a hunk (native lines, sentry lines) is the listed gap."""
+    return all(len(g) == len(h) and all(_line_matches(a, b) for a, b in zip(g, h))
+               for g, h in zip(gap, hunk))
 
 
 def load_gaps(path=GAPS_FILE):
-    gaps = {}
+    """{program: {(native lines, sentry lines): reason}}"""
+    gaps, current = {}, None
+
+    def close(n):
+        if current is not None:
+            prog, reason, nat, box, at = current
+            assert nat or box, "%s:%d: a gap without its hunk's lines" % (path, at)
+            assert (nat, box) not in gaps.setdefault(prog, {}), "%s:%d: listed twice" % (path, at)
+            gaps[prog][(nat, box)] = reason
+
     with open(path) as f:
         for n, line in enumerate(f, 1):
             line = line.rstrip("\n")
             if not line.strip() or line.startswith("#"):
                 continue
-            parts = line.split("\t")
-            assert len(parts) == 3 and all(p.strip() for p in parts), \
-                "%s:%d: want program<TAB>line<TAB>reason" % (path, n)
-            prog, key, reason = parts
-            assert prog in PROGRAMS, "%s:%d: unknown program %s" % (path, n, prog)
-            assert key not in gaps.setdefault(prog, {}), "%s:%d: listed twice" % (path, n)
-            gaps[prog][key] = reason
+            m = re.fullmatch(r"\[(\w+)\] (\S.*)", line)
+            if m:
+                close(n)
+                assert m.group(1) in PROGRAMS, "%s:%d: unknown program %s" % (path, n, m.group(1))
+                current = (m.group(1), m.group(2), (), (), n)
+                continue
+            assert current is not None and line[:2] in ("- ", "+ "), \
+                "%s:%d: want `[program] reason`, then `- native line`s and `+ sentry line`s" % (path, n)
+            prog, reason, nat, box, at = current
+            if line[0] == "-":
+                assert not box, "%s:%d: native lines come before sentry's" % (path, n)
+                nat += (line[2:],)
+            else:
+                box += (line[2:],)
+            current = (prog, reason, nat, box, at)
+    close(None)
     return gaps
+
+
+def _show(prog, nat, box):
+    return ["  [%s] <reason>" % prog] + ["  - " + l for l in nat] + ["  + " + l for l in box]
 
 
 def _run(runner, exe, base, busybox_root):
@@ -125,14 +155,15 @@ def test_conformance(prog, tmp_path, busybox_root, cbin):
 
     found = hunks(transcript("native", native), transcript("sentry", boxed))
     known = load_gaps().get(prog, {})
-    new = [h for h in found if h[0] not in known]
-    fixed = sorted(set(known) - {h[0] for h in found})
+    new = [h for h in found if not any(gap_matches(g, h) for g in known)]
+    fixed = [g for g in known if not any(gap_matches(g, h) for h in found)]
     msg = []
-    for key, nat, box in new:
-        msg.append("new difference (not in conformance_gaps.txt):\n  %s\t%s" % (prog, key))
-        msg += ["  - " + l for l in nat] + ["  + " + l for l in box]
-    for key in fixed:
-        msg.append("listed gap no longer differs (remove it): %s\t%s" % (prog, key))
+    for nat, box in new:
+        msg.append("new difference (not in conformance_gaps.txt as this whole hunk):")
+        msg += _show(prog, nat, box)
+    for nat, box in fixed:
+        msg.append("listed gap no longer differs as listed (remove or update it): %s" % known[(nat, box)])
+        msg += _show(prog, nat, box)
     if new:
         msg.append("sentry stderr (tail):\n" + boxed.stderr.decode(errors="replace")[-3000:])
     assert not msg, "\n".join(msg)

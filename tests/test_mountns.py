@@ -9,6 +9,8 @@ import tempfile
 
 import pytest
 
+from conftest import skip_or_fail
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TREE = os.path.dirname(HERE)
 PYTHON = "/usr/bin/python3"
@@ -49,11 +51,12 @@ except OSError as e:
 
 def test_mount_namespace_without_root():
     if os.geteuid() != 0:
-        pytest.skip("needs root to run the check as another user")
+        skip_or_fail("unprivileged", "needs root to run the check as another user")
     probe = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PYTHON, "-c",
                             "import sentry._native"], env={"PYTHONPATH": TREE}, capture_output=True)
     if probe.returncode != 0:
-        pytest.skip(f"{PYTHON} cannot load sentry's native module as nobody: {probe.stderr.decode()[-200:]}")
+        skip_or_fail("unprivileged", f"{PYTHON} cannot load sentry's native module as nobody: "
+                     f"{probe.stderr.decode()[-200:]}")
     d = tempfile.mkdtemp(dir="/var/tmp", prefix="sentry-mountns-")
     os.chown(d, 65534, 65534)
     try:

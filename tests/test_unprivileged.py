@@ -17,6 +17,8 @@ import time
 
 import pytest
 
+from conftest import skip_or_fail
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TREE = os.path.dirname(HERE)
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
@@ -36,7 +38,7 @@ def _copy_module(name, dest):
 @pytest.fixture(scope="module")
 def as_nobody():
     if os.geteuid() != 0:
-        pytest.skip("needs root to run sentry as another user")
+        skip_or_fail("unprivileged", "needs root to run sentry as another user")
     top = tempfile.mkdtemp(dir="/var/tmp", prefix="sentry-unpriv-")
     try:
         for pkg in ("sentry", "syscalls"):
@@ -60,7 +62,7 @@ def as_nobody():
                 break
             why.append(f"{python}: {probe.stderr.decode().strip().splitlines()[-1:]}")
         else:
-            pytest.skip("no interpreter nobody can run sentry with: " + "; ".join(why))
+            skip_or_fail("unprivileged", "no interpreter nobody can run sentry with: " + "; ".join(why))
 
         def run(args, **kw):
             return subprocess.run(run.command + args, env=env, cwd="/",
@@ -142,7 +144,7 @@ def test_file_owners_are_as_in_a_user_namespace(as_nobody):
     native = subprocess.run(NOBODY + ["unshare", "-r", "sh", "-c", OWNERS], capture_output=True, cwd="/",
                             env={"PATH": "/usr/bin:/bin", "HOME": "/"})
     if native.returncode != 0 and b"unshare" in native.stderr:
-        pytest.skip("no unprivileged user namespaces here: " + native.stderr.decode().strip())
+        skip_or_fail("userns", "no unprivileged user namespaces here: " + native.stderr.decode().strip())
     boxed = as_nobody(["--", "/bin/sh", "-c", OWNERS])
     assert boxed.stdout.decode() == native.stdout.decode(), boxed.stderr.decode()
     assert native.stdout.decode().splitlines()[:3] == ["0 0", "65534 65534", "0 0"]

@@ -29,6 +29,12 @@ PASSTHROUGH = {
     "sys/vm/overcommit_memory", "sys/vm/max_map_count", "sys/fs/file-max", "sys/fs/nr_open",
     "sys/fs/pipe-max-size",
 }
+# /proc/sys: the host's files above, and these of the sandbox's own
+# (_kernel_sysctl); no other name exists there, and a lookup of one makes nothing
+SYSCTL_OWN = {"sys/kernel/hostname", "sys/kernel/domainname", "sys/kernel/osrelease",
+              "sys/kernel/random/uuid", "sys/kernel/random/boot_id"}
+SYSCTL_FILES = {n for n in PASSTHROUGH if n.startswith("sys/")} | SYSCTL_OWN
+SYSCTL_DIRS = {"/".join(n.split("/")[:i]) for n in SYSCTL_FILES for i in range(1, n.count("/") + 1)}
 RLIM_INFINITY = 2 ** 64 - 1
 # No write bit for the owner, when it is root: the guest runs as host uid 0
 # too, without capabilities, so this holds it off should it ever name these
@@ -97,13 +103,10 @@ class ProcMount(Mount):
             self._link("mounts", "self/mounts")
         elif head.isdigit():
             self._pid_entry(kernel, int(head), parts[1:], final=final)
-        elif head == "sys" and len(parts) >= 3 and parts[1] == "kernel" and parts[2] in (
-                "hostname", "domainname", "random", "osrelease"):
-            self._kernel_sysctl(kernel, parts[2:])
-        elif "/".join(parts) in PASSTHROUGH or (head in PASSTHROUGH and len(parts) == 1):
-            self._copy_host("/".join(parts))
-        elif head == "sys" and len(parts) <= 2:
-            self._dir("/".join(parts))
+        elif head == "sys":
+            self._sysctl(kernel, "/".join(parts), final)
+        elif head in PASSTHROUGH and len(parts) == 1:
+            self._copy_host(head)
 
     def _numbered_dirs(self, path, numbers):
         """Make path's numeric entries exactly `numbers`, listed in ascending
@@ -202,13 +205,15 @@ class ProcMount(Mount):
 
     @staticmethod
     def _limits(proc, data):
-        """The host's, but RLIMIT_CORE's line: the sandbox's (syscalls/rlimit.py)."""
-        if proc.core_limit is None:
-            return data
-        shown = ["unlimited" if v == RLIM_INFINITY else str(v) for v in proc.core_limit]
-        line = ("%-25s %-20s %-20s %-10s\n" % ("Max core file size", *shown, "bytes")).encode()
-        return b"".join(line if l.startswith(b"Max core file size") else l
-                        for l in data.splitlines(keepends=True))
+        """The host's, but the lines of RLIMIT_CORE and RLIMIT_NPROC: the
+        sandbox's (syscalls/rlimit.py)."""
+        lines = {}
+        for name, limit, unit in (("Max core file size", proc.core_limit, "bytes"),
+                                  ("Max processes", proc.nproc_limit, "processes")):
+            if limit is not None:
+                shown = ["unlimited" if v == RLIM_INFINITY else str(v) for v in limit]
+                lines[name.encode()] = ("%-25s %-20s %-20s %-10s\n" % (name, *shown, unit)).encode()
+        return b"".join(lines.get(l[:25].rstrip(), l) for l in data.splitlines(keepends=True))
 
     def _tasks(self, kernel, proc, path, rest, final):
         self._dir(path)
@@ -260,9 +265,10 @@ class ProcMount(Mount):
                             "Groups": creds.groups}[key]
                     sep, end = (" ", " ") if key == "Groups" else ("\t", "")
                     line = f"{key}:\t" + sep.join(map(str, vals)) + end + "\n"
-                elif creds is not None and key in ("CapEff", "CapPrm", "CapInh"):
+                elif creds is not None and key in ("CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"):
                     val = {"CapEff": creds.cap_effective, "CapPrm": creds.cap_permitted,
-                           "CapInh": creds.cap_inheritable}[key]
+                           "CapInh": creds.cap_inheritable, "CapBnd": creds.cap_bounding,
+                           "CapAmb": creds.cap_ambient}[key]
                     line = f"{key}:\t{val:016x}\n"
                 out.append(line)
         return "".join(out).encode()
@@ -347,6 +353,26 @@ class ProcMount(Mount):
                     lines[i] = key + b":\t" + str(kernel.vpid(int(value))).encode()   # a pidfd's
             self._file(rel, b"\n".join(lines))
         self._per_fd(host, "fdinfo", path, copy)
+
+    def _sysctl(self, kernel, path, final):
+        """/proc/sys/…: only the names it offers (a lookup of another one is
+        ENOENT and leaves nothing behind); a directory looked up as the final
+        name is filled, so that it lists them."""
+        if path in SYSCTL_FILES:
+            self._sysctl_file(kernel, path)
+        elif path in SYSCTL_DIRS:
+            self._dir(path)
+            if final:
+                for name in SYSCTL_FILES | SYSCTL_DIRS:
+                    if name.rpartition("/")[0] == path:
+                        self._dir(name) if name in SYSCTL_DIRS else self._sysctl_file(kernel, name)
+
+    def _sysctl_file(self, kernel, path):
+        parts = path.split("/")
+        if parts[1] == "kernel" and parts[2] in ("hostname", "domainname", "random", "osrelease"):
+            self._kernel_sysctl(kernel, parts[2:])
+        else:
+            self._copy_host(path)
 
     def _kernel_sysctl(self, kernel, parts):
         self._dir("sys/kernel")

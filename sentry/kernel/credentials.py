@@ -17,6 +17,7 @@ from syscalls.errors import SyscallError
 CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID = 0, 1, 2, 3, 4
 CAP_SETGID, CAP_SETUID, CAP_SETPCAP = 6, 7, 8
 CAP_LINUX_IMMUTABLE, CAP_MKNOD, CAP_MAC_OVERRIDE = 9, 27, 32
+CAP_SYS_ADMIN, CAP_SYS_RESOURCE = 21, 24
 
 
 def _last_cap():
@@ -32,6 +33,25 @@ ALL_CAPS = (1 << (_last_cap() + 1)) - 1
 FS_CAPS = sum(1 << c for c in (CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
                                CAP_FSETID, CAP_LINUX_IMMUTABLE, CAP_MAC_OVERRIDE, CAP_MKNOD))
 NGROUPS_MAX = 65536
+
+# securebits (linux/securebits.h): each bit has a lock bit just above it
+SECBIT_NOROOT, SECBIT_NO_SETUID_FIXUP, SECBIT_KEEP_CAPS, SECBIT_NO_CAP_AMBIENT_RAISE = 1, 4, 16, 64
+SECBIT_EXEC_RESTRICT_FILE, SECBIT_EXEC_DENY_INTERACTIVE = 256, 1024
+
+
+def _host_release():
+    import os
+    try:
+        return tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
+    except ValueError:
+        return (0, 0)
+
+
+# the bits the host kernel knows (the exec ones came with Linux 6.14): others are EPERM
+SECURE_ALL_BITS = (SECBIT_NOROOT | SECBIT_NO_SETUID_FIXUP | SECBIT_KEEP_CAPS | SECBIT_NO_CAP_AMBIENT_RAISE
+                   | (SECBIT_EXEC_RESTRICT_FILE | SECBIT_EXEC_DENY_INTERACTIVE
+                      if _host_release() >= (6, 14) else 0))
+SECURE_ALL_LOCKS = SECURE_ALL_BITS << 1
 ID_MAX = 0xFFFFFFFE      # (uid_t)-1 means "unchanged" in the set*id calls and chown
 
 
@@ -43,7 +63,8 @@ def _valid(i):
 
 class Credentials:
     __slots__ = ("ruid", "euid", "suid", "fsuid", "rgid", "egid", "sgid", "fsgid",
-                 "groups", "cap_permitted", "cap_effective", "cap_inheritable")
+                 "groups", "cap_permitted", "cap_effective", "cap_inheritable",
+                 "cap_bounding", "cap_ambient", "securebits")
 
     def __init__(self, uid=0, gid=0, groups=()):
         self.ruid = self.euid = self.suid = self.fsuid = uid
@@ -51,7 +72,11 @@ class Credentials:
         self.groups = tuple(groups)
         caps = ALL_CAPS if uid == 0 else 0
         self.cap_permitted = self.cap_effective = caps
-        self.cap_inheritable = 0
+        self.cap_inheritable = self.cap_ambient = 0
+        # as in a new user namespace: the full bounding set, no securebits
+        # (the host's real ones are empty and locked: sentry/platform/privileges.py)
+        self.cap_bounding = ALL_CAPS
+        self.securebits = 0
 
     def copy(self):
         c = Credentials.__new__(Credentials)
@@ -61,6 +86,9 @@ class Credentials:
 
     def capable(self, cap):
         return bool(self.cap_effective >> cap & 1)
+
+    def secure(self, bit):
+        return bool(self.securebits & bit)
 
     # ---- the set*id family: one set of rules for uids and gids ---------------
     # kind "u" or "g" names the fields (ruid, euid, suid, fsuid / rgid…); each
@@ -115,10 +143,14 @@ class Credentials:
             self._set(kind, fs=fs)
         return prev
 
-    def _uid_call(self, change, *args):
+    def _uid_call(self, change, *args, fs=False):
         old = (self.ruid, self.euid, self.suid, self.fsuid)
         result = change("u", *args)
-        self._uids_changed(old)
+        if not self.secure(SECBIT_NO_SETUID_FIXUP):
+            if fs:
+                self._fsuid_changed(old[3])
+            else:
+                self._uids_changed(old)
         return result
 
     def setuid(self, uid):
@@ -131,7 +163,7 @@ class Credentials:
         self._uid_call(self._setresid, ruid, euid, suid)
 
     def setfsuid(self, fsuid):
-        return self._uid_call(self._setfsid, fsuid)
+        return self._uid_call(self._setfsid, fsuid, fs=True)
 
     def setgid(self, gid):
         self._setid("g", gid)
@@ -146,13 +178,20 @@ class Credentials:
         return self._setfsid("g", fsgid)
 
     def _uids_changed(self, old):
-        ruid, euid, suid, fsuid = old
+        """The kernel's cap_emulate_setxuid: leaving root drops the
+        permitted and effective sets (but with SECBIT_KEEP_CAPS the permitted
+        one) and always the ambient set; the effective set follows the euid."""
+        ruid, euid, suid, _ = old
         if 0 in (ruid, euid, suid) and 0 not in (self.ruid, self.euid, self.suid):
-            self.cap_permitted = self.cap_effective = 0
+            if not self.secure(SECBIT_KEEP_CAPS):
+                self.cap_permitted = self.cap_effective = 0
+            self.cap_ambient = 0
         if euid == 0 and self.euid != 0:
             self.cap_effective = 0
         elif euid != 0 and self.euid == 0:
             self.cap_effective = self.cap_permitted
+
+    def _fsuid_changed(self, fsuid):
         if fsuid == 0 and self.fsuid != 0:
             self.cap_effective &= ~FS_CAPS
         elif fsuid != 0 and self.fsuid == 0:
@@ -177,9 +216,10 @@ class Credentials:
         (it dropped root) must be held to its own ids."""
         return not all(self.capable(c) for c in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER))
 
-    def permits(self, st, want, real=False):
+    def permits(self, st, want, real=False, owner=None):
         """Whether mode bits `want` (4 r, 2 w, 1 x) of a file are granted to
-        these credentials (the real ids with real=True, as access(2) uses)."""
+        these credentials (the real ids with real=True, as access(2) uses),
+        the file's owner and group being `owner` (guest ids) if given."""
         uid, gid = (self.ruid, self.rgid) if real else (self.fsuid, self.fsgid)
         override = self.capable(CAP_DAC_OVERRIDE) and (not real or self.ruid == 0)
         is_dir = stat.S_ISDIR(st.st_mode)
@@ -189,7 +229,7 @@ class Credentials:
                 and (not real or self.ruid == 0):
             return True
         ids = idmap.current
-        owner, group = ids.uid_view(st.st_uid), ids.gid_view(st.st_gid)
+        owner, group = owner or (ids.uid_view(st.st_uid), ids.gid_view(st.st_gid))
         if owner == uid:
             bits = st.st_mode >> 6
         elif group == gid or group in self.groups:
@@ -198,8 +238,8 @@ class Credentials:
             bits = st.st_mode
         return bits & want == want
 
-    def check(self, st, want, real=False):
-        if not self.permits(st, want, real):
+    def check(self, st, want, real=False, owner=None):
+        if not self.permits(st, want, real, owner):
             raise SyscallError(errno.EACCES)
 
     def check_sticky(self, dir_st, st):
@@ -234,26 +274,74 @@ class Credentials:
     # ---- capabilities --------------------------------------------------------
 
     def capset(self, effective, permitted, inheritable):
-        # capset(2): no new permitted capability; inheritable only from the
-        # permitted set (or anything with CAP_SETPCAP, bounded by the bounding
-        # set, which is full inside); effective within the new permitted.
-        if permitted & ~self.cap_permitted:
-            raise SyscallError(errno.EPERM)
+        # capset(2), the kernel's cap_capset: no new permitted capability;
+        # inheritable only from the permitted set (anything with
+        # CAP_SETPCAP), and never beyond the bounding set; effective within
+        # the new permitted; the ambient set shrinks to what stays both
+        # permitted and inheritable.
+        effective, permitted, inheritable = effective & ALL_CAPS, permitted & ALL_CAPS, inheritable & ALL_CAPS
         if inheritable & ~(self.cap_inheritable | self.cap_permitted) and not self.capable(CAP_SETPCAP):
+            raise SyscallError(errno.EPERM)
+        if inheritable & ~(self.cap_inheritable | self.cap_bounding):
+            raise SyscallError(errno.EPERM)
+        if permitted & ~self.cap_permitted:
             raise SyscallError(errno.EPERM)
         if effective & ~permitted:
             raise SyscallError(errno.EPERM)
-        self.cap_effective, self.cap_permitted, self.cap_inheritable = (
-            effective & ALL_CAPS, permitted & ALL_CAPS, inheritable & ALL_CAPS)
+        self.cap_effective, self.cap_permitted, self.cap_inheritable = effective, permitted, inheritable
+        self.cap_ambient &= permitted & inheritable
+
+    # ---- prctl: securebits, keep-caps, the bounding and ambient sets ---------
+
+    def set_securebits(self, bits):
+        """PR_SET_SECUREBITS: no change to a locked bit, no unlocking, no
+        unknown bit, and CAP_SETPCAP for anything (EPERM)."""
+        old = self.securebits
+        if ((old & SECURE_ALL_LOCKS) >> 1) & (old ^ bits) or old & SECURE_ALL_LOCKS & ~bits \
+                or bits & ~(SECURE_ALL_LOCKS | SECURE_ALL_BITS) or not self.capable(CAP_SETPCAP):
+            raise SyscallError(errno.EPERM)
+        self.securebits = bits
+
+    def set_keepcaps(self, on):
+        """PR_SET_KEEPCAPS: 0 or 1 (EINVAL), unless the bit is locked (EPERM)."""
+        if on > 1:
+            raise SyscallError(errno.EINVAL)
+        if self.secure(SECBIT_KEEP_CAPS << 1):
+            raise SyscallError(errno.EPERM)
+        self.securebits = self.securebits | SECBIT_KEEP_CAPS if on else self.securebits & ~SECBIT_KEEP_CAPS
+
+    @staticmethod
+    def cap_valid(cap):
+        return 0 <= cap and ALL_CAPS >> cap & 1
+
+    def bounding_drop(self, cap):
+        """PR_CAPBSET_DROP: CAP_SETPCAP first (EPERM), then a known cap (EINVAL)."""
+        if not self.capable(CAP_SETPCAP):
+            raise SyscallError(errno.EPERM)
+        if not self.cap_valid(cap):
+            raise SyscallError(errno.EINVAL)
+        self.cap_bounding &= ~(1 << cap)
+
+    def ambient_raise(self, cap):
+        """PR_CAP_AMBIENT_RAISE: only a cap both permitted and inheritable,
+        and not under SECBIT_NO_CAP_AMBIENT_RAISE (EPERM)."""
+        if not (self.cap_permitted & self.cap_inheritable) >> cap & 1 or self.secure(SECBIT_NO_CAP_AMBIENT_RAISE):
+            raise SyscallError(errno.EPERM)
+        self.cap_ambient |= 1 << cap
 
     def exec(self):
-        """execve(2): the saved ids take the effective ones; root (real or
-        effective) gets every capability, others none (no file capabilities:
-        no_new_privs is set)."""
+        """execve(2), as the kernel's cap_bprm_creds_from_file computes it
+        for a file with no capabilities and no set-id bits (no_new_privs is
+        set): the saved ids take the effective ones; root (real or
+        effective, unless SECBIT_NOROOT) gets its inheritable set and the
+        bounding set as permitted, effective only as euid 0; the ambient set
+        is kept and added to both; SECBIT_KEEP_CAPS is cleared."""
         self.suid, self.fsuid = self.euid, self.euid
         self.sgid, self.fsgid = self.egid, self.egid
-        if self.euid == 0 or self.ruid == 0:
-            self.cap_permitted = ALL_CAPS | self.cap_inheritable
-            self.cap_effective = self.cap_permitted if self.euid == 0 else 0
-        else:
-            self.cap_permitted = self.cap_effective = 0
+        permitted, effective = 0, False
+        if not self.secure(SECBIT_NOROOT) and (self.euid == 0 or self.ruid == 0):
+            permitted = self.cap_bounding | self.cap_inheritable
+            effective = self.euid == 0
+        self.cap_permitted = permitted | self.cap_ambient
+        self.cap_effective = self.cap_permitted if effective else self.cap_ambient
+        self.securebits &= ~SECBIT_KEEP_CAPS

@@ -14,7 +14,7 @@ import signal
 
 from sentry._native import ffi, lib
 from sentry.kernel import audit, siginfo
-from sentry.kernel.credentials import Credentials
+from sentry.kernel.credentials import CAP_SYS_ADMIN, CAP_SYS_RESOURCE, Credentials
 from sentry.kernel.limits import Limits
 from sentry.kernel.pidns import PidNamespace
 from sentry.kernel.task import Process, Task
@@ -30,7 +30,11 @@ log = logging.getLogger("sentry")
 
 CLONE_VM, CLONE_FILES, CLONE_PARENT, CLONE_THREAD = 0x100, 0x400, 0x8000, 0x10000
 CLONE_PARENT_SETTID, CLONE_CHILD_SETTID = 0x00100000, 0x01000000
-SYS_MMAP, SYS_CLONE = 9, 56
+SYS_MMAP, SYS_CLONE, SYS_WAIT4, SYS_EXIT = 9, 56, 61, 60
+WALL = 0x40000000                  # __WALL
+PTRACE_EVENT_STOP = 128
+RLIM_INFINITY = 2 ** 64 - 1
+PHANTOMS_MAX = 256
 RECENTLY_GONE = 256
 ARG_REGS = ("rdi", "rsi", "rdx", "r10", "r8", "r9")
 
@@ -53,6 +57,9 @@ class Kernel:
         self.first_creds = creds or Credentials()
         # RLIMIT_CORE as the guest sees it (syscalls/rlimit.py): sentry's own at start
         self.first_core_limit = tuple(v & 0xFFFFFFFFFFFFFFFF for v in resource.getrlimit(resource.RLIMIT_CORE))
+        # RLIMIT_NPROC as the guest sees it, and counts it by emulated uid (Kernel.nproc_over)
+        self.first_nproc_limit = tuple(v & 0xFFFFFFFFFFFFFFFF for v in resource.getrlimit(resource.RLIMIT_NPROC))
+        self.phantoms = {}             # host pid -> None: refused children whose SIGCHLD is not the guest's
         self.fast_ids = strace is None  # --strace sees every call: no C answers
         self.proxied = {}              # (host tgid, sig) -> sender: signals the Sentry sent for a guest
         self.pids_limit = pids_limit   # tasks at most (0: no limit), as a pids cgroup
@@ -76,6 +83,7 @@ class Kernel:
         log.debug("task %d is host %d", proc.vpid, pid)
         task.creds = self.first_creds.copy()
         proc.core_limit = self.first_core_limit
+        proc.nproc_limit = self.first_nproc_limit
         task.attach(proc)
         task.started = True
         self.tasks[pid] = task
@@ -174,7 +182,7 @@ class Kernel:
         """Continue a task from an event stop, keeping a pending syscall-exit
         stop (a rewrite's callback, --strace) that the event interrupted."""
         if task.on_exit is not None or lib.sn_exit_pending(task.tid):
-            ptrace.resume_to_exit(task.tid)
+            ptrace.resume_to_exit(task.tid, sig)
         else:
             ptrace.resume(task.tid, sig)
 
@@ -321,8 +329,8 @@ class Kernel:
     def inject_after(self, task, nr, args, result, then=None):
         """From an on_exit callback: run one more syscall of the Sentry's
         choosing in the guest (a cleanup), then let the guest's call return
-        `result`; then(its result) once it has run.  The extra call stops at
-        its entry and at its exit."""
+        `result` (then(its result) first, if given).  The extra call stops
+        at its entry and at its exit."""
         regs = task.exit_regs
         saved = ptrace.ffi_copy(regs)
         saved.rax = result & 0xFFFFFFFFFFFFFFFF
@@ -336,11 +344,18 @@ class Kernel:
             t.on_exit = at_exit
 
         def at_exit(t, r):
-            ptrace.ffi_copy_into(t.exit_regs, saved)
-            ptrace.setregs(t.tid, saved)
+            t.injecting = False
             if then is not None:
                 then(r)
+            ptrace.ffi_copy_into(t.exit_regs, saved)
+            ptrace.setregs(t.tid, saved)
+            deferred, t.deferred = t.deferred, []
+            for sig, raw in deferred:
+                if raw is not None:
+                    t.redelivered[sig] = raw
+                ptrace.tgkill(t.process.tgid, t.tid, sig)
         task.on_exit = at_entry
+        task.injecting = True
         task.strace_entry = None
 
     def map_staging(self, task, regs):
@@ -381,7 +396,7 @@ class Kernel:
             ancestor = pproc.parent if flags & CLONE_PARENT else pproc
             proc = Process(child_tid, child.vtid, slots, pproc.exe, ancestor)
             proc.comm, proc.kernel_comm = pproc.comm, pproc.kernel_comm
-            proc.core_limit = pproc.core_limit
+            proc.core_limit, proc.nproc_limit = pproc.core_limit, pproc.nproc_limit
             if flags & CLONE_FILES:
                 # one fd table for both: a number either names may change
                 # under the other's feet (syscalls/locks.py)
@@ -389,13 +404,11 @@ class Kernel:
             self.processes[child_tid] = proc
             child.attach(proc)
             self.audit.event("start", child, ppid=pproc.vpid)
-        if self.pids_limit and len(self.tasks) > self.pids_limit:
-            # Over the limit: the child dies before its first instruction and
-            # the parent's fork/clone returns EAGAIN, as under a pids cgroup.
-            ptrace.kill_task(child_tid)
-            parent.on_exit = lambda task, result: -errno.EAGAIN
-            if child.started:
-                ptrace.resume(child_tid)
+        self.phantoms.pop(child_tid, None)      # the number is a real child's now
+        if (self.pids_limit and len(self.tasks) > self.pids_limit) or self._fork_over_nproc(parent):
+            # Over a limit (a pids cgroup's, RLIMIT_NPROC): the parent's
+            # fork/clone returns EAGAIN, and the child never runs.
+            self.refuse(parent, child, kind == ptrace.CLONE and flags & CLONE_THREAD)
             return
         # The kernel wrote host tids where the caller asked for the child's:
         # the parent's copy now, the child's when it has stopped (it writes
@@ -413,6 +426,116 @@ class Kernel:
         if child.started:
             self.child_settid(child)
             ptrace.resume(child_tid)
+
+    # ---- limits on new tasks: a pids cgroup's, RLIMIT_NPROC --------------------
+
+    def _fork_over_nproc(self, parent):
+        """The kernel's RLIMIT_NPROC check in copy_process, the child counted:
+        root (the initial namespace's user, here the sandbox's uid 0) and
+        holders of CAP_SYS_RESOURCE or CAP_SYS_ADMIN are exempt.  A fork
+        that passes clears the parent's PF_NPROC_EXCEEDED."""
+        c = parent.creds
+        over = (c.ruid != 0 and not c.capable(CAP_SYS_RESOURCE) and not c.capable(CAP_SYS_ADMIN)
+                and self.nproc_over(c.ruid, parent.process.nproc_limit[0]))
+        if not over:
+            parent.nproc_exceeded = False
+        return over
+
+    def nproc_over(self, uid, limit, extra=0):
+        """Whether the sandbox's tasks of real uid `uid` (+ extra), threads
+        and unreaped zombies included as the kernel counts them, are more
+        than `limit`."""
+        if limit == RLIM_INFINITY or len(self.tasks) + len(self.zombies) + extra <= limit:
+            return False
+        n = extra + sum(1 for t in list(self.tasks.values()) if t.creds is not None and t.creds.ruid == uid)
+        for host, (_, proc) in list(self.zombies.items()):
+            if n > limit:
+                break
+            c = proc.last_creds
+            if c is not None and c.ruid == uid and self.in_sandbox_host(host):
+                n += 1
+        return n > limit
+
+    def nproc_flag(self, task):
+        """After a set*uid changed the real uid: the kernel's
+        flag_nproc_exceeded (the task itself not yet counted as the new uid)."""
+        c = task.creds
+        task.nproc_exceeded = c.ruid != 0 and self.nproc_over(c.ruid, task.process.nproc_limit[0], extra=-1)
+
+    def nproc_at_exec(self, task):
+        """execve(2) after a set*uid past RLIMIT_NPROC: EAGAIN while the uid
+        is still over it (the kernel's PF_NPROC_EXCEEDED rule)."""
+        if task.nproc_exceeded:
+            if self.nproc_over(task.creds.ruid, task.process.nproc_limit[0]):
+                raise SyscallError(errno.EAGAIN)
+            task.nproc_exceeded = False
+
+    def refuse(self, parent, child, thread):
+        """Undo a fork or clone the kernel already carried out, so that the
+        guest sees what Linux shows when copy_process fails: the call
+        returns EAGAIN, no child ran, none is left to wait for, no SIGCHLD.
+        A thread exits by itself from its first stop (a SIGKILL would take
+        its whole thread group); a process is killed, and its parent reaps
+        it before its call returns.  Both are waited for here: a new task
+        reaches its first stop at once, and a killed one dies at once."""
+        tid = child.tid
+        if thread:
+            child.refused = True
+            if child.started:
+                self._exit_refused(child)
+        else:
+            ptrace.kill_task(tid)
+        self._collect(tid)
+        if thread:
+            parent.on_exit = lambda task, result: -errno.EAGAIN
+            return
+        self.phantoms[tid] = None
+        while len(self.phantoms) > PHANTOMS_MAX:
+            del self.phantoms[next(iter(self.phantoms))]
+
+        def reap(task, result):
+            parent.reaping = tid
+
+            def reaped(r):
+                parent.reaping = None
+                if r == tid:
+                    self.reaped(tid)
+            self.inject_after(task, SYS_WAIT4, (tid, 0, WALL, 0), -errno.EAGAIN, then=reaped)
+        parent.on_exit = reap
+
+    def _exit_refused(self, task):
+        """A refused thread at its first stop, just out of clone: it runs
+        exit(0) from the syscall instruction it came out of."""
+        regs = ptrace.getregs(task.tid)
+        regs.rip -= 2
+        regs.rax, regs.orig_rax, regs.rdi = SYS_EXIT, 0xFFFFFFFFFFFFFFFF, 0
+        ptrace.setregs(task.tid, regs)
+        ptrace.resume(task.tid)
+
+    def _collect(self, tid):
+        """Wait for a refused task's end (its stops on the way are let go)."""
+        while True:
+            try:
+                status = lib.sn_take_queued(tid)     # the loop may have taken it already
+                if status == -1:
+                    _, status = os.waitpid(tid, WALL)
+            except ChildProcessError:
+                self.on_gone(tid, 0)
+                return
+            except InterruptedError:
+                continue
+            if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+                self.on_gone(tid, status)
+                return
+            task = self.tasks.get(tid)
+            if task is not None and task.refused and status >> 16 == PTRACE_EVENT_STOP:
+                task.started = True
+                try:
+                    self._exit_refused(task)
+                except ptrace.TaskGone:
+                    pass
+            else:
+                ptrace.resume(tid)
 
     def child_settid(self, task):
         if task.set_child_tid:
@@ -652,13 +775,30 @@ class Kernel:
 
     def on_signal(self, task, sig):
         """Signal-delivery-stop: the siginfo the guest will see names
-        senders by virtual pid and emulated uid."""
+        senders by virtual pid and emulated uid.  The SIGCHLD of a child
+        the guest never had (Kernel.refuse) is dropped."""
         raw = ptrace.getsiginfo(task.tid)
+        if raw is not None and sig == signal.SIGCHLD and self.phantoms:
+            if self.phantoms.pop(siginfo.sender_pid(raw), 0) is None:
+                self.resume(task)
+                return
+        if task.injecting:
+            # The call the Sentry set up to run next (inject_after) must run
+            # first, or a handler's calls would take its stops: the signal
+            # is held back, and sent again with its siginfo once it has.
+            task.deferred.append((sig, raw))
+            self.resume(task)
+            return
+        if task.redelivered and raw is not None:
+            raw = task.redelivered.pop(sig, None) or raw
+            ptrace.setsiginfo(task.tid, raw)
         if raw is not None:
             new = siginfo.translate(self, task, raw)
             if new != raw:
                 ptrace.setsiginfo(task.tid, new)
-        ptrace.resume(task.tid, sig)
+        # a call the Sentry injected may be on its way (Kernel.inject_after):
+        # its stops must still come
+        self.resume(task, sig)
 
     def _known_process(self, host_pid):
         """A sandbox process by host pid: live, zombie, or just gone."""

@@ -36,6 +36,11 @@ def sender(kernel, task, signo, code, pid):
     return found or (0, OVERFLOW_UID)
 
 
+def sender_pid(raw):
+    """si_pid of a siginfo, as the kernel wrote it."""
+    return struct.unpack_from("<i", raw, PID_OFFSET)[0] if len(raw) >= PID_OFFSET + 4 else 0
+
+
 def translate(kernel, task, raw):
     """The siginfo bytes `raw`, as delivered to `task`, in sandbox terms."""
     if len(raw) < PID_OFFSET + 8:

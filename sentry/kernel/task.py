@@ -27,6 +27,7 @@ class Process:
         self.last_creds = None        # its leader's, once it exited (a zombie's siginfo names them)
         self.core_limit = None        # (soft, hard) RLIMIT_CORE as the guest sees it (syscalls/rlimit.py)
         self.files_shared = False     # its fd table is another process's too (CLONE_FILES)
+        self.nproc_limit = None       # (soft, hard) RLIMIT_NPROC, the same way
 
 
 class Task:
@@ -45,6 +46,12 @@ class Task:
         self.started = False          # its first ptrace stop has been seen
         self.linked = process is not None
         self.strace_entry = None
+        self.nproc_exceeded = False   # the kernel's PF_NPROC_EXCEEDED: a set*uid went over RLIMIT_NPROC
+        self.refused = False          # a fork/clone past a limit made it: it exits at its first stop
+        self.reaping = None           # host pid of a refused child its parent reaps (Kernel.refuse)
+        self.injecting = False        # a call Kernel.inject_after set up has not run yet
+        self.deferred = []            # (signal, siginfo) held back until it has
+        self.redelivered = {}         # signal -> its original siginfo, sent again
 
     def attach(self, process):
         self.process = process

@@ -55,9 +55,9 @@ def resume(tid, sig=0):
     return lib.sn_ptrace(PTRACE_CONT, tid, 0, sig)
 
 
-def resume_to_exit(tid):
+def resume_to_exit(tid, sig=0):
     """Let the call run and stop again at its syscall-exit."""
-    return lib.sn_ptrace(PTRACE_SYSCALL, tid, 0, 0)
+    return lib.sn_ptrace(PTRACE_SYSCALL, tid, 0, sig)
 
 
 def listen(tid):
@@ -97,6 +97,19 @@ def new_event():
 def wait(event):
     """Next stop that needs Python; -errno (ECHILD when no tracee is left)."""
     return lib.sn_wait(event)
+
+
+_libc = None
+SYS_TGKILL = 234
+
+
+def tgkill(tgid, tid, sig):
+    """Signal one thread (ESRCH and the like are ignored: it may be gone)."""
+    global _libc
+    if _libc is None:
+        import ctypes
+        _libc = ctypes.CDLL(None, use_errno=True)
+    _libc.syscall(SYS_TGKILL, tgid, tid, sig)
 
 
 def kill_task(tid):
