@@ -46,7 +46,7 @@ def _stat_bytes(loc):
     return ffi.buffer(buf, 144)[:]
 
 
-SYS_FSTAT = 5
+SYS_FSTAT, SYS_FCHDIR = 5, 81
 
 
 def _empty_path_target(call, dirfd):
@@ -701,18 +701,20 @@ def sys_statfs(call):
     return 0
 
 
-@handler("chdir", note="rewritten to a confined path: the kernel keeps the cwd")
+@handler("chdir", note="fchdir to the directory the Sentry resolved, held at a hidden fd (syscalls/pin.py)")
 def sys_chdir(call):
+    from syscalls import pin
     loc = lookup(call, AT_FDCWD, call.path(0))
     if not loc.is_dir:
         raise SyscallError(errno.ENOTDIR)
     permission.check(call, loc, permission.X)
-    # The guest's own magic link to the mount's root, then the resolved path:
-    # no symlink is left in it unless a racing guest plants one, and then the
-    # cwd it gets is read back through the mount table like any other path.
-    target = f"/proc/self/fd/{loc.mount.guest_fd}/{loc.rel}".encode() + b"\0"
-    (addr,) = call.stage(target)
-    return Rewrite(args={0: addr})
+    if loc.rel == ".":
+        # a mount's root: the mount's own hidden fd names it
+        return Rewrite(SYS_FCHDIR, {0: loc.mount.guest_fd})
+    # A path would be looked up again by the kernel, following any symlink a
+    # racing thread plants: the guest enters the very directory resolved.
+    slot = pin.pinned(call, loc, "chdir")
+    return Rewrite(SYS_FCHDIR, {0: slot}, on_exit=lambda task, result: pin.release(task))
 
 
 @handler("getcwd", note="the kernel's cwd, mapped back into the sandbox")

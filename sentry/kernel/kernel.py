@@ -17,7 +17,7 @@ from sentry.kernel import siginfo
 from sentry.kernel.credentials import Credentials
 from sentry.kernel.limits import Limits
 from sentry.kernel.pidns import PidNamespace
-from sentry.kernel.task import Process, Task
+from sentry.kernel.task import FdTable, Process, Task
 from sentry.platform import memory, ptrace, staging
 from sentry.platform.staging import Slots
 from syscalls import table
@@ -27,7 +27,7 @@ from syscalls.registry import PASS, Rewrite
 
 log = logging.getLogger("sentry")
 
-CLONE_VM, CLONE_PARENT, CLONE_THREAD = 0x100, 0x8000, 0x10000
+CLONE_VM, CLONE_FILES, CLONE_PARENT, CLONE_THREAD = 0x100, 0x400, 0x8000, 0x10000
 CLONE_PARENT_SETTID, CLONE_CHILD_SETTID = 0x00100000, 0x01000000
 SYS_MMAP, SYS_CLONE = 9, 56
 RECENTLY_GONE = 256
@@ -341,6 +341,8 @@ class Kernel:
             proc = Process(child_tid, child.vtid, slots, pproc.exe, ancestor)
             proc.comm, proc.kernel_comm = pproc.comm, pproc.kernel_comm
             proc.core_limit = pproc.core_limit
+            if kind == ptrace.CLONE and flags & CLONE_FILES:
+                proc.files = pproc.files
             self.processes[child_tid] = proc
             child.attach(proc)
         if self.pids_limit and len(self.tasks) > self.pids_limit:
@@ -399,6 +401,8 @@ class Kernel:
         # the new image has a fresh address space: no staging area yet
         task.leave()
         proc.slots = Slots()
+        proc.files = FdTable()         # exec unshares the fd table
+        task.pin = None
         task.attach(proc)
         pending, proc.pending_exec = proc.pending_exec, None
         try:

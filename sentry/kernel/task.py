@@ -10,6 +10,15 @@ namespace and the emulated credentials.
 from sentry.platform.staging import Slots
 
 
+class FdTable:
+    """What the Sentry keeps of one guest fd table: which of its hidden pin
+    slots (syscalls/pin.py) are in use, by which task.  Shared by the
+    processes that share the table (threads, CLONE_FILES); an exec unshares it."""
+
+    def __init__(self):
+        self.owner = {}           # slot -> tid
+
+
 class Process:
     def __init__(self, tgid, vpid, slots, exe="", parent=None):
         self.tgid = tgid              # host pid
@@ -26,6 +35,7 @@ class Process:
         self.threads = set()
         self.last_creds = None        # its leader's, once it exited (a zombie's siginfo names them)
         self.core_limit = None        # (soft, hard) RLIMIT_CORE as the guest sees it (syscalls/rlimit.py)
+        self.files = FdTable()
 
 
 class Task:
@@ -40,7 +50,7 @@ class Task:
         self.guest_args = None        # {arg index: value} a rewrite replaced, for a restart
         self.exit_regs = None         # registers at the syscall-exit stop being handled
         self.sigwait = None           # (deadline, guest's timespec, staged copy) of a restarted sigtimedwait
-        self.connect_via = None       # (socket fd, sockaddr, O_PATH fd) a unix connect prepared
+        self.pin = None               # syscalls/pin.py: a file being pinned at a hidden fd
         self.started = False          # its first ptrace stop has been seen
         self.linked = process is not None
         self.strace_entry = None

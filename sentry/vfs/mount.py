@@ -14,7 +14,9 @@ from syscalls.errors import SyscallError
 from sentry._native import lib as _lib
 
 HIDDEN_FD_BASE = _lib.SN_HIDDEN_FD_BASE   # guest fds from here are the Sentry's (syscalls/file.py)
-MAX_MOUNTS = _lib.SN_MAX_MOUNTS
+MAX_MOUNTS = _lib.SN_MAX_MOUNTS           # the hidden range's size: mounts' fds, then pin slots
+# the top of the hidden range: files pinned for a call (syscalls/pin.py)
+PIN_SLOTS = tuple(range(HIDDEN_FD_BASE + MAX_MOUNTS - 4, HIDDEN_FD_BASE + MAX_MOUNTS))
 
 O_PATH = 0o10000000
 RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, RESOLVE_BENEATH = 1, 2, 4, 8
@@ -167,10 +169,10 @@ class MountTable:
     def add(self, mount):
         """Add a mount; one at the same path replaces it (--mount over /tmp)."""
         old = self.mounts.get(mount.path)
-        free = sorted(set(range(HIDDEN_FD_BASE, HIDDEN_FD_BASE + MAX_MOUNTS))
+        free = sorted(set(range(HIDDEN_FD_BASE, PIN_SLOTS[0]))
                       - {b.guest_fd for m in self.mounts.values() if m is not old for b in m.backings()})
         if len(mount.backings()) > len(free):
-            raise ValueError(f"too many mounts (at most {MAX_MOUNTS} host directories)")
+            raise ValueError(f"too many mounts (at most {PIN_SLOTS[0] - HIDDEN_FD_BASE} host directories)")
         for b, fd in zip(mount.backings(), free):
             b.guest_fd = fd
         self.mounts[mount.path] = mount
