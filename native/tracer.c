@@ -357,6 +357,11 @@ long sn_utimensat(int dirfd, const char *name, const void *times, int flags)
 	return syscall(SYS_utimensat, dirfd, name, times, flags) ? -errno : 0;
 }
 
+long sn_fchownat(int dirfd, const char *name, unsigned uid, unsigned gid, int flags)
+{
+	return syscall(SYS_fchownat, dirfd, name, uid, gid, flags) ? -errno : 0;
+}
+
 long sn_pidfd_getfd(int pidfd, int fd)
 {
 	long r = syscall(SYS_pidfd_getfd, pidfd, fd, 0);

@@ -62,6 +62,7 @@ long sn_statx(int dirfd, const char *name, int flags, unsigned mask, void *buf25
 long sn_fstatfs(int fd, void *buf120);
 long sn_renameat2(int olddir, const char *old, int newdir, const char *new_, unsigned flags);
 long sn_utimensat(int dirfd, const char *name, const void *times, int flags);
+long sn_fchownat(int dirfd, const char *name, unsigned uid, unsigned gid, int flags);
 long sn_pidfd_getfd(int pidfd, int fd);
 void sn_answer(int tid, sn_regs *r, long value);
 /* identity.c */

@@ -14,7 +14,7 @@ import struct
 
 from sentry.kernel import fdtraps
 from sentry.platform import staging
-from sentry.vfs.mount import (CONFINED, CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE,
+from sentry.vfs.mount import (CONFINED, CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE, is_hidden_fd,
                               WRITE, split_deleted)
 from sentry.vfs.resolve import UnnamedTarget
 from syscalls.call import AT_FDCWD, sint
@@ -36,8 +36,7 @@ VALID_FLAGS = 0o37777777 & ~0o10000000000 | O_PATH
 O_PATH_FLAGS = O_PATH | O_DIRECTORY | O_NOFOLLOW | 0o2000000   # | O_CLOEXEC
 
 
-def is_hidden(fd):
-    return HIDDEN_FD_BASE <= fd < HIDDEN_FD_BASE + MAX_MOUNTS
+is_hidden = is_hidden_fd
 
 
 def wants_write(flags):
@@ -198,7 +197,7 @@ class Borrowed:
     def __init__(self, call, fd, hidden_ok=False):
         if fd < 0 or (is_hidden(fd) and not hidden_ok):
             raise SyscallError(errno.EBADF)
-        self.fd = call.kernel.borrow_fd(call.process, fd)
+        self.fd = call.kernel.borrow_fd(call.process, fd, hidden_ok)
         try:
             host = split_deleted(os.readlink(f"/proc/self/fd/{self.fd}"))[0]
             self.flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)

@@ -31,7 +31,7 @@ import os
 import struct
 
 from sentry.kernel.locktable import OFFSET_MAX, RD, UN, WR, LockTable, Owner
-from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, split_deleted
+from sentry.vfs.mount import HIDDEN_FD_BASE, PIN_SLOTS, is_hidden_fd, split_deleted
 from syscalls.call import Inject, sint
 from syscalls.errors import SyscallError
 from syscalls.registry import PASS, Rewrite, handler
@@ -76,8 +76,7 @@ def _writable(flags):
 
 def _shared(call):
     """Whether another task may change the caller's fd table meanwhile."""
-    proc = call.process
-    return len(proc.threads) > 1 or proc.files_shared
+    return not call.process.alone()
 
 
 def _own_writable_file(call, fd):
@@ -305,9 +304,10 @@ def _by_the_sentry(call, cmd, b, raw, nonblocking):
 
 
 def _hidden_slots(kernel):
-    """The Sentry's hidden fd numbers that no mount uses."""
+    """The Sentry's hidden fd numbers that neither a mount nor a pin
+    (syscalls/pin.py, the top of the range) uses."""
     used = {b.guest_fd for b in kernel.mounts.backings()}
-    return [h for h in range(HIDDEN_FD_BASE, HIDDEN_FD_BASE + MAX_MOUNTS) if h not in used]
+    return [h for h in range(HIDDEN_FD_BASE, PIN_SLOTS[0]) if h not in used]
 
 
 def _fd_flags(tid, fd):
@@ -473,8 +473,8 @@ def sys_flock(call):
     kind = FLOCK_TYPES.get(cmd & ~LOCK_NB)
     if kind is None:
         raise SyscallError(errno.EINVAL)
-    fd = call.args[0] & 0xFFFFFFFF          # unsigned int
-    if fd >= 1 << 31 or HIDDEN_FD_BASE <= fd < HIDDEN_FD_BASE + MAX_MOUNTS:
+    fd = call.args[0]                       # an unsigned int
+    if fd >= 1 << 31 or is_hidden_fd(fd):
         raise SyscallError(errno.EBADF)     # the Sentry's fds look closed
     if not _shared(call) and _own_writable_file(call, fd):
         return PASS                         # the kernel's lock, as natively

@@ -9,14 +9,14 @@ import os
 import stat
 
 from sentry.vfs import resolve as _resolve
-from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, openat2, split_deleted
+from sentry.vfs.mount import O_PATH, is_hidden_fd, openat2, split_deleted
 from syscalls.call import AT_FDCWD
 from syscalls.errors import SyscallError
 
 
 def fd_sandbox_path(call, fd, deleted_ok=False):
     """Sandbox path of the file behind guest fd `fd` (ENOENT if none)."""
-    if HIDDEN_FD_BASE <= fd < HIDDEN_FD_BASE + MAX_MOUNTS:
+    if is_hidden_fd(fd):
         raise SyscallError(errno.EBADF)        # the Sentry's own: not the guest's to name
     return host_to_sandbox(call, call.host_fd_path(fd), deleted_ok)
 
@@ -47,7 +47,7 @@ def start_dir(call, dirfd, path):
         return "/"
     if dirfd == AT_FDCWD:
         return cwd_sandbox_path(call)
-    if HIDDEN_FD_BASE <= dirfd < HIDDEN_FD_BASE + MAX_MOUNTS:
+    if is_hidden_fd(dirfd):
         raise SyscallError(errno.EBADF)
     try:
         st = os.stat(f"/proc/{call.tid}/fd/{dirfd}")

@@ -11,14 +11,14 @@ import stat
 import struct
 
 from sentry._native import ffi, lib
-from sentry.vfs.mount import ATTRS, CREATE, MOVE, O_PATH, REMOVE, TRUNCATE, WRITE
+from sentry.vfs.mount import ATTRS, CREATE, MOVE, REMOVE, TRUNCATE, WRITE
 from sentry.fsimpl.overlay import RESERVED
 from syscalls.call import AT_FDCWD, sint
 from syscalls import permission
 from syscalls.errors import SyscallError
 from sentry.vfs.resolve import UnnamedTarget
 from syscalls.lookup import Parent, cwd_sandbox_path, lookup, open_final
-from syscalls.registry import PASS, Rewrite, handler
+from syscalls.registry import Rewrite, handler
 
 AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_EACCESS, AT_EMPTY_PATH = 0x100, 0x200, 0x400, 0x200, 0x1000
 S_IFMT = 0o170000
@@ -46,7 +46,7 @@ def _stat_bytes(loc):
     return ffi.buffer(buf, 144)[:]
 
 
-SYS_FSTAT = 5
+SYS_FSTAT, SYS_FCHDIR = 5, 81
 
 
 def _empty_path_target(call, dirfd):
@@ -348,8 +348,12 @@ def sys_renameat2(call):
 def _link(call, olddir, old, newdir, new, flags):
     if flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH):
         raise SyscallError(errno.EINVAL)
-    if not old and flags & AT_EMPTY_PATH:
+    if not old and flags & AT_EMPTY_PATH and olddir != AT_FDCWD:
         return _link_open_file(call, call.process.vpid, olddir, newdir, new)
+    if not old and flags & AT_EMPTY_PATH:
+        old = b"."                                  # the cwd: a directory, so EPERM below
+    elif not old:
+        raise SyscallError(errno.ENOENT)
     if flags & AT_SYMLINK_FOLLOW:
         # /proc/<pid>/fd/N names an open file, maybe one with no name (O_TMPFILE)
         src = lookup(call, olddir, old, follow=False)
@@ -376,9 +380,9 @@ def _link_open_file(call, pid, fd, newdir, new):
     proc = call.kernel.process_of(pid)
     if proc is None:
         raise SyscallError(errno.ENOENT)
-    dst = _create_target(call, newdir, new)
-    dup = call.kernel.borrow_fd(proc, fd)
+    dup = call.kernel.borrow_fd(proc, fd)        # the old name first, as Linux
     try:
+        dst = _create_target(call, newdir, new)
         # the file's own host directory must be the one written (never an
         # overlay's lower layer, whose files would become writable)
         host = split_deleted(os.readlink(f"/proc/self/fd/{dup}"))[0]
@@ -398,7 +402,7 @@ def sys_link(call):
 
 @handler("linkat")
 def sys_linkat(call):
-    return _link(call, call.fd(0), call.path(1), call.fd(2), call.path(3), sint(call.args[4]))
+    return _link(call, call.fd(0), call.string(1), call.fd(2), call.path(3), sint(call.args[4]))
 
 
 def _symlink(call, target, dirfd, path):
@@ -421,13 +425,15 @@ def sys_symlinkat(call):
 # ---- changing attributes -----------------------------------------------------------
 
 def _on_final(call, dirfd, path, follow, fn):
-    """Apply fn(host path of an O_PATH fd on the final file) — never following a
-    symlink the Sentry did not resolve."""
+    """Apply fn(O_PATH fd on the final file, its host path through
+    /proc/self/fd, whether it is a symlink) -- never following a symlink the
+    Sentry did not resolve, never looking the path up a second time (a
+    symlink itself is changed through the fd with AT_EMPTY_PATH)."""
     loc = lookup(call, dirfd, path, follow=follow)
     loc = permission.change(call, loc, ATTRS)
     fd = open_final(loc)
     try:
-        fn(_proc_fd(fd), stat.S_ISLNK(loc.st.st_mode))
+        fn(fd, _proc_fd(fd), stat.S_ISLNK(loc.st.st_mode))
     except OSError as e:
         raise SyscallError(e.errno)
     finally:
@@ -436,7 +442,7 @@ def _on_final(call, dirfd, path, follow, fn):
 
 
 def _chmod(call, dirfd, path, mode, flags=0):
-    def do(p, is_link):
+    def do(fd, p, is_link):
         if is_link:
             raise SyscallError(errno.EOPNOTSUPP)
         call.task.creds.check_chmod(os.stat(p))
@@ -479,14 +485,10 @@ def _chown(call, dirfd, path, uid, gid, flags):
     creds = call.task.creds
     raw_uid, raw_gid = uid & 0xFFFFFFFF, gid & 0xFFFFFFFF
 
-    def do(p, is_link):
-        if is_link:
-            loc = lookup(call, dirfd, path, follow=False)
-            with Parent(loc) as (fd, name):
-                host = creds.chown_ids(os.stat(name, dir_fd=fd, follow_symlinks=False), raw_uid, raw_gid)
-                os.chown(name, *host, dir_fd=fd, follow_symlinks=False)
-        else:
-            os.chown(p, *creds.chown_ids(os.stat(p), raw_uid, raw_gid))
+    def do(fd, p, is_link):
+        host = creds.chown_ids(os.fstat(fd), raw_uid, raw_gid)
+        check(lib.sn_fchownat(fd, b"", host[0] & 0xFFFFFFFF, host[1] & 0xFFFFFFFF,
+                              AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
     return _on_final(call, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW, do)
 
 
@@ -551,13 +553,8 @@ def _utimens(call, dirfd, path, times, flags):
         return _utimens_fd(call, dirfd, times, False)
     tbuf = ffi.new("char[32]", times) if times is not None else ffi.NULL
 
-    def do(p, is_link):
-        if is_link:
-            loc = lookup(call, dirfd, path, follow=False)
-            with Parent(loc) as (fd, name):
-                check(lib.sn_utimensat(fd, os.fsencode(name), tbuf, AT_SYMLINK_NOFOLLOW))
-        else:
-            check(lib.sn_utimensat(-100, os.fsencode(p), tbuf, 0))
+    def do(fd, p, is_link):
+        check(lib.sn_utimensat(fd, b"", tbuf, AT_EMPTY_PATH))
     return _on_final(call, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW, do)
 
 
@@ -709,7 +706,7 @@ def _xattr_set(call, follow, remove):
     value = b"" if remove else call.read(call.args[2], call.args[3])
     flags = 0 if remove else sint(call.args[4])
 
-    def do(p, is_link):
+    def do(fd, p, is_link):
         check_xattr_change(call, os.lstat(p) if is_link else os.stat(p), name)
         if remove:
             os.removexattr(p, name)
@@ -786,18 +783,47 @@ def sys_statfs(call):
     return 0
 
 
-@handler("chdir", note="rewritten to a confined path: the kernel keeps the cwd")
+@handler("chdir", note="into the very directory the Sentry resolved: checked after the kernel's lookup, or "
+         "fchdir to it held at a hidden fd when other threads share the cwd (syscalls/pin.py)")
 def sys_chdir(call):
+    from syscalls import pin
     loc = lookup(call, AT_FDCWD, call.path(0))
     if not loc.is_dir:
         raise SyscallError(errno.ENOTDIR)
     permission.check(call, loc, permission.X)
-    # The guest's own magic link to the mount's root, then the resolved path:
-    # no symlink is left in it unless a racing guest plants one, and then the
-    # cwd it gets is read back through the mount table like any other path.
-    target = f"/proc/self/fd/{loc.mount.guest_fd}/{loc.rel}".encode() + b"\0"
-    (addr,) = call.stage(target)
-    return Rewrite(args={0: addr})
+    root = loc.mount.guest_fd
+    if loc.rel == ".":
+        return Rewrite(SYS_FCHDIR, {0: root})      # a mount's root: its own hidden fd names it
+    if call.process.alone():
+        # The kernel looks the path up again below the mount's root, and
+        # follows a symlink another process plants meanwhile; nothing of the
+        # guest runs before the exit stop, where the cwd must be the
+        # directory resolved -- else the guest is put at the mount's root and
+        # the call fails, as if it had lost a rename race.
+        (addr,) = call.stage(f"/proc/self/fd/{root}/{loc.rel}".encode() + b"\0")
+        return Rewrite(args={0: addr}, on_exit=lambda task, result: _chdir_landed(call, task, result, loc))
+    # Another thread could use the cwd between the kernel's lookup and the
+    # exit stop: the guest enters the directory held at a hidden fd.
+    slot = pin.pinned(call, loc, "chdir")
+    return Rewrite(SYS_FCHDIR, {0: slot}, on_exit=lambda task, result: pin.release(task))
+
+
+def _chdir_landed(call, task, result, loc):
+    if result != 0:
+        return None
+    try:
+        here = os.stat(f"/proc/{task.tid}/cwd")
+        fd = open_final(loc)
+        try:
+            want = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if (here.st_dev, here.st_ino) == (want.st_dev, want.st_ino):
+            return None
+    except (OSError, SyscallError):
+        pass
+    call.kernel.inject_after(task, SYS_FCHDIR, (loc.mount.guest_fd,), -errno.ENOENT)
+    return None
 
 
 @handler("getcwd", note="the kernel's cwd, mapped back into the sandbox")

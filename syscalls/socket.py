@@ -14,10 +14,10 @@ import os
 import struct
 
 from sentry.kernel import fdtraps
-from sentry.vfs.mount import CONFINED, CREATE
-from syscalls.call import AT_FDCWD, Inject, sint
-from syscalls import permission
-from syscalls.errors import RESTART_ERRNOS, SyscallError
+from sentry.vfs.mount import CREATE
+from syscalls.call import AT_FDCWD, sint
+from syscalls import permission, pin
+from syscalls.errors import SyscallError
 from syscalls.lookup import Parent, lookup
 from syscalls.registry import PASS, Rewrite, handler
 
@@ -103,55 +103,41 @@ def _unix_path_call(call, raw, bind):
     return 0
 
 
-SYS_OPENAT2, SYS_CLOSE, SYS_SENDMSG = 437, 3, 46
-O_PATH_CLOEXEC = 0o10000000 | 0o2000000
+SYS_SENDMSG = 46
 
 
 def _via_magic_link(call, raw):
     """A call that names a unix socket by path (connect, sendto, sendmsg)
     runs in the guest's own context, so that the kernel sees the guest
     (SO_PEERCRED, SCM_CREDENTIALS, a blocking connect that waits), yet never
-    looks a guest path up: the Sentry first has the guest open the socket
-    file as an O_PATH fd through its mount's confined root (an injected
-    openat2; the call then traps again), then names /proc/thread-self/fd/N,
-    the magic link to that very inode.  Returns (that sockaddr, N); the
-    guest must close N when the call returns (_closing_after)."""
-    task, sockfd = call.task, call.fd(0)
-    prepared, task.connect_via = task.connect_via, None
-    if prepared is None or prepared[:2] != (sockfd, raw):
-        loc = lookup(call, AT_FDCWD, _sun_path(raw))
-        if not loc.mount.host_sockets:
-            call.kernel.audit.event("connect-refused", task, call=call, path=loc.spath, errno=errno.ECONNREFUSED)
-            raise SyscallError(errno.ECONNREFUSED)     # a host daemon's: no one listens, as far as the guest knows
-        how = struct.pack("<QQQ", O_PATH_CLOEXEC, 0, CONFINED)
-        rel_addr, how_addr = call.stage(os.fsencode(loc.rel) + b"\0", how)
-
-        def opened(result):
-            task.connect_via = (sockfd, raw, result)
-        raise Inject(SYS_OPENAT2, (loc.mount.guest_fd, rel_addr, how_addr, len(how)), opened)
-    via = prepared[2]
-    if via < 0:
-        raise SyscallError(-via)
-    return raw[:2] + b"/proc/thread-self/fd/%d" % via + b"\0", via
+    looks a guest path up: the guest holds the socket file at a hidden fd H
+    the Sentry checked (syscalls/pin.py), and the call names
+    /proc/thread-self/fd/H, the magic link to that very inode.  Returns that
+    sockaddr; the call's on_exit must be _unpinning(…)."""
+    loc = lookup(call, AT_FDCWD, _sun_path(raw))
+    if not loc.mount.host_sockets:
+        call.kernel.audit.event("connect-refused", call.task, call=call, path=loc.spath, errno=errno.ECONNREFUSED)
+        raise SyscallError(errno.ECONNREFUSED)     # a host daemon's: no one listens, as far as the guest knows
+    slot = pin.pinned(call, loc, ("socket", call.nr, call.fd(0)))
+    return raw[:2] + b"/proc/thread-self/fd/%d" % slot + b"\0"
 
 
-def _closing_after(kernel, via, then=None):
-    """An on_exit callback: the guest closes the O_PATH fd via, then its call
-    returns (then(task, result)'s answer, if given)."""
+def _unpinning(then=None):
+    """An on_exit callback: the pin is released, then the call returns
+    (then(task, result)'s answer, if given).  A call the kernel restarts
+    traps again with its own arguments and keeps its pin."""
     def done(t, result):
-        if -result in RESTART_ERRNOS:
-            result = -errno.EINTR        # it cannot run again: its fd is closed now
-        elif then is not None:
-            new = then(t, result)
-            result = result if new is None else new
-        kernel.inject_after(t, SYS_CLOSE, (via,), result)
+        pin.release(t)
+        if then is not None:
+            return then(t, result)
+        return None
     return done
 
 
 def _connect_unix(call, raw):
-    name, via = _via_magic_link(call, raw)
+    name = _via_magic_link(call, raw)
     (addr,) = call.stage(name)
-    return Rewrite(args={1: addr, 2: len(name)}, on_exit=_closing_after(call.kernel, via))
+    return Rewrite(args={1: addr, 2: len(name)}, on_exit=_unpinning())
 
 
 def _bind_connect(call, bind):
@@ -184,20 +170,18 @@ def sys_connect(call):
 
 
 def _send_name(call, ptr, length):
-    """(the destination to give the kernel, the O_PATH fd to close after the
-    call or None): a unix path goes through _via_magic_link."""
+    """(the destination to give the kernel, whether it pinned a file): a unix
+    path goes through _via_magic_link."""
     family, raw = read_sockaddr(call, ptr, length)
     if family == AF_UNIX and len(raw) > 2 and raw[2] != 0:
-        return _via_magic_link(call, raw)
+        return _via_magic_link(call, raw), True
     if family == AF_UNIX and len(raw) > 2:
         raw = abstract_rewrite(call, raw)
-    return raw, None
+    return raw, False
 
 
-def _send_rewrite(call, args, via, then=None, nr=None):
-    if via is None:
-        return Rewrite(nr, args, on_exit=then)
-    return Rewrite(nr, args, on_exit=_closing_after(call.kernel, via, then))
+def _send_rewrite(call, args, pinned, then=None, nr=None):
+    return Rewrite(nr, args, on_exit=_unpinning(then) if pinned else then)
 
 
 @handler("sendto", note="a datagram to a unix path is sent as connect(2) is (_via_magic_link)")
@@ -256,11 +240,11 @@ def _host_ucred(call, pid, uid, gid):
 def _staged_msghdr(call, hdr_addr):
     """A checked copy of a msghdr, of its name and of its control data in the
     staging slot (the kernel never writes back into a sendmsg header), and
-    the O_PATH fd to close after the call (a unix path's), or None."""
+    whether its name pinned a file (a unix path's)."""
     hdr = call.read(hdr_addr, MSGHDR)
     name_ptr, namelen = struct.unpack("<QI", hdr[:12])
     iov, iovlen, control_ptr, controllen, flags = struct.unpack("<QQQQI", hdr[16:52])
-    raw, via = _send_name(call, name_ptr, namelen) if name_ptr else (b"", None)
+    raw, via = _send_name(call, name_ptr, namelen) if name_ptr else (b"", False)
     control = b""
     if control_ptr and controllen:
         if controllen > CONTROL_MAX:

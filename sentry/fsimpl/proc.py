@@ -17,7 +17,7 @@ import shutil
 import stat
 import uuid
 
-from sentry.vfs.mount import DELETED, HIDDEN_FD_BASE, MAX_MOUNTS, Mount, split_deleted
+from sentry.vfs.mount import DELETED, Mount, is_hidden_fd, split_deleted
 from syscalls.errors import SyscallError
 
 # Host files whose content a sandbox may see as it is.
@@ -332,7 +332,7 @@ class ProcMount(Mount):
         except OSError:
             return
         for fd in fds:
-            if HIDDEN_FD_BASE <= int(fd) < HIDDEN_FD_BASE + MAX_MOUNTS:
+            if is_hidden_fd(int(fd)):
                 continue
             try:
                 make(f"{path}/{fd}", f"/proc/{host}/{kind}/{fd}")

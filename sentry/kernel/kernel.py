@@ -17,7 +17,7 @@ from sentry.kernel import audit, siginfo
 from sentry.kernel.credentials import CAP_SYS_ADMIN, CAP_SYS_RESOURCE, Credentials
 from sentry.kernel.limits import Limits
 from sentry.kernel.pidns import PidNamespace
-from sentry.kernel.task import Process, Task
+from sentry.kernel.task import FdTable, Process, Task
 from sentry.loader import image
 from sentry.platform import memory, ptrace, staging
 from sentry.platform.staging import Slots
@@ -28,7 +28,7 @@ from syscalls.registry import PASS, Rewrite
 
 log = logging.getLogger("sentry")
 
-CLONE_VM, CLONE_FILES, CLONE_PARENT, CLONE_THREAD = 0x100, 0x400, 0x8000, 0x10000
+CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_PARENT, CLONE_THREAD = 0x100, 0x200, 0x400, 0x8000, 0x10000
 CLONE_PARENT_SETTID, CLONE_CHILD_SETTID = 0x00100000, 0x01000000
 SYS_MMAP, SYS_CLONE, SYS_WAIT4, SYS_EXIT = 9, 56, 61, 60
 WALL = 0x40000000                  # __WALL
@@ -399,8 +399,11 @@ class Kernel:
             proc.core_limit, proc.nproc_limit = pproc.core_limit, pproc.nproc_limit
             if flags & CLONE_FILES:
                 # one fd table for both: a number either names may change
-                # under the other's feet (syscalls/locks.py)
-                proc.files_shared = pproc.files_shared = True
+                # under the other's feet (syscalls/locks.py, syscalls/pin.py)
+                proc.files = pproc.files
+                proc.files.shared = True
+            if flags & CLONE_FS:
+                proc.fs_shared = pproc.fs_shared = True
             self.processes[child_tid] = proc
             child.attach(proc)
             self.audit.event("start", child, ppid=pproc.vpid)
@@ -570,6 +573,8 @@ class Kernel:
         # the new image has a fresh address space: no staging area yet
         task.leave()
         proc.slots = Slots()
+        proc.files = FdTable()         # exec unshares the fd table
+        task.pin = None
         task.attach(proc)
         pending, proc.pending_exec = proc.pending_exec, None
         # The image has not run a single instruction yet.  Unless it is the
@@ -824,9 +829,14 @@ class Kernel:
         creds = self.creds_of(host_pid)
         return proc.vpid, (creds.ruid if creds else 0)
 
-    def borrow_fd(self, process, fd):
-        """A Sentry-side duplicate of a guest fd (pidfd_getfd); caller closes it."""
-        from sentry._native import lib
+    def borrow_fd(self, process, fd, hidden_ok=False):
+        """A Sentry-side duplicate of a guest fd (pidfd_getfd); caller closes it.
+        The Sentry's own hidden fds are EBADF here unless the caller says it
+        put one there itself (syscalls/locks.py's slots): a guest call naming
+        one (statx(1000, "", AT_EMPTY_PATH)) must not reach it."""
+        from sentry.vfs.mount import is_hidden_fd
+        if is_hidden_fd(fd) and not hidden_ok:
+            raise SyscallError(errno.EBADF)
         pidfd = os.pidfd_open(process.tgid)
         try:
             r = lib.sn_pidfd_getfd(pidfd, fd)

@@ -10,6 +10,17 @@ namespace and the emulated credentials.
 from sentry.platform.staging import Slots
 
 
+class FdTable:
+    """What the Sentry keeps of one guest fd table: which of its hidden pin
+    slots (syscalls/pin.py) are in use, by which task.  Shared by the
+    processes that share the table (threads, CLONE_FILES); an exec unshares it."""
+
+    def __init__(self):
+        self.owner = {}           # slot -> tid
+        self.shared = False       # another process uses it too (CLONE_FILES): a number
+                                  # one names may change under the other's feet
+
+
 class Process:
     def __init__(self, tgid, vpid, slots, exe="", parent=None):
         self.tgid = tgid              # host pid
@@ -26,8 +37,15 @@ class Process:
         self.threads = set()
         self.last_creds = None        # its leader's, once it exited (a zombie's siginfo names them)
         self.core_limit = None        # (soft, hard) RLIMIT_CORE as the guest sees it (syscalls/rlimit.py)
-        self.files_shared = False     # its fd table is another process's too (CLONE_FILES)
+        self.files = FdTable()
+        self.fs_shared = False        # its cwd and root are another process's too (CLONE_FS)
         self.nproc_limit = None       # (soft, hard) RLIMIT_NPROC, the same way
+
+    def alone(self):
+        """Whether no other task can change its fd table or its cwd while it
+        is stopped (one thread, nothing shared by CLONE_FILES or CLONE_FS):
+        then what a number or a relative name means is fixed until it runs."""
+        return len(self.threads) <= 1 and not self.files.shared and not self.fs_shared
 
 
 class Task:
@@ -42,7 +60,7 @@ class Task:
         self.guest_args = None        # {arg index: value} a rewrite replaced, for a restart
         self.exit_regs = None         # registers at the syscall-exit stop being handled
         self.sigwait = None           # (deadline, guest's timespec, staged copy) of a restarted sigtimedwait
-        self.connect_via = None       # (socket fd, sockaddr, O_PATH fd) a unix connect prepared
+        self.pin = None               # syscalls/pin.py: a file being pinned at a hidden fd
         self.started = False          # its first ptrace stop has been seen
         self.linked = process is not None
         self.strace_entry = None

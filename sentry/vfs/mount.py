@@ -14,7 +14,16 @@ from syscalls.errors import SyscallError
 from sentry._native import lib as _lib
 
 HIDDEN_FD_BASE = _lib.SN_HIDDEN_FD_BASE   # guest fds from here are the Sentry's (syscalls/file.py)
-MAX_MOUNTS = _lib.SN_MAX_MOUNTS
+MAX_MOUNTS = _lib.SN_MAX_MOUNTS           # the hidden range's size: mounts' fds, then pin slots
+# the top of the hidden range: files pinned for a call (syscalls/pin.py)
+PIN_SLOTS = tuple(range(HIDDEN_FD_BASE + MAX_MOUNTS - 4, HIDDEN_FD_BASE + MAX_MOUNTS))
+
+
+def is_hidden_fd(fd):
+    """Whether a guest fd number is one of the Sentry's (a mount's root, a
+    lock or pin slot): every guest call naming one gets EBADF, as for a
+    closed fd (native/tracer.c has the same test for the fast path)."""
+    return HIDDEN_FD_BASE <= fd < HIDDEN_FD_BASE + MAX_MOUNTS
 
 O_PATH = 0o10000000
 RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, RESOLVE_BENEATH = 1, 2, 4, 8
@@ -196,14 +205,14 @@ class MountTable:
         fsimpl/hidden.py) share its hidden fd too."""
         old = self.mounts.get(mount.path)
         in_use = {b.guest_fd for m in self.mounts.values() if m is not old for b in m.backings()}
-        free = sorted(set(range(HIDDEN_FD_BASE, HIDDEN_FD_BASE + MAX_MOUNTS)) - in_use)
+        free = sorted(set(range(HIDDEN_FD_BASE, PIN_SLOTS[0])) - in_use)
         for b in mount.backings():
             store = getattr(b, "store", None)
             if store is not None and store.guest_fd in in_use:
                 b.guest_fd = store.guest_fd
                 continue
             if not free:
-                raise ValueError(f"too many mounts (at most {MAX_MOUNTS} host directories)")
+                raise ValueError(f"too many mounts (at most {PIN_SLOTS[0] - HIDDEN_FD_BASE} host directories)")
             b.guest_fd = free.pop(0)
             in_use.add(b.guest_fd)
             if store is not None:
