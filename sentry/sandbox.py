@@ -36,7 +36,7 @@ class Config:
     def __init__(self, argv, rootfs=None, cwd=None, env=None, hostname="sentry",
                  strace=False, mounts=(), pids_limit=4096, uid=0, gid=0, groups=None,
                  cpus=None, memory=None, kernel_release=None, overlay=False, overlay_dir=None,
-                 hide=(), expose=(), audit=None):
+                 hide=(), expose=(), audit=None, network="sandbox"):
         self.argv = argv
         self.rootfs = rootfs
         # the default root is always an overlay; --overlay-dir implies one
@@ -53,6 +53,9 @@ class Config:
         if both:
             raise ConfigError(f"--hide and --expose {sorted(both)[0]}: one or the other")
         self.audit = audit
+        if network not in NETWORK_MODES:
+            raise ConfigError(f"--network={network}: one of {', '.join(NETWORK_MODES)}")
+        self.network = network
         if not isinstance(pids_limit, int) or pids_limit < 0:
             raise ConfigError(f"--pids-limit {pids_limit}: a number of tasks, 0 for no limit")
         self.pids_limit = pids_limit
@@ -72,6 +75,12 @@ class Config:
         self.memory = memory
         self.kernel_release = kernel_release
         self.limits = Limits(cpus, memory)
+
+
+# none: a private loopback only; sandbox: that, plus outbound connections the
+# Sentry makes under --net-allow and --publish'ed ports; host: the host's
+# network, not isolated (README, Security)
+NETWORK_MODES = ("sandbox", "none", "host")
 
 
 def _id_option(name, value):
@@ -274,11 +283,18 @@ def _host_cwd(cfg, mounts):
     raise ConfigError("the sandbox's root cannot be resolved")
 
 
-def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns):
+def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns, netns):
     """Runs in the forked child: becomes the sandbox's first process."""
     try:
         if os.read(ready_r, 1) != b"x":         # the Sentry could not trace us
             os._exit(125)
+        if netns is not None:
+            try:
+                _mountns.join_network(netns.netns_fd, netns.userns_fd)
+            except OSError as e:
+                # never the host's network instead
+                os.write(2, f"sentry: cannot enter the sandbox's network namespace: {e.strerror}\n".encode())
+                os._exit(125)
         if userns:
             try:
                 privileges.enter_user_namespace(cfg.uid, cfg.gid)
@@ -372,6 +388,10 @@ def run(cfg):
         kernel.uts["hostname"] = cfg.hostname
         kernel.audit = trail
         kernel.mountns = mountns
+        if cfg.network != "host":
+            # the network namespace holds the sandbox's abstract names apart:
+            # the guest's own, as it gave them (getsockname, /proc/net/unix)
+            kernel.abstract_prefix = b""
         if cfg.kernel_release:
             kernel.uts["release"] = cfg.kernel_release
 
@@ -382,7 +402,8 @@ def run(cfg):
         pid = os.fork()
         if pid == 0:
             os.close(ready_w)
-            _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns)
+            _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns,
+                         mountns if cfg.network != "host" else None)
         os.close(ready_r)
         try:
             ptrace.seize(pid)
@@ -517,8 +538,12 @@ def _start_mount_namespace(cfg, private):
     (platform/mountns.py); None where no mount namespace can be had, and then
     no /dev/pts, and a tmpfs size= is refused."""
     try:
-        return _mountns.MountNamespace(private)
+        return _mountns.MountNamespace(private, network=cfg.network != "host")
     except _mountns.Unavailable as e:
+        if cfg.network != "host":
+            raise ConfigError(f"--network={cfg.network}: the sandbox's network needs a private network namespace, "
+                              f"and none can be had here ({e}): run as root or allow unprivileged user namespaces, "
+                              "or say --network=host (not isolated)")
         if any("size" in m for m in cfg.mounts):
             raise ConfigError(f"--mount type=tmpfs,size=…: the size limit needs a private mount namespace, "
                               f"and none can be had here ({e}): run as root or allow unprivileged user namespaces")
