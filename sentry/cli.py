@@ -67,6 +67,9 @@ def parser():
     run.add_argument("--network", default="sandbox", choices=("sandbox", "none", "host"),
                      help="sandbox (default): a private network (loopback) of the sandbox's own; none: "
                           "loopback only; host: the host's network, not isolated")
+    run.add_argument("--net-allow", action="append", default=[], metavar="CIDR[:PORT]",
+                     help="with --network=sandbox: the destinations outside the sandbox the guest may connect "
+                          "to, repeatable (default: any but the host's own, loopback and link-local addresses)")
     run.add_argument("--strace", action="store_true",
                      help="log every trapped syscall, its result and its outcome")
     run.add_argument("--audit", metavar="FILE",
@@ -99,7 +102,7 @@ def main(argv=None):
                      cpus=args.cpus, memory=args.memory, kernel_release=args.kernel_release,
                      overlay=args.overlay, overlay_dir=args.overlay_dir,
                      hide=args.hide, expose=args.expose, audit=args.audit,
-                     network=args.network)
+                     network=args.network, net_allow=args.net_allow)
         return run(cfg)
     except ConfigError as e:
         print(f"sentry: {e}", file=sys.stderr)

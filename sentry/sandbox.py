@@ -22,7 +22,7 @@ from sentry.fsimpl.kernelfs import PtsMount, TmpfsMount
 from sentry.fsimpl.overlay import LayersInUse, OverlayMount
 from sentry.fsimpl.proc import ProcMount
 from sentry.vfs import resolve
-from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, Mount, MountTable
+from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, NET_SLOT, O_PATH, Mount, MountTable
 from syscalls.errors import SyscallError
 
 log = logging.getLogger("sentry")
@@ -36,7 +36,7 @@ class Config:
     def __init__(self, argv, rootfs=None, cwd=None, env=None, hostname="sentry",
                  strace=False, mounts=(), pids_limit=4096, uid=0, gid=0, groups=None,
                  cpus=None, memory=None, kernel_release=None, overlay=False, overlay_dir=None,
-                 hide=(), expose=(), audit=None, network="sandbox"):
+                 hide=(), expose=(), audit=None, network="sandbox", net_allow=()):
         self.argv = argv
         self.rootfs = rootfs
         # the default root is always an overlay; --overlay-dir implies one
@@ -56,6 +56,13 @@ class Config:
         if network not in NETWORK_MODES:
             raise ConfigError(f"--network={network}: one of {', '.join(NETWORK_MODES)}")
         self.network = network
+        if net_allow and network != "sandbox":
+            raise ConfigError(f"--net-allow: only with --network=sandbox")
+        from sentry.net.policy import BadRule, Policy
+        try:
+            self.net_policy = Policy(net_allow)
+        except BadRule as e:
+            raise ConfigError(f"--net-allow {e}: CIDR or CIDR:PORT (an IPv6 one with a port: [CIDR]:PORT)")
         if not isinstance(pids_limit, int) or pids_limit < 0:
             raise ConfigError(f"--pids-limit {pids_limit}: a number of tasks, 0 for no limit")
         self.pids_limit = pids_limit
@@ -283,7 +290,7 @@ def _host_cwd(cfg, mounts):
     raise ConfigError("the sandbox's root cannot be resolved")
 
 
-def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns, netns):
+def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns, netns, channel):
     """Runs in the forked child: becomes the sandbox's first process."""
     try:
         if os.read(ready_r, 1) != b"x":         # the Sentry could not trace us
@@ -307,6 +314,8 @@ def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns, netns):
         # them).  The filler is inert: an O_PATH fd on /dev/null.
         filler = os.open(os.devnull, O_PATH | os.O_CLOEXEC)
         hidden = {gfd: sfd for sfd, gfd in mounts.hidden_fds()}
+        if channel is not None:
+            hidden[NET_SLOT] = channel
         for gfd in range(HIDDEN_FD_BASE, HIDDEN_FD_BASE + MAX_MOUNTS):
             os.dup2(hidden.get(gfd, filler), gfd, inheritable=True)
         os.closerange(3, HIDDEN_FD_BASE)
@@ -360,7 +369,7 @@ def run(cfg):
     private = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-")
     scratch = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-", dir=_memory_dir()) if _memory_dir() else private
     janitor = _janitor(private, scratch)
-    mountns = None
+    mountns = outbound = None
     trail = _audit.OFF
     try:
         kernel = None
@@ -392,6 +401,10 @@ def run(cfg):
             # the network namespace holds the sandbox's abstract names apart:
             # the guest's own, as it gave them (getsockname, /proc/net/unix)
             kernel.abstract_prefix = b""
+        if cfg.network == "sandbox":
+            from sentry.net.outbound import Outbound
+            outbound = kernel.outbound = Outbound()
+            kernel.net_policy = cfg.net_policy
         if cfg.kernel_release:
             kernel.uts["release"] = cfg.kernel_release
 
@@ -403,7 +416,8 @@ def run(cfg):
         if pid == 0:
             os.close(ready_w)
             _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns,
-                         mountns if cfg.network != "host" else None)
+                         mountns if cfg.network != "host" else None,
+                         outbound.guest_channel.fileno() if outbound is not None else None)
         os.close(ready_r)
         try:
             ptrace.seize(pid)
@@ -432,6 +446,8 @@ def run(cfg):
         trail.close()
         if mountns is not None:
             mountns.close()
+        if outbound is not None:
+            outbound.close()
         if janitor is not None:
             os.close(janitor)           # the janitor removes them now
         else:

@@ -31,7 +31,7 @@ import os
 import struct
 
 from sentry.kernel.locktable import OFFSET_MAX, RD, UN, WR, LockTable, Owner
-from sentry.vfs.mount import HIDDEN_FD_BASE, PIN_SLOTS, is_hidden_fd, split_deleted
+from sentry.vfs.mount import FIRST_RESERVED, HIDDEN_FD_BASE, PIN_SLOTS, is_hidden_fd, split_deleted
 from syscalls.call import Inject, sint
 from syscalls.errors import SyscallError
 from syscalls.registry import PASS, Rewrite, handler
@@ -305,9 +305,9 @@ def _by_the_sentry(call, cmd, b, raw, nonblocking):
 
 def _hidden_slots(kernel):
     """The Sentry's hidden fd numbers that neither a mount nor a pin
-    (syscalls/pin.py, the top of the range) uses."""
+    (syscalls/pin.py, the top of the range) nor the outbound channel uses."""
     used = {b.guest_fd for b in kernel.mounts.backings()}
-    return [h for h in range(HIDDEN_FD_BASE, PIN_SLOTS[0]) if h not in used]
+    return [h for h in range(HIDDEN_FD_BASE, FIRST_RESERVED) if h not in used]
 
 
 def _fd_flags(tid, fd):

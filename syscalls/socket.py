@@ -6,8 +6,9 @@ confined parent directory, so the kernel never looks a guest path up itself.
 A bind goes through the private mount namespace's helper when there is one:
 from a scratch view in which the guest's own name leads to that directory,
 so the kernel records that name and reports it (getsockname, accept…).
-Abstract names are namespaced per sandbox.  Internet sockets pass through
-to the host network until the network namespace exists (see README).
+Abstract names are namespaced per sandbox.  Internet sockets live in the
+sandbox's network namespace (but --network=host); a connect to the outside
+is sentry/net/connect.py's.
 """
 import errno
 import os
@@ -145,6 +146,13 @@ def _bind_connect(call, bind):
     family, raw = read_sockaddr(call, addr, length)
     if family == AF_UNIX and len(raw) > 2 and raw[2] != 0:
         return _unix_path_call(call, raw, bind)
+    if not bind and call.kernel.mountns is not None and call.kernel.mountns.netns_fd is not None:
+        from sentry.net import connect as _net
+        if family == _net.AF_UNSPEC and raw:
+            return _net.disconnect(call, raw)
+        dest = _net.destination(family, raw) if family in (_net.AF_INET, _net.AF_INET6) else None
+        if dest is not None and call.kernel.outbound is not None and not _net.inside(dest[0]):
+            return _net.outbound(call, family, raw, dest, lambda: Rewrite(args=_staged_name(call, raw, 1, 2)))
     return Rewrite(args=_staged_name(call, raw, 1, 2))
 
 
@@ -164,7 +172,8 @@ def sys_bind(call):
     return _bind_connect(call, True)
 
 
-@handler("connect", note="AF_INET/AF_INET6 reach the host network until the network namespace exists")
+@handler("connect", note="--network=sandbox: AF_INET/AF_INET6 outside the sandbox are connected by the "
+         "Sentry on the host under --net-allow (sentry/net/connect.py); AF_UNSPEC is done by the Sentry")
 def sys_connect(call):
     return _bind_connect(call, False)
 

@@ -236,3 +236,147 @@ def test_no_user_namespaces_refuses_isolated_modes(as_nobody):  # noqa: F811
 def test_bad_mode_is_refused():
     r = subprocess.run(SENTRY + ["--network=bridge", "--", "true"], capture_output=True)
     assert r.returncode != 0 and b"--network" in r.stderr
+
+
+# ---- outbound (--network=sandbox): servers in network namespaces of the tests' own
+
+SERVE = """
+import socket, sys, threading
+def serve(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((sys.argv[1], port)); s.listen(64)
+    while True:
+        c, a = s.accept()
+        c.sendall(b'token-%d\\n' % port); c.close()
+for p in (8081, 8082):
+    threading.Thread(target=serve, args=(p,), daemon=True).start()
+print('ready', flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture(scope="module")
+def remote():
+    """A 'remote' host on this machine: a network namespace behind a veth
+    pair (host side .1, its side .2), with servers on 8081 and 8082."""
+    if os.geteuid() != 0:
+        pytest.fail("the outbound tests make network namespaces: run the suite as root", pytrace=False)
+    tag = f"{os.getpid() % 250}"
+    ns, h, n = f"sntest{os.getpid()}", f"snh{os.getpid()}", f"snn{os.getpid()}"
+    net = f"10.232.{tag}"
+    sh = lambda *c: subprocess.run(c, check=True)
+    sh("ip", "netns", "add", ns)
+    try:
+        sh("ip", "link", "add", h, "type", "veth", "peer", "name", n, "netns", ns)
+        sh("ip", "addr", "add", f"{net}.1/24", "dev", h)
+        sh("ip", "link", "set", h, "up")
+        sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{net}.2/24", "dev", n)
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", n, "up")
+        srv = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", SERVE, f"{net}.2"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert srv.stdout.readline() == b"ready\n"
+        try:
+            yield net
+        finally:
+            srv.kill()
+            srv.wait()
+    finally:
+        subprocess.run(["ip", "link", "del", h], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+FETCH = """
+import socket, sys
+for dest in sys.argv[1:]:
+    host, port = dest.rsplit(':', 1)
+    s = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET)
+    try:
+        s.connect((host, int(port)))
+        print(dest, s.recv(100).decode().strip())
+    except OSError as e:
+        print(dest, 'errno', e.errno)
+"""
+
+
+def _fetch(dests, extra=(), mode="sandbox"):
+    r = run_sentry(["python3", "-c", FETCH, *dests], extra=[f"--network={mode}", *extra])
+    assert r.returncode == 0, r.stderr.decode()
+    return r.stdout.decode().splitlines()
+
+
+def test_outbound_reaches_allowed_servers(remote):
+    assert _fetch([f"{remote}.2:8081", f"{remote}.2:8082", f"::ffff:{remote}.2:8081"]) == [
+        f"{remote}.2:8081 token-8081", f"{remote}.2:8082 token-8082", f"::ffff:{remote}.2:8081 token-8081"]
+    # a real client: curl, blocking and from a shell
+    r = run_sentry(["sh", "-c", f"curl -s -m 10 telnet://{remote}.2:8081 </dev/null"])
+    assert r.stdout == b"token-8081\n", r.stderr.decode()
+
+
+def test_outbound_policy_refuses(remote, tmp_path):
+    trail = tmp_path / "audit"
+    got = _fetch([f"{remote}.2:8081", f"{remote}.2:8082", f"{remote}.1:8081", "169.254.169.254:80"],
+                 extra=["--net-allow", f"{remote}.0/24:8081", "--audit", str(trail)])
+    assert got == [f"{remote}.2:8081 token-8081", f"{remote}.2:8082 errno 111",
+                   f"{remote}.1:8081 errno 111", "169.254.169.254:80 errno 111"]
+    import json
+    events = [json.loads(line) for line in trail.read_text().splitlines()]
+    refused = [(e["address"], e["port"], e["why"], e["errno"]) for e in events if e["kind"] == "net-refused"]
+    assert refused == [(f"{remote}.2", 8082, "not allowed", "ECONNREFUSED"),
+                       (f"{remote}.1", 8081, "host", "ECONNREFUSED"),
+                       ("169.254.169.254", 80, "reserved", "ECONNREFUSED")]
+
+
+def test_outbound_default_refuses_the_host_itself(remote):
+    """The host's own addresses (the veth's host side here) are never reached."""
+    srv = _host_server("0.0.0.0")
+    try:
+        port = srv.getsockname()[1]
+        assert _fetch([f"{remote}.1:{port}"] + [f"{a}:{port}" for a in _host_addresses()]) == [
+            f"{remote}.1:{port} errno 111"] + [f"{a}:{port} errno 111" for a in _host_addresses()]
+    finally:
+        srv.close()
+
+
+def test_none_mode_has_no_outbound(remote):
+    assert _fetch([f"{remote}.2:8081"], mode="none") == [f"{remote}.2:8081 errno 101"]
+
+
+def test_bad_net_allow_is_refused():
+    r = subprocess.run(SENTRY + ["--net-allow", "10.0.0.0/33", "--", "true"], capture_output=True)
+    assert r.returncode == 125 and r.stderr.decode().startswith("sentry: --net-allow 10.0.0.0/33:")
+    r = subprocess.run(SENTRY + ["--network=none", "--net-allow", "10.0.0.0/8", "--", "true"], capture_output=True)
+    assert r.returncode == 125
+
+
+def test_outbound_socket_cannot_be_turned_to_the_host(remote, cbin, outside_tmp):
+    """A thread swaps fd X between a sandbox socket and an outbound host
+    socket H while another disconnects, listens, binds and connects X toward
+    a server on the host's loopback: the server is never reached and H stays
+    connected to its peer, never listening."""
+    import shutil
+    prog = os.path.join(outside_tmp, "net_race")
+    shutil.copy(cbin("net_race"), prog)
+    srv = _host_server()
+    srv.settimeout(0)
+    try:
+        r = run_sentry([prog, "127.0.0.1", str(srv.getsockname()[1]), f"{remote}.2", "8081", "3000"],
+                       timeout=300)
+        assert r.stdout.decode().splitlines() == ["H intact", "rounds 3000"], r.stderr.decode()
+        with pytest.raises(BlockingIOError):
+            srv.accept()
+    finally:
+        srv.close()
+
+
+def test_unprivileged_outbound(remote, as_nobody):  # noqa: F811
+    r = as_nobody(["--", "python3", "-c", FETCH, f"{remote}.2:8081", f"{remote}.1:8081"])
+    assert r.stdout.decode().splitlines() == [f"{remote}.2:8081 token-8081", f"{remote}.1:8081 errno 111"], \
+        r.stderr.decode()
+    r = as_nobody(["--", "python3", "-c",
+                   "import socket\ns = socket.socket(); s.connect(('127.0.0.2', 1)) if False else None\n"
+                   "u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.connect(('127.0.0.1', 9))\n"
+                   "import ctypes; libc = ctypes.CDLL(None, use_errno=True)\n"
+                   "print(libc.connect(u.fileno(), bytes(16), 16), ctypes.get_errno())\n"
+                   f"h = socket.create_connection(('{remote}.2', 8081))\n"
+                   "print(libc.connect(h.fileno(), bytes(16), 16), ctypes.get_errno())"])
+    assert r.stdout.decode().split() == ["0", "0", "-1", "95"], r.stderr.decode()
