@@ -413,3 +413,43 @@ def sys_recvmmsg(call):
                 pass
         return result
     return Rewrite(on_exit=done)
+
+
+# ---- socket families ---------------------------------------------------------
+
+AF_INET, AF_INET6, AF_NETLINK, AF_KEY, AF_PACKET = 2, 10, 16, 15, 17
+SOCK_RAW, SOCK_PACKET = 3, 10
+NETLINK_ROUTE, NETLINK_SOCK_DIAG = 0, 4
+
+
+def family_errno(family, kind, proto):
+    """None for a socket sentry offers, else the errno Linux gives a process
+    without capabilities (raw and packet sockets, AF_KEY: EPERM), or a kernel
+    without the family (EAFNOSUPPORT) or netlink protocol (EPROTONOSUPPORT)."""
+    if family == AF_UNIX:
+        return None
+    if family in (AF_INET, AF_INET6):
+        return errno.EPERM if kind & 0xF in (SOCK_RAW, SOCK_PACKET) else None
+    if family == AF_NETLINK:
+        return None if proto in (NETLINK_ROUTE, NETLINK_SOCK_DIAG) else errno.EPROTONOSUPPORT
+    if family in (AF_PACKET, AF_KEY):
+        return errno.EPERM
+    return errno.EAFNOSUPPORT         # AF_VSOCK, AF_ALG, and every family not named
+
+
+@handler("socket", note="unix, internet (not raw) and netlink route/sock_diag sockets; raw, packet and "
+         "AF_KEY are EPERM, other netlink protocols EPROTONOSUPPORT, other families EAFNOSUPPORT")
+def sys_socket(call):
+    err = family_errno(sint(call.args[0]), sint(call.args[1]), sint(call.args[2]))
+    if err is not None:
+        raise SyscallError(err)
+    return PASS                   # high bits the kernel ignores made it trap
+
+
+@handler("socketpair", note="as socket(2) for the family; unix only runs free")
+def sys_socketpair(call):
+    family = sint(call.args[0])
+    err = family_errno(family, sint(call.args[1]), sint(call.args[2]))
+    if err is not None:
+        raise SyscallError(err)
+    return PASS                   # the kernel's own EOPNOTSUPP for internet and netlink families

@@ -380,3 +380,33 @@ def test_unprivileged_outbound(remote, as_nobody):  # noqa: F811
                    f"h = socket.create_connection(('{remote}.2', 8081))\n"
                    "print(libc.connect(h.fileno(), bytes(16), 16), ctypes.get_errno())"])
     assert r.stdout.decode().split() == ["0", "0", "-1", "95"], r.stderr.decode()
+
+
+FAMILIES = """
+import ctypes, errno
+libc = ctypes.CDLL(None, use_errno=True)
+for f, t, p in [(2, 3, 1), (10, 3, 58), (2, 10, 0), (17, 3, 0), (15, 3, 2), (40, 1, 0), (38, 5, 0), (45, 1, 0),
+                (16, 3, 0), (16, 3, 4), (16, 3, 9), (16, 3, 16), (2, 1, 0), (10, 2, 0), (1, 1, 0),
+                (0x100000002, 1, 0), (0x100000011, 3, 0), (0x100000028, 1, 0)]:
+    fd = libc.syscall(41, ctypes.c_long(f), ctypes.c_long(t), ctypes.c_long(p))
+    print(hex(f), t, p, 'ok' if fd >= 0 else errno.errorcode[ctypes.get_errno()])
+sv = (ctypes.c_int * 2)()
+for f in (1, 2, 40):
+    r = libc.syscall(53, ctypes.c_long(f), ctypes.c_long(1), ctypes.c_long(0), sv)
+    print('pair', f, 'ok' if r == 0 else errno.errorcode[ctypes.get_errno()])
+"""
+
+
+@pytest.mark.parametrize("mode", ["sandbox", "host"])
+def test_socket_families(mode):
+    """Raw and packet sockets and AF_KEY: EPERM, as for a process without the
+    capability; netlink but route and sock_diag: EPROTONOSUPPORT; vsock, alg
+    and families not named: EAFNOSUPPORT; high bits change nothing."""
+    r = _py(FAMILIES, mode=mode)
+    assert r.stdout.decode().splitlines() == [
+        "0x2 3 1 EPERM", "0xa 3 58 EPERM", "0x2 10 0 EPERM", "0x11 3 0 EPERM", "0xf 3 2 EPERM",
+        "0x28 1 0 EAFNOSUPPORT", "0x26 5 0 EAFNOSUPPORT", "0x2d 1 0 EAFNOSUPPORT",
+        "0x10 3 0 ok", "0x10 3 4 ok", "0x10 3 9 EPROTONOSUPPORT", "0x10 3 16 EPROTONOSUPPORT",
+        "0x2 1 0 ok", "0xa 2 0 ok", "0x1 1 0 ok",
+        "0x100000002 1 0 ok", "0x100000011 3 0 EPERM", "0x100000028 1 0 EAFNOSUPPORT",
+        "pair 1 ok", "pair 2 ENOTSUP", "pair 40 EAFNOSUPPORT"], r.stderr.decode()
