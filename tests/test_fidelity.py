@@ -55,3 +55,50 @@ def test_sigxfsz_and_sigpipe_kill_as_natively():
     assert native.stdout.decode().splitlines()[:2] == ["xfsz 153", "pipe 141"]
     assert boxed.stdout.decode() == native.stdout.decode()
     assert boxed.returncode == native.returncode == 0
+
+
+def _stat_fields(line):
+    """/proc/<pid>/stat as a list numbered as proc(5) numbers its fields."""
+    head, _, tail = line.rpartition(")")
+    pid, _, comm = head.partition(" (")
+    return [None, pid, comm] + tail.split()
+
+
+def test_proc_stat_tty_fields_without_a_terminal():
+    # setsid: a session with no controlling terminal, whose leader is sh
+    script = "cat /proc/self/stat; ps -o stat=,tpgid=,tty= -p $$"
+    native = run_native(["setsid", "sh", "-c", script])
+    boxed = run_sentry(["setsid", "sh", "-c", script])
+    assert native.returncode == 0 and boxed.returncode == 0, boxed.stderr
+    n_stat, n_ps = native.stdout.decode().splitlines()
+    b_stat, b_ps = boxed.stdout.decode().splitlines()
+    n, b = _stat_fields(n_stat), _stat_fields(b_stat)
+    assert (n[7], n[8]) == ("0", "-1")                  # tty_nr, tpgid
+    assert (b[7], b[8]) == (n[7], n[8])
+    for f in (n, b):                                     # ppid (sh) leads group and session
+        assert f[4] == f[5] == f[6] != "0"
+    assert b_ps.split() == n_ps.split() == ["Ss", "-1", "?"]
+
+
+def test_ps_does_not_show_a_process_without_a_terminal_as_foreground():
+    # no controlling terminal, in a group of the sandbox's parent: tpgid and
+    # pgrp must not both read 0, which ps takes for a foreground process
+    native = run_native(["sh", "-c", "ps -o stat=,tpgid= -p $$"], start_new_session=True)
+    boxed = run_sentry(["sh", "-c", "ps -o stat=,tpgid= -p $$"], start_new_session=True)
+    for r in (native, boxed):
+        assert r.returncode == 0, r.stderr
+        stat, tpgid = r.stdout.decode().split()
+        assert tpgid == "-1" and "+" not in stat
+
+
+def test_fdinfo_of_a_pidfd_whose_process_exited():
+    script = ("import os\n"
+              "p = os.fork()\n"
+              "if p == 0: os._exit(0)\n"
+              "fd = os.pidfd_open(p)\n"
+              "os.waitpid(p, 0)\n"
+              "print([l for l in open(f'/proc/self/fdinfo/{fd}').read().splitlines() if 'Pid' in l])\n")
+    native = run_native(["python3", "-c", script])
+    boxed = run_sentry(["python3", "-c", script])
+    assert native.stdout == b"['Pid:\\t-1']\n", native.stderr
+    assert boxed.stdout == native.stdout, boxed.stderr

@@ -52,6 +52,13 @@ PER_PROCESS = {"status", "stat", "cmdline", "comm", "environ", "statm", "limits"
 TMPFS_MAGIC = 0x01021994
 
 
+def _vpid_field(kernel, host):
+    """A pid field of a /proc file as the guest sees it.  Zero and negative
+    values are not pids but their absence (tpgid -1: no controlling terminal;
+    a pidfd's Pid -1: its process has exited; 0: none), and stay as they are."""
+    return kernel.vpid(host) if host > 0 else host
+
+
 def _is_tmpfs(fd):
     from sentry._native import ffi, lib
     buf = ffi.new("char[120]")
@@ -259,6 +266,8 @@ class ProcMount(Mount):
                     line = f"Name:\t{self._comm(proc, host)}\n"
                 elif key in ids:
                     line = f"{key}:\t{ids[key]}\n"
+                elif key == "Ngid":               # a NUMA group's leader: a host pid, or 0
+                    line = f"Ngid:\t{_vpid_field(kernel, int(line.split()[1]))}\n"
                 elif creds is not None and key in ("Uid", "Gid", "Groups"):
                     vals = {"Uid": (creds.ruid, creds.euid, creds.suid, creds.fsuid),
                             "Gid": (creds.rgid, creds.egid, creds.sgid, creds.fsgid),
@@ -281,7 +290,7 @@ class ProcMount(Mount):
         fields[0] = self._state(fields[0].decode(), proc, self._ctx).encode()
         fields[1] = str(kernel.ppid_of(proc)).encode()
         for i in (2, 3, 5):                       # pgrp, session, tty's foreground group
-            fields[i] = str(kernel.vpid(int(fields[i]))).encode()
+            fields[i] = str(_vpid_field(kernel, int(fields[i]))).encode()
         return str(vtid).encode() + b" (" + self._comm(proc, host).encode() + b") " + b" ".join(fields) + b"\n"
 
     def _cmdline(self, proc, host):
@@ -350,7 +359,7 @@ class ProcMount(Mount):
             for i, line in enumerate(lines):
                 key, _, value = line.partition(b":")
                 if key in (b"Pid", b"NSpid") and value.strip().lstrip(b"-").isdigit():
-                    lines[i] = key + b":\t" + str(kernel.vpid(int(value))).encode()   # a pidfd's
+                    lines[i] = key + b":\t" + str(_vpid_field(kernel, int(value))).encode()   # a pidfd's
             self._file(rel, b"\n".join(lines))
         self._per_fd(host, "fdinfo", path, copy)
 
