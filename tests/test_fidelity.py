@@ -1,5 +1,7 @@
 """Differences real programs found (issue 16), each checked against the same
 program run natively from the same parent."""
+import os
+import re
 import signal
 
 import pytest
@@ -102,3 +104,72 @@ def test_fdinfo_of_a_pidfd_whose_process_exited():
     boxed = run_sentry(["python3", "-c", script])
     assert native.stdout == b"['Pid:\\t-1']\n", native.stderr
     assert boxed.stdout == native.stdout, boxed.stderr
+
+
+def _shape(text):
+    """Each line's tokens, numbers (12, 0.66, 4:56, 1,234) made alike: what
+    must match natively when the values may not."""
+    return [re.sub(r"[0-9]+(?:[.:,][0-9]+)*", " N ", line).split() for line in text.splitlines()]
+
+
+@pytest.mark.parametrize("cmd", [
+    ["vmstat"], ["vmstat", "-w"], ["vmstat", "-s"], ["vmstat", "-S", "M", "1", "2"],
+    ["free"], ["free", "-h", "-w"], ["uptime"],
+    # setsid: sh leads a session, also in the sandbox's PID namespace
+    ["setsid", "sh", "-c", "ps u -p $$"],
+    ["setsid", "sh", "-c", "ps -o pid,ppid,pgid,tpgid,stat,tty,wchan,comm -p $$"],
+], ids=" ".join)
+def test_procps_output_has_the_native_shape(cmd):
+    native = run_native(cmd, start_new_session=True)
+    boxed = run_sentry(cmd, start_new_session=True)
+    assert native.returncode == 0 and native.stderr == b"", native.stderr
+    assert boxed.returncode == 0 and boxed.stderr == b"", boxed.stderr
+    assert _shape(boxed.stdout.decode()) == _shape(native.stdout.decode())
+
+
+def test_top_batch_output_has_the_native_shape():
+    native = run_native(["top", "-b", "-n1"], start_new_session=True)
+    boxed = run_sentry(["top", "-b", "-n1"], start_new_session=True)
+    assert native.returncode == 0 and boxed.returncode == 0, boxed.stderr
+    n, b = native.stdout.decode().splitlines(), boxed.stdout.decode().splitlines()
+    # the summary and the column titles; the process lines are the sandbox's
+    assert _shape("\n".join(b[:7])) == _shape("\n".join(n[:7]))
+    assert b[7].split()[-1] == "top" and len(b) == 8
+
+
+def test_machine_wide_proc_files_exist_and_disks_are_not_the_hosts():
+    script = ("for f in vmstat buddyinfo zoneinfo pressure/cpu pressure/io pressure/memory; do "
+              "  test -s /proc/$f && echo $f; done; ls /proc/pressure | tr '\\n' ' '; echo; "
+              "wc -c < /proc/diskstats; cat /proc/partitions; vmstat -d; echo rc=$?")
+    boxed = run_sentry(["sh", "-c", script])
+    lines = boxed.stdout.decode().splitlines()
+    assert lines[:6] == ["vmstat", "buddyinfo", "zoneinfo", "pressure/cpu", "pressure/io",
+                         "pressure/memory"], boxed.stderr
+    assert lines[6].split() == sorted(os.listdir("/proc/pressure"))
+    # no block device of the sandbox's own: procps sees an empty table
+    assert lines[7:] == ["0", "major minor  #blocks  name", "", "rc=0"]
+    # the host's counters, as they are (their names, in their order)
+    with open("/proc/vmstat") as f:
+        host_keys = [l.split()[0] for l in f]
+    shown = run_sentry(["cat", "/proc/vmstat"]).stdout.decode().splitlines()
+    assert [l.split()[0] for l in shown] == host_keys
+
+
+def test_per_process_files_procps_and_psutil_read():
+    script = ("cat /proc/self/loginuid; echo; cat /proc/self/sessionid; echo; "
+              "head -c 6 /proc/self/io; echo; cat /proc/self/personality; "
+              "grep -c '^Rss:' /proc/self/smaps; grep -c . /proc/self/maps; "
+              "grep -c '^[0-9a-f]*-[0-9a-f]* ' /proc/self/smaps; "
+              "grep -c '^[0-9a-f]*-.*rollup' /proc/self/smaps_rollup; "
+              "cat /proc/self/coredump_filter")
+    boxed = run_sentry(["sh", "-c", script])
+    lines = boxed.stdout.decode().splitlines()
+    assert lines[:4] == ["4294967295", "4294967295", "rchar:", "00000000"], boxed.stderr
+    rss_blocks, maps_lines, smaps_heads, rollup = map(int, lines[4:8])
+    assert rss_blocks == smaps_heads and rollup == 1
+    # one smaps block per line of maps (each grep maps itself alike), the
+    # Sentry's own mapping in neither
+    assert abs(smaps_heads - maps_lines) <= 1
+    with open("/proc/self/coredump_filter") as f:     # inherited, as natively
+        assert lines[8:] == [f.read().strip()]
+    assert "3ff000000000" not in run_sentry(["cat", "/proc/self/smaps", "/proc/self/smaps_rollup"]).stdout.decode()
