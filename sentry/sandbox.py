@@ -23,7 +23,7 @@ from sentry.fsimpl.kernelfs import PtsMount, TmpfsMount
 from sentry.fsimpl.overlay import LayersInUse, OverlayMount
 from sentry.fsimpl.proc import ProcMount
 from sentry.vfs import resolve
-from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, NET_SLOT, O_PATH, Mount, MountTable
+from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, Mount, MountTable
 from syscalls.errors import SyscallError
 
 log = logging.getLogger("sentry")
@@ -291,7 +291,7 @@ def _host_cwd(cfg, mounts):
     raise ConfigError("the sandbox's root cannot be resolved")
 
 
-def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns, netns, channel):
+def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns, netns):
     """Runs in the forked child: becomes the sandbox's first process."""
     try:
         if os.read(ready_r, 1) != b"x":         # the Sentry could not trace us
@@ -315,8 +315,6 @@ def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns, netns, channel):
         # them).  The filler is inert: an O_PATH fd on /dev/null.
         filler = os.open(os.devnull, O_PATH | os.O_CLOEXEC)
         hidden = {gfd: sfd for sfd, gfd in mounts.hidden_fds()}
-        if channel is not None:
-            hidden[NET_SLOT] = channel
         for gfd in range(HIDDEN_FD_BASE, HIDDEN_FD_BASE + MAX_MOUNTS):
             os.dup2(hidden.get(gfd, filler), gfd, inheritable=True)
         os.closerange(3, HIDDEN_FD_BASE)
@@ -405,7 +403,7 @@ def run(cfg):
             kernel.abstract_prefix = b""
         if cfg.network == "sandbox":
             from sentry.net.outbound import Outbound
-            outbound = kernel.outbound = Outbound()
+            outbound = kernel.outbound = Outbound(private)
             kernel.net_policy = cfg.net_policy
         if cfg.kernel_release:
             kernel.uts["release"] = cfg.kernel_release
@@ -418,8 +416,7 @@ def run(cfg):
         if pid == 0:
             os.close(ready_w)
             _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns,
-                         mountns if cfg.network != "host" else None,
-                         outbound.guest_channel.fileno() if outbound is not None else None)
+                         mountns if cfg.network != "host" else None)
         os.close(ready_r)
         try:
             ptrace.seize(pid)

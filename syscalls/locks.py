@@ -305,7 +305,7 @@ def _by_the_sentry(call, cmd, b, raw, nonblocking):
 
 def _hidden_slots(kernel):
     """The Sentry's hidden fd numbers that neither a mount nor a pin
-    (syscalls/pin.py, the top of the range) nor the outbound channel uses."""
+    (syscalls/pin.py, the top of the range) uses."""
     used = {b.guest_fd for b in kernel.mounts.backings()}
     return [h for h in range(HIDDEN_FD_BASE, FIRST_RESERVED) if h not in used]
 

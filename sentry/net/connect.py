@@ -10,13 +10,14 @@ import os
 import socket
 import struct
 
-from sentry.vfs.mount import NET_SLOT, is_hidden_fd
+from sentry.vfs.mount import is_hidden_fd
 from syscalls.call import Inject
 from syscalls.errors import SyscallError
 from syscalls.registry import PASS
 
 AF_UNSPEC, AF_INET, AF_INET6 = 0, 2, 10
-SYS_CLOSE, SYS_SCHED_YIELD, SYS_RECVMSG, SYS_DUP3 = 3, 24, 47, 292
+SYS_CLOSE, SYS_SOCKET, SYS_CONNECT, SYS_RECVMSG, SYS_DUP3 = 3, 41, 42, 47, 292
+SOCK_STREAM_CLOEXEC = 1 | 0o2000000
 MSG_DONTWAIT, MSG_CMSG_CLOEXEC = 0x40, 0x40000000
 O_CLOEXEC = 0o2000000
 SIOCGSKNS = 0x894C
@@ -88,11 +89,11 @@ def _is_socket(fd):
 
 
 class _Outbound:
-    __slots__ = ("key", "stage", "w", "w_ino", "s_ino", "wfd", "n", "err", "cloexec")
+    __slots__ = ("key", "stage", "args", "s_ino", "wfd", "n", "err", "cloexec")
 
     def __init__(self, key):
-        self.key, self.stage = key, "offer"
-        self.w = self.w_ino = self.s_ino = self.wfd = self.n = None
+        self.key, self.stage = key, "socket"
+        self.args = self.s_ino = self.wfd = self.n = None
         self.err, self.cloexec = 0, False
 
 
@@ -141,11 +142,7 @@ def outbound(call, family, raw, dest, staged_rewrite):
         address = (str(ip), port) if family == AF_INET else (str(ip), port, flow, scope)
         st = _Outbound(key)
         st.cloexec = _cloexec(call.tid, fd)
-        try:
-            st.w, st.s_ino = kernel.outbound.start(family, address, nonblock, nodelay, keepalive)
-        except OSError as e:
-            raise SyscallError(e.errno or errno.ECONNABORTED)
-        st.w_ino = os.fstat(st.w).st_ino
+        st.args = (family, address, nonblock, nodelay, keepalive)
         task.net = st
     return _step(call, st, fd)
 
@@ -197,31 +194,30 @@ def _fail(st, err):
 def _step(call, st, fd):
     kernel, task = call.kernel, call.task
     out = kernel.outbound
-    if st.stage == "offer":
-        owner = out.owner
-        if owner is not None and owner != task.tid:
-            if owner in kernel.tasks:
-                raise Inject(SYS_SCHED_YIELD, (), lambda result: None)    # another thread's turn
-            out.drain()                  # it died receiving
-        try:
-            out.offer(st.w)
-        except OSError:
-            os.close(st.w)
-            task.net = None
-            raise SyscallError(errno.EAGAIN)
-        os.close(st.w)
-        out.owner = task.tid
-        base = _scratch(call, 1)
-
-        def offered(result):
-            out.owner = None
-            w = _received_fd(call, base) if result >= 0 else None
-            if _is(call, w, st.w_ino):
-                st.wfd, st.stage = w, "wait"
+    if st.stage == "socket":
+        def made(result):
+            if result < 0:
+                _fail(st, -result)
             else:
-                out.drain()
+                st.wfd, st.stage = result, "dial"
+        raise Inject(SYS_SOCKET, (1, SOCK_STREAM_CLOEXEC, 0), made)
+    if st.stage == "dial":
+        addr = struct.pack("<H", socket.AF_UNIX) + os.fsencode(out.path) + b"\0"
+        (staged,) = call.stage(addr)
+        tgid = call.process.tgid
+
+        def dialed(result):
+            conn = out.accept(tgid) if result == 0 else None
+            if conn is None:
                 _fail(st, errno.ECONNABORTED)
-        raise Inject(SYS_RECVMSG, (NET_SLOT, base, MSG_DONTWAIT | MSG_CMSG_CLOEXEC), offered)
+                return None
+            try:
+                st.s_ino = out.start(*st.args, conn)
+                st.stage = "wait"
+            except OSError as e:
+                _fail(st, e.errno or errno.ECONNABORTED)
+            return None
+        raise Inject(SYS_CONNECT, (st.wfd, staged, len(addr)), dialed)
     if st.stage == "wait":
         base = _scratch(call, 4)
 

@@ -11,10 +11,12 @@ when the policy (net/policy.py) allows it, served so:
     socketpair (R) to the outbound helper, a process of its own that waits
     for the handshake so that neither the Sentry nor its tracer loop ever
     does.
- 2. The guest receives the other end of the pair, W: the Sentry sends it into
-    the channel, a datagram socketpair whose guest end sits at the hidden fd
-    NET_SLOT (sentry/vfs/mount.py), and injects recvmsg(NET_SLOT,
-    MSG_DONTWAIT) into the guest thread; one thread of the sandbox at a time.
+ 2. The guest thread gets its own end, W: the Sentry injects socket(AF_UNIX)
+    and connect() to a listener of the Sentry's, bound in its private
+    directory (a path no guest lookup reaches; the address is staged), and
+    accepts that connection (it is in the backlog once connect returns: the
+    Sentry never waits).  The guest's table holds nothing of the Sentry's
+    between connections.
  3. The guest thread then waits in its own context, in an injected blocking
     recvmsg(W): a signal interrupts it as it would interrupt connect(2).
  4. The helper, once S is connected, makes sure it can never be anything but
@@ -43,13 +45,14 @@ CONNECT_TIMEOUT = 130          # about Linux's own (tcp_syn_retries 6: 127 s)
 
 
 class Outbound:
-    """The Sentry's end of the outbound helper and of the guests' channel."""
+    """The Sentry's end of the outbound helper, and the listener guests dial."""
 
-    def __init__(self):
+    def __init__(self, private):
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.channel, self.guest_channel = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.channel.setblocking(False)
-        self.owner = None          # the tid that is receiving from the channel now
+        self.path = os.path.join(private, "outbound.sock")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        self.listener.bind(self.path)
+        self.listener.listen(64)
         pid = os.fork()
         if pid == 0:
             try:
@@ -60,9 +63,9 @@ class Outbound:
         theirs.close()
         os.waitpid(pid, 0)
 
-    def start(self, family, address, nonblock, nodelay, keepalive):
-        """Begin connecting a host socket to address; returns the fd of W,
-        the guest's end of the pair on which the result will come, and the
+    def start(self, family, address, nonblock, nodelay, keepalive, reply):
+        """Begin connecting a host socket to address; the result will come
+        on reply (the Sentry's end of a guest's W; closed here).  Returns the
         host socket's inode (to know it again in the guest's table)."""
         s = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
         try:
@@ -73,33 +76,29 @@ class Outbound:
             err = s.connect_ex(address)
             if err not in (0, errno.EINPROGRESS):
                 raise OSError(err, os.strerror(err))
-            mine, guests = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-            try:
-                socket.send_fds(self.sock, [json.dumps({"nonblock": nonblock}).encode()],
-                                [s.fileno(), mine.fileno()])
-            finally:
-                mine.close()
-            return guests.detach(), os.fstat(s.fileno()).st_ino
+            socket.send_fds(self.sock, [json.dumps({"nonblock": nonblock}).encode()],
+                            [s.fileno(), reply.fileno()])
+            return os.fstat(s.fileno()).st_ino
         finally:
             s.close()
+            reply.close()
 
-    def offer(self, fd):
-        """Put fd in the channel for the guest thread that holds it now."""
-        socket.send_fds(self.channel, [b"w"], [fd], socket.MSG_DONTWAIT)
-
-    def drain(self):
-        """Whatever a thread that died while receiving left in the channel."""
+    def accept(self, tgid):
+        """The connection a guest process just made to the listener; None if
+        there is none of that process's (the one there is dropped)."""
         while True:
             try:
-                _, fds, _, _ = socket.recv_fds(self.channel, 16, 4, socket.MSG_DONTWAIT)
-            except OSError:
-                return
-            for fd in fds:
-                os.close(fd)
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return None
+            pid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
+            if pid == tgid:
+                return conn
+            conn.close()
 
     def close(self):
-        for s in (self.sock, self.channel, self.guest_channel):
-            s.close()
+        self.sock.close()
+        self.listener.close()
 
 
 def _serve(sock):

@@ -17,10 +17,8 @@ HIDDEN_FD_BASE = _lib.SN_HIDDEN_FD_BASE   # guest fds from here are the Sentry's
 MAX_MOUNTS = _lib.SN_MAX_MOUNTS           # the hidden range's size: mounts' fds, then pin slots
 # the top of the hidden range: files pinned for a call (syscalls/pin.py)
 PIN_SLOTS = tuple(range(HIDDEN_FD_BASE + MAX_MOUNTS - 4, HIDDEN_FD_BASE + MAX_MOUNTS))
-# below them: the guest's end of the outbound channel (sentry/net/outbound.py)
-NET_SLOT = PIN_SLOTS[0] - 1
 # mounts' and lock slots' fds stay below this
-FIRST_RESERVED = NET_SLOT
+FIRST_RESERVED = PIN_SLOTS[0]
 
 
 def is_hidden_fd(fd):
