@@ -24,7 +24,7 @@ from sentry.fsimpl.overlay import LayersInUse, OverlayMount
 from sentry.fsimpl.proc import ProcMount
 from sentry.vfs import resolve
 from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, Mount, MountTable
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 
 log = logging.getLogger("sentry")
 

@@ -4,7 +4,7 @@ import os
 
 from sentry.kernel import abi
 from sentry.platform import memory, staging
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 
 AT_FDCWD = -100
 

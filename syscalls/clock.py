@@ -10,7 +10,7 @@ and the pid inside is translated as any other pid argument.
 import errno
 
 from syscalls.call import sint
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 from syscalls.registry import PASS, Rewrite, handler
 
 CLOCKFD = 3          # low bits of a clockid naming a posix clock device by fd

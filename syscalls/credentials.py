@@ -10,7 +10,7 @@ import struct
 
 from sentry.kernel.credentials import SECBIT_KEEP_CAPS
 from syscalls.call import sint
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 from syscalls.registry import handler
 
 

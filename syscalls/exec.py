@@ -16,7 +16,7 @@ import struct
 from sentry.loader import program
 from syscalls.call import AT_FDCWD, sint
 from syscalls import permission
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 from syscalls.lookup import fd_sandbox_path, lookup
 from syscalls.registry import Rewrite, handler
 from sentry.platform import memory

@@ -14,12 +14,13 @@ import struct
 
 from sentry.kernel import fdtraps
 from sentry.platform import staging
-from sentry.vfs.mount import (CONFINED, CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE, is_hidden_fd,
+from sentry.host import CONFINED
+from sentry.vfs.mount import (CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE, is_hidden_fd,
                               WRITE, split_deleted)
 from sentry.vfs.resolve import UnnamedTarget
 from syscalls.call import AT_FDCWD, sint
 from syscalls import permission
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 from syscalls.lookup import lookup
 from syscalls import locks, process, tty
 from syscalls.registry import PASS, Rewrite, handler

@@ -4,7 +4,7 @@ import os
 import struct
 
 from sentry.kernel.credentials import CAP_SYS_ADMIN
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 
 from syscalls.registry import Rewrite, handler
 

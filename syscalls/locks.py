@@ -33,7 +33,7 @@ import struct
 from sentry.kernel.locktable import OFFSET_MAX, RD, UN, WR, LockTable, Owner
 from sentry.vfs.mount import HIDDEN_FD_BASE, PIN_SLOTS, is_hidden_fd, split_deleted
 from syscalls.call import Inject, sint
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 from syscalls.registry import PASS, Rewrite, handler
 
 F_GETLK, F_SETLK, F_SETLKW = 5, 6, 7

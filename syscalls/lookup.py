@@ -9,9 +9,10 @@ import os
 import stat
 
 from sentry.vfs import resolve as _resolve
-from sentry.vfs.mount import O_PATH, is_hidden_fd, openat2, split_deleted
+from sentry.host import openat2
+from sentry.vfs.mount import O_PATH, is_hidden_fd, split_deleted
 from syscalls.call import AT_FDCWD
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 
 
 def fd_sandbox_path(call, fd, deleted_ok=False):

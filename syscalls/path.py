@@ -15,7 +15,7 @@ from sentry.vfs.mount import ATTRS, CREATE, MOVE, REMOVE, TRUNCATE, WRITE
 from sentry.fsimpl.overlay import RESERVED
 from syscalls.call import AT_FDCWD, sint
 from syscalls import permission
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 from sentry.vfs.resolve import UnnamedTarget
 from syscalls.lookup import Parent, cwd_sandbox_path, lookup, open_final
 from syscalls.registry import Rewrite, handler

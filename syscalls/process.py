@@ -14,7 +14,7 @@ import struct
 from sentry.kernel.idmap import OVERFLOW_ID
 from syscalls import credentials
 from syscalls.call import sint
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 from syscalls.registry import PASS, Rewrite, handler
 
 

@@ -20,7 +20,7 @@ import errno
 import struct
 
 from syscalls.call import sint
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 from syscalls.registry import PASS, Rewrite, handler
 
 RLIMIT_CORE, RLIMIT_NPROC = 4, 6

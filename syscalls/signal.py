@@ -20,7 +20,7 @@ from sentry.platform import ptrace, staging
 
 from syscalls.call import sint
 from syscalls.clock import host_clockid
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 from syscalls.registry import PASS, Rewrite, handler
 
 NSIG = 65

@@ -17,7 +17,7 @@ from sentry.kernel import fdtraps
 from sentry.vfs.mount import CREATE
 from syscalls.call import AT_FDCWD, sint
 from syscalls import permission, pin
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 from syscalls.lookup import Parent, lookup
 from syscalls.registry import PASS, Rewrite, handler
 

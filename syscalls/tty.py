@@ -12,8 +12,8 @@ import functools
 import os
 import struct
 
-from sentry.vfs.mount import CONFINED
-from syscalls.errors import SyscallError
+from sentry.host import CONFINED
+from sentry.errors import SyscallError
 from syscalls.registry import Rewrite
 
 TIOCGPTN, TIOCGPTPEER = 0x80045430, 0x5441

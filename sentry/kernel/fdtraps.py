@@ -18,7 +18,7 @@ import os
 import socket
 import struct
 
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 from syscalls.registry import PASS, Rewrite
 
 SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC = 1, 1

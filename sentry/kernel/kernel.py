@@ -23,7 +23,7 @@ from sentry.platform import memory, ptrace, staging
 from sentry.platform.staging import Slots
 from syscalls import table
 from syscalls.call import Call, Inject, NeedStaging
-from syscalls.errors import RESTART_ERRNOS, SyscallError
+from sentry.errors import RESTART_ERRNOS, SyscallError
 from syscalls.registry import PASS, Rewrite
 
 log = logging.getLogger("sentry")

@@ -11,7 +11,7 @@ import os
 import stat
 import struct
 
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 
 log = logging.getLogger("sentry")
 

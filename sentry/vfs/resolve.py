@@ -10,7 +10,7 @@ a host file.
 import errno
 import os
 import stat
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 
 MAX_LINKS = 40
 PATH_MAX = 4096
