@@ -18,12 +18,12 @@ from sentry.host import CONFINED
 from sentry.vfs.mount import (CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE, is_hidden_fd,
                               WRITE, split_deleted)
 from sentry.vfs.resolve import UnnamedTarget
-from syscalls.call import AT_FDCWD, sint
+from sentry.kernel.syscall import AT_FDCWD, PASS, Rewrite, sint
 from syscalls import permission
 from sentry.errors import SyscallError
 from syscalls.lookup import lookup
 from syscalls import locks, process, tty
-from syscalls.registry import PASS, Rewrite, handler
+from syscalls.registry import handler
 
 log = logging.getLogger("sentry")
 

@@ -6,7 +6,8 @@ import struct
 from sentry.kernel.credentials import CAP_SYS_ADMIN
 from sentry.errors import SyscallError
 
-from syscalls.registry import Rewrite, handler
+from sentry.kernel.syscall import Rewrite
+from syscalls.registry import handler
 
 UTS_LEN = 65
 

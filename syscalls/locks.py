@@ -32,9 +32,9 @@ import struct
 
 from sentry.kernel.locktable import OFFSET_MAX, RD, UN, WR, LockTable, Owner
 from sentry.vfs.mount import HIDDEN_FD_BASE, PIN_SLOTS, is_hidden_fd, split_deleted
-from syscalls.call import Inject, sint
+from sentry.kernel.syscall import Inject, PASS, Rewrite, sint
 from sentry.errors import SyscallError
-from syscalls.registry import PASS, Rewrite, handler
+from syscalls.registry import handler
 
 F_GETLK, F_SETLK, F_SETLKW = 5, 6, 7
 F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW = 36, 37, 38

@@ -11,7 +11,7 @@ import stat
 from sentry.vfs import resolve as _resolve
 from sentry.host import openat2
 from sentry.vfs.mount import O_PATH, is_hidden_fd, split_deleted
-from syscalls.call import AT_FDCWD
+from sentry.kernel.syscall import AT_FDCWD
 from sentry.errors import SyscallError
 
 

@@ -13,12 +13,12 @@ import struct
 from sentry._native import ffi, lib
 from sentry.vfs.mount import ATTRS, CREATE, MOVE, REMOVE, TRUNCATE, WRITE
 from sentry.fsimpl.overlay import RESERVED
-from syscalls.call import AT_FDCWD, sint
+from sentry.kernel.syscall import AT_FDCWD, Rewrite, sint
 from syscalls import permission
 from sentry.errors import SyscallError
 from sentry.vfs.resolve import UnnamedTarget
 from syscalls.lookup import Parent, cwd_sandbox_path, lookup, open_final
-from syscalls.registry import Rewrite, handler
+from syscalls.registry import handler
 
 AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_EACCESS, AT_EMPTY_PATH = 0x100, 0x200, 0x400, 0x200, 0x1000
 S_IFMT = 0o170000

@@ -24,7 +24,7 @@ import struct
 
 from sentry.host import CONFINED
 from sentry.vfs.mount import O_PATH, PIN_SLOTS
-from syscalls.call import Inject
+from sentry.kernel.syscall import Inject
 from sentry.errors import SyscallError
 from syscalls.lookup import open_final
 

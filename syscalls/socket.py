@@ -15,11 +15,11 @@ import struct
 
 from sentry.kernel import fdtraps
 from sentry.vfs.mount import CREATE
-from syscalls.call import AT_FDCWD, sint
+from sentry.kernel.syscall import AT_FDCWD, PASS, Rewrite, sint
 from syscalls import permission, pin
 from sentry.errors import SyscallError
 from syscalls.lookup import Parent, lookup
-from syscalls.registry import PASS, Rewrite, handler
+from syscalls.registry import handler
 
 AF_UNIX = 1
 SUN_PATH_MAX = 108

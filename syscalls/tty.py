@@ -14,7 +14,7 @@ import struct
 
 from sentry.host import CONFINED
 from sentry.errors import SyscallError
-from syscalls.registry import Rewrite
+from sentry.kernel.syscall import Rewrite
 
 TIOCGPTN, TIOCGPTPEER = 0x80045430, 0x5441
 PTMX_RDEV = os.makedev(5, 2)

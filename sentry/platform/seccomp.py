@@ -12,11 +12,11 @@ from sentry._native import lib
 from syscalls import table
 
 
-def build():
+def build(calls):
     f = pyseccomp.SyscallFilter(pyseccomp.TRACE(0))
     f.set_attr(pyseccomp.Attr.ACT_BADARCH, pyseccomp.KILL_PROCESS)
     f.set_attr(pyseccomp.Attr.CTL_NNP, 1)
-    for e in table.TABLE.values():
+    for e in calls.entries.values():
         if e.outcome == "allow":
             f.add_rule(pyseccomp.ALLOW, e.nr)
         elif e.outcome == "allow-if":
@@ -29,7 +29,7 @@ def build():
     return f
 
 
-def configure_native(staging_base, staging_size, mounts, fast_paths=True):
+def configure_native(staging_base, staging_size, mounts, calls, fast_paths=True):
     """Tell the native fast path which trapped calls it answers alone, and
     the mount table its path lookups use (every mount: a path under /dev must
     never be served from the root mount's host directory)."""
@@ -47,6 +47,6 @@ def configure_native(staging_base, staging_size, mounts, fast_paths=True):
     lib.sn_set_staging(staging_base, staging_size)
     release = tuple(int(x) for x in os.uname().release.split(".")[:2] if x.isdigit())
     lib.sn_set_statx_null(release >= (6, 11))
-    for e in table.TABLE.values():
+    for e in calls.entries.values():
         if e.name in table.MM_CALLS or e.name == "mmap":
             lib.sn_set_mm_check(e.nr, 1)
