@@ -25,7 +25,7 @@ from sentry.fsimpl.proc import ProcMount
 from sentry.vfs import resolve
 from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, Mount, MountTable
 from sentry.errors import SyscallError
-from syscalls.table import build_table
+from syscalls.table import build_table, filter_rules, mm_checked
 
 log = logging.getLogger("sentry")
 
@@ -364,9 +364,9 @@ def run(cfg):
             idmap.set_current(idmap.IdMap((cfg.uid, os.geteuid()), (cfg.gid, os.getegid())))
         mounts = build_mounts(cfg, private, scratch, lambda: kernel, mountns)
         table = build_table()
-        filt = seccomp.build(table)
+        filt = seccomp.build(filter_rules(table))
         # --strace sees every call: the native fast path stays off
-        seccomp.configure_native(staging.BASE, staging.SIZE, mounts, table, fast_paths=not cfg.strace)
+        seccomp.configure_native(staging.BASE, staging.SIZE, mounts, mm_checked(table), fast_paths=not cfg.strace)
         strace = None
         if cfg.strace:
             from sentry.strace import Tracer

@@ -265,6 +265,26 @@ def build_table():
     return SyscallTable(entries)
 
 
+def filter_rules(table):
+    """The seccomp filter's rules (sentry/platform/seccomp.py): (nr, errno or
+    None to allow, argument checks); every other call traps."""
+    for e in table.entries.values():
+        if e.outcome == "allow":
+            yield e.nr, None, []
+        elif e.outcome == "allow-if":
+            for args in ALLOW_IF[e.name]:
+                yield e.nr, None, args
+        elif e.outcome == "errno":
+            yield e.nr, BPF_ERRNO[e.name], []
+        for err, args in ERRNO_IF.get(e.name, ()):
+            yield e.nr, err, args
+
+
+def mm_checked(table):
+    """The numbers of the calls native/tracer.c checks against the staging area."""
+    return [e.nr for e in table.entries.values() if e.name in MM_CALLS or e.name == "mmap"]
+
+
 def markdown(table):
     lines = ["| nr | name | outcome | support | note |", "|---|---|---|---|---|"]
     for nr in sorted(table.entries):
