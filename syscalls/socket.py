@@ -17,6 +17,7 @@ from sentry.kernel import fdtraps
 from sentry.vfs.mount import CREATE
 from sentry.kernel.syscall import AT_FDCWD, PASS, Rewrite, sint
 from syscalls import permission, pin
+from syscalls.fdutil import is_hidden
 from sentry.errors import SyscallError
 from syscalls.lookup import Parent, lookup
 from syscalls.registry import handler
@@ -205,7 +206,6 @@ def _check_control(call, control):
     the sender by virtual pid and emulated ids, which the host is given as
     its own (it checks them against the sending process).  Returns the
     control data to stage."""
-    from syscalls.file import is_hidden
     out = bytearray(control)
     off = 0
     while off + 16 <= len(control):

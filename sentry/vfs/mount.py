@@ -38,6 +38,12 @@ TRUNCATE = "truncate"      # loc's content is replaced whole (O_TRUNC): nothing 
 ATTRS = "attrs"            # loc's attributes or xattrs change, or it gains a hard link
 
 
+def open_final(loc, flags=O_PATH):
+    """A confined fd on the final component of a resolved location itself
+    (never a symlink's target that the Sentry did not resolve)."""
+    return openat2(loc.mount.fd, loc.rel, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+
 class Mount:
     """A host directory seen at `path` in the sandbox."""
 
