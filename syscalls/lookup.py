@@ -9,9 +9,9 @@ import os
 import stat
 
 from sentry.vfs import resolve as _resolve
-from sentry.vfs.mount import O_PATH, is_hidden_fd, openat2, split_deleted
-from syscalls.call import AT_FDCWD
-from syscalls.errors import SyscallError
+from sentry.vfs.mount import is_hidden_fd, split_deleted
+from sentry.kernel.syscall import AT_FDCWD
+from sentry.errors import SyscallError
 
 
 def fd_sandbox_path(call, fd, deleted_ok=False):
@@ -42,8 +42,10 @@ def host_to_sandbox(call, host, deleted_ok=False):
     return spath
 
 
-def start_dir(call, dirfd, path):
-    if path.startswith("/"):
+def start_dir(call, dirfd, path, scoped=False):
+    """The sandbox directory a relative path starts from (for a scoped
+    openat2, an absolute one too: it starts at dirfd's)."""
+    if path.startswith("/") and not scoped:
         return "/"
     if dirfd == AT_FDCWD:
         return cwd_sandbox_path(call)
@@ -58,13 +60,15 @@ def start_dir(call, dirfd, path):
     return fd_sandbox_path(call, dirfd)
 
 
-def lookup(call, dirfd, path, follow=True, must_exist=True, identity=False):
+def lookup(call, dirfd, path, follow=True, must_exist=True, identity=False, scope=0):
     """Resolve guest path bytes relative to dirfd (an int, AT_FDCWD allowed).
     identity: the guest gets the file's identity (a stat, an fd), so an
-    overlay copies a directory up first (Mount.expose)."""
+    overlay copies a directory up first (Mount.expose).
+    scope: openat2's RESOLVE_* flags (sentry/vfs/resolve.py)."""
     p = os.fsdecode(path)
-    return _resolve.resolve(call.kernel.mounts, start_dir(call, dirfd, p), p, follow, must_exist, ctx=call,
-                            expose=identity)
+    start = start_dir(call, dirfd, p, scoped=bool(scope & _resolve.SCOPED))
+    return _resolve.resolve(call.kernel.mounts, start, p, follow, must_exist, ctx=call,
+                            expose=identity, scope=scope)
 
 
 class Parent:
@@ -85,9 +89,3 @@ class Parent:
         if exc[0] is not None and issubclass(exc[0], OSError) and not isinstance(exc[1], SyscallError):
             raise SyscallError(exc[1].errno)
         return False
-
-
-def open_final(loc, flags=O_PATH):
-    """A confined fd on the final component itself (never a symlink's target
-    that the Sentry did not resolve)."""
-    return openat2(loc.mount.fd, loc.rel, flags | os.O_NOFOLLOW | os.O_CLOEXEC)

@@ -11,9 +11,8 @@ import socket
 import struct
 
 from sentry.vfs.mount import is_hidden_fd
-from syscalls.call import Inject
-from syscalls.errors import SyscallError
-from syscalls.registry import PASS
+from sentry.kernel.syscall import PASS, Inject
+from sentry.errors import SyscallError
 
 AF_UNSPEC, AF_INET, AF_INET6 = 0, 2, 10
 SYS_CLOSE, SYS_SOCKET, SYS_CONNECT, SYS_RECVMSG, SYS_DUP3 = 3, 41, 42, 47, 292
