@@ -31,7 +31,7 @@ import os
 import struct
 
 from sentry.kernel.locktable import OFFSET_MAX, RD, UN, WR, LockTable, Owner
-from sentry.vfs.mount import FIRST_RESERVED, HIDDEN_FD_BASE, PIN_SLOTS, is_hidden_fd, split_deleted
+from sentry.vfs.mount import FIRST_RESERVED, HIDDEN_FD_BASE, is_hidden_fd, split_deleted
 from sentry.kernel.syscall import Inject, PASS, Rewrite, sint
 from sentry.errors import SyscallError
 from syscalls.fdutil import Borrowed
@@ -41,7 +41,6 @@ F_GETLK, F_SETLK, F_SETLKW = 5, 6, 7
 F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW = 36, 37, 38
 F_SETLEASE = 1024
 LOCK_CMDS = {F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_SETLEASE}
-RECORD_CMDS = {F_GETLK, F_SETLK, F_SETLKW}
 OFD_CMDS = {F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW}
 WAITING_CMDS = {F_SETLKW, F_OFD_SETLKW}
 LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN, LOCK_MAND = 1, 2, 4, 8, 32

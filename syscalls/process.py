@@ -153,9 +153,7 @@ def sys_priority(call):
     return Rewrite(args={1: _prio_target(call, sint(call.args[0]), sint(call.args[1]))}, restore=True)
 
 
-IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP, IOPRIO_WHO_USER = 1, 2, 3
-
-
+# IOPRIO_WHO_PROCESS, _PGRP and _USER (1, 2, 3) are PRIO_PROCESS, _PGRP and _USER + 1
 @handler("ioprio_get", "ioprio_set", support="partial", note="IOPRIO_WHO_USER is refused")
 def sys_ioprio(call):
     return Rewrite(args={1: _prio_target(call, sint(call.args[0]) - 1, sint(call.args[1]))}, restore=True)
@@ -251,7 +249,7 @@ def sys_prctl(call):
 
 # ---- waiting -----------------------------------------------------------------
 
-P_ALL, P_PID, P_PGID = 0, 1, 2
+P_PID, P_PGID = 1, 2              # idtype; P_ALL (0) needs no translation
 WNOWAIT = 0x01000000
 
 

@@ -34,7 +34,6 @@ def _names():
 
 
 NAMES = _names()
-NUMBERS = {name: nr for nr, name in NAMES.items()}
 
 # --- argument types: python-ptrace's prototypes, and those it lacks --------
 # (as the kernel declares them with SYSCALL_DEFINE: each is decoded by its C
@@ -260,13 +259,13 @@ def build_table():
             outcome = "native"
         elif name in BPF_ERRNO:
             outcome = "errno"
-        elif h is not None and h.name in deny.DENIED:
-            outcome = "deny"
+        elif name in deny.DENIED:
+            outcome, h = "deny", None
         elif h is not None:
             outcome = "handler"
         else:
             outcome = "deny"
-        note = (h.note if h else "") or NOTES.get(name, "")
+        note = deny.note(name) if name in deny.DENIED else (h.note if h else "") or NOTES.get(name, "")
         entries[nr] = TableEntry(nr, name, outcome, h,
                                  deny.DENIED.get(name, errno.ENOSYS), note, _prototype(name))
     return SyscallTable(entries)

@@ -7,7 +7,6 @@ import sys
 import subprocess
 import tempfile
 
-import pytest
 
 from conftest import skip_or_fail
 

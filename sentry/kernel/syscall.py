@@ -20,10 +20,6 @@ from sentry.platform import memory, staging
 AT_FDCWD = -100
 
 
-def signed(v):
-    return v - (1 << 64) if v >= 1 << 63 else v
-
-
 def sint(v):
     """An `int` argument: the kernel looks at the low 32 bits only."""
     v &= 0xFFFFFFFF
@@ -167,10 +163,6 @@ class TableEntry:
         # ((C type, name), ...) as the kernel declares them; None: unknown
         self.arg_types = arg_types
         self.decode = abi.decoder([abi.kind_of(t) for t, _ in self.arg_types or ()])
-
-    @property
-    def arg_kinds(self):
-        return tuple(abi.kind_of(t) for t, _ in self.arg_types or ())
 
     @property
     def support(self):

@@ -11,13 +11,13 @@ import socket
 import struct
 
 from sentry.vfs.mount import is_hidden_fd
-from sentry.kernel.syscall import PASS, Inject
+from sentry.kernel.syscall import Inject
 from sentry.errors import SyscallError
 
 AF_UNSPEC, AF_INET, AF_INET6 = 0, 2, 10
 SYS_CLOSE, SYS_SOCKET, SYS_CONNECT, SYS_RECVMSG, SYS_DUP3 = 3, 41, 42, 47, 292
 SOCK_STREAM_CLOEXEC = 1 | 0o2000000
-MSG_DONTWAIT, MSG_CMSG_CLOEXEC = 0x40, 0x40000000
+MSG_CMSG_CLOEXEC = 0x40000000
 O_CLOEXEC = 0o2000000
 SIOCGSKNS = 0x894C
 RESTARTS = {errno.EINTR, 512, 513, 514, 516}      # -ERESTARTSYS and the rest: the kernel's to handle

@@ -57,14 +57,3 @@ def enter_user_namespace(uid, gid):
                        ("gid_map", f"{gid} {host_gid} 1")):
         with open(f"/proc/self/{name}", "w") as f:
             f.write(text)
-
-
-def capabilities_of(pid):
-    """CapEff, CapPrm, CapBnd, CapAmb of a process, as integers (for tests)."""
-    caps = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("Cap"):
-                k, v = line.split(":")
-                caps[k] = int(v, 16)
-    return caps
