@@ -9,7 +9,7 @@ and the pid inside is translated as any other pid argument.
 """
 import errno
 
-from sentry.kernel.syscall import PASS, Rewrite, sint
+from sentry.kernel.syscall import PASS, Rewrite
 from sentry.errors import SyscallError
 from syscalls.registry import handler
 
@@ -38,7 +38,7 @@ def host_clockid(call, clockid):
 @handler("clock_gettime", "clock_getres", "clock_nanosleep",
          note="a CPU-time clock of another process names a virtual pid")
 def sys_clock(call):
-    clockid = sint(call.args[0])
+    clockid = call.args[0]
     host = host_clockid(call, clockid)
     if host == clockid:
         return PASS

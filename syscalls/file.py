@@ -101,7 +101,7 @@ def _reopen_unnamed(call, unnamed, flags):
 
 @handler("open")
 def sys_open(call):
-    return open_rewrite(call, AT_FDCWD, call.path(0), sint(call.args[1]), call.args[2])
+    return open_rewrite(call, AT_FDCWD, call.path(0), call.args[1], call.args[2])
 
 
 @handler("creat")
@@ -111,7 +111,7 @@ def sys_creat(call):
 
 @handler("openat")
 def sys_openat(call):
-    return open_rewrite(call, call.fd(0), call.path(1), sint(call.args[2]), call.args[3])
+    return open_rewrite(call, call.fd(0), call.path(1), call.args[2], call.args[3])
 
 
 @handler("openat2", note="the guest's RESOLVE_* flags are applied by the Sentry's own walk, as Linux applies them, "
@@ -148,10 +148,9 @@ def sys_openat2(call):
 
 @handler("close", note="fds of the Sentry (>= %d) look closed" % HIDDEN_FD_BASE)
 def sys_close(call):
-    fd = sint(call.args[0])
-    if fd < 0 or is_hidden(fd):
+    if is_hidden(call.args[0]):
         raise SyscallError(errno.EBADF)
-    return PASS
+    return PASS                 # a "negative" fd is a huge unsigned one: EBADF from the host
 
 
 @handler("dup2", "dup3", note="the Sentry's fds (>= %d) look closed; a copy of a trapped fd "
@@ -160,7 +159,7 @@ def sys_dup2(call):
     refill, call.task.lock_refill = getattr(call.task, "lock_refill", None), None
     if refill is not None and call.nr == SYS_DUP3 and refill == (call.fd(0), call.fd(1)):
         return PASS        # the Sentry's own: a hidden slot gets its filler back (syscalls/locks.py)
-    if is_hidden(sint(call.args[1])) or is_hidden(sint(call.args[0])):
+    if is_hidden(call.args[1]) or is_hidden(call.args[0]):
         raise SyscallError(errno.EBADF)
     return fdtraps.follow_copy(call)
 
@@ -184,7 +183,7 @@ handler("fstat", "fstatfs", "fchdir", note="the Sentry's fds (>= %d) look closed
 @handler("close_range", support="partial",
          note="a range over the Sentry's fds closes only the guest's fds below them")
 def sys_close_range(call):
-    first, last = call.args[0] & 0xFFFFFFFF, call.args[1] & 0xFFFFFFFF
+    first, last = call.args[0], call.args[1]
     if first > last:
         raise SyscallError(errno.EINVAL)
     if first >= HIDDEN_FD_BASE + MAX_MOUNTS or last < HIDDEN_FD_BASE:
@@ -215,7 +214,7 @@ def sys_fsetxattr(call):
         if remove:
             os.removexattr(b.fd, name)
         else:
-            os.setxattr(b.fd, name, value, sint(call.args[4]))
+            os.setxattr(b.fd, name, value, call.args[4])
     return 0
 
 
@@ -315,7 +314,7 @@ O_PATH_FLAG = 0o10000000
               "sandbox's devpts; a pidfd's PIDFD_GET_INFO is translated; inode flags are set by the "
               "Sentry in writable mounts only; TIOCSTI/TIOCLINUX EPERM; any other request ENOTTY")
 def sys_ioctl(call):
-    req = call.args[1] & 0xFFFFFFFF
+    req = call.args[1]
     if req in PASSED_IOCTLS:
         return PASS
     if req in (TIOCSTI, TIOCLINUX):
@@ -394,9 +393,9 @@ F_OWNER_PGRP = 2
          "an owner outside the sandbox is refused (ESRCH); locks and leases as flock (syscalls/locks.py)")
 def sys_fcntl(call):
     not_hidden(call)
-    cmd = call.args[1] & 0xFFFFFFFF
+    cmd = call.args[1]
     kernel = call.kernel
-    if cmd == F_SETOWN:
+    if cmd == F_SETOWN:                  # arg is an unsigned long, of which F_SETOWN reads an int
         return Rewrite(args={2: _owner_to_host(call, sint(call.args[2]))}, restore=True)
     if cmd == F_GETOWN:
         # a negative result is an error or a process group

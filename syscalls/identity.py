@@ -52,7 +52,7 @@ CLOCK_REALTIME, CLOCK_TAI = 0, 11
 @handler("clock_settime", support="partial",
          note="the host's clocks are not the sandbox's to set: EPERM (EINVAL for a clock no one may set)")
 def sys_clock_settime(call):
-    clock = call.args[0] & 0xFFFFFFFF
+    clock = call.args[0]
     if clock not in (CLOCK_REALTIME, CLOCK_TAI):
         raise SyscallError(errno.EINVAL)
     raise SyscallError(errno.EPERM)

@@ -466,7 +466,7 @@ def _refill_and_retry(call, h):
          "default root's lower layer, host files handed over, pipes) the sandbox's own, never the host "
          "inode's (sentry/kernel/locktable.py)")
 def sys_flock(call):
-    cmd = call.args[1] & 0xFFFFFFFF
+    cmd = call.args[1]
     if cmd & LOCK_MAND:
         return 0                            # ignored, as Linux does since 5.15
     kind = FLOCK_TYPES.get(cmd & ~LOCK_NB)

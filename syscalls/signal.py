@@ -18,7 +18,7 @@ import time
 from sentry.kernel import fdtraps
 from sentry.platform import ptrace, staging
 
-from sentry.kernel.syscall import PASS, Rewrite, sint
+from sentry.kernel.syscall import PASS, Rewrite
 from syscalls.clock import host_clockid
 from sentry.errors import SyscallError
 from syscalls.registry import handler
@@ -91,7 +91,7 @@ def _pgid(host):
 
 @handler("kill", note="pids are virtual; kill(-1), kill(0), kill(-pgrp) reach sandbox processes only")
 def sys_kill(call):
-    pid, sig = sint(call.args[0]), sint(call.args[1])
+    pid, sig = call.args[0], call.args[1]
     _check_sig(sig)
     kernel = call.kernel
     if pid > 0:
@@ -114,7 +114,7 @@ def sys_kill(call):
 
 @handler("tkill")
 def sys_tkill(call):
-    tid, sig = sint(call.args[0]), sint(call.args[1])
+    tid, sig = call.args[0], call.args[1]
     _check_sig(sig)
     if tid <= 0:
         raise SyscallError(errno.EINVAL)
@@ -127,7 +127,7 @@ def sys_tkill(call):
 
 @handler("tgkill")
 def sys_tgkill(call):
-    tgid, tid, sig = sint(call.args[0]), sint(call.args[1]), sint(call.args[2])
+    tgid, tid, sig = call.args[0], call.args[1], call.args[2]
     _check_sig(sig)
     if tgid <= 0 or tid <= 0:
         raise SyscallError(errno.EINVAL)
@@ -148,9 +148,9 @@ def _staged_siginfo(call, i):
 
 @handler("rt_sigqueueinfo")
 def sys_rt_sigqueueinfo(call):
-    sig = sint(call.args[1])
+    sig = call.args[1]
     _check_sig(sig)
-    host = call.kernel.host_id(sint(call.args[0]))
+    host = call.kernel.host_id(call.args[0])
     if _init_ignores(call, host, sig):
         return 0
     return Rewrite(args={0: host, 2: _staged_siginfo(call, 2)}, restore=True)
@@ -158,10 +158,10 @@ def sys_rt_sigqueueinfo(call):
 
 @handler("rt_tgsigqueueinfo")
 def sys_rt_tgsigqueueinfo(call):
-    sig = sint(call.args[2])
+    sig = call.args[2]
     _check_sig(sig)
-    host_tgid = call.kernel.host_id(sint(call.args[0]))
-    host_tid = call.kernel.host_id(sint(call.args[1]), task=True)
+    host_tgid = call.kernel.host_id(call.args[0])
+    host_tid = call.kernel.host_id(call.args[1], task=True)
     if _init_ignores(call, host_tgid, sig):
         return 0
     return Rewrite(args={0: host_tgid, 1: host_tid, 3: _staged_siginfo(call, 3)}, restore=True)
@@ -244,7 +244,7 @@ SIGEVENT_SIZE = 64
 @handler("timer_create", note="a SIGEV_THREAD_ID target and a CPU-time clock's pid are virtual")
 def sys_timer_create(call):
     args = {}
-    clockid = sint(call.args[0])
+    clockid = call.args[0]
     host_clock = host_clockid(call, clockid)
     if host_clock != clockid:
         args[0] = host_clock
@@ -304,7 +304,7 @@ def _pidfd_target(dup):
          "checked and signalled on the Sentry's copy of the fd; PIDFD_SIGNAL_PROCESS_GROUP reaches sandbox "
          "processes only; the sandbox's init is protected as for kill(2); a siginfo's sender is virtual")
 def sys_pidfd_send_signal(call):
-    sig, flags = sint(call.args[1]), call.args[3] & 0xFFFFFFFF
+    sig, flags = call.args[1], call.args[3]
     if flags & ~7 or flags & (flags - 1):
         raise SyscallError(errno.EINVAL)         # one scope at most, as Linux checks first
     fd = call.fd(0)
