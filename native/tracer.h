@@ -1,4 +1,5 @@
-/* Declarations shared by tracer.c and the cffi cdef in build.py. */
+/* Declarations shared by the C files of native/ and the cffi cdef in build.py:
+ * the one interface between Python and C. */
 #ifndef SENTRY_TRACER_H
 #define SENTRY_TRACER_H
 #include <stdint.h>
@@ -90,4 +91,17 @@ int sn_add_placeholder(uint64_t dev, uint64_t ino);
 void sn_overlay_changed(void);
 void sn_clear_links(void);
 int sn_fast_path(int tid, sn_regs *r);
+/* host.c: host syscalls of the Sentry's own that Python's os does not wrap */
+long sn_mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data);
+long sn_unshare(int flags);
+long sn_setns(int fd, int nstype);
+long sn_prctl(int option, unsigned long arg2, unsigned long arg3);
+long sn_capset_none(void);
+long sn_tgkill(int tgid, int tid, int sig);
+long sn_kcmp_file(int pid1, int pid2, int fd1, int fd2);
+long sn_inotify_add_watch(int fd, const char *path, uint32_t mask);
+long sn_rt_sigqueueinfo(int tgid, int sig, const char *info);
+long sn_pidfd_send_signal(int pidfd, int sig, const char *info, unsigned flags);
+long sn_connect(int fd, const char *addr, unsigned len);
+long sn_socket_netns(int sock);
 #endif

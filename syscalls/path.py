@@ -846,9 +846,7 @@ def sys_inotify_add_watch(call):
 
 
 def _inotify_add_watch(fd, path, mask):
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    wd = libc.inotify_add_watch(fd, os.fsencode(path), ctypes.c_uint32(mask))
+    wd = lib.sn_inotify_add_watch(fd, os.fsencode(path), mask)
     if wd < 0:
-        raise SyscallError(ctypes.get_errno())
+        raise SyscallError(-wd)
     return wd

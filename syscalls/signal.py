@@ -15,6 +15,7 @@ import os
 import struct
 import time
 
+from sentry._native import ffi, lib
 from sentry.kernel import fdtraps
 from sentry.platform import ptrace, staging
 
@@ -267,17 +268,14 @@ PIDFD_SIGNAL_THREAD, PIDFD_SIGNAL_THREAD_GROUP, PIDFD_SIGNAL_PROCESS_GROUP = 1, 
 PIDFD_THREAD = os.O_EXCL                 # in a pidfd's flags: it names a thread
 PIDFD_LINK = "anon_inode:[pidfd]"
 SYS_KILL, SYS_RT_SIGQUEUEINFO, SYS_TGKILL, SYS_RT_TGSIGQUEUEINFO = 62, 129, 234, 297
-SYS_PIDFD_SEND_SIGNAL = 424
 SI_TKILL = -6
 
 
-def _raw_syscall(nr, *args):
-    """A syscall of the Sentry's own (ctypes: no wrapper takes a siginfo)."""
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    r = libc.syscall(nr, *args)
+def _checked(r):
+    """The result of a call of the Sentry's own (native/host.c: no os
+    function takes a siginfo), or its errno raised."""
     if r < 0:
-        raise SyscallError(ctypes.get_errno())
+        raise SyscallError(-r)
     return r
 
 
@@ -362,7 +360,7 @@ def sys_pidfd_send_signal(call):
                     if tid else Rewrite(SYS_KILL, {0: tgid, 1: sig}, restore=True))
         if info is None and sig:
             kernel.proxied[(tgid, sig)] = (call.process.vpid, call.task.creds.ruid)   # its siginfo's sender
-        return _raw_syscall(SYS_PIDFD_SEND_SIGNAL, dup, sig, info, flags)
+        return _checked(lib.sn_pidfd_send_signal(dup, sig, ffi.NULL if info is None else info, flags))
     except OSError as e:
         raise SyscallError(e.errno)
     finally:
@@ -382,7 +380,7 @@ def _signal_group_of(call, host, sig, info):
             sent += 1
             if not _init_ignores(call, tgid, sig):
                 try:
-                    _raw_syscall(SYS_RT_SIGQUEUEINFO, tgid, sig, info)
+                    _checked(lib.sn_rt_sigqueueinfo(tgid, sig, info))
                 except SyscallError as e:
                     if e.errno != errno.ESRCH:
                         raise

@@ -3,13 +3,13 @@
 a call injected into the guest thread before its own connect, which traps
 again and continues (as syscalls/pin.py does).  Also connect(AF_UNSPEC), the
 one call that would make a connected host socket unconnected again."""
-import ctypes
 import errno
 import ipaddress
 import os
 import socket
 import struct
 
+from sentry._native import lib
 from sentry.vfs.mount import is_hidden_fd
 from sentry.kernel.syscall import Inject
 from sentry.errors import SyscallError
@@ -19,15 +19,12 @@ SYS_CLOSE, SYS_SOCKET, SYS_CONNECT, SYS_RECVMSG, SYS_DUP3 = 3, 41, 42, 47, 292
 SOCK_STREAM_CLOEXEC = 1 | 0o2000000
 MSG_CMSG_CLOEXEC = 0x40000000
 O_CLOEXEC = 0o2000000
-SIOCGSKNS = 0x894C
 RESTARTS = {errno.EINTR, 512, 513, 514, 516}      # -ERESTARTSYS and the rest: the kernel's to handle
 # scratch for the injected recvmsg's msghdr, iov and control data: below the
 # thread's stack pointer, past the red zone (the staging page is read-only to
 # the guest, and the kernel writes a recvmsg's results)
 SCRATCH_BELOW = 1024
 MSGHDR, IOV_AT, DATA_AT, CONTROL_AT, CONTROL_LEN = 56, 64, 80, 96, 24
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def destination(family, raw):
@@ -54,8 +51,7 @@ def in_sandbox(kernel, sock):
     """Whether socket sock (a Sentry-side fd) belongs to the sandbox's
     network namespace.  Anything else (the host's: an outbound connection)
     or any doubt: False."""
-    buf = ctypes.c_int(0)
-    nsfd = _libc.ioctl(sock, SIOCGSKNS, buf)
+    nsfd = lib.sn_socket_netns(sock)
     if nsfd < 0:
         return False           # EPERM: the Sentry holds no capability over its namespace, the host's
     try:
@@ -74,9 +70,9 @@ def disconnect(call, raw):
     try:
         if not in_sandbox(kernel, dup):
             raise SyscallError(errno.EOPNOTSUPP if _is_socket(dup) else errno.ENOTSOCK)
-        buf = ctypes.create_string_buffer(raw, len(raw))
-        if _libc.connect(dup, buf, len(raw)) < 0:
-            raise SyscallError(ctypes.get_errno())
+        err = lib.sn_connect(dup, raw, len(raw))
+        if err < 0:
+            raise SyscallError(-err)
         return 0
     finally:
         os.close(dup)

@@ -2,11 +2,10 @@
 capabilities and cannot gain any (empty bounding, ambient and effective sets,
 SECBIT_NOROOT locked, no_new_privs), so a call the filter should have caught
 still cannot mount, trace, load modules or override permissions."""
-import ctypes
 import errno
 import os
 
-_libc = ctypes.CDLL(None, use_errno=True)
+from sentry._native import lib
 
 PR_CAPBSET_DROP = 24
 PR_SET_SECUREBITS = 28
@@ -16,13 +15,11 @@ PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 SECBIT_NOROOT, SECBIT_NOROOT_LOCKED = 1 << 0, 1 << 1
 SECBIT_NO_CAP_AMBIENT_RAISE, SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED = 1 << 6, 1 << 7
-SYS_CAPSET = 126
-LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
 def prctl(option, arg2=0, arg3=0):
-    r = _libc.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), 0, 0)
-    return 0 if r == 0 else -ctypes.get_errno()
+    """0, or -errno."""
+    return lib.sn_prctl(option, arg2, arg3)
 
 
 def drop_all():
@@ -35,9 +32,7 @@ def drop_all():
         if prctl(PR_CAPBSET_DROP, cap) == -errno.EINVAL:
             break
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
-    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()
-    _libc.syscall(SYS_CAPSET, header, data)
+    lib.sn_capset_none()
 
 
 CLONE_NEWUSER = 0x10000000
@@ -50,8 +45,8 @@ def enter_user_namespace(uid, gid):
     files as its own (sentry/kernel/idmap.py).  Its capabilities there go
     with drop_all, as any others."""
     host_uid, host_gid = os.geteuid(), os.getegid()
-    if _libc.unshare(CLONE_NEWUSER) != 0:
-        e = ctypes.get_errno()
+    e = -lib.sn_unshare(CLONE_NEWUSER)
+    if e > 0:
         raise OSError(e, os.strerror(e))
     for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {host_uid} 1"),
                        ("gid_map", f"{gid} {host_gid} 1")):

@@ -95,17 +95,9 @@ def wait(event):
     return lib.sn_wait(event)
 
 
-_libc = None
-SYS_TGKILL = 234
-
-
 def tgkill(tgid, tid, sig):
     """Signal one thread (ESRCH and the like are ignored: it may be gone)."""
-    global _libc
-    if _libc is None:
-        import ctypes
-        _libc = ctypes.CDLL(None, use_errno=True)
-    _libc.syscall(SYS_TGKILL, tgid, tid, sig)
+    lib.sn_tgkill(tgid, tid, sig)
 
 
 def kill_task(tid):
