@@ -4,7 +4,7 @@
  * These calls only read the caller's own ids, which the guest asks for all
  * the time (glibc, shells, every logger).  The Sentry's answer is virtual (a
  * pid in the sandbox's namespace, an emulated uid), so they trap; Python keeps
- * one row per task here, current at every change (sentry/kernel/kernel.py
+ * one row per task here, current at every change (sentry/kernel/publish.py
  * publishes it), and a task without a row goes to Python, which knows it too.
  * Calls that return a host pid (fork's parent, wait4, set_tid_address) run
  * and have their result translated at their syscall-exit stop, here too.

@@ -12,7 +12,8 @@ import time
 from sentry.kernel import audit as _audit
 from sentry.kernel.kernel import Kernel
 from sentry.kernel import idmap
-from sentry.platform import mountns as _mountns, privileges, ptrace, seccomp, staging
+from sentry.platform import privileges, ptrace, seccomp, staging
+from sentry.vfs import mountns as _mountns
 from sentry import startsignals
 from sentry.fsimpl import sysfs
 from sentry.kernel.credentials import ID_MAX, Credentials
@@ -552,7 +553,7 @@ def _remove_tree(top):
 
 def _start_mount_namespace(cfg, private):
     """The helper that mounts devpts and sized tmpfs and binds unix sockets
-    (platform/mountns.py); None where no mount namespace can be had, and then
+    (vfs/mountns.py); None where no mount namespace can be had, and then
     no /dev/pts, and a tmpfs size= is refused."""
     try:
         return _mountns.MountNamespace(private, network=cfg.network != "host")

@@ -1,7 +1,7 @@
 """Calls sentry never offers, with the errno Linux gives when they are not
 permitted, and why (syscalls/table.py makes them "deny" entries, which the
 dispatcher answers without a handler).  Each is logged once per sandbox
-(kernel.py), never silent."""
+(sentry/kernel/dispatch.py), never silent."""
 import errno
 
 # never reachable, whatever the configuration (design notes §1)

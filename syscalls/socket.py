@@ -168,7 +168,7 @@ def _staged_name(call, raw, addr_i, len_i):
     return {addr_i: addr, len_i: len(raw)}
 
 
-@handler("bind", note="a unix path is bound by the Sentry, under the guest's own name (platform/mountns.py)")
+@handler("bind", note="a unix path is bound by the Sentry, under the guest's own name (vfs/mountns.py)")
 def sys_bind(call):
     return _bind_connect(call, True)
 

@@ -1,7 +1,7 @@
 """The syscall table: every x86-64 syscall number, its name and its outcome.
 
 One declarative table drives the seccomp filter (sentry/platform/seccomp.py),
-the native fast path, the dispatcher (sentry/kernel/kernel.py), the --strace
+the native fast path, the dispatcher (sentry/kernel/dispatch.py), the --strace
 printer and the compatibility page (`python -m syscalls.table`).
 
 Outcomes:
@@ -246,7 +246,8 @@ def build_table():
     """The table with every family's handlers: registering them is importing
     their modules, done here and nowhere else, so no import order decides
     what the table holds."""
-    from syscalls import clock, credentials, deny, exec as _exec, file, identity, path, process, rlimit, signal, socket  # noqa: F401
+    from syscalls import (clock, credentials, deny, exec as _exec, file, path, process, rlimit,  # noqa: F401
+                          signal, socket, sysinfo, uts)
     from syscalls.registry import HANDLERS
     entries = {}
     for nr, name in NAMES.items():
