@@ -44,7 +44,8 @@ class Borrowed:
         return False
 
     def detach(self):
-        """The duplicate, which the caller keeps (no longer closed here)."""
+        """The duplicate, handed to the caller to close (leaving the block
+        does not close it then)."""
         fd, self.fd = self.fd, None
         return fd
 
