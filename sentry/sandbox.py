@@ -12,7 +12,7 @@ import time
 from sentry.kernel import audit as _audit
 from sentry.kernel.kernel import Kernel
 from sentry.kernel import idmap
-from sentry.platform import mountns as _mountns, privileges, ptrace, seccomp, staging
+from sentry.platform import mountns as _mountns, privileges, ptrace, seccomp, selfconfine, staging
 from sentry import startsignals
 from sentry.fsimpl import sysfs
 from sentry.kernel.credentials import ID_MAX, Credentials
@@ -339,6 +339,10 @@ def exit_code(status):
 def run(cfg):
     """Run cfg.argv in a new sandbox; returns the exit code as a shell reports it."""
     check_config(cfg)
+    try:
+        selfconfine.mode()
+    except ValueError as e:
+        raise ConfigError(str(e))
     _remove_stale_private_dirs()
     # The guest's private /tmp goes where the host keeps temporary files; the
     # synthetic /proc, rewritten at every lookup, on a memory file system
@@ -406,6 +410,7 @@ def run(cfg):
         kernel.adopt_init(pid)
         os.write(ready_w, b"x")
         os.close(ready_w)
+        _confine(mountns)
         with _signals_forwarded_to(pid):
             status = kernel.run()
         if log.isEnabledFor(logging.DEBUG):
@@ -419,6 +424,20 @@ def run(cfg):
             os.close(janitor)           # the janitor removes them now
         else:
             _discard(private, scratch)
+
+
+def _confine(mountns):
+    """Set-up is over: the mount helper, then the Sentry itself, keep only the
+    capabilities and host syscalls they use from here on
+    (platform/selfconfine.py).  Only now: the guest's first process is
+    forked, so it never inherits the Sentry's filter (stacked on its own,
+    that filter's TRAP would outrank the guest's TRACE and kill it)."""
+    try:
+        if mountns is not None:
+            mountns.confine()
+        selfconfine.confine("sentry")
+    except OSError as e:
+        raise ConfigError(f"the Sentry cannot confine itself ({e.strerror}): stopping")
 
 
 JANITOR_PATIENCE = 30                   # seconds it retries a directory a dying guest still fills
@@ -446,6 +465,11 @@ def _janitor(*dirs):
             os.close(w)
             if os.fork() == 0:
                 os.setsid()
+                try:
+                    selfconfine.confine("janitor")
+                except OSError as e:
+                    # it goes on unconfined: the directories must go
+                    os.write(2, f"sentry: the janitor cannot confine itself ({e.strerror})\n".encode())
                 null = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):
                     os.dup2(null, fd)
