@@ -159,3 +159,22 @@ def test_no_exec_and_no_new_namespaces_for_the_sentry():
     assert names["clone"].only is not None
     helper = {c.name for c in selfconfine.MOUNT_HELPER}
     assert not helper & {"execve", "execveat", "ptrace", "process_vm_readv", "process_vm_writev"}
+
+
+def test_a_guest_that_makes_itself_non_dumpable_is_still_served():
+    """Why the Sentry keeps CAP_SYS_PTRACE: a guest's PR_SET_DUMPABLE 0
+    reaches the host, and only that capability lets the Sentry read the
+    memory of a non-dumpable task (the path of its next open)."""
+    script = ("import ctypes; libc = ctypes.CDLL(None); assert libc.prctl(4, 0, 0, 0, 0) == 0; "
+              "print(open('/proc/self/status').read().count('Name:'))")
+    p = subprocess.run(SENTRY + ["--", "python3", "-c", script], capture_output=True, timeout=TIMEOUT,
+                       env=_env())
+    assert (p.returncode, p.stdout) == (0, b"1\n"), p.stderr.decode()
+
+
+def test_a_guest_chmod_keeps_the_set_group_id_bit_on_a_file_of_another_group():
+    """Why the Sentry keeps CAP_FSETID (when it runs as root): without it the
+    kernel clears S_ISGID when the file's group is not one of the Sentry's."""
+    script = "cd /tmp && touch f && chown 1000:1000 f && chmod 2755 f && stat -c %a f"
+    p = subprocess.run(SENTRY + ["--", "sh", "-c", script], capture_output=True, timeout=TIMEOUT, env=_env())
+    assert (p.returncode, p.stdout) == (0, b"2755\n"), p.stderr.decode()
