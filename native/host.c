@@ -8,9 +8,7 @@
 #include <sched.h>
 #include <stdint.h>
 #include <sys/inotify.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <linux/sockios.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -45,12 +43,25 @@ long sn_prctl(int option, unsigned long arg2, unsigned long arg3)
 	return result(prctl(option, arg2, arg3, 0, 0));
 }
 
-long sn_capset_none(void)
+long sn_prctl_str(int option, const char *arg2)
+{
+	return result(prctl(option, arg2, 0, 0, 0));
+}
+
+/* The caller's own capability sets, version 3: effective, permitted and
+ * inheritable of the low 32 capabilities, then of the high ones. */
+long sn_capget(uint32_t data[6])
 {
 	struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct data[2] = { { 0 } };
 
-	return result(syscall(SYS_capset, &header, data));
+	return result(syscall(SYS_capget, &header, (struct __user_cap_data_struct *)data));
+}
+
+long sn_capset(const uint32_t data[6])
+{
+	struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+
+	return result(syscall(SYS_capset, &header, (const struct __user_cap_data_struct *)data));
 }
 
 long sn_tgkill(int tgid, int tid, int sig)
@@ -81,9 +92,4 @@ long sn_pidfd_send_signal(int pidfd, int sig, const char *info, unsigned flags)
 long sn_connect(int fd, const char *addr, unsigned len)
 {
 	return result(connect(fd, (const struct sockaddr *)addr, len));
-}
-
-long sn_socket_netns(int sock)
-{
-	return result(ioctl(sock, SIOCGSKNS));
 }

@@ -96,12 +96,17 @@ long sn_mount(const char *source, const char *target, const char *fstype, unsign
 long sn_unshare(int flags);
 long sn_setns(int fd, int nstype);
 long sn_prctl(int option, unsigned long arg2, unsigned long arg3);
-long sn_capset_none(void);
+long sn_prctl_str(int option, const char *arg2);
+long sn_capget(uint32_t data[6]);
+long sn_capset(const uint32_t data[6]);
 long sn_tgkill(int tgid, int tid, int sig);
 long sn_kcmp_file(int pid1, int pid2, int fd1, int fd2);
 long sn_inotify_add_watch(int fd, const char *path, uint32_t mask);
 long sn_rt_sigqueueinfo(int tgid, int sig, const char *info);
 long sn_pidfd_send_signal(int pidfd, int sig, const char *info, unsigned flags);
 long sn_connect(int fd, const char *addr, unsigned len);
-long sn_socket_netns(int sock);
+/* selfconfine.c: the SIGSYS handler of the Sentry's own filter */
+void sn_self_name(int nr, const char *name);
+int sn_self_trap(const char *who, int code, int kill_pid);
+long sn_self_probe(void);
 #endif

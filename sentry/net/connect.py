@@ -19,6 +19,7 @@ SYS_CLOSE, SYS_SOCKET, SYS_CONNECT, SYS_RECVMSG, SYS_DUP3 = 3, 41, 42, 47, 292
 SOCK_STREAM_CLOEXEC = 1 | 0o2000000
 MSG_CMSG_CLOEXEC = 0x40000000
 O_CLOEXEC = 0o2000000
+SO_NETNS_COOKIE = 71
 RESTARTS = {errno.EINTR, 512, 513, 514, 516}      # -ERESTARTSYS and the rest: the kernel's to handle
 # scratch for the injected recvmsg's msghdr, iov and control data: below the
 # thread's stack pointer, past the red zone (the staging page is read-only to
@@ -49,15 +50,15 @@ def inside(ip):
 
 def in_sandbox(kernel, sock):
     """Whether socket sock (a Sentry-side fd) belongs to the sandbox's
-    network namespace.  Anything else (the host's: an outbound connection)
+    network namespace, told by the namespace's cookie (SO_NETNS_COOKIE, no
+    privilege needed).  Anything else (the host's: an outbound connection)
     or any doubt: False."""
-    nsfd = lib.sn_socket_netns(sock)
-    if nsfd < 0:
-        return False           # EPERM: the Sentry holds no capability over its namespace, the host's
+    want = getattr(kernel, "netns_cookie", None)
     try:
-        return os.fstat(nsfd).st_ino == os.fstat(kernel.mountns.netns_fd).st_ino
-    finally:
-        os.close(nsfd)
+        with socket.socket(fileno=os.dup(sock)) as s:
+            return want is not None and s.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8) == want
+    except OSError:
+        return False
 
 
 def disconnect(call, raw):
