@@ -68,6 +68,7 @@ static int enabled;
 static struct { int tid; uint64_t addr; int memfd; } slot_table[SLOT_TABLE];
 
 void sn_fast_enable(int on) { enabled = on; }
+int sn_fast_enabled(void) { return enabled; }
 
 /* Directory symlinks, kept by Python (sentry/vfs/linkcache.py). */
 #define MAX_LINKS 256

@@ -21,6 +21,7 @@ from syscalls import clock, credentials, deny, exec as _exec, file, identity, pa
 from syscalls.registry import HANDLERS, Entry
 from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES
 from sentry.kernel import abi
+from syscalls import signature
 from sentry.platform import staging
 from sentry.vfs.mount import HIDDEN_FD_BASE
 
@@ -42,6 +43,8 @@ NUMBERS = {name: nr for nr, name in NAMES.items()}
 # (as the kernel declares them with SYSCALL_DEFINE: each is decoded by its C
 # type before any handler sees it, sentry/kernel/abi.py)
 PROTOTYPES_ADDED = {
+    "arch_prctl": "int option, unsigned long addr",
+    "rseq": "struct rseq *rseq, u32 rseq_len, int flags, u32 sig",
     "pkey_mprotect": "unsigned long start, size_t len, unsigned long prot, int pkey",
     "pidfd_send_signal": "int pidfd, int sig, siginfo_t *info, unsigned int flags",
     "pidfd_open": "pid_t pid, unsigned int flags",
@@ -239,7 +242,8 @@ NOTES = {
 
 
 class TableEntry:
-    __slots__ = ("nr", "name", "outcome", "handler", "deny_errno", "note", "arg_types", "decode")
+    __slots__ = ("nr", "name", "outcome", "handler", "deny_errno", "note", "arg_types", "decode",
+                 "args", "classes")
 
     def __init__(self, nr, name, outcome, handler=None, deny_errno=errno.ENOSYS, note=""):
         self.nr = nr
@@ -251,10 +255,20 @@ class TableEntry:
         # ((C type, name), ...) as the kernel declares them; None: unknown
         self.arg_types = _prototype(name)
         self.decode = abi.decoder([abi.kind_of(t) for t, _ in self.arg_types or ()])
+        # each argument's meaning (fd, path, O_* flags, struct stat * out...) and the
+        # call's strace classes: read by --strace, the fuzz test and the docs
+        self.args = signature.signature(name, self.arg_types, abi.kind_of)
+        self.classes = signature.classes(name, self.args)
 
     @property
     def arg_kinds(self):
         return tuple(abi.kind_of(t) for t, _ in self.arg_types or ())
+
+    def prototype(self):
+        """`name(int dfd, const char *filename, ...)`, or `name(?)` when unknown."""
+        if self.arg_types is None:
+            return f"{self.name}(?)"
+        return f"{self.name}({', '.join(a.declaration() for a in self.args)})"
 
     @property
     def support(self):
@@ -304,10 +318,10 @@ def entry(nr):
 
 
 def markdown():
-    lines = ["| nr | name | outcome | support | note |", "|---|---|---|---|---|"]
+    lines = ["| nr | signature | outcome | support | note |", "|---|---|---|---|---|"]
     for nr in sorted(TABLE):
         e = TABLE[nr]
-        lines.append(f"| {nr} | {e.name} | {e.outcome} | {e.support} | {e.note} |")
+        lines.append(f"| {nr} | `{e.prototype()}` | {e.outcome} | {e.support} | {e.note} |")
     return "\n".join(lines)
 
 

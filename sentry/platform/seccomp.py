@@ -12,21 +12,38 @@ from sentry._native import lib
 from syscalls import table
 
 
-def build():
+def build(trace_all=False):
+    """trace_all (--strace): the calls allowed in BPF trap too, so that they
+    can be shown; the Sentry lets them run as BPF would have (Kernel.on_syscall).
+    Allowed calls with a handler are the exception, but read: their handlers
+    assume the trap came from a per-fd filter (kernel/fdtraps.py); read's
+    checks the fd itself."""
     f = pyseccomp.SyscallFilter(pyseccomp.TRACE(0))
     f.set_attr(pyseccomp.Attr.ACT_BADARCH, pyseccomp.KILL_PROCESS)
     f.set_attr(pyseccomp.Attr.CTL_NNP, 1)
     for e in table.TABLE.values():
         if e.outcome == "allow":
-            f.add_rule(pyseccomp.ALLOW, e.nr)
+            if not (trace_all and (e.handler is None or e.name == "read")):
+                f.add_rule(pyseccomp.ALLOW, e.nr)
         elif e.outcome == "allow-if":
-            for args in table.ALLOW_IF[e.name]:
+            for args in () if trace_all else table.ALLOW_IF[e.name]:
                 f.add_rule(pyseccomp.ALLOW, e.nr, *args)
         elif e.outcome == "errno":
             f.add_rule(pyseccomp.ERRNO(table.BPF_ERRNO[e.name]), e.nr)
         for err, args in table.ERRNO_IF.get(e.name, ()):
             f.add_rule(pyseccomp.ERRNO(err), e.nr, *args)
     return f
+
+
+_OPS = {pyseccomp.EQ: lambda v, a, b: v == a, pyseccomp.LT: lambda v, a, b: v < a,
+        pyseccomp.GE: lambda v, a, b: v >= a, pyseccomp.MASKED_EQ: lambda v, a, b: v & a == b}
+
+
+def allowed_by(rules, raw):
+    """Whether BPF would have allowed a call with registers `raw` under
+    `rules` (OR-ed lists of AND-ed pyseccomp.Arg checks, as given to build):
+    for a call trapped only so that --strace can show it."""
+    return any(all(_OPS[a._op](raw[a._arg], a._data_a, a._data_b) for a in rule) for rule in rules)
 
 
 def configure_native(staging_base, staging_size, mounts, fast_paths=True):
