@@ -324,7 +324,11 @@ def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns):
         # The guest's cwd is a real one, kept by the kernel (chdir is
         # rewritten, never emulated), read back through /proc/<tid>/cwd.
         os.chdir(host_cwd)
-        for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGTERM, signal.SIGHUP):
+        # SIGXFSZ too: Python ignores it (and SIGPIPE) at start-up, and an ignored
+        # signal stays ignored across exec: past RLIMIT_FSIZE the guest would get
+        # EFBIG where Linux kills it
+        for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGTERM, signal.SIGHUP,
+                  signal.SIGXFSZ):
             signal.signal(s, signal.SIG_DFL)
         privileges.drop_all()
         filt.load()
