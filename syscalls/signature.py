@@ -40,13 +40,15 @@ class Arg:
 #   fd dirfd path string argv envp buf_in buf_out      (fds, names, data)
 #   open_flags at_flags mode access_mode mmap_prot mmap_flags clone_flags
 #   statx_mask signal const:<name>                     (numbers shown by name)
-#   stat statx sockaddr iovec open_how clone_args sigaction timespec sigset
+#   stat statx sockaddr iovec open_how clone_args sigaction timespec sigset rlimit
 #                                                      (pointers to structures)
-#   pid uid addr ptr int                               (the rest)
+#   clockid socket_protocol                            (more numbers by name)
+#   dirents (getdents' buffer: its record count)
+#   pid uid addr ptr hex offset int                    (the rest)
 STRUCTS = {"stat": "stat", "__old_kernel_stat": "stat", "statx": "statx", "sockaddr": "sockaddr",
            "iovec": "iovec", "open_how": "open_how", "clone_args": "clone_args",
            "sigaction": "sigaction", "timespec": "timespec", "__kernel_timespec": "timespec",
-           "sigset_t": "sigset"}
+           "sigset_t": "sigset", "rlimit": "rlimit", "rlimit64": "rlimit"}
 
 FD_NAMES = {"fd", "oldfd", "newfd", "sockfd", "epfd", "fd_in", "fd_out", "in_fd", "out_fd", "fdin",
             "fdout", "pidfd", "fs_fd", "ufd", "fildes", "mqdes", "fanotify_fd", "mount_fd"}
@@ -85,6 +87,10 @@ EXCEPTIONS = {
     ("prctl", "option"): "const:prctl.option", ("fcntl", "cmd"): "const:fcntl.cmd",
     ("socket", "type"): "socket_type", ("socketpair", "type"): "socket_type",
     ("socketpair", "domain"): "const:socket.domain",
+    ("socket", "protocol"): "socket_protocol", ("socketpair", "protocol"): "socket_protocol",
+    ("rseq", "rseq_len"): "hex", ("rseq", "sig"): "hex", ("mmap", "pgoff"): "offset",
+    ("ioctl", "cmd"): "const:ioctl.cmd", ("getdents64", "dirent"): "dirents",
+    ("getdents", "dirent"): "dirents",
     ("kill", "pid"): "pid", ("tgkill", "tgid"): "pid", ("tkill", "pid"): "pid",
 }
 
@@ -103,7 +109,8 @@ READ_ONLY = {("connect", "addr"), ("bind", "umyaddr"), ("bind", "addr"), ("sendt
              ("sendto", "dest_addr"), ("futex", "utime"), ("clone3", "uargs"), ("openat2", "how"),
              ("rt_sigsuspend", "unewset"), ("rt_sigprocmask", "set"), ("nanosleep", "rqtp"), ("clock_nanosleep", "rqtp"),
              ("utimensat", "utimes"), ("rt_sigtimedwait", "uthese"), ("ppoll", "tsp"),
-             ("pselect6", "tsp"), ("timer_settime", "new_setting")}
+             ("pselect6", "tsp"), ("timer_settime", "new_setting"), ("setrlimit", "rlim"),
+             ("prlimit64", "new_rlim")}
 
 _UID = {"uid_t", "gid_t"}
 _PTR = re.compile(r"\*|\[")
@@ -136,6 +143,8 @@ def _meaning(call, ctype, name, kind):
         return f"const:{call}.{name}"
     if ctype == "pid_t":
         return "pid"
+    if ctype == "clockid_t":
+        return "clockid"
     if ctype in _UID:
         return "uid"
     if ctype == "unsigned long" and name in ("addr", "start", "brk", "new_addr", "child_stack"):
@@ -144,11 +153,11 @@ def _meaning(call, ctype, name, kind):
 
 
 def _is_out(call, ctype, name, meaning):
-    if meaning == "buf_out":
+    if meaning in ("buf_out", "dirents"):
         return True
     if not _PTR.search(ctype) or "const" in ctype or (call, name) in READ_ONLY:
         return False
-    return meaning in ("stat", "statx", "sockaddr", "sigaction", "timespec", "sigset", "iovec")
+    return meaning in ("stat", "statx", "sockaddr", "sigaction", "timespec", "sigset", "iovec", "rlimit")
 
 
 def signature(call, arg_types, kind_of):

@@ -8,7 +8,6 @@ per-call constants, signal and socket names) and from the standard library
 strace's notation (`{st_mode=S_IFREG|0644, st_size=5, ...}`).
 """
 import errno
-import mmap
 import os
 import socket
 import stat as _stat
@@ -171,11 +170,12 @@ def mmap_prot(ctx, v):
 
 
 _MAP_TYPE = {1: "MAP_SHARED", 2: "MAP_PRIVATE", 3: "MAP_SHARED_VALIDATE"}
-_MAP_BITS = sorted((getattr(mmap, n), n) for n in dir(mmap)
-                   if n.startswith("MAP_") and n not in ("MAP_SHARED", "MAP_PRIVATE", "MAP_TYPE",
-                                                         "MAP_DENYWRITE", "MAP_EXECUTABLE", "MAP_ANON"))
-_MAP_BITS += [(0x10, "MAP_FIXED"), (0x100000, "MAP_FIXED_NOREPLACE"), (0x80000, "MAP_SYNC")]
-_MAP_BITS = sorted(set(_MAP_BITS))
+# strace's order; the standard library's mmap module knows only a few of them
+_MAP_BITS = [(0x10, "MAP_FIXED"), (0x20, "MAP_ANONYMOUS"), (0x40, "MAP_32BIT"),
+             (0x100, "MAP_GROWSDOWN"), (0x800, "MAP_DENYWRITE"), (0x1000, "MAP_EXECUTABLE"),
+             (0x2000, "MAP_LOCKED"), (0x4000, "MAP_NORESERVE"), (0x8000, "MAP_POPULATE"),
+             (0x10000, "MAP_NONBLOCK"), (0x20000, "MAP_STACK"), (0x40000, "MAP_HUGETLB"),
+             (0x80000, "MAP_SYNC"), (0x100000, "MAP_FIXED_NOREPLACE")]
 
 
 def mmap_flags(ctx, v):
@@ -190,10 +190,15 @@ _CLONE_BITS = list(CLONE_FLAGS_BITMASK) + [(0x00001000, "CLONE_PIDFD"), (0x10000
 _CLONE_BITS = [(b, n) for b, n in _CLONE_BITS if n not in ("CLONE_STOPPED", "CLONE_DETACHED")]
 
 
+_STRACE_SIGNAMES = {6: "SIGABRT", 29: "SIGIO", 17: "SIGCHLD", 1: "SIGHUP"}   # among aliases, strace's
+
+
 def signal(ctx, v):
     v = _i32(v)
     if v == 0:
         return "0"
+    if v in _STRACE_SIGNAMES:
+        return _STRACE_SIGNAMES[v]
     if 32 <= v <= 64:                  # strace numbers real-time signals as the kernel does
         return "SIGRTMIN" if v == 32 else f"SIGRT_{v - 32}"
     name = signalName(v)
@@ -264,6 +269,13 @@ MORE_CONSTANTS = {
                   38: "F_OFD_SETLKW"},
     "socket.domain": _FAMILIES,
 }
+MORE_CONSTANTS["ioctl.cmd"] = {
+    0x5401: "TCGETS", 0x5402: "TCSETS", 0x5403: "TCSETSW", 0x5404: "TCSETSF", 0x540B: "TCFLSH",
+    0x540E: "TIOCSCTTY", 0x540F: "TIOCGPGRP", 0x5410: "TIOCSPGRP", 0x5411: "TIOCOUTQ",
+    0x5412: "TIOCSTI", 0x5413: "TIOCGWINSZ", 0x5414: "TIOCSWINSZ", 0x541B: "FIONREAD",
+    0x5421: "FIONBIO", 0x5422: "TIOCNOTTY", 0x5429: "TIOCGSID", 0x5450: "FIONCLEX",
+    0x5451: "FIOCLEX", 0x5452: "FIOASYNC", 0x80045430: "TIOCGPTN", 0x40045431: "TIOCSPTLCK",
+    0x5441: "TIOCGPTPEER", 0x80086601: "FS_IOC_GETFLAGS", 0x40086602: "FS_IOC_SETFLAGS"}
 _BIT_CONSTANTS = {"getrandom.flags": [(1, "GRND_NONBLOCK"), (2, "GRND_RANDOM"), (4, "GRND_INSECURE")]}
 
 
@@ -277,9 +289,69 @@ def constant(key):
     names = MORE_CONSTANTS.get(key) or SYSCALL_ARG_DICT.get(call, {}).get(name) or {}
 
     def fmt(ctx, v):
-        v = _i32(v)
-        return names.get(v, str(v))
+        v = v & 0xFFFFFFFF if key == "ioctl.cmd" else _i32(v)
+        return names.get(v, hex(v) if key == "ioctl.cmd" else str(v))
     return fmt
+
+
+_IPPROTO = {0: "IPPROTO_IP", 1: "IPPROTO_ICMP", 6: "IPPROTO_TCP", 17: "IPPROTO_UDP",
+            58: "IPPROTO_ICMPV6", 132: "IPPROTO_SCTP", 255: "IPPROTO_RAW"}
+
+
+def socket_protocol(ctx, v):
+    """As strace: IPPROTO_* names for internet sockets, a number otherwise."""
+    v = _i32(v)
+    if _i32(ctx.args[0]) in (socket.AF_INET, socket.AF_INET6):
+        return _IPPROTO.get(v, str(v))
+    return str(v)
+
+
+_CLOCKS = {0: "CLOCK_REALTIME", 1: "CLOCK_MONOTONIC", 2: "CLOCK_PROCESS_CPUTIME_ID",
+           3: "CLOCK_THREAD_CPUTIME_ID", 4: "CLOCK_MONOTONIC_RAW", 5: "CLOCK_REALTIME_COARSE",
+           6: "CLOCK_MONOTONIC_COARSE", 7: "CLOCK_BOOTTIME", 8: "CLOCK_REALTIME_ALARM",
+           9: "CLOCK_BOOTTIME_ALARM", 11: "CLOCK_TAI"}
+
+
+def clockid(ctx, v):
+    v = _i32(v)
+    return _CLOCKS.get(v, str(v))
+
+
+def hexadecimal(ctx, v):
+    return hex(v)
+
+
+def offset(ctx, v):
+    return hex(v) if v else "0"
+
+
+def dirents(ctx, v):
+    """getdents64's buffer, at exit: how many records the kernel wrote."""
+    n, off = 0, 0
+    data = _read(ctx, v, ctx.result) if ctx.result > 0 else b""
+    if data is None:
+        return ptr(v)
+    while off + 19 <= len(data):
+        reclen = struct.unpack_from("H", data, off + 16)[0]
+        if reclen == 0:
+            break
+        off += reclen
+        n += 1
+    return f"{ptr(v)} /* {n} entries */"
+
+
+def _rlim(v):
+    if v == 0xFFFFFFFFFFFFFFFF:
+        return "RLIM64_INFINITY"
+    return f"{v // 1024}*1024" if v and v % 1024 == 0 else str(v)
+
+
+def rlimit(ctx, v):
+    data = _read(ctx, v, 16)
+    if data is None:
+        return ptr(v)
+    cur, mx = struct.unpack("QQ", data)
+    return f"{{rlim_cur={_rlim(cur)}, rlim_max={_rlim(mx)}}}"
 
 
 _SOCK_FLAGS = [(0o2000000, "SOCK_CLOEXEC"), (0o4000, "SOCK_NONBLOCK")]
@@ -517,7 +589,8 @@ SIMPLE = {"fd": fd, "dirfd": dirfd, "open_flags": open_flags, "mode": mode,
           "signal": signal, "pid": pid, "uid": uid, "addr": addr, "path": path, "string": string,
           "argv": argv, "envp": envp, "stat": stat, "statx": statx, "open_how": open_how,
           "clone_args": clone_args, "sigaction": sigaction, "timespec": timespec, "sigset": sigset,
-          "ptr": lambda ctx, v: ptr(v)}
+          "ptr": lambda ctx, v: ptr(v), "socket_protocol": socket_protocol, "clockid": clockid,
+          "hex": hexadecimal, "rlimit": rlimit, "offset": offset, "dirents": dirents}
 
 
 def arg(call, args, i, ctx):
