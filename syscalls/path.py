@@ -111,6 +111,10 @@ def sys_newfstatat(call):
 def sys_statx(call):
     flags, mask = sint(call.args[2]), call.args[3] & 0xFFFFFFFF
     path = call.string(1) if call.args[1] else b""
+    # as Linux's do_statx/vfs_statx, after reading the name, before the lookup
+    if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 | 0x6000) or flags & 0x6000 == 0x6000
+            or mask & 0x80000000):        # AT_NO_AUTOMOUNT, AT_STATX_SYNC_TYPE, STATX__RESERVED
+        raise SyscallError(errno.EINVAL)
     buf = ffi.new("char[256]")
     sync = flags & 0x6000
     if not path and flags & AT_EMPTY_PATH:
