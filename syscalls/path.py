@@ -176,14 +176,24 @@ def _unnamed_access(call, unnamed, mode, real):
     return 0
 
 
+def _access_mode(mode):
+    """Linux refuses a mode beyond R_OK|W_OK|X_OK before it reads the path."""
+    mode &= 0xFFFFFFFF
+    if mode & ~7:
+        raise SyscallError(errno.EINVAL)
+    return mode
+
+
 @handler("access")
 def sys_access(call):
-    return _access(call, AT_FDCWD, call.path(0), call.args[1] & 0xFFFFFFFF, 0)
+    mode = _access_mode(call.args[1])
+    return _access(call, AT_FDCWD, call.path(0), mode, 0)
 
 
 @handler("faccessat")
 def sys_faccessat(call):
-    return _access(call, call.fd(0), call.path(1), call.args[2] & 0xFFFFFFFF, 0)
+    mode = _access_mode(call.args[2])
+    return _access(call, call.fd(0), call.path(1), mode, 0)
 
 
 @handler("faccessat2")
@@ -191,7 +201,8 @@ def sys_faccessat2(call):
     flags = sint(call.args[3])
     if flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise SyscallError(errno.EINVAL)
-    return _access(call, call.fd(0), call.path(1), call.args[2] & 0xFFFFFFFF, flags)
+    mode = _access_mode(call.args[2])
+    return _access(call, call.fd(0), call.path(1), mode, flags)
 
 
 def _readlink(call, dirfd, path, buf, size):
@@ -508,7 +519,10 @@ def sys_lchown(call):
 
 @handler("fchownat")
 def sys_fchownat(call):
-    return _chown(call, call.fd(0), call.string(1), call.args[2], call.args[3], sint(call.args[4]))
+    flags = sint(call.args[4])
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):     # as Linux, before the path
+        raise SyscallError(errno.EINVAL)
+    return _chown(call, call.fd(0), call.string(1), call.args[2], call.args[3], flags)
 
 
 UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2
