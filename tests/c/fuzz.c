@@ -35,6 +35,7 @@ static uint64_t rnd(void) { return ((uint64_t)random() << 33) ^ ((uint64_t)rando
 static char *buf, *ro, *paths[10];
 static uint64_t staging;
 static int fds[8];            /* valid fds of several kinds, opened before the loop */
+static int base;              /* the directory the run directories are made in */
 
 static uint64_t high(uint64_t v) { return rnd() % 4 ? v : v | 0xdead000000000000ULL | (rnd() & 0xffff00000000ULL); }
 
@@ -148,7 +149,7 @@ static void fresh(int n)
 	if (n) {
 		close(fds[0]);
 		close(fds[1]);
-		chdir("..");
+		fchdir(base);        /* not "..": a call may have taken its search bit */
 	}
 	snprintf(dir, sizeof dir, "run%d", n);
 	mkdir(dir, 0755);
@@ -169,11 +170,23 @@ int main(int argc, char **argv)
 	srandom(atoi(argv[2]));
 	staging = strtoull(argv[3], 0, 0);
 	int one = strcmp(argv[4], "one") == 0;
-	buf = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* a guard page after buf: what lies past its end must not depend on where
+	 * the kernel put the mappings (natively and in sentry alike: EFAULT) */
+	buf = mmap(0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	mprotect(buf + 4096, 4096, PROT_NONE);
 	ro = mmap(0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	/* the first four exist in each call's fresh directory (plausible() draws them) */
 	const char *p[10] = { "f", "d", "d/f", "l", "new", "d/new", "", "../../x", "/dev/null", "/" };
+	if (one) {
+		/* compared with Linux: nothing outside the scratch tree (the guest's
+		 * mode on / or /dev would hold the Sentry too: it has no capability
+		 * to override it, and /dev is the Sentry's own) */
+		p[7] = "../x";
+		p[8] = "d/../f";
+		p[9] = ".";
+	}
 	for (int i = 0; i < 10; i++) paths[i] = strdup(p[i]);
+	base = open(".", O_RDONLY | O_DIRECTORY);
 	/* fds 3..: a file, a directory (both remade for each call), a pipe's two
 	 * ends, a socket, /dev/null, an eventfd */
 	int pfd[2], sv[2];
