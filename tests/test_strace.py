@@ -156,3 +156,75 @@ def test_python(workdir, tmp_path):
     read = 'read(3, "line one\\nline two \\1\\t\\"quoted\\" and"..., '
     assert any(x.startswith(read) for x in native), native
     assert any(x.startswith(read) for x in boxed), boxed
+
+
+def test_string_escapes_are_straces(tmp_path):
+    """Every byte value, escaped as strace escapes it (its own output is
+    the expectation)."""
+    from sentry.strace import format as fmt
+    out = str(tmp_path / "native.txt")
+    data = bytes(range(256)) + b"0\x001"            # an octal escape before a digit
+    subprocess.run([STRACE, "-e", "trace=write", "-s", "1024", "-o", out, "--",
+                    os.path.realpath("/usr/bin/python3"), "-c",
+                    f"import os; os.write(1, {data!r})"], stdout=subprocess.DEVNULL, check=True)
+    line = [x for x in open(out).read().splitlines() if x.startswith("write(1, ")][0]
+    assert line == f"write(1, {fmt.quote(data, 1024)}, {len(data)}) = {len(data)}"
+    assert fmt.quote(b"abcdef", 4) == '"abcd"...'
+
+
+def test_classes_select_as_strace_trace_does():
+    from syscalls import signature, table
+    entries = list(table.TABLE.values())
+
+    def sel(spec):
+        return signature.select(spec, entries)
+    assert {"open", "openat", "stat", "newfstatat", "execve", "unlink", "readlink"} <= sel("%file")
+    assert not {"read", "close", "mmap", "getpid"} & sel("%file")
+    assert {"read", "write", "close", "fstat", "openat", "dup2"} <= sel("%desc")
+    assert {"socket", "connect", "bind", "sendto", "recvmsg", "listen"} <= sel("%network")
+    assert not {"read", "openat"} & sel("%network")
+    assert {"clone", "fork", "vfork", "execve", "exit_group", "wait4"} <= sel("%process")
+    assert {"rt_sigaction", "rt_sigprocmask", "kill", "sigaltstack"} <= sel("%signal")
+    assert {"mmap", "munmap", "mprotect", "brk", "madvise"} <= sel("%memory")
+    assert {"setuid", "getuid", "setresgid", "capset", "setgroups"} <= sel("%creds")
+    assert sel("open,stat,%file") == sel("%file")
+    assert sel("read,write") == {"read", "write"}
+    assert sel("!read") == sel("all") - {"read"}
+    assert sel("/^getres") == {"getresuid", "getresgid"}
+    for bad in ("%bogus", "nosuchcall"):
+        with pytest.raises(ValueError):
+            sel(bad)
+
+
+def test_filter_and_times(workdir, tmp_path):
+    """--strace=%file shows only file calls; --strace-time=tt,T puts the time
+    of day before each line and the time spent in the call after it."""
+    from syscalls import signature, table
+    log = str(tmp_path / "sentry.log")
+    r = run_sentry([BUSYBOX, "cat", "file.txt"],
+                   extra=["--cwd", workdir, "--strace=%file,close", "--strace-time=tt,T", "--log", log])
+    assert r.returncode == 0, r.stderr
+    lines = [x for x in open(log).read().splitlines() if "] " in x]
+    shown = set()
+    for line in lines:
+        m = re.match(r"^sentry: \[pid +1\] \d\d:\d\d:\d\d\.\d{6} (\w+)\(.*\) = .* <\d+\.\d{6}> "
+                     r"\((emulated|rewritten|passed|denied)\)$", line)
+        assert m, line
+        shown.add(m.group(1))
+    assert shown == {"execve", "readlink", "openat", "close"}
+    assert shown <= signature.select("%file,close", table.TABLE.values())
+
+
+def test_bad_strace_options_are_refused():
+    for opt in ("--strace=%bogus", "--strace=nosuchcall", "--strace-time=x"):
+        r = run_sentry(["/bin/true"], extra=[opt])
+        assert r.returncode == 125 and len(r.stderr.splitlines()) == 1, (opt, r.stderr)
+
+
+def test_strace_before_the_command_is_not_a_list(workdir):
+    """`--strace CMD` without `--`: CMD runs, traced in full."""
+    import sys
+    r = subprocess.run([sys.executable, "-m", "sentry", "run", "--cwd", workdir, "--strace",
+                        BUSYBOX, "cat", "file.txt"], capture_output=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith(b"line one"), r.stderr
+    assert b'openat(AT_FDCWD, "file.txt", O_RDONLY) = 3 (rewritten)' in r.stderr
