@@ -9,8 +9,17 @@ a host file.
 """
 import errno
 import os
+import re
 import stat
 from syscalls.errors import SyscallError
+
+# openat2's resolve flags (the guest's own; the Sentry's confinement holds
+# whatever they say)
+RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS = 0x01, 0x02, 0x04
+RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_CACHED = 0x08, 0x10, 0x20
+SCOPED = RESOLVE_BENEATH | RESOLVE_IN_ROOT
+# /proc's magic links: they name an object, not a path (fd/N, cwd, root, exe …)
+_MAGIC = re.compile(r"\d+(/task/\d+)?/(fd/\d+|cwd|root|exe|map_files/[^/]+|ns/[^/]+)")
 
 MAX_LINKS = 40
 PATH_MAX = 4096
@@ -75,7 +84,8 @@ def _direct(mounts, comps, follow, trailing, must_exist, ctx):
     return Resolved(spath, backing, rel, st)
 
 
-def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=None, via=None, expose=False):
+def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=None, via=None, expose=False,
+            scope=0):
     """Resolve `path` (str) relative to sandbox directory `start`.
 
     ctx: the syscall on whose behalf (synthetic backends such as /proc
@@ -87,12 +97,14 @@ def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=
     it with st=None (for creation), provided its parent exists.
     expose: the guest gets the result's identity, a stat or an fd
     (Mount.expose: an overlay copies a directory up first).
+    scope: openat2's RESOLVE_* flags, as Linux applies them, with `start`
+    the directory of the guest's dirfd (for an absolute path too).
     """
-    loc = _walk(mounts, start, path, follow, must_exist, record, ctx, via)
+    loc = _walk(mounts, start, path, follow, must_exist, record, ctx, via, scope)
     return loc.mount.owner.expose(loc) if expose and loc.exists else loc
 
 
-def _walk(mounts, start, path, follow, must_exist, record, ctx, via):
+def _walk(mounts, start, path, follow, must_exist, record, ctx, via, scope=0):
     if len(path) >= PATH_MAX:
         raise SyscallError(errno.ENAMETOOLONG)
     if not path:
@@ -100,12 +112,18 @@ def _walk(mounts, start, path, follow, must_exist, record, ctx, via):
     trailing = path.endswith("/")
     if trailing:
         follow = True
-    stack = [] if path.startswith("/") else split(start)
+    # `..` never leaves root; RESOLVE_BENEATH refuses what would, and
+    # RESOLVE_IN_ROOT makes the dirfd the root
+    root = split(start) if scope & SCOPED else []
+    if path.startswith("/") and scope & RESOLVE_BENEATH:
+        raise SyscallError(errno.EXDEV)
+    stack = list(root) if path.startswith("/") else split(start)
+    base = mounts.locate("/" + "/".join(stack))[0] if scope & RESOLVE_NO_XDEV else None
     todo = split(path)
     # a guest held to its own ids has every directory it passes checked
     search = ctx is not None and getattr(ctx, "checks_search", False)
     dir_st = None             # the st of "/" + stack, once known
-    if todo and ".." not in todo and not search:
+    if todo and ".." not in todo and not search and not scope:
         found = _direct(mounts, stack + todo, follow, trailing, must_exist, ctx)
         if found is not None:
             return found
@@ -124,9 +142,13 @@ def _walk(mounts, start, path, follow, must_exist, record, ctx, via):
                 dir_st = _dir_st(mounts, stack)
             ctx.may_search(dir_st)
         if comp == "..":
-            if stack:
+            if len(stack) > len(root):
                 stack.pop()
+            elif scope & RESOLVE_BENEATH:
+                raise SyscallError(errno.EXDEV)
             dir_st = None
+            if base is not None and mounts.locate("/" + "/".join(stack))[0] is not base:
+                raise SyscallError(errno.EXDEV)
             if not todo:
                 return _at(mounts, "/" + "/".join(stack), ctx)
             continue
@@ -134,6 +156,8 @@ def _walk(mounts, start, path, follow, must_exist, record, ctx, via):
         cand = stack + [comp]
         spath = "/" + "/".join(cand)
         mount, rel = mounts.locate(spath)
+        if base is not None and mount is not base:
+            raise SyscallError(errno.EXDEV)
         backing = mount
         if not mount.allows(rel):
             st = None
@@ -150,6 +174,10 @@ def _walk(mounts, start, path, follow, must_exist, record, ctx, via):
                 return Resolved(spath, mount, rel, None)
             raise SyscallError(errno.ENOENT)
         if stat.S_ISLNK(st.st_mode) and (not last or follow):
+            if scope & RESOLVE_NO_SYMLINKS:
+                raise SyscallError(errno.ELOOP)
+            if scope & (RESOLVE_NO_MAGICLINKS | SCOPED) and hasattr(mount, "fd_of") and _MAGIC.fullmatch(rel):
+                raise SyscallError(errno.ELOOP if scope & RESOLVE_NO_MAGICLINKS else errno.EXDEV)
             seen_links.append(spath)
             if via is not None:
                 via.append(mount)
@@ -164,8 +192,12 @@ def _walk(mounts, start, path, follow, must_exist, record, ctx, via):
                 # sandbox's view, not one renamed or deleted since)
                 target = _fd_target(mounts, ctx, ref, target)
             if target.startswith("/"):
-                stack = []
+                if scope & RESOLVE_BENEATH:
+                    raise SyscallError(errno.EXDEV)
+                stack = list(root)
                 dir_st = None
+                if base is not None and mounts.locate("/" + "/".join(stack))[0] is not base:
+                    raise SyscallError(errno.EXDEV)
             todo = split(target) + todo
             if not todo:
                 return _at(mounts, "/" + "/".join(stack), ctx)
@@ -176,7 +208,7 @@ def _walk(mounts, start, path, follow, must_exist, record, ctx, via):
         dir_st = st
     if trailing and not stat.S_ISDIR(st.st_mode):
         raise SyscallError(errno.ENOTDIR)
-    if record:
+    if record and not scope:
         for link in seen_links:
             _remember(mounts, link, ctx)
     return Resolved(spath, backing, rel, st)
