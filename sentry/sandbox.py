@@ -24,7 +24,8 @@ from sentry.fsimpl.overlay import LayersInUse, OverlayMount
 from sentry.fsimpl.proc import ProcMount
 from sentry.vfs import resolve
 from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, Mount, MountTable
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
+from syscalls.table import build_table, filter_rules, mm_checked
 
 log = logging.getLogger("sentry")
 
@@ -50,9 +51,9 @@ class Config:
         self.strace = strace
         self.strace_select = None
         if strace and strace != "all":
-            from syscalls import signature, table
+            from syscalls import signature
             try:
-                self.strace_select = signature.select(strace, table.TABLE.values())
+                self.strace_select = signature.select(strace, build_table().entries.values())
             except ValueError as e:
                 raise ConfigError(f"--strace={strace}: {e}")
         from sentry.strace import parse_time_options
@@ -378,16 +379,19 @@ def run(cfg):
         if userns:
             idmap.set_current(idmap.IdMap((cfg.uid, os.geteuid()), (cfg.gid, os.getegid())))
         mounts = build_mounts(cfg, private, scratch, lambda: kernel, mountns)
+        table = build_table()
         # --strace sees every call: all trap, and the native fast path stays off
-        filt = seccomp.build(trace_all=bool(cfg.strace))
-        seccomp.configure_native(staging.BASE, staging.SIZE, mounts, fast_paths=not cfg.strace)
+        filt = seccomp.build(filter_rules(table, trace_all=bool(cfg.strace)))
+        mm = mm_checked(table)
+        seccomp.configure_native(staging.BASE, staging.SIZE, mounts, mm, fast_paths=not cfg.strace)
         strace = None
         if cfg.strace:
             from sentry.strace import Tracer
             strace = Tracer(cfg.strace_select, cfg.strace_timestamps, cfg.strace_durations,
                             cfg.strace_string_limit)
-        kernel = Kernel(mounts, strace, cfg.pids_limit,
+        kernel = Kernel(mounts, table, strace, cfg.pids_limit,
                         Credentials(cfg.uid, cfg.gid, cfg.groups), cfg.limits)
+        kernel.mm_checked = frozenset(mm)
         kernel.uts["hostname"] = cfg.hostname
         kernel.audit = trail
         kernel.mountns = mountns
@@ -424,7 +428,7 @@ def run(cfg):
         with _signals_forwarded_to(pid):
             status = kernel.run()
         if log.isEnabledFor(logging.DEBUG):
-            _log_trap_counts()
+            _log_trap_counts(table)
         return exit_code(status)
     finally:
         trail.close()
@@ -555,10 +559,9 @@ def _memory_dir():
     return None
 
 
-def _log_trap_counts():
+def _log_trap_counts(table):
     from sentry._native import lib
-    from syscalls import table
-    counts = sorted(((lib.sn_traps_of(nr), e.name) for nr, e in table.TABLE.items()), reverse=True)
+    counts = sorted(((lib.sn_traps_of(nr), e.name) for nr, e in table.entries.items()), reverse=True)
     log.debug("traps: %s; %s", ptrace.counters(),
               ", ".join(f"{name} {n}" for n, name in counts if n))
 

@@ -17,10 +17,9 @@ import sys
 
 from sentry.platform.libseccomp import pyseccomp
 
-from syscalls import clock, credentials, deny, exec as _exec, file, identity, path, process, rlimit, signal, socket  # noqa: F401 (register handlers)
-from syscalls.registry import HANDLERS, Entry
 from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES
 from sentry.kernel import abi
+from sentry.kernel.syscall import SyscallTable, TableEntry
 from syscalls import signature
 from sentry.platform import staging
 from sentry.vfs.mount import HIDDEN_FD_BASE
@@ -241,45 +240,12 @@ NOTES = {
 }
 
 
-class TableEntry:
-    __slots__ = ("nr", "name", "outcome", "handler", "deny_errno", "note", "arg_types", "decode",
-                 "args", "classes")
-
-    def __init__(self, nr, name, outcome, handler=None, deny_errno=errno.ENOSYS, note=""):
-        self.nr = nr
-        self.name = name
-        self.outcome = outcome
-        self.handler = handler
-        self.deny_errno = deny_errno
-        self.note = note
-        # ((C type, name), ...) as the kernel declares them; None: unknown
-        self.arg_types = _prototype(name)
-        self.decode = abi.decoder([abi.kind_of(t) for t, _ in self.arg_types or ()])
-        # each argument's meaning (fd, path, O_* flags, struct stat * out...) and the
-        # call's strace classes: read by --strace, the fuzz test and the docs
-        self.args = signature.signature(name, self.arg_types, abi.kind_of)
-        self.classes = signature.classes(name, self.args)
-
-    @property
-    def arg_kinds(self):
-        return tuple(abi.kind_of(t) for t, _ in self.arg_types or ())
-
-    def prototype(self):
-        """`name(int dfd, const char *filename, ...)`, or `name(?)` when unknown."""
-        if self.arg_types is None:
-            return f"{self.name}(?)"
-        return f"{self.name}({', '.join(a.declaration() for a in self.args)})"
-
-    @property
-    def support(self):
-        if self.outcome in ("allow", "allow-if", "native"):
-            return "full"
-        if self.handler is not None:
-            return self.handler.support
-        return "none"
-
-
-def _build():
+def build_table():
+    """The table with every family's handlers: registering them is importing
+    their modules, done here and nowhere else, so no import order decides
+    what the table holds."""
+    from syscalls import clock, credentials, deny, exec as _exec, file, identity, path, process, rlimit, signal, socket  # noqa: F401
+    from syscalls.registry import HANDLERS
     entries = {}
     for nr, name in NAMES.items():
         h = HANDLERS.get(name)
@@ -298,32 +264,48 @@ def _build():
         else:
             outcome = "deny"
         note = (h.note if h else "") or NOTES.get(name, "")
-        entries[nr] = TableEntry(nr, name, outcome, h,
-                                 deny.DENIED.get(name, errno.ENOSYS), note)
-    return entries
+        arg_types = _prototype(name)
+        # each argument's meaning (fd, path, O_* flags, struct stat * out...) and the
+        # call's strace classes: read by --strace, the fuzz test and the docs
+        args = signature.signature(name, arg_types, abi.kind_of)
+        entries[nr] = TableEntry(nr, name, outcome, h, deny.DENIED.get(name, errno.ENOSYS), note, arg_types,
+                                 args, signature.classes(name, args), ALLOW_IF.get(name))
+    return SyscallTable(entries)
 
 
-TABLE = _build()
-_UNKNOWN = {}
+def filter_rules(table, trace_all=False):
+    """The seccomp filter's rules (sentry/platform/seccomp.py): (nr, errno or
+    None to allow, argument checks); every other call traps.  trace_all
+    (--strace): the calls allowed in BPF trap too, so that they can be shown,
+    and the Kernel lets them run as BPF would have (entry.allow_if).  Allowed
+    calls with a handler are the exception, but read: their handlers assume
+    the trap came from a per-fd filter (kernel/fdtraps.py); read's checks the
+    fd itself."""
+    for e in table.entries.values():
+        if e.outcome == "allow":
+            if not (trace_all and (e.handler is None or e.name == "read")):
+                yield e.nr, None, []
+        elif e.outcome == "allow-if":
+            for args in () if trace_all else ALLOW_IF[e.name]:
+                yield e.nr, None, args
+        elif e.outcome == "errno":
+            yield e.nr, BPF_ERRNO[e.name], []
+        for err, args in ERRNO_IF.get(e.name, ()):
+            yield e.nr, err, args
 
 
-def entry(nr):
-    e = TABLE.get(nr)
-    if e is None:
-        e = _UNKNOWN.get(nr)
-        if e is None:
-            e = _UNKNOWN[nr] = TableEntry(nr, f"syscall_{nr}", "deny", None, errno.ENOSYS,
-                                          "unknown to sentry")
-    return e
+def mm_checked(table):
+    """The numbers of the calls native/tracer.c checks against the staging area."""
+    return [e.nr for e in table.entries.values() if e.name in MM_CALLS or e.name == "mmap"]
 
 
-def markdown():
+def markdown(table):
     lines = ["| nr | signature | outcome | support | note |", "|---|---|---|---|---|"]
-    for nr in sorted(TABLE):
-        e = TABLE[nr]
+    for nr in sorted(table.entries):
+        e = table.entries[nr]
         lines.append(f"| {nr} | `{e.prototype()}` | {e.outcome} | {e.support} | {e.note} |")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    sys.stdout.write(markdown() + "\n")
+    sys.stdout.write(markdown(build_table()) + "\n")

@@ -173,8 +173,9 @@ def test_string_escapes_are_straces(tmp_path):
 
 
 def test_classes_select_as_strace_trace_does():
-    from syscalls import signature, table
-    entries = list(table.TABLE.values())
+    from syscalls import signature
+    from syscalls.table import build_table
+    entries = list(build_table().entries.values())
 
     def sel(spec):
         return signature.select(spec, entries)
@@ -199,7 +200,8 @@ def test_classes_select_as_strace_trace_does():
 def test_filter_and_times(workdir, tmp_path):
     """--strace=%file shows only file calls; --strace-time=tt,T puts the time
     of day before each line and the time spent in the call after it."""
-    from syscalls import signature, table
+    from syscalls import signature
+    from syscalls.table import build_table
     log = str(tmp_path / "sentry.log")
     r = run_sentry([BUSYBOX, "cat", "file.txt"],
                    extra=["--cwd", workdir, "--strace=%file,close", "--strace-time=tt,T", "--log", log])
@@ -212,7 +214,7 @@ def test_filter_and_times(workdir, tmp_path):
         assert m, line
         shown.add(m.group(1))
     assert shown == {"execve", "readlink", "openat", "close"}
-    assert shown <= signature.select("%file,close", table.TABLE.values())
+    assert shown <= signature.select("%file,close", build_table().entries.values())
 
 
 def test_bad_strace_options_are_refused():

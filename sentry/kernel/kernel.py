@@ -21,12 +21,9 @@ from sentry.kernel.task import FdTable, Process, Task
 from sentry.loader import image
 from sentry.platform import memory, ptrace, seccomp, staging
 from sentry.platform.staging import Slots
-from syscalls import table
-from syscalls.call import Call, Inject, NeedStaging
-from syscalls.errors import RESTART_ERRNOS, SyscallError
-from syscalls.registry import PASS, Rewrite
+from sentry.kernel.syscall import Call, Inject, NeedStaging, PASS, Rewrite
+from sentry.errors import RESTART_ERRNOS, SyscallError
 
-MM_CHECKED = table.MM_CALLS | {"mmap"}     # the calls seccomp.configure_native has C check
 
 log = logging.getLogger("sentry")
 
@@ -45,8 +42,9 @@ STALE_ROWS = 1024
 
 
 class Kernel:
-    def __init__(self, mounts, strace=None, pids_limit=0, creds=None, limits=None):
+    def __init__(self, mounts, table, strace=None, pids_limit=0, creds=None, limits=None):
         self.mounts = mounts
+        self.table = table             # sentry.kernel.syscall.SyscallTable: what each call gets
         self.limits = limits or Limits()
         self.strace = strace           # sentry.strace.Tracer or None
         self.tasks = {}                # tid -> Task
@@ -73,6 +71,7 @@ class Kernel:
         self.uts = {}                  # hostname, domainname, release, version
         self.abstract_prefix = b"sentry-%x/" % os.getpid()   # namespaces abstract sockets
         self.mountns = None            # the private mount namespace's helper (platform/mountns.py), if any
+        self.mm_checked = frozenset()  # numbers of the calls C checks against the staging area
         self.audit = audit.OFF         # --audit's trail (kernel/audit.py)
 
     # ---- start ---------------------------------------------------------
@@ -197,7 +196,7 @@ class Kernel:
     # ---- syscalls ------------------------------------------------------
 
     def on_syscall(self, task, regs):
-        entry = table.entry(regs.orig_rax)
+        entry = self.table.entry(regs.orig_rax)
         call = Call(self, task, regs, entry.decode)
         if self.strace:
             self.strace.begin(task)
@@ -208,13 +207,13 @@ class Kernel:
                 # a call our filter lets through, trapped by a guest's own
                 # RET_TRACE filter (or for --strace): it runs as it would have
                 outcome = PASS
-            elif self.strace and entry.handler is None and entry.name in MM_CHECKED:
+            elif self.strace and entry.handler is None and entry.nr in self.mm_checked:
                 # with --strace, C hands over a memory call it found clear of
                 # the staging area (tracer.c), so that it is shown: it runs
                 outcome = PASS
             elif self.strace and entry.outcome == "allow-if" and \
-                    seccomp.allowed_by(table.ALLOW_IF[entry.name], call.raw):
-                # trapped for --strace alone (seccomp.build(trace_all)): what BPF
+                    seccomp.allowed_by(entry.allow_if, call.raw):
+                # trapped for --strace alone (table.filter_rules(trace_all)): what BPF
                 # would have let through runs as it would have
                 outcome = PASS
             elif entry.handler is None:
