@@ -64,6 +64,12 @@ def parser():
                           "k, m, g suffixes; reported, not enforced")
     run.add_argument("--kernel-release", metavar="RELEASE",
                      help="kernel release uname -r reports (default: the host's)")
+    run.add_argument("--network", default="sandbox", choices=("sandbox", "none", "host"),
+                     help="sandbox (default): a private network (loopback) of the sandbox's own; none: "
+                          "loopback only; host: the host's network, not isolated")
+    run.add_argument("--net-allow", action="append", default=[], metavar="CIDR[:PORT]",
+                     help="with --network=sandbox: the destinations outside the sandbox the guest may connect "
+                          "to, repeatable (default: any but the host's own, loopback and link-local addresses)")
     run.add_argument("--strace", nargs="?", const="all", default=False, metavar="LIST",
                      help="log every syscall as strace does, with its outcome (emulated, rewritten, "
                           "passed, denied); --strace=LIST shows only those of LIST, as strace's "
@@ -113,7 +119,8 @@ def main(argv=None):
                      cpus=args.cpus, memory=args.memory, kernel_release=args.kernel_release,
                      overlay=args.overlay, overlay_dir=args.overlay_dir,
                      hide=args.hide, expose=args.expose, audit=args.audit,
-                     strace_time=args.strace_time, strace_string_limit=args.strace_string_limit)
+                     strace_time=args.strace_time, strace_string_limit=args.strace_string_limit,
+                     network=args.network, net_allow=args.net_allow)
         return run(cfg)
     except ConfigError as e:
         print(f"sentry: {e}", file=sys.stderr)

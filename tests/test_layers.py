@@ -27,13 +27,15 @@ LAYERS = [
     ("loader", ["sentry.loader", "sentry.loader.*"]),
     # tasks, the dispatcher and the syscall interface handlers implement
     ("kernel", ["sentry.kernel", "sentry.kernel.*"]),
+    # the sandbox's network: outbound policy and connections made on the host
+    ("net", ["sentry.net", "sentry.net.*"]),
     # the handlers and the table they make; --strace prints what they declare
     ("syscalls", ["syscalls", "syscalls.*", "sentry.strace", "sentry.strace.*"]),
     # assembling a sandbox and the command line
     ("top", ["sentry.sandbox", "sentry.cli", "sentry.__main__"]),
 ]
 # Never import the handlers or the sandbox that assembles them.
-BELOW_SYSCALLS = ("platform", "vfs", "fsimpl", "loader", "kernel")
+BELOW_SYSCALLS = ("platform", "vfs", "fsimpl", "loader", "kernel", "net")
 
 
 def _modules():

@@ -72,6 +72,8 @@ class Kernel:
         self.abstract_prefix = b"sentry-%x/" % os.getpid()   # namespaces abstract sockets
         self.mountns = None            # the private mount namespace's helper (platform/mountns.py), if any
         self.mm_checked = frozenset()  # numbers of the calls C checks against the staging area
+        self.outbound = None           # --network=sandbox: outbound connections (sentry/net/outbound.py)
+        self.net_policy = None         # their --net-allow policy (sentry/net/policy.py)
         self.audit = audit.OFF         # --audit's trail (kernel/audit.py)
 
     # ---- start ---------------------------------------------------------
