@@ -231,7 +231,7 @@ def _readlink(call, dirfd, path, buf, size):
 
 @handler("readlink")
 def sys_readlink(call):
-    return _readlink(call, AT_FDCWD, call.path(0), call.args[1], call.args[2])
+    return _readlink(call, AT_FDCWD, call.string(0), call.args[1], call.args[2])
 
 
 @handler("readlinkat")
