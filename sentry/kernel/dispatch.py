@@ -11,7 +11,7 @@ import os
 
 from sentry.errors import RESTART_ERRNOS, SyscallError
 from sentry.kernel.syscall import Call, Inject, NeedStaging, PASS, Rewrite
-from sentry.platform import ptrace, staging
+from sentry.platform import ptrace, seccomp, staging
 
 log = logging.getLogger("sentry")
 
@@ -25,12 +25,23 @@ class SyscallDispatch:
     def on_syscall(self, task, regs):
         entry = self.table.entry(regs.orig_rax)
         call = Call(self, task, regs, entry.decode)
+        if self.strace:
+            self.strace.begin(task)
         try:
             if entry.outcome == "deny":
                 raise SyscallError(entry.deny_errno)
             if entry.handler is None and entry.outcome == "allow":
                 # a call our filter lets through, trapped by a guest's own
-                # RET_TRACE filter: it runs as it would have
+                # RET_TRACE filter (or for --strace): it runs as it would have
+                outcome = PASS
+            elif self.strace and entry.handler is None and entry.nr in self.mm_checked:
+                # with --strace, C hands over a memory call it found clear of
+                # the staging area (tracer.c), so that it is shown: it runs
+                outcome = PASS
+            elif self.strace and entry.outcome == "allow-if" and \
+                    seccomp.allowed_by(entry.allow_if, call.raw):
+                # trapped for --strace alone (table.filter_rules(trace_all)): what BPF
+                # would have let through runs as it would have
                 outcome = PASS
             elif entry.handler is None:
                 # checked in C, which let this one through to here: refuse

@@ -37,6 +37,7 @@ from sentry.kernel.task import Process, Task
 from sentry.platform import ptrace
 from sentry.platform.staging import Slots
 
+
 log = logging.getLogger("sentry")
 
 
@@ -71,6 +72,7 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
         self.uts = {}                  # hostname, domainname, release, version
         self.abstract_prefix = b"sentry-%x/" % os.getpid()   # namespaces abstract sockets
         self.mountns = None            # the private mount namespace's helper (vfs/mountns.py), if any
+        self.mm_checked = frozenset()  # numbers of the calls C checks against the staging area
         self.outbound = None           # --network=sandbox: outbound connections (sentry/net/outbound.py)
         self.net_policy = None         # their --net-allow policy (sentry/net/policy.py)
         self.audit = audit.OFF         # --audit's trail (kernel/audit.py)
