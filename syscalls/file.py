@@ -18,7 +18,7 @@ from sentry.host import CONFINED
 from sentry.vfs.mount import CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE, WRITE
 from sentry.vfs.resolve import RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT, UnnamedTarget
 from sentry.kernel.syscall import AT_FDCWD, PASS, Rewrite, sint
-from syscalls import permission
+from syscalls import owner, permission
 from syscalls.fdutil import Borrowed, check_owner, chmod_fd, chown_fd, is_hidden
 from sentry.errors import SyscallError
 from syscalls.lookup import lookup
@@ -81,7 +81,15 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0):
         flags |= O_LARGEFILE           # openat forces it on 64-bit; openat2 does not
     how = struct.pack("<QQQ", flags, mode, CONFINED)
     path_addr, how_addr = call.stage(os.fsencode(loc.rel) + b"\0", how)
-    return Rewrite(SYS_OPENAT2, {0: loc.mount.guest_fd, 1: path_addr, 2: how_addr, 3: len(how)})
+    args = {0: loc.mount.guest_fd, 1: path_addr, 2: how_addr, 3: len(how)}
+    ids = owner.creator(call) if (creat and not loc.exists) or tmpfile else None
+    if ids is None:
+        return Rewrite(SYS_OPENAT2, args)
+    # the guest's process creates it as the Sentry's uid: the creator's ids
+    # are given at the exit, to that very file only (syscalls/owner.py)
+    since = owner.now()
+    return Rewrite(SYS_OPENAT2, args,
+                   on_exit=lambda task, result: owner.adopt_opened(call, task, result, loc, ids, since, tmpfile))
 
 
 F_DUPFD, F_DUPFD_CLOEXEC = 0, 1030

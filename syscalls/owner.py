@@ -39,7 +39,7 @@ from syscalls.lookup import Parent
 AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW = 0x1000, 0x100
 STATX_CTIME, STATX_BTIME = 0x80, 0x800
 CLOCK_REALTIME_COARSE = 5
-SENTRY_UID, SENTRY_GID = os.geteuid(), os.getegid()
+SENTRY_UID = os.geteuid()
 
 
 def now():
@@ -49,19 +49,10 @@ def now():
 
 
 def creator(call):
-    """(host uid, host gid) of the task's emulated fsuid and fsgid, or None
-    when they are the Sentry's own, or an id the sandbox does not map (the
-    object keeps the Sentry's, seen as the overflow id)."""
+    """(host uid, host gid) a new object of the task must be given, or None
+    (Credentials.creator_host_ids)."""
     creds = call.task.creds
-    if creds is None:
-        return None
-    try:
-        ids = idmap.current.host_ids(creds.fsuid, creds.fsgid)
-    except SyscallError:
-        return None
-    if ids == (SENTRY_UID, SENTRY_GID):
-        return None
-    return ids
+    return creds.creator_host_ids() if creds is not None else None
 
 
 def _born(fd):

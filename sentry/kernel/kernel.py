@@ -35,6 +35,7 @@ RLIM_INFINITY = 2 ** 64 - 1
 PHANTOMS_MAX = 256
 RECENTLY_GONE = 256
 ARG_REGS = ("rdi", "rsi", "rdx", "r10", "r8", "r9")
+GUEST_NR = -1             # in task.guest_args: the syscall number a rewrite replaced
 
 ZOMBIE_SWEEP = 64
 STALE_ROWS = 1024
@@ -249,13 +250,18 @@ class Kernel:
                 ptrace.resume(task.tid)
             return
         if isinstance(outcome, Rewrite):
+            guest_nr = regs.orig_rax
             if outcome.nr is not None:
                 regs.orig_rax = outcome.nr
             on_exit = outcome.on_exit
             if (on_exit or outcome.restore) and outcome.args:
                 # back at the exit (and for a restarted call, which runs
-                # again from these registers): the guest's own arguments
+                # again from these registers): the guest's own arguments,
+                # and its own call (a restart of the rewritten one would
+                # take the guest's arguments as its own)
                 task.guest_args = {i: getattr(regs, ARG_REGS[i]) for i in outcome.args}
+                if regs.orig_rax != guest_nr:
+                    task.guest_args[GUEST_NR] = guest_nr
                 on_exit = on_exit or (lambda t, r: None)
             for i, v in outcome.args.items():
                 setattr(regs, ARG_REGS[i], v & 0xFFFFFFFFFFFFFFFF)
@@ -284,7 +290,7 @@ class Kernel:
         changed = False
         if guest_args:
             for i, v in guest_args.items():
-                setattr(regs, ARG_REGS[i], v)
+                setattr(regs, "orig_rax" if i == GUEST_NR else ARG_REGS[i], v)
             changed = True
         if cb is not None and not (guest_args and -result in RESTART_ERRNOS):
             task.exit_regs = regs
@@ -692,7 +698,8 @@ class Kernel:
             "vtid": task.vtid, "vpid": task.process.vpid, "vppid": self.ppid_of(task.process),
             "vpgrp": self.pgid_of(task.process.tgid),
             "ruid": c.ruid, "euid": c.euid, "suid": c.suid,
-            "rgid": c.rgid, "egid": c.egid, "sgid": c.sgid, "checks_files": int(c.checks_files)})
+            "rgid": c.rgid, "egid": c.egid, "sgid": c.sgid, "checks_files": int(c.checks_files),
+            "foreign_creator": int(c.creator_host_ids() is not None)})
         lib.sn_set_ident(task.tid, row)
 
     def publish_process(self, proc):
