@@ -337,6 +337,15 @@ class Kernel:
         task.strace_entry = None
         ptrace.resume_to_exit(task.tid)
 
+    def rerun(self, task):
+        """From an on_exit callback of a rewrite: the guest's own call runs
+        again, from its syscall instruction and its own registers (it traps
+        again), as after a lost race; its result now is nobody's."""
+        regs = task.exit_regs
+        regs.rip -= 2                      # back onto the syscall instruction
+        regs.rax = regs.orig_rax           # the guest's own (GUEST_NR)
+        ptrace.setregs(task.tid, regs)
+
     def inject_after(self, task, nr, args, result, then=None):
         """From an on_exit callback: run one more syscall of the Sentry's
         choosing in the guest (a cleanup), then let the guest's call return

@@ -7,6 +7,10 @@
  * those numbers.  Prints how many new files became 1000's, then "VICTIM
  * CHOWNED" or "TMPFILE CHOWNED" if a root-owned file was given away (an
  * escape), else "victims kept".
+ * Then a thread that stayed root keeps creating and removing one name
+ * (mode 0604) while a uid 1000 thread opens it O_CREAT (mode 0640): a file
+ * the root thread made that the other opened must stay root's ("ROOT FILE
+ * CHOWNED" if not), else "names kept" and the counts.
  *
  * usage: owner_race DIR ROUNDS */
 #define _GNU_SOURCE
@@ -32,6 +36,20 @@ static int high(int fd)
     return h;
 }
 
+static char shared[4096];
+static volatile int go;
+
+static void *root_maker(void *unused)
+{
+    (void)unused;
+    while (!go) ;
+    while (!stop) {
+        int fd = open(shared, O_CREAT | O_EXCL | O_WRONLY, 0604);
+        if (fd >= 0) { close(fd); usleep(2000); unlink(shared); }   /* there at the opener's exit stop */
+    }
+    return NULL;
+}
+
 static void *swap(void *arg)
 {
     int which = (int)(long)arg;
@@ -53,6 +71,9 @@ int main(int argc, char **argv)
     victims[1] = high(open(dir, O_TMPFILE | O_WRONLY, 0644));
     if (chmod(dir, 0777)) { perror("chmod"); return 2; }
     sleep(1);    /* the victims are born well before any call that follows */
+    snprintf(shared, sizeof shared, "%s/shared", dir);
+    pthread_t maker;
+    pthread_create(&maker, NULL, root_maker, NULL);     /* stays root: ids are per thread */
     if (syscall(SYS_setresgid, 1000, 1000, 1000) || syscall(SYS_setresuid, 1000, 1000, 1000)) {
         perror("setresuid");
         return 2;
@@ -81,6 +102,30 @@ int main(int argc, char **argv)
     stop = 1;
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
+    /* phase 2: a name the root thread keeps making and removing */
+    stop = 0;
+    go = 1;
+    int theirs = 0, ours = 0, escapes = 0;
+    for (int i = 0; i < rounds; i++) {
+        int fd = open(shared, O_CREAT | O_RDONLY, 0640);   /* the root thread's file is readable only */
+        if (fd < 0) continue;
+        struct stat st;
+        if (fstat(fd, &st) == 0) {
+            if ((st.st_mode & 07777) == 0604) {
+                theirs++;
+                if (st.st_uid != 0) escapes++;
+            } else {
+                ours++;
+                unlink(shared);
+            }
+        }
+        close(fd);
+    }
+    stop = 1;
+    pthread_join(maker, NULL);
+    printf("shared name: %d opened the root thread's, %d made\n", theirs, ours);
+    if (escapes) printf("ROOT FILE CHOWNED %d times\n", escapes);
+
     struct stat a, b;
     if (fstat(victims[0], &a) || fstat(victims[1], &b)) { perror("fstat"); return 2; }
     printf("new files: %d the creator's, %d not, %d failed\n", mine, kept, failed);
@@ -88,5 +133,6 @@ int main(int argc, char **argv)
     if (a.st_uid != 0 || a.st_gid != 0) { printf("VICTIM CHOWNED to %d:%d\n", a.st_uid, a.st_gid); bad = 1; }
     if (b.st_uid != 0 || b.st_gid != 0) { printf("TMPFILE CHOWNED to %d:%d\n", b.st_uid, b.st_gid); bad = 1; }
     if (!bad) printf("victims kept\n");
-    return bad;
+    if (!escapes) printf("names kept\n");
+    return bad || escapes;
 }
