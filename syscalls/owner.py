@@ -17,6 +17,8 @@ other host ids is given them afterwards, here, by one rule:
   - `adopt_opened(...)`: at the exit of a guest's O_CREAT open that the
     Sentry saw no file for, on a borrowed copy of the returned fd, which must
     be the very inode now at that name; O_TMPFILE's nameless file likewise.
+    Such an open runs O_EXCL (syscalls/file.py): a file another process made
+    meanwhile is EEXIST, and the guest's call runs again and opens it.
 
 An object is adopted only if it is of the kind made, still the Sentry's uid,
 and born (statx btime; ctime where the file system keeps none) no earlier
