@@ -37,9 +37,11 @@ class Config:
     def __init__(self, argv, rootfs=None, cwd=None, env=None, hostname="sentry",
                  strace=False, mounts=(), pids_limit=4096, uid=0, gid=0, groups=None,
                  cpus=None, memory=None, kernel_release=None, overlay=False, overlay_dir=None,
-                 hide=(), expose=(), audit=None):
+                 hide=(), expose=(), audit=None, readonly_root=False):
         self.argv = argv
         self.rootfs = rootfs
+        # the OCI spec's root.readonly: --rootfs served read-only (EROFS)
+        self.readonly_root = readonly_root
         # the default root is always an overlay; --overlay-dir implies one
         self.overlay = overlay or overlay_dir is not None or rootfs is None
         self.overlay_dir = overlay_dir
@@ -156,7 +158,7 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
             root.lower.host_sockets = False      # the host's daemons listen there
         mounts.add(root)
     else:
-        mounts.add(Mount("/", lower))
+        mounts.add(Mount("/", lower, readonly=cfg.readonly_root))
     if cfg.rootfs is None:
         tmp = os.path.join(private, "tmp")
         os.mkdir(tmp)
@@ -335,8 +337,12 @@ def exit_code(status):
     return 125
 
 
-def run(cfg):
-    """Run cfg.argv in a new sandbox; returns the exit code as a shell reports it."""
+def run(cfg, on_ready=None):
+    """Run cfg.argv in a new sandbox; returns the exit code as a shell reports it.
+    on_ready(pid), if given, is called once the sandbox is set up and its
+    first process (host pid `pid`) traced, before that process may exec: the
+    OCI runtime's `create` reports there and waits for `start`
+    (sentry/oci/commands.py)."""
     check_config(cfg)
     _remove_stale_private_dirs()
     # The guest's private /tmp goes where the host keeps temporary files; the
@@ -402,6 +408,8 @@ def run(cfg):
         # guest's own umask; its own must not mask them again.
         os.umask(0)
         kernel.adopt_init(pid)
+        if on_ready is not None:
+            on_ready(pid)
         os.write(ready_w, b"x")
         os.close(ready_w)
         with _signals_forwarded_to(pid):
