@@ -51,16 +51,21 @@ def _set(path, frozen):
     try:
         if kind == "v1":
             want = "FROZEN" if frozen else "THAWED"
-            with open(os.path.join(d, "freezer.state"), "w") as f:
-                f.write(want)
             deadline = time.monotonic() + 5
             while True:
+                # written again at every turn: a guest task that entered a
+                # ptrace stop after the freezer passed it (its tracer, the
+                # Sentry, frozen first) is frozen only by a later pass
+                with open(os.path.join(d, "freezer.state"), "w") as f:
+                    f.write(want)
                 with open(os.path.join(d, "freezer.state")) as f:
                     if f.read().strip() == want:
                         return
                 if time.monotonic() > deadline:
+                    if frozen:
+                        _set(path, False)       # never leave it half frozen
                     raise FreezerError(f"freezer: {want.lower()} did not take")
-                time.sleep(0.005)
+                time.sleep(0.01)
         else:
             with open(os.path.join(d, "cgroup.freeze"), "w") as f:
                 f.write("1" if frozen else "0")

@@ -46,8 +46,9 @@ def setup(log_file=None, log_format="text", debug=False):
 
 
 def error(msg):
-    """A command's failure: one line on stderr, as runc prints it, and the
-    same as an error line in --log, for the engine to read back."""
+    """A command's failure: an error line in --log for the engine to read
+    back, and one line on stderr: bare with --log, as runc prints it (the
+    engine names the runtime itself), else with sentry's prefix."""
     if _to_file:
         logging.getLogger("sentry").error(msg)
-    print(f"sentry: {msg}", file=sys.stderr, flush=True)
+    print(msg if _to_file else f"sentry: {msg}", file=sys.stderr, flush=True)
