@@ -37,11 +37,15 @@ class Config:
     def __init__(self, argv, rootfs=None, cwd=None, env=None, hostname="sentry",
                  strace=False, mounts=(), pids_limit=4096, uid=0, gid=0, groups=None,
                  cpus=None, memory=None, kernel_release=None, overlay=False, overlay_dir=None,
-                 hide=(), expose=(), audit=None, readonly_root=False):
+                 hide=(), expose=(), audit=None, readonly_root=False, rlimits=()):
         self.argv = argv
         self.rootfs = rootfs
         # the OCI spec's root.readonly: --rootfs served read-only (EROFS)
         self.readonly_root = readonly_root
+        # the OCI spec's process.rlimits, (resource, soft, hard): the guest's
+        # alone, set once its reserved fds are in place (a low RLIMIT_NOFILE
+        # would refuse their high numbers)
+        self.rlimits = list(rlimits)
         # the default root is always an overlay; --overlay-dir implies one
         self.overlay = overlay or overlay_dir is not None or rootfs is None
         self.overlay_dir = overlay_dir
@@ -308,6 +312,12 @@ def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns):
         # ignores 0 and would hand the guest's memory to the host; the kernel
         # skips both kinds of dump for 1 (fs/coredump.c).
         resource.setrlimit(resource.RLIMIT_CORE, (1, 1))
+        for res, soft, hard in cfg.rlimits:
+            try:
+                resource.setrlimit(res, (soft, hard))
+            except (OSError, ValueError) as e:
+                os.write(2, f"sentry: setrlimit {res} {soft}:{hard}: {getattr(e, 'strerror', None) or e}\n".encode())
+                os._exit(125)
         # The guest's cwd is a real one, kept by the kernel (chdir is
         # rewritten, never emulated), read back through /proc/<tid>/cwd.
         os.chdir(host_cwd)

@@ -76,6 +76,7 @@ def _create(ctx, args, foreground=False):
         spec = ocispec.load(bundle)
         kwargs = ocispec.config_kwargs(spec, bundle, ctx.sentry_flags)
         rlimits = ocispec.rlimits_of(spec["process"])
+        kwargs["rlimits"] = [r[:3] for r in rlimits]
     except ocispec.SpecError as e:
         raise OciError(str(e))
     process = spec["process"]
@@ -180,12 +181,7 @@ def _container_process(cfg, c, slave, report_w, process, rlimits, cgroup):
             freezer.join(cgroup)
         # inherited by the guest, as the spec asks of the container process
         os.umask(int(process["user"]["umask"]) if "umask" in (process.get("user") or {}) else 0o022)
-        for res, soft, hard, name in rlimits:
-            try:
-                import resource
-                resource.setrlimit(res, (soft, hard))
-            except (OSError, ValueError) as e:
-                raise ConfigError(f"setrlimit {name} {soft}:{hard}: {getattr(e, 'strerror', None) or e}")
+        _check_rlimits(rlimits)
 
         def on_ready(guest_pid):
             os.write(report_w, f"ok {guest_pid}\n".encode())
@@ -207,6 +203,24 @@ def _container_process(cfg, c, slave, report_w, process, rlimits, cgroup):
     finally:
         logging.shutdown()
         os._exit(code)
+
+
+def _check_rlimits(rlimits):
+    """Refuse at create what the guest could not be given: a hard limit
+    above ours needs CAP_SYS_RESOURCE (podman's defaults for root fail so on
+    these machines, as under runc).  Raising our own hard limit is the test;
+    the guest gets the exact values (sandbox.Config.rlimits)."""
+    import resource
+    from sentry.sandbox import ConfigError
+    for res, soft, hard, name in rlimits:
+        if soft > hard and hard != resource.RLIM_INFINITY:
+            raise ConfigError(f"rlimit {name}: soft {soft} above hard {hard}")
+        cur_soft, cur_hard = resource.getrlimit(res)
+        if cur_hard != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or hard > cur_hard):
+            try:
+                resource.setrlimit(res, (cur_soft, hard))
+            except (OSError, ValueError) as e:
+                raise ConfigError(f"error setting rlimit type {name}: {getattr(e, 'strerror', None) or e}")
 
 
 def _report_error(fd, msg):
@@ -405,11 +419,28 @@ def cmd_kill(ctx, argv):
         else:
             init = c.data.get("init_pid")
             if init and init in c.guest_pids():
-                # delivered by the host, seen and passed on by the tracer
-                _kill_quiet(init, sig)
+                # The guest's init is pid 1 of its namespace: from outside,
+                # as on Linux, only a signal it handles reaches it (runc's
+                # init without a TERM handler ignores TERM; podman's stop
+                # then escalates to KILL).  Else delivered by the host, seen
+                # and passed on by the tracer.
+                if sig == signal.SIGSTOP or _catches(init, sig):
+                    _kill_quiet(init, sig)
             else:
                 _kill_quiet(sentry_pid, sig)
     return 0
+
+
+def _catches(pid, sig):
+    """Whether host process pid has a handler for sig (SigCgt)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    except (OSError, ValueError):
+        pass
+    return False
 
 
 def cmd_delete(ctx, argv):
