@@ -24,7 +24,8 @@ from sentry.fsimpl.overlay import LayersInUse, OverlayMount
 from sentry.fsimpl.proc import ProcMount
 from sentry.vfs import resolve
 from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, Mount, MountTable
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
+from syscalls.table import build_table, filter_rules, mm_checked
 
 log = logging.getLogger("sentry")
 
@@ -378,14 +379,15 @@ def run(cfg, on_ready=None):
         if userns:
             idmap.set_current(idmap.IdMap((cfg.uid, os.geteuid()), (cfg.gid, os.getegid())))
         mounts = build_mounts(cfg, private, scratch, lambda: kernel, mountns)
-        filt = seccomp.build()
+        table = build_table()
+        filt = seccomp.build(filter_rules(table))
         # --strace sees every call: the native fast path stays off
-        seccomp.configure_native(staging.BASE, staging.SIZE, mounts, fast_paths=not cfg.strace)
+        seccomp.configure_native(staging.BASE, staging.SIZE, mounts, mm_checked(table), fast_paths=not cfg.strace)
         strace = None
         if cfg.strace:
             from sentry.strace import Tracer
             strace = Tracer()
-        kernel = Kernel(mounts, strace, cfg.pids_limit,
+        kernel = Kernel(mounts, table, strace, cfg.pids_limit,
                         Credentials(cfg.uid, cfg.gid, cfg.groups), cfg.limits)
         kernel.uts["hostname"] = cfg.hostname
         kernel.audit = trail
@@ -425,7 +427,7 @@ def run(cfg, on_ready=None):
         with _signals_forwarded_to(pid):
             status = kernel.run()
         if log.isEnabledFor(logging.DEBUG):
-            _log_trap_counts()
+            _log_trap_counts(table)
         return exit_code(status)
     finally:
         trail.close()
@@ -556,10 +558,9 @@ def _memory_dir():
     return None
 
 
-def _log_trap_counts():
+def _log_trap_counts(table):
     from sentry._native import lib
-    from syscalls import table
-    counts = sorted(((lib.sn_traps_of(nr), e.name) for nr, e in table.TABLE.items()), reverse=True)
+    counts = sorted(((lib.sn_traps_of(nr), e.name) for nr, e in table.entries.items()), reverse=True)
     log.debug("traps: %s; %s", ptrace.counters(),
               ", ".join(f"{name} {n}" for n, name in counts if n))
 

@@ -15,11 +15,12 @@ import struct
 
 from sentry.kernel import fdtraps
 from sentry.vfs.mount import CREATE
-from syscalls.call import AT_FDCWD, sint
+from sentry.kernel.syscall import AT_FDCWD, PASS, Rewrite, sint
 from syscalls import permission, pin
-from syscalls.errors import SyscallError
+from syscalls.fdutil import is_hidden
+from sentry.errors import SyscallError
 from syscalls.lookup import Parent, lookup
-from syscalls.registry import PASS, Rewrite, handler
+from syscalls.registry import handler
 
 AF_UNIX = 1
 SUN_PATH_MAX = 108
@@ -205,7 +206,6 @@ def _check_control(call, control):
     the sender by virtual pid and emulated ids, which the host is given as
     its own (it checks them against the sending process).  Returns the
     control data to stage."""
-    from syscalls.file import is_hidden
     out = bytearray(control)
     off = 0
     while off + 16 <= len(control):

@@ -17,10 +17,8 @@ import sys
 
 from sentry.platform.libseccomp import pyseccomp
 
-from syscalls import clock, credentials, deny, exec as _exec, file, identity, path, process, rlimit, signal, socket  # noqa: F401 (register handlers)
-from syscalls.registry import HANDLERS, Entry
 from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES
-from sentry.kernel import abi
+from sentry.kernel.syscall import SyscallTable, TableEntry
 from sentry.platform import staging
 from sentry.vfs.mount import HIDDEN_FD_BASE
 
@@ -238,34 +236,12 @@ NOTES = {
 }
 
 
-class TableEntry:
-    __slots__ = ("nr", "name", "outcome", "handler", "deny_errno", "note", "arg_types", "decode")
-
-    def __init__(self, nr, name, outcome, handler=None, deny_errno=errno.ENOSYS, note=""):
-        self.nr = nr
-        self.name = name
-        self.outcome = outcome
-        self.handler = handler
-        self.deny_errno = deny_errno
-        self.note = note
-        # ((C type, name), ...) as the kernel declares them; None: unknown
-        self.arg_types = _prototype(name)
-        self.decode = abi.decoder([abi.kind_of(t) for t, _ in self.arg_types or ()])
-
-    @property
-    def arg_kinds(self):
-        return tuple(abi.kind_of(t) for t, _ in self.arg_types or ())
-
-    @property
-    def support(self):
-        if self.outcome in ("allow", "allow-if", "native"):
-            return "full"
-        if self.handler is not None:
-            return self.handler.support
-        return "none"
-
-
-def _build():
+def build_table():
+    """The table with every family's handlers: registering them is importing
+    their modules, done here and nowhere else, so no import order decides
+    what the table holds."""
+    from syscalls import clock, credentials, deny, exec as _exec, file, identity, path, process, rlimit, signal, socket  # noqa: F401
+    from syscalls.registry import HANDLERS
     entries = {}
     for nr, name in NAMES.items():
         h = HANDLERS.get(name)
@@ -285,31 +261,37 @@ def _build():
             outcome = "deny"
         note = (h.note if h else "") or NOTES.get(name, "")
         entries[nr] = TableEntry(nr, name, outcome, h,
-                                 deny.DENIED.get(name, errno.ENOSYS), note)
-    return entries
+                                 deny.DENIED.get(name, errno.ENOSYS), note, _prototype(name))
+    return SyscallTable(entries)
 
 
-TABLE = _build()
-_UNKNOWN = {}
+def filter_rules(table):
+    """The seccomp filter's rules (sentry/platform/seccomp.py): (nr, errno or
+    None to allow, argument checks); every other call traps."""
+    for e in table.entries.values():
+        if e.outcome == "allow":
+            yield e.nr, None, []
+        elif e.outcome == "allow-if":
+            for args in ALLOW_IF[e.name]:
+                yield e.nr, None, args
+        elif e.outcome == "errno":
+            yield e.nr, BPF_ERRNO[e.name], []
+        for err, args in ERRNO_IF.get(e.name, ()):
+            yield e.nr, err, args
 
 
-def entry(nr):
-    e = TABLE.get(nr)
-    if e is None:
-        e = _UNKNOWN.get(nr)
-        if e is None:
-            e = _UNKNOWN[nr] = TableEntry(nr, f"syscall_{nr}", "deny", None, errno.ENOSYS,
-                                          "unknown to sentry")
-    return e
+def mm_checked(table):
+    """The numbers of the calls native/tracer.c checks against the staging area."""
+    return [e.nr for e in table.entries.values() if e.name in MM_CALLS or e.name == "mmap"]
 
 
-def markdown():
+def markdown(table):
     lines = ["| nr | name | outcome | support | note |", "|---|---|---|---|---|"]
-    for nr in sorted(TABLE):
-        e = TABLE[nr]
+    for nr in sorted(table.entries):
+        e = table.entries[nr]
         lines.append(f"| {nr} | {e.name} | {e.outcome} | {e.support} | {e.note} |")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    sys.stdout.write(markdown() + "\n")
+    sys.stdout.write(markdown(build_table()) + "\n")

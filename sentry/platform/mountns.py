@@ -23,6 +23,8 @@ import os
 import socket
 import stat
 
+from sentry.host import CONFINED, openat2
+
 CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
 MS_RDONLY, MS_NOSUID, MS_NOEXEC, MS_REMOUNT = 1, 2, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
@@ -275,7 +277,6 @@ def _reopen_here(fd):
     following any symlink, and make sure it is the same directory."""
     st = os.fstat(fd)
     path = os.readlink(f"/proc/self/fd/{fd}")
-    from sentry.vfs.mount import CONFINED, openat2
     root = os.open("/", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         here = openat2(root, path.lstrip("/") or ".", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, resolve=CONFINED)

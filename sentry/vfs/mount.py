@@ -8,8 +8,8 @@ that a rewritten `openat2` can name the mount's root without a host path.
 import errno
 import os
 
-from sentry._native import lib
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
+from sentry.host import openat2
 
 from sentry._native import lib as _lib
 
@@ -26,10 +26,6 @@ def is_hidden_fd(fd):
     return HIDDEN_FD_BASE <= fd < HIDDEN_FD_BASE + MAX_MOUNTS
 
 O_PATH = 0o10000000
-RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, RESOLVE_BENEATH = 1, 2, 4, 8
-# The host kernel's part of confinement: never leave the mount's root, never
-# follow a symlink the Sentry did not resolve itself (a racing guest planted it).
-CONFINED = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
 
 
 # What a path call is about to change at a resolved location (Mount.prepare_change).
@@ -42,11 +38,10 @@ TRUNCATE = "truncate"      # loc's content is replaced whole (O_TRUNC): nothing 
 ATTRS = "attrs"            # loc's attributes or xattrs change, or it gains a hard link
 
 
-def openat2(dirfd, path, flags, mode=0, resolve=CONFINED):
-    fd = lib.sn_openat2(dirfd, os.fsencode(path), flags, mode, resolve)
-    if fd < 0:
-        raise SyscallError(-fd)
-    return fd
+def open_final(loc, flags=O_PATH):
+    """A confined fd on the final component of a resolved location itself
+    (never a symlink's target that the Sentry did not resolve)."""
+    return openat2(loc.mount.fd, loc.rel, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
 
 
 class Mount:

@@ -11,7 +11,7 @@ import errno
 import os
 import re
 import stat
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 
 # openat2's resolve flags (the guest's own; the Sentry's confinement holds
 # whatever they say)
