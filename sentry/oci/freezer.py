@@ -85,10 +85,21 @@ def thaw(path, strict=False):
             raise
 
 
-def remove(path):
+def remove(path, patience=2.0):
+    """rmdir the cgroup once it is empty: the Sentry's helpers (the
+    janitor removing its directories, the mount helper) leave it just
+    after the Sentry."""
     d, _ = _dir(path) if path else (None, None)
-    if d is not None:
+    if d is None or not os.path.isdir(d):
+        return
+    deadline = time.monotonic() + patience
+    while True:
         try:
             os.rmdir(d)
+            return
+        except FileNotFoundError:
+            return
         except OSError:
-            pass
+            if time.monotonic() > deadline:
+                return          # still busy: left for the host to collect
+            time.sleep(0.02)
