@@ -90,4 +90,7 @@ int sn_add_placeholder(uint64_t dev, uint64_t ino);
 void sn_overlay_changed(void);
 void sn_clear_links(void);
 int sn_fast_path(int tid, sn_regs *r);
+/* selfconfine.c: the SIGSYS handler of the Sentry's own filter */
+void sn_self_name(int nr, const char *name);
+int sn_self_trap(const char *who, int code, int kill_pid);
 #endif

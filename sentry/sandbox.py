@@ -12,7 +12,7 @@ import time
 from sentry.kernel import audit as _audit
 from sentry.kernel.kernel import Kernel
 from sentry.kernel import idmap
-from sentry.platform import mountns as _mountns, privileges, ptrace, seccomp, staging
+from sentry.platform import mountns as _mountns, privileges, ptrace, seccomp, selfconfine, staging
 from sentry import startsignals
 from sentry.fsimpl import sysfs
 from sentry.kernel.credentials import ID_MAX, Credentials
@@ -38,7 +38,8 @@ class Config:
     def __init__(self, argv, rootfs=None, cwd=None, env=None, hostname="sentry",
                  strace=False, mounts=(), pids_limit=4096, uid=0, gid=0, groups=None,
                  cpus=None, memory=None, kernel_release=None, overlay=False, overlay_dir=None,
-                 hide=(), expose=(), audit=None, readonly_root=False, rlimits=()):
+                 hide=(), expose=(), audit=None, readonly_root=False, rlimits=(),
+                 network="sandbox", net_allow=()):
         self.argv = argv
         self.rootfs = rootfs
         # the OCI spec's root.readonly: --rootfs served read-only (EROFS)
@@ -61,6 +62,16 @@ class Config:
         if both:
             raise ConfigError(f"--hide and --expose {sorted(both)[0]}: one or the other")
         self.audit = audit
+        if network not in NETWORK_MODES:
+            raise ConfigError(f"--network={network}: one of {', '.join(NETWORK_MODES)}")
+        self.network = network
+        if net_allow and network != "sandbox":
+            raise ConfigError(f"--net-allow: only with --network=sandbox")
+        from sentry.net.policy import BadRule, Policy
+        try:
+            self.net_policy = Policy(net_allow)
+        except BadRule as e:
+            raise ConfigError(f"--net-allow {e}: CIDR or CIDR:PORT (an IPv6 one with a port: [CIDR]:PORT)")
         if not isinstance(pids_limit, int) or pids_limit < 0:
             raise ConfigError(f"--pids-limit {pids_limit}: a number of tasks, 0 for no limit")
         self.pids_limit = pids_limit
@@ -80,6 +91,12 @@ class Config:
         self.memory = memory
         self.kernel_release = kernel_release
         self.limits = Limits(cpus, memory)
+
+
+# none: a private loopback only; sandbox: that, plus outbound connections the
+# Sentry makes under --net-allow and --publish'ed ports; host: the host's
+# network, not isolated (README, Security)
+NETWORK_MODES = ("sandbox", "none", "host")
 
 
 def _id_option(name, value):
@@ -282,11 +299,18 @@ def _host_cwd(cfg, mounts):
     raise ConfigError("the sandbox's root cannot be resolved")
 
 
-def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns):
+def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns, netns):
     """Runs in the forked child: becomes the sandbox's first process."""
     try:
         if os.read(ready_r, 1) != b"x":         # the Sentry could not trace us
             os._exit(125)
+        if netns is not None:
+            try:
+                _mountns.join_network(netns.netns_fd, netns.userns_fd)
+            except OSError as e:
+                # never the host's network instead
+                os.write(2, f"sentry: cannot enter the sandbox's network namespace: {e.strerror}\n".encode())
+                os._exit(125)
         if userns:
             try:
                 privileges.enter_user_namespace(cfg.uid, cfg.gid)
@@ -355,6 +379,10 @@ def run(cfg, on_ready=None):
     OCI runtime's `create` reports there and waits for `start`
     (sentry/oci/commands.py)."""
     check_config(cfg)
+    try:
+        selfconfine.mode()
+    except ValueError as e:
+        raise ConfigError(str(e))
     _remove_stale_private_dirs()
     # The guest's private /tmp goes where the host keeps temporary files; the
     # synthetic /proc, rewritten at every lookup, on a memory file system
@@ -363,7 +391,7 @@ def run(cfg, on_ready=None):
     private = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-")
     scratch = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-", dir=_memory_dir()) if _memory_dir() else private
     janitor = _janitor(private, scratch)
-    mountns = None
+    mountns = outbound = None
     trail = _audit.OFF
     try:
         kernel = None
@@ -392,6 +420,15 @@ def run(cfg, on_ready=None):
         kernel.uts["hostname"] = cfg.hostname
         kernel.audit = trail
         kernel.mountns = mountns
+        if cfg.network != "host":
+            # the network namespace holds the sandbox's abstract names apart:
+            # the guest's own, as it gave them (getsockname, /proc/net/unix)
+            kernel.abstract_prefix = b""
+            kernel.netns_cookie = _netns_cookie(mountns)
+        if cfg.network == "sandbox":
+            from sentry.net.outbound import Outbound
+            outbound = kernel.outbound = Outbound(private)
+            kernel.net_policy = cfg.net_policy
         if cfg.kernel_release:
             kernel.uts["release"] = cfg.kernel_release
 
@@ -402,7 +439,8 @@ def run(cfg, on_ready=None):
         pid = os.fork()
         if pid == 0:
             os.close(ready_w)
-            _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns)
+            _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns,
+                         mountns if cfg.network != "host" else None)
         os.close(ready_r)
         try:
             ptrace.seize(pid)
@@ -424,6 +462,7 @@ def run(cfg, on_ready=None):
             on_ready(pid)
         os.write(ready_w, b"x")
         os.close(ready_w)
+        _confine(mountns)
         with _signals_forwarded_to(pid):
             status = kernel.run()
         if log.isEnabledFor(logging.DEBUG):
@@ -433,10 +472,38 @@ def run(cfg, on_ready=None):
         trail.close()
         if mountns is not None:
             mountns.close()
+        if outbound is not None:
+            outbound.close()
         if janitor is not None:
             os.close(janitor)           # the janitor removes them now
         else:
             _discard(private, scratch)
+
+
+SO_NETNS_COOKIE = 71
+
+
+def _netns_cookie(mountns):
+    """The sandbox's network namespace by its cookie (SO_NETNS_COOKIE, which
+    any socket tells without privilege): sentry/net tells the sandbox's
+    sockets from the host's by it, the Sentry holding no CAP_NET_ADMIN."""
+    import socket
+    with socket.socket(fileno=mountns.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        return s.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8)
+
+
+def _confine(mountns):
+    """Set-up is over: the mount helper, then the Sentry itself, keep only the
+    capabilities and host syscalls they use from here on
+    (platform/selfconfine.py).  Only now: the guest's first process is
+    forked, so it never inherits the Sentry's filter (stacked on its own,
+    that filter's TRAP would outrank the guest's TRACE and kill it)."""
+    try:
+        if mountns is not None:
+            mountns.confine()
+        selfconfine.confine("sentry")
+    except OSError as e:
+        raise ConfigError(f"the Sentry cannot confine itself ({e.strerror}): stopping")
 
 
 JANITOR_PATIENCE = 30                   # seconds it retries a directory a dying guest still fills
@@ -464,6 +531,11 @@ def _janitor(*dirs):
             os.close(w)
             if os.fork() == 0:
                 os.setsid()
+                try:
+                    selfconfine.confine("janitor")
+                except OSError as e:
+                    # it goes on unconfined: the directories must go
+                    os.write(2, f"sentry: the janitor cannot confine itself ({e.strerror})\n".encode())
                 null = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):
                     os.dup2(null, fd)
@@ -539,8 +611,12 @@ def _start_mount_namespace(cfg, private):
     (platform/mountns.py); None where no mount namespace can be had, and then
     no /dev/pts, and a tmpfs size= is refused."""
     try:
-        return _mountns.MountNamespace(private)
+        return _mountns.MountNamespace(private, network=cfg.network != "host")
     except _mountns.Unavailable as e:
+        if cfg.network != "host":
+            raise ConfigError(f"--network={cfg.network}: the sandbox's network needs a private network namespace, "
+                              f"and none can be had here ({e}): run as root or allow unprivileged user namespaces, "
+                              "or say --network=host (not isolated)")
         if any("size" in m for m in cfg.mounts):
             raise ConfigError(f"--mount type=tmpfs,size=…: the size limit needs a private mount namespace, "
                               f"and none can be had here ({e}): run as root or allow unprivileged user namespaces")

@@ -31,7 +31,7 @@ import os
 import struct
 
 from sentry.kernel.locktable import OFFSET_MAX, RD, UN, WR, LockTable, Owner
-from sentry.vfs.mount import HIDDEN_FD_BASE, PIN_SLOTS, is_hidden_fd, split_deleted
+from sentry.vfs.mount import FIRST_RESERVED, HIDDEN_FD_BASE, PIN_SLOTS, is_hidden_fd, split_deleted
 from sentry.kernel.syscall import Inject, PASS, Rewrite, sint
 from sentry.errors import SyscallError
 from syscalls.fdutil import Borrowed
@@ -308,7 +308,7 @@ def _hidden_slots(kernel):
     """The Sentry's hidden fd numbers that neither a mount nor a pin
     (syscalls/pin.py, the top of the range) uses."""
     used = {b.guest_fd for b in kernel.mounts.backings()}
-    return [h for h in range(HIDDEN_FD_BASE, PIN_SLOTS[0]) if h not in used]
+    return [h for h in range(HIDDEN_FD_BASE, FIRST_RESERVED) if h not in used]
 
 
 def _fd_flags(tid, fd):

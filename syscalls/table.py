@@ -91,7 +91,7 @@ poll ppoll select pselect6 epoll_create epoll_create1 epoll_ctl epoll_wait
 epoll_pwait epoll_pwait2 brk rt_sigaction rt_sigprocmask rt_sigreturn
 rt_sigpending rt_sigsuspend sigaltstack pipe pipe2 sched_yield
 mincore pause nanosleep getitimer setitimer alarm
-sendfile socket socketpair accept accept4 recvfrom recvmsg recvmmsg
+sendfile accept accept4 recvfrom recvmsg recvmmsg
 shutdown listen getsockname getpeername exit
 exit_group fsync fdatasync ftruncate fallocate getdents getdents64 umask
 gettimeofday getrusage times arch_prctl
@@ -162,6 +162,13 @@ ALLOW_IF = {
     "fcntl": [_lt(0, HIDDEN_FD_BASE) + _eq(1, v) for v in SAFE_FCNTLS],
     # CLONE_UNTRACED would start a child the tracer never sees
     "clone": [_mask0(0, CLONE_UNTRACED | CLONE_NEW_ANY)],
+    # the families sentry offers (syscalls/socket.py, sys_socket): unix; internet of any
+    # type but raw; netlink route and sock_diag (in a private network namespace, the
+    # sandbox's); the rest traps and is refused as Linux refuses a process without
+    # the capability, or a kernel without the family
+    "socket": [_eq(0, 1)] + [_eq(0, f) + [pyseccomp.Arg(1, pyseccomp.MASKED_EQ, 0xF, t)]
+                             for f in (2, 10) for t in (1, 2, 5)] + [_eq(0, 16) + _eq(2, p) for p in (0, 4)],
+    "socketpair": [_eq(0, 1)],
     # a destination address names a socket: only the connected form runs free
     "sendto": [_eq(4, 0)],
     # ranges that cannot reach the staging area (checked in C when trapped)

@@ -27,6 +27,8 @@ LAYERS = [
     ("loader", ["sentry.loader", "sentry.loader.*"]),
     # tasks, the dispatcher and the syscall interface handlers implement
     ("kernel", ["sentry.kernel", "sentry.kernel.*"]),
+    # the sandbox's network: outbound policy and connections made on the host
+    ("net", ["sentry.net", "sentry.net.*"]),
     # the handlers and the table they make; --strace prints what they declare
     ("syscalls", ["syscalls", "syscalls.*", "sentry.strace"]),
     # assembling a sandbox and the command line
@@ -34,7 +36,7 @@ LAYERS = [
     ("top", ["sentry.sandbox", "sentry.cli", "sentry.__main__", "sentry.oci", "sentry.oci.*"]),
 ]
 # Never import the handlers or the sandbox that assembles them.
-BELOW_SYSCALLS = ("platform", "vfs", "fsimpl", "loader", "kernel")
+BELOW_SYSCALLS = ("platform", "vfs", "fsimpl", "loader", "kernel", "net")
 
 
 def _modules():

@@ -477,3 +477,27 @@ def test_exec_is_refused_clearly(oci):
         assert r.returncode == 1 and "not supported yet" in r.stderr and r.stderr.count("\n") == 1
     finally:
         oci.cmd("delete", "--force", "e")
+
+
+def test_a_network_namespace_without_a_path_is_a_private_loopback(oci, tmp_path):
+    """podman --network=none writes {"type": "network"} with no path: the
+    container gets a network of its own with only `lo`, and a host server on
+    127.0.0.1 is out of its reach; without a network namespace it has the
+    host's, as under runc."""
+    import socket
+    host = socket.socket()
+    host.bind(("127.0.0.1", 0))
+    host.listen(4)
+    port = host.getsockname()[1]
+    try:
+        probe = f"ip -o link | cut -d: -f2; nc -w 2 127.0.0.1 {port} </dev/null && echo reached || echo unreachable"
+        ns = {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network"}]}
+        r = oci.cmd("run", "--bundle", oci.bundle(["sh", "-c", probe], linux=ns), "net1")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["lo", "unreachable"]
+        r = oci.cmd("run", "--bundle", oci.bundle(["sh", "-c", "ip -o link | cut -d: -f2"]), "net2")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == [line.split(":")[1].strip() for line in subprocess.run(
+            ["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.splitlines()]
+    finally:
+        host.close()

@@ -70,6 +70,8 @@ class Kernel:
         self.uts = {}                  # hostname, domainname, release, version
         self.abstract_prefix = b"sentry-%x/" % os.getpid()   # namespaces abstract sockets
         self.mountns = None            # the private mount namespace's helper (platform/mountns.py), if any
+        self.outbound = None           # --network=sandbox: outbound connections (sentry/net/outbound.py)
+        self.net_policy = None         # their --net-allow policy (sentry/net/policy.py)
         self.audit = audit.OFF         # --audit's trail (kernel/audit.py)
 
     # ---- start ---------------------------------------------------------

@@ -10,7 +10,6 @@ import select
 import signal
 import shutil
 import subprocess
-import sys
 import time
 
 from sentry import __version__

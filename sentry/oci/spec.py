@@ -11,11 +11,10 @@ What maps where:
           tmpfs (size=)        --mount type=tmpfs
           proc, sysfs, devpts, mqueue, cgroup, and anything at or below
           /proc, /sys, /dev    the sandbox's own synthetic trees already
-  linux.namespaces network without a path   --network=none (when the sandbox has it)
+  linux.namespaces network without a path   --network=none (none at all: --network=host)
   annotations dev.sentry.*     sentry's own options (dev.sentry.network=host,
                                dev.sentry.strace=true, dev.sentry.pids-limit=N …)
 """
-import inspect
 import json
 import logging
 import os
@@ -151,7 +150,7 @@ def network_option(spec):
             if ns.get("path"):
                 raise SpecError(f"joining the network namespace {ns['path']} is not supported")
             return "none"
-    return None     # the host's network, as runc gives without a network namespace
+    return "host"       # no network namespace: the host's network, as runc gives
 
 
 RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
@@ -169,7 +168,6 @@ def rlimits_of(process):
 
 def config_kwargs(spec, bundle, flags):
     """Keyword arguments for sandbox.Config."""
-    from sentry.sandbox import Config
     process = spec["process"]
     user = process.get("user") or {}
     kw = dict(rootfs=rootfs_of(spec, bundle), cwd=process.get("cwd") or "/", env=env_of(process),
@@ -178,18 +176,8 @@ def config_kwargs(spec, bundle, flags):
               groups=[g for g in (user.get("additionalGids") or []) if g != user.get("gid", 0)])
     if (spec.get("root") or {}).get("readonly"):
         kw["readonly_root"] = True
-    net = network_option(spec)
-    if net is not None:
-        kw["network"] = net
+    kw["network"] = network_option(spec)
     kw.update(sentry_options(spec, flags))
-    params = inspect.signature(Config).parameters
-    if "network" in kw and "network" not in params:
-        # the sandbox has no --network yet (README: OCI runtime, gaps): the
-        # guest's internet sockets are the host's until it does
-        log.debug("network %s asked for: this sentry has no --network yet", kw["network"])
-        if kw["network"] != "none" or "network" in sentry_options(spec, flags):
-            raise SpecError(f"network={kw['network']}: this sentry has no --network option yet")
-        del kw["network"]
     return kw
 
 

@@ -17,6 +17,8 @@ HIDDEN_FD_BASE = _lib.SN_HIDDEN_FD_BASE   # guest fds from here are the Sentry's
 MAX_MOUNTS = _lib.SN_MAX_MOUNTS           # the hidden range's size: mounts' fds, then pin slots
 # the top of the hidden range: files pinned for a call (syscalls/pin.py)
 PIN_SLOTS = tuple(range(HIDDEN_FD_BASE + MAX_MOUNTS - 4, HIDDEN_FD_BASE + MAX_MOUNTS))
+# mounts' and lock slots' fds stay below this
+FIRST_RESERVED = PIN_SLOTS[0]
 
 
 def is_hidden_fd(fd):
@@ -200,14 +202,14 @@ class MountTable:
         fsimpl/hidden.py) share its hidden fd too."""
         old = self.mounts.get(mount.path)
         in_use = {b.guest_fd for m in self.mounts.values() if m is not old for b in m.backings()}
-        free = sorted(set(range(HIDDEN_FD_BASE, PIN_SLOTS[0])) - in_use)
+        free = sorted(set(range(HIDDEN_FD_BASE, FIRST_RESERVED)) - in_use)
         for b in mount.backings():
             store = getattr(b, "store", None)
             if store is not None and store.guest_fd in in_use:
                 b.guest_fd = store.guest_fd
                 continue
             if not free:
-                raise ValueError(f"too many mounts (at most {PIN_SLOTS[0] - HIDDEN_FD_BASE} host directories)")
+                raise ValueError(f"too many mounts (at most {FIRST_RESERVED - HIDDEN_FD_BASE} host directories)")
             b.guest_fd = free.pop(0)
             in_use.add(b.guest_fd)
             if store is not None:
