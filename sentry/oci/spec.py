@@ -32,7 +32,7 @@ SYNTHETIC_TYPES = {"proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2"}
 
 # annotation (dev.sentry.NAME) or global flag (--NAME) -> Config keyword, kind
 SENTRY_OPTIONS = {
-    "network": ("network", str), "strace": ("strace", bool), "overlay": ("overlay", bool),
+    "network": ("network", str), "strace": ("strace", "strace"), "overlay": ("overlay", bool),
     "audit": ("audit", str), "pids-limit": ("pids_limit", int), "cpus": ("cpus", int),
     "memory": ("memory", str), "kernel-release": ("kernel_release", str),
 }
@@ -94,10 +94,19 @@ def sentry_options(spec, flags):
                                 f"(one of {', '.join(sorted(SENTRY_OPTIONS))})")
             key, kind = SENTRY_OPTIONS[name]
             try:
-                out[key] = _bool(value) if kind is bool else kind(value)
+                out[key] = _strace(value) if kind == "strace" else _bool(value) if kind is bool else kind(value)
             except ValueError:
-                raise SpecError(f"dev.sentry.{name}={value}: not a valid {kind.__name__}")
+                raise SpecError(f"dev.sentry.{name}={value}: not a valid {getattr(kind, '__name__', kind)}")
     return out
+
+
+def _strace(value):
+    """--strace as a flag (all calls), or strace's -e trace= list."""
+    if value is True or str(value).lower() in ("1", "true", "yes", "on", "all"):
+        return "all"
+    if value is False or str(value).lower() in ("0", "false", "no", "off", ""):
+        return False
+    return str(value)
 
 
 def _under(path, tops):
