@@ -62,6 +62,14 @@ int sn_ident_checks_files(int tid)
 	return i < 0 || rows[i].id.checks_files;
 }
 
+/* Fails closed too: an O_CREAT open that may create goes to Python, which
+ * gives the new file its creator's ids (syscalls/owner.py). */
+int sn_ident_foreign_creator(int tid)
+{
+	int i = row_index(tid);
+	return i < 0 || rows[i].id.foreign_creator;
+}
+
 int sn_exit_pending(int tid)
 {
 	int i = row_index(tid);

@@ -41,6 +41,7 @@ typedef struct {
 	int vtid, vpid, vppid, vpgrp;
 	uint32_t ruid, euid, suid, rgid, egid, sgid;
 	int checks_files;   /* the Sentry checks file permissions: no path fast path */
+	int foreign_creator; /* what it creates is given other ids than the Sentry's: no O_CREAT here */
 } sn_ident;
 
 void sn_set_staging(uint64_t base, uint64_t size);
@@ -73,6 +74,7 @@ int sn_ident_exit(int tid, sn_regs *r);
 int sn_exit_pid(int tid);
 int sn_exit_pending(int tid);
 int sn_ident_checks_files(int tid);
+int sn_ident_foreign_creator(int tid);
 /* image.c: the exec stop's check, fast path (sentry/loader/image.py) */
 int sn_image_ok(int tid, uint64_t dev, uint64_t ino);
 /* fastpath.c */

@@ -18,7 +18,7 @@ from sentry.host import CONFINED
 from sentry.vfs.mount import CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE, WRITE
 from sentry.vfs.resolve import RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT, UnnamedTarget
 from sentry.kernel.syscall import AT_FDCWD, PASS, Rewrite, sint
-from syscalls import permission
+from syscalls import owner, permission
 from syscalls.fdutil import Borrowed, check_owner, chmod_fd, chown_fd, is_hidden
 from sentry.errors import SyscallError
 from syscalls.lookup import lookup
@@ -79,9 +79,28 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0):
         flags &= O_PATH_FLAGS          # openat ignores the rest; openat2 rejects it
     else:
         flags |= O_LARGEFILE           # openat forces it on 64-bit; openat2 does not
+    ids = owner.creator(call) if (creat and not loc.exists) or tmpfile else None
+    rerun = False
+    if ids is not None and not tmpfile and not flags & O_EXCL:
+        # the file must be this call's own: one another process makes
+        # meanwhile is EEXIST, and the guest's call runs again (it opens it)
+        flags |= O_EXCL
+        rerun = True
     how = struct.pack("<QQQ", flags, mode, CONFINED)
     path_addr, how_addr = call.stage(os.fsencode(loc.rel) + b"\0", how)
-    return Rewrite(SYS_OPENAT2, {0: loc.mount.guest_fd, 1: path_addr, 2: how_addr, 3: len(how)})
+    args = {0: loc.mount.guest_fd, 1: path_addr, 2: how_addr, 3: len(how)}
+    if ids is None:
+        return Rewrite(SYS_OPENAT2, args)
+    # the guest's process creates it as the Sentry's uid: the creator's ids
+    # are given at the exit, to that very file only (syscalls/owner.py)
+    since = owner.now()
+
+    def created(task, result):
+        if rerun and result == -errno.EEXIST:
+            call.kernel.rerun(task)
+            return None
+        return owner.adopt_opened(call, task, result, loc, ids, since, tmpfile)
+    return Rewrite(SYS_OPENAT2, args, on_exit=created)
 
 
 F_DUPFD, F_DUPFD_CLOEXEC = 0, 1030

@@ -14,7 +14,7 @@ from sentry._native import ffi, lib
 from sentry.vfs.mount import ATTRS, CREATE, MOVE, REMOVE, TRUNCATE, WRITE, open_final
 from sentry.fsimpl.overlay import RESERVED
 from sentry.kernel.syscall import AT_FDCWD, Rewrite
-from syscalls import permission
+from syscalls import owner, permission
 from syscalls.fdutil import Borrowed, chmod_fd, chown_fd, is_hidden
 from sentry.errors import SyscallError
 from sentry.vfs.resolve import UnnamedTarget
@@ -249,8 +249,10 @@ def _create_target(call, dirfd, path):
 
 def _mkdir(call, dirfd, path, mode):
     loc = _create_target(call, dirfd, path)
+    ids, since = owner.creator(call), owner.now()
     with Parent(loc) as (fd, name):
         os.mkdir(name, mode & 0o7777 & ~call.umask(), dir_fd=fd)
+        owner.adopt_name(call, ids, fd, name, stat.S_IFDIR, since)
     return 0
 
 
@@ -271,8 +273,10 @@ def _mknod(call, dirfd, path, mode, dev):
     if kind not in (0, stat.S_IFREG, stat.S_IFIFO, stat.S_IFSOCK):
         raise SyscallError(errno.EINVAL)
     loc = _create_target(call, dirfd, path)
+    ids, since = owner.creator(call), owner.now()
     with Parent(loc) as (fd, name):
         os.mknod(name, (mode & ~S_IFMT & 0o7777 & ~call.umask()) | (kind or stat.S_IFREG), dir_fd=fd)
+        owner.adopt_name(call, ids, fd, name, kind or stat.S_IFREG, since)
     return 0
 
 
@@ -421,8 +425,10 @@ def sys_linkat(call):
 
 def _symlink(call, target, dirfd, path):
     loc = _create_target(call, dirfd, path)
+    ids, since = owner.creator(call), owner.now()
     with Parent(loc) as (fd, name):
         os.symlink(target, name, dir_fd=fd)
+        owner.adopt_name(call, ids, fd, name, stat.S_IFLNK, since)
     return 0
 
 

@@ -17,6 +17,7 @@ log = logging.getLogger("sentry")
 
 SYS_MMAP = 9
 ARG_REGS = ("rdi", "rsi", "rdx", "r10", "r8", "r9")
+GUEST_NR = -1             # in task.guest_args: the syscall number a rewrite replaced
 
 
 class SyscallDispatch:
@@ -87,13 +88,18 @@ class SyscallDispatch:
                 ptrace.resume(task.tid)
             return
         if isinstance(outcome, Rewrite):
+            guest_nr = regs.orig_rax
             if outcome.nr is not None:
                 regs.orig_rax = outcome.nr
             on_exit = outcome.on_exit
             if (on_exit or outcome.restore) and outcome.args:
                 # back at the exit (and for a restarted call, which runs
-                # again from these registers): the guest's own arguments
+                # again from these registers): the guest's own arguments,
+                # and its own call (a restart of the rewritten one would
+                # take the guest's arguments as its own)
                 task.guest_args = {i: getattr(regs, ARG_REGS[i]) for i in outcome.args}
+                if regs.orig_rax != guest_nr:
+                    task.guest_args[GUEST_NR] = guest_nr
                 on_exit = on_exit or (lambda t, r: None)
             for i, v in outcome.args.items():
                 setattr(regs, ARG_REGS[i], v & 0xFFFFFFFFFFFFFFFF)
@@ -122,7 +128,7 @@ class SyscallDispatch:
         changed = False
         if guest_args:
             for i, v in guest_args.items():
-                setattr(regs, ARG_REGS[i], v)
+                setattr(regs, "orig_rax" if i == GUEST_NR else ARG_REGS[i], v)
             changed = True
         if cb is not None and not (guest_args and -result in RESTART_ERRNOS):
             task.exit_regs = regs
@@ -168,6 +174,15 @@ class SyscallDispatch:
         task.on_exit = restore
         task.strace_entry = None
         ptrace.resume_to_exit(task.tid)
+
+    def rerun(self, task):
+        """From an on_exit callback of a rewrite: the guest's own call runs
+        again, from its syscall instruction and its own registers (it traps
+        again), as after a lost race; its result now is nobody's."""
+        regs = task.exit_regs
+        regs.rip -= 2                      # back onto the syscall instruction
+        regs.rax = regs.orig_rax           # the guest's own (GUEST_NR)
+        ptrace.setregs(task.tid, regs)
 
     def inject_after(self, task, nr, args, result, then=None):
         """From an on_exit callback: run one more syscall of the Sentry's

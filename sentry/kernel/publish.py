@@ -20,7 +20,8 @@ class IdentityPublishing:
             "vtid": task.vtid, "vpid": task.process.vpid, "vppid": self.ppid_of(task.process),
             "vpgrp": self.pgid_of(task.process.tgid),
             "ruid": c.ruid, "euid": c.euid, "suid": c.suid,
-            "rgid": c.rgid, "egid": c.egid, "sgid": c.sgid, "checks_files": int(c.checks_files)})
+            "rgid": c.rgid, "egid": c.egid, "sgid": c.sgid, "checks_files": int(c.checks_files),
+            "foreign_creator": int(c.creator_host_ids() is not None)})
         lib.sn_set_ident(task.tid, row)
 
     def publish_process(self, proc):

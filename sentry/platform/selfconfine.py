@@ -113,6 +113,8 @@ PYTHON_RUNTIME = [
     Call("munmap", "the allocator"),
     Call("mprotect", "the allocator and ctypes/cffi closures"),
     Call("brk", "the allocator"),
+    Call("mremap", "the allocator: realloc of a large (mmapped) block"),
+    Call("madvise", "the allocator: giving freed pages back"),
     Call("rt_sigaction", "Python's signal handling"),
     Call("rt_sigreturn", "returns from a signal handler"),
     Call("getpid", "Python asks (os.getpid, signal handling)"),
