@@ -25,7 +25,6 @@ and born (statx btime; ctime where the file system keeps none) no earlier
 than the moment before the call: a file another process made meanwhile, or
 one a racing thread dup2()s over the returned fd number, keeps its owner.
 """
-import errno
 import os
 import stat
 import struct
