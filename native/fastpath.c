@@ -287,6 +287,61 @@ static int confined_open(struct mount *m, const char *rel, uint64_t flags)
 
 #define DECLINE (-100000)      /* not plain: Python */
 
+/* The guest's host process: the Sentry's own uid, gid and groups, with no
+ * capability (design notes §1).  The host's permission check on its calls
+ * is the kernel's generic_permission on these, which sn_host_permits and
+ * sn_host_may_walk repeat from the mode bits (POSIX ACLs are not read: a
+ * file with one may be decided differently, which costs a trip to Python
+ * or gives the host's EACCES, never access the host would refuse). */
+static uint32_t host_uid, host_gid, host_groups[64];
+static int host_ngroups;
+
+void sn_set_host_ids(uint32_t uid, uint32_t gid, const uint32_t *groups, int n)
+{
+	host_uid = uid;
+	host_gid = gid;
+	host_ngroups = n < 0 ? 0 : n > 64 ? 64 : n;
+	for (int i = 0; i < host_ngroups; i++) host_groups[i] = groups[i];
+}
+
+int sn_host_permits(uint32_t mode, uint32_t uid, uint32_t gid, int want)
+{
+	uint32_t bits = mode;
+	if (uid == host_uid) bits = mode >> 6;
+	else {
+		int in = gid == host_gid;
+		for (int i = 0; !in && i < host_ngroups; i++) in = host_groups[i] == gid;
+		if (in) bits = mode >> 3;
+	}
+	return (bits & (uint32_t)want) == (uint32_t)want;
+}
+
+/* Whether the guest's host process may walk rel (relative to the mount's
+ * root fd): search on the root and on every directory before the final
+ * component, and `want_parent` too on the last of them (the parent, for a
+ * creation).  0 when refused or unknown (a component gone, not a directory:
+ * the caller's own open then fails as it would). */
+int sn_host_may_walk(int rootfd, const char *rel, int want_parent)
+{
+	char prefix[PATH_MAX_];
+	size_t len = strlen(rel);
+	if (len >= sizeof prefix) return 0;
+	struct stat st;
+	const char *slash = strchr(rel, '/');
+	if (fstat(rootfd, &st)) return 0;
+	if (!sn_host_permits(st.st_mode, st.st_uid, st.st_gid, 1 | (slash ? 0 : want_parent))) return 0;
+	while (slash) {
+		size_t n = slash - rel;
+		memcpy(prefix, rel, n);
+		prefix[n] = 0;
+		slash = strchr(slash + 1, '/');
+		if (fstatat(rootfd, prefix, &st, AT_SYMLINK_NOFOLLOW) || !S_ISDIR(st.st_mode)) return 0;
+		if (!sn_host_permits(st.st_mode, st.st_uid, st.st_gid, 1 | (slash ? 0 : want_parent))) return 0;
+	}
+	return 1;
+}
+
+
 /* The lower layer holds rel: an O_PATH fd on it, -ENOENT/-ENOTDIR, or
  * DECLINE (a directory, which Python copies up before the guest sees it). */
 static int overlay_lower(struct mount **mp, const char *rel)
@@ -563,6 +618,16 @@ int sn_fast_path(int tid, sn_regs *r)
 			if (m->readonly || dev) flags &= ~(uint64_t)O_CREAT;
 			else mode = (kind == OPEN ? r->rdx : r->r10) & 07777;
 		}
+		/* the host would refuse the guest's host process what its
+		 * emulated capabilities allow (a mode-000 file, a directory it
+		 * may not search): Python opens it and hands the fd over */
+		int want = 0;
+		if (!(flags & O_PATH_)) {
+			if ((flags & O_ACCMODE) != O_WRONLY) want |= 4;
+			if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) want |= 2;
+		}
+		if (want && !sn_host_permits(st.st_mode, st.st_uid, st.st_gid, want)) goto out;
+		if (!sn_host_may_walk(m->fd, rel, 0)) goto out;
 		uint64_t slot = slot_of(tid);
 		if (!slot) goto out;
 		flags &= VALID_OPEN_FLAGS;

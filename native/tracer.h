@@ -99,6 +99,9 @@ int sn_add_link(const char *from, const char *to);
 int sn_add_placeholder(uint64_t dev, uint64_t ino);
 void sn_overlay_changed(void);
 void sn_clear_links(void);
+void sn_set_host_ids(uint32_t uid, uint32_t gid, const uint32_t *groups, int n);
+int sn_host_permits(uint32_t mode, uint32_t uid, uint32_t gid, int want);
+int sn_host_may_walk(int rootfd, const char *rel, int want_parent);
 int sn_fast_path(int tid, sn_regs *r);
 /* host.c: host syscalls of the Sentry's own that Python's os does not wrap */
 long sn_mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data);
