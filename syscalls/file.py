@@ -62,6 +62,11 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
     if creat and flags & O_EXCL and loc.exists:
         raise SyscallError(errno.EEXIST)
     if loc.exists and not flags & O_PATH:
+        # Linux's do_open: the type's errors before the permission check
+        if creat and stat.S_ISDIR(loc.st.st_mode):
+            raise SyscallError(errno.EISDIR)
+        if flags & O_DIRECTORY and not stat.S_ISDIR(loc.st.st_mode):
+            raise SyscallError(errno.ENOTDIR)
         permission.check_open(call, loc, flags)
     if loc.mount.kind == "dev" and loc.rel == "tty":
         tty.check_controlling_terminal(call)
