@@ -99,3 +99,30 @@ def test_rootfs(busybox_root, cbin, tmp_path):
     native = run_native(["unshare", "-r", "chroot", root, "/bin/sh", "-c", script.format(b="bn")])
     boxed = run_sentry(["/bin/sh", "-c", script.format(b="bb")], root)
     assert _out(boxed) == _out(native) == "hi\n"
+
+
+def test_handover_race_never_gives_a_host_file(busybox_root, cbin, tmp_path):
+    """Escape test of the fd handover on opens: while root's opens of a
+    mode-000 sandbox file are handed over, one guest thread dup2()s and
+    closes the low fd numbers and another swaps a path component for
+    symlinks to a host directory holding a file of the same name.  Every
+    fd the guest gets is the sandbox's file (or what the dupper put at its
+    number), never the host's, and no fd is left anywhere else."""
+    root = str(tmp_path / "root")
+    copy_root(busybox_root, root)
+    shutil.copy(cbin("dac_race"), os.path.join(root, "bin/dac_race"))
+    os.makedirs(os.path.join(root, "w/d"))
+    with open(os.path.join(root, "w/d/secret"), "w") as f:
+        f.write("SANDBOX\n")
+    os.chmod(os.path.join(root, "w/d/secret"), 0)
+    host = str(tmp_path / "host")
+    os.makedirs(os.path.join(host, "d"))
+    with open(os.path.join(host, "d/secret"), "w") as f:
+        f.write("HOST\n")
+    os.chmod(os.path.join(host, "d/secret"), 0o644)
+    out = _out(run_sentry(["/bin/dac_race", host, "4"], root, timeout=120))
+    last = out.strip().splitlines()[-1]
+    counts = dict(kv.split("=") for kv in last.split())
+    assert counts["bad"] == "0" and counts["leak"] == "0", out
+    assert int(counts["ok"]) > 50, out
+    print(last)
