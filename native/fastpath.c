@@ -384,6 +384,54 @@ static int overlay_open(struct mount **mp, const char *rel)
 	return fd;
 }
 
+/* An absolute sandbox path (rewritten in place by the link cache) to an
+ * O_PATH fd on what it names, *m the backing holding it and *rel its path
+ * there; -ENOENT/-ENOTDIR/another -errno; or DECLINE: Python's. */
+static int fast_lookup(char *path, int follow, struct mount **m, const char **rel)
+{
+	if (substitute_links(path, PATH_MAX_, follow)) return DECLINE;
+	*m = locate(path, rel);
+	if (!*m) return DECLINE;
+	return (*m)->kind == SN_MOUNT_UPPER ? overlay_open(m, *rel)
+	                                    : confined_open(*m, *rel, O_PATH_ | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* The fast path's answer for a path, without a guest (tests/test_resolver_diff.py):
+ * 0 and *index (of sn_add_mount's entries), rel and the file's lstat when it
+ * would answer with a file; -errno when it would answer an error; 1 when it
+ * would send the call to Python. */
+int sn_fast_resolve(const char *spath, int follow, int *index, char *rel_out, size_t size, void *st144)
+{
+	char path[PATH_MAX_];
+	struct mount *m;
+	const char *rel;
+	if (strlen(spath) >= sizeof path) return 1;
+	strcpy(path, spath);
+	int fd = fast_lookup(path, follow, &m, &rel);
+	if (fd == DECLINE) return 1;
+	if (fd < 0) return fd == -ENOENT || fd == -ENOTDIR ? fd : 1;
+	struct stat st;
+	int r = 1;
+	if (!fstat(fd, &st) && !(S_ISLNK(st.st_mode) && follow) && strlen(rel) < size) {
+		*index = (int)(m - mounts);
+		strcpy(rel_out, rel);
+		memcpy(st144, &st, sizeof st < 144 ? sizeof st : 144);
+		r = 0;
+	}
+	close(fd);
+	return r;
+}
+
+/* Forget every mount, link, placeholder and cached directory (tests). */
+void sn_reset_mounts(void)
+{
+	nmounts = 0;
+	nlinks = 0;
+	nplaceholders = 0;
+	dev_nodes[0] = 0;
+	dir_gen++;
+}
+
 static int write_guest(int tid, uint64_t addr, const void *buf, size_t len)
 {
 	return sn_write_vm(tid, addr, buf, len) == (long)len;
@@ -484,13 +532,9 @@ int sn_fast_path(int tid, sn_regs *r)
 	long n = sn_read_string(tid, path_addr, given, sizeof given);
 	if (n <= 0) return 0;
 	if (absolute(tid, dirfd, given, path, sizeof path)) return 0;
-	if (substitute_links(path, sizeof path, follow)) return 0;
 	const char *rel;
-	struct mount *m = locate(path, &rel);
-	if (!m) return 0;
-
-	int fd = m->kind == SN_MOUNT_UPPER ? overlay_open(&m, rel)
-	                                   : confined_open(m, rel, O_PATH_ | O_NOFOLLOW | O_CLOEXEC);
+	struct mount *m;
+	int fd = fast_lookup(path, follow, &m, &rel);
 	if (fd == DECLINE) return 0;
 	if (fd < 0) {
 		if (fd == -ENOENT && (flags & O_CREAT)) return 0;    /* to be created: Python */
