@@ -97,7 +97,9 @@ def _walk(mounts, start, path, follow, must_exist, record, ctx, via):
         raise SyscallError(errno.ENAMETOOLONG)
     if not path:
         raise SyscallError(errno.ENOENT)
-    trailing = path.endswith("/")
+    # "x/" and "x/." (as "x/./", "x//.") name x as a directory: followed,
+    # ENOTDIR unless it is one
+    trailing = path.endswith("/") or path == "." or path.endswith("/.")
     if trailing:
         follow = True
     stack = [] if path.startswith("/") else split(start)
