@@ -291,12 +291,18 @@ class OverlayMount(Mount):
         else:
             fd = openat2(self.upper.fd, drel, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
             try:
-                mode = os.fstat(fd).st_mode
-                if stat.S_ISLNK(mode):
+                st = os.fstat(fd)
+                mode = st.st_mode
+                if st in self.placeholders:
+                    # still the lower one at this path, whatever it is now
+                    # (the lower layer decides: ENOTDIR, a directory ...)
+                    layer = self.lower
+                elif stat.S_ISLNK(mode):
                     raise SyscallError(errno.ELOOP)
-                if not stat.S_ISDIR(mode):
+                elif not stat.S_ISDIR(mode):
                     raise SyscallError(errno.ENOTDIR)
-                layer = self.lower if is_marked(fd) else self.upper
+                else:
+                    layer = self.lower if is_marked(fd) else self.upper
             finally:
                 os.close(fd)
         if len(self._dirs) > 4096:
