@@ -384,6 +384,28 @@ static int overlay_open(struct mount **mp, const char *rel)
 	return fd;
 }
 
+static int fast_lookup(char *path, int follow, struct mount **m, const char **rel);
+
+/* Whether Python's walk reaches mount m: its mount point's parent is a
+ * directory met with no symlink on the way (under a missing, non-directory
+ * or symlink ancestor the walk finds no mount there). */
+static int reaches(struct mount *m)
+{
+	const char *slash = strrchr(m->path, '/');
+	if (slash == m->path) return 1;              /* below "/" (or "/" itself) */
+	char parent[PATH_MAX_];
+	memcpy(parent, m->path, slash - m->path);
+	parent[slash - m->path] = 0;
+	struct mount *pm;
+	const char *prel;
+	int fd = fast_lookup(parent, 0, &pm, &prel);
+	if (fd < 0) return 0;
+	struct stat st;
+	int ok = !fstat(fd, &st) && S_ISDIR(st.st_mode);
+	close(fd);
+	return ok;
+}
+
 /* An absolute sandbox path (rewritten in place by the link cache) to an
  * O_PATH fd on what it names, *m the backing holding it and *rel its path
  * there; -ENOENT/-ENOTDIR/another -errno; or DECLINE: Python's. */
@@ -392,6 +414,7 @@ static int fast_lookup(char *path, int follow, struct mount **m, const char **re
 	if (substitute_links(path, PATH_MAX_, follow)) return DECLINE;
 	*m = locate(path, rel);
 	if (!*m) return DECLINE;
+	if (!reaches(*m)) return DECLINE;
 	return (*m)->kind == SN_MOUNT_UPPER ? overlay_open(m, *rel)
 	                                    : confined_open(*m, *rel, O_PATH_ | O_NOFOLLOW | O_CLOEXEC);
 }

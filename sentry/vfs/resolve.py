@@ -56,7 +56,7 @@ def _direct(mounts, comps, follow, trailing, must_exist, ctx):
     and the walk below would reach the same place.  None: take the walk."""
     spath = mounts.links.substitute("/" + "/".join(comps), follow)
     mount, rel = mounts.locate(spath)
-    if not mount.allows(rel):
+    if not mount.allows(rel) or not _reaches(mounts, mount):
         return None
     mount.prepare(rel, ctx)
     try:
@@ -73,6 +73,21 @@ def _direct(mounts, comps, follow, trailing, must_exist, ctx):
     if trailing and not stat.S_ISDIR(st.st_mode):
         return None
     return Resolved(spath, backing, rel, st)
+
+
+def _reaches(mounts, mount):
+    """Whether the walk reaches `mount` through its mount point's ancestors,
+    all directories of the mounts below with no symlink among them (the
+    shortcut jumps straight to the mount at the longest prefix: under a
+    missing, non-directory or symlink ancestor the walk finds no mount)."""
+    parent = mount.path.rpartition("/")[0]
+    if not parent:
+        return True
+    try:
+        found = _direct(mounts, split(parent), False, False, True, None)
+    except SyscallError:
+        return False
+    return found is not None and found.is_dir
 
 
 def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=None, via=None, expose=False):
