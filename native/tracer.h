@@ -90,6 +90,5 @@ int sn_add_placeholder(uint64_t dev, uint64_t ino);
 void sn_overlay_changed(void);
 void sn_clear_links(void);
 int sn_fast_path(int tid, sn_regs *r);
-int sn_fast_resolve(const char *spath, int follow, int *index, char *rel_out, size_t size, void *st144);
-void sn_reset_mounts(void);
+int sn_fast_resolve(const char *start, const char *path, int follow, int *index, char *rel_out, size_t size, void *st144);
 #endif

@@ -1,15 +1,17 @@
-"""Differential test of the path resolvers: random trees, random mount tables,
-random paths, and every resolver must give the same answer.
+"""Differential test of the path resolver: random trees, random mount tables,
+random paths, and every way of resolving must give the same answer.
 
-The resolvers compared:
-- the walk, sentry/vfs/resolve.py, component by component (forced by a
-  context that checks search permission, which skips the shortcut);
-- resolve() as handlers call it (its one-lookup shortcut where it applies,
-  the native link cache's substitutions included);
-- the native fast path's lookup (native/fastpath.c, sn_fast_resolve), where
-  it answers rather than sending the call to Python;
-- the host kernel itself, openat2(RESOLVE_IN_ROOT) on the root's host
-  directory, where the table is a single plain mount (the reference model).
+The walk is native/resolve.c alone; it is compared with
+- a reference model written here in Python, straightforward and slow: a
+  recursive walk with Linux's rules, each name looked up by the backend's
+  own Python methods (the overlay's rules as overlay.py documents them);
+- the native fast path (native/fastpath.c, sn_fast_resolve: the walk plus
+  its rules for what it answers alone), where it answers rather than
+  sending the call to Python;
+- itself, driven through Python's callbacks (a mount Python serves, a
+  caller whose search permission is checked at each directory);
+- the host kernel, openat2(RESOLVE_IN_ROOT) on the root's host directory,
+  where the table is a single plain mount.
 
 An answer is (backing, path under it, inode) or an errno.  Run with
 RESOLVER_DIFF_SEEDS=N for a longer run.
@@ -25,10 +27,9 @@ import pytest
 from sentry._native import ffi, lib
 from sentry.fsimpl import hidden
 from sentry.fsimpl.dev import DevMount
-from sentry.fsimpl.overlay import OverlayMount
-from sentry.platform.seccomp import configure_native
+from sentry.fsimpl.overlay import OverlayMount, is_marked
 from sentry.vfs import resolve as R
-from sentry.vfs.mount import Mount, MountTable
+from sentry.vfs.mount import Mount, MountTable, openat2
 from syscalls.errors import SyscallError
 
 NAMES = ["a", "b", "c", "lnk", ".wh.a", "é"]
@@ -82,20 +83,20 @@ def make_tree(rng, root, depth=3, prefix=""):
             elif r < 0.2:
                 target = "/" + "/".join(rng.choice(NAMES) for _ in range(rng.randint(1, 3)))
             else:
-                target = rand_path(rng, 3).strip("/") or "."
+                target = rand_path(rng, 3).lstrip("/") or "."
                 if rng.random() < 0.5:
                     target = "/" + target
             os.symlink(target, host)
 
 
-def mutate_overlay(rng, ov, n):
+def mutate_overlay(rng, mounts, ov, n):
     """Give the overlay a history: directories completed, files copied up,
     names made and removed in the upper layer, the lower layer changed under
     it (as the host's / may change under the default root)."""
     for _ in range(n):
         p = rand_path(rng, 3)
         try:
-            loc = R.resolve(ov_table(ov), "/", p, follow=False, must_exist=False, record=False)
+            loc = R.resolve(mounts, "/", p, follow=False, must_exist=False, record=False)
         except SyscallError:
             continue
         op = rng.random()
@@ -135,19 +136,20 @@ def mutate_overlay(rng, ov, n):
                     os.mkdir(host)
         except (SyscallError, OSError):
             pass
-        ov._dirs.clear()
-        lib.sn_overlay_changed()
+        ov._changed()
 
 
-_tables = {}
+class Synthetic(Mount):
+    """A mount Python serves (as /proc is): the walk asks for each name."""
+    kind = "synthetic"
+    stable_links = False
 
+    def __init__(self, path, host_root):
+        super().__init__(path, host_root, readonly=True)
+        self.prepared = 0
 
-def ov_table(ov):
-    t = _tables.get(id(ov))
-    if t is None:
-        t = _tables[id(ov)] = MountTable()
-        t.add(ov)
-    return t
+    def prepare(self, rel, ctx, final=True):
+        self.prepared += 1
 
 
 # ---- random mount tables --------------------------------------------------------
@@ -165,8 +167,8 @@ def build(rng, tmp):
         mounts.add(Mount("/", lower))
     else:
         ov = OverlayMount("/", lower, os.path.join(tmp, "upper"), os.path.join(tmp, "work"))
-        mutate_overlay(rng, ov, rng.randint(0, 25))
         mounts.add(ov)
+        mutate_overlay(rng, mounts, ov, rng.randint(0, 25))
         if rng.random() < 0.3:            # the lower layer changed under the upper
             make_tree(random.Random(rng.random()), os.path.join(tmp, "root"), 1)
     if plain and rng.random() < 0.5:
@@ -178,6 +180,13 @@ def build(rng, tmp):
         at = "/" + "/".join(rng.choice(NAMES[:4]) for _ in range(rng.randint(1, 2)))
         if at not in mounts.mounts:
             mounts.add(Mount(at, src, readonly=rng.random() < 0.3))
+    if rng.random() < 0.3:
+        src = os.path.join(tmp, "synthetic")
+        os.mkdir(src)
+        make_tree(rng, src, 2)
+        at = "/" + rng.choice(NAMES[:4] + ["proc"])
+        if at not in mounts.mounts:
+            mounts.add(Synthetic(at, src))
     if rng.random() < 0.2:
         mounts.add(DevMount())
     paths = {}
@@ -194,6 +203,133 @@ def build(rng, tmp):
     return mounts, False
 
 
+# ---- the reference model ----------------------------------------------------------
+
+class Model:
+    """Linux's path walk, written to be read: recursive (a symlink's target
+    is walked from the directory holding the link), each name looked up by
+    its backend's Python methods, no shortcut and no cache."""
+
+    def __init__(self, mounts):
+        self.mounts = mounts
+
+    def resolve(self, start, path, follow, must_exist):
+        if not path:
+            raise SyscallError(errno.ENOENT)
+        if len(os.fsencode(path)) >= 4096:
+            raise SyscallError(errno.ENAMETOOLONG)
+        self.links = 0
+        stack = [] if path.startswith("/") else [c for c in start.split("/") if c]
+        return self.walk(stack, path, follow, must_exist, False)[1]
+
+    def walk(self, stack, path, follow, must_exist, must_dir):
+        """(directory stack, resolved) of path's last name, from stack."""
+        if path.startswith("/"):
+            stack = []
+        comps = path.split("/")
+        # "x/" and "x/." name a directory, followed
+        must_dir = must_dir or comps[-1] in ("", ".")
+        names = [c for c in comps if c not in ("", ".")]
+        if not names:
+            return stack, self.at(stack)
+        for k, name in enumerate(names):
+            last = k == len(names) - 1
+            if len(os.fsencode(name)) > 255:
+                raise SyscallError(errno.ENAMETOOLONG)
+            if name == "..":
+                stack = stack[:-1]
+                if last:
+                    return stack, self.at(stack)
+                continue
+            cand = stack + [name]
+            spath = "/" + "/".join(cand)
+            mount, rel, backing, st = self.find(spath)
+            if st is None:
+                if last and not must_exist:
+                    return stack, R.Resolved(spath, mount, rel, None)
+                raise SyscallError(errno.ENOENT)
+            if stat.S_ISLNK(st.st_mode) and (not last or follow or must_dir):
+                self.links += 1
+                if self.links > 40:
+                    raise SyscallError(errno.ELOOP)
+                target = backing.readlink(rel)
+                if not target:
+                    raise SyscallError(errno.ENOENT)
+                if last:
+                    return self.walk(stack, target, follow, must_exist, must_dir)
+                stack, _ = self.walk(stack, target, True, True, True)
+                continue
+            if (not last or must_dir) and not stat.S_ISDIR(st.st_mode):
+                raise SyscallError(errno.ENOTDIR)
+            stack = cand
+            if last:
+                return stack, R.Resolved(spath, backing, rel, st)
+
+    def at(self, stack):
+        spath = "/" + "/".join(stack)
+        mount, rel, backing, st = self.find(spath)
+        if st is None:
+            raise SyscallError(errno.ENOENT)
+        return R.Resolved(spath, backing, rel, st)
+
+    def locate(self, spath):
+        cut = spath
+        while cut not in self.mounts.mounts:
+            cut = cut.rpartition("/")[0] or "/"
+        m = self.mounts.mounts[cut]
+        return m, m.rel_of(spath[len(cut):].strip("/") or ".")
+
+    def find(self, spath):
+        """(mount, rel, backing, lstat or None)"""
+        mount, rel = self.locate(spath)
+        try:
+            if not mount.allows(rel):
+                raise SyscallError(errno.ENOENT)
+            if isinstance(mount, OverlayMount):
+                backing, st = self.ov_find(mount, rel)
+            else:
+                backing, st = mount, mount.lstat(rel)
+        except SyscallError as e:
+            if e.errno != errno.ENOENT:
+                raise
+            return mount, rel, mount, None
+        return mount, rel, backing, st
+
+    # the overlay's rules (sentry/fsimpl/overlay.py's docstring)
+    def ov_dir_layer(self, ov, drel):
+        if drel == ".":
+            return ov.lower if is_marked(ov.upper.fd) else ov.upper
+        if self.ov_dir_layer(ov, drel.rpartition("/")[0] or ".") is ov.lower:
+            return ov.lower
+        st = ov.upper.lstat_direct(drel)
+        if st in ov.placeholders:
+            return ov.lower
+        if stat.S_ISLNK(st.st_mode):
+            raise SyscallError(errno.ELOOP)
+        if not stat.S_ISDIR(st.st_mode):
+            raise SyscallError(errno.ENOTDIR)
+        fd = openat2(ov.upper.fd, drel, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            return ov.lower if is_marked(fd) else ov.upper
+        finally:
+            os.close(fd)
+
+    def ov_find(self, ov, rel):
+        if rel == ".":
+            layer = self.ov_dir_layer(ov, ".")
+            return layer, os.fstat(layer.fd)
+        if self.ov_dir_layer(ov, rel.rpartition("/")[0] or ".") is ov.lower:
+            return ov.lower, ov.lower.lstat_direct(rel)
+        fd = openat2(ov.upper.fd, rel, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if st in ov.placeholders or (stat.S_ISDIR(st.st_mode) and is_marked(fd)):
+                return ov.lower, ov.lower.lstat_direct(rel)
+            return ov.upper, st
+        finally:
+            os.close(fd)
+
+
 # ---- the resolvers --------------------------------------------------------------
 
 def answer(fn):
@@ -201,35 +337,35 @@ def answer(fn):
         loc = fn()
     except SyscallError as e:
         return e.errno
-    return (id(loc.mount), loc.rel, (loc.st.st_dev, loc.st.st_ino))
+    return (id(loc.mount), loc.rel, (loc.st.st_dev, loc.st.st_ino) if loc.st else None)
 
 
-def native(mounts, spath, follow):
+def native(mounts, start, path, follow):
     idx = ffi.new("int *")
     rel = ffi.new("char[]", 4096)
     st = ffi.new("char[]", 144)
-    r = lib.sn_fast_resolve(spath.encode(), int(follow), idx, rel, 4096, st)
+    r = lib.sn_fast_resolve(start.encode(), os.fsencode(path), int(follow), idx, rel, 4096, st)
     if r == 1:
         return None
     if r < 0:
         return -r
     raw = bytes(ffi.buffer(st, 144))
     dev, ino = int.from_bytes(raw[0:8], "little"), int.from_bytes(raw[8:16], "little")
-    return (id(mounts.backings()[idx[0]]), ffi.string(rel).decode(), (dev, ino))
+    return (id(mounts.entries[idx[0]]), os.fsdecode(ffi.string(rel)), (dev, ino))
 
 
 def kernel(root_fd, spath, follow):
     """The host kernel's own resolution in a scratch tree (a single plain
     mount): the reference model."""
-    how = lib.sn_openat2(root_fd, spath.encode(), os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW),
-                         0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-    if how < 0:
-        return -how
+    fd = lib.sn_openat2(root_fd, os.fsencode(spath), os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW),
+                        0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+    if fd < 0:
+        return -fd
     try:
-        st = os.fstat(how)
+        st = os.fstat(fd)
         return (st.st_dev, st.st_ino)
     finally:
-        os.close(how)
+        os.close(fd)
 
 
 def start_dirs(mounts, rng):
@@ -247,44 +383,45 @@ def start_dirs(mounts, rng):
 def check_seed(seed, tmp, divergences, seen):
     rng = random.Random(seed)
     mounts, plain = build(rng, str(tmp))
-    lib.sn_reset_mounts()
-    for ov in mounts:
-        if isinstance(ov, OverlayMount):
-            for dev, ino in ov.placeholders.ids:
-                lib.sn_add_placeholder(dev, ino)
-    configure_native(0, 0, mounts, fast_paths=False)
+    model = Model(mounts)
     starts = start_dirs(mounts, rng)
     root_fd = mounts.mounts["/"].fd if plain else None
     for i in range(PATHS):
         start = rng.choice(starts)
         path = rand_path(rng, 6)
         follow = rng.random() < 0.6
-        record = rng.random() < 0.5          # fills the native link cache
-        walk = answer(lambda: R.resolve(mounts, start, path, follow, record=False, ctx=Searching()))
-        short = answer(lambda: R.resolve(mounts, start, path, follow, record=record))
-        where = f"seed {seed} start {start!r} path {path!r} follow {follow}"
-        if short != walk:
-            divergences.append(f"{where}: walk {walk} shortcut {short}")
-        spath = path if path.startswith("/") else (start.rstrip("/") + "/" + path)
-        if path:
-            fast = native(mounts, spath, follow)
+        must_exist = rng.random() < 0.8
+        record = rng.random() < 0.5          # fills the walk's link memo
+        ref = answer(lambda: model.resolve(start, path, follow, must_exist))
+        walk = answer(lambda: R.resolve(mounts, start, path, follow, must_exist, record=record))
+        asking = answer(lambda: R.resolve(mounts, start, path, follow, must_exist, record=False, ctx=Searching()))
+        where = f"seed {seed} start {start!r} path {path!r} follow {follow} must_exist {must_exist}"
+        if walk != ref:
+            divergences.append(f"{where}: model {ref} walk {walk}")
+        if asking != walk:
+            divergences.append(f"{where}: walk {walk} walk checking search {asking}")
+        seen["found"] += not isinstance(ref, int)
+        if must_exist:
+            fast = native(mounts, start, path, follow)
             seen["native"] += fast is not None
-            seen["found"] += not isinstance(walk, int)
             if fast is not None and fast != walk:
                 divergences.append(f"{where}: walk {walk} native {fast}")
-        if plain and path:
-            ref = kernel(root_fd, spath, follow)
+        if plain and path and must_exist:
+            spath = path if path.startswith("/") else (start.rstrip("/") + "/" + path)
+            k = kernel(root_fd, spath, follow)
             seen["kernel"] += 1
             got = walk if isinstance(walk, int) else walk[2]
-            if ref != got:
-                divergences.append(f"{where}: walk {walk} kernel {ref}")
-    lib.sn_reset_mounts()
+            if k != got:
+                divergences.append(f"{where}: walk {walk} kernel {k}")
+    for m in mounts:
+        if isinstance(m, Synthetic):
+            seen["python"] += m.prepared
 
 
 @pytest.mark.parametrize("block", range(4))
 def test_resolvers_agree(tmp_path, block):
     divergences = []
-    seen = {"native": 0, "kernel": 0, "found": 0}
+    seen = {"native": 0, "kernel": 0, "found": 0, "python": 0}
     for seed in range(block, SEEDS, 4):
         d = tmp_path / str(seed)
         d.mkdir()
