@@ -124,7 +124,7 @@ static int fast_lookup(const char *start, const char *path, int follow, struct s
 {
 	struct sn_table *t = sn_current;
 	if (!t) return DECLINE;
-	sn_walk_init(&walk, start, path, (follow ? SN_WALK_FOLLOW : 0) | SN_WALK_MUST_EXIST | SN_WALK_RECORD);
+	sn_walk_init(&walk, start, path, (follow ? SN_WALK_FOLLOW : 0) | SN_WALK_MUST_EXIST | SN_WALK_RECORD, 0);
 	int r = sn_walk(t, &walk);
 	if (r < 0) return r;
 	if (r != SN_WALK_DONE) return DECLINE;

@@ -406,20 +406,28 @@ static int join(char *out, size_t size, const char *stack, const char *c, size_t
 	return 0;
 }
 
-void sn_walk_init(struct sn_walk *w, const char *start, const char *path, int flags)
+void sn_walk_init(struct sn_walk *w, const char *start, const char *path, int flags, int scope)
 {
 	w->flags = flags;
+	w->scope = scope;
 	w->started = w->answered = w->searched = w->links = w->nseen = w->python = 0;
 	w->fd = -1;
 	w->pos = 0;
 	w->err = 0;
+	w->base = -1;
+	w->root_len = 0;
 	w->stack[0] = 0;
 	size_t pl = strlen(path);
 	if (!pl) { w->err = ENOENT; return; }
 	if (pl >= SN_PATH_MAX) { w->err = ENAMETOOLONG; return; }
-	if (path[0] != '/' && strcmp(start, "/")) {
+	if (path[0] == '/' && (scope & SN_RESOLVE_BENEATH)) { w->err = EXDEV; return; }
+	/* openat2's RESOLVE_BENEATH and RESOLVE_IN_ROOT make the start (the
+	 * dirfd's directory) the root that ".." and absolute paths stop at */
+	int scoped = scope & (SN_RESOLVE_BENEATH | SN_RESOLVE_IN_ROOT);
+	if ((path[0] != '/' || scoped) && strcmp(start, "/")) {
 		if (strlen(start) >= sizeof w->stack) { w->err = ENAMETOOLONG; return; }
 		strcpy(w->stack, start);
+		if (scoped) w->root_len = strlen(start);
 	}
 	strcpy(w->todo, path);
 }
@@ -522,16 +530,20 @@ static int run(struct sn_table *t, struct sn_walk *w, int i, char *cand, char *r
 
 int sn_walk(struct sn_table *t, struct sn_walk *w)
 {
+	char cand[SN_PATH_MAX], rel[SN_PATH_MAX];
 	if (w->err) return -w->err;
 	if (!w->started) {
 		w->started = 1;
 		/* the memo names absolute paths; a relative one starts from a
 		 * directory the walk resolved, with no symlink in its path */
-		if (w->todo[0] == '/' && substitute_links(t, w->todo, sizeof w->todo, w->flags & SN_WALK_FOLLOW))
+		if (w->todo[0] == '/' && !w->scope && substitute_links(t, w->todo, sizeof w->todo, w->flags & SN_WALK_FOLLOW))
 			return -ENAMETOOLONG;
+		if (w->scope & SN_RESOLVE_NO_XDEV) {
+			w->base = sn_locate(t, w->stack[0] ? w->stack : "/", rel, sizeof rel);
+			if (w->base < 0) return -ENOENT;
+		}
 	}
 	int follow = w->flags & SN_WALK_FOLLOW;
-	char cand[SN_PATH_MAX], rel[SN_PATH_MAX];
 	for (;;) {
 		const char *c;
 		size_t n;
@@ -545,28 +557,29 @@ int sn_walk(struct sn_table *t, struct sn_walk *w)
 			return SN_WALK_SEARCH_DIR;
 		}
 		if (n == 2 && c[0] == '.' && c[1] == '.') {
-			char *s = strrchr(w->stack, '/');
-			if (s) *s = 0;
+			if (strlen(w->stack) > w->root_len) *strrchr(w->stack, '/') = 0;
+			else if (w->scope & SN_RESOLVE_BENEATH) return -EXDEV;
 			consume(w, c, n);
+			if (w->base >= 0 && sn_locate(t, w->stack[0] ? w->stack : "/", rel, sizeof rel) != w->base)
+				return -EXDEV;
 			continue;
 		}
 		int r = join(cand, sizeof cand, w->stack, c, n);
 		if (r) return r;
 		int i = sn_locate(t, cand, rel, sizeof rel);
 		if (i < 0) return -ENOENT;
+		if (w->base >= 0 && i != w->base) return -EXDEV;
 		int backing = i, fd = -1, kind, py = t->m[i].kind == SN_MOUNT_PYTHON;
 		struct stat st;
 		char target[SN_PATH_MAX];
 		target[0] = 0;
 		if (py) {
 			if (!w->answered) return ask(w, i, rel, cand, last, !last || follow || want_dir);
-			w->answered = 0;
 			kind = w->ans;
 			backing = w->ans_index;
-			if (kind == SN_ANS_LINK) snprintf(target, sizeof target, "%s", w->target);
 		} else {
 			fd = -1;
-			if (!last && !(w->flags & SN_WALK_SEARCH) && t->m[i].kind != SN_MOUNT_DEV)
+			if (!last && !(w->flags & SN_WALK_SEARCH) && !w->scope && t->m[i].kind != SN_MOUNT_DEV)
 				fd = run(t, w, i, cand, rel, &c, &n, &last, &want_dir, &backing, &st);
 			if (fd == -1)
 				fd = find(t, i, rel, &backing, &st);
@@ -575,6 +588,8 @@ int sn_walk(struct sn_table *t, struct sn_walk *w)
 			else if (S_ISLNK(st.st_mode)) kind = SN_ANS_LINK;
 			else kind = S_ISDIR(st.st_mode) ? SN_ANS_DIR : SN_ANS_OTHER;
 		}
+		if (py && !((kind == SN_ANS_LINK || kind == SN_ANS_MAGIC) && (!last || follow || want_dir)))
+			w->answered = 0;
 		if (kind == SN_ANS_ABSENT) {
 			/* to be created: a trailing "/" is the caller's to judge
 			 * (mkdir takes it, open(O_CREAT) says EISDIR) */
@@ -584,9 +599,30 @@ int sn_walk(struct sn_table *t, struct sn_walk *w)
 			}
 			return -ENOENT;
 		}
-		if (kind == SN_ANS_LINK && (!last || follow || want_dir)) {
-			if (++w->links > MAX_LINKS_FOLLOWED) { if (fd >= 0) close(fd); return -ELOOP; }
-			if (!py) {
+		if ((kind == SN_ANS_LINK || kind == SN_ANS_MAGIC) && (!last || follow || want_dir)) {
+			int err = 0;
+			if (w->scope & SN_RESOLVE_NO_SYMLINKS) err = -ELOOP;
+			else if (kind == SN_ANS_MAGIC && (w->scope & SN_RESOLVE_NO_MAGICLINKS)) err = -ELOOP;
+			else if (kind == SN_ANS_MAGIC && (w->scope & (SN_RESOLVE_BENEATH | SN_RESOLVE_IN_ROOT))) err = -EXDEV;
+			else if (w->links + 1 > MAX_LINKS_FOLLOWED) err = -ELOOP;
+			if (err) {
+				if (fd >= 0) close(fd);
+				w->answered = 0;
+				return err;
+			}
+			if (py && w->answered == 1) {
+				/* Python reads the link only once the walk follows it
+				 * (/proc/<pid>/fd/N is checked then) */
+				w->index = i;
+				snprintf(w->rel, sizeof w->rel, "%s", rel);
+				snprintf(w->spath, sizeof w->spath, "%s", cand);
+				return SN_WALK_READLINK;
+			}
+			w->links++;
+			if (py) {
+				w->answered = 0;
+				snprintf(target, sizeof target, "%s", w->target);
+			} else {
 				ssize_t tl = readlinkat(fd, "", target, sizeof target - 1);
 				close(fd);
 				if (tl < 0) return -errno;
@@ -606,7 +642,12 @@ int sn_walk(struct sn_table *t, struct sn_walk *w)
 			if (sep) w->todo[tl] = '/';
 			w->pos = 0;
 			w->searched = 0;
-			if (target[0] == '/') w->stack[0] = 0;
+			if (target[0] == '/') {
+				if (w->scope & SN_RESOLVE_BENEATH) return -EXDEV;
+				w->stack[w->root_len] = 0;
+				if (w->base >= 0 && sn_locate(t, w->stack[0] ? w->stack : "/", rel, sizeof rel) != w->base)
+					return -EXDEV;
+			}
 			continue;
 		}
 		if ((!last || want_dir) && kind != SN_ANS_DIR) {
@@ -634,7 +675,7 @@ static int finish(struct sn_table *t, struct sn_walk *w)
 		int known = 0;
 		for (int j = 0; j < t->nlinks && !known; j++) known = !strcmp(t->links[j].from, w->seen[k]);
 		if (known) continue;
-		sn_walk_init(&sub, "/", w->seen[k], SN_WALK_FOLLOW | SN_WALK_MUST_EXIST);
+		sn_walk_init(&sub, "/", w->seen[k], SN_WALK_FOLLOW | SN_WALK_MUST_EXIST, 0);
 		if (sn_walk(t, &sub) == SN_WALK_DONE) {
 			if (sub.fd >= 0) close(sub.fd);
 			if (sub.nseen <= SN_WALK_SEEN && t->m[sub.index].kind != SN_MOUNT_PYTHON)

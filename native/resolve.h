@@ -20,11 +20,19 @@
 #define SN_WALK_LOOKUP 1
 #define SN_WALK_SEARCH_DIR 2
 #define SN_WALK_DECLINE 3
+#define SN_WALK_READLINK 4
 /* Python's answer to SN_WALK_LOOKUP */
 #define SN_ANS_ABSENT 0
 #define SN_ANS_DIR 1
 #define SN_ANS_LINK 2
 #define SN_ANS_OTHER 3
+#define SN_ANS_MAGIC 4
+/* openat2's RESOLVE_* flags, the guest's own (sn_walk_init's scope) */
+#define SN_RESOLVE_NO_XDEV 1
+#define SN_RESOLVE_NO_MAGICLINKS 2
+#define SN_RESOLVE_NO_SYMLINKS 4
+#define SN_RESOLVE_BENEATH 8
+#define SN_RESOLVE_IN_ROOT 16
 
 struct sn_mount {
 	char path[256];
@@ -72,6 +80,9 @@ struct sn_walk {
 	char rel[4096];
 	char spath[4096];
 	char target[4096];
+	int scope;
+	int base;
+	size_t root_len;
 	int started;
 	int answered;
 	int searched;
@@ -96,6 +107,6 @@ int sn_table_find(struct sn_table *t, int i, const char *rel, int *backing);
 int sn_locate(struct sn_table *t, const char *spath, char *rel, size_t size);
 int sn_host_to_sandbox(struct sn_table *t, const char *host, char *out, size_t size);
 int sn_dev_name_in(const char *list, const char *rel);
-void sn_walk_init(struct sn_walk *w, const char *start, const char *path, int flags);
+void sn_walk_init(struct sn_walk *w, const char *start, const char *path, int flags, int scope);
 int sn_walk(struct sn_table *t, struct sn_walk *w);
 #endif

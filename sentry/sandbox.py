@@ -13,6 +13,7 @@ from sentry.kernel import audit as _audit
 from sentry.kernel.kernel import Kernel
 from sentry.kernel import idmap
 from sentry.platform import mountns as _mountns, privileges, ptrace, seccomp, staging
+from sentry import startsignals
 from sentry.fsimpl import sysfs
 from sentry.kernel.credentials import ID_MAX, Credentials
 from sentry.kernel.limits import Limits, parse_bytes
@@ -308,8 +309,9 @@ def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns):
         # The guest's cwd is a real one, kept by the kernel (chdir is
         # rewritten, never emulated), read back through /proc/<tid>/cwd.
         os.chdir(host_cwd)
-        for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_DFL)
+        # The dispositions and mask sentry itself was started with, not the
+        # interpreter's or the Sentry's (sentry/startsignals.py).
+        startsignals.restore()
         privileges.drop_all()
         filt.load()
         # From here every call is trapped: PATH is searched inside the sandbox.

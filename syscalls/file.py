@@ -16,7 +16,7 @@ from sentry.kernel import fdtraps
 from sentry.platform import staging
 from sentry.vfs.mount import (CONFINED, CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE, is_hidden_fd,
                               WRITE, split_deleted)
-from sentry.vfs.resolve import UnnamedTarget
+from sentry.vfs.resolve import RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT, UnnamedTarget
 from syscalls.call import AT_FDCWD, sint
 from syscalls import permission
 from syscalls.errors import SyscallError
@@ -34,6 +34,8 @@ O_TMPFILE = 0o20000000 | O_DIRECTORY
 # every flag openat(2) honours; openat2(2) rejects the rest, openat ignores them
 VALID_FLAGS = 0o37777777 & ~0o10000000000 | O_PATH
 O_PATH_FLAGS = O_PATH | O_DIRECTORY | O_NOFOLLOW | 0o2000000   # | O_CLOEXEC
+OPEN_HOW_SIZE, PAGE_SIZE = 24, 4096                    # struct open_how, as this kernel knows it
+RESOLVE_ALL = 0x3F
 
 
 is_hidden = is_hidden_fd
@@ -43,13 +45,13 @@ def wants_write(flags):
     return (flags & O_ACCMODE) != 0 or flags & (O_TRUNC | (O_TMPFILE & ~O_DIRECTORY))
 
 
-def open_rewrite(call, dirfd, path, flags, mode):
+def open_rewrite(call, dirfd, path, flags, mode, scope=0):
     flags &= VALID_FLAGS
     creat = flags & O_CREAT and not flags & O_PATH
     tmpfile = (flags & O_TMPFILE) == O_TMPFILE
     follow = not (flags & O_NOFOLLOW) and not (creat and flags & O_EXCL)
     try:
-        loc = lookup(call, dirfd, path, follow=follow, must_exist=not creat, identity=True)
+        loc = lookup(call, dirfd, path, follow=follow, must_exist=not creat, identity=True, scope=scope)
     except UnnamedTarget as unnamed:
         return _reopen_unnamed(call, unnamed, flags)
     if path.endswith(b"/") and creat and not loc.exists:
@@ -113,16 +115,23 @@ def sys_openat(call):
     return open_rewrite(call, call.fd(0), call.path(1), sint(call.args[2]), call.args[3])
 
 
-@handler("openat2", support="partial",
-         note="the guest's own RESOLVE_* flags are accepted but not enforced beyond the sandbox's confinement")
+@handler("openat2", note="the guest's RESOLVE_* flags are applied by the Sentry's own walk, as Linux applies them, "
+         "inside the sandbox; RESOLVE_CACHED is always EAGAIN (never answered from a cache alone)")
 def sys_openat2(call):
     size = call.args[3]
-    if size < 24:
+    if size < OPEN_HOW_SIZE:
         raise SyscallError(errno.EINVAL)
-    flags, mode, resolve = struct.unpack("<QQQ", call.read(call.args[2], 24))
-    if flags & ~(VALID_FLAGS | O_LARGEFILE) or resolve & ~0x3F:
+    if size > PAGE_SIZE:
+        raise SyscallError(errno.E2BIG)
+    how = call.read(call.args[2], size)
+    if any(how[OPEN_HOW_SIZE:]):
+        raise SyscallError(errno.E2BIG)       # a field this kernel does not know, set
+    flags, mode, resolve = struct.unpack("<QQQ", how[:OPEN_HOW_SIZE])
+    if flags & ~(VALID_FLAGS | O_LARGEFILE) or resolve & ~RESOLVE_ALL:
         raise SyscallError(errno.EINVAL)
     if mode and not flags & (O_CREAT | O_TMPFILE):
+        raise SyscallError(errno.EINVAL)
+    if resolve & RESOLVE_BENEATH and resolve & RESOLVE_IN_ROOT:
         raise SyscallError(errno.EINVAL)
     dirfd, path = call.fd(0), call.path(1)
     if is_hidden(dirfd) and staging.BASE <= call.args[1] < staging.BASE + staging.SIZE:
@@ -130,7 +139,10 @@ def sys_openat2(call):
         # the Sentry can have put its path in the staging area.
         mount = call.kernel.mounts.by_guest_fd(dirfd)
         dirfd, path = AT_FDCWD, os.fsencode(mount.path.rstrip("/")) + b"/" + path
-    return open_rewrite(call, dirfd, path, flags, mode)
+        resolve = 0
+    if resolve & RESOLVE_CACHED:
+        raise SyscallError(errno.EAGAIN)      # the caller tries again without, as Linux lets it
+    return open_rewrite(call, dirfd, path, flags, mode, scope=resolve)
 
 
 # ---- fds the Sentry keeps in every guest are invisible -----------------------

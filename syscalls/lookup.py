@@ -42,8 +42,10 @@ def host_to_sandbox(call, host, deleted_ok=False):
     return spath
 
 
-def start_dir(call, dirfd, path):
-    if path.startswith("/"):
+def start_dir(call, dirfd, path, scoped=False):
+    """The sandbox directory a relative path starts from (for a scoped
+    openat2, an absolute one too: it starts at dirfd's)."""
+    if path.startswith("/") and not scoped:
         return "/"
     if dirfd == AT_FDCWD:
         return cwd_sandbox_path(call)
@@ -58,13 +60,15 @@ def start_dir(call, dirfd, path):
     return fd_sandbox_path(call, dirfd)
 
 
-def lookup(call, dirfd, path, follow=True, must_exist=True, identity=False):
+def lookup(call, dirfd, path, follow=True, must_exist=True, identity=False, scope=0):
     """Resolve guest path bytes relative to dirfd (an int, AT_FDCWD allowed).
     identity: the guest gets the file's identity (a stat, an fd), so an
-    overlay copies a directory up first (Mount.expose)."""
+    overlay copies a directory up first (Mount.expose).
+    scope: openat2's RESOLVE_* flags (sentry/vfs/resolve.py)."""
     p = os.fsdecode(path)
-    return _resolve.resolve(call.kernel.mounts, start_dir(call, dirfd, p), p, follow, must_exist, ctx=call,
-                            expose=identity)
+    start = start_dir(call, dirfd, p, scoped=bool(scope & _resolve.SCOPED))
+    return _resolve.resolve(call.kernel.mounts, start, p, follow, must_exist, ctx=call,
+                            expose=identity, scope=scope)
 
 
 class Parent:

@@ -337,6 +337,13 @@ elif what == "apply":
             raise RuntimeError("injected bug")
         return apply(self, task, call, entry, outcome)
     kernel.Kernel.apply = buggy
+elif what == "vanished":
+    from syscalls import table
+    def gone(call):
+        raise ProcessLookupError("another process went away under the handler")
+    for e in table.TABLE.values():
+        if e.name in ("mkdir", "mkdirat") and e.handler is not None:
+            e.handler.fn = gone
 from sentry.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -361,6 +368,16 @@ def test_a_bug_in_the_exec_check_kills_the_task(buggy_sentry, what):
     r = run(what, "/bin/echo", "hello")
     assert b"injected bug" in r.stderr
     assert r.stdout == b"" and r.returncode == 128 + 9, r.stderr.decode()[-2000:]
+
+
+def test_a_vanished_process_under_a_handler_is_esrch(buggy_sentry):
+    """A ProcessLookupError from some other process left the caller stopped
+    for ever; the caller gets ESRCH and goes on."""
+    root, run = buggy_sentry
+    r = run("vanished", "/bin/sh", "-c", "mkdir /made; echo $?")
+    assert r.stdout == b"1\n", r.stderr.decode()[-2000:]
+    assert b"No such process" in r.stderr
+    assert not os.path.exists(os.path.join(root, "made"))
 
 
 def test_a_bug_at_a_seccomp_stop_refuses_the_call(buggy_sentry):

@@ -11,7 +11,8 @@ The walk is native/resolve.c alone; it is compared with
 - itself, driven through Python's callbacks (a mount Python serves, a
   caller whose search permission is checked at each directory);
 - the host kernel, openat2(RESOLVE_IN_ROOT) on the root's host directory,
-  where the table is a single plain mount.
+  where the table is a single plain mount (with the guest's own RESOLVE_*
+  flags, which the walk applies too).
 
 An answer is (backing, path under it, inode) or an errno.  Run with
 RESOLVER_DIFF_SEEDS=N for a longer run.
@@ -213,19 +214,34 @@ class Model:
     def __init__(self, mounts):
         self.mounts = mounts
 
-    def resolve(self, start, path, follow, must_exist):
+    def resolve(self, start, path, follow, must_exist, scope=0):
+        """scope: openat2's RESOLVE_* flags, start being the dirfd's directory."""
         if not path:
             raise SyscallError(errno.ENOENT)
         if len(os.fsencode(path)) >= 4096:
             raise SyscallError(errno.ENAMETOOLONG)
-        self.links = 0
-        stack = [] if path.startswith("/") else [c for c in start.split("/") if c]
-        return self.walk(stack, path, follow, must_exist, False)[1]
+        if path.startswith("/") and scope & R.RESOLVE_BENEATH:
+            raise SyscallError(errno.EXDEV)
+        self.links, self.scope = 0, scope
+        here = [c for c in start.split("/") if c]
+        self.root = here if scope & R.SCOPED else []
+        # an absolute path starts in the root's mount (the kernel allows
+        # that, and refuses only a later jump to another)
+        first = self.root if path.startswith("/") else here
+        self.base = self.locate("/" + "/".join(first))[0] if scope & R.RESOLVE_NO_XDEV else None
+        return self.walk(here, path, follow, must_exist, False)[1]
+
+    def same_mount(self, stack):
+        if self.base is not None and self.locate("/" + "/".join(stack))[0] is not self.base:
+            raise SyscallError(errno.EXDEV)
 
     def walk(self, stack, path, follow, must_exist, must_dir):
         """(directory stack, resolved) of path's last name, from stack."""
         if path.startswith("/"):
-            stack = []
+            if self.scope & R.RESOLVE_BENEATH:
+                raise SyscallError(errno.EXDEV)
+            stack = list(self.root)
+            self.same_mount(stack)
         comps = path.split("/")
         # "x/" and "x/." name a directory, followed
         must_dir = must_dir or comps[-1] in ("", ".")
@@ -237,18 +253,25 @@ class Model:
             if len(os.fsencode(name)) > 255:
                 raise SyscallError(errno.ENAMETOOLONG)
             if name == "..":
-                stack = stack[:-1]
+                if len(stack) > len(self.root):
+                    stack = stack[:-1]
+                elif self.scope & R.RESOLVE_BENEATH:
+                    raise SyscallError(errno.EXDEV)
+                self.same_mount(stack)
                 if last:
                     return stack, self.at(stack)
                 continue
             cand = stack + [name]
             spath = "/" + "/".join(cand)
+            self.same_mount(cand)
             mount, rel, backing, st = self.find(spath)
             if st is None:
                 if last and not must_exist:
                     return stack, R.Resolved(spath, mount, rel, None)
                 raise SyscallError(errno.ENOENT)
             if stat.S_ISLNK(st.st_mode) and (not last or follow or must_dir):
+                if self.scope & R.RESOLVE_NO_SYMLINKS:
+                    raise SyscallError(errno.ELOOP)
                 self.links += 1
                 if self.links > 40:
                     raise SyscallError(errno.ELOOP)
@@ -354,11 +377,24 @@ def native(mounts, start, path, follow):
     return (id(mounts.entries[idx[0]]), os.fsdecode(ffi.string(rel)), (dev, ino))
 
 
-def kernel(root_fd, spath, follow):
+def kernel(root_fd, start, path, follow, scope):
     """The host kernel's own resolution in a scratch tree (a single plain
-    mount): the reference model."""
-    fd = lib.sn_openat2(root_fd, os.fsencode(spath), os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW),
-                        0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+    mount): the reference model.  The sandbox's root is the kernel's
+    RESOLVE_IN_ROOT; a scoped walk's root is its start directory."""
+    if scope & R.SCOPED:
+        dfd = lib.sn_openat2(root_fd, os.fsencode(start.lstrip("/") or "."), os.O_PATH | os.O_CLOEXEC, 0, 0)
+        assert dfd >= 0
+        try:
+            return kernel_at(dfd, path, follow, scope)
+        finally:
+            os.close(dfd)
+    return kernel_at(root_fd, path if path.startswith("/") else start.rstrip("/") + "/" + path, follow,
+                     scope | RESOLVE_IN_ROOT)
+
+
+def kernel_at(dirfd, path, follow, resolve):
+    fd = lib.sn_openat2(dirfd, os.fsencode(path), os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW),
+                        0, resolve | RESOLVE_NO_MAGICLINKS)
     if fd < 0:
         return -fd
     try:
@@ -392,23 +428,26 @@ def check_seed(seed, tmp, divergences, seen):
         follow = rng.random() < 0.6
         must_exist = rng.random() < 0.8
         record = rng.random() < 0.5          # fills the walk's link memo
-        ref = answer(lambda: model.resolve(start, path, follow, must_exist))
-        walk = answer(lambda: R.resolve(mounts, start, path, follow, must_exist, record=record))
-        asking = answer(lambda: R.resolve(mounts, start, path, follow, must_exist, record=False, ctx=Searching()))
-        where = f"seed {seed} start {start!r} path {path!r} follow {follow} must_exist {must_exist}"
+        # the guest's openat2 RESOLVE_* flags, now and then
+        scope = rng.choice([0] * 6 + [R.RESOLVE_BENEATH, R.RESOLVE_IN_ROOT, R.RESOLVE_NO_XDEV,
+                                      R.RESOLVE_NO_SYMLINKS, R.RESOLVE_IN_ROOT | R.RESOLVE_NO_XDEV])
+        ref = answer(lambda: model.resolve(start, path, follow, must_exist, scope))
+        walk = answer(lambda: R.resolve(mounts, start, path, follow, must_exist, record=record, scope=scope))
+        asking = answer(lambda: R.resolve(mounts, start, path, follow, must_exist, record=False, ctx=Searching(),
+                                          scope=scope))
+        where = f"seed {seed} start {start!r} path {path!r} follow {follow} must_exist {must_exist} scope {scope}"
         if walk != ref:
             divergences.append(f"{where}: model {ref} walk {walk}")
         if asking != walk:
             divergences.append(f"{where}: walk {walk} walk checking search {asking}")
         seen["found"] += not isinstance(ref, int)
-        if must_exist:
+        if must_exist and not scope:
             fast = native(mounts, start, path, follow)
             seen["native"] += fast is not None
             if fast is not None and fast != walk:
                 divergences.append(f"{where}: walk {walk} native {fast}")
         if plain and path and must_exist:
-            spath = path if path.startswith("/") else (start.rstrip("/") + "/" + path)
-            k = kernel(root_fd, spath, follow)
+            k = kernel(root_fd, start, path, follow, scope)
             seen["kernel"] += 1
             got = walk if isinstance(walk, int) else walk[2]
             if k != got:

@@ -20,9 +20,13 @@ import uuid
 from sentry.vfs.mount import DELETED, Mount, is_hidden_fd, split_deleted
 from syscalls.errors import SyscallError
 
-# Host files whose content a sandbox may see as it is.
+# Host files whose content a sandbox may see as it is: machine-wide figures
+# (memory, CPU time, load; page, zone and free-page counters; pressure stalls)
+# that name no process, file, device or user of anyone else.
 PASSTHROUGH = {
     "meminfo", "cpuinfo", "stat", "uptime", "loadavg", "version", "filesystems",
+    "vmstat", "buddyinfo", "zoneinfo",
+    "pressure/cpu", "pressure/io", "pressure/memory", "pressure/irq",
     "sys/kernel/ostype", "sys/kernel/osrelease", "sys/kernel/version", "sys/kernel/pid_max",
     "sys/kernel/ngroups_max", "sys/kernel/cap_last_cap", "sys/kernel/threads-max",
     "sys/kernel/tainted", "sys/kernel/overflowuid", "sys/kernel/overflowgid",
@@ -35,6 +39,12 @@ SYSCTL_OWN = {"sys/kernel/hostname", "sys/kernel/domainname", "sys/kernel/osrele
               "sys/kernel/random/uuid", "sys/kernel/random/boot_id"}
 SYSCTL_FILES = {n for n in PASSTHROUGH if n.startswith("sys/")} | SYSCTL_OWN
 SYSCTL_DIRS = {"/".join(n.split("/")[:i]) for n in SYSCTL_FILES for i in range(1, n.count("/") + 1)}
+# Directories of PASSTHROUGH files (/proc/sys is made apart).
+PASSTHROUGH_DIRS = {n.split("/")[0] for n in PASSTHROUGH if "/" in n} - {"sys"}
+# The sandbox's own: it has no block device (the host's disks' names and I/O
+# counts would show other tenants' activity), as a VM with only network or
+# virtual file systems; procps and psutil take empty tables.
+SYNTHETIC = {"diskstats": b"", "partitions": b"major minor  #blocks  name\n\n"}
 RLIM_INFINITY = 2 ** 64 - 1
 # No write bit for the owner, when it is root: the guest runs as host uid 0
 # too, without capabilities, so this holds it off should it ever name these
@@ -42,14 +52,28 @@ RLIM_INFINITY = 2 ** 64 - 1
 # shares its uid and could set the bit itself: the mount refuses changes).
 DIR_MODE = 0o555 if os.geteuid() == 0 else 0o755
 PER_PROCESS_PASSTHROUGH = {"environ", "statm", "oom_score", "oom_score_adj",
-                           "personality", "wchan", "sessionid", "loginuid"}
+                           "personality", "wchan", "io", "coredump_filter"}
+# Written by the guest, kept for it: the host's OOM score needs CAP_SYS_RESOURCE.
+# (coredump_filter is read-only: no core files are made, sandbox.py, and a
+# value kept here would not pass to children as the kernel's does.)
 WRITABLE = {"oom_score_adj", "oom_adj"}
+# The audit ids of a process outside any login session ((uid_t)-1, no newline):
+# the host's would name the host user who logged in.
+UNSET_AUDIT_ID = b"4294967295"
 PER_PROCESS = {"status", "stat", "cmdline", "comm", "environ", "statm", "limits", "maps",
-               "mounts", "mountinfo", "oom_score", "oom_score_adj", "cgroup", "exe", "cwd",
-               "root", "fd", "fdinfo", "task"}
+               "smaps", "smaps_rollup", "mounts", "mountinfo", "oom_score", "oom_score_adj",
+               "cgroup", "exe", "cwd", "root", "fd", "fdinfo", "task", "io", "personality",
+               "wchan", "coredump_filter", "loginuid", "sessionid"}
 
 
 TMPFS_MAGIC = 0x01021994
+
+
+def _vpid_field(kernel, host):
+    """A pid field of a /proc file as the guest sees it.  Zero and negative
+    values are not pids but their absence (tpgid -1: no controlling terminal;
+    a pidfd's Pid -1: its process has exited; 0: none), and stay as they are."""
+    return kernel.vpid(host) if host > 0 else host
 
 
 def _is_tmpfs(fd):
@@ -105,8 +129,16 @@ class ProcMount(Mount):
             self._pid_entry(kernel, int(head), parts[1:], final=final)
         elif head == "sys":
             self._sysctl(kernel, "/".join(parts), final)
-        elif head in PASSTHROUGH and len(parts) == 1:
-            self._copy_host(head)
+        elif "/".join(parts) in PASSTHROUGH or (head in PASSTHROUGH and len(parts) == 1):
+            self._copy_host("/".join(parts))
+        elif head in SYNTHETIC and len(parts) == 1:
+            self._file(head, SYNTHETIC[head])
+        elif head in PASSTHROUGH_DIRS and len(parts) == 1 and os.path.isdir(f"/proc/{head}"):
+            self._dir(head)
+            if final:                  # listed: every file it holds on this host
+                for name in PASSTHROUGH:
+                    if name.startswith(head + "/"):
+                        self._copy_host(name)
 
     def _numbered_dirs(self, path, numbers):
         """Make path's numeric entries exactly `numbers`, listed in ascending
@@ -137,9 +169,16 @@ class ProcMount(Mount):
 
     def _fill_root(self, kernel, ctx):
         self._numbered_dirs(".", kernel.visible_pids())
-        for name in PASSTHROUGH:
-            if "/" not in name:
-                self._copy_host(name)
+        # Names only: each file's content is made anew when it is looked up.
+        for name in PASSTHROUGH | set(SYNTHETIC):
+            if "/" not in name and not os.path.exists(os.path.join(self.host_root, name)):
+                if name in SYNTHETIC:
+                    self._file(name, SYNTHETIC[name])
+                else:
+                    self._copy_host(name)
+        for name in PASSTHROUGH_DIRS:
+            if os.path.isdir(f"/proc/{name}"):
+                self._dir(name)
         self._link("self", str(ctx.process.vpid))
         self._link("thread-self", f"{ctx.process.vpid}/task/{ctx.task.vtid}")
         self._link("mounts", "self/mounts")
@@ -188,6 +227,18 @@ class ProcMount(Mount):
                 self._file(path, (self._comm(proc, host) + "\n").encode())
             elif name == "maps":
                 self._file(path, self._maps(kernel, host))
+            elif name == "smaps":
+                self._file(path, self._maps(kernel, host, "smaps"))
+            elif name == "smaps_rollup":
+                self._file(path, self._smaps_rollup(kernel, host))
+            elif name in ("loginuid", "sessionid"):
+                self._file(path, UNSET_AUDIT_ID)
+            elif name == "wchan":
+                with open(f"/proc/{host}/wchan", "rb") as f:
+                    wchan = f.read()
+                # held by the Sentry at a syscall, as stat's 't' (_state): to
+                # the guest it runs ("0") or waits in that call, not in ptrace
+                self._file(path, b"0" if wchan == b"ptrace_stop" else wchan)
             elif name in ("mounts", "mountinfo"):
                 self._file(path, self._mounts(kernel, name == "mountinfo"))
             elif name == "cgroup":
@@ -259,6 +310,8 @@ class ProcMount(Mount):
                     line = f"Name:\t{self._comm(proc, host)}\n"
                 elif key in ids:
                     line = f"{key}:\t{ids[key]}\n"
+                elif key == "Ngid":               # a NUMA group's leader: a host pid, or 0
+                    line = f"Ngid:\t{_vpid_field(kernel, int(line.split()[1]))}\n"
                 elif creds is not None and key in ("Uid", "Gid", "Groups"):
                     vals = {"Uid": (creds.ruid, creds.euid, creds.suid, creds.fsuid),
                             "Gid": (creds.rgid, creds.egid, creds.sgid, creds.fsgid),
@@ -281,7 +334,7 @@ class ProcMount(Mount):
         fields[0] = self._state(fields[0].decode(), proc, self._ctx).encode()
         fields[1] = str(kernel.ppid_of(proc)).encode()
         for i in (2, 3, 5):                       # pgrp, session, tty's foreground group
-            fields[i] = str(kernel.vpid(int(fields[i]))).encode()
+            fields[i] = str(_vpid_field(kernel, int(fields[i]))).encode()
         return str(vtid).encode() + b" (" + self._comm(proc, host).encode() + b") " + b" ".join(fields) + b"\n"
 
     def _cmdline(self, proc, host):
@@ -294,12 +347,21 @@ class ProcMount(Mount):
             data = b"\0".join([args[2]] + args[4:])
         return data
 
-    def _maps(self, kernel, host):
+    def _maps(self, kernel, host, name="maps"):
+        """maps, or smaps: the same header line per mapping, each followed by
+        "Key: value" lines."""
         from sentry.platform import staging
         out = []
-        with open(f"/proc/{host}/maps") as f:
+        skip = False
+        with open(f"/proc/{host}/{name}") as f:
             for line in f:
-                if line.startswith(f"{staging.BASE:x}-"):
+                first = line.split(None, 1)[0] if line.strip() else ""
+                if ":" in first:              # smaps: a line about the mapping above
+                    if not skip:
+                        out.append(line)
+                    continue
+                skip = line.startswith(f"{staging.BASE:x}-")
+                if skip:
                     continue                  # the Sentry's own mapping
                 parts = line.split(None, 5)
                 if len(parts) == 6 and parts[5].startswith("/"):
@@ -307,6 +369,19 @@ class ProcMount(Mount):
                     line = line[:len(line) - len(parts[5])] + self._sandbox_path(kernel, path) + "\n"
                 out.append(line)
         return "".join(out).encode()
+
+    def _smaps_rollup(self, kernel, host):
+        """The host's totals (the Sentry's mapping's resident page in them)
+        over the range of the mappings the guest sees: the Sentry's own one
+        would show as the start when it is the lowest."""
+        from sentry.platform import staging
+        with open(f"/proc/{host}/smaps_rollup", "rb") as f:
+            data = f.read()
+        if data.startswith(b"%x-" % staging.BASE):
+            shown = self._maps(kernel, host)
+            if shown:
+                data = shown.split(b"-", 1)[0] + data[data.index(b"-"):]
+        return data
 
     def _mounts(self, kernel, info):
         lines = []
@@ -350,7 +425,7 @@ class ProcMount(Mount):
             for i, line in enumerate(lines):
                 key, _, value = line.partition(b":")
                 if key in (b"Pid", b"NSpid") and value.strip().lstrip(b"-").isdigit():
-                    lines[i] = key + b":\t" + str(kernel.vpid(int(value))).encode()   # a pidfd's
+                    lines[i] = key + b":\t" + str(_vpid_field(kernel, int(value))).encode()   # a pidfd's
             self._file(rel, b"\n".join(lines))
         self._per_fd(host, "fdinfo", path, copy)
 

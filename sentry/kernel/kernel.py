@@ -222,8 +222,12 @@ class Kernel:
                             entry.note or "not offered by sentry")
             outcome = -e.errno
             self.audit.denied(task, entry, e.errno)
-        except (ptrace.TaskGone, ProcessLookupError):
+        except ptrace.TaskGone:
             return
+        except ProcessLookupError:
+            # another process vanished under the handler: the caller gets
+            # ESRCH, never a stop that nothing ends
+            outcome = -errno.ESRCH
         except Exception:
             # A bug in one handler must not take the sandbox down.
             log.exception("handler for %s failed", entry.name)

@@ -16,10 +16,19 @@ SN_WALK_SEARCH_DIR), then goes on.
 """
 import errno
 import os
+import re
 import stat
 
 from sentry._native import ffi, lib
 from syscalls.errors import SyscallError
+
+# openat2's resolve flags (the guest's own; the Sentry's confinement holds
+# whatever they say)
+RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS = 0x01, 0x02, 0x04
+RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_CACHED = 0x08, 0x10, 0x20
+SCOPED = RESOLVE_BENEATH | RESOLVE_IN_ROOT
+# /proc's magic links: they name an object, not a path (fd/N, cwd, root, exe …)
+_MAGIC = re.compile(r"\d+(/task/\d+)?/(fd/\d+|cwd|root|exe|map_files/[^/]+|ns/[^/]+)")
 
 MAX_LINKS = 40
 PATH_MAX = 4096
@@ -62,7 +71,7 @@ def split(path):
 _walks = []        # sn_walk states to reuse (a walk may start another: _fd_target)
 
 
-def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=None, expose=False):
+def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=None, expose=False, scope=0):
     """Resolve `path` (str or bytes) relative to sandbox directory `start`.
 
     ctx: the syscall on whose behalf (synthetic backends such as /proc
@@ -74,12 +83,14 @@ def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=
     record: let the walk remember the symlinks it followed (vfs/linkcache.py).
     expose: the guest gets the result's identity, a stat or an fd
     (Mount.expose: an overlay copies a directory up first).
+    scope: openat2's RESOLVE_* flags, as Linux applies them, with `start`
+    the directory of the guest's dirfd (for an absolute path too).
     """
-    loc = _walk(mounts, start, path, follow, must_exist, record, ctx)
+    loc = _walk(mounts, start, path, follow, must_exist, record and not scope, ctx, scope)
     return loc.mount.owner.expose(loc) if expose and loc.exists else loc
 
 
-def _walk(mounts, start, path, follow, must_exist, record, ctx):
+def _walk(mounts, start, path, follow, must_exist, record, ctx, scope):
     w = _walks.pop() if _walks else ffi.new("struct sn_walk *")
     flags = lib.SN_WALK_CALLBACKS
     if follow:
@@ -90,7 +101,7 @@ def _walk(mounts, start, path, follow, must_exist, record, ctx):
         flags |= lib.SN_WALK_RECORD
     if ctx is not None and getattr(ctx, "checks_search", False):
         flags |= lib.SN_WALK_SEARCH    # a guest held to its own ids
-    lib.sn_walk_init(w, os.fsencode(start), os.fsencode(path), flags)
+    lib.sn_walk_init(w, os.fsencode(start), os.fsencode(path), flags, scope)
     answer = None                       # what Python found for the last name it served
     try:
         while True:
@@ -101,6 +112,9 @@ def _walk(mounts, start, path, follow, must_exist, record, ctx):
                 raise SyscallError(-r)
             if r == lib.SN_WALK_SEARCH_DIR:
                 ctx.may_search(_dir_st(mounts, os.fsdecode(ffi.string(w.spath))))
+                continue
+            if r == lib.SN_WALK_READLINK:
+                _serve_target(mounts, w, ctx, answer[0])
                 continue
             assert r == lib.SN_WALK_LOOKUP, r
             answer = _serve(mounts, w, ctx)
@@ -126,32 +140,38 @@ def _serve(mounts, w, ctx):
     rel = os.fsdecode(ffi.string(w.rel))
     w.answered = 1
     w.ans = lib.SN_ANS_ABSENT
-    if mount.allows(rel):
-        mount.prepare(rel, ctx, bool(w.final))
-        try:
-            backing, st = mount.find(rel)
-        except SyscallError as e:
-            if e.errno != errno.ENOENT:
-                raise
-            return None
-        if stat.S_ISLNK(st.st_mode):
-            w.ans = lib.SN_ANS_LINK
-            if w.follows:
-                target = backing.readlink(rel)
-                ref = mount.fd_of(rel, ctx) if hasattr(mount, "fd_of") else None
-                if ref is not None:
-                    # /proc/<pid>/fd/N: follow its path only if that path still
-                    # leads to the open file (not a pipe, not a file outside the
-                    # sandbox's view, not one renamed or deleted since)
-                    target = _fd_target(mounts, ctx, ref, target)
-                t = os.fsencode(target)
-                if len(t) >= PATH_MAX:
-                    raise SyscallError(errno.ENAMETOOLONG)
-                w.target = t
-        else:
-            w.ans = lib.SN_ANS_DIR if stat.S_ISDIR(st.st_mode) else lib.SN_ANS_OTHER
-        return backing, st
-    return None
+    if not mount.allows(rel):
+        return None
+    mount.prepare(rel, ctx, bool(w.final))
+    try:
+        backing, st = mount.find(rel)
+    except SyscallError as e:
+        if e.errno != errno.ENOENT:
+            raise
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        w.ans = lib.SN_ANS_MAGIC if hasattr(mount, "fd_of") and _MAGIC.fullmatch(rel) else lib.SN_ANS_LINK
+    else:
+        w.ans = lib.SN_ANS_DIR if stat.S_ISDIR(st.st_mode) else lib.SN_ANS_OTHER
+    return backing, st
+
+
+def _serve_target(mounts, w, ctx, backing):
+    """The target of the symlink just served, which the walk follows."""
+    mount = mounts.entries[w.index]
+    rel = os.fsdecode(ffi.string(w.rel))
+    target = backing.readlink(rel)
+    ref = mount.fd_of(rel, ctx) if hasattr(mount, "fd_of") else None
+    if ref is not None:
+        # /proc/<pid>/fd/N: follow its path only if that path still leads to
+        # the open file (not a pipe, not a file outside the sandbox's view,
+        # not one renamed or deleted since)
+        target = _fd_target(mounts, ctx, ref, target)
+    t = os.fsencode(target)
+    if len(t) >= PATH_MAX:
+        raise SyscallError(errno.ENAMETOOLONG)
+    w.target = t
+    w.answered = 2
 
 
 def _dir_st(mounts, spath):
