@@ -536,7 +536,10 @@ int sn_walk(struct sn_table *t, struct sn_walk *w)
 		w->started = 1;
 		/* the memo names absolute paths; a relative one starts from a
 		 * directory the walk resolved, with no symlink in its path */
-		if (w->todo[0] == '/' && !w->scope && substitute_links(t, w->todo, sizeof w->todo, w->flags & SN_WALK_FOLLOW))
+		/* not for a guest checked at each directory: a memo skips the
+		 * link's own directories, which it must be allowed to search */
+		if (w->todo[0] == '/' && !w->scope && !(w->flags & SN_WALK_SEARCH)
+		    && substitute_links(t, w->todo, sizeof w->todo, w->flags & SN_WALK_FOLLOW))
 			return -ENAMETOOLONG;
 		if (w->scope & SN_RESOLVE_NO_XDEV) {
 			w->base = sn_locate(t, w->stack[0] ? w->stack : "/", rel, sizeof rel);
