@@ -299,8 +299,6 @@ class OverlayMount(Mount):
         if table is not None:
             lib.sn_table_overlay_changed(table)
 
-    find_direct = find       # every step above is one confined lookup already
-
     def lstat(self, rel):
         return self.find(rel)[1]
 

@@ -132,11 +132,6 @@ class Mount:
         every component before."""
         return self, self.lstat(rel)
 
-    def find_direct(self, rel):
-        """As find, in one confined lookup: ELOOP when a component but the
-        last is a symlink."""
-        return self, self.lstat_direct(rel)
-
     def prepare(self, rel, ctx, final=True):
         """Called before `rel` is looked up: synthetic backends make it exist
         (all of it when it is the final component: it may be listed)."""
