@@ -121,8 +121,9 @@ int sn_table_add_link(struct sn_table *t, const char *from, const char *to)
 void sn_table_clear_links(struct sn_table *t) { t->nlinks = 0; }
 
 /* Replace known symlinks at the head of absolute path: a leading directory,
- * or the whole path when its last name is followed.  0, or -1 (too long). */
-static int substitute_links(struct sn_table *t, char *path, size_t size, int follow)
+ * or the whole path when its last name is followed.  Each step leaves an
+ * equivalent path, so one that would not fit is simply not taken. */
+static void substitute_links(struct sn_table *t, char *path, size_t size, int follow)
 {
 	for (int round = 0; round < 8; round++) {
 		int hit = -1;
@@ -133,14 +134,14 @@ static int substitute_links(struct sn_table *t, char *path, size_t size, int fol
 				break;
 			}
 		}
-		if (hit < 0) return 0;
-		char tmp[SN_PATH_MAX];
+		if (hit < 0) return;
 		const char *to = t->links[hit].to;
-		int w = snprintf(tmp, sizeof tmp, "%s%s", strcmp(to, "/") ? to : "", path + t->links[hit].from_len);
-		if (w < 0 || (size_t)w >= size) return -1;
-		strcpy(path, tmp[0] ? tmp : "/");
+		size_t tl = strcmp(to, "/") ? strlen(to) : 0, n = t->links[hit].from_len, rest = strlen(path + n);
+		if (tl + rest + 1 > size) return;
+		memmove(path + tl, path + n, rest + 1);
+		memcpy(path, to, tl);
+		if (!path[0]) strcpy(path, "/");
 	}
-	return -1;
 }
 
 /* ---- the mount table -------------------------------------------------------- */
@@ -538,9 +539,8 @@ int sn_walk(struct sn_table *t, struct sn_walk *w)
 		 * directory the walk resolved, with no symlink in its path */
 		/* not for a guest checked at each directory: a memo skips the
 		 * link's own directories, which it must be allowed to search */
-		if (w->todo[0] == '/' && !w->scope && !(w->flags & SN_WALK_SEARCH)
-		    && substitute_links(t, w->todo, sizeof w->todo, w->flags & SN_WALK_FOLLOW))
-			return -ENAMETOOLONG;
+		if (w->todo[0] == '/' && !w->scope && !(w->flags & SN_WALK_SEARCH))
+			substitute_links(t, w->todo, sizeof w->todo, w->flags & SN_WALK_FOLLOW);
 		if (w->scope & SN_RESOLVE_NO_XDEV) {
 			w->base = sn_locate(t, w->stack[0] ? w->stack : "/", rel, sizeof rel);
 			if (w->base < 0) return -ENOENT;
