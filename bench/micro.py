@@ -21,6 +21,11 @@ CASES = {
     "fork_wait": "new process + tracer auto-attach",
     "fork_exec_wait": "fork + execve of a static binary",
     "pipe_pingpong": "1-byte round trip between two processes",
+    # loopback TCP: the host's loopback natively, the sandbox's own (a private
+    # network namespace) under sentry
+    "tcp_pingpong": "1-byte round trip over loopback TCP between two processes (TCP_NODELAY)",
+    "tcp_stream_64k": "64 KiB written to a loopback TCP connection a peer drains",
+    "tcp_connect_accept": "socket + connect + accept + close of both ends on loopback",
 }
 
 UNIT = "ns/op"

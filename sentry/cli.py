@@ -64,6 +64,12 @@ def parser():
                           "k, m, g suffixes; reported, not enforced")
     run.add_argument("--kernel-release", metavar="RELEASE",
                      help="kernel release uname -r reports (default: the host's)")
+    run.add_argument("--network", default="sandbox", choices=("sandbox", "none", "host"),
+                     help="sandbox (default): a private network (loopback) of the sandbox's own; none: "
+                          "loopback only; host: the host's network, not isolated")
+    run.add_argument("--net-allow", action="append", default=[], metavar="CIDR[:PORT]",
+                     help="with --network=sandbox: the destinations outside the sandbox the guest may connect "
+                          "to, repeatable (default: any but the host's own, loopback and link-local addresses)")
     run.add_argument("--strace", action="store_true",
                      help="log every trapped syscall, its result and its outcome")
     run.add_argument("--audit", metavar="FILE",
@@ -95,7 +101,8 @@ def main(argv=None):
                      uid=args.uid, gid=args.gid, groups=[g for g in args.groups.split(",") if g],
                      cpus=args.cpus, memory=args.memory, kernel_release=args.kernel_release,
                      overlay=args.overlay, overlay_dir=args.overlay_dir,
-                     hide=args.hide, expose=args.expose, audit=args.audit)
+                     hide=args.hide, expose=args.expose, audit=args.audit,
+                     network=args.network, net_allow=args.net_allow)
         return run(cfg)
     except ConfigError as e:
         print(f"sentry: {e}", file=sys.stderr)

@@ -24,7 +24,8 @@ from sentry.fsimpl.overlay import LayersInUse, OverlayMount
 from sentry.fsimpl.proc import ProcMount
 from sentry.vfs import resolve
 from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, Mount, MountTable
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
+from syscalls.table import build_table, filter_rules, mm_checked
 
 log = logging.getLogger("sentry")
 
@@ -37,7 +38,7 @@ class Config:
     def __init__(self, argv, rootfs=None, cwd=None, env=None, hostname="sentry",
                  strace=False, mounts=(), pids_limit=4096, uid=0, gid=0, groups=None,
                  cpus=None, memory=None, kernel_release=None, overlay=False, overlay_dir=None,
-                 hide=(), expose=(), audit=None):
+                 hide=(), expose=(), audit=None, network="sandbox", net_allow=()):
         self.argv = argv
         self.rootfs = rootfs
         # the default root is always an overlay; --overlay-dir implies one
@@ -54,6 +55,16 @@ class Config:
         if both:
             raise ConfigError(f"--hide and --expose {sorted(both)[0]}: one or the other")
         self.audit = audit
+        if network not in NETWORK_MODES:
+            raise ConfigError(f"--network={network}: one of {', '.join(NETWORK_MODES)}")
+        self.network = network
+        if net_allow and network != "sandbox":
+            raise ConfigError(f"--net-allow: only with --network=sandbox")
+        from sentry.net.policy import BadRule, Policy
+        try:
+            self.net_policy = Policy(net_allow)
+        except BadRule as e:
+            raise ConfigError(f"--net-allow {e}: CIDR or CIDR:PORT (an IPv6 one with a port: [CIDR]:PORT)")
         if not isinstance(pids_limit, int) or pids_limit < 0:
             raise ConfigError(f"--pids-limit {pids_limit}: a number of tasks, 0 for no limit")
         self.pids_limit = pids_limit
@@ -73,6 +84,12 @@ class Config:
         self.memory = memory
         self.kernel_release = kernel_release
         self.limits = Limits(cpus, memory)
+
+
+# none: a private loopback only; sandbox: that, plus outbound connections the
+# Sentry makes under --net-allow and --publish'ed ports; host: the host's
+# network, not isolated (README, Security)
+NETWORK_MODES = ("sandbox", "none", "host")
 
 
 def _id_option(name, value):
@@ -275,11 +292,18 @@ def _host_cwd(cfg, mounts):
     raise ConfigError("the sandbox's root cannot be resolved")
 
 
-def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns):
+def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns, netns):
     """Runs in the forked child: becomes the sandbox's first process."""
     try:
         if os.read(ready_r, 1) != b"x":         # the Sentry could not trace us
             os._exit(125)
+        if netns is not None:
+            try:
+                _mountns.join_network(netns.netns_fd, netns.userns_fd)
+            except OSError as e:
+                # never the host's network instead
+                os.write(2, f"sentry: cannot enter the sandbox's network namespace: {e.strerror}\n".encode())
+                os._exit(125)
         if userns:
             try:
                 privileges.enter_user_namespace(cfg.uid, cfg.gid)
@@ -346,7 +370,7 @@ def run(cfg):
     private = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-")
     scratch = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-", dir=_memory_dir()) if _memory_dir() else private
     janitor = _janitor(private, scratch)
-    mountns = None
+    mountns = outbound = None
     trail = _audit.OFF
     try:
         kernel = None
@@ -362,18 +386,27 @@ def run(cfg):
         if userns:
             idmap.set_current(idmap.IdMap((cfg.uid, os.geteuid()), (cfg.gid, os.getegid())))
         mounts = build_mounts(cfg, private, scratch, lambda: kernel, mountns)
-        filt = seccomp.build()
+        table = build_table()
+        filt = seccomp.build(filter_rules(table))
         # --strace sees every call: the native fast path stays off
-        seccomp.configure_native(staging.BASE, staging.SIZE, mounts, fast_paths=not cfg.strace)
+        seccomp.configure_native(staging.BASE, staging.SIZE, mounts, mm_checked(table), fast_paths=not cfg.strace)
         strace = None
         if cfg.strace:
             from sentry.strace import Tracer
             strace = Tracer()
-        kernel = Kernel(mounts, strace, cfg.pids_limit,
+        kernel = Kernel(mounts, table, strace, cfg.pids_limit,
                         Credentials(cfg.uid, cfg.gid, cfg.groups), cfg.limits)
         kernel.uts["hostname"] = cfg.hostname
         kernel.audit = trail
         kernel.mountns = mountns
+        if cfg.network != "host":
+            # the network namespace holds the sandbox's abstract names apart:
+            # the guest's own, as it gave them (getsockname, /proc/net/unix)
+            kernel.abstract_prefix = b""
+        if cfg.network == "sandbox":
+            from sentry.net.outbound import Outbound
+            outbound = kernel.outbound = Outbound(private)
+            kernel.net_policy = cfg.net_policy
         if cfg.kernel_release:
             kernel.uts["release"] = cfg.kernel_release
 
@@ -384,7 +417,8 @@ def run(cfg):
         pid = os.fork()
         if pid == 0:
             os.close(ready_w)
-            _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns)
+            _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns,
+                         mountns if cfg.network != "host" else None)
         os.close(ready_r)
         try:
             ptrace.seize(pid)
@@ -407,12 +441,14 @@ def run(cfg):
         with _signals_forwarded_to(pid):
             status = kernel.run()
         if log.isEnabledFor(logging.DEBUG):
-            _log_trap_counts()
+            _log_trap_counts(table)
         return exit_code(status)
     finally:
         trail.close()
         if mountns is not None:
             mountns.close()
+        if outbound is not None:
+            outbound.close()
         if janitor is not None:
             os.close(janitor)           # the janitor removes them now
         else:
@@ -519,8 +555,12 @@ def _start_mount_namespace(cfg, private):
     (platform/mountns.py); None where no mount namespace can be had, and then
     no /dev/pts, and a tmpfs size= is refused."""
     try:
-        return _mountns.MountNamespace(private)
+        return _mountns.MountNamespace(private, network=cfg.network != "host")
     except _mountns.Unavailable as e:
+        if cfg.network != "host":
+            raise ConfigError(f"--network={cfg.network}: the sandbox's network needs a private network namespace, "
+                              f"and none can be had here ({e}): run as root or allow unprivileged user namespaces, "
+                              "or say --network=host (not isolated)")
         if any("size" in m for m in cfg.mounts):
             raise ConfigError(f"--mount type=tmpfs,size=…: the size limit needs a private mount namespace, "
                               f"and none can be had here ({e}): run as root or allow unprivileged user namespaces")
@@ -538,10 +578,9 @@ def _memory_dir():
     return None
 
 
-def _log_trap_counts():
+def _log_trap_counts(table):
     from sentry._native import lib
-    from syscalls import table
-    counts = sorted(((lib.sn_traps_of(nr), e.name) for nr, e in table.TABLE.items()), reverse=True)
+    counts = sorted(((lib.sn_traps_of(nr), e.name) for nr, e in table.entries.items()), reverse=True)
     log.debug("traps: %s; %s", ptrace.counters(),
               ", ".join(f"{name} {n}" for n, name in counts if n))
 

@@ -9,9 +9,9 @@ and the pid inside is translated as any other pid argument.
 """
 import errno
 
-from syscalls.call import sint
-from syscalls.errors import SyscallError
-from syscalls.registry import PASS, Rewrite, handler
+from sentry.kernel.syscall import PASS, Rewrite, sint
+from sentry.errors import SyscallError
+from syscalls.registry import handler
 
 CLOCKFD = 3          # low bits of a clockid naming a posix clock device by fd
 PER_THREAD = 4

@@ -9,8 +9,8 @@ import errno
 import struct
 
 from sentry.kernel.credentials import SECBIT_KEEP_CAPS
-from syscalls.call import sint
-from syscalls.errors import SyscallError
+from sentry.kernel.syscall import sint
+from sentry.errors import SyscallError
 from syscalls.registry import handler
 
 

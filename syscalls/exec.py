@@ -14,11 +14,11 @@ import os
 import struct
 
 from sentry.loader import program
-from syscalls.call import AT_FDCWD, sint
+from sentry.kernel.syscall import AT_FDCWD, Rewrite, sint
 from syscalls import permission
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 from syscalls.lookup import fd_sandbox_path, lookup
-from syscalls.registry import Rewrite, handler
+from syscalls.registry import handler
 from sentry.platform import memory
 
 SYS_EXECVEAT = 322

@@ -14,15 +14,17 @@ import struct
 
 from sentry.kernel import fdtraps
 from sentry.platform import staging
-from sentry.vfs.mount import (CONFINED, CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE, is_hidden_fd,
-                              WRITE, split_deleted)
+from sentry.host import CONFINED
+from sentry.vfs.mount import CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE, WRITE
 from sentry.vfs.resolve import RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT, UnnamedTarget
-from syscalls.call import AT_FDCWD, sint
+from sentry.kernel.syscall import AT_FDCWD, PASS, Rewrite, sint
 from syscalls import permission
-from syscalls.errors import SyscallError
+from syscalls.fdutil import Borrowed, check_owner, chmod_fd, chown_fd, is_hidden
+from sentry.errors import SyscallError
 from syscalls.lookup import lookup
+from syscalls.path import XATTR_SIZE_MAX, check_xattr_change, check_xattr_name, xattr_name
 from syscalls import locks, process, tty
-from syscalls.registry import PASS, Rewrite, handler
+from syscalls.registry import handler
 
 log = logging.getLogger("sentry")
 
@@ -36,9 +38,6 @@ VALID_FLAGS = 0o37777777 & ~0o10000000000 | O_PATH
 O_PATH_FLAGS = O_PATH | O_DIRECTORY | O_NOFOLLOW | 0o2000000   # | O_CLOEXEC
 OPEN_HOW_SIZE, PAGE_SIZE = 24, 4096                    # struct open_how, as this kernel knows it
 RESOLVE_ALL = 0x3F
-
-
-is_hidden = is_hidden_fd
 
 
 def wants_write(flags):
@@ -197,75 +196,6 @@ def sys_close_range(call):
 
 # ---- fd-level calls whose target must be checked -------------------------------
 
-class Borrowed:
-    """A Sentry-side duplicate of guest fd `fd` (pidfd_getfd) and the host
-    directory (a mount, or an overlay's layer) its file lives in -- a deleted
-    one's too -- or None: outside every mount (a host file handed over on
-    stdin, the host's terminal), or no file at all (a pipe, a socket, an
-    anonymous inode).  Checks and actions use the duplicate only, never the
-    fd number again: a racing thread may put another file at that number
-    meanwhile, never into the duplicate.  A context manager: closes it."""
-
-    def __init__(self, call, fd, hidden_ok=False):
-        if fd < 0 or (is_hidden(fd) and not hidden_ok):
-            raise SyscallError(errno.EBADF)
-        self.fd = call.kernel.borrow_fd(call.process, fd, hidden_ok)
-        try:
-            host = split_deleted(os.readlink(f"/proc/self/fd/{self.fd}"))[0]
-            self.flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
-        except OSError:
-            os.close(self.fd)
-            raise SyscallError(errno.EBADF)
-        self.backing = call.kernel.mounts.backing_of(host) if host.startswith("/") else None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        if self.fd is not None:
-            os.close(self.fd)
-        if exc[0] is not None and issubclass(exc[0], OSError) and not isinstance(exc[1], SyscallError):
-            raise SyscallError(exc[1].errno or errno.EIO)
-        return False
-
-    def detach(self):
-        """The duplicate, which the caller keeps (no longer closed here)."""
-        fd, self.fd = self.fd, None
-        return fd
-
-    @property
-    def proc_path(self):
-        return f"/proc/self/fd/{self.fd}"
-
-    @property
-    def in_writable_mount(self):
-        return self.backing is not None and not self.backing.readonly
-
-    def not_o_path(self):
-        """Calls on the open file itself (fchmod, fsetxattr, ioctl…) do not
-        take an O_PATH fd."""
-        if self.flags & O_PATH:
-            raise SyscallError(errno.EBADF)
-        return self
-
-    def check_changeable(self):
-        """The Sentry changes a file's attributes for the guest (with its own
-        privileges, after checking the guest's emulated ones) only inside the
-        sandbox's writable mounts: EROFS in a read-only mount (an overlay's
-        lower layer, a node of /dev), EPERM outside every mount, where the
-        file is the host's and the guest, which holds no capability there,
-        could not either."""
-        if self.backing is None:
-            raise SyscallError(errno.EPERM)
-        self.backing.check_writable()
-        return self
-
-
-def check_owner(call, st):
-    """The file's owner, or CAP_FOWNER (EPERM): chmod, times, inode flags."""
-    call.task.creds.check_chmod(st)
-
-
 FREMOVEXATTR = 199
 
 
@@ -273,7 +203,6 @@ FREMOVEXATTR = 199
          "sandbox's writable mounts only (EROFS in a read-only one, EPERM outside: a host file "
          "handed over); the Sentry's own xattr names (user.sentry.*) are refused with EPERM")
 def sys_fsetxattr(call):
-    from syscalls.path import XATTR_SIZE_MAX, check_xattr_change, check_xattr_name, xattr_name
     name = os.fsdecode(xattr_name(call, 1))
     check_xattr_name(name)
     remove = call.nr == FREMOVEXATTR
@@ -287,31 +216,6 @@ def sys_fsetxattr(call):
             os.removexattr(b.fd, name)
         else:
             os.setxattr(b.fd, name, value, sint(call.args[4]))
-    return 0
-
-
-def chown_fd(call, fd, uid, gid, empty_path=False):
-    """fchown, and fchownat(fd, "", AT_EMPTY_PATH) (which takes an O_PATH fd)."""
-    with Borrowed(call, fd) as b:
-        if not empty_path:
-            b.not_o_path()
-        b.check_changeable()
-        host = call.task.creds.chown_ids(os.fstat(b.fd), uid & 0xFFFFFFFF, gid & 0xFFFFFFFF)
-        os.chown(b.proc_path, *host)
-    return 0
-
-
-def chmod_fd(call, fd, mode, empty_path=False):
-    """fchmod, and fchmodat2(fd, "", AT_EMPTY_PATH)."""
-    with Borrowed(call, fd) as b:
-        if not empty_path:
-            b.not_o_path()
-        b.check_changeable()
-        st = os.fstat(b.fd)
-        if stat.S_ISLNK(st.st_mode):
-            raise SyscallError(errno.EOPNOTSUPP)
-        check_owner(call, st)
-        os.chmod(b.proc_path, mode & 0o7777)
     return 0
 
 

@@ -4,9 +4,10 @@ import os
 import struct
 
 from sentry.kernel.credentials import CAP_SYS_ADMIN
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 
-from syscalls.registry import Rewrite, handler
+from sentry.kernel.syscall import Rewrite
+from syscalls.registry import handler
 
 UTS_LEN = 65
 

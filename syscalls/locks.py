@@ -31,10 +31,11 @@ import os
 import struct
 
 from sentry.kernel.locktable import OFFSET_MAX, RD, UN, WR, LockTable, Owner
-from sentry.vfs.mount import HIDDEN_FD_BASE, PIN_SLOTS, is_hidden_fd, split_deleted
-from syscalls.call import Inject, sint
-from syscalls.errors import SyscallError
-from syscalls.registry import PASS, Rewrite, handler
+from sentry.vfs.mount import FIRST_RESERVED, HIDDEN_FD_BASE, PIN_SLOTS, is_hidden_fd, split_deleted
+from sentry.kernel.syscall import Inject, PASS, Rewrite, sint
+from sentry.errors import SyscallError
+from syscalls.fdutil import Borrowed
+from syscalls.registry import handler
 
 F_GETLK, F_SETLK, F_SETLKW = 5, 6, 7
 F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW = 36, 37, 38
@@ -307,7 +308,7 @@ def _hidden_slots(kernel):
     """The Sentry's hidden fd numbers that neither a mount nor a pin
     (syscalls/pin.py, the top of the range) uses."""
     used = {b.guest_fd for b in kernel.mounts.backings()}
-    return [h for h in range(HIDDEN_FD_BASE, PIN_SLOTS[0]) if h not in used]
+    return [h for h in range(HIDDEN_FD_BASE, FIRST_RESERVED) if h not in used]
 
 
 def _fd_flags(tid, fd):
@@ -466,7 +467,6 @@ def _refill_and_retry(call, h):
          "default root's lower layer, host files handed over, pipes) the sandbox's own, never the host "
          "inode's (sentry/kernel/locktable.py)")
 def sys_flock(call):
-    from syscalls.file import Borrowed
     cmd = call.args[1] & 0xFFFFFFFF
     if cmd & LOCK_MAND:
         return 0                            # ignored, as Linux does since 5.15
@@ -490,7 +490,6 @@ def sys_flock(call):
 
 def fcntl_lock(call, cmd):
     """fcntl's lock commands (syscalls/file.py hands them over)."""
-    from syscalls.file import Borrowed
     task = call.task
     prepared, task.lock_slot = getattr(task, "lock_slot", None), None
     fd = call.fd(0)

@@ -9,9 +9,9 @@ import os
 import stat
 
 from sentry.vfs import resolve as _resolve
-from sentry.vfs.mount import O_PATH, is_hidden_fd, openat2, split_deleted
-from syscalls.call import AT_FDCWD
-from syscalls.errors import SyscallError
+from sentry.vfs.mount import is_hidden_fd, split_deleted
+from sentry.kernel.syscall import AT_FDCWD
+from sentry.errors import SyscallError
 
 
 def fd_sandbox_path(call, fd, deleted_ok=False):
@@ -89,9 +89,3 @@ class Parent:
         if exc[0] is not None and issubclass(exc[0], OSError) and not isinstance(exc[1], SyscallError):
             raise SyscallError(exc[1].errno)
         return False
-
-
-def open_final(loc, flags=O_PATH):
-    """A confined fd on the final component itself (never a symlink's target
-    that the Sentry did not resolve)."""
-    return openat2(loc.mount.fd, loc.rel, flags | os.O_NOFOLLOW | os.O_CLOEXEC)

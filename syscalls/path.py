@@ -11,14 +11,15 @@ import stat
 import struct
 
 from sentry._native import ffi, lib
-from sentry.vfs.mount import ATTRS, CREATE, MOVE, REMOVE, TRUNCATE, WRITE
+from sentry.vfs.mount import ATTRS, CREATE, MOVE, REMOVE, TRUNCATE, WRITE, open_final
 from sentry.fsimpl.overlay import RESERVED
-from syscalls.call import AT_FDCWD, sint
+from sentry.kernel.syscall import AT_FDCWD, Rewrite, sint
 from syscalls import permission
-from syscalls.errors import SyscallError
+from syscalls.fdutil import Borrowed, chmod_fd, chown_fd, is_hidden
+from sentry.errors import SyscallError
 from sentry.vfs.resolve import UnnamedTarget
-from syscalls.lookup import Parent, cwd_sandbox_path, lookup, open_final
-from syscalls.registry import Rewrite, handler
+from syscalls.lookup import Parent, cwd_sandbox_path, lookup
+from syscalls.registry import handler
 
 AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_EACCESS, AT_EMPTY_PATH = 0x100, 0x200, 0x400, 0x200, 0x1000
 S_IFMT = 0o170000
@@ -70,7 +71,6 @@ def _unnamed_stat(call, unnamed, raw_stat):
 
 def _stat_common(call, dirfd, path, flags, out):
     if not path and flags & AT_EMPTY_PATH:
-        from syscalls.file import is_hidden
         if is_hidden(dirfd):
             raise SyscallError(errno.EBADF)
         loc = _empty_path_target(call, dirfd)
@@ -468,7 +468,6 @@ def sys_fchmodat2(call):
     path = call.string(1)
     if not path and flags & AT_EMPTY_PATH:
         if call.fd(0) != AT_FDCWD:
-            from syscalls.file import chmod_fd
             return chmod_fd(call, call.fd(0), call.args[2], empty_path=True)
         path = b"."
     elif not path:
@@ -478,7 +477,6 @@ def sys_fchmodat2(call):
 
 def _chown(call, dirfd, path, uid, gid, flags):
     if not path and flags & AT_EMPTY_PATH and dirfd != AT_FDCWD:
-        from syscalls.file import chown_fd
         return chown_fd(call, dirfd, uid, gid, empty_path=True)
     if not path and flags & AT_EMPTY_PATH:
         path = b"."
@@ -532,7 +530,6 @@ def _utimens_fd(call, fd, times, empty_path):
     """futimens(fd) (a NULL path) and utimensat(fd, "", AT_EMPTY_PATH): done
     by the Sentry on its copy of the fd, for files in the sandbox's writable
     mounts only."""
-    from syscalls.file import Borrowed
     tbuf = ffi.new("char[32]", times) if times is not None else ffi.NULL
     with Borrowed(call, fd) as b:
         if not empty_path:

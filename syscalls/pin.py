@@ -22,10 +22,10 @@ import errno
 import os
 import struct
 
-from sentry.vfs.mount import CONFINED, O_PATH, PIN_SLOTS
-from syscalls.call import Inject
-from syscalls.errors import SyscallError
-from syscalls.lookup import open_final
+from sentry.host import CONFINED
+from sentry.vfs.mount import O_PATH, PIN_SLOTS, open_final
+from sentry.kernel.syscall import Inject
+from sentry.errors import SyscallError
 
 SYS_CLOSE, SYS_SCHED_YIELD, SYS_DUP3, SYS_OPENAT2 = 3, 24, 292, 437
 # A thread of the same fd table that closes or replaces N between the steps

@@ -13,9 +13,9 @@ import struct
 
 from sentry.kernel.idmap import OVERFLOW_ID
 from syscalls import credentials
-from syscalls.call import sint
-from syscalls.errors import SyscallError
-from syscalls.registry import PASS, Rewrite, handler
+from sentry.kernel.syscall import PASS, Rewrite, sint
+from sentry.errors import SyscallError
+from syscalls.registry import handler
 
 
 @handler("clone", support="partial",

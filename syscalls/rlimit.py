@@ -19,9 +19,9 @@ holds).  BPF lets every other resource through (syscalls/table.py).
 import errno
 import struct
 
-from syscalls.call import sint
-from syscalls.errors import SyscallError
-from syscalls.registry import PASS, Rewrite, handler
+from sentry.kernel.syscall import PASS, Rewrite, sint
+from sentry.errors import SyscallError
+from syscalls.registry import handler
 
 RLIMIT_CORE, RLIMIT_NPROC = 4, 6
 # the emulated resources: Process attribute of each

@@ -18,10 +18,10 @@ import time
 from sentry.kernel import fdtraps
 from sentry.platform import ptrace, staging
 
-from syscalls.call import sint
+from sentry.kernel.syscall import PASS, Rewrite, sint
 from syscalls.clock import host_clockid
-from syscalls.errors import SyscallError
-from syscalls.registry import PASS, Rewrite, handler
+from sentry.errors import SyscallError
+from syscalls.registry import handler
 
 NSIG = 65
 PROXIED_MAX = 1024

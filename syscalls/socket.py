@@ -6,8 +6,9 @@ confined parent directory, so the kernel never looks a guest path up itself.
 A bind goes through the private mount namespace's helper when there is one:
 from a scratch view in which the guest's own name leads to that directory,
 so the kernel records that name and reports it (getsockname, accept…).
-Abstract names are namespaced per sandbox.  Internet sockets pass through
-to the host network until the network namespace exists (see README).
+Abstract names are namespaced per sandbox.  Internet sockets live in the
+sandbox's network namespace (but --network=host); a connect to the outside
+is sentry/net/connect.py's.
 """
 import errno
 import os
@@ -15,11 +16,12 @@ import struct
 
 from sentry.kernel import fdtraps
 from sentry.vfs.mount import CREATE
-from syscalls.call import AT_FDCWD, sint
+from sentry.kernel.syscall import AT_FDCWD, PASS, Rewrite, sint
 from syscalls import permission, pin
-from syscalls.errors import SyscallError
+from syscalls.fdutil import is_hidden
+from sentry.errors import SyscallError
 from syscalls.lookup import Parent, lookup
-from syscalls.registry import PASS, Rewrite, handler
+from syscalls.registry import handler
 
 AF_UNIX = 1
 SUN_PATH_MAX = 108
@@ -145,6 +147,13 @@ def _bind_connect(call, bind):
     family, raw = read_sockaddr(call, addr, length)
     if family == AF_UNIX and len(raw) > 2 and raw[2] != 0:
         return _unix_path_call(call, raw, bind)
+    if not bind and call.kernel.mountns is not None and call.kernel.mountns.netns_fd is not None:
+        from sentry.net import connect as _net
+        if family == _net.AF_UNSPEC and raw:
+            return _net.disconnect(call, raw)
+        dest = _net.destination(family, raw) if family in (_net.AF_INET, _net.AF_INET6) else None
+        if dest is not None and call.kernel.outbound is not None and not _net.inside(dest[0]):
+            return _net.outbound(call, family, raw, dest, lambda: Rewrite(args=_staged_name(call, raw, 1, 2)))
     return Rewrite(args=_staged_name(call, raw, 1, 2))
 
 
@@ -164,7 +173,8 @@ def sys_bind(call):
     return _bind_connect(call, True)
 
 
-@handler("connect", note="AF_INET/AF_INET6 reach the host network until the network namespace exists")
+@handler("connect", note="--network=sandbox: AF_INET/AF_INET6 outside the sandbox are connected by the "
+         "Sentry on the host under --net-allow (sentry/net/connect.py); AF_UNSPEC is done by the Sentry")
 def sys_connect(call):
     return _bind_connect(call, False)
 
@@ -205,7 +215,6 @@ def _check_control(call, control):
     the sender by virtual pid and emulated ids, which the host is given as
     its own (it checks them against the sending process).  Returns the
     control data to stage."""
-    from syscalls.file import is_hidden
     out = bytearray(control)
     off = 0
     while off + 16 <= len(control):
@@ -404,3 +413,43 @@ def sys_recvmmsg(call):
                 pass
         return result
     return Rewrite(on_exit=done)
+
+
+# ---- socket families ---------------------------------------------------------
+
+AF_INET, AF_INET6, AF_NETLINK, AF_KEY, AF_PACKET = 2, 10, 16, 15, 17
+SOCK_RAW, SOCK_PACKET = 3, 10
+NETLINK_ROUTE, NETLINK_SOCK_DIAG = 0, 4
+
+
+def family_errno(family, kind, proto):
+    """None for a socket sentry offers, else the errno Linux gives a process
+    without capabilities (raw and packet sockets, AF_KEY: EPERM), or a kernel
+    without the family (EAFNOSUPPORT) or netlink protocol (EPROTONOSUPPORT)."""
+    if family == AF_UNIX:
+        return None
+    if family in (AF_INET, AF_INET6):
+        return errno.EPERM if kind & 0xF in (SOCK_RAW, SOCK_PACKET) else None
+    if family == AF_NETLINK:
+        return None if proto in (NETLINK_ROUTE, NETLINK_SOCK_DIAG) else errno.EPROTONOSUPPORT
+    if family in (AF_PACKET, AF_KEY):
+        return errno.EPERM
+    return errno.EAFNOSUPPORT         # AF_VSOCK, AF_ALG, and every family not named
+
+
+@handler("socket", note="unix, internet (not raw) and netlink route/sock_diag sockets; raw, packet and "
+         "AF_KEY are EPERM, other netlink protocols EPROTONOSUPPORT, other families EAFNOSUPPORT")
+def sys_socket(call):
+    err = family_errno(sint(call.args[0]), sint(call.args[1]), sint(call.args[2]))
+    if err is not None:
+        raise SyscallError(err)
+    return PASS                   # high bits the kernel ignores made it trap
+
+
+@handler("socketpair", note="as socket(2) for the family; unix only runs free")
+def sys_socketpair(call):
+    family = sint(call.args[0])
+    err = family_errno(family, sint(call.args[1]), sint(call.args[2]))
+    if err is not None:
+        raise SyscallError(err)
+    return PASS                   # the kernel's own EOPNOTSUPP for internet and netlink families

@@ -17,10 +17,8 @@ import sys
 
 from sentry.platform.libseccomp import pyseccomp
 
-from syscalls import clock, credentials, deny, exec as _exec, file, identity, path, process, rlimit, signal, socket  # noqa: F401 (register handlers)
-from syscalls.registry import HANDLERS, Entry
 from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES
-from sentry.kernel import abi
+from sentry.kernel.syscall import SyscallTable, TableEntry
 from sentry.platform import staging
 from sentry.vfs.mount import HIDDEN_FD_BASE
 
@@ -93,7 +91,7 @@ poll ppoll select pselect6 epoll_create epoll_create1 epoll_ctl epoll_wait
 epoll_pwait epoll_pwait2 brk rt_sigaction rt_sigprocmask rt_sigreturn
 rt_sigpending rt_sigsuspend sigaltstack pipe pipe2 sched_yield
 mincore pause nanosleep getitimer setitimer alarm
-sendfile socket socketpair accept accept4 recvfrom recvmsg recvmmsg
+sendfile accept accept4 recvfrom recvmsg recvmmsg
 shutdown listen getsockname getpeername exit
 exit_group fsync fdatasync ftruncate fallocate getdents getdents64 umask
 gettimeofday getrusage times arch_prctl
@@ -164,6 +162,13 @@ ALLOW_IF = {
     "fcntl": [_lt(0, HIDDEN_FD_BASE) + _eq(1, v) for v in SAFE_FCNTLS],
     # CLONE_UNTRACED would start a child the tracer never sees
     "clone": [_mask0(0, CLONE_UNTRACED | CLONE_NEW_ANY)],
+    # the families sentry offers (syscalls/socket.py, sys_socket): unix; internet of any
+    # type but raw; netlink route and sock_diag (in a private network namespace, the
+    # sandbox's); the rest traps and is refused as Linux refuses a process without
+    # the capability, or a kernel without the family
+    "socket": [_eq(0, 1)] + [_eq(0, f) + [pyseccomp.Arg(1, pyseccomp.MASKED_EQ, 0xF, t)]
+                             for f in (2, 10) for t in (1, 2, 5)] + [_eq(0, 16) + _eq(2, p) for p in (0, 4)],
+    "socketpair": [_eq(0, 1)],
     # a destination address names a socket: only the connected form runs free
     "sendto": [_eq(4, 0)],
     # ranges that cannot reach the staging area (checked in C when trapped)
@@ -238,34 +243,12 @@ NOTES = {
 }
 
 
-class TableEntry:
-    __slots__ = ("nr", "name", "outcome", "handler", "deny_errno", "note", "arg_types", "decode")
-
-    def __init__(self, nr, name, outcome, handler=None, deny_errno=errno.ENOSYS, note=""):
-        self.nr = nr
-        self.name = name
-        self.outcome = outcome
-        self.handler = handler
-        self.deny_errno = deny_errno
-        self.note = note
-        # ((C type, name), ...) as the kernel declares them; None: unknown
-        self.arg_types = _prototype(name)
-        self.decode = abi.decoder([abi.kind_of(t) for t, _ in self.arg_types or ()])
-
-    @property
-    def arg_kinds(self):
-        return tuple(abi.kind_of(t) for t, _ in self.arg_types or ())
-
-    @property
-    def support(self):
-        if self.outcome in ("allow", "allow-if", "native"):
-            return "full"
-        if self.handler is not None:
-            return self.handler.support
-        return "none"
-
-
-def _build():
+def build_table():
+    """The table with every family's handlers: registering them is importing
+    their modules, done here and nowhere else, so no import order decides
+    what the table holds."""
+    from syscalls import clock, credentials, deny, exec as _exec, file, identity, path, process, rlimit, signal, socket  # noqa: F401
+    from syscalls.registry import HANDLERS
     entries = {}
     for nr, name in NAMES.items():
         h = HANDLERS.get(name)
@@ -285,31 +268,37 @@ def _build():
             outcome = "deny"
         note = (h.note if h else "") or NOTES.get(name, "")
         entries[nr] = TableEntry(nr, name, outcome, h,
-                                 deny.DENIED.get(name, errno.ENOSYS), note)
-    return entries
+                                 deny.DENIED.get(name, errno.ENOSYS), note, _prototype(name))
+    return SyscallTable(entries)
 
 
-TABLE = _build()
-_UNKNOWN = {}
+def filter_rules(table):
+    """The seccomp filter's rules (sentry/platform/seccomp.py): (nr, errno or
+    None to allow, argument checks); every other call traps."""
+    for e in table.entries.values():
+        if e.outcome == "allow":
+            yield e.nr, None, []
+        elif e.outcome == "allow-if":
+            for args in ALLOW_IF[e.name]:
+                yield e.nr, None, args
+        elif e.outcome == "errno":
+            yield e.nr, BPF_ERRNO[e.name], []
+        for err, args in ERRNO_IF.get(e.name, ()):
+            yield e.nr, err, args
 
 
-def entry(nr):
-    e = TABLE.get(nr)
-    if e is None:
-        e = _UNKNOWN.get(nr)
-        if e is None:
-            e = _UNKNOWN[nr] = TableEntry(nr, f"syscall_{nr}", "deny", None, errno.ENOSYS,
-                                          "unknown to sentry")
-    return e
+def mm_checked(table):
+    """The numbers of the calls native/tracer.c checks against the staging area."""
+    return [e.nr for e in table.entries.values() if e.name in MM_CALLS or e.name == "mmap"]
 
 
-def markdown():
+def markdown(table):
     lines = ["| nr | name | outcome | support | note |", "|---|---|---|---|---|"]
-    for nr in sorted(TABLE):
-        e = TABLE[nr]
+    for nr in sorted(table.entries):
+        e = table.entries[nr]
         lines.append(f"| {nr} | {e.name} | {e.outcome} | {e.support} | {e.note} |")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    sys.stdout.write(markdown() + "\n")
+    sys.stdout.write(markdown(build_table()) + "\n")

@@ -12,9 +12,10 @@ import functools
 import os
 import struct
 
-from sentry.vfs.mount import CONFINED
-from syscalls.errors import SyscallError
-from syscalls.registry import Rewrite
+from sentry.host import CONFINED
+from sentry.errors import SyscallError
+from sentry.kernel.syscall import Rewrite
+from syscalls.fdutil import is_hidden
 
 TIOCGPTN, TIOCGPTPEER = 0x80045430, 0x5441
 PTMX_RDEV = os.makedev(5, 2)
@@ -34,7 +35,6 @@ def pty_peer(call):
     own copy of the fd.  A master that is not the sandbox's (inherited from
     the host) is refused, and whatever a racing thread puts at that fd
     number meanwhile, only a pty of the sandbox's instance can be opened."""
-    from syscalls.file import is_hidden
     fd = call.fd(0)
     if fd < 0 or is_hidden(fd):
         raise SyscallError(errno.EBADF)

@@ -71,18 +71,19 @@ def test_mount_namespace_without_root():
         assert "sentry-mountns-" not in f.read()
 
 
-# sentry where no mount namespace can be had (unprivileged user namespaces off)
+# sentry where no mount namespace can be had (unprivileged user namespaces off):
+# only --network=host runs there (tests/test_network.py)
 WITHOUT = (
     "import sys\n"
     "from sentry.platform import mountns\n"
-    "def refuse(self, workdir): raise mountns.Unavailable('Operation not permitted (unshare)')\n"
+    "def refuse(self, workdir, network=False): raise mountns.Unavailable('Operation not permitted (unshare)')\n"
     "mountns.MountNamespace.__init__ = refuse\n"
     "from sentry.cli import main\n"
     "sys.exit(main(sys.argv[1:]))\n")
 
 
 def _run_without(*args):
-    return subprocess.run([sys.executable, "-c", WITHOUT, "run", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-c", WITHOUT, "run", "--network=host", *args], capture_output=True,
                           timeout=60, env={**os.environ, "PYTHONPATH": TREE})
 
 

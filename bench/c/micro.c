@@ -18,6 +18,10 @@
  * the run (on sentry's default root, the overlay's lower layer).
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -48,6 +52,8 @@ struct ctx {
     int zero_fd, null_fd;
     int ping[2], pong[2];
     pid_t peer;
+    int tcp, listener;          /* tcp_*: a loopback connection to a peer, a listener */
+    struct sockaddr_in at;
 };
 
 static void die(const char *what)
@@ -278,6 +284,87 @@ static void teardown_peer(struct ctx *c)
     reap(c->peer);
 }
 
+/* ---- loopback TCP (the sandbox's own loopback under sentry) ---- */
+
+#define STREAM_CHUNK 65536
+static char stream_buf[STREAM_CHUNK];
+
+static void listen_loopback(struct ctx *c)
+{
+    socklen_t len = sizeof c->at;
+    c->at = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    c->listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->listener < 0 || bind(c->listener, (void *)&c->at, sizeof c->at) ||
+        listen(c->listener, 128) || getsockname(c->listener, (void *)&c->at, &len))
+        die("listen on loopback");
+}
+
+/* echo = 1: the peer answers each byte; 0: it reads and discards */
+static void setup_tcp_peer(struct ctx *c, int echo)
+{
+    int one = 1;
+    listen_loopback(c);
+    c->peer = fork();
+    if (c->peer < 0)
+        die("fork peer");
+    if (c->peer == 0) {
+        int s = accept(c->listener, NULL, NULL);
+        setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        ssize_t n;
+        while ((n = read(s, stream_buf, echo ? 1 : STREAM_CHUNK)) > 0)
+            if (echo && write(s, stream_buf, n) != n)
+                _exit(1);
+        _exit(0);
+    }
+    c->tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (connect(c->tcp, (void *)&c->at, sizeof c->at))
+        die("connect on loopback");
+    setsockopt(c->tcp, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+static void setup_tcp_echo(struct ctx *c) { setup_tcp_peer(c, 1); }
+static void setup_tcp_sink(struct ctx *c) { setup_tcp_peer(c, 0); }
+
+static void teardown_tcp_peer(struct ctx *c)
+{
+    close(c->tcp);
+    close(c->listener);
+    reap(c->peer);
+}
+
+static void op_tcp_pingpong(struct ctx *c)
+{
+    char b = 'p';
+    if (write(c->tcp, &b, 1) != 1 || read(c->tcp, &b, 1) != 1)
+        die("tcp ping-pong");
+}
+
+static void op_tcp_stream(struct ctx *c)
+{
+    size_t off = 0;
+    while (off < STREAM_CHUNK) {
+        ssize_t n = write(c->tcp, stream_buf + off, STREAM_CHUNK - off);
+        if (n <= 0)
+            die("tcp stream");
+        off += n;
+    }
+}
+
+static void setup_listener(struct ctx *c) { listen_loopback(c); }
+static void teardown_listener(struct ctx *c) { close(c->listener); }
+
+static void op_tcp_connect(struct ctx *c)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0 || connect(s, (void *)&c->at, sizeof c->at))
+        die("tcp connect");
+    int a = accept(c->listener, NULL, NULL);
+    if (a < 0)
+        die("tcp accept");
+    close(a);
+    close(s);
+}
+
 /* ---- harness ---- */
 
 struct bench {
@@ -304,6 +391,9 @@ static const struct bench BENCHES[] = {
     {"fork_wait", op_fork_wait, NULL, NULL},
     {"fork_exec_wait", op_fork_exec, NULL, NULL},
     {"pipe_pingpong", op_pingpong, setup_peer, teardown_peer},
+    {"tcp_pingpong", op_tcp_pingpong, setup_tcp_echo, teardown_tcp_peer},
+    {"tcp_stream_64k", op_tcp_stream, setup_tcp_sink, teardown_tcp_peer},
+    {"tcp_connect_accept", op_tcp_connect, setup_listener, teardown_listener},
 };
 
 static double now_ns(void)

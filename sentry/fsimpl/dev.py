@@ -3,7 +3,7 @@ import errno
 import os
 
 from sentry.vfs.mount import Mount
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 
 
 class DevMount(Mount):

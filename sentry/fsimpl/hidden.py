@@ -26,8 +26,9 @@ import os
 import stat
 
 from sentry.vfs import resolve as _resolve
-from sentry.vfs.mount import MOVE, O_PATH, REMOVE, Mount, openat2
-from syscalls.errors import SyscallError
+from sentry.host import openat2
+from sentry.vfs.mount import MOVE, O_PATH, REMOVE, Mount
+from sentry.errors import SyscallError
 
 log = logging.getLogger("sentry")
 

@@ -42,9 +42,10 @@ import os
 import stat
 
 from sentry._native import ffi, lib
-from sentry.vfs.mount import ATTRS, CREATE, CREATE_IN, MOVE, O_PATH, REMOVE, TRUNCATE, Mount, openat2
+from sentry.host import openat2
+from sentry.vfs.mount import ATTRS, CREATE, CREATE_IN, MOVE, O_PATH, REMOVE, TRUNCATE, Mount
 from sentry.vfs.resolve import Resolved
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 
 MARK = "user.sentry.lower"         # on a placeholder directory
 RESERVED = "user.sentry."          # xattr names that are the Sentry's, never the guest's

@@ -18,7 +18,7 @@ import stat
 import uuid
 
 from sentry.vfs.mount import DELETED, Mount, is_hidden_fd, split_deleted
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 
 # Host files whose content a sandbox may see as it is: machine-wide figures
 # (memory, CPU time, load; page, zone and free-page counters; pressure stalls)

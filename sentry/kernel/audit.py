@@ -71,8 +71,7 @@ class Audit(Off):
             if proc is not None and proc.exe:
                 rec["program"] = proc.exe
         if call is not None:
-            from syscalls import table
-            rec["syscall"] = table.entry(call.nr).name
+            rec["syscall"] = call.kernel.table.entry(call.nr).name
         status = fields.pop("status", None)
         if status is not None:
             if os.WIFSIGNALED(status):

@@ -12,7 +12,7 @@ import stat
 
 from sentry.kernel import idmap
 from sentry.kernel.idmap import UNCHANGED
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 
 CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID = 0, 1, 2, 3, 4
 CAP_SETGID, CAP_SETUID, CAP_SETPCAP = 6, 7, 8

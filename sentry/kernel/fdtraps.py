@@ -18,8 +18,8 @@ import os
 import socket
 import struct
 
-from syscalls.errors import SyscallError
-from syscalls.registry import PASS, Rewrite
+from sentry.errors import SyscallError
+from sentry.kernel.syscall import PASS, Rewrite
 
 SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC = 1, 1
 SECCOMP_RET_TRACE, SECCOMP_RET_ALLOW = 0x7FF00000, 0x7FFF0000

@@ -12,7 +12,7 @@ map: `current`, set once at start.
 """
 import errno
 
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 
 OVERFLOW_ID = 65534
 UNCHANGED = 0xFFFFFFFF        # (uid_t)-1: chown's "keep"

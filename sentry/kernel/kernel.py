@@ -21,10 +21,8 @@ from sentry.kernel.task import FdTable, Process, Task
 from sentry.loader import image
 from sentry.platform import memory, ptrace, staging
 from sentry.platform.staging import Slots
-from syscalls import table
-from syscalls.call import Call, Inject, NeedStaging
-from syscalls.errors import RESTART_ERRNOS, SyscallError
-from syscalls.registry import PASS, Rewrite
+from sentry.kernel.syscall import Call, Inject, NeedStaging, PASS, Rewrite
+from sentry.errors import RESTART_ERRNOS, SyscallError
 
 log = logging.getLogger("sentry")
 
@@ -43,8 +41,9 @@ STALE_ROWS = 1024
 
 
 class Kernel:
-    def __init__(self, mounts, strace=None, pids_limit=0, creds=None, limits=None):
+    def __init__(self, mounts, table, strace=None, pids_limit=0, creds=None, limits=None):
         self.mounts = mounts
+        self.table = table             # sentry.kernel.syscall.SyscallTable: what each call gets
         self.limits = limits or Limits()
         self.strace = strace           # sentry.strace.Tracer or None
         self.tasks = {}                # tid -> Task
@@ -71,6 +70,8 @@ class Kernel:
         self.uts = {}                  # hostname, domainname, release, version
         self.abstract_prefix = b"sentry-%x/" % os.getpid()   # namespaces abstract sockets
         self.mountns = None            # the private mount namespace's helper (platform/mountns.py), if any
+        self.outbound = None           # --network=sandbox: outbound connections (sentry/net/outbound.py)
+        self.net_policy = None         # their --net-allow policy (sentry/net/policy.py)
         self.audit = audit.OFF         # --audit's trail (kernel/audit.py)
 
     # ---- start ---------------------------------------------------------
@@ -195,7 +196,7 @@ class Kernel:
     # ---- syscalls ------------------------------------------------------
 
     def on_syscall(self, task, regs):
-        entry = table.entry(regs.orig_rax)
+        entry = self.table.entry(regs.orig_rax)
         call = Call(self, task, regs, entry.decode)
         try:
             if entry.outcome == "deny":

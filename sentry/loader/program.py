@@ -11,7 +11,8 @@ import os
 import stat
 import struct
 
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
+from sentry.vfs.mount import open_final
 
 log = logging.getLogger("sentry")
 
@@ -29,7 +30,6 @@ class Program:
 
 
 def read_head(loc, n=4096):
-    from syscalls.lookup import open_final
     if not stat.S_ISREG(loc.st.st_mode):
         raise SyscallError(errno.EACCES)
     if not loc.st.st_mode & 0o111:

@@ -8,7 +8,7 @@ import errno
 import struct
 
 from sentry._native import ffi, lib
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 
 PATH_MAX = 4096
 # No call the Sentry handles reads more than this of guest memory at once (the

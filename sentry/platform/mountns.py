@@ -23,7 +23,10 @@ import os
 import socket
 import stat
 
-CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
+from sentry.host import CONFINED, openat2
+
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 MS_RDONLY, MS_NOSUID, MS_NOEXEC, MS_REMOUNT = 1, 2, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 O_PATH = 0o10000000
@@ -50,8 +53,13 @@ def _mount(source, target, fstype, flags, data=None):
 class MountNamespace:
     """The Sentry's end: requests to the helper, one at a time."""
 
-    def __init__(self, workdir):
-        """workdir: the Sentry's private directory (mount points go there)."""
+    def __init__(self, workdir, network=False):
+        """workdir: the Sentry's private directory (mount points go there).
+        network: the helper takes a private network namespace too, with its
+        loopback up, for the guest to join (self.netns_fd, and, when the
+        Sentry is not root, self.userns_fd: the user namespace that owns it,
+        which the guest must enter first; sentry/sandbox.py)."""
+        self.netns_fd = self.userns_fd = None
         self.scratch = os.path.join(workdir, "unix-bind")
         os.mkdir(self.scratch, 0o700)
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -63,18 +71,34 @@ class MountNamespace:
             try:
                 self.sock.close()
                 if os.fork() == 0:
-                    _serve(theirs, uid, gid, root)
+                    _serve(theirs, uid, gid, root, network)
             finally:
                 os._exit(0)
         theirs.close()
         os.waitpid(pid, 0)
-        reply, _ = self._receive()
+        reply, fds = self._receive()
         if reply is None:
             self.close()
             raise Unavailable("the mount namespace helper did not start")
         if reply.get("errno"):
             self.close()
             raise Unavailable(reply.get("why") or os.strerror(reply["errno"]))
+        if network:
+            if len(fds) != (1 if root else 2):
+                for fd in fds:
+                    os.close(fd)
+                self.close()
+                raise Unavailable("the namespace helper sent no network namespace")
+            self.netns_fd = fds[0]
+            self.userns_fd = None if root else fds[1]
+            for fd in fds:
+                os.set_inheritable(fd, False)
+
+    def socket(self, family, kind, proto=0):
+        """A new socket in the private network namespace (the Sentry's own
+        connections into the sandbox: --publish)."""
+        (fd,) = self._request(op="socket", family=family, kind=kind, proto=proto)
+        return fd
 
     def _receive(self):
         """(reply, fds); None when the helper is gone."""
@@ -117,22 +141,34 @@ class MountNamespace:
 
     def close(self):
         self.sock.close()
+        for fd in (self.netns_fd, self.userns_fd):
+            if fd is not None:
+                os.close(fd)
+        self.netns_fd = self.userns_fd = None
 
 
 # ---- the helper's side ---------------------------------------------------------
 
-def _serve(sock, uid, gid, root):
+def _serve(sock, uid, gid, root, network=False):
     os.closerange(0, sock.fileno())
     os.closerange(sock.fileno() + 1, 1 << 16)
     # no terminal's Ctrl-C or hang-up reaches it; it ends when the Sentry does
     os.setsid()
     os.chdir("/")
     try:
-        _enter(uid, gid, root)
+        _enter(uid, gid, root, network)
+        ns = []
+        if network:
+            _loopback_up()
+            ns = [os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)]
+            if not root:
+                ns.append(os.open("/proc/self/ns/user", os.O_RDONLY | os.O_CLOEXEC))
     except OSError as e:
         socket.send_fds(sock, [json.dumps({"errno": e.errno, "why": f"{e.strerror} ({e.filename or 'unshare'})"}).encode()], [])
         return
-    socket.send_fds(sock, [b"{}"], [])
+    socket.send_fds(sock, [b"{}"], ns)
+    for fd in ns:
+        os.close(fd)
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(sock, 65536, 4)
@@ -148,6 +184,8 @@ def _serve(sock, uid, gid, root):
                 out = [os.open(req["target"], O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)]
             elif req["op"] == "dev":
                 out = [_make_dev(req["target"], req["nodes"], req["links"], req["dirs"], root)]
+            elif req["op"] == "socket":
+                out = [socket.socket(req["family"], req["kind"], req["proto"]).detach()]
             elif req["op"] == "bind":
                 _bind_in_view(fds[0], fds[1], bytes.fromhex(req["name"]), req["umask"], req["scratch"])
             reply = {}
@@ -161,16 +199,27 @@ def _serve(sock, uid, gid, root):
             os.close(fd)
 
 
-def _enter(uid, gid, root):
+def _enter(uid, gid, root, network=False):
+    net = CLONE_NEWNET if network else 0
     if root:
-        _check(_libc.unshare(CLONE_NEWNS))
+        _check(_libc.unshare(CLONE_NEWNS | net))
     else:
-        _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS))
+        _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | net))
         for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
             with open(f"/proc/self/{name}", "w") as f:
                 f.write(text)
     # nothing mounted here may propagate back to the host's namespace
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+def _loopback_up():
+    """`ip link set lo up` in the new network namespace: 127.0.0.1/8 and ::1."""
+    import fcntl
+    import struct
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack_from("16sH", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
 def _make_dev(target, nodes, links, dirs, root):
@@ -275,7 +324,6 @@ def _reopen_here(fd):
     following any symlink, and make sure it is the same directory."""
     st = os.fstat(fd)
     path = os.readlink(f"/proc/self/fd/{fd}")
-    from sentry.vfs.mount import CONFINED, openat2
     root = os.open("/", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         here = openat2(root, path.lstrip("/") or ".", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, resolve=CONFINED)
@@ -288,3 +336,17 @@ def _reopen_here(fd):
         os.close(here)
         raise OSError(errno.ENOENT, "reopen")
     return here
+
+
+
+def join_network(netns_fd, userns_fd=None):
+    """In the guest's first process, before it takes a user namespace of its
+    own: enter the helper's private network namespace.  Unprivileged, that
+    namespace belongs to the helper's user namespace, so the process enters
+    that first (its owner's uid gives it every capability there), and the
+    user namespace it makes next is a child of it: the guest then holds no
+    capability over its network namespace.  Raises OSError: the caller must
+    not run the guest on the host's network."""
+    if userns_fd is not None:
+        _check(_libc.setns(userns_fd, CLONE_NEWUSER))
+    _check(_libc.setns(netns_fd, CLONE_NEWNET))

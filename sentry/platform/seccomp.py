@@ -1,6 +1,7 @@
-"""The seccomp-bpf filter, generated from the syscall table with libseccomp.
+"""The seccomp-bpf filter, built with libseccomp from the rules it is given
+(syscalls/table.py makes them from the syscall table).
 
-Default action TRACE: every call the table does not ALLOW stops at the Sentry.
+Default action TRACE: every call no rule allows stops at the Sentry.
 A foreign architecture (i386 `int 0x80`) kills the process; x32 numbers share
 the x86-64 audit arch and are killed by the native tracer (tracer.c).
 """
@@ -9,30 +10,23 @@ import os
 from sentry.platform.libseccomp import pyseccomp
 
 from sentry._native import lib
-from syscalls import table
 
 
-def build():
+def build(rules):
+    """rules: (nr, errno or None to allow, [pyseccomp.Arg, ...] all to match)."""
     f = pyseccomp.SyscallFilter(pyseccomp.TRACE(0))
     f.set_attr(pyseccomp.Attr.ACT_BADARCH, pyseccomp.KILL_PROCESS)
     f.set_attr(pyseccomp.Attr.CTL_NNP, 1)
-    for e in table.TABLE.values():
-        if e.outcome == "allow":
-            f.add_rule(pyseccomp.ALLOW, e.nr)
-        elif e.outcome == "allow-if":
-            for args in table.ALLOW_IF[e.name]:
-                f.add_rule(pyseccomp.ALLOW, e.nr, *args)
-        elif e.outcome == "errno":
-            f.add_rule(pyseccomp.ERRNO(table.BPF_ERRNO[e.name]), e.nr)
-        for err, args in table.ERRNO_IF.get(e.name, ()):
-            f.add_rule(pyseccomp.ERRNO(err), e.nr, *args)
+    for nr, err, args in rules:
+        f.add_rule(pyseccomp.ALLOW if err is None else pyseccomp.ERRNO(err), nr, *args)
     return f
 
 
-def configure_native(staging_base, staging_size, mounts, fast_paths=True):
+def configure_native(staging_base, staging_size, mounts, mm_checked, fast_paths=True):
     """Tell the native fast path which trapped calls it answers alone, and
     the mount table its path lookups use (every mount: a path under /dev must
-    never be served from the root mount's host directory)."""
+    never be served from the root mount's host directory).  mm_checked: the
+    numbers of the calls it checks against the staging area."""
     lib.sn_fast_enable(1 if fast_paths else 0)
     kinds = {"bind": lib.SN_MOUNT_DIR, "tmpfs": lib.SN_MOUNT_DIR, "dev": lib.SN_MOUNT_DEV}
     for m in mounts.backings():     # an overlay's upper layer comes before its lower one
@@ -47,6 +41,5 @@ def configure_native(staging_base, staging_size, mounts, fast_paths=True):
     lib.sn_set_staging(staging_base, staging_size)
     release = tuple(int(x) for x in os.uname().release.split(".")[:2] if x.isdigit())
     lib.sn_set_statx_null(release >= (6, 11))
-    for e in table.TABLE.values():
-        if e.name in table.MM_CALLS or e.name == "mmap":
-            lib.sn_set_mm_check(e.nr, 1)
+    for nr in mm_checked:
+        lib.sn_set_mm_check(nr, 1)

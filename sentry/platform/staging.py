@@ -13,7 +13,7 @@ a time, so its slot can never be overwritten while the kernel still reads it.
 import errno
 
 from sentry._native import lib
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 
 BASE = 0x3FF000000000
 SLOT_SIZE = 2 * 4096          # a path (PATH_MAX) and a second path or struct

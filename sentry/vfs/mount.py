@@ -8,8 +8,8 @@ that a rewritten `openat2` can name the mount's root without a host path.
 import errno
 import os
 
-from sentry._native import lib
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
+from sentry.host import openat2
 
 from sentry._native import ffi as _ffi, lib as _lib
 
@@ -17,6 +17,8 @@ HIDDEN_FD_BASE = _lib.SN_HIDDEN_FD_BASE   # guest fds from here are the Sentry's
 MAX_MOUNTS = _lib.SN_MAX_MOUNTS           # the hidden range's size: mounts' fds, then pin slots
 # the top of the hidden range: files pinned for a call (syscalls/pin.py)
 PIN_SLOTS = tuple(range(HIDDEN_FD_BASE + MAX_MOUNTS - 4, HIDDEN_FD_BASE + MAX_MOUNTS))
+# mounts' and lock slots' fds stay below this
+FIRST_RESERVED = PIN_SLOTS[0]
 
 
 def is_hidden_fd(fd):
@@ -26,10 +28,6 @@ def is_hidden_fd(fd):
     return HIDDEN_FD_BASE <= fd < HIDDEN_FD_BASE + MAX_MOUNTS
 
 O_PATH = 0o10000000
-RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, RESOLVE_BENEATH = 1, 2, 4, 8
-# The host kernel's part of confinement: never leave the mount's root, never
-# follow a symlink the Sentry did not resolve itself (a racing guest planted it).
-CONFINED = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
 
 
 # What a path call is about to change at a resolved location (Mount.prepare_change).
@@ -42,11 +40,10 @@ TRUNCATE = "truncate"      # loc's content is replaced whole (O_TRUNC): nothing 
 ATTRS = "attrs"            # loc's attributes or xattrs change, or it gains a hard link
 
 
-def openat2(dirfd, path, flags, mode=0, resolve=CONFINED):
-    fd = lib.sn_openat2(dirfd, os.fsencode(path), flags, mode, resolve)
-    if fd < 0:
-        raise SyscallError(-fd)
-    return fd
+def open_final(loc, flags=O_PATH):
+    """A confined fd on the final component of a resolved location itself
+    (never a symlink's target that the Sentry did not resolve)."""
+    return openat2(loc.mount.fd, loc.rel, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
 
 
 class Mount:
@@ -227,14 +224,14 @@ class MountTable:
         fsimpl/hidden.py) share its hidden fd too."""
         old = self.mounts.get(mount.path)
         in_use = {b.guest_fd for m in self.mounts.values() if m is not old for b in m.backings()}
-        free = sorted(set(range(HIDDEN_FD_BASE, PIN_SLOTS[0])) - in_use)
+        free = sorted(set(range(HIDDEN_FD_BASE, FIRST_RESERVED)) - in_use)
         for b in mount.backings():
             store = getattr(b, "store", None)
             if store is not None and store.guest_fd in in_use:
                 b.guest_fd = store.guest_fd
                 continue
             if not free:
-                raise ValueError(f"too many mounts (at most {PIN_SLOTS[0] - HIDDEN_FD_BASE} host directories)")
+                raise ValueError(f"too many mounts (at most {FIRST_RESERVED - HIDDEN_FD_BASE} host directories)")
             b.guest_fd = free.pop(0)
             in_use.add(b.guest_fd)
             if store is not None:

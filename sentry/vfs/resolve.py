@@ -20,7 +20,7 @@ import re
 import stat
 
 from sentry._native import ffi, lib
-from syscalls.errors import SyscallError
+from sentry.errors import SyscallError
 
 # openat2's resolve flags (the guest's own; the Sentry's confinement holds
 # whatever they say)

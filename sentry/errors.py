@@ -1,4 +1,7 @@
-"""One error convention for every handler: raise SyscallError(errno)."""
+"""One error convention for every layer: raise SyscallError(errno).
+
+A leaf: it imports nothing of the project, so every layer can raise it.
+"""
 import errno
 import os
 

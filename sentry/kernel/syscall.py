@@ -1,10 +1,21 @@
-"""A trapped syscall as handlers see it: the task, its raw args, guest memory."""
+"""The kernel's syscall interface: a trapped call as handlers see it (the task,
+its args, guest memory), the outcomes a handler returns, and the table the
+dispatcher reads.
+
+Handlers live above, in syscalls/: they build a SyscallTable, which the top
+layer (sentry/sandbox.py) hands to the Kernel, so nothing here knows them.
+
+A handler is `fn(call) -> outcome`.  It returns an int (emulate: the Sentry's
+answer, the host call is skipped), `PASS` (let the host run the call
+unchanged), or a `Rewrite` (the host runs a changed call in the guest's
+context).  It raises SyscallError to deny.
+"""
 import errno
 import os
 
+from sentry.errors import SyscallError
 from sentry.kernel import abi
 from sentry.platform import memory, staging
-from syscalls.errors import SyscallError
 
 AT_FDCWD = -100
 
@@ -109,3 +120,80 @@ class Call:
             return os.readlink(f"/proc/{self.tid}/fd/{fd}")
         except FileNotFoundError:
             raise SyscallError(errno.EBADF)
+
+
+class _Pass:
+    def __repr__(self):
+        return "PASS"
+
+
+PASS = _Pass()
+
+
+class Rewrite:
+    __slots__ = ("nr", "args", "on_exit", "restore")
+
+    def __init__(self, nr=None, args=None, on_exit=None, restore=False):
+        self.nr = nr                  # new syscall number, None = same
+        self.args = args or {}        # arg index -> new value
+        self.on_exit = on_exit        # fn(task, result) -> new result or None
+        # the args are host ids (pids): the guest's own go back into its
+        # registers at the syscall exit (the kernel preserves them; the
+        # guest may rely on it, and must not see a host pid there)
+        self.restore = restore
+
+
+class Handler:
+    """A handler as registered for one syscall name (syscalls/registry.py)."""
+    __slots__ = ("name", "fn", "support", "note")
+
+    def __init__(self, name, fn, support="full", note=""):
+        self.name = name
+        self.fn = fn
+        self.support = support        # full | partial
+        self.note = note
+
+
+class TableEntry:
+    __slots__ = ("nr", "name", "outcome", "handler", "deny_errno", "note", "arg_types", "decode")
+
+    def __init__(self, nr, name, outcome, handler=None, deny_errno=errno.ENOSYS, note="", arg_types=None):
+        self.nr = nr
+        self.name = name
+        self.outcome = outcome
+        self.handler = handler
+        self.deny_errno = deny_errno
+        self.note = note
+        # ((C type, name), ...) as the kernel declares them; None: unknown
+        self.arg_types = arg_types
+        self.decode = abi.decoder([abi.kind_of(t) for t, _ in self.arg_types or ()])
+
+    @property
+    def arg_kinds(self):
+        return tuple(abi.kind_of(t) for t, _ in self.arg_types or ())
+
+    @property
+    def support(self):
+        if self.outcome in ("allow", "allow-if", "native"):
+            return "full"
+        if self.handler is not None:
+            return self.handler.support
+        return "none"
+
+
+class SyscallTable:
+    """Every syscall number the host knows -> its TableEntry (outcomes in
+    syscalls/table.py); a number it does not know is denied."""
+
+    def __init__(self, entries):
+        self.entries = entries
+        self._unknown = {}
+
+    def entry(self, nr):
+        e = self.entries.get(nr)
+        if e is None:
+            e = self._unknown.get(nr)
+            if e is None:
+                e = self._unknown[nr] = TableEntry(nr, f"syscall_{nr}", "deny", None, errno.ENOSYS,
+                                                   "unknown to sentry")
+        return e

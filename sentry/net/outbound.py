@@ -1,0 +1,161 @@
+"""Outbound TCP connections of --network=sandbox, made by the Sentry on the
+host and handed to the guest as a real, connected host socket (the data then
+moves at native speed, untrapped).
+
+The guest lives in a private network namespace whose only route is its
+loopback: a connect() to anything else is trapped (syscalls/socket.py) and,
+when the policy (net/policy.py) allows it, served so:
+
+ 1. The Sentry makes a non-blocking host socket S and starts connecting it
+    (socket, connect: neither blocks), and hands S with one end of a fresh
+    socketpair (R) to the outbound helper, a process of its own that waits
+    for the handshake so that neither the Sentry nor its tracer loop ever
+    does.
+ 2. The guest thread gets its own end, W: the Sentry injects socket(AF_UNIX)
+    and connect() to a listener of the Sentry's, bound in its private
+    directory (a path no guest lookup reaches; the address is staged), and
+    accepts that connection (it is in the backlog once connect returns: the
+    Sentry never waits).  The guest's table holds nothing of the Sentry's
+    between connections.
+ 3. The guest thread then waits in its own context, in an injected blocking
+    recvmsg(W): a signal interrupts it as it would interrupt connect(2).
+ 4. The helper, once S is connected, makes sure it can never be anything but
+    a connection to that destination: it connects it once more, which turns
+    the kernel's "connecting" socket state into "connected" for good (a
+    socket left "connecting" becomes unconnected again after a reset, and
+    could then be bound or listen on a host port), and checks that yet another
+    connect says EISCONN.  Then it sends S over R (SCM_RIGHTS), or the errno.
+ 5. The Sentry injects dup3(S, guest fd) and closes W and S's first number.
+
+What the guest holds is then a host TCP socket in state connected: bind and
+listen fail with EINVAL and connect with EISCONN, as the kernel rules; the one
+call that would disconnect it, connect(AF_UNSPEC), is performed by the Sentry
+itself on the object it checked (syscalls/socket.py), and refused on a host
+socket.  Until the helper's check has passed, the guest holds no host socket.
+"""
+import errno
+import json
+import os
+import select
+import socket
+import struct
+import threading
+
+CONNECT_TIMEOUT = 130          # about Linux's own (tcp_syn_retries 6: 127 s)
+
+
+class Outbound:
+    """The Sentry's end of the outbound helper, and the listener guests dial."""
+
+    def __init__(self, private):
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.path = os.path.join(private, "outbound.sock")
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+        self.listener.bind(self.path)
+        self.listener.listen(64)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                if os.fork() == 0:          # never the Sentry's child: its waitpid(-1) never meets it
+                    _serve(theirs)
+            finally:
+                os._exit(0)
+        theirs.close()
+        os.waitpid(pid, 0)
+
+    def start(self, family, address, nonblock, nodelay, keepalive, reply):
+        """Begin connecting a host socket to address; the result will come
+        on reply (the Sentry's end of a guest's W; closed here).  Returns the
+        host socket's inode (to know it again in the guest's table)."""
+        s = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+        try:
+            if nodelay:
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if keepalive:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            err = s.connect_ex(address)
+            if err not in (0, errno.EINPROGRESS):
+                raise OSError(err, os.strerror(err))
+            socket.send_fds(self.sock, [json.dumps({"nonblock": nonblock}).encode()],
+                            [s.fileno(), reply.fileno()])
+            return os.fstat(s.fileno()).st_ino
+        finally:
+            s.close()
+            reply.close()
+
+    def accept(self, tgid):
+        """The connection a guest process just made to the listener; None if
+        there is none of that process's (the one there is dropped)."""
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return None
+            pid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
+            if pid == tgid:
+                return conn
+            conn.close()
+
+    def close(self):
+        self.sock.close()
+        self.listener.close()
+
+
+def _serve(sock):
+    fd = sock.fileno()
+    os.closerange(3, fd)
+    os.closerange(fd + 1, 1 << 16)
+    os.setsid()
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(sock, 4096, 2)
+        except OSError:
+            break
+        if not msg:
+            break                   # the Sentry is gone: so are its connections in progress
+        if len(fds) != 2:
+            for f in fds:
+                os.close(f)
+            continue
+        req = json.loads(msg)
+        threading.Thread(target=_finish, args=(fds[0], fds[1], req["nonblock"]), daemon=True).start()
+    os._exit(0)
+
+
+def _finish(sfd, rfd, nonblock):
+    s = socket.socket(fileno=sfd)
+    r = socket.socket(fileno=rfd)
+    try:
+        err = _wait_connected(s)
+        if err == 0:
+            s.setblocking(not nonblock)
+            socket.send_fds(r, [struct.pack("i", 0)], [s.fileno()])
+        else:
+            r.send(struct.pack("i", err))
+    except OSError:
+        pass
+    finally:
+        s.close()
+        r.close()
+
+
+def _wait_connected(s):
+    """0 once s is connected for good, else the errno the guest gets."""
+    poller = select.poll()
+    poller.register(s, select.POLLOUT)
+    if not poller.poll(CONNECT_TIMEOUT * 1000):
+        return errno.ETIMEDOUT
+    err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if err:
+        return err
+    try:
+        peer = s.getpeername()
+    except OSError as e:
+        return e.errno or errno.ECONNABORTED
+    # "connecting" -> "connected": from now on no call makes it unconnected
+    first = s.connect_ex(peer)
+    if first not in (0, errno.EISCONN):
+        return first
+    if s.connect_ex(peer) != errno.EISCONN:
+        return errno.ECONNABORTED
+    return 0
