@@ -26,7 +26,8 @@ ffibuilder.cdef(_cdef_from_header(os.path.join(HERE, "tracer.h")) + _cdef_from_h
 ffibuilder.set_source(
     "sentry._native",
     '#include "tracer.h"\n#include "resolve.h"',
-    sources=[os.path.relpath(os.path.join(HERE, name)) for name in ("tracer.c", "fastpath.c", "resolve.c", "identity.c", "idmap.c", "image.c")],
+    sources=[os.path.relpath(os.path.join(HERE, name))
+             for name in ("tracer.c", "fastpath.c", "resolve.c", "identity.c", "idmap.c", "image.c", "selfconfine.c")],
     include_dirs=[os.path.relpath(HERE)],
     extra_compile_args=["-O2", "-Wall"],
 )

@@ -91,4 +91,7 @@ void sn_overlay_changed(void);
 void sn_clear_links(void);
 int sn_fast_path(int tid, sn_regs *r);
 int sn_fast_resolve(const char *start, const char *path, int follow, int *index, char *rel_out, size_t size, void *st144);
+/* selfconfine.c: the SIGSYS handler of the Sentry's own filter */
+void sn_self_name(int nr, const char *name);
+int sn_self_trap(const char *who, int code, int kill_pid);
 #endif

@@ -12,7 +12,7 @@ import time
 from sentry.kernel import audit as _audit
 from sentry.kernel.kernel import Kernel
 from sentry.kernel import idmap
-from sentry.platform import mountns as _mountns, privileges, ptrace, seccomp, staging
+from sentry.platform import mountns as _mountns, privileges, ptrace, seccomp, selfconfine, staging
 from sentry import startsignals
 from sentry.fsimpl import sysfs
 from sentry.kernel.credentials import ID_MAX, Credentials
@@ -362,6 +362,10 @@ def exit_code(status):
 def run(cfg):
     """Run cfg.argv in a new sandbox; returns the exit code as a shell reports it."""
     check_config(cfg)
+    try:
+        selfconfine.mode()
+    except ValueError as e:
+        raise ConfigError(str(e))
     _remove_stale_private_dirs()
     # The guest's private /tmp goes where the host keeps temporary files; the
     # synthetic /proc, rewritten at every lookup, on a memory file system
@@ -403,6 +407,7 @@ def run(cfg):
             # the network namespace holds the sandbox's abstract names apart:
             # the guest's own, as it gave them (getsockname, /proc/net/unix)
             kernel.abstract_prefix = b""
+            kernel.netns_cookie = _netns_cookie(mountns)
         if cfg.network == "sandbox":
             from sentry.net.outbound import Outbound
             outbound = kernel.outbound = Outbound(private)
@@ -438,6 +443,7 @@ def run(cfg):
         kernel.adopt_init(pid)
         os.write(ready_w, b"x")
         os.close(ready_w)
+        _confine(mountns)
         with _signals_forwarded_to(pid):
             status = kernel.run()
         if log.isEnabledFor(logging.DEBUG):
@@ -453,6 +459,32 @@ def run(cfg):
             os.close(janitor)           # the janitor removes them now
         else:
             _discard(private, scratch)
+
+
+SO_NETNS_COOKIE = 71
+
+
+def _netns_cookie(mountns):
+    """The sandbox's network namespace by its cookie (SO_NETNS_COOKIE, which
+    any socket tells without privilege): sentry/net tells the sandbox's
+    sockets from the host's by it, the Sentry holding no CAP_NET_ADMIN."""
+    import socket
+    with socket.socket(fileno=mountns.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        return s.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8)
+
+
+def _confine(mountns):
+    """Set-up is over: the mount helper, then the Sentry itself, keep only the
+    capabilities and host syscalls they use from here on
+    (platform/selfconfine.py).  Only now: the guest's first process is
+    forked, so it never inherits the Sentry's filter (stacked on its own,
+    that filter's TRAP would outrank the guest's TRACE and kill it)."""
+    try:
+        if mountns is not None:
+            mountns.confine()
+        selfconfine.confine("sentry")
+    except OSError as e:
+        raise ConfigError(f"the Sentry cannot confine itself ({e.strerror}): stopping")
 
 
 JANITOR_PATIENCE = 30                   # seconds it retries a directory a dying guest still fills
@@ -480,6 +512,11 @@ def _janitor(*dirs):
             os.close(w)
             if os.fork() == 0:
                 os.setsid()
+                try:
+                    selfconfine.confine("janitor")
+                except OSError as e:
+                    # it goes on unconfined: the directories must go
+                    os.write(2, f"sentry: the janitor cannot confine itself ({e.strerror})\n".encode())
                 null = os.open(os.devnull, os.O_RDWR)
                 for fd in (0, 1, 2):
                     os.dup2(null, fd)

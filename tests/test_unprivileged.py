@@ -148,3 +148,15 @@ def test_file_owners_are_as_in_a_user_namespace(as_nobody):
     boxed = as_nobody(["--", "/bin/sh", "-c", OWNERS])
     assert boxed.stdout.decode() == native.stdout.decode(), boxed.stderr.decode()
     assert native.stdout.decode().splitlines()[:3] == ["0 0", "65534 65534", "0 0"]
+
+
+def test_an_unprivileged_sentry_confines_itself_too(as_nobody):
+    """Without CAP_SYS_ADMIN its own filter rests on no_new_privs; it holds
+    no capability to keep, and a forbidden call still stops it with one line."""
+    env = dict(as_nobody.env, SENTRY_TEST_SELF_FILTER_PROBE="sentry@1")
+    r = subprocess.run(as_nobody.command + ["--", "sh", "-c", "echo up; sleep 30; echo survived"],
+                       env=env, cwd="/", capture_output=True, timeout=60)
+    assert r.stdout == b"up\n"
+    assert r.returncode == 124, r
+    assert r.stderr.decode().splitlines() == [
+        "sentry: internal error: the Sentry made syscall 322 (execveat), which its own filter forbids; stopping"]

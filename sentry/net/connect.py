@@ -11,7 +11,7 @@ import socket
 import struct
 
 from sentry.vfs.mount import is_hidden_fd
-from sentry.kernel.syscall import PASS, Inject
+from sentry.kernel.syscall import Inject
 from sentry.errors import SyscallError
 
 AF_UNSPEC, AF_INET, AF_INET6 = 0, 2, 10
@@ -19,7 +19,7 @@ SYS_CLOSE, SYS_SOCKET, SYS_CONNECT, SYS_RECVMSG, SYS_DUP3 = 3, 41, 42, 47, 292
 SOCK_STREAM_CLOEXEC = 1 | 0o2000000
 MSG_DONTWAIT, MSG_CMSG_CLOEXEC = 0x40, 0x40000000
 O_CLOEXEC = 0o2000000
-SIOCGSKNS = 0x894C
+SO_NETNS_COOKIE = 71
 RESTARTS = {errno.EINTR, 512, 513, 514, 516}      # -ERESTARTSYS and the rest: the kernel's to handle
 # scratch for the injected recvmsg's msghdr, iov and control data: below the
 # thread's stack pointer, past the red zone (the staging page is read-only to
@@ -52,16 +52,15 @@ def inside(ip):
 
 def in_sandbox(kernel, sock):
     """Whether socket sock (a Sentry-side fd) belongs to the sandbox's
-    network namespace.  Anything else (the host's: an outbound connection)
+    network namespace, told by the namespace's cookie (SO_NETNS_COOKIE, no
+    privilege needed).  Anything else (the host's: an outbound connection)
     or any doubt: False."""
-    buf = ctypes.c_int(0)
-    nsfd = _libc.ioctl(sock, SIOCGSKNS, buf)
-    if nsfd < 0:
-        return False           # EPERM: the Sentry holds no capability over its namespace, the host's
+    want = getattr(kernel, "netns_cookie", None)
     try:
-        return os.fstat(nsfd).st_ino == os.fstat(kernel.mountns.netns_fd).st_ino
-    finally:
-        os.close(nsfd)
+        with socket.socket(fileno=os.dup(sock)) as s:
+            return want is not None and s.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8) == want
+    except OSError:
+        return False
 
 
 def disconnect(call, raw):

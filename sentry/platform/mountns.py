@@ -64,6 +64,7 @@ class MountNamespace:
         os.mkdir(self.scratch, 0o700)
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         uid, gid, root = os.getuid(), os.getgid(), os.geteuid() == 0
+        sentry = os.getpid()
         pid = os.fork()
         if pid == 0:
             # Twice forked: the helper is never the Sentry's child, so the
@@ -71,7 +72,7 @@ class MountNamespace:
             try:
                 self.sock.close()
                 if os.fork() == 0:
-                    _serve(theirs, uid, gid, root, network)
+                    _serve(theirs, uid, gid, root, sentry, network)
             finally:
                 os._exit(0)
         theirs.close()
@@ -139,6 +140,11 @@ class MountNamespace:
         in directory parent_fd.  EOPNOTSUPP for a name no view can serve."""
         self._request([sock_fd, parent_fd], op="bind", name=name.hex(), umask=umask, scratch=self.scratch)
 
+    def confine(self):
+        """Set-up is over: the helper drops what it needs no more and loads
+        its own seccomp filter (platform/selfconfine.py)."""
+        self._request(op="confine")
+
     def close(self):
         self.sock.close()
         for fd in (self.netns_fd, self.userns_fd):
@@ -149,9 +155,12 @@ class MountNamespace:
 
 # ---- the helper's side ---------------------------------------------------------
 
-def _serve(sock, uid, gid, root, network=False):
-    os.closerange(0, sock.fileno())
-    os.closerange(sock.fileno() + 1, 1 << 16)
+def _serve(sock, uid, gid, root, sentry, network=False):
+    # stderr stays: the line of its own filter's SIGSYS handler goes there
+    for lo, hi in ((0, 2), (3, sock.fileno()), (sock.fileno() + 1, 1 << 16)):
+        if lo < hi:
+            os.closerange(lo, hi)
+    confined = False
     # no terminal's Ctrl-C or hang-up reaches it; it ends when the Sentry does
     os.setsid()
     os.chdir("/")
@@ -179,7 +188,14 @@ def _serve(sock, uid, gid, root, network=False):
         req = json.loads(msg)
         out = []
         try:
-            if req["op"] == "mount":
+            if confined and req["op"] != "bind":
+                # set-up is over: its filter would stop the helper at the first mount
+                raise OSError(errno.EPERM, "confined")
+            if req["op"] == "confine":
+                from sentry.platform import selfconfine
+                selfconfine.confine("mount-helper", sentry)
+                confined = True
+            elif req["op"] == "mount":
                 _mount(req["fstype"], req["target"], req["fstype"], 0, req["options"])
                 out = [os.open(req["target"], O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)]
             elif req["op"] == "dev":

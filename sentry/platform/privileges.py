@@ -16,12 +16,17 @@ PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 SECBIT_NOROOT, SECBIT_NOROOT_LOCKED = 1 << 0, 1 << 1
 SECBIT_NO_CAP_AMBIENT_RAISE, SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED = 1 << 6, 1 << 7
-SYS_CAPSET = 126
+SYS_CAPGET, SYS_CAPSET = 125, 126
 LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
 def prctl(option, arg2=0, arg3=0):
     r = _libc.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), 0, 0)
+    return 0 if r == 0 else -ctypes.get_errno()
+
+
+def prctl_bytes(option, value):
+    r = _libc.prctl(option, ctypes.c_char_p(value), 0, 0, 0)
     return 0 if r == 0 else -ctypes.get_errno()
 
 
@@ -38,6 +43,45 @@ def drop_all():
     header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
     data = (ctypes.c_uint32 * 6)()
     _libc.syscall(SYS_CAPSET, header, data)
+
+
+CAPS = {name: n for n, name in enumerate(
+    "CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FOWNER CAP_FSETID CAP_KILL CAP_SETGID "
+    "CAP_SETUID CAP_SETPCAP CAP_LINUX_IMMUTABLE CAP_NET_BIND_SERVICE CAP_NET_BROADCAST "
+    "CAP_NET_ADMIN CAP_NET_RAW CAP_IPC_LOCK CAP_IPC_OWNER CAP_SYS_MODULE CAP_SYS_RAWIO "
+    "CAP_SYS_CHROOT CAP_SYS_PTRACE CAP_SYS_PACCT CAP_SYS_ADMIN CAP_SYS_BOOT CAP_SYS_NICE "
+    "CAP_SYS_RESOURCE CAP_SYS_TIME CAP_SYS_TTY_CONFIG CAP_MKNOD CAP_LEASE CAP_AUDIT_WRITE "
+    "CAP_AUDIT_CONTROL CAP_SETFCAP CAP_MAC_OVERRIDE CAP_MAC_ADMIN CAP_SYSLOG CAP_WAKE_ALARM "
+    "CAP_BLOCK_SUSPEND CAP_AUDIT_READ CAP_PERFMON CAP_BPF CAP_CHECKPOINT_RESTORE".split())}
+
+
+def keep_only(caps):
+    """Called in the Sentry's own processes after set-up: of the capabilities
+    it holds, keep `caps` (numbers) in the effective and permitted sets and
+    none in the others; the bounding set keeps `caps` only, so nothing can
+    bring the rest back.  An unprivileged process holds none, and loses
+    nothing here (the bounding set needs CAP_SETPCAP: EPERM then, harmless)."""
+    keep = 0
+    for cap in caps:
+        keep |= 1 << cap
+    for cap in range(64):
+        if not keep & (1 << cap) and prctl(PR_CAPBSET_DROP, cap) == -errno.EINVAL:
+            break
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()
+    if _libc.syscall(SYS_CAPGET, header, data) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    # struct __user_cap_data_struct[2]: (effective, permitted, inheritable) x low, high
+    for half in (0, 1):
+        mask = (keep >> (32 * half)) & 0xFFFFFFFF
+        permitted = data[3 * half + 1] & mask
+        data[3 * half], data[3 * half + 1], data[3 * half + 2] = permitted, permitted, 0
+    header[1] = 0
+    if _libc.syscall(SYS_CAPSET, header, data) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
 
 
 CLONE_NEWUSER = 0x10000000
