@@ -30,8 +30,9 @@ from sentry.fsimpl import hidden
 from sentry.fsimpl.dev import DevMount
 from sentry.fsimpl.overlay import OverlayMount, is_marked
 from sentry.vfs import resolve as R
-from sentry.vfs.mount import Mount, MountTable, openat2
-from syscalls.errors import SyscallError
+from sentry.host import openat2
+from sentry.vfs.mount import Mount, MountTable
+from sentry.errors import SyscallError
 
 NAMES = ["a", "b", "c", "lnk", ".wh.a", "é"]
 RESOLVE_NO_MAGICLINKS, RESOLVE_IN_ROOT = 0x02, 0x10
