@@ -133,9 +133,9 @@ static int fast_lookup(const char *start, const char *path, int follow, struct s
 	if (r != SN_WALK_DONE) return DECLINE;
 	if (walk.python || walk.fd < 0) return DECLINE;
 	*m = &t->m[walk.index];
-	struct stat st;
-	int plain = (*m)->fast && !fstat(walk.fd, &st)
-		&& !((*m)->kind == SN_MOUNT_LOWER && S_ISDIR(st.st_mode))
+	const struct stat *st = (const struct stat *)walk.st;
+	int plain = (*m)->fast
+		&& !((*m)->kind == SN_MOUNT_LOWER && S_ISDIR(st->st_mode))
 		&& !((*m)->kind == SN_MOUNT_DEV && strcmp(walk.rel, ".") && !sn_dev_name_in(t->fast_dev_names, walk.rel));
 	if (!plain) {
 		close(walk.fd);
@@ -154,12 +154,11 @@ int sn_fast_resolve(const char *start, const char *path, int follow, int *index,
 	int fd = fast_lookup(start, path, follow, &m);
 	if (fd == DECLINE) return 1;
 	if (fd < 0) return fd == -ENOENT || fd == -ENOTDIR ? fd : 1;
-	struct stat st;
 	int r = 1;
-	if (!fstat(fd, &st) && strlen(walk.rel) < size) {
+	if (strlen(walk.rel) < size) {
 		*index = (int)(m - sn_current->m);
 		strcpy(rel_out, walk.rel);
-		memcpy(st144, &st, sizeof st < 144 ? sizeof st : 144);
+		memcpy(st144, walk.st, 144);
 		r = 0;
 	}
 	close(fd);
@@ -285,7 +284,7 @@ int sn_fast_path(int tid, sn_regs *r)
 	}
 	int handled = 0;
 	struct stat st;
-	if (fstat(fd, &st)) goto out;
+	memcpy(&st, walk.st, sizeof st);      /* the walk's lstat of it */
 
 	switch (kind) {
 	case STAT: case LSTAT: case FSTATAT: {

@@ -435,9 +435,13 @@ void sn_walk_init(struct sn_walk *w, const char *start, const char *path, int fl
 
 static int finish(struct sn_table *t, struct sn_walk *w);
 
-/* Resolved: entry `index`, rel, spath, fd (or -1 and exists 0). */
-static int done(struct sn_table *t, struct sn_walk *w, int index, const char *rel, const char *spath, int fd, int exists)
+/* Resolved: entry `index`, rel, spath, fd (or -1 and exists 0) and its lstat
+ * (unless Python found it). */
+static int done(struct sn_table *t, struct sn_walk *w, int index, const char *rel, const char *spath, int fd,
+		int exists, const struct stat *st)
 {
+	_Static_assert(sizeof(struct stat) == sizeof w->st, "struct stat is 144 bytes on x86-64");
+	if (st) memcpy(w->st, st, sizeof w->st);
 	w->index = index;
 	if (rel != w->rel) snprintf(w->rel, sizeof w->rel, "%s", rel);
 	if (spath != w->spath) snprintf(w->spath, sizeof w->spath, "%s", spath[0] ? spath : "/");
@@ -471,13 +475,13 @@ static int at_stack(struct sn_table *t, struct sn_walk *w)
 		w->answered = 0;
 		if (w->ans == SN_ANS_ABSENT) return -ENOENT;
 		w->python = 1;
-		return done(t, w, w->ans_index, rel, spath, -1, 1);
+		return done(t, w, w->ans_index, rel, spath, -1, 1, NULL);
 	}
 	struct stat st;
 	int b;
 	int fd = find(t, i, rel, &b, &st);
 	if (fd < 0) return fd;
-	return done(t, w, b, rel, spath, fd, 1);
+	return done(t, w, b, rel, spath, fd, 1, &st);
 }
 
 /* The names from *c on, up to a "..", in one lookup when they all lie in
@@ -485,9 +489,10 @@ static int at_stack(struct sn_table *t, struct sn_walk *w)
  * last is a directory and none a symlink -- what the walk would meet name by
  * name -- and the walk moves on to the last (*c, *n, *last, *want_dir, cand,
  * rel, w->stack and w->pos are then the last name's), with its fd.  -1: take
- * the names one by one (a symlink on the way, an error to place exactly). */
+ * the names one by one (a symlink on the way, an error to place exactly);
+ * *err set: the walk's answer is that error. */
 static int run(struct sn_table *t, struct sn_walk *w, int i, char *cand, char *rel,
-	       const char **c, size_t *n, int *last, int *want_dir, int *backing, struct stat *st)
+	       const char **c, size_t *n, int *last, int *want_dir, int *backing, struct stat *st, int *err)
 {
 	char s[SN_PATH_MAX], srel[SN_PATH_MAX];
 	size_t sl = strlen(cand);
@@ -512,6 +517,19 @@ static int run(struct sn_table *t, struct sn_walk *w, int i, char *cand, char *r
 	w->pos = saved - w->todo;
 	if (count < 2 || sn_locate(t, s, srel, sizeof srel) != i) return -1;
 	int fd = find(t, i, srel, backing, st);
+	if (fd == -ENOENT || fd == -ENOTDIR) {
+		/* met before any symlink (the kernel stops at one with ELOOP
+		 * first), so met name by name too, at the same place: the answer,
+		 * unless it may be the last name's absence, to be created */
+		const char *x;
+		size_t xn;
+		int xl, xd;
+		w->pos = lc - w->todo;
+		next_name(w, &x, &xn, &xl, &xd);
+		w->pos = saved - w->todo;
+		if (fd == -ENOTDIR || !xl || (w->flags & SN_WALK_MUST_EXIST)) *err = fd;
+		return -1;
+	}
 	if (fd < 0) return -1;
 	/* on to the run's last name */
 	size_t parent = sl - ln - 1;
@@ -582,8 +600,11 @@ int sn_walk(struct sn_table *t, struct sn_walk *w)
 			backing = w->ans_index;
 		} else {
 			fd = -1;
-			if (!last && !(w->flags & SN_WALK_SEARCH) && !w->scope && t->m[i].kind != SN_MOUNT_DEV)
-				fd = run(t, w, i, cand, rel, &c, &n, &last, &want_dir, &backing, &st);
+			if (!last && !(w->flags & SN_WALK_SEARCH) && !w->scope && t->m[i].kind != SN_MOUNT_DEV) {
+				int err = 0;
+				fd = run(t, w, i, cand, rel, &c, &n, &last, &want_dir, &backing, &st, &err);
+				if (err) return err;
+			}
 			if (fd == -1)
 				fd = find(t, i, rel, &backing, &st);
 			if (fd == -ENOENT) kind = SN_ANS_ABSENT;
@@ -598,7 +619,7 @@ int sn_walk(struct sn_table *t, struct sn_walk *w)
 			 * (mkdir takes it, open(O_CREAT) says EISDIR) */
 			if (last && !(w->flags & SN_WALK_MUST_EXIST)) {
 				w->python = py;
-				return done(t, w, i, rel, cand, -1, 0);
+				return done(t, w, i, rel, cand, -1, 0, NULL);
 			}
 			return -ENOENT;
 		}
@@ -661,7 +682,7 @@ int sn_walk(struct sn_table *t, struct sn_walk *w)
 		strcpy(w->stack, cand);
 		if (last) {
 			w->python = py;
-			return done(t, w, backing, rel, cand, fd, 1);
+			return done(t, w, backing, rel, cand, fd, 1, py ? NULL : &st);
 		}
 		if (fd >= 0) close(fd);
 	}

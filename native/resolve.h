@@ -77,6 +77,7 @@ struct sn_walk {
 	int python;
 	int ans;
 	int ans_index;
+	char st[144];
 	char rel[4096];
 	char spath[4096];
 	char target[4096];
