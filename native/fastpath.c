@@ -44,6 +44,7 @@ static int enabled;
 static struct { int tid; uint64_t addr; int memfd; } slot_table[SLOT_TABLE];
 
 void sn_fast_enable(int on) { enabled = on; }
+int sn_fast_enabled(void) { return enabled; }
 
 /* The table as sentry/platform/seccomp.py states it: the entries are
  * sentry/vfs/mount.py's already (MountTable registers them as it builds),
@@ -226,7 +227,10 @@ int sn_fast_path(int tid, sn_regs *r)
 	int follow = 1;
 	uint64_t flags = 0;
 	switch (kind) {
-	case STAT: case ACCESS: case OPEN: case EXECVE: case STATFS:
+	case ACCESS:
+		if ((uint32_t)r->rsi & ~7u) return 0;    /* a bad mode: Python's EINVAL */
+		path_addr = r->rdi; break;
+	case STAT: case OPEN: case EXECVE: case STATFS:
 		path_addr = r->rdi; break;
 	case LSTAT:
 		path_addr = r->rdi; follow = 0; break;
@@ -238,13 +242,16 @@ int sn_fast_path(int tid, sn_regs *r)
 	case STATX:
 		path_addr = r->rsi;
 		if ((uint32_t)r->rdx & ~(AT_SYMLINK_NOFOLLOW_ | AT_NO_AUTOMOUNT_ | 0x6000)) return 0;
+		/* both sync types, or STATX__RESERVED: Python's EINVAL */
+		if (((uint32_t)r->rdx & 0x6000) == 0x6000 || ((uint32_t)r->r10 & 0x80000000u)) return 0;
 		follow = !((uint32_t)r->rdx & AT_SYMLINK_NOFOLLOW_);
 		break;
 	case FACCESSAT:
+		if ((uint32_t)r->rdx & ~7u) return 0;
 		path_addr = r->rsi; break;
 	case FACCESSAT2:
 		path_addr = r->rsi;
-		if ((uint32_t)r->r10) return 0;
+		if ((uint32_t)r->r10 || ((uint32_t)r->rdx & ~7u)) return 0;
 		break;
 	case OPENAT:
 		path_addr = r->rsi; flags = (uint32_t)r->rdx; break;

@@ -76,6 +76,7 @@ int sn_ident_checks_files(int tid);
 int sn_image_ok(int tid, uint64_t dev, uint64_t ino);
 /* fastpath.c */
 void sn_fast_enable(int on);
+int sn_fast_enabled(void);
 enum { SN_MOUNT_PYTHON, SN_MOUNT_DIR, SN_MOUNT_DEV, SN_MOUNT_UPPER, SN_MOUNT_LOWER };
 int sn_add_mount(const char *path, const char *host_root, int fd, int guest_fd, int readonly, int kind);
 void sn_set_dev_nodes(const char *names);

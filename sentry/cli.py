@@ -70,8 +70,17 @@ def parser():
     run.add_argument("--net-allow", action="append", default=[], metavar="CIDR[:PORT]",
                      help="with --network=sandbox: the destinations outside the sandbox the guest may connect "
                           "to, repeatable (default: any but the host's own, loopback and link-local addresses)")
-    run.add_argument("--strace", action="store_true",
-                     help="log every trapped syscall, its result and its outcome")
+    run.add_argument("--strace", nargs="?", const="all", default=False, metavar="LIST",
+                     help="log every syscall as strace does, with its outcome (emulated, rewritten, "
+                          "passed, denied); --strace=LIST shows only those of LIST, as strace's "
+                          "-e trace=LIST: names, %%file, %%desc, %%network, %%process, %%signal, "
+                          "%%memory, %%creds, /REGEX, a leading ! inverts")
+    run.add_argument("--strace-time", metavar="OPTS",
+                     help="with --strace: t, tt or ttt prefix each line with the time of day "
+                          "(seconds, microseconds, since the epoch), T appends the time spent in "
+                          "the call, as strace -t/-tt/-ttt/-T (comma-separated: tt,T)")
+    run.add_argument("--strace-string-limit", type=int, default=32, metavar="N",
+                     help="with --strace: bytes of a string or buffer shown (strace -s; default 32)")
     run.add_argument("--audit", metavar="FILE",
                      help="append one JSON line to FILE per denied call, privileged action, "
                           "and process start, exec and exit")
@@ -82,6 +91,14 @@ def parser():
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # `--strace CMD` must run CMD, not read it as --strace's list: a list is
+    # given as --strace=LIST only
+    if "--" in argv:
+        cut = argv.index("--")
+        argv = [a if a != "--strace" else "--strace=all" for a in argv[:cut]] + argv[cut:]
+    else:
+        argv = [a if a != "--strace" else "--strace=all" for a in argv]
     args = parser().parse_args(argv)
     if args.command != "run":
         print("sentry: no command given (usage: sentry run [options] -- CMD [ARGS...]; sentry --help)",
@@ -92,7 +109,7 @@ def main(argv=None):
     handler.setFormatter(logging.Formatter("sentry: %(message)s"))
     root = logging.getLogger("sentry")
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if args.debug or args.strace else logging.WARNING)
+    root.setLevel(logging.DEBUG if args.debug else logging.INFO if args.strace else logging.WARNING)
 
     from sentry.sandbox import Config, ConfigError, run
     try:
@@ -102,6 +119,7 @@ def main(argv=None):
                      cpus=args.cpus, memory=args.memory, kernel_release=args.kernel_release,
                      overlay=args.overlay, overlay_dir=args.overlay_dir,
                      hide=args.hide, expose=args.expose, audit=args.audit,
+                     strace_time=args.strace_time, strace_string_limit=args.strace_string_limit,
                      network=args.network, net_allow=args.net_allow)
         return run(cfg)
     except ConfigError as e:

@@ -38,7 +38,8 @@ class Config:
     def __init__(self, argv, rootfs=None, cwd=None, env=None, hostname="sentry",
                  strace=False, mounts=(), pids_limit=4096, uid=0, gid=0, groups=None,
                  cpus=None, memory=None, kernel_release=None, overlay=False, overlay_dir=None,
-                 hide=(), expose=(), audit=None, network="sandbox", net_allow=()):
+                 hide=(), expose=(), audit=None, strace_time=None, strace_string_limit=32,
+                 network="sandbox", net_allow=()):
         self.argv = argv
         self.rootfs = rootfs
         # the default root is always an overlay; --overlay-dir implies one
@@ -47,7 +48,23 @@ class Config:
         self.cwd = cwd
         self.env = dict(os.environ) if env is None else env
         self.hostname = hostname
+        # strace: False, or strace's `-e trace=` list ("all", "open,%file"...)
         self.strace = strace
+        self.strace_select = None
+        if strace and strace != "all":
+            from syscalls import signature
+            try:
+                self.strace_select = signature.select(strace, build_table().entries.values())
+            except ValueError as e:
+                raise ConfigError(f"--strace={strace}: {e}")
+        from sentry.strace import parse_time_options
+        try:
+            self.strace_timestamps, self.strace_durations = parse_time_options(strace_time)
+        except ValueError as e:
+            raise ConfigError(str(e))
+        if not isinstance(strace_string_limit, int) or strace_string_limit < 0:
+            raise ConfigError(f"--strace-string-limit {strace_string_limit}: a number of bytes")
+        self.strace_string_limit = strace_string_limit
         self.mounts = [parse_mount(m) for m in mounts]
         self.hide = [_sandbox_path_option("--hide", p) for p in hide]
         self.expose = [_sandbox_path_option("--expose", p) for p in expose]
@@ -391,15 +408,18 @@ def run(cfg):
             idmap.set_current(idmap.IdMap((cfg.uid, os.geteuid()), (cfg.gid, os.getegid())))
         mounts = build_mounts(cfg, private, scratch, lambda: kernel, mountns)
         table = build_table()
-        filt = seccomp.build(filter_rules(table))
-        # --strace sees every call: the native fast path stays off
-        seccomp.configure_native(staging.BASE, staging.SIZE, mounts, mm_checked(table), fast_paths=not cfg.strace)
+        # --strace sees every call: all trap, and the native fast path stays off
+        filt = seccomp.build(filter_rules(table, trace_all=bool(cfg.strace)))
+        mm = mm_checked(table)
+        seccomp.configure_native(staging.BASE, staging.SIZE, mounts, mm, fast_paths=not cfg.strace)
         strace = None
         if cfg.strace:
             from sentry.strace import Tracer
-            strace = Tracer()
+            strace = Tracer(cfg.strace_select, cfg.strace_timestamps, cfg.strace_durations,
+                            cfg.strace_string_limit)
         kernel = Kernel(mounts, table, strace, cfg.pids_limit,
                         Credentials(cfg.uid, cfg.gid, cfg.groups), cfg.limits)
+        kernel.mm_checked = frozenset(mm)
         kernel.uts["hostname"] = cfg.hostname
         kernel.audit = trail
         kernel.mountns = mountns

@@ -111,6 +111,10 @@ def sys_newfstatat(call):
 def sys_statx(call):
     flags, mask = sint(call.args[2]), call.args[3] & 0xFFFFFFFF
     path = call.string(1) if call.args[1] else b""
+    # as Linux's do_statx/vfs_statx, after reading the name, before the lookup
+    if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 | 0x6000) or flags & 0x6000 == 0x6000
+            or mask & 0x80000000):        # AT_NO_AUTOMOUNT, AT_STATX_SYNC_TYPE, STATX__RESERVED
+        raise SyscallError(errno.EINVAL)
     buf = ffi.new("char[256]")
     sync = flags & 0x6000
     if not path and flags & AT_EMPTY_PATH:
@@ -172,14 +176,24 @@ def _unnamed_access(call, unnamed, mode, real):
     return 0
 
 
+def _access_mode(mode):
+    """Linux refuses a mode beyond R_OK|W_OK|X_OK before it reads the path."""
+    mode &= 0xFFFFFFFF
+    if mode & ~7:
+        raise SyscallError(errno.EINVAL)
+    return mode
+
+
 @handler("access")
 def sys_access(call):
-    return _access(call, AT_FDCWD, call.path(0), call.args[1] & 0xFFFFFFFF, 0)
+    mode = _access_mode(call.args[1])
+    return _access(call, AT_FDCWD, call.path(0), mode, 0)
 
 
 @handler("faccessat")
 def sys_faccessat(call):
-    return _access(call, call.fd(0), call.path(1), call.args[2] & 0xFFFFFFFF, 0)
+    mode = _access_mode(call.args[2])
+    return _access(call, call.fd(0), call.path(1), mode, 0)
 
 
 @handler("faccessat2")
@@ -187,7 +201,8 @@ def sys_faccessat2(call):
     flags = sint(call.args[3])
     if flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise SyscallError(errno.EINVAL)
-    return _access(call, call.fd(0), call.path(1), call.args[2] & 0xFFFFFFFF, flags)
+    mode = _access_mode(call.args[2])
+    return _access(call, call.fd(0), call.path(1), mode, flags)
 
 
 def _readlink(call, dirfd, path, buf, size):
@@ -216,7 +231,7 @@ def _readlink(call, dirfd, path, buf, size):
 
 @handler("readlink")
 def sys_readlink(call):
-    return _readlink(call, AT_FDCWD, call.path(0), call.args[1], call.args[2])
+    return _readlink(call, AT_FDCWD, call.string(0), call.args[1], call.args[2])
 
 
 @handler("readlinkat")
@@ -502,7 +517,10 @@ def sys_lchown(call):
 
 @handler("fchownat")
 def sys_fchownat(call):
-    return _chown(call, call.fd(0), call.string(1), call.args[2], call.args[3], sint(call.args[4]))
+    flags = sint(call.args[4])
+    if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):     # as Linux, before the path
+        raise SyscallError(errno.EINVAL)
+    return _chown(call, call.fd(0), call.string(1), call.args[2], call.args[3], flags)
 
 
 UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2

@@ -18,7 +18,9 @@ import sys
 from sentry.platform.libseccomp import pyseccomp
 
 from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES
+from sentry.kernel import abi
 from sentry.kernel.syscall import SyscallTable, TableEntry
+from syscalls import signature
 from sentry.platform import staging
 from sentry.vfs.mount import HIDDEN_FD_BASE
 
@@ -40,6 +42,8 @@ NUMBERS = {name: nr for nr, name in NAMES.items()}
 # (as the kernel declares them with SYSCALL_DEFINE: each is decoded by its C
 # type before any handler sees it, sentry/kernel/abi.py)
 PROTOTYPES_ADDED = {
+    "arch_prctl": "int option, unsigned long addr",
+    "rseq": "struct rseq *rseq, u32 rseq_len, int flags, u32 sig",
     "pkey_mprotect": "unsigned long start, size_t len, unsigned long prot, int pkey",
     "pidfd_send_signal": "int pidfd, int sig, siginfo_t *info, unsigned int flags",
     "pidfd_open": "pid_t pid, unsigned int flags",
@@ -267,19 +271,29 @@ def build_table():
         else:
             outcome = "deny"
         note = (h.note if h else "") or NOTES.get(name, "")
-        entries[nr] = TableEntry(nr, name, outcome, h,
-                                 deny.DENIED.get(name, errno.ENOSYS), note, _prototype(name))
+        arg_types = _prototype(name)
+        # each argument's meaning (fd, path, O_* flags, struct stat * out...) and the
+        # call's strace classes: read by --strace, the fuzz test and the docs
+        args = signature.signature(name, arg_types, abi.kind_of)
+        entries[nr] = TableEntry(nr, name, outcome, h, deny.DENIED.get(name, errno.ENOSYS), note, arg_types,
+                                 args, signature.classes(name, args), ALLOW_IF.get(name))
     return SyscallTable(entries)
 
 
-def filter_rules(table):
+def filter_rules(table, trace_all=False):
     """The seccomp filter's rules (sentry/platform/seccomp.py): (nr, errno or
-    None to allow, argument checks); every other call traps."""
+    None to allow, argument checks); every other call traps.  trace_all
+    (--strace): the calls allowed in BPF trap too, so that they can be shown,
+    and the Kernel lets them run as BPF would have (entry.allow_if).  Allowed
+    calls with a handler are the exception, but read: their handlers assume
+    the trap came from a per-fd filter (kernel/fdtraps.py); read's checks the
+    fd itself."""
     for e in table.entries.values():
         if e.outcome == "allow":
-            yield e.nr, None, []
+            if not (trace_all and (e.handler is None or e.name == "read")):
+                yield e.nr, None, []
         elif e.outcome == "allow-if":
-            for args in ALLOW_IF[e.name]:
+            for args in () if trace_all else ALLOW_IF[e.name]:
                 yield e.nr, None, args
         elif e.outcome == "errno":
             yield e.nr, BPF_ERRNO[e.name], []
@@ -293,10 +307,10 @@ def mm_checked(table):
 
 
 def markdown(table):
-    lines = ["| nr | name | outcome | support | note |", "|---|---|---|---|---|"]
+    lines = ["| nr | signature | outcome | support | note |", "|---|---|---|---|---|"]
     for nr in sorted(table.entries):
         e = table.entries[nr]
-        lines.append(f"| {nr} | {e.name} | {e.outcome} | {e.support} | {e.note} |")
+        lines.append(f"| {nr} | `{e.prototype()}` | {e.outcome} | {e.support} | {e.note} |")
     return "\n".join(lines)
 
 

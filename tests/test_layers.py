@@ -30,7 +30,7 @@ LAYERS = [
     # the sandbox's network: outbound policy and connections made on the host
     ("net", ["sentry.net", "sentry.net.*"]),
     # the handlers and the table they make; --strace prints what they declare
-    ("syscalls", ["syscalls", "syscalls.*", "sentry.strace"]),
+    ("syscalls", ["syscalls", "syscalls.*", "sentry.strace", "sentry.strace.*"]),
     # assembling a sandbox and the command line
     ("top", ["sentry.sandbox", "sentry.cli", "sentry.__main__"]),
 ]

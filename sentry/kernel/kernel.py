@@ -19,10 +19,11 @@ from sentry.kernel.limits import Limits
 from sentry.kernel.pidns import PidNamespace
 from sentry.kernel.task import FdTable, Process, Task
 from sentry.loader import image
-from sentry.platform import memory, ptrace, staging
+from sentry.platform import memory, ptrace, seccomp, staging
 from sentry.platform.staging import Slots
 from sentry.kernel.syscall import Call, Inject, NeedStaging, PASS, Rewrite
 from sentry.errors import RESTART_ERRNOS, SyscallError
+
 
 log = logging.getLogger("sentry")
 
@@ -70,6 +71,7 @@ class Kernel:
         self.uts = {}                  # hostname, domainname, release, version
         self.abstract_prefix = b"sentry-%x/" % os.getpid()   # namespaces abstract sockets
         self.mountns = None            # the private mount namespace's helper (platform/mountns.py), if any
+        self.mm_checked = frozenset()  # numbers of the calls C checks against the staging area
         self.outbound = None           # --network=sandbox: outbound connections (sentry/net/outbound.py)
         self.net_policy = None         # their --net-allow policy (sentry/net/policy.py)
         self.audit = audit.OFF         # --audit's trail (kernel/audit.py)
@@ -198,12 +200,23 @@ class Kernel:
     def on_syscall(self, task, regs):
         entry = self.table.entry(regs.orig_rax)
         call = Call(self, task, regs, entry.decode)
+        if self.strace:
+            self.strace.begin(task)
         try:
             if entry.outcome == "deny":
                 raise SyscallError(entry.deny_errno)
             if entry.handler is None and entry.outcome == "allow":
                 # a call our filter lets through, trapped by a guest's own
-                # RET_TRACE filter: it runs as it would have
+                # RET_TRACE filter (or for --strace): it runs as it would have
+                outcome = PASS
+            elif self.strace and entry.handler is None and entry.nr in self.mm_checked:
+                # with --strace, C hands over a memory call it found clear of
+                # the staging area (tracer.c), so that it is shown: it runs
+                outcome = PASS
+            elif self.strace and entry.outcome == "allow-if" and \
+                    seccomp.allowed_by(entry.allow_if, call.raw):
+                # trapped for --strace alone (table.filter_rules(trace_all)): what BPF
+                # would have let through runs as it would have
                 outcome = PASS
             elif entry.handler is None:
                 # checked in C, which let this one through to here: refuse

@@ -155,9 +155,11 @@ class Handler:
 
 
 class TableEntry:
-    __slots__ = ("nr", "name", "outcome", "handler", "deny_errno", "note", "arg_types", "decode")
+    __slots__ = ("nr", "name", "outcome", "handler", "deny_errno", "note", "arg_types", "decode",
+                 "args", "classes", "allow_if")
 
-    def __init__(self, nr, name, outcome, handler=None, deny_errno=errno.ENOSYS, note="", arg_types=None):
+    def __init__(self, nr, name, outcome, handler=None, deny_errno=errno.ENOSYS, note="", arg_types=None,
+                 args=(), classes=frozenset(), allow_if=None):
         self.nr = nr
         self.name = name
         self.outcome = outcome
@@ -167,10 +169,19 @@ class TableEntry:
         # ((C type, name), ...) as the kernel declares them; None: unknown
         self.arg_types = arg_types
         self.decode = abi.decoder([abi.kind_of(t) for t, _ in self.arg_types or ()])
+        self.args = args                # what each argument means (syscalls/signature.py)
+        self.classes = classes          # strace's %file, %network... classes
+        self.allow_if = allow_if        # the argument checks under which BPF allows it
 
     @property
     def arg_kinds(self):
         return tuple(abi.kind_of(t) for t, _ in self.arg_types or ())
+
+    def prototype(self):
+        """`name(int dfd, const char *filename, ...)`, or `name(?)` when unknown."""
+        if self.arg_types is None:
+            return f"{self.name}(?)"
+        return f"{self.name}({', '.join(a.declaration() for a in self.args)})"
 
     @property
     def support(self):

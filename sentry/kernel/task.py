@@ -64,6 +64,7 @@ class Task:
         self.started = False          # its first ptrace stop has been seen
         self.linked = process is not None
         self.strace_entry = None
+        self.strace_start = None       # when its current call trapped (--strace-time=T)
         self.nproc_exceeded = False   # the kernel's PF_NPROC_EXCEEDED: a set*uid went over RLIMIT_NPROC
         self.refused = False          # a fork/clone past a limit made it: it exits at its first stop
         self.reaping = None           # host pid of a refused child its parent reaps (Kernel.refuse)

@@ -22,6 +22,17 @@ def build(rules):
     return f
 
 
+_OPS = {pyseccomp.EQ: lambda v, a, b: v == a, pyseccomp.LT: lambda v, a, b: v < a,
+        pyseccomp.GE: lambda v, a, b: v >= a, pyseccomp.MASKED_EQ: lambda v, a, b: v & a == b}
+
+
+def allowed_by(rules, raw):
+    """Whether BPF would have allowed a call with registers `raw` under
+    `rules` (OR-ed lists of AND-ed pyseccomp.Arg checks, as given to build):
+    for a call trapped only so that --strace can show it."""
+    return any(all(_OPS[a._op](raw[a._arg], a._data_a, a._data_b) for a in rule) for rule in rules)
+
+
 def configure_native(staging_base, staging_size, mounts, mm_checked, fast_paths=True):
     """Tell the native fast path which trapped calls it answers alone, and
     the mount table its path lookups use (every mount: a path under /dev must
