@@ -110,6 +110,8 @@ static int start_dir(int tid, int dirfd, const char *path, char *out, size_t siz
 	else if (dirfd >= SN_HIDDEN_FD_BASE && dirfd < SN_HIDDEN_FD_BASE + SN_MAX_MOUNTS) return -1;
 	else if (dirfd >= 0) snprintf(link, sizeof link, "/proc/%d/fd/%d", tid, dirfd);
 	else return -1;
+	struct stat st;
+	if (dirfd != -100 && (stat(link, &st) || !S_ISDIR(st.st_mode))) return -1;   /* ENOTDIR: Python's */
 	ssize_t n = readlink(link, host, sizeof host - 1);
 	if (n <= 0 || host[0] != '/') return -1;      /* pipes, sockets: Python */
 	host[n] = 0;
