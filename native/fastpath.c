@@ -267,6 +267,9 @@ int sn_fast_path(int tid, sn_regs *r)
 		/* creating is Python's; O_CREAT of a file that exists is taken here */
 		if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL) || (flags & O_TMPFILE_) == O_TMPFILE_)
 			return 0;
+		/* should the file vanish before the kernel opens it, the kernel
+		 * creates it as the Sentry's uid: a creator of other ids is Python's */
+		if ((flags & O_CREAT) && sn_ident_foreign_creator(tid)) return 0;
 		follow = !(flags & O_NOFOLLOW);
 	}
 

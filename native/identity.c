@@ -4,7 +4,7 @@
  * These calls only read the caller's own ids, which the guest asks for all
  * the time (glibc, shells, every logger).  The Sentry's answer is virtual (a
  * pid in the sandbox's namespace, an emulated uid), so they trap; Python keeps
- * one row per task here, current at every change (sentry/kernel/kernel.py
+ * one row per task here, current at every change (sentry/kernel/publish.py
  * publishes it), and a task without a row goes to Python, which knows it too.
  * Calls that return a host pid (fork's parent, wait4, set_tid_address) run
  * and have their result translated at their syscall-exit stop, here too.
@@ -60,6 +60,14 @@ int sn_ident_checks_files(int tid)
 {
 	int i = row_index(tid);
 	return i < 0 || rows[i].id.checks_files;
+}
+
+/* Fails closed too: an O_CREAT open that may create goes to Python, which
+ * gives the new file its creator's ids (syscalls/owner.py). */
+int sn_ident_foreign_creator(int tid)
+{
+	int i = row_index(tid);
+	return i < 0 || rows[i].id.foreign_creator;
 }
 
 int sn_exit_pending(int tid)

@@ -1,4 +1,5 @@
-/* Declarations shared by tracer.c and the cffi cdef in build.py. */
+/* Declarations shared by the C files of native/ and the cffi cdef in build.py:
+ * the interface between Python and C, with resolve.h (the path walk's). */
 #ifndef SENTRY_TRACER_H
 #define SENTRY_TRACER_H
 #include <stdint.h>
@@ -40,6 +41,7 @@ typedef struct {
 	int vtid, vpid, vppid, vpgrp;
 	uint32_t ruid, euid, suid, rgid, egid, sgid;
 	int checks_files;   /* the Sentry checks file permissions: no path fast path */
+	int foreign_creator; /* what it creates is given other ids than the Sentry's: no O_CREAT here */
 } sn_ident;
 
 void sn_set_staging(uint64_t base, uint64_t size);
@@ -72,6 +74,7 @@ int sn_ident_exit(int tid, sn_regs *r);
 int sn_exit_pid(int tid);
 int sn_exit_pending(int tid);
 int sn_ident_checks_files(int tid);
+int sn_ident_foreign_creator(int tid);
 /* image.c: the exec stop's check, fast path (sentry/loader/image.py) */
 int sn_image_ok(int tid, uint64_t dev, uint64_t ino);
 /* fastpath.c */
@@ -92,7 +95,22 @@ void sn_overlay_changed(void);
 void sn_clear_links(void);
 int sn_fast_path(int tid, sn_regs *r);
 int sn_fast_resolve(const char *start, const char *path, int follow, int *index, char *rel_out, size_t size, void *st144);
+/* host.c: host syscalls of the Sentry's own that Python's os does not wrap */
+long sn_mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data);
+long sn_unshare(int flags);
+long sn_setns(int fd, int nstype);
+long sn_prctl(int option, unsigned long arg2, unsigned long arg3);
+long sn_prctl_str(int option, const char *arg2);
+long sn_capget(uint32_t data[6]);
+long sn_capset(const uint32_t data[6]);
+long sn_tgkill(int tgid, int tid, int sig);
+long sn_kcmp_file(int pid1, int pid2, int fd1, int fd2);
+long sn_inotify_add_watch(int fd, const char *path, uint32_t mask);
+long sn_rt_sigqueueinfo(int tgid, int sig, const char *info);
+long sn_pidfd_send_signal(int pidfd, int sig, const char *info, unsigned flags);
+long sn_connect(int fd, const char *addr, unsigned len);
 /* selfconfine.c: the SIGSYS handler of the Sentry's own filter */
 void sn_self_name(int nr, const char *name);
 int sn_self_trap(const char *who, int code, int kill_pid);
+long sn_self_probe(void);
 #endif

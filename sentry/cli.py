@@ -1,6 +1,23 @@
-"""Command line: `sentry run [options] -- CMD ARGS...`."""
+"""Command line: `sentry [global options] COMMAND ...`.
+
+Two families share it:
+  sentry run [options] -- CMD ARGS...     a command in a new sandbox (as ever)
+  sentry [global] create|start|state|kill|delete|run|list|ps|spec|features|
+         pause|resume|update ... ID       the OCI runtime (runc's command line:
+                                          sentry/oci/), for podman and containerd
+
+`run` is both: a `--` after it, or no container ID, means a sandbox run (see
+is_sandbox_run); `run [--bundle B] [--detach] ... ID` with no `--` is the OCI
+one.  Global options come before the command, as `--flag=value` or
+`--flag value`: runc's (--root, --log, --log-format, --debug,
+--systemd-cgroup, --rootless) and sentry's own (--network, --strace,
+--overlay, --audit, --pids-limit, --cpus, --memory, --kernel-release), which
+apply to the sandbox of a `create`/`run` (podman's --runtime-flag passes
+them) and to `sentry run` as if given after it."""
 import argparse
 import logging
+import os
+import subprocess
 import sys
 
 from sentry import __version__
@@ -90,8 +107,160 @@ def parser():
     return p
 
 
+OCI_COMMANDS = ("create", "start", "state", "kill", "delete", "list", "ps", "spec", "features",
+                "pause", "resume", "update", "exec", "events", "checkpoint", "restore")
+GLOBAL_VALUE = ("--root", "--log", "--log-format", "--criu")
+GLOBAL_FLAG = ("--debug", "--systemd-cgroup")
+# sentry's own options, global so that an engine can pass them (podman --runtime-flag)
+SENTRY_VALUE = ("--network", "--audit", "--pids-limit", "--cpus", "--memory", "--kernel-release")
+SENTRY_FLAG = ("--strace", "--overlay")
+# options only the OCI `run` has: with one of them, `run` is the OCI one
+OCI_RUN_OPTIONS = ("--bundle", "-b", "--detach", "-d", "--pid-file", "--console-socket", "--no-pivot",
+                   "--no-new-keyring", "--preserve-fds", "--keep", "--no-subreaper")
+SPEC_VERSION = "1.0.2"
+
+HELP = """usage: sentry [global options] COMMAND [options] ...
+
+Run Linux programs in a userspace-kernel sandbox (seccomp-bpf + ptrace).
+
+  sentry run [options] -- CMD [ARGS...]   run CMD in a new sandbox (sentry run --help)
+
+OCI runtime commands (runc's command line, for podman and containerd):
+  create --bundle B [--pid-file F] [--console-socket S] ID   set a container up
+  start ID            run its process        state ID          its OCI state JSON
+  kill ID [SIGNAL]    signal it (--all)      delete [--force] ID
+  run [--bundle B] [--detach] [--pid-file F] [--console-socket S] ID   create + start
+  list [--format table|json] [-q]            ps [--format table|json] ID
+  pause ID, resume ID                        spec [--bundle B] [--rootless]
+  features            update ID (accepted)   exec, events, checkpoint, restore: not supported yet
+
+global options (before COMMAND; --flag=value or --flag value):
+  --root DIR          container state (default /run/sentry; $XDG_RUNTIME_DIR/sentry when not root)
+  --log FILE          log here instead of stderr        --log-format text|json
+  --debug             verbose log                       --systemd-cgroup, --rootless: accepted
+  --network, --strace, --overlay, --audit, --pids-limit, --cpus, --memory, --kernel-release:
+                      sentry's own options, for the sandbox of create/run
+  --version, --help
+"""
+
+
+def _version():
+    commit = "unknown"
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.exists(os.path.join(here, ".git")):
+        try:
+            commit = subprocess.run(["git", "-C", here, "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                                    text=True, timeout=5).stdout.strip() or commit
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return f"sentry version {__version__}\ncommit: {commit}\nspec: {SPEC_VERSION}"
+
+
+class _UsageError(Exception):
+    pass
+
+
+def parse_globals(argv):
+    """(options, command, the command's argv).  Long options take one or two
+    dashes (runc's parser does); values attach with = or follow."""
+    opts = {"root": None, "log": None, "log-format": "text", "debug": False, "sentry": {}, "sentry_argv": []}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if not a.startswith("-") or a == "-":
+            break
+        if a == "--":
+            raise _UsageError("no command given before --")
+        if a in ("-v", "--version", "-version"):
+            return opts, "--version", []
+        if a in ("-h", "--help", "-help"):
+            return opts, "--help", []
+        name, eq, value = a.partition("=")
+        if not name.startswith("--"):
+            name = "-" + name
+        if name in GLOBAL_VALUE + SENTRY_VALUE:
+            if not eq:
+                i += 1
+                if i >= len(argv):
+                    raise _UsageError(f"option {name} needs a value")
+                value = argv[i]
+            if name in SENTRY_VALUE:
+                opts["sentry"][name[2:]] = value
+                opts["sentry_argv"] += [name, value]
+            else:
+                opts[name[2:]] = value
+        elif name in GLOBAL_FLAG + SENTRY_FLAG:
+            if eq and value.lower() not in ("true", "false", "1", "0"):
+                raise _UsageError(f"option {name} takes true or false, not {value}")
+            on = not eq or value.lower() in ("true", "1")
+            if name in SENTRY_FLAG:
+                if on:
+                    opts["sentry"][name[2:]] = "true"
+                    opts["sentry_argv"].append(name)
+            elif name == "--debug":
+                opts["debug"] = on
+        elif name == "--rootless":
+            # runc: --rootless true|false|auto; accepted, sentry never needs root
+            if not eq and i + 1 < len(argv) and argv[i + 1] in ("true", "false", "auto"):
+                i += 1
+        else:
+            raise _UsageError(f"unrecognized global option {a} (sentry --help)")
+        i += 1
+    if i == len(argv):
+        raise _UsageError("no command given (usage: sentry run [options] -- CMD [ARGS...]; sentry --help)")
+    return opts, argv[i], argv[i + 1:]
+
+
+def is_sandbox_run(argv):
+    """`run` after the global options: a sandbox run (sentry's own) when a
+    `--` comes (`run [options] -- CMD`), or when there is anything but a
+    single container ID; the OCI run when an option only it has is given
+    (--bundle, --detach, --pid-file, --console-socket …), or when its one
+    argument names a container in a bundle: ./config.json exists (runc's
+    default bundle is the current directory)."""
+    if "--" in argv:
+        return True
+    if any(a.partition("=")[0] in OCI_RUN_OPTIONS for a in argv):
+        return False
+    positional = [a for a in argv if not a.startswith("-")]
+    return not (len(positional) == 1 and len(argv) == 1 and os.path.isfile("config.json"))
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        opts, command, rest = parse_globals(argv)
+    except _UsageError as e:
+        print(f"sentry: {e}", file=sys.stderr)
+        return USAGE_ERROR
+    if command == "--version":
+        print(_version())
+        return 0
+    if command == "--help":
+        print(HELP, end="")
+        return 0
+    if command == "run" and is_sandbox_run(rest):
+        extra = list(opts["sentry_argv"])
+        if opts["log"]:
+            extra += ["--log", opts["log"]]
+        if opts["debug"]:
+            extra.append("--debug")
+        return sandbox_run(["run"] + extra + rest)
+    if command != "run" and command not in OCI_COMMANDS:
+        print(f"sentry: unknown command {command!r} (sentry --help)", file=sys.stderr)
+        return USAGE_ERROR
+    from sentry.oci import commands, log as ocilog
+    from sentry.oci.state import default_root
+    try:
+        ocilog.setup(opts["log"], opts["log-format"], opts["debug"])
+    except (ValueError, OSError) as e:
+        print(f"sentry: {e}", file=sys.stderr)
+        return USAGE_ERROR
+    ctx = commands.Context(os.path.abspath(opts["root"] or default_root()), opts["sentry"], opts["debug"])
+    return commands.main(ctx, command, rest)
+
+
+def sandbox_run(argv):
     # `--strace CMD` must run CMD, not read it as --strace's list: a list is
     # given as --strace=LIST only
     if "--" in argv:

@@ -12,7 +12,8 @@ import time
 from sentry.kernel import audit as _audit
 from sentry.kernel.kernel import Kernel
 from sentry.kernel import idmap
-from sentry.platform import mountns as _mountns, privileges, ptrace, seccomp, selfconfine, staging
+from sentry.platform import privileges, ptrace, seccomp, selfconfine, staging
+from sentry.vfs import mountns as _mountns
 from sentry import startsignals
 from sentry.fsimpl import sysfs
 from sentry.kernel.credentials import ID_MAX, Credentials
@@ -38,10 +39,17 @@ class Config:
     def __init__(self, argv, rootfs=None, cwd=None, env=None, hostname="sentry",
                  strace=False, mounts=(), pids_limit=4096, uid=0, gid=0, groups=None,
                  cpus=None, memory=None, kernel_release=None, overlay=False, overlay_dir=None,
-                 hide=(), expose=(), audit=None, strace_time=None, strace_string_limit=32,
+                 hide=(), expose=(), audit=None, readonly_root=False, rlimits=(),
+                 strace_time=None, strace_string_limit=32,
                  network="sandbox", net_allow=()):
         self.argv = argv
         self.rootfs = rootfs
+        # the OCI spec's root.readonly: --rootfs served read-only (EROFS)
+        self.readonly_root = readonly_root
+        # the OCI spec's process.rlimits, (resource, soft, hard): the guest's
+        # alone, set once its reserved fds are in place (a low RLIMIT_NOFILE
+        # would refuse their high numbers)
+        self.rlimits = list(rlimits)
         # the default root is always an overlay; --overlay-dir implies one
         self.overlay = overlay or overlay_dir is not None or rootfs is None
         self.overlay_dir = overlay_dir
@@ -190,7 +198,7 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
             root.lower.host_sockets = False      # the host's daemons listen there
         mounts.add(root)
     else:
-        mounts.add(Mount("/", lower))
+        mounts.add(Mount("/", lower, readonly=cfg.readonly_root))
     if cfg.rootfs is None:
         tmp = os.path.join(private, "tmp")
         os.mkdir(tmp)
@@ -347,6 +355,12 @@ def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns, netns):
         # ignores 0 and would hand the guest's memory to the host; the kernel
         # skips both kinds of dump for 1 (fs/coredump.c).
         resource.setrlimit(resource.RLIMIT_CORE, (1, 1))
+        for res, soft, hard in cfg.rlimits:
+            try:
+                resource.setrlimit(res, (soft, hard))
+            except (OSError, ValueError) as e:
+                os.write(2, f"sentry: setrlimit {res} {soft}:{hard}: {getattr(e, 'strerror', None) or e}\n".encode())
+                os._exit(125)
         # The guest's cwd is a real one, kept by the kernel (chdir is
         # rewritten, never emulated), read back through /proc/<tid>/cwd.
         os.chdir(host_cwd)
@@ -376,8 +390,12 @@ def exit_code(status):
     return 125
 
 
-def run(cfg):
-    """Run cfg.argv in a new sandbox; returns the exit code as a shell reports it."""
+def run(cfg, on_ready=None):
+    """Run cfg.argv in a new sandbox; returns the exit code as a shell reports it.
+    on_ready(pid), if given, is called once the sandbox is set up and its
+    first process (host pid `pid`) traced, before that process may exec: the
+    OCI runtime's `create` reports there and waits for `start`
+    (sentry/oci/commands.py)."""
     check_config(cfg)
     try:
         selfconfine.mode()
@@ -461,6 +479,8 @@ def run(cfg):
         # guest's own umask; its own must not mask them again.
         os.umask(0)
         kernel.adopt_init(pid)
+        if on_ready is not None:
+            on_ready(pid)
         os.write(ready_w, b"x")
         os.close(ready_w)
         _confine(mountns)
@@ -609,7 +629,7 @@ def _remove_tree(top):
 
 def _start_mount_namespace(cfg, private):
     """The helper that mounts devpts and sized tmpfs and binds unix sockets
-    (platform/mountns.py); None where no mount namespace can be had, and then
+    (vfs/mountns.py); None where no mount namespace can be had, and then
     no /dev/pts, and a tmpfs size= is refused."""
     try:
         return _mountns.MountNamespace(private, network=cfg.network != "host")

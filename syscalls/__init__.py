@@ -6,6 +6,8 @@
     process.py   clone family, process groups, pid-taking calls
     signal.py    kill family
     socket.py    bind, connect, sendto, sendmsg: addresses
-    identity.py  uname and friends
+    clock.py     clocks that name a pid; clock_settime
+    uts.py       uname, sethostname, setdomainname
+    sysinfo.py   sysinfo
     deny.py      calls sentry never offers
 """

@@ -1,4 +1,6 @@
-"""Clocks that name a process: the CPU-time clocks of another pid or tid.
+"""Clocks: those that name a process, and the ones a guest would set.
+
+The CPU-time clocks of another pid or tid name a process.
 
 A negative clockid can carry a pid (`clock_getcpuclockid`,
 `pthread_getcpuclockid`): the kernel decodes it as ~(clockid >> 3), with the
@@ -9,7 +11,7 @@ and the pid inside is translated as any other pid argument.
 """
 import errno
 
-from sentry.kernel.syscall import PASS, Rewrite, sint
+from sentry.kernel.syscall import PASS, Rewrite
 from sentry.errors import SyscallError
 from syscalls.registry import handler
 
@@ -38,8 +40,20 @@ def host_clockid(call, clockid):
 @handler("clock_gettime", "clock_getres", "clock_nanosleep",
          note="a CPU-time clock of another process names a virtual pid")
 def sys_clock(call):
-    clockid = sint(call.args[0])
+    clockid = call.args[0]
     host = host_clockid(call, clockid)
     if host == clockid:
         return PASS
     return Rewrite(args={0: host & 0xFFFFFFFFFFFFFFFF}, restore=True)
+
+
+CLOCK_REALTIME, CLOCK_TAI = 0, 11
+
+
+@handler("clock_settime", support="partial",
+         note="the host's clocks are not the sandbox's to set: EPERM (EINVAL for a clock no one may set)")
+def sys_clock_settime(call):
+    clock = call.args[0]
+    if clock not in (CLOCK_REALTIME, CLOCK_TAI):
+        raise SyscallError(errno.EINVAL)
+    raise SyscallError(errno.EPERM)

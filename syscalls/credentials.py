@@ -9,7 +9,6 @@ import errno
 import struct
 
 from sentry.kernel.credentials import SECBIT_KEEP_CAPS
-from sentry.kernel.syscall import sint
 from sentry.errors import SyscallError
 from syscalls.registry import handler
 
@@ -43,13 +42,9 @@ def _audited(nids):
 def _record(trail, call, nids, err):
     c = call.task.creds
     trail.event("setid", call.task, call=call, errno=err,
-                args=[_id(call, i) for i in range(nids)] if nids else None,
+                args=list(call.args[:nids]) if nids else None,
                 uids=[c.ruid, c.euid, c.suid, c.fsuid], gids=[c.rgid, c.egid, c.sgid, c.fsgid],
                 groups=list(c.groups), caps="%x" % c.cap_effective)
-
-
-def _id(call, i):
-    return call.args[i] & 0xFFFFFFFF
 
 
 @handler("getuid")
@@ -92,7 +87,7 @@ def sys_getresgid(call):
 
 @handler("getgroups")
 def sys_getgroups(call):
-    size, groups = sint(call.args[0]), call.task.creds.groups
+    size, groups = call.args[0], call.task.creds.groups
     if size < 0:
         raise SyscallError(errno.EINVAL)
     if size == 0:
@@ -106,7 +101,7 @@ def sys_getgroups(call):
 @handler("setgroups")
 @_audited(0)
 def sys_setgroups(call):
-    size = sint(call.args[0])
+    size = call.args[0]
     if size < 0:
         raise SyscallError(errno.EINVAL)
     from sentry.kernel.credentials import NGROUPS_MAX
@@ -129,14 +124,14 @@ def _uid_changed(call, ruid):
 @_audited(1)
 def sys_setuid(call):
     ruid = call.task.creds.ruid
-    call.task.creds.setuid(_id(call, 0))
+    call.task.creds.setuid(call.args[0])
     return _uid_changed(call, ruid)
 
 
 @handler("setgid")
 @_audited(1)
 def sys_setgid(call):
-    call.task.creds.setgid(_id(call, 0))
+    call.task.creds.setgid(call.args[0])
     return _changed(call)
 
 
@@ -144,14 +139,14 @@ def sys_setgid(call):
 @_audited(2)
 def sys_setreuid(call):
     ruid = call.task.creds.ruid
-    call.task.creds.setreuid(_id(call, 0), _id(call, 1))
+    call.task.creds.setreuid(call.args[0], call.args[1])
     return _uid_changed(call, ruid)
 
 
 @handler("setregid")
 @_audited(2)
 def sys_setregid(call):
-    call.task.creds.setregid(_id(call, 0), _id(call, 1))
+    call.task.creds.setregid(call.args[0], call.args[1])
     return _changed(call)
 
 
@@ -159,21 +154,21 @@ def sys_setregid(call):
 @_audited(3)
 def sys_setresuid(call):
     ruid = call.task.creds.ruid
-    call.task.creds.setresuid(_id(call, 0), _id(call, 1), _id(call, 2))
+    call.task.creds.setresuid(call.args[0], call.args[1], call.args[2])
     return _uid_changed(call, ruid)
 
 
 @handler("setresgid")
 @_audited(3)
 def sys_setresgid(call):
-    call.task.creds.setresgid(_id(call, 0), _id(call, 1), _id(call, 2))
+    call.task.creds.setresgid(call.args[0], call.args[1], call.args[2])
     return _changed(call)
 
 
 @handler("setfsuid")
 @_audited(1)
 def sys_setfsuid(call):
-    prev = call.task.creds.setfsuid(_id(call, 0))
+    prev = call.task.creds.setfsuid(call.args[0])
     _changed(call)
     return prev
 
@@ -181,7 +176,7 @@ def sys_setfsuid(call):
 @handler("setfsgid")
 @_audited(1)
 def sys_setfsgid(call):
-    prev = call.task.creds.setfsgid(_id(call, 0))
+    prev = call.task.creds.setfsgid(call.args[0])
     _changed(call)
     return prev
 

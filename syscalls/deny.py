@@ -1,8 +1,8 @@
 """Calls sentry never offers, with the errno Linux gives when they are not
-permitted.  Each is logged once per sandbox (kernel.py), never silent."""
+permitted, and why (syscalls/table.py makes them "deny" entries, which the
+dispatcher answers without a handler).  Each is logged once per sandbox
+(sentry/kernel/dispatch.py), never silent."""
 import errno
-
-from syscalls.registry import handler
 
 # never reachable, whatever the configuration (design notes §1)
 DENIED = {name: errno.EPERM for name in """
@@ -27,9 +27,5 @@ NOTES = {
 }
 
 
-def _deny(call):
-    raise AssertionError("denied calls are answered by the dispatcher")
-
-
-for _name, _err in DENIED.items():
-    handler(_name, support="none", note=NOTES.get(_name, "never offered (design notes §1)"))(_deny)
+def note(name):
+    return NOTES.get(name, "never offered (design notes §1)")

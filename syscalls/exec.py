@@ -14,7 +14,7 @@ import os
 import struct
 
 from sentry.loader import program
-from sentry.kernel.syscall import AT_FDCWD, Rewrite, sint
+from sentry.kernel.syscall import AT_FDCWD, Rewrite
 from syscalls import permission
 from sentry.errors import SyscallError
 from syscalls.lookup import fd_sandbox_path, lookup
@@ -89,7 +89,7 @@ def sys_execve(call):
 
 @handler("execveat")
 def sys_execveat(call):
-    flags = sint(call.args[4])
+    flags = call.args[4]
     if flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW):
         raise SyscallError(errno.EINVAL)
     path = call.string(1)

@@ -44,7 +44,8 @@ class Borrowed:
         return False
 
     def detach(self):
-        """The duplicate, which the caller keeps (no longer closed here)."""
+        """The duplicate, handed to the caller to close (leaving the block
+        does not close it then)."""
         fd, self.fd = self.fd, None
         return fd
 
@@ -87,7 +88,7 @@ def chown_fd(call, fd, uid, gid, empty_path=False):
         if not empty_path:
             b.not_o_path()
         b.check_changeable()
-        host = call.task.creds.chown_ids(os.fstat(b.fd), uid & 0xFFFFFFFF, gid & 0xFFFFFFFF)
+        host = call.task.creds.chown_ids(os.fstat(b.fd), uid, gid)
         os.chown(b.proc_path, *host)
     return 0
 

@@ -18,7 +18,7 @@ from sentry.host import CONFINED
 from sentry.vfs.mount import CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE, WRITE
 from sentry.vfs.resolve import RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT, UnnamedTarget
 from sentry.kernel.syscall import AT_FDCWD, PASS, Rewrite, sint
-from syscalls import permission
+from syscalls import owner, permission
 from syscalls.fdutil import Borrowed, check_owner, chmod_fd, chown_fd, is_hidden
 from sentry.errors import SyscallError
 from syscalls.lookup import lookup
@@ -79,9 +79,28 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0):
         flags &= O_PATH_FLAGS          # openat ignores the rest; openat2 rejects it
     else:
         flags |= O_LARGEFILE           # openat forces it on 64-bit; openat2 does not
+    ids = owner.creator(call) if (creat and not loc.exists) or tmpfile else None
+    rerun = False
+    if ids is not None and not tmpfile and not flags & O_EXCL:
+        # the file must be this call's own: one another process makes
+        # meanwhile is EEXIST, and the guest's call runs again (it opens it)
+        flags |= O_EXCL
+        rerun = True
     how = struct.pack("<QQQ", flags, mode, CONFINED)
     path_addr, how_addr = call.stage(os.fsencode(loc.rel) + b"\0", how)
-    return Rewrite(SYS_OPENAT2, {0: loc.mount.guest_fd, 1: path_addr, 2: how_addr, 3: len(how)})
+    args = {0: loc.mount.guest_fd, 1: path_addr, 2: how_addr, 3: len(how)}
+    if ids is None:
+        return Rewrite(SYS_OPENAT2, args)
+    # the guest's process creates it as the Sentry's uid: the creator's ids
+    # are given at the exit, to that very file only (syscalls/owner.py)
+    since = owner.now()
+
+    def created(task, result):
+        if rerun and result == -errno.EEXIST:
+            call.kernel.rerun(task)
+            return None
+        return owner.adopt_opened(call, task, result, loc, ids, since, tmpfile)
+    return Rewrite(SYS_OPENAT2, args, on_exit=created)
 
 
 F_DUPFD, F_DUPFD_CLOEXEC = 0, 1030
@@ -101,7 +120,7 @@ def _reopen_unnamed(call, unnamed, flags):
 
 @handler("open")
 def sys_open(call):
-    return open_rewrite(call, AT_FDCWD, call.path(0), sint(call.args[1]), call.args[2])
+    return open_rewrite(call, AT_FDCWD, call.path(0), call.args[1], call.args[2])
 
 
 @handler("creat")
@@ -111,7 +130,7 @@ def sys_creat(call):
 
 @handler("openat")
 def sys_openat(call):
-    return open_rewrite(call, call.fd(0), call.path(1), sint(call.args[2]), call.args[3])
+    return open_rewrite(call, call.fd(0), call.path(1), call.args[2], call.args[3])
 
 
 @handler("openat2", note="the guest's RESOLVE_* flags are applied by the Sentry's own walk, as Linux applies them, "
@@ -148,10 +167,9 @@ def sys_openat2(call):
 
 @handler("close", note="fds of the Sentry (>= %d) look closed" % HIDDEN_FD_BASE)
 def sys_close(call):
-    fd = sint(call.args[0])
-    if fd < 0 or is_hidden(fd):
+    if is_hidden(call.args[0]):
         raise SyscallError(errno.EBADF)
-    return PASS
+    return PASS                 # a "negative" fd is a huge unsigned one: EBADF from the host
 
 
 @handler("dup2", "dup3", note="the Sentry's fds (>= %d) look closed; a copy of a trapped fd "
@@ -160,7 +178,7 @@ def sys_dup2(call):
     refill, call.task.lock_refill = getattr(call.task, "lock_refill", None), None
     if refill is not None and call.nr == SYS_DUP3 and refill == (call.fd(0), call.fd(1)):
         return PASS        # the Sentry's own: a hidden slot gets its filler back (syscalls/locks.py)
-    if is_hidden(sint(call.args[1])) or is_hidden(sint(call.args[0])):
+    if is_hidden(call.args[1]) or is_hidden(call.args[0]):
         raise SyscallError(errno.EBADF)
     return fdtraps.follow_copy(call)
 
@@ -184,7 +202,7 @@ handler("fstat", "fstatfs", "fchdir", note="the Sentry's fds (>= %d) look closed
 @handler("close_range", support="partial",
          note="a range over the Sentry's fds closes only the guest's fds below them")
 def sys_close_range(call):
-    first, last = call.args[0] & 0xFFFFFFFF, call.args[1] & 0xFFFFFFFF
+    first, last = call.args[0], call.args[1]
     if first > last:
         raise SyscallError(errno.EINVAL)
     if first >= HIDDEN_FD_BASE + MAX_MOUNTS or last < HIDDEN_FD_BASE:
@@ -215,7 +233,7 @@ def sys_fsetxattr(call):
         if remove:
             os.removexattr(b.fd, name)
         else:
-            os.setxattr(b.fd, name, value, sint(call.args[4]))
+            os.setxattr(b.fd, name, value, call.args[4])
     return 0
 
 
@@ -315,7 +333,7 @@ O_PATH_FLAG = 0o10000000
               "sandbox's devpts; a pidfd's PIDFD_GET_INFO is translated; inode flags are set by the "
               "Sentry in writable mounts only; TIOCSTI/TIOCLINUX EPERM; any other request ENOTTY")
 def sys_ioctl(call):
-    req = call.args[1] & 0xFFFFFFFF
+    req = call.args[1]
     if req in PASSED_IOCTLS:
         return PASS
     if req in (TIOCSTI, TIOCLINUX):
@@ -394,9 +412,9 @@ F_OWNER_PGRP = 2
          "an owner outside the sandbox is refused (ESRCH); locks and leases as flock (syscalls/locks.py)")
 def sys_fcntl(call):
     not_hidden(call)
-    cmd = call.args[1] & 0xFFFFFFFF
+    cmd = call.args[1]
     kernel = call.kernel
-    if cmd == F_SETOWN:
+    if cmd == F_SETOWN:                  # arg is an unsigned long, of which F_SETOWN reads an int
         return Rewrite(args={2: _owner_to_host(call, sint(call.args[2]))}, restore=True)
     if cmd == F_GETOWN:
         # a negative result is an error or a process group

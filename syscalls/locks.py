@@ -24,14 +24,14 @@ guest sleeps in its own context (an injected nanosleep, 1 to 32 ms) and its
 call runs again; a signal meanwhile interrupts it as on Linux (EINTR, or a
 restart under SA_RESTART).
 """
-import ctypes
 import errno
 import fcntl
 import os
 import struct
 
+from sentry._native import lib
 from sentry.kernel.locktable import OFFSET_MAX, RD, UN, WR, LockTable, Owner
-from sentry.vfs.mount import FIRST_RESERVED, HIDDEN_FD_BASE, PIN_SLOTS, is_hidden_fd, split_deleted
+from sentry.vfs.mount import FIRST_RESERVED, HIDDEN_FD_BASE, is_hidden_fd, split_deleted
 from sentry.kernel.syscall import Inject, PASS, Rewrite, sint
 from sentry.errors import SyscallError
 from syscalls.fdutil import Borrowed
@@ -41,7 +41,6 @@ F_GETLK, F_SETLK, F_SETLKW = 5, 6, 7
 F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW = 36, 37, 38
 F_SETLEASE = 1024
 LOCK_CMDS = {F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW, F_SETLEASE}
-RECORD_CMDS = {F_GETLK, F_SETLK, F_SETLKW}
 OFD_CMDS = {F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW}
 WAITING_CMDS = {F_SETLKW, F_OFD_SETLKW}
 LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN, LOCK_MAND = 1, 2, 4, 8, 32
@@ -49,14 +48,11 @@ FLOCK_TYPES = {LOCK_SH: RD, LOCK_EX: WR, LOCK_UN: UN}
 SEEK_SET, SEEK_CUR, SEEK_END = 0, 1, 2
 FLOCK = struct.Struct("<hh4xqqi4x")           # struct flock
 PID_AT = 24                                   # its l_pid
-SYS_NANOSLEEP, SYS_DUP3, SYS_KCMP = 35, 292, 312
+SYS_NANOSLEEP, SYS_DUP3 = 35, 292
 ERESTARTSYS = 512
-KCMP_FILE = 0
 O_PATH = 0o10000000
 WAIT_MIN, WAIT_MAX = 1_000_000, 32_000_000    # ns a waiter sleeps before it tries again
 GC_MIN = 256                                  # descriptions held before every inode is pruned
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _table(kernel):
@@ -121,7 +117,7 @@ def _done(call, result=0):
 # ---- the sandbox's own locks ----------------------------------------------------------
 
 def _same_file(pid1, fd1, pid2, fd2):
-    return _libc.syscall(SYS_KCMP, pid1, pid2, KCMP_FILE, fd1, fd2) == 0
+    return lib.sn_kcmp_file(pid1, pid2, fd1, fd2) == 0
 
 
 def _release(owner):
@@ -467,7 +463,7 @@ def _refill_and_retry(call, h):
          "default root's lower layer, host files handed over, pipes) the sandbox's own, never the host "
          "inode's (sentry/kernel/locktable.py)")
 def sys_flock(call):
-    cmd = call.args[1] & 0xFFFFFFFF
+    cmd = call.args[1]
     if cmd & LOCK_MAND:
         return 0                            # ignored, as Linux does since 5.15
     kind = FLOCK_TYPES.get(cmd & ~LOCK_NB)

@@ -13,8 +13,8 @@ import struct
 from sentry._native import ffi, lib
 from sentry.vfs.mount import ATTRS, CREATE, MOVE, REMOVE, TRUNCATE, WRITE, open_final
 from sentry.fsimpl.overlay import RESERVED
-from sentry.kernel.syscall import AT_FDCWD, Rewrite, sint
-from syscalls import permission
+from sentry.kernel.syscall import AT_FDCWD, Rewrite
+from syscalls import owner, permission
 from syscalls.fdutil import Borrowed, chmod_fd, chown_fd, is_hidden
 from sentry.errors import SyscallError
 from sentry.vfs.resolve import UnnamedTarget
@@ -101,7 +101,7 @@ def sys_lstat(call):
 
 @handler("newfstatat")
 def sys_newfstatat(call):
-    flags = sint(call.args[3])
+    flags = call.args[3]
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 | 0x6000):   # | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE
         raise SyscallError(errno.EINVAL)
     return _stat_common(call, call.fd(0), call.string(1), flags, call.args[2])
@@ -109,7 +109,7 @@ def sys_newfstatat(call):
 
 @handler("statx")
 def sys_statx(call):
-    flags, mask = sint(call.args[2]), call.args[3] & 0xFFFFFFFF
+    flags, mask = call.args[2], call.args[3]
     path = call.string(1) if call.args[1] else b""
     # as Linux's do_statx/vfs_statx, after reading the name, before the lookup
     if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 | 0x6000) or flags & 0x6000 == 0x6000
@@ -178,7 +178,6 @@ def _unnamed_access(call, unnamed, mode, real):
 
 def _access_mode(mode):
     """Linux refuses a mode beyond R_OK|W_OK|X_OK before it reads the path."""
-    mode &= 0xFFFFFFFF
     if mode & ~7:
         raise SyscallError(errno.EINVAL)
     return mode
@@ -198,7 +197,7 @@ def sys_faccessat(call):
 
 @handler("faccessat2")
 def sys_faccessat2(call):
-    flags = sint(call.args[3])
+    flags = call.args[3]
     if flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise SyscallError(errno.EINVAL)
     mode = _access_mode(call.args[2])
@@ -206,7 +205,7 @@ def sys_faccessat2(call):
 
 
 def _readlink(call, dirfd, path, buf, size):
-    if sint(size) <= 0:
+    if size <= 0:
         raise SyscallError(errno.EINVAL)
     if not path and dirfd != AT_FDCWD:
         # readlinkat(fd, ""): the symlink an O_PATH|O_NOFOLLOW fd refers to
@@ -250,8 +249,10 @@ def _create_target(call, dirfd, path):
 
 def _mkdir(call, dirfd, path, mode):
     loc = _create_target(call, dirfd, path)
+    ids, since = owner.creator(call), owner.now()
     with Parent(loc) as (fd, name):
         os.mkdir(name, mode & 0o7777 & ~call.umask(), dir_fd=fd)
+        owner.adopt_name(call, ids, fd, name, stat.S_IFDIR, since)
     return 0
 
 
@@ -272,19 +273,21 @@ def _mknod(call, dirfd, path, mode, dev):
     if kind not in (0, stat.S_IFREG, stat.S_IFIFO, stat.S_IFSOCK):
         raise SyscallError(errno.EINVAL)
     loc = _create_target(call, dirfd, path)
+    ids, since = owner.creator(call), owner.now()
     with Parent(loc) as (fd, name):
         os.mknod(name, (mode & ~S_IFMT & 0o7777 & ~call.umask()) | (kind or stat.S_IFREG), dir_fd=fd)
+        owner.adopt_name(call, ids, fd, name, kind or stat.S_IFREG, since)
     return 0
 
 
 @handler("mknod", note="device nodes are refused (EPERM), as without CAP_MKNOD")
 def sys_mknod(call):
-    return _mknod(call, AT_FDCWD, call.path(0), call.args[1] & 0xFFFFFFFF, call.args[2])
+    return _mknod(call, AT_FDCWD, call.path(0), call.args[1], call.args[2])
 
 
 @handler("mknodat", note="device nodes are refused (EPERM), as without CAP_MKNOD")
 def sys_mknodat(call):
-    return _mknod(call, call.fd(0), call.path(1), call.args[2] & 0xFFFFFFFF, call.args[3])
+    return _mknod(call, call.fd(0), call.path(1), call.args[2], call.args[3])
 
 
 def _unlink(call, dirfd, path, flags):
@@ -319,7 +322,7 @@ def sys_rmdir(call):
 
 @handler("unlinkat")
 def sys_unlinkat(call):
-    return _unlink(call, call.fd(0), call.path(1), sint(call.args[2]))
+    return _unlink(call, call.fd(0), call.path(1), call.args[2])
 
 
 RENAME_EXCHANGE, RENAME_WHITEOUT = 2, 4
@@ -357,7 +360,7 @@ def sys_renameat(call):
 
 @handler("renameat2")
 def sys_renameat2(call):
-    return _rename(call, call.fd(0), call.path(1), call.fd(2), call.path(3), call.args[4] & 0xFFFFFFFF)
+    return _rename(call, call.fd(0), call.path(1), call.fd(2), call.path(3), call.args[4])
 
 
 def _link(call, olddir, old, newdir, new, flags):
@@ -417,13 +420,15 @@ def sys_link(call):
 
 @handler("linkat")
 def sys_linkat(call):
-    return _link(call, call.fd(0), call.string(1), call.fd(2), call.path(3), sint(call.args[4]))
+    return _link(call, call.fd(0), call.string(1), call.fd(2), call.path(3), call.args[4])
 
 
 def _symlink(call, target, dirfd, path):
     loc = _create_target(call, dirfd, path)
+    ids, since = owner.creator(call), owner.now()
     with Parent(loc) as (fd, name):
         os.symlink(target, name, dir_fd=fd)
+        owner.adopt_name(call, ids, fd, name, stat.S_IFLNK, since)
     return 0
 
 
@@ -477,7 +482,7 @@ def sys_fchmodat(call):
 
 @handler("fchmodat2", note="with AT_EMPTY_PATH on an fd: as fchmod")
 def sys_fchmodat2(call):
-    flags = sint(call.args[3])
+    flags = call.args[3]
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise SyscallError(errno.EINVAL)
     path = call.string(1)
@@ -496,10 +501,9 @@ def _chown(call, dirfd, path, uid, gid, flags):
     if not path and flags & AT_EMPTY_PATH:
         path = b"."
     creds = call.task.creds
-    raw_uid, raw_gid = uid & 0xFFFFFFFF, gid & 0xFFFFFFFF
 
     def do(fd, p, is_link):
-        host = creds.chown_ids(os.fstat(fd), raw_uid, raw_gid)
+        host = creds.chown_ids(os.fstat(fd), uid, gid)
         check(lib.sn_fchownat(fd, b"", host[0] & 0xFFFFFFFF, host[1] & 0xFFFFFFFF,
                               AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
     return _on_final(call, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW, do)
@@ -517,7 +521,7 @@ def sys_lchown(call):
 
 @handler("fchownat")
 def sys_fchownat(call):
-    flags = sint(call.args[4])
+    flags = call.args[4]
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):     # as Linux, before the path
         raise SyscallError(errno.EINVAL)
     return _chown(call, call.fd(0), call.string(1), call.args[2], call.args[3], flags)
@@ -584,7 +588,7 @@ def _timeval_to_timespec(raw):
 def sys_utimensat(call):
     times = call.read(call.args[2], 32) if call.args[2] else None
     path = call.string(1) if call.args[1] else None
-    flags = sint(call.args[3])
+    flags = call.args[3]
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH):
         raise SyscallError(errno.EINVAL)
     if path == b"" and flags & AT_EMPTY_PATH and call.fd(0) != AT_FDCWD:
@@ -719,7 +723,7 @@ def _xattr_set(call, follow, remove):
     if not remove and call.args[3] > XATTR_SIZE_MAX:
         raise SyscallError(errno.E2BIG)
     value = b"" if remove else call.read(call.args[2], call.args[3])
-    flags = 0 if remove else sint(call.args[4])
+    flags = 0 if remove else call.args[4]
 
     def do(fd, p, is_link):
         check_xattr_change(call, os.lstat(p) if is_link else os.stat(p), name)
@@ -852,7 +856,7 @@ def sys_getcwd(call):
 
 @handler("inotify_add_watch")
 def sys_inotify_add_watch(call):
-    mask = call.args[2] & 0xFFFFFFFF
+    mask = call.args[2]
     loc = lookup(call, AT_FDCWD, call.path(1), follow=not mask & 0x01000000,   # IN_DONT_FOLLOW
                  identity=True)          # an overlay's changes happen in the upper layer
     ino = call.kernel.borrow_fd(call.process, call.fd(0))
@@ -865,9 +869,7 @@ def sys_inotify_add_watch(call):
 
 
 def _inotify_add_watch(fd, path, mask):
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    wd = libc.inotify_add_watch(fd, os.fsencode(path), ctypes.c_uint32(mask))
+    wd = lib.sn_inotify_add_watch(fd, os.fsencode(path), mask)
     if wd < 0:
-        raise SyscallError(ctypes.get_errno())
+        raise SyscallError(-wd)
     return wd

@@ -56,7 +56,7 @@ def sys_set_tid_address(call):
 
 def _target(call, i):
     """Host pid of the process named by argument i (0: the caller)."""
-    pid = sint(call.args[i])
+    pid = call.args[i]
     if pid < 0:
         raise SyscallError(errno.ESRCH)
     return call.kernel.host_id(pid) if pid else call.process.tgid
@@ -91,7 +91,7 @@ def sys_setsid(call):
 
 @handler("setpgid", note="a process may only join a process group of the sandbox")
 def sys_setpgid(call):
-    pid, pgid = sint(call.args[0]), sint(call.args[1])
+    pid, pgid = call.args[0], call.args[1]
     if pid < 0 or pgid < 0:
         raise SyscallError(errno.EINVAL)
     kernel = call.kernel
@@ -121,7 +121,7 @@ def sys_setpgid(call):
          note="the pid must name a sandbox process")
 def sys_pid_first(call):
     """(0 names the caller)."""
-    pid = sint(call.args[0])
+    pid = call.args[0]
     if pid == 0:
         return PASS
     if pid < 0:
@@ -131,7 +131,7 @@ def sys_pid_first(call):
 
 @handler("kcmp")
 def sys_kcmp(call):
-    return Rewrite(args={i: call.kernel.host_id(sint(call.args[i])) for i in (0, 1)}, restore=True)
+    return Rewrite(args={i: call.kernel.host_id(call.args[i]) for i in (0, 1)}, restore=True)
 
 
 PRIO_PROCESS, PRIO_PGRP, PRIO_USER = 0, 1, 2
@@ -150,15 +150,13 @@ def _prio_target(call, which, who):
 
 @handler("getpriority", "setpriority", support="partial", note="PRIO_USER is refused: it would reach host processes")
 def sys_priority(call):
-    return Rewrite(args={1: _prio_target(call, sint(call.args[0]), sint(call.args[1]))}, restore=True)
+    return Rewrite(args={1: _prio_target(call, call.args[0], call.args[1])}, restore=True)
 
 
-IOPRIO_WHO_PROCESS, IOPRIO_WHO_PGRP, IOPRIO_WHO_USER = 1, 2, 3
-
-
+# IOPRIO_WHO_PROCESS, _PGRP and _USER (1, 2, 3) are PRIO_PROCESS, _PGRP and _USER + 1
 @handler("ioprio_get", "ioprio_set", support="partial", note="IOPRIO_WHO_USER is refused")
 def sys_ioprio(call):
-    return Rewrite(args={1: _prio_target(call, sint(call.args[0]) - 1, sint(call.args[1]))}, restore=True)
+    return Rewrite(args={1: _prio_target(call, call.args[0] - 1, call.args[1])}, restore=True)
 
 
 # ---- pidfd ioctls: what a pidfd says of its process ------------------------------
@@ -220,7 +218,7 @@ PIDTYPE_PGID = 2
               "child-subreaper bit (emulated: the host's must stay set) and the capability "
               "options (keep-caps, securebits, bounding and ambient sets: emulated)")
 def sys_prctl(call):
-    option, kernel = sint(call.args[0]), call.kernel
+    option, kernel = call.args[0], call.kernel
     if option in credentials.CRED_PRCTLS:
         return credentials.prctl_creds(call, option)
     is_init = kernel.init is not None and call.process is kernel.init
@@ -251,7 +249,7 @@ def sys_prctl(call):
 
 # ---- waiting -----------------------------------------------------------------
 
-P_ALL, P_PID, P_PGID = 0, 1, 2
+P_PID, P_PGID = 1, 2              # idtype; P_ALL (0) needs no translation
 WNOWAIT = 0x01000000
 
 
@@ -262,7 +260,7 @@ def _reaped(call, host, flags):
 
 @handler("wait4", note="pids in and out are virtual")
 def sys_wait4(call):
-    pid, options = sint(call.args[0]), sint(call.args[2])
+    pid, options = call.args[0], call.args[2]
     kernel = call.kernel
     if call.task.reaping is not None and pid == call.task.reaping:
         return PASS          # the Sentry's own: a refused child reaped (Kernel.refuse)
@@ -290,7 +288,7 @@ def sys_wait4(call):
 
 @handler("waitid", note="pids in and out (siginfo) are virtual")
 def sys_waitid(call):
-    idtype, vid, infop, options = sint(call.args[0]), sint(call.args[1]), call.args[2], sint(call.args[3])
+    idtype, vid, infop, options = call.args[0], call.args[1], call.args[2], call.args[3]
     kernel = call.kernel
     arg = vid
     if idtype == P_PID:

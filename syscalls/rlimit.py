@@ -19,7 +19,7 @@ holds).  BPF lets every other resource through (syscalls/table.py).
 import errno
 import struct
 
-from sentry.kernel.syscall import PASS, Rewrite, sint
+from sentry.kernel.syscall import PASS, Rewrite
 from sentry.errors import SyscallError
 from syscalls.registry import handler
 
@@ -31,9 +31,8 @@ CAP_SYS_RESOURCE = 24
 
 
 def _emulated(arg):
-    """The Process attribute of an emulated resource (an unsigned int
-    argument: its low 32 bits), or None."""
-    return EMULATED.get(arg & 0xFFFFFFFF)
+    """The Process attribute of an emulated resource, or None."""
+    return EMULATED.get(arg)
 
 
 def _apply(proc, attr, new):
@@ -74,7 +73,7 @@ def _may_change(caller, target):
 
 @handler("prlimit64", note="the pid must name a sandbox process; RLIMIT_CORE and RLIMIT_NPROC as getrlimit")
 def sys_prlimit64(call):
-    pid, kernel = sint(call.args[0]), call.kernel
+    pid, kernel = call.args[0], call.kernel
     if pid < 0:
         raise SyscallError(errno.ESRCH)
     attr = _emulated(call.args[1])

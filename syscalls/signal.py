@@ -15,10 +15,11 @@ import os
 import struct
 import time
 
+from sentry._native import ffi, lib
 from sentry.kernel import fdtraps
 from sentry.platform import ptrace, staging
 
-from sentry.kernel.syscall import PASS, Rewrite, sint
+from sentry.kernel.syscall import PASS, Rewrite
 from syscalls.clock import host_clockid
 from sentry.errors import SyscallError
 from syscalls.registry import handler
@@ -91,7 +92,7 @@ def _pgid(host):
 
 @handler("kill", note="pids are virtual; kill(-1), kill(0), kill(-pgrp) reach sandbox processes only")
 def sys_kill(call):
-    pid, sig = sint(call.args[0]), sint(call.args[1])
+    pid, sig = call.args[0], call.args[1]
     _check_sig(sig)
     kernel = call.kernel
     if pid > 0:
@@ -114,7 +115,7 @@ def sys_kill(call):
 
 @handler("tkill")
 def sys_tkill(call):
-    tid, sig = sint(call.args[0]), sint(call.args[1])
+    tid, sig = call.args[0], call.args[1]
     _check_sig(sig)
     if tid <= 0:
         raise SyscallError(errno.EINVAL)
@@ -127,7 +128,7 @@ def sys_tkill(call):
 
 @handler("tgkill")
 def sys_tgkill(call):
-    tgid, tid, sig = sint(call.args[0]), sint(call.args[1]), sint(call.args[2])
+    tgid, tid, sig = call.args[0], call.args[1], call.args[2]
     _check_sig(sig)
     if tgid <= 0 or tid <= 0:
         raise SyscallError(errno.EINVAL)
@@ -148,9 +149,9 @@ def _staged_siginfo(call, i):
 
 @handler("rt_sigqueueinfo")
 def sys_rt_sigqueueinfo(call):
-    sig = sint(call.args[1])
+    sig = call.args[1]
     _check_sig(sig)
-    host = call.kernel.host_id(sint(call.args[0]))
+    host = call.kernel.host_id(call.args[0])
     if _init_ignores(call, host, sig):
         return 0
     return Rewrite(args={0: host, 2: _staged_siginfo(call, 2)}, restore=True)
@@ -158,10 +159,10 @@ def sys_rt_sigqueueinfo(call):
 
 @handler("rt_tgsigqueueinfo")
 def sys_rt_tgsigqueueinfo(call):
-    sig = sint(call.args[2])
+    sig = call.args[2]
     _check_sig(sig)
-    host_tgid = call.kernel.host_id(sint(call.args[0]))
-    host_tid = call.kernel.host_id(sint(call.args[1]), task=True)
+    host_tgid = call.kernel.host_id(call.args[0])
+    host_tid = call.kernel.host_id(call.args[1], task=True)
     if _init_ignores(call, host_tgid, sig):
         return 0
     return Rewrite(args={0: host_tgid, 1: host_tid, 3: _staged_siginfo(call, 3)}, restore=True)
@@ -244,7 +245,7 @@ SIGEVENT_SIZE = 64
 @handler("timer_create", note="a SIGEV_THREAD_ID target and a CPU-time clock's pid are virtual")
 def sys_timer_create(call):
     args = {}
-    clockid = sint(call.args[0])
+    clockid = call.args[0]
     host_clock = host_clockid(call, clockid)
     if host_clock != clockid:
         args[0] = host_clock
@@ -267,17 +268,14 @@ PIDFD_SIGNAL_THREAD, PIDFD_SIGNAL_THREAD_GROUP, PIDFD_SIGNAL_PROCESS_GROUP = 1, 
 PIDFD_THREAD = os.O_EXCL                 # in a pidfd's flags: it names a thread
 PIDFD_LINK = "anon_inode:[pidfd]"
 SYS_KILL, SYS_RT_SIGQUEUEINFO, SYS_TGKILL, SYS_RT_TGSIGQUEUEINFO = 62, 129, 234, 297
-SYS_PIDFD_SEND_SIGNAL = 424
 SI_TKILL = -6
 
 
-def _raw_syscall(nr, *args):
-    """A syscall of the Sentry's own (ctypes: no wrapper takes a siginfo)."""
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    r = libc.syscall(nr, *args)
+def _checked(r):
+    """The result of a call of the Sentry's own (native/host.c: no os
+    function takes a siginfo), or its errno raised."""
     if r < 0:
-        raise SyscallError(ctypes.get_errno())
+        raise SyscallError(-r)
     return r
 
 
@@ -304,7 +302,7 @@ def _pidfd_target(dup):
          "checked and signalled on the Sentry's copy of the fd; PIDFD_SIGNAL_PROCESS_GROUP reaches sandbox "
          "processes only; the sandbox's init is protected as for kill(2); a siginfo's sender is virtual")
 def sys_pidfd_send_signal(call):
-    sig, flags = sint(call.args[1]), call.args[3] & 0xFFFFFFFF
+    sig, flags = call.args[1], call.args[3]
     if flags & ~7 or flags & (flags - 1):
         raise SyscallError(errno.EINVAL)         # one scope at most, as Linux checks first
     fd = call.fd(0)
@@ -362,7 +360,7 @@ def sys_pidfd_send_signal(call):
                     if tid else Rewrite(SYS_KILL, {0: tgid, 1: sig}, restore=True))
         if info is None and sig:
             kernel.proxied[(tgid, sig)] = (call.process.vpid, call.task.creds.ruid)   # its siginfo's sender
-        return _raw_syscall(SYS_PIDFD_SEND_SIGNAL, dup, sig, info, flags)
+        return _checked(lib.sn_pidfd_send_signal(dup, sig, ffi.NULL if info is None else info, flags))
     except OSError as e:
         raise SyscallError(e.errno)
     finally:
@@ -382,7 +380,7 @@ def _signal_group_of(call, host, sig, info):
             sent += 1
             if not _init_ignores(call, tgid, sig):
                 try:
-                    _raw_syscall(SYS_RT_SIGQUEUEINFO, tgid, sig, info)
+                    _checked(lib.sn_rt_sigqueueinfo(tgid, sig, info))
                 except SyscallError as e:
                     if e.errno != errno.ESRCH:
                         raise

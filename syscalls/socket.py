@@ -12,12 +12,13 @@ is sentry/net/connect.py's.
 """
 import errno
 import os
+import stat
 import struct
 
 from sentry.kernel import fdtraps
 from sentry.vfs.mount import CREATE
 from sentry.kernel.syscall import AT_FDCWD, PASS, Rewrite, sint
-from syscalls import permission, pin
+from syscalls import owner, permission, pin
 from syscalls.fdutil import is_hidden
 from sentry.errors import SyscallError
 from syscalls.lookup import Parent, lookup
@@ -85,8 +86,13 @@ def _unix_path_call(call, raw, bind):
     if loc.exists:
         raise SyscallError(errno.EADDRINUSE)
     loc = permission.change(call, loc, CREATE)
+    ids, since = owner.creator(call), owner.now()
 
     def op(sock, pfd, name):
+        bind(sock, pfd, name)
+        owner.adopt_name(call, ids, pfd, name, stat.S_IFSOCK, since)
+
+    def bind(sock, pfd, name):
         mountns = call.kernel.mountns
         if mountns is not None:
             try:
@@ -168,7 +174,7 @@ def _staged_name(call, raw, addr_i, len_i):
     return {addr_i: addr, len_i: len(raw)}
 
 
-@handler("bind", note="a unix path is bound by the Sentry, under the guest's own name (platform/mountns.py)")
+@handler("bind", note="a unix path is bound by the Sentry, under the guest's own name (vfs/mountns.py)")
 def sys_bind(call):
     return _bind_connect(call, True)
 

@@ -1,7 +1,7 @@
 """The syscall table: every x86-64 syscall number, its name and its outcome.
 
 One declarative table drives the seccomp filter (sentry/platform/seccomp.py),
-the native fast path, the dispatcher (sentry/kernel/kernel.py), the --strace
+the native fast path, the dispatcher (sentry/kernel/dispatch.py), the --strace
 printer and the compatibility page (`python -m syscalls.table`).
 
 Outcomes:
@@ -36,7 +36,6 @@ def _names():
 
 
 NAMES = _names()
-NUMBERS = {name: nr for nr, name in NAMES.items()}
 
 # --- argument types: python-ptrace's prototypes, and those it lacks --------
 # (as the kernel declares them with SYSCALL_DEFINE: each is decoded by its C
@@ -251,7 +250,8 @@ def build_table():
     """The table with every family's handlers: registering them is importing
     their modules, done here and nowhere else, so no import order decides
     what the table holds."""
-    from syscalls import clock, credentials, deny, exec as _exec, file, identity, path, process, rlimit, signal, socket  # noqa: F401
+    from syscalls import (clock, credentials, deny, exec as _exec, file, path, process, rlimit,  # noqa: F401
+                          signal, socket, sysinfo, uts)
     from syscalls.registry import HANDLERS
     entries = {}
     for nr, name in NAMES.items():
@@ -264,13 +264,13 @@ def build_table():
             outcome = "native"
         elif name in BPF_ERRNO:
             outcome = "errno"
-        elif h is not None and h.name in deny.DENIED:
-            outcome = "deny"
+        elif name in deny.DENIED:
+            outcome, h = "deny", None
         elif h is not None:
             outcome = "handler"
         else:
             outcome = "deny"
-        note = (h.note if h else "") or NOTES.get(name, "")
+        note = deny.note(name) if name in deny.DENIED else (h.note if h else "") or NOTES.get(name, "")
         arg_types = _prototype(name)
         # each argument's meaning (fd, path, O_* flags, struct stat * out...) and the
         # call's strace classes: read by --strace, the fuzz test and the docs

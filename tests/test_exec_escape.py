@@ -209,8 +209,9 @@ def _fds(pid):
 
 
 def test_exec_from_a_non_leader_thread_leaks_nothing(world):
-    """Each exec from a new thread used to leave that thread's staging slot
-    and its /proc/<tid>/mem fd in the Sentry."""
+    """An exec from a non-leader thread gives it the leader's tid: the old
+    tid's staging slot and /proc/<tid>/mem fd must go with it, or the Sentry
+    would keep two more with every such exec."""
     proc = world.popen(world.driver, "threadexec", "150", "140")
     try:
         assert proc.stdout.readline() == b"mark\n"

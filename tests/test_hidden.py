@@ -3,7 +3,6 @@ secrets are empty stand-ins, whatever way the guest looks; --expose shows one
 again, --hide adds one (with --rootfs too)."""
 import os
 import shutil
-import subprocess
 import tempfile
 
 import pytest

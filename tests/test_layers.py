@@ -32,7 +32,8 @@ LAYERS = [
     # the handlers and the table they make; --strace prints what they declare
     ("syscalls", ["syscalls", "syscalls.*", "sentry.strace", "sentry.strace.*"]),
     # assembling a sandbox and the command line
-    ("top", ["sentry.sandbox", "sentry.cli", "sentry.__main__"]),
+    # (and the OCI runtime's commands, which turn config.json into a sandbox)
+    ("top", ["sentry.sandbox", "sentry.cli", "sentry.__main__", "sentry.oci", "sentry.oci.*"]),
 ]
 # Never import the handlers or the sandbox that assembles them.
 BELOW_SYSCALLS = ("platform", "vfs", "fsimpl", "loader", "kernel", "net")

@@ -1,4 +1,4 @@
-"""The private mount namespace (sentry/platform/mountns.py) without root: the
+"""The private mount namespace (sentry/vfs/mountns.py) without root: the
 helper takes a user namespace of its own, and its devpts, sized tmpfs and unix
 binds work as they do for root.  Run as `nobody` with the system's python3."""
 import os
@@ -7,7 +7,6 @@ import sys
 import subprocess
 import tempfile
 
-import pytest
 
 from conftest import skip_or_fail
 
@@ -17,7 +16,7 @@ PYTHON = "/usr/bin/python3"
 
 SCRIPT = r"""
 import errno, os, socket, struct, fcntl, sys
-from sentry.platform.mountns import MountNamespace
+from sentry.vfs.mountns import MountNamespace
 d = sys.argv[1]
 for sub in ("pts", "tmpfs", "real", "dev"):
     os.mkdir(os.path.join(d, sub))
@@ -75,7 +74,7 @@ def test_mount_namespace_without_root():
 # only --network=host runs there (tests/test_network.py)
 WITHOUT = (
     "import sys\n"
-    "from sentry.platform import mountns\n"
+    "from sentry.vfs import mountns\n"
     "def refuse(self, workdir, network=False): raise mountns.Unavailable('Operation not permitted (unshare)')\n"
     "mountns.MountNamespace.__init__ = refuse\n"
     "from sentry.cli import main\n"

@@ -59,11 +59,11 @@ class HostServer:
 
 
 def test_racing_dup2_never_redirects_a_pinned_name(outside_tmp, cbin):
-    """The confirmed escape: connect to a unix path became a connect to
-    /proc/thread-self/fd/N of an O_PATH fd N in the guest's own table; a
-    thread dup2'd an O_PATH fd of a host socket onto N, and a host listener
-    accepted about two thirds of 300 connects.  Now the file is held at a
-    hidden slot no guest call can name, and checked there first."""
+    """A connect to a unix path runs as a connect to /proc/thread-self/fd/N
+    of an O_PATH fd N; were N in the guest's own table, a racing thread could
+    dup2 an O_PATH fd of a host socket onto it and reach a host listener.  So
+    the file is held at a hidden slot no guest call can name, and checked
+    there first."""
     d = tempfile.mkdtemp(dir=outside_tmp)
     prog = os.path.join(d, "pin_race")
     shutil.copy(cbin("pin_race"), prog)

@@ -2,7 +2,6 @@
 import os
 import subprocess
 
-import pytest
 
 from conftest import assert_same, run_sentry
 
@@ -116,8 +115,12 @@ def test_python_multiprocessing():
 
 
 def test_gcc_compiles_and_runs():
+    """Compiles in a fresh directory of the sandbox's private /tmp (and stops
+    if it cannot go there), so no source or object file lands in the checkout."""
     script = r"""
-cd /tmp && cat > a.c <<'END'
+set -e
+cd "$(mktemp -d)"
+cat > a.c <<'END'
 #include <stdio.h>
 int twice(int);
 int main(void) { printf("%d\n", twice(21)); return 0; }

@@ -1,7 +1,6 @@
 """/dev/ptmx and /dev/pts: pty programs work as natively, on the sandbox's own
 devpts instance, and no pty of the host is reachable -- by number, by path,
 through /dev/pts/ptmx, TIOCGPTPEER or /dev/tty."""
-import errno
 import fcntl
 import os
 import subprocess

@@ -7,7 +7,7 @@ user-notification listener that way, and with it untrapped syscalls)."""
 import os
 import shutil
 
-from conftest import install, run_sentry
+from conftest import run_sentry
 from sentry.kernel import abi
 from syscalls.table import build_table
 

@@ -11,7 +11,7 @@ class DevMount(Mount):
     urandom and tty, the usual symlinks, and nothing else, not even in a
     listing.
 
-    Given the private mount namespace (platform/mountns.py), it is a small
+    Given the private mount namespace (vfs/mountns.py), it is a small
     read-only tmpfs the helper fills: the nodes made anew (mknod, as root) or
     the host's bound over empty files (in a user namespace, where mknod is
     refused; a listing then says DT_REG for them, as in rootless containers);

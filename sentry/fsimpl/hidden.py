@@ -117,9 +117,6 @@ class HiddenMount(Mount):
         self.guest_fd = None
         self.allows_exec = True
 
-    def host_path(self, rel):
-        return os.path.join(self.store.host_root, rel)
-
     def prepare_change(self, loc, what):
         if loc.rel == self.root_rel and what in (REMOVE, MOVE):
             raise SyscallError(errno.EBUSY)      # the mount point itself

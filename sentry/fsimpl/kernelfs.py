@@ -1,5 +1,5 @@
 """Real kernel file systems, mounted by the helper in the Sentry's private
-mount namespace (platform/mountns.py): the sandbox's own devpts instance at
+mount namespace (vfs/mountns.py): the sandbox's own devpts instance at
 /dev/pts, and a tmpfs for `--mount type=tmpfs,size=…`."""
 import os
 

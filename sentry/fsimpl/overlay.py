@@ -43,7 +43,7 @@ import stat
 
 from sentry._native import ffi, lib
 from sentry.host import openat2
-from sentry.vfs.mount import ATTRS, CREATE, CREATE_IN, MOVE, O_PATH, REMOVE, TRUNCATE, Mount
+from sentry.vfs.mount import CREATE, CREATE_IN, MOVE, O_PATH, REMOVE, TRUNCATE, Mount
 from sentry.vfs.resolve import Resolved
 from sentry.errors import SyscallError
 
@@ -308,9 +308,6 @@ class OverlayMount(Mount):
 
     def readlink(self, rel):
         return self.find(rel)[0].readlink(rel)
-
-    def host_path(self, rel):
-        return self.find(rel)[0].host_path(rel)
 
     def expose(self, loc):
         if loc.mount is not self.lower or not loc.is_dir:

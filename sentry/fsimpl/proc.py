@@ -14,7 +14,6 @@ and vpid translate), and ids are the emulated credentials.
 import errno
 import os
 import shutil
-import stat
 import uuid
 
 from sentry.vfs.mount import DELETED, Mount, is_hidden_fd, split_deleted

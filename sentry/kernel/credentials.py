@@ -8,6 +8,7 @@ it: a guest that becomes uid 1000 still reaches files as the Sentry's uid.
 Files' owners are compared as the guest sees them (sentry/kernel/idmap.py).
 """
 import errno
+import os
 import stat
 
 from sentry.kernel import idmap
@@ -52,6 +53,7 @@ SECURE_ALL_BITS = (SECBIT_NOROOT | SECBIT_NO_SETUID_FIXUP | SECBIT_KEEP_CAPS | S
                    | (SECBIT_EXEC_RESTRICT_FILE | SECBIT_EXEC_DENY_INTERACTIVE
                       if _host_release() >= (6, 14) else 0))
 SECURE_ALL_LOCKS = SECURE_ALL_BITS << 1
+_SENTRY_IDS = (os.geteuid(), os.getegid())
 ID_MAX = 0xFFFFFFFE      # (uid_t)-1 means "unchanged" in the set*id calls and chown
 
 
@@ -265,6 +267,17 @@ class Credentials:
         if gid != UNCHANGED and gid != group and gid not in (self.fsgid, *self.groups):
             raise SyscallError(errno.EPERM)
         return host
+
+    def creator_host_ids(self):
+        """The host (uid, gid) that objects these credentials create must
+        be given (fsuid and fsgid, mapped), or None when those are the
+        Sentry's own, which the host gives them anyway, or ids the sandbox
+        does not map (they keep the Sentry's: syscalls/owner.py)."""
+        try:
+            ids = idmap.current.host_ids(self.fsuid, self.fsgid)
+        except SyscallError:
+            return None
+        return None if ids == _SENTRY_IDS else ids
 
     def check_chmod(self, st):
         """chmod(2): the owner, or CAP_FOWNER."""

@@ -20,10 +20,6 @@ from sentry.platform import memory, staging
 AT_FDCWD = -100
 
 
-def signed(v):
-    return v - (1 << 64) if v >= 1 << 63 else v
-
-
 def sint(v):
     """An `int` argument: the kernel looks at the low 32 bits only."""
     v &= 0xFFFFFFFF
@@ -172,10 +168,6 @@ class TableEntry:
         self.args = args                # what each argument means (syscalls/signature.py)
         self.classes = classes          # strace's %file, %network... classes
         self.allow_if = allow_if        # the argument checks under which BPF allows it
-
-    @property
-    def arg_kinds(self):
-        return tuple(abi.kind_of(t) for t, _ in self.arg_types or ())
 
     def prototype(self):
         """`name(int dfd, const char *filename, ...)`, or `name(?)` when unknown."""

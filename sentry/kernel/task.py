@@ -7,7 +7,6 @@ not know about the sandbox: the sandbox path of the running program, the
 staging slots of each address space, the virtual pids of the sandbox's PID
 namespace and the emulated credentials.
 """
-from sentry.platform.staging import Slots
 
 
 class FdTable:

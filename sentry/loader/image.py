@@ -19,13 +19,12 @@ An interpreter the kernel maps as ET_EXEC leaves AT_BASE at 0, so the
 mappings are the check that matters; AT_BASE is the cheap early answer.
 One read of /proc/<tid>/auxv and one of /proc/<tid>/maps per exec.
 """
-import ctypes
 import mmap
 import os
 import re
 import struct
 
-from sentry._native import lib
+from sentry._native import ffi, lib
 
 AT_NULL, AT_BASE = 0, 7
 
@@ -132,15 +131,15 @@ def _as_mapped(tid):
         return None
     try:
         with mmap.mmap(fd, min(mmap.PAGESIZE, os.fstat(fd).st_size), access=mmap.ACCESS_COPY) as m:
-            view = ctypes.c_char.from_buffer(m)
+            view = ffi.from_buffer(m)
             try:
-                prefix = b"%x-" % ctypes.addressof(view)
+                prefix = b"%x-" % int(ffi.cast("uintptr_t", view))
                 for line in _read("/proc/self/maps").splitlines():
                     if line.startswith(prefix):
                         match = _FIELDS.match(line)
                         return match.groups() if match else None
             finally:
-                del view
+                ffi.release(view)       # before the mapping closes
     except (OSError, ValueError):
         return None
     finally:

@@ -3,13 +3,13 @@
 a call injected into the guest thread before its own connect, which traps
 again and continues (as syscalls/pin.py does).  Also connect(AF_UNSPEC), the
 one call that would make a connected host socket unconnected again."""
-import ctypes
 import errno
 import ipaddress
 import os
 import socket
 import struct
 
+from sentry._native import lib
 from sentry.vfs.mount import is_hidden_fd
 from sentry.kernel.syscall import Inject
 from sentry.errors import SyscallError
@@ -17,7 +17,7 @@ from sentry.errors import SyscallError
 AF_UNSPEC, AF_INET, AF_INET6 = 0, 2, 10
 SYS_CLOSE, SYS_SOCKET, SYS_CONNECT, SYS_RECVMSG, SYS_DUP3 = 3, 41, 42, 47, 292
 SOCK_STREAM_CLOEXEC = 1 | 0o2000000
-MSG_DONTWAIT, MSG_CMSG_CLOEXEC = 0x40, 0x40000000
+MSG_CMSG_CLOEXEC = 0x40000000
 O_CLOEXEC = 0o2000000
 SO_NETNS_COOKIE = 71
 RESTARTS = {errno.EINTR, 512, 513, 514, 516}      # -ERESTARTSYS and the rest: the kernel's to handle
@@ -26,8 +26,6 @@ RESTARTS = {errno.EINTR, 512, 513, 514, 516}      # -ERESTARTSYS and the rest: t
 # the guest, and the kernel writes a recvmsg's results)
 SCRATCH_BELOW = 1024
 MSGHDR, IOV_AT, DATA_AT, CONTROL_AT, CONTROL_LEN = 56, 64, 80, 96, 24
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def destination(family, raw):
@@ -73,9 +71,9 @@ def disconnect(call, raw):
     try:
         if not in_sandbox(kernel, dup):
             raise SyscallError(errno.EOPNOTSUPP if _is_socket(dup) else errno.ENOTSOCK)
-        buf = ctypes.create_string_buffer(raw, len(raw))
-        if _libc.connect(dup, buf, len(raw)) < 0:
-            raise SyscallError(ctypes.get_errno())
+        err = lib.sn_connect(dup, raw, len(raw))
+        if err < 0:
+            raise SyscallError(-err)
         return 0
     finally:
         os.close(dup)

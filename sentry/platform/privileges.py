@@ -2,11 +2,10 @@
 capabilities and cannot gain any (empty bounding, ambient and effective sets,
 SECBIT_NOROOT locked, no_new_privs), so a call the filter should have caught
 still cannot mount, trace, load modules or override permissions."""
-import ctypes
 import errno
 import os
 
-_libc = ctypes.CDLL(None, use_errno=True)
+from sentry._native import ffi, lib
 
 PR_CAPBSET_DROP = 24
 PR_SET_SECUREBITS = 28
@@ -16,18 +15,16 @@ PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 SECBIT_NOROOT, SECBIT_NOROOT_LOCKED = 1 << 0, 1 << 1
 SECBIT_NO_CAP_AMBIENT_RAISE, SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED = 1 << 6, 1 << 7
-SYS_CAPGET, SYS_CAPSET = 125, 126
-LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
 def prctl(option, arg2=0, arg3=0):
-    r = _libc.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), 0, 0)
-    return 0 if r == 0 else -ctypes.get_errno()
+    """0, or -errno."""
+    return lib.sn_prctl(option, arg2, arg3)
 
 
 def prctl_bytes(option, value):
-    r = _libc.prctl(option, ctypes.c_char_p(value), 0, 0, 0)
-    return 0 if r == 0 else -ctypes.get_errno()
+    """prctl with a string argument: 0, or -errno."""
+    return lib.sn_prctl_str(option, value)
 
 
 def drop_all():
@@ -40,9 +37,7 @@ def drop_all():
         if prctl(PR_CAPBSET_DROP, cap) == -errno.EINVAL:
             break
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
-    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()
-    _libc.syscall(SYS_CAPSET, header, data)
+    lib.sn_capset(ffi.new("uint32_t[6]"))
 
 
 CAPS = {name: n for n, name in enumerate(
@@ -68,20 +63,19 @@ def keep_only(caps):
         if not keep & (1 << cap) and prctl(PR_CAPBSET_DROP, cap) == -errno.EINVAL:
             break
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
-    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)()
-    if _libc.syscall(SYS_CAPGET, header, data) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
+    data = ffi.new("uint32_t[6]")
+    _check(lib.sn_capget(data))
     # struct __user_cap_data_struct[2]: (effective, permitted, inheritable) x low, high
     for half in (0, 1):
         mask = (keep >> (32 * half)) & 0xFFFFFFFF
         permitted = data[3 * half + 1] & mask
         data[3 * half], data[3 * half + 1], data[3 * half + 2] = permitted, permitted, 0
-    header[1] = 0
-    if _libc.syscall(SYS_CAPSET, header, data) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
+    _check(lib.sn_capset(data))
+
+
+def _check(r):
+    if r < 0:
+        raise OSError(-r, os.strerror(-r))
 
 
 CLONE_NEWUSER = 0x10000000
@@ -94,21 +88,10 @@ def enter_user_namespace(uid, gid):
     files as its own (sentry/kernel/idmap.py).  Its capabilities there go
     with drop_all, as any others."""
     host_uid, host_gid = os.geteuid(), os.getegid()
-    if _libc.unshare(CLONE_NEWUSER) != 0:
-        e = ctypes.get_errno()
+    e = -lib.sn_unshare(CLONE_NEWUSER)
+    if e > 0:
         raise OSError(e, os.strerror(e))
     for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {host_uid} 1"),
                        ("gid_map", f"{gid} {host_gid} 1")):
         with open(f"/proc/self/{name}", "w") as f:
             f.write(text)
-
-
-def capabilities_of(pid):
-    """CapEff, CapPrm, CapBnd, CapAmb of a process, as integers (for tests)."""
-    caps = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("Cap"):
-                k, v = line.split(":")
-                caps[k] = int(v, 16)
-    return caps

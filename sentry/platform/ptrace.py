@@ -7,13 +7,10 @@ from sentry._native import ffi, lib
 
 # ptrace requests and options (linux/ptrace.h)
 PTRACE_CONT = 7
-PTRACE_KILL = 8
 PTRACE_SYSCALL = 24
-PTRACE_SETOPTIONS = 0x4200
 PTRACE_GETSIGINFO = 0x4202
 PTRACE_SETSIGINFO = 0x4203
 PTRACE_SEIZE = 0x4206
-PTRACE_INTERRUPT = 0x4207
 PTRACE_LISTEN = 0x4208
 
 O_TRACESYSGOOD = 1
@@ -21,7 +18,6 @@ O_TRACEFORK = 1 << 1
 O_TRACEVFORK = 1 << 2
 O_TRACECLONE = 1 << 3
 O_TRACEEXEC = 1 << 4
-O_TRACEVFORKDONE = 1 << 5
 O_TRACEEXIT = 1 << 6
 O_TRACESECCOMP = 1 << 7
 O_EXITKILL = 1 << 20
@@ -99,17 +95,9 @@ def wait(event):
     return lib.sn_wait(event)
 
 
-_libc = None
-SYS_TGKILL = 234
-
-
 def tgkill(tgid, tid, sig):
     """Signal one thread (ESRCH and the like are ignored: it may be gone)."""
-    global _libc
-    if _libc is None:
-        import ctypes
-        _libc = ctypes.CDLL(None, use_errno=True)
-    _libc.syscall(SYS_TGKILL, tgid, tid, sig)
+    lib.sn_tgkill(tgid, tid, sig)
 
 
 def kill_task(tid):

@@ -113,6 +113,8 @@ PYTHON_RUNTIME = [
     Call("munmap", "the allocator"),
     Call("mprotect", "the allocator and ctypes/cffi closures"),
     Call("brk", "the allocator"),
+    Call("mremap", "the allocator: realloc of a large (mmapped) block"),
+    Call("madvise", "the allocator: giving freed pages back"),
     Call("rt_sigaction", "Python's signal handling"),
     Call("rt_sigreturn", "returns from a signal handler"),
     Call("getpid", "Python asks (os.getpid, signal handling)"),
@@ -372,10 +374,8 @@ def probe():
     execveat the filter forbids, at once or that many seconds later (the
     guests running then), which would fail harmlessly (EBADF) if it were let
     through."""
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    SYS_execveat = 322
-    libc.syscall(SYS_execveat, -1, b"", None, None, 0)
+    from sentry._native import lib
+    lib.sn_self_probe()
 
 
 # ---- the generated doc ---------------------------------------------------------

@@ -14,8 +14,7 @@ import stat as _stat
 import struct
 
 from ptrace.signames import signalName
-from ptrace.syscall.posix_arg import (ACCESS_MODE_BITMASK, CLONE_FLAGS_BITMASK,
-                                      MMAP_PROT_BITMASK, OPEN_FLAGS_BITMASK)
+from ptrace.syscall.posix_arg import ACCESS_MODE_BITMASK, CLONE_FLAGS_BITMASK, MMAP_PROT_BITMASK
 from ptrace.syscall.posix_constants import SYSCALL_ARG_DICT
 from ptrace.syscall.socketcall_constants import SOCKET_FAMILY, SOCKET_TYPE
 

@@ -171,9 +171,6 @@ class Mount:
         finally:
             os.close(fd)
 
-    def host_path(self, rel):
-        return self.host_root if rel == "." else os.path.join(self.host_root, rel)
-
 
 DELETED = " (deleted)"
 

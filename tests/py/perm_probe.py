@@ -1,5 +1,5 @@
 # Run as root: set files up, drop to a user, probe.  Same output natively and in sentry.
-import os, stat, subprocess, sys
+import os, subprocess, sys
 base = sys.argv[1]
 os.chdir(base)
 for d in ("open", "closed", "sticky", "mine"):

@@ -16,13 +16,13 @@ it was mounted in.  While the namespace lives, a pty's slave reads back as
 sandbox; after, only as "/0".  The helper exits when the Sentry closes its end
 of the socket: at the Sentry's exit, even by SIGKILL.
 """
-import ctypes
 import errno
 import json
 import os
 import socket
 import stat
 
+from sentry._native import ffi, lib
 from sentry.host import CONFINED, openat2
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
@@ -31,23 +31,20 @@ MS_RDONLY, MS_NOSUID, MS_NOEXEC, MS_REMOUNT = 1, 2, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 O_PATH = 0o10000000
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
 class Unavailable(Exception):
     """No mount namespace can be had here (unprivileged user namespaces off)."""
 
 
 def _check(r):
+    """r, a native/host.c result, or its errno raised."""
     if r < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
+        raise OSError(-r, os.strerror(-r))
 
 
 def _mount(source, target, fstype, flags, data=None):
-    _check(_libc.mount(os.fsencode(source) if source else b"none", os.fsencode(target),
-                       fstype.encode() if fstype else None, ctypes.c_ulong(flags),
-                       data.encode() if data else None))
+    _check(lib.sn_mount(os.fsencode(source) if source else b"none", os.fsencode(target),
+                        fstype.encode() if fstype else ffi.NULL, flags,
+                        data.encode() if data else ffi.NULL))
 
 
 class MountNamespace:
@@ -218,9 +215,9 @@ def _serve(sock, uid, gid, root, sentry, network=False):
 def _enter(uid, gid, root, network=False):
     net = CLONE_NEWNET if network else 0
     if root:
-        _check(_libc.unshare(CLONE_NEWNS | net))
+        _check(lib.sn_unshare(CLONE_NEWNS | net))
     else:
-        _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | net))
+        _check(lib.sn_unshare(CLONE_NEWUSER | CLONE_NEWNS | net))
         for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
             with open(f"/proc/self/{name}", "w") as f:
                 f.write(text)
@@ -274,7 +271,7 @@ def _bind_in_view(sock_fd, parent_fd, name, umask, scratch):
     if pid == 0:
         code = 0
         try:
-            _check(_libc.unshare(CLONE_NEWNS))
+            _check(lib.sn_unshare(CLONE_NEWNS))
             parent = _reopen_here(parent_fd)
             _mount("tmpfs", scratch, "tmpfs", 0, "mode=0700")
             dirs, start, final = view
@@ -364,5 +361,5 @@ def join_network(netns_fd, userns_fd=None):
     capability over its network namespace.  Raises OSError: the caller must
     not run the guest on the host's network."""
     if userns_fd is not None:
-        _check(_libc.setns(userns_fd, CLONE_NEWUSER))
-    _check(_libc.setns(netns_fd, CLONE_NEWNET))
+        _check(lib.sn_setns(userns_fd, CLONE_NEWUSER))
+    _check(lib.sn_setns(netns_fd, CLONE_NEWNET))

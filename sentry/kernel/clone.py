@@ -1,0 +1,194 @@
+"""fork, vfork and clone: the new task's ids, process and address space, and
+the limits a new task must pass (--pids-limit as a pids cgroup's,
+RLIMIT_NPROC as copy_process checks it).  A fork over a limit already
+happened on the host: it is undone so that the guest sees EAGAIN and no child.
+"""
+import errno
+import logging
+import os
+
+from sentry._native import lib
+from sentry.errors import SyscallError
+from sentry.kernel.credentials import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
+from sentry.kernel.task import Process
+from sentry.platform import memory, ptrace
+from sentry.platform.staging import Slots
+
+log = logging.getLogger("sentry")
+
+CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_PARENT, CLONE_THREAD = 0x100, 0x200, 0x400, 0x8000, 0x10000
+CLONE_PARENT_SETTID, CLONE_CHILD_SETTID = 0x00100000, 0x01000000
+SYS_CLONE, SYS_WAIT4, SYS_EXIT = 56, 61, 60
+WALL = 0x40000000                  # __WALL
+PTRACE_EVENT_STOP = 128
+RLIM_INFINITY = 2 ** 64 - 1
+PHANTOMS_MAX = 256
+
+
+class NewTasks:
+    """The Kernel's fork, vfork and clone events."""
+
+    def on_new_task(self, parent, child_tid, kind, regs):
+        pproc = parent.process
+        child = self.task(child_tid)
+        flags = regs.rdi if regs.orig_rax == SYS_CLONE else 0   # clone(2) flags
+        child.vtid = self.pids.add(child_tid)
+        log.debug("task %d is host %d", child.vtid, child_tid)
+        child.creds = parent.creds.copy()
+        if kind == ptrace.CLONE and flags & CLONE_THREAD:
+            child.attach(pproc)
+        else:
+            shares_vm = kind == ptrace.VFORK or (kind == ptrace.CLONE and flags & CLONE_VM)
+            if shares_vm:
+                slots = pproc.slots
+            else:
+                slots = Slots()
+                slots.mapped = pproc.slots.mapped   # fork copies the mapping
+            ancestor = pproc.parent if flags & CLONE_PARENT else pproc
+            proc = Process(child_tid, child.vtid, slots, pproc.exe, ancestor)
+            proc.comm, proc.kernel_comm = pproc.comm, pproc.kernel_comm
+            proc.core_limit, proc.nproc_limit = pproc.core_limit, pproc.nproc_limit
+            if flags & CLONE_FILES:
+                # one fd table for both: a number either names may change
+                # under the other's feet (syscalls/locks.py, syscalls/pin.py)
+                proc.files = pproc.files
+                proc.files.shared = True
+            if flags & CLONE_FS:
+                proc.fs_shared = pproc.fs_shared = True
+            self.processes[child_tid] = proc
+            child.attach(proc)
+            self.audit.event("start", child, ppid=pproc.vpid)
+        self.phantoms.pop(child_tid, None)      # the number is a real child's now
+        if (self.pids_limit and len(self.tasks) > self.pids_limit) or self._fork_over_nproc(parent):
+            # Over a limit (a pids cgroup's, RLIMIT_NPROC): the parent's
+            # fork/clone returns EAGAIN, and the child never runs.
+            self.refuse(parent, child, kind == ptrace.CLONE and flags & CLONE_THREAD)
+            return
+        # The kernel wrote host tids where the caller asked for the child's:
+        # the parent's copy now, the child's when it has stopped (it writes
+        # its own on its way out of clone).
+        vtid = child.vtid
+        self.publish(child)
+        if not lib.sn_exit_pid(parent.tid):       # translated in C when it can
+            parent.on_exit = lambda task, result: vtid if result == child_tid else result
+        if flags & CLONE_PARENT_SETTID:
+            self._write_tid(parent.tid, regs.rdx, vtid)
+        if flags & CLONE_CHILD_SETTID:
+            child.set_child_tid = regs.r10
+        if child.slots.mapped:
+            child.slots.slot_of(child_tid)     # the native fast path can stage from now on
+        if child.started:
+            self.child_settid(child)
+            ptrace.resume(child_tid)
+
+    def _fork_over_nproc(self, parent):
+        """The kernel's RLIMIT_NPROC check in copy_process, the child counted:
+        root (the initial namespace's user, here the sandbox's uid 0) and
+        holders of CAP_SYS_RESOURCE or CAP_SYS_ADMIN are exempt.  A fork
+        that passes clears the parent's PF_NPROC_EXCEEDED."""
+        c = parent.creds
+        over = (c.ruid != 0 and not c.capable(CAP_SYS_RESOURCE) and not c.capable(CAP_SYS_ADMIN)
+                and self.nproc_over(c.ruid, parent.process.nproc_limit[0]))
+        if not over:
+            parent.nproc_exceeded = False
+        return over
+
+    def nproc_over(self, uid, limit, extra=0):
+        """Whether the sandbox's tasks of real uid `uid` (+ extra), threads
+        and unreaped zombies included as the kernel counts them, are more
+        than `limit`."""
+        if limit == RLIM_INFINITY or len(self.tasks) + len(self.zombies) + extra <= limit:
+            return False
+        n = extra + sum(1 for t in list(self.tasks.values()) if t.creds is not None and t.creds.ruid == uid)
+        for host, (_, proc) in list(self.zombies.items()):
+            if n > limit:
+                break
+            c = proc.last_creds
+            if c is not None and c.ruid == uid and self.in_sandbox_host(host):
+                n += 1
+        return n > limit
+
+    def nproc_flag(self, task):
+        """After a set*uid changed the real uid: the kernel's
+        flag_nproc_exceeded (the task itself not yet counted as the new uid)."""
+        c = task.creds
+        task.nproc_exceeded = c.ruid != 0 and self.nproc_over(c.ruid, task.process.nproc_limit[0], extra=-1)
+
+    def refuse(self, parent, child, thread):
+        """Undo a fork or clone the kernel already carried out, so that the
+        guest sees what Linux shows when copy_process fails: the call
+        returns EAGAIN, no child ran, none is left to wait for, no SIGCHLD.
+        A thread exits by itself from its first stop (a SIGKILL would take
+        its whole thread group); a process is killed, and its parent reaps
+        it before its call returns.  Both are waited for here: a new task
+        reaches its first stop at once, and a killed one dies at once."""
+        tid = child.tid
+        if thread:
+            child.refused = True
+            if child.started:
+                self._exit_refused(child)
+        else:
+            ptrace.kill_task(tid)
+        self._collect(tid)
+        if thread:
+            parent.on_exit = lambda task, result: -errno.EAGAIN
+            return
+        self.phantoms[tid] = None
+        while len(self.phantoms) > PHANTOMS_MAX:
+            del self.phantoms[next(iter(self.phantoms))]
+
+        def reap(task, result):
+            parent.reaping = tid
+
+            def reaped(r):
+                parent.reaping = None
+                if r == tid:
+                    self.reaped(tid)
+            self.inject_after(task, SYS_WAIT4, (tid, 0, WALL, 0), -errno.EAGAIN, then=reaped)
+        parent.on_exit = reap
+
+    def _exit_refused(self, task):
+        """A refused thread at its first stop, just out of clone: it runs
+        exit(0) from the syscall instruction it came out of."""
+        regs = ptrace.getregs(task.tid)
+        regs.rip -= 2
+        regs.rax, regs.orig_rax, regs.rdi = SYS_EXIT, 0xFFFFFFFFFFFFFFFF, 0
+        ptrace.setregs(task.tid, regs)
+        ptrace.resume(task.tid)
+
+    def _collect(self, tid):
+        """Wait for a refused task's end (its stops on the way are let go)."""
+        while True:
+            try:
+                status = lib.sn_take_queued(tid)     # the loop may have taken it already
+                if status == -1:
+                    _, status = os.waitpid(tid, WALL)
+            except ChildProcessError:
+                self.on_gone(tid, 0)
+                return
+            except InterruptedError:
+                continue
+            if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+                self.on_gone(tid, status)
+                return
+            task = self.tasks.get(tid)
+            if task is not None and task.refused and status >> 16 == PTRACE_EVENT_STOP:
+                task.started = True
+                try:
+                    self._exit_refused(task)
+                except ptrace.TaskGone:
+                    pass
+            else:
+                ptrace.resume(tid)
+
+    def child_settid(self, task):
+        if task.set_child_tid:
+            self._write_tid(task.tid, task.set_child_tid, task.vtid)
+            task.set_child_tid = 0
+
+    @staticmethod
+    def _write_tid(tid, addr, vtid):
+        try:
+            memory.write(tid, addr, vtid.to_bytes(4, "little"))
+        except SyscallError:
+            pass        # a bad address: the kernel skipped it too

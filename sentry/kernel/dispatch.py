@@ -1,0 +1,234 @@
+"""Syscall dispatch: a seccomp stop goes to the table's entry for its number,
+whose handler emulates, rewrites, passes or denies the call (the outcomes
+are sentry/kernel/syscall.py's); the outcome is applied to the stopped
+task's registers, and a rewrite's callback runs at the syscall-exit stop.
+The Sentry never blocks on a guest's behalf: when it needs a call of its
+own in the guest (the staging area's mmap, a cleanup), it injects one.
+"""
+import errno
+import logging
+import os
+
+from sentry.errors import RESTART_ERRNOS, SyscallError
+from sentry.kernel.syscall import Call, Inject, NeedStaging, PASS, Rewrite
+from sentry.platform import ptrace, seccomp, staging
+
+log = logging.getLogger("sentry")
+
+SYS_MMAP = 9
+ARG_REGS = ("rdi", "rsi", "rdx", "r10", "r8", "r9")
+GUEST_NR = -1             # in task.guest_args: the syscall number a rewrite replaced
+
+
+class SyscallDispatch:
+    """The Kernel's seccomp and syscall-exit stops."""
+
+    def on_syscall(self, task, regs):
+        entry = self.table.entry(regs.orig_rax)
+        call = Call(self, task, regs, entry.decode)
+        if self.strace:
+            self.strace.begin(task)
+        try:
+            if entry.outcome == "deny":
+                raise SyscallError(entry.deny_errno)
+            if entry.handler is None and entry.outcome == "allow":
+                # a call our filter lets through, trapped by a guest's own
+                # RET_TRACE filter (or for --strace): it runs as it would have
+                outcome = PASS
+            elif self.strace and entry.handler is None and entry.nr in self.mm_checked:
+                # with --strace, C hands over a memory call it found clear of
+                # the staging area (tracer.c), so that it is shown: it runs
+                outcome = PASS
+            elif self.strace and entry.outcome == "allow-if" and \
+                    seccomp.allowed_by(entry.allow_if, call.raw):
+                # trapped for --strace alone (table.filter_rules(trace_all)): what BPF
+                # would have let through runs as it would have
+                outcome = PASS
+            elif entry.handler is None:
+                # checked in C, which let this one through to here: refuse
+                raise SyscallError(errno.EPERM, "not checked")
+            else:
+                outcome = entry.handler.fn(call)
+        except NeedStaging:
+            self.map_staging(task, regs)
+            return
+        except Inject as i:
+            self.inject(task, regs, i.nr, i.args, i.then)
+            return
+        except SyscallError as e:
+            if entry.outcome == "deny" and entry.name not in self.warned:
+                self.warned.add(entry.name)
+                log.warning("%s: %s (%s)", entry.name, os.strerror(e.errno),
+                            entry.note or "not offered by sentry")
+            outcome = -e.errno
+            self.audit.denied(task, entry, e.errno)
+        except ptrace.TaskGone:
+            return
+        except ProcessLookupError:
+            # another process vanished under the handler: the caller gets
+            # ESRCH, never a stop that nothing ends
+            outcome = -errno.ESRCH
+        except Exception:
+            # A bug in one handler must not take the sandbox down.
+            log.exception("handler for %s failed", entry.name)
+            outcome = -errno.ENOSYS
+        self.apply(task, call, entry, outcome)
+
+    def apply(self, task, call, entry, outcome):
+        regs = call.regs
+        tracer = self.strace
+        if outcome is PASS:
+            if tracer:
+                tracer.enter(task, call, entry, "passed")
+                task.on_exit = task.on_exit or (lambda t, r: None)
+                ptrace.resume_to_exit(task.tid)
+            elif task.on_exit is not None:     # a call the Sentry injected, awaited
+                ptrace.resume_to_exit(task.tid)
+            else:
+                ptrace.resume(task.tid)
+            return
+        if isinstance(outcome, Rewrite):
+            guest_nr = regs.orig_rax
+            if outcome.nr is not None:
+                regs.orig_rax = outcome.nr
+            on_exit = outcome.on_exit
+            if (on_exit or outcome.restore) and outcome.args:
+                # back at the exit (and for a restarted call, which runs
+                # again from these registers): the guest's own arguments,
+                # and its own call (a restart of the rewritten one would
+                # take the guest's arguments as its own)
+                task.guest_args = {i: getattr(regs, ARG_REGS[i]) for i in outcome.args}
+                if regs.orig_rax != guest_nr:
+                    task.guest_args[GUEST_NR] = guest_nr
+                on_exit = on_exit or (lambda t, r: None)
+            for i, v in outcome.args.items():
+                setattr(regs, ARG_REGS[i], v & 0xFFFFFFFFFFFFFFFF)
+            ptrace.setregs(task.tid, regs)
+            if tracer:
+                tracer.enter(task, call, entry, "rewritten")
+            if on_exit or tracer:
+                task.on_exit = on_exit or (lambda t, r: None)
+                ptrace.resume_to_exit(task.tid)
+            else:
+                ptrace.resume(task.tid)
+            return
+        # emulated (value >= 0) or denied (-errno): skip the host call
+        regs.orig_rax = 0xFFFFFFFFFFFFFFFF
+        regs.rax = outcome & 0xFFFFFFFFFFFFFFFF
+        ptrace.setregs(task.tid, regs)
+        if tracer:
+            tracer.enter(task, call, entry, "denied" if entry.outcome == "deny" else "emulated")
+            tracer.exit(task, outcome)
+        ptrace.resume(task.tid)
+
+    def on_syscall_exit(self, task, regs):
+        cb, task.on_exit = task.on_exit, None
+        guest_args, task.guest_args = task.guest_args, None
+        result = regs.rax - (1 << 64) if regs.rax >= 1 << 63 else regs.rax
+        changed = False
+        if guest_args:
+            for i, v in guest_args.items():
+                setattr(regs, "orig_rax" if i == GUEST_NR else ARG_REGS[i], v)
+            changed = True
+        if cb is not None and not (guest_args and -result in RESTART_ERRNOS):
+            task.exit_regs = regs
+            try:
+                new = cb(task, result)
+            finally:
+                task.exit_regs = None
+            if new is not None and new != result:
+                regs.rax = new & 0xFFFFFFFFFFFFFFFF
+                result = new
+                changed = True
+        if changed:
+            ptrace.setregs(task.tid, regs)
+        if self.strace and task.strace_entry is not None:
+            self.strace.exit(task, result)
+        if task.on_exit is not None:       # a callback chained another stop
+            ptrace.resume_to_exit(task.tid)
+        else:
+            ptrace.resume(task.tid)
+
+    def inject(self, task, regs, nr, args, then):
+        """Run one syscall of the Sentry's choosing in the guest, then re-run
+        the guest's own call from its syscall instruction (it traps again) --
+        unless then(result) gives the guest's call its result instead (an
+        -ERESTART* code lets the kernel restart it, or say EINTR, as for a
+        signal that interrupted it)."""
+        saved = ptrace.ffi_copy(regs)
+        regs.orig_rax = nr
+        for name, v in zip(ARG_REGS, args):
+            setattr(regs, name, v)
+        ptrace.setregs(task.tid, regs)
+
+        def restore(t, result):
+            answer = then(result)
+            if answer is None:
+                saved.rip -= 2             # back onto the syscall instruction
+                saved.rax = saved.orig_rax
+            else:
+                saved.rax = answer & 0xFFFFFFFFFFFFFFFF
+            ptrace.setregs(t.tid, saved)
+            return None
+
+        task.on_exit = restore
+        task.strace_entry = None
+        ptrace.resume_to_exit(task.tid)
+
+    def rerun(self, task):
+        """From an on_exit callback of a rewrite: the guest's own call runs
+        again, from its syscall instruction and its own registers (it traps
+        again), as after a lost race; its result now is nobody's."""
+        regs = task.exit_regs
+        regs.rip -= 2                      # back onto the syscall instruction
+        regs.rax = regs.orig_rax           # the guest's own (GUEST_NR)
+        ptrace.setregs(task.tid, regs)
+
+    def inject_after(self, task, nr, args, result, then=None):
+        """From an on_exit callback: run one more syscall of the Sentry's
+        choosing in the guest (a cleanup), then let the guest's call return
+        `result` (then(its result) first, if given).  The extra call stops
+        at its entry and at its exit."""
+        regs = task.exit_regs
+        saved = ptrace.ffi_copy(regs)
+        saved.rax = result & 0xFFFFFFFFFFFFFFFF
+        regs.rip -= 2                      # back onto the syscall instruction
+        regs.rax = regs.orig_rax = nr
+        for name, v in zip(ARG_REGS, args):
+            setattr(regs, name, v)
+        ptrace.setregs(task.tid, regs)
+
+        def at_entry(t, r):
+            t.on_exit = at_exit
+
+        def at_exit(t, r):
+            t.injecting = False
+            if then is not None:
+                then(r)
+            ptrace.ffi_copy_into(t.exit_regs, saved)
+            ptrace.setregs(t.tid, saved)
+            deferred, t.deferred = t.deferred, []
+            for sig, raw in deferred:
+                if raw is not None:
+                    t.redelivered[sig] = raw
+                ptrace.tgkill(t.process.tgid, t.tid, sig)
+        task.on_exit = at_entry
+        task.injecting = True
+        task.strace_entry = None
+
+    def map_staging(self, task, regs):
+        slots = task.slots
+
+        def mapped(result):
+            # EEXIST: another thread of this address space mapped it first
+            if result == staging.BASE or (result == -errno.EEXIST and staging.is_mapped(task.tid)):
+                slots.mapped = True
+                slots.slot_of(task.tid)     # the native fast path can stage from now on
+            else:
+                log.error("cannot map the staging area in %d: %s", task.tid,
+                          os.strerror(-result) if result < 0 else hex(result))
+                ptrace.kill_task(task.tid)
+
+        self.inject(task, regs, SYS_MMAP,
+                    (staging.BASE, staging.SIZE, staging.PROT_READ, staging.MAP_FLAGS,
+                     0xFFFFFFFFFFFFFFFF, 0), mapped)

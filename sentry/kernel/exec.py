@@ -1,0 +1,79 @@
+"""What happens at exec: the exec stop, where the new image has not run one
+instruction yet.  Unless it is the file the Sentry checked (sentry/loader/
+image.py), the task is killed; else the process takes its new name, a fresh
+address space (no staging area yet) and fd table, and its credentials
+change as execve changes them.  RLIMIT_NPROC's exec-time rule is here too.
+"""
+import errno
+import logging
+
+from sentry._native import ffi, lib
+from sentry.errors import SyscallError
+from sentry.kernel.task import FdTable
+from sentry.loader import image
+from sentry.platform import ptrace
+from sentry.platform.staging import Slots
+
+log = logging.getLogger("sentry")
+
+
+class Exec:
+    """The Kernel's exec stops."""
+
+    def nproc_at_exec(self, task):
+        """execve(2) after a set*uid past RLIMIT_NPROC: EAGAIN while the uid
+        is still over it (the kernel's PF_NPROC_EXCEEDED rule)."""
+        if task.nproc_exceeded:
+            if self.nproc_over(task.creds.ruid, task.process.nproc_limit[0]):
+                raise SyscallError(errno.EAGAIN)
+            task.nproc_exceeded = False
+
+    def on_exec(self, tid, former_tid):
+        if former_tid != tid:
+            # a non-leader thread exec'd: it now has the leader's tid
+            old = self.tasks.pop(former_tid, None)
+            if old is not None:
+                old.leave()                   # its slot and /proc/<former_tid>/mem go now
+            leader = self.tasks.get(tid)
+            if leader is not None:
+                leader.leave()
+            task = old or self.task(tid)
+            task.tid = tid
+            if leader is not None:
+                task.vtid = leader.vtid       # it takes the leader's pid too
+            self.pids.forget(former_tid)
+            lib.sn_set_ident(former_tid, ffi.NULL)
+            self.tasks[tid] = task
+        task = self.tasks[tid]
+        proc = task.process
+        # the new image has a fresh address space: no staging area yet
+        task.leave()
+        proc.slots = Slots()
+        proc.files = FdTable()         # exec unshares the fd table
+        task.pin = None
+        task.attach(proc)
+        pending, proc.pending_exec = proc.pending_exec, None
+        # The image has not run a single instruction yet.  Unless it is the
+        # file the Sentry read and the kernel mapped nothing else (a racing
+        # guest swapped the file or rewrote its headers, or the exec never
+        # went through the Sentry), it never will.
+        if pending is None:
+            why = "an exec the Sentry did not check"
+        else:
+            try:
+                why = image.verify(tid, pending[1], pending[2])
+            except OSError as e:          # fail closed
+                why = f"the new image cannot be checked ({e})"
+            except Exception as e:
+                log.exception("exec in %d: the check of the new image failed", tid)
+                why = f"the check failed ({e!r})"
+        if why is not None:
+            log.error("exec in %d: %s; killed", tid, why)
+            self.audit.event("exec-killed", task, syscall="execve", path=pending[0] if pending else None, why=why)
+            ptrace.kill_task(tid)
+        else:
+            proc.exe, proc.comm, proc.kernel_comm = pending[0], pending[3], pending[4]
+            task.creds.exec()
+            self.publish(task)
+            self.audit.event("exec", task)
+        self.resume(task)

@@ -1,0 +1,78 @@
+"""Pid translation: the guest names sandbox processes by virtual pid, the
+host by its own; the Kernel's questions in both directions.  The numbering
+itself is the PID namespace's (pidns.py).  A zombie's pid still names it
+until it is reaped; its start time tells it from a process that reused it.
+"""
+import errno
+import os
+
+from sentry.errors import SyscallError
+
+
+class PidTranslation:
+    """The Kernel's pid questions."""
+
+    def visible_pids(self):
+        return [p.vpid for p in self.processes.values()]
+
+    def host_pid(self, vpid):
+        return self.pids.host(vpid)
+
+    def process_of(self, vpid):
+        return self.processes.get(self.pids.host(vpid))
+
+    def task_of(self, vtid):
+        return self.tasks.get(self.pids.host(vtid))
+
+    def vpid(self, host):
+        return self.pids.virtual(host)
+
+    def host_id(self, vid, group=False, task=False):
+        """The host id for a guest's pid (with task: any tid; with group: a
+        process group with a sandbox process in it).  ESRCH for anything
+        else, as for a pid that does not exist."""
+        host = self.pids.host(vid) if vid > 0 else None
+        if host is None:
+            raise SyscallError(errno.ESRCH)
+        if group:
+            for tgid in self.processes:
+                try:
+                    if os.getpgid(tgid) == host:
+                        return host
+                except ProcessLookupError:
+                    pass
+            raise SyscallError(errno.ESRCH)
+        if task and host in self.tasks:
+            return host
+        if not self.in_sandbox_host(host):
+            raise SyscallError(errno.ESRCH)
+        return host
+
+    def in_sandbox_host(self, host):
+        """Whether a host pid is a sandbox process, live or zombie."""
+        if host in self.processes:
+            return True
+        z = self.zombies.get(host)
+        if z is not None:
+            if start_time(host) == z[0]:
+                return True
+            self.reaped(host)            # reaped: the pid is free or reused
+        return False
+
+    def is_sandbox_task(self, vtid):
+        return self.task_of(vtid) is not None
+
+
+def stat_field(pid, i):
+    """Field i+3 of /proc/<pid>/stat (i=1: ppid, 19: start time); None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return int(data.rsplit(b")", 1)[1].split()[i])
+
+
+def start_time(pid):
+    """With the pid, the start time names one process."""
+    return stat_field(pid, 19)

@@ -1,0 +1,59 @@
+"""Identity publishing: what the guest is told of itself.  Each task's
+virtual ids and emulated credentials are handed to the C fast path
+(native/identity.c), which answers getpid and its kin without Python; the
+Kernel republishes at every change (fork, exec, set*id, setpgid, reparenting).
+"""
+import os
+
+from sentry._native import ffi, lib
+
+
+class IdentityPublishing:
+    """The Kernel's view of a process as the guest sees it."""
+
+    def publish(self, task):
+        """Hand a task's ids to the C fast path (native/identity.c)."""
+        if not self.fast_ids or task.process is None or task.creds is None:
+            return
+        c = task.creds
+        row = ffi.new("sn_ident *", {
+            "vtid": task.vtid, "vpid": task.process.vpid, "vppid": self.ppid_of(task.process),
+            "vpgrp": self.pgid_of(task.process.tgid),
+            "ruid": c.ruid, "euid": c.euid, "suid": c.suid,
+            "rgid": c.rgid, "egid": c.egid, "sgid": c.sgid, "checks_files": int(c.checks_files),
+            "foreign_creator": int(c.creator_host_ids() is not None)})
+        lib.sn_set_ident(task.tid, row)
+
+    def publish_process(self, proc):
+        for tid in proc.threads:
+            t = self.tasks.get(tid)
+            if t is not None:
+                self.publish(t)
+
+    def ppid_of(self, proc):
+        parent = proc.parent
+        return parent.vpid if parent is not None and parent.tgid in self.processes else 0
+
+    def pgid_of(self, host_pid):
+        """Virtual process group of a host pid (0: a group outside the sandbox)."""
+        try:
+            return self.pids.virtual(os.getpgid(host_pid))
+        except OSError:
+            return 0
+
+    def sid_of(self, host_pid):
+        try:
+            return self.pids.virtual(os.getsid(host_pid))
+        except OSError:
+            return 0
+
+    def resident_bytes(self):
+        """Memory the sandbox's processes hold resident (for --memory's view)."""
+        total = 0
+        for tgid in list(self.processes):
+            try:
+                with open(f"/proc/{tgid}/statm") as f:
+                    total += int(f.read().split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+        return total * os.sysconf("SC_PAGE_SIZE")

@@ -1,0 +1,579 @@
+"""The OCI runtime's commands, as runc names them.  Each takes the global
+context (--root, sentry's own options) and its own argv, and returns the
+exit status; a failure raises OciError (one line, status 1)."""
+import argparse
+import json
+import logging
+import os
+import pwd
+import select
+import signal
+import shutil
+import subprocess
+import time
+
+from sentry import __version__
+from sentry.oci import OCI_VERSION, console, freezer, spec as ocispec
+from sentry.oci.state import Container, StateError, all_ids, now_rfc3339, process_start_time
+
+log = logging.getLogger("sentry")
+
+
+class OciError(Exception):
+    """A command's failure: its message is the one line the engine reads."""
+
+
+class Context:
+    def __init__(self, root, sentry_flags=None, debug=False):
+        self.root = root
+        self.sentry_flags = sentry_flags or {}
+        self.debug = debug
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise OciError(f"{self.prog}: {message}")
+
+
+def _parser(name, *, id_arg=True):
+    p = _Parser(prog=f"sentry {name}", allow_abbrev=False)
+    if id_arg:
+        p.add_argument("id", metavar="CONTAINER_ID")
+    return p
+
+
+# -- create / start / run -----------------------------------------------------
+
+def _create_parser(name):
+    p = _parser(name)
+    p.add_argument("--bundle", "-b", default=None)
+    p.add_argument("--pid-file", default=None)
+    p.add_argument("--console-socket", default=None)
+    p.add_argument("--no-pivot", action="store_true")
+    p.add_argument("--no-new-keyring", action="store_true")
+    p.add_argument("--preserve-fds", type=int, default=0)
+    if name == "run":
+        p.add_argument("--detach", "-d", action="store_true")
+        p.add_argument("--keep", action="store_true")
+        p.add_argument("--no-subreaper", action="store_true")
+    return p
+
+
+def cmd_create(ctx, argv):
+    args = _create_parser("create").parse_args(argv)
+    _create(ctx, args)
+    return 0
+
+
+def _create(ctx, args, foreground=False):
+    """Set the sandbox up in a new container process (the Sentry) that waits
+    on exec.fifo for `start`; returns that process's pid once it is ready."""
+    from sentry.sandbox import Config, ConfigError, check_config
+    c = Container(ctx.root, args.id)
+    bundle = os.path.abspath(args.bundle or os.getcwd())
+    try:
+        spec = ocispec.load(bundle)
+        kwargs = ocispec.config_kwargs(spec, bundle, ctx.sentry_flags)
+        rlimits = ocispec.rlimits_of(spec["process"])
+        kwargs["rlimits"] = [r[:3] for r in rlimits]
+    except ocispec.SpecError as e:
+        raise OciError(str(e))
+    process = spec["process"]
+    if args.preserve_fds:
+        raise OciError("--preserve-fds: passing more file descriptors is not supported yet")
+    terminal = bool(process.get("terminal"))
+    if terminal and not args.console_socket and not foreground:
+        raise OciError("cannot allocate tty if sentry will detach without setting console socket")
+    if args.console_socket and not terminal:
+        raise OciError("cannot use console socket if sentry will not detach or allocate tty")
+    try:
+        cfg = Config(list(process["args"]), **kwargs)
+        check_config(cfg)
+    except ConfigError as e:
+        raise OciError(str(e))
+    try:
+        # before the container exists, in runc's words (podman: 127 or 126)
+        ocispec.check_entrypoint(spec, kwargs["rootfs"])
+    except ocispec.SpecError as e:
+        raise OciError(f"sentry create failed: unable to start container process: {e}")
+
+    c.make()
+    try:
+        os.mkfifo(c.fifo, 0o600)
+        slave = None
+        if terminal and args.console_socket:
+            master, slave = console.open_pty(process.get("consoleSize"))
+            try:
+                console.send_master(args.console_socket, master, slave)
+            except console.ConsoleError as e:
+                raise OciError(str(e))
+            finally:
+                os.close(master)
+        cgroup = freezer.path_for((spec.get("linux") or {}).get("cgroupsPath"), c.id)
+        report_r, report_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(report_r)
+            _container_process(cfg, c, slave, report_w, process, rlimits, cgroup)
+        os.close(report_w)
+        if slave is not None:
+            os.close(slave)
+        reply = _read_report(report_r)
+        os.close(report_r)
+        if not reply.startswith("ok "):
+            os.waitpid(pid, 0)
+            raise OciError(reply or "the container process exited during create")
+        st = process_start_time(pid)
+        owner = ""
+        try:
+            owner = pwd.getpwuid(os.geteuid()).pw_name
+        except KeyError:
+            pass
+        with c.locked():
+            c.save({"id": c.id, "pid": pid, "pid_start": st[0] if st else None,
+                    "init_pid": int(reply.split()[1]), "bundle": bundle,
+                    "rootfs": kwargs["rootfs"], "created": now_rfc3339(),
+                    "annotations": spec.get("annotations") or {}, "owner": owner,
+                    "cgroup": cgroup, "paused": False})
+        if args.pid_file:
+            _write_pid_file(args.pid_file, pid)
+        return pid
+    except BaseException:
+        shutil.rmtree(c.dir, ignore_errors=True)
+        raise
+
+
+def _read_report(fd):
+    """The container process's one line: "ok GUESTPID" or its error.  Read
+    to the first newline, not EOF: a helper it forked may hold the pipe."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode(errors="replace").strip()
+
+
+def _write_pid_file(path, pid):
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+def _container_process(cfg, c, slave, report_w, process, rlimits, cgroup):
+    """The forked container process: becomes the Sentry of the sandbox.
+    Stays alive after `create` exits (the engine's conmon, a subreaper,
+    inherits and reaps it) and exits with the guest's status."""
+    from sentry.sandbox import ConfigError, run
+    code = 125
+    try:
+        if slave is not None:
+            console.become_terminal_session(slave)
+        else:
+            # a session of its own, as runc's container init has: the
+            # engine's terminal signals never reach it
+            os.setsid()
+        if cgroup:
+            freezer.join(cgroup)
+        # inherited by the guest, as the spec asks of the container process
+        os.umask(int(process["user"]["umask"]) if "umask" in (process.get("user") or {}) else 0o022)
+        _check_rlimits(rlimits)
+
+        def on_ready(guest_pid):
+            os.write(report_w, f"ok {guest_pid}\n".encode())
+            os.close(report_w)
+            # blocks until `start` opens the fifo to read (runc's exec.fifo)
+            fd = os.open(c.fifo, os.O_WRONLY | os.O_CLOEXEC)
+            os.write(fd, b"0")
+            os.close(fd)
+
+        code = run(cfg, on_ready)
+    except ConfigError as e:
+        _report_error(report_w, str(e))
+    except BaseException as e:      # nothing may return into the caller's code
+        try:
+            _report_error(report_w, f"container process: {e!r}")
+            log.error("container process: %r", e)
+        except BaseException:
+            pass
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
+def _check_rlimits(rlimits):
+    """Refuse at create what the guest could not be given: a hard limit
+    above ours needs CAP_SYS_RESOURCE (podman's defaults for root fail so on
+    these machines, as under runc).  Raising our own hard limit is the test;
+    the guest gets the exact values (sandbox.Config.rlimits)."""
+    import resource
+    from sentry.sandbox import ConfigError
+    for res, soft, hard, name in rlimits:
+        if soft > hard and hard != resource.RLIM_INFINITY:
+            raise ConfigError(f"rlimit {name}: soft {soft} above hard {hard}")
+        cur_soft, cur_hard = resource.getrlimit(res)
+        if cur_hard != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or hard > cur_hard):
+            try:
+                resource.setrlimit(res, (cur_soft, hard))
+            except (OSError, ValueError) as e:
+                raise ConfigError(f"error setting rlimit type {name}: {getattr(e, 'strerror', None) or e}")
+
+
+def _report_error(fd, msg):
+    try:
+        os.write(fd, (msg.replace("\n", " ") + "\n").encode())
+    except OSError:
+        log.error("%s", msg)    # create has gone: the log is all that is left
+
+
+def cmd_start(ctx, argv):
+    args = _parser("start").parse_args(argv)
+    c = _existing(ctx, args.id)
+    with c.locked():
+        status = c.status()
+        if status != "created":
+            raise OciError(f"cannot start a container that has {'stopped' if status == 'stopped' else 'started already'}"
+                           if status in ("stopped", "running") else f"cannot start a container in the {status} state")
+        _release(c)
+    return 0
+
+
+def _release(c, timeout=60):
+    """Open exec.fifo to read: the container process, blocked opening it to
+    write, goes on and writes one byte; the guest runs."""
+    fd = os.open(c.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if ready:
+                try:
+                    if os.read(fd, 1):
+                        break
+                except BlockingIOError:
+                    pass
+            if not c.sentry_alive():
+                raise OciError(f"container {c.id}: its process exited before start")
+            if time.monotonic() > deadline:
+                raise OciError(f"container {c.id}: its process did not answer start")
+    finally:
+        os.close(fd)
+    os.unlink(c.fifo)
+
+
+def cmd_run(ctx, argv):
+    args = _create_parser("run").parse_args(argv)
+    pid = _create(ctx, args, foreground=not args.detach)
+    c = Container(ctx.root, args.id)
+    try:
+        with c.locked():
+            _release(c)
+    except BaseException:
+        _destroy(c)
+        raise
+    if args.detach:
+        return 0
+    # foreground: the container process is our child; its status is ours
+    saved = {s: signal.signal(s, lambda sig, _f: _kill_quiet(pid, sig))
+             for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    try:
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+    if not args.keep:
+        _destroy(c)
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def _kill_quiet(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+# -- state / list / ps --------------------------------------------------------
+
+def _existing(ctx, cid):
+    try:
+        c = Container(ctx.root, cid)
+        if not c.exists():
+            raise OciError(f"container {cid} does not exist")
+        c.load()
+        return c
+    except StateError as e:
+        raise OciError(str(e))
+
+
+def cmd_state(ctx, argv):
+    args = _parser("state").parse_args(argv)
+    c = _existing(ctx, args.id)
+    print(json.dumps(c.oci_state(), indent=2))
+    return 0
+
+
+def cmd_list(ctx, argv):
+    p = _parser("list", id_arg=False)
+    p.add_argument("--format", "-f", default="table", choices=("table", "json"))
+    p.add_argument("--quiet", "-q", action="store_true")
+    args = p.parse_args(argv)
+    states = []
+    for cid in all_ids(ctx.root):
+        try:
+            states.append(Container(ctx.root, cid).oci_state())
+        except StateError:
+            continue        # removed meanwhile
+    if args.quiet:
+        for s in states:
+            print(s["id"])
+    elif args.format == "json":
+        print(json.dumps(states))
+    else:
+        rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+        rows += [(s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s["owner"]) for s in states]
+        widths = [max(len(r[i]) for r in rows) for i in range(6)]
+        for r in rows:
+            print("   ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+    return 0
+
+
+def cmd_ps(ctx, argv):
+    p = _parser("ps")
+    p.add_argument("--format", "-f", default="table", choices=("table", "json"))
+    p.add_argument("ps_args", nargs="*")
+    args = p.parse_args(argv)
+    c = _existing(ctx, args.id)
+    pids = c.guest_pids()
+    if args.format == "json":
+        print(json.dumps(pids))
+        return 0
+    # as runc: the host's ps, its lines for the container's processes
+    out = subprocess.run(["ps"] + (args.ps_args or ["-ef"]), capture_output=True, text=True)
+    lines = out.stdout.splitlines()
+    if not lines:
+        raise OciError(f"ps: {out.stderr.strip()}")
+    header = lines[0].split()
+    if "PID" not in header:
+        raise OciError("ps: no PID column in its output")
+    col = header.index("PID")
+    print(lines[0])
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) > col and fields[col].isdigit() and int(fields[col]) in pids:
+            print(line)
+    return 0
+
+
+# -- kill / delete ------------------------------------------------------------
+
+def parse_signal(text):
+    t = str(text).upper()
+    if t.isdigit():
+        n = int(t)
+        if not 0 < n < signal.NSIG:
+            raise OciError(f"invalid signal: {text}")
+        return n
+    if not t.startswith("SIG"):
+        t = "SIG" + t
+    try:
+        return int(getattr(signal.Signals, t))
+    except AttributeError:
+        raise OciError(f"invalid signal: {text}")
+
+
+def cmd_kill(ctx, argv):
+    p = _parser("kill")
+    p.add_argument("signal", nargs="?", default="TERM")
+    p.add_argument("--all", "-a", action="store_true")
+    args = p.parse_args(argv)
+    sig = parse_signal(args.signal)
+    c = _existing(ctx, args.id)
+    with c.locked():
+        status = c.status()
+        if status == "stopped":
+            raise OciError("container not running")
+        sentry_pid = c.data["pid"]
+        if status == "paused" and sig == signal.SIGKILL:
+            freezer.thaw(c.data.get("cgroup"))
+        if args.all:
+            for pid in c.guest_pids():
+                _kill_quiet(pid, sig)
+            if status == "created":
+                _kill_quiet(sentry_pid, sig)
+        elif sig == signal.SIGKILL or status == "created":
+            # the Sentry's end takes every guest with it (PTRACE_O_EXITKILL);
+            # its own death by SIGKILL is the status the engine reports (137)
+            _kill_quiet(sentry_pid, sig)
+        else:
+            init = c.data.get("init_pid")
+            if init and init in c.guest_pids():
+                # The guest's init is pid 1 of its namespace: from outside,
+                # as on Linux, only a signal it handles reaches it (runc's
+                # init without a TERM handler ignores TERM; podman's stop
+                # then escalates to KILL).  Else delivered by the host, seen
+                # and passed on by the tracer.
+                if sig == signal.SIGSTOP or _catches(init, sig):
+                    _kill_quiet(init, sig)
+            else:
+                _kill_quiet(sentry_pid, sig)
+    return 0
+
+
+def _catches(pid, sig):
+    """Whether host process pid has a handler for sig (SigCgt)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    except (OSError, ValueError):
+        pass
+    return False
+
+
+def cmd_delete(ctx, argv):
+    p = _parser("delete")
+    p.add_argument("--force", "-f", action="store_true")
+    args = p.parse_args(argv)
+    c = Container(ctx.root, args.id)
+    if not os.path.isdir(c.dir):
+        if args.force:
+            return 0        # what podman's cleanup asks after any end
+        raise OciError(f"container {args.id} does not exist")
+    if not c.exists():
+        # a create that never finished (killed halfway): nothing runs yet
+        shutil.rmtree(c.dir, ignore_errors=True)
+        return 0
+    status = c.status()
+    if status in ("running", "paused") and not args.force:
+        raise OciError(f"cannot delete container {args.id} that is not stopped: {status}")
+    _destroy(c)
+    return 0
+
+
+def _destroy(c, patience=10):
+    """SIGKILL the container process (the guests die with it), wait for it
+    to be gone, remove the state: whatever state the container is in."""
+    with c.locked():
+        if c.sentry_alive():
+            freezer.thaw(c.data.get("cgroup"))
+            _kill_quiet(c.data["pid"], signal.SIGKILL)
+            deadline = time.monotonic() + patience
+            while c.sentry_alive() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        freezer.remove(c.data.get("cgroup"))
+        shutil.rmtree(c.dir, ignore_errors=True)
+
+
+# -- pause / resume -----------------------------------------------------------
+
+def cmd_pause(ctx, argv):
+    args = _parser("pause").parse_args(argv)
+    c = _existing(ctx, args.id)
+    with c.locked():
+        if c.status() != "running":
+            raise OciError(f"container {args.id} is not running")
+        try:
+            freezer.freeze(c.data.get("cgroup"))
+        except freezer.FreezerError as e:
+            raise OciError(str(e))
+        c.update(paused=True)
+    return 0
+
+
+def cmd_resume(ctx, argv):
+    args = _parser("resume").parse_args(argv)
+    c = _existing(ctx, args.id)
+    with c.locked():
+        if c.status() != "paused":
+            raise OciError(f"container {args.id} is not paused")
+        try:
+            freezer.thaw(c.data.get("cgroup"), strict=True)
+        except freezer.FreezerError as e:
+            raise OciError(str(e))
+        c.update(paused=False)
+    return 0
+
+
+# -- spec / features / the rest -----------------------------------------------
+
+def cmd_spec(ctx, argv):
+    p = _parser("spec", id_arg=False)
+    p.add_argument("--bundle", "-b", default=".")
+    p.add_argument("--rootless", action="store_true")
+    args = p.parse_args(argv)
+    path = os.path.join(args.bundle, "config.json")
+    if os.path.exists(path):
+        raise OciError("File config.json exists. Remove it first.")
+    with open(path, "w") as f:
+        json.dump(ocispec.default_spec(args.rootless), f, indent="\t")
+    return 0
+
+
+def cmd_features(ctx, argv):
+    _parser("features", id_arg=False).parse_args(argv)
+    print(json.dumps({
+        "ociVersionMin": "1.0.0", "ociVersionMax": OCI_VERSION,
+        "hooks": [],
+        "mountOptions": ["bind", "rbind", "ro", "rw", "size"],
+        "linux": {
+            "namespaces": ["mount", "network", "pid", "uts", "ipc", "user"],
+            "capabilities": [],
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
+            "seccomp": {"enabled": False},
+            "apparmor": {"enabled": False},
+            "selinux": {"enabled": False},
+        },
+        "annotations": {"dev.sentry.version": __version__,
+                        "dev.sentry.options": ",".join(sorted(ocispec.SENTRY_OPTIONS))},
+    }, indent=4))
+    return 0
+
+
+def cmd_update(ctx, argv):
+    """Accepted, as podman and containerd send it: sentry's limits are fixed
+    when the sandbox starts, so none is changed (logged)."""
+    p = _parser("update")
+    p.add_argument("--resources", "-r", default=None)
+    args, _ = p.parse_known_args(argv)
+    _existing(ctx, args.id)
+    log.warning("update %s: resource limits are fixed at start in sentry; nothing changed", args.id)
+    return 0
+
+
+def not_supported(name, why):
+    def cmd(ctx, argv):
+        raise OciError(f"{name}: not supported yet by sentry ({why})")
+    return cmd
+
+
+COMMANDS = {
+    "create": cmd_create, "start": cmd_start, "run": cmd_run, "state": cmd_state,
+    "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "ps": cmd_ps,
+    "pause": cmd_pause, "resume": cmd_resume, "spec": cmd_spec, "features": cmd_features,
+    "update": cmd_update,
+    "exec": not_supported("exec", "a new process cannot join a running sandbox yet"),
+    "events": not_supported("events", "no event stream"),
+    "checkpoint": not_supported("checkpoint", "no checkpoint/restore"),
+    "restore": not_supported("restore", "no checkpoint/restore"),
+}
+
+
+def main(ctx, command, argv):
+    try:
+        return COMMANDS[command](ctx, argv)
+    except (OciError, StateError) as e:
+        from sentry.oci import log as ocilog
+        ocilog.error(str(e))
+        return 1

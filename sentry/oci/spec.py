@@ -1,0 +1,300 @@
+"""config.json -> the sandbox's Config (sentry/sandbox.py), and the checks
+`create` makes before anything starts.
+
+What maps where:
+  root.path (+readonly)        the sandbox's root (--rootfs), writable in place
+  process.args/env/cwd         argv, environment, --cwd
+  process.user uid/gid/additionalGids, umask   --uid, --gid, --groups; umask
+  process.rlimits              set in the container process, inherited by the guest
+  hostname                     --hostname
+  mounts: bind (ro/rw)         --mount type=bind (directories; see FILE_BINDS)
+          tmpfs (size=)        --mount type=tmpfs
+          proc, sysfs, devpts, mqueue, cgroup, and anything at or below
+          /proc, /sys, /dev    the sandbox's own synthetic trees already
+  linux.namespaces network without a path   --network=none (none at all: --network=host)
+  annotations dev.sentry.*     sentry's own options (dev.sentry.network=host,
+                               dev.sentry.strace=true, dev.sentry.pids-limit=N …)
+"""
+import json
+import logging
+import os
+import resource
+import stat
+
+log = logging.getLogger("sentry")
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# the sandbox has its own of these; a spec mount there is accepted as asking
+# for what is present already
+SYNTHETIC = ("/proc", "/sys", "/dev")
+SYNTHETIC_TYPES = {"proc", "sysfs", "devpts", "mqueue", "cgroup", "cgroup2"}
+
+# annotation (dev.sentry.NAME) or global flag (--NAME) -> Config keyword, kind
+SENTRY_OPTIONS = {
+    "network": ("network", str), "strace": ("strace", "strace"), "overlay": ("overlay", bool),
+    "audit": ("audit", str), "pids-limit": ("pids_limit", int), "cpus": ("cpus", int),
+    "memory": ("memory", str), "kernel-release": ("kernel_release", str),
+}
+
+
+class SpecError(Exception):
+    """config.json asks for what cannot be done: create fails with this line."""
+
+
+def load(bundle):
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path) as f:
+            spec = json.load(f)
+    except FileNotFoundError:
+        raise SpecError(f"cannot load {path}: no such file or directory (is {bundle} a bundle?)")
+    except (OSError, ValueError) as e:
+        raise SpecError(f"cannot load {path}: {e}")
+    if not isinstance(spec, dict) or not isinstance(spec.get("process"), dict):
+        raise SpecError(f"{path}: no process to run (the process section is missing)")
+    if not spec["process"].get("args"):
+        raise SpecError(f"{path}: process.args must not be empty")
+    return spec
+
+
+def rootfs_of(spec, bundle):
+    root = (spec.get("root") or {}).get("path")
+    if not root:
+        raise SpecError("config.json: root.path is missing")
+    path = root if os.path.isabs(root) else os.path.join(bundle, root)
+    path = os.path.realpath(path)
+    if not os.path.isdir(path):
+        raise SpecError(f"rootfs {path}: no such directory")
+    return path
+
+
+def env_of(process):
+    env = {}
+    for item in process.get("env") or []:
+        k, _, v = item.partition("=")
+        env[k] = v
+    return env
+
+
+def _bool(v):
+    return str(v).lower() in ("1", "true", "yes", "on", "")
+
+
+def sentry_options(spec, flags):
+    """dev.sentry.* annotations, then global flags over them (the engine's
+    --runtime-flag is the user's word for this one run)."""
+    out = {}
+    sources = [{k[len("dev.sentry."):]: v for k, v in (spec.get("annotations") or {}).items()
+                if k.startswith("dev.sentry.")}, flags]
+    for src in sources:
+        for name, value in src.items():
+            if name not in SENTRY_OPTIONS:
+                raise SpecError(f"dev.sentry.{name}: not an option of sentry's "
+                                f"(one of {', '.join(sorted(SENTRY_OPTIONS))})")
+            key, kind = SENTRY_OPTIONS[name]
+            try:
+                out[key] = _strace(value) if kind == "strace" else _bool(value) if kind is bool else kind(value)
+            except ValueError:
+                raise SpecError(f"dev.sentry.{name}={value}: not a valid {getattr(kind, '__name__', kind)}")
+    return out
+
+
+def _strace(value):
+    """--strace as a flag (all calls), or strace's -e trace= list."""
+    if value is True or str(value).lower() in ("1", "true", "yes", "on", "all"):
+        return "all"
+    if value is False or str(value).lower() in ("0", "false", "no", "off", ""):
+        return False
+    return str(value)
+
+
+def _under(path, tops):
+    return any(path == t or path.startswith(t + "/") for t in tops)
+
+
+def mount_options(spec):
+    """The spec's mounts as --mount SPECs; the ones the sandbox has itself
+    are dropped (logged at debug)."""
+    out = []
+    for m in spec.get("mounts") or []:
+        dst = os.path.normpath(m.get("destination") or "")
+        kind = m.get("type") or ""
+        opts = m.get("options") or []
+        if not dst.startswith("/"):
+            raise SpecError(f"mount {dst!r}: the destination must be an absolute path")
+        if _under(dst, SYNTHETIC) or kind in SYNTHETIC_TYPES:
+            # /dev/shm, /dev/pts, /proc, /sys/fs/cgroup … : the sandbox's own
+            log.debug("mount %s (%s): the sandbox's own", dst, kind or "bind")
+            continue
+        if kind == "bind" or "bind" in opts or "rbind" in opts:
+            src = m.get("source") or ""
+            if not os.path.isdir(src):
+                if os.path.exists(src):
+                    # /etc/hosts, /etc/hostname, /run/.containerenv: the sandbox's
+                    # mount table binds directories only (README, OCI: gaps)
+                    log.warning("mount %s: a bind of a file (%s) is not supported yet: left out", dst, src)
+                    continue
+                raise SpecError(f"mount {src} to {dst}: no such file or directory")
+            spec_ = f"type=bind,src={src},dst={dst}"
+            if "ro" in opts:
+                spec_ += ",ro"
+            out.append(spec_)
+        elif kind == "tmpfs":
+            spec_ = f"type=tmpfs,dst={dst}"
+            size = [o for o in opts if o.startswith("size=")]
+            if size:
+                spec_ += "," + size[-1]
+            out.append(spec_)
+        else:
+            raise SpecError(f"mount {dst}: type {kind!r} is not supported (bind, tmpfs, or the "
+                            f"sandbox's own proc, sysfs, devpts, mqueue, cgroup)")
+    return out
+
+
+def network_option(spec):
+    """A network namespace without a path: a fresh, loopback-only network."""
+    for ns in ((spec.get("linux") or {}).get("namespaces") or []):
+        if ns.get("type") == "network":
+            if ns.get("path"):
+                raise SpecError(f"joining the network namespace {ns['path']} is not supported")
+            return "none"
+    return "host"       # no network namespace: the host's network, as runc gives
+
+
+RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
+
+
+def rlimits_of(process):
+    out = []
+    for r in process.get("rlimits") or []:
+        kind = r.get("type")
+        if kind not in RLIMITS:
+            raise SpecError(f"rlimit {kind}: unknown")
+        out.append((RLIMITS[kind], int(r.get("soft", 0)), int(r.get("hard", 0)), kind))
+    return out
+
+
+def config_kwargs(spec, bundle, flags):
+    """Keyword arguments for sandbox.Config."""
+    process = spec["process"]
+    user = process.get("user") or {}
+    kw = dict(rootfs=rootfs_of(spec, bundle), cwd=process.get("cwd") or "/", env=env_of(process),
+              hostname=spec.get("hostname") or "sentry", mounts=mount_options(spec),
+              uid=user.get("uid", 0), gid=user.get("gid", 0),
+              groups=[g for g in (user.get("additionalGids") or []) if g != user.get("gid", 0)])
+    if (spec.get("root") or {}).get("readonly"):
+        kw["readonly_root"] = True
+    kw["network"] = network_option(spec)
+    kw.update(sentry_options(spec, flags))
+    return kw
+
+
+# -- the entrypoint, checked as runc's exec.LookPath does -------------------
+
+def _in_root(root, path, mounts):
+    """Host path of sandbox path `path`: symlinks followed inside the
+    sandbox, `..` clamped at its root; bind mounts (dst -> src) honoured."""
+    def host(p):
+        best = max((d for d in mounts if _under(p, [d])), key=len, default=None)
+        if best is None:
+            return root + p
+        return mounts[best] + p[len(best):]
+
+    parts = [c for c in path.split("/") if c]
+    done = ""
+    links = 0
+    while parts:
+        c = parts.pop(0)
+        if c == ".":
+            continue
+        if c == "..":
+            done = done.rsplit("/", 1)[0]
+            continue
+        candidate = done + "/" + c
+        h = host(candidate)
+        if os.path.islink(h):
+            links += 1
+            if links > 40:
+                return None
+            target = os.readlink(h)
+            if target.startswith("/"):
+                done = ""
+            parts = [x for x in target.split("/") if x] + parts
+            continue
+        done = candidate
+    return host(done or "/")
+
+
+def _find(root, name, mounts):
+    """(host path, sandbox path) if it exists, else (None, sandbox path)."""
+    h = _in_root(root, name, mounts)
+    return (h if h is not None and os.path.exists(h) else None), name
+
+
+def check_entrypoint(spec, rootfs):
+    """runc's words, which podman maps to exit status 127 (not found) or 126."""
+    process = spec["process"]
+    arg0 = process["args"][0]
+    binds = {}
+    for m in mount_options(spec):
+        o = dict(x.partition("=")[::2] for x in m.split(","))
+        if o.get("type") == "bind":
+            binds[os.path.normpath(o["dst"])] = o["src"]
+    cwd = process.get("cwd") or "/"
+    if "/" in arg0:
+        name = arg0 if arg0.startswith("/") else os.path.join(cwd, arg0)
+        h, _ = _find(rootfs, name, binds)
+        if h is None:
+            raise SpecError(f'exec: "{arg0}": stat {arg0}: no such file or directory')
+        if not _executable(h):
+            raise SpecError(f'exec: "{arg0}": permission denied')
+        return
+    path = env_of(process).get("PATH", "")
+    for d in path.split(":"):
+        d = d or "."
+        h, _ = _find(rootfs, os.path.join(d if d.startswith("/") else os.path.join(cwd, d), arg0), binds)
+        if h is not None and _executable(h):
+            return
+    raise SpecError(f'exec: "{arg0}": executable file not found in $PATH')
+
+
+def _executable(host_path):
+    try:
+        st = os.stat(host_path)
+    except OSError:
+        return False
+    return not stat.S_ISDIR(st.st_mode) and bool(st.st_mode & 0o111)
+
+
+# -- `spec`: a starting config.json ------------------------------------------
+
+def default_spec(rootless=False):
+    spec = {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": True, "user": {"uid": 0, "gid": 0}, "args": ["sh"],
+            "env": [f"PATH={DEFAULT_PATH}", "TERM=xterm"], "cwd": "/",
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "sentry",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+        ],
+        "linux": {"namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")]},
+    }
+    if rootless:
+        spec["linux"]["namespaces"].append({"type": "user"})
+        spec["linux"]["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
+        spec["linux"]["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
+    return spec

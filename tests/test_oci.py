@@ -1,0 +1,503 @@
+"""sentry as an OCI runtime, in the manner of runc's integration tests:
+create/start/state/kill/delete/run on a busybox bundle, the pid file's
+process and its exit status, error texts the engines read, the console
+socket, pause/resume, and the command line's two `run`s."""
+import array
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+ENV = {**os.environ, "PYTHONPATH": REPO}
+TIMEOUT = 60
+
+
+@pytest.fixture
+def oci(tmp_path, busybox_root):
+    return Oci(tmp_path, busybox_root)
+
+
+class Oci:
+    def __init__(self, tmp_path, rootfs):
+        self.tmp = tmp_path
+        self.root = str(tmp_path / "state")
+        self.rootfs = rootfs
+        self.n = 0
+
+    def bundle(self, args, **changes):
+        """A bundle whose root is the shared busybox tree, read-only (tests
+        write in a tmpfs or a bind of their own)."""
+        self.n += 1
+        b = self.tmp / f"bundle{self.n}"
+        b.mkdir()
+        spec = {"ociVersion": "1.0.2",
+                "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": args,
+                            "env": ["PATH=/bin:/usr/bin", "HOME=/root"], "cwd": "/"},
+                "root": {"path": self.rootfs, "readonly": True},
+                "hostname": "box",
+                "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                           {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}],
+                "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}}
+        for k, v in changes.items():
+            if k in spec["process"] or k in ("user", "rlimits", "terminal", "consoleSize"):
+                spec["process"][k] = v
+            else:
+                spec[k] = v
+        (b / "config.json").write_text(json.dumps(spec))
+        return str(b)
+
+    def cmd(self, *args, glob=(), **kw):
+        kw.setdefault("capture_output", True)
+        kw.setdefault("timeout", TIMEOUT)
+        return subprocess.run([sys.executable, "-m", "sentry", "--root", self.root, *glob, *args],
+                              env=ENV, text=True, **kw)
+
+    def create(self, cid, bundle, *extra, out=None):
+        """create's stdio become the container's and stay open in it: files,
+        never pipes a caller would wait to see closed."""
+        out = out or str(self.tmp / f"{cid}.out")
+        with open(out, "w") as o, open(out + ".err", "w") as e:
+            r = subprocess.run([sys.executable, "-m", "sentry", "--root", self.root, "create",
+                                "--bundle", bundle, *extra, cid], stdin=subprocess.DEVNULL,
+                               stdout=o, stderr=e, env=ENV, timeout=TIMEOUT)
+        r.out, r.err = out, out + ".err"
+        return r
+
+    def state(self, cid):
+        r = self.cmd("state", cid)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    def wait_status(self, cid, status, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.state(cid)["status"] == status:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{cid}: still {self.state(cid)['status']}, not {status}")
+
+
+def read_when(path, pred, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(path) as f:
+            text = f.read()
+        if pred(text) or time.monotonic() > deadline:
+            return text
+        time.sleep(0.05)
+
+
+def _running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def gone_soon(pids, timeout=5):
+    """None of pids runs within timeout (a zombie waits for its new parent)."""
+    deadline = time.monotonic() + timeout
+    while any(_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not any(_running(p) for p in pids)
+
+
+def test_lifecycle(oci, tmp_path):
+    b = oci.bundle(["sh", "-c", "echo started; exec sleep 100"])
+    pidfile = str(tmp_path / "pid")
+    r = oci.create("c1", b, "--pid-file", pidfile)
+    assert r.returncode == 0, open(r.err).read()
+    st = oci.state("c1")
+    pid = int(open(pidfile).read())
+    assert st["status"] == "created" and st["pid"] == pid and st["id"] == "c1"
+    assert st["bundle"] == b and st["ociVersion"] and st["created"] and st["rootfs"]
+    os.kill(pid, 0)                                 # alive after create has exited
+    time.sleep(0.3)
+    assert open(r.out).read() == ""                 # process.args waits for start
+
+    assert oci.cmd("start", "c1").returncode == 0
+    assert read_when(r.out, lambda t: t) == "started\n"
+    assert oci.state("c1")["status"] == "running"
+    again = oci.cmd("start", "c1")
+    assert again.returncode == 1 and "cannot start" in again.stderr
+
+    ps = oci.cmd("ps", "--format", "json", "c1")
+    pids = json.loads(ps.stdout)
+    assert len(pids) == 1 and pid not in pids      # the guest's host pid, not the Sentry's
+    listed = json.loads(oci.cmd("list", "--format", "json").stdout)
+    assert [(s["id"], s["status"]) for s in listed] == [("c1", "running")]
+    assert oci.cmd("list", "-q").stdout == "c1\n"
+
+    busy = oci.cmd("delete", "c1")
+    assert busy.returncode == 1 and "not stopped" in busy.stderr
+    assert oci.cmd("kill", "c1", "KILL").returncode == 0
+    oci.wait_status("c1", "stopped")
+    assert oci.state("c1")["pid"] == 0
+    assert oci.cmd("delete", "c1").returncode == 0
+    gone = oci.cmd("state", "c1")
+    assert gone.returncode == 1 and "does not exist" in gone.stderr and gone.stdout == ""
+    assert gone_soon(pids + [pid]), "a guest outlived its container"
+
+
+# A stand-in for conmon: a subreaper that runs create, lets it exit, waits
+# on the pid in the pid file (the orphan it inherits) and reports its status.
+REAPER = textwrap.dedent("""
+    import ctypes, os, subprocess, sys
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)   # PR_SET_CHILD_SUBREAPER
+    root, bundle, cid, pidfile, action = sys.argv[1:6]
+    sentry = [sys.executable, "-m", "sentry", "--root", root]
+    out = open(pidfile + ".out", "w")
+    r = subprocess.run(sentry + ["create", "--bundle", bundle, "--pid-file", pidfile, cid],
+                       stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+    if r.returncode:
+        print("create", r.returncode); sys.exit(0)
+    pid = int(open(pidfile).read())
+    subprocess.run(sentry + ["start", cid], check=True)
+    if action != "-":
+        subprocess.run(sentry + ["kill", cid, action], check=True)
+    while True:
+        p, status = os.waitpid(-1, 0)      # orphans of the runtime's come here too
+        if p == pid:
+            break
+    print("signal" if os.WIFSIGNALED(status) else "exit",
+          os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
+    subprocess.run(sentry + ["delete", cid], check=True)
+""")
+
+
+@pytest.mark.parametrize("args,action,want", [
+    (["true"], "-", "exit 0"),
+    (["sh", "-c", "exit 3"], "-", "exit 3"),
+    (["sh", "-c", "sh -c 'kill -9 $$'; exit $?"], "-", "exit 137"),     # as a shell reports a child's death
+    (["sleep", "100"], "KILL", "signal 9"),                   # conmon: 137
+    (["sleep", "100"], "9", "signal 9"),
+    (["sh", "-c", "trap 'exit 5' TERM; sleep 100 & wait"], "TERM", "exit 5"),
+    (["sh", "-c", "trap 'exit 6' INT; sleep 100 & wait"], "SIGINT", "exit 6"),
+], ids=["0", "3", "137-child", "kill-KILL", "kill-9", "kill-TERM-handled", "kill-SIGINT-handled"])
+def test_pid_file_process_exits_with_the_containers_status(oci, tmp_path, args, action, want):
+    b = oci.bundle(args)
+    pidfile = str(tmp_path / "pid")
+    r = subprocess.run([sys.executable, "-c", REAPER, oci.root, b, "x", pidfile, action],
+                       capture_output=True, text=True, env=ENV, timeout=TIMEOUT)
+    assert r.stdout.strip() == want, (r.stdout, r.stderr, open(pidfile + ".out").read())
+    assert oci.cmd("state", "x").returncode == 1
+
+
+@pytest.mark.parametrize("arg0,text", [
+    ("nosuch", 'exec: "nosuch": executable file not found in $PATH'),
+    ("/no/such", 'exec: "/no/such": stat /no/such: no such file or directory'),
+    ("/etc/passwd", 'exec: "/etc/passwd": permission denied'),
+    ("/bin", 'exec: "/bin": permission denied'),
+])
+def test_create_checks_the_entrypoint_in_runcs_words(oci, tmp_path, arg0, text):
+    log = str(tmp_path / "log.json")
+    r = oci.cmd("create", "--bundle", oci.bundle([arg0]), "bad",
+                glob=("--log-format=json", "--log", log))
+    assert r.returncode == 1 and r.stderr.strip().endswith(text)
+    lines = [json.loads(line) for line in open(log)]
+    assert lines[-1]["level"] == "error" and lines[-1]["msg"].endswith(text) and lines[-1]["time"]
+    assert oci.cmd("state", "bad").returncode == 1          # nothing left behind
+    assert not os.path.exists(os.path.join(oci.root, "bad"))
+
+
+def test_entrypoint_found_through_path_and_symlinks(oci):
+    # /bin/sh is a relative symlink to busybox; `sh` is found on PATH
+    r = oci.cmd("run", "--bundle", oci.bundle(["sh", "-c", "exit 7"]), "p")
+    assert r.returncode == 7, r.stderr
+
+
+def test_unknown_id_does_not_exist(oci):
+    for args in (["state", "nope"], ["start", "nope"], ["kill", "nope"], ["delete", "nope"], ["ps", "nope"]):
+        r = oci.cmd(*args)
+        assert r.returncode == 1 and "does not exist" in r.stderr and r.stderr.count("\n") == 1, args
+    assert oci.cmd("delete", "--force", "nope").returncode == 0    # podman's cleanup
+    r = oci.cmd("state", "../etc")
+    assert r.returncode == 1 and "invalid id" in r.stderr
+
+
+def test_json_log_lines(oci, tmp_path):
+    log = str(tmp_path / "log")
+    r = oci.cmd("state", "nope", glob=("--log-format", "json", "--log=" + log))
+    assert r.returncode == 1
+    (line,) = open(log).read().splitlines()
+    rec = json.loads(line)
+    assert rec["level"] == "error" and "does not exist" in rec["msg"]
+    assert rec["time"].endswith("Z")
+
+
+def test_state_is_right_after_the_sentry_is_sigkilled(oci):
+    b = oci.bundle(["sleep", "100"])
+    assert oci.create("k", b).returncode == 0
+    assert oci.cmd("start", "k").returncode == 0
+    st = oci.state("k")
+    assert st["status"] == "running"
+    guests = json.loads(oci.cmd("ps", "--format=json", "k").stdout)
+    os.kill(st["pid"], signal.SIGKILL)
+    oci.wait_status("k", "stopped")
+    assert guests and gone_soon(guests)
+    assert oci.cmd("delete", "k").returncode == 0
+
+
+def test_delete_force_and_duplicate_ids(oci):
+    b = oci.bundle(["sleep", "100"])
+    assert oci.create("d", b).returncode == 0
+    dup = oci.create("d", b)
+    assert dup.returncode == 1 and "already exists" in open(dup.err).read()
+    pid = oci.state("d")["pid"]
+    # a created container is deleted without --force (as runc does)
+    assert oci.cmd("delete", "d").returncode == 0
+    assert oci.cmd("state", "d").returncode == 1
+    assert gone_soon([pid])
+    assert oci.create("d", b).returncode == 0 and oci.cmd("start", "d").returncode == 0
+    assert oci.cmd("delete", "--force", "d").returncode == 0
+    assert oci.cmd("state", "d").returncode == 1
+
+
+def test_kill_signals_by_name_and_number_and_all(oci, tmp_path):
+    # init traps USR1 and says so; --all reaches its child too
+    out = tmp_path / "k.out"
+    b = oci.bundle(["sh", "-c", "trap 'echo usr1' USR1; sleep 100 & while :; do wait; done"])
+    assert oci.create("s", b, out=str(out)).returncode == 0
+    assert oci.cmd("start", "s").returncode == 0
+    time.sleep(0.5)
+    for sig in ("USR1", "SIGUSR1", str(int(signal.SIGUSR1))):
+        assert oci.cmd("kill", "s", sig).returncode == 0
+    assert read_when(str(out), lambda t: t.count("usr1") == 3) == "usr1\n" * 3
+    bad = oci.cmd("kill", "s", "NOSUCH")
+    assert bad.returncode == 1 and "invalid signal" in bad.stderr
+    assert len(json.loads(oci.cmd("ps", "--format", "json", "s").stdout)) == 2
+    assert oci.cmd("kill", "--all", "s", "KILL").returncode == 0
+    oci.wait_status("s", "stopped")
+    stopped = oci.cmd("kill", "s", "TERM")
+    assert stopped.returncode == 1 and "not running" in stopped.stderr
+    assert oci.cmd("delete", "s").returncode == 0
+
+
+def test_process_settings_reach_the_guest(oci, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    data.chmod(0o777)
+    (data / "in").write_text("from the host\n")
+    script = ("echo $FOO; pwd; id -u; id -g; id -G; hostname; ulimit -n; umask; cat /data/in; "
+              "echo w > /data/out; echo t > /tmp/t && cat /tmp/t")
+    b = oci.bundle(["sh", "-c", script], env=["PATH=/bin", "FOO=bar"], cwd="/tmp",
+                   user={"uid": 1000, "gid": 1000, "additionalGids": [1000, 20, 30], "umask": 0o002},
+                   rlimits=[{"type": "RLIMIT_NOFILE", "soft": 321, "hard": 400}], hostname="oci-box",
+                   mounts=[{"destination": "/proc", "type": "proc", "source": "proc"},
+                           {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]},
+                           {"destination": "/data", "type": "bind", "source": str(data), "options": ["rbind", "rw"]},
+                           {"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["bind"]},
+                           {"destination": "/dev/pts", "type": "devpts", "source": "devpts"},
+                           {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup"}])
+    r = oci.cmd("run", "--bundle", b, "ps1")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["bar", "/tmp", "1000", "1000", "1000 20 30", "oci-box", "321", "0002",
+                                     "from the host", "t"]
+    assert (data / "out").read_text() == "w\n"
+
+
+def test_readonly_root_and_ro_bind(oci, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    script = "touch /etc/z; touch /ro/y; touch /rw/x && echo rw-ok"
+    mounts = [{"destination": "/ro", "type": "bind", "source": str(data), "options": ["bind", "ro"]},
+              {"destination": "/rw", "type": "bind", "source": str(data), "options": ["bind"]}]
+    r = oci.cmd("run", "--bundle", oci.bundle(["sh", "-c", script], mounts=mounts), "ro")
+    assert r.stdout == "rw-ok\n"
+    assert r.stderr.count("Read-only file system") == 2, r.stderr
+    assert os.listdir(data) == ["x"]
+
+
+def test_unsupported_mount_type_is_refused(oci):
+    b = oci.bundle(["true"], mounts=[{"destination": "/x", "type": "nfs", "source": "h:/x"}])
+    r = oci.cmd("create", "--bundle", b, "m")
+    assert r.returncode == 1 and "type 'nfs' is not supported" in r.stderr
+
+
+def test_stdio_is_creates_fds(oci, tmp_path):
+    """Large outputs and piped stdin go straight through the fds create got."""
+    b = oci.bundle(["sh", "-c", "wc -l; seq 1 50000"])
+    src = tmp_path / "in"
+    src.write_text("x\n" * 1234)
+    with open(src) as stdin:
+        r = oci.cmd("run", "--bundle", b, "io", stdin=stdin)
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and lines[0].strip() == "1234" and lines[1:] == [str(i) for i in range(1, 50001)]
+
+
+def test_console_socket(oci, tmp_path):
+    sock_path = str(tmp_path / "console.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(1)
+    b = oci.bundle(["sh", "-c", "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty; stty size; exit 4"],
+                   terminal=True, consoleSize={"height": 33, "width": 111})
+    try:
+        r = oci.create("t", b, "--console-socket", sock_path)
+        assert r.returncode == 0, open(r.err).read()
+        conn, _ = srv.accept()
+        fds = array.array("i")
+        msg, anc, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize))
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[:fds.itemsize])
+        conn.close()
+        assert len(fds) == 1 and msg.startswith(b"/dev/pts/")
+        master = fds[0]
+        assert open(r.out).read() == ""                 # nothing on create's own stdio
+        assert oci.cmd("start", "t").returncode == 0
+        out = b""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break                                   # EIO: the slave is closed
+            if not chunk:
+                break
+            out += chunk
+        os.close(master)
+        assert b"all-tty\r\n" in out and b"33 111\r\n" in out, out
+        oci.wait_status("t", "stopped")
+    finally:
+        srv.close()
+        oci.cmd("delete", "--force", "t")
+
+
+def test_terminal_without_console_socket_is_refused(oci):
+    r = oci.create("t", oci.bundle(["true"], terminal=True))
+    assert r.returncode == 1 and "console socket" in open(r.err).read()
+
+
+def test_pause_and_resume_freeze_the_whole_sandbox(oci, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    b = oci.bundle(["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /data/n; sleep 0.05; done"],
+                   mounts=[{"destination": "/data", "type": "bind", "source": str(data), "options": ["bind"]}])
+    assert oci.create("pz", b).returncode == 0 and oci.cmd("start", "pz").returncode == 0
+    try:
+        n = data / "n"
+        read_when(str(n), lambda t: t.strip() and int(t) > 3) if n.exists() else time.sleep(0.5)
+        r = oci.cmd("pause", "pz")
+        assert r.returncode == 0, r.stderr
+        assert oci.state("pz")["status"] == "paused"
+        before = n.read_text()
+        time.sleep(0.5)
+        assert n.read_text() == before                  # nothing ran meanwhile
+        assert oci.cmd("resume", "pz").returncode == 0
+        assert oci.state("pz")["status"] == "running"
+        assert read_when(str(n), lambda t: t != before) != before
+        again = oci.cmd("resume", "pz")
+        assert again.returncode == 1 and "not paused" in again.stderr
+        # a paused container is still killed by delete --force
+        assert oci.cmd("pause", "pz").returncode == 0
+    finally:
+        assert oci.cmd("delete", "--force", "pz").returncode == 0
+    assert oci.cmd("state", "pz").returncode == 1
+
+
+def test_run_detach_and_foreground(oci, tmp_path):
+    b = oci.bundle(["sleep", "100"])
+    with open(tmp_path / "o", "w") as o:
+        r = oci.cmd("run", "--detach", "--bundle", b, "dt", stdout=o, stderr=o, capture_output=False)
+    assert r.returncode == 0
+    assert oci.state("dt")["status"] == "running"
+    assert oci.cmd("delete", "--force", "dt").returncode == 0
+    r = oci.cmd("run", "-b", oci.bundle(["sh", "-c", "echo fg; exit 3"]), "fg")
+    assert r.returncode == 3 and r.stdout == "fg\n"
+    assert oci.cmd("state", "fg").returncode == 1       # run removes what it made
+
+
+def test_global_flags_both_forms_and_version(oci, tmp_path):
+    b = oci.bundle(["true"])
+    other = str(tmp_path / "other")
+    for flags in (["--root", other], ["--root=" + other], ["-root", other]):
+        r = subprocess.run([sys.executable, "-m", "sentry", *flags, "--debug", "--systemd-cgroup",
+                            "--rootless=false", "--log-format", "text", "run", "--bundle", b, "g"],
+                           capture_output=True, text=True, env=ENV, timeout=TIMEOUT)
+        assert r.returncode == 0, (flags, r.stderr)
+    v = subprocess.run([sys.executable, "-m", "sentry", "--version"], capture_output=True, text=True, env=ENV)
+    lines = v.stdout.splitlines()
+    assert lines[0].startswith("sentry version ") and lines[1].startswith("commit: ")
+    assert lines[2].startswith("spec: 1.")
+    bad = oci.cmd("state", "x", glob=("--log-format", "yaml"))
+    assert bad.returncode == 125 and bad.stderr.count("\n") == 1
+
+
+def test_sentry_options_as_global_flags_and_annotations(oci):
+    b = oci.bundle(["sh", "-c", "uname -r"], annotations={"dev.sentry.kernel-release": "9.9.9-note"})
+    r = oci.cmd("run", "--bundle", b, "a1")
+    assert r.returncode == 0 and r.stdout == "9.9.9-note\n", r.stderr
+    r = oci.cmd("run", "--bundle", b, "a2", glob=("--kernel-release=1.2.3-flag",))
+    assert r.returncode == 0 and r.stdout == "1.2.3-flag\n", r.stderr
+    bad = oci.cmd("run", "--bundle", oci.bundle(["true"], annotations={"dev.sentry.bogus": "1"}), "a3")
+    assert bad.returncode == 1 and "dev.sentry.bogus" in bad.stderr
+
+
+def test_the_two_runs(oci, busybox_root, tmp_path):
+    # `run -- CMD` is the sandbox's, as ever, even in a bundle directory
+    b = oci.bundle(["sh", "-c", "echo oci"])
+    r = subprocess.run([sys.executable, "-m", "sentry", "run", "--rootfs", busybox_root, "--", "echo", "sandbox"],
+                       capture_output=True, text=True, env=ENV, cwd=b, timeout=TIMEOUT)
+    assert r.returncode == 0 and r.stdout == "sandbox\n", r.stderr
+    # no `--` and one word, in a bundle: the OCI run of container ID "x"
+    r = subprocess.run([sys.executable, "-m", "sentry", "--root", oci.root, "run", "x"],
+                       capture_output=True, text=True, env=ENV, cwd=b, timeout=TIMEOUT)
+    assert r.returncode == 0 and r.stdout == "oci\n", r.stderr
+    # the sandbox's run without `--`, outside a bundle, still works
+    r = subprocess.run([sys.executable, "-m", "sentry", "run", "--rootfs", busybox_root, "echo", "plain"],
+                       capture_output=True, text=True, env=ENV, cwd=str(tmp_path), timeout=TIMEOUT)
+    assert r.returncode == 0 and r.stdout == "plain\n", r.stderr
+
+
+def test_spec_and_features(oci, tmp_path):
+    r = oci.cmd("spec", "--bundle", str(tmp_path))
+    assert r.returncode == 0
+    spec = json.loads((tmp_path / "config.json").read_text())
+    assert spec["process"]["args"] == ["sh"] and spec["root"]["path"] == "rootfs"
+    again = oci.cmd("spec", "--bundle", str(tmp_path))
+    assert again.returncode == 1 and "exists" in again.stderr
+    f = json.loads(oci.cmd("features").stdout)
+    assert f["ociVersionMax"].startswith("1.") and "network" in f["linux"]["namespaces"]
+
+
+def test_exec_is_refused_clearly(oci):
+    assert oci.create("e", oci.bundle(["sleep", "100"])).returncode == 0
+    try:
+        r = oci.cmd("exec", "e", "true")
+        assert r.returncode == 1 and "not supported yet" in r.stderr and r.stderr.count("\n") == 1
+    finally:
+        oci.cmd("delete", "--force", "e")
+
+
+def test_a_network_namespace_without_a_path_is_a_private_loopback(oci, tmp_path):
+    """podman --network=none writes {"type": "network"} with no path: the
+    container gets a network of its own with only `lo`, and a host server on
+    127.0.0.1 is out of its reach; without a network namespace it has the
+    host's, as under runc."""
+    import socket
+    host = socket.socket()
+    host.bind(("127.0.0.1", 0))
+    host.listen(4)
+    port = host.getsockname()[1]
+    try:
+        probe = f"ip -o link | cut -d: -f2; nc -w 2 127.0.0.1 {port} </dev/null && echo reached || echo unreachable"
+        ns = {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network"}]}
+        r = oci.cmd("run", "--bundle", oci.bundle(["sh", "-c", probe], linux=ns), "net1")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["lo", "unreachable"]
+        r = oci.cmd("run", "--bundle", oci.bundle(["sh", "-c", "ip -o link | cut -d: -f2"]), "net2")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == [line.split(":")[1].strip() for line in subprocess.run(
+            ["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.splitlines()]
+    finally:
+        host.close()
