@@ -77,6 +77,12 @@ int sn_ident_checks_files(int tid);
 int sn_ident_foreign_creator(int tid);
 /* image.c: the exec stop's check, fast path (sentry/loader/image.py) */
 int sn_image_ok(int tid, uint64_t dev, uint64_t ino);
+/* handover.c: the Sentry's files into a guest's fd table (platform/handover.py) */
+uint64_t sn_handover_ip(void);
+int sn_handover_filter(void);
+long sn_handover_serve(int listener, int tid, int srcfd, int newfd, unsigned newfd_flags);
+/* holder.c: the process whose fds guests name as magic links (platform/fdholder.py) */
+void sn_holder_serve(int sock);
 /* fastpath.c */
 void sn_fast_enable(int on);
 int sn_fast_enabled(void);

@@ -6,13 +6,15 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import tempfile
 import time
 
 from sentry.kernel import audit as _audit
 from sentry.kernel.kernel import Kernel
 from sentry.kernel import idmap
-from sentry.platform import privileges, ptrace, seccomp, selfconfine, staging
+from sentry.platform import handover, privileges, ptrace, seccomp, selfconfine, staging
+from sentry.platform.fdholder import FdHolder
 from sentry.vfs import mountns as _mountns
 from sentry import startsignals
 from sentry.fsimpl import sysfs
@@ -317,7 +319,25 @@ def _host_cwd(cfg, mounts):
     raise ConfigError("the sandbox's root cannot be resolved")
 
 
-def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns, netns):
+def _send_to_sentry(sock, userns):
+    """In the guest's first process, its last step before the main filter:
+    what only it can make goes to the Sentry, and it keeps no copy -- the
+    listener of the fd handover filter (platform/handover.py), and, when it
+    has one, its user namespace (for the fd holder, platform/fdholder.py)."""
+    try:
+        fds = [handover.install_filter()]
+        if userns:
+            fds.append(os.open("/proc/self/ns/user", os.O_RDONLY | os.O_CLOEXEC))
+        socket.send_fds(sock, [b"s"], fds)
+    except OSError as e:
+        os.write(2, f"sentry: cannot set up the fd handover: {e.strerror}\n".encode())
+        os._exit(125)
+    for fd in fds:
+        os.close(fd)
+    sock.close()
+
+
+def _guest_start(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, netns):
     """Runs in the forked child: becomes the sandbox's first process."""
     try:
         if os.read(ready_r, 1) != b"x":         # the Sentry could not trace us
@@ -343,7 +363,8 @@ def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns, netns):
         hidden = {gfd: sfd for sfd, gfd in mounts.hidden_fds()}
         for gfd in range(HIDDEN_FD_BASE, HIDDEN_FD_BASE + MAX_MOUNTS):
             os.dup2(hidden.get(gfd, filler), gfd, inheritable=True)
-        os.closerange(3, HIDDEN_FD_BASE)
+        os.closerange(3, setup_w.fileno())
+        os.closerange(setup_w.fileno() + 1, HIDDEN_FD_BASE)
         os.closerange(HIDDEN_FD_BASE + MAX_MOUNTS, 1 << 20)
         privileges.prctl(privileges.PR_SET_PDEATHSIG, signal.SIGKILL)
         # As the init of a PID namespace, it inherits the sandbox's orphans.
@@ -368,6 +389,7 @@ def _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns, netns):
         # interpreter's or the Sentry's (sentry/startsignals.py).
         startsignals.restore()
         privileges.drop_all()
+        _send_to_sentry(setup_w, userns)
         filt.load()
         # From here every call is trapped: PATH is searched inside the sandbox.
         os.execvpe(cfg.argv[0], cfg.argv, cfg.env)
@@ -409,7 +431,7 @@ def run(cfg, on_ready=None):
     private = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-")
     scratch = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-", dir=_memory_dir()) if _memory_dir() else private
     janitor = _janitor(private, scratch)
-    mountns = outbound = None
+    mountns = outbound = holder = None
     trail = _audit.OFF
     try:
         kernel = None
@@ -453,16 +475,20 @@ def run(cfg, on_ready=None):
         if cfg.kernel_release:
             kernel.uts["release"] = cfg.kernel_release
 
+        holder = FdHolder()
         # Orphaned guests re-parent to the Sentry (they stay traced and reaped).
         privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
         ready_r, ready_w = os.pipe()
+        setup_r, setup_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         host_cwd = _host_cwd(cfg, mounts)      # the Sentry's fds are the child's no more
         pid = os.fork()
         if pid == 0:
             os.close(ready_w)
-            _guest_start(cfg, mounts, filt, ready_r, host_cwd, userns,
+            setup_r.close()
+            _guest_start(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns,
                          mountns if cfg.network != "host" else None)
         os.close(ready_r)
+        setup_w.close()
         try:
             ptrace.seize(pid)
         except OSError as e:
@@ -483,6 +509,8 @@ def run(cfg, on_ready=None):
             on_ready(pid)
         os.write(ready_w, b"x")
         os.close(ready_w)
+        kernel.handover_listener = _receive_setup(setup_r, holder)
+        kernel.fd_holder = holder
         _confine(mountns)
         with _signals_forwarded_to(pid):
             status = kernel.run()
@@ -491,6 +519,8 @@ def run(cfg, on_ready=None):
         return exit_code(status)
     finally:
         trail.close()
+        if holder is not None:
+            holder.close()
         if mountns is not None:
             mountns.close()
         if outbound is not None:
@@ -501,6 +531,30 @@ def run(cfg, on_ready=None):
             _discard(private, scratch)
 
 
+def _receive_setup(sock, holder):
+    """What the guest's first process sends before it execs (_send_to_sentry):
+    the handover listener, returned, and its user namespace, where the fd
+    holder goes -- or None if that process gave up first (it exits 125, and
+    the Sentry's run reports that)."""
+    with sock:
+        try:
+            _, fds, _, _ = socket.recv_fds(sock, 1, 2)
+        except OSError:
+            fds = []
+    if not fds:
+        return None
+    userns = fds[1] if len(fds) > 1 else None
+    try:
+        holder.start(userns)
+        log.debug("the fd holder is host %d", holder.pid)
+    except OSError as e:
+        raise ConfigError(f"the fd holder could not start: {e.strerror or e}")
+    finally:
+        if userns is not None:
+            os.close(userns)
+    return fds[0]
+
+
 SO_NETNS_COOKIE = 71
 
 
@@ -508,7 +562,6 @@ def _netns_cookie(mountns):
     """The sandbox's network namespace by its cookie (SO_NETNS_COOKIE, which
     any socket tells without privilege): sentry/net tells the sandbox's
     sockets from the host's by it, the Sentry holding no CAP_NET_ADMIN."""
-    import socket
     with socket.socket(fileno=mountns.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
         return s.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8)
 

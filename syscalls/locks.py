@@ -11,8 +11,9 @@ thread cannot swap as it can the fd number:
   it is stopped.  Otherwise flock and OFD locks, which belong to the open
   file description, are taken by the Sentry on its copy (the same
   description); record locks and leases, which belong to the process, are
-  taken by the guest through a copy of its fd that an injected dup3 puts in
-  one of the Sentry's hidden fd slots, where no guest call reaches;
+  taken by the guest through the Sentry's copy of its fd, handed into one of
+  the Sentry's hidden fd slots (platform/handover.py: atomically, so no
+  racing thread can put another file there), where no guest call reaches;
 - any other file -- the default root's read-only lower layer (the host's own
   inode), a host file handed over, a pipe -- gets the sandbox's own locks
   (sentry/kernel/locktable.py): the host's lockers never see them.  Leases
@@ -31,8 +32,8 @@ import struct
 
 from sentry._native import lib
 from sentry.kernel.locktable import OFFSET_MAX, RD, UN, WR, LockTable, Owner
-from sentry.vfs.mount import FIRST_RESERVED, HIDDEN_FD_BASE, is_hidden_fd, split_deleted
-from sentry.kernel.syscall import Inject, PASS, Rewrite, sint
+from sentry.vfs.mount import HIDDEN_FD_BASE, HIDDEN_FD_END, is_hidden_fd, split_deleted
+from sentry.kernel.syscall import Handover, Inject, PASS, Rewrite, sint
 from sentry.errors import SyscallError
 from syscalls.fdutil import Borrowed
 from syscalls.registry import handler
@@ -301,10 +302,9 @@ def _by_the_sentry(call, cmd, b, raw, nonblocking):
 
 
 def _hidden_slots(kernel):
-    """The Sentry's hidden fd numbers that neither a mount nor a pin
-    (syscalls/pin.py, the top of the range) uses."""
+    """The Sentry's hidden fd numbers that no mount uses."""
     used = {b.guest_fd for b in kernel.mounts.backings()}
-    return [h for h in range(HIDDEN_FD_BASE, FIRST_RESERVED) if h not in used]
+    return [h for h in range(HIDDEN_FD_BASE, HIDDEN_FD_END) if h not in used]
 
 
 def _fd_flags(tid, fd):
@@ -369,8 +369,8 @@ def _may_close(proc, kernel, key, but=None):
 
 def _through_slot(call, cmd, b, key, want):
     """Record locks and leases of a shared fd table: the guest makes the
-    call through a hidden slot that holds a copy of its fd (made by an
-    injected dup3; the call then traps again and finds it there).  A slot
+    call through a hidden slot that holds a copy of its fd (the Sentry's
+    own, handed over; the call then traps again and finds it there).  A slot
     stays with its file while the process holds record locks on it (closing
     it would drop them); then it is the filler again."""
     kernel, proc, tid = call.kernel, call.process, call.tid
@@ -402,7 +402,7 @@ def _through_slot(call, cmd, b, key, want):
     def copied(result):
         closing.pop(task.tid, None)
         task.lock_slot = (fd, cmd, arg, h if result == h else None)
-    raise Inject(SYS_DUP3, (fd, h, 0), copied)
+    raise Handover(os.dup(b.fd), copied, at=h)
 
 
 def _rewrite_to_slot(call, h, key):

@@ -802,47 +802,19 @@ def sys_statfs(call):
     return 0
 
 
-@handler("chdir", note="into the very directory the Sentry resolved: checked after the kernel's lookup, or "
-         "fchdir to it held at a hidden fd when other threads share the cwd (syscalls/pin.py)")
+@handler("chdir", note="into the very directory the Sentry resolved, named by a magic link no guest thread "
+         "can retarget (syscalls/pin.py)")
 def sys_chdir(call):
     from syscalls import pin
     loc = lookup(call, AT_FDCWD, call.path(0))
     if not loc.is_dir:
         raise SyscallError(errno.ENOTDIR)
     permission.check(call, loc, permission.X)
-    root = loc.mount.guest_fd
     if loc.rel == ".":
-        return Rewrite(SYS_FCHDIR, {0: root})      # a mount's root: its own hidden fd names it
-    if call.process.alone():
-        # The kernel looks the path up again below the mount's root, and
-        # follows a symlink another process plants meanwhile; nothing of the
-        # guest runs before the exit stop, where the cwd must be the
-        # directory resolved -- else the guest is put at the mount's root and
-        # the call fails, as if it had lost a rename race.
-        (addr,) = call.stage(f"/proc/self/fd/{root}/{loc.rel}".encode() + b"\0")
-        return Rewrite(args={0: addr}, on_exit=lambda task, result: _chdir_landed(call, task, result, loc))
-    # Another thread could use the cwd between the kernel's lookup and the
-    # exit stop: the guest enters the directory held at a hidden fd.
-    slot = pin.pinned(call, loc, "chdir")
-    return Rewrite(SYS_FCHDIR, {0: slot}, on_exit=lambda task, result: pin.release(task))
-
-
-def _chdir_landed(call, task, result, loc):
-    if result != 0:
-        return None
-    try:
-        here = os.stat(f"/proc/{task.tid}/cwd")
-        fd = open_final(loc)
-        try:
-            want = os.fstat(fd)
-        finally:
-            os.close(fd)
-        if (here.st_dev, here.st_ino) == (want.st_dev, want.st_ino):
-            return None
-    except (OSError, SyscallError):
-        pass
-    call.kernel.inject_after(task, SYS_FCHDIR, (loc.mount.guest_fd,), -errno.ENOENT)
-    return None
+        return Rewrite(SYS_FCHDIR, {0: loc.mount.guest_fd})      # a mount's root: its own hidden fd names it
+    (addr,) = call.stage(pin.pinned(call, loc) + b"\0")
+    kernel = call.kernel
+    return Rewrite(args={0: addr}, on_exit=lambda task, result: pin.release(kernel, task))
 
 
 @handler("getcwd", note="the kernel's cwd, mapped back into the sandbox")

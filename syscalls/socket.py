@@ -118,24 +118,22 @@ def _via_magic_link(call, raw):
     """A call that names a unix socket by path (connect, sendto, sendmsg)
     runs in the guest's own context, so that the kernel sees the guest
     (SO_PEERCRED, SCM_CREDENTIALS, a blocking connect that waits), yet never
-    looks a guest path up: the guest holds the socket file at a hidden fd H
-    the Sentry checked (syscalls/pin.py), and the call names
-    /proc/thread-self/fd/H, the magic link to that very inode.  Returns that
-    sockaddr; the call's on_exit must be _unpinning(…)."""
+    looks a guest path up: it names the socket file by a magic link no
+    guest thread can retarget (syscalls/pin.py).  Returns that sockaddr; the
+    call's on_exit must be _unpinning(…)."""
     loc = lookup(call, AT_FDCWD, _sun_path(raw))
     if not loc.mount.host_sockets:
         call.kernel.audit.event("connect-refused", call.task, call=call, path=loc.spath, errno=errno.ECONNREFUSED)
         raise SyscallError(errno.ECONNREFUSED)     # a host daemon's: no one listens, as far as the guest knows
-    slot = pin.pinned(call, loc, ("socket", call.nr, call.fd(0)))
-    return raw[:2] + b"/proc/thread-self/fd/%d" % slot + b"\0"
+    return raw[:2] + pin.pinned(call, loc) + b"\0"
 
 
-def _unpinning(then=None):
+def _unpinning(kernel, then=None):
     """An on_exit callback: the pin is released, then the call returns
     (then(task, result)'s answer, if given).  A call the kernel restarts
-    traps again with its own arguments and keeps its pin."""
+    traps again with its own arguments, and pins again."""
     def done(t, result):
-        pin.release(t)
+        pin.release(kernel, t)
         if then is not None:
             return then(t, result)
         return None
@@ -145,7 +143,7 @@ def _unpinning(then=None):
 def _connect_unix(call, raw):
     name = _via_magic_link(call, raw)
     (addr,) = call.stage(name)
-    return Rewrite(args={1: addr, 2: len(name)}, on_exit=_unpinning())
+    return Rewrite(args={1: addr, 2: len(name)}, on_exit=_unpinning(call.kernel))
 
 
 def _bind_connect(call, bind):
@@ -197,7 +195,7 @@ def _send_name(call, ptr, length):
 
 
 def _send_rewrite(call, args, pinned, then=None, nr=None):
-    return Rewrite(nr, args, on_exit=_unpinning(then) if pinned else then)
+    return Rewrite(nr, args, on_exit=_unpinning(call.kernel, then) if pinned else then)
 
 
 @handler("sendto", note="a datagram to a unix path is sent as connect(2) is (_via_magic_link)")

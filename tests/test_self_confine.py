@@ -1,5 +1,5 @@
 """The Sentry confines itself (sentry/platform/selfconfine.py): after set-up,
-the Sentry, its mount helper and its janitor each run under a seccomp filter
+the Sentry, its mount helper, its fd holder and its janitor each run under a seccomp filter
 of their own and keep only the capabilities they use; a forbidden call stops
 the sandbox with one clear line, and no guest outlives it."""
 import os
@@ -78,7 +78,7 @@ def test_the_sentry_and_its_helpers_run_confined_while_a_guest_runs():
         by_comm = {comm: pid for pid, comm in procs.items()}
         assert procs.get(p.pid) == "sentry", procs
         for comm, profile in (("sentry", "sentry"), ("sentry-mounts", "mount-helper"),
-                              ("sentry-janitor", "janitor")):
+                              ("sentry-janitor", "janitor"), ("sentry-fdholder", "fd-holder")):
             assert comm in by_comm, (comm, procs)
             st = _status(by_comm[comm])
             assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1", (comm, st)
@@ -88,12 +88,13 @@ def test_the_sentry_and_its_helpers_run_confined_while_a_guest_runs():
             for k in ("CapEff", "CapPrm", "CapBnd"):
                 assert int(st[k], 16) == want, (comm, k, st[k], hex(want))
             assert int(st["CapInh"], 16) == 0 and int(st["CapAmb"], 16) == 0, (comm, st)
-        # the guest was forked before the Sentry confined itself: its one
-        # filter is its own (a stacked Sentry filter would kill it)
+        # the guest was forked before the Sentry confined itself: its
+        # filters are its own, the fd handover's and the main one (a stacked
+        # Sentry filter would kill it)
         with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
             (guest,) = [int(pid) for pid in f.read().split()]
         st = _status(guest)
-        assert st["Seccomp"] == "2" and st["Seccomp_filters"] == "1", st
+        assert st["Seccomp"] == "2" and st["Seccomp_filters"] == "2", st
         assert int(st["CapEff"], 16) == int(st["CapBnd"], 16) == 0, st
         p.stdin.write(b"\n")
         p.stdin.close()
@@ -122,6 +123,17 @@ def test_a_forbidden_call_of_the_mount_helper_stops_the_sandbox():
     assert b"survived" not in p.stdout
     assert p.returncode == -9, p         # its handler kills the Sentry: the guests die with it
     assert ("sentry: internal error: the mount helper made syscall 322 (execveat), which its own filter "
+            "forbids; stopping") in p.stderr.decode().splitlines()
+    assert _gone(marker) == {}
+
+
+def test_a_forbidden_call_of_the_fd_holder_stops_the_sandbox():
+    marker = uuid.uuid4().hex
+    p = subprocess.run(SENTRY + ["--", "sh", "-c", f"sleep 30; echo survived # {marker}"],
+                       env=_env(**{selfconfine.PROBE_ENV: "fd-holder"}), capture_output=True, timeout=TIMEOUT)
+    assert b"survived" not in p.stdout
+    assert p.returncode == -9, p
+    assert ("sentry: internal error: the fd holder made syscall 322 (execveat), which its own filter "
             "forbids; stopping") in p.stderr.decode().splitlines()
     assert _gone(marker) == {}
 

@@ -10,8 +10,8 @@ import logging
 import os
 
 from sentry.errors import RESTART_ERRNOS, SyscallError
-from sentry.kernel.syscall import Call, Inject, NeedStaging, PASS, Rewrite
-from sentry.platform import ptrace, seccomp, staging
+from sentry.kernel.syscall import Call, Handover, Inject, NeedStaging, PASS, Rewrite
+from sentry.platform import handover, ptrace, seccomp, staging
 
 log = logging.getLogger("sentry")
 
@@ -51,6 +51,9 @@ class SyscallDispatch:
                 outcome = entry.handler.fn(call)
         except NeedStaging:
             self.map_staging(task, regs)
+            return
+        except Handover as h:
+            self.hand_over(task, regs, h)
             return
         except Inject as i:
             self.inject(task, regs, i.nr, i.args, i.then)
@@ -174,6 +177,33 @@ class SyscallDispatch:
         task.on_exit = restore
         task.strace_entry = None
         ptrace.resume_to_exit(task.tid)
+
+    def hand_over(self, task, regs, h):
+        """Kernel.inject of the marker call, answered here and now by the
+        listener with the Sentry's fd (platform/handover.py); the thread
+        waits for nothing else, so the answer comes at once."""
+        try:
+            saved = ptrace.ffi_copy(regs)
+            handover.marker_regs(regs)
+
+            def restore(t, result):
+                answer = h.then(result)
+                if answer is None:
+                    saved.rip -= 2
+                    saved.rax = saved.orig_rax
+                else:
+                    saved.rax = answer & 0xFFFFFFFFFFFFFFFF
+                ptrace.setregs(t.tid, saved)
+                return None
+
+            ptrace.setregs(task.tid, regs)
+            task.on_exit = restore
+            task.strace_entry = None
+            ptrace.resume_to_exit(task.tid)
+            # -ESRCH: it stopped or died instead; its exit stop tells restore
+            handover.serve(self.handover_listener, task.tid, h.fd, h.at, h.cloexec)
+        finally:
+            os.close(h.fd)
 
     def rerun(self, task):
         """From an on_exit callback of a rewrite: the guest's own call runs

@@ -50,7 +50,7 @@ class Exec:
         task.leave()
         proc.slots = Slots()
         proc.files = FdTable()         # exec unshares the fd table
-        task.pin = None
+        self.unpin(task)
         task.attach(proc)
         pending, proc.pending_exec = proc.pending_exec, None
         # The image has not run a single instruction yet.  Unless it is the

@@ -20,6 +20,7 @@ class Exit:
     def on_gone(self, tid, status):
         task = self.tasks.pop(tid, None)
         if task is not None:
+            self.unpin(task)
             task.leave()
             proc = task.process
             if proc is not None and proc.tgid == tid:

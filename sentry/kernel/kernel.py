@@ -76,6 +76,8 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
         self.outbound = None           # --network=sandbox: outbound connections (sentry/net/outbound.py)
         self.net_policy = None         # their --net-allow policy (sentry/net/policy.py)
         self.audit = audit.OFF         # --audit's trail (kernel/audit.py)
+        self.handover_listener = None  # answers the guest's fd handovers (platform/handover.py)
+        self.fd_holder = None          # holds the files guests name by magic link (platform/fdholder.py)
 
     # ---- start ---------------------------------------------------------
 
@@ -126,6 +128,12 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
                     if ev.kind in (ptrace.FORK, ptrace.VFORK, ptrace.CLONE):
                         ptrace.resume(ev.msg)  # the child waits for this event too
         return self.init_status
+
+    def unpin(self, task):
+        """The task's call no longer names the file it pinned (syscalls/pin.py)."""
+        n, task.pin = task.pin, None
+        if n is not None:
+            self.fd_holder.drop(n)
 
     def _refuse_call(self, tid):
         """After a bug at a seccomp stop: skip the call with ENOSYS (or kill

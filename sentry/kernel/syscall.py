@@ -41,6 +41,19 @@ class Inject(Exception):
         self.nr, self.args, self.then = nr, args, then
 
 
+class Handover(Inject):
+    """Put the Sentry's own `fd` into the calling thread's fd table -- at
+    number `at` (what was there is closed, as by dup2) or at the lowest free
+    one -- atomically, before any other thread can name it
+    (platform/handover.py); then(result) with the number or -errno, as for
+    Inject: None runs the guest's call again, a value is its result.  The
+    Sentry's copy of `fd` is closed once handed over (or not)."""
+
+    def __init__(self, fd, then, at=None, cloexec=False):
+        super().__init__(None, (), then)
+        self.fd, self.at, self.cloexec = fd, at, cloexec
+
+
 class Call:
     """`args` are the arguments as the kernel reads them, each decoded by its
     declared C type (sentry/kernel/abi.py): an `int` is its low 32 bits,

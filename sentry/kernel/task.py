@@ -10,12 +10,10 @@ namespace and the emulated credentials.
 
 
 class FdTable:
-    """What the Sentry keeps of one guest fd table: which of its hidden pin
-    slots (syscalls/pin.py) are in use, by which task.  Shared by the
+    """What the Sentry keeps of one guest fd table.  Shared by the
     processes that share the table (threads, CLONE_FILES); an exec unshares it."""
 
     def __init__(self):
-        self.owner = {}           # slot -> tid
         self.shared = False       # another process uses it too (CLONE_FILES): a number
                                   # one names may change under the other's feet
 
@@ -59,7 +57,7 @@ class Task:
         self.guest_args = None        # {arg index: value} a rewrite replaced, for a restart
         self.exit_regs = None         # registers at the syscall-exit stop being handled
         self.sigwait = None           # (deadline, guest's timespec, staged copy) of a restarted sigtimedwait
-        self.pin = None               # syscalls/pin.py: a file being pinned at a hidden fd
+        self.pin = None               # syscalls/pin.py: the fd holder's number of the file its call names
         self.started = False          # its first ptrace stop has been seen
         self.linked = process is not None
         self.strace_entry = None

@@ -1,5 +1,5 @@
 """The Sentry confines itself: after set-up, each long-lived process of a
-sandbox (the Sentry, its mount namespace helper, its janitor) loads a seccomp
+sandbox (the Sentry, its mount namespace helper, its fd holder, its janitor) loads a seccomp
 filter of its own that allows only the host syscalls that process makes, with
 argument checks where BPF can make them cheaply, and drops the capabilities it
 no longer uses.  A bug in the Sentry that a guest could steer towards a host
@@ -11,9 +11,10 @@ the tables below, and docs/sentry-allowlist.md is generated from them
 (`python -m sentry.platform.selfconfine > docs/sentry-allowlist.md`).
 
 What a forbidden call does:
-  - the Sentry and the mount helper: SECCOMP_RET_TRAP, and a SIGSYS handler in
-    C (native/selfconfine.c) writes one line naming the call on stderr and
-    exits with SELF_FILTER_EXIT; guests die with the Sentry (PTRACE_O_EXITKILL);
+  - the Sentry, the mount helper and the fd holder: SECCOMP_RET_TRAP, and a
+    SIGSYS handler in C (native/selfconfine.c) writes one line naming the
+    call on stderr and exits with SELF_FILTER_EXIT (a helper kills the Sentry
+    first); guests die with the Sentry (PTRACE_O_EXITKILL);
   - the janitor, which outlives the Sentry with no stderr of its own:
     SECCOMP_RET_KILL_PROCESS, which the kernel records in its audit log
     (`dmesg`: `type=1326 ... syscall=N`).
@@ -79,6 +80,9 @@ IOCTL_REQUESTS = {
     "FS_IOC_GETFLAGS": 0x80086601, "FS_IOC_SETFLAGS": 0x40086602,      # chattr on a guest's file
     "FS_IOC32_GETFLAGS": 0x80046601, "FS_IOC32_SETFLAGS": 0x40046602,
     "FS_IOC_FSGETXATTR": 0x801C581F, "FS_IOC_FSSETXATTR": 0x401C5820,
+    # the fd handover's listener (platform/handover.py)
+    "SECCOMP_IOCTL_NOTIF_RECV": 0xC0502100, "SECCOMP_IOCTL_NOTIF_SEND": 0xC0182101,
+    "SECCOMP_IOCTL_NOTIF_ADDFD": 0x40182103,
 }
 # the host sockets the Sentry makes itself after set-up (sentry/net): outbound
 # connections and the routing query of the outbound policy
@@ -127,6 +131,8 @@ PYTHON_RUNTIME = [
 SENTRY = PYTHON_RUNTIME + [
     # the tracer loop
     Call("wait4", "the tracer loop: waitpid(-1, __WALL) for every guest stop"),
+    Call("waitid", "whether a thread given an fd handover stopped instead (WNOWAIT)"),
+    Call("poll", "waits for a thread's fd handover (platform/handover.py)"),
     Call("ptrace", "stops, inspects and resumes guests",
          one_of(0, "request", PTRACE_REQUESTS)),
     Call("process_vm_readv", "reads guest memory"),
@@ -179,7 +185,7 @@ SENTRY = PYTHON_RUNTIME + [
     Call("fcntl", "fd flags; a guest's OFD locks on its copy of the fd",
          one_of(1, "cmd", SENTRY_FCNTL_COMMANDS)),
     Call("flock", "a guest's flock on its copy of the fd (syscalls/locks.py)"),
-    Call("ioctl", "terminal and inode-flag requests on guest fds",
+    Call("ioctl", "terminal and inode-flag requests on guest fds; fd handovers",
          one_of(1, "request", IOCTL_REQUESTS)),
     # sockets: only those of guests (borrowed) and the helper's socket pair
     Call("sendmsg", "requests to the mount helper, with fds"),
@@ -253,6 +259,14 @@ JANITOR = PYTHON_RUNTIME + [
     Call("ioctl", "isatty() of Python's io", one_of(1, "request", {"TCGETS": 0x5401})),
 ]
 
+FD_HOLDER = PYTHON_RUNTIME + [
+    Call("recvmsg", "an fd to hold, and its number, from the Sentry (native/holder.c)"),
+    Call("sendto", "its answer"),
+    Call("dup3", "holds the fd at its number"),
+    Call("kill", "its SIGSYS handler takes the Sentry down with it (so the sandbox stops)",
+         [(Is(0, "sentry_pid", "pid = the Sentry's"), Is(1, 9, "sig = SIGKILL"))]),
+]
+
 # The capabilities each keeps, when it runs with any: the rest go from its
 # effective, permitted, inheritable, ambient and bounding sets.
 SENTRY_CAPS = {
@@ -279,10 +293,12 @@ PROFILES = {
     "sentry": ("the Sentry", SENTRY, SENTRY_CAPS),
     "mount-helper": ("the mount helper", MOUNT_HELPER, MOUNT_HELPER_CAPS),
     "janitor": ("the janitor", JANITOR, JANITOR_CAPS),
+    "fd-holder": ("the fd holder", FD_HOLDER, {}),
 }
 # Its name (comm) once confined: what ps and the kernel's audit log show
 # (SENTRY_SELF_FILTER=log records name the process this way).
-COMM = {"sentry": b"sentry", "mount-helper": b"sentry-mounts", "janitor": b"sentry-janitor"}
+COMM = {"sentry": b"sentry", "mount-helper": b"sentry-mounts", "janitor": b"sentry-janitor",
+        "fd-holder": b"sentry-fdholder"}
 PR_SET_NAME = 15
 
 
@@ -387,7 +403,7 @@ def doc():
            "",
            "After set-up, each long-lived process of a sandbox loads a filter that allows only the",
            "calls listed for it (argument conditions: any one alternative must hold) and keeps only",
-           "the capabilities listed for it. Anything else: the Sentry and the mount helper print",
+           "the capabilities listed for it. Anything else: the Sentry, the mount helper and the fd holder print",
            "`sentry: internal error: <who> made syscall N (name), which its own filter forbids; "
            "stopping`",
            f"and exit with status {SELF_FILTER_EXIT} (the guests die with the Sentry); the janitor is "

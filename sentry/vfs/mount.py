@@ -14,18 +14,15 @@ from sentry.host import openat2
 from sentry._native import ffi as _ffi, lib as _lib
 
 HIDDEN_FD_BASE = _lib.SN_HIDDEN_FD_BASE   # guest fds from here are the Sentry's (syscalls/file.py)
-MAX_MOUNTS = _lib.SN_MAX_MOUNTS           # the hidden range's size: mounts' fds, then pin slots
-# the top of the hidden range: files pinned for a call (syscalls/pin.py)
-PIN_SLOTS = tuple(range(HIDDEN_FD_BASE + MAX_MOUNTS - 4, HIDDEN_FD_BASE + MAX_MOUNTS))
-# mounts' and lock slots' fds stay below this
-FIRST_RESERVED = PIN_SLOTS[0]
+MAX_MOUNTS = _lib.SN_MAX_MOUNTS           # the hidden range's size: mounts' fds, then lock slots
+HIDDEN_FD_END = HIDDEN_FD_BASE + MAX_MOUNTS
 
 
 def is_hidden_fd(fd):
     """Whether a guest fd number is one of the Sentry's (a mount's root, a
-    lock or pin slot): every guest call naming one gets EBADF, as for a
+    lock slot): every guest call naming one gets EBADF, as for a
     closed fd (native/tracer.c has the same test for the fast path)."""
-    return HIDDEN_FD_BASE <= fd < HIDDEN_FD_BASE + MAX_MOUNTS
+    return HIDDEN_FD_BASE <= fd < HIDDEN_FD_END
 
 O_PATH = 0o10000000
 
@@ -221,14 +218,14 @@ class MountTable:
         fsimpl/hidden.py) share its hidden fd too."""
         old = self.mounts.get(mount.path)
         in_use = {b.guest_fd for m in self.mounts.values() if m is not old for b in m.backings()}
-        free = sorted(set(range(HIDDEN_FD_BASE, FIRST_RESERVED)) - in_use)
+        free = sorted(set(range(HIDDEN_FD_BASE, HIDDEN_FD_END)) - in_use)
         for b in mount.backings():
             store = getattr(b, "store", None)
             if store is not None and store.guest_fd in in_use:
                 b.guest_fd = store.guest_fd
                 continue
             if not free:
-                raise ValueError(f"too many mounts (at most {FIRST_RESERVED - HIDDEN_FD_BASE} host directories)")
+                raise ValueError(f"too many mounts (at most {MAX_MOUNTS} host directories)")
             b.guest_fd = free.pop(0)
             in_use.add(b.guest_fd)
             if store is not None:
