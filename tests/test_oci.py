@@ -170,8 +170,9 @@ REAPER = textwrap.dedent("""
             try:
                 for k in open(f"/proc/{pid}/task/{pid}/children").read().split():
                     st = dict(l.split(":", 1) for l in open(f"/proc/{k}/status"))
-                    if int(st["TracerPid"]) == pid and st["Name"].strip() == "sh" and int(st["SigCgt"], 16) & bit:
-                        return True      # the guest's init, past its exec (not a helper)
+                    past_exec = b"trap" in open(f"/proc/{k}/cmdline", "rb").read()
+                    if int(st["TracerPid"]) == pid and past_exec and int(st["SigCgt"], 16) & bit:
+                        return True      # the guest's init, its trap set
             except OSError:
                 pass
             return False
