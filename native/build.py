@@ -22,11 +22,13 @@ def _cdef_from_header(path):
 
 
 ffibuilder = FFI()
-ffibuilder.cdef(_cdef_from_header(os.path.join(HERE, "tracer.h")))
+ffibuilder.cdef(_cdef_from_header(os.path.join(HERE, "tracer.h")) + _cdef_from_header(os.path.join(HERE, "resolve.h")))
 ffibuilder.set_source(
     "sentry._native",
-    '#include "tracer.h"',
-    sources=[os.path.relpath(os.path.join(HERE, name)) for name in ("tracer.c", "fastpath.c", "identity.c", "idmap.c", "image.c", "host.c", "handover.c", "holder.c", "selfconfine.c")],
+    '#include "tracer.h"\n#include "resolve.h"',
+    sources=[os.path.relpath(os.path.join(HERE, name))
+             for name in ("tracer.c", "fastpath.c", "resolve.c", "identity.c", "idmap.c", "image.c", "host.c",
+                          "handover.c", "holder.c", "selfconfine.c")],
     include_dirs=[os.path.relpath(HERE)],
     extra_compile_args=["-O2", "-Wall"],
 )

@@ -1,22 +1,13 @@
 /*
  * The path fast path: the commonest path lookups answered without Python.
  *
- * A call is taken here only when its meaning is plain: an absolute path with
- * no ".", ".." or empty component, on a mount that is a plain host directory.
- * One confined lookup (openat2 with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS under
- * the mount's root) then either finds the file -- there was no symlink to
- * resolve, so the Sentry's own walk would reach the same place -- or fails
- * with ENOENT/ENOTDIR at a component that the walk would meet too.  Anything
- * else (a symlink, another error, a relative path, a staging slot not yet
- * assigned) returns 0 and goes to Python, which knows every case.
- *
- * An overlay (sentry/fsimpl/overlay.py) is two entries, its upper layer
- * (SN_MOUNT_UPPER, registered first) and its lower one (SN_MOUNT_LOWER).  A
- * path found in the upper layer that is not a placeholder is the upper
- * file; a placeholder file, or a path below a placeholder directory (or
- * below the still-marked root), is the lower file.  Changes and directories
- * of the lower layer (which Python copies up before the guest sees them) go
- * to Python.
+ * The path is resolved by the one walk (native/resolve.c), the same that
+ * Python's lookups use.  A call is answered here when the walk needed no
+ * Python (no /proc, /sys, hidden stand-in or /dev/pts on the way) and what it
+ * found needs no Python either: a file of a host directory, an overlay file
+ * that need not be copied up first (changes, and directories of the lower
+ * layer, which Python copies up before the guest sees them, go to Python),
+ * an allowed node of /dev.  Anything else returns 0 and goes to Python.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,11 +18,11 @@
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "tracer.h"
 #include "tidtable.h"
+#include "resolve.h"
 
 #define PATH_MAX_ 4096
 #define O_PATH_ 010000000
@@ -43,22 +34,7 @@
 #define AT_EMPTY_PATH_ 0x1000
 #define AT_NO_AUTOMOUNT_ 0x800
 
-struct mount {
-	char path[256];
-	size_t len;
-	char host_root[PATH_MAX_];
-	size_t host_len;
-	int fd;          /* O_PATH fd of the host root, in the Sentry */
-	int guest_fd;    /* the same, hidden in every guest */
-	int readonly;
-	int kind;        /* SN_MOUNT_* */
-};
-
-/* More entries than host directories: every hidden path (sentry/fsimpl/
- * hidden.py) is an entry of its own, all sharing one directory and its fd. */
-#define MAX_ENTRIES 160
-static struct mount mounts[MAX_ENTRIES];
-static int nmounts;
+extern struct sn_table *sn_current;
 static int enabled;
 
 /* tid -> staging slot address, kept by Python (staging.Slots), and the
@@ -70,107 +46,32 @@ static struct { int tid; uint64_t addr; int memfd; } slot_table[SLOT_TABLE];
 void sn_fast_enable(int on) { enabled = on; }
 int sn_fast_enabled(void) { return enabled; }
 
-/* Directory symlinks, kept by Python (sentry/vfs/linkcache.py). */
-#define MAX_LINKS 256
-static struct { char from[256], to[256]; size_t from_len; } links[MAX_LINKS];
-static int nlinks;
-
-int sn_add_link(const char *from, const char *to)
+/* The table as sentry/platform/seccomp.py states it: the entries are
+ * sentry/vfs/mount.py's already (MountTable registers them as it builds),
+ * so this only checks that it names the same ones; -1 for one unknown (a
+ * second registration would put the walk's entries out of step with
+ * Python's). */
+int sn_add_mount(const char *path, const char *host_root, int fd, int guest_fd, int readonly, int kind)
 {
-	if (nlinks >= MAX_LINKS || strlen(from) >= 256 || strlen(to) >= 256) return -1;
-	strcpy(links[nlinks].from, from);
-	strcpy(links[nlinks].to, to);
-	links[nlinks].from_len = strlen(from);
-	nlinks++;
-	return 0;
-}
-
-void sn_clear_links(void) { nlinks = 0; }
-
-/* Rewrite known symlinks in path: a leading directory, or the whole path
- * when the call follows its final component (lstat and O_NOFOLLOW must see
- * the link itself).  0 on success or nothing to do. */
-static int substitute_links(char *path, size_t size, int follow)
-{
-	for (int round = 0; round < 8; round++) {
-		int hit = -1;
-		for (int i = 0; i < nlinks; i++) {
-			size_t n = links[i].from_len;
-			if (!strncmp(path, links[i].from, n) && (path[n] == '/' || (follow && !path[n]))) {
-				hit = i;
-				break;
-			}
+	struct sn_table *t = sn_current;
+	if (!t) return -1;
+	for (int i = 0; i < t->n; i++)
+		if (t->m[i].fd == fd && !strcmp(t->m[i].path, path)) {
+			t->m[i].guest_fd = guest_fd;
+			return 0;
 		}
-		if (hit < 0) return 0;
-		char tmp[PATH_MAX_];
-		const char *to = links[hit].to;
-		int w = snprintf(tmp, sizeof tmp, "%s%s", strcmp(to, "/") ? to : "", path + links[hit].from_len);
-		if (w <= 0 || (size_t)w >= size) return -1;
-		strcpy(path, tmp);
-	}
+	(void)host_root; (void)readonly; (void)kind;
 	return -1;
 }
 
-/* (st_dev, st_ino) of the inodes every overlay file placeholder links to
- * (overlay.Placeholders), and the xattr that marks a placeholder directory. */
-#define MAX_PLACEHOLDERS 64
-static struct { uint64_t dev, ino; } placeholders[MAX_PLACEHOLDERS];
-static int nplaceholders;
-#define OVERLAY_MARK "user.sentry.lower"
-
-int sn_add_placeholder(uint64_t dev, uint64_t ino)
-{
-	if (nplaceholders >= MAX_PLACEHOLDERS) return -1;
-	placeholders[nplaceholders].dev = dev;
-	placeholders[nplaceholders].ino = ino;
-	nplaceholders++;
-	return 0;
-}
-
-static int is_placeholder(const struct stat *st)
-{
-	for (int i = 0; i < nplaceholders; i++)
-		if (placeholders[i].dev == st->st_dev && placeholders[i].ino == st->st_ino) return 1;
-	return 0;
-}
-
-static int marked(int fd)
-{
-	char p[64];
-	snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
-	return getxattr(p, OVERLAY_MARK, NULL, 0) >= 0;
-}
-
-/* Names a /dev mount serves (space-separated, from Python's DevMount). */
-static char dev_nodes[256];
 void sn_set_dev_nodes(const char *names)
 {
-	snprintf(dev_nodes, sizeof dev_nodes, " %s ", names);
+	if (sn_current) snprintf(sn_current->fast_dev_names, sizeof sn_current->fast_dev_names, " %s ", names);
 }
 
-static int dev_node_allowed(const char *rel)
-{
-	char key[64];
-	if (strchr(rel, '/') || strlen(rel) > 60) return 0;
-	snprintf(key, sizeof key, " %s ", rel);
-	return strstr(dev_nodes, key) != NULL;
-}
-
-int sn_add_mount(const char *path, const char *host_root, int fd, int guest_fd, int readonly, int kind)
-{
-	if (nmounts >= MAX_ENTRIES || strlen(path) >= sizeof mounts[0].path
-	    || strlen(host_root) >= sizeof mounts[0].host_root) return -1;
-	struct mount *m = &mounts[nmounts++];
-	strcpy(m->path, path);
-	m->len = strlen(path);
-	strcpy(m->host_root, host_root);
-	m->host_len = strlen(host_root);
-	m->fd = fd;
-	m->guest_fd = guest_fd;
-	m->readonly = readonly;
-	m->kind = kind;
-	return 0;
-}
+int sn_add_link(const char *from, const char *to) { return sn_current ? sn_table_add_link(sn_current, from, to) : -1; }
+void sn_clear_links(void) { if (sn_current) sn_table_clear_links(sn_current); }
+void sn_overlay_changed(void) { if (sn_current) sn_table_overlay_changed(sn_current); }
 
 static int slot_index(int tid)
 {
@@ -199,245 +100,72 @@ static uint64_t slot_of(int tid)
 	return i >= 0 ? slot_table[i].addr : 0;
 }
 
-/* The mount at the longest prefix of a plain absolute path, and the path
- * relative to its root; NULL when the path is not plain or the mount is not
- * one the fast path serves. */
-static struct mount *locate(const char *path, const char **rel)
+/* The sandbox path of the directory a relative path starts from (the
+ * guest's cwd or dirfd, named by the kernel by host path); -1: Python's. */
+static int start_dir(int tid, int dirfd, const char *path, char *out, size_t size)
 {
-	if (path[0] != '/') return NULL;
-	for (const char *p = path[1] ? path : ""; *p; ) {
-		/* every component non-empty, and neither "." nor ".." */
-		const char *c = p + 1;
-		const char *e = strchrnul(c, '/');
-		size_t n = e - c;
-		if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
-			return NULL;
-		p = e;
-	}
-	struct mount *best = NULL;
-	for (int i = 0; i < nmounts; i++) {
-		struct mount *m = &mounts[i];
-		if (m->len == 1 ? 1 : (!strncmp(path, m->path, m->len) && (path[m->len] == '/' || !path[m->len])))
-			if (!best || m->len > best->len) best = m;
-	}
-	/* an overlay's upper layer is registered before its lower one, and wins */
-	if (!best || best->kind == SN_MOUNT_PYTHON || best->kind == SN_MOUNT_LOWER) return NULL;
-	if (best->len > 1 && !path[best->len]) *rel = ".";     /* the mount's root itself */
-	else *rel = path + (best->len == 1 ? 1 : best->len + 1);
-	if (!**rel) *rel = ".";
-	if (best->kind == SN_MOUNT_DEV && strcmp(*rel, ".") && !dev_node_allowed(*rel))
-		return NULL;                                 /* Python says ENOENT */
-	return best;
-}
-
-/* The sandbox path of a directory the kernel names by host path (a guest's
- * cwd or dirfd): the mount whose host root is its longest prefix.  As in
- * Python's MountTable.sandbox_path; the result is then located again by
- * sandbox path, so a host path never picks its mount by itself. */
-static int host_to_sandbox(const char *host, char *out, size_t size)
-{
-	struct mount *best = NULL;
-	for (int i = 0; i < nmounts; i++) {
-		struct mount *m = &mounts[i];
-		size_t n = m->host_len;
-		if (n == 1 || (!strncmp(host, m->host_root, n) && (host[n] == '/' || !host[n])))
-			if (!best || n > best->host_len) best = m;
-	}
-	if (!best) return -1;
-	const char *rest = host + (best->host_len == 1 ? 0 : best->host_len);
-	int w = snprintf(out, size, "%s%s", best->len == 1 ? "" : best->path, rest);
-	if (w <= 0 || (size_t)w >= size) return -1;
-	if (!out[0]) strcpy(out, "/");
-	return 0;
-}
-
-/* Turn a path relative to dirfd (or the cwd) into a sandbox absolute path. */
-static int absolute(int tid, int dirfd, const char *path, char *out, size_t size)
-{
-	if (path[0] == '/') {
-		if (strlen(path) >= size) return -1;
-		strcpy(out, path);
-		return 0;
-	}
-	char link[64], host[PATH_MAX_], dir[PATH_MAX_];
+	if (path[0] == '/') { strcpy(out, "/"); return 0; }
+	char link[64], host[PATH_MAX_];
 	if (dirfd == -100) snprintf(link, sizeof link, "/proc/%d/cwd", tid);
 	else if (dirfd >= SN_HIDDEN_FD_BASE && dirfd < SN_HIDDEN_FD_BASE + SN_MAX_MOUNTS) return -1;
 	else if (dirfd >= 0) snprintf(link, sizeof link, "/proc/%d/fd/%d", tid, dirfd);
 	else return -1;
+	struct stat st;
+	if (dirfd != -100 && (stat(link, &st) || !S_ISDIR(st.st_mode))) return -1;   /* ENOTDIR: Python's */
 	ssize_t n = readlink(link, host, sizeof host - 1);
 	if (n <= 0 || host[0] != '/') return -1;      /* pipes, sockets: Python */
 	host[n] = 0;
 	if (n > 10 && !strcmp(host + n - 10, " (deleted)")) return -1;
-	if (host_to_sandbox(host, dir, sizeof dir)) return -1;
-	int w = snprintf(out, size, "%s/%s", strcmp(dir, "/") ? dir : "", path);
-	return w > 0 && (size_t)w < size ? 0 : -1;
-}
-
-static int confined_openat(int dirfd, const char *rel, uint64_t flags)
-{
-	struct { uint64_t flags, mode, resolve; } how = { flags, 0, RESOLVE_CONFINED };
-	long r = syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
-	return r < 0 ? -errno : (int)r;
-}
-
-static int confined_open(struct mount *m, const char *rel, uint64_t flags)
-{
-	return confined_openat(m->fd, rel, flags);
+	return sn_host_to_sandbox(sn_current, host, out, size) < 0 ? -1 : 0;
 }
 
 #define DECLINE (-100000)      /* not plain: Python */
 
-/* The guest's host process: the Sentry's own uid, gid and groups, with no
- * capability (design notes §1).  The host's permission check on its calls
- * is the kernel's generic_permission on these, which sn_host_permits and
- * sn_host_may_walk repeat from the mode bits (POSIX ACLs are not read: a
- * file with one may be decided differently, which costs a trip to Python
- * or gives the host's EACCES, never access the host would refuse). */
-static uint32_t host_uid, host_gid, host_groups[64];
-static int host_ngroups;
+static struct sn_walk walk;    /* the tracer is one thread */
 
-void sn_set_host_ids(uint32_t uid, uint32_t gid, const uint32_t *groups, int n)
+/* Resolve path from start as the walk does: an O_PATH fd on what it names
+ * and *m the entry holding it, -errno, or DECLINE (Python's: something
+ * Python serves, or an overlay directory not yet copied up). */
+static int fast_lookup(const char *start, const char *path, int follow, struct sn_mount **m)
 {
-	host_uid = uid;
-	host_gid = gid;
-	host_ngroups = n < 0 ? 0 : n > 64 ? 64 : n;
-	for (int i = 0; i < host_ngroups; i++) host_groups[i] = groups[i];
-}
-
-int sn_host_permits(uint32_t mode, uint32_t uid, uint32_t gid, int want)
-{
-	uint32_t bits = mode;
-	if (uid == host_uid) bits = mode >> 6;
-	else {
-		int in = gid == host_gid;
-		for (int i = 0; !in && i < host_ngroups; i++) in = host_groups[i] == gid;
-		if (in) bits = mode >> 3;
+	struct sn_table *t = sn_current;
+	if (!t) return DECLINE;
+	sn_walk_init(&walk, start, path, (follow ? SN_WALK_FOLLOW : 0) | SN_WALK_MUST_EXIST | SN_WALK_RECORD, 0);
+	int r = sn_walk(t, &walk);
+	if (r < 0) return r;
+	if (r != SN_WALK_DONE) return DECLINE;
+	if (walk.python || walk.fd < 0) return DECLINE;
+	*m = &t->m[walk.index];
+	const struct stat *st = (const struct stat *)walk.st;
+	int plain = (*m)->fast
+		&& !((*m)->kind == SN_MOUNT_LOWER && S_ISDIR(st->st_mode))
+		&& !((*m)->kind == SN_MOUNT_DEV && strcmp(walk.rel, ".") && !sn_dev_name_in(t->fast_dev_names, walk.rel));
+	if (!plain) {
+		close(walk.fd);
+		return DECLINE;
 	}
-	return (bits & (uint32_t)want) == (uint32_t)want;
+	return walk.fd;
 }
 
-/* Whether the guest's host process may walk rel (relative to the mount's
- * root fd): search on the root and on every directory before the final
- * component, and `want_parent` too on the last of them (the parent, for a
- * creation).  0 when refused or unknown (a component gone, not a directory:
- * the caller's own open then fails as it would). */
-int sn_host_may_walk(int rootfd, const char *rel, int want_parent)
+/* The fast path's answer for a path, without a guest (tests/test_resolver_diff.py):
+ * 0 and *index (of the table's entries), rel and the file's lstat when it
+ * would answer with a file; -errno when it would answer an error; 1 when it
+ * would send the call to Python. */
+int sn_fast_resolve(const char *start, const char *path, int follow, int *index, char *rel_out, size_t size, void *st144)
 {
-	char prefix[PATH_MAX_];
-	size_t len = strlen(rel);
-	if (len >= sizeof prefix) return 0;
-	struct stat st;
-	const char *slash = strchr(rel, '/');
-	if (fstat(rootfd, &st)) return 0;
-	if (!sn_host_permits(st.st_mode, st.st_uid, st.st_gid, 1 | (slash ? 0 : want_parent))) return 0;
-	while (slash) {
-		size_t n = slash - rel;
-		memcpy(prefix, rel, n);
-		prefix[n] = 0;
-		slash = strchr(slash + 1, '/');
-		if (fstatat(rootfd, prefix, &st, AT_SYMLINK_NOFOLLOW) || !S_ISDIR(st.st_mode)) return 0;
-		if (!sn_host_permits(st.st_mode, st.st_uid, st.st_gid, 1 | (slash ? 0 : want_parent))) return 0;
+	struct sn_mount *m;
+	int fd = fast_lookup(start, path, follow, &m);
+	if (fd == DECLINE) return 1;
+	if (fd < 0) return fd == -ENOENT || fd == -ENOTDIR ? fd : 1;
+	int r = 1;
+	if (strlen(walk.rel) < size) {
+		*index = (int)(m - sn_current->m);
+		strcpy(rel_out, walk.rel);
+		memcpy(st144, walk.st, 144);
+		r = 0;
 	}
-	return 1;
-}
-
-
-/* The lower layer holds rel: an O_PATH fd on it, -ENOENT/-ENOTDIR, or
- * DECLINE (a directory, which Python copies up before the guest sees it). */
-static int overlay_lower(struct mount **mp, const char *rel)
-{
-	struct mount *up = *mp;
-	for (int i = 0; i < nmounts; i++)
-		if (mounts[i].kind == SN_MOUNT_LOWER && !strcmp(mounts[i].path, up->path)) {
-			int fd = confined_open(&mounts[i], rel, O_PATH_ | O_NOFOLLOW | O_CLOEXEC);
-			struct stat st;
-			if (fd >= 0 && (fstat(fd, &st) || S_ISDIR(st.st_mode))) {
-				close(fd);
-				return DECLINE;
-			}
-			*mp = &mounts[i];
-			return fd;
-		}
-	return DECLINE;
-}
-
-/* Which layer holds the entries of each upper directory seen: a cache
- * keyed by path relative to the overlay, valid for one generation.  Python
- * starts a new one whenever a directory may change state (copy-up, removal,
- * rename: sn_overlay_changed). */
-enum { DIR_UPPER = 1, DIR_LOWER = 2 };
-#define DIR_CACHE 2048
-static struct { char path[240]; unsigned gen; unsigned char state; } dir_cache[DIR_CACHE];
-static unsigned dir_gen = 1;
-
-void sn_overlay_changed(void) { dir_gen++; }
-
-static unsigned dir_slot(const char *path)
-{
-	unsigned h = 2166136261u;
-	for (const char *p = path; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
-	return h % DIR_CACHE;
-}
-
-/* DIR_UPPER (a complete upper directory), DIR_LOWER (its entries are the
- * lower layer's), -ENOENT/-ENOTDIR, or DECLINE, for directory `dir` (".",
- * or a path relative to the overlay) -- as Python's OverlayMount._dir_layer. */
-static int dir_state(struct mount *up, const char *dir, int depth)
-{
-	size_t len = strlen(dir);
-	if (depth > 64 || len >= sizeof dir_cache[0].path) return DECLINE;
-	unsigned i = dir_slot(dir);
-	if (dir_cache[i].gen == dir_gen && !strcmp(dir_cache[i].path, dir)) return dir_cache[i].state;
-	int state;
-	if (!strcmp(dir, ".")) {
-		state = marked(up->fd) ? DIR_LOWER : DIR_UPPER;
-	} else {
-		char parent[240];
-		const char *slash = strrchr(dir, '/');
-		if (slash) { memcpy(parent, dir, slash - dir); parent[slash - dir] = 0; }
-		else strcpy(parent, ".");
-		state = dir_state(up, parent, depth + 1);
-		if (state == DIR_UPPER) {
-			struct stat st;
-			int fd = confined_open(up, dir, O_PATH_ | O_NOFOLLOW | O_CLOEXEC);
-			if (fd < 0) return fd == -ENOENT || fd == -ENOTDIR ? fd : DECLINE;
-			if (fstat(fd, &st)) state = DECLINE;
-			else if (is_placeholder(&st)) state = DIR_LOWER;      /* the lower layer says ENOTDIR or ELOOP */
-			else if (S_ISLNK(st.st_mode)) state = DECLINE;        /* a symlink to resolve */
-			else if (!S_ISDIR(st.st_mode)) state = -ENOTDIR;
-			else state = marked(fd) ? DIR_LOWER : DIR_UPPER;
-			close(fd);
-		}
-	}
-	if (state == DIR_UPPER || state == DIR_LOWER) {
-		memcpy(dir_cache[i].path, dir, len + 1);
-		dir_cache[i].state = (unsigned char)state;
-		dir_cache[i].gen = dir_gen;
-	}
-	return state;
-}
-
-/* rel on an overlay whose upper layer is *mp, as Python's OverlayMount.find
- * decides: an O_PATH fd (and *mp set to the layer holding it), -ENOENT or
- * -ENOTDIR to answer, or DECLINE. */
-static int overlay_open(struct mount **mp, const char *rel)
-{
-	struct mount *up = *mp;
-	struct stat st;
-	if (!strcmp(rel, ".")) return DECLINE;
-	char parent[PATH_MAX_];
-	const char *slash = strrchr(rel, '/');
-	if (slash) { memcpy(parent, rel, slash - rel); parent[slash - rel] = 0; }
-	else strcpy(parent, ".");
-	int state = dir_state(up, parent, 0);
-	if (state == DIR_LOWER) return overlay_lower(mp, rel);
-	if (state != DIR_UPPER) return state;
-	int fd = confined_open(up, rel, O_PATH_ | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) return fd == -ENOENT ? fd : DECLINE;      /* missing from a complete directory */
-	if (fstat(fd, &st)) { close(fd); return DECLINE; }
-	if (is_placeholder(&st)) { close(fd); return overlay_lower(mp, rel); }
-	if (S_ISDIR(st.st_mode) && marked(fd)) { close(fd); return DECLINE; }
-	return fd;
+	close(fd);
+	return r;
 }
 
 static int write_guest(int tid, uint64_t addr, const void *buf, size_t len)
@@ -545,18 +273,19 @@ int sn_fast_path(int tid, sn_regs *r)
 		follow = !(flags & O_NOFOLLOW);
 	}
 
-	char given[PATH_MAX_], path[PATH_MAX_];
+	char given[PATH_MAX_], start[PATH_MAX_];
 	long n = sn_read_string(tid, path_addr, given, sizeof given);
 	if (n <= 0) return 0;
-	if (absolute(tid, dirfd, given, path, sizeof path)) return 0;
-	if (substitute_links(path, sizeof path, follow)) return 0;
-	const char *rel;
-	struct mount *m = locate(path, &rel);
-	if (!m) return 0;
-
-	int fd = m->kind == SN_MOUNT_UPPER ? overlay_open(&m, rel)
-	                                   : confined_open(m, rel, O_PATH_ | O_NOFOLLOW | O_CLOEXEC);
+	if (start_dir(tid, dirfd, given, start, sizeof start)) return 0;
+	if (flags & O_CREAT) {
+		/* a final "/" or "/.": EISDIR before any lookup, Python's to say */
+		size_t len = strlen(given);
+		if (given[len - 1] == '/' || (given[len - 1] == '.' && (len == 1 || given[len - 2] == '/'))) return 0;
+	}
+	struct sn_mount *m;
+	int fd = fast_lookup(start, given, follow, &m);
 	if (fd == DECLINE) return 0;
+	const char *rel = walk.rel;
 	if (fd < 0) {
 		if (fd == -ENOENT && (flags & O_CREAT)) return 0;    /* to be created: Python */
 		if (fd == -ENOENT || fd == -ENOTDIR) {
@@ -567,8 +296,7 @@ int sn_fast_path(int tid, sn_regs *r)
 	}
 	int handled = 0;
 	struct stat st;
-	if (fstat(fd, &st)) goto out;
-	if (S_ISLNK(st.st_mode) && follow) goto out;    /* a symlink to resolve: Python */
+	memcpy(&st, walk.st, sizeof st);      /* the walk's lstat of it */
 
 	switch (kind) {
 	case STAT: case LSTAT: case FSTATAT: {
@@ -620,14 +348,13 @@ int sn_fast_path(int tid, sn_regs *r)
 		}
 		/* the host would refuse the guest's host process what its
 		 * emulated capabilities allow (a mode-000 file, a directory it
-		 * may not search): Python opens it and hands the fd over */
-		int want = 0;
-		if (!(flags & O_PATH_)) {
-			if ((flags & O_ACCMODE) != O_WRONLY) want |= 4;
-			if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) want |= 2;
-		}
-		if (want && !sn_host_permits(st.st_mode, st.st_uid, st.st_gid, want)) goto out;
-		if (!sn_host_may_walk(m->fd, rel, 0)) goto out;
+		 * may not search): Python opens it and hands the fd over.  Only
+		 * files of host directories are handed over (never a node of
+		 * /dev), and only regular files and directories (syscalls/file.py) */
+		int handover = m->kind == SN_MOUNT_DIR || m->kind == SN_MOUNT_UPPER || m->kind == SN_MOUNT_LOWER;
+		if (handover && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || (flags & O_PATH_))
+		    && !sn_host_may_open(m->fd, rel, flags, 1, st.st_mode, st.st_uid, st.st_gid))
+			goto out;
 		uint64_t slot = slot_of(tid);
 		if (!slot) goto out;
 		flags &= VALID_OPEN_FLAGS;

@@ -1,5 +1,5 @@
 /* Declarations shared by the C files of native/ and the cffi cdef in build.py:
- * the one interface between Python and C. */
+ * the interface between Python and C, with resolve.h (the path walk's). */
 #ifndef SENTRY_TRACER_H
 #define SENTRY_TRACER_H
 #include <stdint.h>
@@ -99,10 +99,8 @@ int sn_add_link(const char *from, const char *to);
 int sn_add_placeholder(uint64_t dev, uint64_t ino);
 void sn_overlay_changed(void);
 void sn_clear_links(void);
-void sn_set_host_ids(uint32_t uid, uint32_t gid, const uint32_t *groups, int n);
-int sn_host_permits(uint32_t mode, uint32_t uid, uint32_t gid, int want);
-int sn_host_may_walk(int rootfd, const char *rel, int want_parent);
 int sn_fast_path(int tid, sn_regs *r);
+int sn_fast_resolve(const char *start, const char *path, int follow, int *index, char *rel_out, size_t size, void *st144);
 /* host.c: host syscalls of the Sentry's own that Python's os does not wrap */
 long sn_mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data);
 long sn_unshare(int flags);

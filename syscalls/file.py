@@ -134,7 +134,7 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
 # guest of another uid is refused its own 0644 file (the host sees "other").
 # The Sentry has checked what Linux would (permission.py, or root's
 # override); when the host's check (generic_permission on the mode bits, as
-# native/fastpath.c computes it: sn_host_permits, sn_host_may_walk) would
+# native/resolve.c predicts it for the fast path too: sn_host_may_open) would
 # refuse what that allowed, the Sentry opens the file itself, confined to
 # its mount, and hands the fd over as the call's result (Handover: it lands
 # in the guest's table in one step, at the lowest free number).  O_PATH fds
@@ -147,26 +147,16 @@ HANDOVER_KINDS = ("bind", "tmpfs", "layer", "hidden")    # host directories; not
 
 
 def _host_refuses(loc, flags, creating, tmpfile):
-    """Whether the host would refuse this open to the guest's host process."""
+    """Whether the host would refuse this open to the guest's host process
+    (native/resolve.c: sn_host_may_open, the fast path's prediction too)."""
     if loc.mount.kind not in HANDOVER_KINDS:
         return False
-    rel = os.fsencode(loc.rel)
-    if tmpfile:
-        return not lib.sn_host_may_walk(loc.mount.fd, rel + b"/x", permission.W | permission.X)
-    if creating:
-        return not lib.sn_host_may_walk(loc.mount.fd, rel, permission.W | permission.X)
     st = loc.st
+    if creating and not tmpfile:
+        return not lib.sn_host_may_open(loc.mount.fd, os.fsencode(loc.rel), flags, 0, 0, 0, 0)
     if not flags & O_PATH and not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
         return False              # no fifo or device is ever opened by the Sentry
-    want = 0
-    if not flags & O_PATH:
-        if flags & O_ACCMODE != O_WRONLY:
-            want |= permission.R
-        if flags & O_ACCMODE != os.O_RDONLY or flags & O_TRUNC:
-            want |= permission.W
-    if want and not lib.sn_host_permits(st.st_mode, st.st_uid, st.st_gid, want):
-        return True
-    return not lib.sn_host_may_walk(loc.mount.fd, rel, 0)
+    return not lib.sn_host_may_open(loc.mount.fd, os.fsencode(loc.rel), flags, 1, st.st_mode, st.st_uid, st.st_gid)
 
 
 def _open_for_guest(call, loc, flags, mode, creating, tmpfile, ids):

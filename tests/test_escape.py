@@ -28,7 +28,7 @@ def jail(tmp_path, busybox_root, cbin):
     race.mkdir(parents=True)
     (race / "secret").write_text("decoy\n")
     shutil.copy2(cbin("say", '-DWORD="decoy"', tag="decoy"), race / "prog")
-    for name in ("probe", "race"):
+    for name in ("probe", "race", "walk_race"):
         install(cbin(name), str(root))
     return top, str(root)
 
@@ -89,6 +89,33 @@ def test_directory_symlink_swap_race(jail, mode):
     assert int(counts["other"]) == 0
     # the race was really run: both outcomes were seen
     assert int(counts["decoy"]) > 0 and int(counts["failed"]) > 0
+
+
+@pytest.mark.parametrize("layout", ["rootfs", "overlay", "bind"])
+def test_walk_race_dotdot_and_symlink_swaps(jail, tmp_path, layout):
+    """Threads open paths through "..", ".", "//" and relative and absolute
+    symlinks while another swaps each of those names between the way in and
+    a way out (a directory for a symlink, a symlink's target for another),
+    on a plain root, an overlay and a bind mount: the walk, Python's and the
+    fast path's, never reads a host file."""
+    top, root = jail
+    extra, where = [], "/tmp/race"
+    if layout == "overlay":
+        extra = ["--overlay"]
+    elif layout == "bind":
+        src = tmp_path / "a/b/bindsrc"
+        shutil.copytree(os.path.join(root, "tmp/race"), src / "race", symlinks=True)
+        (tmp_path / "a/secret").write_text(SECRET + "\n")    # "race/../../.." on the host
+        os.makedirs(os.path.join(root, "mnt/b"), exist_ok=True)
+        extra, where = ["--mount", f"type=bind,src={src},dst=/mnt/b"], "/mnt/b/race"
+    r = run_sentry(["/bin/walk_race", where, str(top), "4"], root, extra=extra, timeout=120)
+    out = r.stdout.decode()
+    assert r.returncode == 0, r.stderr
+    counts = dict(kv.split("=") for kv in out.split())
+    assert SECRET.encode() not in r.stdout + r.stderr and b"ESCAPED" not in r.stdout + r.stderr
+    assert int(counts["other"]) == 0, r.stderr
+    # the race was really run: both outcomes were seen
+    assert int(counts["decoy"]) > 0 and int(counts["failed"]) > 0, out
 
 
 def test_foreign_syscall_abis_kill_the_process(jail):

@@ -35,7 +35,7 @@ log = logging.getLogger("sentry")
 # Hidden on the default root (the host's /): what a platform team would not
 # let a sandboxed CI job read.  A path that does not exist is skipped; `*`
 # matches within one component.  /proc and /sys are synthetic already, /tmp
-# private, and host sockets are never connected to (sentry/sandbox.py).
+# private, and host sockets are never connected to (sentry/sandbox/mounts.py).
 DEFAULT_HIDDEN = (
     # password hashes, and Debian's backup copies of them
     "/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/security/opasswd",

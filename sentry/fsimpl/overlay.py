@@ -41,7 +41,7 @@ import logging
 import os
 import stat
 
-from sentry._native import lib
+from sentry._native import ffi, lib
 from sentry.host import openat2
 from sentry.vfs.mount import CREATE, CREATE_IN, MOVE, O_PATH, REMOVE, TRUNCATE, Mount
 from sentry.vfs.resolve import Resolved
@@ -257,7 +257,6 @@ class OverlayMount(Mount):
                 _mark(fd)
             finally:
                 os.close(fd)
-        self._dirs = {}                  # directory rel -> layer that holds its content
 
     @property
     def host_root(self):
@@ -279,48 +278,27 @@ class OverlayMount(Mount):
 
     # ---- lookup --------------------------------------------------------
 
-    def _dir_layer(self, drel):
-        """The layer holding directory drel's entries (drel: a directory, or
-        absent in the lower layer; ENOENT when removed)."""
-        layer = self._dirs.get(drel)
-        if layer is not None:
-            return layer
-        if drel == ".":
-            layer = self.lower if is_marked(self.upper.fd) else self.upper
-        elif self._dir_layer(_dirname(drel)) is self.lower:
-            layer = self.lower
-        else:
-            fd = openat2(self.upper.fd, drel, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
-            try:
-                mode = os.fstat(fd).st_mode
-                if stat.S_ISLNK(mode):
-                    raise SyscallError(errno.ELOOP)
-                if not stat.S_ISDIR(mode):
-                    raise SyscallError(errno.ENOTDIR)
-                layer = self.lower if is_marked(fd) else self.upper
-            finally:
-                os.close(fd)
-        if len(self._dirs) > 4096:
-            self._dirs.clear()
-        self._dirs[drel] = layer
-        return layer
-
     def find(self, rel):
-        if rel == ".":
-            layer = self._dir_layer(".")
-            return layer, os.fstat(layer.fd)
-        if self._dir_layer(_dirname(rel)) is self.lower:
-            return self.lower, self.lower.lstat_direct(rel)
-        fd = openat2(self.upper.fd, rel, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        """(layer holding rel, its lstat): the walk's rules (native/resolve.c,
+        overlay_find) -- a placeholder, or a name in a directory not copied
+        up, is the lower layer's."""
+        up = self.upper
+        backing = ffi.new("int *")
+        fd = lib.sn_table_find(up.walk_table, up.walk_index, os.fsencode(rel), backing)
+        if fd < 0:
+            raise SyscallError(-fd)
         try:
             st = os.fstat(fd)
-            if st in self.placeholders or (stat.S_ISDIR(st.st_mode) and is_marked(fd)):
-                return self.lower, self.lower.lstat_direct(rel)
-            return self.upper, st
         finally:
             os.close(fd)
+        return (up if backing[0] == up.walk_index else self.lower), st
 
-    find_direct = find       # every step above is one confined lookup already
+    def _changed(self):
+        """A directory may have changed layer or gone: the walk's cache of
+        directory states starts anew."""
+        table = getattr(self.upper, "walk_table", None)
+        if table is not None:
+            lib.sn_table_overlay_changed(table)
 
     def lstat(self, rel):
         return self.find(rel)[1]
@@ -339,14 +317,14 @@ class OverlayMount(Mount):
         except OSError as e:
             raise SyscallError(e.errno)
         finally:
-            self._dirs.clear()
+            self._changed()
         return self._upper_twin(loc)
 
     # ---- copy-up -------------------------------------------------------
 
     def prepare_change(self, loc, what):
         self.check_move(loc.rel, what)      # before a copy-up of the tree reads the lower layer
-        self._dirs.clear()
+        self._changed()
         try:
             return self._prepare(loc, what)
         except OSError as e:
@@ -354,7 +332,7 @@ class OverlayMount(Mount):
                 raise
             raise SyscallError(e.errno)
         finally:
-            self._dirs.clear()
+            self._changed()
 
     def _prepare(self, loc, what):
         rel = loc.rel
@@ -370,9 +348,9 @@ class OverlayMount(Mount):
         elif what == REMOVE:
             if loc.mount is self.lower and stat.S_ISDIR(loc.st.st_mode):
                 self._complete(rel)          # so that rmdir sees what is in it
-            lib.sn_overlay_changed()         # maybe a directory the native path knows
+            self._changed()         # maybe a directory the native path knows
         elif what == MOVE:
-            lib.sn_overlay_changed()
+            self._changed()
             self._copy_up_tree(rel)
         elif loc.mount is self.lower:       # WRITE, TRUNCATE, ATTRS
             if stat.S_ISDIR(loc.st.st_mode):
@@ -413,7 +391,7 @@ class OverlayMount(Mount):
                         n += 1
                 _copy_attributes(lfd, ufd, os.fstat(lfd))
             os.removexattr(_proc(ufd), MARK)
-            lib.sn_overlay_changed()         # a directory the native path may know as lower
+            self._changed()         # a directory the native path may know as lower
         finally:
             if lfd is not None:
                 os.close(lfd)
@@ -492,7 +470,7 @@ class OverlayMount(Mount):
         layer, st = self.find(rel)
         if stat.S_ISDIR(st.st_mode):
             self._complete(rel)
-            self._dirs.clear()
+            self._changed()
             fd = openat2(self.upper.fd, rel, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
                 names = os.listdir(fd)

@@ -53,7 +53,7 @@ DIR_MODE = 0o555 if os.geteuid() == 0 else 0o755
 PER_PROCESS_PASSTHROUGH = {"environ", "statm", "oom_score", "oom_score_adj",
                            "personality", "wchan", "io", "coredump_filter"}
 # Written by the guest, kept for it: the host's OOM score needs CAP_SYS_RESOURCE.
-# (coredump_filter is read-only: no core files are made, sandbox.py, and a
+# (coredump_filter is read-only: no core files are made, sentry/sandbox/guest.py, and a
 # value kept here would not pass to children as the kernel's does.)
 WRITABLE = {"oom_score_adj", "oom_adj"}
 # The audit ids of a process outside any login session ((uid_t)-1, no newline):

@@ -3,7 +3,7 @@ its args, guest memory), the outcomes a handler returns, and the table the
 dispatcher reads.
 
 Handlers live above, in syscalls/: they build a SyscallTable, which the top
-layer (sentry/sandbox.py) hands to the Kernel, so nothing here knows them.
+layer (sentry/sandbox/start.py) hands to the Kernel, so nothing here knows them.
 
 A handler is `fn(call) -> outcome`.  It returns an int (emulate: the Sentry's
 answer, the host call is skipped), `PASS` (let the host run the call

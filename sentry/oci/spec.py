@@ -1,4 +1,4 @@
-"""config.json -> the sandbox's Config (sentry/sandbox.py), and the checks
+"""config.json -> the sandbox's Config (sentry/sandbox/config.py), and the checks
 `create` makes before anything starts.
 
 What maps where:

@@ -2,7 +2,7 @@
 fd table, atomically (native/handover.c has the mechanism and why).
 
 The guest's first process installs the marker filter and hands its listener
-to the Sentry (install_filter, in sandbox.py); the kernel's dispatcher gives a
+to the Sentry (install_filter, in sentry/sandbox/guest.py); the kernel's dispatcher gives a
 thread the marker at a seccomp stop (`marker_regs`) and answers it with
 `serve`.  No number in the guest's table names the file before it is in
 place, so no other guest thread can swap it, close it or use it first.

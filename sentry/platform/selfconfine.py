@@ -212,7 +212,7 @@ SENTRY = PYTHON_RUNTIME + [
     Call("getsid", "sessions of guests"),
     Call("uname", "the host's uname for the guest's"),
     Call("umask", "the guest's umask for a unix socket it binds itself"),
-    Call("clone", "fork of the clean-up child (_discard, when no janitor could be had)",
+    Call("clone", "fork of the clean-up child (sandbox/privatedirs.discard, when no janitor could be had)",
          [(Is(0, CLONE_FORK, "flags = CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD (fork)"),)]),
     Call("set_robust_list", "glibc in a forked child"),
     Call("gettid", "Python in a forked child"),

@@ -11,7 +11,7 @@ import os
 from sentry.errors import SyscallError
 from sentry.host import openat2
 
-from sentry._native import lib as _lib
+from sentry._native import ffi as _ffi, lib as _lib
 
 HIDDEN_FD_BASE = _lib.SN_HIDDEN_FD_BASE   # guest fds from here are the Sentry's (syscalls/file.py)
 MAX_MOUNTS = _lib.SN_MAX_MOUNTS           # the hidden range's size: mounts' fds, then lock slots
@@ -126,11 +126,6 @@ class Mount:
         every component before."""
         return self, self.lstat(rel)
 
-    def find_direct(self, rel):
-        """As find, in one confined lookup: ELOOP when a component but the
-        last is a symlink."""
-        return self, self.lstat_direct(rel)
-
     def prepare(self, rel, ctx, final=True):
         """Called before `rel` is looked up: synthetic backends make it exist
         (all of it when it is the final component: it may be listed)."""
@@ -184,11 +179,38 @@ def split_deleted(host_path):
     return host_path, False
 
 
+# How the walk (native/resolve.c) treats each kind of backing: (kind, whether
+# the native fast path may answer for it alone).  A hidden path's stand-in
+# and /dev/pts are plain directories to the walk, but their calls stay
+# Python's (syscalls/tty.py, the stand-ins' EBUSY); anything else is
+# synthetic, and the walk asks Python for each name in it.
+WALK_KINDS = {
+    "bind": (_lib.SN_MOUNT_DIR, True),
+    "tmpfs": (_lib.SN_MOUNT_DIR, True),
+    "hidden": (_lib.SN_MOUNT_DIR, False),
+    "devpts": (_lib.SN_MOUNT_DIR, False),
+    "dev": (_lib.SN_MOUNT_DEV, True),
+}
+
+
+def walk_kind(backing):
+    if backing.kind == "layer":
+        return (_lib.SN_MOUNT_LOWER if backing.readonly else _lib.SN_MOUNT_UPPER), True
+    return WALK_KINDS.get(backing.kind, (_lib.SN_MOUNT_PYTHON, False))
+
+
 class MountTable:
+    """The sandbox's mount table.  Its native twin (native/resolve.c) is the
+    one the path walk uses, and the fast path's: the Sentry has one table."""
+
     def __init__(self):
         from sentry.vfs.linkcache import LinkCache
         self.mounts = {}       # sandbox path -> Mount
-        self.links = LinkCache()
+        self.table = _lib.sn_table_new()
+        if self.table == _ffi.NULL:
+            raise MemoryError("mount table")
+        self.entries = []      # the native table's entries, in order: backings()
+        self.links = LinkCache(self.table)
 
     def add(self, mount):
         """Add a mount; one at the same path replaces it (--mount over /tmp).
@@ -209,8 +231,28 @@ class MountTable:
             if store is not None:
                 store.guest_fd = b.guest_fd
         self.mounts[mount.path] = mount
-        self._by_host = sorted(self.backings(), key=lambda b: len(b.host_root), reverse=True)
         self._nest()
+        self._register()
+
+    def _register(self):
+        """State the table to the walk: every backing, an overlay's upper
+        layer before its lower one."""
+        t = self.table
+        _lib.sn_table_reset(t)
+        self.entries = self.backings()
+        for i, b in enumerate(self.entries):
+            kind, fast = walk_kind(b)
+            if _lib.sn_table_add(t, b.path.encode(), b.root_rel.encode(), os.fsencode(b.host_root), b.fd,
+                                 -1 if b.guest_fd is None else b.guest_fd, int(bool(b.readonly)), kind, int(fast)):
+                raise ValueError(f"mount {b.path}: too many mounts or path too long")
+            b.walk_table, b.walk_index = t, i
+            overlay = getattr(b, "overlay", None)
+            if overlay is not None:
+                for dev, ino in overlay.placeholders.ids:
+                    _lib.sn_table_add_placeholder(t, dev, ino)
+            if kind == _lib.SN_MOUNT_DEV:
+                _lib.sn_table_set_dev(t, " ".join(sorted(b.names)).encode(),
+                                      " ".join(sorted(getattr(b, "FAST_NODES", ()))).encode())
 
     def _nest(self):
         """Tell each mount which other mounts' roots lie inside it."""
@@ -231,36 +273,25 @@ class MountTable:
     def locate(self, spath):
         """(mount, relative path) for a normalised sandbox path: the mount at
         its longest prefix."""
-        m = self.mounts.get(spath)
-        if m is not None:
-            return m, m.root_rel
-        cut = len(spath)
-        while True:
-            cut = spath.rfind("/", 0, cut)
-            if cut < 0:
-                raise SyscallError(errno.ENOENT)
-            m = self.mounts.get(spath[:cut] or "/")
-            if m is not None:
-                return m, m.rel_of(spath[cut + 1:])
+        rel = _ffi.new("char[]", 4096)
+        i = _lib.sn_locate(self.table, os.fsencode(spath), rel, 4096)
+        if i < 0:
+            raise SyscallError(errno.ENOENT)
+        return self.entries[i].owner, os.fsdecode(_ffi.string(rel))
 
     def sandbox_path(self, host_path):
         """Map a host path (from /proc/<tid>/fd) back into the sandbox; None
         when it lies outside every mount.  A deleted file's " (deleted)" mark
         is the caller's to handle (split_deleted)."""
-        b = self.backing_of(host_path)
-        if b is None:
-            return None
-        rest = host_path[len(b.host_root.rstrip("/")) + 1:]
-        return b.path if not rest else b.path.rstrip("/") + "/" + rest
+        out = _ffi.new("char[]", 4096)
+        i = _lib.sn_host_to_sandbox(self.table, os.fsencode(host_path), out, 4096)
+        return None if i < 0 else os.fsdecode(_ffi.string(out))
 
     def backing_of(self, host_path):
         """The host directory (a mount, or an overlay's layer) whose root is
         the longest prefix of host_path; None outside every mount."""
-        for b in self._by_host:
-            root = b.host_root
-            if host_path == root or host_path.startswith(root.rstrip("/") + "/"):
-                return b
-        return None
+        i = _lib.sn_host_to_sandbox(self.table, os.fsencode(host_path), _ffi.NULL, 0)
+        return None if i < 0 else self.entries[i]
 
     def backings(self):
         return [b for m in self.mounts.values() for b in m.backings()]

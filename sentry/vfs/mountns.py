@@ -55,7 +55,7 @@ class MountNamespace:
         network: the helper takes a private network namespace too, with its
         loopback up, for the guest to join (self.netns_fd, and, when the
         Sentry is not root, self.userns_fd: the user namespace that owns it,
-        which the guest must enter first; sentry/sandbox.py)."""
+        which the guest must enter first; sentry/sandbox/guest.py)."""
         self.netns_fd = self.userns_fd = None
         self.scratch = os.path.join(workdir, "unix-bind")
         os.mkdir(self.scratch, 0o700)

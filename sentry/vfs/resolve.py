@@ -1,16 +1,25 @@
 """Path resolution, the Sentry's, against the mount table, with Linux semantics.
 
-Symlinks resolve inside the sandbox, `..` stops at its root, 40 links at most
-(ELOOP), ENOTDIR for a non-directory in the middle, ENAMETOOLONG past PATH_MAX.
-The result is a (mount, relative path) pair free of symlinks and `..`; the
-host kernel then repeats the walk under RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS,
-so a guest that swaps a directory for a symlink meanwhile gets an error, never
-a host file.
+The walk itself is native/resolve.c, the one implementation the native fast
+path uses too: symlinks resolve inside the sandbox, `..` stops at its root,
+40 links at most (ELOOP), ENOTDIR for a non-directory in the middle or before
+a trailing "/", ENAMETOOLONG past PATH_MAX or NAME_MAX.  Each name is found
+with one confined lookup from its mount's root (RESOLVE_BENEATH|
+RESOLVE_NO_SYMLINKS), so a guest that swaps a directory for a symlink
+meanwhile gets an error, never a host file.  The result is a (mount, relative
+path) pair free of symlinks and `..`.
+
+Python serves the names of synthetic mounts (/proc, /sys: they are made when
+looked up, and depend on who asks), and checks search permission for a guest
+held to its own ids: the walk stops and asks (SN_WALK_LOOKUP,
+SN_WALK_SEARCH_DIR), then goes on.
 """
 import errno
 import os
 import re
 import stat
+
+from sentry._native import ffi, lib
 from sentry.errors import SyscallError
 
 # openat2's resolve flags (the guest's own; the Sentry's confinement holds
@@ -59,164 +68,115 @@ def split(path):
     return [c for c in path.split("/") if c and c != "."]
 
 
-def _direct(mounts, comps, follow, trailing, must_exist, ctx):
-    """The common case in one confined lookup: when the kernel, forbidden to
-    follow any symlink, finds the whole path, there was no symlink to resolve
-    and the walk below would reach the same place.  None: take the walk."""
-    spath = mounts.links.substitute("/" + "/".join(comps), follow)
-    mount, rel = mounts.locate(spath)
-    if not mount.allows(rel):
-        return None
-    mount.prepare(rel, ctx)
-    try:
-        backing, st = mount.find_direct(rel)
-    except SyscallError as e:
-        # A missing or non-directory component met before any symlink (a
-        # symlink would have stopped the kernel with ELOOP first) is met by
-        # the walk too, at the same place.
-        if must_exist and e.errno in (errno.ENOENT, errno.ENOTDIR):
-            raise
-        return None
-    if stat.S_ISLNK(st.st_mode) and follow:
-        return None
-    if trailing and not stat.S_ISDIR(st.st_mode):
-        return None
-    return Resolved(spath, backing, rel, st)
+_walks = []        # sn_walk states to reuse (a walk may start another: _fd_target)
 
 
-def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=None, via=None, expose=False,
-            scope=0):
-    """Resolve `path` (str) relative to sandbox directory `start`.
+def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=None, expose=False, scope=0):
+    """Resolve `path` (str or bytes) relative to sandbox directory `start`.
 
     ctx: the syscall on whose behalf (synthetic backends such as /proc
     answer differently for each caller).
-    via: a list that receives the mount of every symlink followed.
 
     follow: follow a symlink in the final component.
     must_exist: raise ENOENT for a missing final component; otherwise return
     it with st=None (for creation), provided its parent exists.
+    record: let the walk remember the symlinks it followed (vfs/linkcache.py).
     expose: the guest gets the result's identity, a stat or an fd
     (Mount.expose: an overlay copies a directory up first).
     scope: openat2's RESOLVE_* flags, as Linux applies them, with `start`
     the directory of the guest's dirfd (for an absolute path too).
     """
-    loc = _walk(mounts, start, path, follow, must_exist, record, ctx, via, scope)
+    loc = _walk(mounts, start, path, follow, must_exist, record and not scope, ctx, scope)
     return loc.mount.owner.expose(loc) if expose and loc.exists else loc
 
 
-def _walk(mounts, start, path, follow, must_exist, record, ctx, via, scope=0):
-    if len(path) >= PATH_MAX:
+def _walk(mounts, start, path, follow, must_exist, record, ctx, scope):
+    w = _walks.pop() if _walks else ffi.new("struct sn_walk *")
+    flags = lib.SN_WALK_CALLBACKS
+    if follow:
+        flags |= lib.SN_WALK_FOLLOW
+    if must_exist:
+        flags |= lib.SN_WALK_MUST_EXIST
+    if record:
+        flags |= lib.SN_WALK_RECORD
+    if ctx is not None and getattr(ctx, "checks_search", False):
+        flags |= lib.SN_WALK_SEARCH    # a guest held to its own ids
+    lib.sn_walk_init(w, os.fsencode(start), os.fsencode(path), flags, scope)
+    answer = None                       # what Python found for the last name it served
+    try:
+        while True:
+            r = lib.sn_walk(mounts.table, w)
+            if r == lib.SN_WALK_DONE:
+                break
+            if r < 0:
+                raise SyscallError(-r)
+            if r == lib.SN_WALK_SEARCH_DIR:
+                ctx.may_search(_dir_st(mounts, os.fsdecode(ffi.string(w.spath))))
+                continue
+            if r == lib.SN_WALK_READLINK:
+                _serve_target(mounts, w, ctx, answer[0])
+                continue
+            assert r == lib.SN_WALK_LOOKUP, r
+            answer = _serve(mounts, w, ctx)
+        spath = os.fsdecode(ffi.string(w.spath))
+        rel = os.fsdecode(ffi.string(w.rel))
+        if not w.exists:
+            return Resolved(spath, mounts.entries[w.index].owner, rel, None)
+        if w.python:
+            return Resolved(spath, answer[0], rel, answer[1])
+        try:
+            st = os.fstat(w.fd)
+        finally:
+            os.close(w.fd)
+            w.fd = -1
+        return Resolved(spath, mounts.entries[w.index], rel, st)
+    finally:
+        _walks.append(w)
+
+
+def _serve(mounts, w, ctx):
+    """Look up one name of a mount Python serves, for the walk."""
+    mount = mounts.entries[w.index]
+    rel = os.fsdecode(ffi.string(w.rel))
+    w.answered = 1
+    w.ans = lib.SN_ANS_ABSENT
+    if not mount.allows(rel):
+        return None
+    mount.prepare(rel, ctx, bool(w.final))
+    try:
+        backing, st = mount.find(rel)
+    except SyscallError as e:
+        if e.errno != errno.ENOENT:
+            raise
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        w.ans = lib.SN_ANS_MAGIC if hasattr(mount, "fd_of") and _MAGIC.fullmatch(rel) else lib.SN_ANS_LINK
+    else:
+        w.ans = lib.SN_ANS_DIR if stat.S_ISDIR(st.st_mode) else lib.SN_ANS_OTHER
+    return backing, st
+
+
+def _serve_target(mounts, w, ctx, backing):
+    """The target of the symlink just served, which the walk follows."""
+    mount = mounts.entries[w.index]
+    rel = os.fsdecode(ffi.string(w.rel))
+    target = backing.readlink(rel)
+    ref = mount.fd_of(rel, ctx) if hasattr(mount, "fd_of") else None
+    if ref is not None:
+        # /proc/<pid>/fd/N: follow its path only if that path still leads to
+        # the open file (not a pipe, not a file outside the sandbox's view,
+        # not one renamed or deleted since)
+        target = _fd_target(mounts, ctx, ref, target)
+    t = os.fsencode(target)
+    if len(t) >= PATH_MAX:
         raise SyscallError(errno.ENAMETOOLONG)
-    if not path:
-        raise SyscallError(errno.ENOENT)
-    trailing = path.endswith("/")
-    if trailing:
-        follow = True
-    # `..` never leaves root; RESOLVE_BENEATH refuses what would, and
-    # RESOLVE_IN_ROOT makes the dirfd the root
-    root = split(start) if scope & SCOPED else []
-    if path.startswith("/") and scope & RESOLVE_BENEATH:
-        raise SyscallError(errno.EXDEV)
-    stack = list(root) if path.startswith("/") else split(start)
-    base = mounts.locate("/" + "/".join(stack))[0] if scope & RESOLVE_NO_XDEV else None
-    todo = split(path)
-    # a guest held to its own ids has every directory it passes checked
-    search = ctx is not None and getattr(ctx, "checks_search", False)
-    dir_st = None             # the st of "/" + stack, once known
-    if todo and ".." not in todo and not search and not scope:
-        found = _direct(mounts, stack + todo, follow, trailing, must_exist, ctx)
-        if found is not None:
-            return found
-    links = 0
-    seen_links = []        # symlinks followed, for the native link cache
-    st = None
-    if not todo:
-        # "/" or "." or "a/.." style: the start (or root) itself
-        return _at(mounts, "/" + "/".join(stack), ctx)
-    while todo:
-        comp = todo.pop(0)
-        if len(comp) > NAME_MAX:
-            raise SyscallError(errno.ENAMETOOLONG)
-        if search:
-            if dir_st is None:
-                dir_st = _dir_st(mounts, stack)
-            ctx.may_search(dir_st)
-        if comp == "..":
-            if len(stack) > len(root):
-                stack.pop()
-            elif scope & RESOLVE_BENEATH:
-                raise SyscallError(errno.EXDEV)
-            dir_st = None
-            if base is not None and mounts.locate("/" + "/".join(stack))[0] is not base:
-                raise SyscallError(errno.EXDEV)
-            if not todo:
-                return _at(mounts, "/" + "/".join(stack), ctx)
-            continue
-        last = not todo
-        cand = stack + [comp]
-        spath = "/" + "/".join(cand)
-        mount, rel = mounts.locate(spath)
-        if base is not None and mount is not base:
-            raise SyscallError(errno.EXDEV)
-        backing = mount
-        if not mount.allows(rel):
-            st = None
-        else:
-            mount.prepare(rel, ctx, last)
-            try:
-                backing, st = mount.find(rel)
-            except SyscallError as e:
-                if e.errno != errno.ENOENT:
-                    raise
-                st = None
-        if st is None:
-            if last and not must_exist:
-                return Resolved(spath, mount, rel, None)
-            raise SyscallError(errno.ENOENT)
-        if stat.S_ISLNK(st.st_mode) and (not last or follow):
-            if scope & RESOLVE_NO_SYMLINKS:
-                raise SyscallError(errno.ELOOP)
-            if scope & (RESOLVE_NO_MAGICLINKS | SCOPED) and hasattr(mount, "fd_of") and _MAGIC.fullmatch(rel):
-                raise SyscallError(errno.ELOOP if scope & RESOLVE_NO_MAGICLINKS else errno.EXDEV)
-            seen_links.append(spath)
-            if via is not None:
-                via.append(mount)
-            links += 1
-            if links > MAX_LINKS:
-                raise SyscallError(errno.ELOOP)
-            target = backing.readlink(rel)
-            ref = mount.fd_of(rel, ctx) if hasattr(mount, "fd_of") else None
-            if ref is not None:
-                # /proc/<pid>/fd/N: follow its path only if that path still
-                # leads to the open file (not a pipe, not a file outside the
-                # sandbox's view, not one renamed or deleted since)
-                target = _fd_target(mounts, ctx, ref, target)
-            if target.startswith("/"):
-                if scope & RESOLVE_BENEATH:
-                    raise SyscallError(errno.EXDEV)
-                stack = list(root)
-                dir_st = None
-                if base is not None and mounts.locate("/" + "/".join(stack))[0] is not base:
-                    raise SyscallError(errno.EXDEV)
-            todo = split(target) + todo
-            if not todo:
-                return _at(mounts, "/" + "/".join(stack), ctx)
-            continue
-        if not last and not stat.S_ISDIR(st.st_mode):
-            raise SyscallError(errno.ENOTDIR)
-        stack = cand
-        dir_st = st
-    if trailing and not stat.S_ISDIR(st.st_mode):
-        raise SyscallError(errno.ENOTDIR)
-    if record and not scope:
-        for link in seen_links:
-            _remember(mounts, link, ctx)
-    return Resolved(spath, backing, rel, st)
+    w.target = t
+    w.answered = 2
 
 
-def _dir_st(mounts, stack):
-    """The st of directory "/" + stack (it was reached before)."""
-    mount, rel = mounts.locate("/" + "/".join(stack))
+def _dir_st(mounts, spath):
+    """The st of directory spath (it was reached before)."""
+    mount, rel = mounts.locate(spath)
     return mount.find(rel)[1]
 
 
@@ -234,30 +194,3 @@ def _fd_target(mounts, ctx, ref, target):
         except SyscallError:
             pass
     raise UnnamedTarget(pid, fd)
-
-
-def _at(mounts, spath, ctx):
-    """A directory reached without a final name to look up ("/", "a/..")."""
-    mount, rel = mounts.locate(spath)
-    mount.prepare(rel, ctx)
-    return _found(spath, mount, rel)
-
-
-def _found(spath, mount, rel):
-    backing, st = mount.find(rel)
-    return Resolved(spath, backing, rel, st)
-
-
-def _remember(mounts, link, ctx):
-    """Cache a symlink for the native path, unless what it leads to depends on
-    who asks (anything through /proc: /dev/stdin, /proc/self/cwd …)."""
-    cache = mounts.links
-    if link in cache.known or not mounts.locate(link)[0].stable_links:
-        return
-    via = []
-    try:
-        target = resolve(mounts, "/", link, record=False, ctx=ctx, via=via)
-    except SyscallError:
-        return
-    if target.mount.stable_links and all(m.stable_links for m in via):
-        cache.add(link, target.spath)

@@ -1,0 +1,96 @@
+"""The sandbox's first process, from fork to its first execve: it joins the
+sandbox's namespaces, takes the reserved fds, drops every capability, sends
+the Sentry what only it can make, and loads the guest's filters."""
+import errno
+import os
+import resource
+import signal
+import socket
+
+from sentry.platform import handover, privileges
+from sentry.vfs import mountns as _mountns
+from sentry import startsignals
+from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH
+
+
+def _send_to_sentry(sock, userns):
+    """In the guest's first process, its last step before the main filter:
+    what only it can make goes to the Sentry, and it keeps no copy -- the
+    listener of the fd handover filter (platform/handover.py), and, when it
+    has one, its user namespace (for the fd holder, platform/fdholder.py)."""
+    try:
+        fds = [handover.install_filter()]
+        if userns:
+            fds.append(os.open("/proc/self/ns/user", os.O_RDONLY | os.O_CLOEXEC))
+        socket.send_fds(sock, [b"s"], fds)
+    except OSError as e:
+        os.write(2, f"sentry: cannot set up the fd handover: {e.strerror}\n".encode())
+        os._exit(125)
+    for fd in fds:
+        os.close(fd)
+    sock.close()
+
+
+def first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, netns):
+    """Runs in the forked child: becomes the sandbox's first process."""
+    try:
+        if os.read(ready_r, 1) != b"x":         # the Sentry could not trace us
+            os._exit(125)
+        if netns is not None:
+            try:
+                _mountns.join_network(netns.netns_fd, netns.userns_fd)
+            except OSError as e:
+                # never the host's network instead
+                os.write(2, f"sentry: cannot enter the sandbox's network namespace: {e.strerror}\n".encode())
+                os._exit(125)
+        if userns:
+            try:
+                privileges.enter_user_namespace(cfg.uid, cfg.gid)
+            except OSError as e:
+                os.write(2, f"sentry: cannot enter a user namespace: {e.strerror}\n".encode())
+                os._exit(125)
+        # The whole reserved range is taken: a slot no mount uses would
+        # otherwise be the kernel's to hand out, as an fd every call on which
+        # the Sentry answers EBADF (a guest opening 1000 files could not close
+        # them).  The filler is inert: an O_PATH fd on /dev/null.
+        filler = os.open(os.devnull, O_PATH | os.O_CLOEXEC)
+        hidden = {gfd: sfd for sfd, gfd in mounts.hidden_fds()}
+        for gfd in range(HIDDEN_FD_BASE, HIDDEN_FD_BASE + MAX_MOUNTS):
+            os.dup2(hidden.get(gfd, filler), gfd, inheritable=True)
+        os.closerange(3, setup_w.fileno())
+        os.closerange(setup_w.fileno() + 1, HIDDEN_FD_BASE)
+        os.closerange(HIDDEN_FD_BASE + MAX_MOUNTS, 1 << 20)
+        privileges.prctl(privileges.PR_SET_PDEATHSIG, signal.SIGKILL)
+        # As the init of a PID namespace, it inherits the sandbox's orphans.
+        privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
+        cfg.limits.bind()
+        # The kernel writes core files itself, in the process's cwd and not
+        # through any syscall the Sentry sees: no core files.  1, not 0: a
+        # core_pattern that pipes to a handler (systemd-coredump, apport)
+        # ignores 0 and would hand the guest's memory to the host; the kernel
+        # skips both kinds of dump for 1 (fs/coredump.c).
+        resource.setrlimit(resource.RLIMIT_CORE, (1, 1))
+        for res, soft, hard in cfg.rlimits:
+            try:
+                resource.setrlimit(res, (soft, hard))
+            except (OSError, ValueError) as e:
+                os.write(2, f"sentry: setrlimit {res} {soft}:{hard}: {getattr(e, 'strerror', None) or e}\n".encode())
+                os._exit(125)
+        # The guest's cwd is a real one, kept by the kernel (chdir is
+        # rewritten, never emulated), read back through /proc/<tid>/cwd.
+        os.chdir(host_cwd)
+        # The dispositions and mask sentry itself was started with, not the
+        # interpreter's or the Sentry's (sentry/startsignals.py).
+        startsignals.restore()
+        privileges.drop_all()
+        _send_to_sentry(setup_w, userns)
+        filt.load()
+        # From here every call is trapped: PATH is searched inside the sandbox.
+        os.execvpe(cfg.argv[0], cfg.argv, cfg.env)
+    except OSError as e:
+        code = 127 if e.errno in (errno.ENOENT, errno.ENOTDIR) else 126
+        msg = f"sentry: {cfg.argv[0]}: {'command not found' if code == 127 else e.strerror}\n"
+        os.write(2, msg.encode())
+        os._exit(code)
+    except BaseException:
+        os._exit(125)
