@@ -62,6 +62,7 @@ void sn_table_reset(struct sn_table *t)
 	t->nplaceholders = 0;
 	t->dev_names[0] = t->fast_dev_names[0] = 0;
 	t->dir_gen++;
+	sn_host_forget();         /* the backings' fds may be others' now */
 }
 
 int sn_table_add(struct sn_table *t, const char *path, const char *root_rel, const char *host_root,
@@ -393,6 +394,32 @@ static int host_permits(uint32_t mode, uint32_t uid, uint32_t gid, int want)
 	return (bits & (uint32_t)want) == (uint32_t)want;
 }
 
+/* Directories the guest's host process was found free to search, up to a
+ * path's last name: (backing root fd, that directory), the root and every
+ * directory on the way checked.  An ordinary open of the same directory's
+ * files then stats nothing.  Only positive answers are kept, and only while
+ * nothing but the C fast path has run: sn_wait forgets them all before and
+ * after every stop Python sees (every chmod, chown, rename, rmdir, mount or
+ * copy-up a guest makes is Python's), and after HOST_MEMO_USES answers, so
+ * a change made outside the sandbox is seen soon too. */
+#define HOST_MEMO 512
+#define HOST_MEMO_USES 4096
+static struct { int rootfd; unsigned gen; char dir[232]; } host_memo[HOST_MEMO];
+static unsigned host_gen = 1, host_uses;
+
+void sn_host_forget(void)
+{
+	host_gen++;
+	host_uses = 0;
+}
+
+static unsigned host_slot(int rootfd, const char *dir, size_t n)
+{
+	unsigned h = 2166136261u ^ (unsigned)rootfd;
+	for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)dir[i]) * 16777619u;
+	return h % HOST_MEMO;
+}
+
 /* Whether the guest's host process may walk rel from the backing's root
  * fd, as its confined openat2 does: search on the root and on every
  * directory before rel's last name, and `want_parent` too on the last of
@@ -403,6 +430,15 @@ static int host_may_walk(int rootfd, const char *rel, int want_parent)
 	char prefix[SN_PATH_MAX];
 	struct stat st;
 	if (strlen(rel) >= sizeof prefix) return 0;
+	const char *last = strrchr(rel, '/');
+	size_t dn = last ? (size_t)(last - rel) : 0;
+	unsigned slot = host_slot(rootfd, rel, dn);
+	int memo = !want_parent && dn < sizeof host_memo[0].dir;
+	if (memo && host_memo[slot].gen == host_gen && host_memo[slot].rootfd == rootfd
+	    && !strncmp(host_memo[slot].dir, rel, dn) && !host_memo[slot].dir[dn]) {
+		if (++host_uses < HOST_MEMO_USES) return 1;
+		sn_host_forget();
+	}
 	const char *slash = strchr(rel, '/');
 	if (fstat(rootfd, &st)) return 0;
 	if (!host_permits(st.st_mode, st.st_uid, st.st_gid, 1 | (slash ? 0 : want_parent))) return 0;
@@ -413,6 +449,12 @@ static int host_may_walk(int rootfd, const char *rel, int want_parent)
 		slash = strchr(slash + 1, '/');
 		if (fstatat(rootfd, prefix, &st, AT_SYMLINK_NOFOLLOW) || !S_ISDIR(st.st_mode)) return 0;
 		if (!host_permits(st.st_mode, st.st_uid, st.st_gid, 1 | (slash ? 0 : want_parent))) return 0;
+	}
+	if (memo) {
+		host_memo[slot].rootfd = rootfd;
+		host_memo[slot].gen = host_gen;
+		memcpy(host_memo[slot].dir, rel, dn);
+		host_memo[slot].dir[dn] = 0;
 	}
 	return 1;
 }
