@@ -340,6 +340,8 @@ def cmd_exec(ctx, argv):
     status = c.status()
     if status not in ("created", "running"):
         raise OciError(f"cannot exec in a {status} container")
+    if not c.data.get("spawner_pid"):
+        raise OciError(f"container {c.id}: exec into the sandbox of an unprivileged sentry is not supported yet")
     req, console_size = _exec_request(c, args)
     own_tty = False
     if req["terminal"]:
