@@ -625,6 +625,27 @@ def test_a_guest_cannot_use_the_control_socket(oci, tmp_path):
         oci.cmd("delete", "--force", "g")
 
 
+def test_masked_and_readonly_paths(oci, tmp_path):
+    """linux.maskedPaths: an empty stand-in; linux.readonlyPaths: read-only;
+    podman's defaults under /proc and /sys are absent or read-only already."""
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "secret").write_text("s3cret\n")
+    (data / "sub" / "f").write_text("f\n")
+    b = oci.bundle(["sh", "-c", "cat /data/secret; echo [$(cat /data/secret)]; cat /data/sub/f; "
+                                "echo x > /data/sub/g || echo ro; echo y > /data/h && echo rw; "
+                                "[ -e /proc/kcore ] || echo no-kcore; echo 1 > /proc/sysrq-trigger || echo ro2"],
+                   mounts=[{"destination": "/proc", "type": "proc", "source": "proc"},
+                           {"destination": "/data", "type": "bind", "source": str(data), "options": ["rbind", "rw"]}],
+                   linux={"namespaces": [{"type": "pid"}, {"type": "mount"}],
+                          "maskedPaths": ["/data/secret", "/proc/kcore", "/sys/firmware"],
+                          "readonlyPaths": ["/data/sub", "/proc/sys", "/proc/sysrq-trigger", "/no/such"]})
+    r = oci.cmd("run", "--bundle", b, "m")
+    assert r.stdout.splitlines() == ["[]", "f", "ro", "rw", "no-kcore", "ro2"], (r.stdout, r.stderr)
+    assert (data / "secret").read_text() == "s3cret\n" and not (data / "sub" / "g").exists()
+    assert (data / "h").read_text() == "y\n"
+
+
 def test_a_network_namespace_without_a_path_is_a_private_loopback(oci, tmp_path):
     """podman --network=none writes {"type": "network"} with no path: the
     container gets a network of its own with only `lo`, and a host server on
