@@ -151,7 +151,7 @@ def test_lifecycle(oci, tmp_path):
 # A stand-in for conmon: a subreaper that runs create, lets it exit, waits
 # on the pid in the pid file (the orphan it inherits) and reports its status.
 REAPER = textwrap.dedent("""
-    import ctypes, os, subprocess, sys
+    import ctypes, os, subprocess, sys, time
     ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)   # PR_SET_CHILD_SUBREAPER
     root, bundle, cid, pidfile, action = sys.argv[1:6]
     sentry = [sys.executable, "-m", "sentry", "--root", root]
@@ -162,6 +162,22 @@ REAPER = textwrap.dedent("""
         print("create", r.returncode); sys.exit(0)
     pid = int(open(pidfile).read())
     subprocess.run(sentry + ["start", cid], check=True)
+    if action in ("TERM", "SIGINT"):
+        # a signal the init does not handle yet never reaches it (pid 1 of
+        # its namespace, as under runc): wait until its trap is set
+        bit = 1 << ({"TERM": 15, "SIGINT": 2}[action] - 1)
+        def caught():
+            try:
+                for k in open(f"/proc/{pid}/task/{pid}/children").read().split():
+                    st = dict(l.split(":", 1) for l in open(f"/proc/{k}/status"))
+                    past_exec = b"trap" in open(f"/proc/{k}/cmdline", "rb").read()
+                    if int(st["TracerPid"]) == pid and past_exec and int(st["SigCgt"], 16) & bit:
+                        return True      # the guest's init, its trap set
+            except OSError:
+                pass
+            return False
+        while not caught():
+            time.sleep(0.01)
     if action != "-":
         subprocess.run(sentry + ["kill", cid, action], check=True)
     while True:
