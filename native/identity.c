@@ -70,6 +70,13 @@ int sn_ident_foreign_creator(int tid)
 	return i < 0 || rows[i].id.foreign_creator;
 }
 
+/* Fails closed: a task without a row has its chown checked in Python. */
+int sn_ident_chown_any(int tid)
+{
+	int i = row_index(tid);
+	return i >= 0 && rows[i].id.chown_any;
+}
+
 int sn_exit_pending(int tid)
 {
 	int i = row_index(tid);

@@ -43,3 +43,14 @@ void sn_map_statx_ids(void *raw256)
 {
 	map_ids(raw256, STATX_UID, STATX_GID);
 }
+
+/* A guest's chown argument (a uid, or a gid with is_gid) as the host id to
+ * give the file, as sentry/kernel/idmap.py's IdMap.host_ids has it for the
+ * map set here: (uint32_t)-1 ("keep") stays, an id the one-id namespace does
+ * not map is -EINVAL (tests/test_fastmeta.py compares the two). */
+long sn_idmap_host(int is_gid, uint32_t guest)
+{
+	if (guest == 0xFFFFFFFFu || !map.on) return guest;
+	if (guest != (is_gid ? map.guest_gid : map.guest_uid)) return -22;    /* EINVAL */
+	return is_gid ? map.host_gid : map.host_uid;
+}

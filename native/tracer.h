@@ -42,6 +42,7 @@ typedef struct {
 	uint32_t ruid, euid, suid, rgid, egid, sgid;
 	int checks_files;   /* the Sentry checks file permissions: no path fast path */
 	int foreign_creator; /* what it creates is given other ids than the Sentry's: no O_CREAT here */
+	int chown_any;      /* holds CAP_CHOWN: its chown needs no owner check (fchown here) */
 } sn_ident;
 
 void sn_set_staging(uint64_t base, uint64_t size);
@@ -75,6 +76,7 @@ int sn_exit_pid(int tid);
 int sn_exit_pending(int tid);
 int sn_ident_checks_files(int tid);
 int sn_ident_foreign_creator(int tid);
+int sn_ident_chown_any(int tid);
 /* image.c: the exec stop's check, fast path (sentry/loader/image.py) */
 int sn_image_ok(int tid, uint64_t dev, uint64_t ino);
 /* handover.c: the Sentry's files into a guest's fd table (platform/handover.py) */
@@ -93,6 +95,7 @@ void sn_set_dev_nodes(const char *names);
 void sn_set_idmap(uint32_t guest_uid, uint32_t host_uid, uint32_t guest_gid, uint32_t host_gid);
 void sn_map_stat_ids(void *raw144);
 void sn_map_statx_ids(void *raw256);
+long sn_idmap_host(int is_gid, uint32_t guest);
 void sn_set_slot(int tid, uint64_t addr);
 long sn_stage(int tid, uint64_t addr, const void *buf, size_t len);
 int sn_add_link(const char *from, const char *to);

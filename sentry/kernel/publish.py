@@ -6,6 +6,7 @@ Kernel republishes at every change (fork, exec, set*id, setpgid, reparenting).
 import os
 
 from sentry._native import ffi, lib
+from sentry.kernel.credentials import CAP_CHOWN
 
 
 class IdentityPublishing:
@@ -21,7 +22,8 @@ class IdentityPublishing:
             "vpgrp": self.pgid_of(task.process.tgid),
             "ruid": c.ruid, "euid": c.euid, "suid": c.suid,
             "rgid": c.rgid, "egid": c.egid, "sgid": c.sgid, "checks_files": int(c.checks_files),
-            "foreign_creator": int(c.creator_host_ids() is not None)})
+            "foreign_creator": int(c.creator_host_ids() is not None),
+            "chown_any": int(c.capable(CAP_CHOWN))})
         lib.sn_set_ident(task.tid, row)
 
     def publish_process(self, proc):
