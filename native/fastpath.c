@@ -8,6 +8,8 @@
  * that need not be copied up first (changes, and directories of the lower
  * layer, which Python copies up before the guest sees them, go to Python),
  * an allowed node of /dev.  Anything else returns 0 and goes to Python.
+ * fchmod, fchown and futimens on a guest fd are answered here too, on the
+ * Sentry's duplicate of the fd (below).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -216,14 +218,106 @@ static int kind_of(uint64_t nr)
 	return -1;
 }
 
+/* ---- attribute changes on a guest fd ----------------------------------------
+ *
+ * fchmod(fd, mode), fchown(fd, uid, gid) and futimens (utimensat(fd, NULL,
+ * times, 0)), as syscalls/fdutil.py's chmod_fd and chown_fd and
+ * syscalls/path.py's _utimens_fd do them:
+ * on the Sentry's own duplicate of the guest's fd (pidfd_getfd), never on
+ * the number again (another thread may dup2 a host file onto it meanwhile),
+ * only for a file of a writable host directory the fast path serves (a
+ * bind, a tmpfs, an overlay's upper layer: MountTable.backing_of's answer,
+ * the same sn_host_to_sandbox), and only for a task that holds CAP_FOWNER,
+ * for which Python's owner checks (check_chmod, check_times) always pass
+ * (the caller declined a task that checks files), and for fchown one that
+ * holds CAP_CHOWN (Credentials.chown_ids then only maps the ids).  Anything else -- a hidden
+ * fd number, an O_PATH fd (EBADF), a deleted file, a file outside every
+ * mount (EPERM), an overlay's lower layer or a read-only mount (EROFS), a
+ * node of /dev, a hidden path's stand-in, unreadable times (EFAULT) -- is
+ * Python's. */
+
+#define PIDFD_THREAD_ O_EXCL
+
+/* The Sentry's duplicate of guest fd `fd` of task tid, when its file is in
+ * a plain writable backing of the table; -1: Python's. */
+static int borrow_plain(int tid, int fd)
+{
+	struct sn_table *t = sn_current;
+	if (!t || fd < 0 || (fd >= SN_HIDDEN_FD_BASE && fd < SN_HIDDEN_FD_BASE + SN_MAX_MOUNTS)) return -1;
+	/* the calling thread's own fd table (a thread may have unshared it) */
+	int pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD_);
+	if (pidfd < 0) return -1;
+	int dup = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	close(pidfd);
+	if (dup < 0) return -1;
+	char link[64], host[PATH_MAX_];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", dup);
+	ssize_t n = readlink(link, host, sizeof host - 1);
+	int flags = fcntl(dup, F_GETFL);
+	if (n <= 0 || host[0] != '/' || flags < 0 || (flags & O_PATH_)) goto decline;
+	host[n] = 0;
+	if (n > 10 && !strcmp(host + n - 10, " (deleted)")) goto decline;
+	int i = sn_host_to_sandbox(t, host, NULL, 0);
+	if (i < 0) goto decline;
+	struct sn_mount *m = &t->m[i];
+	if (!m->fast || m->readonly || (m->kind != SN_MOUNT_DIR && m->kind != SN_MOUNT_UPPER)) goto decline;
+	return dup;
+decline:
+	close(dup);
+	return -1;
+}
+
+static int fd_attrs(int tid, sn_regs *r)
+{
+	long v;
+	if (r->orig_rax == SYS_fchmod) {
+		int dup = borrow_plain(tid, (int)r->rdi);
+		if (dup < 0) return 0;
+		struct stat st;
+		if (fstat(dup, &st) || S_ISLNK(st.st_mode)) { close(dup); return 0; }
+		char p[64];
+		snprintf(p, sizeof p, "/proc/self/fd/%d", dup);
+		v = syscall(SYS_chmod, p, (mode_t)(r->rsi & 07777)) ? -errno : 0;
+		close(dup);
+		/* a directory's mode: the memo of searchable directories is stale */
+		sn_host_forget();
+	} else if (r->orig_rax == SYS_fchown) {
+		/* chown_fd: CAP_CHOWN takes any ids the sandbox maps (an id it
+		 * does not map is Python's EINVAL); without it, Python's checks */
+		if (!sn_ident_chown_any(tid)) return 0;
+		long uid = sn_idmap_host(0, (uint32_t)r->rsi), gid = sn_idmap_host(1, (uint32_t)r->rdx);
+		if (uid < 0 || gid < 0) return 0;
+		int dup = borrow_plain(tid, (int)r->rdi);
+		if (dup < 0) return 0;
+		char p[64];
+		snprintf(p, sizeof p, "/proc/self/fd/%d", dup);
+		v = syscall(SYS_chown, p, (uid_t)uid, (gid_t)gid) ? -errno : 0;
+		close(dup);
+		sn_host_forget();          /* a directory's owner: the memo is stale */
+	} else {
+		/* utimensat(fd, NULL, times, 0) only: paths and flags are Python's */
+		if (r->rsi || (uint32_t)r->r10 || (int)r->rdi == -100) return 0;
+		char times[32];
+		if (r->rdx && sn_read_mem(tid, r->rdx, times, sizeof times) != (long)sizeof times) return 0;
+		int dup = borrow_plain(tid, (int)r->rdi);
+		if (dup < 0) return 0;
+		v = sn_utimensat(dup, NULL, r->rdx ? times : NULL, 0);
+		close(dup);
+	}
+	sn_answer(tid, r, v);
+	return 1;
+}
+
 /* Returns 1 when the seccomp stop was answered here. */
 int sn_fast_path(int tid, sn_regs *r)
 {
 	if (!enabled) return 0;
+	int fdcall = r->orig_rax == SYS_fchmod || r->orig_rax == SYS_fchown || r->orig_rax == SYS_utimensat;
 	int kind = kind_of(r->orig_rax);
-	if (kind < 0) return 0;
+	if (kind < 0 && !fdcall) return 0;
 	/* a guest that dropped root: Python checks permissions as its ids */
 	if (sn_ident_checks_files(tid)) return 0;
+	if (fdcall) return fd_attrs(tid, r);
 	uint64_t path_addr;
 	int dirfd = -100;          /* AT_FDCWD */
 	int follow = 1;
