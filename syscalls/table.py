@@ -17,7 +17,7 @@ import sys
 
 from sentry.platform.libseccomp import pyseccomp
 
-from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES
+from syscalls.ptracedata import PROTOTYPES as PTRACE_PROTOTYPES
 from sentry.kernel import abi
 from sentry.kernel.syscall import SyscallTable, TableEntry
 from syscalls import signature
@@ -38,6 +38,7 @@ def _names():
 NAMES = _names()
 
 # --- argument types: python-ptrace's prototypes, and those it lacks --------
+# (python-ptrace's as literals, syscalls/ptracedata.py: importing its package costs ~10 ms)
 # (as the kernel declares them with SYSCALL_DEFINE: each is decoded by its C
 # type before any handler sees it, sentry/kernel/abi.py)
 PROTOTYPES_ADDED = {
@@ -83,8 +84,7 @@ def _prototype(name):
             ctype, _, argname = decl.strip().rpartition(" ")
             out.append((ctype + "*" * argname.count("*"), argname.lstrip("*")))
         return tuple(out)
-    proto = SYSCALL_PROTOTYPES.get(name)
-    return tuple(proto[1]) if proto else None
+    return PTRACE_PROTOTYPES.get(name)
 
 
 # --- allowed in BPF: fd-local, cannot name a host object -------------------

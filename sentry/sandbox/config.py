@@ -43,11 +43,14 @@ class Config:
                 self.strace_select = signature.select(strace, build_table().entries.values())
             except ValueError as e:
                 raise ConfigError(f"--strace={strace}: {e}")
-        from sentry.strace import parse_time_options
-        try:
-            self.strace_timestamps, self.strace_durations = parse_time_options(strace_time)
-        except ValueError as e:
-            raise ConfigError(str(e))
+        # (the strace package, python-ptrace's tables with it, only when asked for)
+        self.strace_timestamps, self.strace_durations = None, False
+        if strace_time:
+            from sentry.strace import parse_time_options
+            try:
+                self.strace_timestamps, self.strace_durations = parse_time_options(strace_time)
+            except ValueError as e:
+                raise ConfigError(str(e))
         if not isinstance(strace_string_limit, int) or strace_string_limit < 0:
             raise ConfigError(f"--strace-string-limit {strace_string_limit}: a number of bytes")
         self.strace_string_limit = strace_string_limit
