@@ -273,11 +273,18 @@ def build_table():
         note = deny.note(name) if name in deny.DENIED else (h.note if h else "") or NOTES.get(name, "")
         arg_types = _prototype(name)
         # each argument's meaning (fd, path, O_* flags, struct stat * out...) and the
-        # call's strace classes: read by --strace, the fuzz test and the docs
-        args = signature.signature(name, arg_types, abi.kind_of)
+        # call's strace classes: read by --strace, the fuzz test and the docs, so made
+        # when first read
         entries[nr] = TableEntry(nr, name, outcome, h, deny.DENIED.get(name, errno.ENOSYS), note, arg_types,
-                                 args, signature.classes(name, args), ALLOW_IF.get(name))
+                                 allow_if=ALLOW_IF.get(name), describe=_describer(name, arg_types))
     return SyscallTable(entries)
+
+
+def _describer(name, arg_types):
+    def describe():
+        args = signature.signature(name, arg_types, abi.kind_of)
+        return args, signature.classes(name, args)
+    return describe
 
 
 def filter_rules(table, trace_all=False):
