@@ -17,7 +17,6 @@ them) and to `sentry run` as if given after it."""
 import argparse
 import logging
 import os
-import subprocess
 import sys
 
 from sentry import __version__
@@ -148,6 +147,7 @@ def _version():
     commit = "unknown"
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if os.path.exists(os.path.join(here, ".git")):
+        import subprocess
         try:
             commit = subprocess.run(["git", "-C", here, "rev-parse", "--short=12", "HEAD"], capture_output=True,
                                     text=True, timeout=5).stdout.strip() or commit

@@ -14,7 +14,6 @@ and vpid translate), and ids are the emulated credentials.
 import errno
 import os
 import shutil
-import uuid
 
 from sentry.vfs.mount import DELETED, Mount, is_hidden_fd, split_deleted
 from sentry.errors import SyscallError
@@ -459,7 +458,7 @@ class ProcMount(Mount):
             self._file("sys/kernel/osrelease", (kernel.uts.get("release", os.uname().release) + "\n").encode())
         elif name == "random":
             self._dir("sys/kernel/random")
-            self._file("sys/kernel/random/uuid", (str(uuid.uuid4()) + "\n").encode())
+            self._file("sys/kernel/random/uuid", (_uuid4() + "\n").encode())
             self._copy_host("sys/kernel/random/boot_id")
 
     @staticmethod
@@ -520,3 +519,14 @@ class ProcMount(Mount):
             elif rel == "meminfo":
                 data = kernel.limits.meminfo(data, kernel.resident_bytes())
         self._file(rel, data)
+
+
+def _uuid4():
+    """A random (version 4) UUID as /proc/sys/kernel/random/uuid shows it: what
+    str(uuid.uuid4()) gives, without importing uuid (and platform with it) at
+    every start."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
