@@ -129,12 +129,18 @@ def test_guest_listen_takes_no_host_port(mode):
             p.wait()
 
 
-def test_only_the_sandboxs_interfaces():
+@pytest.mark.parametrize("dns", ["none", "default"])
+def test_only_the_sandboxs_interfaces(dns):
+    """Its loopback, with (by default) the addresses of the host's
+    resolvers, where the DNS relay answers (sentry/net/dns.py)."""
+    from sentry.net import dns as _dns
     r = run_sentry(["sh", "-c", "ip -o link | cut -d: -f2; ip -o addr | awk '{print $2, $4}'; "
-                    "ip route"])
+                    "ip route"], extra=["--dns", "none"] if dns == "none" else [])
     assert r.returncode == 0, r.stderr.decode()
     lines = [line.strip() for line in r.stdout.decode().splitlines()]
-    assert lines == ["lo", "lo 127.0.0.1/8", "lo ::1/128"], lines
+    relayed = [] if dns == "none" else [ip for ip in _dns.host_nameservers() if not ip.is_loopback]
+    assert lines == ["lo", "lo 127.0.0.1/8"] + [f"lo {ip}/32" for ip in relayed if ip.version == 4] + \
+        ["lo ::1/128"] + [f"lo {ip}/128" for ip in relayed if ip.version == 6], lines
 
 
 ABSTRACT = """

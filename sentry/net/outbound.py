@@ -43,6 +43,8 @@ import socket
 import struct
 import time
 
+from sentry.net import dns
+
 CONNECT_TIMEOUT = 130          # about Linux's own (tcp_syn_retries 6: 127 s)
 
 
@@ -65,6 +67,16 @@ class Outbound:
                 os._exit(0)
         theirs.close()
         os.waitpid(pid, 0)
+
+    def relay(self, inside, hosts):
+        """Hand the helper one resolver's DNS relay sockets (net/dns.py):
+        the sandbox's socket bound to RESOLVER:53 and the host sockets
+        connected to it; closed here."""
+        try:
+            socket.send_fds(self.sock, [json.dumps({"relay": True}).encode()], [inside, *hosts])
+        finally:
+            for fd in (inside, *hosts):
+                os.close(fd)
 
     def start(self, family, address, nonblock, nodelay, keepalive, reply):
         """Begin connecting a host socket to address; the result will come
@@ -122,6 +134,7 @@ def _serve(sock, sentry):
     pending = {}                # host socket's fd -> (socket, reply socket, nonblock, deadline)
     poller = select.poll()
     poller.register(fd, select.POLLIN)
+    relay = dns.Relay()
     while True:
         now = time.monotonic()
         wait = None
@@ -133,8 +146,10 @@ def _serve(sock, sentry):
             continue
         for efd, ev in events:
             if efd == fd:
-                if not _request(sock, poller, pending):
+                if not _request(sock, poller, pending, relay):
                     os._exit(0)             # the Sentry is gone: so are its connections in progress
+            elif relay.handles(efd):
+                relay.event(efd)
             elif efd in pending:
                 s, r, nonblock, _ = pending.pop(efd)
                 poller.unregister(efd)
@@ -146,20 +161,26 @@ def _serve(sock, sentry):
             _answer(s, r, nonblock, errno.ETIMEDOUT)
 
 
-def _request(sock, poller, pending):
+def _request(sock, poller, pending, relay):
     """One request from the Sentry: a host socket connecting, and the reply
-    socket of the guest thread that waits for it.  False: the Sentry is gone."""
+    socket of the guest thread that waits for it; or a resolver's DNS relay
+    sockets.  False: the Sentry is gone."""
     try:
-        msg, fds, _, _ = socket.recv_fds(sock, 4096, 2)
+        msg, fds, _, _ = socket.recv_fds(sock, 4096, 1 + dns.SOCKETS_PER_RESOLVER)
     except OSError:
         return False
     if not msg:
         return False
+    req = json.loads(msg)
+    if req.get("relay") and len(fds) >= 2:
+        relay.add(fds[0], fds[1:])
+        for f in relay.fds():
+            poller.register(f, select.POLLIN)
+        return True
     if len(fds) != 2:
         for f in fds:
             os.close(f)
         return True
-    req = json.loads(msg)
     s, r = socket.socket(fileno=fds[0]), socket.socket(fileno=fds[1])
     pending[s.fileno()] = (s, r, req["nonblock"], time.monotonic() + CONNECT_TIMEOUT)
     poller.register(s.fileno(), select.POLLOUT)

@@ -271,7 +271,9 @@ FD_HOLDER = PYTHON_RUNTIME + [
 # The outbound helper (sentry/net/outbound.py): waits for the handshakes of
 # the host connections the Sentry started, makes each "connected for good",
 # and sends it to the guest thread that waits.  It never makes a socket
-# (no socket(2)): every socket it holds the Sentry made and passed to it.
+# (no socket(2)): every socket it holds the Sentry made and passed to it.  It
+# also relays DNS datagrams between the sandbox and its resolvers
+# (sentry/net/dns.py), on sockets the Sentry made too.
 OUTBOUND_HELPER = PYTHON_RUNTIME + [
     Call("recvmsg", "a host socket being connected and a guest thread's reply socket, from the Sentry"),
     Call("poll", "waits for the Sentry's requests and the handshakes in progress"),
@@ -284,7 +286,9 @@ OUTBOUND_HELPER = PYTHON_RUNTIME + [
          one_of(1, "request", {"FIONBIO": 0x5421, "TCGETS": 0x5401})),
     Call("fcntl", "fd flags", one_of(1, "cmd", FCNTL_COMMANDS)),
     Call("sendmsg", "the connected socket to the guest thread (SCM_RIGHTS)"),
-    Call("sendto", "or the errno of its failure"),
+    Call("sendto", "or the errno of its failure; DNS queries to a resolver and answers to the guest "
+         "that asked (sentry/net/dns.py)"),
+    Call("recvfrom", "the DNS relay: a guest's query, a resolver's answer"),
     Call("kill", "its SIGSYS handler takes the Sentry down with it (so the sandbox stops)",
          [(Is(0, "sentry_pid", "pid = the Sentry's"), Is(1, 9, "sig = SIGKILL"))]),
 ]

@@ -93,6 +93,7 @@ def run(cfg, on_ready=None):
             from sentry.net.outbound import Outbound
             outbound = kernel.outbound = Outbound(private)
             kernel.net_policy = cfg.net_policy
+            _dns_relay(cfg, mountns, outbound, kernel)
         if cfg.kernel_release:
             kernel.uts["release"] = cfg.kernel_release
 
@@ -174,6 +175,21 @@ def _receive_setup(sock, holder):
         if userns is not None:
             os.close(userns)
     return fds[0]
+
+
+def _dns_relay(cfg, mountns, outbound, kernel):
+    """The sandbox's resolvers, relayed at their own addresses inside its
+    network namespace (sentry/net/dns.py).  One that cannot be set up is
+    left out, with a warning: resolution fails there as on a host whose
+    resolver is down."""
+    from sentry.net import dns
+    for ip in (cfg.dns if cfg.dns is not None else dns.host_nameservers()):
+        try:
+            for _, inside, hosts in dns.set_up(mountns, [ip]):
+                outbound.relay(inside, hosts)
+            kernel.dns_addresses.add(ip)
+        except OSError as e:
+            log.warning("no DNS relay for %s: %s", ip, e.strerror or e)
 
 
 SO_NETNS_COOKIE = 71
