@@ -4,6 +4,7 @@ the Sentry, its mount helper, its fd holder, its outbound helper (the default
 of their own and keep only the capabilities they use; a forbidden call stops
 the sandbox with one clear line, and no guest outlives it."""
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -149,6 +150,29 @@ def test_a_forbidden_call_of_the_outbound_helper_stops_the_sandbox():
     assert ("sentry: internal error: the outbound helper made syscall 322 (execveat), which its own filter "
             "forbids; stopping") in p.stderr.decode().splitlines()
     assert _gone(marker) == {}
+
+
+def test_a_forbidden_call_of_the_port_forwarder_stops_the_sandbox():
+    marker = uuid.uuid4().hex
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        port = s.getsockname()[1]
+    p = subprocess.run(SENTRY + ["--publish", f"{port}:80", "--", "sh", "-c", f"sleep 30; echo survived # {marker}"],
+                       env=_env(**{selfconfine.PROBE_ENV: "publish"}), capture_output=True, timeout=TIMEOUT)
+    assert b"survived" not in p.stdout
+    assert p.returncode in (-9, 125), p      # killed by it, or told it did not start
+    assert ("sentry: internal error: the port forwarder made syscall 322 (execveat), which its own filter "
+            "forbids; stopping") in p.stderr.decode().splitlines()
+    assert _gone(marker) == {}
+
+
+def test_the_port_forwarder_binds_and_listens_on_nothing():
+    """The Sentry binds the published host ports; the forwarder, in the
+    sandbox's network namespace, only accepts on them and connects inside."""
+    names = {c.name for c in selfconfine.PUBLISH}
+    for banned in ("bind", "listen", "socketpair", "execve", "execveat", "clone", "clone3", "setns", "unshare"):
+        assert banned not in names, banned
+    assert selfconfine.PROFILES["publish"][2] == {}
 
 
 def test_the_outbound_helper_holds_no_capability_and_makes_no_socket():

@@ -52,7 +52,7 @@ def run(cfg, on_ready=None):
     private = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-")
     scratch = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-", dir=privatedirs.memory_dir()) if privatedirs.memory_dir() else private
     janitor = privatedirs.janitor(private, scratch)
-    mountns = outbound = holder = None
+    mountns = outbound = holder = forwarder = None
     trail = _audit.OFF
     try:
         kernel = None
@@ -94,6 +94,8 @@ def run(cfg, on_ready=None):
             outbound = kernel.outbound = Outbound(private)
             kernel.net_policy = cfg.net_policy
             _dns_relay(cfg, mountns, outbound, kernel)
+            if cfg.publish:
+                forwarder = _publish(cfg, mountns)
         if cfg.kernel_release:
             kernel.uts["release"] = cfg.kernel_release
 
@@ -147,6 +149,8 @@ def run(cfg, on_ready=None):
             mountns.close()
         if outbound is not None:
             outbound.close()
+        if forwarder is not None:
+            forwarder.close()
         if janitor is not None:
             os.close(janitor)           # the janitor removes them now
         else:
@@ -175,6 +179,23 @@ def _receive_setup(sock, holder):
         if userns is not None:
             os.close(userns)
     return fds[0]
+
+
+def _publish(cfg, mountns):
+    """--publish: the host ports, bound now (a taken one stops the run
+    here), and the forwarder that crosses into the sandbox
+    (sentry/net/publish.py)."""
+    from sentry.net import publish
+    try:
+        listeners = publish.listen(cfg.publish)
+    except OSError as e:
+        host, port, proto = e.spec if hasattr(e, "spec") else (None, None, None)
+        what = f"{host}:{port}" + ("/udp" if proto == "udp" else "") if host else "?"
+        raise ConfigError(f"--publish {what}: host port {host}: {e.strerror}")
+    try:
+        return publish.Forwarder(listeners, mountns.netns_fd, mountns.userns_fd)
+    except OSError as e:
+        raise ConfigError(f"--publish: {e.strerror}")
 
 
 def _dns_relay(cfg, mountns, outbound, kernel):
