@@ -223,3 +223,26 @@ def test_unprivileged_publish(as_nobody):  # noqa: F811
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_a_flood_of_udp_clients_is_bounded(published):
+    """More host client addresses than the forwarder remembers: the oldest
+    give way, and a client still gets its answer."""
+    from sentry.net import publish
+    ports, _ = published
+    socks = []
+    try:
+        for _ in range(publish.UDP_CLIENTS_MAX + 40):
+            c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            c.sendto(b"x", ("127.0.0.1", ports[7001]))
+            socks.append(c)
+        last = socks[-1]
+        last.settimeout(5)
+        assert last.recv(100) == b"echo:x"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
+            c.settimeout(5)
+            c.sendto(b"y", ("127.0.0.1", ports[7001]))
+            assert c.recv(100) == b"echo:y"
+    finally:
+        for c in socks:
+            c.close()

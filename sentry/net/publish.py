@@ -32,6 +32,8 @@ import socket
 import time
 
 UDP_IDLE = 60.0
+UDP_CLIENTS_MAX = 512        # host client addresses remembered per forwarder; the oldest give way
+PAUSE = 0.1                  # seconds a listener rests after accept ran out of fds
 CHUNK = 65536
 BUFFER_MAX = 1 << 20         # bytes held for a slow side before reading from the other pauses
 
@@ -163,10 +165,13 @@ class _Loop:
         self.pipes = {}                     # fd -> _Side
         self.udp = {}                       # (listener fd, client address) -> inside socket
         self.udp_inside = {}                # inside fd -> (listener socket, client address, last use)
+        self.paused = {}                    # listener fd -> when it listens again
 
     def run(self):
         while True:
             wait = 5000 if self.udp_inside else None
+            if self.paused:
+                wait = max(0, min(self.paused.values()) - time.monotonic()) * 1000
             try:
                 events = self.poller.poll(wait)
             except InterruptedError:
@@ -188,16 +193,28 @@ class _Loop:
                 elif fd in self.pipes:
                     self.pipes[fd].event(ev)
             self._forget_idle()
+            now = time.monotonic()
+            for fd in [fd for fd, until in self.paused.items() if until <= now]:
+                del self.paused[fd]
+                self.poller.register(fd, select.POLLIN)
 
     # ---- TCP ----
 
     def _accept(self, listener, port):
         try:
             conn, _ = listener.accept()
-        except OSError:
+        except OSError as e:
+            if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                # out of fds: rest, rather than spin on a listener that stays readable
+                self.poller.unregister(listener.fileno())
+                self.paused[listener.fileno()] = time.monotonic() + PAUSE
             return
         conn.setblocking(False)
-        inside = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            inside = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        except OSError:
+            conn.close()                    # out of fds: this client is refused
+            return
         inside.setblocking(False)
         err = inside.connect_ex(("127.0.0.1", port))
         if err not in (0, errno.EINPROGRESS):
@@ -220,7 +237,12 @@ class _Loop:
         key = (listener.fileno(), client)
         inside = self.udp.get(key)
         if inside is None:
-            inside = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            if len(self.udp_inside) >= UDP_CLIENTS_MAX:
+                self._forget(min(self.udp_inside, key=lambda fd: self.udp_inside[fd][2]))
+            try:
+                inside = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            except OSError:
+                return                      # out of fds: the datagram is lost, as UDP may lose it
             inside.setblocking(False)
             try:
                 inside.connect(("127.0.0.1", port))
@@ -247,11 +269,14 @@ class _Loop:
 
     def _forget_idle(self):
         now = time.monotonic()
-        for fd, (listener, client, last) in list(self.udp_inside.items()):
+        for fd, (_, _, last) in list(self.udp_inside.items()):
             if now - last > UDP_IDLE:
-                del self.udp_inside[fd]
-                self.poller.unregister(fd)
-                self.udp.pop((listener.fileno(), client)).close()
+                self._forget(fd)
+
+    def _forget(self, fd):
+        listener, client, _ = self.udp_inside.pop(fd)
+        self.poller.unregister(fd)
+        self.udp.pop((listener.fileno(), client)).close()
 
 
 class _Side:
