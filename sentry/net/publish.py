@@ -22,7 +22,9 @@ can reach, so a forwarder crosses it, as docker-proxy does:
     what it sees is a client at 127.0.0.1, as behind docker-proxy.
 
 The data is copied by the forwarder, not trapped: no guest call stops for
-it.  The forwarder exits when the Sentry does (its end of a socket pair).
+it.  The forwarder exits when the Sentry does (its end of a socket pair):
+it closes the host ports at once, and passes on for DRAIN seconds at most
+what the guest sent before it ended.
 """
 import errno
 import json
@@ -33,6 +35,7 @@ import time
 
 UDP_IDLE = 60.0
 UDP_CLIENTS_MAX = 512        # host client addresses remembered per forwarder; the oldest give way
+DRAIN = 2.0                  # seconds the forwarder may outlive the Sentry, passing on what was sent
 PAUSE = 0.1                  # seconds a listener rests after accept ran out of fds
 CHUNK = 65536
 BUFFER_MAX = 1 << 20         # bytes held for a slow side before reading from the other pauses
@@ -168,20 +171,29 @@ class _Loop:
         self.paused = {}                    # listener fd -> when it listens again
 
     def run(self):
+        drain_until = None
         while True:
             wait = 5000 if self.udp_inside else None
             if self.paused:
                 wait = max(0, min(self.paused.values()) - time.monotonic()) * 1000
+            if drain_until is not None:
+                if not self.pipes or time.monotonic() >= drain_until:
+                    # at once: a socket collected unclosed would ask
+                    # getpeername for its ResourceWarning
+                    os._exit(0)
+                wait = max(0, drain_until - time.monotonic()) * 1000
             try:
                 events = self.poller.poll(wait)
             except InterruptedError:
                 continue
             for fd, ev in events:
                 if fd == self.sock.fileno():
-                    # the Sentry is gone (or spoke, which it never does); at
-                    # once: a socket collected unclosed would ask getpeername
-                    # for its ResourceWarning
-                    os._exit(0)
+                    # the Sentry is gone (or spoke, which it never does): the
+                    # ports are free at once; what the guest sent before it
+                    # ended still reaches its clients, for DRAIN seconds at most
+                    drain_until = time.monotonic() + DRAIN
+                    self._stop_listening()
+                    break
                 if fd in self.listeners:
                     s, port, proto = self.listeners[fd]
                     if proto == "tcp":
@@ -197,6 +209,17 @@ class _Loop:
             for fd in [fd for fd, until in self.paused.items() if until <= now]:
                 del self.paused[fd]
                 self.poller.register(fd, select.POLLIN)
+
+    def _stop_listening(self):
+        self.poller.unregister(self.sock.fileno())
+        for fd in list(self.udp_inside):
+            self._forget(fd)
+        for fd, (s, _, _) in self.listeners.items():
+            if fd not in self.paused:
+                self.poller.unregister(fd)
+            s.close()
+        self.listeners.clear()
+        self.paused.clear()
 
     # ---- TCP ----
 
