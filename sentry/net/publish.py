@@ -37,7 +37,7 @@ UDP_IDLE = 60.0
 UDP_CLIENTS_MAX = 512        # host client addresses remembered per forwarder; the oldest give way
 DRAIN = 2.0                  # seconds the forwarder may outlive the Sentry, passing on what was sent
 PAUSE = 0.1                  # seconds a listener rests after accept ran out of fds
-CHUNK = 65536
+CHUNK = 1 << 18
 BUFFER_MAX = 1 << 20         # bytes held for a slow side before reading from the other pauses
 
 
