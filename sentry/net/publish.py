@@ -15,18 +15,21 @@ can reach, so a forwarder crosses it, as docker-proxy does:
     sandbox's).
   - TCP: each connection it accepts on the host gets a connection of its
     own to 127.0.0.1:PORT inside the sandbox; bytes are copied both ways
-    (half-closes passed on) in one poll loop.  UDP: each host client address
+    (half-closes passed on, splice(2) through a pipe per direction) in one
+    poll loop.  UDP: each host client address
     gets a socket of its own connected to 127.0.0.1:PORT inside; datagrams
     go both ways, and a client silent for UDP_IDLE seconds is forgotten.
   - The guest holds none of these sockets and cannot name the forwarder:
     what it sees is a client at 127.0.0.1, as behind docker-proxy.
 
-The data is copied by the forwarder, not trapped: no guest call stops for
-it.  The forwarder exits when the Sentry does (its end of a socket pair):
+The data is spliced by the forwarder (socket -> pipe -> socket: the kernel
+moves it, the forwarder only says when), not trapped: no guest call stops
+for it.  The forwarder exits when the Sentry does (its end of a socket pair):
 it closes the host ports at once, and passes on for DRAIN seconds at most
 what the guest sent before it ended.
 """
 import errno
+import fcntl
 import json
 import os
 import select
@@ -38,7 +41,9 @@ UDP_CLIENTS_MAX = 512        # host client addresses remembered per forwarder; t
 DRAIN = 2.0                  # seconds the forwarder may outlive the Sentry, passing on what was sent
 PAUSE = 0.1                  # seconds a listener rests after accept ran out of fds
 CHUNK = 1 << 18
-BUFFER_MAX = 1 << 20         # bytes held for a slow side before reading from the other pauses
+PIPE_SIZE = 1 << 20          # bytes held for a slow side before reading from the other pauses
+F_SETPIPE_SZ = 1031
+SPLICE_FLAGS = 1 | 2         # SPLICE_F_MOVE | SPLICE_F_NONBLOCK
 
 
 class BadSpec(ValueError):
@@ -244,7 +249,20 @@ class _Loop:
             conn.close()
             inside.close()
             return
-        a, b = _Side(self, conn), _Side(self, inside, connecting=True)
+        try:
+            a = _Side(self, conn)
+        except OSError:
+            conn.close()                    # out of fds (the pipes): this client is refused
+            inside.close()
+            return
+        try:
+            b = _Side(self, inside, connecting=True)
+        except OSError:
+            os.close(a.pipe_r)
+            os.close(a.pipe_w)
+            conn.close()
+            inside.close()
+            return
         a.peer, b.peer = b, a
         for side in (a, b):
             self.pipes[side.fd] = side
@@ -303,15 +321,21 @@ class _Loop:
 
 
 class _Side:
-    """One socket of a forwarded TCP connection: what it read waits in its
-    peer's buffer until the peer can write it."""
+    """One socket of a forwarded TCP connection.  What its peer reads is
+    spliced into this side's pipe, and from there into this socket: the
+    kernel moves the bytes, the forwarder only says when."""
 
     def __init__(self, loop, sock, connecting=False):
         self.loop, self.sock, self.fd = loop, sock, sock.fileno()
         self.connecting = connecting
-        self.out = bytearray()          # to write to this socket
+        self.pipe_r, self.pipe_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            fcntl.fcntl(self.pipe_w, F_SETPIPE_SZ, PIPE_SIZE)
+        except OSError:
+            pass                        # the default size: slower, as right
+        self.queued = 0                 # bytes in the pipe, to write to this socket
         self.eof_in = False             # this socket said EOF
-        self.shut_out = False           # its peer said EOF, passed on once out is empty
+        self.shut_out = False           # its peer said EOF, passed on once the pipe is empty
         self.peer = None
         self.closed = False
 
@@ -319,9 +343,9 @@ class _Side:
         if self.connecting:
             return select.POLLOUT
         m = 0
-        if not self.eof_in and len(self.peer.out) < BUFFER_MAX:
+        if not self.eof_in and self.peer.queued < PIPE_SIZE:
             m |= select.POLLIN
-        if self.out:
+        if self.queued:
             m |= select.POLLOUT
         return m
 
@@ -334,20 +358,20 @@ class _Side:
             self.connecting = False
         if ev & select.POLLIN or (ev & (select.POLLHUP | select.POLLERR) and not self.eof_in):
             try:
-                data = self.sock.recv(CHUNK)
+                n = os.splice(self.fd, self.peer.pipe_w, CHUNK, flags=SPLICE_FLAGS)
             except BlockingIOError:
-                data = None
+                n = None                    # no data, or the pipe is full
             except OSError:
                 return self.close_both()
-            if data == b"":
+            if n == 0:
                 self.eof_in = True
                 self.peer.shut_out = True
-            elif data:
-                self.peer.out += data
+            elif n:
+                self.peer.queued += n
         for side in (self, self.peer):
             if not side.flush():
                 return self.close_both()
-        if self.eof_in and self.peer.eof_in and not self.out and not self.peer.out:
+        if self.eof_in and self.peer.eof_in and not self.queued and not self.peer.queued:
             return self.close_both()
         for side in (self, self.peer):
             self.loop.poller.modify(side.fd, side.mask())
@@ -355,14 +379,14 @@ class _Side:
     def flush(self):
         if self.connecting:
             return True
-        while self.out:
+        while self.queued:
             try:
-                n = self.sock.send(self.out)
+                n = os.splice(self.pipe_r, self.fd, self.queued, flags=SPLICE_FLAGS)
             except BlockingIOError:
                 return True
             except OSError:
                 return False
-            del self.out[:n]
+            self.queued -= n
         if self.shut_out:
             self.shut_out = False
             try:
@@ -378,3 +402,5 @@ class _Side:
                 self.loop.poller.unregister(side.fd)
                 self.loop.pipes.pop(side.fd, None)
                 side.sock.close()
+                os.close(side.pipe_r)
+                os.close(side.pipe_w)

@@ -310,9 +310,11 @@ PUBLISH = PYTHON_RUNTIME + [
     Call("recvfrom", "data, and datagrams of published UDP ports"),
     Call("sendto", "data, and datagrams to the host client they answer"),
     Call("shutdown", "a half-close passed on"),
+    Call("pipe2", "a pipe per direction of a forwarded connection"),
+    Call("splice", "moves the bytes: socket -> pipe -> socket"),
     Call("ioctl", "setblocking(); isatty() of Python's io",
          one_of(1, "request", {"FIONBIO": 0x5421, "TCGETS": 0x5401})),
-    Call("fcntl", "fd flags", one_of(1, "cmd", FCNTL_COMMANDS)),
+    Call("fcntl", "fd flags; the pipes' size", one_of(1, "cmd", dict(FCNTL_COMMANDS, F_SETPIPE_SZ=1031))),
     Call("kill", "its SIGSYS handler takes the Sentry down with it (so the sandbox stops)",
          [(Is(0, "sentry_pid", "pid = the Sentry's"), Is(1, 9, "sig = SIGKILL"))]),
 ]
