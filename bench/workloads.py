@@ -13,6 +13,10 @@ import sys
 from dataclasses import dataclass
 
 TAR_FILES = 3000
+MAKE_FILES = 24
+PYTESTS = 200
+WHEEL = "benchpkg-1.0-py3-none-any.whl"
+WHEEL_MODULES = 200
 SQLITE_ROWS = 3000
 SQLITE_ROWS_PER_COMMIT = 50
 
@@ -48,6 +52,35 @@ WORKLOADS = [
              "compile and link a 4-file C program"),
     Workload("sqlite_io", [PY, "{in}/sqlite_io.py", "{out}-bench.db"],
              f"python sqlite3: {SQLITE_ROWS} inserts, commit every {SQLITE_ROWS_PER_COMMIT}"),
+    # everyday tools (issue 16): builds, version control, archives, file
+    # tools, package installs, test suites, on generated inputs, no network
+    Workload("make_j2", ["make", "-s", "-j2", "-f", "{in}/mk/Makefile", "SRC={in}/mk", "OUT={out}-make"],
+             f"make -j2 of a {MAKE_FILES}-file C program (a build)"),
+    Workload("cmake_configure", ["cmake", "-S", "{in}/cm", "-B", "{out}-cm"],
+             "cmake configure of a small C project: compiler probes, many short processes"),
+    Workload("git_3000", ["/bin/sh", "-c",
+                          "git init -q {out}-git && cp -r {in}/tree/. {out}-git && cd {out}-git && "
+                          "git add -A && git -c user.name=b -c user.email=b@b commit -qm tree && "
+                          "git status --short && git log --oneline | wc -l >/dev/null"],
+             f"git init, add and commit {TAR_FILES} files, status, log"),
+    Workload("targz_3000", ["/bin/sh", "-c",
+                            "mkdir -p {out}-tgz/x && tar -czf {out}-tgz/tree.tgz -C {in}/tree . && "
+                            "tar -xzf {out}-tgz/tree.tgz -C {out}-tgz/x"],
+             f"tar.gz create + extract of {TAR_FILES} small files (an archive)"),
+    Workload("fileutils_3000", ["/bin/sh", "-c",
+                                "cp -r {in}/tree {out}-fu && find {out}-fu -type f | wc -l >/dev/null && "
+                                "mv {out}-fu {out}-fu2 && du -s {out}-fu2 >/dev/null && "
+                                "chmod -R go-w {out}-fu2 && rm -rf {out}-fu2"],
+             f"cp -r, find, mv, du, chmod -R, rm -rf over {TAR_FILES} files"),
+    Workload("pip_install", ["env", "PYTHONDONTWRITEBYTECODE=1", PY, "-m", "pip", "install", "-q",
+                             "--no-index", "--no-deps", "--disable-pip-version-check", "--root-user-action=ignore",
+                             "--target", "{out}-pip", f"{{in}}/{WHEEL}"],
+             f"pip install of a local wheel of {WHEEL_MODULES} modules (a package install)"),
+    Workload("pytest_200", ["env", "PYTHONDONTWRITEBYTECODE=1", PY, "-m", "pytest", "-q",
+                            "-p", "no:cacheprovider", "{in}/pytests"],
+             f"pytest of {PYTESTS} small tests (a test suite)"),
+    Workload("node_files", ["node", "{in}/files.js", "{out}-node"],
+             "node: write, stat, read and remove 500 files"),
 ]
 
 
@@ -107,6 +140,58 @@ _C_SOURCES = {
 }
 
 
+_MAKEFILE = """\
+OBJS := $(patsubst $(SRC)/%.c,$(OUT)/%.o,$(wildcard $(SRC)/*.c))
+$(OUT)/prog: $(OBJS)
+\t$(CC) -o $@ $^
+$(OUT)/%.o: $(SRC)/%.c | $(OUT)
+\t$(CC) -O1 -c -o $@ $<
+$(OUT):
+\tmkdir -p $@
+"""
+
+_CMAKELISTS = """\
+cmake_minimum_required(VERSION 3.10)
+project(bench C)
+add_executable(prog main.c)
+"""
+
+_NODE_SCRIPT = """\
+const fs = require("fs"), path = require("path");
+const dir = process.argv[2];
+fs.mkdirSync(dir, { recursive: true });
+for (let i = 0; i < 500; i++) fs.writeFileSync(path.join(dir, "f" + i), "x".repeat(100 + i));
+let total = 0;
+for (const name of fs.readdirSync(dir)) {
+  total += fs.statSync(path.join(dir, name)).size;
+  total += fs.readFileSync(path.join(dir, name)).length;
+}
+for (const name of fs.readdirSync(dir)) fs.unlinkSync(path.join(dir, name));
+fs.rmdirSync(dir);
+if (total !== 2 * (500 * 100 + 499 * 500 / 2)) process.exit(1);
+"""
+
+
+def _wheel(path):
+    """A pure-Python wheel, made by hand (no build backend needed)."""
+    import base64
+    import hashlib
+    import zipfile
+    files = {"benchpkg/__init__.py": ""}
+    files.update({f"benchpkg/m{i:03d}.py": f"VALUE = {i}\n" * 20 for i in range(WHEEL_MODULES)})
+    info = "benchpkg-1.0.dist-info"
+    files[f"{info}/METADATA"] = "Metadata-Version: 2.1\nName: benchpkg\nVersion: 1.0\n"
+    files[f"{info}/WHEEL"] = "Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    record = []
+    for name, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(text.encode())}")
+    files[f"{info}/RECORD"] = "\n".join(record + [f"{info}/RECORD,,"]) + "\n"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+
+
 def _write(path, text):
     with open(path, "w") as f:
         f.write(text)
@@ -119,6 +204,25 @@ def setup(workdir):
     os.makedirs(cdir, exist_ok=True)
     for name, text in _C_SOURCES.items():
         _write(os.path.join(cdir, name), text)
+    mk = os.path.join(workdir, "mk")
+    os.makedirs(mk, exist_ok=True)
+    _write(os.path.join(mk, "Makefile"), _MAKEFILE)
+    for i in range(MAKE_FILES):
+        body = "".join(f"int f{i}_{k}(int x) {{ return x * {k} + {i}; }}\n" for k in range(40))
+        _write(os.path.join(mk, f"u{i:02d}.c"), body + (
+            "int main(void) { return f0_1(0); }\n" if i == 0 else ""))
+    cm = os.path.join(workdir, "cm")
+    os.makedirs(cm, exist_ok=True)
+    _write(os.path.join(cm, "CMakeLists.txt"), _CMAKELISTS)
+    _write(os.path.join(cm, "main.c"), "int main(void) { return 0; }\n")
+    _wheel(os.path.join(workdir, WHEEL))
+    tests = os.path.join(workdir, "pytests")
+    os.makedirs(tests, exist_ok=True)
+    for m in range(PYTESTS // 20):
+        _write(os.path.join(tests, f"test_m{m}.py"), "".join(
+            f"def test_{k}(tmp_path):\n    (tmp_path / 'f').write_text('{k}')\n"
+            f"    assert (tmp_path / 'f').read_text() == '{k}'\n" for k in range(20)))
+    _write(os.path.join(workdir, "files.js"), _NODE_SCRIPT)
     # 30 dirs x 100 files of ~100 bytes: many tiny files, as in a source tree.
     tree = os.path.join(workdir, "tree")
     for i in range(TAR_FILES):

@@ -346,6 +346,15 @@ int sn_fast_path(int tid, sn_regs *r)
 			if (m->readonly || dev) flags &= ~(uint64_t)O_CREAT;
 			else mode = (kind == OPEN ? r->rdx : r->r10) & 07777;
 		}
+		/* the host would refuse the guest's host process what its
+		 * emulated capabilities allow (a mode-000 file, a directory it
+		 * may not search): Python opens it and hands the fd over.  Only
+		 * files of host directories are handed over (never a node of
+		 * /dev), and only regular files and directories (syscalls/file.py) */
+		int handover = m->kind == SN_MOUNT_DIR || m->kind == SN_MOUNT_UPPER || m->kind == SN_MOUNT_LOWER;
+		if (handover && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || (flags & O_PATH_))
+		    && !sn_host_may_open(m->fd, rel, flags, 1, st.st_mode, st.st_uid, st.st_gid))
+			goto out;
 		uint64_t slot = slot_of(tid);
 		if (!slot) goto out;
 		flags &= VALID_OPEN_FLAGS;

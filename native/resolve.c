@@ -62,6 +62,7 @@ void sn_table_reset(struct sn_table *t)
 	t->nplaceholders = 0;
 	t->dev_names[0] = t->fast_dev_names[0] = 0;
 	t->dir_gen++;
+	sn_host_forget();         /* the backings' fds may be others' now */
 }
 
 int sn_table_add(struct sn_table *t, const char *path, const char *root_rel, const char *host_root,
@@ -359,6 +360,126 @@ int sn_table_find(struct sn_table *t, int i, const char *rel, int *backing)
 	struct stat st;
 	if (i < 0 || i >= t->n) return -EINVAL;
 	return find(t, i, rel, backing, &st);
+}
+
+/* ---- the host's check on the guest's host process ---------------------------- */
+
+/* The guest's host process: the Sentry's own uid, gid and groups, with no
+ * capability (design notes §1).  The host checks its opens with the kernel's
+ * generic_permission on these, which sn_host_may_open repeats from the mode
+ * bits (POSIX ACLs are not read: a file with one may be decided differently,
+ * which costs a trip to Python or gives the host's EACCES, never access the
+ * host would refuse). */
+static uint32_t host_uid, host_gid, host_groups[64];
+static int host_ngroups;
+
+void sn_set_host_ids(uint32_t uid, uint32_t gid, const uint32_t *groups, int n)
+{
+	host_uid = uid;
+	host_gid = gid;
+	host_ngroups = n < 0 ? 0 : n > 64 ? 64 : n;
+	for (int i = 0; i < host_ngroups; i++) host_groups[i] = groups[i];
+}
+
+/* want (4 read, 2 write, 1 search/exec) of a file of this mode and owner */
+static int host_permits(uint32_t mode, uint32_t uid, uint32_t gid, int want)
+{
+	uint32_t bits = mode;
+	if (uid == host_uid) bits = mode >> 6;
+	else {
+		int in = gid == host_gid;
+		for (int i = 0; !in && i < host_ngroups; i++) in = host_groups[i] == gid;
+		if (in) bits = mode >> 3;
+	}
+	return (bits & (uint32_t)want) == (uint32_t)want;
+}
+
+/* Directories the guest's host process was found free to search, up to a
+ * path's last name: (backing root fd, that directory), the root and every
+ * directory on the way checked.  An ordinary open of the same directory's
+ * files then stats nothing.  Only positive answers are kept, and only while
+ * nothing but the C fast path has run: sn_wait forgets them all before and
+ * after every stop Python sees (every chmod, chown, rename, rmdir, mount or
+ * copy-up a guest makes is Python's), and after HOST_MEMO_USES answers, so
+ * a change made outside the sandbox is seen soon too. */
+#define HOST_MEMO 512
+#define HOST_MEMO_USES 4096
+static struct { int rootfd; unsigned gen; char dir[232]; } host_memo[HOST_MEMO];
+static unsigned host_gen = 1, host_uses;
+
+void sn_host_forget(void)
+{
+	host_gen++;
+	host_uses = 0;
+}
+
+static unsigned host_slot(int rootfd, const char *dir, size_t n)
+{
+	unsigned h = 2166136261u ^ (unsigned)rootfd;
+	for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)dir[i]) * 16777619u;
+	return h % HOST_MEMO;
+}
+
+/* Whether the guest's host process may walk rel from the backing's root
+ * fd, as its confined openat2 does: search on the root and on every
+ * directory before rel's last name, and `want_parent` too on the last of
+ * them.  0 when refused or unknown (a component gone or not a directory:
+ * the guest's own open then fails as it would). */
+static int host_may_walk(int rootfd, const char *rel, int want_parent)
+{
+	char prefix[SN_PATH_MAX];
+	struct stat st;
+	if (strlen(rel) >= sizeof prefix) return 0;
+	const char *last = strrchr(rel, '/');
+	size_t dn = last ? (size_t)(last - rel) : 0;
+	unsigned slot = host_slot(rootfd, rel, dn);
+	int memo = !want_parent && dn < sizeof host_memo[0].dir;
+	if (memo && host_memo[slot].gen == host_gen && host_memo[slot].rootfd == rootfd
+	    && !strncmp(host_memo[slot].dir, rel, dn) && !host_memo[slot].dir[dn]) {
+		if (++host_uses < HOST_MEMO_USES) return 1;
+		sn_host_forget();
+	}
+	const char *slash = strchr(rel, '/');
+	if (fstat(rootfd, &st)) return 0;
+	if (!host_permits(st.st_mode, st.st_uid, st.st_gid, 1 | (slash ? 0 : want_parent))) return 0;
+	while (slash) {
+		size_t n = slash - rel;
+		memcpy(prefix, rel, n);
+		prefix[n] = 0;
+		slash = strchr(slash + 1, '/');
+		if (fstatat(rootfd, prefix, &st, AT_SYMLINK_NOFOLLOW) || !S_ISDIR(st.st_mode)) return 0;
+		if (!host_permits(st.st_mode, st.st_uid, st.st_gid, 1 | (slash ? 0 : want_parent))) return 0;
+	}
+	if (memo) {
+		host_memo[slot].rootfd = rootfd;
+		host_memo[slot].gen = host_gen;
+		memcpy(host_memo[slot].dir, rel, dn);
+		host_memo[slot].dir[dn] = 0;
+	}
+	return 1;
+}
+
+/* The one prediction of the host's check on an open the guest's host
+ * process makes of rel below the backing's root fd (the C fast path and
+ * syscalls/file.py both ask it): 1 the host allows it, 0 it refuses (or
+ * cannot tell: the caller then takes the slow, exact way).  exists: rel
+ * names a file of this mode and owner (its lstat, host ids); otherwise the
+ * open creates it in rel's parent.  O_TMPFILE: rel is the directory, which
+ * must be writable and searchable.  The file's own bits come first: when
+ * they refuse, nothing is walked. */
+int sn_host_may_open(int rootfd, const char *rel, uint64_t flags, int exists, uint32_t mode, uint32_t uid,
+		     uint32_t gid)
+{
+	if ((flags & SN_O_TMPFILE) == SN_O_TMPFILE)
+		return host_permits(mode, uid, gid, 2 | 1) && host_may_walk(rootfd, rel, 0);
+	if (!exists) return host_may_walk(rootfd, rel, 2 | 1);
+	int want = 0;
+	if (!(flags & O_PATH_)) {
+		if ((flags & O_ACCMODE) != O_WRONLY) want |= 4;
+		if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) want |= 2;
+	}
+	if (want && !host_permits(mode, uid, gid, want)) return 0;
+	return host_may_walk(rootfd, rel, 0);
 }
 
 /* ---- the walk -------------------------------------------------------------- */

@@ -33,6 +33,8 @@
 #define SN_RESOLVE_NO_SYMLINKS 4
 #define SN_RESOLVE_BENEATH 8
 #define SN_RESOLVE_IN_ROOT 16
+/* open's O_TMPFILE (with O_DIRECTORY), for sn_host_may_open */
+#define SN_O_TMPFILE 4259840
 
 struct sn_mount {
 	char path[256];
@@ -108,6 +110,10 @@ int sn_table_find(struct sn_table *t, int i, const char *rel, int *backing);
 int sn_locate(struct sn_table *t, const char *spath, char *rel, size_t size);
 int sn_host_to_sandbox(struct sn_table *t, const char *host, char *out, size_t size);
 int sn_dev_name_in(const char *list, const char *rel);
+void sn_host_forget(void);
+void sn_set_host_ids(uint32_t uid, uint32_t gid, const uint32_t *groups, int n);
+int sn_host_may_open(int rootfd, const char *rel, uint64_t flags, int exists, uint32_t mode, uint32_t uid,
+		     uint32_t gid);
 void sn_walk_init(struct sn_walk *w, const char *start, const char *path, int flags, int scope);
 int sn_walk(struct sn_table *t, struct sn_walk *w);
 #endif

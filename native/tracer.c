@@ -23,6 +23,7 @@
 #include <linux/ptrace.h>
 
 #include "tracer.h"
+#include "resolve.h"
 
 /* The staging area sits at the same address in every guest address space, so
  * the memory-call check needs no per-task lookup. */
@@ -217,7 +218,21 @@ int sn_take_queued(int tid)
 	return -1;
 }
 
+static int wait_stop(sn_event *ev);
+
+/* The next stop Python must see.  Whatever Python did since the last one,
+ * or will do for this one, may have changed a directory's mode, owner or
+ * name: the fast path's memo of directories the guest's host process may
+ * search is forgotten on both sides (native/resolve.c). */
 int sn_wait(sn_event *ev)
+{
+	sn_host_forget();
+	int r = wait_stop(ev);
+	sn_host_forget();
+	return r;
+}
+
+static int wait_stop(sn_event *ev)
 {
 	for (;;) {
 		int status;

@@ -14,14 +14,15 @@ import struct
 
 from sentry.kernel import fdtraps
 from sentry.platform import staging
-from sentry.host import CONFINED
-from sentry.vfs.mount import CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE, WRITE
+from sentry._native import lib
+from sentry.host import CONFINED, openat2
+from sentry.vfs.mount import CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE, WRITE, open_final
 from sentry.vfs.resolve import RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT, UnnamedTarget
-from sentry.kernel.syscall import AT_FDCWD, PASS, Rewrite, sint
+from sentry.kernel.syscall import AT_FDCWD, Handover, PASS, Rewrite, sint
 from syscalls import owner, permission
 from syscalls.fdutil import Borrowed, check_owner, chmod_fd, chown_fd, is_hidden
 from sentry.errors import SyscallError
-from syscalls.lookup import lookup
+from syscalls.lookup import Parent, lookup
 from syscalls.path import XATTR_SIZE_MAX, check_xattr_change, check_xattr_name, xattr_name
 from syscalls import locks, process, tty
 from syscalls.registry import handler
@@ -44,7 +45,8 @@ def wants_write(flags):
     return (flags & O_ACCMODE) != 0 or flags & (O_TRUNC | (O_TMPFILE & ~O_DIRECTORY))
 
 
-def open_rewrite(call, dirfd, path, flags, mode, scope=0):
+def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
+    guest_flags, guest_mode = flags, mode
     flags &= VALID_FLAGS
     creat = flags & O_CREAT and not flags & O_PATH
     tmpfile = (flags & O_TMPFILE) == O_TMPFILE
@@ -60,6 +62,11 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0):
     if creat and flags & O_EXCL and loc.exists:
         raise SyscallError(errno.EEXIST)
     if loc.exists and not flags & O_PATH:
+        # Linux's do_open: the type's errors before the permission check
+        if creat and stat.S_ISDIR(loc.st.st_mode):
+            raise SyscallError(errno.EISDIR)
+        if flags & O_DIRECTORY and not stat.S_ISDIR(loc.st.st_mode):
+            raise SyscallError(errno.ENOTDIR)
         permission.check_open(call, loc, flags)
     if loc.mount.kind == "dev" and loc.rel == "tty":
         tty.check_controlling_terminal(call)
@@ -75,11 +82,26 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0):
         mode &= 0o7777
     else:
         mode = 0
+    creating = bool(creat and not loc.exists) or tmpfile
+    ids = owner.creator(call) if creating else None
+    if _host_refuses(loc, flags, creating, tmpfile):
+        # Linux would allow it (the emulated check above passed: root's
+        # override, or the guest's own ids), the host would not allow the
+        # guest's host process: the Sentry opens it and hands it over
+        if flags & O_PATH:
+            pinned = _open_path_pinned(call, loc, flags)
+            if pinned is not None:
+                return pinned
+        else:
+            fd = _open_for_guest(call, loc, flags, mode, creating, tmpfile, ids)
+            if fd == RETRY and not retried:
+                return open_rewrite(call, dirfd, path, guest_flags, guest_mode, scope, retried=True)
+            if fd is not None and fd != RETRY:
+                raise Handover(fd, lambda result: result, cloexec=bool(flags & os.O_CLOEXEC))
     if flags & O_PATH:
         flags &= O_PATH_FLAGS          # openat ignores the rest; openat2 rejects it
     else:
         flags |= O_LARGEFILE           # openat forces it on 64-bit; openat2 does not
-    ids = owner.creator(call) if (creat and not loc.exists) or tmpfile else None
     rerun = False
     if ids is not None and not tmpfile and not flags & O_EXCL:
         # the file must be this call's own: one another process makes
@@ -101,6 +123,97 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0):
             return None
         return owner.adopt_opened(call, task, result, loc, ids, since, tmpfile)
     return Rewrite(SYS_OPENAT2, args, on_exit=created)
+
+
+# ---- opens the host would refuse the guest's host process ---------------------
+#
+# The guest runs on the host as the Sentry's uid with no capability, so the
+# host checks its opens against the mode bits as that uid: a root guest is
+# refused a mode-000 file, or a file under a directory it may not search,
+# that root opens on Linux (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), and a
+# guest of another uid is refused its own 0644 file (the host sees "other").
+# The Sentry has checked what Linux would (permission.py, or root's
+# override); when the host's check (generic_permission on the mode bits, as
+# native/resolve.c predicts it for the fast path too: sn_host_may_open) would
+# refuse what that allowed, the Sentry opens the file itself, confined to
+# its mount, and hands the fd over as the call's result (Handover: it lands
+# in the guest's table in one step, at the lowest free number).  O_PATH fds
+# cannot be handed over: the guest reopens the Sentry's through the fd
+# holder (syscalls/pin.py) instead.
+
+O_NOATIME = 0o1000000
+RETRY = -1
+HANDOVER_KINDS = ("bind", "tmpfs", "layer", "hidden")    # host directories; not /dev, /proc, devpts
+
+
+def _host_refuses(loc, flags, creating, tmpfile):
+    """Whether the host would refuse this open to the guest's host process
+    (native/resolve.c: sn_host_may_open, the fast path's prediction too)."""
+    if loc.mount.kind not in HANDOVER_KINDS:
+        return False
+    st = loc.st
+    if creating and not tmpfile:
+        return not lib.sn_host_may_open(loc.mount.fd, os.fsencode(loc.rel), flags, 0, 0, 0, 0)
+    if not flags & O_PATH and not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        return False              # no fifo or device is ever opened by the Sentry
+    return not lib.sn_host_may_open(loc.mount.fd, os.fsencode(loc.rel), flags, 1, st.st_mode, st.st_uid, st.st_gid)
+
+
+def _open_for_guest(call, loc, flags, mode, creating, tmpfile, ids):
+    """The Sentry's own fd for the guest's open (to hand over), or RETRY (a
+    file appeared where it was to create one: the guest's call is looked up
+    again), or None (the file is not the one resolved: the guest's own call
+    runs, as it would have).  Errors are the kernel's, as SyscallError."""
+    from sentry.kernel.credentials import CAP_FOWNER
+    from sentry.kernel import idmap
+    creds = call.task.creds
+    base = (flags & ~(O_NOFOLLOW | os.O_CLOEXEC | O_CREAT | O_EXCL)) | os.O_CLOEXEC | O_LARGEFILE
+    if creating:
+        since, umask = owner.now(), call.umask()
+        if tmpfile:
+            fd = openat2(loc.mount.fd, loc.rel, base | flags & O_EXCL, mode & ~umask)
+            owner.adopt_fd(call, ids, fd, loc.st, since)
+            return fd
+        with Parent(loc) as (pfd, name):
+            try:
+                # the new file only: never another that appeared meanwhile
+                fd = openat2(pfd, name, base | O_CREAT | O_EXCL, mode & ~umask)
+            except SyscallError as e:
+                if e.errno == errno.EEXIST and not flags & O_EXCL:
+                    return RETRY
+                raise
+            owner.adopt_fd(call, ids, fd, os.fstat(pfd), since)
+        return fd
+    if flags & O_NOATIME and creds is not None and not creds.capable(CAP_FOWNER) \
+            and idmap.current.uid_view(loc.st.st_uid) != creds.fsuid:
+        raise SyscallError(errno.EPERM)
+    ref = open_final(loc)                  # O_PATH|O_NOFOLLOW, confined
+    try:
+        st = os.fstat(ref)
+        if (st.st_dev, st.st_ino) != (loc.st.st_dev, loc.st.st_ino) or \
+                not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            return None
+        # the very inode resolved, reopened: no path is looked up again
+        try:
+            return os.open(f"/proc/self/fd/{ref}", base)
+        except OSError as e:
+            raise SyscallError(e.errno)
+    finally:
+        os.close(ref)
+
+
+def _open_path_pinned(call, loc, flags):
+    """O_PATH under a directory the host would not let the guest's host
+    process search: the guest reopens the Sentry's confined O_PATH fd,
+    held by the fd holder, through its magic link (syscalls/pin.py)."""
+    from syscalls import pin
+    if stat.S_ISLNK(loc.st.st_mode):
+        return None
+    how = struct.pack("<QQQ", flags & (O_PATH | O_DIRECTORY | os.O_CLOEXEC), 0, 0)
+    path_addr, how_addr = call.stage(pin.pinned(call, loc) + b"\0", how)
+    kernel = call.kernel
+    return Rewrite(SYS_OPENAT2, {0: AT_FDCWD, 1: path_addr, 2: how_addr, 3: len(how)},
+                   on_exit=lambda task, result: pin.release(kernel, task))
 
 
 F_DUPFD, F_DUPFD_CLOEXEC = 0, 1030

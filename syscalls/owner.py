@@ -97,6 +97,20 @@ def _adopt(call, ids, fd, st, parent_st, since):
     return True
 
 
+def adopt_fd(call, ids, fd, parent_st, since):
+    """The Sentry just created the regular file open at fd (named, or an
+    O_TMPFILE) in a directory whose st is parent_st, for the guest: make
+    it the creator's."""
+    if ids is None:
+        return
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode):
+            _adopt(call, ids, fd, st, parent_st, since)
+    except OSError:
+        pass
+
+
 def adopt_name(call, ids, parent_fd, name, kind, since):
     """The Sentry just made `name` (of type `kind`, S_IFDIR…) in the
     confined directory parent_fd for the guest: make it the creator's."""

@@ -151,7 +151,7 @@ def test_lifecycle(oci, tmp_path):
 # A stand-in for conmon: a subreaper that runs create, lets it exit, waits
 # on the pid in the pid file (the orphan it inherits) and reports its status.
 REAPER = textwrap.dedent("""
-    import ctypes, os, subprocess, sys
+    import ctypes, os, subprocess, sys, time
     ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)   # PR_SET_CHILD_SUBREAPER
     root, bundle, cid, pidfile, action = sys.argv[1:6]
     sentry = [sys.executable, "-m", "sentry", "--root", root]
@@ -162,6 +162,22 @@ REAPER = textwrap.dedent("""
         print("create", r.returncode); sys.exit(0)
     pid = int(open(pidfile).read())
     subprocess.run(sentry + ["start", cid], check=True)
+    if action in ("TERM", "SIGINT"):
+        # a signal the init does not handle yet never reaches it (pid 1 of
+        # its namespace, as under runc): wait until its trap is set
+        bit = 1 << ({"TERM": 15, "SIGINT": 2}[action] - 1)
+        def caught():
+            try:
+                for k in open(f"/proc/{pid}/task/{pid}/children").read().split():
+                    st = dict(l.split(":", 1) for l in open(f"/proc/{k}/status"))
+                    past_exec = b"trap" in open(f"/proc/{k}/cmdline", "rb").read()
+                    if int(st["TracerPid"]) == pid and past_exec and int(st["SigCgt"], 16) & bit:
+                        return True      # the guest's init, its trap set
+            except OSError:
+                pass
+            return False
+        while not caught():
+            time.sleep(0.01)
     if action != "-":
         subprocess.run(sentry + ["kill", cid, action], check=True)
     while True:
@@ -470,13 +486,180 @@ def test_spec_and_features(oci, tmp_path):
     assert f["ociVersionMax"].startswith("1.") and "network" in f["linux"]["namespaces"]
 
 
-def test_exec_is_refused_clearly(oci):
-    assert oci.create("e", oci.bundle(["sleep", "100"])).returncode == 0
+def _started(oci, cid, args, **changes):
+    r = oci.create(cid, oci.bundle(args, **changes))
+    assert r.returncode == 0, open(r.err).read()
+    assert oci.cmd("start", cid).returncode == 0
+    return r
+
+
+def test_exec_joins_the_running_sandbox(oci, tmp_path):
+    """The new process: the same pid namespace (a new virtual pid, `ps`
+    sees both), the same file system (a file init wrote in its tmpfs), the
+    same hostname; its own args, env, cwd and user; its exit status."""
+    r = _started(oci, "x", ["sh", "-c", "echo from-init > /tmp/mark; exec sleep 100"])
     try:
-        r = oci.cmd("exec", "e", "true")
-        assert r.returncode == 1 and "not supported yet" in r.stderr and r.stderr.count("\n") == 1
+        read_when(r.out, lambda t: True, timeout=0.5)
+        e = oci.cmd("exec", "-e", "FOO=bar", "--cwd", "/tmp", "x", "sh", "-c",
+                    "cat /tmp/mark; echo $$ $FOO; pwd; hostname; id -u; ps -o pid,args; exit 7")
+        assert e.returncode == 7, e.stderr
+        lines = e.stdout.splitlines()
+        assert lines[0] == "from-init" and lines[1].split()[1] == "bar", e.stdout
+        pid = int(lines[1].split()[0])
+        assert pid > 1 and lines[2:5] == ["/tmp", "box", "0"], e.stdout
+        ps = {l.split()[0]: l.split(None, 1)[1] for l in lines[6:]}
+        assert ps.get("1", "").endswith("sleep 100") and str(pid) in ps, e.stdout
+        u = oci.cmd("exec", "-u", "1000:1000", "x", "sh", "-c", "id -u; id -g; touch /x 2>&1; exit 0")
+        assert u.returncode == 0 and u.stdout.splitlines()[:2] == ["1000", "1000"], u.stdout + u.stderr
+        missing = oci.cmd("exec", "x", "no-such-program")
+        assert missing.returncode == 127 and "no-such-program" in missing.stderr
+        assert oci.state("x")["status"] == "running"
+        assert len(json.loads(oci.cmd("ps", "--format", "json", "x").stdout)) == 1
     finally:
-        oci.cmd("delete", "--force", "e")
+        oci.cmd("delete", "--force", "x")
+
+
+def test_exec_process_json_detach_and_pid_file(oci, tmp_path):
+    """As podman's conmon asks: --process, --detach, --pid-file: exec returns
+    at once, and the pid file's process (a subreaper inherits it) exits
+    with the command's status; stdio are exec's own fds."""
+    _started(oci, "d", ["sleep", "100"])
+    try:
+        proc = tmp_path / "process.json"
+        proc.write_text(json.dumps({"args": ["sh", "-c", "sleep 0.5; echo $A in $(pwd) as $(id -u):$(id -g); exit 5"],
+                                    "env": ["PATH=/bin", "A=a1"], "cwd": "/proc",
+                                    "user": {"uid": 42, "gid": 43}, "terminal": False}))
+        out = tmp_path / "exec.out"
+        script = textwrap.dedent("""
+            import ctypes, os, subprocess, sys, time
+            ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)   # PR_SET_CHILD_SUBREAPER
+            root, proc, pidfile, out = sys.argv[1:5]
+            t = time.monotonic()
+            with open(out, "w") as o:
+                r = subprocess.run([sys.executable, "-m", "sentry", "--root", root, "exec", "--detach",
+                                    "--pid-file", pidfile, "--process", proc, "d"], stdout=o, stderr=o)
+            took = time.monotonic() - t
+            pid = int(open(pidfile).read())
+            while os.waitpid(-1, 0)[0] != pid:
+                pass
+            print(r.returncode, took < 0.5 + 5, os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) if False else "")
+        """)
+        # the waiter's status, seen by its subreaper
+        script = script.replace("while os.waitpid(-1, 0)[0] != pid:\n    pass\n", "")
+        script += textwrap.dedent("""
+            while True:
+                p, st = os.waitpid(-1, 0)
+                if p == pid:
+                    print("status", os.waitstatus_to_exitcode(st))
+                    break
+        """)
+        r = subprocess.run([sys.executable, "-c", script, oci.root, str(proc), str(tmp_path / "pid"), str(out)],
+                           capture_output=True, text=True, env=ENV, timeout=TIMEOUT)
+        assert "status 5" in r.stdout, (r.stdout, r.stderr, out.read_text())
+        assert out.read_text() == "a1 in /proc as 42:43\n"
+    finally:
+        oci.cmd("delete", "--force", "d")
+
+
+def test_exec_tty_through_the_console_socket(oci, tmp_path):
+    sock_path = str(tmp_path / "console.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(1)
+    _started(oci, "t", ["sleep", "100"])
+    try:
+        e = subprocess.Popen([sys.executable, "-m", "sentry", "--root", oci.root, "exec", "-t",
+                              "--console-socket", sock_path, "t", "sh", "-c",
+                              "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty; exit 3"],
+                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        conn, _ = srv.accept()
+        fds = array.array("i")
+        msg, anc, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize))
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[:fds.itemsize])
+        conn.close()
+        master = fds[0]
+        out = b""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(master)
+        assert e.wait(TIMEOUT) == 3, e.stderr.read()
+        assert b"all-tty\r\n" in out, out
+    finally:
+        srv.close()
+        oci.cmd("delete", "--force", "t")
+
+
+def test_exec_ends_with_the_sandbox_and_is_refused_after(oci, tmp_path):
+    """The init's end takes exec'd processes along (137, as under runc);
+    a stopped container refuses exec; and a guest cannot use the control
+    socket even when it is handed the state directory."""
+    r = oci.create("s", oci.bundle(["sh", "-c", "sleep 1; exit 0"]))
+    assert r.returncode == 0
+    assert oci.cmd("start", "s").returncode == 0
+    e = oci.cmd("exec", "s", "sleep", "100", timeout=30)
+    assert e.returncode == 137, e.stderr
+    oci.wait_status("s", "stopped")
+    again = oci.cmd("exec", "s", "true")
+    assert again.returncode == 1 and "stopped" in again.stderr
+    oci.cmd("delete", "--force", "s")
+
+
+GUEST_EXEC = textwrap.dedent("""
+    import json, socket, sys
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sys.argv[1])
+    try:
+        socket.send_fds(s, [json.dumps({"args": ["true"]}).encode()], [0, 1, 2])
+        print(s.recv(4096).decode())
+    except OSError as e:          # refused before it could send
+        print(s.recv(4096).decode() or e)
+""")
+
+
+def test_a_guest_cannot_use_the_control_socket(oci, tmp_path):
+    """Even a guest that can name exec.sock (here: a `sentry run` given the
+    state directory as a bind mount) and connects to it is refused: the spawner serves no tracee of any Sentry."""
+    _started(oci, "g", ["sleep", "100"])
+    try:
+        sock = os.path.join(oci.root, "g", "exec.sock")
+        assert oct(os.stat(sock).st_mode & 0o777) == "0o600"
+        r = subprocess.run([sys.executable, "-m", "sentry", "run", "--network=host", "--mount", f"type=bind,src={oci.root},dst=/state,sockets",
+                            "--", "/usr/bin/python3", "-c", GUEST_EXEC, "/state/g/exec.sock"],
+                           capture_output=True, text=True, env=ENV, timeout=TIMEOUT)
+        assert r.stdout.strip() == "error permission denied", (r.stdout, r.stderr)
+        assert len(json.loads(oci.cmd("ps", "--format", "json", "g").stdout)) == 1
+    finally:
+        oci.cmd("delete", "--force", "g")
+
+
+def test_masked_and_readonly_paths(oci, tmp_path):
+    """linux.maskedPaths: an empty stand-in; linux.readonlyPaths: read-only;
+    podman's defaults under /proc and /sys are absent or read-only already."""
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "secret").write_text("s3cret\n")
+    (data / "sub" / "f").write_text("f\n")
+    b = oci.bundle(["sh", "-c", "cat /data/secret; echo [$(cat /data/secret)]; cat /data/sub/f; "
+                                "echo x > /data/sub/g || echo ro; echo y > /data/h && echo rw; "
+                                "[ -e /proc/kcore ] || echo no-kcore; echo 1 > /proc/sysrq-trigger || echo ro2"],
+                   mounts=[{"destination": "/proc", "type": "proc", "source": "proc"},
+                           {"destination": "/data", "type": "bind", "source": str(data), "options": ["rbind", "rw"]}],
+                   linux={"namespaces": [{"type": "pid"}, {"type": "mount"}],
+                          "maskedPaths": ["/data/secret", "/proc/kcore", "/sys/firmware"],
+                          "readonlyPaths": ["/data/sub", "/proc/sys", "/proc/sysrq-trigger", "/no/such"]})
+    r = oci.cmd("run", "--bundle", b, "m")
+    assert r.stdout.splitlines() == ["[]", "f", "ro", "rw", "no-kcore", "ro2"], (r.stdout, r.stderr)
+    assert (data / "secret").read_text() == "s3cret\n" and not (data / "sub" / "g").exists()
+    assert (data / "h").read_text() == "y\n"
 
 
 def test_a_network_namespace_without_a_path_is_a_private_loopback(oci, tmp_path):

@@ -138,8 +138,8 @@ def test_detach_logs_kill_pause_stop_rm(podman):
         assert podman("inspect", "-f", "{{.State.Status}}", name).stdout.strip() == "paused"
         assert podman("unpause", name).returncode == 0
         assert podman("inspect", "-f", "{{.State.Status}}", name).stdout.strip() == "running"
-        ex = podman("exec", name, "true")                  # not there yet: a clear no
-        assert ex.returncode != 0 and "not supported yet" in ex.stderr
+        ex = podman("exec", name, "sh", "-c", "echo $$ from-exec; exit 4")
+        assert ex.returncode == 4 and ex.stdout.split()[1:] == ["from-exec"], (ex.stdout, ex.stderr)
         # init has no TERM handler: TERM is ignored, as under runc; stop escalates
         r = podman("stop", "-t", "1", name)
         assert r.returncode == 0, r.stderr
@@ -147,6 +147,33 @@ def test_detach_logs_kill_pause_stop_rm(podman):
     finally:
         assert podman("rm", "-f", name).returncode == 0
     assert podman("ps", "-a", "-q", "--filter", f"name={name}").stdout == ""
+
+
+def test_exec_joins_the_container(podman):
+    """podman exec (conmon: exec --detach --pid-file --process): the output,
+    the exit status, env/workdir/user, `ps` inside seeing init and itself,
+    a missing program's 127, -t through the console socket; then stop, rm."""
+    name = "sentry-x1"
+    r = podman("run", "-d", "--name", name, IMAGE, "sh", "-c", "echo hello > /tmp/f; exec sleep 1000")
+    assert r.returncode == 0, r.stderr
+    try:
+        ex = podman("exec", "-e", "E=1", "-w", "/tmp", "--user", "7:8", name, "sh", "-c",
+                    "cat f; echo $E $(pwd) $(id -u):$(id -g); ps -o pid,args; exit 6")
+        assert ex.returncode == 6, ex.stderr
+        lines = ex.stdout.splitlines()
+        assert lines[:2] == ["hello", "1 /tmp 7:8"], ex.stdout
+        ps = [l.split(None, 1) for l in lines[3:]]
+        assert ["1", "sleep 1000"] in [[p, a.replace("{exe} ", "")] for p, a in ps], ex.stdout
+        assert any("ps -o pid,args" in a for _, a in ps), ex.stdout
+        missing = podman("exec", name, "nosuch")
+        assert missing.returncode == 127, (missing.stdout, missing.stderr)
+        t = subprocess.run(["script", "-qec", f"podman --runtime {podman.runtime} exec -t {name} "
+                            "sh -c '[ -t 0 ] && [ -t 1 ] && echo on-a-tty; exit 2'", "/dev/null"],
+                           env=podman.env, capture_output=True, text=True, timeout=TIMEOUT)
+        assert t.returncode == 2 and "on-a-tty" in t.stdout, (t.stdout, t.stderr)
+        assert podman("stop", "-t", "1", name).returncode == 0
+    finally:
+        assert podman("rm", "-f", name).returncode == 0
 
 
 def test_kill_9_is_137(podman):

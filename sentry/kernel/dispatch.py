@@ -201,7 +201,7 @@ class SyscallDispatch:
             task.strace_entry = None
             ptrace.resume_to_exit(task.tid)
             # -ESRCH: it stopped or died instead; its exit stop tells restore
-            handover.serve(self.handover_listener, task.tid, h.fd, h.at, h.cloexec)
+            handover.serve(self.handover_of(task), task.tid, h.fd, h.at, h.cloexec)
         finally:
             os.close(h.fd)
 

@@ -91,3 +91,5 @@ class Exit:
         """When the sandbox's first process exits, the rest of the sandbox dies."""
         for tid in list(self.tasks):
             ptrace.kill_task(tid)
+        if self.spawner is not None:      # no process joins any more
+            ptrace.kill_task(self.spawner)

@@ -13,6 +13,7 @@ module per job:
   pids.py       pid translation, guest <-> host
   publish.py    the ids the C fast path answers getpid and its kin with
   borrow.py     duplicates of guest fds for handlers to act on
+  joined.py     processes `exec` adds to the running sandbox
 """
 import collections
 import errno
@@ -28,6 +29,7 @@ from sentry.kernel.credentials import Credentials
 from sentry.kernel.dispatch import SyscallDispatch
 from sentry.kernel.exec import Exec
 from sentry.kernel.exit import ZOMBIE_SWEEP, Exit
+from sentry.kernel.joined import JoinedProcesses
 from sentry.kernel.limits import Limits
 from sentry.kernel.pidns import PidNamespace
 from sentry.kernel.pids import PidTranslation
@@ -42,7 +44,7 @@ log = logging.getLogger("sentry")
 
 
 class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslation,
-             IdentityPublishing, FdBorrowing):
+             IdentityPublishing, FdBorrowing, JoinedProcesses):
     def __init__(self, mounts, table, strace=None, pids_limit=0, creds=None, limits=None):
         self.mounts = mounts
         self.table = table             # sentry.kernel.syscall.SyscallTable: what each call gets
@@ -158,6 +160,9 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
 
     def dispatch(self, ev):
         tid, kind = ev.tid, ev.kind
+        if tid == self.spawner:
+            self.on_spawner_event(ev)
+            return
         if self.init_status is not None and kind not in (ptrace.EXITED, ptrace.SIGNALED):
             # The sandbox is ending: a task the last sweep missed (created
             # meanwhile) dies at its first stop.

@@ -37,6 +37,7 @@ class Process:
         self.files = FdTable()
         self.fs_shared = False        # its cwd and root are another process's too (CLONE_FS)
         self.nproc_limit = None       # (soft, hard) RLIMIT_NPROC, the same way
+        self.handover = None          # its fd handover listener, if not the first process's (kernel/joined.py)
 
     def alone(self):
         """Whether no other task can change its fd table or its cwd while it

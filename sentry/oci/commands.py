@@ -131,7 +131,8 @@ def _create(ctx, args, foreground=False):
             pass
         with c.locked():
             c.save({"id": c.id, "pid": pid, "pid_start": st[0] if st else None,
-                    "init_pid": int(reply.split()[1]), "bundle": bundle,
+                    "init_pid": int(reply.split()[1]), "spawner_pid": int(reply.split()[2]),
+                    "bundle": bundle,
                     "rootfs": kwargs["rootfs"], "created": now_rfc3339(),
                     "annotations": spec.get("annotations") or {}, "owner": owner,
                     "cgroup": cgroup, "paused": False})
@@ -182,15 +183,15 @@ def _container_process(cfg, c, slave, report_w, process, rlimits, cgroup):
         os.umask(int(process["user"]["umask"]) if "umask" in (process.get("user") or {}) else 0o022)
         _check_rlimits(rlimits)
 
-        def on_ready(guest_pid):
-            os.write(report_w, f"ok {guest_pid}\n".encode())
+        def on_ready(guest_pid, spawner):
+            os.write(report_w, f"ok {guest_pid} {spawner or 0}\n".encode())
             os.close(report_w)
             # blocks until `start` opens the fifo to read (runc's exec.fifo)
             fd = os.open(c.fifo, os.O_WRONLY | os.O_CLOEXEC)
             os.write(fd, b"0")
             os.close(fd)
 
-        code = run(cfg, on_ready)
+        code = run(cfg, on_ready, control=c.control_socket)
     except ConfigError as e:
         _report_error(report_w, str(e))
     except BaseException as e:      # nothing may return into the caller's code
@@ -301,6 +302,183 @@ def _kill_quiet(pid, sig):
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
+
+
+# -- exec ---------------------------------------------------------------------
+
+def _exec_parser():
+    p = _parser("exec")
+    p.add_argument("--process", "-p", default=None)
+    p.add_argument("--tty", "-t", action="store_true")
+    p.add_argument("--console-socket", default=None)
+    p.add_argument("--detach", "-d", action="store_true")
+    p.add_argument("--pid-file", default=None)
+    p.add_argument("--env", "-e", action="append", default=[])
+    p.add_argument("--user", "-u", default=None)
+    p.add_argument("--additional-gids", "-g", action="append", default=[])
+    p.add_argument("--cwd", default=None)
+    p.add_argument("--preserve-fds", type=int, default=0)
+    # accepted as runc does; sentry's guests hold no host capabilities anyway
+    p.add_argument("--no-new-privs", action="store_true")
+    p.add_argument("--cap", "-c", action="append", default=[])
+    p.add_argument("--process-label", default=None)
+    p.add_argument("--apparmor", default=None)
+    p.add_argument("--ignore-paused", action="store_true")
+    p.add_argument("--cgroup", default=None)
+    p.add_argument("command", nargs=argparse.REMAINDER)
+    return p
+
+
+def cmd_exec(ctx, argv):
+    """A new process in the running sandbox (sandbox/spawner.py has how):
+    its pid file names a process that exits with the command's status."""
+    from sentry.sandbox import spawner
+    args = _exec_parser().parse_args(argv)
+    if args.preserve_fds:
+        raise OciError("--preserve-fds: passing more file descriptors is not supported yet")
+    c = _existing(ctx, args.id)
+    status = c.status()
+    if status not in ("created", "running"):
+        raise OciError(f"cannot exec in a {status} container")
+    if not c.data.get("spawner_pid"):
+        raise OciError(f"container {c.id}: exec into the sandbox of an unprivileged sentry is not supported yet")
+    req, console_size = _exec_request(c, args)
+    own_tty = False
+    if req["terminal"]:
+        if args.console_socket:
+            master, slave = console.open_pty(console_size)
+            try:
+                console.send_master(args.console_socket, master, slave)
+            except console.ConsoleError as e:
+                os.close(slave)
+                raise OciError(str(e))
+            finally:
+                os.close(master)
+            fds = [slave]
+        elif args.detach:
+            raise OciError("cannot allocate tty if sentry will detach without setting console socket")
+        elif os.isatty(0):
+            fds, own_tty = [0], True
+        else:
+            raise OciError("exec --tty: no console socket, and stdin is not a terminal")
+    else:
+        if args.console_socket:
+            raise OciError("cannot use console socket if sentry will not detach or allocate tty")
+        fds = [0, 1, 2]
+    try:
+        conn = spawner.connect(c.control_socket)
+    except OSError as e:
+        raise OciError(f"container {c.id}: cannot reach its sandbox ({e.strerror})")
+    try:
+        host_pid = spawner.request(conn, req, fds)
+    except (OSError, spawner.SpawnerError) as e:
+        conn.close()
+        raise OciError(f"exec failed: {getattr(e, 'strerror', None) or e}")
+    finally:
+        if req["terminal"] and not own_tty:
+            os.close(fds[0])
+    if args.detach:
+        waiter = os.fork()
+        if waiter == 0:
+            _exec_waiter(conn, host_pid)
+        conn.close()
+        if args.pid_file:
+            _write_pid_file(args.pid_file, waiter)
+        return 0
+    if args.pid_file:
+        _write_pid_file(args.pid_file, os.getpid())
+    return _wait_exec(conn, host_pid)
+
+
+def _exec_request(c, args):
+    """The request for the spawner, from --process or from the container's
+    own process with the command line's changes (as runc builds it)."""
+    if args.process:
+        try:
+            with open(args.process) as f:
+                process = json.load(f)
+        except (OSError, ValueError) as e:
+            raise OciError(f"--process {args.process}: {getattr(e, 'strerror', None) or e}")
+        if not isinstance(process, dict) or not process.get("args"):
+            raise OciError(f"--process {args.process}: args must not be empty")
+        if args.tty:
+            process["terminal"] = True
+    else:
+        if not args.command:
+            raise OciError("exec: no command given (and no --process)")
+        try:
+            process = dict(ocispec.load(c.data["bundle"])["process"])
+        except (ocispec.SpecError, KeyError):
+            process = {"env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}
+        process["args"] = args.command
+        process["terminal"] = args.tty
+        env = ocispec.env_of(process)
+        for kv in args.env:
+            k, _, v = kv.partition("=")
+            env[k] = v
+        process["env"] = [f"{k}={v}" for k, v in env.items()]
+        if args.cwd:
+            process["cwd"] = args.cwd
+        if args.user:
+            uid, _, gid = args.user.partition(":")
+            try:
+                process["user"] = {"uid": int(uid), "gid": int(gid or 0)}
+            except ValueError:
+                raise OciError(f"--user {args.user}: numeric UID[:GID] only")
+        if args.additional_gids:
+            user = dict(process.get("user") or {})
+            user["additionalGids"] = [int(g) for g in args.additional_gids]
+            process["user"] = user
+    user = process.get("user") or {}
+    try:
+        req = {"args": [str(a) for a in process["args"]],
+               "env": [str(e) for e in process.get("env") or []],
+               "cwd": process.get("cwd") or "/",
+               "uid": int(user.get("uid", 0)), "gid": int(user.get("gid", 0)),
+               "groups": [int(g) for g in user.get("additionalGids") or []],
+               "umask": int(user["umask"]) if user.get("umask") is not None else None,
+               "terminal": bool(process.get("terminal"))}
+    except (TypeError, ValueError) as e:
+        raise OciError(f"exec: a malformed process: {e}")
+    return req, process.get("consoleSize")
+
+
+def _exec_status(status):
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    return 128 + status if 0 < status < 64 else 125
+
+
+def _wait_exec(conn, host_pid):
+    """Until the process ends; signals to us are passed on to it."""
+    from sentry.sandbox import spawner
+    saved = {s: signal.signal(s, lambda sig, _f: _kill_quiet(host_pid, sig))
+             for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)}
+    try:
+        return _exec_status(spawner.wait_status(conn))
+    finally:
+        conn.close()
+        for s, h in saved.items():
+            signal.signal(s, h)
+
+
+def _exec_waiter(conn, host_pid):
+    """exec --detach: the process whose pid goes to --pid-file (the engine's
+    conmon, a subreaper, inherits and reaps it): it exits with the command's
+    status, and holds none of the caller's stdio."""
+    code = 125
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        code = _wait_exec(conn, host_pid)
+    except BaseException:
+        pass
+    finally:
+        os._exit(code)
 
 
 # -- state / list / ps --------------------------------------------------------
@@ -563,7 +741,7 @@ COMMANDS = {
     "kill": cmd_kill, "delete": cmd_delete, "list": cmd_list, "ps": cmd_ps,
     "pause": cmd_pause, "resume": cmd_resume, "spec": cmd_spec, "features": cmd_features,
     "update": cmd_update,
-    "exec": not_supported("exec", "a new process cannot join a running sandbox yet"),
+    "exec": cmd_exec,
     "events": not_supported("events", "no event stream"),
     "checkpoint": not_supported("checkpoint", "no checkpoint/restore"),
     "restore": not_supported("restore", "no checkpoint/restore"),

@@ -186,8 +186,41 @@ def config_kwargs(spec, bundle, flags):
     if (spec.get("root") or {}).get("readonly"):
         kw["readonly_root"] = True
     kw["network"] = network_option(spec)
+    kw["hide"], ro = masked_and_readonly(spec, kw["rootfs"], kw["mounts"])
+    kw["mounts"] = kw["mounts"] + ro
     kw.update(sentry_options(spec, flags))
     return kw
+
+
+def masked_and_readonly(spec, rootfs, mounts):
+    """linux.maskedPaths as --hide (an empty stand-in, as runc's /dev/null
+    or empty tmpfs), linux.readonlyPaths as read-only binds of themselves.
+    Under /proc, /sys and /dev the sandbox's own trees already show none of
+    what engines mask (kcore, keys, timer_list, sched_debug, firmware …)
+    and are read-only where engines ask it (/proc/sys, sysrq-trigger …)."""
+    linux = spec.get("linux") or {}
+    binds = {}
+    for m in mounts:
+        o = dict(x.partition("=")[::2] for x in m.split(","))
+        if o.get("type") == "bind":
+            binds[os.path.normpath(o["dst"])] = o["src"]
+    hide, ro = [], []
+    for p in linux.get("maskedPaths") or []:
+        p = os.path.normpath(p)
+        if not _under(p, SYNTHETIC):
+            hide.append(p)
+    for p in linux.get("readonlyPaths") or []:
+        p = os.path.normpath(p)
+        if _under(p, SYNTHETIC):
+            continue
+        h = _in_root(rootfs, p, binds)
+        if h is None or not os.path.exists(h):
+            continue                    # as runc: a missing path is skipped
+        if not os.path.isdir(h):
+            log.warning("readonlyPaths %s: a file; read-only binds of files are not supported yet: left out", p)
+            continue
+        ro.append(f"type=bind,src={h},dst={p},ro")
+    return hide, ro
 
 
 # -- the entrypoint, checked as runc's exec.LookPath does -------------------

@@ -1,5 +1,6 @@
 """The state store: ROOT/ID/ holds state.json (what `create` recorded) and,
-until `start`, exec.fifo.  Every change is made under an flock on ROOT/ID
+until `start`, exec.fifo, and exec.sock, where `exec` reaches the sandbox
+(sandbox/spawner.py).  Every change is made under an flock on ROOT/ID
 and written to a temporary file renamed over state.json, so a reader never
 sees half a file and two commands racing on one ID take turns.
 
@@ -66,6 +67,7 @@ class Container:
         self.dir = os.path.join(root, cid)
         self.state_file = os.path.join(self.dir, "state.json")
         self.fifo = os.path.join(self.dir, "exec.fifo")
+        self.control_socket = os.path.join(self.dir, "exec.sock")   # sandbox/spawner.py
         self._data = None
 
     # -- existence and locking -------------------------------------------
@@ -161,6 +163,7 @@ class Container:
         if not self.sentry_alive():
             return []
         sentry = self.data["pid"]
+        spawner = self.data.get("spawner_pid")      # traced, but no guest
         pids = []
         for name in os.listdir("/proc"):
             if not name.isdigit():
@@ -169,7 +172,7 @@ class Container:
                 with open(f"/proc/{name}/status") as f:
                     for line in f:
                         if line.startswith("TracerPid:"):
-                            if int(line.split()[1]) == sentry:
+                            if int(line.split()[1]) == sentry and int(name) != spawner:
                                 pids.append(int(name))
                             break
             except (OSError, ValueError):

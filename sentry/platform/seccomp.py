@@ -9,7 +9,7 @@ import os
 
 from sentry.platform.libseccomp import pyseccomp
 
-from sentry._native import lib
+from sentry._native import ffi, lib
 
 
 def build(rules):
@@ -39,6 +39,8 @@ def configure_native(staging_base, staging_size, mounts, mm_checked, fast_paths=
     never be served from the root mount's host directory).  mm_checked: the
     numbers of the calls it checks against the staging area."""
     lib.sn_fast_enable(1 if fast_paths else 0)
+    groups = os.getgroups()
+    lib.sn_set_host_ids(os.geteuid(), os.getegid(), ffi.new("uint32_t[]", groups or [0]), len(groups))
     kinds = {"bind": lib.SN_MOUNT_DIR, "tmpfs": lib.SN_MOUNT_DIR, "dev": lib.SN_MOUNT_DEV}
     for m in mounts.backings():     # an overlay's upper layer comes before its lower one
         if m.kind == "dev":

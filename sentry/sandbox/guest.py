@@ -1,4 +1,5 @@
-"""The sandbox's first process, from fork to its first execve: it joins the
+"""The sandbox's processes from fork to their first execve -- the first one,
+and each one `exec` adds (exec_process): it joins the
 sandbox's namespaces, takes the reserved fds, drops every capability, sends
 the Sentry what only it can make, and loads the guest's filters."""
 import errno
@@ -36,46 +37,17 @@ def first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, netns):
     try:
         if os.read(ready_r, 1) != b"x":         # the Sentry could not trace us
             os._exit(125)
-        if netns is not None:
-            try:
-                _mountns.join_network(netns.netns_fd, netns.userns_fd)
-            except OSError as e:
-                # never the host's network instead
-                os.write(2, f"sentry: cannot enter the sandbox's network namespace: {e.strerror}\n".encode())
-                os._exit(125)
+        _join_network(netns)
         if userns:
             try:
                 privileges.enter_user_namespace(cfg.uid, cfg.gid)
             except OSError as e:
                 os.write(2, f"sentry: cannot enter a user namespace: {e.strerror}\n".encode())
                 os._exit(125)
-        # The whole reserved range is taken: a slot no mount uses would
-        # otherwise be the kernel's to hand out, as an fd every call on which
-        # the Sentry answers EBADF (a guest opening 1000 files could not close
-        # them).  The filler is inert: an O_PATH fd on /dev/null.
-        filler = os.open(os.devnull, O_PATH | os.O_CLOEXEC)
-        hidden = {gfd: sfd for sfd, gfd in mounts.hidden_fds()}
-        for gfd in range(HIDDEN_FD_BASE, HIDDEN_FD_BASE + MAX_MOUNTS):
-            os.dup2(hidden.get(gfd, filler), gfd, inheritable=True)
-        os.closerange(3, setup_w.fileno())
-        os.closerange(setup_w.fileno() + 1, HIDDEN_FD_BASE)
-        os.closerange(HIDDEN_FD_BASE + MAX_MOUNTS, 1 << 20)
-        privileges.prctl(privileges.PR_SET_PDEATHSIG, signal.SIGKILL)
+        _take_reserved_fds(mounts, keep=setup_w.fileno())
         # As the init of a PID namespace, it inherits the sandbox's orphans.
         privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
-        cfg.limits.bind()
-        # The kernel writes core files itself, in the process's cwd and not
-        # through any syscall the Sentry sees: no core files.  1, not 0: a
-        # core_pattern that pipes to a handler (systemd-coredump, apport)
-        # ignores 0 and would hand the guest's memory to the host; the kernel
-        # skips both kinds of dump for 1 (fs/coredump.c).
-        resource.setrlimit(resource.RLIMIT_CORE, (1, 1))
-        for res, soft, hard in cfg.rlimits:
-            try:
-                resource.setrlimit(res, (soft, hard))
-            except (OSError, ValueError) as e:
-                os.write(2, f"sentry: setrlimit {res} {soft}:{hard}: {getattr(e, 'strerror', None) or e}\n".encode())
-                os._exit(125)
+        _take_limits(cfg)
         # The guest's cwd is a real one, kept by the kernel (chdir is
         # rewritten, never emulated), read back through /proc/<tid>/cwd.
         os.chdir(host_cwd)
@@ -88,9 +60,111 @@ def first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, netns):
         # From here every call is trapped: PATH is searched inside the sandbox.
         os.execvpe(cfg.argv[0], cfg.argv, cfg.env)
     except OSError as e:
-        code = 127 if e.errno in (errno.ENOENT, errno.ENOTDIR) else 126
-        msg = f"sentry: {cfg.argv[0]}: {'command not found' if code == 127 else e.strerror}\n"
-        os.write(2, msg.encode())
-        os._exit(code)
+        _exec_failed(cfg.argv[0], e)
     except BaseException:
         os._exit(125)
+
+
+def exec_process(cfg, mounts, filt, netns, root_cwd, request, fds):
+    """Runs in a child the spawner forked (sandbox/spawner.py), already
+    traced by the Sentry: becomes a new process of the running sandbox, set
+    up as the first one was (its network, the reserved fds, the limits, no
+    capabilities, the guest's filter) -- the fd handover filter it inherits
+    from the spawner.  Its identity and cwd are taken after the filter, by
+    calls the Sentry emulates and resolves in the sandbox as any guest's."""
+    args = request["args"]
+    try:
+        _join_network(netns)
+        # a session of its own: no pgid or sid of a host process to translate
+        if request.get("terminal"):
+            from sentry.oci import console
+            console.become_terminal_session(fds[0])
+        else:
+            os.setsid()
+            for i, fd in enumerate(fds[:3]):
+                os.dup2(fd, i)
+        _take_reserved_fds(mounts)
+        _take_limits(cfg)
+        os.chdir(root_cwd)
+        startsignals.restore()
+        privileges.drop_all()
+        filt.load()
+        # Trapped from here: emulated on the task's credentials (it starts
+        # as the sandbox's root, as runc's exec does before taking the user)
+        os.setgroups(request.get("groups") or [])
+        os.setgid(request.get("gid", 0))
+        os.setuid(request.get("uid", 0))
+        if request.get("umask") is not None:
+            os.umask(request["umask"])
+        cwd = request.get("cwd") or "/"
+        try:
+            os.chdir(cwd)
+        except OSError as e:
+            os.write(2, f"sentry: cwd {cwd}: {e.strerror}\n".encode())
+            os._exit(126)
+        os.execvpe(args[0], args, _env_dict(request.get("env") or []))
+    except OSError as e:
+        _exec_failed(args[0], e)
+    except BaseException:
+        os._exit(125)
+
+
+def _env_dict(env):
+    d = {}
+    for kv in env:
+        k, sep, v = kv.partition("=")
+        if sep:
+            d[k] = v
+    return d
+
+
+def _exec_failed(arg0, e):
+    code = 127 if e.errno in (errno.ENOENT, errno.ENOTDIR) else 126
+    msg = f"sentry: {arg0}: {'command not found' if code == 127 else e.strerror}\n"
+    os.write(2, msg.encode())
+    os._exit(code)
+
+
+def _join_network(netns):
+    if netns is not None:
+        try:
+            _mountns.join_network(netns.netns_fd, netns.userns_fd)
+        except OSError as e:
+            # never the host's network instead
+            os.write(2, f"sentry: cannot enter the sandbox's network namespace: {e.strerror}\n".encode())
+            os._exit(125)
+
+
+def _take_reserved_fds(mounts, keep=None):
+    """The whole reserved range is taken: a slot no mount uses would
+    otherwise be the kernel's to hand out, as an fd every call on which the
+    Sentry answers EBADF (a guest opening 1000 files could not close them).
+    The filler is inert: an O_PATH fd on /dev/null.  Every other fd above
+    stderr but `keep` is closed."""
+    filler = os.open(os.devnull, O_PATH | os.O_CLOEXEC)
+    hidden = {gfd: sfd for sfd, gfd in mounts.hidden_fds()}
+    for gfd in range(HIDDEN_FD_BASE, HIDDEN_FD_BASE + MAX_MOUNTS):
+        os.dup2(hidden.get(gfd, filler), gfd, inheritable=True)
+    if keep is None:
+        os.closerange(3, HIDDEN_FD_BASE)
+    else:
+        os.closerange(3, keep)
+        os.closerange(keep + 1, HIDDEN_FD_BASE)
+    os.closerange(HIDDEN_FD_BASE + MAX_MOUNTS, 1 << 20)
+
+
+def _take_limits(cfg):
+    privileges.prctl(privileges.PR_SET_PDEATHSIG, signal.SIGKILL)
+    cfg.limits.bind()
+    # The kernel writes core files itself, in the process's cwd and not
+    # through any syscall the Sentry sees: no core files.  1, not 0: a
+    # core_pattern that pipes to a handler (systemd-coredump, apport)
+    # ignores 0 and would hand the guest's memory to the host; the kernel
+    # skips both kinds of dump for 1 (fs/coredump.c).
+    resource.setrlimit(resource.RLIMIT_CORE, (1, 1))
+    for res, soft, hard in cfg.rlimits:
+        try:
+            resource.setrlimit(res, (soft, hard))
+        except (OSError, ValueError) as e:
+            os.write(2, f"sentry: setrlimit {res} {soft}:{hard}: {getattr(e, 'strerror', None) or e}\n".encode())
+            os._exit(125)

@@ -16,7 +16,8 @@ from sentry.vfs import mountns as _mountns
 from sentry.kernel.credentials import Credentials
 from syscalls.table import build_table, filter_rules, mm_checked
 from sentry.sandbox.config import ConfigError, check_config
-from sentry.sandbox.guest import first_process
+from sentry.sandbox.guest import exec_process, first_process
+from sentry.sandbox import spawner as _spawner
 from sentry.sandbox import mounts as _mounts
 from sentry.sandbox import privatedirs
 
@@ -33,12 +34,14 @@ def exit_code(status):
     return 125
 
 
-def run(cfg, on_ready=None):
+def run(cfg, on_ready=None, control=None):
     """Run cfg.argv in a new sandbox; returns the exit code as a shell reports it.
-    on_ready(pid), if given, is called once the sandbox is set up and its
+    on_ready(pid, spawner), if given, is called once the sandbox is set up and its
     first process (host pid `pid`) traced, before that process may exec: the
     OCI runtime's `create` reports there and waits for `start`
-    (sentry/oci/commands.py)."""
+    (sentry/oci/commands.py).  control: the path of a unix socket where
+    `sentry exec` asks for new processes in this sandbox (sandbox/spawner.py;
+    `spawner` is then the host pid of the helper that serves it, else None)."""
     check_config(cfg)
     try:
         selfconfine.mode()
@@ -105,12 +108,22 @@ def run(cfg, on_ready=None):
         ready_r, ready_w = os.pipe()
         setup_r, setup_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         host_cwd = _mounts.host_cwd(cfg, mounts)      # the Sentry's fds are the child's no more
+        netns = mountns if cfg.network != "host" else None
+        listening = None
+        if control is not None and userns:
+            # an exec'd process would have to join the first one's user
+            # namespace: not yet (`exec` says so)
+            log.debug("no exec into the sandbox of an unprivileged sentry yet")
+        elif control is not None:
+            try:
+                listening = _spawner.bind(control)
+            except OSError as e:
+                raise ConfigError(f"{control}: cannot listen there: {e.strerror}")
         pid = os.fork()
         if pid == 0:
             os.close(ready_w)
             setup_r.close()
-            first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns,
-                         mountns if cfg.network != "host" else None)
+            first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, netns)
         os.close(ready_r)
         setup_w.close()
         try:
@@ -121,6 +134,18 @@ def run(cfg, on_ready=None):
             raise ConfigError(f"cannot trace the sandbox's first process ({e.strerror}): is sentry "
                               "itself being traced, or is ptrace restricted here "
                               "(kernel.yama.ptrace_scope, a seccomp profile)?")
+        spawner = None
+        if listening is not None:
+            # forked now: unconfined and dumpable, as guests must start
+            root_cwd = _mounts.host_cwd(_at_root(cfg), mounts)
+
+            def launch(req, fds):
+                exec_process(cfg, mounts, filt, netns, root_cwd, req, fds)
+            try:
+                spawner = _spawner.Spawner(listening, launch, close=(ready_w,))
+            except (OSError, _spawner.SpawnerError) as e:
+                raise ConfigError(f"cannot start the exec helper: {getattr(e, 'strerror', None) or e}")
+            kernel.adopt_spawner(spawner.pid, spawner.listener)
         # A non-dumpable Sentry cannot be inspected through /proc by its
         # guests.  Only now: a child forked non-dumpable could not be traced
         # without CAP_SYS_PTRACE, i.e. by an unprivileged sentry.
@@ -130,7 +155,7 @@ def run(cfg, on_ready=None):
         os.umask(0)
         kernel.adopt_init(pid)
         if on_ready is not None:
-            on_ready(pid)
+            on_ready(pid, spawner.pid if spawner is not None else None)
         os.write(ready_w, b"x")
         os.close(ready_w)
         kernel.handover_listener = _receive_setup(setup_r, holder)
@@ -155,6 +180,15 @@ def run(cfg, on_ready=None):
             os.close(janitor)           # the janitor removes them now
         else:
             privatedirs.discard(private, scratch)
+
+
+def _at_root(cfg):
+    """cfg with the sandbox's root as its cwd: where a process `exec` adds
+    starts, before it changes to its own cwd inside the sandbox."""
+    import copy
+    c = copy.copy(cfg)
+    c.cwd = "/"
+    return c
 
 
 def _receive_setup(sock, holder):

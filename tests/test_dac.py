@@ -1,0 +1,128 @@
+"""Root's powers over file modes (issue 13): a guest holding the emulated
+CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH opens, lists and creates past the
+mode bits as root does on Linux, though its host process holds no
+capability (the Sentry opens such a file itself and hands the fd over:
+syscalls/file.py); a guest that is not root is held to them.
+
+Differential: tests/c/dac_ops.c run natively as root of a user namespace
+(`unshare -r`: the kernel applies the override there) or as uid 1000, and
+in the sandbox as its root or as uid 1000, the same lines."""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import copy_root, run_native, run_sentry
+
+SETPRIV = ["setpriv", "--reuid", "1000", "--regid", "1000", "--clear-groups"]
+
+
+def _out(r):
+    assert r.returncode == 0, r.stderr.decode()
+    return r.stdout.decode()
+
+
+@pytest.fixture(scope="module")
+def ops(outside_tmp, cbin):
+    """(base directory the default root shows, 1777; the program in it)."""
+    base = os.path.join(outside_tmp, "dac")
+    os.makedirs(base, exist_ok=True)
+    for d in (outside_tmp, base):
+        os.chmod(d, 0o755)
+    os.chmod(base, 0o1777)
+    exe = os.path.join(base, "dac_ops")
+    shutil.copy(cbin("dac_ops"), exe)
+    os.chmod(exe, 0o755)
+    return base, exe
+
+
+def _expect_root(out):
+    for line in ("cat 000: read \"hello|\"", "list d 000: 1 entries", "create in 555: ok",
+                 "O_TMPFILE in 555: ok", "O_PATH d/in under 000: ok", "trunc 000: ok"):
+        assert line in out, out
+
+
+def test_root_default_root(ops):
+    base, exe = ops
+    native = _out(run_native(["unshare", "-r", exe, os.path.join(base, "root-native")]))
+    _expect_root(native)
+    boxed = _out(run_sentry([exe, os.path.join(base, "root-boxed")]))
+    assert boxed == native
+
+
+def test_root_shell_tools(ops):
+    """The same through real programs: coreutils and python3."""
+    base, _ = ops
+    script = ("cd {d} && mkdir w && cd w && echo hello > f && chmod 000 f && cat f && echo more >> f && "
+              "cat f && : > f && stat -c '%s %a' f && mkdir d && touch d/x && chmod 000 d && ls d && "
+              "mkdir ro && chmod 555 ro && echo y > ro/n && cat ro/n && "
+              "python3 -c 'import os; print([os.access(\"f\", m) for m in (4, 2, 1)], "
+              "open(\"f\", \"a\").write(\"z\"), os.listdir(\"d\"))'")
+    os.makedirs(os.path.join(base, "sh-boxed"), exist_ok=True)
+    os.makedirs(os.path.join(base, "sh-native"), exist_ok=True)
+    native = _out(run_native(["unshare", "-r", "sh", "-c", script.format(d=os.path.join(base, "sh-native"))]))
+    assert native == "hello\nhello\nmore\n0 0\nx\ny\n[True, True, False] 1 ['x']\n"
+    assert _out(run_sentry(["sh", "-c", script.format(d=os.path.join(base, "sh-boxed"))])) == native
+
+
+@pytest.mark.parametrize("how", ["uid", "setpriv"])
+def test_user_default_root(ops, how):
+    base, exe = ops
+    native = _out(run_native([*SETPRIV, exe, os.path.join(base, "user-native-" + how)]))
+    assert "cat 000: EACCES" in native and "create in 555: EACCES" in native
+    target = os.path.join(base, "user-boxed-" + how)
+    if how == "uid":
+        boxed = run_sentry([exe, target], extra=["--uid", "1000", "--gid", "1000"])
+    else:
+        boxed = run_sentry([*SETPRIV, exe, target])
+    assert _out(boxed) == native
+
+
+def test_rootfs(busybox_root, cbin, tmp_path):
+    root = str(tmp_path / "root")
+    copy_root(busybox_root, root)
+    shutil.copy(cbin("dac_ops"), os.path.join(root, "bin/dac_ops"))
+    w = os.path.join(root, "w")
+    os.makedirs(w)
+    os.chmod(w, 0o1777)
+    native = _out(run_native(["unshare", "-r", "chroot", root, "/bin/dac_ops", "/w/root-native"]))
+    _expect_root(native)
+    assert _out(run_sentry(["/bin/dac_ops", "/w/root-boxed"], root)) == native
+    user = _out(run_native(["chroot", "--userspec=1000:1000", "--groups=", root, "/bin/dac_ops",
+                            "/w/user-native"]))
+    assert "cat 000: EACCES" in user
+    boxed = run_sentry(["/bin/dac_ops", "/w/user-boxed"], root, extra=["--uid", "1000", "--gid", "1000"])
+    assert _out(boxed) == user
+    # busybox's own tools, as root
+    script = "cd /w && mkdir {b} && cd {b} && echo hi > f && chmod 000 f && cat f && mkdir d && chmod 0 d && ls d"
+    native = run_native(["unshare", "-r", "chroot", root, "/bin/sh", "-c", script.format(b="bn")])
+    boxed = run_sentry(["/bin/sh", "-c", script.format(b="bb")], root)
+    assert _out(boxed) == _out(native) == "hi\n"
+
+
+def test_handover_race_never_gives_a_host_file(busybox_root, cbin, tmp_path):
+    """Escape test of the fd handover on opens: while root's opens of a
+    mode-000 sandbox file are handed over, one guest thread dup2()s and
+    closes the low fd numbers and another swaps a path component for
+    symlinks to a host directory holding a file of the same name.  Every
+    fd the guest gets is the sandbox's file (or what the dupper put at its
+    number), never the host's, and no fd is left anywhere else."""
+    root = str(tmp_path / "root")
+    copy_root(busybox_root, root)
+    shutil.copy(cbin("dac_race"), os.path.join(root, "bin/dac_race"))
+    os.makedirs(os.path.join(root, "w/d"))
+    with open(os.path.join(root, "w/d/secret"), "w") as f:
+        f.write("SANDBOX\n")
+    os.chmod(os.path.join(root, "w/d/secret"), 0)
+    host = str(tmp_path / "host")
+    os.makedirs(os.path.join(host, "d"))
+    with open(os.path.join(host, "d/secret"), "w") as f:
+        f.write("HOST\n")
+    os.chmod(os.path.join(host, "d/secret"), 0o644)
+    out = _out(run_sentry(["/bin/dac_race", host, "4"], root, timeout=120))
+    last = out.strip().splitlines()[-1]
+    counts = dict(kv.split("=") for kv in last.split())
+    assert counts["bad"] == "0" and counts["leak"] == "0", out
+    assert int(counts["ok"]) > 50, out
+    print(last)
