@@ -20,6 +20,10 @@ def main(argv=None):
     p.add_argument("--reps", type=int, default=3, help="timed batches per case; median is kept")
     p.add_argument("--cpu", type=int, help="CPU for the pinned figures (default 1)")
     p.add_argument("--timeout", type=float, default=600, help="seconds before one run is killed")
+    p.add_argument("--sentry-python", metavar="PYTHON",
+                   help="also run sentry (default root) with this interpreter, as the runner "
+                        "sentry-py: e.g. a venv of the distribution's /usr/bin/python3 with sentry "
+                        "installed, whose start-up is what users see (the `true` workload)")
     opts = p.parse_args(argv)
     if opts.rounds is None:
         opts.rounds = 3 if opts.quick else 5

@@ -70,6 +70,18 @@ def _ratio_rows(summary, mode, runners):
     return header, rows
 
 
+def _startup_rows(summary, runners):
+    """The `true` workload in absolute time (start-up: a ratio to a 1 ms
+    native run says little), a row per mode."""
+    header = ["start-up (`true`), median"] + list(runners)
+    rows = []
+    for mode, benches in summary.items():
+        row = benches.get("true")
+        if row is not None:
+            rows.append([mode] + [fmt_value(row[r]["median"], row[r]["unit"]) for r in runners])
+    return header, rows
+
+
 def _memory_rows(memory, runners):
     header = ["MiB: tree PSS / max RSS"] + list(runners)
     rows = [[bench] + [f"{_mib(row[r]['tree_pss_kb'])} / {_mib(row[r]['max_rss_kb'])}"
@@ -103,6 +115,10 @@ def render(doc, markdown=False):
         note = doc["meta"]["pin_note"] if mode == "pinned" else "free scheduling"
         parts.append(f"{heading}{mode} ({note}): native = median, others = ratio to native")
         parts.append(table(*_ratio_rows(doc["summary"], mode, runners)))
+    startup = _startup_rows(doc["summary"], runners)
+    if startup[1]:
+        parts.append(f"{heading}start-up: the `true` workload (/bin/true), absolute")
+        parts.append(table(*startup))
     if doc["memory"]:
         parts.append(f"{heading}memory (unpinned): peak PSS summed over the runner's process "
                      "tree / largest single process's RSS")

@@ -65,8 +65,9 @@ def floor_allow_file(build_dir):
 _EXPOSE_PY = ["--expose", os.path.realpath(sys.base_prefix)]
 
 
-def all_runners(built):
-    """Every runner the suite knows, in report order; built maps C targets."""
+def all_runners(built, sentry_python=None):
+    """Every runner the suite knows, in report order; built maps C targets.
+    sentry_python: another interpreter for sentry, as the runner sentry-py."""
     floor = built.get("floor_tracer")
     allow = floor_allow_file(os.path.dirname(floor)) if floor else None
     floor_prefix = ([floor] + (["--allow-file", allow] if allow else []) + ["--"]) if floor else []
@@ -76,6 +77,11 @@ def all_runners(built):
                "pip install -e . (in the repo; sentry must import and run /bin/true)"),
         # the host's / as a rootfs written in place, beside the default
         # root's overlay: what the overlay itself costs
+        # sentry started by another interpreter (a venv of the distribution's
+        # python3): the start-up users see, without a development build's site hooks
+        *([Runner("sentry-py", [sentry_python, "-c", _SENTRY_LAUNCH, "run", *_EXPOSE_PY, "--"],
+                  "--sentry-python: an interpreter with sentry's dependencies (python3 -m venv V && "
+                  "V/bin/pip install -e .)")] if sentry_python else []),
         Runner("sentry-rootfs", [sys.executable, "-c", _SENTRY_LAUNCH, "run", "--rootfs", "/", "--"],
                "pip install -e . (in the repo; sentry must import and run /bin/true)"),
         # the plain micro cases work under /tmp: here a sized tmpfs the kernel
@@ -107,7 +113,7 @@ def probe(runner, launcher, cwd, timeout=60.0):
             return runner
     if runner.name.startswith("sentry"):
         check = f"import sys; sys.path.insert(0, {REPO_ROOT!r}); import sentry"
-        r = measure.run([sys.executable, "-c", check], launcher, cwd=cwd, timeout=timeout)
+        r = measure.run([runner.prefix[0], "-c", check], launcher, cwd=cwd, timeout=timeout)
         if not r.ok:
             runner.reason = "cannot import sentry: " + r.error
             return runner

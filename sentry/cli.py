@@ -17,7 +17,6 @@ them) and to `sentry run` as if given after it."""
 import argparse
 import logging
 import os
-import subprocess
 import sys
 
 from sentry import __version__
@@ -87,6 +86,14 @@ def parser():
     run.add_argument("--net-allow", action="append", default=[], metavar="CIDR[:PORT]",
                      help="with --network=sandbox: the destinations outside the sandbox the guest may connect "
                           "to, repeatable (default: any but the host's own, loopback and link-local addresses)")
+    run.add_argument("--publish", "-p", action="append", default=[], metavar="HOSTPORT:PORT[/udp]",
+                     help="with --network=sandbox: make the sandbox's server on PORT (TCP, or UDP with /udp) "
+                          "reachable on the host's port HOSTPORT (127.0.0.1 and the host's addresses), "
+                          "repeatable; a host port already taken stops the run (exit 125)")
+    run.add_argument("--dns", action="append", default=[], metavar="IP",
+                     help="with --network=sandbox: a resolver the sandbox's DNS relay serves at its own address "
+                          "(UDP port 53), repeatable; default: the nameservers of the host's /etc/resolv.conf; "
+                          "none: no relay")
     run.add_argument("--strace", nargs="?", const="all", default=False, metavar="LIST",
                      help="log every syscall as strace does, with its outcome (emulated, rewritten, "
                           "passed, denied); --strace=LIST shows only those of LIST, as strace's "
@@ -148,6 +155,7 @@ def _version():
     commit = "unknown"
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if os.path.exists(os.path.join(here, ".git")):
+        import subprocess
         try:
             commit = subprocess.run(["git", "-C", here, "rev-parse", "--short=12", "HEAD"], capture_output=True,
                                     text=True, timeout=5).stdout.strip() or commit
@@ -289,7 +297,8 @@ def sandbox_run(argv):
                      overlay=args.overlay, overlay_dir=args.overlay_dir,
                      hide=args.hide, expose=args.expose, audit=args.audit,
                      strace_time=args.strace_time, strace_string_limit=args.strace_string_limit,
-                     network=args.network, net_allow=args.net_allow)
+                     network=args.network, net_allow=args.net_allow, dns=args.dns,
+                     publish=args.publish)
         return run(cfg)
     except ConfigError as e:
         print(f"sentry: {e}", file=sys.stderr)

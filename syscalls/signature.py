@@ -9,12 +9,12 @@ a few rules plus a short list of exceptions, and each call its strace classes
 (`%file`, `%network`…) derived from its arguments' meanings.  The --strace
 printer (sentry/strace/), the fuzz test and docs/syscalls.md read these.
 
-This module imports nothing of the project: it describes, it does not act.
+This module imports nothing of the project but the literals of
+syscalls/ptracedata.py: it describes, it does not act.
 """
 import re
 
-from ptrace.syscall.posix_constants import SYSCALL_ARG_DICT
-from ptrace.syscall.prototypes import FILENAME_ARGUMENTS
+from syscalls.ptracedata import FILENAME_ARGUMENTS, SYSCALL_ARG_DICT
 
 
 class Arg:

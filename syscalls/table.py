@@ -17,7 +17,7 @@ import sys
 
 from sentry.platform.libseccomp import pyseccomp
 
-from ptrace.syscall.prototypes import SYSCALL_PROTOTYPES
+from syscalls.ptracedata import PROTOTYPES as PTRACE_PROTOTYPES
 from sentry.kernel import abi
 from sentry.kernel.syscall import SyscallTable, TableEntry
 from syscalls import signature
@@ -38,6 +38,7 @@ def _names():
 NAMES = _names()
 
 # --- argument types: python-ptrace's prototypes, and those it lacks --------
+# (python-ptrace's as literals, syscalls/ptracedata.py: importing its package costs ~10 ms)
 # (as the kernel declares them with SYSCALL_DEFINE: each is decoded by its C
 # type before any handler sees it, sentry/kernel/abi.py)
 PROTOTYPES_ADDED = {
@@ -83,8 +84,7 @@ def _prototype(name):
             ctype, _, argname = decl.strip().rpartition(" ")
             out.append((ctype + "*" * argname.count("*"), argname.lstrip("*")))
         return tuple(out)
-    proto = SYSCALL_PROTOTYPES.get(name)
-    return tuple(proto[1]) if proto else None
+    return PTRACE_PROTOTYPES.get(name)
 
 
 # --- allowed in BPF: fd-local, cannot name a host object -------------------
@@ -273,11 +273,18 @@ def build_table():
         note = deny.note(name) if name in deny.DENIED else (h.note if h else "") or NOTES.get(name, "")
         arg_types = _prototype(name)
         # each argument's meaning (fd, path, O_* flags, struct stat * out...) and the
-        # call's strace classes: read by --strace, the fuzz test and the docs
-        args = signature.signature(name, arg_types, abi.kind_of)
+        # call's strace classes: read by --strace, the fuzz test and the docs, so made
+        # when first read
         entries[nr] = TableEntry(nr, name, outcome, h, deny.DENIED.get(name, errno.ENOSYS), note, arg_types,
-                                 args, signature.classes(name, args), ALLOW_IF.get(name))
+                                 allow_if=ALLOW_IF.get(name), describe=_describer(name, arg_types))
     return SyscallTable(entries)
+
+
+def _describer(name, arg_types):
+    def describe():
+        args = signature.signature(name, arg_types, abi.kind_of)
+        return args, signature.classes(name, args)
+    return describe
 
 
 def filter_rules(table, trace_all=False):

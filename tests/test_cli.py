@@ -125,6 +125,16 @@ def test_garbage_executable_is_enoexec(busybox_root):
     assert r.returncode == CANNOT_EXECUTE and b"Traceback" not in r.stderr
 
 
+def test_the_prototype_literals_are_python_ptraces():
+    """syscalls/ptracedata.py holds python-ptrace's prototypes as literals
+    (a start imports no python-ptrace): regenerate it (`python -m
+    syscalls.prototypes > syscalls/ptracedata.py`) when python-ptrace changes."""
+    here = os.path.join(os.path.dirname(__file__), "..")
+    made = subprocess.run([sys.executable, "-m", "syscalls.prototypes"], capture_output=True, check=True, cwd=here)
+    with open(os.path.join(here, "syscalls", "ptracedata.py"), "rb") as f:
+        assert f.read() == made.stdout
+
+
 def test_the_syscall_page_is_the_tables():
     """docs/syscalls.md is generated from syscalls/table.py: regenerate it
     (`python -m syscalls.table > docs/syscalls.md`) when the table changes."""

@@ -129,12 +129,18 @@ def test_guest_listen_takes_no_host_port(mode):
             p.wait()
 
 
-def test_only_the_sandboxs_interfaces():
+@pytest.mark.parametrize("dns", ["none", "default"])
+def test_only_the_sandboxs_interfaces(dns):
+    """Its loopback, with (by default) the addresses of the host's
+    resolvers, where the DNS relay answers (sentry/net/dns.py)."""
+    from sentry.net import dns as _dns
     r = run_sentry(["sh", "-c", "ip -o link | cut -d: -f2; ip -o addr | awk '{print $2, $4}'; "
-                    "ip route"])
+                    "ip route"], extra=["--dns", "none"] if dns == "none" else [])
     assert r.returncode == 0, r.stderr.decode()
     lines = [line.strip() for line in r.stdout.decode().splitlines()]
-    assert lines == ["lo", "lo 127.0.0.1/8", "lo ::1/128"], lines
+    relayed = [] if dns == "none" else [ip for ip in _dns.host_nameservers() if not ip.is_loopback]
+    assert lines == ["lo", "lo 127.0.0.1/8"] + [f"lo {ip}/32" for ip in relayed if ip.version == 4] + \
+        ["lo ::1/128"] + [f"lo {ip}/128" for ip in relayed if ip.version == 6], lines
 
 
 ABSTRACT = """
@@ -409,3 +415,48 @@ def test_socket_families(mode):
         "0x2 1 0 ok", "0xa 2 0 ok", "0x1 1 0 ok",
         "0x100000002 1 0 ok", "0x100000011 3 0 EPERM", "0x100000028 1 0 EAFNOSUPPORT",
         "pair 1 ok", "pair 2 ENOTSUP", "pair 40 EAFNOSUPPORT"], r.stderr.decode()
+
+
+# ---- /proc/net: the kernel's view from inside the sandbox's namespace
+
+PROC_NET = """
+import socket, subprocess
+t = socket.create_server(('127.0.0.1', 4321)); t6 = socket.create_server(('::1', 4322), family=socket.AF_INET6)
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.bind(('::1', 5353))
+v = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); v.bind(('127.0.0.1', 5354))
+x = socket.socket(socket.AF_UNIX); x.bind(b'\\0sentry-proc-net-test'); x.listen(1)
+for cmd in (['netstat', '-tuln'], ['netstat', '-xl'], ['ifconfig', 'lo'], ['ss', '-tuln']):
+    print(subprocess.run(cmd, capture_output=True, text=True).stdout, end='')
+print(sorted(l.split()[0] for l in open('/proc/net/dev').read().splitlines()[2:]))
+"""
+
+
+def _inode_free(text):
+    """netstat -x prints inode numbers, which differ between any two runs."""
+    import re
+    return re.sub(r"\b\d{4,}\b", "N", text)
+
+
+def test_proc_net_is_the_sandboxs(tmp_path):
+    """netstat, ifconfig and ss inside see what they see natively in a fresh
+    network namespace with lo up: the sandbox's sockets and interfaces, no
+    host listener (one is listening now)."""
+    host = _host_server("0.0.0.0")
+    port = host.getsockname()[1]
+    try:
+        boxed = run_sentry(["python3", "-c", PROC_NET], extra=["--dns", "none"])
+        native = subprocess.run(["unshare", "-n", "sh", "-c", 'ip link set lo up && python3 -c "$0"', PROC_NET],
+                                capture_output=True, text=True, timeout=60)
+    finally:
+        host.close()
+    assert native.returncode == 0, native.stderr
+    assert boxed.returncode == 0, boxed.stderr.decode()
+    assert _inode_free(boxed.stdout.decode()) == _inode_free(native.stdout)
+    out = boxed.stdout.decode()
+    assert "127.0.0.1:4321" in out and "sentry-proc-net-test" in out and "['lo:']" in out
+    assert f":{port} " not in out
+
+
+def test_proc_net_is_listed():
+    r = run_sentry(["sh", "-c", "ls /proc | grep -x net; ls /proc/net | grep -c -x -e tcp -e udp -e unix -e dev"])
+    assert r.stdout.split() == [b"net", b"4"], r.stderr.decode()

@@ -1,8 +1,10 @@
 """The Sentry confines itself (sentry/platform/selfconfine.py): after set-up,
-the Sentry, its mount helper, its fd holder and its janitor each run under a seccomp filter
+the Sentry, its mount helper, its fd holder, its outbound helper (the default
+--network=sandbox) and its janitor each run under a seccomp filter
 of their own and keep only the capabilities they use; a forbidden call stops
 the sandbox with one clear line, and no guest outlives it."""
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -78,7 +80,8 @@ def test_the_sentry_and_its_helpers_run_confined_while_a_guest_runs():
         by_comm = {comm: pid for pid, comm in procs.items()}
         assert procs.get(p.pid) == "sentry", procs
         for comm, profile in (("sentry", "sentry"), ("sentry-mounts", "mount-helper"),
-                              ("sentry-janitor", "janitor"), ("sentry-fdholder", "fd-holder")):
+                              ("sentry-janitor", "janitor"), ("sentry-fdholder", "fd-holder"),
+                              ("sentry-outbound", "outbound")):
             assert comm in by_comm, (comm, procs)
             st = _status(by_comm[comm])
             assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1", (comm, st)
@@ -136,6 +139,50 @@ def test_a_forbidden_call_of_the_fd_holder_stops_the_sandbox():
     assert ("sentry: internal error: the fd holder made syscall 322 (execveat), which its own filter "
             "forbids; stopping") in p.stderr.decode().splitlines()
     assert _gone(marker) == {}
+
+
+def test_a_forbidden_call_of_the_outbound_helper_stops_the_sandbox():
+    marker = uuid.uuid4().hex
+    p = subprocess.run(SENTRY + ["--", "sh", "-c", f"sleep 30; echo survived # {marker}"],
+                       env=_env(**{selfconfine.PROBE_ENV: "outbound"}), capture_output=True, timeout=TIMEOUT)
+    assert b"survived" not in p.stdout
+    assert p.returncode == -9, p
+    assert ("sentry: internal error: the outbound helper made syscall 322 (execveat), which its own filter "
+            "forbids; stopping") in p.stderr.decode().splitlines()
+    assert _gone(marker) == {}
+
+
+def test_a_forbidden_call_of_the_port_forwarder_stops_the_sandbox():
+    marker = uuid.uuid4().hex
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        port = s.getsockname()[1]
+    p = subprocess.run(SENTRY + ["--publish", f"{port}:80", "--", "sh", "-c", f"sleep 30; echo survived # {marker}"],
+                       env=_env(**{selfconfine.PROBE_ENV: "publish"}), capture_output=True, timeout=TIMEOUT)
+    assert b"survived" not in p.stdout
+    assert p.returncode in (-9, 125), p      # killed by it, or told it did not start
+    assert ("sentry: internal error: the port forwarder made syscall 322 (execveat), which its own filter "
+            "forbids; stopping") in p.stderr.decode().splitlines()
+    assert _gone(marker) == {}
+
+
+def test_the_port_forwarder_binds_and_listens_on_nothing():
+    """The Sentry binds the published host ports; the forwarder, in the
+    sandbox's network namespace, only accepts on them and connects inside."""
+    names = {c.name for c in selfconfine.PUBLISH}
+    for banned in ("bind", "listen", "socketpair", "execve", "execveat", "clone", "clone3", "setns", "unshare"):
+        assert banned not in names, banned
+    assert selfconfine.PROFILES["publish"][2] == {}
+
+
+def test_the_outbound_helper_holds_no_capability_and_makes_no_socket():
+    """It only finishes connections the Sentry started: no socket(2), no
+    bind, listen or accept, no exec, no fork, and no capability."""
+    names = {c.name for c in selfconfine.OUTBOUND_HELPER}
+    for banned in ("socket", "socketpair", "bind", "listen", "accept", "accept4", "execve", "execveat",
+                   "clone", "clone3", "fork", "vfork", "ptrace", "openat2", "unshare", "setns", "mount"):
+        assert banned not in names, banned
+    assert selfconfine.PROFILES["outbound"][2] == {}
 
 
 def test_log_mode_lets_the_call_run():

@@ -14,7 +14,6 @@ and vpid translate), and ids are the emulated credentials.
 import errno
 import os
 import shutil
-import uuid
 
 from sentry.vfs.mount import DELETED, Mount, is_hidden_fd, split_deleted
 from sentry.errors import SyscallError
@@ -40,6 +39,12 @@ SYSCTL_FILES = {n for n in PASSTHROUGH if n.startswith("sys/")} | SYSCTL_OWN
 SYSCTL_DIRS = {"/".join(n.split("/")[:i]) for n in SYSCTL_FILES for i in range(1, n.count("/") + 1)}
 # Directories of PASSTHROUGH files (/proc/sys is made apart).
 PASSTHROUGH_DIRS = {n.split("/")[0] for n in PASSTHROUGH if "/" in n} - {"sys"}
+# /proc/net: the kernel's own view from inside the sandbox's network namespace
+# (read through the calling guest thread's /proc/<tid>/net, which is that
+# namespace's), so sockets, interfaces and routes are the sandbox's only.
+NET_FILES = ("tcp", "tcp6", "udp", "udp6", "udplite", "udplite6", "raw", "raw6", "unix", "packet",
+             "netlink", "dev", "dev_mcast", "if_inet6", "route", "ipv6_route", "snmp", "snmp6", "netstat",
+             "sockstat", "sockstat6", "igmp", "igmp6", "arp", "protocols", "fib_trie", "fib_triestat")
 # The sandbox's own: it has no block device (the host's disks' names and I/O
 # counts would show other tenants' activity), as a VM with only network or
 # virtual file systems; procps and psutil take empty tables.
@@ -128,6 +133,8 @@ class ProcMount(Mount):
             self._pid_entry(kernel, int(head), parts[1:], final=final)
         elif head == "sys":
             self._sysctl(kernel, "/".join(parts), final)
+        elif head == "net":
+            self._net(ctx, parts[1:], final)
         elif "/".join(parts) in PASSTHROUGH or (head in PASSTHROUGH and len(parts) == 1):
             self._copy_host("/".join(parts))
         elif head in SYNTHETIC and len(parts) == 1:
@@ -182,6 +189,7 @@ class ProcMount(Mount):
         self._link("thread-self", f"{ctx.process.vpid}/task/{ctx.task.vtid}")
         self._link("mounts", "self/mounts")
         self._dir("sys/kernel")
+        self._dir("net")
 
     def _pid_entry(self, kernel, pid, rest, task_of=None, final=True):
         """/proc/<pid>/… (or /proc/<pid>/task/<tid>/… with task_of=pid).  The
@@ -459,7 +467,7 @@ class ProcMount(Mount):
             self._file("sys/kernel/osrelease", (kernel.uts.get("release", os.uname().release) + "\n").encode())
         elif name == "random":
             self._dir("sys/kernel/random")
-            self._file("sys/kernel/random/uuid", (str(uuid.uuid4()) + "\n").encode())
+            self._file("sys/kernel/random/uuid", (_uuid4() + "\n").encode())
             self._copy_host("sys/kernel/random/boot_id")
 
     @staticmethod
@@ -472,6 +480,23 @@ class ProcMount(Mount):
         return (spath or "/") + (DELETED if deleted else "")
 
     # ---- writing into the private directory -------------------------------
+
+    def _net(self, ctx, rest, final):
+        """/proc/net/<name>: the file as the kernel shows it to the calling
+        thread, i.e. for its network namespace (the sandbox's; the host's
+        under --network=host, which is not isolated)."""
+        self._dir("net")
+        if rest:
+            names = [rest[0]] if rest[0] in NET_FILES and len(rest) == 1 else []
+        else:
+            names = NET_FILES if final else []
+        for name in names:
+            try:
+                with open(f"/proc/{ctx.tid}/net/{name}", "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue                       # this kernel has none (no IPv6, say)
+            self._file(f"net/{name}", data)
 
     def _dir(self, rel):
         os.makedirs(os.path.join(self.host_root, rel), mode=DIR_MODE, exist_ok=True)
@@ -520,3 +545,14 @@ class ProcMount(Mount):
             elif rel == "meminfo":
                 data = kernel.limits.meminfo(data, kernel.resident_bytes())
         self._file(rel, data)
+
+
+def _uuid4():
+    """A random (version 4) UUID as /proc/sys/kernel/random/uuid shows it: what
+    str(uuid.uuid4()) gives, without importing uuid (and platform with it) at
+    every start."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

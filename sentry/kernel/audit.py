@@ -15,7 +15,6 @@ has exec'd); then the kind's own fields, among them "syscall" (a name),
 and their fields are listed in README.md ("Audit trail").
 """
 import errno as _errno
-import json
 import os
 import time
 
@@ -55,6 +54,9 @@ class Audit(Off):
         # the Sentry's own file: never inherited by a guest
         self.path = path
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # json (and its C part) only with --audit, and now, before the Sentry confines itself
+        import json
+        self._dumps = json.dumps
 
     def event(self, kind, task, call=None, **fields):
         """Record one event of task (a kernel Task, or None).  call: the
@@ -84,7 +86,7 @@ class Audit(Off):
                 rec[k] = v
         if err:
             rec["errno"] = _errno.errorcode.get(err, str(err))
-        line = json.dumps(rec, separators=(",", ":")) + "\n"
+        line = self._dumps(rec, separators=(",", ":")) + "\n"
         try:
             os.write(self.fd, line.encode("utf-8", "surrogateescape"))
         except OSError:

@@ -76,6 +76,7 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
         self.mountns = None            # the private mount namespace's helper (vfs/mountns.py), if any
         self.mm_checked = frozenset()  # numbers of the calls C checks against the staging area
         self.outbound = None           # --network=sandbox: outbound connections (sentry/net/outbound.py)
+        self.dns_addresses = set()     # resolvers the DNS relay serves inside the sandbox (sentry/net/dns.py)
         self.net_policy = None         # their --net-allow policy (sentry/net/policy.py)
         self.audit = audit.OFF         # --audit's trail (kernel/audit.py)
         self.handover_listener = None  # answers the guest's fd handovers (platform/handover.py)

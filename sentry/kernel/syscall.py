@@ -164,11 +164,11 @@ class Handler:
 
 
 class TableEntry:
-    __slots__ = ("nr", "name", "outcome", "handler", "deny_errno", "note", "arg_types", "decode",
-                 "args", "classes", "allow_if")
+    __slots__ = ("nr", "name", "outcome", "handler", "deny_errno", "note", "arg_types", "allow_if",
+                 "_decode", "_args", "_classes", "_describe")
 
     def __init__(self, nr, name, outcome, handler=None, deny_errno=errno.ENOSYS, note="", arg_types=None,
-                 args=(), classes=frozenset(), allow_if=None):
+                 args=(), classes=frozenset(), allow_if=None, describe=None):
         self.nr = nr
         self.name = name
         self.outcome = outcome
@@ -177,10 +177,37 @@ class TableEntry:
         self.note = note
         # ((C type, name), ...) as the kernel declares them; None: unknown
         self.arg_types = arg_types
-        self.decode = abi.decoder([abi.kind_of(t) for t, _ in self.arg_types or ()])
-        self.args = args                # what each argument means (syscalls/signature.py)
-        self.classes = classes          # strace's %file, %network... classes
         self.allow_if = allow_if        # the argument checks under which BPF allows it
+        # made on first use: a start needs a few dozen of some 370 (see decode, args)
+        self._decode = None
+        self._args = args
+        self._classes = classes
+        self._describe = describe       # () -> (args, classes), when they are not given
+
+    @property
+    def decode(self):
+        """The registers -> the arguments as the kernel reads them (abi.py)."""
+        d = self._decode
+        if d is None:
+            d = self._decode = abi.decoder([abi.kind_of(t) for t, _ in self.arg_types or ()])
+        return d
+
+    def _described(self):
+        if self._describe is not None:
+            self._args, self._classes = self._describe()
+            self._describe = None
+
+    @property
+    def args(self):
+        """What each argument means (syscalls/signature.py)."""
+        self._described()
+        return self._args
+
+    @property
+    def classes(self):
+        """strace's %file, %network... classes."""
+        self._described()
+        return self._classes
 
     def prototype(self):
         """`name(int dfd, const char *filename, ...)`, or `name(?)` when unknown."""

@@ -48,6 +48,12 @@ def inside(ip):
     return ip.is_loopback or ip.is_unspecified
 
 
+def _relayed(kernel, ip):
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip in getattr(kernel, "dns_addresses", ())
+
+
 def in_sandbox(kernel, sock):
     """Whether socket sock (a Sentry-side fd) belongs to the sandbox's
     network namespace, told by the namespace's cookie (SO_NETNS_COOKIE, no
@@ -121,6 +127,9 @@ def outbound(call, family, raw, dest, staged_rewrite):
                 if sock.family != family or not mine:
                     return staged_rewrite()         # EAFNOSUPPORT, EISCONN...: the kernel's answer
                 if sock.type != socket.SOCK_STREAM:
+                    if _relayed(kernel, ip):
+                        # a resolver the DNS relay serves inside the sandbox (net/dns.py)
+                        return staged_rewrite()
                     # UDP to the outside is not offered: as a network without that route
                     raise SyscallError(errno.ENETUNREACH)
                 if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):

@@ -10,7 +10,9 @@ when the policy (net/policy.py) allows it, served so:
     (socket, connect: neither blocks), and hands S with one end of a fresh
     socketpair (R) to the outbound helper, a process of its own that waits
     for the handshake so that neither the Sentry nor its tracer loop ever
-    does.
+    does.  The helper is one thread, one poll loop, confined from its start
+    (platform/selfconfine.py, profile "outbound": no capability, no socket
+    of its own, no bind/listen/accept, no exec).
  2. The guest thread gets its own end, W: the Sentry injects socket(AF_UNIX)
     and connect() to a listener of the Sentry's, bound in its private
     directory (a path no guest lookup reaches; the address is staged), and
@@ -39,7 +41,9 @@ import os
 import select
 import socket
 import struct
-import threading
+import time
+
+from sentry.net import dns
 
 CONNECT_TIMEOUT = 130          # about Linux's own (tcp_syn_retries 6: 127 s)
 
@@ -53,15 +57,26 @@ class Outbound:
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
         self.listener.bind(self.path)
         self.listener.listen(64)
+        sentry = os.getpid()
         pid = os.fork()
         if pid == 0:
             try:
                 if os.fork() == 0:          # never the Sentry's child: its waitpid(-1) never meets it
-                    _serve(theirs)
+                    _serve(theirs, sentry)
             finally:
                 os._exit(0)
         theirs.close()
         os.waitpid(pid, 0)
+
+    def relay(self, inside, hosts):
+        """Hand the helper one resolver's DNS relay sockets (net/dns.py):
+        the sandbox's socket bound to RESOLVER:53 and the host sockets
+        connected to it; closed here."""
+        try:
+            socket.send_fds(self.sock, [json.dumps({"relay": True}).encode()], [inside, *hosts])
+        finally:
+            for fd in (inside, *hosts):
+                os.close(fd)
 
     def start(self, family, address, nonblock, nodelay, keepalive, reply):
         """Begin connecting a host socket to address; the result will come
@@ -101,50 +116,94 @@ class Outbound:
         self.listener.close()
 
 
-def _serve(sock):
+def _serve(sock, sentry):
+    """The helper: one thread, one poll loop over the Sentry's requests and
+    the connections in progress (no threads: its allowlist stays short), run
+    confined (platform/selfconfine.py, profile "outbound")."""
     fd = sock.fileno()
     os.closerange(3, fd)
     os.closerange(fd + 1, 1 << 16)
     os.setsid()
-    while True:
-        try:
-            msg, fds, _, _ = socket.recv_fds(sock, 4096, 2)
-        except OSError:
-            break
-        if not msg:
-            break                   # the Sentry is gone: so are its connections in progress
-        if len(fds) != 2:
-            for f in fds:
-                os.close(f)
-            continue
-        req = json.loads(msg)
-        threading.Thread(target=_finish, args=(fds[0], fds[1], req["nonblock"]), daemon=True).start()
-    os._exit(0)
-
-
-def _finish(sfd, rfd, nonblock):
-    s = socket.socket(fileno=sfd)
-    r = socket.socket(fileno=rfd)
+    from sentry.platform import selfconfine
     try:
-        err = _wait_connected(s)
+        selfconfine.confine("outbound", sentry)
+    except OSError as e:
+        # fail closed: without the helper every outbound connect is ECONNABORTED
+        os.write(2, f"sentry: the outbound helper cannot confine itself ({e.strerror}): stopping\n".encode())
+        os._exit(1)
+    pending = {}                # host socket's fd -> (socket, reply socket, nonblock, deadline)
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    relay = dns.Relay()
+    while True:
+        now = time.monotonic()
+        wait = None
+        if pending:
+            wait = max(0, min(p[3] for p in pending.values()) - now) * 1000
+        try:
+            events = poller.poll(wait)
+        except InterruptedError:
+            continue
+        for efd, ev in events:
+            if efd == fd:
+                if not _request(sock, poller, pending, relay):
+                    os._exit(0)             # the Sentry is gone: so are its connections in progress
+            elif relay.handles(efd):
+                relay.event(efd)
+            elif efd in pending:
+                s, r, nonblock, _ = pending.pop(efd)
+                poller.unregister(efd)
+                _answer(s, r, nonblock, _connected(s))
+        now = time.monotonic()
+        for efd in [k for k, p in pending.items() if p[3] <= now]:
+            s, r, nonblock, _ = pending.pop(efd)
+            poller.unregister(efd)
+            _answer(s, r, nonblock, errno.ETIMEDOUT)
+
+
+def _request(sock, poller, pending, relay):
+    """One request from the Sentry: a host socket connecting, and the reply
+    socket of the guest thread that waits for it; or a resolver's DNS relay
+    sockets.  False: the Sentry is gone."""
+    try:
+        msg, fds, _, _ = socket.recv_fds(sock, 4096, 1 + dns.SOCKETS_PER_RESOLVER)
+    except OSError:
+        return False
+    if not msg:
+        return False
+    req = json.loads(msg)
+    if req.get("relay") and len(fds) >= 2:
+        relay.add(fds[0], fds[1:])
+        for f in relay.fds():
+            poller.register(f, select.POLLIN)
+        return True
+    if len(fds) != 2:
+        for f in fds:
+            os.close(f)
+        return True
+    s, r = socket.socket(fileno=fds[0]), socket.socket(fileno=fds[1])
+    pending[s.fileno()] = (s, r, req["nonblock"], time.monotonic() + CONNECT_TIMEOUT)
+    poller.register(s.fileno(), select.POLLOUT)
+    return True
+
+
+def _answer(s, r, nonblock, err):
+    try:
         if err == 0:
             s.setblocking(not nonblock)
             socket.send_fds(r, [struct.pack("i", 0)], [s.fileno()])
         else:
             r.send(struct.pack("i", err))
     except OSError:
-        pass
+        pass                        # the guest thread gave up (a signal): its end is closed
     finally:
         s.close()
         r.close()
 
 
-def _wait_connected(s):
-    """0 once s is connected for good, else the errno the guest gets."""
-    poller = select.poll()
-    poller.register(s, select.POLLOUT)
-    if not poller.poll(CONNECT_TIMEOUT * 1000):
-        return errno.ETIMEDOUT
+def _connected(s):
+    """0 once s (which poll says is writable) is connected for good, else
+    the errno the guest gets."""
     err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
     if err:
         return err

@@ -2,18 +2,53 @@
 
 pyseccomp finds libc and libseccomp with ctypes.util.find_library, which runs
 `ldconfig -p` in a subprocess for each (two forks of the Sentry at every
-start).  Their sonames are fixed by the ABI, so they are given directly; any
-other lookup goes to find_library as before.
+start), and importing ctypes.util imports subprocess and locale (~2 ms).
+Their sonames are fixed by the ABI, so they are given directly: while
+pyseccomp imports, `ctypes.util` is a stand-in that knows these two, and
+sends any other lookup to the real module, imported then.  Where ctypes.util
+is imported already, its find_library is wrapped the same way.
 """
-import ctypes.util
+import ctypes
+import sys
+import types
 
 SONAMES = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}
 
-_find_library = ctypes.util.find_library
-ctypes.util.find_library = lambda name: SONAMES.get(name) or _find_library(name)
-try:
-    import pyseccomp  # noqa: E402
-finally:
-    ctypes.util.find_library = _find_library
+
+def _import():
+    real = sys.modules.get("ctypes.util")
+    if real is not None:
+        find = real.find_library
+        real.find_library = lambda name: SONAMES.get(name) or find(name)
+        try:
+            import pyseccomp
+        finally:
+            real.find_library = find
+        return pyseccomp
+    stand_in = types.ModuleType("ctypes.util")
+
+    def restore():
+        if sys.modules.get("ctypes.util") is stand_in:
+            del sys.modules["ctypes.util"]
+        if getattr(ctypes, "util", None) is stand_in:
+            del ctypes.util
+
+    def find_library(name):
+        if name in SONAMES:
+            return SONAMES[name]
+        restore()
+        import ctypes.util
+        return ctypes.util.find_library(name)
+
+    stand_in.find_library = find_library
+    sys.modules["ctypes.util"] = ctypes.util = stand_in
+    try:
+        import pyseccomp
+    finally:
+        restore()
+    return pyseccomp
+
+
+pyseccomp = _import()
 
 __all__ = ["pyseccomp"]

@@ -1,5 +1,6 @@
 """The Sentry confines itself: after set-up, each long-lived process of a
-sandbox (the Sentry, its mount namespace helper, its fd holder, its janitor) loads a seccomp
+sandbox (the Sentry, its mount namespace helper, its fd holder, its outbound
+helper, its janitor) loads a seccomp
 filter of its own that allows only the host syscalls that process makes, with
 argument checks where BPF can make them cheaply, and drops the capabilities it
 no longer uses.  A bug in the Sentry that a guest could steer towards a host
@@ -11,7 +12,8 @@ the tables below, and docs/sentry-allowlist.md is generated from them
 (`python -m sentry.platform.selfconfine > docs/sentry-allowlist.md`).
 
 What a forbidden call does:
-  - the Sentry, the mount helper and the fd holder: SECCOMP_RET_TRAP, and a
+  - the Sentry, the mount helper, the fd holder, the outbound helper and the
+    port forwarder: SECCOMP_RET_TRAP, and a
     SIGSYS handler in C (native/selfconfine.c) writes one line naming the
     call on stderr and exits with SELF_FILTER_EXIT (a helper kills the Sentry
     first); guests die with the Sentry (PTRACE_O_EXITKILL);
@@ -267,6 +269,56 @@ FD_HOLDER = PYTHON_RUNTIME + [
          [(Is(0, "sentry_pid", "pid = the Sentry's"), Is(1, 9, "sig = SIGKILL"))]),
 ]
 
+# The outbound helper (sentry/net/outbound.py): waits for the handshakes of
+# the host connections the Sentry started, makes each "connected for good",
+# and sends it to the guest thread that waits.  It never makes a socket
+# (no socket(2)): every socket it holds the Sentry made and passed to it.  It
+# also relays DNS datagrams between the sandbox and its resolvers
+# (sentry/net/dns.py), on sockets the Sentry made too.
+OUTBOUND_HELPER = PYTHON_RUNTIME + [
+    Call("recvmsg", "a host socket being connected and a guest thread's reply socket, from the Sentry"),
+    Call("poll", "waits for the Sentry's requests and the handshakes in progress"),
+    Call("getsockopt", "SO_ERROR of a finished handshake; socket(fileno=) asks family and type"),
+    Call("getpeername", "the peer of a finished handshake, to connect to it once more"),
+    Call("getsockname", "socket(fileno=) asks"),
+    Call("connect", "the same peer again: the socket's state becomes \"connected\" for good, and "
+         "then EISCONN is checked"),
+    Call("ioctl", "setblocking(): the guest's O_NONBLOCK on the socket it gets; isatty() of Python's io",
+         one_of(1, "request", {"FIONBIO": 0x5421, "TCGETS": 0x5401})),
+    Call("fcntl", "fd flags", one_of(1, "cmd", FCNTL_COMMANDS)),
+    Call("sendmsg", "the connected socket to the guest thread (SCM_RIGHTS)"),
+    Call("sendto", "or the errno of its failure; DNS queries to a resolver and answers to the guest "
+         "that asked (sentry/net/dns.py)"),
+    Call("recvfrom", "the DNS relay: a guest's query, a resolver's answer"),
+    Call("kill", "its SIGSYS handler takes the Sentry down with it (so the sandbox stops)",
+         [(Is(0, "sentry_pid", "pid = the Sentry's"), Is(1, 9, "sig = SIGKILL"))]),
+]
+
+# The port forwarder of --publish (sentry/net/publish.py): copies data between
+# connections it accepts on the host's published ports (sockets the Sentry
+# bound) and connections it makes inside the sandbox.  It joined the
+# sandbox's network namespace before loading this: every socket it makes is
+# the sandbox's.  No bind, no listen.
+PUBLISH = PYTHON_RUNTIME + [
+    Call("poll", "waits for clients, data and the Sentry's exit"),
+    Call("accept4", "a client of a published TCP port, on the host"),
+    Call("socket", "its connection into the sandbox (made in the sandbox's network namespace)",
+         one_of(0, "domain", {"AF_INET": 2})),
+    Call("connect", "to 127.0.0.1:PORT inside the sandbox"),
+    Call("getsockopt", "SO_ERROR of a connection made inside"),
+    Call("getsockname", "socket(fileno=) asks, for the listeners it was given"),
+    Call("recvfrom", "data, and datagrams of published UDP ports"),
+    Call("sendto", "data, and datagrams to the host client they answer"),
+    Call("shutdown", "a half-close passed on"),
+    Call("pipe2", "a pipe per direction of a forwarded connection"),
+    Call("splice", "moves the bytes: socket -> pipe -> socket"),
+    Call("ioctl", "setblocking(); isatty() of Python's io",
+         one_of(1, "request", {"FIONBIO": 0x5421, "TCGETS": 0x5401})),
+    Call("fcntl", "fd flags; the pipes' size", one_of(1, "cmd", dict(FCNTL_COMMANDS, F_SETPIPE_SZ=1031))),
+    Call("kill", "its SIGSYS handler takes the Sentry down with it (so the sandbox stops)",
+         [(Is(0, "sentry_pid", "pid = the Sentry's"), Is(1, 9, "sig = SIGKILL"))]),
+]
+
 # The capabilities each keeps, when it runs with any: the rest go from its
 # effective, permitted, inheritable, ambient and bounding sets.
 SENTRY_CAPS = {
@@ -294,11 +346,14 @@ PROFILES = {
     "mount-helper": ("the mount helper", MOUNT_HELPER, MOUNT_HELPER_CAPS),
     "janitor": ("the janitor", JANITOR, JANITOR_CAPS),
     "fd-holder": ("the fd holder", FD_HOLDER, {}),
+    "outbound": ("the outbound helper", OUTBOUND_HELPER, {}),
+    "publish": ("the port forwarder", PUBLISH, {}),
 }
 # Its name (comm) once confined: what ps and the kernel's audit log show
 # (SENTRY_SELF_FILTER=log records name the process this way).
 COMM = {"sentry": b"sentry", "mount-helper": b"sentry-mounts", "janitor": b"sentry-janitor",
-        "fd-holder": b"sentry-fdholder"}
+        "fd-holder": b"sentry-fdholder", "outbound": b"sentry-outbound",
+        "publish": b"sentry-publish"}
 PR_SET_NAME = 15
 
 
@@ -403,7 +458,7 @@ def doc():
            "",
            "After set-up, each long-lived process of a sandbox loads a filter that allows only the",
            "calls listed for it (argument conditions: any one alternative must hold) and keeps only",
-           "the capabilities listed for it. Anything else: the Sentry, the mount helper and the fd holder print",
+           "the capabilities listed for it. Anything else: the Sentry and its helpers but the janitor print",
            "`sentry: internal error: <who> made syscall N (name), which its own filter forbids; "
            "stopping`",
            f"and exit with status {SELF_FILTER_EXIT} (the guests die with the Sentry); the janitor is "

@@ -19,7 +19,7 @@ class Config:
                  cpus=None, memory=None, kernel_release=None, overlay=False, overlay_dir=None,
                  hide=(), expose=(), audit=None, readonly_root=False, rlimits=(),
                  strace_time=None, strace_string_limit=32,
-                 network="sandbox", net_allow=()):
+                 network="sandbox", net_allow=(), dns=(), publish=()):
         self.argv = argv
         self.rootfs = rootfs
         # the OCI spec's root.readonly: --rootfs served read-only (EROFS)
@@ -43,11 +43,14 @@ class Config:
                 self.strace_select = signature.select(strace, build_table().entries.values())
             except ValueError as e:
                 raise ConfigError(f"--strace={strace}: {e}")
-        from sentry.strace import parse_time_options
-        try:
-            self.strace_timestamps, self.strace_durations = parse_time_options(strace_time)
-        except ValueError as e:
-            raise ConfigError(str(e))
+        # (the strace package, python-ptrace's tables with it, only when asked for)
+        self.strace_timestamps, self.strace_durations = None, False
+        if strace_time:
+            from sentry.strace import parse_time_options
+            try:
+                self.strace_timestamps, self.strace_durations = parse_time_options(strace_time)
+            except ValueError as e:
+                raise ConfigError(str(e))
         if not isinstance(strace_string_limit, int) or strace_string_limit < 0:
             raise ConfigError(f"--strace-string-limit {strace_string_limit}: a number of bytes")
         self.strace_string_limit = strace_string_limit
@@ -63,6 +66,23 @@ class Config:
         self.network = network
         if net_allow and network != "sandbox":
             raise ConfigError(f"--net-allow: only with --network=sandbox")
+        from sentry.net import dns as _dns
+        if dns and network != "sandbox":
+            raise ConfigError("--dns: only with --network=sandbox")
+        try:
+            # None: the host's resolvers; []: no DNS relay
+            self.dns = _dns.parse_dns_option(list(dns))
+        except ValueError as e:
+            raise ConfigError(f"--dns {e}: an IPv4 or IPv6 address (not link-local), or none")
+        from sentry.net import publish as _publish
+        if publish and network != "sandbox":
+            raise ConfigError("--publish: only with --network=sandbox")
+        self.publish = []
+        for spec in publish:
+            try:
+                self.publish.append(_publish.parse(spec))
+            except _publish.BadSpec:
+                raise ConfigError(f"--publish {spec}: HOSTPORT:PORT or HOSTPORT:PORT/udp")
         from sentry.net.policy import BadRule, Policy
         try:
             self.net_policy = Policy(net_allow)

@@ -55,7 +55,7 @@ def run(cfg, on_ready=None, control=None):
     private = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-")
     scratch = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-", dir=privatedirs.memory_dir()) if privatedirs.memory_dir() else private
     janitor = privatedirs.janitor(private, scratch)
-    mountns = outbound = holder = None
+    mountns = outbound = holder = forwarder = None
     trail = _audit.OFF
     try:
         kernel = None
@@ -96,6 +96,9 @@ def run(cfg, on_ready=None, control=None):
             from sentry.net.outbound import Outbound
             outbound = kernel.outbound = Outbound(private)
             kernel.net_policy = cfg.net_policy
+            _dns_relay(cfg, mountns, outbound, kernel)
+            if cfg.publish:
+                forwarder = _publish(cfg, mountns)
         if cfg.kernel_release:
             kernel.uts["release"] = cfg.kernel_release
 
@@ -171,6 +174,8 @@ def run(cfg, on_ready=None, control=None):
             mountns.close()
         if outbound is not None:
             outbound.close()
+        if forwarder is not None:
+            forwarder.close()
         if janitor is not None:
             os.close(janitor)           # the janitor removes them now
         else:
@@ -208,6 +213,38 @@ def _receive_setup(sock, holder):
         if userns is not None:
             os.close(userns)
     return fds[0]
+
+
+def _publish(cfg, mountns):
+    """--publish: the host ports, bound now (a taken one stops the run
+    here), and the forwarder that crosses into the sandbox
+    (sentry/net/publish.py)."""
+    from sentry.net import publish
+    try:
+        listeners = publish.listen(cfg.publish)
+    except OSError as e:
+        host, port, proto = e.spec if hasattr(e, "spec") else (None, None, None)
+        what = f"{host}:{port}" + ("/udp" if proto == "udp" else "") if host else "?"
+        raise ConfigError(f"--publish {what}: host port {host}: {e.strerror}")
+    try:
+        return publish.Forwarder(listeners, mountns.netns_fd, mountns.userns_fd)
+    except OSError as e:
+        raise ConfigError(f"--publish: {e.strerror}")
+
+
+def _dns_relay(cfg, mountns, outbound, kernel):
+    """The sandbox's resolvers, relayed at their own addresses inside its
+    network namespace (sentry/net/dns.py).  One that cannot be set up is
+    left out, with a warning: resolution fails there as on a host whose
+    resolver is down."""
+    from sentry.net import dns
+    for ip in (cfg.dns if cfg.dns is not None else dns.host_nameservers()):
+        try:
+            for _, inside, hosts in dns.set_up(mountns, [ip]):
+                outbound.relay(inside, hosts)
+            kernel.dns_addresses.add(ip)
+        except OSError as e:
+            log.warning("no DNS relay for %s: %s", ip, e.strerror or e)
 
 
 SO_NETNS_COOKIE = 71

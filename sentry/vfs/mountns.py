@@ -98,6 +98,11 @@ class MountNamespace:
         (fd,) = self._request(op="socket", family=family, kind=kind, proto=proto)
         return fd
 
+    def add_address(self, address):
+        """Add address (a /32 or /128) to the sandbox's `lo`, before set-up
+        ends: where the DNS relay answers (sentry/net/dns.py)."""
+        self._request(op="address", address=address)
+
     def _receive(self):
         """(reply, fds); None when the helper is gone."""
         msg, fds, _, _ = socket.recv_fds(self.sock, 65536, 4)
@@ -197,6 +202,8 @@ def _serve(sock, uid, gid, root, sentry, network=False):
                 out = [os.open(req["target"], O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)]
             elif req["op"] == "dev":
                 out = [_make_dev(req["target"], req["nodes"], req["links"], req["dirs"], root)]
+            elif req["op"] == "address":
+                _add_address(req["address"])
             elif req["op"] == "socket":
                 out = [socket.socket(req["family"], req["kind"], req["proto"]).detach()]
             elif req["op"] == "bind":
@@ -233,6 +240,31 @@ def _loopback_up():
         req = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack_from("16sH", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+RTM_NEWADDR, NLM_F_REQUEST, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLMSG_ERROR = 20, 1, 4, 0x400, 0x200, 2
+IFA_ADDRESS, IFA_LOCAL, RT_SCOPE_HOST = 1, 2, 254
+
+
+def _add_address(text):
+    """`ip addr add ADDRESS dev lo` (a /32 or /128), by rtnetlink."""
+    import ipaddress
+    import struct
+    ip = ipaddress.ip_address(text)
+    family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+    raw = ip.packed
+    attr = b"".join(struct.pack("HH", 4 + len(raw), kind) + raw for kind in (IFA_LOCAL, IFA_ADDRESS))
+    body = struct.pack("BBBBI", family, len(raw) * 8, 0, RT_SCOPE_HOST, socket.if_nametoindex("lo")) + attr
+    msg = struct.pack("IHHII", 16 + len(body), RTM_NEWADDR,
+                      NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 1, 0) + body
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0) as nl:
+        nl.send(msg)
+        reply = nl.recv(4096)
+    kind, = struct.unpack_from("H", reply, 4)
+    if kind == NLMSG_ERROR:
+        err, = struct.unpack_from("i", reply, 16)
+        if err < 0 and -err != errno.EEXIST:
+            raise OSError(-err, os.strerror(-err))
 
 
 def _make_dev(target, nodes, links, dirs, root):

@@ -233,7 +233,11 @@ int main(int argc, char **argv)
 			}
 			int st = 0;
 			long r;
-			waitpid(c, &st, 0);
+			/* a clone with a stop signal as its exit signal (SIGSTOP,
+			 * SIGTSTP...) stops the child when the grandchild exits
+			 * first, natively too: it goes on, as after a shell's fg */
+			while (waitpid(c, &st, WUNTRACED) == c && WIFSTOPPED(st))
+				kill(c, SIGCONT);
 			if (WIFSIGNALED(st))
 				printf("%s %d sig %d\n", name, i, WTERMSIG(st));
 			else if (read(res[0], &r, sizeof r) == sizeof r)
