@@ -221,6 +221,11 @@ SENTRY = PYTHON_RUNTIME + [
     Call("dup2", "the clean-up child's stdio onto /dev/null"),
 ]
 
+# A helper's SIGSYS handler (native/selfconfine.c) takes the Sentry down
+# with it, so that the sandbox stops.
+KILLS_THE_SENTRY = Call("kill", "its SIGSYS handler takes the Sentry down with it (so the sandbox stops)",
+                        [(Is(0, "sentry_pid", "pid = the Sentry's"), Is(1, 9, "sig = SIGKILL"))])
+
 MOUNT_HELPER = PYTHON_RUNTIME + [
     Call("recvmsg", "requests from the Sentry, with fds"),
     Call("sendmsg", "replies to the Sentry"),
@@ -245,8 +250,7 @@ MOUNT_HELPER = PYTHON_RUNTIME + [
     Call("getsockname", "socket(fileno=) asks"),
     Call("fcntl", "fd flags", one_of(1, "cmd", FCNTL_COMMANDS)),
     Call("ioctl", "isatty() of Python's io", one_of(1, "request", {"TCGETS": 0x5401})),
-    Call("kill", "its SIGSYS handler takes the Sentry down with it (so the sandbox stops)",
-         [(Is(0, "sentry_pid", "pid = the Sentry's"), Is(1, 9, "sig = SIGKILL"))]),
+    KILLS_THE_SENTRY,
 ]
 
 JANITOR = PYTHON_RUNTIME + [
@@ -265,8 +269,7 @@ FD_HOLDER = PYTHON_RUNTIME + [
     Call("recvmsg", "an fd to hold, and its number, from the Sentry (native/holder.c)"),
     Call("sendto", "its answer"),
     Call("dup3", "holds the fd at its number"),
-    Call("kill", "its SIGSYS handler takes the Sentry down with it (so the sandbox stops)",
-         [(Is(0, "sentry_pid", "pid = the Sentry's"), Is(1, 9, "sig = SIGKILL"))]),
+    KILLS_THE_SENTRY,
 ]
 
 # The outbound helper (sentry/net/outbound.py): waits for the handshakes of
@@ -290,8 +293,7 @@ OUTBOUND_HELPER = PYTHON_RUNTIME + [
     Call("sendto", "or the errno of its failure; DNS queries to a resolver and answers to the guest "
          "that asked (sentry/net/dns.py)"),
     Call("recvfrom", "the DNS relay: a guest's query, a resolver's answer"),
-    Call("kill", "its SIGSYS handler takes the Sentry down with it (so the sandbox stops)",
-         [(Is(0, "sentry_pid", "pid = the Sentry's"), Is(1, 9, "sig = SIGKILL"))]),
+    KILLS_THE_SENTRY,
 ]
 
 # The port forwarder of --publish (sentry/net/publish.py): copies data between
@@ -315,8 +317,7 @@ PUBLISH = PYTHON_RUNTIME + [
     Call("ioctl", "setblocking(); isatty() of Python's io",
          one_of(1, "request", {"FIONBIO": 0x5421, "TCGETS": 0x5401})),
     Call("fcntl", "fd flags; the pipes' size", one_of(1, "cmd", dict(FCNTL_COMMANDS, F_SETPIPE_SZ=1031))),
-    Call("kill", "its SIGSYS handler takes the Sentry down with it (so the sandbox stops)",
-         [(Is(0, "sentry_pid", "pid = the Sentry's"), Is(1, 9, "sig = SIGKILL"))]),
+    KILLS_THE_SENTRY,
 ]
 
 # The capabilities each keeps, when it runs with any: the rest go from its
