@@ -14,11 +14,12 @@ from sentry import startsignals
 from sentry.vfs.mount import HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH
 
 
-def _send_to_sentry(sock, userns):
-    """In the guest's first process, its last step before the main filter:
-    what only it can make goes to the Sentry, and it keeps no copy -- the
-    listener of the fd handover filter (platform/handover.py), and, when it
-    has one, its user namespace (for the fd holder, platform/fdholder.py)."""
+def send_to_sentry(sock, userns):
+    """In the guest's first process (or the exec spawner), its last step
+    before the main filter: what only it can make goes to the Sentry, and it
+    keeps no copy -- the listener of the fd handover filter
+    (platform/handover.py), and, when it has one, its user namespace (for
+    the fd holder, platform/fdholder.py)."""
     try:
         fds = [handover.install_filter()]
         if userns:
@@ -30,6 +31,17 @@ def _send_to_sentry(sock, userns):
     for fd in fds:
         os.close(fd)
     sock.close()
+
+
+def receive_from_guest(sock, most):
+    """The Sentry's side of send_to_sentry: the fds sent, [] if the process
+    gave up first."""
+    with sock:
+        try:
+            _, fds, _, _ = socket.recv_fds(sock, 1, most)
+        except OSError:
+            return []
+    return fds
 
 
 def first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, netns):
@@ -55,7 +67,7 @@ def first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, netns):
         # interpreter's or the Sentry's (sentry/startsignals.py).
         startsignals.restore()
         privileges.drop_all()
-        _send_to_sentry(setup_w, userns)
+        send_to_sentry(setup_w, userns)
         filt.load()
         # From here every call is trapped: PATH is searched inside the sandbox.
         os.execvpe(cfg.argv[0], cfg.argv, cfg.env)

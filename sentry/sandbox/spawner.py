@@ -38,7 +38,8 @@ import signal
 import socket
 import struct
 
-from sentry.platform import handover, privileges, ptrace
+from sentry.platform import privileges, ptrace
+from sentry.sandbox.guest import receive_from_guest, send_to_sentry
 
 log = logging.getLogger("sentry")
 
@@ -164,11 +165,7 @@ class Spawner:
             raise
         os.write(ready_w, b"x")
         os.close(ready_w)
-        with ours:
-            try:
-                _, fds, _, _ = socket.recv_fds(ours, 1, 1)
-            except OSError:
-                fds = []
+        fds = receive_from_guest(ours, 1)
         if not fds:
             raise SpawnerError("the spawner could not set up the fd handover")
         self.listener = fds[0]
@@ -183,14 +180,7 @@ def _main(listening, sentry_sock, sentry, launch):
         signal.signal(s, signal.SIG_IGN if s != signal.SIGTERM else signal.SIG_DFL)
     # the processes it forks inherit this filter, and the Sentry answers
     # their fd handovers through its listener (platform/handover.py)
-    try:
-        privileges.prctl(privileges.PR_SET_NO_NEW_PRIVS, 1)
-        fd = handover.install_filter()
-        socket.send_fds(sentry_sock, [b"s"], [fd])
-        os.close(fd)
-    except OSError:
-        os._exit(125)
-    sentry_sock.close()
+    send_to_sentry(sentry_sock, userns=False)
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     signal.signal(signal.SIGCHLD, lambda *a: None)

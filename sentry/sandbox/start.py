@@ -16,7 +16,7 @@ from sentry.vfs import mountns as _mountns
 from sentry.kernel.credentials import Credentials
 from syscalls.table import build_table, filter_rules, mm_checked
 from sentry.sandbox.config import ConfigError, check_config
-from sentry.sandbox.guest import exec_process, first_process
+from sentry.sandbox.guest import exec_process, first_process, receive_from_guest
 from sentry.sandbox import spawner as _spawner
 from sentry.sandbox import mounts as _mounts
 from sentry.sandbox import privatedirs
@@ -192,15 +192,11 @@ def _at_root(cfg):
 
 
 def _receive_setup(sock, holder):
-    """What the guest's first process sends before it execs (guest.py):
+    """What the guest's first process sends before it execs (guest.send_to_sentry):
     the handover listener, returned, and its user namespace, where the fd
     holder goes -- or None if that process gave up first (it exits 125, and
     the Sentry's run reports that)."""
-    with sock:
-        try:
-            _, fds, _, _ = socket.recv_fds(sock, 1, 2)
-        except OSError:
-            fds = []
+    fds = receive_from_guest(sock, 2)
     if not fds:
         return None
     userns = fds[1] if len(fds) > 1 else None
