@@ -152,16 +152,19 @@ class SyscallDispatch:
         else:
             ptrace.resume(task.tid)
 
-    def inject(self, task, regs, nr, args, then):
+    def inject(self, task, regs, nr, args, then, ip=None):
         """Run one syscall of the Sentry's choosing in the guest, then re-run
         the guest's own call from its syscall instruction (it traps again) --
         unless then(result) gives the guest's call its result instead (an
         -ERESTART* code lets the kernel restart it, or say EINTR, as for a
-        signal that interrupted it)."""
+        signal that interrupted it).  ip: the instruction pointer the call
+        is made from, as the filters see it (the handover's marker)."""
         saved = ptrace.ffi_copy(regs)
         regs.orig_rax = nr
         for name, v in zip(ARG_REGS, args):
             setattr(regs, name, v)
+        if ip is not None:
+            regs.rip = ip
         ptrace.setregs(task.tid, regs)
 
         def restore(t, result):
@@ -183,23 +186,7 @@ class SyscallDispatch:
         listener with the Sentry's fd (platform/handover.py); the thread
         waits for nothing else, so the answer comes at once."""
         try:
-            saved = ptrace.ffi_copy(regs)
-            handover.marker_regs(regs)
-
-            def restore(t, result):
-                answer = h.then(result)
-                if answer is None:
-                    saved.rip -= 2
-                    saved.rax = saved.orig_rax
-                else:
-                    saved.rax = answer & 0xFFFFFFFFFFFFFFFF
-                ptrace.setregs(t.tid, saved)
-                return None
-
-            ptrace.setregs(task.tid, regs)
-            task.on_exit = restore
-            task.strace_entry = None
-            ptrace.resume_to_exit(task.tid)
+            self.inject(task, regs, handover.MARKER_NR, (), h.then, ip=handover.MARKER_IP)
             # -ESRCH: it stopped or died instead; its exit stop tells restore
             handover.serve(self.handover_of(task), task.tid, h.fd, h.at, h.cloexec)
         finally:

@@ -2,9 +2,9 @@
 fd table, atomically (native/handover.c has the mechanism and why).
 
 The guest's first process installs the marker filter and hands its listener
-to the Sentry (install_filter, in sentry/sandbox/guest.py); the kernel's dispatcher gives a
-thread the marker at a seccomp stop (`marker_regs`) and answers it with
-`serve`.  No number in the guest's table names the file before it is in
+to the Sentry (install_filter, in sentry/sandbox/guest.py); the kernel's
+dispatcher injects the marker (MARKER_NR from MARKER_IP) at a thread's
+seccomp stop and answers it with `serve`.  No number in the guest's table names the file before it is in
 place, so no other guest thread can swap it, close it or use it first.
 """
 import os
@@ -22,12 +22,6 @@ def install_filter():
     if fd < 0:
         raise OSError(-fd, os.strerror(-fd))
     return fd
-
-
-def marker_regs(regs):
-    """Registers (ptrace's, at a seccomp stop) made into the marker call."""
-    regs.orig_rax = MARKER_NR
-    regs.rip = MARKER_IP
 
 
 def serve(listener, tid, fd, at=None, cloexec=False):
