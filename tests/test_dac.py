@@ -124,5 +124,9 @@ def test_handover_race_never_gives_a_host_file(busybox_root, cbin, tmp_path):
     last = out.strip().splitlines()[-1]
     counts = dict(kv.split("=") for kv in last.split())
     assert counts["bad"] == "0" and counts["leak"] == "0", out
-    assert int(counts["ok"]) > 50, out
+    # the guest's own opens work meanwhile: each gave the sandbox's file,
+    # or /dev/null that the dupper put at its number before the check (an
+    # open that succeeded all the same: on an idle machine the dupper wins
+    # that second race most of the time)
+    assert int(counts["ok"]) > 0 and int(counts["ok"]) + int(counts["null"]) > 50, out
     print(last)
