@@ -1,5 +1,6 @@
 """Shared fixtures: test root filesystems built from this machine's binaries,
 a way to run a command natively (chroot) and in sentry, and C helpers."""
+import contextlib
 import os
 import shutil
 import subprocess
@@ -165,3 +166,25 @@ def outside_tmp():
     d = tempfile.mkdtemp(prefix="sentry-test-", dir="/var/tmp")
     yield d
     shutil.rmtree(d, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def veth_namespace(ns, host_if, ns_if, net, who):
+    """A network namespace `ns` behind a veth pair, the host side `net`.1/24
+    and its side `net`.2/24: a 'remote' host on this machine (who: the tests
+    that need it, for the error line when not root).  Yields nothing; the
+    caller starts its servers with `ip netns exec ns`."""
+    if os.geteuid() != 0:
+        pytest.fail(f"{who} make network namespaces: run the suite as root", pytrace=False)
+    sh = lambda *c: subprocess.run(c, check=True)
+    sh("ip", "netns", "add", ns)
+    try:
+        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if, "netns", ns)
+        sh("ip", "addr", "add", f"{net}.1/24", "dev", host_if)
+        sh("ip", "link", "set", host_if, "up")
+        sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{net}.2/24", "dev", ns_if)
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", ns_if, "up")
+        yield
+    finally:
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from conftest import SENTRY, run_sentry, skip_or_fail
+from conftest import SENTRY, run_sentry, skip_or_fail, veth_namespace
 from test_unprivileged import as_nobody  # noqa: F401 (fixture)
 
 NAME, ANSWER = "sentry-test.example", "10.9.8.7"
@@ -48,19 +48,9 @@ while True:
 def resolver():
     """A network namespace behind a veth pair (host side .1, its side .2)
     with the resolver on .2:53; yields (its address, Popen of the server)."""
-    if os.geteuid() != 0:
-        pytest.fail("the DNS tests make network namespaces: run the suite as root", pytrace=False)
-    tag = f"{(os.getpid() + 100) % 250}"
-    ns, h, n = f"sndns{os.getpid()}", f"sdh{os.getpid()}", f"sdn{os.getpid()}"
-    net = f"10.233.{tag}"
-    sh = lambda *c: subprocess.run(c, check=True)
-    sh("ip", "netns", "add", ns)
-    try:
-        sh("ip", "link", "add", h, "type", "veth", "peer", "name", n, "netns", ns)
-        sh("ip", "addr", "add", f"{net}.1/24", "dev", h)
-        sh("ip", "link", "set", h, "up")
-        sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{net}.2/24", "dev", n)
-        sh("ip", "netns", "exec", ns, "ip", "link", "set", n, "up")
+    pid = os.getpid()
+    ns, net = f"sndns{pid}", f"10.233.{(pid + 100) % 250}"
+    with veth_namespace(ns, f"sdh{pid}", f"sdn{pid}", net, "the DNS tests"):
         srv = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-u", "-c", RESOLVER, f"{net}.2"],
                                stdout=subprocess.PIPE, text=True)
         assert srv.stdout.readline() == "ready\n"
@@ -69,9 +59,6 @@ def resolver():
         finally:
             srv.kill()
             srv.wait()
-    finally:
-        subprocess.run(["ip", "link", "del", h], capture_output=True)
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 def _inside(ip, script, extra=()):

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import SENTRY, run_sentry
+from conftest import SENTRY, run_sentry, veth_namespace
 from test_unprivileged import as_nobody  # noqa: F401 (fixture)
 
 ISOLATED = ["sandbox", "none"]
@@ -264,19 +264,9 @@ sys.stdin.read()
 def remote():
     """A 'remote' host on this machine: a network namespace behind a veth
     pair (host side .1, its side .2), with servers on 8081 and 8082."""
-    if os.geteuid() != 0:
-        pytest.fail("the outbound tests make network namespaces: run the suite as root", pytrace=False)
-    tag = f"{os.getpid() % 250}"
-    ns, h, n = f"sntest{os.getpid()}", f"snh{os.getpid()}", f"snn{os.getpid()}"
-    net = f"10.232.{tag}"
-    sh = lambda *c: subprocess.run(c, check=True)
-    sh("ip", "netns", "add", ns)
-    try:
-        sh("ip", "link", "add", h, "type", "veth", "peer", "name", n, "netns", ns)
-        sh("ip", "addr", "add", f"{net}.1/24", "dev", h)
-        sh("ip", "link", "set", h, "up")
-        sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{net}.2/24", "dev", n)
-        sh("ip", "netns", "exec", ns, "ip", "link", "set", n, "up")
+    pid = os.getpid()
+    ns, net = f"sntest{pid}", f"10.232.{pid % 250}"
+    with veth_namespace(ns, f"snh{pid}", f"snn{pid}", net, "the outbound tests"):
         srv = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", SERVE, f"{net}.2"],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert srv.stdout.readline() == b"ready\n"
@@ -285,9 +275,6 @@ def remote():
         finally:
             srv.kill()
             srv.wait()
-    finally:
-        subprocess.run(["ip", "link", "del", h], capture_output=True)
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 FETCH = """
