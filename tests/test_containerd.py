@@ -5,35 +5,22 @@ image imported from an OCI archive built here from a local tarball, and
 same option the shim's BinaryName sets (../shared/oci/README.md).  The shim
 passes `--root /run/containerd/runc/<namespace>`: each run uses a namespace
 of its own, removed at the end."""
-import gzip
 import hashlib
 import io
 import json
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 import time
 
 import pytest
 
-from conftest import skip_or_fail
+from conftest import sentry_runtime, skip_or_fail
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE = "localhost/bb:latest"
 TIMEOUT = 120
-
-
-def sentry_binary(top):
-    d = os.path.join(top, "bin")
-    os.makedirs(d)
-    path = os.path.join(d, "sentry")
-    with open(path, "w") as f:
-        f.write(f'#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -m sentry "$@"\n')
-    os.chmod(path, 0o755)
-    return path
 
 
 def oci_archive(rootfs, path):
@@ -101,7 +88,7 @@ def ctr(busybox_root):
     daemon = subprocess.Popen(["containerd", "--config", os.path.join(top, "config.toml")],
                               stdout=log, stderr=log, start_new_session=True)
     namespace = f"sentry-test-{os.getpid()}"
-    c = Ctr(top, sock, sentry_binary(top), namespace)
+    c = Ctr(top, sock, sentry_runtime(top), namespace)
     try:
         deadline = time.monotonic() + 30
         while c("version").returncode != 0:

@@ -6,15 +6,13 @@ import os
 import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
 import pytest
 
-from conftest import skip_or_fail
+from conftest import sentry_runtime, skip_or_fail
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE = "localhost/bb:latest"
 TIMEOUT = 120
 
@@ -30,19 +28,6 @@ class Podman:
         kw.setdefault("capture_output", True)
         return subprocess.run(["podman", "--runtime", runtime or self.runtime, *args], env=self.env,
                               text=True, timeout=timeout, **kw)
-
-
-def sentry_runtime(top):
-    """The runtime podman runs: this checkout's sentry, under the name
-    `sentry` (podman passes --log-format=json only to runtimes whose
-    basename is in runtime_supports_json)."""
-    d = os.path.join(top, "bin")
-    os.makedirs(d)
-    path = os.path.join(d, "sentry")
-    with open(path, "w") as f:
-        f.write(f'#!/bin/sh\nPYTHONPATH={REPO} exec {sys.executable} -m sentry "$@"\n')
-    os.chmod(path, 0o755)
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +46,7 @@ def podman(busybox_root):
                 'runtime_supports_json = ["crun", "runc", "kata", "runsc", "krun", "sentry"]\n')
     with open(os.path.join(top, "storage.conf"), "w") as f:
         f.write(f'[storage]\ndriver = "vfs"\ngraphroot = "{top}/graph"\nrunroot = "{top}/run"\n')
-    p = Podman(top, sentry_runtime(top))
+    p = Podman(top, sentry_runtime(top))   # podman passes --log-format=json only to a runtime named `sentry`
     tar = os.path.join(top, "bb.tar")
     subprocess.run(["tar", "-C", busybox_root, "-cf", tar, "."], check=True)
     r = subprocess.run(["podman", "import", "--change", 'CMD ["/bin/sh"]', tar, IMAGE], env=p.env,
