@@ -251,6 +251,13 @@ int main(int argc, char **argv)
 	printf("thread-directed signal pending, blocked there: hits=%d\n", (int)sig_hits);
 	T(syscall(SYS_tgkill, getpid(), target_tid, 0));
 	T(syscall(SYS_tgkill, getpid() + 0, 999999999, SIGUSR1));
+	/* kill(2), tkill and rt_sigqueueinfo take any thread's id, as a process's */
+	T(kill(target_tid, 0));
+	T(syscall(SYS_tkill, target_tid, 0));
+	siginfo_t qi; memset(&qi, 0, sizeof qi); qi.si_code = SI_QUEUE; qi.si_pid = getpid(); qi.si_uid = getuid();
+	T(syscall(SYS_rt_sigqueueinfo, target_tid, 0, &qi));
+	T(syscall(SYS_rt_tgsigqueueinfo, getpid(), target_tid, 0, &qi));
+	T(kill(999999999, 0));
 	spin_stop = 1; pthread_join(t[0], 0);
 	/* a thread with SIGUSR1 unblocked gets its own */
 	spin_stop = 0; target_tid = 0; sig_hits = 0;
