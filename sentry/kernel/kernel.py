@@ -74,6 +74,8 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
         self.uts = {}                  # hostname, domainname, release, version
         self.abstract_prefix = b"sentry-%x/" % os.getpid()   # namespaces abstract sockets
         self.mountns = None            # the private mount namespace's helper (vfs/mountns.py), if any
+        self.private_ipc = False       # its IPC namespace is the guest's (syscalls/ipc.py)
+        self.shm_capped = False        # … and no segment there is larger than SHMMAX
         self.mm_checked = frozenset()  # numbers of the calls C checks against the staging area
         self.outbound = None           # --network=sandbox: outbound connections (sentry/net/outbound.py)
         self.dns_addresses = set()     # resolvers the DNS relay serves inside the sandbox (sentry/net/dns.py)
