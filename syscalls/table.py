@@ -253,8 +253,8 @@ def build_table():
     """The table with every family's handlers: registering them is importing
     their modules, done here and nowhere else, so no import order decides
     what the table holds."""
-    from syscalls import (clock, credentials, deny, exec as _exec, file, ipc, path, process,  # noqa: F401
-                          rlimit, signal, socket, sysinfo, uts)
+    from syscalls import (clock, credentials, deny, exec as _exec, file, ipc, namespaces, path,  # noqa: F401
+                          process, rlimit, signal, socket, sysinfo, uts)
     from syscalls.registry import HANDLERS
     entries = {}
     for nr, name in NAMES.items():

@@ -235,7 +235,7 @@ class ProcMount(Mount):
             elif name == "fd":
                 self._fds(kernel, host, path)
             elif name == "ns":
-                self._namespaces(host, path, rest, final)
+                self._namespaces(proc, host, path, rest, final)
             elif name == "fdinfo":
                 self._fdinfo(kernel, host, path)
             elif name == "task":
@@ -277,8 +277,10 @@ class ProcMount(Mount):
         except FileNotFoundError:
             pass     # the process is gone meanwhile: the lookup will say ENOENT
 
-    def _ns_link(self, host, name):
+    def _ns_link(self, proc, host, name):
         """What /proc/<pid>/ns/<name> reads: "kind:[N]"."""
+        if name == "uts" and proc.uts is not None and proc.uts.serial:
+            return f"uts:[{self.ns_base + len(NS_KINDS) + proc.uts.serial}]"     # one a guest made
         real = os.readlink(f"/proc/{host}/ns/{name}")
         if name not in self.ns_own:
             self.ns_own[name] = os.readlink(f"/proc/self/ns/{name}")
@@ -293,11 +295,11 @@ class ProcMount(Mount):
             self._ns_store_fd = os.open(self.ns_store, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         return self._ns_store_fd
 
-    def _namespaces(self, host, path, rest, final):
+    def _namespaces(self, proc, host, path, rest, final):
         self._dir(path)
         if rest and rest[0] not in NS_NAMES:
             # a link being followed: its target, one inode per namespace
-            links = {self._ns_link(host, n) for n in NS_NAMES}
+            links = {self._ns_link(proc, host, n) for n in NS_NAMES}
             if rest[0] in links:
                 store = os.path.join(self.ns_store, rest[0])
                 if not os.path.exists(store):
@@ -308,7 +310,7 @@ class ProcMount(Mount):
                     pass
             return
         for name in ([rest[0]] if rest else NS_NAMES):
-            self._link(f"{path}/{name}", self._ns_link(host, name))
+            self._link(f"{path}/{name}", self._ns_link(proc, host, name))
         if final and not rest:
             # listed: the links only, not the targets followed before
             for entry in os.listdir(os.path.join(self.host_root, path)):
@@ -516,12 +518,14 @@ class ProcMount(Mount):
     def _kernel_sysctl(self, kernel, parts):
         self._dir("sys/kernel")
         name = parts[0]
+        # the reader's UTS namespace's, as Linux's /proc/sys/kernel shows
+        uts = self._ctx.process.uts if self._ctx is not None and self._ctx.process.uts is not None else kernel.uts
         if name == "hostname":
-            self._file("sys/kernel/hostname", (kernel.uts.get("hostname", os.uname().nodename) + "\n").encode())
+            self._file("sys/kernel/hostname", (uts.get("hostname", os.uname().nodename) + "\n").encode())
         elif name == "domainname":
-            self._file("sys/kernel/domainname", (kernel.uts.get("domainname", "(none)") + "\n").encode())
+            self._file("sys/kernel/domainname", (uts.get("domainname", "(none)") + "\n").encode())
         elif name == "osrelease":
-            self._file("sys/kernel/osrelease", (kernel.uts.get("release", os.uname().release) + "\n").encode())
+            self._file("sys/kernel/osrelease", (uts.get("release", os.uname().release) + "\n").encode())
         elif name == "random":
             self._dir("sys/kernel/random")
             self._file("sys/kernel/random/uuid", (_uuid4() + "\n").encode())
