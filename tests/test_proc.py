@@ -3,7 +3,7 @@ import os
 import subprocess
 import re
 
-from conftest import run_sentry
+from conftest import SENTRY, run_sentry
 
 
 def sh(script, **kw):
@@ -177,13 +177,16 @@ def test_namespace_links_are_the_sandboxs():
     own namespaces show the kernel's numbers, the ones it shares with the
     host numbers of its own, so the host's identities never show and two
     sandboxes differ."""
-    a, b = run_sentry(["/bin/sh", "-c", NS_SCRIPT]), run_sentry(["/bin/sh", "-c", NS_SCRIPT])
-    assert a.returncode == 0, a.stderr
-    out = a.stdout.decode()
+    # both at once: a namespace's number is free again once it is gone
+    procs = [subprocess.Popen(SENTRY + ["--", "/bin/sh", "-c", NS_SCRIPT + "; sleep 2"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    (out, err), (out_b, _) = [p.communicate(timeout=60) for p in procs]
+    assert procs[0].returncode == 0, err
+    out = out.decode()
     assert out.split()[:10] == NS_NAMES
     assert "pid-exists" in out and out.rstrip().endswith("\n10")    # the followed targets stay unlisted
     links, inodes, child = _namespaces(out)
-    other, _, _ = _namespaces(b.stdout.decode())
+    other, _, _ = _namespaces(out_b.decode())
     for name in NS_NAMES:
         kind = name.replace("_for_children", "")
         assert re.fullmatch(kind + r":\[\d+\]", links[name]), links[name]

@@ -80,9 +80,10 @@ int main(int argc, char **argv)
 	struct msg in, out = { 1, "hello child" };
 	T(msgrcv(msq, &in, sizeof in.text, 2, 0));
 	printf("parent got: %s\n", in.text);
-	T(msgsnd(msq, &out, sizeof out.text, 0));
+	long sent = msgsnd(msq, &out, sizeof out.text, 0);
 	int st;
-	waitpid(c, &st, 0);
+	waitpid(c, &st, 0);           /* the child prints what it got first */
+	T(sent);
 	status("child", st);
 	T(semctl(sem, 0, GETVAL));
 	struct msqid_ds mds;
