@@ -271,6 +271,8 @@ static int fd_attrs(int tid, sn_regs *r)
 {
 	long v;
 	if (r->orig_rax == SYS_fchmod) {
+		/* S_ISGID stays only for a group member or CAP_FSETID: Python's */
+		if (r->rsi & S_ISGID) return 0;
 		int dup = borrow_plain(tid, (int)r->rdi);
 		if (dup < 0) return 0;
 		struct stat st;

@@ -473,8 +473,9 @@ def _chmod(call, dirfd, path, mode, flags=0):
     def do(fd, p, is_link):
         if is_link:
             raise SyscallError(errno.EOPNOTSUPP)
-        call.task.creds.check_chmod(os.stat(p))
-        os.chmod(p, mode & 0o7777)
+        st = os.stat(p)
+        call.task.creds.check_chmod(st)
+        os.chmod(p, call.task.creds.chmod_mode(st, mode))
     return _on_final(call, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW, do)
 
 
