@@ -51,7 +51,7 @@ class NewTasks:
             proc = Process(child_tid, child.vtid, slots, pproc.exe, ancestor)
             proc.comm, proc.kernel_comm = pproc.comm, pproc.kernel_comm
             proc.core_limit, proc.nproc_limit = pproc.core_limit, pproc.nproc_limit
-            proc.uts = pproc.uts
+            proc.uts, proc.busy = pproc.uts, pproc.busy
             proc.handover = pproc.handover      # the filter is inherited
             if flags & CLONE_FILES:
                 # one fd table for both: a number either names may change
