@@ -103,6 +103,18 @@ def _running(pid):
         return False
 
 
+def _processes_of(root):
+    """Host pids whose command line names the state root: create and its forks."""
+    pids = []
+    for name in os.listdir("/proc"):
+        try:
+            if name.isdigit() and root.encode() in open(f"/proc/{name}/cmdline", "rb").read():
+                pids.append(int(name))
+        except OSError:
+            pass
+    return pids
+
+
 def gone_soon(pids, timeout=5):
     """None of pids runs within timeout (a zombie waits for its new parent)."""
     deadline = time.monotonic() + timeout
@@ -484,6 +496,7 @@ def test_spec_and_features(oci, tmp_path):
     assert again.returncode == 1 and "exists" in again.stderr
     f = json.loads(oci.cmd("features").stdout)
     assert f["ociVersionMax"].startswith("1.") and "network" in f["linux"]["namespaces"]
+    assert f["hooks"] == ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
 
 
 def _started(oci, cid, args, **changes):
@@ -684,3 +697,188 @@ def test_a_network_namespace_without_a_path_is_a_private_loopback(oci, tmp_path)
             ["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.splitlines()]
     finally:
         host.close()
+
+
+# A hook that appends its name, the state's status and pid, the hostname it
+# sees and its network namespace to LOG: sh -c HOOK NAME [EXIT]
+HOOK = r"""read -r s || true
+st=$(echo "$s" | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p')
+pid=$(echo "$s" | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+echo "$0 $st $pid $(hostname) $(readlink /proc/self/ns/net 2>/dev/null || echo -) $([ -e /hooks/main ] && echo after-main || echo before-main)" >> LOG
+echo "out of $0"; echo "err of $0" >&2
+exit ${1:-0}"""
+
+
+def _hook(log, name, code=0, **extra):
+    return dict({"path": "/bin/sh", "args": ["sh", "-c", HOOK.replace("LOG", log), name, str(code)]}, **extra)
+
+
+def _hooks(tmp_path, fail=None, code=3, **extra):
+    """Every kind of hook, each logging to tmp/hooks/log (the startContainer
+    one runs inside, where that directory is /hooks); `fail` exits `code`."""
+    log = str(tmp_path / "hooks" / "log")
+    out = {}
+    for kind in ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"):
+        where = "/hooks/log" if kind == "startContainer" else log
+        out[kind] = [_hook(where, kind, code if kind == fail else 0, **(extra if kind == fail else {}))]
+    return out
+
+
+def _hooked_bundle(oci, tmp_path, hooks, args=("sh", "-c", "echo main $$ > /hooks/main; exec sleep 100")):
+    d = tmp_path / "hooks"
+    d.mkdir(exist_ok=True)
+    d.chmod(0o777)
+    return oci.bundle(list(args), hooks=hooks,
+                      mounts=[{"destination": "/proc", "type": "proc", "source": "proc"},
+                              {"destination": "/hooks", "type": "bind", "source": str(d), "options": ["bind"]}],
+                      linux={"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network"}]})
+
+
+def _log(tmp_path):
+    p = tmp_path / "hooks" / "log"
+    return [l.split() for l in p.read_text().splitlines()] if p.exists() else []
+
+
+def test_hooks_run_in_order_where_the_spec_says(oci, tmp_path):
+    """prestart and createRuntime in the runtime's namespaces, createContainer
+    in the sandbox's network namespace, all during create with status
+    "creating"; startContainer inside the sandbox (its hostname, pid 1 in its
+    state), during start, before the entrypoint; poststart after it, before
+    start returns; poststop at delete."""
+    b = _hooked_bundle(oci, tmp_path, _hooks(tmp_path))
+    host_net = os.readlink("/proc/self/ns/net")
+    host_name = socket.gethostname()
+    r = oci.create("h", b)
+    assert r.returncode == 0, open(r.err).read()
+    sentry = oci.state("h")["pid"]
+    assert [l[:3] for l in _log(tmp_path)] == [["prestart", "creating", str(sentry)],
+                                               ["createRuntime", "creating", str(sentry)],
+                                               ["createContainer", "creating", str(sentry)]]
+    pre, cr, cc = _log(tmp_path)
+    assert pre[3:5] == cr[3:5] == [host_name, host_net]
+    assert cc[3] == host_name and cc[4] != host_net          # the sandbox's network namespace
+    assert not (tmp_path / "hooks" / "main").exists()
+
+    s = oci.cmd("start", "h")
+    assert s.returncode == 0, s.stderr
+    lines = _log(tmp_path)
+    assert [l[:3] for l in lines[3:]] == [["startContainer", "created", "1"], ["poststart", "running", str(sentry)]]
+    assert lines[3][3] == "box" and lines[3][5] == "before-main"     # inside, before the entrypoint
+    # start (and so poststart) returned after the entrypoint's execve
+    (init,) = json.loads(oci.cmd("ps", "--format", "json", "h").stdout)
+    assert open(f"/proc/{init}/cmdline", "rb").read().split(b"\0")[0] in (b"sh", b"sleep")
+    assert read_when(str(tmp_path / "hooks" / "main"), lambda t: t) == "main 1\n"
+    assert oci.cmd("kill", "h", "KILL").returncode == 0
+    oci.wait_status("h", "stopped")
+    assert len(_log(tmp_path)) == 5
+    assert oci.cmd("delete", "h").returncode == 0
+    assert _log(tmp_path)[5][:3] == ["poststop", "stopped", "0"]
+    assert len(_log(tmp_path)) == 6
+
+
+def test_hooks_of_a_foreground_run(oci, tmp_path):
+    b = _hooked_bundle(oci, tmp_path, _hooks(tmp_path), args=("sh", "-c", "exit 4"))
+    r = oci.cmd("run", "--bundle", b, "hr")
+    assert r.returncode == 4, r.stderr
+    assert [l[0] for l in _log(tmp_path)] == ["prestart", "createRuntime", "createContainer", "startContainer",
+                                             "poststart", "poststop"]
+
+
+@pytest.mark.parametrize("kind", ["prestart", "createRuntime", "createContainer"])
+def test_a_failing_create_hook_fails_create(oci, tmp_path, kind):
+    """The error in runc's words, with the hook's output; nothing is left
+    (no state, no process), and the poststop hooks ran."""
+    b = _hooked_bundle(oci, tmp_path, _hooks(tmp_path, fail=kind))
+    log = str(tmp_path / "log.json")
+    r = oci.cmd("create", "--bundle", b, "f", glob=("--log-format=json", "--log", log))
+    want = (f"sentry create failed: unable to start container process: error running {kind} hook #0: "
+            f"exit status 3, stdout: out of {kind}\n, stderr: err of {kind}\n")
+    assert r.returncode == 1 and r.stderr == want.replace("\n", " ").rstrip() + "\n", r.stderr
+    assert json.loads(open(log).read().splitlines()[-1])["msg"] == want.replace("\n", " ").rstrip()
+    names = [l[0] for l in _log(tmp_path)]
+    assert names == ["prestart", "createRuntime", "createContainer"][:names.index(kind) + 1] + ["poststop"], names
+    assert _log(tmp_path)[-1][:3] == ["poststop", "stopped", "0"]
+    assert oci.cmd("state", "f").returncode == 1 and not os.path.exists(os.path.join(oci.root, "f"))
+    assert not (tmp_path / "hooks" / "main").exists()
+    assert gone_soon(_processes_of(oci.root))          # the Sentry and its first process (forks of create)
+
+
+def test_a_failing_start_container_hook_fails_start(oci, tmp_path):
+    b = _hooked_bundle(oci, tmp_path, _hooks(tmp_path, fail="startContainer", code=5))
+    r = oci.create("s", b)
+    assert r.returncode == 0, open(r.err).read()
+    pid = oci.state("s")["pid"]
+    s = oci.cmd("start", "s")
+    assert s.returncode == 1
+    assert s.stderr == ("sentry: error running startContainer hook #0: exit status 5, "
+                        "stdout: out of startContainer , stderr: err of startContainer\n"), s.stderr
+    assert [l[0] for l in _log(tmp_path)] == ["prestart", "createRuntime", "createContainer", "startContainer",
+                                             "poststop"]
+    assert not (tmp_path / "hooks" / "main").exists()        # the entrypoint never ran
+    assert oci.cmd("state", "s").returncode == 1 and gone_soon([pid])
+
+
+def test_hook_timeout_kills_it_and_fails(oci, tmp_path):
+    hooks = _hooks(tmp_path)
+    hooks["createRuntime"] = [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]
+    t = time.monotonic()
+    r = oci.cmd("create", "--bundle", _hooked_bundle(oci, tmp_path, hooks), "t")
+    assert r.returncode == 1 and r.stderr.strip().endswith(
+        "error running createRuntime hook #0: hook ran past specified timeout of 1.0s"), r.stderr
+    assert time.monotonic() - t < 15
+    assert [l[0] for l in _log(tmp_path)] == ["prestart", "poststop"]
+    assert subprocess.run(["pgrep", "-f", "^sleep 30$"], capture_output=True).stdout == b""
+
+
+def test_failing_poststart_and_poststop_hooks_only_warn(oci, tmp_path):
+    """The container runs on; delete succeeds; a second poststop hook still runs."""
+    hooks = _hooks(tmp_path, fail="poststart")
+    hooks["poststop"] = [_hook(str(tmp_path / "hooks" / "log"), "poststop-a", 7),
+                         _hook(str(tmp_path / "hooks" / "log"), "poststop-b")]
+    b = _hooked_bundle(oci, tmp_path, hooks)
+    assert oci.create("w", b).returncode == 0
+    s = oci.cmd("start", "w")
+    assert s.returncode == 0 and "error running poststart hook #0: exit status 3" in s.stderr, s.stderr
+    assert oci.state("w")["status"] == "running"
+    d = oci.cmd("delete", "--force", "w")
+    assert d.returncode == 0 and "error running poststop hook #0: exit status 7" in d.stderr, d.stderr
+    assert [l[0] for l in _log(tmp_path)][-2:] == ["poststop-a", "poststop-b"]
+
+
+@pytest.mark.parametrize("hook,text", [
+    ({"path": "relative/hook"}, "hooks.createRuntime[0]: path must be an absolute path"),
+    ({"path": "/bin/true", "timeout": 0}, "hooks.createRuntime[0]: timeout must be a number of seconds greater than zero"),
+    ({"path": "/bin/true", "args": "x"}, "hooks.createRuntime[0]: args must be an array of strings"),
+])
+def test_bad_hooks_are_refused_before_anything_runs(oci, hook, text):
+    r = oci.cmd("create", "--bundle", oci.bundle(["true"], hooks={"createRuntime": [hook]}), "b")
+    assert r.returncode == 1 and text in r.stderr, r.stderr
+    assert not os.path.exists(os.path.join(oci.root, "b"))
+
+
+def test_a_hook_that_cannot_be_executed(oci, tmp_path):
+    hooks = {"createRuntime": [{"path": "/no/such/hook"}]}
+    r = oci.cmd("create", "--bundle", oci.bundle(["true"], hooks=hooks), "n")
+    assert r.returncode == 1 and r.stderr.strip().endswith(
+        "error running createRuntime hook #0: fork/exec /no/such/hook: no such file or directory"), r.stderr
+    # a startContainer hook's path resolves in the container: the host's python3 is not there
+    hooks = {"startContainer": [{"path": sys.executable}]}
+    assert oci.create("n", oci.bundle(["true"], hooks=hooks)).returncode == 0
+    s = oci.cmd("start", "n")
+    assert s.returncode == 1 and s.stderr.strip().endswith(
+        f"error running startContainer hook #0: fork/exec {sys.executable}: no such file or directory"), s.stderr
+    assert oci.cmd("state", "n").returncode == 1
+
+
+def test_a_start_container_hook_past_its_timeout_is_killed_inside(oci, tmp_path):
+    hooks = _hooks(tmp_path)
+    hooks["startContainer"] = [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]
+    b = _hooked_bundle(oci, tmp_path, hooks)
+    assert oci.create("st", b).returncode == 0
+    t = time.monotonic()
+    s = oci.cmd("start", "st")
+    assert s.returncode == 1 and s.stderr.strip().endswith(
+        "error running startContainer hook #0: hook ran past specified timeout of 1.0s"), s.stderr
+    assert time.monotonic() - t < 15
+    assert [l[0] for l in _log(tmp_path)][-1] == "poststop"
+    assert not (tmp_path / "hooks" / "main").exists()

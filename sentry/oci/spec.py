@@ -21,6 +21,8 @@ import os
 import resource
 import stat
 
+from sentry.oci import hooks
+
 log = logging.getLogger("sentry")
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -221,6 +223,14 @@ def masked_and_readonly(spec, rootfs, mounts):
             continue
         ro.append(f"type=bind,src={h},dst={p},ro")
     return hide, ro
+
+
+def hooks_of(spec):
+    """config.json's hooks (sentry/oci/hooks.py), checked before anything starts."""
+    try:
+        return hooks.parse(spec)
+    except ValueError as e:
+        raise SpecError(f"config.json: {e}")
 
 
 # -- the entrypoint, checked as runc's exec.LookPath does -------------------

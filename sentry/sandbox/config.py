@@ -19,8 +19,17 @@ class Config:
                  cpus=None, memory=None, kernel_release=None, overlay=False, overlay_dir=None,
                  hide=(), expose=(), audit=None, readonly_root=False, rlimits=(),
                  strace_time=None, strace_string_limit=32,
-                 network="sandbox", net_allow=(), dns=(), publish=()):
+                 network="sandbox", net_allow=(), dns=(), publish=(),
+                 start_gate=None, before_exec=None):
         self.argv = argv
+        # the OCI runtime's exec.fifo: the first process opens it to write
+        # and so waits until `start` opens it to read, then says "0"; what
+        # stops it before its execve it writes there too (guest.first_process)
+        self.start_gate = start_gate
+        # called in the first process once its filter is loaded, just before
+        # its execve (so as a guest): an error line, or None to go on (the
+        # OCI startContainer hooks)
+        self.before_exec = before_exec
         self.rootfs = rootfs
         # the OCI spec's root.readonly: --rootfs served read-only (EROFS)
         self.readonly_root = readonly_root
