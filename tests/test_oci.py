@@ -882,3 +882,135 @@ def test_a_start_container_hook_past_its_timeout_is_killed_inside(oci, tmp_path)
     assert time.monotonic() - t < 15
     assert [l[0] for l in _log(tmp_path)][-1] == "poststop"
     assert not (tmp_path / "hooks" / "main").exists()
+
+
+# -- linux.seccomp -------------------------------------------------------------
+
+def _profile(*rules, default="SCMP_ACT_ALLOW", **extra):
+    return dict({"defaultAction": default, "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                 "syscalls": list(rules)}, **extra)
+
+
+def _seccomp_bundle(oci, args, profile, **changes):
+    linux = {"namespaces": [{"type": "pid"}, {"type": "mount"}], "seccomp": profile}
+    return oci.bundle(args, linux=linux, **changes)
+
+
+DENY_MKDIR = {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}
+
+
+def test_seccomp_profile_denies_before_the_sentry_sees_the_call(oci, tmp_path):
+    """A call the profile denies gets its errno from the kernel: --strace
+    (which logs every call that reaches the Sentry) shows no mkdir; a
+    KILL_PROCESS rule kills the caller with SIGSYS; the rest runs as before."""
+    b = _seccomp_bundle(oci, ["sh", "-c", "mkdir /tmp/d; echo mkdir=$?; [ -d /tmp/d ] || echo no-dir; "
+                                          "touch /tmp/f && echo touch=$?; sync; echo sync=$?"],
+                        _profile(DENY_MKDIR, {"names": ["sync"], "action": "SCMP_ACT_KILL_PROCESS"}))
+    log = tmp_path / "strace.log"
+    r = oci.cmd("run", "--bundle", b, "sc1", glob=("--strace", "--debug", "--log", str(log)))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["mkdir=1", "no-dir", "touch=0", "sync=159"], r.stdout
+    assert "Operation not permitted" in r.stderr and "Bad system call" in r.stderr
+    calls = [l.split("] ", 1)[1] for l in log.read_text().splitlines() if "[pid " in l]
+    assert any(l.startswith("openat(") and "/tmp/f" in l for l in calls), calls     # strace saw the rest
+    assert not [l for l in calls if l.startswith(("mkdir", "sync"))]
+
+
+def test_seccomp_kill_process_ends_the_container_with_sigsys(oci, tmp_path):
+    """busybox sh calls getppid as it starts: the container's first process
+    dies with SIGSYS, the container's status is 128+31 (conmon's view: the
+    pid file's process exits so)."""
+    b = _seccomp_bundle(oci, ["sh", "-c", "echo unreachable"],
+                        _profile({"names": ["getppid"], "action": "SCMP_ACT_KILL_PROCESS"}))
+    r = oci.cmd("run", "--bundle", b, "k")
+    assert r.returncode == 128 + signal.SIGSYS and r.stdout == "", (r.returncode, r.stdout, r.stderr)
+    pidfile = str(tmp_path / "pid")
+    reaped = subprocess.run([sys.executable, "-c", REAPER, oci.root, b, "k2", pidfile, "-"],
+                            capture_output=True, text=True, env=ENV, timeout=TIMEOUT)
+    assert reaped.stdout.strip() == f"exit {128 + signal.SIGSYS}", (reaped.stdout, reaped.stderr)
+
+
+def test_seccomp_argument_rules_as_runc_adds_them(oci):
+    """kill(pid, SIGUSR1) and, through a second comparison of the same
+    argument (runc adds such comparisons as separate rules: either denies),
+    SIGUSR2 get EACCES; kill -0 is allowed; a MASKED_EQ rule on
+    personality's persona."""
+    kill_rule = {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+                 "args": [{"index": 1, "value": 10, "op": "SCMP_CMP_EQ"},
+                          {"index": 1, "value": 12, "op": "SCMP_CMP_EQ"}]}
+    b = _seccomp_bundle(oci, ["sh", "-c", "trap '' USR1 USR2; kill -USR1 $$; echo usr1=$?; kill -USR2 $$; "
+                                          "echo usr2=$?; kill -0 $$; echo zero=$?"], _profile(kill_rule))
+    r = oci.cmd("run", "--bundle", b, "a")
+    assert r.stdout.splitlines() == ["usr1=1", "usr2=1", "zero=0"], (r.stdout, r.stderr)
+    assert r.stderr.count("Permission denied") == 2, r.stderr
+
+
+def test_seccomp_applies_to_exec_and_not_to_start_container_hooks(oci, tmp_path):
+    """Each process the sandbox starts loads the profile just before its
+    execve -- exec'd ones too; a startContainer hook ran before it (as runc
+    loads a profile with noNewPrivileges: last, before the execve)."""
+    d = tmp_path / "hooks"
+    d.mkdir()
+    hooks = {"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "mkdir /hooks/by-hook"]}]}
+    b = _seccomp_bundle(oci, ["sh", "-c", "mkdir /hooks/by-init 2>/dev/null; exec sleep 100"], _profile(DENY_MKDIR),
+                        hooks=hooks, mounts=[{"destination": "/proc", "type": "proc", "source": "proc"},
+                                             {"destination": "/hooks", "type": "bind", "source": str(d),
+                                              "options": ["bind"]}])
+    assert oci.create("e", b).returncode == 0
+    try:
+        assert oci.cmd("start", "e").returncode == 0
+        e = oci.cmd("exec", "e", "mkdir", "/hooks/by-exec")
+        assert e.returncode == 1 and "Operation not permitted" in e.stderr, (e.returncode, e.stderr)
+        assert sorted(os.listdir(d)) == ["by-hook"]
+        s = oci.cmd("exec", "e", "grep", "Seccomp", "/proc/self/status")
+        assert "Seccomp_filters:\t3" in s.stdout, s.stdout      # the handover's, the Sentry's, the profile
+    finally:
+        oci.cmd("delete", "--force", "e")
+
+
+def test_seccomp_trace_is_enosys_inside_a_sandbox(oci):
+    """SCMP_ACT_TRACE asks for a tracer; the Sentry is the only one, so the
+    call fails as Linux fails it when none is attached (ENOSYS), and create
+    says so."""
+    b = _seccomp_bundle(oci, ["sh", "-c", "mkdir /tmp/t; echo $?"],
+                        _profile({"names": ["mkdir"], "action": "SCMP_ACT_TRACE", "errnoRet": 5}))
+    r = oci.cmd("run", "--bundle", b, "t")
+    assert r.stdout == "1\n" and "Function not implemented" in r.stderr, (r.stdout, r.stderr)
+    assert "SCMP_ACT_TRACE" in r.stderr and "ENOSYS" in r.stderr
+
+
+@pytest.mark.parametrize("profile,text", [
+    (_profile({"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}),
+     "SCMP_ACT_NOTIFY: a user-notification supervisor outranks the Sentry's trap"),
+    (_profile(default="SCMP_ACT_NOTIFY"), "defaultAction: SCMP_ACT_NOTIFY"),
+    (_profile({"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}, listenerPath="/run/agent.sock"),
+     "linux.seccomp.listenerPath: SCMP_ACT_NOTIFY"),
+    (_profile({"names": ["mkdir"], "action": "SCMP_ACT_BOGUS"}), "unknown action 'SCMP_ACT_BOGUS'"),
+    (_profile(flags=["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]), "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV is not supported"),
+    (_profile(architectures=["SCMP_ARCH_VAX"]), "unknown SCMP_ARCH_VAX"),
+    (_profile({"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 7, "value": 1, "op": "SCMP_CMP_EQ"}]}),
+     "a bad argument comparison"),
+])
+def test_seccomp_profiles_sentry_will_not_install_are_refused_at_create(oci, profile, text):
+    r = oci.cmd("create", "--bundle", _seccomp_bundle(oci, ["true"], profile), "bad")
+    assert r.returncode == 1 and text in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert not os.path.exists(os.path.join(oci.root, "bad"))
+
+
+def test_seccomp_unknown_syscall_names_are_skipped_and_flags_taken(oci):
+    """As runc: a name this libseccomp does not know is ignored; the log and
+    spec-allow flags are accepted."""
+    b = _seccomp_bundle(oci, ["sh", "-c", "mkdir /tmp/x; echo $?"],
+                        _profile(dict(DENY_MKDIR, names=["mkdir", "no_such_call_2099"]),
+                                 flags=["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]))
+    r = oci.cmd("run", "--bundle", b, "u")
+    assert r.returncode == 0 and r.stdout == "1\n", r.stderr
+
+
+def test_features_report_seccomp():
+    f = json.loads(subprocess.run([sys.executable, "-m", "sentry", "features"], capture_output=True, text=True,
+                                  env=ENV, timeout=TIMEOUT).stdout)["linux"]["seccomp"]
+    assert f["enabled"] is True and "SCMP_ACT_NOTIFY" not in f["actions"]
+    assert {"SCMP_ACT_ERRNO", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_ALLOW", "SCMP_ACT_TRACE"} <= set(f["actions"])
+    assert {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"} <= set(f["archs"])
+    assert "SCMP_CMP_MASKED_EQ" in f["operators"]

@@ -8,6 +8,7 @@ containers in sentry sandboxes through it.
   commands.py  create, start, state, kill, delete, run, list, ps, spec,
                features (and the ones not supported yet, with a clear error)
   hooks.py     config.json's hooks: where each kind runs, its state on stdin
+  seccomp.py   linux.seccomp -> the guest's own filter, under the Sentry's
   log.py       --log / --log-format json: error lines podman reads back
 
 The container process (the pid in --pid-file, the one conmon reaps) is the

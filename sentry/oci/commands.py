@@ -14,7 +14,7 @@ import subprocess
 import time
 
 from sentry import __version__
-from sentry.oci import OCI_VERSION, console, freezer, hooks as ocihooks, spec as ocispec
+from sentry.oci import OCI_VERSION, console, freezer, hooks as ocihooks, seccomp as ocisec, spec as ocispec
 from sentry.oci.state import Container, StateError, all_ids, now_rfc3339, process_start_time
 
 log = logging.getLogger("sentry")
@@ -783,7 +783,8 @@ def cmd_features(ctx, argv):
             "namespaces": ["mount", "network", "pid", "uts", "ipc", "user"],
             "capabilities": [],
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
-            "seccomp": {"enabled": False},
+            "seccomp": {"enabled": True, "actions": ocisec.ACTIONS, "operators": sorted(ocisec.OPERATORS),
+                        "archs": ocisec.ARCHS, "supportedFlags": sorted(ocisec.FLAGS)},
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
         },

@@ -12,6 +12,7 @@ What maps where:
           proc, sysfs, devpts, mqueue, cgroup, and anything at or below
           /proc, /sys, /dev    the sandbox's own synthetic trees already
   linux.namespaces network without a path   --network=none (none at all: --network=host)
+  linux.seccomp                the guest's own filter, on top of the Sentry's (seccomp.py)
   annotations dev.sentry.*     sentry's own options (dev.sentry.network=host,
                                dev.sentry.strace=true, dev.sentry.pids-limit=N …)
 """
@@ -21,7 +22,7 @@ import os
 import resource
 import stat
 
-from sentry.oci import hooks
+from sentry.oci import hooks, seccomp
 
 log = logging.getLogger("sentry")
 
@@ -188,6 +189,10 @@ def config_kwargs(spec, bundle, flags):
     if (spec.get("root") or {}).get("readonly"):
         kw["readonly_root"] = True
     kw["network"] = network_option(spec)
+    try:
+        kw["guest_seccomp"] = seccomp.profile_of(spec)
+    except seccomp.ProfileError as e:
+        raise SpecError(str(e))
     kw["hide"], ro = masked_and_readonly(spec, kw["rootfs"], kw["mounts"])
     kw["mounts"] = kw["mounts"] + ro
     kw.update(sentry_options(spec, flags))

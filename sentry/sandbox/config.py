@@ -20,7 +20,7 @@ class Config:
                  hide=(), expose=(), audit=None, readonly_root=False, rlimits=(),
                  strace_time=None, strace_string_limit=32,
                  network="sandbox", net_allow=(), dns=(), publish=(),
-                 start_gate=None, before_exec=None):
+                 start_gate=None, before_exec=None, guest_seccomp=None):
         self.argv = argv
         # the OCI runtime's exec.fifo: the first process opens it to write
         # and so waits until `start` opens it to read, then says "0"; what
@@ -30,6 +30,10 @@ class Config:
         # its execve (so as a guest): an error line, or None to go on (the
         # OCI startContainer hooks)
         self.before_exec = before_exec
+        # a seccomp filter of the guest's own (platform/seccomp.py
+        # GuestProfile: the OCI profile), loaded on top of the Sentry's by
+        # each process the sandbox starts, just before its execve
+        self.guest_seccomp = guest_seccomp
         self.rootfs = rootfs
         # the OCI spec's root.readonly: --rootfs served read-only (EROFS)
         self.readonly_root = readonly_root

@@ -75,6 +75,9 @@ def first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, helper)
             problem = cfg.before_exec()
             if problem:
                 _stopped_at_gate(gate, problem)
+        problem = _load_guest_seccomp(cfg)
+        if problem:
+            _stopped_at_gate(gate, problem)
         os.execvpe(cfg.argv[0], cfg.argv, cfg.env)
     except OSError as e:
         _exec_failed(cfg.argv[0], e)
@@ -96,6 +99,19 @@ def _wait_at_gate(path):
         os.write(2, f"sentry: {path}: {e.strerror}\n".encode())
         os._exit(125)
     return fd
+
+
+def _load_guest_seccomp(cfg):
+    """The guest's own filter, last thing before its execve (as runc loads
+    a profile with noNewPrivileges): what the Sentry's handlers did for
+    this process until now ran without it.  An error line, or None."""
+    if cfg.guest_seccomp is None:
+        return None
+    try:
+        cfg.guest_seccomp.load()
+    except OSError as e:
+        return f"cannot load the seccomp profile: {e.strerror}"
+    return None
 
 
 def _stopped_at_gate(gate, problem):
@@ -145,6 +161,10 @@ def exec_process(cfg, mounts, filt, helper, root_cwd, request, fds):
             os.chdir(cwd)
         except OSError as e:
             os.write(2, f"sentry: cwd {cwd}: {e.strerror}\n".encode())
+            os._exit(126)
+        problem = _load_guest_seccomp(cfg)
+        if problem:
+            os.write(2, f"sentry: {problem}\n".encode())
             os._exit(126)
         os.execvpe(args[0], args, _env_dict(request.get("env") or []))
     except OSError as e:
