@@ -5,6 +5,7 @@ socket, pause/resume, and the command line's two `run`s."""
 import array
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -1014,3 +1015,93 @@ def test_features_report_seccomp():
     assert {"SCMP_ACT_ERRNO", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_ALLOW", "SCMP_ACT_TRACE"} <= set(f["actions"])
     assert {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"} <= set(f["archs"])
     assert "SCMP_CMP_MASKED_EQ" in f["operators"]
+
+
+# -- --preserve-fds ----------------------------------------------------------------
+
+def _with_fds(oci, fds, *args, **kw):
+    """sentry ARGS with our fds given at 3, 4, ... (as an engine passes them:
+    no close-on-exec), and nothing else above stderr."""
+    def place():
+        high = [os.dup(fd) for fd in fds]       # out of the way of 3, 4, ...
+        for i, fd in enumerate(high):
+            os.dup2(fd, 3 + i)
+        os.closerange(3 + len(fds), 1 << 16)
+    kw.setdefault("capture_output", True)
+    kw.setdefault("timeout", TIMEOUT)
+    return subprocess.run([sys.executable, "-m", "sentry", "--root", oci.root, *args], env=ENV, text=True,
+                          close_fds=False, preexec_fn=place, **kw)
+
+
+def test_preserve_fds_passes_the_callers_fds_3_and_up(oci, tmp_path):
+    """create --preserve-fds 2: a pipe at 3 and a file at 4 are the
+    container's 3 and 4; LISTEN_FDS is not set (runc sets it only for its
+    own socket activation); once the container closes the pipe the reader
+    sees its end while the container runs on -- neither create, the Sentry
+    nor its helpers kept a copy."""
+    (tmp_path / "four").write_text("from fd 4\n")
+    four = os.open(tmp_path / "four", os.O_RDONLY)
+    r, w = os.pipe()
+    b = oci.bundle(["sh", "-c", "echo through-3 >&3; exec 3>&-; cat <&4; "
+                                "echo listen=$(env | grep -c LISTEN_); exec sleep 100"])
+    out = tmp_path / "pf.out"
+    with open(out, "w") as o:
+        c = _with_fds(oci, [w, four], "create", "--preserve-fds", "2", "--bundle", b, "pf",
+                      stdin=subprocess.DEVNULL, stdout=o, stderr=o, capture_output=False)
+    os.close(w)
+    os.close(four)
+    try:
+        assert c.returncode == 0, out.read_text()
+        assert oci.cmd("start", "pf").returncode == 0
+        ready, _, _ = select.select([r], [], [], 20)
+        assert ready
+        got = b""
+        while True:
+            ready, _, _ = select.select([r], [], [], 20)
+            assert ready, f"no end of the pipe: {got!r}"
+            chunk = os.read(r, 100)
+            if not chunk:
+                break
+            got += chunk
+        assert got == b"through-3\n"
+        assert read_when(str(out), lambda t: "listen=" in t) == "from fd 4\nlisten=0\n"
+        assert oci.state("pf")["status"] == "running"
+    finally:
+        os.close(r)
+        oci.cmd("delete", "--force", "pf")
+
+
+def test_preserve_fds_with_run_and_exec(oci, tmp_path):
+    r, w = os.pipe()
+    run = _with_fds(oci, [w], "run", "--preserve-fds", "1", "--bundle",
+                    oci.bundle(["sh", "-c", "echo run-says-hi >&3"]), "pr")
+    os.close(w)
+    assert run.returncode == 0, run.stderr
+    assert os.read(r, 100) == b"run-says-hi\n" and os.read(r, 100) == b""
+    os.close(r)
+    _started(oci, "px", ["sleep", "100"])
+    try:
+        r, w = os.pipe()
+        e = _with_fds(oci, [w], "exec", "--preserve-fds", "1", "px", "sh", "-c", "echo exec-says-hi >&3; ls /proc/self/fd")
+        os.close(w)
+        assert e.returncode == 0, e.stderr
+        assert os.read(r, 100) == b"exec-says-hi\n" and os.read(r, 100) == b""
+        os.close(r)
+        assert {0, 1, 2, 3} <= set(int(n) for n in e.stdout.split()) <= {0, 1, 2, 3, 4}, e.stdout   # 4: ls's own
+    finally:
+        oci.cmd("delete", "--force", "px")
+
+
+def test_preserve_fds_that_were_not_passed_are_refused(oci, tmp_path):
+    """runc's words; and none of sentry's own fds (its --log file is opened
+    before the command runs) stands in for one the caller did not pass."""
+    r, w = os.pipe()
+    log = str(tmp_path / "log")
+    res = _with_fds(oci, [w], "--log", log, "create", "--preserve-fds", "2", "--bundle", oci.bundle(["true"]), "pm")
+    os.close(r)
+    os.close(w)
+    assert res.returncode == 1 and "unable to stat preserved-fd 1 (of 2): stat /proc/self/fd/4: no such file " \
+        "or directory" in res.stderr, res.stderr
+    assert not os.path.exists(os.path.join(oci.root, "pm"))
+    bad = oci.cmd("create", "--preserve-fds", "-1", "--bundle", oci.bundle(["true"]), "pn")
+    assert bad.returncode == 1 and "--preserve-fds -1" in bad.stderr

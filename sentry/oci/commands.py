@@ -16,6 +16,7 @@ import time
 from sentry import __version__
 from sentry.oci import OCI_VERSION, console, freezer, hooks as ocihooks, seccomp as ocisec, spec as ocispec
 from sentry.oci.state import Container, StateError, all_ids, now_rfc3339, process_start_time
+from sentry.vfs.mount import HIDDEN_FD_BASE
 
 log = logging.getLogger("sentry")
 
@@ -81,8 +82,7 @@ def _create(ctx, args, foreground=False):
     except ocispec.SpecError as e:
         raise OciError(str(e))
     process = spec["process"]
-    if args.preserve_fds:
-        raise OciError("--preserve-fds: passing more file descriptors is not supported yet")
+    kwargs["pass_fds"] = _preserved_fds(args.preserve_fds, HIDDEN_FD_BASE - 3)
     terminal = bool(process.get("terminal"))
     if terminal and not args.console_socket and not foreground:
         raise OciError("cannot allocate tty if sentry will detach without setting console socket")
@@ -153,6 +153,24 @@ def _create(ctx, args, foreground=False):
             # the container existed: destroyed now, the poststop hooks follow
             _poststop(hooks, c.oci_state(record, "stopped"), bundle)
         raise
+
+
+def _preserved_fds(n, most):
+    """--preserve-fds N: our caller's fds 3 .. 3+N-1, kept at their numbers
+    in the process (as runc passes them; LISTEN_FDS is not set for them).
+    Each must be one the caller passed: open and without close-on-exec --
+    every fd sentry opens itself has it, so none of ours can slip through."""
+    if n < 0 or n > most:
+        raise OciError(f"--preserve-fds {n}: between 0 and {most}")
+    for i, fd in enumerate(range(3, 3 + n)):
+        try:
+            ours = not os.get_inheritable(fd)
+        except OSError:
+            ours = True
+        if ours:
+            raise OciError(f"unable to stat preserved-fd {i} (of {n}): stat /proc/self/fd/{fd}: "
+                           "no such file or directory")
+    return list(range(3, 3 + n))
 
 
 def _read_report(fd):
@@ -405,8 +423,7 @@ def cmd_exec(ctx, argv):
     its pid file names a process that exits with the command's status."""
     from sentry.sandbox import spawner
     args = _exec_parser().parse_args(argv)
-    if args.preserve_fds:
-        raise OciError("--preserve-fds: passing more file descriptors is not supported yet")
+    preserved = _preserved_fds(args.preserve_fds, spawner.MAX_FDS - 3)
     c = _existing(ctx, args.id)
     status = c.status()
     if status not in ("created", "running"):
@@ -414,6 +431,7 @@ def cmd_exec(ctx, argv):
     if not c.data.get("spawner_pid"):
         raise OciError(f"container {c.id}: exec into the sandbox of an unprivileged sentry is not supported yet")
     req, console_size = _exec_request(c, args)
+    req["preserve"] = len(preserved)
     own_tty = False
     if req["terminal"]:
         if args.console_socket:
@@ -441,13 +459,15 @@ def cmd_exec(ctx, argv):
     except OSError as e:
         raise OciError(f"container {c.id}: cannot reach its sandbox ({e.strerror})")
     try:
-        host_pid = spawner.request(conn, req, fds)
+        host_pid = spawner.request(conn, req, fds + preserved)
     except (OSError, spawner.SpawnerError) as e:
         conn.close()
         raise OciError(f"exec failed: {getattr(e, 'strerror', None) or e}")
     finally:
         if req["terminal"] and not own_tty:
             os.close(fds[0])
+    for fd in preserved:
+        os.close(fd)                # the process has them now
     if args.detach:
         waiter = os.fork()
         if waiter == 0:

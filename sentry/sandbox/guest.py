@@ -3,6 +3,7 @@ and each one `exec` adds (exec_process): it joins the
 sandbox's namespaces, takes the reserved fds, drops every capability, sends
 the Sentry what only it can make, and loads the guest's filters."""
 import errno
+import fcntl
 import os
 import resource
 import signal
@@ -57,7 +58,7 @@ def first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, helper)
             except OSError as e:
                 os.write(2, f"sentry: cannot enter a user namespace: {e.strerror}\n".encode())
                 os._exit(125)
-        _take_reserved_fds(mounts, keep=(setup_w.fileno(), gate))
+        _take_reserved_fds(mounts, keep=(setup_w.fileno(), gate, *cfg.pass_fds))
         # As the init of a PID namespace, it inherits the sandbox's orphans.
         privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
         _take_limits(cfg)
@@ -143,7 +144,13 @@ def exec_process(cfg, mounts, filt, helper, root_cwd, request, fds):
             os.setsid()
             for i, fd in enumerate(fds[:3]):
                 os.dup2(fd, i)
-        _take_reserved_fds(mounts)
+        # exec --preserve-fds: the rest go to 3, 4, ... (first out of the way
+        # of those numbers, which the received ones may hold)
+        extra = fds[1 if request.get("terminal") else 3:]
+        moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, 3 + len(extra)) for fd in extra]
+        for i, fd in enumerate(moved):
+            os.dup2(fd, 3 + i)
+        _take_reserved_fds(mounts, keep=range(3, 3 + len(extra)))
         _take_limits(cfg)
         os.chdir(root_cwd)
         startsignals.restore()

@@ -130,6 +130,8 @@ def run(cfg, on_ready=None, control=None):
             first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, mountns)
         os.close(ready_r)
         setup_w.close()
+        for fd in cfg.pass_fds:
+            os.close(fd)            # the first process holds them now
         try:
             ptrace.seize(pid)
         except OSError as e:
