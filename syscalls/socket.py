@@ -198,8 +198,13 @@ def _send_rewrite(call, args, pinned, then=None, nr=None):
     return Rewrite(nr, args, on_exit=_unpinning(call.kernel, then) if pinned else then)
 
 
-@handler("sendto", note="a datagram to a unix path is sent as connect(2) is (_via_magic_link)")
+@handler("sendto", note="a datagram to a unix path is sent as connect(2) is (_via_magic_link); a guest "
+         "root's link change on its own interfaces is carried out (sentry/net/links.py)")
 def sys_sendto(call):
+    done = _link_change(call, call.args[4], call.args[5] & 0xFFFFFFFF, [(call.args[1], call.args[2])],
+                        call.args[3] & 0xFFFFFFFF)
+    if done is not None:
+        return done
     raw, via = _send_name(call, call.args[4], call.args[5] & 0xFFFFFFFF)
     if not raw:
         return Rewrite(args={4: 0, 5: 0})
@@ -250,11 +255,50 @@ def _host_ucred(call, pid, uid, gid):
     return call.process.tgid, os.getuid(), os.getgid()
 
 
-def _staged_msghdr(call, hdr_addr):
+IOVEC = struct.Struct("<QQ")
+IOV_MAX_CHECKED = 64
+
+
+def _link_change(call, name_ptr, namelen, iov, flags):
+    """A send that may be a guest root's `ip link set` on the sandbox's own
+    interfaces (sentry/net/links.py): its result, or None for the
+    usual way.  iov: [(address, length)] of the data."""
+    from sentry.net import links
+    total = sum(n for _, n in iov)
+    try:
+        head = b""
+        for a, n in iov:
+            if len(head) >= links.HDR.size:
+                break
+            head += call.read(a, min(n, links.HDR.size - len(head)))
+        if not links.maybe(call.kernel, head, total):
+            return None
+        data = b"".join(call.read(a, n) for a, n in iov if n)
+        name = read_sockaddr(call, name_ptr, namelen)[1] if name_ptr else b""
+    except SyscallError:
+        return None                       # the kernel's own answer (EFAULT, EINVAL...)
+    return links.send(call, call.fd(0), name, data, flags)
+
+
+def _link_change_msg(call, hdr, flags):
+    """_link_change for a sendmsg header (bytes): one without control data."""
+    name_ptr, namelen = struct.unpack("<QI", hdr[:12])
+    iov, iovlen, _, controllen = struct.unpack("<QQQQ", hdr[16:48])
+    if controllen or not 0 < iovlen <= IOV_MAX_CHECKED:
+        return None
+    try:
+        vec = [IOVEC.unpack_from(call.read(iov, iovlen * IOVEC.size), i * IOVEC.size) for i in range(iovlen)]
+    except SyscallError:
+        return None
+    return _link_change(call, name_ptr, namelen, vec, flags)
+
+
+def _staged_msghdr(call, hdr_addr, hdr=None):
     """A checked copy of a msghdr, of its name and of its control data in the
     staging slot (the kernel never writes back into a sendmsg header), and
     whether its name pinned a file (a unix path's)."""
-    hdr = call.read(hdr_addr, MSGHDR)
+    if hdr is None:
+        hdr = call.read(hdr_addr, MSGHDR)
     name_ptr, namelen = struct.unpack("<QI", hdr[:12])
     iov, iovlen, control_ptr, controllen, flags = struct.unpack("<QQQQI", hdr[16:52])
     raw, via = _send_name(call, name_ptr, namelen) if name_ptr else (b"", False)
@@ -273,9 +317,14 @@ def _staged_msghdr(call, hdr_addr):
     return addrs[0], via
 
 
-@handler("sendmsg", note="a datagram to a unix path is sent as connect(2) is (_via_magic_link)")
+@handler("sendmsg", note="a datagram to a unix path is sent as connect(2) is (_via_magic_link); a guest "
+         "root's link change on its own interfaces is carried out (sentry/net/links.py)")
 def sys_sendmsg(call):
-    hdr, via = _staged_msghdr(call, call.args[1])
+    raw = call.read(call.args[1], MSGHDR)
+    done = _link_change_msg(call, raw, call.args[2] & 0xFFFFFFFF)
+    if done is not None:
+        return done
+    hdr, via = _staged_msghdr(call, call.args[1], raw)
     return _send_rewrite(call, {1: hdr}, via)
 
 
@@ -285,7 +334,12 @@ def sys_sendmmsg(call):
     if call.args[2] & 0xFFFFFFFF == 0:
         return 0
     vec = call.args[1]
-    hdr, via = _staged_msghdr(call, vec)
+    raw = call.read(vec, MSGHDR)
+    done = _link_change_msg(call, raw, call.args[3] & 0xFFFFFFFF)
+    if done is not None:
+        call.write(vec + MSGHDR, struct.pack("<I", done))
+        return 1
+    hdr, via = _staged_msghdr(call, vec, raw)
 
     def record(task, result):
         # msg_len of the message sent, then the count sendmmsg reports

@@ -24,9 +24,9 @@ import stat
 
 from sentry._native import ffi, lib
 from sentry.host import CONFINED, openat2
+from sentry.vfs import netns
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
-SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 MS_RDONLY, MS_NOSUID, MS_NOEXEC, MS_REMOUNT = 1, 2, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 O_PATH = 0o10000000
@@ -57,6 +57,7 @@ class MountNamespace:
         Sentry is not root, self.userns_fd: the user namespace that owns it,
         which the guest must enter first; sentry/sandbox/guest.py)."""
         self.netns_fd = self.userns_fd = None
+        self.interfaces = {}          # the sandbox's interfaces: name -> index
         self.scratch = os.path.join(workdir, "unix-bind")
         os.mkdir(self.scratch, 0o700)
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -89,6 +90,7 @@ class MountNamespace:
                 raise Unavailable("the namespace helper sent no network namespace")
             self.netns_fd = fds[0]
             self.userns_fd = None if root else fds[1]
+            self.interfaces = reply["interfaces"]
             for fd in fds:
                 os.set_inheritable(fd, False)
 
@@ -102,6 +104,12 @@ class MountNamespace:
         """Add address (a /32 or /128) to the sandbox's `lo`, before set-up
         ends: where the DNS relay answers (sentry/net/dns.py)."""
         self._request(op="address", address=address)
+
+    def set_link(self, index, up=None, mtu=None):
+        """A guest root's `ip link set` on interface `index` of the sandbox
+        (up, down, MTU), checked by sentry/net/links.py; raises OSError
+        with the kernel's errno."""
+        self._request(op="link", index=index, up=up, mtu=mtu)
 
     def _receive(self):
         """(reply, fds); None when the helper is gone."""
@@ -166,31 +174,32 @@ def _serve(sock, uid, gid, root, sentry, network=False):
     # no terminal's Ctrl-C or hang-up reaches it; it ends when the Sentry does
     os.setsid()
     os.chdir("/")
+    net = None
     try:
         _enter(uid, gid, root, network)
         ns = []
         if network:
-            _loopback_up()
+            net = _Network()
             ns = [os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)]
             if not root:
                 ns.append(os.open("/proc/self/ns/user", os.O_RDONLY | os.O_CLOEXEC))
     except OSError as e:
         socket.send_fds(sock, [json.dumps({"errno": e.errno, "why": f"{e.strerror} ({e.filename or 'unshare'})"}).encode()], [])
         return
-    socket.send_fds(sock, [b"{}"], ns)
+    socket.send_fds(sock, [json.dumps({"interfaces": net.interfaces} if net else {}).encode()], ns)
     for fd in ns:
         os.close(fd)
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(sock, 65536, 4)
         except OSError:
-            return
+            break
         if not msg:
-            return                        # the Sentry is gone
+            break                         # the Sentry is gone
         req = json.loads(msg)
         out = []
         try:
-            if confined and req["op"] != "bind":
+            if confined and req["op"] not in ("bind", "link"):
                 # set-up is over: its filter would stop the helper at the first mount
                 raise OSError(errno.EPERM, "confined")
             if req["op"] == "confine":
@@ -202,12 +211,16 @@ def _serve(sock, uid, gid, root, sentry, network=False):
                 out = [os.open(req["target"], O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)]
             elif req["op"] == "dev":
                 out = [_make_dev(req["target"], req["nodes"], req["links"], req["dirs"], root)]
-            elif req["op"] == "address":
-                _add_address(req["address"])
+            elif req["op"] == "address" and net is not None:
+                net.add_address(req["address"])
+            elif req["op"] == "link" and net is not None:
+                net.set_link(req["index"], req["up"], req["mtu"])
             elif req["op"] == "socket":
                 out = [socket.socket(req["family"], req["kind"], req["proto"]).detach()]
             elif req["op"] == "bind":
                 _bind_in_view(fds[0], fds[1], bytes.fromhex(req["name"]), req["umask"], req["scratch"])
+            else:
+                raise OSError(errno.EINVAL, "no such request")
             reply = {}
         except OSError as e:
             reply = {"errno": e.errno or errno.EIO}
@@ -217,6 +230,10 @@ def _serve(sock, uid, gid, root, sentry, network=False):
         socket.send_fds(sock, [json.dumps(reply).encode()], out)
         for fd in out:
             os.close(fd)
+    if net is not None:
+        # closed here: a socket left to the collector warns, and the warning's
+        # repr asks getpeername, which the helper's filter forbids
+        net.rtnl.close()
 
 
 def _enter(uid, gid, root, network=False):
@@ -232,39 +249,39 @@ def _enter(uid, gid, root, network=False):
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
 
 
-def _loopback_up():
-    """`ip link set lo up` in the new network namespace: 127.0.0.1/8 and ::1."""
-    import fcntl
-    import struct
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        req = struct.pack("16sH14x", b"lo", 0)
-        flags = struct.unpack_from("16sH", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
-        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+class _Network:
+    """The helper's hold on the sandbox's network namespace: its interfaces,
+    the addresses sentry gave them, and the netlink socket it makes its
+    requests on (one, made at set-up)."""
 
+    def __init__(self):
+        self.rtnl = netns.Rtnl()
+        self.interfaces = {"lo": socket.if_nametoindex("lo")}
+        self.addresses = {}           # index -> [(address, prefix, scope)] sentry added
+        self.set_link(self.interfaces["lo"], True, None)
 
-RTM_NEWADDR, NLM_F_REQUEST, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLMSG_ERROR = 20, 1, 4, 0x400, 0x200, 2
-IFA_ADDRESS, IFA_LOCAL, RT_SCOPE_HOST = 1, 2, 254
+    def add_address(self, text):
+        """`ip addr add ADDRESS dev lo` (a /32 or /128): where the DNS relay answers."""
+        import ipaddress
+        ip = ipaddress.ip_address(text)
+        entry = (ip, ip.max_prefixlen, netns.RT_SCOPE_HOST)
+        netns.add_address(self.rtnl, self.interfaces["lo"], *entry)
+        self.addresses.setdefault(self.interfaces["lo"], []).append(entry)
 
-
-def _add_address(text):
-    """`ip addr add ADDRESS dev lo` (a /32 or /128), by rtnetlink."""
-    import ipaddress
-    import struct
-    ip = ipaddress.ip_address(text)
-    family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
-    raw = ip.packed
-    attr = b"".join(struct.pack("HH", 4 + len(raw), kind) + raw for kind in (IFA_LOCAL, IFA_ADDRESS))
-    body = struct.pack("BBBBI", family, len(raw) * 8, 0, RT_SCOPE_HOST, socket.if_nametoindex("lo")) + attr
-    msg = struct.pack("IHHII", 16 + len(body), RTM_NEWADDR,
-                      NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 1, 0) + body
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0) as nl:
-        nl.send(msg)
-        reply = nl.recv(4096)
-    kind, = struct.unpack_from("H", reply, 4)
-    if kind == NLMSG_ERROR:
-        err, = struct.unpack_from("i", reply, 16)
-        if err < 0 and -err != errno.EEXIST:
-            raise OSError(-err, os.strerror(-err))
+    def set_link(self, index, up, mtu):
+        """A link change of the guest's (its values checked again here: only
+        the sandbox's own interfaces, up/down and an MTU).  Once an interface
+        is up again, the addresses sentry gave it are put back (an IPv6 one
+        goes when its interface goes down)."""
+        if index not in self.interfaces.values() or up not in (None, True, False) or \
+                not (mtu is None or (type(mtu) is int and 0 <= mtu <= 0xFFFFFFFF)):
+            raise OSError(errno.EINVAL, "not a change the helper makes")
+        err = netns.set_link(self.rtnl, index, up, mtu)
+        if err:
+            raise OSError(err, os.strerror(err))
+        if up:
+            for entry in self.addresses.get(index, ()):
+                netns.add_address(self.rtnl, index, *entry)
 
 
 def _make_dev(target, nodes, links, dirs, root):
