@@ -156,7 +156,7 @@ def _bind_connect(call, bind):
         if family == _net.AF_UNSPEC and raw:
             return _net.disconnect(call, raw)
         dest = _net.destination(family, raw) if family in (_net.AF_INET, _net.AF_INET6) else None
-        if dest is not None and call.kernel.outbound is not None and not _net.inside(dest[0]):
+        if dest is not None and call.kernel.outbound is not None and not _net.inside(call.kernel, dest[0]):
             return _net.outbound(call, family, raw, dest, lambda: Rewrite(args=_staged_name(call, raw, 1, 2)))
     return Rewrite(args=_staged_name(call, raw, 1, 2))
 
@@ -185,8 +185,12 @@ def sys_connect(call):
 
 def _send_name(call, ptr, length):
     """(the destination to give the kernel, whether it pinned a file): a unix
-    path goes through _via_magic_link."""
+    path goes through _via_magic_link; a datagram to the outside is refused
+    (sentry/net/connect.py)."""
     family, raw = read_sockaddr(call, ptr, length)
+    if family in (AF_INET, AF_INET6):
+        from sentry.net import connect as _net
+        _net.refuse_datagram(call, family, raw)
     if family == AF_UNIX and len(raw) > 2 and raw[2] != 0:
         return _via_magic_link(call, raw), True
     if family == AF_UNIX and len(raw) > 2:

@@ -21,6 +21,7 @@ import json
 import os
 import socket
 import stat
+import time
 
 from sentry._native import ffi, lib
 from sentry.host import CONFINED, openat2
@@ -105,6 +106,11 @@ class MountNamespace:
         ends: where the DNS relay answers (sentry/net/dns.py)."""
         self._request(op="address", address=address)
 
+    def add_eth0(self):
+        """--network=sandbox: the sandbox's eth0 (vfs/netns.py), before set-up
+        ends; its index joins self.interfaces."""
+        self.interfaces = self._exchange(op="eth0")[0]["interfaces"]
+
     def set_link(self, index, up=None, mtu=None):
         """A guest root's `ip link set` on interface `index` of the sandbox
         (up, down, MTU), checked by sentry/net/links.py; raises OSError
@@ -119,6 +125,11 @@ class MountNamespace:
         return json.loads(msg), fds
 
     def _request(self, fds=(), **req):
+        """The fds the helper answers a request with."""
+        return self._exchange(fds, **req)[1]
+
+    def _exchange(self, fds=(), **req):
+        """(the helper's reply, the fds it sent); its errno raised."""
         socket.send_fds(self.sock, [json.dumps(req).encode()], list(fds))
         reply, got = self._receive()
         if reply is None:
@@ -127,7 +138,7 @@ class MountNamespace:
             for fd in got:
                 os.close(fd)
             raise OSError(reply["errno"], os.strerror(reply["errno"]))
-        return got
+        return reply, got
 
     def mount(self, fstype, target, options):
         """Mount fstype on the directory target (a path in the Sentry's
@@ -197,7 +208,7 @@ def _serve(sock, uid, gid, root, sentry, network=False):
         if not msg:
             break                         # the Sentry is gone
         req = json.loads(msg)
-        out = []
+        out, reply = [], {}
         try:
             if confined and req["op"] not in ("bind", "link"):
                 # set-up is over: its filter would stop the helper at the first mount
@@ -215,13 +226,15 @@ def _serve(sock, uid, gid, root, sentry, network=False):
                 net.add_address(req["address"])
             elif req["op"] == "link" and net is not None:
                 net.set_link(req["index"], req["up"], req["mtu"])
+            elif req["op"] == "eth0" and net is not None:
+                net.add_eth0()
+                reply = {"interfaces": net.interfaces}
             elif req["op"] == "socket":
                 out = [socket.socket(req["family"], req["kind"], req["proto"]).detach()]
             elif req["op"] == "bind":
                 _bind_in_view(fds[0], fds[1], bytes.fromhex(req["name"]), req["umask"], req["scratch"])
             else:
                 raise OSError(errno.EINVAL, "no such request")
-            reply = {}
         except OSError as e:
             reply = {"errno": e.errno or errno.EIO}
         finally:
@@ -233,7 +246,7 @@ def _serve(sock, uid, gid, root, sentry, network=False):
     if net is not None:
         # closed here: a socket left to the collector warns, and the warning's
         # repr asks getpeername, which the helper's filter forbids
-        net.rtnl.close()
+        net.close()
 
 
 def _enter(uid, gid, root, network=False):
@@ -251,28 +264,62 @@ def _enter(uid, gid, root, network=False):
 
 class _Network:
     """The helper's hold on the sandbox's network namespace: its interfaces,
-    the addresses sentry gave them, and the netlink socket it makes its
+    the configuration sentry gave them, and the netlink socket it makes its
     requests on (one, made at set-up)."""
 
     def __init__(self):
         self.rtnl = netns.Rtnl()
-        self.interfaces = {"lo": socket.if_nametoindex("lo")}
-        self.addresses = {}           # index -> [(address, prefix, scope)] sentry added
+        self.interfaces = {"lo": self.rtnl.index_of("lo")}
+        self.given = {}               # index -> [what sentry configured on it: to redo once it is up again]
+        self.gateway = None           # eth0's other end: (an fd on its namespace, a netlink socket there)
         self.set_link(self.interfaces["lo"], True, None)
+
+    def _give(self, index, step):
+        step()
+        self.given.setdefault(index, []).append(step)
 
     def add_address(self, text):
         """`ip addr add ADDRESS dev lo` (a /32 or /128): where the DNS relay answers."""
         import ipaddress
         ip = ipaddress.ip_address(text)
-        entry = (ip, ip.max_prefixlen, netns.RT_SCOPE_HOST)
-        netns.add_address(self.rtnl, self.interfaces["lo"], *entry)
-        self.addresses.setdefault(self.interfaces["lo"], []).append(entry)
+        lo = self.interfaces["lo"]
+        self._give(lo, lambda: netns.add_address(self.rtnl, lo, ip, ip.max_prefixlen, netns.RT_SCOPE_HOST))
+
+    def add_eth0(self):
+        """eth0 with its address and a default route through the gateway,
+        the other end of a veth pair in a namespace of its own (vfs/netns.py)."""
+        fd, gw = _gateway_namespace()
+        self.gateway = (fd, gw)
+        # Two ends of one index wait for the kernel's next link-state round
+        # (up to a second) before eth0 shows its carrier; different ones are
+        # seen at once.  2 and 3, unless the namespaces have interfaces of
+        # their own there (the host's tunnel modules make some).
+        for indexes in ((2, 3), (0, 0)):
+            err = netns.add_veth(self.rtnl, "eth0", netns.ETH0_MAC, "eth0", netns.GATEWAY_MAC, fd, indexes)
+            if err not in (errno.EBUSY, errno.EEXIST):
+                break
+        if err:
+            raise OSError(err, f"veth: {os.strerror(err)}")
+        peer = gw.index_of("eth0")
+        netns.add_address(gw, peer, netns.GATEWAY.ip, netns.GATEWAY.network.prefixlen)
+        err = netns.set_link(gw, peer, True)
+        if err:
+            raise OSError(err, os.strerror(err))
+        eth0 = self.interfaces["eth0"] = self.rtnl.index_of("eth0")
+        _sysctl("net/ipv6/conf/eth0/accept_dad", "0")     # its link-local address usable at once
+        self._give(eth0, lambda: netns.add_address(self.rtnl, eth0, netns.ETH0.ip, netns.ETH0.network.prefixlen))
+        self.set_link(eth0, True, None)
+        self._give(eth0, lambda: netns.add_default_route(self.rtnl, netns.GATEWAY.ip, eth0))
+        for _ in range(300):
+            if self.rtnl.running("eth0"):
+                break
+            time.sleep(0.01)
 
     def set_link(self, index, up, mtu):
         """A link change of the guest's (its values checked again here: only
         the sandbox's own interfaces, up/down and an MTU).  Once an interface
-        is up again, the addresses sentry gave it are put back (an IPv6 one
-        goes when its interface goes down)."""
+        is up again, what sentry configured on it is put back (an IPv6
+        address goes when its interface goes down, routes through it too)."""
         if index not in self.interfaces.values() or up not in (None, True, False) or \
                 not (mtu is None or (type(mtu) is int and 0 <= mtu <= 0xFFFFFFFF)):
             raise OSError(errno.EINVAL, "not a change the helper makes")
@@ -280,8 +327,54 @@ class _Network:
         if err:
             raise OSError(err, os.strerror(err))
         if up:
-            for entry in self.addresses.get(index, ()):
-                netns.add_address(self.rtnl, index, *entry)
+            for step in self.given.get(index, ()):
+                step()
+
+    def close(self):
+        self.rtnl.close()
+        if self.gateway is not None:
+            os.close(self.gateway[0])
+            self.gateway[1].close()
+
+
+def _sysctl(name, value):
+    """A sysctl of the network namespace the caller is in; one this kernel
+    lacks (no IPv6) is no error."""
+    try:
+        with open(f"/proc/sys/{name}", "w") as f:
+            f.write(value)
+    except FileNotFoundError:
+        pass
+
+
+def _gateway_namespace():
+    """A network namespace for eth0's other end: (an fd on it, a netlink
+    socket there).  Made by a child, so that the helper itself never leaves
+    the sandbox's namespace (its later sockets are made there)."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            mine.close()
+            _check(lib.sn_unshare(CLONE_NEWNET))
+            _sysctl("net/ipv4/ip_forward", "1")
+            nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, netns.NETLINK_ROUTE)
+            socket.send_fds(theirs, [b"ns"], [os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC), nl.fileno()])
+            code = 0
+        finally:
+            os._exit(code)
+    theirs.close()
+    try:
+        _, fds, _, _ = socket.recv_fds(mine, 16, 2)
+    finally:
+        mine.close()
+        os.waitpid(pid, 0)
+    if len(fds) != 2:
+        for fd in fds:
+            os.close(fd)
+        raise OSError(errno.EIO, "no gateway namespace")
+    return fds[0], netns.Rtnl(socket.socket(fileno=fds[1]))
 
 
 def _make_dev(target, nodes, links, dirs, root):
