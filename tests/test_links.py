@@ -94,11 +94,12 @@ def test_requests_not_offered_keep_the_kernels_eperm(outside_tmp):
     another error) is the kernel's EPERM, and lo stays as it was: other
     attributes, bytes the kernel would warn about, other flags, a rename, an
     interface not the sandbox's, a buffer with another request, NLM_F_EXCL,
-    a destination other than the kernel."""
+    a destination other than the kernel, none named (only a send that names
+    the kernel is looked at: no other send pays for the look)."""
     r = _boxed(_cases("refused", outside_tmp))
     got = [line.split(" ", 2) for line in r.stdout.decode().splitlines()]
     assert [g[0] for g in got] == ["leftover", "txqlen", "noarp", "rename", "no-such-index", "with-newaddr",
-                                   "excl", "to-a-port"], r.stderr.decode()
+                                   "excl", "to-a-port", "no-address"], r.stderr.decode()
     for label, sent, rest in got:
         assert rest.endswith("mtu=65536 up"), (label, rest)
         if label == "to-a-port":

@@ -7,9 +7,12 @@ Network), so the kernel answers such a request EPERM.  A guest that holds
 the emulated CAP_NET_ADMIN gets instead what Linux gives root in a network
 namespace of its own.  By rtnetlink:
 
-  1. The request must come by a trapped call: sendmsg (always trapped),
-     sendmmsg, or sendto with an address.  (write(2), and send/sendto
-     without one, run untrapped: the kernel's EPERM.)
+  1. The request must come by a trapped call that names the kernel
+     (AF_NETLINK, port id 0) as its destination: sendmsg, sendmmsg, or
+     sendto, as iproute2, libnl, libmnl and busybox send.  (write(2),
+     send, and sendto without an address run untrapped; a sendmsg without
+     one is not looked at, so that no other sendmsg pays for the look: the
+     kernel's EPERM.)
   2. The buffer is walked as netlink_rcv_skb walks it.  Every message must
      be an allowed link change or one the kernel answers without acting on
      it (no NLM_F_REQUEST, a control type, a RTM_NEWLINK with no body); a

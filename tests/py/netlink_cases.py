@@ -99,7 +99,7 @@ ALLOWED = [
     ("noop-then-by-name", lambda s: by_sendmmsg(s, msg(NLMSG_NOOP, REQ | ACK, 5, b"xyz!")
                                                 + msg(RTM_NEWLINK, REQ | ACK, 6, ifi(0) + name(b"lo") + mtu(1320)))),
     ("split-iov", lambda s: by_sendmsg(s, [(lambda m: [m[:3], m[3:21], m[21:]])(
-        msg(RTM_NEWLINK, REQ | ACK, 7, ifi(1, 0, IFF_UP) + mtu(1330)))][0], None)),
+        msg(RTM_NEWLINK, REQ | ACK, 7, ifi(1, 0, IFF_UP) + mtu(1330)))][0])),
     ("truncated-next", lambda s: by_sendmsg(s, [msg(RTM_NEWLINK, REQ | ACK, 8, ifi() + mtu(1340))
                                                 + struct.pack("=IHHII", 100, RTM_NEWLINK, REQ | ACK, 9, 0) + b"\0" * 4])),
     ("unbound", lambda s: by_sendmsg(s, [msg(RTM_NEWLINK, REQ | ACK, 10, ifi(1, IFF_UP, IFF_UP) + mtu(1350))])),
@@ -119,6 +119,7 @@ REFUSED = [
                                               + msg(RTM_NEWADDR, REQ | ACK, 27, struct.pack("=BBBBI", 2, 8, 0, 0, 1))])),
     ("excl", lambda s: by_sendmsg(s, [msg(RTM_NEWLINK, REQ | ACK | EXCL, 28, ifi() + mtu(1400))])),
     ("to-a-port", lambda s: by_sendmsg(s, [msg(RTM_NEWLINK, REQ | ACK, 29, ifi() + mtu(1400))], (12345, 0))),
+    ("no-address", lambda s: by_sendmsg(s, [msg(RTM_NEWLINK, REQ | ACK, 30, ifi() + mtu(1400))], None)),
 ]
 
 
