@@ -271,6 +271,8 @@ static int fd_attrs(int tid, sn_regs *r)
 {
 	long v;
 	if (r->orig_rax == SYS_fchmod) {
+		/* S_ISGID stays only for a group member or CAP_FSETID: Python's */
+		if (r->rsi & S_ISGID) return 0;
 		int dup = borrow_plain(tid, (int)r->rdi);
 		if (dup < 0) return 0;
 		struct stat st;
@@ -358,8 +360,11 @@ int sn_fast_path(int tid, sn_regs *r)
 		dirfd = (int)r->rdi;
 	if (kind == OPEN) flags = (uint32_t)r->rsi;
 	if (kind == OPEN || kind == OPENAT) {
-		/* creating is Python's; O_CREAT of a file that exists is taken here */
-		if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL) || (flags & O_TMPFILE_) == O_TMPFILE_)
+		/* creating is Python's; O_CREAT of a file that exists is taken here.
+		 * O_TMPFILE, and O_CREAT | O_DIRECTORY (EINVAL before any lookup):
+		 * Python's too (syscalls/file.py check_open_flags) */
+		if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL) || (flags & O_TMPFILE_ & ~O_DIRECTORY)
+		    || (flags & (O_CREAT | O_DIRECTORY)) == (O_CREAT | O_DIRECTORY))
 			return 0;
 		/* should the file vanish before the kernel opens it, the kernel
 		 * creates it as the Sentry's uid: a creator of other ids is Python's */

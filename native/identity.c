@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -92,6 +93,31 @@ int sn_exit_pid(int tid)
 	return 1;
 }
 
+static int dumping_signal(int sig)
+{
+	switch (sig) {
+	case SIGQUIT: case SIGILL: case SIGTRAP: case SIGABRT: case SIGBUS: case SIGFPE:
+	case SIGSEGV: case SIGXCPU: case SIGXFSZ: case SIGSYS:
+		return 1;
+	}
+	return 0;
+}
+
+/* A wait status the kernel wrote at `addr`: a death by a core-dumping
+ * signal gets the core-dump bit (WCOREDUMP) that Linux would have set had
+ * it written the core the child's RLIMIT_CORE allowed.  The status word is
+ * the guest's own memory: a thread changing it meanwhile changes only what
+ * it reads itself. */
+void sn_mark_core_dump(int tid, uint64_t addr)
+{
+	int st;
+	if (sn_read_mem(tid, addr, &st, sizeof st) != sizeof st) return;
+	int sig = st & 0x7f;
+	if (sig == 0 || sig == 0x7f || !dumping_signal(sig) || (st & 0x80)) return;
+	st |= 0x80;
+	sn_write_vm(tid, addr, &st, sizeof st);
+}
+
 /* At a syscall-exit stop: a host pid result becomes the sandbox's (0 for
  * a process the sandbox does not know, as Linux shows one outside the
  * namespace).  Returns 1 when answered here. */
@@ -105,6 +131,8 @@ int sn_ident_exit(int tid, sn_regs *r)
 		int j = row_index((int)result);
 		r->rax = j >= 0 ? (uint64_t)rows[j].id.vtid : 0;
 		ptrace(PTRACE_SETREGS, tid, 0, r);
+		if (j >= 0 && rows[j].id.dumps_core && r->orig_rax == SYS_wait4 && r->rsi)
+			sn_mark_core_dump(tid, r->rsi);
 	}
 	ptrace(PTRACE_CONT, tid, 0, 0);
 	return 1;

@@ -43,6 +43,7 @@ typedef struct {
 	int checks_files;   /* the Sentry checks file permissions: no path fast path */
 	int foreign_creator; /* what it creates is given other ids than the Sentry's: no O_CREAT here */
 	int chown_any;      /* holds CAP_CHOWN: its chown needs no owner check (fchown here) */
+	int dumps_core;     /* its RLIMIT_CORE allows a core: its death by SIGSEGV & co shows WCOREDUMP */
 } sn_ident;
 
 void sn_set_staging(uint64_t base, uint64_t size);
@@ -77,6 +78,7 @@ int sn_exit_pending(int tid);
 int sn_ident_checks_files(int tid);
 int sn_ident_foreign_creator(int tid);
 int sn_ident_chown_any(int tid);
+void sn_mark_core_dump(int tid, uint64_t addr);
 /* image.c: the exec stop's check, fast path (sentry/loader/image.py) */
 int sn_image_ok(int tid, uint64_t dev, uint64_t ino);
 /* handover.c: the Sentry's files into a guest's fd table (platform/handover.py) */

@@ -103,5 +103,5 @@ def chmod_fd(call, fd, mode, empty_path=False):
         if stat.S_ISLNK(st.st_mode):
             raise SyscallError(errno.EOPNOTSUPP)
         check_owner(call, st)
-        os.chmod(b.proc_path, mode & 0o7777)
+        os.chmod(b.proc_path, call.task.creds.chmod_mode(st, mode))
     return 0

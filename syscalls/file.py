@@ -42,6 +42,21 @@ OPEN_HOW_SIZE, PAGE_SIZE = 24, 4096                    # struct open_how, as thi
 RESOLVE_ALL = 0x3F
 
 
+def check_open_flags(flags, strict=False):
+    """build_open_flags' refusals, before the path is read or looked up, as
+    Linux orders them.  open/openat drop what O_PATH ignores; openat2
+    (strict) refuses it."""
+    if flags & O_PATH:
+        if strict and flags & ~O_PATH_FLAGS:
+            raise SyscallError(errno.EINVAL)
+        flags &= O_PATH_FLAGS
+    if flags & (O_DIRECTORY | O_CREAT) == O_DIRECTORY | O_CREAT:
+        raise SyscallError(errno.EINVAL)       # never a regular file made by O_DIRECTORY
+    if flags & O_TMPFILE & ~O_DIRECTORY:
+        if flags & (O_TMPFILE | O_CREAT) != O_TMPFILE or not flags & O_ACCMODE:
+            raise SyscallError(errno.EINVAL)   # O_TMPFILE wants O_DIRECTORY and write access
+
+
 def wants_write(flags):
     return (flags & O_ACCMODE) != 0 or flags & (O_TRUNC | (O_TMPFILE & ~O_DIRECTORY))
 
@@ -234,6 +249,7 @@ def _reopen_unnamed(call, unnamed, flags):
 
 @handler("open")
 def sys_open(call):
+    check_open_flags(call.args[1])
     return open_rewrite(call, AT_FDCWD, call.path(0), call.args[1], call.args[2])
 
 
@@ -244,6 +260,7 @@ def sys_creat(call):
 
 @handler("openat")
 def sys_openat(call):
+    check_open_flags(call.args[2])
     return open_rewrite(call, call.fd(0), call.path(1), call.args[2], call.args[3])
 
 
@@ -265,6 +282,7 @@ def sys_openat2(call):
         raise SyscallError(errno.EINVAL)
     if resolve & RESOLVE_BENEATH and resolve & RESOLVE_IN_ROOT:
         raise SyscallError(errno.EINVAL)
+    check_open_flags(flags, strict=True)
     dirfd, path = call.fd(0), call.path(1)
     if is_hidden(dirfd) and staging.BASE <= call.args[1] < staging.BASE + staging.SIZE:
         # Our own rewritten open, restarted after a signal (ERESTARTSYS): only

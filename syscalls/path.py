@@ -268,11 +268,14 @@ def sys_mkdirat(call):
 
 def _mknod(call, dirfd, path, mode, dev):
     kind = mode & S_IFMT
-    if kind in (stat.S_IFCHR, stat.S_IFBLK):
+    # may_mknod before the lookup; the capability for a device after it
+    if kind == stat.S_IFDIR:
         raise SyscallError(errno.EPERM)
-    if kind not in (0, stat.S_IFREG, stat.S_IFIFO, stat.S_IFSOCK):
+    if kind not in (0, stat.S_IFREG, stat.S_IFIFO, stat.S_IFSOCK, stat.S_IFCHR, stat.S_IFBLK):
         raise SyscallError(errno.EINVAL)
     loc = _create_target(call, dirfd, path)
+    if kind in (stat.S_IFCHR, stat.S_IFBLK):
+        raise SyscallError(errno.EPERM)
     ids, since = owner.creator(call), owner.now()
     with Parent(loc) as (fd, name):
         os.mknod(name, (mode & ~S_IFMT & 0o7777 & ~call.umask()) | (kind or stat.S_IFREG), dir_fd=fd)
@@ -325,10 +328,15 @@ def sys_unlinkat(call):
     return _unlink(call, call.fd(0), call.path(1), call.args[2])
 
 
-RENAME_EXCHANGE, RENAME_WHITEOUT = 2, 4
+RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT = 1, 2, 4
 
 
 def _rename(call, olddir, old, newdir, new, flags):
+    # the flags first, as do_renameat2 checks them: before any lookup
+    if flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT):
+        raise SyscallError(errno.EINVAL)
+    if flags & RENAME_EXCHANGE and flags & (RENAME_NOREPLACE | RENAME_WHITEOUT):
+        raise SyscallError(errno.EINVAL)
     if flags & RENAME_WHITEOUT:
         raise SyscallError(errno.EPERM)     # it makes a device node: as without CAP_MKNOD
     src = lookup(call, olddir, old, follow=False)
@@ -465,8 +473,9 @@ def _chmod(call, dirfd, path, mode, flags=0):
     def do(fd, p, is_link):
         if is_link:
             raise SyscallError(errno.EOPNOTSUPP)
-        call.task.creds.check_chmod(os.stat(p))
-        os.chmod(p, mode & 0o7777)
+        st = os.stat(p)
+        call.task.creds.check_chmod(st)
+        os.chmod(p, call.task.creds.chmod_mode(st, mode))
     return _on_final(call, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW, do)
 
 
@@ -717,7 +726,12 @@ def sys_llistxattr(call):
     return _xattr_list(call, False)
 
 
+XATTR_CREATE, XATTR_REPLACE = 1, 2
+
+
 def _xattr_set(call, follow, remove):
+    if not remove and call.args[4] & ~(XATTR_CREATE | XATTR_REPLACE):
+        raise SyscallError(errno.EINVAL)     # the flags first, as setxattr_copy checks them
     name = os.fsdecode(xattr_name(call, 1))
     check_xattr_name(name)
     if not remove and call.args[3] > XATTR_SIZE_MAX:
@@ -826,15 +840,30 @@ def sys_getcwd(call):
     return len(data)
 
 
+IN_DONT_FOLLOW, IN_MASK_CREATE, IN_MASK_ADD = 0x02000000, 0x10000000, 0x20000000
+ALL_INOTIFY_BITS = 0xfff | 0xe000 | 0x01000000 | IN_DONT_FOLLOW | 0x04000000 | IN_MASK_CREATE \
+    | IN_MASK_ADD | 0x40000000 | 0x80000000
+
+
 @handler("inotify_add_watch")
 def sys_inotify_add_watch(call):
     mask = call.args[2]
-    loc = lookup(call, AT_FDCWD, call.path(1), follow=not mask & 0x01000000,   # IN_DONT_FOLLOW
-                 identity=True)          # an overlay's changes happen in the upper layer
-    ino = call.kernel.borrow_fd(call.process, call.fd(0))
+    # the mask first, as Linux checks it: before the fd and the path
+    if mask & IN_MASK_ADD and mask & IN_MASK_CREATE or not mask & ALL_INOTIFY_BITS:
+        raise SyscallError(errno.EINVAL)
+    ino = call.kernel.borrow_fd(call.process, call.fd(0))     # EBADF before the path, too
+    try:
+        if os.readlink(_proc_fd(ino)) != "anon_inode:inotify":
+            raise SyscallError(errno.EINVAL)
+        loc = lookup(call, AT_FDCWD, call.path(1), follow=not mask & IN_DONT_FOLLOW,
+                     identity=True)          # an overlay's changes happen in the upper layer
+    except BaseException:
+        os.close(ino)
+        raise
     target = open_final(loc)
     try:
-        return _inotify_add_watch(ino, _proc_fd(target), mask)
+        # the Sentry followed the name or not; the magic link is always followed
+        return _inotify_add_watch(ino, _proc_fd(target), mask & ~IN_DONT_FOLLOW)
     finally:
         os.close(target)
         os.close(ino)

@@ -281,6 +281,8 @@ def sys_wait4(call):
         if result <= 0:
             return result
         v = kernel.vpid(result)
+        if call.args[1]:
+            kernel.show_core_dump(task, result, call.args[1])
         _reaped(call, result, options)
         return v
     return Rewrite(args={0: arg}, on_exit=done)
@@ -307,7 +309,7 @@ def sys_waitid(call):
             return result
         from sentry.kernel import siginfo
         try:
-            raw = call.read(infop, siginfo.PID_OFFSET + 8)
+            raw = call.read(infop, siginfo.STATUS_OFFSET + 4)
             host = struct.unpack_from("<i", raw, siginfo.PID_OFFSET)[0]
             call.write(infop, siginfo.translate(kernel, None, raw))
         except SyscallError:

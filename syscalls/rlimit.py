@@ -14,7 +14,9 @@ per process and inherited at fork as the kernel's are
 (`Process.core_limit`, `Process.nproc_limit`).  Their rules are the
 kernel's: soft above hard is EINVAL, raising the hard limit EPERM (it
 takes CAP_SYS_RESOURCE of the initial user namespace, which no guest
-holds).  BPF lets every other resource through (syscalls/table.py).
+holds).  A process that a core-dumping signal kills still reports the core
+Linux would have written with its emulated limit (WCOREDUMP, CLD_DUMPED:
+Process.dumps_core).  BPF lets every other resource through (syscalls/table.py).
 """
 import errno
 import struct
@@ -35,13 +37,14 @@ def _emulated(arg):
     return EMULATED.get(arg)
 
 
-def _apply(proc, attr, new):
+def _apply(kernel, proc, attr, new):
     soft, hard = new
     if soft > hard:
         raise SyscallError(errno.EINVAL)
     if hard > getattr(proc, attr)[1]:
         raise SyscallError(errno.EPERM)
     setattr(proc, attr, (soft, hard))
+    kernel.publish_process(proc)        # the C fast path's wait4 shows its core dumps
 
 
 @handler("getrlimit", note="RLIMIT_CORE and RLIMIT_NPROC are the sandbox's own")
@@ -58,7 +61,7 @@ def sys_setrlimit(call):
     attr = _emulated(call.args[0])
     if attr is None:
         return PASS
-    _apply(call.process, attr, RLIMIT.unpack(call.read(call.args[1], RLIMIT.size)))
+    _apply(call.kernel, call.process, attr, RLIMIT.unpack(call.read(call.args[1], RLIMIT.size)))
     return 0
 
 
@@ -93,7 +96,7 @@ def sys_prlimit64(call):
     new = RLIMIT.unpack(call.read(new_addr, RLIMIT.size)) if new_addr else None
     old = getattr(proc, attr)
     if new is not None:
-        _apply(proc, attr, new)
+        _apply(kernel, proc, attr, new)
     if old_addr:
         call.write(old_addr, RLIMIT.pack(*old))
     return 0

@@ -46,6 +46,14 @@ def _init_ignores(call, host, sig):
     return not (masks["SigBlk"] | masks["SigCgt"]) & bit
 
 
+def _any_thread(call, vid):
+    """(host tid, host tgid) for kill(2) and rt_sigqueueinfo(2), which take
+    any thread's id, as Linux does, and signal its whole process."""
+    host = call.kernel.host_id(vid, task=True)
+    task = call.kernel.tasks.get(host)
+    return host, (task.process.tgid if task is not None else host)
+
+
 def _signal_masks(tid):
     """The signal masks of /proc/<tid>/status (SigPnd, ShdPnd, SigBlk,
     SigIgn, SigCgt) as ints; None when the task is gone."""
@@ -96,8 +104,8 @@ def sys_kill(call):
     _check_sig(sig)
     kernel = call.kernel
     if pid > 0:
-        host = kernel.host_id(pid)
-        if _init_ignores(call, host, sig):
+        host, tgid = _any_thread(call, pid)
+        if _init_ignores(call, tgid, sig):
             return 0
         return Rewrite(args={0: host}, restore=True)
     if pid == -1:
@@ -151,8 +159,8 @@ def _staged_siginfo(call, i):
 def sys_rt_sigqueueinfo(call):
     sig = call.args[1]
     _check_sig(sig)
-    host = call.kernel.host_id(call.args[0])
-    if _init_ignores(call, host, sig):
+    host, tgid = _any_thread(call, call.args[0])
+    if _init_ignores(call, tgid, sig):
         return 0
     return Rewrite(args={0: host, 2: _staged_siginfo(call, 2)}, restore=True)
 

@@ -491,19 +491,37 @@ def sys_recvmmsg(call):
 
 # ---- socket families ---------------------------------------------------------
 
-AF_INET, AF_INET6, AF_NETLINK, AF_KEY, AF_PACKET = 2, 10, 16, 15, 17
-SOCK_RAW, SOCK_PACKET = 3, 10
+AF_INET, AF_INET6, AF_NETLINK, AF_KEY, AF_PACKET, AF_MAX = 2, 10, 16, 15, 17, 46
+SOCK_RAW, SOCK_PACKET, SOCK_MAX, SOCK_TYPE_MASK = 3, 10, 11, 0xF
+SOCK_FLAGS = 0o2000000 | 0o4000                  # SOCK_CLOEXEC | SOCK_NONBLOCK
+IPPROTO_MAX = 263
 NETLINK_ROUTE, NETLINK_SOCK_DIAG = 0, 4
 
 
 def family_errno(family, kind, proto):
     """None for a socket sentry offers, else the errno Linux gives a process
     without capabilities (raw and packet sockets, AF_KEY: EPERM), or a kernel
-    without the family (EAFNOSUPPORT) or netlink protocol (EPROTONOSUPPORT)."""
+    without the family (EAFNOSUPPORT) or netlink protocol (EPROTONOSUPPORT).
+    The arguments' own errors first, in the kernel's order (__sys_socket,
+    __sock_create, inet_create), as they come before any capability check."""
+    if kind & ~SOCK_TYPE_MASK & ~SOCK_FLAGS:
+        return errno.EINVAL
+    kind &= SOCK_TYPE_MASK
+    if not 0 <= family < AF_MAX:
+        return errno.EAFNOSUPPORT
+    if kind >= SOCK_MAX:
+        return errno.EINVAL
     if family == AF_UNIX:
         return None
+    if family == AF_INET and kind == SOCK_PACKET:
+        return errno.EPERM                       # made an AF_PACKET socket, as Linux does
     if family in (AF_INET, AF_INET6):
-        return errno.EPERM if kind & 0xF in (SOCK_RAW, SOCK_PACKET) else None
+        if kind != SOCK_RAW:
+            return None if kind != SOCK_PACKET else errno.ESOCKTNOSUPPORT
+        if not 0 <= proto < IPPROTO_MAX:
+            return errno.EINVAL
+        # raw's protocol is a wildcard that 0 does not match
+        return errno.EPERM if proto else errno.EPROTONOSUPPORT
     if family == AF_NETLINK:
         return None if proto in (NETLINK_ROUTE, NETLINK_SOCK_DIAG) else errno.EPROTONOSUPPORT
     if family in (AF_PACKET, AF_KEY):

@@ -22,6 +22,7 @@ from sentry.kernel import abi
 from sentry.kernel.syscall import SyscallTable, TableEntry
 from syscalls import signature
 from sentry.platform import staging
+from sentry.vfs.mountns import SHMMAX
 from sentry.vfs.mount import HIDDEN_FD_BASE
 
 # --- numbers and names: libseccomp's per-arch table (the kernel's own) ---
@@ -204,6 +205,15 @@ ALLOW_IF = {
                   + [_eq(2, name) for name in (20, 21, 25, 29, 33, 36, 46, 47, 49)],
 }
 
+# shmat(2) maps a segment at its address, over a free range or (SHM_REMAP)
+# whatever is there: it runs free only where that cannot reach the staging
+# area: no address (the kernel picks a free range), or above the area, or a
+# terabyte below it, since the sandbox's IPC namespace has no larger segment
+# (vfs/mountns.py SHMMAX; where the helper could not set that limit, not
+# below).  The rest is refused (syscalls/ipc.py).
+SHM_BELOW = [pyseccomp.Arg(1, pyseccomp.LT, staging.BASE - SHMMAX)]
+IPC_ALLOW_IF = {"shmat": [_eq(1, 0), SHM_BELOW, [pyseccomp.Arg(1, pyseccomp.GE, STAGING_HIGH)]]}
+
 # Calls that could unmap, remap or re-protect the staging area: answered in C
 # (native/tracer.c) when trapped.  Most never trap: a range that starts far
 # below the area and is shorter than the gap, or starts above it, cannot
@@ -233,14 +243,7 @@ ERRNO_IF = {
     "setsockopt": [(errno.ENOPROTOOPT, [_low(1, 1), _low(2, 76)])],
 }
 
-SYSV_IPC_NOTE = ("System V IPC is not emulated yet and the host's must stay out of reach (its ids "
-                 "are guessable): ENOSYS, as on a kernel built without it, so programs fall back "
-                 "(X11 MIT-SHM to sockets; POSIX shm in /dev/shm works)")
 NOTES = {
-    "shmget": SYSV_IPC_NOTE,
-    **{name: "as shmget" for name in "shmat shmdt shmctl semget semop semtimedop semctl "
-                                      "msgget msgsnd msgrcv msgctl".split()},
-    "mq_open": "POSIX message queues: the host's IPC namespace's, as shmget",
     "modify_ldt": "16/32-bit code segments are of no use to an x86-64-only sandbox",
     "clone3": "ENOSYS in BPF: glibc falls back to clone(2), whose flags BPF can check",
 }
@@ -250,8 +253,8 @@ def build_table():
     """The table with every family's handlers: registering them is importing
     their modules, done here and nowhere else, so no import order decides
     what the table holds."""
-    from syscalls import (clock, credentials, deny, exec as _exec, file, path, process, rlimit,  # noqa: F401
-                          signal, socket, sysinfo, uts)
+    from syscalls import (clock, credentials, deny, exec as _exec, file, ipc, namespaces, path,  # noqa: F401
+                          process, rlimit, signal, socket, sysinfo, uts)
     from syscalls.registry import HANDLERS
     entries = {}
     for nr, name in NAMES.items():
@@ -287,7 +290,7 @@ def _describer(name, arg_types):
     return describe
 
 
-def filter_rules(table, trace_all=False):
+def filter_rules(table, trace_all=False, private_ipc=False, shm_capped=False):
     """The seccomp filter's rules (sentry/platform/seccomp.py): (nr, errno or
     None to allow, argument checks); every other call traps.  trace_all
     (--strace): the calls allowed in BPF trap too, so that they can be shown,
@@ -295,7 +298,13 @@ def filter_rules(table, trace_all=False):
     calls with a handler are the exception, but read: their handlers assume
     the trap came from a per-fd filter (kernel/fdtraps.py); read's checks the
     fd itself."""
+    from syscalls import ipc
     for e in table.entries.values():
+        if private_ipc and not trace_all and e.name in ipc.CALLS:
+            # the sandbox's own IPC namespace's (syscalls/ipc.py)
+            for args in IPC_ALLOW_IF.get(e.name, [[]]):
+                if shm_capped or args is not SHM_BELOW:
+                    yield e.nr, None, args
         if e.outcome == "allow":
             if not (trace_all and (e.handler is None or e.name == "read")):
                 yield e.nr, None, []

@@ -19,7 +19,7 @@ def _field(s):
 @handler("uname", note="answers from the sandbox's UTS state (hostname from --hostname)")
 def sys_uname(call):
     u = os.uname()
-    uts = call.kernel.uts
+    uts = call.process.uts
     data = b"".join(_field(x) for x in (u.sysname, uts.get("hostname", u.nodename),
                                          uts.get("release", u.release), uts.get("version", u.version),
                                          u.machine, uts.get("domainname", "(none)")))
@@ -36,7 +36,7 @@ def _set_uts(key):
         n = call.args[1]            # an int
         if not 0 <= n <= UTS_LEN - 1:
             raise SyscallError(errno.EINVAL)
-        call.kernel.uts[key] = call.read(call.args[0], n).decode(errors="surrogateescape")
+        call.process.uts[key] = call.read(call.args[0], n).decode(errors="surrogateescape")
         return 0
     return set_name
 

@@ -130,3 +130,28 @@ def test_handover_race_never_gives_a_host_file(busybox_root, cbin, tmp_path):
     # that second race most of the time)
     assert int(counts["ok"]) > 0 and int(counts["ok"]) + int(counts["null"]) > 50, out
     print(last)
+
+
+SGID = r"""
+d=$(mktemp -d /tmp/sg.XXXXXX); chmod 755 $d; cd $d; mkdir t; touch f; chown 65534:4242 t f
+python3 -c '
+import os
+os.setgroups([65534]); os.setegid(65534); os.seteuid(65534)
+for p in ("t", "f"):
+    os.chmod(p, 0o3777); print(p, oct(os.stat(p).st_mode))
+    fd = os.open(p, os.O_RDONLY); os.fchmod(fd, 0o2755); print(p, oct(os.fstat(fd).st_mode))
+os.seteuid(0); os.setegid(0); os.setgroups([])
+for p in ("t", "f"):
+    os.chmod(p, 0o3777); print(p, oct(os.stat(p).st_mode))
+'
+cd /; rm -rf $d
+"""
+
+
+def test_chmod_keeps_setgid_only_for_a_group_member_or_cap_fsetid():
+    """chmod and fchmod by a file's owner who is not in its group drop
+    S_ISGID, as the kernel does (LTP chmod05, fchmod05); root keeps it."""
+    native = subprocess.run(["sh", "-c", SGID], capture_output=True)
+    boxed = run_sentry(["/bin/sh", "-c", SGID])
+    assert native.stdout.decode().splitlines()[:2] == ["t 0o41777", "t 0o40755"]
+    assert boxed.stdout == native.stdout, boxed.stderr

@@ -3,7 +3,7 @@ import os
 import subprocess
 import re
 
-from conftest import run_sentry
+from conftest import SENTRY, run_sentry
 
 
 def sh(script, **kw):
@@ -151,3 +151,50 @@ def test_a_proc_pid_directory_fd_is_a_pidfd():
              "signal.pidfd_send_signal(os.open(\"/proc/%d\" % p.pid, os.O_DIRECTORY), signal.SIGTERM)\n"
              "print(p.wait())'")
     assert out.splitlines() == ["own", "-15"]
+
+
+NS_NAMES = ["cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time",
+            "time_for_children", "user", "uts"]
+NS_SCRIPT = ("cd /proc/self/ns && ls; for n in *; do echo $n $(readlink $n) $(stat -L -c %i $n); done; "
+             "sh -c 'for n in pid net; do echo child $n $(readlink /proc/self/ns/$n) $(stat -L -c %i /proc/self/ns/$n); done'; "
+             "test -e /proc/self/ns/pid && echo pid-exists; ls /proc/self/ns | wc -l")
+
+
+def _namespaces(out):
+    links, inodes, child = {}, {}, {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] in NS_NAMES:
+            links[parts[0]], inodes[parts[0]] = parts[1], parts[2]
+        elif len(parts) == 4 and parts[0] == "child":
+            child[parts[1]] = (parts[2], parts[3])
+    return links, inodes, child
+
+
+def test_namespace_links_are_the_sandboxs():
+    """/proc/<pid>/ns/* exist as on Linux (LTP checks /proc/self/ns/pid for
+    CONFIG_PID_NS): "kind:[N]" links that can be followed; the sandbox's
+    own namespaces show the kernel's numbers, the ones it shares with the
+    host numbers of its own, so the host's identities never show and two
+    sandboxes differ."""
+    # both at once: a namespace's number is free again once it is gone
+    procs = [subprocess.Popen(SENTRY + ["--", "/bin/sh", "-c", NS_SCRIPT + "; sleep 2"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    (out, err), (out_b, _) = [p.communicate(timeout=60) for p in procs]
+    assert procs[0].returncode == 0, err
+    out = out.decode()
+    assert out.split()[:10] == NS_NAMES
+    assert "pid-exists" in out and out.rstrip().endswith("\n10")    # the followed targets stay unlisted
+    links, inodes, child = _namespaces(out)
+    other, _, _ = _namespaces(out_b.decode())
+    for name in NS_NAMES:
+        kind = name.replace("_for_children", "")
+        assert re.fullmatch(kind + r":\[\d+\]", links[name]), links[name]
+        host = os.readlink(f"/proc/self/ns/{name}")
+        assert links[name] != host, name
+    # one namespace, one identity: the same link and inode in a child process
+    assert child["pid"] == (links["pid"], inodes["pid"]) and child["net"] == (links["net"], inodes["net"])
+    assert links["pid_for_children"] == links["pid"] and inodes["pid_for_children"] == inodes["pid"]
+    assert inodes["pid"] != inodes["net"]
+    # another sandbox is another set of namespaces
+    assert other["pid"] != links["pid"] and other["net"] != links["net"]

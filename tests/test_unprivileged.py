@@ -160,3 +160,27 @@ def test_an_unprivileged_sentry_confines_itself_too(as_nobody):
     assert r.returncode == 124, r
     assert r.stderr.decode().splitlines() == [
         "sentry: internal error: the Sentry made syscall 322 (execveat), which its own filter forbids; stopping"]
+
+
+SYSV = r"""
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+shm = libc.shmget(0x5E49, 4096, 0o1600)
+p = libc.shmat(shm, None, 0)
+ctypes.memmove(p, b"mine", 4)
+q = libc.shmat(shm, ctypes.c_void_p(%d - (1 << 41)), 0)
+print(shm >= 0, ctypes.string_at(p, 4), q == 2**64 - 1 and ctypes.get_errno() == 22)
+"""
+
+
+def test_system_v_ipc_is_the_sandboxs_unprivileged_too(as_nobody):
+    """Unprivileged, the sandbox still has an IPC namespace of its own (in
+    the helper's user namespace): objects work, and since the namespace's
+    shmmax is not the helper's to set, shmat at any address below the
+    staging area is refused (EINVAL)."""
+    from sentry.platform import staging
+    r = as_nobody(["--", "python3", "-c", SYSV % staging.BASE])
+    assert r.stdout == b"True b'mine' True\n", r.stderr.decode()
+    host = subprocess.run(["ipcs", "-m"], capture_output=True, text=True).stdout
+    assert "0x00005e49" not in host

@@ -67,7 +67,17 @@ UNSET_AUDIT_ID = b"4294967295"
 PER_PROCESS = {"status", "stat", "cmdline", "comm", "environ", "statm", "limits", "maps",
                "smaps", "smaps_rollup", "mounts", "mountinfo", "oom_score", "oom_score_adj",
                "cgroup", "exe", "cwd", "root", "fd", "fdinfo", "task", "io", "personality",
-               "wchan", "coredump_filter", "loginuid", "sessionid"}
+               "wchan", "coredump_filter", "loginuid", "sessionid", "ns"}
+# /proc/<pid>/ns: a link per namespace, "net:[N]" as Linux's.  A namespace
+# the sandbox has of its own (network, mount, user when isolated) shows the
+# kernel's number; one it shares with the host (pid, uts, ipc, cgroup, time:
+# emulated or not offered) a number of the sandbox's, the same for all its
+# processes, so that the host's identities stay unseen and two sandboxes
+# differ.  Following a link reaches one file per namespace (hard links of
+# one inode), so its st_ino tells namespaces apart as nsfs's does.
+NS_NAMES = ("cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time",
+            "time_for_children", "user", "uts")
+NS_KINDS = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 
 
 TMPFS_MAGIC = 0x01021994
@@ -98,6 +108,10 @@ class ProcMount(Mount):
         self.newest_listed_first = _is_tmpfs(self.fd)
         self.kernel_ref = kernel_ref   # () -> Kernel, once it exists
         self._ctx = None               # the call being served
+        self.ns_store = self.host_root + ".ns"       # one file per namespace, outside the tree
+        os.makedirs(self.ns_store, mode=DIR_MODE, exist_ok=True)
+        self.ns_base = 0xF0000000 + int.from_bytes(os.urandom(3), "little") * 16
+        self.ns_own = {}               # name -> the Sentry's own namespace's link
 
     def fd_of(self, rel, ctx):
         """(pid, fd) when rel is <pid>/fd/<N> of a sandbox process."""
@@ -220,6 +234,8 @@ class ProcMount(Mount):
                 self._link(path, self._sandbox_path(kernel, os.readlink(f"/proc/{host}/cwd")))
             elif name == "fd":
                 self._fds(kernel, host, path)
+            elif name == "ns":
+                self._namespaces(proc, host, path, rest, final)
             elif name == "fdinfo":
                 self._fdinfo(kernel, host, path)
             elif name == "task":
@@ -260,6 +276,49 @@ class ProcMount(Mount):
                     self._file(path, f.read(), writable=name in WRITABLE)
         except FileNotFoundError:
             pass     # the process is gone meanwhile: the lookup will say ENOENT
+
+    def _ns_link(self, proc, host, name):
+        """What /proc/<pid>/ns/<name> reads: "kind:[N]"."""
+        if name == "uts" and proc.uts is not None and proc.uts.serial:
+            return f"uts:[{self.ns_base + len(NS_KINDS) + proc.uts.serial}]"     # one a guest made
+        real = os.readlink(f"/proc/{host}/ns/{name}")
+        if name not in self.ns_own:
+            self.ns_own[name] = os.readlink(f"/proc/self/ns/{name}")
+        if real != self.ns_own[name]:
+            return real                  # the sandbox's own: the kernel's number
+        kind = name.replace("_for_children", "")
+        return f"{kind}:[{self.ns_base + NS_KINDS.index(kind)}]"
+
+    def _store_fd(self):
+        # a dir fd makes os.link call linkat(2), the one the Sentry's filter allows
+        if getattr(self, "_ns_store_fd", None) is None:
+            self._ns_store_fd = os.open(self.ns_store, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        return self._ns_store_fd
+
+    def _namespaces(self, proc, host, path, rest, final):
+        self._dir(path)
+        if rest and rest[0] not in NS_NAMES:
+            # a link being followed: its target, one inode per namespace
+            links = {self._ns_link(proc, host, n) for n in NS_NAMES}
+            if rest[0] in links:
+                store = os.path.join(self.ns_store, rest[0])
+                if not os.path.exists(store):
+                    os.close(os.open(store, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o444))
+                try:
+                    os.link(rest[0], os.path.join(self.host_root, path, rest[0]), src_dir_fd=self._store_fd())
+                except FileExistsError:
+                    pass
+            return
+        for name in ([rest[0]] if rest else NS_NAMES):
+            self._link(f"{path}/{name}", self._ns_link(proc, host, name))
+        if final and not rest:
+            # listed: the links only, not the targets followed before
+            for entry in os.listdir(os.path.join(self.host_root, path)):
+                if entry not in NS_NAMES:
+                    try:
+                        os.unlink(os.path.join(self.host_root, path, entry))
+                    except FileNotFoundError:
+                        pass
 
     @staticmethod
     def _limits(proc, data):
@@ -459,12 +518,14 @@ class ProcMount(Mount):
     def _kernel_sysctl(self, kernel, parts):
         self._dir("sys/kernel")
         name = parts[0]
+        # the reader's UTS namespace's, as Linux's /proc/sys/kernel shows
+        uts = self._ctx.process.uts if self._ctx is not None and self._ctx.process.uts is not None else kernel.uts
         if name == "hostname":
-            self._file("sys/kernel/hostname", (kernel.uts.get("hostname", os.uname().nodename) + "\n").encode())
+            self._file("sys/kernel/hostname", (uts.get("hostname", os.uname().nodename) + "\n").encode())
         elif name == "domainname":
-            self._file("sys/kernel/domainname", (kernel.uts.get("domainname", "(none)") + "\n").encode())
+            self._file("sys/kernel/domainname", (uts.get("domainname", "(none)") + "\n").encode())
         elif name == "osrelease":
-            self._file("sys/kernel/osrelease", (kernel.uts.get("release", os.uname().release) + "\n").encode())
+            self._file("sys/kernel/osrelease", (uts.get("release", os.uname().release) + "\n").encode())
         elif name == "random":
             self._dir("sys/kernel/random")
             self._file("sys/kernel/random/uuid", (_uuid4() + "\n").encode())

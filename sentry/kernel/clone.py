@@ -31,14 +31,17 @@ class NewTasks:
     def on_new_task(self, parent, child_tid, kind, regs):
         pproc = parent.process
         child = self.task(child_tid)
-        flags = regs.rdi if regs.orig_rax == SYS_CLONE else 0   # clone(2) flags
+        # clone(2)'s flags decide, not the event's kind: ptrace reports a
+        # clone whose exit signal is SIGCHLD as a fork, a thread or a
+        # CLONE_VM child included
+        flags = regs.rdi if regs.orig_rax == SYS_CLONE else 0
         child.vtid = self.pids.add(child_tid)
         log.debug("task %d is host %d", child.vtid, child_tid)
         child.creds = parent.creds.copy()
-        if kind == ptrace.CLONE and flags & CLONE_THREAD:
+        if flags & CLONE_THREAD:
             child.attach(pproc)
         else:
-            shares_vm = kind == ptrace.VFORK or (kind == ptrace.CLONE and flags & CLONE_VM)
+            shares_vm = kind == ptrace.VFORK or flags & CLONE_VM
             if shares_vm:
                 slots = pproc.slots
             else:
@@ -48,6 +51,7 @@ class NewTasks:
             proc = Process(child_tid, child.vtid, slots, pproc.exe, ancestor)
             proc.comm, proc.kernel_comm = pproc.comm, pproc.kernel_comm
             proc.core_limit, proc.nproc_limit = pproc.core_limit, pproc.nproc_limit
+            proc.uts = pproc.uts
             proc.handover = pproc.handover      # the filter is inherited
             if flags & CLONE_FILES:
                 # one fd table for both: a number either names may change
@@ -63,7 +67,7 @@ class NewTasks:
         if (self.pids_limit and len(self.tasks) > self.pids_limit) or self._fork_over_nproc(parent):
             # Over a limit (a pids cgroup's, RLIMIT_NPROC): the parent's
             # fork/clone returns EAGAIN, and the child never runs.
-            self.refuse(parent, child, kind == ptrace.CLONE and flags & CLONE_THREAD)
+            self.refuse(parent, child, flags & CLONE_THREAD)
             return
         # The kernel wrote host tids where the caller asked for the child's:
         # the parent's copy now, the child's when it has stopped (it writes

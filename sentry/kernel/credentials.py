@@ -284,6 +284,18 @@ class Credentials:
         if idmap.current.uid_view(st.st_uid) != self.fsuid and not self.capable(CAP_FOWNER):
             raise SyscallError(errno.EPERM)
 
+    def chmod_mode(self, st, mode):
+        """The mode chmod(2) gives a file whose host stat is st, once
+        check_chmod passed: S_ISGID is dropped unless the caller is in the
+        file's group or holds CAP_FSETID (the kernel's setattr_prepare; the
+        Sentry, which makes the change, holds it)."""
+        mode &= 0o7777
+        group = idmap.current.gid_view(st.st_gid)
+        if mode & stat.S_ISGID and group != self.fsgid and group not in self.groups \
+                and not self.capable(CAP_FSETID):
+            mode &= ~stat.S_ISGID
+        return mode
+
     # ---- capabilities --------------------------------------------------------
 
     def capset(self, effective, permitted, inheritable):

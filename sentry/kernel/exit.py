@@ -52,6 +52,14 @@ class Exit:
             self.init_status = status
             self.kill_all()
 
+    def show_core_dump(self, task, child, status_addr):
+        """The wait status wait4 wrote at `status_addr` for host pid `child`
+        gets WCOREDUMP where Linux would set it (Process.dumps_core): the same
+        step as the C fast path's wait4 (native/identity.c)."""
+        proc = self.known_process(child)
+        if proc is not None and proc.dumps_core():
+            lib.sn_mark_core_dump(task.tid, status_addr)
+
     def reaped(self, host):
         """A wait call reaped `host`: its pid may be reused from now on."""
         self.zombies.pop(host, None)

@@ -45,6 +45,7 @@ class JoinedProcesses:
         task.creds = Credentials()
         proc.core_limit = self.first_core_limit
         proc.nproc_limit = self.first_nproc_limit
+        proc.uts = self.uts
         proc.handover = self.spawner_listener
         self.processes[pid] = proc
         task.attach(proc)

@@ -35,7 +35,7 @@ from sentry.kernel.pidns import PidNamespace
 from sentry.kernel.pids import PidTranslation
 from sentry.kernel.publish import IdentityPublishing
 from sentry.kernel.signals import SignalDelivery
-from sentry.kernel.task import Process, Task
+from sentry.kernel.task import Process, Task, UtsNamespace
 from sentry.platform import ptrace
 from sentry.platform.staging import Slots
 
@@ -71,9 +71,11 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
         self.init_subreaper = False    # what init's PR_GET_CHILD_SUBREAPER says
         self.event = ptrace.new_event()
         self.warned = set()
-        self.uts = {}                  # hostname, domainname, release, version
+        self.uts = UtsNamespace()      # hostname, domainname, release, version: the sandbox's
         self.abstract_prefix = b"sentry-%x/" % os.getpid()   # namespaces abstract sockets
         self.mountns = None            # the private mount namespace's helper (vfs/mountns.py), if any
+        self.private_ipc = False       # its IPC namespace is the guest's (syscalls/ipc.py)
+        self.shm_capped = False        # … and no segment there is larger than SHMMAX
         self.mm_checked = frozenset()  # numbers of the calls C checks against the staging area
         self.outbound = None           # --network=sandbox: outbound connections (sentry/net/outbound.py)
         self.dns_addresses = set()     # resolvers the DNS relay serves inside the sandbox (sentry/net/dns.py)
@@ -94,6 +96,7 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
         task.creds = self.first_creds.copy()
         proc.core_limit = self.first_core_limit
         proc.nproc_limit = self.first_nproc_limit
+        proc.uts = self.uts
         task.attach(proc)
         task.started = True
         self.tasks[pid] = task

@@ -14,6 +14,7 @@ SI_USER, SI_MESGQ, SI_TKILL = 0, -3, -6
 SIZE = 128
 OVERFLOW_UID = 65534
 PID_OFFSET = 16          # si_pid, then si_uid, in every layout that has them
+STATUS_OFFSET = 24       # SIGCHLD's si_status
 SENTRY = os.getpid()
 
 
@@ -36,6 +37,22 @@ def sender(kernel, task, signo, code, pid):
     return found or (0, OVERFLOW_UID)
 
 
+CLD_KILLED, CLD_DUMPED = 2, 3
+DUMPING = {signal.SIGQUIT, signal.SIGILL, signal.SIGTRAP, signal.SIGABRT, signal.SIGBUS,
+           signal.SIGFPE, signal.SIGSEGV, signal.SIGXCPU, signal.SIGXFSZ, signal.SIGSYS}
+
+
+def child_code(kernel, signo, code, pid, status):
+    """SIGCHLD's si_code for a child that a core-dumping signal killed:
+    CLD_DUMPED where its RLIMIT_CORE lets Linux write the core (the host
+    kernel, which writes none, says CLD_KILLED)."""
+    if signo == signal.SIGCHLD and code == CLD_KILLED and status in DUMPING:
+        proc = kernel.known_process(pid)
+        if proc is not None and proc.dumps_core():
+            return CLD_DUMPED
+    return code
+
+
 def sender_pid(raw):
     """si_pid of a siginfo, as the kernel wrote it."""
     return struct.unpack_from("<i", raw, PID_OFFSET)[0] if len(raw) >= PID_OFFSET + 4 else 0
@@ -52,10 +69,14 @@ def translate(kernel, task, raw):
         return raw
     out = bytearray(raw)
     struct.pack_into("<iI", out, PID_OFFSET, *named)
+    if len(raw) >= STATUS_OFFSET + 4:
+        (status,) = struct.unpack_from("<i", raw, STATUS_OFFSET)
+        struct.pack_into("<i", out, 8, child_code(kernel, signo, code, pid, status))
     return bytes(out)
 
 
 SIGNALFD_RECORD = 128       # struct signalfd_siginfo: signo, errno, code, pid, uid, …
+SIGNALFD_STATUS = 40        # … fd, tid, band, overrun, trapno, then ssi_status
 
 
 def translate_signalfd(kernel, task, data):
@@ -66,6 +87,8 @@ def translate_signalfd(kernel, task, data):
         named = sender(kernel, task, signo, code, pid)
         if named is not None:
             struct.pack_into("<II", out, off + 12, *named)
+            (status,) = struct.unpack_from("<i", data, off + SIGNALFD_STATUS)
+            struct.pack_into("<i", out, off + 8, child_code(kernel, signo, code, pid, status))
     return bytes(out)
 
 

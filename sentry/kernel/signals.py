@@ -38,7 +38,7 @@ class SignalDelivery:
         # its stops must still come
         self.resume(task, sig)
 
-    def _known_process(self, host_pid):
+    def known_process(self, host_pid):
         """A sandbox process by host pid: live, zombie, or just gone."""
         proc = self.processes.get(host_pid)
         if proc is None:
@@ -48,7 +48,7 @@ class SignalDelivery:
 
     def creds_of(self, host_pid):
         """Credentials of a process (its leader's) by host pid; None outside."""
-        proc = self._known_process(host_pid)
+        proc = self.known_process(host_pid)
         if proc is None:
             return None
         t = self.tasks.get(proc.tgid)
@@ -56,7 +56,7 @@ class SignalDelivery:
 
     def sender_of(self, host_pid):
         """(vpid, ruid) of a process by host pid, live or zombie; None outside."""
-        proc = self._known_process(host_pid)
+        proc = self.known_process(host_pid)
         if proc is None:
             return None
         creds = self.creds_of(host_pid)

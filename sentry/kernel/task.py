@@ -18,6 +18,24 @@ class FdTable:
                                   # one names may change under the other's feet
 
 
+CORE_MIN = 4096                   # binfmt_elf's min_coredump: one page
+
+
+class UtsNamespace(dict):
+    """The names uname(2) gives (hostname, domainname, release, version) in
+    one UTS namespace: the sandbox's first one (Kernel.uts), or one a guest
+    made with unshare(CLONE_NEWUTS), numbered in the order made."""
+    made = 0
+
+    def __init__(self, names=(), serial=0):
+        super().__init__(names)
+        self.serial = serial
+
+    def unshared(self):
+        UtsNamespace.made += 1
+        return UtsNamespace(self, UtsNamespace.made)
+
+
 class Process:
     def __init__(self, tgid, vpid, slots, exe="", parent=None):
         self.tgid = tgid              # host pid
@@ -38,6 +56,14 @@ class Process:
         self.fs_shared = False        # its cwd and root are another process's too (CLONE_FS)
         self.nproc_limit = None       # (soft, hard) RLIMIT_NPROC, the same way
         self.handover = None          # its fd handover listener, if not the first process's (kernel/joined.py)
+        self.uts = None               # its UtsNamespace, inherited at fork
+
+    def dumps_core(self):
+        """Whether a core-dumping signal that kills it reports a core dump
+        (WCOREDUMP), as Linux's would with this RLIMIT_CORE: an ELF core needs
+        a limit of a page at least (fs/coredump.c).  The kernel never writes
+        one (its real limit is 1, syscalls/rlimit.py)."""
+        return self.core_limit is not None and self.core_limit[0] >= CORE_MIN
 
     def alone(self):
         """Whether no other task can change its fd table or its cwd while it

@@ -144,8 +144,8 @@ def _serve(sock, listeners, netns_fd, userns_fd, sentry):
     os.closerange(low, 1 << 16)
     os.setsid()
     try:
-        from sentry.vfs.mountns import join_network
-        join_network(netns_fd, userns_fd)
+        from sentry.vfs.mountns import join_namespaces
+        join_namespaces(userns_fd, netns_fd=netns_fd)
         os.close(netns_fd)
         if userns_fd is not None:
             os.close(userns_fd)

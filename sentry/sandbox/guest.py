@@ -44,12 +44,12 @@ def receive_from_guest(sock, most):
     return fds
 
 
-def first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, netns):
+def first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, helper):
     """Runs in the forked child: becomes the sandbox's first process."""
     try:
         if os.read(ready_r, 1) != b"x":         # the Sentry could not trace us
             os._exit(125)
-        _join_network(netns)
+        _join_namespaces(helper)
         if userns:
             try:
                 privileges.enter_user_namespace(cfg.uid, cfg.gid)
@@ -77,7 +77,7 @@ def first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, netns):
         os._exit(125)
 
 
-def exec_process(cfg, mounts, filt, netns, root_cwd, request, fds):
+def exec_process(cfg, mounts, filt, helper, root_cwd, request, fds):
     """Runs in a child the spawner forked (sandbox/spawner.py), already
     traced by the Sentry: becomes a new process of the running sandbox, set
     up as the first one was (its network, the reserved fds, the limits, no
@@ -86,7 +86,7 @@ def exec_process(cfg, mounts, filt, netns, root_cwd, request, fds):
     calls the Sentry emulates and resolves in the sandbox as any guest's."""
     args = request["args"]
     try:
-        _join_network(netns)
+        _join_namespaces(helper)
         # a session of its own: no pgid or sid of a host process to translate
         if request.get("terminal"):
             from sentry.oci import console
@@ -137,13 +137,15 @@ def _exec_failed(arg0, e):
     os._exit(code)
 
 
-def _join_network(netns):
-    if netns is not None:
+def _join_namespaces(helper):
+    """The namespace helper's IPC namespace, and its network namespace
+    unless --network=host (then helper.netns_fd is None)."""
+    if helper is not None:
         try:
-            _mountns.join_network(netns.netns_fd, netns.userns_fd)
+            _mountns.join_namespaces(helper.userns_fd, helper.ipcns_fd, helper.netns_fd)
         except OSError as e:
-            # never the host's network instead
-            os.write(2, f"sentry: cannot enter the sandbox's network namespace: {e.strerror}\n".encode())
+            # never the host's network or IPC objects instead
+            os.write(2, f"sentry: cannot enter the sandbox's namespaces: {e.strerror}\n".encode())
             os._exit(125)
 
 

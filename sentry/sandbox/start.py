@@ -73,7 +73,8 @@ def run(cfg, on_ready=None, control=None):
         mounts = _mounts.build_mounts(cfg, private, scratch, lambda: kernel, mountns)
         table = build_table()
         # --strace sees every call: all trap, and the native fast path stays off
-        filt = seccomp.build(filter_rules(table, trace_all=bool(cfg.strace)))
+        filt = seccomp.build(filter_rules(table, trace_all=bool(cfg.strace), private_ipc=mountns is not None,
+                                          shm_capped=mountns is not None and mountns.shm_capped))
         mm = mm_checked(table)
         seccomp.configure_native(staging.BASE, staging.SIZE, mounts, mm, fast_paths=not cfg.strace)
         strace = None
@@ -87,6 +88,8 @@ def run(cfg, on_ready=None, control=None):
         kernel.uts["hostname"] = cfg.hostname
         kernel.audit = trail
         kernel.mountns = mountns
+        kernel.private_ipc = mountns is not None        # the guest joins its IPC namespace
+        kernel.shm_capped = mountns is not None and mountns.shm_capped
         if cfg.network != "host":
             # the network namespace holds the sandbox's abstract names apart:
             # the guest's own, as it gave them (getsockname, /proc/net/unix)
@@ -109,7 +112,6 @@ def run(cfg, on_ready=None, control=None):
         ready_r, ready_w = os.pipe()
         setup_r, setup_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         host_cwd = _mounts.host_cwd(cfg, mounts)      # the Sentry's fds are the child's no more
-        netns = mountns if cfg.network != "host" else None
         listening = None
         if control is not None and userns:
             # an exec'd process would have to join the first one's user
@@ -124,7 +126,7 @@ def run(cfg, on_ready=None, control=None):
         if pid == 0:
             os.close(ready_w)
             setup_r.close()
-            first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, netns)
+            first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, mountns)
         os.close(ready_r)
         setup_w.close()
         try:
@@ -141,7 +143,7 @@ def run(cfg, on_ready=None, control=None):
             root_cwd = _mounts.host_cwd(_at_root(cfg), mounts)
 
             def launch(req, fds):
-                exec_process(cfg, mounts, filt, netns, root_cwd, req, fds)
+                exec_process(cfg, mounts, filt, mountns, root_cwd, req, fds)
             try:
                 spawner = _spawner.Spawner(listening, launch, close=(ready_w,))
             except (OSError, _spawner.SpawnerError) as e:

@@ -27,7 +27,8 @@ from sentry._native import ffi, lib
 from sentry.host import CONFINED, openat2
 from sentry.vfs import netns
 
-CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
+SHMMAX = 1 << 40                  # the sandbox's largest System V shared memory segment
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWIPC = 0x00020000, 0x10000000, 0x40000000, 0x08000000
 MS_RDONLY, MS_NOSUID, MS_NOEXEC, MS_REMOUNT = 1, 2, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 O_PATH = 0o10000000
@@ -56,8 +57,11 @@ class MountNamespace:
         network: the helper takes a private network namespace too, with its
         loopback up, for the guest to join (self.netns_fd, and, when the
         Sentry is not root, self.userns_fd: the user namespace that owns it,
-        which the guest must enter first; sentry/sandbox/guest.py)."""
-        self.netns_fd = self.userns_fd = None
+        which the guest must enter first; sentry/sandbox/guest.py).
+        Always a private IPC namespace too (self.ipcns_fd): the sandbox's own
+        System V IPC objects and POSIX message queues, apart from the
+        host's and other sandboxes'."""
+        self.netns_fd = self.userns_fd = self.ipcns_fd = None
         self.interfaces = {}          # the sandbox's interfaces: name -> index
         self.scratch = os.path.join(workdir, "unix-bind")
         os.mkdir(self.scratch, 0o700)
@@ -83,17 +87,19 @@ class MountNamespace:
         if reply.get("errno"):
             self.close()
             raise Unavailable(reply.get("why") or os.strerror(reply["errno"]))
-        if network:
-            if len(fds) != (1 if root else 2):
-                for fd in fds:
-                    os.close(fd)
-                self.close()
-                raise Unavailable("the namespace helper sent no network namespace")
-            self.netns_fd = fds[0]
-            self.userns_fd = None if root else fds[1]
-            self.interfaces = reply["interfaces"]
+        self.shm_capped = bool(reply.get("shm_capped"))
+        self.interfaces = reply.get("interfaces", {})
+        if len(fds) != (1 if root else 2) + bool(network):
             for fd in fds:
-                os.set_inheritable(fd, False)
+                os.close(fd)
+            self.close()
+            raise Unavailable("the namespace helper sent no namespaces")
+        for fd in fds:
+            os.set_inheritable(fd, False)
+        self.ipcns_fd = fds.pop(0)
+        self.userns_fd = None if root else fds.pop(0)
+        if network:
+            self.netns_fd = fds.pop(0)
 
     def socket(self, family, kind, proto=0):
         """A new socket in the private network namespace (the Sentry's own
@@ -168,10 +174,10 @@ class MountNamespace:
 
     def close(self):
         self.sock.close()
-        for fd in (self.netns_fd, self.userns_fd):
+        for fd in (self.netns_fd, self.userns_fd, self.ipcns_fd):
             if fd is not None:
                 os.close(fd)
-        self.netns_fd = self.userns_fd = None
+        self.netns_fd = self.userns_fd = self.ipcns_fd = None
 
 
 # ---- the helper's side ---------------------------------------------------------
@@ -188,16 +194,27 @@ def _serve(sock, uid, gid, root, sentry, network=False):
     net = None
     try:
         _enter(uid, gid, root, network)
-        ns = []
+        # no shared memory segment can span from below the staging area
+        # into it: shmat(2) runs free at addresses a terabyte below it
+        # (syscalls/table.py IPC_ALLOW_IF).  Unprivileged, the namespace's
+        # sysctls are root's, whom the helper's user namespace does not map.
+        try:
+            with open("/proc/sys/kernel/shmmax", "w") as f:
+                f.write(str(SHMMAX))
+            started = {"shm_capped": True}
+        except PermissionError:
+            started = {"shm_capped": False}
+        ns = [os.open("/proc/self/ns/ipc", os.O_RDONLY | os.O_CLOEXEC)]
+        if not root:
+            ns.append(os.open("/proc/self/ns/user", os.O_RDONLY | os.O_CLOEXEC))
         if network:
             net = _Network()
-            ns = [os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)]
-            if not root:
-                ns.append(os.open("/proc/self/ns/user", os.O_RDONLY | os.O_CLOEXEC))
+            started["interfaces"] = net.interfaces
+            ns.append(os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC))
     except OSError as e:
         socket.send_fds(sock, [json.dumps({"errno": e.errno, "why": f"{e.strerror} ({e.filename or 'unshare'})"}).encode()], [])
         return
-    socket.send_fds(sock, [json.dumps({"interfaces": net.interfaces} if net else {}).encode()], ns)
+    socket.send_fds(sock, [json.dumps(started).encode()], ns)
     for fd in ns:
         os.close(fd)
     while True:
@@ -250,7 +267,7 @@ def _serve(sock, uid, gid, root, sentry, network=False):
 
 
 def _enter(uid, gid, root, network=False):
-    net = CLONE_NEWNET if network else 0
+    net = (CLONE_NEWNET if network else 0) | CLONE_NEWIPC
     if root:
         _check(lib.sn_unshare(CLONE_NEWNS | net))
     else:
@@ -338,12 +355,12 @@ class _Network:
 
 
 def _sysctl(name, value):
-    """A sysctl of the network namespace the caller is in; one this kernel
-    lacks (no IPv6) is no error."""
+    """A sysctl of the network namespace the caller is in, where it can be
+    set: none it sets is needed (a kernel without IPv6 lacks some)."""
     try:
         with open(f"/proc/sys/{name}", "w") as f:
             f.write(value)
-    except FileNotFoundError:
+    except OSError:
         pass
 
 
@@ -494,14 +511,17 @@ def _reopen_here(fd):
 
 
 
-def join_network(netns_fd, userns_fd=None):
+def join_namespaces(userns_fd=None, ipcns_fd=None, netns_fd=None):
     """In the guest's first process, before it takes a user namespace of its
-    own: enter the helper's private network namespace.  Unprivileged, that
-    namespace belongs to the helper's user namespace, so the process enters
-    that first (its owner's uid gives it every capability there), and the
-    user namespace it makes next is a child of it: the guest then holds no
-    capability over its network namespace.  Raises OSError: the caller must
-    not run the guest on the host's network."""
+    own (and in the --publish forwarder): enter the helper's private IPC
+    and network namespaces, those given.  Unprivileged, they belong to the
+    helper's user namespace, so the process enters that first (its owner's
+    uid gives it every capability there), and the user namespace it makes
+    next is a child of it: the guest then holds no capability over them.
+    Raises OSError: the caller must not run the guest in the host's."""
     if userns_fd is not None:
         _check(lib.sn_setns(userns_fd, CLONE_NEWUSER))
-    _check(lib.sn_setns(netns_fd, CLONE_NEWNET))
+    if ipcns_fd is not None:
+        _check(lib.sn_setns(ipcns_fd, CLONE_NEWIPC))
+    if netns_fd is not None:
+        _check(lib.sn_setns(netns_fd, CLONE_NEWNET))

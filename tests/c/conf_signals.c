@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -349,5 +350,36 @@ int main(int argc, char **argv)
 	struct timespec lim = { 5, 0 };
 	T(sigtimedwait(&w, 0, &lim));
 	waitpid(c, &st, 0);
+	sigprocmask(SIG_UNBLOCK, &w, 0);
+
+	printf("-- core dumps in the wait status (WCOREDUMP, CLD_DUMPED)\n");
+	signal(SIGCHLD, SIG_DFL);
+	sigset_t cs; sigemptyset(&cs); sigaddset(&cs, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &cs, 0);
+	int cfd = signalfd(-1, &cs, SFD_CLOEXEC);
+	int dumping[] = { SIGSEGV, SIGABRT, SIGQUIT, SIGTERM };
+	for (int lim = 0; lim < 3; lim++) {
+		/* 0 and 1000 bytes write no core (an ELF core needs a page); unlimited does */
+		struct rlimit rl = { lim == 0 ? 0 : lim == 1 ? 1000 : RLIM_INFINITY, RLIM_INFINITY };
+		T(setrlimit(RLIMIT_CORE, &rl));
+		for (int i = 0; i < 4; i++)
+			for (int how = 0; how < 3; how++) {
+				c = fork();
+				if (c == 0) { kill(getpid(), dumping[i]); _exit(9); }
+				siginfo_t si; memset(&si, 0, sizeof si);
+				if (how == 0) waitpid(c, &st, 0);
+				else if (how == 1) wait(&st);
+				else waitid(P_PID, c, &si, WEXITED);
+				struct signalfd_siginfo ss; memset(&ss, 0, sizeof ss);
+				int got = read(cfd, &ss, sizeof ss) == sizeof ss;
+				if (how < 2)
+					printf("core limit %d, signal %d, %s: signaled %d core %d; signalfd code %d status %d (%d)\n", lim, dumping[i],
+					       how ? "wait" : "waitpid", WIFSIGNALED(st), !!WCOREDUMP(st), ss.ssi_code, ss.ssi_status, got);
+				else
+					printf("core limit %d, signal %d, waitid: code %d status %d; signalfd code %d (%d)\n", lim, dumping[i],
+					       si.si_code, si.si_status, ss.ssi_code, got);
+			}
+	}
+	close(cfd);
 	return 0;
 }

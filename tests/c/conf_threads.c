@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -126,6 +127,17 @@ static void *exit_group_later(void *arg)
 
 static void *thread_exits(void *arg) { pthread_exit((void *)(intptr_t)(long)arg); }
 
+/* a raw clone(CLONE_THREAD) with SIGCHLD as its exit signal: ptrace reports
+ * it as a fork, but it is a thread of its creator's process */
+static volatile pid_t raw_pid, raw_tid;
+static int raw_thread(void *arg)
+{
+	(void)arg;
+	raw_tid = syscall(SYS_gettid);
+	raw_pid = syscall(SYS_getpid);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int st;
@@ -238,6 +250,17 @@ int main(int argc, char **argv)
 	pthread_join(t[0], 0);
 	printf("waiter state %d\n", waiter_state);
 
+	printf("-- raw clone of a thread with SIGCHLD\n");
+	{
+		static char stack[1 << 16] __attribute__((aligned(16)));
+		volatile pid_t ctid = -1;
+		long r = clone(raw_thread, stack + sizeof stack, CLONE_THREAD | CLONE_SIGHAND | CLONE_VM |
+			       CLONE_CHILD_CLEARTID | SIGCHLD, 0, 0, 0, &ctid);
+		for (int i = 0; i < 5000 && ctid != 0; i++) usleep(1000);
+		printf("clone ok %d, getpid in it is the process's %d, gettid its own %d, cleared %d\n", r > 0,
+		       raw_pid == getpid(), raw_tid == r && raw_tid != getpid(), ctid == 0);
+	}
+
 	printf("-- pthread_kill\n");
 	signal(SIGUSR1, on_usr1);
 	sigset_t set; sigemptyset(&set); sigaddset(&set, SIGUSR1);
@@ -251,6 +274,13 @@ int main(int argc, char **argv)
 	printf("thread-directed signal pending, blocked there: hits=%d\n", (int)sig_hits);
 	T(syscall(SYS_tgkill, getpid(), target_tid, 0));
 	T(syscall(SYS_tgkill, getpid() + 0, 999999999, SIGUSR1));
+	/* kill(2), tkill and rt_sigqueueinfo take any thread's id, as a process's */
+	T(kill(target_tid, 0));
+	T(syscall(SYS_tkill, target_tid, 0));
+	siginfo_t qi; memset(&qi, 0, sizeof qi); qi.si_code = SI_QUEUE; qi.si_pid = getpid(); qi.si_uid = getuid();
+	T(syscall(SYS_rt_sigqueueinfo, target_tid, 0, &qi));
+	T(syscall(SYS_rt_tgsigqueueinfo, getpid(), target_tid, 0, &qi));
+	T(kill(999999999, 0));
 	spin_stop = 1; pthread_join(t[0], 0);
 	/* a thread with SIGUSR1 unblocked gets its own */
 	spin_stop = 0; target_tid = 0; sig_hits = 0;

@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/netlink.h>
+#include <linux/vm_sockets.h>
 #include "transcript.h"
 
 
@@ -137,6 +139,18 @@ int main(int argc, char **argv)
 	T(read(sv[0], buf, 1));
 	close(sv[0]); close(sv[1]);
 	T(socketpair(AF_INET, SOCK_STREAM, 0, sv)); T(socketpair(AF_UNIX, SOCK_RAW, 0, sv));
+	/* the argument errors Linux checks before any capability */
+	int bad[][3] = { { AF_INET, SOCK_RAW, 0 }, { AF_INET6, SOCK_RAW, 0 }, { AF_INET, SOCK_RAW, 300 },
+			 { AF_INET, 15, 0 }, { AF_INET, SOCK_STREAM | 0x100, 0 }, { AF_INET, SOCK_RAW | 0x100, 1 },
+			 { 99, SOCK_STREAM, 0 }, { -1, SOCK_STREAM, 0 }, { 99, 15, 0 }, { AF_INET6, SOCK_PACKET, 0 },
+			 { AF_INET, SOCK_STREAM, 17 }, { AF_NETLINK, 15, 0 }, { AF_NETLINK, SOCK_RAW, 99 },
+			 { AF_NETLINK, SOCK_RAW, -1 }, { AF_PACKET, 15, 0 }, { AF_VSOCK, 15, 0 } };
+	for (unsigned i = 0; i < sizeof bad / sizeof *bad; i++) {
+		printf("family %d type %#x protocol %d: ", bad[i][0], bad[i][1], bad[i][2]);
+		T(socket(bad[i][0], bad[i][1], bad[i][2]));
+		printf("  socketpair: ");
+		T(socketpair(bad[i][0], bad[i][1], bad[i][2], sv));
+	}
 
 	T(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv));
 	T(send(sv[0], "one", 3, 0)); T(send(sv[0], "three", 5, 0));

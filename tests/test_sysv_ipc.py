@@ -1,0 +1,103 @@
+"""System V IPC is the sandbox's own: a private IPC namespace (made by the
+namespace helper, sentry/vfs/mountns.py; syscalls/ipc.py).  Shared memory,
+semaphores and message queues work between the sandbox's processes as on
+Linux, untrapped; keys and ids name nothing of the host's or of another
+sandbox's; `ipcs` lists the sandbox's objects only."""
+import ctypes
+import os
+import subprocess
+
+from conftest import install, run_native, run_sentry
+from sentry.platform import staging
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+IPC_CREAT, IPC_RMID = 0o1000, 0
+KEY = 0x5E47
+
+
+def _ipc_root(busybox_root, cbin, tmp_path):
+    root = str(tmp_path / "root")
+    subprocess.run(["cp", "-a", busybox_root, root], check=True)
+    install(cbin("sysv_ipc"), root)
+    return root
+
+
+def test_sysv_ipc_between_processes_as_natively(busybox_root, cbin, tmp_path):
+    """The same transcript as natively in a fresh IPC namespace (unshare
+    --ipc), while the host holds objects under the same key."""
+    root = _ipc_root(busybox_root, cbin, tmp_path)
+    host = libc.shmget(KEY, 4096, IPC_CREAT | 0o600)
+    assert host >= 0, os.strerror(ctypes.get_errno())
+    try:
+        native = run_native(["unshare", "--ipc", "chroot", root, "/bin/sysv_ipc", hex(KEY)])
+        boxed = run_sentry(["/bin/sysv_ipc", hex(KEY)], root)
+        assert native.returncode == 0, native.stdout + native.stderr
+        assert boxed.stdout.decode() == native.stdout.decode(), boxed.stderr.decode()
+        assert boxed.returncode == 0
+    finally:
+        libc.shmctl(host, IPC_RMID, None)
+
+
+def test_sandboxes_and_the_host_do_not_share_ipc_objects(busybox_root, cbin, tmp_path):
+    """Two sandboxes make an object under one key at once; neither sees the
+    other's, the host sees neither, and ipcs inside lists only its own."""
+    root = _ipc_root(busybox_root, cbin, tmp_path)
+    script = ("ipcmk -M 4096 >/dev/null 2>&1 || true; "
+              "python3 -c 'import ctypes; l = ctypes.CDLL(None); print(l.shmget(0x5E48, 4096, 0o1600) >= 0)' "
+              "2>/dev/null; ipcs -m | grep -c '^0x'; sleep 1; ipcs -m | grep -c '^0x'")
+    before = subprocess.run(["ipcs", "-m"], capture_output=True, text=True).stdout
+    procs = [subprocess.Popen(["python3", "-m", "sentry", "run", "--", "/bin/sh", "-c", script],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outs = [p.communicate(timeout=60) for p in procs]
+    for out, err in outs:
+        lines = out.decode().split()
+        # its own segments only: ipcmk's and the one under the shared key
+        assert lines[-2:] == ["2", "2"], (out, err)
+    after = subprocess.run(["ipcs", "-m"], capture_output=True, text=True).stdout
+    assert "0x00005e48" not in after and after.count("\n0x") == before.count("\n0x")
+
+
+def test_shmat_never_replaces_the_staging_area(busybox_root, cbin, tmp_path):
+    """shmat(SHM_REMAP) replaces what is mapped at its address: at or just
+    below the Sentry's read-only staging area it is refused (EINVAL), and
+    without SHM_REMAP the kernel refuses a range in use.  Meanwhile rewritten
+    calls (which read the staging area) still see what the Sentry put there."""
+    root = _ipc_root(busybox_root, cbin, tmp_path)
+    r = run_sentry(["/bin/sysv_ipc", "0", hex(staging.BASE)], root)
+    out = r.stdout.decode()
+    assert out.count("= -1 EINVAL") == 6 and "IPC_RMID, 0) = 0" in out, out + r.stderr.decode()
+    assert "0600) >= 0 = 1" in out
+
+
+def test_shmat_racing_a_rewritten_call(outside_tmp):
+    """Threads trying shmat(SHM_REMAP) over the staging area while another
+    thread's opens are rewritten through it: every open still reaches the
+    file it named, and no attach succeeds."""
+    target = os.path.join(outside_tmp, "target")
+    with open(target, "w") as f:
+        f.write("the right file\n")
+    code = f"""
+import ctypes, os, threading
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+shm = libc.shmget(0, 1 << 16, 0o600)
+base, stop, attached = {staging.BASE}, [], []
+def remap():
+    while not stop:
+        for at in (base, base - 4096, base + 4096):
+            p = libc.shmat(shm, ctypes.c_void_p(at), 0o40000)
+            if p not in (None, 2**64 - 1):
+                attached.append(hex(p))
+ts = [threading.Thread(target=remap, daemon=True) for _ in range(2)]
+[t.start() for t in ts]
+good = 0
+for i in range(400):
+    with open("{target}") as f:
+        good += f.read() == "the right file\\n"
+stop.append(1)
+[t.join() for t in ts]
+print(good, len(attached))
+"""
+    r = run_sentry(["python3", "-c", code])
+    assert r.stdout.split() == [b"400", b"0"], r.stdout + r.stderr
