@@ -133,13 +133,15 @@ Run Linux programs in a userspace-kernel sandbox (seccomp-bpf + ptrace).
   sentry run [options] -- CMD [ARGS...]   run CMD in a new sandbox (sentry run --help)
 
 OCI runtime commands (runc's command line, for podman and containerd):
-  create --bundle B [--pid-file F] [--console-socket S] ID   set a container up
+  create --bundle B [--pid-file F] [--console-socket S] [--preserve-fds N] ID   set a container up
   start ID            run its process        state ID          its OCI state JSON
   kill ID [SIGNAL]    signal it (--all)      delete [--force] ID
-  run [--bundle B] [--detach] [--pid-file F] [--console-socket S] ID   create + start
+  run [--bundle B] [--detach] [--pid-file F] [--console-socket S] [--preserve-fds N] ID   create + start
+  exec [--process P] [-t] [-e K=V] [-u U[:G]] [--cwd D] [--detach] [--preserve-fds N] ID [CMD...]
+                      a new process in it
   list [--format table|json] [-q]            ps [--format table|json] ID
   pause ID, resume ID                        spec [--bundle B] [--rootless]
-  features            update ID (accepted)   exec, events, checkpoint, restore: not supported yet
+  features            update ID (accepted)   events, checkpoint, restore: not supported yet
 
 global options (before COMMAND; --flag=value or --flag value):
   --root DIR          container state (default /run/sentry; $XDG_RUNTIME_DIR/sentry when not root)

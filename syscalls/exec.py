@@ -11,6 +11,7 @@ killed (kernel.on_exec, sentry/loader/image.py).
 """
 import errno
 import os
+import stat
 import struct
 
 from sentry.loader import program
@@ -39,6 +40,8 @@ def exec_rewrite(call, dirfd, path, argv_addr, envp_addr, flags):
                 spath = fd_sandbox_path(call, dirfd)
                 return lookup(call, AT_FDCWD, os.fsencode(spath))
             loc = lookup(call, dirfd, p, follow=not flags & AT_SYMLINK_NOFOLLOW)
+            if loc.exists and stat.S_ISLNK(loc.st.st_mode):
+                raise SyscallError(errno.ELOOP)     # AT_SYMLINK_NOFOLLOW on a symlink, as O_NOFOLLOW
         else:
             loc = lookup(call, AT_FDCWD, p)
         if not loc.mount.allows_exec:
@@ -77,7 +80,7 @@ def exec_rewrite(call, dirfd, path, argv_addr, envp_addr, flags):
     # ... while the kernel names it after the file the Sentry runs (ld.so, a
     # resolved path): /proc shows `comm` while the kernel's name is this one
     kernel_comm = os.path.basename(prog.loc.rel)[:15]
-    call.process.pending_exec = (prog.exe, st.st_dev, st.st_ino, comm, kernel_comm)
+    call.process.pending_exec = (prog.exe, st.st_dev, st.st_ino, comm, kernel_comm, prog.busy)
     return Rewrite(SYS_EXECVEAT, {0: prog.loc.mount.guest_fd, 1: path_addr, 2: sp,
                                   3: envp_addr, 4: 0})
 

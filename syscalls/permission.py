@@ -8,8 +8,10 @@ every directory a lookup passes (vfs/resolve.py asks `Call.may_search`), and
 here the final operation -- open, exec, access, and every change to a
 directory (create, remove, rename) before the mount prepares it.
 """
+import errno
 import os
 
+from sentry.errors import SyscallError
 from sentry.vfs.mount import CREATE, CREATE_IN, MOVE, REMOVE, TRUNCATE, WRITE
 
 R, W, X = 4, 2, 1
@@ -39,6 +41,10 @@ def change(call, loc, what):
                 creds.check_sticky(dir_st, loc.st)
         elif what in (WRITE, TRUNCATE) and loc.exists:
             creds.check(loc.st, W)
+    if what in (WRITE, TRUNCATE) and loc.exists and call.kernel.text_busy(loc.st):
+        # a program a sandbox process runs: the kernel would not know, should
+        # the write go to an overlay's copy of it
+        raise SyscallError(errno.ETXTBSY)
     return loc.mount.prepare_change(loc, what)
 
 

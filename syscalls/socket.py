@@ -146,10 +146,39 @@ def _connect_unix(call, raw):
     return Rewrite(args={1: addr, 2: len(name)}, on_exit=_unpinning(call.kernel))
 
 
+def _socket_domain(call, fd):
+    """The family of the guest's socket fd (ENOTSOCK for another file)."""
+    import socket
+    dup = call.kernel.borrow_fd(call.process, fd)
+    sock = None
+    try:
+        sock = socket.socket(fileno=dup)
+        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN)
+    except OSError as e:
+        raise SyscallError(e.errno)
+    finally:
+        if sock is not None:
+            sock.detach()
+        os.close(dup)
+
+
+def _wrong_family(domain, length):
+    """What Linux answers a bind or connect of a unix path on a socket of
+    another family: its own length check first, then the family's."""
+    if domain in (AF_INET, AF_INET6):
+        return errno.EINVAL if length < (16 if domain == AF_INET else 24) else errno.EAFNOSUPPORT
+    return errno.EINVAL
+
+
 def _bind_connect(call, bind):
     addr, length = call.args[1], call.args[2] & 0xFFFFFFFF
     family, raw = read_sockaddr(call, addr, length)
     if family == AF_UNIX and len(raw) > 2 and raw[2] != 0:
+        # never looked up for a socket that cannot take it (an fd swapped
+        # meanwhile only gets the kernel's own refusal: the path is not passed)
+        domain = _socket_domain(call, call.fd(0))
+        if domain != AF_UNIX:
+            raise SyscallError(_wrong_family(domain, length))
         return _unix_path_call(call, raw, bind)
     if not bind and call.kernel.mountns is not None and call.kernel.mountns.netns_fd is not None:
         from sentry.net import connect as _net

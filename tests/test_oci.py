@@ -5,6 +5,7 @@ socket, pause/resume, and the command line's two `run`s."""
 import array
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -101,6 +102,18 @@ def _running(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def _processes_of(root):
+    """Host pids whose command line names the state root: create and its forks."""
+    pids = []
+    for name in os.listdir("/proc"):
+        try:
+            if name.isdigit() and root.encode() in open(f"/proc/{name}/cmdline", "rb").read():
+                pids.append(int(name))
+        except OSError:
+            pass
+    return pids
 
 
 def gone_soon(pids, timeout=5):
@@ -484,6 +497,7 @@ def test_spec_and_features(oci, tmp_path):
     assert again.returncode == 1 and "exists" in again.stderr
     f = json.loads(oci.cmd("features").stdout)
     assert f["ociVersionMax"].startswith("1.") and "network" in f["linux"]["namespaces"]
+    assert f["hooks"] == ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
 
 
 def _started(oci, cid, args, **changes):
@@ -684,3 +698,410 @@ def test_a_network_namespace_without_a_path_is_a_private_loopback(oci, tmp_path)
             ["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.splitlines()]
     finally:
         host.close()
+
+
+# A hook that appends its name, the state's status and pid, the hostname it
+# sees and its network namespace to LOG: sh -c HOOK NAME [EXIT]
+HOOK = r"""read -r s || true
+st=$(echo "$s" | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p')
+pid=$(echo "$s" | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+echo "$0 $st $pid $(hostname) $(readlink /proc/self/ns/net 2>/dev/null || echo -) $([ -e /hooks/main ] && echo after-main || echo before-main)" >> LOG
+echo "out of $0"; echo "err of $0" >&2
+exit ${1:-0}"""
+
+
+def _hook(log, name, code=0, **extra):
+    return dict({"path": "/bin/sh", "args": ["sh", "-c", HOOK.replace("LOG", log), name, str(code)]}, **extra)
+
+
+def _hooks(tmp_path, fail=None, code=3, **extra):
+    """Every kind of hook, each logging to tmp/hooks/log (the startContainer
+    one runs inside, where that directory is /hooks); `fail` exits `code`."""
+    log = str(tmp_path / "hooks" / "log")
+    out = {}
+    for kind in ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"):
+        where = "/hooks/log" if kind == "startContainer" else log
+        out[kind] = [_hook(where, kind, code if kind == fail else 0, **(extra if kind == fail else {}))]
+    return out
+
+
+def _hooked_bundle(oci, tmp_path, hooks, args=("sh", "-c", "echo main $$ > /hooks/main; exec sleep 100")):
+    d = tmp_path / "hooks"
+    d.mkdir(exist_ok=True)
+    d.chmod(0o777)
+    return oci.bundle(list(args), hooks=hooks,
+                      mounts=[{"destination": "/proc", "type": "proc", "source": "proc"},
+                              {"destination": "/hooks", "type": "bind", "source": str(d), "options": ["bind"]}],
+                      linux={"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network"}]})
+
+
+def _log(tmp_path):
+    p = tmp_path / "hooks" / "log"
+    return [l.split() for l in p.read_text().splitlines()] if p.exists() else []
+
+
+def test_hooks_run_in_order_where_the_spec_says(oci, tmp_path):
+    """prestart and createRuntime in the runtime's namespaces, createContainer
+    in the sandbox's network namespace, all during create with status
+    "creating"; startContainer inside the sandbox (its hostname, pid 1 in its
+    state), during start, before the entrypoint; poststart after it, before
+    start returns; poststop at delete."""
+    b = _hooked_bundle(oci, tmp_path, _hooks(tmp_path))
+    host_net = os.readlink("/proc/self/ns/net")
+    host_name = socket.gethostname()
+    r = oci.create("h", b)
+    assert r.returncode == 0, open(r.err).read()
+    sentry = oci.state("h")["pid"]
+    assert [l[:3] for l in _log(tmp_path)] == [["prestart", "creating", str(sentry)],
+                                               ["createRuntime", "creating", str(sentry)],
+                                               ["createContainer", "creating", str(sentry)]]
+    pre, cr, cc = _log(tmp_path)
+    assert pre[3:5] == cr[3:5] == [host_name, host_net]
+    assert cc[3] == host_name and cc[4] != host_net          # the sandbox's network namespace
+    assert not (tmp_path / "hooks" / "main").exists()
+
+    s = oci.cmd("start", "h")
+    assert s.returncode == 0, s.stderr
+    lines = _log(tmp_path)
+    assert [l[:3] for l in lines[3:]] == [["startContainer", "created", "1"], ["poststart", "running", str(sentry)]]
+    assert lines[3][3] == "box" and lines[3][5] == "before-main"     # inside, before the entrypoint
+    # start (and so poststart) returned after the entrypoint's execve
+    (init,) = json.loads(oci.cmd("ps", "--format", "json", "h").stdout)
+    assert open(f"/proc/{init}/cmdline", "rb").read().split(b"\0")[0] in (b"sh", b"sleep")
+    assert read_when(str(tmp_path / "hooks" / "main"), lambda t: t) == "main 1\n"
+    assert oci.cmd("kill", "h", "KILL").returncode == 0
+    oci.wait_status("h", "stopped")
+    assert len(_log(tmp_path)) == 5
+    assert oci.cmd("delete", "h").returncode == 0
+    assert _log(tmp_path)[5][:3] == ["poststop", "stopped", "0"]
+    assert len(_log(tmp_path)) == 6
+
+
+def test_hooks_of_a_foreground_run(oci, tmp_path):
+    b = _hooked_bundle(oci, tmp_path, _hooks(tmp_path), args=("sh", "-c", "exit 4"))
+    r = oci.cmd("run", "--bundle", b, "hr")
+    assert r.returncode == 4, r.stderr
+    assert [l[0] for l in _log(tmp_path)] == ["prestart", "createRuntime", "createContainer", "startContainer",
+                                             "poststart", "poststop"]
+
+
+@pytest.mark.parametrize("kind", ["prestart", "createRuntime", "createContainer"])
+def test_a_failing_create_hook_fails_create(oci, tmp_path, kind):
+    """The error in runc's words, with the hook's output; nothing is left
+    (no state, no process), and the poststop hooks ran."""
+    b = _hooked_bundle(oci, tmp_path, _hooks(tmp_path, fail=kind))
+    log = str(tmp_path / "log.json")
+    r = oci.cmd("create", "--bundle", b, "f", glob=("--log-format=json", "--log", log))
+    want = (f"sentry create failed: unable to start container process: error running {kind} hook #0: "
+            f"exit status 3, stdout: out of {kind}\n, stderr: err of {kind}\n")
+    assert r.returncode == 1 and r.stderr == want.replace("\n", " ").rstrip() + "\n", r.stderr
+    assert json.loads(open(log).read().splitlines()[-1])["msg"] == want.replace("\n", " ").rstrip()
+    names = [l[0] for l in _log(tmp_path)]
+    assert names == ["prestart", "createRuntime", "createContainer"][:names.index(kind) + 1] + ["poststop"], names
+    assert _log(tmp_path)[-1][:3] == ["poststop", "stopped", "0"]
+    assert oci.cmd("state", "f").returncode == 1 and not os.path.exists(os.path.join(oci.root, "f"))
+    assert not (tmp_path / "hooks" / "main").exists()
+    assert gone_soon(_processes_of(oci.root))          # the Sentry and its first process (forks of create)
+
+
+def test_a_failing_start_container_hook_fails_start(oci, tmp_path):
+    b = _hooked_bundle(oci, tmp_path, _hooks(tmp_path, fail="startContainer", code=5))
+    r = oci.create("s", b)
+    assert r.returncode == 0, open(r.err).read()
+    pid = oci.state("s")["pid"]
+    s = oci.cmd("start", "s")
+    assert s.returncode == 1
+    assert s.stderr == ("sentry: error running startContainer hook #0: exit status 5, "
+                        "stdout: out of startContainer , stderr: err of startContainer\n"), s.stderr
+    assert [l[0] for l in _log(tmp_path)] == ["prestart", "createRuntime", "createContainer", "startContainer",
+                                             "poststop"]
+    assert not (tmp_path / "hooks" / "main").exists()        # the entrypoint never ran
+    assert oci.cmd("state", "s").returncode == 1 and gone_soon([pid])
+
+
+def test_hook_timeout_kills_it_and_fails(oci, tmp_path):
+    hooks = _hooks(tmp_path)
+    hooks["createRuntime"] = [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]
+    t = time.monotonic()
+    r = oci.cmd("create", "--bundle", _hooked_bundle(oci, tmp_path, hooks), "t")
+    assert r.returncode == 1 and r.stderr.strip().endswith(
+        "error running createRuntime hook #0: hook ran past specified timeout of 1.0s"), r.stderr
+    assert time.monotonic() - t < 15
+    assert [l[0] for l in _log(tmp_path)] == ["prestart", "poststop"]
+    assert subprocess.run(["pgrep", "-f", "^sleep 30$"], capture_output=True).stdout == b""
+
+
+def test_failing_poststart_and_poststop_hooks_only_warn(oci, tmp_path):
+    """The container runs on; delete succeeds; a second poststop hook still runs."""
+    hooks = _hooks(tmp_path, fail="poststart")
+    hooks["poststop"] = [_hook(str(tmp_path / "hooks" / "log"), "poststop-a", 7),
+                         _hook(str(tmp_path / "hooks" / "log"), "poststop-b")]
+    b = _hooked_bundle(oci, tmp_path, hooks)
+    assert oci.create("w", b).returncode == 0
+    s = oci.cmd("start", "w")
+    assert s.returncode == 0 and "error running poststart hook #0: exit status 3" in s.stderr, s.stderr
+    assert oci.state("w")["status"] == "running"
+    d = oci.cmd("delete", "--force", "w")
+    assert d.returncode == 0 and "error running poststop hook #0: exit status 7" in d.stderr, d.stderr
+    assert [l[0] for l in _log(tmp_path)][-2:] == ["poststop-a", "poststop-b"]
+
+
+@pytest.mark.parametrize("hook,text", [
+    ({"path": "relative/hook"}, "hooks.createRuntime[0]: path must be an absolute path"),
+    ({"path": "/bin/true", "timeout": 0}, "hooks.createRuntime[0]: timeout must be a number of seconds greater than zero"),
+    ({"path": "/bin/true", "args": "x"}, "hooks.createRuntime[0]: args must be an array of strings"),
+])
+def test_bad_hooks_are_refused_before_anything_runs(oci, hook, text):
+    r = oci.cmd("create", "--bundle", oci.bundle(["true"], hooks={"createRuntime": [hook]}), "b")
+    assert r.returncode == 1 and text in r.stderr, r.stderr
+    assert not os.path.exists(os.path.join(oci.root, "b"))
+
+
+def test_a_hook_that_cannot_be_executed(oci, tmp_path):
+    hooks = {"createRuntime": [{"path": "/no/such/hook"}]}
+    r = oci.cmd("create", "--bundle", oci.bundle(["true"], hooks=hooks), "n")
+    assert r.returncode == 1 and r.stderr.strip().endswith(
+        "error running createRuntime hook #0: fork/exec /no/such/hook: no such file or directory"), r.stderr
+    # a startContainer hook's path resolves in the container: the host's python3 is not there
+    hooks = {"startContainer": [{"path": sys.executable}]}
+    assert oci.create("n", oci.bundle(["true"], hooks=hooks)).returncode == 0
+    s = oci.cmd("start", "n")
+    assert s.returncode == 1 and s.stderr.strip().endswith(
+        f"error running startContainer hook #0: fork/exec {sys.executable}: no such file or directory"), s.stderr
+    assert oci.cmd("state", "n").returncode == 1
+
+
+def test_a_start_container_hook_past_its_timeout_is_killed_inside(oci, tmp_path):
+    hooks = _hooks(tmp_path)
+    hooks["startContainer"] = [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]
+    b = _hooked_bundle(oci, tmp_path, hooks)
+    assert oci.create("st", b).returncode == 0
+    t = time.monotonic()
+    s = oci.cmd("start", "st")
+    assert s.returncode == 1 and s.stderr.strip().endswith(
+        "error running startContainer hook #0: hook ran past specified timeout of 1.0s"), s.stderr
+    assert time.monotonic() - t < 15
+    assert [l[0] for l in _log(tmp_path)][-1] == "poststop"
+    assert not (tmp_path / "hooks" / "main").exists()
+
+
+# -- linux.seccomp -------------------------------------------------------------
+
+def _profile(*rules, default="SCMP_ACT_ALLOW", **extra):
+    return dict({"defaultAction": default, "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                 "syscalls": list(rules)}, **extra)
+
+
+def _seccomp_bundle(oci, args, profile, **changes):
+    linux = {"namespaces": [{"type": "pid"}, {"type": "mount"}], "seccomp": profile}
+    return oci.bundle(args, linux=linux, **changes)
+
+
+DENY_MKDIR = {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}
+
+
+def test_seccomp_profile_denies_before_the_sentry_sees_the_call(oci, tmp_path):
+    """A call the profile denies gets its errno from the kernel: --strace
+    (which logs every call that reaches the Sentry) shows no mkdir; a
+    KILL_PROCESS rule kills the caller with SIGSYS; the rest runs as before."""
+    b = _seccomp_bundle(oci, ["sh", "-c", "mkdir /tmp/d; echo mkdir=$?; [ -d /tmp/d ] || echo no-dir; "
+                                          "touch /tmp/f && echo touch=$?; sync; echo sync=$?"],
+                        _profile(DENY_MKDIR, {"names": ["sync"], "action": "SCMP_ACT_KILL_PROCESS"}))
+    log = tmp_path / "strace.log"
+    r = oci.cmd("run", "--bundle", b, "sc1", glob=("--strace", "--debug", "--log", str(log)))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["mkdir=1", "no-dir", "touch=0", "sync=159"], r.stdout
+    assert "Operation not permitted" in r.stderr and "Bad system call" in r.stderr
+    calls = [l.split("] ", 1)[1] for l in log.read_text().splitlines() if "[pid " in l]
+    assert any(l.startswith("openat(") and "/tmp/f" in l for l in calls), calls     # strace saw the rest
+    assert not [l for l in calls if l.startswith(("mkdir", "sync"))]
+
+
+def test_seccomp_kill_process_ends_the_container_with_sigsys(oci, tmp_path):
+    """busybox sh calls getppid as it starts: the container's first process
+    dies with SIGSYS, the container's status is 128+31 (conmon's view: the
+    pid file's process exits so)."""
+    b = _seccomp_bundle(oci, ["sh", "-c", "echo unreachable"],
+                        _profile({"names": ["getppid"], "action": "SCMP_ACT_KILL_PROCESS"}))
+    r = oci.cmd("run", "--bundle", b, "k")
+    assert r.returncode == 128 + signal.SIGSYS and r.stdout == "", (r.returncode, r.stdout, r.stderr)
+    pidfile = str(tmp_path / "pid")
+    reaped = subprocess.run([sys.executable, "-c", REAPER, oci.root, b, "k2", pidfile, "-"],
+                            capture_output=True, text=True, env=ENV, timeout=TIMEOUT)
+    assert reaped.stdout.strip() == f"exit {128 + signal.SIGSYS}", (reaped.stdout, reaped.stderr)
+
+
+def test_seccomp_argument_rules_as_runc_adds_them(oci):
+    """kill(pid, SIGUSR1) and, through a second comparison of the same
+    argument (runc adds such comparisons as separate rules: either denies),
+    SIGUSR2 get EACCES; kill -0 is allowed; a MASKED_EQ rule on
+    personality's persona."""
+    kill_rule = {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+                 "args": [{"index": 1, "value": 10, "op": "SCMP_CMP_EQ"},
+                          {"index": 1, "value": 12, "op": "SCMP_CMP_EQ"}]}
+    b = _seccomp_bundle(oci, ["sh", "-c", "trap '' USR1 USR2; kill -USR1 $$; echo usr1=$?; kill -USR2 $$; "
+                                          "echo usr2=$?; kill -0 $$; echo zero=$?"], _profile(kill_rule))
+    r = oci.cmd("run", "--bundle", b, "a")
+    assert r.stdout.splitlines() == ["usr1=1", "usr2=1", "zero=0"], (r.stdout, r.stderr)
+    assert r.stderr.count("Permission denied") == 2, r.stderr
+
+
+def test_seccomp_applies_to_exec_and_not_to_start_container_hooks(oci, tmp_path):
+    """Each process the sandbox starts loads the profile just before its
+    execve -- exec'd ones too; a startContainer hook ran before it (as runc
+    loads a profile with noNewPrivileges: last, before the execve)."""
+    d = tmp_path / "hooks"
+    d.mkdir()
+    hooks = {"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "mkdir /hooks/by-hook"]}]}
+    b = _seccomp_bundle(oci, ["sh", "-c", "mkdir /hooks/by-init 2>/dev/null; exec sleep 100"], _profile(DENY_MKDIR),
+                        hooks=hooks, mounts=[{"destination": "/proc", "type": "proc", "source": "proc"},
+                                             {"destination": "/hooks", "type": "bind", "source": str(d),
+                                              "options": ["bind"]}])
+    assert oci.create("e", b).returncode == 0
+    try:
+        assert oci.cmd("start", "e").returncode == 0
+        e = oci.cmd("exec", "e", "mkdir", "/hooks/by-exec")
+        assert e.returncode == 1 and "Operation not permitted" in e.stderr, (e.returncode, e.stderr)
+        assert sorted(os.listdir(d)) == ["by-hook"]
+        s = oci.cmd("exec", "e", "grep", "Seccomp", "/proc/self/status")
+        assert "Seccomp_filters:\t3" in s.stdout, s.stdout      # the handover's, the Sentry's, the profile
+    finally:
+        oci.cmd("delete", "--force", "e")
+
+
+def test_seccomp_trace_is_enosys_inside_a_sandbox(oci):
+    """SCMP_ACT_TRACE asks for a tracer; the Sentry is the only one, so the
+    call fails as Linux fails it when none is attached (ENOSYS), and create
+    says so."""
+    b = _seccomp_bundle(oci, ["sh", "-c", "mkdir /tmp/t; echo $?"],
+                        _profile({"names": ["mkdir"], "action": "SCMP_ACT_TRACE", "errnoRet": 5}))
+    r = oci.cmd("run", "--bundle", b, "t")
+    assert r.stdout == "1\n" and "Function not implemented" in r.stderr, (r.stdout, r.stderr)
+    assert "SCMP_ACT_TRACE" in r.stderr and "ENOSYS" in r.stderr
+
+
+@pytest.mark.parametrize("profile,text", [
+    (_profile({"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}),
+     "SCMP_ACT_NOTIFY: a user-notification supervisor outranks the Sentry's trap"),
+    (_profile(default="SCMP_ACT_NOTIFY"), "defaultAction: SCMP_ACT_NOTIFY"),
+    (_profile({"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}, listenerPath="/run/agent.sock"),
+     "linux.seccomp.listenerPath: SCMP_ACT_NOTIFY"),
+    (_profile({"names": ["mkdir"], "action": "SCMP_ACT_BOGUS"}), "unknown action 'SCMP_ACT_BOGUS'"),
+    (_profile(flags=["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]), "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV is not supported"),
+    (_profile(architectures=["SCMP_ARCH_VAX"]), "unknown SCMP_ARCH_VAX"),
+    (_profile({"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 7, "value": 1, "op": "SCMP_CMP_EQ"}]}),
+     "a bad argument comparison"),
+])
+def test_seccomp_profiles_sentry_will_not_install_are_refused_at_create(oci, profile, text):
+    r = oci.cmd("create", "--bundle", _seccomp_bundle(oci, ["true"], profile), "bad")
+    assert r.returncode == 1 and text in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert not os.path.exists(os.path.join(oci.root, "bad"))
+
+
+def test_seccomp_unknown_syscall_names_are_skipped_and_flags_taken(oci):
+    """As runc: a name this libseccomp does not know is ignored; the log and
+    spec-allow flags are accepted."""
+    b = _seccomp_bundle(oci, ["sh", "-c", "mkdir /tmp/x; echo $?"],
+                        _profile(dict(DENY_MKDIR, names=["mkdir", "no_such_call_2099"]),
+                                 flags=["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]))
+    r = oci.cmd("run", "--bundle", b, "u")
+    assert r.returncode == 0 and r.stdout == "1\n", r.stderr
+
+
+def test_features_report_seccomp():
+    f = json.loads(subprocess.run([sys.executable, "-m", "sentry", "features"], capture_output=True, text=True,
+                                  env=ENV, timeout=TIMEOUT).stdout)["linux"]["seccomp"]
+    assert f["enabled"] is True and "SCMP_ACT_NOTIFY" not in f["actions"]
+    assert {"SCMP_ACT_ERRNO", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_ALLOW", "SCMP_ACT_TRACE"} <= set(f["actions"])
+    assert {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"} <= set(f["archs"])
+    assert "SCMP_CMP_MASKED_EQ" in f["operators"]
+
+
+# -- --preserve-fds ----------------------------------------------------------------
+
+def _with_fds(oci, fds, *args, **kw):
+    """sentry ARGS with our fds given at 3, 4, ... (as an engine passes them:
+    no close-on-exec), and nothing else above stderr."""
+    def place():
+        high = [os.dup(fd) for fd in fds]       # out of the way of 3, 4, ...
+        for i, fd in enumerate(high):
+            os.dup2(fd, 3 + i)
+        os.closerange(3 + len(fds), 1 << 16)
+    kw.setdefault("capture_output", True)
+    kw.setdefault("timeout", TIMEOUT)
+    return subprocess.run([sys.executable, "-m", "sentry", "--root", oci.root, *args], env=ENV, text=True,
+                          close_fds=False, preexec_fn=place, **kw)
+
+
+def test_preserve_fds_passes_the_callers_fds_3_and_up(oci, tmp_path):
+    """create --preserve-fds 2: a pipe at 3 and a file at 4 are the
+    container's 3 and 4; LISTEN_FDS is not set (runc sets it only for its
+    own socket activation); once the container closes the pipe the reader
+    sees its end while the container runs on -- neither create, the Sentry
+    nor its helpers kept a copy."""
+    (tmp_path / "four").write_text("from fd 4\n")
+    four = os.open(tmp_path / "four", os.O_RDONLY)
+    r, w = os.pipe()
+    b = oci.bundle(["sh", "-c", "echo through-3 >&3; exec 3>&-; cat <&4; "
+                                "echo listen=$(env | grep -c LISTEN_); exec sleep 100"])
+    out = tmp_path / "pf.out"
+    with open(out, "w") as o:
+        c = _with_fds(oci, [w, four], "create", "--preserve-fds", "2", "--bundle", b, "pf",
+                      stdin=subprocess.DEVNULL, stdout=o, stderr=o, capture_output=False)
+    os.close(w)
+    os.close(four)
+    try:
+        assert c.returncode == 0, out.read_text()
+        assert oci.cmd("start", "pf").returncode == 0
+        ready, _, _ = select.select([r], [], [], 20)
+        assert ready
+        got = b""
+        while True:
+            ready, _, _ = select.select([r], [], [], 20)
+            assert ready, f"no end of the pipe: {got!r}"
+            chunk = os.read(r, 100)
+            if not chunk:
+                break
+            got += chunk
+        assert got == b"through-3\n"
+        assert read_when(str(out), lambda t: "listen=" in t) == "from fd 4\nlisten=0\n"
+        assert oci.state("pf")["status"] == "running"
+    finally:
+        os.close(r)
+        oci.cmd("delete", "--force", "pf")
+
+
+def test_preserve_fds_with_run_and_exec(oci, tmp_path):
+    r, w = os.pipe()
+    run = _with_fds(oci, [w], "run", "--preserve-fds", "1", "--bundle",
+                    oci.bundle(["sh", "-c", "echo run-says-hi >&3"]), "pr")
+    os.close(w)
+    assert run.returncode == 0, run.stderr
+    assert os.read(r, 100) == b"run-says-hi\n" and os.read(r, 100) == b""
+    os.close(r)
+    _started(oci, "px", ["sleep", "100"])
+    try:
+        r, w = os.pipe()
+        e = _with_fds(oci, [w], "exec", "--preserve-fds", "1", "px", "sh", "-c", "echo exec-says-hi >&3; ls /proc/self/fd")
+        os.close(w)
+        assert e.returncode == 0, e.stderr
+        assert os.read(r, 100) == b"exec-says-hi\n" and os.read(r, 100) == b""
+        os.close(r)
+        assert {0, 1, 2, 3} <= set(int(n) for n in e.stdout.split()) <= {0, 1, 2, 3, 4}, e.stdout   # 4: ls's own
+    finally:
+        oci.cmd("delete", "--force", "px")
+
+
+def test_preserve_fds_that_were_not_passed_are_refused(oci, tmp_path):
+    """runc's words; and none of sentry's own fds (its --log file is opened
+    before the command runs) stands in for one the caller did not pass."""
+    r, w = os.pipe()
+    log = str(tmp_path / "log")
+    res = _with_fds(oci, [w], "--log", log, "create", "--preserve-fds", "2", "--bundle", oci.bundle(["true"]), "pm")
+    os.close(r)
+    os.close(w)
+    assert res.returncode == 1 and "unable to stat preserved-fd 1 (of 2): stat /proc/self/fd/4: no such file " \
+        "or directory" in res.stderr, res.stderr
+    assert not os.path.exists(os.path.join(oci.root, "pm"))
+    bad = oci.cmd("create", "--preserve-fds", "-1", "--bundle", oci.bundle(["true"]), "pn")
+    assert bad.returncode == 1 and "--preserve-fds -1" in bad.stderr

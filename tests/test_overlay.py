@@ -327,3 +327,30 @@ ln -s /data/other /o; echo new > /o/h; cat /data/other/h; rm /o; stat -c %n /o/h
     assert b"new" in native.stdout
     assert (boxed.stdout, boxed.stderr, boxed.returncode) == (native.stdout, native.stderr, native.returncode)
     assert tree_digest(str(tmp_path / "boxed")) == before
+
+
+ETXTBSY_SCRIPT = r"""
+sleep 2 & sleep 0.5
+(cat /dev/null > /bin/sleep) 2>/dev/null; echo write $?
+truncate -s 0 /bin/sleep 2>/dev/null; echo truncate $?
+python3 -c 'import os
+for p in ("/bin/sleep", "/lib64/ld-linux-x86-64.so.2"):
+    try:
+        os.open(p, os.O_WRONLY); print("open ok")
+    except OSError as e:
+        print("open", os.strerror(e.errno))'
+wait
+truncate -s 0 /bin/sleep; echo after $? $(stat -c %s /bin/sleep)
+"""
+
+
+def test_a_running_program_of_the_lower_layer_is_busy():
+    """Writing a program a sandbox process runs is ETXTBSY, as on Linux,
+    though the write would go to the overlay's copy of it (a file of the
+    host's tree, unchanged); once it has exited, the copy is made."""
+    before = os.stat("/bin/sleep")
+    r = run_sentry(["/bin/bash", "-c", ETXTBSY_SCRIPT])
+    assert r.stdout.decode().splitlines() == [
+        "write 1", "truncate 1", "open Text file busy", "open Text file busy", "after 0 0"], r.stderr
+    after = os.stat("/bin/sleep")
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)

@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import tempfile
 
+import pytest
+
 from conftest import install, copy_root, run_sentry
 
 PID_KEYS = {"Pid", "PPid", "Tgid", "NSpid", "NStgid", "NSpgid", "NSsid", "TracerPid"}
@@ -199,3 +201,49 @@ def test_a_dropped_user_is_held_to_file_permissions(outside_tmp, tmp_path):
     out_b = [l for l in boxed.stdout.decode().splitlines() if not any(l.startswith(k) for k in HOST_CHECKED)]
     assert len(out_n) >= 19 and out_b == out_n
     assert "read secret Permission denied" in out_b and "unlink roots in sticky Operation not permitted" in out_b
+
+
+SIGNALFD_UNTRAPPABLE = r"""
+import ctypes, os, signal, struct, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+ALLOW = (0x06, 0, 0, 0x7FFF0000)
+
+def load(insns):
+    code = b"".join(struct.pack("<HBBI", *i) for i in insns)
+    buf = ctypes.create_string_buffer(code, len(code))
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    prog = Prog(len(code) // 8, ctypes.addressof(buf))
+    assert libc.prctl(22, 2, ctypes.byref(prog), 0, 0) == 0, ctypes.get_errno()   # PR_SET_SECCOMP
+
+if sys.argv[1] == "deny-seccomp":          # seccomp(2) -> EPERM, the rest allowed
+    load([(0x20, 0, 0, 0), (0x15, 0, 1, 317), (0x06, 0, 0, 0x00050001), ALLOW])
+elif sys.argv[1] == "thread-filter":       # a live thread with a filter of its own: TSYNC fails
+    loaded, done = threading.Event(), threading.Event()
+    def other():
+        load([ALLOW]); loaded.set(); done.wait()
+    threading.Thread(target=other, daemon=True).start()
+    loaded.wait()
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+mask = ctypes.c_uint64(1 << (signal.SIGUSR1 - 1))
+fd = libc.signalfd(-1, ctypes.byref(mask), 0)
+os.kill(os.getpid(), signal.SIGUSR1)
+print("ssi_pid", struct.unpack_from("<I", os.read(fd, 128), 12)[0], os.getpid(), flush=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["plain", "deny-seccomp", "thread-filter"])
+def test_a_signalfd_that_cannot_be_trapped_ends_its_process(mode):
+    """A signalfd's reads carry the sender's host pid, so the Sentry makes
+    them trap with one more filter (kernel/fdtraps.py).  Where that filter
+    cannot be installed -- the guest's own filter (or an OCI profile)
+    denies seccomp(2), or another thread's own filter makes TSYNC fail --
+    the process is killed rather than left to read host pids."""
+    r = run_sentry(["/usr/bin/python3", "-c", SIGNALFD_UNTRAPPABLE, mode], extra=["--network=host"])
+    if mode == "plain":
+        assert r.returncode == 0, r.stderr
+        _, seen, own = r.stdout.split()
+        assert seen == own == b"1"
+    else:
+        assert r.returncode == 137 and r.stdout == b"", (r.stdout, r.stderr)
+        assert b"its trap could not be installed" in r.stderr, r.stderr

@@ -2,6 +2,7 @@
 a busybox image imported from a local tarball, with a private podman set-up
 as ../shared/oci/README.md describes for these machines: vfs storage,
 cgroupfs, file events, no network plugins, ulimits within root's own."""
+import json
 import os
 import resource
 import shutil
@@ -170,3 +171,105 @@ def test_kill_9_is_137(podman):
         assert r.stdout.strip() == "137", r.stderr
     finally:
         podman("rm", "-f", name)
+
+
+def test_the_default_seccomp_profile_applies(podman):
+    """podman's config.json carries its default profile (defaultAction
+    SCMP_ACT_ERRNO, an allowlist): it is the guest's third filter (the fd
+    handover's, the Sentry's, the profile); without it, two."""
+    r = podman("run", "--rm", IMAGE, "grep", "Seccomp_filters", "/proc/self/status")
+    assert r.returncode == 0 and r.stdout.split() == ["Seccomp_filters:", "3"], (r.stdout, r.stderr)
+    r = podman("run", "--rm", "--security-opt", "seccomp=unconfined", IMAGE, "grep", "Seccomp_filters",
+               "/proc/self/status")
+    assert r.returncode == 0 and r.stdout.split() == ["Seccomp_filters:", "2"], (r.stdout, r.stderr)
+
+
+# The calls the Sentry makes a guest run for it, each made to happen: the
+# staging area's mmap (any path), the fd handover's marker (root opening a
+# mode-000 file), the signalfd trap's seccomp(2), a lock wait's nanosleep (a
+# lock the Sentry keeps: a file of the read-only root), a refused fork's
+# wait4 and a refused thread's exit (over the pids limit), execve rewritten
+# to execveat.
+INJECTED = r"""
+import ctypes, fcntl, os, signal, struct, subprocess, sys, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+with open("/tmp/secret", "w") as f:
+    f.write("dac-ok\n")
+os.chmod("/tmp/secret", 0)
+print(open("/tmp/secret").read().strip())
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+mask = ctypes.c_uint64(1 << (signal.SIGUSR1 - 1))
+sfd = libc.signalfd(-1, ctypes.byref(mask), 0)
+os.kill(os.getpid(), signal.SIGUSR1)
+print("signalfd", struct.unpack_from("<I", os.read(sfd, 128), 12)[0] == os.getpid())
+r, w = os.pipe()
+holder = os.fork()
+if holder == 0:
+    fd = os.open("/etc/hostname", os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.write(w, b"x")
+    time.sleep(0.5)
+    os._exit(0)
+os.read(r, 1)
+t = time.monotonic()
+fd = os.open("/etc/hostname", os.O_RDONLY)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("lock waited", time.monotonic() - t > 0.2)
+os.waitpid(holder, 0)
+kids, refused = [], None
+for _ in range(20):
+    try:
+        pid = os.fork()
+    except BlockingIOError:
+        refused = "fork EAGAIN"
+        break
+    if pid == 0:
+        time.sleep(2)
+        os._exit(0)
+    kids.append(pid)
+print(refused)
+try:
+    threading.Thread(target=time.sleep, args=(1,)).start()
+    print("thread started")
+except RuntimeError:
+    print("thread refused")
+for k in kids:
+    os.kill(k, signal.SIGKILL)
+    os.waitpid(k, 0)
+print(subprocess.run(["/bin/echo", "exec-ok"], capture_output=True, text=True).stdout.strip())
+"""
+
+
+def test_the_sentrys_own_calls_work_under_podmans_profile(podman, tmp_path):
+    """podman's real default profile (from the config.json it wrote for a
+    container) on a bundle of the host's root with python3, against the
+    same bundle without it: the same output."""
+    name = "sentry-cfg"
+    assert podman("create", "--name", name, IMAGE, "true").returncode == 0
+    try:
+        assert podman("init", name).returncode == 0
+        path = podman("inspect", "-f", "{{.OCIConfigPath}}", name).stdout.strip()
+        with open(path) as f:
+            profile = json.load(f)["linux"]["seccomp"]
+    finally:
+        podman("rm", "-f", name)
+    assert profile["defaultAction"] == "SCMP_ACT_ERRNO" and len(profile["syscalls"]) > 5
+    root = str(tmp_path / "state")
+    outs = []
+    for n, linux in enumerate(({"seccomp": profile}, {})):
+        b = tmp_path / f"b{n}"
+        b.mkdir()
+        linux["namespaces"] = [{"type": "pid"}, {"type": "mount"}]
+        (b / "config.json").write_text(json.dumps({
+            "ociVersion": "1.0.2", "root": {"path": "/", "readonly": True},
+            "process": {"args": ["/usr/bin/python3", "-c", INJECTED], "cwd": "/", "user": {"uid": 0, "gid": 0},
+                        "env": ["PATH=/usr/bin:/bin"]},
+            "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                       {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}],
+            "annotations": {"dev.sentry.pids-limit": "8"}, "linux": linux}))
+        r = subprocess.run([podman.runtime, "--root", root, "run", "--bundle", str(b), f"inj{n}"],
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        assert r.returncode == 0, r.stderr
+        outs.append(r.stdout)
+    assert outs[0] == outs[1] == ("dac-ok\nsignalfd True\nlock waited True\nfork EAGAIN\nthread refused\n"
+                                  "exec-ok\n"), outs

@@ -160,6 +160,23 @@ def test_fork_bomb_is_bounded_by_pids_limit(proc_root, cbin):
     assert _processes_under(proc_root) == []
 
 
+def test_a_refused_thread_whose_exit_is_denied_does_not_run_on(proc_root, cbin, tmp_path):
+    """Over --pids-limit, a new thread is made to exit(0) at its first stop.
+    A filter of the guest's own that denies exit(2) sent it back into its
+    own code, where the Sentry, waiting for its end, let every stop go: its
+    trapped calls ran unchecked (it opened a host path).  Now the process
+    is killed at the first call it makes."""
+    secret = tmp_path / "secret"
+    secret.write_text("host only\n")
+    install(cbin("refused_thread"), proc_root)
+    r = run_sentry(["/bin/refused_thread", str(secret)], proc_root, extra=["--pids-limit", "4"])
+    assert b"ESCAPED" not in r.stdout and b"ran on" not in r.stdout, r.stdout
+    assert r.returncode == 137 and b"refused, runs on" in r.stderr, (r.returncode, r.stderr)
+    # under the limit the same program makes all its threads
+    r = run_sentry(["/bin/sh", "-c", "exec /bin/refused_thread /none"], proc_root, extra=["--pids-limit", "50"])
+    assert r.returncode == 0 and r.stdout.startswith(b"made 16 threads"), (r.stdout, r.stderr)
+
+
 def test_bad_pids_limit():
     r = subprocess.run(SENTRY + ["--pids-limit", "-1", "--", "true"], capture_output=True, text=True)
     assert r.returncode == 125 and "--pids-limit" in r.stderr

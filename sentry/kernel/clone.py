@@ -20,7 +20,8 @@ CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_PARENT, CLONE_THREAD = 0x100, 0x200, 0x40
 CLONE_PARENT_SETTID, CLONE_CHILD_SETTID = 0x00100000, 0x01000000
 SYS_CLONE, SYS_WAIT4, SYS_EXIT = 56, 61, 60
 WALL = 0x40000000                  # __WALL
-PTRACE_EVENT_STOP = 128
+PTRACE_EVENT_STOP, PTRACE_EVENT_EXIT = 128, 6
+SYSCALL_STOP = 0x80 | 5            # SIGTRAP | 0x80: PTRACE_O_TRACESYSGOOD
 RLIM_INFINITY = 2 ** 64 - 1
 PHANTOMS_MAX = 256
 
@@ -51,7 +52,7 @@ class NewTasks:
             proc = Process(child_tid, child.vtid, slots, pproc.exe, ancestor)
             proc.comm, proc.kernel_comm = pproc.comm, pproc.kernel_comm
             proc.core_limit, proc.nproc_limit = pproc.core_limit, pproc.nproc_limit
-            proc.uts = pproc.uts
+            proc.uts, proc.busy = pproc.uts, pproc.busy
             proc.handover = pproc.handover      # the filter is inherited
             if flags & CLONE_FILES:
                 # one fd table for both: a number either names may change
@@ -162,7 +163,13 @@ class NewTasks:
         ptrace.resume(task.tid)
 
     def _collect(self, tid):
-        """Wait for a refused task's end (its stops on the way are let go)."""
+        """Wait for a refused task's end.  On the way it may stop for a
+        signal or at its exit, and is let go; a refused thread stops first
+        where it is told to exit.  Anything else -- a trapped syscall, a
+        fork, an exec -- means it runs code of its own: its exit(0) came
+        back (a filter of the guest's own denied it) and it went on.  Its
+        stops are not served here, so it may not go on: the whole process
+        is killed (a SIGKILL takes the thread group; no thread alone can be)."""
         while True:
             try:
                 status = lib.sn_take_queued(tid)     # the loop may have taken it already
@@ -177,14 +184,20 @@ class NewTasks:
                 self.on_gone(tid, status)
                 return
             task = self.tasks.get(tid)
-            if task is not None and task.refused and status >> 16 == PTRACE_EVENT_STOP:
+            event = status >> 16
+            if task is not None and task.refused and event == PTRACE_EVENT_STOP:
                 task.started = True
                 try:
                     self._exit_refused(task)
                 except ptrace.TaskGone:
                     pass
-            else:
-                ptrace.resume(tid)
+                continue
+            if not (event in (PTRACE_EVENT_STOP, PTRACE_EVENT_EXIT) or
+                    (event == 0 and os.WSTOPSIG(status) != SYSCALL_STOP)):
+                log.warning("task %d, refused, runs on (event %d, signal %d): its process is killed",
+                            tid, event, os.WSTOPSIG(status))
+                ptrace.kill_task(tid)
+            ptrace.resume(tid)
 
     def child_settid(self, task):
         if task.set_child_tid:

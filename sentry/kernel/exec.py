@@ -28,6 +28,13 @@ class Exec:
                 raise SyscallError(errno.EAGAIN)
             task.nproc_exceeded = False
 
+    def text_busy(self, st):
+        """Whether a live sandbox process runs the file whose stat is st (as
+        its program or ELF interpreter): Linux refuses to open it for writing
+        (ETXTBSY)."""
+        key = (st.st_dev, st.st_ino)
+        return any(key in proc.busy for proc in list(self.processes.values()))
+
     def on_exec(self, tid, former_tid):
         if former_tid != tid:
             # a non-leader thread exec'd: it now has the leader's tid
@@ -72,7 +79,7 @@ class Exec:
             self.audit.event("exec-killed", task, syscall="execve", path=pending[0] if pending else None, why=why)
             ptrace.kill_task(tid)
         else:
-            proc.exe, proc.comm, proc.kernel_comm = pending[0], pending[3], pending[4]
+            proc.exe, proc.comm, proc.kernel_comm, proc.busy = pending[0], pending[3], pending[4], pending[5]
             task.creds.exec()
             self.publish(task)
             self.audit.event("exec", task)

@@ -11,15 +11,23 @@ the fd is now (the number may have been reused) and translates the result.
 A copy of the fd under another number (dup, dup2, dup3, F_DUPFD) is trapped
 too: those calls on a trapped fd trap, and the copy gets the same filter.
 
+If the filter cannot be installed (the guest's own filter, or its OCI
+profile, denies seccomp(2); a thread with a filter of its own makes TSYNC
+fail), the process is killed: its reads would show host ids.
+
 Known limit: an fd sent to another process (SCM_RIGHTS) is read untrapped
 there.
 """
+import logging
 import os
 import socket
 import struct
 
 from sentry.errors import SyscallError
+from sentry.platform import ptrace
 from sentry.kernel.syscall import PASS, Rewrite
+
+log = logging.getLogger("sentry")
 
 SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC = 1, 1
 SECCOMP_RET_TRACE, SECCOMP_RET_ALLOW = 0x7FF00000, 0x7FFF0000
@@ -67,8 +75,18 @@ def trap_after(kernel, task, fd, syscalls, result):
     # struct sock_fprog {u16 len; u64 filter}, then the filter itself
     filt_addr = slot + 16
     staging.stage(task.tid, slot, struct.pack("<HxxxxxxQ", len(filt) // 8, filt_addr), filt)
+
+    def installed(r):
+        # Not 0: a filter of the guest's own (or its OCI profile) refused
+        # seccomp(2), or a thread with a filter of its own made TSYNC fail
+        # (it returns that thread's id).  The fd's reads would then show
+        # host ids untrapped: the process does not go on.
+        if r != 0:
+            log.warning("fd %d of process %d: its trap could not be installed (seccomp answered %d): "
+                        "the process is killed", fd, task.process.vpid, r)
+            ptrace.kill_task(task.process.tgid)
     kernel.inject_after(task, SYS_SECCOMP, (SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, slot),
-                        result)
+                        result, then=installed)
 
 
 def traps_of(kernel, process, fd):

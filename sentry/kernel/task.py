@@ -46,7 +46,8 @@ class Process:
         self.children = set()         # Processes whose parent this is
         if parent is not None:
             parent.children.add(self)
-        self.pending_exec = None      # (exe, dev, ino, comm, kernel_comm) checked at PTRACE_EVENT_EXEC
+        self.pending_exec = None      # (exe, dev, ino, comm, kernel_comm, busy) checked at PTRACE_EVENT_EXEC
+        self.busy = ()                # (dev, ino) of the files it runs: not writable (ETXTBSY)
         self.comm = ""                # its name, as Linux would give it …
         self.kernel_comm = ""         # … where the host kernel's is that of what the Sentry ran
         self.threads = set()

@@ -22,11 +22,14 @@ EM_X86_64 = "EM_X86_64"
 
 
 class Program:
-    def __init__(self, loc, argv, exe_spath, st):
+    def __init__(self, loc, argv, exe_spath, st, busy=None):
         self.loc = loc              # Resolved of the file the kernel will exec
         self.argv = argv            # list of bytes (None entries = guest's own pointer)
         self.exe = exe_spath        # what /proc/self/exe shows
         self.st = st                # stat of the file the Sentry read (what the kernel must map)
+        # (dev, ino) of the files Linux keeps from being written while it runs
+        # them: the program and its ELF interpreter
+        self.busy = busy or ((st.st_dev, st.st_ino),)
 
 
 def read_head(loc, n=4096):
@@ -226,5 +229,6 @@ def load(resolve, path, argv0):
             return Program(loc, args, loc.spath, st)
         iloc = resolve(interp)
         ist = check_interpreter(iloc)
-        return Program(iloc, [interp, b"--argv0", args[0], loc.spath.encode()] + args[1:], loc.spath, ist)
+        return Program(iloc, [interp, b"--argv0", args[0], loc.spath.encode()] + args[1:], loc.spath, ist,
+                       busy=((st.st_dev, st.st_ino), (ist.st_dev, ist.st_ino)))
     raise SyscallError(errno.ELOOP)

@@ -2,6 +2,7 @@
 context (--root, sentry's own options) and its own argv, and returns the
 exit status; a failure raises OciError (one line, status 1)."""
 import argparse
+import functools
 import json
 import logging
 import os
@@ -13,8 +14,9 @@ import subprocess
 import time
 
 from sentry import __version__
-from sentry.oci import OCI_VERSION, console, freezer, spec as ocispec
+from sentry.oci import OCI_VERSION, console, freezer, hooks as ocihooks, seccomp as ocisec, spec as ocispec
 from sentry.oci.state import Container, StateError, all_ids, now_rfc3339, process_start_time
+from sentry.vfs.mount import HIDDEN_FD_BASE
 
 log = logging.getLogger("sentry")
 
@@ -76,18 +78,31 @@ def _create(ctx, args, foreground=False):
         kwargs = ocispec.config_kwargs(spec, bundle, ctx.sentry_flags)
         rlimits = ocispec.rlimits_of(spec["process"])
         kwargs["rlimits"] = [r[:3] for r in rlimits]
+        hooks = ocispec.hooks_of(spec)
     except ocispec.SpecError as e:
         raise OciError(str(e))
     process = spec["process"]
-    if args.preserve_fds:
-        raise OciError("--preserve-fds: passing more file descriptors is not supported yet")
+    kwargs["pass_fds"] = _preserved_fds(args.preserve_fds, HIDDEN_FD_BASE - 3)
     terminal = bool(process.get("terminal"))
     if terminal and not args.console_socket and not foreground:
         raise OciError("cannot allocate tty if sentry will detach without setting console socket")
     if args.console_socket and not terminal:
         raise OciError("cannot use console socket if sentry will not detach or allocate tty")
+    owner = ""
     try:
-        cfg = Config(list(process["args"]), **kwargs)
+        owner = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        pass
+    record = {"id": c.id, "bundle": bundle, "rootfs": kwargs["rootfs"], "created": now_rfc3339(),
+              "annotations": spec.get("annotations") or {}, "owner": owner,
+              "hooks": ocihooks.to_json(hooks)}
+    before_exec = None
+    if hooks.get("startContainer"):
+        # in the container: pid 1 is its process, as the container sees it
+        inside = dict(c.oci_state(record, "created"), pid=1)
+        before_exec = functools.partial(ocihooks.run_in_guest, hooks, inside, kwargs["env"])
+    try:
+        cfg = Config(list(process["args"]), start_gate=c.fifo, before_exec=before_exec, **kwargs)
         check_config(cfg)
     except ConfigError as e:
         raise OciError(str(e))
@@ -98,6 +113,7 @@ def _create(ctx, args, foreground=False):
         raise OciError(f"sentry create failed: unable to start container process: {e}")
 
     c.make()
+    pid = None
     try:
         os.mkfifo(c.fifo, 0o600)
         slave = None
@@ -114,7 +130,7 @@ def _create(ctx, args, foreground=False):
         pid = os.fork()
         if pid == 0:
             os.close(report_r)
-            _container_process(cfg, c, slave, report_w, process, rlimits, cgroup)
+            _container_process(cfg, c, slave, report_w, process, rlimits, cgroup, record)
         os.close(report_w)
         if slave is not None:
             os.close(slave)
@@ -124,24 +140,37 @@ def _create(ctx, args, foreground=False):
             os.waitpid(pid, 0)
             raise OciError(reply or "the container process exited during create")
         st = process_start_time(pid)
-        owner = ""
-        try:
-            owner = pwd.getpwuid(os.geteuid()).pw_name
-        except KeyError:
-            pass
         with c.locked():
-            c.save({"id": c.id, "pid": pid, "pid_start": st[0] if st else None,
-                    "init_pid": int(reply.split()[1]), "spawner_pid": int(reply.split()[2]),
-                    "bundle": bundle,
-                    "rootfs": kwargs["rootfs"], "created": now_rfc3339(),
-                    "annotations": spec.get("annotations") or {}, "owner": owner,
-                    "cgroup": cgroup, "paused": False})
+            c.save(dict(record, pid=pid, pid_start=st[0] if st else None,
+                        init_pid=int(reply.split()[1]), spawner_pid=int(reply.split()[2]),
+                        cgroup=cgroup, paused=False))
         if args.pid_file:
             _write_pid_file(args.pid_file, pid)
         return pid
     except BaseException:
         shutil.rmtree(c.dir, ignore_errors=True)
+        if pid is not None:
+            # the container existed: destroyed now, the poststop hooks follow
+            _poststop(hooks, c.oci_state(record, "stopped"), bundle)
         raise
+
+
+def _preserved_fds(n, most):
+    """--preserve-fds N: our caller's fds 3 .. 3+N-1, kept at their numbers
+    in the process (as runc passes them; LISTEN_FDS is not set for them).
+    Each must be one the caller passed: open and without close-on-exec --
+    every fd sentry opens itself has it, so none of ours can slip through."""
+    if n < 0 or n > most:
+        raise OciError(f"--preserve-fds {n}: between 0 and {most}")
+    for i, fd in enumerate(range(3, 3 + n)):
+        try:
+            ours = not os.get_inheritable(fd)
+        except OSError:
+            ours = True
+        if ours:
+            raise OciError(f"unable to stat preserved-fd {i} (of {n}): stat /proc/self/fd/{fd}: "
+                           "no such file or directory")
+    return list(range(3, 3 + n))
 
 
 def _read_report(fd):
@@ -164,11 +193,12 @@ def _write_pid_file(path, pid):
     os.rename(tmp, path)
 
 
-def _container_process(cfg, c, slave, report_w, process, rlimits, cgroup):
+def _container_process(cfg, c, slave, report_w, process, rlimits, cgroup, record):
     """The forked container process: becomes the Sentry of the sandbox.
     Stays alive after `create` exits (the engine's conmon, a subreaper,
     inherits and reaps it) and exits with the guest's status."""
     from sentry.sandbox import ConfigError, run
+    from sentry.platform import privileges
     code = 125
     try:
         if slave is not None:
@@ -180,18 +210,30 @@ def _container_process(cfg, c, slave, report_w, process, rlimits, cgroup):
         if cgroup:
             freezer.join(cgroup)
         # inherited by the guest, as the spec asks of the container process
-        os.umask(int(process["user"]["umask"]) if "umask" in (process.get("user") or {}) else 0o022)
+        runtime_umask = os.umask(int(process["user"]["umask"]) if "umask" in (process.get("user") or {}) else 0o022)
         _check_rlimits(rlimits)
+        hooks = ocihooks.from_json(record["hooks"])
 
-        def on_ready(guest_pid, spawner):
+        def on_ready(guest_pid, spawner, enter_namespaces):
+            # The sandbox is set up, its first process waits: the create
+            # hooks run now, as the Sentry's children but not its orphans'
+            # reaper (a daemon one leaves behind is none of the sandbox's).
+            # The first process then waits at the gate (exec.fifo) for `start`.
+            state = c.oci_state(dict(record, pid=os.getpid()), "creating")
+            privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 0)
+            try:
+                kw = dict(cwd=record["bundle"], umask=runtime_umask)
+                ocihooks.run("prestart", hooks, state, **kw)
+                ocihooks.run("createRuntime", hooks, state, **kw)
+                ocihooks.run("createContainer", hooks, state, prepare=enter_namespaces, **kw)
+            finally:
+                privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
             os.write(report_w, f"ok {guest_pid} {spawner or 0}\n".encode())
             os.close(report_w)
-            # blocks until `start` opens the fifo to read (runc's exec.fifo)
-            fd = os.open(c.fifo, os.O_WRONLY | os.O_CLOEXEC)
-            os.write(fd, b"0")
-            os.close(fd)
 
         code = run(cfg, on_ready, control=c.control_socket)
+    except ocihooks.HookError as e:
+        _report_error(report_w, f"sentry create failed: unable to start container process: {e}")
     except ConfigError as e:
         _report_error(report_w, str(e))
     except BaseException as e:      # nothing may return into the caller's code
@@ -238,13 +280,15 @@ def cmd_start(ctx, argv):
         if status != "created":
             raise OciError(f"cannot start a container that has {'stopped' if status == 'stopped' else 'started already'}"
                            if status in ("stopped", "running") else f"cannot start a container in the {status} state")
-        _release(c)
+        gate = _release(c)
+    _started(c, gate)
     return 0
 
 
 def _release(c, timeout=60):
-    """Open exec.fifo to read: the container process, blocked opening it to
-    write, goes on and writes one byte; the guest runs."""
+    """Open exec.fifo to read: the guest's first process, blocked opening it
+    to write (sandbox/guest.py), goes on and writes one byte.  Returns the
+    fd, on which it says what stops it before its execve, if anything."""
     fd = os.open(c.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         deadline = time.monotonic() + timeout
@@ -260,9 +304,53 @@ def _release(c, timeout=60):
                 raise OciError(f"container {c.id}: its process exited before start")
             if time.monotonic() > deadline:
                 raise OciError(f"container {c.id}: its process did not answer start")
-    finally:
+    except BaseException:
         os.close(fd)
+        raise
     os.unlink(c.fifo)
+    return fd
+
+
+def _started(c, gate):
+    """After _release: until the entrypoint's execve closes the gate (or
+    the first process ends); then the poststart hooks.  What the first
+    process wrote there instead is a startContainer hook's failure: the
+    container is destroyed (its poststop hooks run) and start fails."""
+    said = b""
+    try:
+        while True:
+            ready, _, _ = select.select([gate], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(gate, 4096)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    break
+                said += chunk
+            elif not c.sentry_alive():
+                break
+    finally:
+        os.close(gate)
+    hooks = ocihooks.from_json(c.data.get("hooks"))
+    if said.strip():
+        deadline = time.monotonic() + 5
+        while c.sentry_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)        # it ends by itself, with the first process's status
+        _destroy(c)
+        raise OciError(said.decode(errors="replace").strip())
+    if hooks.get("poststart"):
+        ocihooks.run_warn("poststart", hooks, c.oci_state(), cwd=_cwd_of(c.data["bundle"]))
+
+
+def _cwd_of(bundle):
+    """Hooks in the runtime namespace run in the bundle, as runc's do."""
+    return bundle if os.path.isdir(bundle) else None
+
+
+def _poststop(hooks, state, bundle):
+    if hooks.get("poststop"):
+        ocihooks.run_warn("poststop", hooks, state, cwd=_cwd_of(bundle))
 
 
 def cmd_run(ctx, argv):
@@ -271,10 +359,11 @@ def cmd_run(ctx, argv):
     c = Container(ctx.root, args.id)
     try:
         with c.locked():
-            _release(c)
+            gate = _release(c)
     except BaseException:
         _destroy(c)
         raise
+    _started(c, gate)
     if args.detach:
         return 0
     # foreground: the container process is our child; its status is ours
@@ -334,8 +423,7 @@ def cmd_exec(ctx, argv):
     its pid file names a process that exits with the command's status."""
     from sentry.sandbox import spawner
     args = _exec_parser().parse_args(argv)
-    if args.preserve_fds:
-        raise OciError("--preserve-fds: passing more file descriptors is not supported yet")
+    preserved = _preserved_fds(args.preserve_fds, spawner.MAX_FDS - 3)
     c = _existing(ctx, args.id)
     status = c.status()
     if status not in ("created", "running"):
@@ -343,6 +431,7 @@ def cmd_exec(ctx, argv):
     if not c.data.get("spawner_pid"):
         raise OciError(f"container {c.id}: exec into the sandbox of an unprivileged sentry is not supported yet")
     req, console_size = _exec_request(c, args)
+    req["preserve"] = len(preserved)
     own_tty = False
     if req["terminal"]:
         if args.console_socket:
@@ -370,13 +459,15 @@ def cmd_exec(ctx, argv):
     except OSError as e:
         raise OciError(f"container {c.id}: cannot reach its sandbox ({e.strerror})")
     try:
-        host_pid = spawner.request(conn, req, fds)
+        host_pid = spawner.request(conn, req, fds + preserved)
     except (OSError, spawner.SpawnerError) as e:
         conn.close()
         raise OciError(f"exec failed: {getattr(e, 'strerror', None) or e}")
     finally:
         if req["terminal"] and not own_tty:
             os.close(fds[0])
+    for fd in preserved:
+        os.close(fd)                # the process has them now
     if args.detach:
         waiter = os.fork()
         if waiter == 0:
@@ -642,7 +733,8 @@ def cmd_delete(ctx, argv):
 
 def _destroy(c, patience=10):
     """SIGKILL the container process (the guests die with it), wait for it
-    to be gone, remove the state: whatever state the container is in."""
+    to be gone, remove the state: whatever state the container is in.  Then
+    the poststop hooks."""
     with c.locked():
         if c.sentry_alive():
             freezer.thaw(c.data.get("cgroup"))
@@ -651,7 +743,9 @@ def _destroy(c, patience=10):
             while c.sentry_alive() and time.monotonic() < deadline:
                 time.sleep(0.01)
         freezer.remove(c.data.get("cgroup"))
+        state = c.oci_state()
         shutil.rmtree(c.dir, ignore_errors=True)
+    _poststop(ocihooks.from_json(c.data.get("hooks")), state, c.data["bundle"])
 
 
 # -- pause / resume -----------------------------------------------------------
@@ -703,13 +797,14 @@ def cmd_features(ctx, argv):
     _parser("features", id_arg=False).parse_args(argv)
     print(json.dumps({
         "ociVersionMin": "1.0.0", "ociVersionMax": OCI_VERSION,
-        "hooks": [],
+        "hooks": list(ocihooks.KINDS),
         "mountOptions": ["bind", "rbind", "ro", "rw", "size"],
         "linux": {
             "namespaces": ["mount", "network", "pid", "uts", "ipc", "user"],
             "capabilities": [],
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
-            "seccomp": {"enabled": False},
+            "seccomp": {"enabled": True, "actions": ocisec.ACTIONS, "operators": sorted(ocisec.OPERATORS),
+                        "archs": ocisec.ARCHS, "supportedFlags": sorted(ocisec.FLAGS)},
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
         },

@@ -12,6 +12,7 @@ What maps where:
           proc, sysfs, devpts, mqueue, cgroup, and anything at or below
           /proc, /sys, /dev    the sandbox's own synthetic trees already
   linux.namespaces network without a path   --network=none (none at all: --network=host)
+  linux.seccomp                the guest's own filter, on top of the Sentry's (seccomp.py)
   annotations dev.sentry.*     sentry's own options (dev.sentry.network=host,
                                dev.sentry.strace=true, dev.sentry.pids-limit=N …)
 """
@@ -20,6 +21,8 @@ import logging
 import os
 import resource
 import stat
+
+from sentry.oci import hooks, seccomp
 
 log = logging.getLogger("sentry")
 
@@ -186,6 +189,10 @@ def config_kwargs(spec, bundle, flags):
     if (spec.get("root") or {}).get("readonly"):
         kw["readonly_root"] = True
     kw["network"] = network_option(spec)
+    try:
+        kw["guest_seccomp"] = seccomp.profile_of(spec)
+    except seccomp.ProfileError as e:
+        raise SpecError(str(e))
     kw["hide"], ro = masked_and_readonly(spec, kw["rootfs"], kw["mounts"])
     kw["mounts"] = kw["mounts"] + ro
     kw.update(sentry_options(spec, flags))
@@ -221,6 +228,14 @@ def masked_and_readonly(spec, rootfs, mounts):
             continue
         ro.append(f"type=bind,src={h},dst={p},ro")
     return hide, ro
+
+
+def hooks_of(spec):
+    """config.json's hooks (sentry/oci/hooks.py), checked before anything starts."""
+    try:
+        return hooks.parse(spec)
+    except ValueError as e:
+        raise SpecError(f"config.json: {e}")
 
 
 # -- the entrypoint, checked as runc's exec.LookPath does -------------------

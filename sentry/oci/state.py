@@ -146,11 +146,13 @@ class Container:
             return "created"
         return "running"
 
-    def oci_state(self):
-        d = self.data
-        status = self.status()
+    def oci_state(self, record=None, status=None):
+        """The OCI state: of this container as it is now, or (for hooks that
+        run before or after it exists) of `record` in `status`."""
+        d = self.data if record is None else record
+        status = status or self.status()
         state = {"ociVersion": OCI_VERSION, "id": self.id, "status": status,
-                 "pid": d["pid"] if status != "stopped" else 0,
+                 "pid": d.get("pid", 0) if status != "stopped" else 0,
                  "bundle": d["bundle"], "rootfs": d["rootfs"], "created": d["created"],
                  "owner": d.get("owner", "")}
         if d.get("annotations"):

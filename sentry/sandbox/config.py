@@ -19,8 +19,25 @@ class Config:
                  cpus=None, memory=None, kernel_release=None, overlay=False, overlay_dir=None,
                  hide=(), expose=(), audit=None, readonly_root=False, rlimits=(),
                  strace_time=None, strace_string_limit=32,
-                 network="sandbox", net_allow=(), dns=(), publish=()):
+                 network="sandbox", net_allow=(), dns=(), publish=(),
+                 start_gate=None, before_exec=None, guest_seccomp=None, pass_fds=()):
         self.argv = argv
+        # the OCI runtime's exec.fifo: the first process opens it to write
+        # and so waits until `start` opens it to read, then says "0"; what
+        # stops it before its execve it writes there too (guest.first_process)
+        self.start_gate = start_gate
+        # called in the first process once its filter is loaded, just before
+        # its execve (so as a guest): an error line, or None to go on (the
+        # OCI startContainer hooks)
+        self.before_exec = before_exec
+        # a seccomp filter of the guest's own (platform/seccomp.py
+        # GuestProfile: the OCI profile), loaded on top of the Sentry's by
+        # each process the sandbox starts, just before its execve
+        self.guest_seccomp = guest_seccomp
+        # fds of sentry's caller the first process gets at the same numbers
+        # (the OCI runtime's --preserve-fds: 3, 4, ...); the Sentry drops
+        # its copies once that process is forked
+        self.pass_fds = list(pass_fds)
         self.rootfs = rootfs
         # the OCI spec's root.readonly: --rootfs served read-only (EROFS)
         self.readonly_root = readonly_root

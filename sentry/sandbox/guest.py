@@ -3,6 +3,7 @@ and each one `exec` adds (exec_process): it joins the
 sandbox's namespaces, takes the reserved fds, drops every capability, sends
 the Sentry what only it can make, and loads the guest's filters."""
 import errno
+import fcntl
 import os
 import resource
 import signal
@@ -49,6 +50,7 @@ def first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, helper)
     try:
         if os.read(ready_r, 1) != b"x":         # the Sentry could not trace us
             os._exit(125)
+        gate = _wait_at_gate(cfg.start_gate)
         _join_namespaces(helper)
         if userns:
             try:
@@ -56,7 +58,7 @@ def first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, helper)
             except OSError as e:
                 os.write(2, f"sentry: cannot enter a user namespace: {e.strerror}\n".encode())
                 os._exit(125)
-        _take_reserved_fds(mounts, keep=setup_w.fileno())
+        _take_reserved_fds(mounts, keep=(setup_w.fileno(), gate, *cfg.pass_fds))
         # As the init of a PID namespace, it inherits the sandbox's orphans.
         privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
         _take_limits(cfg)
@@ -70,11 +72,58 @@ def first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, helper)
         send_to_sentry(setup_w, userns)
         filt.load()
         # From here every call is trapped: PATH is searched inside the sandbox.
+        if cfg.before_exec is not None:
+            problem = cfg.before_exec()
+            if problem:
+                _stopped_at_gate(gate, problem)
+        problem = _load_guest_seccomp(cfg)
+        if problem:
+            _stopped_at_gate(gate, problem)
         os.execvpe(cfg.argv[0], cfg.argv, cfg.env)
     except OSError as e:
         _exec_failed(cfg.argv[0], e)
     except BaseException:
         os._exit(125)
+
+
+def _wait_at_gate(path):
+    """Block until the runtime's `start` opens the gate (a fifo) to read,
+    then say so ("0"); the fd stays open, close-on-exec, so `start` sees
+    its end at the entrypoint's execve -- or reads what stopped it first.
+    None without a gate."""
+    if path is None:
+        return None
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        os.write(fd, b"0")
+    except OSError as e:
+        os.write(2, f"sentry: {path}: {e.strerror}\n".encode())
+        os._exit(125)
+    return fd
+
+
+def _load_guest_seccomp(cfg):
+    """The guest's own filter, last thing before its execve (as runc loads
+    a profile with noNewPrivileges): what the Sentry's handlers did for
+    this process until now ran without it.  An error line, or None."""
+    if cfg.guest_seccomp is None:
+        return None
+    try:
+        cfg.guest_seccomp.load()
+    except OSError as e:
+        return f"cannot load the seccomp profile: {e.strerror}"
+    return None
+
+
+def _stopped_at_gate(gate, problem):
+    """What stopped the process before its execve goes to `start` (or to
+    stderr without a gate); the process ends there."""
+    line = (problem.replace("\n", " ") + "\n").encode()
+    try:
+        os.write(gate if gate is not None else 2, line)
+    except OSError:
+        pass
+    os._exit(1)
 
 
 def exec_process(cfg, mounts, filt, helper, root_cwd, request, fds):
@@ -95,7 +144,13 @@ def exec_process(cfg, mounts, filt, helper, root_cwd, request, fds):
             os.setsid()
             for i, fd in enumerate(fds[:3]):
                 os.dup2(fd, i)
-        _take_reserved_fds(mounts)
+        # exec --preserve-fds: the rest go to 3, 4, ... (first out of the way
+        # of those numbers, which the received ones may hold)
+        extra = fds[1 if request.get("terminal") else 3:]
+        moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, 3 + len(extra)) for fd in extra]
+        for i, fd in enumerate(moved):
+            os.dup2(fd, 3 + i)
+        _take_reserved_fds(mounts, keep=range(3, 3 + len(extra)))
         _take_limits(cfg)
         os.chdir(root_cwd)
         startsignals.restore()
@@ -113,6 +168,10 @@ def exec_process(cfg, mounts, filt, helper, root_cwd, request, fds):
             os.chdir(cwd)
         except OSError as e:
             os.write(2, f"sentry: cwd {cwd}: {e.strerror}\n".encode())
+            os._exit(126)
+        problem = _load_guest_seccomp(cfg)
+        if problem:
+            os.write(2, f"sentry: {problem}\n".encode())
             os._exit(126)
         os.execvpe(args[0], args, _env_dict(request.get("env") or []))
     except OSError as e:
@@ -149,21 +208,21 @@ def _join_namespaces(helper):
             os._exit(125)
 
 
-def _take_reserved_fds(mounts, keep=None):
+def _take_reserved_fds(mounts, keep=()):
     """The whole reserved range is taken: a slot no mount uses would
     otherwise be the kernel's to hand out, as an fd every call on which the
     Sentry answers EBADF (a guest opening 1000 files could not close them).
     The filler is inert: an O_PATH fd on /dev/null.  Every other fd above
-    stderr but `keep` is closed."""
+    stderr but those in `keep` (below the range) is closed."""
     filler = os.open(os.devnull, O_PATH | os.O_CLOEXEC)
     hidden = {gfd: sfd for sfd, gfd in mounts.hidden_fds()}
     for gfd in range(HIDDEN_FD_BASE, HIDDEN_FD_BASE + MAX_MOUNTS):
         os.dup2(hidden.get(gfd, filler), gfd, inheritable=True)
-    if keep is None:
-        os.closerange(3, HIDDEN_FD_BASE)
-    else:
-        os.closerange(3, keep)
-        os.closerange(keep + 1, HIDDEN_FD_BASE)
+    low = 3
+    for fd in sorted(k for k in keep if k is not None):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, HIDDEN_FD_BASE)
     os.closerange(HIDDEN_FD_BASE + MAX_MOUNTS, 1 << 20)
 
 

@@ -26,8 +26,9 @@ a peer (SO_PEERCRED, SO_PEERPIDFD) must be root or the spawner's own uid
 and traced by no one: no guest of any sentry passes (_trusted_peer).
 
 Protocol (SOCK_SEQPACKET, one message each): the request, JSON
-{args, env, cwd, uid, gid, groups, umask, terminal} with the new process's
-stdin, stdout, stderr (or, with terminal, the pty slave) as SCM_RIGHTS;
+{args, env, cwd, uid, gid, groups, umask, terminal, preserve} with the new
+process's stdin, stdout, stderr (or, with terminal, the pty slave), then
+`preserve` more (its fds 3, 4, ...: exec --preserve-fds) as SCM_RIGHTS;
 answers "pid HOSTPID", then "exit WAITSTATUS" -- or "error TEXT".
 """
 import json
@@ -45,6 +46,7 @@ log = logging.getLogger("sentry")
 
 SOCKET_NAME = "exec.sock"
 MAX_REQUEST = 1 << 20
+MAX_FDS = 253                   # the kernel's SCM_MAX_FD: fds one message carries
 
 
 class SpawnerError(Exception):
@@ -231,12 +233,15 @@ def _serve(conn, launch, waiting):
     if not _trusted_peer(conn):
         raise SpawnerError("permission denied")
     conn.settimeout(10)         # a peer that never sends does not hold us up
-    msg, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 3)
+    msg, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, MAX_FDS)
     try:
         req = json.loads(msg)
         if not isinstance(req, dict) or not req.get("args") or not all(isinstance(a, str) for a in req["args"]):
             raise SpawnerError("the request names no program")
-        want = 1 if req.get("terminal") else 3
+        preserve = req.get("preserve", 0)
+        if not isinstance(preserve, int) or preserve < 0:
+            raise SpawnerError("a bad count of preserved fds")
+        want = (1 if req.get("terminal") else 3) + preserve
         if len(fds) != want:
             raise SpawnerError(f"the request carries {len(fds)} fds, not {want}")
         child = os.fork()

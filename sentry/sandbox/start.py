@@ -36,10 +36,12 @@ def exit_code(status):
 
 def run(cfg, on_ready=None, control=None):
     """Run cfg.argv in a new sandbox; returns the exit code as a shell reports it.
-    on_ready(pid, spawner), if given, is called once the sandbox is set up and its
-    first process (host pid `pid`) traced, before that process may exec: the
-    OCI runtime's `create` reports there and waits for `start`
-    (sentry/oci/commands.py).  control: the path of a unix socket where
+    on_ready(pid, spawner, enter_namespaces), if given, is called once the
+    sandbox is set up and its first process (host pid `pid`) traced, before
+    that process goes on: the OCI runtime's `create` runs its hooks and
+    reports there (sentry/oci/commands.py); enter_namespaces() puts the
+    calling process in the sandbox's IPC and network namespaces (None:
+    there are none).  control: the path of a unix socket where
     `sentry exec` asks for new processes in this sandbox (sandbox/spawner.py;
     `spawner` is then the host pid of the helper that serves it, else None)."""
     check_config(cfg)
@@ -129,6 +131,8 @@ def run(cfg, on_ready=None, control=None):
             first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, mountns)
         os.close(ready_r)
         setup_w.close()
+        for fd in cfg.pass_fds:
+            os.close(fd)            # the first process holds them now
         try:
             ptrace.seize(pid)
         except OSError as e:
@@ -158,7 +162,9 @@ def run(cfg, on_ready=None, control=None):
         os.umask(0)
         kernel.adopt_init(pid)
         if on_ready is not None:
-            on_ready(pid, spawner.pid if spawner is not None else None)
+            on_ready(pid, spawner.pid if spawner is not None else None,
+                     (lambda: _mountns.join_namespaces(mountns.userns_fd, mountns.ipcns_fd, mountns.netns_fd))
+                     if mountns is not None else None)
         os.write(ready_w, b"x")
         os.close(ready_w)
         kernel.handover_listener = _receive_setup(setup_r, holder)

@@ -67,6 +67,9 @@ int main(int argc, char **argv)
 		T(inotify_add_watch(ino, p, IN_MASK_ADD | IN_MASK_CREATE | IN_ATTRIB));
 		T(inotify_add_watch(999, p, IN_ATTRIB));
 		T(syscall(SYS_execveat, AT_FDCWD, p, 0, 0, 0x2));
+		/* f is not executable (EACCES), l a symlink (ELOOP) */
+		char *args[] = { "x", 0 };
+		T(syscall(SYS_execveat, AT_FDCWD, p, args, args + 1, AT_SYMLINK_NOFOLLOW));
 		T(syscall(SYS_mkdirat, -5, p, 0755));
 	}
 	/* IN_DONT_FOLLOW watches the symlink itself: a change to its target is not seen */

@@ -139,6 +139,27 @@ int main(int argc, char **argv)
 	T(read(sv[0], buf, 1));
 	close(sv[0]); close(sv[1]);
 	T(socketpair(AF_INET, SOCK_STREAM, 0, sv)); T(socketpair(AF_UNIX, SOCK_RAW, 0, sv));
+	/* a unix path given to a socket of another family, or to no socket */
+	{
+		struct sockaddr_un dot = { .sun_family = AF_UNIX, .sun_path = "." };
+		int fams[][2] = { { AF_INET, SOCK_STREAM }, { AF_INET, SOCK_DGRAM }, { AF_INET6, SOCK_STREAM },
+				  { AF_NETLINK, SOCK_RAW } };
+		socklen_t lens[] = { 8, 20, sizeof dot };
+		for (unsigned i = 0; i < 4; i++) {
+			int s = socket(fams[i][0], fams[i][1], 0);
+			for (unsigned j = 0; j < 3; j++) {
+				printf("family %d, length %u: ", fams[i][0], lens[j]);
+				T(bind(s, (struct sockaddr *)&dot, lens[j]));
+				printf("  ");
+				T(connect(s, (struct sockaddr *)&dot, lens[j]));
+			}
+			close(s);
+		}
+		int f = open(".", O_RDONLY);
+		T(bind(f, (struct sockaddr *)&dot, sizeof dot)); T(connect(f, (struct sockaddr *)&dot, sizeof dot));
+		close(f);
+		T(bind(77, (struct sockaddr *)&dot, sizeof dot));
+	}
 	/* the argument errors Linux checks before any capability */
 	int bad[][3] = { { AF_INET, SOCK_RAW, 0 }, { AF_INET6, SOCK_RAW, 0 }, { AF_INET, SOCK_RAW, 300 },
 			 { AF_INET, 15, 0 }, { AF_INET, SOCK_STREAM | 0x100, 0 }, { AF_INET, SOCK_RAW | 0x100, 1 },
