@@ -25,6 +25,7 @@ from sentry.errors import SyscallError
 from syscalls.lookup import Parent, lookup
 from syscalls.path import XATTR_SIZE_MAX, check_xattr_change, check_xattr_name, xattr_name
 from syscalls import locks, process, tty
+from sentry.net import links
 from syscalls.registry import handler
 
 log = logging.getLogger("sentry")
@@ -462,7 +463,9 @@ O_PATH_FLAG = 0o10000000
          note="an allow list by request: terminal, pty, fd, socket and read-only file queries pass; "
               "process groups and owners are virtual pids; TIOCGPTPEER opens the slave by name in the "
               "sandbox's devpts; a pidfd's PIDFD_GET_INFO is translated; inode flags are set by the "
-              "Sentry in writable mounts only; TIOCSTI/TIOCLINUX EPERM; any other request ENOTTY")
+              "Sentry in writable mounts only; a guest root's SIOCSIFFLAGS (up/down) and SIOCSIFMTU on the "
+              "sandbox's interfaces are made by the Sentry (sentry/net/links.py), others' EPERM; "
+              "TIOCSTI/TIOCLINUX EPERM; any other request ENOTTY")
 def sys_ioctl(call):
     req = call.args[1]
     if req in PASSED_IOCTLS:
@@ -481,6 +484,9 @@ def sys_ioctl(call):
         return _pid_in(call, 2, _owner_to_host)
     if req in INODE_FLAG_SETTERS:
         return _set_inode_flags(call, req)
+    if req in (links.SIOCSIFFLAGS, links.SIOCSIFMTU):
+        done = links.ioctl(call, req, call.args[2])
+        return PASS if done is None else done
     if (req >> 8) & 0xFF == process.PIDFS_IOCTL_TYPE:
         outcome = process.pidfd_ioctl(call, req)
         if outcome is not PASS:

@@ -185,7 +185,7 @@ def _bind_connect(call, bind):
         if family == _net.AF_UNSPEC and raw:
             return _net.disconnect(call, raw)
         dest = _net.destination(family, raw) if family in (_net.AF_INET, _net.AF_INET6) else None
-        if dest is not None and call.kernel.outbound is not None and not _net.inside(dest[0]):
+        if dest is not None and call.kernel.outbound is not None and not _net.inside(call.kernel, dest[0]):
             return _net.outbound(call, family, raw, dest, lambda: Rewrite(args=_staged_name(call, raw, 1, 2)))
     return Rewrite(args=_staged_name(call, raw, 1, 2))
 
@@ -212,10 +212,19 @@ def sys_connect(call):
     return _bind_connect(call, False)
 
 
-def _send_name(call, ptr, length):
+def _dest(call, ptr, length):
+    """(family, sockaddr bytes) of a send's destination, read once; (None,
+    b"") for none (a NULL address: the kernel ignores its length)."""
+    return read_sockaddr(call, ptr, length) if ptr else (None, b"")
+
+
+def _send_name(call, family, raw):
     """(the destination to give the kernel, whether it pinned a file): a unix
-    path goes through _via_magic_link."""
-    family, raw = read_sockaddr(call, ptr, length)
+    path goes through _via_magic_link; a datagram to the outside is refused
+    (sentry/net/connect.py)."""
+    if family in (AF_INET, AF_INET6):
+        from sentry.net import connect as _net
+        _net.refuse_datagram(call, family, raw)
     if family == AF_UNIX and len(raw) > 2 and raw[2] != 0:
         return _via_magic_link(call, raw), True
     if family == AF_UNIX and len(raw) > 2:
@@ -227,9 +236,14 @@ def _send_rewrite(call, args, pinned, then=None, nr=None):
     return Rewrite(nr, args, on_exit=_unpinning(call.kernel, then) if pinned else then)
 
 
-@handler("sendto", note="a datagram to a unix path is sent as connect(2) is (_via_magic_link)")
+@handler("sendto", note="a datagram to a unix path is sent as connect(2) is (_via_magic_link); a guest "
+         "root's link change on its own interfaces is carried out (sentry/net/links.py)")
 def sys_sendto(call):
-    raw, via = _send_name(call, call.args[4], call.args[5] & 0xFFFFFFFF)
+    dest = _dest(call, call.args[4], call.args[5] & 0xFFFFFFFF)
+    done = _link_change(call, dest, [(call.args[1], call.args[2])], call.args[3] & 0xFFFFFFFF)
+    if done is not None:
+        return done
+    raw, via = _send_name(call, *dest)
     if not raw:
         return Rewrite(args={4: 0, 5: 0})
     (addr,) = call.stage(raw)
@@ -279,14 +293,58 @@ def _host_ucred(call, pid, uid, gid):
     return call.process.tgid, os.getuid(), os.getgid()
 
 
-def _staged_msghdr(call, hdr_addr):
-    """A checked copy of a msghdr, of its name and of its control data in the
-    staging slot (the kernel never writes back into a sendmsg header), and
-    whether its name pinned a file (a unix path's)."""
-    hdr = call.read(hdr_addr, MSGHDR)
+IOVEC = struct.Struct("<QQ")
+IOV_MAX_CHECKED = 64
+
+
+def _link_change(call, dest, iov, flags):
+    """A send that may be a guest root's `ip link set` on the sandbox's own
+    interfaces (sentry/net/links.py): its result, or None for the usual
+    way.  dest: _dest's; only a send that names the kernel (AF_NETLINK) is
+    looked at, so that no other send pays a read.  iov: [(address,
+    length)] of the data."""
+    if dest[0] != AF_NETLINK:
+        return None
+    from sentry.net import links
+    total = sum(n for _, n in iov)
+    try:
+        head = b""
+        for a, n in iov:
+            if len(head) >= links.HDR.size:
+                break
+            head += call.read(a, min(n, links.HDR.size - len(head)))
+        if not links.maybe(call.kernel, head, total):
+            return None
+        data = b"".join(call.read(a, n) for a, n in iov if n)
+    except SyscallError:
+        return None                       # the kernel's own answer (EFAULT...)
+    return links.send(call, call.fd(0), dest[1], data, flags)
+
+
+def _link_change_msg(call, hdr, dest, flags):
+    """_link_change for a sendmsg header (bytes): one without control data."""
+    iov, iovlen, _, controllen = struct.unpack("<QQQQ", hdr[16:48])
+    if dest[0] != AF_NETLINK or controllen or not 0 < iovlen <= IOV_MAX_CHECKED:
+        return None
+    try:
+        vec = [IOVEC.unpack_from(call.read(iov, iovlen * IOVEC.size), i * IOVEC.size) for i in range(iovlen)]
+    except SyscallError:
+        return None
+    return _link_change(call, dest, vec, flags)
+
+
+def _msg_dest(call, hdr):
     name_ptr, namelen = struct.unpack("<QI", hdr[:12])
+    return _dest(call, name_ptr, namelen)
+
+
+def _staged_msghdr(call, hdr, dest):
+    """A checked copy of a msghdr (hdr: its bytes; dest: its destination,
+    _dest's), of its name and of its control data in the staging slot (the
+    kernel never writes back into a sendmsg header), and whether its name
+    pinned a file (a unix path's)."""
     iov, iovlen, control_ptr, controllen, flags = struct.unpack("<QQQQI", hdr[16:52])
-    raw, via = _send_name(call, name_ptr, namelen) if name_ptr else (b"", False)
+    raw, via = _send_name(call, *dest) if dest[1] else (b"", False)
     control = b""
     if control_ptr and controllen:
         if controllen > CONTROL_MAX:
@@ -302,9 +360,15 @@ def _staged_msghdr(call, hdr_addr):
     return addrs[0], via
 
 
-@handler("sendmsg", note="a datagram to a unix path is sent as connect(2) is (_via_magic_link)")
+@handler("sendmsg", note="a datagram to a unix path is sent as connect(2) is (_via_magic_link); a guest "
+         "root's link change on its own interfaces is carried out (sentry/net/links.py)")
 def sys_sendmsg(call):
-    hdr, via = _staged_msghdr(call, call.args[1])
+    raw = call.read(call.args[1], MSGHDR)
+    dest = _msg_dest(call, raw)
+    done = _link_change_msg(call, raw, dest, call.args[2] & 0xFFFFFFFF)
+    if done is not None:
+        return done
+    hdr, via = _staged_msghdr(call, raw, dest)
     return _send_rewrite(call, {1: hdr}, via)
 
 
@@ -314,7 +378,13 @@ def sys_sendmmsg(call):
     if call.args[2] & 0xFFFFFFFF == 0:
         return 0
     vec = call.args[1]
-    hdr, via = _staged_msghdr(call, vec)
+    raw = call.read(vec, MSGHDR)
+    dest = _msg_dest(call, raw)
+    done = _link_change_msg(call, raw, dest, call.args[3] & 0xFFFFFFFF)
+    if done is not None:
+        call.write(vec + MSGHDR, struct.pack("<I", done))
+        return 1
+    hdr, via = _staged_msghdr(call, raw, dest)
 
     def record(task, result):
         # msg_len of the message sent, then the count sendmmsg reports

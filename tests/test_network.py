@@ -132,15 +132,85 @@ def test_guest_listen_takes_no_host_port(mode):
 @pytest.mark.parametrize("dns", ["none", "default"])
 def test_only_the_sandboxs_interfaces(dns):
     """Its loopback, with (by default) the addresses of the host's
-    resolvers, where the DNS relay answers (sentry/net/dns.py)."""
+    resolvers, where the DNS relay answers (sentry/net/dns.py), and eth0
+    with its default route (vfs/netns.py)."""
     from sentry.net import dns as _dns
     r = run_sentry(["sh", "-c", "ip -o link | cut -d: -f2; ip -o addr | awk '{print $2, $4}'; "
                     "ip route"], extra=["--dns", "none"] if dns == "none" else [])
     assert r.returncode == 0, r.stderr.decode()
     lines = [line.strip() for line in r.stdout.decode().splitlines()]
     relayed = [] if dns == "none" else [ip for ip in _dns.host_nameservers() if not ip.is_loopback]
-    assert lines == ["lo", "lo 127.0.0.1/8"] + [f"lo {ip}/32" for ip in relayed if ip.version == 4] + \
-        ["lo ::1/128"] + [f"lo {ip}/128" for ip in relayed if ip.version == 6], lines
+    assert lines == ["lo", "eth0@if3", "lo 127.0.0.1/8"] + [f"lo {ip}/32" for ip in relayed if ip.version == 4] + \
+        ["lo ::1/128"] + [f"lo {ip}/128" for ip in relayed if ip.version == 6] + \
+        ["eth0 10.0.2.15/24", "eth0 fe80::5054:ff:fe12:3456/64",
+         "default via 10.0.2.2 dev eth0", "10.0.2.0/24 dev eth0 proto kernel scope link src 10.0.2.15"], lines
+
+
+def test_none_has_only_its_loopback():
+    r = run_sentry(["sh", "-c", "ip -o link | cut -d: -f2; ip -o addr | awk '{print $2, $4}'; ip route"],
+                   extra=["--network=none"])
+    assert [line.strip() for line in r.stdout.decode().splitlines()] == \
+        ["lo", "lo 127.0.0.1/8", "lo ::1/128"], r.stderr.decode()
+
+
+# Natively: root in `unshare -rn` with what sentry builds for --network=sandbox
+# (vfs/netns.py) built by hand -- eth0 the end of a veth pair whose other end,
+# the gateway, is in a namespace of its own -- then the script runs, with args.
+NATIVE_SANDBOX = """
+ip link set lo up
+unshare -n sleep 1000 & gw=$!
+while [ "$(readlink /proc/$gw/ns/net)" = "$(readlink /proc/self/ns/net)" ]; do sleep 0.01; done
+ip link add eth0 index 2 address 52:54:00:12:34:56 type veth peer name eth0 index 3 address 52:55:0a:00:02:02 netns $gw
+nsenter --net=/proc/$gw/ns/net sh -c "ip addr add 10.0.2.2/24 dev eth0 && ip link set eth0 up && sysctl -qw net.ipv4.ip_forward=1"
+sysctl -qw net.ipv6.conf.eth0.accept_dad=0
+ip addr add 10.0.2.15/24 brd + dev eth0 && ip link set eth0 up && ip route add default via 10.0.2.2 dev eth0
+sh -c "$0" native "$@"; rc=$?
+kill $gw
+exit $rc
+"""
+
+
+def native_sandbox(script, *args, timeout=60):
+    return subprocess.run(["unshare", "-rn", "sh", "-c", NATIVE_SANDBOX, script, *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+ONE_INTERFACE = """
+ip addr; ip route; ip -6 route; ip -o link show eth0; hostname -I; ifconfig eth0 | head -2
+python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("8.8.8.8", 80))
+print("idiom", s.getsockname()[0])
+srv = socket.create_server(("0.0.0.0", 0)); port = srv.getsockname()[1]
+for dest in (("10.0.2.15", port), ("10.0.2.2", 80)):
+    c = socket.socket()
+    print(dest[0], c.connect_ex(dest))
+'
+"""
+
+
+def test_eth0_as_on_a_host_with_one_interface():
+    """ip addr, ip route, hostname -I, ifconfig and the `connect(("8.8.8.8",
+    80)); getsockname()` idiom show eth0 as natively; a server of the
+    sandbox's is reached at 10.0.2.15 (by the sandbox's own kernel, not the
+    host's), the gateway refuses."""
+    native = native_sandbox(ONE_INTERFACE)
+    assert native.returncode == 0, native.stderr
+    boxed = run_sentry(["sh", "-c", ONE_INTERFACE], extra=["--dns", "none"])
+    assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()
+    assert "idiom 10.0.2.15\n10.0.2.15 0\n10.0.2.2 111\n" in native.stdout
+
+
+def test_eth0_comes_back_with_its_route():
+    """A guest root may take eth0 down and up (sentry/net/links.py); up, it
+    has its address and default route again (natively the route would be
+    gone: sentry puts back what it configured)."""
+    r = run_sentry(["sh", "-c", "ip link set eth0 mtu 1400 down; ip route; echo; ip link set eth0 up; ip route; "
+                    "ip -o link show eth0 | cut -d' ' -f2-5"], extra=["--dns", "none"])
+    assert r.stdout.decode().splitlines() == [
+        "", "default via 10.0.2.2 dev eth0 ", "10.0.2.0/24 dev eth0 proto kernel scope link src 10.0.2.15 ",
+        "eth0@if3: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1400"], r.stderr.decode()
 
 
 ABSTRACT = """
@@ -192,8 +262,8 @@ def test_unprivileged_sandbox_is_isolated(as_nobody):  # noqa: F811
     try:
         r = as_nobody(["--", "python3", "-c", CONNECT, "127.0.0.1", str(srv.getsockname()[1])])
         assert r.stdout.decode().strip().startswith("refused"), r.stderr.decode()
-        r = as_nobody(["--", "sh", "-c", "ip -o link | cut -d: -f2; id -u"])
-        assert r.stdout.decode().split() == ["lo", "0"], r.stderr.decode()
+        r = as_nobody(["--", "sh", "-c", "ip -o link | cut -d: -f2; hostname -I; id -u"])
+        assert r.stdout.decode().split() == ["lo", "eth0@if3", "10.0.2.15", "0"], r.stderr.decode()
         r = as_nobody(["--network=host", "--", "python3", "-c", CONNECT, "127.0.0.1", str(srv.getsockname()[1])])
         assert r.stdout.decode().strip() == "CONNECTED", r.stderr.decode()
     finally:
@@ -255,6 +325,12 @@ def serve(port):
         c.sendall(b'token-%d\\n' % port); c.close()
 for p in (8081, 8082):
     threading.Thread(target=serve, args=(p,), daemon=True).start()
+def answer():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((sys.argv[1], 8081))
+    while True:
+        _, a = u.recvfrom(100)
+        u.sendto(b'udp-token', a)
+threading.Thread(target=answer, daemon=True).start()
 print('ready', flush=True)
 sys.stdin.read()
 """
@@ -263,7 +339,8 @@ sys.stdin.read()
 @pytest.fixture(scope="module")
 def remote():
     """A 'remote' host on this machine: a network namespace behind a veth
-    pair (host side .1, its side .2), with servers on 8081 and 8082."""
+    pair (host side .1, its side .2), with servers on 8081 and 8082, and
+    one that answers datagrams on 8081/udp."""
     pid = os.getpid()
     ns, net = f"sntest{pid}", f"10.232.{pid % 250}"
     with veth_namespace(ns, f"snh{pid}", f"snn{pid}", net, "the outbound tests"):
@@ -327,6 +404,66 @@ def test_outbound_default_refuses_the_host_itself(remote):
             f"{remote}.1:{port} errno 111"] + [f"{a}:{port} errno 111" for a in _host_addresses()]
     finally:
         srv.close()
+
+
+UDP_OUT = """
+import ctypes, socket, struct, sys
+dest = (sys.argv[1], 8081)
+def answer(s):
+    s.settimeout(1)
+    try:
+        return s.recv(100).decode()
+    except socket.timeout:
+        return 'nothing'
+    except OSError as e:
+        return f'errno {e.errno}'
+def sendmmsg(s):
+    libc = ctypes.CDLL(None, use_errno=True)
+    name = ctypes.create_string_buffer(struct.pack('=HH4s8x', 2, socket.htons(dest[1]), socket.inet_aton(dest[0])), 16)
+    data = ctypes.create_string_buffer(b'x', 1)
+    iov = (ctypes.c_uint64 * 2)(ctypes.addressof(data), 1)
+    mm = ctypes.create_string_buffer(struct.pack('=QI4xQQQQI4xI4x', ctypes.addressof(name), 16,
+                                                 ctypes.addressof(iov), 1, 0, 0, 0, 0), 64)
+    if libc.sendmmsg(s.fileno(), mm, 1, 0) < 0:
+        raise OSError(ctypes.get_errno(), 'sendmmsg')
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for how, send in (('sendto', lambda: u.sendto(b'x', dest)), ('sendmsg', lambda: u.sendmsg([b'x'], [], 0, dest)),
+                  ('sendmmsg', lambda: sendmmsg(u))):
+    try:
+        send()
+        print(how, 'sent', answer(u))
+    except OSError as e:
+        print(how, 'errno', e.errno)
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.setsockopt(socket.IPPROTO_IP, 11, 1)          # IP_RECVERR: the ICMP error a router sends
+try:
+    c.connect(dest)
+    print('connected', c.send(b'x'), answer(c))
+except OSError as e:
+    print('connect errno', e.errno)
+"""
+
+
+def test_udp_to_the_outside(remote, tmp_path):
+    """UDP is not carried outside: sendto, sendmsg and sendmmsg to an outside
+    address are ENETUNREACH (one audit line); a connected socket's datagram
+    goes out of eth0 and stops at the gateway, which answers "network
+    unreachable" (seen with IP_RECVERR).  The server, which answers any
+    datagram, hears nothing; from the host it answers (the control)."""
+    host = subprocess.run([sys.executable, "-c", UDP_OUT, f"{remote}.2"], capture_output=True, text=True)
+    assert host.stdout.splitlines() == ["sendto sent udp-token", "sendmsg sent udp-token", "sendmmsg sent udp-token",
+                                        "connected 1 udp-token"], host.stderr
+    trail = tmp_path / "audit"
+    r = run_sentry(["python3", "-c", UDP_OUT, f"{remote}.2"], extra=["--audit", str(trail)])
+    assert r.stdout.decode().splitlines() == ["sendto errno 101", "sendmsg errno 101", "sendmmsg errno 101",
+                                              "connected 1 errno 101"], r.stderr.decode()
+    import json
+    events = [json.loads(line) for line in trail.read_text().splitlines()]
+    assert [(e["address"], e["port"], e["why"], e["errno"]) for e in events if e["kind"] == "net-refused"] == [
+        (f"{remote}.2", 8081, "datagram", "ENETUNREACH")]
+    r = run_sentry(["python3", "-c", UDP_OUT, f"{remote}.2"], extra=["--network=none"])
+    assert r.stdout.decode().splitlines() == ["sendto errno 101", "sendmsg errno 101", "sendmmsg errno 101",
+                                              "connect errno 101"], r.stderr.decode()
 
 
 def test_none_mode_has_no_outbound(remote):
@@ -426,21 +563,20 @@ def _inode_free(text):
 
 def test_proc_net_is_the_sandboxs(tmp_path):
     """netstat, ifconfig and ss inside see what they see natively in a fresh
-    network namespace with lo up: the sandbox's sockets and interfaces, no
-    host listener (one is listening now)."""
+    network namespace set up as sentry sets the sandbox's: the sandbox's
+    sockets and interfaces, no host listener (one is listening now)."""
     host = _host_server("0.0.0.0")
     port = host.getsockname()[1]
     try:
         boxed = run_sentry(["python3", "-c", PROC_NET], extra=["--dns", "none"])
-        native = subprocess.run(["unshare", "-n", "sh", "-c", 'ip link set lo up && python3 -c "$0"', PROC_NET],
-                                capture_output=True, text=True, timeout=60)
+        native = native_sandbox('python3 -c "$1"', PROC_NET)
     finally:
         host.close()
     assert native.returncode == 0, native.stderr
     assert boxed.returncode == 0, boxed.stderr.decode()
     assert _inode_free(boxed.stdout.decode()) == _inode_free(native.stdout)
     out = boxed.stdout.decode()
-    assert "127.0.0.1:4321" in out and "sentry-proc-net-test" in out and "['lo:']" in out
+    assert "127.0.0.1:4321" in out and "sentry-proc-net-test" in out and "['eth0:', 'lo:']" in out
     assert f":{port} " not in out
 
 

@@ -79,6 +79,7 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
         self.mm_checked = frozenset()  # numbers of the calls C checks against the staging area
         self.outbound = None           # --network=sandbox: outbound connections (sentry/net/outbound.py)
         self.dns_addresses = set()     # resolvers the DNS relay serves inside the sandbox (sentry/net/dns.py)
+        self.sandbox_networks = ()     # eth0's subnet, the sandbox's own (vfs/netns.py), when it has one
         self.net_policy = None         # their --net-allow policy (sentry/net/policy.py)
         self.audit = audit.OFF         # --audit's trail (kernel/audit.py)
         self.handover_listener = None  # answers the guest's fd handovers (platform/handover.py)

@@ -41,17 +41,51 @@ def destination(family, raw):
     return None
 
 
-def inside(ip):
-    """Whether ip is the sandbox's own: its loopback, or "this host"."""
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback or ip.is_unspecified
+def _v4(ip):
+    return ip.ipv4_mapped if ip.version == 6 and ip.ipv4_mapped is not None else ip
+
+
+def inside(kernel, ip):
+    """Whether ip is the sandbox's own: its loopback, "this host", or eth0's
+    subnet (the sandbox itself and its gateway: vfs/netns.py)."""
+    ip = _v4(ip)
+    return ip.is_loopback or ip.is_unspecified or any(ip in n for n in kernel.sandbox_networks)
 
 
 def _relayed(kernel, ip):
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip in getattr(kernel, "dns_addresses", ())
+    return _v4(ip) in kernel.dns_addresses
+
+
+def refuse_datagram(call, family, raw):
+    """sendto/sendmsg of a datagram socket to an address outside the
+    sandbox (--network=sandbox): ENETUNREACH, as before eth0 had a route
+    (UDP is not carried outside; the Sentry makes TCP connections only).
+    Not a boundary: what passes, or what a racing thread sends instead from
+    another socket, goes out of eth0 to the gateway, which forwards nothing
+    (vfs/netns.py).  Multicast, broadcast, the sandbox's own addresses and
+    the DNS relay's pass."""
+    kernel = call.kernel
+    dest = destination(family, raw) if kernel.outbound is not None and family in (AF_INET, AF_INET6) else None
+    if dest is None:
+        return
+    ip = _v4(dest[0])
+    if inside(kernel, ip) or _relayed(kernel, ip) or ip.is_multicast or ip == ipaddress.IPv4Address("255.255.255.255"):
+        return
+    dup = kernel.borrow_fd(call.process, call.fd(0))
+    try:
+        with socket.socket(fileno=os.dup(dup)) as sock:
+            datagram = sock.type == socket.SOCK_DGRAM
+    except OSError:
+        return                                 # not a socket: the kernel's answer
+    finally:
+        os.close(dup)
+    if datagram:
+        key = ("net-refused", ip, dest[1])
+        if key not in kernel.warned:           # one audit line per destination, not per datagram
+            kernel.warned.add(key)
+            kernel.audit.event("net-refused", call.task, call=call, address=str(ip), port=dest[1],
+                               why="datagram", errno=errno.ENETUNREACH)
+        raise SyscallError(errno.ENETUNREACH)
 
 
 def in_sandbox(kernel, sock):
@@ -127,11 +161,10 @@ def outbound(call, family, raw, dest, staged_rewrite):
                 if sock.family != family or not mine:
                     return staged_rewrite()         # EAFNOSUPPORT, EISCONN...: the kernel's answer
                 if sock.type != socket.SOCK_STREAM:
-                    if _relayed(kernel, ip):
-                        # a resolver the DNS relay serves inside the sandbox (net/dns.py)
-                        return staged_rewrite()
-                    # UDP to the outside is not offered: as a network without that route
-                    raise SyscallError(errno.ENETUNREACH)
+                    # a datagram socket's connect: the kernel's, by eth0's default route
+                    # (the `connect(("8.8.8.8", 80)); getsockname()` idiom), or ENETUNREACH
+                    # where there is none; what it sends later stops at the gateway
+                    return staged_rewrite()
                 if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
                     return staged_rewrite()
                 try:

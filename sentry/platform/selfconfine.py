@@ -85,6 +85,8 @@ IOCTL_REQUESTS = {
     # the fd handover's listener (platform/handover.py)
     "SECCOMP_IOCTL_NOTIF_RECV": 0xC0502100, "SECCOMP_IOCTL_NOTIF_SEND": 0xC0182101,
     "SECCOMP_IOCTL_NOTIF_ADDFD": 0x40182103,
+    # the flags of a sandbox interface a guest root's SIOCSIFFLAGS would change (net/links.py)
+    "SIOCGIFFLAGS": 0x8913,
 }
 # the host sockets the Sentry makes itself after set-up (sentry/net): outbound
 # connections and the routing query of the outbound policy
@@ -187,7 +189,7 @@ SENTRY = PYTHON_RUNTIME + [
     Call("fcntl", "fd flags; a guest's OFD locks on its copy of the fd",
          one_of(1, "cmd", SENTRY_FCNTL_COMMANDS)),
     Call("flock", "a guest's flock on its copy of the fd (syscalls/locks.py)"),
-    Call("ioctl", "terminal and inode-flag requests on guest fds; fd handovers",
+    Call("ioctl", "terminal and inode-flag requests on guest fds; fd handovers; an interface's flags",
          one_of(1, "request", IOCTL_REQUESTS)),
     # sockets: only those of guests (borrowed) and the helper's socket pair
     Call("sendmsg", "requests to the mount helper, with fds"),
@@ -250,6 +252,9 @@ MOUNT_HELPER = PYTHON_RUNTIME + [
     Call("getsockname", "socket(fileno=) asks"),
     Call("fcntl", "fd flags", one_of(1, "cmd", FCNTL_COMMANDS)),
     Call("ioctl", "isatty() of Python's io", one_of(1, "request", {"TCGETS": 0x5401})),
+    Call("sendto", "a guest root's link change (up/down, MTU) on its netlink socket in the sandbox's "
+         "network namespace (vfs/netns.py)"),
+    Call("recvfrom", "the kernel's answer to it"),
     KILLS_THE_SENTRY,
 ]
 
@@ -336,6 +341,8 @@ MOUNT_HELPER_CAPS = {
     "CAP_SYS_ADMIN": "unshare(CLONE_NEWNS) and mount for a unix socket's bind",
     "CAP_SYS_CHROOT": "chroot for a unix socket's bind",
     "CAP_DAC_OVERRIDE": "creates the socket file in a guest directory whatever its mode",
+    "CAP_NET_ADMIN": "the link changes a guest root makes on the sandbox's own interfaces (lo up/down, "
+                     "MTU: vfs/netns.py), in the sandbox's network namespace, on its own netlink socket",
 }
 JANITOR_CAPS = {
     "CAP_DAC_OVERRIDE": "lists and removes what guests left, whatever its modes",

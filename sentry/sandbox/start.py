@@ -99,6 +99,7 @@ def run(cfg, on_ready=None, control=None):
             kernel.netns_cookie = _netns_cookie(mountns)
         if cfg.network == "sandbox":
             from sentry.net.outbound import Outbound
+            _eth0(mountns, kernel)
             outbound = kernel.outbound = Outbound(private)
             kernel.net_policy = cfg.net_policy
             _dns_relay(cfg, mountns, outbound, kernel)
@@ -234,6 +235,19 @@ def _publish(cfg, mountns):
         return publish.Forwarder(listeners, mountns.netns_fd, mountns.userns_fd)
     except OSError as e:
         raise ConfigError(f"--publish: {e.strerror}")
+
+
+def _eth0(mountns, kernel):
+    """--network=sandbox: eth0, with its address and a default route to a
+    gateway that reaches nothing beyond it (vfs/netns.py).  Where the kernel has no
+    veth, the sandbox goes on with its loopback only, and a warning."""
+    from sentry.vfs import netns
+    try:
+        mountns.add_eth0()
+    except OSError as e:
+        log.warning("no eth0 in the sandbox (%s): its loopback only", e.strerror or e)
+        return
+    kernel.sandbox_networks = (netns.ETH0.network,)
 
 
 def _dns_relay(cfg, mountns, outbound, kernel):

@@ -21,13 +21,14 @@ import json
 import os
 import socket
 import stat
+import time
 
 from sentry._native import ffi, lib
 from sentry.host import CONFINED, openat2
+from sentry.vfs import netns
 
 SHMMAX = 1 << 40                  # the sandbox's largest System V shared memory segment
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWIPC = 0x00020000, 0x10000000, 0x40000000, 0x08000000
-SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 MS_RDONLY, MS_NOSUID, MS_NOEXEC, MS_REMOUNT = 1, 2, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 O_PATH = 0o10000000
@@ -61,6 +62,7 @@ class MountNamespace:
         System V IPC objects and POSIX message queues, apart from the
         host's and other sandboxes'."""
         self.netns_fd = self.userns_fd = self.ipcns_fd = None
+        self.interfaces = {}          # the sandbox's interfaces: name -> index
         self.scratch = os.path.join(workdir, "unix-bind")
         os.mkdir(self.scratch, 0o700)
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -86,6 +88,7 @@ class MountNamespace:
             self.close()
             raise Unavailable(reply.get("why") or os.strerror(reply["errno"]))
         self.shm_capped = bool(reply.get("shm_capped"))
+        self.interfaces = reply.get("interfaces", {})
         if len(fds) != (1 if root else 2) + bool(network):
             for fd in fds:
                 os.close(fd)
@@ -109,6 +112,17 @@ class MountNamespace:
         ends: where the DNS relay answers (sentry/net/dns.py)."""
         self._request(op="address", address=address)
 
+    def add_eth0(self):
+        """--network=sandbox: the sandbox's eth0 (vfs/netns.py), before set-up
+        ends; its index joins self.interfaces."""
+        self.interfaces = self._exchange(op="eth0")[0]["interfaces"]
+
+    def set_link(self, index, up=None, mtu=None):
+        """A guest root's `ip link set` on interface `index` of the sandbox
+        (up, down, MTU), checked by sentry/net/links.py; raises OSError
+        with the kernel's errno."""
+        self._request(op="link", index=index, up=up, mtu=mtu)
+
     def _receive(self):
         """(reply, fds); None when the helper is gone."""
         msg, fds, _, _ = socket.recv_fds(self.sock, 65536, 4)
@@ -117,6 +131,11 @@ class MountNamespace:
         return json.loads(msg), fds
 
     def _request(self, fds=(), **req):
+        """The fds the helper answers a request with."""
+        return self._exchange(fds, **req)[1]
+
+    def _exchange(self, fds=(), **req):
+        """(the helper's reply, the fds it sent); its errno raised."""
         socket.send_fds(self.sock, [json.dumps(req).encode()], list(fds))
         reply, got = self._receive()
         if reply is None:
@@ -125,7 +144,7 @@ class MountNamespace:
             for fd in got:
                 os.close(fd)
             raise OSError(reply["errno"], os.strerror(reply["errno"]))
-        return got
+        return reply, got
 
     def mount(self, fstype, target, options):
         """Mount fstype on the directory target (a path in the Sentry's
@@ -172,6 +191,7 @@ def _serve(sock, uid, gid, root, sentry, network=False):
     # no terminal's Ctrl-C or hang-up reaches it; it ends when the Sentry does
     os.setsid()
     os.chdir("/")
+    net = None
     try:
         _enter(uid, gid, root, network)
         # no shared memory segment can span from below the staging area
@@ -188,7 +208,8 @@ def _serve(sock, uid, gid, root, sentry, network=False):
         if not root:
             ns.append(os.open("/proc/self/ns/user", os.O_RDONLY | os.O_CLOEXEC))
         if network:
-            _loopback_up()
+            net = _Network()
+            started["interfaces"] = net.interfaces
             ns.append(os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC))
     except OSError as e:
         socket.send_fds(sock, [json.dumps({"errno": e.errno, "why": f"{e.strerror} ({e.filename or 'unshare'})"}).encode()], [])
@@ -200,13 +221,13 @@ def _serve(sock, uid, gid, root, sentry, network=False):
         try:
             msg, fds, _, _ = socket.recv_fds(sock, 65536, 4)
         except OSError:
-            return
+            break
         if not msg:
-            return                        # the Sentry is gone
+            break                         # the Sentry is gone
         req = json.loads(msg)
-        out = []
+        out, reply = [], {}
         try:
-            if confined and req["op"] != "bind":
+            if confined and req["op"] not in ("bind", "link"):
                 # set-up is over: its filter would stop the helper at the first mount
                 raise OSError(errno.EPERM, "confined")
             if req["op"] == "confine":
@@ -218,13 +239,19 @@ def _serve(sock, uid, gid, root, sentry, network=False):
                 out = [os.open(req["target"], O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)]
             elif req["op"] == "dev":
                 out = [_make_dev(req["target"], req["nodes"], req["links"], req["dirs"], root)]
-            elif req["op"] == "address":
-                _add_address(req["address"])
+            elif req["op"] == "address" and net is not None:
+                net.add_address(req["address"])
+            elif req["op"] == "link" and net is not None:
+                net.set_link(req["index"], req["up"], req["mtu"])
+            elif req["op"] == "eth0" and net is not None:
+                net.add_eth0()
+                reply = {"interfaces": net.interfaces}
             elif req["op"] == "socket":
                 out = [socket.socket(req["family"], req["kind"], req["proto"]).detach()]
             elif req["op"] == "bind":
                 _bind_in_view(fds[0], fds[1], bytes.fromhex(req["name"]), req["umask"], req["scratch"])
-            reply = {}
+            else:
+                raise OSError(errno.EINVAL, "no such request")
         except OSError as e:
             reply = {"errno": e.errno or errno.EIO}
         finally:
@@ -233,6 +260,10 @@ def _serve(sock, uid, gid, root, sentry, network=False):
         socket.send_fds(sock, [json.dumps(reply).encode()], out)
         for fd in out:
             os.close(fd)
+    if net is not None:
+        # closed here: a socket left to the collector warns, and the warning's
+        # repr asks getpeername, which the helper's filter forbids
+        net.close()
 
 
 def _enter(uid, gid, root, network=False):
@@ -248,39 +279,119 @@ def _enter(uid, gid, root, network=False):
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
 
 
-def _loopback_up():
-    """`ip link set lo up` in the new network namespace: 127.0.0.1/8 and ::1."""
-    import fcntl
-    import struct
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        req = struct.pack("16sH14x", b"lo", 0)
-        flags = struct.unpack_from("16sH", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
-        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+class _Network:
+    """The helper's hold on the sandbox's network namespace: its interfaces,
+    the configuration sentry gave them, and the netlink socket it makes its
+    requests on (one, made at set-up)."""
+
+    def __init__(self):
+        self.rtnl = netns.Rtnl()
+        self.interfaces = {"lo": self.rtnl.index_of("lo")}
+        self.given = {}               # index -> [what sentry configured on it: to redo once it is up again]
+        self.gateway = None           # eth0's other end: (an fd on its namespace, a netlink socket there)
+        self.set_link(self.interfaces["lo"], True, None)
+
+    def _give(self, index, step):
+        step()
+        self.given.setdefault(index, []).append(step)
+
+    def add_address(self, text):
+        """`ip addr add ADDRESS dev lo` (a /32 or /128): where the DNS relay answers."""
+        import ipaddress
+        ip = ipaddress.ip_address(text)
+        lo = self.interfaces["lo"]
+        self._give(lo, lambda: netns.add_address(self.rtnl, lo, ip, ip.max_prefixlen, netns.RT_SCOPE_HOST))
+
+    def add_eth0(self):
+        """eth0 with its address and a default route through the gateway,
+        the other end of a veth pair in a namespace of its own (vfs/netns.py)."""
+        fd, gw = _gateway_namespace()
+        self.gateway = (fd, gw)
+        # Two ends of one index wait for the kernel's next link-state round
+        # (up to a second) before eth0 shows its carrier; different ones are
+        # seen at once.  2 and 3, unless the namespaces have interfaces of
+        # their own there (the host's tunnel modules make some).
+        for indexes in ((2, 3), (0, 0)):
+            err = netns.add_veth(self.rtnl, "eth0", netns.ETH0_MAC, "eth0", netns.GATEWAY_MAC, fd, indexes)
+            if err not in (errno.EBUSY, errno.EEXIST):
+                break
+        if err:
+            raise OSError(err, f"veth: {os.strerror(err)}")
+        peer = gw.index_of("eth0")
+        netns.add_address(gw, peer, netns.GATEWAY.ip, netns.GATEWAY.network.prefixlen)
+        err = netns.set_link(gw, peer, True)
+        if err:
+            raise OSError(err, os.strerror(err))
+        eth0 = self.interfaces["eth0"] = self.rtnl.index_of("eth0")
+        _sysctl("net/ipv6/conf/eth0/accept_dad", "0")     # its link-local address usable at once
+        self._give(eth0, lambda: netns.add_address(self.rtnl, eth0, netns.ETH0.ip, netns.ETH0.network.prefixlen))
+        self.set_link(eth0, True, None)
+        self._give(eth0, lambda: netns.add_default_route(self.rtnl, netns.GATEWAY.ip, eth0))
+        for _ in range(300):
+            if self.rtnl.running("eth0"):
+                break
+            time.sleep(0.01)
+
+    def set_link(self, index, up, mtu):
+        """A link change of the guest's (its values checked again here: only
+        the sandbox's own interfaces, up/down and an MTU).  Once an interface
+        is up again, what sentry configured on it is put back (an IPv6
+        address goes when its interface goes down, routes through it too)."""
+        if index not in self.interfaces.values() or up not in (None, True, False) or \
+                not (mtu is None or (type(mtu) is int and 0 <= mtu <= 0xFFFFFFFF)):
+            raise OSError(errno.EINVAL, "not a change the helper makes")
+        err = netns.set_link(self.rtnl, index, up, mtu)
+        if err:
+            raise OSError(err, os.strerror(err))
+        if up:
+            for step in self.given.get(index, ()):
+                step()
+
+    def close(self):
+        self.rtnl.close()
+        if self.gateway is not None:
+            os.close(self.gateway[0])
+            self.gateway[1].close()
 
 
-RTM_NEWADDR, NLM_F_REQUEST, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLMSG_ERROR = 20, 1, 4, 0x400, 0x200, 2
-IFA_ADDRESS, IFA_LOCAL, RT_SCOPE_HOST = 1, 2, 254
+def _sysctl(name, value):
+    """A sysctl of the network namespace the caller is in, where it can be
+    set: none it sets is needed (a kernel without IPv6 lacks some)."""
+    try:
+        with open(f"/proc/sys/{name}", "w") as f:
+            f.write(value)
+    except OSError:
+        pass
 
 
-def _add_address(text):
-    """`ip addr add ADDRESS dev lo` (a /32 or /128), by rtnetlink."""
-    import ipaddress
-    import struct
-    ip = ipaddress.ip_address(text)
-    family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
-    raw = ip.packed
-    attr = b"".join(struct.pack("HH", 4 + len(raw), kind) + raw for kind in (IFA_LOCAL, IFA_ADDRESS))
-    body = struct.pack("BBBBI", family, len(raw) * 8, 0, RT_SCOPE_HOST, socket.if_nametoindex("lo")) + attr
-    msg = struct.pack("IHHII", 16 + len(body), RTM_NEWADDR,
-                      NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, 1, 0) + body
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0) as nl:
-        nl.send(msg)
-        reply = nl.recv(4096)
-    kind, = struct.unpack_from("H", reply, 4)
-    if kind == NLMSG_ERROR:
-        err, = struct.unpack_from("i", reply, 16)
-        if err < 0 and -err != errno.EEXIST:
-            raise OSError(-err, os.strerror(-err))
+def _gateway_namespace():
+    """A network namespace for eth0's other end: (an fd on it, a netlink
+    socket there).  Made by a child, so that the helper itself never leaves
+    the sandbox's namespace (its later sockets are made there)."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            mine.close()
+            _check(lib.sn_unshare(CLONE_NEWNET))
+            _sysctl("net/ipv4/ip_forward", "1")
+            nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, netns.NETLINK_ROUTE)
+            socket.send_fds(theirs, [b"ns"], [os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC), nl.fileno()])
+            code = 0
+        finally:
+            os._exit(code)
+    theirs.close()
+    try:
+        _, fds, _, _ = socket.recv_fds(mine, 16, 2)
+    finally:
+        mine.close()
+        os.waitpid(pid, 0)
+    if len(fds) != 2:
+        for fd in fds:
+            os.close(fd)
+        raise OSError(errno.EIO, "no gateway namespace")
+    return fds[0], netns.Rtnl(socket.socket(fileno=fds[1]))
 
 
 def _make_dev(target, nodes, links, dirs, root):

@@ -1,0 +1,267 @@
+"""The link changes a guest root may make on the sandbox's own interfaces:
+`ip link set lo up` (down, mtu N) -- by rtnetlink's RTM_NEWLINK (iproute2)
+or by the SIOCSIFFLAGS and SIOCSIFMTU ioctls (busybox, ifconfig).
+
+The guest holds no capability over its network namespace (docs/design.md,
+Network), so the kernel answers such a request EPERM.  A guest that holds
+the emulated CAP_NET_ADMIN gets instead what Linux gives root in a network
+namespace of its own.  By rtnetlink:
+
+  1. The request must come by a trapped call that names the kernel
+     (AF_NETLINK, port id 0) as its destination: sendmsg, sendmmsg, or
+     sendto, as iproute2, libnl, libmnl and busybox send.  (write(2),
+     send, and sendto without an address run untrapped; a sendmsg without
+     one is not looked at, so that no other sendmsg pays for the look: the
+     kernel's EPERM.)
+  2. The buffer is walked as netlink_rcv_skb walks it.  Every message must
+     be an allowed link change or one the kernel answers without acting on
+     it (no NLM_F_REQUEST, a control type, a RTM_NEWLINK with no body); a
+     link change is a well-formed RTM_NEWLINK on an interface of the
+     sandbox's (by index, or by IFLA_IFNAME) that changes IFF_UP and/or
+     sets IFLA_MTU, and nothing else.  Anything else -- another attribute,
+     other flags, bytes the kernel would warn about, a rename -- leaves the
+     whole call to the kernel (EPERM).
+  3. The fd must be a NETLINK_ROUTE socket of the sandbox's namespace: the
+     Sentry takes its own duplicate (pidfd_getfd) and from there on acts on
+     that object only, never on the fd number a racing thread can dup2 over.
+  4. The namespace helper, which owns the namespace, makes each change from
+     the checked values (vfs/netns.py), never from the guest's bytes.
+  5. The Sentry sends, on its duplicate, a buffer of the same length and
+     layout in which each change is the same header without NLM_F_REQUEST
+     and a zeroed body: netlink_rcv_skb acks such a message with error 0
+     when NLM_F_ACK is set and sends nothing otherwise, so the kernel itself
+     queues on the guest's socket the reply Linux gives (the ack's copy of
+     the request header differs in that flag only).  It asks nothing of the
+     Sentry's own credentials.  The call returns what that send returns.
+"""
+import errno
+import fcntl
+import os
+import socket
+import struct
+
+from sentry.errors import SyscallError
+from sentry.net.connect import in_sandbox
+from sentry.vfs.netns import (HDR, IFF_UP, IFINFO, IFLA_IFNAME, IFLA_MTU, NLA, NLM_F_ACK, NLM_F_CREATE,
+                              NLM_F_REQUEST, NLMSG_MIN_TYPE, RTM_NEWLINK, align)
+
+CAP_NET_ADMIN = 12
+AF_NETLINK, NETLINK_ROUTE = 16, 0
+SO_PROTOCOL, SO_DOMAIN = 38, 39
+SOCKADDR_NL = struct.Struct("=HHII")     # family, pad, pid, groups
+MSG_DONTWAIT, MSG_NOSIGNAL = 0x40, 0x4000
+MAX_REQUEST = 65536                      # larger buffers are the kernel's
+IFNAMSIZ = 16
+
+
+def maybe(kernel, head, total):
+    """Whether a send of `total` bytes starting with `head` (its first
+    HDR.size bytes, or fewer) can be a link change: a cheap look before the
+    whole buffer is read and the fd borrowed."""
+    if not getattr(kernel.mountns, "interfaces", None) or not HDR.size <= total <= MAX_REQUEST \
+            or len(head) < HDR.size:
+        return False
+    length, kind, flags, _, _ = HDR.unpack_from(head)
+    return HDR.size <= length <= total and (kind == RTM_NEWLINK or kind < NLMSG_MIN_TYPE
+                                            or not flags & NLM_F_REQUEST)
+
+
+def plan(data, interfaces):
+    """(the buffer to send instead, [(index, up, mtu)]) for a buffer of
+    allowed link changes and messages the kernel answers without acting
+    (step 2 above); None when the kernel must answer the buffer itself."""
+    out = bytearray(len(data))
+    changes = []
+    off = 0
+    while len(data) - off >= HDR.size:
+        length, kind, flags, seq, pid = HDR.unpack_from(data, off)
+        if length < HDR.size or length > len(data) - off:
+            break                                  # the kernel stops there, silently
+        if not flags & NLM_F_REQUEST or kind < NLMSG_MIN_TYPE or (kind == RTM_NEWLINK and length == HDR.size):
+            pass                                   # acked (if asked) with 0, nothing done
+        elif kind == RTM_NEWLINK:
+            change = link_change(flags, data[off + HDR.size:off + length], interfaces)
+            if change is None:
+                return None
+            changes.append(change)
+            flags &= ~NLM_F_REQUEST
+        else:
+            return None
+        HDR.pack_into(out, off, length, kind, flags, seq, pid)
+        off += min(align(length), len(data) - off)
+    return (bytes(out), changes) if changes else None
+
+
+def link_change(flags, body, interfaces):
+    """(index, up or None, mtu or None) for an RTM_NEWLINK body the Sentry
+    may carry out as Linux would for root, else None."""
+    if flags & ~(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE) or len(body) < IFINFO.size:
+        return None
+    family, _, _, index, ifflags, change = IFINFO.unpack_from(body)
+    if family != socket.AF_UNSPEC or index < 0 or change not in (0, IFF_UP) or (change == 0 and ifflags):
+        return None
+    up = bool(ifflags & IFF_UP) if change else None
+    name = mtu = None
+    # nla_for_each_attr, then what __nla_validate_parse says of the rest
+    attrs = body[IFINFO.size:]
+    off, rem = 0, len(attrs)
+    while rem >= NLA.size:
+        nla_len, nla_type = NLA.unpack_from(attrs, off)
+        if nla_len < NLA.size or nla_len > rem:
+            break
+        value = attrs[off + NLA.size:off + nla_len]
+        if nla_type == IFLA_IFNAME:
+            name = _ifname(value)
+            if name is None:
+                return None
+        elif nla_type == IFLA_MTU and len(value) == 4:
+            mtu, = struct.unpack("=I", value)
+        else:
+            return None                    # any other attribute, or a flag bit in its type
+        off += align(nla_len)
+        rem -= align(nla_len)
+    if rem > 0:
+        return None                        # "bytes leftover after parsing attributes": a warning in the ack
+    if index > 0:
+        by_index = [n for n, i in interfaces.items() if i == index]
+        if not by_index or (name is not None and name != by_index[0]):
+            return None                    # not the sandbox's, or a rename
+    elif name in interfaces:
+        index = interfaces[name]
+    else:
+        return None
+    return index, up, mtu
+
+
+def _ifname(value):
+    """IFLA_IFNAME as iproute2 sends it: the name, its NUL optional."""
+    if value.endswith(b"\0"):
+        value = value[:-1]
+    if not 0 < len(value) < IFNAMSIZ or b"\0" in value:
+        return None
+    try:
+        return value.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+def name_allowed(raw):
+    """The destination of the send: none (the socket's own, the kernel: a
+    guest cannot connect a route socket elsewhere without the capability),
+    or the kernel named."""
+    if not raw:
+        return True
+    if len(raw) < SOCKADDR_NL.size:
+        return False
+    family, _, pid, groups = SOCKADDR_NL.unpack_from(raw)
+    return family == AF_NETLINK and pid == 0 and groups == 0
+
+
+def send(call, fd, name, data, flags):
+    """The result of sending `data` to `name` (raw sockaddr bytes, b"" for
+    none) with `flags` on guest fd `fd`, when it is a link change the Sentry
+    carries out; None when the kernel must answer the call itself."""
+    kernel = call.kernel
+    interfaces = getattr(kernel.mountns, "interfaces", None)
+    if not interfaces or flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL) or not name_allowed(name):
+        return None
+    planned = plan(data, interfaces)
+    if planned is None or not call.task.creds.capable(CAP_NET_ADMIN):
+        return None                        # the kernel's EPERM, as for a process without it
+    dup = kernel.borrow_fd(call.process, fd)
+    try:
+        with socket.socket(fileno=os.dup(dup)) as sock:
+            if not _route_socket_of_sandbox(kernel, sock, dup):
+                return None
+            if len(data) > sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) - 32:
+                return None                # EMSGSIZE before anything is done
+            _bind_as_guest(call, sock)
+            buf, changes = planned
+            for index, up, mtu in changes:
+                try:
+                    kernel.mountns.set_link(index, up, mtu)
+                except OSError:
+                    return None            # refused there: the kernel's answer (EPERM)
+            try:
+                return sock.send(buf, MSG_DONTWAIT)
+            except OSError as e:
+                raise SyscallError(e.errno or errno.EIO)
+    finally:
+        os.close(dup)
+
+
+def _route_socket_of_sandbox(kernel, sock, dup):
+    try:
+        return (sock.getsockopt(socket.SOL_SOCKET, SO_DOMAIN) == AF_NETLINK
+                and sock.getsockopt(socket.SOL_SOCKET, SO_PROTOCOL) == NETLINK_ROUTE
+                and in_sandbox(kernel, dup))
+    except OSError:
+        return False                       # not a socket
+
+
+def _bind_as_guest(call, sock):
+    """A socket the guest never bound is bound by its first send, to the
+    sender's tgid when that is free: the guest's, not the Sentry's (whose
+    pid it must never see).  Else a negative port id, as the kernel's
+    rover picks."""
+    if sock.getsockname()[0] != 0:
+        return
+    rover = [-2**31 + int.from_bytes(os.urandom(4), "little") % (2**31 - 4096) for _ in range(8)]
+    for portid in [call.process.tgid] + rover:
+        try:
+            sock.bind((portid & 0xFFFFFFFF, 0))
+            return
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                raise SyscallError(e.errno or errno.EIO)
+    raise SyscallError(errno.EADDRINUSE)
+
+
+# ---- ioctl: SIOCSIFFLAGS, SIOCSIFMTU --------------------------------------------
+
+SIOCGIFFLAGS, SIOCSIFFLAGS, SIOCSIFMTU = 0x8913, 0x8914, 0x8922
+IFREQ = struct.Struct("=16sh22x")          # struct ifreq: name, then ifr_flags / ifr_mtu
+IFREQ_MTU = struct.Struct("=16si20x")
+# what dev_change_flags takes from the caller (IFF_UP apart); promisc and
+# allmulti as it counts them for lo and eth0, where nothing else sets them
+IFF_CHANGEABLE = 0x2 | 0x4 | 0x20 | 0x80 | 0x100 | 0x200 | 0x1000 | 0x2000 | 0x4000 | 0x8000
+
+
+def ioctl(call, req, arg):
+    """SIOCSIFFLAGS / SIOCSIFMTU of a guest holding CAP_NET_ADMIN, on an
+    interface of the sandbox's by its plain name, changing IFF_UP only (of
+    the flags) or the MTU: 0 or -errno as Linux answers.  None: the kernel's
+    answer (EPERM, as for a process without the capability)."""
+    kernel = call.kernel
+    interfaces = getattr(kernel.mountns, "interfaces", None)
+    if not interfaces or not call.task.creds.capable(CAP_NET_ADMIN):
+        return None
+    raw = call.read(arg, IFREQ.size)
+    name = raw[:IFNAMSIZ - 1].split(b"\0", 1)[0].decode("ascii", "replace")
+    if name not in interfaces:
+        return None                        # another name, an alias (lo:1): EPERM
+    dup = kernel.borrow_fd(call.process, call.fd(0))
+    try:
+        with socket.socket(fileno=os.dup(dup)) as sock:
+            if not in_sandbox(kernel, dup):
+                return None                # a host socket: EPERM from the kernel, whose namespace it names
+            if req == SIOCSIFMTU:
+                mtu = IFREQ_MTU.unpack(raw)[1]
+                if mtu < 0:
+                    raise SyscallError(errno.EINVAL)
+                change = (None, mtu)
+            else:
+                new = IFREQ.unpack(raw)[1] & 0xFFFF
+                got = fcntl.ioctl(sock, SIOCGIFFLAGS, IFREQ.pack(name.encode(), 0))
+                if (IFREQ.unpack(got)[1] ^ new) & IFF_CHANGEABLE:
+                    return None            # a flag other than IFF_UP: not offered
+                change = (bool(new & IFF_UP), None)
+    except OSError:
+        raise SyscallError(errno.ENOTTY)   # not a socket: no such ioctl
+    finally:
+        os.close(dup)
+    try:
+        kernel.mountns.set_link(interfaces[name], *change)
+    except OSError as e:
+        raise SyscallError(e.errno or errno.EIO)
+    return 0
