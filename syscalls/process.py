@@ -89,6 +89,9 @@ def sys_setsid(call):
     return Rewrite(on_exit=done)
 
 
+NO_GROUP = 0x7FFFFFFF                 # above any pid_max
+
+
 @handler("setpgid", note="a process may only join a process group of the sandbox")
 def sys_setpgid(call):
     pid, pgid = call.args[0], call.args[1]
@@ -102,7 +105,10 @@ def sys_setpgid(call):
         try:
             host_pgid = kernel.host_id(pgid, group=True)
         except SyscallError:
-            raise SyscallError(errno.EPERM)
+            # no group of the sandbox: a number that names none on the host
+            # either, so that the kernel's own checks of the target (EACCES
+            # after its exec, ESRCH, a session leader's EPERM) come first
+            host_pgid = NO_GROUP
     proc = kernel.processes.get(target)
 
     def done(task, result):
@@ -122,11 +128,26 @@ def sys_setpgid(call):
 def sys_pid_first(call):
     """(0 names the caller)."""
     pid = call.args[0]
+    name = call.kernel.table.entries[call.nr].name
+    if name in ARG_FIRST:
+        # these check their other arguments, then a negative pid, before any lookup
+        i = ARG_FIRST[name]
+        if i is not None and not call.args[i]:
+            raise SyscallError(errno.EINVAL)
+        if pid < 0:
+            raise SyscallError(errno.EINVAL)
     if pid == 0:
         return PASS
     if pid < 0:
-        raise SyscallError(errno.EINVAL if call.nr == 434 else errno.ESRCH)   # pidfd_open
+        raise SyscallError(errno.ESRCH)
     return Rewrite(args={0: call.kernel.host_id(pid, task=True)}, restore=True)
+
+
+# calls that answer EINVAL for a negative pid, and the pointer argument
+# they want non-NULL first (kernel/sched/syscalls.c, pidfd_open)
+ARG_FIRST = {"sched_setparam": 1, "sched_getparam": 1, "sched_setscheduler": 2,
+             "sched_getscheduler": None, "sched_rr_get_interval": None, "sched_setattr": 1,
+             "sched_getattr": 1, "pidfd_open": None}
 
 
 @handler("kcmp")
@@ -148,9 +169,90 @@ def _prio_target(call, which, who):
     raise SyscallError(errno.EINVAL)
 
 
-@handler("getpriority", "setpriority", support="partial", note="PRIO_USER is refused: it would reach host processes")
-def sys_priority(call):
-    return Rewrite(args={1: _prio_target(call, call.args[0], call.args[1])}, restore=True)
+CAP_SYS_NICE = 23
+
+
+def _prio_tasks(call, which, who):
+    """The sandbox's tasks a PRIO_* target names, as Linux's for_each
+    loops see them: a process's, a process group's every thread, or every
+    thread whose real uid is `who` (0: the caller's group, or real uid)."""
+    kernel = call.kernel
+    if which == PRIO_PROCESS:
+        return [kernel.tasks.get(kernel.host_id(who, task=True)) if who else call.task]
+    if which == PRIO_PGRP:
+        group = kernel.host_id(who, group=True) if who else os.getpgid(call.process.tgid)
+        return [t for t in list(kernel.tasks.values())
+                if t.process is not None and _pgid_or_none(t.process.tgid) == group]
+    if which == PRIO_USER:
+        uid = who or call.task.creds.ruid
+        return [t for t in list(kernel.tasks.values()) if t.creds is not None and t.creds.ruid == uid]
+    raise SyscallError(errno.EINVAL)
+
+
+def _nice_limit(tid):
+    """The task's soft RLIMIT_NICE (the host's: it passes through)."""
+    with open(f"/proc/{tid}/limits") as f:
+        for line in f:
+            if line.startswith("Max nice priority"):
+                soft = line.split()[3]
+                return 1 << 62 if soft == "unlimited" else int(soft)
+    return 0
+
+
+def _pgid_or_none(pid):
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+@handler("getpriority", note="PRIO_USER counts the sandbox's processes of that real uid only")
+def sys_getpriority(call):
+    which, who = call.args[0], call.args[1]
+    if which != PRIO_USER:
+        return Rewrite(args={1: _prio_target(call, which, who)}, restore=True)
+    best = None
+    for t in _prio_tasks(call, which, who):
+        try:
+            best = max(best or 0, 20 - os.getpriority(os.PRIO_PROCESS, t.tid))
+        except OSError:
+            pass                                  # gone meanwhile
+    if best is None:
+        raise SyscallError(errno.ESRCH)
+    return best
+
+
+@handler("setpriority", note="done by the Sentry on each task it names, with Linux's checks on the "
+         "emulated credentials: CAP_SYS_NICE lowers a nice value below RLIMIT_NICE's floor")
+def sys_setpriority(call):
+    which, who, niceval = call.args[0], call.args[1], max(-20, min(19, call.args[2]))
+    if which not in (PRIO_PROCESS, PRIO_PGRP, PRIO_USER):
+        raise SyscallError(errno.EINVAL)
+    me = call.task.creds
+    error = errno.ESRCH
+    for t in _prio_tasks(call, which, who):
+        if t is None or t.creds is None:
+            continue
+        if me.euid not in (t.creds.ruid, t.creds.euid) and not me.capable(CAP_SYS_NICE):
+            error = errno.EPERM
+            continue
+        try:
+            now = os.getpriority(os.PRIO_PROCESS, t.tid)
+            floor = 20 - _nice_limit(t.tid)
+            if niceval < now and niceval < floor and not me.capable(CAP_SYS_NICE):
+                error = errno.EACCES
+                continue
+            os.setpriority(os.PRIO_PROCESS, t.tid, niceval)
+        except OSError as e:
+            if e.errno == errno.ESRCH:
+                continue                          # gone meanwhile
+            error = e.errno
+            continue
+        if error == errno.ESRCH:
+            error = 0
+    if error:
+        raise SyscallError(error)
+    return 0
 
 
 # IOPRIO_WHO_PROCESS, _PGRP and _USER (1, 2, 3) are PRIO_PROCESS, _PGRP and _USER + 1

@@ -247,3 +247,33 @@ def test_a_signalfd_that_cannot_be_trapped_ends_its_process(mode):
     else:
         assert r.returncode == 137 and r.stdout == b"", (r.stdout, r.stderr)
         assert b"its trap could not be installed" in r.stderr, r.stderr
+
+
+SCHED = r'''
+import ctypes, os
+l = ctypes.CDLL(None, use_errno=True)
+def t(name, *a):
+    r = getattr(l, name)(*a)
+    print(name, [x if isinstance(x, int) or x is None else "buf" for x in a], r,
+          os.strerror(ctypes.get_errno()) if r < 0 else "")
+b = ctypes.create_string_buffer(64)
+for pid in (-1, 0, 99999):
+    t("sched_getparam", pid, b); t("sched_getparam", pid, None); t("sched_setparam", pid, b)
+    t("sched_getscheduler", pid); t("sched_setscheduler", pid, 0, b); t("sched_rr_get_interval", pid, b)
+    t("sched_getaffinity", pid, 64, b)
+    for nr in (314, 315):
+        r = l.syscall(nr, pid, b, 48 if nr == 315 else 0, 0)
+        print(nr, pid, r, os.strerror(ctypes.get_errno()) if r < 0 else "")
+    r = l.syscall(434, pid, 0)
+    print("pidfd_open", pid, r >= 0 or os.strerror(ctypes.get_errno()))
+'''
+
+
+def test_scheduler_calls_check_their_arguments_before_the_pid():
+    """sched_*param, sched_*scheduler, sched_rr_get_interval, sched_*attr and
+    pidfd_open answer EINVAL for a negative pid or a NULL argument before
+    looking the pid up, as Linux (LTP sched_getparam03, sched_setparam04)."""
+    native = subprocess.run(["python3", "-c", SCHED], capture_output=True)
+    boxed = run_sentry(["python3", "-c", SCHED])
+    assert native.returncode == 0 and b"Invalid argument" in native.stdout
+    assert boxed.stdout == native.stdout, boxed.stderr

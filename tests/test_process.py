@@ -180,3 +180,80 @@ def test_a_refused_thread_whose_exit_is_denied_does_not_run_on(proc_root, cbin, 
 def test_bad_pids_limit():
     r = subprocess.run(SENTRY + ["--pids-limit", "-1", "--", "true"], capture_output=True, text=True)
     assert r.returncode == 125 and "--pids-limit" in r.stderr
+
+
+PRIORITIES = r'''
+import ctypes, os, sys, time
+l = ctypes.CDLL(None, use_errno=True)
+def g(which, who):
+    ctypes.set_errno(0); r = l.syscall(140, which, who)
+    print("get", which, "child" if who == pid else who, r, os.strerror(ctypes.get_errno()) if r < 0 else "")
+def s(which, who, v):
+    ctypes.set_errno(0); r = l.syscall(141, which, who, v)
+    print("set", which, "child" if who == pid else who, v, r, os.strerror(ctypes.get_errno()) if r < 0 else "")
+uid = 4242
+os.setgroups([]); os.setresgid(uid, uid, uid); os.setresuid(uid, uid, uid)
+pid = os.fork()
+if pid == 0:
+    time.sleep(3); os._exit(0)
+g(0, 0); g(2, 0); g(2, uid); g(2, 4243); g(2, 0xffffffff); g(1, 0); g(5, 0)
+s(0, 0, 5); g(0, 0); s(0, 0, 3); g(0, 0); s(0, pid, 7); g(0, pid); s(2, 0, 8); g(2, 0); g(0, pid)
+s(2, 4243, 1); s(9, 0, 1); s(0, 0, 100); g(0, 0); s(0, 0, -100); g(0, 0)
+os.kill(pid, 9); os.wait()
+'''
+
+
+def test_priorities_as_linux_sets_them():
+    """getpriority/setpriority of a process, a group and a user (PRIO_USER:
+    the sandbox's processes of that real uid), with Linux's checks, run
+    natively as an unprivileged uid (only its own processes are touched)."""
+    native = subprocess.run(["python3", "-c", PRIORITIES], capture_output=True)
+    boxed = run_sentry(["python3", "-c", PRIORITIES])
+    assert native.returncode == 0 and b"Permission denied" in native.stdout, native.stderr
+    assert boxed.stdout == native.stdout, boxed.stderr
+
+
+def test_root_lowers_a_nice_value():
+    """The sandbox's root holds CAP_SYS_NICE: `nice -n -5` works as natively
+    (the host's check would refuse the guest's process, which holds none)."""
+    native = subprocess.run(["nice", "-n", "-5", "nice"], capture_output=True)
+    boxed = run_sentry(["nice", "-n", "-5", "nice"])
+    assert native.stdout == boxed.stdout == b"-5\n", boxed.stderr
+
+
+ORDER = r'''
+import os, tempfile, time
+d = tempfile.mkdtemp(); os.chmod(d, 0o755)
+na = os.path.join(d, "na")
+open(na, "w").close()
+pid = os.fork()
+if pid == 0:
+    os.setresuid(4242, 4242, 4242)
+    try:
+        os.close(os.open(na, os.O_RDONLY | os.O_NOATIME)); print("noatime ok")
+    except OSError as e:
+        print("noatime", e.strerror)
+    os._exit(0)
+os.wait()
+os.close(os.open(na, os.O_RDONLY | os.O_NOATIME)); print("root noatime ok")
+os.unlink(na); os.rmdir(d)
+pid = os.fork()
+if pid == 0:
+    os.execlp("sleep", "sleep", "1")
+time.sleep(0.3)
+for g in (os.getppid(), 0, 999999):
+    try:
+        os.setpgid(pid, g); print("setpgid ok")
+    except OSError as e:
+        print("setpgid", e.strerror)
+os.wait()
+'''
+
+
+def test_permission_errors_in_linux_order():
+    """O_NOATIME needs the owner or CAP_FOWNER (LTP open02); setpgid of a
+    child that has exec'd is EACCES whatever the group (LTP setpgid03)."""
+    native = subprocess.run(["python3", "-c", ORDER], capture_output=True)
+    boxed = run_sentry(["python3", "-c", ORDER])
+    assert native.stdout.decode().split("\n")[:2] == ["noatime Operation not permitted", "root noatime ok"]
+    assert boxed.stdout == native.stdout, boxed.stderr

@@ -145,6 +145,8 @@ SENTRY = PYTHON_RUNTIME + [
     Call("pwrite64", "writes the read-only staging page through /proc/<pid>/mem"),
     Call("kill", "signals guests (kill emulated on virtual pids)"),
     Call("tgkill", "signals and kills guest threads"),
+    Call("getpriority", "a guest task's nice value (getpriority and setpriority emulated)"),
+    Call("setpriority", "a guest task's nice value, set with the guest's emulated CAP_SYS_NICE"),
     Call("rt_sigqueueinfo", "a guest's sigqueue, on host pids"),
     Call("rt_tgsigqueueinfo", "a guest's thread sigqueue, on host tids"),
     Call("kcmp", "whether two guest fds are one open file (record locks)"),
@@ -336,6 +338,8 @@ SENTRY_CAPS = {
     "CAP_FSETID": "keeps the set-group-id bit a guest's chmod sets on a file of a group the Sentry is "
                   "not in (the kernel would clear it silently)",
     "CAP_SYS_PTRACE": "traces and reads guests that made themselves non-dumpable; pidfd_getfd",
+    "CAP_SYS_NICE": "lowers a guest task's nice value past its RLIMIT_NICE for a guest holding the "
+                    "emulated CAP_SYS_NICE (setpriority, syscalls/process.py)",
 }
 MOUNT_HELPER_CAPS = {
     "CAP_SYS_ADMIN": "unshare(CLONE_NEWNS) and mount for a unix socket's bind",
