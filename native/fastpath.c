@@ -366,6 +366,8 @@ int sn_fast_path(int tid, sn_regs *r)
 		if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL) || (flags & O_TMPFILE_ & ~O_DIRECTORY)
 		    || (flags & (O_CREAT | O_DIRECTORY)) == (O_CREAT | O_DIRECTORY))
 			return 0;
+		/* O_NOATIME: the owner or CAP_FOWNER, which Python checks */
+		if (flags & 01000000) return 0;
 		/* should the file vanish before the kernel opens it, the kernel
 		 * creates it as the Sentry's uid: a creator of other ids is Python's */
 		if ((flags & O_CREAT) && sn_ident_foreign_creator(tid)) return 0;

@@ -33,7 +33,7 @@ log = logging.getLogger("sentry")
 SYS_OPENAT2 = 437
 O_ACCMODE, O_WRONLY, O_RDWR = 3, 1, 2
 O_CREAT, O_EXCL, O_TRUNC, O_APPEND = 0o100, 0o200, 0o1000, 0o2000
-O_DIRECTORY, O_NOFOLLOW, O_LARGEFILE = 0o200000, 0o400000, 0o100000
+O_DIRECTORY, O_NOFOLLOW, O_LARGEFILE, O_NOATIME = 0o200000, 0o400000, 0o100000, 0o1000000
 O_TMPFILE = 0o20000000 | O_DIRECTORY
 # every flag openat(2) honours; openat2(2) rejects the rest, openat ignores them
 VALID_FLAGS = 0o37777777 & ~0o10000000000 | O_PATH
@@ -84,6 +84,8 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
         if flags & O_DIRECTORY and not stat.S_ISDIR(loc.st.st_mode):
             raise SyscallError(errno.ENOTDIR)
         permission.check_open(call, loc, flags)
+        if flags & O_NOATIME:
+            call.task.creds.check_chmod(loc.st)     # the owner or CAP_FOWNER (EPERM), as may_open
     if loc.mount.kind == "dev" and loc.rel == "tty":
         tty.check_controlling_terminal(call)
     if (creat and not loc.exists) or tmpfile:
@@ -92,8 +94,9 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
         loc = permission.change(call, loc, TRUNCATE if flags & O_TRUNC else WRITE)
     elif creat and loc.mount.readonly:
         # it exists: should it vanish, the kernel must not create it where
-        # the guest may not (an overlay's lower layer)
+        # the guest may not (an overlay's lower layer); openat2 then wants no mode
         flags &= ~(O_CREAT | O_EXCL)
+        creat = False
     if creat or tmpfile:
         mode &= 0o7777
     else:
@@ -278,8 +281,8 @@ def sys_openat2(call):
     flags, mode, resolve = struct.unpack("<QQQ", how[:OPEN_HOW_SIZE])
     if flags & ~(VALID_FLAGS | O_LARGEFILE) or resolve & ~RESOLVE_ALL:
         raise SyscallError(errno.EINVAL)
-    if mode and not flags & (O_CREAT | O_TMPFILE):
-        raise SyscallError(errno.EINVAL)
+    if mode and not flags & (O_CREAT | O_TMPFILE) or mode & ~0o7777:
+        raise SyscallError(errno.EINVAL)      # build_open_flags: a mode only to create, of S_IALLUGO
     if resolve & RESOLVE_BENEATH and resolve & RESOLVE_IN_ROOT:
         raise SyscallError(errno.EINVAL)
     check_open_flags(flags, strict=True)

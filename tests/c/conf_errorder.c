@@ -72,6 +72,18 @@ int main(int argc, char **argv)
 		T(syscall(SYS_execveat, AT_FDCWD, p, args, args + 1, AT_SYMLINK_NOFOLLOW));
 		T(syscall(SYS_mkdirat, -5, p, 0755));
 	}
+	/* O_CREAT of a file that exists on a read-only file system opens it;
+	 * openat2 refuses a mode beyond S_IALLUGO */
+	struct open_how ch = { .flags = O_RDONLY | O_CREAT, .mode = 0400 };
+	int pf = syscall(SYS_openat2, AT_FDCWD, "/proc/version", &ch, sizeof ch);
+	T(pf >= 0); close(pf);
+	pf = open("/proc/version", O_RDONLY | O_CREAT, 0400);
+	T(pf >= 0); close(pf);
+	ch = (struct open_how){ .flags = O_RDWR | O_CREAT, .mode = 010777 };
+	T(syscall(SYS_openat2, AT_FDCWD, "new", &ch, sizeof ch));
+	ch.mode = ~0ULL;
+	T(syscall(SYS_openat2, AT_FDCWD, "new", &ch, sizeof ch));
+	T(access("new", F_OK));
 	/* IN_DONT_FOLLOW watches the symlink itself: a change to its target is not seen */
 	int w = inotify_add_watch(ino, "l", IN_ATTRIB | IN_DONT_FOLLOW);
 	printf("watch on the link: %d\n", w > 0);
