@@ -136,11 +136,23 @@ def sys_pid_first(call):
             raise SyscallError(errno.EINVAL)
         if pid < 0:
             raise SyscallError(errno.EINVAL)
+    if name in ("process_vm_readv", "process_vm_writev") and call.args[5]:
+        raise SyscallError(errno.EINVAL)        # flags, first
     if pid == 0:
         return PASS
     if pid < 0:
         raise SyscallError(errno.ESRCH)
-    return Rewrite(args={0: call.kernel.host_id(pid, task=True)}, restore=True)
+    host = call.kernel.host_id(pid, task=True)
+    if name in INSPECTING:
+        task = call.kernel.tasks.get(host)
+        if task is not None and task.creds is not None and task is not call.task:
+            call.task.creds.may_inspect(task.creds)
+    return Rewrite(args={0: host}, restore=True)
+
+
+# the host checks these as the guest's host process, which is every
+# guest's: the emulated credentials' own check comes first
+INSPECTING = {"get_robust_list", "process_vm_readv", "process_vm_writev", "move_pages"}
 
 
 # calls that answer EINVAL for a negative pid, and the pointer argument
@@ -152,7 +164,12 @@ ARG_FIRST = {"sched_setparam": 1, "sched_getparam": 1, "sched_setscheduler": 2,
 
 @handler("kcmp")
 def sys_kcmp(call):
-    return Rewrite(args={i: call.kernel.host_id(call.args[i]) for i in (0, 1)}, restore=True)
+    hosts = [call.kernel.host_id(call.args[i]) for i in (0, 1)]
+    for host in hosts:
+        task = call.kernel.tasks.get(host)
+        if task is not None and task.creds is not None and task.process is not call.process:
+            call.task.creds.may_inspect(task.creds)
+    return Rewrite(args={0: hosts[0], 1: hosts[1]}, restore=True)
 
 
 PRIO_PROCESS, PRIO_PGRP, PRIO_USER = 0, 1, 2

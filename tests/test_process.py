@@ -257,3 +257,40 @@ def test_permission_errors_in_linux_order():
     boxed = run_sentry(["python3", "-c", ORDER])
     assert native.stdout.decode().split("\n")[:2] == ["noatime Operation not permitted", "root noatime ok"]
     assert boxed.stdout == native.stdout, boxed.stderr
+
+
+INSPECT = r'''
+import ctypes, os, time
+l = ctypes.CDLL(None, use_errno=True)
+l.syscall.argtypes = [ctypes.c_long] * 7
+head = ctypes.c_void_p(); ln = ctypes.c_size_t()
+def grl(pid):
+    r = l.syscall(274, pid, ctypes.addressof(head), ctypes.addressof(ln), 0, 0, 0); print("get_robust_list", "child" if pid == c else ("self" if pid == os.getpid() else pid), r, os.strerror(ctypes.get_errno()) if r else "")
+c = os.fork()
+if c == 0:
+    time.sleep(2); os._exit(0)
+time.sleep(0.2)
+grl(0); grl(c); grl(os.getpid())
+buf = ctypes.create_string_buffer(8)
+class iov(ctypes.Structure): _fields_ = [("b", ctypes.c_void_p), ("n", ctypes.c_size_t)]
+a = iov(ctypes.addressof(buf), 8)
+r = l.syscall(310, c, ctypes.addressof(a), 1, ctypes.addressof(a), 1, 1); print("vm_readv flags", r, os.strerror(ctypes.get_errno()))
+pid = os.fork()
+if pid == 0:
+    os.setresgid(1, 1, 1); os.setresuid(1, 1, 1)
+    grl(c); grl(0)
+    r = l.syscall(310, c, ctypes.addressof(a), 1, ctypes.addressof(a), 1, 0); print("vm_readv", r, os.strerror(ctypes.get_errno()))
+    r = l.syscall(312, os.getpid(), c, 0, 0, 0, 0); print("kcmp", r, os.strerror(ctypes.get_errno()))
+    os._exit(0)
+os.wait(); os.kill(c, 9); os.wait()
+'''
+
+
+def test_inspecting_another_process_needs_its_ids_or_cap_sys_ptrace():
+    """get_robust_list, process_vm_readv/writev, kcmp and move_pages of a
+    process of other ids are EPERM, as ptrace_may_access says, though every
+    guest is one host uid (LTP get_robust_list01, process_vm_readv01)."""
+    native = subprocess.run(["python3", "-c", INSPECT], capture_output=True)
+    boxed = run_sentry(["python3", "-c", INSPECT])
+    assert native.stdout.count(b"Operation not permitted") == 3, native
+    assert boxed.stdout == native.stdout, boxed.stderr

@@ -18,7 +18,7 @@ from sentry.errors import SyscallError
 CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID = 0, 1, 2, 3, 4
 CAP_SETGID, CAP_SETUID, CAP_SETPCAP = 6, 7, 8
 CAP_LINUX_IMMUTABLE, CAP_MKNOD, CAP_MAC_OVERRIDE = 9, 27, 32
-CAP_SYS_ADMIN, CAP_SYS_RESOURCE = 21, 24
+CAP_SYS_PTRACE, CAP_SYS_ADMIN, CAP_SYS_RESOURCE = 19, 21, 24
 
 
 def _last_cap():
@@ -278,6 +278,15 @@ class Credentials:
         except SyscallError:
             return None
         return None if ids == _SENTRY_IDS else ids
+
+    def may_inspect(self, target):
+        """ptrace_may_access(PTRACE_MODE_*_REALCREDS) on emulated ids: the
+        caller's real uid and gid are each of the target's three, or it holds
+        CAP_SYS_PTRACE (EPERM)."""
+        same = (self.ruid == target.ruid == target.euid == target.suid
+                and self.rgid == target.rgid == target.egid == target.sgid)
+        if not same and not self.capable(CAP_SYS_PTRACE):
+            raise SyscallError(errno.EPERM)
 
     def check_chmod(self, st):
         """chmod(2): the owner, or CAP_FOWNER."""
