@@ -131,6 +131,8 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
     path_addr, how_addr = call.stage(os.fsencode(loc.rel) + b"\0", how)
     args = {0: loc.mount.guest_fd, 1: path_addr, 2: how_addr, 3: len(how)}
     if ids is None:
+        if creating and not tmpfile and _keeps_setgid(call, loc, mode):
+            return Rewrite(SYS_OPENAT2, args, on_exit=_setgid_restored(call, mode))
         return Rewrite(SYS_OPENAT2, args)
     # the guest's process creates it as the Sentry's uid: the creator's ids
     # are given at the exit, to that very file only (syscalls/owner.py)
@@ -142,6 +144,46 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
             return None
         return owner.adopt_opened(call, task, result, loc, ids, since, tmpfile)
     return Rewrite(SYS_OPENAT2, args, on_exit=created)
+
+
+def _keeps_setgid(call, loc, mode):
+    """Whether a file this open creates keeps the S_ISGID bit it asks for
+    where the guest's host process loses it: in a set-group-id directory of
+    a group the process is not in, Linux strips it (inode_init_owner) unless
+    the creator is in that group or holds CAP_FSETID, which the guest holds
+    emulated only."""
+    from sentry.kernel import idmap
+    from sentry.kernel.credentials import CAP_FSETID
+    if mode & (stat.S_ISGID | stat.S_IXGRP) != stat.S_ISGID | stat.S_IXGRP:
+        return False
+    parent = permission.parent_st(call, loc)
+    if not parent.st_mode & stat.S_ISGID:
+        return False
+    creds = call.task.creds
+    group = idmap.current.gid_view(parent.st_gid)
+    return creds.capable(CAP_FSETID) or group == creds.fsgid or group in creds.groups
+
+
+def _setgid_restored(call, mode):
+    """on_exit of such an open: the new file gets its S_ISGID back, by the
+    Sentry (which holds CAP_FSETID), on its copy of the guest's new fd."""
+    def restore(task, result):
+        if result < 0:
+            return result
+        try:
+            dup = call.kernel.borrow_fd(task.process, result)
+        except SyscallError:
+            return result
+        try:
+            st = os.fstat(dup)
+            if stat.S_ISREG(st.st_mode) and not st.st_mode & stat.S_ISGID:
+                os.chmod(f"/proc/self/fd/{dup}", (st.st_mode & 0o7777) | stat.S_ISGID)
+        except OSError:
+            pass
+        finally:
+            os.close(dup)
+        return result
+    return restore
 
 
 # ---- opens the host would refuse the guest's host process ---------------------
@@ -203,9 +245,6 @@ def _open_for_guest(call, loc, flags, mode, creating, tmpfile, ids):
                 raise
             owner.adopt_fd(call, ids, fd, os.fstat(pfd), since)
         return fd
-    if flags & O_NOATIME and creds is not None and not creds.capable(CAP_FOWNER) \
-            and idmap.current.uid_view(loc.st.st_uid) != creds.fsuid:
-        raise SyscallError(errno.EPERM)
     ref = open_final(loc)                  # O_PATH|O_NOFOLLOW, confined
     try:
         st = os.fstat(ref)

@@ -22,7 +22,7 @@ def _creds(call):
     return creds if creds is not None and creds.checks_files else None
 
 
-def _parent_st(call, loc):
+def parent_st(call, loc):
     """The st of the directory holding loc (through the mount table: an
     overlay's parent may be in either layer)."""
     mount, rel = call.kernel.mounts.locate(os.path.dirname(loc.spath) or "/")
@@ -35,7 +35,7 @@ def change(call, loc, what):
     creds = _creds(call)
     if creds is not None:
         if what in (CREATE, CREATE_IN, REMOVE, MOVE):
-            dir_st = loc.st if what == CREATE_IN else _parent_st(call, loc)
+            dir_st = loc.st if what == CREATE_IN else parent_st(call, loc)
             creds.check(dir_st, W | X)
             if what in (REMOVE, MOVE) and loc.exists:
                 creds.check_sticky(dir_st, loc.st)

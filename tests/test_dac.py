@@ -155,3 +155,33 @@ def test_chmod_keeps_setgid_only_for_a_group_member_or_cap_fsetid():
     boxed = run_sentry(["/bin/sh", "-c", SGID])
     assert native.stdout.decode().splitlines()[:2] == ["t 0o41777", "t 0o40755"]
     assert boxed.stdout == native.stdout, boxed.stderr
+
+
+SGID_CREATE = r"""
+d=$(mktemp -d /tmp/sg2.XXXXXX); chmod 755 $d; cd $d
+mkdir b; chown 65534:4242 b; chmod 2777 b
+python3 -c '
+import os, stat
+for name, mode in (("b/root_setgid", 0o2777), ("b/root_plain", 0o777), ("b/nox", 0o2767)):
+    fd = os.open(name, os.O_CREAT | os.O_WRONLY, mode); os.close(fd)
+    st = os.stat(name); print(name, oct(st.st_mode & 0o7777), st.st_gid)
+pid = os.fork()
+if pid == 0:
+    os.setgroups([]); os.setresgid(65534, 65534, 65534); os.setresuid(65534, 65534, 65534)
+    fd = os.open("b/nobody_setgid", os.O_CREAT | os.O_WRONLY, 0o2777); os.close(fd)
+    st = os.stat("b/nobody_setgid"); print("b/nobody_setgid", oct(st.st_mode & 0o7777), st.st_gid)
+    os._exit(0)
+os.wait()
+'
+cd /; rm -rf $d
+"""
+
+
+def test_files_created_in_a_setgid_directory_keep_setgid_as_linux_decides():
+    """Root (CAP_FSETID) keeps the S_ISGID it asks for on a file it creates
+    in a set-group-id directory of another group; a creator outside the
+    group without it loses it (LTP creat08, open10)."""
+    native = subprocess.run(["bash", "-c", SGID_CREATE], capture_output=True)
+    boxed = run_sentry(["/bin/bash", "-c", SGID_CREATE])
+    assert native.stdout.decode().splitlines()[0] == "b/root_setgid 0o2755 4242"
+    assert boxed.stdout == native.stdout, boxed.stderr
