@@ -127,8 +127,19 @@ static int empty_path_call(int tid, sn_regs *r)
 /* Returns 1 when the seccomp stop was fully answered here. */
 static int fast_seccomp(int tid, sn_regs *r)
 {
-	uint64_t nr = r->orig_rax;
-	if (nr & 0x40000000ULL) {
+	/* The kernel reads the number as an int: the low half of rax, as the
+	 * filter saw it.  A negative one is ENOSYS; high bits change nothing,
+	 * so they are dropped before anything here or in Python reads it. */
+	int32_t nr = (int32_t)r->orig_rax;
+	if (nr < 0) {
+		sn_answer(tid, r, -ENOSYS);
+		return 1;
+	}
+	if (r->orig_rax >> 32) {
+		r->orig_rax = (uint32_t)nr;
+		if (ptrace(PTRACE_SETREGS, tid, 0, r)) return 0;
+	}
+	if (nr & 0x40000000) {
 		/* x32 numbers share our audit arch, so the filter cannot tell them
 		 * apart; the design says a foreign ABI kills the process. */
 		counters.killed_foreign++;

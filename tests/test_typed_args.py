@@ -6,6 +6,7 @@ check that compares the whole register is bypassed by setting the high bits
 user-notification listener that way, and with it untrapped syscalls)."""
 import os
 import shutil
+import subprocess
 
 from conftest import run_sentry
 from sentry.kernel import abi
@@ -67,3 +68,19 @@ def test_seccomp_listener_with_high_bits_is_refused(cbin, outside_tmp):
     r = run_sentry([prog])
     assert r.stdout.decode().splitlines() == [
         "op 0x1: refused", "op 0x100000001: refused", "op 0xffffffff00000001: refused"], r.stderr
+
+
+def test_the_syscall_number_is_an_int(cbin, outside_tmp):
+    """Linux reads rax as an int: garbage in its high half calls the low
+    half's syscall (checked as that one: a hidden path stays hidden), and a
+    negative number is ENOSYS, not a killed process (LTP syscall02)."""
+    prog = os.path.join(outside_tmp, "syscall_nr")
+    shutil.copy2(cbin("syscall_nr"), prog)
+    with open(os.path.join(outside_tmp, "f"), "w") as f:
+        f.write("mine")
+    native = subprocess.run([prog, os.path.join(outside_tmp, "f")], capture_output=True)
+    boxed = run_sentry([prog, os.path.join(outside_tmp, "f")])
+    assert native.stdout == boxed.stdout, boxed.stderr
+    assert b"read 4: mine" in boxed.stdout and boxed.returncode == 0
+    hidden = run_sentry([prog, "/etc/shadow"])          # a hidden path's empty stand-in
+    assert b"opened, read 0:" in hidden.stdout, hidden.stdout + hidden.stderr
