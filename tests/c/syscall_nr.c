@@ -1,6 +1,6 @@
 /* The syscall number is an int: the kernel reads the low half of rax.
  * Prints what a few numbers give: with garbage in the high half (the call of
- * the low half), negative ones (ENOSYS), past the table (ENOSYS).
+ * the low half), -1 (ENOSYS), past the table (ENOSYS).
  * Usage: syscall_nr FILE (a file to open by a number with high bits) */
 #include <fcntl.h>
 #include <stdio.h>
