@@ -342,6 +342,8 @@ def _rename(call, olddir, old, newdir, new, flags):
     src = lookup(call, olddir, old, follow=False)
     dst = lookup(call, newdir, new, follow=False, must_exist=False)
     if src.mount.owner is not dst.mount.owner:
+        if _replaces_stand_in(src, dst, flags):
+            return _rename_over_stand_in(call, src, dst, flags)
         raise SyscallError(errno.EXDEV)
     src = permission.change(call, src, MOVE)
     if flags & RENAME_EXCHANGE:
@@ -353,6 +355,57 @@ def _rename(call, olddir, old, newdir, new, flags):
     call.kernel.mounts.links.clear()
     with Parent(src) as (sfd, sname), Parent(dst) as (dfd, dname):
         check(lib.sn_renameat2(sfd, os.fsencode(sname), dfd, os.fsencode(dname), flags))
+    return 0
+
+
+def _replaces_stand_in(src, dst, flags):
+    """A file renamed over a hidden path's stand-in file (useradd and
+    passwd write /etc/shadow so): to the guest that is a file of its
+    directory like any other, not a mount point (sentry/fsimpl/hidden.py)."""
+    return (dst.mount.kind == "hidden" and dst.exists and dst.rel == dst.mount.root_rel
+            and stat.S_ISREG(dst.st.st_mode) and stat.S_ISREG(src.st.st_mode) and not flags & RENAME_EXCHANGE)
+
+
+def _rename_over_stand_in(call, src, dst, flags):
+    """The guest's file takes the stand-in's place: a rename where both are on
+    one host file system, else a copy renamed into place and the source
+    removed.  The host's hidden content is never opened; the new stand-in
+    is the guest's own file."""
+    if flags & RENAME_NOREPLACE:
+        raise SyscallError(errno.EEXIST)
+    src = permission.change(call, src, MOVE)
+    permission.check_change(call, dst, REMOVE)
+    call.kernel.mounts.links.clear()
+    with Parent(src) as (sfd, sname), Parent(dst) as (dfd, dname):
+        r = lib.sn_renameat2(sfd, os.fsencode(sname), dfd, os.fsencode(dname), 0)
+        if r != -errno.EXDEV:
+            check(r)
+            return 0
+        tmp = f".{dname}.sentry-{os.getpid()}"
+        # never blocked on a fifo a racing thread put there: a regular file only
+        src_fd = os.open(sname, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=sfd)
+        try:
+            st = os.fstat(src_fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise SyscallError(errno.EXDEV)
+            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+            try:
+                while os.sendfile(out, src_fd, None, 1 << 20):
+                    pass
+                check(lib.sn_fchownat(out, b"", st.st_uid, st.st_gid, AT_EMPTY_PATH))
+                os.chmod(f"/proc/self/fd/{out}", stat.S_IMODE(st.st_mode))
+            finally:
+                os.close(out)
+            os.rename(tmp, dname, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except OSError:
+            try:
+                os.unlink(tmp, dir_fd=dfd)
+            except OSError:
+                pass
+            raise
+        finally:
+            os.close(src_fd)
+        os.unlink(sname, dir_fd=sfd)
     return 0
 
 

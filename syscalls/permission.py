@@ -32,6 +32,12 @@ def parent_st(call, loc):
 def change(call, loc, what):
     """Check, then loc.mount.prepare_change(loc, what): the one way a
     handler announces a change."""
+    check_change(call, loc, what)
+    return loc.mount.prepare_change(loc, what)
+
+
+def check_change(call, loc, what):
+    """change's checks alone: the guest's permission, a busy program."""
     creds = _creds(call)
     if creds is not None:
         if what in (CREATE, CREATE_IN, REMOVE, MOVE):
@@ -45,7 +51,6 @@ def change(call, loc, what):
         # a program a sandbox process runs: the kernel would not know, should
         # the write go to an overlay's copy of it
         raise SyscallError(errno.ETXTBSY)
-    return loc.mount.prepare_change(loc, what)
 
 
 def check_open(call, loc, flags):

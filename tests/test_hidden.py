@@ -216,3 +216,32 @@ def test_a_hidden_path_leading_to_the_root_hides_nothing(tmp_path, busybox_root)
     os.symlink("/", os.path.join(root, "up"))
     r = run_sentry(["/bin/sh", "-c", "ls /bin/sh /up/bin/sh"], root, extra=["--hide", "/up"])
     assert r.stdout == b"/bin/sh\n/up/bin/sh\n" and r.returncode == 0, r.stderr
+
+
+USERADD = ("useradd -m bob && echo 'bob:secret' | chpasswd && grep -c '^bob:' /etc/shadow /etc/passwd; "
+           "ls -d /home/bob; echo mine > /tmp/g; mv /tmp/g /etc/gshadow && cat /etc/gshadow")
+
+
+@pytest.mark.parametrize("upper", ["same", "other"])
+def test_a_file_renamed_over_a_hidden_file_takes_its_place(upper):
+    """useradd, passwd and chpasswd rename a new /etc/shadow over the old:
+    over a hidden path's stand-in that works as for any file, the guest's
+    file taking its place (on one host file system by rename, across two by
+    a copy), and the host's own file is neither read nor changed."""
+    before = {p: os.stat(p) for p in ("/etc/shadow", "/etc/gshadow", "/etc/passwd")}
+    extra = []
+    ovl = None
+    if upper == "other":          # the upper layer on tmpfs, the stand-ins on the disk
+        ovl = tempfile.mkdtemp(prefix="sentry-test-", dir="/dev/shm")
+        extra = ["--overlay-dir", ovl]
+    try:
+        r = run_sentry(["/bin/sh", "-c", USERADD], extra=extra)
+    finally:
+        if ovl:
+            shutil.rmtree(ovl)
+    assert r.stdout.decode().splitlines() == ["/etc/shadow:1", "/etc/passwd:1", "/home/bob", "mine"], r.stderr
+    for p, st in before.items():
+        now = os.stat(p)
+        assert (now.st_ino, now.st_mtime_ns, now.st_size) == (st.st_ino, st.st_mtime_ns, st.st_size)
+    with open("/etc/shadow") as f:
+        assert "bob:" not in f.read()
