@@ -7,12 +7,14 @@ a host file.  Results are the raw kernel structs, copied to the guest.
 """
 import errno
 import os
+import signal
 import stat
 import struct
 
 from sentry._native import ffi, lib
 from sentry.vfs.mount import ATTRS, CREATE, MOVE, REMOVE, TRUNCATE, WRITE, open_final
 from sentry.fsimpl.overlay import RESERVED
+from sentry.kernel.limits import host_soft_limit
 from sentry.kernel.syscall import AT_FDCWD, Rewrite
 from syscalls import owner, permission
 from syscalls.fdutil import Borrowed, chmod_fd, chown_fd, is_hidden
@@ -692,6 +694,10 @@ def sys_truncate(call):
     if stat.S_ISDIR(loc.st.st_mode):
         raise SyscallError(errno.EISDIR)
     loc = permission.change(call, loc, WRITE if length else TRUNCATE)
+    if length > loc.st.st_size and length > host_soft_limit(call.tid, "Max file size"):
+        # the guest's RLIMIT_FSIZE, not the Sentry's: inode_newsize_ok's SIGXFSZ and EFBIG
+        lib.sn_tgkill(call.process.tgid, call.tid, signal.SIGXFSZ)
+        raise SyscallError(errno.EFBIG)
     fd = open_final(loc, os.O_WRONLY)
     try:
         os.ftruncate(fd, length)

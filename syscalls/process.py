@@ -12,6 +12,7 @@ import os
 import struct
 
 from sentry.kernel.idmap import OVERFLOW_ID
+from sentry.kernel.limits import host_soft_limit
 from syscalls import credentials
 from sentry.kernel.syscall import PASS, Rewrite, sint
 from sentry.errors import SyscallError
@@ -206,16 +207,6 @@ def _prio_tasks(call, which, who):
     raise SyscallError(errno.EINVAL)
 
 
-def _nice_limit(tid):
-    """The task's soft RLIMIT_NICE (the host's: it passes through)."""
-    with open(f"/proc/{tid}/limits") as f:
-        for line in f:
-            if line.startswith("Max nice priority"):
-                soft = line.split()[3]
-                return 1 << 62 if soft == "unlimited" else int(soft)
-    return 0
-
-
 def _pgid_or_none(pid):
     try:
         return os.getpgid(pid)
@@ -255,7 +246,7 @@ def sys_setpriority(call):
             continue
         try:
             now = os.getpriority(os.PRIO_PROCESS, t.tid)
-            floor = 20 - _nice_limit(t.tid)
+            floor = 20 - host_soft_limit(t.tid, "Max nice priority")
             if niceval < now and niceval < floor and not me.capable(CAP_SYS_NICE):
                 error = errno.EACCES
                 continue

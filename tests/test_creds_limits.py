@@ -239,3 +239,21 @@ def _alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+FSIZE = r"""
+d=$(mktemp -d); cd $d; echo abc > f
+(ulimit -f 1; trap '' XFSZ; truncate -s 2000 f; echo big $?; truncate -s 100 f; echo small $?)
+(ulimit -f 1; truncate -s 5000 f 2>/dev/null; echo $?)
+cd /; rm -rf $d
+"""
+
+
+def test_truncate_past_the_file_size_limit():
+    """truncate(2), which the Sentry carries out, answers the guest's own
+    RLIMIT_FSIZE: EFBIG and SIGXFSZ when it would grow the file past it (LTP
+    truncate03)."""
+    native = subprocess.run(["bash", "-c", FSIZE], capture_output=True)
+    boxed = run_sentry(["bash", "-c", FSIZE])
+    assert native.stdout.decode().split() == ["big", "1", "small", "0", "153"]
+    assert boxed.stdout == native.stdout, boxed.stderr

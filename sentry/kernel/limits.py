@@ -81,6 +81,21 @@ class Limits:
         return self.memory // unit, max(0, self.memory - used) // unit
 
 
+UNLIMITED = 1 << 63
+
+
+def host_soft_limit(tid, name):
+    """A task's soft limit as the host keeps it (those it passes through:
+    "Max file size", "Max nice priority"...), from /proc/<tid>/limits;
+    UNLIMITED for "unlimited".  OSError: the task is gone."""
+    with open(f"/proc/{tid}/limits") as f:
+        for line in f:
+            if line.startswith(name + " "):
+                soft = line[len(name):].split()[0]
+                return UNLIMITED if soft == "unlimited" else int(soft)
+    return UNLIMITED
+
+
 def parse_bytes(text):
     """'512m', '2G', '1048576' -> bytes; ValueError otherwise."""
     m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)i?b?\s*", text.lower())
