@@ -427,7 +427,9 @@ def _rewrite_to_slot(call, h, key):
             kernel.inject_after(task, SYS_DUP3, (filler, h, 0), result,
                                 lambda r: closing.pop(task.tid, None))
         return None
-    return Rewrite(args={0: h}, on_exit=_done_then(call, done))
+    # restore: a call the kernel restarts (F_SETLKW interrupted, a ptrace
+    # stop) runs again with the guest's own fd, never the slot's number
+    return Rewrite(args={0: h}, on_exit=_done_then(call, done), restore=True)
 
 
 def _done_then(call, done):
@@ -492,6 +494,13 @@ def fcntl_lock(call, cmd):
     slot = None
     if prepared is not None and prepared[:3] == (fd, cmd, call.args[2]):
         slot = prepared[3]
+    if slot is not None:
+        state, own = _slot(call.tid, slot), _slot(call.tid, fd)
+        if state is None or state[0] is None or own is None or state[0] != own[0]:
+            # the copy handed into the slot is not there (another thread's
+            # call gave the slot back its filler meanwhile) or no longer of
+            # the guest's file: start over from the guest's own fd
+            slot = None
     if slot is None and not _shared(call) and _own_writable_file(call, fd):
         # the kernel's lock, as natively
         return _getlk_translated(call) if cmd in (F_GETLK, F_OFD_GETLK) else PASS

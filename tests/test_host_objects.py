@@ -488,3 +488,17 @@ def test_lock_calls_racing_an_fd_swap(outside_tmp, cbin):
         t.join()
     assert "race: locked some" in r.stdout.decode(), r.stdout.decode() + r.stderr.decode()
     assert tries[0] > 10 and not failures, (tries, failures[:3])
+
+
+def test_record_and_ofd_locks_from_many_threads(cbin, outside_tmp):
+    """Threads of one process taking POSIX read locks (through the hidden fd
+    slots) and OFD locks on fds of their own, all at once, as LTP fcntl36:
+    no call fails and no read is torn, as natively (a slot another thread
+    gave back its filler sent EBADF)."""
+    prog = os.path.join(outside_tmp, "lock_threads")
+    shutil.copy2(cbin("lock_threads"), prog)
+    data = os.path.join(outside_tmp, "data")
+    assert subprocess.run([prog, data], capture_output=True).stdout == b"failed 0 torn 0\n"
+    for _ in range(3):
+        r = run_sentry([prog, data])
+        assert r.stdout == b"failed 0 torn 0\n", r.stderr
