@@ -286,6 +286,13 @@ def _reopen_unnamed(call, unnamed, flags):
     reopen through the magic link could upgrade a read-only file to writable)."""
     if unnamed.pid != call.process.vpid:
         raise SyscallError(errno.EACCES)
+    if flags & O_TRUNC and flags & O_ACCMODE:
+        # a memfd or deleted file reopened to be written from the start: the
+        # truncation Linux's reopen makes, on the file N names now (through
+        # a write access the guest holds already: it could ftruncate N)
+        with Borrowed(call, unnamed.fd) as b:
+            if stat.S_ISREG(os.fstat(b.fd).st_mode) and b.flags & O_ACCMODE:
+                os.ftruncate(b.fd, 0)
     return Rewrite(SYS_FCNTL, {0: unnamed.fd, 1: F_DUPFD_CLOEXEC if flags & os.O_CLOEXEC else F_DUPFD, 2: 0})
 
 

@@ -198,3 +198,22 @@ def test_namespace_links_are_the_sandboxs():
     assert inodes["pid"] != inodes["net"]
     # another sandbox is another set of namespaces
     assert other["pid"] != links["pid"] and other["net"] != links["net"]
+
+
+MEMFD = r"""
+import os
+fd = os.memfd_create("x"); os.write(fd, b"hello")
+again = os.open(f"/proc/self/fd/{fd}", os.O_RDWR)
+print(os.fstat(again).st_size)
+cut = os.open(f"/proc/self/fd/{fd}", os.O_RDWR | os.O_TRUNC)
+print(os.fstat(fd).st_size, os.fstat(cut).st_size)
+"""
+
+
+def test_a_memfd_reopened_with_o_trunc_is_truncated():
+    """open(/proc/self/fd/N, O_TRUNC) of a memfd truncates it, as Linux's
+    reopen does (LTP memfd_create01)."""
+    native = subprocess.run(["python3", "-c", MEMFD], capture_output=True)
+    boxed = run_sentry(["python3", "-c", MEMFD])
+    assert native.stdout == b"5\n0 0\n"
+    assert boxed.stdout == native.stdout, boxed.stderr
