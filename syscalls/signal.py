@@ -69,23 +69,54 @@ def _signal_masks(tid):
     return masks if len(masks) == 5 else None
 
 
+CAP_KILL, SIGCONT = 5, 18
+
+
+def _may_signal(call, host, sig):
+    """check_kill_permission on emulated ids (the host's sees one uid for
+    every guest): the sender's real or effective uid is the target's real or
+    saved one, or it holds CAP_KILL, or it sends SIGCONT within its session
+    (EPERM).  `host`: any task of the target."""
+    kernel = call.kernel
+    task = kernel.tasks.get(host)
+    target = task.creds if task is not None and task.creds is not None else kernel.creds_of(host)
+    me = call.task.creds
+    if target is None or me is None or task is call.task:
+        return
+    if {me.euid, me.ruid} & {target.suid, target.ruid} or me.capable(CAP_KILL):
+        return
+    try:
+        if sig == SIGCONT and os.getsid(call.process.tgid) == os.getsid(host):
+            return
+    except OSError:
+        pass
+    raise SyscallError(errno.EPERM)
+
+
 def _signal_each(call, sig, wanted, none_is_esrch=True):
     """Signal every sandbox process wanted(host tgid) picks; ESRCH if none
-    (as for a process group)."""
+    (as for a process group), EPERM if it may signal none of them."""
     kernel = call.kernel
     sender = (call.process.vpid, call.task.creds.ruid)
     if len(kernel.proxied) > PROXIED_MAX:
         kernel.proxied.clear()
-    sent = 0
+    sent = refused = 0
     for host in list(kernel.processes):
         try:
             if wanted(host):
+                try:
+                    _may_signal(call, host, sig)
+                except SyscallError:
+                    refused += 1
+                    continue
                 sent += 1
                 if sig and not _init_ignores(call, host, sig):
                     kernel.proxied[(host, sig)] = sender   # for its siginfo (sentry/kernel/siginfo.py)
                     os.kill(host, sig)
         except ProcessLookupError:
             pass                               # gone meanwhile
+    if not sent and refused:
+        raise SyscallError(errno.EPERM)
     if not sent and none_is_esrch:
         raise SyscallError(errno.ESRCH)
     return 0
@@ -105,6 +136,7 @@ def sys_kill(call):
     kernel = call.kernel
     if pid > 0:
         host, tgid = _any_thread(call, pid)
+        _may_signal(call, host, sig)
         if _init_ignores(call, tgid, sig):
             return 0
         return Rewrite(args={0: host}, restore=True)
@@ -128,6 +160,7 @@ def sys_tkill(call):
     if tid <= 0:
         raise SyscallError(errno.EINVAL)
     host = call.kernel.host_id(tid, task=True)
+    _may_signal(call, host, sig)
     task = call.kernel.tasks.get(host)
     if task is not None and _init_ignores(call, task.process.tgid, sig):
         return 0
@@ -142,6 +175,7 @@ def sys_tgkill(call):
         raise SyscallError(errno.EINVAL)
     host_tgid = call.kernel.host_id(tgid)
     host_tid = call.kernel.host_id(tid, task=True)
+    _may_signal(call, host_tid, sig)
     if _init_ignores(call, host_tgid, sig):
         return 0
     return Rewrite(args={0: host_tgid, 1: host_tid}, restore=True)
@@ -160,6 +194,7 @@ def sys_rt_sigqueueinfo(call):
     sig = call.args[1]
     _check_sig(sig)
     host, tgid = _any_thread(call, call.args[0])
+    _may_signal(call, host, sig)
     if _init_ignores(call, tgid, sig):
         return 0
     return Rewrite(args={0: host, 2: _staged_siginfo(call, 2)}, restore=True)
@@ -171,6 +206,7 @@ def sys_rt_tgsigqueueinfo(call):
     _check_sig(sig)
     host_tgid = call.kernel.host_id(call.args[0])
     host_tid = call.kernel.host_id(call.args[1], task=True)
+    _may_signal(call, host_tid, sig)
     if _init_ignores(call, host_tgid, sig):
         return 0
     return Rewrite(args={0: host_tgid, 1: host_tid, 3: _staged_siginfo(call, 3)}, restore=True)
@@ -316,9 +352,16 @@ def sys_pidfd_send_signal(call):
     fd = call.fd(0)
     proc_dir = _proc_dir_target(call, fd)
     _check_sig(sig)
+    raw = None
+    if call.args[2]:
+        from sentry.kernel import siginfo
+        raw = call.read(call.args[2], siginfo.SIZE)
+        if struct.unpack_from("<i", raw)[0] != sig:
+            raise SyscallError(errno.EINVAL)     # whatever the fd, as Linux checks it
     if proc_dir is not None:
         # a /proc/<pid> directory fd names its process too (the legacy
         # pidfd), but this /proc is the Sentry's: the same signal by pid
+        _may_signal(call, proc_dir, sig)
         if _init_ignores(call, proc_dir, sig):
             return 0
         if call.args[3]:
@@ -328,11 +371,8 @@ def sys_pidfd_send_signal(call):
                            restore=True)
         return Rewrite(SYS_KILL, {0: proc_dir, 1: sig}, restore=True)
     info = None
-    if call.args[2]:
+    if raw is not None:
         from sentry.kernel import siginfo
-        raw = call.read(call.args[2], siginfo.SIZE)
-        if struct.unpack_from("<i", raw)[0] != sig:
-            raise SyscallError(errno.EINVAL)
         info = siginfo.to_host(call.kernel, raw)
     kernel = call.kernel
     dup = kernel.borrow_fd(call.process, fd)
@@ -353,6 +393,7 @@ def sys_pidfd_send_signal(call):
             # every process whose group is that process's pid: in the
             # sandbox only (the guest may share a host process group)
             return _signal_group_of(call, host, sig, info)
+        _may_signal(call, host, sig)
         if _init_ignores(call, tgid, sig):
             return 0
         to_thread = flags & PIDFD_SIGNAL_THREAD or (thread and not flags & PIDFD_SIGNAL_THREAD_GROUP)

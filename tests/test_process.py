@@ -294,3 +294,33 @@ def test_inspecting_another_process_needs_its_ids_or_cap_sys_ptrace():
     boxed = run_sentry(["python3", "-c", INSPECT])
     assert native.stdout.count(b"Operation not permitted") == 3, native
     assert boxed.stdout == native.stdout, boxed.stderr
+
+
+KILLS = r'''
+import os, signal, time
+c = os.fork()
+if c == 0:
+    time.sleep(3); os._exit(0)
+d = os.fork()
+if d == 0:
+    os.setresuid(4242, 4242, 4242)
+    for name, f in (("kill", lambda: os.kill(c, 0)), ("kill usr1", lambda: os.kill(c, signal.SIGUSR1)),
+                    ("kill cont", lambda: os.kill(c, signal.SIGCONT)), ("kill self", lambda: os.kill(os.getpid(), 0)),
+                    ("killpg", lambda: os.killpg(os.getpgid(c), 0)),
+                    ("usr2", lambda: os.kill(c, signal.SIGUSR2))):
+        try: f(); print(name, "ok")
+        except OSError as e: print(name, e.strerror)
+    os._exit(0)
+os.waitpid(d, 0)
+os.kill(c, 9); os.wait()
+'''
+
+
+def test_signals_need_the_senders_ids_or_cap_kill():
+    """kill, killpg and friends from a guest of another uid are EPERM, as
+    check_kill_permission says, but SIGCONT within the session and a group
+    with one process it may signal (LTP pidfd_send_signal02's EPERM)."""
+    native = subprocess.run(["python3", "-c", KILLS], capture_output=True)
+    boxed = run_sentry(["python3", "-c", KILLS])
+    assert native.stdout.count(b"Operation not permitted") == 3, native
+    assert boxed.stdout == native.stdout, boxed.stderr
