@@ -217,3 +217,29 @@ def test_a_memfd_reopened_with_o_trunc_is_truncated():
     boxed = run_sentry(["python3", "-c", MEMFD])
     assert native.stdout == b"5\n0 0\n"
     assert boxed.stdout == native.stdout, boxed.stderr
+
+
+ZOMBIE = r'''
+import os, time
+c = os.fork()
+if c == 0:
+    os._exit(3)
+time.sleep(0.3)
+with open(f"/proc/{c}/stat") as f:
+    parts = f.read().split()
+print(parts[0] == str(c), parts[1], parts[2])
+print(str(c) in os.listdir("/proc"))
+with open(f"/proc/{c}/status") as f:
+    print([l.strip() for l in f if l.startswith("State")])
+os.waitpid(c, 0)
+print(os.path.exists(f"/proc/{c}"))
+'''
+
+
+def test_a_zombie_stays_in_proc_until_reaped():
+    """An exited child its parent has not waited for is listed in /proc,
+    state Z, as on Linux (ps shows it <defunct>), and goes when reaped."""
+    native = subprocess.run(["python3", "-c", ZOMBIE], capture_output=True)
+    boxed = run_sentry(["python3", "-c", ZOMBIE])
+    assert native.stdout == b"True (python3) Z\nTrue\n['State:\\tZ (zombie)']\nFalse\n"
+    assert boxed.stdout == native.stdout, boxed.stderr

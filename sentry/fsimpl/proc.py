@@ -210,6 +210,8 @@ class ProcMount(Mount):
         whole directory is filled only when it is itself the final name."""
         base = f"{task_of}/task/{pid}" if task_of else str(pid)
         proc = kernel.process_of(pid) if task_of is None else kernel.process_of(task_of)
+        if proc is None and task_of is None:
+            proc = kernel.zombie_of(pid)          # until reaped: state Z, as Linux shows it
         alive = proc is not None and (task_of is None or kernel.is_sandbox_task(pid))
         if not alive:
             shutil.rmtree(os.path.join(self.host_root, base), ignore_errors=True)

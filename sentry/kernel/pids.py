@@ -13,13 +13,22 @@ class PidTranslation:
     """The Kernel's pid questions."""
 
     def visible_pids(self):
-        return [p.vpid for p in self.processes.values()]
+        """The sandbox's processes as /proc lists them: zombies too, until
+        they are reaped (ps shows them <defunct>)."""
+        zombies = [z[1].vpid for host, z in list(self.zombies.items()) if self.in_sandbox_host(host)]
+        return [p.vpid for p in self.processes.values()] + zombies
 
     def host_pid(self, vpid):
         return self.pids.host(vpid)
 
     def process_of(self, vpid):
         return self.processes.get(self.pids.host(vpid))
+
+    def zombie_of(self, vpid):
+        """The exited, unreaped process a pid names, or None."""
+        host = self.pids.host(vpid)
+        z = self.zombies.get(host) if host is not None else None
+        return z[1] if z is not None and self.in_sandbox_host(host) else None
 
     def task_of(self, vtid):
         return self.tasks.get(self.pids.host(vtid))
