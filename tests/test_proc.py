@@ -243,3 +243,20 @@ def test_a_zombie_stays_in_proc_until_reaped():
     boxed = run_sentry(["python3", "-c", ZOMBIE])
     assert native.stdout == b"True (python3) Z\nTrue\n['State:\\tZ (zombie)']\nFalse\n"
     assert boxed.stdout == native.stdout, boxed.stderr
+
+
+def test_more_sysctls_programs_read():
+    """lease-break-time, the inotify limits, vfs_cache_pressure, printk are
+    the host's (machine-wide, naming no one); ns_last_pid is the sandbox's
+    pid namespace's; core_pattern the default (no core is ever written)."""
+    r = run_sentry(["/bin/sh", "-c", "for f in fs/lease-break-time fs/inotify/max_user_watches "
+                    "vm/vfs_cache_pressure kernel/printk kernel/core_pattern; do cat /proc/sys/$f; done; "
+                    "true & wait; echo $! $(cat /proc/sys/kernel/ns_last_pid)"])
+    lines = r.stdout.decode().splitlines()
+    for i, f in enumerate(["fs/lease-break-time", "fs/inotify/max_user_watches", "vm/vfs_cache_pressure",
+                           "kernel/printk"]):
+        with open(f"/proc/sys/{f}") as h:
+            assert lines[i] == h.read().rstrip("\n"), f
+    assert lines[4] == "core"
+    last, ns_last = map(int, lines[5].split())
+    assert ns_last == last + 1            # the cat that read it came next

@@ -29,12 +29,15 @@ PASSTHROUGH = {
     "sys/kernel/ngroups_max", "sys/kernel/cap_last_cap", "sys/kernel/threads-max",
     "sys/kernel/tainted", "sys/kernel/overflowuid", "sys/kernel/overflowgid",
     "sys/vm/overcommit_memory", "sys/vm/max_map_count", "sys/fs/file-max", "sys/fs/nr_open",
-    "sys/fs/pipe-max-size",
+    "sys/fs/pipe-max-size", "sys/fs/lease-break-time", "sys/fs/inotify/max_queued_events",
+    "sys/fs/inotify/max_user_instances", "sys/fs/inotify/max_user_watches", "sys/vm/vfs_cache_pressure",
+    "sys/kernel/printk", "sys/kernel/core_uses_pid",
 }
 # /proc/sys: the host's files above, and these of the sandbox's own
 # (_kernel_sysctl); no other name exists there, and a lookup of one makes nothing
 SYSCTL_OWN = {"sys/kernel/hostname", "sys/kernel/domainname", "sys/kernel/osrelease",
-              "sys/kernel/random/uuid", "sys/kernel/random/boot_id"}
+              "sys/kernel/random/uuid", "sys/kernel/random/boot_id", "sys/kernel/ns_last_pid",
+              "sys/kernel/core_pattern"}
 SYSCTL_FILES = {n for n in PASSTHROUGH if n.startswith("sys/")} | SYSCTL_OWN
 SYSCTL_DIRS = {"/".join(n.split("/")[:i]) for n in SYSCTL_FILES for i in range(1, n.count("/") + 1)}
 # Directories of PASSTHROUGH files (/proc/sys is made apart).
@@ -512,7 +515,8 @@ class ProcMount(Mount):
 
     def _sysctl_file(self, kernel, path):
         parts = path.split("/")
-        if parts[1] == "kernel" and parts[2] in ("hostname", "domainname", "random", "osrelease"):
+        if parts[1] == "kernel" and parts[2] in ("hostname", "domainname", "random", "osrelease", "ns_last_pid",
+                                                 "core_pattern"):
             self._kernel_sysctl(kernel, parts[2:])
         else:
             self._copy_host(path)
@@ -528,6 +532,13 @@ class ProcMount(Mount):
             self._file("sys/kernel/domainname", (uts.get("domainname", "(none)") + "\n").encode())
         elif name == "osrelease":
             self._file("sys/kernel/osrelease", (uts.get("release", os.uname().release) + "\n").encode())
+        elif name == "ns_last_pid":
+            # the sandbox's pid namespace's, not the host's
+            self._file("sys/kernel/ns_last_pid", b"%d\n" % kernel.pids.last())
+        elif name == "core_pattern":
+            # the default, as a namespace of its own shows: the host's may name its
+            # crash handler, and no core file is ever written (sandbox/guest.py)
+            self._file("sys/kernel/core_pattern", b"core\n")
         elif name == "random":
             self._dir("sys/kernel/random")
             self._file("sys/kernel/random/uuid", (_uuid4() + "\n").encode())

@@ -32,6 +32,10 @@ class PidNamespace:
         self._to_virtual[host] = v
         return v
 
+    def last(self):
+        """The last pid given out (/proc/sys/kernel/ns_last_pid)."""
+        return self._next - 1 if self._next > 2 else PID_MAX - 1
+
     def _allocate(self):
         while True:
             v = self._next
