@@ -372,27 +372,45 @@ def sys_sendmsg(call):
     return _send_rewrite(call, {1: hdr}, via)
 
 
-@handler("sendmmsg", support="partial",
-         note="sends the first message per call (a short count, as Linux allows)")
+UIO_MAXIOV = 1024
+
+
+@handler("sendmmsg", note="each message is a sendmsg(2) of its own, checked as one: the call runs "
+         "again for the next until all are sent or one fails (the count sent so far, as Linux)")
 def sys_sendmmsg(call):
-    if call.args[2] & 0xFFFFFFFF == 0:
+    vlen = min(call.args[2] & 0xFFFFFFFF, UIO_MAXIOV)
+    if vlen == 0:
         return 0
-    vec = call.args[1]
-    raw = call.read(vec, MSGHDR)
+    vec, flags, task = call.args[1], call.args[3] & 0xFFFFFFFF, call.task
+    key = (call.fd(0), vec, vlen, flags)
+    progress, task.mmsg_progress = getattr(task, "mmsg_progress", None), None
+    i = progress[1] if progress is not None and progress[0] == key else 0
+    entry = vec + i * MMSGHDR
+    try:
+        raw = call.read(entry, MSGHDR)
+    except SyscallError:
+        if i:
+            return i                      # those sent count, as Linux's
+        raise
     dest = _msg_dest(call, raw)
-    done = _link_change_msg(call, raw, dest, call.args[3] & 0xFFFFFFFF)
-    if done is not None:
-        call.write(vec + MSGHDR, struct.pack("<I", done))
-        return 1
+    if i == 0:
+        done = _link_change_msg(call, raw, dest, flags)
+        if done is not None:
+            call.write(vec + MSGHDR, struct.pack("<I", done))
+            return 1
     hdr, via = _staged_msghdr(call, raw, dest)
 
-    def record(task, result):
-        # msg_len of the message sent, then the count sendmmsg reports
+    def record(t, result):
+        # msg_len of the message sent; then the next, or the count
         if result < 0:
+            return i if i else None
+        call.write(entry + MSGHDR, struct.pack("<I", result))
+        if i + 1 < vlen:
+            t.mmsg_progress = (key, i + 1)
+            call.kernel.rerun(t)
             return None
-        call.write(vec + MSGHDR, struct.pack("<I", result))
-        return 1
-    return _send_rewrite(call, {1: hdr, 2: call.args[3] & 0xFFFFFFFF}, via, record, nr=SYS_SENDMSG)
+        return i + 1
+    return _send_rewrite(call, {1: hdr, 2: flags}, via, record, nr=SYS_SENDMSG)
 
 
 SOL_SOCKET, SO_PEERCRED, SO_PEERPIDFD = 1, 17, 77

@@ -139,6 +139,26 @@ int main(int argc, char **argv)
 	T(read(sv[0], buf, 1));
 	close(sv[0]); close(sv[1]);
 	T(socketpair(AF_INET, SOCK_STREAM, 0, sv)); T(socketpair(AF_UNIX, SOCK_RAW, 0, sv));
+	/* sendmmsg: every message, each msg_len, the count */
+	{
+		int mp[2];
+		T(socketpair(AF_UNIX, SOCK_DGRAM, 0, mp));
+		char a[] = "one", b[] = "three", c[] = "fifth";
+		struct iovec iv[3] = { { a, 3 }, { b, 5 }, { c, 5 } };
+		struct mmsghdr mm[3];
+		memset(mm, 0, sizeof mm);
+		for (int i = 0; i < 3; i++) { mm[i].msg_hdr.msg_iov = &iv[i]; mm[i].msg_hdr.msg_iovlen = 1; }
+		T(sendmmsg(mp[0], mm, 3, 0));
+		printf("msg_len %u %u %u\n", mm[0].msg_len, mm[1].msg_len, mm[2].msg_len);
+		char rb[16];
+		for (int i = 0; i < 3; i++) T(recv(mp[1], rb, sizeof rb, MSG_DONTWAIT));
+		T(recv(mp[1], rb, sizeof rb, MSG_DONTWAIT));
+		mm[1].msg_hdr.msg_iov = (struct iovec *)8;          /* a bad one: the count so far */
+		T(sendmmsg(mp[0], mm, 3, 0));
+		T(sendmmsg(mp[0], mm + 1, 2, 0));
+		T(sendmmsg(mp[0], mm, 0, 0));
+		close(mp[0]); close(mp[1]);
+	}
 	/* a unix path given to a socket of another family, or to no socket */
 	{
 		struct sockaddr_un dot = { .sun_family = AF_UNIX, .sun_path = "." };
