@@ -132,7 +132,8 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
     args = {0: loc.mount.guest_fd, 1: path_addr, 2: how_addr, 3: len(how)}
     if ids is None:
         if creating and not tmpfile and _keeps_setgid(call, loc, mode):
-            return Rewrite(SYS_OPENAT2, args, on_exit=_setgid_restored(call, mode))
+            return Rewrite(SYS_OPENAT2, args,
+                           on_exit=lambda task, result: owner.setgid_restored(call, task, result, loc))
         return Rewrite(SYS_OPENAT2, args)
     # the guest's process creates it as the Sentry's uid: the creator's ids
     # are given at the exit, to that very file only (syscalls/owner.py)
@@ -162,28 +163,6 @@ def _keeps_setgid(call, loc, mode):
     creds = call.task.creds
     group = idmap.current.gid_view(parent.st_gid)
     return creds.capable(CAP_FSETID) or group == creds.fsgid or group in creds.groups
-
-
-def _setgid_restored(call, mode):
-    """on_exit of such an open: the new file gets its S_ISGID back, by the
-    Sentry (which holds CAP_FSETID), on its copy of the guest's new fd."""
-    def restore(task, result):
-        if result < 0:
-            return result
-        try:
-            dup = call.kernel.borrow_fd(task.process, result)
-        except SyscallError:
-            return result
-        try:
-            st = os.fstat(dup)
-            if stat.S_ISREG(st.st_mode) and not st.st_mode & stat.S_ISGID:
-                os.chmod(f"/proc/self/fd/{dup}", (st.st_mode & 0o7777) | stat.S_ISGID)
-        except OSError:
-            pass
-        finally:
-            os.close(dup)
-        return result
-    return restore
 
 
 # ---- opens the host would refuse the guest's host process ---------------------

@@ -130,39 +130,57 @@ def adopt_name(call, ids, parent_fd, name, kind, since):
         os.close(fd)
 
 
-def adopt_opened(call, task, result, loc, ids, since, tmpfile):
+def _the_new_file(call, task, result, loc, tmpfile, act):
     """At the exit of an open that created loc's file (or an O_TMPFILE in
-    loc's directory) in the guest's context: fd `result`, borrowed, is
-    adopted if it is that new file -- the inode now at loc's name (for
-    O_TMPFILE, a nameless one), a regular file the Sentry's uid owns, born
-    during the call.  Another thread may have put anything at that fd number
-    before this stop: those checks, not the number, decide."""
+    loc's directory) in the guest's context: act(dup, st, dir_st) on fd
+    `result`, borrowed, if it is that new file -- the inode now at loc's
+    name (for O_TMPFILE, a nameless one in that directory), a regular file.
+    Another thread may have put anything at that fd number before this
+    stop: those checks, not the number, decide."""
     if result < 0 or task.process is None:
-        return None
+        return
     try:
         dup = call.kernel.borrow_fd(task.process, result)
     except SyscallError:
-        return None
+        return
     try:
         st = os.fstat(dup)
         if not stat.S_ISREG(st.st_mode):
-            return None
+            return
         if tmpfile:
-            # nameless, in the directory loc names
             dfd = open_final(loc)
             try:
                 dir_st = os.fstat(dfd)
             finally:
                 os.close(dfd)
             if st.st_nlink == 0 and st.st_dev == dir_st.st_dev:
-                _adopt(call, ids, dup, st, dir_st, since)
-            return None
+                act(dup, st, dir_st)
+            return
         with Parent(loc) as (pfd, name):
             there = os.stat(name, dir_fd=pfd, follow_symlinks=False)
             if (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino):
-                _adopt(call, ids, dup, st, os.fstat(pfd), since)
+                act(dup, st, os.fstat(pfd))
     except (OSError, SyscallError):
         pass
     finally:
         os.close(dup)
+
+
+def adopt_opened(call, task, result, loc, ids, since, tmpfile):
+    """The new file of an open the guest made (_the_new_file) is adopted:
+    given the creator's ids (_adopt, which also checks it was born during
+    the call and is the Sentry's uid's)."""
+    _the_new_file(call, task, result, loc, tmpfile,
+                  lambda dup, st, dir_st: _adopt(call, ids, dup, st, dir_st, since))
+    return None
+
+
+def setgid_restored(call, task, result, loc):
+    """The new file of an open the guest made (_the_new_file) gets back the
+    S_ISGID its creator's host process lost (syscalls/file.py _keeps_setgid),
+    by the Sentry, which holds CAP_FSETID."""
+    def restore(dup, st, dir_st):
+        if not st.st_mode & stat.S_ISGID:
+            os.chmod(f"/proc/self/fd/{dup}", (st.st_mode & 0o7777) | stat.S_ISGID)
+    _the_new_file(call, task, result, loc, False, restore)
     return None

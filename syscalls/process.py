@@ -13,7 +13,7 @@ import struct
 
 from sentry.kernel.idmap import OVERFLOW_ID
 from sentry.kernel.limits import host_soft_limit
-from syscalls import credentials
+from syscalls import credentials, signal as signal_calls
 from sentry.kernel.syscall import PASS, Rewrite, sint
 from sentry.errors import SyscallError
 from syscalls.registry import handler
@@ -200,18 +200,11 @@ def _prio_tasks(call, which, who):
     if which == PRIO_PGRP:
         group = kernel.host_id(who, group=True) if who else os.getpgid(call.process.tgid)
         return [t for t in list(kernel.tasks.values())
-                if t.process is not None and _pgid_or_none(t.process.tgid) == group]
+                if t.process is not None and signal_calls.pgid_or_none(t.process.tgid) == group]
     if which == PRIO_USER:
         uid = who or call.task.creds.ruid
         return [t for t in list(kernel.tasks.values()) if t.creds is not None and t.creds.ruid == uid]
     raise SyscallError(errno.EINVAL)
-
-
-def _pgid_or_none(pid):
-    try:
-        return os.getpgid(pid)
-    except OSError:
-        return None
 
 
 @handler("getpriority", note="PRIO_USER counts the sandbox's processes of that real uid only")

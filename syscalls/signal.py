@@ -122,10 +122,11 @@ def _signal_each(call, sig, wanted, none_is_esrch=True):
     return 0
 
 
-def _pgid(host):
+def pgid_or_none(host):
+    """A host process's process group, or None once it is gone."""
     try:
         return os.getpgid(host)
-    except ProcessLookupError:
+    except OSError:
         return None
 
 
@@ -150,7 +151,7 @@ def sys_kill(call):
         raise SyscallError(errno.ESRCH)
     else:
         pgid = kernel.host_id(-pid, group=True)
-    return _signal_each(call, sig, lambda host: _pgid(host) == pgid)
+    return _signal_each(call, sig, lambda host: pgid_or_none(host) == pgid)
 
 
 @handler("tkill")
@@ -419,13 +420,13 @@ def sys_pidfd_send_signal(call):
 def _signal_group_of(call, host, sig, info):
     """PIDFD_SIGNAL_PROCESS_GROUP: the sandbox processes in group `host`."""
     if info is None:
-        return _signal_each(call, sig, lambda h: _pgid(h) == host)
+        return _signal_each(call, sig, lambda h: pgid_or_none(h) == host)
     code = struct.unpack_from("<i", info, 8)[0]
     if host != call.process.tgid and (code >= 0 or code == SI_TKILL):
         raise SyscallError(errno.EPERM)      # only oneself may be sent a kernel-looking siginfo
     sent = 0
     for tgid in list(call.kernel.processes):
-        if _pgid(tgid) == host:
+        if pgid_or_none(tgid) == host:
             sent += 1
             if not _init_ignores(call, tgid, sig):
                 try:

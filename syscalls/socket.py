@@ -52,28 +52,34 @@ def _sun_path(raw):
     return raw[2:].split(b"\0", 1)[0]
 
 
-def _on_guest_socket(call, fd, loc, op):
-    """Run op(sock, parent fd, name) on a Sentry-side duplicate of guest
-    socket fd, from inside the confined parent directory of loc."""
+def _with_guest_socket(call, fd, op):
+    """op(sock) on a Sentry-side duplicate of guest socket fd (OSError as
+    SyscallError; ENOTSOCK for another file)."""
     import socket      # rarely needed: not at start-up
     dup = call.kernel.borrow_fd(call.process, fd)
     sock = None
     try:
         sock = socket.socket(fileno=dup)
-        with Parent(loc) as (pfd, name):
-            os.fchdir(pfd)
-            try:
-                return op(sock, pfd, name)
-            except OSError as e:
-                raise SyscallError(e.errno)
-            finally:
-                os.chdir("/")
+        return op(sock)
     except OSError as e:
         raise SyscallError(e.errno)
     finally:
         if sock is not None:
             sock.detach()
         os.close(dup)
+
+
+def _on_guest_socket(call, fd, loc, op):
+    """Run op(sock, parent fd, name) on a Sentry-side duplicate of guest
+    socket fd, from inside the confined parent directory of loc."""
+    def in_parent(sock):
+        with Parent(loc) as (pfd, name):
+            os.fchdir(pfd)
+            try:
+                return op(sock, pfd, name)
+            finally:
+                os.chdir("/")
+    return _with_guest_socket(call, fd, in_parent)
 
 
 def _unix_path_call(call, raw, bind):
@@ -146,20 +152,12 @@ def _connect_unix(call, raw):
     return Rewrite(args={1: addr, 2: len(name)}, on_exit=_unpinning(call.kernel))
 
 
+SO_DOMAIN = 39
+
+
 def _socket_domain(call, fd):
     """The family of the guest's socket fd (ENOTSOCK for another file)."""
-    import socket
-    dup = call.kernel.borrow_fd(call.process, fd)
-    sock = None
-    try:
-        sock = socket.socket(fileno=dup)
-        return sock.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN)
-    except OSError as e:
-        raise SyscallError(e.errno)
-    finally:
-        if sock is not None:
-            sock.detach()
-        os.close(dup)
+    return _with_guest_socket(call, fd, lambda sock: sock.getsockopt(SOL_SOCKET, SO_DOMAIN))
 
 
 def _wrong_family(domain, length):
