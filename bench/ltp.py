@@ -52,7 +52,8 @@ def read_list(path):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        name, _, cmd = line.partition(" ")
+        parts = line.split(None, 1)          # runtest files separate with tabs too
+        name, cmd = parts[0], parts[1] if len(parts) > 1 else ""
         tests.append((name, cmd.strip() or name))
     return tests
 
@@ -223,7 +224,9 @@ def main(argv=None):
     # copy of the host's via KCONFIG_PATH unless the caller chose one.
     host_config = Path("/proc/config.gz")
     if "KCONFIG_PATH" not in env and host_config.exists():
-        kconfig = out_dir / "kernel.config"
+        # beside LTP, not in --out: a sandbox's /tmp is its own, where an
+        # --out under /tmp would not be seen
+        kconfig = Path(ltp_root) / "kernel.config"
         kconfig.write_bytes(gzip.decompress(host_config.read_bytes()))
         env["KCONFIG_PATH"] = str(kconfig.resolve())
     prefix = shlex.split(args.sentry)
