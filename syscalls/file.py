@@ -130,8 +130,9 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
     how = struct.pack("<QQQ", flags, mode, CONFINED)
     path_addr, how_addr = call.stage(os.fsencode(loc.rel) + b"\0", how)
     args = {0: loc.mount.guest_fd, 1: path_addr, 2: how_addr, 3: len(how)}
+    keep_setgid = creating and not tmpfile and _keeps_setgid(call, loc, mode)
     if ids is None:
-        if creating and not tmpfile and _keeps_setgid(call, loc, mode):
+        if keep_setgid:
             return Rewrite(SYS_OPENAT2, args,
                            on_exit=lambda task, result: owner.setgid_restored(call, task, result, loc))
         return Rewrite(SYS_OPENAT2, args)
@@ -143,7 +144,10 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
         if rerun and result == -errno.EEXIST:
             call.kernel.rerun(task)
             return None
-        return owner.adopt_opened(call, task, result, loc, ids, since, tmpfile)
+        owner.adopt_opened(call, task, result, loc, ids, since, tmpfile)
+        if keep_setgid:               # after the adoption's chown, which clears it
+            owner.setgid_restored(call, task, result, loc)
+        return None
     return Rewrite(SYS_OPENAT2, args, on_exit=created)
 
 

@@ -167,7 +167,11 @@ for name, mode in (("b/root_setgid", 0o2777), ("b/root_plain", 0o777), ("b/nox",
     st = os.stat(name); print(name, oct(st.st_mode & 0o7777), st.st_gid)
 pid = os.fork()
 if pid == 0:
-    os.setgroups([]); os.setresgid(65534, 65534, 65534); os.setresuid(65534, 65534, 65534)
+    os.setgroups([]); os.setresgid(65534, 65534, 65534)
+    # root with another group (its creations are adopted): CAP_FSETID keeps it
+    fd = os.open("b/root_nobody_gid", os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o2777); os.close(fd)
+    st = os.stat("b/root_nobody_gid"); print("b/root_nobody_gid", oct(st.st_mode & 0o7777), st.st_gid)
+    os.setresuid(65534, 65534, 65534)
     fd = os.open("b/nobody_setgid", os.O_CREAT | os.O_WRONLY, 0o2777); os.close(fd)
     st = os.stat("b/nobody_setgid"); print("b/nobody_setgid", oct(st.st_mode & 0o7777), st.st_gid)
     os._exit(0)
