@@ -12,10 +12,11 @@ host's objects must stay out of reach: ENOSYS, as a kernel built without
 System V IPC answers, so that programs fall back.
 """
 import errno
+import struct
 
 from sentry.platform import staging
 from sentry.vfs.mountns import SHMMAX
-from sentry.kernel.syscall import PASS
+from sentry.kernel.syscall import PASS, Rewrite
 from sentry.errors import SyscallError
 from syscalls.registry import handler
 
@@ -23,12 +24,58 @@ CALLS = ("shmget shmat shmdt shmctl semget semop semtimedop semctl msgget msgsnd
          "mq_open mq_unlink").split()
 
 
-@handler(*[c for c in CALLS if c != "shmat"], note="the sandbox's own IPC namespace: untrapped; "
-         "ENOSYS where the Sentry has none (unprivileged, no user namespaces)")
+@handler(*[c for c in CALLS if c not in ("shmat", "msgctl", "shmctl", "semctl")],
+         note="the sandbox's own IPC namespace: untrapped; ENOSYS where the Sentry has none "
+              "(unprivileged, no user namespaces)")
 def sys_ipc(call):
     if call.kernel.private_ipc:
         return PASS
     raise SyscallError(errno.ENOSYS)
+
+
+# Where the kernel's answers name a process (by its host pid, the guest's
+# being the host's): the byte offsets of the pid_t fields in the buffer at
+# argument 2, or for semctl's GETPID the result itself.
+IPC_STAT, MSG_STAT, MSG_STAT_ANY, SHM_STAT, SHM_STAT_ANY, GETPID = 2, 11, 13, 13, 15, 11
+MSQID_PIDS = (96, 100)          # struct msqid64_ds: msg_lspid, msg_lrpid
+SHMID_PIDS = (80, 84)           # struct shmid64_ds: shm_cpid, shm_lpid
+
+
+def _pids_translated(call, addr, offsets):
+    def done(task, result):
+        if result < 0 or not addr:
+            return None
+        try:
+            raw = bytearray(call.read(addr, offsets[-1] + 4))
+            for off in offsets:
+                host = struct.unpack_from("<i", raw, off)[0]
+                struct.pack_into("<i", raw, off, call.kernel.vpid(host) if host > 0 else host)
+            call.write(addr, bytes(raw))
+        except SyscallError:
+            pass
+        return None
+    return done
+
+
+@handler("msgctl", "shmctl", note="as shmget; IPC_STAT and *_STAT name processes by virtual pid")
+def sys_ipc_ctl(call):
+    if not call.kernel.private_ipc:
+        raise SyscallError(errno.ENOSYS)
+    cmd = call.args[1]
+    msg = call.kernel.table.entries[call.nr].name == "msgctl"
+    stats = (IPC_STAT, MSG_STAT, MSG_STAT_ANY) if msg else (IPC_STAT, SHM_STAT, SHM_STAT_ANY)
+    if cmd not in stats:
+        return PASS
+    return Rewrite(on_exit=_pids_translated(call, call.args[2], MSQID_PIDS if msg else SHMID_PIDS))
+
+
+@handler("semctl", note="as shmget; GETPID answers a virtual pid")
+def sys_semctl(call):
+    if not call.kernel.private_ipc:
+        raise SyscallError(errno.ENOSYS)
+    if call.args[2] != GETPID:
+        return PASS
+    return Rewrite(on_exit=lambda task, result: call.kernel.vpid(result) if result > 0 else None)
 
 
 @handler("shmat", note="as shmget; an address less than a terabyte below the staging area, or in it, "

@@ -213,6 +213,13 @@ ALLOW_IF = {
 # below).  The rest is refused (syscalls/ipc.py).
 SHM_BELOW = [pyseccomp.Arg(1, pyseccomp.LT, staging.BASE - SHMMAX)]
 IPC_ALLOW_IF = {"shmat": [_eq(1, 0), SHM_BELOW, [pyseccomp.Arg(1, pyseccomp.GE, STAGING_HIGH)]]}
+# the commands that answer with a pid (a host one) trap: syscalls/ipc.py
+# translates it; the rest run free (an int: its low half compared)
+IPC_ALLOW_IF.update({
+    "msgctl": [[pyseccomp.Arg(1, pyseccomp.MASKED_EQ, 0xFFFFFFFF, c)] for c in (0, 1, 3, 12)],
+    "shmctl": [[pyseccomp.Arg(1, pyseccomp.MASKED_EQ, 0xFFFFFFFF, c)] for c in (0, 1, 3, 11, 12, 14)],
+    "semctl": [[pyseccomp.Arg(2, pyseccomp.MASKED_EQ, 0xFFFFFFFF, c)]
+               for c in (0, 1, 2, 3, 12, 13, 14, 15, 16, 17, 18, 19, 20)]})
 
 # Calls that could unmap, remap or re-protect the staging area: answered in C
 # (native/tracer.c) when trapped.  Most never trap: a range that starts far

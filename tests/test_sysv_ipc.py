@@ -101,3 +101,30 @@ print(good, len(attached))
 """
     r = run_sentry(["python3", "-c", code])
     assert r.stdout.split() == [b"400", b"0"], r.stdout + r.stderr
+
+
+PIDS = r'''
+import ctypes, os, struct
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(128)
+q = libc.msgget(0, 0o600)
+msg = struct.pack("<q", 1) + b"hi"
+libc.msgsnd(q, msg, 2, 0)
+libc.msgctl(q, 2, buf)
+print("msg_lspid is mine:", struct.unpack_from("<i", buf.raw, 96)[0] == os.getpid())
+s = libc.shmget(0, 4096, 0o600)
+libc.shmctl(s, 2, buf)
+print("shm_cpid is mine:", struct.unpack_from("<i", buf.raw, 80)[0] == os.getpid())
+m = libc.semget(0, 1, 0o600)
+op = struct.pack("<HhH", 0, 1, 0)
+libc.semop(m, op, 1)
+print("sem GETPID is mine:", libc.semctl(m, 0, 11) == os.getpid())
+'''
+
+
+def test_ipc_objects_name_processes_by_virtual_pid():
+    """IPC_STAT's pid fields and semctl(GETPID) show the sandbox's pids, not
+    the host's (LTP msgsnd01, msgrcv01, semctl01)."""
+    r = run_sentry(["python3", "-c", PIDS])
+    assert r.stdout.decode().split("\n")[:3] == [
+        "msg_lspid is mine: True", "shm_cpid is mine: True", "sem GETPID is mine: True"], r.stderr
