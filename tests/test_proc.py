@@ -260,3 +260,13 @@ def test_more_sysctls_programs_read():
     assert lines[4] == "core"
     last, ns_last = map(int, lines[5].split())
     assert ns_last == last + 1            # the cat that read it came next
+
+
+def test_ipc_sysctls_are_the_sandboxs_namespace():
+    """/proc/sys/kernel/{shmall,shmmni,msg*,sem} show the sandbox's IPC
+    namespace as a new one natively does (unshare --ipc); shmmax its cap."""
+    script = "for f in shmall shmmni msgmax msgmnb msgmni sem shmmax; do cat /proc/sys/kernel/$f; done"
+    native = subprocess.run(["unshare", "--ipc", "sh", "-c", script], capture_output=True)
+    boxed = run_sentry(["/bin/sh", "-c", script])
+    assert boxed.stdout.splitlines()[:6] == native.stdout.splitlines()[:6], boxed.stderr
+    assert boxed.stdout.splitlines()[6] == str(1 << 40).encode()

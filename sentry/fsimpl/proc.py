@@ -37,7 +37,12 @@ PASSTHROUGH = {
 # (_kernel_sysctl); no other name exists there, and a lookup of one makes nothing
 SYSCTL_OWN = {"sys/kernel/hostname", "sys/kernel/domainname", "sys/kernel/osrelease",
               "sys/kernel/random/uuid", "sys/kernel/random/boot_id", "sys/kernel/ns_last_pid",
-              "sys/kernel/core_pattern"}
+              "sys/kernel/core_pattern", "sys/kernel/shmmax", "sys/kernel/shmall", "sys/kernel/shmmni",
+              "sys/kernel/msgmax", "sys/kernel/msgmnb", "sys/kernel/msgmni", "sys/kernel/sem"}
+# The sandbox's IPC namespace's limits: a new namespace's defaults, but
+# shmmax where the namespace helper capped it (vfs/mountns.py SHMMAX)
+IPC_SYSCTLS = {"shmall": 2 ** 64 - 1 - 2 ** 24, "shmmni": 4096, "msgmax": 8192, "msgmnb": 16384,
+               "msgmni": 32000, "sem": "32000\t1024000000\t500\t32000"}
 SYSCTL_FILES = {n for n in PASSTHROUGH if n.startswith("sys/")} | SYSCTL_OWN
 SYSCTL_DIRS = {"/".join(n.split("/")[:i]) for n in SYSCTL_FILES for i in range(1, n.count("/") + 1)}
 # Directories of PASSTHROUGH files (/proc/sys is made apart).
@@ -516,7 +521,7 @@ class ProcMount(Mount):
     def _sysctl_file(self, kernel, path):
         parts = path.split("/")
         if parts[1] == "kernel" and parts[2] in ("hostname", "domainname", "random", "osrelease", "ns_last_pid",
-                                                 "core_pattern"):
+                                                 "core_pattern", "shmmax", *IPC_SYSCTLS):
             self._kernel_sysctl(kernel, parts[2:])
         else:
             self._copy_host(path)
@@ -535,6 +540,12 @@ class ProcMount(Mount):
         elif name == "ns_last_pid":
             # the sandbox's pid namespace's, not the host's
             self._file("sys/kernel/ns_last_pid", b"%d\n" % kernel.pids.last())
+        elif name == "shmmax":
+            from sentry.vfs.mountns import SHMMAX
+            value = SHMMAX if kernel.shm_capped else IPC_SYSCTLS["shmall"]
+            self._file("sys/kernel/shmmax", b"%d\n" % value)
+        elif name in IPC_SYSCTLS:
+            self._file(f"sys/kernel/{name}", f"{IPC_SYSCTLS[name]}\n".encode())
         elif name == "core_pattern":
             # the default, as a namespace of its own shows: the host's may name its
             # crash handler, and no core file is ever written (sandbox/guest.py)
