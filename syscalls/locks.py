@@ -398,6 +398,10 @@ def _through_slot(call, cmd, b, key, want):
     fd, arg, task = call.fd(0), call.args[2], call.task
     if old is not None:
         closing[tid] = (h, old)
+    # the slot is this call's from now, not only once it runs again: another
+    # thread must neither take it as its "same" slot nor give it back its
+    # filler between the handover and this call's return (it sent EBADF)
+    busy[tid] = (h, key)
 
     def copied(result):
         closing.pop(task.tid, None)
