@@ -185,7 +185,6 @@ def _keeps_setgid(call, loc, mode):
 # cannot be handed over: the guest reopens the Sentry's through the fd
 # holder (syscalls/pin.py) instead.
 
-O_NOATIME = 0o1000000
 RETRY = -1
 HANDOVER_KINDS = ("bind", "tmpfs", "layer", "hidden")    # host directories; not /dev, /proc, devpts
 
@@ -208,9 +207,6 @@ def _open_for_guest(call, loc, flags, mode, creating, tmpfile, ids):
     file appeared where it was to create one: the guest's call is looked up
     again), or None (the file is not the one resolved: the guest's own call
     runs, as it would have).  Errors are the kernel's, as SyscallError."""
-    from sentry.kernel.credentials import CAP_FOWNER
-    from sentry.kernel import idmap
-    creds = call.task.creds
     base = (flags & ~(O_NOFOLLOW | os.O_CLOEXEC | O_CREAT | O_EXCL)) | os.O_CLOEXEC | O_LARGEFILE
     if creating:
         since, umask = owner.now(), call.umask()
