@@ -39,6 +39,8 @@ SYSCTL_OWN = {"sys/kernel/hostname", "sys/kernel/domainname", "sys/kernel/osrele
               "sys/kernel/random/uuid", "sys/kernel/random/boot_id", "sys/kernel/ns_last_pid",
               "sys/kernel/core_pattern", "sys/kernel/shmmax", "sys/kernel/shmall", "sys/kernel/shmmni",
               "sys/kernel/msgmax", "sys/kernel/msgmnb", "sys/kernel/msgmni", "sys/kernel/sem"}
+# the names under sys/kernel that _kernel_sysctl makes (random/ is a directory of them)
+KERNEL_OWN = {n.split("/")[2] for n in SYSCTL_OWN if n.startswith("sys/kernel/")}
 # The sandbox's IPC namespace's limits: a new namespace's defaults, but
 # shmmax where the namespace helper capped it (vfs/mountns.py SHMMAX)
 IPC_SYSCTLS = {"shmall": 2 ** 64 - 1 - 2 ** 24, "shmmni": 4096, "msgmax": 8192, "msgmnb": 16384,
@@ -118,6 +120,8 @@ class ProcMount(Mount):
         self._ctx = None               # the call being served
         self.ns_store = self.host_root + ".ns"       # one file per namespace, outside the tree
         os.makedirs(self.ns_store, mode=DIR_MODE, exist_ok=True)
+        # a dir fd makes os.link call linkat(2), the one the Sentry's filter allows
+        self.ns_store_fd = os.open(self.ns_store, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         self.ns_base = 0xF0000000 + int.from_bytes(os.urandom(3), "little") * 16
         self.ns_own = {}               # name -> the Sentry's own namespace's link
 
@@ -299,12 +303,6 @@ class ProcMount(Mount):
         kind = name.replace("_for_children", "")
         return f"{kind}:[{self.ns_base + NS_KINDS.index(kind)}]"
 
-    def _store_fd(self):
-        # a dir fd makes os.link call linkat(2), the one the Sentry's filter allows
-        if getattr(self, "_ns_store_fd", None) is None:
-            self._ns_store_fd = os.open(self.ns_store, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        return self._ns_store_fd
-
     def _namespaces(self, proc, host, path, rest, final):
         self._dir(path)
         if rest and rest[0] not in NS_NAMES:
@@ -315,7 +313,7 @@ class ProcMount(Mount):
                 if not os.path.exists(store):
                     os.close(os.open(store, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o444))
                 try:
-                    os.link(rest[0], os.path.join(self.host_root, path, rest[0]), src_dir_fd=self._store_fd())
+                    os.link(rest[0], os.path.join(self.host_root, path, rest[0]), src_dir_fd=self.ns_store_fd)
                 except FileExistsError:
                     pass
             return
@@ -520,8 +518,7 @@ class ProcMount(Mount):
 
     def _sysctl_file(self, kernel, path):
         parts = path.split("/")
-        if parts[1] == "kernel" and parts[2] in ("hostname", "domainname", "random", "osrelease", "ns_last_pid",
-                                                 "core_pattern", "shmmax", *IPC_SYSCTLS):
+        if parts[1] == "kernel" and parts[2] in KERNEL_OWN:
             self._kernel_sysctl(kernel, parts[2:])
         else:
             self._copy_host(path)
