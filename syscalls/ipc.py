@@ -24,13 +24,19 @@ CALLS = ("shmget shmat shmdt shmctl semget semop semtimedop semctl msgget msgsnd
          "mq_open mq_unlink").split()
 
 
+def _need_namespace(call):
+    """ENOSYS without the sandbox's own IPC namespace: the host's objects
+    stay out of reach, as on a kernel built without System V IPC."""
+    if not call.kernel.private_ipc:
+        raise SyscallError(errno.ENOSYS)
+
+
 @handler(*[c for c in CALLS if c not in ("shmat", "msgctl", "shmctl", "semctl")],
          note="the sandbox's own IPC namespace: untrapped; ENOSYS where the Sentry has none "
               "(unprivileged, no user namespaces)")
 def sys_ipc(call):
-    if call.kernel.private_ipc:
-        return PASS
-    raise SyscallError(errno.ENOSYS)
+    _need_namespace(call)
+    return PASS
 
 
 # Where the kernel's answers name a process (by its host pid, the guest's
@@ -59,8 +65,7 @@ def _pids_translated(call, addr, offsets):
 
 @handler("msgctl", "shmctl", note="as shmget; IPC_STAT and *_STAT name processes by virtual pid")
 def sys_ipc_ctl(call):
-    if not call.kernel.private_ipc:
-        raise SyscallError(errno.ENOSYS)
+    _need_namespace(call)
     cmd = call.args[1]
     msg = call.kernel.table.entries[call.nr].name == "msgctl"
     stats = (IPC_STAT, MSG_STAT, MSG_STAT_ANY) if msg else (IPC_STAT, SHM_STAT, SHM_STAT_ANY)
@@ -71,8 +76,7 @@ def sys_ipc_ctl(call):
 
 @handler("semctl", note="as shmget; GETPID answers a virtual pid")
 def sys_semctl(call):
-    if not call.kernel.private_ipc:
-        raise SyscallError(errno.ENOSYS)
+    _need_namespace(call)
     if call.args[2] != GETPID:
         return PASS
     return Rewrite(on_exit=lambda task, result: call.kernel.vpid(result) if result > 0 else None)
@@ -82,8 +86,7 @@ def sys_semctl(call):
          "is EINVAL (no segment is larger: the mapping could reach the area); unprivileged, where "
          "that limit cannot be set, any address below the area's end")
 def sys_shmat(call):
-    if not call.kernel.private_ipc:
-        raise SyscallError(errno.ENOSYS)
+    _need_namespace(call)
     addr = call.args[1]
     low = staging.BASE - SHMMAX if call.kernel.shm_capped else 0
     if addr and low <= addr < staging.BASE + staging.SIZE:
