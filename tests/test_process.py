@@ -218,7 +218,8 @@ def test_root_lowers_a_nice_value():
     (the host's check would refuse the guest's process, which holds none)."""
     native = subprocess.run(["nice", "-n", "-5", "nice"], capture_output=True)
     boxed = run_sentry(["nice", "-n", "-5", "nice"])
-    assert native.stdout == boxed.stdout == b"-5\n", boxed.stderr
+    lowered = max(-20, os.getpriority(os.PRIO_PROCESS, 0) - 5)   # the runner may run niced
+    assert native.stdout == boxed.stdout == b"%d\n" % lowered, boxed.stderr
 
 
 ORDER = r'''
