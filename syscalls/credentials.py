@@ -237,9 +237,11 @@ def sys_capset(call):
 
 PR_GET_KEEPCAPS, PR_SET_KEEPCAPS, PR_CAPBSET_READ, PR_CAPBSET_DROP = 7, 8, 23, 24
 PR_GET_SECUREBITS, PR_SET_SECUREBITS, PR_CAP_AMBIENT = 27, 28, 47
+PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS = 38, 39
 PR_CAP_AMBIENT_IS_SET, PR_CAP_AMBIENT_RAISE, PR_CAP_AMBIENT_LOWER, PR_CAP_AMBIENT_CLEAR_ALL = 1, 2, 3, 4
 CRED_PRCTLS = (PR_GET_KEEPCAPS, PR_SET_KEEPCAPS, PR_CAPBSET_READ, PR_CAPBSET_DROP,
-               PR_GET_SECUREBITS, PR_SET_SECUREBITS, PR_CAP_AMBIENT)
+               PR_GET_SECUREBITS, PR_SET_SECUREBITS, PR_CAP_AMBIENT,
+               PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS)
 
 
 def prctl_creds(call, option):
@@ -248,6 +250,16 @@ def prctl_creds(call, option):
     unsigned long, as the kernel reads them: all 64 bits count."""
     c = call.task.creds
     arg2, arg3, arg4, arg5 = call.args[1:5]
+    if option == PR_GET_NO_NEW_PRIVS:
+        if arg2 | arg3 | arg4 | arg5:
+            raise SyscallError(errno.EINVAL)
+        return int(c.no_new_privs)
+    if option == PR_SET_NO_NEW_PRIVS:
+        # one way: set, never cleared (the host's own is always set)
+        if arg2 != 1 or arg3 | arg4 | arg5:
+            raise SyscallError(errno.EINVAL)
+        c.no_new_privs = True
+        return 0
     if option == PR_GET_KEEPCAPS:
         return int(c.secure(SECBIT_KEEP_CAPS))
     if option == PR_GET_SECUREBITS:

@@ -15,7 +15,9 @@ import stat
 import struct
 
 from sentry.loader import program
+from sentry.kernel import idmap
 from sentry.kernel.syscall import AT_FDCWD, Rewrite
+from sentry.kernel.task import PendingExec
 from syscalls import permission
 from sentry.errors import SyscallError
 from syscalls.lookup import fd_sandbox_path, lookup
@@ -73,6 +75,10 @@ def exec_rewrite(call, dirfd, path, argv_addr, envp_addr, flags):
     call.write(sp, array)
 
     st = prog.st
+    setid = _setid(call, prog)
+    secure = call.task.creds.copy().exec(*setid)
+    if secure and prog.image[1] is not prog.st:         # its loader runs it
+        envp_addr = _secure_environment(call, envp_addr, sp)
     # Linux names the process after the file name it was asked to run
     comm = os.path.basename(path.rstrip(b"/")).decode(errors="replace")[:15]
     if not path and flags & AT_EMPTY_PATH:
@@ -80,9 +86,85 @@ def exec_rewrite(call, dirfd, path, argv_addr, envp_addr, flags):
     # ... while the kernel names it after the file the Sentry runs (ld.so, a
     # resolved path): /proc shows `comm` while the kernel's name is this one
     kernel_comm = os.path.basename(prog.loc.rel)[:15]
-    call.process.pending_exec = (prog.exe, st.st_dev, st.st_ino, comm, kernel_comm, prog.busy)
+    call.process.pending_exec = PendingExec(prog.exe, st.st_dev, st.st_ino, comm, kernel_comm, prog.busy, setid)
     return Rewrite(SYS_EXECVEAT, {0: prog.loc.mount.guest_fd, 1: path_addr, 2: sp,
                                   3: envp_addr, 4: 0})
+
+
+def _swappable(call, loc):
+    """Whether the calling task could put another file at the program's
+    path.  The kernel runs an image by the file it opened; a dynamic
+    program is opened again by its loader, by path, after the exec: a
+    program in a directory the task may write (a hard link it made to a
+    set-id file) could be swapped for its own in between and run with the
+    program's ids.  Its set-id bits are then ignored, as on a nosuid mount.
+    (A task that overrides permissions could swap any file: it gains
+    nothing.)"""
+    creds = call.task.creds
+    if not creds.checks_files:
+        return False
+    spath = os.path.dirname(loc.spath)
+    while True:
+        mount, rel = call.kernel.mounts.locate(spath)
+        try:
+            st = mount.find(rel)[1]
+        except (OSError, SyscallError):
+            return True                    # fail closed: no set-id
+        if st is None or creds.permits(st, permission.W):
+            return True
+        if spath == "/":
+            return False
+        spath = os.path.dirname(spath)
+
+
+def _setid(call, prog):
+    """The (uid, gid) in the sandbox a set-user-id (set-group-id and
+    group-executable) program runs with, None for each it does not set, as
+    the kernel's bprm_fill_uid: not on a nosuid mount, nor for an owner the
+    sandbox does not map."""
+    loc, st, nosuid = prog.image
+    if not st.st_mode & (stat.S_ISUID | stat.S_ISGID) or nosuid:
+        return None, None
+    ids = idmap.current
+    if not ids.maps(st.st_uid, st.st_gid) or _swappable(call, loc):
+        return None, None
+    uid, gid = ids.uid_view(st.st_uid), ids.gid_view(st.st_gid)
+    sgid = st.st_mode & (stat.S_ISGID | stat.S_IXGRP) == stat.S_ISGID | stat.S_IXGRP
+    return (uid if st.st_mode & stat.S_ISUID else None), (gid if sgid else None)
+
+
+# What glibc's loader removes from a secure program's environment
+# (unsecvars.h, and MALLOC_CHECK_ without /etc/suid-debug).  The Sentry runs
+# a dynamic program by running its loader as a program, and glibc's loader
+# so run asserts ("_dl_start_args_adjust") when it must remove one: the
+# Sentry passes the environment without them, as the loader would leave it.
+UNSECURE_ENV = frozenset(
+    b"GCONV_PATH GETCONF_DIR HOSTALIASES LD_AUDIT LD_DEBUG LD_DEBUG_OUTPUT LD_DYNAMIC_WEAK "
+    b"LD_HWCAP_MASK LD_LIBRARY_PATH LD_ORIGIN_PATH LD_PRELOAD LD_PROFILE LD_SHOW_AUXV "
+    b"LD_USE_LOAD_BIAS LOCALDOMAIN LOCPATH MALLOC_TRACE NIS_PATH NLSPATH RESOLV_HOST_CONF "
+    b"RES_OPTIONS TMPDIR TZDIR MALLOC_CHECK_".split())
+ENV_NAME_MAX = 64
+
+
+def _secure_environment(call, envp_addr, below):
+    """A copy of the guest's envp array without UNSECURE_ENV, written on its
+    stack below `below`; its address.  A string a racing thread changes
+    after this reads it is the guest's business: the loader still runs
+    secure, and would stop on an unsecure name it finds."""
+    ptrs = memory.read_pointer_array(call.tid, envp_addr) if envp_addr else []
+    kept = []
+    for p in ptrs:
+        try:
+            head = memory.read_string(call.tid, p, 1 << 17)[:ENV_NAME_MAX + 1]
+        except SyscallError:
+            kept.append(p)          # the kernel's EFAULT, as without the copy
+            continue
+        if head.partition(b"=")[0] not in UNSECURE_ENV:
+            kept.append(p)
+    array = struct.pack(f"<{len(kept) + 1}Q", *kept, 0)
+    addr = (below - len(array)) & ~15
+    call.write(addr, array)
+    return addr
 
 
 @handler("execve")

@@ -11,6 +11,7 @@ import errno
 import os
 import struct
 
+from sentry.kernel.credentials import CAP_SYS_ADMIN
 from sentry.kernel.idmap import OVERFLOW_ID
 from sentry.kernel.limits import host_soft_limit
 from syscalls import credentials, signal as signal_calls
@@ -311,6 +312,7 @@ def pidfd_ioctl(call, req):
 # ---- prctl: the options that name a process, and init's subreaper bit -------
 
 PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER, PR_SCHED_CORE = 36, 37, 62
+PR_GET_SECCOMP, PR_SET_SECCOMP = 21, 22
 PR_SET_PTRACER = 0x59616D61
 PR_SET_PTRACER_ANY = -1
 PIDTYPE_PGID = 2
@@ -319,11 +321,14 @@ PIDTYPE_PGID = 2
 @handler("prctl", support="partial",
          note="allowed in BPF but for the options that name a pid (translated), init's "
               "child-subreaper bit (emulated: the host's must stay set) and the capability "
-              "options (keep-caps, securebits, bounding and ambient sets: emulated)")
+              "options (keep-caps, securebits, bounding and ambient sets, no_new_privs: "
+              "emulated) and the seccomp ones (the guest's own mode; a filter's EACCES)")
 def sys_prctl(call):
     option, kernel = call.args[0], call.kernel
     if option in credentials.CRED_PRCTLS:
         return credentials.prctl_creds(call, option)
+    if option in (PR_GET_SECCOMP, PR_SET_SECCOMP):
+        return _prctl_seccomp(call, option)
     is_init = kernel.init is not None and call.process is kernel.init
     if option == PR_SET_CHILD_SUBREAPER and is_init:
         # it inherits the sandbox's orphans either way, as a namespace's init does
@@ -422,15 +427,77 @@ def sys_waitid(call):
     return Rewrite(args={1: arg}, on_exit=done)
 
 
-SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER = 1, 1 << 3
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_FILTER_FLAG_NEW_LISTENER = 1, 1 << 3
+SECCOMP_FILTER_FLAGS = (1 << 6) - 1        # TSYNC, LOG, SPEC_ALLOW, NEW_LISTENER, TSYNC_ESRCH, WAIT_KILLABLE_RECV
+SECCOMP_MODE_FILTER = 2
+BPF_MAXINSNS = 4096
+
+
+def _install_filter(call, flags, fprog):
+    """A guest's own filter, as the kernel's seccomp_set_mode_filter checks
+    it up to the point only the kernel can go on: the host's no_new_privs
+    is always set, so without the emulated flag or CAP_SYS_ADMIN it is
+    EACCES here.  The Rewrite counts it in the guest's view once it holds."""
+    if flags & ~SECCOMP_FILTER_FLAGS:
+        raise SyscallError(errno.EINVAL)
+    creds = call.task.creds
+    if not creds.no_new_privs and not creds.capable(CAP_SYS_ADMIN):
+        length = struct.unpack("<H", call.read(fprog, 2))[0]      # EFAULT first
+        if length == 0 or length > BPF_MAXINSNS:
+            raise SyscallError(errno.EINVAL)
+        raise SyscallError(errno.EACCES)
+    tasks = [call.task]
+    if flags & SECCOMP_FILTER_FLAG_TSYNC:
+        proc = call.process
+        tasks = [t for t in list(call.kernel.tasks.values()) if t.process is proc and t.creds is not None]
+
+    def done(task, result):
+        if result == 0:           # (TSYNC's failure is a tid: none took it)
+            for t in tasks:
+                t.creds.seccomp_filters += 1
+        return result
+    return Rewrite(on_exit=done)
 
 
 @handler("seccomp", support="partial",
-         note="a guest's own filters stack under the Sentry's; a user-notification listener is refused (EBUSY)")
+         note="a guest's own filters stack under the Sentry's; a user-notification listener is refused "
+              "(EBUSY); without no_new_privs (emulated) or CAP_SYS_ADMIN a filter is EACCES")
 def sys_seccomp(call):
     # A SECCOMP_RET_USER_NOTIF filter outranks the Sentry's RET_TRACE, and its
     # supervisor could answer "continue": the call would run untrapped.  The
     # flags are in a register: the check holds.
-    if call.args[0] == SECCOMP_SET_MODE_FILTER and call.args[1] & SECCOMP_FILTER_FLAG_NEW_LISTENER:
+    op, flags = call.args[0], call.args[1]
+    if op == SECCOMP_SET_MODE_FILTER and flags & SECCOMP_FILTER_FLAG_NEW_LISTENER:
         raise SyscallError(errno.EBUSY)
+    if op == SECCOMP_SET_MODE_FILTER:
+        return _install_filter(call, flags, call.args[2])
+    # strict mode is the kernel's EINVAL: the host task is in filter mode already
     return PASS
+
+
+def _prctl_seccomp(call, option):
+    """PR_GET_SECCOMP: the guest's own mode (the Sentry's filter is not the
+    guest's); PR_SET_SECCOMP: seccomp(2)'s, flags 0."""
+    if option == PR_GET_SECCOMP:
+        return SECCOMP_MODE_FILTER if call.task.creds.seccomp_filters else 0
+    if call.args[1] == SECCOMP_MODE_FILTER:
+        return _install_filter(call, 0, call.args[2])
+    return PASS
+
+
+LANDLOCK_FLAGS_INVALID = 0xFFFFFFFF
+
+
+@handler("landlock_restrict_self", support="partial",
+         note="without no_new_privs (emulated) or CAP_SYS_ADMIN: EPERM, as Linux checks it")
+def sys_landlock_restrict_self(call):
+    """The host's no_new_privs is always set; the guest's is emulated.  The
+    kernel checks, in order, that landlock is enabled (EOPNOTSUPP), then
+    no_new_privs, then the flags (EINVAL): with flags no call has, its answer
+    is the first check's, or EINVAL where the guest gets EPERM."""
+    creds = call.task.creds
+    if creds.no_new_privs or creds.capable(CAP_SYS_ADMIN):
+        return PASS
+    return Rewrite(args={1: LANDLOCK_FLAGS_INVALID},
+                   on_exit=lambda task, result: -errno.EPERM if result == -errno.EINVAL else result)

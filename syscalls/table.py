@@ -105,7 +105,7 @@ inotify_init inotify_init1 inotify_rm_watch memfd_create
 getrandom rseq membarrier copy_file_range splice tee vmsplice sync_file_range
 readahead fadvise64 fgetxattr flistxattr getcpu restart_syscall
 sched_get_priority_max sched_get_priority_min fork vfork
-landlock_create_ruleset landlock_add_rule landlock_restrict_self
+landlock_create_ruleset landlock_add_rule
 personality mq_timedsend mq_timedreceive mq_notify mq_getsetattr
 io_setup io_destroy io_getevents io_submit io_cancel io_pgetevents
 mlockall munlockall sync syncfs time pkey_alloc pkey_free futex_wake
@@ -191,9 +191,11 @@ ALLOW_IF = {
     "sched_getscheduler": [_eq(0, 0)],
     "get_robust_list": [_eq(0, 0)],
     # all options but those naming a process (PR_SCHED_CORE 62, PR_SET_PTRACER), the
-    # child-subreaper bit (36, 37: init's is emulated) and the credential ones (keep-caps
-    # 7 8, bounding set 23 24, securebits 27 28, ambient 47: emulated); unknown options trap
-    "prctl": [_lt(0, 7)] + [_eq(0, v) for v in range(9, 80) if v not in (23, 24, 27, 28, 36, 37, 47, 62)]
+    # child-subreaper bit (36, 37: init's is emulated), the credential ones (keep-caps
+    # 7 8, bounding set 23 24, securebits 27 28, ambient 47, no_new_privs 38 39: emulated)
+    # and seccomp's (21 22: the guest's own view); unknown options trap
+    "prctl": [_lt(0, 7)] + [_eq(0, v) for v in range(9, 80)
+                            if v not in (21, 22, 23, 24, 27, 28, 36, 37, 38, 39, 47, 62)]
              + [_eq(0, 0x53564D41)],
     # the caller's own clocks; a CPU-time clock of another pid traps (syscalls/clock.py)
     **{name: [_lt(0, 64)] + [_eq(0, c & mask) for c in range(-8, 0) for mask in (2**64 - 1, 2**32 - 1)]

@@ -397,6 +397,12 @@ class ProcMount(Mount):
                            "CapInh": creds.cap_inheritable, "CapBnd": creds.cap_bounding,
                            "CapAmb": creds.cap_ambient}[key]
                     line = f"{key}:\t{val:016x}\n"
+                elif creds is not None and key in ("NoNewPrivs", "Seccomp", "Seccomp_filters"):
+                    # the guest's own, not the host's (always set, the Sentry's filter counted)
+                    val = {"NoNewPrivs": int(creds.no_new_privs),
+                           "Seccomp": 2 if creds.seccomp_filters else 0,
+                           "Seccomp_filters": creds.seccomp_filters}[key]
+                    line = f"{key}:\t{val}\n"
                 out.append(line)
         return "".join(out).encode()
 

@@ -66,9 +66,9 @@ def _valid(i):
 class Credentials:
     __slots__ = ("ruid", "euid", "suid", "fsuid", "rgid", "egid", "sgid", "fsgid",
                  "groups", "cap_permitted", "cap_effective", "cap_inheritable",
-                 "cap_bounding", "cap_ambient", "securebits")
+                 "cap_bounding", "cap_ambient", "securebits", "no_new_privs", "seccomp_filters")
 
-    def __init__(self, uid=0, gid=0, groups=()):
+    def __init__(self, uid=0, gid=0, groups=(), no_new_privs=False):
         self.ruid = self.euid = self.suid = self.fsuid = uid
         self.rgid = self.egid = self.sgid = self.fsgid = gid
         self.groups = tuple(groups)
@@ -79,6 +79,12 @@ class Credentials:
         # (the host's real ones are empty and locked: sentry/platform/privileges.py)
         self.cap_bounding = ALL_CAPS
         self.securebits = 0
+        # the guest's view of two task flags the host's copies cannot show:
+        # the host's no_new_privs is always set (an unprivileged filter needs
+        # it) and its seccomp filters start with the Sentry's.  Kept here, as
+        # both are inherited by fork and kept by exec, as credentials are.
+        self.no_new_privs = no_new_privs
+        self.seccomp_filters = 0          # the guest's own, stacked under the Sentry's
 
     def copy(self):
         c = Credentials.__new__(Credentials)
@@ -363,13 +369,28 @@ class Credentials:
             raise SyscallError(errno.EPERM)
         self.cap_ambient |= 1 << cap
 
-    def exec(self):
-        """execve(2), as the kernel's cap_bprm_creds_from_file computes it
-        for a file with no capabilities and no set-id bits (no_new_privs is
-        set): the saved ids take the effective ones; root (real or
-        effective, unless SECBIT_NOROOT) gets its inheritable set and the
-        bounding set as permitted, effective only as euid 0; the ambient set
-        is kept and added to both; SECBIT_KEEP_CAPS is cleared."""
+    def exec(self, setuid=None, setgid=None):
+        """execve(2), as the kernel's bprm_fill_uid and
+        cap_bprm_creds_from_file compute it for a file with no capabilities:
+        a set-user-id file's owner `setuid` (a set-group-id, group-executable
+        file's group `setgid`; None if it is neither, or on a nosuid mount)
+        becomes the effective id unless no_new_privs is set; the saved ids
+        take the effective ones; root (real or effective, unless
+        SECBIT_NOROOT) gets its inheritable set and the bounding set as
+        permitted, effective only as euid 0; the ambient set is kept and
+        added to both, but a set-id exec clears it; SECBIT_KEEP_CAPS is
+        cleared.  Returns whether the exec is secure (AT_SECURE): set-id,
+        or a user whose real uid is not root gained capabilities."""
+        if not self.no_new_privs:
+            if setuid is not None:
+                self.euid = setuid
+            if setgid is not None:
+                self.egid = setgid
+        # the kernel's is_setid: effective ids not the real ones (so also
+        # for a task whose ids differed already)
+        is_setid = self.euid != self.ruid or self.egid != self.rgid
+        if is_setid:
+            self.cap_ambient = 0
         self.suid, self.fsuid = self.euid, self.euid
         self.sgid, self.fsgid = self.egid, self.egid
         permitted, effective = 0, False
@@ -379,3 +400,4 @@ class Credentials:
         self.cap_permitted = permitted | self.cap_ambient
         self.cap_effective = self.cap_permitted if effective else self.cap_ambient
         self.securebits &= ~SECBIT_KEEP_CAPS
+        return is_setid or (self.ruid != 0 and (effective or bool(permitted & ~self.cap_ambient)))

@@ -10,7 +10,7 @@ import logging
 from sentry._native import ffi, lib
 from sentry.errors import SyscallError
 from sentry.kernel.task import FdTable
-from sentry.loader import image
+from sentry.loader import auxv, image
 from sentry.platform import ptrace
 from sentry.platform.staging import Slots
 
@@ -68,19 +68,23 @@ class Exec:
             why = "an exec the Sentry did not check"
         else:
             try:
-                why = image.verify(tid, pending[1], pending[2])
+                why = image.verify(tid, pending.dev, pending.ino)
             except OSError as e:          # fail closed
                 why = f"the new image cannot be checked ({e})"
             except Exception as e:
                 log.exception("exec in %d: the check of the new image failed", tid)
                 why = f"the check failed ({e!r})"
+        if why is None:
+            proc.exe, proc.comm, proc.kernel_comm, proc.busy = pending.exe, pending.comm, pending.kernel_comm, pending.busy
+            if task.creds.exec(*pending.setid):
+                # the kernel knows nothing of the emulated ids: the new image's
+                # loader must learn from its auxv that it runs set-id
+                why = auxv.mark_secure(tid, ptrace.getregs(tid).rsp)
         if why is not None:
             log.error("exec in %d: %s; killed", tid, why)
-            self.audit.event("exec-killed", task, syscall="execve", path=pending[0] if pending else None, why=why)
+            self.audit.event("exec-killed", task, syscall="execve", path=pending.exe if pending else None, why=why)
             ptrace.kill_task(tid)
         else:
-            proc.exe, proc.comm, proc.kernel_comm, proc.busy = pending[0], pending[3], pending[4], pending[5]
-            task.creds.exec()
             self.publish(task)
             self.audit.event("exec", task)
         self.resume(task)

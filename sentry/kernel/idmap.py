@@ -46,6 +46,11 @@ class IdMap:
     def gid_view(self, host):
         return self._view(self.gid, host)
 
+    def maps(self, host_uid, host_gid):
+        """Whether both host ids have a guest id (else they show as the
+        overflow id, and a set-id program's bits count for nothing)."""
+        return all(pair is None or host == pair[1] for pair, host in ((self.uid, host_uid), (self.gid, host_gid)))
+
     def host_ids(self, uid, gid):
         """(uid, gid) for os.chown of a guest's chown arguments (-1: keep)."""
         return self._host(self.uid, uid), self._host(self.gid, gid)

@@ -8,6 +8,15 @@ staging slots of each address space, the virtual pids of the sandbox's PID
 namespace and the emulated credentials.
 """
 
+from collections import namedtuple
+
+# What the Sentry checked of an execve it rewrote, for the exec stop: the
+# sandbox path of the program, the (dev, ino) the kernel must have mapped,
+# the names /proc and the kernel give the process, the files Linux keeps
+# from being written while they run, and the (uid, gid) a set-id program
+# gives (None for each id it does not set).
+PendingExec = namedtuple("PendingExec", "exe dev ino comm kernel_comm busy setid")
+
 
 class FdTable:
     """What the Sentry keeps of one guest fd table.  Shared by the
@@ -46,7 +55,7 @@ class Process:
         self.children = set()         # Processes whose parent this is
         if parent is not None:
             parent.children.add(self)
-        self.pending_exec = None      # (exe, dev, ino, comm, kernel_comm, busy) checked at PTRACE_EVENT_EXEC
+        self.pending_exec = None      # a PendingExec, checked at PTRACE_EVENT_EXEC
         self.busy = ()                # (dev, ino) of the files it runs: not writable (ETXTBSY)
         self.comm = ""                # its name, as Linux would give it …
         self.kernel_comm = ""         # … where the host kernel's is that of what the Sentry ran

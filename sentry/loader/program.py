@@ -22,11 +22,15 @@ EM_X86_64 = "EM_X86_64"
 
 
 class Program:
-    def __init__(self, loc, argv, exe_spath, st, busy=None):
+    def __init__(self, loc, argv, exe_spath, st, busy=None, image=None):
         self.loc = loc              # Resolved of the file the kernel will exec
         self.argv = argv            # list of bytes (None entries = guest's own pointer)
         self.exe = exe_spath        # what /proc/self/exe shows
         self.st = st                # stat of the file the Sentry read (what the kernel must map)
+        # (Resolved, stat, on a nosuid mount) of the ELF program itself, not
+        # its interpreter nor a script: the file whose set-id bits count, as
+        # for the kernel
+        self.image = image or (loc, st, False)
         # (dev, ino) of the files Linux keeps from being written while it runs
         # them: the program and its ELF interpreter
         self.busy = busy or ((st.st_dev, st.st_ino),)
@@ -223,12 +227,14 @@ def load(resolve, path, argv0):
                 raise SyscallError(errno.ENOEXEC)
             interp = elf_interp(fd, loc.spath, head)
             st = os.fstat(fd)
+            # the host mount the file is on, as the kernel's bprm_fill_uid asks
+            nosuid = bool(st.st_mode & (stat.S_ISUID | stat.S_ISGID)) and bool(os.fstatvfs(fd).f_flag & os.ST_NOSUID)
         finally:
             os.close(fd)
         if interp is None:
-            return Program(loc, args, loc.spath, st)
+            return Program(loc, args, loc.spath, st, image=(loc, st, nosuid))
         iloc = resolve(interp)
         ist = check_interpreter(iloc)
         return Program(iloc, [interp, b"--argv0", args[0], loc.spath.encode()] + args[1:], loc.spath, ist,
-                       busy=((st.st_dev, st.st_ino), (ist.st_dev, ist.st_ino)))
+                       busy=((st.st_dev, st.st_ino), (ist.st_dev, ist.st_ino)), image=(loc, st, nosuid))
     raise SyscallError(errno.ELOOP)

@@ -189,6 +189,7 @@ def config_kwargs(spec, bundle, flags):
     if (spec.get("root") or {}).get("readonly"):
         kw["readonly_root"] = True
     kw["network"] = network_option(spec)
+    kw["no_new_privs"] = bool(process.get("noNewPrivileges"))
     try:
         kw["guest_seccomp"] = seccomp.profile_of(spec)
     except seccomp.ProfileError as e:

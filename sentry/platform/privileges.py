@@ -13,7 +13,7 @@ PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
-PR_SET_NO_NEW_PRIVS = 38
+PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS = 38, 39
 SECBIT_NOROOT, SECBIT_NOROOT_LOCKED = 1 << 0, 1 << 1
 SECBIT_NO_CAP_AMBIENT_RAISE, SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED = 1 << 6, 1 << 7
 
@@ -26,6 +26,12 @@ def prctl(option, arg2=0, arg3=0):
 def prctl_bytes(option, value):
     """prctl with a string argument: 0, or -errno."""
     return lib.sn_prctl_str(option, value)
+
+
+def no_new_privs():
+    """Whether this process has no_new_privs set (sentry's caller's, until
+    sentry sets its own): the guest's first view of its own."""
+    return prctl(PR_GET_NO_NEW_PRIVS) == 1
 
 
 def drop_all():

@@ -20,8 +20,12 @@ class Config:
                  hide=(), expose=(), audit=None, readonly_root=False, rlimits=(),
                  strace_time=None, strace_string_limit=32,
                  network="sandbox", net_allow=(), dns=(), publish=(),
-                 start_gate=None, before_exec=None, guest_seccomp=None, pass_fds=()):
+                 start_gate=None, before_exec=None, guest_seccomp=None, pass_fds=(),
+                 no_new_privs=False):
         self.argv = argv
+        # the guest starts with no_new_privs set (the OCI process's
+        # noNewPrivileges), as it does anyway when sentry's caller had it
+        self.no_new_privs = no_new_privs
         # the OCI runtime's exec.fifo: the first process opens it to write
         # and so waits until `start` opens it to read, then says "0"; what
         # stops it before its execve it writes there too (guest.first_process)

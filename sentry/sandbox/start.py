@@ -85,7 +85,9 @@ def run(cfg, on_ready=None, control=None):
             strace = Tracer(cfg.strace_select, cfg.strace_timestamps, cfg.strace_durations,
                             cfg.strace_string_limit)
         kernel = Kernel(mounts, table, strace, cfg.pids_limit,
-                        Credentials(cfg.uid, cfg.gid, cfg.groups), cfg.limits)
+                        Credentials(cfg.uid, cfg.gid, cfg.groups,
+                                    no_new_privs=cfg.no_new_privs or privileges.no_new_privs()),
+                        cfg.limits)
         kernel.mm_checked = frozenset(mm)
         kernel.uts["hostname"] = cfg.hostname
         kernel.audit = trail
