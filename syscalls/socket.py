@@ -128,6 +128,8 @@ def _via_magic_link(call, raw):
     guest thread can retarget (syscalls/pin.py).  Returns that sockaddr; the
     call's on_exit must be _unpinning(…)."""
     loc = lookup(call, AT_FDCWD, _sun_path(raw))
+    # write permission on the socket file, as unix_find_bsd asks it first
+    permission.check(call, loc, permission.W)
     if not loc.mount.host_sockets:
         call.kernel.audit.event("connect-refused", call.task, call=call, path=loc.spath, errno=errno.ECONNREFUSED)
         raise SyscallError(errno.ECONNREFUSED)     # a host daemon's: no one listens, as far as the guest knows
