@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from conftest import HERE, SENTRY, TIMEOUT, copy_root
+from conftest import HERE, SENTRY, TIMEOUT, copy_root, run_sentry
 from sentry.loader import image
 import test_unprivileged as unprivileged
 
@@ -446,3 +446,37 @@ def test_the_fast_elf_parse_agrees_with_pyelftools():
             answered += 1
             assert fast == slow, (ehdr, table)
     assert answered >= len(cases) // 2
+
+
+BUSY = r'''
+import os, shutil, tempfile
+d = tempfile.mkdtemp(dir="/var/tmp")
+for name in ("true", "busybox"):
+    src = shutil.which(name)
+    if src is None:
+        continue
+    prog = os.path.join(d, name)
+    shutil.copy2(os.path.realpath(src), prog)
+    for how in (os.O_WRONLY, os.O_RDWR, os.O_RDONLY):
+        fd = os.open(prog, how)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.execv(prog, [prog, "true"] if name == "busybox" else [prog])
+            except OSError as e:
+                os._exit(100 + e.errno)
+        status = os.waitpid(pid, 0)[1]
+        os.close(fd)
+        print(name, how, os.waitstatus_to_exitcode(status))
+shutil.rmtree(d)
+'''
+
+
+def test_a_program_open_for_writing_is_busy():
+    """execve of a file some process has open for writing is ETXTBSY, for a
+    dynamic program too (the Sentry runs its loader, whose file the kernel
+    checks; the program's own the Sentry checks), as natively."""
+    native = subprocess.run(["python3", "-c", BUSY], capture_output=True)
+    boxed = run_sentry(["python3", "-c", BUSY])
+    assert native.returncode == 0 and b"true 1 126\n" in native.stdout, native.stderr
+    assert boxed.stdout == native.stdout, boxed.stderr

@@ -6,6 +6,7 @@ and for a dynamic ELF runs the sandbox's own interpreter with the program as
 its argument (`ld.so --argv0 ARGV0 PROGRAM ARGS...`).
 """
 import errno
+import fcntl
 import logging
 import os
 import stat
@@ -182,6 +183,27 @@ def _parse_headers(ehdr, table, path):
     return None
 
 
+F_SETLEASE, F_RDLCK, F_UNLCK = 1024, 0, 2
+
+
+def check_not_written(fd):
+    """ETXTBSY for a program some process has open for writing, as the
+    kernel's deny_write_access says for the file it execs.  The Sentry runs
+    a dynamic program's loader, whose file the kernel checks; the program's
+    own it checks here: a read lease is refused (EAGAIN) while the file is
+    open for writing anywhere.  Taken and dropped at once (a writer opening
+    in between waits for it; its break signal, SIGIO, the Sentry ignores).
+    Where no lease can be had (leases off, or an unprivileged Sentry on a
+    file it does not own) nothing is checked."""
+    try:
+        fcntl.fcntl(fd, F_SETLEASE, F_RDLCK)
+    except OSError as e:
+        if e.errno == errno.EAGAIN:
+            raise SyscallError(errno.ETXTBSY)
+        return
+    fcntl.fcntl(fd, F_SETLEASE, F_UNLCK)
+
+
 def check_interpreter(iloc):
     """Open the interpreter a program names (resolved in the sandbox) as the
     kernel would, and return the stat of what was read.  The Sentry execs it
@@ -226,6 +248,9 @@ def load(resolve, path, argv0):
             if not head.startswith(b"\x7fELF"):
                 raise SyscallError(errno.ENOEXEC)
             interp = elf_interp(fd, loc.spath, head)
+            if interp is not None:
+                # the kernel maps the loader, and checks only the loader
+                check_not_written(fd)
             st = os.fstat(fd)
             # the host mount the file is on, as the kernel's bprm_fill_uid asks
             nosuid = bool(st.st_mode & (stat.S_ISUID | stat.S_ISGID)) and bool(os.fstatvfs(fd).f_flag & os.ST_NOSUID)

@@ -326,7 +326,8 @@ class _signals_forwarded_to:
 
     def __enter__(self):
         self.saved = {}
-        for s in (signal.SIGINT, signal.SIGQUIT):
+        # SIGIO: a lease break (loader.program.check_not_written), never a kill
+        for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGIO):
             self.saved[s] = signal.signal(s, signal.SIG_IGN)
         for s in (signal.SIGTERM, signal.SIGHUP):
             self.saved[s] = signal.signal(s, self._forward)
