@@ -257,6 +257,33 @@ F_DUPFD, F_DUPFD_CLOEXEC = 0, 1030
 SYS_FCNTL, SYS_DUP3 = 72, 292
 
 
+# the access an open file description's flags give: O_RDONLY, O_WRONLY, O_RDWR
+_ACCESS = {os.O_RDONLY: {"r"}, os.O_WRONLY: {"w"}, os.O_RDWR: {"r", "w"}}
+REOPEN_FLAGS = O_ACCMODE | O_TRUNC | os.O_APPEND | os.O_NONBLOCK | os.O_CLOEXEC | O_NOATIME
+
+
+def _reopen_narrower(call, fd, flags):
+    """A memfd (or a deleted file) reopened through /proc/self/fd with no
+    more access than its fd has -- read-only from a read-write memfd, as
+    sealing programs hand one out -- is a new open file description on
+    Linux, with the access asked: the Sentry reopens its own copy of the fd
+    (the file, whatever number a racing thread moves), never with more
+    access than that copy has.  The fd to hand over, or None (a dup)."""
+    with Borrowed(call, fd) as b:
+        st = os.fstat(b.fd)
+        want = flags & O_ACCMODE
+        if not stat.S_ISREG(st.st_mode) or want not in _ACCESS or \
+                not _ACCESS[want] <= _ACCESS.get(b.flags & O_ACCMODE, set()):
+            return None
+        # Linux checks the inode's permission again, as for any open
+        permission.check_mode(call, st, (permission.R if "r" in _ACCESS[want] else 0)
+                              | (permission.W if "w" in _ACCESS[want] or flags & O_TRUNC else 0))
+        try:
+            return os.open(f"/proc/self/fd/{b.fd}", (flags & REOPEN_FLAGS) | os.O_CLOEXEC)
+        except OSError as e:
+            raise SyscallError(e.errno)
+
+
 def _reopen_unnamed(call, unnamed, flags):
     """/proc/self/fd/N (so /dev/fd/N, /dev/stdin) of a pipe or socket has no
     path to reopen; Linux reopens the object itself.  The closest safe form is
@@ -265,6 +292,9 @@ def _reopen_unnamed(call, unnamed, flags):
     reopen through the magic link could upgrade a read-only file to writable)."""
     if unnamed.pid != call.process.vpid:
         raise SyscallError(errno.EACCES)
+    fd = _reopen_narrower(call, unnamed.fd, flags)
+    if fd is not None:
+        raise Handover(fd, lambda result: result, cloexec=bool(flags & os.O_CLOEXEC))
     if flags & O_TRUNC and flags & O_ACCMODE:
         # a memfd or deleted file reopened to be written from the start: the
         # truncation Linux's reopen makes, on the file N names now (through

@@ -65,6 +65,13 @@ def check_open(call, loc, flags):
     creds.check(loc.st, want)
 
 
+def check_mode(call, st, want):
+    """check, for a file known by its stat alone (an open file's)."""
+    creds = _creds(call)
+    if creds is not None:
+        creds.check(st, want)
+
+
 def check(call, loc, want, real=False):
     creds = _creds(call)
     if creds is not None and loc.exists:

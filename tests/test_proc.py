@@ -219,6 +219,40 @@ def test_a_memfd_reopened_with_o_trunc_is_truncated():
     assert boxed.stdout == native.stdout, boxed.stderr
 
 
+SEALS = r'''
+import os, fcntl, errno
+F_ADD_SEALS, F_GET_SEALS, F_SEAL_WRITE, F_SEAL_SHRINK = 1033, 1034, 8, 2
+def tryit(f, *a):
+    try:
+        return f(*a)
+    except OSError as e:
+        return errno.errorcode[e.errno]
+m = os.memfd_create("x", os.MFD_ALLOW_SEALING)
+os.write(m, b"hello")
+ro = os.open(f"/proc/self/fd/{m}", os.O_RDONLY)
+print("ro flags", fcntl.fcntl(ro, fcntl.F_GETFL) & 3, "write", tryit(os.write, ro, b"x"),
+      "seal via ro", tryit(fcntl.fcntl, ro, F_ADD_SEALS, F_SEAL_SHRINK))
+print("read ro", os.pread(ro, 5, 0), "same offset?", os.lseek(ro, 0, 1), os.lseek(m, 0, 1))
+print("seal", fcntl.fcntl(m, F_ADD_SEALS, F_SEAL_SHRINK), "seen via ro", fcntl.fcntl(ro, F_GET_SEALS))
+rw = os.open(f"/dev/fd/{m}", os.O_RDWR | os.O_CLOEXEC)
+print("rw", fcntl.fcntl(rw, fcntl.F_GETFL) & 3, fcntl.fcntl(rw, fcntl.F_GETFD), os.lseek(rw, 0, 1))
+p = "/tmp/del%d" % os.getpid()
+d = os.open(p, os.O_CREAT | os.O_RDWR, 0o600); os.write(d, b"abc"); os.unlink(p)
+dr = os.open(f"/proc/self/fd/{d}", os.O_RDONLY)
+print("deleted ro", fcntl.fcntl(dr, fcntl.F_GETFL) & 3, os.read(dr, 3), tryit(os.write, dr, b"z"))
+'''
+
+
+def test_a_memfd_reopened_read_only_is_a_new_read_only_file():
+    """/proc/self/fd/N of a memfd (or a deleted file) reopened with less
+    access is a new open file description with that access, as on Linux:
+    writes are EBADF, seals cannot be added through it, the offset is its
+    own (LTP memfd_create01; how sealing programs hand out read-only fds)."""
+    native = subprocess.run(["python3", "-c", SEALS], capture_output=True)
+    boxed = run_sentry(["python3", "-c", SEALS])
+    assert native.returncode == 0 and b"seal via ro EPERM" in native.stdout, native.stderr
+    assert boxed.stdout == native.stdout, boxed.stderr
+
 ZOMBIE = r'''
 import os, time
 c = os.fork()
@@ -270,3 +304,49 @@ def test_ipc_sysctls_are_the_sandboxs_namespace():
     boxed = run_sentry(["/bin/sh", "-c", script])
     assert boxed.stdout.splitlines()[:6] == native.stdout.splitlines()[:6], boxed.stderr
     assert boxed.stdout.splitlines()[6] == str(1 << 40).encode()
+
+
+RACE_REOPEN = r'''
+import os, threading
+ro = os.open("/ro/f", os.O_RDONLY)
+ro_ino = os.fstat(ro).st_ino
+m = os.memfd_create("w")
+N = 50
+os.dup2(m, N)
+stop = False
+def flip():
+    while not stop:
+        os.dup2(ro, N)
+        os.dup2(m, N)
+t = threading.Thread(target=flip)
+t.start()
+gained = writable = 0
+for _ in range(3000):
+    for how in (os.O_RDWR, os.O_WRONLY):
+        try:
+            fd = os.open(f"/proc/self/fd/{N}", how)
+        except OSError:
+            continue
+        try:
+            os.write(fd, b"x")
+            writable += 1
+            if os.fstat(fd).st_ino == ro_ino:
+                gained += 1
+        except OSError:
+            pass
+        os.close(fd)
+stop = True
+t.join()
+print("gained", gained, "writable", writable > 0)
+'''
+
+
+def test_a_racing_dup2_never_makes_a_reopen_writable(tmp_path):
+    """While a thread moves a read-only file and a read-write memfd in turn
+    onto one fd number, reopening that number for writing never gives a
+    writable fd to the read-only file."""
+    (tmp_path / "f").write_text("kept\n")
+    r = run_sentry(["python3", "-c", RACE_REOPEN],
+                   extra=["--mount", f"type=bind,src={tmp_path},dst=/ro,ro"], timeout=300)
+    assert r.stdout == b"gained 0 writable True\n", r.stderr
+    assert (tmp_path / "f").read_text() == "kept\n"
