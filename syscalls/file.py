@@ -13,6 +13,7 @@ import stat
 import struct
 
 from sentry.kernel import fdtraps
+from sentry.vfs import devnodes
 from sentry.platform import staging
 from sentry._native import lib
 from sentry.host import CONFINED, openat2
@@ -86,6 +87,15 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
         permission.check_open(call, loc, flags)
         if flags & O_NOATIME:
             call.task.creds.check_chmod(loc.st)     # the owner or CAP_FOWNER (EPERM), as may_open
+        if devnodes.in_host_directory(loc):
+            # a node outside the sandbox's /dev (a guest's stand-in, a host
+            # directory's node): the sandbox's own node of that number, or
+            # the device policy's EPERM
+            name = devnodes.node_name(loc.st)
+            if name is None:
+                raise SyscallError(errno.EPERM)
+            return open_rewrite(call, AT_FDCWD, b"/dev/" + name.encode(),
+                                flags & ~(O_CREAT | os.O_EXCL | O_TMPFILE), 0, retried=retried)
     if loc.mount.kind == "dev" and loc.rel == "tty":
         tty.check_controlling_terminal(call)
     if (creat and not loc.exists) or tmpfile:

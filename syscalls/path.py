@@ -14,6 +14,8 @@ import struct
 from sentry._native import ffi, lib
 from sentry.vfs.mount import ATTRS, CREATE, MOVE, REMOVE, TRUNCATE, WRITE, open_final
 from sentry.fsimpl.overlay import RESERVED
+from sentry.kernel.credentials import CAP_MKNOD
+from sentry.vfs import devnodes
 from sentry.kernel.limits import host_soft_limit
 from sentry.kernel.syscall import AT_FDCWD, Rewrite
 from syscalls import owner, permission
@@ -38,6 +40,30 @@ def _proc_fd(fd):
 
 
 # ---- stat family ---------------------------------------------------------------
+
+def _device_stat(loc, raw):
+    """A stat buffer of a device's stand-in file as the node's (struct
+    stat: st_mode at 24, st_rdev 40, st_size 48, st_blocks 64)."""
+    if not devnodes.in_host_directory(loc):
+        return raw
+    raw = bytearray(raw)
+    struct.pack_into("<I", raw, 24, loc.st.st_mode)
+    struct.pack_into("<QQ", raw, 40, loc.st.st_rdev, 0)
+    struct.pack_into("<Q", raw, 64, 0)
+    return bytes(raw)
+
+
+def _device_statx(loc, raw):
+    """statx's buffer likewise (stx_mode at 0x1c, stx_size 0x28, stx_blocks
+    0x30, stx_rdev_major/minor 0x80/0x84)."""
+    if not devnodes.in_host_directory(loc):
+        return raw
+    raw = bytearray(raw)
+    struct.pack_into("<H", raw, 0x1C, loc.st.st_mode)
+    struct.pack_into("<QQ", raw, 0x28, 0, 0)
+    struct.pack_into("<II", raw, 0x80, os.major(loc.st.st_rdev), os.minor(loc.st.st_rdev))
+    return bytes(raw)
+
 
 def _stat_bytes(loc):
     buf = ffi.new("char[144]")
@@ -87,7 +113,7 @@ def _stat_common(call, dirfd, path, flags, out):
             _unnamed_stat(call, unnamed, lambda fd: check(lib.sn_fstatat(fd, b"", AT_EMPTY_PATH, buf)))
             call.write(out, ffi.buffer(buf, 144)[:])
             return 0
-    call.write(out, _stat_bytes(loc))
+    call.write(out, _device_stat(loc, _stat_bytes(loc)))
     return 0
 
 
@@ -144,7 +170,7 @@ def sys_statx(call):
     else:
         with Parent(loc) as (fd, name):
             check(lib.sn_statx(fd, os.fsencode(name), AT_SYMLINK_NOFOLLOW | sync, mask, buf))
-    call.write(call.args[4], ffi.buffer(buf, 256)[:])
+    call.write(call.args[4], _device_statx(loc, ffi.buffer(buf, 256)[:]))
     return 0
 
 
@@ -276,21 +302,51 @@ def _mknod(call, dirfd, path, mode, dev):
     if kind not in (0, stat.S_IFREG, stat.S_IFIFO, stat.S_IFSOCK, stat.S_IFCHR, stat.S_IFBLK):
         raise SyscallError(errno.EINVAL)
     loc = _create_target(call, dirfd, path)
-    if kind in (stat.S_IFCHR, stat.S_IFBLK):
-        raise SyscallError(errno.EPERM)
     ids, since = owner.creator(call), owner.now()
+    if kind in (stat.S_IFCHR, stat.S_IFBLK):
+        if not call.task.creds.capable(CAP_MKNOD):
+            raise SyscallError(errno.EPERM)
+        _make_device(call, loc, kind, mode & 0o7777 & ~call.umask(), dev, ids, since)
+        return 0
     with Parent(loc) as (fd, name):
         os.mknod(name, (mode & ~S_IFMT & 0o7777 & ~call.umask()) | (kind or stat.S_IFREG), dir_fd=fd)
         owner.adopt_name(call, ids, fd, name, kind or stat.S_IFREG, since)
     return 0
 
 
-@handler("mknod", note="device nodes are refused (EPERM), as without CAP_MKNOD")
+def _make_device(call, loc, kind, perms, dev, ids, since):
+    """A device node, as a stand-in file (sentry/vfs/devnodes.py): made
+    with no permission at all, marked on its own fd, then given the node's
+    bits and the sticky mark -- a racing guest sees an empty file at most."""
+    with Parent(loc) as (pfd, name):
+        fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0, dir_fd=pfd)
+        try:
+            own = f"/proc/self/fd/{fd}"           # the very inode made
+            os.setxattr(own, devnodes.XATTR, devnodes.encode(kind, _kernel_dev(dev)))
+            os.chmod(own, (perms & ~devnodes.MARK) | devnodes.MARK)
+            owner.adopt_fd(call, ids, fd, os.fstat(fd), since)
+        except OSError:
+            os.unlink(name, dir_fd=pfd)
+            raise
+        finally:
+            os.close(fd)
+
+
+def _kernel_dev(dev):
+    """mknod's dev_t as the kernel decodes it (new_decode_dev of its low
+    32 bits: 12-bit major, 20-bit minor)."""
+    dev &= 0xFFFFFFFF
+    return os.makedev((dev & 0xFFF00) >> 8, (dev & 0xFF) | ((dev >> 12) & 0xFFF00))
+
+
+@handler("mknod", note="device nodes, with CAP_MKNOD: stand-in files the Sentry shows as nodes "
+         "(sentry/vfs/devnodes.py); without it EPERM")
 def sys_mknod(call):
     return _mknod(call, AT_FDCWD, call.path(0), call.args[1], call.args[2])
 
 
-@handler("mknodat", note="device nodes are refused (EPERM), as without CAP_MKNOD")
+@handler("mknodat", note="device nodes, with CAP_MKNOD: stand-in files the Sentry shows as nodes "
+         "(sentry/vfs/devnodes.py); without it EPERM")
 def sys_mknodat(call):
     return _mknod(call, call.fd(0), call.path(1), call.args[2], call.args[3])
 
@@ -530,7 +586,10 @@ def _chmod(call, dirfd, path, mode, flags=0):
             raise SyscallError(errno.EOPNOTSUPP)
         st = os.stat(p)
         call.task.creds.check_chmod(st)
-        os.chmod(p, call.task.creds.chmod_mode(st, mode))
+        new = call.task.creds.chmod_mode(st, mode)
+        if devnodes.may_be_standin(st):
+            new |= devnodes.MARK          # a device's stand-in stays one
+        os.chmod(p, new)
     return _on_final(call, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW, do)
 
 

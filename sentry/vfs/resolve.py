@@ -20,6 +20,8 @@ import re
 import stat
 
 from sentry._native import ffi, lib
+from sentry.vfs import devnodes
+from sentry.vfs.mount import open_final
 from sentry.errors import SyscallError
 
 # openat2's resolve flags (the guest's own; the Sentry's confinement holds
@@ -123,9 +125,17 @@ def _walk(mounts, start, path, follow, must_exist, record, ctx, scope):
         if not w.exists:
             return Resolved(spath, mounts.entries[w.index].owner, rel, None)
         if w.python:
-            return Resolved(spath, answer[0], rel, answer[1])
+            loc = Resolved(spath, answer[0], rel, answer[1])
+            if devnodes.may_be_standin(loc.st) and hasattr(loc.mount, "fd"):
+                fd = open_final(loc)
+                try:
+                    loc.st = devnodes.view(fd, loc.st)
+                finally:
+                    os.close(fd)
+            return loc
         try:
-            st = os.fstat(w.fd)
+            # a guest's device node is a stand-in file: shown as the node
+            st = devnodes.view(w.fd, os.fstat(w.fd))
         finally:
             os.close(w.fd)
             w.fd = -1
