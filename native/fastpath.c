@@ -401,6 +401,8 @@ int sn_fast_path(int tid, sn_regs *r)
 	/* a sticky regular file may be a device node's stand-in, which Python
 	 * shows as the node (sentry/vfs/devnodes.py) */
 	if (S_ISREG(st.st_mode) && (st.st_mode & S_ISVTX)) goto out;
+	/* a socket's mode may be carried by an ACL (sentry/vfs/sockperm.py) */
+	if (S_ISSOCK(st.st_mode)) goto out;
 
 	switch (kind) {
 	case STAT: case LSTAT: case FSTATAT: {

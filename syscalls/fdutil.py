@@ -7,6 +7,7 @@ import os
 import stat
 
 from sentry.errors import SyscallError
+from sentry.vfs import devnodes, sockperm
 from sentry.vfs.mount import O_PATH, is_hidden_fd, split_deleted
 
 is_hidden = is_hidden_fd
@@ -103,5 +104,17 @@ def chmod_fd(call, fd, mode, empty_path=False):
         if stat.S_ISLNK(st.st_mode):
             raise SyscallError(errno.EOPNOTSUPP)
         check_owner(call, st)
-        os.chmod(b.proc_path, call.task.creds.chmod_mode(st, mode))
+        chmod_host(b.proc_path, st, call.task.creds.chmod_mode(st, mode))
     return 0
+
+
+def chmod_host(path, st, mode):
+    """chmod of the host file at path (whose stat was st) to the guest's
+    new mode, keeping what the Sentry's stand-ins add on the host: a
+    device's sticky mark (vfs/devnodes.py), a socket's ACL entry for
+    sentry's uid (vfs/sockperm.py)."""
+    if devnodes.is_standin(path, st):
+        mode |= devnodes.MARK
+    os.chmod(path, mode)
+    if stat.S_ISSOCK(st.st_mode) and st.st_uid != os.geteuid():
+        sockperm.grant(path, mode)

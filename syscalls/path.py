@@ -19,7 +19,7 @@ from sentry.vfs import devnodes
 from sentry.kernel.limits import host_soft_limit
 from sentry.kernel.syscall import AT_FDCWD, Rewrite
 from syscalls import owner, permission
-from syscalls.fdutil import Borrowed, chmod_fd, chown_fd, is_hidden
+from syscalls.fdutil import Borrowed, chmod_fd, chmod_host, chown_fd, is_hidden
 from sentry.errors import SyscallError
 from sentry.vfs.resolve import UnnamedTarget
 from syscalls.lookup import Parent, cwd_sandbox_path, lookup
@@ -43,7 +43,12 @@ def _proc_fd(fd):
 
 def _device_stat(loc, raw):
     """A stat buffer of a device's stand-in file as the node's (struct
-    stat: st_mode at 24, st_rdev 40, st_size 48, st_blocks 64)."""
+    stat: st_mode at 24, st_rdev 40, st_size 48, st_blocks 64), of a socket
+    with its guest mode (vfs/sockperm.py)."""
+    if stat.S_ISSOCK(loc.st.st_mode):
+        raw = bytearray(raw)
+        struct.pack_into("<I", raw, 24, loc.st.st_mode)
+        return bytes(raw)
     if not devnodes.in_host_directory(loc):
         return raw
     raw = bytearray(raw)
@@ -56,6 +61,10 @@ def _device_stat(loc, raw):
 def _device_statx(loc, raw):
     """statx's buffer likewise (stx_mode at 0x1c, stx_size 0x28, stx_blocks
     0x30, stx_rdev_major/minor 0x80/0x84)."""
+    if stat.S_ISSOCK(loc.st.st_mode):
+        raw = bytearray(raw)
+        struct.pack_into("<H", raw, 0x1C, loc.st.st_mode)
+        return bytes(raw)
     if not devnodes.in_host_directory(loc):
         return raw
     raw = bytearray(raw)
@@ -586,10 +595,7 @@ def _chmod(call, dirfd, path, mode, flags=0):
             raise SyscallError(errno.EOPNOTSUPP)
         st = os.stat(p)
         call.task.creds.check_chmod(st)
-        new = call.task.creds.chmod_mode(st, mode)
-        if devnodes.may_be_standin(st):
-            new |= devnodes.MARK          # a device's stand-in stays one
-        os.chmod(p, new)
+        chmod_host(p, st, call.task.creds.chmod_mode(st, mode))
     return _on_final(call, dirfd, path, not flags & AT_SYMLINK_NOFOLLOW, do)
 
 

@@ -16,7 +16,8 @@ import stat
 import struct
 
 from sentry.kernel import fdtraps
-from sentry.vfs.mount import CREATE
+from sentry.vfs import sockperm
+from sentry.vfs.mount import CREATE, O_PATH
 from sentry.kernel.syscall import AT_FDCWD, PASS, Rewrite, sint
 from syscalls import owner, permission, pin
 from syscalls.fdutil import is_hidden
@@ -97,6 +98,19 @@ def _unix_path_call(call, raw, bind):
     def op(sock, pfd, name):
         bind(sock, pfd, name)
         owner.adopt_name(call, ids, pfd, name, stat.S_IFSOCK, since)
+        if ids is not None:
+            # a guest not of sentry's uid: its own clients must pass the
+            # host's check too (vfs/sockperm.py).  On the inode at the name
+            # now, never past a symlink a racing thread put there, and only
+            # if it is a socket of the owner just given (another socket of its
+            # own at most)
+            fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+            try:
+                made = os.fstat(fd)
+                if stat.S_ISSOCK(made.st_mode) and made.st_uid == ids[0]:
+                    sockperm.grant(f"/proc/self/fd/{fd}", made.st_mode)
+            finally:
+                os.close(fd)
 
     def bind(sock, pfd, name):
         mountns = call.kernel.mountns
@@ -120,7 +134,7 @@ def _unix_path_call(call, raw, bind):
 SYS_SENDMSG = 46
 
 
-def _via_magic_link(call, raw):
+def _via_magic_link(call, raw, check_write=True):
     """A call that names a unix socket by path (connect, sendto, sendmsg)
     runs in the guest's own context, so that the kernel sees the guest
     (SO_PEERCRED, SCM_CREDENTIALS, a blocking connect that waits), yet never
@@ -128,8 +142,9 @@ def _via_magic_link(call, raw):
     guest thread can retarget (syscalls/pin.py).  Returns that sockaddr; the
     call's on_exit must be _unpinning(…)."""
     loc = lookup(call, AT_FDCWD, _sun_path(raw))
-    # write permission on the socket file, as unix_find_bsd asks it first
-    permission.check(call, loc, permission.W)
+    if check_write:
+        # write permission on the socket file, as unix_find_bsd asks it first
+        permission.check(call, loc, permission.W)
     if not loc.mount.host_sockets:
         call.kernel.audit.event("connect-refused", call.task, call=call, path=loc.spath, errno=errno.ECONNREFUSED)
         raise SyscallError(errno.ECONNREFUSED)     # a host daemon's: no one listens, as far as the guest knows
@@ -154,7 +169,7 @@ def _connect_unix(call, raw):
     return Rewrite(args={1: addr, 2: len(name)}, on_exit=_unpinning(call.kernel))
 
 
-SO_DOMAIN = 39
+SO_DOMAIN, SO_TYPE, SOCK_DGRAM = 39, 3, 2
 
 
 def _socket_domain(call, fd):
@@ -226,7 +241,10 @@ def _send_name(call, family, raw):
         from sentry.net import connect as _net
         _net.refuse_datagram(call, family, raw)
     if family == AF_UNIX and len(raw) > 2 and raw[2] != 0:
-        return _via_magic_link(call, raw), True
+        # a connection's socket ignores the name (EISCONN, EOPNOTSUPP): only
+        # a datagram looks it up and needs write permission on it
+        kind = _with_guest_socket(call, call.fd(0), lambda sock: sock.getsockopt(SOL_SOCKET, SO_TYPE))
+        return _via_magic_link(call, raw, check_write=kind == SOCK_DGRAM), True
     if family == AF_UNIX and len(raw) > 2:
         raw = abstract_rewrite(call, raw)
     return raw, False

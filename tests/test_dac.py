@@ -189,3 +189,71 @@ def test_files_created_in_a_setgid_directory_keep_setgid_as_linux_decides():
     boxed = run_sentry(["/bin/bash", "-c", SGID_CREATE])
     assert native.stdout.decode().splitlines()[0] == "b/root_setgid 0o2755 4242"
     assert boxed.stdout == native.stdout, boxed.stderr
+
+
+SOCKETS = r'''
+import errno, os, socket, stat, sys, tempfile
+def become(uid):
+    os.setgroups([]); os.setresgid(uid, uid, uid); os.setresuid(uid, uid, uid)
+def attempt(kind, path):
+    c = socket.socket(socket.AF_UNIX, kind)
+    try:
+        c.connect(path) if kind == socket.SOCK_STREAM else c.sendto(b"x", path)
+        return "ok"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+    finally:
+        c.close()
+d = tempfile.mkdtemp(dir=sys.argv[1])
+os.chmod(d, 0o755); os.chown(d, 1000, 1000)       # the daemon's own directory
+r, w = os.pipe()
+daemon = os.fork()
+if daemon == 0:                         # the daemon: uid 1000, a private socket
+    become(1000)
+    old = os.umask(0o177)
+    s = socket.socket(socket.AF_UNIX); s.bind(d + "/agent"); s.listen(8)
+    g = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); g.bind(d + "/log")
+    os.umask(old)
+    os.write(w, b"x")
+    while True:
+        a, _ = s.accept()
+        creds = a.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        try:
+            a.send(b"uid %d" % int.from_bytes(creds[4:8], "little"))
+        except OSError:
+            pass                        # a client that only tried to connect
+        a.close()
+os.read(r, 1)
+for who in (1000, 1001, 0):
+    if os.fork() == 0:
+        if who:
+            become(who)
+        res = [attempt(socket.SOCK_STREAM, d + "/agent"), attempt(socket.SOCK_DGRAM, d + "/log")]
+        if res[0] == "ok":
+            c = socket.socket(socket.AF_UNIX); c.connect(d + "/agent"); res.append(c.recv(16).decode())
+        st = os.stat(d + "/agent")
+        print(who, res, oct(stat.S_IMODE(st.st_mode)), st.st_uid, flush=True)
+        if who == 1000:
+            os.chmod(d + "/agent", 0o660); os.chmod(d + "/log", 0o606)
+            print("chmod", oct(stat.S_IMODE(os.stat(d + "/agent").st_mode)),
+                  oct(stat.S_IMODE(os.lstat(d + "/log").st_mode)), flush=True)
+        os._exit(0)
+    os.wait()
+os.kill(daemon, 9)
+os.waitpid(daemon, 0)
+'''
+
+
+def test_a_users_private_socket_serves_that_user(outside_tmp):
+    """A daemon of uid 1000 with a 0600 socket (ssh-agent, gpg-agent): its
+    own user's clients connect and send to it, and the server sees that
+    user; another user is EACCES; root connects; stat shows the modes the
+    guest set -- as natively."""
+    base = os.path.join(outside_tmp, "sockets")
+    os.makedirs(base, exist_ok=True)
+    os.chmod(outside_tmp, 0o755)            # users' daemons reach their directories
+    os.chmod(base, 0o1777)
+    native = subprocess.run(["python3", "-c", SOCKETS, base], capture_output=True, timeout=60)
+    boxed = run_sentry(["python3", "-c", SOCKETS, base])
+    assert native.returncode == 0 and b"1000 ['ok', 'ok', 'uid 1000'] 0o600 1000\n" in native.stdout, native.stderr
+    assert boxed.stdout.decode() == native.stdout.decode(), boxed.stderr

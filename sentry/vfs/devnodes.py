@@ -37,6 +37,18 @@ def may_be_standin(st):
     return stat.S_ISREG(st.st_mode) and st.st_mode & MARK
 
 
+def is_standin(path, st):
+    """Whether the host file at path (a /proc/self/fd path), of stat st,
+    is a stand-in (a guest's own sticky regular file is not)."""
+    if not may_be_standin(st):
+        return False
+    try:
+        os.getxattr(path, XATTR)
+        return True
+    except OSError:
+        return False
+
+
 def view(fd, st):
     """st (of fd, O_PATH or not) as the guest sees it: the device a
     stand-in stands for, or st itself."""

@@ -20,7 +20,7 @@ import re
 import stat
 
 from sentry._native import ffi, lib
-from sentry.vfs import devnodes
+from sentry.vfs import devnodes, sockperm
 from sentry.vfs.mount import open_final
 from sentry.errors import SyscallError
 
@@ -71,6 +71,17 @@ def split(path):
 
 
 _walks = []        # sn_walk states to reuse (a walk may start another: _fd_target)
+
+
+def _viewed(st):
+    """Whether st may be a file the guest sees otherwise than the host:
+    a device node's stand-in (vfs/devnodes.py), a socket whose mode an ACL
+    carries (vfs/sockperm.py)."""
+    return devnodes.may_be_standin(st) or stat.S_ISSOCK(st.st_mode)
+
+
+def _view(fd, st):
+    return sockperm.view(fd, devnodes.view(fd, st))
 
 
 def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=None, expose=False, scope=0):
@@ -126,16 +137,17 @@ def _walk(mounts, start, path, follow, must_exist, record, ctx, scope):
             return Resolved(spath, mounts.entries[w.index].owner, rel, None)
         if w.python:
             loc = Resolved(spath, answer[0], rel, answer[1])
-            if devnodes.may_be_standin(loc.st) and hasattr(loc.mount, "fd"):
+            if _viewed(loc.st) and hasattr(loc.mount, "fd"):
                 fd = open_final(loc)
                 try:
-                    loc.st = devnodes.view(fd, loc.st)
+                    loc.st = _view(fd, loc.st)
                 finally:
                     os.close(fd)
             return loc
         try:
-            # a guest's device node is a stand-in file: shown as the node
-            st = devnodes.view(w.fd, os.fstat(w.fd))
+            st = os.fstat(w.fd)
+            if _viewed(st):
+                st = _view(w.fd, st)
         finally:
             os.close(w.fd)
             w.fd = -1
