@@ -32,9 +32,12 @@ SUN_PATH_MAX = 108
 def read_sockaddr(call, addr, length):
     if length > 128 or length < 0:
         raise SyscallError(errno.EINVAL)
-    if length < 2:
+    if length == 0:
         return None, b""
     raw = call.read(addr, length)
+    if length < 2:
+        # names no family: the protocol's own refusal (EINVAL) is the kernel's
+        return None, raw
     family = struct.unpack("<H", raw[:2])[0]
     if family == AF_UNIX and length > 2 + SUN_PATH_MAX:
         raise SyscallError(errno.EINVAL)          # as unix_mkname does
@@ -263,6 +266,11 @@ def sys_sendto(call):
         return done
     raw, via = _send_name(call, *dest)
     if not raw:
+        if call.args[4]:
+            # a name of length 0 is still a name (udp: EINVAL): a pointer to
+            # nothing, read from the staging slot (the kernel copies 0 bytes)
+            (addr,) = call.stage(b"\0")
+            return Rewrite(args={4: addr, 5: 0})
         return Rewrite(args={4: 0, 5: 0})
     (addr,) = call.stage(raw)
     return _send_rewrite(call, {4: addr, 5: len(raw)}, via)

@@ -583,3 +583,39 @@ def test_proc_net_is_the_sandboxs(tmp_path):
 def test_proc_net_is_listed():
     r = run_sentry(["sh", "-c", "ls /proc | grep -x net; ls /proc/net | grep -c -x -e tcp -e udp -e unix -e dev"])
     assert r.stdout.split() == [b"net", b"4"], r.stderr.decode()
+
+
+SHORT_NAMES = r'''
+import ctypes, errno, socket
+libc = ctypes.CDLL(None, use_errno=True)
+name = ctypes.create_string_buffer(b"\x02\x00\x00\x50\x7f\x00\x00\x01" + b"\0" * 8)
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+class msghdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32), ("iov", ctypes.c_void_p),
+                ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+data = ctypes.create_string_buffer(b"x")
+iov = iovec(ctypes.addressof(data), 1)
+def r(v):
+    return "ok" if v >= 0 else errno.errorcode[ctypes.get_errno()]
+for fam, kind in ((socket.AF_INET, socket.SOCK_DGRAM), (socket.AF_INET, socket.SOCK_STREAM),
+                  (socket.AF_INET6, socket.SOCK_DGRAM), (socket.AF_UNIX, socket.SOCK_DGRAM)):
+    for n in (0, 1):
+        s = socket.socket(fam, kind)
+        msg = msghdr(ctypes.addressof(name), n, ctypes.addressof(iov), 1, None, 0, 0)
+        print(fam, kind, n, r(libc.sendto(s.fileno(), data, 1, 0, name, n)),
+              r(libc.sendmsg(s.fileno(), ctypes.byref(msg), 0)),
+              r(libc.connect(s.fileno(), name, n)), r(libc.bind(s.fileno(), name, n)))
+        s.close()
+'''
+
+
+def test_socket_names_too_short_for_a_family_as_natively():
+    """A name of 0 or 1 bytes (sendto, sendmsg, connect, bind): the
+    protocol's own answer (EINVAL, EDESTADDRREQ ...), as natively (LTP
+    sendmsg01)."""
+    native = subprocess.run(["python3", "-c", SHORT_NAMES], capture_output=True)
+    boxed = run_sentry(["python3", "-c", SHORT_NAMES])
+    assert native.returncode == 0 and b" 1 EINVAL" in native.stdout, native.stderr
+    assert boxed.stdout == native.stdout, boxed.stderr
