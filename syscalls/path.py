@@ -41,37 +41,34 @@ def _proc_fd(fd):
 
 # ---- stat family ---------------------------------------------------------------
 
-def _device_stat(loc, raw):
-    """A stat buffer of a device's stand-in file as the node's (struct
-    stat: st_mode at 24, st_rdev 40, st_size 48, st_blocks 64), of a socket
-    with its guest mode (vfs/sockperm.py)."""
-    if stat.S_ISSOCK(loc.st.st_mode):
-        raw = bytearray(raw)
-        struct.pack_into("<I", raw, 24, loc.st.st_mode)
-        return bytes(raw)
-    if not devnodes.in_host_directory(loc):
+def _guest_view(loc, raw, mode_at, put_device):
+    """A stat or statx buffer of a file the guest sees otherwise than the
+    host: a device's stand-in as the node (vfs/devnodes.py), a socket with
+    its guest mode (vfs/sockperm.py); loc.st is that view."""
+    socket = stat.S_ISSOCK(loc.st.st_mode)
+    if not socket and not devnodes.in_host_directory(loc):
         return raw
     raw = bytearray(raw)
-    struct.pack_into("<I", raw, 24, loc.st.st_mode)
-    struct.pack_into("<QQ", raw, 40, loc.st.st_rdev, 0)
+    struct.pack_into(mode_at[0], raw, mode_at[1], loc.st.st_mode)
+    if not socket:
+        put_device(raw, loc.st)
+    return bytes(raw)
+
+
+def _stat_device(raw, st):
+    """struct stat: st_rdev at 40, st_size 48, st_blocks 64."""
+    struct.pack_into("<QQ", raw, 40, st.st_rdev, 0)
     struct.pack_into("<Q", raw, 64, 0)
-    return bytes(raw)
 
 
-def _device_statx(loc, raw):
-    """statx's buffer likewise (stx_mode at 0x1c, stx_size 0x28, stx_blocks
-    0x30, stx_rdev_major/minor 0x80/0x84)."""
-    if stat.S_ISSOCK(loc.st.st_mode):
-        raw = bytearray(raw)
-        struct.pack_into("<H", raw, 0x1C, loc.st.st_mode)
-        return bytes(raw)
-    if not devnodes.in_host_directory(loc):
-        return raw
-    raw = bytearray(raw)
-    struct.pack_into("<H", raw, 0x1C, loc.st.st_mode)
+def _statx_device(raw, st):
+    """struct statx: stx_size at 0x28, stx_blocks 0x30, stx_rdev_major and
+    _minor 0x80, 0x84."""
     struct.pack_into("<QQ", raw, 0x28, 0, 0)
-    struct.pack_into("<II", raw, 0x80, os.major(loc.st.st_rdev), os.minor(loc.st.st_rdev))
-    return bytes(raw)
+    struct.pack_into("<II", raw, 0x80, os.major(st.st_rdev), os.minor(st.st_rdev))
+
+
+STAT_MODE, STATX_MODE = ("<I", 24), ("<H", 0x1C)
 
 
 def _stat_bytes(loc):
@@ -122,7 +119,7 @@ def _stat_common(call, dirfd, path, flags, out):
             _unnamed_stat(call, unnamed, lambda fd: check(lib.sn_fstatat(fd, b"", AT_EMPTY_PATH, buf)))
             call.write(out, ffi.buffer(buf, 144)[:])
             return 0
-    call.write(out, _device_stat(loc, _stat_bytes(loc)))
+    call.write(out, _guest_view(loc, _stat_bytes(loc), STAT_MODE, _stat_device))
     return 0
 
 
@@ -179,7 +176,7 @@ def sys_statx(call):
     else:
         with Parent(loc) as (fd, name):
             check(lib.sn_statx(fd, os.fsencode(name), AT_SYMLINK_NOFOLLOW | sync, mask, buf))
-    call.write(call.args[4], _device_statx(loc, ffi.buffer(buf, 256)[:]))
+    call.write(call.args[4], _guest_view(loc, ffi.buffer(buf, 256)[:], STATX_MODE, _statx_device))
     return 0
 
 
