@@ -25,7 +25,7 @@ from sentry.errors import SyscallError
 from syscalls.lookup import Parent, lookup
 from syscalls.path import XATTR_SIZE_MAX, check_xattr_change, check_xattr_name, xattr_name
 from syscalls import locks, process, tty
-from sentry.net import links
+from sentry.net import hostsock, links
 from syscalls.registry import handler
 
 log = logging.getLogger("sentry")
@@ -496,6 +496,9 @@ O_PATH_FLAG = 0o10000000
               "TIOCSTI/TIOCLINUX EPERM; any other request ENOTTY")
 def sys_ioctl(call):
     req = call.args[1]
+    if req in hostsock.INTERFACE_QUERIES and call.kernel.outbound_names is not None:
+        # trapped only where a process holds an outbound socket (sentry/net/hostsock.py)
+        return hostsock.interface_query(call, req)
     if req in PASSED_IOCTLS:
         return PASS
     if req in (TIOCSTI, TIOCLINUX):

@@ -583,3 +583,96 @@ def test_proc_net_is_the_sandboxs(tmp_path):
 def test_proc_net_is_listed():
     r = run_sentry(["sh", "-c", "ls /proc | grep -x net; ls /proc/net | grep -c -x -e tcp -e udp -e unix -e dev"])
     assert r.stdout.split() == [b"net", b"4"], r.stderr.decode()
+
+
+# ---- what an outbound socket tells of itself: the sandbox's network (net/hostsock.py)
+
+OUTBOUND_SELF = r"""
+import array, fcntl, os, socket, struct, sys
+remote, host_if = sys.argv[1], sys.argv[2]
+
+def ifconf(sock):
+    buf = array.array('B', bytes(4096))
+    got = fcntl.ioctl(sock.fileno(), 0x8912, struct.pack('iL', 4096, buf.buffer_info()[0]))
+    raw = buf.tobytes()[:struct.unpack('iL', got)[0]]
+    return [(raw[i:i + 16].rstrip(b'\0').decode(), socket.inet_ntoa(raw[i + 20:i + 24])) for i in range(0, len(raw), 40)]
+
+def ifreq(sock, req, name):
+    return fcntl.ioctl(sock.fileno(), req, struct.pack('16s24x', name.encode()))[16:]
+
+def bind_to(sock, name):
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, name.encode())
+        return 0
+    except OSError as e:
+        return e.errno
+
+s = socket.create_connection((remote, 8081))
+fresh = socket.socket()
+addr, port = s.getsockname()
+print('name', addr, port > 0, 'peer', s.getpeername()[0])
+b = socket.socket()
+try:
+    b.bind(('0.0.0.0', port))
+    print('its port is free')
+except OSError as e:
+    print('its port is held', e.errno)
+print('ifconf', ifconf(s) == ifconf(fresh), ifconf(s))
+print('hwaddr', ifreq(s, 0x8927, 'eth0') == ifreq(fresh, 0x8927, 'eth0'), ifreq(s, 0x8927, 'eth0')[2:8].hex())
+try:
+    ifreq(s, 0x8933, host_if)
+    print('host interface found')
+except OSError as e:
+    print('host interface', e.errno)
+print('cookie', s.getsockopt(socket.SOL_SOCKET, 71, 8) == fresh.getsockopt(socket.SOL_SOCKET, 71, 8))
+s.setsockopt(socket.IPPROTO_IP, 8, 1)            # IP_PKTINFO
+print('pktinfo', s.recv(100).decode().strip(), s.getsockopt(socket.IPPROTO_IP, 9, 256)[16 + 4:16 + 12] == socket.inet_aton(addr) * 2)
+print('bindtodevice', bind_to(s, host_if), bind_to(s, 'eth0'))
+six = socket.create_connection(('::ffff:' + remote, 8082))
+print('v6 name', six.getsockname()[0], six.getsockname()[1] > 0)
+pid = os.fork()
+if pid == 0:
+    print('child', s.getsockname() == (addr, port), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+def test_outbound_socket_shows_the_sandbox(remote):
+    """An outbound connection's socket is the host's, yet what it tells of
+    itself is the sandbox's: its name is 10.0.2.15 and a port the sandbox
+    holds for it (another socket cannot bind it), interface ioctls on it list
+    the sandbox's interfaces (as a fresh socket's do), a host interface's
+    name is unknown to it (SIOCGIFINDEX, SO_BINDTODEVICE), its namespace
+    cookie and IP_PKTINFO are the sandbox's; in a forked child too.  The
+    host's side of the same connection, seen by the server, is not what
+    the guest sees."""
+    host_if = f"snh{os.getpid()}"
+    r = run_sentry(["python3", "-c", OUTBOUND_SELF, f"{remote}.2", host_if], extra=["--dns", "none"])
+    out = r.stdout.decode().splitlines()
+    assert out == [
+        f"name 10.0.2.15 True peer {remote}.2", "its port is held 98",
+        "ifconf True [('lo', '127.0.0.1'), ('eth0', '10.0.2.15')]",
+        "hwaddr True 525400123456", "host interface 19", "cookie True", "pktinfo token-8081 True",
+        "bindtodevice 19 0", "v6 name ::ffff:10.0.2.15 True", "child True"], r.stderr.decode()
+    # the control: on the host, the host interface is there and bindable
+    native = subprocess.run([sys.executable, "-c", OUTBOUND_SELF, f"{remote}.2", host_if],
+                            capture_output=True, text=True)
+    lines = native.stdout.splitlines()
+    assert f"name {remote}.1 True peer {remote}.2" in lines and "host interface found" in lines \
+        and "bindtodevice 0 0" in lines, native.stderr
+
+
+def test_outbound_socket_name_race(remote, cbin, outside_tmp):
+    """A thread swaps fd X between a sandbox socket and an outbound host
+    socket while another asks X its name, the interfaces and its namespace
+    cookie: the Sentry answers on the socket it borrowed, so the host's
+    address, interfaces and cookie never show.  Natively (the control) the
+    same program sees them."""
+    import shutil
+    prog = os.path.join(outside_tmp, "name_race")
+    shutil.copy(cbin("name_race"), prog)
+    r = run_sentry([prog, f"{remote}.2", "8081", f"{remote}.1", "2000"], extra=["--dns", "none"], timeout=300)
+    assert r.stdout.decode().splitlines() == ["leaks 0", "rounds 2000"], r.stderr.decode()
+    native = subprocess.run([prog, f"{remote}.2", "8081", f"{remote}.1", "200"], capture_output=True, text=True)
+    assert native.stdout.splitlines()[0] != "leaks 0", native.stdout

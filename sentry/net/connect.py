@@ -13,13 +13,14 @@ from sentry._native import lib
 from sentry.vfs.mount import is_hidden_fd
 from sentry.kernel.syscall import Inject
 from sentry.errors import SyscallError
+from sentry.net.hostsock import in_sandbox
+from sentry.net import hostsock
 
 AF_UNSPEC, AF_INET, AF_INET6 = 0, 2, 10
 SYS_CLOSE, SYS_SOCKET, SYS_CONNECT, SYS_RECVMSG, SYS_DUP3 = 3, 41, 42, 47, 292
 SOCK_STREAM_CLOEXEC = 1 | 0o2000000
 MSG_CMSG_CLOEXEC = 0x40000000
 O_CLOEXEC = 0o2000000
-SO_NETNS_COOKIE = 71
 RESTARTS = {errno.EINTR, 512, 513, 514, 516}      # -ERESTARTSYS and the rest: the kernel's to handle
 # scratch for the injected recvmsg's msghdr, iov and control data: below the
 # thread's stack pointer, past the red zone (the staging page is read-only to
@@ -88,19 +89,6 @@ def refuse_datagram(call, family, raw):
         raise SyscallError(errno.ENETUNREACH)
 
 
-def in_sandbox(kernel, sock):
-    """Whether socket sock (a Sentry-side fd) belongs to the sandbox's
-    network namespace, told by the namespace's cookie (SO_NETNS_COOKIE, no
-    privilege needed).  Anything else (the host's: an outbound connection)
-    or any doubt: False."""
-    want = getattr(kernel, "netns_cookie", None)
-    try:
-        with socket.socket(fileno=os.dup(sock)) as s:
-            return want is not None and s.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8) == want
-    except OSError:
-        return False
-
-
 def disconnect(call, raw):
     """connect(fd, AF_UNSPEC): done by the Sentry on the object it checked,
     never by the kernel on an fd number another thread can swap: on a host
@@ -125,12 +113,19 @@ def _is_socket(fd):
 
 
 class _Outbound:
-    __slots__ = ("key", "stage", "args", "s_ino", "wfd", "n", "err", "cloexec")
+    __slots__ = ("key", "stage", "args", "s_ino", "wfd", "n", "err", "cloexec", "kept", "v4")
 
     def __init__(self, key):
-        self.key, self.stage = key, "socket"
-        self.args = self.s_ino = self.wfd = self.n = None
-        self.err, self.cloexec = 0, False
+        self.key, self.stage = key, "traps"
+        self.args = self.s_ino = self.wfd = self.n = self.kept = None
+        self.err, self.cloexec, self.v4 = 0, False, True
+
+
+def _let_go(st):
+    """The guest's former socket, kept for its name: not needed after all."""
+    if st.kept is not None:
+        os.close(st.kept)
+        st.kept = None
 
 
 def outbound(call, family, raw, dest, staged_rewrite):
@@ -141,6 +136,7 @@ def outbound(call, family, raw, dest, staged_rewrite):
     key = (fd, raw)
     st = getattr(task, "net", None)
     if st is not None and st.key != key:
+        _let_go(st)
         task.net = st = None          # abandoned (a signal, then another call): its fds are the guest's
     if st is None:
         ip, port, flow, scope = dest
@@ -175,10 +171,14 @@ def outbound(call, family, raw, dest, staged_rewrite):
                 nonblock = not os.get_blocking(dup)
                 nodelay = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
                 keepalive = sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+                # the guest's socket itself: the outbound socket's name once it is
+                # replaced (net/hostsock.py)
+                kept = os.dup(dup)
             finally:
                 os.close(dup)
         address = (str(ip), port) if family == AF_INET else (str(ip), port, flow, scope)
         st = _Outbound(key)
+        st.kept, st.v4 = kept, _v4(ip).version == 4
         st.cloexec = _cloexec(call.tid, fd)
         st.args = (family, address, nonblock, nodelay, keepalive)
         task.net = st
@@ -225,6 +225,7 @@ def _is(call, fd, ino):
 
 
 def _fail(st, err):
+    _let_go(st)
     st.err = err
     st.stage = "close_n" if st.n is not None else ("close_w" if st.wfd is not None else "done")
 
@@ -232,6 +233,17 @@ def _fail(st, err):
 def _step(call, st, fd):
     kernel, task = call.kernel, call.task
     out = kernel.outbound
+    if st.stage == "traps":
+        def loaded(ok):
+            if ok:
+                st.stage = "socket"
+            else:
+                # its getsockname would show the host's address: no host socket
+                kernel.audit.event("net-refused", task, call=call, address=str(st.args[1][0]),
+                                   port=st.args[1][1], why="no filter", errno=errno.ECONNABORTED)
+                _fail(st, errno.ECONNABORTED)
+        hostsock.ensure_traps(call, loaded)
+        st.stage = "socket"
     if st.stage == "socket":
         def made(result):
             if result < 0:
@@ -280,6 +292,8 @@ def _step(call, st, fd):
             if result != fd:
                 _fail(st, -result if result < 0 else errno.ECONNABORTED)
             else:
+                kernel.outbound_names.record(st.s_ino, st.kept, st.v4)
+                st.kept = None
                 st.stage = "close_n"
         raise Inject(SYS_DUP3, (st.n, fd, O_CLOEXEC if st.cloexec else 0), placed)
     if st.stage == "close_n":
@@ -294,4 +308,5 @@ def _step(call, st, fd):
             return -st.err if st.err else 0
         raise Inject(SYS_CLOSE, (st.wfd,), closed_w)
     task.net = None
+    _let_go(st)
     raise SyscallError(st.err or errno.ECONNABORTED)

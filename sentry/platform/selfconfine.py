@@ -87,6 +87,11 @@ IOCTL_REQUESTS = {
     "SECCOMP_IOCTL_NOTIF_ADDFD": 0x40182103,
     # the flags of a sandbox interface a guest root's SIOCSIFFLAGS would change (net/links.py)
     "SIOCGIFFLAGS": 0x8913,
+    # a guest's interface queries where it holds an outbound socket, on a socket of
+    # the sandbox's namespace (net/hostsock.py)
+    "SIOCGIFNAME": 0x8910, "SIOCGIFCONF": 0x8912, "SIOCGIFADDR": 0x8915, "SIOCGIFDSTADDR": 0x8917,
+    "SIOCGIFBRDADDR": 0x8919, "SIOCGIFNETMASK": 0x891B, "SIOCGIFMETRIC": 0x891D, "SIOCGIFMTU": 0x8921,
+    "SIOCGIFHWADDR": 0x8927, "SIOCGIFINDEX": 0x8933, "SIOCGIFTXQLEN": 0x8942, "SIOCGIFMAP": 0x8970,
 }
 # the host sockets the Sentry makes itself after set-up (sentry/net): outbound
 # connections and the routing query of the outbound policy
@@ -198,7 +203,8 @@ SENTRY = PYTHON_RUNTIME + [
     Call("recvmsg", "replies from the mount helper, with fds"),
     Call("getsockname", "guest sockets' names"),
     Call("bind", "a guest's unix socket whose name no mount-helper view serves, bound on the "
-         "Sentry's copy (it creates no socket of its own: no socket(2) here)"),
+         "Sentry's copy (it creates no socket of its own: no socket(2) here); the sandbox port an "
+         "outbound socket's name holds (net/hostsock.py)"),
     Call("getsockopt", "guest sockets' type, family, credentials; an outbound socket's SO_ERROR"),
     # the sandbox's network (sentry/net): outbound connections made on the host
     Call("socket", "an outbound connection, the outbound policy's routing query",

@@ -101,6 +101,7 @@ def run(cfg, on_ready=None, control=None):
             from sentry.net.outbound import Outbound
             _eth0(mountns, kernel)
             outbound = kernel.outbound = Outbound(private)
+            _outbound_names(mountns, kernel)
             kernel.net_policy = cfg.net_policy
             _dns_relay(cfg, mountns, outbound, kernel)
             if cfg.publish:
@@ -248,6 +249,16 @@ def _eth0(mountns, kernel):
         log.warning("no eth0 in the sandbox (%s): its loopback only", e.strerror or e)
         return
     kernel.sandbox_networks = (netns.ETH0.network,)
+
+
+def _outbound_names(mountns, kernel):
+    """What the guest learns of its outbound sockets is the sandbox's
+    (sentry/net/hostsock.py): their names, and interface queries answered
+    by sockets of the sandbox's namespace."""
+    from sentry.net.hostsock import Names
+    kernel.outbound_names = Names()
+    for family in (socket.AF_INET, socket.AF_INET6):
+        kernel.netns_probes[family] = mountns.socket(family, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
 
 
 def _dns_relay(cfg, mountns, outbound, kernel):
