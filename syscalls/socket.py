@@ -223,7 +223,7 @@ def _send_name(call, family, raw):
     (sentry/net/connect.py)."""
     if family in (AF_INET, AF_INET6):
         from sentry.net import connect as _net
-        _net.refuse_datagram(call, family, raw)
+        _net.datagram_out(call, family, raw)
     if family == AF_UNIX and len(raw) > 2 and raw[2] != 0:
         return _via_magic_link(call, raw), True
     if family == AF_UNIX and len(raw) > 2:

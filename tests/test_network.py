@@ -331,6 +331,12 @@ def answer():
         _, a = u.recvfrom(100)
         u.sendto(b'udp-token', a)
 threading.Thread(target=answer, daemon=True).start()
+def echo():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((sys.argv[1], 8083))
+    while True:
+        d, a = u.recvfrom(65536)
+        u.sendto(b'echo:' + d, a)
+threading.Thread(target=echo, daemon=True).start()
 print('ready', flush=True)
 sys.stdin.read()
 """
@@ -339,8 +345,8 @@ sys.stdin.read()
 @pytest.fixture(scope="module")
 def remote():
     """A 'remote' host on this machine: a network namespace behind a veth
-    pair (host side .1, its side .2), with servers on 8081 and 8082, and
-    one that answers datagrams on 8081/udp."""
+    pair (host side .1, its side .2), with servers on 8081 and 8082, one
+    that answers datagrams on 8081/udp and one that echoes them on 8083/udp."""
     pid = os.getpid()
     ns, net = f"sntest{pid}", f"10.232.{pid % 250}"
     with veth_namespace(ns, f"snh{pid}", f"snn{pid}", net, "the outbound tests"):
@@ -445,22 +451,25 @@ except OSError as e:
 
 
 def test_udp_to_the_outside(remote, tmp_path):
-    """UDP is not carried outside: sendto, sendmsg and sendmmsg to an outside
-    address are ENETUNREACH (one audit line); a connected socket's datagram
-    goes out of eth0 and stops at the gateway, which answers "network
-    unreachable" (seen with IP_RECVERR).  The server, which answers any
-    datagram, hears nothing; from the host it answers (the control)."""
+    """UDP to an allowed destination goes through its relay (net/udp.py):
+    sendto, sendmsg, sendmmsg and a connected socket's send are answered as
+    from the host (the control).  A destination --net-allow refuses is
+    ENETUNREACH (one audit line), connecting to it ECONNREFUSED as for TCP;
+    in --network=none the datagram and the connect are ENETUNREACH."""
     host = subprocess.run([sys.executable, "-c", UDP_OUT, f"{remote}.2"], capture_output=True, text=True)
     assert host.stdout.splitlines() == ["sendto sent udp-token", "sendmsg sent udp-token", "sendmmsg sent udp-token",
                                         "connected 1 udp-token"], host.stderr
+    r = run_sentry(["python3", "-c", UDP_OUT, f"{remote}.2"], extra=["--dns", "none"])
+    assert r.stdout.decode().splitlines() == host.stdout.splitlines(), r.stderr.decode()
     trail = tmp_path / "audit"
-    r = run_sentry(["python3", "-c", UDP_OUT, f"{remote}.2"], extra=["--audit", str(trail)])
+    r = run_sentry(["python3", "-c", UDP_OUT, f"{remote}.2"],
+                   extra=["--audit", str(trail), "--net-allow", f"{remote}.0/24:8082"])
     assert r.stdout.decode().splitlines() == ["sendto errno 101", "sendmsg errno 101", "sendmmsg errno 101",
-                                              "connected 1 errno 101"], r.stderr.decode()
+                                              "connect errno 111"], r.stderr.decode()
     import json
     events = [json.loads(line) for line in trail.read_text().splitlines()]
     assert [(e["address"], e["port"], e["why"], e["errno"]) for e in events if e["kind"] == "net-refused"] == [
-        (f"{remote}.2", 8081, "datagram", "ENETUNREACH")]
+        (f"{remote}.2", 8081, "not allowed", "ENETUNREACH"), (f"{remote}.2", 8081, "not allowed", "ECONNREFUSED")]
     r = run_sentry(["python3", "-c", UDP_OUT, f"{remote}.2"], extra=["--network=none"])
     assert r.stdout.decode().splitlines() == ["sendto errno 101", "sendmsg errno 101", "sendmmsg errno 101",
                                               "connect errno 101"], r.stderr.decode()
@@ -676,3 +685,65 @@ def test_outbound_socket_name_race(remote, cbin, outside_tmp):
     assert r.stdout.decode().splitlines() == ["leaks 0", "rounds 2000"], r.stderr.decode()
     native = subprocess.run([prog, f"{remote}.2", "8081", f"{remote}.1", "200"], capture_output=True, text=True)
     assert native.stdout.splitlines()[0] != "leaks 0", native.stdout
+
+
+def test_udp_relay_as_natively(remote, cbin, outside_tmp):
+    """A C program's UDP to an echo server outside (sendto/recvfrom,
+    sendmsg, a connected socket's send and write, two sockets at once, a
+    60000-byte datagram) sees the same answers, from the same address, in
+    the sandbox (through the relay, net/udp.py) as on the host."""
+    import shutil
+    prog = os.path.join(outside_tmp, "udp_relay")
+    shutil.copy(cbin("udp_relay"), prog)
+    native = subprocess.run([prog, f"{remote}.2", "8083"], capture_output=True, text=True, timeout=60)
+    assert native.returncode == 0 and "nothing" not in native.stdout, native.stdout + native.stderr
+    r = run_sentry([prog, f"{remote}.2", "8083"], extra=["--dns", "none"])
+    assert r.stdout.decode() == native.stdout, r.stderr.decode()
+
+
+COUNT_DATAGRAMS = """
+import socket, sys, time
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((sys.argv[1], int(sys.argv[2]))); u.settimeout(0.5)
+print('ready', flush=True)
+sys.stdin.read(1)
+n = 0
+while True:
+    try:
+        u.recv(100); n += 1
+    except socket.timeout:
+        break
+print(n, flush=True)
+"""
+
+
+def _count_datagrams(remote, port, run):
+    """run() while a server of the remote counts the datagrams reaching port."""
+    pid = os.getpid()
+    srv = subprocess.Popen(["ip", "netns", "exec", f"sntest{pid}", sys.executable, "-c", COUNT_DATAGRAMS,
+                            f"{remote}.2", str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert srv.stdout.readline() == "ready\n"
+        out = run()
+        srv.stdin.write("x")
+        srv.stdin.close()
+        return out, int(srv.stdout.readline())
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def test_udp_relay_address_race(remote, cbin, outside_tmp):
+    """A thread flips the sockaddr of another's sendto/sendmsg between an
+    allowed UDP destination and one the policy refuses: the Sentry hands
+    the kernel the address it checked (staged), so the refused port hears
+    nothing.  Natively (the control) it hears the flipped datagrams."""
+    import shutil
+    prog = os.path.join(outside_tmp, "udp_race")
+    shutil.copy(cbin("udp_race"), prog)
+    args = [prog, f"{remote}.2", "8083", "8084", "3000"]
+    out, heard = _count_datagrams(remote, 8084, lambda: run_sentry(
+        args, extra=["--dns", "none", "--net-allow", f"{remote}.0/24:8083"], timeout=300))
+    assert out.stdout.decode() == "rounds 3000\n" and heard == 0, (out.stderr.decode(), heard)
+    args[-1] = "30000"
+    out, heard = _count_datagrams(remote, 8084, lambda: subprocess.run(args, capture_output=True, timeout=60))
+    assert out.stdout.decode() == "rounds 30000\n" and heard > 0

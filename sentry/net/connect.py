@@ -57,14 +57,15 @@ def _relayed(kernel, ip):
     return _v4(ip) in kernel.dns_addresses
 
 
-def refuse_datagram(call, family, raw):
+def datagram_out(call, family, raw):
     """sendto/sendmsg of a datagram socket to an address outside the
-    sandbox (--network=sandbox): ENETUNREACH, as before eth0 had a route
-    (UDP is not carried outside; the Sentry makes TCP connections only).
-    Not a boundary: what passes, or what a racing thread sends instead from
-    another socket, goes out of eth0 to the gateway, which forwards nothing
-    (vfs/netns.py).  Multicast, broadcast, the sandbox's own addresses and
-    the DNS relay's pass."""
+    sandbox (--network=sandbox): it goes through that destination's UDP
+    relay (net/udp.py) when --net-allow allows it, else ENETUNREACH (one
+    audit line per destination).  Not a boundary: what passes, or what a
+    racing thread sends instead from another socket, reaches a relay the
+    policy allowed or goes out of eth0 to the gateway, which forwards
+    nothing (vfs/netns.py).  Multicast, broadcast, the sandbox's own
+    addresses and the DNS relay's pass."""
     kernel = call.kernel
     dest = destination(family, raw) if kernel.outbound is not None and family in (AF_INET, AF_INET6) else None
     if dest is None:
@@ -72,6 +73,8 @@ def refuse_datagram(call, family, raw):
     ip = _v4(dest[0])
     if inside(kernel, ip) or _relayed(kernel, ip) or ip.is_multicast or ip == ipaddress.IPv4Address("255.255.255.255"):
         return
+    if kernel.udp_relays is not None and kernel.udp_relays.has(ip, dest[1]):
+        return                                 # relayed already: nothing to borrow or ask
     dup = kernel.borrow_fd(call.process, call.fd(0))
     try:
         with socket.socket(fileno=os.dup(dup)) as sock:
@@ -80,13 +83,31 @@ def refuse_datagram(call, family, raw):
         return                                 # not a socket: the kernel's answer
     finally:
         os.close(dup)
-    if datagram:
-        key = ("net-refused", ip, dest[1])
-        if key not in kernel.warned:           # one audit line per destination, not per datagram
-            kernel.warned.add(key)
-            kernel.audit.event("net-refused", call.task, call=call, address=str(ip), port=dest[1],
-                               why="datagram", errno=errno.ENETUNREACH)
-        raise SyscallError(errno.ENETUNREACH)
+    if not datagram:
+        return
+    why = _udp_relay(kernel, ip, dest[1])
+    if why is None:
+        return
+    key = ("net-refused", ip, dest[1])
+    if key not in kernel.warned:               # one audit line per destination, not per datagram
+        kernel.warned.add(key)
+        kernel.audit.event("net-refused", call.task, call=call, address=str(ip), port=dest[1],
+                           why=why, errno=errno.ENETUNREACH)
+    raise SyscallError(errno.ENETUNREACH)
+
+
+def _udp_relay(kernel, ip, port):
+    """None once ip:port (outside the sandbox) has a UDP relay, else why
+    not: the policy's verdict, an IPv6 destination (the sandbox has no IPv6
+    route), or no relay left."""
+    if ip.version != 4:
+        return "no route"
+    why = kernel.net_policy.verdict(ip, port)
+    if why is not None:
+        return why
+    if kernel.udp_relays is None or not kernel.udp_relays.ensure(ip, port):
+        return "no relay left"
+    return None
 
 
 def disconnect(call, raw):
@@ -159,7 +180,11 @@ def outbound(call, family, raw, dest, staged_rewrite):
                 if sock.type != socket.SOCK_STREAM:
                     # a datagram socket's connect: the kernel's, by eth0's default route
                     # (the `connect(("8.8.8.8", 80)); getsockname()` idiom), or ENETUNREACH
-                    # where there is none; what it sends later stops at the gateway
+                    # where there is none; what it sends later goes through the
+                    # destination's UDP relay if the policy allows one, else stops at
+                    # the gateway
+                    if sock.type == socket.SOCK_DGRAM and kernel.udp_relays is not None:
+                        _udp_relay(kernel, _v4(ip), port)
                     return staged_rewrite()
                 if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
                     return staged_rewrite()

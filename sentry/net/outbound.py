@@ -44,6 +44,7 @@ import struct
 import time
 
 from sentry.net import dns
+from sentry.platform import spawn
 
 CONNECT_TIMEOUT = 130          # about Linux's own (tcp_syn_retries 6: 127 s)
 
@@ -52,21 +53,11 @@ class Outbound:
     """The Sentry's end of the outbound helper, and the listener guests dial."""
 
     def __init__(self, private):
-        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.path = os.path.join(private, "outbound.sock")
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
         self.listener.bind(self.path)
         self.listener.listen(64)
-        sentry = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                if os.fork() == 0:          # never the Sentry's child: its waitpid(-1) never meets it
-                    _serve(theirs, sentry)
-            finally:
-                os._exit(0)
-        theirs.close()
-        os.waitpid(pid, 0)
+        self.sock = spawn.helper(_serve)
 
     def relay(self, inside, hosts):
         """Hand the helper one resolver's DNS relay sockets (net/dns.py):
