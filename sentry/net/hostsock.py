@@ -83,11 +83,14 @@ def ensure_traps(call, then):
 class Names:
     """Host socket inode -> (the guest's former socket, kept; its sockaddr
     as getsockname gives it).  Entries of closed connections go when the
-    table has doubled since the last sweep."""
+    table has doubled since the last sweep (a sweep reads the host's whole
+    TCP table: a few ms on a busy host, so not often)."""
+
+    SWEEP_MIN = 1024
 
     def __init__(self):
         self.by_ino = {}
-        self.sweep_at = 64
+        self.sweep_at = self.SWEEP_MIN
 
     def record(self, ino, guest_fd, v4):
         """Keep guest_fd (the Sentry's, a socket of the sandbox, no longer
@@ -125,7 +128,7 @@ class Names:
                 return                       # kept: a name must not go while its socket lives
         for ino in [i for i in self.by_ino if i not in live]:
             self.by_ino.pop(ino)[0].close()
-        self.sweep_at = max(64, 2 * len(self.by_ino))
+        self.sweep_at = max(self.SWEEP_MIN, 2 * len(self.by_ino))
 
 
 def _port(sock):
