@@ -111,17 +111,8 @@ def _serve(sock, sentry):
     """The helper: one thread, one poll loop over the Sentry's requests and
     the connections in progress (no threads: its allowlist stays short), run
     confined (platform/selfconfine.py, profile "outbound")."""
+    spawn.confine(sock, "outbound", "the outbound helper", sentry, "every outbound connect is ECONNABORTED")
     fd = sock.fileno()
-    os.closerange(3, fd)
-    os.closerange(fd + 1, 1 << 16)
-    os.setsid()
-    from sentry.platform import selfconfine
-    try:
-        selfconfine.confine("outbound", sentry)
-    except OSError as e:
-        # fail closed: without the helper every outbound connect is ECONNABORTED
-        os.write(2, f"sentry: the outbound helper cannot confine itself ({e.strerror}): stopping\n".encode())
-        os._exit(1)
     pending = {}                # host socket's fd -> (socket, reply socket, nonblock, deadline)
     poller = select.poll()
     poller.register(fd, select.POLLIN)

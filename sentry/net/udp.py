@@ -97,17 +97,8 @@ class Relays:
 def _serve(sock, sentry):
     """The relay: one thread, one poll loop over the Sentry's requests and
     the relays' sockets, run confined."""
+    spawn.confine(sock, "udp-relay", "the UDP relay", sentry, "no datagram leaves the sandbox")
     fd = sock.fileno()
-    os.closerange(3, fd)
-    os.closerange(fd + 1, 1 << 16)
-    os.setsid()
-    from sentry.platform import selfconfine
-    try:
-        selfconfine.confine("udp-relay", sentry)
-    except OSError as e:
-        # fail closed: without the relay no datagram leaves the sandbox
-        os.write(2, f"sentry: the UDP relay cannot confine itself ({e.strerror}): stopping\n".encode())
-        os._exit(1)
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     relay = Relay(lambda f: poller.register(f, select.POLLIN), poller.unregister)

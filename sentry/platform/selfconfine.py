@@ -236,6 +236,14 @@ SENTRY = PYTHON_RUNTIME + [
 KILLS_THE_SENTRY = Call("kill", "its SIGSYS handler takes the Sentry down with it (so the sandbox stops)",
                         [(Is(0, "sentry_pid", "pid = the Sentry's"), Is(1, 9, "sig = SIGKILL"))])
 
+# What a Python helper holding sockets asks of them and of its fds.
+SOCKET_OBJECTS = [
+    Call("getsockopt", "socket(fileno=) asks the socket's family and type"),
+    Call("getsockname", "socket(fileno=) asks"),
+    Call("fcntl", "fd flags", one_of(1, "cmd", FCNTL_COMMANDS)),
+    Call("ioctl", "isatty() of Python's io", one_of(1, "request", {"TCGETS": 0x5401})),
+]
+
 MOUNT_HELPER = PYTHON_RUNTIME + [
     Call("recvmsg", "requests from the Sentry, with fds"),
     Call("sendmsg", "replies to the Sentry"),
@@ -256,10 +264,7 @@ MOUNT_HELPER = PYTHON_RUNTIME + [
     Call("chroot", "the bind's root"),
     Call("umask", "the guest's umask for the socket file"),
     Call("bind", "binds the guest's unix socket"),
-    Call("getsockopt", "socket(fileno=) asks the socket's family and type"),
-    Call("getsockname", "socket(fileno=) asks"),
-    Call("fcntl", "fd flags", one_of(1, "cmd", FCNTL_COMMANDS)),
-    Call("ioctl", "isatty() of Python's io", one_of(1, "request", {"TCGETS": 0x5401})),
+    *SOCKET_OBJECTS,
     Call("sendto", "a guest root's link change (up/down, MTU) on its netlink socket in the sandbox's "
          "network namespace (vfs/netns.py); a UDP relay's route (sentry/net/udp.py)"),
     Call("recvfrom", "the kernel's answer to it"),
@@ -322,10 +327,7 @@ UDP_RELAY = PYTHON_RUNTIME + [
     Call("connect", "a flow's host socket to its relay's destination"),
     Call("recvfrom", "a guest's datagram, a destination's answer"),
     Call("sendto", "the datagram to the destination, the answer to the guest socket"),
-    Call("getsockopt", "socket(fileno=) asks family and type"),
-    Call("getsockname", "socket(fileno=) asks"),
-    Call("fcntl", "fd flags", one_of(1, "cmd", FCNTL_COMMANDS)),
-    Call("ioctl", "isatty() of Python's io", one_of(1, "request", {"TCGETS": 0x5401})),
+    *SOCKET_OBJECTS,
     KILLS_THE_SENTRY,
 ]
 

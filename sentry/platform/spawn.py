@@ -21,3 +21,20 @@ def helper(serve, *args):
     theirs.close()
     os.waitpid(pid, 0)
     return ours
+
+
+def confine(sock, profile, what, sentry, why):
+    """A helper's start: every fd but its socket closed, a session of its
+    own, its allowlist loaded (platform/selfconfine.py).  If it cannot load
+    it, it stops (why: what fails closed then)."""
+    fd = sock.fileno()
+    os.closerange(3, fd)
+    os.closerange(fd + 1, 1 << 16)
+    os.setsid()
+    from sentry.platform import selfconfine
+    try:
+        selfconfine.confine(profile, sentry)
+    except OSError as e:
+        # fail closed
+        os.write(2, f"sentry: {what} cannot confine itself ({e.strerror}): stopping ({why})\n".encode())
+        os._exit(1)

@@ -16,22 +16,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define X 40
+#include "flipper.h"
 #define SO_NETNS_COOKIE_ 71
-static int H;
-static volatile int stop;
-
-static void *flipper(void *arg)
-{
-	(void)arg;
-	while (!stop) {
-		int s = socket(AF_INET, SOCK_STREAM, 0);
-		dup2(s, X);
-		close(s);
-		dup2(H, X);
-	}
-	return NULL;
-}
 
 int main(int argc, char **argv)
 {
