@@ -639,6 +639,7 @@ print('pktinfo', s.recv(100).decode().strip(), s.getsockopt(socket.IPPROTO_IP, 9
 print('bindtodevice', bind_to(s, host_if), bind_to(s, 'eth0'))
 six = socket.create_connection(('::ffff:' + remote, 8082))
 print('v6 name', six.getsockname()[0], six.getsockname()[1] > 0)
+print('stdin', repr(socket.socket(fileno=os.dup(0)).getsockname()))
 pid = os.fork()
 if pid == 0:
     print('child', s.getsockname() == (addr, port), flush=True)
@@ -657,16 +658,20 @@ def test_outbound_socket_shows_the_sandbox(remote):
     host's side of the same connection, seen by the server, is not what
     the guest sees."""
     host_if = f"snh{os.getpid()}"
-    r = run_sentry(["python3", "-c", OUTBOUND_SELF, f"{remote}.2", host_if], extra=["--dns", "none"])
+    # stdin: a host socket the Sentry did not make (its caller's), which keeps its own name
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        r = run_sentry(["python3", "-c", OUTBOUND_SELF, f"{remote}.2", host_if], extra=["--dns", "none"],
+                       input=None, stdin=theirs)
     out = r.stdout.decode().splitlines()
     assert out == [
         f"name 10.0.2.15 True peer {remote}.2", "its port is held 98",
         "ifconf True [('lo', '127.0.0.1'), ('eth0', '10.0.2.15')]",
         "hwaddr True 525400123456", "host interface 19", "cookie True", "pktinfo token-8081 True",
-        "bindtodevice 19 0", "v6 name ::ffff:10.0.2.15 True", "child True"], r.stderr.decode()
+        "bindtodevice 19 0", "v6 name ::ffff:10.0.2.15 True", "stdin ''", "child True"], r.stderr.decode()
     # the control: on the host, the host interface is there and bindable
     native = subprocess.run([sys.executable, "-c", OUTBOUND_SELF, f"{remote}.2", host_if],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, stdin=socket.socketpair()[1])
     lines = native.stdout.splitlines()
     assert f"name {remote}.1 True peer {remote}.2" in lines and "host interface found" in lines \
         and "bindtodevice 0 0" in lines, native.stderr

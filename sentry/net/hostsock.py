@@ -21,7 +21,9 @@ IP_PKTINFO that IP_PKTOPTIONS gives.  Hence:
     for a socket of the sandbox, that socket's own answer; for a host
     socket, the sandbox's (the name above; the interfaces through a socket
     of the sandbox's namespace).  Never by the guest's fd number, which a
-    thread may have pointed elsewhere in between.
+    thread may have pointed elsewhere in between.  (A host socket the
+    Sentry did not connect, one its caller passed in as stdin say, keeps
+    its own name.)
   - SO_NETNS_COOKIE traps everywhere (table.py): every socket of the guest
     answers the sandbox namespace's cookie.
 
@@ -102,8 +104,9 @@ class Names:
                 sock.bind(("0.0.0.0", 0) if sock.family == socket.AF_INET else ("::", 0))
             raw = _name(sock, v4)
         except OSError:
-            sock.close()
-            return
+            # no port to hold (the sandbox's ephemeral ports are taken): still
+            # never the host's name
+            raw = _unspecified(sock.family)
         old = self.by_ino.pop(ino, None)
         if old is not None:
             old[0].close()
@@ -111,11 +114,12 @@ class Names:
         if len(self.by_ino) >= self.sweep_at:
             self._sweep()
 
-    def name(self, ino, family):
+    def name(self, ino):
+        """The sandbox name of outbound socket ino; None for a host socket
+        the Sentry did not connect (one sentry's caller passed in: its stdin
+        may be a socket), which keeps the kernel's answers."""
         entry = self.by_ino.get(ino)
-        if entry is not None:
-            return entry[1]
-        return _unspecified(family)
+        return entry[1] if entry is not None else None
 
     def _sweep(self):
         live = set()
@@ -208,14 +212,13 @@ def getsockname(call):
     fd, addr, addrlen = call.fd(0), call.args[1], call.args[2]
     dup, mine = _borrowed(call, fd)
     try:
-        if mine:
+        raw = None if mine else call.kernel.outbound_names.name(os.fstat(dup).st_ino)
+        if raw is None:
             buf, n = ffi.new("char[128]"), ffi.new("unsigned *", 128)
             err = lib.sn_getsockname(dup, buf, n)
             if err < 0:
                 raise SyscallError(-err)
             raw = ffi.buffer(buf, min(n[0], 128))[:]
-        else:
-            raw = call.kernel.outbound_names.name(os.fstat(dup).st_ino, _family(dup))
     finally:
         os.close(dup)
     _put_sized(call, addr, addrlen, raw)
@@ -302,8 +305,9 @@ def pktoptions(call, level):
                 data = s.getsockopt(level, name, min(room, PKTOPTIONS_MAX)) if room else b""
             except OSError as e:
                 raise SyscallError(e.errno)
-            if not mine:
-                data = _sandbox_pktinfo(data, call.kernel.outbound_names.name(os.fstat(dup).st_ino, s.family))
+            name = None if mine else call.kernel.outbound_names.name(os.fstat(dup).st_ino)
+            if name is not None:
+                data = _sandbox_pktinfo(data, name)
     finally:
         os.close(dup)
     if data:
