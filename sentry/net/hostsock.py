@@ -52,8 +52,8 @@ BIND_TO_DEVICE = (SO_BINDTODEVICE, SO_BINDTOIFINDEX)
 IFNAMSIZ, IFREQ_SIZE, IFCONF_MAX = 16, 40, 1 << 16
 PKTOPTIONS_MAX = 1024           # a few control messages (and Python's getsockopt's limit)
 SIOCGIFNAME, SIOCGIFCONF, SIOCGIFINDEX = 0x8910, 0x8912, 0x8933
-# the interface queries syscalls/file.py passes (read only): all name the
-# socket's network namespace, none the socket itself
+# the interface queries (read only; syscalls/file.py passes them in BPF): all
+# name the socket's network namespace, none the socket itself
 INTERFACE_QUERIES = {0x8910, 0x8912, 0x8913, 0x8915, 0x8917, 0x8919, 0x891B, 0x891D, 0x8921, 0x8927,
                      0x8933, 0x8942, 0x8970}
 TRAPS = {
