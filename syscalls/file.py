@@ -473,8 +473,8 @@ PASSED_IOCTLS = {
     # sockets
     0x8905, 0x8906, 0x8907, 0x80108906, 0x80108907, 0x894B,   # SIOCATMARK, SIOCGSTAMP(NS) old/new, SIOCOUTQNSD
     # network interfaces, read only: SIOCGIFNAME, CONF, FLAGS, ADDR, DSTADDR, BRDADDR, NETMASK,
-    # METRIC, MTU, HWADDR, INDEX, TXQLEN, MAP (answered by the Sentry where a process holds an
-    # outbound socket: sentry/net/hostsock.py)
+    # METRIC, MTU, HWADDR, INDEX, TXQLEN, MAP (answered by the Sentry where outbound sockets
+    # may exist: sentry/net/hostsock.py)
     *hostsock.INTERFACE_QUERIES,
     # files: read-only queries, and clones into a file open for writing
     0x80086601, 0x80046601, 0x80087601, 0x80047601,   # FS_IOC_GETFLAGS, FS_IOC_GETVERSION (and 32-bit)
@@ -498,7 +498,8 @@ O_PATH_FLAG = 0o10000000
 def sys_ioctl(call):
     req = call.args[1]
     if req in hostsock.INTERFACE_QUERIES and call.kernel.outbound_names is not None:
-        # trapped only where a process holds an outbound socket (sentry/net/hostsock.py)
+        # where a guest may hold a host socket: answered on the object, by the
+        # sandbox's namespace (sentry/net/hostsock.py)
         return hostsock.interface_query(call, req)
     if req in PASSED_IOCTLS:
         return PASS

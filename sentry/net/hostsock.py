@@ -16,8 +16,9 @@ IP_PKTINFO that IP_PKTOPTIONS gives.  Hence:
   - A process gets one more seccomp filter before its first outbound socket
     is handed over (TRAPS, kernel/fdtraps.py; a process that cannot load it
     gets ECONNABORTED, not the socket); its children inherit it.  There
-    getsockname, the interface ioctls, IP_PKTOPTIONS and SO_BINDTODEVICE
-    trap, and the Sentry answers them itself, on the object it borrowed:
+    getsockname, IP_PKTOPTIONS and SO_BINDTODEVICE trap (the interface
+    ioctls trap everywhere: BPF allows no SIOCGIF*), and the Sentry answers
+    them itself, on the object it borrowed:
     for a socket of the sandbox, that socket's own answer; for a host
     socket, the sandbox's (the name above; the interfaces through a socket
     of the sandbox's namespace).  Never by the guest's fd number, which a
@@ -28,7 +29,8 @@ IP_PKTINFO that IP_PKTOPTIONS gives.  Hence:
     answers the sandbox namespace's cookie.
 
 Known limit: a host socket passed (SCM_RIGHTS) to a process that never made
-an outbound connection is answered by the host kernel there.
+an outbound connection shows its host name there (getsockname,
+IP_PKTOPTIONS; SO_BINDTODEVICE is the kernel's).
 """
 import errno
 import fcntl
@@ -42,7 +44,7 @@ from sentry.errors import SyscallError
 from sentry.kernel import fdtraps
 from sentry.vfs import netns
 
-SYS_IOCTL, SYS_GETSOCKNAME, SYS_GETSOCKOPT, SYS_SETSOCKOPT = 16, 51, 55, 54
+SYS_GETSOCKNAME, SYS_GETSOCKOPT, SYS_SETSOCKOPT = 51, 55, 54
 SOL_IP, SOL_SOCKET, SOL_IPV6 = 0, 1, 41
 IP_PKTOPTIONS, IP_PKTINFO = 9, 8
 IPV6_2292PKTOPTIONS, IPV6_2292PKTINFO = 6, 2
@@ -52,13 +54,13 @@ BIND_TO_DEVICE = (SO_BINDTODEVICE, SO_BINDTOIFINDEX)
 IFNAMSIZ, IFREQ_SIZE, IFCONF_MAX = 16, 40, 1 << 16
 PKTOPTIONS_MAX = 1024           # a few control messages (and Python's getsockopt's limit)
 SIOCGIFNAME, SIOCGIFCONF, SIOCGIFINDEX = 0x8910, 0x8912, 0x8933
-# the interface queries (read only; syscalls/file.py passes them in BPF): all
-# name the socket's network namespace, none the socket itself
+# the interface queries (read only; syscalls/file.py passes them but where
+# outbound sockets exist): all name the socket's network namespace, none the
+# socket itself
 INTERFACE_QUERIES = {0x8910, 0x8912, 0x8913, 0x8915, 0x8917, 0x8919, 0x891B, 0x891D, 0x8921, 0x8927,
                      0x8933, 0x8942, 0x8970}
 TRAPS = {
     SYS_GETSOCKNAME: None,
-    SYS_IOCTL: [[(1, min(INTERFACE_QUERIES), max(INTERFACE_QUERIES))]],
     SYS_GETSOCKOPT: [[(1, SOL_IP, SOL_IP), (2, IP_PKTOPTIONS, IP_PKTOPTIONS)],
                      [(1, SOL_IPV6, SOL_IPV6), (2, IPV6_2292PKTOPTIONS, IPV6_2292PKTOPTIONS)]],
     SYS_SETSOCKOPT: [[(1, SOL_SOCKET, SOL_SOCKET), (2, SO_BINDTODEVICE, SO_BINDTODEVICE)]],
