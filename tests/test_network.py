@@ -752,3 +752,37 @@ def test_udp_relay_address_race(remote, cbin, outside_tmp):
     args[-1] = "30000"
     out, heard = _count_datagrams(remote, 8084, lambda: subprocess.run(args, capture_output=True, timeout=60))
     assert out.stdout.decode() == "rounds 30000\n" and heard > 0
+
+
+HTTP_CLIENTS = """
+curl -s http://$1:8090/page.txt
+curl -s -o /dev/null -w '%{local_ip} %{remote_ip}:%{remote_port}\\n' http://$1:8090/page.txt
+wget -q -O- http://$1:8090/page.txt
+python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode().strip())' \\
+    http://$1:8090/page.txt
+"""
+
+
+def test_outbound_http_clients(remote, tmp_path):
+    """curl, wget and python's urllib fetch a page from an HTTP server
+    outside as from the host, and curl's idea of its own address (it asks
+    getsockname) is the sandbox's."""
+    (tmp_path / "page.txt").write_text("a page from outside\n")
+    srv = subprocess.Popen(["ip", "netns", "exec", f"sntest{os.getpid()}", sys.executable, "-m", "http.server",
+                            "8090", "--bind", f"{remote}.2", "--directory", str(tmp_path)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        native = ""
+        for _ in range(50):
+            native = subprocess.run(["sh", "-c", HTTP_CLIENTS, "sh", f"{remote}.2"], capture_output=True,
+                                    text=True).stdout
+            if native.startswith("a page"):
+                break
+            import time
+            time.sleep(0.1)
+        assert native.splitlines()[1] == f"{remote}.1 {remote}.2:8090", native
+        r = run_sentry(["sh", "-c", HTTP_CLIENTS, "sh", f"{remote}.2"], extra=["--dns", "none"])
+        assert r.stdout.decode() == native.replace(f"{remote}.1 ", "10.0.2.15 "), r.stderr.decode()
+    finally:
+        srv.kill()
+        srv.wait()
