@@ -13,7 +13,6 @@ from sentry._native import lib
 from sentry.vfs.mount import is_hidden_fd
 from sentry.kernel.syscall import Inject
 from sentry.errors import SyscallError
-from sentry.net.hostsock import in_sandbox
 from sentry.net import hostsock
 
 AF_UNSPEC, AF_INET, AF_INET6 = 0, 2, 10
@@ -118,7 +117,7 @@ def disconnect(call, raw):
     kernel = call.kernel
     dup = kernel.borrow_fd(call.process, call.fd(0))
     try:
-        if not in_sandbox(kernel, dup):
+        if not hostsock.in_sandbox(kernel, dup):
             raise SyscallError(errno.EOPNOTSUPP if _is_socket(dup) else errno.ENOTSOCK)
         err = lib.sn_connect(dup, raw, len(raw))
         if err < 0:
@@ -174,7 +173,7 @@ def outbound(call, family, raw, dest, staged_rewrite):
             raise SyscallError(errno.ENOTSOCK)
         with sock:
             try:
-                mine = in_sandbox(kernel, dup)
+                mine = hostsock.in_sandbox(kernel, dup)
                 if sock.family != family or not mine:
                     return staged_rewrite()         # EAFNOSUPPORT, EISCONN...: the kernel's answer
                 if sock.type != socket.SOCK_STREAM:
