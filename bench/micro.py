@@ -26,6 +26,7 @@ CASES = {
     "tcp_pingpong": "1-byte round trip over loopback TCP between two processes (TCP_NODELAY)",
     "tcp_stream_64k": "64 KiB written to a loopback TCP connection a peer drains",
     "tcp_connect_accept": "socket + connect + accept + close of both ends on loopback",
+    "udp_pingpong": "1-byte round trip over loopback UDP between two processes (a connected socket)",
 }
 
 UNIT = "ns/op"

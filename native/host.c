@@ -93,3 +93,13 @@ long sn_connect(int fd, const char *addr, unsigned len)
 {
 	return result(connect(fd, (const struct sockaddr *)addr, len));
 }
+
+/* The kernel's own sockaddr bytes for a socket's name, *len the room in addr
+ * on entry and the name's full length on return (as getsockname(2)). */
+long sn_getsockname(int fd, char *addr, unsigned *len)
+{
+	socklen_t n = *len;
+	long r = result(getsockname(fd, (struct sockaddr *)addr, &n));
+	*len = n;
+	return r;
+}

@@ -120,6 +120,7 @@ long sn_inotify_add_watch(int fd, const char *path, uint32_t mask);
 long sn_rt_sigqueueinfo(int tgid, int sig, const char *info);
 long sn_pidfd_send_signal(int pidfd, int sig, const char *info, unsigned flags);
 long sn_connect(int fd, const char *addr, unsigned len);
+long sn_getsockname(int fd, char *addr, unsigned *len);
 /* selfconfine.c: the SIGSYS handler of the Sentry's own filter */
 void sn_self_name(int nr, const char *name);
 int sn_self_trap(const char *who, int code, int kill_pid);

@@ -26,7 +26,7 @@ from sentry.errors import SyscallError
 from syscalls.lookup import Parent, lookup
 from syscalls.path import XATTR_SIZE_MAX, check_xattr_change, check_xattr_name, xattr_name
 from syscalls import locks, process, tty
-from sentry.net import links
+from sentry.net import hostsock, links
 from syscalls.registry import handler
 
 log = logging.getLogger("sentry")
@@ -512,9 +512,10 @@ PASSED_IOCTLS = {
     0x541B, 0x5421, 0x5450, 0x5451, 0x5452, 0x5460,   # FIONREAD (SIOCINQ), FIONBIO, FIONCLEX, FIOCLEX, FIOASYNC, FIOQSIZE
     # sockets
     0x8905, 0x8906, 0x8907, 0x80108906, 0x80108907, 0x894B,   # SIOCATMARK, SIOCGSTAMP(NS) old/new, SIOCOUTQNSD
-    # network interfaces, read only (the network's own issue decides more)
-    0x8910, 0x8912, 0x8913, 0x8915, 0x8917, 0x8919, 0x891B, 0x891D, 0x8921, 0x8927, 0x8933,
-    0x8942, 0x8970,     # SIOCGIFNAME, CONF, FLAGS, ADDR, DSTADDR, BRDADDR, NETMASK, METRIC, MTU, HWADDR, INDEX, TXQLEN, MAP
+    # network interfaces, read only: SIOCGIFNAME, CONF, FLAGS, ADDR, DSTADDR, BRDADDR, NETMASK,
+    # METRIC, MTU, HWADDR, INDEX, TXQLEN, MAP (answered by the Sentry where outbound sockets
+    # may exist: sentry/net/hostsock.py)
+    *hostsock.INTERFACE_QUERIES,
     # files: read-only queries, and clones into a file open for writing
     0x80086601, 0x80046601, 0x80087601, 0x80047601,   # FS_IOC_GETFLAGS, FS_IOC_GETVERSION (and 32-bit)
     0xC020660B, 0x00000002, 0x801C581F,               # FS_IOC_FIEMAP, FIGETBSZ, FS_IOC_FSGETXATTR
@@ -536,6 +537,10 @@ O_PATH_FLAG = 0o10000000
               "TIOCSTI/TIOCLINUX EPERM; any other request ENOTTY")
 def sys_ioctl(call):
     req = call.args[1]
+    if req in hostsock.INTERFACE_QUERIES and call.kernel.outbound_names is not None:
+        # where a guest may hold a host socket: answered on the object, by the
+        # sandbox's namespace (sentry/net/hostsock.py)
+        return hostsock.interface_query(call, req)
     if req in PASSED_IOCTLS:
         return PASS
     if req in (TIOCSTI, TIOCLINUX):

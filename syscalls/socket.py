@@ -16,6 +16,7 @@ import stat
 import struct
 
 from sentry.kernel import fdtraps
+from sentry.net import hostsock
 from sentry.vfs import sockperm
 from sentry.vfs.mount import CREATE, O_PATH
 from sentry.kernel.syscall import AT_FDCWD, PASS, Rewrite, sint
@@ -242,7 +243,7 @@ def _send_name(call, family, raw):
     (sentry/net/connect.py)."""
     if family in (AF_INET, AF_INET6):
         from sentry.net import connect as _net
-        _net.refuse_datagram(call, family, raw)
+        _net.datagram_out(call, family, raw)
     if family == AF_UNIX and len(raw) > 2 and raw[2] != 0:
         # a connection's socket ignores the name (EISCONN, EOPNOTSUPP): only
         # a datagram looks it up and needs write permission on it
@@ -443,11 +444,24 @@ SOL_SOCKET, SO_PEERCRED, SO_PEERPIDFD = 1, 17, 77
 OVERFLOW_ID = 65534
 
 
+@handler("getsockname", note="allowed in BPF; trapped in a process holding an outbound socket "
+         "(sentry/net/hostsock.py), answered on the socket the Sentry borrowed: the sandbox's name")
+def sys_getsockname(call):
+    if call.kernel.outbound_names is None:
+        return PASS
+    return hostsock.getsockname(call)
+
+
 @handler("getsockopt", support="partial",
          note="SO_PEERCRED names the peer by virtual pid (0 when the Sentry connected for it); "
-              "SO_PEERPIDFD is refused (ENOPROTOOPT)")
+              "SO_PEERPIDFD is refused (ENOPROTOOPT); SO_NETNS_COOKIE is the sandbox's; IP_PKTOPTIONS of "
+              "an outbound socket names the sandbox's address (sentry/net/hostsock.py)")
 def sys_getsockopt(call):
     level, name, optval = sint(call.args[1]), sint(call.args[2]), call.args[3]
+    if level == SOL_SOCKET and name == hostsock.SO_NETNS_COOKIE and call.kernel.netns_cookie is not None:
+        return hostsock.netns_cookie(call)
+    if (level, name) in hostsock.PKTOPTIONS and call.kernel.outbound_names is not None:
+        return hostsock.pktoptions(call, level)
     if level != SOL_SOCKET or name not in (SO_PEERCRED, SO_PEERPIDFD):
         return PASS
     if name == SO_PEERPIDFD:
@@ -490,9 +504,12 @@ def _trap_passcred_fd(call):
 
 
 @handler("setsockopt", support="partial",
-         note="SO_PASSCRED makes the socket's recvmsg trap (kernel/fdtraps.py): its SCM_CREDENTIALS are virtual")
+         note="SO_PASSCRED makes the socket's recvmsg trap (kernel/fdtraps.py): its SCM_CREDENTIALS are virtual; "
+              "SO_BINDTODEVICE of an outbound socket and SO_BINDTOIFINDEX know the sandbox's interfaces only")
 def sys_setsockopt(call):
     level, name = sint(call.args[1]), sint(call.args[2])
+    if level == SOL_SOCKET and name in hostsock.BIND_TO_DEVICE and call.kernel.outbound_names is not None:
+        return hostsock.bind_to_device(call, name == hostsock.SO_BINDTOIFINDEX)
     if level != SOL_SOCKET or name != SO_PASSCRED:
         return PASS
     return Rewrite(on_exit=_trap_passcred_fd(call))

@@ -331,6 +331,12 @@ def answer():
         _, a = u.recvfrom(100)
         u.sendto(b'udp-token', a)
 threading.Thread(target=answer, daemon=True).start()
+def echo():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((sys.argv[1], 8083))
+    while True:
+        d, a = u.recvfrom(65536)
+        u.sendto(b'echo:' + d, a)
+threading.Thread(target=echo, daemon=True).start()
 print('ready', flush=True)
 sys.stdin.read()
 """
@@ -339,8 +345,8 @@ sys.stdin.read()
 @pytest.fixture(scope="module")
 def remote():
     """A 'remote' host on this machine: a network namespace behind a veth
-    pair (host side .1, its side .2), with servers on 8081 and 8082, and
-    one that answers datagrams on 8081/udp."""
+    pair (host side .1, its side .2), with servers on 8081 and 8082, one
+    that answers datagrams on 8081/udp and one that echoes them on 8083/udp."""
     pid = os.getpid()
     ns, net = f"sntest{pid}", f"10.232.{pid % 250}"
     with veth_namespace(ns, f"snh{pid}", f"snn{pid}", net, "the outbound tests"):
@@ -445,22 +451,25 @@ except OSError as e:
 
 
 def test_udp_to_the_outside(remote, tmp_path):
-    """UDP is not carried outside: sendto, sendmsg and sendmmsg to an outside
-    address are ENETUNREACH (one audit line); a connected socket's datagram
-    goes out of eth0 and stops at the gateway, which answers "network
-    unreachable" (seen with IP_RECVERR).  The server, which answers any
-    datagram, hears nothing; from the host it answers (the control)."""
+    """UDP to an allowed destination goes through its relay (net/udp.py):
+    sendto, sendmsg, sendmmsg and a connected socket's send are answered as
+    from the host (the control).  A destination --net-allow refuses is
+    ENETUNREACH (one audit line), connecting to it ECONNREFUSED as for TCP;
+    in --network=none the datagram and the connect are ENETUNREACH."""
     host = subprocess.run([sys.executable, "-c", UDP_OUT, f"{remote}.2"], capture_output=True, text=True)
     assert host.stdout.splitlines() == ["sendto sent udp-token", "sendmsg sent udp-token", "sendmmsg sent udp-token",
                                         "connected 1 udp-token"], host.stderr
+    r = run_sentry(["python3", "-c", UDP_OUT, f"{remote}.2"], extra=["--dns", "none"])
+    assert r.stdout.decode().splitlines() == host.stdout.splitlines(), r.stderr.decode()
     trail = tmp_path / "audit"
-    r = run_sentry(["python3", "-c", UDP_OUT, f"{remote}.2"], extra=["--audit", str(trail)])
+    r = run_sentry(["python3", "-c", UDP_OUT, f"{remote}.2"],
+                   extra=["--audit", str(trail), "--net-allow", f"{remote}.0/24:8082"])
     assert r.stdout.decode().splitlines() == ["sendto errno 101", "sendmsg errno 101", "sendmmsg errno 101",
-                                              "connected 1 errno 101"], r.stderr.decode()
+                                              "connect errno 111"], r.stderr.decode()
     import json
     events = [json.loads(line) for line in trail.read_text().splitlines()]
     assert [(e["address"], e["port"], e["why"], e["errno"]) for e in events if e["kind"] == "net-refused"] == [
-        (f"{remote}.2", 8081, "datagram", "ENETUNREACH")]
+        (f"{remote}.2", 8081, "not allowed", "ENETUNREACH"), (f"{remote}.2", 8081, "not allowed", "ECONNREFUSED")]
     r = run_sentry(["python3", "-c", UDP_OUT, f"{remote}.2"], extra=["--network=none"])
     assert r.stdout.decode().splitlines() == ["sendto errno 101", "sendmsg errno 101", "sendmmsg errno 101",
                                               "connect errno 101"], r.stderr.decode()
@@ -619,3 +628,195 @@ def test_socket_names_too_short_for_a_family_as_natively():
     boxed = run_sentry(["python3", "-c", SHORT_NAMES])
     assert native.returncode == 0 and b" 1 EINVAL" in native.stdout, native.stderr
     assert boxed.stdout == native.stdout, boxed.stderr
+# ---- what an outbound socket tells of itself: the sandbox's network (net/hostsock.py)
+
+OUTBOUND_SELF = r"""
+import array, fcntl, os, socket, struct, sys
+remote, host_if = sys.argv[1], sys.argv[2]
+
+def ifconf(sock):
+    buf = array.array('B', bytes(4096))
+    got = fcntl.ioctl(sock.fileno(), 0x8912, struct.pack('iL', 4096, buf.buffer_info()[0]))
+    raw = buf.tobytes()[:struct.unpack('iL', got)[0]]
+    return [(raw[i:i + 16].rstrip(b'\0').decode(), socket.inet_ntoa(raw[i + 20:i + 24])) for i in range(0, len(raw), 40)]
+
+def ifreq(sock, req, name):
+    return fcntl.ioctl(sock.fileno(), req, struct.pack('16s24x', name.encode()))[16:]
+
+def bind_to(sock, name):
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, name.encode())
+        return 0
+    except OSError as e:
+        return e.errno
+
+s = socket.create_connection((remote, 8081))
+fresh = socket.socket()
+addr, port = s.getsockname()
+print('name', addr, port > 0, 'peer', s.getpeername()[0])
+b = socket.socket()
+try:
+    b.bind(('0.0.0.0', port))
+    print('its port is free')
+except OSError as e:
+    print('its port is held', e.errno)
+print('ifconf', ifconf(s) == ifconf(fresh), ifconf(s))
+print('hwaddr', ifreq(s, 0x8927, 'eth0') == ifreq(fresh, 0x8927, 'eth0'), ifreq(s, 0x8927, 'eth0')[2:8].hex())
+try:
+    ifreq(s, 0x8933, host_if)
+    print('host interface found')
+except OSError as e:
+    print('host interface', e.errno)
+print('cookie', s.getsockopt(socket.SOL_SOCKET, 71, 8) == fresh.getsockopt(socket.SOL_SOCKET, 71, 8))
+s.setsockopt(socket.IPPROTO_IP, 8, 1)            # IP_PKTINFO
+print('pktinfo', s.recv(100).decode().strip(), s.getsockopt(socket.IPPROTO_IP, 9, 256)[16 + 4:16 + 12] == socket.inet_aton(addr) * 2)
+print('bindtodevice', bind_to(s, host_if), bind_to(s, 'eth0'))
+six = socket.create_connection(('::ffff:' + remote, 8082))
+print('v6 name', six.getsockname()[0], six.getsockname()[1] > 0)
+print('stdin', repr(socket.socket(fileno=os.dup(0)).getsockname()))
+pid = os.fork()
+if pid == 0:
+    print('child', s.getsockname() == (addr, port), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+def test_outbound_socket_shows_the_sandbox(remote):
+    """An outbound connection's socket is the host's, yet what it tells of
+    itself is the sandbox's: its name is 10.0.2.15 and a port the sandbox
+    holds for it (another socket cannot bind it), interface ioctls on it list
+    the sandbox's interfaces (as a fresh socket's do), a host interface's
+    name is unknown to it (SIOCGIFINDEX, SO_BINDTODEVICE), its namespace
+    cookie and IP_PKTINFO are the sandbox's; in a forked child too.  The
+    host's side of the same connection, seen by the server, is not what
+    the guest sees."""
+    host_if = f"snh{os.getpid()}"
+    # stdin: a host socket the Sentry did not make (its caller's), which keeps its own name
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        r = run_sentry(["python3", "-c", OUTBOUND_SELF, f"{remote}.2", host_if], extra=["--dns", "none"],
+                       input=None, stdin=theirs)
+    out = r.stdout.decode().splitlines()
+    assert out == [
+        f"name 10.0.2.15 True peer {remote}.2", "its port is held 98",
+        "ifconf True [('lo', '127.0.0.1'), ('eth0', '10.0.2.15')]",
+        "hwaddr True 525400123456", "host interface 19", "cookie True", "pktinfo token-8081 True",
+        "bindtodevice 19 0", "v6 name ::ffff:10.0.2.15 True", "stdin ''", "child True"], r.stderr.decode()
+    # the control: on the host, the host interface is there and bindable
+    native = subprocess.run([sys.executable, "-c", OUTBOUND_SELF, f"{remote}.2", host_if],
+                            capture_output=True, text=True, stdin=socket.socketpair()[1])
+    lines = native.stdout.splitlines()
+    assert f"name {remote}.1 True peer {remote}.2" in lines and "host interface found" in lines \
+        and "bindtodevice 0 0" in lines, native.stderr
+
+
+def test_outbound_socket_name_race(remote, cbin, outside_tmp):
+    """A thread swaps fd X between a sandbox socket and an outbound host
+    socket while another asks X its name, the interfaces and its namespace
+    cookie: the Sentry answers on the socket it borrowed, so the host's
+    address, interfaces and cookie never show.  Natively (the control) the
+    same program sees them."""
+    import shutil
+    prog = os.path.join(outside_tmp, "name_race")
+    shutil.copy(cbin("name_race"), prog)
+    r = run_sentry([prog, f"{remote}.2", "8081", f"{remote}.1", "2000"], extra=["--dns", "none"], timeout=300)
+    assert r.stdout.decode().splitlines() == ["leaks 0", "rounds 2000"], r.stderr.decode()
+    native = subprocess.run([prog, f"{remote}.2", "8081", f"{remote}.1", "200"], capture_output=True, text=True)
+    assert native.stdout.splitlines()[0] != "leaks 0", native.stdout
+
+
+def test_udp_relay_as_natively(remote, cbin, outside_tmp):
+    """A C program's UDP to an echo server outside (sendto/recvfrom,
+    sendmsg, a connected socket's send and write, two sockets at once, a
+    60000-byte datagram) sees the same answers, from the same address, in
+    the sandbox (through the relay, net/udp.py) as on the host."""
+    import shutil
+    prog = os.path.join(outside_tmp, "udp_relay")
+    shutil.copy(cbin("udp_relay"), prog)
+    native = subprocess.run([prog, f"{remote}.2", "8083"], capture_output=True, text=True, timeout=60)
+    assert native.returncode == 0 and "nothing" not in native.stdout, native.stdout + native.stderr
+    r = run_sentry([prog, f"{remote}.2", "8083"], extra=["--dns", "none"])
+    assert r.stdout.decode() == native.stdout, r.stderr.decode()
+
+
+COUNT_DATAGRAMS = """
+import socket, sys, time
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((sys.argv[1], int(sys.argv[2]))); u.settimeout(0.5)
+print('ready', flush=True)
+sys.stdin.read(1)
+n = 0
+while True:
+    try:
+        u.recv(100); n += 1
+    except socket.timeout:
+        break
+print(n, flush=True)
+"""
+
+
+def _count_datagrams(remote, port, run):
+    """run() while a server of the remote counts the datagrams reaching port."""
+    pid = os.getpid()
+    srv = subprocess.Popen(["ip", "netns", "exec", f"sntest{pid}", sys.executable, "-c", COUNT_DATAGRAMS,
+                            f"{remote}.2", str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert srv.stdout.readline() == "ready\n"
+        out = run()
+        srv.stdin.write("x")
+        srv.stdin.close()
+        return out, int(srv.stdout.readline())
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def test_udp_relay_address_race(remote, cbin, outside_tmp):
+    """A thread flips the sockaddr of another's sendto/sendmsg between an
+    allowed UDP destination and one the policy refuses: the Sentry hands
+    the kernel the address it checked (staged), so the refused port hears
+    nothing.  Natively (the control) it hears the flipped datagrams."""
+    import shutil
+    prog = os.path.join(outside_tmp, "udp_race")
+    shutil.copy(cbin("udp_race"), prog)
+    args = [prog, f"{remote}.2", "8083", "8084", "3000"]
+    out, heard = _count_datagrams(remote, 8084, lambda: run_sentry(
+        args, extra=["--dns", "none", "--net-allow", f"{remote}.0/24:8083"], timeout=300))
+    assert out.stdout.decode() == "rounds 3000\n" and heard == 0, (out.stderr.decode(), heard)
+    args[-1] = "30000"
+    out, heard = _count_datagrams(remote, 8084, lambda: subprocess.run(args, capture_output=True, timeout=60))
+    assert out.stdout.decode() == "rounds 30000\n" and heard > 0
+
+
+HTTP_CLIENTS = """
+curl -s http://$1:8090/page.txt
+curl -s -o /dev/null -w '%{local_ip} %{remote_ip}:%{remote_port}\\n' http://$1:8090/page.txt
+wget -q -O- http://$1:8090/page.txt
+python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode().strip())' \\
+    http://$1:8090/page.txt
+"""
+
+
+def test_outbound_http_clients(remote, tmp_path):
+    """curl, wget and python's urllib fetch a page from an HTTP server
+    outside as from the host, and curl's idea of its own address (it asks
+    getsockname) is the sandbox's."""
+    (tmp_path / "page.txt").write_text("a page from outside\n")
+    srv = subprocess.Popen(["ip", "netns", "exec", f"sntest{os.getpid()}", sys.executable, "-m", "http.server",
+                            "8090", "--bind", f"{remote}.2", "--directory", str(tmp_path)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        native = ""
+        for _ in range(50):
+            native = subprocess.run(["sh", "-c", HTTP_CLIENTS, "sh", f"{remote}.2"], capture_output=True,
+                                    text=True).stdout
+            if native.startswith("a page"):
+                break
+            import time
+            time.sleep(0.1)
+        assert native.splitlines()[1] == f"{remote}.1 {remote}.2:8090", native
+        r = run_sentry(["sh", "-c", HTTP_CLIENTS, "sh", f"{remote}.2"], extra=["--dns", "none"])
+        assert r.stdout.decode() == native.replace(f"{remote}.1 ", "10.0.2.15 "), r.stderr.decode()
+    finally:
+        srv.kill()
+        srv.wait()

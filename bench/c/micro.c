@@ -365,6 +365,50 @@ static void op_tcp_connect(struct ctx *c)
     close(s);
 }
 
+/* a loopback UDP peer that echoes each datagram; an empty one tells it to exit */
+static void setup_udp_echo(struct ctx *c)
+{
+    socklen_t len = sizeof c->at;
+    c->at = (struct sockaddr_in){ .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    c->listener = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (c->listener < 0 || bind(c->listener, (void *)&c->at, sizeof c->at) ||
+        getsockname(c->listener, (void *)&c->at, &len))
+        die("udp on loopback");
+    c->peer = fork();
+    if (c->peer < 0)
+        die("fork peer");
+    if (c->peer == 0) {
+        struct sockaddr_in from;
+        ssize_t n;
+        for (;;) {
+            len = sizeof from;
+            n = recvfrom(c->listener, stream_buf, sizeof stream_buf, 0, (void *)&from, &len);
+            if (n <= 0)
+                _exit(0);
+            if (sendto(c->listener, stream_buf, n, 0, (void *)&from, len) != n)
+                _exit(1);
+        }
+    }
+    c->tcp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (connect(c->tcp, (void *)&c->at, sizeof c->at))
+        die("connect udp on loopback");
+}
+
+static void teardown_udp_echo(struct ctx *c)
+{
+    send(c->tcp, "", 0, 0);
+    close(c->tcp);
+    close(c->listener);
+    reap(c->peer);
+}
+
+static void op_udp_pingpong(struct ctx *c)
+{
+    char b = 'p';
+    if (send(c->tcp, &b, 1, 0) != 1 || recv(c->tcp, &b, 1, 0) != 1)
+        die("udp ping-pong");
+}
+
 /* ---- harness ---- */
 
 struct bench {
@@ -394,6 +438,7 @@ static const struct bench BENCHES[] = {
     {"tcp_pingpong", op_tcp_pingpong, setup_tcp_echo, teardown_tcp_peer},
     {"tcp_stream_64k", op_tcp_stream, setup_tcp_sink, teardown_tcp_peer},
     {"tcp_connect_accept", op_tcp_connect, setup_listener, teardown_listener},
+    {"udp_pingpong", op_udp_pingpong, setup_udp_echo, teardown_udp_echo},
 };
 
 static double now_ns(void)

@@ -54,6 +54,7 @@ class NewTasks:
             proc.core_limit, proc.nproc_limit = pproc.core_limit, pproc.nproc_limit
             proc.uts, proc.busy = pproc.uts, pproc.busy
             proc.handover = pproc.handover      # the filter is inherited
+            proc.host_socket_traps = pproc.host_socket_traps    # so is this one
             if flags & CLONE_FILES:
                 # one fd table for both: a number either names may change
                 # under the other's feet (syscalls/locks.py, syscalls/pin.py)

@@ -66,6 +66,70 @@ def program(fd, syscalls):
     return b"".join(code)
 
 
+BPF_JGE_K, BPF_JGT_K = 0x35, 0x25
+ARG_LOW = [16 + 8 * i for i in range(6)]     # the low half of each argument (an int, as the kernel reads it)
+
+
+def process_program(rules):
+    """BPF for a whole process, whatever the fd: TRACE when the call is one
+    of `rules`' syscalls and its arguments match, else ALLOW.  rules:
+    {nr: None (always), or [alternative, ...]}, an alternative being
+    [(arg index, low, high), ...] that must all hold (low <= the argument's
+    low 32 bits <= high)."""
+    allow, trace = "allow", "trace"
+    prog = [("ld", NR_OFFSET)]
+    for nr, alts in rules.items():
+        skip = f"not{nr}"
+        prog.append(("jeq", nr, None, skip))
+        if alts is None:
+            prog.append(("ret", trace))
+        for j, alt in enumerate(alts or ()):
+            nxt = f"alt{nr}.{j}"
+            for i, low, high in alt:
+                prog += [("ld", ARG_LOW[i]), ("jge", low, None, nxt), ("jgt", high, nxt, None)]
+            prog += [("ret", trace), ("label", nxt)]
+        if alts is not None:
+            prog.append(("ret", allow))
+        prog.append(("label", skip))
+    prog.append(("ret", allow))
+    return _assemble(prog)
+
+
+def _assemble(prog):
+    """Labels resolved into BPF's forward jumps (None: the next instruction)."""
+    where, n = {}, 0
+    for op in prog:
+        if op[0] == "label":
+            where[op[1]] = n
+        else:
+            n += 1
+    code, pc = [], 0
+    ret = {"allow": SECCOMP_RET_ALLOW, "trace": SECCOMP_RET_TRACE}
+    for op in prog:
+        if op[0] == "label":
+            continue
+        if op[0] == "ld":
+            code.append(_insn(BPF_LD_W_ABS, 0, 0, op[1]))
+        elif op[0] == "ret":
+            code.append(_insn(BPF_RET_K, 0, 0, ret[op[1]]))
+        else:
+            kind = {"jeq": BPF_JEQ_K, "jge": BPF_JGE_K, "jgt": BPF_JGT_K}[op[0]]
+            jt, jf = (0 if t is None else where[t] - pc - 1 for t in op[2:])
+            code.append(_insn(kind, jt, jf, op[1] & 0xFFFFFFFF))
+        pc += 1
+    return b"".join(code)
+
+
+def install(call, filt, then):
+    """Raise the Inject that loads filter `filt` in the calling thread's
+    process (TSYNC: every thread); then(result of seccomp(2)): 0 once it is
+    there."""
+    from sentry.kernel.syscall import Inject
+    slot = call.slot()
+    call.stage(struct.pack("<HxxxxxxQ", len(filt) // 8, slot + 16), filt)
+    raise Inject(SYS_SECCOMP, (SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, slot), then)
+
+
 def trap_after(kernel, task, fd, syscalls, result):
     """From an on_exit callback: make `syscalls` on `fd` trap in task's
     process from now on, then let the guest's call return `result`."""

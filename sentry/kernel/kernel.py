@@ -78,6 +78,10 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
         self.shm_capped = False        # … and no segment there is larger than SHMMAX
         self.mm_checked = frozenset()  # numbers of the calls C checks against the staging area
         self.outbound = None           # --network=sandbox: outbound connections (sentry/net/outbound.py)
+        self.netns_cookie = None       # the sandbox network namespace's SO_NETNS_COOKIE (8 bytes), if it has one
+        self.outbound_names = None     # … and the sandbox names they show (sentry/net/hostsock.py)
+        self.udp_relays = None         # … and its UDP relays (sentry/net/udp.py)
+        self.netns_probes = {}         # family -> a datagram socket of the sandbox's namespace (the same)
         self.dns_addresses = set()     # resolvers the DNS relay serves inside the sandbox (sentry/net/dns.py)
         self.sandbox_networks = ()     # eth0's subnet, the sandbox's own (vfs/netns.py), when it has one
         self.net_policy = None         # their --net-allow policy (sentry/net/policy.py)

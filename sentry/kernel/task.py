@@ -66,6 +66,7 @@ class Process:
         self.fs_shared = False        # its cwd and root are another process's too (CLONE_FS)
         self.nproc_limit = None       # (soft, hard) RLIMIT_NPROC, the same way
         self.handover = None          # its fd handover listener, if not the first process's (kernel/joined.py)
+        self.host_socket_traps = False  # it has the filter of outbound sockets' holders (net/hostsock.py)
         self.uts = None               # its UtsNamespace, inherited at fork
 
     def dumps_core(self):

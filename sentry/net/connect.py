@@ -13,13 +13,13 @@ from sentry._native import lib
 from sentry.vfs.mount import is_hidden_fd
 from sentry.kernel.syscall import Inject
 from sentry.errors import SyscallError
+from sentry.net import hostsock
 
 AF_UNSPEC, AF_INET, AF_INET6 = 0, 2, 10
 SYS_CLOSE, SYS_SOCKET, SYS_CONNECT, SYS_RECVMSG, SYS_DUP3 = 3, 41, 42, 47, 292
 SOCK_STREAM_CLOEXEC = 1 | 0o2000000
 MSG_CMSG_CLOEXEC = 0x40000000
 O_CLOEXEC = 0o2000000
-SO_NETNS_COOKIE = 71
 RESTARTS = {errno.EINTR, 512, 513, 514, 516}      # -ERESTARTSYS and the rest: the kernel's to handle
 # scratch for the injected recvmsg's msghdr, iov and control data: below the
 # thread's stack pointer, past the red zone (the staging page is read-only to
@@ -56,14 +56,15 @@ def _relayed(kernel, ip):
     return _v4(ip) in kernel.dns_addresses
 
 
-def refuse_datagram(call, family, raw):
+def datagram_out(call, family, raw):
     """sendto/sendmsg of a datagram socket to an address outside the
-    sandbox (--network=sandbox): ENETUNREACH, as before eth0 had a route
-    (UDP is not carried outside; the Sentry makes TCP connections only).
-    Not a boundary: what passes, or what a racing thread sends instead from
-    another socket, goes out of eth0 to the gateway, which forwards nothing
-    (vfs/netns.py).  Multicast, broadcast, the sandbox's own addresses and
-    the DNS relay's pass."""
+    sandbox (--network=sandbox): it goes through that destination's UDP
+    relay (net/udp.py) when --net-allow allows it, else ENETUNREACH (one
+    audit line per destination).  Not a boundary: what passes, or what a
+    racing thread sends instead from another socket, reaches a relay the
+    policy allowed or goes out of eth0 to the gateway, which forwards
+    nothing (vfs/netns.py).  Multicast, broadcast, the sandbox's own
+    addresses and the DNS relay's pass."""
     kernel = call.kernel
     dest = destination(family, raw) if kernel.outbound is not None and family in (AF_INET, AF_INET6) else None
     if dest is None:
@@ -71,6 +72,8 @@ def refuse_datagram(call, family, raw):
     ip = _v4(dest[0])
     if inside(kernel, ip) or _relayed(kernel, ip) or ip.is_multicast or ip == ipaddress.IPv4Address("255.255.255.255"):
         return
+    if kernel.udp_relays is not None and kernel.udp_relays.has(ip, dest[1]):
+        return                                 # relayed already: nothing to borrow or ask
     dup = kernel.borrow_fd(call.process, call.fd(0))
     try:
         with socket.socket(fileno=os.dup(dup)) as sock:
@@ -79,26 +82,31 @@ def refuse_datagram(call, family, raw):
         return                                 # not a socket: the kernel's answer
     finally:
         os.close(dup)
-    if datagram:
-        key = ("net-refused", ip, dest[1])
-        if key not in kernel.warned:           # one audit line per destination, not per datagram
-            kernel.warned.add(key)
-            kernel.audit.event("net-refused", call.task, call=call, address=str(ip), port=dest[1],
-                               why="datagram", errno=errno.ENETUNREACH)
-        raise SyscallError(errno.ENETUNREACH)
+    if not datagram:
+        return
+    why = _udp_relay(kernel, ip, dest[1])
+    if why is None:
+        return
+    key = ("net-refused", ip, dest[1])
+    if key not in kernel.warned:               # one audit line per destination, not per datagram
+        kernel.warned.add(key)
+        kernel.audit.event("net-refused", call.task, call=call, address=str(ip), port=dest[1],
+                           why=why, errno=errno.ENETUNREACH)
+    raise SyscallError(errno.ENETUNREACH)
 
 
-def in_sandbox(kernel, sock):
-    """Whether socket sock (a Sentry-side fd) belongs to the sandbox's
-    network namespace, told by the namespace's cookie (SO_NETNS_COOKIE, no
-    privilege needed).  Anything else (the host's: an outbound connection)
-    or any doubt: False."""
-    want = getattr(kernel, "netns_cookie", None)
-    try:
-        with socket.socket(fileno=os.dup(sock)) as s:
-            return want is not None and s.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8) == want
-    except OSError:
-        return False
+def _udp_relay(kernel, ip, port):
+    """None once ip:port (outside the sandbox) has a UDP relay, else why
+    not: the policy's verdict, an IPv6 destination (the sandbox has no IPv6
+    route), or no relay left."""
+    if ip.version != 4:
+        return "no route"
+    why = kernel.net_policy.verdict(ip, port)
+    if why is not None:
+        return why
+    if kernel.udp_relays is None or not kernel.udp_relays.ensure(ip, port):
+        return "no relay left"
+    return None
 
 
 def disconnect(call, raw):
@@ -109,7 +117,7 @@ def disconnect(call, raw):
     kernel = call.kernel
     dup = kernel.borrow_fd(call.process, call.fd(0))
     try:
-        if not in_sandbox(kernel, dup):
+        if not hostsock.in_sandbox(kernel, dup):
             raise SyscallError(errno.EOPNOTSUPP if _is_socket(dup) else errno.ENOTSOCK)
         err = lib.sn_connect(dup, raw, len(raw))
         if err < 0:
@@ -125,12 +133,19 @@ def _is_socket(fd):
 
 
 class _Outbound:
-    __slots__ = ("key", "stage", "args", "s_ino", "wfd", "n", "err", "cloexec")
+    __slots__ = ("key", "stage", "args", "s_ino", "wfd", "n", "err", "cloexec", "kept", "v4")
 
     def __init__(self, key):
-        self.key, self.stage = key, "socket"
-        self.args = self.s_ino = self.wfd = self.n = None
-        self.err, self.cloexec = 0, False
+        self.key, self.stage = key, "traps"
+        self.args = self.s_ino = self.wfd = self.n = self.kept = None
+        self.err, self.cloexec, self.v4 = 0, False, True
+
+
+def _let_go(st):
+    """The guest's former socket, kept for its name: not needed after all."""
+    if st.kept is not None:
+        os.close(st.kept)
+        st.kept = None
 
 
 def outbound(call, family, raw, dest, staged_rewrite):
@@ -141,6 +156,7 @@ def outbound(call, family, raw, dest, staged_rewrite):
     key = (fd, raw)
     st = getattr(task, "net", None)
     if st is not None and st.key != key:
+        _let_go(st)
         task.net = st = None          # abandoned (a signal, then another call): its fds are the guest's
     if st is None:
         ip, port, flow, scope = dest
@@ -157,13 +173,17 @@ def outbound(call, family, raw, dest, staged_rewrite):
             raise SyscallError(errno.ENOTSOCK)
         with sock:
             try:
-                mine = in_sandbox(kernel, dup)
+                mine = hostsock.in_sandbox(kernel, dup)
                 if sock.family != family or not mine:
                     return staged_rewrite()         # EAFNOSUPPORT, EISCONN...: the kernel's answer
                 if sock.type != socket.SOCK_STREAM:
                     # a datagram socket's connect: the kernel's, by eth0's default route
                     # (the `connect(("8.8.8.8", 80)); getsockname()` idiom), or ENETUNREACH
-                    # where there is none; what it sends later stops at the gateway
+                    # where there is none; what it sends later goes through the
+                    # destination's UDP relay if the policy allows one, else stops at
+                    # the gateway
+                    if sock.type == socket.SOCK_DGRAM and kernel.udp_relays is not None:
+                        _udp_relay(kernel, _v4(ip), port)
                     return staged_rewrite()
                 if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
                     return staged_rewrite()
@@ -175,10 +195,14 @@ def outbound(call, family, raw, dest, staged_rewrite):
                 nonblock = not os.get_blocking(dup)
                 nodelay = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
                 keepalive = sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+                # the guest's socket itself: the outbound socket's name once it is
+                # replaced (net/hostsock.py)
+                kept = os.dup(dup)
             finally:
                 os.close(dup)
         address = (str(ip), port) if family == AF_INET else (str(ip), port, flow, scope)
         st = _Outbound(key)
+        st.kept, st.v4 = kept, _v4(ip).version == 4
         st.cloexec = _cloexec(call.tid, fd)
         st.args = (family, address, nonblock, nodelay, keepalive)
         task.net = st
@@ -225,6 +249,7 @@ def _is(call, fd, ino):
 
 
 def _fail(st, err):
+    _let_go(st)
     st.err = err
     st.stage = "close_n" if st.n is not None else ("close_w" if st.wfd is not None else "done")
 
@@ -232,6 +257,17 @@ def _fail(st, err):
 def _step(call, st, fd):
     kernel, task = call.kernel, call.task
     out = kernel.outbound
+    if st.stage == "traps":
+        def loaded(ok):
+            if ok:
+                st.stage = "socket"
+            else:
+                # its getsockname would show the host's address: no host socket
+                kernel.audit.event("net-refused", task, call=call, address=str(st.args[1][0]),
+                                   port=st.args[1][1], why="no filter", errno=errno.ECONNABORTED)
+                _fail(st, errno.ECONNABORTED)
+        hostsock.ensure_traps(call, loaded)
+        st.stage = "socket"
     if st.stage == "socket":
         def made(result):
             if result < 0:
@@ -280,6 +316,8 @@ def _step(call, st, fd):
             if result != fd:
                 _fail(st, -result if result < 0 else errno.ECONNABORTED)
             else:
+                kernel.outbound_names.record(st.s_ino, st.kept, st.v4)
+                st.kept = None
                 st.stage = "close_n"
         raise Inject(SYS_DUP3, (st.n, fd, O_CLOEXEC if st.cloexec else 0), placed)
     if st.stage == "close_n":
@@ -294,4 +332,5 @@ def _step(call, st, fd):
             return -st.err if st.err else 0
         raise Inject(SYS_CLOSE, (st.wfd,), closed_w)
     task.net = None
+    _let_go(st)
     raise SyscallError(st.err or errno.ECONNABORTED)

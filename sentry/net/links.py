@@ -41,7 +41,7 @@ import socket
 import struct
 
 from sentry.errors import SyscallError
-from sentry.net.connect import in_sandbox
+from sentry.net.hostsock import in_sandbox
 from sentry.vfs.netns import (HDR, IFF_UP, IFINFO, IFLA_IFNAME, IFLA_MTU, NLA, NLM_F_ACK, NLM_F_CREATE,
                               NLM_F_REQUEST, NLMSG_MIN_TYPE, RTM_NEWLINK, align)
 

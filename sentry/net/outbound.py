@@ -44,6 +44,7 @@ import struct
 import time
 
 from sentry.net import dns
+from sentry.platform import spawn
 
 CONNECT_TIMEOUT = 130          # about Linux's own (tcp_syn_retries 6: 127 s)
 
@@ -52,21 +53,11 @@ class Outbound:
     """The Sentry's end of the outbound helper, and the listener guests dial."""
 
     def __init__(self, private):
-        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.path = os.path.join(private, "outbound.sock")
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
         self.listener.bind(self.path)
         self.listener.listen(64)
-        sentry = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                if os.fork() == 0:          # never the Sentry's child: its waitpid(-1) never meets it
-                    _serve(theirs, sentry)
-            finally:
-                os._exit(0)
-        theirs.close()
-        os.waitpid(pid, 0)
+        self.sock = spawn.helper(_serve)
 
     def relay(self, inside, hosts):
         """Hand the helper one resolver's DNS relay sockets (net/dns.py):
@@ -120,17 +111,8 @@ def _serve(sock, sentry):
     """The helper: one thread, one poll loop over the Sentry's requests and
     the connections in progress (no threads: its allowlist stays short), run
     confined (platform/selfconfine.py, profile "outbound")."""
+    spawn.confine(sock, "outbound", "the outbound helper", sentry, "every outbound connect is ECONNABORTED")
     fd = sock.fileno()
-    os.closerange(3, fd)
-    os.closerange(fd + 1, 1 << 16)
-    os.setsid()
-    from sentry.platform import selfconfine
-    try:
-        selfconfine.confine("outbound", sentry)
-    except OSError as e:
-        # fail closed: without the helper every outbound connect is ECONNABORTED
-        os.write(2, f"sentry: the outbound helper cannot confine itself ({e.strerror}): stopping\n".encode())
-        os._exit(1)
     pending = {}                # host socket's fd -> (socket, reply socket, nonblock, deadline)
     poller = select.poll()
     poller.register(fd, select.POLLIN)

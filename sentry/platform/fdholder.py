@@ -7,7 +7,7 @@ import socket
 import struct
 
 from sentry._native import lib
-from sentry.platform import privileges, selfconfine
+from sentry.platform import privileges, selfconfine, spawn
 
 CLONE_NEWUSER = 0x10000000
 PR_SET_DUMPABLE = 4
@@ -19,19 +19,7 @@ class FdHolder:
         """Forks the holder, twice: it is never the Sentry's child, so the
         tracer loop's waitpid(-1) never meets it (and it must start before
         the Sentry becomes a subreaper).  It waits for `start`."""
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        sentry = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                ours.close()
-                if os.fork() == 0:
-                    _holder(theirs, sentry)
-            finally:
-                os._exit(1)
-        theirs.close()
-        os.waitpid(pid, 0)
-        self.sock = ours
+        self.sock = spawn.helper(_holder)
         self.pid = None
         self.free = []              # numbers given back, taken again first
         self.next = 4               # 3 is the holder's socket

@@ -87,6 +87,11 @@ IOCTL_REQUESTS = {
     "SECCOMP_IOCTL_NOTIF_ADDFD": 0x40182103,
     # the flags of a sandbox interface a guest root's SIOCSIFFLAGS would change (net/links.py)
     "SIOCGIFFLAGS": 0x8913,
+    # a guest's interface queries where it holds an outbound socket, on a socket of
+    # the sandbox's namespace (net/hostsock.py)
+    "SIOCGIFNAME": 0x8910, "SIOCGIFCONF": 0x8912, "SIOCGIFADDR": 0x8915, "SIOCGIFDSTADDR": 0x8917,
+    "SIOCGIFBRDADDR": 0x8919, "SIOCGIFNETMASK": 0x891B, "SIOCGIFMETRIC": 0x891D, "SIOCGIFMTU": 0x8921,
+    "SIOCGIFHWADDR": 0x8927, "SIOCGIFINDEX": 0x8933, "SIOCGIFTXQLEN": 0x8942, "SIOCGIFMAP": 0x8970,
 }
 # the host sockets the Sentry makes itself after set-up (sentry/net): outbound
 # connections and the routing query of the outbound policy
@@ -198,7 +203,8 @@ SENTRY = PYTHON_RUNTIME + [
     Call("recvmsg", "replies from the mount helper, with fds"),
     Call("getsockname", "guest sockets' names"),
     Call("bind", "a guest's unix socket whose name no mount-helper view serves, bound on the "
-         "Sentry's copy (it creates no socket of its own: no socket(2) here)"),
+         "Sentry's copy (it creates no socket of its own: no socket(2) here); the sandbox port an "
+         "outbound socket's name holds (net/hostsock.py); a UDP relay's socket (net/udp.py)"),
     Call("getsockopt", "guest sockets' type, family, credentials; an outbound socket's SO_ERROR"),
     # the sandbox's network (sentry/net): outbound connections made on the host
     Call("socket", "an outbound connection, the outbound policy's routing query",
@@ -230,6 +236,14 @@ SENTRY = PYTHON_RUNTIME + [
 KILLS_THE_SENTRY = Call("kill", "its SIGSYS handler takes the Sentry down with it (so the sandbox stops)",
                         [(Is(0, "sentry_pid", "pid = the Sentry's"), Is(1, 9, "sig = SIGKILL"))])
 
+# What a Python helper holding sockets asks of them and of its fds.
+SOCKET_OBJECTS = [
+    Call("getsockopt", "socket(fileno=) asks the socket's family and type"),
+    Call("getsockname", "socket(fileno=) asks"),
+    Call("fcntl", "fd flags", one_of(1, "cmd", FCNTL_COMMANDS)),
+    Call("ioctl", "isatty() of Python's io", one_of(1, "request", {"TCGETS": 0x5401})),
+]
+
 MOUNT_HELPER = PYTHON_RUNTIME + [
     Call("recvmsg", "requests from the Sentry, with fds"),
     Call("sendmsg", "replies to the Sentry"),
@@ -250,12 +264,9 @@ MOUNT_HELPER = PYTHON_RUNTIME + [
     Call("chroot", "the bind's root"),
     Call("umask", "the guest's umask for the socket file"),
     Call("bind", "binds the guest's unix socket"),
-    Call("getsockopt", "socket(fileno=) asks the socket's family and type"),
-    Call("getsockname", "socket(fileno=) asks"),
-    Call("fcntl", "fd flags", one_of(1, "cmd", FCNTL_COMMANDS)),
-    Call("ioctl", "isatty() of Python's io", one_of(1, "request", {"TCGETS": 0x5401})),
+    *SOCKET_OBJECTS,
     Call("sendto", "a guest root's link change (up/down, MTU) on its netlink socket in the sandbox's "
-         "network namespace (vfs/netns.py)"),
+         "network namespace (vfs/netns.py); a UDP relay's route (sentry/net/udp.py)"),
     Call("recvfrom", "the kernel's answer to it"),
     KILLS_THE_SENTRY,
 ]
@@ -300,6 +311,23 @@ OUTBOUND_HELPER = PYTHON_RUNTIME + [
     Call("sendto", "or the errno of its failure; DNS queries to a resolver and answers to the guest "
          "that asked (sentry/net/dns.py)"),
     Call("recvfrom", "the DNS relay: a guest's query, a resolver's answer"),
+    KILLS_THE_SENTRY,
+]
+
+# The UDP relay (sentry/net/udp.py): moves datagrams between the relay
+# sockets the Sentry bound inside the sandbox, at the outside destinations
+# the policy allowed, and host UDP sockets it makes, one per guest socket,
+# each connected to its relay's destination.  No bind, no listen, no
+# stream socket.
+UDP_RELAY = PYTHON_RUNTIME + [
+    Call("recvmsg", "a relay's socket from the Sentry"),
+    Call("poll", "waits for the Sentry's requests and datagrams"),
+    Call("socket", "a flow's host socket",
+         [(Is(0, 2, "domain = AF_INET"), Is(1, 0o4002 | 0o2000000, "type = SOCK_DGRAM|SOCK_NONBLOCK|SOCK_CLOEXEC"))]),
+    Call("connect", "a flow's host socket to its relay's destination"),
+    Call("recvfrom", "a guest's datagram, a destination's answer"),
+    Call("sendto", "the datagram to the destination, the answer to the guest socket"),
+    *SOCKET_OBJECTS,
     KILLS_THE_SENTRY,
 ]
 
@@ -360,12 +388,13 @@ PROFILES = {
     "fd-holder": ("the fd holder", FD_HOLDER, {}),
     "outbound": ("the outbound helper", OUTBOUND_HELPER, {}),
     "publish": ("the port forwarder", PUBLISH, {}),
+    "udp-relay": ("the UDP relay", UDP_RELAY, {}),
 }
 # Its name (comm) once confined: what ps and the kernel's audit log show
 # (SENTRY_SELF_FILTER=log records name the process this way).
 COMM = {"sentry": b"sentry", "mount-helper": b"sentry-mounts", "janitor": b"sentry-janitor",
         "fd-holder": b"sentry-fdholder", "outbound": b"sentry-outbound",
-        "publish": b"sentry-publish"}
+        "publish": b"sentry-publish", "udp-relay": b"sentry-udp"}
 PR_SET_NAME = 15
 
 

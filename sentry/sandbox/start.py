@@ -103,6 +103,8 @@ def run(cfg, on_ready=None, control=None):
             from sentry.net.outbound import Outbound
             _eth0(mountns, kernel)
             outbound = kernel.outbound = Outbound(private)
+            _outbound_names(mountns, kernel)
+            _udp_relays(mountns, kernel)
             kernel.net_policy = cfg.net_policy
             _dns_relay(cfg, mountns, outbound, kernel)
             if cfg.publish:
@@ -185,6 +187,8 @@ def run(cfg, on_ready=None, control=None):
             mountns.close()
         if outbound is not None:
             outbound.close()
+            if kernel.udp_relays is not None:
+                kernel.udp_relays.close()
         if forwarder is not None:
             forwarder.close()
         if janitor is not None:
@@ -250,6 +254,27 @@ def _eth0(mountns, kernel):
         log.warning("no eth0 in the sandbox (%s): its loopback only", e.strerror or e)
         return
     kernel.sandbox_networks = (netns.ETH0.network,)
+
+
+def _outbound_names(mountns, kernel):
+    """What the guest learns of its outbound sockets is the sandbox's
+    (sentry/net/hostsock.py): their names, and interface queries answered
+    by sockets of the sandbox's namespace."""
+    from sentry.net.hostsock import Names
+    kernel.outbound_names = Names()
+    for family in (socket.AF_INET, socket.AF_INET6):
+        kernel.netns_probes[family] = mountns.socket(family, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+
+
+def _udp_relays(mountns, kernel):
+    """UDP to the outside (sentry/net/udp.py): the sockets of the sandbox's
+    namespace its relays will bind, made now (the helper makes none once
+    set-up is over)."""
+    from sentry.net.udp import RELAYS_MAX, Relays
+    if not kernel.sandbox_networks:
+        return                          # no eth0: nothing leaves the sandbox
+    pool = [mountns.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) for _ in range(RELAYS_MAX)]
+    kernel.udp_relays = Relays(mountns, pool)
 
 
 def _dns_relay(cfg, mountns, outbound, kernel):

@@ -112,6 +112,12 @@ class MountNamespace:
         ends: where the DNS relay answers (sentry/net/dns.py)."""
         self._request(op="address", address=address)
 
+    def add_local_route(self, address):
+        """An outside IPv4 address made the sandbox's own for what it
+        receives, by a route (not an address: `ip addr` does not show it),
+        at any time: where a UDP relay answers (sentry/net/udp.py)."""
+        self._request(op="local", address=address)
+
     def add_eth0(self):
         """--network=sandbox: the sandbox's eth0 (vfs/netns.py), before set-up
         ends; its index joins self.interfaces."""
@@ -227,7 +233,7 @@ def _serve(sock, uid, gid, root, sentry, network=False):
         req = json.loads(msg)
         out, reply = [], {}
         try:
-            if confined and req["op"] not in ("bind", "link"):
+            if confined and req["op"] not in ("bind", "link", "local"):
                 # set-up is over: its filter would stop the helper at the first mount
                 raise OSError(errno.EPERM, "confined")
             if req["op"] == "confine":
@@ -241,6 +247,8 @@ def _serve(sock, uid, gid, root, sentry, network=False):
                 out = [_make_dev(req["target"], req["nodes"], req["links"], req["dirs"], root)]
             elif req["op"] == "address" and net is not None:
                 net.add_address(req["address"])
+            elif req["op"] == "local" and net is not None:
+                net.add_local_route(req["address"])
             elif req["op"] == "link" and net is not None:
                 net.set_link(req["index"], req["up"], req["mtu"])
             elif req["op"] == "eth0" and net is not None:
@@ -301,6 +309,18 @@ class _Network:
         ip = ipaddress.ip_address(text)
         lo = self.interfaces["lo"]
         self._give(lo, lambda: netns.add_address(self.rtnl, lo, ip, ip.max_prefixlen, netns.RT_SCOPE_HOST))
+
+    def add_local_route(self, text):
+        """A UDP relay's outside address (sentry/net/udp.py), checked again
+        here: an IPv4 unicast address outside the sandbox, once eth0 is
+        there (the route's source is eth0's address)."""
+        import ipaddress
+        ip = ipaddress.ip_address(text)
+        if ip.version != 4 or "eth0" not in self.interfaces or ip.is_loopback or ip.is_link_local \
+                or ip.is_multicast or ip.is_unspecified or ip.is_reserved or ip in netns.ETH0.network:
+            raise OSError(errno.EINVAL, "not an outside address")
+        lo = self.interfaces["lo"]
+        self._give(lo, lambda: netns.add_local_route(self.rtnl, ip, netns.ETH0.ip, lo))
 
     def add_eth0(self):
         """eth0 with its address and a default route through the gateway,

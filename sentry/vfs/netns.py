@@ -40,8 +40,8 @@ RTM_NEWLINK, RTM_GETLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 18, 20, 24
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 4, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
-RTA_OIF, RTA_GATEWAY = 4, 5
-RT_TABLE_MAIN, RTPROT_BOOT, RTN_UNICAST = 254, 3, 1
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PREFSRC = 1, 4, 5, 7
+RT_TABLE_MAIN, RT_TABLE_LOCAL, RTPROT_BOOT, RTN_UNICAST, RTN_LOCAL = 254, 255, 3, 1, 2
 IFF_UP, IFF_RUNNING = 1, 0x40
 RT_SCOPE_UNIVERSE, RT_SCOPE_HOST = 0, 254
 
@@ -137,6 +137,17 @@ def add_default_route(rtnl, gateway, index):
     there is no error."""
     body = RTMSG.pack(socket.AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0) \
         + attr(RTA_GATEWAY, gateway.packed) + attr(RTA_OIF, struct.pack("=i", index))
+    _created(rtnl.request(RTM_NEWROUTE, body, NLM_F_CREATE | NLM_F_EXCL))
+
+
+def add_local_route(rtnl, ip, source, index):
+    """`ip route add local IP/32 dev INDEX src SOURCE table local` (IPv4):
+    IP becomes the sandbox's own for what it receives (a socket may bind it)
+    without being an interface's address (`ip addr` does not list it), and
+    what the sandbox sends there leaves from SOURCE, as it would by eth0.
+    One already there is no error."""
+    body = RTMSG.pack(socket.AF_INET, 32, 0, 0, RT_TABLE_LOCAL, RTPROT_BOOT, RT_SCOPE_HOST, RTN_LOCAL, 0) \
+        + attr(RTA_DST, ip.packed) + attr(RTA_PREFSRC, source.packed) + attr(RTA_OIF, struct.pack("=i", index))
     _created(rtnl.request(RTM_NEWROUTE, body, NLM_F_CREATE | NLM_F_EXCL))
 
 

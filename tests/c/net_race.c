@@ -17,21 +17,7 @@
 #ifndef MSG_FASTOPEN
 #define MSG_FASTOPEN 0x20000000
 #endif
-#define X 40
-static int H;
-static volatile int stop;
-
-static void *flipper(void *arg)
-{
-	(void)arg;
-	while (!stop) {
-		int s = socket(AF_INET, SOCK_STREAM, 0);
-		dup2(s, X);
-		close(s);
-		dup2(H, X);
-	}
-	return NULL;
-}
+#include "flipper.h"
 
 int main(int argc, char **argv)
 {

@@ -1,0 +1,202 @@
+"""UDP to the outside for --network=sandbox: a relay per destination, at the
+destination's own address inside the sandbox (as the DNS relay, net/dns.py,
+does for resolvers).
+
+The guest's datagram sockets stay the sandbox's (a host UDP socket in the
+guest's table could be made to send anywhere by a thread swapping fds), so
+a destination comes to the sandbox instead.  When a guest first sends to,
+or connects a datagram socket to, an IPv4 address:port outside the sandbox
+that --net-allow allows (net/connect.py):
+
+  - the namespace helper adds a route that makes the address the sandbox's
+    own for what it receives (`local ADDRESS dev lo src 10.0.2.15`: not an
+    interface address, `ip addr` does not list it; what the guest sends
+    there still leaves from 10.0.2.15, its name as on Linux);
+  - the Sentry binds one of its sockets of the sandbox's namespace (made at
+    set-up: there are RELAYS_MAX) to ADDRESS:PORT and hands it to the UDP
+    relay, a process of its own (started at set-up, confined: profile
+    "udp-relay", platform/selfconfine.py; the outbound helper keeps its
+    rule of making no socket).
+
+From then on the guest's datagrams to ADDRESS:PORT (sendto, sendmsg,
+sendmmsg, a connected socket's send or write) arrive on that socket, on its
+own loopback, untrapped past the first.  The relay sends each from a host
+socket connected to ADDRESS:PORT, one per guest socket (its address and
+port: a flow), so that the destination tells the sandbox's sockets apart
+and each answer goes back, from the relay socket, hence from ADDRESS:PORT,
+to the guest socket it is for.  Nothing else crosses: a host socket only
+ever sends to its own destination, and what it receives goes to its own
+flow.  A flow idle for IDLE seconds is closed (as a NAT forgets one);
+beyond FLOWS_MAX the oldest gives way.
+
+Differs from Linux: an ICMP error from the destination (port unreachable)
+does not reach the guest's socket; a ping to ADDRESS is answered by the
+sandbox itself; IPv6 destinations are not relayed (the sandbox has no IPv6
+route: ENETUNREACH, as before).
+"""
+import json
+import os
+import select
+import socket
+import time
+
+from sentry.platform import spawn
+
+RELAYS_MAX = 64                 # destinations (address, port) a sandbox may have relayed
+FLOWS_MAX = 1024                # guest sockets talking through the relays at once
+IDLE = 180.0                    # seconds after which a silent flow is closed
+DATAGRAM_MAX = 65536
+HOST_SOCKET = socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
+
+
+class Relays:
+    """The Sentry's side: which destinations have a relay, and the sockets
+    of the sandbox's namespace left for new ones."""
+
+    def __init__(self, mountns, pool):
+        self.mountns, self.pool = mountns, pool
+        self.made = set()       # (address, port)
+        self.routed = set()     # addresses
+        self.sock = spawn.helper(_serve)
+
+    def has(self, ip, port):
+        return (ip, port) in self.made
+
+    def ensure(self, ip, port):
+        """A relay for ip:port (an IPv4Address the policy allows); False if
+        none can be had (all are taken, or the port is the guest's own)."""
+        if (ip, port) in self.made:
+            return True
+        if not self.pool:
+            return False
+        try:
+            if ip not in self.routed:
+                self.mountns.add_local_route(str(ip))
+                self.routed.add(ip)
+            fd = self.pool[-1]
+            with socket.socket(fileno=os.dup(fd)) as s:
+                s.bind((str(ip), port))
+        except OSError:
+            return False
+        self.pool.pop()
+        try:
+            socket.send_fds(self.sock, [json.dumps([str(ip), port]).encode()], [fd])
+        except OSError:
+            return False                    # the relay is gone (so is the Sentry, soon)
+        finally:
+            os.close(fd)
+        self.made.add((ip, port))
+        return True
+
+    def close(self):
+        self.sock.close()
+        for fd in self.pool:
+            os.close(fd)
+
+
+def _serve(sock, sentry):
+    """The relay: one thread, one poll loop over the Sentry's requests and
+    the relays' sockets, run confined."""
+    spawn.confine(sock, "udp-relay", "the UDP relay", sentry, "no datagram leaves the sandbox")
+    fd = sock.fileno()
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    relay = Relay(lambda f: poller.register(f, select.POLLIN), poller.unregister)
+    while True:
+        try:
+            events = poller.poll(IDLE * 1000 / 4 if relay.busy() else None)
+        except InterruptedError:
+            continue
+        for efd, _ in events:
+            if efd != fd:
+                relay.event(efd)
+                continue
+            try:
+                msg, fds, _, _ = socket.recv_fds(sock, 4096, 1)
+            except OSError:
+                msg, fds = b"", []
+            if not msg:
+                os._exit(0)             # the Sentry is gone
+            if len(fds) == 1:
+                address, port = json.loads(msg)
+                relay.add(fds[0], address, port)
+            else:
+                for f in fds:
+                    os.close(f)
+        relay.expire()
+
+
+class Relay:
+    """The outbound helper's side: what it polls and what it does on each
+    event.  register/unregister: the helper's poller's."""
+
+    def __init__(self, register, unregister):
+        self.register, self.unregister = register, unregister
+        self.inside = {}        # fd -> (socket bound to ADDRESS:PORT inside, (ADDRESS, PORT))
+        self.flows = {}         # (inside fd, guest address) -> host socket
+        self.upstream = {}      # host fd -> (host socket, inside socket, guest address)
+        self.used = {}          # host fd -> when it last carried a datagram
+        self.swept = time.monotonic()
+
+    def add(self, fd, address, port):
+        self.inside[fd] = (socket.socket(fileno=fd), (address, port))
+        self.register(fd)
+
+    def handles(self, fd):
+        return fd in self.inside or fd in self.upstream
+
+    def busy(self):
+        return bool(self.upstream)
+
+    def event(self, fd):
+        try:
+            if fd in self.inside:
+                self._out(fd)
+            else:
+                self._back(fd)
+        except OSError:
+            pass                # a datagram lost, as UDP may lose it
+
+    def _out(self, fd):
+        inside, dest = self.inside[fd]
+        data, guest = inside.recvfrom(DATAGRAM_MAX, socket.MSG_DONTWAIT)
+        host = self.flows.get((fd, guest))
+        if host is None:
+            host = self._flow(fd, inside, dest, guest)
+        self.used[host.fileno()] = time.monotonic()
+        host.send(data)
+
+    def _flow(self, fd, inside, dest, guest):
+        if len(self.flows) >= FLOWS_MAX:
+            self._close(min(self.used, key=self.used.get))
+        host = socket.socket(socket.AF_INET, HOST_SOCKET)
+        try:
+            host.connect(dest)
+        except OSError:
+            host.close()
+            raise
+        self.flows[(fd, guest)] = host
+        self.upstream[host.fileno()] = (host, inside, guest)
+        self.register(host.fileno())
+        return host
+
+    def _back(self, fd):
+        host, inside, guest = self.upstream[fd]
+        data = host.recv(DATAGRAM_MAX, socket.MSG_DONTWAIT)
+        self.used[fd] = time.monotonic()
+        inside.sendto(data, guest)
+
+    def expire(self):
+        now = time.monotonic()
+        if now - self.swept < IDLE / 4:
+            return
+        self.swept = now
+        for fd in [f for f, t in self.used.items() if now - t > IDLE]:
+            self._close(fd)
+
+    def _close(self, fd):
+        host, inside, guest = self.upstream.pop(fd)
+        self.flows.pop((inside.fileno(), guest), None)
+        self.used.pop(fd, None)
+        self.unregister(fd)
+        host.close()
