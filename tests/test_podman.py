@@ -175,13 +175,13 @@ def test_kill_9_is_137(podman):
 
 def test_the_default_seccomp_profile_applies(podman):
     """podman's config.json carries its default profile (defaultAction
-    SCMP_ACT_ERRNO, an allowlist): it is the guest's third filter (the fd
-    handover's, the Sentry's, the profile); without it, two."""
+    SCMP_ACT_ERRNO, an allowlist): the guest's one filter, as under runc
+    (the Sentry's own are not the guest's); without it, none."""
     r = podman("run", "--rm", IMAGE, "grep", "Seccomp_filters", "/proc/self/status")
-    assert r.returncode == 0 and r.stdout.split() == ["Seccomp_filters:", "3"], (r.stdout, r.stderr)
+    assert r.returncode == 0 and r.stdout.split() == ["Seccomp_filters:", "1"], (r.stdout, r.stderr)
     r = podman("run", "--rm", "--security-opt", "seccomp=unconfined", IMAGE, "grep", "Seccomp_filters",
                "/proc/self/status")
-    assert r.returncode == 0 and r.stdout.split() == ["Seccomp_filters:", "2"], (r.stdout, r.stderr)
+    assert r.returncode == 0 and r.stdout.split() == ["Seccomp_filters:", "0"], (r.stdout, r.stderr)
 
 
 # The calls the Sentry makes a guest run for it, each made to happen: the
