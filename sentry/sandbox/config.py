@@ -159,7 +159,8 @@ TMPFS_SIZE = re.compile(r"[0-9]+[kmgKMG%]?")
 
 
 def parse_mount(spec):
-    """--mount type=bind,src=HOST,dst=/PATH[,ro][,sockets] | type=tmpfs,dst=/PATH[,size=N[k|m|g|%]]"""
+    """--mount type=bind,src=HOST,dst=/PATH[,ro][,sockets] (HOST a directory or a
+    regular file) | type=tmpfs,dst=/PATH[,size=N[k|m|g|%]]"""
     opts = {}
     for item in spec.split(","):
         key, eq, value = item.partition("=")
@@ -187,8 +188,8 @@ def parse_mount(spec):
             raise ConfigError(f"--mount {spec}: src is missing")
         if not os.path.exists(src):
             raise ConfigError(f"--mount {spec}: src {src}: no such file or directory")
-        if not os.path.isdir(src):
-            raise ConfigError(f"--mount {spec}: src {src}: only directories can be bound")
+        if not (os.path.isdir(src) or os.path.isfile(src)):
+            raise ConfigError(f"--mount {spec}: src {src}: only directories and regular files can be bound")
     return opts
 
 
