@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from conftest import copy_root
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 ENV = {**os.environ, "PYTHONPATH": REPO}
@@ -23,7 +25,10 @@ TIMEOUT = 60
 
 @pytest.fixture
 def oci(tmp_path, busybox_root):
-    return Oci(tmp_path, busybox_root)
+    # a copy: create makes the mounts' mount points in the rootfs, as runc
+    rootfs = str(tmp_path / "rootfs")
+    copy_root(busybox_root, rootfs)
+    return Oci(tmp_path, rootfs)
 
 
 class Oci:
@@ -34,7 +39,7 @@ class Oci:
         self.n = 0
 
     def bundle(self, args, **changes):
-        """A bundle whose root is the shared busybox tree, read-only (tests
+        """A bundle whose root is the test's busybox tree, read-only (tests
         write in a tmpfs or a bind of their own)."""
         self.n += 1
         b = self.tmp / f"bundle{self.n}"
@@ -344,6 +349,46 @@ def test_readonly_root_and_ro_bind(oci, tmp_path):
     assert r.stdout == "rw-ok\n"
     assert r.stderr.count("Read-only file system") == 2, r.stderr
     assert os.listdir(data) == ["x"]
+
+
+def test_binds_of_single_files(oci, tmp_path):
+    """Binds of files (podman's /etc/hosts, /run/.containerenv), rw and ro,
+    and a readonlyPaths file: the host's files themselves; their mount
+    points are made in the rootfs where missing, as runc makes them, and an
+    image's symlink does not lead that out of the rootfs."""
+    host = tmp_path / "host"
+    (host / "data").mkdir(parents=True)
+    (host / "hosts").write_text("1.2.3.4 box\n")
+    (host / "ro.conf").write_text("ro\n")
+    (host / "data" / "sub.conf").write_text("sub\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(str(outside), os.path.join(oci.rootfs, "evil"))
+    script = ("cat /etc/hosts; echo w >> /etc/hosts; cat /etc/ro.conf; echo x > /etc/ro.conf || echo ro; "
+              "ls -a /etc /run; cat /data/sub.conf; echo z > /data/sub.conf || echo ro2; echo y > /data/new; "
+              "rm /etc/hosts")
+    b = oci.bundle(["sh", "-c", script],
+                   mounts=[{"destination": "/proc", "type": "proc", "source": "proc"},
+                           {"destination": "/etc/hosts", "type": "bind", "source": str(host / "hosts"),
+                            "options": ["bind", "rprivate"]},
+                           {"destination": "/etc/ro.conf", "type": "bind", "source": str(host / "ro.conf"),
+                            "options": ["bind", "ro"]},
+                           {"destination": "/run/.containerenv", "type": "bind", "source": str(host / "ro.conf"),
+                            "options": ["bind"]},
+                           {"destination": "/evil/x.conf", "type": "bind", "source": str(host / "ro.conf"),
+                            "options": ["bind"]},
+                           {"destination": "/data", "type": "bind", "source": str(host / "data"),
+                            "options": ["rbind", "rw"]}],
+                   linux={"namespaces": [{"type": "pid"}, {"type": "mount"}], "readonlyPaths": ["/data/sub.conf"]})
+    r = oci.cmd("run", "--bundle", b, "f")
+    etc = sorted(os.listdir(os.path.join(oci.rootfs, "etc")))
+    assert r.stdout.split("\n") == ["1.2.3.4 box", "ro", "ro", "/etc:", ".", ".."] + etc + [
+        "", "/run:", ".", "..", ".containerenv", "sub", "ro2", ""], (r.stdout, r.stderr)
+    assert "hosts" in etc and "ro.conf" in etc and os.path.isfile(os.path.join(oci.rootfs, "run/.containerenv"))
+    assert (host / "hosts").read_text() == "1.2.3.4 box\nw\n" and (host / "ro.conf").read_text() == "ro\n"
+    assert (host / "data" / "sub.conf").read_text() == "sub\n" and (host / "data" / "new").read_text() == "y\n"
+    assert os.listdir(outside) == []
+    assert "Device or resource busy" in r.stderr and r.stderr.count("Read-only file system") == 2, r.stderr
 
 
 def test_unsupported_mount_type_is_refused(oci):

@@ -4,6 +4,7 @@ as ../shared/oci/README.md describes for these machines: vfs storage,
 cgroupfs, file events, no network plugins, ulimits within root's own."""
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -92,6 +93,28 @@ def test_bind_mounts_and_read_only(podman, tmp_path):
     assert r.returncode == 0 and (tmp_path / "g").read_text() == "w\n"
     r = podman("run", "--rm", "--read-only", IMAGE, "sh", "-c", "touch /etc/x; echo y > /tmp/y && cat /tmp/y")
     assert r.returncode == 0 and r.stdout == "y\n" and "Read-only file system" in r.stderr
+
+
+FILES = ("cat /etc/hosts /etc/resolv.conf /etc/hostname; echo; hostname; ls -a /etc /run; "
+         "echo added >> /etc/hosts; tail -1 /etc/hosts; rm /etc/hostname; grep -c . /etc/hosts")
+
+
+@pytest.mark.parametrize("net", [["--network=none"], ["--network=host", "--hostname=hn1", "--add-host=foo:10.1.2.3"]])
+def test_etc_files_as_under_runc(podman, net):
+    """podman's own /etc/hosts, /etc/hostname, /etc/resolv.conf (with a
+    network) and /run/.containerenv are binds of single files: the same
+    output as under runc (but the container's random id and name), writes
+    through them and EBUSY for removing one."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    outs = []
+    for rt in ("runc", podman.runtime):
+        r = podman("run", "--rm", "--name", "sentry-etc", *net, IMAGE, "sh", "-c", FILES, runtime=rt)
+        # the container's id, its hostname without --hostname, is its own
+        outs.append((r.returncode, re.sub(r"\b[0-9a-f]{12}\b", "ID", r.stdout), r.stderr))
+    assert "Device or resource busy" in outs[1][2]
+    assert ".containerenv" in outs[1][1] and "added" in outs[1][1]
+    assert outs[0] == outs[1]
 
 
 def test_tty(podman):

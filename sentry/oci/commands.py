@@ -111,6 +111,7 @@ def _create(ctx, args, foreground=False):
         ocispec.check_entrypoint(spec, kwargs["rootfs"])
     except ocispec.SpecError as e:
         raise OciError(f"sentry create failed: unable to start container process: {e}")
+    ocispec.make_mount_points(kwargs["rootfs"], kwargs["mounts"])
 
     c.make()
     pid = None
