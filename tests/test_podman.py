@@ -3,9 +3,7 @@ a busybox image imported from a local tarball, with a private podman set-up
 as ../shared/oci/README.md describes for these machines: vfs storage,
 cgroupfs, file events, no network plugins, ulimits within root's own."""
 import json
-import os
 import re
-import resource
 import shutil
 import subprocess
 import tempfile
@@ -13,23 +11,11 @@ import time
 
 import pytest
 
+from bench import podmanenv
+from bench.podmanenv import IMAGE
 from conftest import sentry_runtime, skip_or_fail
 
-IMAGE = "localhost/bb:latest"
 TIMEOUT = 120
-
-
-class Podman:
-    def __init__(self, top, runtime):
-        self.top = top
-        self.runtime = runtime
-        self.env = {**os.environ, "CONTAINERS_CONF": os.path.join(top, "containers.conf"),
-                    "CONTAINERS_STORAGE_CONF": os.path.join(top, "storage.conf")}
-
-    def __call__(self, *args, runtime=None, timeout=TIMEOUT, **kw):
-        kw.setdefault("capture_output", True)
-        return subprocess.run(["podman", "--runtime", runtime or self.runtime, *args], env=self.env,
-                              text=True, timeout=timeout, **kw)
 
 
 @pytest.fixture(scope="session")
@@ -37,23 +23,7 @@ def podman(busybox_root):
     if shutil.which("podman") is None or shutil.which("conmon") is None:
         skip_or_fail("podman", "podman (or conmon) is missing: scripts/setup installs it")
     top = tempfile.mkdtemp(prefix="sentry-podman-", dir="/var/tmp")
-    hard_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    nproc = min(32768, resource.getrlimit(resource.RLIMIT_NPROC)[1])
-    with open(os.path.join(top, "containers.conf"), "w") as f:
-        # root here lacks CAP_SYS_RESOURCE: podman's default rlimits for root
-        # would make every runtime's create fail with EPERM
-        f.write(f'[containers]\ndefault_ulimits = ["nofile={hard_nofile}:{hard_nofile}", "nproc={nproc}:{nproc}"]\n'
-                'netns = "none"\nlog_driver = "k8s-file"\n'
-                f'[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\ntmp_dir = "{top}/tmp"\n'
-                'runtime_supports_json = ["crun", "runc", "kata", "runsc", "krun", "sentry"]\n')
-    with open(os.path.join(top, "storage.conf"), "w") as f:
-        f.write(f'[storage]\ndriver = "vfs"\ngraphroot = "{top}/graph"\nrunroot = "{top}/run"\n')
-    p = Podman(top, sentry_runtime(top))   # podman passes --log-format=json only to a runtime named `sentry`
-    tar = os.path.join(top, "bb.tar")
-    subprocess.run(["tar", "-C", busybox_root, "-cf", tar, "."], check=True)
-    r = subprocess.run(["podman", "import", "--change", 'CMD ["/bin/sh"]', tar, IMAGE], env=p.env,
-                       capture_output=True, text=True, timeout=TIMEOUT)
-    assert r.returncode == 0, r.stderr
+    p = podmanenv.make(top, sentry_runtime(top), busybox_root)
     yield p
     p("rm", "-a", "-f", "-t", "0")
     shutil.rmtree(top, ignore_errors=True)
