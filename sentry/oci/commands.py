@@ -10,13 +10,15 @@ import pwd
 import select
 import signal
 import shutil
-import subprocess
 import time
 
 from sentry import __version__
-from sentry.oci import OCI_VERSION, console, freezer, hooks as ocihooks, seccomp as ocisec, spec as ocispec
+from sentry.oci import OCI_VERSION, freezer, hooks as ocihooks
 from sentry.oci.state import Container, StateError, all_ids, now_rfc3339, process_start_time
-from sentry.vfs.mount import HIDDEN_FD_BASE
+
+# What only create, exec, spec and features use (the config.json reader, the
+# console, libseccomp, the sandbox) is imported there: start, state, kill and
+# delete, which an engine runs for every container, start in less time.
 
 log = logging.getLogger("sentry")
 
@@ -70,6 +72,8 @@ def cmd_create(ctx, argv):
 def _create(ctx, args, foreground=False):
     """Set the sandbox up in a new container process (the Sentry) that waits
     on exec.fifo for `start`; returns that process's pid once it is ready."""
+    from sentry.oci import console, spec as ocispec
+    from sentry.vfs.mount import HIDDEN_FD_BASE
     from sentry.sandbox import Config, ConfigError, check_config
     c = Container(ctx.root, args.id)
     bundle = os.path.abspath(args.bundle or os.getcwd())
@@ -198,6 +202,7 @@ def _container_process(cfg, c, slave, report_w, process, rlimits, cgroup, record
     """The forked container process: becomes the Sentry of the sandbox.
     Stays alive after `create` exits (the engine's conmon, a subreaper,
     inherits and reaps it) and exits with the guest's status."""
+    from sentry.oci import console
     from sentry.sandbox import ConfigError, run
     from sentry.platform import privileges
     code = 125
@@ -422,6 +427,7 @@ def _exec_parser():
 def cmd_exec(ctx, argv):
     """A new process in the running sandbox (sandbox/spawner.py has how):
     its pid file names a process that exits with the command's status."""
+    from sentry.oci import console
     from sentry.sandbox import spawner
     args = _exec_parser().parse_args(argv)
     preserved = _preserved_fds(args.preserve_fds, spawner.MAX_FDS - 3)
@@ -485,6 +491,7 @@ def cmd_exec(ctx, argv):
 def _exec_request(c, args):
     """The request for the spawner, from --process or from the container's
     own process with the command line's changes (as runc builds it)."""
+    from sentry.oci import spec as ocispec
     if args.process:
         try:
             with open(args.process) as f:
@@ -619,6 +626,7 @@ def cmd_list(ctx, argv):
 
 
 def cmd_ps(ctx, argv):
+    import subprocess
     p = _parser("ps")
     p.add_argument("--format", "-f", default="table", choices=("table", "json"))
     p.add_argument("ps_args", nargs="*")
@@ -782,6 +790,7 @@ def cmd_resume(ctx, argv):
 # -- spec / features / the rest -----------------------------------------------
 
 def cmd_spec(ctx, argv):
+    from sentry.oci import spec as ocispec
     p = _parser("spec", id_arg=False)
     p.add_argument("--bundle", "-b", default=".")
     p.add_argument("--rootless", action="store_true")
@@ -795,6 +804,7 @@ def cmd_spec(ctx, argv):
 
 
 def cmd_features(ctx, argv):
+    from sentry.oci import seccomp as ocisec, spec as ocispec
     _parser("features", id_arg=False).parse_args(argv)
     print(json.dumps({
         "ociVersionMin": "1.0.0", "ociVersionMax": OCI_VERSION,

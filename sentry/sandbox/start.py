@@ -49,7 +49,6 @@ def run(cfg, on_ready=None, control=None):
         selfconfine.mode()
     except ValueError as e:
         raise ConfigError(str(e))
-    privatedirs.remove_stale()
     # The guest's private /tmp goes where the host keeps temporary files; the
     # synthetic /proc, rewritten at every lookup, on a memory file system
     # when there is one (on these machines a symlink+rename costs ~0.7 ms on
