@@ -151,6 +151,15 @@ def test_lifecycle(oci, tmp_path):
     ps = oci.cmd("ps", "--format", "json", "c1")
     pids = json.loads(ps.stdout)
     assert len(pids) == 1 and pid not in pids      # the guest's host pid, not the Sentry's
+    # the pid file names the Sentry's stand-in: its parent, whose /proc
+    # (what podman top reads) holds nothing of the host
+    sentry = int(open(f"/proc/{pid}/task/{pid}/children").read().split()[0])
+    assert f"TracerPid:\t{sentry}\n" in open(f"/proc/{pids[0]}/status").read()
+    assert os.readlink(f"/proc/{pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+    assert os.listdir(f"/proc/{pid}/root/proc") == []
+    status = dict(line.split(":\t", 1) for line in open(f"/proc/{pid}/status").read().splitlines())
+    assert status["Name"] == "sentry-standin" and status["Seccomp"] == "2" and status["NoNewPrivs"] == "1"
+    assert all(int(status[k], 16) == 0 for k in ("CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb")), status
     listed = json.loads(oci.cmd("list", "--format", "json").stdout)
     assert [(s["id"], s["status"]) for s in listed] == [("c1", "running")]
     assert oci.cmd("list", "-q").stdout == "c1\n"
@@ -186,10 +195,12 @@ REAPER = textwrap.dedent("""
         bit = 1 << ({"TERM": 15, "SIGINT": 2}[action] - 1)
         def caught():
             try:
-                for k in open(f"/proc/{pid}/task/{pid}/children").read().split():
+                # the pid file names the Sentry's stand-in, its parent
+                sentry = int(open(f"/proc/{pid}/task/{pid}/children").read().split()[0])
+                for k in open(f"/proc/{sentry}/task/{sentry}/children").read().split():
                     st = dict(l.split(":", 1) for l in open(f"/proc/{k}/status"))
                     past_exec = b"trap" in open(f"/proc/{k}/cmdline", "rb").read()
-                    if int(st["TracerPid"]) == pid and past_exec and int(st["SigCgt"], 16) & bit:
+                    if int(st["TracerPid"]) == sentry and past_exec and int(st["SigCgt"], 16) & bit:
                         return True      # the guest's init, its trap set
             except OSError:
                 pass

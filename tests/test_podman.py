@@ -155,6 +155,29 @@ def test_exec_joins_the_container(podman):
         assert podman("rm", "-f", name).returncode == 0
 
 
+def test_top_lists_no_host_process(podman):
+    """podman top joins the mount namespace of the pid file's process and
+    reads its /proc: that process is the Sentry's stand-in, whose /proc is
+    empty, so nothing of the host is listed (not conmon, not podman, not
+    the host's init) -- and the container's processes are in `podman exec
+    ps`; the container's status still comes through the stand-in."""
+    name = "sentry-top"
+    assert podman("run", "-d", "--name", name, IMAGE, "sleep", "100").returncode == 0
+    try:
+        top = podman("top", name)
+        assert top.returncode == 0, top.stderr
+        assert top.stdout.splitlines()[1:] == [], top.stdout
+        ps = podman("exec", name, "ps", "-o", "pid,args")
+        assert ps.stdout.split("\n")[1].split() == ["1", "sleep", "100"], ps.stdout
+        pid = int(podman("inspect", "-f", "{{.State.Pid}}", name).stdout)
+        with open(f"/proc/{pid}/mountinfo") as f:
+            assert any(l.split()[4] == "/proc" and " - tmpfs " in l and " ro," in l for l in f), pid
+        assert podman("kill", name).returncode == 0
+        assert podman("wait", name).stdout.strip() == "137"
+    finally:
+        podman("rm", "-f", name)
+
+
 def test_kill_9_is_137(podman):
     name = "sentry-k9"
     assert podman("run", "-d", "--name", name, IMAGE, "sleep", "100").returncode == 0

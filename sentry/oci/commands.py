@@ -72,7 +72,7 @@ def cmd_create(ctx, argv):
 def _create(ctx, args, foreground=False):
     """Set the sandbox up in a new container process (the Sentry) that waits
     on exec.fifo for `start`; returns that process's pid once it is ready."""
-    from sentry.oci import console, spec as ocispec
+    from sentry.oci import console, spec as ocispec, standin
     from sentry.vfs.mount import HIDDEN_FD_BASE
     from sentry.sandbox import Config, ConfigError, check_config
     c = Container(ctx.root, args.id)
@@ -135,7 +135,8 @@ def _create(ctx, args, foreground=False):
         pid = os.fork()
         if pid == 0:
             os.close(report_r)
-            _container_process(cfg, c, slave, report_w, process, rlimits, cgroup, record)
+            # the pid file's process is the Sentry's stand-in (standin.py)
+            standin.become(lambda: _container_process(cfg, c, slave, report_w, process, rlimits, cgroup, record))
         os.close(report_w)
         if slave is not None:
             os.close(slave)
@@ -148,6 +149,7 @@ def _create(ctx, args, foreground=False):
         with c.locked():
             c.save(dict(record, pid=pid, pid_start=st[0] if st else None,
                         init_pid=int(reply.split()[1]), spawner_pid=int(reply.split()[2]),
+                        sentry_pid=int(reply.split()[3]),
                         cgroup=cgroup, paused=False))
         if args.pid_file:
             _write_pid_file(args.pid_file, pid)
@@ -225,7 +227,7 @@ def _container_process(cfg, c, slave, report_w, process, rlimits, cgroup, record
             # hooks run now, as the Sentry's children but not its orphans'
             # reaper (a daemon one leaves behind is none of the sandbox's).
             # The first process then waits at the gate (exec.fifo) for `start`.
-            state = c.oci_state(dict(record, pid=os.getpid()), "creating")
+            state = c.oci_state(dict(record, pid=os.getppid()), "creating")     # the stand-in's
             privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 0)
             try:
                 kw = dict(cwd=record["bundle"], umask=runtime_umask)
@@ -234,7 +236,7 @@ def _container_process(cfg, c, slave, report_w, process, rlimits, cgroup, record
                 ocihooks.run("createContainer", hooks, state, prepare=enter_namespaces, **kw)
             finally:
                 privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
-            os.write(report_w, f"ok {guest_pid} {spawner or 0}\n".encode())
+            os.write(report_w, f"ok {guest_pid} {spawner or 0} {os.getpid()}\n".encode())
             os.close(report_w)
 
         code = run(cfg, on_ready, control=c.control_socket)
@@ -372,8 +374,10 @@ def cmd_run(ctx, argv):
     _started(c, gate)
     if args.detach:
         return 0
-    # foreground: the container process is our child; its status is ours
-    saved = {s: signal.signal(s, lambda sig, _f: _kill_quiet(pid, sig))
+    # foreground: the container process is our child; its status is ours.
+    # Our signals go to the Sentry, which passes them on to the guest
+    sentry_pid = c.sentry_pid
+    saved = {s: signal.signal(s, lambda sig, _f: _kill_quiet(sentry_pid, sig))
              for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
     try:
         while True:
@@ -681,7 +685,7 @@ def cmd_kill(ctx, argv):
         status = c.status()
         if status == "stopped":
             raise OciError("container not running")
-        sentry_pid = c.data["pid"]
+        sentry_pid = c.sentry_pid
         if status == "paused" and sig == signal.SIGKILL:
             freezer.thaw(c.data.get("cgroup"))
         if args.all:
@@ -747,7 +751,7 @@ def _destroy(c, patience=10):
     with c.locked():
         if c.sentry_alive():
             freezer.thaw(c.data.get("cgroup"))
-            _kill_quiet(c.data["pid"], signal.SIGKILL)
+            _kill_quiet(c.sentry_pid, signal.SIGKILL)
             deadline = time.monotonic() + patience
             while c.sentry_alive() and time.monotonic() < deadline:
                 time.sleep(0.01)

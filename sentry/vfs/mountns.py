@@ -29,7 +29,7 @@ from sentry.vfs import netns
 
 SHMMAX = 1 << 40                  # the sandbox's largest System V shared memory segment
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWIPC = 0x00020000, 0x10000000, 0x40000000, 0x08000000
-MS_RDONLY, MS_NOSUID, MS_NOEXEC, MS_REMOUNT = 1, 2, 8, 32
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 O_PATH = 0o10000000
 
@@ -277,6 +277,15 @@ def _enter(uid, gid, root, network=False):
                 f.write(text)
     # nothing mounted here may propagate back to the host's namespace
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+def empty_proc():
+    """Put the calling process in a mount namespace of its own (with a user
+    namespace of its own when unprivileged) whose /proc is an empty,
+    read-only tmpfs: a host program that joins its mount namespace to read
+    /proc (podman top: sentry/oci/standin.py) finds no process there."""
+    _enter(os.getuid(), os.getgid(), os.geteuid() == 0)
+    _mount("tmpfs", "/proc", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
 
 
 class _Network:
