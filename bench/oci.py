@@ -22,7 +22,7 @@ import time
 from . import podmanenv
 
 
-def _runtimes(top, python):
+def _runtimes(top, python, others):
     out = {}
     for name in ("runc", "runsc"):
         path = shutil.which(name)
@@ -30,6 +30,8 @@ def _runtimes(top, python):
             out[name] = ([path] + (["--network=none"] if name == "runsc" else []),
                          ["--runtime-flag", "network=none"] if name == "runsc" else [])
     out["sentry"] = ([podmanenv.runtime_wrapper(top, python)], [])
+    for name, repo in others:
+        out[name] = ([podmanenv.runtime_wrapper(top, python, repo, subdir=name)], [])
     return out
 
 
@@ -46,12 +48,13 @@ def _bundle(top, rootfs):
     return b
 
 
-def _timed(argv):
+def _timed(argv, cwd):
     # files, not pipes: the container keeps create's stdio, and a pipe's
     # reader would wait for the container's end
     with tempfile.TemporaryFile() as err:
         t = time.monotonic()
-        r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, timeout=120)
+        r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, timeout=120,
+                           cwd=cwd)
         took = time.monotonic() - t
         if r.returncode != 0:
             err.seek(0)
@@ -62,33 +65,35 @@ def _timed(argv):
 def _cycle(cmd, root, bundle, n):
     cid = f"bench{n}"
     base = cmd[:1] + ["--root", root] + cmd[1:]
-    return (_timed(base + ["create", "--bundle", bundle, cid]), _timed(base + ["start", cid]),
-            _timed(base + ["delete", "--force", cid]))
+    # run outside any checkout: `python -m sentry` imports from its cwd first
+    return (_timed(base + ["create", "--bundle", bundle, cid], bundle), _timed(base + ["start", cid], bundle),
+            _timed(base + ["delete", "--force", cid], bundle))
 
 
-def _compile(python):
+def _compile(python, repo):
     """Byte-compile sentry as an installation has it: every runtime command
     is a new interpreter, and a module without its .pyc (PYTHONDONTWRITEBYTECODE
     set, as on these machines) is compiled again at every import (~6 ms for
     sentry/oci/commands.py alone)."""
     for d in ("sentry", "syscalls"):
-        subprocess.run([python or sys.executable, "-m", "compileall", "-q", os.path.join(podmanenv.REPO_ROOT, d)],
+        subprocess.run([python or sys.executable, "-m", "compileall", "-q", os.path.join(repo, d)],
                        check=True, env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
 
 
-def run(rounds, python):
-    _compile(python)
+def run(rounds, python, others=()):
+    for repo in [podmanenv.REPO_ROOT] + [r for _, r in others]:
+        _compile(python, repo)
     top = tempfile.mkdtemp(prefix="sentry-bench-oci-", dir="/var/tmp")
     try:
         rootfs = podmanenv.busybox_rootfs(os.path.join(top, "rootfs"))
-        rts = _runtimes(top, python)
+        rts = _runtimes(top, python, others)
         podman = podmanenv.make(top, rts["sentry"][0][0], rootfs)
         bundle = _bundle(top, rootfs)
         times = {name: {"podman": [], "create": [], "start": [], "delete": [], "cycle": []} for name in rts}
         for n in range(rounds + 1):         # round 0 warms caches and is dropped
             for name, (cmd, flags) in rts.items():
                 t = time.monotonic()
-                r = podman(*flags, "run", "--rm", podmanenv.IMAGE, "true", runtime=cmd[0])
+                r = podman(*flags, "run", "--rm", podmanenv.IMAGE, "true", runtime=cmd[0], cwd=top)
                 wall = time.monotonic() - t
                 if r.returncode != 0:
                     raise RuntimeError(f"podman --runtime {name}: {r.stderr.strip()}")
@@ -129,8 +134,12 @@ def main(argv=None):
                    help="the interpreter sentry runs with (default: this one); e.g. a venv of the "
                         "distribution's python3 with sentry installed, without a development "
                         "interpreter's site hooks")
+    p.add_argument("--also", metavar="NAME=CHECKOUT", action="append", default=[],
+                   help="another checkout's sentry beside this one's, as runtime NAME (a commit "
+                        "before a change: `git archive C | tar -x -C DIR`, its native/ built there)")
     opts = p.parse_args(argv)
-    print(report(run(opts.rounds, opts.sentry_python)))
+    others = [tuple(a.split("=", 1)) for a in opts.also]
+    print(report(run(opts.rounds, opts.sentry_python, others)))
     return 0
 
 

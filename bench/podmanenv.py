@@ -11,14 +11,15 @@ IMAGE = "localhost/bb:latest"
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def runtime_wrapper(top, python=None):
-    """This checkout's sentry as an OCI runtime binary named `sentry` (podman
-    passes --log-format=json only to a runtime of that name), in top/bin."""
-    d = os.path.join(top, "bin")
+def runtime_wrapper(top, python=None, repo=REPO_ROOT, subdir="bin"):
+    """A checkout's sentry (this one's by default) as an OCI runtime binary
+    named `sentry` (podman passes --log-format=json only to a runtime of that
+    name), in top/SUBDIR."""
+    d = os.path.join(top, subdir)
     os.makedirs(d, exist_ok=True)
     path = os.path.join(d, "sentry")
     with open(path, "w") as f:
-        f.write(f'#!/bin/sh\nPYTHONPATH={REPO_ROOT} exec {python or sys.executable} -m sentry "$@"\n')
+        f.write(f'#!/bin/sh\nPYTHONPATH={repo} exec {python or sys.executable} -m sentry "$@"\n')
     os.chmod(path, 0o755)
     return path
 
