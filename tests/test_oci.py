@@ -402,6 +402,38 @@ def test_binds_of_single_files(oci, tmp_path):
     assert "Device or resource busy" in r.stderr and r.stderr.count("Read-only file system") == 2, r.stderr
 
 
+def test_events_stats_and_stream(oci):
+    """`events --stats`: runc's stats event, from the sandbox's processes
+    (the Sentry, its helpers, the guests: CPU time grows with a guest's
+    work, tasks count its threads); `events --interval` streams them until
+    the container stops; a stopped one is not running."""
+    b = oci.bundle(["sh", "-c", "i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; echo spun; exec sleep 100"])
+    r = oci.create("e1", b)
+    assert r.returncode == 0, open(r.err).read()
+    first = oci.cmd("events", "--stats", "e1")
+    assert first.returncode == 0, first.stderr
+    ev = json.loads(first.stdout)
+    assert ev["type"] == "stats" and ev["id"] == "e1"
+    assert ev["data"]["pids"]["current"] >= 3 and ev["data"]["memory"]["usage"]["usage"] > 1 << 20
+    assert oci.cmd("start", "e1").returncode == 0
+    read_when(r.out, lambda t: "spun" in t)
+    later = json.loads(oci.cmd("events", "--stats", "e1").stdout)["data"]
+    assert later["cpu"]["usage"]["total"] > ev["data"]["cpu"]["usage"]["total"]
+    assert later["cpu"]["usage"]["total"] == later["cpu"]["usage"]["user"] + later["cpu"]["usage"]["kernel"]
+    stream = subprocess.Popen([sys.executable, "-m", "sentry", "--root", oci.root, "events", "--interval", "100ms",
+                               "e1"], stdout=subprocess.PIPE, text=True, env=ENV)
+    assert json.loads(stream.stdout.readline())["id"] == "e1"
+    assert json.loads(stream.stdout.readline())["type"] == "stats"
+    assert oci.cmd("kill", "e1", "KILL").returncode == 0
+    assert stream.wait(timeout=10) == 0
+    oci.wait_status("e1", "stopped")
+    gone = oci.cmd("events", "--stats", "e1")
+    assert gone.returncode == 1 and "is not running" in gone.stderr
+    bad = oci.cmd("events", "--interval", "soon", "e1")
+    assert bad.returncode == 1 and "invalid duration" in bad.stderr
+    assert oci.cmd("delete", "e1").returncode == 0
+
+
 def test_unsupported_mount_type_is_refused(oci):
     b = oci.bundle(["true"], mounts=[{"destination": "/x", "type": "nfs", "source": "h:/x"}])
     r = oci.cmd("create", "--bundle", b, "m")

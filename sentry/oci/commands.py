@@ -840,6 +840,42 @@ def cmd_update(ctx, argv):
     return 0
 
 
+def cmd_events(ctx, argv):
+    """runc's event stream: with --stats one stats event and done; else one
+    every --interval until the container stops (sentry/oci/stats.py says
+    where the figures come from; no OOM events: sentry sets no memory limit)."""
+    from sentry.oci import stats
+    p = _parser("events")
+    p.add_argument("--stats", action="store_true")
+    p.add_argument("--interval", default="5s")
+    args = p.parse_args(argv)
+    interval = _duration(args.interval)
+    c = _existing(ctx, args.id)
+    while True:
+        if c.status() == "stopped":
+            if args.stats:
+                raise OciError(f"container {args.id} is not running")
+            return 0
+        event = {"type": "stats", "id": args.id, "data": stats.stats(c.data.get("cgroup"), c.sentry_pid)}
+        try:
+            print(json.dumps(event), flush=True)
+        except BrokenPipeError:
+            return 0            # the reader has gone: so has the stream
+        if args.stats:
+            return 0
+        time.sleep(interval)
+
+
+def _duration(text):
+    """A Go duration as runc takes it: 5s, 100ms, 1m, 1.5s."""
+    for unit, scale in (("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600)):
+        if text.endswith(unit) and text[:-len(unit)].replace(".", "", 1).isdigit():
+            value = float(text[:-len(unit)]) * scale
+            if value > 0:
+                return value
+    raise OciError(f"events: invalid duration {text!r} (5s, 100ms ...)")
+
+
 def not_supported(name, why):
     def cmd(ctx, argv):
         raise OciError(f"{name}: not supported yet by sentry ({why})")
@@ -852,7 +888,7 @@ COMMANDS = {
     "pause": cmd_pause, "resume": cmd_resume, "spec": cmd_spec, "features": cmd_features,
     "update": cmd_update,
     "exec": cmd_exec,
-    "events": not_supported("events", "no event stream"),
+    "events": cmd_events,
     "checkpoint": not_supported("checkpoint", "no checkpoint/restore"),
     "restore": not_supported("restore", "no checkpoint/restore"),
 }
