@@ -434,6 +434,44 @@ def test_events_stats_and_stream(oci):
     assert oci.cmd("delete", "e1").returncode == 0
 
 
+ACTIVATE = textwrap.dedent("""
+    import os, socket, sys
+    root, bundle, cid, pid_for = sys.argv[1:5]
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(4)
+    os.dup2(s.fileno(), 3)                       # systemd's first listener
+    r, w = os.pipe()
+    os.dup2(r, 4)                                # then --preserve-fds 1
+    os.write(w, b"preserved\\n"); os.close(w)
+    for fd in (3, 4):
+        os.set_inheritable(fd, True)             # dup2 onto itself keeps close-on-exec
+    print(os.fstat(3).st_ino, flush=True)
+    os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()) if pid_for == "me" else "1")
+    os.execv(sys.executable, [sys.executable, "-m", "sentry", "--root", root, "run", "--preserve-fds",
+                              "1" if pid_for == "me" else "0", "--bundle", bundle, cid])
+""")
+
+
+@pytest.mark.parametrize("pid_for", ["me", "another"])
+def test_socket_activation_is_passed_on_as_runc_does(oci, pid_for):
+    """LISTEN_FDS for the runtime's own pid (systemd's socket activation):
+    the listeners are the container's fds from 3, --preserve-fds' after
+    them, and pid 1 reads LISTEN_FDS=N, LISTEN_PID=1; a pair meant for
+    another process passes nothing on."""
+    script = ("echo ${LISTEN_FDS:-none} ${LISTEN_PID:-none}; readlink /proc/self/fd/3 || echo no-fd3; "
+              "cat <&4 2>/dev/null || echo no-fd4")
+    b = oci.bundle(["sh", "-c", script])
+    r = subprocess.run([sys.executable, "-c", ACTIVATE, oci.root, b, "a1", pid_for],
+                       capture_output=True, text=True, env=ENV, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    ino, *out = r.stdout.splitlines()
+    if pid_for == "me":
+        assert out == ["1 1", f"socket:[{ino}]", "preserved"], (r.stdout, r.stderr)
+    else:
+        assert out == ["none none", "no-fd3", "no-fd4"], (r.stdout, r.stderr)
+
+
 def test_unsupported_mount_type_is_refused(oci):
     b = oci.bundle(["true"], mounts=[{"destination": "/x", "type": "nfs", "source": "h:/x"}])
     r = oci.cmd("create", "--bundle", b, "m")

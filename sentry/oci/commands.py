@@ -86,7 +86,12 @@ def _create(ctx, args, foreground=False):
     except ocispec.SpecError as e:
         raise OciError(str(e))
     process = spec["process"]
-    kwargs["pass_fds"] = _preserved_fds(args.preserve_fds, HIDDEN_FD_BASE - 3)
+    listen = _listen_fds()
+    kwargs["pass_fds"] = _preserved_fds(listen + args.preserve_fds, HIDDEN_FD_BASE - 3)
+    if listen:
+        # socket activation, as runc passes it on: the first fds are the
+        # listeners, and the container's pid 1 is the one they are for
+        kwargs["env"] = dict(kwargs["env"], LISTEN_FDS=str(listen), LISTEN_PID="1")
     terminal = bool(process.get("terminal"))
     if terminal and not args.console_socket and not foreground:
         raise OciError("cannot allocate tty if sentry will detach without setting console socket")
@@ -162,9 +167,22 @@ def _create(ctx, args, foreground=False):
         raise
 
 
+def _listen_fds():
+    """How many fds from 3 on systemd's socket activation gave us: LISTEN_FDS
+    when LISTEN_PID names this process (sd_listen_fds' rule, and runc's:
+    an inherited pair meant for another process is not ours)."""
+    try:
+        if int(os.environ.get("LISTEN_PID", "")) != os.getpid():
+            return 0
+        return max(0, int(os.environ.get("LISTEN_FDS", "")))
+    except ValueError:
+        return 0
+
+
 def _preserved_fds(n, most):
-    """--preserve-fds N: our caller's fds 3 .. 3+N-1, kept at their numbers
-    in the process (as runc passes them; LISTEN_FDS is not set for them).
+    """--preserve-fds N (after the socket activation's fds, if any): our
+    caller's fds 3 .. 3+N-1, kept at their numbers in the process, as runc
+    passes them.
     Each must be one the caller passed: open and without close-on-exec --
     every fd sentry opens itself has it, so none of ours can slip through."""
     if n < 0 or n > most:
