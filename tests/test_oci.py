@@ -407,7 +407,7 @@ def test_events_stats_and_stream(oci):
     (the Sentry, its helpers, the guests: CPU time grows with a guest's
     work, tasks count its threads); `events --interval` streams them until
     the container stops; a stopped one is not running."""
-    b = oci.bundle(["sh", "-c", "i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; echo spun; exec sleep 100"])
+    b = oci.bundle(["sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo spun; exec sleep 100"])
     r = oci.create("e1", b)
     assert r.returncode == 0, open(r.err).read()
     first = oci.cmd("events", "--stats", "e1")
@@ -470,6 +470,45 @@ def test_socket_activation_is_passed_on_as_runc_does(oci, pid_for):
         assert out == ["1 1", f"socket:[{ino}]", "preserved"], (r.stdout, r.stderr)
     else:
         assert out == ["none none", "no-fd3", "no-fd4"], (r.stdout, r.stderr)
+
+
+def test_sysctl_is_set_in_the_sandboxs_namespaces(oci, tmp_path):
+    """linux.sysctl: the IPC namespace's and the network namespace's are set
+    there (the kernel's own limits for the guest, read from inside those
+    namespaces with nsenter) and the guest's /proc/sys shows the IPC ones;
+    the host's stay as they were; one of no namespace of the sandbox's, the
+    network's without a network namespace, kernel.hostname, a shmmax past
+    the staging area's cap: refused at create, in one line."""
+    sysctl = {"kernel.msgmax": "4096", "kernel.shmmni": "1000", "kernel.sem": "250 32000 32 128",
+              "net.core.somaxconn": "77", "fs.mqueue.msg_max": "20"}
+    host = {k: open("/proc/sys/" + k.replace(".", "/")).read() for k in sysctl}
+    netns = {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network"}, {"type": "ipc"}]}
+    b = oci.bundle(["sh", "-c", "cat /proc/sys/kernel/msgmax /proc/sys/kernel/shmmni /proc/sys/kernel/sem; "
+                                "exec sleep 100"], linux=dict(netns, sysctl=sysctl))
+    r = oci.create("s1", b)
+    assert r.returncode == 0, open(r.err).read()
+    try:
+        assert oci.cmd("start", "s1").returncode == 0
+        assert read_when(r.out, lambda t: t.count("\n") >= 3) == "4096\n1000\n250\t32000\t32\t128\n"
+        (guest,) = json.loads(oci.cmd("ps", "--format", "json", "s1").stdout)
+        for key, want in sysctl.items():
+            ns = "--net" if key.startswith("net.") else "--ipc"
+            got = subprocess.run(["nsenter", f"{ns}=/proc/{guest}/ns/{ns[2:]}", "cat",
+                                  "/proc/sys/" + key.replace(".", "/")], capture_output=True, text=True)
+            assert got.stdout.split() == want.split(), (key, got.stdout, got.stderr)
+        assert {k: open("/proc/sys/" + k.replace(".", "/")).read() for k in sysctl} == host
+    finally:
+        oci.cmd("delete", "--force", "s1")
+    for bad, linux, text in [
+            ({"vm.swappiness": "10"}, netns, 'sysctl vm.swappiness: not in a separate kernel namespace'),
+            ({"net.core.somaxconn": "7"}, {"namespaces": [{"type": "pid"}]},
+             "sysctl net.core.somaxconn: not allowed in the host's network namespace"),
+            ({"kernel.hostname": "x"}, netns, 'conflicts with the OCI "hostname" field'),
+            ({"kernel.shmmax": str(1 << 50)}, netns, "sysctl kernel.shmmax: at most"),
+            ({"net.core/../../../kernel/x": "1"}, netns, "not a sysctl name")]:
+        bb = oci.bundle(["true"], linux=dict(linux, sysctl=bad))
+        r = oci.cmd("create", "--bundle", bb, "s2")
+        assert r.returncode == 1 and text in r.stderr and r.stderr.count("\n") == 1, (bad, r.stderr)
 
 
 def test_unsupported_mount_type_is_refused(oci):

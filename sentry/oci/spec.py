@@ -14,6 +14,7 @@ What maps where:
           /proc, /sys, /dev    the sandbox's own synthetic trees already
   linux.namespaces network without a path   --network=none (none at all: --network=host)
   linux.seccomp                the guest's own filter, on top of the Sentry's (seccomp.py)
+  linux.sysctl                 set in the sandbox's IPC and network namespaces (vfs/mountns.py)
   annotations dev.sentry.*     sentry's own options (dev.sentry.network=host,
                                dev.sentry.strace=true, dev.sentry.pids-limit=N …)
 """
@@ -203,6 +204,25 @@ def _make_in_root(root, parts, is_dir):
             os.close(parent)
 
 
+def sysctl_of(spec, network):
+    """linux.sysctl, checked before anything starts: only the sandbox's own
+    namespaces' (vfs/mountns.py sysctl_refused: IPC, and the network's when
+    the container has one), never the host's."""
+    from sentry.vfs.mountns import sysctl_refused
+    out = {}
+    for key, value in ((spec.get("linux") or {}).get("sysctl") or {}).items():
+        value = str(value)
+        if key == "kernel.hostname":
+            raise SpecError(f'sysctl "{key}" is not allowed as it conflicts with the OCI "hostname" field')
+        if key == "kernel.domainname":
+            raise SpecError(f"sysctl {key}: not supported yet by sentry")
+        why = sysctl_refused(key, value, network != "host")
+        if why:
+            raise SpecError(f"sysctl {key}: {why}")
+        out[key] = value
+    return out
+
+
 def network_option(spec):
     """A network namespace without a path: a fresh, loopback-only network."""
     for ns in ((spec.get("linux") or {}).get("namespaces") or []):
@@ -237,6 +257,7 @@ def config_kwargs(spec, bundle, flags):
     if (spec.get("root") or {}).get("readonly"):
         kw["readonly_root"] = True
     kw["network"] = network_option(spec)
+    kw["sysctl"] = sysctl_of(spec, kw["network"])
     try:
         kw["guest_seccomp"] = seccomp.profile_of(spec)
     except seccomp.ProfileError as e:

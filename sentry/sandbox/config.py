@@ -20,8 +20,11 @@ class Config:
                  hide=(), expose=(), audit=None, readonly_root=False, rlimits=(),
                  strace_time=None, strace_string_limit=32,
                  network="sandbox", net_allow=(), dns=(), publish=(),
-                 start_gate=None, before_exec=None, guest_seccomp=None, pass_fds=()):
+                 start_gate=None, before_exec=None, guest_seccomp=None, pass_fds=(), sysctl=None):
         self.argv = argv
+        # the OCI spec's linux.sysctl: set by the namespace helper in the
+        # sandbox's IPC and network namespaces (vfs/mountns.py)
+        self.sysctl = dict(sysctl or {})
         # the OCI runtime's exec.fifo: the first process opens it to write
         # and so waits until `start` opens it to read, then says "0"; what
         # stops it before its execve it writes there too (guest.first_process)
