@@ -66,8 +66,11 @@ def become(container_process):
 
 def _hold_nothing():
     """No fd of the caller's (create's stdio is the container's, a pipe
-    whose end the engine waits for; create's report pipe) and the default
-    dispositions (Python's SIGINT handler would outlive a Ctrl-C)."""
+    whose end the engine waits for; create's report pipe), a session of its
+    own (a foreground `sentry run`'s Ctrl-C goes to the guest through the
+    Sentry, never to the stand-in, whose death would SIGKILL the sandbox)
+    and the default dispositions."""
+    os.setsid()
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
