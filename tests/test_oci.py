@@ -511,6 +511,25 @@ def test_sysctl_is_set_in_the_sandboxs_namespaces(oci, tmp_path):
         assert r.returncode == 1 and text in r.stderr and r.stderr.count("\n") == 1, (bad, r.stderr)
 
 
+def test_a_foreground_runs_signals_reach_the_container(oci):
+    """A terminal's Ctrl-C to a foreground `run` (its process group) reaches
+    the container's init when it handles it, as runc passes it on: the
+    container has a session of its own, apart from the terminal's."""
+    b = oci.bundle(["sh", "-c", "trap 'echo got-int; exit 7' INT; echo up; sleep 100 & wait"])
+    p = subprocess.Popen([sys.executable, "-m", "sentry", "--root", oci.root, "run", "--bundle", b, "fg"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+                         start_new_session=True)
+    try:
+        assert p.stdout.readline() == b"up\n"
+        time.sleep(0.3)                 # past start: its own handlers are in place
+        os.killpg(p.pid, signal.SIGINT)
+        assert p.wait(timeout=20) == 7, p.stderr.read()
+        assert p.stdout.read() == b"got-int\n"
+    finally:
+        p.kill()
+        p.wait()
+
+
 def test_unsupported_mount_type_is_refused(oci):
     b = oci.bundle(["true"], mounts=[{"destination": "/x", "type": "nfs", "source": "h:/x"}])
     r = oci.cmd("create", "--bundle", b, "m")

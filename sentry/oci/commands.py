@@ -393,9 +393,9 @@ def cmd_run(ctx, argv):
     if args.detach:
         return 0
     # foreground: the container process is our child; its status is ours.
-    # Our signals go to the Sentry, which passes them on to the guest
-    sentry_pid = c.sentry_pid
-    saved = {s: signal.signal(s, lambda sig, _f: _kill_quiet(sentry_pid, sig))
+    # Our signals (a terminal's Ctrl-C: the container has a session of its
+    # own) go to the container as `kill` sends them, as runc passes them on
+    saved = {s: signal.signal(s, lambda sig, _f: _signal_container(c, sig, "running"))
              for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
     try:
         while True:
@@ -711,23 +711,30 @@ def cmd_kill(ctx, argv):
                 _kill_quiet(pid, sig)
             if status == "created":
                 _kill_quiet(sentry_pid, sig)
-        elif sig == signal.SIGKILL or status == "created":
-            # the Sentry's end takes every guest with it (PTRACE_O_EXITKILL);
-            # its own death by SIGKILL is the status the engine reports (137)
-            _kill_quiet(sentry_pid, sig)
         else:
-            init = c.data.get("init_pid")
-            if init and init in c.guest_pids():
-                # The guest's init is pid 1 of its namespace: from outside,
-                # as on Linux, only a signal it handles reaches it (runc's
-                # init without a TERM handler ignores TERM; podman's stop
-                # then escalates to KILL).  Else delivered by the host, seen
-                # and passed on by the tracer.
-                if sig == signal.SIGSTOP or _catches(init, sig):
-                    _kill_quiet(init, sig)
-            else:
-                _kill_quiet(sentry_pid, sig)
+            _signal_container(c, sig, status)
     return 0
+
+
+def _signal_container(c, sig, status):
+    """A signal to the container from outside (`kill`, a foreground `run`'s
+    own signals)."""
+    if sig == signal.SIGKILL or status == "created":
+        # the Sentry's end takes every guest with it (PTRACE_O_EXITKILL);
+        # its own death by SIGKILL is the status the engine reports (137)
+        _kill_quiet(c.sentry_pid, sig)
+        return
+    init = c.data.get("init_pid")
+    if init and init in c.guest_pids():
+        # The guest's init is pid 1 of its namespace: from outside,
+        # as on Linux, only a signal it handles reaches it (runc's
+        # init without a TERM handler ignores TERM; podman's stop
+        # then escalates to KILL).  Else delivered by the host, seen
+        # and passed on by the tracer.
+        if sig == signal.SIGSTOP or _catches(init, sig):
+            _kill_quiet(init, sig)
+    else:
+        _kill_quiet(c.sentry_pid, sig)
 
 
 def _catches(pid, sig):
