@@ -448,8 +448,11 @@ int sn_fast_path(int tid, sn_regs *r)
 		}
 		if (flags & O_CREAT) {
 			/* the file exists: on a mount the guest cannot create in, the
-			 * kernel must not be able to create it either if it vanishes */
-			if (m->readonly || dev) flags &= ~(uint64_t)O_CREAT;
+			 * kernel must not be able to create it either if it vanishes;
+			 * nor a mount of a single file, rooted at its name in the host's
+			 * directory (sentry/vfs/mount.py) */
+			int file_root = strcmp(m->root_rel, ".") && !strcmp(rel, m->root_rel);
+			if (m->readonly || dev || file_root) flags &= ~(uint64_t)O_CREAT;
 			else mode = (kind == OPEN ? r->rdx : r->r10) & 07777;
 		}
 		/* the host would refuse the guest's host process what its

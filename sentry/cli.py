@@ -237,6 +237,7 @@ def is_sandbox_run(argv):
 
 
 def main(argv=None):
+    as_program = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         opts, command, rest = parse_globals(argv)
@@ -267,7 +268,24 @@ def main(argv=None):
         print(f"sentry: {e}", file=sys.stderr)
         return USAGE_ERROR
     ctx = commands.Context(os.path.abspath(opts["root"] or default_root()), opts["sentry"], opts["debug"])
-    return commands.main(ctx, command, rest)
+    code = commands.main(ctx, command, rest)
+    if as_program:
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code):
+    """An OCI command, run as the program, ends here: what it made is on
+    disk or in its children, so the interpreter's teardown of every module
+    (6-12 ms, at every one of the engine's create, start, state, delete)
+    is skipped; output and the log are flushed first."""
+    logging.shutdown()
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def sandbox_run(argv):

@@ -107,6 +107,12 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
         # the guest may not (an overlay's lower layer); openat2 then wants no mode
         flags &= ~(O_CREAT | O_EXCL)
         creat = False
+    if creat and loc.exists and loc.rel == loc.mount.root_rel != ".":
+        # a mount of a single file (vfs/mount.py): should it vanish from the
+        # host meanwhile, the kernel must not make it anew in the host's
+        # directory beside it
+        flags &= ~(O_CREAT | O_EXCL)
+        creat = False
     if creat or tmpfile:
         mode &= 0o7777
     else:
@@ -356,7 +362,7 @@ def sys_openat2(call):
         # Our own rewritten open, restarted after a signal (ERESTARTSYS): only
         # the Sentry can have put its path in the staging area.
         mount = call.kernel.mounts.by_guest_fd(dirfd)
-        dirfd, path = AT_FDCWD, os.fsencode(mount.path.rstrip("/")) + b"/" + path
+        dirfd, path = AT_FDCWD, os.fsencode(mount.spath_of(os.fsdecode(path)))
         resolve = 0
     if resolve & RESOLVE_CACHED:
         raise SyscallError(errno.EAGAIN)      # the caller tries again without, as Linux lets it

@@ -405,9 +405,14 @@ def _rename(call, olddir, old, newdir, new, flags):
         raise SyscallError(errno.EPERM)     # it makes a device node: as without CAP_MKNOD
     src = lookup(call, olddir, old, follow=False)
     dst = lookup(call, newdir, new, follow=False, must_exist=False)
+    if src.mount.owner is not dst.mount.owner and _replaces_stand_in(src, dst, flags):
+        return _rename_over_stand_in(call, src, dst, flags)
+    if _mount_point(src) or _mount_point(dst):
+        # as do_renameat2: EXDEV when the two parents lie in two mounts, else
+        # EBUSY for a mount point (a bind of a file, /proc, /tmp …)
+        same = _parent_mount(call, src) is _parent_mount(call, dst)
+        raise SyscallError(errno.EBUSY if same else errno.EXDEV)
     if src.mount.owner is not dst.mount.owner:
-        if _replaces_stand_in(src, dst, flags):
-            return _rename_over_stand_in(call, src, dst, flags)
         raise SyscallError(errno.EXDEV)
     src = permission.change(call, src, MOVE)
     if flags & RENAME_EXCHANGE:
@@ -420,6 +425,14 @@ def _rename(call, olddir, old, newdir, new, flags):
     with Parent(src) as (sfd, sname), Parent(dst) as (dfd, dname):
         check(lib.sn_renameat2(sfd, os.fsencode(sname), dfd, os.fsencode(dname), flags))
     return 0
+
+
+def _mount_point(loc):
+    return loc.exists and loc.spath != "/" and loc.spath == loc.mount.owner.path
+
+
+def _parent_mount(call, loc):
+    return call.kernel.mounts.locate(os.path.dirname(loc.spath))[0]
 
 
 def _replaces_stand_in(src, dst, flags):

@@ -193,11 +193,5 @@ def veth_namespace(ns, host_if, ns_if, net, who):
 def sentry_runtime(top):
     """This checkout's sentry as an OCI runtime binary named `sentry`, in
     top/bin (what podman and containerd's shim run)."""
-    repo = os.path.dirname(HERE)
-    d = os.path.join(top, "bin")
-    os.makedirs(d)
-    path = os.path.join(d, "sentry")
-    with open(path, "w") as f:
-        f.write(f'#!/bin/sh\nPYTHONPATH={repo} exec {sys.executable} -m sentry "$@"\n')
-    os.chmod(path, 0o755)
-    return path
+    from bench.podmanenv import runtime_wrapper
+    return runtime_wrapper(top)

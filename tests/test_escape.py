@@ -481,3 +481,27 @@ def received(s):
         listener.close()
     # one accept: the bind mount's, which the user configured; none from the race
     assert len(accepted) == 1, out
+
+
+def test_file_bind_race(tmp_path, busybox_root, cbin):
+    """A mount of a single host file is rooted at its name in the host's
+    directory: with that directory mounted too, the guest swaps the file for
+    a symlink out (absolute, relative), a directory, and back, while threads
+    open (one with O_CREAT), read and stat the file's mount: never a host
+    file beside it, never one made anew."""
+    top = tmp_path / "top"
+    d = top / "a" / "d"
+    d.mkdir(parents=True)
+    (top / "secret").write_text(SECRET + "\n")          # d/../../secret on the host
+    (d / "f").write_text("decoy\n")
+    root = str(top / "root")
+    copy_root(busybox_root, root)
+    install(cbin("file_bind_race"), root)
+    r = run_sentry(["/bin/file_bind_race", "/d", "/f", str(top / "secret"), "4"], root, timeout=120,
+                   extra=["--mount", f"type=bind,src={d},dst=/d", "--mount", f"type=bind,src={d / 'f'},dst=/f"])
+    out = r.stdout.decode()
+    assert r.returncode == 0, r.stderr
+    counts = dict(kv.split("=") for kv in out.split())
+    assert SECRET.encode() not in r.stdout + r.stderr
+    assert int(counts["other"]) == 0, r.stderr
+    assert int(counts["decoy"]) > 0 and int(counts["failed"]) > 0, out

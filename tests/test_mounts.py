@@ -1,5 +1,6 @@
 """--mount: bind mounts of host directories and private tmpfs directories."""
 import os
+import subprocess
 
 import pytest
 
@@ -105,6 +106,7 @@ def test_unix_sockets_in_a_bind_mount_are_opt_in(outside_tmp):
 
 @pytest.mark.parametrize("spec, message", [
     ("type=bind,src=/nonexistent-dir,dst=/x", "no such file or directory"),
+    ("type=bind,src=/dev/null,dst=/x", "only directories and regular files"),
     ("type=bind,src=/etc,dst=relative", "absolute path"),
     ("type=bind,src=/etc,dst=/", "absolute path"),
     ("type=nfs,dst=/x", "type must be one of"),
@@ -121,3 +123,49 @@ def test_bad_mounts_are_refused_before_anything_starts(spec, message):
     r = run_sentry(["/bin/sh", "-c", "echo started"], extra=["--mount", spec])
     assert r.returncode == 125 and r.stdout == b""
     assert message in r.stderr.decode() and r.stderr.decode().count("\n") == 1
+
+
+FILE_BINDS = ("cat /etc/hosts; echo '5.6.7.8 bar' >> /etc/hosts; cat /etc/hosts; "
+              "stat -c '%s %h %i %F %a' /etc/hosts /etc/ro; ls /etc; grep -c . /etc/hosts; "
+              "rm /etc/hosts; mv /etc/hosts /etc/h2; echo x > /etc/tmpf; mv /etc/tmpf /etc/hosts; "
+              "mv /etc/hosts /tmp/h; ln /etc/hosts /etc/hl; cat /etc/hosts/x; ls /etc/hosts/; "
+              "cat /etc/ro; echo y > /etc/ro; touch /etc/ro; rm /etc/ro; chmod 600 /etc/hosts; "
+              "stat -c %a /etc/hosts; cat /etc/hosts")
+
+
+def test_bind_of_a_single_file_as_natively(tmp_path, busybox_root):
+    """A bind of a single file (rw and ro), natively (a private mount
+    namespace, mount --bind, chroot) and in sentry (--mount): the same
+    output, errors (EBUSY for removing, renaming or replacing the mount
+    point, ENOTDIR below it, EXDEV for a hard link out of it, EROFS) and
+    the same host files after; the file is the host's own (its inode)."""
+    outs = []
+    for how in ("native", "sentry"):
+        top = tmp_path / how
+        top.mkdir()
+        root = str(top / "root")
+        copy_root(busybox_root, root)
+        for name in ("hosts", "ro"):                # the mount points, as runc makes them
+            open(os.path.join(root, "etc", name), "w").close()
+        (top / "hosts").write_text("1.2.3.4 foo\n")
+        (top / "ro").write_text("read only\n")
+        os.chmod(top / "hosts", 0o644)
+        if how == "native":
+            r = subprocess.run(
+                ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                 f"mount --bind {top}/hosts {root}/etc/hosts && mount --bind {top}/ro {root}/etc/ro && "
+                 f"mount -o remount,bind,ro {root}/etc/ro && exec chroot {root} /bin/sh -c \"$0\"", FILE_BINDS],
+                capture_output=True, timeout=60)
+        else:
+            r = run_sentry(["/bin/sh", "-c", FILE_BINDS], root,
+                           extra=["--mount", f"type=bind,src={top}/hosts,dst=/etc/hosts",
+                                  "--mount", f"type=bind,src={top}/ro,dst=/etc/ro,ro"])
+        out = r.stdout.decode()
+        for name in ("hosts", "ro"):
+            out = out.replace(f" {os.stat(top / name).st_ino} ", f" INO-{name} ")
+        outs.append((r.returncode, out, r.stderr.decode(),
+                     (top / "hosts").read_text(), oct(os.stat(top / "hosts").st_mode)))
+    assert outs[0] == outs[1]
+    code, out, err, hosts, mode = outs[1]
+    assert hosts == "1.2.3.4 foo\n5.6.7.8 bar\n" and mode == "0o100600" and "INO-hosts" in out and "INO-ro" in out, out
+    assert err.count("Device or resource busy") == 5 and "Read-only file system" in err, err

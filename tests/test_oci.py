@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from conftest import copy_root
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 ENV = {**os.environ, "PYTHONPATH": REPO}
@@ -23,7 +25,10 @@ TIMEOUT = 60
 
 @pytest.fixture
 def oci(tmp_path, busybox_root):
-    return Oci(tmp_path, busybox_root)
+    # a copy: create makes the mounts' mount points in the rootfs, as runc
+    rootfs = str(tmp_path / "rootfs")
+    copy_root(busybox_root, rootfs)
+    return Oci(tmp_path, rootfs)
 
 
 class Oci:
@@ -34,7 +39,7 @@ class Oci:
         self.n = 0
 
     def bundle(self, args, **changes):
-        """A bundle whose root is the shared busybox tree, read-only (tests
+        """A bundle whose root is the test's busybox tree, read-only (tests
         write in a tmpfs or a bind of their own)."""
         self.n += 1
         b = self.tmp / f"bundle{self.n}"
@@ -146,6 +151,15 @@ def test_lifecycle(oci, tmp_path):
     ps = oci.cmd("ps", "--format", "json", "c1")
     pids = json.loads(ps.stdout)
     assert len(pids) == 1 and pid not in pids      # the guest's host pid, not the Sentry's
+    # the pid file names the Sentry's stand-in: its parent, whose /proc
+    # (what podman top reads) holds nothing of the host
+    sentry = int(open(f"/proc/{pid}/task/{pid}/children").read().split()[0])
+    assert f"TracerPid:\t{sentry}\n" in open(f"/proc/{pids[0]}/status").read()
+    assert os.readlink(f"/proc/{pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+    assert os.listdir(f"/proc/{pid}/root/proc") == []
+    status = dict(line.split(":\t", 1) for line in open(f"/proc/{pid}/status").read().splitlines())
+    assert status["Name"] == "sentry-standin" and status["Seccomp"] == "2" and status["NoNewPrivs"] == "1"
+    assert all(int(status[k], 16) == 0 for k in ("CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb")), status
     listed = json.loads(oci.cmd("list", "--format", "json").stdout)
     assert [(s["id"], s["status"]) for s in listed] == [("c1", "running")]
     assert oci.cmd("list", "-q").stdout == "c1\n"
@@ -181,10 +195,12 @@ REAPER = textwrap.dedent("""
         bit = 1 << ({"TERM": 15, "SIGINT": 2}[action] - 1)
         def caught():
             try:
-                for k in open(f"/proc/{pid}/task/{pid}/children").read().split():
+                # the pid file names the Sentry's stand-in, its parent
+                sentry = int(open(f"/proc/{pid}/task/{pid}/children").read().split()[0])
+                for k in open(f"/proc/{sentry}/task/{sentry}/children").read().split():
                     st = dict(l.split(":", 1) for l in open(f"/proc/{k}/status"))
                     past_exec = b"trap" in open(f"/proc/{k}/cmdline", "rb").read()
-                    if int(st["TracerPid"]) == pid and past_exec and int(st["SigCgt"], 16) & bit:
+                    if int(st["TracerPid"]) == sentry and past_exec and int(st["SigCgt"], 16) & bit:
                         return True      # the guest's init, its trap set
             except OSError:
                 pass
@@ -344,6 +360,174 @@ def test_readonly_root_and_ro_bind(oci, tmp_path):
     assert r.stdout == "rw-ok\n"
     assert r.stderr.count("Read-only file system") == 2, r.stderr
     assert os.listdir(data) == ["x"]
+
+
+def test_binds_of_single_files(oci, tmp_path):
+    """Binds of files (podman's /etc/hosts, /run/.containerenv), rw and ro,
+    and a readonlyPaths file: the host's files themselves; their mount
+    points are made in the rootfs where missing, as runc makes them, and an
+    image's symlink does not lead that out of the rootfs."""
+    host = tmp_path / "host"
+    (host / "data").mkdir(parents=True)
+    (host / "hosts").write_text("1.2.3.4 box\n")
+    (host / "ro.conf").write_text("ro\n")
+    (host / "data" / "sub.conf").write_text("sub\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(str(outside), os.path.join(oci.rootfs, "evil"))
+    script = ("cat /etc/hosts; echo w >> /etc/hosts; cat /etc/ro.conf; echo x > /etc/ro.conf || echo ro; "
+              "ls -a /etc /run; cat /data/sub.conf; echo z > /data/sub.conf || echo ro2; echo y > /data/new; "
+              "rm /etc/hosts")
+    b = oci.bundle(["sh", "-c", script],
+                   mounts=[{"destination": "/proc", "type": "proc", "source": "proc"},
+                           {"destination": "/etc/hosts", "type": "bind", "source": str(host / "hosts"),
+                            "options": ["bind", "rprivate"]},
+                           {"destination": "/etc/ro.conf", "type": "bind", "source": str(host / "ro.conf"),
+                            "options": ["bind", "ro"]},
+                           {"destination": "/run/.containerenv", "type": "bind", "source": str(host / "ro.conf"),
+                            "options": ["bind"]},
+                           {"destination": "/evil/x.conf", "type": "bind", "source": str(host / "ro.conf"),
+                            "options": ["bind"]},
+                           {"destination": "/data", "type": "bind", "source": str(host / "data"),
+                            "options": ["rbind", "rw"]}],
+                   linux={"namespaces": [{"type": "pid"}, {"type": "mount"}], "readonlyPaths": ["/data/sub.conf"]})
+    r = oci.cmd("run", "--bundle", b, "f")
+    etc = sorted(os.listdir(os.path.join(oci.rootfs, "etc")))
+    assert r.stdout.split("\n") == ["1.2.3.4 box", "ro", "ro", "/etc:", ".", ".."] + etc + [
+        "", "/run:", ".", "..", ".containerenv", "sub", "ro2", ""], (r.stdout, r.stderr)
+    assert "hosts" in etc and "ro.conf" in etc and os.path.isfile(os.path.join(oci.rootfs, "run/.containerenv"))
+    assert (host / "hosts").read_text() == "1.2.3.4 box\nw\n" and (host / "ro.conf").read_text() == "ro\n"
+    assert (host / "data" / "sub.conf").read_text() == "sub\n" and (host / "data" / "new").read_text() == "y\n"
+    assert os.listdir(outside) == []
+    assert "Device or resource busy" in r.stderr and r.stderr.count("Read-only file system") == 2, r.stderr
+
+
+def test_events_stats_and_stream(oci):
+    """`events --stats`: runc's stats event, from the sandbox's processes
+    (the Sentry, its helpers, the guests: CPU time grows with a guest's
+    work, tasks count its threads); `events --interval` streams them until
+    the container stops; a stopped one is not running."""
+    b = oci.bundle(["sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo spun; exec sleep 100"])
+    r = oci.create("e1", b)
+    assert r.returncode == 0, open(r.err).read()
+    first = oci.cmd("events", "--stats", "e1")
+    assert first.returncode == 0, first.stderr
+    ev = json.loads(first.stdout)
+    assert ev["type"] == "stats" and ev["id"] == "e1"
+    assert ev["data"]["pids"]["current"] >= 3 and ev["data"]["memory"]["usage"]["usage"] > 1 << 20
+    assert oci.cmd("start", "e1").returncode == 0
+    read_when(r.out, lambda t: "spun" in t)
+    later = json.loads(oci.cmd("events", "--stats", "e1").stdout)["data"]
+    assert later["cpu"]["usage"]["total"] > ev["data"]["cpu"]["usage"]["total"]
+    assert later["cpu"]["usage"]["total"] == later["cpu"]["usage"]["user"] + later["cpu"]["usage"]["kernel"]
+    stream = subprocess.Popen([sys.executable, "-m", "sentry", "--root", oci.root, "events", "--interval", "100ms",
+                               "e1"], stdout=subprocess.PIPE, text=True, env=ENV)
+    assert json.loads(stream.stdout.readline())["id"] == "e1"
+    assert json.loads(stream.stdout.readline())["type"] == "stats"
+    assert oci.cmd("kill", "e1", "KILL").returncode == 0
+    assert stream.wait(timeout=10) == 0
+    oci.wait_status("e1", "stopped")
+    gone = oci.cmd("events", "--stats", "e1")
+    assert gone.returncode == 1 and "is not running" in gone.stderr
+    bad = oci.cmd("events", "--interval", "soon", "e1")
+    assert bad.returncode == 1 and "invalid duration" in bad.stderr
+    assert oci.cmd("delete", "e1").returncode == 0
+
+
+ACTIVATE = textwrap.dedent("""
+    import os, socket, sys
+    root, bundle, cid, pid_for = sys.argv[1:5]
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(4)
+    os.dup2(s.fileno(), 3)                       # systemd's first listener
+    r, w = os.pipe()
+    os.dup2(r, 4)                                # then --preserve-fds 1
+    os.write(w, b"preserved\\n"); os.close(w)
+    for fd in (3, 4):
+        os.set_inheritable(fd, True)             # dup2 onto itself keeps close-on-exec
+    print(os.fstat(3).st_ino, flush=True)
+    os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()) if pid_for == "me" else "1")
+    os.execv(sys.executable, [sys.executable, "-m", "sentry", "--root", root, "run", "--preserve-fds",
+                              "1" if pid_for == "me" else "0", "--bundle", bundle, cid])
+""")
+
+
+@pytest.mark.parametrize("pid_for", ["me", "another"])
+def test_socket_activation_is_passed_on_as_runc_does(oci, pid_for):
+    """LISTEN_FDS for the runtime's own pid (systemd's socket activation):
+    the listeners are the container's fds from 3, --preserve-fds' after
+    them, and pid 1 reads LISTEN_FDS=N, LISTEN_PID=1; a pair meant for
+    another process passes nothing on."""
+    script = ("echo ${LISTEN_FDS:-none} ${LISTEN_PID:-none}; readlink /proc/self/fd/3 || echo no-fd3; "
+              "cat <&4 2>/dev/null || echo no-fd4")
+    b = oci.bundle(["sh", "-c", script])
+    r = subprocess.run([sys.executable, "-c", ACTIVATE, oci.root, b, "a1", pid_for],
+                       capture_output=True, text=True, env=ENV, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    ino, *out = r.stdout.splitlines()
+    if pid_for == "me":
+        assert out == ["1 1", f"socket:[{ino}]", "preserved"], (r.stdout, r.stderr)
+    else:
+        assert out == ["none none", "no-fd3", "no-fd4"], (r.stdout, r.stderr)
+
+
+def test_sysctl_is_set_in_the_sandboxs_namespaces(oci, tmp_path):
+    """linux.sysctl: the IPC namespace's and the network namespace's are set
+    there (the kernel's own limits for the guest, read from inside those
+    namespaces with nsenter) and the guest's /proc/sys shows the IPC ones;
+    the host's stay as they were; one of no namespace of the sandbox's, the
+    network's without a network namespace, kernel.hostname, a shmmax past
+    the staging area's cap: refused at create, in one line."""
+    sysctl = {"kernel.msgmax": "4096", "kernel.shmmni": "1000", "kernel.sem": "250 32000 32 128",
+              "net.core.somaxconn": "77", "fs.mqueue.msg_max": "20"}
+    host = {k: open("/proc/sys/" + k.replace(".", "/")).read() for k in sysctl}
+    netns = {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network"}, {"type": "ipc"}]}
+    b = oci.bundle(["sh", "-c", "cat /proc/sys/kernel/msgmax /proc/sys/kernel/shmmni /proc/sys/kernel/sem; "
+                                "exec sleep 100"], linux=dict(netns, sysctl=sysctl))
+    r = oci.create("s1", b)
+    assert r.returncode == 0, open(r.err).read()
+    try:
+        assert oci.cmd("start", "s1").returncode == 0
+        assert read_when(r.out, lambda t: t.count("\n") >= 3) == "4096\n1000\n250\t32000\t32\t128\n"
+        (guest,) = json.loads(oci.cmd("ps", "--format", "json", "s1").stdout)
+        for key, want in sysctl.items():
+            ns = "--net" if key.startswith("net.") else "--ipc"
+            got = subprocess.run(["nsenter", f"{ns}=/proc/{guest}/ns/{ns[2:]}", "cat",
+                                  "/proc/sys/" + key.replace(".", "/")], capture_output=True, text=True)
+            assert got.stdout.split() == want.split(), (key, got.stdout, got.stderr)
+        assert {k: open("/proc/sys/" + k.replace(".", "/")).read() for k in sysctl} == host
+    finally:
+        oci.cmd("delete", "--force", "s1")
+    for bad, linux, text in [
+            ({"vm.swappiness": "10"}, netns, 'sysctl vm.swappiness: not in a separate kernel namespace'),
+            ({"net.core.somaxconn": "7"}, {"namespaces": [{"type": "pid"}]},
+             "sysctl net.core.somaxconn: not allowed in the host's network namespace"),
+            ({"kernel.hostname": "x"}, netns, 'conflicts with the OCI "hostname" field'),
+            ({"kernel.shmmax": str(1 << 50)}, netns, "sysctl kernel.shmmax: at most"),
+            ({"net.core/../../../kernel/x": "1"}, netns, "not a sysctl name")]:
+        bb = oci.bundle(["true"], linux=dict(linux, sysctl=bad))
+        r = oci.cmd("create", "--bundle", bb, "s2")
+        assert r.returncode == 1 and text in r.stderr and r.stderr.count("\n") == 1, (bad, r.stderr)
+
+
+def test_a_foreground_runs_signals_reach_the_container(oci):
+    """A terminal's Ctrl-C to a foreground `run` (its process group) reaches
+    the container's init when it handles it, as runc passes it on: the
+    container has a session of its own, apart from the terminal's."""
+    b = oci.bundle(["sh", "-c", "trap 'echo got-int; exit 7' INT; echo up; sleep 100 & wait"])
+    p = subprocess.Popen([sys.executable, "-m", "sentry", "--root", oci.root, "run", "--bundle", b, "fg"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+                         start_new_session=True)
+    try:
+        assert p.stdout.readline() == b"up\n"
+        time.sleep(0.3)                 # past start: its own handlers are in place
+        os.killpg(p.pid, signal.SIGINT)
+        assert p.wait(timeout=20) == 7, p.stderr.read()
+        assert p.stdout.read() == b"got-int\n"
+    finally:
+        p.kill()
+        p.wait()
 
 
 def test_unsupported_mount_type_is_refused(oci):

@@ -3,8 +3,7 @@ a busybox image imported from a local tarball, with a private podman set-up
 as ../shared/oci/README.md describes for these machines: vfs storage,
 cgroupfs, file events, no network plugins, ulimits within root's own."""
 import json
-import os
-import resource
+import re
 import shutil
 import subprocess
 import tempfile
@@ -12,23 +11,11 @@ import time
 
 import pytest
 
+from bench import podmanenv
+from bench.podmanenv import IMAGE
 from conftest import sentry_runtime, skip_or_fail
 
-IMAGE = "localhost/bb:latest"
 TIMEOUT = 120
-
-
-class Podman:
-    def __init__(self, top, runtime):
-        self.top = top
-        self.runtime = runtime
-        self.env = {**os.environ, "CONTAINERS_CONF": os.path.join(top, "containers.conf"),
-                    "CONTAINERS_STORAGE_CONF": os.path.join(top, "storage.conf")}
-
-    def __call__(self, *args, runtime=None, timeout=TIMEOUT, **kw):
-        kw.setdefault("capture_output", True)
-        return subprocess.run(["podman", "--runtime", runtime or self.runtime, *args], env=self.env,
-                              text=True, timeout=timeout, **kw)
 
 
 @pytest.fixture(scope="session")
@@ -36,23 +23,7 @@ def podman(busybox_root):
     if shutil.which("podman") is None or shutil.which("conmon") is None:
         skip_or_fail("podman", "podman (or conmon) is missing: scripts/setup installs it")
     top = tempfile.mkdtemp(prefix="sentry-podman-", dir="/var/tmp")
-    hard_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    nproc = min(32768, resource.getrlimit(resource.RLIMIT_NPROC)[1])
-    with open(os.path.join(top, "containers.conf"), "w") as f:
-        # root here lacks CAP_SYS_RESOURCE: podman's default rlimits for root
-        # would make every runtime's create fail with EPERM
-        f.write(f'[containers]\ndefault_ulimits = ["nofile={hard_nofile}:{hard_nofile}", "nproc={nproc}:{nproc}"]\n'
-                'netns = "none"\nlog_driver = "k8s-file"\n'
-                f'[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\ntmp_dir = "{top}/tmp"\n'
-                'runtime_supports_json = ["crun", "runc", "kata", "runsc", "krun", "sentry"]\n')
-    with open(os.path.join(top, "storage.conf"), "w") as f:
-        f.write(f'[storage]\ndriver = "vfs"\ngraphroot = "{top}/graph"\nrunroot = "{top}/run"\n')
-    p = Podman(top, sentry_runtime(top))   # podman passes --log-format=json only to a runtime named `sentry`
-    tar = os.path.join(top, "bb.tar")
-    subprocess.run(["tar", "-C", busybox_root, "-cf", tar, "."], check=True)
-    r = subprocess.run(["podman", "import", "--change", 'CMD ["/bin/sh"]', tar, IMAGE], env=p.env,
-                       capture_output=True, text=True, timeout=TIMEOUT)
-    assert r.returncode == 0, r.stderr
+    p = podmanenv.make(top, sentry_runtime(top), busybox_root)
     yield p
     p("rm", "-a", "-f", "-t", "0")
     shutil.rmtree(top, ignore_errors=True)
@@ -92,6 +63,28 @@ def test_bind_mounts_and_read_only(podman, tmp_path):
     assert r.returncode == 0 and (tmp_path / "g").read_text() == "w\n"
     r = podman("run", "--rm", "--read-only", IMAGE, "sh", "-c", "touch /etc/x; echo y > /tmp/y && cat /tmp/y")
     assert r.returncode == 0 and r.stdout == "y\n" and "Read-only file system" in r.stderr
+
+
+FILES = ("cat /etc/hosts /etc/resolv.conf /etc/hostname; echo; hostname; ls -a /etc /run; "
+         "echo added >> /etc/hosts; tail -1 /etc/hosts; rm /etc/hostname; grep -c . /etc/hosts")
+
+
+@pytest.mark.parametrize("net", [["--network=none"], ["--network=host", "--hostname=hn1", "--add-host=foo:10.1.2.3"]])
+def test_etc_files_as_under_runc(podman, net):
+    """podman's own /etc/hosts, /etc/hostname, /etc/resolv.conf (with a
+    network) and /run/.containerenv are binds of single files: the same
+    output as under runc (but the container's random id and name), writes
+    through them and EBUSY for removing one."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    outs = []
+    for rt in ("runc", podman.runtime):
+        r = podman("run", "--rm", "--name", "sentry-etc", *net, IMAGE, "sh", "-c", FILES, runtime=rt)
+        # the container's id, its hostname without --hostname, is its own
+        outs.append((r.returncode, re.sub(r"\b[0-9a-f]{12}\b", "ID", r.stdout), r.stderr))
+    assert "Device or resource busy" in outs[1][2]
+    assert ".containerenv" in outs[1][1] and "added" in outs[1][1]
+    assert outs[0] == outs[1]
 
 
 def test_tty(podman):
@@ -160,6 +153,29 @@ def test_exec_joins_the_container(podman):
         assert podman("stop", "-t", "1", name).returncode == 0
     finally:
         assert podman("rm", "-f", name).returncode == 0
+
+
+def test_top_lists_no_host_process(podman):
+    """podman top joins the mount namespace of the pid file's process and
+    reads its /proc: that process is the Sentry's stand-in, whose /proc is
+    empty, so nothing of the host is listed (not conmon, not podman, not
+    the host's init) -- and the container's processes are in `podman exec
+    ps`; the container's status still comes through the stand-in."""
+    name = "sentry-top"
+    assert podman("run", "-d", "--name", name, IMAGE, "sleep", "100").returncode == 0
+    try:
+        top = podman("top", name)
+        assert top.returncode == 0, top.stderr
+        assert top.stdout.splitlines()[1:] == [], top.stdout
+        ps = podman("exec", name, "ps", "-o", "pid,args")
+        assert ps.stdout.split("\n")[1].split() == ["1", "sleep", "100"], ps.stdout
+        pid = int(podman("inspect", "-f", "{{.State.Pid}}", name).stdout)
+        with open(f"/proc/{pid}/mountinfo") as f:
+            assert any(l.split()[4] == "/proc" and " - tmpfs " in l and " ro," in l for l in f), pid
+        assert podman("kill", name).returncode == 0
+        assert podman("wait", name).stdout.strip() == "137"
+    finally:
+        podman("rm", "-f", name)
 
 
 def test_kill_9_is_137(podman):

@@ -19,7 +19,6 @@ maps back into the sandbox by prefix, as for any mount.
 What is hidden (DEFAULT_HIDDEN on the default root, plus --hide, less
 --expose) is decided once, at start, before any entry exists: see plan().
 """
-import errno
 import fnmatch
 import logging
 import os
@@ -27,7 +26,7 @@ import stat
 
 from sentry.vfs import resolve as _resolve
 from sentry.host import openat2
-from sentry.vfs.mount import MOVE, O_PATH, REMOVE, Mount
+from sentry.vfs.mount import O_PATH, Mount
 from sentry.errors import SyscallError
 
 log = logging.getLogger("sentry")
@@ -76,6 +75,9 @@ class HiddenStore:
 
     path = "/"          # a path relative to it is a sandbox path (MountTable.by_guest_fd)
 
+    def spath_of(self, rel):
+        return "/" if rel == "." else "/" + rel
+
     def __init__(self, root):
         os.mkdir(root, 0o755)
         self.host_root = os.path.realpath(root)
@@ -117,10 +119,6 @@ class HiddenMount(Mount):
         self.guest_fd = None
         self.allows_exec = True
 
-    def prepare_change(self, loc, what):
-        if loc.rel == self.root_rel and what in (REMOVE, MOVE):
-            raise SyscallError(errno.EBUSY)      # the mount point itself
-        return super().prepare_change(loc, what)
 
 
 # ---- what to hide ---------------------------------------------------------------

@@ -543,6 +543,9 @@ class ProcMount(Mount):
         elif name == "ns_last_pid":
             # the sandbox's pid namespace's, not the host's
             self._file("sys/kernel/ns_last_pid", b"%d\n" % kernel.pids.last())
+        elif f"kernel.{name}" in kernel.sysctl:
+            # set in the sandbox's IPC namespace at start (the OCI spec's linux.sysctl)
+            self._file(f"sys/kernel/{name}", kernel.sysctl[f"kernel.{name}"].encode())
         elif name == "shmmax":
             from sentry.vfs.mountns import SHMMAX
             value = SHMMAX if kernel.shm_capped else IPC_SYSCTLS["shmall"]

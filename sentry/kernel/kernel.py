@@ -74,6 +74,7 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
         self.uts = UtsNamespace()      # hostname, domainname, release, version: the sandbox's
         self.abstract_prefix = b"sentry-%x/" % os.getpid()   # namespaces abstract sockets
         self.mountns = None            # the private mount namespace's helper (vfs/mountns.py), if any
+        self.sysctl = {}               # sysctls set in the sandbox's namespaces: name -> as the kernel shows it
         self.private_ipc = False       # its IPC namespace is the guest's (syscalls/ipc.py)
         self.shm_capped = False        # … and no segment there is larger than SHMMAX
         self.mm_checked = frozenset()  # numbers of the calls C checks against the staging area

@@ -10,13 +10,15 @@ import pwd
 import select
 import signal
 import shutil
-import subprocess
 import time
 
 from sentry import __version__
-from sentry.oci import OCI_VERSION, console, freezer, hooks as ocihooks, seccomp as ocisec, spec as ocispec
+from sentry.oci import OCI_VERSION, freezer, hooks as ocihooks
 from sentry.oci.state import Container, StateError, all_ids, now_rfc3339, process_start_time
-from sentry.vfs.mount import HIDDEN_FD_BASE
+
+# What only create, exec, spec and features use (the config.json reader, the
+# console, libseccomp, the sandbox) is imported there: start, state, kill and
+# delete, which an engine runs for every container, start in less time.
 
 log = logging.getLogger("sentry")
 
@@ -70,6 +72,8 @@ def cmd_create(ctx, argv):
 def _create(ctx, args, foreground=False):
     """Set the sandbox up in a new container process (the Sentry) that waits
     on exec.fifo for `start`; returns that process's pid once it is ready."""
+    from sentry.oci import console, spec as ocispec, standin
+    from sentry.vfs.mount import HIDDEN_FD_BASE
     from sentry.sandbox import Config, ConfigError, check_config
     c = Container(ctx.root, args.id)
     bundle = os.path.abspath(args.bundle or os.getcwd())
@@ -82,7 +86,12 @@ def _create(ctx, args, foreground=False):
     except ocispec.SpecError as e:
         raise OciError(str(e))
     process = spec["process"]
-    kwargs["pass_fds"] = _preserved_fds(args.preserve_fds, HIDDEN_FD_BASE - 3)
+    listen = _listen_fds()
+    kwargs["pass_fds"] = _preserved_fds(listen + args.preserve_fds, HIDDEN_FD_BASE - 3)
+    if listen:
+        # socket activation, as runc passes it on: the first fds are the
+        # listeners, and the container's pid 1 is the one they are for
+        kwargs["env"] = dict(kwargs["env"], LISTEN_FDS=str(listen), LISTEN_PID="1")
     terminal = bool(process.get("terminal"))
     if terminal and not args.console_socket and not foreground:
         raise OciError("cannot allocate tty if sentry will detach without setting console socket")
@@ -111,6 +120,7 @@ def _create(ctx, args, foreground=False):
         ocispec.check_entrypoint(spec, kwargs["rootfs"])
     except ocispec.SpecError as e:
         raise OciError(f"sentry create failed: unable to start container process: {e}")
+    ocispec.make_mount_points(kwargs["rootfs"], kwargs["mounts"])
 
     c.make()
     pid = None
@@ -130,7 +140,8 @@ def _create(ctx, args, foreground=False):
         pid = os.fork()
         if pid == 0:
             os.close(report_r)
-            _container_process(cfg, c, slave, report_w, process, rlimits, cgroup, record)
+            # the pid file's process is the Sentry's stand-in (standin.py)
+            standin.become(lambda: _container_process(cfg, c, slave, report_w, process, rlimits, cgroup, record))
         os.close(report_w)
         if slave is not None:
             os.close(slave)
@@ -143,6 +154,7 @@ def _create(ctx, args, foreground=False):
         with c.locked():
             c.save(dict(record, pid=pid, pid_start=st[0] if st else None,
                         init_pid=int(reply.split()[1]), spawner_pid=int(reply.split()[2]),
+                        sentry_pid=int(reply.split()[3]),
                         cgroup=cgroup, paused=False))
         if args.pid_file:
             _write_pid_file(args.pid_file, pid)
@@ -155,9 +167,22 @@ def _create(ctx, args, foreground=False):
         raise
 
 
+def _listen_fds():
+    """How many fds from 3 on systemd's socket activation gave us: LISTEN_FDS
+    when LISTEN_PID names this process (sd_listen_fds' rule, and runc's:
+    an inherited pair meant for another process is not ours)."""
+    try:
+        if int(os.environ.get("LISTEN_PID", "")) != os.getpid():
+            return 0
+        return max(0, int(os.environ.get("LISTEN_FDS", "")))
+    except ValueError:
+        return 0
+
+
 def _preserved_fds(n, most):
-    """--preserve-fds N: our caller's fds 3 .. 3+N-1, kept at their numbers
-    in the process (as runc passes them; LISTEN_FDS is not set for them).
+    """--preserve-fds N (after the socket activation's fds, if any): our
+    caller's fds 3 .. 3+N-1, kept at their numbers in the process, as runc
+    passes them.
     Each must be one the caller passed: open and without close-on-exec --
     every fd sentry opens itself has it, so none of ours can slip through."""
     if n < 0 or n > most:
@@ -197,6 +222,7 @@ def _container_process(cfg, c, slave, report_w, process, rlimits, cgroup, record
     """The forked container process: becomes the Sentry of the sandbox.
     Stays alive after `create` exits (the engine's conmon, a subreaper,
     inherits and reaps it) and exits with the guest's status."""
+    from sentry.oci import console
     from sentry.sandbox import ConfigError, run
     from sentry.platform import privileges
     code = 125
@@ -219,7 +245,7 @@ def _container_process(cfg, c, slave, report_w, process, rlimits, cgroup, record
             # hooks run now, as the Sentry's children but not its orphans'
             # reaper (a daemon one leaves behind is none of the sandbox's).
             # The first process then waits at the gate (exec.fifo) for `start`.
-            state = c.oci_state(dict(record, pid=os.getpid()), "creating")
+            state = c.oci_state(dict(record, pid=os.getppid()), "creating")     # the stand-in's
             privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 0)
             try:
                 kw = dict(cwd=record["bundle"], umask=runtime_umask)
@@ -228,7 +254,7 @@ def _container_process(cfg, c, slave, report_w, process, rlimits, cgroup, record
                 ocihooks.run("createContainer", hooks, state, prepare=enter_namespaces, **kw)
             finally:
                 privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
-            os.write(report_w, f"ok {guest_pid} {spawner or 0}\n".encode())
+            os.write(report_w, f"ok {guest_pid} {spawner or 0} {os.getpid()}\n".encode())
             os.close(report_w)
 
         code = run(cfg, on_ready, control=c.control_socket)
@@ -366,8 +392,10 @@ def cmd_run(ctx, argv):
     _started(c, gate)
     if args.detach:
         return 0
-    # foreground: the container process is our child; its status is ours
-    saved = {s: signal.signal(s, lambda sig, _f: _kill_quiet(pid, sig))
+    # foreground: the container process is our child; its status is ours.
+    # Our signals (a terminal's Ctrl-C: the container has a session of its
+    # own) go to the container as `kill` sends them, as runc passes them on
+    saved = {s: signal.signal(s, lambda sig, _f: _signal_container(c, sig, "running"))
              for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
     try:
         while True:
@@ -421,6 +449,7 @@ def _exec_parser():
 def cmd_exec(ctx, argv):
     """A new process in the running sandbox (sandbox/spawner.py has how):
     its pid file names a process that exits with the command's status."""
+    from sentry.oci import console
     from sentry.sandbox import spawner
     args = _exec_parser().parse_args(argv)
     preserved = _preserved_fds(args.preserve_fds, spawner.MAX_FDS - 3)
@@ -484,6 +513,7 @@ def cmd_exec(ctx, argv):
 def _exec_request(c, args):
     """The request for the spawner, from --process or from the container's
     own process with the command line's changes (as runc builds it)."""
+    from sentry.oci import spec as ocispec
     if args.process:
         try:
             with open(args.process) as f:
@@ -618,6 +648,7 @@ def cmd_list(ctx, argv):
 
 
 def cmd_ps(ctx, argv):
+    import subprocess
     p = _parser("ps")
     p.add_argument("--format", "-f", default="table", choices=("table", "json"))
     p.add_argument("ps_args", nargs="*")
@@ -672,7 +703,7 @@ def cmd_kill(ctx, argv):
         status = c.status()
         if status == "stopped":
             raise OciError("container not running")
-        sentry_pid = c.data["pid"]
+        sentry_pid = c.sentry_pid
         if status == "paused" and sig == signal.SIGKILL:
             freezer.thaw(c.data.get("cgroup"))
         if args.all:
@@ -680,23 +711,30 @@ def cmd_kill(ctx, argv):
                 _kill_quiet(pid, sig)
             if status == "created":
                 _kill_quiet(sentry_pid, sig)
-        elif sig == signal.SIGKILL or status == "created":
-            # the Sentry's end takes every guest with it (PTRACE_O_EXITKILL);
-            # its own death by SIGKILL is the status the engine reports (137)
-            _kill_quiet(sentry_pid, sig)
         else:
-            init = c.data.get("init_pid")
-            if init and init in c.guest_pids():
-                # The guest's init is pid 1 of its namespace: from outside,
-                # as on Linux, only a signal it handles reaches it (runc's
-                # init without a TERM handler ignores TERM; podman's stop
-                # then escalates to KILL).  Else delivered by the host, seen
-                # and passed on by the tracer.
-                if sig == signal.SIGSTOP or _catches(init, sig):
-                    _kill_quiet(init, sig)
-            else:
-                _kill_quiet(sentry_pid, sig)
+            _signal_container(c, sig, status)
     return 0
+
+
+def _signal_container(c, sig, status):
+    """A signal to the container from outside (`kill`, a foreground `run`'s
+    own signals)."""
+    if sig == signal.SIGKILL or status == "created":
+        # the Sentry's end takes every guest with it (PTRACE_O_EXITKILL);
+        # its own death by SIGKILL is the status the engine reports (137)
+        _kill_quiet(c.sentry_pid, sig)
+        return
+    init = c.data.get("init_pid")
+    if init and init in c.guest_pids():
+        # The guest's init is pid 1 of its namespace: from outside,
+        # as on Linux, only a signal it handles reaches it (runc's
+        # init without a TERM handler ignores TERM; podman's stop
+        # then escalates to KILL).  Else delivered by the host, seen
+        # and passed on by the tracer.
+        if sig == signal.SIGSTOP or _catches(init, sig):
+            _kill_quiet(init, sig)
+    else:
+        _kill_quiet(c.sentry_pid, sig)
 
 
 def _catches(pid, sig):
@@ -738,7 +776,7 @@ def _destroy(c, patience=10):
     with c.locked():
         if c.sentry_alive():
             freezer.thaw(c.data.get("cgroup"))
-            _kill_quiet(c.data["pid"], signal.SIGKILL)
+            _kill_quiet(c.sentry_pid, signal.SIGKILL)
             deadline = time.monotonic() + patience
             while c.sentry_alive() and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -781,6 +819,7 @@ def cmd_resume(ctx, argv):
 # -- spec / features / the rest -----------------------------------------------
 
 def cmd_spec(ctx, argv):
+    from sentry.oci import spec as ocispec
     p = _parser("spec", id_arg=False)
     p.add_argument("--bundle", "-b", default=".")
     p.add_argument("--rootless", action="store_true")
@@ -794,6 +833,7 @@ def cmd_spec(ctx, argv):
 
 
 def cmd_features(ctx, argv):
+    from sentry.oci import seccomp as ocisec, spec as ocispec
     _parser("features", id_arg=False).parse_args(argv)
     print(json.dumps({
         "ociVersionMin": "1.0.0", "ociVersionMax": OCI_VERSION,
@@ -825,6 +865,42 @@ def cmd_update(ctx, argv):
     return 0
 
 
+def cmd_events(ctx, argv):
+    """runc's event stream: with --stats one stats event and done; else one
+    every --interval until the container stops (sentry/oci/stats.py says
+    where the figures come from; no OOM events: sentry sets no memory limit)."""
+    from sentry.oci import stats
+    p = _parser("events")
+    p.add_argument("--stats", action="store_true")
+    p.add_argument("--interval", default="5s")
+    args = p.parse_args(argv)
+    interval = _duration(args.interval)
+    c = _existing(ctx, args.id)
+    while True:
+        if c.status() == "stopped":
+            if args.stats:
+                raise OciError(f"container {args.id} is not running")
+            return 0
+        event = {"type": "stats", "id": args.id, "data": stats.stats(c.data.get("cgroup"), c.sentry_pid)}
+        try:
+            print(json.dumps(event), flush=True)
+        except BrokenPipeError:
+            return 0            # the reader has gone: so has the stream
+        if args.stats:
+            return 0
+        time.sleep(interval)
+
+
+def _duration(text):
+    """A Go duration as runc takes it: 5s, 100ms, 1m, 1.5s."""
+    for unit, scale in (("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600)):
+        if text.endswith(unit) and text[:-len(unit)].replace(".", "", 1).isdigit():
+            value = float(text[:-len(unit)]) * scale
+            if value > 0:
+                return value
+    raise OciError(f"events: invalid duration {text!r} (5s, 100ms ...)")
+
+
 def not_supported(name, why):
     def cmd(ctx, argv):
         raise OciError(f"{name}: not supported yet by sentry ({why})")
@@ -837,7 +913,7 @@ COMMANDS = {
     "pause": cmd_pause, "resume": cmd_resume, "spec": cmd_spec, "features": cmd_features,
     "update": cmd_update,
     "exec": cmd_exec,
-    "events": not_supported("events", "no event stream"),
+    "events": cmd_events,
     "checkpoint": not_supported("checkpoint", "no checkpoint/restore"),
     "restore": not_supported("restore", "no checkpoint/restore"),
 }

@@ -44,6 +44,17 @@ def join(path):
         pass
 
 
+def members(path):
+    """The pids in the cgroup (the Sentry, its helpers, the guests); None
+    where there is none to read."""
+    d, _ = _dir(path) if path else (None, None)
+    try:
+        with open(os.path.join(d, "cgroup.procs")) as f:
+            return [int(p) for p in f.read().split()]
+    except (OSError, TypeError, ValueError):
+        return None
+
+
 def _set(path, frozen):
     d, kind = _dir(path) if path else (None, None)
     if d is None or not os.path.isdir(d):

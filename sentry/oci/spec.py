@@ -7,22 +7,32 @@ What maps where:
   process.user uid/gid/additionalGids, umask   --uid, --gid, --groups; umask
   process.rlimits              set in the container process, inherited by the guest
   hostname                     --hostname
-  mounts: bind (ro/rw)         --mount type=bind (directories; see FILE_BINDS)
+  mounts: bind (ro/rw)         --mount type=bind (a directory or a regular file), its
+                               mount point made in the rootfs first, as runc does
           tmpfs (size=)        --mount type=tmpfs
           proc, sysfs, devpts, mqueue, cgroup, and anything at or below
           /proc, /sys, /dev    the sandbox's own synthetic trees already
   linux.namespaces network without a path   --network=none (none at all: --network=host)
   linux.seccomp                the guest's own filter, on top of the Sentry's (seccomp.py)
+  linux.sysctl                 set in the sandbox's IPC and network namespaces (vfs/mountns.py)
   annotations dev.sentry.*     sentry's own options (dev.sentry.network=host,
                                dev.sentry.strace=true, dev.sentry.pids-limit=N …)
 """
+import errno
 import json
 import logging
 import os
 import resource
 import stat
 
+from sentry.errors import SyscallError
+from sentry.host import RESOLVE_NO_MAGICLINKS, openat2
 from sentry.oci import hooks, seccomp
+from sentry.vfs.mount import O_PATH
+from sentry.vfs.resolve import RESOLVE_IN_ROOT
+
+# the rootfs is the root: an image's absolute or ".." symlink stays inside it
+IN_ROOT = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
 
 log = logging.getLogger("sentry")
 
@@ -132,13 +142,10 @@ def mount_options(spec):
             continue
         if kind == "bind" or "bind" in opts or "rbind" in opts:
             src = m.get("source") or ""
-            if not os.path.isdir(src):
-                if os.path.exists(src):
-                    # /etc/hosts, /etc/hostname, /run/.containerenv: the sandbox's
-                    # mount table binds directories only (README, OCI: gaps)
-                    log.warning("mount %s: a bind of a file (%s) is not supported yet: left out", dst, src)
-                    continue
+            if not os.path.exists(src):
                 raise SpecError(f"mount {src} to {dst}: no such file or directory")
+            if not (os.path.isdir(src) or os.path.isfile(src)):
+                raise SpecError(f"mount {src} to {dst}: only directories and regular files can be bound")
             spec_ = f"type=bind,src={src},dst={dst}"
             if "ro" in opts:
                 spec_ += ",ro"
@@ -152,6 +159,67 @@ def mount_options(spec):
         else:
             raise SpecError(f"mount {dst}: type {kind!r} is not supported (bind, tmpfs, or the "
                             f"sandbox's own proc, sysfs, devpts, mqueue, cgroup)")
+    return out
+
+
+def make_mount_points(rootfs, mounts):
+    """Make each --mount's mount point in the rootfs where it is missing, as
+    runc does (a directory, or an empty file for a file's bind), so that its
+    directory's listing shows it.  Resolved in the rootfs by the kernel
+    (RESOLVE_IN_ROOT): an image's symlink never leads the creation out.
+    One below another mount is that mount's business, and left alone."""
+    specs = [dict(x.partition("=")[::2] for x in m.split(",")) for m in mounts]
+    dsts = [os.path.normpath(o["dst"]) for o in specs]
+    root = os.open(rootfs, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for o, dst in zip(specs, dsts):
+            if any(_under(dst, [d]) and dst != d for d in dsts):
+                continue
+            is_dir = o.get("type") != "bind" or os.path.isdir(o["src"])
+            try:
+                _make_in_root(root, dst.strip("/").split("/"), is_dir)
+            except (OSError, SyscallError) as e:
+                log.debug("mount point %s: %s", dst, os.strerror(e.errno))
+    finally:
+        os.close(root)
+
+
+def _make_in_root(root, parts, is_dir):
+    for i, name in enumerate(parts):
+        prefix = "/".join(parts[:i + 1])
+        try:
+            os.close(openat2(root, prefix, O_PATH | os.O_CLOEXEC, resolve=IN_ROOT))
+            continue
+        except SyscallError as e:
+            if e.errno != errno.ENOENT:
+                raise
+        parent = openat2(root, "/".join(parts[:i]) or ".", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, resolve=IN_ROOT)
+        try:
+            if is_dir or i < len(parts) - 1:
+                os.mkdir(name, 0o755, dir_fd=parent)
+            else:
+                os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                 0o644, dir_fd=parent))
+        finally:
+            os.close(parent)
+
+
+def sysctl_of(spec, network):
+    """linux.sysctl, checked before anything starts: only the sandbox's own
+    namespaces' (vfs/mountns.py sysctl_refused: IPC, and the network's when
+    the container has one), never the host's."""
+    from sentry.vfs.mountns import sysctl_refused
+    out = {}
+    for key, value in ((spec.get("linux") or {}).get("sysctl") or {}).items():
+        value = str(value)
+        if key == "kernel.hostname":
+            raise SpecError(f'sysctl "{key}" is not allowed as it conflicts with the OCI "hostname" field')
+        if key == "kernel.domainname":
+            raise SpecError(f"sysctl {key}: not supported yet by sentry")
+        why = sysctl_refused(key, value, network != "host")
+        if why:
+            raise SpecError(f"sysctl {key}: {why}")
+        out[key] = value
     return out
 
 
@@ -190,6 +258,7 @@ def config_kwargs(spec, bundle, flags):
         kw["readonly_root"] = True
     kw["network"] = network_option(spec)
     kw["no_new_privs"] = bool(process.get("noNewPrivileges"))
+    kw["sysctl"] = sysctl_of(spec, kw["network"])
     try:
         kw["guest_seccomp"] = seccomp.profile_of(spec)
     except seccomp.ProfileError as e:
@@ -224,9 +293,6 @@ def masked_and_readonly(spec, rootfs, mounts):
         h = _in_root(rootfs, p, binds)
         if h is None or not os.path.exists(h):
             continue                    # as runc: a missing path is skipped
-        if not os.path.isdir(h):
-            log.warning("readonlyPaths %s: a file; read-only binds of files are not supported yet: left out", p)
-            continue
         ro.append(f"type=bind,src={h},dst={p},ro")
     return hide, ro
 

@@ -137,6 +137,12 @@ class Container:
         st = process_start_time(pid)
         return st is not None and st[0] == d.get("pid_start") and st[1] not in ("Z", "X")
 
+    @property
+    def sentry_pid(self):
+        """The Sentry's host pid; `pid` is its stand-in's (oci/standin.py),
+        the process the pid file names (a state from before: the Sentry)."""
+        return self.data.get("sentry_pid") or self.data.get("pid")
+
     def status(self):
         if not self.sentry_alive():
             return "stopped"
@@ -164,7 +170,7 @@ class Container:
         (its helpers are its children but never traced)."""
         if not self.sentry_alive():
             return []
-        sentry = self.data["pid"]
+        sentry = self.sentry_pid
         spawner = self.data.get("spawner_pid")      # traced, but no guest
         pids = []
         for name in os.listdir("/proc"):

@@ -355,6 +355,16 @@ PUBLISH = PYTHON_RUNTIME + [
     KILLS_THE_SENTRY,
 ]
 
+# The OCI pid file's process (sentry/oci/standin.py): waits for the Sentry, its
+# child, and ends as it ended.  It runs no guest code and holds no fd of
+# anyone's; it keeps no capability.
+STAND_IN = PYTHON_RUNTIME + [
+    Call("wait4", "waits for the Sentry"),
+    Call("prlimit64", "no core file of its own (RLIMIT_CORE 0) before it takes the Sentry's signal"),
+    Call("rt_sigprocmask", "unblocks that signal"),
+    Call("kill", "takes the Sentry's signal itself; kills the Sentry if its own wait fails"),
+]
+
 # The capabilities each keeps, when it runs with any: the rest go from its
 # effective, permitted, inheritable, ambient and bounding sets.
 SENTRY_CAPS = {
@@ -389,13 +399,19 @@ PROFILES = {
     "outbound": ("the outbound helper", OUTBOUND_HELPER, {}),
     "publish": ("the port forwarder", PUBLISH, {}),
     "udp-relay": ("the UDP relay", UDP_RELAY, {}),
+    "stand-in": ("the OCI pid file's stand-in", STAND_IN, {}),
 }
 # Its name (comm) once confined: what ps and the kernel's audit log show
 # (SENTRY_SELF_FILTER=log records name the process this way).
 COMM = {"sentry": b"sentry", "mount-helper": b"sentry-mounts", "janitor": b"sentry-janitor",
         "fd-holder": b"sentry-fdholder", "outbound": b"sentry-outbound",
-        "publish": b"sentry-publish", "udp-relay": b"sentry-udp"}
+        "publish": b"sentry-publish", "udp-relay": b"sentry-udp", "stand-in": b"sentry-standin"}
 PR_SET_NAME = 15
+# Killed by the kernel for a forbidden call, with no handler of ours: the
+# janitor (it outlives the Sentry, with no terminal to write to), and the
+# stand-in (its death by SIGSYS is the container's status, and the Sentry
+# dies with it)
+KILLED_BY_THE_KERNEL = ("janitor", "stand-in")
 
 
 # ---- loading -----------------------------------------------------------------
@@ -425,7 +441,7 @@ def build(profile, enforce=True, values=None):
     who, calls, _ = PROFILES[profile]
     if not enforce:
         default = pyseccomp.LOG
-    elif profile == "janitor":
+    elif profile in KILLED_BY_THE_KERNEL:
         default = pyseccomp.KILL_PROCESS
     else:
         default = pyseccomp.TRAP
@@ -466,7 +482,7 @@ def confine(profile, sentry_pid=0):
     privileges.prctl_bytes(PR_SET_NAME, COMM[profile])
     privileges.keep_only([privileges.CAPS[c] for c in caps])
     filt = build(profile, enforce, {"sentry_pid": sentry_pid})
-    if profile != "janitor":
+    if profile not in KILLED_BY_THE_KERNEL:
         from sentry._native import lib
         _names_to_native()
         if lib.sn_self_trap(who.encode(), SELF_FILTER_EXIT, sentry_pid):
@@ -499,11 +515,12 @@ def doc():
            "",
            "After set-up, each long-lived process of a sandbox loads a filter that allows only the",
            "calls listed for it (argument conditions: any one alternative must hold) and keeps only",
-           "the capabilities listed for it. Anything else: the Sentry and its helpers but the janitor print",
+           "the capabilities listed for it. Anything else: the Sentry and its helpers but the janitor "
+           "and the OCI stand-in print",
            "`sentry: internal error: <who> made syscall N (name), which its own filter forbids; "
            "stopping`",
-           f"and exit with status {SELF_FILTER_EXIT} (the guests die with the Sentry); the janitor is "
-           "killed by the kernel,",
+           f"and exit with status {SELF_FILTER_EXIT} (the guests die with the Sentry); the janitor and "
+           "the stand-in are killed by the kernel,",
            "which records it in its audit log. `SENTRY_SELF_FILTER=log` lets such calls run and has "
            "the kernel log them.", ""]
     for profile, (who, calls, caps) in PROFILES.items():

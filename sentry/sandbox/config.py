@@ -20,12 +20,15 @@ class Config:
                  hide=(), expose=(), audit=None, readonly_root=False, rlimits=(),
                  strace_time=None, strace_string_limit=32,
                  network="sandbox", net_allow=(), dns=(), publish=(),
-                 start_gate=None, before_exec=None, guest_seccomp=None, pass_fds=(),
+                 start_gate=None, before_exec=None, guest_seccomp=None, pass_fds=(), sysctl=None,
                  no_new_privs=False):
         self.argv = argv
         # the guest starts with no_new_privs set (the OCI process's
         # noNewPrivileges), as it does anyway when sentry's caller had it
         self.no_new_privs = no_new_privs
+        # the OCI spec's linux.sysctl: set by the namespace helper in the
+        # sandbox's IPC and network namespaces (vfs/mountns.py)
+        self.sysctl = dict(sysctl or {})
         # the OCI runtime's exec.fifo: the first process opens it to write
         # and so waits until `start` opens it to read, then says "0"; what
         # stops it before its execve it writes there too (guest.first_process)
@@ -163,7 +166,8 @@ TMPFS_SIZE = re.compile(r"[0-9]+[kmgKMG%]?")
 
 
 def parse_mount(spec):
-    """--mount type=bind,src=HOST,dst=/PATH[,ro][,sockets] | type=tmpfs,dst=/PATH[,size=N[k|m|g|%]]"""
+    """--mount type=bind,src=HOST,dst=/PATH[,ro][,sockets] (HOST a directory or a
+    regular file) | type=tmpfs,dst=/PATH[,size=N[k|m|g|%]]"""
     opts = {}
     for item in spec.split(","):
         key, eq, value = item.partition("=")
@@ -191,8 +195,8 @@ def parse_mount(spec):
             raise ConfigError(f"--mount {spec}: src is missing")
         if not os.path.exists(src):
             raise ConfigError(f"--mount {spec}: src {src}: no such file or directory")
-        if not os.path.isdir(src):
-            raise ConfigError(f"--mount {spec}: src {src}: only directories can be bound")
+        if not (os.path.isdir(src) or os.path.isfile(src)):
+            raise ConfigError(f"--mount {spec}: src {src}: only directories and regular files can be bound")
     return opts
 
 

@@ -50,7 +50,6 @@ def first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, helper)
     try:
         if os.read(ready_r, 1) != b"x":         # the Sentry could not trace us
             os._exit(125)
-        gate = _wait_at_gate(cfg.start_gate)
         _join_namespaces(helper)
         if userns:
             try:
@@ -58,7 +57,7 @@ def first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, helper)
             except OSError as e:
                 os.write(2, f"sentry: cannot enter a user namespace: {e.strerror}\n".encode())
                 os._exit(125)
-        _take_reserved_fds(mounts, keep=(setup_w.fileno(), gate, *cfg.pass_fds))
+        _take_reserved_fds(mounts, keep=(setup_w.fileno(), *cfg.pass_fds))
         # As the init of a PID namespace, it inherits the sandbox's orphans.
         privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
         _take_limits(cfg)
@@ -70,6 +69,11 @@ def first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, helper)
         startsignals.restore()
         privileges.drop_all()
         send_to_sentry(setup_w, userns)
+        # Set up all but the filter before the gate, so that the Sentry
+        # receives our fds and confines itself while `create` returns, and
+        # `start` waits for no more than the filter and the execve.  The
+        # gate is opened before the filter (which would trap the open).
+        gate = _wait_at_gate(cfg.start_gate)
         filt.load()
         # From here every call is trapped: PATH is searched inside the sandbox.
         if cfg.before_exec is not None:

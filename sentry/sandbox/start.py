@@ -49,7 +49,6 @@ def run(cfg, on_ready=None, control=None):
         selfconfine.mode()
     except ValueError as e:
         raise ConfigError(str(e))
-    privatedirs.remove_stale()
     # The guest's private /tmp goes where the host keeps temporary files; the
     # synthetic /proc, rewritten at every lookup, on a memory file system
     # when there is one (on these machines a symlink+rename costs ~0.7 ms on
@@ -92,6 +91,7 @@ def run(cfg, on_ready=None, control=None):
         kernel.uts["hostname"] = cfg.hostname
         kernel.audit = trail
         kernel.mountns = mountns
+        kernel.sysctl = mountns.sysctl if mountns is not None else {}     # /proc/sys shows them
         kernel.private_ipc = mountns is not None        # the guest joins its IPC namespace
         kernel.shm_capped = mountns is not None and mountns.shm_capped
         if cfg.network != "host":
@@ -322,8 +322,12 @@ def _start_mount_namespace(cfg, private):
     (vfs/mountns.py); None where no mount namespace can be had, and then
     no /dev/pts, and a tmpfs size= is refused."""
     try:
-        return _mountns.MountNamespace(private, network=cfg.network != "host")
+        return _mountns.MountNamespace(private, network=cfg.network != "host", sysctl=cfg.sysctl)
+    except _mountns.SysctlError as e:
+        raise ConfigError(str(e))
     except _mountns.Unavailable as e:
+        if cfg.sysctl:
+            raise ConfigError(f"sysctl: the sandbox's namespaces hold them, and none can be had here ({e})")
         if cfg.network != "host":
             raise ConfigError(f"--network={cfg.network}: the sandbox's network needs a private network namespace, "
                               f"and none can be had here ({e}): run as root or allow unprivileged user namespaces, "

@@ -7,6 +7,7 @@ that a rewritten `openat2` can name the mount's root without a host path.
 """
 import errno
 import os
+import stat
 
 from sentry.errors import SyscallError
 from sentry.host import openat2
@@ -44,7 +45,13 @@ def open_final(loc, flags=O_PATH):
 
 
 class Mount:
-    """A host directory seen at `path` in the sandbox."""
+    """A host directory, or a single host file, seen at `path` in the sandbox.
+
+    A file is rooted at its name inside its directory (`root_rel`), as a
+    hidden path's stand-in is (fsimpl/hidden.py): the mount's fd is the
+    directory's, and every lookup in the mount names that one file, its root
+    (a name below it is ENOTDIR).  It is the host's file itself, not a copy,
+    so what either side writes the other reads, as through a bind mount."""
 
     kind = "bind"
     stable_links = True    # its symlinks mean the same to every caller (vfs/linkcache.py)
@@ -67,7 +74,11 @@ class Mount:
         self.readonly = readonly
         if host_sockets is not None:
             self.host_sockets = host_sockets
-        self.fd = os.open(self.host_root, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        if os.path.isdir(self.host_root):
+            self.fd = os.open(self.host_root, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        else:
+            self.fd = _file_root(self.host_root)
+            self.root_rel = os.path.basename(self.host_root)
         self.guest_fd = None
         self.allows_exec = True
 
@@ -93,12 +104,35 @@ class Mount:
         """The location to act on for a change of kind `what` (CREATE, WRITE…)
         at resolved location loc; EROFS where this mount allows none.  An
         overlay copies up first and answers with the upper layer's twin."""
+        self.check_mount_point(loc.rel, what)
         self.check_move(loc.rel, what)
         if what in (WRITE, TRUNCATE):
             self.check_content_writable(loc.rel)
         else:
             self.check_writable()
         return loc
+
+    def check_mount_point(self, rel, what):
+        """The mount's own root (but the sandbox's /) cannot be removed or
+        renamed, as a mount point on Linux (EBUSY); nor can it be created:
+        a file's root gone from the host (its owner removed it) stays gone
+        (ENOENT) rather than made anew in the host's directory beside it."""
+        if rel == self.root_rel and self.path != "/":
+            if what in (REMOVE, MOVE):
+                raise SyscallError(errno.EBUSY)
+            if what == CREATE:
+                raise SyscallError(errno.ENOENT)
+
+    def spath_of(self, rel):
+        """The sandbox path of `rel`, a path below the mount's fd (what a
+        rewritten call restarted after a signal names: syscalls/file.py)."""
+        if self.root_rel == ".":
+            return self.path if rel == "." else self.path.rstrip("/") + "/" + rel
+        if rel == self.root_rel:
+            return self.path
+        if rel.startswith(self.root_rel + "/"):
+            return self.path.rstrip("/") + rel[len(self.root_rel):]
+        raise SyscallError(errno.ENOENT)
 
     def check_move(self, rel, what):
         """EBUSY for moving a directory that holds another mount's root:
@@ -167,6 +201,21 @@ class Mount:
             raise SyscallError(e.errno)
         finally:
             os.close(fd)
+
+
+def _file_root(host_path):
+    """An O_PATH fd on the directory of host file host_path, which must be a
+    regular file (a device node or a socket is never mounted alone: the
+    guest would reach the host object behind it)."""
+    parent, name = os.path.split(host_path)
+    fd = os.open(parent or "/", O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+            raise ValueError(f"{host_path}: not a directory or a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 DELETED = " (deleted)"

@@ -19,6 +19,7 @@ of the socket: at the Sentry's exit, even by SIGKILL.
 import errno
 import json
 import os
+import re
 import socket
 import stat
 import time
@@ -29,12 +30,17 @@ from sentry.vfs import netns
 
 SHMMAX = 1 << 40                  # the sandbox's largest System V shared memory segment
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWIPC = 0x00020000, 0x10000000, 0x40000000, 0x08000000
-MS_RDONLY, MS_NOSUID, MS_NOEXEC, MS_REMOUNT = 1, 2, 8, 32
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 O_PATH = 0o10000000
 
 class Unavailable(Exception):
     """No mount namespace can be had here (unprivileged user namespaces off)."""
+
+
+class SysctlError(Exception):
+    """A sysctl asked for (the OCI spec's linux.sysctl) that the sandbox's
+    namespaces refused: the kernel's errno, in one line."""
 
 
 def _check(r):
@@ -52,7 +58,7 @@ def _mount(source, target, fstype, flags, data=None):
 class MountNamespace:
     """The Sentry's end: requests to the helper, one at a time."""
 
-    def __init__(self, workdir, network=False):
+    def __init__(self, workdir, network=False, sysctl=None):
         """workdir: the Sentry's private directory (mount points go there).
         network: the helper takes a private network namespace too, with its
         loopback up, for the guest to join (self.netns_fd, and, when the
@@ -60,7 +66,10 @@ class MountNamespace:
         which the guest must enter first; sentry/sandbox/guest.py).
         Always a private IPC namespace too (self.ipcns_fd): the sandbox's own
         System V IPC objects and POSIX message queues, apart from the
-        host's and other sandboxes'."""
+        host's and other sandboxes'.
+        sysctl: {"kernel.msgmax": "4096", "net.core.somaxconn": "64" ...}, set
+        in those namespaces before anything runs there (names checked by the
+        caller: sentry/oci/spec.py); self.sysctl: what they read back."""
         self.netns_fd = self.userns_fd = self.ipcns_fd = None
         self.interfaces = {}          # the sandbox's interfaces: name -> index
         self.scratch = os.path.join(workdir, "unix-bind")
@@ -75,7 +84,7 @@ class MountNamespace:
             try:
                 self.sock.close()
                 if os.fork() == 0:
-                    _serve(theirs, uid, gid, root, sentry, network)
+                    _serve(theirs, uid, gid, root, sentry, network, sysctl or {})
             finally:
                 os._exit(0)
         theirs.close()
@@ -86,7 +95,10 @@ class MountNamespace:
             raise Unavailable("the mount namespace helper did not start")
         if reply.get("errno"):
             self.close()
+            if reply.get("sysctl"):
+                raise SysctlError(f"sysctl {reply['sysctl']}: {os.strerror(reply['errno'])}")
             raise Unavailable(reply.get("why") or os.strerror(reply["errno"]))
+        self.sysctl = reply.get("sysctl", {})
         self.shm_capped = bool(reply.get("shm_capped"))
         self.interfaces = reply.get("interfaces", {})
         if len(fds) != (1 if root else 2) + bool(network):
@@ -188,7 +200,7 @@ class MountNamespace:
 
 # ---- the helper's side ---------------------------------------------------------
 
-def _serve(sock, uid, gid, root, sentry, network=False):
+def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
     # stderr stays: the line of its own filter's SIGSYS handler goes there
     for lo, hi in ((0, 2), (3, sock.fileno()), (sock.fileno() + 1, 1 << 16)):
         if lo < hi:
@@ -217,6 +229,10 @@ def _serve(sock, uid, gid, root, sentry, network=False):
             net = _Network()
             started["interfaces"] = net.interfaces
             ns.append(os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC))
+        started["sysctl"] = _set_sysctls(sysctl, network)
+    except _SysctlFailed as e:
+        socket.send_fds(sock, [json.dumps({"errno": e.errno, "sysctl": e.key}).encode()], [])
+        return
     except OSError as e:
         socket.send_fds(sock, [json.dumps({"errno": e.errno, "why": f"{e.strerror} ({e.filename or 'unshare'})"}).encode()], [])
         return
@@ -285,6 +301,63 @@ def _enter(uid, gid, root, network=False):
                 f.write(text)
     # nothing mounted here may propagate back to the host's namespace
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+
+class _SysctlFailed(OSError):
+    def __init__(self, key, errno_):
+        super().__init__(errno_, os.strerror(errno_))
+        self.key = key
+
+
+# The sysctls a namespace of the helper's holds: the IPC namespace's (System V
+# limits, POSIX message queues) and, with a network of its own, the network
+# namespace's.  kernel.shmmax stays at most SHMMAX (see _serve).
+IPC_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+               "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}
+_SYSCTL_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[A-Za-z0-9_-]+)+")
+
+
+def sysctl_refused(key, value, network):
+    """Why sysctl key=value cannot be set in the sandbox's namespaces, or
+    None: it must be one of theirs (never the host's), and shmmax no larger
+    than the cap that keeps segments off the staging area."""
+    if not _SYSCTL_NAME.fullmatch(key):
+        return "not a sysctl name"
+    if key in IPC_SYSCTLS or key.startswith("fs.mqueue."):
+        if key == "kernel.shmmax" and not (value.strip().isdigit() and int(value) <= SHMMAX):
+            return f"at most {SHMMAX} in sentry (larger segments could reach the Sentry's staging area)"
+        return None
+    if key.startswith("net."):
+        return None if network else "not allowed in the host's network namespace"
+    return "not in a separate kernel namespace"
+
+
+def _set_sysctls(sysctl, network):
+    """Write each sysctl here, in the sandbox's IPC and network namespaces
+    (a /proc/sys file names the writer's namespace's value), and read it back
+    as the kernel now shows it: {name: text}."""
+    shown = {}
+    for key, value in sysctl.items():
+        if sysctl_refused(key, value, network):
+            raise _SysctlFailed(key, errno.EPERM)
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+            with open(path) as f:
+                shown[key] = f.read()
+        except OSError as e:
+            raise _SysctlFailed(key, e.errno)
+    return shown
+
+
+def empty_proc():
+    """Put the calling process in a mount namespace of its own (with a user
+    namespace of its own when unprivileged) whose /proc is an empty,
+    read-only tmpfs: a host program that joins its mount namespace to read
+    /proc (podman top: sentry/oci/standin.py) finds no process there."""
+    _enter(os.getuid(), os.getgid(), os.geteuid() == 0)
+    _mount("tmpfs", "/proc", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
 
 
 class _Network:
