@@ -1005,14 +1005,15 @@ def test_a_failing_start_container_hook_fails_start(oci, tmp_path):
 
 def test_hook_timeout_kills_it_and_fails(oci, tmp_path):
     hooks = _hooks(tmp_path)
-    hooks["createRuntime"] = [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]
+    # a duration no other process on the machine sleeps, for the pgrep below
+    hooks["createRuntime"] = [{"path": "/bin/sleep", "args": ["sleep", "31.4159"], "timeout": 1}]
     t = time.monotonic()
     r = oci.cmd("create", "--bundle", _hooked_bundle(oci, tmp_path, hooks), "t")
     assert r.returncode == 1 and r.stderr.strip().endswith(
         "error running createRuntime hook #0: hook ran past specified timeout of 1.0s"), r.stderr
     assert time.monotonic() - t < 15
     assert [l[0] for l in _log(tmp_path)] == ["prestart", "poststop"]
-    assert subprocess.run(["pgrep", "-f", "^sleep 30$"], capture_output=True).stdout == b""
+    assert subprocess.run(["pgrep", "-f", "^sleep 31.4159$"], capture_output=True).stdout == b""
 
 
 def test_failing_poststart_and_poststop_hooks_only_warn(oci, tmp_path):
