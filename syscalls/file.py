@@ -67,16 +67,22 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
     creat = flags & O_CREAT and not flags & O_PATH
     tmpfile = (flags & O_TMPFILE) == O_TMPFILE
     follow = not (flags & O_NOFOLLOW) and not (creat and flags & O_EXCL)
+    last = _creat_last(path) if creat else None
+    if last == "slash":
+        # Linux's open_last_lookups: a name with a trailing "/" is never
+        # created nor looked up, once its parent is found
+        lookup(call, dirfd, path.rstrip(b"/"), follow=False, must_exist=False, scope=scope)
+        raise SyscallError(errno.EISDIR)
     try:
-        loc = lookup(call, dirfd, path, follow=follow, must_exist=not creat, identity=True, scope=scope)
+        # a path ending in "." or ".." names a directory that must exist
+        loc = lookup(call, dirfd, path, follow=follow, must_exist=not creat or last == "dots",
+                     identity=True, scope=scope)
     except UnnamedTarget as unnamed:
         return _reopen_unnamed(call, unnamed, flags)
-    if path.endswith(b"/") and creat and not loc.exists:
-        raise SyscallError(errno.EISDIR)
+    if creat and flags & O_EXCL and loc.exists:
+        raise SyscallError(errno.EEXIST)       # do_open: before the file's type is looked at
     if loc.exists and stat.S_ISLNK(loc.st.st_mode) and not flags & O_PATH:
         raise SyscallError(errno.ELOOP)
-    if creat and flags & O_EXCL and loc.exists:
-        raise SyscallError(errno.EEXIST)
     if loc.exists and not flags & O_PATH:
         # Linux's do_open: the type's errors before the permission check
         if creat and stat.S_ISDIR(loc.st.st_mode):
@@ -149,6 +155,17 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
             owner.setgid_restored(call, task, result, loc)
         return None
     return Rewrite(SYS_OPENAT2, args, on_exit=created)
+
+
+def _creat_last(path):
+    """What an O_CREAT open's path ends in, as Linux's walk tells: "dots"
+    ("." or "..", or "/": a directory), "slash" (a name with a trailing
+    "/"), or None (a name)."""
+    stripped = path.rstrip(b"/")
+    name = stripped.rpartition(b"/")[2]
+    if not stripped or name in (b".", b".."):
+        return "dots"
+    return "slash" if stripped != path else None
 
 
 def _keeps_setgid(call, loc, mode):
