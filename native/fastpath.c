@@ -7,7 +7,9 @@
  * found needs no Python either: a file of a host directory, an overlay file
  * that need not be copied up first (changes, and directories of the lower
  * layer, which Python copies up before the guest sees them, go to Python),
- * an allowed node of /dev.  Anything else returns 0 and goes to Python.
+ * an allowed node of /dev; and an open that creates a file where nothing
+ * need be prepared for it (create_open).  Anything else returns 0 and goes
+ * to Python.
  * fchmod, fchown and futimens on a guest fd are answered here too, on the
  * Sentry's duplicate of the fd (below).
  */
@@ -122,22 +124,27 @@ static int start_dir(int tid, int dirfd, const char *path, char *out, size_t siz
 }
 
 #define DECLINE (-100000)      /* not plain: Python */
+#define ABSENT (-100001)       /* the last name is not there, its parent is */
 
 static struct sn_walk walk;    /* the tracer is one thread */
 
 /* Resolve path from start as the walk does: an O_PATH fd on what it names
  * and *m the entry holding it, -errno, or DECLINE (Python's: something
- * Python serves, or an overlay directory not yet copied up). */
-static int fast_lookup(const char *start, const char *path, int follow, struct sn_mount **m)
+ * Python serves, or an overlay directory not yet copied up).  With
+ * must_exist 0, a last name that is not there (its parent is) is ABSENT,
+ * *m the entry it would be made in and walk.rel its path there. */
+static int fast_lookup(const char *start, const char *path, int follow, int must_exist, struct sn_mount **m)
 {
 	struct sn_table *t = sn_current;
 	if (!t) return DECLINE;
-	sn_walk_init(&walk, start, path, (follow ? SN_WALK_FOLLOW : 0) | SN_WALK_MUST_EXIST | SN_WALK_RECORD, 0);
+	sn_walk_init(&walk, start, path, (follow ? SN_WALK_FOLLOW : 0) | (must_exist ? SN_WALK_MUST_EXIST : 0)
+		     | SN_WALK_RECORD, 0);
 	int r = sn_walk(t, &walk);
 	if (r < 0) return r;
-	if (r != SN_WALK_DONE) return DECLINE;
-	if (walk.python || walk.fd < 0) return DECLINE;
+	if (r != SN_WALK_DONE || walk.python) return DECLINE;
 	*m = &t->m[walk.index];
+	if (!walk.exists) return ABSENT;
+	if (walk.fd < 0) return DECLINE;
 	const struct stat *st = (const struct stat *)walk.st;
 	int plain = (*m)->fast
 		&& !((*m)->kind == SN_MOUNT_LOWER && S_ISDIR(st->st_mode))
@@ -156,7 +163,7 @@ static int fast_lookup(const char *start, const char *path, int follow, struct s
 int sn_fast_resolve(const char *start, const char *path, int follow, int *index, char *rel_out, size_t size, void *st144)
 {
 	struct sn_mount *m;
-	int fd = fast_lookup(start, path, follow, &m);
+	int fd = fast_lookup(start, path, follow, 1, &m);
 	if (fd == DECLINE) return 1;
 	if (fd < 0) return fd == -ENOENT || fd == -ENOTDIR ? fd : 1;
 	int r = 1;
@@ -198,7 +205,7 @@ static int stage(int tid, uint64_t addr, const void *buf, size_t len)
 	return sn_stage(tid, addr, buf, len) == 0;
 }
 
-enum { STAT, LSTAT, FSTATAT, STATX, ACCESS, FACCESSAT, FACCESSAT2, OPEN, OPENAT, EXECVE, STATFS };
+enum { STAT, LSTAT, FSTATAT, STATX, ACCESS, FACCESSAT, FACCESSAT2, OPEN, OPENAT, CREAT, EXECVE, STATFS };
 
 static int kind_of(uint64_t nr)
 {
@@ -212,6 +219,7 @@ static int kind_of(uint64_t nr)
 	case SYS_faccessat2: return FACCESSAT2;
 	case SYS_open: return OPEN;
 	case SYS_openat: return OPENAT;
+	case SYS_creat: return CREAT;
 	case SYS_execve: return EXECVE;
 	case SYS_statfs: return STATFS;
 	}
@@ -310,6 +318,57 @@ static int fd_attrs(int tid, sn_regs *r)
 	return 1;
 }
 
+/* The guest's open becomes openat2(<m's hidden fd>, rel, {flags, mode,
+ * RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS}), path and open_how staged in the
+ * thread's read-only slot, run in its own context (syscalls/file.py
+ * open_rewrite's Rewrite).  1 done, 0 Python's (no slot mapped yet). */
+static int stage_open(int tid, sn_regs *r, const struct sn_mount *m, const char *rel, uint64_t flags, uint64_t mode)
+{
+	uint64_t slot = slot_of(tid);
+	if (!slot) return 0;
+	flags &= VALID_OPEN_FLAGS;
+	if (flags & O_PATH_) flags &= O_PATH_FLAGS;
+	else flags |= O_LARGEFILE;
+	char blob[PATH_MAX_ + 32];
+	size_t len = strlen(rel) + 1, at = (len + 7) & ~7UL;
+	uint64_t how[3] = { flags, mode, RESOLVE_CONFINED };
+	if (at + sizeof how > sizeof blob) return 0;
+	memcpy(blob, rel, len);
+	memset(blob + len, 0, at - len);
+	memcpy(blob + at, how, sizeof how);
+	if (!stage(tid, slot, blob, at + sizeof how)) return 0;
+	r->orig_rax = SYS_openat2;
+	r->rdi = m->guest_fd;
+	r->rsi = slot;
+	r->rdx = slot + at;
+	r->r10 = sizeof how;
+	ptrace(PTRACE_SETREGS, tid, 0, r);
+	ptrace(PTRACE_CONT, tid, 0, 0);
+	return 1;
+}
+
+/* open(O_CREAT) of a name that is not there, in entry `index` at rel (the
+ * walk's answer: a final symlink already followed, unless O_EXCL), as
+ * open_rewrite makes it when the new file needs nothing of Python: the
+ * caller has declined a task that checks files or whose new files are not
+ * the Sentry's uid's (owner.creator, adopted at the syscall exit), O_TMPFILE,
+ * O_NOATIME and a final "/".  Declined here: a mount that must prepare the
+ * change (a read-only one: EROFS; an overlay directory to copy up first),
+ * the S_ISGID that _keeps_setgid may give back, and a parent the guest's
+ * host process may not write (the Sentry creates the file and hands it
+ * over).  Otherwise the guest's process creates it, confined, as Python
+ * would have it do: the kernel applies the guest's umask, its inotify
+ * watches and its limits, and O_EXCL if asked. */
+static int create_open(int tid, sn_regs *r, int index, const char *rel, uint64_t flags, uint64_t mode)
+{
+	struct sn_table *t = sn_current;
+	if (!sn_table_creates_in_place(t, index, rel)) return 0;
+	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) return 0;
+	const struct sn_mount *m = &t->m[index];
+	if (!sn_host_may_open(m->fd, rel, flags, 0, 0, 0, 0)) return 0;
+	return stage_open(tid, r, m, rel, flags, mode);
+}
+
 /* Returns 1 when the seccomp stop was answered here. */
 int sn_fast_path(int tid, sn_regs *r)
 {
@@ -328,7 +387,7 @@ int sn_fast_path(int tid, sn_regs *r)
 	case ACCESS:
 		if ((uint32_t)r->rsi & ~7u) return 0;    /* a bad mode: Python's EINVAL */
 		path_addr = r->rdi; break;
-	case STAT: case OPEN: case EXECVE: case STATFS:
+	case STAT: case OPEN: case CREAT: case EXECVE: case STATFS:
 		path_addr = r->rdi; break;
 	case LSTAT:
 		path_addr = r->rdi; follow = 0; break;
@@ -358,20 +417,25 @@ int sn_fast_path(int tid, sn_regs *r)
 	}
 	if (kind == FSTATAT || kind == STATX || kind == FACCESSAT || kind == FACCESSAT2 || kind == OPENAT)
 		dirfd = (int)r->rdi;
-	if (kind == OPEN) flags = (uint32_t)r->rsi;
-	if (kind == OPEN || kind == OPENAT) {
-		/* creating is Python's; O_CREAT of a file that exists is taken here.
-		 * O_TMPFILE, and O_CREAT | O_DIRECTORY (EINVAL before any lookup):
-		 * Python's too (syscalls/file.py check_open_flags) */
-		if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL) || (flags & O_TMPFILE_ & ~O_DIRECTORY)
-		    || (flags & (O_CREAT | O_DIRECTORY)) == (O_CREAT | O_DIRECTORY))
+	/* open's flags and mode are ints (creat(2): O_CREAT|O_WRONLY|O_TRUNC) */
+	uint64_t mode = 0;
+	if (kind == OPEN) { flags = (uint32_t)r->rsi; mode = (uint32_t)r->rdx & 07777; }
+	if (kind == OPENAT) mode = (uint32_t)r->r10 & 07777;
+	if (kind == CREAT) { flags = O_CREAT | O_WRONLY | O_TRUNC; mode = (uint32_t)r->rsi & 07777; }
+	int creat = 0;
+	if (kind == OPEN || kind == OPENAT || kind == CREAT) {
+		/* O_TMPFILE, and O_CREAT | O_DIRECTORY (EINVAL before any lookup):
+		 * Python's (syscalls/file.py check_open_flags) */
+		if ((flags & O_TMPFILE_ & ~O_DIRECTORY) || (flags & (O_CREAT | O_DIRECTORY)) == (O_CREAT | O_DIRECTORY))
 			return 0;
 		/* O_NOATIME: the owner or CAP_FOWNER, which Python checks */
 		if (flags & 01000000) return 0;
-		/* should the file vanish before the kernel opens it, the kernel
-		 * creates it as the Sentry's uid: a creator of other ids is Python's */
+		/* what it creates (or the kernel, should the file vanish before it
+		 * opens it) is the Sentry's uid's: a creator of other ids is Python's */
 		if ((flags & O_CREAT) && sn_ident_foreign_creator(tid)) return 0;
-		follow = !(flags & O_NOFOLLOW);
+		creat = (flags & O_CREAT) && !(flags & O_PATH_);
+		/* O_CREAT | O_EXCL never follows a final symlink: it is there */
+		follow = !(flags & O_NOFOLLOW) && !(creat && (flags & O_EXCL));
 	}
 
 	char given[PATH_MAX_], start[PATH_MAX_];
@@ -384,11 +448,11 @@ int sn_fast_path(int tid, sn_regs *r)
 		if (given[len - 1] == '/' || (given[len - 1] == '.' && (len == 1 || given[len - 2] == '/'))) return 0;
 	}
 	struct sn_mount *m;
-	int fd = fast_lookup(start, given, follow, &m);
+	int fd = fast_lookup(start, given, follow, !creat, &m);
 	if (fd == DECLINE) return 0;
 	const char *rel = walk.rel;
+	if (fd == ABSENT) return create_open(tid, r, (int)(m - sn_current->m), rel, flags, mode);
 	if (fd < 0) {
-		if (fd == -ENOENT && (flags & O_CREAT)) return 0;    /* to be created: Python */
 		if (fd == -ENOENT || fd == -ENOTDIR) {
 			sn_answer(tid, r, fd);
 			return 1;
@@ -398,6 +462,12 @@ int sn_fast_path(int tid, sn_regs *r)
 	int handled = 0;
 	struct stat st;
 	memcpy(&st, walk.st, sizeof st);      /* the walk's lstat of it */
+	if (creat && (flags & O_EXCL)) {
+		/* it is there (a final symlink not followed): do_open's first word */
+		sn_answer(tid, r, -EEXIST);
+		handled = 1;
+		goto out;
+	}
 
 	switch (kind) {
 	case STAT: case LSTAT: case FSTATAT: {
@@ -430,9 +500,8 @@ int sn_fast_path(int tid, sn_regs *r)
 		handled = 1;
 		break;
 	}
-	case OPEN: case OPENAT: {
+	case OPEN: case OPENAT: case CREAT: {
 		int dev = m->kind == SN_MOUNT_DEV && strcmp(rel, ".");
-		uint64_t mode = 0;
 		if (S_ISLNK(st.st_mode) && !(flags & O_PATH_)) { sn_answer(tid, r, -ELOOP); handled = 1; break; }
 		if ((flags & O_CREAT) && (flags & O_PATH_)) flags &= ~(uint64_t)O_CREAT;
 		if ((flags & O_CREAT) && S_ISDIR(st.st_mode)) { sn_answer(tid, r, -EISDIR); handled = 1; break; }
@@ -445,8 +514,8 @@ int sn_fast_path(int tid, sn_regs *r)
 			/* the file exists: on a mount the guest cannot create in, the
 			 * kernel must not be able to create it either if it vanishes */
 			if (m->readonly || dev) flags &= ~(uint64_t)O_CREAT;
-			else mode = (kind == OPEN ? r->rdx : r->r10) & 07777;
 		}
+		if (!(flags & O_CREAT)) mode = 0;
 		/* the host would refuse the guest's host process what its
 		 * emulated capabilities allow (a mode-000 file, a directory it
 		 * may not search): Python opens it and hands the fd over.  Only
@@ -456,26 +525,7 @@ int sn_fast_path(int tid, sn_regs *r)
 		if (handover && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || (flags & O_PATH_))
 		    && !sn_host_may_open(m->fd, rel, flags, 1, st.st_mode, st.st_uid, st.st_gid))
 			goto out;
-		uint64_t slot = slot_of(tid);
-		if (!slot) goto out;
-		flags &= VALID_OPEN_FLAGS;
-		if (flags & O_PATH_) flags &= O_PATH_FLAGS;
-		else flags |= O_LARGEFILE;
-		char blob[PATH_MAX_ + 32];
-		size_t len = strlen(rel) + 1, at = (len + 7) & ~7UL;
-		memcpy(blob, rel, len);
-		memset(blob + len, 0, at - len);
-		uint64_t how[3] = { flags, mode, RESOLVE_CONFINED };
-		memcpy(blob + at, how, sizeof how);
-		if (at + sizeof how > 8192 || !stage(tid, slot, blob, at + sizeof how)) goto out;
-		r->orig_rax = SYS_openat2;
-		r->rdi = m->guest_fd;
-		r->rsi = slot;
-		r->rdx = slot + at;
-		r->r10 = sizeof how;
-		ptrace(PTRACE_SETREGS, tid, 0, r);
-		ptrace(PTRACE_CONT, tid, 0, 0);
-		handled = 1;
+		handled = stage_open(tid, r, m, rel, flags, mode);
 		break;
 	}
 	case STATFS: {

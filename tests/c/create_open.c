@@ -1,0 +1,294 @@
+/* open(O_CREAT) of new files, with its errors: what native/fastpath.c
+ * answers in C (create_open) and the cases it leaves to Python.  Prints one
+ * line per call (result, errno name) and the mode and owner of what was
+ * made; nothing that differs between runs or between a sandbox and Linux
+ * (no inode, no time, no absolute path).
+ *
+ * Usage: create_open DIR [RODIR [HIDDEN]]
+ *   DIR     an empty writable directory: the cases to compare with Linux,
+ *           last those of a process that dropped root to uid 1000 (so run as
+ *           root); DIR must let uid 1000 search it
+ *   RODIR   a directory of a read-only mount (EROFS), sandbox only
+ *   HIDDEN  a hidden directory (an empty stand-in), sandbox only
+ *
+ *        create_open loop DIR N
+ *           creates N new files in DIR (O_CREAT|O_EXCL); prints "calls: N"
+ *
+ *        create_open race DIR HOSTDIR FDDIR SECONDS
+ *           threads create files below DIR/r while others swap DIR/r/sub
+ *           for symlinks to HOSTDIR (a host directory the sandbox shows
+ *           read-only, or a hidden one), the path string in memory for one
+ *           naming HOSTDIR, and the directory fd they create through for
+ *           one on FDDIR (a read-only mount's directory, writable on the
+ *           host); prints how many creations succeeded. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "transcript.h"
+
+static void show(const char *what)
+{
+	struct stat st;
+	if (lstat(what, &st)) { printf("%s: lstat %s\n", what, strerrorname_np(errno)); errno = 0; return; }
+	printf("%s: type %o mode %04o uid %u gid %u size %ld\n", what, st.st_mode >> 12, st.st_mode & 07777,
+	       st.st_uid, st.st_gid, (long)st.st_size);
+}
+
+static long openat_(int dirfd, const char *path, int flags, int mode)
+{
+	long fd = openat(dirfd, path, flags, mode);
+	if (fd >= 0) {
+		close((int)fd);
+		return 0;          /* the number says nothing */
+	}
+	return fd;
+}
+
+#define O(path, flags, mode) openat_(AT_FDCWD, path, flags, mode)
+
+static long closed(long fd)
+{
+	if (fd >= 0) close((int)fd);
+	return fd < 0 ? fd : 0;
+}
+
+static void cases(void)
+{
+	T(O("f1", O_WRONLY | O_CREAT, 0640));
+	show("f1");
+	T(O("f1", O_WRONLY | O_CREAT, 0600));           /* there: opened, mode unchanged */
+	show("f1");
+	T(O("f2", O_RDWR | O_CREAT | O_EXCL, 0777));
+	show("f2");
+	T(O("f2", O_RDWR | O_CREAT | O_EXCL, 0777));    /* EEXIST */
+	T(O("f3", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0666));
+	show("f3");
+	T(closed(syscall(SYS_creat, "f4", 0751)));
+	show("f4");
+	T(closed(syscall(SYS_open, "f5", O_WRONLY | O_CREAT | 0x80000000u, 0100644 | 0x70000)));   /* type bits dropped */
+	show("f5");
+	T(O("f6", O_RDONLY | O_CREAT, 0));
+	show("f6");
+	T(O("f7", O_WRONLY | O_CREAT, 07777));
+	show("f7");
+	umask(077);
+	T(O("u1", O_WRONLY | O_CREAT, 0666));
+	show("u1");
+	umask(0);
+	T(O("u2", O_WRONLY | O_CREAT, 0666));
+	show("u2");
+	umask(022);
+
+	/* the last name a symlink */
+	T(symlink("f1", "l1"));
+	T(O("l1", O_WRONLY | O_CREAT, 0600));            /* opens f1 */
+	T(O("l1", O_WRONLY | O_CREAT | O_EXCL, 0600));   /* EEXIST */
+	T(O("l1", O_WRONLY | O_CREAT | O_NOFOLLOW, 0600)); /* ELOOP */
+	T(symlink("made-by-link", "dangling"));
+	T(O("dangling", O_WRONLY | O_CREAT | O_EXCL, 0600));   /* EEXIST: not followed */
+	show("made-by-link");
+	T(O("dangling", O_WRONLY | O_CREAT, 0604));        /* creates its target */
+	show("made-by-link");
+	T(symlink("sub/deeper", "dangling2"));
+	T(O("dangling2", O_WRONLY | O_CREAT, 0600));       /* ENOENT: no sub */
+	T(symlink("loop", "loop"));
+	T(O("loop", O_WRONLY | O_CREAT, 0600));            /* ELOOP */
+
+	/* directories and trailing slashes */
+	T(mkdir("d", 0755));
+	T(O("d", O_WRONLY | O_CREAT, 0600));               /* EISDIR */
+	T(O("d", O_RDONLY | O_CREAT, 0600));               /* EISDIR */
+	T(O("new/", O_WRONLY | O_CREAT, 0600));            /* EISDIR */
+	T(O("new/.", O_WRONLY | O_CREAT, 0600));
+	T(O("d/", O_RDONLY | O_CREAT, 0600));
+	T(O("f1/", O_RDONLY | O_CREAT, 0600));             /* ENOTDIR */
+	T(O("d/../f8", O_WRONLY | O_CREAT, 0600));
+	show("f8");
+	T(O("./d/./f9", O_WRONLY | O_CREAT, 0600));
+	show("d/f9");
+	T(O("missing/f", O_WRONLY | O_CREAT, 0600));       /* ENOENT */
+	T(O("f1/f", O_WRONLY | O_CREAT, 0600));            /* ENOTDIR */
+	T(O("new", O_WRONLY | O_CREAT | O_DIRECTORY, 0600)); /* EINVAL */
+	T(O("", O_WRONLY | O_CREAT, 0600));                /* ENOENT */
+	show("new");
+	int d = open("d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	T(openat_(d, "at1", O_WRONLY | O_CREAT | O_EXCL, 0620));
+	show("d/at1");
+	T(openat_(d, "../at2", O_WRONLY | O_CREAT, 0620));
+	show("at2");
+	T(openat_(987, "at3", O_WRONLY | O_CREAT, 0620));  /* EBADF */
+	int f = open("f1", O_RDONLY | O_CLOEXEC);
+	T(openat_(f, "at4", O_WRONLY | O_CREAT, 0620));    /* ENOTDIR */
+	close(f);
+	close(d);
+
+	/* ENAMETOOLONG */
+	char name[300], path[4200];
+	memset(name, 'n', 256);
+	name[256] = 0;
+	T(O(name, O_WRONLY | O_CREAT, 0600));
+	name[255] = 0;
+	T(O(name, O_WRONLY | O_CREAT, 0600));
+	T(unlink(name));
+	size_t at = 0;
+	while (at < 4100) { memcpy(path + at, "d/../", 5); at += 5; }
+	strcpy(path + at, "x");
+	T(O(path, O_WRONLY | O_CREAT, 0600));
+
+	/* a set-group-id directory of another group (root may chown) */
+	T(mkdir("sg", 0777));
+	T(chown("sg", -1, 4242));
+	T(chmod("sg", 02777));
+	T(O("sg/plain", O_WRONLY | O_CREAT, 0644));
+	show("sg/plain");
+	T(O("sg/setgid", O_WRONLY | O_CREAT, 02755));
+	show("sg/setgid");
+	T(O("sg/setgid-nox", O_WRONLY | O_CREAT, 02644));
+	show("sg/setgid-nox");
+}
+
+/* as uid 1000 (gid 0): its new files are its own; its search and write
+ * permissions are checked */
+static void dropped(void)
+{
+	T(mkdir("open", 0777));
+	T(chmod("open", 0777));
+	T(mkdir("shut", 0755));
+	T(chown("sg", 1000, -1));
+	if (setgid(0) || setuid(1000)) { printf("setuid: %s\n", strerrorname_np(errno)); return; }
+	T(O("open/mine", O_WRONLY | O_CREAT | O_EXCL, 0644));
+	show("open/mine");
+	T(O("shut/mine", O_WRONLY | O_CREAT, 0644));       /* EACCES */
+	T(O("sg/mine", O_WRONLY | O_CREAT, 02755));        /* not of group 4242: S_ISGID dropped */
+	show("sg/mine");
+	T(O("f1", O_WRONLY | O_CREAT, 0644));              /* root's 0640: EACCES */
+	T(O("open/mine", O_WRONLY | O_CREAT | O_EXCL, 0644));
+}
+
+/* ---- the race ---------------------------------------------------------------- */
+
+static volatile int stop;
+static char *host_dir;
+static char racy[4096];        /* a path the kernel would read, changed under it */
+static int made;
+
+static void *swap_links(void *arg)
+{
+	(void)arg;
+	while (!stop) {
+		rename("r/sub", "r/real");
+		symlink(host_dir, "r/sub");
+		unlink("r/sub");
+		symlink("../../../../../../../..", "r/sub");
+		unlink("r/sub");
+		rename("r/real", "r/sub");
+	}
+	return NULL;
+}
+
+static void *swap_string(void *arg)
+{
+	(void)arg;
+	char host[4096];
+	snprintf(host, sizeof host, "%s/from-string", host_dir);
+	while (!stop) {
+		strcpy(racy, host);
+		strcpy(racy, "r/sub/from-string");
+	}
+	return NULL;
+}
+
+static void *swap_fd(void *arg)
+{
+	int *fds = arg;          /* [the fd the creators name, a writable dir, FDDIR] */
+	while (!stop) {
+		dup2(fds[2], fds[0]);
+		dup2(fds[1], fds[0]);
+	}
+	return NULL;
+}
+
+static void *create(void *arg)
+{
+	int *fds = arg;
+	char p[64];
+	for (int i = 0; !stop; i++) {
+		snprintf(p, sizeof p, "r/sub/f%d", i % 64);
+		int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd >= 0) { close(fd); __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED); unlink(p); }
+		fd = open(racy, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd >= 0) { close(fd); __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED); unlink(racy); }
+		snprintf(p, sizeof p, "by-fd%d", i % 64);
+		fd = openat(fds[0], p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd >= 0) { close(fd); __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED); unlinkat(fds[1], p, 0); }
+	}
+	return NULL;
+}
+
+static int race(const char *dir, const char *host, const char *fddir, int seconds)
+{
+	host_dir = (char *)host;
+	if (chdir(dir) || (mkdir("r", 0755) && errno != EEXIST) || (mkdir("r/sub", 0755) && errno != EEXIST)) {
+		perror("race setup");
+		return 1;
+	}
+	strcpy(racy, "r/sub/from-string");
+	int fds[3] = { 900, open("r/sub", O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+		       open(fddir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) };
+	if (fds[1] < 0 || fds[2] < 0 || dup2(fds[1], fds[0]) < 0) { perror("race fds"); return 1; }
+	pthread_t t[6];
+	pthread_create(&t[0], NULL, swap_links, NULL);
+	pthread_create(&t[1], NULL, swap_string, NULL);
+	pthread_create(&t[2], NULL, swap_fd, fds);
+	for (int i = 3; i < 6; i++) pthread_create(&t[i], NULL, create, fds);
+	struct timespec ts = { seconds, 0 };
+	nanosleep(&ts, NULL);
+	stop = 1;
+	for (int i = 0; i < 6; i++) pthread_join(t[i], NULL);
+	printf("race: created %d\n", made);
+	return 0;
+}
+
+static int loop(const char *dir, int n)
+{
+	char p[4096];
+	for (int i = 0; i < n; i++) {
+		snprintf(p, sizeof p, "%s/loop%d", dir, i);
+		int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0) { perror(p); return 1; }
+		close(fd);
+	}
+	printf("calls: %d\n", n);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 4 && !strcmp(argv[1], "loop")) return loop(argv[2], atoi(argv[3]));
+	if (argc == 6 && !strcmp(argv[1], "race")) return race(argv[2], argv[3], argv[4], atoi(argv[5]));
+	if (argc < 2 || chdir(argv[1])) { fprintf(stderr, "usage: create_open DIR [RODIR [HIDDEN]]\n"); return 2; }
+	umask(022);
+	cases();
+	if (argc > 2) {
+		char p[4096];
+		snprintf(p, sizeof p, "%s/new", argv[2]);
+		T(O(p, O_WRONLY | O_CREAT, 0600));             /* EROFS */
+		T(O(p, O_WRONLY | O_CREAT | O_EXCL, 0600));
+		snprintf(p, sizeof p, "%s/file", argv[2]);
+		T(O(p, O_RDONLY | O_CREAT, 0600));             /* there: opened */
+		T(O(p, O_WRONLY | O_CREAT, 0600));             /* EROFS */
+	}
+	if (argc > 3) {
+		char p[4096];
+		snprintf(p, sizeof p, "%s/new", argv[3]);
+		T(O(p, O_WRONLY | O_CREAT | O_EXCL, 0640));    /* the stand-in takes it, privately */
+		show(p);
+	}
+	dropped();
+	return 0;
+}
