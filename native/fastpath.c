@@ -7,9 +7,9 @@
  * found needs no Python either: a file of a host directory, an overlay file
  * that need not be copied up first (changes, and directories of the lower
  * layer, which Python copies up before the guest sees them, go to Python),
- * an allowed node of /dev; and an open that creates a file where nothing
- * need be prepared for it (create_open).  Anything else returns 0 and goes
- * to Python.
+ * an allowed node of /dev; and an open that creates a file, or an unlink
+ * or rmdir, where nothing need be prepared for it (create_open,
+ * remove_name).  Anything else returns 0 and goes to Python.
  * fchmod, fchown and futimens on a guest fd are answered here too, on the
  * Sentry's duplicate of the fd (below).
  */
@@ -362,11 +362,86 @@ static int stage_open(int tid, sn_regs *r, const struct sn_mount *m, const char 
 static int create_open(int tid, sn_regs *r, int index, const char *rel, uint64_t flags, uint64_t mode)
 {
 	struct sn_table *t = sn_current;
-	if (!sn_table_creates_in_place(t, index, rel)) return 0;
+	if (sn_table_names_in_place(t, index, rel) != index) return 0;
 	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) return 0;
 	const struct sn_mount *m = &t->m[index];
 	if (!sn_host_may_open(m->fd, rel, flags, 0, 0, 0, 0)) return 0;
 	return stage_open(tid, r, m, rel, flags, mode);
+}
+
+/* ---- removing a name ----------------------------------------------------------
+ *
+ * unlink, rmdir and unlinkat, as syscalls/path.py _unlink does them: the
+ * walk finds the name (never following a final symlink), the mount must have
+ * nothing to prepare (sn_table_names_in_place: a writable bind or tmpfs, or
+ * a complete directory of an overlay's upper layer, where a lower file is a
+ * placeholder to unlink), and the Sentry removes the one name from its
+ * parent, opened confined below that mount's root (Mount.open_parent), so a
+ * racing guest can only make it remove another name of the same writable
+ * tree, or fail.  Declined: a final "/", "." or "..", a flag but
+ * AT_REMOVEDIR (Python's EINVAL and friends), a directory of the lower
+ * layer (copied up first, so that rmdir sees what is in it), a mount's
+ * root (EBUSY), a read-only mount, /dev, a hidden path's stand-in. */
+
+#define AT_REMOVEDIR_ 0x200
+
+/* Whether the path's last name is "." or "..", or a "/" follows it. */
+static int dotted_or_slashed(const char *path, size_t len)
+{
+	if (!len || path[len - 1] == '/') return 1;
+	const char *name = path + len;
+	while (name > path && name[-1] != '/') name--;
+	return !strcmp(name, ".") || !strcmp(name, "..");
+}
+
+static int remove_name(int tid, sn_regs *r)
+{
+	int dirfd = -100, flags = r->orig_rax == SYS_rmdir ? AT_REMOVEDIR_ : 0;
+	uint64_t path_addr = r->rdi;
+	if (r->orig_rax == SYS_unlinkat) {
+		dirfd = (int)r->rdi;
+		path_addr = r->rsi;
+		flags = (int)r->rdx;
+		if (flags & ~AT_REMOVEDIR_) return 0;
+	}
+	char given[PATH_MAX_], start[PATH_MAX_];
+	long n = sn_read_string(tid, path_addr, given, sizeof given);
+	if (n <= 0 || dotted_or_slashed(given, strlen(given))) return 0;
+	if (start_dir(tid, dirfd, given, start, sizeof start)) return 0;
+	struct sn_mount *m;
+	int fd = fast_lookup(start, given, 0, 1, &m);
+	if (fd == DECLINE) return 0;
+	if (fd < 0) {
+		if (fd != -ENOENT && fd != -ENOTDIR) return 0;
+		sn_answer(tid, r, fd);
+		return 1;
+	}
+	close(fd);
+	struct sn_table *t = sn_current;
+	int at = sn_table_names_in_place(t, (int)(m - t->m), walk.rel);
+	if (at < 0) return 0;
+	/* a name goes: the walk's memo of symlinks may name it (linkcache.py) */
+	sn_table_clear_links(t);
+	char parent[PATH_MAX_];
+	const char *name = strrchr(walk.rel, '/');
+	if (name) {
+		memcpy(parent, walk.rel, name - walk.rel);
+		parent[name - walk.rel] = 0;
+		name++;
+	} else {
+		strcpy(parent, ".");
+		name = walk.rel;
+	}
+	long v = sn_openat2(t->m[at].fd, parent, O_PATH_ | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_CONFINED);
+	if (v >= 0) {
+		int pfd = (int)v;
+		v = unlinkat(pfd, name, flags) ? -errno : 0;
+		close(pfd);
+	}
+	if (t->m[at].kind == SN_MOUNT_UPPER) sn_table_overlay_changed(t);   /* as the overlay's _changed */
+	sn_host_forget();              /* a directory may be gone: its memo with it */
+	sn_answer(tid, r, v);
+	return 1;
 }
 
 /* Returns 1 when the seccomp stop was answered here. */
@@ -375,10 +450,12 @@ int sn_fast_path(int tid, sn_regs *r)
 	if (!enabled) return 0;
 	int fdcall = r->orig_rax == SYS_fchmod || r->orig_rax == SYS_fchown || r->orig_rax == SYS_utimensat;
 	int kind = kind_of(r->orig_rax);
-	if (kind < 0 && !fdcall) return 0;
+	int removal = r->orig_rax == SYS_unlink || r->orig_rax == SYS_unlinkat || r->orig_rax == SYS_rmdir;
+	if (kind < 0 && !fdcall && !removal) return 0;
 	/* a guest that dropped root: Python checks permissions as its ids */
 	if (sn_ident_checks_files(tid)) return 0;
 	if (fdcall) return fd_attrs(tid, r);
+	if (removal) return remove_name(tid, r);
 	uint64_t path_addr;
 	int dirfd = -100;          /* AT_FDCWD */
 	int follow = 1;

@@ -331,26 +331,29 @@ static int overlay_find(struct sn_table *t, int ui, const char *rel, int *layer,
 	return fd;
 }
 
-/* Whether a new name rel can be made in entry i with nothing prepared
- * first (Mount.prepare_change(CREATE) would change nothing) and nothing of
- * Python's to apply: a writable host directory the fast path serves (a
- * bind, a tmpfs; not a hidden path's stand-in, not /dev/pts), or an
- * overlay's upper layer where rel's parent is a complete directory (one not
- * copied up yet the overlay must copy up first).  1 yes, 0 Python's (and
- * its EROFS for a read-only mount). */
-int sn_table_creates_in_place(struct sn_table *t, int i, const char *rel)
+/* Where a name rel of entry i (found there, or to be made there) can be
+ * made or removed with nothing prepared first (Mount.prepare_change(CREATE
+ * or REMOVE) would change nothing) and nothing of Python's to apply: the
+ * entry whose host directory holds it -- i itself for a writable host
+ * directory the fast path serves (a bind, a tmpfs; not a hidden path's
+ * stand-in, not /dev/pts), an overlay's upper layer when rel's parent is a
+ * complete directory there (a file of the lower layer has its placeholder
+ * in it) -- or -1: Python's (a read-only mount's EROFS, a directory the
+ * overlay must copy up first, a mount's root). */
+int sn_table_names_in_place(struct sn_table *t, int i, const char *rel)
 {
-	if (i < 0 || i >= t->n || !strcmp(rel, ".")) return 0;
+	if (i < 0 || i >= t->n || !strcmp(rel, ".")) return -1;
+	if (t->m[i].kind == SN_MOUNT_LOWER) i--;          /* an overlay: upper, then lower */
 	struct sn_mount *m = &t->m[i];
-	if (!m->fast || m->readonly) return 0;
-	if (m->kind == SN_MOUNT_DIR) return 1;
-	if (m->kind != SN_MOUNT_UPPER) return 0;
+	if (!m->fast || m->readonly) return -1;
+	if (m->kind == SN_MOUNT_DIR) return i;
+	if (m->kind != SN_MOUNT_UPPER) return -1;
 	char parent[SN_PATH_MAX];
 	const char *slash = strrchr(rel, '/');
-	if (strlen(rel) >= sizeof parent) return 0;
+	if (strlen(rel) >= sizeof parent) return -1;
 	if (slash) { memcpy(parent, rel, slash - rel); parent[slash - rel] = 0; }
 	else strcpy(parent, ".");
-	return dir_state(t, m, parent, 0) == DIR_UPPER;
+	return dir_state(t, m, parent, 0) == DIR_UPPER ? i : -1;
 }
 
 /* rel in entry `i`, whose backend is the C walk's: an O_PATH fd and the

@@ -1,26 +1,31 @@
-/* open(O_CREAT) of new files, with its errors: what native/fastpath.c
- * answers in C (create_open) and the cases it leaves to Python.  Prints one
- * line per call (result, errno name) and the mode and owner of what was
+/* Names made and removed: open(O_CREAT) of new files, unlink, unlinkat
+ * and rmdir, with their errors -- what native/fastpath.c answers in C
+ * (create_open, remove_name) and the cases it leaves to Python.  Prints
+ * one line per call (result, errno name) and the mode and owner of what was
  * made; nothing that differs between runs or between a sandbox and Linux
  * (no inode, no time, no absolute path).
  *
- * Usage: create_open DIR [RODIR [HIDDEN]]
+ * Usage: fast_names DIR [RODIR HIDDEN LOWER]
  *   DIR     an empty writable directory: the cases to compare with Linux,
  *           last those of a process that dropped root to uid 1000 (so run as
  *           root); DIR must let uid 1000 search it
- *   RODIR   a directory of a read-only mount (EROFS), sandbox only
- *   HIDDEN  a hidden directory (an empty stand-in), sandbox only
+ *   RODIR   a directory of a read-only mount holding "file" (EROFS)
+ *   HIDDEN  a hidden directory (an empty stand-in)
+ *   LOWER   a directory of the overlay's lower layer holding "a", "b" and
+ *           an empty directory "e", or "-"; these three: sandbox only
  *
- *        create_open loop DIR N
- *           creates N new files in DIR (O_CREAT|O_EXCL); prints "calls: N"
+ *        fast_names loop DIR N
+ *           creates N new files in DIR (O_CREAT|O_EXCL) and removes them;
+ *           prints "calls: 2N"
  *
- *        create_open race DIR HOSTDIR FDDIR SECONDS
+ *        fast_names race DIR HOSTDIR FDDIR SECONDS
  *           threads create files below DIR/r while others swap DIR/r/sub
  *           for symlinks to HOSTDIR (a host directory the sandbox shows
  *           read-only, or a hidden one), the path string in memory for one
  *           naming HOSTDIR, and the directory fd they create through for
  *           one on FDDIR (a read-only mount's directory, writable on the
- *           host); prints how many creations succeeded. */
+ *           host), and remove what they made the same ways; prints how many
+ *           creations succeeded. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -151,13 +156,71 @@ static void cases(void)
 	show("sg/setgid-nox");
 }
 
+static long unlinkat_(int dirfd, const char *path, int flags)
+{
+	return syscall(SYS_unlinkat, dirfd, path, flags);
+}
+
+static void removals(void)
+{
+	T(unlink("f2"));
+	T(unlink("f2"));                                   /* ENOENT */
+	show("f2");
+	T(unlink("l1"));                                   /* the link, not f1 */
+	show("l1");
+	show("f1");
+	T(unlink("dangling"));
+	T(unlink("d"));                                    /* EISDIR */
+	T(rmdir("f3"));                                    /* ENOTDIR */
+	T(rmdir("d"));                                     /* ENOTEMPTY */
+	T(unlink("missing/x"));                            /* ENOENT */
+	T(unlink("f3/x"));                                 /* ENOTDIR */
+	T(unlink("f3/"));                                  /* ENOTDIR */
+	T(unlink("d/"));                                   /* EISDIR */
+	T(rmdir("d/."));                                   /* EINVAL */
+	T(rmdir("d/.."));                                  /* ENOTEMPTY */
+	T(unlink(""));                                     /* ENOENT */
+	T(symlink("d", "ld"));
+	T(rmdir("ld"));                                    /* ENOTDIR: not followed */
+	T(unlink("ld/f9"));                                /* through it */
+	show("d/f9");
+	T(unlink("ld"));
+	show("d");
+	char name[300];
+	memset(name, 'n', 256);
+	name[256] = 0;
+	T(unlink(name));                                   /* ENAMETOOLONG */
+	int d = open("d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	T(mkdir("d/e", 0755));
+	T(unlinkat_(d, "at1", 0));
+	T(unlinkat_(d, "at1", 0));                         /* ENOENT */
+	T(unlinkat_(d, "e", 0));                           /* EISDIR */
+	T(unlinkat_(d, "e", 0x1));                         /* EINVAL */
+	T(unlinkat_(d, "e", AT_REMOVEDIR | 0x100));        /* EINVAL */
+	T(unlinkat_(d, "e", AT_REMOVEDIR));
+	T(unlinkat_(d, "e", AT_REMOVEDIR));                /* ENOENT */
+	T(unlinkat_(d, "../f4", 0));
+	show("f4");
+	T(unlinkat_(987, "x", 0));                         /* EBADF */
+	int f = open("f1", O_RDONLY | O_CLOEXEC);
+	T(unlinkat_(f, "x", 0));                           /* ENOTDIR */
+	close(f);
+	T(unlinkat_(AT_FDCWD, "f5", 0));
+	T(syscall(SYS_unlinkat, 0x100000000L | (unsigned)AT_FDCWD, "f6", 0x100000000L));  /* ints */
+	show("f6");
+	close(d);
+	T(mkdir("sticky", 0777));
+	T(chmod("sticky", 01777));
+	T(O("sticky/roots", O_WRONLY | O_CREAT, 0666));
+	T(O("open/roots", O_WRONLY | O_CREAT, 0666));
+}
+
 /* as uid 1000 (gid 0): its new files are its own; its search and write
  * permissions are checked */
 static void dropped(void)
 {
-	T(mkdir("open", 0777));
-	T(chmod("open", 0777));
 	T(mkdir("shut", 0755));
+	T(O("shut/roots", O_WRONLY | O_CREAT, 0666));
 	T(chown("sg", 1000, -1));
 	if (setgid(0) || setuid(1000)) { printf("setuid: %s\n", strerrorname_np(errno)); return; }
 	T(O("open/mine", O_WRONLY | O_CREAT | O_EXCL, 0644));
@@ -167,6 +230,13 @@ static void dropped(void)
 	show("sg/mine");
 	T(O("f1", O_WRONLY | O_CREAT, 0644));              /* root's 0640: EACCES */
 	T(O("open/mine", O_WRONLY | O_CREAT | O_EXCL, 0644));
+	T(unlink("shut/roots"));                           /* EACCES */
+	T(unlink("sticky/roots"));                         /* EPERM: the sticky bit */
+	T(unlink("open/roots"));                           /* its directory's */
+	T(unlink("open/mine"));
+	T(rmdir("shut"));                                  /* EACCES */
+	T(O("sticky/mine", O_WRONLY | O_CREAT, 0666));
+	T(unlink("sticky/mine"));
 }
 
 /* ---- the race ---------------------------------------------------------------- */
@@ -221,10 +291,12 @@ static void *create(void *arg)
 		int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 		if (fd >= 0) { close(fd); __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED); unlink(p); }
 		fd = open(racy, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd >= 0) { close(fd); __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED); unlink(racy); }
+		if (fd >= 0) { close(fd); __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED); }
+		unlink(racy);                    /* the string swapped too */
 		snprintf(p, sizeof p, "by-fd%d", i % 64);
 		fd = openat(fds[0], p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		if (fd >= 0) { close(fd); __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED); unlinkat(fds[1], p, 0); }
+		if (fd >= 0) { close(fd); __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED); }
+		unlinkat(fds[0], p, 0);          /* through the swapped fd too */
 	}
 	return NULL;
 }
@@ -262,7 +334,11 @@ static int loop(const char *dir, int n)
 		if (fd < 0) { perror(p); return 1; }
 		close(fd);
 	}
-	printf("calls: %d\n", n);
+	for (int i = 0; i < n; i++) {
+		snprintf(p, sizeof p, "%s/loop%d", dir, i);
+		if (unlink(p)) { perror(p); return 1; }
+	}
+	printf("calls: %d\n", 2 * n);
 	return 0;
 }
 
@@ -271,23 +347,44 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 4 && !strcmp(argv[1], "loop")) return loop(argv[2], atoi(argv[3]));
 	if (argc == 6 && !strcmp(argv[1], "race")) return race(argv[2], argv[3], argv[4], atoi(argv[5]));
-	if (argc < 2 || chdir(argv[1])) { fprintf(stderr, "usage: create_open DIR [RODIR [HIDDEN]]\n"); return 2; }
+	if ((argc != 2 && argc != 5) || chdir(argv[1])) {
+		fprintf(stderr, "usage: fast_names DIR [RODIR HIDDEN LOWER]\n");
+		return 2;
+	}
 	umask(022);
+	T(mkdir("open", 0777));
+	T(chmod("open", 0777));
 	cases();
-	if (argc > 2) {
+	removals();
+	if (argc > 4) {
 		char p[4096];
+		printf("-- sandbox only\n");
 		snprintf(p, sizeof p, "%s/new", argv[2]);
 		T(O(p, O_WRONLY | O_CREAT, 0600));             /* EROFS */
 		T(O(p, O_WRONLY | O_CREAT | O_EXCL, 0600));
 		snprintf(p, sizeof p, "%s/file", argv[2]);
 		T(O(p, O_RDONLY | O_CREAT, 0600));             /* there: opened */
 		T(O(p, O_WRONLY | O_CREAT, 0600));             /* EROFS */
-	}
-	if (argc > 3) {
-		char p[4096];
+		T(unlink(p));                                  /* EROFS */
+		T(rmdir(argv[2]));                             /* a read-only mount's root */
 		snprintf(p, sizeof p, "%s/new", argv[3]);
 		T(O(p, O_WRONLY | O_CREAT | O_EXCL, 0640));    /* the stand-in takes it, privately */
 		show(p);
+		T(unlink(p));
+		show(p);
+		T(rmdir(argv[3]));                             /* EBUSY */
+		if (strcmp(argv[4], "-")) {
+			snprintf(p, sizeof p, "%s/a", argv[4]);
+			T(unlink(p));                          /* its placeholder, once copied up */
+			show(p);
+			snprintf(p, sizeof p, "%s/b", argv[4]);
+			T(unlink(p));
+			show(p);
+			snprintf(p, sizeof p, "%s/e", argv[4]);
+			T(rmdir(p));                           /* a directory of the lower layer */
+			show(p);
+		}
+		printf("-- end\n");
 	}
 	dropped();
 	return 0;
