@@ -22,7 +22,7 @@ from sentry.kernel.syscall import AT_FDCWD, Handover, PASS, Rewrite, sint
 from syscalls import owner, permission
 from syscalls.fdutil import Borrowed, check_owner, chmod_fd, chown_fd, is_hidden
 from sentry.errors import SyscallError
-from syscalls.lookup import Parent, lookup
+from syscalls.lookup import Parent, ends_in_dots, lookup
 from syscalls.path import XATTR_SIZE_MAX, check_xattr_change, check_xattr_name, xattr_name
 from syscalls import locks, process, tty
 from sentry.net import links
@@ -67,15 +67,15 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
     creat = flags & O_CREAT and not flags & O_PATH
     tmpfile = (flags & O_TMPFILE) == O_TMPFILE
     follow = not (flags & O_NOFOLLOW) and not (creat and flags & O_EXCL)
-    last = _creat_last(path) if creat else None
-    if last == "slash":
+    dots = creat and ends_in_dots(path)
+    if creat and not dots and path.endswith(b"/"):
         # Linux's open_last_lookups: a name with a trailing "/" is never
         # created nor looked up, once its parent is found
         lookup(call, dirfd, path.rstrip(b"/"), follow=False, must_exist=False, scope=scope)
         raise SyscallError(errno.EISDIR)
     try:
         # a path ending in "." or ".." names a directory that must exist
-        loc = lookup(call, dirfd, path, follow=follow, must_exist=not creat or last == "dots",
+        loc = lookup(call, dirfd, path, follow=follow, must_exist=not creat or dots,
                      identity=True, scope=scope)
     except UnnamedTarget as unnamed:
         return _reopen_unnamed(call, unnamed, flags)
@@ -155,17 +155,6 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
             owner.setgid_restored(call, task, result, loc)
         return None
     return Rewrite(SYS_OPENAT2, args, on_exit=created)
-
-
-def _creat_last(path):
-    """What an O_CREAT open's path ends in, as Linux's walk tells: "dots"
-    ("." or "..", or "/": a directory), "slash" (a name with a trailing
-    "/"), or None (a name)."""
-    stripped = path.rstrip(b"/")
-    name = stripped.rpartition(b"/")[2]
-    if not stripped or name in (b".", b".."):
-        return "dots"
-    return "slash" if stripped != path else None
 
 
 def _keeps_setgid(call, loc, mode):

@@ -20,7 +20,7 @@ from syscalls import owner, permission
 from syscalls.fdutil import Borrowed, chmod_fd, chown_fd, is_hidden
 from sentry.errors import SyscallError
 from sentry.vfs.resolve import UnnamedTarget
-from syscalls.lookup import Parent, cwd_sandbox_path, lookup
+from syscalls.lookup import Parent, cwd_sandbox_path, ends_in_dots, lookup
 from syscalls.registry import handler
 
 AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_EACCESS, AT_EMPTY_PATH = 0x100, 0x200, 0x400, 0x200, 0x1000
@@ -243,7 +243,9 @@ def sys_readlinkat(call):
 # ---- creating and removing names -------------------------------------------------
 
 def _create_target(call, dirfd, path):
-    loc = lookup(call, dirfd, path, follow=False, must_exist=False)
+    # filename_create: a path ending in "." or ".." names a directory that
+    # is there (or ENOENT on the way), never one to make
+    loc = lookup(call, dirfd, path, follow=False, must_exist=ends_in_dots(path))
     if loc.exists:
         raise SyscallError(errno.EEXIST)
     return permission.change(call, loc, CREATE)
