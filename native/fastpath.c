@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
@@ -226,25 +227,35 @@ static int kind_of(uint64_t nr)
 	return -1;
 }
 
-/* ---- attribute changes on a guest fd ----------------------------------------
+/* ---- attribute changes ------------------------------------------------------
  *
- * fchmod(fd, mode), fchown(fd, uid, gid) and futimens (utimensat(fd, NULL,
- * times, 0)), as syscalls/fdutil.py's chmod_fd and chown_fd and
- * syscalls/path.py's _utimens_fd do them:
- * on the Sentry's own duplicate of the guest's fd (pidfd_getfd), never on
- * the number again (another thread may dup2 a host file onto it meanwhile),
- * only for a file of a writable host directory the fast path serves (a
- * bind, a tmpfs, an overlay's upper layer: MountTable.backing_of's answer,
- * the same sn_host_to_sandbox), and only for a task that holds CAP_FOWNER,
- * for which Python's owner checks (check_chmod, check_times) always pass
- * (the caller declined a task that checks files), and for fchown one that
- * holds CAP_CHOWN (Credentials.chown_ids then only maps the ids).  Anything else -- a hidden
- * fd number, an O_PATH fd (EBADF), a deleted file, a file outside every
- * mount (EPERM), an overlay's lower layer or a read-only mount (EROFS), a
- * node of /dev, a hidden path's stand-in, unreadable times (EFAULT) -- is
- * Python's. */
+ * On a guest fd: fchmod(fd, mode), fchown(fd, uid, gid) and futimens
+ * (utimensat(fd, NULL, times, 0)), as syscalls/fdutil.py's chmod_fd and
+ * chown_fd and syscalls/path.py's _utimens_fd do them, on the Sentry's own
+ * duplicate of the guest's fd (pidfd_getfd), never on the number again
+ * (another thread may dup2 a host file onto it meanwhile).  On a path:
+ * chmod, fchmodat, chown, lchown, fchownat, utimensat, as _on_final does
+ * them, on the walk's fd on the last name.  Only for a file of a writable
+ * host directory the fast path serves (a bind, a tmpfs, an overlay's upper
+ * layer: for an fd, MountTable.backing_of's answer, the same
+ * sn_host_to_sandbox), and only for a task that holds CAP_FOWNER, for which
+ * Python's owner checks (check_chmod, check_times) always pass (the caller
+ * declined a task that checks files), and for a chown one that holds
+ * CAP_CHOWN (Credentials.chown_ids then only maps the ids).  Anything else
+ * -- a hidden fd number, an O_PATH fd (EBADF), a deleted file, a file
+ * outside every mount (EPERM), an overlay's lower layer or a read-only mount
+ * (EROFS), a node of /dev, a hidden path's stand-in, unreadable times
+ * (EFAULT) -- is Python's. */
 
 #define PIDFD_THREAD_ O_EXCL
+
+/* A file whose attributes change here with nothing prepared first: of a
+ * writable host directory the fast path serves (a bind, a tmpfs) or of an
+ * overlay's upper layer (MountTable.backing_of's plain answers). */
+static int writable_backing(const struct sn_mount *m)
+{
+	return m->fast && !m->readonly && (m->kind == SN_MOUNT_DIR || m->kind == SN_MOUNT_UPPER);
+}
 
 /* The Sentry's duplicate of guest fd `fd` of task tid, when its file is in
  * a plain writable backing of the table; -1: Python's. */
@@ -267,53 +278,107 @@ static int borrow_plain(int tid, int fd)
 	if (n > 10 && !strcmp(host + n - 10, " (deleted)")) goto decline;
 	int i = sn_host_to_sandbox(t, host, NULL, 0);
 	if (i < 0) goto decline;
-	struct sn_mount *m = &t->m[i];
-	if (!m->fast || m->readonly || (m->kind != SN_MOUNT_DIR && m->kind != SN_MOUNT_UPPER)) goto decline;
+	if (!writable_backing(&t->m[i])) goto decline;
 	return dup;
 decline:
 	close(dup);
 	return -1;
 }
 
-static int fd_attrs(int tid, sn_regs *r)
+enum { ATTR_MODE, ATTR_OWNER, ATTR_TIMES };
+
+/* The change itself, on fd: the Sentry's own (a duplicate of the guest's
+ * fd, or the walk's O_PATH|O_NOFOLLOW fd on a path's last name, which is
+ * what Python's open_final gives), never a name looked up again. */
+static long change_attrs(int fd, int what, uint32_t a, uint32_t b, const char *times)
 {
-	long v;
-	if (r->orig_rax == SYS_fchmod) {
-		/* S_ISGID stays only for a group member or CAP_FSETID: Python's */
-		if (r->rsi & S_ISGID) return 0;
-		int dup = borrow_plain(tid, (int)r->rdi);
-		if (dup < 0) return 0;
-		struct stat st;
-		if (fstat(dup, &st) || S_ISLNK(st.st_mode)) { close(dup); return 0; }
-		char p[64];
-		snprintf(p, sizeof p, "/proc/self/fd/%d", dup);
-		v = syscall(SYS_chmod, p, (mode_t)(r->rsi & 07777)) ? -errno : 0;
-		close(dup);
-		/* a directory's mode: the memo of searchable directories is stale */
-		sn_host_forget();
-	} else if (r->orig_rax == SYS_fchown) {
-		/* chown_fd: CAP_CHOWN takes any ids the sandbox maps (an id it
-		 * does not map is Python's EINVAL); without it, Python's checks */
-		if (!sn_ident_chown_any(tid)) return 0;
-		long uid = sn_idmap_host(0, (uint32_t)r->rsi), gid = sn_idmap_host(1, (uint32_t)r->rdx);
-		if (uid < 0 || gid < 0) return 0;
-		int dup = borrow_plain(tid, (int)r->rdi);
-		if (dup < 0) return 0;
-		char p[64];
-		snprintf(p, sizeof p, "/proc/self/fd/%d", dup);
-		v = syscall(SYS_chown, p, (uid_t)uid, (gid_t)gid) ? -errno : 0;
-		close(dup);
-		sn_host_forget();          /* a directory's owner: the memo is stale */
-	} else {
-		/* utimensat(fd, NULL, times, 0) only: paths and flags are Python's */
-		if (r->rsi || (uint32_t)r->r10 || (int)r->rdi == -100) return 0;
-		char times[32];
-		if (r->rdx && sn_read_mem(tid, r->rdx, times, sizeof times) != (long)sizeof times) return 0;
-		int dup = borrow_plain(tid, (int)r->rdi);
-		if (dup < 0) return 0;
-		v = sn_utimensat(dup, NULL, r->rdx ? times : NULL, 0);
-		close(dup);
+	if (what == ATTR_TIMES) return sn_utimensat(fd, "", times, AT_EMPTY_PATH_);
+	char p[64];
+	snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+	long v = what == ATTR_MODE ? (syscall(SYS_chmod, p, (mode_t)(a & 07777)) ? -errno : 0)
+		: sn_fchownat(fd, "", a, b, AT_EMPTY_PATH_ | AT_SYMLINK_NOFOLLOW_);
+	/* a directory's mode or owner: the memo of searchable directories is stale */
+	sn_host_forget();
+	return v;
+}
+
+static int is_attr_call(uint64_t nr)
+{
+	return nr == SYS_fchmod || nr == SYS_fchown || nr == SYS_utimensat || nr == SYS_chmod || nr == SYS_fchmodat
+		|| nr == SYS_chown || nr == SYS_lchown || nr == SYS_fchownat;
+}
+
+/* The calls above.  Declined besides: a mode with S_ISGID (chmod_mode keeps it only for a group
+ * member or CAP_FSETID), ids the sandbox does not map (EINVAL) or a task
+ * without CAP_CHOWN, unreadable times (EFAULT), flags but
+ * AT_SYMLINK_NOFOLLOW (AT_EMPTY_PATH, EINVAL), an empty path, a chmod of a
+ * symlink (EOPNOTSUPP), a file not of a writable backing (EROFS, a lower
+ * file to copy up first, a hidden stand-in, /dev). */
+static int attrs(int tid, sn_regs *r)
+{
+	int what, fd_form = 0, dirfd = -100, follow = 1;
+	uint64_t path_addr = 0, times_addr = 0;
+	uint32_t a = 0, b = 0, flags = 0;
+	switch (r->orig_rax) {
+	case SYS_fchmod:
+		fd_form = 1; dirfd = (int)r->rdi; a = (uint32_t)r->rsi; what = ATTR_MODE; break;
+	case SYS_chmod:
+		path_addr = r->rdi; a = (uint32_t)r->rsi; what = ATTR_MODE; break;
+	case SYS_fchmodat:
+		dirfd = (int)r->rdi; path_addr = r->rsi; a = (uint32_t)r->rdx; what = ATTR_MODE; break;
+	case SYS_fchown:
+		fd_form = 1; dirfd = (int)r->rdi; a = (uint32_t)r->rsi; b = (uint32_t)r->rdx; what = ATTR_OWNER; break;
+	case SYS_chown: case SYS_lchown:
+		path_addr = r->rdi; a = (uint32_t)r->rsi; b = (uint32_t)r->rdx; what = ATTR_OWNER;
+		follow = r->orig_rax == SYS_chown;
+		break;
+	case SYS_fchownat:
+		dirfd = (int)r->rdi; path_addr = r->rsi; a = (uint32_t)r->rdx; b = (uint32_t)r->r10; what = ATTR_OWNER;
+		flags = (uint32_t)r->r8;
+		break;
+	default:        /* utimensat */
+		dirfd = (int)r->rdi; path_addr = r->rsi; times_addr = r->rdx; what = ATTR_TIMES;
+		flags = (uint32_t)r->r10;
+		if (!path_addr) {
+			if (flags || dirfd == -100) return 0;
+			fd_form = 1;
+		}
 	}
+	if (flags & ~AT_SYMLINK_NOFOLLOW_) return 0;
+	if (flags) follow = 0;
+	if (what == ATTR_MODE && (a & S_ISGID)) return 0;
+	if (what == ATTR_OWNER) {
+		/* chown_ids: CAP_CHOWN takes any ids the sandbox maps */
+		if (!sn_ident_chown_any(tid)) return 0;
+		long uid = sn_idmap_host(0, a), gid = sn_idmap_host(1, b);
+		if (uid < 0 || gid < 0) return 0;
+		a = (uint32_t)uid;
+		b = (uint32_t)gid;
+	}
+	char times[32];
+	if (times_addr && sn_read_mem(tid, times_addr, times, sizeof times) != (long)sizeof times) return 0;
+	int fd;
+	if (fd_form) {
+		fd = borrow_plain(tid, dirfd);
+		if (fd < 0) return 0;
+	} else {
+		char given[PATH_MAX_], start[PATH_MAX_];
+		long n = sn_read_string(tid, path_addr, given, sizeof given);
+		if (n <= 0 || start_dir(tid, dirfd, given, start, sizeof start)) return 0;
+		struct sn_mount *m;
+		fd = fast_lookup(start, given, follow, 1, &m);
+		if (fd == DECLINE) return 0;
+		if (fd < 0) {
+			if (fd != -ENOENT && fd != -ENOTDIR) return 0;
+			sn_answer(tid, r, fd);
+			return 1;
+		}
+		if (!writable_backing(m)) { close(fd); return 0; }
+	}
+	struct stat st;
+	if (what == ATTR_MODE && (fstat(fd, &st) || S_ISLNK(st.st_mode))) { close(fd); return 0; }
+	long v = change_attrs(fd, what, a, b, times_addr ? times : NULL);
+	close(fd);
 	sn_answer(tid, r, v);
 	return 1;
 }
@@ -394,6 +459,22 @@ static int dotted_or_slashed(const char *path, size_t len)
 	return !strcmp(name, ".") || !strcmp(name, "..");
 }
 
+/* rel's parent, opened confined below root (Mount.open_parent): its fd and
+ * *name the last name in rel; -errno. */
+static int open_parent(int root, const char *rel, const char **name)
+{
+	char parent[PATH_MAX_];
+	const char *slash = strrchr(rel, '/');
+	if (!slash) {
+		*name = rel;
+		return sn_openat2(root, ".", O_PATH_ | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_CONFINED);
+	}
+	memcpy(parent, rel, slash - rel);
+	parent[slash - rel] = 0;
+	*name = slash + 1;
+	return sn_openat2(root, parent, O_PATH_ | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_CONFINED);
+}
+
 static int remove_name(int tid, sn_regs *r)
 {
 	int dirfd = -100, flags = r->orig_rax == SYS_rmdir ? AT_REMOVEDIR_ : 0;
@@ -422,17 +503,8 @@ static int remove_name(int tid, sn_regs *r)
 	if (at < 0) return 0;
 	/* a name goes: the walk's memo of symlinks may name it (linkcache.py) */
 	sn_table_clear_links(t);
-	char parent[PATH_MAX_];
-	const char *name = strrchr(walk.rel, '/');
-	if (name) {
-		memcpy(parent, walk.rel, name - walk.rel);
-		parent[name - walk.rel] = 0;
-		name++;
-	} else {
-		strcpy(parent, ".");
-		name = walk.rel;
-	}
-	long v = sn_openat2(t->m[at].fd, parent, O_PATH_ | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_CONFINED);
+	const char *name;
+	long v = open_parent(t->m[at].fd, walk.rel, &name);
 	if (v >= 0) {
 		int pfd = (int)v;
 		v = unlinkat(pfd, name, flags) ? -errno : 0;
@@ -444,18 +516,100 @@ static int remove_name(int tid, sn_regs *r)
 	return 1;
 }
 
+/* ---- making a directory --------------------------------------------------------
+ *
+ * mkdir and mkdirat, as syscalls/path.py _mkdir makes them: the walk finds
+ * the name absent (never following a final symlink: a name that is there,
+ * whatever it is, is EEXIST, answered at once), the mount has nothing to
+ * prepare (sn_table_names_in_place), and the Sentry makes the directory in
+ * its parent opened confined below that backing's root, with the mode the
+ * guest's umask leaves (read from /proc/<tid>/status, as Call.umask; the
+ * Sentry's own umask is 0).  Declined: a task whose new files must be given
+ * other ids (owner.adopt_name), a last name "." or "..", and what the mount
+ * must prepare (EROFS, a directory to copy up first, a stand-in). */
+
+/* The guest's umask; -1 unknown. */
+static int guest_umask(int tid)
+{
+	char p[64], buf[512];
+	snprintf(p, sizeof p, "/proc/%d/status", tid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);     /* "Name:" then "Umask:" lead it */
+	close(fd);
+	if (n <= 0) return -1;
+	buf[n] = 0;
+	char *u = strstr(buf, "\nUmask:\t");
+	if (!u) return -1;
+	return (int)strtol(u + 8, NULL, 8) & 0777;
+}
+
+static int make_dir(int tid, sn_regs *r)
+{
+	int dirfd = -100;
+	uint64_t path_addr = r->rdi;
+	uint32_t mode = (uint32_t)r->rsi;
+	if (r->orig_rax == SYS_mkdirat) {
+		dirfd = (int)r->rdi;
+		path_addr = r->rsi;
+		mode = (uint32_t)r->rdx;
+	}
+	if (sn_ident_foreign_creator(tid)) return 0;
+	char given[PATH_MAX_], start[PATH_MAX_];
+	long n = sn_read_string(tid, path_addr, given, sizeof given);
+	if (n <= 0) return 0;
+	size_t len = strlen(given);
+	while (len > 1 && given[len - 1] == '/') len--;      /* mkdir("d/") makes d */
+	char last = given[len];
+	given[len] = 0;
+	int dotted = dotted_or_slashed(given, len);
+	given[len] = last;
+	if (dotted) return 0;
+	if (start_dir(tid, dirfd, given, start, sizeof start)) return 0;
+	struct sn_mount *m;
+	int fd = fast_lookup(start, given, 0, 0, &m);
+	if (fd == DECLINE) return 0;
+	if (fd >= 0) {
+		close(fd);
+		sn_answer(tid, r, -EEXIST);
+		return 1;
+	}
+	if (fd != ABSENT) {
+		if (fd != -ENOENT && fd != -ENOTDIR) return 0;
+		sn_answer(tid, r, fd);
+		return 1;
+	}
+	struct sn_table *t = sn_current;
+	int at = (int)(m - t->m);
+	if (sn_table_names_in_place(t, at, walk.rel) != at) return 0;
+	int umask = guest_umask(tid);
+	if (umask < 0) return 0;
+	const char *name;
+	long v = open_parent(t->m[at].fd, walk.rel, &name);
+	if (v >= 0) {
+		int pfd = (int)v;
+		v = mkdirat(pfd, name, mode & 07777 & ~(uint32_t)umask) ? -errno : 0;
+		close(pfd);
+	}
+	if (t->m[at].kind == SN_MOUNT_UPPER) sn_table_overlay_changed(t);   /* as the overlay's _changed */
+	sn_answer(tid, r, v);
+	return 1;
+}
+
 /* Returns 1 when the seccomp stop was answered here. */
 int sn_fast_path(int tid, sn_regs *r)
 {
 	if (!enabled) return 0;
-	int fdcall = r->orig_rax == SYS_fchmod || r->orig_rax == SYS_fchown || r->orig_rax == SYS_utimensat;
+	int fdcall = is_attr_call(r->orig_rax);
 	int kind = kind_of(r->orig_rax);
 	int removal = r->orig_rax == SYS_unlink || r->orig_rax == SYS_unlinkat || r->orig_rax == SYS_rmdir;
-	if (kind < 0 && !fdcall && !removal) return 0;
+	int making = r->orig_rax == SYS_mkdir || r->orig_rax == SYS_mkdirat;
+	if (kind < 0 && !fdcall && !removal && !making) return 0;
 	/* a guest that dropped root: Python checks permissions as its ids */
 	if (sn_ident_checks_files(tid)) return 0;
-	if (fdcall) return fd_attrs(tid, r);
+	if (fdcall) return attrs(tid, r);
 	if (removal) return remove_name(tid, r);
+	if (making) return make_dir(tid, r);
 	uint64_t path_addr;
 	int dirfd = -100;          /* AT_FDCWD */
 	int follow = 1;

@@ -1,7 +1,8 @@
 """Names made and removed in C (native/fastpath.c): open(O_CREAT) of a new
-file (create_open) and unlink, unlinkat, rmdir (remove_name), when they need
-nothing of Python's, against Python's handlers (syscalls/file.py
-open_rewrite, syscalls/path.py _unlink: --strace turns the fast path off)
+file (create_open), mkdir and mkdirat (make_dir), unlink, unlinkat and rmdir
+(remove_name), when they need nothing of Python's, against Python's handlers
+(syscalls/file.py open_rewrite, syscalls/path.py _mkdir and _unlink:
+--strace turns the fast path off)
 and against Linux: modes under umasks, O_EXCL, symlinks at the last name
 (dangling ones too), trailing slashes, "." and "..", ENAMETOOLONG,
 set-group-id directories, a process that setuid()s to uid 1000 (owner,
@@ -14,46 +15,32 @@ ever lands outside the sandbox's writable tree or under a hidden path, and
 none there goes."""
 import os
 import re
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from conftest import SENTRY, copy_root
+from conftest import rootfs_with, sentry_run, shown_copy
 from test_unprivileged import as_nobody  # noqa: F401 (fixture)
 
 
 @pytest.fixture(scope="module")
 def prog(cbin, outside_tmp):
-    """fast_names where the default root shows it (its /tmp is private)."""
-    path = os.path.join(outside_tmp, "fast_names")
-    shutil.copy2(cbin("fast_names"), path)
-    os.chmod(outside_tmp, 0o755)
-    return path
+    return shown_copy(cbin, outside_tmp, "fast_names")
 
 
 @pytest.fixture
 def rootfs(tmp_path, busybox_root, prog):
     """A busybox rootfs with the program, a directory to hide (holding a
     file) and, beside it, a host directory to bind read-only."""
-    root = str(tmp_path / "root")
-    copy_root(busybox_root, root)
-    shutil.copy2(prog, root + "/bin/fast_names")
-    os.chmod(root + "/tmp", 0o1777)
+    root, ro = rootfs_with(busybox_root, tmp_path, prog)
     os.mkdir(root + "/secret")
     with open(root + "/secret/key", "w") as f:
         f.write("secret\n")
-    ro = str(tmp_path / "ro")
-    os.mkdir(ro)
-    with open(ro + "/file", "w") as f:
-        f.write("ro\n")
     return root, ro
 
 
-def _sentry(args, fast=True, **kw):
-    extra = [] if fast else ["--strace"]
-    return subprocess.run(SENTRY + extra + args, capture_output=True, timeout=120, **kw)
+_sentry = sentry_run
 
 
 def _tree(path):
@@ -124,6 +111,7 @@ def test_names_default_root(prog, outside_tmp, tmp_path, where):
     assert "unlink(p) = -1 EROFS" in out
     assert f"{hidden}/new: type 10 mode 0640" in out
     assert f"{gone}/b: lstat ENOENT\n" in out and f"{gone}/e: lstat ENOENT\n" in out, out
+    assert f"{gone}/e: type 4 mode 0705" in out and f"{hidden}/newdir: type 4 mode 0700" in out, out
 
 
 def test_names_rootfs(rootfs, tmp_path):
@@ -168,7 +156,7 @@ def test_names_are_made_and_removed_in_c(prog, where):
     out = r.stdout.decode()
     assert r.returncode == 0, out + r.stderr.decode()
     calls = int(re.search(r"calls: (\d+)", out).group(1))
-    assert _fast_paths(r.stderr.decode()) >= calls == 1000, out
+    assert _fast_paths(r.stderr.decode()) >= calls == 2000, out
 
 
 @pytest.mark.parametrize("target", ["hidden", "ro", "lower"])
@@ -196,6 +184,9 @@ def test_names_racing_swaps(rootfs, prog, outside_tmp, target):
         for name in ["from-string"] + [f"by-fd{i}" for i in range(64)] + [f"f{i}" for i in range(64)]:
             with open(os.path.join(w, name), "w") as f:
                 f.write("keep\n")
+        for i in range(64):
+            os.mkdir(os.path.join(w, f"m{i}"))
+            os.mkdir(os.path.join(w, f"md{i}"))
     before = [_tree(w) for w in watched]
     r = subprocess.run([sys.executable, "-m", "sentry", "--debug", "run"] + args, capture_output=True, timeout=120)
     out = r.stdout.decode()

@@ -1,6 +1,7 @@
-/* Names made and removed: open(O_CREAT) of new files, unlink, unlinkat
- * and rmdir, with their errors -- what native/fastpath.c answers in C
- * (create_open, remove_name) and the cases it leaves to Python.  Prints
+/* Names made and removed: open(O_CREAT) of new files, mkdir, mkdirat,
+ * unlink, unlinkat and rmdir, with their errors -- what native/fastpath.c
+ * answers in C (create_open, make_dir, remove_name) and the cases it leaves
+ * to Python.  Prints
  * one line per call (result, errno name) and the mode and owner of what was
  * made; nothing that differs between runs or between a sandbox and Linux
  * (no inode, no time, no absolute path).
@@ -15,8 +16,8 @@
  *           an empty directory "e", or "-"; these three: sandbox only
  *
  *        fast_names loop DIR N
- *           creates N new files in DIR (O_CREAT|O_EXCL) and removes them;
- *           prints "calls: 2N"
+ *           creates N new files in DIR (O_CREAT|O_EXCL), removes them, and
+ *           makes and removes N directories; prints "calls: 4N"
  *
  *        fast_names race DIR HOSTDIR FDDIR SECONDS
  *           threads create files below DIR/r while others swap DIR/r/sub
@@ -24,8 +25,8 @@
  *           read-only, or a hidden one), the path string in memory for one
  *           naming HOSTDIR, and the directory fd they create through for
  *           one on FDDIR (a read-only mount's directory, writable on the
- *           host), and remove what they made the same ways; prints how many
- *           creations succeeded. */
+ *           host), and remove what they made the same ways (files and
+ *           directories); prints how many creations succeeded. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -156,6 +157,50 @@ static void cases(void)
 	show("sg/setgid-nox");
 }
 
+static void directories(void)
+{
+	T(mkdir("m1", 0755));
+	show("m1");
+	T(mkdir("m1", 0755));                              /* EEXIST */
+	T(mkdir("m2/", 0700));
+	show("m2");
+	T(mkdir("m3", 07777));                             /* S_ISVTX kept, S_ISUID dropped */
+	show("m3");
+	umask(077);
+	T(mkdir("m4", 0777));
+	show("m4");
+	umask(0);
+	T(mkdir("m5", 0777));
+	show("m5");
+	umask(022);
+	T(mkdir("l1", 0755));                              /* a symlink: EEXIST */
+	T(mkdir("dangling", 0755));                        /* EEXIST, not followed */
+	T(mkdir("f1", 0755));                              /* EEXIST */
+	T(mkdir("missing/x", 0755));                       /* ENOENT */
+	T(mkdir("f1/x", 0755));                            /* ENOTDIR */
+	T(mkdir("m1/.", 0755));                            /* EEXIST */
+	T(mkdir("m1/..", 0755));                           /* EEXIST */
+	T(mkdir("new/.", 0755));                           /* ENOENT */
+	T(mkdir("", 0755));                                /* ENOENT */
+	T(mkdir("/", 0755));                               /* EEXIST */
+	T(mkdir("m1//m6//", 0755));
+	show("m1/m6");
+	int d = open("m1", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	T(syscall(SYS_mkdirat, d, "m7", 0750));
+	show("m1/m7");
+	T(syscall(SYS_mkdirat, d, "m7", 0750));            /* EEXIST */
+	T(syscall(SYS_mkdirat, 987, "m8", 0750));          /* EBADF */
+	T(syscall(SYS_mkdirat, 0x100000000L | (unsigned)AT_FDCWD, "m9", 0x100000000L | 0700));   /* ints */
+	show("m9");
+	close(d);
+	char name[300];
+	memset(name, 'n', 256);
+	name[256] = 0;
+	T(mkdir(name, 0755));                              /* ENAMETOOLONG */
+	T(mkdir("sg/dir", 0755));                          /* its group, and S_ISGID */
+	show("sg/dir");
+}
+
 static long unlinkat_(int dirfd, const char *path, int flags)
 {
 	return syscall(SYS_unlinkat, dirfd, path, flags);
@@ -237,6 +282,12 @@ static void dropped(void)
 	T(rmdir("shut"));                                  /* EACCES */
 	T(O("sticky/mine", O_WRONLY | O_CREAT, 0666));
 	T(unlink("sticky/mine"));
+	T(mkdir("open/mydir", 0777));
+	show("open/mydir");
+	T(mkdir("shut/mydir", 0777));                      /* EACCES */
+	T(mkdir("sg/mydir", 0777));
+	show("sg/mydir");
+	T(rmdir("open/mydir"));
 }
 
 /* ---- the race ---------------------------------------------------------------- */
@@ -293,6 +344,12 @@ static void *create(void *arg)
 		fd = open(racy, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (fd >= 0) { close(fd); __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED); }
 		unlink(racy);                    /* the string swapped too */
+		snprintf(p, sizeof p, "r/sub/m%d", i % 64);
+		if (mkdir(p, 0755) == 0) __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED);
+		rmdir(p);
+		snprintf(p, sizeof p, "md%d", i % 64);
+		if (mkdirat(fds[0], p, 0755) == 0) __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED);
+		unlinkat(fds[0], p, AT_REMOVEDIR);
 		snprintf(p, sizeof p, "by-fd%d", i % 64);
 		fd = openat(fds[0], p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 		if (fd >= 0) { close(fd); __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED); }
@@ -337,8 +394,9 @@ static int loop(const char *dir, int n)
 	for (int i = 0; i < n; i++) {
 		snprintf(p, sizeof p, "%s/loop%d", dir, i);
 		if (unlink(p)) { perror(p); return 1; }
+		if (mkdir(p, 0755) || rmdir(p)) { perror(p); return 1; }
 	}
-	printf("calls: %d\n", 2 * n);
+	printf("calls: %d\n", 4 * n);
 	return 0;
 }
 
@@ -355,6 +413,7 @@ int main(int argc, char **argv)
 	T(mkdir("open", 0777));
 	T(chmod("open", 0777));
 	cases();
+	directories();
 	removals();
 	if (argc > 4) {
 		char p[4096];
@@ -366,7 +425,13 @@ int main(int argc, char **argv)
 		T(O(p, O_RDONLY | O_CREAT, 0600));             /* there: opened */
 		T(O(p, O_WRONLY | O_CREAT, 0600));             /* EROFS */
 		T(unlink(p));                                  /* EROFS */
+		T(mkdir(p, 0755));                             /* EEXIST */
+		snprintf(p, sizeof p, "%s/newdir", argv[2]);
+		T(mkdir(p, 0755));                             /* EROFS */
 		T(rmdir(argv[2]));                             /* a read-only mount's root */
+		snprintf(p, sizeof p, "%s/newdir", argv[3]);
+		T(mkdir(p, 0700));
+		show(p);
 		snprintf(p, sizeof p, "%s/new", argv[3]);
 		T(O(p, O_WRONLY | O_CREAT | O_EXCL, 0640));    /* the stand-in takes it, privately */
 		show(p);
@@ -382,6 +447,8 @@ int main(int argc, char **argv)
 			show(p);
 			snprintf(p, sizeof p, "%s/e", argv[4]);
 			T(rmdir(p));                           /* a directory of the lower layer */
+			show(p);
+			T(mkdir(p, 0705));                     /* made again, in the upper layer */
 			show(p);
 		}
 		printf("-- end\n");
