@@ -525,8 +525,8 @@ static int remove_name(int tid, sn_regs *r)
  * its parent opened confined below that backing's root, with the mode the
  * guest's umask leaves (read from /proc/<tid>/status, as Call.umask; the
  * Sentry's own umask is 0).  Declined: a task whose new files must be given
- * other ids (owner.adopt_name), a last name "." or "..", and what the mount
- * must prepare (EROFS, a directory to copy up first, a stand-in). */
+ * other ids (owner.adopt_name), and what the mount must prepare (EROFS, a
+ * directory to copy up first, a stand-in). */
 
 /* The guest's umask; -1 unknown. */
 static int guest_umask(int tid)
@@ -562,12 +562,13 @@ static int make_dir(int tid, sn_regs *r)
 	while (len > 1 && given[len - 1] == '/') len--;      /* mkdir("d/") makes d */
 	char last = given[len];
 	given[len] = 0;
+	/* a last name "." or ".." (busybox tar's mkdir("./")): a directory
+	 * that must be there, EEXIST (_create_target, ends_in_dots) */
 	int dotted = dotted_or_slashed(given, len);
 	given[len] = last;
-	if (dotted) return 0;
 	if (start_dir(tid, dirfd, given, start, sizeof start)) return 0;
 	struct sn_mount *m;
-	int fd = fast_lookup(start, given, 0, 0, &m);
+	int fd = fast_lookup(start, given, 0, dotted, &m);
 	if (fd == DECLINE) return 0;
 	if (fd >= 0) {
 		close(fd);

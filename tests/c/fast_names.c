@@ -181,6 +181,9 @@ static void directories(void)
 	T(mkdir("m1/.", 0755));                            /* EEXIST */
 	T(mkdir("m1/..", 0755));                           /* EEXIST */
 	T(mkdir("new/.", 0755));                           /* ENOENT */
+	T(mkdir("./", 0755));                              /* EEXIST: busybox tar makes it so */
+	T(mkdir("m1/../", 0755));                          /* EEXIST */
+	T(mkdir("f1/.", 0755));                            /* ENOTDIR */
 	T(mkdir("", 0755));                                /* ENOENT */
 	T(mkdir("/", 0755));                               /* EEXIST */
 	T(mkdir("m1//m6//", 0755));
