@@ -308,12 +308,12 @@ static int is_attr_call(uint64_t nr)
 		|| nr == SYS_chown || nr == SYS_lchown || nr == SYS_fchownat;
 }
 
-/* The calls above.  Declined besides: a mode with S_ISGID (chmod_mode keeps it only for a group
- * member or CAP_FSETID), ids the sandbox does not map (EINVAL) or a task
- * without CAP_CHOWN, unreadable times (EFAULT), flags but
- * AT_SYMLINK_NOFOLLOW (AT_EMPTY_PATH, EINVAL), an empty path, a chmod of a
- * symlink (EOPNOTSUPP), a file not of a writable backing (EROFS, a lower
- * file to copy up first, a hidden stand-in, /dev). */
+/* The calls above.  Declined besides: a mode with S_ISGID (chmod_mode
+ * keeps it only for a group member or CAP_FSETID), ids the sandbox does not
+ * map (EINVAL) or a task without CAP_CHOWN, unreadable times (EFAULT),
+ * flags but AT_SYMLINK_NOFOLLOW (AT_EMPTY_PATH, EINVAL), an empty path, a
+ * chmod of a symlink (EOPNOTSUPP), a file not of a writable backing (EROFS,
+ * a lower file to copy up first, a hidden stand-in, /dev). */
 static int attrs(int tid, sn_regs *r)
 {
 	int what, fd_form = 0, dirfd = -100, follow = 1;
