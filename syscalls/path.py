@@ -242,17 +242,23 @@ def sys_readlinkat(call):
 
 # ---- creating and removing names -------------------------------------------------
 
-def _create_target(call, dirfd, path):
-    # filename_create: a path ending in "." or ".." names a directory that
-    # is there (or ENOENT on the way), never one to make
-    loc = lookup(call, dirfd, path, follow=False, must_exist=ends_in_dots(path))
+def _create_target(call, dirfd, path, directory=False):
+    """Linux's filename_create: a path ending in "." or ".." names a
+    directory that is there (or ENOENT on the way), never one to make; a
+    name that is there is EEXIST, whatever a trailing "/" says; a "/"
+    after a name to make asks for a directory, which only mkdir makes
+    (ENOENT for the others)."""
+    dots = ends_in_dots(path)
+    loc = lookup(call, dirfd, path if dots else path.rstrip(b"/"), follow=False, must_exist=dots)
     if loc.exists:
         raise SyscallError(errno.EEXIST)
+    if path.endswith(b"/") and not directory:
+        raise SyscallError(errno.ENOENT)
     return permission.change(call, loc, CREATE)
 
 
 def _mkdir(call, dirfd, path, mode):
-    loc = _create_target(call, dirfd, path)
+    loc = _create_target(call, dirfd, path, directory=True)
     ids, since = owner.creator(call), owner.now()
     with Parent(loc) as (fd, name):
         os.mkdir(name, mode & 0o7777 & ~call.umask(), dir_fd=fd)
