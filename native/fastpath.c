@@ -7,9 +7,10 @@
  * found needs no Python either: a file of a host directory, an overlay file
  * that need not be copied up first (changes, and directories of the lower
  * layer, which Python copies up before the guest sees them, go to Python),
- * an allowed node of /dev; and an open that creates a file, or an unlink
- * or rmdir, where nothing need be prepared for it (create_open,
- * remove_name).  Anything else returns 0 and goes to Python.
+ * an allowed node of /dev; and an open that creates a file, a mkdir, a
+ * link, an unlink or rmdir, where nothing need be prepared for it
+ * (create_open, make_dir, link_name, remove_name).  Anything else returns 0
+ * and goes to Python.
  * fchmod, fchown and futimens on a guest fd are answered here too, on the
  * Sentry's duplicate of the fd (below).
  */
@@ -475,6 +476,19 @@ static int open_parent(int root, const char *rel, const char **name)
 	return sn_openat2(root, parent, O_PATH_ | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_CONFINED);
 }
 
+/* A name to make, as _create_target reads it: *dotted when its last name
+ * is "." or ".." (or it is "/": a directory that must be there), else the
+ * path loses its trailing "/"s, in place, and *slashed says it had some (a
+ * directory asked for: only mkdir makes one). */
+static void create_target(char *given, int *dotted, int *slashed)
+{
+	size_t len = strlen(given), n = len;
+	while (n > 1 && given[n - 1] == '/') n--;
+	*dotted = dotted_or_slashed(given, n);
+	*slashed = n < len;
+	if (!*dotted) given[n] = 0;
+}
+
 static int remove_name(int tid, sn_regs *r)
 {
 	int dirfd = -100, flags = r->orig_rax == SYS_rmdir ? AT_REMOVEDIR_ : 0;
@@ -558,14 +572,10 @@ static int make_dir(int tid, sn_regs *r)
 	char given[PATH_MAX_], start[PATH_MAX_];
 	long n = sn_read_string(tid, path_addr, given, sizeof given);
 	if (n <= 0) return 0;
-	size_t len = strlen(given);
-	while (len > 1 && given[len - 1] == '/') len--;      /* mkdir("d/") makes d */
-	char last = given[len];
-	given[len] = 0;
-	/* a last name "." or ".." (busybox tar's mkdir("./")): a directory
-	 * that must be there, EEXIST (_create_target, ends_in_dots) */
-	int dotted = dotted_or_slashed(given, len);
-	given[len] = last;
+	/* mkdir("d/") makes d; a last name "." or ".." (busybox tar's
+	 * mkdir("./")) is a directory that must be there: EEXIST */
+	int dotted, slashed;
+	create_target(given, &dotted, &slashed);
 	if (start_dir(tid, dirfd, given, start, sizeof start)) return 0;
 	struct sn_mount *m;
 	int fd = fast_lookup(start, given, 0, dotted, &m);
@@ -597,6 +607,90 @@ static int make_dir(int tid, sn_regs *r)
 	return 1;
 }
 
+/* ---- a hard link --------------------------------------------------------------
+ *
+ * link and linkat(..., 0), as syscalls/path.py _link makes them: the walk
+ * finds the old name (not following a final symlink) and the new one as
+ * _create_target does (a name that is there, or a path ending in "." or "..",
+ * is EEXIST); both in the one backing with nothing to prepare (the old file
+ * of a writable backing -- a lower file is copied up first --, the new name's
+ * parent as sn_table_names_in_place wants it), and the Sentry links one name
+ * to the other in their parents opened confined below that backing's root.
+ * Declined: linkat's flags (AT_SYMLINK_FOLLOW and /proc/<pid>/fd/N,
+ * AT_EMPTY_PATH), a directory (EPERM), two mounts (EXDEV).  A link is a
+ * name, not a new file: no owner to give it. */
+
+static int link_name(int tid, sn_regs *r)
+{
+	int olddir = -100, newdir = -100;
+	uint64_t old_addr = r->rdi, new_addr = r->rsi;
+	if (r->orig_rax == SYS_linkat) {
+		if ((int)r->r8) return 0;
+		olddir = (int)r->rdi;
+		old_addr = r->rsi;
+		newdir = (int)r->rdx;
+		new_addr = r->r10;
+	}
+	char old[PATH_MAX_], new_[PATH_MAX_], start[PATH_MAX_];
+	if (sn_read_string(tid, old_addr, old, sizeof old) <= 0 || sn_read_string(tid, new_addr, new_, sizeof new_) <= 0)
+		return 0;
+	if (start_dir(tid, olddir, old, start, sizeof start)) return 0;
+	struct sn_mount *m;
+	int fd = fast_lookup(start, old, 0, 1, &m);
+	if (fd == DECLINE) return 0;
+	if (fd < 0) {
+		if (fd != -ENOENT && fd != -ENOTDIR) return 0;
+		sn_answer(tid, r, fd);
+		return 1;
+	}
+	close(fd);
+	struct sn_table *t = sn_current;
+	int from = (int)(m - t->m);
+	char from_rel[PATH_MAX_];
+	struct stat st;
+	memcpy(&st, walk.st, sizeof st);
+	strcpy(from_rel, walk.rel);
+	/* the new name: _create_target's */
+	int dotted, slashed;
+	create_target(new_, &dotted, &slashed);
+	if (start_dir(tid, newdir, new_, start, sizeof start)) return 0;
+	fd = fast_lookup(start, new_, 0, dotted, &m);
+	if (fd == DECLINE) return 0;
+	if (fd >= 0) {
+		close(fd);
+		sn_answer(tid, r, -EEXIST);
+		return 1;
+	}
+	if (fd != ABSENT) {
+		if (fd != -ENOENT && fd != -ENOTDIR) return 0;
+		sn_answer(tid, r, fd);
+		return 1;
+	}
+	if (slashed) {
+		sn_answer(tid, r, -ENOENT);       /* a directory asked for */
+		return 1;
+	}
+	int at = (int)(m - t->m);
+	if (S_ISDIR(st.st_mode) || from != at || !writable_backing(&t->m[at])
+	    || sn_table_names_in_place(t, at, walk.rel) != at)
+		return 0;
+	const char *oname, *nname;
+	long v = open_parent(t->m[at].fd, from_rel, &oname);
+	if (v >= 0) {
+		int ofd = (int)v;
+		v = open_parent(t->m[at].fd, walk.rel, &nname);
+		if (v >= 0) {
+			int nfd = (int)v;
+			v = linkat(ofd, oname, nfd, nname, 0) ? -errno : 0;
+			close(nfd);
+		}
+		close(ofd);
+	}
+	if (t->m[at].kind == SN_MOUNT_UPPER) sn_table_overlay_changed(t);   /* as the overlay's _changed */
+	sn_answer(tid, r, v);
+	return 1;
+}
+
 /* Returns 1 when the seccomp stop was answered here. */
 int sn_fast_path(int tid, sn_regs *r)
 {
@@ -605,12 +699,14 @@ int sn_fast_path(int tid, sn_regs *r)
 	int kind = kind_of(r->orig_rax);
 	int removal = r->orig_rax == SYS_unlink || r->orig_rax == SYS_unlinkat || r->orig_rax == SYS_rmdir;
 	int making = r->orig_rax == SYS_mkdir || r->orig_rax == SYS_mkdirat;
-	if (kind < 0 && !fdcall && !removal && !making) return 0;
+	int linking = r->orig_rax == SYS_link || r->orig_rax == SYS_linkat;
+	if (kind < 0 && !fdcall && !removal && !making && !linking) return 0;
 	/* a guest that dropped root: Python checks permissions as its ids */
 	if (sn_ident_checks_files(tid)) return 0;
 	if (fdcall) return attrs(tid, r);
 	if (removal) return remove_name(tid, r);
 	if (making) return make_dir(tid, r);
+	if (linking) return link_name(tid, r);
 	uint64_t path_addr;
 	int dirfd = -100;          /* AT_FDCWD */
 	int follow = 1;

@@ -1,7 +1,7 @@
 /* Names made and removed: open(O_CREAT) of new files, mkdir, mkdirat,
- * unlink, unlinkat and rmdir, with their errors -- what native/fastpath.c
- * answers in C (create_open, make_dir, remove_name) and the cases it leaves
- * to Python.  Prints
+ * link, linkat, unlink, unlinkat and rmdir, with their errors -- what
+ * native/fastpath.c answers in C (create_open, make_dir, link_name,
+ * remove_name) and the cases it leaves to Python.  Prints
  * one line per call (result, errno name) and the mode and owner of what was
  * made; nothing that differs between runs or between a sandbox and Linux
  * (no inode, no time, no absolute path).
@@ -16,8 +16,9 @@
  *           an empty directory "e", or "-"; these three: sandbox only
  *
  *        fast_names loop DIR N
- *           creates N new files in DIR (O_CREAT|O_EXCL), removes them, and
- *           makes and removes N directories; prints "calls: 4N"
+ *           creates N new files in DIR (O_CREAT|O_EXCL), links and unlinks
+ *           each once more, removes them, and makes and removes N
+ *           directories; prints "calls: 6N"
  *
  *        fast_names race DIR HOSTDIR FDDIR SECONDS
  *           threads create files below DIR/r while others swap DIR/r/sub
@@ -184,6 +185,8 @@ static void directories(void)
 	T(mkdir("./", 0755));                              /* EEXIST: busybox tar makes it so */
 	T(mkdir("m1/../", 0755));                          /* EEXIST */
 	T(mkdir("f1/.", 0755));                            /* ENOTDIR */
+	T(mkdir("f1/", 0755));                             /* EEXIST, whatever the "/" says */
+	T(mkdir("l1/", 0755));                             /* EEXIST: not followed */
 	T(mkdir("", 0755));                                /* ENOENT */
 	T(mkdir("/", 0755));                               /* EEXIST */
 	T(mkdir("m1//m6//", 0755));
@@ -202,6 +205,46 @@ static void directories(void)
 	T(mkdir(name, 0755));                              /* ENAMETOOLONG */
 	T(mkdir("sg/dir", 0755));                          /* its group, and S_ISGID */
 	show("sg/dir");
+}
+
+static void links(void)
+{
+	struct stat st;
+	T(link("f3", "h1"));
+	T(lstat("f3", &st));
+	printf("f3: links %lu\n", (unsigned long)st.st_nlink);
+	T(link("f3", "h1"));                               /* EEXIST */
+	T(link("missing", "h1"));                          /* ENOENT, before EEXIST */
+	T(link("d", "h2"));                                /* EPERM: a directory */
+	T(link("d", "f1"));                                /* EEXIST before EPERM */
+	T(link("missing", "h3"));                          /* ENOENT */
+	T(link("f3", "missing/h"));                        /* ENOENT */
+	T(link("f3", "f1/h"));                             /* ENOTDIR */
+	T(link("f3", "h4/"));                              /* ENOENT: a directory asked for */
+	T(link("f3", "f1/"));                              /* EEXIST */
+	T(link("f3", "d/."));                              /* EEXIST */
+	T(link("f3", "new/."));                            /* ENOENT */
+	T(link("f3", "./"));                               /* EEXIST */
+	T(link("dangling", "h5"));                         /* the symlink itself */
+	show("h5");
+	T(link("l1", "h6"));
+	show("h6");
+	T(symlink("x", "s/"));                             /* ENOENT */
+	T(mknod("n/", S_IFREG | 0600, 0));                 /* ENOENT */
+	int d = open("d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	T(linkat(AT_FDCWD, "f3", d, "h7", 0));
+	show("d/h7");
+	T(linkat(d, "h7", AT_FDCWD, "h8", 0));
+	show("h8");
+	T(linkat(d, "h7", d, "h9", AT_SYMLINK_FOLLOW));
+	T(linkat(d, "h7", d, "h10", 0x1));                 /* EINVAL */
+	T(linkat(987, "h7", d, "h11", 0));                 /* EBADF */
+	T(syscall(SYS_linkat, 0x100000000L | (unsigned)AT_FDCWD, "f3", 0x100000000L | (unsigned)AT_FDCWD, "h12",
+		  0x100000000L));                             /* ints */
+	show("h12");
+	close(d);
+	T(lstat("f3", &st));
+	printf("f3: links %lu\n", (unsigned long)st.st_nlink);
 }
 
 static long unlinkat_(int dirfd, const char *path, int flags)
@@ -285,6 +328,9 @@ static void dropped(void)
 	T(rmdir("shut"));                                  /* EACCES */
 	T(O("sticky/mine", O_WRONLY | O_CREAT, 0666));
 	T(unlink("sticky/mine"));
+	T(link("open/roots", "shut/mylink"));              /* EACCES */
+	T(link("open/roots", "open/mylink"));
+	T(unlink("open/mylink"));
 	T(mkdir("open/mydir", 0777));
 	show("open/mydir");
 	T(mkdir("shut/mydir", 0777));                      /* EACCES */
@@ -353,6 +399,14 @@ static void *create(void *arg)
 		snprintf(p, sizeof p, "md%d", i % 64);
 		if (mkdirat(fds[0], p, 0755) == 0) __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED);
 		unlinkat(fds[0], p, AT_REMOVEDIR);
+		char q[64];
+		snprintf(q, sizeof q, "r/sub/f%d", i % 64);
+		close(open(q, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+		snprintf(p, sizeof p, "ln%d", i % 64);
+		if (linkat(AT_FDCWD, q, fds[0], p, 0) == 0) __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED);
+		unlinkat(fds[0], p, 0);
+		linkat(AT_FDCWD, q, AT_FDCWD, racy, 0);       /* the string swapped too */
+		unlink(q);
 		snprintf(p, sizeof p, "by-fd%d", i % 64);
 		fd = openat(fds[0], p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 		if (fd >= 0) { close(fd); __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED); }
@@ -395,11 +449,14 @@ static int loop(const char *dir, int n)
 		close(fd);
 	}
 	for (int i = 0; i < n; i++) {
+		char q[4200];
 		snprintf(p, sizeof p, "%s/loop%d", dir, i);
+		snprintf(q, sizeof q, "%s.link", p);
+		if (link(p, q) || unlink(q)) { perror(q); return 1; }
 		if (unlink(p)) { perror(p); return 1; }
 		if (mkdir(p, 0755) || rmdir(p)) { perror(p); return 1; }
 	}
-	printf("calls: %d\n", 4 * n);
+	printf("calls: %d\n", 6 * n);
 	return 0;
 }
 
@@ -417,6 +474,7 @@ int main(int argc, char **argv)
 	T(chmod("open", 0777));
 	cases();
 	directories();
+	links();
 	removals();
 	if (argc > 4) {
 		char p[4096];
@@ -429,6 +487,7 @@ int main(int argc, char **argv)
 		T(O(p, O_WRONLY | O_CREAT, 0600));             /* EROFS */
 		T(unlink(p));                                  /* EROFS */
 		T(mkdir(p, 0755));                             /* EEXIST */
+		T(link(p, "ro-link"));                         /* EXDEV */
 		snprintf(p, sizeof p, "%s/newdir", argv[2]);
 		T(mkdir(p, 0755));                             /* EROFS */
 		T(rmdir(argv[2]));                             /* a read-only mount's root */
@@ -446,6 +505,8 @@ int main(int argc, char **argv)
 			T(unlink(p));                          /* its placeholder, once copied up */
 			show(p);
 			snprintf(p, sizeof p, "%s/b", argv[4]);
+			T(link(p, "lower-link"));              /* copied up, then linked */
+			show("lower-link");
 			T(unlink(p));
 			show(p);
 			snprintf(p, sizeof p, "%s/e", argv[4]);
