@@ -179,6 +179,25 @@ int sn_fast_resolve(const char *start, const char *path, int follow, int *index,
 	return r;
 }
 
+/* A name that must be there, relative to dirfd, for a call that acts on
+ * it: fast_lookup's fd (the caller's to close) and *m, or -1 -- *answered 1
+ * when the walk's ENOENT or ENOTDIR was the call's answer, 0 when the call
+ * is Python's. */
+static int lookup_existing(int tid, sn_regs *r, int dirfd, const char *path, int follow,
+			   struct sn_mount **m, int *answered)
+{
+	char start[PATH_MAX_];
+	*answered = 0;
+	if (start_dir(tid, dirfd, path, start, sizeof start)) return -1;
+	int fd = fast_lookup(start, path, follow, 1, m);
+	if (fd >= 0) return fd;
+	if (fd == -ENOENT || fd == -ENOTDIR) {
+		sn_answer(tid, r, fd);
+		*answered = 1;
+	}
+	return -1;
+}
+
 static int write_guest(int tid, uint64_t addr, const void *buf, size_t len)
 {
 	return sn_write_vm(tid, addr, buf, len) == (long)len;
@@ -363,17 +382,12 @@ static int attrs(int tid, sn_regs *r)
 		fd = borrow_plain(tid, dirfd);
 		if (fd < 0) return 0;
 	} else {
-		char given[PATH_MAX_], start[PATH_MAX_];
-		long n = sn_read_string(tid, path_addr, given, sizeof given);
-		if (n <= 0 || start_dir(tid, dirfd, given, start, sizeof start)) return 0;
+		char given[PATH_MAX_];
+		if (sn_read_string(tid, path_addr, given, sizeof given) <= 0) return 0;
 		struct sn_mount *m;
-		fd = fast_lookup(start, given, follow, 1, &m);
-		if (fd == DECLINE) return 0;
-		if (fd < 0) {
-			if (fd != -ENOENT && fd != -ENOTDIR) return 0;
-			sn_answer(tid, r, fd);
-			return 1;
-		}
+		int answered;
+		fd = lookup_existing(tid, r, dirfd, given, follow, &m, &answered);
+		if (fd < 0) return answered;
 		if (!writable_backing(m)) { close(fd); return 0; }
 	}
 	struct stat st;
@@ -489,6 +503,40 @@ static void create_target(char *given, int *dotted, int *slashed)
 	if (!*dotted) given[n] = 0;
 }
 
+/* A name to make, as _create_target finds it: the entry whose host
+ * directory is to hold it with nothing to prepare (walk.rel its path
+ * there), or -1 -- *answered 1 when EEXIST, the walk's ENOENT or ENOTDIR, or
+ * the ENOENT of a "/" after the name of what is no directory was the call's
+ * answer, 0 when the call is Python's. */
+static int new_name(int tid, sn_regs *r, int dirfd, char *given, int directory, int *answered)
+{
+	char start[PATH_MAX_];
+	int dotted, slashed;
+	long v = 0;
+	*answered = 0;
+	create_target(given, &dotted, &slashed);
+	if (start_dir(tid, dirfd, given, start, sizeof start)) return -1;
+	struct sn_mount *m;
+	int fd = fast_lookup(start, given, 0, dotted, &m);
+	if (fd == DECLINE) return -1;
+	if (fd >= 0) {
+		close(fd);
+		v = -EEXIST;
+	} else if (fd != ABSENT) {
+		if (fd != -ENOENT && fd != -ENOTDIR) return -1;
+		v = fd;
+	} else if (slashed && !directory) {
+		v = -ENOENT;
+	}
+	if (v) {
+		sn_answer(tid, r, v);
+		*answered = 1;
+		return -1;
+	}
+	int at = (int)(m - sn_current->m);
+	return sn_table_names_in_place(sn_current, at, walk.rel) == at ? at : -1;
+}
+
 static int remove_name(int tid, sn_regs *r)
 {
 	int dirfd = -100, flags = r->orig_rax == SYS_rmdir ? AT_REMOVEDIR_ : 0;
@@ -499,18 +547,12 @@ static int remove_name(int tid, sn_regs *r)
 		flags = (int)r->rdx;
 		if (flags & ~AT_REMOVEDIR_) return 0;
 	}
-	char given[PATH_MAX_], start[PATH_MAX_];
+	char given[PATH_MAX_];
 	long n = sn_read_string(tid, path_addr, given, sizeof given);
 	if (n <= 0 || dotted_or_slashed(given, strlen(given))) return 0;
-	if (start_dir(tid, dirfd, given, start, sizeof start)) return 0;
 	struct sn_mount *m;
-	int fd = fast_lookup(start, given, 0, 1, &m);
-	if (fd == DECLINE) return 0;
-	if (fd < 0) {
-		if (fd != -ENOENT && fd != -ENOTDIR) return 0;
-		sn_answer(tid, r, fd);
-		return 1;
-	}
+	int answered, fd = lookup_existing(tid, r, dirfd, given, 0, &m, &answered);
+	if (fd < 0) return answered;
 	close(fd);
 	struct sn_table *t = sn_current;
 	int at = sn_table_names_in_place(t, (int)(m - t->m), walk.rel);
@@ -569,30 +611,14 @@ static int make_dir(int tid, sn_regs *r)
 		mode = (uint32_t)r->rdx;
 	}
 	if (sn_ident_foreign_creator(tid)) return 0;
-	char given[PATH_MAX_], start[PATH_MAX_];
+	char given[PATH_MAX_];
 	long n = sn_read_string(tid, path_addr, given, sizeof given);
 	if (n <= 0) return 0;
 	/* mkdir("d/") makes d; a last name "." or ".." (busybox tar's
 	 * mkdir("./")) is a directory that must be there: EEXIST */
-	int dotted, slashed;
-	create_target(given, &dotted, &slashed);
-	if (start_dir(tid, dirfd, given, start, sizeof start)) return 0;
-	struct sn_mount *m;
-	int fd = fast_lookup(start, given, 0, dotted, &m);
-	if (fd == DECLINE) return 0;
-	if (fd >= 0) {
-		close(fd);
-		sn_answer(tid, r, -EEXIST);
-		return 1;
-	}
-	if (fd != ABSENT) {
-		if (fd != -ENOENT && fd != -ENOTDIR) return 0;
-		sn_answer(tid, r, fd);
-		return 1;
-	}
+	int answered, at = new_name(tid, r, dirfd, given, 1, &answered);
+	if (at < 0) return answered;
 	struct sn_table *t = sn_current;
-	int at = (int)(m - t->m);
-	if (sn_table_names_in_place(t, at, walk.rel) != at) return 0;
 	int umask = guest_umask(tid);
 	if (umask < 0) return 0;
 	const char *name;
@@ -631,18 +657,12 @@ static int link_name(int tid, sn_regs *r)
 		newdir = (int)r->rdx;
 		new_addr = r->r10;
 	}
-	char old[PATH_MAX_], new_[PATH_MAX_], start[PATH_MAX_];
+	char old[PATH_MAX_], new_[PATH_MAX_];
 	if (sn_read_string(tid, old_addr, old, sizeof old) <= 0 || sn_read_string(tid, new_addr, new_, sizeof new_) <= 0)
 		return 0;
-	if (start_dir(tid, olddir, old, start, sizeof start)) return 0;
 	struct sn_mount *m;
-	int fd = fast_lookup(start, old, 0, 1, &m);
-	if (fd == DECLINE) return 0;
-	if (fd < 0) {
-		if (fd != -ENOENT && fd != -ENOTDIR) return 0;
-		sn_answer(tid, r, fd);
-		return 1;
-	}
+	int answered, fd = lookup_existing(tid, r, olddir, old, 0, &m, &answered);
+	if (fd < 0) return answered;
 	close(fd);
 	struct sn_table *t = sn_current;
 	int from = (int)(m - t->m);
@@ -650,30 +670,9 @@ static int link_name(int tid, sn_regs *r)
 	struct stat st;
 	memcpy(&st, walk.st, sizeof st);
 	strcpy(from_rel, walk.rel);
-	/* the new name: _create_target's */
-	int dotted, slashed;
-	create_target(new_, &dotted, &slashed);
-	if (start_dir(tid, newdir, new_, start, sizeof start)) return 0;
-	fd = fast_lookup(start, new_, 0, dotted, &m);
-	if (fd == DECLINE) return 0;
-	if (fd >= 0) {
-		close(fd);
-		sn_answer(tid, r, -EEXIST);
-		return 1;
-	}
-	if (fd != ABSENT) {
-		if (fd != -ENOENT && fd != -ENOTDIR) return 0;
-		sn_answer(tid, r, fd);
-		return 1;
-	}
-	if (slashed) {
-		sn_answer(tid, r, -ENOENT);       /* a directory asked for */
-		return 1;
-	}
-	int at = (int)(m - t->m);
-	if (S_ISDIR(st.st_mode) || from != at || !writable_backing(&t->m[at])
-	    || sn_table_names_in_place(t, at, walk.rel) != at)
-		return 0;
+	int at = new_name(tid, r, newdir, new_, 0, &answered);
+	if (at < 0) return answered;
+	if (S_ISDIR(st.st_mode) || from != at || !writable_backing(&t->m[at])) return 0;
 	const char *oname, *nname;
 	long v = open_parent(t->m[at].fd, from_rel, &oname);
 	if (v >= 0) {
