@@ -8,9 +8,9 @@
  * that need not be copied up first (changes, and directories of the lower
  * layer, which Python copies up before the guest sees them, go to Python),
  * an allowed node of /dev; and an open that creates a file, a mkdir, a
- * link, an unlink or rmdir, where nothing need be prepared for it
- * (create_open, make_dir, link_name, remove_name).  Anything else returns 0
- * and goes to Python.
+ * link, a rename of a file, an unlink or rmdir, where nothing need be
+ * prepared for it (create_open, make_dir, link_name, rename_name,
+ * remove_name).  Anything else returns 0 and goes to Python.
  * fchmod, fchown and futimens on a guest fd are answered here too, on the
  * Sentry's duplicate of the fd (below).
  */
@@ -633,6 +633,49 @@ static int make_dir(int tid, sn_regs *r)
 	return 1;
 }
 
+/* ---- calls on two names ---------------------------------------------------------
+ *
+ * The old name of a link or rename: both strings read (new_ gets the new
+ * one; with plain, neither may end in "/", "." or "..": Python's), the old
+ * name found (not followed): its entry in *from, its path in from_rel, its
+ * lstat in *st; 0, or -1 with *answered as lookup_existing says (the walk's
+ * ENOENT or ENOTDIR, the call's answer, or Python's). */
+static int old_name(int tid, sn_regs *r, int olddir, uint64_t old_addr, uint64_t new_addr, char *new_, int plain,
+		    int *from, char *from_rel, struct stat *st, int *answered)
+{
+	char old[PATH_MAX_];
+	*answered = 0;
+	if (sn_read_string(tid, old_addr, old, PATH_MAX_) <= 0 || sn_read_string(tid, new_addr, new_, PATH_MAX_) <= 0)
+		return -1;
+	if (plain && (dotted_or_slashed(old, strlen(old)) || dotted_or_slashed(new_, strlen(new_)))) return -1;
+	struct sn_mount *m;
+	int fd = lookup_existing(tid, r, olddir, old, 0, &m, answered);
+	if (fd < 0) return -1;
+	close(fd);
+	*from = (int)(m - sn_current->m);
+	strcpy(from_rel, walk.rel);
+	memcpy(st, walk.st, sizeof *st);
+	return 0;
+}
+
+/* from_rel of backing root linked (or renamed, with flags) to to_rel, both
+ * names in their parents opened confined below root; 0 or -errno. */
+static long in_parents(int root, const char *from_rel, const char *to_rel, int rename, unsigned flags)
+{
+	const char *oname, *nname;
+	long v = open_parent(root, from_rel, &oname);
+	if (v < 0) return v;
+	int ofd = (int)v;
+	v = open_parent(root, to_rel, &nname);
+	if (v >= 0) {
+		int nfd = (int)v;
+		v = rename ? sn_renameat2(ofd, oname, nfd, nname, flags) : (linkat(ofd, oname, nfd, nname, 0) ? -errno : 0);
+		close(nfd);
+	}
+	close(ofd);
+	return v;
+}
+
 /* ---- a hard link --------------------------------------------------------------
  *
  * link and linkat(..., 0), as syscalls/path.py _link makes them: the walk
@@ -657,34 +700,72 @@ static int link_name(int tid, sn_regs *r)
 		newdir = (int)r->rdx;
 		new_addr = r->r10;
 	}
-	char old[PATH_MAX_], new_[PATH_MAX_];
-	if (sn_read_string(tid, old_addr, old, sizeof old) <= 0 || sn_read_string(tid, new_addr, new_, sizeof new_) <= 0)
-		return 0;
-	struct sn_mount *m;
-	int answered, fd = lookup_existing(tid, r, olddir, old, 0, &m, &answered);
-	if (fd < 0) return answered;
-	close(fd);
-	struct sn_table *t = sn_current;
-	int from = (int)(m - t->m);
-	char from_rel[PATH_MAX_];
+	char new_[PATH_MAX_], from_rel[PATH_MAX_];
 	struct stat st;
-	memcpy(&st, walk.st, sizeof st);
-	strcpy(from_rel, walk.rel);
+	int from, answered;
+	if (old_name(tid, r, olddir, old_addr, new_addr, new_, 0, &from, from_rel, &st, &answered)) return answered;
+	struct sn_table *t = sn_current;
 	int at = new_name(tid, r, newdir, new_, 0, &answered);
 	if (at < 0) return answered;
 	if (S_ISDIR(st.st_mode) || from != at || !writable_backing(&t->m[at])) return 0;
-	const char *oname, *nname;
-	long v = open_parent(t->m[at].fd, from_rel, &oname);
-	if (v >= 0) {
-		int ofd = (int)v;
-		v = open_parent(t->m[at].fd, walk.rel, &nname);
-		if (v >= 0) {
-			int nfd = (int)v;
-			v = linkat(ofd, oname, nfd, nname, 0) ? -errno : 0;
-			close(nfd);
-		}
-		close(ofd);
+	long v = in_parents(t->m[at].fd, from_rel, walk.rel, 0, 0);
+	if (t->m[at].kind == SN_MOUNT_UPPER) sn_table_overlay_changed(t);   /* as the overlay's _changed */
+	sn_answer(tid, r, v);
+	return 1;
+}
+
+/* ---- renaming what is not a directory ---------------------------------------
+ *
+ * rename, renameat and renameat2 (no flag, or RENAME_NOREPLACE), as
+ * syscalls/path.py _rename makes them, when the old name is not a directory:
+ * both names found by the walk (neither followed; the walk's ENOENT and
+ * ENOTDIR answered, the old name's first), both in one backing with nothing
+ * to prepare (the old file of a writable backing with a complete parent --
+ * a lower file is copied up first --, the new name absent or a file there,
+ * a lower file's placeholder too), and the Sentry renames one to the other
+ * in their parents opened confined below that backing's root, emptying the
+ * walk's memo of symlinks as Python does.  Declined: a directory (it moves
+ * with what it holds: the table's nested mounts, Mount.check_move, and the
+ * overlay's placeholders, copied up first), RENAME_EXCHANGE and
+ * RENAME_WHITEOUT, a final "/", "." or "..", two mounts (EXDEV, or a file
+ * over a hidden path's stand-in, _rename_over_stand_in). */
+
+#define RENAME_NOREPLACE_ 1
+
+static int rename_name(int tid, sn_regs *r)
+{
+	int olddir = -100, newdir = -100;
+	uint64_t old_addr = r->rdi, new_addr = r->rsi;
+	uint32_t flags = 0;
+	if (r->orig_rax != SYS_rename) {
+		olddir = (int)r->rdi;
+		old_addr = r->rsi;
+		newdir = (int)r->rdx;
+		new_addr = r->r10;
+		if (r->orig_rax == SYS_renameat2) flags = (uint32_t)r->r8;
 	}
+	if (flags & ~RENAME_NOREPLACE_) return 0;
+	char new_[PATH_MAX_], from_rel[PATH_MAX_], start[PATH_MAX_];
+	struct stat st;
+	int from, answered;
+	if (old_name(tid, r, olddir, old_addr, new_addr, new_, 1, &from, from_rel, &st, &answered)) return answered;
+	if (S_ISDIR(st.st_mode) || start_dir(tid, newdir, new_, start, sizeof start)) return 0;
+	struct sn_table *t = sn_current;
+	struct sn_mount *m;
+	int fd = fast_lookup(start, new_, 0, 0, &m);
+	if (fd == DECLINE) return 0;
+	if (fd >= 0) {
+		close(fd);
+		if (S_ISDIR(((const struct stat *)walk.st)->st_mode)) return 0;
+	} else if (fd != ABSENT) {
+		if (fd != -ENOENT && fd != -ENOTDIR) return 0;
+		sn_answer(tid, r, fd);
+		return 1;
+	}
+	int at = sn_table_names_in_place(t, from, from_rel);
+	if (at != from || sn_table_names_in_place(t, (int)(m - t->m), walk.rel) != at) return 0;
+	sn_table_clear_links(t);
+	long v = in_parents(t->m[at].fd, from_rel, walk.rel, 1, flags);
 	if (t->m[at].kind == SN_MOUNT_UPPER) sn_table_overlay_changed(t);   /* as the overlay's _changed */
 	sn_answer(tid, r, v);
 	return 1;
@@ -699,13 +780,15 @@ int sn_fast_path(int tid, sn_regs *r)
 	int removal = r->orig_rax == SYS_unlink || r->orig_rax == SYS_unlinkat || r->orig_rax == SYS_rmdir;
 	int making = r->orig_rax == SYS_mkdir || r->orig_rax == SYS_mkdirat;
 	int linking = r->orig_rax == SYS_link || r->orig_rax == SYS_linkat;
-	if (kind < 0 && !fdcall && !removal && !making && !linking) return 0;
+	int renaming = r->orig_rax == SYS_rename || r->orig_rax == SYS_renameat || r->orig_rax == SYS_renameat2;
+	if (kind < 0 && !fdcall && !removal && !making && !linking && !renaming) return 0;
 	/* a guest that dropped root: Python checks permissions as its ids */
 	if (sn_ident_checks_files(tid)) return 0;
 	if (fdcall) return attrs(tid, r);
 	if (removal) return remove_name(tid, r);
 	if (making) return make_dir(tid, r);
 	if (linking) return link_name(tid, r);
+	if (renaming) return rename_name(tid, r);
 	uint64_t path_addr;
 	int dirfd = -100;          /* AT_FDCWD */
 	int follow = 1;

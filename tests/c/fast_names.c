@@ -1,7 +1,8 @@
-/* Names made and removed: open(O_CREAT) of new files, mkdir, mkdirat,
- * link, linkat, unlink, unlinkat and rmdir, with their errors -- what
- * native/fastpath.c answers in C (create_open, make_dir, link_name,
- * remove_name) and the cases it leaves to Python.  Prints
+/* Names made, moved and removed: open(O_CREAT) of new files, mkdir,
+ * mkdirat, link, linkat, rename, renameat, renameat2, unlink, unlinkat and
+ * rmdir, with their errors -- what native/fastpath.c answers in C
+ * (create_open, make_dir, link_name, rename_name, remove_name) and the cases
+ * it leaves to Python.  Prints
  * one line per call (result, errno name) and the mode and owner of what was
  * made; nothing that differs between runs or between a sandbox and Linux
  * (no inode, no time, no absolute path).
@@ -17,8 +18,8 @@
  *
  *        fast_names loop DIR N
  *           creates N new files in DIR (O_CREAT|O_EXCL), links and unlinks
- *           each once more, removes them, and makes and removes N
- *           directories; prints "calls: 6N"
+ *           each once more, renames it there and back, removes them, and
+ *           makes and removes N directories; prints "calls: 8N"
  *
  *        fast_names race DIR HOSTDIR FDDIR SECONDS
  *           threads create files below DIR/r while others swap DIR/r/sub
@@ -247,6 +248,51 @@ static void links(void)
 	printf("f3: links %lu\n", (unsigned long)st.st_nlink);
 }
 
+static long renameat2_(int olddir, const char *old, int newdir, const char *new_, unsigned flags)
+{
+	return syscall(SYS_renameat2, olddir, old, newdir, new_, flags);
+}
+
+static void renames(void)
+{
+	T(O("r1", O_WRONLY | O_CREAT, 0640));
+	T(rename("r1", "r2"));
+	show("r1");
+	show("r2");
+	T(rename("r2", "f7"));                             /* over a file */
+	show("f7");
+	T(rename("f7", "f7"));                             /* itself */
+	T(rename("missing", "r3"));                        /* ENOENT */
+	T(rename("missing", "missing2/x"));                /* ENOENT, the old name's */
+	T(rename("f7", "missing/x"));                      /* ENOENT */
+	T(rename("f7", "f1/x"));                           /* ENOTDIR */
+	T(rename("f7", "d"));                              /* EISDIR */
+	T(rename("d", "d2"));                              /* a directory */
+	T(rename("d2", "d"));
+	T(rename("h6", "h6b"));                            /* a symlink, not followed */
+	show("h6b");
+	T(rename("h8", "h12"));                            /* two links of one file: nothing */
+	show("h8");
+	T(O("r4", O_WRONLY | O_CREAT, 0600));
+	T(renameat2_(AT_FDCWD, "r4", AT_FDCWD, "f7", RENAME_NOREPLACE));   /* EEXIST */
+	T(renameat2_(AT_FDCWD, "r4", AT_FDCWD, "r5", RENAME_NOREPLACE));
+	show("r5");
+	T(renameat2_(AT_FDCWD, "r5", AT_FDCWD, "f7", RENAME_EXCHANGE));
+	show("r5");
+	T(renameat2_(AT_FDCWD, "r5", AT_FDCWD, "f7", 0x8));                /* EINVAL */
+	T(renameat2_(AT_FDCWD, "r5", AT_FDCWD, "f7", RENAME_NOREPLACE | RENAME_EXCHANGE));   /* EINVAL */
+	int d = open("d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	T(renameat(AT_FDCWD, "r5", d, "r6"));
+	show("d/r6");
+	T(renameat(d, "r6", AT_FDCWD, "r7"));
+	show("r7");
+	T(renameat(987, "r7", d, "r8"));                   /* EBADF */
+	T(syscall(SYS_renameat2, 0x100000000L | (unsigned)AT_FDCWD, "r7", 0x100000000L | (unsigned)AT_FDCWD, "r9",
+		  0x100000000L));                             /* ints */
+	show("r9");
+	close(d);
+}
+
 static long unlinkat_(int dirfd, const char *path, int flags)
 {
 	return syscall(SYS_unlinkat, dirfd, path, flags);
@@ -304,6 +350,8 @@ static void removals(void)
 	T(chmod("sticky", 01777));
 	T(O("sticky/roots", O_WRONLY | O_CREAT, 0666));
 	T(O("open/roots", O_WRONLY | O_CREAT, 0666));
+	T(O("sticky/roots2", O_WRONLY | O_CREAT, 0666));
+	T(O("open/roots2", O_WRONLY | O_CREAT, 0666));
 }
 
 /* as uid 1000 (gid 0): its new files are its own; its search and write
@@ -328,6 +376,10 @@ static void dropped(void)
 	T(rmdir("shut"));                                  /* EACCES */
 	T(O("sticky/mine", O_WRONLY | O_CREAT, 0666));
 	T(unlink("sticky/mine"));
+	T(rename("sticky/roots2", "sticky/mine2"));        /* EPERM: the sticky bit */
+	T(rename("open/roots2", "shut/x"));                /* EACCES */
+	T(rename("open/roots2", "open/mine2"));
+	T(unlink("open/mine2"));
 	T(link("open/roots", "shut/mylink"));              /* EACCES */
 	T(link("open/roots", "open/mylink"));
 	T(unlink("open/mylink"));
@@ -406,6 +458,11 @@ static void *create(void *arg)
 		if (linkat(AT_FDCWD, q, fds[0], p, 0) == 0) __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED);
 		unlinkat(fds[0], p, 0);
 		linkat(AT_FDCWD, q, AT_FDCWD, racy, 0);       /* the string swapped too */
+		snprintf(p, sizeof p, "rn%d", i % 64);
+		if (renameat(AT_FDCWD, q, fds[0], p) == 0) __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED);
+		unlinkat(fds[0], p, 0);
+		close(open(q, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+		rename(q, racy);
 		unlink(q);
 		snprintf(p, sizeof p, "by-fd%d", i % 64);
 		fd = openat(fds[0], p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -453,10 +510,11 @@ static int loop(const char *dir, int n)
 		snprintf(p, sizeof p, "%s/loop%d", dir, i);
 		snprintf(q, sizeof q, "%s.link", p);
 		if (link(p, q) || unlink(q)) { perror(q); return 1; }
+		if (rename(p, q) || rename(q, p)) { perror(q); return 1; }
 		if (unlink(p)) { perror(p); return 1; }
 		if (mkdir(p, 0755) || rmdir(p)) { perror(p); return 1; }
 	}
-	printf("calls: %d\n", 6 * n);
+	printf("calls: %d\n", 8 * n);
 	return 0;
 }
 
@@ -475,6 +533,7 @@ int main(int argc, char **argv)
 	cases();
 	directories();
 	links();
+	renames();
 	removals();
 	if (argc > 4) {
 		char p[4096];
@@ -488,6 +547,7 @@ int main(int argc, char **argv)
 		T(unlink(p));                                  /* EROFS */
 		T(mkdir(p, 0755));                             /* EEXIST */
 		T(link(p, "ro-link"));                         /* EXDEV */
+		T(rename(p, "ro-moved"));                      /* EXDEV */
 		snprintf(p, sizeof p, "%s/newdir", argv[2]);
 		T(mkdir(p, 0755));                             /* EROFS */
 		T(rmdir(argv[2]));                             /* a read-only mount's root */
@@ -502,7 +562,12 @@ int main(int argc, char **argv)
 		T(rmdir(argv[3]));                             /* EBUSY */
 		if (strcmp(argv[4], "-")) {
 			snprintf(p, sizeof p, "%s/a", argv[4]);
-			T(unlink(p));                          /* its placeholder, once copied up */
+			char q[4200];
+			snprintf(q, sizeof q, "%s/a2", argv[4]);
+			T(rename(p, q));                       /* copied up, then renamed */
+			show(q);
+			T(rename(q, p));
+			T(unlink(p));
 			show(p);
 			snprintf(p, sizeof p, "%s/b", argv[4]);
 			T(link(p, "lower-link"));              /* copied up, then linked */
