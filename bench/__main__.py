@@ -24,6 +24,10 @@ def main(argv=None):
                    help="also run sentry (default root) with this interpreter, as the runner "
                         "sentry-py: e.g. a venv of the distribution's /usr/bin/python3 with sentry "
                         "installed, whose start-up is what users see (the `true` workload)")
+    p.add_argument("--sentry-base", metavar="DIR",
+                   help="also run sentry from the checkout DIR (its native module built), as the "
+                        "runner sentry-base: figures before and after a change from one run, e.g. "
+                        "git archive main | tar -x -C DIR && (cd DIR && python3 setup.py build_ext --inplace)")
     opts = p.parse_args(argv)
     if opts.rounds is None:
         opts.rounds = 3 if opts.quick else 5

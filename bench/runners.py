@@ -17,8 +17,12 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Runs `python3 -m sentry ARGS` with the repo importable, without setting
 # PYTHONPATH: that would leak into the guest and give sentry's python
 # workloads extra (trapped) path lookups the other runners don't pay.
-_SENTRY_LAUNCH = ("import runpy, sys; sys.path.insert(0, %r); "
-                  "runpy.run_module('sentry', run_name='__main__', alter_sys=True)" % REPO_ROOT)
+def _launch(root):
+    return ("import runpy, sys; sys.path.insert(0, %r); "
+            "runpy.run_module('sentry', run_name='__main__', alter_sys=True)" % root)
+
+
+_SENTRY_LAUNCH = _launch(REPO_ROOT)
 
 
 @dataclass
@@ -65,9 +69,11 @@ def floor_allow_file(build_dir):
 _EXPOSE_PY = ["--expose", os.path.realpath(sys.base_prefix)]
 
 
-def all_runners(built, sentry_python=None):
+def all_runners(built, sentry_python=None, sentry_base=None):
     """Every runner the suite knows, in report order; built maps C targets.
-    sentry_python: another interpreter for sentry, as the runner sentry-py."""
+    sentry_python: another interpreter for sentry, as the runner sentry-py.
+    sentry_base: another checkout of sentry (built), as the runner
+    sentry-base: before and after a change, in one run."""
     floor = built.get("floor_tracer")
     allow = floor_allow_file(os.path.dirname(floor)) if floor else None
     floor_prefix = ([floor] + (["--allow-file", allow] if allow else []) + ["--"]) if floor else []
@@ -82,6 +88,9 @@ def all_runners(built, sentry_python=None):
         *([Runner("sentry-py", [sentry_python, "-c", _SENTRY_LAUNCH, "run", *_EXPOSE_PY, "--"],
                   "--sentry-python: an interpreter with sentry's dependencies (python3 -m venv V && "
                   "V/bin/pip install -e .)")] if sentry_python else []),
+        *([Runner("sentry-base", [sys.executable, "-c", _launch(os.path.realpath(sentry_base)), "run",
+                                  *_EXPOSE_PY, "--"],
+                  "--sentry-base: a checkout with its native module built")] if sentry_base else []),
         Runner("sentry-rootfs", [sys.executable, "-c", _SENTRY_LAUNCH, "run", "--rootfs", "/", "--"],
                "pip install -e . (in the repo; sentry must import and run /bin/true)"),
         # the plain micro cases work under /tmp: here a sized tmpfs the kernel

@@ -50,7 +50,7 @@ def run(opts):
     try:
         workloads.setup(workdir)
         micro.setup(workdir)
-        chosen = runners.select(runners.all_runners(built, opts.sentry_python), opts.runners)
+        chosen = runners.select(runners.all_runners(built, opts.sentry_python, opts.sentry_base), opts.runners)
         for r in chosen:
             runners.probe(r, built["launch"], workdir)
             _log(f"runner {r.name}: " + ("ok" if r.available else f"unavailable ({r.reason})"))

@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass
 
 TAR_FILES = 3000
+BB_TAR_FILES = 2000
 MAKE_FILES = 24
 PYTESTS = 200
 WHEEL = "benchpkg-1.0-py3-none-any.whl"
@@ -45,6 +46,11 @@ WORKLOADS = [
                           "tar -cf {out}-tar/tree.tar -C {in}/tree . && "
                           "tar -xf {out}-tar/tree.tar -C {out}-tar/x"],
              f"tar create + extract of {TAR_FILES} small files"),
+    Workload("bbtar_2000", ["/bin/sh", "-c",
+                            "mkdir -p {out}-bbtar/x && "
+                            "busybox tar -cf {out}-bbtar/tree.tar -C {in}/tree2k . && "
+                            "busybox tar -xf {out}-bbtar/tree.tar -C {out}-bbtar/x"],
+             f"busybox tar create + extract of {BB_TAR_FILES} small files"),
     Workload("py_import", [PY, "-c", "import json, sqlite3, subprocess, decimal"],
              "python start-up + stdlib imports"),
     Workload("gcc_4files", ["gcc", "-O1", "-o", "{out}-prog"]
@@ -224,8 +230,12 @@ def setup(workdir):
             f"    assert (tmp_path / 'f').read_text() == '{k}'\n" for k in range(20)))
     _write(os.path.join(workdir, "files.js"), _NODE_SCRIPT)
     # 30 dirs x 100 files of ~100 bytes: many tiny files, as in a source tree.
-    tree = os.path.join(workdir, "tree")
-    for i in range(TAR_FILES):
+    _tree(os.path.join(workdir, "tree"), TAR_FILES)
+    _tree(os.path.join(workdir, "tree2k"), BB_TAR_FILES)
+
+
+def _tree(tree, files):
+    for i in range(files):
         d = os.path.join(tree, f"d{i // 100:02d}")
         if i % 100 == 0:
             os.makedirs(d, exist_ok=True)

@@ -7,7 +7,10 @@
  * found needs no Python either: a file of a host directory, an overlay file
  * that need not be copied up first (changes, and directories of the lower
  * layer, which Python copies up before the guest sees them, go to Python),
- * an allowed node of /dev.  Anything else returns 0 and goes to Python.
+ * an allowed node of /dev; and an open that creates a file, a mkdir, a
+ * link, a rename of a file, an unlink or rmdir, where nothing need be
+ * prepared for it (create_open, make_dir, link_name, rename_name,
+ * remove_name).  Anything else returns 0 and goes to Python.
  * fchmod, fchown and futimens on a guest fd are answered here too, on the
  * Sentry's duplicate of the fd (below).
  */
@@ -16,6 +19,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
@@ -122,22 +126,27 @@ static int start_dir(int tid, int dirfd, const char *path, char *out, size_t siz
 }
 
 #define DECLINE (-100000)      /* not plain: Python */
+#define ABSENT (-100001)       /* the last name is not there, its parent is */
 
 static struct sn_walk walk;    /* the tracer is one thread */
 
 /* Resolve path from start as the walk does: an O_PATH fd on what it names
  * and *m the entry holding it, -errno, or DECLINE (Python's: something
- * Python serves, or an overlay directory not yet copied up). */
-static int fast_lookup(const char *start, const char *path, int follow, struct sn_mount **m)
+ * Python serves, or an overlay directory not yet copied up).  With
+ * must_exist 0, a last name that is not there (its parent is) is ABSENT,
+ * *m the entry it would be made in and walk.rel its path there. */
+static int fast_lookup(const char *start, const char *path, int follow, int must_exist, struct sn_mount **m)
 {
 	struct sn_table *t = sn_current;
 	if (!t) return DECLINE;
-	sn_walk_init(&walk, start, path, (follow ? SN_WALK_FOLLOW : 0) | SN_WALK_MUST_EXIST | SN_WALK_RECORD, 0);
+	sn_walk_init(&walk, start, path, (follow ? SN_WALK_FOLLOW : 0) | (must_exist ? SN_WALK_MUST_EXIST : 0)
+		     | SN_WALK_RECORD, 0);
 	int r = sn_walk(t, &walk);
 	if (r < 0) return r;
-	if (r != SN_WALK_DONE) return DECLINE;
-	if (walk.python || walk.fd < 0) return DECLINE;
+	if (r != SN_WALK_DONE || walk.python) return DECLINE;
 	*m = &t->m[walk.index];
+	if (!walk.exists) return ABSENT;
+	if (walk.fd < 0) return DECLINE;
 	const struct stat *st = (const struct stat *)walk.st;
 	int plain = (*m)->fast
 		&& !((*m)->kind == SN_MOUNT_LOWER && S_ISDIR(st->st_mode))
@@ -156,7 +165,7 @@ static int fast_lookup(const char *start, const char *path, int follow, struct s
 int sn_fast_resolve(const char *start, const char *path, int follow, int *index, char *rel_out, size_t size, void *st144)
 {
 	struct sn_mount *m;
-	int fd = fast_lookup(start, path, follow, &m);
+	int fd = fast_lookup(start, path, follow, 1, &m);
 	if (fd == DECLINE) return 1;
 	if (fd < 0) return fd == -ENOENT || fd == -ENOTDIR ? fd : 1;
 	int r = 1;
@@ -168,6 +177,25 @@ int sn_fast_resolve(const char *start, const char *path, int follow, int *index,
 	}
 	close(fd);
 	return r;
+}
+
+/* A name that must be there, relative to dirfd, for a call that acts on
+ * it: fast_lookup's fd (the caller's to close) and *m, or -1 -- *answered 1
+ * when the walk's ENOENT or ENOTDIR was the call's answer, 0 when the call
+ * is Python's. */
+static int lookup_existing(int tid, sn_regs *r, int dirfd, const char *path, int follow,
+			   struct sn_mount **m, int *answered)
+{
+	char start[PATH_MAX_];
+	*answered = 0;
+	if (start_dir(tid, dirfd, path, start, sizeof start)) return -1;
+	int fd = fast_lookup(start, path, follow, 1, m);
+	if (fd >= 0) return fd;
+	if (fd == -ENOENT || fd == -ENOTDIR) {
+		sn_answer(tid, r, fd);
+		*answered = 1;
+	}
+	return -1;
 }
 
 static int write_guest(int tid, uint64_t addr, const void *buf, size_t len)
@@ -198,7 +226,7 @@ static int stage(int tid, uint64_t addr, const void *buf, size_t len)
 	return sn_stage(tid, addr, buf, len) == 0;
 }
 
-enum { STAT, LSTAT, FSTATAT, STATX, ACCESS, FACCESSAT, FACCESSAT2, OPEN, OPENAT, EXECVE, STATFS };
+enum { STAT, LSTAT, FSTATAT, STATX, ACCESS, FACCESSAT, FACCESSAT2, OPEN, OPENAT, CREAT, EXECVE, STATFS };
 
 static int kind_of(uint64_t nr)
 {
@@ -212,31 +240,42 @@ static int kind_of(uint64_t nr)
 	case SYS_faccessat2: return FACCESSAT2;
 	case SYS_open: return OPEN;
 	case SYS_openat: return OPENAT;
+	case SYS_creat: return CREAT;
 	case SYS_execve: return EXECVE;
 	case SYS_statfs: return STATFS;
 	}
 	return -1;
 }
 
-/* ---- attribute changes on a guest fd ----------------------------------------
+/* ---- attribute changes ------------------------------------------------------
  *
- * fchmod(fd, mode), fchown(fd, uid, gid) and futimens (utimensat(fd, NULL,
- * times, 0)), as syscalls/fdutil.py's chmod_fd and chown_fd and
- * syscalls/path.py's _utimens_fd do them:
- * on the Sentry's own duplicate of the guest's fd (pidfd_getfd), never on
- * the number again (another thread may dup2 a host file onto it meanwhile),
- * only for a file of a writable host directory the fast path serves (a
- * bind, a tmpfs, an overlay's upper layer: MountTable.backing_of's answer,
- * the same sn_host_to_sandbox), and only for a task that holds CAP_FOWNER,
- * for which Python's owner checks (check_chmod, check_times) always pass
- * (the caller declined a task that checks files), and for fchown one that
- * holds CAP_CHOWN (Credentials.chown_ids then only maps the ids).  Anything else -- a hidden
- * fd number, an O_PATH fd (EBADF), a deleted file, a file outside every
- * mount (EPERM), an overlay's lower layer or a read-only mount (EROFS), a
- * node of /dev, a hidden path's stand-in, unreadable times (EFAULT) -- is
- * Python's. */
+ * On a guest fd: fchmod(fd, mode), fchown(fd, uid, gid) and futimens
+ * (utimensat(fd, NULL, times, 0)), as syscalls/fdutil.py's chmod_fd and
+ * chown_fd and syscalls/path.py's _utimens_fd do them, on the Sentry's own
+ * duplicate of the guest's fd (pidfd_getfd), never on the number again
+ * (another thread may dup2 a host file onto it meanwhile).  On a path:
+ * chmod, fchmodat, chown, lchown, fchownat, utimensat, as _on_final does
+ * them, on the walk's fd on the last name.  Only for a file of a writable
+ * host directory the fast path serves (a bind, a tmpfs, an overlay's upper
+ * layer: for an fd, MountTable.backing_of's answer, the same
+ * sn_host_to_sandbox), and only for a task that holds CAP_FOWNER, for which
+ * Python's owner checks (check_chmod, check_times) always pass (the caller
+ * declined a task that checks files), and for a chown one that holds
+ * CAP_CHOWN (Credentials.chown_ids then only maps the ids).  Anything else
+ * -- a hidden fd number, an O_PATH fd (EBADF), a deleted file, a file
+ * outside every mount (EPERM), an overlay's lower layer or a read-only mount
+ * (EROFS), a node of /dev, a hidden path's stand-in, unreadable times
+ * (EFAULT) -- is Python's. */
 
 #define PIDFD_THREAD_ O_EXCL
+
+/* A file whose attributes change here with nothing prepared first: of a
+ * writable host directory the fast path serves (a bind, a tmpfs) or of an
+ * overlay's upper layer (MountTable.backing_of's plain answers). */
+static int writable_backing(const struct sn_mount *m)
+{
+	return m->fast && !m->readonly && (m->kind == SN_MOUNT_DIR || m->kind == SN_MOUNT_UPPER);
+}
 
 /* The Sentry's duplicate of guest fd `fd` of task tid, when its file is in
  * a plain writable backing of the table; -1: Python's. */
@@ -259,53 +298,481 @@ static int borrow_plain(int tid, int fd)
 	if (n > 10 && !strcmp(host + n - 10, " (deleted)")) goto decline;
 	int i = sn_host_to_sandbox(t, host, NULL, 0);
 	if (i < 0) goto decline;
-	struct sn_mount *m = &t->m[i];
-	if (!m->fast || m->readonly || (m->kind != SN_MOUNT_DIR && m->kind != SN_MOUNT_UPPER)) goto decline;
+	if (!writable_backing(&t->m[i])) goto decline;
 	return dup;
 decline:
 	close(dup);
 	return -1;
 }
 
-static int fd_attrs(int tid, sn_regs *r)
+enum { ATTR_MODE, ATTR_OWNER, ATTR_TIMES };
+
+/* The change itself, on fd: the Sentry's own (a duplicate of the guest's
+ * fd, or the walk's O_PATH|O_NOFOLLOW fd on a path's last name, which is
+ * what Python's open_final gives), never a name looked up again. */
+static long change_attrs(int fd, int what, uint32_t a, uint32_t b, const char *times)
 {
-	long v;
-	if (r->orig_rax == SYS_fchmod) {
-		/* S_ISGID stays only for a group member or CAP_FSETID: Python's */
-		if (r->rsi & S_ISGID) return 0;
-		int dup = borrow_plain(tid, (int)r->rdi);
-		if (dup < 0) return 0;
-		struct stat st;
-		if (fstat(dup, &st) || S_ISLNK(st.st_mode)) { close(dup); return 0; }
-		char p[64];
-		snprintf(p, sizeof p, "/proc/self/fd/%d", dup);
-		v = syscall(SYS_chmod, p, (mode_t)(r->rsi & 07777)) ? -errno : 0;
-		close(dup);
-		/* a directory's mode: the memo of searchable directories is stale */
-		sn_host_forget();
-	} else if (r->orig_rax == SYS_fchown) {
-		/* chown_fd: CAP_CHOWN takes any ids the sandbox maps (an id it
-		 * does not map is Python's EINVAL); without it, Python's checks */
-		if (!sn_ident_chown_any(tid)) return 0;
-		long uid = sn_idmap_host(0, (uint32_t)r->rsi), gid = sn_idmap_host(1, (uint32_t)r->rdx);
-		if (uid < 0 || gid < 0) return 0;
-		int dup = borrow_plain(tid, (int)r->rdi);
-		if (dup < 0) return 0;
-		char p[64];
-		snprintf(p, sizeof p, "/proc/self/fd/%d", dup);
-		v = syscall(SYS_chown, p, (uid_t)uid, (gid_t)gid) ? -errno : 0;
-		close(dup);
-		sn_host_forget();          /* a directory's owner: the memo is stale */
-	} else {
-		/* utimensat(fd, NULL, times, 0) only: paths and flags are Python's */
-		if (r->rsi || (uint32_t)r->r10 || (int)r->rdi == -100) return 0;
-		char times[32];
-		if (r->rdx && sn_read_mem(tid, r->rdx, times, sizeof times) != (long)sizeof times) return 0;
-		int dup = borrow_plain(tid, (int)r->rdi);
-		if (dup < 0) return 0;
-		v = sn_utimensat(dup, NULL, r->rdx ? times : NULL, 0);
-		close(dup);
+	if (what == ATTR_TIMES) return sn_utimensat(fd, "", times, AT_EMPTY_PATH_);
+	char p[64];
+	snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+	long v = what == ATTR_MODE ? (syscall(SYS_chmod, p, (mode_t)(a & 07777)) ? -errno : 0)
+		: sn_fchownat(fd, "", a, b, AT_EMPTY_PATH_ | AT_SYMLINK_NOFOLLOW_);
+	/* a directory's mode or owner: the memo of searchable directories is stale */
+	sn_host_forget();
+	return v;
+}
+
+static int is_attr_call(uint64_t nr)
+{
+	return nr == SYS_fchmod || nr == SYS_fchown || nr == SYS_utimensat || nr == SYS_chmod || nr == SYS_fchmodat
+		|| nr == SYS_chown || nr == SYS_lchown || nr == SYS_fchownat;
+}
+
+/* The calls above.  Declined besides: a mode with S_ISGID (chmod_mode
+ * keeps it only for a group member or CAP_FSETID), ids the sandbox does not
+ * map (EINVAL) or a task without CAP_CHOWN, unreadable times (EFAULT),
+ * flags but AT_SYMLINK_NOFOLLOW (AT_EMPTY_PATH, EINVAL), an empty path, a
+ * chmod of a symlink (EOPNOTSUPP), a file not of a writable backing (EROFS,
+ * a lower file to copy up first, a hidden stand-in, /dev). */
+static int attrs(int tid, sn_regs *r)
+{
+	int what, fd_form = 0, dirfd = -100, follow = 1;
+	uint64_t path_addr = 0, times_addr = 0;
+	uint32_t a = 0, b = 0, flags = 0;
+	switch (r->orig_rax) {
+	case SYS_fchmod:
+		fd_form = 1; dirfd = (int)r->rdi; a = (uint32_t)r->rsi; what = ATTR_MODE; break;
+	case SYS_chmod:
+		path_addr = r->rdi; a = (uint32_t)r->rsi; what = ATTR_MODE; break;
+	case SYS_fchmodat:
+		dirfd = (int)r->rdi; path_addr = r->rsi; a = (uint32_t)r->rdx; what = ATTR_MODE; break;
+	case SYS_fchown:
+		fd_form = 1; dirfd = (int)r->rdi; a = (uint32_t)r->rsi; b = (uint32_t)r->rdx; what = ATTR_OWNER; break;
+	case SYS_chown: case SYS_lchown:
+		path_addr = r->rdi; a = (uint32_t)r->rsi; b = (uint32_t)r->rdx; what = ATTR_OWNER;
+		follow = r->orig_rax == SYS_chown;
+		break;
+	case SYS_fchownat:
+		dirfd = (int)r->rdi; path_addr = r->rsi; a = (uint32_t)r->rdx; b = (uint32_t)r->r10; what = ATTR_OWNER;
+		flags = (uint32_t)r->r8;
+		break;
+	default:        /* utimensat */
+		dirfd = (int)r->rdi; path_addr = r->rsi; times_addr = r->rdx; what = ATTR_TIMES;
+		flags = (uint32_t)r->r10;
+		if (!path_addr) {
+			if (flags || dirfd == -100) return 0;
+			fd_form = 1;
+		}
 	}
+	if (flags & ~AT_SYMLINK_NOFOLLOW_) return 0;
+	if (flags) follow = 0;
+	if (what == ATTR_MODE && (a & S_ISGID)) return 0;
+	if (what == ATTR_OWNER) {
+		/* chown_ids: CAP_CHOWN takes any ids the sandbox maps */
+		if (!sn_ident_chown_any(tid)) return 0;
+		long uid = sn_idmap_host(0, a), gid = sn_idmap_host(1, b);
+		if (uid < 0 || gid < 0) return 0;
+		a = (uint32_t)uid;
+		b = (uint32_t)gid;
+	}
+	char times[32];
+	if (times_addr && sn_read_mem(tid, times_addr, times, sizeof times) != (long)sizeof times) return 0;
+	int fd;
+	if (fd_form) {
+		fd = borrow_plain(tid, dirfd);
+		if (fd < 0) return 0;
+	} else {
+		char given[PATH_MAX_];
+		if (sn_read_string(tid, path_addr, given, sizeof given) <= 0) return 0;
+		struct sn_mount *m;
+		int answered;
+		fd = lookup_existing(tid, r, dirfd, given, follow, &m, &answered);
+		if (fd < 0) return answered;
+		if (!writable_backing(m)) { close(fd); return 0; }
+	}
+	struct stat st;
+	/* a device's stand-in keeps its mark, a socket its ACL (sentry/vfs/
+	 * devnodes.py, sockperm.py): Python's chmod_host */
+	if (what == ATTR_MODE && (fstat(fd, &st) || S_ISLNK(st.st_mode) || S_ISSOCK(st.st_mode)
+				  || (S_ISREG(st.st_mode) && (st.st_mode & S_ISVTX)))) {
+		close(fd);
+		return 0;
+	}
+	long v = change_attrs(fd, what, a, b, times_addr ? times : NULL);
+	close(fd);
+	sn_answer(tid, r, v);
+	return 1;
+}
+
+/* The guest's open becomes openat2(<m's hidden fd>, rel, {flags, mode,
+ * RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS}), path and open_how staged in the
+ * thread's read-only slot, run in its own context (syscalls/file.py
+ * open_rewrite's Rewrite).  1 done, 0 Python's (no slot mapped yet). */
+static int stage_open(int tid, sn_regs *r, const struct sn_mount *m, const char *rel, uint64_t flags, uint64_t mode)
+{
+	uint64_t slot = slot_of(tid);
+	if (!slot) return 0;
+	flags &= VALID_OPEN_FLAGS;
+	if (flags & O_PATH_) flags &= O_PATH_FLAGS;
+	else flags |= O_LARGEFILE;
+	char blob[PATH_MAX_ + 32];
+	size_t len = strlen(rel) + 1, at = (len + 7) & ~7UL;
+	uint64_t how[3] = { flags, mode, RESOLVE_CONFINED };
+	if (at + sizeof how > sizeof blob) return 0;
+	memcpy(blob, rel, len);
+	memset(blob + len, 0, at - len);
+	memcpy(blob + at, how, sizeof how);
+	if (!stage(tid, slot, blob, at + sizeof how)) return 0;
+	r->orig_rax = SYS_openat2;
+	r->rdi = m->guest_fd;
+	r->rsi = slot;
+	r->rdx = slot + at;
+	r->r10 = sizeof how;
+	ptrace(PTRACE_SETREGS, tid, 0, r);
+	ptrace(PTRACE_CONT, tid, 0, 0);
+	return 1;
+}
+
+/* open(O_CREAT) of a name that is not there, in entry `index` at rel (the
+ * walk's answer: a final symlink already followed, unless O_EXCL), as
+ * open_rewrite makes it when the new file needs nothing of Python: the
+ * caller has declined a task that checks files or whose new files are not
+ * the Sentry's uid's (owner.creator, adopted at the syscall exit), O_TMPFILE,
+ * O_NOATIME and a final "/".  Declined here: a mount that must prepare the
+ * change (a read-only one: EROFS; an overlay directory to copy up first),
+ * the S_ISGID that _keeps_setgid may give back, and a parent the guest's
+ * host process may not write (the Sentry creates the file and hands it
+ * over).  Otherwise the guest's process creates it, confined, as Python
+ * would have it do: the kernel applies the guest's umask, its inotify
+ * watches and its limits, and O_EXCL if asked. */
+static int create_open(int tid, sn_regs *r, int index, const char *rel, uint64_t flags, uint64_t mode)
+{
+	struct sn_table *t = sn_current;
+	if (sn_table_names_in_place(t, index, rel) != index) return 0;
+	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) return 0;
+	const struct sn_mount *m = &t->m[index];
+	if (!sn_host_may_open(m->fd, rel, flags, 0, 0, 0, 0)) return 0;
+	return stage_open(tid, r, m, rel, flags, mode);
+}
+
+/* ---- removing a name ----------------------------------------------------------
+ *
+ * unlink, rmdir and unlinkat, as syscalls/path.py _unlink does them: the
+ * walk finds the name (never following a final symlink), the mount must have
+ * nothing to prepare (sn_table_names_in_place: a writable bind or tmpfs, or
+ * a complete directory of an overlay's upper layer, where a lower file is a
+ * placeholder to unlink), and the Sentry removes the one name from its
+ * parent, opened confined below that mount's root (Mount.open_parent), so a
+ * racing guest can only make it remove another name of the same writable
+ * tree, or fail.  Declined: a final "/", "." or "..", a flag but
+ * AT_REMOVEDIR (Python's EINVAL and friends), a directory of the lower
+ * layer (copied up first, so that rmdir sees what is in it), a mount's
+ * root (EBUSY), a read-only mount, /dev, a hidden path's stand-in. */
+
+#define AT_REMOVEDIR_ 0x200
+
+/* Whether the path's last name is "." or "..", or a "/" follows it. */
+static int dotted_or_slashed(const char *path, size_t len)
+{
+	if (!len || path[len - 1] == '/') return 1;
+	const char *name = path + len;
+	while (name > path && name[-1] != '/') name--;
+	return !strcmp(name, ".") || !strcmp(name, "..");
+}
+
+/* rel's parent, opened confined below root (Mount.open_parent): its fd and
+ * *name the last name in rel; -errno. */
+static int open_parent(int root, const char *rel, const char **name)
+{
+	char parent[PATH_MAX_];
+	const char *slash = strrchr(rel, '/');
+	if (!slash) {
+		*name = rel;
+		return sn_openat2(root, ".", O_PATH_ | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_CONFINED);
+	}
+	memcpy(parent, rel, slash - rel);
+	parent[slash - rel] = 0;
+	*name = slash + 1;
+	return sn_openat2(root, parent, O_PATH_ | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_CONFINED);
+}
+
+/* A name to make, as _create_target reads it: *dotted when its last name
+ * is "." or ".." (or it is "/": a directory that must be there), else the
+ * path loses its trailing "/"s, in place, and *slashed says it had some (a
+ * directory asked for: only mkdir makes one). */
+static void create_target(char *given, int *dotted, int *slashed)
+{
+	size_t len = strlen(given), n = len;
+	while (n > 1 && given[n - 1] == '/') n--;
+	*dotted = dotted_or_slashed(given, n);
+	*slashed = n < len;
+	if (!*dotted) given[n] = 0;
+}
+
+/* A name to make, as _create_target finds it: the entry whose host
+ * directory is to hold it with nothing to prepare (walk.rel its path
+ * there), or -1 -- *answered 1 when EEXIST, the walk's ENOENT or ENOTDIR, or
+ * the ENOENT of a "/" after the name of what is no directory was the call's
+ * answer, 0 when the call is Python's. */
+static int new_name(int tid, sn_regs *r, int dirfd, char *given, int directory, int *answered)
+{
+	char start[PATH_MAX_];
+	int dotted, slashed;
+	long v = 0;
+	*answered = 0;
+	create_target(given, &dotted, &slashed);
+	if (start_dir(tid, dirfd, given, start, sizeof start)) return -1;
+	struct sn_mount *m;
+	int fd = fast_lookup(start, given, 0, dotted, &m);
+	if (fd == DECLINE) return -1;
+	if (fd >= 0) {
+		close(fd);
+		v = -EEXIST;
+	} else if (fd != ABSENT) {
+		if (fd != -ENOENT && fd != -ENOTDIR) return -1;
+		v = fd;
+	} else if (slashed && !directory) {
+		v = -ENOENT;
+	}
+	if (v) {
+		sn_answer(tid, r, v);
+		*answered = 1;
+		return -1;
+	}
+	int at = (int)(m - sn_current->m);
+	return sn_table_names_in_place(sn_current, at, walk.rel) == at ? at : -1;
+}
+
+static int remove_name(int tid, sn_regs *r)
+{
+	int dirfd = -100, flags = r->orig_rax == SYS_rmdir ? AT_REMOVEDIR_ : 0;
+	uint64_t path_addr = r->rdi;
+	if (r->orig_rax == SYS_unlinkat) {
+		dirfd = (int)r->rdi;
+		path_addr = r->rsi;
+		flags = (int)r->rdx;
+		if (flags & ~AT_REMOVEDIR_) return 0;
+	}
+	char given[PATH_MAX_];
+	long n = sn_read_string(tid, path_addr, given, sizeof given);
+	if (n <= 0 || dotted_or_slashed(given, strlen(given))) return 0;
+	struct sn_mount *m;
+	int answered, fd = lookup_existing(tid, r, dirfd, given, 0, &m, &answered);
+	if (fd < 0) return answered;
+	close(fd);
+	struct sn_table *t = sn_current;
+	int at = sn_table_names_in_place(t, (int)(m - t->m), walk.rel);
+	if (at < 0) return 0;
+	/* a name goes: the walk's memo of symlinks may name it (linkcache.py) */
+	sn_table_clear_links(t);
+	const char *name;
+	long v = open_parent(t->m[at].fd, walk.rel, &name);
+	if (v >= 0) {
+		int pfd = (int)v;
+		v = unlinkat(pfd, name, flags) ? -errno : 0;
+		close(pfd);
+	}
+	if (t->m[at].kind == SN_MOUNT_UPPER) sn_table_overlay_changed(t);   /* as the overlay's _changed */
+	sn_host_forget();              /* a directory may be gone: its memo with it */
+	sn_answer(tid, r, v);
+	return 1;
+}
+
+/* ---- making a directory --------------------------------------------------------
+ *
+ * mkdir and mkdirat, as syscalls/path.py _mkdir makes them: the walk finds
+ * the name absent (never following a final symlink: a name that is there,
+ * whatever it is, is EEXIST, answered at once), the mount has nothing to
+ * prepare (sn_table_names_in_place), and the Sentry makes the directory in
+ * its parent opened confined below that backing's root, with the mode the
+ * guest's umask leaves (read from /proc/<tid>/status, as Call.umask; the
+ * Sentry's own umask is 0).  Declined: a task whose new files must be given
+ * other ids (owner.adopt_name), and what the mount must prepare (EROFS, a
+ * directory to copy up first, a stand-in). */
+
+/* The guest's umask; -1 unknown. */
+static int guest_umask(int tid)
+{
+	char p[64], buf[512];
+	snprintf(p, sizeof p, "/proc/%d/status", tid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);     /* "Name:" then "Umask:" lead it */
+	close(fd);
+	if (n <= 0) return -1;
+	buf[n] = 0;
+	char *u = strstr(buf, "\nUmask:\t");
+	if (!u) return -1;
+	return (int)strtol(u + 8, NULL, 8) & 0777;
+}
+
+static int make_dir(int tid, sn_regs *r)
+{
+	int dirfd = -100;
+	uint64_t path_addr = r->rdi;
+	uint32_t mode = (uint32_t)r->rsi;
+	if (r->orig_rax == SYS_mkdirat) {
+		dirfd = (int)r->rdi;
+		path_addr = r->rsi;
+		mode = (uint32_t)r->rdx;
+	}
+	if (sn_ident_foreign_creator(tid)) return 0;
+	char given[PATH_MAX_];
+	long n = sn_read_string(tid, path_addr, given, sizeof given);
+	if (n <= 0) return 0;
+	/* mkdir("d/") makes d; a last name "." or ".." (busybox tar's
+	 * mkdir("./")) is a directory that must be there: EEXIST */
+	int answered, at = new_name(tid, r, dirfd, given, 1, &answered);
+	if (at < 0) return answered;
+	struct sn_table *t = sn_current;
+	int umask = guest_umask(tid);
+	if (umask < 0) return 0;
+	const char *name;
+	long v = open_parent(t->m[at].fd, walk.rel, &name);
+	if (v >= 0) {
+		int pfd = (int)v;
+		v = mkdirat(pfd, name, mode & 07777 & ~(uint32_t)umask) ? -errno : 0;
+		close(pfd);
+	}
+	if (t->m[at].kind == SN_MOUNT_UPPER) sn_table_overlay_changed(t);   /* as the overlay's _changed */
+	sn_answer(tid, r, v);
+	return 1;
+}
+
+/* ---- calls on two names ---------------------------------------------------------
+ *
+ * The old name of a link or rename: both strings read (new_ gets the new
+ * one; with plain, neither may end in "/", "." or "..": Python's), the old
+ * name found (not followed): its entry in *from, its path in from_rel, its
+ * lstat in *st; 0, or -1 with *answered as lookup_existing says (the walk's
+ * ENOENT or ENOTDIR, the call's answer, or Python's). */
+static int old_name(int tid, sn_regs *r, int olddir, uint64_t old_addr, uint64_t new_addr, char *new_, int plain,
+		    int *from, char *from_rel, struct stat *st, int *answered)
+{
+	char old[PATH_MAX_];
+	*answered = 0;
+	if (sn_read_string(tid, old_addr, old, PATH_MAX_) <= 0 || sn_read_string(tid, new_addr, new_, PATH_MAX_) <= 0)
+		return -1;
+	if (plain && (dotted_or_slashed(old, strlen(old)) || dotted_or_slashed(new_, strlen(new_)))) return -1;
+	struct sn_mount *m;
+	int fd = lookup_existing(tid, r, olddir, old, 0, &m, answered);
+	if (fd < 0) return -1;
+	close(fd);
+	*from = (int)(m - sn_current->m);
+	strcpy(from_rel, walk.rel);
+	memcpy(st, walk.st, sizeof *st);
+	return 0;
+}
+
+/* from_rel of backing root linked (or renamed, with flags) to to_rel, both
+ * names in their parents opened confined below root; 0 or -errno. */
+static long in_parents(int root, const char *from_rel, const char *to_rel, int rename, unsigned flags)
+{
+	const char *oname, *nname;
+	long v = open_parent(root, from_rel, &oname);
+	if (v < 0) return v;
+	int ofd = (int)v;
+	v = open_parent(root, to_rel, &nname);
+	if (v >= 0) {
+		int nfd = (int)v;
+		v = rename ? sn_renameat2(ofd, oname, nfd, nname, flags) : (linkat(ofd, oname, nfd, nname, 0) ? -errno : 0);
+		close(nfd);
+	}
+	close(ofd);
+	return v;
+}
+
+/* ---- a hard link --------------------------------------------------------------
+ *
+ * link and linkat(..., 0), as syscalls/path.py _link makes them: the walk
+ * finds the old name (not following a final symlink) and the new one as
+ * _create_target does (a name that is there, or a path ending in "." or "..",
+ * is EEXIST); both in the one backing with nothing to prepare (the old file
+ * of a writable backing -- a lower file is copied up first --, the new name's
+ * parent as sn_table_names_in_place wants it), and the Sentry links one name
+ * to the other in their parents opened confined below that backing's root.
+ * Declined: linkat's flags (AT_SYMLINK_FOLLOW and /proc/<pid>/fd/N,
+ * AT_EMPTY_PATH), a directory (EPERM), two mounts (EXDEV).  A link is a
+ * name, not a new file: no owner to give it. */
+
+static int link_name(int tid, sn_regs *r)
+{
+	int olddir = -100, newdir = -100;
+	uint64_t old_addr = r->rdi, new_addr = r->rsi;
+	if (r->orig_rax == SYS_linkat) {
+		if ((int)r->r8) return 0;
+		olddir = (int)r->rdi;
+		old_addr = r->rsi;
+		newdir = (int)r->rdx;
+		new_addr = r->r10;
+	}
+	char new_[PATH_MAX_], from_rel[PATH_MAX_];
+	struct stat st;
+	int from, answered;
+	if (old_name(tid, r, olddir, old_addr, new_addr, new_, 0, &from, from_rel, &st, &answered)) return answered;
+	struct sn_table *t = sn_current;
+	int at = new_name(tid, r, newdir, new_, 0, &answered);
+	if (at < 0) return answered;
+	if (S_ISDIR(st.st_mode) || from != at || !writable_backing(&t->m[at])) return 0;
+	long v = in_parents(t->m[at].fd, from_rel, walk.rel, 0, 0);
+	if (t->m[at].kind == SN_MOUNT_UPPER) sn_table_overlay_changed(t);   /* as the overlay's _changed */
+	sn_answer(tid, r, v);
+	return 1;
+}
+
+/* ---- renaming what is not a directory ---------------------------------------
+ *
+ * rename, renameat and renameat2 (no flag, or RENAME_NOREPLACE), as
+ * syscalls/path.py _rename makes them, when the old name is not a directory:
+ * both names found by the walk (neither followed; the walk's ENOENT and
+ * ENOTDIR answered, the old name's first), both in one backing with nothing
+ * to prepare (the old file of a writable backing with a complete parent --
+ * a lower file is copied up first --, the new name absent or a file there,
+ * a lower file's placeholder too), and the Sentry renames one to the other
+ * in their parents opened confined below that backing's root, emptying the
+ * walk's memo of symlinks as Python does.  Declined: a directory (it moves
+ * with what it holds: the table's nested mounts, Mount.check_move, and the
+ * overlay's placeholders, copied up first), RENAME_EXCHANGE and
+ * RENAME_WHITEOUT, a final "/", "." or "..", two mounts (EXDEV, or a file
+ * over a hidden path's stand-in, _rename_over_stand_in). */
+
+#define RENAME_NOREPLACE_ 1
+
+static int rename_name(int tid, sn_regs *r)
+{
+	int olddir = -100, newdir = -100;
+	uint64_t old_addr = r->rdi, new_addr = r->rsi;
+	uint32_t flags = 0;
+	if (r->orig_rax != SYS_rename) {
+		olddir = (int)r->rdi;
+		old_addr = r->rsi;
+		newdir = (int)r->rdx;
+		new_addr = r->r10;
+		if (r->orig_rax == SYS_renameat2) flags = (uint32_t)r->r8;
+	}
+	if (flags & ~RENAME_NOREPLACE_) return 0;
+	char new_[PATH_MAX_], from_rel[PATH_MAX_], start[PATH_MAX_];
+	struct stat st;
+	int from, answered;
+	if (old_name(tid, r, olddir, old_addr, new_addr, new_, 1, &from, from_rel, &st, &answered)) return answered;
+	if (S_ISDIR(st.st_mode) || start_dir(tid, newdir, new_, start, sizeof start)) return 0;
+	struct sn_table *t = sn_current;
+	struct sn_mount *m;
+	int fd = fast_lookup(start, new_, 0, 0, &m);
+	if (fd == DECLINE) return 0;
+	if (fd >= 0) {
+		close(fd);
+		if (S_ISDIR(((const struct stat *)walk.st)->st_mode)) return 0;
+	} else if (fd != ABSENT) {
+		if (fd != -ENOENT && fd != -ENOTDIR) return 0;
+		sn_answer(tid, r, fd);
+		return 1;
+	}
+	int at = sn_table_names_in_place(t, from, from_rel);
+	if (at != from || sn_table_names_in_place(t, (int)(m - t->m), walk.rel) != at) return 0;
+	sn_table_clear_links(t);
+	long v = in_parents(t->m[at].fd, from_rel, walk.rel, 1, flags);
+	if (t->m[at].kind == SN_MOUNT_UPPER) sn_table_overlay_changed(t);   /* as the overlay's _changed */
 	sn_answer(tid, r, v);
 	return 1;
 }
@@ -314,12 +781,20 @@ static int fd_attrs(int tid, sn_regs *r)
 int sn_fast_path(int tid, sn_regs *r)
 {
 	if (!enabled) return 0;
-	int fdcall = r->orig_rax == SYS_fchmod || r->orig_rax == SYS_fchown || r->orig_rax == SYS_utimensat;
+	int fdcall = is_attr_call(r->orig_rax);
 	int kind = kind_of(r->orig_rax);
-	if (kind < 0 && !fdcall) return 0;
+	int removal = r->orig_rax == SYS_unlink || r->orig_rax == SYS_unlinkat || r->orig_rax == SYS_rmdir;
+	int making = r->orig_rax == SYS_mkdir || r->orig_rax == SYS_mkdirat;
+	int linking = r->orig_rax == SYS_link || r->orig_rax == SYS_linkat;
+	int renaming = r->orig_rax == SYS_rename || r->orig_rax == SYS_renameat || r->orig_rax == SYS_renameat2;
+	if (kind < 0 && !fdcall && !removal && !making && !linking && !renaming) return 0;
 	/* a guest that dropped root: Python checks permissions as its ids */
 	if (sn_ident_checks_files(tid)) return 0;
-	if (fdcall) return fd_attrs(tid, r);
+	if (fdcall) return attrs(tid, r);
+	if (removal) return remove_name(tid, r);
+	if (making) return make_dir(tid, r);
+	if (linking) return link_name(tid, r);
+	if (renaming) return rename_name(tid, r);
 	uint64_t path_addr;
 	int dirfd = -100;          /* AT_FDCWD */
 	int follow = 1;
@@ -328,7 +803,7 @@ int sn_fast_path(int tid, sn_regs *r)
 	case ACCESS:
 		if ((uint32_t)r->rsi & ~7u) return 0;    /* a bad mode: Python's EINVAL */
 		path_addr = r->rdi; break;
-	case STAT: case OPEN: case EXECVE: case STATFS:
+	case STAT: case OPEN: case CREAT: case EXECVE: case STATFS:
 		path_addr = r->rdi; break;
 	case LSTAT:
 		path_addr = r->rdi; follow = 0; break;
@@ -358,20 +833,25 @@ int sn_fast_path(int tid, sn_regs *r)
 	}
 	if (kind == FSTATAT || kind == STATX || kind == FACCESSAT || kind == FACCESSAT2 || kind == OPENAT)
 		dirfd = (int)r->rdi;
-	if (kind == OPEN) flags = (uint32_t)r->rsi;
-	if (kind == OPEN || kind == OPENAT) {
-		/* creating is Python's; O_CREAT of a file that exists is taken here.
-		 * O_TMPFILE, and O_CREAT | O_DIRECTORY (EINVAL before any lookup):
-		 * Python's too (syscalls/file.py check_open_flags) */
-		if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL) || (flags & O_TMPFILE_ & ~O_DIRECTORY)
-		    || (flags & (O_CREAT | O_DIRECTORY)) == (O_CREAT | O_DIRECTORY))
+	/* open's flags and mode are ints (creat(2): O_CREAT|O_WRONLY|O_TRUNC) */
+	uint64_t mode = 0;
+	if (kind == OPEN) { flags = (uint32_t)r->rsi; mode = (uint32_t)r->rdx & 07777; }
+	if (kind == OPENAT) mode = (uint32_t)r->r10 & 07777;
+	if (kind == CREAT) { flags = O_CREAT | O_WRONLY | O_TRUNC; mode = (uint32_t)r->rsi & 07777; }
+	int creat = 0;
+	if (kind == OPEN || kind == OPENAT || kind == CREAT) {
+		/* O_TMPFILE, and O_CREAT | O_DIRECTORY (EINVAL before any lookup):
+		 * Python's (syscalls/file.py check_open_flags) */
+		if ((flags & O_TMPFILE_ & ~O_DIRECTORY) || (flags & (O_CREAT | O_DIRECTORY)) == (O_CREAT | O_DIRECTORY))
 			return 0;
 		/* O_NOATIME: the owner or CAP_FOWNER, which Python checks */
 		if (flags & 01000000) return 0;
-		/* should the file vanish before the kernel opens it, the kernel
-		 * creates it as the Sentry's uid: a creator of other ids is Python's */
+		/* what it creates (or the kernel, should the file vanish before it
+		 * opens it) is the Sentry's uid's: a creator of other ids is Python's */
 		if ((flags & O_CREAT) && sn_ident_foreign_creator(tid)) return 0;
-		follow = !(flags & O_NOFOLLOW);
+		creat = (flags & O_CREAT) && !(flags & O_PATH_);
+		/* O_CREAT | O_EXCL never follows a final symlink: it is there */
+		follow = !(flags & O_NOFOLLOW) && !(creat && (flags & O_EXCL));
 	}
 
 	char given[PATH_MAX_], start[PATH_MAX_];
@@ -384,11 +864,11 @@ int sn_fast_path(int tid, sn_regs *r)
 		if (given[len - 1] == '/' || (given[len - 1] == '.' && (len == 1 || given[len - 2] == '/'))) return 0;
 	}
 	struct sn_mount *m;
-	int fd = fast_lookup(start, given, follow, &m);
+	int fd = fast_lookup(start, given, follow, !creat, &m);
 	if (fd == DECLINE) return 0;
 	const char *rel = walk.rel;
+	if (fd == ABSENT) return create_open(tid, r, (int)(m - sn_current->m), rel, flags, mode);
 	if (fd < 0) {
-		if (fd == -ENOENT && (flags & O_CREAT)) return 0;    /* to be created: Python */
 		if (fd == -ENOENT || fd == -ENOTDIR) {
 			sn_answer(tid, r, fd);
 			return 1;
@@ -398,6 +878,12 @@ int sn_fast_path(int tid, sn_regs *r)
 	int handled = 0;
 	struct stat st;
 	memcpy(&st, walk.st, sizeof st);      /* the walk's lstat of it */
+	if (creat && (flags & O_EXCL)) {
+		/* it is there (a final symlink not followed): do_open's first word */
+		sn_answer(tid, r, -EEXIST);
+		handled = 1;
+		goto out;
+	}
 	/* a sticky regular file may be a device node's stand-in, which Python
 	 * shows as the node (sentry/vfs/devnodes.py) */
 	if (S_ISREG(st.st_mode) && (st.st_mode & S_ISVTX)) goto out;
@@ -435,9 +921,8 @@ int sn_fast_path(int tid, sn_regs *r)
 		handled = 1;
 		break;
 	}
-	case OPEN: case OPENAT: {
+	case OPEN: case OPENAT: case CREAT: {
 		int dev = m->kind == SN_MOUNT_DEV && strcmp(rel, ".");
-		uint64_t mode = 0;
 		if (S_ISLNK(st.st_mode) && !(flags & O_PATH_)) { sn_answer(tid, r, -ELOOP); handled = 1; break; }
 		if ((flags & O_CREAT) && (flags & O_PATH_)) flags &= ~(uint64_t)O_CREAT;
 		if ((flags & O_CREAT) && S_ISDIR(st.st_mode)) { sn_answer(tid, r, -EISDIR); handled = 1; break; }
@@ -453,8 +938,8 @@ int sn_fast_path(int tid, sn_regs *r)
 			 * directory (sentry/vfs/mount.py) */
 			int file_root = strcmp(m->root_rel, ".") && !strcmp(rel, m->root_rel);
 			if (m->readonly || dev || file_root) flags &= ~(uint64_t)O_CREAT;
-			else mode = (kind == OPEN ? r->rdx : r->r10) & 07777;
 		}
+		if (!(flags & O_CREAT)) mode = 0;
 		/* the host would refuse the guest's host process what its
 		 * emulated capabilities allow (a mode-000 file, a directory it
 		 * may not search): Python opens it and hands the fd over.  Only
@@ -464,26 +949,7 @@ int sn_fast_path(int tid, sn_regs *r)
 		if (handover && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || (flags & O_PATH_))
 		    && !sn_host_may_open(m->fd, rel, flags, 1, st.st_mode, st.st_uid, st.st_gid))
 			goto out;
-		uint64_t slot = slot_of(tid);
-		if (!slot) goto out;
-		flags &= VALID_OPEN_FLAGS;
-		if (flags & O_PATH_) flags &= O_PATH_FLAGS;
-		else flags |= O_LARGEFILE;
-		char blob[PATH_MAX_ + 32];
-		size_t len = strlen(rel) + 1, at = (len + 7) & ~7UL;
-		memcpy(blob, rel, len);
-		memset(blob + len, 0, at - len);
-		uint64_t how[3] = { flags, mode, RESOLVE_CONFINED };
-		memcpy(blob + at, how, sizeof how);
-		if (at + sizeof how > 8192 || !stage(tid, slot, blob, at + sizeof how)) goto out;
-		r->orig_rax = SYS_openat2;
-		r->rdi = m->guest_fd;
-		r->rsi = slot;
-		r->rdx = slot + at;
-		r->r10 = sizeof how;
-		ptrace(PTRACE_SETREGS, tid, 0, r);
-		ptrace(PTRACE_CONT, tid, 0, 0);
-		handled = 1;
+		handled = stage_open(tid, r, m, rel, flags, mode);
 		break;
 	}
 	case STATFS: {

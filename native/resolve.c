@@ -331,6 +331,31 @@ static int overlay_find(struct sn_table *t, int ui, const char *rel, int *layer,
 	return fd;
 }
 
+/* Where a name rel of entry i (found there, or to be made there) can be
+ * made or removed with nothing prepared first (Mount.prepare_change(CREATE
+ * or REMOVE) would change nothing) and nothing of Python's to apply: the
+ * entry whose host directory holds it -- i itself for a writable host
+ * directory the fast path serves (a bind, a tmpfs; not a hidden path's
+ * stand-in, not /dev/pts), an overlay's upper layer when rel's parent is a
+ * complete directory there (a file of the lower layer has its placeholder
+ * in it) -- or -1: Python's (a read-only mount's EROFS, a directory the
+ * overlay must copy up first, a mount's root). */
+int sn_table_names_in_place(struct sn_table *t, int i, const char *rel)
+{
+	if (i < 0 || i >= t->n || !strcmp(rel, ".")) return -1;
+	if (t->m[i].kind == SN_MOUNT_LOWER) i--;          /* an overlay: upper, then lower */
+	struct sn_mount *m = &t->m[i];
+	if (!m->fast || m->readonly) return -1;
+	if (m->kind == SN_MOUNT_DIR) return i;
+	if (m->kind != SN_MOUNT_UPPER) return -1;
+	char parent[SN_PATH_MAX];
+	const char *slash = strrchr(rel, '/');
+	if (strlen(rel) >= sizeof parent) return -1;
+	if (slash) { memcpy(parent, rel, slash - rel); parent[slash - rel] = 0; }
+	else strcpy(parent, ".");
+	return dir_state(t, m, parent, 0) == DIR_UPPER ? i : -1;
+}
+
 /* rel in entry `i`, whose backend is the C walk's: an O_PATH fd and the
  * entry of the backing holding it (an overlay's layer), or -errno. */
 static int find(struct sn_table *t, int i, const char *rel, int *backing, struct stat *st)
@@ -395,16 +420,17 @@ static int host_permits(uint32_t mode, uint32_t uid, uint32_t gid, int want)
 }
 
 /* Directories the guest's host process was found free to search, up to a
- * path's last name: (backing root fd, that directory), the root and every
- * directory on the way checked.  An ordinary open of the same directory's
- * files then stats nothing.  Only positive answers are kept, and only while
- * nothing but the C fast path has run: sn_wait forgets them all before and
- * after every stop Python sees (every chmod, chown, rename, rmdir, mount or
- * copy-up a guest makes is Python's), and after HOST_MEMO_USES answers, so
- * a change made outside the sandbox is seen soon too. */
+ * path's last name, and for a creation to write in: (backing root fd, that
+ * directory, what was asked of it), the root and every directory on the way
+ * checked.  An ordinary open, or creation, of the same directory's files then
+ * stats nothing.  Only positive answers are kept, and only while nothing
+ * changed a directory's mode, owner or name: sn_wait forgets them all before
+ * and after every stop Python sees (a rename, a mount, a copy-up), the fast
+ * path's chmod, chown and rmdir forget them too, and after HOST_MEMO_USES
+ * answers, so a change made outside the sandbox is seen soon too. */
 #define HOST_MEMO 512
 #define HOST_MEMO_USES 4096
-static struct { int rootfd; unsigned gen; char dir[232]; } host_memo[HOST_MEMO];
+static struct { int rootfd; unsigned gen; int want; char dir[228]; } host_memo[HOST_MEMO];
 static unsigned host_gen = 1, host_uses;
 
 void sn_host_forget(void)
@@ -433,8 +459,9 @@ static int host_may_walk(int rootfd, const char *rel, int want_parent)
 	const char *last = strrchr(rel, '/');
 	size_t dn = last ? (size_t)(last - rel) : 0;
 	unsigned slot = host_slot(rootfd, rel, dn);
-	int memo = !want_parent && dn < sizeof host_memo[0].dir;
+	int memo = dn < sizeof host_memo[0].dir;
 	if (memo && host_memo[slot].gen == host_gen && host_memo[slot].rootfd == rootfd
+	    && (host_memo[slot].want & want_parent) == want_parent
 	    && !strncmp(host_memo[slot].dir, rel, dn) && !host_memo[slot].dir[dn]) {
 		if (++host_uses < HOST_MEMO_USES) return 1;
 		sn_host_forget();
@@ -453,6 +480,7 @@ static int host_may_walk(int rootfd, const char *rel, int want_parent)
 	if (memo) {
 		host_memo[slot].rootfd = rootfd;
 		host_memo[slot].gen = host_gen;
+		host_memo[slot].want = want_parent;
 		memcpy(host_memo[slot].dir, rel, dn);
 		host_memo[slot].dir[dn] = 0;
 	}
@@ -726,12 +754,21 @@ int sn_walk(struct sn_table *t, struct sn_walk *w)
 				fd = run(t, w, i, cand, rel, &c, &n, &last, &want_dir, &backing, &st, &err);
 				if (err) return err;
 			}
-			if (fd == -1)
-				fd = find(t, i, rel, &backing, &st);
-			if (fd == -ENOENT) kind = SN_ANS_ABSENT;
-			else if (fd < 0) return fd;
-			else if (S_ISLNK(st.st_mode)) kind = SN_ANS_LINK;
-			else kind = S_ISDIR(st.st_mode) ? SN_ANS_DIR : SN_ANS_OTHER;
+			if (fd == -1 && !last && !strcmp(rel, ".")
+			    && (t->m[i].kind == SN_MOUNT_DIR || t->m[i].kind == SN_MOUNT_DEV)) {
+				/* a mount's root on the way (never a symlink): its
+				 * type is all the walk needs of it, not an fd */
+				if (fstat(t->m[i].fd, &st)) return -EIO;
+				backing = i;
+				kind = S_ISDIR(st.st_mode) ? SN_ANS_DIR : SN_ANS_OTHER;
+			} else {
+				if (fd == -1)
+					fd = find(t, i, rel, &backing, &st);
+				if (fd == -ENOENT) kind = SN_ANS_ABSENT;
+				else if (fd < 0) return fd;
+				else if (S_ISLNK(st.st_mode)) kind = SN_ANS_LINK;
+				else kind = S_ISDIR(st.st_mode) ? SN_ANS_DIR : SN_ANS_OTHER;
+			}
 		}
 		if (py && !((kind == SN_ANS_LINK || kind == SN_ANS_MAGIC) && (!last || follow || want_dir)))
 			w->answered = 0;

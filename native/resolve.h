@@ -107,6 +107,7 @@ void sn_table_clear_links(struct sn_table *t);
 void sn_table_overlay_changed(struct sn_table *t);
 int sn_table_add_placeholder(struct sn_table *t, uint64_t dev, uint64_t ino);
 int sn_table_find(struct sn_table *t, int i, const char *rel, int *backing);
+int sn_table_names_in_place(struct sn_table *t, int i, const char *rel);
 int sn_locate(struct sn_table *t, const char *spath, char *rel, size_t size);
 int sn_host_to_sandbox(struct sn_table *t, const char *host, char *out, size_t size);
 int sn_dev_name_in(const char *list, const char *rel);

@@ -23,7 +23,7 @@ from sentry.kernel.syscall import AT_FDCWD, Handover, PASS, Rewrite, sint
 from syscalls import owner, permission
 from syscalls.fdutil import Borrowed, check_owner, chmod_fd, chown_fd, is_hidden
 from sentry.errors import SyscallError
-from syscalls.lookup import Parent, lookup
+from syscalls.lookup import Parent, ends_in_dots, lookup
 from syscalls.path import XATTR_SIZE_MAX, check_xattr_change, check_xattr_name, xattr_name
 from syscalls import locks, process, tty
 from sentry.net import hostsock, links
@@ -68,16 +68,22 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
     creat = flags & O_CREAT and not flags & O_PATH
     tmpfile = (flags & O_TMPFILE) == O_TMPFILE
     follow = not (flags & O_NOFOLLOW) and not (creat and flags & O_EXCL)
+    dots = creat and ends_in_dots(path)
+    if creat and not dots and path.endswith(b"/"):
+        # Linux's open_last_lookups: a name with a trailing "/" is never
+        # created nor looked up, once its parent is found
+        lookup(call, dirfd, path.rstrip(b"/"), follow=False, must_exist=False, scope=scope)
+        raise SyscallError(errno.EISDIR)
     try:
-        loc = lookup(call, dirfd, path, follow=follow, must_exist=not creat, identity=True, scope=scope)
+        # a path ending in "." or ".." names a directory that must exist
+        loc = lookup(call, dirfd, path, follow=follow, must_exist=not creat or dots,
+                     identity=True, scope=scope)
     except UnnamedTarget as unnamed:
         return _reopen_unnamed(call, unnamed, flags)
-    if path.endswith(b"/") and creat and not loc.exists:
-        raise SyscallError(errno.EISDIR)
+    if creat and flags & O_EXCL and loc.exists:
+        raise SyscallError(errno.EEXIST)       # do_open: before the file's type is looked at
     if loc.exists and stat.S_ISLNK(loc.st.st_mode) and not flags & O_PATH:
         raise SyscallError(errno.ELOOP)
-    if creat and flags & O_EXCL and loc.exists:
-        raise SyscallError(errno.EEXIST)
     if loc.exists and not flags & O_PATH:
         # Linux's do_open: the type's errors before the permission check
         if creat and stat.S_ISDIR(loc.st.st_mode):

@@ -71,6 +71,14 @@ def lookup(call, dirfd, path, follow=True, must_exist=True, identity=False, scop
                             expose=identity, scope=scope)
 
 
+def ends_in_dots(path):
+    """Whether path's last name is "." or ".." (or the path is "/" or
+    empty), as Linux's walk sees it (LAST_DOT, LAST_DOTDOT, LAST_ROOT): it
+    names a directory that must exist, never a name to create."""
+    stripped = path.rstrip(b"/")
+    return not stripped or stripped.rpartition(b"/")[2] in (b".", b"..")
+
+
 class Parent:
     """The confined parent directory of a resolved location, for *at calls on
     a single name: `with Parent(loc) as (fd, name): os.mkdir(name, dir_fd=fd)`."""

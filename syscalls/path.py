@@ -22,7 +22,7 @@ from syscalls import owner, permission
 from syscalls.fdutil import Borrowed, chmod_fd, chmod_host, chown_fd, is_hidden
 from sentry.errors import SyscallError
 from sentry.vfs.resolve import UnnamedTarget
-from syscalls.lookup import Parent, cwd_sandbox_path, lookup
+from syscalls.lookup import Parent, cwd_sandbox_path, ends_in_dots, lookup
 from syscalls.registry import handler
 
 AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_EACCESS, AT_EMPTY_PATH = 0x100, 0x200, 0x400, 0x200, 0x1000
@@ -274,15 +274,23 @@ def sys_readlinkat(call):
 
 # ---- creating and removing names -------------------------------------------------
 
-def _create_target(call, dirfd, path):
-    loc = lookup(call, dirfd, path, follow=False, must_exist=False)
+def _create_target(call, dirfd, path, directory=False):
+    """Linux's filename_create: a path ending in "." or ".." names a
+    directory that is there (or ENOENT on the way), never one to make; a
+    name that is there is EEXIST, whatever a trailing "/" says; a "/"
+    after a name to make asks for a directory, which only mkdir makes
+    (ENOENT for the others)."""
+    dots = ends_in_dots(path)
+    loc = lookup(call, dirfd, path if dots else path.rstrip(b"/"), follow=False, must_exist=dots)
     if loc.exists:
         raise SyscallError(errno.EEXIST)
+    if path.endswith(b"/") and not directory:
+        raise SyscallError(errno.ENOENT)
     return permission.change(call, loc, CREATE)
 
 
 def _mkdir(call, dirfd, path, mode):
-    loc = _create_target(call, dirfd, path)
+    loc = _create_target(call, dirfd, path, directory=True)
     ids, since = owner.creator(call), owner.now()
     with Parent(loc) as (fd, name):
         os.mkdir(name, mode & 0o7777 & ~call.umask(), dir_fd=fd)

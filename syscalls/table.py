@@ -140,8 +140,11 @@ def _clear_of_staging(addr, length):
 
 
 HOT_IOCTLS = [0x5401, 0x5402, 0x5403, 0x5404, 0x540B, 0x5413, 0x5414, 0x541B,
-              0x5421, 0x5450, 0x5451]   # TCGETS TCSETS* TCFLSH TIOCGWINSZ
-#   TIOCSWINSZ FIONREAD FIONBIO FIONCLEX FIOCLEX
+              0x5421, 0x5450, 0x5451,   # TCGETS TCSETS* TCFLSH TIOCGWINSZ
+              0x40049409, 0x4020940D]
+#   TIOCSWINSZ FIONREAD FIONBIO FIONCLEX FIOCLEX; FICLONE FICLONERANGE, which cp
+#   tries once per file copied (a clone into a file the guest opened for writing
+#   from one it opened for reading: what its read and write could do)
 # all but those naming a process: F_GETLK(5), F_SETOWN(8), F_GETOWN(9), F_SETOWN_EX(15),
 # F_GETOWN_EX(16) (syscalls/file.py translates their pids), and the locks and leases,
 # F_SETLK(6), F_SETLKW(7), F_OFD_*(36-38), F_SETLEASE(1024): on a file the sandbox borrows

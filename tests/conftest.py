@@ -158,6 +158,37 @@ def copy_root(src, dst):
     subprocess.run(["cp", "-a", src, dst], check=True)
 
 
+def shown_copy(cbin, outside_tmp, name):
+    """tests/c/NAME.c compiled and copied where the default root shows it
+    (its /tmp is private): into outside_tmp, made searchable."""
+    path = os.path.join(outside_tmp, name)
+    shutil.copy2(cbin(name), path)
+    os.chmod(outside_tmp, 0o755)
+    return path
+
+
+def rootfs_with(busybox_root, tmp_path, prog):
+    """A copy of the busybox rootfs with prog in /bin and a writable /tmp,
+    and beside it a host directory holding "file", to bind read-only:
+    (root, that directory)."""
+    root = str(tmp_path / "root")
+    copy_root(busybox_root, root)
+    shutil.copy2(prog, root + "/bin/" + os.path.basename(prog))
+    os.chmod(root + "/tmp", 0o1777)
+    ro = str(tmp_path / "ro")
+    os.mkdir(ro)
+    with open(ro + "/file", "w") as f:
+        f.write("ro\n")
+    return root, ro
+
+
+def sentry_run(args, fast=True, **kw):
+    """sentry run ARGS; fast=False: with --strace, which turns the C fast
+    path off, so Python's handlers answer every call."""
+    extra = [] if fast else ["--strace"]
+    return subprocess.run(SENTRY + extra + args, capture_output=True, timeout=120, **kw)
+
+
 @pytest.fixture(scope="session")
 def outside_tmp():
     """A host directory the default root shows (its /tmp is private), for

@@ -1,20 +1,22 @@
-"""The attribute calls on an fd that native/fastpath.c answers in C --
-fchmod, fchown and futimens (utimensat(fd, NULL, times, 0)) -- against
+"""The attribute calls that native/fastpath.c answers in C -- fchmod,
+fchown and futimens (utimensat(fd, NULL, times, 0)) on an fd, chmod,
+fchmodat, chown, lchown, fchownat and utimensat on a path -- against
 Python's handlers (syscalls/fdutil.py, syscalls/path.py: --strace turns the
 fast path off) and against Linux, on the default root and a --rootfs, for a
 root guest (C answers) and a guest of another uid (C declines, Python checks
 its ids); and raced: a thread swapping a host file and a sandbox file at the
-fd number the calls name never gets a host file changed."""
+fd number the calls name, and another swapping the path they name between a
+sandbox file and a symlink to a host file the sandbox shows read-only, never
+get a host file changed."""
 import os
 import re
-import shutil
 import stat
 import subprocess
 import sys
 
 import pytest
 
-from conftest import SENTRY, copy_root
+from conftest import rootfs_with, sentry_run, shown_copy
 from test_unprivileged import as_nobody  # noqa: F401 (fixture)
 
 WHO = {"root": [], "uid1000": ["--uid", "1000"]}
@@ -22,29 +24,15 @@ WHO = {"root": [], "uid1000": ["--uid", "1000"]}
 
 @pytest.fixture(scope="module")
 def prog(cbin, outside_tmp):
-    """fd_attrs where the default root shows it (its /tmp is private)."""
-    path = os.path.join(outside_tmp, "fd_attrs")
-    shutil.copy2(cbin("fd_attrs"), path)
-    os.chmod(outside_tmp, 0o755)
-    return path
+    return shown_copy(cbin, outside_tmp, "fd_attrs")
 
 
 @pytest.fixture
 def rootfs(tmp_path, busybox_root, prog):
-    root = str(tmp_path / "root")
-    copy_root(busybox_root, root)
-    shutil.copy2(prog, root + "/bin/fd_attrs")
-    os.chmod(root + "/tmp", 0o1777)
-    ro = str(tmp_path / "ro")
-    os.mkdir(ro)
-    with open(ro + "/file", "w") as f:
-        f.write("ro\n")
-    return root, ro
+    return rootfs_with(busybox_root, tmp_path, prog)
 
 
-def _sentry(args, fast=True, **kw):
-    extra = [] if fast else ["--strace"]
-    return subprocess.run(SENTRY + extra + args, capture_output=True, timeout=120, **kw)
+_sentry = sentry_run
 
 
 def _native(argv, who, root=None):
@@ -152,28 +140,46 @@ def _snapshot(path):
     return st.st_mode, st.st_uid, st.st_gid, st.st_atime_ns, st.st_mtime_ns, st.st_size
 
 
+def _unchanged(path):
+    """Its attributes and content, but its atime: a copy-up of a lower
+    file (chmod through a symlink to it, Python's) reads it."""
+    st = os.stat(path)
+    with open(path, "rb") as f:
+        return st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns, st.st_ctime_ns, f.read()
+
+
 @pytest.mark.parametrize("root_kind", ["default", "rootfs"])
 @pytest.mark.parametrize("who", sorted(WHO))
-def test_fd_attrs_racing_an_fd_swap(rootfs, prog, tmp_path, root_kind, who):
+def test_fd_attrs_racing_an_fd_swap(rootfs, prog, tmp_path, outside_tmp, root_kind, who):
     """Two threads swap a host file (stdin; outside the --rootfs, or a file
     of the default root's read-only lower layer) and a sandbox file at one
-    fd number while fchmod, fchown and futimens run on that number: the host
-    file never changes, the sandbox file does (for root)."""
-    root, _ = rootfs
+    fd number while fchmod, fchown and futimens run on that number, and one
+    swaps a path between a sandbox file and a symlink to a host file shown
+    read-only (a read-only bind's, or the lower layer's) while chmod, chown,
+    lchown and utimensat run on that path: the host files never change, the
+    sandbox file does (for root)."""
+    root, ro = rootfs
     host = str(tmp_path / "host.txt")
     with open(host, "w") as f:
         f.write("host data\n")
     os.chmod(host, 0o644)
     os.utime(host, ns=(1_500_000_000_000_000_000, 1_500_000_000_000_000_000))
-    before = _snapshot(host)
     if root_kind == "default":
-        args = WHO[who] + ["--", prog]
+        shown = os.path.join(outside_tmp, f"shown-{who}")     # the lower layer's
+        with open(shown, "w") as f:
+            f.write("lower\n")
+        os.chmod(shown, 0o644)
+        args = WHO[who] + ["--", prog, "race", "/tmp", "2", shown]
     else:
-        args = WHO[who] + ["--rootfs", root, "--", "/bin/fd_attrs"]
+        shown = ro + "/file"
+        args = WHO[who] + ["--rootfs", root, "--mount", f"type=bind,src={ro},dst=/ro,ro",
+                           "--", "/bin/fd_attrs", "race", "/tmp", "2", "/ro/file"]
+    os.utime(shown, ns=(1_500_000_000_000_000_000, 1_500_000_000_000_000_000))
+    before = _snapshot(host), _unchanged(shown)
     with open(host, "rb") as f:
-        r = _sentry(args + ["race", "/tmp", "2"], stdin=f)
+        r = _sentry(args, stdin=f)
     out = r.stdout.decode() + r.stderr.decode()
-    assert _snapshot(host) == before, out
+    assert (_snapshot(host), _unchanged(shown)) == before, out
     assert "refused some" in out, out
     if who == "root":
         assert "race: ok some" in out, out

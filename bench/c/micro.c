@@ -127,6 +127,35 @@ static void op_open_close_root(struct ctx *c) { open_close(&c->root); }
 static void op_stat_root(struct ctx *c) { stat_file(&c->root); }
 static void op_getdents_root(struct ctx *c) { getdents(&c->root); }
 static void op_open_close_lower(struct ctx *c) { open_close(&c->lower); }
+
+/* File-creating work (tar -x, builds): a new file made and removed, a new
+ * directory made and removed, in the scratch directory. */
+static void creat_unlink(struct files *f)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/new", f->tmp);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        die("creat");
+    close(fd);
+    if (unlink(path) != 0)
+        die("unlink");
+}
+
+static void mkdir_rmdir(struct files *f)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/newdir", f->tmp);
+    if (mkdir(path, 0755) != 0)
+        die("mkdir");
+    if (rmdir(path) != 0)
+        die("rmdir");
+}
+
+static void op_creat_unlink(struct ctx *c) { creat_unlink(&c->tmp); }
+static void op_mkdir_rmdir(struct ctx *c) { mkdir_rmdir(&c->tmp); }
+static void op_creat_unlink_root(struct ctx *c) { creat_unlink(&c->root); }
+static void op_mkdir_rmdir_root(struct ctx *c) { mkdir_rmdir(&c->root); }
 static void op_stat_lower(struct ctx *c) { stat_file(&c->lower); }
 static void op_getdents_lower(struct ctx *c) { getdents(&c->lower); }
 
@@ -432,6 +461,10 @@ static const struct bench BENCHES[] = {
     {"open_close_lower", op_open_close_lower, NULL, NULL},
     {"stat_lower", op_stat_lower, NULL, NULL},
     {"getdents64_lower_1000", op_getdents_lower, NULL, NULL},
+    {"creat_unlink", op_creat_unlink, NULL, NULL},
+    {"mkdir_rmdir", op_mkdir_rmdir, NULL, NULL},
+    {"creat_unlink_root", op_creat_unlink_root, NULL, NULL},
+    {"mkdir_rmdir_root", op_mkdir_rmdir_root, NULL, NULL},
     {"fork_wait", op_fork_wait, NULL, NULL},
     {"fork_exec_wait", op_fork_exec, NULL, NULL},
     {"pipe_pingpong", op_pingpong, setup_peer, teardown_peer},

@@ -1,5 +1,6 @@
 /* fchmod, fchown and futimens (utimensat(fd, NULL, ...)) on fds of files
- * the guest made itself, with their errors: the calls native/fastpath.c
+ * the guest made itself, and chmod, fchmodat, chown, lchown, fchownat and
+ * utimensat on their paths, with their errors: the calls native/fastpath.c
  * answers in C, and the cases it leaves to Python.  Prints one line per
  * call (its result, errno name) and the file's attributes after each group,
  * on stdout; nothing that differs from run to run (inodes, "now").
@@ -8,7 +9,8 @@
  *        fd_attrs DIR LOWERFILE   and those only a sandbox has: a pipe,
  *                                 a hidden fd number, /dev/null, a file of a
  *                                 read-only layer (LOWERFILE, opened O_RDONLY)
- *        fd_attrs race DIR N      N threads swap a file of DIR and stdin (a
+ *        fd_attrs race DIR N [HOSTFILE]
+ *                                 N threads swap a file of DIR and stdin (a
  *                                 host file) at one fd number while the calls
  *                                 run on that number for 2 s */
 #define _GNU_SOURCE
@@ -27,29 +29,114 @@
 	if (r_ < 0) printf("%s = -1 %s\n", #expr, strerrorname_np(errno)); \
 	else printf("%s = %ld\n", #expr, r_); } while (0)
 
+static void print_st(const char *what, const struct stat *st)
+{
+	/* times set by the calls are before 2020; others are the clock's */
+	printf("%s: mode %o uid %u gid %u", what, st->st_mode & 07777, st->st_uid, st->st_gid);
+	if (st->st_atim.tv_sec < 1600000000) printf(" atime %ld.%09ld", (long)st->st_atim.tv_sec, st->st_atim.tv_nsec);
+	else printf(" atime recent");
+	if (st->st_mtim.tv_sec < 1600000000) printf(" mtime %ld.%09ld\n", (long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+	else printf(" mtime recent\n");
+}
+
 static void show(const char *what, int fd)
 {
 	struct stat st;
 	if (fstat(fd, &st)) { printf("%s: fstat %s\n", what, strerrorname_np(errno)); return; }
-	/* times set by the calls are before 2020; others are the clock's */
-	printf("%s: mode %o uid %u gid %u", what, st.st_mode & 07777, st.st_uid, st.st_gid);
-	if (st.st_atim.tv_sec < 1600000000) printf(" atime %ld.%09ld", (long)st.st_atim.tv_sec, st.st_atim.tv_nsec);
-	else printf(" atime recent");
-	if (st.st_mtim.tv_sec < 1600000000) printf(" mtime %ld.%09ld\n", (long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-	else printf(" mtime recent\n");
+	print_st(what, &st);
 }
 
-/* futimens to now: the times moved past `before` */
+/* times set to now: they moved past `before` */
+static void print_now(const char *what, const struct stat *st, time_t before)
+{
+	printf("%s: atime now %d mtime now %d\n", what, st->st_atim.tv_sec >= before, st->st_mtim.tv_sec >= before);
+}
+
 static void show_now(const char *what, int fd, time_t before)
 {
 	struct stat st;
 	fstat(fd, &st);
-	printf("%s: atime now %d mtime now %d\n", what, st.st_atim.tv_sec >= before, st.st_mtim.tv_sec >= before);
+	print_now(what, &st, before);
 }
 
 static long utimens(int fd, const void *path, const void *times, int flags)
 {
 	return syscall(SYS_utimensat, fd, path, times, flags);
+}
+
+static void show_path(const char *what)
+{
+	struct stat st;
+	if (lstat(what, &st)) { printf("%s: lstat %s\n", what, strerrorname_np(errno)); return; }
+	print_st(what, &st);
+}
+
+/* The same changes by path: the last name followed or not as each call
+ * says, through a dirfd, and their errors. */
+static void paths(const char *dir)
+{
+	if (chdir(dir)) { printf("chdir: %s\n", strerrorname_np(errno)); return; }
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	unlink("pa_file"); unlink("pa_link"); rmdir("pa_dir");
+	int f = open("pa_file", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (f < 0 || symlink("pa_file", "pa_link") || mkdir("pa_dir", 0700)) { printf("paths: setup failed\n"); return; }
+	close(f);
+	int d = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct timespec ts[2] = { { 1000000000, 123456789 }, { 1100000000, 987654321 } };
+	struct timespec ts2[2] = { { 1200000000, 1 }, { 1300000000, 2 } };
+
+	T(chmod("pa_file", 0640));
+	T(chmod("pa_link", 0604));                 /* its target */
+	T(syscall(SYS_fchmodat, AT_FDCWD, "pa_dir", 0750));
+	T(syscall(SYS_fchmodat, d, "pa_file", 0170644));   /* the type bits are ignored */
+	T(chmod("pa_file", 04755));
+	show_path("pa_file");
+	show_path("pa_dir");
+	T(chmod("pa_file", 0600));
+	T(chmod("missing", 0600));                 /* ENOENT */
+	T(chmod("pa_file/x", 0600));               /* ENOTDIR */
+	T(chmod("", 0600));                        /* ENOENT */
+	T(chmod("pa_dir/", 0700));
+
+	T(chown("pa_file", uid, gid));
+	T(chown("pa_link", -1, -1));
+	T(lchown("pa_link", uid, gid));
+	T(chown("pa_file", 4242, -1));             /* root: done; another user: EPERM */
+	T(lchown("pa_link", -1, 4243));
+	show_path("pa_file");
+	show_path("pa_link");
+	T(chown("pa_file", uid, gid));
+	T(lchown("pa_link", uid, gid));
+	T(syscall(SYS_fchownat, d, "pa_dir", uid, gid, 0));
+	T(syscall(SYS_fchownat, AT_FDCWD, "pa_link", uid, -1, AT_SYMLINK_NOFOLLOW));
+	T(syscall(SYS_fchownat, AT_FDCWD, "pa_link", uid, -1, 0x4));    /* EINVAL */
+	T(syscall(SYS_fchownat, AT_FDCWD, "missing", uid, -1, 0));      /* ENOENT */
+	T(syscall(SYS_fchownat, d, "", uid, -1, 0));                    /* ENOENT */
+
+	T(utimens(AT_FDCWD, "pa_file", ts, 0));
+	T(utimens(AT_FDCWD, "pa_link", ts2, AT_SYMLINK_NOFOLLOW));     /* the link's own */
+	T(utimens(d, "pa_dir", ts2, 0));
+	show_path("pa_file");
+	show_path("pa_link");
+	show_path("pa_dir");
+	struct timespec omit[2] = { { 5, UTIME_OMIT }, { 1400000000, 5 } };
+	T(utimens(AT_FDCWD, "pa_link", omit, 0));  /* its target */
+	show_path("pa_file");
+	time_t before = time(NULL) - 1;
+	T(utimens(AT_FDCWD, "pa_file", NULL, 0));
+	struct stat st;
+	lstat("pa_file", &st);
+	print_now("pa_file", &st, before);
+	struct timespec bad[2] = { { 0, 1000000000 }, { 0, 0 } };
+	T(utimens(AT_FDCWD, "pa_file", bad, 0));           /* EINVAL */
+	T(utimens(AT_FDCWD, "pa_file", (void *)8, 0));     /* EFAULT */
+	T(utimens(AT_FDCWD, "pa_file", ts, 0x8000));       /* EINVAL */
+	T(utimens(AT_FDCWD, "missing", ts, 0));            /* ENOENT */
+	T(utimens(AT_FDCWD, "pa_file/x", ts, 0));          /* ENOTDIR */
+	T(utimens(987, "pa_file", ts, 0));                 /* relative to nothing: EBADF */
+	close(d);
+	if (chdir("/")) printf("chdir /: %s\n", strerrorname_np(errno));
 }
 
 static void common(const char *dir)
@@ -128,6 +215,7 @@ static void common(const char *dir)
 	show("gone", g);
 	show("file", f);
 	close(f); close(o); close(d); close(g);
+	paths(dir);
 }
 
 static void sandbox_only(const char *lower)
@@ -151,10 +239,30 @@ static void sandbox_only(const char *lower)
 	T(fchown(l, -1, -1));
 	T(utimens(l, NULL, ts, 0));
 	T(utimens(l, NULL, NULL, 0));
+	T(chmod("/dev/null", 0666));          /* a read-only mount: EROFS */
+	T(utimens(AT_FDCWD, "/dev/null", ts, 0));
 }
 
 static int target, host, own;
 static volatile int stop;
+static char path_raced[4096], path_own[4096];
+static const char *host_path;
+
+/* The raced path: a file of DIR, or a symlink to a host file the sandbox
+ * shows read-only (HOSTFILE), in turn. */
+static void *path_swapper(void *arg)
+{
+	(void)arg;
+	char link[4200];
+	snprintf(link, sizeof link, "%s.link", path_raced);
+	while (!stop) {
+		symlink(host_path, link);
+		rename(link, path_raced);
+		rename(path_own, path_raced);
+		close(open(path_own, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+	}
+	return 0;
+}
 
 static void *swapper(void *arg)
 {
@@ -166,9 +274,17 @@ static void *swapper(void *arg)
 	return 0;
 }
 
-static int race(const char *dir, int nthreads)
+static int race(const char *dir, int nthreads, const char *hostfile)
 {
 	char p[4096];
+	pthread_t pt;
+	if (hostfile) {
+		host_path = hostfile;
+		snprintf(path_raced, sizeof path_raced, "%s/fa_path", dir);
+		snprintf(path_own, sizeof path_own, "%s/fa_path.own", dir);
+		close(open(path_own, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+		pthread_create(&pt, 0, path_swapper, 0);
+	}
 	snprintf(p, sizeof p, "%s/fa_raced", dir);
 	own = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (own < 0) { perror(p); return 1; }
@@ -184,14 +300,18 @@ static int race(const char *dir, int nthreads)
 		int r[] = {
 			fchmod(target, 0777), fchown(target, 4242, 4242),
 			(int)utimens(target, NULL, ts, 0), (int)utimens(target, NULL, NULL, 0),
+			hostfile ? chmod(path_raced, 0777) : 0, hostfile ? chown(path_raced, 4242, 4242) : 0,
+			hostfile ? (int)utimens(AT_FDCWD, path_raced, ts, 0) : 0,
+			hostfile ? lchown(path_raced, 4242, 4242) : 0,
 		};
-		for (unsigned i = 0; i < sizeof r / sizeof *r; i++) {
+		for (unsigned i = 0; i < (hostfile ? sizeof r / sizeof *r : 4); i++) {
 			if (r[i] == 0) ok++; else refused++;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
 	} while (now.tv_sec - start.tv_sec < 2);
 	stop = 1;
 	for (int i = 0; i < nthreads; i++) pthread_join(t[i], 0);
+	if (hostfile) pthread_join(pt, 0);
 	printf("race: ok %s, refused %s\n", ok ? "some" : "none", refused ? "some" : "none");
 	printf("calls: %ld\n", ok + refused);
 	return 0;
@@ -201,7 +321,8 @@ int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	umask(022);
-	if (argc == 4 && !strcmp(argv[1], "race")) return race(argv[2], atoi(argv[3]));
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "race"))
+		return race(argv[2], atoi(argv[3]), argc == 5 ? argv[4] : NULL);
 	if (argc < 2) return 2;
 	common(argv[1]);
 	if (argc == 3) sandbox_only(argv[2]);
