@@ -339,10 +339,13 @@ static int overlay_find(struct sn_table *t, int ui, const char *rel, int *layer,
  * stand-in, not /dev/pts), an overlay's upper layer when rel's parent is a
  * complete directory there (a file of the lower layer has its placeholder
  * in it) -- or -1: Python's (a read-only mount's EROFS, a directory the
- * overlay must copy up first, a mount's root). */
+ * overlay must copy up first, a mount's root, a single file's mount). */
 int sn_table_names_in_place(struct sn_table *t, int i, const char *rel)
 {
 	if (i < 0 || i >= t->n || !strcmp(rel, ".")) return -1;
+	/* a mount rooted below its host directory (a single file's, a hidden
+	 * stand-in's): its one name is its root, Python's to refuse (EBUSY) */
+	if (strcmp(t->m[i].root_rel, ".")) return -1;
 	if (t->m[i].kind == SN_MOUNT_LOWER) i--;          /* an overlay: upper, then lower */
 	struct sn_mount *m = &t->m[i];
 	if (!m->fast || m->readonly) return -1;
