@@ -106,6 +106,8 @@ static uint64_t slot_of(int tid)
 	return i >= 0 ? slot_table[i].addr : 0;
 }
 
+uint64_t sn_slot_of(int tid) { return slot_of(tid); }
+
 /* The sandbox path of the directory a relative path starts from (the
  * guest's cwd or dirfd, named by the kernel by host path); -1: Python's. */
 static int start_dir(int tid, int dirfd, const char *path, char *out, size_t size)

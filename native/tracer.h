@@ -100,6 +100,10 @@ void sn_map_statx_ids(void *raw256);
 long sn_idmap_host(int is_gid, uint32_t guest);
 void sn_set_slot(int tid, uint64_t addr);
 long sn_stage(int tid, uint64_t addr, const void *buf, size_t len);
+uint64_t sn_slot_of(int tid);
+/* fastnet.c: sendto and sendmsg to the sandbox's own addresses */
+int sn_fast_net(int tid, sn_regs *r);
+void sn_net_policy(int open, uint32_t addr, uint32_t mask);
 int sn_add_link(const char *from, const char *to);
 int sn_add_placeholder(uint64_t dev, uint64_t ino);
 void sn_overlay_changed(void);

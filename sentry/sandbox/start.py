@@ -109,6 +109,7 @@ def run(cfg, on_ready=None, control=None):
             _dns_relay(cfg, mountns, outbound, kernel)
             if cfg.publish:
                 forwarder = _publish(cfg, mountns)
+        _datagram_fast_path(kernel)
         if cfg.kernel_release:
             kernel.uts["release"] = cfg.kernel_release
 
@@ -254,6 +255,17 @@ def _eth0(mountns, kernel):
         log.warning("no eth0 in the sandbox (%s): its loopback only", e.strerror or e)
         return
     kernel.sandbox_networks = (netns.ETH0.network,)
+
+
+def _datagram_fast_path(kernel):
+    """What native/fastnet.c may send without Python: any destination where
+    the sandbox has no outbound policy, else only its own (connect.py inside)."""
+    from sentry._native import lib
+    if kernel.outbound is None:
+        lib.sn_net_policy(1, 0, 0)
+        return
+    net = kernel.sandbox_networks[0] if kernel.sandbox_networks else None
+    lib.sn_net_policy(0, int(net.network_address) if net else 0, int(net.netmask) if net else 0)
 
 
 def _outbound_names(mountns, kernel):
