@@ -88,7 +88,7 @@ def exec_rewrite(call, dirfd, path, argv_addr, envp_addr, flags):
     kernel_comm = os.path.basename(prog.loc.rel)[:15]
     call.process.pending_exec = PendingExec(prog.exe, st.st_dev, st.st_ino, comm, kernel_comm, prog.busy, setid)
     return Rewrite(SYS_EXECVEAT, {0: prog.loc.mount.guest_fd, 1: path_addr, 2: sp,
-                                  3: envp_addr, 4: 0})
+                                  3: envp_addr, 4: 0}, restore=False)
 
 
 def _swappable(call, loc):

@@ -84,3 +84,17 @@ def test_the_syscall_number_is_an_int(cbin, outside_tmp):
     assert b"read 4: mine" in boxed.stdout and boxed.returncode == 0
     hidden = run_sentry([prog, "/etc/shadow"])          # a hidden path's empty stand-in
     assert b"opened, read 0:" in hidden.stdout, hidden.stdout + hidden.stderr
+
+
+def test_argument_registers_come_back_as_they_went(cbin, outside_tmp):
+    """Linux keeps every register but rax, rcx and r11 across a syscall; the
+    Sentry's rewrites (to staged paths and names, to host pids) put the
+    guest's own back at the exit, in C and in Python (--strace), so code that
+    keeps a value in an argument register across a call reads it intact."""
+    prog = os.path.join(outside_tmp, "regs_kept")
+    shutil.copy(cbin("regs_kept"), prog)
+    native = subprocess.run([prog], capture_output=True)
+    assert native.returncode == 0 and native.stdout.count(b" ok kept\n") == 6, native.stdout
+    for extra in ([], ["--strace=getpid"]):
+        r = run_sentry([prog], extra=extra)
+        assert r.stdout == native.stdout, (extra, r.stdout, r.stderr)

@@ -142,13 +142,15 @@ PASS = _Pass()
 class Rewrite:
     __slots__ = ("nr", "args", "on_exit", "restore")
 
-    def __init__(self, nr=None, args=None, on_exit=None, restore=False):
+    def __init__(self, nr=None, args=None, on_exit=None, restore=True):
         self.nr = nr                  # new syscall number, None = same
         self.args = args or {}        # arg index -> new value
         self.on_exit = on_exit        # fn(task, result) -> new result or None
-        # the args are host ids (pids): the guest's own go back into its
-        # registers at the syscall exit (the kernel preserves them; the
-        # guest may rely on it, and must not see a host pid there)
+        # the guest's own registers go back at the syscall exit: the kernel
+        # keeps every register but rax, rcx and r11 across a syscall, and
+        # code may keep a value in an argument register across one (nor
+        # may it see a host pid or a staging address there).  False only
+        # for execve, whose exit is a new image's first registers
         self.restore = restore
 
 
