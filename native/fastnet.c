@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -72,6 +73,13 @@ static int name_ok(const unsigned char *name, size_t len)
 	return 0;
 }
 
+static int restart(int tid, sn_regs *r)
+{
+	if (ptrace(PTRACE_SETREGS, tid, 0, r)) return 0;
+	ptrace(PTRACE_CONT, tid, 0, 0);
+	return 1;
+}
+
 static int fast_sendto(int tid, sn_regs *r)
 {
 	uint32_t len = (uint32_t)r->r9;
@@ -80,9 +88,8 @@ static int fast_sendto(int tid, sn_regs *r)
 	if (sn_read_mem(tid, r->r8, name, len) != (long)len || !name_ok(name, len)) return 0;
 	uint64_t slot = sn_slot_of(tid);
 	if (!slot || sn_stage(tid, slot, name, len)) return 0;
-	sn_regs guest = *r;
 	r->r8 = slot;
-	return sn_run_rewritten(tid, &guest, r);
+	return restart(tid, r);
 }
 
 static int fast_sendmsg(int tid, sn_regs *r)
@@ -115,9 +122,8 @@ static int fast_sendmsg(int tid, sn_regs *r)
 	}
 	memcpy(blob, hdr, MSGHDR);
 	if (sn_stage(tid, slot, blob, staged)) return 0;
-	sn_regs guest = *r;
 	r->rsi = slot;
-	return sn_run_rewritten(tid, &guest, r);
+	return restart(tid, r);
 }
 
 /* Returns 1 when the seccomp stop was answered here. */

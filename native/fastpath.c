@@ -47,16 +47,7 @@ static int enabled;
  * task's /proc/<tid>/mem, opened on first use and closed with the slot (an
  * exec replaces the address space the fd refers to). */
 #define SLOT_TABLE 16384
-static struct {
-	int tid;
-	uint64_t addr;
-	int memfd;
-	/* a call rewritten here, whose exit puts the guest's own registers
-	 * back (sn_run_rewritten): the number it runs as, and the guest's
-	 * orig_rax, rdi, rsi, rdx, r10, r8, r9 */
-	int pending;
-	uint64_t nr, guest[7];
-} slot_table[SLOT_TABLE];
+static struct { int tid; uint64_t addr; int memfd; } slot_table[SLOT_TABLE];
 
 void sn_fast_enable(int on) { enabled = on; }
 int sn_fast_enabled(void) { return enabled; }
@@ -116,54 +107,6 @@ static uint64_t slot_of(int tid)
 }
 
 uint64_t sn_slot_of(int tid) { return slot_of(tid); }
-
-/* Run the call as r now says (a rewrite to staged arguments), and put the
- * guest's own registers back at its exit (sn_restore_exit): Linux keeps
- * every register but rax, rcx and r11 across a syscall, and code may keep a
- * value in an argument register across one.  0 when it cannot (the
- * table is full). */
-int sn_run_rewritten(int tid, const sn_regs *guest, sn_regs *r)
-{
-	int i = slot_index(tid);
-	if (i < 0) {               /* a task with no staging slot yet: a row for this alone */
-		i = tid_claim(slot_table, sizeof slot_table[0], SLOT_TABLE, tid);
-		if (i < 0) {
-			*r = *guest;       /* not rewritten after all: Python's, as the guest made it */
-			return 0;
-		}
-		slot_table[i].addr = 0;
-		slot_table[i].memfd = 0;
-	}
-	uint64_t saved[7] = { guest->orig_rax, guest->rdi, guest->rsi, guest->rdx, guest->r10, guest->r8, guest->r9 };
-	memcpy(slot_table[i].guest, saved, sizeof saved);
-	slot_table[i].nr = r->orig_rax;
-	slot_table[i].pending = 1;
-	if (ptrace(PTRACE_SETREGS, tid, 0, r)) {
-		slot_table[i].pending = 0;
-		*r = *guest;
-		return 0;
-	}
-	ptrace(PTRACE_SYSCALL, tid, 0, 0);
-	return 1;
-}
-
-/* At a syscall-exit stop: the guest's registers back after a call
- * sn_run_rewritten ran, the result kept.  A call the kernel restarts then
- * runs again from the guest's own registers (and traps again).  Returns 1
- * when answered here. */
-int sn_restore_exit(int tid, sn_regs *r)
-{
-	int i = slot_index(tid);
-	if (i < 0 || !slot_table[i].pending) return 0;
-	slot_table[i].pending = 0;
-	if (r->orig_rax != slot_table[i].nr) return 0;
-	const uint64_t *g = slot_table[i].guest;
-	r->orig_rax = g[0];
-	r->rdi = g[1]; r->rsi = g[2]; r->rdx = g[3]; r->r10 = g[4]; r->r8 = g[5]; r->r9 = g[6];
-	ptrace(PTRACE_SETREGS, tid, 0, r);
-	ptrace(PTRACE_CONT, tid, 0, 0);
-	return 1;
-}
 
 /* The sandbox path of the directory a relative path starts from (the
  * guest's cwd or dirfd, named by the kernel by host path); -1: Python's. */
@@ -469,7 +412,6 @@ static int attrs(int tid, sn_regs *r)
  * open_rewrite's Rewrite).  1 done, 0 Python's (no slot mapped yet). */
 static int stage_open(int tid, sn_regs *r, const struct sn_mount *m, const char *rel, uint64_t flags, uint64_t mode)
 {
-	sn_regs guest = *r;
 	uint64_t slot = slot_of(tid);
 	if (!slot) return 0;
 	flags &= VALID_OPEN_FLAGS;
@@ -488,7 +430,9 @@ static int stage_open(int tid, sn_regs *r, const struct sn_mount *m, const char 
 	r->rsi = slot;
 	r->rdx = slot + at;
 	r->r10 = sizeof how;
-	return sn_run_rewritten(tid, &guest, r);
+	ptrace(PTRACE_SETREGS, tid, 0, r);
+	ptrace(PTRACE_CONT, tid, 0, 0);
+	return 1;
 }
 
 /* open(O_CREAT) of a name that is not there, in entry `index` at rel (the

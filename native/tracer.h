@@ -101,8 +101,6 @@ long sn_idmap_host(int is_gid, uint32_t guest);
 void sn_set_slot(int tid, uint64_t addr);
 long sn_stage(int tid, uint64_t addr, const void *buf, size_t len);
 uint64_t sn_slot_of(int tid);
-int sn_run_rewritten(int tid, const sn_regs *guest, sn_regs *r);
-int sn_restore_exit(int tid, sn_regs *r);
 /* fastnet.c: sendto and sendmsg to the sandbox's own addresses */
 int sn_fast_net(int tid, sn_regs *r);
 void sn_net_policy(int open, uint32_t addr, uint32_t mask);
