@@ -95,12 +95,11 @@ static int fast_sendto(int tid, sn_regs *r)
 static int fast_sendmsg(int tid, sn_regs *r)
 {
 	unsigned char hdr[MSGHDR], name[NAME_MAX_];
-	uint64_t name_ptr, control_ptr, controllen;
+	uint64_t name_ptr, controllen;
 	uint32_t namelen;
 	if (sn_read_mem(tid, r->rsi, hdr, sizeof hdr) != (long)sizeof hdr) return 0;
 	memcpy(&name_ptr, hdr, 8);
 	memcpy(&namelen, hdr + 8, 4);
-	memcpy(&control_ptr, hdr + 32, 8);
 	memcpy(&controllen, hdr + 40, 8);
 	if (controllen) return 0;
 	uint64_t zero = 0;

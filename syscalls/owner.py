@@ -111,9 +111,10 @@ def adopt_fd(call, ids, fd, parent_st, since):
         pass
 
 
-def adopt_name(call, ids, parent_fd, name, kind, since):
+def adopt_name(call, ids, parent_fd, name, kind, since, then=None):
     """The Sentry just made `name` (of type `kind`, S_IFDIR…) in the
-    confined directory parent_fd for the guest: make it the creator's."""
+    confined directory parent_fd for the guest: make it the creator's, then
+    then(O_PATH fd, its stat) on the very file adopted, if given."""
     if ids is None:
         return
     try:
@@ -122,8 +123,9 @@ def adopt_name(call, ids, parent_fd, name, kind, since):
         return                      # gone already: a racing guest removed it
     try:
         st = os.fstat(fd)
-        if stat.S_IFMT(st.st_mode) == kind:
-            _adopt(call, ids, fd, st, os.fstat(parent_fd), since)
+        if stat.S_IFMT(st.st_mode) == kind and _adopt(call, ids, fd, st, os.fstat(parent_fd), since) \
+                and then is not None:
+            then(fd, st)
     except OSError:
         pass
     finally:

@@ -18,7 +18,7 @@ import struct
 from sentry.kernel import fdtraps
 from sentry.net import hostsock
 from sentry.vfs import sockperm
-from sentry.vfs.mount import CREATE, O_PATH
+from sentry.vfs.mount import CREATE
 from sentry.kernel.syscall import AT_FDCWD, PASS, Rewrite, sint
 from syscalls import owner, permission, pin
 from syscalls.fdutil import is_hidden
@@ -101,20 +101,10 @@ def _unix_path_call(call, raw, bind):
 
     def op(sock, pfd, name):
         bind(sock, pfd, name)
-        owner.adopt_name(call, ids, pfd, name, stat.S_IFSOCK, since)
-        if ids is not None:
-            # a guest not of sentry's uid: its own clients must pass the
-            # host's check too (vfs/sockperm.py).  On the inode at the name
-            # now, never past a symlink a racing thread put there, and only
-            # if it is a socket of the owner just given (another socket of its
-            # own at most)
-            fd = os.open(name, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
-            try:
-                made = os.fstat(fd)
-                if stat.S_ISSOCK(made.st_mode) and made.st_uid == ids[0]:
-                    sockperm.grant(f"/proc/self/fd/{fd}", made.st_mode)
-            finally:
-                os.close(fd)
+        # a guest not of sentry's uid: its own clients must pass the host's
+        # check too (vfs/sockperm.py), on the very socket adopted
+        owner.adopt_name(call, ids, pfd, name, stat.S_IFSOCK, since,
+                         then=lambda fd, st: sockperm.grant(f"/proc/self/fd/{fd}", st.st_mode))
 
     def bind(sock, pfd, name):
         mountns = call.kernel.mountns

@@ -18,6 +18,8 @@ prefix, fsimpl/overlay.py RESERVED).
 import os
 import stat
 
+from sentry.vfs.views import stat_as
+
 XATTR = "user.sentry.device"
 MARK = stat.S_ISVTX
 KINDS = {b"c": stat.S_IFCHR, b"b": stat.S_IFBLK}
@@ -60,12 +62,7 @@ def view(fd, st):
         rdev = os.makedev(int(major), int(minor))
     except (OSError, KeyError, ValueError):
         return st
-    fields = list(st)[:10]
-    fields[stat.ST_MODE] = kind | (st.st_mode & 0o7777 & ~MARK)
-    fields[stat.ST_SIZE] = 0
-    extra = {name: getattr(st, name) for name in ("st_atime", "st_mtime", "st_ctime", "st_atime_ns",
-                                                    "st_mtime_ns", "st_ctime_ns", "st_blksize")}
-    return os.stat_result(fields, dict(extra, st_blocks=0, st_rdev=rdev))
+    return stat_as(st, kind | (st.st_mode & 0o7777 & ~MARK), st_size=0, st_blocks=0, st_rdev=rdev)
 
 
 # mounts of host directories, where a node is a stand-in or a host's own; the

@@ -18,6 +18,8 @@ import os
 import stat
 import struct
 
+from sentry.vfs.views import stat_as
+
 ACL = "system.posix_acl_access"
 ACL_VERSION = 2
 USER_OBJ, USER, GROUP_OBJ, MASK, OTHER = 0x01, 0x02, 0x04, 0x10, 0x20
@@ -61,10 +63,4 @@ def view(fd, st):
         granted |= tag == USER and uid == os.geteuid()
     if not granted or not {USER_OBJ, GROUP_OBJ, OTHER} <= set(perms):
         return st
-    mode = (st.st_mode & ~0o777) | perms[USER_OBJ] << 6 | perms[GROUP_OBJ] << 3 | perms[OTHER]
-    fields = list(st)[:10]
-    fields[stat.ST_MODE] = mode
-    extra = {name: getattr(st, name) for name in ("st_atime", "st_mtime", "st_ctime", "st_atime_ns",
-                                                    "st_mtime_ns", "st_ctime_ns", "st_blksize",
-                                                    "st_blocks", "st_rdev")}
-    return os.stat_result(fields, extra)
+    return stat_as(st, (st.st_mode & ~0o777) | perms[USER_OBJ] << 6 | perms[GROUP_OBJ] << 3 | perms[OTHER])
