@@ -77,7 +77,7 @@ def exec_rewrite(call, dirfd, path, argv_addr, envp_addr, flags):
     st = prog.st
     setid = _setid(call, prog)
     secure = call.task.creds.copy().exec(*setid)
-    if secure and prog.image[1] is not prog.st:         # its loader runs it
+    if secure and prog.by_loader:
         envp_addr = _secure_environment(call, envp_addr, sp)
     # Linux names the process after the file name it was asked to run
     comm = os.path.basename(path.rstrip(b"/")).decode(errors="replace")[:15]

@@ -279,8 +279,6 @@ F_DUPFD, F_DUPFD_CLOEXEC = 0, 1030
 SYS_FCNTL, SYS_DUP3 = 72, 292
 
 
-# the access an open file description's flags give: O_RDONLY, O_WRONLY, O_RDWR
-_ACCESS = {os.O_RDONLY: {"r"}, os.O_WRONLY: {"w"}, os.O_RDWR: {"r", "w"}}
 REOPEN_FLAGS = O_ACCMODE | O_TRUNC | os.O_APPEND | os.O_NONBLOCK | os.O_CLOEXEC | O_NOATIME
 
 
@@ -293,13 +291,12 @@ def _reopen_narrower(call, fd, flags):
     access than that copy has.  The fd to hand over, or None (a dup)."""
     with Borrowed(call, fd) as b:
         st = os.fstat(b.fd)
-        want = flags & O_ACCMODE
-        if not stat.S_ISREG(st.st_mode) or want not in _ACCESS or \
-                not _ACCESS[want] <= _ACCESS.get(b.flags & O_ACCMODE, set()):
+        asked = permission.access_bits(flags)
+        if not stat.S_ISREG(st.st_mode) or flags & O_ACCMODE == O_ACCMODE \
+                or asked & ~permission.access_bits(b.flags):
             return None
         # Linux checks the inode's permission again, as for any open
-        permission.check_mode(call, st, (permission.R if "r" in _ACCESS[want] else 0)
-                              | (permission.W if "w" in _ACCESS[want] or flags & O_TRUNC else 0))
+        permission.check_mode(call, st, permission.open_want(flags))
         try:
             return os.open(f"/proc/self/fd/{b.fd}", (flags & REOPEN_FLAGS) | os.O_CLOEXEC)
         except OSError as e:

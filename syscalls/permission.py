@@ -53,16 +53,24 @@ def check_change(call, loc, what):
         raise SyscallError(errno.ETXTBSY)
 
 
+def access_bits(flags):
+    """R and W as open flags' access mode gives them (none for mode 3)."""
+    access = flags & os.O_ACCMODE
+    return (R if access in (os.O_RDONLY, os.O_RDWR) else 0) | (W if access in (os.O_WRONLY, os.O_RDWR) else 0)
+
+
+def open_want(flags):
+    """The mode bits an open with these flags needs: its access, and
+    write for O_TRUNC."""
+    return access_bits(flags) | (W if flags & os.O_TRUNC else 0)
+
+
 def check_open(call, loc, flags):
     """An existing file opened with these flags (not O_PATH)."""
     creds = _creds(call)
     if creds is None or not loc.exists:
         return
-    access = flags & os.O_ACCMODE
-    want = (R if access in (os.O_RDONLY, os.O_RDWR) else 0) | (W if access in (os.O_WRONLY, os.O_RDWR) else 0)
-    if flags & os.O_TRUNC:
-        want |= W
-    creds.check(loc.st, want)
+    creds.check(loc.st, open_want(flags))
 
 
 def check_mode(call, st, want):

@@ -11,7 +11,6 @@ import errno
 import os
 import struct
 
-from sentry.kernel.credentials import CAP_SYS_ADMIN
 from sentry.kernel.idmap import OVERFLOW_ID
 from sentry.kernel.limits import host_soft_limit
 from syscalls import credentials, signal as signal_calls
@@ -441,11 +440,10 @@ def _install_filter(call, flags, fprog):
     EACCES here.  The Rewrite counts it in the guest's view once it holds."""
     if flags & ~SECCOMP_FILTER_FLAGS:
         raise SyscallError(errno.EINVAL)
-    creds = call.task.creds
     # a process that has run no program yet runs sentry's own set-up (the
     # OCI profile, loaded as runc loads it, privileged, whatever the user)
     own_setup = call.process.exe == ""
-    if not creds.no_new_privs and not creds.capable(CAP_SYS_ADMIN) and not own_setup:
+    if not call.task.creds.may_confine_itself() and not own_setup:
         length = struct.unpack("<H", call.read(fprog, 2))[0]      # EFAULT first
         if length == 0 or length > BPF_MAXINSNS:
             raise SyscallError(errno.EINVAL)
@@ -471,9 +469,9 @@ def sys_seccomp(call):
     # supervisor could answer "continue": the call would run untrapped.  The
     # flags are in a register: the check holds.
     op, flags = call.args[0], call.args[1]
-    if op == SECCOMP_SET_MODE_FILTER and flags & SECCOMP_FILTER_FLAG_NEW_LISTENER:
-        raise SyscallError(errno.EBUSY)
     if op == SECCOMP_SET_MODE_FILTER:
+        if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER:
+            raise SyscallError(errno.EBUSY)
         return _install_filter(call, flags, call.args[2])
     # strict mode is the kernel's EINVAL: the host task is in filter mode already
     return PASS
@@ -499,8 +497,7 @@ def sys_landlock_restrict_self(call):
     kernel checks, in order, that landlock is enabled (EOPNOTSUPP), then
     no_new_privs, then the flags (EINVAL): with flags no call has, its answer
     is the first check's, or EINVAL where the guest gets EPERM."""
-    creds = call.task.creds
-    if creds.no_new_privs or creds.capable(CAP_SYS_ADMIN):
+    if call.task.creds.may_confine_itself():
         return PASS
     return Rewrite(args={1: LANDLOCK_FLAGS_INVALID},
                    on_exit=lambda task, result: -errno.EPERM if result == -errno.EINVAL else result)

@@ -285,6 +285,11 @@ class Credentials:
             return None
         return None if ids == _SENTRY_IDS else ids
 
+    def may_confine_itself(self):
+        """What seccomp(2) and landlock_restrict_self(2) ask of a task that
+        adds a filter or a domain: no_new_privs, or CAP_SYS_ADMIN."""
+        return self.no_new_privs or self.capable(CAP_SYS_ADMIN)
+
     def may_inspect(self, target):
         """ptrace_may_access(PTRACE_MODE_*_REALCREDS) on emulated ids: the
         caller's real uid and gid are each of the target's three, or it holds

@@ -32,6 +32,8 @@ class Program:
         # its interpreter nor a script: the file whose set-id bits count, as
         # for the kernel
         self.image = image or (loc, st, False)
+        # the Sentry runs its ELF interpreter, which opens the program itself
+        self.by_loader = self.image[1] is not st
         # (dev, ino) of the files Linux keeps from being written while it runs
         # them: the program and its ELF interpreter
         self.busy = busy or ((st.st_dev, st.st_ino),)
