@@ -3,37 +3,56 @@
 A new UTS namespace is emulated (sentry/kernel/task.py UtsNamespace): the
 caller's process gets its own copy of the names, which its children
 inherit, so `unshare -u hostname x` changes the names it and they see
-only.  It takes CAP_SYS_ADMIN, as on Linux.  The other namespaces are not
-offered yet: EPERM, as for a process without the capability (undoing
-sharing with CLONE_FILES or CLONE_FS would split a process's fd table or
-cwd between its threads, which the Kernel keeps per process).
+only.  It takes CAP_SYS_ADMIN, as on Linux.  The other kinds are refused
+as by a Linux whose limits for them are 0 (sentry/kernel/namespaces.py).
+Undoing sharing with CLONE_FILES or CLONE_FS is EPERM: it would split a
+process's fd table or cwd between its tasks, which the Kernel keeps per
+process; where nothing is shared it is a no-op, as on Linux.
 """
 import errno
 
 from sentry.kernel.credentials import CAP_SYS_ADMIN
+from sentry.kernel.namespaces import (CLONE_FILES, CLONE_FS, CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET,
+                                      CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER, CLONE_NEWUTS,
+                                      CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_VM, check_new)
 from sentry.errors import SyscallError
 from syscalls.registry import handler
 
-CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
-CLONE_THREAD, CLONE_NEWNS, CLONE_SYSVSEM, CLONE_NEWCGROUP = 0x10000, 0x20000, 0x40000, 0x02000000
-CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID = 0x04000000, 0x08000000, 0x10000000, 0x20000000
-CLONE_NEWNET, CLONE_NEWTIME = 0x40000000, 0x80
 UNSHARE_FLAGS = (CLONE_THREAD | CLONE_FS | CLONE_NEWNS | CLONE_SIGHAND | CLONE_VM | CLONE_FILES
                  | CLONE_SYSVSEM | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUSER
                  | CLONE_NEWPID | CLONE_NEWCGROUP | CLONE_NEWTIME)
 
 
+def _implied(flags):
+    """The kernel's ksys_unshare: a new user namespace unshares the thread
+    group and fs; VM implies SIGHAND, SIGHAND THREAD, a mount namespace fs."""
+    if flags & CLONE_NEWUSER:
+        flags |= CLONE_THREAD | CLONE_FS
+    if flags & CLONE_VM:
+        flags |= CLONE_SIGHAND
+    if flags & CLONE_SIGHAND:
+        flags |= CLONE_THREAD
+    if flags & CLONE_NEWNS:
+        flags |= CLONE_FS
+    return flags
+
+
 @handler("unshare", support="partial",
          note="CLONE_NEWUTS emulated (a UTS namespace of the process's own, CAP_SYS_ADMIN); "
-              "the rest EPERM, as without the capability")
+              "other namespaces as with their limits at 0 (ENOSPC; EPERM without CAP_SYS_ADMIN); "
+              "CLONE_FILES/CLONE_FS of a shared table or cwd EPERM")
 def sys_unshare(call):
     flags = call.args[0] & 0xFFFFFFFF          # an int: its low half, as the kernel reads it
     if flags & ~UNSHARE_FLAGS:
         raise SyscallError(errno.EINVAL)
-    if flags & ~CLONE_NEWUTS:
+    flags = _implied(flags)
+    # check_unshare_flags: the thread group, signal handlers and memory
+    # can be unshared only by a task that shares them with no other
+    if flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM) and len(call.process.threads) > 1:
+        raise SyscallError(errno.EINVAL)
+    if (flags & CLONE_FS and call.process.fs_shared) or (flags & CLONE_FILES and call.process.files.shared):
         raise SyscallError(errno.EPERM)
+    check_new(flags, call.task.creds.capable(CAP_SYS_ADMIN))
     if flags & CLONE_NEWUTS:
-        if not call.task.creds.capable(CAP_SYS_ADMIN):
-            raise SyscallError(errno.EPERM)
         call.process.uts = call.process.uts.unshared()
     return 0

@@ -11,7 +11,10 @@ import errno
 import os
 import struct
 
+from sentry.kernel.credentials import CAP_SYS_ADMIN
 from sentry.kernel.idmap import OVERFLOW_ID
+from sentry.kernel.namespaces import (CLONE_FS, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_SIGHAND,
+                                      CLONE_THREAD, CLONE_UNTRACED, CLONE_VM, CSIGNAL, check_new)
 from sentry.kernel.limits import host_soft_limit
 from syscalls import credentials, signal as signal_calls
 from sentry.kernel.syscall import PASS, Rewrite, sint
@@ -20,8 +23,19 @@ from syscalls.registry import handler
 
 
 @handler("clone", support="partial",
-         note="CLONE_UNTRACED and CLONE_NEW* namespaces are refused (EPERM)")
+         note="traps only with CLONE_UNTRACED (EPERM) or CLONE_NEW*: namespaces as unshare(2) makes "
+              "them but CLONE_NEWUTS (EPERM: not emulated for a new task)")
 def sys_clone(call):
+    flags = call.args[0] & 0xFFFFFFFF & ~CSIGNAL    # the kernel's: the low half, less the exit signal
+    if flags & CLONE_UNTRACED:
+        raise SyscallError(errno.EPERM)
+    # copy_process's own rules on namespace flags come before any namespace is made
+    if (flags & CLONE_FS and flags & (CLONE_NEWNS | CLONE_NEWUSER)) \
+            or (flags & CLONE_THREAD and not flags & CLONE_SIGHAND) \
+            or (flags & CLONE_SIGHAND and not flags & CLONE_VM) \
+            or (flags & CLONE_THREAD and flags & (CLONE_NEWUSER | CLONE_NEWPID)):
+        raise SyscallError(errno.EINVAL)
+    check_new(flags, call.task.creds.capable(CAP_SYS_ADMIN))
     raise SyscallError(errno.EPERM)
 
 

@@ -19,6 +19,7 @@ from sentry.platform.libseccomp import pyseccomp
 
 from syscalls.ptracedata import PROTOTYPES as PTRACE_PROTOTYPES
 from sentry.kernel import abi
+from sentry.kernel.namespaces import CLONE_NEW_ANY, CLONE_UNTRACED
 from sentry.kernel.syscall import SyscallTable, TableEntry
 from syscalls import signature
 from sentry.platform import staging
@@ -114,8 +115,6 @@ set_mempolicy_home_node
 """.split())
 
 MAP_FIXED_ANY = 0x10 | 0x100000              # MAP_FIXED | MAP_FIXED_NOREPLACE
-CLONE_UNTRACED = 0x00800000
-CLONE_NEW_ANY = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
 
 
 def _lt(i, v): return [pyseccomp.Arg(i, pyseccomp.LT, v)]

@@ -32,6 +32,8 @@ PASSTHROUGH = {
     "sys/fs/pipe-max-size", "sys/fs/lease-break-time", "sys/fs/inotify/max_queued_events",
     "sys/fs/inotify/max_user_instances", "sys/fs/inotify/max_user_watches", "sys/vm/vfs_cache_pressure",
     "sys/kernel/printk", "sys/kernel/core_uses_pid",
+    "sys/user/max_inotify_instances", "sys/user/max_inotify_watches", "sys/user/max_fanotify_groups",
+    "sys/user/max_fanotify_marks",
 }
 # /proc/sys: the host's files above, and these of the sandbox's own
 # (_kernel_sysctl); no other name exists there, and a lookup of one makes nothing
@@ -39,6 +41,9 @@ SYSCTL_OWN = {"sys/kernel/hostname", "sys/kernel/domainname", "sys/kernel/osrele
               "sys/kernel/random/uuid", "sys/kernel/random/boot_id", "sys/kernel/ns_last_pid",
               "sys/kernel/core_pattern", "sys/kernel/shmmax", "sys/kernel/shmall", "sys/kernel/shmmni",
               "sys/kernel/msgmax", "sys/kernel/msgmnb", "sys/kernel/msgmni", "sys/kernel/sem"}
+# the namespace limits: 0 for a kind the sandbox does not offer (kernel/namespaces.py)
+SYSCTL_OWN |= {f"sys/user/max_{kind}_namespaces" for kind in
+               ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")}
 # the names under sys/kernel that _kernel_sysctl makes (random/ is a directory of them)
 KERNEL_OWN = {n.split("/")[2] for n in SYSCTL_OWN if n.startswith("sys/kernel/")}
 # The sandbox's IPC namespace's limits: a new namespace's defaults, but
@@ -526,6 +531,9 @@ class ProcMount(Mount):
         parts = path.split("/")
         if parts[1] == "kernel" and parts[2] in KERNEL_OWN:
             self._kernel_sysctl(kernel, parts[2:])
+        elif path in SYSCTL_OWN:                    # sys/user/max_<kind>_namespaces
+            self._dir("sys/user")
+            self._file(path, b"%d\n" % kernel.namespace_limit(parts[2][len("max_"):-len("_namespaces")]))
         else:
             self._copy_host(path)
 

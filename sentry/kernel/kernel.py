@@ -22,7 +22,7 @@ import os
 import resource
 
 from sentry._native import lib
-from sentry.kernel import audit
+from sentry.kernel import audit, namespaces
 from sentry.kernel.borrow import FdBorrowing
 from sentry.kernel.clone import NewTasks
 from sentry.kernel.credentials import Credentials
@@ -89,6 +89,11 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
         self.audit = audit.OFF         # --audit's trail (kernel/audit.py)
         self.handover_listener = None  # answers the guest's fd handovers (platform/handover.py)
         self.fd_holder = None          # holds the files guests name by magic link (platform/fdholder.py)
+
+    @staticmethod
+    def namespace_limit(kind):
+        """/proc/sys/user/max_<kind>_namespaces as the sandbox shows it."""
+        return namespaces.limit(kind)
 
     # ---- start ---------------------------------------------------------
 

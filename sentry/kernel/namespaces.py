@@ -1,0 +1,65 @@
+"""The namespaces a guest may make of its own, and the limits it is shown.
+
+A new UTS namespace is emulated (task.UtsNamespace).  The sandbox offers no
+other kind: a guest's user, mount, PID, IPC, network, cgroup and time
+namespaces would each need an emulation of their own (the host's would hand
+the guest capabilities and new kernel attack surface).  So the sandbox
+behaves as a Linux whose administrator set those kinds' limits to 0:
+/proc/sys/user/max_<kind>_namespaces reads 0 for each (proc.py), and making
+one fails as the kernel fails it then, in the kernel's order — a new user
+namespace needs no capability and is ENOSPC at once; the others need
+CAP_SYS_ADMIN (EPERM) and are ENOSPC past it.  Programs read either signal:
+LTP's network tests and sandboxing tools (bubblewrap, Chromium's zygote)
+check the limit and carry on without namespaces.
+"""
+import errno
+
+from sentry.errors import SyscallError
+
+CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
+CLONE_THREAD, CLONE_NEWNS, CLONE_SYSVSEM, CLONE_NEWCGROUP = 0x10000, 0x20000, 0x40000, 0x02000000
+CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID = 0x04000000, 0x08000000, 0x10000000, 0x20000000
+CLONE_NEWNET, CLONE_NEWTIME = 0x40000000, 0x80
+CLONE_UNTRACED, CSIGNAL = 0x00800000, 0xFF
+
+# The kinds other than user, in the order the kernel makes them
+# (create_new_namespaces): the first one refused decides nothing else
+# was made.
+NAMESPACE_KINDS = (("mnt", CLONE_NEWNS), ("uts", CLONE_NEWUTS), ("ipc", CLONE_NEWIPC),
+                   ("pid", CLONE_NEWPID), ("cgroup", CLONE_NEWCGROUP), ("net", CLONE_NEWNET),
+                   ("time", CLONE_NEWTIME))
+CLONE_NEW_OTHERS = sum(flag for _, flag in NAMESPACE_KINDS)
+# what clone(2) may ask for: its low byte is the exit signal, which leaves
+# CLONE_NEWTIME to clone3
+CLONE_NEW_ANY = (CLONE_NEW_OTHERS | CLONE_NEWUSER) & ~CSIGNAL
+OFFERED = CLONE_NEWUTS
+
+
+def _host_limit(kind):
+    try:
+        with open(f"/proc/sys/user/max_{kind}_namespaces") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 0
+
+
+def limit(kind):
+    """/proc/sys/user/max_<kind>_namespaces as the sandbox shows it: the
+    host's for a kind it offers, 0 for the rest."""
+    offered = {name for name, flag in NAMESPACE_KINDS if flag & OFFERED}
+    return _host_limit(kind) if kind in offered else 0
+
+
+def check_new(flags, capable_sys_admin):
+    """What unshare(2) and clone(2) check of the namespaces `flags` asks
+    for, once their own flag rules passed: the new user namespace first
+    (ENOSPC: none may be made), then CAP_SYS_ADMIN for any other kind
+    (EPERM), then each kind's limit (ENOSPC for one not offered)."""
+    if flags & CLONE_NEWUSER:
+        raise SyscallError(errno.ENOSPC)
+    if not flags & CLONE_NEW_OTHERS:
+        return
+    if not capable_sys_admin:
+        raise SyscallError(errno.EPERM)
+    if flags & CLONE_NEW_OTHERS & ~OFFERED:
+        raise SyscallError(errno.ENOSPC)
