@@ -930,6 +930,11 @@ int sn_fast_path(int tid, sn_regs *r)
 		if ((flags & O_CREAT) && S_ISDIR(st.st_mode)) { sn_answer(tid, r, -EISDIR); handled = 1; break; }
 		if (((flags & O_ACCMODE) || (flags & O_TRUNC)) && m->kind == SN_MOUNT_LOWER)
 			goto out;                            /* copy-up: Python */
+		/* a program a sandbox process runs may not be written (ETXTBSY),
+		 * and which ones run only Python knows (Kernel.text_busy): a
+		 * write to an executable regular file is Python's */
+		if (((flags & O_ACCMODE) || (flags & O_TRUNC)) && S_ISREG(st.st_mode) && (st.st_mode & 0111))
+			goto out;
 		if (((flags & O_ACCMODE) || (flags & O_TRUNC)) && m->readonly && !dev) {
 			sn_answer(tid, r, -EROFS); handled = 1; break;
 		}

@@ -359,3 +359,40 @@ def test_a_running_program_of_the_lower_layer_is_busy():
         "write 1", "truncate 1", "open Text file busy", "open Text file busy", "after 0 0"], r.stderr
     after = os.stat("/bin/sleep")
     assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+
+
+# A program copied into a writable directory, run, and written while it
+# runs: every way of opening it for writing (the C fast path's and Python's)
+# and truncate(2).
+BUSY_IN_PLACE = r"""
+cd "$1" && cp /bin/sleep ./prog && ./prog 2 & sleep 0.5
+python3 - "$1/prog" <<'PY'
+import os, sys
+for name, flags in (("wronly", os.O_WRONLY), ("rdwr", os.O_RDWR), ("trunc", os.O_WRONLY | os.O_TRUNC),
+                    ("creat", os.O_WRONLY | os.O_CREAT | os.O_TRUNC), ("rdonly", os.O_RDONLY)):
+    try:
+        os.close(os.open(sys.argv[1], flags, 0o755)); print(name, "ok")
+    except OSError as e:
+        print(name, os.strerror(e.errno))
+try:
+    os.truncate(sys.argv[1], 0); print("truncate ok")
+except OSError as e:
+    print("truncate", os.strerror(e.errno))
+PY
+wait
+"""
+
+
+def test_a_running_program_in_a_writable_directory_is_busy(tmp_path):
+    """ETXTBSY for a program run from the sandbox's /tmp and from a bind
+    mount, as natively from a directory of the host: the fast path leaves
+    writes to executables to Python, which knows what runs."""
+    (tmp_path / "native").mkdir()
+    (tmp_path / "bound").mkdir()
+    native = subprocess.run(["/bin/bash", "-c", BUSY_IN_PLACE, "sh", str(tmp_path / "native")],
+                            capture_output=True, timeout=60)
+    assert native.stdout.decode().splitlines()[0] == "wronly Text file busy", native.stderr
+    for where in ("/tmp", "/mnt"):
+        r = run_sentry(["/bin/bash", "-c", BUSY_IN_PLACE, "sh", where],
+                       extra=["--mount", f"type=bind,src={tmp_path / 'bound'},dst=/mnt"])
+        assert r.stdout == native.stdout, (where, r.stderr)
