@@ -280,19 +280,21 @@ def test_a_zombie_stays_in_proc_until_reaped():
 
 
 def test_more_sysctls_programs_read():
-    """lease-break-time, the inotify limits, vfs_cache_pressure, printk are
-    the host's (machine-wide, naming no one); ns_last_pid is the sandbox's
-    pid namespace's; core_pattern the default (no core is ever written)."""
-    r = run_sentry(["/bin/sh", "-c", "for f in fs/lease-break-time fs/inotify/max_user_watches "
-                    "vm/vfs_cache_pressure kernel/printk kernel/core_pattern; do cat /proc/sys/$f; done; "
-                    "true & wait; echo $! $(cat /proc/sys/kernel/ns_last_pid)"])
+    """lease-break-time, the inotify limits, vfs_cache_pressure, printk, the
+    entropy pool's figures, pipe and link protection settings are the
+    host's (machine-wide, naming no one); ns_last_pid is the sandbox's pid
+    namespace's; core_pattern the default (no core is ever written)."""
+    host = ["fs/lease-break-time", "fs/inotify/max_user_watches", "vm/vfs_cache_pressure", "kernel/printk",
+            "kernel/random/poolsize", "fs/pipe-user-pages-soft", "fs/protected_symlinks", "user/max_inotify_instances"]
+    r = run_sentry(["/bin/sh", "-c", f"for f in {' '.join(host[:4])} kernel/core_pattern {' '.join(host[4:])}; "
+                    "do cat /proc/sys/$f; done; true & wait; echo $! $(cat /proc/sys/kernel/ns_last_pid)"])
     lines = r.stdout.decode().splitlines()
-    for i, f in enumerate(["fs/lease-break-time", "fs/inotify/max_user_watches", "vm/vfs_cache_pressure",
-                           "kernel/printk"]):
+    lines = lines[:4] + lines[5:-1] + [lines[4], lines[-1]]
+    for i, f in enumerate(host):
         with open(f"/proc/sys/{f}") as h:
             assert lines[i] == h.read().rstrip("\n"), f
-    assert lines[4] == "core"
-    last, ns_last = map(int, lines[5].split())
+    assert lines[-2] == "core"
+    last, ns_last = map(int, lines[-1].split())
     assert ns_last == last + 1            # the cat that read it came next
 
 

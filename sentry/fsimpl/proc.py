@@ -32,6 +32,12 @@ PASSTHROUGH = {
     "sys/fs/pipe-max-size", "sys/fs/lease-break-time", "sys/fs/inotify/max_queued_events",
     "sys/fs/inotify/max_user_instances", "sys/fs/inotify/max_user_watches", "sys/vm/vfs_cache_pressure",
     "sys/kernel/printk", "sys/kernel/core_uses_pid",
+    "sys/kernel/random/entropy_avail", "sys/kernel/random/poolsize",
+    "sys/kernel/random/urandom_min_reseed_secs", "sys/kernel/random/write_wakeup_threshold",
+    "sys/fs/pipe-user-pages-hard", "sys/fs/pipe-user-pages-soft", "sys/fs/aio-max-nr",
+    "sys/fs/overflowuid", "sys/fs/overflowgid", "sys/fs/leases-enable", "sys/fs/dir-notify-enable",
+    "sys/fs/protected_hardlinks", "sys/fs/protected_symlinks", "sys/fs/protected_fifos",
+    "sys/fs/protected_regular",
     "sys/user/max_inotify_instances", "sys/user/max_inotify_watches", "sys/user/max_fanotify_groups",
     "sys/user/max_fanotify_marks",
 }
@@ -568,6 +574,9 @@ class ProcMount(Mount):
             self._dir("sys/kernel/random")
             self._file("sys/kernel/random/uuid", (_uuid4() + "\n").encode())
             self._copy_host("sys/kernel/random/boot_id")
+            for name in PASSTHROUGH:
+                if name.startswith("sys/kernel/random/"):
+                    self._copy_host(name)
 
     @staticmethod
     def _sandbox_path(kernel, host_path):
