@@ -790,8 +790,9 @@ int sn_fast_path(int tid, sn_regs *r)
 	int linking = r->orig_rax == SYS_link || r->orig_rax == SYS_linkat;
 	int renaming = r->orig_rax == SYS_rename || r->orig_rax == SYS_renameat || r->orig_rax == SYS_renameat2;
 	if (kind < 0 && !fdcall && !removal && !making && !linking && !renaming) return 0;
-	/* a guest that dropped root: Python checks permissions as its ids */
-	if (sn_ident_checks_files(tid)) return 0;
+	/* a guest that dropped root: Python checks permissions as its ids; a
+	 * chrooted one: Python resolves from its root */
+	if (sn_ident_checks_files(tid) || sn_ident_chrooted(tid)) return 0;
 	if (fdcall) return attrs(tid, r);
 	if (removal) return remove_name(tid, r);
 	if (making) return make_dir(tid, r);

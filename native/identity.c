@@ -63,6 +63,14 @@ int sn_ident_checks_files(int tid)
 	return i < 0 || rows[i].id.checks_files;
 }
 
+/* Fails closed as well: a task that may have a root of its own has its
+ * paths resolved from that root in Python (syscalls/lookup.py). */
+int sn_ident_chrooted(int tid)
+{
+	int i = row_index(tid);
+	return i < 0 || rows[i].id.chrooted;
+}
+
 /* Fails closed too: an O_CREAT open that may create goes to Python, which
  * gives the new file its creator's ids (syscalls/owner.py). */
 int sn_ident_foreign_creator(int tid)

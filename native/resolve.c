@@ -576,7 +576,7 @@ void sn_walk_init(struct sn_walk *w, const char *start, const char *path, int fl
 	if (path[0] == '/' && (scope & SN_RESOLVE_BENEATH)) { w->err = EXDEV; return; }
 	/* openat2's RESOLVE_BENEATH and RESOLVE_IN_ROOT make the start (the
 	 * dirfd's directory) the root that ".." and absolute paths stop at */
-	int scoped = scope & (SN_RESOLVE_BENEATH | SN_RESOLVE_IN_ROOT);
+	int scoped = scope & (SN_RESOLVE_BENEATH | SN_RESOLVE_IN_ROOT | SN_RESOLVE_CHROOT);
 	if ((path[0] != '/' || scoped) && strcmp(start, "/")) {
 		if (strlen(start) >= sizeof w->stack) { w->err = ENAMETOOLONG; return; }
 		strcpy(w->stack, start);

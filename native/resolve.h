@@ -33,6 +33,9 @@
 #define SN_RESOLVE_NO_SYMLINKS 4
 #define SN_RESOLVE_BENEATH 8
 #define SN_RESOLVE_IN_ROOT 16
+/* not openat2's: the process's root (chroot(2)), which ".." and absolute
+ * paths stop at as for RESOLVE_IN_ROOT, magic links followed */
+#define SN_RESOLVE_CHROOT 4096
 /* open's O_TMPFILE (with O_DIRECTORY), for sn_host_may_open */
 #define SN_O_TMPFILE 4259840
 

@@ -44,6 +44,7 @@ typedef struct {
 	int foreign_creator; /* what it creates is given other ids than the Sentry's: no O_CREAT here */
 	int chown_any;      /* holds CAP_CHOWN: its chown needs no owner check (fchown here) */
 	int dumps_core;     /* its RLIMIT_CORE allows a core: its death by SIGSEGV & co shows WCOREDUMP */
+	int chrooted;       /* it has a root of its own (chroot(2)): no path fast path */
 } sn_ident;
 
 void sn_set_staging(uint64_t base, uint64_t size);
@@ -76,6 +77,7 @@ int sn_ident_exit(int tid, sn_regs *r);
 int sn_exit_pid(int tid);
 int sn_exit_pending(int tid);
 int sn_ident_checks_files(int tid);
+int sn_ident_chrooted(int tid);
 int sn_ident_foreign_creator(int tid);
 int sn_ident_chown_any(int tid);
 void sn_mark_core_dump(int tid, uint64_t addr);

@@ -20,7 +20,7 @@ from sentry.kernel.syscall import AT_FDCWD, Rewrite
 from sentry.kernel.task import PendingExec
 from syscalls import permission
 from sentry.errors import SyscallError
-from syscalls.lookup import fd_sandbox_path, lookup
+from syscalls.lookup import fd_sandbox_path, lookup, view_from
 from syscalls.registry import handler
 from sentry.platform import memory
 
@@ -51,7 +51,8 @@ def exec_rewrite(call, dirfd, path, argv_addr, envp_addr, flags):
         permission.check(call, loc, permission.X)
         return loc
 
-    prog = program.load(resolve, path, argv0)
+    root = call.process.root
+    prog = program.load(resolve, path, argv0, seen=lambda spath: view_from(root, spath) or spath)
 
     # Strings go to the staging slot; the pointer array (any length) goes on
     # the guest's stack below the red zone: if a racing thread rewrites it,

@@ -66,9 +66,38 @@ def lookup(call, dirfd, path, follow=True, must_exist=True, identity=False, scop
     overlay copies a directory up first (Mount.expose).
     scope: openat2's RESOLVE_* flags (sentry/vfs/resolve.py)."""
     p = os.fsdecode(path)
-    start = start_dir(call, dirfd, p, scoped=bool(scope & _resolve.SCOPED))
+    scoped = bool(scope & _resolve.SCOPED)
+    start = start_dir(call, dirfd, p, scoped=scoped)
+    root = call.process.root
+    if root != "/" and not scoped:
+        start, p, scope = _from_root(root, start, p)
     return _resolve.resolve(call.kernel.mounts, start, p, follow, must_exist, ctx=call,
                             expose=identity, scope=scope)
+
+
+def _from_root(root, start, path):
+    """A chrooted process's path as the walk takes it: an absolute one, or
+    a relative one from a directory below the root, from the root, where
+    `..` and absolute symlinks stop; a relative one from a directory
+    outside it (a cwd left there) is not held, as on Linux."""
+    if path.startswith("/"):
+        return root, path, _resolve.CHROOT
+    below = view_from(root, start)
+    if below is None or not path:
+        return start, path, 0
+    return root, below.rstrip("/") + "/" + path, _resolve.CHROOT
+
+
+def view_from(root, spath):
+    """Sandbox path `spath` as a process whose root is `root` names it
+    (chroot(2)); None where it lies outside that root."""
+    if root == "/":
+        return spath
+    if spath == root:
+        return "/"
+    if spath.startswith(root + "/"):
+        return spath[len(root):]
+    return None
 
 
 def ends_in_dots(path):

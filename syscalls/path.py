@@ -14,7 +14,7 @@ import struct
 from sentry._native import ffi, lib
 from sentry.vfs.mount import ATTRS, CREATE, MOVE, REMOVE, TRUNCATE, WRITE, open_final
 from sentry.fsimpl.overlay import RESERVED
-from sentry.kernel.credentials import CAP_MKNOD
+from sentry.kernel.credentials import CAP_MKNOD, CAP_SYS_CHROOT
 from sentry.vfs import devnodes
 from sentry.kernel.limits import host_soft_limit
 from sentry.kernel.syscall import AT_FDCWD, Rewrite
@@ -22,7 +22,7 @@ from syscalls import owner, permission
 from syscalls.fdutil import Borrowed, chmod_fd, chmod_host, chown_fd, is_hidden
 from sentry.errors import SyscallError
 from sentry.vfs.resolve import UnnamedTarget
-from syscalls.lookup import Parent, cwd_sandbox_path, ends_in_dots, lookup
+from syscalls.lookup import Parent, cwd_sandbox_path, ends_in_dots, lookup, view_from
 from syscalls.registry import handler
 
 AT_SYMLINK_NOFOLLOW, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_EACCESS, AT_EMPTY_PATH = 0x100, 0x200, 0x400, 0x200, 0x1000
@@ -973,9 +973,29 @@ def sys_chdir(call):
     return Rewrite(args={0: addr}, on_exit=lambda task, result: pin.release(kernel, task))
 
 
-@handler("getcwd", note="the kernel's cwd, mapped back into the sandbox")
+@handler("chroot", note="emulated: the process's root, from which the Sentry resolves its paths "
+         "(syscalls/lookup.py); CAP_SYS_CHROOT")
+def sys_chroot(call):
+    loc = lookup(call, AT_FDCWD, call.path(0))
+    if not loc.is_dir:
+        raise SyscallError(errno.ENOTDIR)
+    permission.check(call, loc, permission.X)
+    if not call.task.creds.capable(CAP_SYS_CHROOT):
+        raise SyscallError(errno.EPERM)
+    call.process.root = loc.spath
+    call.kernel.publish_process(call.process)      # its paths are Python's from now on
+    return 0
+
+
+UNREACHABLE = "(unreachable)"
+
+
+@handler("getcwd", note="the kernel's cwd, mapped back into the sandbox, and seen from the process's root")
 def sys_getcwd(call):
-    data = cwd_sandbox_path(call).encode() + b"\0"
+    spath = cwd_sandbox_path(call)
+    # as Linux: a cwd outside the process's root is marked, from the sandbox's
+    seen = view_from(call.process.root, spath)
+    data = (seen if seen is not None else UNREACHABLE + spath).encode() + b"\0"
     if call.args[1] < len(data):
         raise SyscallError(errno.ERANGE)
     call.write(call.args[0], data)

@@ -52,7 +52,7 @@ class NewTasks:
             proc = Process(child_tid, child.vtid, slots, pproc.exe, ancestor)
             proc.comm, proc.kernel_comm = pproc.comm, pproc.kernel_comm
             proc.core_limit, proc.nproc_limit = pproc.core_limit, pproc.nproc_limit
-            proc.uts, proc.busy = pproc.uts, pproc.busy
+            proc.uts, proc.busy, proc.root = pproc.uts, pproc.busy, pproc.root
             proc.handover = pproc.handover      # the filter is inherited
             proc.host_socket_traps = pproc.host_socket_traps    # so is this one
             if flags & CLONE_FILES:

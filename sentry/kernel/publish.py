@@ -23,7 +23,8 @@ class IdentityPublishing:
             "ruid": c.ruid, "euid": c.euid, "suid": c.suid,
             "rgid": c.rgid, "egid": c.egid, "sgid": c.sgid, "checks_files": int(c.checks_files),
             "foreign_creator": int(c.creator_host_ids() is not None),
-            "chown_any": int(c.capable(CAP_CHOWN)), "dumps_core": int(task.process.dumps_core())})
+            "chown_any": int(c.capable(CAP_CHOWN)), "dumps_core": int(task.process.dumps_core()),
+            "chrooted": int(task.process.root != "/")})
         lib.sn_set_ident(task.tid, row)
 
     def publish_process(self, proc):

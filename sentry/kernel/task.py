@@ -68,6 +68,7 @@ class Process:
         self.handover = None          # its fd handover listener, if not the first process's (kernel/joined.py)
         self.host_socket_traps = False  # it has the filter of outbound sockets' holders (net/hostsock.py)
         self.uts = None               # its UtsNamespace, inherited at fork
+        self.root = "/"               # its root directory (chroot(2)), a sandbox path, inherited
 
     def dumps_core(self):
         """Whether a core-dumping signal that kills it reports a core dump

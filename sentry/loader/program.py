@@ -231,12 +231,13 @@ def check_interpreter(iloc):
         os.close(fd)
 
 
-def load(resolve, path, argv0):
+def load(resolve, path, argv0, seen=lambda spath: spath):
     """resolve(path_bytes) -> Resolved; returns the Program to exec.
 
     The argv is built as the kernel would: a script's interpreter takes the
     place of argv[0] and gets the script path; `None` stands for the guest's
-    own argv[1:], passed on as its pointers."""
+    own argv[1:], passed on as its pointers.  seen(spath): a sandbox path as
+    the caller names it (from its root), for the loader to open."""
     args = [argv0, None]
     for _ in range(MAX_SHEBANG_DEPTH + 1):
         loc = resolve(path)
@@ -262,6 +263,6 @@ def load(resolve, path, argv0):
             return Program(loc, args, loc.spath, st, image=(loc, st, nosuid))
         iloc = resolve(interp)
         ist = check_interpreter(iloc)
-        return Program(iloc, [interp, b"--argv0", args[0], loc.spath.encode()] + args[1:], loc.spath, ist,
+        return Program(iloc, [interp, b"--argv0", args[0], seen(loc.spath).encode()] + args[1:], loc.spath, ist,
                        busy=((st.st_dev, st.st_ino), (ist.st_dev, ist.st_ino)), image=(loc, st, nosuid))
     raise SyscallError(errno.ELOOP)

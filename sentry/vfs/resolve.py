@@ -29,6 +29,9 @@ from sentry.errors import SyscallError
 RESOLVE_NO_XDEV, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS = 0x01, 0x02, 0x04
 RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_CACHED = 0x08, 0x10, 0x20
 SCOPED = RESOLVE_BENEATH | RESOLVE_IN_ROOT
+# not openat2's: the process's root (chroot(2)), where ".." and absolute
+# paths stop as for RESOLVE_IN_ROOT, `start` being that root
+CHROOT = lib.SN_RESOLVE_CHROOT
 # /proc's magic links: they name an object, not a path (fd/N, cwd, root, exe …)
 _MAGIC = re.compile(r"\d+(/task/\d+)?/(fd/\d+|cwd|root|exe|map_files/[^/]+|ns/[^/]+)")
 
