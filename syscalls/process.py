@@ -379,10 +379,19 @@ def _reaped(call, host, flags):
         call.kernel.reaped(host)
 
 
+# wait4's options (kernel_wait4 checks them first): WNOHANG, WUNTRACED,
+# WCONTINUED, __WNOTHREAD, __WCLONE, __WALL
+WAIT4_OPTIONS = 0x1 | 0x2 | 0x8 | 0x20000000 | 0x80000000 | 0x40000000
+INT_MIN = -2 ** 31
+
+
 @handler("wait4", note="pids in and out are virtual")
 def sys_wait4(call):
     pid, options = call.args[0], call.args[2]
     kernel = call.kernel
+    if pid == INT_MIN:
+        # a group whose id -pid cannot be: ESRCH, once the options passed
+        raise SyscallError(errno.EINVAL if options & ~WAIT4_OPTIONS & 0xFFFFFFFF else errno.ESRCH)
     if call.task.reaping is not None and pid == call.task.reaping:
         return PASS          # the Sentry's own: a refused child reaped (Kernel.refuse)
     if pid > 0:

@@ -3,6 +3,7 @@
  * transcript is the same); with "raw" as second argument, the values
  * themselves too, on lines starting "raw ", for the leak test to scan. */
 #include "transcript.h"
+#include <limits.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -110,6 +111,8 @@ int main(int argc, char **argv)
 	show("waitid si_pid", si.si_pid);
 	T(waitpid(c, &st, WNOHANG));
 	T(waitpid(999999, &st, WNOHANG));
+	/* -INT_MIN is no group: ESRCH, after the options' EINVAL */
+	T(waitpid(INT_MIN, &st, WNOHANG)); T(waitpid(INT_MIN, &st, 0x4000)); T(waitpid(-999999, &st, WNOHANG));
 
 	printf("-- signals to self\n");
 	sigaction(SIGUSR1, &sa, 0);
