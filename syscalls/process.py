@@ -11,7 +11,7 @@ import errno
 import os
 import struct
 
-from sentry.kernel.credentials import CAP_SYS_ADMIN
+from sentry.kernel.credentials import CAP_SYS_ADMIN, CAP_SYS_NICE
 from sentry.kernel.idmap import OVERFLOW_ID
 from sentry.kernel.namespaces import (CLONE_FS, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_SIGHAND,
                                       CLONE_THREAD, CLONE_UNTRACED, CLONE_VM, CSIGNAL, check_new)
@@ -158,16 +158,19 @@ def sys_pid_first(call):
     if pid < 0:
         raise SyscallError(errno.ESRCH)
     host = call.kernel.host_id(pid, task=True)
-    if name in INSPECTING:
-        task = call.kernel.tasks.get(host)
-        if task is not None and task.creds is not None and task is not call.task:
+    task = call.kernel.tasks.get(host)
+    if task is not None and task.creds is not None and task is not call.task:
+        if name in INSPECTING:
             call.task.creds.may_inspect(task.creds)
+        elif name in RESCHEDULING:
+            call.task.creds.may_reschedule(task.creds)
     return Rewrite(args={0: host}, restore=True)
 
 
 # the host checks these as the guest's host process, which is every
 # guest's: the emulated credentials' own check comes first
 INSPECTING = {"get_robust_list", "process_vm_readv", "process_vm_writev", "move_pages"}
+RESCHEDULING = {"sched_setaffinity", "sched_setparam", "sched_setscheduler", "sched_setattr"}
 
 
 # calls that answer EINVAL for a negative pid, and the pointer argument
@@ -199,9 +202,6 @@ def _prio_target(call, which, who):
         # "every process of this uid" includes the host's
         raise SyscallError(errno.EPERM)
     raise SyscallError(errno.EINVAL)
-
-
-CAP_SYS_NICE = 23
 
 
 def _prio_tasks(call, which, who):
@@ -248,8 +248,10 @@ def sys_setpriority(call):
     for t in _prio_tasks(call, which, who):
         if t is None or t.creds is None:
             continue
-        if me.euid not in (t.creds.ruid, t.creds.euid) and not me.capable(CAP_SYS_NICE):
-            error = errno.EPERM
+        try:
+            me.may_reschedule(t.creds)
+        except SyscallError as e:
+            error = e.errno
             continue
         try:
             now = os.getpriority(os.PRIO_PROCESS, t.tid)

@@ -191,7 +191,47 @@ def test_proc_sys_has_only_what_it_offers():
               "cat /proc/sys/kernel/hostname /proc/sys/vm/overcommit_memory >/dev/null && echo readable; "
               "ls /proc/sys")
     r = run_sentry(["/bin/sh", "-c", script])
-    assert r.stdout.decode().split() == ["unchanged", "readable", "fs", "kernel", "vm"], r.stderr.decode()
+    assert r.stdout.decode().split() == ["unchanged", "readable", "fs", "kernel", "user", "vm"], r.stderr.decode()
+
+
+RESCHEDULE = r"""
+import os, sys
+def show(what, f):
+    try:
+        f(); print(what, "ok")
+    except OSError as e:
+        print(what, os.strerror(e.errno))
+parent = os.getpid()
+r, w = os.pipe()
+sibling = os.fork()
+if sibling == 0:
+    os.setresuid(2000, 2000, 2000)
+    os.read(r, 1); os._exit(0)
+pid = os.fork()
+if pid == 0:
+    os.setresgid(2000, 2000, 2000); os.setresuid(2000, 2000, 2000)
+    for who, target in (("root's", parent), ("own uid's", sibling)):
+        show(f"{who} affinity", lambda: os.sched_setaffinity(target, {0}))
+        show(f"{who} param", lambda: os.sched_setparam(target, os.sched_param(0)))
+        show(f"{who} scheduler", lambda: os.sched_setscheduler(target, os.SCHED_OTHER, os.sched_param(0)))
+        show(f"{who} priority", lambda: os.setpriority(os.PRIO_PROCESS, target, 5))
+        show(f"{who} reads", lambda: (os.sched_getaffinity(target), os.getpriority(os.PRIO_PROCESS, target)))
+    os._exit(0)
+os.waitpid(pid, 0)
+os.write(w, b"x"); os.waitpid(sibling, 0)
+"""
+
+
+def test_rescheduling_another_users_process_is_eperm():
+    """sched_setaffinity, sched_setparam, sched_setscheduler and setpriority
+    on a process of another user without CAP_SYS_NICE: EPERM, by the
+    emulated ids (the host sees one uid for every guest); on one of the
+    caller's uid, and reads, allowed — as natively as root."""
+    native = subprocess.run(["python3", "-c", RESCHEDULE], capture_output=True, timeout=60)
+    lines = native.stdout.decode().splitlines()
+    assert "root's affinity Operation not permitted" in lines and "own uid's affinity ok" in lines, native
+    boxed = run_sentry(["python3", "-c", RESCHEDULE])
+    assert boxed.stdout.decode().splitlines() == lines, boxed.stderr
 
 
 # ---- 5. nothing of a sandbox outlives it on the host -------------------------------

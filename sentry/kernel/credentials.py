@@ -18,7 +18,7 @@ from sentry.errors import SyscallError
 CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID = 0, 1, 2, 3, 4
 CAP_SETGID, CAP_SETUID, CAP_SETPCAP = 6, 7, 8
 CAP_LINUX_IMMUTABLE, CAP_MKNOD, CAP_MAC_OVERRIDE = 9, 27, 32
-CAP_SYS_CHROOT, CAP_SYS_PTRACE, CAP_SYS_ADMIN, CAP_SYS_RESOURCE = 18, 19, 21, 24
+CAP_SYS_CHROOT, CAP_SYS_PTRACE, CAP_SYS_ADMIN, CAP_SYS_NICE, CAP_SYS_RESOURCE = 18, 19, 21, 23, 24
 
 
 def _last_cap():
@@ -297,6 +297,13 @@ class Credentials:
         same = (self.ruid == target.ruid == target.euid == target.suid
                 and self.rgid == target.rgid == target.egid == target.sgid)
         if not same and not self.capable(CAP_SYS_PTRACE):
+            raise SyscallError(errno.EPERM)
+
+    def may_reschedule(self, target):
+        """Changing another task's nice value, scheduling policy or CPUs
+        (the kernel's check_same_owner and set_one_prio): its real or
+        effective uid is the caller's effective one, or CAP_SYS_NICE (EPERM)."""
+        if self.euid not in (target.ruid, target.euid) and not self.capable(CAP_SYS_NICE):
             raise SyscallError(errno.EPERM)
 
     def check_chmod(self, st):
