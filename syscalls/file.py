@@ -18,7 +18,7 @@ from sentry.platform import staging
 from sentry._native import lib
 from sentry.host import CONFINED, openat2
 from sentry.vfs.mount import CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE, WRITE, open_final
-from sentry.vfs.resolve import RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT, UnnamedTarget
+from sentry.vfs.resolve import RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT, UnnamedTarget, guest_stat
 from sentry.kernel.syscall import AT_FDCWD, Handover, PASS, Rewrite, sint
 from syscalls import owner, permission
 from syscalls.fdutil import Borrowed, check_owner, chmod_fd, chown_fd, is_hidden
@@ -438,7 +438,7 @@ def sys_fsetxattr(call):
     value = b"" if remove else call.read(call.args[2], call.args[3])
     with Borrowed(call, call.fd(0)) as b:
         b.not_o_path().check_changeable()
-        check_xattr_change(call, os.fstat(b.fd), name)
+        check_xattr_change(call, guest_stat(b.fd, os.fstat(b.fd)), name)
         if remove:
             os.removexattr(b.fd, name)
         else:

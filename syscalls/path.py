@@ -21,7 +21,7 @@ from sentry.kernel.syscall import AT_FDCWD, Rewrite
 from syscalls import owner, permission
 from syscalls.fdutil import Borrowed, chmod_fd, chmod_host, chown_fd, is_hidden
 from sentry.errors import SyscallError
-from sentry.vfs.resolve import UnnamedTarget
+from sentry.vfs.resolve import UnnamedTarget, guest_stat
 from syscalls.lookup import Parent, cwd_sandbox_path, ends_in_dots, lookup, view_from
 from syscalls.registry import handler
 
@@ -813,6 +813,8 @@ def _xattr_get(call, path_i, follow):
     loc = lookup(call, AT_FDCWD, call.path(path_i), follow=follow)
     if name.startswith(RESERVED):
         raise SyscallError(errno.ENODATA)       # the Sentry's own: never seen
+    if name.startswith("user.") and not (stat.S_ISREG(loc.st.st_mode) or stat.S_ISDIR(loc.st.st_mode)):
+        raise SyscallError(errno.ENODATA)       # xattr_permission: none on a node, a link, a socket
     fd = open_final(loc)
     try:
         value = os.getxattr(_proc_fd(fd), name)
@@ -882,7 +884,7 @@ def _xattr_set(call, follow, remove):
     flags = 0 if remove else call.args[4]
 
     def do(fd, p, is_link):
-        check_xattr_change(call, os.lstat(p) if is_link else os.stat(p), name)
+        check_xattr_change(call, os.lstat(p) if is_link else guest_stat(fd, os.stat(p)), name)
         if remove:
             os.removexattr(p, name)
         else:

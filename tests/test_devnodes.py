@@ -22,6 +22,16 @@ mv disk disk2; ls -l disk2 | cut -c1
 cp -a null2 null3; stat -c '%n %F %t %T' null3
 tar cf t.tar null3 disk2 && mkdir x && tar xf t.tar -C x && stat -c '%n %F %t %T' x/null3 x/disk2
 cat null2/x 2>&1 | sed 's/.*: //'
+python3 -c '
+import os
+for n in ("null2", "fifo"):
+    for what, f in (("set", lambda: os.setxattr(n, "user.a", b"1")), ("get", lambda: os.getxattr(n, "user.a")),
+                    ("list", lambda: os.listxattr(n))):
+        try:
+            print(n, what, f())
+        except OSError as e:
+            print(n, what, os.strerror(e.errno))
+'
 rm -r null2 null3 disk2 weird fifo big t.tar x
 setpriv --reuid 1000 --regid 1000 --clear-groups mknod "$1/u" c 1 3 2>&1 | sed 's/.*: //'
 ls

@@ -83,7 +83,11 @@ def _viewed(st):
     return devnodes.may_be_standin(st) or stat.S_ISSOCK(st.st_mode)
 
 
-def _view(fd, st):
+def guest_stat(fd, st):
+    """The stat the guest sees of the file behind fd, whose host stat is st:
+    a stand-in as its device node, a socket with its ACL'd mode."""
+    if not _viewed(st):
+        return st
     return sockperm.view(fd, devnodes.view(fd, st))
 
 
@@ -143,14 +147,14 @@ def _walk(mounts, start, path, follow, must_exist, record, ctx, scope):
             if _viewed(loc.st) and hasattr(loc.mount, "fd"):
                 fd = open_final(loc)
                 try:
-                    loc.st = _view(fd, loc.st)
+                    loc.st = guest_stat(fd, loc.st)
                 finally:
                     os.close(fd)
             return loc
         try:
             st = os.fstat(w.fd)
             if _viewed(st):
-                st = _view(w.fd, st)
+                st = guest_stat(w.fd, st)
         finally:
             os.close(w.fd)
             w.fd = -1
