@@ -37,7 +37,7 @@ PASSTHROUGH = {
     "sys/fs/pipe-user-pages-hard", "sys/fs/pipe-user-pages-soft", "sys/fs/aio-max-nr",
     "sys/fs/overflowuid", "sys/fs/overflowgid", "sys/fs/leases-enable", "sys/fs/dir-notify-enable",
     "sys/fs/protected_hardlinks", "sys/fs/protected_symlinks", "sys/fs/protected_fifos",
-    "sys/fs/protected_regular",
+    "sys/fs/protected_regular", "sys/vm/min_free_kbytes",
     "sys/user/max_inotify_instances", "sys/user/max_inotify_watches", "sys/user/max_fanotify_groups",
     "sys/user/max_fanotify_marks",
 }
@@ -50,6 +50,11 @@ SYSCTL_OWN = {"sys/kernel/hostname", "sys/kernel/domainname", "sys/kernel/osrele
 # the namespace limits: 0 for a kind the sandbox does not offer (kernel/namespaces.py)
 SYSCTL_OWN |= {f"sys/user/max_{kind}_namespaces" for kind in
                ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")}
+# POSIX message queues' limits, also the sandbox's IPC namespace's: a new
+# namespace's defaults, or what linux.sysctl set there
+MQUEUE_SYSCTLS = {"queues_max": 256, "msg_max": 10, "msgsize_max": 8192, "msg_default": 10,
+                  "msgsize_default": 8192}
+SYSCTL_OWN |= {f"sys/fs/mqueue/{name}" for name in MQUEUE_SYSCTLS}
 # the names under sys/kernel that _kernel_sysctl makes (random/ is a directory of them)
 KERNEL_OWN = {n.split("/")[2] for n in SYSCTL_OWN if n.startswith("sys/kernel/")}
 # The sandbox's IPC namespace's limits: a new namespace's defaults, but
@@ -537,9 +542,12 @@ class ProcMount(Mount):
         parts = path.split("/")
         if parts[1] == "kernel" and parts[2] in KERNEL_OWN:
             self._kernel_sysctl(kernel, parts[2:])
-        elif path in SYSCTL_OWN:                    # sys/user/max_<kind>_namespaces
+        elif parts[1] == "user" and parts[2].endswith("_namespaces"):
             self._dir("sys/user")
             self._file(path, b"%d\n" % kernel.namespace_limit(parts[2][len("max_"):-len("_namespaces")]))
+        elif parts[1:3] == ["fs", "mqueue"]:
+            self._dir("sys/fs/mqueue")
+            self._file(path, kernel.sysctl.get(f"fs.mqueue.{parts[3]}", f"{MQUEUE_SYSCTLS[parts[3]]}\n").encode())
         else:
             self._copy_host(path)
 
