@@ -91,6 +91,10 @@ int main(int argc, char **argv)
 	T(getdomainname(dom, sizeof dom)); printf("domainname == getdomainname: %d\n", !strcmp(dom, u.domainname));
 	T(gethostname(host, 1));
 	T(syscall(SYS_uname, (void *)8));
+	/* sysfs(2): the file system types, as /proc/filesystems lists them */
+	char fsname[64] = "";
+	T(syscall(SYS_sysfs, 1, "proc") >= 0); T(syscall(SYS_sysfs, 2, 0, fsname)); printf("first type named: %d\n", fsname[0] != 0);
+	T(syscall(SYS_sysfs, 3) > 0); T(syscall(SYS_sysfs, 1, "nosuchfs")); T(syscall(SYS_sysfs, 9));
 
 	printf("-- process ids\n");
 	pid_t pid = getpid(), ppid = getppid();
