@@ -1,14 +1,15 @@
 """Run Linux Test Project (LTP) syscall tests natively and inside sentry.
 
     python3 -m bench.ltp [--ltp-root /opt/ltp] [--list FILE] [--timeout SEC]
-                         [--out DIR] [--only native|sentry] [--sentry CMD]
+                         [--out DIR] [--only native|sentry] [--sentry CMD] [--gaps FILE]
 
 The list is in LTP runtest format (``name command args``); by default it is
 ``../shared/ltp/public.txt`` next to this checkout.  Every test runs once per
 runner, each in a fresh TMPDIR, and gets one of PASS FAIL CONF BROK TIMEOUT.
 Results go to OUT/native.tsv and OUT/sentry.tsv (``name<TAB>RESULT<TAB>secs``),
 the combined output of each run to OUT/logs/<runner>/<name>.log, and the
-summary (also printed) to OUT/summary.txt.
+summary (also printed) to OUT/summary.txt, where each differing test gets its
+known cause from bench/ltp-gaps.txt and those no cause explains are listed.
 
 LTP itself is not part of this repository; build it separately (see
 ../shared/ltp/README.md) and point --ltp-root at its install prefix.
@@ -30,6 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_LIST = REPO.parent / "shared" / "ltp" / "public.txt"
 DEFAULT_OUT = REPO / "bench" / "results" / "ltp"
+DEFAULT_GAPS = REPO / "bench" / "ltp-gaps.txt"
 RUNNERS = ("native", "sentry")
 
 # LTP exit codes are bit flags (new library ORs them together; old library
@@ -180,14 +182,39 @@ def summary(runner, results):
             f"{n['TIMEOUT']} timeout, of {len(results)})"]
 
 
-def diff_table(native, sentry, order):
+def read_gaps(path):
+    """test -> cause, from the known gaps file (`[cause] why`, then names)."""
+    gaps, cause = {}, None
+    if not path.exists():
+        return gaps
+    for line in path.read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        if line.startswith("["):
+            cause = line[1:line.index("]")]
+            continue
+        for name in line.split():
+            gaps[name] = cause
+    return gaps
+
+
+def diff_table(native, sentry, order, gaps):
+    """The tests whose results differ, each with its known cause; then
+    those that pass natively but not in sentry and no cause explains, and
+    the known gaps that pass now (the file is out of date)."""
     rows = [(t, native.get(t, "-"), sentry.get(t, "-")) for t in order
             if native.get(t) != sentry.get(t)]
     if not rows:
         return ["no differences between native and sentry"]
     width = max(len(t) for t, _, _ in rows + [("test", 0, 0)])
-    lines = [f"{'test':<{width}}  {'native':<8} sentry"]
-    lines += [f"{t:<{width}}  {a:<8} {b}" for t, a, b in rows]
+    lines = [f"{'test':<{width}}  {'native':<8} {'sentry':<8} known cause"]
+    lines += [f"{t:<{width}}  {a:<8} {b:<8} {gaps.get(t, '')}" for t, a, b in rows]
+    unexplained = [t for t, a, b in rows if a == "PASS" and t not in gaps]
+    fixed = [t for t in order if t in gaps and sentry.get(t) == "PASS"]
+    lines += ["", f"known gaps ({DEFAULT_GAPS.name}): {sum(1 for t, a, _ in rows if a == 'PASS' and t in gaps)}; "
+              f"unexplained: {len(unexplained)}" + (f" ({' '.join(unexplained)})" if unexplained else "")]
+    if fixed:
+        lines.append(f"listed as gaps but passing now: {' '.join(fixed)}")
     return lines
 
 
@@ -198,6 +225,7 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=120, help="seconds per test run")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="results directory")
     ap.add_argument("--only", choices=RUNNERS, help="run only this runner")
+    ap.add_argument("--gaps", default=str(DEFAULT_GAPS), help="the known gaps, by cause")
     ap.add_argument("--sentry", default=f"{shlex.quote(sys.executable)} -m sentry run --",
                     help="launcher prefix for the sandboxed run")
     args = ap.parse_args(argv)
@@ -248,7 +276,7 @@ def main(argv=None):
             lines += summary(runner, results[runner])
     if len(results) == 2:
         lines += [""] + diff_table(results["native"], results["sentry"],
-                                   [name for name, _ in tests])
+                                   [name for name, _ in tests], read_gaps(Path(args.gaps)))
     text = "\n".join(lines)
     print(text)
     (out_dir / "summary.txt").write_text(text + "\n")
