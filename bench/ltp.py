@@ -11,6 +11,10 @@ the combined output of each run to OUT/logs/<runner>/<name>.log, and the
 summary (also printed) to OUT/summary.txt, where each differing test gets its
 known cause from bench/ltp-gaps.txt and those no cause explains are listed.
 
+The native run is root on this machine: a test killed at its timeout does not
+put back what it changed (the clock, sysctls, mounts, loop devices), so a
+native run refuses a timeout below NATIVE_MIN_TIMEOUT.
+
 LTP itself is not part of this repository; build it separately (see
 ../shared/ltp/README.md) and point --ltp-root at its install prefix.
 """
@@ -32,6 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_LIST = REPO.parent / "shared" / "ltp" / "public.txt"
 DEFAULT_OUT = REPO / "bench" / "results" / "ltp"
 DEFAULT_GAPS = REPO / "bench" / "ltp-gaps.txt"
+NATIVE_MIN_TIMEOUT = 60     # seconds: LTP's own per-test limits are about this
 RUNNERS = ("native", "sentry")
 
 # LTP exit codes are bit flags (new library ORs them together; old library
@@ -239,6 +244,10 @@ def main(argv=None):
         print(f"test list {args.list} not found")
         return 2
 
+    if args.only != "sentry" and args.timeout < NATIVE_MIN_TIMEOUT:
+        print(f"--timeout {args.timeout:g}: a native run needs {NATIVE_MIN_TIMEOUT} s at least (a test killed "
+              "early leaves the host's clock, sysctls or mounts changed); use --only sentry for shorter")
+        return 2
     tests = read_list(args.list)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
