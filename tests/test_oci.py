@@ -269,6 +269,32 @@ def test_unknown_id_does_not_exist(oci):
     assert r.returncode == 1 and "invalid id" in r.stderr
 
 
+def test_command_lines_read_as_runc_reads_them():
+    """sentry/oci/args.py: options in either form and anywhere before a
+    command's trailing words, which are the command's own; each mistake is
+    one line naming it."""
+    from sentry.oci.args import INT, LIST, VALUE, Option, UsageError, parse
+    opts = (Option("--tty|-t"), Option("--env|-e", LIST), Option("--cwd", VALUE), Option("--preserve-fds", INT, 0))
+    a = parse("x", ["-t", "--env=A=1", "c1", "-e", "B=2", "--cwd", "/w", "sh", "-c", "echo -t"], opts,
+              rest="command")
+    assert (a.id, a.tty, a.env, a.cwd, a.preserve_fds, a.command) == \
+        ("c1", True, ["A=1", "B=2"], "/w", 0, ["sh", "-c", "echo -t"])
+    a = parse("x", ["c1", "--", "-ef"], opts, rest="command")
+    assert (a.id, a.tty, a.command) == ("c1", False, ["-ef"])
+    a = parse("x", ["c1", "9", "-all"], (Option("--all|-a"),), optional=(("signal", "TERM"),))
+    assert (a.id, a.signal, a.all) == ("c1", "9", True)
+    assert parse("x", ["--tty=false", "c1"], opts).tty is False
+    for argv, words in ((["--nope", "c1"], "unknown option --nope"), ([], "missing the container's ID"),
+                        (["c1", "c2"], "unexpected argument 'c2'"), (["c1", "--cwd"], "--cwd needs a value"),
+                        (["--preserve-fds", "x", "c1"], "invalid number 'x'"),
+                        (["--tty=maybe", "c1"], "takes true or false")):
+        with pytest.raises(UsageError, match=words):
+            parse("x", argv, opts)
+    r = subprocess.run([sys.executable, "-m", "sentry", "kill", "--bogus", "c1"], capture_output=True, text=True,
+                       env=ENV, timeout=TIMEOUT)
+    assert r.returncode == 1 and r.stderr == "sentry: sentry kill: unknown option --bogus\n"
+
+
 def test_json_log_lines(oci, tmp_path):
     log = str(tmp_path / "log")
     r = oci.cmd("state", "nope", glob=("--log-format", "json", "--log=" + log))
