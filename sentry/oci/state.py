@@ -86,9 +86,27 @@ class Container:
             raise StateError(f"container with id {self.id} already exists")
 
     def remove(self):
-        """The directory and everything in it."""
-        import shutil       # delete's alone: state and start start sooner without it
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """The directory and everything in it, as shutil.rmtree(ignore_errors)
+        would; the directory holds files only (state.json, exec.fifo,
+        exec.sock), and importing shutil (zlib, bz2, lzma) was half of
+        `delete`'s own time."""
+        try:
+            entries = list(os.scandir(self.dir))
+        except FileNotFoundError:
+            return
+        for e in entries:
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    import shutil
+                    shutil.rmtree(e.path, ignore_errors=True)
+                else:
+                    os.unlink(e.path)
+            except OSError:
+                pass
+        try:
+            os.rmdir(self.dir)
+        except OSError:
+            pass
 
     @contextlib.contextmanager
     def locked(self):
