@@ -58,7 +58,7 @@ def _mount(source, target, fstype, flags, data=None):
 class MountNamespace:
     """The Sentry's end: requests to the helper, one at a time."""
 
-    def __init__(self, workdir, network=False, sysctl=None):
+    def __init__(self, workdir, network=False, sysctl=None, meanwhile=None):
         """workdir: the Sentry's private directory (mount points go there).
         network: the helper takes a private network namespace too, with its
         loopback up, for the guest to join (self.netns_fd, and, when the
@@ -69,7 +69,10 @@ class MountNamespace:
         host's and other sandboxes'.
         sysctl: {"kernel.msgmax": "4096", "net.core.somaxconn": "64" ...}, set
         in those namespaces before anything runs there (names checked by the
-        caller: sentry/oci/spec.py); self.sysctl: what they read back."""
+        caller: sentry/oci/spec.py); self.sysctl: what they read back.
+        meanwhile(): the caller's own work, done once the helper is forked
+        and while it makes its namespaces (a new network namespace takes
+        milliseconds), on another CPU where there is one."""
         self.netns_fd = self.userns_fd = self.ipcns_fd = None
         self.interfaces = {}          # the sandbox's interfaces: name -> index
         self.scratch = os.path.join(workdir, "unix-bind")
@@ -89,6 +92,8 @@ class MountNamespace:
                 os._exit(0)
         theirs.close()
         os.waitpid(pid, 0)
+        if meanwhile is not None:
+            meanwhile()
         reply, fds = self._receive()
         if reply is None:
             self.close()
