@@ -425,7 +425,7 @@ def cmd_exec(ctx, argv):
     if status not in ("created", "running"):
         raise OciError(f"cannot exec in a {status} container")
     if not c.data.get("spawner_pid"):
-        raise OciError(f"container {c.id}: exec into the sandbox of an unprivileged sentry is not supported yet")
+        raise OciError(f"container {c.id}: its sandbox has no exec helper")
     req, console_size = _exec_request(c, args)
     req["preserve"] = len(preserved)
     own_tty = False
