@@ -910,6 +910,53 @@ def test_a_network_namespace_without_a_path_is_a_private_loopback(oci, tmp_path)
         host.close()
 
 
+def test_a_network_namespace_with_a_path_is_joined(oci, tmp_path):
+    """A network namespace with a path (what a CNI plugin or a pod's
+    sandbox made) is the container's, as it was set up: the same interfaces
+    and addresses as natively in it, its servers reachable, the host's
+    loopback not; a path that is no network namespace, or the host's own,
+    fails create with one line."""
+    import socket
+    name = f"sentry-t{os.getpid()}"
+    ip = ["ip", "-n", name]
+    host = socket.socket()
+    host.bind(("127.0.0.1", 0))
+    host.listen(4)
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    server = None
+    try:
+        # both ends inside: nothing of the host's network changes
+        for step in (["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
+                     ["addr", "add", "10.77.0.1/24", "dev", "v0"], ["link", "set", "v0", "up"],
+                     ["link", "set", "v1", "up"], ["link", "set", "lo", "up"]):
+            subprocess.run(ip + step, check=True)
+        server = subprocess.Popen(["ip", "netns", "exec", name, os.path.join(oci.rootfs, "bin", "busybox"),
+                                   "nc", "-l", "-p", "7777", "-e", "echo", "from-the-namespace"])
+        probe = (f"ip -o addr | tr -s ' ' | cut -d' ' -f2-4; nc -w 2 127.0.0.1 {host.getsockname()[1]} </dev/null "
+                 "&& echo reached || echo unreachable; "
+                 "for i in 1 2 3 4 5 6 7 8 9 10; do nc -w 2 10.77.0.1 7777 </dev/null && break; sleep 0.2; done")
+        native = subprocess.run(["ip", "netns", "exec", name, "env", "-i", "PATH=" + os.path.join(oci.rootfs, "bin"),
+                                 os.path.join(oci.rootfs, "bin", "sh"), "-c", probe.split(";")[0]],
+                                capture_output=True, text=True, check=True)
+        ns = {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network", "path": f"/run/netns/{name}"}]}
+        r = oci.cmd("run", "--bundle", oci.bundle(["sh", "-c", probe], linux=ns), "netp")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == native.stdout + "unreachable\nfrom-the-namespace\n", (r.stdout, native.stdout)
+        assert "10.77.0.1/24" in native.stdout
+        for path, words in ((str(tmp_path), "cannot join the network namespace"),
+                            ("/proc/self/ns/ipc", "cannot join the network namespace"),
+                            (f"/proc/{os.getpid()}/ns/net", "the host's own")):
+            ns = {"namespaces": [{"type": "mount"}, {"type": "network", "path": path}]}
+            r = oci.cmd("run", "--bundle", oci.bundle(["true"], linux=ns), "netbad")
+            assert r.returncode != 0 and words in r.stderr and r.stderr.count("\n") == 1, (path, r.stderr)
+    finally:
+        host.close()
+        if server is not None:
+            server.kill()
+            server.wait()
+        subprocess.run(["ip", "netns", "delete", name])
+
+
 # A hook that appends its name, the state's status and pid, the hostname it
 # sees and its network namespace to LOG: sh -c HOOK NAME [EXIT]
 HOOK = r"""read -r s || true

@@ -337,11 +337,13 @@ def _start_mount_namespace(cfg, private, meanwhile):
     no /dev/pts, and a tmpfs size= is refused.  meanwhile(): done while
     the helper starts."""
     try:
-        return _mountns.MountNamespace(private, network=cfg.network != "host", sysctl=cfg.sysctl,
+        return _mountns.MountNamespace(private, network=cfg.netns or cfg.network != "host", sysctl=cfg.sysctl,
                                        meanwhile=meanwhile)
     except _mountns.SysctlError as e:
         raise ConfigError(str(e))
     except _mountns.Unavailable as e:
+        if cfg.netns:
+            raise ConfigError(f"cannot join the network namespace {cfg.netns}: {e}")
         if cfg.sysctl:
             raise ConfigError(f"sysctl: the sandbox's namespaces hold them, and none can be had here ({e})")
         if cfg.network != "host":
