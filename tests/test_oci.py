@@ -949,6 +949,9 @@ def test_a_network_namespace_with_a_path_is_joined(oci, tmp_path):
             ns = {"namespaces": [{"type": "mount"}, {"type": "network", "path": path}]}
             r = oci.cmd("run", "--bundle", oci.bundle(["true"], linux=ns), "netbad")
             assert r.returncode != 0 and words in r.stderr and r.stderr.count("\n") == 1, (path, r.stderr)
+        # a failed create leaves no cgroup behind either
+        from sentry.oci import freezer
+        assert freezer.members(freezer.path_for(None, "netbad")) is None
     finally:
         host.close()
         if server is not None:

@@ -104,6 +104,7 @@ def _create(ctx, args, foreground=False):
 
     c.make()
     pid = None
+    cgroup = freezer.path_for((spec.get("linux") or {}).get("cgroupsPath"), c.id)
     try:
         os.mkfifo(c.fifo, 0o600)
         slave = None
@@ -115,7 +116,6 @@ def _create(ctx, args, foreground=False):
                 raise OciError(str(e))
             finally:
                 os.close(master)
-        cgroup = freezer.path_for((spec.get("linux") or {}).get("cgroupsPath"), c.id)
         report_r, report_w = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -142,9 +142,24 @@ def _create(ctx, args, foreground=False):
     except BaseException:
         c.remove()
         if pid is not None:
-            # the container existed: destroyed now, the poststop hooks follow
+            # the container existed: destroyed now (with the cgroup its
+            # process made), the poststop hooks follow
+            _end_child(pid)
+            freezer.remove(cgroup)
             _poststop(hooks, c.oci_state(record, "stopped"), bundle)
         raise
+
+
+def _end_child(pid):
+    """SIGKILL our child pid (the stand-in: the Sentry dies with it) unless
+    it was reaped already -- then its pid may be another process's -- and
+    reap it."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == 0:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
 
 
 def _listen_fds():
