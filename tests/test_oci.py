@@ -295,6 +295,40 @@ def test_command_lines_read_as_runc_reads_them():
     assert r.returncode == 1 and r.stderr == "sentry: sentry kill: unknown option --bogus\n"
 
 
+def test_compiled_seccomp_profiles_are_kept_by_digest(tmp_path, monkeypatch):
+    """sentry/oci/seccomp.py: a profile libseccomp compiled once is not
+    compiled again (podman sends its default with every container); what
+    is kept is used only if it is the runtime's own, writable by no one
+    else, and a program GuestProfile accepts -- else compiled again; each
+    profile has its own entry."""
+    from sentry.oci import seccomp
+    from sentry.platform import seccomp as platform_seccomp
+    prof = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    spec = {"linux": {"seccomp": prof}}
+    (tmp_path / "state").mkdir()
+    cache = str(tmp_path / "state" / ".seccomp")
+    fresh = seccomp.profile_of(spec).code
+    assert seccomp.profile_of(spec, cache).code == fresh
+    [kept] = os.listdir(cache)
+    path = os.path.join(cache, kept)
+    assert os.stat(path).st_mode & 0o777 == 0o600 and open(path, "rb").read() == fresh
+    compiled = []
+    real = platform_seccomp.compile_profile
+    monkeypatch.setattr(platform_seccomp, "compile_profile", lambda f: compiled.append(1) or real(f))
+    assert seccomp.profile_of(spec, cache).code == fresh and compiled == []
+    for spoil in (lambda: open(path, "wb").write(b"garbage"), lambda: os.chmod(path, 0o666)):
+        spoil()
+        assert seccomp.profile_of(spec, cache).code == fresh
+        assert open(path, "rb").read() == fresh and os.stat(path).st_mode & 0o777 == 0o600
+    assert len(compiled) == 2
+    other = {"linux": {"seccomp": dict(prof, syscalls=[dict(prof["syscalls"][0], errnoRet=2)])}}
+    assert seccomp.profile_of(other, cache).code != fresh and len(os.listdir(cache)) == 2
+    with pytest.raises(seccomp.ProfileError, match="names must be strings"):
+        seccomp.profile_of({"linux": {"seccomp": dict(prof, syscalls=[{"names": [1], "action": "SCMP_ACT_ALLOW"}])}},
+                           cache)
+
+
 def test_json_log_lines(oci, tmp_path):
     log = str(tmp_path / "log")
     r = oci.cmd("state", "nope", glob=("--log-format", "json", "--log=" + log))

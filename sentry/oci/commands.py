@@ -43,6 +43,10 @@ _CREATE = (Option("--bundle|-b", VALUE), Option("--pid-file", VALUE), Option("--
 _RUN = _CREATE + (Option("--detach|-d"), Option("--keep"), Option("--no-subreaper"))
 
 
+# compiled seccomp profiles, in the state root (no container id starts with a dot)
+SECCOMP_CACHE = ".seccomp"
+
+
 def cmd_create(ctx, argv):
     args = _parse("create", argv, _CREATE)
     _create(ctx, args)
@@ -59,7 +63,7 @@ def _create(ctx, args, foreground=False):
     bundle = os.path.abspath(args.bundle or os.getcwd())
     try:
         spec = ocispec.load(bundle)
-        kwargs = ocispec.config_kwargs(spec, bundle, ctx.sentry_flags)
+        kwargs = ocispec.config_kwargs(spec, bundle, ctx.sentry_flags, cache=os.path.join(ctx.root, SECCOMP_CACHE))
         rlimits = ocispec.rlimits_of(spec["process"])
         kwargs["rlimits"] = [r[:3] for r in rlimits]
         hooks = ocispec.hooks_of(spec)

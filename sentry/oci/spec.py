@@ -250,8 +250,9 @@ def rlimits_of(process):
     return out
 
 
-def config_kwargs(spec, bundle, flags):
-    """Keyword arguments for sandbox.Config."""
+def config_kwargs(spec, bundle, flags, cache=None):
+    """Keyword arguments for sandbox.Config (cache: where compiled seccomp
+    profiles are kept, seccomp.profile_of)."""
     process = spec["process"]
     user = process.get("user") or {}
     kw = dict(rootfs=rootfs_of(spec, bundle), cwd=process.get("cwd") or "/", env=env_of(process),
@@ -266,7 +267,7 @@ def config_kwargs(spec, bundle, flags):
     kw["no_new_privs"] = bool(process.get("noNewPrivileges"))
     kw["sysctl"] = sysctl_of(spec, kw["network"])
     try:
-        kw["guest_seccomp"] = seccomp.profile_of(spec)
+        kw["guest_seccomp"] = seccomp.profile_of(spec, cache)
     except seccomp.ProfileError as e:
         raise SpecError(str(e))
     kw["hide"], ro = masked_and_readonly(spec, kw["rootfs"], kw["mounts"])
