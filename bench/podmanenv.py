@@ -14,12 +14,18 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def runtime_wrapper(top, python=None, repo=REPO_ROOT, subdir="bin"):
     """A checkout's sentry (this one's by default) as an OCI runtime binary
     named `sentry` (podman passes --log-format=json only to a runtime of that
-    name), in top/SUBDIR."""
+    name), in top/SUBDIR: the launcher scripts/setup installs
+    (sentry/launcher.py), or for a checkout from before it had one, the
+    interpreter with its site hooks, as that checkout was run."""
     d = os.path.join(top, subdir)
     os.makedirs(d, exist_ok=True)
     path = os.path.join(d, "sentry")
+    python = python or sys.executable
+    if os.path.exists(os.path.join(repo, "sentry", "launcher.py")):
+        from sentry import launcher
+        return launcher.write(path, python, repo)
     with open(path, "w") as f:
-        f.write(f'#!/bin/sh\nPYTHONPATH={repo} exec {python or sys.executable} -m sentry "$@"\n')
+        f.write(f'#!/bin/sh\nPYTHONPATH={repo} exec {python} -m sentry "$@"\n')
     os.chmod(path, 0o755)
     return path
 

@@ -14,8 +14,6 @@ one.  Global options come before the command, as `--flag=value` or
 --overlay, --audit, --pids-limit, --cpus, --memory, --kernel-release), which
 apply to the sandbox of a `create`/`run` (podman's --runtime-flag passes
 them) and to `sentry run` as if given after it."""
-import argparse
-import logging
 import os
 import sys
 
@@ -25,15 +23,18 @@ from sentry import __version__
 USAGE_ERROR = 125       # as for every error of sentry's own (README: exit status)
 
 
-class _Parser(argparse.ArgumentParser):
-    """A bad option is one line on stderr and exit status 125 (argparse's
-    own way is the usage text and 2, which a command's status could be)."""
-
-    def error(self, message):
-        self.exit(USAGE_ERROR, f"{self.prog}: {message}\n")
-
-
 def parser():
+    # argparse and logging are the sandbox run's: the OCI commands an engine
+    # runs for every container (a new interpreter each) start without them
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        """A bad option is one line on stderr and exit status 125 (argparse's
+        own way is the usage text and 2, which a command's status could be)."""
+
+        def error(self, message):
+            self.exit(USAGE_ERROR, f"{self.prog}: {message}\n")
+
     p = _Parser(
         prog="sentry",
         description="Run Linux programs in a userspace-kernel sandbox (seccomp-bpf + ptrace).")
@@ -279,7 +280,8 @@ def _exit_now(code):
     disk or in its children, so the interpreter's teardown of every module
     (6-12 ms, at every one of the engine's create, start, state, delete)
     is skipped; output and the log are flushed first."""
-    logging.shutdown()
+    if "logging" in sys.modules:        # imported by the commands that log through it
+        sys.modules["logging"].shutdown()
     for f in (sys.stdout, sys.stderr):
         try:
             f.flush()
@@ -296,6 +298,7 @@ def sandbox_run(argv):
         argv = [a if a != "--strace" else "--strace=all" for a in argv[:cut]] + argv[cut:]
     else:
         argv = [a if a != "--strace" else "--strace=all" for a in argv]
+    import logging
     args = parser().parse_args(argv)
     if args.command != "run":
         print("sentry: no command given (usage: sentry run [options] -- CMD [ARGS...]; sentry --help)",

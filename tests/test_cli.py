@@ -143,3 +143,28 @@ def test_the_syscall_page_is_the_tables():
                           cwd=os.path.join(os.path.dirname(__file__), ".."))
     with open(page, "rb") as f:
         assert f.read() == made.stdout
+
+
+def test_the_launcher_runs_this_checkout_without_site_hooks(busybox_root, tmp_path):
+    """sentry/launcher.py: the command scripts/setup installs starts the
+    interpreter isolated and without site (`-IS`), on the module path the
+    interpreter has with it, frozen: the checkout and its dependencies
+    (cffi, libseccomp's binding: a sandbox runs) import, while neither a
+    PYTHONPATH nor a `sentry` package in the current directory is used."""
+    from sentry import launcher
+    path = launcher.write(str(tmp_path / "sentry"))
+    with open(path) as f:
+        assert f.readline() == f"#!{os.path.abspath(sys.executable)} -IS\n"
+    decoy = tmp_path / "decoy"
+    (decoy / "sentry").mkdir(parents=True)
+    (decoy / "sentry" / "__init__.py").write_text("raise SystemExit('the decoy was imported')\n")
+    env = dict(os.environ, PYTHONPATH=str(decoy))
+    r = subprocess.run([path, "run", "--rootfs", busybox_root, "--", "/bin/sh", "-c", "echo in; exit 4"],
+                       capture_output=True, text=True, cwd=decoy, env=env, timeout=60)
+    assert (r.returncode, r.stdout) == (4, "in\n"), r.stderr
+    r = subprocess.run([path, "--root", str(tmp_path / "state"), "state", "nosuch"], capture_output=True, text=True,
+                       cwd=decoy, env=env, timeout=60)
+    assert r.returncode == 1 and r.stderr == "sentry: container nosuch does not exist\n"
+    # what scripts/setup replaces: pip's console script of this distribution
+    installed = launcher.console_script()
+    assert os.path.basename(installed) == "sentry" and os.access(installed, os.X_OK)

@@ -33,7 +33,7 @@ LAYERS = [
     ("syscalls", ["syscalls", "syscalls.*", "sentry.strace", "sentry.strace.*"]),
     # assembling a sandbox and the command line
     # (and the OCI runtime's commands, which turn config.json into a sandbox)
-    ("top", ["sentry.sandbox", "sentry.sandbox.*", "sentry.cli", "sentry.__main__", "sentry.oci", "sentry.oci.*"]),
+    ("top", ["sentry.sandbox", "sentry.sandbox.*", "sentry.cli", "sentry.__main__", "sentry.launcher", "sentry.oci", "sentry.oci.*"]),
 ]
 # Never import the handlers or the sandbox that assembles them.
 BELOW_SYSCALLS = ("platform", "vfs", "fsimpl", "loader", "kernel", "net")

@@ -269,6 +269,66 @@ def test_unknown_id_does_not_exist(oci):
     assert r.returncode == 1 and "invalid id" in r.stderr
 
 
+def test_command_lines_read_as_runc_reads_them():
+    """sentry/oci/args.py: options in either form and anywhere before a
+    command's trailing words, which are the command's own; each mistake is
+    one line naming it."""
+    from sentry.oci.args import INT, LIST, VALUE, Option, UsageError, parse
+    opts = (Option("--tty|-t"), Option("--env|-e", LIST), Option("--cwd", VALUE), Option("--preserve-fds", INT, 0))
+    a = parse("x", ["-t", "--env=A=1", "c1", "-e", "B=2", "--cwd", "/w", "sh", "-c", "echo -t"], opts,
+              rest="command")
+    assert (a.id, a.tty, a.env, a.cwd, a.preserve_fds, a.command) == \
+        ("c1", True, ["A=1", "B=2"], "/w", 0, ["sh", "-c", "echo -t"])
+    a = parse("x", ["c1", "--", "-ef"], opts, rest="command")
+    assert (a.id, a.tty, a.command) == ("c1", False, ["-ef"])
+    a = parse("x", ["c1", "9", "-all"], (Option("--all|-a"),), optional=(("signal", "TERM"),))
+    assert (a.id, a.signal, a.all) == ("c1", "9", True)
+    assert parse("x", ["--tty=false", "c1"], opts).tty is False
+    for argv, words in ((["--nope", "c1"], "unknown option --nope"), ([], "missing the container's ID"),
+                        (["c1", "c2"], "unexpected argument 'c2'"), (["c1", "--cwd"], "--cwd needs a value"),
+                        (["--preserve-fds", "x", "c1"], "invalid number 'x'"),
+                        (["--tty=maybe", "c1"], "takes true or false")):
+        with pytest.raises(UsageError, match=words):
+            parse("x", argv, opts)
+    r = subprocess.run([sys.executable, "-m", "sentry", "kill", "--bogus", "c1"], capture_output=True, text=True,
+                       env=ENV, timeout=TIMEOUT)
+    assert r.returncode == 1 and r.stderr == "sentry: sentry kill: unknown option --bogus\n"
+
+
+def test_compiled_seccomp_profiles_are_kept_by_digest(tmp_path, monkeypatch):
+    """sentry/oci/seccomp.py: a profile libseccomp compiled once is not
+    compiled again (podman sends its default with every container); what
+    is kept is used only if it is the runtime's own, writable by no one
+    else, and a program GuestProfile accepts -- else compiled again; each
+    profile has its own entry."""
+    from sentry.oci import seccomp
+    from sentry.platform import seccomp as platform_seccomp
+    prof = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    spec = {"linux": {"seccomp": prof}}
+    (tmp_path / "state").mkdir()
+    cache = str(tmp_path / "state" / ".seccomp")
+    fresh = seccomp.profile_of(spec).code
+    assert seccomp.profile_of(spec, cache).code == fresh
+    [kept] = os.listdir(cache)
+    path = os.path.join(cache, kept)
+    assert os.stat(path).st_mode & 0o777 == 0o600 and open(path, "rb").read() == fresh
+    compiled = []
+    real = platform_seccomp.compile_profile
+    monkeypatch.setattr(platform_seccomp, "compile_profile", lambda f: compiled.append(1) or real(f))
+    assert seccomp.profile_of(spec, cache).code == fresh and compiled == []
+    for spoil in (lambda: open(path, "wb").write(b"garbage"), lambda: os.chmod(path, 0o666)):
+        spoil()
+        assert seccomp.profile_of(spec, cache).code == fresh
+        assert open(path, "rb").read() == fresh and os.stat(path).st_mode & 0o777 == 0o600
+    assert len(compiled) == 2
+    other = {"linux": {"seccomp": dict(prof, syscalls=[dict(prof["syscalls"][0], errnoRet=2)])}}
+    assert seccomp.profile_of(other, cache).code != fresh and len(os.listdir(cache)) == 2
+    with pytest.raises(seccomp.ProfileError, match="names must be strings"):
+        seccomp.profile_of({"linux": {"seccomp": dict(prof, syscalls=[{"names": [1], "action": "SCMP_ACT_ALLOW"}])}},
+                           cache)
+
+
 def test_json_log_lines(oci, tmp_path):
     log = str(tmp_path / "log")
     r = oci.cmd("state", "nope", glob=("--log-format", "json", "--log=" + log))
@@ -882,6 +942,56 @@ def test_a_network_namespace_without_a_path_is_a_private_loopback(oci, tmp_path)
             ["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout.splitlines()]
     finally:
         host.close()
+
+
+def test_a_network_namespace_with_a_path_is_joined(oci, tmp_path):
+    """A network namespace with a path (what a CNI plugin or a pod's
+    sandbox made) is the container's, as it was set up: the same interfaces
+    and addresses as natively in it, its servers reachable, the host's
+    loopback not; a path that is no network namespace, or the host's own,
+    fails create with one line."""
+    import socket
+    name = f"sentry-t{os.getpid()}"
+    ip = ["ip", "-n", name]
+    host = socket.socket()
+    host.bind(("127.0.0.1", 0))
+    host.listen(4)
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    server = None
+    try:
+        # both ends inside: nothing of the host's network changes
+        for step in (["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
+                     ["addr", "add", "10.77.0.1/24", "dev", "v0"], ["link", "set", "v0", "up"],
+                     ["link", "set", "v1", "up"], ["link", "set", "lo", "up"]):
+            subprocess.run(ip + step, check=True)
+        server = subprocess.Popen(["ip", "netns", "exec", name, os.path.join(oci.rootfs, "bin", "busybox"),
+                                   "nc", "-l", "-p", "7777", "-e", "echo", "from-the-namespace"])
+        probe = (f"ip -o addr | tr -s ' ' | cut -d' ' -f2-4; nc -w 2 127.0.0.1 {host.getsockname()[1]} </dev/null "
+                 "&& echo reached || echo unreachable; "
+                 "for i in 1 2 3 4 5 6 7 8 9 10; do nc -w 2 10.77.0.1 7777 </dev/null && break; sleep 0.2; done")
+        native = subprocess.run(["ip", "netns", "exec", name, "env", "-i", "PATH=" + os.path.join(oci.rootfs, "bin"),
+                                 os.path.join(oci.rootfs, "bin", "sh"), "-c", probe.split(";")[0]],
+                                capture_output=True, text=True, check=True)
+        ns = {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network", "path": f"/run/netns/{name}"}]}
+        r = oci.cmd("run", "--bundle", oci.bundle(["sh", "-c", probe], linux=ns), "netp")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == native.stdout + "unreachable\nfrom-the-namespace\n", (r.stdout, native.stdout)
+        assert "10.77.0.1/24" in native.stdout
+        for path, words in ((str(tmp_path), "cannot join the network namespace"),
+                            ("/proc/self/ns/ipc", "cannot join the network namespace"),
+                            (f"/proc/{os.getpid()}/ns/net", "the host's own")):
+            ns = {"namespaces": [{"type": "mount"}, {"type": "network", "path": path}]}
+            r = oci.cmd("run", "--bundle", oci.bundle(["true"], linux=ns), "netbad")
+            assert r.returncode != 0 and words in r.stderr and r.stderr.count("\n") == 1, (path, r.stderr)
+        # a failed create leaves no cgroup behind either
+        from sentry.oci import freezer
+        assert freezer.members(freezer.path_for(None, "netbad")) is None
+    finally:
+        host.close()
+        if server is not None:
+            server.kill()
+            server.wait()
+        subprocess.run(["ip", "netns", "delete", name])
 
 
 # A hook that appends its name, the state's status and pid, the hostname it

@@ -184,3 +184,97 @@ def test_system_v_ipc_is_the_sandboxs_unprivileged_too(as_nobody):
     assert r.stdout == b"True b'mine' True\n", r.stderr.decode()
     host = subprocess.run(["ipcs", "-m"], capture_output=True, text=True).stdout
     assert "0x00005e49" not in host
+
+
+def _host_view(pid):
+    """What the host says of process pid: its namespaces, capabilities,
+    filters and tracer."""
+    ns = {n: os.readlink(f"/proc/{pid}/ns/{n}") for n in ("user", "net", "ipc")}
+    with open(f"/proc/{pid}/status") as f:
+        status = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+    return ns, {k: status[k].strip() for k in ("CapEff", "CapPrm", "NoNewPrivs", "Seccomp", "TracerPid")}
+
+
+def test_exec_joins_an_unprivileged_sandbox(as_nobody):
+    """`exec` into the sandbox of an unprivileged sentry (rootless podman's
+    case): every new process -- four asked at once, from racing threads --
+    is in the first process's user, network and IPC namespaces (as the host
+    reads them), holds no capability, is traced by the Sentry and filtered,
+    and sees the sandbox's pids, files and ids; a host process stays out of
+    its reach."""
+    import json
+    import threading
+    from bench.podmanenv import busybox_rootfs
+    top = tempfile.mkdtemp(dir="/var/tmp", prefix="sentry-unpriv-oci-")
+    os.chmod(top, 0o755)
+    state = os.path.join(top, "state")
+    os.mkdir(state)
+    os.chown(state, 65534, 65534)
+    sentry = as_nobody.command[:-1] + ["--root", state]
+    host = subprocess.Popen(NOBODY + ["sleep", "60"])
+
+    def cmd(*args, **kw):
+        kw.setdefault("capture_output", True)
+        return subprocess.run(sentry + list(args), env=as_nobody.env, cwd="/", text=True, timeout=60, **kw)
+    try:
+        bundle = os.path.join(top, "bundle")
+        os.mkdir(bundle)
+        spec = {"ociVersion": "1.0.2",
+                "process": {"args": ["sh", "-c", "echo ready > /tmp/mark; exec sleep 60"], "cwd": "/",
+                            "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}},
+                "root": {"path": busybox_rootfs(os.path.join(top, "rootfs")), "readonly": True},
+                "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                           {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}],
+                "linux": {"namespaces": [{"type": t} for t in ("pid", "mount", "network", "ipc")]}}
+        with open(os.path.join(bundle, "config.json"), "w") as f:
+            json.dump(spec, f)
+        with tempfile.TemporaryFile() as out:
+            # the container's stdio is create's own: a file, not a pipe it would hold
+            r = cmd("create", "--bundle", bundle, "u1", stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                    capture_output=False)
+            out.seek(0)
+            assert r.returncode == 0, out.read()
+        assert cmd("start", "u1").returncode == 0
+        r = cmd("exec", "-u", "1000", "u1", "sh", "-c",
+                f"cat /tmp/mark; id -u; echo $(ls -d /proc/[0-9]*); cat /proc/1/cmdline | tr '\\0' ' '; echo; "
+                f"kill -0 {host.pid} || echo out-of-reach")
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert lines[0] == "ready" and lines[1] == "1000" and lines[3] == "sleep 60 " and lines[4] == "out-of-reach", r
+        assert lines[2].split()[0] == "/proc/1" and all(int(p[6:]) < 100 for p in lines[2].split()), lines[2]
+
+        with open(os.path.join(state, "u1", "state.json")) as f:
+            sentry_pid = json.load(f)["sentry_pid"]
+        init = json.loads(cmd("ps", "--format", "json", "u1").stdout)
+        assert len(init) == 1
+        init_ns, _ = _host_view(init[0])
+        outs = []
+        threads = [threading.Thread(target=lambda: outs.append(cmd("exec", "u1", "sh", "-c",
+                                                                   "cat /tmp/mark; id -u; sleep 3")))
+                   for _ in range(4)]
+        for t in threads:
+            t.start()
+        seen, deadline = set(), time.time() + 20
+        while len(seen) < 4 and time.time() < deadline:
+            for pid in json.loads(cmd("ps", "--format", "json", "u1").stdout):
+                if pid in init or pid in seen:
+                    continue
+                try:
+                    ns, status = _host_view(pid)
+                except (OSError, KeyError):
+                    continue                # ended meanwhile
+                assert ns == init_ns, (pid, ns, init_ns)
+                assert status == {"CapEff": "0000000000000000", "CapPrm": "0000000000000000",
+                                  "NoNewPrivs": "1", "Seccomp": "2", "TracerPid": str(sentry_pid)}, (pid, status)
+                seen.add(pid)
+            time.sleep(0.05)
+        for t in threads:
+            t.join(60)
+        assert len(seen) >= 4, seen
+        assert [(o.returncode, o.stdout) for o in outs] == [(0, "ready\n0\n")] * 4, outs
+        assert host.poll() is None
+    finally:
+        cmd("delete", "--force", "u1")
+        host.kill()
+        host.wait()
+        shutil.rmtree(top, ignore_errors=True)

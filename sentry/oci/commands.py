@@ -1,26 +1,24 @@
 """The OCI runtime's commands, as runc names them.  Each takes the global
 context (--root, sentry's own options) and its own argv, and returns the
 exit status; a failure raises OciError (one line, status 1)."""
-import argparse
 import functools
 import json
-import logging
 import os
 import pwd
 import select
 import signal
-import shutil
+import sys
 import time
 
 from sentry import __version__
-from sentry.oci import OCI_VERSION, freezer, hooks as ocihooks
+from sentry.oci import OCI_VERSION, freezer, hooks as ocihooks, log as ocilog
+from sentry.oci.args import INT, LIST, VALUE, Option, UsageError, parse
 from sentry.oci.state import Container, StateError, all_ids, now_rfc3339, process_start_time
 
 # What only create, exec, spec and features use (the config.json reader, the
-# console, libseccomp, the sandbox) is imported there: start, state, kill and
-# delete, which an engine runs for every container, start in less time.
-
-log = logging.getLogger("sentry")
+# console, libseccomp, the sandbox, the logging module) is imported there:
+# start, state, kill and delete, which an engine runs for every container,
+# start in less time (each is a new interpreter).
 
 
 class OciError(Exception):
@@ -34,37 +32,23 @@ class Context:
         self.debug = debug
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise OciError(f"{self.prog}: {message}")
-
-
-def _parser(name, *, id_arg=True):
-    p = _Parser(prog=f"sentry {name}", allow_abbrev=False)
-    if id_arg:
-        p.add_argument("id", metavar="CONTAINER_ID")
-    return p
+def _parse(name, argv, options=(), **kw):
+    return parse(f"sentry {name}", argv, options, **kw)
 
 
 # -- create / start / run -----------------------------------------------------
 
-def _create_parser(name):
-    p = _parser(name)
-    p.add_argument("--bundle", "-b", default=None)
-    p.add_argument("--pid-file", default=None)
-    p.add_argument("--console-socket", default=None)
-    p.add_argument("--no-pivot", action="store_true")
-    p.add_argument("--no-new-keyring", action="store_true")
-    p.add_argument("--preserve-fds", type=int, default=0)
-    if name == "run":
-        p.add_argument("--detach", "-d", action="store_true")
-        p.add_argument("--keep", action="store_true")
-        p.add_argument("--no-subreaper", action="store_true")
-    return p
+_CREATE = (Option("--bundle|-b", VALUE), Option("--pid-file", VALUE), Option("--console-socket", VALUE),
+           Option("--no-pivot"), Option("--no-new-keyring"), Option("--preserve-fds", INT, 0))
+_RUN = _CREATE + (Option("--detach|-d"), Option("--keep"), Option("--no-subreaper"))
+
+
+# compiled seccomp profiles, in the state root (no container id starts with a dot)
+SECCOMP_CACHE = ".seccomp"
 
 
 def cmd_create(ctx, argv):
-    args = _create_parser("create").parse_args(argv)
+    args = _parse("create", argv, _CREATE)
     _create(ctx, args)
     return 0
 
@@ -79,7 +63,7 @@ def _create(ctx, args, foreground=False):
     bundle = os.path.abspath(args.bundle or os.getcwd())
     try:
         spec = ocispec.load(bundle)
-        kwargs = ocispec.config_kwargs(spec, bundle, ctx.sentry_flags)
+        kwargs = ocispec.config_kwargs(spec, bundle, ctx.sentry_flags, cache=os.path.join(ctx.root, SECCOMP_CACHE))
         rlimits = ocispec.rlimits_of(spec["process"])
         kwargs["rlimits"] = [r[:3] for r in rlimits]
         hooks = ocispec.hooks_of(spec)
@@ -124,6 +108,7 @@ def _create(ctx, args, foreground=False):
 
     c.make()
     pid = None
+    cgroup = freezer.path_for((spec.get("linux") or {}).get("cgroupsPath"), c.id)
     try:
         os.mkfifo(c.fifo, 0o600)
         slave = None
@@ -135,7 +120,6 @@ def _create(ctx, args, foreground=False):
                 raise OciError(str(e))
             finally:
                 os.close(master)
-        cgroup = freezer.path_for((spec.get("linux") or {}).get("cgroupsPath"), c.id)
         report_r, report_w = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -160,11 +144,26 @@ def _create(ctx, args, foreground=False):
             _write_pid_file(args.pid_file, pid)
         return pid
     except BaseException:
-        shutil.rmtree(c.dir, ignore_errors=True)
+        c.remove()
         if pid is not None:
-            # the container existed: destroyed now, the poststop hooks follow
+            # the container existed: destroyed now (with the cgroup its
+            # process made), the poststop hooks follow
+            _end_child(pid)
+            freezer.remove(cgroup)
             _poststop(hooks, c.oci_state(record, "stopped"), bundle)
         raise
+
+
+def _end_child(pid):
+    """SIGKILL our child pid (the stand-in: the Sentry dies with it) unless
+    it was reaped already -- then its pid may be another process's -- and
+    reap it."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == 0:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
 
 
 def _listen_fds():
@@ -265,11 +264,12 @@ def _container_process(cfg, c, slave, report_w, process, rlimits, cgroup, record
     except BaseException as e:      # nothing may return into the caller's code
         try:
             _report_error(report_w, f"container process: {e!r}")
-            log.error("container process: %r", e)
+            ocilog.emit("error", f"container process: {e!r}")
         except BaseException:
             pass
     finally:
-        logging.shutdown()
+        if "logging" in sys.modules:
+            sys.modules["logging"].shutdown()
         os._exit(code)
 
 
@@ -295,11 +295,11 @@ def _report_error(fd, msg):
     try:
         os.write(fd, (msg.replace("\n", " ") + "\n").encode())
     except OSError:
-        log.error("%s", msg)    # create has gone: the log is all that is left
+        ocilog.emit("error", msg)    # create has gone: the log is all that is left
 
 
 def cmd_start(ctx, argv):
-    args = _parser("start").parse_args(argv)
+    args = _parse("start", argv)
     c = _existing(ctx, args.id)
     with c.locked():
         status = c.status()
@@ -380,7 +380,7 @@ def _poststop(hooks, state, bundle):
 
 
 def cmd_run(ctx, argv):
-    args = _create_parser("run").parse_args(argv)
+    args = _parse("run", argv, _RUN)
     pid = _create(ctx, args, foreground=not args.detach)
     c = Container(ctx.root, args.id)
     try:
@@ -423,27 +423,13 @@ def _kill_quiet(pid, sig):
 
 # -- exec ---------------------------------------------------------------------
 
-def _exec_parser():
-    p = _parser("exec")
-    p.add_argument("--process", "-p", default=None)
-    p.add_argument("--tty", "-t", action="store_true")
-    p.add_argument("--console-socket", default=None)
-    p.add_argument("--detach", "-d", action="store_true")
-    p.add_argument("--pid-file", default=None)
-    p.add_argument("--env", "-e", action="append", default=[])
-    p.add_argument("--user", "-u", default=None)
-    p.add_argument("--additional-gids", "-g", action="append", default=[])
-    p.add_argument("--cwd", default=None)
-    p.add_argument("--preserve-fds", type=int, default=0)
-    # accepted as runc does; sentry's guests hold no host capabilities anyway
-    p.add_argument("--no-new-privs", action="store_true")
-    p.add_argument("--cap", "-c", action="append", default=[])
-    p.add_argument("--process-label", default=None)
-    p.add_argument("--apparmor", default=None)
-    p.add_argument("--ignore-paused", action="store_true")
-    p.add_argument("--cgroup", default=None)
-    p.add_argument("command", nargs=argparse.REMAINDER)
-    return p
+_EXEC = (Option("--process|-p", VALUE), Option("--tty|-t"), Option("--console-socket", VALUE),
+         Option("--detach|-d"), Option("--pid-file", VALUE), Option("--env|-e", LIST),
+         Option("--user|-u", VALUE), Option("--additional-gids|-g", LIST), Option("--cwd", VALUE),
+         Option("--preserve-fds", INT, 0),
+         # accepted as runc does; sentry's guests hold no host capabilities anyway
+         Option("--no-new-privs"), Option("--cap|-c", LIST), Option("--process-label", VALUE),
+         Option("--apparmor", VALUE), Option("--ignore-paused"), Option("--cgroup", VALUE))
 
 
 def cmd_exec(ctx, argv):
@@ -451,14 +437,14 @@ def cmd_exec(ctx, argv):
     its pid file names a process that exits with the command's status."""
     from sentry.oci import console
     from sentry.sandbox import spawner
-    args = _exec_parser().parse_args(argv)
+    args = _parse("exec", argv, _EXEC, rest="command")
     preserved = _preserved_fds(args.preserve_fds, spawner.MAX_FDS - 3)
     c = _existing(ctx, args.id)
     status = c.status()
     if status not in ("created", "running"):
         raise OciError(f"cannot exec in a {status} container")
     if not c.data.get("spawner_pid"):
-        raise OciError(f"container {c.id}: exec into the sandbox of an unprivileged sentry is not supported yet")
+        raise OciError(f"container {c.id}: its sandbox has no exec helper")
     req, console_size = _exec_request(c, args)
     req["preserve"] = len(preserved)
     own_tty = False
@@ -616,17 +602,17 @@ def _existing(ctx, cid):
 
 
 def cmd_state(ctx, argv):
-    args = _parser("state").parse_args(argv)
+    args = _parse("state", argv)
     c = _existing(ctx, args.id)
     print(json.dumps(c.oci_state(), indent=2))
     return 0
 
 
+_FORMAT = Option("--format|-f", VALUE, "table", choices=("table", "json"))
+
+
 def cmd_list(ctx, argv):
-    p = _parser("list", id_arg=False)
-    p.add_argument("--format", "-f", default="table", choices=("table", "json"))
-    p.add_argument("--quiet", "-q", action="store_true")
-    args = p.parse_args(argv)
+    args = _parse("list", argv, (_FORMAT, Option("--quiet|-q")), args=())
     states = []
     for cid in all_ids(ctx.root):
         try:
@@ -649,10 +635,7 @@ def cmd_list(ctx, argv):
 
 def cmd_ps(ctx, argv):
     import subprocess
-    p = _parser("ps")
-    p.add_argument("--format", "-f", default="table", choices=("table", "json"))
-    p.add_argument("ps_args", nargs="*")
-    args = p.parse_args(argv)
+    args = _parse("ps", argv, (_FORMAT,), rest="ps_args")
     c = _existing(ctx, args.id)
     pids = c.guest_pids()
     if args.format == "json":
@@ -693,10 +676,7 @@ def parse_signal(text):
 
 
 def cmd_kill(ctx, argv):
-    p = _parser("kill")
-    p.add_argument("signal", nargs="?", default="TERM")
-    p.add_argument("--all", "-a", action="store_true")
-    args = p.parse_args(argv)
+    args = _parse("kill", argv, (Option("--all|-a"),), optional=(("signal", "TERM"),))
     sig = parse_signal(args.signal)
     c = _existing(ctx, args.id)
     with c.locked():
@@ -750,9 +730,7 @@ def _catches(pid, sig):
 
 
 def cmd_delete(ctx, argv):
-    p = _parser("delete")
-    p.add_argument("--force", "-f", action="store_true")
-    args = p.parse_args(argv)
+    args = _parse("delete", argv, (Option("--force|-f"),))
     c = Container(ctx.root, args.id)
     if not os.path.isdir(c.dir):
         if args.force:
@@ -760,7 +738,7 @@ def cmd_delete(ctx, argv):
         raise OciError(f"container {args.id} does not exist")
     if not c.exists():
         # a create that never finished (killed halfway): nothing runs yet
-        shutil.rmtree(c.dir, ignore_errors=True)
+        c.remove()
         return 0
     status = c.status()
     if status in ("running", "paused") and not args.force:
@@ -782,14 +760,14 @@ def _destroy(c, patience=10):
                 time.sleep(0.01)
         freezer.remove(c.data.get("cgroup"))
         state = c.oci_state()
-        shutil.rmtree(c.dir, ignore_errors=True)
+        c.remove()
     _poststop(ocihooks.from_json(c.data.get("hooks")), state, c.data["bundle"])
 
 
 # -- pause / resume -----------------------------------------------------------
 
 def cmd_pause(ctx, argv):
-    args = _parser("pause").parse_args(argv)
+    args = _parse("pause", argv)
     c = _existing(ctx, args.id)
     with c.locked():
         if c.status() != "running":
@@ -803,7 +781,7 @@ def cmd_pause(ctx, argv):
 
 
 def cmd_resume(ctx, argv):
-    args = _parser("resume").parse_args(argv)
+    args = _parse("resume", argv)
     c = _existing(ctx, args.id)
     with c.locked():
         if c.status() != "paused":
@@ -820,10 +798,7 @@ def cmd_resume(ctx, argv):
 
 def cmd_spec(ctx, argv):
     from sentry.oci import spec as ocispec
-    p = _parser("spec", id_arg=False)
-    p.add_argument("--bundle", "-b", default=".")
-    p.add_argument("--rootless", action="store_true")
-    args = p.parse_args(argv)
+    args = _parse("spec", argv, (Option("--bundle|-b", VALUE, "."), Option("--rootless")), args=())
     path = os.path.join(args.bundle, "config.json")
     if os.path.exists(path):
         raise OciError("File config.json exists. Remove it first.")
@@ -834,7 +809,7 @@ def cmd_spec(ctx, argv):
 
 def cmd_features(ctx, argv):
     from sentry.oci import seccomp as ocisec, spec as ocispec
-    _parser("features", id_arg=False).parse_args(argv)
+    _parse("features", argv, args=())
     print(json.dumps({
         "ociVersionMin": "1.0.0", "ociVersionMax": OCI_VERSION,
         "hooks": list(ocihooks.KINDS),
@@ -854,14 +829,19 @@ def cmd_features(ctx, argv):
     return 0
 
 
+# runc's; each takes a value
+_UPDATE = tuple(Option(n, VALUE) for n in (
+    "--resources|-r", "--blkio-weight", "--cpu-period", "--cpu-quota", "--cpu-share", "--cpu-rt-period",
+    "--cpu-rt-runtime", "--cpuset-cpus", "--cpuset-mems", "--kernel-memory", "--kernel-memory-tcp", "--memory",
+    "--memory-reservation", "--memory-swap", "--pids-limit", "--l3-cache-schema", "--mem-bw-schema"))
+
+
 def cmd_update(ctx, argv):
     """Accepted, as podman and containerd send it: sentry's limits are fixed
     when the sandbox starts, so none is changed (logged)."""
-    p = _parser("update")
-    p.add_argument("--resources", "-r", default=None)
-    args, _ = p.parse_known_args(argv)
+    args = _parse("update", argv, _UPDATE)
     _existing(ctx, args.id)
-    log.warning("update %s: resource limits are fixed at start in sentry; nothing changed", args.id)
+    ocilog.warning(f"update {args.id}: resource limits are fixed at start in sentry; nothing changed")
     return 0
 
 
@@ -870,10 +850,7 @@ def cmd_events(ctx, argv):
     every --interval until the container stops (sentry/oci/stats.py says
     where the figures come from; no OOM events: sentry sets no memory limit)."""
     from sentry.oci import stats
-    p = _parser("events")
-    p.add_argument("--stats", action="store_true")
-    p.add_argument("--interval", default="5s")
-    args = p.parse_args(argv)
+    args = _parse("events", argv, (Option("--stats"), Option("--interval", VALUE, "5s")))
     interval = _duration(args.interval)
     c = _existing(ctx, args.id)
     while True:
@@ -919,10 +896,16 @@ COMMANDS = {
 }
 
 
+# what runs code that logs through the logging module (the sandbox, the
+# config reader): its records become lines of the runtime's log
+USES_LOGGING = ("create", "run", "exec", "spec", "features")
+
+
 def main(ctx, command, argv):
+    if command in USES_LOGGING:
+        ocilog.attach_logging()
     try:
         return COMMANDS[command](ctx, argv)
-    except (OciError, StateError) as e:
-        from sentry.oci import log as ocilog
+    except (OciError, StateError, UsageError) as e:
         ocilog.error(str(e))
         return 1

@@ -32,13 +32,12 @@ stdout: ..., stderr: ...".
 """
 import errno
 import json
-import logging
 import os
 import select
 import signal
 import time
 
-log = logging.getLogger("sentry")
+from sentry.oci import log as ocilog
 
 KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 # the spec keeps each stream whole; a hook that writes megabytes is cut here
@@ -124,7 +123,7 @@ def run_warn(kind, hooks, state, **kw):
         try:
             run(kind, {kind: [hook]}, state, **kw)
         except HookError as e:
-            log.warning("%s", str(e).replace("hook #0", f"hook #{i}", 1))
+            ocilog.warning(str(e).replace("hook #0", f"hook #{i}", 1))
 
 
 def run_in_guest(hooks, state, env):

@@ -20,10 +20,14 @@ The compiled program is checked before it is handed on: every return is one
 of platform/seccomp.py's PROFILE_ACTIONS.
 """
 import errno
+import hashlib
+import json
 import logging
+import os
+import stat
 
 from sentry.platform import seccomp as platform_seccomp
-from sentry.platform.libseccomp import pyseccomp
+from sentry.platform.libseccomp import library_version, pyseccomp
 
 log = logging.getLogger("sentry")
 
@@ -55,8 +59,13 @@ class ProfileError(ValueError):
     """linux.seccomp cannot be installed: create fails with this line."""
 
 
-def profile_of(spec):
-    """The GuestProfile for config.json's linux.seccomp, or None."""
+def profile_of(spec, cache=None):
+    """The GuestProfile for config.json's linux.seccomp, or None.
+    cache: a directory where compiled programs are kept by the profile's
+    digest (with libseccomp's version): podman sends its default profile
+    with every container, and libseccomp takes ~12 ms to compile it.  The
+    profile is checked in full either way; a kept program is used only if
+    it is ours (owner, mode) and passes GuestProfile's check."""
     prof = (spec.get("linux") or {}).get("seccomp")
     if prof is None:
         return None
@@ -71,22 +80,94 @@ def profile_of(spec):
                                f"(one of {', '.join(sorted(FLAGS))})")
         flags |= FLAGS[name]
     default = _action("defaultAction", prof.get("defaultAction"), prof.get("defaultErrnoRet"))
-    filt = pyseccomp.SyscallFilter(default)
+    archs = []
     for name in prof.get("architectures") or []:
         if name not in _ARCHS:
             raise ProfileError(f"linux.seccomp.architectures: unknown {name}")
+        archs.append(name)
+    rules = [_rule(f"linux.seccomp.syscalls[{i}]", rule, default) for i, rule in enumerate(prof.get("syscalls") or [])]
+    key = _digest(prof) if cache else None
+    code = _kept(cache, key) if key else None
+    if code is None:
+        code = _compile(default, archs, rules)
+        if key:
+            _keep(cache, key, code)
+    try:
+        return platform_seccomp.GuestProfile(code, flags)
+    except ValueError as e:
+        raise ProfileError(f"linux.seccomp: {e}")
+
+
+def _compile(default, archs, rules):
+    filt = pyseccomp.SyscallFilter(default)
+    for name in archs:
         try:
             filt.add_arch(_ARCHS[name])
         except OSError as e:
             if e.errno != errno.EEXIST:         # the native one is there already
                 raise ProfileError(f"linux.seccomp.architectures: {name}: {e.strerror}")
-    for i, rule in enumerate(prof.get("syscalls") or []):
-        _add(filt, f"linux.seccomp.syscalls[{i}]", rule, default)
+    for where, action, groups, names in rules:
+        _add(filt, where, action, groups, names)
     try:
-        code = platform_seccomp.compile_profile(filt)
-        return platform_seccomp.GuestProfile(code, flags)
-    except (OSError, ValueError) as e:
-        raise ProfileError(f"linux.seccomp: {getattr(e, 'strerror', None) or e}")
+        return platform_seccomp.compile_profile(filt)
+    except OSError as e:
+        raise ProfileError(f"linux.seccomp: {e.strerror}")
+
+
+# -- compiled programs kept by digest ------------------------------------------
+
+KEPT_MOST = 32          # programs kept; the oldest go first
+
+
+def _digest(prof):
+    text = json.dumps([1, library_version(), prof], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _kept(cache, key):
+    """The program kept under key, if it is ours and nobody else could have
+    written it; None otherwise (then compiled again)."""
+    try:
+        fd = os.open(os.path.join(cache, key), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022 \
+                or st.st_size > 1 << 20:
+            return None
+        code = os.read(fd, st.st_size + 1)
+    finally:
+        os.close(fd)
+    try:
+        platform_seccomp.check_profile(code)
+    except ValueError:
+        return None
+    return code
+
+
+def _keep(cache, key, code):
+    """Best effort: a cache that cannot be written is no cache.  Made only
+    inside an existing state root, mode 0700."""
+    try:
+        try:
+            os.mkdir(cache, 0o700)
+        except FileExistsError:
+            pass
+        names = [n for n in os.listdir(cache) if not n.startswith(".")]
+        if len(names) >= KEPT_MOST:
+            names.sort(key=lambda n: os.stat(os.path.join(cache, n)).st_mtime)
+            for n in names[:len(names) - KEPT_MOST + 1]:
+                os.unlink(os.path.join(cache, n))
+        tmp = os.path.join(cache, f".{key}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, code)
+        finally:
+            os.close(fd)
+        os.rename(tmp, os.path.join(cache, key))
+    except OSError:
+        pass
 
 
 def _action(where, name, errno_ret):
@@ -102,15 +183,18 @@ def _action(where, name, errno_ret):
     return _ACTIONS[name](errno_ret)
 
 
-def _add(filt, where, rule, default):
-    """One syscalls[] entry, as runc adds it: an unknown name is skipped, an
-    action that is the default's adds nothing, and comparisons of one
-    argument with itself more than once become separate (OR-ed) rules."""
+def _rule(where, rule, default):
+    """One syscalls[] entry, checked: (where, action, groups of argument
+    comparisons, names), as runc reads it: an action that is the default's
+    adds nothing (no names), and comparisons of one argument with itself
+    more than once become separate (OR-ed) rules."""
     if not isinstance(rule, dict) or not isinstance(rule.get("names"), list):
         raise ProfileError(f"linux.seccomp: {where}: names must be an array")
     action = _action(where, rule.get("action"), rule.get("errnoRet"))
+    if not all(isinstance(name, str) for name in rule["names"]):
+        raise ProfileError(f"linux.seccomp: {where}: names must be strings")
     if action == default:
-        return
+        return where, action, [], []
     conds, indexes = [], []
     for a in rule.get("args") or []:
         op = OPERATORS.get(a.get("op"))
@@ -121,9 +205,13 @@ def _add(filt, where, rule, default):
         conds.append(pyseccomp.Arg(index, op, value, two))
         indexes.append(index)
     groups = [[c] for c in conds] if len(set(indexes)) < len(indexes) else [conds]
-    for name in rule["names"]:
-        if not isinstance(name, str):
-            raise ProfileError(f"linux.seccomp: {where}: names must be strings")
+    return where, action, groups, rule["names"]
+
+
+def _add(filt, where, action, groups, names):
+    """A checked rule into libseccomp's filter; an unknown name is skipped,
+    as runc skips it."""
+    for name in names:
         nr = pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, name)
         if nr == -1:
             log.debug("linux.seccomp: unknown syscall %s ignored", name)

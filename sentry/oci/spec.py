@@ -12,7 +12,8 @@ What maps where:
           tmpfs (size=)        --mount type=tmpfs
           proc, sysfs, devpts, mqueue, cgroup, and anything at or below
           /proc, /sys, /dev    the sandbox's own synthetic trees already
-  linux.namespaces network without a path   --network=none (none at all: --network=host)
+  linux.namespaces network without a path   --network=none (none at all: --network=host);
+                   with a path  --network=none in that namespace, joined as it is
   linux.seccomp                the guest's own filter, on top of the Sentry's (seccomp.py)
   linux.sysctl                 set in the sandbox's IPC and network namespaces (vfs/mountns.py)
   annotations dev.sentry.*     sentry's own options (dev.sentry.network=host,
@@ -224,13 +225,16 @@ def sysctl_of(spec, network):
 
 
 def network_option(spec):
-    """A network namespace without a path: a fresh, loopback-only network."""
+    """(--network, the network namespace's path): a network namespace
+    without a path is a fresh, loopback-only network; with one, that
+    namespace, joined as it is (as runc joins it)."""
     for ns in ((spec.get("linux") or {}).get("namespaces") or []):
         if ns.get("type") == "network":
-            if ns.get("path"):
-                raise SpecError(f"joining the network namespace {ns['path']} is not supported")
-            return "none"
-    return "host"       # no network namespace: the host's network, as runc gives
+            path = ns.get("path")
+            if path is not None and (not isinstance(path, str) or not os.path.isabs(path)):
+                raise SpecError(f"network namespace path {path!r}: an absolute path")
+            return "none", path or None
+    return "host", None     # no network namespace: the host's network, as runc gives
 
 
 RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
@@ -246,8 +250,9 @@ def rlimits_of(process):
     return out
 
 
-def config_kwargs(spec, bundle, flags):
-    """Keyword arguments for sandbox.Config."""
+def config_kwargs(spec, bundle, flags, cache=None):
+    """Keyword arguments for sandbox.Config (cache: where compiled seccomp
+    profiles are kept, seccomp.profile_of)."""
     process = spec["process"]
     user = process.get("user") or {}
     kw = dict(rootfs=rootfs_of(spec, bundle), cwd=process.get("cwd") or "/", env=env_of(process),
@@ -256,11 +261,13 @@ def config_kwargs(spec, bundle, flags):
               groups=[g for g in (user.get("additionalGids") or []) if g != user.get("gid", 0)])
     if (spec.get("root") or {}).get("readonly"):
         kw["readonly_root"] = True
-    kw["network"] = network_option(spec)
+    kw["network"], netns = network_option(spec)
+    if netns:
+        kw["netns"] = netns
     kw["no_new_privs"] = bool(process.get("noNewPrivileges"))
     kw["sysctl"] = sysctl_of(spec, kw["network"])
     try:
-        kw["guest_seccomp"] = seccomp.profile_of(spec)
+        kw["guest_seccomp"] = seccomp.profile_of(spec, cache)
     except seccomp.ProfileError as e:
         raise SpecError(str(e))
     kw["hide"], ro = masked_and_readonly(spec, kw["rootfs"], kw["mounts"])

@@ -10,11 +10,11 @@ still be the process `create` started (same start time in /proc/PID/stat)
 and not a zombie; then `paused` if the freezer says so, `created` while
 exec.fifo exists, else `running`; `stopped` otherwise."""
 import contextlib
-import datetime
 import fcntl
 import json
 import os
 import re
+import time
 
 from sentry.oci import OCI_VERSION
 
@@ -43,7 +43,9 @@ def check_id(cid):
 
 
 def now_rfc3339():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """UTC, to the microsecond: 2006-01-02T15:04:05.000000Z."""
+    t = time.time_ns() // 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t // 1000000)) + f".{t % 1000000:06d}Z"
 
 
 def process_start_time(pid):
@@ -82,6 +84,29 @@ class Container:
             os.mkdir(self.dir, 0o711)
         except FileExistsError:
             raise StateError(f"container with id {self.id} already exists")
+
+    def remove(self):
+        """The directory and everything in it, as shutil.rmtree(ignore_errors)
+        would; the directory holds files only (state.json, exec.fifo,
+        exec.sock), and importing shutil (zlib, bz2, lzma) was half of
+        `delete`'s own time."""
+        try:
+            entries = list(os.scandir(self.dir))
+        except FileNotFoundError:
+            return
+        for e in entries:
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    import shutil
+                    shutil.rmtree(e.path, ignore_errors=True)
+                else:
+                    os.unlink(e.path)
+            except OSError:
+                pass
+        try:
+            os.rmdir(self.dir)
+        except OSError:
+            pass
 
     @contextlib.contextmanager
     def locked(self):

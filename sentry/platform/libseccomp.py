@@ -52,3 +52,14 @@ def _import():
 pyseccomp = _import()
 
 __all__ = ["pyseccomp"]
+
+
+def library_version():
+    """libseccomp's own version, (major, minor, micro): what compiles a
+    filter, so what a compiled program depends on."""
+    class Version(ctypes.Structure):
+        _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
+    fn = ctypes.CDLL(SONAMES["seccomp"]).seccomp_version
+    fn.restype = ctypes.POINTER(Version)
+    v = fn().contents
+    return v.major, v.minor, v.micro

@@ -21,8 +21,12 @@ class Config:
                  strace_time=None, strace_string_limit=32,
                  network="sandbox", net_allow=(), dns=(), publish=(),
                  start_gate=None, before_exec=None, guest_seccomp=None, pass_fds=(), sysctl=None,
-                 no_new_privs=False):
+                 no_new_privs=False, netns=None):
         self.argv = argv
+        # the OCI spec's network namespace with a path: the sandbox's network
+        # namespace is that one, joined as it is (--network=none otherwise
+        # makes a fresh one); the engine's choice, as under runc
+        self.netns = netns
         # the guest starts with no_new_privs set (the OCI process's
         # noNewPrivileges), as it does anyway when sentry's caller had it
         self.no_new_privs = no_new_privs
@@ -88,6 +92,17 @@ class Config:
         if network not in NETWORK_MODES:
             raise ConfigError(f"--network={network}: one of {', '.join(NETWORK_MODES)}")
         self.network = network
+        if netns is not None:
+            if network != "none" or not os.path.isabs(netns):
+                raise ConfigError(f"network namespace {netns}: an absolute path, with --network=none only")
+            try:
+                ours, theirs = os.stat("/proc/self/ns/net"), os.stat(netns)
+            except OSError as e:
+                raise ConfigError(f"network namespace {netns}: {e.strerror}")
+            if (ours.st_dev, ours.st_ino) == (theirs.st_dev, theirs.st_ino):
+                # its sockets would pass for the sandbox's own (net/): the
+                # host's network is --network=host, which says what it is
+                raise ConfigError(f"network namespace {netns}: the host's own; say dev.sentry.network=host")
         if net_allow and network != "sandbox":
             raise ConfigError(f"--net-allow: only with --network=sandbox")
         from sentry.net import dns as _dns

@@ -20,7 +20,8 @@ def send_to_sentry(sock, userns):
     before the main filter: what only it can make goes to the Sentry, and it
     keeps no copy -- the listener of the fd handover filter
     (platform/handover.py), and, when it has one, its user namespace (for
-    the fd holder, platform/fdholder.py)."""
+    the fd holder, platform/fdholder.py, and the processes `exec` adds).
+    The socket stays open: the caller closes it."""
     try:
         fds = [handover.install_filter()]
         if userns:
@@ -31,17 +32,15 @@ def send_to_sentry(sock, userns):
         os._exit(125)
     for fd in fds:
         os.close(fd)
-    sock.close()
 
 
 def receive_from_guest(sock, most):
     """The Sentry's side of send_to_sentry: the fds sent, [] if the process
-    gave up first."""
-    with sock:
-        try:
-            _, fds, _, _ = socket.recv_fds(sock, 1, most)
-        except OSError:
-            return []
+    gave up first.  The socket stays open: the caller closes it."""
+    try:
+        _, fds, _, _ = socket.recv_fds(sock, 1, most)
+    except OSError:
+        return []
     return fds
 
 
@@ -69,6 +68,7 @@ def first_process(cfg, mounts, filt, ready_r, setup_w, host_cwd, userns, helper)
         startsignals.restore()
         privileges.drop_all()
         send_to_sentry(setup_w, userns)
+        setup_w.close()
         # Set up all but the filter before the gate, so that the Sentry
         # receives our fds and confines itself while `create` returns, and
         # `start` waits for no more than the filter and the execve.  The
@@ -130,16 +130,19 @@ def _stopped_at_gate(gate, problem):
     os._exit(1)
 
 
-def exec_process(cfg, mounts, filt, helper, root_cwd, request, fds):
+def exec_process(cfg, mounts, filt, helper, root_cwd, request, fds, userns):
     """Runs in a child the spawner forked (sandbox/spawner.py), already
     traced by the Sentry: becomes a new process of the running sandbox, set
     up as the first one was (its network, the reserved fds, the limits, no
     capabilities, the guest's filter) -- the fd handover filter it inherits
     from the spawner.  Its identity and cwd are taken after the filter, by
-    calls the Sentry emulates and resolves in the sandbox as any guest's."""
+    calls the Sentry emulates and resolves in the sandbox as any guest's.
+    userns: an unprivileged sentry's guest user namespace, the one the first
+    process made (a child of the helper's): joined too, so that its ids and
+    its reach (the fd holder's fds) are the first process's."""
     args = request["args"]
     try:
-        _join_namespaces(helper)
+        _join_namespaces(helper, userns)
         # a session of its own: no pgid or sid of a host process to translate
         if request.get("terminal"):
             from sentry.oci import console
@@ -200,12 +203,18 @@ def _exec_failed(arg0, e):
     os._exit(code)
 
 
-def _join_namespaces(helper):
+def _join_namespaces(helper, guest_userns=None):
     """The namespace helper's IPC namespace, and its network namespace
-    unless --network=host (then helper.netns_fd is None)."""
+    unless --network=host (then helper.netns_fd is None); then the guest's
+    user namespace, when it exists already (exec_process)."""
     if helper is not None:
         try:
             _mountns.join_namespaces(helper.userns_fd, helper.ipcns_fd, helper.netns_fd)
+            if guest_userns is not None:
+                # entered last: from the helper's, whose capabilities it
+                # leaves behind (those over the sandbox's network and IPC)
+                _mountns.join_namespaces(userns_fd=guest_userns)
+                os.close(guest_userns)
         except OSError as e:
             # never the host's network or IPC objects instead
             os.write(2, f"sentry: cannot enter the sandbox's namespaces: {e.strerror}\n".encode())

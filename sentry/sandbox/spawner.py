@@ -135,7 +135,8 @@ def wait_status(sock):
 class Spawner:
     """In run(): forks the spawner (before the Sentry confines itself and
     while it is still dumpable), traces it, and receives the listener of
-    the fd handover filter it installed for the processes it will fork."""
+    the fd handover filter it installed for the processes it will fork;
+    then gives it the guest's user namespace (give_user_namespace)."""
 
     def __init__(self, listening, launch, close=()):
         ready_r, ready_w = os.pipe()
@@ -169,8 +170,21 @@ class Spawner:
         os.close(ready_w)
         fds = receive_from_guest(ours, 1)
         if not fds:
+            ours.close()
             raise SpawnerError("the spawner could not set up the fd handover")
         self.listener = fds[0]
+        self._sock = ours
+
+    def give_user_namespace(self, userns):
+        """Once the first process has sent it: the user namespace it made
+        (an unprivileged sentry's; None: there is none), which every process
+        the spawner starts joins.  The spawner serves no request before."""
+        try:
+            socket.send_fds(self._sock, [b"u"], [] if userns is None else [userns])
+        except OSError as e:
+            log.warning("the exec helper is gone (%s): exec into this sandbox fails", e.strerror)
+        finally:
+            self._sock.close()
 
 
 def _main(listening, sentry_sock, sentry, launch):
@@ -183,6 +197,17 @@ def _main(listening, sentry_sock, sentry, launch):
     # the processes it forks inherit this filter, and the Sentry answers
     # their fd handovers through its listener (platform/handover.py)
     send_to_sentry(sentry_sock, userns=False)
+    # What every process it starts joins besides the helper's namespaces:
+    # the first process's user namespace, made after the spawner was forked
+    # (Spawner.give_user_namespace); a request waits in the backlog until then.
+    try:
+        msg, fds, _, _ = socket.recv_fds(sentry_sock, 1, 1)
+    except OSError:
+        os._exit(125)
+    if msg != b"u":
+        os._exit(125)               # the Sentry is gone, or never got that far
+    sentry_sock.close()
+    userns = fds[0] if fds else None
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     signal.signal(signal.SIGCHLD, lambda *a: None)
@@ -202,7 +227,7 @@ def _main(listening, sentry_sock, sentry, launch):
             except OSError:
                 continue
             try:
-                _serve(conn, launch, waiting)
+                _serve(conn, lambda req, fds: launch(req, fds, userns), waiting)
             except Exception as e:
                 _send(conn, f"error {e}")
                 conn.close()

@@ -65,14 +65,17 @@ def run(cfg, on_ready=None, control=None):
                 trail = _audit.Audit(cfg.audit)
             except OSError as e:
                 raise ConfigError(f"--audit {cfg.audit}: {e.strerror}")
-        mountns = _start_mount_namespace(cfg, private)
+        # the handlers' table (importing them is most of its cost) is built
+        # while the namespace helper sets up
+        built = []
+        mountns = _start_mount_namespace(cfg, private, meanwhile=lambda: built.append(build_table()))
+        table = built[0] if built else build_table()
         # Unprivileged, and user namespaces allowed (the helper has one): the
         # guest takes one too, where its files are its own (kernel/idmap.py).
         userns = os.geteuid() != 0 and mountns is not None
         if userns:
             idmap.set_current(idmap.IdMap((cfg.uid, os.geteuid()), (cfg.gid, os.getegid())))
         mounts = _mounts.build_mounts(cfg, private, scratch, lambda: kernel, mountns)
-        table = build_table()
         # --strace sees every call: all trap, and the native fast path stays off
         filt = seccomp.build(filter_rules(table, trace_all=bool(cfg.strace), private_ipc=mountns is not None,
                                           shm_capped=mountns is not None and mountns.shm_capped))
@@ -120,11 +123,7 @@ def run(cfg, on_ready=None, control=None):
         setup_r, setup_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         host_cwd = _mounts.host_cwd(cfg, mounts)      # the Sentry's fds are the child's no more
         listening = None
-        if control is not None and userns:
-            # an exec'd process would have to join the first one's user
-            # namespace: not yet (`exec` says so)
-            log.debug("no exec into the sandbox of an unprivileged sentry yet")
-        elif control is not None:
+        if control is not None:
             try:
                 listening = _spawner.bind(control)
             except OSError as e:
@@ -151,8 +150,8 @@ def run(cfg, on_ready=None, control=None):
             # forked now: unconfined and dumpable, as guests must start
             root_cwd = _mounts.host_cwd(_at_root(cfg), mounts)
 
-            def launch(req, fds):
-                exec_process(cfg, mounts, filt, mountns, root_cwd, req, fds)
+            def launch(req, fds, guest_userns):
+                exec_process(cfg, mounts, filt, mountns, root_cwd, req, fds, guest_userns)
             try:
                 spawner = _spawner.Spawner(listening, launch, close=(ready_w,))
             except (OSError, _spawner.SpawnerError) as e:
@@ -172,7 +171,7 @@ def run(cfg, on_ready=None, control=None):
                      if mountns is not None else None)
         os.write(ready_w, b"x")
         os.close(ready_w)
-        kernel.handover_listener = _receive_setup(setup_r, holder)
+        kernel.handover_listener = _receive_setup(setup_r, holder, spawner)
         kernel.fd_holder = holder
         _confine(mountns)
         with _signals_forwarded_to(pid):
@@ -207,18 +206,21 @@ def _at_root(cfg):
     return c
 
 
-def _receive_setup(sock, holder):
+def _receive_setup(sock, holder, spawner):
     """What the guest's first process sends before it execs (guest.send_to_sentry):
     the handover listener, returned, and its user namespace, where the fd
-    holder goes -- or None if that process gave up first (it exits 125, and
-    the Sentry's run reports that)."""
-    fds = receive_from_guest(sock, 2)
+    holder goes, and every process the spawner starts -- or None if that
+    process gave up first (it exits 125, and the Sentry's run reports that)."""
+    with sock:
+        fds = receive_from_guest(sock, 2)
     if not fds:
         return None
     userns = fds[1] if len(fds) > 1 else None
     try:
         holder.start(userns)
         log.debug("the fd holder is host %d", holder.pid)
+        if spawner is not None:
+            spawner.give_user_namespace(userns)
     except OSError as e:
         raise ConfigError(f"the fd holder could not start: {e.strerror or e}")
     finally:
@@ -329,15 +331,19 @@ def _confine(mountns):
         raise ConfigError(f"the Sentry cannot confine itself ({e.strerror}): stopping")
 
 
-def _start_mount_namespace(cfg, private):
+def _start_mount_namespace(cfg, private, meanwhile):
     """The helper that mounts devpts and sized tmpfs and binds unix sockets
     (vfs/mountns.py); None where no mount namespace can be had, and then
-    no /dev/pts, and a tmpfs size= is refused."""
+    no /dev/pts, and a tmpfs size= is refused.  meanwhile(): done while
+    the helper starts."""
     try:
-        return _mountns.MountNamespace(private, network=cfg.network != "host", sysctl=cfg.sysctl)
+        return _mountns.MountNamespace(private, network=cfg.netns or cfg.network != "host", sysctl=cfg.sysctl,
+                                       meanwhile=meanwhile)
     except _mountns.SysctlError as e:
         raise ConfigError(str(e))
     except _mountns.Unavailable as e:
+        if cfg.netns:
+            raise ConfigError(f"cannot join the network namespace {cfg.netns}: {e}")
         if cfg.sysctl:
             raise ConfigError(f"sysctl: the sandbox's namespaces hold them, and none can be had here ({e})")
         if cfg.network != "host":

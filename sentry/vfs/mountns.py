@@ -58,10 +58,11 @@ def _mount(source, target, fstype, flags, data=None):
 class MountNamespace:
     """The Sentry's end: requests to the helper, one at a time."""
 
-    def __init__(self, workdir, network=False, sysctl=None):
+    def __init__(self, workdir, network=False, sysctl=None, meanwhile=None):
         """workdir: the Sentry's private directory (mount points go there).
         network: the helper takes a private network namespace too, with its
-        loopback up, for the guest to join (self.netns_fd, and, when the
+        loopback up, or (a path) joins the one there as it is, for the guest
+        to join (self.netns_fd, and, when the
         Sentry is not root, self.userns_fd: the user namespace that owns it,
         which the guest must enter first; sentry/sandbox/guest.py).
         Always a private IPC namespace too (self.ipcns_fd): the sandbox's own
@@ -69,7 +70,10 @@ class MountNamespace:
         host's and other sandboxes'.
         sysctl: {"kernel.msgmax": "4096", "net.core.somaxconn": "64" ...}, set
         in those namespaces before anything runs there (names checked by the
-        caller: sentry/oci/spec.py); self.sysctl: what they read back."""
+        caller: sentry/oci/spec.py); self.sysctl: what they read back.
+        meanwhile(): the caller's own work, done once the helper is forked
+        and while it makes its namespaces (a new network namespace takes
+        milliseconds), on another CPU where there is one."""
         self.netns_fd = self.userns_fd = self.ipcns_fd = None
         self.interfaces = {}          # the sandbox's interfaces: name -> index
         self.scratch = os.path.join(workdir, "unix-bind")
@@ -89,6 +93,8 @@ class MountNamespace:
                 os._exit(0)
         theirs.close()
         os.waitpid(pid, 0)
+        if meanwhile is not None:
+            meanwhile()
         reply, fds = self._receive()
         if reply is None:
             self.close()
@@ -211,7 +217,9 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
     os.chdir("/")
     net = None
     try:
-        _enter(uid, gid, root, network)
+        _enter(uid, gid, root, network is True)
+        if isinstance(network, str):
+            _join_netns(network)
         # no shared memory segment can span from below the staging area
         # into it: shmat(2) runs free at addresses a terabyte below it
         # (syscalls/table.py IPC_ALLOW_IF).  Unprivileged, the namespace's
@@ -226,7 +234,7 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
         if not root:
             ns.append(os.open("/proc/self/ns/user", os.O_RDONLY | os.O_CLOEXEC))
         if network:
-            net = _Network()
+            net = _Network(fresh=network is True)
             started["interfaces"] = net.interfaces
             ns.append(os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC))
         started["sysctl"] = _set_sysctls(sysctl, network)
@@ -288,6 +296,20 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
         # closed here: a socket left to the collector warns, and the warning's
         # repr asks getpeername, which the helper's filter forbids
         net.close()
+
+
+def _join_netns(path):
+    """The network namespace at path (the OCI spec's network namespace with
+    a path, as runc joins it): the helper's own from here, as a fresh one
+    would be.  OSError naming the path: not there, not a network namespace
+    (EINVAL), or not ours to enter (EPERM: unprivileged)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        e = -lib.sn_setns(fd, CLONE_NEWNET)
+    finally:
+        os.close(fd)
+    if e > 0:
+        raise OSError(e, os.strerror(e), path)
 
 
 def _enter(uid, gid, root, network=False):
@@ -365,12 +387,13 @@ class _Network:
     the configuration sentry gave them, and the netlink socket it makes its
     requests on (one, made at set-up)."""
 
-    def __init__(self):
+    def __init__(self, fresh=True):
         self.rtnl = netns.Rtnl()
         self.interfaces = {"lo": self.rtnl.index_of("lo")}
         self.given = {}               # index -> [what sentry configured on it: to redo once it is up again]
         self.gateway = None           # eth0's other end: (an fd on its namespace, a netlink socket there)
-        self.set_link(self.interfaces["lo"], True, None)
+        if fresh:                     # a joined one is left as its maker set it up
+            self.set_link(self.interfaces["lo"], True, None)
 
     def _give(self, index, step):
         step()
