@@ -74,13 +74,15 @@ def write(dest, python=None, checkout=CHECKOUT):
 def console_script():
     """Where pip put this distribution's `sentry` command."""
     from importlib import metadata
-    try:
-        files = metadata.distribution(DISTRIBUTION).files or []
-    except metadata.PackageNotFoundError:
+    # every copy of its metadata on the path: a checkout's own egg-info (an
+    # editable install's, found first from the checkout) lists no scripts
+    dists = list(metadata.distributions(name=DISTRIBUTION))
+    if not dists:
         raise LauncherError(f"{DISTRIBUTION} is not installed (pip install -e .)")
-    for f in files:
-        if f.name == "sentry" and f.parent.name in ("bin", "Scripts"):
-            return str(f.locate().resolve())
+    for dist in dists:
+        for f in dist.files or []:
+            if f.name == "sentry" and f.parent.name in ("bin", "Scripts"):
+                return str(f.locate().resolve())
     raise LauncherError(f"{DISTRIBUTION} installed no `sentry` command")
 
 
