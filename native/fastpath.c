@@ -137,7 +137,19 @@ static struct sn_walk walk;    /* the tracer is one thread */
  * Python serves, or an overlay directory not yet copied up).  With
  * must_exist 0, a last name that is not there (its parent is) is ABSENT,
  * *m the entry it would be made in and walk.rel its path there. */
+static int lookup_as(const char *start, const char *path, int follow, int must_exist, int identity,
+		     struct sn_mount **m);
+
 static int fast_lookup(const char *start, const char *path, int follow, int must_exist, struct sn_mount **m)
+{
+	return lookup_as(start, path, follow, must_exist, 1, m);
+}
+
+/* identity 0: the call gives the guest nothing of the file's identity (no
+ * stat, no fd: readlink), so a directory of an overlay's lower layer need
+ * not be copied up first (lookup()'s expose, which only identity asks for) */
+static int lookup_as(const char *start, const char *path, int follow, int must_exist, int identity,
+		     struct sn_mount **m)
 {
 	struct sn_table *t = sn_current;
 	if (!t) return DECLINE;
@@ -151,7 +163,7 @@ static int fast_lookup(const char *start, const char *path, int follow, int must
 	if (walk.fd < 0) return DECLINE;
 	const struct stat *st = (const struct stat *)walk.st;
 	int plain = (*m)->fast
-		&& !((*m)->kind == SN_MOUNT_LOWER && S_ISDIR(st->st_mode))
+		&& !(identity && (*m)->kind == SN_MOUNT_LOWER && S_ISDIR(st->st_mode))
 		&& !((*m)->kind == SN_MOUNT_DEV && strcmp(walk.rel, ".") && !sn_dev_name_in(t->fast_dev_names, walk.rel));
 	if (!plain) {
 		close(walk.fd);
@@ -779,6 +791,97 @@ static int rename_name(int tid, sn_regs *r)
 	return 1;
 }
 
+/* ---- reading a symlink, making one, the cwd ------------------------------------
+ *
+ * readlink and readlinkat, as syscalls/path.py _readlink reads them: the
+ * walk finds the name (a final symlink not followed: lookup(follow=False),
+ * which exposes nothing, so a directory of the lower layer is EINVAL as
+ * any directory is) and its target is read from the walk's own
+ * O_PATH|O_NOFOLLOW fd on the link, never from a name looked up again.
+ * Declined: a size <= 0 (EINVAL first, as Linux), an empty path (an fd's
+ * own link, or ENOENT), what the walk leaves to Python (/proc's magic
+ * links, /dev's, a hidden stand-in). */
+static int read_link(int tid, sn_regs *r)
+{
+	int dirfd = -100;
+	uint64_t path_addr = r->rdi, buf = r->rsi;
+	int size = (int)r->rdx;        /* readlink's bufsiz is an int */
+	if (r->orig_rax == SYS_readlinkat) {
+		dirfd = (int)r->rdi;
+		path_addr = r->rsi;
+		buf = r->rdx;
+		size = (int)r->r10;
+	}
+	if (size <= 0) return 0;
+	char given[PATH_MAX_], start[PATH_MAX_], target[PATH_MAX_];
+	if (sn_read_string(tid, path_addr, given, sizeof given) <= 0) return 0;
+	if (start_dir(tid, dirfd, given, start, sizeof start)) return 0;
+	struct sn_mount *m;
+	int fd = lookup_as(start, given, 0, 1, 0, &m);
+	if (fd == DECLINE) return 0;
+	if (fd < 0) {
+		if (fd != -ENOENT && fd != -ENOTDIR) return 0;
+		sn_answer(tid, r, fd);
+		return 1;
+	}
+	long v = -EINVAL;
+	if (S_ISLNK(((const struct stat *)walk.st)->st_mode)) {
+		ssize_t n = readlinkat(fd, "", target, sizeof target);
+		v = n < 0 ? -errno : n < size ? n : size;
+		if (v > 0 && !write_guest(tid, buf, target, (size_t)v)) v = -EFAULT;
+	}
+	close(fd);
+	sn_answer(tid, r, v);
+	return 1;
+}
+
+/* symlink and symlinkat, as _symlink makes them: the new name found as
+ * _create_target finds it (new_name: EEXIST, ENOENT after a "/"), in a
+ * backing with nothing to prepare, made by the Sentry in its parent opened
+ * confined below that backing's root.  The target is only bytes the link
+ * holds; the walk resolves it inside the sandbox whenever it is followed.
+ * Declined: an empty or unreadable target (ENOENT, EFAULT: Python's), a
+ * task whose new names must be given other ids (owner.adopt_name). */
+static int make_symlink(int tid, sn_regs *r)
+{
+	int dirfd = -100;
+	uint64_t target_addr = r->rdi, path_addr = r->rsi;
+	if (r->orig_rax == SYS_symlinkat) {
+		dirfd = (int)r->rsi;
+		path_addr = r->rdx;
+	}
+	if (sn_ident_foreign_creator(tid)) return 0;
+	char target[PATH_MAX_], given[PATH_MAX_];
+	if (sn_read_string(tid, target_addr, target, sizeof target) <= 0) return 0;
+	if (sn_read_string(tid, path_addr, given, sizeof given) <= 0) return 0;
+	int answered, at = new_name(tid, r, dirfd, given, 0, &answered);
+	if (at < 0) return answered;
+	struct sn_table *t = sn_current;
+	const char *name;
+	long v = open_parent(t->m[at].fd, walk.rel, &name);
+	if (v >= 0) {
+		int pfd = (int)v;
+		v = symlinkat(target, pfd, name) ? -errno : 0;
+		close(pfd);
+	}
+	if (t->m[at].kind == SN_MOUNT_UPPER) sn_table_overlay_changed(t);   /* as the overlay's _changed */
+	sn_answer(tid, r, v);
+	return 1;
+}
+
+/* getcwd, as sys_getcwd answers it: the kernel's cwd mapped back into the
+ * sandbox (start_dir's own mapping); a deleted cwd, or one outside every
+ * mount, is Python's (ENOENT). */
+static int get_cwd(int tid, sn_regs *r)
+{
+	char spath[PATH_MAX_];
+	if (start_dir(tid, -100, "", spath, sizeof spath)) return 0;
+	size_t len = strlen(spath) + 1;
+	long v = r->rsi < len ? -ERANGE : write_guest(tid, r->rdi, spath, len) ? (long)len : -EFAULT;
+	sn_answer(tid, r, v);
+	return 1;
+}
+
 /* Returns 1 when the seccomp stop was answered here. */
 int sn_fast_path(int tid, sn_regs *r)
 {
@@ -789,9 +892,15 @@ int sn_fast_path(int tid, sn_regs *r)
 	int making = r->orig_rax == SYS_mkdir || r->orig_rax == SYS_mkdirat;
 	int linking = r->orig_rax == SYS_link || r->orig_rax == SYS_linkat;
 	int renaming = r->orig_rax == SYS_rename || r->orig_rax == SYS_renameat || r->orig_rax == SYS_renameat2;
-	if (kind < 0 && !fdcall && !removal && !making && !linking && !renaming) return 0;
+	/* the cwd's name: no permission is checked, whoever asks */
+	if (r->orig_rax == SYS_getcwd) return get_cwd(tid, r);
+	int reading = r->orig_rax == SYS_readlink || r->orig_rax == SYS_readlinkat;
+	int symlinking = r->orig_rax == SYS_symlink || r->orig_rax == SYS_symlinkat;
+	if (kind < 0 && !fdcall && !removal && !making && !linking && !renaming && !reading && !symlinking) return 0;
 	/* a guest that dropped root: Python checks permissions as its ids */
 	if (sn_ident_checks_files(tid)) return 0;
+	if (reading) return read_link(tid, r);
+	if (symlinking) return make_symlink(tid, r);
 	if (fdcall) return attrs(tid, r);
 	if (removal) return remove_name(tid, r);
 	if (making) return make_dir(tid, r);

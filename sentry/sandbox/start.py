@@ -353,9 +353,10 @@ def _start_mount_namespace(cfg, private):
 
 def _log_trap_counts(table):
     from sentry._native import lib
-    counts = sorted(((lib.sn_traps_of(nr), e.name) for nr, e in table.entries.items()), reverse=True)
-    log.debug("traps: %s; %s", ptrace.counters(),
-              ", ".join(f"{name} {n}" for n, name in counts if n))
+    counts = sorted(((lib.sn_traps_of(nr), lib.sn_python_stops_of(nr), e.name)
+                     for nr, e in table.entries.items()), reverse=True)
+    log.debug("traps (all/Python's): %s; %s", ptrace.counters(),
+              ", ".join(f"{name} {n}/{py}" for n, py, name in counts if n))
 
 
 class _signals_forwarded_to:
