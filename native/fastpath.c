@@ -38,6 +38,7 @@
 #define RESOLVE_CONFINED (0x08 | 0x04)      /* RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS */
 #define AT_SYMLINK_NOFOLLOW_ 0x100
 #define AT_EMPTY_PATH_ 0x1000
+#define AT_EACCESS_ 0x200
 #define AT_NO_AUTOMOUNT_ 0x800
 
 extern struct sn_table *sn_current;
@@ -934,8 +935,12 @@ int sn_fast_path(int tid, sn_regs *r)
 		if ((uint32_t)r->rdx & ~7u) return 0;
 		path_addr = r->rsi; break;
 	case FACCESSAT2:
+		/* AT_EACCESS: effective ids instead of real, which only a task that
+		 * checks files tells apart (declined above), as _access's
+		 * permission.check; AT_EMPTY_PATH and the rest are Python's */
 		path_addr = r->rsi;
-		if ((uint32_t)r->r10 || ((uint32_t)r->rdx & ~7u)) return 0;
+		if (((uint32_t)r->r10 & ~(AT_EACCESS_ | AT_SYMLINK_NOFOLLOW_)) || ((uint32_t)r->rdx & ~7u)) return 0;
+		follow = !((uint32_t)r->r10 & AT_SYMLINK_NOFOLLOW_);
 		break;
 	case OPENAT:
 		path_addr = r->rsi; flags = (uint32_t)r->rdx; break;

@@ -376,6 +376,17 @@ static void symlinks(void)
 	T(readlink_(0x100000000L | (unsigned)d, "s7", 100));   /* ints */
 	char buf[8192];
 	T(readlink("s6", buf, sizeof buf));                /* 4095 */
+	/* faccessat2's flags (effective ids, the link itself) */
+	T(syscall(SYS_faccessat2, AT_FDCWD, "s1", R_OK | W_OK, AT_EACCESS));
+	T(syscall(SYS_faccessat2, AT_FDCWD, "f1", X_OK, AT_EACCESS));           /* EACCES */
+	T(syscall(SYS_faccessat2, AT_FDCWD, "dangling", F_OK, AT_SYMLINK_NOFOLLOW));
+	T(syscall(SYS_faccessat2, AT_FDCWD, "dangling", F_OK, AT_EACCESS));    /* ENOENT: followed */
+	T(syscall(SYS_faccessat2, AT_FDCWD, "loop", X_OK, AT_SYMLINK_NOFOLLOW | AT_EACCESS));
+	T(syscall(SYS_faccessat2, AT_FDCWD, "loop", X_OK, AT_EACCESS));        /* ELOOP */
+	T(syscall(SYS_faccessat2, AT_FDCWD, "missing", F_OK, AT_EACCESS));     /* ENOENT */
+	T(syscall(SYS_faccessat2, AT_FDCWD, "f1", 8, AT_EACCESS));              /* EINVAL */
+	T(syscall(SYS_faccessat2, AT_FDCWD, "f1", F_OK, 0x400));                /* EINVAL */
+	T(syscall(SYS_faccessat2, d, "s7", R_OK, AT_EACCESS | 0x100000000L)); /* ints */
 	T(syscall(SYS_readlink, "s1", (char *)8, 100));    /* EFAULT */
 	T(syscall(SYS_readlink, (char *)8, buf, 100));     /* EFAULT */
 	T(syscall(SYS_readlink, "s1", buf, 0x100000004UL));   /* 4 */
@@ -492,6 +503,7 @@ static void dropped(void)
 	T(mkdir("sg/mydir", 0777));
 	show("sg/mydir");
 	T(rmdir("open/mydir"));
+	T(syscall(SYS_faccessat2, AT_FDCWD, "f1", R_OK, AT_EACCESS));          /* root's 0640: EACCES */
 	T(symlink("x", "shut/mysym"));                     /* EACCES */
 	T(symlink("x", "open/mysym"));
 	show("open/mysym");
