@@ -8,9 +8,10 @@
  * that need not be copied up first (changes, and directories of the lower
  * layer, which Python copies up before the guest sees them, go to Python),
  * an allowed node of /dev; and an open that creates a file, a mkdir, a
- * link, a rename of a file, an unlink or rmdir, where nothing need be
- * prepared for it (create_open, make_dir, link_name, rename_name,
- * remove_name).  Anything else returns 0 and goes to Python.
+ * link, a symlink, a rename of a file, an unlink or rmdir, where nothing
+ * need be prepared for it (create_open, make_dir, link_name, make_symlink,
+ * rename_name, remove_name); a readlink (read_link) and getcwd (get_cwd).
+ * Anything else returns 0 and goes to Python.
  * fchmod, fchown and futimens on a guest fd are answered here too, on the
  * Sentry's duplicate of the fd (below).
  */
