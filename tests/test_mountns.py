@@ -75,8 +75,10 @@ def test_mount_namespace_without_root():
 WITHOUT = (
     "import sys\n"
     "from sentry.vfs import mountns\n"
-    "def refuse(self, workdir, network=False, sysctl=None): raise mountns.Unavailable('Operation not permitted (unshare)')\n"
-    "mountns.MountNamespace.__init__ = refuse\n"
+    # the helper's first answer says it could not unshare, as where user
+    # namespaces are off
+    "def refuse(self): self.close(); raise mountns.Unavailable('Operation not permitted (unshare)')\n"
+    "mountns.MountNamespace.started = refuse\n"
     "from sentry.cli import main\n"
     "sys.exit(main(sys.argv[1:]))\n")
 

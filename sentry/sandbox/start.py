@@ -66,14 +66,17 @@ def run(cfg, on_ready=None, control=None):
                 trail = _audit.Audit(cfg.audit)
             except OSError as e:
                 raise ConfigError(f"--audit {cfg.audit}: {e.strerror}")
-        mountns = _start_mount_namespace(cfg, private)
+        # the helper makes its namespaces (a few ms of the kernel's) while
+        # the table is built
+        pending = _mountns.MountNamespace(private, network=cfg.network != "host", sysctl=cfg.sysctl, wait=False)
+        table = build_table()
+        mountns = _start_mount_namespace(cfg, pending)
         # Unprivileged, and user namespaces allowed (the helper has one): the
         # guest takes one too, where its files are its own (kernel/idmap.py).
         userns = os.geteuid() != 0 and mountns is not None
         if userns:
             idmap.set_current(idmap.IdMap((cfg.uid, os.geteuid()), (cfg.gid, os.getegid())))
         mounts = _mounts.build_mounts(cfg, private, scratch, lambda: kernel, mountns)
-        table = build_table()
         # --strace sees every call: all trap, and the native fast path stays off
         filt = seccomp.build(filter_rules(table, trace_all=bool(cfg.strace), private_ipc=mountns is not None,
                                           shm_capped=mountns is not None and mountns.shm_capped))
@@ -337,12 +340,14 @@ def _confine(mountns):
         raise ConfigError(f"the Sentry cannot confine itself ({e.strerror}): stopping")
 
 
-def _start_mount_namespace(cfg, private):
+def _start_mount_namespace(cfg, pending):
     """The helper that mounts devpts and sized tmpfs and binds unix sockets
-    (vfs/mountns.py); None where no mount namespace can be had, and then
-    no /dev/pts, and a tmpfs size= is refused."""
+    (vfs/mountns.py), once `pending` (its MountNamespace, started) has
+    answered; None where no mount namespace can be had, and then no
+    /dev/pts, and a tmpfs size= is refused."""
     try:
-        return _mountns.MountNamespace(private, network=cfg.network != "host", sysctl=cfg.sysctl)
+        pending.started()
+        return pending
     except _mountns.SysctlError as e:
         raise ConfigError(str(e))
     except _mountns.Unavailable as e:

@@ -62,7 +62,7 @@ def _mount(source, target, fstype, flags, data=None):
 class MountNamespace:
     """The Sentry's end: requests to the helper, one at a time."""
 
-    def __init__(self, workdir, network=False, sysctl=None):
+    def __init__(self, workdir, network=False, sysctl=None, wait=True):
         """workdir: the Sentry's private directory (mount points go there).
         network: the helper takes a private network namespace too, with its
         loopback up, for the guest to join (self.netns_fd, and, when the
@@ -73,7 +73,9 @@ class MountNamespace:
         host's and other sandboxes'.
         sysctl: {"kernel.msgmax": "4096", "net.core.somaxconn": "64" ...}, set
         in those namespaces before anything runs there (names checked by the
-        caller: sentry/oci/spec.py); self.sysctl: what they read back."""
+        caller: sentry/oci/spec.py); self.sysctl: what they read back.
+        wait=False: the helper is started and makes its namespaces while the
+        caller goes on; started() waits for it, and raises what this would."""
         self.netns_fd = self.userns_fd = self.ipcns_fd = None
         self.interfaces = {}          # the sandbox's interfaces: name -> index
         self.scratch = os.path.join(workdir, "unix-bind")
@@ -93,6 +95,13 @@ class MountNamespace:
                 os._exit(0)
         theirs.close()
         os.waitpid(pid, 0)
+        self.root, self.network = root, network
+        if wait:
+            self.started()
+
+    def started(self):
+        """The helper's first answer: its namespaces (Unavailable, SysctlError)."""
+        root, network = self.root, self.network
         reply, fds = self._receive()
         if reply is None:
             self.close()
@@ -302,6 +311,32 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
         net.close()
 
 
+IFA_F_TENTATIVE = 0x40
+
+
+def _addresses_settled(name):
+    """Whether interface `name` of this namespace has its IPv6 addresses and
+    none is tentative (/proc/net/if_inet6: address, index, prefix, scope,
+    flags, name); True where it gets none (no IPv6, IPv6 off on it, no
+    link-local address made)."""
+    try:
+        with open("/proc/self/net/if_inet6") as f:
+            rows = [line.split() for line in f]
+    except FileNotFoundError:
+        return True
+    flags = [int(r[4], 16) for r in rows if len(r) == 6 and r[5] == name]
+    if not flags:
+        try:
+            with open(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6") as f:
+                off = f.read().strip() == "1"
+            with open(f"/proc/sys/net/ipv6/conf/{name}/addr_gen_mode") as f:
+                none = f.read().strip() == "1"          # IN6_ADDR_GEN_MODE_NONE
+        except OSError:
+            return True
+        return off or none
+    return not any(f & IFA_F_TENTATIVE for f in flags)
+
+
 def _enter(uid, gid, root, network=False):
     net = (CLONE_NEWNET if network else 0) | CLONE_NEWIPC
     if root:
@@ -436,6 +471,13 @@ class _Network:
             if self.rtnl.running("eth0"):
                 break
             time.sleep(0.01)
+        # with its carrier comes its link-local address, tentative until the
+        # kernel's address work has run (no DAD, but still a moment later):
+        # a guest that starts at once would see "tentative" in `ip addr`
+        for _ in range(1000):
+            if _addresses_settled("eth0"):
+                break
+            time.sleep(0.001)
 
     def set_link(self, index, up, mtu):
         """A link change of the guest's (its values checked again here: only
