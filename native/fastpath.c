@@ -512,6 +512,28 @@ static int open_parent(int root, const char *rel, const char **name)
 	return sn_openat2(root, parent, O_PATH_ | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_CONFINED);
 }
 
+enum { NAME_UNLINK, NAME_MKDIR, NAME_SYMLINK };
+
+/* One name of entry at's backing removed (unlinkat's flags in arg), made a
+ * directory (its mode in arg) or a symlink to target, in rel's parent opened
+ * confined below the backing's root (Mount.open_parent); the overlay is
+ * told of the change, as its _changed.  0 or -errno. */
+static long on_name(int at, const char *rel, int op, unsigned arg, const char *target)
+{
+	struct sn_table *t = sn_current;
+	const char *name;
+	long v = open_parent(t->m[at].fd, rel, &name);
+	if (v >= 0) {
+		int pfd = (int)v;
+		int failed = op == NAME_UNLINK ? unlinkat(pfd, name, (int)arg)
+			: op == NAME_MKDIR ? mkdirat(pfd, name, arg) : symlinkat(target, pfd, name);
+		v = failed ? -errno : 0;
+		close(pfd);
+	}
+	if (t->m[at].kind == SN_MOUNT_UPPER) sn_table_overlay_changed(t);
+	return v;
+}
+
 /* A name to make, as _create_target reads it: *dotted when its last name
  * is "." or ".." (or it is "/": a directory that must be there), else the
  * path loses its trailing "/"s, in place, and *slashed says it had some (a
@@ -581,14 +603,7 @@ static int remove_name(int tid, sn_regs *r)
 	if (at < 0) return 0;
 	/* a name goes: the walk's memo of symlinks may name it (linkcache.py) */
 	sn_table_clear_links(t);
-	const char *name;
-	long v = open_parent(t->m[at].fd, walk.rel, &name);
-	if (v >= 0) {
-		int pfd = (int)v;
-		v = unlinkat(pfd, name, flags) ? -errno : 0;
-		close(pfd);
-	}
-	if (t->m[at].kind == SN_MOUNT_UPPER) sn_table_overlay_changed(t);   /* as the overlay's _changed */
+	long v = on_name(at, walk.rel, NAME_UNLINK, (unsigned)flags, NULL);
 	sn_host_forget();              /* a directory may be gone: its memo with it */
 	sn_answer(tid, r, v);
 	return 1;
@@ -640,18 +655,9 @@ static int make_dir(int tid, sn_regs *r)
 	 * mkdir("./")) is a directory that must be there: EEXIST */
 	int answered, at = new_name(tid, r, dirfd, given, 1, &answered);
 	if (at < 0) return answered;
-	struct sn_table *t = sn_current;
 	int umask = guest_umask(tid);
 	if (umask < 0) return 0;
-	const char *name;
-	long v = open_parent(t->m[at].fd, walk.rel, &name);
-	if (v >= 0) {
-		int pfd = (int)v;
-		v = mkdirat(pfd, name, mode & 07777 & ~(uint32_t)umask) ? -errno : 0;
-		close(pfd);
-	}
-	if (t->m[at].kind == SN_MOUNT_UPPER) sn_table_overlay_changed(t);   /* as the overlay's _changed */
-	sn_answer(tid, r, v);
+	sn_answer(tid, r, on_name(at, walk.rel, NAME_MKDIR, mode & 07777 & ~(uint32_t)umask, NULL));
 	return 1;
 }
 
@@ -858,16 +864,7 @@ static int make_symlink(int tid, sn_regs *r)
 	if (sn_read_string(tid, path_addr, given, sizeof given) <= 0) return 0;
 	int answered, at = new_name(tid, r, dirfd, given, 0, &answered);
 	if (at < 0) return answered;
-	struct sn_table *t = sn_current;
-	const char *name;
-	long v = open_parent(t->m[at].fd, walk.rel, &name);
-	if (v >= 0) {
-		int pfd = (int)v;
-		v = symlinkat(target, pfd, name) ? -errno : 0;
-		close(pfd);
-	}
-	if (t->m[at].kind == SN_MOUNT_UPPER) sn_table_overlay_changed(t);   /* as the overlay's _changed */
-	sn_answer(tid, r, v);
+	sn_answer(tid, r, on_name(at, walk.rel, NAME_SYMLINK, 0, target));
 	return 1;
 }
 
