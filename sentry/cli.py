@@ -239,10 +239,6 @@ def is_sandbox_run(argv):
 
 def main(argv=None):
     as_program = argv is None
-    if as_program:
-        # no collection while sentry sets up: what it makes lives on (a
-        # sandbox's run freezes it and collects again: sandbox/start.py)
-        gc.disable()
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         opts, command, rest = parse_globals(argv)
@@ -261,6 +257,10 @@ def main(argv=None):
             extra += ["--log", opts["log"]]
         if opts["debug"]:
             extra.append("--debug")
+        if as_program:
+            # no collection while the sandbox is set up: what it makes lives
+            # on (sandbox/start.py freezes it and collects again)
+            gc.disable()
         code = sandbox_run(["run"] + extra + rest)
         if as_program:
             _exit_now(code)
