@@ -25,6 +25,7 @@ CASES = {
     "fork_wait": "new process + tracer auto-attach",
     "fork_exec_wait": "fork + execve of a static binary",
     "pipe_pingpong": "1-byte round trip between two processes",
+    "kill_probe": "kill(child, 0): a signal's pid translation (the kill family)",
     # loopback TCP: the host's loopback natively, the sandbox's own (a private
     # network namespace) under sentry
     "tcp_pingpong": "1-byte round trip over loopback TCP between two processes (TCP_NODELAY)",

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from . import podmanenv
+from . import podmanenv, runners
 
 
 def _runtimes(top, python, others):
@@ -70,19 +70,9 @@ def _cycle(cmd, root, bundle, n):
             _timed(base + ["delete", "--force", cid], bundle))
 
 
-def _compile(python, repo):
-    """Byte-compile sentry as an installation has it: every runtime command
-    is a new interpreter, and a module without its .pyc (PYTHONDONTWRITEBYTECODE
-    set, as on these machines) is compiled again at every import (~6 ms for
-    sentry/oci/commands.py alone)."""
-    for d in ("sentry", "syscalls"):
-        subprocess.run([python or sys.executable, "-m", "compileall", "-q", os.path.join(repo, d)],
-                       check=True, env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
-
-
 def run(rounds, python, others=()):
     for repo in [podmanenv.REPO_ROOT] + [r for _, r in others]:
-        _compile(python, repo)
+        runners.byte_compile(python, repo)
     top = tempfile.mkdtemp(prefix="sentry-bench-oci-", dir="/var/tmp")
     try:
         rootfs = podmanenv.busybox_rootfs(os.path.join(top, "rootfs"))

@@ -7,6 +7,7 @@ runner that is missing or fails on /bin/true is reported as unavailable
 
 import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass, field
 
@@ -67,6 +68,17 @@ def floor_allow_file(build_dir):
 # The default root hides /root and /home (sentry/fsimpl/hidden.py), where a
 # pyenv or virtualenv interpreter the workloads run may live.
 _EXPOSE_PY = ["--expose", os.path.realpath(sys.base_prefix)]
+
+
+def byte_compile(python, repo):
+    """Byte-compile a checkout's sentry as an installation has it: every run
+    is a new interpreter, and a module without its .pyc (PYTHONDONTWRITEBYTECODE
+    set, as on these machines) is compiled again at every import (a run of
+    /bin/true took ~400 ms instead of ~100 that way)."""
+    for d in ("sentry", "syscalls"):
+        subprocess.run([python or sys.executable, "-m", "compileall", "-q", os.path.join(repo, d)],
+                       check=True, stdout=subprocess.DEVNULL,
+                       env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
 
 
 def all_runners(built, sentry_python=None, sentry_base=None):

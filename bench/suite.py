@@ -51,6 +51,14 @@ def run(opts):
         workloads.setup(workdir)
         micro.setup(workdir)
         chosen = runners.select(runners.all_runners(built, opts.sentry_python, opts.sentry_base), opts.runners)
+        # every sentry runner's run is a new interpreter: its modules compiled first
+        sentries = {r.name for r in chosen if r.name.startswith("sentry")}
+        if sentries - {"sentry-py", "sentry-base"}:
+            runners.byte_compile(None, runners.REPO_ROOT)
+        if "sentry-py" in sentries:
+            runners.byte_compile(opts.sentry_python, runners.REPO_ROOT)
+        if "sentry-base" in sentries:
+            runners.byte_compile(None, opts.sentry_base)
         for r in chosen:
             runners.probe(r, built["launch"], workdir)
             _log(f"runner {r.name}: " + ("ok" if r.available else f"unavailable ({r.reason})"))

@@ -8,9 +8,10 @@
  * that need not be copied up first (changes, and directories of the lower
  * layer, which Python copies up before the guest sees them, go to Python),
  * an allowed node of /dev; and an open that creates a file, a mkdir, a
- * link, a rename of a file, an unlink or rmdir, where nothing need be
- * prepared for it (create_open, make_dir, link_name, rename_name,
- * remove_name).  Anything else returns 0 and goes to Python.
+ * link, a symlink, a rename of a file, an unlink or rmdir, where nothing
+ * need be prepared for it (create_open, make_dir, link_name, make_symlink,
+ * rename_name, remove_name); a readlink (read_link) and getcwd (get_cwd).
+ * Anything else returns 0 and goes to Python.
  * fchmod, fchown and futimens on a guest fd are answered here too, on the
  * Sentry's duplicate of the fd (below).
  */
@@ -38,6 +39,7 @@
 #define RESOLVE_CONFINED (0x08 | 0x04)      /* RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS */
 #define AT_SYMLINK_NOFOLLOW_ 0x100
 #define AT_EMPTY_PATH_ 0x1000
+#define AT_EACCESS_ 0x200
 #define AT_NO_AUTOMOUNT_ 0x800
 
 extern struct sn_table *sn_current;
@@ -137,7 +139,19 @@ static struct sn_walk walk;    /* the tracer is one thread */
  * Python serves, or an overlay directory not yet copied up).  With
  * must_exist 0, a last name that is not there (its parent is) is ABSENT,
  * *m the entry it would be made in and walk.rel its path there. */
+static int lookup_as(const char *start, const char *path, int follow, int must_exist, int identity,
+		     struct sn_mount **m);
+
 static int fast_lookup(const char *start, const char *path, int follow, int must_exist, struct sn_mount **m)
+{
+	return lookup_as(start, path, follow, must_exist, 1, m);
+}
+
+/* identity 0: the call gives the guest nothing of the file's identity (no
+ * stat, no fd: readlink), so a directory of an overlay's lower layer need
+ * not be copied up first (lookup()'s expose, which only identity asks for) */
+static int lookup_as(const char *start, const char *path, int follow, int must_exist, int identity,
+		     struct sn_mount **m)
 {
 	struct sn_table *t = sn_current;
 	if (!t) return DECLINE;
@@ -151,7 +165,7 @@ static int fast_lookup(const char *start, const char *path, int follow, int must
 	if (walk.fd < 0) return DECLINE;
 	const struct stat *st = (const struct stat *)walk.st;
 	int plain = (*m)->fast
-		&& !((*m)->kind == SN_MOUNT_LOWER && S_ISDIR(st->st_mode))
+		&& !(identity && (*m)->kind == SN_MOUNT_LOWER && S_ISDIR(st->st_mode))
 		&& !((*m)->kind == SN_MOUNT_DEV && strcmp(walk.rel, ".") && !sn_dev_name_in(t->fast_dev_names, walk.rel));
 	if (!plain) {
 		close(walk.fd);
@@ -498,6 +512,28 @@ static int open_parent(int root, const char *rel, const char **name)
 	return sn_openat2(root, parent, O_PATH_ | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_CONFINED);
 }
 
+enum { NAME_UNLINK, NAME_MKDIR, NAME_SYMLINK };
+
+/* One name of entry at's backing removed (unlinkat's flags in arg), made a
+ * directory (its mode in arg) or a symlink to target, in rel's parent opened
+ * confined below the backing's root (Mount.open_parent); the overlay is
+ * told of the change, as its _changed.  0 or -errno. */
+static long on_name(int at, const char *rel, int op, unsigned arg, const char *target)
+{
+	struct sn_table *t = sn_current;
+	const char *name;
+	long v = open_parent(t->m[at].fd, rel, &name);
+	if (v >= 0) {
+		int pfd = (int)v;
+		int failed = op == NAME_UNLINK ? unlinkat(pfd, name, (int)arg)
+			: op == NAME_MKDIR ? mkdirat(pfd, name, arg) : symlinkat(target, pfd, name);
+		v = failed ? -errno : 0;
+		close(pfd);
+	}
+	if (t->m[at].kind == SN_MOUNT_UPPER) sn_table_overlay_changed(t);
+	return v;
+}
+
 /* A name to make, as _create_target reads it: *dotted when its last name
  * is "." or ".." (or it is "/": a directory that must be there), else the
  * path loses its trailing "/"s, in place, and *slashed says it had some (a
@@ -567,14 +603,7 @@ static int remove_name(int tid, sn_regs *r)
 	if (at < 0) return 0;
 	/* a name goes: the walk's memo of symlinks may name it (linkcache.py) */
 	sn_table_clear_links(t);
-	const char *name;
-	long v = open_parent(t->m[at].fd, walk.rel, &name);
-	if (v >= 0) {
-		int pfd = (int)v;
-		v = unlinkat(pfd, name, flags) ? -errno : 0;
-		close(pfd);
-	}
-	if (t->m[at].kind == SN_MOUNT_UPPER) sn_table_overlay_changed(t);   /* as the overlay's _changed */
+	long v = on_name(at, walk.rel, NAME_UNLINK, (unsigned)flags, NULL);
 	sn_host_forget();              /* a directory may be gone: its memo with it */
 	sn_answer(tid, r, v);
 	return 1;
@@ -626,18 +655,9 @@ static int make_dir(int tid, sn_regs *r)
 	 * mkdir("./")) is a directory that must be there: EEXIST */
 	int answered, at = new_name(tid, r, dirfd, given, 1, &answered);
 	if (at < 0) return answered;
-	struct sn_table *t = sn_current;
 	int umask = guest_umask(tid);
 	if (umask < 0) return 0;
-	const char *name;
-	long v = open_parent(t->m[at].fd, walk.rel, &name);
-	if (v >= 0) {
-		int pfd = (int)v;
-		v = mkdirat(pfd, name, mode & 07777 & ~(uint32_t)umask) ? -errno : 0;
-		close(pfd);
-	}
-	if (t->m[at].kind == SN_MOUNT_UPPER) sn_table_overlay_changed(t);   /* as the overlay's _changed */
-	sn_answer(tid, r, v);
+	sn_answer(tid, r, on_name(at, walk.rel, NAME_MKDIR, mode & 07777 & ~(uint32_t)umask, NULL));
 	return 1;
 }
 
@@ -779,6 +799,88 @@ static int rename_name(int tid, sn_regs *r)
 	return 1;
 }
 
+/* ---- reading a symlink, making one, the cwd ------------------------------------
+ *
+ * readlink and readlinkat, as syscalls/path.py _readlink reads them: the
+ * walk finds the name (a final symlink not followed: lookup(follow=False),
+ * which exposes nothing, so a directory of the lower layer is EINVAL as
+ * any directory is) and its target is read from the walk's own
+ * O_PATH|O_NOFOLLOW fd on the link, never from a name looked up again.
+ * Declined: a size <= 0 (EINVAL first, as Linux), an empty path (an fd's
+ * own link, or ENOENT), what the walk leaves to Python (/proc's magic
+ * links, /dev's, a hidden stand-in). */
+static int read_link(int tid, sn_regs *r)
+{
+	int dirfd = -100;
+	uint64_t path_addr = r->rdi, buf = r->rsi;
+	int size = (int)r->rdx;        /* readlink's bufsiz is an int */
+	if (r->orig_rax == SYS_readlinkat) {
+		dirfd = (int)r->rdi;
+		path_addr = r->rsi;
+		buf = r->rdx;
+		size = (int)r->r10;
+	}
+	if (size <= 0) return 0;
+	char given[PATH_MAX_], start[PATH_MAX_], target[PATH_MAX_];
+	if (sn_read_string(tid, path_addr, given, sizeof given) <= 0) return 0;
+	if (start_dir(tid, dirfd, given, start, sizeof start)) return 0;
+	struct sn_mount *m;
+	int fd = lookup_as(start, given, 0, 1, 0, &m);
+	if (fd == DECLINE) return 0;
+	if (fd < 0) {
+		if (fd != -ENOENT && fd != -ENOTDIR) return 0;
+		sn_answer(tid, r, fd);
+		return 1;
+	}
+	long v = -EINVAL;
+	if (S_ISLNK(((const struct stat *)walk.st)->st_mode)) {
+		ssize_t n = readlinkat(fd, "", target, sizeof target);
+		v = n < 0 ? -errno : n < size ? n : size;
+		if (v > 0 && !write_guest(tid, buf, target, (size_t)v)) v = -EFAULT;
+	}
+	close(fd);
+	sn_answer(tid, r, v);
+	return 1;
+}
+
+/* symlink and symlinkat, as _symlink makes them: the new name found as
+ * _create_target finds it (new_name: EEXIST, ENOENT after a "/"), in a
+ * backing with nothing to prepare, made by the Sentry in its parent opened
+ * confined below that backing's root.  The target is only bytes the link
+ * holds; the walk resolves it inside the sandbox whenever it is followed.
+ * Declined: an empty or unreadable target (ENOENT, EFAULT: Python's), a
+ * task whose new names must be given other ids (owner.adopt_name). */
+static int make_symlink(int tid, sn_regs *r)
+{
+	int dirfd = -100;
+	uint64_t target_addr = r->rdi, path_addr = r->rsi;
+	if (r->orig_rax == SYS_symlinkat) {
+		dirfd = (int)r->rsi;
+		path_addr = r->rdx;
+	}
+	if (sn_ident_foreign_creator(tid)) return 0;
+	char target[PATH_MAX_], given[PATH_MAX_];
+	if (sn_read_string(tid, target_addr, target, sizeof target) <= 0) return 0;
+	if (sn_read_string(tid, path_addr, given, sizeof given) <= 0) return 0;
+	int answered, at = new_name(tid, r, dirfd, given, 0, &answered);
+	if (at < 0) return answered;
+	sn_answer(tid, r, on_name(at, walk.rel, NAME_SYMLINK, 0, target));
+	return 1;
+}
+
+/* getcwd, as sys_getcwd answers it: the kernel's cwd mapped back into the
+ * sandbox (start_dir's own mapping); a deleted cwd, or one outside every
+ * mount, is Python's (ENOENT). */
+static int get_cwd(int tid, sn_regs *r)
+{
+	char spath[PATH_MAX_];
+	if (start_dir(tid, -100, "", spath, sizeof spath)) return 0;
+	size_t len = strlen(spath) + 1;
+	long v = r->rsi < len ? -ERANGE : write_guest(tid, r->rdi, spath, len) ? (long)len : -EFAULT;
+	sn_answer(tid, r, v);
+	return 1;
+}
+
 /* Returns 1 when the seccomp stop was answered here. */
 int sn_fast_path(int tid, sn_regs *r)
 {
@@ -789,10 +891,17 @@ int sn_fast_path(int tid, sn_regs *r)
 	int making = r->orig_rax == SYS_mkdir || r->orig_rax == SYS_mkdirat;
 	int linking = r->orig_rax == SYS_link || r->orig_rax == SYS_linkat;
 	int renaming = r->orig_rax == SYS_rename || r->orig_rax == SYS_renameat || r->orig_rax == SYS_renameat2;
-	if (kind < 0 && !fdcall && !removal && !making && !linking && !renaming) return 0;
+	/* the cwd's name: no permission is checked, whoever asks (a chrooted
+	 * task's is named from its root, in Python) */
+	if (r->orig_rax == SYS_getcwd) return sn_ident_chrooted(tid) ? 0 : get_cwd(tid, r);
+	int reading = r->orig_rax == SYS_readlink || r->orig_rax == SYS_readlinkat;
+	int symlinking = r->orig_rax == SYS_symlink || r->orig_rax == SYS_symlinkat;
+	if (kind < 0 && !fdcall && !removal && !making && !linking && !renaming && !reading && !symlinking) return 0;
 	/* a guest that dropped root: Python checks permissions as its ids; a
 	 * chrooted one: Python resolves from its root */
 	if (sn_ident_checks_files(tid) || sn_ident_chrooted(tid)) return 0;
+	if (reading) return read_link(tid, r);
+	if (symlinking) return make_symlink(tid, r);
 	if (fdcall) return attrs(tid, r);
 	if (removal) return remove_name(tid, r);
 	if (making) return make_dir(tid, r);
@@ -826,8 +935,12 @@ int sn_fast_path(int tid, sn_regs *r)
 		if ((uint32_t)r->rdx & ~7u) return 0;
 		path_addr = r->rsi; break;
 	case FACCESSAT2:
+		/* AT_EACCESS: effective ids instead of real, which only a task that
+		 * checks files tells apart (declined above), as _access's
+		 * permission.check; AT_EMPTY_PATH and the rest are Python's */
 		path_addr = r->rsi;
-		if ((uint32_t)r->r10 || ((uint32_t)r->rdx & ~7u)) return 0;
+		if (((uint32_t)r->r10 & ~(AT_EACCESS_ | AT_SYMLINK_NOFOLLOW_)) || ((uint32_t)r->rdx & ~7u)) return 0;
+		follow = !((uint32_t)r->r10 & AT_SYMLINK_NOFOLLOW_);
 		break;
 	case OPENAT:
 		path_addr = r->rsi; flags = (uint32_t)r->rdx; break;

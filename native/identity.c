@@ -7,42 +7,74 @@
  * one row per task here, current at every change (sentry/kernel/publish.py
  * publishes it), and a task without a row goes to Python, which knows it too.
  * Calls that return a host pid (fork's parent, wait4, set_tid_address) run
- * and have their result translated at their syscall-exit stop, here too.
+ * and have their result translated at their syscall-exit stop, here too;
+ * the kill family's targets are translated on the way in (signal_call).
  * A process's row outlives it until it is reaped: wait4 names zombies.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include "tracer.h"
 #include "tidtable.h"
 
 #define IDENT_TABLE 16384
 /* exit_pid: the call in progress returns a host pid, to be given back as
- * the sandbox's at its syscall-exit stop (fork, wait4, set_tid_address) */
-static struct { int tid; int exit_pid; sn_ident id; } rows[IDENT_TABLE];
+ * the sandbox's at its syscall-exit stop (fork, wait4, set_tid_address);
+ * restore: the call in progress was given host pids in rdi and rsi, and
+ * gets the guest's own back there at that stop (kill, tkill, tgkill) */
+static struct { int tid; int exit_pid; int restore; uint64_t rdi, rsi; sn_ident id; } rows[IDENT_TABLE];
+/* The sandbox's name of each row's task -> its host tid (the kill family
+ * names its target so); a row's name goes with its row. */
+static struct { int vtid; int tid; } names[IDENT_TABLE];
 
 static int row_index(int tid)
 {
 	return tid_find(rows, sizeof rows[0], IDENT_TABLE, tid);
 }
 
+static void name_drop(int vtid, int tid)
+{
+	int k = vtid > 0 ? tid_find(names, sizeof names[0], IDENT_TABLE, vtid) : -1;
+	if (k >= 0 && names[k].tid == tid) names[k].vtid = -1;     /* tombstone */
+}
+
+static void name_put(int vtid, int tid)
+{
+	if (vtid <= 0) return;
+	int k = tid_find(names, sizeof names[0], IDENT_TABLE, vtid);
+	if (k < 0) k = tid_claim(names, sizeof names[0], IDENT_TABLE, vtid);
+	if (k >= 0) names[k].tid = tid;
+}
+
 void sn_set_ident(int tid, const sn_ident *id)
 {
 	int i = row_index(tid);
-	if (i >= 0 && id) { rows[i].id = *id; return; }
+	if (i >= 0 && id) {
+		if (rows[i].id.vtid != id->vtid) name_drop(rows[i].id.vtid, tid);
+		rows[i].id = *id;
+		name_put(id->vtid, tid);
+		return;
+	}
 	if (i >= 0) {
-		rows[i].exit_pid = 0;
+		name_drop(rows[i].id.vtid, tid);
+		rows[i].exit_pid = rows[i].restore = 0;
 		rows[i].tid = -1;               /* tombstone */
 	}
 	if (!id) return;
 	i = tid_claim(rows, sizeof rows[0], IDENT_TABLE, tid);
 	if (i >= 0) {                       /* full: this task's calls go to Python */
-		rows[i].exit_pid = 0;
+		rows[i].exit_pid = rows[i].restore = 0;
 		rows[i].id = *id;
+		name_put(id->vtid, tid);
 	}
 }
 
@@ -89,7 +121,7 @@ int sn_ident_chown_any(int tid)
 int sn_exit_pending(int tid)
 {
 	int i = row_index(tid);
-	return i >= 0 && rows[i].exit_pid;
+	return i >= 0 && (rows[i].exit_pid || rows[i].restore);
 }
 
 /* Python asks for the exit of the call in progress (a fork it saw). */
@@ -132,6 +164,14 @@ void sn_mark_core_dump(int tid, uint64_t addr)
 int sn_ident_exit(int tid, sn_regs *r)
 {
 	int i = row_index(tid);
+	if (i >= 0 && rows[i].restore) {
+		rows[i].restore = 0;
+		r->rdi = rows[i].rdi;
+		r->rsi = rows[i].rsi;
+		ptrace(PTRACE_SETREGS, tid, 0, r);
+		ptrace(PTRACE_CONT, tid, 0, 0);
+		return 1;
+	}
 	if (i < 0 || !rows[i].exit_pid) return 0;
 	rows[i].exit_pid = 0;
 	long result = (long)r->rax;
@@ -146,6 +186,79 @@ int sn_ident_exit(int tid, sn_regs *r)
 	return 1;
 }
 
+/* ---- the kill family ------------------------------------------------------------
+ *
+ * kill(pid > 0), tkill and tgkill, as syscalls/signal.py sys_kill, sys_tkill
+ * and sys_tgkill rewrite them: the guest's pids become the host's (its
+ * registers given back at the syscall-exit stop, as Python's Rewrite(restore)
+ * does: a host pid never stays in them), and the kernel signals, in the
+ * guest's own context.  Only a target that is a live task the Sentry traces
+ * now (TracerPid), so a row kept for a zombie or a reaped task (exit.py)
+ * never names a host pid that may have been given to another process.
+ * Declined, to Python: a bad signal (EINVAL), a name without a row (ESRCH,
+ * zombies), the sandbox's init as target (it drops what it has no handler
+ * for), a sender whose uids do not match the target's (CAP_KILL, SIGCONT
+ * within a session, EPERM), tgkill's pair of another process (ESRCH). */
+
+static int traced_by_me(int tid)
+{
+	char p[64], buf[512];
+	snprintf(p, sizeof p, "/proc/%d/status", tid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);     /* TracerPid is the 8th line */
+	close(fd);
+	if (n <= 0) return 0;
+	buf[n] = 0;
+	char *t = strstr(buf, "\nTracerPid:\t");
+	return t && strtol(t + 12, NULL, 10) == getpid();
+}
+
+static int row_named(int vtid)
+{
+	int k = vtid > 0 ? tid_find(names, sizeof names[0], IDENT_TABLE, vtid) : -1;
+	return k >= 0 ? row_index(names[k].tid) : -1;
+}
+
+static int may_signal(const sn_ident *me, const sn_ident *t)
+{
+	return me->vpid == t->vpid || me->euid == t->suid || me->euid == t->ruid
+		|| me->ruid == t->suid || me->ruid == t->ruid;
+}
+
+static int signal_call(int tid, sn_regs *r)
+{
+	int i = row_index(tid);
+	if (i < 0) return 0;
+	int tg = r->orig_rax == SYS_tgkill;
+	int named = tg ? (int)r->rsi : (int)r->rdi;
+	int sig = tg ? (int)r->rdx : (int)r->rsi;
+	if (sig < 0 || sig >= 65 || named <= 0) return 0;
+	int j = row_named(named);
+	if (j < 0) return 0;
+	const sn_ident *t = &rows[j].id;
+	if (t->vpid == 1 || !may_signal(&rows[i].id, t)) return 0;
+	uint64_t first = (uint64_t)rows[j].tid, second = r->rsi;
+	if (tg) {
+		int leader = row_named((int)r->rdi);
+		if ((int)r->rdi != t->vpid || leader < 0) return 0;
+		first = (uint64_t)rows[leader].tid;      /* the kernel checks the pair */
+		second = (uint64_t)rows[j].tid;
+	}
+	if (!traced_by_me(rows[j].tid)) return 0;
+	rows[i].restore = 1;
+	rows[i].rdi = r->rdi;
+	rows[i].rsi = r->rsi;
+	r->rdi = first;
+	r->rsi = second;
+	if (ptrace(PTRACE_SETREGS, tid, 0, r)) {
+		rows[i].restore = 0;
+		return 0;
+	}
+	ptrace(PTRACE_SYSCALL, tid, 0, 0);
+	return 1;
+}
+
 int sn_ident_answer(int tid, sn_regs *r)
 {
 	long v;
@@ -154,6 +267,8 @@ int sn_ident_answer(int tid, sn_regs *r)
 	case SYS_getuid: case SYS_geteuid: case SYS_getgid: case SYS_getegid:
 	case SYS_getresuid: case SYS_getresgid: case SYS_set_tid_address: case SYS_wait4:
 		break;
+	case SYS_kill: case SYS_tkill: case SYS_tgkill:
+		return signal_call(tid, r);
 	default:
 		return 0;
 	}

@@ -31,9 +31,12 @@ static uint64_t staging_base, staging_size;
 /* Syscalls the filter traps only so that their address range can be checked. */
 static unsigned char mm_check[SN_MAX_SYSCALL];
 static sn_counters counters;
-static uint64_t traps_by_nr[SN_MAX_SYSCALL];   /* seccomp stops per syscall, for --debug */
+/* seccomp stops per syscall, and those of them Python answered, for --debug:
+ * what the fast paths leave to Python is where the time goes */
+static uint64_t traps_by_nr[SN_MAX_SYSCALL], python_by_nr[SN_MAX_SYSCALL];
 
 uint64_t sn_traps_of(int nr) { return nr >= 0 && nr < SN_MAX_SYSCALL ? traps_by_nr[nr] : 0; }
+uint64_t sn_python_stops_of(int nr) { return nr >= 0 && nr < SN_MAX_SYSCALL ? python_by_nr[nr] : 0; }
 
 void sn_set_staging(uint64_t base, uint64_t size) { staging_base = base; staging_size = size; }
 void sn_set_mm_check(int nr, int on) { if (nr >= 0 && nr < SN_MAX_SYSCALL) mm_check[nr] = on; }
@@ -265,6 +268,7 @@ static int wait_stop(sn_event *ev)
 			ev->kind = SN_SYSCALL_EXIT;
 			if (sn_getregs(tid, &ev->regs)) { ev->kind = SN_GONE; return 0; }
 			if (sn_ident_exit(tid, &ev->regs)) continue;
+			counters.python_exit_stops++;
 			return 0;
 		}
 		if (event == PTRACE_EVENT_SECCOMP) {
@@ -272,6 +276,7 @@ static int wait_stop(sn_event *ev)
 			if (sn_getregs(tid, &ev->regs)) { ev->kind = SN_GONE; return 0; }
 			if (ev->regs.orig_rax < SN_MAX_SYSCALL) traps_by_nr[ev->regs.orig_rax]++;
 			if (fast_seccomp(tid, &ev->regs)) continue;
+			if (ev->regs.orig_rax < SN_MAX_SYSCALL) python_by_nr[ev->regs.orig_rax]++;
 			ev->kind = SN_SECCOMP;
 			return 0;
 		}
@@ -300,9 +305,11 @@ static int wait_stop(sn_event *ev)
 				break;
 			default: ev->kind = SN_OTHER_EVENT; break;
 			}
+			counters.python_other_stops++;
 			return 0;
 		}
 		ev->kind = SN_SIGNAL;
+		counters.python_other_stops++;
 		return 0;
 	}
 }

@@ -34,6 +34,7 @@ typedef struct {
 
 typedef struct {
 	uint64_t seccomp_stops, fast_allowed, fast_denied, killed_foreign, fast_paths;
+	uint64_t python_exit_stops, python_other_stops;   /* syscall-exit and other stops Python served */
 } sn_counters;
 
 /* One task's ids as the guest sees them (native/identity.c). */
@@ -52,6 +53,7 @@ void sn_set_mm_check(int nr, int on);
 void sn_set_statx_null(int ok);
 void sn_get_counters(sn_counters *out);
 uint64_t sn_traps_of(int nr);
+uint64_t sn_python_stops_of(int nr);
 long sn_ptrace(int req, int tid, uint64_t addr, uint64_t data);
 int sn_getregs(int tid, sn_regs *regs);
 int sn_setregs(int tid, const sn_regs *regs);

@@ -1,10 +1,12 @@
 """Names made and removed in C (native/fastpath.c): open(O_CREAT) of a new
 file (create_open), mkdir and mkdirat (make_dir), link and linkat
 (link_name), rename, renameat and renameat2 of what is not a directory
-(rename_name), unlink, unlinkat and rmdir (remove_name), when they need
-nothing of Python's, against Python's handlers (syscalls/file.py
-open_rewrite, syscalls/path.py _mkdir, _link, _rename and _unlink: --strace
-turns the fast path off)
+(rename_name), symlink and symlinkat (make_symlink), unlink, unlinkat and
+rmdir (remove_name), and what reads names: readlink and readlinkat
+(read_link), getcwd (get_cwd), when they need nothing of Python's, against
+Python's handlers (syscalls/file.py open_rewrite, syscalls/path.py _mkdir,
+_link, _rename, _symlink, _readlink, sys_getcwd and _unlink: --strace turns
+the fast path off)
 and against Linux: modes under umasks, O_EXCL, symlinks at the last name
 (dangling ones too), trailing slashes, "." and "..", ENAMETOOLONG,
 set-group-id directories, a process that setuid()s to uid 1000 (owner,
@@ -12,9 +14,9 @@ permissions, the sticky bit: Python's), a read-only mount, a hidden path,
 the overlay's upper layer, a directory it must copy up first and files and
 a directory of its lower layer.  And raced: threads swapping the directory
 for symlinks, the path string for one naming a host directory, and the
-dirfd for a read-only mount's, while others create and remove: no file
-ever lands outside the sandbox's writable tree or under a hidden path, and
-none there goes."""
+dirfd for a read-only mount's, while others create, remove and read
+links: no file ever lands outside the sandbox's writable tree or under a
+hidden path, none there goes, and no link under a hidden path is read."""
 import os
 import re
 import subprocess
@@ -158,7 +160,7 @@ def test_names_are_made_and_removed_in_c(prog, where):
     out = r.stdout.decode()
     assert r.returncode == 0, out + r.stderr.decode()
     calls = int(re.search(r"calls: (\d+)", out).group(1))
-    assert _fast_paths(r.stderr.decode()) >= calls == 4000, out
+    assert _fast_paths(r.stderr.decode()) >= calls == 6000, out
 
 
 @pytest.mark.parametrize("target", ["hidden", "ro", "lower"])
@@ -183,6 +185,9 @@ def test_names_racing_swaps(rootfs, prog, outside_tmp, target):
             "--", "/bin/fast_names", "race", "/tmp", host, "/ro", "2"]
         watched = [root + "/secret", ro]
     for w in watched:             # what a removal gone astray would take
+        # what a readlink gone astray would read: the hidden directory's link
+        os.symlink("hidden-target" if target == "hidden" and w == watched[0] else "shown-target",
+                   os.path.join(w, "secretlink"))
         for name in ["from-string"] + [f"by-fd{i}" for i in range(64)] + [f"f{i}" for i in range(64)] \
                 + [f"ln{i}" for i in range(64)] + [f"rn{i}" for i in range(64)]:
             with open(os.path.join(w, name), "w") as f:
@@ -197,3 +202,7 @@ def test_names_racing_swaps(rootfs, prog, outside_tmp, target):
     assert [_tree(w) for w in watched] == before, out
     made = int(re.search(r"race: created (\d+)", out).group(1))
     assert made > 0 and _fast_paths(r.stderr.decode()) > made // 4, out
+    # the read-only bind's link is the sandbox's to read, through the
+    # swapped fd; the hidden directory's never
+    hidden, shown = map(int, re.search(r"race: read hidden (\d+), shown (\d+)", out).groups())
+    assert hidden == 0 and shown > 0, out

@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -313,6 +314,30 @@ static void teardown_peer(struct ctx *c)
     reap(c->peer);
 }
 
+/* kill_probe: a child that waits for its end, signalled with 0 (is it there?) */
+static void setup_sleeper(struct ctx *c)
+{
+    c->peer = fork();
+    if (c->peer < 0)
+        die("fork sleeper");
+    if (c->peer == 0) {
+        for (;;)
+            pause();
+    }
+}
+
+static void op_kill_probe(struct ctx *c)
+{
+    if (kill(c->peer, 0) != 0)
+        die("kill");
+}
+
+static void teardown_sleeper(struct ctx *c)
+{
+    kill(c->peer, SIGKILL);
+    waitpid(c->peer, NULL, 0);     /* killed: not reap()'s clean exit */
+}
+
 /* ---- loopback TCP (the sandbox's own loopback under sentry) ---- */
 
 #define STREAM_CHUNK 65536
@@ -468,6 +493,7 @@ static const struct bench BENCHES[] = {
     {"fork_wait", op_fork_wait, NULL, NULL},
     {"fork_exec_wait", op_fork_exec, NULL, NULL},
     {"pipe_pingpong", op_pingpong, setup_peer, teardown_peer},
+    {"kill_probe", op_kill_probe, setup_sleeper, teardown_sleeper},
     {"tcp_pingpong", op_tcp_pingpong, setup_tcp_echo, teardown_tcp_peer},
     {"tcp_stream_64k", op_tcp_stream, setup_tcp_sink, teardown_tcp_peer},
     {"tcp_connect_accept", op_tcp_connect, setup_listener, teardown_listener},

@@ -111,7 +111,8 @@ def counters():
     c = ffi.new("sn_counters *")
     lib.sn_get_counters(c)
     return {k: getattr(c, k) for k in ("seccomp_stops", "fast_allowed", "fast_denied",
-                                       "killed_foreign", "fast_paths")}
+                                       "killed_foreign", "fast_paths", "python_exit_stops",
+                                       "python_other_stops")}
 
 
 def ffi_copy(regs):

@@ -33,6 +33,10 @@ CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWIPC = 0x00020000, 0x10000000,
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
 O_PATH = 0o10000000
+# fds one reply may carry (the kernel's SCM_MAX_FD is 253): a pool of
+# sockets comes in one round trip, not one each (the UDP relays' 64 round
+# trips were a few ms of every start-up)
+SOCKETS_MAX = 128
 
 class Unavailable(Exception):
     """No mount namespace can be had here (unprivileged user namespaces off)."""
@@ -122,8 +126,15 @@ class MountNamespace:
     def socket(self, family, kind, proto=0):
         """A new socket in the private network namespace (the Sentry's own
         connections into the sandbox: --publish)."""
-        (fd,) = self._request(op="socket", family=family, kind=kind, proto=proto)
+        (fd,) = self.sockets(family, kind, 1, proto)
         return fd
+
+    def sockets(self, family, kind, count, proto=0):
+        """count new sockets in the private network namespace, in one
+        request (a pool: the UDP relays'); at most SOCKETS_MAX."""
+        if not 0 < count <= SOCKETS_MAX:
+            raise ValueError(f"1 to {SOCKETS_MAX} sockets at a time")
+        return self._request(op="socket", family=family, kind=kind, proto=proto, count=count)
 
     def add_address(self, address):
         """Add address (a /32 or /128) to the sandbox's `lo`, before set-up
@@ -149,7 +160,7 @@ class MountNamespace:
 
     def _receive(self):
         """(reply, fds); None when the helper is gone."""
-        msg, fds, _, _ = socket.recv_fds(self.sock, 65536, 4)
+        msg, fds, _, _ = socket.recv_fds(self.sock, 65536, SOCKETS_MAX)
         if not msg:
             return None, fds
         return json.loads(msg), fds
@@ -278,8 +289,9 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
             elif req["op"] == "eth0" and net is not None:
                 net.add_eth0()
                 reply = {"interfaces": net.interfaces}
-            elif req["op"] == "socket":
-                out = [socket.socket(req["family"], req["kind"], req["proto"]).detach()]
+            elif req["op"] == "socket" and 0 < req.get("count", 1) <= SOCKETS_MAX:
+                for _ in range(req.get("count", 1)):
+                    out.append(socket.socket(req["family"], req["kind"], req["proto"]).detach())
             elif req["op"] == "bind":
                 _bind_in_view(fds[0], fds[1], bytes.fromhex(req["name"]), req["umask"], req["scratch"])
             else:
@@ -310,6 +322,32 @@ def _join_netns(path):
         os.close(fd)
     if e > 0:
         raise OSError(e, os.strerror(e), path)
+
+
+IFA_F_TENTATIVE = 0x40
+
+
+def _addresses_settled(name):
+    """Whether interface `name` of this namespace has its IPv6 addresses and
+    none is tentative (/proc/net/if_inet6: address, index, prefix, scope,
+    flags, name); True where it gets none (no IPv6, IPv6 off on it, no
+    link-local address made)."""
+    try:
+        with open("/proc/self/net/if_inet6") as f:
+            rows = [line.split() for line in f]
+    except FileNotFoundError:
+        return True
+    flags = [int(r[4], 16) for r in rows if len(r) == 6 and r[5] == name]
+    if not flags:
+        try:
+            with open(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6") as f:
+                off = f.read().strip() == "1"
+            with open(f"/proc/sys/net/ipv6/conf/{name}/addr_gen_mode") as f:
+                none = f.read().strip() == "1"          # IN6_ADDR_GEN_MODE_NONE
+        except OSError:
+            return True
+        return off or none
+    return not any(f & IFA_F_TENTATIVE for f in flags)
 
 
 def _enter(uid, gid, root, network=False):
@@ -447,6 +485,13 @@ class _Network:
             if self.rtnl.running("eth0"):
                 break
             time.sleep(0.01)
+        # with its carrier comes its link-local address, tentative until the
+        # kernel's address work has run (no DAD, but still a moment later):
+        # a guest that starts at once would see "tentative" in `ip addr`
+        for _ in range(1000):
+            if _addresses_settled("eth0"):
+                break
+            time.sleep(0.001)
 
     def set_link(self, index, up, mtu):
         """A link change of the guest's (its values checked again here: only

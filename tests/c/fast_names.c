@@ -1,6 +1,7 @@
-/* Names made, moved and removed: open(O_CREAT) of new files, mkdir,
- * mkdirat, link, linkat, rename, renameat, renameat2, unlink, unlinkat and
- * rmdir, with their errors -- what native/fastpath.c answers in C
+/* Names made, moved, read and removed: open(O_CREAT) of new files, mkdir,
+ * mkdirat, link, linkat, rename, renameat, renameat2, symlink, symlinkat,
+ * readlink, readlinkat, unlink, unlinkat and rmdir, and getcwd, with their
+ * errors -- what native/fastpath.c answers in C
  * (create_open, make_dir, link_name, rename_name, remove_name) and the cases
  * it leaves to Python.  Prints
  * one line per call (result, errno name) and the mode and owner of what was
@@ -18,8 +19,9 @@
  *
  *        fast_names loop DIR N
  *           creates N new files in DIR (O_CREAT|O_EXCL), links and unlinks
- *           each once more, renames it there and back, removes them, and
- *           makes and removes N directories; prints "calls: 8N"
+ *           each once more, renames it there and back, removes them, makes
+ *           and removes N directories, makes, reads and removes N symlinks
+ *           and asks for the cwd N times; prints "calls: 12N"
  *
  *        fast_names race DIR HOSTDIR FDDIR SECONDS
  *           threads create files below DIR/r while others swap DIR/r/sub
@@ -27,8 +29,11 @@
  *           read-only, or a hidden one), the path string in memory for one
  *           naming HOSTDIR, and the directory fd they create through for
  *           one on FDDIR (a read-only mount's directory, writable on the
- *           host), and remove what they made the same ways (files and
- *           directories); prints how many creations succeeded. */
+ *           host), and remove what they made the same ways (files,
+ *           directories, symlinks); and read the link "secretlink" through
+ *           the same swaps; prints how many creations succeeded and how
+ *           often a link whose target is "hidden-target" or "shown-target"
+ *           was read. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -293,6 +298,115 @@ static void renames(void)
 	close(d);
 }
 
+/* readlinkat into a buffer of `size` (any 64-bit value: the kernel reads
+ * an int), filled with '#' first: prints what came and the byte after it,
+ * which nothing may have written */
+static long readlink_(int dirfd, const char *path, unsigned long size)
+{
+	char buf[256];
+	memset(buf, '#', sizeof buf);
+	long n = syscall(SYS_readlinkat, dirfd, path, buf, size);
+	if (n >= 0) printf("  readlink %s: \"%.*s\" then '%c'\n", path, (int)n, buf, buf[n]);
+	return n;
+}
+
+/* symlink, symlinkat (make_symlink), readlink, readlinkat (read_link) and
+ * getcwd (get_cwd) */
+static void symlinks(void)
+{
+	T(symlink("f1", "s1"));
+	show("s1");
+	T(symlink("f1", "s1"));                            /* EEXIST */
+	T(symlink("x", "f1"));                             /* EEXIST: a file */
+	T(symlink("x", "d"));                              /* EEXIST: a directory */
+	T(symlink("x", "dangling"));                       /* EEXIST: a dangling link is there */
+	T(symlink("x", "s2/"));                            /* ENOENT */
+	T(symlink("x", "d/."));                            /* EEXIST */
+	T(symlink("x", "missing/s"));                      /* ENOENT */
+	T(symlink("x", "f1/s"));                           /* ENOTDIR */
+	T(symlink("", "s3"));                              /* ENOENT */
+	T(symlink("x", ""));                               /* ENOENT */
+	T(symlink("/abs/olute/../target", "d/s4"));
+	show("d/s4");
+	T(symlink("d", "sd"));
+	T(symlink("../f1", "sd/s5"));                      /* through a symlink */
+	show("d/s5");
+	char name[300], big[4200];
+	memset(name, 'n', 256);
+	name[256] = 0;
+	T(symlink("x", name));                             /* ENAMETOOLONG */
+	memset(big, 't', 4097);
+	big[4097] = 0;
+	T(symlink(big, "s6"));                             /* ENAMETOOLONG: the target */
+	big[4095] = 0;
+	T(symlink(big, "s6"));                             /* the longest target */
+	show("s6");
+	int d = open("d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	T(syscall(SYS_symlinkat, "../f1", d, "s7"));
+	show("d/s7");
+	T(syscall(SYS_symlinkat, "x", 987, "s8"));         /* EBADF */
+	T(syscall(SYS_symlinkat, "x", 0x100000000L | (unsigned)d, "s9"));   /* ints */
+	show("d/s9");
+
+	T(readlink_(AT_FDCWD, "s1", 100));
+	T(readlink_(AT_FDCWD, "s1", 1));                   /* cut */
+	T(readlink_(AT_FDCWD, "s1", 2));                   /* exactly */
+	T(readlink_(AT_FDCWD, "s1", 0));                   /* EINVAL */
+	T(readlink_(AT_FDCWD, "s1", 0xffffffffUL));        /* -1: EINVAL */
+	T(readlink_(AT_FDCWD, "s1", 0x100000010UL));       /* 16 */
+	T(readlink_(AT_FDCWD, "missing", 0));              /* EINVAL first */
+	T(readlink_(AT_FDCWD, "f1", 100));                 /* EINVAL */
+	T(readlink_(AT_FDCWD, "d", 100));                  /* EINVAL */
+	T(readlink_(AT_FDCWD, "d/", 100));                 /* EINVAL */
+	T(readlink_(AT_FDCWD, "s1/", 100));                /* ENOTDIR: followed to f1 */
+	T(readlink_(AT_FDCWD, "sd/", 100));                /* EINVAL: followed to d */
+	T(readlink_(AT_FDCWD, "sd/s5", 100));
+	T(readlink_(AT_FDCWD, "d/s4", 100));
+	T(readlink_(AT_FDCWD, "dangling", 100));
+	T(readlink_(AT_FDCWD, "loop", 100));
+	T(readlink_(AT_FDCWD, "missing", 100));            /* ENOENT */
+	T(readlink_(AT_FDCWD, "missing/x", 100));          /* ENOENT */
+	T(readlink_(AT_FDCWD, "f1/x", 100));               /* ENOTDIR */
+	T(readlink_(AT_FDCWD, "", 100));                   /* ENOENT */
+	T(readlink_(AT_FDCWD, name, 100));                 /* ENAMETOOLONG */
+	T(readlink_(AT_FDCWD, ".", 100));                  /* EINVAL */
+	T(readlink_(d, "s7", 100));
+	T(readlink_(d, "../s1", 100));
+	T(readlink_(987, "s7", 100));                      /* EBADF */
+	T(readlink_(0x100000000L | (unsigned)d, "s7", 100));   /* ints */
+	char buf[8192];
+	T(readlink("s6", buf, sizeof buf));                /* 4095 */
+	/* faccessat2's flags (effective ids, the link itself) */
+	T(syscall(SYS_faccessat2, AT_FDCWD, "s1", R_OK | W_OK, AT_EACCESS));
+	T(syscall(SYS_faccessat2, AT_FDCWD, "f1", X_OK, AT_EACCESS));           /* EACCES */
+	T(syscall(SYS_faccessat2, AT_FDCWD, "dangling", F_OK, AT_SYMLINK_NOFOLLOW));
+	T(syscall(SYS_faccessat2, AT_FDCWD, "dangling", F_OK, AT_EACCESS));    /* ENOENT: followed */
+	T(syscall(SYS_faccessat2, AT_FDCWD, "loop", X_OK, AT_SYMLINK_NOFOLLOW | AT_EACCESS));
+	T(syscall(SYS_faccessat2, AT_FDCWD, "loop", X_OK, AT_EACCESS));        /* ELOOP */
+	T(syscall(SYS_faccessat2, AT_FDCWD, "missing", F_OK, AT_EACCESS));     /* ENOENT */
+	T(syscall(SYS_faccessat2, AT_FDCWD, "f1", 8, AT_EACCESS));              /* EINVAL */
+	T(syscall(SYS_faccessat2, AT_FDCWD, "f1", F_OK, 0x400));                /* EINVAL */
+	T(syscall(SYS_faccessat2, d, "s7", R_OK, AT_EACCESS | 0x100000000L)); /* ints */
+	T(syscall(SYS_readlink, "s1", (char *)8, 100));    /* EFAULT */
+	T(syscall(SYS_readlink, (char *)8, buf, 100));     /* EFAULT */
+	T(syscall(SYS_readlink, "s1", buf, 0x100000004UL));   /* 4 */
+
+	/* the cwd, named relative to where the program started (DIR's own
+	 * name differs between Linux and the sandbox) */
+	char base[4096], here[4096];
+	long n = syscall(SYS_getcwd, base, sizeof base);
+	T(fchdir(d));
+	long m = syscall(SYS_getcwd, here, sizeof here);
+	printf("getcwd in d: %s\n", n > 0 && m == n + 2 && !strncmp(here, base, n - 1) && !strcmp(here + n - 1, "/d")
+	       ? "DIR/d" : here);
+	T(syscall(SYS_getcwd, here, m) == m);
+	T(syscall(SYS_getcwd, here, m - 1));               /* ERANGE */
+	T(syscall(SYS_getcwd, here, 0));                   /* ERANGE */
+	T(syscall(SYS_getcwd, (char *)8, sizeof here));    /* EFAULT */
+	T(chdir(".."));
+	close(d);
+}
+
 static long unlinkat_(int dirfd, const char *path, int flags)
 {
 	return syscall(SYS_unlinkat, dirfd, path, flags);
@@ -389,6 +503,12 @@ static void dropped(void)
 	T(mkdir("sg/mydir", 0777));
 	show("sg/mydir");
 	T(rmdir("open/mydir"));
+	T(syscall(SYS_faccessat2, AT_FDCWD, "f1", R_OK, AT_EACCESS));          /* root's 0640: EACCES */
+	T(symlink("x", "shut/mysym"));                     /* EACCES */
+	T(symlink("x", "open/mysym"));
+	show("open/mysym");
+	T(readlink_(AT_FDCWD, "open/mysym", 100));
+	T(unlink("open/mysym"));
 }
 
 /* ---- the race ---------------------------------------------------------------- */
@@ -396,7 +516,8 @@ static void dropped(void)
 static volatile int stop;
 static char *host_dir;
 static char racy[4096];        /* a path the kernel would read, changed under it */
-static int made;
+static char racy_link[4096];   /* the same, for readlink */
+static int made, hidden_read, shown_read;
 
 static void *swap_links(void *arg)
 {
@@ -415,11 +536,14 @@ static void *swap_links(void *arg)
 static void *swap_string(void *arg)
 {
 	(void)arg;
-	char host[4096];
+	char host[4096], link[4096];
 	snprintf(host, sizeof host, "%s/from-string", host_dir);
+	snprintf(link, sizeof link, "%s/secretlink", host_dir);
 	while (!stop) {
 		strcpy(racy, host);
+		strcpy(racy_link, link);
 		strcpy(racy, "r/sub/from-string");
+		strcpy(racy_link, "r/sub/secretlink");
 	}
 	return NULL;
 }
@@ -468,6 +592,25 @@ static void *create(void *arg)
 		fd = openat(fds[0], p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 		if (fd >= 0) { close(fd); __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED); }
 		unlinkat(fds[0], p, 0);          /* through the swapped fd too */
+		snprintf(p, sizeof p, "sl%d", i % 64);
+		if (symlinkat("t", fds[0], p) == 0) __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED);
+		unlinkat(fds[0], p, 0);
+		snprintf(q, sizeof q, "r/sub/sl%d", i % 64);
+		if (symlink("t", q) == 0) __atomic_add_fetch(&made, 1, __ATOMIC_RELAXED);
+		unlink(q);
+		symlink("t", racy);
+		unlink(racy);
+		/* the host directories' links: a hidden one's must never be read */
+		char buf[64];
+		long n[3] = { readlink("r/sub/secretlink", buf, 16),
+			      readlinkat(fds[0], "secretlink", buf + 16, 16),
+			      readlink(racy_link, buf + 32, 16) };
+		for (int k = 0; k < 3; k++) {
+			if (n[k] == 13 && !memcmp(buf + 16 * k, "hidden-target", 13))
+				__atomic_add_fetch(&hidden_read, 1, __ATOMIC_RELAXED);
+			if (n[k] == 12 && !memcmp(buf + 16 * k, "shown-target", 12))
+				__atomic_add_fetch(&shown_read, 1, __ATOMIC_RELAXED);
+		}
 	}
 	return NULL;
 }
@@ -480,6 +623,7 @@ static int race(const char *dir, const char *host, const char *fddir, int second
 		return 1;
 	}
 	strcpy(racy, "r/sub/from-string");
+	strcpy(racy_link, "r/sub/secretlink");
 	int fds[3] = { 900, open("r/sub", O_RDONLY | O_DIRECTORY | O_CLOEXEC),
 		       open(fddir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) };
 	if (fds[1] < 0 || fds[2] < 0 || dup2(fds[1], fds[0]) < 0) { perror("race fds"); return 1; }
@@ -493,6 +637,7 @@ static int race(const char *dir, const char *host, const char *fddir, int second
 	stop = 1;
 	for (int i = 0; i < 6; i++) pthread_join(t[i], NULL);
 	printf("race: created %d\n", made);
+	printf("race: read hidden %d, shown %d\n", hidden_read, shown_read);
 	return 0;
 }
 
@@ -513,8 +658,11 @@ static int loop(const char *dir, int n)
 		if (rename(p, q) || rename(q, p)) { perror(q); return 1; }
 		if (unlink(p)) { perror(p); return 1; }
 		if (mkdir(p, 0755) || rmdir(p)) { perror(p); return 1; }
+		char buf[64];
+		if (symlink("target", q) || readlink(q, buf, sizeof buf) != 6 || unlink(q)) { perror(q); return 1; }
+		if (!getcwd(buf, sizeof buf)) { perror("getcwd"); return 1; }
 	}
-	printf("calls: %d\n", 8 * n);
+	printf("calls: %d\n", 12 * n);
 	return 0;
 }
 
@@ -534,6 +682,7 @@ int main(int argc, char **argv)
 	directories();
 	links();
 	renames();
+	symlinks();
 	removals();
 	if (argc > 4) {
 		char p[4096];
@@ -551,6 +700,9 @@ int main(int argc, char **argv)
 		snprintf(p, sizeof p, "%s/newdir", argv[2]);
 		T(mkdir(p, 0755));                             /* EROFS */
 		T(rmdir(argv[2]));                             /* a read-only mount's root */
+		snprintf(p, sizeof p, "%s/link", argv[2]);
+		T(symlink("x", p));                            /* EROFS */
+		T(readlink_(AT_FDCWD, p, 100));                /* ENOENT */
 		snprintf(p, sizeof p, "%s/newdir", argv[3]);
 		T(mkdir(p, 0700));
 		show(p);
@@ -560,7 +712,14 @@ int main(int argc, char **argv)
 		T(unlink(p));
 		show(p);
 		T(rmdir(argv[3]));                             /* EBUSY */
+		snprintf(p, sizeof p, "%s/link", argv[3]);
+		T(symlink("in-the-stand-in", p));              /* the stand-in takes it, privately */
+		T(readlink_(AT_FDCWD, p, 100));
+		T(unlink(p));
 		if (strcmp(argv[4], "-")) {
+			T(readlink_(AT_FDCWD, argv[4], 100));  /* EINVAL: a lower directory, not copied up */
+			snprintf(p, sizeof p, "%s/e", argv[4]);
+			T(readlink_(AT_FDCWD, p, 100));        /* EINVAL */
 			snprintf(p, sizeof p, "%s/a", argv[4]);
 			char q[4200];
 			snprintf(q, sizeof q, "%s/a2", argv[4]);
