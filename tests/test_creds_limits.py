@@ -203,10 +203,13 @@ def show(what, f):
         print(what, os.strerror(e.errno))
 parent = os.getpid()
 r, w = os.pipe()
+ready_r, ready_w = os.pipe()
 sibling = os.fork()
 if sibling == 0:
     os.setresuid(2000, 2000, 2000)
+    os.write(ready_w, b"x")
     os.read(r, 1); os._exit(0)
+os.read(ready_r, 1)                 # the sibling is uid 2000 now
 pid = os.fork()
 if pid == 0:
     os.setresgid(2000, 2000, 2000); os.setresuid(2000, 2000, 2000)
