@@ -32,10 +32,11 @@ import struct
 
 from sentry._native import lib
 from sentry.kernel.locktable import OFFSET_MAX, RD, UN, WR, LockTable, Owner
-from sentry.vfs.mount import HIDDEN_FD_BASE, HIDDEN_FD_END, is_hidden_fd, split_deleted
+from sentry.vfs.mount import is_hidden_fd, split_deleted
 from sentry.kernel.syscall import Handover, Inject, PASS, Rewrite, sint
 from sentry.errors import SyscallError
 from syscalls.fdutil import Borrowed
+from syscalls.slots import a_filler as _a_filler, calls as _calls, hidden_slots as _hidden_slots, slot as _slot
 from syscalls.registry import handler
 
 F_GETLK, F_SETLK, F_SETLKW = 5, 6, 7
@@ -301,34 +302,6 @@ def _by_the_sentry(call, cmd, b, raw, nonblocking):
     return _done(call)
 
 
-def _hidden_slots(kernel):
-    """The Sentry's hidden fd numbers that no mount uses."""
-    used = {b.guest_fd for b in kernel.mounts.backings()}
-    return [h for h in range(HIDDEN_FD_BASE, HIDDEN_FD_END) if h not in used]
-
-
-def _fd_flags(tid, fd):
-    with open(f"/proc/{tid}/fdinfo/{fd}") as f:
-        for line in f:
-            if line.startswith("flags:"):
-                return int(line.split()[1], 8)
-    raise OSError(errno.EBADF, "no flags")
-
-
-def _slot(tid, h):
-    """What hidden slot h holds: (None, flags) for the inert filler (O_PATH
-    /dev/null), ((dev, ino), flags) for a copy made for a lock call, None
-    when it cannot be read."""
-    path = f"/proc/{tid}/fd/{h}"
-    try:
-        link, st, flags = os.readlink(path), os.stat(path), _fd_flags(tid, h)
-    except OSError:
-        return None
-    if link == os.devnull and flags & O_PATH:
-        return None, flags
-    return (st.st_dev, st.st_ino), flags
-
-
 def _holds_record_locks(tgid, key):
     """Whether process tgid holds POSIX locks on inode key (/proc/locks; by
     inode number only, which errs on the side of "yes")."""
@@ -342,19 +315,6 @@ def _holds_record_locks(tgid, key):
     except OSError:
         return True
     return False
-
-
-def _calls(proc, name, kernel, but=None):
-    """{tid: (slot, key)} of the process's calls running through a slot
-    (name "lock_inflight"), or of its slots being closed (name
-    "lock_closing"); a task gone is forgotten, as is `but`."""
-    calls = getattr(proc, name, None)
-    if calls is None:
-        calls = {}
-        setattr(proc, name, calls)
-    for tid in [t for t in calls if t not in kernel.tasks or t == but]:
-        del calls[tid]
-    return calls
 
 
 def _may_close(proc, kernel, key, but=None):
@@ -442,15 +402,6 @@ def _done_then(call, done):
             task.lock_wait = 0
         return done(task, result)
     return after
-
-
-def _a_filler(tid, kernel, but):
-    for h in _hidden_slots(kernel):
-        if h != but:
-            state = _slot(tid, h)
-            if state is not None and state[0] is None:
-                return h
-    return None
 
 
 def _refill_and_retry(call, h):

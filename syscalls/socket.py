@@ -20,7 +20,7 @@ from sentry.net import hostsock
 from sentry.vfs import sockperm
 from sentry.vfs.mount import CREATE
 from sentry.kernel.syscall import AT_FDCWD, PASS, Rewrite, sint
-from syscalls import owner, permission, pin
+from syscalls import owner, permission, pin, slots
 from syscalls.fdutil import is_hidden
 from sentry.errors import SyscallError
 from syscalls.lookup import Parent, lookup
@@ -61,7 +61,8 @@ def _with_guest_socket(call, fd, op):
     """op(sock) on a Sentry-side duplicate of guest socket fd (OSError as
     SyscallError; ENOTSOCK for another file)."""
     import socket      # rarely needed: not at start-up
-    dup = call.kernel.borrow_fd(call.process, fd)
+    # fd: the guest's number, or a hidden slot the Sentry prepared (syscalls/slots.py)
+    dup = call.kernel.borrow_fd(call.process, fd, hidden_ok=fd != call.fd(0))
     sock = None
     try:
         sock = socket.socket(fileno=dup)
@@ -87,7 +88,7 @@ def _on_guest_socket(call, fd, loc, op):
     return _with_guest_socket(call, fd, in_parent)
 
 
-def _unix_path_call(call, raw, bind):
+def _unix_path_call(call, fd, raw, bind):
     path = _sun_path(raw)
     if not path:
         raise SyscallError(errno.ENOENT)
@@ -121,7 +122,7 @@ def _unix_path_call(call, raw, bind):
             sock.bind(name)        # recorded as its last component only
         finally:
             os.umask(old)
-    _on_guest_socket(call, call.fd(0), loc, op)
+    _on_guest_socket(call, fd, loc, op)
     return 0
 
 
@@ -180,22 +181,46 @@ def _wrong_family(domain, length):
 
 
 def _bind_connect(call, bind):
+    """bind and connect, which change a socket's state: decided on the
+    Sentry's copy of the socket, and run by the kernel through a number no
+    other thread can change (syscalls/slots.py: an outbound host socket
+    that a racing thread put at the guest's number must never meet the
+    kernel's connect or bind, net/connect.py)."""
+    return slots.through(call, lambda call, fd: _bind_connect_on(call, fd, bind))
+
+
+def _bind_connect_on(call, fd, bind):
     addr, length = call.args[1], call.args[2] & 0xFFFFFFFF
     family, raw = read_sockaddr(call, addr, length)
+    kernel = call.kernel
+    if kernel.outbound is not None:
+        from sentry.net import connect as _net
+        dup = _net.borrow(call, fd)
+        try:
+            if _net.host_inet(call, dup):
+                # an outbound socket, connecting or connected: bound already (EINVAL, as
+                # Linux says); its connect is answered from its state, never the kernel's
+                if bind or family is None:
+                    raise SyscallError(errno.EINVAL)
+                if family == _net.AF_UNSPEC:
+                    raise SyscallError(errno.EOPNOTSUPP)
+                return _net.host_connect(call, fd, dup)
+        finally:
+            os.close(dup)
     if family == AF_UNIX and len(raw) > 2 and raw[2] != 0:
         # never looked up for a socket that cannot take it (an fd swapped
         # meanwhile only gets the kernel's own refusal: the path is not passed)
-        domain = _socket_domain(call, call.fd(0))
+        domain = _socket_domain(call, fd)
         if domain != AF_UNIX:
             raise SyscallError(_wrong_family(domain, length))
-        return _unix_path_call(call, raw, bind)
-    if not bind and call.kernel.mountns is not None and call.kernel.mountns.netns_fd is not None:
+        return _unix_path_call(call, fd, raw, bind)
+    if not bind and kernel.mountns is not None and kernel.mountns.netns_fd is not None:
         from sentry.net import connect as _net
         if family == _net.AF_UNSPEC and raw:
-            return _net.disconnect(call, raw)
+            return _net.disconnect(call, fd, raw)
         dest = _net.destination(family, raw) if family in (_net.AF_INET, _net.AF_INET6) else None
-        if dest is not None and call.kernel.outbound is not None and not _net.inside(call.kernel, dest[0]):
-            return _net.outbound(call, family, raw, dest, lambda: Rewrite(args=_staged_name(call, raw, 1, 2)))
+        if dest is not None and kernel.outbound is not None and not _net.inside(kernel, dest[0]):
+            return _net.outbound(call, fd, family, raw, dest, lambda: Rewrite(args=_staged_name(call, raw, 1, 2)))
     return Rewrite(args=_staged_name(call, raw, 1, 2))
 
 
@@ -244,6 +269,25 @@ def _send_name(call, family, raw):
     return raw, False
 
 
+def _fastopen(call, flags):
+    """MSG_FASTOPEN connects as it sends (sentry/net/connect.py)."""
+    if flags & MSG_FASTOPEN and call.kernel.outbound is not None:
+        from sentry.net import connect as _net
+        _net.fastopen(call)
+
+
+MSG_FASTOPEN = 0x20000000
+
+
+@handler("shutdown", note="--network=sandbox: done by the Sentry on its copy of the socket, never by fd number "
+         "(an outbound socket still connecting is shut down once connected: sentry/net/connect.py)")
+def sys_shutdown(call):
+    if call.kernel.outbound is None:
+        return PASS                  # no outbound socket anywhere: nothing it could turn
+    from sentry.net import connect as _net
+    return _net.shutdown(call)
+
+
 def _send_rewrite(call, args, pinned, then=None, nr=None):
     return Rewrite(nr, args, on_exit=_unpinning(call.kernel, then) if pinned else then)
 
@@ -251,6 +295,7 @@ def _send_rewrite(call, args, pinned, then=None, nr=None):
 @handler("sendto", note="a datagram to a unix path is sent as connect(2) is (_via_magic_link); a guest "
          "root's link change on its own interfaces is carried out (sentry/net/links.py)")
 def sys_sendto(call):
+    _fastopen(call, call.args[3])
     dest = _dest(call, call.args[4], call.args[5] & 0xFFFFFFFF)
     done = _link_change(call, dest, [(call.args[1], call.args[2])], call.args[3] & 0xFFFFFFFF)
     if done is not None:
@@ -380,6 +425,7 @@ def _staged_msghdr(call, hdr, dest):
 @handler("sendmsg", note="a datagram to a unix path is sent as connect(2) is (_via_magic_link); a guest "
          "root's link change on its own interfaces is carried out (sentry/net/links.py)")
 def sys_sendmsg(call):
+    _fastopen(call, call.args[2])
     raw = call.read(call.args[1], MSGHDR)
     dest = _msg_dest(call, raw)
     done = _link_change_msg(call, raw, dest, call.args[2] & 0xFFFFFFFF)
@@ -399,6 +445,7 @@ def sys_sendmmsg(call):
     if vlen == 0:
         return 0
     vec, flags, task = call.args[1], call.args[3] & 0xFFFFFFFF, call.task
+    _fastopen(call, flags)
     key = (call.fd(0), vec, vlen, flags)
     progress, task.mmsg_progress = getattr(task, "mmsg_progress", None), None
     i = progress[1] if progress is not None and progress[0] == key else 0

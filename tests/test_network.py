@@ -506,6 +506,58 @@ def test_outbound_socket_cannot_be_turned_to_the_host(remote, cbin, outside_tmp)
         srv.close()
 
 
+DROPPED, CLOSED = 8085, 8099        # the remote's SYNs-dropped port and a port nothing listens on
+
+
+def _drop_syns(remote):
+    """The remote drops SYNs to DROPPED (a firewall rule of its namespace)."""
+    ns = f"sntest{os.getpid()}"
+    rule = ["INPUT", "-p", "tcp", "--dport", str(DROPPED), "-j", "DROP"]
+    if subprocess.run(["ip", "netns", "exec", ns, "iptables", "-C", *rule], capture_output=True).returncode:
+        subprocess.run(["ip", "netns", "exec", ns, "iptables", "-A", *rule], check=True)
+
+
+def test_nonblocking_connect_as_natively(remote, cbin, outside_tmp):
+    """A C program's non-blocking and blocking connects to a listening port,
+    a closed one and one whose SYNs are dropped (EINPROGRESS at once,
+    EALREADY, poll/epoll/select, SO_ERROR, 0 then EISCONN, a failed
+    socket connecting again, SO_SNDTIMEO, EINTR, SA_RESTART, TCP_SYNCNT)
+    see the same as on the host (sentry/net/connect.py)."""
+    import shutil
+    _drop_syns(remote)
+    prog = os.path.join(outside_tmp, "nbconnect")
+    shutil.copy(cbin("nbconnect"), prog)
+    args = [prog, f"{remote}.2", "8081", str(CLOSED), str(DROPPED)]
+    native = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert native.returncode == 0 and "dropped again EALREADY" in native.stdout, native.stdout + native.stderr
+    r = run_sentry(args, extra=["--dns", "none"], timeout=120)
+    assert r.stdout.decode() == native.stdout, r.stderr.decode()
+
+
+@pytest.mark.parametrize("port", [DROPPED, CLOSED])
+def test_connecting_socket_cannot_be_turned_to_the_host(remote, cbin, outside_tmp, port):
+    """An outbound socket H still connecting (SYNs dropped), or whose
+    handshake failed (a closed port): a thread swaps fd X between a
+    sandbox socket and H while another disconnects, listens, connects,
+    sends with MSG_FASTOPEN, binds and shuts X down toward a server on the
+    host's loopback.  The server is never reached, and H still refuses
+    listen (it never became unconnected)."""
+    import shutil
+    _drop_syns(remote)
+    prog = os.path.join(outside_tmp, "net_connecting_race")
+    shutil.copy(cbin("net_connecting_race"), prog)
+    srv = _host_server()
+    srv.settimeout(0)
+    try:
+        r = run_sentry([prog, "127.0.0.1", str(srv.getsockname()[1]), f"{remote}.2", str(port), "3000"],
+                       extra=["--dns", "none"], timeout=300)
+        assert r.stdout.decode().splitlines() == ["H listen EINVAL", "rounds 3000"], r.stderr.decode()
+        with pytest.raises(BlockingIOError):
+            srv.accept()
+    finally:
+        srv.close()
+
+
 def test_unprivileged_outbound(remote, as_nobody):  # noqa: F811
     r = as_nobody(["--", "python3", "-c", FETCH, f"{remote}.2:8081", f"{remote}.1:8081"])
     assert r.stdout.decode().splitlines() == [f"{remote}.2:8081 token-8081", f"{remote}.1:8081 errno 111"], \
@@ -794,13 +846,19 @@ curl -s -o /dev/null -w '%{local_ip} %{remote_ip}:%{remote_port}\\n' http://$1:8
 wget -q -O- http://$1:8090/page.txt
 python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode().strip())' \\
     http://$1:8090/page.txt
+python3 -c 'import asyncio, sys
+async def get(host):
+    r, w = await asyncio.open_connection(host, 8090)
+    w.write(b"GET /page.txt HTTP/1.0\\r\\n\\r\\n")
+    print((await r.read()).decode().split("\\r\\n\\r\\n", 1)[1].strip())
+asyncio.run(get(sys.argv[1]))' $1
 """
 
 
 def test_outbound_http_clients(remote, tmp_path):
-    """curl, wget and python's urllib fetch a page from an HTTP server
-    outside as from the host, and curl's idea of its own address (it asks
-    getsockname) is the sandbox's."""
+    """curl, wget, python's urllib and asyncio (a non-blocking connect)
+    fetch a page from an HTTP server outside as from the host, and curl's
+    idea of its own address (it asks getsockname) is the sandbox's."""
     (tmp_path / "page.txt").write_text("a page from outside\n")
     srv = subprocess.Popen(["ip", "netns", "exec", f"sntest{os.getpid()}", sys.executable, "-m", "http.server",
                             "8090", "--bind", f"{remote}.2", "--directory", str(tmp_path)],
@@ -814,7 +872,8 @@ def test_outbound_http_clients(remote, tmp_path):
                 break
             import time
             time.sleep(0.1)
-        assert native.splitlines()[1] == f"{remote}.1 {remote}.2:8090", native
+        assert native.splitlines()[1] == f"{remote}.1 {remote}.2:8090" \
+            and native.count("a page from outside") == 4, native
         r = run_sentry(["sh", "-c", HTTP_CLIENTS, "sh", f"{remote}.2"], extra=["--dns", "none"])
         assert r.stdout.decode() == native.replace(f"{remote}.1 ", "10.0.2.15 "), r.stderr.decode()
     finally:

@@ -85,8 +85,8 @@ def ensure_traps(call, then):
 # ---- the names of outbound sockets -----------------------------------------
 
 class Names:
-    """Host socket inode -> (the guest's former socket, kept; its sockaddr
-    as getsockname gives it).  Entries of closed connections go when the
+    """Host socket inode -> (the guest's former socket, kept -- None once
+    given back, net/connect.py; its sockaddr as getsockname gives it).  Entries of closed connections go when the
     table has doubled since the last sweep (a sweep reads the host's whole
     TCP table: a few ms on a busy host, so not often)."""
 
@@ -94,6 +94,7 @@ class Names:
 
     def __init__(self):
         self.by_ino = {}
+        self.reported = set()          # those whose connect has answered 0 (net/connect.py)
         self.sweep_at = self.SWEEP_MIN
 
     def record(self, ino, guest_fd, v4):
@@ -110,8 +111,9 @@ class Names:
             # never the host's name
             raw = _unspecified(sock.family)
         old = self.by_ino.pop(ino, None)
-        if old is not None:
+        if old is not None and old[0] is not None:
             old[0].close()
+        self.reported.discard(ino)
         self.by_ino[ino] = (sock, raw)
         if len(self.by_ino) >= self.sweep_at:
             self._sweep()
@@ -123,6 +125,24 @@ class Names:
         entry = self.by_ino.get(ino)
         return entry[1] if entry is not None else None
 
+    def connected(self, ino):
+        """Whether the guest was told that outbound socket ino is connected."""
+        return ino in self.reported
+
+    def mark_connected(self, ino):
+        self.reported.add(ino)
+
+    def give_back(self, ino):
+        """The guest's former socket, kept for outbound socket ino, to be
+        the guest's again (an fd the caller owns; the Sentry keeps no
+        reference, so that closing it is the guest's alone), or None.
+        The name stays: another fd on the host socket still shows it."""
+        entry = self.by_ino.get(ino)
+        if entry is None or entry[0] is None:
+            return None
+        self.by_ino[ino] = (None, entry[1])
+        return entry[0].detach()
+
     def _sweep(self):
         live = set()
         for table in ("tcp", "tcp6"):
@@ -133,7 +153,10 @@ class Names:
             except (OSError, ValueError, IndexError):
                 return                       # kept: a name must not go while its socket lives
         for ino in [i for i in self.by_ino if i not in live]:
-            self.by_ino.pop(ino)[0].close()
+            sock = self.by_ino.pop(ino)[0]
+            if sock is not None:
+                sock.close()
+            self.reported.discard(ino)
         self.sweep_at = max(self.SWEEP_MIN, 2 * len(self.by_ino))
 
 

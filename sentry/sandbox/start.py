@@ -102,7 +102,7 @@ def run(cfg, on_ready=None, control=None):
         if cfg.network == "sandbox":
             from sentry.net.outbound import Outbound
             _eth0(mountns, kernel)
-            outbound = kernel.outbound = Outbound(private)
+            outbound = kernel.outbound = Outbound()
             _outbound_names(mountns, kernel)
             _udp_relays(mountns, kernel)
             kernel.net_policy = cfg.net_policy
