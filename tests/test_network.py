@@ -558,6 +558,42 @@ def test_connecting_socket_cannot_be_turned_to_the_host(remote, cbin, outside_tm
         srv.close()
 
 
+OUTBOUND_LISTED = """
+import os, socket, subprocess, sys, time
+remote = sys.argv[1]
+a = socket.create_connection((remote, 8081))
+b = socket.socket(socket.AF_INET6); b.connect(('::ffff:' + remote, 8081))
+c = socket.socket(); c.setblocking(False); c.connect_ex((remote, int(sys.argv[2])))
+time.sleep(0.3)                          # the server has closed its side: CLOSE_WAIT
+mine = {os.fstat(s.fileno()).st_ino: s.getsockname()[:2] for s in (a, b, c)}
+for table in ('tcp', 'tcp6'):
+    for line in open('/proc/net/' + table).read().splitlines()[1:]:
+        f = line.split()
+        if int(f[9]) in mine:
+            port = int(f[1].split(':')[1], 16)
+            print(table, f[3], 'inode and port of its fd', port == mine[int(f[9])][1], f[2].split(':')[1])
+out = subprocess.run(['netstat', '-tn'], capture_output=True, text=True).stdout.splitlines()
+print(sorted(' '.join(l.split()[:1] + l.split()[3:4] + l.split()[4:]).replace(
+    ':' + str(mine[os.fstat(x.fileno()).st_ino][1]) + ' ', ':P ') for l in out[2:] for x in (a, b, c)
+    if ':' + str(mine[os.fstat(x.fileno()).st_ino][1]) + ' ' in l))
+"""
+
+
+def test_outbound_connections_listed(remote):
+    """The sandbox's /proc/net/tcp and tcp6, and netstat -tn, list its
+    outbound connections (established, closed by the peer, still
+    connecting) with the sandbox's address and the port its getsockname
+    gives, the inode its fd names, the host's state -- as the host lists
+    them for a program run there, but for the local address."""
+    _drop_syns(remote)
+    native = subprocess.run([sys.executable, "-c", OUTBOUND_LISTED, f"{remote}.2", str(DROPPED)],
+                            capture_output=True, text=True, timeout=60)
+    assert native.returncode == 0 and native.stdout.count("True") == 3, native.stdout + native.stderr
+    r = run_sentry(["python3", "-c", OUTBOUND_LISTED, f"{remote}.2", str(DROPPED)], extra=["--dns", "none"])
+    assert r.stdout.decode() == native.stdout.replace(f"{remote}.1:", "10.0.2.15:"), r.stderr.decode()
+    assert f"{remote}.1" not in r.stdout.decode()
+
+
 def test_unprivileged_outbound(remote, as_nobody):  # noqa: F811
     r = as_nobody(["--", "python3", "-c", FETCH, f"{remote}.2:8081", f"{remote}.1:8081"])
     assert r.stdout.decode().splitlines() == [f"{remote}.2:8081 token-8081", f"{remote}.1:8081 errno 111"], \

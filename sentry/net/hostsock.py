@@ -143,6 +143,37 @@ class Names:
         self.by_ino[ino] = (None, entry[1])
         return entry[0].detach()
 
+    def proc_net(self, table, data):
+        """The sandbox's /proc/net/<table> ("tcp" or "tcp6": data, as its
+        namespace's kernel shows it) with the outbound sockets added: the
+        host's lines for them, as the host's kernel shows them (state,
+        queues, timers, inode: the guest's fd names that inode), renumbered
+        after the sandbox's own, their local address the sandbox's name."""
+        if not self.by_ino:
+            return data
+        lines = data.decode("latin-1").splitlines(keepends=True)
+        n = len(lines) - 1
+        try:
+            with open(f"/proc/self/net/{table}", encoding="latin-1") as f:
+                next(f, None)
+                host = list(f)
+        except OSError:
+            return data
+        for line in host:
+            fields = line.split()
+            try:
+                entry = self.by_ino.get(int(fields[9]))
+            except (IndexError, ValueError):
+                continue
+            local = _proc_address(entry[1], table) if entry is not None else None
+            if local is None or len(local) != len(fields[1]):
+                continue
+            head, rest = line.split(":", 1)
+            at = rest.index(fields[1])
+            lines.append(f"{n:{len(head)}d}:" + rest[:at] + local + rest[at + len(local):])
+            n += 1
+        return "".join(lines).encode("latin-1")
+
     def _sweep(self):
         live = set()
         for table in ("tcp", "tcp6"):
@@ -176,6 +207,19 @@ def _name(sock, v4):
     if ip.is_unspecified and v4:
         ip = ipaddress.IPv6Address("::ffff:" + str(netns.ETH0.ip))
     return struct.pack("<H", socket.AF_INET6) + struct.pack(">HI", port, 0) + ip.packed + bytes(4)
+
+
+def _proc_address(raw, table):
+    """A sockaddr as /proc/net/<table> prints a local address (the kernel's
+    %08X of each 32-bit word, in the machine's byte order, then :%04X of
+    the port); None when it is not of that table's family."""
+    family, = struct.unpack_from("<H", raw)
+    port, = struct.unpack_from(">H", raw, 2)
+    if table == "tcp" and family == socket.AF_INET:
+        return "%08X:%04X" % (struct.unpack_from("<I", raw, 4)[0], port)
+    if table == "tcp6" and family == socket.AF_INET6:
+        return "".join("%08X" % w for w in struct.unpack_from("<4I", raw, 8)) + ":%04X" % port
+    return None
 
 
 def _unspecified(family):
