@@ -189,11 +189,26 @@ def _bind_connect(call, bind):
     return slots.through(call, lambda call, fd: _bind_connect_on(call, fd, bind))
 
 
+def _maybe_outbound(call, fd):
+    """Whether fd may name an outbound host socket.  A hidden slot: its copy
+    is checked (borrowed anyway).  The guest's own number, in a process
+    whose fd table is its alone: what it names cannot change meanwhile, so
+    its inode (one readlink, not a copy of the fd) tells, among those the
+    Sentry ever handed over."""
+    if fd != call.fd(0):
+        return True
+    try:
+        link = os.readlink(f"/proc/{call.tid}/fd/{fd}")
+    except OSError:
+        return False                          # no such fd: the kernel's EBADF
+    return not link.startswith("socket:[") or int(link[8:-1]) in call.kernel.outbound_names.handed
+
+
 def _bind_connect_on(call, fd, bind):
     addr, length = call.args[1], call.args[2] & 0xFFFFFFFF
     family, raw = read_sockaddr(call, addr, length)
     kernel = call.kernel
-    if kernel.outbound is not None:
+    if kernel.outbound is not None and _maybe_outbound(call, fd):
         from sentry.net import connect as _net
         dup = _net.borrow(call, fd)
         try:
@@ -284,6 +299,8 @@ MSG_FASTOPEN = 0x20000000
 def sys_shutdown(call):
     if call.kernel.outbound is None:
         return PASS                  # no outbound socket anywhere: nothing it could turn
+    if call.process.alone() and not _maybe_outbound(call, call.fd(0)):
+        return PASS                  # and none at that number, which nothing can change meanwhile
     from sentry.net import connect as _net
     return _net.shutdown(call)
 
@@ -367,20 +384,42 @@ def _link_change(call, dest, iov, flags):
     length)] of the data."""
     if dest[0] != AF_NETLINK:
         return None
-    from sentry.net import links
+    from sentry.net import diag, links
     total = sum(n for _, n in iov)
+    want = diag.REQUEST_MAX if call.kernel.outbound is not None else links.HDR.size
     try:
         head = b""
         for a, n in iov:
-            if len(head) >= links.HDR.size:
+            if len(head) >= want:
                 break
-            head += call.read(a, min(n, links.HDR.size - len(head)))
-        if not links.maybe(call.kernel, head, total):
+            head += call.read(a, min(n, want - len(head)))
+        if call.kernel.outbound is not None:
+            _diag_request(call, head)
+        if not links.maybe(call.kernel, head[:links.HDR.size], total):
             return None
         data = b"".join(call.read(a, n) for a, n in iov if n)
     except SyscallError:
         return None                       # the kernel's own answer (EFAULT...)
     return links.send(call, call.fd(0), dest[1], data, flags)
+
+
+def _diag_request(call, head):
+    """A send naming the kernel on a sock_diag socket: its TCP dump request
+    noted (sentry/net/diag.py), by the socket's inode."""
+    import socket
+    from sentry.net import diag
+    try:
+        dup = call.kernel.borrow_fd(call.process, call.fd(0))
+    except SyscallError:
+        return
+    try:
+        with socket.socket(fileno=os.dup(dup)) as sock:
+            if sock.family == AF_NETLINK and sock.proto == NETLINK_SOCK_DIAG:
+                diag.note_request(call.kernel, os.fstat(dup).st_ino, head)
+    except OSError:
+        pass
+    finally:
+        os.close(dup)
 
 
 def _link_change_msg(call, hdr, dest, flags):
@@ -585,11 +624,18 @@ def _received(call, hdr_addr):
         _translate_creds(call, control_ptr, min(controllen, CONTROL_MAX))
 
 
-@handler("recvmsg", note="allowed in BPF; trapped only on SO_PASSCRED sockets (credentials translated)")
+@handler("recvmsg", note="allowed in BPF; trapped only on SO_PASSCRED sockets (credentials translated) and, "
+         "with --network=sandbox, sock_diag sockets (outbound sockets added to TCP dumps: sentry/net/diag.py)")
 def sys_recvmsg(call):
-    hdr_addr = call.args[1]
+    hdr_addr, flags = call.args[1], call.args[2] & 0xFFFFFFFF
+    diag_ino = _diag_socket(call)
 
     def done(task, result):
+        if result > 0 and diag_ino is not None:
+            try:
+                return _diag_received(call, diag_ino, hdr_addr, flags, result)
+            except (SyscallError, OSError):
+                return result
         if result >= 0:
             try:
                 _received(call, hdr_addr)
@@ -597,6 +643,67 @@ def sys_recvmsg(call):
                 pass
         return result
     return Rewrite(on_exit=done)
+
+
+MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT = 2, 0x20, 0x40
+
+
+def _diag_socket(call):
+    """The inode of the sock_diag socket a trapped recvmsg reads, where
+    dumps may need outbound sockets added; None for any other."""
+    import socket
+    if call.kernel.outbound is None:
+        return None
+    try:
+        dup = call.kernel.borrow_fd(call.process, call.fd(0))
+    except SyscallError:
+        return None
+    try:
+        with socket.socket(fileno=os.dup(dup)) as sock:
+            if sock.family == AF_NETLINK and sock.proto == NETLINK_SOCK_DIAG:
+                return os.fstat(dup).st_ino
+    except OSError:
+        pass
+    finally:
+        os.close(dup)
+    return None
+
+
+def _diag_received(call, diag_ino, hdr_addr, flags, result):
+    """A sock_diag datagram received: if it ends a TCP dump, the outbound
+    sockets go before its end (sentry/net/diag.py).  The datagram is the
+    kernel's, read back from the guest's buffer, or (a peek of its length
+    alone) peeked again on the Sentry's copy of the socket."""
+    import socket
+    from sentry.net import diag
+    ino = diag_ino
+    dup = call.kernel.borrow_fd(call.process, call.fd(0))
+    try:
+        if os.fstat(dup).st_ino != ino:
+            return result                      # another socket by now: as the kernel gave it
+        iov, iovlen = struct.unpack("<QQ", call.read(hdr_addr + 16, 16))
+        base, room = (IOVEC.unpack(call.read(iov, IOVEC.size)) if iovlen else (0, 0))
+        if flags & MSG_PEEK:
+            if not flags & MSG_TRUNC:
+                return result
+            with socket.socket(fileno=os.dup(dup)) as sock:
+                datagram = sock.recv(result, MSG_PEEK | MSG_DONTWAIT)
+            add = diag.extra(call.kernel, ino, datagram)
+            return result + len(add[1]) if add else result
+        if iovlen != 1 or result > room:
+            return result
+        datagram = call.read(base, result)
+        add = diag.extra(call.kernel, ino, datagram)
+        if add is None:
+            return result
+        at, more = add
+        if result + len(more) > room:
+            return result                      # no room: the dump as the kernel gave it
+        call.write(base + at, more + datagram[at:])
+        diag.done(call.kernel, ino)
+        return result + len(more)
+    finally:
+        os.close(dup)
 
 
 MMSGHDR = MSGHDR + 8
@@ -659,9 +766,19 @@ def family_errno(family, kind, proto):
 @handler("socket", note="unix, internet (not raw) and netlink route/sock_diag sockets; raw, packet and "
          "AF_KEY are EPERM, other netlink protocols EPROTONOSUPPORT, other families EAFNOSUPPORT")
 def sys_socket(call):
-    err = family_errno(sint(call.args[0]), sint(call.args[1]), sint(call.args[2]))
+    family, proto = sint(call.args[0]), sint(call.args[2])
+    err = family_errno(family, sint(call.args[1]), proto)
     if err is not None:
         raise SyscallError(err)
+    if family == AF_NETLINK and proto == NETLINK_SOCK_DIAG and call.kernel.outbound is not None:
+        # its reads trap: TCP dumps list the outbound sockets too (sentry/net/diag.py)
+        call.slot()                          # the exit stop will stage a filter
+        kernel = call.kernel
+
+        def made(task, result):
+            if result >= 0:
+                fdtraps.trap_after(kernel, task, result, fdtraps.DIAG_TRAPS, result)
+        return Rewrite(on_exit=made)
     return PASS                   # high bits the kernel ignores made it trap
 
 

@@ -572,25 +572,31 @@ for table in ('tcp', 'tcp6'):
         if int(f[9]) in mine:
             port = int(f[1].split(':')[1], 16)
             print(table, f[3], 'inode and port of its fd', port == mine[int(f[9])][1], f[2].split(':')[1])
-out = subprocess.run(['netstat', '-tn'], capture_output=True, text=True).stdout.splitlines()
-print(sorted(' '.join(l.split()[:1] + l.split()[3:4] + l.split()[4:]).replace(
-    ':' + str(mine[os.fstat(x.fileno()).st_ino][1]) + ' ', ':P ') for l in out[2:] for x in (a, b, c)
-    if ':' + str(mine[os.fstat(x.fileno()).st_ino][1]) + ' ' in l))
+ports = [':%d ' % port for _, port in mine.values()]
+def ours(cmd, skip):
+    out = subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[skip:]
+    print(cmd[0], sorted(' '.join(l.split()).replace(p, ':P ') for l in out for p in ports if p in l + ' '))
+ours(['netstat', '-tn'], 2)
+ours(['ss', '-tn'], 1)
+ours(['ss', '-tn', 'state', 'syn-sent'], 1)
 """
 
 
 def test_outbound_connections_listed(remote):
-    """The sandbox's /proc/net/tcp and tcp6, and netstat -tn, list its
-    outbound connections (established, closed by the peer, still
-    connecting) with the sandbox's address and the port its getsockname
-    gives, the inode its fd names, the host's state -- as the host lists
-    them for a program run there, but for the local address."""
+    """The sandbox's /proc/net/tcp and tcp6, netstat -tn and ss -tn (its
+    sock_diag dumps, a state filter too) list its outbound connections
+    (established, closed by the peer, still connecting) with the sandbox's
+    address and the port its getsockname gives, the inode its fd names, the
+    host's state -- as the host lists them for a program run there, but
+    for the local address."""
     _drop_syns(remote)
     native = subprocess.run([sys.executable, "-c", OUTBOUND_LISTED, f"{remote}.2", str(DROPPED)],
                             capture_output=True, text=True, timeout=60)
     assert native.returncode == 0 and native.stdout.count("True") == 3, native.stdout + native.stderr
     r = run_sentry(["python3", "-c", OUTBOUND_LISTED, f"{remote}.2", str(DROPPED)], extra=["--dns", "none"])
-    assert r.stdout.decode() == native.stdout.replace(f"{remote}.1:", "10.0.2.15:"), r.stderr.decode()
+    assert "ss ['CLOSE-WAIT" in native.stdout and "SYN-SENT" in native.stdout, native.stdout
+    expect = native.stdout.replace(f"{remote}.1:", "10.0.2.15:").replace(f"{remote}.1]", "10.0.2.15]")
+    assert r.stdout.decode() == expect, r.stderr.decode()
     assert f"{remote}.1" not in r.stdout.decode()
 
 

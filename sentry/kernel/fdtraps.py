@@ -44,6 +44,10 @@ SIGNALFD_TRAPS = [SYS_READ] + DUPS
 # a SO_PASSCRED socket: received SCM_CREDENTIALS; an accepted socket inherits it
 PASSCRED_TRAPS = [SYS_RECVMSG, SYS_RECVMMSG, SYS_ACCEPT, SYS_ACCEPT4] + DUPS
 SOL_SOCKET, SO_PASSCRED = 1, 16
+# a sock_diag socket where outbound connections exist: its dumps list them
+# too (sentry/net/diag.py); iproute2 reads them with recvmsg
+DIAG_TRAPS = [SYS_RECVMSG] + DUPS
+NETLINK_SOCK_DIAG = 4
 
 
 def _insn(code, jt, jf, k):
@@ -169,6 +173,9 @@ def traps_of(kernel, process, fd):
         with mine:
             if mine.family == socket.AF_UNIX and mine.getsockopt(SOL_SOCKET, SO_PASSCRED):
                 return PASSCRED_TRAPS
+            if mine.family == socket.AF_NETLINK and mine.proto == NETLINK_SOCK_DIAG \
+                    and kernel.outbound is not None:
+                return DIAG_TRAPS
     return None
 
 

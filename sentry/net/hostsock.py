@@ -95,12 +95,17 @@ class Names:
     def __init__(self):
         self.by_ino = {}
         self.reported = set()          # those whose connect has answered 0 (net/connect.py)
+        # every outbound socket ever handed over, never forgotten (an int
+        # each; sockfs inode numbers come from a counter, not reused before
+        # it wraps): a guest fd naming none of them is no outbound socket
+        self.handed = set()
         self.sweep_at = self.SWEEP_MIN
 
     def record(self, ino, guest_fd, v4):
         """Keep guest_fd (the Sentry's, a socket of the sandbox, no longer
         in the guest's table) as the name of host socket ino; v4: the
         connection is IPv4 (an AF_INET6 socket to a v4-mapped address too)."""
+        self.handed.add(ino)
         sock = socket.socket(fileno=guest_fd)
         try:
             if _port(sock) == 0:
@@ -143,36 +148,55 @@ class Names:
         self.by_ino[ino] = (None, entry[1])
         return entry[0].detach()
 
-    def proc_net(self, table, data):
-        """The sandbox's /proc/net/<table> ("tcp" or "tcp6": data, as its
-        namespace's kernel shows it) with the outbound sockets added: the
-        host's lines for them, as the host's kernel shows them (state,
-        queues, timers, inode: the guest's fd names that inode), renumbered
-        after the sandbox's own, their local address the sandbox's name."""
+    def _ours(self, table):
+        """(host line, its fields, the sandbox name) of each outbound socket
+        the host's /proc/net/<table> ("tcp" or "tcp6") lists."""
         if not self.by_ino:
-            return data
-        lines = data.decode("latin-1").splitlines(keepends=True)
-        n = len(lines) - 1
+            return
         try:
             with open(f"/proc/self/net/{table}", encoding="latin-1") as f:
                 next(f, None)
                 host = list(f)
         except OSError:
-            return data
+            return
         for line in host:
             fields = line.split()
             try:
                 entry = self.by_ino.get(int(fields[9]))
             except (IndexError, ValueError):
                 continue
-            local = _proc_address(entry[1], table) if entry is not None else None
-            if local is None or len(local) != len(fields[1]):
+            if entry is not None and _proc_address(entry[1], table) is not None:
+                yield line, fields, entry[1]
+
+    def proc_net(self, table, data):
+        """The sandbox's /proc/net/<table> ("tcp" or "tcp6": data, as its
+        namespace's kernel shows it) with the outbound sockets added: the
+        host's lines for them, as the host's kernel shows them (state,
+        queues, timers, inode: the guest's fd names that inode), renumbered
+        after the sandbox's own, their local address the sandbox's name."""
+        lines = data.decode("latin-1").splitlines(keepends=True)
+        n = len(lines) - 1
+        for line, fields, raw in self._ours(table):
+            local = _proc_address(raw, table)
+            if len(local) != len(fields[1]):
                 continue
             head, rest = line.split(":", 1)
             at = rest.index(fields[1])
             lines.append(f"{n:{len(head)}d}:" + rest[:at] + local + rest[at + len(local):])
             n += 1
         return "".join(lines).encode("latin-1")
+
+    def diag_entries(self, table):
+        """The outbound sockets as net/diag.py answers a sock_diag dump:
+        ((local address bytes, port), state, timer, retransmits, (remote
+        address bytes, port), receive queue, send queue, uid, inode)."""
+        for _, f, raw in self._ours(table):
+            try:
+                tx, rx = (int(x, 16) for x in f[4].split(":"))
+                yield ((_addr_bytes(raw), struct.unpack_from(">H", raw, 2)[0]), int(f[3], 16),
+                       int(f[5].split(":")[0], 16), int(f[6], 16), _from_proc(f[2]), rx, tx, int(f[7]), int(f[9]))
+            except (ValueError, IndexError):
+                continue
 
     def _sweep(self):
         live = set()
@@ -220,6 +244,17 @@ def _proc_address(raw, table):
     if table == "tcp6" and family == socket.AF_INET6:
         return "".join("%08X" % w for w in struct.unpack_from("<4I", raw, 8)) + ":%04X" % port
     return None
+
+
+def _addr_bytes(raw):
+    return raw[4:8] if struct.unpack_from("<H", raw)[0] == socket.AF_INET else raw[8:24]
+
+
+def _from_proc(text):
+    """(address bytes, port) of a /proc/net/tcp address (_proc_address's form)."""
+    addr, port = text.split(":")
+    words = [int(addr[i:i + 8], 16) for i in range(0, len(addr), 8)]
+    return struct.pack(f"<{len(words)}I", *words), int(port, 16)
 
 
 def _unspecified(family):
