@@ -92,9 +92,11 @@ def through(call, handle):
     its filler back once the call has returned."""
     task, key = call.task, (call.nr, call.raw)
     prepared = getattr(task, "sock_slot", None)
-    if prepared is not None and prepared[0] != key:
-        task.sock_answer = None
-        _give_back(call, prepared[1], None)       # left by a call a signal ended: refilled first
+    if prepared is not None and (prepared[0] != key or getattr(task, "sock_slot_renew", False)):
+        # left by a call a signal ended, or the call put another socket at the
+        # guest's number (net/connect.py: an outbound socket): refilled first
+        task.sock_answer, task.sock_slot_renew = None, False
+        _give_back(call, prepared[1], None)
     if prepared is None or prepared[0] != key:
         if call.kernel.outbound is None or call.process.alone():
             return handle(call, call.fd(0))
@@ -109,8 +111,7 @@ def through(call, handle):
     except SyscallError as e:
         return _give_back(call, h, -e.errno)
     except Inject as inj:
-        if not isinstance(inj, Handover):
-            inj.then = _answer_later(task, inj.then)
+        inj.then = _answer_later(task, inj.then)
         raise
     if out is PASS:
         out = Rewrite()
@@ -131,6 +132,7 @@ def _prepare(call, key):
     h = fillers[1]
     dup = kernel.borrow_fd(proc, fd)
     busy[task.tid] = (h, ("socket", fd))
+    task.sock_slot_renew = False
 
     def copied(result):
         if result != h:

@@ -517,17 +517,19 @@ def _drop_syns(remote):
         subprocess.run(["ip", "netns", "exec", ns, "iptables", "-A", *rule], check=True)
 
 
-def test_nonblocking_connect_as_natively(remote, cbin, outside_tmp):
+@pytest.mark.parametrize("threads", ["alone", "threads"])
+def test_nonblocking_connect_as_natively(remote, cbin, outside_tmp, threads):
     """A C program's non-blocking and blocking connects to a listening port,
     a closed one and one whose SYNs are dropped (EINPROGRESS at once,
     EALREADY, poll/epoll/select, SO_ERROR, 0 then EISCONN, a failed
     socket connecting again, SO_SNDTIMEO, EINTR, SA_RESTART, TCP_SYNCNT)
-    see the same as on the host (sentry/net/connect.py)."""
+    see the same as on the host (sentry/net/connect.py), alone or beside a
+    thread (its connects then go through a hidden slot, syscalls/slots.py)."""
     import shutil
     _drop_syns(remote)
     prog = os.path.join(outside_tmp, "nbconnect")
     shutil.copy(cbin("nbconnect"), prog)
-    args = [prog, f"{remote}.2", "8081", str(CLOSED), str(DROPPED)]
+    args = [prog, f"{remote}.2", "8081", str(CLOSED), str(DROPPED), threads]
     native = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert native.returncode == 0 and "dropped again EALREADY" in native.stdout, native.stdout + native.stderr
     r = run_sentry(args, extra=["--dns", "none"], timeout=120)

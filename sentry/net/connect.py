@@ -303,6 +303,9 @@ def outbound(call, fd, family, raw, dest, staged_rewrite):
         if nonblock:
             return -errno.EINPROGRESS
         task.net_wait = key                 # a blocking connect waits: host_connect, when it traps again
+        # a hidden slot holding the guest's former socket (syscalls/slots.py)
+        # must name the new one when it traps again
+        task.sock_slot_renew = True
         return None
     # at the guest's own number, replacing its socket there (as dup2 would)
     raise Handover(host, placed, at=call.fd(0), cloexec=cloexec)

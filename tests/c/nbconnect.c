@@ -3,13 +3,15 @@
  * dropped (argv[4]) of the server at argv[1].  Prints one line per step;
  * run natively and in the sandbox against the same server, the lines must
  * be the same.  Nothing timing-dependent is printed: a step that waits
- * for the handshake polls first. */
+ * for the handshake polls first.  With argv[5] "threads", a second thread
+ * idles meanwhile (the fd table is shared: syscalls/slots.py). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +75,14 @@ static int waitout(int fd, int ms)
 
 static void on_alarm(int sig) { (void)sig; }
 
+static void *idle(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
 static double since(struct timespec *t0)
 {
 	struct timespec t;
@@ -85,6 +95,14 @@ int main(int argc, char **argv)
 	if (argc < 5)
 		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 5 && !strcmp(argv[5], "threads")) {
+		pthread_t t;
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);     /* SIGALRM is this thread's */
+		pthread_create(&t, NULL, idle, NULL);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	to.sin_family = AF_INET;
 	inet_pton(AF_INET, argv[1], &to.sin_addr);
 	int open_port = atoi(argv[2]), closed = atoi(argv[3]), dropped = atoi(argv[4]);
