@@ -566,7 +566,9 @@ remote = sys.argv[1]
 a = socket.create_connection((remote, 8081))
 b = socket.socket(socket.AF_INET6); b.connect(('::ffff:' + remote, 8081))
 c = socket.socket(); c.setblocking(False); c.connect_ex((remote, int(sys.argv[2])))
-time.sleep(0.3)                          # the server has closed its side: CLOSE_WAIT
+for s in (a, b):                          # the server's token and its close: CLOSE_WAIT
+    while s.recv(100):
+        pass
 mine = {os.fstat(s.fileno()).st_ino: s.getsockname()[:2] for s in (a, b, c)}
 for table in ('tcp', 'tcp6'):
     for line in open('/proc/net/' + table).read().splitlines()[1:]:
