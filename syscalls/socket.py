@@ -772,13 +772,7 @@ def sys_socket(call):
         raise SyscallError(err)
     if family == AF_NETLINK and proto == NETLINK_SOCK_DIAG and call.kernel.outbound is not None:
         # its reads trap: TCP dumps list the outbound sockets too (sentry/net/diag.py)
-        call.slot()                          # the exit stop will stage a filter
-        kernel = call.kernel
-
-        def made(task, result):
-            if result >= 0:
-                fdtraps.trap_after(kernel, task, result, fdtraps.DIAG_TRAPS, result)
-        return Rewrite(on_exit=made)
+        return fdtraps.trap_result(call, fdtraps.DIAG_TRAPS)
     return PASS                   # high bits the kernel ignores made it trap
 
 

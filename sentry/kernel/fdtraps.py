@@ -157,6 +157,19 @@ def trap_after(kernel, task, fd, syscalls, result):
                         result, then=installed)
 
 
+def trap_result(call, syscalls):
+    """The Rewrite for a call that makes an fd (signalfd, a sock_diag
+    socket, a copy of a trapped fd): at its exit, `syscalls` on the fd it
+    returns trap."""
+    call.slot()                          # the exit stop will stage a filter
+    kernel = call.kernel
+
+    def made(task, result):
+        if result >= 0:
+            trap_after(kernel, task, result, syscalls, result)
+    return Rewrite(on_exit=made)
+
+
 def traps_of(kernel, process, fd):
     """The traps a guest's fd needs, by what it is now; None for any other fd."""
     try:
@@ -185,10 +198,4 @@ def follow_copy(call):
     traps = traps_of(call.kernel, call.process, call.fd(0))
     if traps is None:
         return PASS
-    call.slot()                          # the exit stop will stage a filter
-    kernel = call.kernel
-
-    def copied(task, result):
-        if result >= 0:
-            trap_after(kernel, task, result, traps, result)
-    return Rewrite(on_exit=copied)
+    return trap_result(call, traps)
