@@ -36,7 +36,7 @@ from sentry.vfs.mount import is_hidden_fd, split_deleted
 from sentry.kernel.syscall import Handover, Inject, PASS, Rewrite, sint
 from sentry.errors import SyscallError
 from syscalls.fdutil import Borrowed
-from syscalls.slots import a_filler as _a_filler, calls as _calls, hidden_slots as _hidden_slots, slot as _slot
+from syscalls.slots import wait_and_retry as _wait_and_retry, a_filler as _a_filler, calls as _calls, hidden_slots as _hidden_slots, slot as _slot
 from syscalls.registry import handler
 
 F_GETLK, F_SETLK, F_SETLKW = 5, 6, 7
@@ -50,10 +50,8 @@ FLOCK_TYPES = {LOCK_SH: RD, LOCK_EX: WR, LOCK_UN: UN}
 SEEK_SET, SEEK_CUR, SEEK_END = 0, 1, 2
 FLOCK = struct.Struct("<hh4xqqi4x")           # struct flock
 PID_AT = 24                                   # its l_pid
-SYS_NANOSLEEP, SYS_DUP3 = 35, 292
-ERESTARTSYS = 512
+SYS_DUP3 = 292
 O_PATH = 0o10000000
-WAIT_MIN, WAIT_MAX = 1_000_000, 32_000_000    # ns a waiter sleeps before it tries again
 GC_MIN = 256                                  # descriptions held before every inode is pruned
 
 
@@ -93,23 +91,6 @@ def _key(b):
 
 
 # ---- waiting: in the guest's own context ----------------------------------------
-
-def _wait_and_retry(call):
-    """The guest sleeps a while, then its call runs again (it traps again).
-    A signal that interrupts the sleep interrupts the call: ERESTARTSYS lets
-    the kernel restart it or answer EINTR, as SA_RESTART says."""
-    task = call.task
-    delay = min(max(getattr(task, "lock_wait", 0) * 2, WAIT_MIN), WAIT_MAX)
-    task.lock_wait = delay
-    (ts,) = call.stage(struct.pack("<qq", 0, delay))
-
-    def slept(result):
-        if result == 0:
-            return None
-        task.lock_wait = 0
-        return -ERESTARTSYS
-    raise Inject(SYS_NANOSLEEP, (ts, 0), slept)
-
 
 def _done(call, result=0):
     call.task.lock_wait = 0

@@ -19,12 +19,15 @@ process's "lock_inflight" registry, so neither takes the other's.
 """
 import errno
 import os
+import struct
 
 from sentry.errors import SyscallError
 from sentry.kernel.syscall import Handover, Inject, PASS, Rewrite
 from sentry.vfs.mount import HIDDEN_FD_BASE, HIDDEN_FD_END, O_PATH, is_hidden_fd
 
-SYS_DUP3 = 292
+SYS_DUP3, SYS_NANOSLEEP = 292, 35
+ERESTARTSYS = 512
+WAIT_MIN, WAIT_MAX = 1_000_000, 32_000_000    # ns a waiter sleeps before it tries again
 
 
 def hidden_slots(kernel):
@@ -78,9 +81,26 @@ def a_filler(tid, kernel, but):
     return None
 
 
+def wait_and_retry(call):
+    """The guest sleeps a while, then its call runs again (it traps again).
+    A signal that interrupts the sleep interrupts the call: ERESTARTSYS lets
+    the kernel restart it or answer EINTR, as SA_RESTART says."""
+    task = call.task
+    delay = min(max(getattr(task, "lock_wait", 0) * 2, WAIT_MIN), WAIT_MAX)
+    task.lock_wait = delay
+    (ts,) = call.stage(struct.pack("<qq", 0, delay))
+
+    def slept(result):
+        if result == 0:
+            return None
+        task.lock_wait = 0
+        return -ERESTARTSYS
+    raise Inject(SYS_NANOSLEEP, (ts, 0), slept)
+
+
 # ---- one call through a slot: connect, bind ----------------------------------------
 
-def through(call, handle):
+def through(call, handle, direct=None):
     """Run handle(call, fd) -> outcome (an int, PASS, a Rewrite, or raises),
     where fd is the number the kernel must name the guest's socket by (arg
     0): the guest's own when nothing can change it meanwhile -- a process
@@ -89,7 +109,9 @@ def through(call, handle):
     else a hidden slot holding the Sentry's copy of it, prepared first (the
     call then traps again).  handle borrows the socket through that same
     number, so what it checks is what the kernel acts on.  The slot gets
-    its filler back once the call has returned."""
+    its filler back once the call has returned.  direct(call), before a
+    slot is prepared: the call's answer where it needs no call of the
+    kernel's on the socket (decided on the Sentry's copy), else None."""
     task, key = call.task, (call.nr, call.raw)
     prepared = getattr(task, "sock_slot", None)
     if prepared is not None and (prepared[0] != key or getattr(task, "sock_slot_renew", False)):
@@ -100,6 +122,9 @@ def through(call, handle):
     if prepared is None or prepared[0] != key:
         if call.kernel.outbound is None or call.process.alone():
             return handle(call, call.fd(0))
+        out = direct(call) if direct is not None else None
+        if out is not None:
+            return out
         _prepare(call, key)
     h = prepared[1]
     pending = getattr(task, "sock_answer", None)
@@ -128,7 +153,8 @@ def _prepare(call, key):
     taken = {h for h, _ in list(busy.values()) + list(calls(proc, "lock_closing", kernel).values())}
     fillers = [h for h in hidden_slots(kernel) if h not in taken and (slot(task.tid, h) or (0,))[0] is None]
     if len(fillers) < 2:                          # one stays, to refill slots from
-        raise SyscallError(errno.ENOBUFS)
+        wait_and_retry(call)                      # others' calls return theirs soon
+    task.lock_wait = 0
     h = fillers[1]
     dup = kernel.borrow_fd(proc, fd)
     busy[task.tid] = (h, ("socket", fd))

@@ -185,8 +185,27 @@ def _bind_connect(call, bind):
     Sentry's copy of the socket, and run by the kernel through a number no
     other thread can change (syscalls/slots.py: an outbound host socket
     that a racing thread put at the guest's number must never meet the
-    kernel's connect or bind, net/connect.py)."""
-    return slots.through(call, lambda call, fd: _bind_connect_on(call, fd, bind))
+    kernel's connect or bind, net/connect.py).  On an outbound socket they
+    are answered without the kernel, so without a slot either."""
+    return slots.through(call, lambda call, fd: _bind_connect_on(call, fd, bind),
+                         lambda call: _without_slot(call, bind))
+
+
+def _without_slot(call, bind):
+    """bind/connect answered on the Sentry's copy of the socket alone, so
+    that a process sharing its fd table needs no slot: on an outbound host
+    socket, and a connect to the outside of an unconnected TCP socket of
+    the sandbox (the kernel never connects the guest's socket then:
+    net/connect.py outbound); None where the kernel must act."""
+    out = _on_host_socket(call, call.fd(0), bind)
+    if out is not None or bind:
+        return out
+    from sentry.net import connect as _net
+    family, raw = read_sockaddr(call, call.args[1], call.args[2] & 0xFFFFFFFF)
+    dest = _net.destination(family, raw) if family in (_net.AF_INET, _net.AF_INET6) else None
+    if dest is None or _net.inside(call.kernel, dest[0]):
+        return None
+    return _net.outbound(call, call.fd(0), family, raw, dest, lambda: None)
 
 
 def _maybe_outbound(call, fd):
@@ -204,24 +223,34 @@ def _maybe_outbound(call, fd):
     return not link.startswith("socket:[") or int(link[8:-1]) in call.kernel.outbound_names.handed
 
 
+def _on_host_socket(call, fd, bind):
+    """bind/connect's answer when fd names an outbound host socket (on the
+    Sentry's copy, never the kernel's call); None for any other file."""
+    from sentry.net import connect as _net
+    family, _ = read_sockaddr(call, call.args[1], call.args[2] & 0xFFFFFFFF)
+    dup = _net.borrow(call, fd)
+    try:
+        if not _net.host_inet(call, dup):
+            return None
+        # connecting or connected: bound already (EINVAL, as Linux says); its
+        # connect is answered from its state
+        if bind or family is None:
+            raise SyscallError(errno.EINVAL)
+        if family == _net.AF_UNSPEC:
+            raise SyscallError(errno.EOPNOTSUPP)
+        return _net.host_connect(call, fd, dup)
+    finally:
+        os.close(dup)
+
+
 def _bind_connect_on(call, fd, bind):
     addr, length = call.args[1], call.args[2] & 0xFFFFFFFF
     family, raw = read_sockaddr(call, addr, length)
     kernel = call.kernel
     if kernel.outbound is not None and _maybe_outbound(call, fd):
-        from sentry.net import connect as _net
-        dup = _net.borrow(call, fd)
-        try:
-            if _net.host_inet(call, dup):
-                # an outbound socket, connecting or connected: bound already (EINVAL, as
-                # Linux says); its connect is answered from its state, never the kernel's
-                if bind or family is None:
-                    raise SyscallError(errno.EINVAL)
-                if family == _net.AF_UNSPEC:
-                    raise SyscallError(errno.EOPNOTSUPP)
-                return _net.host_connect(call, fd, dup)
-        finally:
-            os.close(dup)
+        out = _on_host_socket(call, fd, bind)
+        if out is not None:
+            return out
     if family == AF_UNIX and len(raw) > 2 and raw[2] != 0:
         # never looked up for a socket that cannot take it (an fd swapped
         # meanwhile only gets the kernel's own refusal: the path is not passed)

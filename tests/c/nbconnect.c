@@ -75,6 +75,21 @@ static int waitout(int fd, int ms)
 
 static void on_alarm(int sig) { (void)sig; }
 
+static int dropped_port;
+
+/* a blocking connect that gives up after 0.5 s (SO_SNDTIMEO) */
+static void *patient(void *arg)
+{
+	int fd = sock(0, 0);
+	struct timeval t = { 0, 500000 };
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &t, sizeof t);
+	struct sockaddr_in me = to;
+	me.sin_port = htons(dropped_port);
+	*(int *)arg = connect(fd, (void *)&me, sizeof me) ? errno : 0;
+	close(fd);
+	return NULL;
+}
+
 static void *idle(void *arg)
 {
 	(void)arg;
@@ -206,6 +221,19 @@ int main(int argc, char **argv)
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	printf("eintr again %s\n", conn(fd, dropped));
 	close(fd);
+
+	/* many threads wait in blocking connects at once */
+	enum { WAITERS = 32 };
+	pthread_t waiter[WAITERS];
+	int answer[WAITERS], inprogress = 0;
+	dropped_port = dropped;
+	for (int i = 0; i < WAITERS; i++)
+		pthread_create(&waiter[i], NULL, patient, &answer[i]);
+	for (int i = 0; i < WAITERS; i++) {
+		pthread_join(waiter[i], NULL);
+		inprogress += answer[i] == EINPROGRESS;
+	}
+	printf("parallel %d of %d EINPROGRESS\n", inprogress, WAITERS);
 
 	/* with SA_RESTART the connect goes on waiting, until it gives up */
 	sa.sa_flags = SA_RESTART;
