@@ -151,11 +151,18 @@ def _prepare(call, key):
         raise SyscallError(errno.EBADF)
     busy = calls(proc, "lock_inflight", kernel, but=task.tid)
     taken = {h for h, _ in list(busy.values()) + list(calls(proc, "lock_closing", kernel).values())}
-    fillers = [h for h in hidden_slots(kernel) if h not in taken and (slot(task.tid, h) or (0,))[0] is None]
-    if len(fillers) < 2:                          # one stays, to refill slots from
+    fillers, left = [], []
+    for h in hidden_slots(kernel):
+        state = slot(task.tid, h) if h not in taken else None
+        if state is not None and state[0] is None:
+            fillers.append(h)
+        elif state is not None and _holds_socket(task.tid, h):
+            left.append(h)                        # by a call whose thread died first: replaced
+    candidates = left + fillers[1:]               # one filler stays, to refill slots from
+    if not candidates:
         wait_and_retry(call)                      # others' calls return theirs soon
     task.lock_wait = 0
-    h = fillers[1]
+    h = candidates[0]
     dup = kernel.borrow_fd(proc, fd)
     busy[task.tid] = (h, ("socket", fd))
     task.sock_slot_renew = False
@@ -167,6 +174,15 @@ def _prepare(call, key):
         task.sock_slot = (key, h)
         return None
     raise Handover(dup, copied, at=h)
+
+
+def _holds_socket(tid, h):
+    """Whether slot h holds a socket (only calls of this module leave one
+    there: a lock's slot holds a file of a mount)."""
+    try:
+        return os.readlink(f"/proc/{tid}/fd/{h}").startswith("socket:")
+    except OSError:
+        return False
 
 
 def _answer_later(task, then):
