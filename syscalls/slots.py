@@ -119,6 +119,7 @@ def through(call, handle, direct=None):
         # guest's number (net/connect.py: an outbound socket): refilled first
         task.sock_answer, task.sock_slot_renew = None, False
         _give_back(call, prepared[1], None)
+        prepared = None                           # (no filler left to refill it from)
     if prepared is None or prepared[0] != key:
         if call.kernel.outbound is None or call.process.alone():
             return handle(call, call.fd(0))
@@ -207,8 +208,9 @@ def _rewrite(call, h, rw):
 
     def done(t, result):
         out = inner(t, result) if inner is not None else None
-        _refill_after(kernel, t, h, result if out is None else out)
-        return None
+        if _refill_after(kernel, t, h, result if out is None else out):
+            return None                      # the injected refill returns it
+        return out
     rw.on_exit = done
     return rw
 
@@ -219,13 +221,15 @@ def _release(kernel, task):
 
 
 def _refill_after(kernel, task, h, result):
-    """From an exit stop: the filler back into slot h, then the call returns result."""
+    """From an exit stop: the filler back into slot h, then the call
+    returns result; False where no filler is left to refill from."""
     _release(kernel, task)
     filler = a_filler(task.tid, kernel, h)
     if filler is None:
-        return
+        return False
     task.lock_refill = (filler, h)
     kernel.inject_after(task, SYS_DUP3, (filler, h, 0), result)
+    return True
 
 
 def _give_back(call, h, result):
