@@ -838,6 +838,62 @@ def test_udp_relay_as_natively(remote, cbin, outside_tmp):
     assert r.stdout.decode() == native.stdout, r.stderr.decode()
 
 
+UDP6 = """
+import errno, socket, sys
+dest = (sys.argv[1], 8083)
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.settimeout(3)
+u.sendto(b'one', dest); d, a = u.recvfrom(100); print('sendto', d, a[:2] == dest)
+c = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); c.settimeout(3)
+c.connect(dest); c.send(b'two'); print('connected', c.recv(100), c.getpeername()[:2] == dest)
+c.sendmsg([b'thr', b'ee']); print('sendmsg', c.recv(100))
+u.sendto(b'x' * 60000, dest); d, a = u.recvfrom(65536); print('big', len(d), a[:2] == dest)
+"""
+ECHO6 = """
+import socket, sys
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.bind((sys.argv[1], 8083))
+print('ready', flush=True)
+while True:
+    d, a = u.recvfrom(65536)
+    u.sendto(b'echo:' + d, a)
+"""
+
+
+def test_udp_to_ipv6_outside(remote, tmp_path):
+    """UDP to an IPv6 destination outside goes through its relay as an
+    IPv4 one does (net/udp.py): sendto/recvfrom, a connected socket's send
+    and sendmsg, a 60000-byte datagram, each answer from the destination's
+    address -- as on the host; the host's own IPv6 address and a
+    destination the rules do not allow stay ENETUNREACH, with an audit line."""
+    pid = os.getpid()
+    net6 = f"fd00:232:{pid % 250:x}"
+    sh = lambda *c: subprocess.run(c, check=True)
+    sh("ip", "addr", "add", f"{net6}::1/64", "dev", f"snh{pid}", "nodad")
+    sh("ip", "netns", "exec", f"sntest{pid}", "ip", "addr", "add", f"{net6}::2/64", "dev", f"snn{pid}", "nodad")
+    srv = subprocess.Popen(["ip", "netns", "exec", f"sntest{pid}", sys.executable, "-c", ECHO6, f"{net6}::2"],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert srv.stdout.readline() == "ready\n"
+        native = subprocess.run([sys.executable, "-c", UDP6, f"{net6}::2"], capture_output=True, text=True,
+                                timeout=30)
+        assert native.returncode == 0 and "big 60005 True" in native.stdout, native.stdout + native.stderr
+        r = run_sentry(["python3", "-c", UDP6, f"{net6}::2"], extra=["--dns", "none"])
+        assert r.stdout.decode() == native.stdout, r.stderr.decode()
+        trail = tmp_path / "audit"
+        probe = ("import socket, sys\nu = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
+                 "for h in sys.argv[1:]:\n    try:\n        u.sendto(b'x', (h, 8083)); print(h, 'sent')\n"
+                 "    except OSError as e:\n        print(h, e.errno)")
+        r = run_sentry(["python3", "-c", probe, f"{net6}::1"], extra=["--dns", "none"])
+        assert r.stdout.decode().split() == [f"{net6}::1", "101"], r.stderr.decode()
+        r = run_sentry(["python3", "-c", probe, f"{net6}::2"],
+                       extra=["--dns", "none", "--net-allow", f"{remote}.0/24", "--audit", str(trail)])
+        assert r.stdout.decode().split() == [f"{net6}::2", "101"], r.stderr.decode()
+        assert '"net-refused"' in trail.read_text() and f"{net6}::2" in trail.read_text()
+    finally:
+        srv.kill()
+        srv.wait()
+        subprocess.run(["ip", "addr", "del", f"{net6}::1/64", "dev", f"snh{pid}"], capture_output=True)
+
+
 COUNT_DATAGRAMS = """
 import socket, sys, time
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((sys.argv[1], int(sys.argv[2]))); u.settimeout(0.5)

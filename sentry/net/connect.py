@@ -92,10 +92,7 @@ def datagram_out(call, family, raw):
 
 def _udp_relay(kernel, ip, port):
     """None once ip:port (outside the sandbox) has a UDP relay, else why
-    not: the policy's verdict, an IPv6 destination (the sandbox has no IPv6
-    route), or no relay left."""
-    if ip.version != 4:
-        return "no route"
+    not: the policy's verdict, or no relay left."""
     why = kernel.net_policy.verdict(ip, port)
     if why is not None:
         return why

@@ -5,7 +5,7 @@ does for resolvers).
 The guest's datagram sockets stay the sandbox's (a host UDP socket in the
 guest's table could be made to send anywhere by a thread swapping fds), so
 a destination comes to the sandbox instead.  When a guest first sends to,
-or connects a datagram socket to, an IPv4 address:port outside the sandbox
+or connects a datagram socket to, an address:port outside the sandbox
 that --net-allow allows (net/connect.py):
 
   - the namespace helper adds a route that makes the address the sandbox's
@@ -29,10 +29,13 @@ ever sends to its own destination, and what it receives goes to its own
 flow.  A flow idle for IDLE seconds is closed (as a NAT forgets one);
 beyond FLOWS_MAX the oldest gives way.
 
+An IPv6 destination is relayed the same way (a route `local ADDRESS/128 dev
+lo`, a relay socket bound with IPV6_FREEBIND, since IPv6 checks interface
+addresses, not routes); the sandbox has no IPv6 address of its own beyond
+::1, so a guest socket sends there from ::1 (getsockname says so).
 Differs from Linux: an ICMP error from the destination (port unreachable)
 does not reach the guest's socket; a ping to ADDRESS is answered by the
-sandbox itself; IPv6 destinations are not relayed (the sandbox has no IPv6
-route: ENETUNREACH, as before).
+sandbox itself.
 """
 import json
 import os
@@ -42,7 +45,9 @@ import time
 
 from sentry.platform import spawn
 
-RELAYS_MAX = 64                 # destinations (address, port) a sandbox may have relayed
+RELAYS_MAX = 64                 # IPv4 destinations (address, port) a sandbox may have relayed
+RELAYS6_MAX = 16                # IPv6 ones
+IPV6_FREEBIND = 78              # an IPv6 bind checks interface addresses, not local routes
 FLOWS_MAX = 1024                # guest sockets talking through the relays at once
 IDLE = 180.0                    # seconds after which a silent flow is closed
 DATAGRAM_MAX = 65536
@@ -53,8 +58,8 @@ class Relays:
     """The Sentry's side: which destinations have a relay, and the sockets
     of the sandbox's namespace left for new ones."""
 
-    def __init__(self, mountns, pool):
-        self.mountns, self.pool = mountns, pool
+    def __init__(self, mountns, pool, pool6=()):
+        self.mountns, self.pools = mountns, {4: list(pool), 6: list(pool6)}
         self.made = set()       # (address, port)
         self.routed = set()     # addresses
         self.sock = spawn.helper(_serve)
@@ -63,22 +68,26 @@ class Relays:
         return (ip, port) in self.made
 
     def ensure(self, ip, port):
-        """A relay for ip:port (an IPv4Address the policy allows); False if
+        """A relay for ip:port (an address the policy allows); False if
         none can be had (all are taken, or the port is the guest's own)."""
         if (ip, port) in self.made:
             return True
-        if not self.pool:
+        pool = self.pools[ip.version]
+        if not pool:
             return False
         try:
             if ip not in self.routed:
                 self.mountns.add_local_route(str(ip))
                 self.routed.add(ip)
-            fd = self.pool[-1]
+            fd = pool[-1]
             with socket.socket(fileno=os.dup(fd)) as s:
+                if ip.version == 6:
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                    s.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
                 s.bind((str(ip), port))
         except OSError:
             return False
-        self.pool.pop()
+        pool.pop()
         try:
             socket.send_fds(self.sock, [json.dumps([str(ip), port]).encode()], [fd])
         except OSError:
@@ -90,8 +99,9 @@ class Relays:
 
     def close(self):
         self.sock.close()
-        for fd in self.pool:
-            os.close(fd)
+        for pool in self.pools.values():
+            for fd in pool:
+                os.close(fd)
 
 
 def _serve(sock, sentry):
@@ -169,7 +179,7 @@ class Relay:
     def _flow(self, fd, inside, dest, guest):
         if len(self.flows) >= FLOWS_MAX:
             self._close(min(self.used, key=self.used.get))
-        host = socket.socket(socket.AF_INET, HOST_SOCKET)
+        host = socket.socket(socket.AF_INET6 if ":" in dest[0] else socket.AF_INET, HOST_SOCKET)
         try:
             host.connect(dest)
         except OSError:

@@ -282,11 +282,12 @@ def _udp_relays(mountns, kernel):
     """UDP to the outside (sentry/net/udp.py): the sockets of the sandbox's
     namespace its relays will bind, made now (the helper makes none once
     set-up is over)."""
-    from sentry.net.udp import RELAYS_MAX, Relays
+    from sentry.net.udp import RELAYS_MAX, RELAYS6_MAX, Relays
     if not kernel.sandbox_networks:
         return                          # no eth0: nothing leaves the sandbox
     pool = [mountns.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) for _ in range(RELAYS_MAX)]
-    kernel.udp_relays = Relays(mountns, pool)
+    pool6 = [mountns.socket(socket.AF_INET6, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) for _ in range(RELAYS6_MAX)]
+    kernel.udp_relays = Relays(mountns, pool, pool6)
 
 
 def _dns_relay(cfg, mountns, outbound, kernel):
