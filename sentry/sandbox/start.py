@@ -286,7 +286,10 @@ def _udp_relays(mountns, kernel):
     if not kernel.sandbox_networks:
         return                          # no eth0: nothing leaves the sandbox
     pool = [mountns.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) for _ in range(RELAYS_MAX)]
-    pool6 = [mountns.socket(socket.AF_INET6, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) for _ in range(RELAYS6_MAX)]
+    try:
+        pool6 = [mountns.socket(socket.AF_INET6, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) for _ in range(RELAYS6_MAX)]
+    except OSError:
+        pool6 = []                      # a kernel without IPv6: no IPv6 destination to relay
     kernel.udp_relays = Relays(mountns, pool, pool6)
 
 
