@@ -838,6 +838,39 @@ def test_udp_relay_as_natively(remote, cbin, outside_tmp):
     assert r.stdout.decode() == native.stdout, r.stderr.decode()
 
 
+UDP_REFUSED = """
+import socket, sys
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.settimeout(5)
+c.connect((sys.argv[1], int(sys.argv[2])))
+for i in range(2):
+    c.send(b'x')
+    try:
+        print('recv', c.recv(100))
+    except OSError as e:
+        print('recv', type(e).__name__, e.errno)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(0.5)
+u.sendto(b'x', (sys.argv[1], int(sys.argv[2])))
+try:
+    print('unconnected', u.recv(100))
+except OSError as e:
+    print('unconnected', type(e).__name__)
+"""
+
+
+def test_udp_port_unreachable_as_natively(remote):
+    """A connected UDP socket to a port nothing listens on outside gets
+    ECONNREFUSED after its datagram, as on the host: the relay's host
+    socket learns the destination's ICMP "port unreachable", and the relay
+    sends the sandbox's kernel the same error quoting the guest's datagram
+    (net/udp.py); an unconnected socket hears nothing, as natively."""
+    args = ["python3", "-c", UDP_REFUSED, f"{remote}.2", "8097"]
+    native = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    assert native.stdout.count("ConnectionRefusedError 111") == 2 and "unconnected TimeoutError" in native.stdout, \
+        native.stdout + native.stderr
+    r = run_sentry(args, extra=["--dns", "none"])
+    assert r.stdout.decode() == native.stdout, r.stderr.decode()
+
+
 UDP6 = """
 import errno, socket, sys
 dest = (sys.argv[1], 8083)

@@ -33,14 +33,18 @@ An IPv6 destination is relayed the same way (a route `local ADDRESS/128 dev
 lo`, a relay socket bound with IPV6_FREEBIND, since IPv6 checks interface
 addresses, not routes); the sandbox has no IPv6 address of its own beyond
 ::1, so a guest socket sends there from ::1 (getsockname says so).
-Differs from Linux: an ICMP error from the destination (port unreachable)
-does not reach the guest's socket; a ping to ADDRESS is answered by the
-sandbox itself.
+A destination's ICMP "port unreachable" (IPv4) reaches the guest: the relay
+sends the sandbox's kernel the same error quoting the guest's datagram, on
+a raw ICMP socket of the sandbox's namespace its helper made at set-up, so a
+connected guest socket sees ECONNREFUSED, by the kernel's own rules.
+Differs from Linux: other ICMP errors, and any for IPv6, do not reach the
+guest's socket; a ping to ADDRESS is answered by the sandbox itself.
 """
 import json
 import os
 import select
 import socket
+import struct
 import time
 
 from sentry.platform import spawn
@@ -58,11 +62,19 @@ class Relays:
     """The Sentry's side: which destinations have a relay, and the sockets
     of the sandbox's namespace left for new ones."""
 
-    def __init__(self, mountns, pool, pool6=()):
+    def __init__(self, mountns, pool, pool6=(), icmp=None):
         self.mountns, self.pools = mountns, {4: list(pool), 6: list(pool6)}
         self.made = set()       # (address, port)
         self.routed = set()     # addresses
         self.sock = spawn.helper(_serve)
+        if icmp is not None:
+            # the relay's raw ICMP socket of the sandbox's namespace (made by
+            # its helper at set-up): how a destination's "port unreachable"
+            # reaches the guest socket it is for
+            try:
+                socket.send_fds(self.sock, [json.dumps({"icmp": True}).encode()], [icmp])
+            finally:
+                os.close(icmp)
 
     def has(self, ip, port):
         return (ip, port) in self.made
@@ -127,13 +139,38 @@ def _serve(sock, sentry):
                 msg, fds = b"", []
             if not msg:
                 os._exit(0)             # the Sentry is gone
-            if len(fds) == 1:
-                address, port = json.loads(msg)
+            req = json.loads(msg)
+            if len(fds) == 1 and isinstance(req, dict) and req.get("icmp"):
+                relay.icmp = socket.socket(fileno=fds[0])
+            elif len(fds) == 1:
+                address, port = req
                 relay.add(fds[0], address, port)
             else:
                 for f in fds:
                     os.close(f)
         relay.expire()
+
+
+def _checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def port_unreachable(src, dst):
+    """An ICMP "port unreachable" (type 3, code 3) quoting a UDP datagram
+    from src to dst ((address, port) each, IPv4): its IP header and the
+    first 8 bytes, its UDP header, as a router's or host's kernel quotes it."""
+    udp = struct.pack("!HHHH", src[1], dst[1], 8, 0)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, socket.IPPROTO_UDP, 0,
+                     socket.inet_aton(src[0]), socket.inet_aton(dst[0]))
+    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+    head = struct.pack("!BBHI", 3, 3, 0, 0)
+    body = ip + udp
+    return struct.pack("!BBHI", 3, 3, _checksum(head + body), 0) + body
 
 
 class Relay:
@@ -147,6 +184,7 @@ class Relay:
         self.upstream = {}      # host fd -> (host socket, inside socket, guest address)
         self.used = {}          # host fd -> when it last carried a datagram
         self.swept = time.monotonic()
+        self.icmp = None        # a raw ICMP socket of the sandbox's namespace, or None
 
     def add(self, fd, address, port):
         self.inside[fd] = (socket.socket(fileno=fd), (address, port))
@@ -192,9 +230,23 @@ class Relay:
 
     def _back(self, fd):
         host, inside, guest = self.upstream[fd]
-        data = host.recv(DATAGRAM_MAX, socket.MSG_DONTWAIT)
+        try:
+            data = host.recv(DATAGRAM_MAX, socket.MSG_DONTWAIT)
+        except ConnectionRefusedError:
+            self._unreachable(inside, guest)
+            return
         self.used[fd] = time.monotonic()
         inside.sendto(data, guest)
+
+    def _unreachable(self, inside, guest):
+        """The destination answered "port unreachable" (the host socket's
+        ECONNREFUSED): the sandbox's kernel gets the same ICMP error, quoting
+        the guest's datagram (from guest to the relay's address), so that a
+        connected guest socket sees ECONNREFUSED as on a host."""
+        dest = inside.getsockname()
+        if self.icmp is None or ":" in dest[0]:
+            return              # IPv6: not sent (no ICMPv6 socket)
+        self.icmp.sendto(port_unreachable(guest, dest), (guest[0], 0))
 
     def expire(self):
         now = time.monotonic()

@@ -290,7 +290,12 @@ def _udp_relays(mountns, kernel):
         pool6 = [mountns.socket(socket.AF_INET6, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) for _ in range(RELAYS6_MAX)]
     except OSError:
         pool6 = []                      # a kernel without IPv6: no IPv6 destination to relay
-    kernel.udp_relays = Relays(mountns, pool, pool6)
+    try:
+        # how a destination's "port unreachable" reaches the guest (net/udp.py)
+        icmp = mountns.socket(socket.AF_INET, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.IPPROTO_ICMP)
+    except OSError:
+        icmp = None
+    kernel.udp_relays = Relays(mountns, pool, pool6, icmp)
 
 
 def _dns_relay(cfg, mountns, outbound, kernel):
