@@ -9,7 +9,8 @@
  * a name of the internet families for a destination of the sandbox's own
  * (loopback, "this host", eth0's subnet; any, where the sandbox has no
  * outbound policy: --network=host or none), or no name at all, and no
- * control data (SCM_RIGHTS and SCM_CREDENTIALS are Python's).  The checked
+ * control data (SCM_RIGHTS and SCM_CREDENTIALS are Python's), and no
+ * MSG_FASTOPEN (which connects as it sends: sentry/net/connect.py).  The checked
  * name -- and for sendmsg the header, name and control dropped as checked
  * -- is staged and the call rewritten to it, so that a racing thread that
  * changes either after the check changes nothing the kernel reads.  The
@@ -29,6 +30,9 @@
 
 #define NAME_MAX_ 128              /* what read_sockaddr takes; more: EINVAL, Python's */
 #define MSGHDR 56
+#ifndef MSG_FASTOPEN
+#define MSG_FASTOPEN 0x20000000
+#endif
 
 static int open_policy = 1;        /* no outbound policy: every destination is fine */
 static uint32_t net_addr, net_mask;  /* eth0's subnet, host order (0/0: none) */
@@ -84,6 +88,7 @@ static int fast_sendto(int tid, sn_regs *r)
 {
 	uint32_t len = (uint32_t)r->r9;
 	unsigned char name[NAME_MAX_];
+	if ((uint32_t)r->r10 & MSG_FASTOPEN) return 0;
 	if (!r->r8 || len < 2 || len > NAME_MAX_) return 0;
 	if (sn_read_mem(tid, r->r8, name, len) != (long)len || !name_ok(name, len)) return 0;
 	uint64_t slot = sn_slot_of(tid);
@@ -97,6 +102,7 @@ static int fast_sendmsg(int tid, sn_regs *r)
 	unsigned char hdr[MSGHDR], name[NAME_MAX_];
 	uint64_t name_ptr, controllen;
 	uint32_t namelen;
+	if ((uint32_t)r->rdx & MSG_FASTOPEN) return 0;
 	if (sn_read_mem(tid, r->rsi, hdr, sizeof hdr) != (long)sizeof hdr) return 0;
 	memcpy(&name_ptr, hdr, 8);
 	memcpy(&namelen, hdr + 8, 4);

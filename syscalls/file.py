@@ -341,6 +341,20 @@ def sys_openat(call):
     return open_rewrite(call, call.fd(0), call.path(1), call.args[2], call.args[3])
 
 
+def _set_past(call, addr, n):
+    """Whether any of the n bytes at addr (a structure's part this kernel
+    does not know) is set, read as copy_struct_from_user's
+    check_zeroed_user reads them: before the structure itself, a page at a
+    time, stopping at the first set byte (EFAULT only for an unreadable page
+    reached before one)."""
+    while n > 0:
+        chunk = min(n, PAGE_SIZE - addr % PAGE_SIZE)
+        if any(call.read(addr, chunk)):
+            return True
+        addr, n = addr + chunk, n - chunk
+    return False
+
+
 @handler("openat2", note="the guest's RESOLVE_* flags are applied by the Sentry's own walk, as Linux applies them, "
          "inside the sandbox; RESOLVE_CACHED is always EAGAIN (never answered from a cache alone)")
 def sys_openat2(call):
@@ -349,10 +363,10 @@ def sys_openat2(call):
         raise SyscallError(errno.EINVAL)
     if size > PAGE_SIZE:
         raise SyscallError(errno.E2BIG)
-    how = call.read(call.args[2], size)
-    if any(how[OPEN_HOW_SIZE:]):
+    if _set_past(call, call.args[2] + OPEN_HOW_SIZE, size - OPEN_HOW_SIZE):
         raise SyscallError(errno.E2BIG)       # a field this kernel does not know, set
-    flags, mode, resolve = struct.unpack("<QQQ", how[:OPEN_HOW_SIZE])
+    how = call.read(call.args[2], OPEN_HOW_SIZE)
+    flags, mode, resolve = struct.unpack("<QQQ", how)
     if flags & ~(VALID_FLAGS | O_LARGEFILE) or resolve & ~RESOLVE_ALL:
         raise SyscallError(errno.EINVAL)
     if mode and not flags & (O_CREAT | O_TMPFILE) or mode & ~0o7777:

@@ -32,10 +32,11 @@ import struct
 
 from sentry._native import lib
 from sentry.kernel.locktable import OFFSET_MAX, RD, UN, WR, LockTable, Owner
-from sentry.vfs.mount import HIDDEN_FD_BASE, HIDDEN_FD_END, is_hidden_fd, split_deleted
+from sentry.vfs.mount import is_hidden_fd, split_deleted
 from sentry.kernel.syscall import Handover, Inject, PASS, Rewrite, sint
 from sentry.errors import SyscallError
 from syscalls.fdutil import Borrowed
+from syscalls.slots import wait_and_retry as _wait_and_retry, a_filler as _a_filler, calls as _calls, hidden_slots as _hidden_slots, slot as _slot
 from syscalls.registry import handler
 
 F_GETLK, F_SETLK, F_SETLKW = 5, 6, 7
@@ -49,10 +50,8 @@ FLOCK_TYPES = {LOCK_SH: RD, LOCK_EX: WR, LOCK_UN: UN}
 SEEK_SET, SEEK_CUR, SEEK_END = 0, 1, 2
 FLOCK = struct.Struct("<hh4xqqi4x")           # struct flock
 PID_AT = 24                                   # its l_pid
-SYS_NANOSLEEP, SYS_DUP3 = 35, 292
-ERESTARTSYS = 512
+SYS_DUP3 = 292
 O_PATH = 0o10000000
-WAIT_MIN, WAIT_MAX = 1_000_000, 32_000_000    # ns a waiter sleeps before it tries again
 GC_MIN = 256                                  # descriptions held before every inode is pruned
 
 
@@ -92,23 +91,6 @@ def _key(b):
 
 
 # ---- waiting: in the guest's own context ----------------------------------------
-
-def _wait_and_retry(call):
-    """The guest sleeps a while, then its call runs again (it traps again).
-    A signal that interrupts the sleep interrupts the call: ERESTARTSYS lets
-    the kernel restart it or answer EINTR, as SA_RESTART says."""
-    task = call.task
-    delay = min(max(getattr(task, "lock_wait", 0) * 2, WAIT_MIN), WAIT_MAX)
-    task.lock_wait = delay
-    (ts,) = call.stage(struct.pack("<qq", 0, delay))
-
-    def slept(result):
-        if result == 0:
-            return None
-        task.lock_wait = 0
-        return -ERESTARTSYS
-    raise Inject(SYS_NANOSLEEP, (ts, 0), slept)
-
 
 def _done(call, result=0):
     call.task.lock_wait = 0
@@ -301,34 +283,6 @@ def _by_the_sentry(call, cmd, b, raw, nonblocking):
     return _done(call)
 
 
-def _hidden_slots(kernel):
-    """The Sentry's hidden fd numbers that no mount uses."""
-    used = {b.guest_fd for b in kernel.mounts.backings()}
-    return [h for h in range(HIDDEN_FD_BASE, HIDDEN_FD_END) if h not in used]
-
-
-def _fd_flags(tid, fd):
-    with open(f"/proc/{tid}/fdinfo/{fd}") as f:
-        for line in f:
-            if line.startswith("flags:"):
-                return int(line.split()[1], 8)
-    raise OSError(errno.EBADF, "no flags")
-
-
-def _slot(tid, h):
-    """What hidden slot h holds: (None, flags) for the inert filler (O_PATH
-    /dev/null), ((dev, ino), flags) for a copy made for a lock call, None
-    when it cannot be read."""
-    path = f"/proc/{tid}/fd/{h}"
-    try:
-        link, st, flags = os.readlink(path), os.stat(path), _fd_flags(tid, h)
-    except OSError:
-        return None
-    if link == os.devnull and flags & O_PATH:
-        return None, flags
-    return (st.st_dev, st.st_ino), flags
-
-
 def _holds_record_locks(tgid, key):
     """Whether process tgid holds POSIX locks on inode key (/proc/locks; by
     inode number only, which errs on the side of "yes")."""
@@ -342,19 +296,6 @@ def _holds_record_locks(tgid, key):
     except OSError:
         return True
     return False
-
-
-def _calls(proc, name, kernel, but=None):
-    """{tid: (slot, key)} of the process's calls running through a slot
-    (name "lock_inflight"), or of its slots being closed (name
-    "lock_closing"); a task gone is forgotten, as is `but`."""
-    calls = getattr(proc, name, None)
-    if calls is None:
-        calls = {}
-        setattr(proc, name, calls)
-    for tid in [t for t in calls if t not in kernel.tasks or t == but]:
-        del calls[tid]
-    return calls
 
 
 def _may_close(proc, kernel, key, but=None):
@@ -442,15 +383,6 @@ def _done_then(call, done):
             task.lock_wait = 0
         return done(task, result)
     return after
-
-
-def _a_filler(tid, kernel, but):
-    for h in _hidden_slots(kernel):
-        if h != but:
-            state = _slot(tid, h)
-            if state is not None and state[0] is None:
-                return h
-    return None
 
 
 def _refill_and_retry(call, h):

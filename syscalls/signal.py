@@ -458,13 +458,7 @@ def _proc_dir_target(call, fd):
 def sys_signalfd(call):
     if call.fd(0) != -1:
         return PASS                      # changes the mask of an fd already trapped
-    call.slot()                          # the exit stop will stage a filter
-    kernel = call.kernel
-
-    def made(task, result):
-        if result >= 0:
-            fdtraps.trap_after(kernel, task, result, fdtraps.SIGNALFD_TRAPS, result)
-    return Rewrite(on_exit=made)
+    return fdtraps.trap_result(call, fdtraps.SIGNALFD_TRAPS)
 
 
 @handler("read", note="allowed in BPF; trapped only on fds a process filter names (signalfd)")

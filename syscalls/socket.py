@@ -20,7 +20,7 @@ from sentry.net import hostsock
 from sentry.vfs import sockperm
 from sentry.vfs.mount import CREATE
 from sentry.kernel.syscall import AT_FDCWD, PASS, Rewrite, sint
-from syscalls import owner, permission, pin
+from syscalls import owner, permission, pin, slots
 from syscalls.fdutil import is_hidden
 from sentry.errors import SyscallError
 from syscalls.lookup import Parent, lookup
@@ -61,7 +61,8 @@ def _with_guest_socket(call, fd, op):
     """op(sock) on a Sentry-side duplicate of guest socket fd (OSError as
     SyscallError; ENOTSOCK for another file)."""
     import socket      # rarely needed: not at start-up
-    dup = call.kernel.borrow_fd(call.process, fd)
+    # fd: the guest's number, or a hidden slot the Sentry prepared (syscalls/slots.py)
+    dup = call.kernel.borrow_fd(call.process, fd, hidden_ok=fd != call.fd(0))
     sock = None
     try:
         sock = socket.socket(fileno=dup)
@@ -87,7 +88,7 @@ def _on_guest_socket(call, fd, loc, op):
     return _with_guest_socket(call, fd, in_parent)
 
 
-def _unix_path_call(call, raw, bind):
+def _unix_path_call(call, fd, raw, bind):
     path = _sun_path(raw)
     if not path:
         raise SyscallError(errno.ENOENT)
@@ -121,7 +122,7 @@ def _unix_path_call(call, raw, bind):
             sock.bind(name)        # recorded as its last component only
         finally:
             os.umask(old)
-    _on_guest_socket(call, call.fd(0), loc, op)
+    _on_guest_socket(call, fd, loc, op)
     return 0
 
 
@@ -180,22 +181,90 @@ def _wrong_family(domain, length):
 
 
 def _bind_connect(call, bind):
+    """bind and connect, which change a socket's state: decided on the
+    Sentry's copy of the socket, and run by the kernel through a number no
+    other thread can change (syscalls/slots.py: an outbound host socket
+    that a racing thread put at the guest's number must never meet the
+    kernel's connect or bind, net/connect.py).  On an outbound socket they
+    are answered without the kernel, so without a slot either."""
+    return slots.through(call, lambda call, fd: _bind_connect_on(call, fd, bind),
+                         lambda call: _without_slot(call, bind))
+
+
+def _without_slot(call, bind):
+    """bind/connect answered on the Sentry's copy of the socket alone, so
+    that a process sharing its fd table needs no slot: on an outbound host
+    socket, and a connect to the outside of an unconnected TCP socket of
+    the sandbox (the kernel never connects the guest's socket then:
+    net/connect.py outbound); None where the kernel must act."""
+    out = _on_host_socket(call, call.fd(0), bind)
+    if out is not None or bind:
+        return out
+    from sentry.net import connect as _net
+    family, raw = read_sockaddr(call, call.args[1], call.args[2] & 0xFFFFFFFF)
+    dest = _net.destination(family, raw) if family in (_net.AF_INET, _net.AF_INET6) else None
+    if dest is None or _net.inside(call.kernel, dest[0]):
+        return None
+    return _net.outbound(call, call.fd(0), family, raw, dest, lambda: None)
+
+
+def _maybe_outbound(call, fd):
+    """Whether fd may name an outbound host socket.  A hidden slot: its copy
+    is checked (borrowed anyway).  The guest's own number, in a process
+    whose fd table is its alone: what it names cannot change meanwhile, so
+    its inode (one readlink, not a copy of the fd) tells, among those the
+    Sentry ever handed over."""
+    if fd != call.fd(0):
+        return True
+    try:
+        link = os.readlink(f"/proc/{call.tid}/fd/{fd}")
+    except OSError:
+        return False                          # no such fd: the kernel's EBADF
+    return not link.startswith("socket:[") or int(link[8:-1]) in call.kernel.outbound_names.handed
+
+
+def _on_host_socket(call, fd, bind):
+    """bind/connect's answer when fd names an outbound host socket (on the
+    Sentry's copy, never the kernel's call); None for any other file."""
+    from sentry.net import connect as _net
+    family, _ = read_sockaddr(call, call.args[1], call.args[2] & 0xFFFFFFFF)
+    dup = _net.borrow(call, fd)
+    try:
+        if not _net.host_inet(call, dup):
+            return None
+        # connecting or connected: bound already (EINVAL, as Linux says); its
+        # connect is answered from its state
+        if bind or family is None:
+            raise SyscallError(errno.EINVAL)
+        if family == _net.AF_UNSPEC:
+            raise SyscallError(errno.EOPNOTSUPP)
+        return _net.host_connect(call, fd, dup)
+    finally:
+        os.close(dup)
+
+
+def _bind_connect_on(call, fd, bind):
     addr, length = call.args[1], call.args[2] & 0xFFFFFFFF
     family, raw = read_sockaddr(call, addr, length)
+    kernel = call.kernel
+    if kernel.outbound is not None and _maybe_outbound(call, fd):
+        out = _on_host_socket(call, fd, bind)
+        if out is not None:
+            return out
     if family == AF_UNIX and len(raw) > 2 and raw[2] != 0:
         # never looked up for a socket that cannot take it (an fd swapped
         # meanwhile only gets the kernel's own refusal: the path is not passed)
-        domain = _socket_domain(call, call.fd(0))
+        domain = _socket_domain(call, fd)
         if domain != AF_UNIX:
             raise SyscallError(_wrong_family(domain, length))
-        return _unix_path_call(call, raw, bind)
-    if not bind and call.kernel.mountns is not None and call.kernel.mountns.netns_fd is not None:
+        return _unix_path_call(call, fd, raw, bind)
+    if not bind and kernel.mountns is not None and kernel.mountns.netns_fd is not None:
         from sentry.net import connect as _net
         if family == _net.AF_UNSPEC and raw:
-            return _net.disconnect(call, raw)
+            return _net.disconnect(call, fd, raw)
         dest = _net.destination(family, raw) if family in (_net.AF_INET, _net.AF_INET6) else None
-        if dest is not None and call.kernel.outbound is not None and not _net.inside(call.kernel, dest[0]):
-            return _net.outbound(call, family, raw, dest, lambda: Rewrite(args=_staged_name(call, raw, 1, 2)))
+        if dest is not None and kernel.outbound is not None and not _net.inside(kernel, dest[0]):
+            return _net.outbound(call, fd, family, raw, dest, lambda: Rewrite(args=_staged_name(call, raw, 1, 2)))
     return Rewrite(args=_staged_name(call, raw, 1, 2))
 
 
@@ -244,6 +313,27 @@ def _send_name(call, family, raw):
     return raw, False
 
 
+def _fastopen(call, flags):
+    """MSG_FASTOPEN connects as it sends (sentry/net/connect.py)."""
+    if flags & MSG_FASTOPEN and call.kernel.outbound is not None:
+        from sentry.net import connect as _net
+        _net.fastopen(call)
+
+
+MSG_FASTOPEN = 0x20000000
+
+
+@handler("shutdown", note="--network=sandbox: done by the Sentry on its copy of the socket, never by fd number "
+         "(an outbound socket still connecting is shut down once connected: sentry/net/connect.py)")
+def sys_shutdown(call):
+    if call.kernel.outbound is None:
+        return PASS                  # no outbound socket anywhere: nothing it could turn
+    if call.process.alone() and not _maybe_outbound(call, call.fd(0)):
+        return PASS                  # and none at that number, which nothing can change meanwhile
+    from sentry.net import connect as _net
+    return _net.shutdown(call)
+
+
 def _send_rewrite(call, args, pinned, then=None, nr=None):
     return Rewrite(nr, args, on_exit=_unpinning(call.kernel, then) if pinned else then)
 
@@ -251,6 +341,7 @@ def _send_rewrite(call, args, pinned, then=None, nr=None):
 @handler("sendto", note="a datagram to a unix path is sent as connect(2) is (_via_magic_link); a guest "
          "root's link change on its own interfaces is carried out (sentry/net/links.py)")
 def sys_sendto(call):
+    _fastopen(call, call.args[3])
     dest = _dest(call, call.args[4], call.args[5] & 0xFFFFFFFF)
     done = _link_change(call, dest, [(call.args[1], call.args[2])], call.args[3] & 0xFFFFFFFF)
     if done is not None:
@@ -322,20 +413,42 @@ def _link_change(call, dest, iov, flags):
     length)] of the data."""
     if dest[0] != AF_NETLINK:
         return None
-    from sentry.net import links
+    from sentry.net import diag, links
     total = sum(n for _, n in iov)
+    want = diag.REQUEST_MAX if call.kernel.outbound is not None else links.HDR.size
     try:
         head = b""
         for a, n in iov:
-            if len(head) >= links.HDR.size:
+            if len(head) >= want:
                 break
-            head += call.read(a, min(n, links.HDR.size - len(head)))
-        if not links.maybe(call.kernel, head, total):
+            head += call.read(a, min(n, want - len(head)))
+        if call.kernel.outbound is not None:
+            _diag_request(call, head)
+        if not links.maybe(call.kernel, head[:links.HDR.size], total):
             return None
         data = b"".join(call.read(a, n) for a, n in iov if n)
     except SyscallError:
         return None                       # the kernel's own answer (EFAULT...)
     return links.send(call, call.fd(0), dest[1], data, flags)
+
+
+def _diag_request(call, head):
+    """A send naming the kernel on a sock_diag socket: its TCP dump request
+    noted (sentry/net/diag.py), by the socket's inode."""
+    import socket
+    from sentry.net import diag
+    try:
+        dup = call.kernel.borrow_fd(call.process, call.fd(0))
+    except SyscallError:
+        return
+    try:
+        with socket.socket(fileno=os.dup(dup)) as sock:
+            if sock.family == AF_NETLINK and sock.proto == NETLINK_SOCK_DIAG:
+                diag.note_request(call.kernel, os.fstat(dup).st_ino, head)
+    except OSError:
+        pass
+    finally:
+        os.close(dup)
 
 
 def _link_change_msg(call, hdr, dest, flags):
@@ -380,6 +493,7 @@ def _staged_msghdr(call, hdr, dest):
 @handler("sendmsg", note="a datagram to a unix path is sent as connect(2) is (_via_magic_link); a guest "
          "root's link change on its own interfaces is carried out (sentry/net/links.py)")
 def sys_sendmsg(call):
+    _fastopen(call, call.args[2])
     raw = call.read(call.args[1], MSGHDR)
     dest = _msg_dest(call, raw)
     done = _link_change_msg(call, raw, dest, call.args[2] & 0xFFFFFFFF)
@@ -399,6 +513,7 @@ def sys_sendmmsg(call):
     if vlen == 0:
         return 0
     vec, flags, task = call.args[1], call.args[3] & 0xFFFFFFFF, call.task
+    _fastopen(call, flags)
     key = (call.fd(0), vec, vlen, flags)
     progress, task.mmsg_progress = getattr(task, "mmsg_progress", None), None
     i = progress[1] if progress is not None and progress[0] == key else 0
@@ -538,11 +653,18 @@ def _received(call, hdr_addr):
         _translate_creds(call, control_ptr, min(controllen, CONTROL_MAX))
 
 
-@handler("recvmsg", note="allowed in BPF; trapped only on SO_PASSCRED sockets (credentials translated)")
+@handler("recvmsg", note="allowed in BPF; trapped only on SO_PASSCRED sockets (credentials translated) and, "
+         "with --network=sandbox, sock_diag sockets (outbound sockets added to TCP dumps: sentry/net/diag.py)")
 def sys_recvmsg(call):
-    hdr_addr = call.args[1]
+    hdr_addr, flags = call.args[1], call.args[2] & 0xFFFFFFFF
+    diag_ino = _diag_socket(call)
 
     def done(task, result):
+        if result > 0 and diag_ino is not None:
+            try:
+                return _diag_received(call, diag_ino, hdr_addr, flags, result)
+            except (SyscallError, OSError):
+                return result
         if result >= 0:
             try:
                 _received(call, hdr_addr)
@@ -550,6 +672,67 @@ def sys_recvmsg(call):
                 pass
         return result
     return Rewrite(on_exit=done)
+
+
+MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT = 2, 0x20, 0x40
+
+
+def _diag_socket(call):
+    """The inode of the sock_diag socket a trapped recvmsg reads, where
+    dumps may need outbound sockets added; None for any other."""
+    import socket
+    if call.kernel.outbound is None:
+        return None
+    try:
+        dup = call.kernel.borrow_fd(call.process, call.fd(0))
+    except SyscallError:
+        return None
+    try:
+        with socket.socket(fileno=os.dup(dup)) as sock:
+            if sock.family == AF_NETLINK and sock.proto == NETLINK_SOCK_DIAG:
+                return os.fstat(dup).st_ino
+    except OSError:
+        pass
+    finally:
+        os.close(dup)
+    return None
+
+
+def _diag_received(call, diag_ino, hdr_addr, flags, result):
+    """A sock_diag datagram received: if it ends a TCP dump, the outbound
+    sockets go before its end (sentry/net/diag.py).  The datagram is the
+    kernel's, read back from the guest's buffer, or (a peek of its length
+    alone) peeked again on the Sentry's copy of the socket."""
+    import socket
+    from sentry.net import diag
+    ino = diag_ino
+    dup = call.kernel.borrow_fd(call.process, call.fd(0))
+    try:
+        if os.fstat(dup).st_ino != ino:
+            return result                      # another socket by now: as the kernel gave it
+        iov, iovlen = struct.unpack("<QQ", call.read(hdr_addr + 16, 16))
+        base, room = (IOVEC.unpack(call.read(iov, IOVEC.size)) if iovlen else (0, 0))
+        if flags & MSG_PEEK:
+            if not flags & MSG_TRUNC:
+                return result
+            with socket.socket(fileno=os.dup(dup)) as sock:
+                datagram = sock.recv(result, MSG_PEEK | MSG_DONTWAIT)
+            add = diag.extra(call.kernel, ino, datagram)
+            return result + len(add[1]) if add else result
+        if iovlen != 1 or result > room:
+            return result
+        datagram = call.read(base, result)
+        add = diag.extra(call.kernel, ino, datagram)
+        if add is None:
+            return result
+        at, more = add
+        if result + len(more) > room:
+            return result                      # no room: the dump as the kernel gave it
+        call.write(base + at, more + datagram[at:])
+        diag.done(call.kernel, ino)
+        return result + len(more)
+    finally:
+        os.close(dup)
 
 
 MMSGHDR = MSGHDR + 8
@@ -612,9 +795,13 @@ def family_errno(family, kind, proto):
 @handler("socket", note="unix, internet (not raw) and netlink route/sock_diag sockets; raw, packet and "
          "AF_KEY are EPERM, other netlink protocols EPROTONOSUPPORT, other families EAFNOSUPPORT")
 def sys_socket(call):
-    err = family_errno(sint(call.args[0]), sint(call.args[1]), sint(call.args[2]))
+    family, proto = sint(call.args[0]), sint(call.args[2])
+    err = family_errno(family, sint(call.args[1]), proto)
     if err is not None:
         raise SyscallError(err)
+    if family == AF_NETLINK and proto == NETLINK_SOCK_DIAG and call.kernel.outbound is not None:
+        # its reads trap: TCP dumps list the outbound sockets too (sentry/net/diag.py)
+        return fdtraps.trap_result(call, fdtraps.DIAG_TRAPS)
     return PASS                   # high bits the kernel ignores made it trap
 
 

@@ -97,7 +97,7 @@ epoll_pwait epoll_pwait2 brk rt_sigaction rt_sigprocmask rt_sigreturn
 rt_sigpending rt_sigsuspend sigaltstack pipe pipe2 sched_yield
 mincore pause nanosleep getitimer setitimer alarm
 sendfile accept accept4 recvfrom recvmsg recvmmsg
-shutdown listen getsockname getpeername exit
+listen getsockname getpeername exit
 exit_group fsync fdatasync ftruncate fallocate getdents getdents64 umask
 gettimeofday getrusage times arch_prctl
 set_robust_list futex futex_waitv timer_settime timer_gettime timer_getoverrun
@@ -175,14 +175,16 @@ ALLOW_IF = {
     # CLONE_UNTRACED would start a child the tracer never sees
     "clone": [_mask0(0, CLONE_UNTRACED | CLONE_NEW_ANY)],
     # the families sentry offers (syscalls/socket.py, sys_socket): unix; internet of any
-    # type but raw; netlink route and sock_diag (in a private network namespace, the
-    # sandbox's); the rest traps and is refused as Linux refuses a process without
+    # type but raw; netlink route (in a private network namespace, the sandbox's);
+    # sock_diag traps, so that its dumps may list outbound sockets (sentry/net/diag.py);
+    # the rest traps and is refused as Linux refuses a process without
     # the capability, or a kernel without the family
     "socket": [_eq(0, 1)] + [_eq(0, f) + [pyseccomp.Arg(1, pyseccomp.MASKED_EQ, 0xF, t)]
-                             for f in (2, 10) for t in (1, 2, 5)] + [_eq(0, 16) + _eq(2, p) for p in (0, 4)],
+                             for f in (2, 10) for t in (1, 2, 5)] + [_eq(0, 16) + _eq(2, 0)],
     "socketpair": [_eq(0, 1)],
-    # a destination address names a socket: only the connected form runs free
-    "sendto": [_eq(4, 0)],
+    # a destination address names a socket: only the connected form runs free, and
+    # without MSG_FASTOPEN, which connects as it sends (sentry/net/connect.py)
+    "sendto": [_eq(4, 0) + _mask0(3, 0x20000000)],
     # ranges that cannot reach the staging area (checked in C when trapped)
     **{name: _clear_of_staging(0, 1) for name in
        "munmap mprotect madvise pkey_mprotect mlock munlock mlock2 msync mbind".split()},

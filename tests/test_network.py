@@ -506,6 +506,104 @@ def test_outbound_socket_cannot_be_turned_to_the_host(remote, cbin, outside_tmp)
         srv.close()
 
 
+DROPPED, CLOSED = 8085, 8099        # the remote's SYNs-dropped port and a port nothing listens on
+
+
+def _drop_syns(remote):
+    """The remote drops SYNs to DROPPED (a firewall rule of its namespace)."""
+    ns = f"sntest{os.getpid()}"
+    rule = ["INPUT", "-p", "tcp", "--dport", str(DROPPED), "-j", "DROP"]
+    if subprocess.run(["ip", "netns", "exec", ns, "iptables", "-C", *rule], capture_output=True).returncode:
+        subprocess.run(["ip", "netns", "exec", ns, "iptables", "-A", *rule], check=True)
+
+
+@pytest.mark.parametrize("threads", ["alone", "threads"])
+def test_nonblocking_connect_as_natively(remote, cbin, outside_tmp, threads):
+    """A C program's non-blocking and blocking connects to a listening port,
+    a closed one and one whose SYNs are dropped (EINPROGRESS at once,
+    EALREADY, poll/epoll/select, SO_ERROR, 0 then EISCONN, a failed
+    socket connecting again, SO_SNDTIMEO, EINTR, SA_RESTART, TCP_SYNCNT)
+    see the same as on the host (sentry/net/connect.py), alone or beside a
+    thread (its connects then go through a hidden slot, syscalls/slots.py)."""
+    import shutil
+    _drop_syns(remote)
+    prog = os.path.join(outside_tmp, "nbconnect")
+    shutil.copy(cbin("nbconnect"), prog)
+    args = [prog, f"{remote}.2", "8081", str(CLOSED), str(DROPPED), threads]
+    native = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert native.returncode == 0 and "dropped again EALREADY" in native.stdout, native.stdout + native.stderr
+    r = run_sentry(args, extra=["--dns", "none"], timeout=120)
+    assert r.stdout.decode() == native.stdout, r.stderr.decode()
+
+
+@pytest.mark.parametrize("port", [DROPPED, CLOSED])
+def test_connecting_socket_cannot_be_turned_to_the_host(remote, cbin, outside_tmp, port):
+    """An outbound socket H still connecting (SYNs dropped), or whose
+    handshake failed (a closed port): a thread swaps fd X between a
+    sandbox socket and H while another disconnects, listens, connects,
+    sends with MSG_FASTOPEN, binds and shuts X down toward a server on the
+    host's loopback.  The server is never reached, and H still refuses
+    listen (it never became unconnected)."""
+    import shutil
+    _drop_syns(remote)
+    prog = os.path.join(outside_tmp, "net_connecting_race")
+    shutil.copy(cbin("net_connecting_race"), prog)
+    srv = _host_server()
+    srv.settimeout(0)
+    try:
+        r = run_sentry([prog, "127.0.0.1", str(srv.getsockname()[1]), f"{remote}.2", str(port), "3000"],
+                       extra=["--dns", "none"], timeout=300)
+        assert r.stdout.decode().splitlines() == ["H listen EINVAL", "rounds 3000"], r.stderr.decode()
+        with pytest.raises(BlockingIOError):
+            srv.accept()
+    finally:
+        srv.close()
+
+
+OUTBOUND_LISTED = """
+import os, socket, subprocess, sys, time
+remote = sys.argv[1]
+a = socket.create_connection((remote, 8081))
+b = socket.socket(socket.AF_INET6); b.connect(('::ffff:' + remote, 8081))
+c = socket.socket(); c.setblocking(False); c.connect_ex((remote, int(sys.argv[2])))
+for s in (a, b):                          # the server's token and its close: CLOSE_WAIT
+    while s.recv(100):
+        pass
+mine = {os.fstat(s.fileno()).st_ino: s.getsockname()[:2] for s in (a, b, c)}
+for table in ('tcp', 'tcp6'):
+    for line in open('/proc/net/' + table).read().splitlines()[1:]:
+        f = line.split()
+        if int(f[9]) in mine:
+            port = int(f[1].split(':')[1], 16)
+            print(table, f[3], 'inode and port of its fd', port == mine[int(f[9])][1], f[2].split(':')[1])
+ports = [':%d ' % port for _, port in mine.values()]
+def ours(cmd, skip):
+    out = subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[skip:]
+    print(cmd[0], sorted(' '.join(l.split()).replace(p, ':P ') for l in out for p in ports if p in l + ' '))
+ours(['netstat', '-tn'], 2)
+ours(['ss', '-tn'], 1)
+ours(['ss', '-tn', 'state', 'syn-sent'], 1)
+"""
+
+
+def test_outbound_connections_listed(remote):
+    """The sandbox's /proc/net/tcp and tcp6, netstat -tn and ss -tn (its
+    sock_diag dumps, a state filter too) list its outbound connections
+    (established, closed by the peer, still connecting) with the sandbox's
+    address and the port its getsockname gives, the inode its fd names, the
+    host's state -- as the host lists them for a program run there, but
+    for the local address."""
+    _drop_syns(remote)
+    native = subprocess.run([sys.executable, "-c", OUTBOUND_LISTED, f"{remote}.2", str(DROPPED)],
+                            capture_output=True, text=True, timeout=60)
+    assert native.returncode == 0 and native.stdout.count("True") == 3, native.stdout + native.stderr
+    r = run_sentry(["python3", "-c", OUTBOUND_LISTED, f"{remote}.2", str(DROPPED)], extra=["--dns", "none"])
+    assert "ss ['CLOSE-WAIT" in native.stdout and "SYN-SENT" in native.stdout, native.stdout
+    expect = native.stdout.replace(f"{remote}.1:", "10.0.2.15:").replace(f"{remote}.1]", "10.0.2.15]")
+    assert r.stdout.decode() == expect, r.stderr.decode()
+    assert f"{remote}.1" not in r.stdout.decode()
+
+
 def test_unprivileged_outbound(remote, as_nobody):  # noqa: F811
     r = as_nobody(["--", "python3", "-c", FETCH, f"{remote}.2:8081", f"{remote}.1:8081"])
     assert r.stdout.decode().splitlines() == [f"{remote}.2:8081 token-8081", f"{remote}.1:8081 errno 111"], \
@@ -740,6 +838,95 @@ def test_udp_relay_as_natively(remote, cbin, outside_tmp):
     assert r.stdout.decode() == native.stdout, r.stderr.decode()
 
 
+UDP_REFUSED = """
+import socket, sys
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.settimeout(5)
+c.connect((sys.argv[1], int(sys.argv[2])))
+for i in range(2):
+    c.send(b'x')
+    try:
+        print('recv', c.recv(100))
+    except OSError as e:
+        print('recv', type(e).__name__, e.errno)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(0.5)
+u.sendto(b'x', (sys.argv[1], int(sys.argv[2])))
+try:
+    print('unconnected', u.recv(100))
+except OSError as e:
+    print('unconnected', type(e).__name__)
+"""
+
+
+def test_udp_port_unreachable_as_natively(remote):
+    """A connected UDP socket to a port nothing listens on outside gets
+    ECONNREFUSED after its datagram, as on the host: the relay's host
+    socket learns the destination's ICMP "port unreachable", and the relay
+    sends the sandbox's kernel the same error quoting the guest's datagram
+    (net/udp.py); an unconnected socket hears nothing, as natively."""
+    args = ["python3", "-c", UDP_REFUSED, f"{remote}.2", "8097"]
+    native = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    assert native.stdout.count("ConnectionRefusedError 111") == 2 and "unconnected TimeoutError" in native.stdout, \
+        native.stdout + native.stderr
+    r = run_sentry(args, extra=["--dns", "none"])
+    assert r.stdout.decode() == native.stdout, r.stderr.decode()
+
+
+UDP6 = """
+import errno, socket, sys
+dest = (sys.argv[1], 8083)
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.settimeout(3)
+u.sendto(b'one', dest); d, a = u.recvfrom(100); print('sendto', d, a[:2] == dest)
+c = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); c.settimeout(3)
+c.connect(dest); c.send(b'two'); print('connected', c.recv(100), c.getpeername()[:2] == dest)
+c.sendmsg([b'thr', b'ee']); print('sendmsg', c.recv(100))
+u.sendto(b'x' * 60000, dest); d, a = u.recvfrom(65536); print('big', len(d), a[:2] == dest)
+"""
+ECHO6 = """
+import socket, sys
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.bind((sys.argv[1], 8083))
+print('ready', flush=True)
+while True:
+    d, a = u.recvfrom(65536)
+    u.sendto(b'echo:' + d, a)
+"""
+
+
+def test_udp_to_ipv6_outside(remote, tmp_path):
+    """UDP to an IPv6 destination outside goes through its relay as an
+    IPv4 one does (net/udp.py): sendto/recvfrom, a connected socket's send
+    and sendmsg, a 60000-byte datagram, each answer from the destination's
+    address -- as on the host; the host's own IPv6 address and a
+    destination the rules do not allow stay ENETUNREACH, with an audit line."""
+    pid = os.getpid()
+    net6 = f"fd00:232:{pid % 250:x}"
+    sh = lambda *c: subprocess.run(c, check=True)
+    sh("ip", "addr", "add", f"{net6}::1/64", "dev", f"snh{pid}", "nodad")
+    sh("ip", "netns", "exec", f"sntest{pid}", "ip", "addr", "add", f"{net6}::2/64", "dev", f"snn{pid}", "nodad")
+    srv = subprocess.Popen(["ip", "netns", "exec", f"sntest{pid}", sys.executable, "-c", ECHO6, f"{net6}::2"],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert srv.stdout.readline() == "ready\n"
+        native = subprocess.run([sys.executable, "-c", UDP6, f"{net6}::2"], capture_output=True, text=True,
+                                timeout=30)
+        assert native.returncode == 0 and "big 60005 True" in native.stdout, native.stdout + native.stderr
+        r = run_sentry(["python3", "-c", UDP6, f"{net6}::2"], extra=["--dns", "none"])
+        assert r.stdout.decode() == native.stdout, r.stderr.decode()
+        trail = tmp_path / "audit"
+        probe = ("import socket, sys\nu = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
+                 "for h in sys.argv[1:]:\n    try:\n        u.sendto(b'x', (h, 8083)); print(h, 'sent')\n"
+                 "    except OSError as e:\n        print(h, e.errno)")
+        r = run_sentry(["python3", "-c", probe, f"{net6}::1"], extra=["--dns", "none"])
+        assert r.stdout.decode().split() == [f"{net6}::1", "101"], r.stderr.decode()
+        r = run_sentry(["python3", "-c", probe, f"{net6}::2"],
+                       extra=["--dns", "none", "--net-allow", f"{remote}.0/24", "--audit", str(trail)])
+        assert r.stdout.decode().split() == [f"{net6}::2", "101"], r.stderr.decode()
+        assert '"net-refused"' in trail.read_text() and f"{net6}::2" in trail.read_text()
+    finally:
+        srv.kill()
+        srv.wait()
+        subprocess.run(["ip", "addr", "del", f"{net6}::1/64", "dev", f"snh{pid}"], capture_output=True)
+
+
 COUNT_DATAGRAMS = """
 import socket, sys, time
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((sys.argv[1], int(sys.argv[2]))); u.settimeout(0.5)
@@ -794,13 +981,19 @@ curl -s -o /dev/null -w '%{local_ip} %{remote_ip}:%{remote_port}\\n' http://$1:8
 wget -q -O- http://$1:8090/page.txt
 python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode().strip())' \\
     http://$1:8090/page.txt
+python3 -c 'import asyncio, sys
+async def get(host):
+    r, w = await asyncio.open_connection(host, 8090)
+    w.write(b"GET /page.txt HTTP/1.0\\r\\n\\r\\n")
+    print((await r.read()).decode().split("\\r\\n\\r\\n", 1)[1].strip())
+asyncio.run(get(sys.argv[1]))' $1
 """
 
 
 def test_outbound_http_clients(remote, tmp_path):
-    """curl, wget and python's urllib fetch a page from an HTTP server
-    outside as from the host, and curl's idea of its own address (it asks
-    getsockname) is the sandbox's."""
+    """curl, wget, python's urllib and asyncio (a non-blocking connect)
+    fetch a page from an HTTP server outside as from the host, and curl's
+    idea of its own address (it asks getsockname) is the sandbox's."""
     (tmp_path / "page.txt").write_text("a page from outside\n")
     srv = subprocess.Popen(["ip", "netns", "exec", f"sntest{os.getpid()}", sys.executable, "-m", "http.server",
                             "8090", "--bind", f"{remote}.2", "--directory", str(tmp_path)],
@@ -814,7 +1007,8 @@ def test_outbound_http_clients(remote, tmp_path):
                 break
             import time
             time.sleep(0.1)
-        assert native.splitlines()[1] == f"{remote}.1 {remote}.2:8090", native
+        assert native.splitlines()[1] == f"{remote}.1 {remote}.2:8090" \
+            and native.count("a page from outside") == 4, native
         r = run_sentry(["sh", "-c", HTTP_CLIENTS, "sh", f"{remote}.2"], extra=["--dns", "none"])
         assert r.stdout.decode() == native.replace(f"{remote}.1 ", "10.0.2.15 "), r.stderr.decode()
     finally:

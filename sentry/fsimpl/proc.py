@@ -176,7 +176,7 @@ class ProcMount(Mount):
         elif head == "sys":
             self._sysctl(kernel, "/".join(parts), final)
         elif head == "net":
-            self._net(ctx, parts[1:], final)
+            self._net(kernel, ctx, parts[1:], final)
         elif "/".join(parts) in PASSTHROUGH or (head in PASSTHROUGH and len(parts) == 1):
             self._copy_host("/".join(parts))
         elif head in SYNTHETIC and len(parts) == 1:
@@ -597,7 +597,7 @@ class ProcMount(Mount):
 
     # ---- writing into the private directory -------------------------------
 
-    def _net(self, ctx, rest, final):
+    def _net(self, kernel, ctx, rest, final):
         """/proc/net/<name>: the file as the kernel shows it to the calling
         thread, i.e. for its network namespace (the sandbox's; the host's
         under --network=host, which is not isolated)."""
@@ -612,6 +612,11 @@ class ProcMount(Mount):
                     data = f.read()
             except OSError:
                 continue                       # this kernel has none (no IPv6, say)
+            names = getattr(kernel, "outbound_names", None)
+            if names is not None and name in ("tcp", "tcp6"):
+                # the sandbox's outbound connections are host sockets: listed
+                # too, with the sandbox's address (sentry/net/hostsock.py)
+                data = names.proc_net(name, data)
             self._file(f"net/{name}", data)
 
     def _dir(self, rel):

@@ -44,6 +44,10 @@ SIGNALFD_TRAPS = [SYS_READ] + DUPS
 # a SO_PASSCRED socket: received SCM_CREDENTIALS; an accepted socket inherits it
 PASSCRED_TRAPS = [SYS_RECVMSG, SYS_RECVMMSG, SYS_ACCEPT, SYS_ACCEPT4] + DUPS
 SOL_SOCKET, SO_PASSCRED = 1, 16
+# a sock_diag socket where outbound connections exist: its dumps list them
+# too (sentry/net/diag.py); iproute2 reads them with recvmsg
+DIAG_TRAPS = [SYS_RECVMSG] + DUPS
+NETLINK_SOCK_DIAG = 4
 
 
 def _insn(code, jt, jf, k):
@@ -153,6 +157,19 @@ def trap_after(kernel, task, fd, syscalls, result):
                         result, then=installed)
 
 
+def trap_result(call, syscalls):
+    """The Rewrite for a call that makes an fd (signalfd, a sock_diag
+    socket, a copy of a trapped fd): at its exit, `syscalls` on the fd it
+    returns trap."""
+    call.slot()                          # the exit stop will stage a filter
+    kernel = call.kernel
+
+    def made(task, result):
+        if result >= 0:
+            trap_after(kernel, task, result, syscalls, result)
+    return Rewrite(on_exit=made)
+
+
 def traps_of(kernel, process, fd):
     """The traps a guest's fd needs, by what it is now; None for any other fd."""
     try:
@@ -169,6 +186,9 @@ def traps_of(kernel, process, fd):
         with mine:
             if mine.family == socket.AF_UNIX and mine.getsockopt(SOL_SOCKET, SO_PASSCRED):
                 return PASSCRED_TRAPS
+            if mine.family == socket.AF_NETLINK and mine.proto == NETLINK_SOCK_DIAG \
+                    and kernel.outbound is not None:
+                return DIAG_TRAPS
     return None
 
 
@@ -178,10 +198,4 @@ def follow_copy(call):
     traps = traps_of(call.kernel, call.process, call.fd(0))
     if traps is None:
         return PASS
-    call.slot()                          # the exit stop will stage a filter
-    kernel = call.kernel
-
-    def copied(task, result):
-        if result >= 0:
-            trap_after(kernel, task, result, traps, result)
-    return Rewrite(on_exit=copied)
+    return trap_result(call, traps)

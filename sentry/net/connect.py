@@ -10,22 +10,17 @@ import socket
 import struct
 
 from sentry._native import lib
-from sentry.vfs.mount import is_hidden_fd
-from sentry.kernel.syscall import Inject
+from sentry.kernel.syscall import Handover, Inject
 from sentry.errors import SyscallError
 from sentry.net import hostsock
 
 AF_UNSPEC, AF_INET, AF_INET6 = 0, 2, 10
-SYS_CLOSE, SYS_SOCKET, SYS_CONNECT, SYS_RECVMSG, SYS_DUP3 = 3, 41, 42, 47, 292
-SOCK_STREAM_CLOEXEC = 1 | 0o2000000
-MSG_CMSG_CLOEXEC = 0x40000000
 O_CLOEXEC = 0o2000000
 RESTARTS = {errno.EINTR, 512, 513, 514, 516}      # -ERESTARTSYS and the rest: the kernel's to handle
-# scratch for the injected recvmsg's msghdr, iov and control data: below the
-# thread's stack pointer, past the red zone (the staging page is read-only to
-# the guest, and the kernel writes a recvmsg's results)
+# scratch for the injected poll's pollfd: below the thread's stack pointer,
+# past the red zone (the staging page is read-only to the guest, and the
+# kernel writes poll's revents)
 SCRATCH_BELOW = 1024
-MSGHDR, IOV_AT, DATA_AT, CONTROL_AT, CONTROL_LEN = 56, 64, 80, 96, 24
 
 
 def destination(family, raw):
@@ -97,10 +92,7 @@ def datagram_out(call, family, raw):
 
 def _udp_relay(kernel, ip, port):
     """None once ip:port (outside the sandbox) has a UDP relay, else why
-    not: the policy's verdict, an IPv6 destination (the sandbox has no IPv6
-    route), or no relay left."""
-    if ip.version != 4:
-        return "no route"
+    not: the policy's verdict, or no relay left."""
     why = kernel.net_policy.verdict(ip, port)
     if why is not None:
         return why
@@ -109,15 +101,20 @@ def _udp_relay(kernel, ip, port):
     return None
 
 
-def disconnect(call, raw):
+def borrow(call, fd):
+    """The Sentry's copy of the socket the call names by fd: the guest's
+    own number, or the hidden slot syscalls/slots.py prepared."""
+    return call.kernel.borrow_fd(call.process, fd, hidden_ok=fd != call.fd(0))
+
+
+def disconnect(call, fd, raw):
     """connect(fd, AF_UNSPEC): done by the Sentry on the object it checked,
     never by the kernel on an fd number another thread can swap: on a host
     socket it would make an outbound connection free to listen on a host
     port.  Refused there (EOPNOTSUPP)."""
-    kernel = call.kernel
-    dup = kernel.borrow_fd(call.process, call.fd(0))
+    dup = borrow(call, fd)
     try:
-        if not hostsock.in_sandbox(kernel, dup):
+        if not hostsock.in_sandbox(call.kernel, dup):
             raise SyscallError(errno.EOPNOTSUPP if _is_socket(dup) else errno.ENOTSOCK)
         err = lib.sn_connect(dup, raw, len(raw))
         if err < 0:
@@ -132,81 +129,250 @@ def _is_socket(fd):
     return stat.S_ISSOCK(os.fstat(fd).st_mode)
 
 
-class _Outbound:
-    __slots__ = ("key", "stage", "args", "s_ino", "wfd", "n", "err", "cloexec", "kept", "v4")
+# ---- the outbound socket, connecting or connected -----------------------------
+#
+# The guest holds its outbound host socket from the first connect on, while
+# the handshake is still in flight (Linux's "connecting" socket state,
+# SS_CONNECTING).  From that state a few kernel paths make a socket
+# unconnected again -- free to be bound, listened on or connected anywhere
+# on the host's network: connect(AF_UNSPEC); any connect once the handshake
+# has failed, or a blocking one that waits for it to fail (the kernel's
+# "sock_error" path); sendmsg with MSG_FASTOPEN, which connects the same
+# way; shutdown while SYN_SENT.  None reaches the kernel on an outbound
+# socket: connect and bind are decided on the Sentry's copy of the socket
+# and run by the kernel only on a socket of the sandbox, named through a
+# number no other thread can change (syscalls/slots.py); on an outbound
+# socket connect is answered here, from its TCP state, without the
+# kernel's connect; shutdown traps in every process and is done by the
+# Sentry on its copy (while SYN_SENT: by the outbound helper once the
+# handshake has ended); MSG_FASTOPEN traps and never reaches one.  So an
+# outbound socket stays "connecting" or "connected" (or, failed and shut
+# down, "disconnecting") until it is closed, and listen and bind fail on it.
 
-    def __init__(self, key):
-        self.key, self.stage = key, "traps"
-        self.args = self.s_ino = self.wfd = self.n = self.kept = None
-        self.err, self.cloexec, self.v4 = 0, False, True
+TCP_SYN_SENT, TCP_SYN_RECV, TCP_CLOSE = 2, 3, 7
+SYS_POLL = 7
+POLLOUT = 4
+ERESTARTSYS = 512
 
 
-def _let_go(st):
-    """The guest's former socket, kept for its name: not needed after all."""
-    if st.kept is not None:
-        os.close(st.kept)
-        st.kept = None
+def host_inet(call, dup):
+    """Whether dup is an internet socket that is not the sandbox's: an
+    outbound socket of the Sentry's (or one sentry's caller passed in), on
+    which the kernel's connect, bind or shutdown must never run."""
+    if hostsock.in_sandbox(call.kernel, dup):
+        return False
+    try:
+        with socket.socket(fileno=os.dup(dup)) as s:
+            return s.family in (socket.AF_INET, socket.AF_INET6)
+    except OSError:
+        return False
 
 
-def outbound(call, family, raw, dest, staged_rewrite):
+def tcp_state(dup):
+    """The TCP state (tcpi_state) of socket dup; TCP_CLOSE when unreadable."""
+    try:
+        with socket.socket(fileno=os.dup(dup)) as s:
+            return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+    except OSError:
+        return TCP_CLOSE
+
+
+def host_connect(call, fd, dup):
+    """connect(2) on a host socket (dup, the Sentry's copy), answered
+    as Linux answers it on a socket connecting or connected, from the
+    socket's TCP state, without the kernel's connect: EALREADY while the
+    handshake runs (a blocking socket waits for it, in the guest's own
+    context); 0 once, when it is over, then EISCONN; its error when it
+    failed, after which the socket is unconnected: the guest's own
+    socket of the sandbox, kept since (net/hostsock.py), is put back at its
+    number, as a socket the guest may connect again (another fd on the
+    failed host socket answers its error and stays as it is).  A host
+    socket the Sentry keeps no name for (one sentry's caller passed in)
+    answers as a connected one, or with its error, and changes nothing."""
+    kernel, task = call.kernel, call.task
+    names = kernel.outbound_names
+    ino = os.fstat(dup).st_ino
+    known = names is not None and names.name(ino) is not None
+    first = getattr(task, "net_wait", None) == (call.fd(0), call.args[1])
+    state = tcp_state(dup)
+    if state in (TCP_SYN_SENT, TCP_SYN_RECV):
+        if not os.get_blocking(dup):
+            task.net_wait = None
+            raise SyscallError(errno.EALREADY)
+        return _wait(call, fd, dup, first)
+    task.net_wait = None
+    if not known or names.connected(ino):
+        if state != TCP_CLOSE or known:
+            raise SyscallError(errno.EISCONN)
+    elif state != TCP_CLOSE:
+        names.mark_connected(ino)
+        return 0
+    with socket.socket(fileno=os.dup(dup)) as s:
+        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or errno.ECONNABORTED
+    kept = names.give_back(ino) if known else None
+    if kept is None:
+        return -err
+    cloexec = _cloexec(call.tid, call.fd(0))
+    raise Handover(kept, lambda result: -err, at=call.fd(0), cloexec=cloexec)
+
+
+def _wait(call, fd, dup, first):
+    """A blocking connect while the handshake runs: the guest thread polls
+    the socket (through fd, the number the call names it by) for as long
+    as its SO_SNDTIMEO says, then its connect runs again.  A signal
+    interrupts it as it interrupts connect(2)."""
+    with socket.socket(fileno=os.dup(dup)) as s:
+        sec, usec = struct.unpack("<qq", s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16))
+    timeout = sec * 1000 + (usec + 999) // 1000 if sec or usec else -1
+    base = (call.regs.rsp - SCRATCH_BELOW) & ~15
+    call.write(base, struct.pack("<ihh", fd, POLLOUT, 0))
+    task = call.task
+
+    def polled(result):
+        if -result in RESTARTS:
+            task.net_wait = None
+            return -ERESTARTSYS if timeout < 0 else -errno.EINTR
+        if result == 0:
+            task.net_wait = None
+            return -errno.EINPROGRESS if first else -errno.EALREADY
+        return None                        # over (or the fd changed): the connect decides again
+    raise Inject(SYS_POLL, (base, 1, timeout & 0xFFFFFFFF), polled)
+
+
+def outbound(call, fd, family, raw, dest, staged_rewrite):
     """connect(fd, raw) to dest, outside the sandbox.  staged_rewrite():
     the plain rewrite, for a call the kernel answers itself (a socket that is
     not an unconnected TCP socket of the sandbox)."""
-    kernel, task, fd = call.kernel, call.task, call.fd(0)
-    key = (fd, raw)
-    st = getattr(task, "net", None)
-    if st is not None and st.key != key:
-        _let_go(st)
-        task.net = st = None          # abandoned (a signal, then another call): its fds are the guest's
-    if st is None:
-        ip, port, flow, scope = dest
-        why = kernel.net_policy.verdict(ip, port)
-        if why is not None:
-            kernel.audit.event("net-refused", task, call=call, address=str(ip), port=port,
-                               why=why, errno=errno.ECONNREFUSED)
-            raise SyscallError(errno.ECONNREFUSED)
-        dup = kernel.borrow_fd(call.process, fd)
+    kernel, task, process = call.kernel, call.task, call.process
+    ip, port, flow, scope = dest
+    why = kernel.net_policy.verdict(ip, port)
+    if why is not None:
+        kernel.audit.event("net-refused", task, call=call, address=str(ip), port=port,
+                           why=why, errno=errno.ECONNREFUSED)
+        raise SyscallError(errno.ECONNREFUSED)
+    dup = borrow(call, fd)
+    try:
+        sock = socket.socket(fileno=os.dup(dup))
+    except OSError:
+        os.close(dup)
+        raise SyscallError(errno.ENOTSOCK)
+    with sock:
+        try:
+            mine = hostsock.in_sandbox(kernel, dup)
+            if sock.family != family or not mine:
+                return staged_rewrite()         # EAFNOSUPPORT, EISCONN...: the kernel's answer
+            if sock.type != socket.SOCK_STREAM:
+                # a datagram socket's connect: the kernel's, by eth0's default route
+                # (the `connect(("8.8.8.8", 80)); getsockname()` idiom), or ENETUNREACH
+                # where there is none; what it sends later goes through the
+                # destination's UDP relay if the policy allows one, else stops at
+                # the gateway
+                if sock.type == socket.SOCK_DGRAM and kernel.udp_relays is not None:
+                    _udp_relay(kernel, _v4(ip), port)
+                return staged_rewrite()
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+                return staged_rewrite()
+            try:
+                sock.getpeername()
+                return staged_rewrite()         # EISCONN
+            except OSError:
+                pass
+            if not process.host_socket_traps:
+                _traps(call, ip, port)
+            nonblock = not os.get_blocking(dup)
+            address = (str(ip), port) if family == AF_INET else (str(ip), port, flow, scope)
+            try:
+                host, ino = kernel.outbound.start(family, address, sock, nonblock)
+            except OSError as e:
+                raise SyscallError(e.errno or errno.ECONNABORTED)
+            # the guest's socket itself: the outbound socket's name once it is
+            # replaced (net/hostsock.py)
+            kept = os.dup(dup)
+        finally:
+            os.close(dup)
+    v4, key, cloexec = _v4(ip).version == 4, (call.fd(0), call.args[1]), _cloexec(call.tid, call.fd(0))
+
+    def placed(result):
+        if result < 0:
+            os.close(kept)
+            return result
+        kernel.outbound_names.record(ino, kept, v4)
+        if nonblock:
+            return -errno.EINPROGRESS
+        task.net_wait = key                 # a blocking connect waits: host_connect, when it traps again
+        # a hidden slot holding the guest's former socket (syscalls/slots.py)
+        # must name the new one when it traps again
+        task.sock_slot_renew = True
+        return None
+    # at the guest's own number, replacing its socket there (as dup2 would)
+    raise Handover(host, placed, at=call.fd(0), cloexec=cloexec)
+
+
+def _traps(call, ip, port):
+    """Before a process's first outbound socket: its filter
+    (net/hostsock.py); the call runs again once it is there.  A process
+    that refused it gets no host socket."""
+    task = call.task
+    key = (call.fd(0), call.args[1])
+    if getattr(task, "net_refused", None) == key:
+        task.net_refused = None
+        # its getsockname would show the host's address: no host socket
+        call.kernel.audit.event("net-refused", task, call=call, address=str(ip), port=port,
+                                why="no filter", errno=errno.ECONNABORTED)
+        raise SyscallError(errno.ECONNABORTED)
+
+    def loaded(ok):
+        task.net_refused = None if ok else key
+    hostsock.ensure_traps(call, loaded)
+
+
+def shutdown(call):
+    """shutdown(2), done by the Sentry on its copy of the socket, never by
+    the kernel on a number another thread can swap; on an outbound socket
+    whose handshake is in flight (SYN_SENT, where the kernel's shutdown
+    would make it unconnected), carried out by the outbound helper once
+    the handshake has ended."""
+    how = call.args[1]                     # an int
+    dup = borrow(call, call.fd(0))
+    try:
         try:
             sock = socket.socket(fileno=os.dup(dup))
-        except OSError:
-            os.close(dup)
-            raise SyscallError(errno.ENOTSOCK)
+        except OSError as e:
+            raise SyscallError(e.errno)
         with sock:
+            if how not in (socket.SHUT_RD, socket.SHUT_WR, socket.SHUT_RDWR):
+                raise SyscallError(errno.EINVAL)
+            if host_inet(call, dup) and tcp_state(dup) == TCP_SYN_SENT:
+                call.kernel.outbound.shut_later(os.dup(dup), how)
+                return 0
             try:
-                mine = hostsock.in_sandbox(kernel, dup)
-                if sock.family != family or not mine:
-                    return staged_rewrite()         # EAFNOSUPPORT, EISCONN...: the kernel's answer
-                if sock.type != socket.SOCK_STREAM:
-                    # a datagram socket's connect: the kernel's, by eth0's default route
-                    # (the `connect(("8.8.8.8", 80)); getsockname()` idiom), or ENETUNREACH
-                    # where there is none; what it sends later goes through the
-                    # destination's UDP relay if the policy allows one, else stops at
-                    # the gateway
-                    if sock.type == socket.SOCK_DGRAM and kernel.udp_relays is not None:
-                        _udp_relay(kernel, _v4(ip), port)
-                    return staged_rewrite()
-                if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
-                    return staged_rewrite()
-                try:
-                    sock.getpeername()
-                    return staged_rewrite()         # EISCONN
-                except OSError:
-                    pass
-                nonblock = not os.get_blocking(dup)
-                nodelay = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
-                keepalive = sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
-                # the guest's socket itself: the outbound socket's name once it is
-                # replaced (net/hostsock.py)
-                kept = os.dup(dup)
-            finally:
-                os.close(dup)
-        address = (str(ip), port) if family == AF_INET else (str(ip), port, flow, scope)
-        st = _Outbound(key)
-        st.kept, st.v4 = kept, _v4(ip).version == 4
-        st.cloexec = _cloexec(call.tid, fd)
-        st.args = (family, address, nonblock, nodelay, keepalive)
-        task.net = st
-    return _step(call, st, fd)
+                sock.shutdown(how)
+            except OSError as e:
+                raise SyscallError(e.errno)
+            return 0
+    finally:
+        os.close(dup)
+
+
+def fastopen(call):
+    """A send with MSG_FASTOPEN connects as it sends: on an outbound socket
+    it could make it unconnected (the kernel's sock_error path), so it
+    never reaches one (EALREADY while connecting, else EISCONN, as Linux
+    answers on a socket connecting or connected).  On a socket of the
+    sandbox it runs as it is where nothing can change the fd meanwhile (a
+    process whose fd table is its alone), else EOPNOTSUPP, as on a host
+    whose TCP Fast Open client side is off."""
+    dup = call.kernel.borrow_fd(call.process, call.fd(0))
+    try:
+        if not _is_socket(dup):
+            raise SyscallError(errno.ENOTSOCK)
+        if hostsock.in_sandbox(call.kernel, dup):
+            if call.process.alone():
+                return
+            raise SyscallError(errno.EOPNOTSUPP)
+        raise SyscallError(errno.EALREADY if tcp_state(dup) in (TCP_SYN_SENT, TCP_SYN_RECV) else errno.EISCONN)
+    finally:
+        os.close(dup)
 
 
 def _cloexec(tid, fd):
@@ -218,119 +384,3 @@ def _cloexec(tid, fd):
     except OSError:
         pass
     return False
-
-
-def _scratch(call, data_len):
-    """A msghdr on the thread's stack for one received fd and data_len bytes."""
-    base = (call.regs.rsp - SCRATCH_BELOW) & ~15
-    hdr = struct.pack("<QI4xQQQQI4x", 0, 0, base + IOV_AT, 1, base + CONTROL_AT, CONTROL_LEN, 0)
-    iov = struct.pack("<QQ", base + DATA_AT, data_len)
-    call.write(base, hdr + b"\0" * (IOV_AT - MSGHDR) + iov + b"\0" * (CONTROL_AT - DATA_AT)
-               + b"\0" * CONTROL_LEN)
-    return base
-
-
-def _received_fd(call, base):
-    length, level, kind, fd = struct.unpack("<QiiI", call.read(base + CONTROL_AT, 20))
-    if length < 20 or level != socket.SOL_SOCKET or kind != 1:     # SCM_RIGHTS
-        return None
-    return fd
-
-
-def _is(call, fd, ino):
-    """Whether guest fd `fd` (a number read back from guest memory) is the
-    object with inode ino, and not one of the Sentry's."""
-    if fd is None or fd < 0 or is_hidden_fd(fd):
-        return False
-    try:
-        return os.stat(f"/proc/{call.tid}/fd/{fd}").st_ino == ino
-    except OSError:
-        return False
-
-
-def _fail(st, err):
-    _let_go(st)
-    st.err = err
-    st.stage = "close_n" if st.n is not None else ("close_w" if st.wfd is not None else "done")
-
-
-def _step(call, st, fd):
-    kernel, task = call.kernel, call.task
-    out = kernel.outbound
-    if st.stage == "traps":
-        def loaded(ok):
-            if ok:
-                st.stage = "socket"
-            else:
-                # its getsockname would show the host's address: no host socket
-                kernel.audit.event("net-refused", task, call=call, address=str(st.args[1][0]),
-                                   port=st.args[1][1], why="no filter", errno=errno.ECONNABORTED)
-                _fail(st, errno.ECONNABORTED)
-        hostsock.ensure_traps(call, loaded)
-        st.stage = "socket"
-    if st.stage == "socket":
-        def made(result):
-            if result < 0:
-                _fail(st, -result)
-            else:
-                st.wfd, st.stage = result, "dial"
-        raise Inject(SYS_SOCKET, (1, SOCK_STREAM_CLOEXEC, 0), made)
-    if st.stage == "dial":
-        addr = struct.pack("<H", socket.AF_UNIX) + os.fsencode(out.path) + b"\0"
-        (staged,) = call.stage(addr)
-        tgid = call.process.tgid
-
-        def dialed(result):
-            conn = out.accept(tgid) if result == 0 else None
-            if conn is None:
-                _fail(st, errno.ECONNABORTED)
-                return None
-            try:
-                st.s_ino = out.start(*st.args, conn)
-                st.stage = "wait"
-            except OSError as e:
-                _fail(st, e.errno or errno.ECONNABORTED)
-            return None
-        raise Inject(SYS_CONNECT, (st.wfd, staged, len(addr)), dialed)
-    if st.stage == "wait":
-        base = _scratch(call, 4)
-
-        def answered(result):
-            if -result in RESTARTS:
-                return result              # as connect(2) interrupted: restarted, or EINTR
-            if result < 4:
-                _fail(st, errno.ECONNABORTED)
-                return None
-            err, = struct.unpack("<i", call.read(base + DATA_AT, 4))
-            n = _received_fd(call, base)
-            if err == 0 and n is not None and _is(call, n, st.s_ino):
-                st.n, st.stage = n, "place"
-            else:
-                if n is not None and not is_hidden_fd(n):
-                    st.n = n
-                _fail(st, err if err > 0 else errno.ECONNABORTED)
-            return None
-        raise Inject(SYS_RECVMSG, (st.wfd, base, MSG_CMSG_CLOEXEC), answered)
-    if st.stage == "place":
-        def placed(result):
-            if result != fd:
-                _fail(st, -result if result < 0 else errno.ECONNABORTED)
-            else:
-                kernel.outbound_names.record(st.s_ino, st.kept, st.v4)
-                st.kept = None
-                st.stage = "close_n"
-        raise Inject(SYS_DUP3, (st.n, fd, O_CLOEXEC if st.cloexec else 0), placed)
-    if st.stage == "close_n":
-        def closed_n(result):
-            st.n = None
-            st.stage = "close_w" if st.wfd is not None else "done"
-        raise Inject(SYS_CLOSE, (st.n,), closed_n)
-    if st.stage == "close_w":
-        def closed_w(result):
-            st.wfd = None
-            task.net = None
-            return -st.err if st.err else 0
-        raise Inject(SYS_CLOSE, (st.wfd,), closed_w)
-    task.net = None
-    _let_go(st)
-    raise SyscallError(st.err or errno.ECONNABORTED)

@@ -85,8 +85,8 @@ def ensure_traps(call, then):
 # ---- the names of outbound sockets -----------------------------------------
 
 class Names:
-    """Host socket inode -> (the guest's former socket, kept; its sockaddr
-    as getsockname gives it).  Entries of closed connections go when the
+    """Host socket inode -> (the guest's former socket, kept -- None once
+    given back, net/connect.py; its sockaddr as getsockname gives it).  Entries of closed connections go when the
     table has doubled since the last sweep (a sweep reads the host's whole
     TCP table: a few ms on a busy host, so not often)."""
 
@@ -94,12 +94,18 @@ class Names:
 
     def __init__(self):
         self.by_ino = {}
+        self.reported = set()          # those whose connect has answered 0 (net/connect.py)
+        # every outbound socket ever handed over, never forgotten (an int
+        # each; sockfs inode numbers come from a counter, not reused before
+        # it wraps): a guest fd naming none of them is no outbound socket
+        self.handed = set()
         self.sweep_at = self.SWEEP_MIN
 
     def record(self, ino, guest_fd, v4):
         """Keep guest_fd (the Sentry's, a socket of the sandbox, no longer
         in the guest's table) as the name of host socket ino; v4: the
         connection is IPv4 (an AF_INET6 socket to a v4-mapped address too)."""
+        self.handed.add(ino)
         sock = socket.socket(fileno=guest_fd)
         try:
             if _port(sock) == 0:
@@ -110,8 +116,9 @@ class Names:
             # never the host's name
             raw = _unspecified(sock.family)
         old = self.by_ino.pop(ino, None)
-        if old is not None:
+        if old is not None and old[0] is not None:
             old[0].close()
+        self.reported.discard(ino)
         self.by_ino[ino] = (sock, raw)
         if len(self.by_ino) >= self.sweep_at:
             self._sweep()
@@ -123,6 +130,74 @@ class Names:
         entry = self.by_ino.get(ino)
         return entry[1] if entry is not None else None
 
+    def connected(self, ino):
+        """Whether the guest was told that outbound socket ino is connected."""
+        return ino in self.reported
+
+    def mark_connected(self, ino):
+        self.reported.add(ino)
+
+    def give_back(self, ino):
+        """The guest's former socket, kept for outbound socket ino, to be
+        the guest's again (an fd the caller owns; the Sentry keeps no
+        reference, so that closing it is the guest's alone), or None.
+        The name stays: another fd on the host socket still shows it."""
+        entry = self.by_ino.get(ino)
+        if entry is None or entry[0] is None:
+            return None
+        self.by_ino[ino] = (None, entry[1])
+        return entry[0].detach()
+
+    def _ours(self, table):
+        """(host line, its fields, the sandbox name) of each outbound socket
+        the host's /proc/net/<table> ("tcp" or "tcp6") lists."""
+        if not self.by_ino:
+            return
+        try:
+            with open(f"/proc/self/net/{table}", encoding="latin-1") as f:
+                next(f, None)
+                host = list(f)
+        except OSError:
+            return
+        for line in host:
+            fields = line.split()
+            try:
+                entry = self.by_ino.get(int(fields[9]))
+            except (IndexError, ValueError):
+                continue
+            if entry is not None and _proc_address(entry[1], table) is not None:
+                yield line, fields, entry[1]
+
+    def proc_net(self, table, data):
+        """The sandbox's /proc/net/<table> ("tcp" or "tcp6": data, as its
+        namespace's kernel shows it) with the outbound sockets added: the
+        host's lines for them, as the host's kernel shows them (state,
+        queues, timers, inode: the guest's fd names that inode), renumbered
+        after the sandbox's own, their local address the sandbox's name."""
+        lines = data.decode("latin-1").splitlines(keepends=True)
+        n = len(lines) - 1
+        for line, fields, raw in self._ours(table):
+            local = _proc_address(raw, table)
+            if len(local) != len(fields[1]):
+                continue
+            head, rest = line.split(":", 1)
+            at = rest.index(fields[1])
+            lines.append(f"{n:{len(head)}d}:" + rest[:at] + local + rest[at + len(local):])
+            n += 1
+        return "".join(lines).encode("latin-1")
+
+    def diag_entries(self, table):
+        """The outbound sockets as net/diag.py answers a sock_diag dump:
+        ((local address bytes, port), state, timer, retransmits, (remote
+        address bytes, port), receive queue, send queue, uid, inode)."""
+        for _, f, raw in self._ours(table):
+            try:
+                tx, rx = (int(x, 16) for x in f[4].split(":"))
+                yield ((_addr_bytes(raw), struct.unpack_from(">H", raw, 2)[0]), int(f[3], 16),
+                       int(f[5].split(":")[0], 16), int(f[6], 16), _from_proc(f[2]), rx, tx, int(f[7]), int(f[9]))
+            except (ValueError, IndexError):
+                continue
+
     def _sweep(self):
         live = set()
         for table in ("tcp", "tcp6"):
@@ -133,7 +208,10 @@ class Names:
             except (OSError, ValueError, IndexError):
                 return                       # kept: a name must not go while its socket lives
         for ino in [i for i in self.by_ino if i not in live]:
-            self.by_ino.pop(ino)[0].close()
+            sock = self.by_ino.pop(ino)[0]
+            if sock is not None:
+                sock.close()
+            self.reported.discard(ino)
         self.sweep_at = max(self.SWEEP_MIN, 2 * len(self.by_ino))
 
 
@@ -153,6 +231,30 @@ def _name(sock, v4):
     if ip.is_unspecified and v4:
         ip = ipaddress.IPv6Address("::ffff:" + str(netns.ETH0.ip))
     return struct.pack("<H", socket.AF_INET6) + struct.pack(">HI", port, 0) + ip.packed + bytes(4)
+
+
+def _proc_address(raw, table):
+    """A sockaddr as /proc/net/<table> prints a local address (the kernel's
+    %08X of each 32-bit word, in the machine's byte order, then :%04X of
+    the port); None when it is not of that table's family."""
+    family, = struct.unpack_from("<H", raw)
+    port, = struct.unpack_from(">H", raw, 2)
+    if table == "tcp" and family == socket.AF_INET:
+        return "%08X:%04X" % (struct.unpack_from("<I", raw, 4)[0], port)
+    if table == "tcp6" and family == socket.AF_INET6:
+        return "".join("%08X" % w for w in struct.unpack_from("<4I", raw, 8)) + ":%04X" % port
+    return None
+
+
+def _addr_bytes(raw):
+    return raw[4:8] if struct.unpack_from("<H", raw)[0] == socket.AF_INET else raw[8:24]
+
+
+def _from_proc(text):
+    """(address bytes, port) of a /proc/net/tcp address (_proc_address's form)."""
+    addr, port = text.split(":")
+    words = [int(addr[i:i + 8], 16) for i in range(0, len(addr), 8)]
+    return struct.pack(f"<{len(words)}I", *words), int(port, 16)
 
 
 def _unspecified(family):

@@ -5,7 +5,7 @@ does for resolvers).
 The guest's datagram sockets stay the sandbox's (a host UDP socket in the
 guest's table could be made to send anywhere by a thread swapping fds), so
 a destination comes to the sandbox instead.  When a guest first sends to,
-or connects a datagram socket to, an IPv4 address:port outside the sandbox
+or connects a datagram socket to, an address:port outside the sandbox
 that --net-allow allows (net/connect.py):
 
   - the namespace helper adds a route that makes the address the sandbox's
@@ -29,20 +29,29 @@ ever sends to its own destination, and what it receives goes to its own
 flow.  A flow idle for IDLE seconds is closed (as a NAT forgets one);
 beyond FLOWS_MAX the oldest gives way.
 
-Differs from Linux: an ICMP error from the destination (port unreachable)
-does not reach the guest's socket; a ping to ADDRESS is answered by the
-sandbox itself; IPv6 destinations are not relayed (the sandbox has no IPv6
-route: ENETUNREACH, as before).
+An IPv6 destination is relayed the same way (a route `local ADDRESS/128 dev
+lo`, a relay socket bound with IPV6_FREEBIND, since IPv6 checks interface
+addresses, not routes); the sandbox has no IPv6 address of its own beyond
+::1, so a guest socket sends there from ::1 (getsockname says so).
+A destination's ICMP "port unreachable" (IPv4) reaches the guest: the relay
+sends the sandbox's kernel the same error quoting the guest's datagram, on
+a raw ICMP socket of the sandbox's namespace its helper made at set-up, so a
+connected guest socket sees ECONNREFUSED, by the kernel's own rules.
+Differs from Linux: other ICMP errors, and any for IPv6, do not reach the
+guest's socket; a ping to ADDRESS is answered by the sandbox itself.
 """
 import json
 import os
 import select
 import socket
+import struct
 import time
 
 from sentry.platform import spawn
 
-RELAYS_MAX = 64                 # destinations (address, port) a sandbox may have relayed
+RELAYS_MAX = 64                 # IPv4 destinations (address, port) a sandbox may have relayed
+RELAYS6_MAX = 16                # IPv6 ones
+IPV6_FREEBIND = 78              # an IPv6 bind checks interface addresses, not local routes
 FLOWS_MAX = 1024                # guest sockets talking through the relays at once
 IDLE = 180.0                    # seconds after which a silent flow is closed
 DATAGRAM_MAX = 65536
@@ -53,32 +62,44 @@ class Relays:
     """The Sentry's side: which destinations have a relay, and the sockets
     of the sandbox's namespace left for new ones."""
 
-    def __init__(self, mountns, pool):
-        self.mountns, self.pool = mountns, pool
+    def __init__(self, mountns, pool, pool6=(), icmp=None):
+        self.mountns, self.pools = mountns, {4: list(pool), 6: list(pool6)}
         self.made = set()       # (address, port)
         self.routed = set()     # addresses
         self.sock = spawn.helper(_serve)
+        if icmp is not None:
+            # the relay's raw ICMP socket of the sandbox's namespace (made by
+            # its helper at set-up): how a destination's "port unreachable"
+            # reaches the guest socket it is for
+            try:
+                socket.send_fds(self.sock, [json.dumps({"icmp": True}).encode()], [icmp])
+            finally:
+                os.close(icmp)
 
     def has(self, ip, port):
         return (ip, port) in self.made
 
     def ensure(self, ip, port):
-        """A relay for ip:port (an IPv4Address the policy allows); False if
+        """A relay for ip:port (an address the policy allows); False if
         none can be had (all are taken, or the port is the guest's own)."""
         if (ip, port) in self.made:
             return True
-        if not self.pool:
+        pool = self.pools[ip.version]
+        if not pool:
             return False
         try:
             if ip not in self.routed:
                 self.mountns.add_local_route(str(ip))
                 self.routed.add(ip)
-            fd = self.pool[-1]
+            fd = pool[-1]
             with socket.socket(fileno=os.dup(fd)) as s:
+                if ip.version == 6:
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                    s.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
                 s.bind((str(ip), port))
         except OSError:
             return False
-        self.pool.pop()
+        pool.pop()
         try:
             socket.send_fds(self.sock, [json.dumps([str(ip), port]).encode()], [fd])
         except OSError:
@@ -90,8 +111,9 @@ class Relays:
 
     def close(self):
         self.sock.close()
-        for fd in self.pool:
-            os.close(fd)
+        for pool in self.pools.values():
+            for fd in pool:
+                os.close(fd)
 
 
 def _serve(sock, sentry):
@@ -117,13 +139,38 @@ def _serve(sock, sentry):
                 msg, fds = b"", []
             if not msg:
                 os._exit(0)             # the Sentry is gone
-            if len(fds) == 1:
-                address, port = json.loads(msg)
+            req = json.loads(msg)
+            if len(fds) == 1 and isinstance(req, dict) and req.get("icmp"):
+                relay.icmp = socket.socket(fileno=fds[0])
+            elif len(fds) == 1:
+                address, port = req
                 relay.add(fds[0], address, port)
             else:
                 for f in fds:
                     os.close(f)
         relay.expire()
+
+
+def _checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def port_unreachable(src, dst):
+    """An ICMP "port unreachable" (type 3, code 3) quoting a UDP datagram
+    from src to dst ((address, port) each, IPv4): its IP header and the
+    first 8 bytes, its UDP header, as a router's or host's kernel quotes it."""
+    udp = struct.pack("!HHHH", src[1], dst[1], 8, 0)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, socket.IPPROTO_UDP, 0,
+                     socket.inet_aton(src[0]), socket.inet_aton(dst[0]))
+    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+    head = struct.pack("!BBHI", 3, 3, 0, 0)
+    body = ip + udp
+    return struct.pack("!BBHI", 3, 3, _checksum(head + body), 0) + body
 
 
 class Relay:
@@ -137,6 +184,7 @@ class Relay:
         self.upstream = {}      # host fd -> (host socket, inside socket, guest address)
         self.used = {}          # host fd -> when it last carried a datagram
         self.swept = time.monotonic()
+        self.icmp = None        # a raw ICMP socket of the sandbox's namespace, or None
 
     def add(self, fd, address, port):
         self.inside[fd] = (socket.socket(fileno=fd), (address, port))
@@ -169,7 +217,7 @@ class Relay:
     def _flow(self, fd, inside, dest, guest):
         if len(self.flows) >= FLOWS_MAX:
             self._close(min(self.used, key=self.used.get))
-        host = socket.socket(socket.AF_INET, HOST_SOCKET)
+        host = socket.socket(socket.AF_INET6 if ":" in dest[0] else socket.AF_INET, HOST_SOCKET)
         try:
             host.connect(dest)
         except OSError:
@@ -182,9 +230,23 @@ class Relay:
 
     def _back(self, fd):
         host, inside, guest = self.upstream[fd]
-        data = host.recv(DATAGRAM_MAX, socket.MSG_DONTWAIT)
+        try:
+            data = host.recv(DATAGRAM_MAX, socket.MSG_DONTWAIT)
+        except ConnectionRefusedError:
+            self._unreachable(inside, guest)
+            return
         self.used[fd] = time.monotonic()
         inside.sendto(data, guest)
+
+    def _unreachable(self, inside, guest):
+        """The destination answered "port unreachable" (the host socket's
+        ECONNREFUSED): the sandbox's kernel gets the same ICMP error, quoting
+        the guest's datagram (from guest to the relay's address), so that a
+        connected guest socket sees ECONNREFUSED as on a host."""
+        dest = inside.getsockname()
+        if self.icmp is None or ":" in dest[0]:
+            return              # IPv6: not sent (no ICMPv6 socket)
+        self.icmp.sendto(port_unreachable(guest, dest), (guest[0], 0))
 
     def expire(self):
         now = time.monotonic()

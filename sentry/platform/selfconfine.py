@@ -213,8 +213,8 @@ SENTRY = PYTHON_RUNTIME + [
     Call("setsockopt", "a guest socket's options copied onto its outbound socket"),
     Call("sendto", "the routing query (netlink) of the outbound policy"),
     Call("recvfrom", "its answer"),
-    Call("accept4", "a guest thread's connection for its outbound socket (sentry/net/connect.py)"),
-    Call("getpeername", "checks an outbound socket's peer before handing it over"),
+    Call("shutdown", "a guest's shutdown, on its borrowed socket (sentry/net/connect.py)"),
+    Call("getpeername", "whether a guest socket is connected already, before an outbound connect"),
     # identity and the rest
     Call("getcwd", "the traceback of one of its own bugs, logged (linecache)"),
     Call("getuid", "who the Sentry is"),
@@ -297,19 +297,14 @@ FD_HOLDER = PYTHON_RUNTIME + [
 # also relays DNS datagrams between the sandbox and its resolvers
 # (sentry/net/dns.py), on sockets the Sentry made too.
 OUTBOUND_HELPER = PYTHON_RUNTIME + [
-    Call("recvmsg", "a host socket being connected and a guest thread's reply socket, from the Sentry"),
+    Call("recvmsg", "an outbound socket to shut down once connected, or DNS relay sockets, from the Sentry"),
     Call("poll", "waits for the Sentry's requests and the handshakes in progress"),
-    Call("getsockopt", "SO_ERROR of a finished handshake; socket(fileno=) asks family and type"),
-    Call("getpeername", "the peer of a finished handshake, to connect to it once more"),
+    Call("getsockopt", "socket(fileno=) asks family and type"),
     Call("getsockname", "socket(fileno=) asks"),
-    Call("connect", "the same peer again: the socket's state becomes \"connected\" for good, and "
-         "then EISCONN is checked"),
-    Call("ioctl", "setblocking(): the guest's O_NONBLOCK on the socket it gets; isatty() of Python's io",
-         one_of(1, "request", {"FIONBIO": 0x5421, "TCGETS": 0x5401})),
+    Call("shutdown", "a guest's shutdown of an outbound socket, once its handshake has ended"),
+    Call("ioctl", "isatty() of Python's io", one_of(1, "request", {"TCGETS": 0x5401})),
     Call("fcntl", "fd flags", one_of(1, "cmd", FCNTL_COMMANDS)),
-    Call("sendmsg", "the connected socket to the guest thread (SCM_RIGHTS)"),
-    Call("sendto", "or the errno of its failure; DNS queries to a resolver and answers to the guest "
-         "that asked (sentry/net/dns.py)"),
+    Call("sendto", "DNS queries to a resolver and answers to the guest that asked (sentry/net/dns.py)"),
     Call("recvfrom", "the DNS relay: a guest's query, a resolver's answer"),
     KILLS_THE_SENTRY,
 ]
@@ -320,13 +315,14 @@ OUTBOUND_HELPER = PYTHON_RUNTIME + [
 # each connected to its relay's destination.  No bind, no listen, no
 # stream socket.
 UDP_RELAY = PYTHON_RUNTIME + [
-    Call("recvmsg", "a relay's socket from the Sentry"),
+    Call("recvmsg", "a relay's socket, and a raw ICMP socket of the sandbox's namespace, from the Sentry"),
     Call("poll", "waits for the Sentry's requests and datagrams"),
     Call("socket", "a flow's host socket",
-         [(Is(0, 2, "domain = AF_INET"), Is(1, 0o4002 | 0o2000000, "type = SOCK_DGRAM|SOCK_NONBLOCK|SOCK_CLOEXEC"))]),
+         [(Is(0, domain, f"domain = {name}"), Is(1, 0o4002 | 0o2000000, "type = SOCK_DGRAM|SOCK_NONBLOCK|SOCK_CLOEXEC"))
+          for domain, name in ((2, "AF_INET"), (10, "AF_INET6"))]),
     Call("connect", "a flow's host socket to its relay's destination"),
     Call("recvfrom", "a guest's datagram, a destination's answer"),
-    Call("sendto", "the datagram to the destination, the answer to the guest socket"),
+    Call("sendto", "the datagram to the destination, the answer (or its \"port unreachable\") to the guest socket"),
     *SOCKET_OBJECTS,
     KILLS_THE_SENTRY,
 ]

@@ -106,7 +106,7 @@ def run(cfg, on_ready=None, control=None):
         if cfg.network == "sandbox":
             from sentry.net.outbound import Outbound
             _eth0(mountns, kernel)
-            outbound = kernel.outbound = Outbound(private)
+            outbound = kernel.outbound = Outbound()
             _outbound_names(mountns, kernel)
             _udp_relays(mountns, kernel)
             kernel.net_policy = cfg.net_policy
@@ -292,11 +292,20 @@ def _udp_relays(mountns, kernel):
     """UDP to the outside (sentry/net/udp.py): the sockets of the sandbox's
     namespace its relays will bind, made now (the helper makes none once
     set-up is over)."""
-    from sentry.net.udp import RELAYS_MAX, Relays
+    from sentry.net.udp import RELAYS_MAX, RELAYS6_MAX, Relays
     if not kernel.sandbox_networks:
         return                          # no eth0: nothing leaves the sandbox
     pool = mountns.sockets(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, RELAYS_MAX)
-    kernel.udp_relays = Relays(mountns, pool)
+    try:
+        pool6 = mountns.sockets(socket.AF_INET6, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, RELAYS6_MAX)
+    except OSError:
+        pool6 = []                      # a kernel without IPv6: no IPv6 destination to relay
+    try:
+        # how a destination's "port unreachable" reaches the guest (net/udp.py)
+        icmp = mountns.socket(socket.AF_INET, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.IPPROTO_ICMP)
+    except OSError:
+        icmp = None
+    kernel.udp_relays = Relays(mountns, pool, pool6, icmp)
 
 
 def _dns_relay(cfg, mountns, outbound, kernel):

@@ -142,7 +142,7 @@ class MountNamespace:
         self._request(op="address", address=address)
 
     def add_local_route(self, address):
-        """An outside IPv4 address made the sandbox's own for what it
+        """An outside address made the sandbox's own for what it
         receives, by a route (not an address: `ip addr` does not show it),
         at any time: where a UDP relay answers (sentry/net/udp.py)."""
         self._request(op="local", address=address)
@@ -446,15 +446,18 @@ class _Network:
 
     def add_local_route(self, text):
         """A UDP relay's outside address (sentry/net/udp.py), checked again
-        here: an IPv4 unicast address outside the sandbox, once eth0 is
-        there (the route's source is eth0's address)."""
+        here: a unicast address outside the sandbox (IPv4 or IPv6, not a
+        v4-mapped one), once eth0 is there (an IPv4 route's source is eth0's
+        address; the sandbox has no IPv6 one to give)."""
         import ipaddress
         ip = ipaddress.ip_address(text)
-        if ip.version != 4 or "eth0" not in self.interfaces or ip.is_loopback or ip.is_link_local \
-                or ip.is_multicast or ip.is_unspecified or ip.is_reserved or ip in netns.ETH0.network:
+        if "eth0" not in self.interfaces or ip.is_loopback or ip.is_link_local or ip.is_multicast \
+                or ip.is_unspecified or ip.is_reserved or (ip.version == 4 and ip in netns.ETH0.network) \
+                or (ip.version == 6 and (ip.ipv4_mapped is not None or ip.is_site_local)):
             raise OSError(errno.EINVAL, "not an outside address")
         lo = self.interfaces["lo"]
-        self._give(lo, lambda: netns.add_local_route(self.rtnl, ip, netns.ETH0.ip, lo))
+        source = netns.ETH0.ip if ip.version == 4 else None
+        self._give(lo, lambda: netns.add_local_route(self.rtnl, ip, source, lo))
 
     def add_eth0(self):
         """eth0 with its address and a default route through the gateway,

@@ -141,13 +141,16 @@ def add_default_route(rtnl, gateway, index):
 
 
 def add_local_route(rtnl, ip, source, index):
-    """`ip route add local IP/32 dev INDEX src SOURCE table local` (IPv4):
-    IP becomes the sandbox's own for what it receives (a socket may bind it)
-    without being an interface's address (`ip addr` does not list it), and
-    what the sandbox sends there leaves from SOURCE, as it would by eth0.
-    One already there is no error."""
-    body = RTMSG.pack(socket.AF_INET, 32, 0, 0, RT_TABLE_LOCAL, RTPROT_BOOT, RT_SCOPE_HOST, RTN_LOCAL, 0) \
-        + attr(RTA_DST, ip.packed) + attr(RTA_PREFSRC, source.packed) + attr(RTA_OIF, struct.pack("=i", index))
+    """`ip route add local IP/32 dev INDEX src SOURCE table local` (IPv4; for
+    IPv6 IP/128 and no source: SOURCE None): IP becomes the sandbox's own for
+    what it receives (a socket may bind it; an IPv6 one with IPV6_FREEBIND,
+    as IPv6 checks interface addresses) without being an interface's address
+    (`ip addr` does not list it), and what the sandbox sends there leaves
+    from SOURCE, as it would by eth0.  One already there is no error."""
+    family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+    body = RTMSG.pack(family, ip.max_prefixlen, 0, 0, RT_TABLE_LOCAL, RTPROT_BOOT, RT_SCOPE_HOST, RTN_LOCAL, 0) \
+        + attr(RTA_DST, ip.packed) + (attr(RTA_PREFSRC, source.packed) if source is not None else b"") \
+        + attr(RTA_OIF, struct.pack("=i", index))
     _created(rtnl.request(RTM_NEWROUTE, body, NLM_F_CREATE | NLM_F_EXCL))
 
 

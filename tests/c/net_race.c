@@ -14,18 +14,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#ifndef MSG_FASTOPEN
-#define MSG_FASTOPEN 0x20000000
-#endif
 #include "flipper.h"
 
 int main(int argc, char **argv)
 {
-	struct sockaddr_in host = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[2])) };
-	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[4])) };
+	struct sockaddr_in host, peer;
 	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
-	inet_pton(AF_INET, argv[1], &host.sin_addr);
-	inet_pton(AF_INET, argv[3], &peer.sin_addr);
+	race_addresses(argv, &host, &peer);
 	H = socket(AF_INET, SOCK_STREAM, 0);
 	if (connect(H, (void *)&peer, sizeof peer)) {
 		perror("outbound connect");
