@@ -960,14 +960,22 @@ def sys_statfs(call):
     return 0
 
 
-@handler("chdir", note="into the very directory the Sentry resolved, named by a magic link no guest thread "
-         "can retarget (syscalls/pin.py)")
-def sys_chdir(call):
-    from syscalls import pin
+def _directory_to_enter(call):
+    """The directory chdir(2) and chroot(2) name (argument 0): a directory
+    (ENOTDIR) the caller may search (EACCES), as their LOOKUP_DIRECTORY and
+    MAY_EXEC|MAY_CHDIR check it."""
     loc = lookup(call, AT_FDCWD, call.path(0))
     if not loc.is_dir:
         raise SyscallError(errno.ENOTDIR)
     permission.check(call, loc, permission.X)
+    return loc
+
+
+@handler("chdir", note="into the very directory the Sentry resolved, named by a magic link no guest thread "
+         "can retarget (syscalls/pin.py)")
+def sys_chdir(call):
+    from syscalls import pin
+    loc = _directory_to_enter(call)
     if loc.rel == ".":
         return Rewrite(SYS_FCHDIR, {0: loc.mount.guest_fd})      # a mount's root: its own hidden fd names it
     (addr,) = call.stage(pin.pinned(call, loc) + b"\0")
@@ -978,10 +986,7 @@ def sys_chdir(call):
 @handler("chroot", note="emulated: the process's root, from which the Sentry resolves its paths "
          "(syscalls/lookup.py); CAP_SYS_CHROOT")
 def sys_chroot(call):
-    loc = lookup(call, AT_FDCWD, call.path(0))
-    if not loc.is_dir:
-        raise SyscallError(errno.ENOTDIR)
-    permission.check(call, loc, permission.X)
+    loc = _directory_to_enter(call)
     if not call.task.creds.capable(CAP_SYS_CHROOT):
         raise SyscallError(errno.EPERM)
     call.process.root = loc.spath

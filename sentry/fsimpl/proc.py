@@ -47,9 +47,18 @@ SYSCTL_OWN = {"sys/kernel/hostname", "sys/kernel/domainname", "sys/kernel/osrele
               "sys/kernel/random/uuid", "sys/kernel/random/boot_id", "sys/kernel/ns_last_pid",
               "sys/kernel/core_pattern", "sys/kernel/shmmax", "sys/kernel/shmall", "sys/kernel/shmmni",
               "sys/kernel/msgmax", "sys/kernel/msgmnb", "sys/kernel/msgmni", "sys/kernel/sem"}
+# /proc/<pid>/ns: a link per namespace, "net:[N]" as Linux's.  A namespace
+# the sandbox has of its own (network, mount, user when isolated) shows the
+# kernel's number; one it shares with the host (pid, uts, ipc, cgroup, time:
+# emulated or not offered) a number of the sandbox's, the same for all its
+# processes, so that the host's identities stay unseen and two sandboxes
+# differ.  Following a link reaches one file per namespace (hard links of
+# one inode), so its st_ino tells namespaces apart as nsfs's does.
+NS_NAMES = ("cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time",
+            "time_for_children", "user", "uts")
+NS_KINDS = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 # the namespace limits: 0 for a kind the sandbox does not offer (kernel/namespaces.py)
-SYSCTL_OWN |= {f"sys/user/max_{kind}_namespaces" for kind in
-               ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")}
+SYSCTL_OWN |= {f"sys/user/max_{kind}_namespaces" for kind in NS_KINDS}
 # POSIX message queues' limits, also the sandbox's IPC namespace's: a new
 # namespace's defaults, or what linux.sysctl set there
 MQUEUE_SYSCTLS = {"queues_max": 256, "msg_max": 10, "msgsize_max": 8192, "msg_default": 10,
@@ -94,16 +103,6 @@ PER_PROCESS = {"status", "stat", "cmdline", "comm", "environ", "statm", "limits"
                "smaps", "smaps_rollup", "mounts", "mountinfo", "oom_score", "oom_score_adj",
                "cgroup", "exe", "cwd", "root", "fd", "fdinfo", "task", "io", "personality",
                "wchan", "coredump_filter", "loginuid", "sessionid", "ns"}
-# /proc/<pid>/ns: a link per namespace, "net:[N]" as Linux's.  A namespace
-# the sandbox has of its own (network, mount, user when isolated) shows the
-# kernel's number; one it shares with the host (pid, uts, ipc, cgroup, time:
-# emulated or not offered) a number of the sandbox's, the same for all its
-# processes, so that the host's identities stay unseen and two sandboxes
-# differ.  Following a link reaches one file per namespace (hard links of
-# one inode), so its st_ino tells namespaces apart as nsfs's does.
-NS_NAMES = ("cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time",
-            "time_for_children", "user", "uts")
-NS_KINDS = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 
 
 TMPFS_MAGIC = 0x01021994

@@ -33,6 +33,7 @@ CLONE_NEW_OTHERS = sum(flag for _, flag in NAMESPACE_KINDS)
 # CLONE_NEWTIME to clone3
 CLONE_NEW_ANY = (CLONE_NEW_OTHERS | CLONE_NEWUSER) & ~CSIGNAL
 OFFERED = CLONE_NEWUTS
+OFFERED_KINDS = {name for name, flag in NAMESPACE_KINDS if flag & OFFERED}
 
 
 def _host_limit(kind):
@@ -46,8 +47,7 @@ def _host_limit(kind):
 def limit(kind):
     """/proc/sys/user/max_<kind>_namespaces as the sandbox shows it: the
     host's for a kind it offers, 0 for the rest."""
-    offered = {name for name, flag in NAMESPACE_KINDS if flag & OFFERED}
-    return _host_limit(kind) if kind in offered else 0
+    return _host_limit(kind) if kind in OFFERED_KINDS else 0
 
 
 def check_new(flags, capable_sys_admin):

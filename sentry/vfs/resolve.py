@@ -152,9 +152,7 @@ def _walk(mounts, start, path, follow, must_exist, record, ctx, scope):
                     os.close(fd)
             return loc
         try:
-            st = os.fstat(w.fd)
-            if _viewed(st):
-                st = guest_stat(w.fd, st)
+            st = guest_stat(w.fd, os.fstat(w.fd))
         finally:
             os.close(w.fd)
             w.fd = -1
