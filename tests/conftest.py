@@ -40,6 +40,32 @@ def run_sentry(args, rootfs=None, timeout=TIMEOUT, input=None, extra=(), **kw):
     return subprocess.run(cmd, capture_output=True, timeout=timeout, input=input, **kw)
 
 
+def userns_jail(limits):
+    """Python source that runs argv[1:] natively in a user namespace of its
+    own mapping the host's ids 0-65535 to themselves, its
+    /proc/sys/user/max_<kind>_namespaces set first from `limits` ({kind:
+    value}): a child enters the namespace, its parent maps it."""
+    sets = "".join(f"    open('/proc/sys/user/max_{kind}_namespaces', 'w').write({str(value)!r})\n"
+                   for kind, value in limits.items())
+    return ("import ctypes, os, sys\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            "made_r, made_w = os.pipe()\n"
+            "mapped_r, mapped_w = os.pipe()\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    if libc.unshare(0x10000000):\n"
+            "        os._exit(99)\n"
+            "    os.write(made_w, b'x')\n"
+            "    os.read(mapped_r, 1)\n"
+            + sets +
+            "    os.execvp(sys.argv[1], sys.argv[1:])\n"
+            "os.read(made_r, 1)\n"
+            "for name in ('uid_map', 'gid_map'):\n"
+            "    open(f'/proc/{pid}/{name}', 'w').write('0 0 65536')\n"
+            "os.write(mapped_w, b'x')\n"
+            "sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n")
+
+
 def run_native(args, rootfs=None, timeout=TIMEOUT, input=None, **kw):
     cmd = (["chroot", rootfs] if rootfs else []) + list(args)
     return subprocess.run(cmd, capture_output=True, timeout=timeout, input=input, **kw)

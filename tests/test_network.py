@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import SENTRY, run_sentry, veth_namespace
+from conftest import SENTRY, run_sentry, userns_jail, veth_namespace
 from test_unprivileged import as_nobody  # noqa: F401 (fixture)
 
 ISOLATED = ["sandbox", "none"]
@@ -272,25 +272,7 @@ def test_unprivileged_sandbox_is_isolated(as_nobody):  # noqa: F811
 
 # Runs argv in a user namespace mapping the host's ids 0-65535 to themselves,
 # where no further user namespace may be made (max_user_namespaces 0).
-JAIL = """
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-made_r, made_w = os.pipe()
-mapped_r, mapped_w = os.pipe()
-pid = os.fork()
-if pid == 0:
-    if libc.unshare(0x10000000):
-        os._exit(99)
-    os.write(made_w, b'x')
-    os.read(mapped_r, 1)
-    open('/proc/sys/user/max_user_namespaces', 'w').write('0')
-    os.execvp(sys.argv[1], sys.argv[1:])
-os.read(made_r, 1)
-for name in ('uid_map', 'gid_map'):
-    open(f'/proc/{pid}/{name}', 'w').write('0 0 65536')
-os.write(mapped_w, b'x')
-sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
-"""
+JAIL = userns_jail({"user": 0})
 
 
 def test_no_user_namespaces_refuses_isolated_modes(as_nobody):  # noqa: F811
