@@ -42,7 +42,7 @@ def _implied(flags):
               "other namespaces as with their limits at 0 (ENOSPC; EPERM without CAP_SYS_ADMIN); "
               "CLONE_FILES/CLONE_FS of a shared table or cwd EPERM")
 def sys_unshare(call):
-    flags = call.args[0] & 0xFFFFFFFF          # an int: its low half, as the kernel reads it
+    flags = call.args[0]           # an unsigned long: a high bit is EINVAL, as check_unshare_flags says
     if flags & ~UNSHARE_FLAGS:
         raise SyscallError(errno.EINVAL)
     flags = _implied(flags)

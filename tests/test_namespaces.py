@@ -46,6 +46,9 @@ for f in (0, 0x1, 0x10000000, 0x20000000, 0x40000000, 0x80, 0x20000, 0x08000000,
     unshare(f)
 for f in (0x40000000, 0x10000000, 0x10000000 | 0x200, 0x20000 | 0x200, 0x20000000 | 0x10000 | 0x800 | 0x100):
     clone(f)
+# unshare's flags are an unsigned long: a high bit is an unknown flag
+r = libc.syscall(272, ctypes.c_ulong(0x100000000 | 0x04000000))
+show('unshare high bit', r)
 os.setuid(1000)
 for f in (0x04000000, 0x40000000, 0x10000000, 0x10000000 | 0x40000000):
     unshare(f)
