@@ -108,6 +108,9 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
         loc = permission.change(call, loc, CREATE_IN if tmpfile else CREATE)
     elif wants_write(flags):
         loc = permission.change(call, loc, TRUNCATE if flags & O_TRUNC else WRITE)
+    live = loc.mount.live_file(loc.rel) if loc.exists and not flags & O_PATH else None
+    if live is not None:
+        raise Handover(_reopened(live, flags), lambda result: result, cloexec=bool(flags & os.O_CLOEXEC))
     elif creat and loc.mount.readonly:
         # it exists: should it vanish, the kernel must not create it where
         # the guest may not (an overlay's lower layer); openat2 then wants no mode
@@ -301,6 +304,15 @@ def _reopen_narrower(call, fd, flags):
             return os.open(f"/proc/self/fd/{b.fd}", (flags & REOPEN_FLAGS) | os.O_CLOEXEC)
         except OSError as e:
             raise SyscallError(e.errno)
+
+
+def _reopened(ref, flags):
+    """A new open file description of the file O_PATH fd `ref` holds, as the
+    guest's open asks it (its own offset: never one another open shares)."""
+    try:
+        return os.open(f"/proc/self/fd/{ref}", (flags & REOPEN_FLAGS) | os.O_CLOEXEC)
+    except OSError as e:
+        raise SyscallError(e.errno)
 
 
 def _reopen_unnamed(call, unnamed, flags):

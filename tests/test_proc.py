@@ -310,6 +310,103 @@ def test_ipc_sysctls_are_the_sandboxs_namespace():
     assert boxed.stdout.splitlines()[-1] == str(1 << 40).encode()
 
 
+IPC_SETTINGS = r'''
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+def setting(name, value=None):
+    path = "/proc/sys/" + name
+    if value is not None:
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as e:
+            return errno.errorcode[e.errno]
+    return open(path).read().strip()
+print(setting("kernel/msgmax", "100"), setting("kernel/msgmnb", "300"), setting("kernel/sem", "10 100 5 20"))
+print(setting("fs/mqueue/msg_max", "20"), setting("kernel/shm_rmid_forced", "1"))
+q = libc.msgget(0, 0o1600)
+big, small = ctypes.create_string_buffer(8 + 200), ctypes.create_string_buffer(8 + 100)
+big[0] = small[0] = 1
+print("over msgmax", libc.msgsnd(q, big, 200, 0), errno.errorcode[ctypes.get_errno()])
+print("at msgmax", libc.msgsnd(q, small, 100, 0), libc.msgsnd(q, small, 100, 0), libc.msgsnd(q, small, 100, 0))
+print("over msgmnb", libc.msgsnd(q, small, 100, 0o4000), errno.errorcode[ctypes.get_errno()])
+print("semmsl", libc.semget(0, 11, 0o1600), errno.errorcode[ctypes.get_errno()])
+os.setuid(65534)
+print("not root", setting("kernel/msgmni", "1"))
+'''
+
+
+def test_ipc_settings_are_written_in_the_sandboxs_namespace():
+    """The sandbox's root sets its IPC namespace's limits through /proc/sys
+    (kernel.msg*, kernel.sem, fs.mqueue.*), and they hold there as in a new
+    namespace natively (unshare --ipc); a non-root user may not; the host's
+    stay as they were.  kernel.shmmax alone stays fixed (EACCES): the cap
+    that keeps segments clear of the staging area."""
+    host = {n: open(f"/proc/sys/kernel/{n}").read() for n in ("msgmax", "msgmnb", "sem")}
+    native = subprocess.run(["unshare", "--ipc", "python3", "-c", IPC_SETTINGS], capture_output=True)
+    boxed = run_sentry(["python3", "-c", IPC_SETTINGS])
+    assert native.returncode == 0, native.stderr
+    assert boxed.stdout == native.stdout, boxed.stderr
+    assert b"over msgmax -1 EINVAL" in boxed.stdout and b"not root EACCES" in boxed.stdout
+    assert {n: open(f"/proc/sys/kernel/{n}").read() for n in host} == host
+    fixed = run_sentry(["/bin/sh", "-c", "echo 4096 > /proc/sys/kernel/shmmax; cat /proc/sys/kernel/shmmax"])
+    assert b"Permission denied" in fixed.stderr and fixed.stdout == str(1 << 40).encode() + b"\n"
+
+
+RACE_SETTINGS = r'''
+import os, random, threading
+stop = False
+junk = [os.open("/etc/hostname", os.O_RDONLY), os.open("/", os.O_RDONLY)]
+def swap():
+    while not stop:
+        for n in range(3, 9):
+            try:
+                os.dup2(random.choice(junk), n)
+            except OSError:
+                pass
+seen, odd = set(), []
+def write(k):
+    for i in range(150):
+        value = str(1000 + k * 1000 + i)
+        try:
+            fd = os.open("/proc/sys/kernel/msgmni", os.O_RDWR)
+        except OSError as e:
+            odd.append(("open", e.errno)); continue
+        try:
+            st = os.fstat(fd)
+            os.write(fd, value.encode())
+            seen.add(value)
+        except OSError as e:
+            pass            # the swapper closed or replaced the number first
+        finally:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+swappers = [threading.Thread(target=swap) for _ in range(2)]
+writers = [threading.Thread(target=write, args=(k,)) for k in range(3)]
+for t in swappers + writers:
+    t.start()
+for t in writers:
+    t.join()
+stop = True
+for t in swappers:
+    t.join()
+final = open("/proc/sys/kernel/msgmni").read().strip()
+print(len(seen) > 0, final in seen, odd)
+'''
+
+
+def test_ipc_settings_racing_fd_swaps_reach_only_the_sandbox():
+    """Threads open and write an IPC setting while others dup2 files over
+    the low fd numbers: every open lands on the sandbox's namespace's file
+    (handed over in one step), the host's setting never changes."""
+    before = open("/proc/sys/kernel/msgmni").read()
+    r = run_sentry(["python3", "-c", RACE_SETTINGS], timeout=120)
+    assert r.stdout == b"True True []\n", r.stderr
+    assert open("/proc/sys/kernel/msgmni").read() == before
+
+
 RACE_REOPEN = r'''
 import os, threading
 ro = os.open("/ro/f", os.O_RDONLY)

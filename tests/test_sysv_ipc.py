@@ -128,3 +128,58 @@ def test_ipc_objects_name_processes_by_virtual_pid():
     r = run_sentry(["python3", "-c", PIDS])
     assert r.stdout.decode().split("\n")[:3] == [
         "msg_lspid is mine: True", "shm_cpid is mine: True", "sem GETPID is mine: True"], r.stderr
+
+
+PROC_SYSVIPC = r'''
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+key = 0x5E4A
+shm = libc.shmget(key, 4096, 0o1600)
+assert libc.shmat(shm, None, 0) != 2**64 - 1
+msq = libc.msgget(key, 0o1600)
+msg = ctypes.create_string_buffer(b"\1\0\0\0\0\0\0\0hello", 13)
+assert libc.msgsnd(msq, msg, 5, 0) == 0
+sem = libc.semget(key, 3, 0o1600)
+me = os.getpid()
+for name, pids in (("shm", (4, 5)), ("msg", (5,)), ("sem", ())):
+    lines = open("/proc/sysvipc/" + name).read().splitlines()
+    print(name, lines[0])
+    rows = [l.split() for l in lines[1:]]
+    print(name, "rows", len(rows), "mine", [int(r[0]) for r in rows] == [key],
+          "pids", [int(rows[0][i]) == me for i in pids], "uid", rows[0][{"shm": 7, "msg": 7, "sem": 4}[name]])
+libc.shmctl(shm, 0, None); libc.msgctl(msq, 0, None); libc.semctl(sem, 0, 0)
+'''
+
+
+def test_proc_sysvipc_lists_the_sandboxs_objects_by_virtual_pid():
+    """/proc/sysvipc/{shm,msg,sem} (what ipcs reads) list the sandbox's
+    objects alone, in the kernel's own format, their pid columns naming the
+    sandbox's processes: the same as natively in a fresh IPC namespace,
+    while the host holds an object under the same key."""
+    host = libc.shmget(0x5E4A, 4096, IPC_CREAT | 0o600)
+    assert host >= 0, os.strerror(ctypes.get_errno())
+    try:
+        native = run_native(["unshare", "--ipc", "python3", "-c", PROC_SYSVIPC])
+        boxed = run_sentry(["python3", "-c", PROC_SYSVIPC])
+        assert native.returncode == 0, native.stderr
+        assert boxed.stdout.decode() == native.stdout.decode(), boxed.stderr.decode()
+        assert "rows 1 mine True pids [True, True]" in boxed.stdout.decode()
+    finally:
+        libc.shmctl(host, IPC_RMID, None)
+
+
+def test_sysvipc_tables_keep_the_kernels_format():
+    """Rewriting a table with every pid unchanged gives the kernel's bytes
+    back, objects of each kind listed (in a fresh IPC namespace)."""
+    script = PROC_SYSVIPC.split("me = os.getpid()")[0] + (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from sentry.fsimpl import sysvipc\n"
+        "from sentry.kernel.idmap import IdMap\n"
+        "for name in ('msg', 'sem', 'shm'):\n"
+        "    text = open('/proc/sysvipc/' + name, 'rb').read()\n"
+        "    assert text.count(b'\\n') == 2, text\n"
+        "    assert sysvipc.translated(name, text, lambda pid: pid, IdMap()) == text, (name, text)\n"
+        "print('same')\n") % os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = run_native(["unshare", "--ipc", "python3", "-c", script])
+    assert r.stdout == b"same\n", r.stderr

@@ -184,6 +184,10 @@ def test_system_v_ipc_is_the_sandboxs_unprivileged_too(as_nobody):
     assert r.stdout == b"True b'mine' True\n", r.stderr.decode()
     host = subprocess.run(["ipcs", "-m"], capture_output=True, text=True).stdout
     assert "0x00005e49" not in host
+    # /proc/sysvipc is that namespace's, its owner the guest's root
+    r = as_nobody(["--", "sh", "-c", "ipcmk -M 4096 >/dev/null && cat /proc/sysvipc/shm"])
+    rows = [line.split() for line in r.stdout.decode().splitlines()[1:]]
+    assert len(rows) == 1 and rows[0][7:11] == ["0"] * 4, r.stdout.decode() + r.stderr.decode()
 
 
 def _host_view(pid):

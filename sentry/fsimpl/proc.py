@@ -17,6 +17,7 @@ import shutil
 
 from sentry.vfs.mount import DELETED, Mount, is_hidden_fd, split_deleted
 from sentry.errors import SyscallError
+from sentry.fsimpl import sysvipc
 
 # Host files whose content a sandbox may see as it is: machine-wide figures
 # (memory, CPU time, load; page, zone and free-page counters; pressure stalls)
@@ -69,7 +70,16 @@ KERNEL_OWN = {n.split("/")[2] for n in SYSCTL_OWN if n.startswith("sys/kernel/")
 # The sandbox's IPC namespace's limits: a new namespace's defaults, but
 # shmmax where the namespace helper capped it (vfs/mountns.py SHMMAX)
 IPC_SYSCTLS = {"shmall": 2 ** 64 - 1 - 2 ** 24, "shmmni": 4096, "msgmax": 8192, "msgmnb": 16384,
-               "msgmni": 32000, "sem": "32000\t1024000000\t500\t32000"}
+               "msgmni": 32000, "sem": "32000\t1024000000\t500\t32000", "shm_rmid_forced": 0,
+               "auto_msgmni": 0, "msg_next_id": -1, "sem_next_id": -1, "shm_next_id": -1}
+SYSCTL_OWN |= {f"sys/kernel/{name}" for name in IPC_SYSCTLS}
+# ... but those are the fallback: where the sandbox has its IPC namespace, each
+# of its settings is the kernel's own file there (vfs/mountns.py IPC_SETTINGS),
+# read and written live; all but shmmax, which holds shared memory clear of
+# the staging area (syscalls/ipc.py), and the next ids, which the kernel lets
+# only a writer holding CAP_CHECKPOINT_RESTORE set: writing those is EACCES
+FIXED_SYSCTLS = {"sys/kernel/shmmax", "sys/kernel/msg_next_id", "sys/kernel/sem_next_id",
+                 "sys/kernel/shm_next_id"}
 SYSCTL_FILES = {n for n in PASSTHROUGH if n.startswith("sys/")} | SYSCTL_OWN
 SYSCTL_DIRS = {"/".join(n.split("/")[:i]) for n in SYSCTL_FILES for i in range(1, n.count("/") + 1)}
 # Directories of PASSTHROUGH files (/proc/sys is made apart).
@@ -123,6 +133,29 @@ def _is_tmpfs(fd):
     return int.from_bytes(ffi.buffer(buf, 8)[:], "little") == TMPFS_MAGIC
 
 
+def _ipc_sysctls(kernel):
+    """{"kernel/msgmax": O_PATH fd, ...}: the sandbox's IPC namespace's
+    settings, as its helper opened them there (vfs/mountns.py)."""
+    mountns = kernel.mountns
+    return mountns.ipc_sysctls if mountns is not None and kernel.private_ipc else {}
+
+
+def _read_live(fd):
+    """A setting's value, read through a fresh open of the kernel's file."""
+    f = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(f, 4096)
+    finally:
+        os.close(f)
+
+
+def _sysvipc_tables(kernel):
+    """{name: fd} of the sandbox's /proc/sysvipc tables; none without its
+    own IPC namespace (an unprivileged Sentry without user namespaces)."""
+    mountns = kernel.mountns
+    return mountns.sysvipc if mountns is not None and kernel.private_ipc else {}
+
+
 class ProcMount(Mount):
     kind = "proc"
     stable_links = False          # /proc/self means someone else to the next caller
@@ -148,8 +181,18 @@ class ProcMount(Mount):
         return None
 
     def check_content_writable(self, rel):
+        if self.live_file(rel) is not None:
+            if rel in FIXED_SYSCTLS:
+                raise SyscallError(errno.EACCES)
+            return
         if rel.rsplit("/", 1)[-1] not in WRITABLE:
             raise SyscallError(errno.EROFS)
+
+    def live_file(self, rel):
+        kernel = self.kernel_ref()
+        if kernel is None or not rel.startswith("sys/"):
+            return None
+        return _ipc_sysctls(kernel).get(rel[len("sys/"):])
 
     # ---- generation ---------------------------------------------------
 
@@ -176,6 +219,8 @@ class ProcMount(Mount):
             self._sysctl(kernel, "/".join(parts), final)
         elif head == "net":
             self._net(kernel, ctx, parts[1:], final)
+        elif head == "sysvipc" and _sysvipc_tables(kernel):
+            self._sysvipc(kernel, parts[1:], final)
         elif "/".join(parts) in PASSTHROUGH or (head in PASSTHROUGH and len(parts) == 1):
             self._copy_host("/".join(parts))
         elif head in SYNTHETIC and len(parts) == 1:
@@ -231,6 +276,8 @@ class ProcMount(Mount):
         self._link("mounts", "self/mounts")
         self._dir("sys/kernel")
         self._dir("net")
+        if _sysvipc_tables(kernel):
+            self._dir("sysvipc")
 
     def _pid_entry(self, kernel, pid, rest, task_of=None, final=True):
         """/proc/<pid>/… (or /proc/<pid>/task/<tid>/… with task_of=pid).  The
@@ -539,7 +586,14 @@ class ProcMount(Mount):
 
     def _sysctl_file(self, kernel, path):
         parts = path.split("/")
-        if parts[1] == "kernel" and parts[2] in KERNEL_OWN:
+        live = _ipc_sysctls(kernel).get(path[len("sys/"):])
+        if live is not None:
+            self._dir(path.rpartition("/")[0])
+            try:
+                self._file(path, _read_live(live), writable=path not in FIXED_SYSCTLS)
+            except OSError:
+                pass
+        elif parts[1] == "kernel" and parts[2] in KERNEL_OWN:
             self._kernel_sysctl(kernel, parts[2:])
         elif parts[1] == "user" and parts[2].endswith("_namespaces"):
             self._dir("sys/user")
@@ -617,6 +671,20 @@ class ProcMount(Mount):
                 # too, with the sandbox's address (sentry/net/hostsock.py)
                 data = names.proc_net(name, data)
             self._file(f"net/{name}", data)
+
+    def _sysvipc(self, kernel, rest, final):
+        """/proc/sysvipc/<name>: the sandbox's IPC namespace's table
+        (fsimpl/sysvipc.py), read through the file its helper opened."""
+        self._dir("sysvipc")
+        tables = _sysvipc_tables(kernel)
+        names = ([rest[0]] if len(rest) == 1 and rest[0] in tables else []) if rest else \
+            (tables if final else [])
+        for name in names:
+            try:
+                text = sysvipc.read(tables[name])
+            except OSError:
+                continue
+            self._file(f"sysvipc/{name}", sysvipc.translated(name, text, kernel.vpid, kernel.id_view))
 
     def _dir(self, rel):
         os.makedirs(os.path.join(self.host_root, rel), mode=DIR_MODE, exist_ok=True)

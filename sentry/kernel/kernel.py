@@ -22,7 +22,7 @@ import os
 import resource
 
 from sentry._native import lib
-from sentry.kernel import audit, namespaces
+from sentry.kernel import audit, idmap, namespaces
 from sentry.kernel.borrow import FdBorrowing
 from sentry.kernel.clone import NewTasks
 from sentry.kernel.credentials import Credentials
@@ -217,6 +217,12 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
             ptrace.resume_to_exit(task.tid, sig)
         else:
             ptrace.resume(task.tid, sig)
+
+    @property
+    def id_view(self):
+        """How host ids look from inside (kernel/idmap.py), for the tables
+        the kernel lists in host ids (/proc/sysvipc)."""
+        return idmap.current
 
     def task(self, tid):
         t = self.tasks.get(tid)

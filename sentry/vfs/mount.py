@@ -100,6 +100,13 @@ class Mount:
         """Opening `rel` for writing (or truncating it)."""
         self.check_writable()
 
+    def live_file(self, rel):
+        """An O_PATH fd on the kernel's own file that `rel` stands for, which
+        every open of `rel` opens afresh and hands to the guest (a setting of
+        the sandbox's own namespace: fsimpl/proc.py); None for a file of the
+        mount itself."""
+        return None
+
     def prepare_change(self, loc, what):
         """The location to act on for a change of kind `what` (CREATE, WRITE…)
         at resolved location loc; EROFS where this mount allows none.  An

@@ -37,6 +37,15 @@ O_PATH = 0o10000000
 # sockets comes in one round trip, not one each (the UDP relays' 64 round
 # trips were a few ms of every start-up)
 SOCKETS_MAX = 128
+SYSVIPC_TABLES = ("msg", "sem", "shm")     # /proc/sysvipc's files
+# The IPC namespace's own settings under /proc/sys (the kernel keeps a set of
+# them per namespace): the guest reads and writes the sandbox's through the
+# helper's O_PATH fds on them (fsimpl/proc.py: live files)
+IPC_SETTINGS = tuple(f"kernel/{n}" for n in (
+    "auto_msgmni", "msg_next_id", "msgmax", "msgmnb", "msgmni", "sem", "sem_next_id", "shm_next_id",
+    "shm_rmid_forced", "shmall", "shmmax", "shmmni")) + tuple(f"fs/mqueue/{n}" for n in (
+    "msg_default", "msg_max", "msgsize_default", "msgsize_max", "queues_max"))
+
 
 class Unavailable(Exception):
     """No mount namespace can be had here (unprivileged user namespaces off)."""
@@ -79,6 +88,7 @@ class MountNamespace:
         and while it makes its namespaces (a new network namespace takes
         milliseconds), on another CPU where there is one."""
         self.netns_fd = self.userns_fd = self.ipcns_fd = None
+        self.sysvipc = self.ipc_sysctls = {}
         self.interfaces = {}          # the sandbox's interfaces: name -> index
         self.scratch = os.path.join(workdir, "unix-bind")
         os.mkdir(self.scratch, 0o700)
@@ -111,7 +121,8 @@ class MountNamespace:
         self.sysctl = reply.get("sysctl", {})
         self.shm_capped = bool(reply.get("shm_capped"))
         self.interfaces = reply.get("interfaces", {})
-        if len(fds) != (1 if root else 2) + bool(network):
+        tables, sysctls = reply.get("sysvipc", []), reply.get("ipc_sysctls", [])
+        if len(fds) != (1 if root else 2) + bool(network) + len(tables) + len(sysctls):
             for fd in fds:
                 os.close(fd)
             self.close()
@@ -122,6 +133,8 @@ class MountNamespace:
         self.userns_fd = None if root else fds.pop(0)
         if network:
             self.netns_fd = fds.pop(0)
+        self.sysvipc = {name: fds.pop(0) for name in tables}   # name -> its open table
+        self.ipc_sysctls = dict(zip(sysctls, fds))     # "kernel/msgmax" -> an O_PATH fd on it
 
     def socket(self, family, kind, proto=0):
         """A new socket in the private network namespace (the Sentry's own
@@ -209,10 +222,12 @@ class MountNamespace:
 
     def close(self):
         self.sock.close()
-        for fd in (self.netns_fd, self.userns_fd, self.ipcns_fd):
+        for fd in (self.netns_fd, self.userns_fd, self.ipcns_fd, *self.sysvipc.values(),
+                   *self.ipc_sysctls.values()):
             if fd is not None:
                 os.close(fd)
         self.netns_fd = self.userns_fd = self.ipcns_fd = None
+        self.sysvipc = self.ipc_sysctls = {}
 
 
 # ---- the helper's side ---------------------------------------------------------
@@ -249,6 +264,22 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
             started["interfaces"] = net.interfaces
             ns.append(os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC))
         started["sysctl"] = _set_sysctls(sysctl, network)
+        # /proc/sysvipc's tables list the IPC namespace of whoever opens
+        # them: opened here, read by the Sentry (fsimpl/sysvipc.py)
+        started["sysvipc"] = []
+        for name in SYSVIPC_TABLES:
+            try:
+                ns.append(os.open(f"/proc/sysvipc/{name}", os.O_RDONLY | os.O_CLOEXEC))
+                started["sysvipc"].append(name)
+            except OSError:
+                pass                      # a kernel without System V IPC
+        started["ipc_sysctls"] = []
+        for name in IPC_SETTINGS:
+            try:
+                ns.append(os.open(f"/proc/sys/{name}", O_PATH | os.O_CLOEXEC))
+                started["ipc_sysctls"].append(name)
+            except OSError:
+                pass
     except _SysctlFailed as e:
         socket.send_fds(sock, [json.dumps({"errno": e.errno, "sysctl": e.key}).encode()], [])
         return
