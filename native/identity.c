@@ -128,7 +128,7 @@ int sn_exit_pending(int tid)
 int sn_exit_pid(int tid)
 {
 	int i = row_index(tid);
-	if (i < 0) return 0;
+	if (i < 0 || rows[i].id.nested_pidns) return 0;
 	rows[i].exit_pid = 1;
 	return 1;
 }
@@ -237,7 +237,10 @@ static int signal_call(int tid, sn_regs *r)
 	int j = row_named(named);
 	if (j < 0) return 0;
 	const sn_ident *t = &rows[j].id;
-	if (t->vpid == 1 || !may_signal(&rows[i].id, t)) return 0;
+	/* the sandbox's init, and either side in a namespace of its own: the
+	 * rules of inits and the names there are Python's */
+	if (t->vpid == 1 || t->nested_pidns || rows[i].id.nested_pidns || !may_signal(&rows[i].id, t))
+		return 0;
 	uint64_t first = (uint64_t)rows[j].tid, second = r->rsi;
 	if (tg) {
 		int leader = row_named((int)r->rdi);
@@ -273,7 +276,8 @@ int sn_ident_answer(int tid, sn_regs *r)
 		return 0;
 	}
 	int i = row_index(tid);
-	if (i < 0) return 0;
+	/* a task of a PID namespace below the sandbox's names pids there: Python */
+	if (i < 0 || rows[i].id.nested_pidns) return 0;
 	if (r->orig_rax == SYS_set_tid_address || r->orig_rax == SYS_wait4) {
 		/* wait4 for any child (-1) or one of the caller's group (0): no pid
 		 * to translate on the way in; others go to Python */

@@ -219,7 +219,7 @@ def sys_capget(call):
 @_audited(0)
 def sys_capset(call):
     version, pid = struct.unpack("<Ii", call.read(call.args[0], 8))
-    if version in (CAP_V1, CAP_V2, CAP_V3) and pid not in (0, call.task.vtid):
+    if version in (CAP_V1, CAP_V2, CAP_V3) and pid not in (0, call.kernel.vtid_of(call.task)):
         raise SyscallError(errno.EPERM)          # only one's own, whether or not pid exists
     task, words = _cap_header(call)
     raw = call.read(call.args[1], 12 * words)

@@ -3,7 +3,9 @@
 A new UTS namespace is emulated (sentry/kernel/task.py UtsNamespace): the
 caller's process gets its own copy of the names, which its children
 inherit, so `unshare -u hostname x` changes the names it and they see
-only.  It takes CAP_SYS_ADMIN, as on Linux.  The other kinds are refused
+only.  A new PID namespace too (sentry/kernel/pidns.py): the caller's next
+child is its init, pid 1, and that child's descendants are numbered there
+(`unshare -p -f`).  Each takes CAP_SYS_ADMIN, as on Linux.  The other kinds are refused
 as by a Linux whose limits for them are 0 (sentry/kernel/namespaces.py).
 Undoing sharing with CLONE_FILES or CLONE_FS is EPERM: it would split a
 process's fd table or cwd between its tasks, which the Kernel keeps per
@@ -15,6 +17,7 @@ from sentry.kernel.credentials import CAP_SYS_ADMIN
 from sentry.kernel.namespaces import (CLONE_FILES, CLONE_FS, CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET,
                                       CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER, CLONE_NEWUTS,
                                       CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_VM, check_new)
+from sentry.kernel.pidns import LEVELS_MAX, PidNamespace
 from sentry.errors import SyscallError
 from syscalls.registry import handler
 
@@ -53,6 +56,20 @@ def sys_unshare(call):
     if (flags & CLONE_FS and call.process.fs_shared) or (flags & CLONE_FILES and call.process.files.shared):
         raise SyscallError(errno.EPERM)
     check_new(flags, call.task.creds.capable(CAP_SYS_ADMIN))
+    if flags & CLONE_NEWPID:
+        check_new_pidns(call.process)
     if flags & CLONE_NEWUTS:
         call.process.uts = call.process.uts.unshared()
+    if flags & CLONE_NEWPID:
+        call.process.pidns_children = PidNamespace(call.process.pidns)
     return 0
+
+
+def check_new_pidns(proc):
+    """copy_pid_ns and create_pid_namespace: EINVAL while the process's
+    children are to go to a namespace other than its own already, ENOSPC
+    past the nesting limit."""
+    if proc.pidns_children is not proc.pidns:
+        raise SyscallError(errno.EINVAL)
+    if proc.pidns.level + 1 > LEVELS_MAX:
+        raise SyscallError(errno.ENOSPC)

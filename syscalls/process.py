@@ -13,10 +13,11 @@ import struct
 
 from sentry.kernel.credentials import CAP_SYS_ADMIN, CAP_SYS_NICE
 from sentry.kernel.idmap import OVERFLOW_ID
-from sentry.kernel.namespaces import (CLONE_FS, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_SIGHAND,
-                                      CLONE_THREAD, CLONE_UNTRACED, CLONE_VM, CSIGNAL, check_new)
+from sentry.kernel.namespaces import (CLONE_FS, CLONE_NEW_OTHERS, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER,
+                                      CLONE_SIGHAND, CLONE_THREAD, CLONE_UNTRACED, CLONE_VM, CSIGNAL,
+                                      check_new)
 from sentry.kernel.limits import host_soft_limit
-from syscalls import credentials, signal as signal_calls
+from syscalls import credentials, namespaces, signal as signal_calls
 from sentry.kernel.syscall import PASS, Rewrite, sint
 from sentry.errors import SyscallError
 from syscalls.registry import handler
@@ -24,7 +25,8 @@ from syscalls.registry import handler
 
 @handler("clone", support="partial",
          note="traps only with CLONE_UNTRACED (EPERM) or CLONE_NEW*: namespaces as unshare(2) makes "
-              "them but CLONE_NEWUTS (EPERM: not emulated for a new task)")
+              "them (CLONE_NEWPID: the child is a new namespace's init) but CLONE_NEWUTS (EPERM: not "
+              "emulated for a new task)")
 def sys_clone(call):
     flags = call.args[0] & 0xFFFFFFFF & ~CSIGNAL    # the kernel's: the low half, less the exit signal
     if flags & CLONE_UNTRACED:
@@ -36,19 +38,30 @@ def sys_clone(call):
             or (flags & CLONE_THREAD and flags & (CLONE_NEWUSER | CLONE_NEWPID)):
         raise SyscallError(errno.EINVAL)
     check_new(flags, call.task.creds.capable(CAP_SYS_ADMIN))
-    raise SyscallError(errno.EPERM)
+    if flags & CLONE_NEW_OTHERS != CLONE_NEWPID:
+        raise SyscallError(errno.EPERM)
+    namespaces.check_new_pidns(call.process)
+    # The host makes an ordinary child; the Kernel numbers it as the init
+    # of a new namespace (Kernel.on_new_task).  A failed clone made none.
+    task = call.task
+    task.new_pidns = True
+
+    def done(t, result):
+        t.new_pidns = False
+        return None
+    return Rewrite(args={0: call.args[0] & ~CLONE_NEWPID}, restore=True, on_exit=done)
 
 
 # ---- the caller's own ids (answered in C, native/identity.c; here when it has no row)
 
 @handler("getpid")
 def sys_getpid(call):
-    return call.process.vpid
+    return call.kernel.vpid_of(call.process)
 
 
 @handler("gettid")
 def sys_gettid(call):
-    return call.task.vtid
+    return call.kernel.vtid_of(call.task)
 
 
 @handler("getppid")
@@ -63,7 +76,7 @@ def sys_getpgrp(call):
 
 @handler("set_tid_address", note="returns the caller's virtual tid")
 def sys_set_tid_address(call):
-    vtid = call.task.vtid
+    vtid = call.kernel.vtid_of(call.task)
     return Rewrite(on_exit=lambda task, result: vtid)
 
 
@@ -100,7 +113,7 @@ def sys_setsid(call):
         if result < 0:
             return result
         call.kernel.publish_process(proc)
-        return proc.vpid
+        return call.kernel.vpid_of(proc)
     return Rewrite(on_exit=done)
 
 
@@ -344,13 +357,14 @@ def sys_prctl(call):
         return credentials.prctl_creds(call, option)
     if option in (PR_GET_SECCOMP, PR_SET_SECCOMP):
         return _prctl_seccomp(call, option)
-    is_init = kernel.init is not None and call.process is kernel.init
+    pidns = call.process.pidns
+    is_init = pidns is not None and pidns.init == call.process.tgid
     if option == PR_SET_CHILD_SUBREAPER and is_init:
-        # it inherits the sandbox's orphans either way, as a namespace's init does
-        kernel.init_subreaper = bool(call.args[1])
+        # it inherits its namespace's orphans either way, as a namespace's init does
+        pidns.init_subreaper = bool(call.args[1])
         return 0
     if option == PR_GET_CHILD_SUBREAPER and is_init:
-        call.write(call.args[1], struct.pack("<i", kernel.init_subreaper))
+        call.write(call.args[1], struct.pack("<i", pidns.init_subreaper))
         return 0
     if option == PR_SCHED_CORE:
         pid = sint(call.args[2])
@@ -397,7 +411,7 @@ def sys_wait4(call):
     if call.task.reaping is not None and pid == call.task.reaping:
         return PASS          # the Sentry's own: a refused child reaped (Kernel.refuse)
     if pid > 0:
-        host = kernel.pids.host(pid)
+        host = kernel.viewer.host(pid)
         if host is None or not kernel.in_sandbox_host(host):
             raise SyscallError(errno.ECHILD)
         arg = host
@@ -426,7 +440,7 @@ def sys_waitid(call):
     kernel = call.kernel
     arg = vid
     if idtype == P_PID:
-        host = kernel.pids.host(vid) if vid > 0 else None
+        host = kernel.viewer.host(vid) if vid > 0 else None
         if host is None or not kernel.in_sandbox_host(host):
             raise SyscallError(errno.ECHILD if vid > 0 else errno.EINVAL)
         arg = host

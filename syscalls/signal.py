@@ -8,7 +8,8 @@ can include host processes (the guest may share the Sentry's group).
 
 The sandbox's init is protected as in a PID namespace: a signal from inside
 the sandbox that init has no handler for is dropped, SIGKILL and SIGSTOP
-included (pid_namespaces(7)).
+included (pid_namespaces(7)); so is the init of a PID namespace a guest
+made, but for SIGKILL and SIGSTOP from outside its namespace.
 """
 import errno
 import os
@@ -27,6 +28,8 @@ from syscalls.registry import handler
 NSIG = 65
 PROXIED_MAX = 1024
 
+SIGKILL, SIGSTOP = 9, 19
+
 
 def _check_sig(sig):
     if sig < 0 or sig >= NSIG:
@@ -34,9 +37,15 @@ def _check_sig(sig):
 
 
 def _init_ignores(call, host, sig):
-    """Whether the sandbox's init drops `sig` sent from inside the sandbox."""
-    init = call.kernel.init
-    if init is None or host != init.tgid or sig == 0:
+    """Whether process `host`, the init of a PID namespace (the sandbox's
+    or one below), drops `sig` from the caller: a signal it has no handler
+    for (and does not block) is dropped, but for SIGKILL and SIGSTOP from a
+    process outside its namespace, as the kernel forces those from an
+    ancestor namespace."""
+    proc = call.kernel.processes.get(host)
+    if proc is None or proc.pidns is None or proc.pidns.init != host or sig == 0:
+        return False
+    if sig in (SIGKILL, SIGSTOP) and not call.process.pidns.below(proc.pidns):
         return False
     masks = _signal_masks(host)
     if masks is None:
@@ -97,7 +106,7 @@ def _signal_each(call, sig, wanted, none_is_esrch=True):
     """Signal every sandbox process wanted(host tgid) picks; ESRCH if none
     (as for a process group), EPERM if it may signal none of them."""
     kernel = call.kernel
-    sender = (call.process.vpid, call.task.creds.ruid)
+    sender = (call.process.tgid, call.process.vpid, call.task.creds.ruid)
     if len(kernel.proxied) > PROXIED_MAX:
         kernel.proxied.clear()
     sent = refused = 0
@@ -142,9 +151,15 @@ def sys_kill(call):
             return 0
         return Rewrite(args={0: host}, restore=True)
     if pid == -1:
-        # every process but the caller and the sandbox's init
-        skip = (kernel.init.tgid, call.process.tgid)
-        return _signal_each(call, sig, lambda host: host not in skip, none_is_esrch=False)
+        # every process of the caller's PID namespace but itself and the
+        # namespace's init
+        ns = call.process.pidns
+        skip = (ns.init, call.process.tgid)
+
+        def in_namespace(host):
+            proc = kernel.processes.get(host)
+            return host not in skip and proc is not None and proc.pidns.below(ns)
+        return _signal_each(call, sig, in_namespace, none_is_esrch=False)
     if pid == 0:
         pgid = os.getpgid(call.process.tgid)
     elif pid == -0x80000000:
@@ -409,7 +424,8 @@ def sys_pidfd_send_signal(call):
             return (Rewrite(SYS_TGKILL, {0: tgid, 1: tid, 2: sig}, restore=True)
                     if tid else Rewrite(SYS_KILL, {0: tgid, 1: sig}, restore=True))
         if info is None and sig:
-            kernel.proxied[(tgid, sig)] = (call.process.vpid, call.task.creds.ruid)   # its siginfo's sender
+            kernel.proxied[(tgid, sig)] = (call.process.tgid, call.process.vpid,     # its siginfo's sender
+                                           call.task.creds.ruid)
         return _checked(lib.sn_pidfd_send_signal(dup, sig, ffi.NULL if info is None else info, flags))
     except OSError as e:
         raise SyscallError(e.errno)

@@ -392,7 +392,7 @@ def _host_ucred(call, pid, uid, gid):
     unless it holds CAP_SYS_ADMIN / CAP_SETUID / CAP_SETGID."""
     from sentry.kernel.credentials import CAP_SETGID, CAP_SETUID
     c = call.task.creds
-    if pid != call.process.vpid:
+    if pid != call.kernel.vpid_of(call.process):
         raise SyscallError(errno.EPERM)
     if uid not in (c.ruid, c.euid, c.suid) and not c.capable(CAP_SETUID):
         raise SyscallError(errno.EPERM)

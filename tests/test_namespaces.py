@@ -1,6 +1,6 @@
-"""Namespaces a guest makes itself (syscalls/namespaces.py): a UTS namespace
-of its own is emulated; the others are refused as by a Linux whose limits
-for them are 0 (sentry/kernel/namespaces.py)."""
+"""Namespaces a guest makes itself (syscalls/namespaces.py): UTS and PID
+namespaces of its own are emulated; the others are refused as by a Linux
+whose limits for them are 0 (sentry/kernel/namespaces.py)."""
 import subprocess
 import sys
 
@@ -55,9 +55,10 @@ for f in (0x04000000, 0x40000000, 0x10000000, 0x10000000 | 0x40000000):
 clone(0x40000000)
 """
 
-# Natively: PROBE in a user namespace whose limits are the sandbox's (uts:
-# the host's, which a new namespace would not show)
-KINDS_NOT_OFFERED = ("user", "net", "pid", "mnt", "ipc", "cgroup", "time")
+# Natively: PROBE in a user namespace whose limits are the sandbox's (uts and
+# pid: the host's, which a new namespace would not show)
+KINDS_NOT_OFFERED = ("user", "net", "mnt", "ipc", "cgroup", "time")
+KINDS_OFFERED = ("uts", "pid")
 
 
 def test_namespaces_not_offered_fail_as_with_limits_of_0():
@@ -66,14 +67,91 @@ def test_namespaces_not_offered_fail_as_with_limits_of_0():
     natively under limits of 0 for every kind but UTS (ENOSPC; EPERM
     without CAP_SYS_ADMIN; a new user namespace needs no capability), and
     /proc/sys/user shows those limits."""
-    with open("/proc/sys/user/max_uts_namespaces") as f:
-        limits = dict.fromkeys(KINDS_NOT_OFFERED, 0) | {"uts": f.read().strip()}
+    limits = dict.fromkeys(KINDS_NOT_OFFERED, 0)
+    for kind in KINDS_OFFERED:
+        with open(f"/proc/sys/user/max_{kind}_namespaces") as f:
+            limits[kind] = f.read().strip()
     native = subprocess.run([sys.executable, "-c", userns_jail(limits), sys.executable, "-c", PROBE],
                             capture_output=True, timeout=60)
     assert native.returncode == 0, native.stderr
     boxed = run_sentry(["python3", "-c", PROBE])
     lines = native.stdout.decode().splitlines()
-    assert lines[0].split()[:3] == ["0", lines[0].split()[1], "0"] and lines[0].split()[1] != "0"
+    assert lines[0].split()[:4] == ["0", lines[0].split()[1], "0", lines[0].split()[3]] and "0" not in \
+        (lines[0].split()[1], lines[0].split()[3])
     assert "unshare 0x40000000 -1 No space left on device" in lines
     assert boxed.stdout.decode().splitlines() == lines, boxed.stderr
     assert boxed.returncode == 0
+
+
+# Processes outside a new PID namespace count the signals they get while,
+# inside it, the namespace's init has threads send signals to every number
+# (kill, tkill, tgkill, pidfd_send_signal, kill(-1)) as children come and go.
+PIDNS_RACE = r"""
+import ctypes, os, signal, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+r, w = os.pipe()
+victims = []
+for _ in range(3):
+    v = os.fork()
+    if v == 0:
+        os.close(r)
+        got = [0]
+        def count(s, f):
+            got[0] += 1
+        for s in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP, signal.SIGTERM):
+            signal.signal(s, count)
+        time.sleep(4)
+        os.write(w, b"%d " % got[0])
+        os._exit(0)
+    victims.append(v)
+assert libc.unshare(0x20000000) == 0
+init = os.fork()
+if init == 0:
+    os.close(r)
+    stop = time.time() + 2
+    def spray(k):
+        while time.time() < stop:
+            for pid in range(2, 40):
+                sig = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGHUP)[pid % 3]
+                how = (pid + k) % 4
+                if how == 0:
+                    libc.kill(pid, sig)
+                elif how == 1:
+                    libc.syscall(200, pid, sig)              # tkill
+                elif how == 2:
+                    libc.syscall(234, pid, pid, sig)         # tgkill
+                else:
+                    fd = libc.syscall(434, pid, 0)           # pidfd_open
+                    if fd >= 0:
+                        libc.syscall(424, fd, sig, None, 0)  # pidfd_send_signal
+                        os.close(fd)
+            libc.kill(-1, signal.SIGTERM)
+    def churn():
+        while time.time() < stop:
+            c = os.fork()
+            if c == 0:
+                time.sleep(0.001)
+                os._exit(0)
+            os.waitpid(c, 0)
+    threads = [threading.Thread(target=spray, args=(k,)) for k in range(2)] + [threading.Thread(target=churn)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    os._exit(0)
+os.close(w)
+os.waitpid(init, 0)
+for v in victims:
+    os.waitpid(v, 0)
+print("signals the processes outside got:", os.read(r, 100).decode().split())
+"""
+
+
+def test_a_new_pid_namespace_signals_nothing_outside_it():
+    """Threads of a new PID namespace's init signal every number, by each
+    call that names a pid, while its children come and go: the sandbox's
+    processes outside that namespace get nothing, as natively."""
+    native = subprocess.run(["/usr/bin/python3", "-c", PIDNS_RACE], capture_output=True, timeout=60)
+    boxed = run_sentry(["/usr/bin/python3", "-c", PIDNS_RACE], timeout=60)
+    assert native.stdout == b"signals the processes outside got: ['0', '0', '0']\n", native.stderr
+    assert boxed.stdout == native.stdout, boxed.stderr

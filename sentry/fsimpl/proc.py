@@ -58,6 +58,7 @@ SYSCTL_OWN = {"sys/kernel/hostname", "sys/kernel/domainname", "sys/kernel/osrele
 NS_NAMES = ("cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time",
             "time_for_children", "user", "uts")
 NS_KINDS = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
+PIDNS_SERIALS = 1 << 20       # where the numbers of PID namespaces a guest made start, past the UTS ones
 # the namespace limits: 0 for a kind the sandbox does not offer (kernel/namespaces.py)
 SYSCTL_OWN |= {f"sys/user/max_{kind}_namespaces" for kind in NS_KINDS}
 # POSIX message queues' limits, also the sandbox's IPC namespace's: a new
@@ -133,6 +134,13 @@ def _is_tmpfs(fd):
     return int.from_bytes(ffi.buffer(buf, 8)[:], "little") == TMPFS_MAGIC
 
 
+def _pids_down(pidns, host):
+    """NSpid's and NStgid's list: a task's number in the sandbox's namespace
+    and in each one below down to its own."""
+    chain = list(pidns.chain()) if pidns is not None else []
+    return "\t".join(str(ns.virtual(host)) for ns in reversed(chain))
+
+
 def _ipc_sysctls(kernel):
     """{"kernel/msgmax": O_PATH fd, ...}: the sandbox's IPC namespace's
     settings, as its helper opened them there (vfs/mountns.py)."""
@@ -200,6 +208,12 @@ class ProcMount(Mount):
         kernel = self.kernel_ref()
         if kernel is None or ctx is None:
             return
+        # /proc is the sandbox's PID namespace's, whoever reads it (as a
+        # mount of proc is its own namespace's on Linux)
+        with kernel.viewed_from(kernel.pids):
+            self._prepare(kernel, rel, ctx, final)
+
+    def _prepare(self, kernel, rel, ctx, final):
         self._ctx = ctx
         parts = [] if rel == "." else rel.split("/")
         if not parts:
@@ -357,6 +371,9 @@ class ProcMount(Mount):
         """What /proc/<pid>/ns/<name> reads: "kind:[N]"."""
         if name == "uts" and proc.uts is not None and proc.uts.serial:
             return f"uts:[{self.ns_base + len(NS_KINDS) + proc.uts.serial}]"     # one a guest made
+        pidns = {"pid": proc.pidns, "pid_for_children": proc.pidns_children}.get(name)
+        if pidns is not None and pidns.level > 0:
+            return f"pid:[{self.ns_base + PIDNS_SERIALS + pidns.serial}]"      # one a guest made
         real = os.readlink(f"/proc/{host}/ns/{name}")
         if name not in self.ns_own:
             self.ns_own[name] = os.readlink(f"/proc/self/ns/{name}")
@@ -431,7 +448,8 @@ class ProcMount(Mount):
         task = kernel.tasks.get(host)
         creds = task.creds if task is not None else None
         ids = {
-            "Pid": vtid, "NSpid": vtid, "Tgid": proc.vpid, "NStgid": proc.vpid,
+            "Pid": vtid, "NSpid": _pids_down(proc.pidns, host), "Tgid": proc.vpid,
+            "NStgid": _pids_down(proc.pidns, proc.tgid),
             "PPid": kernel.ppid_of(proc), "TracerPid": 0,
             "NSpgid": kernel.pgid_of(proc.tgid), "NSsid": kernel.sid_of(proc.tgid),
         }
@@ -616,8 +634,9 @@ class ProcMount(Mount):
         elif name == "osrelease":
             self._file("sys/kernel/osrelease", (uts.get("release", os.uname().release) + "\n").encode())
         elif name == "ns_last_pid":
-            # the sandbox's pid namespace's, not the host's
-            self._file("sys/kernel/ns_last_pid", b"%d\n" % kernel.pids.last())
+            # the reader's PID namespace's, not the host's
+            pidns = self._ctx.process.pidns if self._ctx is not None and self._ctx.process.pidns else kernel.pids
+            self._file("sys/kernel/ns_last_pid", b"%d\n" % pidns.last())
         elif f"kernel.{name}" in kernel.sysctl:
             # set in the sandbox's IPC namespace at start (the OCI spec's linux.sysctl)
             self._file(f"sys/kernel/{name}", kernel.sysctl[f"kernel.{name}"].encode())

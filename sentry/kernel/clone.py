@@ -10,6 +10,7 @@ import os
 from sentry._native import lib
 from sentry.errors import SyscallError
 from sentry.kernel.credentials import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
+from sentry.kernel.pidns import PidNamespace
 from sentry.kernel.task import Process
 from sentry.platform import memory, ptrace
 from sentry.platform.staging import Slots
@@ -36,7 +37,25 @@ class NewTasks:
         # clone whose exit signal is SIGCHLD as a fork, a thread or a
         # CLONE_VM child included
         flags = regs.rdi if regs.orig_rax == SYS_CLONE else 0
+        # its PID namespace: its process's for a thread; else the one its
+        # parent makes children in, or a new one below that (a clone with
+        # CLONE_NEWPID, which syscalls/process.py took off the host's call)
+        if flags & CLONE_THREAD:
+            pidns = pproc.pidns
+        else:
+            pidns = pproc.pidns_children
+            if parent.new_pidns:
+                pidns = PidNamespace(pidns)
+        parent.new_pidns = False
         child.vtid = self.pids.add(child_tid)
+        for ns in pidns.chain():
+            if ns is not self.pids:
+                ns.add(child_tid)
+        if pidns is not self.pids:
+            self.nested_pidns[child_tid] = pidns
+        new_init = pidns.init is None
+        if new_init:
+            pidns.init = child_tid
         log.debug("task %d is host %d", child.vtid, child_tid)
         child.creds = parent.creds.copy()
         if flags & CLONE_THREAD:
@@ -49,7 +68,7 @@ class NewTasks:
                 slots = Slots()
                 slots.mapped = pproc.slots.mapped   # fork copies the mapping
             ancestor = pproc.parent if flags & CLONE_PARENT else pproc
-            proc = Process(child_tid, child.vtid, slots, pproc.exe, ancestor)
+            proc = Process(child_tid, child.vtid, slots, pproc.exe, ancestor, pidns)
             proc.comm, proc.kernel_comm = pproc.comm, pproc.kernel_comm
             proc.core_limit, proc.nproc_limit = pproc.core_limit, pproc.nproc_limit
             proc.uts, proc.busy, proc.root = pproc.uts, pproc.busy, pproc.root
@@ -62,10 +81,15 @@ class NewTasks:
                 proc.files.shared = True
             if flags & CLONE_FS:
                 proc.fs_shared = pproc.fs_shared = True
+            proc.subreaper_due = new_init
             self.processes[child_tid] = proc
             child.attach(proc)
             self.audit.event("start", child, ppid=pproc.vpid)
         self.phantoms.pop(child_tid, None)      # the number is a real child's now
+        if pidns.dead:
+            # its namespace's init is gone: alloc_pid's ENOMEM
+            self.refuse(parent, child, flags & CLONE_THREAD, errno.ENOMEM)
+            return
         if (self.pids_limit and len(self.tasks) > self.pids_limit) or self._fork_over_nproc(parent):
             # Over a limit (a pids cgroup's, RLIMIT_NPROC): the parent's
             # fork/clone returns EAGAIN, and the child never runs.
@@ -74,12 +98,14 @@ class NewTasks:
         # The kernel wrote host tids where the caller asked for the child's:
         # the parent's copy now, the child's when it has stopped (it writes
         # its own on its way out of clone).
-        vtid = child.vtid
         self.publish(child)
-        if not lib.sn_exit_pid(parent.tid):       # translated in C when it can
-            parent.on_exit = lambda task, result: vtid if result == child_tid else result
+        # the parent's name for the child: its own namespace's number
+        seen = self.pidns_of(parent).virtual(child_tid)
+        if self.pidns_of(parent) is not self.pids or not lib.sn_exit_pid(parent.tid):
+            # translated in C when it can (the sandbox's namespace only)
+            parent.on_exit = lambda task, result: seen if result == child_tid else result
         if flags & CLONE_PARENT_SETTID:
-            self._write_tid(parent.tid, regs.rdx, vtid)
+            self._write_tid(parent.tid, regs.rdx, seen)
         if flags & CLONE_CHILD_SETTID:
             child.set_child_tid = regs.r10
         if child.slots.mapped:
@@ -121,7 +147,7 @@ class NewTasks:
         c = task.creds
         task.nproc_exceeded = c.ruid != 0 and self.nproc_over(c.ruid, task.process.nproc_limit[0], extra=-1)
 
-    def refuse(self, parent, child, thread):
+    def refuse(self, parent, child, thread, errno_=errno.EAGAIN):
         """Undo a fork or clone the kernel already carried out, so that the
         guest sees what Linux shows when copy_process fails: the call
         returns EAGAIN, no child ran, none is left to wait for, no SIGCHLD.
@@ -138,7 +164,7 @@ class NewTasks:
             ptrace.kill_task(tid)
         self._collect(tid)
         if thread:
-            parent.on_exit = lambda task, result: -errno.EAGAIN
+            parent.on_exit = lambda task, result: -errno_
             return
         self.phantoms[tid] = None
         while len(self.phantoms) > PHANTOMS_MAX:
@@ -151,7 +177,7 @@ class NewTasks:
                 parent.reaping = None
                 if r == tid:
                     self.reaped(tid)
-            self.inject_after(task, SYS_WAIT4, (tid, 0, WALL, 0), -errno.EAGAIN, then=reaped)
+            self.inject_after(task, SYS_WAIT4, (tid, 0, WALL, 0), -errno_, then=reaped)
         parent.on_exit = reap
 
     def _exit_refused(self, task):
@@ -202,7 +228,8 @@ class NewTasks:
 
     def child_settid(self, task):
         if task.set_child_tid:
-            self._write_tid(task.tid, task.set_child_tid, task.vtid)
+            # its own name, in its own namespace
+            self._write_tid(task.tid, task.set_child_tid, self.pidns_of(task).virtual(task.tid))
             task.set_child_tid = 0
 
     @staticmethod

@@ -15,7 +15,8 @@ from sentry.platform import handover, ptrace, seccomp, staging
 
 log = logging.getLogger("sentry")
 
-SYS_MMAP = 9
+SYS_MMAP, SYS_PRCTL = 9, 157
+PR_SET_CHILD_SUBREAPER = 36
 ARG_REGS = ("rdi", "rsi", "rdx", "r10", "r8", "r9")
 GUEST_NR = -1             # in task.guest_args: the syscall number a rewrite replaced
 
@@ -24,6 +25,17 @@ class SyscallDispatch:
     """The Kernel's seccomp and syscall-exit stops."""
 
     def on_syscall(self, task, regs):
+        # pids are the caller's namespace's while its call is handled (pids.py)
+        with self.viewed_from(self.pidns_of(task)):
+            self._on_syscall(task, regs)
+
+    def _on_syscall(self, task, regs):
+        if task.process is not None and task.process.subreaper_due:
+            # a PID namespace's init adopts its namespace's orphans: the
+            # host's subreaper bit, set from its first call the Sentry sees
+            task.process.subreaper_due = False
+            self.inject(task, regs, SYS_PRCTL, (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), lambda result: None)
+            return
         entry = self.table.entry(regs.orig_rax)
         call = Call(self, task, regs, entry.decode)
         if self.strace:
@@ -141,7 +153,8 @@ class SyscallDispatch:
         if cb is not None and not (guest_args and -result in RESTART_ERRNOS):
             task.exit_regs = regs
             try:
-                new = cb(task, result)
+                with self.viewed_from(self.pidns_of(task)):
+                    new = cb(task, result)
             finally:
                 task.exit_regs = None
             if new is not None and new != result:

@@ -49,6 +49,7 @@ class Exec:
             if leader is not None:
                 task.vtid = leader.vtid       # it takes the leader's pid too
             self.pids.forget(former_tid)
+            self._forget_nested(former_tid)      # the leader's numbers stay its
             lib.sn_set_ident(former_tid, ffi.NULL)
             self.tasks[tid] = task
         task = self.tasks[tid]

@@ -40,6 +40,7 @@ class Exit:
                 self._reparent_children_of(proc)
             else:
                 self.pids.forget(tid)
+                self._forget_nested(tid)
                 lib.sn_set_ident(tid, ffi.NULL)
         else:
             lib.sn_set_ident(tid, ffi.NULL)
@@ -51,6 +52,9 @@ class Exit:
         if self.init is not None and tid == self.init.tgid and self.init_status is None:
             self.init_status = status
             self.kill_all()
+        elif task is not None and task.process is not None and task.process.pidns.init == tid \
+                and task.process.pidns is not self.pids:
+            self._end_namespace(task.process.pidns)
 
     def show_core_dump(self, task, child, status_addr):
         """The wait status wait4 wrote at `status_addr` for host pid `child`
@@ -66,6 +70,7 @@ class Exit:
         if host in self.tasks:              # the number is already someone else's
             return
         self.pids.retire(host, self._groups_in_use)
+        self._forget_nested(host, retire=True)
         # Its row in C stays a while: a wait4 that reaped it may not have
         # reached its syscall-exit stop (where the row names it) yet.
         self.stale_rows.append(host)
@@ -94,6 +99,23 @@ class Exit:
                 proc.parent.children.add(proc)
             self.publish_process(proc)
         dead.children.clear()
+
+    def _forget_nested(self, host, retire=False):
+        """A task of a PID namespace below the sandbox's is gone (a thread)
+        or reaped (retire: its numbers are kept aside as the sandbox's are,
+        for a wait call's answer on its way and the groups named after it)."""
+        ns = self.nested_pidns.pop(host, None)
+        for n in ns.chain() if ns is not None else ():
+            if n is not self.pids:
+                n.retire(host, self._groups_in_use) if retire else n.forget(host)
+
+    def _end_namespace(self, ns):
+        """A PID namespace's init exited: every other task in it, or in one
+        below it, is killed, and no new one may join (zap_pid_ns_processes)."""
+        ns.dead = True
+        for tid, t in list(self.tasks.items()):
+            if self.pidns_of(t).below(ns):
+                ptrace.kill_task(tid)
 
     def kill_all(self):
         """When the sandbox's first process exits, the rest of the sandbox dies."""

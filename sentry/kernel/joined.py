@@ -39,7 +39,7 @@ class JoinedProcesses:
 
     def _adopt_joined(self, pid):
         task = self.task(pid)       # its first stop may have come first
-        proc = Process(pid, self.pids.add(pid), Slots())
+        proc = Process(pid, self.pids.add(pid), Slots(), pidns=self.pids)
         task.vtid = proc.vpid
         log.debug("task %d is host %d (exec)", proc.vpid, pid)
         task.creds = Credentials()

@@ -53,7 +53,9 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
         self.tasks = {}                # tid -> Task
         self.processes = {}            # tgid -> Process
         self.zombies = {}              # tgid -> (start time, Process): exited, not yet reaped
-        self.pids = PidNamespace()
+        self.pids = PidNamespace()     # the sandbox's PID namespace
+        self.viewer = self.pids        # the one pid questions are answered in (pids.py)
+        self.nested_pidns = {}         # host tid -> the PID namespace below the sandbox's it is in
         self.sweep_at = ZOMBIE_SWEEP
         self.stale_rows = collections.deque()
         self.recently_gone = {}        # tgid -> Process, oldest first: its SIGCHLD may be on its way
@@ -64,11 +66,11 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
         self.first_nproc_limit = tuple(v & 0xFFFFFFFFFFFFFFFF for v in resource.getrlimit(resource.RLIMIT_NPROC))
         self.phantoms = {}             # host pid -> None: refused children whose SIGCHLD is not the guest's
         self.fast_ids = strace is None  # --strace sees every call: no C answers
-        self.proxied = {}              # (host tgid, sig) -> sender: signals the Sentry sent for a guest
+        self.proxied = {}              # (host tgid, sig) -> sender (host tgid, vpid, ruid): signals
+                                       # the Sentry sent for a guest
         self.pids_limit = pids_limit   # tasks at most (0: no limit), as a pids cgroup
         self.init = None               # the sandbox's first process
         self.init_status = None        # wait status of init, once it exited
-        self.init_subreaper = False    # what init's PR_GET_CHILD_SUBREAPER says
         self.event = ptrace.new_event()
         self.warned = set()
         self.uts = UtsNamespace()      # hostname, domainname, release, version: the sandbox's
@@ -98,7 +100,8 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
     # ---- start ---------------------------------------------------------
 
     def adopt_init(self, pid):
-        proc = Process(pid, self.pids.add(pid), Slots())
+        proc = Process(pid, self.pids.add(pid), Slots(), pidns=self.pids)
+        self.pids.init = pid
         self.processes[pid] = proc
         task = Task(pid, None)
         task.vtid = proc.vpid

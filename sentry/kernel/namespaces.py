@@ -1,9 +1,9 @@
 """The namespaces a guest may make of its own, and the limits it is shown.
 
-A new UTS namespace is emulated (task.UtsNamespace).  The sandbox offers no
-other kind: a guest's user, mount, PID, IPC, network, cgroup and time
-namespaces would each need an emulation of their own (the host's would hand
-the guest capabilities and new kernel attack surface).  So the sandbox
+New UTS and PID namespaces are emulated (task.UtsNamespace, pidns.py).  The
+sandbox offers no other kind: a guest's user, mount, IPC, network, cgroup and
+time namespaces would each need an emulation of their own (the host's would
+hand the guest capabilities and new kernel attack surface).  So the sandbox
 behaves as a Linux whose administrator set those kinds' limits to 0:
 /proc/sys/user/max_<kind>_namespaces reads 0 for each (proc.py), and making
 one fails as the kernel fails it then, in the kernel's order — a new user
@@ -32,7 +32,7 @@ CLONE_NEW_OTHERS = sum(flag for _, flag in NAMESPACE_KINDS)
 # what clone(2) may ask for: its low byte is the exit signal, which leaves
 # CLONE_NEWTIME to clone3
 CLONE_NEW_ANY = (CLONE_NEW_OTHERS | CLONE_NEWUSER) & ~CSIGNAL
-OFFERED = CLONE_NEWUTS
+OFFERED = CLONE_NEWUTS | CLONE_NEWPID
 OFFERED_KINDS = {name for name, flag in NAMESPACE_KINDS if flag & OFFERED}
 
 

@@ -1,7 +1,10 @@
-"""The sandbox's PID namespace: virtual pids for host tids, both ways.
+"""The sandbox's PID namespaces: virtual pids for host tids, both ways.
 
 The first task is 1 and every new task (process or thread) takes the next
-free number, as in a fresh Linux PID namespace.  A host pid the sandbox does
+free number, as in a fresh Linux PID namespace.  A guest may make PID
+namespaces of its own below the sandbox's (unshare, clone with
+CLONE_NEWPID): a task has a number in its own namespace and in each one
+above it, and is seen by the number of the namespace it is looked at from.  A host pid the sandbox does
 not own translates to 0, which is what Linux shows for a process outside the
 caller's namespace (a signal from the host, the Sentry as a socket peer).
 
@@ -13,10 +16,20 @@ until the host reuses the number (it cannot while a group still bears it).
 
 PID_MAX = 4194304        # /proc/sys/kernel/pid_max's ceiling: where numbers wrap
 RETIRED_MAX = 4096       # reaped numbers kept for their groups, at most
+LEVELS_MAX = 32          # the kernel's MAX_PID_NS_LEVEL: nesting deeper is ENOSPC
 
 
 class PidNamespace:
-    def __init__(self):
+    made = 0
+
+    def __init__(self, parent=None):
+        self.parent = parent
+        self.level = parent.level + 1 if parent is not None else 0
+        PidNamespace.made += 1
+        self.serial = PidNamespace.made     # tells namespaces apart (/proc/<pid>/ns/pid)
+        self.init = None                    # host pid of its first process, its init
+        self.dead = False                   # its init exited: no process joins any more
+        self.init_subreaper = False         # what its init's PR_GET_CHILD_SUBREAPER says
         self._next = 1
         self._to_host = {}      # virtual -> host
         self._to_virtual = {}   # host -> virtual
@@ -72,3 +85,14 @@ class PidNamespace:
         v = self._to_virtual.pop(host, None)
         if v is not None:
             self._to_host.pop(v, None)
+
+    def chain(self):
+        """This namespace and each one above it, up to the sandbox's."""
+        ns = self
+        while ns is not None:
+            yield ns
+            ns = ns.parent
+
+    def below(self, other):
+        """Whether this namespace is `other` or one made inside it."""
+        return any(ns is other for ns in self.chain())

@@ -1,8 +1,14 @@
 """Pid translation: the guest names sandbox processes by virtual pid, the
 host by its own; the Kernel's questions in both directions.  The numbering
-itself is the PID namespace's (pidns.py).  A zombie's pid still names it
+itself is the PID namespaces' (pidns.py).  Each question is answered in the
+namespace the Kernel views from (`viewer`): the sandbox's, but while a
+task's call, exit stop or signal is handled, that task's own, as Linux
+answers in the caller's active namespace.  /proc is always the sandbox's
+(its mount's namespace), and so are the numbers the Kernel keeps on its
+tasks and processes (Task.vtid, Process.vpid).  A zombie's pid still names it
 until it is reaped; its start time tells it from a process that reused it.
 """
+import contextlib
 import errno
 import os
 
@@ -18,29 +24,50 @@ class PidTranslation:
         zombies = [z[1].vpid for host, z in list(self.zombies.items()) if self.in_sandbox_host(host)]
         return [p.vpid for p in self.processes.values()] + zombies
 
+    @contextlib.contextmanager
+    def viewed_from(self, ns):
+        """Answer pid questions in PID namespace ns meanwhile."""
+        saved, self.viewer = self.viewer, ns
+        try:
+            yield
+        finally:
+            self.viewer = saved
+
+    def pidns_of(self, task):
+        """The namespace a task sees pids in: its process's."""
+        proc = task.process
+        return proc.pidns if proc is not None and proc.pidns is not None else self.pids
+
+    def vpid_of(self, proc):
+        """A process's pid as the viewer names it (0: outside its namespace)."""
+        return proc.vpid if self.viewer is self.pids else self.viewer.virtual(proc.tgid)
+
+    def vtid_of(self, task):
+        return task.vtid if self.viewer is self.pids else self.viewer.virtual(task.tid)
+
     def host_pid(self, vpid):
-        return self.pids.host(vpid)
+        return self.viewer.host(vpid)
 
     def process_of(self, vpid):
-        return self.processes.get(self.pids.host(vpid))
+        return self.processes.get(self.viewer.host(vpid))
 
     def zombie_of(self, vpid):
         """The exited, unreaped process a pid names, or None."""
-        host = self.pids.host(vpid)
+        host = self.viewer.host(vpid)
         z = self.zombies.get(host) if host is not None else None
         return z[1] if z is not None and self.in_sandbox_host(host) else None
 
     def task_of(self, vtid):
-        return self.tasks.get(self.pids.host(vtid))
+        return self.tasks.get(self.viewer.host(vtid))
 
     def vpid(self, host):
-        return self.pids.virtual(host)
+        return self.viewer.virtual(host)
 
     def host_id(self, vid, group=False, task=False):
         """The host id for a guest's pid (with task: any tid; with group: a
         process group with a sandbox process in it).  ESRCH for anything
         else, as for a pid that does not exist."""
-        host = self.pids.host(vid) if vid > 0 else None
+        host = self.viewer.host(vid) if vid > 0 else None
         if host is None:
             raise SyscallError(errno.ESRCH)
         if group:

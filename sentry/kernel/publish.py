@@ -13,9 +13,15 @@ class IdentityPublishing:
     """The Kernel's view of a process as the guest sees it."""
 
     def publish(self, task):
-        """Hand a task's ids to the C fast path (native/identity.c)."""
+        """Hand a task's ids to the C fast path (native/identity.c): the
+        sandbox namespace's numbers, which name it there; a task of a PID
+        namespace below is marked, and C leaves its pid calls to Python."""
         if not self.fast_ids or task.process is None or task.creds is None:
             return
+        with self.viewed_from(self.pids):
+            self._publish(task)
+
+    def _publish(self, task):
         c = task.creds
         row = ffi.new("sn_ident *", {
             "vtid": task.vtid, "vpid": task.process.vpid, "vppid": self.ppid_of(task.process),
@@ -24,7 +30,8 @@ class IdentityPublishing:
             "rgid": c.rgid, "egid": c.egid, "sgid": c.sgid, "checks_files": int(c.checks_files),
             "foreign_creator": int(c.creator_host_ids() is not None),
             "chown_any": int(c.capable(CAP_CHOWN)), "dumps_core": int(task.process.dumps_core()),
-            "chrooted": int(task.process.root != "/")})
+            "chrooted": int(task.process.root != "/"),
+            "nested_pidns": int(self.pidns_of(task) is not self.pids)})
         lib.sn_set_ident(task.tid, row)
 
     def publish_process(self, proc):
@@ -34,19 +41,21 @@ class IdentityPublishing:
                 self.publish(t)
 
     def ppid_of(self, proc):
+        """Its parent's pid as the viewer names it: 0 for none, or one
+        outside the viewer's namespace (the parent of a namespace's init)."""
         parent = proc.parent
-        return parent.vpid if parent is not None and parent.tgid in self.processes else 0
+        return self.vpid_of(parent) if parent is not None and parent.tgid in self.processes else 0
 
     def pgid_of(self, host_pid):
         """Virtual process group of a host pid (0: a group outside the sandbox)."""
         try:
-            return self.pids.virtual(os.getpgid(host_pid))
+            return self.viewer.virtual(os.getpgid(host_pid))
         except OSError:
             return 0
 
     def sid_of(self, host_pid):
         try:
-            return self.pids.virtual(os.getsid(host_pid))
+            return self.viewer.virtual(os.getsid(host_pid))
         except OSError:
             return 0
 

@@ -31,7 +31,10 @@ def sender(kernel, task, signo, code, pid):
     found = None
     if pid == SENTRY and code in (SI_USER, SI_TKILL) and task is not None:
         # the Sentry signalled on a guest's behalf (kill(-1), kill(-pgrp))
-        found = kernel.proxied.pop((task.process.tgid, signo), None)
+        proxied = kernel.proxied.pop((task.process.tgid, signo), None)
+        if proxied is not None:
+            host, vpid, uid = proxied
+            found = (vpid if kernel.viewer is kernel.pids else kernel.viewer.virtual(host)), uid
     elif pid != SENTRY:
         found = kernel.sender_of(pid)
     return found or (0, OVERFLOW_UID)
@@ -100,7 +103,7 @@ def to_host(kernel, raw):
     if not names_sender(signo, code):
         return raw
     (vpid,) = struct.unpack_from("<i", raw, PID_OFFSET)
-    host = kernel.pids.host(vpid) if vpid > 0 else None
+    host = kernel.viewer.host(vpid) if vpid > 0 else None
     out = bytearray(raw)
     struct.pack_into("<i", out, PID_OFFSET, host if host is not None else -1)
     return bytes(out)

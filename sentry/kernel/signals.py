@@ -31,7 +31,8 @@ class SignalDelivery:
             raw = task.redelivered.pop(sig, None) or raw
             ptrace.setsiginfo(task.tid, raw)
         if raw is not None:
-            new = siginfo.translate(self, task, raw)
+            with self.viewed_from(self.pidns_of(task)):     # the receiver's names
+                new = siginfo.translate(self, task, raw)
             if new != raw:
                 ptrace.setsiginfo(task.tid, new)
         # a call the Sentry injected may be on its way (Kernel.inject_after):
@@ -60,4 +61,4 @@ class SignalDelivery:
         if proc is None:
             return None
         creds = self.creds_of(host_pid)
-        return proc.vpid, (creds.ruid if creds else 0)
+        return self.vpid_of(proc), (creds.ruid if creds else 0)

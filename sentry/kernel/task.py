@@ -46,9 +46,11 @@ class UtsNamespace(dict):
 
 
 class Process:
-    def __init__(self, tgid, vpid, slots, exe="", parent=None):
+    def __init__(self, tgid, vpid, slots, exe="", parent=None, pidns=None):
         self.tgid = tgid              # host pid
-        self.vpid = vpid              # the sandbox's name for it
+        self.vpid = vpid              # the sandbox's name for it (its PID namespace's)
+        self.pidns = pidns            # the PID namespace it is in (kernel/pidns.py) …
+        self.pidns_children = pidns   # … and its new children's (another after unshare(CLONE_NEWPID))
         self.slots = slots            # staging slots of its address space
         self.exe = exe                # sandbox path of the running program
         self.parent = parent
@@ -69,6 +71,7 @@ class Process:
         self.host_socket_traps = False  # it has the filter of outbound sockets' holders (net/hostsock.py)
         self.uts = None               # its UtsNamespace, inherited at fork
         self.root = "/"               # its root directory (chroot(2)), a sandbox path, inherited
+        self.subreaper_due = False    # the init of a PID namespace, not yet the host's subreaper
 
     def dumps_core(self):
         """Whether a core-dumping signal that kills it reports a core dump
@@ -107,6 +110,7 @@ class Task:
         self.injecting = False        # a call Kernel.inject_after set up has not run yet
         self.deferred = []            # (signal, siginfo) held back until it has
         self.redelivered = {}         # signal -> its original siginfo, sent again
+        self.new_pidns = False        # its clone in progress asked for CLONE_NEWPID (syscalls/process.py)
 
     def attach(self, process):
         self.process = process
