@@ -14,7 +14,7 @@ import struct
 from sentry.kernel.credentials import CAP_SYS_ADMIN, CAP_SYS_NICE
 from sentry.kernel.idmap import OVERFLOW_ID
 from sentry.kernel.namespaces import (CLONE_FS, CLONE_NEW_OTHERS, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER,
-                                      CLONE_SIGHAND, CLONE_THREAD, CLONE_UNTRACED, CLONE_VM, CSIGNAL,
+                                      CLONE_NEWUTS, CLONE_SIGHAND, CLONE_THREAD, CLONE_UNTRACED, CLONE_VM, CSIGNAL,
                                       check_new)
 from sentry.kernel.limits import host_soft_limit
 from syscalls import credentials, namespaces, signal as signal_calls
@@ -25,8 +25,8 @@ from syscalls.registry import handler
 
 @handler("clone", support="partial",
          note="traps only with CLONE_UNTRACED (EPERM) or CLONE_NEW*: namespaces as unshare(2) makes "
-              "them (CLONE_NEWPID: the child is a new namespace's init) but CLONE_NEWUTS (EPERM: not "
-              "emulated for a new task)")
+              "them, for the child (CLONE_NEWPID: it is a new namespace's init; CLONE_NEWUTS: its "
+              "names are its own; with CLONE_THREAD EPERM: a thread's namespaces are its process's)")
 def sys_clone(call):
     flags = call.args[0] & 0xFFFFFFFF & ~CSIGNAL    # the kernel's: the low half, less the exit signal
     if flags & CLONE_UNTRACED:
@@ -38,18 +38,20 @@ def sys_clone(call):
             or (flags & CLONE_THREAD and flags & (CLONE_NEWUSER | CLONE_NEWPID)):
         raise SyscallError(errno.EINVAL)
     check_new(flags, call.task.creds.capable(CAP_SYS_ADMIN))
-    if flags & CLONE_NEW_OTHERS != CLONE_NEWPID:
+    new = flags & CLONE_NEW_OTHERS
+    if new & ~(CLONE_NEWPID | CLONE_NEWUTS) or (flags & CLONE_THREAD and new):
         raise SyscallError(errno.EPERM)
-    namespaces.check_new_pidns(call.process)
-    # The host makes an ordinary child; the Kernel numbers it as the init
-    # of a new namespace (Kernel.on_new_task).  A failed clone made none.
+    if new & CLONE_NEWPID:
+        namespaces.check_new_pidns(call.process)
+    # The host makes an ordinary child; the Kernel gives it the new
+    # namespaces (Kernel.on_new_task).  A failed clone made none.
     task = call.task
-    task.new_pidns = True
+    task.clone_namespaces = new
 
     def done(t, result):
-        t.new_pidns = False
+        t.clone_namespaces = 0
         return None
-    return Rewrite(args={0: call.args[0] & ~CLONE_NEWPID}, restore=True, on_exit=done)
+    return Rewrite(args={0: call.args[0] & ~new}, restore=True, on_exit=done)
 
 
 # ---- the caller's own ids (answered in C, native/identity.c; here when it has no row)

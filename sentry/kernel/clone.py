@@ -10,6 +10,7 @@ import os
 from sentry._native import lib
 from sentry.errors import SyscallError
 from sentry.kernel.credentials import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
+from sentry.kernel.namespaces import CLONE_NEWPID, CLONE_NEWUTS
 from sentry.kernel.pidns import PidNamespace
 from sentry.kernel.task import Process
 from sentry.platform import memory, ptrace
@@ -40,13 +41,13 @@ class NewTasks:
         # its PID namespace: its process's for a thread; else the one its
         # parent makes children in, or a new one below that (a clone with
         # CLONE_NEWPID, which syscalls/process.py took off the host's call)
+        new_namespaces, parent.clone_namespaces = parent.clone_namespaces, 0
         if flags & CLONE_THREAD:
             pidns = pproc.pidns
         else:
             pidns = pproc.pidns_children
-            if parent.new_pidns:
+            if new_namespaces & CLONE_NEWPID:
                 pidns = PidNamespace(pidns)
-        parent.new_pidns = False
         child.vtid = self.pids.add(child_tid)
         for ns in pidns.chain():
             if ns is not self.pids:
@@ -72,6 +73,8 @@ class NewTasks:
             proc.comm, proc.kernel_comm = pproc.comm, pproc.kernel_comm
             proc.core_limit, proc.nproc_limit = pproc.core_limit, pproc.nproc_limit
             proc.uts, proc.busy, proc.root = pproc.uts, pproc.busy, pproc.root
+            if new_namespaces & CLONE_NEWUTS:
+                proc.uts = proc.uts.unshared()
             proc.handover = pproc.handover      # the filter is inherited
             proc.host_socket_traps = pproc.host_socket_traps    # so is this one
             if flags & CLONE_FILES:

@@ -110,7 +110,8 @@ class Task:
         self.injecting = False        # a call Kernel.inject_after set up has not run yet
         self.deferred = []            # (signal, siginfo) held back until it has
         self.redelivered = {}         # signal -> its original siginfo, sent again
-        self.new_pidns = False        # its clone in progress asked for CLONE_NEWPID (syscalls/process.py)
+        self.clone_namespaces = 0     # CLONE_NEWPID/CLONE_NEWUTS its clone in progress asked for
+                                      # (syscalls/process.py took them off the host's call)
 
     def attach(self, process):
         self.process = process

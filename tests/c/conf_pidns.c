@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/utsname.h>
 
 static char stack[1 << 16];
 static int pipefd[2];
@@ -59,6 +60,19 @@ static int init_main(void *arg)
 	return 3;
 }
 
+/* A child with a UTS namespace of its own (and a PID one): its names are
+ * its own.  Only ever called in the new namespace: natively, the host's
+ * name must not change. */
+static int uts_main(void *arg)
+{
+	(void)arg;
+	struct utsname u;
+	T(sethostname("inner", 5));
+	uname(&u);
+	printf("the child's name: %s; its pid %d\n", u.nodename, getpid());
+	return 0;
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -68,6 +82,13 @@ int main(void)
 	printf("clone(CLONE_NEWPID) %s; parent waits for it by its own number: %s\n", p > 0 ? "made a child" : "failed",
 	       waitpid(p, &st, 0) == p ? "yes" : "no");
 	status("init", st);
+
+	struct utsname before, after;
+	uname(&before);
+	pid_t n = clone(uts_main, stack + sizeof stack, CLONE_NEWUTS | CLONE_NEWPID | SIGCHLD, NULL);
+	T(waitpid(n, &st, 0) == n);
+	uname(&after);
+	printf("the parent's name unchanged: %d\n", !strcmp(before.nodename, after.nodename));
 
 	/* without CAP_SYS_ADMIN */
 	pid_t u = fork();
