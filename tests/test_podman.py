@@ -25,7 +25,7 @@ def podman(busybox_root):
     top = tempfile.mkdtemp(prefix="sentry-podman-", dir="/var/tmp")
     p = podmanenv.make(top, sentry_runtime(top), busybox_root)
     yield p
-    p("rm", "-a", "-f", "-t", "0")
+    p.close()
     shutil.rmtree(top, ignore_errors=True)
 
 

@@ -3,6 +3,7 @@ mount namespace (vfs/mountns.py): the sandbox's own devpts instance at
 /dev/pts, and a tmpfs for `--mount type=tmpfs,size=…`."""
 import os
 
+from sentry import hostids
 from sentry.vfs.mount import Mount
 
 TTY_GID = 5          # the host's devpts gives slaves group tty, mode 620
@@ -33,7 +34,9 @@ class PtsMount(KernelMount):
 
     def __init__(self, path, mountns, host_root):
         options = "newinstance,ptmxmode=0666,mode=0620"
-        if os.geteuid() == 0:       # in a user namespace of its own, gid 5 is not mapped
+        # the helper's user namespace (its own when unprivileged, rootless
+        # podman's) may not map gid 5: devpts refuses an unmapped gid= (EINVAL)
+        if os.geteuid() == 0 and hostids.mapped("gid", TTY_GID):
             options += f",gid={TTY_GID}"
         super().__init__(path, mountns, "devpts", host_root, options)
 
