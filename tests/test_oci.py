@@ -1404,3 +1404,56 @@ def test_preserve_fds_that_were_not_passed_are_refused(oci, tmp_path):
     assert not os.path.exists(os.path.join(oci.root, "pm"))
     bad = oci.cmd("create", "--preserve-fds", "-1", "--bundle", oci.bundle(["true"]), "pn")
     assert bad.returncode == 1 and "--preserve-fds -1" in bad.stderr
+
+
+SPEC_MOUNTS = [
+    {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755"]},
+    {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+     "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+    {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+    {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+    {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+     "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+    {"destination": "/tmp", "type": "tmpfs", "source": "scratch", "options": ["nosuid", "nodev", "size=65536k"]},
+]
+
+
+def test_mounts_read_as_the_spec_says_as_under_runc(oci, tmp_path, cbin):
+    """/proc/self/mounts and mountinfo name each of the spec's mounts other
+    than binds and cgroup by the spec's source and type at its destination, as
+    runtime-tools checks them and as under runc; /dev/mqueue is the
+    sandbox's IPC namespace's own: a queue mq_open makes is listed there and
+    gone after mq_unlink, the same output as under runc."""
+    import shutil
+    runc = shutil.which("runc")
+    if runc is None:
+        pytest.fail("runc is missing (the reference): scripts/setup installs it")
+    os.makedirs(oci.rootfs + "/opt", exist_ok=True)
+    shutil.copy2(cbin("mq_list"), oci.rootfs + "/opt/mq_list")
+    script = "cat /proc/self/mounts; echo ==; cat /proc/self/mountinfo; echo ==; /opt/mq_list"
+    ns = [{"type": t} for t in ("pid", "mount", "ipc", "uts", "network")]
+    outs = {}
+    for name, argv in (("runc", [runc, "--root", str(tmp_path / "runc-state")]),
+                       ("sentry", [sys.executable, "-m", "sentry", "--root", oci.root])):
+        b = oci.bundle(["sh", "-c", script], mounts=SPEC_MOUNTS, linux={"namespaces": ns})
+        r = subprocess.run(argv + ["run", "--bundle", b, f"mounts-{name}"], capture_output=True, text=True,
+                           env=ENV, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, (name, r.stderr)
+        outs[name] = r.stdout.split("==\n")
+    for name, (mounts, info, mq) in outs.items():
+        by_dst = {line.split()[1]: line.split() for line in mounts.splitlines()}
+        info_by_dst = {}
+        for line in info.splitlines():
+            before, after = line.split(" - ")
+            info_by_dst[before.split()[4]] = after.split()[:2]          # type, source
+        for m in SPEC_MOUNTS:
+            d = m["destination"]
+            if m["type"] == "cgroup":
+                # runc on cgroup v1: a tmpfs of controllers' mounts; the
+                # sandbox has no cgroup file system and claims none
+                assert name == "runc" or d not in by_dst, by_dst.get(d)
+                continue
+            assert by_dst[d][:3] == [m["source"], d, m["type"]], (name, by_dst.get(d))
+            assert info_by_dst[d] == [m["type"], m["source"]], (name, info_by_dst.get(d))
+    assert outs["sentry"][2] == outs["runc"][2] == "listing: sentry-q\nQSIZE:5\nlisting:\n", outs

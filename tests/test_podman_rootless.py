@@ -72,6 +72,9 @@ def _both(p, *args):
     (["-e", "FOO=bar", "-w", "/tmp"], ["sh", "-c", "echo $FOO $(pwd) $(id -u):$(id -g)"]),
     (["--read-only"], ["sh", "-c", "touch /etc/x; echo y > /tmp/y && cat /tmp/y"]),
     (["--network=none"], ["sh", "-c", "ip -o link | cut -d: -f2"]),
+    # /dev of the sandbox's own: the host's nodes bound (no CAP_MKNOD), devpts, mqueue
+    ([], ["sh", "-c", "echo $(ls /dev); ls /dev/pts; grep -E ' /(proc|sys|dev|dev/pts|dev/mqueue) ' /proc/mounts | "
+                      "cut -d' ' -f1-3 | sort"]),
     ([], ["sh", "-c", "ls -ln /dev/null /dev/zero /dev/urandom; echo x > /tmp/x; ls -ln /tmp; "
                       "cat /proc/1/cmdline; echo; cat /etc/hostname /etc/hosts | wc -l"]),
 ])

@@ -1,6 +1,7 @@
 """Real kernel file systems, mounted by the helper in the Sentry's private
 mount namespace (vfs/mountns.py): the sandbox's own devpts instance at
-/dev/pts, and a tmpfs for `--mount type=tmpfs,size=…`."""
+/dev/pts, a tmpfs for `--mount type=tmpfs,size=…`, and the IPC namespace's
+mqueue file system."""
 import os
 
 from sentry import hostids
@@ -53,3 +54,14 @@ class TmpfsMount(KernelMount):
 
     def __init__(self, path, mountns, host_root, size):
         super().__init__(path, mountns, "tmpfs", host_root, f"size={size},mode=1777")
+
+
+class MqueueMount(KernelMount):
+    """/dev/mqueue (an OCI spec's mqueue mount): the message queue file
+    system of the sandbox's IPC namespace (the helper's), so its listing is
+    the queues the sandbox's mq_open made, as in a container."""
+
+    kind = "mqueue"
+
+    def __init__(self, path, mountns, host_root):
+        super().__init__(path, mountns, "mqueue", host_root, None)

@@ -11,7 +11,9 @@ What maps where:
                                mount point made in the rootfs first, as runc does
           tmpfs (size=)        --mount type=tmpfs
           proc, sysfs, devpts, mqueue, cgroup, and anything at or below
-          /proc, /sys, /dev    the sandbox's own synthetic trees already
+          /proc, /sys, /dev    the sandbox's own synthetic trees already (mqueue
+                               a real one, of the sandbox's IPC namespace); all
+                               but binds named in /proc/mounts as the spec says
   linux.namespaces network without a path   --network=none (none at all: --network=host);
                    with a path  --network=none in that namespace, joined as it is
   linux.seccomp                the guest's own filter, on top of the Sentry's (seccomp.py)
@@ -163,6 +165,26 @@ def mount_options(spec):
     return out
 
 
+# mount flags /proc/mounts lists beside ro/rw, as the spec's options say them
+SHOWN_FLAGS = ("nosuid", "nodev", "noexec", "relatime", "noatime", "strictatime")
+
+
+def shown_mounts(spec):
+    """How the guest's /proc/mounts names the spec's mounts (not binds, whose
+    line is the file system beneath; not cgroup, of which the sandbox's /sys
+    has only empty directories): {destination: (source, type, flags)}, the
+    spec's words, as runtime-tools checks them against mountinfo (the
+    sandbox's own /proc, /sys, /dev … are those mounts)."""
+    out = {}
+    for m in spec.get("mounts") or []:
+        kind, opts = m.get("type") or "", m.get("options") or []
+        if kind in ("", "bind", "cgroup", "cgroup2") or "bind" in opts or "rbind" in opts:
+            continue            # a bind's line is its file system's; the sandbox has no cgroupfs
+        flags = [o for o in opts if o in SHOWN_FLAGS]
+        out[os.path.normpath(m["destination"])] = (m.get("source") or kind, kind, flags)
+    return out
+
+
 def make_mount_points(rootfs, mounts):
     """Make each --mount's mount point in the rootfs where it is missing, as
     runc does (a directory, or an empty file for a file's bind), so that its
@@ -257,6 +279,7 @@ def config_kwargs(spec, bundle, flags, cache=None):
     user = process.get("user") or {}
     kw = dict(rootfs=rootfs_of(spec, bundle), cwd=process.get("cwd") or "/", env=env_of(process),
               hostname=spec.get("hostname") or "sentry", mounts=mount_options(spec),
+              shown_mounts=shown_mounts(spec),
               uid=user.get("uid", 0), gid=user.get("gid", 0),
               groups=[g for g in (user.get("additionalGids") or []) if g != user.get("gid", 0)])
     if (spec.get("root") or {}).get("readonly"):
