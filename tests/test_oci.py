@@ -1457,3 +1457,18 @@ def test_mounts_read_as_the_spec_says_as_under_runc(oci, tmp_path, cbin):
             assert by_dst[d][:3] == [m["source"], d, m["type"]], (name, by_dst.get(d))
             assert info_by_dst[d] == [m["type"], m["source"]], (name, info_by_dst.get(d))
     assert outs["sentry"][2] == outs["runc"][2] == "listing: sentry-q\nQSIZE:5\nlisting:\n", outs
+
+
+def test_pids_limit_from_the_spec_and_annotations(oci):
+    """linux.resources.pids.limit bounds the sandbox's tasks (fork past it
+    is EAGAIN); a dev.sentry.pids-limit annotation is sentry's own word and
+    wins; a limit that is not a number fails create."""
+    script = "for i in 1 2 3 4 5 6; do sleep 2 & echo $i; done"
+    for changes, last in (({"linux": {"resources": {"pids": {"limit": 4}}}}, "3"),
+                          ({"linux": {"resources": {"pids": {"limit": 4}}},
+                            "annotations": {"dev.sentry.pids-limit": "0"}}, "6"),
+                          ({"linux": {"resources": {"pids": {"limit": -1}}}}, "6")):
+        r = oci.cmd("run", "-b", oci.bundle(["sh", "-c", script], **changes), f"pl{oci.n}")
+        assert r.stdout.split()[-1] == last, (changes, r.stdout, r.stderr)
+    r = oci.cmd("run", "-b", oci.bundle(["true"], linux={"resources": {"pids": {"limit": "4"}}}), "plbad")
+    assert r.returncode == 1 and "linux.resources.pids.limit '4': a number of tasks" in r.stderr, r.stderr

@@ -289,3 +289,19 @@ def test_the_sentrys_own_calls_work_under_podmans_profile(podman, tmp_path):
         outs.append(r.stdout)
     assert outs[0] == outs[1] == ("dac-ok\nsignalfd True\nlock waited True\nfork EAGAIN\nthread refused\n"
                                   "exec-ok\n"), outs
+
+
+def test_pids_limit_as_under_runc(podman):
+    """podman --pids-limit (linux.resources.pids.limit): the sandbox's tasks
+    at most, counted by the Sentry as a pids cgroup counts them (the shell
+    and its children): the eighth fork fails with EAGAIN, as under runc;
+    podman's own default (2048) is no obstacle to twelve."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    script = "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 3 & echo $i; done"
+    for limit, last in ((["--pids-limit", "8"], "7"), ([], "12")):
+        outs = [podman("run", "--rm", *limit, IMAGE, "sh", "-c", script, runtime=rt)
+                for rt in (shutil.which("runc"), podman.runtime)]
+        runc, sentry = [(r.returncode, r.stdout, r.stderr) for r in outs]
+        assert sentry == runc, (sentry, runc)
+        assert sentry[1].split()[-1] == last, sentry

@@ -17,6 +17,7 @@ What maps where:
   linux.namespaces network without a path   --network=none (none at all: --network=host);
                    with a path  --network=none in that namespace, joined as it is
   linux.seccomp                the guest's own filter, on top of the Sentry's (seccomp.py)
+  linux.resources.pids.limit   --pids-limit (the Sentry counts the sandbox's tasks)
   linux.sysctl                 set in the sandbox's IPC and network namespaces (vfs/mountns.py)
   annotations dev.sentry.*     sentry's own options (dev.sentry.network=host,
                                dev.sentry.strace=true, dev.sentry.pids-limit=N …)
@@ -295,8 +296,27 @@ def config_kwargs(spec, bundle, flags, cache=None):
         raise SpecError(str(e))
     kw["hide"], ro = masked_and_readonly(spec, kw["rootfs"], kw["mounts"])
     kw["mounts"] = kw["mounts"] + ro
+    kw.update(resources_of(spec))
     kw.update(sentry_options(spec, flags))
     return kw
+
+
+def resources_of(spec):
+    """linux.resources that the Sentry enforces itself: pids.limit, the
+    sandbox's tasks at most (its fork/clone past it is EAGAIN, as a pids
+    cgroup's; 0 or less: none).  The rest would need cgroup controllers
+    sentry does not join, and is not applied (logged)."""
+    res = (spec.get("linux") or {}).get("resources") or {}
+    out = {}
+    pids = (res.get("pids") or {}).get("limit")
+    if pids is not None:
+        if not isinstance(pids, int) or isinstance(pids, bool):
+            raise SpecError(f"linux.resources.pids.limit {pids!r}: a number of tasks")
+        out["pids_limit"] = max(0, pids)
+    ignored = sorted(k for k, v in res.items() if v and k not in ("pids", "devices"))
+    if ignored:
+        log.debug("linux.resources: %s not applied (sentry joins no cgroup controller)", ", ".join(ignored))
+    return out
 
 
 def masked_and_readonly(spec, rootfs, mounts):
