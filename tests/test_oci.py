@@ -612,7 +612,7 @@ def test_console_socket(oci, tmp_path):
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(sock_path)
     srv.listen(1)
-    b = oci.bundle(["sh", "-c", "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty; stty size; exit 4"],
+    b = oci.bundle(["sh", "-c", "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty; stty size; tty; exit 4"],
                    terminal=True, consoleSize={"height": 33, "width": 111})
     try:
         r = oci.create("t", b, "--console-socket", sock_path)
@@ -624,7 +624,8 @@ def test_console_socket(oci, tmp_path):
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(data[:fds.itemsize])
         conn.close()
-        assert len(fds) == 1 and msg.startswith(b"/dev/pts/")
+        # a pty of the sandbox's own devpts instance: the first, as in a container
+        assert len(fds) == 1 and msg == b"/dev/pts/0", msg
         master = fds[0]
         assert open(r.out).read() == ""                 # nothing on create's own stdio
         assert oci.cmd("start", "t").returncode == 0
@@ -639,7 +640,7 @@ def test_console_socket(oci, tmp_path):
                 break
             out += chunk
         os.close(master)
-        assert b"all-tty\r\n" in out and b"33 111\r\n" in out, out
+        assert b"all-tty\r\n" in out and b"33 111\r\n" in out and b"/dev/pts/0\r\n" in out, out
         oci.wait_status("t", "stopped")
     finally:
         srv.close()

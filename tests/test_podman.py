@@ -88,10 +88,23 @@ def test_etc_files_as_under_runc(podman, net):
 
 
 def test_tty(podman):
-    r = subprocess.run(["script", "-qec", f"podman --runtime {podman.runtime} run --rm -t {IMAGE} "
-                        "sh -c '[ -t 0 ] && [ -t 1 ] && echo on-a-tty; exit 5'", "/dev/null"],
-                       env=podman.env, capture_output=True, text=True, timeout=TIMEOUT)
-    assert r.returncode == 5 and "on-a-tty" in r.stdout, (r.stdout, r.stderr)
+    """-t: the console pty is the sandbox's own (/dev/pts/0 inside, listed
+    there, its name what ttyname and ps see, /dev/tty its terminal), the
+    same output as under runc; the exit code comes through."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    script = ("[ -t 0 ] && [ -t 1 ] && echo on-a-tty; tty; ls -l /proc/self/fd/0 | sed 's/.*-> //'; "
+              "ps -o tty,comm | grep ps; ls /dev/pts; echo to-dev-tty > /dev/tty; exit 5")
+    outs = []
+    for rt in (shutil.which("runc"), podman.runtime):
+        cmd = f"podman --runtime {rt} run --rm -t {IMAGE} sh -c \"{script}\""
+        r = subprocess.run(["script", "-qec", cmd, "/dev/null"], env=podman.env, capture_output=True, text=True,
+                           timeout=TIMEOUT)
+        outs.append((r.returncode, r.stdout))
+    assert outs[1] == outs[0], outs
+    lines = outs[1][1].replace("\r\n", "\n").split("\n")
+    assert outs[1][0] == 5 and lines[:3] == ["on-a-tty", "/dev/pts/0", "/dev/pts/0"], outs
+    assert lines[3].split() == ["136,0", "ps"] and "to-dev-tty" in lines, outs
 
 
 def _wait_log(podman, name, text, timeout=20):

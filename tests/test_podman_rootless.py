@@ -141,7 +141,7 @@ def test_rootless_detach_exec_kill_stop_rm(rootless):
 
 def test_rootless_tty(rootless):
     cmd = " ".join(rootless.command("run", "--rm", "-t", IMAGE, "sh", "-c",
-                                    "'[ -t 0 ] && [ -t 1 ] && echo on-a-tty; exit 5'"))
+                                    "'[ -t 0 ] && [ -t 1 ] && echo on-a-tty; tty; exit 5'"))
     r = subprocess.run(["script", "-qec", cmd, "/dev/null"], env=rootless.env, cwd=rootless.top,
                        capture_output=True, text=True, timeout=TIMEOUT)
-    assert r.returncode == 5 and "on-a-tty" in r.stdout, (r.stdout, r.stderr)
+    assert r.returncode == 5 and r.stdout.split() == ["on-a-tty", "/dev/pts/0"], (r.stdout, r.stderr)

@@ -2,12 +2,15 @@
 mount namespace (vfs/mountns.py): the sandbox's own devpts instance at
 /dev/pts, a tmpfs for `--mount type=tmpfs,size=…`, and the IPC namespace's
 mqueue file system."""
+import fcntl
 import os
+import struct
 
 from sentry import hostids
 from sentry.vfs.mount import Mount
 
 TTY_GID = 5          # the host's devpts gives slaves group tty, mode 620
+TIOCGPTN, TIOCSPTLCK, TIOCGPTPEER = 0x80045430, 0x40045431, 0x5441
 
 
 class KernelMount(Mount):
@@ -45,6 +48,20 @@ class PtsMount(KernelMount):
         """Whether a stat result is of a file of this instance (a master
         opened through its ptmx, a slave)."""
         return st.st_dev == self.dev
+
+    def open_pty(self):
+        """A new pty of this instance, for the Sentry's own use (the OCI
+        console): (master, slave, its number), both ends close-on-exec and
+        not the caller's controlling terminal."""
+        master = os.open("ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC, dir_fd=self.fd)
+        try:
+            fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+            number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, struct.pack("I", 0)))[0]
+            slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError:
+            os.close(master)
+            raise
+        return master, slave, number
 
 
 class TmpfsMount(KernelMount):

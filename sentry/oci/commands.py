@@ -94,6 +94,8 @@ def _create(ctx, args, foreground=False):
         # in the container: pid 1 is its process, as the container sees it
         inside = dict(c.oci_state(record, "created"), pid=1)
         before_exec = functools.partial(ocihooks.run_in_guest, hooks, inside, kwargs["env"])
+    if terminal and args.console_socket:
+        kwargs["console"] = functools.partial(console.hand_over, args.console_socket, process.get("consoleSize"))
     try:
         cfg = Config(list(process["args"]), start_gate=c.fifo, before_exec=before_exec, **kwargs)
         check_config(cfg)
@@ -111,24 +113,13 @@ def _create(ctx, args, foreground=False):
     cgroup = freezer.path_for((spec.get("linux") or {}).get("cgroupsPath"), c.id)
     try:
         os.mkfifo(c.fifo, 0o600)
-        slave = None
-        if terminal and args.console_socket:
-            master, slave = console.open_pty(process.get("consoleSize"))
-            try:
-                console.send_master(args.console_socket, master, slave)
-            except console.ConsoleError as e:
-                raise OciError(str(e))
-            finally:
-                os.close(master)
         report_r, report_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             os.close(report_r)
             # the pid file's process is the Sentry's stand-in (standin.py)
-            standin.become(lambda: _container_process(cfg, c, slave, report_w, process, rlimits, cgroup, record))
+            standin.become(lambda: _container_process(cfg, c, report_w, process, rlimits, cgroup, record))
         os.close(report_w)
-        if slave is not None:
-            os.close(slave)
         reply = _read_report(report_r)
         os.close(report_r)
         if not reply.startswith("ok "):
@@ -217,21 +208,18 @@ def _write_pid_file(path, pid):
     os.rename(tmp, path)
 
 
-def _container_process(cfg, c, slave, report_w, process, rlimits, cgroup, record):
+def _container_process(cfg, c, report_w, process, rlimits, cgroup, record):
     """The forked container process: becomes the Sentry of the sandbox.
     Stays alive after `create` exits (the engine's conmon, a subreaper,
     inherits and reaps it) and exits with the guest's status."""
-    from sentry.oci import console
     from sentry.sandbox import ConfigError, run
     from sentry.platform import privileges
     code = 125
     try:
-        if slave is not None:
-            console.become_terminal_session(slave)
-        else:
-            # a session of its own, as runc's container init has: the
-            # engine's terminal signals never reach it
-            os.setsid()
+        # a session of its own, as runc's container init has: the engine's
+        # terminal signals never reach it; with a console, its terminal's
+        # (made once the sandbox's devpts is: sandbox/start.py)
+        os.setsid()
         if cgroup:
             freezer.join(cgroup)
         # inherited by the guest, as the spec asks of the container process
@@ -452,7 +440,7 @@ def cmd_exec(ctx, argv):
         if args.console_socket:
             master, slave = console.open_pty(console_size)
             try:
-                console.send_master(args.console_socket, master, slave)
+                console.send_master(args.console_socket, master, os.ttyname(slave))
             except console.ConsoleError as e:
                 os.close(slave)
                 raise OciError(str(e))
