@@ -829,7 +829,7 @@ def test_exec_tty_through_the_console_socket(oci, tmp_path):
     try:
         e = subprocess.Popen([sys.executable, "-m", "sentry", "--root", oci.root, "exec", "-t",
                               "--console-socket", sock_path, "t", "sh", "-c",
-                              "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty; exit 3"],
+                              "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty; tty; exit 3"],
                              env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         conn, _ = srv.accept()
         fds = array.array("i")
@@ -838,6 +838,7 @@ def test_exec_tty_through_the_console_socket(oci, tmp_path):
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(data[:fds.itemsize])
         conn.close()
+        assert len(fds) == 1 and msg == b"/dev/pts/0", msg       # the sandbox's own devpts'
         master = fds[0]
         out = b""
         deadline = time.monotonic() + 20
@@ -851,7 +852,15 @@ def test_exec_tty_through_the_console_socket(oci, tmp_path):
             out += chunk
         os.close(master)
         assert e.wait(TIMEOUT) == 3, e.stderr.read()
-        assert b"all-tty\r\n" in out, out
+        assert b"all-tty\r\n/dev/pts/0\r\n" in out, out
+        # a console socket that is not there: exec fails in one line, and
+        # the process made for it ends with its terminal (hung up)
+        r = oci.cmd("exec", "-t", "--console-socket", str(tmp_path / "nosuch"), "t", "sleep", "77")
+        assert r.returncode == 1 and "console socket" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+        deadline = time.monotonic() + 10
+        while "sleep 77" in oci.cmd("exec", "t", "ps", "-o", "args").stdout and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "sleep 77" not in oci.cmd("exec", "t", "ps", "-o", "args").stdout
     finally:
         srv.close()
         oci.cmd("delete", "--force", "t")

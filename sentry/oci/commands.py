@@ -423,7 +423,6 @@ _EXEC = (Option("--process|-p", VALUE), Option("--tty|-t"), Option("--console-so
 def cmd_exec(ctx, argv):
     """A new process in the running sandbox (sandbox/spawner.py has how):
     its pid file names a process that exits with the command's status."""
-    from sentry.oci import console
     from sentry.sandbox import spawner
     args = _parse("exec", argv, _EXEC, rest="command")
     preserved = _preserved_fds(args.preserve_fds, spawner.MAX_FDS - 3)
@@ -435,22 +434,18 @@ def cmd_exec(ctx, argv):
         raise OciError(f"container {c.id}: its sandbox has no exec helper")
     req, console_size = _exec_request(c, args)
     req["preserve"] = len(preserved)
-    own_tty = False
+    on_pty = None
     if req["terminal"]:
         if args.console_socket:
-            master, slave = console.open_pty(console_size)
-            try:
-                console.send_master(args.console_socket, master, os.ttyname(slave))
-            except console.ConsoleError as e:
-                os.close(slave)
-                raise OciError(str(e))
-            finally:
-                os.close(master)
-            fds = [slave]
+            # the sandbox makes the pty (of its own devpts: /dev/pts/N
+            # inside) and sends its master here, for the engine
+            req["pty"] = True
+            fds = []
+            on_pty = functools.partial(_console_for_exec, args.console_socket, console_size)
         elif args.detach:
             raise OciError("cannot allocate tty if sentry will detach without setting console socket")
         elif os.isatty(0):
-            fds, own_tty = [0], True
+            fds = [0]
         else:
             raise OciError("exec --tty: no console socket, and stdin is not a terminal")
     else:
@@ -462,13 +457,10 @@ def cmd_exec(ctx, argv):
     except OSError as e:
         raise OciError(f"container {c.id}: cannot reach its sandbox ({e.strerror})")
     try:
-        host_pid = spawner.request(conn, req, fds + preserved)
+        host_pid = spawner.request(conn, req, fds + preserved, on_pty)
     except (OSError, spawner.SpawnerError) as e:
         conn.close()
         raise OciError(f"exec failed: {getattr(e, 'strerror', None) or e}")
-    finally:
-        if req["terminal"] and not own_tty:
-            os.close(fds[0])
     for fd in preserved:
         os.close(fd)                # the process has them now
     if args.detach:
@@ -482,6 +474,16 @@ def cmd_exec(ctx, argv):
     if args.pid_file:
         _write_pid_file(args.pid_file, os.getpid())
     return _wait_exec(conn, host_pid)
+
+
+def _console_for_exec(path, size, master, name):
+    """exec's terminal: the sandbox's pty's master goes to the engine."""
+    from sentry.oci import console
+    from sentry.sandbox import spawner
+    try:
+        console.hand_over(path, size, master, name)
+    except console.ConsoleError as e:
+        raise spawner.SpawnerError(str(e))
 
 
 def _exec_request(c, args):

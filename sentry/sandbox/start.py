@@ -156,7 +156,7 @@ def run(cfg, on_ready=None, control=None):
             def launch(req, fds, guest_userns):
                 exec_process(cfg, mounts, filt, mountns, root_cwd, req, fds, guest_userns)
             try:
-                spawner = _spawner.Spawner(listening, launch, close=(ready_w,))
+                spawner = _spawner.Spawner(listening, launch, lambda: _pty(mounts), close=(ready_w,))
             except (OSError, _spawner.SpawnerError) as e:
                 raise ConfigError(f"cannot start the exec helper: {getattr(e, 'strerror', None) or e}")
             kernel.adopt_spawner(spawner.pid, spawner.listener)
@@ -214,13 +214,7 @@ def _console(cfg, mounts):
     slave the Sentry's stdio and controlling terminal from now on (the
     Sentry leads a session of its own: the OCI container process's)."""
     from sentry.oci import console
-    pts = mounts.mounts.get("/dev/pts")
-    if pts is not None and pts.kind == "devpts":
-        master, slave, number = pts.open_pty()
-        name = f"/dev/pts/{number}"
-    else:
-        master, slave = os.openpty()
-        name = os.ttyname(slave)
+    master, slave, name = _pty(mounts)
     try:
         cfg.console(master, name)
     except console.ConsoleError as e:
@@ -229,6 +223,20 @@ def _console(cfg, mounts):
     finally:
         os.close(master)
     console.become_terminal(slave)
+
+
+def _pty(mounts):
+    """A new pty, (master, slave, the slave's name): of the sandbox's own
+    devpts instance, named /dev/pts/N inside as in a container, or of the
+    host's where the sandbox has none."""
+    pts = mounts.mounts.get("/dev/pts")
+    if pts is not None and pts.kind == "devpts":
+        master, slave, number = pts.open_pty()
+        return master, slave, f"/dev/pts/{number}"
+    master, slave = os.openpty()
+    os.set_inheritable(master, False)
+    os.set_inheritable(slave, False)
+    return master, slave, os.ttyname(slave)
 
 
 def _at_root(cfg):
