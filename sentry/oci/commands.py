@@ -220,6 +220,14 @@ def _container_process(cfg, c, report_w, process, rlimits, cgroup, record):
         # terminal signals never reach it; with a console, its terminal's
         # (made once the sandbox's devpts is: sandbox/start.py)
         os.setsid()
+        if cfg.console is not None:
+            # create's stdio are not the container's: none of the helpers
+            # forked before the console may hold them (the runc shim reads
+            # create's output to its end)
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.close(null)
         if cgroup:
             freezer.join(cgroup)
         # inherited by the guest, as the spec asks of the container process

@@ -6,7 +6,8 @@ What maps where:
   process.args/env/cwd         argv, environment, --cwd
   process.user uid/gid/additionalGids, umask   --uid, --gid, --groups; umask
   process.rlimits              set in the container process, inherited by the guest
-  hostname                     --hostname
+  hostname                     --hostname (none: the host's name, which a new UTS
+                               namespace starts with, as under runc)
   mounts: bind (ro/rw)         --mount type=bind (a directory or a regular file), its
                                mount point made in the rootfs first, as runc does
           tmpfs (size=)        --mount type=tmpfs
@@ -279,7 +280,7 @@ def config_kwargs(spec, bundle, flags, cache=None):
     process = spec["process"]
     user = process.get("user") or {}
     kw = dict(rootfs=rootfs_of(spec, bundle), cwd=process.get("cwd") or "/", env=env_of(process),
-              hostname=spec.get("hostname") or "sentry", mounts=mount_options(spec),
+              hostname=spec.get("hostname") or os.uname().nodename, mounts=mount_options(spec),
               shown_mounts=shown_mounts(spec),
               uid=user.get("uid", 0), gid=user.get("gid", 0),
               groups=[g for g in (user.get("additionalGids") or []) if g != user.get("gid", 0)])
