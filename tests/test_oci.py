@@ -1482,3 +1482,20 @@ def test_pids_limit_from_the_spec_and_annotations(oci):
         assert r.stdout.split()[-1] == last, (changes, r.stdout, r.stderr)
     r = oci.cmd("run", "-b", oci.bundle(["true"], linux={"resources": {"pids": {"limit": "4"}}}), "plbad")
     assert r.returncode == 1 and "linux.resources.pids.limit '4': a number of tasks" in r.stderr, r.stderr
+
+
+def test_the_default_root_is_runcs_choice():
+    """/run/sentry for the host's root, whatever XDG_RUNTIME_DIR says;
+    $XDG_RUNTIME_DIR/sentry for root of another user namespace (rootless
+    podman's runtime) unless USER is root.  Asked of sentry itself in the
+    host's namespace and in one of its own (unshare -r)."""
+    probe = "from sentry.oci.state import default_root; print(default_root())"
+    cases = [([], {"XDG_RUNTIME_DIR": "/x", "USER": "alice"}, "/run/sentry"),
+             (["unshare", "-Ur"], {"XDG_RUNTIME_DIR": "/x", "USER": "alice"}, "/x/sentry"),
+             (["unshare", "-Ur"], {"XDG_RUNTIME_DIR": "/x"}, "/x/sentry"),
+             (["unshare", "-Ur"], {"XDG_RUNTIME_DIR": "/x", "USER": "root"}, "/run/sentry"),
+             (["unshare", "-Ur"], {}, "/run/sentry")]
+    for prefix, env, want in cases:
+        r = subprocess.run(prefix + [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO,
+                           env={"PATH": os.environ["PATH"], "PYTHONPATH": REPO, **env}, timeout=TIMEOUT)
+        assert r.stdout.strip() == want, (prefix, env, r.stdout, r.stderr)
