@@ -31,23 +31,52 @@ def runtime_wrapper(top, python=None, repo=REPO_ROOT, subdir="bin"):
 
 
 class Podman:
-    """`podman --runtime R ...` with the private configuration of `top`."""
+    """`podman --runtime R ...` with the private configuration of `top`;
+    with `user` (a uid), rootless podman run as that user (HOME and
+    XDG_RUNTIME_DIR in top, USER set as a login sets it)."""
 
-    def __init__(self, top, runtime):
+    def __init__(self, top, runtime, user=None):
         self.top = top
         self.runtime = runtime
+        self.user = user
         self.env = {**os.environ, "CONTAINERS_CONF": os.path.join(top, "containers.conf"),
                     "CONTAINERS_STORAGE_CONF": os.path.join(top, "storage.conf")}
+        self.prefix = []
+        if user is not None:
+            import pwd
+            self.env.update(HOME=os.path.join(top, "home"), XDG_RUNTIME_DIR=os.path.join(top, "run"),
+                            USER=pwd.getpwuid(user).pw_name, PATH="/usr/sbin:/usr/bin:/sbin:/bin")
+            self.prefix = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"]
+
+    def command(self, *args, runtime=None):
+        """The argv of `podman ARGS` as this set-up runs it."""
+        return [*self.prefix, "podman", "--runtime", runtime or self.runtime, *args]
 
     def __call__(self, *args, runtime=None, timeout=120, **kw):
         kw.setdefault("capture_output", True)
-        return subprocess.run(["podman", "--runtime", runtime or self.runtime, *args], env=self.env,
-                              text=True, timeout=timeout, **kw)
+        kw.setdefault("cwd", self.top)          # a directory the user may enter
+        return subprocess.run(self.command(*args, runtime=runtime), env=self.env, text=True,
+                              timeout=timeout, **kw)
+
+    def close(self):
+        """Remove every container; rootless, end the user namespace's pause
+        process that podman started and leaves running."""
+        self("rm", "-a", "-f", "-t", "0")
+        if self.user is not None:
+            # in podman's tmp_dir (top/tmp), or its default under XDG_RUNTIME_DIR
+            for path in (os.path.join(self.top, "tmp", "pause.pid"),
+                         os.path.join(self.top, "run", "libpod", "tmp", "pause.pid")):
+                try:
+                    with open(path) as f:
+                        os.kill(int(f.read()), 9)
+                except (OSError, ValueError):
+                    pass
 
 
-def make(top, runtime, rootfs):
+def make(top, runtime, rootfs, user=None):
     """Configure podman in top (a new directory) and import rootfs as IMAGE;
-    returns the Podman, or raises RuntimeError with podman's words."""
+    returns the Podman, or raises RuntimeError with podman's words.  With
+    user, rootless podman as that uid (top must be a directory it can reach)."""
     hard_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     nproc = min(32768, resource.getrlimit(resource.RLIMIT_NPROC)[1])
     with open(os.path.join(top, "containers.conf"), "w") as f:
@@ -58,12 +87,20 @@ def make(top, runtime, rootfs):
                 f'[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\ntmp_dir = "{top}/tmp"\n'
                 'runtime_supports_json = ["crun", "runc", "kata", "runsc", "krun", "sentry"]\n')
     with open(os.path.join(top, "storage.conf"), "w") as f:
-        f.write(f'[storage]\ndriver = "vfs"\ngraphroot = "{top}/graph"\nrunroot = "{top}/run"\n')
-    p = Podman(top, runtime)
+        f.write(f'[storage]\ndriver = "vfs"\ngraphroot = "{top}/graph"\nrunroot = "{top}/run/storage"\n')
+        if user is not None:
+            # no /etc/subuid range here: the image's files other than root's
+            # cannot be owned by their ids in a one-id namespace
+            f.write('[storage.options]\nignore_chown_errors = "true"\n')
+    p = Podman(top, runtime, user)
+    if user is not None:
+        for d in ("home", "run", "tmp", "graph"):
+            os.mkdir(os.path.join(top, d), 0o700)
+            os.chown(os.path.join(top, d), user, user)
     tar = os.path.join(top, "image.tar")
     subprocess.run(["tar", "-C", rootfs, "-cf", tar, "."], check=True)
-    r = subprocess.run(["podman", "import", "--change", 'CMD ["/bin/sh"]', tar, IMAGE], env=p.env,
-                       capture_output=True, text=True, timeout=120)
+    os.chmod(tar, 0o644)
+    r = p("import", "--change", 'CMD ["/bin/sh"]', tar, IMAGE)
     if r.returncode != 0:
         raise RuntimeError(r.stderr.strip())
     return p

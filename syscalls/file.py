@@ -16,6 +16,7 @@ from sentry.kernel import fdtraps
 from sentry.vfs import devnodes
 from sentry.platform import staging
 from sentry._native import lib
+from sentry.fsimpl.kernelfs import TIOCGPTPEER
 from sentry.host import CONFINED, openat2
 from sentry.vfs.mount import CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE, WRITE, open_final
 from sentry.vfs.resolve import RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT, UnnamedTarget, guest_stat
@@ -580,7 +581,7 @@ def sys_ioctl(call):
         return PASS
     if req in (TIOCSTI, TIOCLINUX):
         raise SyscallError(errno.EPERM)
-    if req == tty.TIOCGPTPEER:
+    if req == TIOCGPTPEER:
         return tty.pty_peer(call)
     if req in (TIOCGPGRP, TIOCGSID):
         return _pid_out(call, call.args[2], lambda kernel, v: kernel.vpid(v))

@@ -14,10 +14,10 @@ import struct
 
 from sentry.host import CONFINED
 from sentry.errors import SyscallError
+from sentry.fsimpl.kernelfs import TIOCGPTN
 from sentry.kernel.syscall import Rewrite
 from syscalls.fdutil import is_hidden
 
-TIOCGPTN, TIOCGPTPEER = 0x80045430, 0x5441
 PTMX_RDEV = os.makedev(5, 2)
 SYS_OPENAT2 = 437
 O_ACCMODE, O_NOCTTY, O_NONBLOCK, O_CLOEXEC = 3, 0o400, 0o4000, 0o2000000

@@ -35,6 +35,55 @@ def skip_or_fail(area, why):
     pytest.fail(f"{why}; set SENTRY_TEST_ALLOW_SKIP={area} to leave these tests out", pytrace=False)
 
 
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+DEPENDENCIES = ["elftools", "ptrace", "pyseccomp", "_cffi_backend"]
+
+
+def _copy_module(name, dest):
+    import importlib.util
+    spec = importlib.util.find_spec(name)
+    if spec.submodule_search_locations:
+        src = list(spec.submodule_search_locations)[0]
+        shutil.copytree(src, os.path.join(dest, os.path.basename(src)),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+        shutil.copy(spec.origin, dest)
+
+
+def nobody_sentry(top):
+    """A world-readable copy of this tree and of its Python dependencies in
+    top (the test's own interpreter may live where `nobody` cannot read, as
+    pyenv's does under /root), and the interpreter nobody runs it with:
+    (python, env), env putting the copy on the module path."""
+    if os.geteuid() != 0:
+        skip_or_fail("unprivileged", "needs root to run sentry as another user")
+    tree = os.path.dirname(HERE)
+    for pkg in ("sentry", "syscalls"):
+        shutil.copytree(os.path.join(tree, pkg), os.path.join(top, pkg),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    for name in DEPENDENCIES:
+        _copy_module(name, top)
+    for path, dirs, files in os.walk(top):
+        os.chmod(path, 0o755)
+        for f in files:
+            os.chmod(os.path.join(path, f), 0o644)
+    # this interpreter if nobody may run it, else the system's of the same version
+    candidates = [sys.executable, f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}"]
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/", "PYTHONPATH": top,
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    why = []
+    for python in candidates:
+        # one that sees its own file (and so its library): the kernel may
+        # run a program under a directory nobody cannot search
+        probe = subprocess.run(NOBODY + [python, "-c", "import os, sys, sentry._native, elftools, ptrace, pyseccomp; "
+                                         "assert os.access(sys.executable, os.X_OK), sys.executable"],
+                               env=env, capture_output=True, cwd="/")
+        if probe.returncode == 0:
+            return python, env
+        why.append(f"{python}: {probe.stderr.decode().strip().splitlines()[-1:]}")
+    skip_or_fail("unprivileged", "no interpreter nobody can run sentry with: " + "; ".join(why))
+
+
 def run_sentry(args, rootfs=None, timeout=TIMEOUT, input=None, extra=(), **kw):
     cmd = SENTRY + (["--rootfs", rootfs] if rootfs else []) + list(extra) + ["--"] + list(args)
     return subprocess.run(cmd, capture_output=True, timeout=timeout, input=input, **kw)

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -158,3 +159,76 @@ def test_task_exec(ctr):
         while ctr("tasks", "delete", cid).returncode != 0 and time.monotonic() < deadline:
             time.sleep(0.2)
         ctr("containers", "delete", cid)
+
+
+def _both(ctr, cid, args, opts=()):
+    """(returncode, stdout, stderr with the runtime's name as RT) of `ctr run`
+    under runc and under sentry."""
+    out = []
+    for rt in (shutil.which("runc"), ctr.runtime):
+        r = ctr("run", "--rm", "--runtime", "io.containerd.runc.v2", "--runc-binary", rt,
+                "--snapshotter", "native", *opts, IMAGE, f"{cid}-{len(out)}", *args)
+        out.append((r.returncode, r.stdout, re.sub(r"\S*(runc|sentry)\b", "RT", r.stderr)))
+    return out
+
+
+@pytest.mark.parametrize("opts,args", [
+    ([], ["nosuch"]),
+    ([], ["/etc/passwd"]),
+    (["--user", "1000:1000"], ["sh", "-c", "id -u; id -g"]),
+    (["--read-only"], ["sh", "-c", "touch /etc/x || echo refused"]),
+    ([], ["sh", "-c", "ip -o link | cut -d: -f2; hostname"]),          # a network namespace of its own
+    ([], ["sh", "-c", "grep -E ' /(proc|dev|dev/pts|dev/mqueue|dev/shm|sys) ' /proc/mounts | cut -d' ' -f1-3 | sort"]),
+])
+def test_run_as_under_runc(ctr, opts, args):
+    """The same output and exit status as under runc: a missing or
+    non-executable entrypoint, --user, --read-only, the container's own
+    network, the mounts the spec names."""
+    if shutil.which("runc") is None:
+        skip_or_fail("containerd", "runc is missing (the reference): scripts/setup installs it")
+    runc, sentry = _both(ctr, "c-diff", args, opts)
+    assert sentry == runc, (sentry, runc)
+
+
+def test_tty_signals_pause_and_ps(ctr):
+    """ctr run -t (a pty of the sandbox's own), and a detached task's
+    signals (kill -s to a handler), pause/resume, ps, kill and delete."""
+    cmd = (f"ctr -a {ctr.sock} -n {ctr.ns} run --rm -t --runtime io.containerd.runc.v2 --runc-binary {ctr.runtime} "
+           f"--snapshotter native {IMAGE} c-tty sh -c '[ -t 0 ] && tty; exit 4'")
+    r = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, timeout=TIMEOUT)
+    # (ctr's terminal echoes the NUL it writes first, as ^@, under runc too)
+    assert r.returncode == 4 and r.stdout.replace("^@", "").split() == ["/dev/pts/0"], (r.stdout, r.stderr)
+    cid = "c-sig"
+    log = os.path.join(ctr.top, "c-sig.log")
+    r = ctr("run", "-d", "--log-uri", f"file://{log}", "--runtime", "io.containerd.runc.v2", "--runc-binary",
+            ctr.runtime, "--snapshotter", "native", IMAGE, cid, "sh", "-c",
+            "trap 'echo got-usr1' USR1; echo up; while :; do sleep 0.1; done")
+    assert r.returncode == 0, r.stderr
+    try:
+        deadline = time.monotonic() + 20
+        while "up" not in _read(log) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ctr("tasks", "kill", "-s", "USR1", cid).returncode == 0
+        while "got-usr1" not in _read(log) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "got-usr1" in _read(log), _read(log)
+        assert ctr("tasks", "pause", cid).returncode == 0
+        assert "PAUSED" in ctr("tasks", "ls").stdout
+        assert ctr("tasks", "resume", cid).returncode == 0
+        assert "RUNNING" in ctr("tasks", "ls").stdout
+        ps = ctr("tasks", "ps", cid)
+        assert ps.returncode == 0 and len(ps.stdout.splitlines()) >= 2, ps
+        assert ctr("tasks", "kill", "-s", "KILL", cid).returncode == 0
+    finally:
+        deadline = time.monotonic() + 20
+        while ctr("tasks", "delete", cid).returncode != 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        ctr("containers", "delete", cid)
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""

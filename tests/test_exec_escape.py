@@ -22,9 +22,8 @@ import time
 
 import pytest
 
-from conftest import HERE, SENTRY, TIMEOUT, copy_root, run_sentry
+from conftest import HERE, NOBODY, SENTRY, TIMEOUT, copy_root, nobody_sentry, run_sentry
 from sentry.loader import image
-import test_unprivileged as unprivileged
 
 HOST_LDSO = "/lib64/ld-linux-x86-64.so.2"
 ELIBBAD, ENOENT = 80, 2
@@ -60,29 +59,10 @@ def host_side():
 @pytest.fixture(scope="module")
 def nobody():
     """(argv prefix, env) to run sentry as nobody, as test_unprivileged does."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to run sentry as another user")
     top = tempfile.mkdtemp(dir="/var/tmp", prefix="sentry-unpriv-")
     try:
-        for pkg in ("sentry", "syscalls"):
-            shutil.copytree(os.path.join(unprivileged.TREE, pkg), os.path.join(top, pkg),
-                            ignore=shutil.ignore_patterns("__pycache__"))
-        for name in unprivileged.DEPENDENCIES:
-            unprivileged._copy_module(name, top)
-        for path, dirs, files in os.walk(top):
-            os.chmod(path, 0o755)
-            for f in files:
-                os.chmod(os.path.join(path, f), 0o644)
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/", "PYTHONPATH": top,
-               "PYTHONDONTWRITEBYTECODE": "1"}
-        for python in (sys.executable, f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}"):
-            probe = subprocess.run(unprivileged.NOBODY + [python, "-c", "import sentry._native, elftools"],
-                                   env=env, capture_output=True, cwd="/")
-            if probe.returncode == 0:
-                yield unprivileged.NOBODY + [python, "-m", "sentry", "run"], env
-                break
-        else:
-            pytest.skip("no interpreter nobody can run sentry with")
+        python, env = nobody_sentry(top)
+        yield NOBODY + [python, "-m", "sentry", "run"], env
     finally:
         shutil.rmtree(top, ignore_errors=True)
 

@@ -15,8 +15,8 @@ PACKAGES = ("sentry", "syscalls")
 
 LAYERS = [
     # no import of the project: the errno exception, the host's confined
-    # openat2, the cffi module, what the process started with
-    ("leaf", ["sentry", "sentry._native", "sentry.errors", "sentry.host", "sentry.startsignals"]),
+    # openat2, the cffi module, what the process started with, its user namespace
+    ("leaf", ["sentry", "sentry._native", "sentry.errors", "sentry.host", "sentry.hostids", "sentry.startsignals"]),
     # stopping a guest, its registers and memory, the filter
     ("platform", ["sentry.platform", "sentry.platform.*"]),
     # the mount table and path resolution

@@ -612,7 +612,7 @@ def test_console_socket(oci, tmp_path):
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(sock_path)
     srv.listen(1)
-    b = oci.bundle(["sh", "-c", "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty; stty size; exit 4"],
+    b = oci.bundle(["sh", "-c", "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty; stty size; tty; exit 4"],
                    terminal=True, consoleSize={"height": 33, "width": 111})
     try:
         r = oci.create("t", b, "--console-socket", sock_path)
@@ -624,7 +624,8 @@ def test_console_socket(oci, tmp_path):
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(data[:fds.itemsize])
         conn.close()
-        assert len(fds) == 1 and msg.startswith(b"/dev/pts/")
+        # a pty of the sandbox's own devpts instance: the first, as in a container
+        assert len(fds) == 1 and msg == b"/dev/pts/0", msg
         master = fds[0]
         assert open(r.out).read() == ""                 # nothing on create's own stdio
         assert oci.cmd("start", "t").returncode == 0
@@ -639,7 +640,7 @@ def test_console_socket(oci, tmp_path):
                 break
             out += chunk
         os.close(master)
-        assert b"all-tty\r\n" in out and b"33 111\r\n" in out, out
+        assert b"all-tty\r\n" in out and b"33 111\r\n" in out and b"/dev/pts/0\r\n" in out, out
         oci.wait_status("t", "stopped")
     finally:
         srv.close()
@@ -828,7 +829,7 @@ def test_exec_tty_through_the_console_socket(oci, tmp_path):
     try:
         e = subprocess.Popen([sys.executable, "-m", "sentry", "--root", oci.root, "exec", "-t",
                               "--console-socket", sock_path, "t", "sh", "-c",
-                              "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty; exit 3"],
+                              "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty; tty; exit 3"],
                              env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         conn, _ = srv.accept()
         fds = array.array("i")
@@ -837,6 +838,7 @@ def test_exec_tty_through_the_console_socket(oci, tmp_path):
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(data[:fds.itemsize])
         conn.close()
+        assert len(fds) == 1 and msg == b"/dev/pts/0", msg       # the sandbox's own devpts'
         master = fds[0]
         out = b""
         deadline = time.monotonic() + 20
@@ -850,7 +852,15 @@ def test_exec_tty_through_the_console_socket(oci, tmp_path):
             out += chunk
         os.close(master)
         assert e.wait(TIMEOUT) == 3, e.stderr.read()
-        assert b"all-tty\r\n" in out, out
+        assert b"all-tty\r\n/dev/pts/0\r\n" in out, out
+        # a console socket that is not there: exec fails in one line, and
+        # the process made for it ends with its terminal (hung up)
+        r = oci.cmd("exec", "-t", "--console-socket", str(tmp_path / "nosuch"), "t", "sleep", "77")
+        assert r.returncode == 1 and "console socket" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+        deadline = time.monotonic() + 10
+        while "sleep 77" in oci.cmd("exec", "t", "ps", "-o", "args").stdout and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "sleep 77" not in oci.cmd("exec", "t", "ps", "-o", "args").stdout
     finally:
         srv.close()
         oci.cmd("delete", "--force", "t")
@@ -1404,3 +1414,88 @@ def test_preserve_fds_that_were_not_passed_are_refused(oci, tmp_path):
     assert not os.path.exists(os.path.join(oci.root, "pm"))
     bad = oci.cmd("create", "--preserve-fds", "-1", "--bundle", oci.bundle(["true"]), "pn")
     assert bad.returncode == 1 and "--preserve-fds -1" in bad.stderr
+
+
+SPEC_MOUNTS = [
+    {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+    {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755"]},
+    {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+     "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+    {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+    {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+    {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+     "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+    {"destination": "/tmp", "type": "tmpfs", "source": "scratch", "options": ["nosuid", "nodev", "size=65536k"]},
+]
+
+
+def test_mounts_read_as_the_spec_says_as_under_runc(oci, tmp_path, cbin):
+    """/proc/self/mounts and mountinfo name each of the spec's mounts other
+    than binds and cgroup by the spec's source and type at its destination, as
+    runtime-tools checks them and as under runc; /dev/mqueue is the
+    sandbox's IPC namespace's own: a queue mq_open makes is listed there and
+    gone after mq_unlink, the same output as under runc."""
+    import shutil
+    runc = shutil.which("runc")
+    if runc is None:
+        pytest.fail("runc is missing (the reference): scripts/setup installs it")
+    os.makedirs(oci.rootfs + "/opt", exist_ok=True)
+    shutil.copy2(cbin("mq_list"), oci.rootfs + "/opt/mq_list")
+    script = "cat /proc/self/mounts; echo ==; cat /proc/self/mountinfo; echo ==; /opt/mq_list"
+    ns = [{"type": t} for t in ("pid", "mount", "ipc", "uts", "network")]
+    outs = {}
+    for name, argv in (("runc", [runc, "--root", str(tmp_path / "runc-state")]),
+                       ("sentry", [sys.executable, "-m", "sentry", "--root", oci.root])):
+        b = oci.bundle(["sh", "-c", script], mounts=SPEC_MOUNTS, linux={"namespaces": ns})
+        r = subprocess.run(argv + ["run", "--bundle", b, f"mounts-{name}"], capture_output=True, text=True,
+                           env=ENV, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0, (name, r.stderr)
+        outs[name] = r.stdout.split("==\n")
+    for name, (mounts, info, mq) in outs.items():
+        by_dst = {line.split()[1]: line.split() for line in mounts.splitlines()}
+        info_by_dst = {}
+        for line in info.splitlines():
+            before, after = line.split(" - ")
+            info_by_dst[before.split()[4]] = after.split()[:2]          # type, source
+        for m in SPEC_MOUNTS:
+            d = m["destination"]
+            if m["type"] == "cgroup":
+                # runc on cgroup v1: a tmpfs of controllers' mounts; the
+                # sandbox has no cgroup file system and claims none
+                assert name == "runc" or d not in by_dst, by_dst.get(d)
+                continue
+            assert by_dst[d][:3] == [m["source"], d, m["type"]], (name, by_dst.get(d))
+            assert info_by_dst[d] == [m["type"], m["source"]], (name, info_by_dst.get(d))
+    assert outs["sentry"][2] == outs["runc"][2] == "listing: sentry-q\nQSIZE:5\nlisting:\n", outs
+
+
+def test_pids_limit_from_the_spec_and_annotations(oci):
+    """linux.resources.pids.limit bounds the sandbox's tasks (fork past it
+    is EAGAIN); a dev.sentry.pids-limit annotation is sentry's own word and
+    wins; a limit that is not a number fails create."""
+    script = "for i in 1 2 3 4 5 6; do sleep 2 & echo $i; done"
+    for changes, last in (({"linux": {"resources": {"pids": {"limit": 4}}}}, "3"),
+                          ({"linux": {"resources": {"pids": {"limit": 4}}},
+                            "annotations": {"dev.sentry.pids-limit": "0"}}, "6"),
+                          ({"linux": {"resources": {"pids": {"limit": -1}}}}, "6")):
+        r = oci.cmd("run", "-b", oci.bundle(["sh", "-c", script], **changes), f"pl{oci.n}")
+        assert r.stdout.split()[-1] == last, (changes, r.stdout, r.stderr)
+    r = oci.cmd("run", "-b", oci.bundle(["true"], linux={"resources": {"pids": {"limit": "4"}}}), "plbad")
+    assert r.returncode == 1 and "linux.resources.pids.limit '4': a number of tasks" in r.stderr, r.stderr
+
+
+def test_the_default_root_is_runcs_choice():
+    """/run/sentry for the host's root, whatever XDG_RUNTIME_DIR says;
+    $XDG_RUNTIME_DIR/sentry for root of another user namespace (rootless
+    podman's runtime) unless USER is root.  Asked of sentry itself in the
+    host's namespace and in one of its own (unshare -r)."""
+    probe = "from sentry.oci.state import default_root; print(default_root())"
+    cases = [([], {"XDG_RUNTIME_DIR": "/x", "USER": "alice"}, "/run/sentry"),
+             (["unshare", "-Ur"], {"XDG_RUNTIME_DIR": "/x", "USER": "alice"}, "/x/sentry"),
+             (["unshare", "-Ur"], {"XDG_RUNTIME_DIR": "/x"}, "/x/sentry"),
+             (["unshare", "-Ur"], {"XDG_RUNTIME_DIR": "/x", "USER": "root"}, "/run/sentry"),
+             (["unshare", "-Ur"], {}, "/run/sentry")]
+    for prefix, env, want in cases:
+        r = subprocess.run(prefix + [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO,
+                           env={"PATH": os.environ["PATH"], "PYTHONPATH": REPO, **env}, timeout=TIMEOUT)
+        assert r.stdout.strip() == want, (prefix, env, r.stdout, r.stderr)

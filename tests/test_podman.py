@@ -25,7 +25,7 @@ def podman(busybox_root):
     top = tempfile.mkdtemp(prefix="sentry-podman-", dir="/var/tmp")
     p = podmanenv.make(top, sentry_runtime(top), busybox_root)
     yield p
-    p("rm", "-a", "-f", "-t", "0")
+    p.close()
     shutil.rmtree(top, ignore_errors=True)
 
 
@@ -88,10 +88,23 @@ def test_etc_files_as_under_runc(podman, net):
 
 
 def test_tty(podman):
-    r = subprocess.run(["script", "-qec", f"podman --runtime {podman.runtime} run --rm -t {IMAGE} "
-                        "sh -c '[ -t 0 ] && [ -t 1 ] && echo on-a-tty; exit 5'", "/dev/null"],
-                       env=podman.env, capture_output=True, text=True, timeout=TIMEOUT)
-    assert r.returncode == 5 and "on-a-tty" in r.stdout, (r.stdout, r.stderr)
+    """-t: the console pty is the sandbox's own (/dev/pts/0 inside, listed
+    there, its name what ttyname and ps see, /dev/tty its terminal), the
+    same output as under runc; the exit code comes through."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    script = ("[ -t 0 ] && [ -t 1 ] && echo on-a-tty; tty; ls -l /proc/self/fd/0 | sed 's/.*-> //'; "
+              "ps -o tty,comm | grep ps; ls /dev/pts; echo to-dev-tty > /dev/tty; exit 5")
+    outs = []
+    for rt in (shutil.which("runc"), podman.runtime):
+        cmd = f"podman --runtime {rt} run --rm -t {IMAGE} sh -c \"{script}\""
+        r = subprocess.run(["script", "-qec", cmd, "/dev/null"], env=podman.env, capture_output=True, text=True,
+                           timeout=TIMEOUT)
+        outs.append((r.returncode, r.stdout))
+    assert outs[1] == outs[0], outs
+    lines = outs[1][1].replace("\r\n", "\n").split("\n")
+    assert outs[1][0] == 5 and lines[:3] == ["on-a-tty", "/dev/pts/0", "/dev/pts/0"], outs
+    assert lines[3].split() == ["136,0", "ps"] and "to-dev-tty" in lines, outs
 
 
 def _wait_log(podman, name, text, timeout=20):
@@ -147,9 +160,10 @@ def test_exec_joins_the_container(podman):
         missing = podman("exec", name, "nosuch")
         assert missing.returncode == 127, (missing.stdout, missing.stderr)
         t = subprocess.run(["script", "-qec", f"podman --runtime {podman.runtime} exec -t {name} "
-                            "sh -c '[ -t 0 ] && [ -t 1 ] && echo on-a-tty; exit 2'", "/dev/null"],
+                            "sh -c '[ -t 0 ] && [ -t 1 ] && echo on-a-tty; tty; exit 2'", "/dev/null"],
                            env=podman.env, capture_output=True, text=True, timeout=TIMEOUT)
-        assert t.returncode == 2 and "on-a-tty" in t.stdout, (t.stdout, t.stderr)
+        # the sandbox's own pty, the first (the container has none), as under runc
+        assert t.returncode == 2 and t.stdout.split() == ["on-a-tty", "/dev/pts/0"], (t.stdout, t.stderr)
         assert podman("stop", "-t", "1", name).returncode == 0
     finally:
         assert podman("rm", "-f", name).returncode == 0
@@ -289,3 +303,19 @@ def test_the_sentrys_own_calls_work_under_podmans_profile(podman, tmp_path):
         outs.append(r.stdout)
     assert outs[0] == outs[1] == ("dac-ok\nsignalfd True\nlock waited True\nfork EAGAIN\nthread refused\n"
                                   "exec-ok\n"), outs
+
+
+def test_pids_limit_as_under_runc(podman):
+    """podman --pids-limit (linux.resources.pids.limit): the sandbox's tasks
+    at most, counted by the Sentry as a pids cgroup counts them (the shell
+    and its children): the eighth fork fails with EAGAIN, as under runc;
+    podman's own default (2048) is no obstacle to twelve."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    script = "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 3 & echo $i; done"
+    for limit, last in ((["--pids-limit", "8"], "7"), ([], "12")):
+        outs = [podman("run", "--rm", *limit, IMAGE, "sh", "-c", script, runtime=rt)
+                for rt in (shutil.which("runc"), podman.runtime)]
+        runc, sentry = [(r.returncode, r.stdout, r.stderr) for r in outs]
+        assert sentry == runc, (sentry, runc)
+        assert sentry[1].split()[-1] == last, sentry

@@ -7,62 +7,22 @@ world-readable copy of the tree and of its Python dependencies (the test's
 own interpreter may live where `nobody` cannot read, as pyenv's does under
 /root)."""
 import glob
-import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
 import pytest
 
-from conftest import skip_or_fail
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-TREE = os.path.dirname(HERE)
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-DEPENDENCIES = ["elftools", "ptrace", "pyseccomp", "_cffi_backend"]
-
-
-def _copy_module(name, dest):
-    spec = importlib.util.find_spec(name)
-    if spec.submodule_search_locations:
-        src = list(spec.submodule_search_locations)[0]
-        shutil.copytree(src, os.path.join(dest, os.path.basename(src)),
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    else:
-        shutil.copy(spec.origin, dest)
+from conftest import NOBODY, nobody_sentry, skip_or_fail
 
 
 @pytest.fixture(scope="module")
 def as_nobody():
-    if os.geteuid() != 0:
-        skip_or_fail("unprivileged", "needs root to run sentry as another user")
     top = tempfile.mkdtemp(dir="/var/tmp", prefix="sentry-unpriv-")
     try:
-        for pkg in ("sentry", "syscalls"):
-            shutil.copytree(os.path.join(TREE, pkg), os.path.join(top, pkg),
-                            ignore=shutil.ignore_patterns("__pycache__"))
-        for name in DEPENDENCIES:
-            _copy_module(name, top)
-        for path, dirs, files in os.walk(top):
-            os.chmod(path, 0o755)
-            for f in files:
-                os.chmod(os.path.join(path, f), 0o644)
-        # this interpreter if nobody may run it, else the system's of the same version
-        candidates = [sys.executable, f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}"]
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/", "PYTHONPATH": top,
-               "PYTHONDONTWRITEBYTECODE": "1"}
-        why = []
-        for python in candidates:
-            probe = subprocess.run(NOBODY + [python, "-c", "import sentry._native, elftools, ptrace, pyseccomp"],
-                                   env=env, capture_output=True, cwd="/")
-            if probe.returncode == 0:
-                break
-            why.append(f"{python}: {probe.stderr.decode().strip().splitlines()[-1:]}")
-        else:
-            skip_or_fail("unprivileged", "no interpreter nobody can run sentry with: " + "; ".join(why))
+        python, env = nobody_sentry(top)
 
         def run(args, **kw):
             return subprocess.run(run.command + args, env=env, cwd="/",

@@ -1,11 +1,16 @@
 """Real kernel file systems, mounted by the helper in the Sentry's private
 mount namespace (vfs/mountns.py): the sandbox's own devpts instance at
-/dev/pts, and a tmpfs for `--mount type=tmpfs,size=…`."""
+/dev/pts, a tmpfs for `--mount type=tmpfs,size=…`, and the IPC namespace's
+mqueue file system."""
+import fcntl
 import os
+import struct
 
+from sentry import hostids
 from sentry.vfs.mount import Mount
 
 TTY_GID = 5          # the host's devpts gives slaves group tty, mode 620
+TIOCGPTN, TIOCSPTLCK, TIOCGPTPEER = 0x80045430, 0x40045431, 0x5441
 
 
 class KernelMount(Mount):
@@ -33,7 +38,9 @@ class PtsMount(KernelMount):
 
     def __init__(self, path, mountns, host_root):
         options = "newinstance,ptmxmode=0666,mode=0620"
-        if os.geteuid() == 0:       # in a user namespace of its own, gid 5 is not mapped
+        # the helper's user namespace (its own when unprivileged, rootless
+        # podman's) may not map gid 5: devpts refuses an unmapped gid= (EINVAL)
+        if os.geteuid() == 0 and hostids.mapped("gid", TTY_GID):
             options += f",gid={TTY_GID}"
         super().__init__(path, mountns, "devpts", host_root, options)
 
@@ -41,6 +48,20 @@ class PtsMount(KernelMount):
         """Whether a stat result is of a file of this instance (a master
         opened through its ptmx, a slave)."""
         return st.st_dev == self.dev
+
+    def open_pty(self):
+        """A new pty of this instance, for the Sentry's own use (the OCI
+        console): (master, slave, its number), both ends close-on-exec and
+        not the caller's controlling terminal."""
+        master = os.open("ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC, dir_fd=self.fd)
+        try:
+            fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+            number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, struct.pack("I", 0)))[0]
+            slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError:
+            os.close(master)
+            raise
+        return master, slave, number
 
 
 class TmpfsMount(KernelMount):
@@ -50,3 +71,14 @@ class TmpfsMount(KernelMount):
 
     def __init__(self, path, mountns, host_root, size):
         super().__init__(path, mountns, "tmpfs", host_root, f"size={size},mode=1777")
+
+
+class MqueueMount(KernelMount):
+    """/dev/mqueue (an OCI spec's mqueue mount): the message queue file
+    system of the sandbox's IPC namespace (the helper's), so its listing is
+    the queues the sandbox's mq_open made, as in a container."""
+
+    kind = "mqueue"
+
+    def __init__(self, path, mountns, host_root):
+        super().__init__(path, mountns, "mqueue", host_root, None)

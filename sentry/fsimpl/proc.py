@@ -96,6 +96,9 @@ NET_FILES = ("tcp", "tcp6", "udp", "udp6", "udplite", "udplite6", "raw", "raw6",
 # virtual file systems; procps and psutil take empty tables.
 SYNTHETIC = {"diskstats": b"", "partitions": b"major minor  #blocks  name\n\n"}
 RLIM_INFINITY = 2 ** 64 - 1
+# /proc/mounts's file system type of a mount of each kind
+MOUNT_TYPES = {"proc": "proc", "dev": "tmpfs", "sys": "sysfs", "devpts": "devpts", "tmpfs": "tmpfs",
+               "overlay": "overlay", "mqueue": "mqueue"}
 # No write bit for the owner, when it is root: the guest runs as host uid 0
 # too, without capabilities, so this holds it off should it ever name these
 # directories.  An unprivileged Sentry needs the bit to fill them (its guest
@@ -544,15 +547,25 @@ class ProcMount(Mount):
         return data
 
     def _mounts(self, kernel, info):
-        lines = []
-        for i, m in enumerate(sorted(kernel.mounts, key=lambda m: m.path.count("/") if m.path != "/" else -1)):
-            opts = "ro" if m.readonly else "rw"
-            fstype = {"proc": "proc", "dev": "tmpfs", "sys": "sysfs", "devpts": "devpts",
-                      "tmpfs": "tmpfs", "overlay": "overlay"}.get(m.kind, "sentryfs")
+        """/proc/mounts or mountinfo: the table's mounts, the root first and
+        each after its parent, named as the config says (MountTable.shown:
+        an OCI spec's source, type and flags), else as sentry's, by kind."""
+        shown = kernel.mounts.shown
+        rows = [(m.path, m.readonly, m.kind) for m in kernel.mounts]
+        rows.sort(key=lambda r: r[0].count("/") if r[0] != "/" else -1)
+        ids, lines = {}, []
+        for i, (path, readonly, kind) in enumerate(rows):
+            source, fstype, flags = shown.get(path) or ("sentry", MOUNT_TYPES.get(kind, "sentryfs"), [])
+            opts = ",".join(["ro" if readonly else "rw"] + list(flags))
+            ids[path] = i + 1
             if info:
-                lines.append(f"{i + 1} {1 if i else 0} 0:{i + 1} / {m.path} {opts} - {fstype} sentry {opts}")
+                up = os.path.dirname(path)
+                while up not in ids and up != "/":
+                    up = os.path.dirname(up)
+                parent = ids.get(up, 0) if path != "/" else 0
+                lines.append(f"{i + 1} {parent} 0:{i + 1} / {path} {opts} - {fstype} {source} {opts.split(',')[0]}")
             else:
-                lines.append(f"sentry {m.path} {fstype} {opts} 0 0")
+                lines.append(f"{source} {path} {fstype} {opts} 0 0")
         return ("\n".join(lines) + "\n").encode()
 
     def _per_fd(self, host, kind, path, make):

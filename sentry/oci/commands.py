@@ -94,6 +94,8 @@ def _create(ctx, args, foreground=False):
         # in the container: pid 1 is its process, as the container sees it
         inside = dict(c.oci_state(record, "created"), pid=1)
         before_exec = functools.partial(ocihooks.run_in_guest, hooks, inside, kwargs["env"])
+    if terminal and args.console_socket:
+        kwargs["console"] = functools.partial(console.hand_over, args.console_socket, process.get("consoleSize"))
     try:
         cfg = Config(list(process["args"]), start_gate=c.fifo, before_exec=before_exec, **kwargs)
         check_config(cfg)
@@ -111,24 +113,13 @@ def _create(ctx, args, foreground=False):
     cgroup = freezer.path_for((spec.get("linux") or {}).get("cgroupsPath"), c.id)
     try:
         os.mkfifo(c.fifo, 0o600)
-        slave = None
-        if terminal and args.console_socket:
-            master, slave = console.open_pty(process.get("consoleSize"))
-            try:
-                console.send_master(args.console_socket, master, slave)
-            except console.ConsoleError as e:
-                raise OciError(str(e))
-            finally:
-                os.close(master)
         report_r, report_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             os.close(report_r)
             # the pid file's process is the Sentry's stand-in (standin.py)
-            standin.become(lambda: _container_process(cfg, c, slave, report_w, process, rlimits, cgroup, record))
+            standin.become(lambda: _container_process(cfg, c, report_w, process, rlimits, cgroup, record))
         os.close(report_w)
-        if slave is not None:
-            os.close(slave)
         reply = _read_report(report_r)
         os.close(report_r)
         if not reply.startswith("ok "):
@@ -217,21 +208,26 @@ def _write_pid_file(path, pid):
     os.rename(tmp, path)
 
 
-def _container_process(cfg, c, slave, report_w, process, rlimits, cgroup, record):
+def _container_process(cfg, c, report_w, process, rlimits, cgroup, record):
     """The forked container process: becomes the Sentry of the sandbox.
     Stays alive after `create` exits (the engine's conmon, a subreaper,
     inherits and reaps it) and exits with the guest's status."""
-    from sentry.oci import console
     from sentry.sandbox import ConfigError, run
     from sentry.platform import privileges
     code = 125
     try:
-        if slave is not None:
-            console.become_terminal_session(slave)
-        else:
-            # a session of its own, as runc's container init has: the
-            # engine's terminal signals never reach it
-            os.setsid()
+        # a session of its own, as runc's container init has: the engine's
+        # terminal signals never reach it; with a console, its terminal's
+        # (made once the sandbox's devpts is: sandbox/start.py)
+        os.setsid()
+        if cfg.console is not None:
+            # create's stdio are not the container's: none of the helpers
+            # forked before the console may hold them (the runc shim reads
+            # create's output to its end)
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.close(null)
         if cgroup:
             freezer.join(cgroup)
         # inherited by the guest, as the spec asks of the container process
@@ -435,7 +431,6 @@ _EXEC = (Option("--process|-p", VALUE), Option("--tty|-t"), Option("--console-so
 def cmd_exec(ctx, argv):
     """A new process in the running sandbox (sandbox/spawner.py has how):
     its pid file names a process that exits with the command's status."""
-    from sentry.oci import console
     from sentry.sandbox import spawner
     args = _parse("exec", argv, _EXEC, rest="command")
     preserved = _preserved_fds(args.preserve_fds, spawner.MAX_FDS - 3)
@@ -447,22 +442,18 @@ def cmd_exec(ctx, argv):
         raise OciError(f"container {c.id}: its sandbox has no exec helper")
     req, console_size = _exec_request(c, args)
     req["preserve"] = len(preserved)
-    own_tty = False
+    on_pty = None
     if req["terminal"]:
         if args.console_socket:
-            master, slave = console.open_pty(console_size)
-            try:
-                console.send_master(args.console_socket, master, slave)
-            except console.ConsoleError as e:
-                os.close(slave)
-                raise OciError(str(e))
-            finally:
-                os.close(master)
-            fds = [slave]
+            # the sandbox makes the pty (of its own devpts: /dev/pts/N
+            # inside) and sends its master here, for the engine
+            req["pty"] = True
+            fds = []
+            on_pty = functools.partial(_console_for_exec, args.console_socket, console_size)
         elif args.detach:
             raise OciError("cannot allocate tty if sentry will detach without setting console socket")
         elif os.isatty(0):
-            fds, own_tty = [0], True
+            fds = [0]
         else:
             raise OciError("exec --tty: no console socket, and stdin is not a terminal")
     else:
@@ -474,13 +465,10 @@ def cmd_exec(ctx, argv):
     except OSError as e:
         raise OciError(f"container {c.id}: cannot reach its sandbox ({e.strerror})")
     try:
-        host_pid = spawner.request(conn, req, fds + preserved)
+        host_pid = spawner.request(conn, req, fds + preserved, on_pty)
     except (OSError, spawner.SpawnerError) as e:
         conn.close()
         raise OciError(f"exec failed: {getattr(e, 'strerror', None) or e}")
-    finally:
-        if req["terminal"] and not own_tty:
-            os.close(fds[0])
     for fd in preserved:
         os.close(fd)                # the process has them now
     if args.detach:
@@ -494,6 +482,16 @@ def cmd_exec(ctx, argv):
     if args.pid_file:
         _write_pid_file(args.pid_file, os.getpid())
     return _wait_exec(conn, host_pid)
+
+
+def _console_for_exec(path, size, master, name):
+    """exec's terminal: the sandbox's pty's master goes to the engine."""
+    from sentry.oci import console
+    from sentry.sandbox import spawner
+    try:
+        console.hand_over(path, size, master, name)
+    except console.ConsoleError as e:
+        raise spawner.SpawnerError(str(e))
 
 
 def _exec_request(c, args):

@@ -6,15 +6,19 @@ What maps where:
   process.args/env/cwd         argv, environment, --cwd
   process.user uid/gid/additionalGids, umask   --uid, --gid, --groups; umask
   process.rlimits              set in the container process, inherited by the guest
-  hostname                     --hostname
+  hostname                     --hostname (none: the host's name, which a new UTS
+                               namespace starts with, as under runc)
   mounts: bind (ro/rw)         --mount type=bind (a directory or a regular file), its
                                mount point made in the rootfs first, as runc does
           tmpfs (size=)        --mount type=tmpfs
           proc, sysfs, devpts, mqueue, cgroup, and anything at or below
-          /proc, /sys, /dev    the sandbox's own synthetic trees already
+          /proc, /sys, /dev    the sandbox's own synthetic trees already (mqueue
+                               a real one, of the sandbox's IPC namespace); all
+                               but binds named in /proc/mounts as the spec says
   linux.namespaces network without a path   --network=none (none at all: --network=host);
                    with a path  --network=none in that namespace, joined as it is
   linux.seccomp                the guest's own filter, on top of the Sentry's (seccomp.py)
+  linux.resources.pids.limit   --pids-limit (the Sentry counts the sandbox's tasks)
   linux.sysctl                 set in the sandbox's IPC and network namespaces (vfs/mountns.py)
   annotations dev.sentry.*     sentry's own options (dev.sentry.network=host,
                                dev.sentry.strace=true, dev.sentry.pids-limit=N …)
@@ -163,6 +167,26 @@ def mount_options(spec):
     return out
 
 
+# mount flags /proc/mounts lists beside ro/rw, as the spec's options say them
+SHOWN_FLAGS = ("nosuid", "nodev", "noexec", "relatime", "noatime", "strictatime")
+
+
+def shown_mounts(spec):
+    """How the guest's /proc/mounts names the spec's mounts (not binds, whose
+    line is the file system beneath; not cgroup, of which the sandbox's /sys
+    has only empty directories): {destination: (source, type, flags)}, the
+    spec's words, as runtime-tools checks them against mountinfo (the
+    sandbox's own /proc, /sys, /dev … are those mounts)."""
+    out = {}
+    for m in spec.get("mounts") or []:
+        kind, opts = m.get("type") or "", m.get("options") or []
+        if kind in ("", "bind", "cgroup", "cgroup2") or "bind" in opts or "rbind" in opts:
+            continue            # a bind's line is its file system's; the sandbox has no cgroupfs
+        flags = [o for o in opts if o in SHOWN_FLAGS]
+        out[os.path.normpath(m["destination"])] = (m.get("source") or kind, kind, flags)
+    return out
+
+
 def make_mount_points(rootfs, mounts):
     """Make each --mount's mount point in the rootfs where it is missing, as
     runc does (a directory, or an empty file for a file's bind), so that its
@@ -256,7 +280,8 @@ def config_kwargs(spec, bundle, flags, cache=None):
     process = spec["process"]
     user = process.get("user") or {}
     kw = dict(rootfs=rootfs_of(spec, bundle), cwd=process.get("cwd") or "/", env=env_of(process),
-              hostname=spec.get("hostname") or "sentry", mounts=mount_options(spec),
+              hostname=spec.get("hostname") or os.uname().nodename, mounts=mount_options(spec),
+              shown_mounts=shown_mounts(spec),
               uid=user.get("uid", 0), gid=user.get("gid", 0),
               groups=[g for g in (user.get("additionalGids") or []) if g != user.get("gid", 0)])
     if (spec.get("root") or {}).get("readonly"):
@@ -272,8 +297,27 @@ def config_kwargs(spec, bundle, flags, cache=None):
         raise SpecError(str(e))
     kw["hide"], ro = masked_and_readonly(spec, kw["rootfs"], kw["mounts"])
     kw["mounts"] = kw["mounts"] + ro
+    kw.update(resources_of(spec))
     kw.update(sentry_options(spec, flags))
     return kw
+
+
+def resources_of(spec):
+    """linux.resources that the Sentry enforces itself: pids.limit, the
+    sandbox's tasks at most (its fork/clone past it is EAGAIN, as a pids
+    cgroup's; 0 or less: none).  The rest would need cgroup controllers
+    sentry does not join, and is not applied (logged)."""
+    res = (spec.get("linux") or {}).get("resources") or {}
+    out = {}
+    pids = (res.get("pids") or {}).get("limit")
+    if pids is not None:
+        if not isinstance(pids, int) or isinstance(pids, bool):
+            raise SpecError(f"linux.resources.pids.limit {pids!r}: a number of tasks")
+        out["pids_limit"] = max(0, pids)
+    ignored = sorted(k for k, v in res.items() if v and k not in ("pids", "devices"))
+    if ignored:
+        log.debug("linux.resources: %s not applied (sentry joins no cgroup controller)", ", ".join(ignored))
+    return out
 
 
 def masked_and_readonly(spec, rootfs, mounts):

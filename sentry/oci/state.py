@@ -16,6 +16,7 @@ import os
 import re
 import time
 
+from sentry import hostids
 from sentry.oci import OCI_VERSION
 
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
@@ -26,9 +27,13 @@ class StateError(Exception):
 
 
 def default_root():
-    if os.geteuid() == 0:
-        return "/run/sentry"
+    """runc's choice: /run/sentry for the host's root; $XDG_RUNTIME_DIR/sentry
+    for anyone else, including root of a user namespace that is not the
+    host's root by name (rootless podman runs its runtime as uid 0 of its
+    own namespace, with the user's XDG_RUNTIME_DIR and USER)."""
     xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if os.geteuid() == 0 and not (xdg and not hostids.in_initial_namespace() and os.environ.get("USER") != "root"):
+        return "/run/sentry"
     if xdg:
         return os.path.join(xdg, "sentry")
     return f"/tmp/sentry-{os.geteuid()}"

@@ -21,8 +21,18 @@ class Config:
                  strace_time=None, strace_string_limit=32,
                  network="sandbox", net_allow=(), dns=(), publish=(),
                  start_gate=None, before_exec=None, guest_seccomp=None, pass_fds=(), sysctl=None,
-                 no_new_privs=False, netns=None):
+                 no_new_privs=False, netns=None, shown_mounts=None, console=None):
         self.argv = argv
+        # the OCI console: console(master, name) hands over the master of a
+        # pty made at set-up, of the sandbox's own devpts when it has one
+        # (its slave then reads /dev/pts/N inside, as under runc), whose
+        # slave becomes the Sentry's stdio and controlling terminal, and so
+        # the guest's (sandbox/start.py)
+        self.console = console
+        # how /proc/mounts names the mounts at these sandbox paths, {path:
+        # (source, type, flags)}: the OCI spec's words for its own mounts;
+        # an mqueue among them is mounted (the sandbox's message queues)
+        self.shown_mounts = dict(shown_mounts or {})
         # the OCI spec's network namespace with a path: the sandbox's network
         # namespace is that one, joined as it is (--network=none otherwise
         # makes a fresh one); the engine's choice, as under runc

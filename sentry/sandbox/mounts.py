@@ -7,7 +7,7 @@ import logging
 from sentry.fsimpl import sysfs
 from sentry.fsimpl import hidden
 from sentry.fsimpl.dev import DevMount
-from sentry.fsimpl.kernelfs import PtsMount, TmpfsMount
+from sentry.fsimpl.kernelfs import MqueueMount, PtsMount, TmpfsMount
 from sentry.fsimpl.overlay import LayersInUse, OverlayMount
 from sentry.fsimpl.proc import ProcMount
 from sentry.vfs import resolve
@@ -48,9 +48,11 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
         os.chmod(tmp, 0o1777)
         mounts.add(Mount("/tmp", tmp))
     pts = _devpts(mountns, private)
-    mounts.add(_dev(mountns, private, pts))
-    if pts is not None:
-        mounts.add(pts)
+    mqueue = _mqueue(cfg, mountns, private)
+    mounts.add(_dev(mountns, private, pts, mqueue))
+    for m in (pts, mqueue):
+        if m is not None:
+            mounts.add(m)
     shm = os.path.join(private, "shm")
     os.mkdir(shm)
     os.chmod(shm, 0o1777)
@@ -88,16 +90,24 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
     os.mkdir(sysdir)
     sysfs.build(sysdir, cfg.limits)
     mounts.add(Mount("/sys", sysdir, readonly=True))
+    mounts.shown = _shown(mounts, cfg.shown_mounts)
     return mounts
 
 
-def _dev(mountns, private, pts):
+def _shown(mounts, declared):
+    """The config's names for its mounts (Config.shown_mounts), those at a
+    mount of the table: none for what the sandbox lacks."""
+    return {path: how for path, how in declared.items() if path in mounts.mounts}
+
+
+def _dev(mountns, private, pts, mqueue):
     """/dev of the sandbox's own (a tmpfs of the helper's); without a private
     mount namespace, the host's narrowed to the same names."""
     if mountns is not None:
+        mounted = ["shm"] + [os.path.basename(m.path) for m in (pts, mqueue) if m is not None]
         try:
             return DevMount("/dev", mountns, os.path.join(private, "dev"), pts=pts is not None,
-                            mounted=["shm"] + (["pts"] if pts is not None else []))
+                            mounted=mounted)
         except OSError as e:
             log.debug("no /dev of the sandbox's own (%s): the host's, narrowed", e.strerror)
     return DevMount("/dev")
@@ -112,6 +122,19 @@ def _devpts(mountns, private):
         return PtsMount("/dev/pts", mountns, os.path.join(private, "pts"))
     except OSError as e:
         log.debug("no devpts instance (%s): no /dev/pts", e.strerror)
+        return None
+
+
+def _mqueue(cfg, mountns, private):
+    """/dev/mqueue, where the config names it (an OCI spec's mqueue mount):
+    the sandbox's IPC namespace's queues; None without a private mount
+    namespace."""
+    if mountns is None or cfg.shown_mounts.get("/dev/mqueue", ("", ""))[1] != "mqueue":
+        return None
+    try:
+        return MqueueMount("/dev/mqueue", mountns, os.path.join(private, "mqueue"))
+    except OSError as e:
+        log.debug("no mqueue file system (%s): no /dev/mqueue", e.strerror)
         return None
 
 

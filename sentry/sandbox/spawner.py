@@ -26,10 +26,12 @@ a peer (SO_PEERCRED, SO_PEERPIDFD) must be root or the spawner's own uid
 and traced by no one: no guest of any sentry passes (_trusted_peer).
 
 Protocol (SOCK_SEQPACKET, one message each): the request, JSON
-{args, env, cwd, uid, gid, groups, umask, terminal, preserve} with the new
-process's stdin, stdout, stderr (or, with terminal, the pty slave), then
-`preserve` more (its fds 3, 4, ...: exec --preserve-fds) as SCM_RIGHTS;
-answers "pid HOSTPID", then "exit WAITSTATUS" -- or "error TEXT".
+{args, env, cwd, uid, gid, groups, umask, terminal, pty, preserve} with the
+new process's stdin, stdout, stderr (with terminal, the slave of the
+caller's pty; with pty too, none: the spawner makes one of the sandbox's
+own devpts and answers "pty NAME" with its master first), then `preserve`
+more (its fds 3, 4, ...: exec --preserve-fds) as SCM_RIGHTS; answers
+"pid HOSTPID", then "exit WAITSTATUS" -- or "error TEXT".
 """
 import json
 import logging
@@ -106,10 +108,23 @@ def connect(path, timeout=30):
     return s
 
 
-def request(sock, req, fds):
-    """Client side: send the request; returns the new process's host pid."""
+def request(sock, req, fds, on_pty=None):
+    """Client side: send the request; returns the new process's host pid.
+    A request with `pty` gets the master of the pty the sandbox made for
+    it first: on_pty(master, its slave's name) (the caller's copy is
+    closed after)."""
     socket.send_fds(sock, [json.dumps(req).encode()], fds)
-    answer = sock.recv(4096).decode(errors="replace")
+    msg, got, _, _ = socket.recv_fds(sock, 4096, 1)
+    answer = msg.decode(errors="replace")
+    if answer.startswith("pty ") and len(got) == 1 and on_pty is not None:
+        try:
+            on_pty(got[0], answer[4:])
+        finally:
+            os.close(got[0])
+        answer = sock.recv(4096).decode(errors="replace")
+    else:
+        for fd in got:
+            os.close(fd)
     if answer.startswith("pid "):
         return int(answer.split()[1])
     if answer.startswith("error "):
@@ -138,7 +153,7 @@ class Spawner:
     the fd handover filter it installed for the processes it will fork;
     then gives it the guest's user namespace (give_user_namespace)."""
 
-    def __init__(self, listening, launch, close=()):
+    def __init__(self, listening, launch, make_pty, close=()):
         ready_r, ready_w = os.pipe()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sentry = os.getpid()
@@ -152,7 +167,7 @@ class Spawner:
                 if os.read(ready_r, 1) != b"x":
                     os._exit(125)
                 os.close(ready_r)
-                _main(listening, theirs, sentry, launch)
+                _main(listening, theirs, sentry, launch, make_pty)
             except BaseException:
                 pass
             os._exit(125)
@@ -187,7 +202,7 @@ class Spawner:
             self._sock.close()
 
 
-def _main(listening, sentry_sock, sentry, launch):
+def _main(listening, sentry_sock, sentry, launch, make_pty):
     """The spawner's life: never returns."""
     privileges.prctl(privileges.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != sentry:
@@ -227,7 +242,7 @@ def _main(listening, sentry_sock, sentry, launch):
             except OSError:
                 continue
             try:
-                _serve(conn, lambda req, fds: launch(req, fds, userns), waiting)
+                _serve(conn, lambda req, fds: launch(req, fds, userns), make_pty, waiting)
             except Exception as e:
                 _send(conn, f"error {e}")
                 conn.close()
@@ -254,7 +269,7 @@ def _send(conn, text):
         pass
 
 
-def _serve(conn, launch, waiting):
+def _serve(conn, launch, make_pty, waiting):
     if not _trusted_peer(conn):
         raise SpawnerError("permission denied")
     conn.settimeout(10)         # a peer that never sends does not hold us up
@@ -266,9 +281,19 @@ def _serve(conn, launch, waiting):
         preserve = req.get("preserve", 0)
         if not isinstance(preserve, int) or preserve < 0:
             raise SpawnerError("a bad count of preserved fds")
-        want = (1 if req.get("terminal") else 3) + preserve
+        pty = bool(req.get("terminal") and req.get("pty"))
+        want = (0 if pty else 1 if req.get("terminal") else 3) + preserve
         if len(fds) != want:
             raise SpawnerError(f"the request carries {len(fds)} fds, not {want}")
+        if pty:
+            # the process's terminal: a pty of the sandbox's, its master
+            # for the caller (the engine's console socket)
+            master, slave, name = make_pty()
+            fds.insert(0, slave)
+            try:
+                socket.send_fds(conn, [f"pty {name}".encode()], [master])
+            finally:
+                os.close(master)
         child = os.fork()
         if child == 0:
             launch(req, fds)        # never returns

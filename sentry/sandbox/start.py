@@ -77,6 +77,8 @@ def run(cfg, on_ready=None, control=None):
         if userns:
             idmap.set_current(idmap.IdMap((cfg.uid, os.geteuid()), (cfg.gid, os.getegid())))
         mounts = _mounts.build_mounts(cfg, private, scratch, lambda: kernel, mountns)
+        if cfg.console is not None:
+            _console(cfg, mounts)
         # --strace sees every call: all trap, and the native fast path stays off
         filt = seccomp.build(filter_rules(table, trace_all=bool(cfg.strace), private_ipc=mountns is not None,
                                           shm_capped=mountns is not None and mountns.shm_capped))
@@ -154,7 +156,7 @@ def run(cfg, on_ready=None, control=None):
             def launch(req, fds, guest_userns):
                 exec_process(cfg, mounts, filt, mountns, root_cwd, req, fds, guest_userns)
             try:
-                spawner = _spawner.Spawner(listening, launch, close=(ready_w,))
+                spawner = _spawner.Spawner(listening, launch, lambda: _pty(mounts), close=(ready_w,))
             except (OSError, _spawner.SpawnerError) as e:
                 raise ConfigError(f"cannot start the exec helper: {getattr(e, 'strerror', None) or e}")
             kernel.adopt_spawner(spawner.pid, spawner.listener)
@@ -203,6 +205,38 @@ def run(cfg, on_ready=None, control=None):
             os.close(janitor)           # the janitor removes them now
         else:
             privatedirs.discard(private, scratch)
+
+
+def _console(cfg, mounts):
+    """The terminal asked for (Config.console): a pty of the sandbox's own
+    devpts instance, so the guest's ttyname is /dev/pts/0 as in a
+    container, or of the host's without one; its master handed over, its
+    slave the Sentry's stdio and controlling terminal from now on (the
+    Sentry leads a session of its own: the OCI container process's)."""
+    from sentry.oci import console
+    master, slave, name = _pty(mounts)
+    try:
+        cfg.console(master, name)
+    except console.ConsoleError as e:
+        os.close(slave)
+        raise ConfigError(str(e))
+    finally:
+        os.close(master)
+    console.become_terminal(slave)
+
+
+def _pty(mounts):
+    """A new pty, (master, slave, the slave's name): of the sandbox's own
+    devpts instance, named /dev/pts/N inside as in a container, or of the
+    host's where the sandbox has none."""
+    pts = mounts.mounts.get("/dev/pts")
+    if pts is not None and pts.kind == "devpts":
+        master, slave, number = pts.open_pty()
+        return master, slave, f"/dev/pts/{number}"
+    master, slave = os.openpty()
+    os.set_inheritable(master, False)
+    os.set_inheritable(slave, False)
+    return master, slave, os.ttyname(slave)
 
 
 def _at_root(cfg):

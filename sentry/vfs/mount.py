@@ -243,6 +243,7 @@ def split_deleted(host_path):
 WALK_KINDS = {
     "bind": (_lib.SN_MOUNT_DIR, True),
     "tmpfs": (_lib.SN_MOUNT_DIR, True),
+    "mqueue": (_lib.SN_MOUNT_DIR, True),
     "hidden": (_lib.SN_MOUNT_DIR, False),
     "devpts": (_lib.SN_MOUNT_DIR, False),
     "dev": (_lib.SN_MOUNT_DEV, True),
@@ -267,6 +268,9 @@ class MountTable:
             raise MemoryError("mount table")
         self.entries = []      # the native table's entries, in order: backings()
         self.links = LinkCache(self.table)
+        # how /proc/mounts names the mounts at these paths, {path: (source,
+        # type, flags)} (the OCI spec's words); the rest by their kind
+        self.shown = {}
 
     def add(self, mount):
         """Add a mount; one at the same path replaces it (--mount over /tmp).

@@ -24,6 +24,7 @@ import socket
 import stat
 import time
 
+from sentry import hostids
 from sentry._native import ffi, lib
 from sentry.host import CONFINED, openat2
 from sentry.vfs import netns
@@ -597,13 +598,14 @@ def _make_dev(target, nodes, links, dirs, root):
         except FileNotFoundError:
             continue                      # a host without it: the sandbox has none either
         path = os.path.join(target, name)
-        if root:
+        if root and hostids.in_initial_namespace():
             # a node of the sandbox's own: chmod or chown of it cannot reach the host's
             os.mknod(path, host.st_mode, host.st_rdev)
             os.chown(path, host.st_uid, host.st_gid)
             os.chmod(path, stat.S_IMODE(host.st_mode))
         else:
-            # mknod needs the initial namespace's CAP_MKNOD: the host's node, bound
+            # mknod needs the initial namespace's CAP_MKNOD (root of a user
+            # namespace, as under rootless podman, has none): the host's node, bound
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
             _mount("/dev/" + name, path, None, MS_BIND)
     for name, to in links.items():
