@@ -404,7 +404,9 @@ class OverlayMount(Mount):
                 # only the Sentry writes the upper layer: the name is still that directory
                 os.setxattr(f"{_proc(ufd)}/{entry.name}", MARK, b"", follow_symlinks=False)
             else:
-                kind = stat.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
+                # the entry's d_type tells the common kinds without an lstat
+                kind = stat.S_IFREG if entry.is_file(follow_symlinks=False) else \
+                    stat.S_IFLNK if entry.is_symlink() else stat.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
                 self.placeholders.link(kind, ufd, entry.name)
         except FileExistsError:
             # made by a copy-up cut short (the directory is still marked, so
