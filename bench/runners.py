@@ -15,15 +15,23 @@ from . import measure
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Runs `python3 -m sentry ARGS` with the repo importable, without setting
-# PYTHONPATH: that would leak into the guest and give sentry's python
-# workloads extra (trapped) path lookups the other runners don't pay.
-def _launch(root):
-    return ("import runpy, sys; sys.path.insert(0, %r); "
-            "runpy.run_module('sentry', run_name='__main__', alter_sys=True)" % root)
-
-
-_SENTRY_LAUNCH = _launch(REPO_ROOT)
+def _sentry(build_dir, name, python, checkout):
+    """The `sentry` command as scripts/setup installs it, for a checkout and
+    an interpreter: sentry/launcher.py's script (the interpreter isolated,
+    without its site hooks, the module path frozen), written into the build
+    dir and run as its #! line runs it.  No PYTHONPATH: that would leak into
+    the guest and give sentry's python workloads extra (trapped) path
+    lookups the other runners don't pay."""
+    sys.path.insert(0, REPO_ROOT)
+    try:
+        from sentry import launcher
+    finally:
+        sys.path.remove(REPO_ROOT)
+    python = os.path.abspath(python)
+    path = os.path.join(build_dir, f"{name}-command")
+    with open(path, "w") as f:
+        f.write(launcher.script(python, checkout))
+    return [python, "-IS", path]
 
 
 @dataclass
@@ -89,26 +97,28 @@ def all_runners(built, sentry_python=None, sentry_base=None):
     floor = built.get("floor_tracer")
     allow = floor_allow_file(os.path.dirname(floor)) if floor else None
     floor_prefix = ([floor] + (["--allow-file", allow] if allow else []) + ["--"]) if floor else []
+    build_dir = os.path.dirname(built["launch"])
+    here = _sentry(build_dir, "sentry", sys.executable, REPO_ROOT)
     return [
         Runner("native", []),
-        Runner("sentry", [sys.executable, "-c", _SENTRY_LAUNCH, "run", *_EXPOSE_PY, "--"],
+        Runner("sentry", [*here, "run", *_EXPOSE_PY, "--"],
                "pip install -e . (in the repo; sentry must import and run /bin/true)"),
         # the host's / as a rootfs written in place, beside the default
         # root's overlay: what the overlay itself costs
         # sentry started by another interpreter (a venv of the distribution's
         # python3): the start-up users see, without a development build's site hooks
-        *([Runner("sentry-py", [sentry_python, "-c", _SENTRY_LAUNCH, "run", *_EXPOSE_PY, "--"],
+        *([Runner("sentry-py", [*_sentry(build_dir, "sentry-py", sentry_python, REPO_ROOT), "run", *_EXPOSE_PY, "--"],
                   "--sentry-python: an interpreter with sentry's dependencies (python3 -m venv V && "
                   "V/bin/pip install -e .)")] if sentry_python else []),
-        *([Runner("sentry-base", [sys.executable, "-c", _launch(os.path.realpath(sentry_base)), "run",
+        *([Runner("sentry-base", [*_sentry(build_dir, "sentry-base", sys.executable, os.path.realpath(sentry_base)), "run",
                                   *_EXPOSE_PY, "--"],
                   "--sentry-base: a checkout with its native module built")] if sentry_base else []),
-        Runner("sentry-rootfs", [sys.executable, "-c", _SENTRY_LAUNCH, "run", "--rootfs", "/", "--"],
+        Runner("sentry-rootfs", [*here, "run", "--rootfs", "/", "--"],
                "pip install -e . (in the repo; sentry must import and run /bin/true)"),
         # the plain micro cases work under /tmp: here a sized tmpfs the kernel
         # keeps (the private mount namespace's), where the default root has a
         # private host directory
-        Runner("sentry-tmpfs", [sys.executable, "-c", _SENTRY_LAUNCH, "run", *_EXPOSE_PY,
+        Runner("sentry-tmpfs", [*here, "run", *_EXPOSE_PY,
                                 "--mount", "type=tmpfs,dst=/tmp,size=1g", "--"],
                "pip install -e . (in the repo; sentry must import and run /bin/true)"),
         Runner("floor", floor_prefix,

@@ -102,13 +102,29 @@ void sn_set_slot(int tid, uint64_t addr)
 	}
 }
 
+/* Set when a fast path found everything but the slot to stage in: the
+ * thread's address space has had no staging area since its exec.  Python
+ * then maps it before anything else (Kernel.dispatch), and the call, run
+ * again, comes back here: its handler would only have walked the same path
+ * to find that it needs the slot too. */
+static int slot_missing;
+
 static uint64_t slot_of(int tid)
 {
 	int i = slot_index(tid);
-	return i >= 0 ? slot_table[i].addr : 0;
+	uint64_t addr = i >= 0 ? slot_table[i].addr : 0;
+	if (!addr) slot_missing = 1;
+	return addr;
 }
 
 uint64_t sn_slot_of(int tid) { return slot_of(tid); }
+
+int sn_take_slot_missing(void)
+{
+	int missing = slot_missing;
+	slot_missing = 0;
+	return missing;
+}
 
 /* The sandbox path of the directory a relative path starts from (the
  * guest's cwd or dirfd, named by the kernel by host path); -1: Python's. */

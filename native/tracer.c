@@ -275,9 +275,14 @@ static int wait_stop(sn_event *ev)
 			counters.seccomp_stops++;
 			if (sn_getregs(tid, &ev->regs)) { ev->kind = SN_GONE; return 0; }
 			if (ev->regs.orig_rax < SN_MAX_SYSCALL) traps_by_nr[ev->regs.orig_rax]++;
+			sn_take_slot_missing();
 			if (fast_seccomp(tid, &ev->regs)) continue;
 			if (ev->regs.orig_rax < SN_MAX_SYSCALL) python_by_nr[ev->regs.orig_rax]++;
 			ev->kind = SN_SECCOMP;
+			if (sn_take_slot_missing()) {
+				ev->code = SN_STAGING_FIRST;
+				counters.staging_first++;
+			}
 			return 0;
 		}
 		if (event) {

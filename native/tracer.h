@@ -22,12 +22,16 @@ enum sn_kind {
 	SN_SIGNAL, SN_OTHER_EVENT, SN_GONE
 };
 
+/* sn_event.code of an SN_SECCOMP stop that C would have answered but for a
+ * staging slot: the area is to be mapped first */
+#define SN_STAGING_FIRST 1
+
 typedef struct {
 	int tid;
 	int kind;
 	int status;
 	int sig;
-	int code;
+	int code;           /* SN_EXITED: exit code, SN_SIGNALED: signal, SN_SECCOMP: SN_STAGING_FIRST or 0 */
 	unsigned long msg;
 	sn_regs regs;
 } sn_event;
@@ -35,6 +39,7 @@ typedef struct {
 typedef struct {
 	uint64_t seccomp_stops, fast_allowed, fast_denied, killed_foreign, fast_paths;
 	uint64_t python_exit_stops, python_other_stops;   /* syscall-exit and other stops Python served */
+	uint64_t staging_first;     /* seccomp stops C would have answered but for a staging slot (SN_STAGING_FIRST) */
 } sn_counters;
 
 /* One task's ids as the guest sees them (native/identity.c). */
@@ -106,6 +111,7 @@ long sn_idmap_host(int is_gid, uint32_t guest);
 void sn_set_slot(int tid, uint64_t addr);
 long sn_stage(int tid, uint64_t addr, const void *buf, size_t len);
 uint64_t sn_slot_of(int tid);
+int sn_take_slot_missing(void);
 /* fastnet.c: sendto and sendmsg to the sandbox's own addresses */
 int sn_fast_net(int tid, sn_regs *r);
 void sn_net_policy(int open, uint32_t addr, uint32_t mask);

@@ -30,6 +30,10 @@ RED_ZONE = 128
 
 
 def exec_rewrite(call, dirfd, path, argv_addr, envp_addr, flags):
+    # the staging slot first: where the process has no staging area yet (a
+    # child of a program that never staged a call), the area is mapped and
+    # the call runs again, and the work below would be done twice
+    call.slot()
     call.kernel.nproc_at_exec(call.task)       # RLIMIT_NPROC after a set*uid: EAGAIN first
     argv_ptrs = memory.read_pointer_array(call.tid, argv_addr) if argv_addr else []
     argv0 = memory.read_string(call.tid, argv_ptrs[0], 1 << 17) if argv_ptrs else b""

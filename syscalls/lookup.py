@@ -63,7 +63,8 @@ def start_dir(call, dirfd, path, scoped=False):
 def lookup(call, dirfd, path, follow=True, must_exist=True, identity=False, scope=0):
     """Resolve guest path bytes relative to dirfd (an int, AT_FDCWD allowed).
     identity: the guest gets the file's identity (a stat, an fd), so an
-    overlay copies a directory up first (Mount.expose).
+    overlay copies a directory up first (Mount.expose); resolve.STAT_ONLY:
+    a stat's, which a lower directory's twin gives without a copy-up.
     scope: openat2's RESOLVE_* flags (sentry/vfs/resolve.py)."""
     p = os.fsdecode(path)
     scoped = bool(scope & _resolve.SCOPED)

@@ -21,7 +21,7 @@ from sentry.kernel.syscall import AT_FDCWD, Rewrite
 from syscalls import owner, permission
 from syscalls.fdutil import Borrowed, chmod_fd, chmod_host, chown_fd, is_hidden
 from sentry.errors import SyscallError
-from sentry.vfs.resolve import UnnamedTarget, guest_stat
+from sentry.vfs.resolve import STAT_ONLY, UnnamedTarget, guest_stat
 from syscalls.lookup import Parent, cwd_sandbox_path, ends_in_dots, lookup, view_from
 from syscalls.registry import handler
 
@@ -69,6 +69,20 @@ def _statx_device(raw, st):
 
 
 STAT_MODE, STATX_MODE = ("<I", 24), ("<H", 0x1C)
+# (offset, length) of what names a file rather than describes it: struct
+# stat's st_dev and st_ino; struct statx's stx_ino, stx_btime, stx_dev_major
+# and _minor, stx_mnt_id
+STAT_IDENTITY = ((0, 16),)
+STATX_IDENTITY = ((0x20, 8), (0x50, 16), (0x88, 8), (0x90, 8))
+
+
+def _with_identity(raw, of, fields):
+    """A stat or statx buffer whose identity fields are taken from `of`'s
+    (an overlay's lower directory shows its twin's: Resolved.twin)."""
+    out = bytearray(raw)
+    for at, n in fields:
+        out[at:at + n] = of[at:at + n]
+    return bytes(out)
 
 
 def _stat_bytes(loc):
@@ -78,7 +92,8 @@ def _stat_bytes(loc):
     else:
         with Parent(loc) as (fd, name):
             check(lib.sn_fstatat(fd, os.fsencode(name), AT_SYMLINK_NOFOLLOW, buf))
-    return ffi.buffer(buf, 144)[:]
+    raw = ffi.buffer(buf, 144)[:]
+    return _with_identity(raw, _stat_bytes(loc.twin), STAT_IDENTITY) if loc.twin is not None else raw
 
 
 SYS_FSTAT, SYS_FCHDIR = 5, 81
@@ -113,7 +128,7 @@ def _stat_common(call, dirfd, path, flags, out):
             return Rewrite(SYS_FSTAT, {0: dirfd, 1: out})
     else:
         try:
-            loc = lookup(call, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW, identity=True)
+            loc = lookup(call, dirfd, path, follow=not flags & AT_SYMLINK_NOFOLLOW, identity=STAT_ONLY)
         except UnnamedTarget as unnamed:
             buf = ffi.new("char[144]")
             _unnamed_stat(call, unnamed, lambda fd: check(lib.sn_fstatat(fd, b"", AT_EMPTY_PATH, buf)))
@@ -166,18 +181,26 @@ def sys_statx(call):
         raise SyscallError(errno.ENOENT)
     else:
         try:
-            loc = lookup(call, call.fd(0), path, follow=not flags & AT_SYMLINK_NOFOLLOW, identity=True)
+            loc = lookup(call, call.fd(0), path, follow=not flags & AT_SYMLINK_NOFOLLOW, identity=STAT_ONLY)
         except UnnamedTarget as unnamed:
             _unnamed_stat(call, unnamed, lambda fd: check(lib.sn_statx(fd, b"", AT_EMPTY_PATH | sync, mask, buf)))
             call.write(call.args[4], ffi.buffer(buf, 256)[:])
             return 0
+    raw = _statx_bytes(loc, sync, mask)
+    if loc.twin is not None:
+        raw = _with_identity(raw, _statx_bytes(loc.twin, sync, mask), STATX_IDENTITY)
+    call.write(call.args[4], _guest_view(loc, raw, STATX_MODE, _statx_device))
+    return 0
+
+
+def _statx_bytes(loc, sync, mask):
+    buf = ffi.new("char[256]")
     if loc.rel == ".":
         check(lib.sn_statx(loc.mount.fd, b"", AT_EMPTY_PATH | sync, mask, buf))
     else:
         with Parent(loc) as (fd, name):
             check(lib.sn_statx(fd, os.fsencode(name), AT_SYMLINK_NOFOLLOW | sync, mask, buf))
-    call.write(call.args[4], _guest_view(loc, ffi.buffer(buf, 256)[:], STATX_MODE, _statx_device))
-    return 0
+    return ffi.buffer(buf, 256)[:]
 
 
 def _access(call, dirfd, path, mode, flags):

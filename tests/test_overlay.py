@@ -396,3 +396,38 @@ def test_a_running_program_in_a_writable_directory_is_busy(tmp_path):
         r = run_sentry(["/bin/bash", "-c", BUSY_IN_PLACE, "sh", where],
                        extra=["--mount", f"type=bind,src={tmp_path / 'bound'},dst=/mnt"])
         assert r.stdout == native.stdout, (where, r.stderr)
+
+
+def test_a_stat_of_a_lower_directory_copies_nothing_up(tmp_path, busybox_root):
+    """A stat shows a lower directory's own attributes with its twin's
+    identity (the placeholder in its parent, completed for it), which stays
+    when the directory is listed and changed; only its parent is copied up."""
+    root = str(tmp_path / "root")
+    copy_root(busybox_root, root)
+    for d in ("data/d/s1", "data/d/s2"):
+        os.makedirs(os.path.join(root, d))
+    open(os.path.join(root, "data/d/f"), "w").close()
+    os.chmod(os.path.join(root, "data/d"), 0o751)
+    show = "stat -c '%d %i %h %a' /data/d"
+    r = _sh(show, root, extra=["--overlay", "--debug"])
+    assert "overlay: copied up directory data (" in r.stderr.decode()
+    assert "copied up directory data/d " not in r.stderr.decode(), r.stderr.decode()
+    first = r.stdout.split()
+    assert first[2:] == [b"4", b"751"]          # the lower directory's: 2 + two subdirectories
+    r = _sh(f"{show}; ls /data/d; {show}; touch /data/d/new; {show}; ls -id /data/d; ls -i /data | grep ' d$'",
+            root, extra=["--overlay"])
+    lines = r.stdout.decode().splitlines()
+    before, listed, after = lines[0], lines[4], lines[5]
+    assert lines[1:4] == ["f", "s1", "s2"], r.stderr
+    assert before == listed == after, lines
+    ino = before.split()[1]
+    assert lines[6].split()[0] == ino and lines[7].split()[0] == ino, lines
+
+
+def test_gnu_find_and_du_walk_lower_trees_they_stat():
+    """find and du (fts) stat each directory before they open it: the
+    identity the stat showed is the one the open finds, with no complaint."""
+    script = "find /usr/share/doc | wc -l; du -s --inodes /usr/share/doc | cut -f1; find /usr/share/doc -type d | wc -l"
+    native = subprocess.run(["/bin/bash", "-c", script], capture_output=True, timeout=120)
+    r = run_sentry(["/bin/bash", "-c", script])
+    assert (r.stdout, r.stderr) == (native.stdout, native.stderr)

@@ -25,10 +25,14 @@ recognising one a single fstat.  Hence:
   never renamed: rename copies up what it moves, subtree included), so a host
   path the kernel reports for a guest fd or cwd maps back into the sandbox by
   prefix, whichever layer it is in;
-- a directory is copied up before the guest learns its identity (a stat or
-  an open of it), so its st_dev/st_ino never change while the guest may hold
+- a directory is copied up before the guest learns its identity through an
+  open of it, so its st_dev/st_ino never change while the guest may hold
   them (fts, under GNU rm -rf, checks them on its way back up); a
-  placeholder directory keeps its inode when it is completed.
+  placeholder directory keeps its inode when it is completed, so a stat of
+  a lower directory shows its placeholder's st_dev/st_ino (its twin in its
+  parent, which is completed) with the lower directory's attributes, and
+  copies nothing up (a compiler's stats of /usr/include and the library
+  directories would copy up thousands of entries).
 
 The guest can neither set, remove, read nor list an xattr under RESERVED
 (syscalls/path.py, syscalls/file.py), and never holds an fd on a placeholder:
@@ -309,10 +313,20 @@ class OverlayMount(Mount):
     def readlink(self, rel):
         return self.find(rel)[0].readlink(rel)
 
-    def expose(self, loc):
+    def expose(self, loc, stat_only=False):
         if loc.mount is not self.lower or not loc.is_dir:
             return loc
         try:
+            if stat_only and loc.rel != ".":
+                # A stat shows the identity of the directory's twin in its
+                # complete parent (a placeholder keeps its inode when it is
+                # completed) and the lower directory's attributes: nothing
+                # is copied up until the guest opens or changes it.
+                self._complete(_dirname(loc.rel))
+                twin = self._upper_twin(loc)
+                if twin.is_dir:
+                    loc.twin = twin
+                    return loc
             self._complete(loc.rel)
         except OSError as e:
             raise SyscallError(e.errno)
@@ -404,7 +418,9 @@ class OverlayMount(Mount):
                 # only the Sentry writes the upper layer: the name is still that directory
                 os.setxattr(f"{_proc(ufd)}/{entry.name}", MARK, b"", follow_symlinks=False)
             else:
-                kind = stat.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
+                # the entry's d_type tells the common kinds without an lstat
+                kind = stat.S_IFREG if entry.is_file(follow_symlinks=False) else \
+                    stat.S_IFLNK if entry.is_symlink() else stat.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
                 self.placeholders.link(kind, ufd, entry.name)
         except FileExistsError:
             # made by a copy-up cut short (the directory is still marked, so

@@ -187,7 +187,13 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
             ptrace.resume(tid)
             return
         if kind == ptrace.SECCOMP:
-            self.on_syscall(self.task(tid), ptrace.regs_of(ev))
+            task = self.task(tid)
+            if ev.code == lib.SN_STAGING_FIRST and not task.slots.mapped and not task.injecting:
+                # C would have answered it but for the staging area, which a
+                # new image lacks: mapped first, the call runs again to C
+                self.map_staging(task, ptrace.regs_of(ev))
+            else:
+                self.on_syscall(task, ptrace.regs_of(ev))
         elif kind == ptrace.SYSCALL_EXIT:
             self.on_syscall_exit(self.task(tid), ptrace.regs_of(ev))
         elif kind in (ptrace.FORK, ptrace.VFORK, ptrace.CLONE):

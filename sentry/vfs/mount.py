@@ -157,9 +157,10 @@ class Mount:
             return rest
         return self.root_rel if rest == "." else self.root_rel + "/" + rest
 
-    def expose(self, loc):
+    def expose(self, loc, stat_only=False):
         """The location to hand to the guest for resolved loc, the end of a
-        walk (an overlay copies up a directory before its identity is seen)."""
+        walk (an overlay copies up a directory before its identity is seen;
+        stat_only: only a stat's is, which may come from loc.twin)."""
         return loc
 
     def find(self, rel):

@@ -50,8 +50,11 @@ class UnnamedTarget(SyscallError):
         self.pid, self.fd = pid, fd
 
 
+STAT_ONLY = "stat"       # resolve()'s expose: the identity a stat shows, nothing more
+
+
 class Resolved:
-    __slots__ = ("spath", "mount", "rel", "st")
+    __slots__ = ("spath", "mount", "rel", "st", "twin")
 
     def __init__(self, spath, mount, rel, st):
         self.spath = spath     # normalised sandbox path
@@ -59,6 +62,8 @@ class Resolved:
                                # the mount itself when absent (to be created)
         self.rel = rel         # path under the mount's host root ("." = root)
         self.st = st           # lstat of the final component, None if absent
+        self.twin = None       # where a stat's identity comes from, if not here
+                               # (an overlay's lower directory: Mount.expose(stat_only))
 
     @property
     def exists(self):
@@ -102,12 +107,15 @@ def resolve(mounts, start, path, follow=True, must_exist=True, record=True, ctx=
     it with st=None (for creation), provided its parent exists.
     record: let the walk remember the symlinks it followed (vfs/linkcache.py).
     expose: the guest gets the result's identity, a stat or an fd
-    (Mount.expose: an overlay copies a directory up first).
+    (Mount.expose: an overlay copies a directory up first); STAT_ONLY: a
+    stat's, which an overlay's lower directory takes from its twin.
     scope: openat2's RESOLVE_* flags, as Linux applies them, with `start`
     the directory of the guest's dirfd (for an absolute path too).
     """
     loc = _walk(mounts, start, path, follow, must_exist, record and not scope, ctx, scope)
-    return loc.mount.owner.expose(loc) if expose and loc.exists else loc
+    if not expose or not loc.exists:
+        return loc
+    return loc.mount.owner.expose(loc, stat_only=expose == STAT_ONLY)
 
 
 def _walk(mounts, start, path, follow, must_exist, record, ctx, scope):

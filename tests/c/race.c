@@ -1,5 +1,8 @@
 /* Races a directory against a symlink while other threads open, exec or
- * chdir through it.  Usage: race open|exec|chdir DIR SECONDS
+ * chdir through it.  Usage: race open|exec|chdir|fresh DIR SECONDS
+ * (fresh: new images of this program, each opening through it at once
+ * from two threads -- the first calls of an image, made before it has a
+ * staging area; the program runs itself as `race first DIR`)
  *
  * DIR/d flips between a real directory (holding "secret" = "decoy" and an
  * executable "prog") and a symlink to "../../..", which would lead outside the
@@ -75,17 +78,73 @@ static void *opener(void *arg)
 	return arg;
 }
 
+/* `race first DIR`: a new image's first calls, from two threads at once. */
+static void *first_open(void *arg)
+{
+	char buf[64];
+	int fd = open(arg, O_RDONLY);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+	buf[n > 0 ? n : 0] = 0;
+	if (!strcmp(buf, "decoy\n")) write(1, "decoy\n", 6);
+	else if (fd < 0) write(1, "failed\n", 7);
+	else { write(1, "other: ", 7); write(1, buf, strlen(buf)); write(1, "\n", 1); }
+	return arg;
+}
+
+static void count_lines(const char *out)
+{
+	for (const char *line = out; *line; ) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		if (len == 5 && !strncmp(line, "decoy", 5)) decoy++;
+		else if (len == 6 && !strncmp(line, "failed", 6)) failed++;
+		else { other++; fprintf(stderr, "fresh image printed: %.*s\n", (int)len, line); }
+		line += len + (end != 0);
+	}
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "first")) {
+		char path[4200];
+		pthread_t t;
+		snprintf(path, sizeof path, "%s/d/secret", argv[2]);
+		pthread_create(&t, 0, first_open, path);
+		first_open(path);
+		pthread_join(t, 0);
+		return 0;
+	}
 	if (argc < 4) return 2;
-	int do_exec = !strcmp(argv[1], "exec");
+	int do_exec = !strcmp(argv[1], "exec"), fresh = !strcmp(argv[1], "fresh");
 	snprintf(real, sizeof real, "%s/real", argv[2]);
 	snprintf(d, sizeof d, "%s/d", argv[2]);
 	int seconds = atoi(argv[3]);
 	pthread_t f, o[2];
 	pthread_create(&f, 0, flipper, 0);
 	time_t end = time(0) + seconds;
-	if (!do_exec) {
+	if (fresh) {
+		while (time(0) < end) {
+			int p[2];
+			pipe(p);
+			pid_t pid = fork();
+			if (pid == 0) {
+				dup2(p[1], 1);
+				execl("/proc/self/exe", "race", "first", argv[2], (char *)0);
+				_exit(127);
+			}
+			close(p[1]);
+			char out[256] = "";
+			size_t got = 0;
+			ssize_t n;
+			while (got < sizeof out - 1 && (n = read(p[0], out + got, sizeof out - 1 - got)) > 0) got += n;
+			out[got] = 0;
+			close(p[0]);
+			int st;
+			waitpid(pid, &st, 0);
+			count_lines(out);
+		}
+		stop = 1;
+	} else if (!do_exec) {
 		int by_chdir = !strcmp(argv[1], "chdir");
 		for (int i = 0; i < 2; i++) pthread_create(&o[i], 0, by_chdir && i == 0 ? chdirer : opener, 0);
 		while (time(0) < end) usleep(100000);
