@@ -417,12 +417,11 @@ def _link_change(call, dest, iov, flags):
     total = sum(n for _, n in iov)
     want = diag.REQUEST_MAX if call.kernel.outbound is not None else links.HDR.size
     try:
-        head = b""
-        for a, n in iov:
-            if len(head) >= want:
-                break
-            head += call.read(a, min(n, want - len(head)))
+        head = _gather(call, iov, want)
         if call.kernel.outbound is not None:
+            longer = diag.request_length(head)
+            if longer > want:
+                head = _gather(call, iov, longer)
             _diag_request(call, head)
         if not links.maybe(call.kernel, head[:links.HDR.size], total):
             return None
@@ -430,6 +429,16 @@ def _link_change(call, dest, iov, flags):
     except SyscallError:
         return None                       # the kernel's own answer (EFAULT...)
     return links.send(call, call.fd(0), dest[1], data, flags)
+
+
+def _gather(call, iov, want):
+    """The first `want` bytes of a send's data (iov: [(address, length)])."""
+    head = b""
+    for a, n in iov:
+        if len(head) >= want:
+            break
+        head += call.read(a, min(n, want - len(head)))
+    return head
 
 
 def _diag_request(call, head):

@@ -586,6 +586,93 @@ def test_outbound_connections_listed(remote):
     assert f"{remote}.1" not in r.stdout.decode()
 
 
+SS_FILTERED = """
+import re, socket, subprocess, sys
+remote, dropped = sys.argv[1], sys.argv[2]
+a = socket.create_connection((remote, 8081))
+b = socket.socket(socket.AF_INET6); b.connect(('::ffff:' + remote, 8081))
+c = socket.socket(); c.setblocking(False); c.connect_ex((remote, int(dropped)))
+for s in (a, b):                          # the server's token and its close: CLOSE_WAIT
+    while s.recv(100):
+        pass
+here, port_a = a.getsockname()[:2]
+ports = {s.getsockname()[1]: 'P%d' % i for i, s in enumerate((a, b, c))}
+STABLE = ('wscale', 'rto', 'rtt', 'mss', 'pmtu', 'rcvmss', 'advmss', 'cwnd', 'bytes_received', 'segs_out', 'segs_in')
+def ours(label, args):
+    out, got = subprocess.run(['ss'] + args.split(), capture_output=True, text=True).stdout.splitlines(), []
+    for i, line in enumerate(out):
+        mine = [p for p in ports if re.search(':%d\\s' % p, line + ' ')]
+        if not mine:
+            continue
+        row = ' '.join(line.split()).replace(':%d ' % mine[0], ':' + ports[mine[0]] + ' ')
+        more = out[i + 1] if i + 1 < len(out) and out[i + 1][:1].isspace() else ''
+        if 'skmem' in more:
+            row += ' ' + re.sub('[0-9]+', 'N', more.strip())
+        elif more:
+            words = more.split()
+            row += ' ' + words[0] + ' ' + ' '.join(k for k in STABLE if re.search('(^|\\s)%s:' % k, more))
+        got.append(row)
+    print(label, sorted(got))
+ours('dport', '-tn dport = :8081')
+ours('other dport', '-tn dport = :8082')
+ours('dst', '-tn dst ' + remote)
+ours('dst net v4', '-4tn dst %s/24 and dport le :8081' % remote)
+ours('src port', '-tn sport = :%d' % port_a)
+ours('src', '-tn src ' + here)
+ours('not src', '-tn not src ' + here)
+ours('not dport', '-tn not dport = :8082')
+ours('syn-sent', '-tn state syn-sent dport = :' + dropped)
+ours('memory', '-tnm dport = :8081')
+ours('info', '-tni dport = :8081')
+ours('info state', '-tni state close-wait')
+"""
+
+
+def test_outbound_connections_in_filtered_ss(remote):
+    """ss with a filter (its bytecode, run on the sandbox's view: ports,
+    addresses, states, `not`) and with -i and -m (the host kernel's
+    tcp_info, congestion control and memory counters for the socket) lists
+    the sandbox's outbound connections as the host lists a program's own,
+    but for the local address (sentry/net/diag.py)."""
+    _drop_syns(remote)
+    args = ["python3", "-c", SS_FILTERED, f"{remote}.2", str(DROPPED)]
+    native = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert native.returncode == 0 and native.stdout.count("CLOSE-WAIT") >= 12, native.stdout + native.stderr
+    assert "skmem:(rN,rbN" in native.stdout and "rtt mss" in native.stdout, native.stdout
+    r = run_sentry(args, extra=["--dns", "none"])
+    expect = native.stdout.replace(f"{remote}.1:", "10.0.2.15:").replace(f"{remote}.1]", "10.0.2.15]")
+    assert r.stdout.decode() == expect, r.stderr.decode()
+
+def test_diag_filter_on_any_bytes():
+    """The sock_diag filter the Sentry runs (the kernel's inet_diag_bc_run,
+    sentry/net/diag.py) on a guest's bytes: any program ends with a yes or
+    a no, never an error or a loop; known programs decide as the kernel."""
+    import random
+    import struct
+    from sentry.net import diag
+    v4 = {"family": socket.AF_INET, "sport": 40000, "dport": 80, "saddr": bytes([10, 0, 2, 15]),
+          "daddr": bytes([10, 1, 2, 3]), "ifindex": 0, "auto": True, "mark": 0}
+    mapped = dict(v4, family=socket.AF_INET6, saddr=bytes(10) + b"\xff\xff" + v4["saddr"],
+                  daddr=bytes(10) + b"\xff\xff" + v4["daddr"])
+    op = lambda code, yes, no: struct.pack("<BBH", code, yes, no)
+    dcond = lambda fam, prefix, port, addr: struct.pack("<BBxxi", fam, prefix, port) + addr
+    dst_net = op(diag.BC_D_COND, 16, 20) + dcond(socket.AF_INET, 16, -1, bytes([10, 1, 0, 0]))
+    for prog, entry, want in [
+            (op(diag.BC_D_EQ, 8, 12) + op(0, 0, 80), v4, True),
+            (op(diag.BC_D_EQ, 8, 12) + op(0, 0, 81), v4, False),
+            (op(diag.BC_S_GE, 8, 12) + op(0, 0, 1024), v4, True),
+            (dst_net, v4, True), (dst_net, mapped, True),
+            (op(diag.BC_D_COND, 16, 20) + dcond(socket.AF_INET, 16, -1, bytes([10, 2, 0, 0])), mapped, False),
+            (op(diag.BC_AUTO, 4, 8), v4, True), (op(diag.BC_AUTO, 4, 8), dict(v4, auto=False), False),
+            (op(diag.BC_JMP, 4, 12) + op(diag.BC_NOP, 4, 4), v4, False),
+            (op(diag.BC_JMP, 4, 8) + op(diag.BC_NOP, 4, 4), v4, True)]:
+        assert diag.run_bytecode(prog, entry) is want, (prog, entry)
+    rng = random.Random(11)
+    for _ in range(20000):
+        prog = bytes(rng.choice([0, 1, 4, 6, 7, 8, 12, 255]) if i % 4 == 0 else rng.randrange(256)
+                     for i in range(rng.randrange(40)))
+        assert diag.run_bytecode(prog, rng.choice([v4, mapped])) in (True, False)
+
 def test_unprivileged_outbound(remote, as_nobody):  # noqa: F811
     r = as_nobody(["--", "python3", "-c", FETCH, f"{remote}.2:8081", f"{remote}.1:8081"])
     assert r.stdout.decode().splitlines() == [f"{remote}.2:8081 token-8081", f"{remote}.1:8081 errno 111"], \
