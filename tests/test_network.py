@@ -878,6 +878,44 @@ def test_outbound_socket_shows_the_sandbox(remote):
         and "bindtodevice 0 0" in lines, native.stderr
 
 
+NAME_AFTER_RESET = """
+import errno, socket, sys, time
+remote = sys.argv[1]
+x = socket.create_connection((remote, 8081))
+before = x.getsockname()
+while x.recv(100):                        # the token, then the server's close
+    pass
+for _ in range(50):                       # writes to a closed peer: its RST ends the connection
+    try:
+        x.send(b'x')
+    except OSError as e:
+        print('reset', errno.errorcode[e.errno])
+        break
+    time.sleep(0.01)
+listed = [l for l in open('/proc/net/tcp').read().splitlines() if ':%04X ' % before[1] in l]
+print('listed', len(listed))
+for _ in range(int(sys.argv[2])):         # more connections than the names' table keeps by itself
+    socket.create_connection((remote, 8082)).close()
+after = x.getsockname()
+print('same name', after == before, 'port kept', after[1] == before[1])
+print('address', after[0])
+"""
+
+
+def test_outbound_name_outlives_the_sweep(remote):
+    """A connection reset by its peer is gone from the host's TCP table, yet
+    its socket keeps its name (Linux's getsockname still answers it); after
+    more outbound connections than the Sentry's table of names keeps
+    before it sweeps (net/hostsock.py Names), the guest still sees the
+    sandbox's name, never the host's address."""
+    from sentry.net.hostsock import Names
+    args = ["python3", "-c", NAME_AFTER_RESET, f"{remote}.2", str(Names.SWEEP_MIN + 100)]
+    native = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert native.stdout.splitlines() == ["reset EPIPE", "listed 0", "same name True port kept True",
+                                          f"address {remote}.1"], native.stdout + native.stderr
+    r = run_sentry(args, extra=["--dns", "none"], timeout=180)
+    assert r.stdout.decode() == native.stdout.replace(f"{remote}.1", "10.0.2.15"), r.stderr.decode()
+
 def test_outbound_socket_name_race(remote, cbin, outside_tmp):
     """A thread swaps fd X between a sandbox socket and an outbound host
     socket while another asks X its name, the interfaces and its namespace

@@ -88,17 +88,21 @@ class Names:
     """Host socket inode -> (the guest's former socket, kept -- None once
     given back, net/connect.py; its sockaddr as getsockname gives it).  Entries of closed connections go when the
     table has doubled since the last sweep (a sweep reads the host's whole
-    TCP table: a few ms on a busy host, so not often)."""
+    TCP table: a few ms on a busy host, so not often); their names stay
+    (`handed`), since a connection the host no longer lists (reset, or its
+    handshake failed) may still be a guest's socket, which Linux names as
+    before."""
 
     SWEEP_MIN = 1024
 
     def __init__(self):
         self.by_ino = {}
         self.reported = set()          # those whose connect has answered 0 (net/connect.py)
-        # every outbound socket ever handed over, never forgotten (an int
-        # each; sockfs inode numbers come from a counter, not reused before
-        # it wraps): a guest fd naming none of them is no outbound socket
-        self.handed = set()
+        # every outbound socket ever handed over, and its name, never
+        # forgotten (sockfs inode numbers come from a counter, not reused
+        # before it wraps): a guest fd naming none of them is no outbound
+        # socket
+        self.handed = {}
         self.sweep_at = self.SWEEP_MIN
         self.auto_ports = set()        # those whose port the guest had not bound
 
@@ -106,7 +110,6 @@ class Names:
         """Keep guest_fd (the Sentry's, a socket of the sandbox, no longer
         in the guest's table) as the name of host socket ino; v4: the
         connection is IPv4 (an AF_INET6 socket to a v4-mapped address too)."""
-        self.handed.add(ino)
         self.auto_ports.discard(ino)
         sock = socket.socket(fileno=guest_fd)
         try:
@@ -123,6 +126,7 @@ class Names:
             old[0].close()
         self.reported.discard(ino)
         self.by_ino[ino] = (sock, raw)
+        self.handed[ino] = raw
         if len(self.by_ino) >= self.sweep_at:
             self._sweep()
 
@@ -130,8 +134,7 @@ class Names:
         """The sandbox name of outbound socket ino; None for a host socket
         the Sentry did not connect (one sentry's caller passed in: its stdin
         may be a socket), which keeps the kernel's answers."""
-        entry = self.by_ino.get(ino)
-        return entry[1] if entry is not None else None
+        return self.handed.get(ino)
 
     def connected(self, ino):
         """Whether the guest was told that outbound socket ino is connected."""
