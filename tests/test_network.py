@@ -947,7 +947,8 @@ def test_udp_relay_as_natively(remote, cbin, outside_tmp):
 
 UDP_REFUSED = """
 import socket, sys
-c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.settimeout(5)
+family = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
+c = socket.socket(family, socket.SOCK_DGRAM); c.settimeout(5)
 c.connect((sys.argv[1], int(sys.argv[2])))
 for i in range(2):
     c.send(b'x')
@@ -955,7 +956,7 @@ for i in range(2):
         print('recv', c.recv(100))
     except OSError as e:
         print('recv', type(e).__name__, e.errno)
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(0.5)
+u = socket.socket(family, socket.SOCK_DGRAM); u.settimeout(0.5)
 u.sendto(b'x', (sys.argv[1], int(sys.argv[2])))
 try:
     print('unconnected', u.recv(100))
@@ -964,18 +965,30 @@ except OSError as e:
 """
 
 
-def test_udp_port_unreachable_as_natively(remote):
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_udp_port_unreachable_as_natively(remote, family):
     """A connected UDP socket to a port nothing listens on outside gets
     ECONNREFUSED after its datagram, as on the host: the relay's host
-    socket learns the destination's ICMP "port unreachable", and the relay
-    sends the sandbox's kernel the same error quoting the guest's datagram
-    (net/udp.py); an unconnected socket hears nothing, as natively."""
-    args = ["python3", "-c", UDP_REFUSED, f"{remote}.2", "8097"]
+    socket learns the destination's ICMP (ICMPv6) "port unreachable", and
+    the relay sends the sandbox's kernel the same error quoting the guest's
+    datagram (net/udp.py); an unconnected socket hears nothing, as natively."""
+    dest = f"{remote}.2" if family == "ipv4" else f"{_remote6(remote)}::2"
+    args = ["python3", "-c", UDP_REFUSED, dest, "8097"]
     native = subprocess.run(args, capture_output=True, text=True, timeout=30)
     assert native.stdout.count("ConnectionRefusedError 111") == 2 and "unconnected TimeoutError" in native.stdout, \
         native.stdout + native.stderr
     r = run_sentry(args, extra=["--dns", "none"])
     assert r.stdout.decode() == native.stdout, r.stderr.decode()
+
+
+def _remote6(remote):
+    """The remote's IPv6 prefix: its side ::2, the host's ::1 (added once)."""
+    pid = os.getpid()
+    net6 = f"fd00:232:{pid % 250:x}"
+    sh = lambda *c: subprocess.run(c, check=True)
+    sh("ip", "addr", "replace", f"{net6}::1/64", "dev", f"snh{pid}", "nodad")
+    sh("ip", "netns", "exec", f"sntest{pid}", "ip", "addr", "replace", f"{net6}::2/64", "dev", f"snn{pid}", "nodad")
+    return net6
 
 
 UDP6 = """
@@ -1005,10 +1018,7 @@ def test_udp_to_ipv6_outside(remote, tmp_path):
     address -- as on the host; the host's own IPv6 address and a
     destination the rules do not allow stay ENETUNREACH, with an audit line."""
     pid = os.getpid()
-    net6 = f"fd00:232:{pid % 250:x}"
-    sh = lambda *c: subprocess.run(c, check=True)
-    sh("ip", "addr", "add", f"{net6}::1/64", "dev", f"snh{pid}", "nodad")
-    sh("ip", "netns", "exec", f"sntest{pid}", "ip", "addr", "add", f"{net6}::2/64", "dev", f"snn{pid}", "nodad")
+    net6 = _remote6(remote)
     srv = subprocess.Popen(["ip", "netns", "exec", f"sntest{pid}", sys.executable, "-c", ECHO6, f"{net6}::2"],
                            stdout=subprocess.PIPE, text=True)
     try:
