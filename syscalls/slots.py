@@ -13,7 +13,8 @@ stays free to refill the others from.
 
 Two users: record locks (syscalls/locks.py), whose slot stays with its file
 while the process holds locks on it, and the socket calls that change a
-socket's state (connect, bind: syscalls/socket.py), whose slot is given back
+socket's state (connect, bind, and sendto/sendmsg with MSG_FASTOPEN, which
+connect as they send: syscalls/socket.py), whose slot is given back
 as soon as the call returns (`through`).  Both record a slot in use in the
 process's "lock_inflight" registry, so neither takes the other's.
 """
