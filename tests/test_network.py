@@ -236,6 +236,79 @@ def test_fastopen_as_natively(threads):
     boxed = run_sentry(["sh", "-c", script, "sh", FASTOPEN_THREADED, threads], extra=["--dns", "none"])
     assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()
 
+FORK_DURING_CONNECT = """
+import os, socket, sys, threading, time
+l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(0)
+dest = l.getsockname()
+fillers = []
+while True:                                    # the accept queue full: the next SYN is dropped
+    f = socket.socket(); f.setblocking(False); f.connect_ex(dest); fillers.append(f)
+    time.sleep(0.05)
+    try:
+        f.getpeername()
+    except OSError:
+        break
+s = socket.socket()
+t = threading.Thread(target=s.connect, args=(dest,)); t.start()
+time.sleep(0.3)                                # s is in its connect, waiting
+r, w = os.pipe()
+r2, w2 = os.pipe()
+pid = os.fork()
+if pid == 0:
+    keep = sorted((w, r2))
+    os.closerange(3, keep[0])                  # as before an exec: the parent's sockets are not its
+    os.closerange(keep[0] + 1, keep[1])
+    os.closerange(keep[1] + 1, 65536)
+    os.write(w, b'child ready')
+    os.read(r2, 1)                             # the parent has looked for its EOF
+    threading.Thread(target=time.sleep, args=(1,)).start()   # its own connects go through slots too
+    mine = socket.create_server(('127.0.0.1', 0))
+    c = socket.create_connection(mine.getsockname())
+    os.write(w, b'child connects %d' % (c.getpeername() == mine.getsockname()))
+    os._exit(0)
+print(os.read(r, 100).decode(), flush=True)
+l.setblocking(False)
+accepted = []
+while t.is_alive():
+    try:
+        accepted.append(l.accept()[0])
+    except BlockingIOError:
+        time.sleep(0.01)
+t.join()
+name = s.getsockname()
+s.close()
+time.sleep(0.1)
+while True:
+    try:
+        accepted.append(l.accept()[0])
+    except BlockingIOError:
+        break
+a = [a for a in accepted if a.getpeername() == name][0]
+a.settimeout(1)
+try:
+    print('eof at once', a.recv(10) == b'')
+except socket.timeout:
+    print('eof at once False')
+os.write(w2, b'x')
+print(os.read(r, 100).decode())
+os.waitpid(pid, 0)
+"""
+
+
+def test_fork_during_a_slotted_connect():
+    """A process forks while another of its threads waits in a connect that
+    runs through a hidden slot (syscalls/slots.py): the child's copy of
+    that slot gets the filler back before it runs (kernel/clone.py
+    start_child), so once the child has closed the fds it inherited, the
+    parent's close of that socket ends the connection at once, as natively;
+    the child's own connects through slots still work."""
+    script = 'python3 -c "$1"'
+    native = native_sandbox(script, FORK_DURING_CONNECT)
+    assert native.stdout.splitlines() == ["child ready", "eof at once True", "child connects 1"], \
+        native.stdout + native.stderr
+    boxed = run_sentry(["sh", "-c", script, "sh", FORK_DURING_CONNECT], extra=["--dns", "none"])
+    assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()
+
 def test_eth0_comes_back_with_its_route():
     """A guest root may take eth0 down and up (sentry/net/links.py); up, it
     has its address and default route again (natively the route would be
