@@ -104,7 +104,10 @@ class NewTasks:
         if not holes:
             ptrace.resume(child.tid)
             return
-        saved = ptrace.getregs(child.tid)
+        try:
+            saved = ptrace.getregs(child.tid)
+        except ptrace.TaskGone:
+            return
 
         def refill_next(regs):
             """Set up the next dup3 (True), or False when none is left."""
@@ -128,10 +131,13 @@ class NewTasks:
             if refill_next(t.exit_regs):
                 return
             self.end_injection(t, saved)        # fork's 0, from where it returns
-        if refill_next(ptrace.ffi_copy(saved)):
-            ptrace.resume_to_exit(child.tid)
-        else:
-            ptrace.resume(child.tid)
+        try:
+            if refill_next(ptrace.ffi_copy(saved)):
+                ptrace.resume_to_exit(child.tid)
+                return
+        except ptrace.TaskGone:
+            return                              # killed meanwhile: nothing holds the slot
+        ptrace.resume(child.tid)
 
     def _fork_over_nproc(self, parent):
         """The kernel's RLIMIT_NPROC check in copy_process, the child counted:
