@@ -749,6 +749,21 @@ def test_outbound_connections_in_filtered_ss(remote):
     r = run_sentry(args, extra=["--dns", "none"])
     expect = native.stdout.replace(f"{remote}.1:", "10.0.2.15:").replace(f"{remote}.1]", "10.0.2.15]")
     assert r.stdout.decode() == expect, r.stderr.decode()
+    # the host's own connections (its dump is the Sentry's source) never show
+    srv = _host_server()
+    host_pair = socket.create_connection(srv.getsockname())
+    try:
+        ports = {srv.getsockname()[1], host_pair.getsockname()[1]}
+        r = run_sentry(["python3", "-c", "import socket, subprocess, sys\n"
+                        "s = socket.create_connection((sys.argv[1], 8081))\n"
+                        "print(subprocess.run(['ss', '-tanime'], capture_output=True, text=True).stdout)",
+                        f"{remote}.2"], extra=["--dns", "none"])
+        out = r.stdout.decode()
+        assert f"{remote}.2:8081" in out and f"{remote}.1" not in out, out
+        assert not any(f":{p} " in out for p in ports), out
+    finally:
+        host_pair.close()
+        srv.close()
 
 def test_diag_filter_on_any_bytes():
     """The sock_diag filter the Sentry runs (the kernel's inet_diag_bc_run,
