@@ -309,6 +309,50 @@ def test_fork_during_a_slotted_connect():
     boxed = run_sentry(["sh", "-c", script, "sh", FORK_DURING_CONNECT], extra=["--dns", "none"])
     assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()
 
+NET_SYSCTLS = """
+cat /proc/sys/net/core/somaxconn /proc/sys/net/ipv4/ip_local_port_range /proc/sys/net/ipv4/tcp_fin_timeout
+sysctl net.ipv6.conf.eth0.accept_dad net.ipv4.conf.lo.forwarding net.ipv4.ip_forward
+ls /proc/sys/net /proc/sys/net/ipv4/conf /proc/sys/net/ipv6/conf
+python3 -c '
+import socket, subprocess
+srv = socket.create_server(("127.0.0.1", 0))
+c = socket.create_connection(srv.getsockname())
+a, _ = srv.accept()
+out = subprocess.run(["ss", "-tn", "autobound"], capture_output=True, text=True).stdout
+print("autobound lists the client", ":%d " % c.getsockname()[1] in out)
+'
+"""
+
+
+def test_net_sysctls_are_the_sandboxs():
+    """/proc/sys/net shows the sandbox's network namespace's values and
+    interfaces (read by the namespace helper, which lives in it:
+    vfs/mountns.py net_sysctl_view), as a fresh namespace shows its own;
+    ss's autobound filter, which reads ip_local_port_range, works.  Under
+    --network=host, the host's values."""
+    native = native_sandbox(NET_SYSCTLS)
+    assert native.returncode == 0 and "autobound lists the client True" in native.stdout, \
+        native.stdout + native.stderr
+    boxed = run_sentry(["sh", "-c", NET_SYSCTLS], extra=["--dns", "none"])
+    assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()
+    key = "/proc/sys/net/ipv4/ip_local_port_range"
+    with open(key) as f:
+        host = f.read()
+    r = run_sentry(["cat", key], extra=["--network=host"])
+    assert r.stdout.decode() == host, r.stderr.decode()
+    r = run_sentry(["sh", "-c", "cat /proc/sys/net/../net/core/somaxconn; cat /proc/sys/net/nosuch; "
+                    "echo 1 > /proc/sys/net/ipv4/ip_forward; cat /proc/sys/net/ipv4/ip_forward"])
+    assert r.stdout.decode().split() == ["4096", "0"], r.stdout.decode() + r.stderr.decode()
+
+def test_net_sysctls_unprivileged(as_nobody):  # noqa: F811
+    """An unprivileged sandbox's /proc/sys/net (its helper in a user
+    namespace of its own) as a fresh namespace's."""
+    cmd = "cat /proc/sys/net/ipv4/ip_local_port_range /proc/sys/net/core/somaxconn; ls /proc/sys/net/ipv4/conf"
+    native = native_sandbox(cmd)
+    assert native.returncode == 0 and "4096" in native.stdout, native.stderr
+    r = as_nobody(["--", "sh", "-c", cmd])
+    assert r.stdout.decode() == native.stdout, r.stderr.decode()
+
 def test_eth0_comes_back_with_its_route():
     """A guest root may take eth0 down and up (sentry/net/links.py); up, it
     has its address and default route again (natively the route would be
