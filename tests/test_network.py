@@ -341,8 +341,13 @@ def test_net_sysctls_are_the_sandboxs():
     r = run_sentry(["cat", key], extra=["--network=host"])
     assert r.stdout.decode() == host, r.stderr.decode()
     r = run_sentry(["sh", "-c", "cat /proc/sys/net/../net/core/somaxconn; cat /proc/sys/net/nosuch; "
-                    "echo 1 > /proc/sys/net/ipv4/ip_forward; cat /proc/sys/net/ipv4/ip_forward"])
-    assert r.stdout.decode().split() == ["4096", "0"], r.stdout.decode() + r.stderr.decode()
+                    "echo 1 > /proc/sys/net/ipv4/ip_forward; cat /proc/sys/net/ipv4/ip_forward; "
+                    "ls /proc/sys/net/ipv4 | grep -cx tcp_fastopen; cat /proc/sys/net/ipv4/tcp_fastopen_key"])
+    assert r.stdout.decode().split() == ["4096", "0", "1"], r.stdout.decode() + r.stderr.decode()
+    for mode in ("sandbox", "host"):            # a key only root may read is never read for a guest
+        r = run_sentry(["sh", "-c", "cat /proc/sys/net/ipv4/tcp_fastopen_key; ls /proc/sys/net/ipv4/"],
+                       extra=[f"--network={mode}"])
+        assert "tcp_fastopen_key" not in r.stdout.decode() and "tcp_fastopen\n" in r.stdout.decode(), r.stdout
 
 def test_net_sysctls_unprivileged(as_nobody):  # noqa: F811
     """An unprivileged sandbox's /proc/sys/net (its helper in a user

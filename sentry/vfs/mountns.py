@@ -431,13 +431,18 @@ def net_sysctl_view(parts):
         try:
             entries.append([e.name, False, _sysctl_text(f)])
         except OSError:
-            entries.append([e.name, False, None])   # unreadable (stable_secret unset): EIO when read
+            pass                         # root's alone, or unreadable (an unset stable_secret: EIO)
         finally:
             os.close(f)
     return {"entries": entries}
 
 
 def _sysctl_text(fd):
+    """A sysctl's text, only if anyone may read it: one only root may read
+    (tcp_fastopen_key, bpf_jit_*) is never read with the reader's privileges
+    for a guest (EACCES)."""
+    if not os.fstat(fd).st_mode & stat.S_IROTH:
+        raise OSError(errno.EACCES, "root's alone")
     return os.read(fd, SYSCTL_TEXT_MAX).decode("latin-1")
 
 
