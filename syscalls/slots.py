@@ -13,49 +13,22 @@ stays free to refill the others from.
 
 Two users: record locks (syscalls/locks.py), whose slot stays with its file
 while the process holds locks on it, and the socket calls that change a
-socket's state (connect, bind: syscalls/socket.py), whose slot is given back
+socket's state (connect, bind, and sendto/sendmsg with MSG_FASTOPEN, which
+connect as they send: syscalls/socket.py), whose slot is given back
 as soon as the call returns (`through`).  Both record a slot in use in the
 process's "lock_inflight" registry, so neither takes the other's.
 """
 import errno
-import os
 import struct
 
 from sentry.errors import SyscallError
 from sentry.kernel.syscall import Handover, Inject, PASS, Rewrite
-from sentry.vfs.mount import HIDDEN_FD_BASE, HIDDEN_FD_END, O_PATH, is_hidden_fd
+from sentry.kernel.hiddenslots import a_filler, hidden_slots, holds_socket, slot  # noqa: F401 (locks.py)
+from sentry.vfs.mount import is_hidden_fd
 
 SYS_DUP3, SYS_NANOSLEEP = 292, 35
 ERESTARTSYS = 512
 WAIT_MIN, WAIT_MAX = 1_000_000, 32_000_000    # ns a waiter sleeps before it tries again
-
-
-def hidden_slots(kernel):
-    """The Sentry's hidden fd numbers that no mount uses."""
-    used = {b.guest_fd for b in kernel.mounts.backings()}
-    return [h for h in range(HIDDEN_FD_BASE, HIDDEN_FD_END) if h not in used]
-
-
-def _fd_flags(tid, fd):
-    with open(f"/proc/{tid}/fdinfo/{fd}") as f:
-        for line in f:
-            if line.startswith("flags:"):
-                return int(line.split()[1], 8)
-    raise OSError(errno.EBADF, "no flags")
-
-
-def slot(tid, h):
-    """What hidden slot h holds: (None, flags) for the inert filler (O_PATH
-    /dev/null), ((dev, ino), flags) for a copy the Sentry put there, None
-    when it cannot be read."""
-    path = f"/proc/{tid}/fd/{h}"
-    try:
-        link, st, flags = os.readlink(path), os.stat(path), _fd_flags(tid, h)
-    except OSError:
-        return None
-    if link == os.devnull and flags & O_PATH:
-        return None, flags
-    return (st.st_dev, st.st_ino), flags
 
 
 def calls(proc, name, kernel, but=None):
@@ -69,16 +42,6 @@ def calls(proc, name, kernel, but=None):
     for tid in [t for t in got if t not in kernel.tasks or t == but]:
         del got[tid]
     return got
-
-
-def a_filler(tid, kernel, but):
-    """A slot holding the filler, other than `but`; None if there is none."""
-    for h in hidden_slots(kernel):
-        if h != but:
-            state = slot(tid, h)
-            if state is not None and state[0] is None:
-                return h
-    return None
 
 
 def wait_and_retry(call):
@@ -157,7 +120,7 @@ def _prepare(call, key):
         state = slot(task.tid, h) if h not in taken else None
         if state is not None and state[0] is None:
             fillers.append(h)
-        elif state is not None and _holds_socket(task.tid, h):
+        elif state is not None and holds_socket(task.tid, h):
             left.append(h)                        # by a call whose thread died first: replaced
     candidates = left + fillers[1:]               # one filler stays, to refill slots from
     if not candidates:
@@ -175,15 +138,6 @@ def _prepare(call, key):
         task.sock_slot = (key, h)
         return None
     raise Handover(dup, copied, at=h)
-
-
-def _holds_socket(tid, h):
-    """Whether slot h holds a socket (only calls of this module leave one
-    there: a lock's slot holds a file of a mount)."""
-    try:
-        return os.readlink(f"/proc/{tid}/fd/{h}").startswith("socket:")
-    except OSError:
-        return False
 
 
 def _answer_later(task, then):

@@ -296,28 +296,35 @@ def _dest(call, ptr, length):
     return read_sockaddr(call, ptr, length) if ptr else (None, b"")
 
 
-def _send_name(call, family, raw):
+def _send_name(call, family, raw, fd):
     """(the destination to give the kernel, whether it pinned a file): a unix
     path goes through _via_magic_link; a datagram to the outside is refused
-    (sentry/net/connect.py)."""
+    (sentry/net/connect.py).  fd: the number the kernel names the socket by."""
     if family in (AF_INET, AF_INET6):
         from sentry.net import connect as _net
-        _net.datagram_out(call, family, raw)
+        _net.datagram_out(call, family, raw, fd)
     if family == AF_UNIX and len(raw) > 2 and raw[2] != 0:
         # a connection's socket ignores the name (EISCONN, EOPNOTSUPP): only
         # a datagram looks it up and needs write permission on it
-        kind = _with_guest_socket(call, call.fd(0), lambda sock: sock.getsockopt(SOL_SOCKET, SO_TYPE))
+        kind = _with_guest_socket(call, fd, lambda sock: sock.getsockopt(SOL_SOCKET, SO_TYPE))
         return _via_magic_link(call, raw, check_write=kind == SOCK_DGRAM), True
     if family == AF_UNIX and len(raw) > 2:
         raw = abstract_rewrite(call, raw)
     return raw, False
 
 
-def _fastopen(call, flags):
-    """MSG_FASTOPEN connects as it sends (sentry/net/connect.py)."""
-    if flags & MSG_FASTOPEN and call.kernel.outbound is not None:
+def _fastopen(call, flags, fd):
+    """MSG_FASTOPEN connects as it sends (sentry/net/connect.py); fd: the
+    number the kernel names the socket by."""
+    if _connects(call, flags):
         from sentry.net import connect as _net
-        _net.fastopen(call)
+        _net.fastopen(call, fd)
+
+
+def _connects(call, flags):
+    """A send that connects as it sends, where a socket could turn harmful
+    by it (--network=sandbox): run through slots.through, as connect is."""
+    return bool(flags & MSG_FASTOPEN) and call.kernel.outbound is not None
 
 
 MSG_FASTOPEN = 0x20000000
@@ -341,12 +348,20 @@ def _send_rewrite(call, args, pinned, then=None, nr=None):
 @handler("sendto", note="a datagram to a unix path is sent as connect(2) is (_via_magic_link); a guest "
          "root's link change on its own interfaces is carried out (sentry/net/links.py)")
 def sys_sendto(call):
-    _fastopen(call, call.args[3])
+    if _connects(call, call.args[3]):
+        return slots.through(call, _sendto_on)
+    return _sendto_on(call, call.fd(0))
+
+
+def _sendto_on(call, fd):
+    """sendto with the kernel naming the socket by fd (the guest's number,
+    or a hidden slot holding the Sentry's copy: syscalls/slots.py)."""
+    _fastopen(call, call.args[3], fd)
     dest = _dest(call, call.args[4], call.args[5] & 0xFFFFFFFF)
-    done = _link_change(call, dest, [(call.args[1], call.args[2])], call.args[3] & 0xFFFFFFFF)
+    done = _link_change(call, dest, [(call.args[1], call.args[2])], call.args[3] & 0xFFFFFFFF, fd)
     if done is not None:
         return done
-    raw, via = _send_name(call, *dest)
+    raw, via = _send_name(call, *dest, fd)
     if not raw:
         if call.args[4]:
             # a name of length 0 is still a name (udp: EINVAL): a pointer to
@@ -405,40 +420,49 @@ IOVEC = struct.Struct("<QQ")
 IOV_MAX_CHECKED = 64
 
 
-def _link_change(call, dest, iov, flags):
+def _link_change(call, dest, iov, flags, fd):
     """A send that may be a guest root's `ip link set` on the sandbox's own
     interfaces (sentry/net/links.py): its result, or None for the usual
     way.  dest: _dest's; only a send that names the kernel (AF_NETLINK) is
     looked at, so that no other send pays a read.  iov: [(address,
-    length)] of the data."""
+    length)] of the data; fd: the number the kernel names the socket by."""
     if dest[0] != AF_NETLINK:
         return None
     from sentry.net import diag, links
     total = sum(n for _, n in iov)
     want = diag.REQUEST_MAX if call.kernel.outbound is not None else links.HDR.size
     try:
-        head = b""
-        for a, n in iov:
-            if len(head) >= want:
-                break
-            head += call.read(a, min(n, want - len(head)))
+        head = _gather(call, iov, want)
         if call.kernel.outbound is not None:
-            _diag_request(call, head)
+            longer = diag.request_length(head)
+            if longer > want:
+                head = _gather(call, iov, longer)
+            _diag_request(call, head, fd)
         if not links.maybe(call.kernel, head[:links.HDR.size], total):
             return None
         data = b"".join(call.read(a, n) for a, n in iov if n)
     except SyscallError:
         return None                       # the kernel's own answer (EFAULT...)
-    return links.send(call, call.fd(0), dest[1], data, flags)
+    return links.send(call, fd, dest[1], data, flags)
 
 
-def _diag_request(call, head):
+def _gather(call, iov, want):
+    """The first `want` bytes of a send's data (iov: [(address, length)])."""
+    head = b""
+    for a, n in iov:
+        if len(head) >= want:
+            break
+        head += call.read(a, min(n, want - len(head)))
+    return head
+
+
+def _diag_request(call, head, fd):
     """A send naming the kernel on a sock_diag socket: its TCP dump request
     noted (sentry/net/diag.py), by the socket's inode."""
     import socket
     from sentry.net import diag
     try:
-        dup = call.kernel.borrow_fd(call.process, call.fd(0))
+        dup = call.kernel.borrow_fd(call.process, fd, hidden_ok=fd != call.fd(0))
     except SyscallError:
         return
     try:
@@ -451,7 +475,7 @@ def _diag_request(call, head):
         os.close(dup)
 
 
-def _link_change_msg(call, hdr, dest, flags):
+def _link_change_msg(call, hdr, dest, flags, fd):
     """_link_change for a sendmsg header (bytes): one without control data."""
     iov, iovlen, _, controllen = struct.unpack("<QQQQ", hdr[16:48])
     if dest[0] != AF_NETLINK or controllen or not 0 < iovlen <= IOV_MAX_CHECKED:
@@ -460,7 +484,7 @@ def _link_change_msg(call, hdr, dest, flags):
         vec = [IOVEC.unpack_from(call.read(iov, iovlen * IOVEC.size), i * IOVEC.size) for i in range(iovlen)]
     except SyscallError:
         return None
-    return _link_change(call, dest, vec, flags)
+    return _link_change(call, dest, vec, flags, fd)
 
 
 def _msg_dest(call, hdr):
@@ -468,13 +492,14 @@ def _msg_dest(call, hdr):
     return _dest(call, name_ptr, namelen)
 
 
-def _staged_msghdr(call, hdr, dest):
+def _staged_msghdr(call, hdr, dest, fd):
     """A checked copy of a msghdr (hdr: its bytes; dest: its destination,
     _dest's), of its name and of its control data in the staging slot (the
     kernel never writes back into a sendmsg header), and whether its name
-    pinned a file (a unix path's)."""
+    pinned a file (a unix path's).  fd: the number the kernel names the
+    socket by."""
     iov, iovlen, control_ptr, controllen, flags = struct.unpack("<QQQQI", hdr[16:52])
-    raw, via = _send_name(call, *dest) if dest[1] else (b"", False)
+    raw, via = _send_name(call, *dest, fd) if dest[1] else (b"", False)
     control = b""
     if control_ptr and controllen:
         if controllen > CONTROL_MAX:
@@ -493,13 +518,20 @@ def _staged_msghdr(call, hdr, dest):
 @handler("sendmsg", note="a datagram to a unix path is sent as connect(2) is (_via_magic_link); a guest "
          "root's link change on its own interfaces is carried out (sentry/net/links.py)")
 def sys_sendmsg(call):
-    _fastopen(call, call.args[2])
+    if _connects(call, call.args[2]):
+        return slots.through(call, _sendmsg_on)
+    return _sendmsg_on(call, call.fd(0))
+
+
+def _sendmsg_on(call, fd):
+    """sendmsg with the kernel naming the socket by fd (as _sendto_on)."""
+    _fastopen(call, call.args[2], fd)
     raw = call.read(call.args[1], MSGHDR)
     dest = _msg_dest(call, raw)
-    done = _link_change_msg(call, raw, dest, call.args[2] & 0xFFFFFFFF)
+    done = _link_change_msg(call, raw, dest, call.args[2] & 0xFFFFFFFF, fd)
     if done is not None:
         return done
-    hdr, via = _staged_msghdr(call, raw, dest)
+    hdr, via = _staged_msghdr(call, raw, dest, fd)
     return _send_rewrite(call, {1: hdr}, via)
 
 
@@ -513,7 +545,7 @@ def sys_sendmmsg(call):
     if vlen == 0:
         return 0
     vec, flags, task = call.args[1], call.args[3] & 0xFFFFFFFF, call.task
-    _fastopen(call, flags)
+    _fastopen(call, flags, call.fd(0))
     key = (call.fd(0), vec, vlen, flags)
     progress, task.mmsg_progress = getattr(task, "mmsg_progress", None), None
     i = progress[1] if progress is not None and progress[0] == key else 0
@@ -526,11 +558,11 @@ def sys_sendmmsg(call):
         raise
     dest = _msg_dest(call, raw)
     if i == 0:
-        done = _link_change_msg(call, raw, dest, flags)
+        done = _link_change_msg(call, raw, dest, flags, call.fd(0))
         if done is not None:
             call.write(vec + MSGHDR, struct.pack("<I", done))
             return 1
-    hdr, via = _staged_msghdr(call, raw, dest)
+    hdr, via = _staged_msghdr(call, raw, dest, call.fd(0))
 
     def record(t, result):
         # msg_len of the message sent; then the next, or the count

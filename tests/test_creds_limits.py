@@ -185,13 +185,14 @@ def test_uts_names_and_fd_access_as_natively(bins, who):
 
 def test_proc_sys_has_only_what_it_offers():
     script = ("find /proc/sys | sort > /tmp/before; "
-              "for n in nope kernel/nope vm/nope fs/nope a/b/c kernel/random/nope; do "
+              "for n in nope kernel/nope vm/nope fs/nope a/b/c kernel/random/nope net/nope net/ipv4/nope; do "
               "  stat /proc/sys/$n >/dev/null 2>&1 && echo found $n; cat /proc/sys/$n 2>/dev/null; done; "
               "find /proc/sys | sort | diff /tmp/before - && echo unchanged; "
               "cat /proc/sys/kernel/hostname /proc/sys/vm/overcommit_memory >/dev/null && echo readable; "
               "ls /proc/sys")
     r = run_sentry(["/bin/sh", "-c", script])
-    assert r.stdout.decode().split() == ["unchanged", "readable", "fs", "kernel", "user", "vm"], r.stderr.decode()
+    assert r.stdout.decode().split() == ["unchanged", "readable", "fs", "kernel", "net", "user", "vm"], \
+        r.stderr.decode()
 
 
 RESCHEDULE = r"""

@@ -202,6 +202,162 @@ def test_eth0_as_on_a_host_with_one_interface():
     assert "idiom 10.0.2.15\n10.0.2.15 0\n10.0.2.2 111\n" in native.stdout
 
 
+FASTOPEN_THREADED = """
+import errno, socket, sys, threading, time
+if sys.argv[1] == 'threads':              # a second thread: the fd table is shared
+    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+for family, host in ((socket.AF_INET, '127.0.0.1'), (socket.AF_INET6, '::1'), (socket.AF_INET, '10.0.2.15')):
+    srv = socket.create_server((host, 0), family=family)
+    dest = srv.getsockname()[:2]
+    c, d = socket.socket(family), socket.socket(family)
+    print(host, 'sendto', c.sendto(b'hello', socket.MSG_FASTOPEN, dest))
+    print(host, 'sendmsg', d.sendmsg([b'wor', b'ld'], [], socket.MSG_FASTOPEN, dest))
+    for _ in range(2):
+        a, _ = srv.accept()
+        print(host, 'got', a.recv(100), a.getpeername()[:2] in (c.getsockname()[:2], d.getsockname()[:2]))
+    print(host, 'peer', c.getpeername()[:2] == dest)
+    try:
+        c.sendto(b'x', socket.MSG_FASTOPEN, dest)
+    except OSError as e:
+        print(host, 'again', errno.errorcode[e.errno])
+"""
+
+
+@pytest.mark.parametrize("threads", ["alone", "threads"])
+def test_fastopen_as_natively(threads):
+    """sendto and sendmsg with MSG_FASTOPEN connect as they send, to the
+    sandbox's own addresses (loopback, IPv6, eth0's), alone or beside a
+    thread (the call then runs through a hidden slot holding the Sentry's
+    copy of the socket, as connect does: syscalls/slots.py), as in a fresh
+    network namespace; a second one on the connected socket is EISCONN."""
+    script = 'python3 -c "$1" "$2"'
+    native = native_sandbox(script, FASTOPEN_THREADED, threads)
+    assert native.returncode == 0 and native.stdout.count("True") == 9, native.stdout + native.stderr
+    boxed = run_sentry(["sh", "-c", script, "sh", FASTOPEN_THREADED, threads], extra=["--dns", "none"])
+    assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()
+
+FORK_DURING_CONNECT = """
+import os, socket, sys, threading, time
+l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(0)
+dest = l.getsockname()
+fillers = []
+while True:                                    # the accept queue full: the next SYN is dropped
+    f = socket.socket(); f.setblocking(False); f.connect_ex(dest); fillers.append(f)
+    time.sleep(0.05)
+    try:
+        f.getpeername()
+    except OSError:
+        break
+s = socket.socket()
+t = threading.Thread(target=s.connect, args=(dest,)); t.start()
+time.sleep(0.3)                                # s is in its connect, waiting
+r, w = os.pipe()
+r2, w2 = os.pipe()
+pid = os.fork()
+if pid == 0:
+    keep = sorted((w, r2))
+    os.closerange(3, keep[0])                  # as before an exec: the parent's sockets are not its
+    os.closerange(keep[0] + 1, keep[1])
+    os.closerange(keep[1] + 1, 65536)
+    os.write(w, b'child ready')
+    os.read(r2, 1)                             # the parent has looked for its EOF
+    threading.Thread(target=time.sleep, args=(1,)).start()   # its own connects go through slots too
+    mine = socket.create_server(('127.0.0.1', 0))
+    c = socket.create_connection(mine.getsockname())
+    os.write(w, b'child connects %d' % (c.getpeername() == mine.getsockname()))
+    os._exit(0)
+print(os.read(r, 100).decode(), flush=True)
+l.setblocking(False)
+accepted = []
+while t.is_alive():
+    try:
+        accepted.append(l.accept()[0])
+    except BlockingIOError:
+        time.sleep(0.01)
+t.join()
+name = s.getsockname()
+s.close()
+time.sleep(0.1)
+while True:
+    try:
+        accepted.append(l.accept()[0])
+    except BlockingIOError:
+        break
+a = [a for a in accepted if a.getpeername() == name][0]
+a.settimeout(1)
+try:
+    print('eof at once', a.recv(10) == b'')
+except socket.timeout:
+    print('eof at once False')
+os.write(w2, b'x')
+print(os.read(r, 100).decode())
+os.waitpid(pid, 0)
+"""
+
+
+def test_fork_during_a_slotted_connect():
+    """A process forks while another of its threads waits in a connect that
+    runs through a hidden slot (syscalls/slots.py): the child's copy of
+    that slot gets the filler back before it runs (kernel/clone.py
+    start_child), so once the child has closed the fds it inherited, the
+    parent's close of that socket ends the connection at once, as natively;
+    the child's own connects through slots still work."""
+    script = 'python3 -c "$1"'
+    native = native_sandbox(script, FORK_DURING_CONNECT)
+    assert native.stdout.splitlines() == ["child ready", "eof at once True", "child connects 1"], \
+        native.stdout + native.stderr
+    boxed = run_sentry(["sh", "-c", script, "sh", FORK_DURING_CONNECT], extra=["--dns", "none"])
+    assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()
+
+NET_SYSCTLS = """
+cat /proc/sys/net/core/somaxconn /proc/sys/net/ipv4/ip_local_port_range /proc/sys/net/ipv4/tcp_fin_timeout
+sysctl net.ipv6.conf.eth0.accept_dad net.ipv4.conf.lo.forwarding net.ipv4.ip_forward
+ls /proc/sys/net /proc/sys/net/ipv4/conf /proc/sys/net/ipv6/conf
+python3 -c '
+import socket, subprocess
+srv = socket.create_server(("127.0.0.1", 0))
+c = socket.create_connection(srv.getsockname())
+a, _ = srv.accept()
+out = subprocess.run(["ss", "-tn", "autobound"], capture_output=True, text=True).stdout
+print("autobound lists the client", ":%d " % c.getsockname()[1] in out)
+'
+"""
+
+
+def test_net_sysctls_are_the_sandboxs():
+    """/proc/sys/net shows the sandbox's network namespace's values and
+    interfaces (read by the namespace helper, which lives in it:
+    vfs/mountns.py net_sysctl_view), as a fresh namespace shows its own;
+    ss's autobound filter, which reads ip_local_port_range, works.  Under
+    --network=host, the host's values."""
+    native = native_sandbox(NET_SYSCTLS)
+    assert native.returncode == 0 and "autobound lists the client True" in native.stdout, \
+        native.stdout + native.stderr
+    boxed = run_sentry(["sh", "-c", NET_SYSCTLS], extra=["--dns", "none"])
+    assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()
+    key = "/proc/sys/net/ipv4/ip_local_port_range"
+    with open(key) as f:
+        host = f.read()
+    r = run_sentry(["cat", key], extra=["--network=host"])
+    assert r.stdout.decode() == host, r.stderr.decode()
+    r = run_sentry(["sh", "-c", "cat /proc/sys/net/../net/core/somaxconn; cat /proc/sys/net/nosuch; "
+                    "echo 1 > /proc/sys/net/ipv4/ip_forward; cat /proc/sys/net/ipv4/ip_forward; "
+                    "ls /proc/sys/net/ipv4 | grep -cx tcp_fastopen; cat /proc/sys/net/ipv4/tcp_fastopen_key"])
+    assert r.stdout.decode().split() == ["4096", "0", "1"], r.stdout.decode() + r.stderr.decode()
+    for mode in ("sandbox", "host"):            # a key only root may read is never read for a guest
+        r = run_sentry(["sh", "-c", "cat /proc/sys/net/ipv4/tcp_fastopen_key; ls /proc/sys/net/ipv4/"],
+                       extra=[f"--network={mode}"])
+        assert "tcp_fastopen_key" not in r.stdout.decode() and "tcp_fastopen\n" in r.stdout.decode(), r.stdout
+
+def test_net_sysctls_unprivileged(as_nobody):  # noqa: F811
+    """An unprivileged sandbox's /proc/sys/net (its helper in a user
+    namespace of its own) as a fresh namespace's."""
+    cmd = "cat /proc/sys/net/ipv4/ip_local_port_range /proc/sys/net/core/somaxconn; ls /proc/sys/net/ipv4/conf"
+    native = native_sandbox(cmd)
+    assert native.returncode == 0 and "4096" in native.stdout, native.stderr
+    r = as_nobody(["--", "sh", "-c", cmd])
+    assert r.stdout.decode() == native.stdout, r.stderr.decode()
+
 def test_eth0_comes_back_with_its_route():
     """A guest root may take eth0 down and up (sentry/net/links.py); up, it
     has its address and default route again (natively the route would be
@@ -586,6 +742,108 @@ def test_outbound_connections_listed(remote):
     assert f"{remote}.1" not in r.stdout.decode()
 
 
+SS_FILTERED = """
+import re, socket, subprocess, sys
+remote, dropped = sys.argv[1], sys.argv[2]
+a = socket.create_connection((remote, 8081))
+b = socket.socket(socket.AF_INET6); b.connect(('::ffff:' + remote, 8081))
+c = socket.socket(); c.setblocking(False); c.connect_ex((remote, int(dropped)))
+for s in (a, b):                          # the server's token and its close: CLOSE_WAIT
+    while s.recv(100):
+        pass
+here, port_a = a.getsockname()[:2]
+ports = {s.getsockname()[1]: 'P%d' % i for i, s in enumerate((a, b, c))}
+STABLE = ('wscale', 'rto', 'rtt', 'mss', 'pmtu', 'rcvmss', 'advmss', 'cwnd', 'bytes_received', 'segs_out', 'segs_in')
+def ours(label, args):
+    out, got = subprocess.run(['ss'] + args.split(), capture_output=True, text=True).stdout.splitlines(), []
+    for i, line in enumerate(out):
+        mine = [p for p in ports if re.search(':%d\\s' % p, line + ' ')]
+        if not mine:
+            continue
+        row = ' '.join(line.split()).replace(':%d ' % mine[0], ':' + ports[mine[0]] + ' ')
+        more = out[i + 1] if i + 1 < len(out) and out[i + 1][:1].isspace() else ''
+        if 'skmem' in more:
+            row += ' ' + re.sub('[0-9]+', 'N', more.strip())
+        elif more:
+            words = more.split()
+            row += ' ' + words[0] + ' ' + ' '.join(k for k in STABLE if re.search('(^|\\s)%s:' % k, more))
+        got.append(row)
+    print(label, sorted(got))
+ours('dport', '-tn dport = :8081')
+ours('other dport', '-tn dport = :8082')
+ours('dst', '-tn dst ' + remote)
+ours('dst net v4', '-4tn dst %s/24 and dport le :8081' % remote)
+ours('src port', '-tn sport = :%d' % port_a)
+ours('src', '-tn src ' + here)
+ours('not src', '-tn not src ' + here)
+ours('not dport', '-tn not dport = :8082')
+ours('syn-sent', '-tn state syn-sent dport = :' + dropped)
+ours('memory', '-tnm dport = :8081')
+ours('info', '-tni dport = :8081')
+ours('info state', '-tni state close-wait')
+"""
+
+
+def test_outbound_connections_in_filtered_ss(remote):
+    """ss with a filter (its bytecode, run on the sandbox's view: ports,
+    addresses, states, `not`) and with -i and -m (the host kernel's
+    tcp_info, congestion control and memory counters for the socket) lists
+    the sandbox's outbound connections as the host lists a program's own,
+    but for the local address (sentry/net/diag.py)."""
+    _drop_syns(remote)
+    args = ["python3", "-c", SS_FILTERED, f"{remote}.2", str(DROPPED)]
+    native = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert native.returncode == 0 and native.stdout.count("CLOSE-WAIT") >= 12, native.stdout + native.stderr
+    assert "skmem:(rN,rbN" in native.stdout and "rtt mss" in native.stdout, native.stdout
+    r = run_sentry(args, extra=["--dns", "none"])
+    expect = native.stdout.replace(f"{remote}.1:", "10.0.2.15:").replace(f"{remote}.1]", "10.0.2.15]")
+    assert r.stdout.decode() == expect, r.stderr.decode()
+    # the host's own connections (its dump is the Sentry's source) never show
+    srv = _host_server()
+    host_pair = socket.create_connection(srv.getsockname())
+    try:
+        ports = {srv.getsockname()[1], host_pair.getsockname()[1]}
+        r = run_sentry(["python3", "-c", "import socket, subprocess, sys\n"
+                        "s = socket.create_connection((sys.argv[1], 8081))\n"
+                        "print(subprocess.run(['ss', '-tanime'], capture_output=True, text=True).stdout)",
+                        f"{remote}.2"], extra=["--dns", "none"])
+        out = r.stdout.decode()
+        assert f"{remote}.2:8081" in out and f"{remote}.1" not in out, out
+        assert not any(f":{p} " in out for p in ports), out
+    finally:
+        host_pair.close()
+        srv.close()
+
+def test_diag_filter_on_any_bytes():
+    """The sock_diag filter the Sentry runs (the kernel's inet_diag_bc_run,
+    sentry/net/diag.py) on a guest's bytes: any program ends with a yes or
+    a no, never an error or a loop; known programs decide as the kernel."""
+    import random
+    import struct
+    from sentry.net import diag
+    v4 = {"family": socket.AF_INET, "sport": 40000, "dport": 80, "saddr": bytes([10, 0, 2, 15]),
+          "daddr": bytes([10, 1, 2, 3]), "ifindex": 0, "auto": True, "mark": 0}
+    mapped = dict(v4, family=socket.AF_INET6, saddr=bytes(10) + b"\xff\xff" + v4["saddr"],
+                  daddr=bytes(10) + b"\xff\xff" + v4["daddr"])
+    op = lambda code, yes, no: struct.pack("<BBH", code, yes, no)
+    dcond = lambda fam, prefix, port, addr: struct.pack("<BBxxi", fam, prefix, port) + addr
+    dst_net = op(diag.BC_D_COND, 16, 20) + dcond(socket.AF_INET, 16, -1, bytes([10, 1, 0, 0]))
+    for prog, entry, want in [
+            (op(diag.BC_D_EQ, 8, 12) + op(0, 0, 80), v4, True),
+            (op(diag.BC_D_EQ, 8, 12) + op(0, 0, 81), v4, False),
+            (op(diag.BC_S_GE, 8, 12) + op(0, 0, 1024), v4, True),
+            (dst_net, v4, True), (dst_net, mapped, True),
+            (op(diag.BC_D_COND, 16, 20) + dcond(socket.AF_INET, 16, -1, bytes([10, 2, 0, 0])), mapped, False),
+            (op(diag.BC_AUTO, 4, 8), v4, True), (op(diag.BC_AUTO, 4, 8), dict(v4, auto=False), False),
+            (op(diag.BC_JMP, 4, 12) + op(diag.BC_NOP, 4, 4), v4, False),
+            (op(diag.BC_JMP, 4, 8) + op(diag.BC_NOP, 4, 4), v4, True)]:
+        assert diag.run_bytecode(prog, entry) is want, (prog, entry)
+    rng = random.Random(11)
+    for _ in range(20000):
+        prog = bytes(rng.choice([0, 1, 4, 6, 7, 8, 12, 255]) if i % 4 == 0 else rng.randrange(256)
+                     for i in range(rng.randrange(40)))
+        assert diag.run_bytecode(prog, rng.choice([v4, mapped])) in (True, False)
+
 def test_unprivileged_outbound(remote, as_nobody):  # noqa: F811
     r = as_nobody(["--", "python3", "-c", FETCH, f"{remote}.2:8081", f"{remote}.1:8081"])
     assert r.stdout.decode().splitlines() == [f"{remote}.2:8081 token-8081", f"{remote}.1:8081 errno 111"], \
@@ -791,6 +1049,44 @@ def test_outbound_socket_shows_the_sandbox(remote):
         and "bindtodevice 0 0" in lines, native.stderr
 
 
+NAME_AFTER_RESET = """
+import errno, socket, sys, time
+remote = sys.argv[1]
+x = socket.create_connection((remote, 8081))
+before = x.getsockname()
+while x.recv(100):                        # the token, then the server's close
+    pass
+for _ in range(50):                       # writes to a closed peer: its RST ends the connection
+    try:
+        x.send(b'x')
+    except OSError as e:
+        print('reset', errno.errorcode[e.errno])
+        break
+    time.sleep(0.01)
+listed = [l for l in open('/proc/net/tcp').read().splitlines() if ':%04X ' % before[1] in l]
+print('listed', len(listed))
+for _ in range(int(sys.argv[2])):         # more connections than the names' table keeps by itself
+    socket.create_connection((remote, 8082)).close()
+after = x.getsockname()
+print('same name', after == before, 'port kept', after[1] == before[1])
+print('address', after[0])
+"""
+
+
+def test_outbound_name_outlives_the_sweep(remote):
+    """A connection reset by its peer is gone from the host's TCP table, yet
+    its socket keeps its name (Linux's getsockname still answers it); after
+    more outbound connections than the Sentry's table of names keeps
+    before it sweeps (net/hostsock.py Names), the guest still sees the
+    sandbox's name, never the host's address."""
+    from sentry.net.hostsock import Names
+    args = ["python3", "-c", NAME_AFTER_RESET, f"{remote}.2", str(Names.SWEEP_MIN + 100)]
+    native = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert native.stdout.splitlines() == ["reset EPIPE", "listed 0", "same name True port kept True",
+                                          f"address {remote}.1"], native.stdout + native.stderr
+    r = run_sentry(args, extra=["--dns", "none"], timeout=180)
+    assert r.stdout.decode() == native.stdout.replace(f"{remote}.1", "10.0.2.15"), r.stderr.decode()
+
 def test_outbound_socket_name_race(remote, cbin, outside_tmp):
     """A thread swaps fd X between a sandbox socket and an outbound host
     socket while another asks X its name, the interfaces and its namespace
@@ -822,7 +1118,8 @@ def test_udp_relay_as_natively(remote, cbin, outside_tmp):
 
 UDP_REFUSED = """
 import socket, sys
-c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.settimeout(5)
+family = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
+c = socket.socket(family, socket.SOCK_DGRAM); c.settimeout(5)
 c.connect((sys.argv[1], int(sys.argv[2])))
 for i in range(2):
     c.send(b'x')
@@ -830,7 +1127,7 @@ for i in range(2):
         print('recv', c.recv(100))
     except OSError as e:
         print('recv', type(e).__name__, e.errno)
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(0.5)
+u = socket.socket(family, socket.SOCK_DGRAM); u.settimeout(0.5)
 u.sendto(b'x', (sys.argv[1], int(sys.argv[2])))
 try:
     print('unconnected', u.recv(100))
@@ -839,18 +1136,30 @@ except OSError as e:
 """
 
 
-def test_udp_port_unreachable_as_natively(remote):
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_udp_port_unreachable_as_natively(remote, family):
     """A connected UDP socket to a port nothing listens on outside gets
     ECONNREFUSED after its datagram, as on the host: the relay's host
-    socket learns the destination's ICMP "port unreachable", and the relay
-    sends the sandbox's kernel the same error quoting the guest's datagram
-    (net/udp.py); an unconnected socket hears nothing, as natively."""
-    args = ["python3", "-c", UDP_REFUSED, f"{remote}.2", "8097"]
+    socket learns the destination's ICMP (ICMPv6) "port unreachable", and
+    the relay sends the sandbox's kernel the same error quoting the guest's
+    datagram (net/udp.py); an unconnected socket hears nothing, as natively."""
+    dest = f"{remote}.2" if family == "ipv4" else f"{_remote6(remote)}::2"
+    args = ["python3", "-c", UDP_REFUSED, dest, "8097"]
     native = subprocess.run(args, capture_output=True, text=True, timeout=30)
     assert native.stdout.count("ConnectionRefusedError 111") == 2 and "unconnected TimeoutError" in native.stdout, \
         native.stdout + native.stderr
     r = run_sentry(args, extra=["--dns", "none"])
     assert r.stdout.decode() == native.stdout, r.stderr.decode()
+
+
+def _remote6(remote):
+    """The remote's IPv6 prefix: its side ::2, the host's ::1 (added once)."""
+    pid = os.getpid()
+    net6 = f"fd00:232:{pid % 250:x}"
+    sh = lambda *c: subprocess.run(c, check=True)
+    sh("ip", "addr", "replace", f"{net6}::1/64", "dev", f"snh{pid}", "nodad")
+    sh("ip", "netns", "exec", f"sntest{pid}", "ip", "addr", "replace", f"{net6}::2/64", "dev", f"snn{pid}", "nodad")
+    return net6
 
 
 UDP6 = """
@@ -880,10 +1189,7 @@ def test_udp_to_ipv6_outside(remote, tmp_path):
     address -- as on the host; the host's own IPv6 address and a
     destination the rules do not allow stay ENETUNREACH, with an audit line."""
     pid = os.getpid()
-    net6 = f"fd00:232:{pid % 250:x}"
-    sh = lambda *c: subprocess.run(c, check=True)
-    sh("ip", "addr", "add", f"{net6}::1/64", "dev", f"snh{pid}", "nodad")
-    sh("ip", "netns", "exec", f"sntest{pid}", "ip", "addr", "add", f"{net6}::2/64", "dev", f"snn{pid}", "nodad")
+    net6 = _remote6(remote)
     srv = subprocess.Popen(["ip", "netns", "exec", f"sntest{pid}", sys.executable, "-c", ECHO6, f"{net6}::2"],
                            stdout=subprocess.PIPE, text=True)
     try:

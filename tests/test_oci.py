@@ -535,7 +535,7 @@ def test_socket_activation_is_passed_on_as_runc_does(oci, pid_for):
 def test_sysctl_is_set_in_the_sandboxs_namespaces(oci, tmp_path):
     """linux.sysctl: the IPC namespace's and the network namespace's are set
     there (the kernel's own limits for the guest, read from inside those
-    namespaces with nsenter) and the guest's /proc/sys shows the IPC ones;
+    namespaces with nsenter) and the guest's /proc/sys shows them;
     the host's stay as they were; one of no namespace of the sandbox's, the
     network's without a network namespace, kernel.hostname, a shmmax past
     the staging area's cap: refused at create, in one line."""
@@ -543,13 +543,13 @@ def test_sysctl_is_set_in_the_sandboxs_namespaces(oci, tmp_path):
               "net.core.somaxconn": "77", "fs.mqueue.msg_max": "20"}
     host = {k: open("/proc/sys/" + k.replace(".", "/")).read() for k in sysctl}
     netns = {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network"}, {"type": "ipc"}]}
-    b = oci.bundle(["sh", "-c", "cat /proc/sys/kernel/msgmax /proc/sys/kernel/shmmni /proc/sys/kernel/sem; "
-                                "exec sleep 100"], linux=dict(netns, sysctl=sysctl))
+    b = oci.bundle(["sh", "-c", "cat /proc/sys/kernel/msgmax /proc/sys/kernel/shmmni /proc/sys/kernel/sem "
+                                "/proc/sys/net/core/somaxconn; exec sleep 100"], linux=dict(netns, sysctl=sysctl))
     r = oci.create("s1", b)
     assert r.returncode == 0, open(r.err).read()
     try:
         assert oci.cmd("start", "s1").returncode == 0
-        assert read_when(r.out, lambda t: t.count("\n") >= 3) == "4096\n1000\n250\t32000\t32\t128\n"
+        assert read_when(r.out, lambda t: t.count("\n") >= 4) == "4096\n1000\n250\t32000\t32\t128\n77\n"
         (guest,) = json.loads(oci.cmd("ps", "--format", "json", "s1").stdout)
         for key, want in sysctl.items():
             ns = "--net" if key.startswith("net.") else "--ipc"

@@ -606,7 +606,9 @@ class ProcMount(Mount):
         """/proc/sys/…: only the names it offers (a lookup of another one is
         ENOENT and leaves nothing behind); a directory looked up as the final
         name is filled, so that it lists them."""
-        if path in SYSCTL_FILES:
+        if path == "sys/net" or path.startswith("sys/net/"):
+            self._net_sysctl(kernel, path, final)
+        elif path in SYSCTL_FILES:
             self._sysctl_file(kernel, path)
         elif path in SYSCTL_DIRS:
             self._dir(path)
@@ -614,6 +616,44 @@ class ProcMount(Mount):
                 for name in SYSCTL_FILES | SYSCTL_DIRS:
                     if name.rpartition("/")[0] == path:
                         self._dir(name) if name in SYSCTL_DIRS else self._sysctl_file(kernel, name)
+                if path == "sys" and self._net_sysctls(kernel, []) is not None:
+                    self._dir("sys/net")
+
+    def _net_sysctls(self, kernel, parts):
+        """/proc/sys/net/<parts> as the sandbox's network namespace shows it
+        to a process inside (Linux's net sysctls are the reader's
+        namespace's): read there by the namespace helper, which lives in it
+        (vfs/mountns.py net_sysctl); the host's own under --network=host.
+        A directory: {"entries": [[name, is_dir, text]...]}; a file:
+        {"text": ...}; None for a name it does not have."""
+        from sentry.vfs.mountns import net_sysctl_view
+        mountns = kernel.mountns
+        try:
+            if mountns is not None and getattr(mountns, "netns_fd", None) is not None:
+                return mountns.net_sysctl(parts)
+            return net_sysctl_view(parts)       # no namespace of its own: the host's is the guest's
+        except OSError:
+            return None
+
+    def _net_sysctl(self, kernel, path, final):
+        """/proc/sys/net/…: read-only files of the sandbox's values; a
+        directory looked up as the final name is filled, so that it lists
+        them (a write-only or unreadable one is left out, as sysctl -a
+        leaves it)."""
+        parts = path.split("/")[2:]
+        got = self._net_sysctls(kernel, parts)
+        if got is None:
+            return
+        if "text" in got:
+            self._file(path, got["text"].encode("latin-1"))
+            return
+        self._dir(path)
+        if final:
+            for name, is_dir, text in got["entries"]:
+                if is_dir:
+                    self._dir(f"{path}/{name}")
+                elif text is not None:
+                    self._file(f"{path}/{name}", text.encode("latin-1"))
 
     def _sysctl_file(self, kernel, path):
         parts = path.split("/")

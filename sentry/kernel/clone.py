@@ -9,6 +9,7 @@ import os
 
 from sentry._native import lib
 from sentry.errors import SyscallError
+from sentry.kernel import hiddenslots
 from sentry.kernel.credentials import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
 from sentry.kernel.namespaces import CLONE_NEWPID, CLONE_NEWUTS
 from sentry.kernel.pidns import PidNamespace
@@ -20,7 +21,7 @@ log = logging.getLogger("sentry")
 
 CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_PARENT, CLONE_THREAD = 0x100, 0x200, 0x400, 0x8000, 0x10000
 CLONE_PARENT_SETTID, CLONE_CHILD_SETTID = 0x00100000, 0x01000000
-SYS_CLONE, SYS_WAIT4, SYS_EXIT = 56, 61, 60
+SYS_CLONE, SYS_WAIT4, SYS_EXIT, SYS_DUP3 = 56, 61, 60, 292
 WALL = 0x40000000                  # __WALL
 PTRACE_EVENT_STOP, PTRACE_EVENT_EXIT = 128, 6
 SYSCALL_STOP = 0x80 | 5            # SIGTRAP | 0x80: PTRACE_O_TRACESYSGOOD
@@ -113,9 +114,59 @@ class NewTasks:
             child.set_child_tid = regs.r10
         if child.slots.mapped:
             child.slots.slot_of(child_tid)     # the native fast path can stage from now on
+        if not flags & (CLONE_THREAD | CLONE_FILES):
+            # slots of the parent's socket calls in flight (syscalls/slots.py)
+            child.stale_slots = [h for h, key in getattr(pproc, "lock_inflight", {}).values()
+                                 if key[0] == "socket"]
         if child.started:
-            self.child_settid(child)
-            ptrace.resume(child_tid)
+            self.start_child(child)
+
+    def start_child(self, child):
+        """A new task's first run, from its first stop: its tid where it
+        asked for it, and -- a process with an fd table of its own, forked
+        while another thread of its parent ran a socket call through a
+        hidden slot -- the filler back in its copy of that slot (an injected
+        dup3 first), so that the child never holds the parent's socket open."""
+        self.child_settid(child)
+        stale, child.stale_slots = child.stale_slots, []
+        holes = [h for h in stale if hiddenslots.holds_socket(child.tid, h)]
+        if not holes:
+            ptrace.resume(child.tid)
+            return
+        try:
+            saved = ptrace.getregs(child.tid)
+        except ptrace.TaskGone:
+            return
+
+        def refill_next(regs):
+            """Set up the next dup3 (True), or False when none is left."""
+            while holes:
+                h = holes.pop()
+                filler = hiddenslots.a_filler(child.tid, self, h)
+                if filler is None:
+                    continue                  # none left to refill from: kept
+                regs.rip = saved.rip - 2       # the fork's syscall instruction
+                regs.rax = regs.orig_rax = SYS_DUP3
+                regs.rdi, regs.rsi, regs.rdx = filler, h, 0
+                ptrace.setregs(child.tid, regs)
+                child.on_exit, child.injecting, child.strace_entry = at_entry, True, None
+                return True
+            return False
+
+        def at_entry(t, r):
+            t.on_exit = at_exit
+
+        def at_exit(t, r):
+            if refill_next(t.exit_regs):
+                return
+            self.end_injection(t, saved)        # fork's 0, from where it returns
+        try:
+            if refill_next(ptrace.ffi_copy(saved)):
+                ptrace.resume_to_exit(child.tid)
+                return
+        except ptrace.TaskGone:
+            return                              # killed meanwhile: nothing holds the slot
+        ptrace.resume(child.tid)
 
     def _fork_over_nproc(self, parent):
         """The kernel's RLIMIT_NPROC check in copy_process, the child counted:

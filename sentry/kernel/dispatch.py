@@ -237,19 +237,26 @@ class SyscallDispatch:
             t.on_exit = at_exit
 
         def at_exit(t, r):
-            t.injecting = False
             if then is not None:
                 then(r)
-            ptrace.ffi_copy_into(t.exit_regs, saved)
-            ptrace.setregs(t.tid, saved)
-            deferred, t.deferred = t.deferred, []
-            for sig, raw in deferred:
-                if raw is not None:
-                    t.redelivered[sig] = raw
-                ptrace.tgkill(t.process.tgid, t.tid, sig)
+            self.end_injection(t, saved)
         task.on_exit = at_entry
         task.injecting = True
         task.strace_entry = None
+
+    @staticmethod
+    def end_injection(task, saved):
+        """After the Sentry's own calls injected at a stop: the task's
+        registers as they were (saved), and the signals held back meanwhile
+        delivered."""
+        task.injecting = False
+        ptrace.ffi_copy_into(task.exit_regs, saved)
+        ptrace.setregs(task.tid, saved)
+        deferred, task.deferred = task.deferred, []
+        for sig, raw in deferred:
+            if raw is not None:
+                task.redelivered[sig] = raw
+            ptrace.tgkill(task.process.tgid, task.tid, sig)
 
     def map_staging(self, task, regs):
         slots = task.slots

@@ -207,8 +207,7 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
             task = self.task(tid)
             task.started = True
             if task.linked:
-                self.child_settid(task)
-                ptrace.resume(tid)
+                self.start_child(task)
             # else: resumed once its parent's clone event has told us who it is
         elif kind == ptrace.GROUP_STOP:
             ptrace.listen(tid)   # job control: stay stopped until SIGCONT

@@ -101,6 +101,7 @@ class Task:
         self.sigwait = None           # (deadline, guest's timespec, staged copy) of a restarted sigtimedwait
         self.pin = None               # syscalls/pin.py: the fd holder's number of the file its call names
         self.started = False          # its first ptrace stop has been seen
+        self.stale_slots = []         # hidden slots its first run drops (kernel/clone.py start_child)
         self.linked = process is not None
         self.strace_entry = None
         self.strace_start = None       # when its current call trapped (--strace-time=T)

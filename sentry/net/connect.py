@@ -51,7 +51,7 @@ def _relayed(kernel, ip):
     return _v4(ip) in kernel.dns_addresses
 
 
-def datagram_out(call, family, raw):
+def datagram_out(call, family, raw, fd):
     """sendto/sendmsg of a datagram socket to an address outside the
     sandbox (--network=sandbox): it goes through that destination's UDP
     relay (net/udp.py) when --net-allow allows it, else ENETUNREACH (one
@@ -59,7 +59,8 @@ def datagram_out(call, family, raw):
     racing thread sends instead from another socket, reaches a relay the
     policy allowed or goes out of eth0 to the gateway, which forwards
     nothing (vfs/netns.py).  Multicast, broadcast, the sandbox's own
-    addresses and the DNS relay's pass."""
+    addresses and the DNS relay's pass.  fd: the number the kernel names
+    the socket by (the guest's, or a hidden slot: syscalls/slots.py)."""
     kernel = call.kernel
     dest = destination(family, raw) if kernel.outbound is not None and family in (AF_INET, AF_INET6) else None
     if dest is None:
@@ -69,7 +70,7 @@ def datagram_out(call, family, raw):
         return
     if kernel.udp_relays is not None and kernel.udp_relays.has(ip, dest[1]):
         return                                 # relayed already: nothing to borrow or ask
-    dup = kernel.borrow_fd(call.process, call.fd(0))
+    dup = kernel.borrow_fd(call.process, fd, hidden_ok=fd != call.fd(0))
     try:
         with socket.socket(fileno=os.dup(dup)) as sock:
             datagram = sock.type == socket.SOCK_DGRAM
@@ -354,20 +355,23 @@ def shutdown(call):
         os.close(dup)
 
 
-def fastopen(call):
+def fastopen(call, fd):
     """A send with MSG_FASTOPEN connects as it sends: on an outbound socket
     it could make it unconnected (the kernel's sock_error path), so it
     never reaches one (EALREADY while connecting, else EISCONN, as Linux
     answers on a socket connecting or connected).  On a socket of the
-    sandbox it runs as it is where nothing can change the fd meanwhile (a
-    process whose fd table is its alone), else EOPNOTSUPP, as on a host
-    whose TCP Fast Open client side is off."""
-    dup = call.kernel.borrow_fd(call.process, call.fd(0))
+    sandbox it runs as it is where nothing can change what fd names
+    meanwhile: a hidden slot holding the Sentry's copy (syscalls/slots.py),
+    or the guest's own number in a process whose fd table is its alone;
+    else (sendmmsg, which takes no slot) EOPNOTSUPP, as on a host whose TCP
+    Fast Open client side is off."""
+    own = fd == call.fd(0)
+    dup = call.kernel.borrow_fd(call.process, fd, hidden_ok=not own)
     try:
         if not _is_socket(dup):
             raise SyscallError(errno.ENOTSOCK)
         if hostsock.in_sandbox(call.kernel, dup):
-            if call.process.alone():
+            if not own or call.process.alone():
                 return
             raise SyscallError(errno.EOPNOTSUPP)
         raise SyscallError(errno.EALREADY if tcp_state(dup) in (TCP_SYN_SENT, TCP_SYN_RECV) else errno.EISCONN)

@@ -88,28 +88,34 @@ class Names:
     """Host socket inode -> (the guest's former socket, kept -- None once
     given back, net/connect.py; its sockaddr as getsockname gives it).  Entries of closed connections go when the
     table has doubled since the last sweep (a sweep reads the host's whole
-    TCP table: a few ms on a busy host, so not often)."""
+    TCP table: a few ms on a busy host, so not often); their names stay
+    (`handed`), since a connection the host no longer lists (reset, or its
+    handshake failed) may still be a guest's socket, which Linux names as
+    before."""
 
     SWEEP_MIN = 1024
 
     def __init__(self):
         self.by_ino = {}
         self.reported = set()          # those whose connect has answered 0 (net/connect.py)
-        # every outbound socket ever handed over, never forgotten (an int
-        # each; sockfs inode numbers come from a counter, not reused before
-        # it wraps): a guest fd naming none of them is no outbound socket
-        self.handed = set()
+        # every outbound socket ever handed over, and its name, never
+        # forgotten (sockfs inode numbers come from a counter, not reused
+        # before it wraps): a guest fd naming none of them is no outbound
+        # socket
+        self.handed = {}
         self.sweep_at = self.SWEEP_MIN
+        self.auto_ports = set()        # those whose port the guest had not bound
 
     def record(self, ino, guest_fd, v4):
         """Keep guest_fd (the Sentry's, a socket of the sandbox, no longer
         in the guest's table) as the name of host socket ino; v4: the
         connection is IPv4 (an AF_INET6 socket to a v4-mapped address too)."""
-        self.handed.add(ino)
+        self.auto_ports.discard(ino)
         sock = socket.socket(fileno=guest_fd)
         try:
             if _port(sock) == 0:
                 sock.bind(("0.0.0.0", 0) if sock.family == socket.AF_INET else ("::", 0))
+                self.auto_ports.add(ino)
             raw = _name(sock, v4)
         except OSError:
             # no port to hold (the sandbox's ephemeral ports are taken): still
@@ -120,6 +126,7 @@ class Names:
             old[0].close()
         self.reported.discard(ino)
         self.by_ino[ino] = (sock, raw)
+        self.handed[ino] = raw
         if len(self.by_ino) >= self.sweep_at:
             self._sweep()
 
@@ -127,8 +134,7 @@ class Names:
         """The sandbox name of outbound socket ino; None for a host socket
         the Sentry did not connect (one sentry's caller passed in: its stdin
         may be a socket), which keeps the kernel's answers."""
-        entry = self.by_ino.get(ino)
-        return entry[1] if entry is not None else None
+        return self.handed.get(ino)
 
     def connected(self, ino):
         """Whether the guest was told that outbound socket ino is connected."""
@@ -186,17 +192,12 @@ class Names:
             n += 1
         return "".join(lines).encode("latin-1")
 
-    def diag_entries(self, table):
-        """The outbound sockets as net/diag.py answers a sock_diag dump:
-        ((local address bytes, port), state, timer, retransmits, (remote
-        address bytes, port), receive queue, send queue, uid, inode)."""
-        for _, f, raw in self._ours(table):
-            try:
-                tx, rx = (int(x, 16) for x in f[4].split(":"))
-                yield ((_addr_bytes(raw), struct.unpack_from(">H", raw, 2)[0]), int(f[3], 16),
-                       int(f[5].split(":")[0], 16), int(f[6], 16), _from_proc(f[2]), rx, tx, int(f[7]), int(f[9]))
-            except (ValueError, IndexError):
-                continue
+    def diag_view(self, ino):
+        """(the sandbox name, whether its port was chosen by the kernel rather
+        than bound by the guest) of outbound socket ino, as net/diag.py lists
+        it; None for any other socket."""
+        entry = self.by_ino.get(ino)
+        return (entry[1], ino in self.auto_ports) if entry is not None else None
 
     def _sweep(self):
         live = set()
@@ -212,6 +213,7 @@ class Names:
             if sock is not None:
                 sock.close()
             self.reported.discard(ino)
+            self.auto_ports.discard(ino)
         self.sweep_at = max(self.SWEEP_MIN, 2 * len(self.by_ino))
 
 
@@ -244,17 +246,6 @@ def _proc_address(raw, table):
     if table == "tcp6" and family == socket.AF_INET6:
         return "".join("%08X" % w for w in struct.unpack_from("<4I", raw, 8)) + ":%04X" % port
     return None
-
-
-def _addr_bytes(raw):
-    return raw[4:8] if struct.unpack_from("<H", raw)[0] == socket.AF_INET else raw[8:24]
-
-
-def _from_proc(text):
-    """(address bytes, port) of a /proc/net/tcp address (_proc_address's form)."""
-    addr, port = text.split(":")
-    words = [int(addr[i:i + 8], 16) for i in range(0, len(addr), 8)]
-    return struct.pack(f"<{len(words)}I", *words), int(port, 16)
 
 
 def _unspecified(family):

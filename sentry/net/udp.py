@@ -33,12 +33,13 @@ An IPv6 destination is relayed the same way (a route `local ADDRESS/128 dev
 lo`, a relay socket bound with IPV6_FREEBIND, since IPv6 checks interface
 addresses, not routes); the sandbox has no IPv6 address of its own beyond
 ::1, so a guest socket sends there from ::1 (getsockname says so).
-A destination's ICMP "port unreachable" (IPv4) reaches the guest: the relay
-sends the sandbox's kernel the same error quoting the guest's datagram, on
-a raw ICMP socket of the sandbox's namespace its helper made at set-up, so a
-connected guest socket sees ECONNREFUSED, by the kernel's own rules.
-Differs from Linux: other ICMP errors, and any for IPv6, do not reach the
-guest's socket; a ping to ADDRESS is answered by the sandbox itself.
+A destination's ICMP or ICMPv6 "port unreachable" reaches the guest: the
+relay sends the sandbox's kernel the same error quoting the guest's datagram,
+on a raw ICMP (ICMPv6) socket of the sandbox's namespace its helper made at
+set-up (filtered to receive nothing), so a connected guest socket sees
+ECONNREFUSED, by the kernel's own rules.  Differs from Linux: other ICMP
+errors do not reach the guest's socket; a ping to ADDRESS is answered by the
+sandbox itself.
 """
 import json
 import os
@@ -62,19 +63,20 @@ class Relays:
     """The Sentry's side: which destinations have a relay, and the sockets
     of the sandbox's namespace left for new ones."""
 
-    def __init__(self, mountns, pool, pool6=(), icmp=None):
+    def __init__(self, mountns, pool, pool6=(), icmp=None, icmp6=None):
         self.mountns, self.pools = mountns, {4: list(pool), 6: list(pool6)}
         self.made = set()       # (address, port)
         self.routed = set()     # addresses
         self.sock = spawn.helper(_serve)
-        if icmp is not None:
-            # the relay's raw ICMP socket of the sandbox's namespace (made by
-            # its helper at set-up): how a destination's "port unreachable"
-            # reaches the guest socket it is for
-            try:
-                socket.send_fds(self.sock, [json.dumps({"icmp": True}).encode()], [icmp])
-            finally:
-                os.close(icmp)
+        # the relay's raw ICMP and ICMPv6 sockets of the sandbox's namespace
+        # (made by its helper at set-up): how a destination's "port
+        # unreachable" reaches the guest socket it is for
+        for kind, raw in (("icmp", icmp), ("icmp6", icmp6)):
+            if raw is not None:
+                try:
+                    socket.send_fds(self.sock, [json.dumps({kind: True}).encode()], [raw])
+                finally:
+                    os.close(raw)
 
     def has(self, ip, port):
         return (ip, port) in self.made
@@ -142,6 +144,8 @@ def _serve(sock, sentry):
             req = json.loads(msg)
             if len(fds) == 1 and isinstance(req, dict) and req.get("icmp"):
                 relay.icmp = socket.socket(fileno=fds[0])
+            elif len(fds) == 1 and isinstance(req, dict) and req.get("icmp6"):
+                relay.icmp6 = socket.socket(fileno=fds[0])
             elif len(fds) == 1:
                 address, port = req
                 relay.add(fds[0], address, port)
@@ -158,6 +162,17 @@ def _checksum(data):
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
+
+
+def port_unreachable6(src, dst):
+    """An ICMPv6 "port unreachable" (type 1, code 4) quoting a UDP datagram
+    from src to dst ((address, port) each, IPv6): its IPv6 header and its
+    UDP header.  The checksum is left 0: the kernel computes it for every
+    ICMPv6 raw socket (the pseudo-header needs the source it chooses)."""
+    udp = struct.pack("!HHHH", src[1], dst[1], 8, 0)
+    ip = struct.pack("!IHBB16s16s", 6 << 28, len(udp), socket.IPPROTO_UDP, 64,
+                     socket.inet_pton(socket.AF_INET6, src[0]), socket.inet_pton(socket.AF_INET6, dst[0]))
+    return struct.pack("!BBHI", 1, 4, 0, 0) + ip + udp
 
 
 def port_unreachable(src, dst):
@@ -185,6 +200,7 @@ class Relay:
         self.used = {}          # host fd -> when it last carried a datagram
         self.swept = time.monotonic()
         self.icmp = None        # a raw ICMP socket of the sandbox's namespace, or None
+        self.icmp6 = None       # a raw ICMPv6 one, or None
 
     def add(self, fd, address, port):
         self.inside[fd] = (socket.socket(fileno=fd), (address, port))
@@ -244,9 +260,11 @@ class Relay:
         the guest's datagram (from guest to the relay's address), so that a
         connected guest socket sees ECONNREFUSED as on a host."""
         dest = inside.getsockname()
-        if self.icmp is None or ":" in dest[0]:
-            return              # IPv6: not sent (no ICMPv6 socket)
-        self.icmp.sendto(port_unreachable(guest, dest), (guest[0], 0))
+        if ":" in dest[0]:
+            if self.icmp6 is not None:
+                self.icmp6.sendto(port_unreachable6(guest, dest), (guest[0], 0, 0, guest[3]))
+        elif self.icmp is not None:
+            self.icmp.sendto(port_unreachable(guest, dest), (guest[0], 0))
 
     def expire(self):
         now = time.monotonic()

@@ -94,7 +94,7 @@ IOCTL_REQUESTS = {
     "SIOCGIFHWADDR": 0x8927, "SIOCGIFINDEX": 0x8933, "SIOCGIFTXQLEN": 0x8942, "SIOCGIFMAP": 0x8970,
 }
 # the host sockets the Sentry makes itself after set-up (sentry/net): outbound
-# connections and the routing query of the outbound policy
+# connections, the routing query of the outbound policy, sock_diag dumps
 SOCKET_DOMAINS = {"AF_INET": 2, "AF_INET6": 10, "AF_NETLINK": 16}
 FCNTL_COMMANDS = {"F_DUPFD": 0, "F_GETFD": 1, "F_SETFD": 2, "F_GETFL": 3, "F_SETFL": 4,
                   "F_DUPFD_CLOEXEC": 1030}
@@ -207,12 +207,13 @@ SENTRY = PYTHON_RUNTIME + [
          "outbound socket's name holds (net/hostsock.py); a UDP relay's socket (net/udp.py)"),
     Call("getsockopt", "guest sockets' type, family, credentials; an outbound socket's SO_ERROR"),
     # the sandbox's network (sentry/net): outbound connections made on the host
-    Call("socket", "an outbound connection, the outbound policy's routing query",
+    Call("socket", "an outbound connection, the outbound policy's routing query, the host's "
+         "sock_diag dump of the outbound sockets for a guest's ss (net/diag.py)",
          one_of(0, "domain", SOCKET_DOMAINS)),
     Call("connect", "an outbound connection; a guest's AF_UNSPEC disconnect, on its borrowed socket"),
     Call("setsockopt", "a guest socket's options copied onto its outbound socket"),
-    Call("sendto", "the routing query (netlink) of the outbound policy"),
-    Call("recvfrom", "its answer"),
+    Call("sendto", "the routing query (netlink) of the outbound policy; the sock_diag dump request"),
+    Call("recvfrom", "their answers"),
     Call("shutdown", "a guest's shutdown, on its borrowed socket (sentry/net/connect.py)"),
     Call("getpeername", "whether a guest socket is connected already, before an outbound connect"),
     # identity and the rest

@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import socket
+import struct
 import tempfile
 
 from sentry.kernel import audit as _audit
@@ -334,12 +335,29 @@ def _udp_relays(mountns, kernel):
         pool6 = mountns.sockets(socket.AF_INET6, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, RELAYS6_MAX)
     except OSError:
         pool6 = []                      # a kernel without IPv6: no IPv6 destination to relay
+    # how a destination's "port unreachable" reaches the guest (net/udp.py)
+    icmp = _icmp_sender(mountns, socket.AF_INET, socket.IPPROTO_ICMP, SOL_RAW, struct.pack("<I", 0xFFFFFFFF))
+    icmp6 = _icmp_sender(mountns, socket.AF_INET6, socket.IPPROTO_ICMPV6, socket.IPPROTO_ICMPV6, b"\xff" * 32)
+    kernel.udp_relays = Relays(mountns, pool, pool6, icmp, icmp6)
+
+
+SOL_RAW, ICMP_FILTER = 255, 1          # ICMP6_FILTER is 1 too
+
+
+def _icmp_sender(mountns, family, proto, level, block_all):
+    """A raw socket of the sandbox's namespace for sending ICMP errors, its
+    filter set to let no message in (it is never read); None if it cannot
+    be had (an ICMPv6 one on a kernel without IPv6)."""
     try:
-        # how a destination's "port unreachable" reaches the guest (net/udp.py)
-        icmp = mountns.socket(socket.AF_INET, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.IPPROTO_ICMP)
+        fd = mountns.socket(family, socket.SOCK_RAW | socket.SOCK_CLOEXEC, proto)
     except OSError:
-        icmp = None
-    kernel.udp_relays = Relays(mountns, pool, pool6, icmp)
+        return None
+    try:
+        with socket.socket(fileno=os.dup(fd)) as s:
+            s.setsockopt(level, ICMP_FILTER, block_all)
+    except OSError:
+        pass                            # unfiltered: its queue fills and drops, unread
+    return fd
 
 
 def _dns_relay(cfg, mountns, outbound, kernel):

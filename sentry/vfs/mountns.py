@@ -161,6 +161,11 @@ class MountNamespace:
         at any time: where a UDP relay answers (sentry/net/udp.py)."""
         self._request(op="local", address=address)
 
+    def net_sysctl(self, parts):
+        """The sandbox's /proc/sys/net/<parts> (net_sysctl_view's reply, read
+        there by the helper); OSError (ENOENT) for a name it does not have."""
+        return self._exchange(op="sysctl", path=list(parts))[0]
+
     def add_eth0(self):
         """--network=sandbox: the sandbox's eth0 (vfs/netns.py), before set-up
         ends; its index joins self.interfaces."""
@@ -300,7 +305,7 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
         req = json.loads(msg)
         out, reply = [], {}
         try:
-            if confined and req["op"] not in ("bind", "link", "local"):
+            if confined and req["op"] not in ("bind", "link", "local", "sysctl"):
                 # set-up is over: its filter would stop the helper at the first mount
                 raise OSError(errno.EPERM, "confined")
             if req["op"] == "confine":
@@ -326,6 +331,8 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
                     out.append(socket.socket(req["family"], req["kind"], req["proto"]).detach())
             elif req["op"] == "bind":
                 _bind_in_view(fds[0], fds[1], bytes.fromhex(req["name"]), req["umask"], req["scratch"])
+            elif req["op"] == "sysctl" and net is not None:
+                reply = net_sysctl_view(req["path"])
             else:
                 raise OSError(errno.EINVAL, "no such request")
         except OSError as e:
@@ -422,6 +429,53 @@ def sysctl_refused(key, value, network):
     if key.startswith("net."):
         return None if network else "not allowed in the host's network namespace"
     return "not in a separate kernel namespace"
+
+
+SYSCTL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
+SYSCTL_DEPTH, SYSCTL_TEXT_MAX = 6, 8192
+
+
+def net_sysctl_view(parts):
+    """/proc/sys/net/<parts> as this process, in the sandbox's network
+    namespace, reads it (a net sysctl names the reader's namespace's value):
+    {"entries": [[name, is_dir, text or None], ...]} for a directory (the
+    text of each readable file in it), {"text": ...} for a file.  Names of
+    plain characters only, never "." or "..": nothing outside the tree."""
+    if not isinstance(parts, list) or len(parts) > SYSCTL_DEPTH or not all(
+            isinstance(p, str) and SYSCTL_NAME.match(p) and p not in (".", "..") for p in parts):
+        raise OSError(errno.ENOENT, "no such sysctl")
+    path = "/".join(["/proc/sys/net"] + parts)
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
+            return {"text": _sysctl_text(fd)}
+    finally:
+        os.close(fd)
+    entries = []
+    for e in sorted(os.scandir(path), key=lambda e: e.name):
+        if e.is_dir(follow_symlinks=False):
+            entries.append([e.name, True, None])
+            continue
+        try:
+            f = os.open(e.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue                     # write-only (route/flush): not listed, as sysctl -a skips it
+        try:
+            entries.append([e.name, False, _sysctl_text(f)])
+        except OSError:
+            pass                         # root's alone, or unreadable (an unset stable_secret: EIO)
+        finally:
+            os.close(f)
+    return {"entries": entries}
+
+
+def _sysctl_text(fd):
+    """A sysctl's text, only if anyone may read it: one only root may read
+    (tcp_fastopen_key, bpf_jit_*) is never read with the reader's privileges
+    for a guest (EACCES)."""
+    if not os.fstat(fd).st_mode & stat.S_IROTH:
+        raise OSError(errno.EACCES, "root's alone")
+    return os.read(fd, SYSCTL_TEXT_MAX).decode("latin-1")
 
 
 def _set_sysctls(sysctl, network):
