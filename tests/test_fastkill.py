@@ -61,7 +61,10 @@ def test_kill_family_race_never_reaches_a_host_process(prog):
                            + [prog, "race", str(canary.pid), "3"], capture_output=True, timeout=120)
         out, err = r.stdout.decode(), r.stderr.decode()
         assert r.returncode == 0, out + err[-2000:]
-        assert "race: host pid signalled 0" in out, out
+        assert "race: host pid signalled" in out, out
+        # SIGKILL never reached it.  (The program's own count of calls that
+        # succeeded is no proof: the churn makes tens of thousands of pids,
+        # and a sandbox pid may be the canary's number, a child of its own.)
         assert canary.poll() is None
         kills, python = _c_and_python(err, "kill")
         assert kills > python, err[-2000:]          # C answered some, to live children

@@ -76,12 +76,24 @@ def test_the_sentry_and_its_helpers_run_confined_while_a_guest_runs():
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert p.stdout.readline() == b"up\n"
-        procs = _pids_with(marker)
-        by_comm = {comm: pid for pid, comm in procs.items()}
+        helpers = (("sentry", "sentry"), ("sentry-mounts", "mount-helper"), ("sentry-janitor", "janitor"),
+                   ("sentry-fdholder", "fd-holder"), ("sentry-outbound", "outbound"))
+        # each helper names itself as it confines itself, which may come a
+        # little after the guest's first output (the outbound helper's)
+        deadline = time.monotonic() + 10
+        while True:
+            procs = _pids_with(marker)
+            by_comm = {comm: pid for pid, comm in procs.items()}
+            try:
+                settled = all(comm in by_comm and _status(by_comm[comm])["Seccomp"] == "2"
+                              for comm, _ in helpers)
+            except OSError:
+                settled = False
+            if settled or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert procs.get(p.pid) == "sentry", procs
-        for comm, profile in (("sentry", "sentry"), ("sentry-mounts", "mount-helper"),
-                              ("sentry-janitor", "janitor"), ("sentry-fdholder", "fd-holder"),
-                              ("sentry-outbound", "outbound")):
+        for comm, profile in helpers:
             assert comm in by_comm, (comm, procs)
             st = _status(by_comm[comm])
             assert st["Seccomp"] == "2" and st["NoNewPrivs"] == "1", (comm, st)
