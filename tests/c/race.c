@@ -91,6 +91,28 @@ static void *first_open(void *arg)
 	return arg;
 }
 
+/* Run path with argv, its stdout a pipe: what it printed (at most size - 1
+ * bytes, NUL-terminated) once it has exited. */
+static void run_reading(const char *path, char *const argv[], char *out, size_t size)
+{
+	int p[2];
+	pipe(p);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		execv(path, argv);
+		_exit(127);
+	}
+	close(p[1]);
+	size_t got = 0;
+	ssize_t n;
+	while (got < size - 1 && (n = read(p[0], out + got, size - 1 - got)) > 0) got += n;
+	out[got] = 0;
+	close(p[0]);
+	int st;
+	waitpid(pid, &st, 0);
+}
+
 static void count_lines(const char *out)
 {
 	for (const char *line = out; *line; ) {
@@ -123,24 +145,10 @@ int main(int argc, char **argv)
 	pthread_create(&f, 0, flipper, 0);
 	time_t end = time(0) + seconds;
 	if (fresh) {
+		char *const first[] = { "race", "first", argv[2], 0 };
 		while (time(0) < end) {
-			int p[2];
-			pipe(p);
-			pid_t pid = fork();
-			if (pid == 0) {
-				dup2(p[1], 1);
-				execl("/proc/self/exe", "race", "first", argv[2], (char *)0);
-				_exit(127);
-			}
-			close(p[1]);
-			char out[256] = "";
-			size_t got = 0;
-			ssize_t n;
-			while (got < sizeof out - 1 && (n = read(p[0], out + got, sizeof out - 1 - got)) > 0) got += n;
-			out[got] = 0;
-			close(p[0]);
-			int st;
-			waitpid(pid, &st, 0);
+			char out[256];
+			run_reading("/proc/self/exe", first, out, sizeof out);
 			count_lines(out);
 		}
 		stop = 1;
@@ -153,22 +161,10 @@ int main(int argc, char **argv)
 	} else {
 		char path[4200];
 		snprintf(path, sizeof path, "%s/prog", d);
+		char *const prog[] = { "prog", 0 };
 		while (time(0) < end) {
-			int p[2];
-			pipe(p);
-			pid_t pid = fork();
-			if (pid == 0) {
-				dup2(p[1], 1);
-				execl(path, "prog", (char *)0);
-				_exit(127);
-			}
-			close(p[1]);
-			char buf[64] = "";
-			ssize_t n = read(p[0], buf, sizeof buf - 1);
-			close(p[0]);
-			int st;
-			waitpid(pid, &st, 0);
-			buf[n > 0 ? n : 0] = 0;
+			char buf[64];
+			run_reading(path, prog, buf, sizeof buf);
 			if (!strcmp(buf, "decoy\n")) decoy++;
 			else if (!buf[0]) failed++;
 			else { other++; fprintf(stderr, "exec printed: %s", buf); }
