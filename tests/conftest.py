@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -301,3 +302,14 @@ def sentry_runtime(top):
     top/bin (what podman and containerd's shim run)."""
     from bench.podmanenv import runtime_wrapper
     return runtime_wrapper(top)
+
+
+def wait_podman_log(podman, name, text, timeout=20):
+    """`podman logs NAME` once it holds text (or the timeout passed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = podman("logs", name).stdout
+        if text in out:
+            return out
+        time.sleep(0.1)
+    return podman("logs", name).stdout

@@ -7,13 +7,12 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 
 import pytest
 
 from bench import podmanenv
 from bench.podmanenv import IMAGE
-from conftest import sentry_runtime, skip_or_fail
+from conftest import sentry_runtime, skip_or_fail, wait_podman_log
 
 TIMEOUT = 120
 
@@ -107,25 +106,15 @@ def test_tty(podman):
     assert lines[3].split() == ["136,0", "ps"] and "to-dev-tty" in lines, outs
 
 
-def _wait_log(podman, name, text, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        out = podman("logs", name).stdout
-        if text in out:
-            return out
-        time.sleep(0.1)
-    return podman("logs", name).stdout
-
-
 def test_detach_logs_kill_pause_stop_rm(podman):
     name = "sentry-d1"
     r = podman("run", "-d", "--name", name, IMAGE, "sh", "-c",
                "trap 'echo got-usr1' USR1; echo up; while :; do sleep 0.1; done")
     assert r.returncode == 0, r.stderr
     try:
-        assert "up" in _wait_log(podman, name, "up")
+        assert "up" in wait_podman_log(podman, name, "up")
         assert podman("kill", "-s", "USR1", name).returncode == 0
-        assert "got-usr1" in _wait_log(podman, name, "got-usr1")
+        assert "got-usr1" in wait_podman_log(podman, name, "got-usr1")
         assert podman("pause", name).returncode == 0
         assert podman("inspect", "-f", "{{.State.Status}}", name).stdout.strip() == "paused"
         assert podman("unpause", name).returncode == 0

@@ -10,13 +10,12 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 
 import pytest
 
 from bench import podmanenv
 from bench.podmanenv import IMAGE
-from conftest import NOBODY, nobody_sentry, skip_or_fail
+from conftest import NOBODY, nobody_sentry, skip_or_fail, wait_podman_log
 
 NOBODY_UID = 65534
 TIMEOUT = 120
@@ -103,16 +102,6 @@ def test_rootless_user_and_binds(rootless):
     assert (st.st_uid, open(os.path.join(v, "g")).read()) == (NOBODY_UID, "w\n")
 
 
-def _wait_log(p, name, text, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        out = p("logs", name).stdout
-        if text in out:
-            return out
-        time.sleep(0.1)
-    return p("logs", name).stdout
-
-
 def test_rootless_detach_exec_kill_stop_rm(rootless):
     """-d, logs, kill -s, exec (output, status, ps inside), stop escalating
     to KILL (137), rm; the state lived in $XDG_RUNTIME_DIR/sentry and is
@@ -125,9 +114,9 @@ def test_rootless_detach_exec_kill_stop_rm(rootless):
     cid = r.stdout.strip()
     try:
         assert os.path.exists(os.path.join(state, cid, "state.json"))
-        assert "up" in _wait_log(rootless, name, "up")
+        assert "up" in wait_podman_log(rootless, name, "up")
         assert rootless("kill", "-s", "USR1", name).returncode == 0
-        assert "got-usr1" in _wait_log(rootless, name, "got-usr1")
+        assert "got-usr1" in wait_podman_log(rootless, name, "got-usr1")
         ex = rootless("exec", name, "sh", "-c", "echo from-exec; ps -o pid,args; exit 4")
         assert ex.returncode == 4, ex.stderr
         lines = ex.stdout.splitlines()
