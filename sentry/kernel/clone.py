@@ -105,8 +105,12 @@ class NewTasks:
         self.publish(child)
         # the parent's name for the child: its own namespace's number
         seen = self.pidns_of(parent).virtual(child_tid)
-        if self.pidns_of(parent) is not self.pids or not lib.sn_exit_pid(parent.tid):
-            # translated in C when it can (the sandbox's namespace only)
+        # Translated in C when it can: the sandbox's namespace only, and not
+        # for a call Python rewrote (a clone with CLONE_NEWPID), whose exit
+        # stop is Python's -- C would answer it and leave the rewrite's
+        # registers unrestored, to be put back on a later call.
+        if self.pidns_of(parent) is not self.pids or parent.on_exit is not None \
+                or not lib.sn_exit_pid(parent.tid):
             parent.on_exit = lambda task, result: seen if result == child_tid else result
         if flags & CLONE_PARENT_SETTID:
             self._write_tid(parent.tid, regs.rdx, seen)

@@ -70,6 +70,7 @@ static int uts_main(void *arg)
 	T(sethostname("inner", 5));
 	uname(&u);
 	printf("the child's name: %s; its pid %d\n", u.nodename, getpid());
+	usleep(200000);
 	return 0;
 }
 
@@ -85,8 +86,16 @@ int main(void)
 
 	struct utsname before, after;
 	uname(&before);
+	/* its wait is interrupted by another child's SIGCHLD and restarted:
+	 * with the pid it was given, not a register of the rewritten clone */
+	struct sigaction sa = { .sa_handler = on_usr1, .sa_flags = SA_RESTART };
+	sigaction(SIGCHLD, &sa, NULL);
 	pid_t n = clone(uts_main, stack + sizeof stack, CLONE_NEWUTS | CLONE_NEWPID | SIGCHLD, NULL);
+	pid_t quick = fork();
+	if (quick == 0) { usleep(50000); _exit(0); }
 	T(waitpid(n, &st, 0) == n);
+	T(waitpid(quick, &st, 0) == quick);
+	signal(SIGCHLD, SIG_DFL);
 	uname(&after);
 	printf("the parent's name unchanged: %d\n", !strcmp(before.nodename, after.nodename));
 
