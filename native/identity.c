@@ -29,9 +29,12 @@
 #define IDENT_TABLE 16384
 /* exit_pid: the call in progress returns a host pid, to be given back as
  * the sandbox's at its syscall-exit stop (fork, wait4, set_tid_address);
- * restore: the call in progress was given host pids in rdi and rsi, and
- * gets the guest's own back there at that stop (kill, tkill, tgkill) */
-static struct { int tid; int exit_pid; int restore; uint64_t rdi, rsi; sn_ident id; } rows[IDENT_TABLE];
+ * child, vchild: a fork's child and its name, which Python told: the child
+ * may be gone, and its row with it, by the time its parent's fork returns;
+ * restore: the call in progress was given host pids or a staging address
+ * in rdi and rsi, and gets the guest's own back there at that stop (kill,
+ * tkill, tgkill, clone3) */
+static struct { int tid; int exit_pid; int restore; int child, vchild; uint64_t rdi, rsi; sn_ident id; } rows[IDENT_TABLE];
 /* The sandbox's name of each row's task -> its host tid (the kill family
  * names its target so); a row's name goes with its row. */
 static struct { int vtid; int tid; } names[IDENT_TABLE];
@@ -124,12 +127,15 @@ int sn_exit_pending(int tid)
 	return i >= 0 && (rows[i].exit_pid || rows[i].restore);
 }
 
-/* Python asks for the exit of the call in progress (a fork it saw). */
-int sn_exit_pid(int tid)
+/* Python asks for the exit of the call in progress (a fork it saw, whose
+ * child `child` the caller names `vchild`). */
+int sn_exit_pid(int tid, int child, int vchild)
 {
 	int i = row_index(tid);
 	if (i < 0 || rows[i].id.nested_pidns) return 0;
 	rows[i].exit_pid = 1;
+	rows[i].child = child;
+	rows[i].vchild = vchild;
 	return 1;
 }
 
@@ -158,31 +164,42 @@ void sn_mark_core_dump(int tid, uint64_t addr)
 	sn_write_vm(tid, addr, &st, sizeof st);
 }
 
-/* At a syscall-exit stop: a host pid result becomes the sandbox's (0 for
- * a process the sandbox does not know, as Linux shows one outside the
- * namespace).  Returns 1 when answered here. */
+/* At a syscall-exit stop: the argument registers a C rewrite changed come
+ * back, and a host pid result becomes the sandbox's (0 for a process the
+ * sandbox does not know, as Linux shows one outside the namespace).
+ * Returns 1 when answered here. */
 int sn_ident_exit(int tid, sn_regs *r)
 {
 	int i = row_index(tid);
-	if (i >= 0 && rows[i].restore) {
-		rows[i].restore = 0;
+	if (i < 0 || !(rows[i].restore || rows[i].exit_pid)) return 0;
+	if (rows[i].restore) {
 		r->rdi = rows[i].rdi;
 		r->rsi = rows[i].rsi;
-		ptrace(PTRACE_SETREGS, tid, 0, r);
-		ptrace(PTRACE_CONT, tid, 0, 0);
-		return 1;
 	}
-	if (i < 0 || !rows[i].exit_pid) return 0;
-	rows[i].exit_pid = 0;
 	long result = (long)r->rax;
-	if (result > 0) {
-		int j = row_index((int)result);
-		r->rax = j >= 0 ? (uint64_t)rows[j].id.vtid : 0;
+	int j = rows[i].exit_pid && result > 0 ? row_index((int)result) : -1;
+	if (rows[i].exit_pid && result > 0)
+		r->rax = rows[i].child > 0 && result == rows[i].child ? (uint64_t)rows[i].vchild
+			: j >= 0 ? (uint64_t)rows[j].id.vtid : 0;
+	if (rows[i].restore || (rows[i].exit_pid && result > 0))
 		ptrace(PTRACE_SETREGS, tid, 0, r);
-		if (j >= 0 && rows[j].id.dumps_core && r->orig_rax == SYS_wait4 && r->rsi)
-			sn_mark_core_dump(tid, r->rsi);
-	}
+	if (j >= 0 && rows[j].id.dumps_core && r->orig_rax == SYS_wait4 && r->rsi)
+		sn_mark_core_dump(tid, r->rsi);
+	rows[i].restore = rows[i].exit_pid = rows[i].child = 0;
 	ptrace(PTRACE_CONT, tid, 0, 0);
+	return 1;
+}
+
+/* A call C rewrote gets the guest's rdi and rsi back at its syscall-exit
+ * stop (and, if Python asks, its pid result translated): 0 when the task
+ * has no row here, or names pids in a namespace of its own (Python's). */
+int sn_ident_restore_at_exit(int tid, uint64_t rdi, uint64_t rsi)
+{
+	int i = row_index(tid);
+	if (i < 0 || rows[i].id.nested_pidns) return 0;
+	rows[i].restore = 1;
+	rows[i].rdi = rdi;
+	rows[i].rsi = rsi;
 	return 1;
 }
 
@@ -283,6 +300,7 @@ int sn_ident_answer(int tid, sn_regs *r)
 		 * to translate on the way in; others go to Python */
 		if (r->orig_rax == SYS_wait4 && (int)r->rdi != -1 && (int)r->rdi != 0) return 0;
 		rows[i].exit_pid = 1;
+		rows[i].child = 0;
 		ptrace(PTRACE_SYSCALL, tid, 0, 0);
 		return 1;
 	}

@@ -157,7 +157,7 @@ static int fast_seccomp(int tid, sn_regs *r)
 		ptrace(PTRACE_CONT, tid, 0, 0);
 		return 1;
 	}
-	if (sn_ident_answer(tid, r) || sn_fast_path(tid, r) || sn_fast_net(tid, r)) {
+	if (sn_ident_answer(tid, r) || sn_fast_path(tid, r) || sn_fast_net(tid, r) || sn_fast_clone3(tid, r)) {
 		counters.fast_paths++;
 		return 1;
 	}

@@ -82,13 +82,19 @@ void sn_answer(int tid, sn_regs *r, long value);
 void sn_set_ident(int tid, const sn_ident *id);
 int sn_ident_answer(int tid, sn_regs *r);
 int sn_ident_exit(int tid, sn_regs *r);
-int sn_exit_pid(int tid);
+int sn_exit_pid(int tid, int child, int vchild);
 int sn_exit_pending(int tid);
 int sn_ident_checks_files(int tid);
 int sn_ident_chrooted(int tid);
 int sn_ident_foreign_creator(int tid);
 int sn_ident_chown_any(int tid);
 void sn_mark_core_dump(int tid, uint64_t addr);
+int sn_ident_restore_at_exit(int tid, uint64_t rdi, uint64_t rsi);
+/* clone3.c: clone3's arguments copied to the staging slot (sentry/kernel/clone.py) */
+#define SN_CLONE_ARGS_VER0 64
+#define SN_CLONE_ARGS_SIZE 88
+#define SN_CLONE3_STAGED 104
+int sn_fast_clone3(int tid, sn_regs *r);
 /* image.c: the exec stop's check, fast path (sentry/loader/image.py) */
 int sn_image_ok(int tid, uint64_t dev, uint64_t ino);
 /* handover.c: the Sentry's files into a guest's fd table (platform/handover.py) */

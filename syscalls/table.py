@@ -8,7 +8,6 @@ Outcomes:
   allow      ALLOWed in BPF: acts only on the caller's own resources
   allow-if   ALLOWed in BPF when its arguments pass a check; trapped otherwise
   native     trapped, answered in C (native/tracer.c) without entering Python
-  errno      answered in BPF with an errno (no trap at all)
   handler    trapped, answered by a Python handler in syscalls/<family>.py
   deny       trapped, answered with an errno and one log line
 """
@@ -245,10 +244,6 @@ IDENTITY_CALLS = set("""getpid gettid getppid getpgrp getuid geteuid getgid gete
 getresuid getresgid""".split())
 NATIVE = MM_CALLS | IDENTITY_CALLS
 
-# glibc falls back to clone(2) on ENOSYS; clone3's flags live in memory BPF cannot read
-BPF_ERRNO = {"clone3": errno.ENOSYS}
-
-
 def _low(i, v): return pyseccomp.Arg(i, pyseccomp.MASKED_EQ, 0xFFFFFFFF, v)
 
 
@@ -264,7 +259,6 @@ ERRNO_IF = {
 
 NOTES = {
     "modify_ldt": "16/32-bit code segments are of no use to an x86-64-only sandbox",
-    "clone3": "ENOSYS in BPF: glibc falls back to clone(2), whose flags BPF can check",
 }
 
 
@@ -284,8 +278,6 @@ def build_table():
             outcome = "allow-if"
         elif name in NATIVE:
             outcome = "native"
-        elif name in BPF_ERRNO:
-            outcome = "errno"
         elif name in deny.DENIED:
             outcome, h = "deny", None
         elif h is not None:
@@ -330,8 +322,6 @@ def filter_rules(table, trace_all=False, private_ipc=False, shm_capped=False):
         elif e.outcome == "allow-if":
             for args in () if trace_all else ALLOW_IF[e.name]:
                 yield e.nr, None, args
-        elif e.outcome == "errno":
-            yield e.nr, BPF_ERRNO[e.name], []
         for err, args in ERRNO_IF.get(e.name, ()):
             yield e.nr, err, args
 

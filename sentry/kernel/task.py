@@ -93,6 +93,7 @@ class Task:
         self.vtid = 0                 # the sandbox's name for it, once known
         self.creds = None             # sentry.kernel.credentials.Credentials
         self.set_child_tid = 0        # CLONE_CHILD_SETTID address, rewritten at its first stop
+        self.clone3_regs = None       # a clone3 child's own (rdi, rsi), given back at its first stop
         self.process = process
         self.slots = process.slots if process else None
         self.on_exit = None           # callback for the next syscall-exit stop
