@@ -51,7 +51,8 @@ typedef struct {
 	int chown_any;      /* holds CAP_CHOWN: its chown needs no owner check (fchown here) */
 	int dumps_core;     /* its RLIMIT_CORE allows a core: its death by SIGSEGV & co shows WCOREDUMP */
 	int chrooted;       /* it has a root of its own (chroot(2)): no path fast path */
-	int nested_pidns;   /* it is in a PID namespace below the sandbox's: its pid calls are Python's */
+	int nested_pidns;   /* it is in a PID namespace below the sandbox's, or makes its children
+	                     * in one: its pid calls and clone3 are Python's */
 } sn_ident;
 
 void sn_set_staging(uint64_t base, uint64_t size);

@@ -62,6 +62,7 @@ def sys_unshare(call):
         call.process.uts = call.process.uts.unshared()
     if flags & CLONE_NEWPID:
         call.process.pidns_children = PidNamespace(call.process.pidns)
+        call.kernel.publish_process(call.process)    # its clones are Python's now (sys_clone3)
     return 0
 
 

@@ -142,6 +142,22 @@ int main(void)
 	uname(&u);
 	printf("hostname unchanged here: %d\n", strcmp(u.nodename, "inner") != 0);
 
+	/* after unshare(CLONE_NEWPID) a thread is EINVAL (it would be of the
+	 * caller's namespace), a process is the new namespace's init */
+	pid = fork();
+	if (pid == 0) {
+		T(unshare(CLONE_NEWPID));
+		T(pthread_create(&t[0], NULL, thread_main, NULL));
+		struct clone_args p1 = { .exit_signal = SIGCHLD };
+		long init = c3(&p1, sizeof p1);
+		if (init == 0) _exit(getpid());
+		T(waitpid(init, &st, 0) == init);
+		status("its first child (pid 1)", st);
+		_exit(0);
+	}
+	T(waitpid(pid, &st, 0) == pid);
+	status("unsharer", st);
+
 	/* the errors, in the kernel's order */
 	struct clone_args e = { .exit_signal = SIGCHLD };
 	T(c3(&e, 0));
