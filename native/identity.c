@@ -127,6 +127,20 @@ int sn_exit_pending(int tid)
 	return i >= 0 && (rows[i].exit_pid || rows[i].restore);
 }
 
+/* Python answers the exit of the call in progress itself (a callback set
+ * at an event stop: a refused fork): a C rewrite's registers to put back
+ * are handed over in saved[0..1] (1), or there are none (0). */
+int sn_exit_to_python(int tid, uint64_t saved[2])
+{
+	int i = row_index(tid);
+	if (i < 0) return 0;
+	int had = rows[i].restore;
+	saved[0] = rows[i].rdi;
+	saved[1] = rows[i].rsi;
+	rows[i].restore = rows[i].exit_pid = rows[i].child = 0;
+	return had;
+}
+
 /* Python asks for the exit of the call in progress (a fork it saw, whose
  * child `child` the caller names `vchild`). */
 int sn_exit_pid(int tid, int child, int vchild)

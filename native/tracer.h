@@ -91,6 +91,7 @@ int sn_ident_foreign_creator(int tid);
 int sn_ident_chown_any(int tid);
 void sn_mark_core_dump(int tid, uint64_t addr);
 int sn_ident_restore_at_exit(int tid, uint64_t rdi, uint64_t rsi);
+int sn_exit_to_python(int tid, uint64_t saved[2]);
 /* clone3.c: clone3's arguments copied to the staging slot (sentry/kernel/clone.py) */
 #define SN_CLONE_ARGS_VER0 64
 #define SN_CLONE_ARGS_SIZE 88

@@ -8,7 +8,7 @@ import logging
 import os
 import struct
 
-from sentry._native import lib
+from sentry._native import ffi, lib
 from sentry.errors import SyscallError
 from sentry.kernel import hiddenslots
 from sentry.kernel.credentials import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
@@ -144,6 +144,7 @@ class NewTasks:
         # registers unrestored, to be put back on a later call.
         if self.pidns_of(parent) is not self.pids or parent.on_exit is not None \
                 or not lib.sn_exit_pid(parent.tid, child_tid, seen):
+            self._exit_to_python(parent)
             parent.on_exit = lambda task, result: seen if result == child_tid else result
         if flags & CLONE_PARENT_SETTID:
             self._write_tid(parent.tid, parent_tid, seen)
@@ -208,6 +209,15 @@ class NewTasks:
         ptrace.resume(child.tid)
 
     @staticmethod
+    def _exit_to_python(task):
+        """Python is to answer this task's syscall exit (a callback set at
+        its clone event): registers a C rewrite changed (clone3's rdi and
+        rsi) are handed over, to be put back as a Python rewrite's are."""
+        saved = ffi.new("uint64_t[2]")
+        if lib.sn_exit_to_python(task.tid, saved):
+            task.guest_args = {0: saved[0], 1: saved[1]}
+
+    @staticmethod
     def _give_back_clone3_regs(child):
         """A clone3 child starts with its parent's registers as the kernel
         had them: rdi pointing at the staging copy.  It gets the guest's own
@@ -262,6 +272,7 @@ class NewTasks:
         it before its call returns.  Both are waited for here: a new task
         reaches its first stop at once, and a killed one dies at once."""
         tid = child.tid
+        self._exit_to_python(parent)
         if thread:
             child.refused = True
             if child.started:
