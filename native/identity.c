@@ -121,6 +121,13 @@ int sn_ident_chown_any(int tid)
 	return i >= 0 && rows[i].id.chown_any;
 }
 
+/* Fails closed: a task without a row has its ids shown by Python. */
+int sn_ident_id_view(int tid)
+{
+	int i = row_index(tid);
+	return i < 0 || rows[i].id.id_view;
+}
+
 int sn_exit_pending(int tid)
 {
 	int i = row_index(tid);
@@ -319,6 +326,9 @@ int sn_ident_answer(int tid, sn_regs *r)
 		return 1;
 	}
 	const sn_ident *id = &rows[i].id;
+	/* ids in a user namespace of its own: its view, Python's */
+	if (id->id_view && r->orig_rax != SYS_getpid && r->orig_rax != SYS_gettid
+	    && r->orig_rax != SYS_getppid && r->orig_rax != SYS_getpgrp) return 0;
 	switch (r->orig_rax) {
 	case SYS_getpid: v = id->vpid; break;
 	case SYS_gettid: v = id->vtid; break;

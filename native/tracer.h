@@ -53,6 +53,8 @@ typedef struct {
 	int chrooted;       /* it has a root of its own (chroot(2)): no path fast path */
 	int nested_pidns;   /* it is in a PID namespace below the sandbox's, or makes its children
 	                     * in one: its pid calls and clone3 are Python's */
+	int id_view;        /* it is in a user namespace below the sandbox's: the ids it reads
+	                     * (its own, a stat's) are that namespace's view, Python's */
 } sn_ident;
 
 void sn_set_staging(uint64_t base, uint64_t size);
@@ -89,6 +91,7 @@ int sn_ident_checks_files(int tid);
 int sn_ident_chrooted(int tid);
 int sn_ident_foreign_creator(int tid);
 int sn_ident_chown_any(int tid);
+int sn_ident_id_view(int tid);
 void sn_mark_core_dump(int tid, uint64_t addr);
 int sn_ident_restore_at_exit(int tid, uint64_t rdi, uint64_t rsi);
 int sn_exit_to_python(int tid, uint64_t saved[2]);

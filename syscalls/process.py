@@ -11,6 +11,7 @@ import errno
 import os
 import struct
 
+from sentry.kernel import userns
 from sentry.kernel.clone import CLONE_ARGS, CLONE_ARGS_SIZE, CLONE_ARGS_VER0, clone3_staging_blob
 from sentry.kernel.credentials import CAP_SYS_ADMIN, CAP_SYS_NICE
 from sentry.kernel.idmap import OVERFLOW_ID
@@ -18,7 +19,7 @@ from sentry.kernel.namespaces import (CLONE_FS, CLONE_NEW_OTHERS, CLONE_NEWNS, C
                                       CLONE_NEWTIME, CLONE_NEWUTS, CLONE_SIGHAND, CLONE_THREAD, CLONE_UNTRACED,
                                       CLONE_VM, CSIGNAL, check_new)
 from sentry.kernel.limits import host_soft_limit
-from syscalls import credentials, namespaces, signal as signal_calls
+from syscalls import credentials, idview, namespaces, signal as signal_calls
 from sentry.kernel.syscall import PASS, Rewrite, sint
 from sentry.errors import SyscallError
 from syscalls.registry import handler
@@ -36,7 +37,8 @@ def sys_clone(call):
 
 def _new_namespaces(call, flags):
     """copy_process's rules for `flags` and the sandbox's: the namespaces
-    the child is to get, which the host's call must not ask for."""
+    the child is to get, which the host's call must not ask for (a new
+    user namespace is made here, for the child: Kernel.on_new_task)."""
     if flags & CLONE_UNTRACED:
         raise SyscallError(errno.EPERM)
     # copy_process's own rules on namespace flags come before any namespace is made
@@ -48,12 +50,17 @@ def _new_namespaces(call, flags):
             or (flags & CLONE_THREAD and flags & (CLONE_NEWUSER | CLONE_NEWPID)) \
             or (flags & CLONE_THREAD and call.process.pidns_children is not call.process.pidns):
         raise SyscallError(errno.EINVAL)
-    check_new(flags, call.task.creds.capable(CAP_SYS_ADMIN))
-    new = flags & CLONE_NEW_OTHERS
-    if new & ~(CLONE_NEWPID | CLONE_NEWUTS) or (flags & CLONE_THREAD and new):
+    creds = call.task.creds
+    if flags & CLONE_NEWUSER:
+        idview.ensure_traps(call)
+    child_userns = userns.new_child(creds, call.process.root != "/") if flags & CLONE_NEWUSER else None
+    check_new(flags, child_userns is not None or creds.capable_own(CAP_SYS_ADMIN))
+    new = flags & (CLONE_NEW_OTHERS | CLONE_NEWUSER)
+    if new & ~(CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWUSER) or (flags & CLONE_THREAD and new):
         raise SyscallError(errno.EPERM)
     if new & CLONE_NEWPID:
         namespaces.check_new_pidns(call.process)
+    call.task.clone_userns = child_userns
     return new
 
 
@@ -64,6 +71,7 @@ def _made(task, new):
 
     def done(t, result):
         t.clone_namespaces = 0
+        t.clone_userns = None
         return None
     return done
 

@@ -12,7 +12,7 @@ from sentry._native import ffi, lib
 from sentry.errors import SyscallError
 from sentry.kernel import hiddenslots
 from sentry.kernel.credentials import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
-from sentry.kernel.namespaces import CLONE_NEWPID, CLONE_NEWUTS
+from sentry.kernel.namespaces import CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS
 from sentry.kernel.pidns import PidNamespace
 from sentry.kernel.task import Process
 from sentry.platform import memory, ptrace, staging
@@ -76,6 +76,7 @@ class NewTasks:
         # parent makes children in, or a new one below that (a clone with
         # CLONE_NEWPID, which syscalls/process.py took off the host's call)
         new_namespaces, parent.clone_namespaces = parent.clone_namespaces, 0
+        child_userns, parent.clone_userns = parent.clone_userns, None
         if flags & CLONE_THREAD:
             pidns = pproc.pidns
         else:
@@ -93,6 +94,8 @@ class NewTasks:
             pidns.init = child_tid
         log.debug("task %d is host %d", child.vtid, child_tid)
         child.creds = parent.creds.copy()
+        if new_namespaces & CLONE_NEWUSER:
+            child.creds.enter_userns(child_userns)
         if flags & CLONE_THREAD:
             child.attach(pproc)
         else:
@@ -108,9 +111,10 @@ class NewTasks:
             proc.core_limit, proc.nproc_limit = pproc.core_limit, pproc.nproc_limit
             proc.uts, proc.busy, proc.root = pproc.uts, pproc.busy, pproc.root
             if new_namespaces & CLONE_NEWUTS:
-                proc.uts = proc.uts.unshared()
+                proc.uts = proc.uts.unshared(child.creds.userns)
             proc.handover = pproc.handover      # the filter is inherited
             proc.host_socket_traps = pproc.host_socket_traps    # so is this one
+            proc.fstat_traps = pproc.fstat_traps                # and this
             if flags & CLONE_FILES:
                 # one fd table for both: a number either names may change
                 # under the other's feet (syscalls/locks.py, syscalls/pin.py)

@@ -33,7 +33,8 @@ class IdentityPublishing:
             "chown_any": int(c.capable(CAP_CHOWN)), "dumps_core": int(task.process.dumps_core()),
             "chrooted": int(task.process.root != "/"),
             "nested_pidns": int(self.pidns_of(task) is not self.pids
-                                or task.process.pidns_children is not task.process.pidns)})
+                                or task.process.pidns_children is not task.process.pidns),
+            "id_view": int(c.userns is not None)})
         lib.sn_set_ident(task.tid, row)
 
     def publish_process(self, proc):
