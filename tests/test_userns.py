@@ -47,3 +47,17 @@ def test_unshare_r_as_a_user():
     assert native.returncode == 0, native.stderr
     boxed = run_sentry(cmd, timeout=60)
     assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()[-3000:]
+
+
+def test_uid_map_written_while_its_fd_number_is_swapped(root_dir):
+    """Threads write root's mapping (and a user's own) to an fd number a
+    third thread turns between /proc/self/uid_map and a plain file: the
+    kernel's answer for the file, the map's rules for the map, whatever the
+    order; root's id is never mapped and root's files stay closed, as
+    natively."""
+    cmd = _as(65534) + ["/usr/bin/python3", os.path.join(HERE, "py", "userns_race.py"), root_dir]
+    expected = "refused True root mapped False root's dir EACCES\n"
+    native = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert native.stdout == expected, native.stderr
+    boxed = run_sentry(cmd, timeout=60)
+    assert boxed.stdout.decode() == expected, boxed.stderr.decode()[-3000:]
