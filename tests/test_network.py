@@ -202,6 +202,89 @@ def test_eth0_as_on_a_host_with_one_interface():
     assert "idiom 10.0.2.15\n10.0.2.15 0\n10.0.2.2 111\n" in native.stdout
 
 
+# /sys/class/net: the interfaces, their links and the files programs read
+SYS_CLASS_NET = """
+ls /sys/class/net /sys/devices/virtual/net
+cd /sys/class/net
+for i in lo eth0; do
+  readlink $i; ls $i/ $i/statistics $i/queues
+  for f in address mtu operstate carrier flags ifindex iflink type addr_len broadcast tx_queue_len \\
+      dev_id dev_port link_mode addr_assign_type name_assign_type dormant proto_down netdev_group \\
+      gro_flush_timeout napi_defer_hard_irqs testing threaded speed duplex phys_port_id; do
+    echo "$i $f $(cat $i/$f 2>&1)"
+  done
+  cat $i/statistics/rx_errors $i/statistics/tx_dropped $i/uevent
+done
+readlink -f /sys/class/net/eth0/subsystem /sys/devices/virtual/net/lo/subsystem
+echo 9000 > /sys/class/net/lo/mtu
+"""
+
+
+def test_sys_class_net_as_natively():
+    """/sys/class/net and /sys/devices/virtual/net list the sandbox's
+    interfaces (lo, eth0) and nothing of the host's, with the files and
+    links a fresh namespace of that shape shows in a sysfs mounted there
+    (read-only, as in containers: a write is EROFS)."""
+    host = set(os.listdir("/sys/class/net"))
+    mounted = 'unshare -m sh -c "mount -t sysfs -o ro,nosuid,nodev,noexec sysfs /sys && sh -c \\"\\$0\\"" "$1"'
+    native = native_sandbox(mounted + "\n", SYS_CLASS_NET)
+    assert "eth0 address 52:54:00:12:34:56" in native.stdout and "Read-only" in native.stderr, \
+        native.stdout + native.stderr
+    boxed = run_sentry(["sh", "-c", SYS_CLASS_NET], extra=["--dns", "none"])
+    assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()
+    assert "Read-only file system" in boxed.stderr.decode()
+    assert boxed.stdout.decode().split("\n\n")[0].split() == ["/sys/class/net:", "eth0", "lo"]
+    assert host - {"lo", "eth0"}, "this host has an interface the sandbox must not list"
+    r = run_sentry(["ls", "/sys/class/net", "/sys/devices/virtual/net"], extra=["--network=none"])
+    assert r.stdout.decode().split() == ["/sys/class/net:", "lo", "/sys/devices/virtual/net:", "lo"], \
+        r.stdout.decode() + r.stderr.decode()
+    r = run_sentry(["sh", "-c", "grep -c ' /sys' /proc/mounts; ls /sys/class/net/lo/../../../../block "
+                    "/sys/class/net/../../devices"], extra=["--dns", "none"])
+    assert r.stdout.decode().split() == ["1", "/sys/class/net/../../devices:", "system", "virtual"] and \
+        "block" in r.stderr.decode(), r.stdout + r.stderr
+
+
+def test_sys_class_net_unprivileged(as_nobody):  # noqa: F811
+    """An unprivileged Sentry's helper mounts that sysfs too (in the user
+    namespace that owns the sandbox's network namespace)."""
+    r = as_nobody(["--", "sh", "-c", "ls /sys/class/net; cat /sys/class/net/eth0/address"])
+    assert r.stdout.decode().split() == ["eth0", "lo", "52:54:00:12:34:56"], r.stdout.decode() + r.stderr.decode()
+
+
+SYS_CLASS_NET_AGREES = """
+import json, socket, subprocess
+def sysfs(i, f):
+    return open(f"/sys/class/net/{i}/{f}").read().strip()
+subprocess.run(["ip", "link", "set", "lo", "mtu", "1400"], check=True)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r.bind(("127.0.0.1", 0))
+for n in range(7):
+    s.sendto(b"x" * (100 + n), r.getsockname())
+dev = {l.split(":")[0].strip(): l.split(":")[1].split() for l in open("/proc/net/dev").readlines()[2:]}
+for link in json.loads(subprocess.run(["ip", "-j", "link"], capture_output=True, text=True).stdout):
+    i = link["ifname"]
+    assert int(sysfs(i, "ifindex")) == link["ifindex"], i
+    assert int(sysfs(i, "mtu")) == link["mtu"], i
+    assert sysfs(i, "address") == link["address"], i
+    assert sysfs(i, "operstate") == link["operstate"].lower(), i
+    assert int(sysfs(i, "tx_queue_len")) == link["txqlen"], i
+    assert int(sysfs(i, "flags"), 16) & 1 == ("UP" in link["flags"]), i
+rx_bytes, rx_packets, tx_bytes, tx_packets = (sysfs("lo", "statistics/" + f) for f in
+                                              ("rx_bytes", "rx_packets", "tx_bytes", "tx_packets"))
+assert [rx_bytes, rx_packets] == dev["lo"][0:2] and [tx_bytes, tx_packets] == dev["lo"][8:10], (dev["lo"], rx_bytes)
+print("agree", sysfs("lo", "mtu"), rx_packets)
+"""
+
+
+def test_sys_class_net_agrees_with_rtnetlink():
+    """What /sys/class/net says of each interface is what `ip -j link`
+    (rtnetlink) and /proc/net/dev say, also after a guest root changed lo's
+    MTU and sent datagrams over it."""
+    r = run_sentry(["python3", "-c", SYS_CLASS_NET_AGREES], extra=["--dns", "none"])
+    assert r.stdout.decode() == "agree 1400 7\n", r.stdout.decode() + r.stderr.decode()
+
+
 FASTOPEN_THREADED = """
 import errno, socket, sys, threading, time
 if sys.argv[1] == 'threads':              # a second thread: the fd table is shared

@@ -551,7 +551,7 @@ class ProcMount(Mount):
         each after its parent, named as the config says (MountTable.shown:
         an OCI spec's source, type and flags), else as sentry's, by kind."""
         shown = kernel.mounts.shown
-        rows = [(m.path, m.readonly, m.kind) for m in kernel.mounts]
+        rows = [(m.path, m.readonly, m.kind) for m in kernel.mounts if m.listed]
         rows.sort(key=lambda r: r[0].count("/") if r[0] != "/" else -1)
         ids, lines = {}, []
         for i, (path, readonly, kind) in enumerate(rows):

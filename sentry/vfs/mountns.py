@@ -200,11 +200,11 @@ class MountNamespace:
             raise OSError(reply["errno"], os.strerror(reply["errno"]))
         return reply, got
 
-    def mount(self, fstype, target, options):
+    def mount(self, fstype, target, options, readonly=False):
         """Mount fstype on the directory target (a path in the Sentry's
         private directory, so the same in both namespaces); an O_PATH fd on
-        the mounted root."""
-        (fd,) = self._request(op="mount", fstype=fstype, target=target, options=options)
+        the mounted root.  readonly: read-only, nosuid, nodev, noexec."""
+        (fd,) = self._request(op="mount", fstype=fstype, target=target, options=options, readonly=readonly)
         return fd
 
     def make_dev(self, target, nodes, links, dirs):
@@ -313,7 +313,8 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
                 selfconfine.confine("mount-helper", sentry)
                 confined = True
             elif req["op"] == "mount":
-                _mount(req["fstype"], req["target"], req["fstype"], 0, req["options"])
+                flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC if req.get("readonly") else 0
+                _mount(req["fstype"], req["target"], req["fstype"], flags, req["options"])
                 out = [os.open(req["target"], O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)]
             elif req["op"] == "dev":
                 out = [_make_dev(req["target"], req["nodes"], req["links"], req["dirs"], root)]
