@@ -14,6 +14,7 @@ and vpid translate), and ids are the emulated credentials.
 import errno
 import os
 import shutil
+import stat
 
 from sentry.vfs.mount import DELETED, Mount, is_hidden_fd, split_deleted
 from sentry.errors import SyscallError
@@ -203,7 +204,25 @@ class ProcMount(Mount):
         kernel = self.kernel_ref()
         if kernel is None or not rel.startswith("sys/"):
             return None
+        if rel.startswith("sys/net/"):
+            return self._net_live(kernel, rel)
         return _ipc_sysctls(kernel).get(rel[len("sys/"):])
+
+    def _net_live(self, kernel, rel):
+        """The sandbox's own network namespace's file for /proc/sys/net/...,
+        as its helper opened it there (vfs/mountns.py net_sysctl_file): a
+        root of that namespace reads and writes it as on Linux, and a write
+        lands in that namespace only.  None for a directory, or under
+        --network=host (the host's settings, served read-only)."""
+        mountns = kernel.mountns
+        if mountns is None or getattr(mountns, "netns_fd", None) is None:
+            return None
+        try:
+            if not stat.S_ISREG(os.lstat(os.path.join(self.host_root, rel)).st_mode):
+                return None
+            return mountns.net_sysctl_file(rel.split("/")[2:])
+        except OSError:
+            return None
 
     # ---- generation ---------------------------------------------------
 
@@ -636,24 +655,36 @@ class ProcMount(Mount):
             return None
 
     def _net_sysctl(self, kernel, path, final):
-        """/proc/sys/net/…: read-only files of the sandbox's values; a
-        directory looked up as the final name is filled, so that it lists
-        them (a write-only or unreadable one is left out, as sysctl -a
-        leaves it)."""
+        """/proc/sys/net/…; a directory looked up as the final name is
+        filled, so that it lists them.  In a network namespace of the
+        sandbox's own, each file is a stand-in with the kernel's mode and
+        no content (the kernel's shows size 0 too): an open gets the
+        namespace's own file (live_file), which the kernel then reads and
+        writes as the guest's (and root-only ones stay root's: the guest's
+        permission is checked on the stand-in).  Under --network=host, the
+        host's values, read-only, and only those anyone may read (a
+        write-only or root-only one is left out, as sysctl -a leaves it)."""
         parts = path.split("/")[2:]
         got = self._net_sysctls(kernel, parts)
         if got is None:
             return
+        live = getattr(kernel.mountns, "netns_fd", None) is not None
         if "text" in got:
-            self._file(path, got["text"].encode("latin-1"))
+            self._net_sysctl_file(path, got["text"], got["mode"], live)
             return
         self._dir(path)
         if final:
-            for name, is_dir, text in got["entries"]:
+            for name, is_dir, text, mode in got["entries"]:
                 if is_dir:
                     self._dir(f"{path}/{name}")
-                elif text is not None:
-                    self._file(f"{path}/{name}", text.encode("latin-1"))
+                else:
+                    self._net_sysctl_file(f"{path}/{name}", text, mode, live)
+
+    def _net_sysctl_file(self, path, text, mode, live):
+        if live:
+            self._file(path, b"", mode=mode)
+        elif text is not None:
+            self._file(path, text.encode("latin-1"))
 
     def _sysctl_file(self, kernel, path):
         parts = path.split("/")
@@ -717,6 +748,10 @@ class ProcMount(Mount):
         if not host_path.startswith("/"):
             return host_path
         host_path, deleted = split_deleted(host_path)
+        if host_path.startswith("/proc/sys/") and not deleted:
+            # a setting's own file, which the helper opened in its /proc
+            # (live_file): the kernel names it by that path, the sandbox's too
+            return host_path
         spath = kernel.mounts.sandbox_path(host_path)
         return (spath or "/") + (DELETED if deleted else "")
 
@@ -774,9 +809,12 @@ class ProcMount(Mount):
             shutil.rmtree(target, ignore_errors=True)
             os.rename(tmp, target)
 
-    def _file(self, rel, data, writable=False):
+    def _file(self, rel, data, writable=False, mode=None):
+        if mode is None:
+            mode = 0o644 if writable else 0o444
+
         def make(tmp):
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644 if writable else 0o444)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
             try:
                 os.write(fd, data)
             finally:
