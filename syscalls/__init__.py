@@ -9,5 +9,6 @@
     clock.py     clocks that name a pid; clock_settime
     uts.py       uname, sethostname, setdomainname
     sysinfo.py   sysinfo
+    settings.py  writes of the network settings only CAP_NET_ADMIN may make
     deny.py      calls sentry never offers
 """

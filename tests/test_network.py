@@ -477,17 +477,110 @@ def test_net_sysctls_written_in_the_sandboxs_namespace():
     boxed = run_sentry(["python3", "-c", NET_SYSCTL_WRITES], extra=["--dns", "none"])
     assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()
     assert {n: open(f"/proc/sys/net/{n}").read() for n in names} == host
-    # a setting whose write the kernel checks for CAP_NET_ADMIN over the
-    # namespace, which the guest never holds (README Known gaps)
-    forward = ("import errno, os\nfd = os.open('/proc/sys/net/ipv4/ip_forward', os.O_WRONLY)\n"
-               "try:\n    os.write(fd, b'1' if open('/proc/sys/net/ipv4/ip_forward').read() == '0\\n' else b'0')\n"
-               "except OSError as e:\n    print(errno.errorcode[e.errno])\n")
-    with open("/proc/sys/net/ipv4/ip_forward") as f:
-        before = f.read()
-    r = run_sentry(["python3", "-c", forward])
-    assert r.stdout == b"EPERM\n", r.stdout + r.stderr
-    with open("/proc/sys/net/ipv4/ip_forward") as f:
-        assert f.read() == before
+
+
+FORWARDING = r"""
+import errno, os, subprocess
+def w(path, value, how="write"):
+    try:
+        fd = os.open(path, os.O_RDWR)
+        if how == "write":
+            n = os.write(fd, value)
+        elif how == "pwrite":
+            n = os.pwrite(fd, value, 0)
+        elif how == "writev":
+            n = os.writev(fd, [value[:1], value[1:]])
+        elif how == "dup":
+            d = os.dup(fd)
+            n = os.write(d, value)
+            os.close(d)
+        os.close(fd)
+        return n
+    except OSError as e:
+        return errno.errorcode[e.errno]
+forward = "/proc/sys/net/ipv4/ip_forward"
+for how, v in (("write", b"1\n"), ("pwrite", b"0"), ("writev", b"1\n"), ("dup", b"0\n"), ("write", b"bad")):
+    print(how, w(forward, v, how), open(forward).read().strip())
+print(w("/proc/sys/net/ipv4/conf/lo/forwarding", b"1"), open("/proc/sys/net/ipv4/conf/all/forwarding").read().strip(),
+      open("/proc/sys/net/ipv4/conf/lo/forwarding").read().strip())
+r = subprocess.run(["sysctl", "-w", "net.ipv4.ip_forward=1"], capture_output=True, text=True)
+print(r.stdout.strip(), r.stderr.strip())
+r = subprocess.run(["sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward; cat /proc/sys/net/ipv4/ip_forward"],
+                   capture_output=True, text=True)
+print(r.stdout.strip(), r.stderr.strip())
+r = subprocess.run(["capsh", "--drop=cap_net_admin", "--", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"],
+                   capture_output=True, text=True)
+print("without CAP_NET_ADMIN", "Operation not permitted" in r.stderr, open(forward).read().strip())
+os.setuid(65534)
+print("not root", w(forward, b"1"))
+"""
+
+
+def test_forwarding_written_by_the_sandboxs_root():
+    """IPv4 forwarding, which the kernel lets only a holder of CAP_NET_ADMIN
+    over the namespace write, is set by the sandbox's root (write, pwrite,
+    writev, a dup, sysctl -w, the shell) as by root in a fresh namespace
+    natively; the kernel's own EINVAL for a bad value; EPERM once
+    CAP_NET_ADMIN is dropped, EACCES for a user that is not root; the host's
+    value never changes."""
+    names = ("ipv4/ip_forward", "ipv4/conf/all/forwarding", "ipv4/conf/lo/forwarding")
+    host = {n: open(f"/proc/sys/net/{n}").read() for n in names}
+    native = subprocess.run(["unshare", "-n", "python3", "-c", FORWARDING], capture_output=True, text=True)
+    assert native.returncode == 0 and "not root EACCES" in native.stdout and "write 2 1" in native.stdout, \
+        native.stdout + native.stderr
+    boxed = run_sentry(["python3", "-c", FORWARDING])
+    assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()
+    assert {n: open(f"/proc/sys/net/{n}").read() for n in names} == host
+
+
+RACE_FORWARDING = r"""
+import os, random, threading
+forward = "/proc/sys/net/ipv4/ip_forward"
+setting = os.open(forward, os.O_WRONLY)
+reader = os.open(forward, os.O_RDONLY)
+other = os.open("/var/tmp/" + os.environ["VICTIM"], os.O_RDONLY)
+N = 40
+stop = False
+def swap():
+    while not stop:
+        os.dup2(random.choice((setting, reader, other)), N)
+results = set()
+def write():
+    for i in range(400):
+        try:
+            results.add(os.write(N, b"1\n" if i % 2 else b"0\n"))
+        except OSError as e:
+            results.add(e.errno)
+t = threading.Thread(target=swap)
+t.start()
+w = threading.Thread(target=write)
+w.start()
+w.join()
+stop = True
+t.join()
+print(sorted(results))
+"""
+
+
+def test_forwarding_writes_racing_fd_swaps():
+    """A thread writes on an fd number that another swaps between the
+    setting opened for writing, the setting opened read-only and a
+    read-only file: each write is the setting's (by the helper, for root)
+    or the kernel's own answer on what the number holds (EBADF), never the
+    helper's write on another file; the host's value never changes."""
+    victim = f"sentry-race-{os.getpid()}"
+    path = "/var/tmp/" + victim
+    with open(path, "w") as f:
+        f.write("untouched\n")
+    before = open("/proc/sys/net/ipv4/ip_forward").read()
+    try:
+        r = run_sentry(["python3", "-c", RACE_FORWARDING], env=dict(os.environ, VICTIM=victim), timeout=120)
+        got = eval(r.stdout.decode() or "None")
+        assert got is not None and set(got) <= {2, 9} and 2 in got, r.stdout + r.stderr
+        assert open(path).read() == "untouched\n"
+        assert open("/proc/sys/net/ipv4/ip_forward").read() == before
+    finally:
+        os.unlink(path)
 
 
 NET_SYSCTL_REOPEN = r"""

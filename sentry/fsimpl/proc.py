@@ -13,6 +13,7 @@ and vpid translate), and ids are the emulated credentials.
 """
 import errno
 import os
+import re
 import shutil
 import stat
 
@@ -96,6 +97,12 @@ NET_FILES = ("tcp", "tcp6", "udp", "udp6", "udplite", "udplite6", "raw", "raw6",
 # counts would show other tenants' activity), as a VM with only network or
 # virtual file systems; procps and psutil take empty tables.
 SYNTHETIC = {"diskstats": b"", "partitions": b"major minor  #blocks  name\n\n"}
+# Network settings (below /proc/sys) whose write handler the kernel runs
+# only for a writer holding CAP_NET_ADMIN over the namespace, which the
+# guest's host process never holds (docs/design.md, Network): IPv4
+# forwarding (devinet_sysctl_forward).  A guest root's writes to them are
+# trapped and made by the namespace helper (syscalls/settings.py).
+NET_ADMIN_SETTINGS = re.compile(r"net/ipv4/(ip_forward|conf/[A-Za-z0-9_.-]+/forwarding)")
 RLIM_INFINITY = 2 ** 64 - 1
 # /proc/mounts's file system type of a mount of each kind
 MOUNT_TYPES = {"proc": "proc", "dev": "tmpfs", "sys": "sysfs", "devpts": "devpts", "tmpfs": "tmpfs",

@@ -48,6 +48,20 @@ SOL_SOCKET, SO_PASSCRED = 1, 16
 # too (sentry/net/diag.py); iproute2 reads them with recvmsg
 DIAG_TRAPS = [SYS_RECVMSG] + DUPS
 NETLINK_SOCK_DIAG = 4
+# a network setting whose write the kernel allows only a holder of
+# CAP_NET_ADMIN over the namespace (fsimpl/proc.py NET_ADMIN_SETTINGS): a
+# guest root's writes are made by the namespace helper (syscalls/settings.py)
+SYS_WRITE, SYS_PWRITE64, SYS_WRITEV, SYS_PWRITEV, SYS_PWRITEV2 = 1, 18, 20, 296, 328
+SETTING_TRAPS = [SYS_WRITE, SYS_PWRITE64, SYS_WRITEV, SYS_PWRITEV, SYS_PWRITEV2] + DUPS
+
+
+def net_admin_setting(host_path):
+    """Whether a guest fd's host path (the helper's /proc/sys, where the
+    sandbox's settings are opened: fsimpl/proc.py live files) names a setting
+    only a holder of CAP_NET_ADMIN may write."""
+    from sentry.fsimpl.proc import NET_ADMIN_SETTINGS
+    return host_path.startswith("/proc/sys/") and NET_ADMIN_SETTINGS.fullmatch(host_path[len("/proc/sys/"):]) \
+        is not None
 
 
 def _insn(code, jt, jf, k):
@@ -134,9 +148,11 @@ def install(call, filt, then):
     raise Inject(SYS_SECCOMP, (SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, slot), then)
 
 
-def trap_after(kernel, task, fd, syscalls, result):
+def trap_after(kernel, task, fd, syscalls, result, vital=True):
     """From an on_exit callback: make `syscalls` on `fd` trap in task's
-    process from now on, then let the guest's call return `result`."""
+    process from now on, then let the guest's call return `result`.
+    vital: a process that cannot load the filter is killed (what the
+    untrapped calls would do must not happen); else it goes on untrapped."""
     from sentry.platform import staging
     filt = program(fd, syscalls)
     slot = task.slots.slot_of(task.tid)
@@ -149,7 +165,9 @@ def trap_after(kernel, task, fd, syscalls, result):
         # seccomp(2), or a thread with a filter of its own made TSYNC fail
         # (it returns that thread's id).  The fd's reads would then show
         # host ids untrapped: the process does not go on.
-        if r != 0:
+        if r != 0 and not vital:
+            log.debug("fd %d of process %d: no trap (seccomp answered %d)", fd, task.process.vpid, r)
+        elif r != 0:
             log.warning("fd %d of process %d: its trap could not be installed (seccomp answered %d): "
                         "the process is killed", fd, task.process.vpid, r)
             ptrace.kill_task(task.process.tgid)
@@ -178,6 +196,8 @@ def traps_of(kernel, process, fd):
         return None
     if what == SIGNALFD_LINK:
         return SIGNALFD_TRAPS
+    if net_admin_setting(what):
+        return SETTING_TRAPS
     if what.startswith("socket:"):
         try:
             mine = socket.socket(fileno=kernel.borrow_fd(process, fd))

@@ -184,6 +184,16 @@ class MountNamespace:
             self.net_sysctls[key] = fd
         return fd
 
+    def write_setting(self, fd, name, data, offset=None):
+        """Write data on fd, an open file of the sandbox's setting `name`
+        ("net/ipv4/ip_forward"), as the helper, which holds CAP_NET_ADMIN
+        over the namespace (syscalls/settings.py); at offset, or at the file
+        position the open file keeps.  The count written; OSError with the
+        kernel's errno."""
+        reply, _ = self._exchange([fd], op="sysctl-write", path=name.split("/")[1:], data=data.hex(),
+                                  offset=offset)
+        return reply["written"]
+
     def add_eth0(self):
         """--network=sandbox: the sandbox's eth0 (vfs/netns.py), before set-up
         ends; its index joins self.interfaces."""
@@ -323,7 +333,7 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
         req = json.loads(msg)
         out, reply = [], {}
         try:
-            if confined and req["op"] not in ("bind", "link", "local", "sysctl", "sysctl-file"):
+            if confined and req["op"] not in ("bind", "link", "local", "sysctl", "sysctl-file", "sysctl-write"):
                 # set-up is over: its filter would stop the helper at the first mount
                 raise OSError(errno.EPERM, "confined")
             if req["op"] == "confine":
@@ -354,6 +364,9 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
                 reply = net_sysctl_view(req["path"])
             elif req["op"] == "sysctl-file" and net is not None:
                 out = [net_sysctl_file(req["path"])]
+            elif req["op"] == "sysctl-write" and net is not None:
+                reply = {"written": _write_setting(fds[0], req["path"], bytes.fromhex(req["data"]),
+                                                   req["offset"])}
             else:
                 raise OSError(errno.EINVAL, "no such request")
         except OSError as e:
@@ -496,6 +509,23 @@ def net_sysctl_file(parts):
         os.close(fd)
         raise OSError(errno.ENOENT, "not a sysctl file")
     return fd
+
+
+def _write_setting(fd, parts, data, offset):
+    """The helper's write of a guest root's bytes on fd, which must be the
+    open file of /proc/sys/net/<parts> of this namespace (the same inode as
+    this lookup of the name finds: never another file), at offset or at
+    the open file's position."""
+    own = net_sysctl_file(parts)
+    try:
+        mine, theirs = os.fstat(own), os.fstat(fd)
+    finally:
+        os.close(own)
+    if (mine.st_dev, mine.st_ino) != (theirs.st_dev, theirs.st_ino):
+        raise OSError(errno.EBADF, "not that setting's file")
+    if offset is None:
+        return os.write(fd, data)
+    return os.pwrite(fd, data, offset)
 
 
 def _sysctl_text(path):
