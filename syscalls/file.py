@@ -312,7 +312,7 @@ def _live_opened(call, loc, flags):
     only CAP_NET_ADMIN may write, opened for writing, the writes on that
     number trapped first (syscalls/settings.py: the helper makes a guest
     root's)."""
-    if not (wants_write(flags) and fdtraps.net_admin_setting("/" + loc.spath.lstrip("/"))):
+    if not (wants_write(flags) and fdtraps.helper_written("/" + loc.spath.lstrip("/"))):
         return lambda result: result
     call.slot()                      # where the filter is staged
     kernel, task = call.kernel, call.task

@@ -1,6 +1,8 @@
 """Writes to the sandbox's network settings that the kernel lets only a holder
 of CAP_NET_ADMIN over the namespace make (IPv4 forwarding: fsimpl/proc.py
-NET_ADMIN_SETTINGS).
+NET_ADMIN_SETTINGS), and, run unprivileged, to every one of them (the
+guest's host identity is then no root of the namespace's owner: the kernel
+would let it write none; fsimpl/proc.py helper_writes).
 
 The guest reads and writes its /proc/sys/net through the kernel's own files
 of the sandbox's namespace (live files), and the kernel checks most settings
@@ -43,7 +45,7 @@ def _write(call, chunks, offset=None):
     (at `offset`, or its file position), or PASS."""
     fd = call.args[0] & 0xFFFFFFFF            # an unsigned long for writev and pwritev: fdget takes an int
     try:
-        if not fdtraps.net_admin_setting(call.host_fd_path(fd)):
+        if not fdtraps.helper_written(call.host_fd_path(fd)):
             return PASS                       # another file: the number was reused (or --strace)
     except SyscallError:
         return PASS                           # closed: the kernel's EBADF
@@ -55,7 +57,7 @@ def _write(call, chunks, offset=None):
         return PASS
     with Borrowed(call, fd) as b:
         host = os.readlink(f"/proc/self/fd/{b.fd}")
-        if not fdtraps.net_admin_setting(host) or b.flags & os.O_ACCMODE not in (os.O_WRONLY, os.O_RDWR):
+        if not fdtraps.helper_written(host) or b.flags & os.O_ACCMODE not in (os.O_WRONLY, os.O_RDWR):
             return PASS
         if b.flags & os.O_APPEND and offset is not None:
             offset = None                     # pwrite on O_APPEND appends, as Linux
@@ -74,8 +76,8 @@ def _iovecs(call, addr, count):
     return [IOVEC.unpack_from(raw, i * IOVEC.size) for i in range(count)]
 
 
-NOTE = ("allowed in BPF; trapped only on fds a process filter names: a network setting only CAP_NET_ADMIN "
-        "may write (syscalls/settings.py), and --strace")
+NOTE = ("allowed in BPF; trapped only on fds a process filter names: a network setting whose writes the "
+        "namespace helper makes (syscalls/settings.py), and --strace")
 
 
 @handler("write", note=NOTE)

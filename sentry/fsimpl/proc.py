@@ -103,6 +103,17 @@ SYNTHETIC = {"diskstats": b"", "partitions": b"major minor  #blocks  name\n\n"}
 # forwarding (devinet_sysctl_forward).  A guest root's writes to them are
 # trapped and made by the namespace helper (syscalls/settings.py).
 NET_ADMIN_SETTINGS = re.compile(r"net/ipv4/(ip_forward|conf/[A-Za-z0-9_.-]+/forwarding)")
+# Run unprivileged, the guest's host identity is no root of the user namespace
+# that owns the sandbox's network namespace (the helper's): the kernel would
+# let it write no network setting at all, so the helper writes each one.
+UNPRIVILEGED = os.geteuid() != 0
+
+
+def helper_writes(rel):
+    """Whether the guest's writes of setting `rel` ("net/ipv4/ip_forward",
+    relative to /proc/sys) are made by the namespace helper."""
+    return NET_ADMIN_SETTINGS.fullmatch(rel) is not None or (UNPRIVILEGED and rel.startswith("net/"))
+
 RLIM_INFINITY = 2 ** 64 - 1
 # /proc/mounts's file system type of a mount of each kind
 MOUNT_TYPES = {"proc": "proc", "dev": "tmpfs", "sys": "sysfs", "devpts": "devpts", "tmpfs": "tmpfs",

@@ -48,20 +48,18 @@ SOL_SOCKET, SO_PASSCRED = 1, 16
 # too (sentry/net/diag.py); iproute2 reads them with recvmsg
 DIAG_TRAPS = [SYS_RECVMSG] + DUPS
 NETLINK_SOCK_DIAG = 4
-# a network setting whose write the kernel allows only a holder of
-# CAP_NET_ADMIN over the namespace (fsimpl/proc.py NET_ADMIN_SETTINGS): a
-# guest root's writes are made by the namespace helper (syscalls/settings.py)
+# a network setting whose writes the namespace helper makes for a guest root
+# (fsimpl/proc.py helper_writes; syscalls/settings.py)
 SYS_WRITE, SYS_PWRITE64, SYS_WRITEV, SYS_PWRITEV, SYS_PWRITEV2 = 1, 18, 20, 296, 328
 SETTING_TRAPS = [SYS_WRITE, SYS_PWRITE64, SYS_WRITEV, SYS_PWRITEV, SYS_PWRITEV2] + DUPS
 
 
-def net_admin_setting(host_path):
+def helper_written(host_path):
     """Whether a guest fd's host path (the helper's /proc/sys, where the
     sandbox's settings are opened: fsimpl/proc.py live files) names a setting
-    only a holder of CAP_NET_ADMIN may write."""
-    from sentry.fsimpl.proc import NET_ADMIN_SETTINGS
-    return host_path.startswith("/proc/sys/") and NET_ADMIN_SETTINGS.fullmatch(host_path[len("/proc/sys/"):]) \
-        is not None
+    whose writes the namespace helper makes (fsimpl/proc.py helper_writes)."""
+    from sentry.fsimpl.proc import helper_writes
+    return host_path.startswith("/proc/sys/") and helper_writes(host_path[len("/proc/sys/"):])
 
 
 def _insn(code, jt, jf, k):
@@ -196,7 +194,7 @@ def traps_of(kernel, process, fd):
         return None
     if what == SIGNALFD_LINK:
         return SIGNALFD_TRAPS
-    if net_admin_setting(what):
+    if helper_written(what):
         return SETTING_TRAPS
     if what.startswith("socket:"):
         try:
