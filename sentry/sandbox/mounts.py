@@ -126,7 +126,7 @@ def _sysfs_net(cfg, mountns, private):
     try:
         return sysfs_net_views(mountns, os.path.join(private, "sysfs"))
     except OSError as e:
-        log.warning("no /sys/class/net in the sandbox (%s)", e.strerror or e)
+        log.debug("no /sys/class/net in the sandbox (%s)", e.strerror or e)
         return []
 
 
