@@ -9,9 +9,11 @@
     clock.py     clocks that name a pid; clock_settime
     uts.py       uname, sethostname, setdomainname
     sysinfo.py   sysinfo
+    writes.py    the write family, where a per-fd filter traps it: asks
+                 settings.py (network settings only CAP_NET_ADMIN may write) and
+                 controlfiles.py (/proc/<pid>/uid_map and kin)
     deny.py      calls sentry never offers
     namespaces.py  unshare: the namespaces a guest makes
     credentials.py set*id, get*id, capabilities
     idview.py    a user namespace's view of the ids a stat writes
-    controlfiles.py  writes the Sentry parses: /proc/<pid>/uid_map and kin
 """

@@ -1,5 +1,6 @@
 """Files whose writes the Sentry parses: a process's /proc/<pid>/uid_map,
-gid_map and setgroups (kernel/userns.py).
+gid_map and setgroups (kernel/userns.py); the write family's handlers are
+syscalls/writes.py's.
 
 Writing one is an act, not content: the kernel checks the writer and the
 map at the write and answers EPERM or EINVAL there.  So an fd opened for
@@ -9,19 +10,15 @@ what the guest passed; the file shows the maps once written (fsimpl/proc.py).
 Any other file at that number (a racing dup2) runs the guest's own call.
 """
 import errno
-import struct
 
 from sentry.errors import SyscallError
 from sentry.kernel import fdtraps
 from sentry.kernel.credentials import CAP_SETGID, CAP_SETUID
 from sentry.kernel.syscall import PASS
-from syscalls.registry import handler
 
-SYS_WRITE, SYS_PWRITE64, SYS_WRITEV, SYS_PWRITEV, SYS_PWRITEV2 = 1, 18, 20, 296, 328
-CONTROL_TRAPS = [SYS_WRITE, SYS_PWRITE64, SYS_WRITEV, SYS_PWRITEV, SYS_PWRITEV2] + fdtraps.DUPS
+# the write family, as for a network setting, and the calls that copy the fd
+CONTROL_TRAPS = fdtraps.SETTING_TRAPS
 PAGE_SIZE = 4096             # map_write takes at most a page
-UIO_MAXIOV = 1024
-IOVEC = struct.Struct("<QQ")
 
 
 def control_of(kernel, host_path):
@@ -74,7 +71,9 @@ def _apply(call, pid, name, data):
     return len(data)
 
 
-def _write(call, chunks, offset=None):
+def write(call, chunks, offset=None):
+    """The guest's write of `chunks` ([(address, length)]) on its fd arg 0
+    (at `offset`, or its file position), or PASS (syscalls/writes.py)."""
     fd = call.args[0] & 0xFFFFFFFF            # fdget takes an int
     try:
         found = control_of(call.kernel, call.host_fd_path(fd))
@@ -88,37 +87,3 @@ def _write(call, chunks, offset=None):
         return PASS
     data = b"".join(call.read(addr, n) for addr, n in chunks if n)
     return _apply(call, *found, data)
-
-
-def _iovecs(call, addr, count):
-    if not 0 <= count <= UIO_MAXIOV:
-        return None
-    raw = call.read(addr, count * IOVEC.size) if count else b""
-    return [IOVEC.unpack_from(raw, i * IOVEC.size) for i in range(count)]
-
-
-NOTE = ("allowed in BPF; trapped only on fds a process filter names: a process's uid_map, gid_map or "
-        "setgroups (syscalls/controlfiles.py), and --strace")
-
-
-@handler("write", note=NOTE)
-def sys_write(call):
-    return _write(call, [(call.args[1], call.args[2])])
-
-
-@handler("pwrite64", note=NOTE)
-def sys_pwrite64(call):
-    return _write(call, [(call.args[1], call.args[2])], call.args[3])
-
-
-@handler("writev", note=NOTE)
-def sys_writev(call):
-    iov = _iovecs(call, call.args[1], call.args[2])
-    return PASS if iov is None else _write(call, iov)
-
-
-@handler("pwritev", "pwritev2", note=NOTE)
-def sys_pwritev(call):
-    iov = _iovecs(call, call.args[1], call.args[2])
-    offset = call.args[3]
-    return PASS if iov is None else _write(call, iov, None if offset == 2 ** 64 - 1 else offset)

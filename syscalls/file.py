@@ -20,7 +20,7 @@ from sentry.fsimpl.kernelfs import TIOCGPTPEER
 from sentry.host import CONFINED, openat2
 from sentry.vfs.mount import CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE, WRITE, open_final
 from sentry.vfs.resolve import RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT, UnnamedTarget, guest_stat
-from sentry.kernel.syscall import AT_FDCWD, Handover, PASS, Rewrite, sint
+from sentry.kernel.syscall import AT_FDCWD, After, Handover, PASS, Rewrite, sint
 from syscalls import controlfiles, idview, owner, permission
 from syscalls.fdutil import Borrowed, check_owner, chmod_fd, chown_fd, is_hidden
 from sentry.errors import SyscallError
@@ -111,7 +111,7 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
         loc = permission.change(call, loc, TRUNCATE if flags & O_TRUNC else WRITE)
     live = loc.mount.live_file(loc.rel) if loc.exists and not flags & O_PATH else None
     if live is not None:
-        raise Handover(_reopened(live, flags), lambda result: result, cloexec=bool(flags & os.O_CLOEXEC))
+        raise Handover(_reopened(live, flags), _live_opened(call, loc, flags), cloexec=bool(flags & os.O_CLOEXEC))
     elif creat and loc.mount.readonly:
         # it exists: should it vanish, the kernel must not create it where
         # the guest may not (an overlay's lower layer); openat2 then wants no mode
@@ -307,6 +307,24 @@ def _reopen_narrower(call, fd, flags):
             return os.open(f"/proc/self/fd/{b.fd}", (flags & REOPEN_FLAGS) | os.O_CLOEXEC)
         except OSError as e:
             raise SyscallError(e.errno)
+
+
+def _live_opened(call, loc, flags):
+    """The then() of a live file's handover: its number, and for a setting
+    only CAP_NET_ADMIN may write, opened for writing, the writes on that
+    number trapped first (syscalls/settings.py: the helper makes a guest
+    root's)."""
+    if not (wants_write(flags) and fdtraps.helper_written("/" + loc.spath.lstrip("/"))):
+        return lambda result: result
+    call.slot()                      # where the filter is staged
+    kernel, task = call.kernel, call.task
+
+    def opened(result):
+        if result < 0:
+            return result
+        return After(result, lambda: fdtraps.trap_after(kernel, task, result, fdtraps.SETTING_TRAPS, result,
+                                                        vital=False))
+    return opened
 
 
 def _reopened(ref, flags):

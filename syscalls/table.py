@@ -267,7 +267,7 @@ def build_table():
     their modules, done here and nowhere else, so no import order decides
     what the table holds."""
     from syscalls import (clock, controlfiles, credentials, deny, exec as _exec, file, ipc,  # noqa: F401
-                          namespaces, path, process, rlimit, signal, socket, sysinfo, uts)
+                          namespaces, path, process, rlimit, settings, signal, socket, sysinfo, uts, writes)
     from syscalls.registry import HANDLERS
     entries = {}
     for nr, name in NAMES.items():
@@ -301,9 +301,9 @@ def _describer(name, arg_types):
     return describe
 
 
-# allowed calls whose handlers serve per-fd traps and check the fd themselves
-# (syscalls/signal.py's read, syscalls/controlfiles.py's writes)
-CHECK_THE_FD = {"read", "write", "pwrite64", "writev", "pwritev", "pwritev2"}
+# allowed calls whose handlers check what the fd is (signalfd reads; writes
+# the Sentry answers: syscalls/writes.py), so --strace may trap them all
+FD_CHECKED = {"read", "write", "pwrite64", "writev", "pwritev", "pwritev2"}
 
 
 def filter_rules(table, trace_all=False, private_ipc=False, shm_capped=False):
@@ -311,9 +311,9 @@ def filter_rules(table, trace_all=False, private_ipc=False, shm_capped=False):
     None to allow, argument checks); every other call traps.  trace_all
     (--strace): the calls allowed in BPF trap too, so that they can be shown,
     and the Kernel lets them run as BPF would have (entry.allow_if).  Allowed
-    calls with a handler are the exception, but those in CHECK_THE_FD: their
-    handlers assume the trap came from a per-fd filter (kernel/fdtraps.py);
-    these check what the fd is themselves."""
+    calls with a handler are the exception, but FD_CHECKED: their handlers
+    assume the trap came from a per-fd filter (kernel/fdtraps.py), but
+    these check the fd themselves."""
     from syscalls import ipc
     for e in table.entries.values():
         if private_ipc and not trace_all and e.name in ipc.CALLS:
@@ -322,7 +322,7 @@ def filter_rules(table, trace_all=False, private_ipc=False, shm_capped=False):
                 if shm_capped or args is not SHM_BELOW:
                     yield e.nr, None, args
         if e.outcome == "allow":
-            if not (trace_all and (e.handler is None or e.name in CHECK_THE_FD)):
+            if not (trace_all and (e.handler is None or e.name in FD_CHECKED)):
                 yield e.nr, None, []
         elif e.outcome == "allow-if":
             for args in () if trace_all else ALLOW_IF[e.name]:

@@ -202,6 +202,89 @@ def test_eth0_as_on_a_host_with_one_interface():
     assert "idiom 10.0.2.15\n10.0.2.15 0\n10.0.2.2 111\n" in native.stdout
 
 
+# /sys/class/net: the interfaces, their links and the files programs read
+SYS_CLASS_NET = """
+ls /sys/class/net /sys/devices/virtual/net
+cd /sys/class/net
+for i in lo eth0; do
+  readlink $i; ls $i/ $i/statistics $i/queues
+  for f in address mtu operstate carrier flags ifindex iflink type addr_len broadcast tx_queue_len \\
+      dev_id dev_port link_mode addr_assign_type name_assign_type dormant proto_down netdev_group \\
+      gro_flush_timeout napi_defer_hard_irqs testing threaded speed duplex phys_port_id; do
+    echo "$i $f $(cat $i/$f 2>&1)"
+  done
+  cat $i/statistics/rx_errors $i/statistics/tx_dropped $i/uevent
+done
+readlink -f /sys/class/net/eth0/subsystem /sys/devices/virtual/net/lo/subsystem
+echo 9000 > /sys/class/net/lo/mtu
+"""
+
+
+def test_sys_class_net_as_natively():
+    """/sys/class/net and /sys/devices/virtual/net list the sandbox's
+    interfaces (lo, eth0) and nothing of the host's, with the files and
+    links a fresh namespace of that shape shows in a sysfs mounted there
+    (read-only, as in containers: a write is EROFS)."""
+    host = set(os.listdir("/sys/class/net"))
+    mounted = 'unshare -m sh -c "mount -t sysfs -o ro,nosuid,nodev,noexec sysfs /sys && sh -c \\"\\$0\\"" "$1"'
+    native = native_sandbox(mounted + "\n", SYS_CLASS_NET)
+    assert "eth0 address 52:54:00:12:34:56" in native.stdout and "Read-only" in native.stderr, \
+        native.stdout + native.stderr
+    boxed = run_sentry(["sh", "-c", SYS_CLASS_NET], extra=["--dns", "none"])
+    assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()
+    assert "Read-only file system" in boxed.stderr.decode()
+    assert boxed.stdout.decode().split("\n\n")[0].split() == ["/sys/class/net:", "eth0", "lo"]
+    assert host - {"lo", "eth0"}, "this host has an interface the sandbox must not list"
+    r = run_sentry(["ls", "/sys/class/net", "/sys/devices/virtual/net"], extra=["--network=none"])
+    assert r.stdout.decode().split() == ["/sys/class/net:", "lo", "/sys/devices/virtual/net:", "lo"], \
+        r.stdout.decode() + r.stderr.decode()
+    r = run_sentry(["sh", "-c", "grep -c ' /sys' /proc/mounts; ls /sys/class/net/lo/../../../../block "
+                    "/sys/class/net/../../devices"], extra=["--dns", "none"])
+    assert r.stdout.decode().split() == ["1", "/sys/class/net/../../devices:", "system", "virtual"] and \
+        "block" in r.stderr.decode(), r.stdout + r.stderr
+
+
+def test_sys_class_net_unprivileged(as_nobody):  # noqa: F811
+    """An unprivileged Sentry's helper mounts that sysfs too (in the user
+    namespace that owns the sandbox's network namespace)."""
+    r = as_nobody(["--", "sh", "-c", "ls /sys/class/net; cat /sys/class/net/eth0/address"])
+    assert r.stdout.decode().split() == ["eth0", "lo", "52:54:00:12:34:56"], r.stdout.decode() + r.stderr.decode()
+
+
+SYS_CLASS_NET_AGREES = """
+import json, socket, subprocess
+def sysfs(i, f):
+    return open(f"/sys/class/net/{i}/{f}").read().strip()
+subprocess.run(["ip", "link", "set", "lo", "mtu", "1400"], check=True)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+r.bind(("127.0.0.1", 0))
+for n in range(7):
+    s.sendto(b"x" * (100 + n), r.getsockname())
+dev = {l.split(":")[0].strip(): l.split(":")[1].split() for l in open("/proc/net/dev").readlines()[2:]}
+for link in json.loads(subprocess.run(["ip", "-j", "link"], capture_output=True, text=True).stdout):
+    i = link["ifname"]
+    assert int(sysfs(i, "ifindex")) == link["ifindex"], i
+    assert int(sysfs(i, "mtu")) == link["mtu"], i
+    assert sysfs(i, "address") == link["address"], i
+    assert sysfs(i, "operstate") == link["operstate"].lower(), i
+    assert int(sysfs(i, "tx_queue_len")) == link["txqlen"], i
+    assert int(sysfs(i, "flags"), 16) & 1 == ("UP" in link["flags"]), i
+rx_bytes, rx_packets, tx_bytes, tx_packets = (sysfs("lo", "statistics/" + f) for f in
+                                              ("rx_bytes", "rx_packets", "tx_bytes", "tx_packets"))
+assert [rx_bytes, rx_packets] == dev["lo"][0:2] and [tx_bytes, tx_packets] == dev["lo"][8:10], (dev["lo"], rx_bytes)
+print("agree", sysfs("lo", "mtu"), rx_packets)
+"""
+
+
+def test_sys_class_net_agrees_with_rtnetlink():
+    """What /sys/class/net says of each interface is what `ip -j link`
+    (rtnetlink) and /proc/net/dev say, also after a guest root changed lo's
+    MTU and sent datagrams over it."""
+    r = run_sentry(["python3", "-c", SYS_CLASS_NET_AGREES], extra=["--dns", "none"])
+    assert r.stdout.decode() == "agree 1400 7\n", r.stdout.decode() + r.stderr.decode()
+
+
 FASTOPEN_THREADED = """
 import errno, socket, sys, threading, time
 if sys.argv[1] == 'threads':              # a second thread: the fd table is shared
@@ -341,13 +424,211 @@ def test_net_sysctls_are_the_sandboxs():
     r = run_sentry(["cat", key], extra=["--network=host"])
     assert r.stdout.decode() == host, r.stderr.decode()
     r = run_sentry(["sh", "-c", "cat /proc/sys/net/../net/core/somaxconn; cat /proc/sys/net/nosuch; "
-                    "echo 1 > /proc/sys/net/ipv4/ip_forward; cat /proc/sys/net/ipv4/ip_forward; "
-                    "ls /proc/sys/net/ipv4 | grep -cx tcp_fastopen; cat /proc/sys/net/ipv4/tcp_fastopen_key"])
-    assert r.stdout.decode().split() == ["4096", "0", "1"], r.stdout.decode() + r.stderr.decode()
-    for mode in ("sandbox", "host"):            # a key only root may read is never read for a guest
-        r = run_sentry(["sh", "-c", "cat /proc/sys/net/ipv4/tcp_fastopen_key; ls /proc/sys/net/ipv4/"],
-                       extra=[f"--network={mode}"])
-        assert "tcp_fastopen_key" not in r.stdout.decode() and "tcp_fastopen\n" in r.stdout.decode(), r.stdout
+                    "ls /proc/sys/net/ipv4 | grep -cx tcp_fastopen"])
+    assert r.stdout.decode().split() == ["4096", "1"], r.stdout.decode() + r.stderr.decode()
+    # under --network=host a key only root may read is never read for a guest
+    r = run_sentry(["sh", "-c", "cat /proc/sys/net/ipv4/tcp_fastopen_key; ls /proc/sys/net/ipv4/"],
+                   extra=["--network=host"])
+    assert "tcp_fastopen_key" not in r.stdout.decode() and "tcp_fastopen\n" in r.stdout.decode(), r.stdout
+
+NET_SYSCTL_WRITES = r"""
+import errno, os, socket, stat, subprocess
+def setting(name, value=None, mode="w"):
+    path = "/proc/sys/net/" + name
+    try:
+        if value is not None:
+            with open(path, mode) as f:
+                f.write(value)
+        return open(path).read().strip()
+    except OSError as e:
+        return errno.errorcode[e.errno]
+print(setting("core/somaxconn", "1024"), setting("ipv4/ip_local_port_range", "20000 20100"),
+      setting("ipv4/tcp_fin_timeout", "17"), setting("ipv4/tcp_keepalive_time", "600"),
+      setting("ipv4/tcp_syncookies", "0"), setting("ipv4/conf/lo/accept_local", "1"),
+      setting("ipv6/conf/lo/hop_limit", "7"), setting("core/somaxconn", "bad"))
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print("port in range", 20000 <= s.getsockname()[1] <= 20100)
+s.listen(5000)
+ss = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout.split()
+print("backlog", ss[2])
+for name in ("core/somaxconn", "ipv4/route/flush", "ipv4/tcp_fastopen_key", "core/wmem_max"):
+    st = os.stat("/proc/sys/net/" + name)
+    print(name, oct(stat.S_IMODE(st.st_mode)), st.st_uid, st.st_size)
+print("flush", setting("ipv4/route/flush", "1"), "key", len(setting("ipv4/tcp_fastopen_key")))
+print("read-only", setting("core/wmem_max", "4096"))
+os.setuid(65534)
+print("not root", setting("core/somaxconn", "1"), setting("ipv4/tcp_fastopen_key"), setting("core/somaxconn"))
+"""
+
+
+def test_net_sysctls_written_in_the_sandboxs_namespace():
+    """The sandbox's root sets its network namespace's settings through
+    /proc/sys/net (somaxconn, the port range, tcp_* knobs, per-interface
+    ones) and they act there (an ephemeral port in the range, a listener's
+    backlog capped), as root in a fresh namespace natively (unshare -n);
+    write-only and root-only files are root's; a user that is not root may
+    not write (EACCES); the host's values stay as they were."""
+    names = ("core/somaxconn", "ipv4/ip_local_port_range", "ipv4/tcp_fin_timeout", "ipv4/tcp_syncookies")
+    host = {n: open(f"/proc/sys/net/{n}").read() for n in names}
+    native = subprocess.run(["unshare", "-n", "sh", "-c", 'ip link set lo up; python3 -c "$0"', NET_SYSCTL_WRITES],
+                            capture_output=True, text=True)
+    assert native.returncode == 0 and "not root EACCES EACCES 1024" in native.stdout, native.stdout + native.stderr
+    boxed = run_sentry(["python3", "-c", NET_SYSCTL_WRITES], extra=["--dns", "none"])
+    assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()
+    assert {n: open(f"/proc/sys/net/{n}").read() for n in names} == host
+
+
+FORWARDING = r"""
+import errno, os, subprocess
+def w(path, value, how="write"):
+    try:
+        fd = os.open(path, os.O_RDWR)
+        if how == "write":
+            n = os.write(fd, value)
+        elif how == "pwrite":
+            n = os.pwrite(fd, value, 0)
+        elif how == "writev":
+            n = os.writev(fd, [value[:1], value[1:]])
+        elif how == "dup":
+            d = os.dup(fd)
+            n = os.write(d, value)
+            os.close(d)
+        os.close(fd)
+        return n
+    except OSError as e:
+        return errno.errorcode[e.errno]
+forward = "/proc/sys/net/ipv4/ip_forward"
+for how, v in (("write", b"1\n"), ("pwrite", b"0"), ("writev", b"1\n"), ("dup", b"0\n"), ("write", b"bad")):
+    print(how, w(forward, v, how), open(forward).read().strip())
+print(w("/proc/sys/net/ipv4/conf/lo/forwarding", b"1"), open("/proc/sys/net/ipv4/conf/all/forwarding").read().strip(),
+      open("/proc/sys/net/ipv4/conf/lo/forwarding").read().strip())
+r = subprocess.run(["sysctl", "-w", "net.ipv4.ip_forward=1"], capture_output=True, text=True)
+print(r.stdout.strip(), r.stderr.strip())
+r = subprocess.run(["sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward; cat /proc/sys/net/ipv4/ip_forward"],
+                   capture_output=True, text=True)
+print(r.stdout.strip(), r.stderr.strip())
+r = subprocess.run(["capsh", "--drop=cap_net_admin", "--", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"],
+                   capture_output=True, text=True)
+print("without CAP_NET_ADMIN", "Operation not permitted" in r.stderr, open(forward).read().strip())
+os.setuid(65534)
+print("not root", w(forward, b"1"))
+"""
+
+
+def test_forwarding_written_by_the_sandboxs_root():
+    """IPv4 forwarding, which the kernel lets only a holder of CAP_NET_ADMIN
+    over the namespace write, is set by the sandbox's root (write, pwrite,
+    writev, a dup, sysctl -w, the shell) as by root in a fresh namespace
+    natively; the kernel's own EINVAL for a bad value; EPERM once
+    CAP_NET_ADMIN is dropped, EACCES for a user that is not root; the host's
+    value never changes."""
+    names = ("ipv4/ip_forward", "ipv4/conf/all/forwarding", "ipv4/conf/lo/forwarding")
+    host = {n: open(f"/proc/sys/net/{n}").read() for n in names}
+    native = subprocess.run(["unshare", "-n", "python3", "-c", FORWARDING], capture_output=True, text=True)
+    assert native.returncode == 0 and "not root EACCES" in native.stdout and "write 2 1" in native.stdout, \
+        native.stdout + native.stderr
+    boxed = run_sentry(["python3", "-c", FORWARDING])
+    assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()
+    assert {n: open(f"/proc/sys/net/{n}").read() for n in names} == host
+
+
+def test_net_sysctls_written_unprivileged(as_nobody):  # noqa: F811
+    """Run unprivileged, the guest's host process could write no setting of
+    the helper's namespace: the helper writes each one for the sandbox's
+    root, so the same script as root in a fresh namespace natively gives
+    the same lines."""
+    script = FORWARDING.replace("os.setuid(65534)", "print(setting('core/somaxconn', '1024'), "
+                                "setting('ipv4/tcp_fin_timeout', '17'))\nos.setuid(65534)")
+    script = NET_SYSCTL_WRITES.split("print(setting(")[0] + script
+    native = subprocess.run(["unshare", "-n", "python3", "-c", script], capture_output=True, text=True)
+    assert native.returncode == 0 and "1024 17" in native.stdout, native.stdout + native.stderr
+    r = as_nobody(["--", "python3", "-c", script])
+    assert r.stdout.decode() == native.stdout, r.stderr.decode()
+
+
+RACE_FORWARDING = r"""
+import os, random, threading
+forward = "/proc/sys/net/ipv4/ip_forward"
+setting = os.open(forward, os.O_WRONLY)
+reader = os.open(forward, os.O_RDONLY)
+other = os.open("/var/tmp/" + os.environ["VICTIM"], os.O_RDONLY)
+N = 40
+stop = False
+def swap():
+    while not stop:
+        os.dup2(random.choice((setting, reader, other)), N)
+results = set()
+def write():
+    for i in range(400):
+        try:
+            results.add(os.write(N, b"1\n" if i % 2 else b"0\n"))
+        except OSError as e:
+            results.add(e.errno)
+t = threading.Thread(target=swap)
+t.start()
+w = threading.Thread(target=write)
+w.start()
+w.join()
+stop = True
+t.join()
+os.dup2(setting, N)
+print((sorted(results), os.write(N, b"0\n")))
+"""
+
+
+def test_forwarding_writes_racing_fd_swaps():
+    """A thread writes on an fd number that another swaps between the
+    setting opened for writing, the setting opened read-only and a
+    read-only file: each write is the setting's (by the helper, for root)
+    or the kernel's own answer on what the number holds (EBADF, or EPERM),
+    never the helper's write on another file; the host's value never
+    changes; once the swapping stops, the copy's writes are root's."""
+    victim = f"sentry-race-{os.getpid()}"
+    path = "/var/tmp/" + victim
+    with open(path, "w") as f:
+        f.write("untouched\n")
+    before = open("/proc/sys/net/ipv4/ip_forward").read()
+    try:
+        r = run_sentry(["python3", "-c", RACE_FORWARDING], env=dict(os.environ, VICTIM=victim), timeout=120)
+        got, after = eval(r.stdout.decode() or "None, None")
+        # 1 (EPERM): a write passed to the kernel as what the number held
+        # when checked, which met the setting opened for writing by then, or
+        # made before the trap of a copy just made was loaded: the kernel's
+        # own refusal, as for any guest write there
+        assert got is not None and set(got) <= {1, 2, 9} and after == 2, r.stdout + r.stderr
+        assert open(path).read() == "untouched\n"
+        assert open("/proc/sys/net/ipv4/ip_forward").read() == before
+    finally:
+        os.unlink(path)
+
+
+NET_SYSCTL_REOPEN = r"""
+import errno, os
+fd = os.open("/proc/sys/net/core/somaxconn", os.O_RDONLY)
+print(os.readlink(f"/proc/self/fd/{fd}"))
+w = os.open(f"/proc/self/fd/{fd}", os.O_RDWR)
+print(os.write(w, b"777"), os.pread(w, 10, 0), os.read(fd, 10), open("/proc/sys/net/core/somaxconn").read())
+os.setuid(65534)
+try:
+    os.open(f"/proc/self/fd/{fd}", os.O_WRONLY)
+except OSError as e:
+    print("not root", errno.errorcode[e.errno])
+print(os.read(os.open(f"/proc/self/fd/{fd}", os.O_RDONLY), 10))
+"""
+
+
+def test_net_sysctl_reopened_through_proc_fd():
+    """A setting's fd reopened through /proc/self/fd/N for writing is a new
+    open of that setting with the access asked, as natively (it was a dup
+    of N, read-only: EBADF at the write); one that is not root still may
+    not write."""
+    native = subprocess.run(["unshare", "-n", "python3", "-c", NET_SYSCTL_REOPEN], capture_output=True, text=True)
+    assert native.returncode == 0 and "not root EACCES" in native.stdout, native.stdout + native.stderr
+    for extra in ([], ["--rootfs", "/"]):
+        boxed = run_sentry(["python3", "-c", NET_SYSCTL_REOPEN], extra=extra)
+        assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()
+
 
 def test_net_sysctls_unprivileged(as_nobody):  # noqa: F811
     """An unprivileged sandbox's /proc/sys/net (its helper in a user

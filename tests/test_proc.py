@@ -3,6 +3,8 @@ import os
 import subprocess
 import re
 
+import pytest
+
 from conftest import SENTRY, run_sentry
 
 
@@ -354,7 +356,8 @@ def test_ipc_settings_are_written_in_the_sandboxs_namespace():
 
 
 RACE_SETTINGS = r'''
-import os, random, threading
+import os, random, sys, threading
+SETTING = sys.argv[1]
 stop = False
 junk = [os.open("/etc/hostname", os.O_RDONLY), os.open("/", os.O_RDONLY)]
 def swap():
@@ -369,7 +372,7 @@ def write(k):
     for i in range(150):
         value = str(1000 + k * 1000 + i)
         try:
-            fd = os.open("/proc/sys/kernel/msgmni", os.O_RDWR)
+            fd = os.open(SETTING, os.O_RDWR)
         except OSError as e:
             odd.append(("open", e.errno)); continue
         try:
@@ -392,19 +395,21 @@ for t in writers:
 stop = True
 for t in swappers:
     t.join()
-final = open("/proc/sys/kernel/msgmni").read().strip()
+final = open(SETTING).read().strip()
 print(len(seen) > 0, final in seen, odd)
 '''
 
 
-def test_ipc_settings_racing_fd_swaps_reach_only_the_sandbox():
-    """Threads open and write an IPC setting while others dup2 files over
-    the low fd numbers: every open lands on the sandbox's namespace's file
-    (handed over in one step), the host's setting never changes."""
-    before = open("/proc/sys/kernel/msgmni").read()
-    r = run_sentry(["python3", "-c", RACE_SETTINGS], timeout=120)
+@pytest.mark.parametrize("setting", ["/proc/sys/kernel/msgmni", "/proc/sys/net/core/somaxconn"])
+def test_settings_racing_fd_swaps_reach_only_the_sandbox(setting):
+    """Threads open and write a setting of the sandbox's own namespaces (IPC,
+    network) while others dup2 files over the low fd numbers: every open
+    lands on the sandbox's namespace's file (handed over in one step), the
+    host's setting never changes."""
+    before = open(setting).read()
+    r = run_sentry(["python3", "-c", RACE_SETTINGS, setting], timeout=120)
     assert r.stdout == b"True True []\n", r.stderr
-    assert open("/proc/sys/kernel/msgmni").read() == before
+    assert open(setting).read() == before
 
 
 RACE_REOPEN = r'''

@@ -1,13 +1,15 @@
 """Real kernel file systems, mounted by the helper in the Sentry's private
 mount namespace (vfs/mountns.py): the sandbox's own devpts instance at
-/dev/pts, a tmpfs for `--mount type=tmpfs,size=…`, and the IPC namespace's
-mqueue file system."""
+/dev/pts, a tmpfs for `--mount type=tmpfs,size=…`, the IPC namespace's
+mqueue file system, and the network namespace's interfaces in sysfs
+(/sys/class/net)."""
 import fcntl
 import os
 import struct
 
 from sentry import hostids
-from sentry.vfs.mount import Mount
+from sentry.host import openat2
+from sentry.vfs.mount import O_PATH, Mount
 
 TTY_GID = 5          # the host's devpts gives slaves group tty, mode 620
 TIOCGPTN, TIOCSPTLCK, TIOCGPTPEER = 0x80045430, 0x40045431, 0x5441
@@ -82,3 +84,48 @@ class MqueueMount(KernelMount):
 
     def __init__(self, path, mountns, host_root):
         super().__init__(path, mountns, "mqueue", host_root, None)
+
+
+# /sys/class/net and what its links lead to: the two directories of a sysfs
+# that list a network namespace's interfaces (both tagged by namespace)
+NET_VIEWS = ("class/net", "devices/virtual/net")
+
+
+class SysfsNetView(Mount):
+    """/sys/class/net or /sys/devices/virtual/net: that directory of a sysfs
+    the namespace helper mounted (read-only) from inside the sandbox's
+    network namespace.  A sysfs shows the interfaces of its mounter's
+    network namespace, so these list the sandbox's (lo, eth0) and nothing of
+    the host's; their files (address, mtu, operstate, statistics/...) are
+    the kernel's own, read natively, and agree with rtnetlink and the
+    interface ioctls because they are the same interfaces.  The rest of
+    that sysfs (the host's devices, block, firmware...) is never in the
+    table: these two directories are its only roots, confined as any
+    mount's (a `..` from them is the sandbox's /sys, the Sentry's walk)."""
+
+    kind = "sysfs"
+    listed = False           # parts of /sys, not mounts of their own (/proc/mounts)
+
+    def __init__(self, path, fd, host_root):
+        self.path, self.host_root, self.readonly = path, host_root, True
+        self.fd, self.guest_fd, self.allows_exec = fd, None, False
+
+
+def sysfs_net_views(mountns, host_root):
+    """[SysfsNetView] for /sys/class/net and /sys/devices/virtual/net, from a
+    sysfs mounted at host_root (a new directory of the Sentry's private one)
+    by the namespace helper, in the sandbox's network namespace."""
+    os.mkdir(host_root, 0o700)
+    root = mountns.mount("sysfs", os.path.realpath(host_root), None, readonly=True)
+    views = []
+    try:
+        for rel in NET_VIEWS:
+            fd = openat2(root, rel, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            views.append(SysfsNetView("/sys/" + rel, fd, os.path.join(os.path.realpath(host_root), rel)))
+    except BaseException:
+        for v in views:
+            os.close(v.fd)
+        raise
+    finally:
+        os.close(root)
+    return views

@@ -13,7 +13,9 @@ and vpid translate), and ids are the emulated credentials.
 """
 import errno
 import os
+import re
 import shutil
+import stat
 
 from sentry.vfs.mount import DELETED, Mount, is_hidden_fd, split_deleted
 from sentry.errors import SyscallError
@@ -95,6 +97,23 @@ NET_FILES = ("tcp", "tcp6", "udp", "udp6", "udplite", "udplite6", "raw", "raw6",
 # counts would show other tenants' activity), as a VM with only network or
 # virtual file systems; procps and psutil take empty tables.
 SYNTHETIC = {"diskstats": b"", "partitions": b"major minor  #blocks  name\n\n"}
+# Network settings (below /proc/sys) whose write handler the kernel runs
+# only for a writer holding CAP_NET_ADMIN over the namespace, which the
+# guest's host process never holds (docs/design.md, Network): IPv4
+# forwarding (devinet_sysctl_forward).  A guest root's writes to them are
+# trapped and made by the namespace helper (syscalls/settings.py).
+NET_ADMIN_SETTINGS = re.compile(r"net/ipv4/(ip_forward|conf/[A-Za-z0-9_.-]+/forwarding)")
+# Run unprivileged, the guest's host identity is no root of the user namespace
+# that owns the sandbox's network namespace (the helper's): the kernel would
+# let it write no network setting at all, so the helper writes each one.
+UNPRIVILEGED = os.geteuid() != 0
+
+
+def helper_writes(rel):
+    """Whether the guest's writes of setting `rel` ("net/ipv4/ip_forward",
+    relative to /proc/sys) are made by the namespace helper."""
+    return NET_ADMIN_SETTINGS.fullmatch(rel) is not None or (UNPRIVILEGED and rel.startswith("net/"))
+
 RLIM_INFINITY = 2 ** 64 - 1
 # /proc/mounts's file system type of a mount of each kind
 MOUNT_TYPES = {"proc": "proc", "dev": "tmpfs", "sys": "sysfs", "devpts": "devpts", "tmpfs": "tmpfs",
@@ -229,7 +248,25 @@ class ProcMount(Mount):
         kernel = self.kernel_ref()
         if kernel is None or not rel.startswith("sys/"):
             return None
+        if rel.startswith("sys/net/"):
+            return self._net_live(kernel, rel)
         return _ipc_sysctls(kernel).get(rel[len("sys/"):])
+
+    def _net_live(self, kernel, rel):
+        """The sandbox's own network namespace's file for /proc/sys/net/...,
+        as its helper opened it there (vfs/mountns.py net_sysctl_file): a
+        root of that namespace reads and writes it as on Linux, and a write
+        lands in that namespace only.  None for a directory, or under
+        --network=host (the host's settings, served read-only)."""
+        mountns = kernel.mountns
+        if mountns is None or getattr(mountns, "netns_fd", None) is None:
+            return None
+        try:
+            if not stat.S_ISREG(os.lstat(os.path.join(self.host_root, rel)).st_mode):
+                return None
+            return mountns.net_sysctl_file(rel.split("/")[2:])
+        except OSError:
+            return None
 
     # ---- generation ---------------------------------------------------
 
@@ -600,7 +637,7 @@ class ProcMount(Mount):
         each after its parent, named as the config says (MountTable.shown:
         an OCI spec's source, type and flags), else as sentry's, by kind."""
         shown = kernel.mounts.shown
-        rows = [(m.path, m.readonly, m.kind) for m in kernel.mounts]
+        rows = [(m.path, m.readonly, m.kind) for m in kernel.mounts if m.listed]
         rows.sort(key=lambda r: r[0].count("/") if r[0] != "/" else -1)
         ids, lines = {}, []
         for i, (path, readonly, kind) in enumerate(rows):
@@ -685,24 +722,36 @@ class ProcMount(Mount):
             return None
 
     def _net_sysctl(self, kernel, path, final):
-        """/proc/sys/net/…: read-only files of the sandbox's values; a
-        directory looked up as the final name is filled, so that it lists
-        them (a write-only or unreadable one is left out, as sysctl -a
-        leaves it)."""
+        """/proc/sys/net/…; a directory looked up as the final name is
+        filled, so that it lists them.  In a network namespace of the
+        sandbox's own, each file is a stand-in with the kernel's mode and
+        no content (the kernel's shows size 0 too): an open gets the
+        namespace's own file (live_file), which the kernel then reads and
+        writes as the guest's (and root-only ones stay root's: the guest's
+        permission is checked on the stand-in).  Under --network=host, the
+        host's values, read-only, and only those anyone may read (a
+        write-only or root-only one is left out, as sysctl -a leaves it)."""
         parts = path.split("/")[2:]
         got = self._net_sysctls(kernel, parts)
         if got is None:
             return
+        live = getattr(kernel.mountns, "netns_fd", None) is not None
         if "text" in got:
-            self._file(path, got["text"].encode("latin-1"))
+            self._net_sysctl_file(path, got["text"], got["mode"], live)
             return
         self._dir(path)
         if final:
-            for name, is_dir, text in got["entries"]:
+            for name, is_dir, text, mode in got["entries"]:
                 if is_dir:
                     self._dir(f"{path}/{name}")
-                elif text is not None:
-                    self._file(f"{path}/{name}", text.encode("latin-1"))
+                else:
+                    self._net_sysctl_file(f"{path}/{name}", text, mode, live)
+
+    def _net_sysctl_file(self, path, text, mode, live):
+        if live:
+            self._file(path, b"", mode=mode)
+        elif text is not None:
+            self._file(path, text.encode("latin-1"))
 
     def _sysctl_file(self, kernel, path):
         parts = path.split("/")
@@ -766,6 +815,10 @@ class ProcMount(Mount):
         if not host_path.startswith("/"):
             return host_path
         host_path, deleted = split_deleted(host_path)
+        if host_path.startswith("/proc/sys/") and not deleted:
+            # a setting's own file, which the helper opened in its /proc
+            # (live_file): the kernel names it by that path, the sandbox's too
+            return host_path
         spath = kernel.mounts.sandbox_path(host_path)
         return (spath or "/") + (DELETED if deleted else "")
 
@@ -823,9 +876,12 @@ class ProcMount(Mount):
             shutil.rmtree(target, ignore_errors=True)
             os.rename(tmp, target)
 
-    def _file(self, rel, data, writable=False):
+    def _file(self, rel, data, writable=False, mode=None):
+        if mode is None:
+            mode = 0o644 if writable else 0o444
+
         def make(tmp):
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644 if writable else 0o444)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
             try:
                 os.write(fd, data)
             finally:

@@ -1,8 +1,9 @@
 """/sys: a small read-only tree of what programs actually read, built once.
 
 Nothing of the host's devices: the CPU topology files (nproc, libgomp, Python's
-os.cpu_count fallbacks read them), transparent huge pages and KSM switches, and
-an empty /sys/fs/cgroup.
+os.cpu_count fallbacks read them), transparent huge pages and KSM switches, an
+empty /sys/fs/cgroup, and the mount points of the sandbox's network
+interfaces' directories (fsimpl/kernelfs.py SysfsNetView).
 """
 import os
 
@@ -13,9 +14,10 @@ COPIED = [
 ]
 
 
-def build(root, limits):
+def build(root, limits, mount_points=()):
     """Fill the directory `root` (the /sys mount's backing) from the host's /sys,
-    with the CPUs of --cpus (sentry/kernel/limits.py) where given."""
+    with the CPUs of --cpus (sentry/kernel/limits.py) where given, and the
+    empty directories `mount_points` (relative) that other mounts cover."""
     for rel in COPIED:
         try:
             with open("/sys/" + rel, "rb") as f:
@@ -38,6 +40,8 @@ def build(root, limits):
                 name = f"cpu{limits.cpus.index(n)}"
             os.makedirs(os.path.join(cpus, name), exist_ok=True)
     os.makedirs(os.path.join(root, "fs/cgroup"), exist_ok=True)
+    for rel in mount_points:
+        os.makedirs(os.path.join(root, rel), exist_ok=True)
     for dirpath, dirs, files in os.walk(root):
         for d in dirs:
             os.chmod(os.path.join(dirpath, d), 0o555)

@@ -115,6 +115,7 @@ class NewTasks:
             proc.handover = pproc.handover      # the filter is inherited
             proc.host_socket_traps = pproc.host_socket_traps    # so is this one
             proc.fstat_traps = pproc.fstat_traps                # and this
+            proc.fd_traps = dict(pproc.fd_traps)                # and the per-fd ones
             if flags & CLONE_FILES:
                 # one fd table for both: a number either names may change
                 # under the other's feet (syscalls/locks.py, syscalls/pin.py)

@@ -10,7 +10,7 @@ import logging
 import os
 
 from sentry.errors import RESTART_ERRNOS, SyscallError
-from sentry.kernel.syscall import Call, Handover, Inject, NeedStaging, PASS, Rewrite
+from sentry.kernel.syscall import After, Call, Handover, Inject, NeedStaging, PASS, Rewrite
 from sentry.platform import handover, ptrace, seccomp, staging
 
 log = logging.getLogger("sentry")
@@ -187,6 +187,12 @@ class SyscallDispatch:
 
         def restore(t, result):
             answer = then(result)
+            if isinstance(answer, After):
+                saved.rax = answer.result & 0xFFFFFFFFFFFFFFFF
+                t.exit_regs = saved          # inject_after starts from the guest's own
+                if not answer.run():         # nothing injected: the guest's own back now
+                    ptrace.setregs(t.tid, saved)
+                return None
             if answer is None:
                 saved.rip -= 2             # back onto the syscall instruction
                 saved.rax = saved.orig_rax

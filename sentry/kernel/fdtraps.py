@@ -48,6 +48,18 @@ SOL_SOCKET, SO_PASSCRED = 1, 16
 # too (sentry/net/diag.py); iproute2 reads them with recvmsg
 DIAG_TRAPS = [SYS_RECVMSG] + DUPS
 NETLINK_SOCK_DIAG = 4
+# a network setting whose writes the namespace helper makes for a guest root
+# (fsimpl/proc.py helper_writes; syscalls/settings.py)
+SYS_WRITE, SYS_PWRITE64, SYS_WRITEV, SYS_PWRITEV, SYS_PWRITEV2 = 1, 18, 20, 296, 328
+SETTING_TRAPS = [SYS_WRITE, SYS_PWRITE64, SYS_WRITEV, SYS_PWRITEV, SYS_PWRITEV2] + DUPS
+
+
+def helper_written(host_path):
+    """Whether a guest fd's host path (the helper's /proc/sys, where the
+    sandbox's settings are opened: fsimpl/proc.py live files) names a setting
+    whose writes the namespace helper makes (fsimpl/proc.py helper_writes)."""
+    from sentry.fsimpl.proc import helper_writes
+    return host_path.startswith("/proc/sys/") and helper_writes(host_path[len("/proc/sys/"):])
 
 
 def _insn(code, jt, jf, k):
@@ -134,10 +146,20 @@ def install(call, filt, then):
     raise Inject(SYS_SECCOMP, (SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, slot), then)
 
 
-def trap_after(kernel, task, fd, syscalls, result):
+def trap_after(kernel, task, fd, syscalls, result, vital=True):
     """From an on_exit callback: make `syscalls` on `fd` trap in task's
-    process from now on, then let the guest's call return `result`."""
+    process from now on, then let the guest's call return `result`.
+    vital: a process that cannot load the filter is killed (what the
+    untrapped calls would do must not happen); else it goes on untrapped.
+    A filter stays for good, and names a number, not a file: where one of
+    the process's traps these calls on this number already, none is added
+    (a program that opens such a file over and over would otherwise pile
+    them up to the kernel's limit, ENOMEM).  Returns whether it injected."""
     from sentry.platform import staging
+    proc = task.process
+    have = proc.fd_traps.get(fd, frozenset())
+    if have >= set(syscalls):
+        return False
     filt = program(fd, syscalls)
     slot = task.slots.slot_of(task.tid)
     # struct sock_fprog {u16 len; u64 filter}, then the filter itself
@@ -149,12 +171,17 @@ def trap_after(kernel, task, fd, syscalls, result):
         # seccomp(2), or a thread with a filter of its own made TSYNC fail
         # (it returns that thread's id).  The fd's reads would then show
         # host ids untrapped: the process does not go on.
-        if r != 0:
+        if r == 0:
+            proc.fd_traps[fd] = have | set(syscalls)
+        elif not vital:
+            log.debug("fd %d of process %d: no trap (seccomp answered %d)", fd, task.process.vpid, r)
+        else:
             log.warning("fd %d of process %d: its trap could not be installed (seccomp answered %d): "
                         "the process is killed", fd, task.process.vpid, r)
             ptrace.kill_task(task.process.tgid)
     kernel.inject_after(task, SYS_SECCOMP, (SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, slot),
                         result, then=installed)
+    return True
 
 
 def trap_result(call, syscalls):
@@ -183,6 +210,8 @@ def traps_of(kernel, process, fd):
         return None
     if what == SIGNALFD_LINK:
         return SIGNALFD_TRAPS
+    if helper_written(what):
+        return SETTING_TRAPS
     for classify in CLASSIFIERS:
         traps = classify(kernel, what)
         if traps is not None:

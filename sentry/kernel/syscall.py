@@ -41,6 +41,18 @@ class Inject(Exception):
         self.nr, self.args, self.then = nr, args, then
 
 
+class After:
+    """What an Inject's then() may answer instead of a result: the guest's
+    call gets `result`, but first run() runs from its exit stop, with the
+    guest's own registers as the exit registers (a Kernel.inject_after of
+    the Sentry's: fdtraps.trap_after loading a filter on the fd just handed
+    over); run() returns whether it injected a call (else the guest's
+    registers are put back at once)."""
+
+    def __init__(self, result, run):
+        self.result, self.run = result, run
+
+
 class Handover(Inject):
     """Put the Sentry's own `fd` into the calling thread's fd table -- at
     number `at` (what was there is closed, as by dup2) or at the lowest free

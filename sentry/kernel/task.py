@@ -73,6 +73,7 @@ class Process:
         self.handover = None          # its fd handover listener, if not the first process's (kernel/joined.py)
         self.host_socket_traps = False  # it has the filter of outbound sockets' holders (net/hostsock.py)
         self.fstat_traps = False        # its fstat traps: a user namespace's ids (syscalls/idview.py)
+        self.fd_traps = {}              # fd number -> the calls a filter of its traps there (kernel/fdtraps.py)
         self.uts = None               # its UtsNamespace, inherited at fork
         self.root = "/"               # its root directory (chroot(2)), a sandbox path, inherited
         self.subreaper_due = False    # the init of a PID namespace, not yet the host's subreaper

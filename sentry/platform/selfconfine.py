@@ -266,6 +266,7 @@ MOUNT_HELPER = PYTHON_RUNTIME + [
     Call("umask", "the guest's umask for the socket file"),
     Call("bind", "binds the guest's unix socket"),
     *SOCKET_OBJECTS,
+    Call("pwrite64", "a guest root's write at an offset of a network setting it makes (syscalls/settings.py)"),
     Call("sendto", "a guest root's link change (up/down, MTU) on its netlink socket in the sandbox's "
          "network namespace (vfs/netns.py); a UDP relay's route (sentry/net/udp.py)"),
     Call("recvfrom", "the kernel's answer to it"),
@@ -381,7 +382,9 @@ MOUNT_HELPER_CAPS = {
     "CAP_SYS_CHROOT": "chroot for a unix socket's bind",
     "CAP_DAC_OVERRIDE": "creates the socket file in a guest directory whatever its mode",
     "CAP_NET_ADMIN": "the link changes a guest root makes on the sandbox's own interfaces (lo up/down, "
-                     "MTU: vfs/netns.py), in the sandbox's network namespace, on its own netlink socket",
+                     "MTU: vfs/netns.py), in the sandbox's network namespace, on its own netlink socket; "
+                     "a guest root's writes of the network settings the kernel would refuse its host process "
+                     "there (IPv4 forwarding; all of them, unprivileged: syscalls/settings.py)",
 }
 JANITOR_CAPS = {
     "CAP_DAC_OVERRIDE": "lists and removes what guests left, whatever its modes",

@@ -7,7 +7,7 @@ import logging
 from sentry.fsimpl import sysfs
 from sentry.fsimpl import hidden
 from sentry.fsimpl.dev import DevMount
-from sentry.fsimpl.kernelfs import MqueueMount, PtsMount, TmpfsMount
+from sentry.fsimpl.kernelfs import MqueueMount, PtsMount, TmpfsMount, sysfs_net_views
 from sentry.fsimpl.overlay import LayersInUse, OverlayMount
 from sentry.fsimpl.proc import ProcMount
 from sentry.vfs import resolve
@@ -88,8 +88,11 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
     # synthetic /proc (a dozen directories and files cost ~1 ms each on a disk)
     sysdir = os.path.join(scratch, "sys")
     os.mkdir(sysdir)
-    sysfs.build(sysdir, cfg.limits)
+    net_views = _sysfs_net(cfg, mountns, private)
+    sysfs.build(sysdir, cfg.limits, [v.path[len("/sys/"):] for v in net_views])
     mounts.add(Mount("/sys", sysdir, readonly=True))
+    for v in net_views:
+        mounts.add(v)
     mounts.shown = _shown(mounts, cfg.shown_mounts)
     return mounts
 
@@ -111,6 +114,20 @@ def _dev(mountns, private, pts, mqueue):
         except OSError as e:
             log.debug("no /dev of the sandbox's own (%s): the host's, narrowed", e.strerror)
     return DevMount("/dev")
+
+
+def _sysfs_net(cfg, mountns, private):
+    """/sys/class/net and /sys/devices/virtual/net of the sandbox's own
+    network namespace (fsimpl/kernelfs.py); none under --network=host (the
+    host's interfaces are not the sandbox's to list) or without a private
+    namespace, as before."""
+    if mountns is None or getattr(mountns, "netns_fd", None) is None:
+        return []
+    try:
+        return sysfs_net_views(mountns, os.path.join(private, "sysfs"))
+    except OSError as e:
+        log.debug("no /sys/class/net in the sandbox (%s)", e.strerror or e)
+        return []
 
 
 def _devpts(mountns, private):

@@ -63,6 +63,9 @@ class Mount:
     # The mount's root as a path relative to its fd: "." but where one host
     # directory serves many entries of the table (fsimpl/hidden.py).
     root_rel = "."
+    # Whether /proc/mounts lists it: not a part of a synthetic tree that is
+    # shown as one mount (fsimpl/kernelfs.py SysfsNetView, under /sys).
+    listed = True
     # Relative paths (as locate gives them) of the other mounts' roots that
     # lie inside this one (MountTable.add): a directory holding one cannot
     # be moved, the table being fixed at start.
@@ -257,6 +260,7 @@ WALK_KINDS = {
     "bind": (_lib.SN_MOUNT_DIR, True),
     "tmpfs": (_lib.SN_MOUNT_DIR, True),
     "mqueue": (_lib.SN_MOUNT_DIR, True),
+    "sysfs": (_lib.SN_MOUNT_DIR, True),
     "hidden": (_lib.SN_MOUNT_DIR, False),
     "devpts": (_lib.SN_MOUNT_DIR, False),
     "dev": (_lib.SN_MOUNT_DEV, True),

@@ -17,6 +17,7 @@ sandbox; after, only as "/0".  The helper exits when the Sentry closes its end
 of the socket: at the Sentry's exit, even by SIGKILL.
 """
 import errno
+import fcntl
 import json
 import os
 import re
@@ -90,6 +91,7 @@ class MountNamespace:
         milliseconds), on another CPU where there is one."""
         self.netns_fd = self.userns_fd = self.ipcns_fd = None
         self.sysvipc = self.ipc_sysctls = {}
+        self.net_sysctls = {}         # "net/core/somaxconn" -> an O_PATH fd on it (net_sysctl_file)
         self.interfaces = {}          # the sandbox's interfaces: name -> index
         self.scratch = os.path.join(workdir, "unix-bind")
         os.mkdir(self.scratch, 0o700)
@@ -166,6 +168,32 @@ class MountNamespace:
         there by the helper); OSError (ENOENT) for a name it does not have."""
         return self._exchange(op="sysctl", path=list(parts))[0]
 
+    def net_sysctl_file(self, parts):
+        """An O_PATH fd on the sandbox's /proc/sys/net/<parts>, a file (the
+        helper's net_sysctl_file), kept for every later open of it, as the
+        IPC settings' are: the names are the namespace's own, a fixed set
+        (interfaces come and go only by sentry).  OSError (ENOENT) for a name
+        it does not have."""
+        key = "net/" + "/".join(parts)
+        fd = self.net_sysctls.get(key)
+        if fd is None:
+            (fd,) = self._request(op="sysctl-file", path=list(parts))
+            # close-on-exec by fcntl (os.set_inheritable's ioctl is not in
+            # the Sentry's filter once it has confined itself)
+            fcntl.fcntl(fd, fcntl.F_SETFD, fcntl.FD_CLOEXEC)
+            self.net_sysctls[key] = fd
+        return fd
+
+    def write_setting(self, fd, name, data, offset=None):
+        """Write data on fd, an open file of the sandbox's setting `name`
+        ("net/ipv4/ip_forward"), as the helper, which holds CAP_NET_ADMIN
+        over the namespace (syscalls/settings.py); at offset, or at the file
+        position the open file keeps.  The count written; OSError with the
+        kernel's errno."""
+        reply, _ = self._exchange([fd], op="sysctl-write", path=name.split("/")[1:], data=data.hex(),
+                                  offset=offset)
+        return reply["written"]
+
     def add_eth0(self):
         """--network=sandbox: the sandbox's eth0 (vfs/netns.py), before set-up
         ends; its index joins self.interfaces."""
@@ -200,11 +228,11 @@ class MountNamespace:
             raise OSError(reply["errno"], os.strerror(reply["errno"]))
         return reply, got
 
-    def mount(self, fstype, target, options):
+    def mount(self, fstype, target, options, readonly=False):
         """Mount fstype on the directory target (a path in the Sentry's
         private directory, so the same in both namespaces); an O_PATH fd on
-        the mounted root."""
-        (fd,) = self._request(op="mount", fstype=fstype, target=target, options=options)
+        the mounted root.  readonly: read-only, nosuid, nodev, noexec."""
+        (fd,) = self._request(op="mount", fstype=fstype, target=target, options=options, readonly=readonly)
         return fd
 
     def make_dev(self, target, nodes, links, dirs):
@@ -229,11 +257,11 @@ class MountNamespace:
     def close(self):
         self.sock.close()
         for fd in (self.netns_fd, self.userns_fd, self.ipcns_fd, *self.sysvipc.values(),
-                   *self.ipc_sysctls.values()):
+                   *self.ipc_sysctls.values(), *self.net_sysctls.values()):
             if fd is not None:
                 os.close(fd)
         self.netns_fd = self.userns_fd = self.ipcns_fd = None
-        self.sysvipc = self.ipc_sysctls = {}
+        self.sysvipc = self.ipc_sysctls = self.net_sysctls = {}
 
 
 # ---- the helper's side ---------------------------------------------------------
@@ -305,7 +333,7 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
         req = json.loads(msg)
         out, reply = [], {}
         try:
-            if confined and req["op"] not in ("bind", "link", "local", "sysctl"):
+            if confined and req["op"] not in ("bind", "link", "local", "sysctl", "sysctl-file", "sysctl-write"):
                 # set-up is over: its filter would stop the helper at the first mount
                 raise OSError(errno.EPERM, "confined")
             if req["op"] == "confine":
@@ -313,7 +341,8 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
                 selfconfine.confine("mount-helper", sentry)
                 confined = True
             elif req["op"] == "mount":
-                _mount(req["fstype"], req["target"], req["fstype"], 0, req["options"])
+                flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC if req.get("readonly") else 0
+                _mount(req["fstype"], req["target"], req["fstype"], flags, req["options"])
                 out = [os.open(req["target"], O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)]
             elif req["op"] == "dev":
                 out = [_make_dev(req["target"], req["nodes"], req["links"], req["dirs"], root)]
@@ -333,6 +362,11 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
                 _bind_in_view(fds[0], fds[1], bytes.fromhex(req["name"]), req["umask"], req["scratch"])
             elif req["op"] == "sysctl" and net is not None:
                 reply = net_sysctl_view(req["path"])
+            elif req["op"] == "sysctl-file" and net is not None:
+                out = [net_sysctl_file(req["path"])]
+            elif req["op"] == "sysctl-write" and net is not None:
+                reply = {"written": _write_setting(fds[0], req["path"], bytes.fromhex(req["data"]),
+                                                   req["offset"])}
             else:
                 raise OSError(errno.EINVAL, "no such request")
         except OSError as e:
@@ -435,47 +469,82 @@ SYSCTL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 SYSCTL_DEPTH, SYSCTL_TEXT_MAX = 6, 8192
 
 
-def net_sysctl_view(parts):
-    """/proc/sys/net/<parts> as this process, in the sandbox's network
-    namespace, reads it (a net sysctl names the reader's namespace's value):
-    {"entries": [[name, is_dir, text or None], ...]} for a directory (the
-    text of each readable file in it), {"text": ...} for a file.  Names of
-    plain characters only, never "." or "..": nothing outside the tree."""
+def _net_sysctl_path(parts):
+    """/proc/sys/net/<parts>, once parts are names of plain characters, never
+    "." or "..": nothing outside the tree; ENOENT for any other."""
     if not isinstance(parts, list) or len(parts) > SYSCTL_DEPTH or not all(
             isinstance(p, str) and SYSCTL_NAME.match(p) and p not in (".", "..") for p in parts):
         raise OSError(errno.ENOENT, "no such sysctl")
-    path = "/".join(["/proc/sys/net"] + parts)
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        if not stat.S_ISDIR(os.fstat(fd).st_mode):
-            return {"text": _sysctl_text(fd)}
-    finally:
-        os.close(fd)
+    return "/".join(["/proc/sys/net"] + parts)
+
+
+def net_sysctl_view(parts):
+    """/proc/sys/net/<parts> as this process, in the sandbox's network
+    namespace, reads it (a net sysctl names the reader's namespace's value):
+    {"entries": [[name, is_dir, text or None, mode], ...]} for a directory
+    (the text of each file in it anyone may read; every file's mode, as
+    ls -l shows it), {"text": ..., "mode": ...} for a file (text None where
+    only root may read it)."""
+    path = _net_sysctl_path(parts)
+    st = os.stat(path, follow_symlinks=False)
+    if not stat.S_ISDIR(st.st_mode):
+        return {"text": _sysctl_text(path), "mode": stat.S_IMODE(st.st_mode)}
     entries = []
     for e in sorted(os.scandir(path), key=lambda e: e.name):
-        if e.is_dir(follow_symlinks=False):
-            entries.append([e.name, True, None])
-            continue
-        try:
-            f = os.open(e.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            continue                     # write-only (route/flush): not listed, as sysctl -a skips it
-        try:
-            entries.append([e.name, False, _sysctl_text(f)])
-        except OSError:
-            pass                         # root's alone, or unreadable (an unset stable_secret: EIO)
-        finally:
-            os.close(f)
+        st = e.stat(follow_symlinks=False)
+        is_dir = stat.S_ISDIR(st.st_mode)
+        entries.append([e.name, is_dir, None if is_dir else _sysctl_text(e.path), stat.S_IMODE(st.st_mode)])
     return {"entries": entries}
 
 
-def _sysctl_text(fd):
-    """A sysctl's text, only if anyone may read it: one only root may read
-    (tcp_fastopen_key, bpf_jit_*) is never read with the reader's privileges
-    for a guest (EACCES)."""
-    if not os.fstat(fd).st_mode & stat.S_IROTH:
-        raise OSError(errno.EACCES, "root's alone")
-    return os.read(fd, SYSCTL_TEXT_MAX).decode("latin-1")
+def net_sysctl_file(parts):
+    """An O_PATH fd on the file /proc/sys/net/<parts> of this process's
+    network namespace (the sandbox's, in the helper): a net sysctl's file
+    belongs to the namespace it was looked up in, so whoever reopens it
+    later reads and writes that namespace's value (fsimpl/proc.py: live
+    files).  ENOENT for a name that is not a file there."""
+    path = _net_sysctl_path(parts)
+    fd = os.open(path, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.ENOENT, "not a sysctl file")
+    return fd
+
+
+def _write_setting(fd, parts, data, offset):
+    """The helper's write of a guest root's bytes on fd, which must be the
+    open file of /proc/sys/net/<parts> of this namespace (the same inode as
+    this lookup of the name finds: never another file), at offset or at
+    the open file's position."""
+    own = net_sysctl_file(parts)
+    try:
+        mine, theirs = os.fstat(own), os.fstat(fd)
+    finally:
+        os.close(own)
+    if (mine.st_dev, mine.st_ino) != (theirs.st_dev, theirs.st_ino):
+        raise OSError(errno.EBADF, "not that setting's file")
+    if offset is None:
+        return os.write(fd, data)
+    return os.pwrite(fd, data, offset)
+
+
+def _sysctl_text(path):
+    """A sysctl's text, only if anyone may read it, else None: one only root
+    may read (tcp_fastopen_key, bpf_jit_*) is never read with the reader's
+    privileges for a guest; nor is a write-only one (route/flush), or one
+    the kernel will not read (an unset stable_secret: EIO)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not os.fstat(fd).st_mode & stat.S_IROTH:
+            return None
+        return os.read(fd, SYSCTL_TEXT_MAX).decode("latin-1")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _set_sysctls(sysctl, network):

@@ -224,8 +224,20 @@ def _fd_target(mounts, ctx, ref, target):
     if target.startswith("/"):
         try:
             found = resolve(mounts, "/", target, record=False, ctx=ctx)
-            if (found.st.st_dev, found.st.st_ino) == (st.st_dev, st.st_ino):
+            if (found.st.st_dev, found.st.st_ino) == (st.st_dev, st.st_ino) or _live_is(found, st):
                 return found.spath
         except SyscallError:
             pass
     raise UnnamedTarget(pid, fd)
+
+
+def _live_is(found, st):
+    """Whether resolved location `found` is a stand-in for the kernel's file
+    st (Mount.live_file: a setting of the sandbox's own namespace), which
+    an open of that path opens again: then a reopen through /proc/<pid>/fd
+    is an open of that path, as on Linux a new open of the same file."""
+    live = found.mount.live_file(found.rel) if found.exists else None
+    if live is None:
+        return False
+    held = os.fstat(live)
+    return (held.st_dev, held.st_ino) == (st.st_dev, st.st_ino)
