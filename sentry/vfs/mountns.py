@@ -89,6 +89,7 @@ class MountNamespace:
         and while it makes its namespaces (a new network namespace takes
         milliseconds), on another CPU where there is one."""
         self.netns_fd = self.userns_fd = self.ipcns_fd = None
+        self.port_start = None
         self.sysvipc = self.ipc_sysctls = {}
         self.interfaces = {}          # the sandbox's interfaces: name -> index
         self.scratch = os.path.join(workdir, "unix-bind")
@@ -120,6 +121,9 @@ class MountNamespace:
                 raise SysctlError(f"sysctl {reply['sysctl']}: {os.strerror(reply['errno'])}")
             raise Unavailable(reply.get("why") or os.strerror(reply["errno"]))
         self.sysctl = reply.get("sysctl", {})
+        # ports below it need CAP_NET_BIND_SERVICE, which the Sentry checks
+        # (the kernel lets anyone there: _open_low_ports); None: the kernel does
+        self.port_start = reply.get("port_start")
         self.shm_capped = bool(reply.get("shm_capped"))
         self.interfaces = reply.get("interfaces", {})
         tables, sysctls = reply.get("sysvipc", []), reply.get("ipc_sysctls", [])
@@ -270,6 +274,8 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
             started["interfaces"] = net.interfaces
             ns.append(os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC))
         started["sysctl"] = _set_sysctls(sysctl, network)
+        if network:
+            started["port_start"] = _open_low_ports()
         # /proc/sysvipc's tables list the IPC namespace of whoever opens
         # them: opened here, read by the Sentry (fsimpl/sysvipc.py)
         started["sysvipc"] = []
@@ -332,7 +338,7 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
             elif req["op"] == "bind":
                 _bind_in_view(fds[0], fds[1], bytes.fromhex(req["name"]), req["umask"], req["scratch"])
             elif req["op"] == "sysctl" and net is not None:
-                reply = net_sysctl_view(req["path"])
+                reply = net_sysctl_view(req["path"], {PORT_START: started.get("port_start")})
             else:
                 raise OSError(errno.EINVAL, "no such request")
         except OSError as e:
@@ -435,20 +441,23 @@ SYSCTL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 SYSCTL_DEPTH, SYSCTL_TEXT_MAX = 6, 8192
 
 
-def net_sysctl_view(parts):
+def net_sysctl_view(parts, shown=None):
     """/proc/sys/net/<parts> as this process, in the sandbox's network
     namespace, reads it (a net sysctl names the reader's namespace's value):
     {"entries": [[name, is_dir, text or None], ...]} for a directory (the
     text of each readable file in it), {"text": ...} for a file.  Names of
-    plain characters only, never "." or "..": nothing outside the tree."""
+    plain characters only, never "." or "..": nothing outside the tree.
+    shown: {"ipv4/name": value} for a sysctl the Sentry enforces itself
+    (PORT_START), shown as the guest's rules have it, not the kernel's."""
     if not isinstance(parts, list) or len(parts) > SYSCTL_DEPTH or not all(
             isinstance(p, str) and SYSCTL_NAME.match(p) and p not in (".", "..") for p in parts):
         raise OSError(errno.ENOENT, "no such sysctl")
+    shown = {k: f"{v}\n" for k, v in (shown or {}).items() if v is not None}
     path = "/".join(["/proc/sys/net"] + parts)
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         if not stat.S_ISDIR(os.fstat(fd).st_mode):
-            return {"text": _sysctl_text(fd)}
+            return {"text": shown.get("/".join(parts)) or _sysctl_text(fd)}
     finally:
         os.close(fd)
     entries = []
@@ -461,12 +470,37 @@ def net_sysctl_view(parts):
         except OSError:
             continue                     # write-only (route/flush): not listed, as sysctl -a skips it
         try:
-            entries.append([e.name, False, _sysctl_text(f)])
+            entries.append([e.name, False, shown.get("/".join(parts + [e.name])) or _sysctl_text(f)])
         except OSError:
             pass                         # root's alone, or unreadable (an unset stable_secret: EIO)
         finally:
             os.close(f)
     return {"entries": entries}
+
+
+# The first port that needs no CAP_NET_BIND_SERVICE (net/ipv4, for IPv6 too).
+# The guest holds no host capability, so the kernel would refuse a root
+# guest's bind of port 80 (httpd, nginx); in the sandbox's namespace the
+# kernel lets anyone bind any port, and the Sentry applies the namespace's
+# own threshold to the guest's emulated capabilities (syscalls/socket.py).
+PORT_START = "ipv4/ip_unprivileged_port_start"
+
+
+def _open_low_ports():
+    """Set PORT_START to 0 in this (the sandbox's) network namespace, and
+    return what it was (its maker's value, or linux.sysctl's): what the
+    Sentry enforces.  None where it cannot be set: the kernel's own check
+    stays (a guest binds no port below it)."""
+    path = "/proc/sys/net/" + PORT_START
+    try:
+        with open(path) as f:
+            start = int(f.read())
+        if start:
+            with open(path, "w") as f:
+                f.write("0")
+        return start
+    except (OSError, ValueError):
+        return None
 
 
 def _sysctl_text(fd):
