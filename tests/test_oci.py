@@ -1485,6 +1485,40 @@ def test_pids_limit_from_the_spec_and_annotations(oci):
     assert r.returncode == 1 and "linux.resources.pids.limit '4': a number of tasks" in r.stderr, r.stderr
 
 
+def test_update_sets_the_pids_limit_of_a_running_container(oci, tmp_path):
+    """update --pids-limit (or pids.limit of --resources' JSON) changes a
+    running sandbox's limit, as a pids cgroup's pids.max: forks past a
+    lowered one are EAGAIN from then on, a raised one lets them through;
+    the limits sentry does not apply are named in a warning; a bad value
+    or a stopped container fails update in one line."""
+    x = tmp_path / "x"
+    x.mkdir()
+    script = "while [ ! -e /x/go ]; do sleep 0.05; done; for i in 1 2 3 4 5 6; do sleep 5 & echo $i; done"
+    mounts = [{"destination": "/proc", "type": "proc", "source": "proc"},
+              {"destination": "/x", "type": "bind", "source": str(x), "options": ["rbind", "rw"]}]
+    for first, update, last in ((0, ["--pids-limit", "4"], "3"), (4, ["--resources", "-"], "6")):
+        cid = f"upd{first}"
+        b = oci.bundle(["sh", "-c", script], mounts=mounts, linux={"namespaces": [{"type": "pid"}, {"type": "mount"}],
+                                                                  "resources": {"pids": {"limit": first}}})
+        assert oci.create(cid, b).returncode == 0
+        assert oci.cmd("start", cid).returncode == 0
+        r = oci.cmd(*["update", *update, cid], input=json.dumps({"pids": {"limit": 0}, "memory": {"limit": 1 << 30},
+                                                                  "cpu": {"shares": 512}}))
+        assert r.returncode == 0, r.stderr
+        if update[0] == "--resources":
+            assert "cpu, memory not applied" in r.stderr, r.stderr
+        (x / "go").write_text("")
+        oci.wait_status(cid, "stopped")
+        with open(str(tmp_path / f"{cid}.out")) as f:
+            assert f.read().split()[-1] == last, (update, open(str(tmp_path / f"{cid}.out.err")).read())
+        for bad, words in ((["--pids-limit", "x"], "invalid value 'x' for flag --pids-limit"),
+                           (["--pids-limit", "3"], f"container {cid} is not running")):
+            r = oci.cmd("update", *bad, cid)
+            assert r.returncode == 1 and words in r.stderr and r.stderr.count("\n") == 1, r.stderr
+        (x / "go").unlink()
+        assert oci.cmd("delete", cid).returncode == 0
+
+
 def test_the_default_root_is_runcs_choice():
     """/run/sentry for the host's root, whatever XDG_RUNTIME_DIR says;
     $XDG_RUNTIME_DIR/sentry for root of another user namespace (rootless

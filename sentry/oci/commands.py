@@ -97,7 +97,8 @@ def _create(ctx, args, foreground=False):
     if terminal and args.console_socket:
         kwargs["console"] = functools.partial(console.hand_over, args.console_socket, process.get("consoleSize"))
     try:
-        cfg = Config(list(process["args"]), start_gate=c.fifo, before_exec=before_exec, **kwargs)
+        cfg = Config(list(process["args"]), start_gate=c.fifo, before_exec=before_exec,
+                     pids_limit_file=c.pids_file, **kwargs)
         check_config(cfg)
     except ConfigError as e:
         raise OciError(str(e))
@@ -109,6 +110,7 @@ def _create(ctx, args, foreground=False):
     ocispec.make_mount_points(kwargs["rootfs"], kwargs["mounts"])
 
     c.make()
+    _write_pids_limit(c, cfg.pids_limit, create=True)
     pid = None
     cgroup = freezer.path_for((spec.get("linux") or {}).get("cgroupsPath"), c.id)
     try:
@@ -834,13 +836,74 @@ _UPDATE = tuple(Option(n, VALUE) for n in (
     "--memory-reservation", "--memory-swap", "--pids-limit", "--l3-cache-schema", "--mem-bw-schema"))
 
 
+# runc update's flags, by the linux.resources field each sets
+_UPDATE_FIELDS = {"--blkio-weight": "blockIO", "--cpu-period": "cpu", "--cpu-quota": "cpu", "--cpu-share": "cpu",
+                  "--cpu-rt-period": "cpu", "--cpu-rt-runtime": "cpu", "--cpuset-cpus": "cpu",
+                  "--cpuset-mems": "cpu", "--kernel-memory": "memory", "--kernel-memory-tcp": "memory",
+                  "--memory": "memory", "--memory-reservation": "memory", "--memory-swap": "memory",
+                  "--l3-cache-schema": "intelRdt", "--mem-bw-schema": "intelRdt"}
+
+
 def cmd_update(ctx, argv):
-    """Accepted, as podman and containerd send it: sentry's limits are fixed
-    when the sandbox starts, so none is changed (logged)."""
+    """runc update: the pids limit (--pids-limit N, or pids.limit of the
+    LinuxResources JSON in --resources FILE, `-` for stdin) is applied to the
+    running sandbox: the Sentry reads it at every fork (kernel/limits.py
+    PidsLimit), so a fork past a lowered limit is EAGAIN from then on and
+    the tasks already there stay, as with a pids cgroup's pids.max.  The
+    other limits would need cgroup controllers the Sentry does not join:
+    named in a warning, not applied."""
     args = _parse("update", argv, _UPDATE)
-    _existing(ctx, args.id)
-    ocilog.warning(f"update {args.id}: resource limits are fixed at start in sentry; nothing changed")
+    c = _existing(ctx, args.id)
+    resources = {}
+    if args.resources is not None:
+        try:
+            text = sys.stdin.read() if args.resources == "-" else open(args.resources).read()
+            resources = json.loads(text)
+        except OSError as e:
+            raise OciError(f"update: {args.resources}: {e.strerror}")
+        except ValueError as e:
+            raise OciError(f"update: the resources are not JSON: {e}")
+        if not isinstance(resources, dict):
+            raise OciError("update: the resources are not a JSON object (LinuxResources)")
+    pids = (resources.get("pids") or {}).get("limit") if isinstance(resources.get("pids"), dict) else None
+    if args.pids_limit is not None:
+        try:
+            pids = int(args.pids_limit)
+        except ValueError:
+            raise OciError(f"invalid value {args.pids_limit!r} for flag --pids-limit: a number")
+    if pids is not None and (not isinstance(pids, int) or isinstance(pids, bool)):
+        raise OciError(f"update: pids.limit {pids!r}: a number of tasks")
+    ignored = sorted({k for k, v in resources.items() if v and k not in ("pids", "devices")} |
+                     {field for flag, field in _UPDATE_FIELDS.items() if getattr(args, _attr(flag)) is not None})
+    if pids is not None:
+        if c.status() == "stopped":
+            raise OciError(f"container {args.id} is not running")
+        _write_pids_limit(c, max(0, pids))
+    if ignored:
+        ocilog.warning(f"update {args.id}: {', '.join(ignored)} not applied "
+                       "(sentry joins no cgroup controller; the pids limit is the one it applies)")
     return 0
+
+
+def _attr(flag):
+    """The attribute args.py gives an option: --cpu-rt-period -> cpu_rt_period."""
+    return flag.lstrip("-").split("|")[0].replace("-", "_")
+
+
+def _write_pids_limit(c, limit, create=False):
+    """Set the limit the container's Sentry reads at every fork (c.pids_file:
+    kernel/limits.py PidsLimit), rewritten in place, never replaced: the
+    Sentry holds it open."""
+    from sentry.kernel.limits import PidsLimit
+    flags = os.O_WRONLY | os.O_CLOEXEC | (os.O_CREAT | os.O_EXCL if create else 0)
+    try:
+        fd = os.open(c.pids_file, flags | os.O_NOFOLLOW, 0o600)
+    except OSError as e:
+        raise OciError(f"the pids limit of {c.id}: {e.strerror}")
+    try:
+        PidsLimit.write_to(fd, limit)
+    finally:
+        os.close(fd)
 
 
 def cmd_events(ctx, argv):

@@ -90,7 +90,7 @@ def run(cfg, on_ready=None, control=None):
             from sentry.strace import Tracer
             strace = Tracer(cfg.strace_select, cfg.strace_timestamps, cfg.strace_durations,
                             cfg.strace_string_limit)
-        kernel = Kernel(mounts, table, strace, cfg.pids_limit,
+        kernel = Kernel(mounts, table, strace, _pids_limit(cfg),
                         Credentials(cfg.uid, cfg.gid, cfg.groups,
                                     no_new_privs=cfg.no_new_privs or privileges.no_new_privs()),
                         cfg.limits)
@@ -398,6 +398,20 @@ def _confine(mountns):
         selfconfine.confine("sentry")
     except OSError as e:
         raise ConfigError(f"the Sentry cannot confine itself ({e.strerror}): stopping")
+
+
+def _pids_limit(cfg):
+    """The sandbox's pids limit: --pids-limit's, or read from
+    cfg.pids_limit_file at every fork (opened now, before the Sentry
+    confines itself)."""
+    from sentry.kernel.limits import PidsLimit
+    if cfg.pids_limit_file is None:
+        return PidsLimit(cfg.pids_limit)
+    try:
+        fd = os.open(cfg.pids_limit_file, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise ConfigError(f"the pids limit's file {cfg.pids_limit_file}: {e.strerror}")
+    return PidsLimit(cfg.pids_limit, fd)
 
 
 def _start_mount_namespace(cfg, private, meanwhile):
