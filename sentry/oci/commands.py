@@ -56,11 +56,36 @@ def cmd_create(ctx, argv):
 def _create(ctx, args, foreground=False):
     """Set the sandbox up in a new container process (the Sentry) that waits
     on exec.fifo for `start`; returns that process's pid once it is ready."""
+    bundle = os.path.abspath(args.bundle or os.getcwd())
+    # create itself joins the container's cgroup while it imports (the
+    # container process inherits it); a foreground run stays outside, as
+    # runc's does, and the container process joins then
+    early = None if foreground else freezer.EarlyJoin(freezer.path_for(_cgroups_path(bundle), args.id))
+    try:
+        return _create_in(ctx, args, bundle, foreground, early)
+    except BaseException:
+        if early is not None:
+            early.leave()
+        raise
+
+
+def _cgroups_path(bundle):
+    """linux.cgroupsPath of the bundle's config.json, read before anything
+    else (None where it has none, or the file does not parse: create
+    reports that once it reads the spec)."""
+    try:
+        with open(os.path.join(bundle, "config.json")) as f:
+            path = (json.load(f).get("linux") or {}).get("cgroupsPath")
+        return path if isinstance(path, str) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _create_in(ctx, args, bundle, foreground, early):
     from sentry.oci import console, spec as ocispec, standin
     from sentry.vfs.mount import HIDDEN_FD_BASE
     from sentry.sandbox import Config, ConfigError, check_config
     c = Container(ctx.root, args.id)
-    bundle = os.path.abspath(args.bundle or os.getcwd())
     try:
         spec = ocispec.load(bundle)
         kwargs = ocispec.config_kwargs(spec, bundle, ctx.sentry_flags, cache=os.path.join(ctx.root, SECCOMP_CACHE))
@@ -116,11 +141,14 @@ def _create(ctx, args, foreground=False):
     try:
         os.mkfifo(c.fifo, 0o600)
         report_r, report_w = os.pipe()
+        if early is not None:
+            early.wait()
         pid = os.fork()
         if pid == 0:
             os.close(report_r)
             # the pid file's process is the Sentry's stand-in (standin.py)
-            standin.become(lambda: _container_process(cfg, c, report_w, process, rlimits, cgroup, record))
+            standin.become(lambda: _container_process(cfg, c, report_w, process, rlimits,
+                                                      None if early is not None else cgroup, record))
         os.close(report_w)
         reply = _read_report(report_r)
         os.close(report_r)
@@ -142,6 +170,8 @@ def _create(ctx, args, foreground=False):
             # the container existed: destroyed now (with the cgroup its
             # process made), the poststop hooks follow
             _end_child(pid)
+            if early is not None:
+                early.leave()           # create is in the cgroup too: out first
             freezer.remove(cgroup)
             _poststop(hooks, c.oci_state(record, "stopped"), bundle)
         raise
