@@ -648,6 +648,48 @@ def test_console_socket(oci, tmp_path):
         oci.cmd("delete", "--force", "t")
 
 
+def test_console_resizes_reach_the_guest(oci, tmp_path):
+    """A resize through the console's master after start (what conmon does
+    for `podman attach` or a terminal's resize) reaches the guest as on
+    Linux: SIGWINCH to the terminal's foreground process group, and the new
+    size in `stty size`."""
+    import fcntl
+    import struct
+    import termios
+    sock_path = str(tmp_path / "console.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(1)
+    b = oci.bundle(["sh", "-c", "trap 'stty size' WINCH; stty size; echo ready; "
+                    "i=0; while [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done"],
+                   terminal=True, consoleSize={"height": 33, "width": 111})
+    try:
+        r = oci.create("rs", b, "--console-socket", sock_path)
+        assert r.returncode == 0, open(r.err).read()
+        conn, _ = srv.accept()
+        fds = array.array("i")
+        _, anc, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize))
+        fds.frombytes(anc[0][2][:fds.itemsize])
+        conn.close()
+        master = fds[0]
+        assert oci.cmd("start", "rs").returncode == 0
+        out, resized = b"", False
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and b"40 120\r\n" not in out:
+            chunk = os.read(master, 4096)
+            if not chunk:
+                break
+            out += chunk
+            if b"ready\r\n" in out and not resized:
+                fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+                resized = True
+        os.close(master)
+        assert out.startswith(b"33 111\r\nready\r\n") and b"40 120\r\n" in out, out
+    finally:
+        srv.close()
+        oci.cmd("delete", "--force", "rs")
+
+
 def test_terminal_without_console_socket_is_refused(oci):
     r = oci.create("t", oci.bundle(["true"], terminal=True))
     assert r.returncode == 1 and "console socket" in open(r.err).read()
