@@ -12,7 +12,7 @@ import tempfile
 from sentry.kernel import audit as _audit
 from sentry.kernel.kernel import Kernel
 from sentry.kernel import idmap
-from sentry.platform import privileges, ptrace, seccomp, selfconfine, staging
+from sentry.platform import privileges, ptrace, seccomp, selfconfine, spawn, staging
 from sentry.platform.fdholder import FdHolder
 from sentry.vfs import mountns as _mountns
 from sentry.kernel.credentials import Credentials
@@ -121,6 +121,9 @@ def run(cfg, on_ready=None, control=None):
             kernel.uts["release"] = cfg.kernel_release
 
         holder = FdHolder()
+        # the helpers' intermediate children gone first: their orphans must
+        # not become the Sentry's
+        spawn.reap_intermediates()
         # Orphaned guests re-parent to the Sentry (they stay traced and reaped).
         privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
         ready_r, ready_w = os.pipe()

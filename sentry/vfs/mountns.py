@@ -27,6 +27,7 @@ import time
 from sentry import hostids
 from sentry._native import ffi, lib
 from sentry.host import CONFINED, openat2
+from sentry.platform import spawn
 from sentry.vfs import netns
 
 SHMMAX = 1 << 40                  # the sandbox's largest System V shared memory segment
@@ -108,7 +109,7 @@ class MountNamespace:
             finally:
                 os._exit(0)
         theirs.close()
-        os.waitpid(pid, 0)
+        spawn.reaped_later(pid)
         if meanwhile is not None:
             meanwhile()
         reply, fds = self._receive()
