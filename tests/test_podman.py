@@ -408,3 +408,36 @@ def test_bridge_network_and_published_port_as_under_runc(podman, tmp_path):
     if not chains_were:
         _netavark_leftovers(forward_was)
     assert seen[None] == seen["runc"] == (["from-the-container\n"] * 2, True), seen
+
+
+def test_network_of_another_container_as_under_runc(podman, tmp_path):
+    """podman --network container:ID (what a pod's containers get too): the
+    engine passes /proc/PID/ns/net of the other container's pid-file
+    process, which under sentry is in the sandbox's network namespace: the
+    same interfaces, and the other container's server on the shared
+    loopback, as under runc."""
+    _bridge_or_fail(podman)
+    (tmp_path / "index.html").write_text("from-the-first\n")
+    os.chmod(tmp_path, 0o755)
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        forward_was = f.read()
+    chains_were = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout.count("NETAVARK")
+    seen = {}
+    for runtime in (None, "runc"):
+        name = f"sentry-net-{runtime or 'sentry'}"
+        r = podman("run", "-d", "--name", name, "--network=bridge", "-v", f"{tmp_path}:/www:ro", IMAGE,
+                   "httpd", "-f", "-p", "80", "-h", "/www", runtime=runtime)
+        try:
+            assert r.returncode == 0, r.stderr
+            ip = podman("inspect", "-f", "{{.NetworkSettings.IPAddress}}", name).stdout.strip()
+            r = podman("run", "--rm", "--network", f"container:{name}", IMAGE, "sh", "-c",
+                       "ip -o -4 addr | tr -s ' ' | cut -d' ' -f2,4; for i in 1 2 3 4 5 6 7 8 9 10; do "
+                       "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 80 | tail -1 | grep . && break; sleep 0.2; done",
+                       runtime=runtime)
+            assert r.returncode == 0, r.stderr
+            seen[runtime] = r.stdout.replace(ip, "IP")
+        finally:
+            assert podman("rm", "-f", "-t", "0", name, runtime=runtime).returncode == 0
+    if not chains_were:
+        _netavark_leftovers(forward_was)
+    assert seen[None] == seen["runc"] == "lo 127.0.0.1/8\neth0 IP/16\nfrom-the-first\n", seen

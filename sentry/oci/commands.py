@@ -148,7 +148,8 @@ def _create_in(ctx, args, bundle, foreground, early):
             os.close(report_r)
             # the pid file's process is the Sentry's stand-in (standin.py)
             standin.become(lambda: _container_process(cfg, c, report_w, process, rlimits,
-                                                      None if early is not None else cgroup, record))
+                                                      None if early is not None else cgroup, record),
+                           netns=cfg.netns)
         os.close(report_w)
         reply = _read_report(report_r)
         os.close(report_r)

@@ -256,7 +256,7 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
     try:
         _enter(uid, gid, root, network is True)
         if isinstance(network, str):
-            _join_netns(network)
+            join_netns(network)
         # no shared memory segment can span from below the staging area
         # into it: shmat(2) runs free at addresses a terabyte below it
         # (syscalls/table.py IPC_ALLOW_IF).  Unprivileged, the namespace's
@@ -356,7 +356,7 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
         net.close()
 
 
-def _join_netns(path):
+def join_netns(path):
     """The network namespace at path (the OCI spec's network namespace with
     a path, as runc joins it): the helper's own from here, as a fresh one
     would be.  OSError naming the path: not there, not a network namespace
