@@ -258,6 +258,8 @@ def _bind_connect_on(call, fd, bind):
         if domain != AF_UNIX:
             raise SyscallError(_wrong_family(domain, length))
         return _unix_path_call(call, fd, raw, bind)
+    if bind and family in (AF_INET, AF_INET6):
+        _check_low_port(call, fd, family, raw)
     if not bind and kernel.mountns is not None and kernel.mountns.netns_fd is not None:
         from sentry.net import connect as _net
         if family == _net.AF_UNSPEC and raw:
@@ -266,6 +268,28 @@ def _bind_connect_on(call, fd, bind):
         if dest is not None and kernel.outbound is not None and not _net.inside(kernel, dest[0]):
             return _net.outbound(call, fd, family, raw, dest, lambda: Rewrite(args=_staged_name(call, raw, 1, 2)))
     return Rewrite(args=_staged_name(call, raw, 1, 2))
+
+
+CAP_NET_BIND_SERVICE = 10
+
+
+def _check_low_port(call, fd, family, raw):
+    """A bind to a port below the sandbox's network namespace's
+    ip_unprivileged_port_start needs CAP_NET_BIND_SERVICE, as on Linux: the
+    guest's emulated one.  The kernel there lets anyone bind any port (the
+    guest holds no host capability: vfs/mountns.py _open_low_ports), so this
+    is the check.  Decided on the copy the kernel is given (staged), after
+    the kernel's own length and family checks would have passed; EACCES as
+    inet_bind answers."""
+    mountns = call.kernel.mountns
+    start = mountns.port_start if mountns is not None else None
+    if not start or len(raw) < (16 if family == AF_INET else 24):
+        return
+    port = struct.unpack(">H", raw[2:4])[0]
+    if not 0 < port < start or call.task.creds.capable(CAP_NET_BIND_SERVICE):
+        return
+    if _socket_domain(call, fd) == family:
+        raise SyscallError(errno.EACCES)
 
 
 def _staged_name(call, raw, addr_i, len_i):

@@ -214,10 +214,15 @@ def test_unprivileged_relay(resolver, as_nobody):  # noqa: F811
 
 
 def test_no_relay_with_dns_none(resolver):
+    """--dns none: no DNS relay, so no resolver address on lo, and a query to
+    a resolver the --net-allow rules do not allow gets no answer (one they
+    allow is reached as any UDP destination is, through its relay)."""
     ip, _, _ = resolver
-    r = run_sentry(["sh", "-c", f"echo nameserver {ip} > /etc/resolv.conf; getent hosts {NAME}; echo $?; "
-                    "ip -o addr show lo | grep -c inet"], extra=["--dns", "none"], timeout=60)
+    probe = f"echo nameserver {ip} > /etc/resolv.conf; getent hosts {NAME}; echo $?; ip -o addr show lo | grep -c inet"
+    r = run_sentry(["sh", "-c", probe], extra=["--dns", "none", "--net-allow", "192.0.2.0/24"], timeout=60)
     assert r.stdout.decode().split() == ["2", "2"], r.stderr.decode()        # 127.0.0.1 and ::1 only
+    r = run_sentry(["sh", "-c", probe], extra=["--dns", "none"], timeout=60)
+    assert r.stdout.decode().split() == [ANSWER, NAME, "0", "2"], r.stderr.decode()
 
 
 def test_bad_dns_is_refused():

@@ -1583,3 +1583,65 @@ def test_outbound_http_clients(remote, tmp_path):
     finally:
         srv.kill()
         srv.wait()
+
+
+LOW_PORTS = """
+import os, socket
+print(open('/proc/sys/net/ipv4/ip_unprivileged_port_start').read().strip(), os.getuid())
+for fam, addr, port in ((socket.AF_INET, '127.0.0.1', 80), (socket.AF_INET6, '::1', 443),
+                        (socket.AF_INET, '0.0.0.0', 1023), (socket.AF_INET, '0.0.0.0', 1024),
+                        (socket.AF_INET, '0.0.0.0', 0)):
+    s = socket.socket(fam)
+    try:
+        s.bind((addr, port))
+        print(port, 'bound', s.getsockname()[1] == port or port == 0)
+    except OSError as e:
+        print(port, e.strerror)
+"""
+# who runs it: as the sandbox's --uid / setpriv options, and natively in a new network namespace
+LOW_PORT_USERS = {"root": ([], []),
+                  "uid 1000": (["--uid", "1000"], ["setpriv", "--reuid=1000", "--regid=1000", "--clear-groups",
+                                                   "--inh-caps=-all", "--bounding-set=-all"]),
+                  "uid 1000 with CAP_NET_BIND_SERVICE": (
+                      [], ["setpriv", "--reuid=1000", "--regid=1000", "--clear-groups", "--inh-caps=+net_bind_service",
+                           "--ambient-caps=+net_bind_service"])}
+
+
+@pytest.mark.parametrize("mode", ISOLATED)
+@pytest.mark.parametrize("who", list(LOW_PORT_USERS))
+def test_low_ports_need_cap_net_bind_service(mode, who):
+    """A port below ip_unprivileged_port_start (80, 443) is bound by root,
+    or by anyone holding CAP_NET_BIND_SERVICE, and refused (EACCES) to
+    anyone else, as natively in a new network namespace: the guest holds
+    no host capability, so the Sentry decides on its emulated ones.  The
+    guest reads the namespace's threshold, 1024."""
+    extra, setpriv = LOW_PORT_USERS[who]
+    if who.endswith("SERVICE"):
+        # setpriv inside, from root: the ambient set carries the capability past setuid
+        r = run_sentry([*setpriv, "python3", "-c", LOW_PORTS], extra=[f"--network={mode}"])
+    else:
+        r = run_sentry(["python3", "-c", LOW_PORTS], extra=[f"--network={mode}", *extra])
+    native = subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up; exec \"$@\"", "sh", *setpriv,
+                             sys.executable, "-c", LOW_PORTS], capture_output=True, text=True, timeout=60)
+    assert native.returncode == 0, native.stderr
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.decode() == native.stdout, (r.stdout.decode(), native.stdout)
+    assert ("80 bound True" in native.stdout) == (who != "uid 1000")
+
+
+@pytest.mark.parametrize("mode", ISOLATED)
+def test_low_port_bind_races_a_thread_changing_the_port(cbin, outside_tmp, mode):
+    """A thread turns the port of a bind's address from 8080 to 80 while a
+    guest without CAP_NET_BIND_SERVICE binds: before the Sentry's check the
+    bind is refused, after it the kernel binds the port that was checked
+    (the staged copy); no socket ever ends up on port 80."""
+    from conftest import shown_copy
+    prog = shown_copy(cbin, outside_tmp, "lowport_race")
+    r = run_sentry([prog, "300"], extra=[f"--network={mode}", "--uid", "1000"], timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    words = r.stdout.decode().split()
+    counts = dict(zip(words[::2], map(int, words[1::2])))
+    assert counts["low"] == 0 and counts["other"] == 0, counts
+    assert counts["high"] + counts["refused"] == 300, counts
+    # the flips land on both sides of the check
+    assert counts["high"] and counts["refused"], counts

@@ -648,6 +648,48 @@ def test_console_socket(oci, tmp_path):
         oci.cmd("delete", "--force", "t")
 
 
+def test_console_resizes_reach_the_guest(oci, tmp_path):
+    """A resize through the console's master after start (what conmon does
+    for `podman attach` or a terminal's resize) reaches the guest as on
+    Linux: SIGWINCH to the terminal's foreground process group, and the new
+    size in `stty size`."""
+    import fcntl
+    import struct
+    import termios
+    sock_path = str(tmp_path / "console.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(1)
+    b = oci.bundle(["sh", "-c", "trap 'stty size' WINCH; stty size; echo ready; "
+                    "i=0; while [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done"],
+                   terminal=True, consoleSize={"height": 33, "width": 111})
+    try:
+        r = oci.create("rs", b, "--console-socket", sock_path)
+        assert r.returncode == 0, open(r.err).read()
+        conn, _ = srv.accept()
+        fds = array.array("i")
+        _, anc, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize))
+        fds.frombytes(anc[0][2][:fds.itemsize])
+        conn.close()
+        master = fds[0]
+        assert oci.cmd("start", "rs").returncode == 0
+        out, resized = b"", False
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and b"40 120\r\n" not in out:
+            chunk = os.read(master, 4096)
+            if not chunk:
+                break
+            out += chunk
+            if b"ready\r\n" in out and not resized:
+                fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+                resized = True
+        os.close(master)
+        assert out.startswith(b"33 111\r\nready\r\n") and b"40 120\r\n" in out, out
+    finally:
+        srv.close()
+        oci.cmd("delete", "--force", "rs")
+
+
 def test_terminal_without_console_socket_is_refused(oci):
     r = oci.create("t", oci.bundle(["true"], terminal=True))
     assert r.returncode == 1 and "console socket" in open(r.err).read()
@@ -1483,6 +1525,40 @@ def test_pids_limit_from_the_spec_and_annotations(oci):
         assert r.stdout.split()[-1] == last, (changes, r.stdout, r.stderr)
     r = oci.cmd("run", "-b", oci.bundle(["true"], linux={"resources": {"pids": {"limit": "4"}}}), "plbad")
     assert r.returncode == 1 and "linux.resources.pids.limit '4': a number of tasks" in r.stderr, r.stderr
+
+
+def test_update_sets_the_pids_limit_of_a_running_container(oci, tmp_path):
+    """update --pids-limit (or pids.limit of --resources' JSON) changes a
+    running sandbox's limit, as a pids cgroup's pids.max: forks past a
+    lowered one are EAGAIN from then on, a raised one lets them through;
+    the limits sentry does not apply are named in a warning; a bad value
+    or a stopped container fails update in one line."""
+    x = tmp_path / "x"
+    x.mkdir()
+    script = "while [ ! -e /x/go ]; do sleep 0.05; done; for i in 1 2 3 4 5 6; do sleep 5 & echo $i; done"
+    mounts = [{"destination": "/proc", "type": "proc", "source": "proc"},
+              {"destination": "/x", "type": "bind", "source": str(x), "options": ["rbind", "rw"]}]
+    for first, update, last in ((0, ["--pids-limit", "4"], "3"), (4, ["--resources", "-"], "6")):
+        cid = f"upd{first}"
+        b = oci.bundle(["sh", "-c", script], mounts=mounts, linux={"namespaces": [{"type": "pid"}, {"type": "mount"}],
+                                                                  "resources": {"pids": {"limit": first}}})
+        assert oci.create(cid, b).returncode == 0
+        assert oci.cmd("start", cid).returncode == 0
+        r = oci.cmd(*["update", *update, cid], input=json.dumps({"pids": {"limit": 0}, "memory": {"limit": 1 << 30},
+                                                                  "cpu": {"shares": 512}}))
+        assert r.returncode == 0, r.stderr
+        if update[0] == "--resources":
+            assert "cpu, memory not applied" in r.stderr, r.stderr
+        (x / "go").write_text("")
+        oci.wait_status(cid, "stopped")
+        with open(str(tmp_path / f"{cid}.out")) as f:
+            assert f.read().split()[-1] == last, (update, open(str(tmp_path / f"{cid}.out.err")).read())
+        for bad, words in ((["--pids-limit", "x"], "invalid value 'x' for flag --pids-limit"),
+                           (["--pids-limit", "3"], f"container {cid} is not running")):
+            r = oci.cmd("update", *bad, cid)
+            assert r.returncode == 1 and words in r.stderr and r.stderr.count("\n") == 1, r.stderr
+        (x / "go").unlink()
+        assert oci.cmd("delete", cid).returncode == 0
 
 
 def test_the_default_root_is_runcs_choice():

@@ -3,7 +3,9 @@ a busybox image imported from a local tarball, with a private podman set-up
 as ../shared/oci/README.md describes for these machines: vfs storage,
 cgroupfs, file events, no network plugins, ulimits within root's own."""
 import json
+import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -308,3 +310,134 @@ def test_pids_limit_as_under_runc(podman):
         runc, sentry = [(r.returncode, r.stdout, r.stderr) for r in outs]
         assert sentry == runc, (sentry, runc)
         assert sentry[1].split()[-1] == last, sentry
+
+
+def _bridge_or_fail(podman):
+    """podman's bridge network needs netavark (or CNI's plugins) and iptables."""
+    if not any(shutil.which(p, path="/usr/lib/podman:/usr/libexec/podman:/usr/local/libexec/podman")
+               for p in ("netavark",)) or shutil.which("iptables") is None:
+        skip_or_fail("podman-bridge", "netavark or iptables is missing: podman's bridge network needs them")
+
+
+def _web(podman, name, port, www, runtime=None):
+    """A busybox httpd in container `name` on podman's bridge network,
+    serving www on its port 80, published on the host's `port`."""
+    return podman("run", "-d", "--name", name, "--network=bridge", "-p", f"{port}:80", "-v", f"{www}:/www:ro",
+                  IMAGE, "httpd", "-f", "-p", "80", "-h", "/www", runtime=runtime)
+
+
+def _fetch(url, timeout=10):
+    """The body at url, retried while the server starts; None if it never answers."""
+    import time
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.read().decode()
+        except OSError:
+            time.sleep(0.1)
+    return None
+
+
+NETAVARK_CHAINS = {"filter": ["NETAVARK_FORWARD"],
+                   "nat": ["NETAVARK-HOSTPORT-DNAT", "NETAVARK-HOSTPORT-MASQ", "NETAVARK-HOSTPORT-SETMARK"]}
+
+
+def _netavark_leftovers(forward_was):
+    """Undo what netavark leaves once its last container is gone: its
+    chains (when they hold nothing of any container's: another user's
+    container keeps them) and the jumps to them; ip_forward as it was."""
+    def rules(table):
+        return subprocess.run(["iptables", "-t", table, "-S"], capture_output=True, text=True).stdout.splitlines()
+    for table, chains in NETAVARK_CHAINS.items():
+        mine = [r for r in rules(table) if r.startswith("-A ") and r.split()[1] in chains]
+        if any("comment" not in r and "MARK" not in r for r in mine) or any(
+                "10." in r or "dport" in r for r in mine):
+            return                          # a container's rules: someone's bridge is in use
+    for table, chains in NETAVARK_CHAINS.items():
+        for r in rules(table):
+            words = shlex.split(r)
+            if words[0] == "-A" and "-j" in words and words[words.index("-j") + 1] in chains:
+                subprocess.run(["iptables", "-t", table, "-D", *words[1:]])
+        for c in chains:
+            subprocess.run(["iptables", "-t", table, "-F", c], capture_output=True)
+            subprocess.run(["iptables", "-t", table, "-X", c], capture_output=True)
+    with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+        f.write(forward_was)
+
+
+def test_bridge_network_and_published_port_as_under_runc(podman, tmp_path):
+    """podman's default rootful network (netavark's bridge): the container
+    lives in the network namespace podman made, passed by path: its
+    interface, address and routes (as nsenter shows them there), its server
+    on port 80 (a root guest binds it) reached through the published port
+    from the host's loopback and its address, and at the container's own
+    address; the same as under runc."""
+    import socket
+    _bridge_or_fail(podman)
+    (tmp_path / "index.html").write_text("from-the-container\n")
+    os.chmod(tmp_path, 0o755)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    seen = {}
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        forward_was = f.read()
+    chains_were = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout.count("NETAVARK")
+    for runtime in (None, "runc"):
+        name = f"sentry-web-{runtime or 'sentry'}"
+        r = _web(podman, name, port, tmp_path, runtime=runtime)
+        try:
+            assert r.returncode == 0, r.stderr
+            ip = podman("inspect", "-f", "{{.NetworkSettings.IPAddress}}", name).stdout.strip()
+            key = podman("inspect", "-f", "{{.NetworkSettings.SandboxKey}}", name).stdout.strip()
+            assert ip and key.startswith("/run/netns/"), (ip, key)
+            got = [_fetch(f"http://127.0.0.1:{port}/"), _fetch(f"http://{ip}/")]
+            inside = podman("exec", name, "sh", "-c", "ip -o -4 addr; ip route; hostname -i")
+            assert inside.returncode == 0, inside.stderr
+            native = subprocess.run(["nsenter", f"--net={key}", "sh", "-c", "ip -o -4 addr; ip route"],
+                                    capture_output=True, text=True, timeout=TIMEOUT)
+            # busybox's ip prints what iproute2 prints, bar a word or two
+            words = lambda text: [w for w in text.split() if re.match(r"\d+\.\d+\.\d+\.\d+(/\d+)?$", w)]
+            assert words(inside.stdout)[:-1] == words(native.stdout), (inside.stdout, native.stdout)
+            seen[runtime] = (got, words(inside.stdout)[-1] == ip)
+        finally:
+            assert podman("rm", "-f", "-t", "0", name, runtime=runtime).returncode == 0
+    if not chains_were:
+        _netavark_leftovers(forward_was)
+    assert seen[None] == seen["runc"] == (["from-the-container\n"] * 2, True), seen
+
+
+def test_network_of_another_container_as_under_runc(podman, tmp_path):
+    """podman --network container:ID (what a pod's containers get too): the
+    engine passes /proc/PID/ns/net of the other container's pid-file
+    process, which under sentry is in the sandbox's network namespace: the
+    same interfaces, and the other container's server on the shared
+    loopback, as under runc."""
+    _bridge_or_fail(podman)
+    (tmp_path / "index.html").write_text("from-the-first\n")
+    os.chmod(tmp_path, 0o755)
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        forward_was = f.read()
+    chains_were = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout.count("NETAVARK")
+    seen = {}
+    for runtime in (None, "runc"):
+        name = f"sentry-net-{runtime or 'sentry'}"
+        r = podman("run", "-d", "--name", name, "--network=bridge", "-v", f"{tmp_path}:/www:ro", IMAGE,
+                   "httpd", "-f", "-p", "80", "-h", "/www", runtime=runtime)
+        try:
+            assert r.returncode == 0, r.stderr
+            ip = podman("inspect", "-f", "{{.NetworkSettings.IPAddress}}", name).stdout.strip()
+            r = podman("run", "--rm", "--network", f"container:{name}", IMAGE, "sh", "-c",
+                       "ip -o -4 addr | tr -s ' ' | cut -d' ' -f2,4; for i in 1 2 3 4 5 6 7 8 9 10; do "
+                       "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc 127.0.0.1 80 | tail -1 | grep . && break; sleep 0.2; done",
+                       runtime=runtime)
+            assert r.returncode == 0, r.stderr
+            seen[runtime] = r.stdout.replace(ip, "IP")
+        finally:
+            assert podman("rm", "-f", "-t", "0", name, runtime=runtime).returncode == 0
+    if not chains_were:
+        _netavark_leftovers(forward_was)
+    assert seen[None] == seen["runc"] == "lo 127.0.0.1/8\neth0 IP/16\nfrom-the-first\n", seen

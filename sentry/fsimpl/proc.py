@@ -18,6 +18,7 @@ import shutil
 import stat
 
 from sentry.vfs.mount import DELETED, Mount, is_hidden_fd, split_deleted
+from sentry.vfs.mountns import PORT_START
 from sentry.errors import SyscallError
 from sentry.fsimpl import sysvipc
 
@@ -260,6 +261,10 @@ class ProcMount(Mount):
         --network=host (the host's settings, served read-only)."""
         mountns = kernel.mountns
         if mountns is None or getattr(mountns, "netns_fd", None) is None:
+            return None
+        if rel == "sys/net/" + PORT_START:
+            # the Sentry applies this threshold itself (vfs/mountns.py): the
+            # kernel's is 0; the file shows the Sentry's, and is not written
             return None
         try:
             if not stat.S_ISREG(os.lstat(os.path.join(self.host_root, rel)).st_mode):
@@ -748,7 +753,7 @@ class ProcMount(Mount):
                     self._net_sysctl_file(f"{path}/{name}", text, mode, live)
 
     def _net_sysctl_file(self, path, text, mode, live):
-        if live:
+        if live and path != "sys/net/" + PORT_START:      # that one's value is the Sentry's (live_file)
             self._file(path, b"", mode=mode)
         elif text is not None:
             self._file(path, text.encode("latin-1"))

@@ -132,7 +132,8 @@ class NewTasks:
             # its namespace's init is gone: alloc_pid's ENOMEM
             self.refuse(parent, child, flags & CLONE_THREAD, errno.ENOMEM)
             return
-        if (self.pids_limit and len(self.tasks) > self.pids_limit) or self._fork_over_nproc(parent):
+        limit = self.pids_max.current()
+        if (limit and len(self.tasks) > limit) or self._fork_over_nproc(parent):
             # Over a limit (a pids cgroup's, RLIMIT_NPROC): the parent's
             # fork/clone returns EAGAIN, and the child never runs.
             self.refuse(parent, child, flags & CLONE_THREAD)

@@ -51,8 +51,9 @@ class JoinedProcesses:
         task.attach(proc)
         self.publish(task)
         self.audit.event("start", task, ppid=0)
-        if self.pids_limit and len(self.tasks) > self.pids_limit:
-            log.warning("exec: over the pids limit (%d): the new process is killed", self.pids_limit)
+        limit = self.pids_max.current()
+        if limit and len(self.tasks) > limit:
+            log.warning("exec: over the pids limit (%d): the new process is killed", limit)
             ptrace.kill_task(pid)
         if task.started:
             ptrace.resume(pid)

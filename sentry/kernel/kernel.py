@@ -30,7 +30,7 @@ from sentry.kernel.dispatch import SyscallDispatch
 from sentry.kernel.exec import Exec
 from sentry.kernel.exit import ZOMBIE_SWEEP, Exit
 from sentry.kernel.joined import JoinedProcesses
-from sentry.kernel.limits import Limits
+from sentry.kernel.limits import Limits, PidsLimit
 from sentry.kernel.pidns import PidNamespace
 from sentry.kernel.pids import PidTranslation
 from sentry.kernel.publish import IdentityPublishing
@@ -68,7 +68,8 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
         self.fast_ids = strace is None  # --strace sees every call: no C answers
         self.proxied = {}              # (host tgid, sig) -> sender (host tgid, vpid, ruid): signals
                                        # the Sentry sent for a guest
-        self.pids_limit = pids_limit   # tasks at most (0: no limit), as a pids cgroup
+        # tasks at most (0: no limit), as a pids cgroup; a PidsLimit may change while it runs
+        self.pids_max = pids_limit if isinstance(pids_limit, PidsLimit) else PidsLimit(pids_limit)
         self.init = None               # the sandbox's first process
         self.init_status = None        # wait status of init, once it exited
         self.event = ptrace.new_event()

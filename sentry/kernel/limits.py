@@ -102,3 +102,35 @@ def parse_bytes(text):
     if not m:
         raise ValueError(text)
     return int(m.group(1)) << (10 * " kmgt".index(m.group(2) or " "))
+
+
+class PidsLimit:
+    """The sandbox's tasks at most (0: no limit), as a pids cgroup's
+    pids.max: a fork past it is EAGAIN (kernel/clone.py).  With fd, a file
+    that may change it while the sandbox runs (the OCI runtime's `update`,
+    sentry/oci/commands.py): WIDTH decimal characters and a newline at
+    offset 0, rewritten in place by one pwrite (write_to), read back at every
+    fork, so the Sentry needs no channel of its own for it.  A read that does
+    not parse (torn by a write in flight) keeps the last value read."""
+    WIDTH = 20
+
+    def __init__(self, value=0, fd=None):
+        self.value = value
+        self.fd = fd
+
+    def current(self):
+        if self.fd is not None:
+            try:
+                value = int(os.pread(self.fd, self.WIDTH + 1, 0))
+                if value >= 0:
+                    self.value = value
+            except (OSError, ValueError):
+                pass
+        return self.value
+
+    @classmethod
+    def write_to(cls, fd, value):
+        """Set the limit a running Sentry reads from fd's file."""
+        text = f"{value:>{cls.WIDTH}}\n".encode()
+        if os.pwrite(fd, text, 0) != len(text):
+            raise OSError(f"short write of the pids limit")

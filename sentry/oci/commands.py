@@ -56,11 +56,36 @@ def cmd_create(ctx, argv):
 def _create(ctx, args, foreground=False):
     """Set the sandbox up in a new container process (the Sentry) that waits
     on exec.fifo for `start`; returns that process's pid once it is ready."""
+    bundle = os.path.abspath(args.bundle or os.getcwd())
+    # create itself joins the container's cgroup while it imports (the
+    # container process inherits it); a foreground run stays outside, as
+    # runc's does, and the container process joins then
+    early = None if foreground else freezer.EarlyJoin(freezer.path_for(_cgroups_path(bundle), args.id))
+    try:
+        return _create_in(ctx, args, bundle, foreground, early)
+    except BaseException:
+        if early is not None:
+            early.leave()
+        raise
+
+
+def _cgroups_path(bundle):
+    """linux.cgroupsPath of the bundle's config.json, read before anything
+    else (None where it has none, or the file does not parse: create
+    reports that once it reads the spec)."""
+    try:
+        with open(os.path.join(bundle, "config.json")) as f:
+            path = (json.load(f).get("linux") or {}).get("cgroupsPath")
+        return path if isinstance(path, str) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _create_in(ctx, args, bundle, foreground, early):
     from sentry.oci import console, spec as ocispec, standin
     from sentry.vfs.mount import HIDDEN_FD_BASE
     from sentry.sandbox import Config, ConfigError, check_config
     c = Container(ctx.root, args.id)
-    bundle = os.path.abspath(args.bundle or os.getcwd())
     try:
         spec = ocispec.load(bundle)
         kwargs = ocispec.config_kwargs(spec, bundle, ctx.sentry_flags, cache=os.path.join(ctx.root, SECCOMP_CACHE))
@@ -97,7 +122,8 @@ def _create(ctx, args, foreground=False):
     if terminal and args.console_socket:
         kwargs["console"] = functools.partial(console.hand_over, args.console_socket, process.get("consoleSize"))
     try:
-        cfg = Config(list(process["args"]), start_gate=c.fifo, before_exec=before_exec, **kwargs)
+        cfg = Config(list(process["args"]), start_gate=c.fifo, before_exec=before_exec,
+                     pids_limit_file=c.pids_file, **kwargs)
         check_config(cfg)
     except ConfigError as e:
         raise OciError(str(e))
@@ -109,16 +135,21 @@ def _create(ctx, args, foreground=False):
     ocispec.make_mount_points(kwargs["rootfs"], kwargs["mounts"])
 
     c.make()
+    _write_pids_limit(c, cfg.pids_limit, create=True)
     pid = None
     cgroup = freezer.path_for((spec.get("linux") or {}).get("cgroupsPath"), c.id)
     try:
         os.mkfifo(c.fifo, 0o600)
         report_r, report_w = os.pipe()
+        if early is not None:
+            early.wait()
         pid = os.fork()
         if pid == 0:
             os.close(report_r)
             # the pid file's process is the Sentry's stand-in (standin.py)
-            standin.become(lambda: _container_process(cfg, c, report_w, process, rlimits, cgroup, record))
+            standin.become(lambda: _container_process(cfg, c, report_w, process, rlimits,
+                                                      None if early is not None else cgroup, record),
+                           netns=cfg.netns)
         os.close(report_w)
         reply = _read_report(report_r)
         os.close(report_r)
@@ -140,6 +171,8 @@ def _create(ctx, args, foreground=False):
             # the container existed: destroyed now (with the cgroup its
             # process made), the poststop hooks follow
             _end_child(pid)
+            if early is not None:
+                early.leave()           # create is in the cgroup too: out first
             freezer.remove(cgroup)
             _poststop(hooks, c.oci_state(record, "stopped"), bundle)
         raise
@@ -834,13 +867,74 @@ _UPDATE = tuple(Option(n, VALUE) for n in (
     "--memory-reservation", "--memory-swap", "--pids-limit", "--l3-cache-schema", "--mem-bw-schema"))
 
 
+# runc update's flags, by the linux.resources field each sets
+_UPDATE_FIELDS = {"--blkio-weight": "blockIO", "--cpu-period": "cpu", "--cpu-quota": "cpu", "--cpu-share": "cpu",
+                  "--cpu-rt-period": "cpu", "--cpu-rt-runtime": "cpu", "--cpuset-cpus": "cpu",
+                  "--cpuset-mems": "cpu", "--kernel-memory": "memory", "--kernel-memory-tcp": "memory",
+                  "--memory": "memory", "--memory-reservation": "memory", "--memory-swap": "memory",
+                  "--l3-cache-schema": "intelRdt", "--mem-bw-schema": "intelRdt"}
+
+
 def cmd_update(ctx, argv):
-    """Accepted, as podman and containerd send it: sentry's limits are fixed
-    when the sandbox starts, so none is changed (logged)."""
+    """runc update: the pids limit (--pids-limit N, or pids.limit of the
+    LinuxResources JSON in --resources FILE, `-` for stdin) is applied to the
+    running sandbox: the Sentry reads it at every fork (kernel/limits.py
+    PidsLimit), so a fork past a lowered limit is EAGAIN from then on and
+    the tasks already there stay, as with a pids cgroup's pids.max.  The
+    other limits would need cgroup controllers the Sentry does not join:
+    named in a warning, not applied."""
     args = _parse("update", argv, _UPDATE)
-    _existing(ctx, args.id)
-    ocilog.warning(f"update {args.id}: resource limits are fixed at start in sentry; nothing changed")
+    c = _existing(ctx, args.id)
+    resources = {}
+    if args.resources is not None:
+        try:
+            text = sys.stdin.read() if args.resources == "-" else open(args.resources).read()
+            resources = json.loads(text)
+        except OSError as e:
+            raise OciError(f"update: {args.resources}: {e.strerror}")
+        except ValueError as e:
+            raise OciError(f"update: the resources are not JSON: {e}")
+        if not isinstance(resources, dict):
+            raise OciError("update: the resources are not a JSON object (LinuxResources)")
+    pids = (resources.get("pids") or {}).get("limit") if isinstance(resources.get("pids"), dict) else None
+    if args.pids_limit is not None:
+        try:
+            pids = int(args.pids_limit)
+        except ValueError:
+            raise OciError(f"invalid value {args.pids_limit!r} for flag --pids-limit: a number")
+    if pids is not None and (not isinstance(pids, int) or isinstance(pids, bool)):
+        raise OciError(f"update: pids.limit {pids!r}: a number of tasks")
+    ignored = sorted({k for k, v in resources.items() if v and k not in ("pids", "devices")} |
+                     {field for flag, field in _UPDATE_FIELDS.items() if getattr(args, _attr(flag)) is not None})
+    if pids is not None:
+        if c.status() == "stopped":
+            raise OciError(f"container {args.id} is not running")
+        _write_pids_limit(c, max(0, pids))
+    if ignored:
+        ocilog.warning(f"update {args.id}: {', '.join(ignored)} not applied "
+                       "(sentry joins no cgroup controller; the pids limit is the one it applies)")
     return 0
+
+
+def _attr(flag):
+    """The attribute args.py gives an option: --cpu-rt-period -> cpu_rt_period."""
+    return flag.lstrip("-").split("|")[0].replace("-", "_")
+
+
+def _write_pids_limit(c, limit, create=False):
+    """Set the limit the container's Sentry reads at every fork (c.pids_file:
+    kernel/limits.py PidsLimit), rewritten in place, never replaced: the
+    Sentry holds it open."""
+    from sentry.kernel.limits import PidsLimit
+    flags = os.O_WRONLY | os.O_CLOEXEC | (os.O_CREAT | os.O_EXCL if create else 0)
+    try:
+        fd = os.open(c.pids_file, flags | os.O_NOFOLLOW, 0o600)
+    except OSError as e:
+        raise OciError(f"the pids limit of {c.id}: {e.strerror}")
+    try:
+        PidsLimit.write_to(fd, limit)
+    finally:
+        os.close(fd)
 
 
 def cmd_events(ctx, argv):

@@ -44,6 +44,68 @@ def join(path):
         pass
 
 
+class EarlyJoin:
+    """join(path) by a thread of the calling process (create) while its main
+    thread goes on importing the sandbox's modules: cgroup v1's migration
+    waits for an RCU grace period (6 to 14 ms here), which blocks only the
+    writer, not a thread that neither forks nor exits.  wait() before the
+    first fork, so that everything forked after is inside; leave() on a
+    failure: back to the cgroup it came from, and the cgroup removed if
+    this join made it."""
+
+    def __init__(self, path):
+        import _thread
+        self.path = path
+        self.made = False
+        self.origin = _own_cgroup()
+        self.done = _thread.allocate_lock()
+        self.done.acquire()
+        _thread.start_new_thread(self._run, ())
+
+    def _run(self):
+        try:
+            d, _ = _dir(self.path)
+            self.made = d is not None and not os.path.isdir(d)
+            join(self.path)
+        finally:
+            self.done.release()
+
+    def wait(self):
+        self.done.acquire()
+        self.done.release()
+
+    def leave(self):
+        self.wait()
+        if self.origin is False:
+            return                      # left already
+        d, _ = _dir("/")
+        if d is None:
+            return
+        try:
+            with open(os.path.join(d, (self.origin or "/").lstrip("/"), "cgroup.procs"), "w") as f:
+                f.write("0")
+        except OSError:
+            pass
+        self.origin = False
+        if self.made:
+            remove(self.path, patience=0)
+
+
+def _own_cgroup():
+    """The calling process's cgroup in the freezer's hierarchy (v1's freezer
+    line, else v2's), from /proc/self/cgroup; None if it says none."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = [line.rstrip("\n").split(":", 2) for line in f]
+    except OSError:
+        return None
+    v1 = os.path.isdir(V1) and os.path.ismount(V1)
+    for _, controllers, path in lines:
+        if (v1 and "freezer" in controllers.split(",")) or (not v1 and controllers == ""):
+            return path
+    return None
+
+
 def members(path):
     """The pids in the cgroup (the Sentry, its helpers, the guests); None
     where there is none to read."""

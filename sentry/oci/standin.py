@@ -28,9 +28,13 @@ from sentry.vfs import mountns
 log = logging.getLogger("sentry")
 
 
-def become(container_process):
+def become(container_process, netns=None):
     """Fork container_process() (the Sentry: it never returns) and become its
-    stand-in; never returns either."""
+    stand-in; never returns either.  netns: the path of the network
+    namespace the sandbox joins (the spec's), which the stand-in enters
+    too, so that an engine that joins a container's network through the
+    pid-file process (podman --network container:ID, a pod's containers:
+    /proc/PID/ns/net) finds the sandbox's, not the host's."""
     me = os.getpid()
     try:
         child = os.fork()
@@ -45,6 +49,14 @@ def become(container_process):
     status = None
     try:
         _hold_nothing()
+        if netns is not None:
+            # before empty_proc: unprivileged, that makes a user namespace
+            # with no right over the engine's network namespace
+            try:
+                mountns.join_netns(netns)
+            except OSError as e:
+                log.warning("the pid-file process stays in the host's network namespace (%s: %s)",
+                            netns, e.strerror)
         try:
             mountns.empty_proc()
         except OSError as e:

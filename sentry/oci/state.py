@@ -75,6 +75,7 @@ class Container:
         self.state_file = os.path.join(self.dir, "state.json")
         self.fifo = os.path.join(self.dir, "exec.fifo")
         self.control_socket = os.path.join(self.dir, "exec.sock")   # sandbox/spawner.py
+        self.pids_file = os.path.join(self.dir, "pids.max")   # the live pids limit: kernel/limits.py
         self._data = None
 
     # -- existence and locking -------------------------------------------
@@ -93,7 +94,7 @@ class Container:
     def remove(self):
         """The directory and everything in it, as shutil.rmtree(ignore_errors)
         would; the directory holds files only (state.json, exec.fifo,
-        exec.sock), and importing shutil (zlib, bz2, lzma) was half of
+        exec.sock, pids.max), and importing shutil (zlib, bz2, lzma) was half of
         `delete`'s own time."""
         try:
             entries = list(os.scandir(self.dir))

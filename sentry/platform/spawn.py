@@ -4,6 +4,33 @@ before the Sentry confines itself (its filter allows no fork)."""
 import os
 import socket
 
+# The first children of double forks made during set-up, not reaped yet:
+# their fork and exit (of a large process: its page tables copied, then torn
+# down) run beside the Sentry's set-up instead of in its way.  They must be
+# gone before the Sentry becomes a subreaper (reap_intermediates), or their
+# orphans, the helpers, would be its children; after that, each is waited for
+# at once again.
+_intermediates = []
+_deferring = True
+
+
+def reaped_later(pid):
+    """Wait for pid, an intermediate child whose only work is to fork and
+    exit: now, or during set-up, in reap_intermediates."""
+    if _deferring:
+        _intermediates.append(pid)
+    else:
+        os.waitpid(pid, 0)
+
+
+def reap_intermediates():
+    """Set-up's intermediate children are gone (waited for) from here on;
+    call before PR_SET_CHILD_SUBREAPER."""
+    global _deferring
+    _deferring = False
+    while _intermediates:
+        os.waitpid(_intermediates.pop(), 0)
+
 
 def helper(serve, *args):
     """Run serve(its end of a SOCK_SEQPACKET pair, the Sentry's pid, *args)
@@ -19,7 +46,7 @@ def helper(serve, *args):
         finally:
             os._exit(0)
     theirs.close()
-    os.waitpid(pid, 0)
+    reaped_later(pid)
     return ours
 
 

@@ -21,8 +21,12 @@ class Config:
                  strace_time=None, strace_string_limit=32,
                  network="sandbox", net_allow=(), dns=(), publish=(),
                  start_gate=None, before_exec=None, guest_seccomp=None, pass_fds=(), sysctl=None,
-                 no_new_privs=False, netns=None, shown_mounts=None, console=None):
+                 no_new_privs=False, netns=None, shown_mounts=None, console=None, pids_limit_file=None):
         self.argv = argv
+        # a file the pids limit is read from at every fork, which may change
+        # it while the sandbox runs (kernel/limits.py PidsLimit: the OCI
+        # runtime's `update`); pids_limit until it does
+        self.pids_limit_file = pids_limit_file
         # the OCI console: console(master, name) hands over the master of a
         # pty made at set-up, of the sandbox's own devpts when it has one
         # (its slave then reads /dev/pts/N inside, as under runc), whose

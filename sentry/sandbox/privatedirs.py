@@ -6,7 +6,7 @@ import shutil
 import tempfile
 import time
 
-from sentry.platform import selfconfine
+from sentry.platform import selfconfine, spawn
 
 
 JANITOR_PATIENCE = 30                   # seconds it retries a directory a dying guest still fills
@@ -67,7 +67,7 @@ def janitor(*dirs):
         finally:
             os._exit(0)
     os.close(r)
-    os.waitpid(pid, 0)
+    spawn.reaped_later(pid)
     return w
 
 

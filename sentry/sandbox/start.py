@@ -12,7 +12,7 @@ import tempfile
 from sentry.kernel import audit as _audit
 from sentry.kernel.kernel import Kernel
 from sentry.kernel import idmap
-from sentry.platform import privileges, ptrace, seccomp, selfconfine, staging
+from sentry.platform import privileges, ptrace, seccomp, selfconfine, spawn, staging
 from sentry.platform.fdholder import FdHolder
 from sentry.vfs import mountns as _mountns
 from sentry.kernel.credentials import Credentials
@@ -90,7 +90,7 @@ def run(cfg, on_ready=None, control=None):
             from sentry.strace import Tracer
             strace = Tracer(cfg.strace_select, cfg.strace_timestamps, cfg.strace_durations,
                             cfg.strace_string_limit)
-        kernel = Kernel(mounts, table, strace, cfg.pids_limit,
+        kernel = Kernel(mounts, table, strace, _pids_limit(cfg),
                         Credentials(cfg.uid, cfg.gid, cfg.groups,
                                     no_new_privs=cfg.no_new_privs or privileges.no_new_privs()),
                         cfg.limits)
@@ -121,6 +121,9 @@ def run(cfg, on_ready=None, control=None):
             kernel.uts["release"] = cfg.kernel_release
 
         holder = FdHolder()
+        # the helpers' intermediate children gone first: their orphans must
+        # not become the Sentry's
+        spawn.reap_intermediates()
         # Orphaned guests re-parent to the Sentry (they stay traced and reaped).
         privileges.prctl(privileges.PR_SET_CHILD_SUBREAPER, 1)
         ready_r, ready_w = os.pipe()
@@ -398,6 +401,20 @@ def _confine(mountns):
         selfconfine.confine("sentry")
     except OSError as e:
         raise ConfigError(f"the Sentry cannot confine itself ({e.strerror}): stopping")
+
+
+def _pids_limit(cfg):
+    """The sandbox's pids limit: --pids-limit's, or read from
+    cfg.pids_limit_file at every fork (opened now, before the Sentry
+    confines itself)."""
+    from sentry.kernel.limits import PidsLimit
+    if cfg.pids_limit_file is None:
+        return PidsLimit(cfg.pids_limit)
+    try:
+        fd = os.open(cfg.pids_limit_file, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise ConfigError(f"the pids limit's file {cfg.pids_limit_file}: {e.strerror}")
+    return PidsLimit(cfg.pids_limit, fd)
 
 
 def _start_mount_namespace(cfg, private, meanwhile):

@@ -28,6 +28,7 @@ import time
 from sentry import hostids
 from sentry._native import ffi, lib
 from sentry.host import CONFINED, openat2
+from sentry.platform import spawn
 from sentry.vfs import netns
 
 SHMMAX = 1 << 40                  # the sandbox's largest System V shared memory segment
@@ -90,6 +91,7 @@ class MountNamespace:
         and while it makes its namespaces (a new network namespace takes
         milliseconds), on another CPU where there is one."""
         self.netns_fd = self.userns_fd = self.ipcns_fd = None
+        self.port_start = None
         self.sysvipc = self.ipc_sysctls = {}
         self.net_sysctls = {}         # "net/core/somaxconn" -> an O_PATH fd on it (net_sysctl_file)
         self.interfaces = {}          # the sandbox's interfaces: name -> index
@@ -109,7 +111,7 @@ class MountNamespace:
             finally:
                 os._exit(0)
         theirs.close()
-        os.waitpid(pid, 0)
+        spawn.reaped_later(pid)
         if meanwhile is not None:
             meanwhile()
         reply, fds = self._receive()
@@ -122,6 +124,9 @@ class MountNamespace:
                 raise SysctlError(f"sysctl {reply['sysctl']}: {os.strerror(reply['errno'])}")
             raise Unavailable(reply.get("why") or os.strerror(reply["errno"]))
         self.sysctl = reply.get("sysctl", {})
+        # ports below it need CAP_NET_BIND_SERVICE, which the Sentry checks
+        # (the kernel lets anyone there: _open_low_ports); None: the kernel does
+        self.port_start = reply.get("port_start")
         self.shm_capped = bool(reply.get("shm_capped"))
         self.interfaces = reply.get("interfaces", {})
         tables, sysctls = reply.get("sysvipc", []), reply.get("ipc_sysctls", [])
@@ -279,7 +284,7 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
     try:
         _enter(uid, gid, root, network is True)
         if isinstance(network, str):
-            _join_netns(network)
+            join_netns(network)
         # no shared memory segment can span from below the staging area
         # into it: shmat(2) runs free at addresses a terabyte below it
         # (syscalls/table.py IPC_ALLOW_IF).  Unprivileged, the namespace's
@@ -298,6 +303,8 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
             started["interfaces"] = net.interfaces
             ns.append(os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC))
         started["sysctl"] = _set_sysctls(sysctl, network)
+        if network:
+            started["port_start"] = _open_low_ports()
         # /proc/sysvipc's tables list the IPC namespace of whoever opens
         # them: opened here, read by the Sentry (fsimpl/sysvipc.py)
         started["sysvipc"] = []
@@ -361,7 +368,7 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
             elif req["op"] == "bind":
                 _bind_in_view(fds[0], fds[1], bytes.fromhex(req["name"]), req["umask"], req["scratch"])
             elif req["op"] == "sysctl" and net is not None:
-                reply = net_sysctl_view(req["path"])
+                reply = net_sysctl_view(req["path"], {PORT_START: started.get("port_start")})
             elif req["op"] == "sysctl-file" and net is not None:
                 out = [net_sysctl_file(req["path"])]
             elif req["op"] == "sysctl-write" and net is not None:
@@ -383,7 +390,7 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
         net.close()
 
 
-def _join_netns(path):
+def join_netns(path):
     """The network namespace at path (the OCI spec's network namespace with
     a path, as runc joins it): the helper's own from here, as a fresh one
     would be.  OSError naming the path: not there, not a network namespace
@@ -478,22 +485,26 @@ def _net_sysctl_path(parts):
     return "/".join(["/proc/sys/net"] + parts)
 
 
-def net_sysctl_view(parts):
+def net_sysctl_view(parts, shown=None):
     """/proc/sys/net/<parts> as this process, in the sandbox's network
     namespace, reads it (a net sysctl names the reader's namespace's value):
     {"entries": [[name, is_dir, text or None, mode], ...]} for a directory
     (the text of each file in it anyone may read; every file's mode, as
     ls -l shows it), {"text": ..., "mode": ...} for a file (text None where
-    only root may read it)."""
+    only root may read it).  shown: {"ipv4/name": value} for a sysctl the
+    Sentry enforces itself (PORT_START), shown as the guest's rules have it,
+    not the kernel's."""
     path = _net_sysctl_path(parts)
+    shown = {k: f"{v}\n" for k, v in (shown or {}).items() if v is not None}
     st = os.stat(path, follow_symlinks=False)
     if not stat.S_ISDIR(st.st_mode):
-        return {"text": _sysctl_text(path), "mode": stat.S_IMODE(st.st_mode)}
+        return {"text": shown.get("/".join(parts)) or _sysctl_text(path), "mode": stat.S_IMODE(st.st_mode)}
     entries = []
     for e in sorted(os.scandir(path), key=lambda e: e.name):
         st = e.stat(follow_symlinks=False)
         is_dir = stat.S_ISDIR(st.st_mode)
-        entries.append([e.name, is_dir, None if is_dir else _sysctl_text(e.path), stat.S_IMODE(st.st_mode)])
+        text = None if is_dir else (shown.get("/".join(parts + [e.name])) or _sysctl_text(e.path))
+        entries.append([e.name, is_dir, text, stat.S_IMODE(st.st_mode)])
     return {"entries": entries}
 
 
@@ -545,6 +556,31 @@ def _sysctl_text(path):
         return None
     finally:
         os.close(fd)
+
+
+# The first port that needs no CAP_NET_BIND_SERVICE (net/ipv4, for IPv6 too).
+# The guest holds no host capability, so the kernel would refuse a root
+# guest's bind of port 80 (httpd, nginx); in the sandbox's namespace the
+# kernel lets anyone bind any port, and the Sentry applies the namespace's
+# own threshold to the guest's emulated capabilities (syscalls/socket.py).
+PORT_START = "ipv4/ip_unprivileged_port_start"
+
+
+def _open_low_ports():
+    """Set PORT_START to 0 in this (the sandbox's) network namespace, and
+    return what it was (its maker's value, or linux.sysctl's): what the
+    Sentry enforces.  None where it cannot be set: the kernel's own check
+    stays (a guest binds no port below it)."""
+    path = "/proc/sys/net/" + PORT_START
+    try:
+        with open(path) as f:
+            start = int(f.read())
+        if start:
+            with open(path, "w") as f:
+                f.write("0")
+        return start
+    except (OSError, ValueError):
+        return None
 
 
 def _set_sysctls(sysctl, network):
