@@ -1,10 +1,12 @@
-/* lowport_race N: N binds of fresh TCP sockets to a name whose port a second
+/* lowport_race N [SPREAD]: N binds of fresh TCP sockets to a name whose port a second
  * thread turns, a random while after each bind began, from 8080 (anyone's)
  * to 80 (CAP_NET_BIND_SERVICE's) -- before the Sentry's check, or after it
  * and before the kernel reads the name.  Run by a guest without that
  * capability: a bind may succeed only on the port that was checked, so no
  * socket may ever end up on port 80.  Prints how many binds succeeded on
- * 8080, on 80, were refused (EACCES), and any other outcome. */
+ * 8080, on 80, were refused (EACCES), and any other outcome.  SPREAD (spin
+ * iterations, default 400000) bounds the random while: a slower trap needs a
+ * longer one for flips to land after the check too. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,6 +38,7 @@ static void *flip(void *arg)
 int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 200;
+	unsigned spread = argc > 2 ? (unsigned)atol(argv[2]) : 400000;
 	int high = 0, low = 0, refused = 0, other = 0;
 	pthread_t t;
 	pthread_create(&t, NULL, flip, NULL);
@@ -46,7 +49,7 @@ int main(int argc, char **argv)
 		name = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(8080),
 					     .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 		__asm__ volatile("" ::: "memory");
-		delay = rand() % 400000;
+		delay = rand() % spread;
 		go = 1;
 		if (bind(s, (struct sockaddr *)&name, sizeof name) == 0) {
 			struct sockaddr_in got;
