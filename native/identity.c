@@ -31,7 +31,13 @@
  * the sandbox's at its syscall-exit stop (fork, wait4, set_tid_address);
  * restore: the call in progress was given host pids in rdi and rsi, and
  * gets the guest's own back there at that stop (kill, tkill, tgkill) */
-static struct { int tid; int exit_pid; int restore; uint64_t rdi, rsi; sn_ident id; } rows[IDENT_TABLE];
+/* python_signals: the task's signal-delivery stops are Python's (a call
+ * the Sentry injected is on its way, or signals it held back meanwhile are
+ * being delivered again); start: its first stop is C's (sn_start_child) */
+static struct {
+	int tid; int exit_pid; int restore; uint64_t rdi, rsi; sn_ident id;
+	int python_signals; int start; uint64_t start_addr; int start_value;
+} rows[IDENT_TABLE];
 /* The sandbox's name of each row's task -> its host tid (the kill family
  * names its target so); a row's name goes with its row. */
 static struct { int vtid; int tid; } names[IDENT_TABLE];
@@ -66,13 +72,13 @@ void sn_set_ident(int tid, const sn_ident *id)
 	}
 	if (i >= 0) {
 		name_drop(rows[i].id.vtid, tid);
-		rows[i].exit_pid = rows[i].restore = 0;
+		rows[i].exit_pid = rows[i].restore = rows[i].python_signals = rows[i].start = 0;
 		rows[i].tid = -1;               /* tombstone */
 	}
 	if (!id) return;
 	i = tid_claim(rows, sizeof rows[0], IDENT_TABLE, tid);
 	if (i >= 0) {                       /* full: this task's calls go to Python */
-		rows[i].exit_pid = rows[i].restore = 0;
+		rows[i].exit_pid = rows[i].restore = rows[i].python_signals = rows[i].start = 0;
 		rows[i].id = *id;
 		name_put(id->vtid, tid);
 	}
@@ -300,5 +306,102 @@ int sn_ident_answer(int tid, sn_regs *r)
 	default: v = write_ids(tid, r, id->rgid, id->egid, id->sgid); break;
 	}
 	sn_answer(tid, r, v);
+	return 1;
+}
+
+/* ---- a new task's first stop, and SIGCHLD ----------------------------------------
+ *
+ * Per process the guest forks, two stops need nothing of Python's once
+ * Python has seen the fork (kernel/clone.py): the child's first stop, where
+ * it writes its own name where it asked for its tid (CLONE_CHILD_SETTID)
+ * and runs, and the parent's SIGCHLD delivery, whose siginfo names the
+ * child by host pid and host uid (kernel/signals.py, kernel/siginfo.py:
+ * the same translation, from the rows).  Anything else stays Python's. */
+
+/* Python has refused children (Kernel.phantoms): their SIGCHLD is dropped
+ * there, and a refused child has no row of its own (its number's row may
+ * be an older task's), so every SIGCHLD is Python's meanwhile. */
+static int sigchld_python;
+void sn_sigchld_to_python(int on) { sigchld_python = on; }
+
+void sn_signals_to_python(int tid, int on)
+{
+	int i = row_index(tid);
+	if (i >= 0) rows[i].python_signals = on;
+}
+
+/* After Python handled the fork of `tid` (its row published): at its first
+ * stop, `value` is written at `addr` (0: nowhere) and it runs.  0: no row,
+ * the stop stays Python's. */
+int sn_start_child(int tid, uint64_t addr, int value)
+{
+	int i = row_index(tid);
+	if (i < 0) return 0;              /* no row (--strace): Python's */
+	rows[i].start = 1;
+	rows[i].start_addr = addr;
+	rows[i].start_value = value;
+	return 1;
+}
+
+/* The task is gone: what was pending for its stops goes with it (its row
+ * stays while it is a zombie, and its number may name a new task's first
+ * stop before Python has seen that fork). */
+void sn_ident_gone(int tid)
+{
+	int i = row_index(tid);
+	if (i >= 0) rows[i].start = rows[i].python_signals = 0;
+}
+
+/* The continuation of an event or signal stop, keeping a syscall-exit stop
+ * C asked for (Kernel.resume). */
+static void resume_from_stop(int i, int tid, int sig)
+{
+	int to_exit = i >= 0 && (rows[i].exit_pid || rows[i].restore);
+	ptrace(to_exit ? PTRACE_SYSCALL : PTRACE_CONT, tid, 0, (void *)(long)sig);
+}
+
+int sn_ident_first_stop(int tid)
+{
+	int i = row_index(tid);
+	if (i < 0 || !rows[i].start) return 0;
+	rows[i].start = 0;
+	if (rows[i].start_addr)
+		sn_write_vm(tid, rows[i].start_addr, &rows[i].start_value, 4);   /* a bad address: skipped, as the kernel does */
+	ptrace(PTRACE_CONT, tid, 0, 0);
+	return 1;
+}
+
+#define SI_PID_OFFSET 16          /* si_pid, then si_uid (kernel/siginfo.py) */
+#define SI_STATUS_OFFSET 24       /* SIGCHLD's si_status */
+#define CLD_KILLED_CODE 2
+#define CLD_DUMPED_CODE 3
+
+int sn_ident_sigchld(int tid)
+{
+	if (sigchld_python) return 0;
+	int i = row_index(tid);
+	if (i < 0 || rows[i].id.nested_pidns || rows[i].python_signals) return 0;
+	unsigned char raw[128];
+	if (ptrace(PTRACE_GETSIGINFO, tid, 0, raw)) return 0;
+	int32_t signo, code, pid, status;
+	memcpy(&signo, raw, 4);
+	memcpy(&code, raw + 8, 4);
+	memcpy(&pid, raw + SI_PID_OFFSET, 4);
+	memcpy(&status, raw + SI_STATUS_OFFSET, 4);
+	/* CLD_* codes: the kernel named the child; SI_USER and the like (a
+	 * kill, the Sentry's own sending for a guest) are Python's */
+	if (signo != SIGCHLD || code <= 0 || pid <= 0 || pid == getpid()) return 0;
+	int j = row_index(pid);
+	if (j < 0 || rows[j].id.nested_pidns) return 0;
+	const sn_ident *child = &rows[j].id;
+	if (code == CLD_KILLED_CODE && dumping_signal(status) && child->dumps_core)
+		code = CLD_DUMPED_CODE;
+	int32_t vpid = child->vpid;
+	uint32_t uid = child->ruid;
+	memcpy(raw + 8, &code, 4);
+	memcpy(raw + SI_PID_OFFSET, &vpid, 4);
+	memcpy(raw + SI_PID_OFFSET + 4, &uid, 4);
+	if (ptrace(PTRACE_SETSIGINFO, tid, 0, raw)) return 0;
+	resume_from_stop(i, tid, SIGCHLD);
 	return 1;
 }

@@ -258,6 +258,9 @@ static int wait_stop(sn_event *ev)
 		memset(ev, 0, sizeof *ev);
 		ev->tid = tid;
 		ev->status = status;
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			sn_ident_gone(tid);
+		}
 		if (WIFEXITED(status)) { ev->kind = SN_EXITED; ev->code = WEXITSTATUS(status); return 0; }
 		if (WIFSIGNALED(status)) { ev->kind = SN_SIGNALED; ev->code = WTERMSIG(status); return 0; }
 		if (!WIFSTOPPED(status)) continue;
@@ -307,11 +310,19 @@ static int wait_stop(sn_event *ev)
 				 * interrupted task */
 				ev->kind = (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
 					? SN_GROUP_STOP : SN_NEW_STOP;
+				if (ev->kind == SN_NEW_STOP && sn_ident_first_stop(tid)) {
+					counters.c_other_stops++;
+					continue;
+				}
 				break;
 			default: ev->kind = SN_OTHER_EVENT; break;
 			}
 			counters.python_other_stops++;
 			return 0;
+		}
+		if (sig == SIGCHLD && sn_ident_sigchld(tid)) {
+			counters.c_other_stops++;
+			continue;
 		}
 		ev->kind = SN_SIGNAL;
 		counters.python_other_stops++;

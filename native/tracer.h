@@ -40,6 +40,7 @@ typedef struct {
 	uint64_t seccomp_stops, fast_allowed, fast_denied, killed_foreign, fast_paths;
 	uint64_t python_exit_stops, python_other_stops;   /* syscall-exit and other stops Python served */
 	uint64_t staging_first;     /* seccomp stops C would have answered but for a staging slot (SN_STAGING_FIRST) */
+	uint64_t c_other_stops;     /* new tasks' first stops and SIGCHLD deliveries C served */
 } sn_counters;
 
 /* One task's ids as the guest sees them (native/identity.c). */
@@ -89,6 +90,12 @@ int sn_ident_chrooted(int tid);
 int sn_ident_foreign_creator(int tid);
 int sn_ident_chown_any(int tid);
 void sn_mark_core_dump(int tid, uint64_t addr);
+void sn_sigchld_to_python(int on);
+void sn_signals_to_python(int tid, int on);
+int sn_start_child(int tid, uint64_t addr, int value);
+void sn_ident_gone(int tid);
+int sn_ident_first_stop(int tid);
+int sn_ident_sigchld(int tid);
 /* image.c: the exec stop's check, fast path (sentry/loader/image.py) */
 int sn_image_ok(int tid, uint64_t dev, uint64_t ino);
 /* handover.c: the Sentry's files into a guest's fd table (platform/handover.py) */

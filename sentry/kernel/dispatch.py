@@ -242,10 +242,10 @@ class SyscallDispatch:
             self.end_injection(t, saved)
         task.on_exit = at_entry
         task.injecting = True
+        self.signals_to_python(task)
         task.strace_entry = None
 
-    @staticmethod
-    def end_injection(task, saved):
+    def end_injection(self, task, saved):
         """After the Sentry's own calls injected at a stop: the task's
         registers as they were (saved), and the signals held back meanwhile
         delivered."""
@@ -256,6 +256,8 @@ class SyscallDispatch:
         for sig, raw in deferred:
             if raw is not None:
                 task.redelivered[sig] = raw
+        self.signals_to_python(task)
+        for sig, raw in deferred:
             ptrace.tgkill(task.process.tgid, task.tid, sig)
 
     def map_staging(self, task, regs):
