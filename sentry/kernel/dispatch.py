@@ -266,8 +266,7 @@ class SyscallDispatch:
         def mapped(result):
             # EEXIST: another thread of this address space mapped it first
             if result == staging.BASE or (result == -errno.EEXIST and staging.is_mapped(task.tid)):
-                slots.mapped = True
-                slots.slot_of(task.tid)     # the native fast path can stage from now on
+                slots.mark_mapped(task.tid)     # the native fast path can stage from now on
             else:
                 log.error("cannot map the staging area in %d: %s", task.tid,
                           os.strerror(-result) if result < 0 else hex(result))
