@@ -164,30 +164,33 @@ void sn_mark_core_dump(int tid, uint64_t addr)
 	sn_write_vm(tid, addr, &st, sizeof st);
 }
 
-/* At a syscall-exit stop: a host pid result becomes the sandbox's (0 for
- * a process the sandbox does not know, as Linux shows one outside the
- * namespace).  Returns 1 when answered here. */
+/* At a syscall-exit stop: the guest's own registers back where C put host
+ * pids (the kill family, wait4 of one pid), and a host pid result becomes
+ * the sandbox's (0 for a process the sandbox does not know, as Linux shows
+ * one outside the namespace).  Returns 1 when answered here. */
 int sn_ident_exit(int tid, sn_regs *r)
 {
 	int i = row_index(tid);
-	if (i >= 0 && rows[i].restore) {
+	if (i < 0 || !(rows[i].restore || rows[i].exit_pid)) return 0;
+	int changed = 0, dumped = 0;
+	if (rows[i].restore) {
 		rows[i].restore = 0;
 		r->rdi = rows[i].rdi;
 		r->rsi = rows[i].rsi;
-		ptrace(PTRACE_SETREGS, tid, 0, r);
-		ptrace(PTRACE_CONT, tid, 0, 0);
-		return 1;
+		changed = 1;
 	}
-	if (i < 0 || !rows[i].exit_pid) return 0;
-	rows[i].exit_pid = 0;
-	long result = (long)r->rax;
-	if (result > 0) {
-		int j = row_index((int)result);
-		r->rax = j >= 0 ? (uint64_t)rows[j].id.vtid : 0;
-		ptrace(PTRACE_SETREGS, tid, 0, r);
-		if (j >= 0 && rows[j].id.dumps_core && r->orig_rax == SYS_wait4 && r->rsi)
-			sn_mark_core_dump(tid, r->rsi);
+	if (rows[i].exit_pid) {
+		rows[i].exit_pid = 0;
+		long result = (long)r->rax;
+		if (result > 0) {
+			int j = row_index((int)result);
+			r->rax = j >= 0 ? (uint64_t)rows[j].id.vtid : 0;
+			changed = 1;
+			dumped = j >= 0 && rows[j].id.dumps_core && r->orig_rax == SYS_wait4 && r->rsi;
+		}
 	}
+	if (changed) ptrace(PTRACE_SETREGS, tid, 0, r);
+	if (dumped) sn_mark_core_dump(tid, r->rsi);
 	ptrace(PTRACE_CONT, tid, 0, 0);
 	return 1;
 }
@@ -268,6 +271,30 @@ static int signal_call(int tid, sn_regs *r)
 	return 1;
 }
 
+/* wait4 of one child by its sandbox pid, as syscalls/process.py sys_wait4
+ * rewrites it: the host pid of the task that name's row is now (a row's
+ * name goes when its number is another task's, so a reaped child's name
+ * leads to a host pid that is nobody's child: ECHILD, as the kernel says),
+ * the guest's rdi back and the result translated at its exit stop.  A name
+ * without a row (ECHILD in Python), a namespace of its own, and a task
+ * whose calls the Sentry injects (Kernel.refuse reaps by host pid) are
+ * Python's. */
+static int wait_one(int i, int tid, sn_regs *r)
+{
+	int j = row_named((int)r->rdi);
+	if (j < 0 || rows[i].python_signals || rows[j].id.nested_pidns) return 0;
+	rows[i].restore = rows[i].exit_pid = 1;
+	rows[i].rdi = r->rdi;
+	rows[i].rsi = r->rsi;
+	r->rdi = (uint64_t)rows[j].tid;
+	if (ptrace(PTRACE_SETREGS, tid, 0, r)) {
+		rows[i].restore = rows[i].exit_pid = 0;
+		return 0;
+	}
+	ptrace(PTRACE_SYSCALL, tid, 0, 0);
+	return 1;
+}
+
 int sn_ident_answer(int tid, sn_regs *r)
 {
 	long v;
@@ -286,7 +313,9 @@ int sn_ident_answer(int tid, sn_regs *r)
 	if (i < 0 || rows[i].id.nested_pidns) return 0;
 	if (r->orig_rax == SYS_set_tid_address || r->orig_rax == SYS_wait4) {
 		/* wait4 for any child (-1) or one of the caller's group (0): no pid
-		 * to translate on the way in; others go to Python */
+		 * to translate on the way in; for one child, see wait_one; process
+		 * groups (< -1) go to Python */
+		if (r->orig_rax == SYS_wait4 && (int)r->rdi > 0) return wait_one(i, tid, r);
 		if (r->orig_rax == SYS_wait4 && (int)r->rdi != -1 && (int)r->rdi != 0) return 0;
 		rows[i].exit_pid = 1;
 		ptrace(PTRACE_SYSCALL, tid, 0, 0);

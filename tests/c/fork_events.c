@@ -7,6 +7,9 @@
  *                        parent's handler is told (compared with Linux)
  *   fork_events core     a child with RLIMIT_CORE set dies by SIGABRT:
  *                        CLD_DUMPED or not (compared C against Python)
+ *   fork_events waits    wait4 of one child (native/identity.c wait_one):
+ *                        running, high bits in its int, reaped, itself,
+ *                        nobody's, its argument register kept
  *   fork_events storm N  two threads fork N children each that exit at
  *                        once; every SIGCHLD must name one of them */
 #define _GNU_SOURCE
@@ -96,6 +99,54 @@ static void core(void)
 	report("core", p);
 }
 
+static const char *outcome(long r)
+{
+	static char buf[64];
+	if (r == -1) snprintf(buf, sizeof buf, "-1 %s", strerrorname_np(errno));
+	else snprintf(buf, sizeof buf, "%s", r == 0 ? "0" : "the child");
+	return buf;
+}
+
+/* wait4(pid, &st, 0, NULL) by the syscall instruction: rdi afterwards */
+static long raw_wait4(long pid, int *st, long *rdi_after)
+{
+	register long rdi asm("rdi") = pid;
+	register long r10 asm("r10") = 0;
+	long ret;
+	asm volatile("syscall" : "=a"(ret), "+D"(rdi)
+		     : "a"((long)SYS_wait4), "S"(st), "d"(0L), "r"(r10) : "rcx", "r11", "memory");
+	*rdi_after = rdi;
+	if (ret < 0) { errno = -ret; return -1; }
+	return ret;
+}
+
+static void waits(void)
+{
+	int st, gate[2];
+	if (pipe(gate)) exit(1);
+	pid_t p = fork();
+	if (p == 0) {
+		char c;
+		read(gate[0], &c, 1);
+		_exit(5);
+	}
+	long r = waitpid(p, &st, WNOHANG);
+	printf("running, WNOHANG: %s\n", r == p ? "the child" : outcome(r));
+	write(gate[1], "x", 1);
+	long rdi;
+	r = raw_wait4((long)0x5a5a5a5a00000000ULL | p, &st, &rdi);
+	printf("high bits: %s, status %#x, rdi %s\n", r == p ? "the child" : outcome(r), st,
+	       rdi == ((long)0x5a5a5a5a00000000ULL | p) ? "kept" : "changed");
+	r = waitpid(p, &st, 0);
+	printf("reaped: %s\n", r == p ? "the child" : outcome(r));
+	r = waitpid(getpid(), &st, 0);
+	printf("itself: %s\n", r == getpid() ? "itself" : outcome(r));
+	r = waitpid(30000, &st, WNOHANG);
+	printf("nobody's: %s\n", outcome(r));
+	r = raw_wait4(p, &st, &rdi);
+	printf("reaped, raw: %s, rdi %s\n", outcome(r), rdi == p ? "kept" : "changed");
+}
+
 /* ---- storm ---- */
 #define MAX_KIDS 100000
 static pid_t kids[MAX_KIDS];
@@ -113,6 +164,12 @@ static void on_chld_storm(int s, siginfo_t *si, void *u)
 	if (nseen < MAX_KIDS) seen[nseen++] = si->si_pid;
 }
 
+static volatile int wrong_waits;
+
+/* Children reaped three ways while the other thread does the same: by
+ * name (its own, or an older one's that either thread may have reaped, or
+ * whose number a new child may carry by now: ECHILD, 0 or that very
+ * number, never another), and any. */
 static void *forker(void *arg)
 {
 	int n = *(int *)arg;
@@ -122,6 +179,14 @@ static void *forker(void *arg)
 		if (p == 0) _exit(0);
 		if (p > 0 && nkids < MAX_KIDS) kids[nkids++] = p;
 		pthread_mutex_unlock(&lock);
+		if (i % 3 == 0) {
+			pid_t w = waitpid(p, NULL, 0);
+			if (w != p && !(w == -1 && errno == ECHILD)) wrong_waits++;
+		} else if (i % 3 == 1 && nkids > 8) {
+			pid_t old = kids[nkids - 1 - i % 8];
+			pid_t w = waitpid(old, NULL, WNOHANG);
+			if (w != old && w != 0 && !(w == -1 && errno == ECHILD)) wrong_waits++;
+		}
 		while (waitpid(-1, NULL, WNOHANG) > 0) ;
 	}
 	return NULL;
@@ -142,8 +207,8 @@ static void storm(int n)
 		for (int k = 0; k < nkids && !found; k++) found = kids[k] == seen[i];
 		strangers += !found;
 	}
-	printf("storm: %d children, %s, %d naming none of them\n", nkids,
-	       nseen ? "SIGCHLD seen" : "no SIGCHLD", strangers);
+	printf("storm: %d children, %s, %d naming none of them, %d waits answered with another\n", nkids,
+	       nseen ? "SIGCHLD seen" : "no SIGCHLD", strangers, (int)wrong_waits);
 }
 
 int main(int argc, char **argv)
@@ -152,6 +217,7 @@ int main(int argc, char **argv)
 	handle_chld(on_chld);
 	if (argc > 2 && !strcmp(argv[1], "storm")) storm(atoi(argv[2]));
 	else if (argc > 1 && !strcmp(argv[1], "core")) core();
+	else if (argc > 1 && !strcmp(argv[1], "waits")) waits();
 	else plain();
 	return 0;
 }
