@@ -107,9 +107,9 @@ class MountNamespace:
             finally:
                 os._exit(0)
         theirs.close()
-        os.waitpid(pid, 0)
         if meanwhile is not None:
-            meanwhile()
+            meanwhile()         # while the first child forks the helper, too
+        os.waitpid(pid, 0)
         reply, fds = self._receive()
         if reply is None:
             self.close()
