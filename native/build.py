@@ -27,7 +27,7 @@ ffibuilder.set_source(
     "sentry._native",
     '#include "tracer.h"\n#include "resolve.h"',
     sources=[os.path.relpath(os.path.join(HERE, name))
-             for name in ("tracer.c", "fastpath.c", "fastnet.c", "resolve.c", "identity.c", "idmap.c", "image.c", "host.c",
+             for name in ("tracer.c", "fastpath.c", "fastnet.c", "clone3.c", "resolve.c", "identity.c", "idmap.c", "image.c", "host.c",
                           "handover.c", "holder.c", "selfconfine.c")],
     include_dirs=[os.path.relpath(HERE)],
     extra_compile_args=["-O2", "-Wall"],

@@ -29,13 +29,16 @@
 #define IDENT_TABLE 16384
 /* exit_pid: the call in progress returns a host pid, to be given back as
  * the sandbox's at its syscall-exit stop (fork, wait4, set_tid_address);
- * restore: the call in progress was given host pids in rdi and rsi, and
- * gets the guest's own back there at that stop (kill, tkill, tgkill) */
-/* python_signals: the task's signal-delivery stops are Python's (a call
+ * child, vchild: a fork's child and its name, which Python told: the child
+ * may be gone, and its row with it, by the time its parent's fork returns;
+ * restore: the call in progress was given host pids or a staging address
+ * in rdi and rsi, and gets the guest's own back there at that stop (kill,
+ * tkill, tgkill, clone3, wait4 of one pid);
+ * python_signals: the task's signal-delivery stops are Python's (a call
  * the Sentry injected is on its way, or signals it held back meanwhile are
  * being delivered again); start: its first stop is C's (sn_start_child) */
 static struct {
-	int tid; int exit_pid; int restore; uint64_t rdi, rsi; sn_ident id;
+	int tid; int exit_pid; int restore; int child, vchild; uint64_t rdi, rsi; sn_ident id;
 	int python_signals; int start; uint64_t start_addr; int start_value;
 } rows[IDENT_TABLE];
 /* The sandbox's name of each row's task -> its host tid (the kill family
@@ -124,18 +127,42 @@ int sn_ident_chown_any(int tid)
 	return i >= 0 && rows[i].id.chown_any;
 }
 
+/* Fails closed: a task without a row has its ids shown by Python. */
+int sn_ident_id_view(int tid)
+{
+	int i = row_index(tid);
+	return i < 0 || rows[i].id.id_view;
+}
+
 int sn_exit_pending(int tid)
 {
 	int i = row_index(tid);
 	return i >= 0 && (rows[i].exit_pid || rows[i].restore);
 }
 
-/* Python asks for the exit of the call in progress (a fork it saw). */
-int sn_exit_pid(int tid)
+/* Python answers the exit of the call in progress itself (a callback set
+ * at an event stop: a refused fork): a C rewrite's registers to put back
+ * are handed over in saved[0..1] (1), or there are none (0). */
+int sn_exit_to_python(int tid, uint64_t saved[2])
+{
+	int i = row_index(tid);
+	if (i < 0) return 0;
+	int had = rows[i].restore;
+	saved[0] = rows[i].rdi;
+	saved[1] = rows[i].rsi;
+	rows[i].restore = rows[i].exit_pid = rows[i].child = 0;
+	return had;
+}
+
+/* Python asks for the exit of the call in progress (a fork it saw, whose
+ * child `child` the caller names `vchild`). */
+int sn_exit_pid(int tid, int child, int vchild)
 {
 	int i = row_index(tid);
 	if (i < 0 || rows[i].id.nested_pidns) return 0;
 	rows[i].exit_pid = 1;
+	rows[i].child = child;
+	rows[i].vchild = vchild;
 	return 1;
 }
 
@@ -164,34 +191,42 @@ void sn_mark_core_dump(int tid, uint64_t addr)
 	sn_write_vm(tid, addr, &st, sizeof st);
 }
 
-/* At a syscall-exit stop: the guest's own registers back where C put host
- * pids (the kill family, wait4 of one pid), and a host pid result becomes
- * the sandbox's (0 for a process the sandbox does not know, as Linux shows
- * one outside the namespace).  Returns 1 when answered here. */
+/* At a syscall-exit stop: the argument registers a C rewrite changed come
+ * back (the kill family, clone3, wait4 of one pid), and a host pid result
+ * becomes the sandbox's (0 for a process the sandbox does not know, as
+ * Linux shows one outside the namespace).  Returns 1 when answered here. */
 int sn_ident_exit(int tid, sn_regs *r)
 {
 	int i = row_index(tid);
 	if (i < 0 || !(rows[i].restore || rows[i].exit_pid)) return 0;
-	int changed = 0, dumped = 0;
 	if (rows[i].restore) {
-		rows[i].restore = 0;
 		r->rdi = rows[i].rdi;
 		r->rsi = rows[i].rsi;
-		changed = 1;
 	}
-	if (rows[i].exit_pid) {
-		rows[i].exit_pid = 0;
-		long result = (long)r->rax;
-		if (result > 0) {
-			int j = row_index((int)result);
-			r->rax = j >= 0 ? (uint64_t)rows[j].id.vtid : 0;
-			changed = 1;
-			dumped = j >= 0 && rows[j].id.dumps_core && r->orig_rax == SYS_wait4 && r->rsi;
-		}
-	}
-	if (changed) ptrace(PTRACE_SETREGS, tid, 0, r);
-	if (dumped) sn_mark_core_dump(tid, r->rsi);
+	long result = (long)r->rax;
+	int j = rows[i].exit_pid && result > 0 ? row_index((int)result) : -1;
+	if (rows[i].exit_pid && result > 0)
+		r->rax = rows[i].child > 0 && result == rows[i].child ? (uint64_t)rows[i].vchild
+			: j >= 0 ? (uint64_t)rows[j].id.vtid : 0;
+	if (rows[i].restore || (rows[i].exit_pid && result > 0))
+		ptrace(PTRACE_SETREGS, tid, 0, r);
+	if (j >= 0 && rows[j].id.dumps_core && r->orig_rax == SYS_wait4 && r->rsi)
+		sn_mark_core_dump(tid, r->rsi);
+	rows[i].restore = rows[i].exit_pid = rows[i].child = 0;
 	ptrace(PTRACE_CONT, tid, 0, 0);
+	return 1;
+}
+
+/* A call C rewrote gets the guest's rdi and rsi back at its syscall-exit
+ * stop (and, if Python asks, its pid result translated): 0 when the task
+ * has no row here, or names pids in a namespace of its own (Python's). */
+int sn_ident_restore_at_exit(int tid, uint64_t rdi, uint64_t rsi)
+{
+	int i = row_index(tid);
+	if (i < 0 || rows[i].id.nested_pidns) return 0;
+	rows[i].restore = 1;
+	rows[i].rdi = rdi;
+	rows[i].rsi = rsi;
 	return 1;
 }
 
@@ -284,6 +319,7 @@ static int wait_one(int i, int tid, sn_regs *r)
 	int j = row_named((int)r->rdi);
 	if (j < 0 || rows[i].python_signals || rows[j].id.nested_pidns) return 0;
 	rows[i].restore = rows[i].exit_pid = 1;
+	rows[i].child = 0;
 	rows[i].rdi = r->rdi;
 	rows[i].rsi = r->rsi;
 	r->rdi = (uint64_t)rows[j].tid;
@@ -318,10 +354,14 @@ int sn_ident_answer(int tid, sn_regs *r)
 		if (r->orig_rax == SYS_wait4 && (int)r->rdi > 0) return wait_one(i, tid, r);
 		if (r->orig_rax == SYS_wait4 && (int)r->rdi != -1 && (int)r->rdi != 0) return 0;
 		rows[i].exit_pid = 1;
+		rows[i].child = 0;
 		ptrace(PTRACE_SYSCALL, tid, 0, 0);
 		return 1;
 	}
 	const sn_ident *id = &rows[i].id;
+	/* ids in a user namespace of its own: its view, Python's */
+	if (id->id_view && r->orig_rax != SYS_getpid && r->orig_rax != SYS_gettid
+	    && r->orig_rax != SYS_getppid && r->orig_rax != SYS_getpgrp) return 0;
 	switch (r->orig_rax) {
 	case SYS_getpid: v = id->vpid; break;
 	case SYS_gettid: v = id->vtid; break;
@@ -409,7 +449,9 @@ int sn_ident_sigchld(int tid)
 {
 	if (sigchld_python) return 0;
 	int i = row_index(tid);
-	if (i < 0 || rows[i].id.nested_pidns || rows[i].python_signals) return 0;
+	/* a receiver in a user namespace of its own sees ids through its maps:
+	 * Python's (its row's id_view) */
+	if (i < 0 || rows[i].id.nested_pidns || rows[i].id.id_view || rows[i].python_signals) return 0;
 	unsigned char raw[128];
 	if (ptrace(PTRACE_GETSIGINFO, tid, 0, raw)) return 0;
 	int32_t signo, code, pid, status;

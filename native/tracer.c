@@ -118,6 +118,7 @@ static int empty_path_call(int tid, sn_regs *r)
 	else return 0;
 	if (!(flags & 0x1000 /* AT_EMPTY_PATH */) || fd < 0) return 0;
 	if (fd >= SN_HIDDEN_FD_BASE && fd < SN_HIDDEN_FD_BASE + SN_MAX_MOUNTS) return 0;   /* Python: EBADF */
+	if (sn_ident_id_view(tid)) return 0;     /* its stat's ids are a user namespace's view: Python */
 	char c;
 	if (sn_read_mem(tid, path, &c, 1) != 1 || c != 0) return 0;
 	if (r->orig_rax == SYS_newfstatat) {
@@ -160,7 +161,7 @@ static int fast_seccomp(int tid, sn_regs *r)
 		ptrace(PTRACE_CONT, tid, 0, 0);
 		return 1;
 	}
-	if (sn_ident_answer(tid, r) || sn_fast_path(tid, r) || sn_fast_net(tid, r)) {
+	if (sn_ident_answer(tid, r) || sn_fast_path(tid, r) || sn_fast_net(tid, r) || sn_fast_clone3(tid, r)) {
 		counters.fast_paths++;
 		return 1;
 	}

@@ -53,7 +53,10 @@ typedef struct {
 	int chown_any;      /* holds CAP_CHOWN: its chown needs no owner check (fchown here) */
 	int dumps_core;     /* its RLIMIT_CORE allows a core: its death by SIGSEGV & co shows WCOREDUMP */
 	int chrooted;       /* it has a root of its own (chroot(2)): no path fast path */
-	int nested_pidns;   /* it is in a PID namespace below the sandbox's: its pid calls are Python's */
+	int nested_pidns;   /* it is in a PID namespace below the sandbox's, or makes its children
+	                     * in one: its pid calls and clone3 are Python's */
+	int id_view;        /* it is in a user namespace below the sandbox's: the ids it reads
+	                     * (its own, a stat's) are that namespace's view, Python's */
 } sn_ident;
 
 void sn_set_staging(uint64_t base, uint64_t size);
@@ -84,12 +87,13 @@ void sn_answer(int tid, sn_regs *r, long value);
 void sn_set_ident(int tid, const sn_ident *id);
 int sn_ident_answer(int tid, sn_regs *r);
 int sn_ident_exit(int tid, sn_regs *r);
-int sn_exit_pid(int tid);
+int sn_exit_pid(int tid, int child, int vchild);
 int sn_exit_pending(int tid);
 int sn_ident_checks_files(int tid);
 int sn_ident_chrooted(int tid);
 int sn_ident_foreign_creator(int tid);
 int sn_ident_chown_any(int tid);
+int sn_ident_id_view(int tid);
 void sn_mark_core_dump(int tid, uint64_t addr);
 void sn_sigchld_to_python(int on);
 void sn_signals_to_python(int tid, int on);
@@ -97,6 +101,13 @@ int sn_start_child(int tid, uint64_t addr, int value);
 void sn_ident_gone(int tid);
 int sn_ident_first_stop(int tid);
 int sn_ident_sigchld(int tid);
+int sn_ident_restore_at_exit(int tid, uint64_t rdi, uint64_t rsi);
+int sn_exit_to_python(int tid, uint64_t saved[2]);
+/* clone3.c: clone3's arguments copied to the staging slot (sentry/kernel/clone.py) */
+#define SN_CLONE_ARGS_VER0 64
+#define SN_CLONE_ARGS_SIZE 88
+#define SN_CLONE3_STAGED 104
+int sn_fast_clone3(int tid, sn_regs *r);
 /* image.c: the exec stop's check, fast path (sentry/loader/image.py) */
 int sn_image_ok(int tid, uint64_t dev, uint64_t ino);
 /* handover.c: the Sentry's files into a guest's fd table (platform/handover.py) */

@@ -10,4 +10,8 @@
     uts.py       uname, sethostname, setdomainname
     sysinfo.py   sysinfo
     deny.py      calls sentry never offers
+    namespaces.py  unshare: the namespaces a guest makes
+    credentials.py set*id, get*id, capabilities
+    idview.py    a user namespace's view of the ids a stat writes
+    controlfiles.py  writes the Sentry parses: /proc/<pid>/uid_map and kin
 """

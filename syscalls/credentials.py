@@ -3,11 +3,14 @@
 They act on the task's emulated credentials (sentry/kernel/credentials.py);
 the host never runs them, so a guest's uid changes nothing on the host.  The
 getters are answered in C (native/identity.c) from the row the kernel
-publishes after every change here; these handlers serve a task without one.
+publishes after every change here; these handlers serve a task without one,
+and a task in a user namespace of its own, whose ids are its namespace's
+view (kernel/userns.py): shown through its maps, passed back through them.
 """
 import errno
 import struct
 
+from sentry.kernel import userns
 from sentry.kernel.credentials import SECBIT_KEEP_CAPS
 from sentry.errors import SyscallError
 from syscalls.registry import handler
@@ -47,24 +50,35 @@ def _record(trail, call, nids, err):
                 groups=list(c.groups), caps="%x" % c.cap_effective)
 
 
+def _seen(call, kind, *kids):
+    """Sandbox ids as the calling task's user namespace shows them."""
+    return [userns.view(call.task.creds, kind, k) for k in kids]
+
+
+def _passed(call, kind, n):
+    """The call's first n id arguments in the sandbox's terms (EINVAL for
+    one its user namespace does not map; (uid_t)-1 kept)."""
+    return [userns.kernel_id(call.task.creds, kind, a) for a in call.args[:n]]
+
+
 @handler("getuid")
 def sys_getuid(call):
-    return call.task.creds.ruid
+    return _seen(call, "u", call.task.creds.ruid)[0]
 
 
 @handler("geteuid")
 def sys_geteuid(call):
-    return call.task.creds.euid
+    return _seen(call, "u", call.task.creds.euid)[0]
 
 
 @handler("getgid")
 def sys_getgid(call):
-    return call.task.creds.rgid
+    return _seen(call, "g", call.task.creds.rgid)[0]
 
 
 @handler("getegid")
 def sys_getegid(call):
-    return call.task.creds.egid
+    return _seen(call, "g", call.task.creds.egid)[0]
 
 
 def _write_ids(call, ids):
@@ -76,13 +90,13 @@ def _write_ids(call, ids):
 @handler("getresuid")
 def sys_getresuid(call):
     c = call.task.creds
-    return _write_ids(call, (c.ruid, c.euid, c.suid))
+    return _write_ids(call, _seen(call, "u", c.ruid, c.euid, c.suid))
 
 
 @handler("getresgid")
 def sys_getresgid(call):
     c = call.task.creds
-    return _write_ids(call, (c.rgid, c.egid, c.sgid))
+    return _write_ids(call, _seen(call, "g", c.rgid, c.egid, c.sgid))
 
 
 @handler("getgroups")
@@ -94,7 +108,7 @@ def sys_getgroups(call):
         return len(groups)
     if size < len(groups):
         raise SyscallError(errno.EINVAL)
-    call.write(call.args[1], struct.pack(f"<{len(groups)}I", *groups))
+    call.write(call.args[1], struct.pack(f"<{len(groups)}I", *_seen(call, "g", *groups)))
     return len(groups)
 
 
@@ -108,7 +122,10 @@ def sys_setgroups(call):
     if size > NGROUPS_MAX:
         raise SyscallError(errno.EINVAL)
     raw = call.read(call.args[1], 4 * size) if size else b""
-    call.task.creds.setgroups(struct.unpack(f"<{size}I", raw))
+    creds = call.task.creds
+    if creds.userns is not None and not creds.userns.setgroups:
+        raise SyscallError(errno.EPERM)      # /proc/<pid>/setgroups says deny
+    creds.setgroups([userns.kernel_id(creds, "g", g) for g in struct.unpack(f"<{size}I", raw)])
     return _changed(call)
 
 
@@ -124,14 +141,14 @@ def _uid_changed(call, ruid):
 @_audited(1)
 def sys_setuid(call):
     ruid = call.task.creds.ruid
-    call.task.creds.setuid(call.args[0])
+    call.task.creds.setuid(*_passed(call, "u", 1))
     return _uid_changed(call, ruid)
 
 
 @handler("setgid")
 @_audited(1)
 def sys_setgid(call):
-    call.task.creds.setgid(call.args[0])
+    call.task.creds.setgid(*_passed(call, "g", 1))
     return _changed(call)
 
 
@@ -139,14 +156,14 @@ def sys_setgid(call):
 @_audited(2)
 def sys_setreuid(call):
     ruid = call.task.creds.ruid
-    call.task.creds.setreuid(call.args[0], call.args[1])
+    call.task.creds.setreuid(*_passed(call, "u", 2))
     return _uid_changed(call, ruid)
 
 
 @handler("setregid")
 @_audited(2)
 def sys_setregid(call):
-    call.task.creds.setregid(call.args[0], call.args[1])
+    call.task.creds.setregid(*_passed(call, "g", 2))
     return _changed(call)
 
 
@@ -154,31 +171,40 @@ def sys_setregid(call):
 @_audited(3)
 def sys_setresuid(call):
     ruid = call.task.creds.ruid
-    call.task.creds.setresuid(call.args[0], call.args[1], call.args[2])
+    call.task.creds.setresuid(*_passed(call, "u", 3))
     return _uid_changed(call, ruid)
 
 
 @handler("setresgid")
 @_audited(3)
 def sys_setresgid(call):
-    call.task.creds.setresgid(call.args[0], call.args[1], call.args[2])
+    call.task.creds.setresgid(*_passed(call, "g", 3))
     return _changed(call)
 
 
 @handler("setfsuid")
 @_audited(1)
 def sys_setfsuid(call):
-    prev = call.task.creds.setfsuid(call.args[0])
-    _changed(call)
-    return prev
+    return _setfs(call, "u")
 
 
 @handler("setfsgid")
 @_audited(1)
 def sys_setfsgid(call):
-    prev = call.task.creds.setfsgid(call.args[0])
+    return _setfs(call, "g")
+
+
+def _setfs(call, kind):
+    """setfsuid/setfsgid: an id its namespace does not map changes nothing;
+    the old one is returned, as the namespace shows it."""
+    creds = call.task.creds
+    try:
+        kid, = _passed(call, kind, 1)
+    except SyscallError:
+        return _seen(call, kind, creds.fsuid if kind == "u" else creds.fsgid)[0]
+    prev = creds.setfsuid(kid) if kind == "u" else creds.setfsgid(kid)
     _changed(call)
-    return prev
+    return _seen(call, kind, prev)[0]
 
 
 # ---- capabilities (capget(2), capset(2)) -------------------------------------

@@ -21,7 +21,7 @@ from sentry.host import CONFINED, openat2
 from sentry.vfs.mount import CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE, WRITE, open_final
 from sentry.vfs.resolve import RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT, UnnamedTarget, guest_stat
 from sentry.kernel.syscall import AT_FDCWD, Handover, PASS, Rewrite, sint
-from syscalls import owner, permission
+from syscalls import controlfiles, idview, owner, permission
 from syscalls.fdutil import Borrowed, check_owner, chmod_fd, chown_fd, is_hidden
 from sentry.errors import SyscallError
 from syscalls.lookup import Parent, ends_in_dots, lookup
@@ -158,6 +158,8 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
     args = {0: loc.mount.guest_fd, 1: path_addr, 2: how_addr, 3: len(how)}
     keep_setgid = creating and not tmpfile and _keeps_setgid(call, loc, mode)
     if ids is None:
+        if wants_write(flags) and loc.mount.control_file(loc.rel) is not None:
+            return Rewrite(SYS_OPENAT2, args, on_exit=controlfiles.trapped_on_open(call))
         if keep_setgid:
             return Rewrite(SYS_OPENAT2, args,
                            on_exit=lambda task, result: owner.setgid_restored(call, task, result, loc))
@@ -432,7 +434,10 @@ def not_hidden(call):
     return PASS
 
 
-handler("fstat", "fstatfs", "fchdir", note="the Sentry's fds (>= %d) look closed" % HIDDEN_FD_BASE)(not_hidden)
+handler("fstatfs", "fchdir", note="the Sentry's fds (>= %d) look closed" % HIDDEN_FD_BASE)(not_hidden)
+handler("fstat", note="the Sentry's fds (>= %d) look closed; traps in a user namespace of the guest's, "
+        "whose view of ids it shows (syscalls/idview.py)" % HIDDEN_FD_BASE)(
+    idview.viewed(1, idview.STAT_IDS)(not_hidden))
 
 
 @handler("close_range", support="partial",

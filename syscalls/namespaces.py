@@ -5,7 +5,9 @@ caller's process gets its own copy of the names, which its children
 inherit, so `unshare -u hostname x` changes the names it and they see
 only.  A new PID namespace too (sentry/kernel/pidns.py): the caller's next
 child is its init, pid 1, and that child's descendants are numbered there
-(`unshare -p -f`).  Each takes CAP_SYS_ADMIN, as on Linux.  The other kinds are refused
+(`unshare -p -f`).  Each takes CAP_SYS_ADMIN, as on Linux.  A new user
+namespace (sentry/kernel/userns.py) takes none, and holds that capability
+for the namespaces made with or after it (`unshare -r`, `unshare -Uu`).  The other kinds are refused
 as by a Linux whose limits for them are 0 (sentry/kernel/namespaces.py).
 Undoing sharing with CLONE_FILES or CLONE_FS is EPERM: it would split a
 process's fd table or cwd between its tasks, which the Kernel keeps per
@@ -17,6 +19,8 @@ from sentry.kernel.credentials import CAP_SYS_ADMIN
 from sentry.kernel.namespaces import (CLONE_FILES, CLONE_FS, CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET,
                                       CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER, CLONE_NEWUTS,
                                       CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_VM, check_new)
+from sentry.kernel import userns
+from syscalls import idview
 from sentry.kernel.pidns import LEVELS_MAX, PidNamespace
 from sentry.errors import SyscallError
 from syscalls.registry import handler
@@ -41,7 +45,7 @@ def _implied(flags):
 
 
 @handler("unshare", support="partial",
-         note="CLONE_NEWUTS emulated (a UTS namespace of the process's own, CAP_SYS_ADMIN); "
+         note="CLONE_NEWUTS, CLONE_NEWPID (CAP_SYS_ADMIN) and CLONE_NEWUSER emulated (kernel/userns.py); "
               "other namespaces as with their limits at 0 (ENOSPC; EPERM without CAP_SYS_ADMIN); "
               "CLONE_FILES/CLONE_FS of a shared table or cwd EPERM")
 def sys_unshare(call):
@@ -55,13 +59,23 @@ def sys_unshare(call):
         raise SyscallError(errno.EINVAL)
     if (flags & CLONE_FS and call.process.fs_shared) or (flags & CLONE_FILES and call.process.files.shared):
         raise SyscallError(errno.EPERM)
-    check_new(flags, call.task.creds.capable(CAP_SYS_ADMIN))
+    creds = call.task.creds
+    if flags & CLONE_NEWUSER:
+        idview.ensure_traps(call)
+    # a new user namespace is made first; the other kinds then belong to it,
+    # its full set of capabilities answering for them
+    new_userns = userns.new_child(creds, call.process.root != "/") if flags & CLONE_NEWUSER else None
+    check_new(flags, new_userns is not None or creds.capable_own(CAP_SYS_ADMIN))
     if flags & CLONE_NEWPID:
         check_new_pidns(call.process)
+    if new_userns is not None:
+        creds.enter_userns(new_userns)
+        call.kernel.publish(call.task)
     if flags & CLONE_NEWUTS:
-        call.process.uts = call.process.uts.unshared()
+        call.process.uts = call.process.uts.unshared(creds.userns)
     if flags & CLONE_NEWPID:
         call.process.pidns_children = PidNamespace(call.process.pidns)
+        call.kernel.publish_process(call.process)    # its clones are Python's now (sys_clone3)
     return 0
 
 

@@ -18,7 +18,7 @@ from sentry.kernel.credentials import CAP_MKNOD, CAP_SYS_CHROOT
 from sentry.vfs import devnodes
 from sentry.kernel.limits import host_soft_limit
 from sentry.kernel.syscall import AT_FDCWD, Rewrite
-from syscalls import owner, permission
+from syscalls import idview, owner, permission
 from syscalls.fdutil import Borrowed, chmod_fd, chmod_host, chown_fd, is_hidden
 from sentry.errors import SyscallError
 from sentry.vfs.resolve import STAT_ONLY, UnnamedTarget, guest_stat
@@ -139,16 +139,19 @@ def _stat_common(call, dirfd, path, flags, out):
 
 
 @handler("stat")
+@idview.viewed(1, idview.STAT_IDS)
 def sys_stat(call):
     return _stat_common(call, AT_FDCWD, call.path(0), 0, call.args[1])
 
 
 @handler("lstat")
+@idview.viewed(1, idview.STAT_IDS)
 def sys_lstat(call):
     return _stat_common(call, AT_FDCWD, call.path(0), AT_SYMLINK_NOFOLLOW, call.args[1])
 
 
 @handler("newfstatat")
+@idview.viewed(2, idview.STAT_IDS)
 def sys_newfstatat(call):
     flags = call.args[3]
     if flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800 | 0x6000):   # | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE
@@ -157,6 +160,7 @@ def sys_newfstatat(call):
 
 
 @handler("statx")
+@idview.viewed(4, idview.STATX_IDS)
 def sys_statx(call):
     flags, mask = call.args[2], call.args[3]
     path = call.string(1) if call.args[1] else b""
@@ -1010,7 +1014,7 @@ def sys_chdir(call):
          "(syscalls/lookup.py); CAP_SYS_CHROOT")
 def sys_chroot(call):
     loc = _directory_to_enter(call)
-    if not call.task.creds.capable(CAP_SYS_CHROOT):
+    if not call.task.creds.capable_own(CAP_SYS_CHROOT):
         raise SyscallError(errno.EPERM)
     call.process.root = loc.spath
     call.kernel.publish_process(call.process)      # its paths are Python's from now on

@@ -46,7 +46,7 @@ def check_change(call, loc, what):
             if what in (REMOVE, MOVE) and loc.exists:
                 creds.check_sticky(dir_st, loc.st)
         elif what in (WRITE, TRUNCATE) and loc.exists:
-            creds.check(loc.st, W)
+            creds.check(loc.st, W, owner=loc.mount.file_owner(loc.rel))
     if what in (WRITE, TRUNCATE) and loc.exists and call.kernel.text_busy(loc.st):
         # a program a sandbox process runs: the kernel would not know, should
         # the write go to an overlay's copy of it
@@ -70,7 +70,7 @@ def check_open(call, loc, flags):
     creds = _creds(call)
     if creds is None or not loc.exists:
         return
-    creds.check(loc.st, open_want(flags))
+    creds.check(loc.st, open_want(flags), owner=loc.mount.file_owner(loc.rel))
 
 
 def check_mode(call, st, want):
@@ -83,4 +83,4 @@ def check_mode(call, st, want):
 def check(call, loc, want, real=False):
     creds = _creds(call)
     if creds is not None and loc.exists:
-        creds.check(loc.st, want, real)
+        creds.check(loc.st, want, real, owner=loc.mount.file_owner(loc.rel))

@@ -11,13 +11,15 @@ import errno
 import os
 import struct
 
+from sentry.kernel import userns
+from sentry.kernel.clone import CLONE_ARGS, CLONE_ARGS_SIZE, CLONE_ARGS_VER0, clone3_staging_blob
 from sentry.kernel.credentials import CAP_SYS_ADMIN, CAP_SYS_NICE
 from sentry.kernel.idmap import OVERFLOW_ID
 from sentry.kernel.namespaces import (CLONE_FS, CLONE_NEW_OTHERS, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER,
-                                      CLONE_NEWUTS, CLONE_SIGHAND, CLONE_THREAD, CLONE_UNTRACED, CLONE_VM, CSIGNAL,
-                                      check_new)
+                                      CLONE_NEWTIME, CLONE_NEWUTS, CLONE_SIGHAND, CLONE_THREAD, CLONE_UNTRACED,
+                                      CLONE_VM, CSIGNAL, check_new)
 from sentry.kernel.limits import host_soft_limit
-from syscalls import credentials, namespaces, signal as signal_calls
+from syscalls import credentials, idview, namespaces, signal as signal_calls
 from sentry.kernel.syscall import PASS, Rewrite, sint
 from sentry.errors import SyscallError
 from syscalls.registry import handler
@@ -29,29 +31,89 @@ from syscalls.registry import handler
               "names are its own; with CLONE_THREAD EPERM: a thread's namespaces are its process's)")
 def sys_clone(call):
     flags = call.args[0] & 0xFFFFFFFF & ~CSIGNAL    # the kernel's: the low half, less the exit signal
+    new = _new_namespaces(call, flags)
+    return Rewrite(args={0: call.args[0] & ~new}, restore=True, on_exit=_made(call.task, new))
+
+
+def _new_namespaces(call, flags):
+    """copy_process's rules for `flags` and the sandbox's: the namespaces
+    the child is to get, which the host's call must not ask for (a new
+    user namespace is made here, for the child: Kernel.on_new_task)."""
     if flags & CLONE_UNTRACED:
         raise SyscallError(errno.EPERM)
     # copy_process's own rules on namespace flags come before any namespace is made
+    # (a thread is of its process's PID namespace: not after unshare(CLONE_NEWPID),
+    # which the C fast path leaves to Python; a clone(2) thread runs free in BPF)
     if (flags & CLONE_FS and flags & (CLONE_NEWNS | CLONE_NEWUSER)) \
             or (flags & CLONE_THREAD and not flags & CLONE_SIGHAND) \
             or (flags & CLONE_SIGHAND and not flags & CLONE_VM) \
-            or (flags & CLONE_THREAD and flags & (CLONE_NEWUSER | CLONE_NEWPID)):
+            or (flags & CLONE_THREAD and flags & (CLONE_NEWUSER | CLONE_NEWPID)) \
+            or (flags & CLONE_THREAD and call.process.pidns_children is not call.process.pidns):
         raise SyscallError(errno.EINVAL)
-    check_new(flags, call.task.creds.capable(CAP_SYS_ADMIN))
-    new = flags & CLONE_NEW_OTHERS
-    if new & ~(CLONE_NEWPID | CLONE_NEWUTS) or (flags & CLONE_THREAD and new):
+    creds = call.task.creds
+    if flags & CLONE_NEWUSER:
+        idview.ensure_traps(call)
+    child_userns = userns.new_child(creds, call.process.root != "/") if flags & CLONE_NEWUSER else None
+    check_new(flags, child_userns is not None or creds.capable_own(CAP_SYS_ADMIN))
+    new = flags & (CLONE_NEW_OTHERS | CLONE_NEWUSER)
+    if new & ~(CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWUSER) or (flags & CLONE_THREAD and new):
         raise SyscallError(errno.EPERM)
     if new & CLONE_NEWPID:
         namespaces.check_new_pidns(call.process)
-    # The host makes an ordinary child; the Kernel gives it the new
-    # namespaces (Kernel.on_new_task).  A failed clone made none.
-    task = call.task
+    call.task.clone_userns = child_userns
+    return new
+
+
+def _made(task, new):
+    """The host makes an ordinary child; the Kernel gives it the new
+    namespaces (Kernel.on_new_task).  A failed clone made none."""
     task.clone_namespaces = new
 
     def done(t, result):
         t.clone_namespaces = 0
+        t.clone_userns = None
         return None
-    return Rewrite(args={0: call.args[0] & ~new}, restore=True, on_exit=done)
+    return done
+
+
+CLONE_DETACHED, CLONE_PARENT = 0x00400000, 0x00008000
+CLONE_CLEAR_SIGHAND, CLONE_INTO_CGROUP = 1 << 32, 1 << 33
+PAGE_SIZE, NSIG, PID_NS_LEVELS = 4096, 64, 32
+
+
+@handler("clone3", support="partial",
+         note="its struct copied to the staging area and checked there as clone(2)'s flags are "
+              "(native/clone3.c, this handler when a rule of Python's applies); set_tid and "
+              "CLONE_INTO_CGROUP EPERM: the host's pids and cgroups are not the guest's to choose")
+def sys_clone3(call):
+    addr, size = call.args[0], call.args[1]
+    # copy_clone_args_from_user: the struct's size, then a longer one's tail
+    if size > PAGE_SIZE:
+        raise SyscallError(errno.E2BIG)
+    if size < CLONE_ARGS_VER0:
+        raise SyscallError(errno.EINVAL)
+    if size > CLONE_ARGS_SIZE and any(call.read(addr + CLONE_ARGS_SIZE, size - CLONE_ARGS_SIZE)):
+        raise SyscallError(errno.E2BIG)
+    raw = call.read(addr, min(size, CLONE_ARGS_SIZE))
+    args = dict(zip(CLONE_ARGS, struct.unpack(f"<{len(CLONE_ARGS)}Q", raw.ljust(CLONE_ARGS_SIZE, b"\0"))))
+    flags, exit_signal = args["flags"], args["exit_signal"]
+    if args["set_tid_size"] > PID_NS_LEVELS or bool(args["set_tid"]) != bool(args["set_tid_size"]) \
+            or exit_signal & ~CSIGNAL or exit_signal > NSIG \
+            or (flags & CLONE_INTO_CGROUP and (args["cgroup"] > 0x7FFFFFFF or size < CLONE_ARGS_SIZE)):
+        raise SyscallError(errno.EINVAL)
+    # clone3_args_valid: the flags it knows, and none of clone(2)'s only
+    if flags & ~(0xFFFFFFFF | CLONE_CLEAR_SIGHAND | CLONE_INTO_CGROUP) \
+            or flags & (CLONE_DETACHED | (CSIGNAL & ~CLONE_NEWTIME)) \
+            or (flags & CLONE_CLEAR_SIGHAND and flags & CLONE_SIGHAND) \
+            or (flags & (CLONE_THREAD | CLONE_PARENT) and exit_signal) \
+            or bool(args["stack"]) != bool(args["stack_size"]):
+        raise SyscallError(errno.EINVAL)
+    new = _new_namespaces(call, flags)
+    if args["set_tid"] or flags & CLONE_INTO_CGROUP:
+        raise SyscallError(errno.EPERM)
+    staged = struct.pack("<Q", flags & ~new) + raw[8:]
+    at, = call.stage(clone3_staging_blob(staged, addr, size))
+    return Rewrite(args={0: at, 1: len(raw)}, restore=True, on_exit=_made(call.task, new))
 
 
 # ---- the caller's own ids (answered in C, native/identity.c; here when it has no row)

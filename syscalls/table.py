@@ -8,7 +8,6 @@ Outcomes:
   allow      ALLOWed in BPF: acts only on the caller's own resources
   allow-if   ALLOWed in BPF when its arguments pass a check; trapped otherwise
   native     trapped, answered in C (native/tracer.c) without entering Python
-  errno      answered in BPF with an errno (no trap at all)
   handler    trapped, answered by a Python handler in syscalls/<family>.py
   deny       trapped, answered with an errno and one log line
 """
@@ -245,10 +244,6 @@ IDENTITY_CALLS = set("""getpid gettid getppid getpgrp getuid geteuid getgid gete
 getresuid getresgid""".split())
 NATIVE = MM_CALLS | IDENTITY_CALLS
 
-# glibc falls back to clone(2) on ENOSYS; clone3's flags live in memory BPF cannot read
-BPF_ERRNO = {"clone3": errno.ENOSYS}
-
-
 def _low(i, v): return pyseccomp.Arg(i, pyseccomp.MASKED_EQ, 0xFFFFFFFF, v)
 
 
@@ -264,7 +259,6 @@ ERRNO_IF = {
 
 NOTES = {
     "modify_ldt": "16/32-bit code segments are of no use to an x86-64-only sandbox",
-    "clone3": "ENOSYS in BPF: glibc falls back to clone(2), whose flags BPF can check",
 }
 
 
@@ -272,8 +266,8 @@ def build_table():
     """The table with every family's handlers: registering them is importing
     their modules, done here and nowhere else, so no import order decides
     what the table holds."""
-    from syscalls import (clock, credentials, deny, exec as _exec, file, ipc, namespaces, path,  # noqa: F401
-                          process, rlimit, signal, socket, sysinfo, uts)
+    from syscalls import (clock, controlfiles, credentials, deny, exec as _exec, file, ipc,  # noqa: F401
+                          namespaces, path, process, rlimit, signal, socket, sysinfo, uts)
     from syscalls.registry import HANDLERS
     entries = {}
     for nr, name in NAMES.items():
@@ -284,8 +278,6 @@ def build_table():
             outcome = "allow-if"
         elif name in NATIVE:
             outcome = "native"
-        elif name in BPF_ERRNO:
-            outcome = "errno"
         elif name in deny.DENIED:
             outcome, h = "deny", None
         elif h is not None:
@@ -309,14 +301,19 @@ def _describer(name, arg_types):
     return describe
 
 
+# allowed calls whose handlers serve per-fd traps and check the fd themselves
+# (syscalls/signal.py's read, syscalls/controlfiles.py's writes)
+CHECK_THE_FD = {"read", "write", "pwrite64", "writev", "pwritev", "pwritev2"}
+
+
 def filter_rules(table, trace_all=False, private_ipc=False, shm_capped=False):
     """The seccomp filter's rules (sentry/platform/seccomp.py): (nr, errno or
     None to allow, argument checks); every other call traps.  trace_all
     (--strace): the calls allowed in BPF trap too, so that they can be shown,
     and the Kernel lets them run as BPF would have (entry.allow_if).  Allowed
-    calls with a handler are the exception, but read: their handlers assume
-    the trap came from a per-fd filter (kernel/fdtraps.py); read's checks the
-    fd itself."""
+    calls with a handler are the exception, but those in CHECK_THE_FD: their
+    handlers assume the trap came from a per-fd filter (kernel/fdtraps.py);
+    these check what the fd is themselves."""
     from syscalls import ipc
     for e in table.entries.values():
         if private_ipc and not trace_all and e.name in ipc.CALLS:
@@ -325,13 +322,11 @@ def filter_rules(table, trace_all=False, private_ipc=False, shm_capped=False):
                 if shm_capped or args is not SHM_BELOW:
                     yield e.nr, None, args
         if e.outcome == "allow":
-            if not (trace_all and (e.handler is None or e.name == "read")):
+            if not (trace_all and (e.handler is None or e.name in CHECK_THE_FD)):
                 yield e.nr, None, []
         elif e.outcome == "allow-if":
             for args in () if trace_all else ALLOW_IF[e.name]:
                 yield e.nr, None, args
-        elif e.outcome == "errno":
-            yield e.nr, BPF_ERRNO[e.name], []
         for err, args in ERRNO_IF.get(e.name, ()):
             yield e.nr, err, args
 

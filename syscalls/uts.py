@@ -29,9 +29,9 @@ def sys_uname(call):
 
 def _set_uts(key):
     def set_name(call):
-        # CAP_SYS_ADMIN in the user namespace owning the UTS namespace (the
-        # sandbox's), checked first; len is an int
-        if not call.task.creds.capable(CAP_SYS_ADMIN):
+        # CAP_SYS_ADMIN in the user namespace owning the UTS namespace,
+        # checked first; len is an int
+        if not call.task.creds.ns_capable(call.process.uts.owner, CAP_SYS_ADMIN):
             raise SyscallError(errno.EPERM)
         n = call.args[1]            # an int
         if not 0 <= n <= UTS_LEN - 1:

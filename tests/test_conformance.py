@@ -24,7 +24,8 @@ import pytest
 from conftest import HERE, copy_root, install, run_native, run_sentry
 
 PROGRAMS = ["conf_errorder", "conf_pipes", "conf_unix", "conf_signals", "conf_threads", "conf_memory",
-            "conf_time", "conf_poll", "conf_rlimits", "conf_identity", "conf_pids", "conf_creds", "conf_pidns"]
+            "conf_time", "conf_poll", "conf_rlimits", "conf_identity", "conf_pids", "conf_creds", "conf_pidns",
+            "conf_clone3"]
 SCRATCH = "/scratch"            # the programs' empty working directory, same path on both sides
 SENTRY_HOSTNAME = "sentry"      # `sentry run` without --hostname
 GAPS_FILE = os.path.join(HERE, "conformance_gaps.txt")

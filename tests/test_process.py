@@ -325,3 +325,18 @@ def test_signals_need_the_senders_ids_or_cap_kill():
     boxed = run_sentry(["python3", "-c", KILLS])
     assert native.stdout.count(b"Operation not permitted") == 3, native
     assert boxed.stdout == native.stdout, boxed.stderr
+
+
+def test_clone3_arguments_changed_in_flight_never_make_an_untraced_child(proc_root, cbin):
+    """clone3's struct is in guest memory: a thread turns its flags to
+    CLONE_UNTRACED a random while after each call begins.  The Sentry
+    checks a copy the kernel then reads, so each call makes a traced child
+    or is EPERM, both seen, never a child the tracer does not know (the
+    same program with the kernel pointed at the guest's struct counts
+    hundreds of those)."""
+    target = install(cbin("clone3_race"), proc_root)
+    r = run_sentry([target, "4", "60"], proc_root, timeout=60)
+    counts = dict(zip(*[iter(r.stdout.decode().split())] * 2))
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert counts["untraced"] == "0", counts
+    assert int(counts["forks"]) > 0 and int(counts["eperm"]) > 0, counts

@@ -113,10 +113,13 @@ WRITABLE = {"oom_score_adj", "oom_adj"}
 # The audit ids of a process outside any login session ((uid_t)-1, no newline):
 # the host's would name the host user who logged in.
 UNSET_AUDIT_ID = b"4294967295"
+# A process's user namespace's maps (kernel/userns.py): written through
+# syscalls/controlfiles.py, whose write traps parse them; the file shows them
+USERNS_FILES = {"uid_map", "gid_map", "setgroups"}
 PER_PROCESS = {"status", "stat", "cmdline", "comm", "environ", "statm", "limits", "maps",
                "smaps", "smaps_rollup", "mounts", "mountinfo", "oom_score", "oom_score_adj",
                "cgroup", "exe", "cwd", "root", "fd", "fdinfo", "task", "io", "personality",
-               "wchan", "coredump_filter", "loginuid", "sessionid", "ns"}
+               "wchan", "coredump_filter", "loginuid", "sessionid", "ns"} | USERNS_FILES
 
 
 TMPFS_MAGIC = 0x01021994
@@ -191,7 +194,30 @@ class ProcMount(Mount):
             return int(parts[0]), int(parts[2])
         return None
 
+    def control_file(self, rel):
+        """(pid, name) for /proc/<pid>/{uid_map,gid_map,setgroups}, whose
+        writes the Sentry parses (syscalls/controlfiles.py); else None."""
+        parts = rel.split("/")
+        if len(parts) == 2 and parts[0].isdigit() and parts[1] in USERNS_FILES:
+            return int(parts[0]), parts[1]
+        return None
+
+    def file_owner(self, rel):
+        """A process's control files are its own, as its euid and egid
+        (proc_pid_make_inode), for the permission to open them."""
+        found = self.control_file(rel)
+        kernel = self.kernel_ref()
+        if found is None or kernel is None:
+            return None
+        with kernel.viewed_from(kernel.pids):
+            task = kernel.task_of(found[0])
+        if task is None or task.creds is None:
+            return None
+        return task.creds.euid, task.creds.egid
+
     def check_content_writable(self, rel):
+        if self.control_file(rel) is not None:
+            return
         if self.live_file(rel) is not None:
             if rel in FIXED_SYSCTLS:
                 raise SyscallError(errno.EACCES)
@@ -349,6 +375,8 @@ class ProcMount(Mount):
                 self._file(path, self._smaps_rollup(kernel, host))
             elif name in ("loginuid", "sessionid"):
                 self._file(path, UNSET_AUDIT_ID)
+            elif name in USERNS_FILES:
+                self._file(path, self._userns_file(kernel, proc, host, name), writable=True)
             elif name == "wchan":
                 with open(f"/proc/{host}/wchan", "rb") as f:
                     wchan = f.read()
@@ -372,6 +400,11 @@ class ProcMount(Mount):
 
     def _ns_link(self, proc, host, name):
         """What /proc/<pid>/ns/<name> reads: "kind:[N]"."""
+        if name == "user":
+            task = self.kernel_ref().tasks.get(host)
+            ns = task.creds.userns if task is not None and task.creds is not None else None
+            if ns is not None:
+                return f"user:[{ns.ident}]"                        # one a guest made
         if name == "uts" and proc.uts is not None and proc.uts.serial:
             return f"uts:[{self.ns_base + len(NS_KINDS) + proc.uts.serial}]"     # one a guest made
         pidns = {"pid": proc.pidns, "pid_for_children": proc.pidns_children}.get(name)
@@ -473,6 +506,9 @@ class ProcMount(Mount):
                     vals = {"Uid": (creds.ruid, creds.euid, creds.suid, creds.fsuid),
                             "Gid": (creds.rgid, creds.egid, creds.sgid, creds.fsgid),
                             "Groups": creds.groups}[key]
+                    if self._ctx is not None and self._ctx.task.creds is not None:
+                        # as the reader's user namespace sees them
+                        vals = [self._ctx.task.creds.view("u" if key == "Uid" else "g", v) for v in vals]
                     sep, end = (" ", " ") if key == "Groups" else ("\t", "")
                     line = f"{key}:\t" + sep.join(map(str, vals)) + end + "\n"
                 elif creds is not None and key in ("CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"):
@@ -488,6 +524,19 @@ class ProcMount(Mount):
                     line = f"{key}:\t{val}\n"
                 out.append(line)
         return "".join(out).encode()
+
+    @staticmethod
+    def _userns_file(kernel, proc, host, name):
+        """uid_map, gid_map or setgroups of a process's user namespace: the
+        sandbox's maps every id to itself, as the first namespace shows."""
+        task = kernel.tasks.get(host)
+        ns = task.creds.userns if task is not None and task.creds is not None else None
+        if name == "setgroups":
+            return b"allow\n" if ns is None or ns.setgroups else b"deny\n"
+        kind = name[0]
+        if ns is None:
+            return b"%10d %10d %10d\n" % (0, 0, 4294967295)
+        return ns.map_text(kind).encode()
 
     def _stat(self, kernel, proc, vtid, host):
         with open(f"/proc/{host}/stat", "rb") as f:

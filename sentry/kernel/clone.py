@@ -6,27 +6,52 @@ happened on the host: it is undone so that the guest sees EAGAIN and no child.
 import errno
 import logging
 import os
+import struct
 
-from sentry._native import lib
+from sentry._native import ffi, lib
 from sentry.errors import SyscallError
 from sentry.kernel import hiddenslots
 from sentry.kernel.credentials import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
-from sentry.kernel.namespaces import CLONE_NEWPID, CLONE_NEWUTS
+from sentry.kernel.namespaces import CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS
 from sentry.kernel.pidns import PidNamespace
 from sentry.kernel.task import Process
-from sentry.platform import memory, ptrace
+from sentry.platform import memory, ptrace, staging
 from sentry.platform.staging import Slots
 
 log = logging.getLogger("sentry")
 
 CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_PARENT, CLONE_THREAD = 0x100, 0x200, 0x400, 0x8000, 0x10000
 CLONE_PARENT_SETTID, CLONE_CHILD_SETTID = 0x00100000, 0x01000000
-SYS_CLONE, SYS_WAIT4, SYS_EXIT, SYS_DUP3 = 56, 61, 60, 292
+SYS_CLONE, SYS_WAIT4, SYS_EXIT, SYS_DUP3, SYS_CLONE3 = 56, 61, 60, 292, 435
 WALL = 0x40000000                  # __WALL
 PTRACE_EVENT_STOP, PTRACE_EVENT_EXIT = 128, 6
 SYSCALL_STOP = 0x80 | 5            # SIGTRAP | 0x80: PTRACE_O_TRACESYSGOOD
 RLIM_INFINITY = 2 ** 64 - 1
 PHANTOMS_MAX = 256
+
+# clone3(2)'s struct clone_args, as far as this kernel knows it (version 2)
+CLONE_ARGS = ("flags", "pidfd", "child_tid", "parent_tid", "exit_signal", "stack", "stack_size",
+              "tls", "set_tid", "set_tid_size", "cgroup")
+CLONE_ARGS_VER0, CLONE_ARGS_SIZE = lib.SN_CLONE_ARGS_VER0, lib.SN_CLONE_ARGS_SIZE
+
+
+def clone3_staging_blob(raw, rdi, rsi):
+    """What a clone3 is pointed at (native/clone3.c stages the same): the
+    struct as the kernel will read it, then the guest's own rdi and rsi,
+    which its child gets back at its first stop."""
+    return raw.ljust(CLONE_ARGS_SIZE, b"\0") + struct.pack("<QQ", rdi, rsi)
+
+
+def staged_clone3(tid, addr):
+    """The struct clone_args (a dict) a clone3 stopped at its clone event
+    was given, and the guest's own (rdi, rsi) -- read back from the staging
+    copy the call was pointed at, which no guest thread can write.  None if
+    `addr` is not there (every clone3 is rewritten to it, so never)."""
+    if not staging.BASE <= addr < staging.BASE + staging.SIZE:
+        return None, None
+    raw = memory.read(tid, addr, lib.SN_CLONE3_STAGED)
+    values = struct.unpack(f"<{len(CLONE_ARGS) + 2}Q", raw)
+    return dict(zip(CLONE_ARGS, values)), values[len(CLONE_ARGS):]
 
 
 class NewTasks:
@@ -38,11 +63,20 @@ class NewTasks:
         # clone(2)'s flags decide, not the event's kind: ptrace reports a
         # clone whose exit signal is SIGCHLD as a fork, a thread or a
         # CLONE_VM child included
-        flags = regs.rdi if regs.orig_rax == SYS_CLONE else 0
+        flags, parent_tid, child_tid_at = 0, regs.rdx, regs.r10
+        if regs.orig_rax == SYS_CLONE:
+            flags = regs.rdi
+        elif regs.orig_rax == SYS_CLONE3:
+            args, child.clone3_regs = staged_clone3(parent.tid, regs.rdi)
+            if args is None:
+                log.error("clone3 of task %d ran on arguments outside the staging area", parent.tid)
+            else:
+                flags, parent_tid, child_tid_at = args["flags"], args["parent_tid"], args["child_tid"]
         # its PID namespace: its process's for a thread; else the one its
         # parent makes children in, or a new one below that (a clone with
         # CLONE_NEWPID, which syscalls/process.py took off the host's call)
         new_namespaces, parent.clone_namespaces = parent.clone_namespaces, 0
+        child_userns, parent.clone_userns = parent.clone_userns, None
         if flags & CLONE_THREAD:
             pidns = pproc.pidns
         else:
@@ -60,6 +94,8 @@ class NewTasks:
             pidns.init = child_tid
         log.debug("task %d is host %d", child.vtid, child_tid)
         child.creds = parent.creds.copy()
+        if new_namespaces & CLONE_NEWUSER:
+            child.creds.enter_userns(child_userns)
         if flags & CLONE_THREAD:
             child.attach(pproc)
         else:
@@ -75,9 +111,10 @@ class NewTasks:
             proc.core_limit, proc.nproc_limit = pproc.core_limit, pproc.nproc_limit
             proc.uts, proc.busy, proc.root = pproc.uts, pproc.busy, pproc.root
             if new_namespaces & CLONE_NEWUTS:
-                proc.uts = proc.uts.unshared()
+                proc.uts = proc.uts.unshared(child.creds.userns)
             proc.handover = pproc.handover      # the filter is inherited
             proc.host_socket_traps = pproc.host_socket_traps    # so is this one
+            proc.fstat_traps = pproc.fstat_traps                # and this
             if flags & CLONE_FILES:
                 # one fd table for both: a number either names may change
                 # under the other's feet (syscalls/locks.py, syscalls/pin.py)
@@ -111,12 +148,13 @@ class NewTasks:
         # stop is Python's -- C would answer it and leave the rewrite's
         # registers unrestored, to be put back on a later call.
         if self.pidns_of(parent) is not self.pids or parent.on_exit is not None \
-                or not lib.sn_exit_pid(parent.tid):
+                or not lib.sn_exit_pid(parent.tid, child_tid, seen):
+            self._exit_to_python(parent)
             parent.on_exit = lambda task, result: seen if result == child_tid else result
         if flags & CLONE_PARENT_SETTID:
-            self._write_tid(parent.tid, regs.rdx, seen)
+            self._write_tid(parent.tid, parent_tid, seen)
         if flags & CLONE_CHILD_SETTID:
-            child.set_child_tid = regs.r10
+            child.set_child_tid = child_tid_at
         if child.slots.mapped:
             child.slots.slot_of(child_tid)     # the native fast path can stage from now on
         if not flags & (CLONE_THREAD | CLONE_FILES):
@@ -138,6 +176,8 @@ class NewTasks:
         hidden slot -- the filler back in its copy of that slot (an injected
         dup3 first), so that the child never holds the parent's socket open."""
         self.child_settid(child)
+        if child.clone3_regs is not None:
+            self._give_back_clone3_regs(child)
         stale, child.stale_slots = child.stale_slots, []
         holes = [h for h in stale if hiddenslots.holds_socket(child.tid, h)]
         if not holes:
@@ -178,6 +218,28 @@ class NewTasks:
         except ptrace.TaskGone:
             return                              # killed meanwhile: nothing holds the slot
         ptrace.resume(child.tid)
+
+    @staticmethod
+    def _exit_to_python(task):
+        """Python is to answer this task's syscall exit (a callback set at
+        its clone event): registers a C rewrite changed (clone3's rdi and
+        rsi) are handed over, to be put back as a Python rewrite's are."""
+        saved = ffi.new("uint64_t[2]")
+        if lib.sn_exit_to_python(task.tid, saved):
+            task.guest_args = {0: saved[0], 1: saved[1]}
+
+    @staticmethod
+    def _give_back_clone3_regs(child):
+        """A clone3 child starts with its parent's registers as the kernel
+        had them: rdi pointing at the staging copy.  It gets the guest's own
+        back, as the parent does at its syscall exit."""
+        (rdi, rsi), child.clone3_regs = child.clone3_regs, None
+        try:
+            regs = ptrace.getregs(child.tid)
+            regs.rdi, regs.rsi = rdi, rsi
+            ptrace.setregs(child.tid, regs)
+        except ptrace.TaskGone:
+            pass
 
     def _fork_over_nproc(self, parent):
         """The kernel's RLIMIT_NPROC check in copy_process, the child counted:
@@ -221,6 +283,7 @@ class NewTasks:
         it before its call returns.  Both are waited for here: a new task
         reaches its first stop at once, and a killed one dies at once."""
         tid = child.tid
+        self._exit_to_python(parent)
         if thread:
             child.refused = True
             if child.started:

@@ -11,7 +11,7 @@ import errno
 import os
 import stat
 
-from sentry.kernel import idmap
+from sentry.kernel import idmap, userns
 from sentry.kernel.idmap import UNCHANGED
 from sentry.errors import SyscallError
 
@@ -66,7 +66,7 @@ def _valid(i):
 class Credentials:
     __slots__ = ("ruid", "euid", "suid", "fsuid", "rgid", "egid", "sgid", "fsgid",
                  "groups", "cap_permitted", "cap_effective", "cap_inheritable",
-                 "cap_bounding", "cap_ambient", "securebits", "no_new_privs", "seccomp_filters")
+                 "cap_bounding", "cap_ambient", "securebits", "no_new_privs", "seccomp_filters", "userns")
 
     def __init__(self, uid=0, gid=0, groups=(), no_new_privs=False):
         self.ruid = self.euid = self.suid = self.fsuid = uid
@@ -85,6 +85,7 @@ class Credentials:
         # both are inherited by fork and kept by exec, as credentials are.
         self.no_new_privs = no_new_privs
         self.seccomp_filters = 0          # the guest's own, stacked under the Sentry's
+        self.userns = None                # a user namespace below the sandbox's (kernel/userns.py)
 
     def copy(self):
         c = Credentials.__new__(Credentials)
@@ -93,7 +94,51 @@ class Credentials:
         return c
 
     def capable(self, cap):
+        """Over the sandbox's objects: files, processes, its namespaces."""
+        return self.userns is None and self.capable_own(cap)
+
+    def capable_own(self, cap):
+        """In the task's own user namespace: over what that namespace owns
+        (kernel/userns.py); the same as capable() in the sandbox's."""
         return bool(self.cap_effective >> cap & 1)
+
+    def ns_capable(self, ns, cap):
+        """The kernel's cap_capable: over what user namespace `ns` owns
+        (None: the sandbox's): the capability in the task's own namespace
+        if that is `ns` or above it, or all of them as the owner of the
+        namespace just below the task's on the way to `ns`."""
+        mine = self.userns
+        while True:
+            if ns is mine:
+                return self.capable_own(cap)
+            if ns is None or (mine is not None and ns.level <= mine.level):
+                return False
+            if ns.parent is mine and ns.owner_uid == self.euid:
+                return True
+            ns = ns.parent
+
+    def enter_userns(self, ns):
+        """unshare(CLONE_NEWUSER), or a clone's child with it: the kernel's
+        set_cred_user_ns gives the full set there, no ambient or inheritable
+        capabilities, no securebits."""
+        self.userns = ns
+        self.cap_permitted = self.cap_effective = self.cap_bounding = ALL_CAPS
+        self.cap_inheritable = self.cap_ambient = 0
+        self.securebits = 0
+
+    def view(self, kind, kid):
+        """Sandbox id `kid` ("u" or "g") as these credentials' user namespace
+        shows it (kernel/userns.py)."""
+        return userns.view(self, kind, kid)
+
+    @property
+    def root_uid(self):
+        """The id that is root in the task's user namespace (what maps to
+        its 0), or -1 where none does."""
+        if self.userns is None:
+            return 0
+        k = self.userns.kernel_id("u", 0)
+        return -1 if k is None else k
 
     def secure(self, bit):
         return bool(self.securebits & bit)
@@ -107,7 +152,8 @@ class Credentials:
         return tuple(getattr(self, f"{n}{kind}id") for n in "res")
 
     def _may_set(self, kind):
-        return self.capable(CAP_SETUID if kind == "u" else CAP_SETGID)
+        # in its own namespace: the ids it can name are those its map covers
+        return self.capable_own(CAP_SETUID if kind == "u" else CAP_SETGID)
 
     def _set(self, kind, **values):
         for n, v in values.items():
@@ -190,25 +236,27 @@ class Credentials:
         permitted and effective sets (but with SECBIT_KEEP_CAPS the permitted
         one) and always the ambient set; the effective set follows the euid."""
         ruid, euid, suid, _ = old
-        if 0 in (ruid, euid, suid) and 0 not in (self.ruid, self.euid, self.suid):
+        root = self.root_uid
+        if root in (ruid, euid, suid) and root not in (self.ruid, self.euid, self.suid):
             if not self.secure(SECBIT_KEEP_CAPS):
                 self.cap_permitted = self.cap_effective = 0
             self.cap_ambient = 0
-        if euid == 0 and self.euid != 0:
+        if euid == root and self.euid != root:
             self.cap_effective = 0
-        elif euid != 0 and self.euid == 0:
+        elif euid != root and self.euid == root:
             self.cap_effective = self.cap_permitted
 
     def _fsuid_changed(self, fsuid):
-        if fsuid == 0 and self.fsuid != 0:
+        root = self.root_uid
+        if fsuid == root and self.fsuid != root:
             self.cap_effective &= ~FS_CAPS
-        elif fsuid != 0 and self.fsuid == 0:
+        elif fsuid != root and self.fsuid == root:
             self.cap_effective |= self.cap_permitted & FS_CAPS
 
     def setgroups(self, groups):
         if len(groups) > NGROUPS_MAX:
             raise SyscallError(errno.EINVAL)
-        if not self.capable(CAP_SETGID):
+        if not self.capable_own(CAP_SETGID) or (self.userns is not None and not self.userns.setgroups):
             raise SyscallError(errno.EPERM)
         for g in groups:
             _valid(g)
@@ -263,7 +311,10 @@ class Credentials:
         """chown(2) of a file whose host stat is st to the guest's uid, gid
         (UNCHANGED for "keep"): EINVAL for an id the sandbox does not map,
         EPERM unless CAP_CHOWN, or the owner keeps the owner and picks one of
-        its own groups.  The host ids to give os.chown (-1: keep)."""
+        its own groups.  The host ids to give os.chown (-1: keep).  uid
+        and gid are in the task's user namespace's terms (EINVAL for one it
+        does not map, after the lookup, as chown_common checks)."""
+        uid, gid = userns.kernel_id(self, "u", uid), userns.kernel_id(self, "g", gid)
         host = idmap.current.host_ids(uid, gid)
         if self.capable(CAP_CHOWN):
             return host
@@ -288,7 +339,7 @@ class Credentials:
     def may_confine_itself(self):
         """What seccomp(2) and landlock_restrict_self(2) ask of a task that
         adds a filter or a domain: no_new_privs, or CAP_SYS_ADMIN."""
-        return self.no_new_privs or self.capable(CAP_SYS_ADMIN)
+        return self.no_new_privs or self.capable_own(CAP_SYS_ADMIN)
 
     def may_inspect(self, target):
         """ptrace_may_access(PTRACE_MODE_*_REALCREDS) on emulated ids: the
@@ -393,6 +444,8 @@ class Credentials:
         added to both, but a set-id exec clears it; SECBIT_KEEP_CAPS is
         cleared.  Returns whether the exec is secure (AT_SECURE): set-id,
         or a user whose real uid is not root gained capabilities."""
+        if self.userns is not None:
+            setuid = setgid = None        # a set-id file's owner is the sandbox's: not honoured below it
         if not self.no_new_privs:
             if setuid is not None:
                 self.euid = setuid
@@ -406,10 +459,11 @@ class Credentials:
         self.suid, self.fsuid = self.euid, self.euid
         self.sgid, self.fsgid = self.egid, self.egid
         permitted, effective = 0, False
-        if not self.secure(SECBIT_NOROOT) and (self.euid == 0 or self.ruid == 0):
+        root = self.root_uid
+        if not self.secure(SECBIT_NOROOT) and (self.euid == root or self.ruid == root):
             permitted = self.cap_bounding | self.cap_inheritable
-            effective = self.euid == 0
+            effective = self.euid == root
         self.cap_permitted = permitted | self.cap_ambient
         self.cap_effective = self.cap_permitted if effective else self.cap_ambient
         self.securebits &= ~SECBIT_KEEP_CAPS
-        return is_setid or (self.ruid != 0 and (effective or bool(permitted & ~self.cap_ambient)))
+        return is_setid or (self.ruid != root and (effective or bool(permitted & ~self.cap_ambient)))

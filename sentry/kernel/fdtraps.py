@@ -170,6 +170,11 @@ def trap_result(call, syscalls):
     return Rewrite(on_exit=made)
 
 
+# (kernel, host path of the fd) -> traps or None: fds of kinds a higher layer
+# knows (syscalls/controlfiles.py registers the files whose writes it parses)
+CLASSIFIERS = []
+
+
 def traps_of(kernel, process, fd):
     """The traps a guest's fd needs, by what it is now; None for any other fd."""
     try:
@@ -178,6 +183,10 @@ def traps_of(kernel, process, fd):
         return None
     if what == SIGNALFD_LINK:
         return SIGNALFD_TRAPS
+    for classify in CLASSIFIERS:
+        traps = classify(kernel, what)
+        if traps is not None:
+            return traps
     if what.startswith("socket:"):
         try:
             mine = socket.socket(fileno=kernel.borrow_fd(process, fd))

@@ -32,8 +32,8 @@ CLONE_NEW_OTHERS = sum(flag for _, flag in NAMESPACE_KINDS)
 # what clone(2) may ask for: its low byte is the exit signal, which leaves
 # CLONE_NEWTIME to clone3
 CLONE_NEW_ANY = (CLONE_NEW_OTHERS | CLONE_NEWUSER) & ~CSIGNAL
-OFFERED = CLONE_NEWUTS | CLONE_NEWPID
-OFFERED_KINDS = {name for name, flag in NAMESPACE_KINDS if flag & OFFERED}
+OFFERED = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWUSER
+OFFERED_KINDS = {name for name, flag in NAMESPACE_KINDS + (("user", CLONE_NEWUSER),) if flag & OFFERED}
 
 
 def _host_limit(kind):
@@ -51,12 +51,11 @@ def limit(kind):
 
 
 def check_new(flags, capable_sys_admin):
-    """What unshare(2) and clone(2) check of the namespaces `flags` asks
-    for, once their own flag rules passed: the new user namespace first
-    (ENOSPC: none may be made), then CAP_SYS_ADMIN for any other kind
-    (EPERM), then each kind's limit (ENOSPC for one not offered)."""
-    if flags & CLONE_NEWUSER:
-        raise SyscallError(errno.ENOSPC)
+    """What unshare(2) and clone(2) check of the namespaces other than a
+    user namespace that `flags` asks for, once their own flag rules and a
+    new user namespace's passed (kernel/userns.py new_child):
+    CAP_SYS_ADMIN in the user namespace they will belong to (EPERM), then
+    each kind's limit (ENOSPC for one not offered)."""
     if not flags & CLONE_NEW_OTHERS:
         return
     if not capable_sys_admin:

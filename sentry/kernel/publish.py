@@ -15,7 +15,8 @@ class IdentityPublishing:
     def publish(self, task):
         """Hand a task's ids to the C fast path (native/identity.c): the
         sandbox namespace's numbers, which name it there; a task of a PID
-        namespace below is marked, and C leaves its pid calls to Python."""
+        namespace below, or whose process makes its children in one, is
+        marked, and C leaves its pid calls and its clone3 to Python."""
         if not self.fast_ids or task.process is None or task.creds is None:
             return
         with self.viewed_from(self.pids):
@@ -31,7 +32,9 @@ class IdentityPublishing:
             "foreign_creator": int(c.creator_host_ids() is not None),
             "chown_any": int(c.capable(CAP_CHOWN)), "dumps_core": int(task.process.dumps_core()),
             "chrooted": int(task.process.root != "/"),
-            "nested_pidns": int(self.pidns_of(task) is not self.pids)})
+            "nested_pidns": int(self.pidns_of(task) is not self.pids
+                                or task.process.pidns_children is not task.process.pidns),
+            "id_view": int(c.userns is not None)})
         lib.sn_set_ident(task.tid, row)
 
     @staticmethod

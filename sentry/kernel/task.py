@@ -33,16 +33,19 @@ CORE_MIN = 4096                   # binfmt_elf's min_coredump: one page
 class UtsNamespace(dict):
     """The names uname(2) gives (hostname, domainname, release, version) in
     one UTS namespace: the sandbox's first one (Kernel.uts), or one a guest
-    made with unshare(CLONE_NEWUTS), numbered in the order made."""
+    made with unshare(CLONE_NEWUTS), numbered in the order made; `owner` the
+    user namespace its maker was in (None: the sandbox's), whose capability
+    sethostname needs."""
     made = 0
 
-    def __init__(self, names=(), serial=0):
+    def __init__(self, names=(), serial=0, owner=None):
         super().__init__(names)
         self.serial = serial
+        self.owner = owner
 
-    def unshared(self):
+    def unshared(self, owner=None):
         UtsNamespace.made += 1
-        return UtsNamespace(self, UtsNamespace.made)
+        return UtsNamespace(self, UtsNamespace.made, owner)
 
 
 class Process:
@@ -69,6 +72,7 @@ class Process:
         self.nproc_limit = None       # (soft, hard) RLIMIT_NPROC, the same way
         self.handover = None          # its fd handover listener, if not the first process's (kernel/joined.py)
         self.host_socket_traps = False  # it has the filter of outbound sockets' holders (net/hostsock.py)
+        self.fstat_traps = False        # its fstat traps: a user namespace's ids (syscalls/idview.py)
         self.uts = None               # its UtsNamespace, inherited at fork
         self.root = "/"               # its root directory (chroot(2)), a sandbox path, inherited
         self.subreaper_due = False    # the init of a PID namespace, not yet the host's subreaper
@@ -93,6 +97,8 @@ class Task:
         self.vtid = 0                 # the sandbox's name for it, once known
         self.creds = None             # sentry.kernel.credentials.Credentials
         self.set_child_tid = 0        # CLONE_CHILD_SETTID address, rewritten at its first stop
+        self.clone3_regs = None       # a clone3 child's own (rdi, rsi), given back at its first stop
+        self.clone_userns = None      # the user namespace its clone in flight makes for the child
         self.process = process
         self.slots = process.slots if process else None
         self.on_exit = None           # callback for the next syscall-exit stop

@@ -100,6 +100,18 @@ class Mount:
         """Opening `rel` for writing (or truncating it)."""
         self.check_writable()
 
+    def file_owner(self, rel):
+        """(uid, gid), the sandbox's, that own `rel` where they are not its
+        host file's (fsimpl/proc.py: a process's files are its own); None
+        to take the host file's."""
+        return None
+
+    def control_file(self, rel):
+        """What `rel` controls when written (fsimpl/proc.py: a process's
+        uid_map), for a write the Sentry parses (syscalls/controlfiles.py);
+        None for a file of the mount itself."""
+        return None
+
     def live_file(self, rel):
         """An O_PATH fd on the kernel's own file that `rel` stands for, which
         every open of `rel` opens afresh and hands to the guest (a setting of

@@ -117,7 +117,8 @@ int main(int argc, char **argv)
 		report("unshare", syscall(SYS_unshare, 0x20000));
 		report("mount", syscall(SYS_mount, "none", "/tmp", "tmpfs", 0, 0));
 		report("clone untraced", syscall(SYS_clone, 0x00800000 | SIGCHLD, 0, 0, 0, 0));
-		report("clone3", syscall(SYS_clone3, 0, 0));
+		uint64_t untraced[11] = { 0x00800000, 0, 0, 0, SIGCHLD };   /* struct clone_args */
+		report("clone3 untraced", syscall(SYS_clone3, untraced, sizeof untraced));
 		report("setpriority user", setpriority(2 /* PRIO_USER */, 0, 5));
 	} else if (!strcmp(what, "kill")) {
 		pid_t pid = atoi(argv[2]);

@@ -1,0 +1,124 @@
+"""Files whose writes the Sentry parses: a process's /proc/<pid>/uid_map,
+gid_map and setgroups (kernel/userns.py).
+
+Writing one is an act, not content: the kernel checks the writer and the
+map at the write and answers EPERM or EINVAL there.  So an fd opened for
+writing on one gets its write family trapped (kernel/fdtraps.py: that fd
+number and its copies), and a trapped write on it is answered here from
+what the guest passed; the file shows the maps once written (fsimpl/proc.py).
+Any other file at that number (a racing dup2) runs the guest's own call.
+"""
+import errno
+import struct
+
+from sentry.errors import SyscallError
+from sentry.kernel import fdtraps
+from sentry.kernel.credentials import CAP_SETGID, CAP_SETUID
+from sentry.kernel.syscall import PASS
+from syscalls.registry import handler
+
+SYS_WRITE, SYS_PWRITE64, SYS_WRITEV, SYS_PWRITEV, SYS_PWRITEV2 = 1, 18, 20, 296, 328
+CONTROL_TRAPS = [SYS_WRITE, SYS_PWRITE64, SYS_WRITEV, SYS_PWRITEV, SYS_PWRITEV2] + fdtraps.DUPS
+PAGE_SIZE = 4096             # map_write takes at most a page
+UIO_MAXIOV = 1024
+IOVEC = struct.Struct("<QQ")
+
+
+def control_of(kernel, host_path):
+    """(pid, name) of the control file at a guest fd's host path, or None."""
+    for mount in kernel.mounts.mounts.values():
+        root = getattr(mount, "host_root", None)
+        if root and host_path.startswith(root + "/"):
+            found = mount.control_file(host_path[len(root) + 1:])
+            if found is not None:
+                return found
+    return None
+
+
+fdtraps.CLASSIFIERS.append(lambda kernel, path: CONTROL_TRAPS if control_of(kernel, path) else None)
+
+
+def trapped_on_open(call):
+    """The on_exit of an open for writing of a control file: its fd's
+    writes trap from then on."""
+    call.slot()                          # the exit stop stages the filter
+    kernel = call.kernel
+
+    def opened(task, result):
+        if result >= 0:
+            fdtraps.trap_after(kernel, task, result, CONTROL_TRAPS, result)
+    return opened
+
+
+def _apply(call, pid, name, data):
+    """The write of `data` to /proc/<pid>/<name> by the calling task."""
+    with call.kernel.viewed_from(call.kernel.pids):      # /proc's numbers are the sandbox's
+        target = call.kernel.task_of(pid)
+    if target is None or target.creds is None:
+        raise SyscallError(errno.ESRCH)
+    ns, writer = target.creds.userns, call.task.creds
+    text = data.decode(errors="replace")
+    if ns is None:
+        raise SyscallError(errno.EPERM)           # the sandbox's maps are set for good
+    if name == "setgroups":
+        ns.write_setgroups(text)
+        return len(data)
+    # map_write: the writer is in the namespace or in its parent, and holds
+    # CAP_SETUID (CAP_SETGID) over it
+    kind, cap = ("u", CAP_SETUID) if name == "uid_map" else ("g", CAP_SETGID)
+    if not (writer.userns is ns or writer.userns is ns.parent) or not writer.ns_capable(ns, cap):
+        raise SyscallError(errno.EPERM)
+    if len(data) >= PAGE_SIZE:
+        raise SyscallError(errno.EINVAL)
+    ns.write_map(kind, text, writer, writer.ns_capable(ns.parent, cap))
+    return len(data)
+
+
+def _write(call, chunks, offset=None):
+    fd = call.args[0] & 0xFFFFFFFF            # fdget takes an int
+    try:
+        found = control_of(call.kernel, call.host_fd_path(fd))
+    except SyscallError:
+        return PASS                           # closed: the kernel's EBADF
+    if found is None:
+        return PASS                           # another file at that number now
+    if offset not in (None, 0):
+        raise SyscallError(errno.EINVAL)      # map_write: one write, at its start
+    if any(n < 0 for _, n in chunks):
+        return PASS
+    data = b"".join(call.read(addr, n) for addr, n in chunks if n)
+    return _apply(call, *found, data)
+
+
+def _iovecs(call, addr, count):
+    if not 0 <= count <= UIO_MAXIOV:
+        return None
+    raw = call.read(addr, count * IOVEC.size) if count else b""
+    return [IOVEC.unpack_from(raw, i * IOVEC.size) for i in range(count)]
+
+
+NOTE = ("allowed in BPF; trapped only on fds a process filter names: a process's uid_map, gid_map or "
+        "setgroups (syscalls/controlfiles.py), and --strace")
+
+
+@handler("write", note=NOTE)
+def sys_write(call):
+    return _write(call, [(call.args[1], call.args[2])])
+
+
+@handler("pwrite64", note=NOTE)
+def sys_pwrite64(call):
+    return _write(call, [(call.args[1], call.args[2])], call.args[3])
+
+
+@handler("writev", note=NOTE)
+def sys_writev(call):
+    iov = _iovecs(call, call.args[1], call.args[2])
+    return PASS if iov is None else _write(call, iov)
+
+
+@handler("pwritev", "pwritev2", note=NOTE)
+def sys_pwritev(call):
+    iov = _iovecs(call, call.args[1], call.args[2])
+    offset = call.args[3]
+    return PASS if iov is None else _write(call, iov, None if offset == 2 ** 64 - 1 else offset)
