@@ -163,10 +163,11 @@ class NewTasks:
                                  if key[0] == "socket"]
         if child.started:
             self.start_child(child)
-        elif not child.stale_slots and lib.sn_start_child(
+        elif not child.stale_slots and child.clone3_regs is None and lib.sn_start_child(
                 child_tid, child.set_child_tid, self.pidns_of(child).virtual(child_tid) if child.set_child_tid else 0):
             # its first stop is C's (native/identity.c sn_ident_first_stop):
-            # the same tid written, and it runs
+            # the same tid written, and it runs (a clone3 child gets its
+            # registers back there: Python's, start_child)
             child.set_child_tid = 0
 
     def start_child(self, child):
