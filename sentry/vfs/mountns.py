@@ -107,9 +107,9 @@ class MountNamespace:
             finally:
                 os._exit(0)
         theirs.close()
-        if meanwhile is not None:
-            meanwhile()         # while the first child forks the helper, too
         os.waitpid(pid, 0)
+        if meanwhile is not None:
+            meanwhile()
         reply, fds = self._receive()
         if reply is None:
             self.close()
