@@ -49,7 +49,10 @@ static int enabled;
  * task's /proc/<tid>/mem, opened on first use and closed with the slot (an
  * exec replaces the address space the fd refers to). */
 #define SLOT_TABLE 16384
-static struct { int tid; uint64_t addr; int memfd; } slot_table[SLOT_TABLE];
+/* unmapped: the slot is the thread's, but its address space has no staging
+ * area yet (a new image: kernel/exec.py); C maps it at the first call that
+ * needs it (tracer.c map_staging) */
+static struct { int tid; uint64_t addr; int memfd; int unmapped; } slot_table[SLOT_TABLE];
 
 void sn_fast_enable(int on) { enabled = on; }
 int sn_fast_enabled(void) { return enabled; }
@@ -99,21 +102,46 @@ void sn_set_slot(int tid, uint64_t addr)
 	if (i >= 0) {
 		slot_table[i].addr = addr;
 		slot_table[i].memfd = 0;
+		slot_table[i].unmapped = 0;
 	}
 }
 
+void sn_set_slot_unmapped(int tid, uint64_t addr)
+{
+	sn_set_slot(tid, addr);
+	int i = slot_index(tid);
+	if (i >= 0) slot_table[i].unmapped = 1;
+}
+
+int sn_slot_ready(int tid)
+{
+	int i = slot_index(tid);
+	return i >= 0 && slot_table[i].addr && !slot_table[i].unmapped;
+}
+
+void sn_slot_now_mapped(int tid)
+{
+	int i = slot_index(tid);
+	if (i >= 0) slot_table[i].unmapped = 0;
+}
+
 /* Set when a fast path found everything but the slot to stage in: the
- * thread's address space has had no staging area since its exec.  Python
- * then maps it before anything else (Kernel.dispatch), and the call, run
- * again, comes back here: its handler would only have walked the same path
- * to find that it needs the slot too. */
+ * thread's address space has had no staging area since its exec.  The
+ * area is mapped before anything else, and the call, run again, comes back
+ * here: its handler would only have walked the same path to find that it
+ * needs the slot too.  SN_SLOT_UNMAPPED: the thread has its slot, and C
+ * maps the area (tracer.c); SN_SLOT_NONE: Python does (Kernel.dispatch). */
 static int slot_missing;
 
 static uint64_t slot_of(int tid)
 {
 	int i = slot_index(tid);
 	uint64_t addr = i >= 0 ? slot_table[i].addr : 0;
-	if (!addr) slot_missing = 1;
+	if (addr && slot_table[i].unmapped) {
+		slot_missing = SN_SLOT_UNMAPPED;
+		return 0;
+	}
+	if (!addr) slot_missing = SN_SLOT_NONE;
 	return addr;
 }
 

@@ -33,8 +33,14 @@
  * may be gone, and its row with it, by the time its parent's fork returns;
  * restore: the call in progress was given host pids or a staging address
  * in rdi and rsi, and gets the guest's own back there at that stop (kill,
- * tkill, tgkill, clone3) */
-static struct { int tid; int exit_pid; int restore; int child, vchild; uint64_t rdi, rsi; sn_ident id; } rows[IDENT_TABLE];
+ * tkill, tgkill, clone3, wait4 of one pid);
+ * python_signals: the task's signal-delivery stops are Python's (a call
+ * the Sentry injected is on its way, or signals it held back meanwhile are
+ * being delivered again); start: its first stop is C's (sn_start_child) */
+static struct {
+	int tid; int exit_pid; int restore; int child, vchild; uint64_t rdi, rsi; sn_ident id;
+	int python_signals; int start; uint64_t start_addr; int start_value;
+} rows[IDENT_TABLE];
 /* The sandbox's name of each row's task -> its host tid (the kill family
  * names its target so); a row's name goes with its row. */
 static struct { int vtid; int tid; } names[IDENT_TABLE];
@@ -69,13 +75,13 @@ void sn_set_ident(int tid, const sn_ident *id)
 	}
 	if (i >= 0) {
 		name_drop(rows[i].id.vtid, tid);
-		rows[i].exit_pid = rows[i].restore = 0;
+		rows[i].exit_pid = rows[i].restore = rows[i].python_signals = rows[i].start = 0;
 		rows[i].tid = -1;               /* tombstone */
 	}
 	if (!id) return;
 	i = tid_claim(rows, sizeof rows[0], IDENT_TABLE, tid);
 	if (i >= 0) {                       /* full: this task's calls go to Python */
-		rows[i].exit_pid = rows[i].restore = 0;
+		rows[i].exit_pid = rows[i].restore = rows[i].python_signals = rows[i].start = 0;
 		rows[i].id = *id;
 		name_put(id->vtid, tid);
 	}
@@ -186,9 +192,9 @@ void sn_mark_core_dump(int tid, uint64_t addr)
 }
 
 /* At a syscall-exit stop: the argument registers a C rewrite changed come
- * back, and a host pid result becomes the sandbox's (0 for a process the
- * sandbox does not know, as Linux shows one outside the namespace).
- * Returns 1 when answered here. */
+ * back (the kill family, clone3, wait4 of one pid), and a host pid result
+ * becomes the sandbox's (0 for a process the sandbox does not know, as
+ * Linux shows one outside the namespace).  Returns 1 when answered here. */
 int sn_ident_exit(int tid, sn_regs *r)
 {
 	int i = row_index(tid);
@@ -300,6 +306,31 @@ static int signal_call(int tid, sn_regs *r)
 	return 1;
 }
 
+/* wait4 of one child by its sandbox pid, as syscalls/process.py sys_wait4
+ * rewrites it: the host pid of the task that name's row is now (a row's
+ * name goes when its number is another task's, so a reaped child's name
+ * leads to a host pid that is nobody's child: ECHILD, as the kernel says),
+ * the guest's rdi back and the result translated at its exit stop.  A name
+ * without a row (ECHILD in Python), a namespace of its own, and a task
+ * whose calls the Sentry injects (Kernel.refuse reaps by host pid) are
+ * Python's. */
+static int wait_one(int i, int tid, sn_regs *r)
+{
+	int j = row_named((int)r->rdi);
+	if (j < 0 || rows[i].python_signals || rows[j].id.nested_pidns) return 0;
+	rows[i].restore = rows[i].exit_pid = 1;
+	rows[i].child = 0;
+	rows[i].rdi = r->rdi;
+	rows[i].rsi = r->rsi;
+	r->rdi = (uint64_t)rows[j].tid;
+	if (ptrace(PTRACE_SETREGS, tid, 0, r)) {
+		rows[i].restore = rows[i].exit_pid = 0;
+		return 0;
+	}
+	ptrace(PTRACE_SYSCALL, tid, 0, 0);
+	return 1;
+}
+
 int sn_ident_answer(int tid, sn_regs *r)
 {
 	long v;
@@ -318,7 +349,9 @@ int sn_ident_answer(int tid, sn_regs *r)
 	if (i < 0 || rows[i].id.nested_pidns) return 0;
 	if (r->orig_rax == SYS_set_tid_address || r->orig_rax == SYS_wait4) {
 		/* wait4 for any child (-1) or one of the caller's group (0): no pid
-		 * to translate on the way in; others go to Python */
+		 * to translate on the way in; for one child, see wait_one; process
+		 * groups (< -1) go to Python */
+		if (r->orig_rax == SYS_wait4 && (int)r->rdi > 0) return wait_one(i, tid, r);
 		if (r->orig_rax == SYS_wait4 && (int)r->rdi != -1 && (int)r->rdi != 0) return 0;
 		rows[i].exit_pid = 1;
 		rows[i].child = 0;
@@ -342,5 +375,104 @@ int sn_ident_answer(int tid, sn_regs *r)
 	default: v = write_ids(tid, r, id->rgid, id->egid, id->sgid); break;
 	}
 	sn_answer(tid, r, v);
+	return 1;
+}
+
+/* ---- a new task's first stop, and SIGCHLD ----------------------------------------
+ *
+ * Per process the guest forks, two stops need nothing of Python's once
+ * Python has seen the fork (kernel/clone.py): the child's first stop, where
+ * it writes its own name where it asked for its tid (CLONE_CHILD_SETTID)
+ * and runs, and the parent's SIGCHLD delivery, whose siginfo names the
+ * child by host pid and host uid (kernel/signals.py, kernel/siginfo.py:
+ * the same translation, from the rows).  Anything else stays Python's. */
+
+/* Python has refused children (Kernel.phantoms): their SIGCHLD is dropped
+ * there, and a refused child has no row of its own (its number's row may
+ * be an older task's), so every SIGCHLD is Python's meanwhile. */
+static int sigchld_python;
+void sn_sigchld_to_python(int on) { sigchld_python = on; }
+
+void sn_signals_to_python(int tid, int on)
+{
+	int i = row_index(tid);
+	if (i >= 0) rows[i].python_signals = on;
+}
+
+/* After Python handled the fork of `tid` (its row published): at its first
+ * stop, `value` is written at `addr` (0: nowhere) and it runs.  0: no row,
+ * the stop stays Python's. */
+int sn_start_child(int tid, uint64_t addr, int value)
+{
+	int i = row_index(tid);
+	if (i < 0) return 0;              /* no row (--strace): Python's */
+	rows[i].start = 1;
+	rows[i].start_addr = addr;
+	rows[i].start_value = value;
+	return 1;
+}
+
+/* The task is gone: what was pending for its stops goes with it (its row
+ * stays while it is a zombie, and its number may name a new task's first
+ * stop before Python has seen that fork). */
+void sn_ident_gone(int tid)
+{
+	int i = row_index(tid);
+	if (i >= 0) rows[i].start = rows[i].python_signals = 0;
+}
+
+/* The continuation of an event or signal stop, keeping a syscall-exit stop
+ * C asked for (Kernel.resume). */
+static void resume_from_stop(int i, int tid, int sig)
+{
+	int to_exit = i >= 0 && (rows[i].exit_pid || rows[i].restore);
+	ptrace(to_exit ? PTRACE_SYSCALL : PTRACE_CONT, tid, 0, (void *)(long)sig);
+}
+
+int sn_ident_first_stop(int tid)
+{
+	int i = row_index(tid);
+	if (i < 0 || !rows[i].start) return 0;
+	rows[i].start = 0;
+	if (rows[i].start_addr)
+		sn_write_vm(tid, rows[i].start_addr, &rows[i].start_value, 4);   /* a bad address: skipped, as the kernel does */
+	ptrace(PTRACE_CONT, tid, 0, 0);
+	return 1;
+}
+
+#define SI_PID_OFFSET 16          /* si_pid, then si_uid (kernel/siginfo.py) */
+#define SI_STATUS_OFFSET 24       /* SIGCHLD's si_status */
+#define CLD_KILLED_CODE 2
+#define CLD_DUMPED_CODE 3
+
+int sn_ident_sigchld(int tid)
+{
+	if (sigchld_python) return 0;
+	int i = row_index(tid);
+	/* a receiver in a user namespace of its own sees ids through its maps:
+	 * Python's (its row's id_view) */
+	if (i < 0 || rows[i].id.nested_pidns || rows[i].id.id_view || rows[i].python_signals) return 0;
+	unsigned char raw[128];
+	if (ptrace(PTRACE_GETSIGINFO, tid, 0, raw)) return 0;
+	int32_t signo, code, pid, status;
+	memcpy(&signo, raw, 4);
+	memcpy(&code, raw + 8, 4);
+	memcpy(&pid, raw + SI_PID_OFFSET, 4);
+	memcpy(&status, raw + SI_STATUS_OFFSET, 4);
+	/* CLD_* codes: the kernel named the child; SI_USER and the like (a
+	 * kill, the Sentry's own sending for a guest) are Python's */
+	if (signo != SIGCHLD || code <= 0 || pid <= 0 || pid == getpid()) return 0;
+	int j = row_index(pid);
+	if (j < 0 || rows[j].id.nested_pidns) return 0;
+	const sn_ident *child = &rows[j].id;
+	if (code == CLD_KILLED_CODE && dumping_signal(status) && child->dumps_core)
+		code = CLD_DUMPED_CODE;
+	int32_t vpid = child->vpid;
+	uint32_t uid = child->ruid;
+	memcpy(raw + 8, &code, 4);
+	memcpy(raw + SI_PID_OFFSET, &vpid, 4);
+	memcpy(raw + SI_PID_OFFSET + 4, &uid, 4);
+	if (ptrace(PTRACE_SETSIGINFO, tid, 0, raw)) return 0;
+	resume_from_stop(i, tid, SIGCHLD);
 	return 1;
 }

@@ -24,6 +24,7 @@
 
 #include "tracer.h"
 #include "resolve.h"
+#include "tidtable.h"
 
 /* The staging area sits at the same address in every guest address space, so
  * the memory-call check needs no per-task lookup. */
@@ -39,6 +40,8 @@ uint64_t sn_traps_of(int nr) { return nr >= 0 && nr < SN_MAX_SYSCALL ? traps_by_
 uint64_t sn_python_stops_of(int nr) { return nr >= 0 && nr < SN_MAX_SYSCALL ? python_by_nr[nr] : 0; }
 
 void sn_set_staging(uint64_t base, uint64_t size) { staging_base = base; staging_size = size; }
+static int staging_prot, staging_flags;
+void sn_set_staging_mmap(int prot, int flags) { staging_prot = prot; staging_flags = flags; }
 void sn_set_mm_check(int nr, int on) { if (nr >= 0 && nr < SN_MAX_SYSCALL) mm_check[nr] = on; }
 void sn_get_counters(sn_counters *out) { *out = counters; }
 
@@ -180,6 +183,61 @@ static int fast_seccomp(int tid, sn_regs *r)
 	return 0;
 }
 
+/* A new image's staging area, mapped by C (Python's Kernel.map_staging
+ * does the same for a thread without a slot): at the seccomp stop of the
+ * first call a fast path would answer but for the area, the call becomes
+ * the area's mmap (MAP_FIXED_NOREPLACE, read-only); at its syscall-exit
+ * stop the guest's registers come back, one instruction earlier, so its
+ * own call runs again and is answered.  A mapping that is not there (an
+ * error: a guest mapping in the way, a filter of its own) leaves the thread
+ * without a slot: its call, run again, is Python's, which maps it or kills
+ * the task and says why. */
+#define MAPPING_TABLE 4096
+static struct { int tid; sn_regs saved; } mapping[MAPPING_TABLE];
+
+static int map_staging(int tid, const sn_regs *r)
+{
+	if (!staging_size || tid_find(mapping, sizeof mapping[0], MAPPING_TABLE, tid) >= 0) return 0;
+	int i = tid_claim(mapping, sizeof mapping[0], MAPPING_TABLE, tid);
+	if (i < 0) return 0;
+	mapping[i].saved = *r;
+	sn_regs m = *r;
+	m.orig_rax = SYS_mmap;
+	m.rdi = staging_base;
+	m.rsi = staging_size;
+	m.rdx = (uint64_t)staging_prot;
+	m.r10 = (uint64_t)staging_flags;
+	m.r8 = (uint64_t)-1;
+	m.r9 = 0;
+	if (ptrace(PTRACE_SETREGS, tid, 0, &m) || ptrace(PTRACE_SYSCALL, tid, 0, 0)) {
+		mapping[i].tid = -1;
+		return 0;
+	}
+	return 1;
+}
+
+/* The mmap's syscall-exit stop; 1 when it was one. */
+static int staging_mapped(int tid, sn_regs *r)
+{
+	int i = tid_find(mapping, sizeof mapping[0], MAPPING_TABLE, tid);
+	if (i < 0) return 0;
+	sn_regs saved = mapping[i].saved;
+	mapping[i].tid = -1;
+	if (r->rax == staging_base) sn_slot_now_mapped(tid);
+	else sn_set_slot(tid, 0);
+	saved.rip -= 2;                     /* back onto the syscall instruction */
+	saved.rax = saved.orig_rax;
+	ptrace(PTRACE_SETREGS, tid, 0, &saved);
+	ptrace(PTRACE_CONT, tid, 0, 0);
+	return 1;
+}
+
+static void mapping_gone(int tid)
+{
+	int i = tid_find(mapping, sizeof mapping[0], MAPPING_TABLE, tid);
+	if (i >= 0) mapping[i].tid = -1;
+}
+
 /* Fairness.  waitpid(-1) finds the newest tracee's stop first (the kernel
  * lists tracees newest first), so under a storm of new tasks (a fork bomb
  * against --pids-limit) an older task's stop could wait for ever: a shell's
@@ -259,6 +317,10 @@ static int wait_stop(sn_event *ev)
 		memset(ev, 0, sizeof *ev);
 		ev->tid = tid;
 		ev->status = status;
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			sn_ident_gone(tid);
+			mapping_gone(tid);
+		}
 		if (WIFEXITED(status)) { ev->kind = SN_EXITED; ev->code = WEXITSTATUS(status); return 0; }
 		if (WIFSIGNALED(status)) { ev->kind = SN_SIGNALED; ev->code = WTERMSIG(status); return 0; }
 		if (!WIFSTOPPED(status)) continue;
@@ -268,7 +330,7 @@ static int wait_stop(sn_event *ev)
 		if (sig == (SIGTRAP | 0x80)) {
 			ev->kind = SN_SYSCALL_EXIT;
 			if (sn_getregs(tid, &ev->regs)) { ev->kind = SN_GONE; return 0; }
-			if (sn_ident_exit(tid, &ev->regs)) continue;
+			if (staging_mapped(tid, &ev->regs) || sn_ident_exit(tid, &ev->regs)) continue;
 			counters.python_exit_stops++;
 			return 0;
 		}
@@ -278,9 +340,14 @@ static int wait_stop(sn_event *ev)
 			if (ev->regs.orig_rax < SN_MAX_SYSCALL) traps_by_nr[ev->regs.orig_rax]++;
 			sn_take_slot_missing();
 			if (fast_seccomp(tid, &ev->regs)) continue;
+			int missing = sn_take_slot_missing();
+			if (missing == SN_SLOT_UNMAPPED && map_staging(tid, &ev->regs)) {
+				counters.staging_in_c++;
+				continue;
+			}
 			if (ev->regs.orig_rax < SN_MAX_SYSCALL) python_by_nr[ev->regs.orig_rax]++;
 			ev->kind = SN_SECCOMP;
-			if (sn_take_slot_missing()) {
+			if (missing) {
 				ev->code = SN_STAGING_FIRST;
 				counters.staging_first++;
 			}
@@ -308,11 +375,19 @@ static int wait_stop(sn_event *ev)
 				 * interrupted task */
 				ev->kind = (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
 					? SN_GROUP_STOP : SN_NEW_STOP;
+				if (ev->kind == SN_NEW_STOP && sn_ident_first_stop(tid)) {
+					counters.c_other_stops++;
+					continue;
+				}
 				break;
 			default: ev->kind = SN_OTHER_EVENT; break;
 			}
 			counters.python_other_stops++;
 			return 0;
+		}
+		if (sig == SIGCHLD && sn_ident_sigchld(tid)) {
+			counters.c_other_stops++;
+			continue;
 		}
 		ev->kind = SN_SIGNAL;
 		counters.python_other_stops++;

@@ -40,6 +40,8 @@ typedef struct {
 	uint64_t seccomp_stops, fast_allowed, fast_denied, killed_foreign, fast_paths;
 	uint64_t python_exit_stops, python_other_stops;   /* syscall-exit and other stops Python served */
 	uint64_t staging_first;     /* seccomp stops C would have answered but for a staging slot (SN_STAGING_FIRST) */
+	uint64_t c_other_stops;     /* new tasks' first stops and SIGCHLD deliveries C served */
+	uint64_t staging_in_c;      /* staging areas C mapped for a new image's first call */
 } sn_counters;
 
 /* One task's ids as the guest sees them (native/identity.c). */
@@ -93,6 +95,12 @@ int sn_ident_foreign_creator(int tid);
 int sn_ident_chown_any(int tid);
 int sn_ident_id_view(int tid);
 void sn_mark_core_dump(int tid, uint64_t addr);
+void sn_sigchld_to_python(int on);
+void sn_signals_to_python(int tid, int on);
+int sn_start_child(int tid, uint64_t addr, int value);
+void sn_ident_gone(int tid);
+int sn_ident_first_stop(int tid);
+int sn_ident_sigchld(int tid);
 int sn_ident_restore_at_exit(int tid, uint64_t rdi, uint64_t rsi);
 int sn_exit_to_python(int tid, uint64_t saved[2]);
 /* clone3.c: clone3's arguments copied to the staging slot (sentry/kernel/clone.py) */
@@ -123,6 +131,14 @@ void sn_set_slot(int tid, uint64_t addr);
 long sn_stage(int tid, uint64_t addr, const void *buf, size_t len);
 uint64_t sn_slot_of(int tid);
 int sn_take_slot_missing(void);
+/* sn_take_slot_missing(): why a fast path lacked its slot */
+#define SN_SLOT_NONE 1
+#define SN_SLOT_UNMAPPED 2
+void sn_set_slot_unmapped(int tid, uint64_t addr);
+int sn_slot_ready(int tid);
+void sn_slot_now_mapped(int tid);
+/* the staging area's mapping (platform/staging.py: PROT_READ, MAP_FLAGS) */
+void sn_set_staging_mmap(int prot, int flags);
 /* fastnet.c: sendto and sendmsg to the sandbox's own addresses */
 int sn_fast_net(int tid, sn_regs *r);
 void sn_net_policy(int open, uint32_t addr, uint32_t mask);

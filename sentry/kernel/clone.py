@@ -127,7 +127,8 @@ class NewTasks:
             self.processes[child_tid] = proc
             child.attach(proc)
             self.audit.event("start", child, ppid=pproc.vpid)
-        self.phantoms.pop(child_tid, None)      # the number is a real child's now
+        if self.phantoms.pop(child_tid, 0) is None:      # the number is a real child's now
+            self.refused_children_changed()
         if pidns.dead:
             # its namespace's init is gone: alloc_pid's ENOMEM
             self.refuse(parent, child, flags & CLONE_THREAD, errno.ENOMEM)
@@ -164,6 +165,12 @@ class NewTasks:
                                  if key[0] == "socket"]
         if child.started:
             self.start_child(child)
+        elif not child.stale_slots and child.clone3_regs is None and lib.sn_start_child(
+                child_tid, child.set_child_tid, self.pidns_of(child).virtual(child_tid) if child.set_child_tid else 0):
+            # its first stop is C's (native/identity.c sn_ident_first_stop):
+            # the same tid written, and it runs (a clone3 child gets its
+            # registers back there: Python's, start_child)
+            child.set_child_tid = 0
 
     def start_child(self, child):
         """A new task's first run, from its first stop: its tid where it
@@ -196,6 +203,7 @@ class NewTasks:
                 regs.rdi, regs.rsi, regs.rdx = filler, h, 0
                 ptrace.setregs(child.tid, regs)
                 child.on_exit, child.injecting, child.strace_entry = at_entry, True, None
+                self.signals_to_python(child)
                 return True
             return False
 
@@ -292,6 +300,7 @@ class NewTasks:
         self.phantoms[tid] = None
         while len(self.phantoms) > PHANTOMS_MAX:
             del self.phantoms[next(iter(self.phantoms))]
+        self.refused_children_changed()
 
         def reap(task, result):
             parent.reaping = tid

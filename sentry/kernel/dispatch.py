@@ -248,10 +248,10 @@ class SyscallDispatch:
             self.end_injection(t, saved)
         task.on_exit = at_entry
         task.injecting = True
+        self.signals_to_python(task)
         task.strace_entry = None
 
-    @staticmethod
-    def end_injection(task, saved):
+    def end_injection(self, task, saved):
         """After the Sentry's own calls injected at a stop: the task's
         registers as they were (saved), and the signals held back meanwhile
         delivered."""
@@ -262,6 +262,8 @@ class SyscallDispatch:
         for sig, raw in deferred:
             if raw is not None:
                 task.redelivered[sig] = raw
+        self.signals_to_python(task)
+        for sig, raw in deferred:
             ptrace.tgkill(task.process.tgid, task.tid, sig)
 
     def map_staging(self, task, regs):
@@ -270,8 +272,7 @@ class SyscallDispatch:
         def mapped(result):
             # EEXIST: another thread of this address space mapped it first
             if result == staging.BASE or (result == -errno.EEXIST and staging.is_mapped(task.tid)):
-                slots.mapped = True
-                slots.slot_of(task.tid)     # the native fast path can stage from now on
+                slots.mark_mapped(task.tid)     # the native fast path can stage from now on
             else:
                 log.error("cannot map the staging area in %d: %s", task.tid,
                           os.strerror(-result) if result < 0 else hex(result))

@@ -60,6 +60,7 @@ class Exec:
         proc.files = FdTable()         # exec unshares the fd table
         self.unpin(task)
         task.attach(proc)
+        proc.slots.first_thread(tid)   # C maps the area when a fast path first needs it
         pending, proc.pending_exec = proc.pending_exec, None
         # The image has not run a single instruction yet.  Unless it is the
         # file the Sentry read and the kernel mapped nothing else (a racing

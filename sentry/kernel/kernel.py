@@ -194,6 +194,10 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
                 # new image lacks: mapped first, the call runs again to C
                 self.map_staging(task, ptrace.regs_of(ev))
             else:
+                if ev.code == lib.SN_STAGING_FIRST and task.slots.mapped:
+                    # another thread mapped it meanwhile (C's mmap for this
+                    # one found it there): C stages for this one too from now on
+                    task.slots.mark_mapped(tid)
                 self.on_syscall(task, ptrace.regs_of(ev))
         elif kind == ptrace.SYSCALL_EXIT:
             self.on_syscall_exit(self.task(tid), ptrace.regs_of(ev))

@@ -37,6 +37,19 @@ class IdentityPublishing:
             "id_view": int(c.userns is not None)})
         lib.sn_set_ident(task.tid, row)
 
+    @staticmethod
+    def signals_to_python(task):
+        """Whether C may serve the task's SIGCHLD deliveries (native/identity.c
+        sn_ident_sigchld): not while a call the Sentry injected is on its way
+        (Kernel.inject_after: the signal is held back) nor while what was held
+        back is delivered again with its own siginfo (SignalDelivery.on_signal)."""
+        lib.sn_signals_to_python(task.tid, int(task.injecting or bool(task.redelivered)))
+
+    def refused_children_changed(self):
+        """A refused child's SIGCHLD is dropped by Python (Kernel.phantoms):
+        every SIGCHLD is Python's while there is one."""
+        lib.sn_sigchld_to_python(int(bool(self.phantoms)))
+
     def publish_process(self, proc):
         for tid in proc.threads:
             t = self.tasks.get(tid)

@@ -18,6 +18,7 @@ class SignalDelivery:
         raw = ptrace.getsiginfo(task.tid)
         if raw is not None and sig == signal.SIGCHLD and self.phantoms:
             if self.phantoms.pop(siginfo.sender_pid(raw), 0) is None:
+                self.refused_children_changed()
                 self.resume(task)
                 return
         if task.injecting:
@@ -30,6 +31,7 @@ class SignalDelivery:
         if task.redelivered and raw is not None:
             raw = task.redelivered.pop(sig, None) or raw
             ptrace.setsiginfo(task.tid, raw)
+            self.signals_to_python(task)
         if raw is not None:
             with self.viewed_from(self.pidns_of(task)):     # the receiver's names
                 new = siginfo.translate(self, task, raw)

@@ -112,7 +112,8 @@ def counters():
     lib.sn_get_counters(c)
     return {k: getattr(c, k) for k in ("seccomp_stops", "fast_allowed", "fast_denied",
                                        "killed_foreign", "fast_paths", "python_exit_stops",
-                                       "python_other_stops", "staging_first")}
+                                       "python_other_stops", "staging_first", "c_other_stops",
+                                       "staging_in_c")}
 
 
 def ffi_copy(regs):

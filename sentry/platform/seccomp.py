@@ -8,6 +8,7 @@ the x86-64 audit arch and are killed by the native tracer (tracer.c).
 import os
 import struct
 
+from sentry.platform import staging
 from sentry.platform.libseccomp import pyseccomp
 
 from sentry._native import ffi, lib
@@ -53,6 +54,7 @@ def configure_native(staging_base, staging_size, mounts, mm_checked, fast_paths=
                             int(m.readonly), kind):
             raise ValueError(f"mount {m.path}: too many mounts or path too long")
     lib.sn_set_staging(staging_base, staging_size)
+    lib.sn_set_staging_mmap(staging.PROT_READ, staging.MAP_FLAGS)
     release = tuple(int(x) for x in os.uname().release.split(".")[:2] if x.isdigit())
     lib.sn_set_statx_null(release >= (6, 11))
     for nr in mm_checked:

@@ -29,12 +29,38 @@ class Slots:
     """Slot ownership for one address space (threads and vfork children share it)."""
 
     def __init__(self):
-        self.mapped = False
+        self._mapped = False
         self.owner = {}       # tid -> slot index
         self.free = []        # released slots, reused first
         self.next = 0         # slots never used start here
 
-    def slot_of(self, tid):
+    @property
+    def mapped(self):
+        """Whether the area is mapped in this address space: by Python
+        (Kernel.map_staging), or by C for a new image's first thread
+        (first_thread), which C tells."""
+        if not self._mapped and self.owner:
+            self._mapped = any(lib.sn_slot_ready(tid) for tid in self.owner)
+        return self._mapped
+
+    @mapped.setter
+    def mapped(self, value):
+        self._mapped = value
+
+    def first_thread(self, tid):
+        """A new image's one thread gets its slot now, with no area mapped
+        yet: C maps it at the first call that needs it (native/tracer.c
+        map_staging), and Python's own first staging call does if that
+        comes first (Kernel.map_staging, which calls mark_mapped)."""
+        slot = self.slot_of(tid, publish=False)
+        lib.sn_set_slot_unmapped(tid, slot)
+
+    def mark_mapped(self, tid):
+        """Python mapped the area: tid's slot is usable by C as well."""
+        self._mapped = True
+        lib.sn_set_slot(tid, self.slot_of(tid))
+
+    def slot_of(self, tid, publish=True):
         slot = self.owner.get(tid)
         if slot is None:
             if self.free:
@@ -44,7 +70,8 @@ class Slots:
             else:
                 raise SyscallError(errno.EAGAIN, "staging slots exhausted")
             self.owner[tid] = slot
-            lib.sn_set_slot(tid, BASE + slot * SLOT_SIZE)    # the C fast path stages too
+            if publish:
+                lib.sn_set_slot(tid, BASE + slot * SLOT_SIZE)    # the C fast path stages too
         return BASE + slot * SLOT_SIZE
 
     def release(self, tid):
