@@ -429,8 +429,11 @@ def _check_control(call, control):
 def _host_ucred(call, pid, uid, gid):
     """Linux lets a process send only its own pid and one of its own ids
     unless it holds CAP_SYS_ADMIN / CAP_SETUID / CAP_SETGID."""
+    from sentry.kernel import userns
     from sentry.kernel.credentials import CAP_SETGID, CAP_SETUID
     c = call.task.creds
+    # ids in the sender's user namespace's terms (EINVAL for one it does not map)
+    uid, gid = userns.kernel_id(c, "u", uid), userns.kernel_id(c, "g", gid)
     if pid != call.kernel.vpid_of(call.process):
         raise SyscallError(errno.EPERM)
     if uid not in (c.ruid, c.euid, c.suid) and not c.capable(CAP_SETUID):
@@ -634,10 +637,10 @@ def sys_getsockopt(call):
         if result == 0 and optval:
             try:
                 pid, _, _ = struct.unpack("<iII", call.read(optval, 12))
-                creds = kernel.creds_of(pid)
+                creds, me = kernel.creds_of(pid), task.creds
                 ucred = struct.pack("<iII", kernel.vpid(pid),
-                                    creds.euid if creds else OVERFLOW_ID,
-                                    creds.egid if creds else OVERFLOW_ID)
+                                    me.view("u", creds.euid) if creds else OVERFLOW_ID,
+                                    me.view("g", creds.egid) if creds else OVERFLOW_ID)
                 call.write(optval, ucred)
             except SyscallError:
                 pass
@@ -693,9 +696,10 @@ def _translate_creds(call, control_ptr, controllen):
             break
         if level == SOL_SOCKET and kind == SCM_CREDENTIALS and length >= CMSG_HEADER + 12:
             pid = struct.unpack_from("<i", control, off + CMSG_HEADER)[0]
-            creds = kernel.creds_of(pid)
+            creds, me = kernel.creds_of(pid), call.task.creds
             struct.pack_into("<iII", control, off + CMSG_HEADER, kernel.vpid(pid),
-                             creds.euid if creds else OVERFLOW_ID, creds.egid if creds else OVERFLOW_ID)
+                             me.view("u", creds.euid) if creds else OVERFLOW_ID,
+                             me.view("g", creds.egid) if creds else OVERFLOW_ID)
             changed = True
         off += (length + 7) & ~7
     if changed:

@@ -37,7 +37,12 @@ def sender(kernel, task, signo, code, pid):
             found = (vpid if kernel.viewer is kernel.pids else kernel.viewer.virtual(host)), uid
     elif pid != SENTRY:
         found = kernel.sender_of(pid)
-    return found or (0, OVERFLOW_UID)
+    if found is None:
+        return 0, OVERFLOW_UID
+    vpid, uid = found
+    if task is not None and task.creds is not None:
+        uid = task.creds.view("u", uid)        # as the receiver's user namespace shows it
+    return vpid, uid
 
 
 CLD_KILLED, CLD_DUMPED = 2, 3

@@ -43,6 +43,21 @@ r("uid map again", lambda: write("/proc/self/uid_map", "0 %d 1\n" % int(sys.argv
 r("gid map own", lambda: write("/proc/self/gid_map", "0 %d 1\n" % int(sys.argv[2])))
 r("setgroups allow", lambda: write("/proc/self/setgroups", "allow"))
 print("mapped ids", os.getuid(), os.geteuid(), os.getgid(), os.getresuid())
+# ids others see of it, through its namespace: a socket's peer, credentials
+# passed and received, a signal's sender
+import socket, struct, signal
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+b.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+print("peercred", struct.unpack("3i", a.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1:])
+r("send own creds", lambda: a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS,
+                                                 struct.pack("3i", os.getpid(), 0, 0))]) and None)
+r("send unmapped creds", lambda: a.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS,
+                                                      struct.pack("3i", os.getpid(), 12345, 0))]) and None)
+msg, anc, _, _ = b.recvmsg(16, socket.CMSG_SPACE(12))
+print("received creds", [struct.unpack("3i", d)[1:] for lvl, kind, d in anc])
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+os.kill(os.getpid(), signal.SIGUSR1)
+print("si_uid", signal.sigwaitinfo([signal.SIGUSR1]).si_uid)
 print("root dir owner", os.stat("/").st_uid, os.stat("/").st_gid)
 fd = os.open("/", os.O_RDONLY); print("fstat root", os.fstat(fd).st_uid); os.close(fd)
 print("statx", os.popen("stat -c %u:%g " + DIR).read().strip())
