@@ -60,12 +60,7 @@ def sys_unshare(call):
     if (flags & CLONE_FS and call.process.fs_shared) or (flags & CLONE_FILES and call.process.files.shared):
         raise SyscallError(errno.EPERM)
     creds = call.task.creds
-    if flags & CLONE_NEWUSER:
-        idview.ensure_traps(call)
-    # a new user namespace is made first; the other kinds then belong to it,
-    # its full set of capabilities answering for them
-    new_userns = userns.new_child(creds, call.process.root != "/") if flags & CLONE_NEWUSER else None
-    check_new(flags, new_userns is not None or creds.capable_own(CAP_SYS_ADMIN))
+    new_userns = new_user_namespace(call, flags)
     if flags & CLONE_NEWPID:
         check_new_pidns(call.process)
     if new_userns is not None:
@@ -77,6 +72,21 @@ def sys_unshare(call):
         call.process.pidns_children = PidNamespace(call.process.pidns)
         call.kernel.publish_process(call.process)    # its clones are Python's now (sys_clone3)
     return 0
+
+
+def new_user_namespace(call, flags):
+    """What unshare and clone check of the namespaces `flags` asks for, in
+    the kernel's order: a new user namespace made first (returned, not yet
+    entered; None if not asked for, its fstat trap loaded before: idview),
+    then the other kinds, which belong to it and so answer to its full set
+    of capabilities, or else to the caller's own."""
+    creds = call.task.creds
+    new = None
+    if flags & CLONE_NEWUSER:
+        idview.ensure_traps(call)
+        new = userns.new_child(creds, call.process.root != "/")
+    check_new(flags, new is not None or creds.capable_own(CAP_SYS_ADMIN))
+    return new
 
 
 def check_new_pidns(proc):

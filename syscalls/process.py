@@ -11,15 +11,14 @@ import errno
 import os
 import struct
 
-from sentry.kernel import userns
 from sentry.kernel.clone import CLONE_ARGS, CLONE_ARGS_SIZE, CLONE_ARGS_VER0, clone3_staging_blob
-from sentry.kernel.credentials import CAP_SYS_ADMIN, CAP_SYS_NICE
+from sentry.kernel.credentials import CAP_SYS_NICE
 from sentry.kernel.idmap import OVERFLOW_ID
 from sentry.kernel.namespaces import (CLONE_FS, CLONE_NEW_OTHERS, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER,
                                       CLONE_NEWTIME, CLONE_NEWUTS, CLONE_SIGHAND, CLONE_THREAD, CLONE_UNTRACED,
-                                      CLONE_VM, CSIGNAL, check_new)
+                                      CLONE_VM, CSIGNAL)
 from sentry.kernel.limits import host_soft_limit
-from syscalls import credentials, idview, namespaces, signal as signal_calls
+from syscalls import credentials, namespaces, signal as signal_calls
 from sentry.kernel.syscall import PASS, Rewrite, sint
 from sentry.errors import SyscallError
 from syscalls.registry import handler
@@ -50,11 +49,7 @@ def _new_namespaces(call, flags):
             or (flags & CLONE_THREAD and flags & (CLONE_NEWUSER | CLONE_NEWPID)) \
             or (flags & CLONE_THREAD and call.process.pidns_children is not call.process.pidns):
         raise SyscallError(errno.EINVAL)
-    creds = call.task.creds
-    if flags & CLONE_NEWUSER:
-        idview.ensure_traps(call)
-    child_userns = userns.new_child(creds, call.process.root != "/") if flags & CLONE_NEWUSER else None
-    check_new(flags, child_userns is not None or creds.capable_own(CAP_SYS_ADMIN))
+    child_userns = namespaces.new_user_namespace(call, flags)
     new = flags & (CLONE_NEW_OTHERS | CLONE_NEWUSER)
     if new & ~(CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWUSER) or (flags & CLONE_THREAD and new):
         raise SyscallError(errno.EPERM)
