@@ -17,24 +17,24 @@ from sentry.errors import SyscallError
 from sentry.kernel import fdtraps, userns
 from sentry.kernel.syscall import PASS, Rewrite
 
-STAT_IDS = (28, 32)          # struct stat: st_uid, st_gid
-STATX_IDS = (20, 24)         # struct statx: stx_uid, stx_gid
+STAT_IDS = 28                # struct stat: st_uid, then st_gid
+STATX_IDS = 20               # struct statx: stx_uid, then stx_gid
 SYS_FSTAT = 5
 
 
-def _rewrite(task, addr, offsets):
+def _rewrite(task, addr, offset):
     from sentry.platform import memory
     try:
-        for off, kind in zip(offsets, "ug"):
-            kid, = struct.unpack("<I", memory.read(task.tid, addr + off, 4))
-            memory.write(task.tid, addr + off, struct.pack("<I", userns.view(task.creds, kind, kid)))
+        uid, gid = struct.unpack("<II", memory.read(task.tid, addr + offset, 8))
+        memory.write(task.tid, addr + offset,
+                     struct.pack("<II", userns.view(task.creds, "u", uid), userns.view(task.creds, "g", gid)))
     except SyscallError:
         pass                            # unmapped meanwhile: what the guest reads is its own doing
 
 
-def viewed(out_arg, offsets):
-    """A stat handler whose struct (at argument out_arg) shows ids as the
-    caller's user namespace sees them."""
+def viewed(out_arg, offset):
+    """A stat handler whose struct (at argument out_arg; its uid and gid at
+    `offset`) shows ids as the caller's user namespace sees them."""
     def wrap(fn):
         @functools.wraps(fn)
         def run(call):
@@ -44,7 +44,7 @@ def viewed(out_arg, offsets):
             addr = call.args[out_arg]
             if isinstance(outcome, int) and not isinstance(outcome, bool):
                 if outcome == 0:
-                    _rewrite(call.task, addr, offsets)
+                    _rewrite(call.task, addr, offset)
                 return outcome
             if outcome is PASS:
                 outcome = Rewrite()
@@ -54,7 +54,7 @@ def viewed(out_arg, offsets):
                 def done(task, result):
                     new = then(task, result) if then else None
                     if (result if new is None else new) == 0:
-                        _rewrite(task, addr, offsets)
+                        _rewrite(task, addr, offset)
                     return new
                 outcome.on_exit = done
             return outcome
