@@ -145,6 +145,12 @@ PER_PROCESS = {"status", "stat", "cmdline", "comm", "environ", "statm", "limits"
 TMPFS_MAGIC = 0x01021994
 
 
+def _userns_of(kernel, host):
+    """The user namespace below the sandbox's that host task `host` is in, or None."""
+    task = kernel.tasks.get(host)
+    return task.creds.userns if task is not None and task.creds is not None else None
+
+
 def _vpid_field(kernel, host):
     """A pid field of a /proc file as the guest sees it.  Zero and negative
     values are not pids but their absence (tpgid -1: no controlling terminal;
@@ -443,8 +449,7 @@ class ProcMount(Mount):
     def _ns_link(self, proc, host, name):
         """What /proc/<pid>/ns/<name> reads: "kind:[N]"."""
         if name == "user":
-            task = self.kernel_ref().tasks.get(host)
-            ns = task.creds.userns if task is not None and task.creds is not None else None
+            ns = _userns_of(self.kernel_ref(), host)
             if ns is not None:
                 return f"user:[{ns.ident}]"                        # one a guest made
         if name == "uts" and proc.uts is not None and proc.uts.serial:
@@ -571,8 +576,7 @@ class ProcMount(Mount):
     def _userns_file(kernel, proc, host, name):
         """uid_map, gid_map or setgroups of a process's user namespace: the
         sandbox's maps every id to itself, as the first namespace shows."""
-        task = kernel.tasks.get(host)
-        ns = task.creds.userns if task is not None and task.creds is not None else None
+        ns = _userns_of(kernel, host)
         if name == "setgroups":
             return b"allow\n" if ns is None or ns.setgroups else b"deny\n"
         kind = name[0]
