@@ -2,7 +2,6 @@
 create/start/state/kill/delete/run on a busybox bundle, the pid file's
 process and its exit status, error texts the engines read, the console
 socket, pause/resume, and the command line's two `run`s."""
-import array
 import json
 import os
 import select
@@ -608,6 +607,15 @@ def test_stdio_is_creates_fds(oci, tmp_path):
     assert r.returncode == 0 and lines[0].strip() == "1234" and lines[1:] == [str(i) for i in range(1, 50001)]
 
 
+def _console_master(srv):
+    """What the runtime sends on the console socket `srv` listens on: the
+    pty's name and the fds (its master) that came with it."""
+    conn, _ = srv.accept()
+    with conn:
+        msg, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+    return msg, fds
+
+
 def test_console_socket(oci, tmp_path):
     sock_path = str(tmp_path / "console.sock")
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -618,13 +626,7 @@ def test_console_socket(oci, tmp_path):
     try:
         r = oci.create("t", b, "--console-socket", sock_path)
         assert r.returncode == 0, open(r.err).read()
-        conn, _ = srv.accept()
-        fds = array.array("i")
-        msg, anc, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize))
-        for level, kind, data in anc:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.frombytes(data[:fds.itemsize])
-        conn.close()
+        msg, fds = _console_master(srv)
         # a pty of the sandbox's own devpts instance: the first, as in a container
         assert len(fds) == 1 and msg == b"/dev/pts/0", msg
         master = fds[0]
@@ -666,11 +668,7 @@ def test_console_resizes_reach_the_guest(oci, tmp_path):
     try:
         r = oci.create("rs", b, "--console-socket", sock_path)
         assert r.returncode == 0, open(r.err).read()
-        conn, _ = srv.accept()
-        fds = array.array("i")
-        _, anc, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize))
-        fds.frombytes(anc[0][2][:fds.itemsize])
-        conn.close()
+        _, fds = _console_master(srv)
         master = fds[0]
         assert oci.cmd("start", "rs").returncode == 0
         out, resized = b"", False
@@ -874,13 +872,7 @@ def test_exec_tty_through_the_console_socket(oci, tmp_path):
                               "--console-socket", sock_path, "t", "sh", "-c",
                               "[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty; tty; exit 3"],
                              env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        conn, _ = srv.accept()
-        fds = array.array("i")
-        msg, anc, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize))
-        for level, kind, data in anc:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                fds.frombytes(data[:fds.itemsize])
-        conn.close()
+        msg, fds = _console_master(srv)
         assert len(fds) == 1 and msg == b"/dev/pts/0", msg       # the sandbox's own devpts'
         master = fds[0]
         out = b""
