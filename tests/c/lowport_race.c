@@ -16,23 +16,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static struct sockaddr_in name;
-static volatile int go, stop;
-static volatile unsigned delay;
+#include "delayed_flip.h"
 
-static void *flip(void *arg)
+static struct sockaddr_in name;
+static void flip_now(void)
 {
-	(void)arg;
-	while (!stop) {
-		while (!go && !stop)
-			;
-		for (volatile unsigned i = 0; i < delay; i++)
-			;
-		name.sin_port = htons(80);
-		__asm__ volatile("" ::: "memory");
-		go = 0;
-	}
-	return NULL;
+	name.sin_port = htons(80);
 }
 
 int main(int argc, char **argv)
