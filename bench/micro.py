@@ -23,6 +23,7 @@ CASES = {
     "creat_unlink_root": "creat_unlink under /var/tmp (sentry: the overlay's upper layer)",
     "mkdir_rmdir_root": "mkdir_rmdir under /var/tmp (sentry: the overlay's upper layer)",
     "fork_wait": "new process + tracer auto-attach",
+    "thread_create_join": "pthread_create (glibc: clone3) + pthread_join of a thread that returns at once",
     "fork_exec_wait": "fork + execve of a static binary",
     "pipe_pingpong": "1-byte round trip between two processes",
     "kill_probe": "kill(child, 0): a signal's pid translation (the kill family)",

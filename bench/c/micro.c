@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <dirent.h>
 #include <errno.h>
@@ -180,6 +181,20 @@ static void op_fork_wait(struct ctx *c)
     if (pid == 0)
         _exit(0);
     reap(pid);
+}
+
+static void *thread_main(void *arg) { return arg; }
+
+/* glibc's pthread_create: clone3 (sentry: its struct staged, answered in C)
+ * and the thread's clone event, then a join */
+static void op_thread_create_join(struct ctx *c)
+{
+    (void)c;
+    pthread_t t;
+    if (pthread_create(&t, NULL, thread_main, NULL) != 0 || pthread_join(t, NULL) != 0) {
+        fprintf(stderr, "micro: pthread_create failed\n");
+        exit(1);
+    }
 }
 
 static void op_fork_exec(struct ctx *c)
@@ -491,6 +506,7 @@ static const struct bench BENCHES[] = {
     {"creat_unlink_root", op_creat_unlink_root, NULL, NULL},
     {"mkdir_rmdir_root", op_mkdir_rmdir_root, NULL, NULL},
     {"fork_wait", op_fork_wait, NULL, NULL},
+    {"thread_create_join", op_thread_create_join, NULL, NULL},
     {"fork_exec_wait", op_fork_exec, NULL, NULL},
     {"pipe_pingpong", op_pingpong, setup_peer, teardown_peer},
     {"kill_probe", op_kill_probe, setup_sleeper, teardown_sleeper},
