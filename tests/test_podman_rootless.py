@@ -74,8 +74,9 @@ def _both(p, *args):
     # /dev of the sandbox's own: the host's nodes bound (no CAP_MKNOD), devpts, mqueue
     ([], ["sh", "-c", "echo $(ls /dev); ls /dev/pts; grep -E ' /(proc|sys|dev|dev/pts|dev/mqueue) ' /proc/mounts | "
                       "cut -d' ' -f1-3 | sort"]),
-    ([], ["sh", "-c", "ls -ln /dev/null /dev/zero /dev/urandom; echo x > /tmp/x; ls -ln /tmp; "
-                      "cat /proc/1/cmdline; echo; cat /etc/hostname /etc/hosts | wc -l"]),
+    # stat without times: the two runs may straddle a minute
+    ([], ["sh", "-c", "stat -c '%A %u %g %t:%T %n' /dev/null /dev/zero /dev/urandom; echo x > /tmp/x; "
+                      "stat -c '%A %u %g %s %n' /tmp/*; cat /proc/1/cmdline; echo; cat /etc/hostname /etc/hosts | wc -l"]),
 ])
 def test_rootless_run_as_under_runc(rootless, opts, args):
     runc, sentry = _both(rootless, "run", "--rm", *opts, IMAGE, *args)
