@@ -36,10 +36,12 @@
  * tkill, tgkill, clone3, wait4 of one pid);
  * python_signals: the task's signal-delivery stops are Python's (a call
  * the Sentry injected is on its way, or signals it held back meanwhile are
- * being delivered again); start: its first stop is C's (sn_start_child) */
+ * being delivered again); start: its first stop is C's (sn_start_child),
+ * start_regs: and gives it back rdi and rsi there (a clone3 child) */
 static struct {
 	int tid; int exit_pid; int restore; int child, vchild; uint64_t rdi, rsi; sn_ident id;
 	int python_signals; int start; uint64_t start_addr; int start_value;
+	int start_regs; uint64_t start_rdi, start_rsi;
 } rows[IDENT_TABLE];
 /* The sandbox's name of each row's task -> its host tid (the kill family
  * names its target so); a row's name goes with its row. */
@@ -400,16 +402,49 @@ void sn_signals_to_python(int tid, int on)
 }
 
 /* After Python handled the fork of `tid` (its row published): at its first
- * stop, `value` is written at `addr` (0: nowhere) and it runs.  0: no row,
- * the stop stays Python's. */
-int sn_start_child(int tid, uint64_t addr, int value)
+ * stop, `value` is written at `addr` (0: nowhere), rdi and rsi are set to
+ * the guest's own if `regs` (a clone3 child starts with the kernel's: the
+ * staging copy's address), and it runs.  0: no row, the stop stays Python's. */
+int sn_start_child(int tid, uint64_t addr, int value, int regs, uint64_t rdi, uint64_t rsi)
 {
 	int i = row_index(tid);
 	if (i < 0) return 0;              /* no row (--strace): Python's */
 	rows[i].start = 1;
 	rows[i].start_addr = addr;
 	rows[i].start_value = value;
+	rows[i].start_regs = regs;
+	rows[i].start_rdi = rdi;
+	rows[i].start_rsi = rsi;
 	return 1;
+}
+
+/* New tasks whose first stop came before Python saw their fork (the
+ * kernel reports the child's stop first when both are pending): held
+ * stopped here, not handed to Python, until Python has seen the fork
+ * (sn_unpark) -- Python would only note it and wait, at the cost of a stop.
+ * Only while rows are kept (not under --strace), and only a task with no
+ * row: every task Python knows has one then. */
+#define PARKED_MAX 256
+static int parking, parked[PARKED_MAX], nparked;
+void sn_park_first_stops(int on) { parking = on; }
+
+static int park(int tid)
+{
+	if (!parking || nparked == PARKED_MAX) return 0;
+	parked[nparked++] = tid;
+	return 1;
+}
+
+/* Python is told of a new task: 1 if its first stop was held here (the
+ * task is stopped, and Python must start it: sn_ident_first_stop). */
+int sn_unpark(int tid)
+{
+	for (int k = 0; k < nparked; k++)
+		if (parked[k] == tid) {
+			parked[k] = parked[--nparked];
+			return 1;
+		}
+	return 0;
 }
 
 /* The task is gone: what was pending for its stops goes with it (its row
@@ -419,6 +454,7 @@ void sn_ident_gone(int tid)
 {
 	int i = row_index(tid);
 	if (i >= 0) rows[i].start = rows[i].python_signals = 0;
+	sn_unpark(tid);
 }
 
 /* The continuation of an event or signal stop, keeping a syscall-exit stop
@@ -429,11 +465,23 @@ static void resume_from_stop(int i, int tid, int sig)
 	ptrace(to_exit ? PTRACE_SYSCALL : PTRACE_CONT, tid, 0, (void *)(long)sig);
 }
 
+/* A new task's first stop (or, from Python, a task whose first stop is
+ * held: its start now).  0: the stop is Python's. */
 int sn_ident_first_stop(int tid)
 {
 	int i = row_index(tid);
-	if (i < 0 || !rows[i].start) return 0;
+	if (i < 0) return park(tid);
+	if (!rows[i].start) return 0;
 	rows[i].start = 0;
+	if (rows[i].start_regs) {
+		sn_regs r;
+		/* gone meanwhile: nothing to give back; the exit event follows */
+		if (sn_getregs(tid, &r) == 0) {
+			r.rdi = rows[i].start_rdi;
+			r.rsi = rows[i].start_rsi;
+			sn_setregs(tid, &r);
+		}
+	}
 	if (rows[i].start_addr)
 		sn_write_vm(tid, rows[i].start_addr, &rows[i].start_value, 4);   /* a bad address: skipped, as the kernel does */
 	ptrace(PTRACE_CONT, tid, 0, 0);

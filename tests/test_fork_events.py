@@ -5,7 +5,9 @@ siginfo's si_pid, si_uid and CLD_DUMPED as kernel/siginfo.py gives them)
 and its wait4 of that one child (its pid given as the host's, the guest's
 register back, the result the sandbox's, as syscalls/process.py does).  Against Linux and against Python's handling (--strace turns every C
 answer off), counted with --debug, and raced: children of two threads that
-end at once, where no SIGCHLD may name a host pid."""
+end at once, where no SIGCHLD may name a host pid.  A clone3 child's first
+stop (its rdi and rsi given back: the kernel started it on the staging copy's
+address) is C's too, checked with conf_clone3's transcript."""
 import re
 import subprocess
 import sys
@@ -75,3 +77,22 @@ def test_fork_storm_never_names_a_host_pid(prog):
     assert "storm: 600 children, SIGCHLD seen, 0 naming none of them, 0 waits answered with another" in out, \
         out + err[-2000:]
     assert c_stops > 0, err[-2000:]
+
+
+def test_clone3_child_first_stop_as_python_and_linux(cbin, outside_tmp):
+    """conf_clone3 watches rdi and rsi in the child of a raw clone3 and
+    makes pthreads: the same transcript natively, with C's first stop and
+    with Python's."""
+    prog = shown_copy(cbin, outside_tmp, "conf_clone3")
+    native = subprocess.run([prog, outside_tmp], capture_output=True, timeout=60)
+    assert native.returncode == 0 and b"child kept rdi and rsi (7)" in native.stdout, native.stdout
+    for fast in (True, False):
+        r = sentry_run(UNDER_SH + [prog, outside_tmp], fast=fast)
+        assert r.returncode == 0 and r.stdout == native.stdout, (fast, r.stdout, r.stderr.decode()[-2000:])
+
+
+def test_clone3_thread_first_stops_are_served_in_c(prog):
+    out, c_stops, err = _c_stops(prog, "threads", "100")
+    assert "threads: 100 made and joined, sum 4950" in out, out + err[-2000:]
+    # a thread's first stop that comes before its parent's clone event is Python's
+    assert c_stops >= 50, err[-2000:]

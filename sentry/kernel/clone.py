@@ -60,6 +60,8 @@ class NewTasks:
     def on_new_task(self, parent, child_tid, kind, regs):
         pproc = parent.process
         child = self.task(child_tid)
+        if lib.sn_unpark(child_tid):
+            child.started = True       # its first stop came first, held in C (native/identity.c)
         # clone(2)'s flags decide, not the event's kind: ptrace reports a
         # clone whose exit signal is SIGCHLD as a fork, a thread or a
         # CLONE_VM child included
@@ -163,14 +165,17 @@ class NewTasks:
             # slots of the parent's socket calls in flight (syscalls/slots.py)
             child.stale_slots = [h for h, key in getattr(pproc, "lock_inflight", {}).values()
                                  if key[0] == "socket"]
-        if child.started:
-            self.start_child(child)
-        elif not child.stale_slots and child.clone3_regs is None and lib.sn_start_child(
-                child_tid, child.set_child_tid, self.pidns_of(child).virtual(child_tid) if child.set_child_tid else 0):
+        if not child.stale_slots and lib.sn_start_child(
+                child_tid, child.set_child_tid, self.pidns_of(child).virtual(child_tid) if child.set_child_tid else 0,
+                child.clone3_regs is not None, *(child.clone3_regs or (0, 0))):
             # its first stop is C's (native/identity.c sn_ident_first_stop):
-            # the same tid written, and it runs (a clone3 child gets its
-            # registers back there: Python's, start_child)
-            child.set_child_tid = 0
+            # the same tid written, a clone3 child's rdi and rsi given back
+            # (_give_back_clone3_regs), and it runs -- now, if it is stopped there
+            child.set_child_tid, child.clone3_regs = 0, None
+            if child.started:
+                lib.sn_ident_first_stop(child_tid)
+        elif child.started:
+            self.start_child(child)
 
     def start_child(self, child):
         """A new task's first run, from its first stop: its tid where it

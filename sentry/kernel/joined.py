@@ -7,6 +7,7 @@ credentials until it takes its user by the emulated set*id calls, and the
 spawner's fd handover listener (it inherits the spawner's filter)."""
 import logging
 
+from sentry._native import lib
 from sentry.kernel.credentials import Credentials
 from sentry.kernel.task import Process
 from sentry.platform import ptrace
@@ -39,6 +40,8 @@ class JoinedProcesses:
 
     def _adopt_joined(self, pid):
         task = self.task(pid)       # its first stop may have come first
+        if lib.sn_unpark(pid):
+            task.started = True     # and been held in C (native/identity.c)
         proc = Process(pid, self.pids.add(pid), Slots(), pidns=self.pids)
         task.vtid = proc.vpid
         log.debug("task %d is host %d (exec)", proc.vpid, pid)

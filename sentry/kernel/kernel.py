@@ -66,6 +66,7 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
         self.first_nproc_limit = tuple(v & 0xFFFFFFFFFFFFFFFF for v in resource.getrlimit(resource.RLIMIT_NPROC))
         self.phantoms = {}             # host pid -> None: refused children whose SIGCHLD is not the guest's
         self.fast_ids = strace is None  # --strace sees every call: no C answers
+        lib.sn_park_first_stops(int(self.fast_ids))     # every task Python knows has a row then
         self.proxied = {}              # (host tgid, sig) -> sender (host tgid, vpid, ruid): signals
                                        # the Sentry sent for a guest
         # tasks at most (0: no limit), as a pids cgroup; a PidsLimit may change while it runs

@@ -11,7 +11,10 @@
  *                        running, high bits in its int, reaped, itself,
  *                        nobody's, its argument register kept
  *   fork_events storm N  two threads fork N children each that exit at
- *                        once; every SIGCHLD must name one of them */
+ *                        once; every SIGCHLD must name one of them
+ *   fork_events threads N  N pthreads (glibc's clone3) made and joined one
+ *                        by one: each child's first stop, and nothing else
+ *                        of a fork's (no SIGCHLD, no wait) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -211,11 +214,29 @@ static void storm(int n)
 	       nseen ? "SIGCHLD seen" : "no SIGCHLD", strangers, (int)wrong_waits);
 }
 
+static void *returns(void *arg) { return arg; }
+
+static void threads(int n)
+{
+	long sum = 0;
+	for (long i = 0; i < n; i++) {
+		pthread_t t;
+		void *back;
+		if (pthread_create(&t, NULL, returns, (void *)i) || pthread_join(t, &back)) {
+			printf("threads: pthread failed at %ld\n", i);
+			return;
+		}
+		sum += (long)back;
+	}
+	printf("threads: %d made and joined, sum %ld\n", n, sum);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
 	handle_chld(on_chld);
 	if (argc > 2 && !strcmp(argv[1], "storm")) storm(atoi(argv[2]));
+	else if (argc > 2 && !strcmp(argv[1], "threads")) threads(atoi(argv[2]));
 	else if (argc > 1 && !strcmp(argv[1], "core")) core();
 	else if (argc > 1 && !strcmp(argv[1], "waits")) waits();
 	else plain();
