@@ -19,7 +19,8 @@ from sentry.kernel.credentials import CAP_SYS_ADMIN
 from sentry.kernel.namespaces import (CLONE_FILES, CLONE_FS, CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET,
                                       CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER, CLONE_NEWUTS,
                                       CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_VM, check_new)
-from sentry.kernel import userns
+from sentry.kernel import fdtraps, userns
+from sentry.kernel.clone import SYS_CLONE
 from syscalls import idview
 from sentry.kernel.pidns import LEVELS_MAX, PidNamespace
 from sentry.errors import SyscallError
@@ -63,6 +64,10 @@ def sys_unshare(call):
     new_userns = new_user_namespace(call, flags)
     if flags & CLONE_NEWPID:
         check_new_pidns(call.process)
+        # the process's threads must stay in its own PID namespace: clone(2)
+        # with CLONE_THREAD, which BPF lets through, traps from now on (its
+        # clone3 is Python's already: the row's nested_pidns), for EINVAL
+        fdtraps.ensure_process_trap(call, "clone threads", {SYS_CLONE: [[(0, fdtraps.ANY_BIT, CLONE_THREAD)]]})
     if new_userns is not None:
         creds.enter_userns(new_userns)
         call.kernel.publish(call.task)

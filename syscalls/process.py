@@ -27,7 +27,8 @@ from syscalls.registry import handler
 @handler("clone", support="partial",
          note="traps only with CLONE_UNTRACED (EPERM) or CLONE_NEW*: namespaces as unshare(2) makes "
               "them, for the child (CLONE_NEWPID: it is a new namespace's init; CLONE_NEWUTS: its "
-              "names are its own; with CLONE_THREAD EPERM: a thread's namespaces are its process's)")
+              "names are its own; with CLONE_THREAD EPERM: a thread's namespaces are its process's); "
+              "and with CLONE_THREAD after unshare(CLONE_NEWPID) (EINVAL), under the process's own filter")
 def sys_clone(call):
     flags = call.args[0] & 0xFFFFFFFF & ~CSIGNAL    # the kernel's: the low half, less the exit signal
     new = _new_namespaces(call, flags)
@@ -42,7 +43,8 @@ def _new_namespaces(call, flags):
         raise SyscallError(errno.EPERM)
     # copy_process's own rules on namespace flags come before any namespace is made
     # (a thread is of its process's PID namespace: not after unshare(CLONE_NEWPID),
-    # which the C fast path leaves to Python; a clone(2) thread runs free in BPF)
+    # which the C fast path leaves to Python, and whose clone(2) threads trap then:
+    # syscalls/namespaces.py)
     if (flags & CLONE_FS and flags & (CLONE_NEWNS | CLONE_NEWUSER)) \
             or (flags & CLONE_THREAD and not flags & CLONE_SIGHAND) \
             or (flags & CLONE_SIGHAND and not flags & CLONE_VM) \

@@ -116,7 +116,7 @@ class NewTasks:
                 proc.uts = proc.uts.unshared(child.creds.userns)
             proc.handover = pproc.handover      # the filter is inherited
             proc.host_socket_traps = pproc.host_socket_traps    # so is this one
-            proc.fstat_traps = pproc.fstat_traps                # and this
+            proc.process_traps = pproc.process_traps            # and these
             proc.fd_traps = dict(pproc.fd_traps)                # and the per-fd ones
             if flags & CLONE_FILES:
                 # one fd table for both: a number either names may change

@@ -57,7 +57,7 @@ class SyscallDispatch:
                 # the staging area (tracer.c), so that it is shown: it runs
                 outcome = PASS
             elif self.strace and entry.outcome == "allow-if" and \
-                    seccomp.allowed_by(entry.allow_if, call.raw):
+                    seccomp.allowed_by(entry.allow_if, call.raw) and not self._traps_own(task, entry.nr):
                 # trapped for --strace alone (table.filter_rules(trace_all)): what BPF
                 # would have let through runs as it would have
                 outcome = PASS
@@ -93,6 +93,12 @@ class SyscallDispatch:
             log.exception("handler for %s failed", entry.name)
             outcome = -errno.ENOSYS
         self.apply(task, call, entry, outcome)
+
+    @staticmethod
+    def _traps_own(task, nr):
+        """Whether a filter of the process's own (kernel/fdtraps.py
+        ensure_process_trap) may trap this call: its handler decides then."""
+        return task.process is not None and any(nr in nrs for nrs in task.process.process_traps.values())
 
     def apply(self, task, call, entry, outcome):
         regs = call.regs

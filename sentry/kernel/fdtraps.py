@@ -18,6 +18,7 @@ fail), the process is killed: its reads would show host ids.
 Known limit: an fd sent to another process (SCM_RIGHTS) is read untrapped
 there.
 """
+import errno
 import logging
 import os
 import socket
@@ -82,8 +83,9 @@ def program(fd, syscalls):
     return b"".join(code)
 
 
-BPF_JGE_K, BPF_JGT_K = 0x35, 0x25
+BPF_JGE_K, BPF_JGT_K, BPF_JSET_K = 0x35, 0x25, 0x45
 ARG_LOW = [16 + 8 * i for i in range(6)]     # the low half of each argument (an int, as the kernel reads it)
+ANY_BIT = "any bit of"                       # a rule's test of flags: (arg index, ANY_BIT, mask)
 
 
 def process_program(rules):
@@ -91,7 +93,8 @@ def process_program(rules):
     of `rules`' syscalls and its arguments match, else ALLOW.  rules:
     {nr: None (always), or [alternative, ...]}, an alternative being
     [(arg index, low, high), ...] that must all hold (low <= the argument's
-    low 32 bits <= high)."""
+    low 32 bits <= high), or (arg index, ANY_BIT, mask) (a flag of mask set
+    in them)."""
     allow, trace = "allow", "trace"
     prog = [("ld", NR_OFFSET)]
     for nr, alts in rules.items():
@@ -102,7 +105,10 @@ def process_program(rules):
         for j, alt in enumerate(alts or ()):
             nxt = f"alt{nr}.{j}"
             for i, low, high in alt:
-                prog += [("ld", ARG_LOW[i]), ("jge", low, None, nxt), ("jgt", high, nxt, None)]
+                if low == ANY_BIT:
+                    prog += [("ld", ARG_LOW[i]), ("jset", high, None, nxt)]
+                else:
+                    prog += [("ld", ARG_LOW[i]), ("jge", low, None, nxt), ("jgt", high, nxt, None)]
             prog += [("ret", trace), ("label", nxt)]
         if alts is not None:
             prog.append(("ret", allow))
@@ -129,11 +135,31 @@ def _assemble(prog):
         elif op[0] == "ret":
             code.append(_insn(BPF_RET_K, 0, 0, ret[op[1]]))
         else:
-            kind = {"jeq": BPF_JEQ_K, "jge": BPF_JGE_K, "jgt": BPF_JGT_K}[op[0]]
+            kind = {"jeq": BPF_JEQ_K, "jge": BPF_JGE_K, "jgt": BPF_JGT_K, "jset": BPF_JSET_K}[op[0]]
             jt, jf = (0 if t is None else where[t] - pc - 1 for t in op[2:])
             code.append(_insn(kind, jt, jf, op[1] & 0xFFFFFFFF))
         pc += 1
     return b"".join(code)
+
+
+def ensure_process_trap(call, name, rules):
+    """Before the call goes on: `rules` (process_program's) trap in the
+    caller's process from now on -- one more filter of its own, kept by its
+    children and across exec, loaded once per name.  The first time, the
+    filter's load is injected and the guest's call runs again; if it cannot
+    be loaded (a filter of the guest's own refuses seccomp(2), or a thread
+    has one of its own), the call fails with EPERM: what the filter is to
+    catch would run untrapped."""
+    proc = call.process
+    if name in proc.process_traps:
+        return
+
+    def loaded(result):
+        if result != 0:
+            return -errno.EPERM
+        proc.process_traps = {**proc.process_traps, name: frozenset(rules)}
+        return None                     # the guest's call runs again, and passes here
+    install(call, process_program(rules), loaded)
 
 
 def install(call, filt, then):

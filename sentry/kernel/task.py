@@ -72,7 +72,7 @@ class Process:
         self.nproc_limit = None       # (soft, hard) RLIMIT_NPROC, the same way
         self.handover = None          # its fd handover listener, if not the first process's (kernel/joined.py)
         self.host_socket_traps = False  # it has the filter of outbound sockets' holders (net/hostsock.py)
-        self.fstat_traps = False        # its fstat traps: a user namespace's ids (syscalls/idview.py)
+        self.process_traps = {}         # its own filters' traps: name -> syscall numbers (kernel/fdtraps.py ensure_process_trap)
         self.fd_traps = {}              # fd number -> the calls a filter of its traps there (kernel/fdtraps.py)
         self.uts = None               # its UtsNamespace, inherited at fork
         self.root = "/"               # its root directory (chroot(2)), a sandbox path, inherited

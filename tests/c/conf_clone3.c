@@ -52,6 +52,27 @@ static long vfork_exit(struct clone_args *a)
 	return rax;
 }
 
+/* a clone(2) thread (no stack of its own: it exits at once from the
+ * syscall instruction it came out of); its exit status is nobody's */
+static long raw_clone_thread(void)
+{
+	register long rax asm("rax") = SYS_clone;
+	register long rdi asm("rdi") = CLONE_VM | CLONE_SIGHAND | CLONE_THREAD;
+	register long rsi asm("rsi") = 0;
+	register long rdx asm("rdx") = 0;
+	register long r10 asm("r10") = 0;
+	register long r8 asm("r8") = 0;
+	asm volatile("syscall\n\t"
+		     "test %%rax, %%rax\n\t"
+		     "jnz 1f\n\t"
+		     "mov $60, %%eax\n\t"
+		     "xor %%edi, %%edi\n\t"
+		     "syscall\n"
+		     "1:"
+		     : "+r"(rax), "+r"(rdi), "+r"(rsi), "+r"(rdx), "+r"(r10), "+r"(r8) : : "rcx", "r11", "memory");
+	return rax;
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -146,8 +167,15 @@ int main(void)
 	 * caller's namespace), a process is the new namespace's init */
 	pid = fork();
 	if (pid == 0) {
+		long made = raw_clone_thread();
+		printf("clone(2) thread before: %s\n", made > 0 ? "made" : "refused");
 		T(unshare(CLONE_NEWPID));
 		T(pthread_create(&t[0], NULL, thread_main, NULL));
+		made = raw_clone_thread();
+		printf("clone(2) thread after: %s (%s)\n", made > 0 ? "made" : "refused",
+		       made < 0 ? strerror(-made) : "-");
+		made = raw_clone_thread();
+		printf("and again: %s\n", made > 0 ? "made" : "refused");
 		struct clone_args p1 = { .exit_signal = SIGCHLD };
 		long init = c3(&p1, sizeof p1);
 		if (init == 0) _exit(getpid());
