@@ -249,6 +249,38 @@ def test_a_signalfd_that_cannot_be_trapped_ends_its_process(mode):
         assert b"its trap could not be installed" in r.stderr, r.stderr
 
 
+MANY_SIGNALFDS = r"""
+import ctypes, os, resource, signal, struct
+libc = ctypes.CDLL(None, use_errno=True)
+resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+mask = ctypes.c_uint64(1 << (signal.SIGUSR1 - 1))
+fds = []
+for _ in range(3000):                          # each at a number of its own: all kept open
+    fd = libc.signalfd(-1, ctypes.byref(mask), 0)
+    assert fd >= 0, os.strerror(ctypes.get_errno())
+    fds.append(fd)
+for fd in (fds[0], fds[-1], os.dup(fds[-1])):   # trapped one by one, past the bound, a copy
+    os.kill(os.getpid(), signal.SIGUSR1)
+    print("ssi_pid is getpid:", struct.unpack_from("<I", os.read(fd, 128), 12)[0] == os.getpid())
+r, w = os.pipe()
+os.write(w, b"plain")
+print(os.read(r, 5).decode())
+"""
+
+
+def test_many_trapped_fds_keep_their_process_alive():
+    """Each signalfd number gets a filter that traps its reads; a process
+    with thousands of them would pile filters past the kernel's limit and be
+    killed (ENOMEM) -- past a bound the next filter traps those calls on
+    every fd instead (kernel/fdtraps.py).  Same output as natively."""
+    native = subprocess.run(["python3", "-c", MANY_SIGNALFDS], capture_output=True, text=True, timeout=60)
+    assert native.returncode == 0, native.stderr
+    assert native.stdout == "ssi_pid is getpid: True\n" * 3 + "plain\n"
+    r = run_sentry(["python3", "-c", MANY_SIGNALFDS])
+    assert r.returncode == 0 and r.stdout.decode() == native.stdout, r.stderr.decode()[-2000:]
+
+
 SCHED = r'''
 import ctypes, os
 l = ctypes.CDLL(None, use_errno=True)

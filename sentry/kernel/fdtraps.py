@@ -172,6 +172,11 @@ def install(call, filt, then):
     raise Inject(SYS_SECCOMP, (SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, slot), then)
 
 
+# fd numbers trapped one by one before a process's next trap names them all
+PER_FD_MAX = 128
+ALL_FDS = -1
+
+
 def trap_after(kernel, task, fd, syscalls, result, vital=True):
     """From an on_exit callback: make `syscalls` on `fd` trap in task's
     process from now on, then let the guest's call return `result`.
@@ -180,13 +185,21 @@ def trap_after(kernel, task, fd, syscalls, result, vital=True):
     A filter stays for good, and names a number, not a file: where one of
     the process's traps these calls on this number already, none is added
     (a program that opens such a file over and over would otherwise pile
-    them up to the kernel's limit, ENOMEM).  Returns whether it injected."""
+    them up to the kernel's limit, ENOMEM).  Past PER_FD_MAX numbers, the
+    next filter traps its calls on every fd of the process (their handlers
+    pass what is not theirs): every filter runs at every call the process
+    makes, so their number stays bounded.  Returns whether it injected."""
     from sentry.platform import staging
     proc = task.process
-    have = proc.fd_traps.get(fd, frozenset())
+    have = proc.fd_traps.get(fd, frozenset()) | proc.fd_traps.get(ALL_FDS, frozenset())
     if have >= set(syscalls):
         return False
-    filt = program(fd, syscalls)
+    if len(proc.fd_traps) >= PER_FD_MAX:
+        fd = ALL_FDS
+        syscalls = set(syscalls).union(*proc.fd_traps.values())
+        filt = process_program({nr: None for nr in sorted(syscalls)})
+    else:
+        filt = program(fd, syscalls)
     slot = task.slots.slot_of(task.tid)
     # struct sock_fprog {u16 len; u64 filter}, then the filter itself
     filt_addr = slot + 16
@@ -198,7 +211,7 @@ def trap_after(kernel, task, fd, syscalls, result, vital=True):
         # (it returns that thread's id).  The fd's reads would then show
         # host ids untrapped: the process does not go on.
         if r == 0:
-            proc.fd_traps[fd] = have | set(syscalls)
+            proc.fd_traps[fd] = proc.fd_traps.get(fd, frozenset()) | set(syscalls)
         elif not vital:
             log.debug("fd %d of process %d: no trap (seccomp answered %d)", fd, task.process.vpid, r)
         else:
