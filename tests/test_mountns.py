@@ -126,7 +126,7 @@ def test_helper_ends_with_a_killed_sentry():
         assert len(_processes_with(marker.encode())) >= 2       # the Sentry and its helper
         p.send_signal(signal.SIGKILL)
         p.wait()
-        deadline = time.time() + 10
+        deadline = time.time() + 30                  # a loaded machine is slow to reap
         while _processes_with(marker.encode()) and time.time() < deadline:
             time.sleep(0.05)
         assert _processes_with(marker.encode()) == []

@@ -8,6 +8,7 @@ own interpreter may live where `nobody` cannot read, as pyenv's does under
 /root)."""
 import glob
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -34,7 +35,12 @@ def as_nobody():
 
 
 def _sentry_dirs():
-    return set(glob.glob("/tmp/sentry-*")) | set(glob.glob("/dev/shm/sentry-*"))
+    """The sandboxes' private directories (sandbox/start.py: sentry-PID-*)
+    whose Sentry is gone: others' running sandboxes may come and go."""
+    def gone(path):
+        m = re.match(r"sentry-(\d+)-", os.path.basename(path))
+        return m is not None and not os.path.exists(f"/proc/{m.group(1)}")
+    return {d for d in glob.glob("/tmp/sentry-*") + glob.glob("/dev/shm/sentry-*") if gone(d)}
 
 
 def test_the_guest_is_root_of_its_sandbox(as_nobody):
