@@ -1032,8 +1032,8 @@ def test_a_network_namespace_with_a_path_is_joined(oci, tmp_path):
             r = oci.cmd("run", "--bundle", oci.bundle(["true"], linux=ns), "netbad")
             assert r.returncode != 0 and words in r.stderr and r.stderr.count("\n") == 1, (path, r.stderr)
         # a failed create leaves no cgroup behind either
-        from sentry.oci import freezer
-        assert freezer.members(freezer.path_for(None, "netbad")) is None
+        from sentry.oci import cgroup
+        assert cgroup.members(cgroup.path_for(None, "netbad")) is None
     finally:
         host.close()
         if server is not None:
@@ -1523,8 +1523,9 @@ def test_update_sets_the_pids_limit_of_a_running_container(oci, tmp_path):
     """update --pids-limit (or pids.limit of --resources' JSON) changes a
     running sandbox's limit, as a pids cgroup's pids.max: forks past a
     lowered one are EAGAIN from then on, a raised one lets them through;
-    the limits sentry does not apply are named in a warning; a bad value
-    or a stopped container fails update in one line."""
+    memory and cpu go to the container's cgroup (resources_of_cgroup); the
+    limits sentry does not apply are named in a warning; a bad value or a
+    stopped container fails update in one line."""
     x = tmp_path / "x"
     x.mkdir()
     script = "while [ ! -e /x/go ]; do sleep 0.05; done; for i in 1 2 3 4 5 6; do sleep 5 & echo $i; done"
@@ -1537,10 +1538,12 @@ def test_update_sets_the_pids_limit_of_a_running_container(oci, tmp_path):
         assert oci.create(cid, b).returncode == 0
         assert oci.cmd("start", cid).returncode == 0
         r = oci.cmd(*["update", *update, cid], input=json.dumps({"pids": {"limit": 0}, "memory": {"limit": 1 << 30},
-                                                                  "cpu": {"shares": 512}}))
+                                                                  "cpu": {"shares": 512}, "blockIO": {"weight": 10}}))
         assert r.returncode == 0, r.stderr
         if update[0] == "--resources":
-            assert "cpu, memory not applied" in r.stderr, r.stderr
+            assert "blockIO not applied" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+            have = resources_of_cgroup(f"/sentry/{cid}")
+            assert have["memory"] == 1 << 30 and have.get("shares", 512) == 512 and have.get("weight", 20) == 20
         (x / "go").write_text("")
         oci.wait_status(cid, "stopped")
         with open(str(tmp_path / f"{cid}.out")) as f:
@@ -1551,6 +1554,73 @@ def test_update_sets_the_pids_limit_of_a_running_container(oci, tmp_path):
             assert r.returncode == 1 and words in r.stderr and r.stderr.count("\n") == 1, r.stderr
         (x / "go").unlink()
         assert oci.cmd("delete", cid).returncode == 0
+
+
+def resources_of_cgroup(path):
+    """The memory limit, swap (cgroup v1: memory and swap) and CPU figures
+    the host's cgroup `path` holds, read from cgroup v1's files, else v2's
+    (its cpu.weight mapped back to v1's shares as runc maps them)."""
+    v1 = os.path.isdir("/sys/fs/cgroup/memory")
+    mem = f"/sys/fs/cgroup/memory{path}" if v1 else f"/sys/fs/cgroup{path}"
+    cpu = f"/sys/fs/cgroup/cpu{path}" if v1 else mem
+
+    def number(d, name):
+        with open(os.path.join(d, name)) as f:
+            text = f.read().split()
+        return [int(t) if t.lstrip("-").isdigit() else t for t in text]
+    if v1:
+        out = {"memory": number(mem, "memory.limit_in_bytes")[0], "shares": number(cpu, "cpu.shares")[0],
+               "quota": number(cpu, "cpu.cfs_quota_us")[0], "period": number(cpu, "cpu.cfs_period_us")[0]}
+        if os.path.exists(os.path.join(mem, "memory.memsw.limit_in_bytes")):
+            out["swap"] = number(mem, "memory.memsw.limit_in_bytes")[0]
+    else:
+        quota, period = number(cpu, "cpu.max")
+        out = {"memory": number(mem, "memory.max")[0], "weight": number(cpu, "cpu.weight")[0],
+               "quota": -1 if quota == "max" else quota, "period": period}
+    return out
+
+
+def test_a_memory_limit_ooms_the_guest_and_events_report_it(oci, tmp_path):
+    """linux.resources memory and cpu are the container's cgroup's, which
+    holds the whole sandbox (here a foreground run's: its container process
+    joins it): a guest that allocates past the limit is killed by the
+    kernel's OOM killer, the container ends 137, `events` streams an "oom"
+    event, as runc's does, and `events --stats` shows the cgroup's memory."""
+    x = tmp_path / "x"
+    x.mkdir()
+    script = "while [ ! -e /x/go ]; do sleep 0.05; done; x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo survived"
+    mounts = [{"destination": "/proc", "type": "proc", "source": "proc"},
+              {"destination": "/x", "type": "bind", "source": str(x), "options": ["rbind", "rw"]}]
+    res = {"memory": {"limit": 96 << 20, "swap": 96 << 20},
+           "cpu": {"shares": 256, "quota": 150000, "period": 100000}}
+    b = oci.bundle(["sh", "-c", script], mounts=mounts,
+                   linux={"namespaces": [{"type": "pid"}, {"type": "mount"}], "resources": res})
+    run = subprocess.Popen([sys.executable, "-m", "sentry", "--root", oci.root, "run", "--bundle", b, "oom1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while oci.cmd("state", "oom1").returncode != 0 or oci.state("oom1")["status"] != "running":
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.05)
+        have = resources_of_cgroup("/sentry/oom1")
+        assert have["memory"] == 96 << 20 and have["quota"] == 150000 and have["period"] == 100000, have
+        assert have.get("swap", 96 << 20) == 96 << 20 and have.get("shares", 256) == 256, have
+        assert have.get("weight", 10) == 10, have          # 256 shares, in v2's terms
+        st = json.loads(oci.cmd("events", "--stats", "oom1").stdout)["data"]["memory"]["usage"]
+        assert st["limit"] == 96 << 20 and 1 << 20 < st["usage"] < 96 << 20, st
+        stream = subprocess.Popen([sys.executable, "-m", "sentry", "--root", oci.root, "events", "--interval", "1s",
+                                   "oom1"], stdout=subprocess.PIPE, text=True, env=ENV)
+        assert json.loads(stream.stdout.readline())["type"] == "stats"   # it watches now
+        (x / "go").write_text("")
+        out, err = run.communicate(timeout=TIMEOUT)
+        assert run.returncode == 137 and "survived" not in out, (run.returncode, out, err)
+        events = [json.loads(line) for line in stream.stdout]
+        assert stream.wait(timeout=TIMEOUT) == 0
+        assert {"type": "oom", "id": "oom1"} in events, events
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
 
 
 def test_the_default_root_is_runcs_choice():

@@ -19,6 +19,8 @@ What maps where:
                    with a path  --network=none in that namespace, joined as it is
   linux.seccomp                the guest's own filter, on top of the Sentry's (seccomp.py)
   linux.resources.pids.limit   --pids-limit (the Sentry counts the sandbox's tasks)
+  linux.resources memory, cpu  the container's cgroup, which holds the whole sandbox
+                               (resources.py, written by create and update)
   linux.sysctl                 set in the sandbox's IPC and network namespaces (vfs/mountns.py)
   annotations dev.sentry.*     sentry's own options (dev.sentry.network=host,
                                dev.sentry.strace=true, dev.sentry.pids-limit=N …)
@@ -32,7 +34,7 @@ import stat
 
 from sentry.errors import SyscallError
 from sentry.host import RESOLVE_NO_MAGICLINKS, openat2
-from sentry.oci import hooks, seccomp
+from sentry.oci import hooks, resources, seccomp
 from sentry.vfs.mount import O_PATH
 from sentry.vfs.resolve import RESOLVE_IN_ROOT
 
@@ -305,8 +307,9 @@ def config_kwargs(spec, bundle, flags, cache=None):
 def resources_of(spec):
     """linux.resources that the Sentry enforces itself: pids.limit, the
     sandbox's tasks at most (its fork/clone past it is EAGAIN, as a pids
-    cgroup's; 0 or less: none).  The rest would need cgroup controllers
-    sentry does not join, and is not applied (logged)."""
+    cgroup's; 0 or less: none).  Memory and CPU are the cgroup's
+    (resources.py, written by create); what neither applies is named in a
+    warning."""
     res = (spec.get("linux") or {}).get("resources") or {}
     out = {}
     pids = (res.get("pids") or {}).get("limit")
@@ -314,9 +317,10 @@ def resources_of(spec):
         if not isinstance(pids, int) or isinstance(pids, bool):
             raise SpecError(f"linux.resources.pids.limit {pids!r}: a number of tasks")
         out["pids_limit"] = max(0, pids)
-    ignored = sorted(k for k, v in res.items() if v and k not in ("pids", "devices"))
+    ignored = resources.not_applied(res)
     if ignored:
-        log.debug("linux.resources: %s not applied (sentry joins no cgroup controller)", ", ".join(ignored))
+        log.warning("linux.resources: %s not applied (sentry writes the memory and cpu controllers only)",
+                    ", ".join(ignored))
     return out
 
 
