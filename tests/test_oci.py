@@ -5,16 +5,18 @@ socket, pause/resume, and the command line's two `run`s."""
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
 import pytest
 
-from conftest import copy_root
+from conftest import NOBODY, copy_root, nobody_sentry
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -1621,6 +1623,37 @@ def test_a_memory_limit_ooms_the_guest_and_events_report_it(oci, tmp_path):
         if run.poll() is None:
             run.kill()
             run.wait()
+
+
+def test_limits_without_a_cgroup_it_may_write_are_one_warning(busybox_root):
+    """Run unprivileged (nobody, no delegated cgroup), a container with
+    memory and cpu limits runs, and the runtime says in one warning that
+    they are not applied, as runc warns of a rootless container's limits."""
+    top = tempfile.mkdtemp(prefix="sentry-test-", dir="/var/tmp")
+    try:
+        os.chmod(top, 0o755)
+        python, env = nobody_sentry(top)
+        rootfs = os.path.join(top, "rootfs")
+        copy_root(busybox_root, rootfs)
+        subprocess.run(["chmod", "-R", "a+rX", rootfs], check=True)
+        spec = {"ociVersion": "1.0.2",
+                "process": {"user": {"uid": 0, "gid": 0}, "args": ["echo", "hi"], "env": ["PATH=/bin"], "cwd": "/"},
+                "root": {"path": rootfs, "readonly": True},
+                "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+                "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}],
+                          "resources": {"memory": {"limit": 64 << 20}, "cpu": {"quota": 50000, "period": 100000}}}}
+        with open(os.path.join(top, "config.json"), "w") as f:
+            json.dump(spec, f)
+        os.chmod(os.path.join(top, "config.json"), 0o644)
+        os.mkdir(os.path.join(top, "state"))
+        os.chown(os.path.join(top, "state"), 65534, 65534)
+        r = subprocess.run(NOBODY + [python, "-m", "sentry", "--root", os.path.join(top, "state"), "run", "--bundle",
+                                     top, "rl1"], env=env, cwd="/", capture_output=True, text=True, timeout=TIMEOUT)
+        assert r.returncode == 0 and r.stdout == "hi\n", (r.stdout, r.stderr)
+        assert r.stderr.count("\n") == 1 and "limits are not applied" in r.stderr and "rootless" in r.stderr, r.stderr
+        assert not os.path.exists("/sys/fs/cgroup/memory/sentry/rl1")
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def test_the_default_root_is_runcs_choice():

@@ -193,8 +193,9 @@ def _apply_limits(path, limits):
     except ocires.ResourceError as e:
         if ocires.joined(path):
             raise OciError(f"sentry create failed: unable to apply cgroup configuration: {e}")
-        ocilog.warning(f"linux.resources: the memory and cpu limits are not applied: sentry has no cgroup "
-                       f"it can write here (rootless without a delegated cgroup): {e}")
+        ocilog.warning("linux.resources: the memory and cpu limits are not applied: no cgroup sentry "
+                       "may write here (rootless without a delegated cgroup)")
+        ocilog.emit("debug", f"cgroup {path}: {e}")
 
 
 def _end_child(pid):
