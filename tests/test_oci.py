@@ -270,6 +270,22 @@ def test_unknown_id_does_not_exist(oci):
     assert r.returncode == 1 and "invalid id" in r.stderr
 
 
+def test_a_reader_that_has_gone_ends_a_command_quietly(oci):
+    """`sentry list | head -0`: output to a pipe nobody reads ends the
+    command with SIGPIPE's status and no traceback, as runc's ends."""
+    b = oci.bundle(["true"])
+    assert oci.create("gone", b).returncode == 0
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run([sys.executable, "-m", "sentry", "--root", oci.root, "state", "gone"], stdout=w,
+                           stderr=subprocess.PIPE, text=True, env=ENV, timeout=TIMEOUT)
+    finally:
+        os.close(w)
+    assert p.returncode == 141 and p.stderr == "", p.stderr
+    assert oci.cmd("delete", "--force", "gone").returncode == 0
+
+
 def test_command_lines_read_as_runc_reads_them():
     """sentry/oci/args.py: options in either form and anywhere before a
     command's trailing words, which are the command's own; each mistake is

@@ -1067,3 +1067,8 @@ def main(ctx, command, argv):
     except (OciError, StateError, UsageError) as e:
         ocilog.error(str(e))
         return 1
+    except BrokenPipeError:
+        # the reader of our output has gone (`sentry state ID | head -1`):
+        # quietly, as runc ends by SIGPIPE; nothing left to flush at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
