@@ -37,7 +37,7 @@ def check(res):
     if not isinstance(res, dict):
         raise ResourceError("linux.resources: an object (LinuxResources)")
     for kind in APPLIED:
-        if not isinstance(res.get(kind) or {}, dict):
+        if res.get(kind) is not None and not isinstance(res[kind], dict):
             raise ResourceError(f"linux.resources.{kind}: an object")
     mem = {f: _int(res, "memory", f, -1) for f in ("limit", "reservation", "swap")}
     mem["swappiness"] = _int(res, "memory", "swappiness", 0)
