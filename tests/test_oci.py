@@ -1522,6 +1522,45 @@ def test_mounts_read_as_the_spec_says_as_under_runc(oci, tmp_path, cbin):
     assert outs["sentry"][2] == outs["runc"][2] == "listing: sentry-q\nQSIZE:5\nlisting:\n", outs
 
 
+def test_mount_destinations_follow_the_images_symlinks_as_under_runc(oci, tmp_path):
+    """A destination through an image's symlink is mounted where it leads,
+    inside the rootfs, as runc's securejoin places it (a relative link,
+    /var/run -> ../run, Kubernetes' /var/run/secrets; an absolute one is
+    taken from the rootfs's root); a destination in a symlink loop fails
+    create in one line."""
+    import shutil
+    runc = shutil.which("runc")
+    if runc is None:
+        pytest.fail("runc is missing (the reference): scripts/setup installs it")
+    for d in ("var", "run", "srv"):
+        os.makedirs(os.path.join(oci.rootfs, d), exist_ok=True)
+    os.symlink("../run", os.path.join(oci.rootfs, "var/run"))
+    os.symlink("/srv", os.path.join(oci.rootfs, "abs"))
+    os.symlink("/loop", os.path.join(oci.rootfs, "loop"))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "f").write_text("bound\n")
+    mounts = [{"destination": "/proc", "type": "proc", "source": "proc"},
+              {"destination": "/var/run/secrets", "type": "tmpfs", "source": "tmpfs"},
+              {"destination": "/abs/data", "type": "bind", "source": str(data), "options": ["rbind", "ro"]}]
+    script = ("ls -d /run/secrets /var/run/secrets /srv/data; cat /srv/data/f /abs/data/f; "
+              "grep -E ' /(run/secrets|srv/data|var/run/secrets|abs/data) ' /proc/self/mounts | cut -d' ' -f2 | sort")
+    outs = {}
+    for name, argv in (("runc", [runc, "--root", str(tmp_path / "runc-state")]),
+                       ("sentry", [sys.executable, "-m", "sentry", "--root", oci.root])):
+        b = oci.bundle(["sh", "-c", script], mounts=mounts,
+                       linux={"namespaces": [{"type": t} for t in ("pid", "mount", "uts")]})
+        r = subprocess.run(argv + ["run", "--bundle", b, f"links-{name}"], capture_output=True, text=True,
+                           env=ENV, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+        outs[name] = (r.returncode, r.stdout, r.stderr)
+    assert outs["sentry"] == outs["runc"], outs
+    assert outs["sentry"][1] == ("/run/secrets\n/srv/data\n/var/run/secrets\nbound\nbound\n"
+                                 "/run/secrets\n/srv/data\n"), outs
+    loop = [{"destination": "/loop/x", "type": "tmpfs", "source": "tmpfs"}]
+    r = oci.cmd("run", "--bundle", oci.bundle(["true"], mounts=loop), "links-loop")
+    assert r.returncode == 1 and "mount /loop/x: too many levels of symbolic links" in r.stderr, r.stderr
+
+
 def test_pids_limit_from_the_spec_and_annotations(oci):
     """linux.resources.pids.limit bounds the sandbox's tasks (fork past it
     is EAGAIN); a dev.sentry.pids-limit annotation is sentry's own word and
