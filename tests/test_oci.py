@@ -54,7 +54,7 @@ class Oci:
                            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}],
                 "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}}
         for k, v in changes.items():
-            if k in spec["process"] or k in ("user", "rlimits", "terminal", "consoleSize"):
+            if k in spec["process"] or k in ("user", "rlimits", "terminal", "consoleSize", "oomScoreAdj"):
                 spec["process"][k] = v
             else:
                 spec[k] = v
@@ -1559,6 +1559,16 @@ def test_mount_destinations_follow_the_images_symlinks_as_under_runc(oci, tmp_pa
     loop = [{"destination": "/loop/x", "type": "tmpfs", "source": "tmpfs"}]
     r = oci.cmd("run", "--bundle", oci.bundle(["true"], mounts=loop), "links-loop")
     assert r.returncode == 1 and "mount /loop/x: too many levels of symbolic links" in r.stderr, r.stderr
+
+
+def test_oom_score_adj_is_the_whole_sandboxs(oci):
+    """process.oomScoreAdj: the guest's processes have it (and so do the
+    Sentry and its helpers, in the same memory cgroup, as all of runc's
+    container processes have the init's); out of range fails create."""
+    r = oci.cmd("run", "-b", oci.bundle(["sh", "-c", "cat /proc/self/oom_score_adj"], oomScoreAdj=700), "adj1")
+    assert r.returncode == 0 and r.stdout == "700\n", r.stderr
+    r = oci.cmd("run", "-b", oci.bundle(["true"], oomScoreAdj=2000), "adj2")
+    assert r.returncode == 1 and "process.oomScoreAdj 2000: between -1000 and 1000" in r.stderr, r.stderr
 
 
 def test_pids_limit_from_the_spec_and_annotations(oci):

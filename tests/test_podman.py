@@ -337,6 +337,22 @@ def test_memory_limit_ooms_as_under_runc(podman, tmp_path):
     assert seen[0] == seen[1] and seen[1][0] == 137 and seen[1][3], seen
 
 
+@pytest.mark.parametrize("adj", ["500", "-500"])
+def test_oom_score_adj_as_under_runc(podman, adj):
+    """podman --oom-score-adj (process.oomScoreAdj; kubelet sets one per
+    QoS class): the container's processes have it, as under runc; lowering
+    it needs CAP_SYS_RESOURCE, which root lacks on these machines: create
+    fails then (126) under both."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    seen = [podman("run", "--rm", "--oom-score-adj", adj, IMAGE, "sh", "-c",
+                   "cat /proc/self/oom_score_adj; sleep 0.1 & cat /proc/$!/oom_score_adj", runtime=rt)
+            for rt in (shutil.which("runc"), podman.runtime)]
+    runc, sentry = [(r.returncode, r.stdout) for r in seen]
+    assert sentry == runc, (seen[0].stderr, seen[1].stderr)
+    assert sentry[0] != 0 or sentry[1] == f"{adj}\n{adj}\n", sentry
+
+
 def _cgroup_limits(podman, name):
     """The memory, memory+swap and CPU figures of container `name`'s cgroup
     (cgroup v1's files, where podman's cgroupfs manager puts it)."""

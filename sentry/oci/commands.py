@@ -287,6 +287,7 @@ def _container_process(cfg, c, report_w, process, rlimits, cgroup, record):
         # inherited by the guest, as the spec asks of the container process
         runtime_umask = os.umask(int(process["user"]["umask"]) if "umask" in (process.get("user") or {}) else 0o022)
         _check_rlimits(rlimits)
+        _set_oom_score_adj(process.get("oomScoreAdj"))
         hooks = ocihooks.from_json(record["hooks"])
 
         def on_ready(guest_pid, spawner, enter_namespaces):
@@ -339,6 +340,24 @@ def _check_rlimits(rlimits):
                 resource.setrlimit(res, (cur_soft, hard))
             except (OSError, ValueError) as e:
                 raise ConfigError(f"error setting rlimit type {name}: {getattr(e, 'strerror', None) or e}")
+
+
+def _set_oom_score_adj(value):
+    """process.oomScoreAdj (checked at create), set here in the container
+    process before it forks anything: the Sentry, its helpers and every
+    guest inherit it, as all of runc's container processes share the
+    init's (the OOM killer of the container's memory cgroup weighs them by
+    it: kubelet's QoS classes).  Lowering it needs CAP_SYS_RESOURCE: create
+    fails then, in runc's words."""
+    from sentry.sandbox import ConfigError
+    if value is None:
+        return
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except OSError as e:
+        raise ConfigError(f"sentry create failed: unable to start container process: "
+                          f"write /proc/self/oom_score_adj: {e.strerror.lower()}")
 
 
 def _report_error(fd, msg):

@@ -6,6 +6,7 @@ What maps where:
   process.args/env/cwd         argv, environment, --cwd
   process.user uid/gid/additionalGids, umask   --uid, --gid, --groups; umask
   process.rlimits              set in the container process, inherited by the guest
+  process.oomScoreAdj          the Sentry's oom_score_adj, inherited by the whole sandbox
   hostname                     --hostname (none: the host's name, which a new UTS
                                namespace starts with, as under runc)
   mounts: bind (ro/rw)         --mount type=bind (a directory or a regular file), its
@@ -276,6 +277,14 @@ def network_option(spec):
 RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
 
 
+def oom_score_adj_of(process):
+    """process.oomScoreAdj, checked: an int from -1000 to 1000, or None."""
+    v = process.get("oomScoreAdj")
+    if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not -1000 <= v <= 1000):
+        raise SpecError(f"process.oomScoreAdj {v!r}: between -1000 and 1000")
+    return v
+
+
 def rlimits_of(process):
     out = []
     for r in process.get("rlimits") or []:
@@ -303,6 +312,7 @@ def config_kwargs(spec, bundle, flags, cache=None):
     if netns:
         kw["netns"] = netns
     kw["no_new_privs"] = bool(process.get("noNewPrivileges"))
+    oom_score_adj_of(process)
     kw["sysctl"] = sysctl_of(spec, kw["network"])
     try:
         kw["guest_seccomp"] = seccomp.profile_of(spec, cache)
