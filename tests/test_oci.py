@@ -1605,10 +1605,10 @@ def test_update_sets_the_pids_limit_of_a_running_container(oci, tmp_path):
         assert oci.create(cid, b).returncode == 0
         assert oci.cmd("start", cid).returncode == 0
         r = oci.cmd(*["update", *update, cid], input=json.dumps({"pids": {"limit": 0}, "memory": {"limit": 1 << 30},
-                                                                  "cpu": {"shares": 512}, "blockIO": {"weight": 10}}))
+                                                                  "cpu": {"shares": 512}, "network": {"classID": 1}}))
         assert r.returncode == 0, r.stderr
         if update[0] == "--resources":
-            assert "blockIO not applied" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+            assert "network not applied" in r.stderr and r.stderr.count("\n") == 1, r.stderr
             have = resources_of_cgroup(f"/sentry/{cid}")
             assert have["memory"] == 1 << 30 and have.get("shares", 512) == 512 and have.get("weight", 20) == 20
         (x / "go").write_text("")

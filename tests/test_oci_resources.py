@@ -29,6 +29,10 @@ def files(d):
     ({"cpu": {"quota": 150000, "period": 100000, "shares": 512}}, {"cpu.max": "150000 100000", "cpu.weight": "20"}),
     ({"cpu": {"quota": -1, "period": 100000, "shares": 2}}, {"cpu.max": "max 100000", "cpu.weight": "1"}),
     ({"cpu": {"shares": 262144}}, {"cpu.weight": "10000"}),
+    # --device-read-bps /dev/vda:1mb, --device-write-iops /dev/vda:100
+    ({"blockIO": {"throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 1 << 20}],
+                  "throttleWriteIOPSDevice": [{"major": 254, "minor": 0, "rate": 100}]}},
+     {"io.max": "254:0 wiops=100"}),
 ])
 def test_cgroup_v2_files(v2, res, want):
     resources.apply("/sentry/c1", res)
@@ -42,6 +46,8 @@ def test_cgroup_v2_files(v2, res, want):
     ({"cpu": {"shares": -2}}, "linux.resources.cpu.shares -2: a number of at least 0"),
     ({"memory": {"swappiness": 101}}, "swappiness 101: 0 to 100"),
     ({"cpu": []}, "linux.resources.cpu: an object"),
+    ({"blockIO": {"weight": 100}}, "blockIO.weight: this kernel's I/O scheduler has no weight"),
+    ({"blockIO": {"throttleReadBpsDevice": [{"major": 8, "rate": 1}]}}, "major, minor and rate, numbers"),
 ])
 def test_values_runc_refuses_are_refused(v2, res, text):
     with pytest.raises(resources.ResourceError, match=text.replace("+", r"\+")):
@@ -51,8 +57,8 @@ def test_values_runc_refuses_are_refused(v2, res, text):
 
 def test_what_is_not_applied_is_named():
     res = {"memory": {"limit": 1, "kernel": 5}, "cpu": {"cpus": "0", "shares": 2}, "blockIO": {"weight": 10},
-           "pids": {"limit": 3}, "devices": [{"allow": False}], "hugepageLimits": []}
-    assert resources.not_applied(res) == ["blockIO", "cpu.cpus", "memory.kernel"]
+           "pids": {"limit": 3}, "devices": [{"allow": False}], "hugepageLimits": [{"limit": 1}]}
+    assert resources.not_applied(res) == ["cpu.cpus", "hugepageLimits", "memory.kernel"]
 
 
 def test_update_merges_field_by_field():

@@ -354,27 +354,35 @@ def test_oom_score_adj_as_under_runc(podman, adj):
 
 
 def _cgroup_limits(podman, name):
-    """The memory, memory+swap and CPU figures of container `name`'s cgroup
-    (cgroup v1's files, where podman's cgroupfs manager puts it)."""
+    """The memory, memory+swap, CPU and block I/O throttle figures of
+    container `name`'s cgroup (cgroup v1's files, where podman's cgroupfs
+    manager puts it)."""
     cid = podman("inspect", "-f", "{{.Id}}", name).stdout.strip()
     d = f"libpod_parent/libpod-{cid}"
     files = [f"memory/{d}/memory.limit_in_bytes", f"memory/{d}/memory.memsw.limit_in_bytes",
-             f"cpu/{d}/cpu.cfs_quota_us", f"cpu/{d}/cpu.cfs_period_us", f"cpu/{d}/cpu.shares"]
+             f"cpu/{d}/cpu.cfs_quota_us", f"cpu/{d}/cpu.cfs_period_us", f"cpu/{d}/cpu.shares",
+             f"blkio/{d}/blkio.throttle.read_bps_device", f"blkio/{d}/blkio.throttle.write_iops_device"]
     return [open(f"/sys/fs/cgroup/{f}").read().strip() if os.path.exists(f"/sys/fs/cgroup/{f}") else None
             for f in files]
 
 
 def test_memory_and_cpu_limits_and_update_as_under_runc(podman):
-    """podman run --memory --cpus --cpu-shares, then podman update --memory
-    --cpus (the runtime's `update --resources -`): the container's cgroup
-    holds the same figures as under runc, before and after."""
+    """podman run --memory --cpus --cpu-shares --device-read-bps
+    --device-write-iops, then podman update --memory --cpus (the runtime's
+    `update --resources -`): the container's cgroup holds the same figures
+    as under runc, before and after."""
     if shutil.which("runc") is None:
         skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
     if not os.path.isdir("/sys/fs/cgroup/memory"):
         skip_or_fail("podman", "cgroup v1's memory controller is not mounted: the figures are read from it")
+    disks = [d for d in sorted(os.listdir("/sys/block")) if not d.startswith(("loop", "zram", "ram"))]
+    if not disks:
+        skip_or_fail("podman", "no block device to throttle")
+    disk = f"/dev/{disks[0]}"
     seen = []
     for rt in (shutil.which("runc"), podman.runtime):
         r = podman("run", "-d", "--name", "sentry-upd", "--memory", "64m", "--cpus", "1.5", "--cpu-shares", "512",
+                   "--device-read-bps", f"{disk}:1mb", "--device-write-iops", f"{disk}:100",
                    IMAGE, "sleep", "100", runtime=rt)
         try:
             assert r.returncode == 0, r.stderr
@@ -384,8 +392,9 @@ def test_memory_and_cpu_limits_and_update_as_under_runc(podman):
         finally:
             podman("rm", "-f", "-t", "0", "sentry-upd", runtime=rt)
     assert seen[0] == seen[1], seen
-    assert seen[1] == (["67108864", "134217728", "150000", "100000", "512"], 0,
-                       ["134217728", "268435456", "50000", "100000", "512"]), seen
+    dev = open(f"/sys/block/{disks[0]}/dev").read().strip()
+    assert seen[1] == (["67108864", "134217728", "150000", "100000", "512", f"{dev} 1048576", f"{dev} 100"], 0,
+                       ["134217728", "268435456", "50000", "100000", "512", f"{dev} 1048576", f"{dev} 100"]), seen
 
 
 def _bridge_or_fail(podman):

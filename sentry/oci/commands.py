@@ -193,7 +193,7 @@ def _apply_limits(path, limits):
     except ocires.ResourceError as e:
         if ocires.joined(path):
             raise OciError(f"sentry create failed: unable to apply cgroup configuration: {e}")
-        ocilog.warning("linux.resources: the memory and cpu limits are not applied: no cgroup sentry "
+        ocilog.warning("linux.resources: the memory, cpu and blockIO limits are not applied: no cgroup sentry "
                        "may write here (rootless without a delegated cgroup)")
         ocilog.emit("debug", f"cgroup {path}: {e}")
 
@@ -911,9 +911,9 @@ _UPDATE = tuple(Option(n, VALUE) for n in (
 _UPDATE_FIELDS = {"--memory": ("memory", "limit", True), "--memory-swap": ("memory", "swap", True),
                   "--memory-reservation": ("memory", "reservation", True),
                   "--cpu-share": ("cpu", "shares", False), "--cpu-quota": ("cpu", "quota", False),
-                  "--cpu-period": ("cpu", "period", False)}
+                  "--cpu-period": ("cpu", "period", False), "--blkio-weight": ("blockIO", "weight", False)}
 # and those it does not, by the field each sets
-_UPDATE_IGNORED = {"--blkio-weight": "blockIO", "--cpu-rt-period": "cpu.realtimePeriod",
+_UPDATE_IGNORED = {"--cpu-rt-period": "cpu.realtimePeriod",
                    "--cpu-rt-runtime": "cpu.realtimeRuntime", "--cpuset-cpus": "cpu.cpus",
                    "--cpuset-mems": "cpu.mems", "--kernel-memory": "memory.kernel",
                    "--kernel-memory-tcp": "memory.kernelTCP", "--l3-cache-schema": "intelRdt",
@@ -923,8 +923,8 @@ _UPDATE_IGNORED = {"--blkio-weight": "blockIO", "--cpu-rt-period": "cpu.realtime
 def cmd_update(ctx, argv):
     """runc update: the LinuxResources JSON of --resources FILE (`-`: stdin,
     what podman and containerd's shim send) and runc's flags, merged field by
-    field into what the container has (what is left out stays).  Memory and
-    CPU are written to the container's cgroup (resources.py); the pids limit
+    field into what the container has (what is left out stays).  Memory,
+    CPU and block I/O are written to the container's cgroup (resources.py); the pids limit
     is the Sentry's, read at every fork (kernel/limits.py PidsLimit), so a
     fork past a lowered limit is EAGAIN from then on and the tasks already
     there stay, as with a pids cgroup's pids.max.  What neither applies is
@@ -974,7 +974,7 @@ def cmd_update(ctx, argv):
             c.update(resources=limits)
     if ignored:
         ocilog.warning(f"update {args.id}: {', '.join(ignored)} not applied "
-                       "(sentry applies the memory, cpu and pids limits)")
+                       "(sentry applies the memory, cpu, blockIO and pids limits)")
     return 0
 
 

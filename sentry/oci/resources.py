@@ -1,7 +1,7 @@
 """linux.resources written to the container's cgroup (cgroup.py), at create
 and at `update`, as runc writes them: memory (limit, swap, reservation,
-swappiness, disableOOMKiller) and cpu (shares, quota, period, burst), in
-cgroup v1's files or v2's.  The cgroup holds the whole sandbox, so a limit
+swappiness, disableOOMKiller), cpu (shares, quota, period, burst) and
+blockIO (weight, the four throttles), in cgroup v1's files or v2's.  The cgroup holds the whole sandbox, so a limit
 covers the Sentry and its helpers as well as the guests.  The pids limit is
 the Sentry's own count of the guest's tasks (kernel/limits.py PidsLimit),
 not the cgroup's, which would count the Sentry's tasks too.
@@ -13,8 +13,11 @@ import os
 from sentry.oci import cgroup
 
 # what apply() writes; anything else in linux.resources is named as not applied
+THROTTLES = {"throttleReadBpsDevice": ("read_bps", "rbps"), "throttleWriteBpsDevice": ("write_bps", "wbps"),
+             "throttleReadIOPSDevice": ("read_iops", "riops"), "throttleWriteIOPSDevice": ("write_iops", "wiops")}
 APPLIED = {"memory": ("limit", "reservation", "swap", "swappiness", "disableOOMKiller"),
-           "cpu": ("shares", "quota", "period", "burst")}
+           "cpu": ("shares", "quota", "period", "burst"),
+           "blockIO": ("weight", *THROTTLES)}
 
 
 class ResourceError(Exception):
@@ -51,7 +54,17 @@ def check(res):
     if swap > 0 and limit > 0 and swap < limit:
         raise ResourceError("memory+swap limit should be >= memory limit")
     cpu = {f: _int(res, "cpu", f, low) for f, low in (("shares", 0), ("quota", -1), ("period", 0), ("burst", 0))}
-    return {"memory": mem, "cpu": cpu}
+    blkio = {"weight": _int(res, "blockIO", "weight", 0)}
+    for field in THROTTLES:
+        rules = (res.get("blockIO") or {}).get(field) or []
+        if not isinstance(rules, list):
+            raise ResourceError(f"linux.resources.blockIO.{field}: a list of {{major, minor, rate}}")
+        for r in rules:
+            if not isinstance(r, dict) or any(not isinstance(r.get(k), int) or isinstance(r.get(k), bool)
+                                              or r.get(k) < 0 for k in ("major", "minor", "rate")):
+                raise ResourceError(f"linux.resources.blockIO.{field} {r!r}: major, minor and rate, numbers")
+        blkio[field] = [(r["major"], r["minor"], r["rate"]) for r in rules] or None
+    return {"memory": mem, "cpu": cpu, "blockIO": blkio}
 
 
 def not_applied(res):
@@ -112,10 +125,12 @@ def apply(path, res):
     if kind == "v1":
         _memory_v1(cgroup.dir_of(path, "memory"), d["memory"])
         _cpu_v1(cgroup.dir_of(path, "cpu"), d["cpu"])
+        _blkio_v1(cgroup.dir_of(path, "blkio"), d["blockIO"])
     else:
         top = cgroup.dir_of(path, "")
         _memory_v2(top, d["memory"])
         _cpu_v2(top, d["cpu"])
+        _io_v2(top, d["blockIO"])
 
 
 def _write(d, name, value):
@@ -203,6 +218,32 @@ def _cpu_v2(d, c):
         _write(d, "cpu.max", value)
     if c["burst"] is not None:
         _write(d, "cpu.max.burst", c["burst"])
+
+
+def _weight_file(d, names):
+    """The first of names the I/O scheduler offers (BFQ's, else CFQ's)."""
+    for name in names:
+        if d is not None and os.path.exists(os.path.join(d, name)):
+            return name
+    raise ResourceError("blockIO.weight: this kernel's I/O scheduler has no weight")
+
+
+def _blkio_v1(d, b):
+    if b["weight"]:
+        _write(d, _weight_file(d, ("blkio.bfq.weight", "blkio.weight")), b["weight"])
+    for field, (name, _) in THROTTLES.items():
+        for major, minor, rate in b[field] or ():
+            _write(d, f"blkio.throttle.{name}_device", f"{major}:{minor} {rate}")
+
+
+def _io_v2(d, b):
+    if b["weight"]:
+        # runc's mapping of v1's weight (10..1000) onto v2's (1..10000)
+        name = _weight_file(d, ("io.bfq.weight", "io.weight"))
+        _write(d, name, b["weight"] if name == "io.bfq.weight" else 1 + (b["weight"] - 10) * 9999 // 990)
+    for field, (_, key) in THROTTLES.items():
+        for major, minor, rate in b[field] or ():
+            _write(d, "io.max", f"{major}:{minor} {key}={rate if rate else 'max'}")
 
 
 def oom_kills(path):

@@ -20,8 +20,8 @@ What maps where:
                    with a path  --network=none in that namespace, joined as it is
   linux.seccomp                the guest's own filter, on top of the Sentry's (seccomp.py)
   linux.resources.pids.limit   --pids-limit (the Sentry counts the sandbox's tasks)
-  linux.resources memory, cpu  the container's cgroup, which holds the whole sandbox
-                               (resources.py, written by create and update)
+  linux.resources memory, cpu and blockIO: the container's cgroup, which holds
+                               the whole sandbox (resources.py, written by create and update)
   linux.sysctl                 set in the sandbox's IPC and network namespaces (vfs/mountns.py)
   annotations dev.sentry.*     sentry's own options (dev.sentry.network=host,
                                dev.sentry.strace=true, dev.sentry.pids-limit=N …)
@@ -340,7 +340,7 @@ def resources_of(spec):
         out["pids_limit"] = max(0, pids)
     ignored = resources.not_applied(res)
     if ignored:
-        log.warning("linux.resources: %s not applied (sentry writes the memory and cpu controllers only)",
+        log.warning("linux.resources: %s not applied (sentry writes the memory, cpu and blkio controllers only)",
                     ", ".join(ignored))
     return out
 
