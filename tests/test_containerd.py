@@ -190,6 +190,29 @@ def test_run_as_under_runc(ctr, opts, args):
     assert sentry == runc, (sentry, runc)
 
 
+ALLOCATE = "x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo survived"
+
+
+def test_memory_limit_and_oom_events_as_under_runc(ctr):
+    """ctr run --memory-limit: the limit is the container's cgroup's, which
+    holds the whole sandbox; a guest that allocates past it is OOM-killed
+    (137, as under runc), and containerd's shim, which watches the memory
+    cgroup of the pid-file process, publishes /tasks/oom for it."""
+    if shutil.which("runc") is None:
+        skip_or_fail("containerd", "runc is missing (the reference): scripts/setup installs it")
+    events = subprocess.Popen(["ctr", "-a", ctr.sock, "-n", ctr.ns, "events"], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)         # subscribed
+        outcome = _both(ctr, "c-oom", ["sh", "-c", ALLOCATE], ("--memory-limit", str(96 << 20)))
+    finally:
+        time.sleep(1)           # the shim publishes the OOM event by itself
+        events.terminate()
+        seen = events.communicate(timeout=TIMEOUT)[0]
+    assert outcome[0][0] == 137 and outcome[1] == outcome[0], outcome
+    ooms = re.findall(r"/tasks/oom .*\"container_id\":\"(c-oom-\d)\"", seen)
+    assert "c-oom-0" in ooms and "c-oom-1" in ooms, seen
+
+
 def test_tty_signals_pause_and_ps(ctr):
     """ctr run -t (a pty of the sandbox's own), and a detached task's
     signals (kill -s to a handler), pause/resume, ps, kill and delete."""

@@ -5,16 +5,18 @@ socket, pause/resume, and the command line's two `run`s."""
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
 import pytest
 
-from conftest import copy_root
+from conftest import NOBODY, copy_root, nobody_sentry
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -52,7 +54,7 @@ class Oci:
                            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}],
                 "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}}
         for k, v in changes.items():
-            if k in spec["process"] or k in ("user", "rlimits", "terminal", "consoleSize"):
+            if k in spec["process"] or k in ("user", "rlimits", "terminal", "consoleSize", "oomScoreAdj"):
                 spec["process"][k] = v
             else:
                 spec[k] = v
@@ -266,6 +268,22 @@ def test_unknown_id_does_not_exist(oci):
     assert oci.cmd("delete", "--force", "nope").returncode == 0    # podman's cleanup
     r = oci.cmd("state", "../etc")
     assert r.returncode == 1 and "invalid id" in r.stderr
+
+
+def test_a_reader_that_has_gone_ends_a_command_quietly(oci):
+    """`sentry list | head -0`: output to a pipe nobody reads ends the
+    command with SIGPIPE's status and no traceback, as runc's ends."""
+    b = oci.bundle(["true"])
+    assert oci.create("gone", b).returncode == 0
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run([sys.executable, "-m", "sentry", "--root", oci.root, "state", "gone"], stdout=w,
+                           stderr=subprocess.PIPE, text=True, env=ENV, timeout=TIMEOUT)
+    finally:
+        os.close(w)
+    assert p.returncode == 141 and p.stderr == "", p.stderr
+    assert oci.cmd("delete", "--force", "gone").returncode == 0
 
 
 def test_command_lines_read_as_runc_reads_them():
@@ -1032,8 +1050,8 @@ def test_a_network_namespace_with_a_path_is_joined(oci, tmp_path):
             r = oci.cmd("run", "--bundle", oci.bundle(["true"], linux=ns), "netbad")
             assert r.returncode != 0 and words in r.stderr and r.stderr.count("\n") == 1, (path, r.stderr)
         # a failed create leaves no cgroup behind either
-        from sentry.oci import freezer
-        assert freezer.members(freezer.path_for(None, "netbad")) is None
+        from sentry.oci import cgroup
+        assert cgroup.members(cgroup.path_for(None, "netbad")) is None
     finally:
         host.close()
         if server is not None:
@@ -1504,6 +1522,55 @@ def test_mounts_read_as_the_spec_says_as_under_runc(oci, tmp_path, cbin):
     assert outs["sentry"][2] == outs["runc"][2] == "listing: sentry-q\nQSIZE:5\nlisting:\n", outs
 
 
+def test_mount_destinations_follow_the_images_symlinks_as_under_runc(oci, tmp_path):
+    """A destination through an image's symlink is mounted where it leads,
+    inside the rootfs, as runc's securejoin places it (a relative link,
+    /var/run -> ../run, Kubernetes' /var/run/secrets; an absolute one is
+    taken from the rootfs's root); a destination in a symlink loop fails
+    create in one line."""
+    import shutil
+    runc = shutil.which("runc")
+    if runc is None:
+        pytest.fail("runc is missing (the reference): scripts/setup installs it")
+    for d in ("var", "run", "srv"):
+        os.makedirs(os.path.join(oci.rootfs, d), exist_ok=True)
+    os.symlink("../run", os.path.join(oci.rootfs, "var/run"))
+    os.symlink("/srv", os.path.join(oci.rootfs, "abs"))
+    os.symlink("/loop", os.path.join(oci.rootfs, "loop"))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "f").write_text("bound\n")
+    mounts = [{"destination": "/proc", "type": "proc", "source": "proc"},
+              {"destination": "/var/run/secrets", "type": "tmpfs", "source": "tmpfs"},
+              {"destination": "/abs/data", "type": "bind", "source": str(data), "options": ["rbind", "ro"]}]
+    script = ("ls -d /run/secrets /var/run/secrets /srv/data; cat /srv/data/f /abs/data/f; "
+              "grep -E ' /(run/secrets|srv/data|var/run/secrets|abs/data) ' /proc/self/mounts | cut -d' ' -f2 | sort")
+    outs = {}
+    for name, argv in (("runc", [runc, "--root", str(tmp_path / "runc-state")]),
+                       ("sentry", [sys.executable, "-m", "sentry", "--root", oci.root])):
+        b = oci.bundle(["sh", "-c", script], mounts=mounts,
+                       linux={"namespaces": [{"type": t} for t in ("pid", "mount", "uts")]})
+        r = subprocess.run(argv + ["run", "--bundle", b, f"links-{name}"], capture_output=True, text=True,
+                           env=ENV, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+        outs[name] = (r.returncode, r.stdout, r.stderr)
+    assert outs["sentry"] == outs["runc"], outs
+    assert outs["sentry"][1] == ("/run/secrets\n/srv/data\n/var/run/secrets\nbound\nbound\n"
+                                 "/run/secrets\n/srv/data\n"), outs
+    loop = [{"destination": "/loop/x", "type": "tmpfs", "source": "tmpfs"}]
+    r = oci.cmd("run", "--bundle", oci.bundle(["true"], mounts=loop), "links-loop")
+    assert r.returncode == 1 and "mount /loop/x: too many levels of symbolic links" in r.stderr, r.stderr
+
+
+def test_oom_score_adj_is_the_whole_sandboxs(oci):
+    """process.oomScoreAdj: the guest's processes have it (and so do the
+    Sentry and its helpers, in the same memory cgroup, as all of runc's
+    container processes have the init's); out of range fails create."""
+    r = oci.cmd("run", "-b", oci.bundle(["sh", "-c", "cat /proc/self/oom_score_adj"], oomScoreAdj=700), "adj1")
+    assert r.returncode == 0 and r.stdout == "700\n", r.stderr
+    r = oci.cmd("run", "-b", oci.bundle(["true"], oomScoreAdj=2000), "adj2")
+    assert r.returncode == 1 and "process.oomScoreAdj 2000: between -1000 and 1000" in r.stderr, r.stderr
+
+
 def test_pids_limit_from_the_spec_and_annotations(oci):
     """linux.resources.pids.limit bounds the sandbox's tasks (fork past it
     is EAGAIN); a dev.sentry.pids-limit annotation is sentry's own word and
@@ -1523,8 +1590,9 @@ def test_update_sets_the_pids_limit_of_a_running_container(oci, tmp_path):
     """update --pids-limit (or pids.limit of --resources' JSON) changes a
     running sandbox's limit, as a pids cgroup's pids.max: forks past a
     lowered one are EAGAIN from then on, a raised one lets them through;
-    the limits sentry does not apply are named in a warning; a bad value
-    or a stopped container fails update in one line."""
+    memory and cpu go to the container's cgroup (resources_of_cgroup); the
+    limits sentry does not apply are named in a warning; a bad value or a
+    stopped container fails update in one line."""
     x = tmp_path / "x"
     x.mkdir()
     script = "while [ ! -e /x/go ]; do sleep 0.05; done; for i in 1 2 3 4 5 6; do sleep 5 & echo $i; done"
@@ -1537,10 +1605,12 @@ def test_update_sets_the_pids_limit_of_a_running_container(oci, tmp_path):
         assert oci.create(cid, b).returncode == 0
         assert oci.cmd("start", cid).returncode == 0
         r = oci.cmd(*["update", *update, cid], input=json.dumps({"pids": {"limit": 0}, "memory": {"limit": 1 << 30},
-                                                                  "cpu": {"shares": 512}}))
+                                                                  "cpu": {"shares": 512}, "network": {"classID": 1}}))
         assert r.returncode == 0, r.stderr
         if update[0] == "--resources":
-            assert "cpu, memory not applied" in r.stderr, r.stderr
+            assert "network not applied" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+            have = resources_of_cgroup(f"/sentry/{cid}")
+            assert have["memory"] == 1 << 30 and have.get("shares", 512) == 512 and have.get("weight", 20) == 20
         (x / "go").write_text("")
         oci.wait_status(cid, "stopped")
         with open(str(tmp_path / f"{cid}.out")) as f:
@@ -1551,6 +1621,104 @@ def test_update_sets_the_pids_limit_of_a_running_container(oci, tmp_path):
             assert r.returncode == 1 and words in r.stderr and r.stderr.count("\n") == 1, r.stderr
         (x / "go").unlink()
         assert oci.cmd("delete", cid).returncode == 0
+
+
+def resources_of_cgroup(path):
+    """The memory limit, swap (cgroup v1: memory and swap) and CPU figures
+    the host's cgroup `path` holds, read from cgroup v1's files, else v2's
+    (its cpu.weight mapped back to v1's shares as runc maps them)."""
+    v1 = os.path.isdir("/sys/fs/cgroup/memory")
+    mem = f"/sys/fs/cgroup/memory{path}" if v1 else f"/sys/fs/cgroup{path}"
+    cpu = f"/sys/fs/cgroup/cpu{path}" if v1 else mem
+
+    def number(d, name):
+        with open(os.path.join(d, name)) as f:
+            text = f.read().split()
+        return [int(t) if t.lstrip("-").isdigit() else t for t in text]
+    if v1:
+        out = {"memory": number(mem, "memory.limit_in_bytes")[0], "shares": number(cpu, "cpu.shares")[0],
+               "quota": number(cpu, "cpu.cfs_quota_us")[0], "period": number(cpu, "cpu.cfs_period_us")[0]}
+        if os.path.exists(os.path.join(mem, "memory.memsw.limit_in_bytes")):
+            out["swap"] = number(mem, "memory.memsw.limit_in_bytes")[0]
+    else:
+        quota, period = number(cpu, "cpu.max")
+        out = {"memory": number(mem, "memory.max")[0], "weight": number(cpu, "cpu.weight")[0],
+               "quota": -1 if quota == "max" else quota, "period": period}
+    return out
+
+
+def test_a_memory_limit_ooms_the_guest_and_events_report_it(oci, tmp_path):
+    """linux.resources memory and cpu are the container's cgroup's, which
+    holds the whole sandbox (here a foreground run's: its container process
+    joins it): a guest that allocates past the limit is killed by the
+    kernel's OOM killer, the container ends 137, `events` streams an "oom"
+    event, as runc's does, and `events --stats` shows the cgroup's memory."""
+    x = tmp_path / "x"
+    x.mkdir()
+    script = "while [ ! -e /x/go ]; do sleep 0.05; done; x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo survived"
+    mounts = [{"destination": "/proc", "type": "proc", "source": "proc"},
+              {"destination": "/x", "type": "bind", "source": str(x), "options": ["rbind", "rw"]}]
+    res = {"memory": {"limit": 96 << 20, "swap": 96 << 20},
+           "cpu": {"shares": 256, "quota": 150000, "period": 100000}}
+    b = oci.bundle(["sh", "-c", script], mounts=mounts,
+                   linux={"namespaces": [{"type": "pid"}, {"type": "mount"}], "resources": res})
+    run = subprocess.Popen([sys.executable, "-m", "sentry", "--root", oci.root, "run", "--bundle", b, "oom1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while oci.cmd("state", "oom1").returncode != 0 or oci.state("oom1")["status"] != "running":
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.05)
+        have = resources_of_cgroup("/sentry/oom1")
+        assert have["memory"] == 96 << 20 and have["quota"] == 150000 and have["period"] == 100000, have
+        assert have.get("swap", 96 << 20) == 96 << 20 and have.get("shares", 256) == 256, have
+        assert have.get("weight", 10) == 10, have          # 256 shares, in v2's terms
+        st = json.loads(oci.cmd("events", "--stats", "oom1").stdout)["data"]["memory"]["usage"]
+        assert st["limit"] == 96 << 20 and 1 << 20 < st["usage"] < 96 << 20, st
+        stream = subprocess.Popen([sys.executable, "-m", "sentry", "--root", oci.root, "events", "--interval", "1s",
+                                   "oom1"], stdout=subprocess.PIPE, text=True, env=ENV)
+        assert json.loads(stream.stdout.readline())["type"] == "stats"   # it watches now
+        (x / "go").write_text("")
+        out, err = run.communicate(timeout=TIMEOUT)
+        assert run.returncode == 137 and "survived" not in out, (run.returncode, out, err)
+        events = [json.loads(line) for line in stream.stdout]
+        assert stream.wait(timeout=TIMEOUT) == 0
+        assert {"type": "oom", "id": "oom1"} in events, events
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+
+def test_limits_without_a_cgroup_it_may_write_are_one_warning(busybox_root):
+    """Run unprivileged (nobody, no delegated cgroup), a container with
+    memory and cpu limits runs, and the runtime says in one warning that
+    they are not applied, as runc warns of a rootless container's limits."""
+    top = tempfile.mkdtemp(prefix="sentry-test-", dir="/var/tmp")
+    try:
+        os.chmod(top, 0o755)
+        python, env = nobody_sentry(top)
+        rootfs = os.path.join(top, "rootfs")
+        copy_root(busybox_root, rootfs)
+        subprocess.run(["chmod", "-R", "a+rX", rootfs], check=True)
+        spec = {"ociVersion": "1.0.2",
+                "process": {"user": {"uid": 0, "gid": 0}, "args": ["echo", "hi"], "env": ["PATH=/bin"], "cwd": "/"},
+                "root": {"path": rootfs, "readonly": True},
+                "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+                "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}],
+                          "resources": {"memory": {"limit": 64 << 20}, "cpu": {"quota": 50000, "period": 100000}}}}
+        with open(os.path.join(top, "config.json"), "w") as f:
+            json.dump(spec, f)
+        os.chmod(os.path.join(top, "config.json"), 0o644)
+        os.mkdir(os.path.join(top, "state"))
+        os.chown(os.path.join(top, "state"), 65534, 65534)
+        r = subprocess.run(NOBODY + [python, "-m", "sentry", "--root", os.path.join(top, "state"), "run", "--bundle",
+                                     top, "rl1"], env=env, cwd="/", capture_output=True, text=True, timeout=TIMEOUT)
+        assert r.returncode == 0 and r.stdout == "hi\n", (r.stdout, r.stderr)
+        assert r.stderr.count("\n") == 1 and "limits are not applied" in r.stderr and "rootless" in r.stderr, r.stderr
+        assert not os.path.exists("/sys/fs/cgroup/memory/sentry/rl1")
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def test_the_default_root_is_runcs_choice():

@@ -312,6 +312,91 @@ def test_pids_limit_as_under_runc(podman):
         assert sentry[1].split()[-1] == last, sentry
 
 
+ALLOCATE = "x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo survived"
+
+
+def test_memory_limit_ooms_as_under_runc(podman, tmp_path):
+    """podman run --memory: the container's cgroup holds the whole sandbox
+    and has the limit; a guest that allocates past it is OOM-killed: 137,
+    and conmon, watching the memory cgroup of the pid-file process, records
+    the OOM as under runc (its `oom` file, which conmon 2.1 writes in its
+    working directory, podman's, where podman 4.3 never reads it: so
+    {{.State.OOMKilled}} reads false under runc too here)."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    seen = []
+    for rt in (shutil.which("runc"), podman.runtime):
+        cwd = tmp_path / os.path.basename(rt)
+        cwd.mkdir()
+        os.chmod(cwd, 0o755)
+        r = podman("run", "--name", "sentry-oom", "--memory", "96m", IMAGE, "sh", "-c", ALLOCATE,
+                   runtime=rt, cwd=str(cwd))
+        inspect = podman("inspect", "-f", "{{.State.ExitCode}} {{.State.OOMKilled}}", "sentry-oom", runtime=rt)
+        podman("rm", "-f", "sentry-oom", runtime=rt)
+        seen.append((r.returncode, r.stdout, inspect.stdout, (cwd / "oom").exists()))
+    assert seen[0] == seen[1] and seen[1][0] == 137 and seen[1][3], seen
+
+
+@pytest.mark.parametrize("adj", ["500", "-500"])
+def test_oom_score_adj_as_under_runc(podman, adj):
+    """podman --oom-score-adj (process.oomScoreAdj; kubelet sets one per
+    QoS class): the container's processes have it, as under runc; lowering
+    it needs CAP_SYS_RESOURCE, which root lacks on these machines: create
+    fails then (126) under both."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    seen = [podman("run", "--rm", "--oom-score-adj", adj, IMAGE, "sh", "-c",
+                   "cat /proc/self/oom_score_adj; sleep 0.1 & cat /proc/$!/oom_score_adj", runtime=rt)
+            for rt in (shutil.which("runc"), podman.runtime)]
+    runc, sentry = [(r.returncode, r.stdout) for r in seen]
+    assert sentry == runc, (seen[0].stderr, seen[1].stderr)
+    assert sentry[0] != 0 or sentry[1] == f"{adj}\n{adj}\n", sentry
+
+
+def _cgroup_limits(podman, name):
+    """The memory, memory+swap, CPU and block I/O throttle figures of
+    container `name`'s cgroup (cgroup v1's files, where podman's cgroupfs
+    manager puts it)."""
+    cid = podman("inspect", "-f", "{{.Id}}", name).stdout.strip()
+    d = f"libpod_parent/libpod-{cid}"
+    files = [f"memory/{d}/memory.limit_in_bytes", f"memory/{d}/memory.memsw.limit_in_bytes",
+             f"cpu/{d}/cpu.cfs_quota_us", f"cpu/{d}/cpu.cfs_period_us", f"cpu/{d}/cpu.shares",
+             f"blkio/{d}/blkio.throttle.read_bps_device", f"blkio/{d}/blkio.throttle.write_iops_device"]
+    return [open(f"/sys/fs/cgroup/{f}").read().strip() if os.path.exists(f"/sys/fs/cgroup/{f}") else None
+            for f in files]
+
+
+def test_memory_and_cpu_limits_and_update_as_under_runc(podman):
+    """podman run --memory --cpus --cpu-shares --device-read-bps
+    --device-write-iops, then podman update --memory --cpus (the runtime's
+    `update --resources -`): the container's cgroup holds the same figures
+    as under runc, before and after."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    if not os.path.isdir("/sys/fs/cgroup/memory"):
+        skip_or_fail("podman", "cgroup v1's memory controller is not mounted: the figures are read from it")
+    disks = [d for d in sorted(os.listdir("/sys/block")) if not d.startswith(("loop", "zram", "ram"))]
+    if not disks:
+        skip_or_fail("podman", "no block device to throttle")
+    disk = f"/dev/{disks[0]}"
+    seen = []
+    for rt in (shutil.which("runc"), podman.runtime):
+        r = podman("run", "-d", "--name", "sentry-upd", "--memory", "64m", "--cpus", "1.5", "--cpu-shares", "512",
+                   "--device-read-bps", f"{disk}:1mb", "--device-write-iops", f"{disk}:100",
+                   IMAGE, "sleep", "100", runtime=rt)
+        try:
+            assert r.returncode == 0, r.stderr
+            before = _cgroup_limits(podman, "sentry-upd")
+            u = podman("update", "--memory", "128m", "--cpus", "0.5", "sentry-upd", runtime=rt)
+            seen.append((before, u.returncode, _cgroup_limits(podman, "sentry-upd")))
+        finally:
+            podman("rm", "-f", "-t", "0", "sentry-upd", runtime=rt)
+    assert seen[0] == seen[1], seen
+    dev = open(f"/sys/block/{disks[0]}/dev").read().strip()
+    assert seen[1] == (["67108864", "134217728", "150000", "100000", "512", f"{dev} 1048576", f"{dev} 100"], 0,
+                       ["134217728", "268435456", "50000", "100000", "512", f"{dev} 1048576", f"{dev} 100"]), seen
+
+
 def _bridge_or_fail(podman):
     """podman's bridge network needs netavark (or CNI's plugins) and iptables."""
     if not any(shutil.which(p, path="/usr/lib/podman:/usr/libexec/podman:/usr/local/libexec/podman")

@@ -11,7 +11,7 @@ import sys
 import time
 
 from sentry import __version__
-from sentry.oci import OCI_VERSION, freezer, hooks as ocihooks, log as ocilog
+from sentry.oci import OCI_VERSION, cgroup as ocicgroup, freezer, hooks as ocihooks, log as ocilog, resources as ocires
 from sentry.oci.args import INT, LIST, VALUE, Option, UsageError, parse
 from sentry.oci.state import Container, StateError, all_ids, now_rfc3339, process_start_time
 
@@ -60,7 +60,7 @@ def _create(ctx, args, foreground=False):
     # create itself joins the container's cgroup while it imports (the
     # container process inherits it); a foreground run stays outside, as
     # runc's does, and the container process joins then
-    early = None if foreground else freezer.EarlyJoin(freezer.path_for(_cgroups_path(bundle), args.id))
+    early = None if foreground else ocicgroup.EarlyJoin(ocicgroup.path_for(_cgroups_path(bundle), args.id))
     try:
         return _create_in(ctx, args, bundle, foreground, early)
     except BaseException:
@@ -92,7 +92,8 @@ def _create_in(ctx, args, bundle, foreground, early):
         rlimits = ocispec.rlimits_of(spec["process"])
         kwargs["rlimits"] = [r[:3] for r in rlimits]
         hooks = ocispec.hooks_of(spec)
-    except ocispec.SpecError as e:
+        limits = ocires.limits_of(spec)
+    except (ocispec.SpecError, ocires.ResourceError) as e:
         raise OciError(str(e))
     process = spec["process"]
     listen = _listen_fds()
@@ -113,7 +114,7 @@ def _create_in(ctx, args, bundle, foreground, early):
         pass
     record = {"id": c.id, "bundle": bundle, "rootfs": kwargs["rootfs"], "created": now_rfc3339(),
               "annotations": spec.get("annotations") or {}, "owner": owner,
-              "hooks": ocihooks.to_json(hooks)}
+              "hooks": ocihooks.to_json(hooks), "resources": limits}
     before_exec = None
     if hooks.get("startContainer"):
         # in the container: pid 1 is its process, as the container sees it
@@ -137,12 +138,13 @@ def _create_in(ctx, args, bundle, foreground, early):
     c.make()
     _write_pids_limit(c, cfg.pids_limit, create=True)
     pid = None
-    cgroup = freezer.path_for((spec.get("linux") or {}).get("cgroupsPath"), c.id)
+    cgroup = ocicgroup.path_for((spec.get("linux") or {}).get("cgroupsPath"), c.id)
     try:
         os.mkfifo(c.fifo, 0o600)
         report_r, report_w = os.pipe()
         if early is not None:
             early.wait()
+            _apply_limits(cgroup, limits)
         pid = os.fork()
         if pid == 0:
             os.close(report_r)
@@ -173,9 +175,27 @@ def _create_in(ctx, args, bundle, foreground, early):
             _end_child(pid)
             if early is not None:
                 early.leave()           # create is in the cgroup too: out first
-            freezer.remove(cgroup)
+            ocicgroup.remove(cgroup)
             _poststop(hooks, c.oci_state(record, "stopped"), bundle)
         raise
+
+
+def _apply_limits(path, limits):
+    """Write the memory and CPU limits to the container's cgroup, which
+    create (or a foreground run's container process) has just joined.
+    Where sentry could make no cgroup of its own (rootless without a
+    delegated one), one warning, as runc gives; where it has one, a value
+    the kernel refuses fails create."""
+    if not limits or not ocires.wanted(limits):
+        return
+    try:
+        ocires.apply(path, limits)
+    except ocires.ResourceError as e:
+        if ocires.joined(path):
+            raise OciError(f"sentry create failed: unable to apply cgroup configuration: {e}")
+        ocilog.warning("linux.resources: the memory, cpu and blockIO limits are not applied: no cgroup sentry "
+                       "may write here (rootless without a delegated cgroup)")
+        ocilog.emit("debug", f"cgroup {path}: {e}")
 
 
 def _end_child(pid):
@@ -262,10 +282,12 @@ def _container_process(cfg, c, report_w, process, rlimits, cgroup, record):
                 os.dup2(null, fd)
             os.close(null)
         if cgroup:
-            freezer.join(cgroup)
+            ocicgroup.join(cgroup)
+            _apply_limits(cgroup, record["resources"])
         # inherited by the guest, as the spec asks of the container process
         runtime_umask = os.umask(int(process["user"]["umask"]) if "umask" in (process.get("user") or {}) else 0o022)
         _check_rlimits(rlimits)
+        _set_oom_score_adj(process.get("oomScoreAdj"))
         hooks = ocihooks.from_json(record["hooks"])
 
         def on_ready(guest_pid, spawner, enter_namespaces):
@@ -288,7 +310,7 @@ def _container_process(cfg, c, report_w, process, rlimits, cgroup, record):
         code = run(cfg, on_ready, control=c.control_socket)
     except ocihooks.HookError as e:
         _report_error(report_w, f"sentry create failed: unable to start container process: {e}")
-    except ConfigError as e:
+    except (ConfigError, OciError) as e:
         _report_error(report_w, str(e))
     except BaseException as e:      # nothing may return into the caller's code
         try:
@@ -318,6 +340,24 @@ def _check_rlimits(rlimits):
                 resource.setrlimit(res, (cur_soft, hard))
             except (OSError, ValueError) as e:
                 raise ConfigError(f"error setting rlimit type {name}: {getattr(e, 'strerror', None) or e}")
+
+
+def _set_oom_score_adj(value):
+    """process.oomScoreAdj (checked at create), set here in the container
+    process before it forks anything: the Sentry, its helpers and every
+    guest inherit it, as all of runc's container processes share the
+    init's (the OOM killer of the container's memory cgroup weighs them by
+    it: kubelet's QoS classes).  Lowering it needs CAP_SYS_RESOURCE: create
+    fails then, in runc's words."""
+    from sentry.sandbox import ConfigError
+    if value is None:
+        return
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except OSError as e:
+        raise ConfigError(f"sentry create failed: unable to start container process: "
+                          f"write /proc/self/oom_score_adj: {e.strerror.lower()}")
 
 
 def _report_error(fd, msg):
@@ -789,7 +829,7 @@ def _destroy(c, patience=10):
             deadline = time.monotonic() + patience
             while c.sentry_alive() and time.monotonic() < deadline:
                 time.sleep(0.01)
-        freezer.remove(c.data.get("cgroup"))
+        ocicgroup.remove(c.data.get("cgroup"))
         state = c.oci_state()
         c.remove()
     _poststop(ocihooks.from_json(c.data.get("hooks")), state, c.data["bundle"])
@@ -867,22 +907,28 @@ _UPDATE = tuple(Option(n, VALUE) for n in (
     "--memory-reservation", "--memory-swap", "--pids-limit", "--l3-cache-schema", "--mem-bw-schema"))
 
 
-# runc update's flags, by the linux.resources field each sets
-_UPDATE_FIELDS = {"--blkio-weight": "blockIO", "--cpu-period": "cpu", "--cpu-quota": "cpu", "--cpu-share": "cpu",
-                  "--cpu-rt-period": "cpu", "--cpu-rt-runtime": "cpu", "--cpuset-cpus": "cpu",
-                  "--cpuset-mems": "cpu", "--kernel-memory": "memory", "--kernel-memory-tcp": "memory",
-                  "--memory": "memory", "--memory-reservation": "memory", "--memory-swap": "memory",
-                  "--l3-cache-schema": "intelRdt", "--mem-bw-schema": "intelRdt"}
+# runc update's flags that sentry applies: (linux.resources kind, field, a size?)
+_UPDATE_FIELDS = {"--memory": ("memory", "limit", True), "--memory-swap": ("memory", "swap", True),
+                  "--memory-reservation": ("memory", "reservation", True),
+                  "--cpu-share": ("cpu", "shares", False), "--cpu-quota": ("cpu", "quota", False),
+                  "--cpu-period": ("cpu", "period", False), "--blkio-weight": ("blockIO", "weight", False)}
+# and those it does not, by the field each sets
+_UPDATE_IGNORED = {"--cpu-rt-period": "cpu.realtimePeriod",
+                   "--cpu-rt-runtime": "cpu.realtimeRuntime", "--cpuset-cpus": "cpu.cpus",
+                   "--cpuset-mems": "cpu.mems", "--kernel-memory": "memory.kernel",
+                   "--kernel-memory-tcp": "memory.kernelTCP", "--l3-cache-schema": "intelRdt",
+                   "--mem-bw-schema": "intelRdt"}
 
 
 def cmd_update(ctx, argv):
-    """runc update: the pids limit (--pids-limit N, or pids.limit of the
-    LinuxResources JSON in --resources FILE, `-` for stdin) is applied to the
-    running sandbox: the Sentry reads it at every fork (kernel/limits.py
-    PidsLimit), so a fork past a lowered limit is EAGAIN from then on and
-    the tasks already there stay, as with a pids cgroup's pids.max.  The
-    other limits would need cgroup controllers the Sentry does not join:
-    named in a warning, not applied."""
+    """runc update: the LinuxResources JSON of --resources FILE (`-`: stdin,
+    what podman and containerd's shim send) and runc's flags, merged field by
+    field into what the container has (what is left out stays).  Memory,
+    CPU and block I/O are written to the container's cgroup (resources.py); the pids limit
+    is the Sentry's, read at every fork (kernel/limits.py PidsLimit), so a
+    fork past a lowered limit is EAGAIN from then on and the tasks already
+    there stay, as with a pids cgroup's pids.max.  What neither applies is
+    named in a warning."""
     args = _parse("update", argv, _UPDATE)
     c = _existing(ctx, args.id)
     resources = {}
@@ -896,24 +942,50 @@ def cmd_update(ctx, argv):
             raise OciError(f"update: the resources are not JSON: {e}")
         if not isinstance(resources, dict):
             raise OciError("update: the resources are not a JSON object (LinuxResources)")
+    for flag, (kind, field, size) in _UPDATE_FIELDS.items():
+        value = getattr(args, _attr(flag))
+        if value is not None:
+            resources.setdefault(kind, {})
+            if not isinstance(resources[kind], dict):
+                raise OciError(f"update: {kind} is not an object")
+            resources[kind][field] = _update_number(flag, value, size)
     pids = (resources.get("pids") or {}).get("limit") if isinstance(resources.get("pids"), dict) else None
     if args.pids_limit is not None:
-        try:
-            pids = int(args.pids_limit)
-        except ValueError:
-            raise OciError(f"invalid value {args.pids_limit!r} for flag --pids-limit: a number")
+        pids = _update_number("--pids-limit", args.pids_limit, False)
     if pids is not None and (not isinstance(pids, int) or isinstance(pids, bool)):
         raise OciError(f"update: pids.limit {pids!r}: a number of tasks")
-    ignored = sorted({k for k, v in resources.items() if v and k not in ("pids", "devices")} |
-                     {field for flag, field in _UPDATE_FIELDS.items() if getattr(args, _attr(flag)) is not None})
-    if pids is not None:
+    ignored = sorted(set(ocires.not_applied(resources)) |
+                     {field for flag, field in _UPDATE_IGNORED.items() if getattr(args, _attr(flag)) is not None})
+    with c.locked():
+        try:
+            limits = ocires.merge(c.data.get("resources"), {k: v for k, v in resources.items() if k in ocires.APPLIED})
+            ocires.check(limits)
+        except ocires.ResourceError as e:
+            raise OciError(f"update: {e}")
         if c.status() == "stopped":
             raise OciError(f"container {args.id} is not running")
-        _write_pids_limit(c, max(0, pids))
+        if pids is not None:
+            _write_pids_limit(c, max(0, pids))
+        if limits != (c.data.get("resources") or {}):
+            try:
+                ocires.apply(c.data.get("cgroup"), limits)
+            except ocires.ResourceError as e:
+                raise OciError(f"update: {e}")
+            c.update(resources=limits)
     if ignored:
         ocilog.warning(f"update {args.id}: {', '.join(ignored)} not applied "
-                       "(sentry joins no cgroup controller; the pids limit is the one it applies)")
+                       "(sentry applies the memory, cpu, blockIO and pids limits)")
     return 0
+
+
+def _update_number(flag, text, size):
+    """A flag's value as runc reads it: a size with a unit (64m) or -1, or
+    a plain integer."""
+    from sentry.kernel.limits import parse_bytes
+    try:
+        return -1 if text.strip() == "-1" else parse_bytes(text) if size else int(text)
+    except ValueError:
+        raise OciError(f"invalid value {text!r} for flag {flag}: " + ("a size (64m) or -1" if size else "a number"))
 
 
 def _attr(flag):
@@ -940,24 +1012,37 @@ def _write_pids_limit(c, limit, create=False):
 def cmd_events(ctx, argv):
     """runc's event stream: with --stats one stats event and done; else one
     every --interval until the container stops (sentry/oci/stats.py says
-    where the figures come from; no OOM events: sentry sets no memory limit)."""
+    where the figures come from), and an "oom" event for each process the
+    kernel's OOM killer ends in the container's cgroup (its memory limit
+    reached: resources.py) from then on, as runc reports them."""
     from sentry.oci import stats
     args = _parse("events", argv, (Option("--stats"), Option("--interval", VALUE, "5s")))
     interval = _duration(args.interval)
     c = _existing(ctx, args.id)
+    cgroup = c.data.get("cgroup")
+    watch = ocires.OomWatch(cgroup) if not args.stats else None
+    due = time.monotonic()
     while True:
-        if c.status() == "stopped":
-            if args.stats:
-                raise OciError(f"container {args.id} is not running")
-            return 0
-        event = {"type": "stats", "id": args.id, "data": stats.stats(c.data.get("cgroup"), c.sentry_pid)}
+        stopped = c.status() == "stopped"
+        if stopped and args.stats:
+            raise OciError(f"container {args.id} is not running")
+        events = [{"type": "oom", "id": args.id}] * (watch.take() if watch else 0)
+        if not stopped and time.monotonic() >= due:
+            events.append({"type": "stats", "id": args.id, "data": stats.stats(cgroup, c.sentry_pid)})
+            due = time.monotonic() + interval
         try:
-            print(json.dumps(event), flush=True)
+            for event in events:
+                print(json.dumps(event), flush=True)
         except BrokenPipeError:
             return 0            # the reader has gone: so has the stream
-        if args.stats:
+        if args.stats or stopped:
             return 0
-        time.sleep(interval)
+        # woken by an OOM; the container's end is seen within 100 ms
+        wait = max(0.0, min(0.1, due - time.monotonic()))
+        if watch.fileno() is not None:
+            select.select([watch.fileno()], [], [], wait)
+        else:
+            time.sleep(wait)
 
 
 def _duration(text):
@@ -1001,3 +1086,8 @@ def main(ctx, command, argv):
     except (OciError, StateError, UsageError) as e:
         ocilog.error(str(e))
         return 1
+    except BrokenPipeError:
+        # the reader of our output has gone (`sentry state ID | head -1`):
+        # quietly, as runc ends by SIGPIPE; nothing left to flush at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE

@@ -6,6 +6,7 @@ What maps where:
   process.args/env/cwd         argv, environment, --cwd
   process.user uid/gid/additionalGids, umask   --uid, --gid, --groups; umask
   process.rlimits              set in the container process, inherited by the guest
+  process.oomScoreAdj          the Sentry's oom_score_adj, inherited by the whole sandbox
   hostname                     --hostname (none: the host's name, which a new UTS
                                namespace starts with, as under runc)
   mounts: bind (ro/rw)         --mount type=bind (a directory or a regular file), its
@@ -19,6 +20,8 @@ What maps where:
                    with a path  --network=none in that namespace, joined as it is
   linux.seccomp                the guest's own filter, on top of the Sentry's (seccomp.py)
   linux.resources.pids.limit   --pids-limit (the Sentry counts the sandbox's tasks)
+  linux.resources memory, cpu and blockIO: the container's cgroup, which holds
+                               the whole sandbox (resources.py, written by create and update)
   linux.sysctl                 set in the sandbox's IPC and network namespaces (vfs/mountns.py)
   annotations dev.sentry.*     sentry's own options (dev.sentry.network=host,
                                dev.sentry.strace=true, dev.sentry.pids-limit=N …)
@@ -32,7 +35,7 @@ import stat
 
 from sentry.errors import SyscallError
 from sentry.host import RESOLVE_NO_MAGICLINKS, openat2
-from sentry.oci import hooks, seccomp
+from sentry.oci import hooks, resources, seccomp
 from sentry.vfs.mount import O_PATH
 from sentry.vfs.resolve import RESOLVE_IN_ROOT
 
@@ -131,19 +134,25 @@ def _under(path, tops):
     return any(path == t or path.startswith(t + "/") for t in tops)
 
 
-def mount_options(spec):
-    """The spec's mounts as --mount SPECs; the ones the sandbox has itself
-    are dropped (logged at debug)."""
+def mount_options(spec, rootfs):
+    """The spec's mounts as --mount SPECs, each at its destination as the
+    image's symlinks lead it (resolved_in_root, through the binds before
+    it, as runc mounts them in order); the ones the sandbox has itself are
+    dropped (logged at debug)."""
     out = []
+    binds = {}
     for m in spec.get("mounts") or []:
         dst = os.path.normpath(m.get("destination") or "")
         kind = m.get("type") or ""
         opts = m.get("options") or []
         if not dst.startswith("/"):
             raise SpecError(f"mount {dst!r}: the destination must be an absolute path")
-        if _under(dst, SYNTHETIC) or kind in SYNTHETIC_TYPES:
+        given, dst = dst, resolved_in_root(rootfs, dst, binds)
+        if dst is None:
+            raise SpecError(f"mount {given}: too many levels of symbolic links")
+        if _under(given, SYNTHETIC) or _under(dst, SYNTHETIC) or kind in SYNTHETIC_TYPES:
             # /dev/shm, /dev/pts, /proc, /sys/fs/cgroup … : the sandbox's own
-            log.debug("mount %s (%s): the sandbox's own", dst, kind or "bind")
+            log.debug("mount %s (%s): the sandbox's own", given, kind or "bind")
             continue
         if kind == "bind" or "bind" in opts or "rbind" in opts:
             src = m.get("source") or ""
@@ -155,6 +164,7 @@ def mount_options(spec):
             if "ro" in opts:
                 spec_ += ",ro"
             out.append(spec_)
+            binds[dst] = src
         elif kind == "tmpfs":
             spec_ = f"type=tmpfs,dst={dst}"
             size = [o for o in opts if o.startswith("size=")]
@@ -171,7 +181,7 @@ def mount_options(spec):
 SHOWN_FLAGS = ("nosuid", "nodev", "noexec", "relatime", "noatime", "strictatime")
 
 
-def shown_mounts(spec):
+def shown_mounts(spec, rootfs):
     """How the guest's /proc/mounts names the spec's mounts (not binds, whose
     line is the file system beneath; not cgroup, of which the sandbox's /sys
     has only empty directories): {destination: (source, type, flags)}, the
@@ -183,7 +193,10 @@ def shown_mounts(spec):
         if kind in ("", "bind", "cgroup", "cgroup2") or "bind" in opts or "rbind" in opts:
             continue            # a bind's line is its file system's; the sandbox has no cgroupfs
         flags = [o for o in opts if o in SHOWN_FLAGS]
-        out[os.path.normpath(m["destination"])] = (m.get("source") or kind, kind, flags)
+        dst = os.path.normpath(m["destination"])
+        if not _under(dst, SYNTHETIC):
+            dst = resolved_in_root(rootfs, dst) or dst     # where mount_options placed it
+        out[dst] = (m.get("source") or kind, kind, flags)
     return out
 
 
@@ -264,6 +277,14 @@ def network_option(spec):
 RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
 
 
+def oom_score_adj_of(process):
+    """process.oomScoreAdj, checked: an int from -1000 to 1000, or None."""
+    v = process.get("oomScoreAdj")
+    if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not -1000 <= v <= 1000):
+        raise SpecError(f"process.oomScoreAdj {v!r}: between -1000 and 1000")
+    return v
+
+
 def rlimits_of(process):
     out = []
     for r in process.get("rlimits") or []:
@@ -279,9 +300,10 @@ def config_kwargs(spec, bundle, flags, cache=None):
     profiles are kept, seccomp.profile_of)."""
     process = spec["process"]
     user = process.get("user") or {}
-    kw = dict(rootfs=rootfs_of(spec, bundle), cwd=process.get("cwd") or "/", env=env_of(process),
-              hostname=spec.get("hostname") or os.uname().nodename, mounts=mount_options(spec),
-              shown_mounts=shown_mounts(spec),
+    rootfs = rootfs_of(spec, bundle)
+    kw = dict(rootfs=rootfs, cwd=process.get("cwd") or "/", env=env_of(process),
+              hostname=spec.get("hostname") or os.uname().nodename, mounts=mount_options(spec, rootfs),
+              shown_mounts=shown_mounts(spec, rootfs),
               uid=user.get("uid", 0), gid=user.get("gid", 0),
               groups=[g for g in (user.get("additionalGids") or []) if g != user.get("gid", 0)])
     if (spec.get("root") or {}).get("readonly"):
@@ -290,6 +312,7 @@ def config_kwargs(spec, bundle, flags, cache=None):
     if netns:
         kw["netns"] = netns
     kw["no_new_privs"] = bool(process.get("noNewPrivileges"))
+    oom_score_adj_of(process)
     kw["sysctl"] = sysctl_of(spec, kw["network"])
     try:
         kw["guest_seccomp"] = seccomp.profile_of(spec, cache)
@@ -305,8 +328,9 @@ def config_kwargs(spec, bundle, flags, cache=None):
 def resources_of(spec):
     """linux.resources that the Sentry enforces itself: pids.limit, the
     sandbox's tasks at most (its fork/clone past it is EAGAIN, as a pids
-    cgroup's; 0 or less: none).  The rest would need cgroup controllers
-    sentry does not join, and is not applied (logged)."""
+    cgroup's; 0 or less: none).  Memory and CPU are the cgroup's
+    (resources.py, written by create); what neither applies is named in a
+    warning."""
     res = (spec.get("linux") or {}).get("resources") or {}
     out = {}
     pids = (res.get("pids") or {}).get("limit")
@@ -314,9 +338,10 @@ def resources_of(spec):
         if not isinstance(pids, int) or isinstance(pids, bool):
             raise SpecError(f"linux.resources.pids.limit {pids!r}: a number of tasks")
         out["pids_limit"] = max(0, pids)
-    ignored = sorted(k for k, v in res.items() if v and k not in ("pids", "devices"))
+    ignored = resources.not_applied(res)
     if ignored:
-        log.debug("linux.resources: %s not applied (sentry joins no cgroup controller)", ", ".join(ignored))
+        log.warning("linux.resources: %s not applied (sentry writes the memory, cpu and blkio controllers only)",
+                    ", ".join(ignored))
     return out
 
 
@@ -358,15 +383,13 @@ def hooks_of(spec):
 
 # -- the entrypoint, checked as runc's exec.LookPath does -------------------
 
-def _in_root(root, path, mounts):
-    """Host path of sandbox path `path`: symlinks followed inside the
-    sandbox, `..` clamped at its root; bind mounts (dst -> src) honoured."""
-    def host(p):
-        best = max((d for d in mounts if _under(p, [d])), key=len, default=None)
-        if best is None:
-            return root + p
-        return mounts[best] + p[len(best):]
-
+def resolved_in_root(root, path, mounts=None):
+    """Sandbox path `path` with the image's symlinks along it followed
+    inside the sandbox (an absolute target from its root, `..` clamped
+    there), bind mounts (dst -> src) honoured; None past 40 links.  What an
+    entrypoint is looked up by, and where a mount is placed (runc follows an
+    image's symlinks in a destination so: /var/run -> /run)."""
+    mounts = mounts or {}
     parts = [c for c in path.split("/") if c]
     done = ""
     links = 0
@@ -378,7 +401,7 @@ def _in_root(root, path, mounts):
             done = done.rsplit("/", 1)[0]
             continue
         candidate = done + "/" + c
-        h = host(candidate)
+        h = _host(root, candidate, mounts)
         if os.path.islink(h):
             links += 1
             if links > 40:
@@ -389,7 +412,21 @@ def _in_root(root, path, mounts):
             parts = [x for x in target.split("/") if x] + parts
             continue
         done = candidate
-    return host(done or "/")
+    return done or "/"
+
+
+def _host(root, p, mounts):
+    """Host path of symlink-free sandbox path p."""
+    best = max((d for d in mounts if _under(p, [d])), key=len, default=None)
+    if best is None:
+        return root + p
+    return mounts[best] + p[len(best):]
+
+
+def _in_root(root, path, mounts):
+    """Host path of sandbox path `path` (resolved_in_root)."""
+    p = resolved_in_root(root, path, mounts)
+    return None if p is None else _host(root, p, mounts)
 
 
 def _find(root, name, mounts):
@@ -403,7 +440,7 @@ def check_entrypoint(spec, rootfs):
     process = spec["process"]
     arg0 = process["args"][0]
     binds = {}
-    for m in mount_options(spec):
+    for m in mount_options(spec, rootfs):
         o = dict(x.partition("=")[::2] for x in m.split(","))
         if o.get("type") == "bind":
             binds[os.path.normpath(o["dst"])] = o["src"]

@@ -85,11 +85,13 @@ class Container:
 
     def make(self):
         """The directory of a new container; an ID in use is refused."""
-        os.makedirs(self.root, mode=0o711, exist_ok=True)
         try:
+            os.makedirs(self.root, mode=0o711, exist_ok=True)
             os.mkdir(self.dir, 0o711)
         except FileExistsError:
             raise StateError(f"container with id {self.id} already exists")
+        except OSError as e:
+            raise StateError(f"the state directory {e.filename}: {e.strerror}")
 
     def remove(self):
         """The directory and everything in it, as shutil.rmtree(ignore_errors)
