@@ -21,7 +21,6 @@ import fcntl
 import json
 import os
 import re
-import select
 import socket
 import stat
 import time
@@ -395,7 +394,7 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
             elif req["op"] == "link" and net is not None:
                 net.set_link(req["index"], req["up"], req["mtu"])
             elif req["op"] == "eth0" and net is not None:
-                net.add_eth0(abandoned=lambda: _hung_up(sock))
+                net.add_eth0()
                 reply = {"interfaces": net.interfaces}
             elif req["op"] == "socket" and 0 < req.get("count", 1) <= SOCKETS_MAX:
                 for _ in range(req.get("count", 1)):
@@ -423,14 +422,6 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
         # closed here: a socket left to the collector warns, and the warning's
         # repr asks getpeername, which the helper's filter forbids
         net.close()
-
-
-def _hung_up(sock):
-    """Whether the Sentry has closed its end of the helper's socket (its
-    requests read or not)."""
-    p = select.poll()
-    p.register(sock, select.POLLHUP | select.POLLRDHUP)
-    return bool(p.poll(0))
 
 
 def join_netns(path):
@@ -693,12 +684,9 @@ class _Network:
         source = netns.ETH0.ip if ip.version == 4 else None
         self._give(lo, lambda: netns.add_local_route(self.rtnl, ip, source, lo))
 
-    def add_eth0(self, abandoned):
+    def add_eth0(self):
         """eth0 with its address and a default route through the gateway,
-        the other end of a veth pair in a namespace of its own (vfs/netns.py).
-        abandoned(): whether nobody waits for it any more (the Sentry gone,
-        asked ahead at its start: MountNamespace(eth0=True)), which ends the
-        waits for the kernel's link-state rounds."""
+        the other end of a veth pair in a namespace of its own (vfs/netns.py)."""
         fd, gw = _gateway_namespace()
         self.gateway = (fd, gw)
         # Two ends of one index wait for the kernel's next link-state round
@@ -724,8 +712,6 @@ class _Network:
         for _ in range(300):
             if self.rtnl.running("eth0"):
                 break
-            if abandoned():
-                raise OSError(errno.EPIPE, "the Sentry is gone")
             time.sleep(0.01)
         # with its carrier comes its link-local address, tentative until the
         # kernel's address work has run (no DAD, but still a moment later):
@@ -733,8 +719,6 @@ class _Network:
         for _ in range(1000):
             if _addresses_settled("eth0"):
                 break
-            if abandoned():
-                raise OSError(errno.EPIPE, "the Sentry is gone")
             time.sleep(0.001)
 
     def set_link(self, index, up, mtu):
