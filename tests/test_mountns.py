@@ -75,7 +75,7 @@ def test_mount_namespace_without_root():
 WITHOUT = (
     "import sys\n"
     "from sentry.vfs import mountns\n"
-    "def refuse(self, workdir, network=False, sysctl=None, meanwhile=None, eth0=False): raise mountns.Unavailable('Operation not permitted (unshare)')\n"
+    "def refuse(self, workdir, network=False, sysctl=None, meanwhile=None): raise mountns.Unavailable('Operation not permitted (unshare)')\n"
     "mountns.MountNamespace.__init__ = refuse\n"
     "from sentry.cli import main\n"
     "sys.exit(main(sys.argv[1:]))\n")

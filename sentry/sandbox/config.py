@@ -6,6 +6,7 @@ import re
 from sentry.kernel.credentials import ID_MAX
 from sentry.kernel.limits import Limits, parse_bytes
 from sentry.fsimpl import hidden
+from syscalls.table import build_table
 
 
 class ConfigError(Exception):
@@ -80,7 +81,6 @@ class Config:
         self.strace_select = None
         if strace and strace != "all":
             from syscalls import signature
-            from syscalls.table import build_table
             try:
                 self.strace_select = signature.select(strace, build_table().entries.values())
             except ValueError as e:

@@ -10,11 +10,13 @@ import struct
 import tempfile
 
 from sentry.kernel import audit as _audit
+from sentry.kernel.kernel import Kernel
 from sentry.kernel import idmap
 from sentry.platform import privileges, ptrace, seccomp, selfconfine, spawn, staging
 from sentry.platform.fdholder import FdHolder
 from sentry.vfs import mountns as _mountns
 from sentry.kernel.credentials import Credentials
+from syscalls.table import build_table, filter_rules, mm_checked
 from sentry.sandbox.config import ConfigError, check_config
 from sentry.sandbox.guest import exec_process, first_process, receive_from_guest
 from sentry.sandbox import spawner as _spawner
@@ -65,11 +67,11 @@ def run(cfg, on_ready=None, control=None):
                 trail = _audit.Audit(cfg.audit)
             except OSError as e:
                 raise ConfigError(f"--audit {cfg.audit}: {e.strerror}")
+        # the handlers' table (importing them is most of its cost) is built
+        # while the namespace helper sets up
         built = []
-        mountns = _start_mount_namespace(cfg, private, meanwhile=lambda: built.append(_handlers_table()))
-        table = built[0] if built else _handlers_table()
-        from sentry.kernel.kernel import Kernel
-        from syscalls.table import filter_rules, mm_checked
+        mountns = _start_mount_namespace(cfg, private, meanwhile=lambda: built.append(build_table()))
+        table = built[0] if built else build_table()
         # Unprivileged, and user namespaces allowed (the helper has one): the
         # guest takes one too, where its files are its own (kernel/idmap.py).
         userns = os.geteuid() != 0 and mountns is not None
@@ -207,16 +209,6 @@ def run(cfg, on_ready=None, control=None):
             os.close(janitor)           # the janitor removes them now
         else:
             privatedirs.discard(private, scratch)
-
-
-def _handlers_table():
-    """The handlers' table.  Importing them and the Kernel that serves them
-    is most of set-up's Python work: done while the namespace helper makes
-    its namespaces and eth0 (on the other CPU where there is one), not
-    before it is forked."""
-    from sentry.kernel import kernel  # noqa: F401 (imported now, for run())
-    from syscalls.table import build_table
-    return build_table()
 
 
 def _console(cfg, mounts):
@@ -432,7 +424,7 @@ def _start_mount_namespace(cfg, private, meanwhile):
     the helper starts."""
     try:
         return _mountns.MountNamespace(private, network=cfg.netns or cfg.network != "host", sysctl=cfg.sysctl,
-                                       meanwhile=meanwhile, eth0=cfg.network == "sandbox")
+                                       meanwhile=meanwhile)
     except _mountns.SysctlError as e:
         raise ConfigError(str(e))
     except _mountns.Unavailable as e:

@@ -74,7 +74,7 @@ def _mount(source, target, fstype, flags, data=None):
 class MountNamespace:
     """The Sentry's end: requests to the helper, one at a time."""
 
-    def __init__(self, workdir, network=False, sysctl=None, meanwhile=None, eth0=False):
+    def __init__(self, workdir, network=False, sysctl=None, meanwhile=None):
         """workdir: the Sentry's private directory (mount points go there).
         network: the helper takes a private network namespace too, with its
         loopback up, or (a path) joins the one there as it is, for the guest
@@ -89,17 +89,12 @@ class MountNamespace:
         caller: sentry/oci/spec.py); self.sysctl: what they read back.
         meanwhile(): the caller's own work, done once the helper is forked
         and while it makes its namespaces (a new network namespace takes
-        milliseconds), on another CPU where there is one.
-        eth0: the helper makes the sandbox's eth0 (add_eth0) right after its
-        namespaces, asked for now so that it too is made beside meanwhile()
-        and whatever the caller does before its next request."""
+        milliseconds), on another CPU where there is one."""
         self.netns_fd = self.userns_fd = self.ipcns_fd = None
         self.port_start = None
         self.sysvipc = self.ipc_sysctls = {}
         self.net_sysctls = {}         # "net/core/somaxconn" -> an O_PATH fd on it (net_sysctl_file)
         self.interfaces = {}          # the sandbox's interfaces: name -> index
-        self._asked = []              # ops asked ahead (eth0), their replies not yet read
-        self._answered = {}           # op asked ahead -> (its reply, its fds)
         self.scratch = os.path.join(workdir, "unix-bind")
         os.mkdir(self.scratch, 0o700)
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -117,8 +112,6 @@ class MountNamespace:
                 os._exit(0)
         theirs.close()
         spawn.reaped_later(pid)
-        if eth0:
-            self._ask_ahead(op="eth0")
         if meanwhile is not None:
             meanwhile()
         reply, fds = self._receive()
@@ -209,7 +202,7 @@ class MountNamespace:
     def add_eth0(self):
         """--network=sandbox: the sandbox's eth0 (vfs/netns.py), before set-up
         ends; its index joins self.interfaces."""
-        self.interfaces = self._answer_to("eth0")[0]["interfaces"]
+        self.interfaces = self._exchange(op="eth0")[0]["interfaces"]
 
     def set_link(self, index, up=None, mtu=None):
         """A guest root's `ip link set` on interface `index` of the sandbox
@@ -218,14 +211,8 @@ class MountNamespace:
         self._request(op="link", index=index, up=up, mtu=mtu)
 
     def _receive(self):
-        """(reply, fds); None when the helper is gone.  A helper that ended
-        with a request of ours unread (one asked ahead: a helper that could
-        not start) resets the connection: what it sent before is still
-        there, read once the reset is."""
-        try:
-            msg, fds, _, _ = socket.recv_fds(self.sock, 65536, SOCKETS_MAX)
-        except ConnectionResetError:
-            msg, fds, _, _ = socket.recv_fds(self.sock, 65536, SOCKETS_MAX)
+        """(reply, fds); None when the helper is gone."""
+        msg, fds, _, _ = socket.recv_fds(self.sock, 65536, SOCKETS_MAX)
         if not msg:
             return None, fds
         return json.loads(msg), fds
@@ -234,31 +221,10 @@ class MountNamespace:
         """The fds the helper answers a request with."""
         return self._exchange(fds, **req)[1]
 
-    def _ask_ahead(self, **req):
-        """Send req now, its reply read at the next request (the helper
-        answers in order) and kept for _answer_to(req's op)."""
-        socket.send_fds(self.sock, [json.dumps(req).encode()], [])
-        self._asked.append(req["op"])
-
-    def _answer_to(self, op):
-        """(reply, fds) of the request op: asked ahead, or asked now."""
-        self._read_answers_ahead()
-        if op not in self._answered:
-            return self._exchange(op=op)
-        return self._checked(*self._answered.pop(op))
-
-    def _read_answers_ahead(self):
-        while self._asked:
-            self._answered[self._asked.pop(0)] = self._receive()
-
     def _exchange(self, fds=(), **req):
         """(the helper's reply, the fds it sent); its errno raised."""
-        self._read_answers_ahead()
         socket.send_fds(self.sock, [json.dumps(req).encode()], list(fds))
-        return self._checked(*self._receive())
-
-    @staticmethod
-    def _checked(reply, got):
+        reply, got = self._receive()
         if reply is None:
             raise OSError(errno.EIO, "the mount namespace helper is gone")
         if reply.get("errno"):
