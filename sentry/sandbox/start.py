@@ -310,10 +310,11 @@ def _datagram_fast_path(kernel):
     the sandbox has no outbound policy, else only its own (connect.py inside)."""
     from sentry._native import lib
     if kernel.outbound is None:
-        lib.sn_net_policy(1, 0, 0)
+        lib.sn_net_policy(1, 0, 0, 0)
         return
     net = kernel.sandbox_networks[0] if kernel.sandbox_networks else None
-    lib.sn_net_policy(0, int(net.network_address) if net else 0, int(net.netmask) if net else 0)
+    cookie = struct.unpack("<Q", kernel.netns_cookie)[0]
+    lib.sn_net_policy(0, int(net.network_address) if net else 0, int(net.netmask) if net else 0, cookie)
 
 
 def _outbound_names(mountns, kernel):
