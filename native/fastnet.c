@@ -18,16 +18,23 @@
  * Anything else returns 0 and goes to Python.
  *
  * connect to such a name (an internet one of the sandbox's own) is
- * answered here too, as syscalls/socket.py rewrites it: the checked name
- * staged, the guest's rsi given back at the syscall-exit stop by C
- * (identity.c sn_restore_args_at_exit), so neither stop reaches Python.
- * Where the sandbox has an outbound policy (--network=sandbox) the socket
- * must also be one of the sandbox's namespace -- an outbound host socket
- * must never meet the kernel's connect (sentry/net/connect.py) -- told by
- * the Sentry's own copy of it (pidfd_getfd, SO_NETNS_COOKIE) and only in a
- * process whose fd table is its alone, so that the number names that
- * socket still when the kernel runs the call; anything else is Python's
- * (syscalls/slots.py).
+ * answered here too, in one of two ways, neither reaching Python:
+ *  - on an internet socket of the sandbox's namespace, in a process whose
+ *    fd table is its alone, it runs as the guest made it, with no stop at
+ *    its exit.  The fd keeps naming that socket until the kernel runs the
+ *    call (no other task can change the table), and the name, which
+ *    another process sharing the memory could still change, can then
+ *    reach nothing but the sandbox's network: an address outside gets the
+ *    gateway's "unreachable" (where Python would have connected it
+ *    outward: only the racing guest loses), a unix name the family's
+ *    EAFNOSUPPORT or EINVAL.  The socket is told by the Sentry's own copy
+ *    of it (pidfd_getfd: SO_DOMAIN, SO_NETNS_COOKIE).
+ *  - else, where the sandbox has no outbound policy (--network=none or
+ *    host), as syscalls/socket.py rewrites it: the checked name staged,
+ *    the guest's rsi given back at the syscall-exit stop by C (identity.c
+ *    sn_restore_args_at_exit).  With a policy (--network=sandbox) an
+ *    outbound host socket must never meet the kernel's connect
+ *    (sentry/net/connect.py): that is Python's (syscalls/slots.py).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -150,9 +157,9 @@ static int fast_sendmsg(int tid, sn_regs *r)
 #define SO_NETNS_COOKIE 71
 #endif
 
-/* Whether the guest's fd names a socket of the sandbox's network namespace,
- * asked of the Sentry's own copy of it; any doubt: no. */
-static int sandbox_socket(int tid, int fd)
+/* Whether the guest's fd names an internet socket of the sandbox's network
+ * namespace, asked of the Sentry's own copy of it; any doubt: no. */
+static int sandbox_inet_socket(int tid, int fd)
 {
 	if (!sandbox_netns || fd < 0 || fd >= SN_HIDDEN_FD_BASE) return 0;
 	int pidfd = (int)syscall(SYS_pidfd_open, tid, 0);   /* a leader's: one thread */
@@ -161,9 +168,12 @@ static int sandbox_socket(int tid, int fd)
 	close(pidfd);
 	if (copy < 0) return 0;
 	uint64_t cookie = 0;
-	socklen_t len = sizeof cookie;
+	int domain = 0;
+	socklen_t len = sizeof cookie, dlen = sizeof domain;
 	int ok = !getsockopt(copy, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len)
-		&& len == sizeof cookie && cookie == sandbox_netns;
+		&& len == sizeof cookie && cookie == sandbox_netns
+		&& !getsockopt(copy, SOL_SOCKET, SO_DOMAIN, &domain, &dlen)
+		&& (domain == AF_INET || domain == AF_INET6);
 	close(copy);
 	return ok;
 }
@@ -174,7 +184,11 @@ static int fast_connect(int tid, sn_regs *r)
 	unsigned char name[NAME_MAX_];
 	if (len < 2 || len > NAME_MAX_) return 0;
 	if (sn_read_mem(tid, r->rsi, name, len) != (long)len || !name_ok(name, len)) return 0;
-	if (!open_policy && !(sn_ident_files_alone(tid) && sandbox_socket(tid, (int)r->rdi))) return 0;
+	if (sn_ident_files_alone(tid) && sandbox_inet_socket(tid, (int)r->rdi)) {
+		ptrace(PTRACE_CONT, tid, 0, 0);
+		return 1;
+	}
+	if (!open_policy) return 0;
 	uint64_t slot = sn_slot_of(tid);
 	if (!slot || sn_stage(tid, slot, name, len)) return 0;
 	uint64_t guest[6] = { 0, r->rsi };

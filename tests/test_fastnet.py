@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import run_sentry
 
 PINGPONG = r'''
@@ -136,25 +138,29 @@ def test_a_loopback_connect_never_reaches_python(cbin, outside_tmp):
         assert m and int(m.group(1)) >= 300 and int(m.group(2)) == 0, r.stderr.decode()[-800:]
 
 
-def test_a_racing_connect_reaches_only_the_checked_name(cbin, outside_tmp):
-    """One thread flips connect's name between the sandbox's loopback and a
-    unix path where a host process listens, another swaps the fd between
-    an internet and a unix socket, while a third connects: the host's
+@pytest.mark.parametrize("mode", ["threads", "shared"])
+def test_a_racing_connect_reaches_only_the_checked_name(cbin, outside_tmp, mode):
+    """threads: one thread flips connect's name between the sandbox's
+    loopback and a unix path where a host process listens, another swaps
+    the fd between an internet and a unix socket, while a third connects.
+    shared: a single-threaded process connects (C passes the call as it
+    is) while a child flips the name in memory they share among the
+    loopback, the unix path and an address outside the policy.  The host's
     socket is never reached (the kernel connects to the staged name C
-    checked, or Python refuses the path), with --network=none (where C
-    takes threaded processes' connects) and sandbox (where it leaves them
-    to Python's slots); both outcomes happen."""
+    checked, or on a socket of the sandbox, or Python refuses the path),
+    with --network=none and sandbox; both outcomes happen."""
     import os, shutil, socket
     prog = os.path.join(outside_tmp, "connect_flip_race")
     shutil.copy(cbin("connect_flip_race"), prog)
-    path = os.path.join(outside_tmp, "host.sock")
+    path = os.path.join(outside_tmp, f"host-{mode}.sock")
     srv = socket.socket(socket.AF_UNIX)
     srv.bind(path)
     srv.listen(64)
     srv.settimeout(0)
     try:
         for network in ("none", "sandbox"):
-            r = run_sentry([prog, path, "3000"], extra=[f"--network={network}"], timeout=300)
+            policy = ["--net-allow", "198.51.100.0/24"] if network == "sandbox" else []
+            r = run_sentry([prog, path, "3000", mode], extra=[f"--network={network}", *policy], timeout=300)
             assert r.stdout == b"rounds 3000 reached 1 refused 1 other 0\n", (network, r.stdout, r.stderr)
         try:
             conn, _ = srv.accept()
@@ -163,3 +169,4 @@ def test_a_racing_connect_reaches_only_the_checked_name(cbin, outside_tmp):
             pass
     finally:
         srv.close()
+        os.unlink(path)
