@@ -33,14 +33,18 @@ An IPv6 destination is relayed the same way (a route `local ADDRESS/128 dev
 lo`, a relay socket bound with IPV6_FREEBIND, since IPv6 checks interface
 addresses, not routes); the sandbox has no IPv6 address of its own beyond
 ::1, so a guest socket sends there from ::1 (getsockname says so).
-A destination's ICMP or ICMPv6 "port unreachable" reaches the guest: the
-relay sends the sandbox's kernel the same error quoting the guest's datagram,
+A destination's ICMP or ICMPv6 "unreachable" that a connected socket is
+told of (port, protocol, a host or network a firewall rejects, IPv6's
+administratively prohibited) reaches the guest: the relay sends the
+sandbox's kernel an error of the same meaning quoting the guest's datagram,
 on a raw ICMP (ICMPv6) socket of the sandbox's namespace its helper made at
 set-up (filtered to receive nothing), so a connected guest socket sees
-ECONNREFUSED, by the kernel's own rules.  Differs from Linux: other ICMP
-errors do not reach the guest's socket; a ping to ADDRESS is answered by the
-sandbox itself.
+ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, EACCES..., by the kernel's own
+rules.  Differs from Linux: the errors a socket hears only with IP_RECVERR
+(a router's "network unreachable", time exceeded) do not reach the guest's
+socket; a ping to ADDRESS is answered by the sandbox itself.
 """
+import errno
 import json
 import os
 import select
@@ -164,28 +168,40 @@ def _checksum(data):
     return ~total & 0xFFFF
 
 
-def port_unreachable6(src, dst):
-    """An ICMPv6 "port unreachable" (type 1, code 4) quoting a UDP datagram
-    from src to dst ((address, port) each, IPv6): its IPv6 header and its
-    UDP header.  The checksum is left 0: the kernel computes it for every
-    ICMPv6 raw socket (the pseudo-header needs the source it chooses)."""
+# The errors a connected host socket is told of (the kernel's "hard" ICMP
+# errors: what a UDP socket without IP_RECVERR reports), and a "destination
+# unreachable" code that the sandbox's kernel turns back into the same errno
+# (icmp_err_convert, icmpv6_err_convert): a host-prohibited or filtered
+# answer is EHOSTUNREACH, an IPv6 administratively prohibited one EACCES.
+UNREACHABLE_CODE = {errno.ECONNREFUSED: 3, errno.ENOPROTOOPT: 2, errno.ENETUNREACH: 6,
+                    errno.EHOSTDOWN: 7, errno.ENONET: 8, errno.EHOSTUNREACH: 10}
+UNREACHABLE_CODE6 = {errno.ECONNREFUSED: 4, errno.EACCES: 1}
+
+
+def unreachable6(src, dst, code=4):
+    """An ICMPv6 "destination unreachable" (type 1; code 4: port) quoting a
+    UDP datagram from src to dst ((address, port) each, IPv6): its IPv6
+    header and its UDP header.  The checksum is left 0: the kernel computes
+    it for every ICMPv6 raw socket (the pseudo-header needs the source it
+    chooses)."""
     udp = struct.pack("!HHHH", src[1], dst[1], 8, 0)
     ip = struct.pack("!IHBB16s16s", 6 << 28, len(udp), socket.IPPROTO_UDP, 64,
                      socket.inet_pton(socket.AF_INET6, src[0]), socket.inet_pton(socket.AF_INET6, dst[0]))
-    return struct.pack("!BBHI", 1, 4, 0, 0) + ip + udp
+    return struct.pack("!BBHI", 1, code, 0, 0) + ip + udp
 
 
-def port_unreachable(src, dst):
-    """An ICMP "port unreachable" (type 3, code 3) quoting a UDP datagram
-    from src to dst ((address, port) each, IPv4): its IP header and the
-    first 8 bytes, its UDP header, as a router's or host's kernel quotes it."""
+def unreachable(src, dst, code=3):
+    """An ICMP "destination unreachable" (type 3; code 3: port) quoting a
+    UDP datagram from src to dst ((address, port) each, IPv4): its IP
+    header and the first 8 bytes, its UDP header, as a router's or host's
+    kernel quotes it."""
     udp = struct.pack("!HHHH", src[1], dst[1], 8, 0)
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, socket.IPPROTO_UDP, 0,
                      socket.inet_aton(src[0]), socket.inet_aton(dst[0]))
     ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
-    head = struct.pack("!BBHI", 3, 3, 0, 0)
+    head = struct.pack("!BBHI", 3, code, 0, 0)
     body = ip + udp
-    return struct.pack("!BBHI", 3, 3, _checksum(head + body), 0) + body
+    return struct.pack("!BBHI", 3, code, _checksum(head + body), 0) + body
 
 
 class Relay:
@@ -248,23 +264,28 @@ class Relay:
         host, inside, guest = self.upstream[fd]
         try:
             data = host.recv(DATAGRAM_MAX, socket.MSG_DONTWAIT)
-        except ConnectionRefusedError:
-            self._unreachable(inside, guest)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            self._unreachable(inside, guest, e.errno)
             return
         self.used[fd] = time.monotonic()
         inside.sendto(data, guest)
 
-    def _unreachable(self, inside, guest):
-        """The destination answered "port unreachable" (the host socket's
-        ECONNREFUSED): the sandbox's kernel gets the same ICMP error, quoting
-        the guest's datagram (from guest to the relay's address), so that a
-        connected guest socket sees ECONNREFUSED as on a host."""
+    def _unreachable(self, inside, guest, err):
+        """The destination, or a router on the way, answered "unreachable"
+        (the host socket's error: ECONNREFUSED for a port, EHOSTUNREACH for a
+        host a firewall rejects...): the sandbox's kernel gets an ICMP error
+        it reads as the same errno, quoting the guest's datagram (from guest
+        to the relay's address), so that a connected guest socket sees that
+        error as on a host.  Another error is dropped, as UDP may drop it."""
         dest = inside.getsockname()
         if ":" in dest[0]:
-            if self.icmp6 is not None:
-                self.icmp6.sendto(port_unreachable6(guest, dest), (guest[0], 0, 0, guest[3]))
-        elif self.icmp is not None:
-            self.icmp.sendto(port_unreachable(guest, dest), (guest[0], 0))
+            code = UNREACHABLE_CODE6.get(err)
+            if self.icmp6 is not None and code is not None:
+                self.icmp6.sendto(unreachable6(guest, dest, code), (guest[0], 0, 0, guest[3]))
+        elif self.icmp is not None and err in UNREACHABLE_CODE:
+            self.icmp.sendto(unreachable(guest, dest, UNREACHABLE_CODE[err]), (guest[0], 0))
 
     def expire(self):
         now = time.monotonic()
