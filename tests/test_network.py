@@ -1434,16 +1434,26 @@ def test_udp_port_unreachable_as_natively(remote, family):
 
 
 UDP_REJECTED = """
-import socket, sys
+import os, socket, struct, sys
 family = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
+recverr = os.environ.get('RECVERR') == '1'
 for port in sys.argv[2:]:
     c = socket.socket(family, socket.SOCK_DGRAM); c.settimeout(1)
+    if recverr:
+        c.setsockopt(*((socket.IPPROTO_IPV6, 25) if family == socket.AF_INET6 else (socket.IPPROTO_IP, 11)), 1)
     c.connect((sys.argv[1], int(port)))
     c.send(b'x')
     try:
         print(port, 'recv', c.recv(100))
     except OSError as e:
         print(port, 'recv', type(e).__name__, e.errno)
+    if recverr:
+        try:
+            # errno, origin, type, code of the queued error (its sender differs: the sandbox names itself)
+            _, anc, _, _ = c.recvmsg(1, 512, 0x2000)
+            print(port, 'queued', [struct.unpack_from('=IBBB', d) for _, _, d in anc])
+        except OSError as e:
+            print(port, 'queue', type(e).__name__, e.errno)
 """
 # the remote rejects datagrams to these ports so (iptables REJECT), each
 # ICMP answer a connected socket is told of or not (only the kernel's "hard" errors)
@@ -1457,9 +1467,11 @@ def test_udp_icmp_errors_as_natively(remote, family):
     """A connected UDP socket to a destination outside that a firewall
     rejects hears what it would on the host: EHOSTUNREACH for a host
     prohibited or filtered, ENETUNREACH for a network prohibited,
-    ENOPROTOOPT, IPv6's EACCES; and nothing for the "soft" errors a socket
-    hears only with IP_RECVERR (the relay passes on what its host socket
-    was told, as an ICMP error of the same meaning: net/udp.py)."""
+    ENOPROTOOPT, IPv6's EACCES; nothing for the "soft" errors a socket
+    hears only with IP_RECVERR, and with IP_RECVERR every one of them,
+    queued with its type and code (the relay passes on what its host
+    socket's error queue holds, as an ICMP error of the same type and code:
+    net/udp.py)."""
     ns = f"sntest{os.getpid()}"
     dest = f"{remote}.2" if family == "ipv4" else f"{_remote6(remote)}::2"
     tables = "iptables" if family == "ipv4" else "ip6tables"
@@ -1477,6 +1489,13 @@ def test_udp_icmp_errors_as_natively(remote, family):
     assert native.returncode == 0 and hard in native.stdout and "TimeoutError" in native.stdout, \
         native.stdout + native.stderr
     r = run_sentry(args, extra=["--dns", "none"])
+    assert r.stdout.decode() == native.stdout, r.stderr.decode()
+    # with IP_RECVERR every error is told, and queued with its type and code
+    env = dict(os.environ, RECVERR="1")
+    native = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
+    assert native.returncode == 0 and "TimeoutError" not in native.stdout and "queued [(" in native.stdout, \
+        native.stdout + native.stderr
+    r = run_sentry(args, extra=["--dns", "none"], env=env)
     assert r.stdout.decode() == native.stdout, r.stderr.decode()
 
 
