@@ -16,12 +16,32 @@
  * changes either after the check changes nothing the kernel reads.  The
  * data (the iovec and its buffers) stays the guest's own.
  * Anything else returns 0 and goes to Python.
+ *
+ * connect to such a name (an internet one of the sandbox's own) is
+ * answered here too, in one of two ways, neither reaching Python:
+ *  - on an internet socket of the sandbox's namespace, in a process whose
+ *    fd table is its alone, it runs as the guest made it, with no stop at
+ *    its exit.  The fd keeps naming that socket until the kernel runs the
+ *    call (no other task can change the table), and the name, which
+ *    another process sharing the memory could still change, can then
+ *    reach nothing but the sandbox's network: an address outside gets the
+ *    gateway's "unreachable" (where Python would have connected it
+ *    outward: only the racing guest loses), a unix name the family's
+ *    EAFNOSUPPORT or EINVAL.  The socket is told by the Sentry's own copy
+ *    of it (pidfd_getfd: SO_DOMAIN, SO_NETNS_COOKIE).
+ *  - else, where the sandbox has no outbound policy (--network=none or
+ *    host), as syscalls/socket.py rewrites it: the checked name staged,
+ *    the guest's rsi given back at the syscall-exit stop by C (identity.c
+ *    sn_restore_args_at_exit).  With a policy (--network=sandbox) an
+ *    outbound host socket must never meet the kernel's connect
+ *    (sentry/net/connect.py): that is Python's (syscalls/slots.py).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -36,12 +56,14 @@
 
 static int open_policy = 1;        /* no outbound policy: every destination is fine */
 static uint32_t net_addr, net_mask;  /* eth0's subnet, host order (0/0: none) */
+static uint64_t sandbox_netns;     /* the sandbox's namespace's SO_NETNS_COOKIE (0: unknown) */
 
-void sn_net_policy(int open, uint32_t addr, uint32_t mask)
+void sn_net_policy(int open, uint32_t addr, uint32_t mask, uint64_t netns_cookie)
 {
 	open_policy = open;
 	net_addr = addr & mask;
 	net_mask = mask;
+	sandbox_netns = netns_cookie;
 }
 
 /* connect.py inside(): loopback, unspecified, eth0's subnet (IPv4, or
@@ -131,11 +153,58 @@ static int fast_sendmsg(int tid, sn_regs *r)
 	return restart(tid, r);
 }
 
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+/* Whether the guest's fd names an internet socket of the sandbox's network
+ * namespace, asked of the Sentry's own copy of it; any doubt: no. */
+static int sandbox_inet_socket(int tid, int fd)
+{
+	if (!sandbox_netns || fd < 0 || fd >= SN_HIDDEN_FD_BASE) return 0;
+	int pidfd = (int)syscall(SYS_pidfd_open, tid, 0);   /* a leader's: one thread */
+	if (pidfd < 0) return 0;
+	int copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	close(pidfd);
+	if (copy < 0) return 0;
+	uint64_t cookie = 0;
+	int domain = 0;
+	socklen_t len = sizeof cookie, dlen = sizeof domain;
+	int ok = !getsockopt(copy, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len)
+		&& len == sizeof cookie && cookie == sandbox_netns
+		&& !getsockopt(copy, SOL_SOCKET, SO_DOMAIN, &domain, &dlen)
+		&& (domain == AF_INET || domain == AF_INET6);
+	close(copy);
+	return ok;
+}
+
+static int fast_connect(int tid, sn_regs *r)
+{
+	uint32_t len = (uint32_t)r->rdx;
+	unsigned char name[NAME_MAX_];
+	if (len < 2 || len > NAME_MAX_) return 0;
+	if (sn_read_mem(tid, r->rsi, name, len) != (long)len || !name_ok(name, len)) return 0;
+	if (sn_ident_files_alone(tid) && sandbox_inet_socket(tid, (int)r->rdi)) {
+		ptrace(PTRACE_CONT, tid, 0, 0);
+		return 1;
+	}
+	if (!open_policy) return 0;
+	uint64_t slot = sn_slot_of(tid);
+	if (!slot || sn_stage(tid, slot, name, len)) return 0;
+	uint64_t guest[6] = { 0, r->rsi };
+	if (!sn_restore_args_at_exit(tid, 1u << 1, guest)) return 0;
+	r->rsi = slot;
+	if (ptrace(PTRACE_SETREGS, tid, 0, r)) return 0;     /* gone: its row goes too */
+	ptrace(PTRACE_SYSCALL, tid, 0, 0);
+	return 1;
+}
+
 /* Returns 1 when the seccomp stop was answered here. */
 int sn_fast_net(int tid, sn_regs *r)
 {
 	if (!sn_fast_enabled()) return 0;
 	if (r->orig_rax == SYS_sendto) return fast_sendto(tid, r);
 	if (r->orig_rax == SYS_sendmsg) return fast_sendmsg(tid, r);
+	if (r->orig_rax == SYS_connect) return fast_connect(tid, r);
 	return 0;
 }

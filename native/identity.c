@@ -31,15 +31,17 @@
  * the sandbox's at its syscall-exit stop (fork, wait4, set_tid_address);
  * child, vchild: a fork's child and its name, which Python told: the child
  * may be gone, and its row with it, by the time its parent's fork returns;
- * restore: the call in progress was given host pids or a staging address
- * in rdi and rsi, and gets the guest's own back there at that stop (kill,
- * tkill, tgkill, clone3, wait4 of one pid);
+ * restore: the argument registers (bit k: the k-th, rdi first) the call in
+ * progress was given in place of the guest's -- host pids, a staging
+ * address -- which get the guest's own (args) back at that stop (kill,
+ * tkill, tgkill, clone3, wait4 of one pid, and any rewrite of Python's that
+ * needs nothing else there: sn_restore_args_at_exit);
  * python_signals: the task's signal-delivery stops are Python's (a call
  * the Sentry injected is on its way, or signals it held back meanwhile are
  * being delivered again); start: its first stop is C's (sn_start_child),
  * start_regs: and gives it back rdi and rsi there (a clone3 child) */
 static struct {
-	int tid; int exit_pid; int restore; int child, vchild; uint64_t rdi, rsi; sn_ident id;
+	int tid; int exit_pid; unsigned restore; int child, vchild; uint64_t args[6]; sn_ident id;
 	int python_signals; int start; uint64_t start_addr; int start_value;
 	int start_regs; uint64_t start_rdi, start_rsi;
 } rows[IDENT_TABLE];
@@ -136,6 +138,13 @@ int sn_ident_id_view(int tid)
 	return i < 0 || rows[i].id.id_view;
 }
 
+/* Fails closed: a task without a row may share its fd table. */
+int sn_ident_files_alone(int tid)
+{
+	int i = row_index(tid);
+	return i >= 0 && rows[i].id.files_alone;
+}
+
 int sn_exit_pending(int tid)
 {
 	int i = row_index(tid);
@@ -143,15 +152,14 @@ int sn_exit_pending(int tid)
 }
 
 /* Python answers the exit of the call in progress itself (a callback set
- * at an event stop: a refused fork): a C rewrite's registers to put back
- * are handed over in saved[0..1] (1), or there are none (0). */
-int sn_exit_to_python(int tid, uint64_t saved[2])
+ * at an event stop: a refused fork): the registers a rewrite changed are
+ * handed over in saved[0..5], and the mask of them returned (0: none). */
+unsigned sn_exit_to_python(int tid, uint64_t saved[6])
 {
 	int i = row_index(tid);
 	if (i < 0) return 0;
-	int had = rows[i].restore;
-	saved[0] = rows[i].rdi;
-	saved[1] = rows[i].rsi;
+	unsigned had = rows[i].restore;
+	memcpy(saved, rows[i].args, sizeof rows[i].args);
 	rows[i].restore = rows[i].exit_pid = rows[i].child = 0;
 	return had;
 }
@@ -201,10 +209,9 @@ int sn_ident_exit(int tid, sn_regs *r)
 {
 	int i = row_index(tid);
 	if (i < 0 || !(rows[i].restore || rows[i].exit_pid)) return 0;
-	if (rows[i].restore) {
-		r->rdi = rows[i].rdi;
-		r->rsi = rows[i].rsi;
-	}
+	uint64_t *reg[6] = { &r->rdi, &r->rsi, &r->rdx, &r->r10, &r->r8, &r->r9 };
+	for (int k = 0; k < 6; k++)
+		if (rows[i].restore & (1u << k)) *reg[k] = rows[i].args[k];
 	long result = (long)r->rax;
 	int j = rows[i].exit_pid && result > 0 ? row_index((int)result) : -1;
 	if (rows[i].exit_pid && result > 0)
@@ -219,6 +226,21 @@ int sn_ident_exit(int tid, sn_regs *r)
 	return 1;
 }
 
+/* From a seccomp stop: the call, rewritten, gets the guest's own argument
+ * registers back at its syscall-exit stop, here, without Python -- those of
+ * `mask` (bit k: the k-th argument) from args[k] -- and nothing else is
+ * done there (a record left by a call whose exit never came is dropped).
+ * 0 when the task has no row: Python's then. */
+int sn_restore_args_at_exit(int tid, unsigned mask, const uint64_t args[6])
+{
+	int i = row_index(tid);
+	if (i < 0 || (mask & ~0x3Fu)) return 0;
+	rows[i].restore = mask;
+	rows[i].exit_pid = rows[i].child = 0;
+	memcpy(rows[i].args, args, sizeof rows[i].args);
+	return 1;
+}
+
 /* A call C rewrote gets the guest's rdi and rsi back at its syscall-exit
  * stop (and, if Python asks, its pid result translated): 0 when the task
  * has no row here, or names pids in a namespace of its own (Python's). */
@@ -226,10 +248,8 @@ int sn_ident_restore_at_exit(int tid, uint64_t rdi, uint64_t rsi)
 {
 	int i = row_index(tid);
 	if (i < 0 || rows[i].id.nested_pidns) return 0;
-	rows[i].restore = 1;
-	rows[i].rdi = rdi;
-	rows[i].rsi = rsi;
-	return 1;
+	uint64_t args[6] = { rdi, rsi };
+	return sn_restore_args_at_exit(tid, 3, args);
 }
 
 /* ---- the kill family ------------------------------------------------------------
@@ -295,9 +315,9 @@ static int signal_call(int tid, sn_regs *r)
 		second = (uint64_t)rows[j].tid;
 	}
 	if (!traced_by_me(rows[j].tid)) return 0;
-	rows[i].restore = 1;
-	rows[i].rdi = r->rdi;
-	rows[i].rsi = r->rsi;
+	rows[i].restore = 3;
+	rows[i].args[0] = r->rdi;
+	rows[i].args[1] = r->rsi;
 	r->rdi = first;
 	r->rsi = second;
 	if (ptrace(PTRACE_SETREGS, tid, 0, r)) {
@@ -320,10 +340,11 @@ static int wait_one(int i, int tid, sn_regs *r)
 {
 	int j = row_named((int)r->rdi);
 	if (j < 0 || rows[i].python_signals || rows[j].id.nested_pidns) return 0;
-	rows[i].restore = rows[i].exit_pid = 1;
+	rows[i].restore = 3;
+	rows[i].exit_pid = 1;
 	rows[i].child = 0;
-	rows[i].rdi = r->rdi;
-	rows[i].rsi = r->rsi;
+	rows[i].args[0] = r->rdi;
+	rows[i].args[1] = r->rsi;
 	r->rdi = (uint64_t)rows[j].tid;
 	if (ptrace(PTRACE_SETREGS, tid, 0, r)) {
 		rows[i].restore = rows[i].exit_pid = 0;

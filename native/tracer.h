@@ -57,6 +57,8 @@ typedef struct {
 	                     * in one: its pid calls and clone3 are Python's */
 	int id_view;        /* it is in a user namespace below the sandbox's: the ids it reads
 	                     * (its own, a stat's) are that namespace's view, Python's */
+	int files_alone;    /* no other task shares its fd table (Process.alone): a number
+	                     * it names cannot change while it is stopped (fastnet.c) */
 } sn_ident;
 
 void sn_set_staging(uint64_t base, uint64_t size);
@@ -94,6 +96,7 @@ int sn_ident_chrooted(int tid);
 int sn_ident_foreign_creator(int tid);
 int sn_ident_chown_any(int tid);
 int sn_ident_id_view(int tid);
+int sn_ident_files_alone(int tid);
 void sn_mark_core_dump(int tid, uint64_t addr);
 void sn_sigchld_to_python(int on);
 void sn_signals_to_python(int tid, int on);
@@ -104,7 +107,8 @@ void sn_park_first_stops(int on);
 int sn_unpark(int tid);
 int sn_ident_sigchld(int tid);
 int sn_ident_restore_at_exit(int tid, uint64_t rdi, uint64_t rsi);
-int sn_exit_to_python(int tid, uint64_t saved[2]);
+int sn_restore_args_at_exit(int tid, unsigned mask, const uint64_t args[6]);
+unsigned sn_exit_to_python(int tid, uint64_t saved[6]);
 /* clone3.c: clone3's arguments copied to the staging slot (sentry/kernel/clone.py) */
 #define SN_CLONE_ARGS_VER0 64
 #define SN_CLONE_ARGS_SIZE 88
@@ -141,9 +145,9 @@ int sn_slot_ready(int tid);
 void sn_slot_now_mapped(int tid);
 /* the staging area's mapping (platform/staging.py: PROT_READ, MAP_FLAGS) */
 void sn_set_staging_mmap(int prot, int flags);
-/* fastnet.c: sendto and sendmsg to the sandbox's own addresses */
+/* fastnet.c: sendto, sendmsg and connect to the sandbox's own addresses */
 int sn_fast_net(int tid, sn_regs *r);
-void sn_net_policy(int open, uint32_t addr, uint32_t mask);
+void sn_net_policy(int open, uint32_t addr, uint32_t mask, uint64_t netns_cookie);
 int sn_add_link(const char *from, const char *to);
 int sn_add_placeholder(uint64_t dev, uint64_t ino);
 void sn_overlay_changed(void);

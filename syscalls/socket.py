@@ -309,7 +309,8 @@ def sys_bind(call):
 
 
 @handler("connect", note="--network=sandbox: AF_INET/AF_INET6 outside the sandbox are connected by the "
-         "Sentry on the host under --net-allow (sentry/net/connect.py); AF_UNSPEC is done by the Sentry")
+         "Sentry on the host under --net-allow (sentry/net/connect.py); AF_UNSPEC is done by the Sentry; "
+         "the sandbox's own addresses are answered in C (native/fastnet.c)")
 def sys_connect(call):
     return _bind_connect(call, False)
 

@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import run_sentry
 
 PINGPONG = r'''
@@ -68,3 +70,103 @@ def test_a_racing_name_is_sent_as_checked(cbin, outside_tmp):
     sent, got, unreachable, other = map(int, m.groups())
     assert sent == got and other == 0, r.stdout
     assert sent > 0 and unreachable > 0, r.stdout
+
+
+CONNECTS = r'''
+import ctypes, errno, os, socket, struct
+libc = ctypes.CDLL(None, use_errno=True)
+def raw_connect(fd, name, length=None):
+    buf = ctypes.create_string_buffer(name, len(name))
+    r = libc.connect(fd, buf, len(name) if length is None else length)
+    return 0 if r == 0 else errno.errorcode[ctypes.get_errno()]
+def v4(host, port):
+    return struct.pack("<H", socket.AF_INET) + struct.pack(">H", port) + socket.inet_aton(host) + bytes(8)
+def v6(host, port):
+    return struct.pack("<H", socket.AF_INET6) + struct.pack(">H", port) + bytes(4) + socket.inet_pton(socket.AF_INET6, host) + bytes(4)
+l4 = socket.socket(); l4.bind(("127.0.0.1", 0)); l4.listen(8); p4 = l4.getsockname()[1]
+l6 = socket.socket(socket.AF_INET6); l6.bind(("::", 0)); l6.listen(8); p6 = l6.getsockname()[1]
+closed = socket.socket(); closed.bind(("127.0.0.1", 0)); cp = closed.getsockname()[1]
+for rounds in range(int(os.environ.get("ROUNDS", "3"))):
+    out = []
+    s = socket.socket(); out.append(("tcp", raw_connect(s.fileno(), v4("127.0.0.1", p4))))
+    out.append(("again", raw_connect(s.fileno(), v4("127.0.0.1", p4))))
+    a, peer = l4.accept(); out.append(("peer", peer == s.getsockname(), s.getpeername()[0]))
+    a.close(); s.close()
+    s = socket.socket(); out.append(("refused", raw_connect(s.fileno(), v4("127.0.0.1", cp)))); s.close()
+    s = socket.socket(); out.append(("short", raw_connect(s.fileno(), v4("127.0.0.1", p4), 8))); s.close()
+    s = socket.socket(); out.append(("v6 on v4", raw_connect(s.fileno(), v6("::1", p6)))); s.close()
+    s = socket.socket(socket.AF_INET6); out.append(("v6", raw_connect(s.fileno(), v6("::1", p6))))
+    l6.accept()[0].close(); s.close()
+    s = socket.socket(socket.AF_INET6); out.append(("mapped", raw_connect(s.fileno(), v6("::ffff:127.0.0.1", p6))))
+    l6.accept()[0].close(); s.close()
+    u = socket.socket(socket.AF_UNIX); out.append(("inet on unix", raw_connect(u.fileno(), v4("127.0.0.1", p4)))); u.close()
+    r, w = os.pipe(); out.append(("pipe", raw_connect(r, v4("127.0.0.1", p4)))); os.close(r); os.close(w)
+    out.append(("badf", raw_connect(999, v4("127.0.0.1", p4))))
+    s = socket.socket(); out.append(("efault", libc.connect(s.fileno(), ctypes.c_void_p(8), 16), errno.errorcode[ctypes.get_errno()])); s.close()
+    d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); e = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    e.bind(("127.0.0.1", 0)); out.append(("udp", raw_connect(d.fileno(), v4("127.0.0.1", e.getsockname()[1]))))
+    d.send(b"hi"); out.append(("udp data", e.recvfrom(8)[0]))
+    out.append(("unspec", raw_connect(d.fileno(), struct.pack("<H", 0) + bytes(14))))
+    d.close(); e.close()
+print(out)
+'''
+
+
+def test_connects_on_the_sandboxs_own_addresses_as_natively():
+    """connect to the sandbox's own addresses, answered in C (by default
+    and with --network=none), in Python (--strace) and natively in a fresh
+    network namespace: the same results and errnos."""
+    native = subprocess.run(["unshare", "-n", "sh", "-c", 'ip link set lo up && python3 -c "$0"', CONNECTS],
+                            capture_output=True)
+    assert native.returncode == 0 and b"'tcp', 0" in native.stdout, native.stderr
+    for extra in ([], ["--network=none"], ["--strace=getpid"]):
+        inside = run_sentry(["python3", "-c", CONNECTS], extra=extra)
+        assert inside.stdout == native.stdout, (extra, inside.stdout, inside.stderr[-2000:])
+
+
+def test_a_loopback_connect_never_reaches_python(cbin, outside_tmp):
+    """socket, connect, accept, close on the sandbox's loopback: every
+    connect is answered in C, its registers given back by C at its exit."""
+    import os, shutil
+    prog = os.path.join(outside_tmp, "connect_loop")
+    shutil.copy(cbin("connect_loop"), prog)
+    for network in ("sandbox", "none"):
+        r = subprocess.run([sys.executable, "-m", "sentry", "--debug", "run", f"--network={network}", "--",
+                            prog, "300"], capture_output=True, timeout=120)
+        assert r.returncode == 0 and r.stdout == b"connected 300\n", r.stderr.decode()[-2000:]
+        m = re.search(r"connect (\d+)/(\d+)", r.stderr.decode())
+        assert m and int(m.group(1)) >= 300 and int(m.group(2)) == 0, r.stderr.decode()[-800:]
+
+
+@pytest.mark.parametrize("mode", ["threads", "shared"])
+def test_a_racing_connect_reaches_only_the_checked_name(cbin, outside_tmp, mode):
+    """threads: one thread flips connect's name between the sandbox's
+    loopback and a unix path where a host process listens, another swaps
+    the fd between an internet and a unix socket, while a third connects.
+    shared: a single-threaded process connects (C passes the call as it
+    is) while a child flips the name in memory they share among the
+    loopback, the unix path and an address outside the policy.  The host's
+    socket is never reached (the kernel connects to the staged name C
+    checked, or on a socket of the sandbox, or Python refuses the path),
+    with --network=none and sandbox; both outcomes happen."""
+    import os, shutil, socket
+    prog = os.path.join(outside_tmp, "connect_flip_race")
+    shutil.copy(cbin("connect_flip_race"), prog)
+    path = os.path.join(outside_tmp, f"host-{mode}.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(64)
+    srv.settimeout(0)
+    try:
+        for network in ("none", "sandbox"):
+            policy = ["--net-allow", "198.51.100.0/24"] if network == "sandbox" else []
+            r = run_sentry([prog, path, "3000", mode], extra=[f"--network={network}", *policy], timeout=300)
+            assert r.stdout == b"rounds 3000 reached 1 refused 1 other 0\n", (network, r.stdout, r.stderr)
+        try:
+            conn, _ = srv.accept()
+            raise AssertionError("the host's unix socket was reached")
+        except BlockingIOError:
+            pass
+    finally:
+        srv.close()
+        os.unlink(path)

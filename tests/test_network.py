@@ -1433,6 +1433,72 @@ def test_udp_port_unreachable_as_natively(remote, family):
     assert r.stdout.decode() == native.stdout, r.stderr.decode()
 
 
+UDP_REJECTED = """
+import os, socket, struct, sys
+family = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
+recverr = os.environ.get('RECVERR') == '1'
+for port in sys.argv[2:]:
+    c = socket.socket(family, socket.SOCK_DGRAM); c.settimeout(1)
+    if recverr:
+        c.setsockopt(*((socket.IPPROTO_IPV6, 25) if family == socket.AF_INET6 else (socket.IPPROTO_IP, 11)), 1)
+    c.connect((sys.argv[1], int(port)))
+    c.send(b'x')
+    try:
+        print(port, 'recv', c.recv(100))
+    except OSError as e:
+        print(port, 'recv', type(e).__name__, e.errno)
+    if recverr:
+        try:
+            # errno, origin, type, code of the queued error (its sender differs: the sandbox names itself)
+            _, anc, _, _ = c.recvmsg(1, 512, 0x2000)
+            print(port, 'queued', [struct.unpack_from('=IBBB', d) for _, _, d in anc])
+        except OSError as e:
+            print(port, 'queue', type(e).__name__, e.errno)
+"""
+# the remote rejects datagrams to these ports so (iptables REJECT), each
+# ICMP answer a connected socket is told of or not (only the kernel's "hard" errors)
+REJECTS = {"ipv4": {8091: "icmp-host-prohibited", 8092: "icmp-net-prohibited", 8093: "icmp-proto-unreachable",
+                    8094: "icmp-host-unreachable", 8095: "icmp-admin-prohibited"},
+           "ipv6": {8091: "icmp6-adm-prohibited", 8092: "icmp6-addr-unreachable", 8093: "icmp6-no-route"}}
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_udp_icmp_errors_as_natively(remote, family):
+    """A connected UDP socket to a destination outside that a firewall
+    rejects hears what it would on the host: EHOSTUNREACH for a host
+    prohibited or filtered, ENETUNREACH for a network prohibited,
+    ENOPROTOOPT, IPv6's EACCES; nothing for the "soft" errors a socket
+    hears only with IP_RECVERR, and with IP_RECVERR every one of them,
+    queued with its type and code (the relay passes on what its host
+    socket's error queue holds, as an ICMP error of the same type and code:
+    net/udp.py)."""
+    ns = f"sntest{os.getpid()}"
+    dest = f"{remote}.2" if family == "ipv4" else f"{_remote6(remote)}::2"
+    tables = "iptables" if family == "ipv4" else "ip6tables"
+    # the remote answers each datagram, natively's and the sandbox's alike
+    # (the kernel's ICMP rate limit is per peer: the host is one for both)
+    for knob in ("net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"):
+        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", knob], check=True)
+    for port, kind in REJECTS[family].items():
+        rule = ["INPUT", "-p", "udp", "--dport", str(port), "-j", "REJECT", "--reject-with", kind]
+        if subprocess.run(["ip", "netns", "exec", ns, tables, "-C", *rule], capture_output=True).returncode:
+            subprocess.run(["ip", "netns", "exec", ns, tables, "-A", *rule], check=True)
+    args = ["python3", "-c", UDP_REJECTED, dest, *map(str, REJECTS[family])]
+    native = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    hard = "8091 recv OSError 113" if family == "ipv4" else "8091 recv PermissionError 13"
+    assert native.returncode == 0 and hard in native.stdout and "TimeoutError" in native.stdout, \
+        native.stdout + native.stderr
+    r = run_sentry(args, extra=["--dns", "none"])
+    assert r.stdout.decode() == native.stdout, r.stderr.decode()
+    # with IP_RECVERR every error is told, and queued with its type and code
+    env = dict(os.environ, RECVERR="1")
+    native = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
+    assert native.returncode == 0 and "TimeoutError" not in native.stdout and "queued [(" in native.stdout, \
+        native.stdout + native.stderr
+    r = run_sentry(args, extra=["--dns", "none"], env=env)
+    assert r.stdout.decode() == native.stdout, r.stderr.decode()
+
+
 def _remote6(remote):
     """The remote's IPv6 prefix: its side ::2, the host's ::1 (added once)."""
     pid = os.getpid()

@@ -129,6 +129,12 @@ class NewTasks:
             self.processes[child_tid] = proc
             child.attach(proc)
             self.audit.event("start", child, ppid=pproc.vpid)
+        if flags & (CLONE_THREAD | CLONE_FILES):
+            # its fd table is shared from now on: C learns it before either
+            # task runs (native/fastnet.c names fds only in a table of one)
+            for tid in pproc.threads:
+                if tid != child_tid and tid in self.tasks:
+                    self.publish(self.tasks[tid])
         if self.phantoms.pop(child_tid, 0) is None:      # the number is a real child's now
             self.refused_children_changed()
         if pidns.dead:
@@ -230,11 +236,13 @@ class NewTasks:
     @staticmethod
     def _exit_to_python(task):
         """Python is to answer this task's syscall exit (a callback set at
-        its clone event): registers a C rewrite changed (clone3's rdi and
-        rsi) are handed over, to be put back as a Python rewrite's are."""
-        saved = ffi.new("uint64_t[2]")
-        if lib.sn_exit_to_python(task.tid, saved):
-            task.guest_args = {0: saved[0], 1: saved[1]}
+        its clone event): registers a rewrite left for C to put back
+        (clone3's rdi and rsi, a Python rewrite's) are handed over, to be
+        put back as a Python rewrite's are."""
+        saved = ffi.new("uint64_t[6]")
+        mask = lib.sn_exit_to_python(task.tid, saved)
+        if mask:
+            task.guest_args = {i: saved[i] for i in range(6) if mask & (1 << i)}
 
     @staticmethod
     def _give_back_clone3_regs(child):

@@ -9,6 +9,7 @@ import errno
 import logging
 import os
 
+from sentry._native import ffi, lib
 from sentry.errors import RESTART_ERRNOS, SyscallError
 from sentry.kernel.syscall import After, Call, Handover, Inject, NeedStaging, PASS, Rewrite
 from sentry.platform import handover, ptrace, seccomp, staging
@@ -118,18 +119,25 @@ class SyscallDispatch:
             if outcome.nr is not None:
                 regs.orig_rax = outcome.nr
             on_exit = outcome.on_exit
+            guest = None
             if (on_exit or outcome.restore) and outcome.args:
                 # back at the exit (and for a restarted call, which runs
                 # again from these registers): the guest's own arguments,
                 # and its own call (a restart of the rewritten one would
                 # take the guest's arguments as its own)
-                task.guest_args = {i: getattr(regs, ARG_REGS[i]) for i in outcome.args}
+                guest = {i: getattr(regs, ARG_REGS[i]) for i in outcome.args}
                 if regs.orig_rax != guest_nr:
-                    task.guest_args[GUEST_NR] = guest_nr
-                on_exit = on_exit or (lambda t, r: None)
+                    guest[GUEST_NR] = guest_nr
             for i, v in outcome.args.items():
                 setattr(regs, ARG_REGS[i], v & 0xFFFFFFFFFFFFFFFF)
             ptrace.setregs(task.tid, regs)
+            if guest is not None:
+                if on_exit is None and not tracer and GUEST_NR not in guest \
+                        and self._restore_in_c(task, guest):
+                    ptrace.resume_to_exit(task.tid)
+                    return
+                task.guest_args = guest
+                on_exit = on_exit or (lambda t, r: None)
             if tracer:
                 tracer.enter(task, call, entry, "rewritten")
             if on_exit or tracer:
@@ -146,6 +154,18 @@ class SyscallDispatch:
             tracer.enter(task, call, entry, "denied" if entry.outcome == "deny" else "emulated")
             tracer.exit(task, outcome)
         ptrace.resume(task.tid)
+
+    @staticmethod
+    def _restore_in_c(task, guest):
+        """A rewrite that needs nothing at its exit stop but the guest's
+        own argument registers back: C puts them back there
+        (native/identity.c sn_restore_args_at_exit), so that stop never
+        reaches Python.  False where C cannot (the task has no row)."""
+        mask, values = 0, ffi.new("uint64_t[6]")
+        for i, v in guest.items():
+            mask |= 1 << i
+            values[i] = v
+        return bool(lib.sn_restore_args_at_exit(task.tid, mask, values))
 
     def on_syscall_exit(self, task, regs):
         cb, task.on_exit = task.on_exit, None

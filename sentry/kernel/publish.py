@@ -34,7 +34,9 @@ class IdentityPublishing:
             "chrooted": int(task.process.root != "/"),
             "nested_pidns": int(self.pidns_of(task) is not self.pids
                                 or task.process.pidns_children is not task.process.pidns),
-            "id_view": int(c.userns is not None)})
+            "id_view": int(c.userns is not None),
+            # and no slot of a socket call a signal ended is left to give back (syscalls/slots.py)
+            "files_alone": int(task.process.alone() and getattr(task, "sock_slot", None) is None)})
         lib.sn_set_ident(task.tid, row)
 
     @staticmethod

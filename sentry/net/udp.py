@@ -33,13 +33,15 @@ An IPv6 destination is relayed the same way (a route `local ADDRESS/128 dev
 lo`, a relay socket bound with IPV6_FREEBIND, since IPv6 checks interface
 addresses, not routes); the sandbox has no IPv6 address of its own beyond
 ::1, so a guest socket sends there from ::1 (getsockname says so).
-A destination's ICMP or ICMPv6 "port unreachable" reaches the guest: the
-relay sends the sandbox's kernel the same error quoting the guest's datagram,
-on a raw ICMP (ICMPv6) socket of the sandbox's namespace its helper made at
-set-up (filtered to receive nothing), so a connected guest socket sees
-ECONNREFUSED, by the kernel's own rules.  Differs from Linux: other ICMP
-errors do not reach the guest's socket; a ping to ADDRESS is answered by the
-sandbox itself.
+A destination's (or a router's) ICMP or ICMPv6 "destination unreachable"
+and "time exceeded" reach the guest: the flow's host socket queues each
+(IP_RECVERR), and the relay sends the sandbox's kernel an error of the same
+type and code quoting the guest's datagram, on a raw ICMP (ICMPv6) socket of
+the sandbox's namespace its helper made at set-up (filtered to receive
+nothing), so the guest's socket hears it by the kernel's own rules: a
+connected one ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, EACCES...; one with
+IP_RECVERR every error.  Differs from Linux: such a queued error names the
+sandbox as its sender; a ping to ADDRESS is answered by the sandbox itself.
 """
 import json
 import os
@@ -164,28 +166,56 @@ def _checksum(data):
     return ~total & 0xFFFF
 
 
-def port_unreachable6(src, dst):
-    """An ICMPv6 "port unreachable" (type 1, code 4) quoting a UDP datagram
-    from src to dst ((address, port) each, IPv6): its IPv6 header and its
-    UDP header.  The checksum is left 0: the kernel computes it for every
-    ICMPv6 raw socket (the pseudo-header needs the source it chooses)."""
+# A flow's host socket hears every ICMP error of its destination (IP_RECVERR,
+# IPV6_RECVERR), each read from its error queue with its type and code; those
+# passed on to the guest: "destination unreachable" and "time exceeded"
+# (ICMP 3 and 11, ICMPv6 1 and 3; "fragmentation needed" and "packet too
+# big" carry a path MTU the sandbox's own path does not have).
+IP_RECVERR, IPV6_RECVERR, MSG_ERRQUEUE = 11, 25, 0x2000
+SO_EE_ORIGIN_ICMP, SO_EE_ORIGIN_ICMP6 = 2, 3
+PASSED_ON = {SO_EE_ORIGIN_ICMP: {3, 11}, SO_EE_ORIGIN_ICMP6: {1, 3}}
+FRAG_NEEDED = (3, 4)
+
+
+def icmp6_error(src, dst, kind, code):
+    """An ICMPv6 error (type 1 "destination unreachable", code 4 "port"...)
+    quoting a UDP datagram from src to dst ((address, port) each, IPv6):
+    its IPv6 header and its UDP header.  The checksum is left 0: the kernel
+    computes it for every ICMPv6 raw socket (the pseudo-header needs the
+    source it chooses)."""
     udp = struct.pack("!HHHH", src[1], dst[1], 8, 0)
     ip = struct.pack("!IHBB16s16s", 6 << 28, len(udp), socket.IPPROTO_UDP, 64,
                      socket.inet_pton(socket.AF_INET6, src[0]), socket.inet_pton(socket.AF_INET6, dst[0]))
-    return struct.pack("!BBHI", 1, 4, 0, 0) + ip + udp
+    return struct.pack("!BBHI", kind, code, 0, 0) + ip + udp
 
 
-def port_unreachable(src, dst):
-    """An ICMP "port unreachable" (type 3, code 3) quoting a UDP datagram
-    from src to dst ((address, port) each, IPv4): its IP header and the
-    first 8 bytes, its UDP header, as a router's or host's kernel quotes it."""
+def icmp_error(src, dst, kind, code):
+    """An ICMP error (type 3 "destination unreachable", code 3 "port"...)
+    quoting a UDP datagram from src to dst ((address, port) each, IPv4): its
+    IP header and the first 8 bytes, its UDP header, as a router's or
+    host's kernel quotes it."""
     udp = struct.pack("!HHHH", src[1], dst[1], 8, 0)
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, socket.IPPROTO_UDP, 0,
                      socket.inet_aton(src[0]), socket.inet_aton(dst[0]))
     ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
-    head = struct.pack("!BBHI", 3, 3, 0, 0)
+    head = struct.pack("!BBHI", kind, code, 0, 0)
     body = ip + udp
-    return struct.pack("!BBHI", 3, 3, _checksum(head + body), 0) + body
+    return struct.pack("!BBHI", kind, code, _checksum(head + body), 0) + body
+
+
+def _queued_errors(host):
+    """(origin, type, code) of each error in a host socket's error queue,
+    which is emptied (a queue left full would keep poll saying POLLERR)."""
+    out = []
+    while True:
+        try:
+            _, anc, _, _ = host.recvmsg(1, 512, MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+        except OSError:
+            return out
+        for _, _, data in anc:
+            if len(data) >= 8:
+                _, origin, kind, code = struct.unpack_from("=IBBB", data)
+                out.append((origin, kind, code))
 
 
 class Relay:
@@ -233,8 +263,10 @@ class Relay:
     def _flow(self, fd, inside, dest, guest):
         if len(self.flows) >= FLOWS_MAX:
             self._close(min(self.used, key=self.used.get))
-        host = socket.socket(socket.AF_INET6 if ":" in dest[0] else socket.AF_INET, HOST_SOCKET)
+        v6 = ":" in dest[0]
+        host = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, HOST_SOCKET)
         try:
+            host.setsockopt(socket.IPPROTO_IPV6 if v6 else socket.IPPROTO_IP, IPV6_RECVERR if v6 else IP_RECVERR, 1)
             host.connect(dest)
         except OSError:
             host.close()
@@ -246,25 +278,29 @@ class Relay:
 
     def _back(self, fd):
         host, inside, guest = self.upstream[fd]
+        for origin, kind, code in _queued_errors(host):
+            if kind in PASSED_ON.get(origin, ()) and (kind, code) != FRAG_NEEDED:
+                self._icmp(inside, guest, kind, code)
         try:
             data = host.recv(DATAGRAM_MAX, socket.MSG_DONTWAIT)
-        except ConnectionRefusedError:
-            self._unreachable(inside, guest)
-            return
+        except OSError:
+            return                  # nothing, or the error just passed on
         self.used[fd] = time.monotonic()
         inside.sendto(data, guest)
 
-    def _unreachable(self, inside, guest):
-        """The destination answered "port unreachable" (the host socket's
-        ECONNREFUSED): the sandbox's kernel gets the same ICMP error, quoting
-        the guest's datagram (from guest to the relay's address), so that a
-        connected guest socket sees ECONNREFUSED as on a host."""
+    def _icmp(self, inside, guest, kind, code):
+        """The destination, or a router on the way, answered with an ICMP
+        error (port or host unreachable, a firewall's rejection, time
+        exceeded...): the sandbox's kernel gets the same type and code,
+        quoting the guest's datagram (from guest to the relay's address), and
+        tells the guest's socket as a host's kernel would (a connected
+        socket the "hard" errors, a socket with IP_RECVERR all of them)."""
         dest = inside.getsockname()
         if ":" in dest[0]:
             if self.icmp6 is not None:
-                self.icmp6.sendto(port_unreachable6(guest, dest), (guest[0], 0, 0, guest[3]))
+                self.icmp6.sendto(icmp6_error(guest, dest, kind, code), (guest[0], 0, 0, guest[3]))
         elif self.icmp is not None:
-            self.icmp.sendto(port_unreachable(guest, dest), (guest[0], 0))
+            self.icmp.sendto(icmp_error(guest, dest, kind, code), (guest[0], 0))
 
     def expire(self):
         now = time.monotonic()

@@ -317,14 +317,18 @@ OUTBOUND_HELPER = PYTHON_RUNTIME + [
 # each connected to its relay's destination.  No bind, no listen, no
 # stream socket.
 UDP_RELAY = PYTHON_RUNTIME + [
-    Call("recvmsg", "a relay's socket, and a raw ICMP socket of the sandbox's namespace, from the Sentry"),
+    Call("recvmsg", "a relay's socket, and a raw ICMP socket of the sandbox's namespace, from the Sentry; "
+         "a flow's host socket's error queue"),
     Call("poll", "waits for the Sentry's requests and datagrams"),
     Call("socket", "a flow's host socket",
          [(Is(0, domain, f"domain = {name}"), Is(1, 0o4002 | 0o2000000, "type = SOCK_DGRAM|SOCK_NONBLOCK|SOCK_CLOEXEC"))
           for domain, name in ((2, "AF_INET"), (10, "AF_INET6"))]),
+    Call("setsockopt", "a flow's host socket hears its destination's ICMP errors",
+         [(Is(1, 0, "level = IPPROTO_IP"), Is(2, 11, "optname = IP_RECVERR")),
+          (Is(1, 41, "level = IPPROTO_IPV6"), Is(2, 25, "optname = IPV6_RECVERR"))]),
     Call("connect", "a flow's host socket to its relay's destination"),
     Call("recvfrom", "a guest's datagram, a destination's answer"),
-    Call("sendto", "the datagram to the destination, the answer (or its \"port unreachable\") to the guest socket"),
+    Call("sendto", "the datagram to the destination, the answer (or its ICMP error) to the guest socket"),
     *SOCKET_OBJECTS,
     KILLS_THE_SENTRY,
 ]

@@ -116,7 +116,7 @@ def run(cfg, on_ready=None, control=None):
             _dns_relay(cfg, mountns, outbound, kernel)
             if cfg.publish:
                 forwarder = _publish(cfg, mountns)
-        _datagram_fast_path(kernel)
+        _net_fast_path(kernel)
         if cfg.kernel_release:
             kernel.uts["release"] = cfg.kernel_release
 
@@ -305,15 +305,18 @@ def _eth0(mountns, kernel):
     kernel.sandbox_networks = (netns.ETH0.network,)
 
 
-def _datagram_fast_path(kernel):
-    """What native/fastnet.c may send without Python: any destination where
-    the sandbox has no outbound policy, else only its own (connect.py inside)."""
+def _net_fast_path(kernel):
+    """What native/fastnet.c may send and connect to without Python: any
+    destination where the sandbox has no outbound policy, else only its own
+    (connect.py inside); and the sandbox's namespace by its cookie, which
+    tells its sockets (a connect on one needs no stop at its exit)."""
     from sentry._native import lib
+    cookie = struct.unpack("<Q", kernel.netns_cookie)[0] if kernel.netns_cookie else 0
     if kernel.outbound is None:
-        lib.sn_net_policy(1, 0, 0)
+        lib.sn_net_policy(1, 0, 0, cookie)
         return
     net = kernel.sandbox_networks[0] if kernel.sandbox_networks else None
-    lib.sn_net_policy(0, int(net.network_address) if net else 0, int(net.netmask) if net else 0)
+    lib.sn_net_policy(0, int(net.network_address) if net else 0, int(net.netmask) if net else 0, cookie)
 
 
 def _outbound_names(mountns, kernel):

@@ -39,5 +39,14 @@ int main(void)
 	int s = socket(AF_INET, SOCK_DGRAM, 0);
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(9), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	call6("sendto", SYS_sendto, s, (long)"x", 1, 0, (long)&sin, sizeof sin);
+	/* a bind Python rewrites; connects C answers (native/fastnet.c) */
+	int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in any = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof any;
+	call6("bind", SYS_bind, l, (long)&any, sizeof any, 11, 12, 13);
+	getsockname(l, (void *)&any, &len);
+	listen(l, 1);
+	call6("connect tcp", SYS_connect, c, (long)&any, sizeof any, 11, 12, 13);
+	call6("connect udp", SYS_connect, s, (long)&sin, sizeof sin, 11, 12, 13);
 	return 0;
 }
