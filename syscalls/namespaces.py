@@ -7,7 +7,10 @@ only.  A new PID namespace too (sentry/kernel/pidns.py): the caller's next
 child is its init, pid 1, and that child's descendants are numbered there
 (`unshare -p -f`).  Each takes CAP_SYS_ADMIN, as on Linux.  A new user
 namespace (sentry/kernel/userns.py) takes none, and holds that capability
-for the namespaces made with or after it (`unshare -r`, `unshare -Uu`).  The other kinds are refused
+for the namespaces made with or after it (`unshare -r`, `unshare -Uu`).  A
+new time namespace (CAP_SYS_ADMIN) is the one the caller's next children
+and next image enter, with the offsets written to /proc/<pid>/timens_offsets
+before (sentry/kernel/timens.py, syscalls/timens.py).  The other kinds are refused
 as by a Linux whose limits for them are 0 (sentry/kernel/namespaces.py).
 Undoing sharing with CLONE_FILES or CLONE_FS is EPERM: it would split a
 process's fd table or cwd between its tasks, which the Kernel keeps per
@@ -20,7 +23,8 @@ from sentry.kernel.namespaces import (CLONE_FILES, CLONE_FS, CLONE_NEWCGROUP, CL
                                       CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER, CLONE_NEWUTS,
                                       CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_VM, check_new)
 from sentry.kernel import userns
-from syscalls import idview
+from sentry.kernel.timens import TimeNamespace
+from syscalls import idview, timens
 from sentry.kernel.pidns import LEVELS_MAX, PidNamespace
 from sentry.errors import SyscallError
 from syscalls.registry import handler
@@ -45,7 +49,7 @@ def _implied(flags):
 
 
 @handler("unshare", support="partial",
-         note="CLONE_NEWUTS, CLONE_NEWPID (CAP_SYS_ADMIN) and CLONE_NEWUSER emulated (kernel/userns.py); "
+         note="CLONE_NEWUTS, CLONE_NEWPID, CLONE_NEWTIME (CAP_SYS_ADMIN) and CLONE_NEWUSER emulated (kernel/userns.py); "
               "other namespaces as with their limits at 0 (ENOSPC; EPERM without CAP_SYS_ADMIN); "
               "CLONE_FILES/CLONE_FS of a shared table or cwd EPERM")
 def sys_unshare(call):
@@ -71,6 +75,8 @@ def sys_unshare(call):
     if flags & CLONE_NEWPID:
         call.process.pidns_children = PidNamespace(call.process.pidns)
         call.kernel.publish_process(call.process)    # its clones are Python's now (sys_clone3)
+    if flags & CLONE_NEWTIME:
+        call.process.timens_children = TimeNamespace(creds.userns)
     return 0
 
 
@@ -86,6 +92,8 @@ def new_user_namespace(call, flags):
         idview.ensure_traps(call)
         new = userns.new_child(creds, call.process.root != "/")
     check_new(flags, new is not None or creds.capable_own(CAP_SYS_ADMIN))
+    if flags & CLONE_NEWTIME:
+        timens.ensure_traps(call)      # before any process can enter it
     return new
 
 

@@ -47,11 +47,12 @@ def _new_namespaces(call, flags):
             or (flags & CLONE_THREAD and not flags & CLONE_SIGHAND) \
             or (flags & CLONE_SIGHAND and not flags & CLONE_VM) \
             or (flags & CLONE_THREAD and flags & (CLONE_NEWUSER | CLONE_NEWPID)) \
-            or (flags & CLONE_THREAD and call.process.pidns_children is not call.process.pidns):
+            or (flags & CLONE_THREAD and call.process.pidns_children is not call.process.pidns) \
+            or (flags & CLONE_NEWTIME and flags & CLONE_VM):
         raise SyscallError(errno.EINVAL)
     child_userns = namespaces.new_user_namespace(call, flags)
     new = flags & (CLONE_NEW_OTHERS | CLONE_NEWUSER)
-    if new & ~(CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWUSER) or (flags & CLONE_THREAD and new):
+    if new & ~(CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWUSER | CLONE_NEWTIME) or (flags & CLONE_THREAD and new):
         raise SyscallError(errno.EPERM)
     if new & CLONE_NEWPID:
         namespaces.check_new_pidns(call.process)

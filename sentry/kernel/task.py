@@ -75,6 +75,9 @@ class Process:
         self.fstat_traps = False        # its fstat traps: a user namespace's ids (syscalls/idview.py)
         self.fd_traps = {}              # fd number -> the calls a filter of its traps there (kernel/fdtraps.py)
         self.uts = None               # its UtsNamespace, inherited at fork
+        self.timens = None            # its time namespace (kernel/timens.py; None: the sandbox's) …
+        self.timens_children = None   # … and the one its children and its next image enter
+        self.clock_traps = False      # its clock calls trap, its vDSO's clock_gettime too (syscalls/timens.py)
         self.root = "/"               # its root directory (chroot(2)), a sandbox path, inherited
         self.subreaper_due = False    # the init of a PID namespace, not yet the host's subreaper
 
