@@ -76,7 +76,7 @@ def sys_unshare(call):
         call.process.pidns_children = PidNamespace(call.process.pidns)
         call.kernel.publish_process(call.process)    # its clones are Python's now (sys_clone3)
     if flags & CLONE_NEWTIME:
-        call.process.timens_children = TimeNamespace(creds.userns)
+        call.process.timens_children = TimeNamespace(creds.userns, call.process.timens_children)
     return 0
 
 

@@ -47,8 +47,7 @@ def _new_namespaces(call, flags):
             or (flags & CLONE_THREAD and not flags & CLONE_SIGHAND) \
             or (flags & CLONE_SIGHAND and not flags & CLONE_VM) \
             or (flags & CLONE_THREAD and flags & (CLONE_NEWUSER | CLONE_NEWPID)) \
-            or (flags & CLONE_THREAD and call.process.pidns_children is not call.process.pidns) \
-            or (flags & CLONE_NEWTIME and flags & CLONE_VM):
+            or (flags & CLONE_THREAD and call.process.pidns_children is not call.process.pidns):
         raise SyscallError(errno.EINVAL)
     child_userns = namespaces.new_user_namespace(call, flags)
     new = flags & (CLONE_NEW_OTHERS | CLONE_NEWUSER)

@@ -114,7 +114,9 @@ class NewTasks:
             if new_namespaces & CLONE_NEWUTS:
                 proc.uts = proc.uts.unshared(child.creds.userns)
             # a child enters its parent's time namespace for children, or a new one
-            timens = TimeNamespace(child.creds.userns) if new_namespaces & CLONE_NEWTIME else pproc.timens_children
+            timens = pproc.timens_children
+            if new_namespaces & CLONE_NEWTIME:
+                timens = TimeNamespace(child.creds.userns, timens)
             proc.timens = proc.timens_children = enter(timens)
             proc.clock_traps = pproc.clock_traps                # the filter is inherited
             proc.handover = pproc.handover      # the filter is inherited

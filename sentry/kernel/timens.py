@@ -32,9 +32,11 @@ _idents = itertools.count(0xEFFFE000)    # /proc/<pid>/ns/time numbers, as inode
 
 
 class TimeNamespace:
-    def __init__(self, owner):
+    def __init__(self, owner, parent=None):
+        """A new namespace starts with the offsets of `parent`, the
+        namespace for children of its maker (clone_time_ns)."""
         self.owner = owner                   # its user namespace (None: the sandbox's)
-        self.offsets = {CLOCK_MONOTONIC: 0, CLOCK_BOOTTIME: 0}     # nanoseconds
+        self.offsets = dict(parent.offsets) if parent else {CLOCK_MONOTONIC: 0, CLOCK_BOOTTIME: 0}  # ns
         self.frozen = False                  # a process entered it
         self.ident = next(_idents)
 
