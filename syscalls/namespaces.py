@@ -23,6 +23,8 @@ from sentry.kernel.namespaces import (CLONE_FILES, CLONE_FS, CLONE_NEWCGROUP, CL
                                       CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER, CLONE_NEWUTS,
                                       CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_VM, check_new)
 from sentry.kernel import userns
+from sentry.kernel import timens as time_namespaces
+from sentry.kernel.syscall import sint
 from sentry.kernel.timens import TimeNamespace
 from syscalls import idview, timens
 from sentry.kernel.pidns import LEVELS_MAX, PidNamespace
@@ -105,3 +107,50 @@ def check_new_pidns(proc):
         raise SyscallError(errno.EINVAL)
     if proc.pidns.level + 1 > LEVELS_MAX:
         raise SyscallError(errno.ENOSPC)
+
+
+@handler("setns", support="partial",
+         note="a time namespace's file (/proc/<pid>/ns/time, time_for_children) is joined as on Linux "
+              "(CAP_SYS_ADMIN over it and in the caller's; EUSERS with other threads); joining any other "
+              "kind is not offered (EPERM)")
+def sys_setns(call):
+    """setns(2) into a time namespace (kernel/timens.py): the caller and its
+    next children are in it at once (timens_install and timens_commit)."""
+    fd, nstype = call.fd(0), sint(call.args[1])
+    host_path = call.host_fd_path(fd)
+    found = _namespace_file(call, host_path)
+    if found is None:
+        # a pidfd names a process's namespaces, which are not offered; any
+        # other file is no namespace at all
+        raise SyscallError(errno.EPERM if host_path == PIDFD_LINK else errno.EINVAL)
+    if found[0] != "time":
+        raise SyscallError(errno.EPERM)
+    _, number, sandbox_own = found
+    if nstype and nstype != CLONE_NEWTIME:
+        raise SyscallError(errno.EINVAL)
+    ns = None if sandbox_own else time_namespaces.made(number)
+    if ns is None and not sandbox_own:
+        raise SyscallError(errno.EINVAL)          # gone: no process of the sandbox is in it
+    proc, creds = call.process, call.task.creds
+    if len(proc.threads) > 1:
+        raise SyscallError(errno.EUSERS)
+    if not (creds.ns_capable(ns.owner if ns else None, CAP_SYS_ADMIN) and creds.capable_own(CAP_SYS_ADMIN)):
+        raise SyscallError(errno.EPERM)
+    if ns is not None and ns.has_offsets():
+        timens.ensure_traps(call)                 # its clocks, and its vDSO's, from now on
+        if not timens.redirected(proc):
+            raise SyscallError(errno.EPERM)
+    proc.timens = proc.timens_children = time_namespaces.enter(ns)
+    return 0
+
+
+PIDFD_LINK = "anon_inode:[pidfd]"
+
+
+def _namespace_file(call, host_path):
+    """(kind, number, the sandbox's own) of the namespace file at a guest fd's host path, or None."""
+    for mount in call.kernel.mounts.mounts.values():
+        found = mount.namespace_file(host_path)
+        if found is not None:
+            return found
+    return None

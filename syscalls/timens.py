@@ -75,6 +75,12 @@ def ensure_traps(call):
     fdtraps.install(call, fdtraps.process_program(TRAPS), loaded)
 
 
+def redirected(proc):
+    """Its vDSO's clock_gettime sent to the syscall now (setns into a
+    namespace with offsets); False if it could not be."""
+    return vdso.redirect_clock_gettime(proc.tgid)
+
+
 def _shift(call, clockid):
     """The caller's offset for `clockid` (0: none, or not in such a namespace)."""
     return timens.offset(call.process.timens, clockid)

@@ -476,6 +476,19 @@ class ProcMount(Mount):
         kind = name.replace("_for_children", "")
         return f"{kind}:[{self.ns_base + NS_KINDS.index(kind)}]"
 
+    def namespace_file(self, host_path):
+        """(kind, number, whether it is the sandbox's own) of a namespace
+        file this /proc made, at a guest fd's host path (what opening
+        /proc/<pid>/ns/<name> reaches: setns(2)); None for any other file."""
+        if not host_path.startswith(self.host_root + "/"):
+            return None
+        parts = host_path[len(self.host_root) + 1:].split("/")
+        found = re.fullmatch(r"([a-z]+):\[(\d+)\]", parts[-1]) if len(parts) >= 3 and parts[-2] == "ns" else None
+        if found is None:
+            return None
+        kind, number = found.group(1), int(found.group(2))
+        return kind, number, kind in NS_KINDS and number == self.ns_base + NS_KINDS.index(kind)
+
     def _namespaces(self, proc, host, path, rest, final):
         self._dir(path)
         if rest and rest[0] not in NS_NAMES:

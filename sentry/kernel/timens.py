@@ -15,6 +15,7 @@ import errno
 import itertools
 import re
 import time
+import weakref
 
 from sentry.errors import SyscallError
 from sentry.loader import vdso
@@ -29,6 +30,7 @@ NAMES = {CLOCK_MONOTONIC: "monotonic", CLOCK_BOOTTIME: "boottime"}
 NSEC = 10 ** 9
 KTIME_SEC_MAX = (2 ** 63 - 1) // NSEC
 _idents = itertools.count(0xEFFFE000)    # /proc/<pid>/ns/time numbers, as inode numbers look
+_made = weakref.WeakValueDictionary()     # number -> a namespace a guest made, while it lives
 
 
 class TimeNamespace:
@@ -39,6 +41,7 @@ class TimeNamespace:
         self.offsets = dict(parent.offsets) if parent else {CLOCK_MONOTONIC: 0, CLOCK_BOOTTIME: 0}  # ns
         self.frozen = False                  # a process entered it
         self.ident = next(_idents)
+        _made[self.ident] = self
 
     def offset(self, clockid):
         """Nanoseconds added to clock `clockid` here (0 for one not shifted)."""
@@ -106,6 +109,11 @@ def _c_number(word, signed=False):
         return None
     value = int(m.group())
     return value if signed or value >= 0 else value % 2 ** 64
+
+
+def made(ident):
+    """The living namespace a guest made whose /proc number is `ident`, or None."""
+    return _made.get(ident)
 
 
 def enter(ns):

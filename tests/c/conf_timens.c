@@ -138,6 +138,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	setvbuf(stdout, NULL, _IONBF, 0);
+	int sandbox_ns = open("/proc/self/ns/time_for_children", O_RDONLY);
 	printf("-- unshare\n");
 	T(unshare(CLONE_NEWTIME));
 	printf("time and time_for_children differ: %d\n",
@@ -188,6 +189,15 @@ int main(int argc, char **argv)
 		write_offsets("1 5 0\n");
 		show_offsets();
 		clocks("clone3 child", host_mono, host_boot);
+		printf("-- setns back to the first namespace\n");
+		T(setns(sandbox_ns, CLONE_NEWUTS));
+		T(setns(open("/proc/self/exe", O_RDONLY), 0));
+		T(setns(sandbox_ns, CLONE_NEWTIME));
+		int64_t mono = sys_ns(CLOCK_MONOTONIC);
+		printf("clocks not shifted: %d %d\n", shifted_by(libc_ns(CLOCK_MONOTONIC), mono, 0),
+		       shifted_by(libc_ns(CLOCK_BOOTTIME), sys_ns(CLOCK_BOOTTIME), 0));
+		printf("time and time_for_children the same: %d\n",
+		       same_link("/proc/self/ns/time", "/proc/self/ns/time_for_children"));
 		_exit(0);
 	}
 	waitpid(pid, &st, 0);
