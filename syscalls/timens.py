@@ -6,7 +6,8 @@ time a process makes one (unshare or clone3 with CLONE_NEWTIME), it loads
 one more seccomp filter of its own (kept by its children and across exec),
 which traps the calls whose answer or meaning a namespace's offsets change:
 clock_gettime and clock_nanosleep on CLOCK_MONOTONIC, _RAW, _COARSE,
-CLOCK_BOOTTIME and _ALARM, timerfd_settime and timer_settime.  Its vDSO's
+CLOCK_BOOTTIME and _ALARM, timerfd_settime, timer_settime, and the futex
+commands whose timeout is an absolute CLOCK_MONOTONIC time.  Its vDSO's
 clock_gettime is sent to the syscall (sentry/loader/vdso.py), now and after
 each execve into a namespace with offsets.  Then, in a namespace with
 offsets:
@@ -20,6 +21,8 @@ offsets:
     fd (pidfd_getfd), so the clock it checks is the timer's it sets;
   - an absolute timer_settime runs on a converted copy; the timer's clock is
     read from /proc/<pid>/timers;
+  - a futex wait to an absolute CLOCK_MONOTONIC time (pthread_cond_timedwait
+    on that clock, sem_clockwait: Python's lock timeouts) on a converted copy;
   - sysinfo's uptime and /proc/uptime add the boottime offset.
 A process outside any such namespace pays nothing: none of this is loaded.
 The process that makes one pays a trap per clock_gettime of those clocks
@@ -38,6 +41,13 @@ from sentry.loader import vdso
 from syscalls.registry import handler
 
 SYS_CLOCK_GETTIME, SYS_CLOCK_NANOSLEEP, SYS_TIMER_SETTIME, SYS_TIMERFD_SETTIME = 228, 230, 223, 286
+SYS_FUTEX = 202
+# the futex commands whose timeout is an absolute CLOCK_MONOTONIC time
+# unless FUTEX_CLOCK_REALTIME is set (futex_init_timeout): WAIT_BITSET,
+# WAIT_REQUEUE_PI, LOCK_PI2, private or not -- as whole values of the op,
+# since the kernel refuses any other bit (ENOSYS)
+FUTEX_PRIVATE = 128
+FUTEX_MONOTONIC_ABS = [cmd | private for cmd in (9, 11, 13) for private in (0, FUTEX_PRIVATE)]
 TIMER_ABSTIME = 1                    # clock_nanosleep's and timer_settime's flag …
 TFD_TIMER_ABSTIME, TFD_TIMER_CANCEL_ON_SET = 1, 2      # … and timerfd_settime's
 TIMESPEC = struct.Struct("<qq")
@@ -52,6 +62,7 @@ TRAPS = {
                                                  timens.CLOCK_BOOTTIME_ALARM)],
     SYS_TIMERFD_SETTIME: None,
     SYS_TIMER_SETTIME: None,
+    SYS_FUTEX: [[(1, op, op)] for op in FUTEX_MONOTONIC_ABS],
 }
 
 
@@ -188,6 +199,21 @@ def sys_timer_settime(call):
     new[16:] = _host_timespec(bytes(new[16:]), offset)
     at, = call.stage(bytes(new))
     return Rewrite(args={2: at})
+
+
+@handler("futex", note="allowed in BPF; in a time namespace with offsets (syscalls/timens.py) the absolute "
+                       "CLOCK_MONOTONIC timeout of FUTEX_WAIT_BITSET, _WAIT_REQUEUE_PI and _LOCK_PI2 is converted")
+def sys_futex(call):
+    ns = call.process.timens
+    op = sint(call.args[1])
+    if ns is None or op not in FUTEX_MONOTONIC_ABS or not call.args[3]:
+        return PASS
+    offset = ns.offset(timens.CLOCK_MONOTONIC)
+    if offset == 0:
+        return PASS
+    raw = call.read(call.args[3], TIMESPEC.size)
+    at, = call.stage(_host_timespec(raw, offset))
+    return Rewrite(args={3: at})
 
 
 def _timer_clock(tgid, timer_id):

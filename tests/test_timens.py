@@ -56,3 +56,30 @@ def test_racing_threads_never_read_a_host_time(cbin, outside_tmp):
     assert boxed.stdout.decode() == expected, boxed.stderr.decode()[-3000:]
     assert "Traceback" not in boxed.stderr.decode()
 
+
+
+TIMED_WAITS = """
+import threading, time
+lock = threading.Lock()
+lock.acquire()
+t = time.time()
+got = lock.acquire(timeout=0.3)          # sem_clockwait(CLOCK_MONOTONIC): FUTEX_WAIT_BITSET
+print(got, 0.25 < time.time() - t < 5)
+cond = threading.Condition()
+with cond:
+    t = time.time()
+    cond.wait(0.2)
+    print(0.15 < time.time() - t < 5)
+"""
+
+
+@pytest.mark.parametrize("offset", ["-1000", "100000"])
+def test_timed_waits_in_a_time_namespace(offset):
+    """Python's lock and condition timeouts (a futex wait to an absolute
+    CLOCK_MONOTONIC time) last what they ask in a namespace whose clock is
+    behind or far ahead of the host's, as natively."""
+    cmd = ["unshare", "-T", "--fork", "--monotonic", offset, "python3", "-c", TIMED_WAITS]
+    native = subprocess.run(cmd, capture_output=True, timeout=60)
+    assert native.stdout == b"False True\nTrue\n", native.stderr.decode()
+    boxed = run_sentry(cmd, timeout=60)
+    assert boxed.stdout == native.stdout, boxed.stderr.decode()[-3000:]
