@@ -113,11 +113,16 @@ class NewTasks:
             proc.uts, proc.busy, proc.root = pproc.uts, pproc.busy, pproc.root
             if new_namespaces & CLONE_NEWUTS:
                 proc.uts = proc.uts.unshared(child.creds.userns)
-            # a child enters its parent's time namespace for children, or a new one
+            # a child enters its parent's time namespace for children, or a new
+            # one; a child sharing its memory (vfork, CLONE_VM) keeps the parent's
+            # vDSO and so its namespace, until it execs (timens_on_fork)
             timens = pproc.timens_children
             if new_namespaces & CLONE_NEWTIME:
                 timens = TimeNamespace(child.creds.userns, timens)
-            proc.timens = proc.timens_children = enter(timens)
+            if shares_vm:
+                proc.timens, proc.timens_children = pproc.timens, timens
+            else:
+                proc.timens = proc.timens_children = enter(timens)
             proc.clock_traps = pproc.clock_traps                # the filter is inherited
             proc.handover = pproc.handover      # the filter is inherited
             proc.host_socket_traps = pproc.host_socket_traps    # so is this one

@@ -144,6 +144,13 @@ int main(int argc, char **argv)
 	printf("time and time_for_children differ: %d\n",
 	       !same_link("/proc/self/ns/time", "/proc/self/ns/time_for_children"));
 	show_offsets();
+	/* a child sharing the memory stays in the caller's namespace, which
+	 * therefore takes offsets still */
+	pid_t vpid = vfork();
+	if (vpid == 0) _exit(same_link("/proc/self/ns/time", "/proc/self/ns/time_for_children") ? 1 : 0);
+	int vst;
+	waitpid(vpid, &vst, 0);
+	status("vfork child (time is not time_for_children)", vst);
 	write_offsets("2 1 0\n");
 	write_offsets("1 1 1000000000\n");
 	write_offsets("monotonic x 0\n");
