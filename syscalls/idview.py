@@ -9,7 +9,6 @@ path leaves these calls of such a task to Python (its identity row's
 id_view), and fstat, which BPF lets through, traps in its process
 (ensure_traps below).
 """
-import errno
 import functools
 import struct
 
@@ -65,18 +64,7 @@ def viewed(out_arg, offset):
 def ensure_traps(call):
     """Before a process (or its child) enters a user namespace of its own:
     its fstat, which BPF lets through, must trap from then on (one more
-    filter of its own, kept by its children and across exec).  The first
-    time, the filter's load is injected and the guest's call runs again;
-    if it cannot be loaded (a filter of the guest's own refuses seccomp(2),
-    or a thread has one of its own), the call fails with EPERM: fstat would
-    show the sandbox's ids."""
-    proc = call.process
-    if proc.fstat_traps:
-        return
-
-    def loaded(result):
-        if result != 0:
-            return -errno.EPERM
-        proc.fstat_traps = True
-        return None                     # the guest's call runs again, and passes here
-    fdtraps.install(call, fdtraps.process_program({SYS_FSTAT: None}), loaded)
+    filter of its own, kept by its children and across exec); where it
+    cannot be loaded the call fails with EPERM: fstat would show the
+    sandbox's ids."""
+    fdtraps.ensure_process_filter(call, "fstat_traps", {SYS_FSTAT: None})

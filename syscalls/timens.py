@@ -48,8 +48,8 @@ SYS_FUTEX = 202
 # since the kernel refuses any other bit (ENOSYS)
 FUTEX_PRIVATE = 128
 FUTEX_MONOTONIC_ABS = [cmd | private for cmd in (9, 11, 13) for private in (0, FUTEX_PRIVATE)]
-TIMER_ABSTIME = 1                    # clock_nanosleep's and timer_settime's flag …
-TFD_TIMER_ABSTIME, TFD_TIMER_CANCEL_ON_SET = 1, 2      # … and timerfd_settime's
+ABSTIME = 1                          # TIMER_ABSTIME, TFD_TIMER_ABSTIME: the flag at argument 1
+TFD_TIMER_CANCEL_ON_SET = 2
 TIMESPEC = struct.Struct("<qq")
 ITIMERSPEC = struct.Struct("<qqqq")  # it_interval, it_value
 NSEC = timens.NSEC
@@ -69,21 +69,8 @@ TRAPS = {
 def ensure_traps(call):
     """Before a process (or its child) enters a time namespace of its own:
     its clock calls trap from then on, and its vDSO's clock_gettime is the
-    syscall.  The first time, the filter's load is injected and the guest's
-    call runs again; a process whose filters refuse seccomp(2) gets EPERM
-    (its clocks would read the host's)."""
-    proc = call.process
-    if proc.clock_traps:
-        return
-
-    def loaded(result):
-        if result != 0:
-            return -errno.EPERM
-        if not vdso.redirect_clock_gettime(proc.tgid):
-            return -errno.EPERM         # its children's vDSO would read the host's clocks
-        proc.clock_traps = True
-        return None                     # the guest's call runs again, and passes here
-    fdtraps.install(call, fdtraps.process_program(TRAPS), loaded)
+    syscall (else EPERM: its children's vDSO would read the host's clocks)."""
+    fdtraps.ensure_process_filter(call, "clock_traps", TRAPS, ready=redirected)
 
 
 def redirected(proc):
@@ -138,7 +125,7 @@ def clock_nanosleep(call):
     sleeps on its converted copy; None for any other."""
     clockid, flags = sint(call.args[0]), sint(call.args[1])
     offset = _shift(call, clockid)
-    if offset == 0 or not flags & TIMER_ABSTIME:
+    if offset == 0 or not flags & ABSTIME:
         return None
     raw = call.read(call.args[2], TIMESPEC.size)
     at, = call.stage(_host_timespec(raw, offset))
@@ -149,11 +136,10 @@ def clock_nanosleep(call):
                                  "an absolute time of a CLOCK_MONOTONIC or CLOCK_BOOTTIME timerfd is "
                                  "converted and the timer set by the Sentry on its copy of the fd")
 def sys_timerfd_settime(call):
-    ns = call.process.timens
-    flags = sint(call.args[1])
-    if ns is None or not ns.has_offsets() or not flags & TFD_TIMER_ABSTIME:
+    ns, flags = _absolute_when_shifted(call)
+    if ns is None:
         return PASS
-    if flags & ~(TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET):
+    if flags & ~(ABSTIME | TFD_TIMER_CANCEL_ON_SET):
         raise SyscallError(errno.EINVAL)
     new = bytearray(call.read(call.args[2], ITIMERSPEC.size))
     if not (_to_ns(bytes(new[:16]))[2] and _to_ns(bytes(new[16:]))[2]):
@@ -175,6 +161,16 @@ def sys_timerfd_settime(call):
     return 0
 
 
+def _absolute_when_shifted(call):
+    """(the caller's time namespace, the call's flags at argument 1) when
+    the namespace shifts a clock and the flags ask for an absolute time;
+    (None, flags) otherwise."""
+    ns, flags = call.process.timens, sint(call.args[1])
+    if ns is None or not ns.has_offsets() or not flags & ABSTIME:
+        return None, flags
+    return ns, flags
+
+
 def _timerfd_clock(fd):
     """The clock of the timerfd at the Sentry's `fd`, or None for another file."""
     try:
@@ -190,9 +186,8 @@ def _timerfd_clock(fd):
 @handler("timer_settime", note="allowed in BPF; in a time namespace with offsets (syscalls/timens.py) "
                                "an absolute time of a CLOCK_MONOTONIC or CLOCK_BOOTTIME timer is converted")
 def sys_timer_settime(call):
-    ns = call.process.timens
-    flags = sint(call.args[1])
-    if ns is None or not ns.has_offsets() or not flags & TIMER_ABSTIME:
+    ns, _ = _absolute_when_shifted(call)
+    if ns is None:
         return PASS
     new = bytearray(call.read(call.args[2], ITIMERSPEC.size))
     offset = ns.offset(_timer_clock(call.process.tgid, sint(call.args[0])))

@@ -18,6 +18,7 @@ fail), the process is killed: its reads would show host ids.
 Known limit: an fd sent to another process (SCM_RIGHTS) is read untrapped
 there.
 """
+import errno
 import logging
 import os
 import socket
@@ -144,6 +145,26 @@ def install(call, filt, then):
     slot = call.slot()
     call.stage(struct.pack("<HxxxxxxQ", len(filt) // 8, slot + 16), filt)
     raise Inject(SYS_SECCOMP, (SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, slot), then)
+
+
+def ensure_process_filter(call, flag, rules, ready=lambda proc: True):
+    """Before the guest's call goes on: the calling process has the filter
+    of `rules` (process_program), which its children keep and exec does not
+    remove, once -- its attribute `flag` says it is loaded.  The first time,
+    the load is injected and the guest's call runs again (and passes here);
+    where it cannot be loaded (a filter of the guest's own refuses seccomp(2),
+    a thread has one of its own), or `ready(proc)`, what must go with it,
+    fails, the call is EPERM."""
+    proc = call.process
+    if getattr(proc, flag):
+        return
+
+    def loaded(result):
+        if result != 0 or not ready(proc):
+            return -errno.EPERM
+        setattr(proc, flag, True)
+        return None
+    install(call, process_program(rules), loaded)
 
 
 def trap_after(kernel, task, fd, syscalls, result, vital=True):
