@@ -135,6 +135,7 @@ WRITABLE = {"oom_score_adj", "oom_adj"}
 # the host's would name the host user who logged in.
 UNSET_AUDIT_ID = b"4294967295"
 NSEC = 10 ** 9
+STAT_STARTTIME = 19           # /proc/<pid>/stat's field 22, counted from the state (field 3)
 # A process's user namespace's maps (kernel/userns.py): written through
 # syscalls/controlfiles.py, whose write traps parse them; the file shows them
 USERNS_FILES = {"uid_map", "gid_map", "setgroups"}
@@ -617,6 +618,11 @@ class ProcMount(Mount):
         fields[1] = str(kernel.ppid_of(proc)).encode()
         for i in (2, 3, 5):                       # pgrp, session, tty's foreground group
             fields[i] = str(_vpid_field(kernel, int(fields[i]))).encode()
+        reader_ns = self._ctx.process.timens if self._ctx is not None else None
+        if reader_ns is not None:
+            # its start, on the reader's time namespace's boottime (do_task_stat)
+            shift = reader_ns.offset(time.CLOCK_BOOTTIME) // (NSEC // os.sysconf("SC_CLK_TCK"))
+            fields[STAT_STARTTIME] = str(int(fields[STAT_STARTTIME]) + shift).encode()
         return str(vtid).encode() + b" (" + self._comm(proc, host).encode() + b") " + b" ".join(fields) + b"\n"
 
     def _cmdline(self, proc, host):

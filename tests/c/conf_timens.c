@@ -130,6 +130,20 @@ static long proc_uptime(void)
 	return atol(buf);
 }
 
+/* field 22 of /proc/self/stat, in clock ticks since boot, against /proc/uptime */
+static int started_lately(void)
+{
+	char buf[1024] = "";
+	int fd = open("/proc/self/stat", O_RDONLY);
+	read(fd, buf, sizeof buf - 1);
+	close(fd);
+	char *p = strrchr(buf, ')');
+	for (int field = 2; p && field < 22; field++) p = strchr(p + 1, ' ');
+	long long start = p ? atoll(p + 1) / sysconf(_SC_CLK_TCK) : -1;
+	long up = proc_uptime();
+	return start >= 0 && start <= up && up - start < 60;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 2 && strcmp(argv[2], "exec") == 0) {
@@ -175,6 +189,7 @@ int main(int argc, char **argv)
 		printf("sysinfo uptime shifted: %d\n", si.uptime - host_uptime >= BOOT_OFF
 		       && si.uptime - host_uptime <= BOOT_OFF + 5);
 		printf("/proc/uptime agrees: %d\n", si.uptime - proc_uptime() >= 0 && si.uptime - proc_uptime() <= 1);
+		printf("/proc/self/stat's start time within the last minute of uptime: %d\n", started_lately());
 		sleeps_and_timers();
 		char m[32], b[32];
 		snprintf(m, sizeof m, "%lld", (long long)host_mono);
