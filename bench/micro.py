@@ -33,6 +33,8 @@ CASES = {
     "tcp_stream_64k": "64 KiB written to a loopback TCP connection a peer drains",
     "tcp_connect_accept": "socket + connect + accept + close of both ends on loopback",
     "udp_pingpong": "1-byte round trip over loopback UDP between two processes (a connected socket)",
+    "clock_gettime": "clock_gettime(CLOCK_MONOTONIC) through the vDSO, outside any time namespace",
+    "clock_gettime_timens": "the same in a time namespace with a CLOCK_MONOTONIC offset (sentry: a trap)",
 }
 
 UNIT = "ns/op"

@@ -510,6 +510,8 @@ static int create_open(int tid, sn_regs *r, int index, const char *rel, uint64_t
 	struct sn_table *t = sn_current;
 	if (sn_table_names_in_place(t, index, rel) != index) return 0;
 	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)) return 0;
+	/* set-user-ID: a CAP_FSETID holder's writes keep it (syscalls/fsetid.py) */
+	if (mode & S_ISUID) return 0;
 	const struct sn_mount *m = &t->m[index];
 	if (!sn_host_may_open(m->fd, rel, flags, 0, 0, 0, 0)) return 0;
 	return stage_open(tid, r, m, rel, flags, mode);
@@ -1094,6 +1096,10 @@ int sn_fast_path(int tid, sn_regs *r)
 		 * and which ones run only Python knows (Kernel.text_busy): a
 		 * write to an executable regular file is Python's */
 		if (((flags & O_ACCMODE) || (flags & O_TRUNC)) && S_ISREG(st.st_mode) && (st.st_mode & 0111))
+			goto out;
+		/* a set-id file: a CAP_FSETID holder's writes keep its bits, by
+		 * traps Python loads at the open (syscalls/fsetid.py) */
+		if (((flags & O_ACCMODE) || (flags & O_TRUNC)) && S_ISREG(st.st_mode) && (st.st_mode & S_ISUID))
 			goto out;
 		if (((flags & O_ACCMODE) || (flags & O_TRUNC)) && m->readonly && !dev) {
 			sn_answer(tid, r, -EROFS); handled = 1; break;

@@ -103,3 +103,16 @@ long sn_getsockname(int fd, char *addr, unsigned *len)
 	*len = n;
 	return r;
 }
+
+/* A guest's timerfd, borrowed, set with a time the Sentry converted: its
+ * struct itimerspecs raw (32 bytes each), old may be NULL. */
+long sn_timerfd_settime(int fd, int flags, const char *new_, char *old)
+{
+	return result(syscall(SYS_timerfd_settime, fd, flags, new_, old));
+}
+
+/* The machine's struct sysinfo (112 bytes), as the Sentry's own call sees it. */
+long sn_sysinfo(char *info)
+{
+	return result(syscall(SYS_sysinfo, info));
+}

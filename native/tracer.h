@@ -169,6 +169,8 @@ long sn_rt_sigqueueinfo(int tgid, int sig, const char *info);
 long sn_pidfd_send_signal(int pidfd, int sig, const char *info, unsigned flags);
 long sn_connect(int fd, const char *addr, unsigned len);
 long sn_getsockname(int fd, char *addr, unsigned *len);
+long sn_timerfd_settime(int fd, int flags, const char *new_, char *old);
+long sn_sysinfo(char *info);
 /* selfconfine.c: the SIGSYS handler of the Sentry's own filter */
 void sn_self_name(int nr, const char *name);
 int sn_self_trap(const char *who, int code, int kill_pid);

@@ -14,6 +14,7 @@ import errno
 
 from sentry.kernel.syscall import PASS, Rewrite
 from sentry.errors import SyscallError
+from syscalls import timens
 from syscalls.registry import handler
 
 CLOCKFD = 3          # low bits of a clockid naming a posix clock device by fd
@@ -38,10 +39,20 @@ def host_clockid(call, clockid):
     return (~host << 3) | (clockid & 7)
 
 
+# the calls a time namespace's offsets change (syscalls/timens.py)
+SHIFTED_CALLS = {timens.SYS_CLOCK_GETTIME: timens.clock_gettime, timens.SYS_CLOCK_NANOSLEEP: timens.clock_nanosleep}
+
+
 @handler("clock_gettime", "clock_getres", "clock_nanosleep", "clock_settime", "clock_adjtime",
          note="a CPU-time clock of another process names a virtual pid; the kernel refuses any change "
-              "of the host's clocks (no CAP_SYS_TIME: EPERM, as in a container), reads pass")
+              "of the host's clocks (no CAP_SYS_TIME: EPERM, as in a container), reads pass; in a time "
+              "namespace with offsets, MONOTONIC and BOOTTIME are shifted (syscalls/timens.py)")
 def sys_clock(call):
+    shifted = SHIFTED_CALLS.get(call.nr)
+    if shifted is not None and call.process.timens is not None:
+        outcome = shifted(call)          # a time namespace's offset applies
+        if outcome is not None:
+            return outcome
     clockid = call.args[0]
     host = host_clockid(call, clockid)
     if host == clockid:

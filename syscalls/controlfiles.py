@@ -1,6 +1,6 @@
 """Files whose writes the Sentry parses: a process's /proc/<pid>/uid_map,
-gid_map and setgroups (kernel/userns.py); the write family's handlers are
-syscalls/writes.py's.
+gid_map and setgroups (kernel/userns.py), and its timens_offsets
+(kernel/timens.py); the write family's handlers are syscalls/writes.py's.
 
 Writing one is an act, not content: the kernel checks the writer and the
 map at the write and answers EPERM or EINVAL there.  So an fd opened for
@@ -13,7 +13,7 @@ import errno
 
 from sentry.errors import SyscallError
 from sentry.kernel import fdtraps
-from sentry.kernel.credentials import CAP_SETGID, CAP_SETUID
+from sentry.kernel.credentials import CAP_SETGID, CAP_SETUID, CAP_SYS_TIME
 from sentry.kernel.syscall import PASS
 
 # the write family, as for a network setting, and the calls that copy the fd
@@ -53,7 +53,10 @@ def _apply(call, pid, name, data):
         target = call.kernel.task_of(pid)
     if target is None or target.creds is None:
         raise SyscallError(errno.ESRCH)
-    ns, writer = target.creds.userns, call.task.creds
+    writer = call.task.creds
+    if name == "timens_offsets":
+        return _set_time_offsets(target.process, writer, data)
+    ns = target.creds.userns
     text = data.decode(errors="replace")
     if ns is None:
         raise SyscallError(errno.EPERM)           # the sandbox's maps are set for good
@@ -69,6 +72,17 @@ def _apply(call, pid, name, data):
         raise SyscallError(errno.EINVAL)
     ns.write_map(kind, text, writer, writer.ns_capable(ns.parent, cap))
     return len(data)
+
+
+def _set_time_offsets(proc, writer, data):
+    """proc_timens_set_offset: the offsets of the process's namespace for
+    children, by a writer holding CAP_SYS_TIME over its user namespace.
+    The sandbox's own namespace has processes in it: EACCES (EPERM without
+    the capability)."""
+    ns = proc.timens_children
+    if ns is None:
+        raise SyscallError(errno.EACCES if writer.capable(CAP_SYS_TIME) else errno.EPERM)
+    return ns.write(data, writer.ns_capable(ns.owner, CAP_SYS_TIME))
 
 
 def write(call, chunks, offset=None):

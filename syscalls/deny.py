@@ -12,14 +12,13 @@ init_module finit_module delete_module reboot swapon swapoff fsopen fsconfig
 fsmount fspick move_mount open_tree mount_setattr keyctl add_key request_key
 ptrace acct quotactl quotactl_fd iopl ioperm vhangup syslog lookup_dcookie
 pivot_root mount umount2
-setns process_madvise pidfd_getfd memfd_secret
+process_madvise pidfd_getfd memfd_secret
 """.split()}
 DENIED["name_to_handle_at"] = errno.EOPNOTSUPP
 
 NOTES = {
     "mount": "the sandbox mount table is fixed at start (--mount); guest mounts come with the filesystem issue",
     "umount2": "as mount",
-    "setns": "namespaces are emulated by the Sentry; joining one is not offered",
     "ptrace": "a guest cannot trace: the Sentry is the only tracer",
     "io_uring_setup": "its operations bypass seccomp",
 }

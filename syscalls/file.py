@@ -21,7 +21,7 @@ from sentry.host import CONFINED, openat2
 from sentry.vfs.mount import CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE, WRITE, open_final
 from sentry.vfs.resolve import RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT, UnnamedTarget, guest_stat
 from sentry.kernel.syscall import AT_FDCWD, After, Handover, PASS, Rewrite, sint
-from syscalls import controlfiles, idview, owner, permission
+from syscalls import controlfiles, fsetid, idview, owner, permission
 from syscalls.fdutil import Borrowed, check_owner, chmod_fd, chown_fd, is_hidden
 from sentry.errors import SyscallError
 from syscalls.lookup import Parent, ends_in_dots, lookup
@@ -153,6 +153,9 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
         # meanwhile is EEXIST, and the guest's call runs again (it opens it)
         flags |= O_EXCL
         rerun = True
+    # a CAP_FSETID holder's writes keep the file's set-id bits (syscalls/fsetid.py)
+    keep_setid = not flags & O_PATH and wants_write(flags) and fsetid.wants_traps(
+        call.task.creds, stat.S_IFREG | mode if creating else loc.st.st_mode)
     how = struct.pack("<QQQ", flags, mode, CONFINED)
     path_addr, how_addr = call.stage(os.fsencode(loc.rel) + b"\0", how)
     args = {0: loc.mount.guest_fd, 1: path_addr, 2: how_addr, 3: len(how)}
@@ -160,10 +163,10 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
     if ids is None:
         if wants_write(flags) and loc.mount.control_file(loc.rel) is not None:
             return Rewrite(SYS_OPENAT2, args, on_exit=controlfiles.trapped_on_open(call))
-        if keep_setgid:
-            return Rewrite(SYS_OPENAT2, args,
-                           on_exit=lambda task, result: owner.setgid_restored(call, task, result, loc))
-        return Rewrite(SYS_OPENAT2, args)
+        then = (lambda task, result: owner.setgid_restored(call, task, result, loc)) if keep_setgid else None
+        if keep_setid:
+            then = fsetid.trapped_on_open(call, then)
+        return Rewrite(SYS_OPENAT2, args, on_exit=then)
     # the guest's process creates it as the Sentry's uid: the creator's ids
     # are given at the exit, to that very file only (syscalls/owner.py)
     since = owner.now()
@@ -176,7 +179,7 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
         if keep_setgid:               # after the adoption's chown, which clears it
             owner.setgid_restored(call, task, result, loc)
         return None
-    return Rewrite(SYS_OPENAT2, args, on_exit=created)
+    return Rewrite(SYS_OPENAT2, args, on_exit=fsetid.trapped_on_open(call, created) if keep_setid else created)
 
 
 def _keeps_setgid(call, loc, mode):

@@ -63,6 +63,8 @@ def viewed(out_arg, offset):
 
 def ensure_traps(call):
     """Before a process (or its child) enters a user namespace of its own:
-    its fstat, which BPF lets through, must trap from then on, or fstat
-    would show the sandbox's ids (EPERM if that filter cannot be loaded)."""
-    fdtraps.ensure_process_trap(call, "fstat", {SYS_FSTAT: None})
+    its fstat, which BPF lets through, must trap from then on (one more
+    filter of its own, kept by its children and across exec); where it
+    cannot be loaded the call fails with EPERM: fstat would show the
+    sandbox's ids."""
+    fdtraps.ensure_process_filter(call, "fstat", {SYS_FSTAT: None})

@@ -7,7 +7,10 @@ only.  A new PID namespace too (sentry/kernel/pidns.py): the caller's next
 child is its init, pid 1, and that child's descendants are numbered there
 (`unshare -p -f`).  Each takes CAP_SYS_ADMIN, as on Linux.  A new user
 namespace (sentry/kernel/userns.py) takes none, and holds that capability
-for the namespaces made with or after it (`unshare -r`, `unshare -Uu`).  The other kinds are refused
+for the namespaces made with or after it (`unshare -r`, `unshare -Uu`).  A
+new time namespace (CAP_SYS_ADMIN) is the one the caller's next children
+and next image enter, with the offsets written to /proc/<pid>/timens_offsets
+before (sentry/kernel/timens.py, syscalls/timens.py).  The other kinds are refused
 as by a Linux whose limits for them are 0 (sentry/kernel/namespaces.py).
 Undoing sharing with CLONE_FILES or CLONE_FS is EPERM: it would split a
 process's fd table or cwd between its tasks, which the Kernel keeps per
@@ -20,8 +23,11 @@ from sentry.kernel.namespaces import (CLONE_FILES, CLONE_FS, CLONE_NEWCGROUP, CL
                                       CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER, CLONE_NEWUTS,
                                       CLONE_SIGHAND, CLONE_SYSVSEM, CLONE_THREAD, CLONE_VM, check_new)
 from sentry.kernel import fdtraps, userns
+from sentry.kernel import timens as time_namespaces
 from sentry.kernel.clone import SYS_CLONE
-from syscalls import idview
+from sentry.kernel.syscall import sint
+from sentry.kernel.timens import TimeNamespace
+from syscalls import idview, timens
 from sentry.kernel.pidns import LEVELS_MAX, PidNamespace
 from sentry.errors import SyscallError
 from syscalls.registry import handler
@@ -46,7 +52,7 @@ def _implied(flags):
 
 
 @handler("unshare", support="partial",
-         note="CLONE_NEWUTS, CLONE_NEWPID (CAP_SYS_ADMIN) and CLONE_NEWUSER emulated (kernel/userns.py); "
+         note="CLONE_NEWUTS, CLONE_NEWPID, CLONE_NEWTIME (CAP_SYS_ADMIN) and CLONE_NEWUSER emulated (kernel/userns.py); "
               "other namespaces as with their limits at 0 (ENOSPC; EPERM without CAP_SYS_ADMIN); "
               "CLONE_FILES/CLONE_FS of a shared table or cwd EPERM")
 def sys_unshare(call):
@@ -67,7 +73,7 @@ def sys_unshare(call):
         # the process's threads must stay in its own PID namespace: clone(2)
         # with CLONE_THREAD, which BPF lets through, traps from now on (its
         # clone3 is Python's already: the row's nested_pidns), for EINVAL
-        fdtraps.ensure_process_trap(call, "clone threads", {SYS_CLONE: [[(0, fdtraps.ANY_BIT, CLONE_THREAD)]]})
+        fdtraps.ensure_process_filter(call, "clone threads", {SYS_CLONE: [[(0, fdtraps.ANY_BIT, CLONE_THREAD)]]})
     if new_userns is not None:
         creds.enter_userns(new_userns)
         call.kernel.publish(call.task)
@@ -76,6 +82,8 @@ def sys_unshare(call):
     if flags & CLONE_NEWPID:
         call.process.pidns_children = PidNamespace(call.process.pidns)
         call.kernel.publish_process(call.process)    # its clones are Python's now (sys_clone3)
+    if flags & CLONE_NEWTIME:
+        call.process.timens_children = TimeNamespace(creds.userns, call.process.timens_children)
     return 0
 
 
@@ -91,6 +99,8 @@ def new_user_namespace(call, flags):
         idview.ensure_traps(call)
         new = userns.new_child(creds, call.process.root != "/")
     check_new(flags, new is not None or creds.capable_own(CAP_SYS_ADMIN))
+    if flags & CLONE_NEWTIME:
+        timens.ensure_traps(call)      # before any process can enter it
     return new
 
 
@@ -102,3 +112,50 @@ def check_new_pidns(proc):
         raise SyscallError(errno.EINVAL)
     if proc.pidns.level + 1 > LEVELS_MAX:
         raise SyscallError(errno.ENOSPC)
+
+
+@handler("setns", support="partial",
+         note="a time namespace's file (/proc/<pid>/ns/time, time_for_children) is joined as on Linux "
+              "(CAP_SYS_ADMIN over it and in the caller's; EUSERS with other threads); joining any other "
+              "kind is not offered (EPERM)")
+def sys_setns(call):
+    """setns(2) into a time namespace (kernel/timens.py): the caller and its
+    next children are in it at once (timens_install and timens_commit)."""
+    fd, nstype = call.fd(0), sint(call.args[1])
+    host_path = call.host_fd_path(fd)
+    found = _namespace_file(call, host_path)
+    if found is None:
+        # a pidfd names a process's namespaces, which are not offered; any
+        # other file is no namespace at all
+        raise SyscallError(errno.EPERM if host_path == PIDFD_LINK else errno.EINVAL)
+    if found[0] != "time":
+        raise SyscallError(errno.EPERM)
+    _, number, sandbox_own = found
+    if nstype and nstype != CLONE_NEWTIME:
+        raise SyscallError(errno.EINVAL)
+    ns = None if sandbox_own else time_namespaces.made(number)
+    if ns is None and not sandbox_own:
+        raise SyscallError(errno.EINVAL)          # gone: no process of the sandbox is in it
+    proc, creds = call.process, call.task.creds
+    if len(proc.threads) > 1:
+        raise SyscallError(errno.EUSERS)
+    if not (creds.ns_capable(ns.owner if ns else None, CAP_SYS_ADMIN) and creds.capable_own(CAP_SYS_ADMIN)):
+        raise SyscallError(errno.EPERM)
+    if ns is not None and ns.has_offsets():
+        timens.ensure_traps(call)                 # its clocks, and its vDSO's, from now on
+        if not timens.redirected(proc):
+            raise SyscallError(errno.EPERM)
+    proc.timens = proc.timens_children = time_namespaces.enter(ns)
+    return 0
+
+
+PIDFD_LINK = "anon_inode:[pidfd]"
+
+
+def _namespace_file(call, host_path):
+    """(kind, number, the sandbox's own) of the namespace file at a guest fd's host path, or None."""
+    for mount in call.kernel.mounts.mounts.values():
+        found = mount.namespace_file(host_path)
+        if found is not None:
+            return found
+    return None

@@ -53,7 +53,7 @@ def _new_namespaces(call, flags):
         raise SyscallError(errno.EINVAL)
     child_userns = namespaces.new_user_namespace(call, flags)
     new = flags & (CLONE_NEW_OTHERS | CLONE_NEWUSER)
-    if new & ~(CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWUSER) or (flags & CLONE_THREAD and new):
+    if new & ~(CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWUSER | CLONE_NEWTIME) or (flags & CLONE_THREAD and new):
         raise SyscallError(errno.EPERM)
     if new & CLONE_NEWPID:
         namespaces.check_new_pidns(call.process)

@@ -1,29 +1,39 @@
-"""sysinfo(2): the host's answer, with the memory --memory sets and the
-number of the sandbox's own tasks."""
-import struct
+"""sysinfo(2): the machine's figures as the Sentry's own call reads them,
+with the memory --memory sets, the number of the sandbox's own tasks and
+the uptime of the caller's time namespace (syscalls/timens.py).
 
+The Sentry answers and writes the struct itself: the kernel never writes
+the host's figures into the guest, where a racing thread could read them
+before they are changed."""
+import struct
+import time
+
+from sentry._native import ffi, lib
 from sentry.errors import SyscallError
-from sentry.kernel.syscall import Rewrite
+from syscalls import timens
 from syscalls.registry import handler
 
-SYSINFO_RAM, SYSINFO_PROCS, SYSINFO_UNIT = 32, 80, 104
+SYSINFO_SIZE, SYSINFO_UPTIME, SYSINFO_RAM, SYSINFO_PROCS, SYSINFO_UNIT = 112, 0, 32, 80, 104
 
 
-@handler("sysinfo", note="memory as --memory sets it; procs counts the sandbox's tasks")
+@handler("sysinfo", note="memory as --memory sets it; procs counts the sandbox's tasks; uptime is the "
+                         "caller's time namespace's")
 def sys_sysinfo(call):
-    info, kernel = call.args[0], call.kernel
-
-    def done(task, result):
-        if result == 0:
-            try:
-                raw = bytearray(call.read(info, 112))
-                total, free = struct.unpack_from("<QQ", raw, SYSINFO_RAM)
-                (unit,) = struct.unpack_from("<I", raw, SYSINFO_UNIT)
-                struct.pack_into("<QQ", raw, SYSINFO_RAM, *kernel.limits.sysinfo(
-                    total, free, unit, kernel.resident_bytes() if kernel.limits.memory else 0))
-                struct.pack_into("<H", raw, SYSINFO_PROCS, min(len(kernel.tasks), 0xFFFF))
-                call.write(info, bytes(raw))
-            except SyscallError:
-                pass
-        return result
-    return Rewrite(on_exit=done)
+    kernel = call.kernel
+    buf = ffi.new("char[]", SYSINFO_SIZE)
+    r = lib.sn_sysinfo(buf)
+    if r < 0:
+        raise SyscallError(-r)
+    raw = bytearray(ffi.buffer(buf)[:])
+    total, free = struct.unpack_from("<QQ", raw, SYSINFO_RAM)
+    (unit,) = struct.unpack_from("<I", raw, SYSINFO_UNIT)
+    struct.pack_into("<QQ", raw, SYSINFO_RAM, *kernel.limits.sysinfo(
+        total, free, unit, kernel.resident_bytes() if kernel.limits.memory else 0))
+    struct.pack_into("<H", raw, SYSINFO_PROCS, min(len(kernel.tasks), 0xFFFF))
+    shift = timens.uptime_shift(call.process)
+    if shift:
+        # do_sysinfo: the namespace's boottime, a started second counted whole
+        sec, nsec = divmod(time.clock_gettime_ns(timens.CLOCK_BOOTTIME) + shift, timens.NSEC)
+        struct.pack_into("<q", raw, SYSINFO_UPTIME, sec + (1 if nsec else 0))
+    call.write(call.args[0], bytes(raw))
+    return 0

@@ -303,7 +303,10 @@ def _describer(name, arg_types):
 
 # allowed calls whose handlers check what the fd is (signalfd reads; writes
 # the Sentry answers: syscalls/writes.py), so --strace may trap them all
-FD_CHECKED = {"read", "write", "pwrite64", "writev", "pwritev", "pwritev2"}
+FD_CHECKED = {"read", "write", "pwrite64", "writev", "pwritev", "pwritev2",
+              # and those whose handlers check the file or the caller's time
+              # namespace (syscalls/fsetid.py, syscalls/timens.py)
+              "ftruncate", "fallocate", "futex", "timerfd_settime", "timer_settime"}
 
 
 def filter_rules(table, trace_all=False, private_ipc=False, shm_capped=False):

@@ -2,19 +2,20 @@
 process filter of their own names (kernel/fdtraps.py) and under --strace.
 Those are files whose writes the Sentry answers itself: a network setting
 whose write the namespace helper makes (syscalls/settings.py), a process's
-uid_map, gid_map or setgroups (syscalls/controlfiles.py).  Each looks at
+uid_map, gid_map or setgroups (syscalls/controlfiles.py); and set-id files
+whose bits a CAP_FSETID holder's write keeps (syscalls/fsetid.py).  Each looks at
 what the fd is now and answers, or PASSes: any other file at that number
 gets the guest's own call."""
 import struct
 
 from sentry.kernel import fdtraps
 from sentry.kernel.syscall import PASS
-from syscalls import controlfiles, settings
+from syscalls import controlfiles, fsetid, settings
 from syscalls.registry import handler
 
 UIO_MAXIOV = 1024
 IOVEC = struct.Struct("<QQ")
-KINDS = (settings, controlfiles)
+KINDS = (settings, controlfiles, fsetid)
 
 
 def _write(call, chunks, offset=None):
@@ -34,7 +35,8 @@ def _iovecs(call, addr, count):
 
 
 NOTE = ("allowed in BPF; trapped only on fds a process filter names: a network setting whose writes the "
-        "namespace helper makes, a process's uid_map, gid_map or setgroups (syscalls/writes.py), and --strace")
+        "namespace helper makes, a process's uid_map, gid_map or setgroups (syscalls/writes.py), a set-id "
+        "file a CAP_FSETID holder writes (syscalls/fsetid.py), and --strace")
 
 
 @handler("write", note=NOTE)

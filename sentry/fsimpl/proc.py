@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import stat
+import time
 
 from sentry.vfs.mount import DELETED, Mount, is_hidden_fd, split_deleted
 from sentry.vfs.mountns import PORT_START
@@ -133,13 +134,17 @@ WRITABLE = {"oom_score_adj", "oom_adj"}
 # The audit ids of a process outside any login session ((uid_t)-1, no newline):
 # the host's would name the host user who logged in.
 UNSET_AUDIT_ID = b"4294967295"
+NSEC = 10 ** 9
+STAT_STARTTIME = 19           # /proc/<pid>/stat's field 22, counted from the state (field 3)
 # A process's user namespace's maps (kernel/userns.py): written through
 # syscalls/controlfiles.py, whose write traps parse them; the file shows them
 USERNS_FILES = {"uid_map", "gid_map", "setgroups"}
+# a process's time namespace for children's offsets (kernel/timens.py), written the same way
+CONTROL_FILES = USERNS_FILES | {"timens_offsets"}
 PER_PROCESS = {"status", "stat", "cmdline", "comm", "environ", "statm", "limits", "maps",
                "smaps", "smaps_rollup", "mounts", "mountinfo", "oom_score", "oom_score_adj",
                "cgroup", "exe", "cwd", "root", "fd", "fdinfo", "task", "io", "personality",
-               "wchan", "coredump_filter", "loginuid", "sessionid", "ns"} | USERNS_FILES
+               "wchan", "coredump_filter", "loginuid", "sessionid", "ns"} | CONTROL_FILES
 
 
 TMPFS_MAGIC = 0x01021994
@@ -221,10 +226,10 @@ class ProcMount(Mount):
         return None
 
     def control_file(self, rel):
-        """(pid, name) for /proc/<pid>/{uid_map,gid_map,setgroups}, whose
+        """(pid, name) for /proc/<pid>/{uid_map,gid_map,setgroups,timens_offsets}, whose
         writes the Sentry parses (syscalls/controlfiles.py); else None."""
         parts = rel.split("/")
-        if len(parts) == 2 and parts[0].isdigit() and parts[1] in USERNS_FILES:
+        if len(parts) == 2 and parts[0].isdigit() and parts[1] in CONTROL_FILES:
             return int(parts[0]), parts[1]
         return None
 
@@ -312,6 +317,8 @@ class ProcMount(Mount):
             self._net(kernel, ctx, parts[1:], final)
         elif head == "sysvipc" and _sysvipc_tables(kernel):
             self._sysvipc(kernel, parts[1:], final)
+        elif rel == "uptime" and ctx.process.timens is not None:
+            self._file("uptime", self._uptime(ctx.process.timens))
         elif "/".join(parts) in PASSTHROUGH or (head in PASSTHROUGH and len(parts) == 1):
             self._copy_host("/".join(parts))
         elif head in SYNTHETIC and len(parts) == 1:
@@ -425,6 +432,8 @@ class ProcMount(Mount):
                 self._file(path, UNSET_AUDIT_ID)
             elif name in USERNS_FILES:
                 self._file(path, self._userns_file(kernel, proc, host, name), writable=True)
+            elif name == "timens_offsets":
+                self._file(path, kernel.time_offsets_text(proc).encode(), writable=True)
             elif name == "wchan":
                 with open(f"/proc/{host}/wchan", "rb") as f:
                     wchan = f.read()
@@ -454,6 +463,9 @@ class ProcMount(Mount):
                 return f"user:[{ns.ident}]"                        # one a guest made
         if name == "uts" and proc.uts is not None and proc.uts.serial:
             return f"uts:[{self.ns_base + len(NS_KINDS) + proc.uts.serial}]"     # one a guest made
+        time_ns = {"time": proc.timens, "time_for_children": proc.timens_children}.get(name)
+        if time_ns is not None:
+            return f"time:[{time_ns.ident}]"                        # one a guest made
         pidns = {"pid": proc.pidns, "pid_for_children": proc.pidns_children}.get(name)
         if pidns is not None and pidns.level > 0:
             return f"pid:[{self.ns_base + PIDNS_SERIALS + pidns.serial}]"      # one a guest made
@@ -464,6 +476,19 @@ class ProcMount(Mount):
             return real                  # the sandbox's own: the kernel's number
         kind = name.replace("_for_children", "")
         return f"{kind}:[{self.ns_base + NS_KINDS.index(kind)}]"
+
+    def namespace_file(self, host_path):
+        """(kind, number, whether it is the sandbox's own) of a namespace
+        file this /proc made, at a guest fd's host path (what opening
+        /proc/<pid>/ns/<name> reaches: setns(2)); None for any other file."""
+        if not host_path.startswith(self.host_root + "/"):
+            return None
+        parts = host_path[len(self.host_root) + 1:].split("/")
+        found = re.fullmatch(r"([a-z]+):\[(\d+)\]", parts[-1]) if len(parts) >= 3 and parts[-2] == "ns" else None
+        if found is None:
+            return None
+        kind, number = found.group(1), int(found.group(2))
+        return kind, number, kind in NS_KINDS and number == self.ns_base + NS_KINDS.index(kind)
 
     def _namespaces(self, proc, host, path, rest, final):
         self._dir(path)
@@ -593,6 +618,11 @@ class ProcMount(Mount):
         fields[1] = str(kernel.ppid_of(proc)).encode()
         for i in (2, 3, 5):                       # pgrp, session, tty's foreground group
             fields[i] = str(_vpid_field(kernel, int(fields[i]))).encode()
+        reader_ns = self._ctx.process.timens if self._ctx is not None else None
+        if reader_ns is not None:
+            # its start, on the reader's time namespace's boottime (do_task_stat)
+            shift = reader_ns.offset(time.CLOCK_BOOTTIME) // (NSEC // os.sysconf("SC_CLK_TCK"))
+            fields[STAT_STARTTIME] = str(int(fields[STAT_STARTTIME]) + shift).encode()
         return str(vtid).encode() + b" (" + self._comm(proc, host).encode() + b") " + b" ".join(fields) + b"\n"
 
     def _cmdline(self, proc, host):
@@ -905,6 +935,14 @@ class ProcMount(Mount):
         except OSError:
             pass
         self._replace(rel, lambda tmp: os.symlink(target, tmp))
+
+    @staticmethod
+    def _uptime(ns):
+        """/proc/uptime in time namespace `ns`: its boottime (idle time as the host's)."""
+        with open("/proc/uptime", "rb") as f:
+            idle = f.read().split()[1]
+        sec, nsec = divmod(time.clock_gettime_ns(time.CLOCK_BOOTTIME) + ns.offset(time.CLOCK_BOOTTIME), NSEC)
+        return b"%d.%02d %s\n" % (sec, nsec // 10_000_000, idle)
 
     def _copy_host(self, rel):
         try:

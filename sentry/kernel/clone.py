@@ -12,9 +12,10 @@ from sentry._native import ffi, lib
 from sentry.errors import SyscallError
 from sentry.kernel import hiddenslots
 from sentry.kernel.credentials import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
-from sentry.kernel.namespaces import CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS
+from sentry.kernel.namespaces import CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER, CLONE_NEWUTS
 from sentry.kernel.pidns import PidNamespace
 from sentry.kernel.task import Process
+from sentry.kernel.timens import TimeNamespace, enter
 from sentry.platform import memory, ptrace, staging
 from sentry.platform.staging import Slots
 
@@ -114,6 +115,16 @@ class NewTasks:
             proc.uts, proc.busy, proc.root = pproc.uts, pproc.busy, pproc.root
             if new_namespaces & CLONE_NEWUTS:
                 proc.uts = proc.uts.unshared(child.creds.userns)
+            # a child enters its parent's time namespace for children, or a new
+            # one; a child sharing its memory (vfork, CLONE_VM) keeps the parent's
+            # vDSO and so its namespace, until it execs (timens_on_fork)
+            timens = pproc.timens_children
+            if new_namespaces & CLONE_NEWTIME:
+                timens = TimeNamespace(child.creds.userns, timens)
+            if shares_vm:
+                proc.timens, proc.timens_children = pproc.timens, timens
+            else:
+                proc.timens = proc.timens_children = enter(timens)
             proc.handover = pproc.handover      # the filter is inherited
             proc.host_socket_traps = pproc.host_socket_traps    # so is this one
             proc.process_traps = pproc.process_traps            # and these

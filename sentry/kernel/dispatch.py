@@ -98,7 +98,7 @@ class SyscallDispatch:
     @staticmethod
     def _traps_own(task, nr):
         """Whether a filter of the process's own (kernel/fdtraps.py
-        ensure_process_trap) may trap this call: its handler decides then."""
+        ensure_process_filter) may trap this call: its handler decides then."""
         return task.process is not None and any(nr in nrs for nrs in task.process.process_traps.values())
 
     def apply(self, task, call, entry, outcome):

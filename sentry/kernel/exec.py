@@ -9,6 +9,7 @@ import logging
 
 from sentry._native import ffi, lib
 from sentry.errors import SyscallError
+from sentry.kernel import timens
 from sentry.kernel.task import FdTable
 from sentry.loader import auxv, image
 from sentry.platform import ptrace
@@ -82,6 +83,8 @@ class Exec:
                 # the kernel knows nothing of the emulated ids: the new image's
                 # loader must learn from its auxv that it runs set-id
                 why = auxv.mark_secure(tid, ptrace.getregs(tid).rsp)
+        if why is None and not timens.exec_in(proc):
+            why = "its vDSO's clock_gettime could not be sent to the Sentry (time namespace)"
         if why is not None:
             log.error("exec in %d: %s; killed", tid, why)
             self.audit.event("exec-killed", task, syscall="execve", path=pending.exe if pending else None, why=why)

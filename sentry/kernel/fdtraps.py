@@ -142,23 +142,25 @@ def _assemble(prog):
     return b"".join(code)
 
 
-def ensure_process_trap(call, name, rules):
-    """Before the call goes on: `rules` (process_program's) trap in the
-    caller's process from now on -- one more filter of its own, kept by its
-    children and across exec, loaded once per name.  The first time, the
-    filter's load is injected and the guest's call runs again; if it cannot
-    be loaded (a filter of the guest's own refuses seccomp(2), or a thread
-    has one of its own), the call fails with EPERM: what the filter is to
-    catch would run untrapped."""
+def ensure_process_filter(call, name, rules, ready=lambda proc: True):
+    """Before the guest's call goes on: the calling process has the filter
+    of `rules` (process_program), which its children keep and exec does not
+    remove, once -- loaded under `name` (Process.process_traps, which also
+    tells --strace that its calls may trap: Kernel._traps_own).  The first
+    time, the load is injected and the guest's call runs again (and passes
+    here); where it cannot be loaded (a filter of the guest's own refuses
+    seccomp(2), a thread has one of its own), or `ready(proc)`, what must go
+    with it, fails, the call is EPERM: what the filter is to catch would
+    run untrapped."""
     proc = call.process
     if name in proc.process_traps:
         return
 
     def loaded(result):
-        if result != 0:
+        if result != 0 or not ready(proc):
             return -errno.EPERM
         proc.process_traps = {**proc.process_traps, name: frozenset(rules)}
-        return None                     # the guest's call runs again, and passes here
+        return None
     install(call, process_program(rules), loaded)
 
 

@@ -22,7 +22,7 @@ import os
 import resource
 
 from sentry._native import lib
-from sentry.kernel import audit, idmap, namespaces
+from sentry.kernel import audit, idmap, namespaces, timens
 from sentry.kernel.borrow import FdBorrowing
 from sentry.kernel.clone import NewTasks
 from sentry.kernel.credentials import Credentials
@@ -98,6 +98,11 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
     def namespace_limit(kind):
         """/proc/sys/user/max_<kind>_namespaces as the sandbox shows it."""
         return namespaces.limit(kind)
+
+    @staticmethod
+    def time_offsets_text(proc):
+        """/proc/<pid>/timens_offsets: its time namespace for children's."""
+        return timens.text(proc.timens_children)
 
     # ---- start ---------------------------------------------------------
 

@@ -72,9 +72,11 @@ class Process:
         self.nproc_limit = None       # (soft, hard) RLIMIT_NPROC, the same way
         self.handover = None          # its fd handover listener, if not the first process's (kernel/joined.py)
         self.host_socket_traps = False  # it has the filter of outbound sockets' holders (net/hostsock.py)
-        self.process_traps = {}         # its own filters' traps: name -> syscall numbers (kernel/fdtraps.py ensure_process_trap)
+        self.process_traps = {}         # its own filters' traps: name -> syscall numbers (kernel/fdtraps.py ensure_process_filter)
         self.fd_traps = {}              # fd number -> the calls a filter of its traps there (kernel/fdtraps.py)
         self.uts = None               # its UtsNamespace, inherited at fork
+        self.timens = None            # its time namespace (kernel/timens.py; None: the sandbox's) …
+        self.timens_children = None   # … and the one its children and its next image enter
         self.root = "/"               # its root directory (chroot(2)), a sandbox path, inherited
         self.subreaper_due = False    # the init of a PID namespace, not yet the host's subreaper
 

@@ -158,6 +158,8 @@ SENTRY = PYTHON_RUNTIME + [
     Call("pidfd_open", "a guest's pidfd, to borrow its fds"),
     Call("pidfd_getfd", "borrows a guest's fd (fstat, fd paths, chattr on it)"),
     Call("pidfd_send_signal", "signals a guest process through its pidfd"),
+    Call("sysinfo", "a guest's sysinfo, answered from the Sentry's own (syscalls/sysinfo.py)"),
+    Call("timerfd_settime", "a guest's absolute timer in a time namespace, set on its borrowed timerfd"),
     # the file system: every guest path is resolved and acted on by the Sentry
     Call("openat2", "opens guest paths confined to a mount (RESOLVE_IN_ROOT)"),
     Call("statx", "stat of guest files"),

@@ -115,6 +115,12 @@ class Mount:
         None for a file of the mount itself."""
         return None
 
+    def namespace_file(self, host_path):
+        """(kind, number, the sandbox's own) of a namespace file at a host
+        path (fsimpl/proc.py: what /proc/<pid>/ns/<name> reaches), for
+        setns(2); None for anything else."""
+        return None
+
     def live_file(self, rel):
         """An O_PATH fd on the kernel's own file that `rel` stands for, which
         every open of `rel` opens afresh and hands to the guest (a setting of
