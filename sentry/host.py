@@ -16,3 +16,10 @@ def openat2(dirfd, path, flags, mode=0, resolve=CONFINED):
     if fd < 0:
         raise SyscallError(-fd)
     return fd
+
+
+def fdinfo(pid, fd):
+    """The fields of /proc/PID/fdinfo/FD (PID "self": the Sentry's own fd),
+    each as its text; OSError when the fd is not open."""
+    with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+        return {key: value.strip() for key, _, value in (line.partition(":") for line in f)}

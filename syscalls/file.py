@@ -17,7 +17,7 @@ from sentry.vfs import devnodes
 from sentry.platform import staging
 from sentry._native import lib
 from sentry.fsimpl.kernelfs import TIOCGPTPEER
-from sentry.host import CONFINED, openat2
+from sentry.host import CONFINED, fdinfo, openat2
 from sentry.vfs.mount import CREATE, CREATE_IN, HIDDEN_FD_BASE, MAX_MOUNTS, O_PATH, TRUNCATE, WRITE, open_final
 from sentry.vfs.resolve import RESOLVE_BENEATH, RESOLVE_CACHED, RESOLVE_IN_ROOT, UnnamedTarget, guest_stat
 from sentry.kernel.syscall import AT_FDCWD, After, Handover, PASS, Rewrite, sint
@@ -637,9 +637,8 @@ def _refuse_ioctl(call, req):
         raise SyscallError(errno.EBADF)
     what = call.host_fd_path(fd)
     try:
-        with open(f"/proc/{call.tid}/fdinfo/{fd}") as f:
-            flags = int(next(line for line in f if line.startswith("flags:")).split()[1], 8)
-    except (OSError, StopIteration, ValueError):
+        flags = int(fdinfo(call.tid, fd)["flags"], 8)
+    except (OSError, KeyError, ValueError):
         raise SyscallError(errno.EBADF)
     if flags & O_PATH_FLAG:
         raise SyscallError(errno.EBADF)

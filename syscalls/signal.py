@@ -23,6 +23,7 @@ from sentry.platform import ptrace, staging
 from sentry.kernel.syscall import PASS, Rewrite
 from syscalls.clock import host_clockid
 from sentry.errors import SyscallError
+from sentry.host import fdinfo
 from syscalls.registry import handler
 
 NSIG = 65
@@ -345,14 +346,9 @@ def _pidfd_target(dup):
     process already reaped (Pid: -1)."""
     if os.readlink(f"/proc/self/fd/{dup}") != PIDFD_LINK:
         raise SyscallError(errno.EBADF)
-    pid = flags = None
-    with open(f"/proc/self/fdinfo/{dup}") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key == "Pid":
-                pid = int(value)
-            elif key == "flags":
-                flags = int(value, 8)
+    info = fdinfo("self", dup)
+    pid = int(info["Pid"]) if "Pid" in info else None
+    flags = int(info["flags"], 8) if "flags" in info else None
     if pid is None or pid <= 0:
         raise SyscallError(errno.ESRCH)
     return pid, bool(flags and flags & PIDFD_THREAD)

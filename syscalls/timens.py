@@ -38,6 +38,7 @@ from sentry.errors import SyscallError
 from sentry.kernel import fdtraps, timens
 from sentry.kernel.syscall import PASS, Rewrite, sint
 from sentry.loader import vdso
+from sentry.host import fdinfo
 from syscalls.registry import handler
 
 SYS_CLOCK_GETTIME, SYS_CLOCK_NANOSLEEP, SYS_TIMER_SETTIME, SYS_TIMERFD_SETTIME = 228, 230, 223, 286
@@ -174,13 +175,9 @@ def _absolute_when_shifted(call):
 def _timerfd_clock(fd):
     """The clock of the timerfd at the Sentry's `fd`, or None for another file."""
     try:
-        with open(f"/proc/self/fdinfo/{fd}") as f:
-            for line in f:
-                if line.startswith("clockid:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
+        return int(fdinfo("self", fd)["clockid"])
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 @handler("timer_settime", note="allowed in BPF; in a time namespace with offsets (syscalls/timens.py) "

@@ -3,9 +3,9 @@ numbers are slots, what each holds (the inert filler, O_PATH /dev/null, or
 a copy the Sentry put there), and a filler to refill one from.  The calls
 that use them are syscalls/slots.py's and syscalls/locks.py's; the kernel
 needs this much to drop a forked child's copies (kernel/clone.py)."""
-import errno
 import os
 
+from sentry.host import fdinfo
 from sentry.vfs.mount import HIDDEN_FD_BASE, HIDDEN_FD_END, O_PATH
 
 
@@ -15,22 +15,14 @@ def hidden_slots(kernel):
     return [h for h in range(HIDDEN_FD_BASE, HIDDEN_FD_END) if h not in used]
 
 
-def _fd_flags(tid, fd):
-    with open(f"/proc/{tid}/fdinfo/{fd}") as f:
-        for line in f:
-            if line.startswith("flags:"):
-                return int(line.split()[1], 8)
-    raise OSError(errno.EBADF, "no flags")
-
-
 def slot(tid, h):
     """What hidden slot h holds: (None, flags) for the inert filler (O_PATH
     /dev/null), ((dev, ino), flags) for a copy the Sentry put there, None
     when it cannot be read."""
     path = f"/proc/{tid}/fd/{h}"
     try:
-        link, st, flags = os.readlink(path), os.stat(path), _fd_flags(tid, h)
-    except OSError:
+        link, st, flags = os.readlink(path), os.stat(path), int(fdinfo(tid, h)["flags"], 8)
+    except (OSError, KeyError):
         return None
     if link == os.devnull and flags & O_PATH:
         return None, flags

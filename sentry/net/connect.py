@@ -13,6 +13,7 @@ from sentry._native import lib
 from sentry.kernel.syscall import Handover, Inject
 from sentry.errors import SyscallError
 from sentry.net import hostsock
+from sentry.host import fdinfo
 
 AF_UNSPEC, AF_INET, AF_INET6 = 0, 2, 10
 O_CLOEXEC = 0o2000000
@@ -381,10 +382,6 @@ def fastopen(call, fd):
 
 def _cloexec(tid, fd):
     try:
-        with open(f"/proc/{tid}/fdinfo/{fd}") as f:
-            for line in f:
-                if line.startswith("flags:"):
-                    return bool(int(line.split()[1], 8) & O_CLOEXEC)
-    except OSError:
-        pass
-    return False
+        return bool(int(fdinfo(tid, fd)["flags"], 8) & O_CLOEXEC)
+    except (OSError, KeyError, ValueError):
+        return False
