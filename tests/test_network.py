@@ -164,6 +164,8 @@ ip link add eth0 index 2 address 52:54:00:12:34:56 type veth peer name eth0 inde
 nsenter --net=/proc/$gw/ns/net sh -c "ip addr add 10.0.2.2/24 dev eth0 && ip link set eth0 up && sysctl -qw net.ipv4.ip_forward=1"
 sysctl -qw net.ipv6.conf.eth0.accept_dad=0
 ip addr add 10.0.2.15/24 brd + dev eth0 && ip link set eth0 up && ip route add default via 10.0.2.2 dev eth0
+# the link-local address is tentative until the kernel's link watch sees the carrier (up to a second)
+n=0; while [ -n "$(ip -6 addr show dev eth0 tentative)" ] && [ $n -lt 500 ]; do sleep 0.01; n=$((n+1)); done
 sh -c "$0" native "$@"; rc=$?
 kill $gw
 exit $rc
