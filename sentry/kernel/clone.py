@@ -99,6 +99,8 @@ class NewTasks:
         child.creds = parent.creds.copy()
         if new_namespaces & CLONE_NEWUSER:
             child.creds.enter_userns(child_userns)
+        # the parent's fd table was its threads' alone until this clone
+        table_was_alone = len(pproc.threads) <= 1 and not pproc.files.shared
         if flags & CLONE_THREAD:
             child.attach(pproc)
         else:
@@ -140,9 +142,11 @@ class NewTasks:
             self.processes[child_tid] = proc
             child.attach(proc)
             self.audit.event("start", child, ppid=pproc.vpid)
-        if flags & (CLONE_THREAD | CLONE_FILES):
+        if flags & (CLONE_THREAD | CLONE_FILES) and table_was_alone:
             # its fd table is shared from now on: C learns it before either
-            # task runs (native/fastnet.c names fds only in a table of one)
+            # task runs (native/fastnet.c names fds only in a table of one).
+            # A table shared before stays so, its rows say it already: each
+            # thread made then was published so, and the rest here, once
             for tid in pproc.threads:
                 if tid != child_tid and tid in self.tasks:
                     self.publish(self.tasks[tid])
