@@ -292,6 +292,24 @@ static int may_signal(const sn_ident *me, const sn_ident *t)
 		|| me->ruid == t->suid || me->ruid == t->ruid;
 }
 
+/* The call runs with host pids in rdi and rsi, and gets the guest's own
+ * back at its syscall-exit stop (sn_ident_exit).  0 when the registers
+ * could not be set: the call is Python's. */
+static int run_with_pids(int i, int tid, sn_regs *r, uint64_t rdi, uint64_t rsi)
+{
+	rows[i].restore = 3;
+	rows[i].args[0] = r->rdi;
+	rows[i].args[1] = r->rsi;
+	r->rdi = rdi;
+	r->rsi = rsi;
+	if (ptrace(PTRACE_SETREGS, tid, 0, r)) {
+		rows[i].restore = rows[i].exit_pid = 0;
+		return 0;
+	}
+	ptrace(PTRACE_SYSCALL, tid, 0, 0);
+	return 1;
+}
+
 static int signal_call(int tid, sn_regs *r)
 {
 	int i = row_index(tid);
@@ -315,17 +333,7 @@ static int signal_call(int tid, sn_regs *r)
 		second = (uint64_t)rows[j].tid;
 	}
 	if (!traced_by_me(rows[j].tid)) return 0;
-	rows[i].restore = 3;
-	rows[i].args[0] = r->rdi;
-	rows[i].args[1] = r->rsi;
-	r->rdi = first;
-	r->rsi = second;
-	if (ptrace(PTRACE_SETREGS, tid, 0, r)) {
-		rows[i].restore = 0;
-		return 0;
-	}
-	ptrace(PTRACE_SYSCALL, tid, 0, 0);
-	return 1;
+	return run_with_pids(i, tid, r, first, second);
 }
 
 /* wait4 of one child by its sandbox pid, as syscalls/process.py sys_wait4
@@ -340,18 +348,9 @@ static int wait_one(int i, int tid, sn_regs *r)
 {
 	int j = row_named((int)r->rdi);
 	if (j < 0 || rows[i].python_signals || rows[j].id.nested_pidns) return 0;
-	rows[i].restore = 3;
 	rows[i].exit_pid = 1;
 	rows[i].child = 0;
-	rows[i].args[0] = r->rdi;
-	rows[i].args[1] = r->rsi;
-	r->rdi = (uint64_t)rows[j].tid;
-	if (ptrace(PTRACE_SETREGS, tid, 0, r)) {
-		rows[i].restore = rows[i].exit_pid = 0;
-		return 0;
-	}
-	ptrace(PTRACE_SYSCALL, tid, 0, 0);
-	return 1;
+	return run_with_pids(i, tid, r, (uint64_t)rows[j].tid, r->rsi);
 }
 
 int sn_ident_answer(int tid, sn_regs *r)
