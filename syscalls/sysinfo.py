@@ -6,11 +6,10 @@ The Sentry answers and writes the struct itself: the kernel never writes
 the host's figures into the guest, where a racing thread could read them
 before they are changed."""
 import struct
-import time
 
 from sentry._native import ffi, lib
 from sentry.errors import SyscallError
-from syscalls import timens
+from sentry.kernel import timens
 from syscalls.registry import handler
 
 SYSINFO_SIZE, SYSINFO_UPTIME, SYSINFO_RAM, SYSINFO_PROCS, SYSINFO_UNIT = 112, 0, 32, 80, 104
@@ -30,10 +29,10 @@ def sys_sysinfo(call):
     struct.pack_into("<QQ", raw, SYSINFO_RAM, *kernel.limits.sysinfo(
         total, free, unit, kernel.resident_bytes() if kernel.limits.memory else 0))
     struct.pack_into("<H", raw, SYSINFO_PROCS, min(len(kernel.tasks), 0xFFFF))
-    shift = timens.uptime_shift(call.process)
-    if shift:
+    ns = call.process.timens
+    if ns is not None and ns.offset(timens.CLOCK_BOOTTIME):
         # do_sysinfo: the namespace's boottime, a started second counted whole
-        sec, nsec = divmod(time.clock_gettime_ns(timens.CLOCK_BOOTTIME) + shift, timens.NSEC)
+        sec, nsec = divmod(ns.now(timens.CLOCK_BOOTTIME), timens.NSEC)
         struct.pack_into("<q", raw, SYSINFO_UPTIME, sec + (1 if nsec else 0))
     call.write(call.args[0], bytes(raw))
     return 0

@@ -31,7 +31,6 @@ The process that makes one pays a trap per clock_gettime of those clocks
 import errno
 import os
 import struct
-import time
 
 from sentry._native import ffi, lib
 from sentry.errors import SyscallError
@@ -114,7 +113,7 @@ def clock_gettime(call):
     if offset == 0:
         return None
     try:
-        now = time.clock_gettime_ns(clockid) + offset
+        now = call.process.timens.now(clockid)
     except OSError as e:
         raise SyscallError(e.errno)
     call.write(call.args[1], TIMESPEC.pack(*divmod(now, NSEC)))
@@ -223,10 +222,3 @@ def _timer_clock(tgid, timer_id):
         pass
     return -1
 
-
-CLOCK_BOOTTIME = timens.CLOCK_BOOTTIME
-
-
-def uptime_shift(proc):
-    """Nanoseconds a process's uptime (sysinfo, /proc/uptime) is shifted by."""
-    return timens.offset(proc.timens, timens.CLOCK_BOOTTIME)

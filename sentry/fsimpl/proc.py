@@ -941,7 +941,7 @@ class ProcMount(Mount):
         """/proc/uptime in time namespace `ns`: its boottime (idle time as the host's)."""
         with open("/proc/uptime", "rb") as f:
             idle = f.read().split()[1]
-        sec, nsec = divmod(time.clock_gettime_ns(time.CLOCK_BOOTTIME) + ns.offset(time.CLOCK_BOOTTIME), NSEC)
+        sec, nsec = divmod(ns.now(time.CLOCK_BOOTTIME), NSEC)
         return b"%d.%02d %s\n" % (sec, nsec // 10_000_000, idle)
 
     def _copy_host(self, rel):
