@@ -2,13 +2,22 @@
 same transcript as the program run natively, as root and as two users that
 are not, and `unshare -r` as a user runs it."""
 import os
+import shutil
 import subprocess
 
 import pytest
 
 from conftest import HERE, run_sentry
 
-PROBE = os.path.join(HERE, "py", "userns_probe.py")
+@pytest.fixture
+def script(outside_tmp):
+    """tests/py/NAME copied where the default root shows it to every user
+    (the checkout may be under /tmp, which a sandbox has of its own)."""
+    os.chmod(outside_tmp, 0o755)
+
+    def copy(name):
+        return shutil.copy(os.path.join(HERE, "py", name), outside_tmp)
+    return copy
 
 
 @pytest.fixture
@@ -28,8 +37,8 @@ def _as(uid):
 
 
 @pytest.mark.parametrize("uid", [0, 1000, 65534])
-def test_user_namespaces_as_natively(uid, root_dir):
-    cmd = _as(uid) + ["/usr/bin/python3", PROBE, str(uid), str(uid), root_dir]
+def test_user_namespaces_as_natively(uid, root_dir, script):
+    cmd = _as(uid) + ["/usr/bin/python3", script("userns_probe.py"), str(uid), str(uid), root_dir]
     native = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert native.returncode == 0, native.stderr
     assert "map root EPERM" in native.stdout or uid == 0
@@ -49,13 +58,13 @@ def test_unshare_r_as_a_user():
     assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()[-3000:]
 
 
-def test_uid_map_written_while_its_fd_number_is_swapped(root_dir):
+def test_uid_map_written_while_its_fd_number_is_swapped(root_dir, script):
     """Threads write root's mapping (and a user's own) to an fd number a
     third thread turns between /proc/self/uid_map and a plain file: the
     kernel's answer for the file, the map's rules for the map, whatever the
     order; root's id is never mapped and root's files stay closed, as
     natively."""
-    cmd = _as(65534) + ["/usr/bin/python3", os.path.join(HERE, "py", "userns_race.py"), root_dir]
+    cmd = _as(65534) + ["/usr/bin/python3", script("userns_race.py"), root_dir]
     expected = "refused True root mapped False root's dir EACCES\n"
     native = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert native.stdout == expected, native.stderr
