@@ -14,7 +14,7 @@ Outcomes:
 import errno
 import sys
 
-from sentry.platform.libseccomp import pyseccomp
+from sentry.platform.libseccomp import pyseccomp, syscall_names
 
 from syscalls.ptracedata import PROTOTYPES as PTRACE_PROTOTYPES
 from sentry.kernel import abi
@@ -26,17 +26,7 @@ from sentry.vfs.mountns import SHMMAX
 from sentry.vfs.mount import HIDDEN_FD_BASE
 
 # --- numbers and names: libseccomp's per-arch table (the kernel's own) ---
-def _names():
-    names = {}
-    for nr in range(512):
-        try:
-            names[nr] = pyseccomp.resolve_syscall(pyseccomp.Arch.X86_64, nr).decode()
-        except Exception:
-            pass            # a hole in the numbering, or newer than libseccomp
-    return names
-
-
-NAMES = _names()
+NAMES = syscall_names()
 
 # --- argument types: python-ptrace's prototypes, and those it lacks --------
 # (python-ptrace's as literals, syscalls/ptracedata.py: importing its package costs ~10 ms)

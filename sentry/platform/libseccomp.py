@@ -54,6 +54,28 @@ pyseccomp = _import()
 __all__ = ["pyseccomp"]
 
 
+_syscall_names = None
+
+
+def syscall_names():
+    """{number: name} of every x86-64 syscall libseccomp knows (the kernel's
+    own table).  Asked once per process tree: the helpers forked after it
+    inherit the answer (512 lookups through ctypes, ~0.6 ms, were made again
+    by the table and by each process that confines itself)."""
+    global _syscall_names
+    if _syscall_names is None:
+        names = {}
+        for nr in range(512):
+            try:
+                name = pyseccomp.resolve_syscall(pyseccomp.Arch.X86_64, nr)
+            except Exception:
+                continue        # a hole in the numbering, or newer than libseccomp
+            if name:
+                names[nr] = name.decode() if isinstance(name, bytes) else name
+        _syscall_names = names
+    return _syscall_names
+
+
 def library_version():
     """libseccomp's own version, (major, minor, micro): what compiles a
     filter, so what a compiled program depends on."""

@@ -29,7 +29,7 @@ import signal
 import sys
 
 from sentry.platform import privileges
-from sentry.platform.libseccomp import pyseccomp
+from sentry.platform.libseccomp import pyseccomp, syscall_names
 
 SELF_FILTER_EXIT = 124          # the Sentry's exit status after a forbidden call of its own
 MODES = ("enforce", "log")
@@ -469,13 +469,8 @@ def _names_to_native():
     """The SIGSYS handler names the call: the table is given before loading,
     since the handler may not allocate."""
     from sentry._native import lib
-    for nr in range(512):
-        try:
-            name = pyseccomp.resolve_syscall(pyseccomp.Arch.NATIVE, nr)
-        except Exception:
-            continue
-        if name:
-            lib.sn_self_name(nr, name if isinstance(name, bytes) else name.encode())
+    for nr, name in syscall_names().items():
+        lib.sn_self_name(nr, name.encode())
 
 
 def confine(profile, sentry_pid=0):
