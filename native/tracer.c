@@ -92,12 +92,17 @@ static int mm_range(const sn_regs *r, uint64_t *addr, uint64_t *len)
 	return 0;
 }
 
-/* Skip the host call: the guest sees `value` (a result or -errno). */
+/* Skip the host call: the guest sees `value` (a result or -errno).  Two
+ * words are written, not the whole set: PTRACE_SETREGS reads and checks all
+ * 27 registers, which costs more than two PTRACE_POKEUSERs (bench/: ~0.2 µs
+ * of a ~3.5 µs answered stop, pinned).  The callers change no other
+ * register of r before answering. */
 void sn_answer(int tid, sn_regs *r, long value)
 {
 	r->orig_rax = (uint64_t)-1;
 	r->rax = (uint64_t)value;
-	ptrace(PTRACE_SETREGS, tid, 0, r);
+	ptrace(PTRACE_POKEUSER, tid, offsetof(sn_regs, rax), r->rax);
+	ptrace(PTRACE_POKEUSER, tid, offsetof(sn_regs, orig_rax), r->orig_rax);
 	ptrace(PTRACE_CONT, tid, 0, 0);
 }
 

@@ -75,6 +75,9 @@ CLONE_FORK = 0x01200011          # CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID | S
 PTRACE_REQUESTS = {"PTRACE_CONT": 7, "PTRACE_GETREGS": 12, "PTRACE_SETREGS": 13, "PTRACE_SYSCALL": 24,
                    "PTRACE_GETEVENTMSG": 0x4201, "PTRACE_GETSIGINFO": 0x4202, "PTRACE_SETSIGINFO": 0x4203,
                    "PTRACE_LISTEN": 0x4208}
+# and the two registers an answer writes, by their offsets in struct user_regs_struct
+PTRACE_POKEUSER = 6
+POKED_REGISTERS = {"offsetof(rax)": 80, "offsetof(orig_rax)": 120}
 IOCTL_REQUESTS = {
     "TCGETS": 0x5401,                       # isatty() of Python's io on every file it opens
     "TIOCGSID": 0x5429,                     # the session of the host terminal (syscalls/tty.py)
@@ -143,7 +146,10 @@ SENTRY = PYTHON_RUNTIME + [
     Call("waitid", "whether a thread given an fd handover stopped instead (WNOWAIT)"),
     Call("poll", "waits for a thread's fd handover (platform/handover.py)"),
     Call("ptrace", "stops, inspects and resumes guests",
-         one_of(0, "request", PTRACE_REQUESTS)),
+         one_of(0, "request", PTRACE_REQUESTS)
+         # a call answered in C: its result and the skip (native/tracer.c sn_answer)
+         + [(Is(0, PTRACE_POKEUSER, "request = PTRACE_POKEUSER"), Is(2, offset, f"addr = {reg}"))
+            for reg, offset in POKED_REGISTERS.items()]),
     Call("process_vm_readv", "reads guest memory"),
     Call("process_vm_writev", "writes guest memory"),
     Call("pread64", "reads guest memory through /proc/<pid>/mem, files"),
