@@ -253,15 +253,15 @@ NOTES = {
 
 
 def build_table():
-    """The table with every family's handlers: registering them is importing
-    their modules, done here and nowhere else, so no import order decides
-    what the table holds."""
-    from syscalls import (clock, controlfiles, credentials, deny, exec as _exec, file, ipc,  # noqa: F401
-                          namespaces, path, process, rlimit, settings, signal, socket, sysinfo, uts, writes)
-    from syscalls.registry import HANDLERS
+    """The table with every family's handlers, each module imported at its
+    first use (syscalls/registry.py): what the table holds is the generated
+    syscalls/handlerdata.py's, so no import order decides it."""
+    from syscalls import deny
+    from syscalls.registry import handlers
+    registered = handlers()
     entries = {}
     for nr, name in NAMES.items():
-        h = HANDLERS.get(name)
+        h = registered.get(name)
         if name in ALLOW:
             outcome = "allow"
         elif name in ALLOW_IF:
@@ -274,7 +274,9 @@ def build_table():
             outcome = "handler"
         else:
             outcome = "deny"
-        note = deny.note(name) if name in deny.DENIED else (h.note if h else "") or NOTES.get(name, "")
+        # a handler's own note is read when shown (TableEntry.note): reading
+        # it now would import its module
+        note = deny.note(name) if name in deny.DENIED else NOTES.get(name, "")
         arg_types = _prototype(name)
         # each argument's meaning (fd, path, O_* flags, struct stat * out...) and the
         # call's strace classes: read by --strace, the fuzz test and the docs, so made

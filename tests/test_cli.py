@@ -135,6 +135,46 @@ def test_the_prototype_literals_are_python_ptraces():
         assert f.read() == made.stdout
 
 
+def test_the_handler_modules_are_the_registrys():
+    """syscalls/handlerdata.py names the module that registers each handler
+    (imported at the handler's first use): regenerate it (`python -m
+    syscalls.registry > syscalls/handlerdata.py`) when a handler is added
+    or moves."""
+    here = os.path.join(os.path.dirname(__file__), "..")
+    made = subprocess.run([sys.executable, "-m", "syscalls.registry"], capture_output=True, check=True, cwd=here)
+    with open(os.path.join(here, "syscalls", "handlerdata.py"), "rb") as f:
+        assert f.read() == made.stdout
+
+
+def test_lazily_imported_handler_modules_only_register():
+    """A handler module imported at the handler's first use does nothing
+    else at import: a statement at its top level that calls anything but
+    handler(...)(fn) (a classifier added to a kernel list, say) puts it in
+    syscalls.registry.AT_START, imported with the table."""
+    import ast
+    here = os.path.join(os.path.dirname(__file__), "..", "syscalls")
+    sys.path.insert(0, os.path.join(here, ".."))
+    try:
+        from syscalls.registry import AT_START
+    finally:
+        sys.path.pop(0)
+
+    def registration(call):
+        # handler("name", ...)(fn)
+        return isinstance(call.func, ast.Call) and getattr(call.func.func, "id", None) == "handler"
+
+    acting = set()
+    for name in os.listdir(here):
+        if not name.endswith(".py"):
+            continue
+        with open(os.path.join(here, name)) as f:
+            tree = ast.parse(f.read())
+        for node in tree.body:
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and not registration(node.value):
+                acting.add(name[:-3])
+    assert acting - {"table"} == set(AT_START)        # the table is imported at every start
+
+
 def test_the_syscall_page_is_the_tables():
     """docs/syscalls.md is generated from syscalls/table.py: regenerate it
     (`python -m syscalls.table > docs/syscalls.md`) when the table changes."""
@@ -168,3 +208,4 @@ def test_the_launcher_runs_this_checkout_without_site_hooks(busybox_root, tmp_pa
     # what scripts/setup replaces: pip's console script of this distribution
     installed = launcher.console_script()
     assert os.path.basename(installed) == "sentry" and os.access(installed, os.X_OK)
+

@@ -178,7 +178,7 @@ class Handler:
 
 
 class TableEntry:
-    __slots__ = ("nr", "name", "outcome", "handler", "deny_errno", "note", "arg_types", "allow_if",
+    __slots__ = ("nr", "name", "outcome", "handler", "deny_errno", "_note", "arg_types", "allow_if",
                  "_decode", "_args", "_classes", "_describe")
 
     def __init__(self, nr, name, outcome, handler=None, deny_errno=errno.ENOSYS, note="", arg_types=None,
@@ -188,7 +188,7 @@ class TableEntry:
         self.outcome = outcome
         self.handler = handler
         self.deny_errno = deny_errno
-        self.note = note
+        self._note = note
         # ((C type, name), ...) as the kernel declares them; None: unknown
         self.arg_types = arg_types
         self.allow_if = allow_if        # the argument checks under which BPF allows it
@@ -228,6 +228,11 @@ class TableEntry:
         if self.arg_types is None:
             return f"{self.name}(?)"
         return f"{self.name}({', '.join(a.declaration() for a in self.args)})"
+
+    @property
+    def note(self):
+        """The handler's own note, else the table's."""
+        return (self.handler.note if self.handler is not None else "") or self._note
 
     @property
     def support(self):
