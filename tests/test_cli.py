@@ -209,3 +209,29 @@ def test_the_launcher_runs_this_checkout_without_site_hooks(busybox_root, tmp_pa
     installed = launcher.console_script()
     assert os.path.basename(installed) == "sentry" and os.access(installed, os.X_OK)
 
+
+def test_a_gone_sentrys_private_directories_are_swept():
+    """What a Sentry that died with its janitor left (sentry-<pid>-*, its pid
+    gone) is removed by the next sandbox's janitor, in /tmp and in the
+    memory directory; one of a live pid is left alone."""
+    import time
+    child = subprocess.Popen(["true"])
+    child.wait()                        # a pid no process has now
+    made = []
+    for top in ("/tmp", "/dev/shm"):
+        gone = os.path.join(top, f"sentry-{child.pid}-stale{os.getpid()}")
+        live = os.path.join(top, f"sentry-{os.getpid()}-live")
+        for d in (gone, live):
+            os.makedirs(os.path.join(d, "upper", "etc"))
+            made.append(d)
+    try:
+        r = run_sentry(["/bin/true"])
+        assert r.returncode == 0, r.stderr
+        deadline = time.monotonic() + 30        # the sweep runs beside the sandbox
+        while any(os.path.exists(d) for d in made if "stale" in d) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [d for d in made if os.path.exists(d)] == [d for d in made if "live" in d]
+    finally:
+        import shutil
+        for d in made:
+            shutil.rmtree(d, ignore_errors=True)

@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import struct
-import tempfile
 
 from sentry.kernel import audit as _audit
 from sentry.kernel.kernel import Kernel
@@ -55,8 +54,8 @@ def run(cfg, on_ready=None, control=None):
     # synthetic /proc, rewritten at every lookup, on a memory file system
     # when there is one (on these machines a symlink+rename costs ~0.7 ms on
     # the disk and ~7 µs on tmpfs).
-    private = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-")
-    scratch = tempfile.mkdtemp(prefix=f"sentry-{os.getpid()}-", dir=privatedirs.memory_dir()) if privatedirs.memory_dir() else private
+    private = privatedirs.make(privatedirs.temp_dir())
+    scratch = privatedirs.make(privatedirs.memory_dir()) if privatedirs.memory_dir() else private
     janitor = privatedirs.janitor(private, scratch)
     mountns = outbound = holder = forwarder = None
     trail = _audit.OFF
