@@ -19,7 +19,7 @@ from sentry.kernel import fdtraps
 from sentry.net import hostsock
 from sentry.vfs import sockperm
 from sentry.vfs.mount import CREATE
-from sentry.kernel.syscall import AT_FDCWD, PASS, Rewrite, sint
+from sentry.kernel.syscall import AT_FDCWD, PASS, Handover, Rewrite, sint
 from syscalls import owner, permission, pin, slots
 from syscalls.fdutil import is_hidden
 from sentry.errors import SyscallError
@@ -281,12 +281,20 @@ def _check_low_port(call, fd, family, raw):
     is the check.  Decided on the copy the kernel is given (staged), after
     the kernel's own length and family checks would have passed; EACCES as
     inet_bind answers."""
-    mountns = call.kernel.mountns
-    start = mountns.port_start if mountns is not None else None
+    kernel = call.kernel
+    ns = kernel.netns.own if kernel.netns is not None else None
+    if ns is not None and kernel.netns.guest_made():
+        # the socket's own namespace decides: its threshold, its owner's capability
+        ns = _with_guest_socket(call, fd, lambda sock: hostsock.namespace_of(kernel, sock.fileno()))
+        if ns is None:
+            return                         # not a socket of the sandbox's: the kernel's answer
+    start = ns.port_start if ns is not None else (kernel.mountns.port_start if kernel.mountns else None)
     if not start or len(raw) < (16 if family == AF_INET else 24):
         return
     port = struct.unpack(">H", raw[2:4])[0]
-    if not 0 < port < start or call.task.creds.capable(CAP_NET_BIND_SERVICE):
+    creds = call.task.creds
+    if not 0 < port < start or (ns.capable(creds, CAP_NET_BIND_SERVICE) if ns is not None
+                                else creds.capable(CAP_NET_BIND_SERVICE)):
         return
     if _socket_domain(call, fd) == family:
         raise SyscallError(errno.EACCES)
@@ -817,7 +825,8 @@ def sys_recvmmsg(call):
 
 AF_INET, AF_INET6, AF_NETLINK, AF_KEY, AF_PACKET, AF_MAX = 2, 10, 16, 15, 17, 46
 SOCK_RAW, SOCK_PACKET, SOCK_MAX, SOCK_TYPE_MASK = 3, 10, 11, 0xF
-SOCK_FLAGS = 0o2000000 | 0o4000                  # SOCK_CLOEXEC | SOCK_NONBLOCK
+SOCK_CLOEXEC = 0o2000000
+SOCK_FLAGS = SOCK_CLOEXEC | 0o4000               # and SOCK_NONBLOCK
 IPPROTO_MAX = 263
 NETLINK_ROUTE, NETLINK_SOCK_DIAG = 0, 4
 
@@ -853,17 +862,43 @@ def family_errno(family, kind, proto):
     return errno.EAFNOSUPPORT         # AF_VSOCK, AF_ALG, and every family not named
 
 
+SYS_SOCKET = 41
+NETNS_SOCKETS = "network namespace sockets"
+
+
+def ensure_netns_traps(call):
+    """Before a process (or its child) leaves the sandbox's network
+    namespace for one a guest made (kernel/netns.py): its socket(2) traps
+    from then on, so that the namespace helper makes each socket there."""
+    fdtraps.ensure_process_filter(call, NETNS_SOCKETS, {SYS_SOCKET: None})
+
+
 @handler("socket", note="unix, internet (not raw) and netlink route/sock_diag sockets; raw, packet and "
-         "AF_KEY are EPERM, other netlink protocols EPROTONOSUPPORT, other families EAFNOSUPPORT")
+         "AF_KEY are EPERM, other netlink protocols EPROTONOSUPPORT, other families EAFNOSUPPORT; in a "
+         "network namespace a guest made, made there by the namespace helper and handed over")
 def sys_socket(call):
-    family, proto = sint(call.args[0]), sint(call.args[2])
-    err = family_errno(family, sint(call.args[1]), proto)
+    family, kind, proto = sint(call.args[0]), sint(call.args[1]), sint(call.args[2])
+    err = family_errno(family, kind, proto)
     if err is not None:
         raise SyscallError(err)
+    netns = call.process.netns
+    if netns is not None:
+        return _socket_in(call, netns, family, kind, proto)
     if family == AF_NETLINK and proto == NETLINK_SOCK_DIAG and call.kernel.outbound is not None:
         # its reads trap: TCP dumps list the outbound sockets too (sentry/net/diag.py)
         return fdtraps.trap_result(call, fdtraps.DIAG_TRAPS)
     return PASS                   # high bits the kernel ignores made it trap
+
+
+def _socket_in(call, netns, family, kind, proto):
+    """socket(2) in a network namespace a guest made: the helper makes it
+    there; it lands at the guest's lowest free number (Handover), with
+    SOCK_CLOEXEC as asked (SOCK_NONBLOCK is the socket's own)."""
+    try:
+        fd = call.kernel.mountns.socket(family, kind & ~SOCK_CLOEXEC, proto, netns=netns.fd)
+    except OSError as e:
+        raise SyscallError(e.errno or errno.ENOMEM)
+    raise Handover(fd, lambda result: result, cloexec=bool(kind & SOCK_CLOEXEC))
 
 
 @handler("socketpair", note="as socket(2) for the family; unix only runs free")

@@ -116,6 +116,10 @@ def run(cfg, on_ready=None, control=None):
             _dns_relay(cfg, mountns, outbound, kernel)
             if cfg.publish:
                 forwarder = _publish(cfg, mountns)
+        if cfg.network != "host":
+            from sentry.kernel.netns import Namespaces, NetNamespace
+            kernel.netns = Namespaces(NetNamespace(None, kernel.netns_cookie, None, mountns.interfaces,
+                                                   mountns.port_start))
         _net_fast_path(kernel)
         if cfg.kernel_release:
             kernel.uts["release"] = cfg.kernel_release
