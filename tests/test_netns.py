@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from conftest import run_sentry
+from test_unprivileged import as_nobody  # noqa: F401 (fixture)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -42,6 +43,16 @@ def test_a_new_network_namespace_as_natively(flags):
     assert boxed.returncode == 0, boxed.stderr.decode()
     assert boxed.stdout.decode() == native
     assert "down ('127.0.0.1', 9) tcp ENETUNREACH" in native and "accepted ::1" in native
+
+
+def test_a_new_network_namespace_unprivileged(as_nobody):  # noqa: F811
+    """The same, sentry run by an unprivileged user (the namespace helper in
+    a user namespace of its own makes the new one)."""
+    script = _script("netns_view.py")
+    native = _native(["python3", "-c", script])
+    boxed = as_nobody(["--", "unshare", "-rn", "python3", "-c", script])
+    assert boxed.returncode == 0, boxed.stderr.decode()
+    assert boxed.stdout.decode() == native
 
 
 @pytest.mark.parametrize("mode", ["sandbox", "none"])
