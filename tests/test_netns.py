@@ -187,3 +187,12 @@ def test_host_mode_offers_no_network_namespace():
                    extra=["--network=host"])
     assert r.stdout.decode().split()[0] == "0"
     assert r.returncode != 0 and b"No space left on device" in r.stderr
+
+
+def test_clone3_with_a_new_network_namespace(cbin):
+    """clone3(CLONE_NEWNET), whose flags are in memory (copied and checked in
+    the staging area): the child's namespace is new and empty, as natively."""
+    prog = cbin("netns_clone3")
+    native = subprocess.run([prog], capture_output=True, timeout=60)
+    boxed = run_sentry([prog])
+    assert boxed.stdout == native.stdout == b"child differs 1 connect -1 Network is unreachable\n", boxed.stderr
