@@ -189,10 +189,11 @@ def test_host_mode_offers_no_network_namespace():
     assert r.returncode != 0 and b"No space left on device" in r.stderr
 
 
-def test_clone3_with_a_new_network_namespace(cbin):
+def test_clone3_with_a_new_network_namespace(cbin, outside_tmp):
     """clone3(CLONE_NEWNET), whose flags are in memory (copied and checked in
     the staging area): the child's namespace is new and empty, as natively."""
-    prog = cbin("netns_clone3")
+    prog = os.path.join(outside_tmp, "netns_clone3")
+    shutil.copy(cbin("netns_clone3"), prog)
     native = subprocess.run([prog], capture_output=True, timeout=60)
     boxed = run_sentry([prog])
     assert boxed.stdout == native.stdout == b"child differs 1 connect -1 Network is unreachable\n", boxed.stderr
