@@ -577,11 +577,20 @@ UIO_MAXIOV = 1024
 @handler("sendmmsg", note="each message is a sendmsg(2) of its own, checked as one: the call runs "
          "again for the next until all are sent or one fails (the count sent so far, as Linux)")
 def sys_sendmmsg(call):
-    vlen = min(call.args[2] & 0xFFFFFFFF, UIO_MAXIOV)
-    if vlen == 0:
+    if call.args[2] & 0xFFFFFFFF == 0:
         return 0
+    if _connects(call, call.args[3]):
+        # through a slot (a threaded process) the first message only: the one
+        # that connects; on TCP, Linux's next one is EISCONN and the count 1 too
+        return slots.through(call, _sendmmsg_on)
+    return _sendmmsg_on(call, call.fd(0))
+
+
+def _sendmmsg_on(call, fd):
+    """sendmmsg with the kernel naming the socket by fd (as _sendto_on)."""
+    vlen = min(call.args[2] & 0xFFFFFFFF, UIO_MAXIOV)
     vec, flags, task = call.args[1], call.args[3] & 0xFFFFFFFF, call.task
-    _fastopen(call, flags, call.fd(0))
+    _fastopen(call, flags, fd)
     key = (call.fd(0), vec, vlen, flags)
     progress, task.mmsg_progress = getattr(task, "mmsg_progress", None), None
     i = progress[1] if progress is not None and progress[0] == key else 0
@@ -594,18 +603,18 @@ def sys_sendmmsg(call):
         raise
     dest = _msg_dest(call, raw)
     if i == 0:
-        done = _link_change_msg(call, raw, dest, flags, call.fd(0))
+        done = _link_change_msg(call, raw, dest, flags, fd)
         if done is not None:
             call.write(vec + MSGHDR, struct.pack("<I", done))
             return 1
-    hdr, via = _staged_msghdr(call, raw, dest, call.fd(0))
+    hdr, via = _staged_msghdr(call, raw, dest, fd)
 
     def record(t, result):
         # msg_len of the message sent; then the next, or the count
         if result < 0:
             return i if i else None
         call.write(entry + MSGHDR, struct.pack("<I", result))
-        if i + 1 < vlen:
+        if i + 1 < vlen and fd == call.fd(0):
             t.mmsg_progress = (key, i + 1)
             call.kernel.rerun(t)
             return None

@@ -383,9 +383,10 @@ def fastopen(call, fd):
     answers on a socket connecting or connected).  On a socket of the
     sandbox it runs as it is where nothing can change what fd names
     meanwhile: a hidden slot holding the Sentry's copy (syscalls/slots.py),
-    or the guest's own number in a process whose fd table is its alone;
-    else (sendmmsg, which takes no slot) EOPNOTSUPP, as on a host whose TCP
-    Fast Open client side is off."""
+    or the guest's own number in a process whose fd table is its alone
+    (sendto, sendmsg and sendmmsg all take a slot where it is not); else,
+    failing closed, EOPNOTSUPP, as on a host whose TCP Fast Open client side
+    is off."""
     own = fd == call.fd(0)
     dup = call.kernel.borrow_fd(call.process, fd, hidden_ok=not own)
     try:
