@@ -197,3 +197,38 @@ def test_clone3_with_a_new_network_namespace(cbin, outside_tmp):
     native = subprocess.run([prog], capture_output=True, timeout=60)
     boxed = run_sentry([prog])
     assert boxed.stdout == native.stdout == b"child differs 1 connect -1 Network is unreachable\n", boxed.stderr
+
+
+SOCKSTAT = r"""
+import socket, subprocess, time
+held = [socket.create_server(("127.0.0.1", 0)) for _ in range(3)]
+for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    u = socket.socket(fam, socket.SOCK_DGRAM)
+    u.bind((host, 0))
+    held.append(u)
+held.append(socket.socket(socket.AF_UNIX))
+time.sleep(0.3)                 # sockets closed before (ip's netlink ones) are freed by then
+counts = {}
+for name in ("sockstat", "sockstat6"):
+    for line in open(f"/proc/net/{name}"):
+        proto, _, rest = line.partition(":")
+        w = rest.split()
+        counts.update({f"{proto}.{k}": v for k, v in zip(w[::2], w[1::2]) if k in ("used", "inuse")})
+print(sorted(counts.items()))
+total = subprocess.run(["ss", "-s"], capture_output=True, text=True).stdout.split("\n")[0]
+print(total, [l.split()[:4] for l in subprocess.run(["ss", "-s"], capture_output=True, text=True).stdout.splitlines()
+              if l.split()[:1] in (["RAW"], ["UDP"], ["TCP"])])
+"""
+
+
+def test_sockstat_counts_the_guests_sockets_only():
+    """/proc/net/sockstat and sockstat6, and so `ss -s`, count the guest's
+    sockets only, not the Sentry's of the sandbox's namespace (the UDP
+    relays' pool, the raw ICMP sockets, the helper's netlink socket): as in a
+    fresh namespace natively with the same sockets."""
+    native = subprocess.run(["unshare", "-n", "sh", "-c", 'ip link set lo up && python3 -c "$0"', SOCKSTAT],
+                            capture_output=True, text=True, timeout=60)
+    assert native.returncode == 0, native.stderr
+    boxed = run_sentry(["python3", "-c", SOCKSTAT], extra=["--dns", "none"])
+    assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()
+    assert "('sockets.used', '7')" in native.stdout

@@ -20,6 +20,7 @@ import time
 
 from sentry.vfs.mount import DELETED, Mount, is_hidden_fd, split_deleted
 from sentry.vfs.mountns import PORT_START
+from sentry.vfs.netns import SOCKSTAT_FILES, sockstat_shown
 from sentry.errors import SyscallError
 from sentry.fsimpl import sysvipc
 
@@ -192,6 +193,18 @@ def _read_live(fd):
         return os.read(f, 4096)
     finally:
         os.close(f)
+
+
+def _own_sockets(kernel):
+    """What the Sentry's own sockets of the sandbox's network namespace add to
+    its /proc/net/sockstat counts: those made at set-up (vfs/mountns.py
+    confine), and each UDP relay bound since (sentry/net/udp.py)."""
+    hidden = dict(getattr(kernel.mountns, "own_sockets", None) or {})
+    relays = getattr(kernel, "udp_relays", None)
+    for ip, _ in (relays.made if relays is not None else ()):
+        key = ("UDP", "inuse") if ip.version == 4 else ("UDP6", "inuse")
+        hidden[key] = hidden.get(key, 0) + 1
+    return hidden
 
 
 def _sysvipc_tables(kernel):
@@ -887,6 +900,8 @@ class ProcMount(Mount):
                         data = f.read()
             except OSError:
                 continue                       # this kernel has none (no IPv6, say)
+            if name in SOCKSTAT_FILES and netns is None:
+                data = sockstat_shown(data.decode("latin-1"), _own_sockets(kernel)).encode("latin-1")
             names = getattr(kernel, "outbound_names", None)
             if names is not None and name in ("tcp", "tcp6") and netns is None:
                 # the sandbox's outbound connections are host sockets: listed

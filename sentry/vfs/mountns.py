@@ -95,6 +95,7 @@ class MountNamespace:
         self.sysvipc = self.ipc_sysctls = {}
         self.net_sysctls = {}         # "net/core/somaxconn" -> an O_PATH fd on it (net_sysctl_file)
         self.interfaces = {}          # the sandbox's interfaces: name -> index
+        self.own_sockets = {}         # (protocol, field) -> what the Sentry's sockets add to /proc/net/sockstat
         self.scratch = os.path.join(workdir, "unix-bind")
         os.mkdir(self.scratch, 0o700)
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -278,8 +279,11 @@ class MountNamespace:
 
     def confine(self):
         """Set-up is over: the helper drops what it needs no more and loads
-        its own seccomp filter (platform/selfconfine.py)."""
-        self._request(op="confine")
+        its own seccomp filter (platform/selfconfine.py).  It tells what the
+        Sentry's own sockets of the network namespace add to its
+        /proc/net/sockstat counts (self.own_sockets)."""
+        reply = self._exchange(op="confine")[0]
+        self.own_sockets = {(proto, field): n for proto, field, n in reply.get("own_sockets", [])}
 
     def close(self):
         self.sock.close()
@@ -321,6 +325,7 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
         if not root:
             ns.append(os.open("/proc/self/ns/user", os.O_RDONLY | os.O_CLOEXEC))
         if network:
+            before = _sockstat()             # the Sentry's own sockets there are counted from here
             net = _Network(fresh=network is True)
             started["interfaces"] = net.interfaces
             ns.append(os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC))
@@ -369,6 +374,11 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
                 # set-up is over: its filter would stop the helper at the first mount
                 raise OSError(errno.EPERM, "confined")
             if req["op"] == "confine":
+                if net is not None:
+                    # what the Sentry's own sockets add to the namespace's counts
+                    now = _sockstat()
+                    reply = {"own_sockets": [[*key, now.get(key, 0) - before.get(key, 0)]
+                                             for key in netns.SET_UP_COUNTS]}
                 from sentry.platform import selfconfine
                 selfconfine.confine("mount-helper", sentry)
                 confined = True
@@ -419,6 +429,18 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
         # closed here: a socket left to the collector warns, and the warning's
         # repr asks getpeername, which the helper's filter forbids
         net.close()
+
+
+def _sockstat():
+    """This network namespace's /proc/net/sockstat and sockstat6 counts."""
+    texts = []
+    for name in netns.SOCKSTAT_FILES:
+        try:
+            with open(f"/proc/thread-self/net/{name}") as f:
+                texts.append(f.read())
+        except OSError:
+            pass                          # no IPv6
+    return netns.sockstat_counts(texts)
 
 
 def join_netns(path):
