@@ -1473,9 +1473,10 @@ for port in sys.argv[2:]:
         print(port, 'recv', type(e).__name__, e.errno)
     if recverr:
         try:
-            # errno, origin, type, code of the queued error (its sender differs: the sandbox names itself)
+            # errno, origin, type, code of the queued error, and who sent it (SO_EE_OFFENDER)
             _, anc, _, _ = c.recvmsg(1, 512, 0x2000)
-            print(port, 'queued', [struct.unpack_from('=IBBB', d) for _, _, d in anc])
+            print(port, 'queued', [struct.unpack_from('=IBBB', d) for _, _, d in anc],
+                  [socket.inet_ntop(family, d[20:24] if family == socket.AF_INET else d[24:40]) for _, _, d in anc])
         except OSError as e:
             print(port, 'queue', type(e).__name__, e.errno)
 """
@@ -1493,7 +1494,7 @@ def test_udp_icmp_errors_as_natively(remote, family):
     prohibited or filtered, ENETUNREACH for a network prohibited,
     ENOPROTOOPT, IPv6's EACCES; nothing for the "soft" errors a socket
     hears only with IP_RECVERR, and with IP_RECVERR every one of them,
-    queued with its type and code (the relay passes on what its host
+    queued with its type and code and its sender's address (the relay passes on what its host
     socket's error queue holds, as an ICMP error of the same type and code:
     net/udp.py)."""
     ns = f"sntest{os.getpid()}"
@@ -1519,6 +1520,7 @@ def test_udp_icmp_errors_as_natively(remote, family):
     native = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
     assert native.returncode == 0 and "TimeoutError" not in native.stdout and "queued [(" in native.stdout, \
         native.stdout + native.stderr
+    assert f"['{dest}']" in native.stdout          # the remote's firewall sent each
     r = run_sentry(args, extra=["--dns", "none"], env=env)
     assert r.stdout.decode() == native.stdout, r.stderr.decode()
 
