@@ -984,7 +984,7 @@ def test_connecting_socket_cannot_be_turned_to_the_host(remote, cbin, outside_tm
     """An outbound socket H still connecting (SYNs dropped), or whose
     handshake failed (a closed port): a thread swaps fd X between a
     sandbox socket and H while another disconnects, listens, connects,
-    sends with MSG_FASTOPEN, binds and shuts X down toward a server on the
+    sends with MSG_FASTOPEN (sendto, sendmsg, sendmmsg), binds and shuts X down toward a server on the
     host's loopback.  The server is never reached, and H still refuses
     listen (it never became unconnected)."""
     import shutil
