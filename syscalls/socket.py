@@ -871,15 +871,16 @@ def family_errno(family, kind, proto):
     return errno.EAFNOSUPPORT         # AF_VSOCK, AF_ALG, and every family not named
 
 
-SYS_SOCKET = 41
+SYS_SOCKET, SYS_SOCKETPAIR = 41, 53
 NETNS_SOCKETS = "network namespace sockets"
 
 
 def ensure_netns_traps(call):
     """Before a process (or its child) leaves the sandbox's network
-    namespace for one a guest made (kernel/netns.py): its socket(2) traps
-    from then on, so that the namespace helper makes each socket there."""
-    fdtraps.ensure_process_filter(call, NETNS_SOCKETS, {SYS_SOCKET: None})
+    namespace for one a guest made (kernel/netns.py): its socket(2) and
+    socketpair(2) trap from then on, so that the namespace helper makes each
+    socket there."""
+    fdtraps.ensure_process_filter(call, NETNS_SOCKETS, {SYS_SOCKET: None, SYS_SOCKETPAIR: None})
 
 
 @handler("socket", note="unix, internet (not raw) and netlink route/sock_diag sockets; raw, packet and "
@@ -910,10 +911,54 @@ def _socket_in(call, netns, family, kind, proto):
     raise Handover(fd, lambda result: result, cloexec=bool(kind & SOCK_CLOEXEC))
 
 
-@handler("socketpair", note="as socket(2) for the family; unix only runs free")
+@handler("socketpair", note="as socket(2) for the family; unix only runs free; in a network namespace a "
+         "guest made, made there by the namespace helper and handed over")
 def sys_socketpair(call):
-    family = sint(call.args[0])
-    err = family_errno(family, sint(call.args[1]), sint(call.args[2]))
+    family, kind, proto = sint(call.args[0]), sint(call.args[1]), sint(call.args[2])
+    err = family_errno(family, kind, proto)
     if err is not None:
         raise SyscallError(err)
+    netns = call.process.netns
+    if netns is not None and family == AF_UNIX:
+        return _socketpair_in(call, netns, kind, proto)
     return PASS                   # the kernel's own EOPNOTSUPP for internet and netlink families
+
+
+def _socketpair_in(call, netns, kind, proto):
+    """socketpair(2) of unix sockets in a network namespace a guest made
+    (their abstract names and /proc/net/unix are that namespace's): the
+    helper makes the pair there, and each end is handed over in turn, at
+    the lowest free number (the call runs again for the second; a call
+    ended between the two leaves the first in the table, as a signal
+    after socketpair's first fd would not on Linux).  The numbers are
+    written to sv last, as Linux's put_user does."""
+    task, sv, key = call.task, call.args[3], call.raw
+    cloexec = bool(kind & SOCK_CLOEXEC)
+    pending, task.pair_pending = getattr(task, "pair_pending", None), None
+    if pending is not None and pending[0] == key:
+        _, first, second = pending
+
+        def placed(result):
+            if result < 0:
+                return result
+            try:
+                call.write(sv, struct.pack("<ii", first, result))
+            except SyscallError as e:
+                return -e.errno
+            return 0
+        raise Handover(second, placed, cloexec=cloexec)
+    if pending is not None:
+        os.close(pending[2])                  # left by a call that ended meanwhile
+    call.write(sv, call.read(sv, 8))          # EFAULT before anything is made, as Linux's copy would be
+    try:
+        fds = call.kernel.mountns.socketpair(kind & ~SOCK_CLOEXEC, proto, netns=netns.fd)
+    except OSError as e:
+        raise SyscallError(e.errno or errno.ENOMEM)
+
+    def first_placed(result):
+        if result < 0:
+            os.close(fds[1])
+            return result
+        task.pair_pending = (key, result, fds[1])
+        return None                           # the call runs again, for the second end
+    raise Handover(fds[0], first_placed, cloexec=cloexec)

@@ -156,7 +156,7 @@ def test_a_racing_connect_in_a_nested_namespace(cbin, outside_tmp):
     the host's socket is never reached, and both outcomes happen."""
     prog = os.path.join(outside_tmp, "connect_flip_race")
     shutil.copy(cbin("connect_flip_race"), prog)
-    path = os.path.join(outside_tmp, "host.sock")
+    path = os.path.join(outside_tmp, "netns-host.sock")     # the directory is the session's
     srv = socket.socket(socket.AF_UNIX)
     srv.bind(path)
     srv.listen(64)
@@ -232,3 +232,17 @@ def test_sockstat_counts_the_guests_sockets_only():
     boxed = run_sentry(["python3", "-c", SOCKSTAT], extra=["--dns", "none"])
     assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()
     assert "('sockets.used', '7')" in native.stdout
+
+
+def test_socketpair_in_a_nested_namespace():
+    """socketpair(2) there (made by the helper in the namespace, each end
+    handed over in turn): lowest numbers, flags, data, EFAULT with nothing
+    left behind, EOPNOTSUPP for AF_INET, and threads making pairs at once,
+    as natively.  (Its abstract names are the namespace's:
+    test_namespaces_are_isolated_from_each_other.)"""
+    script = _script("netns_socketpair.py")
+    native = _native(["python3", "-c", script])
+    boxed = run_sentry(["unshare", "-n", "python3", "-c", script], timeout=120)
+    assert boxed.returncode == 0, boxed.stderr.decode()
+    assert boxed.stdout.decode() == native
+    assert "threads 160 True True" in native

@@ -263,6 +263,8 @@ MOUNT_HELPER = PYTHON_RUNTIME + [
          [(Is(1, CLONE_NEWNET, "nstype = CLONE_NEWNET"),)]),
     Call("socket", "a guest's socket in a network namespace it made (families checked there too), and "
          "the netlink socket of its lo's link change", one_of(0, "domain", GUEST_SOCKET_DOMAINS)),
+    Call("socketpair", "a guest's pair of unix sockets in a network namespace it made",
+         [(Is(0, 1, "domain = AF_UNIX"),)]),
     Call("mount", "the child's scratch tmpfs and bind of the socket's directory",
          [(Is(3, 0, "flags = 0 (a tmpfs)"),), (Is(3, MS_BIND | MS_REC, "flags = MS_BIND|MS_REC"),)]),
     Call("openat2", "reopens the socket's directory confined (RESOLVE_IN_ROOT)"),

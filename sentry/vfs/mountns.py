@@ -155,6 +155,11 @@ class MountNamespace:
         (fd,) = self.sockets(family, kind, 1, proto)
         return fd
 
+    def socketpair(self, kind, proto, netns):
+        """A pair of connected unix sockets in the guest-made namespace
+        `netns` (an fd on it)."""
+        return self._request([netns], op="socketpair", kind=kind, proto=proto)
+
     def new_netns(self):
         """(an fd on a new network namespace, its SO_NETNS_COOKIE, its
         ip_unprivileged_port_start as made: the Sentry's to enforce) for a
@@ -368,7 +373,8 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
         req = json.loads(msg)
         out, reply = [], {}
         try:
-            guest_netns = req["op"] in ("socket", "link", "net-file") and len(fds) == 1 and net is not None
+            guest_netns = req["op"] in ("socket", "socketpair", "link", "net-file") and len(fds) == 1 \
+                and net is not None
             if confined and req["op"] not in ("bind", "link", "local", "sysctl", "sysctl-file", "sysctl-write",
                                               "netns") and not guest_netns:
                 # set-up is over: its filter would stop the helper at the first mount
@@ -817,8 +823,9 @@ def _new_netns(home):
 
 
 def _in_guest_netns(home, fd, req):
-    """A guest's request in a network namespace it made (fd): a socket, a
-    link change of its lo, or a /proc/net file; the fds to send back."""
+    """A guest's request in a network namespace it made (fd): a socket or a
+    pair of unix ones, a link change of its lo, or a /proc/net file; the
+    fds to send back."""
     op = req["op"]
     if op == "socket":
         family, kind, proto = req["family"], req["kind"], req["proto"]
@@ -828,6 +835,10 @@ def _in_guest_netns(home, fd, req):
             raise OSError(errno.EPERM, "not a guest's socket")
         with _There(home, fd):
             return [socket.socket(family, kind | socket.SOCK_CLOEXEC, proto).detach()]
+    if op == "socketpair":
+        with _There(home, fd):
+            pair = socket.socketpair(socket.AF_UNIX, req["kind"] | socket.SOCK_CLOEXEC, req["proto"])
+        return [s.detach() for s in pair]
     if op == "link":
         index, up, mtu = req["index"], req["up"], req["mtu"]
         if index != 1 or up not in (None, True, False) or \

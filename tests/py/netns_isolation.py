@@ -1,6 +1,7 @@
 """Two network namespaces side by side: a parent's TCP server on 127.0.0.1,
 its abstract unix name and its namespace are not a child's in a new network
-namespace (unshare(2) in a fork, and clone(2) with CLONE_NEWNET), whose own
+namespace (nor is an abstract name the child binds on a socketpair's end the
+parent's) (unshare(2) in a fork, and clone(2) with CLONE_NEWNET), whose own
 server on the same port the parent does not reach either
 (tests/test_netns.py runs it in `unshare -rn` natively and inside)."""
 import ctypes, errno, os, socket, subprocess, sys
@@ -55,6 +56,10 @@ if pid == 0:
     own = bind_listen(port)
     print("child bound the same port", own.getsockname()[1] == port, flush=True)
     print("child to its own server", outcome(lambda: connect(("127.0.0.1", port))), flush=True)
+    pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    pair[0].bind(b"\0sentry-netns-pair")
+    print("child's pair in its /proc/net/unix", any("@sentry-netns-pair" in l for l in open("/proc/net/unix")),
+          flush=True)
     print("child listeners in /proc/net/tcp", sum(l.split()[3] == "0A" for l in open("/proc/net/tcp").readlines()[1:]),
           flush=True)
     os.write(w, b"x")
@@ -65,6 +70,10 @@ os.close(w)
 os.read(r, 1)
 print("parent sees the child's ns apart", os.readlink(f"/proc/{pid}/ns/net") != mine, flush=True)
 print("parent to its port", outcome(lambda: connect(("127.0.0.1", port))), flush=True)
+print("parent to the child's pair", outcome(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(
+    b"x", b"\0sentry-netns-pair")), flush=True)
+print("child's pair in the parent's /proc/net/unix",
+      any("@sentry-netns-pair" in l for l in open("/proc/net/unix")), flush=True)
 server.settimeout(5)
 print("parent's server's client", outcome(lambda: server.accept()[1][0]), flush=True)
 os.waitpid(pid, 0)
