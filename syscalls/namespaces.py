@@ -10,7 +10,10 @@ namespace (sentry/kernel/userns.py) takes none, and holds that capability
 for the namespaces made with or after it (`unshare -r`, `unshare -Uu`).  A
 new time namespace (CAP_SYS_ADMIN) is the one the caller's next children
 and next image enter, with the offsets written to /proc/<pid>/timens_offsets
-before (sentry/kernel/timens.py, syscalls/timens.py).  The other kinds are refused
+before (sentry/kernel/timens.py, syscalls/timens.py).  A new network
+namespace (CAP_SYS_ADMIN) is a kernel one the namespace helper makes, whose
+sockets the caller and its children get from the helper
+(sentry/kernel/netns.py, syscalls/socket.py).  The other kinds are refused
 as by a Linux whose limits for them are 0 (sentry/kernel/namespaces.py).
 Undoing sharing with CLONE_FILES or CLONE_FS is EPERM: it would split a
 process's fd table or cwd between its tasks, which the Kernel keeps per
@@ -28,6 +31,7 @@ from sentry.kernel.clone import SYS_CLONE
 from sentry.kernel.syscall import sint
 from sentry.kernel.timens import TimeNamespace
 from syscalls import idview, timens
+from syscalls import socket as sockets
 from sentry.kernel.pidns import LEVELS_MAX, PidNamespace
 from sentry.errors import SyscallError
 from syscalls.registry import handler
@@ -52,7 +56,8 @@ def _implied(flags):
 
 
 @handler("unshare", support="partial",
-         note="CLONE_NEWUTS, CLONE_NEWPID, CLONE_NEWTIME (CAP_SYS_ADMIN) and CLONE_NEWUSER emulated (kernel/userns.py); "
+         note="CLONE_NEWUTS, CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWNET (CAP_SYS_ADMIN) and CLONE_NEWUSER emulated "
+              "(kernel/userns.py, kernel/netns.py: CLONE_NEWNET where the sandbox has a network namespace); "
               "other namespaces as with their limits at 0 (ENOSPC; EPERM without CAP_SYS_ADMIN); "
               "CLONE_FILES/CLONE_FS of a shared table or cwd EPERM")
 def sys_unshare(call):
@@ -84,7 +89,19 @@ def sys_unshare(call):
         call.kernel.publish_process(call.process)    # its clones are Python's now (sys_clone3)
     if flags & CLONE_NEWTIME:
         call.process.timens_children = TimeNamespace(creds.userns, call.process.timens_children)
+    if flags & CLONE_NEWNET:
+        call.process.netns = new_network_namespace(call, creds.userns)
     return 0
+
+
+def new_network_namespace(call, owner):
+    """A new, empty network namespace (kernel/netns.py) owned by user
+    namespace `owner`, made by the namespace helper; ENOMEM where it cannot
+    be (as the kernel's own allocation failure)."""
+    try:
+        return call.kernel.netns.new(call.kernel.mountns, owner)
+    except OSError:
+        raise SyscallError(errno.ENOMEM)
 
 
 def new_user_namespace(call, flags):
@@ -98,9 +115,11 @@ def new_user_namespace(call, flags):
     if flags & CLONE_NEWUSER:
         idview.ensure_traps(call)
         new = userns.new_child(creds, call.process.root != "/")
-    check_new(flags, new is not None or creds.capable_own(CAP_SYS_ADMIN))
+    check_new(flags, new is not None or creds.capable_own(CAP_SYS_ADMIN), net=call.kernel.netns is not None)
     if flags & CLONE_NEWTIME:
         timens.ensure_traps(call)      # before any process can enter it
+    if flags & CLONE_NEWNET:
+        sockets.ensure_netns_traps(call)   # its sockets are made there by the helper
     return new
 
 

@@ -14,7 +14,7 @@ import struct
 from sentry.kernel.clone import CLONE_ARGS, CLONE_ARGS_SIZE, CLONE_ARGS_VER0, clone3_staging_blob
 from sentry.kernel.credentials import CAP_SYS_NICE
 from sentry.kernel.idmap import OVERFLOW_ID
-from sentry.kernel.namespaces import (CLONE_FS, CLONE_NEW_OTHERS, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER,
+from sentry.kernel.namespaces import (CLONE_FS, CLONE_NEW_OTHERS, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER,
                                       CLONE_NEWTIME, CLONE_NEWUTS, CLONE_SIGHAND, CLONE_THREAD, CLONE_UNTRACED,
                                       CLONE_VM, CSIGNAL)
 from sentry.kernel.limits import host_soft_limit
@@ -53,11 +53,15 @@ def _new_namespaces(call, flags):
         raise SyscallError(errno.EINVAL)
     child_userns = namespaces.new_user_namespace(call, flags)
     new = flags & (CLONE_NEW_OTHERS | CLONE_NEWUSER)
-    if new & ~(CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWUSER | CLONE_NEWTIME) or (flags & CLONE_THREAD and new):
+    if new & ~(CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWUSER | CLONE_NEWTIME | CLONE_NEWNET) \
+            or (flags & CLONE_THREAD and new):
         raise SyscallError(errno.EPERM)
     if new & CLONE_NEWPID:
         namespaces.check_new_pidns(call.process)
     call.task.clone_userns = child_userns
+    if new & CLONE_NEWNET:
+        owner = child_userns if child_userns is not None else call.task.creds.userns
+        call.task.clone_netns = namespaces.new_network_namespace(call, owner)
     return new
 
 
@@ -68,7 +72,7 @@ def _made(task, new):
 
     def done(t, result):
         t.clone_namespaces = 0
-        t.clone_userns = None
+        t.clone_userns = t.clone_netns = None
         return None
     return done
 

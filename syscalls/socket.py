@@ -19,7 +19,7 @@ from sentry.kernel import fdtraps
 from sentry.net import hostsock
 from sentry.vfs import sockperm
 from sentry.vfs.mount import CREATE
-from sentry.kernel.syscall import AT_FDCWD, PASS, Rewrite, sint
+from sentry.kernel.syscall import AT_FDCWD, PASS, Handover, Rewrite, sint
 from syscalls import owner, permission, pin, slots
 from syscalls.fdutil import is_hidden
 from sentry.errors import SyscallError
@@ -281,12 +281,20 @@ def _check_low_port(call, fd, family, raw):
     is the check.  Decided on the copy the kernel is given (staged), after
     the kernel's own length and family checks would have passed; EACCES as
     inet_bind answers."""
-    mountns = call.kernel.mountns
-    start = mountns.port_start if mountns is not None else None
+    kernel = call.kernel
+    ns = kernel.netns.own if kernel.netns is not None else None
+    if ns is not None and kernel.netns.guest_made():
+        # the socket's own namespace decides: its threshold, its owner's capability
+        ns = _with_guest_socket(call, fd, lambda sock: hostsock.namespace_of(kernel, sock.fileno()))
+        if ns is None:
+            return                         # not a socket of the sandbox's: the kernel's answer
+    start = ns.port_start if ns is not None else (kernel.mountns.port_start if kernel.mountns else None)
     if not start or len(raw) < (16 if family == AF_INET else 24):
         return
     port = struct.unpack(">H", raw[2:4])[0]
-    if not 0 < port < start or call.task.creds.capable(CAP_NET_BIND_SERVICE):
+    creds = call.task.creds
+    if not 0 < port < start or (ns.capable(creds, CAP_NET_BIND_SERVICE) if ns is not None
+                                else creds.capable(CAP_NET_BIND_SERVICE)):
         return
     if _socket_domain(call, fd) == family:
         raise SyscallError(errno.EACCES)
@@ -569,11 +577,20 @@ UIO_MAXIOV = 1024
 @handler("sendmmsg", note="each message is a sendmsg(2) of its own, checked as one: the call runs "
          "again for the next until all are sent or one fails (the count sent so far, as Linux)")
 def sys_sendmmsg(call):
-    vlen = min(call.args[2] & 0xFFFFFFFF, UIO_MAXIOV)
-    if vlen == 0:
+    if call.args[2] & 0xFFFFFFFF == 0:
         return 0
+    if _connects(call, call.args[3]):
+        # through a slot (a threaded process) the first message only: the one
+        # that connects; on TCP, Linux's next one is EISCONN and the count 1 too
+        return slots.through(call, _sendmmsg_on)
+    return _sendmmsg_on(call, call.fd(0))
+
+
+def _sendmmsg_on(call, fd):
+    """sendmmsg with the kernel naming the socket by fd (as _sendto_on)."""
+    vlen = min(call.args[2] & 0xFFFFFFFF, UIO_MAXIOV)
     vec, flags, task = call.args[1], call.args[3] & 0xFFFFFFFF, call.task
-    _fastopen(call, flags, call.fd(0))
+    _fastopen(call, flags, fd)
     key = (call.fd(0), vec, vlen, flags)
     progress, task.mmsg_progress = getattr(task, "mmsg_progress", None), None
     i = progress[1] if progress is not None and progress[0] == key else 0
@@ -586,18 +603,18 @@ def sys_sendmmsg(call):
         raise
     dest = _msg_dest(call, raw)
     if i == 0:
-        done = _link_change_msg(call, raw, dest, flags, call.fd(0))
+        done = _link_change_msg(call, raw, dest, flags, fd)
         if done is not None:
             call.write(vec + MSGHDR, struct.pack("<I", done))
             return 1
-    hdr, via = _staged_msghdr(call, raw, dest, call.fd(0))
+    hdr, via = _staged_msghdr(call, raw, dest, fd)
 
     def record(t, result):
         # msg_len of the message sent; then the next, or the count
         if result < 0:
             return i if i else None
         call.write(entry + MSGHDR, struct.pack("<I", result))
-        if i + 1 < vlen:
+        if i + 1 < vlen and fd == call.fd(0):
             t.mmsg_progress = (key, i + 1)
             call.kernel.rerun(t)
             return None
@@ -817,7 +834,8 @@ def sys_recvmmsg(call):
 
 AF_INET, AF_INET6, AF_NETLINK, AF_KEY, AF_PACKET, AF_MAX = 2, 10, 16, 15, 17, 46
 SOCK_RAW, SOCK_PACKET, SOCK_MAX, SOCK_TYPE_MASK = 3, 10, 11, 0xF
-SOCK_FLAGS = 0o2000000 | 0o4000                  # SOCK_CLOEXEC | SOCK_NONBLOCK
+SOCK_CLOEXEC = 0o2000000
+SOCK_FLAGS = SOCK_CLOEXEC | 0o4000               # and SOCK_NONBLOCK
 IPPROTO_MAX = 263
 NETLINK_ROUTE, NETLINK_SOCK_DIAG = 0, 4
 
@@ -853,23 +871,94 @@ def family_errno(family, kind, proto):
     return errno.EAFNOSUPPORT         # AF_VSOCK, AF_ALG, and every family not named
 
 
+SYS_SOCKET, SYS_SOCKETPAIR = 41, 53
+NETNS_SOCKETS = "network namespace sockets"
+
+
+def ensure_netns_traps(call):
+    """Before a process (or its child) leaves the sandbox's network
+    namespace for one a guest made (kernel/netns.py): its socket(2) and
+    socketpair(2) trap from then on, so that the namespace helper makes each
+    socket there."""
+    fdtraps.ensure_process_filter(call, NETNS_SOCKETS, {SYS_SOCKET: None, SYS_SOCKETPAIR: None})
+
+
 @handler("socket", note="unix, internet (not raw) and netlink route/sock_diag sockets; raw, packet and "
-         "AF_KEY are EPERM, other netlink protocols EPROTONOSUPPORT, other families EAFNOSUPPORT")
+         "AF_KEY are EPERM, other netlink protocols EPROTONOSUPPORT, other families EAFNOSUPPORT; in a "
+         "network namespace a guest made, made there by the namespace helper and handed over")
 def sys_socket(call):
-    family, proto = sint(call.args[0]), sint(call.args[2])
-    err = family_errno(family, sint(call.args[1]), proto)
+    family, kind, proto = sint(call.args[0]), sint(call.args[1]), sint(call.args[2])
+    err = family_errno(family, kind, proto)
     if err is not None:
         raise SyscallError(err)
+    netns = call.process.netns
+    if netns is not None:
+        return _socket_in(call, netns, family, kind, proto)
     if family == AF_NETLINK and proto == NETLINK_SOCK_DIAG and call.kernel.outbound is not None:
         # its reads trap: TCP dumps list the outbound sockets too (sentry/net/diag.py)
         return fdtraps.trap_result(call, fdtraps.DIAG_TRAPS)
     return PASS                   # high bits the kernel ignores made it trap
 
 
-@handler("socketpair", note="as socket(2) for the family; unix only runs free")
+def _socket_in(call, netns, family, kind, proto):
+    """socket(2) in a network namespace a guest made: the helper makes it
+    there; it lands at the guest's lowest free number (Handover), with
+    SOCK_CLOEXEC as asked (SOCK_NONBLOCK is the socket's own)."""
+    try:
+        fd = call.kernel.mountns.socket(family, kind & ~SOCK_CLOEXEC, proto, netns=netns.fd)
+    except OSError as e:
+        raise SyscallError(e.errno or errno.ENOMEM)
+    raise Handover(fd, lambda result: result, cloexec=bool(kind & SOCK_CLOEXEC))
+
+
+@handler("socketpair", note="as socket(2) for the family; unix only runs free; in a network namespace a "
+         "guest made, made there by the namespace helper and handed over")
 def sys_socketpair(call):
-    family = sint(call.args[0])
-    err = family_errno(family, sint(call.args[1]), sint(call.args[2]))
+    family, kind, proto = sint(call.args[0]), sint(call.args[1]), sint(call.args[2])
+    err = family_errno(family, kind, proto)
     if err is not None:
         raise SyscallError(err)
+    netns = call.process.netns
+    if netns is not None and family == AF_UNIX:
+        return _socketpair_in(call, netns, kind, proto)
     return PASS                   # the kernel's own EOPNOTSUPP for internet and netlink families
+
+
+def _socketpair_in(call, netns, kind, proto):
+    """socketpair(2) of unix sockets in a network namespace a guest made
+    (their abstract names and /proc/net/unix are that namespace's): the
+    helper makes the pair there, and each end is handed over in turn, at
+    the lowest free number (the call runs again for the second; a call
+    ended between the two leaves the first in the table, as a signal
+    after socketpair's first fd would not on Linux).  The numbers are
+    written to sv last, as Linux's put_user does."""
+    task, sv, key = call.task, call.args[3], call.raw
+    cloexec = bool(kind & SOCK_CLOEXEC)
+    pending, task.pair_pending = getattr(task, "pair_pending", None), None
+    if pending is not None and pending[0] == key:
+        _, first, second = pending
+
+        def placed(result):
+            if result < 0:
+                return result
+            try:
+                call.write(sv, struct.pack("<ii", first, result))
+            except SyscallError as e:
+                return -e.errno
+            return 0
+        raise Handover(second, placed, cloexec=cloexec)
+    if pending is not None:
+        os.close(pending[2])                  # left by a call that ended meanwhile
+    call.write(sv, call.read(sv, 8))          # EFAULT before anything is made, as Linux's copy would be
+    try:
+        fds = call.kernel.mountns.socketpair(kind & ~SOCK_CLOEXEC, proto, netns=netns.fd)
+    except OSError as e:
+        raise SyscallError(e.errno or errno.ENOMEM)
+
+    def first_placed(result):
+        if result < 0:
+            os.close(fds[1])
+            return result
+        task.pair_pending = (key, result, fds[1])
+        return None                           # the call runs again, for the second end
+    raise Handover(fds[0], first_placed, cloexec=cloexec)

@@ -288,18 +288,40 @@ def test_sys_class_net_agrees_with_rtnetlink():
 
 
 FASTOPEN_THREADED = """
-import errno, socket, sys, threading, time
+import ctypes, errno, socket, sys, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+class iovec(ctypes.Structure):
+    _fields_ = [('base', ctypes.c_char_p), ('len', ctypes.c_size_t)]
+class mmsghdr(ctypes.Structure):
+    _fields_ = [('name', ctypes.c_void_p), ('namelen', ctypes.c_uint32), ('iov', ctypes.POINTER(iovec)),
+                ('iovlen', ctypes.c_size_t), ('control', ctypes.c_void_p), ('controllen', ctypes.c_size_t),
+                ('flags', ctypes.c_int), ('pad', ctypes.c_int), ('len', ctypes.c_uint32)]
+def sendmmsg(s, dest):
+    raw = ctypes.create_string_buffer(28)
+    port = dest[1].to_bytes(2, 'big')
+    if s.family == socket.AF_INET:
+        raw.raw = (2).to_bytes(2, 'little') + port + socket.inet_pton(s.family, dest[0]) + bytes(20)
+    else:
+        raw.raw = (10).to_bytes(2, 'little') + port + bytes(4) + socket.inet_pton(s.family, dest[0]) + bytes(4)
+    iov = (iovec * 2)(iovec(b'sen', 3), iovec(b'dmmsg', 5))
+    msgs = (mmsghdr * 2)(mmsghdr(ctypes.addressof(raw), 16 if s.family == socket.AF_INET else 28, iov, 2),
+                         mmsghdr(ctypes.addressof(raw), 16 if s.family == socket.AF_INET else 28, iov, 1))
+    n = libc.sendmmsg(s.fileno(), msgs, 2, socket.MSG_FASTOPEN)
+    return n if n >= 0 else errno.errorcode[ctypes.get_errno()], msgs[0].len
 if sys.argv[1] == 'threads':              # a second thread: the fd table is shared
     threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
 for family, host in ((socket.AF_INET, '127.0.0.1'), (socket.AF_INET6, '::1'), (socket.AF_INET, '10.0.2.15')):
     srv = socket.create_server((host, 0), family=family)
     dest = srv.getsockname()[:2]
-    c, d = socket.socket(family), socket.socket(family)
+    c, d, e = socket.socket(family), socket.socket(family), socket.socket(family)
     print(host, 'sendto', c.sendto(b'hello', socket.MSG_FASTOPEN, dest))
     print(host, 'sendmsg', d.sendmsg([b'wor', b'ld'], [], socket.MSG_FASTOPEN, dest))
-    for _ in range(2):
+    print(host, 'sendmmsg', sendmmsg(e, dest))
+    for _ in range(3):
         a, _ = srv.accept()
-        print(host, 'got', a.recv(100), a.getpeername()[:2] in (c.getsockname()[:2], d.getsockname()[:2]))
+        time.sleep(0.05)
+        print(host, 'got', sorted([a.recv(100)]), a.getpeername()[:2] in
+              (c.getsockname()[:2], d.getsockname()[:2], e.getsockname()[:2]))
     print(host, 'peer', c.getpeername()[:2] == dest)
     try:
         c.sendto(b'x', socket.MSG_FASTOPEN, dest)
@@ -310,14 +332,14 @@ for family, host in ((socket.AF_INET, '127.0.0.1'), (socket.AF_INET6, '::1'), (s
 
 @pytest.mark.parametrize("threads", ["alone", "threads"])
 def test_fastopen_as_natively(threads):
-    """sendto and sendmsg with MSG_FASTOPEN connect as they send, to the
+    """sendto, sendmsg and sendmmsg with MSG_FASTOPEN connect as they send, to the
     sandbox's own addresses (loopback, IPv6, eth0's), alone or beside a
     thread (the call then runs through a hidden slot holding the Sentry's
     copy of the socket, as connect does: syscalls/slots.py), as in a fresh
     network namespace; a second one on the connected socket is EISCONN."""
     script = 'python3 -c "$1" "$2"'
     native = native_sandbox(script, FASTOPEN_THREADED, threads)
-    assert native.returncode == 0 and native.stdout.count("True") == 9, native.stdout + native.stderr
+    assert native.returncode == 0 and native.stdout.count("True") == 12, native.stdout + native.stderr
     boxed = run_sentry(["sh", "-c", script, "sh", FASTOPEN_THREADED, threads], extra=["--dns", "none"])
     assert boxed.stdout.decode() == native.stdout, boxed.stderr.decode()
 
@@ -962,7 +984,7 @@ def test_connecting_socket_cannot_be_turned_to_the_host(remote, cbin, outside_tm
     """An outbound socket H still connecting (SYNs dropped), or whose
     handshake failed (a closed port): a thread swaps fd X between a
     sandbox socket and H while another disconnects, listens, connects,
-    sends with MSG_FASTOPEN, binds and shuts X down toward a server on the
+    sends with MSG_FASTOPEN (sendto, sendmsg, sendmmsg), binds and shuts X down toward a server on the
     host's loopback.  The server is never reached, and H still refuses
     listen (it never became unconnected)."""
     import shutil
@@ -1451,9 +1473,10 @@ for port in sys.argv[2:]:
         print(port, 'recv', type(e).__name__, e.errno)
     if recverr:
         try:
-            # errno, origin, type, code of the queued error (its sender differs: the sandbox names itself)
+            # errno, origin, type, code of the queued error, and who sent it (SO_EE_OFFENDER)
             _, anc, _, _ = c.recvmsg(1, 512, 0x2000)
-            print(port, 'queued', [struct.unpack_from('=IBBB', d) for _, _, d in anc])
+            print(port, 'queued', [struct.unpack_from('=IBBB', d) for _, _, d in anc],
+                  [socket.inet_ntop(family, d[20:24] if family == socket.AF_INET else d[24:40]) for _, _, d in anc])
         except OSError as e:
             print(port, 'queue', type(e).__name__, e.errno)
 """
@@ -1471,7 +1494,7 @@ def test_udp_icmp_errors_as_natively(remote, family):
     prohibited or filtered, ENETUNREACH for a network prohibited,
     ENOPROTOOPT, IPv6's EACCES; nothing for the "soft" errors a socket
     hears only with IP_RECVERR, and with IP_RECVERR every one of them,
-    queued with its type and code (the relay passes on what its host
+    queued with its type and code and its sender's address (the relay passes on what its host
     socket's error queue holds, as an ICMP error of the same type and code:
     net/udp.py)."""
     ns = f"sntest{os.getpid()}"
@@ -1497,6 +1520,7 @@ def test_udp_icmp_errors_as_natively(remote, family):
     native = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
     assert native.returncode == 0 and "TimeoutError" not in native.stdout and "queued [(" in native.stdout, \
         native.stdout + native.stderr
+    assert f"['{dest}']" in native.stdout          # the remote's firewall sent each
     r = run_sentry(args, extra=["--dns", "none"], env=env)
     assert r.stdout.decode() == native.stdout, r.stderr.decode()
 

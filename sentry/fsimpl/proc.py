@@ -20,6 +20,7 @@ import time
 
 from sentry.vfs.mount import DELETED, Mount, is_hidden_fd, split_deleted
 from sentry.vfs.mountns import PORT_START
+from sentry.vfs.netns import SOCKSTAT_FILES, sockstat_shown
 from sentry.errors import SyscallError
 from sentry.fsimpl import sysvipc
 
@@ -192,6 +193,18 @@ def _read_live(fd):
         return os.read(f, 4096)
     finally:
         os.close(f)
+
+
+def _own_sockets(kernel):
+    """What the Sentry's own sockets of the sandbox's network namespace add to
+    its /proc/net/sockstat counts: those made at set-up (vfs/mountns.py
+    confine), and each UDP relay bound since (sentry/net/udp.py)."""
+    hidden = dict(getattr(kernel.mountns, "own_sockets", None) or {})
+    relays = getattr(kernel, "udp_relays", None)
+    for ip, _ in (relays.made if relays is not None else ()):
+        key = ("UDP", "inuse") if ip.version == 4 else ("UDP6", "inuse")
+        hidden[key] = hidden.get(key, 0) + 1
+    return hidden
 
 
 def _sysvipc_tables(kernel):
@@ -466,6 +479,8 @@ class ProcMount(Mount):
         time_ns = {"time": proc.timens, "time_for_children": proc.timens_children}.get(name)
         if time_ns is not None:
             return f"time:[{time_ns.ident}]"                        # one a guest made
+        if name == "net" and proc.netns is not None:
+            return f"net:[{proc.netns.ident}]"                       # one a guest made
         pidns = {"pid": proc.pidns, "pid_for_children": proc.pidns_children}.get(name)
         if pidns is not None and pidns.level > 0:
             return f"pid:[{self.ns_base + PIDNS_SERIALS + pidns.serial}]"      # one a guest made
@@ -865,21 +880,30 @@ class ProcMount(Mount):
 
     def _net(self, kernel, ctx, rest, final):
         """/proc/net/<name>: the file as the kernel shows it to the calling
-        thread, i.e. for its network namespace (the sandbox's; the host's
-        under --network=host, which is not isolated)."""
+        thread, i.e. for its network namespace (the sandbox's, or one a guest
+        made: kernel/netns.py; the host's under --network=host, which is not
+        isolated)."""
         self._dir("net")
         if rest:
             names = [rest[0]] if rest[0] in NET_FILES and len(rest) == 1 else []
         else:
             names = NET_FILES if final else []
+        netns = ctx.process.netns
         for name in names:
             try:
-                with open(f"/proc/{ctx.tid}/net/{name}", "rb") as f:
-                    data = f.read()
+                if netns is not None:
+                    # a namespace a guest made: as a process there reads it
+                    with open(kernel.mountns.net_file(netns.fd, name), "rb") as f:
+                        data = f.read()
+                else:
+                    with open(f"/proc/{ctx.tid}/net/{name}", "rb") as f:
+                        data = f.read()
             except OSError:
                 continue                       # this kernel has none (no IPv6, say)
+            if name in SOCKSTAT_FILES and netns is None:
+                data = sockstat_shown(data.decode("latin-1"), _own_sockets(kernel)).encode("latin-1")
             names = getattr(kernel, "outbound_names", None)
-            if names is not None and name in ("tcp", "tcp6"):
+            if names is not None and name in ("tcp", "tcp6") and netns is None:
                 # the sandbox's outbound connections are host sockets: listed
                 # too, with the sandbox's address (sentry/net/hostsock.py)
                 data = names.proc_net(name, data)

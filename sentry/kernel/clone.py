@@ -12,7 +12,7 @@ from sentry._native import ffi, lib
 from sentry.errors import SyscallError
 from sentry.kernel import hiddenslots
 from sentry.kernel.credentials import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
-from sentry.kernel.namespaces import CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER, CLONE_NEWUTS
+from sentry.kernel.namespaces import CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER, CLONE_NEWUTS
 from sentry.kernel.pidns import PidNamespace
 from sentry.kernel.task import Process
 from sentry.kernel.timens import TimeNamespace, enter
@@ -80,6 +80,7 @@ class NewTasks:
         # CLONE_NEWPID, which syscalls/process.py took off the host's call)
         new_namespaces, parent.clone_namespaces = parent.clone_namespaces, 0
         child_userns, parent.clone_userns = parent.clone_userns, None
+        child_netns, parent.clone_netns = parent.clone_netns, None
         if flags & CLONE_THREAD:
             pidns = pproc.pidns
         else:
@@ -115,6 +116,7 @@ class NewTasks:
             proc.comm, proc.kernel_comm = pproc.comm, pproc.kernel_comm
             proc.core_limit, proc.nproc_limit = pproc.core_limit, pproc.nproc_limit
             proc.uts, proc.busy, proc.root = pproc.uts, pproc.busy, pproc.root
+            proc.netns = child_netns if new_namespaces & CLONE_NEWNET and child_netns else pproc.netns
             if new_namespaces & CLONE_NEWUTS:
                 proc.uts = proc.uts.unshared(child.creds.userns)
             # a child enters its parent's time namespace for children, or a new

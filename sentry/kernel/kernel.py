@@ -84,6 +84,7 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
         self.mm_checked = frozenset()  # numbers of the calls C checks against the staging area
         self.outbound = None           # --network=sandbox: outbound connections (sentry/net/outbound.py)
         self.netns_cookie = None       # the sandbox network namespace's SO_NETNS_COOKIE (8 bytes), if it has one
+        self.netns = None              # … and its network namespaces, with those guests make (kernel/netns.py)
         self.outbound_names = None     # … and the sandbox names they show (sentry/net/hostsock.py)
         self.udp_relays = None         # … and its UDP relays (sentry/net/udp.py)
         self.netns_probes = {}         # family -> a datagram socket of the sandbox's namespace (the same)
@@ -94,10 +95,9 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
         self.handover_listener = None  # answers the guest's fd handovers (platform/handover.py)
         self.fd_holder = None          # holds the files guests name by magic link (platform/fdholder.py)
 
-    @staticmethod
-    def namespace_limit(kind):
+    def namespace_limit(self, kind):
         """/proc/sys/user/max_<kind>_namespaces as the sandbox shows it."""
-        return namespaces.limit(kind)
+        return namespaces.limit(kind, net=self.netns is not None)
 
     @staticmethod
     def time_offsets_text(proc):

@@ -1,8 +1,10 @@
 """The namespaces a guest may make of its own, and the limits it is shown.
 
 New UTS, PID, user and time namespaces are emulated (task.UtsNamespace,
-pidns.py, userns.py, timens.py).  The sandbox offers no other kind: a
-guest's mount, IPC, network and cgroup namespaces would each need an
+pidns.py, userns.py, timens.py); network namespaces are made by the
+namespace helper beside the sandbox's own, where it has one (netns.py).
+The sandbox offers no other kind: a
+guest's mount, IPC and cgroup namespaces would each need an
 emulation of their own (the host's would
 hand the guest capabilities and new kernel attack surface).  So the sandbox
 behaves as a Linux whose administrator set those kinds' limits to 0:
@@ -45,13 +47,19 @@ def _host_limit(kind):
         return 0
 
 
-def limit(kind):
+def offered(net):
+    """The kinds offered; net: whether network namespaces are (the sandbox
+    has one of its own to make them beside: kernel/netns.py)."""
+    return OFFERED | (CLONE_NEWNET if net else 0)
+
+
+def limit(kind, net=False):
     """/proc/sys/user/max_<kind>_namespaces as the sandbox shows it: the
     host's for a kind it offers, 0 for the rest."""
-    return _host_limit(kind) if kind in OFFERED_KINDS else 0
+    return _host_limit(kind) if kind in OFFERED_KINDS or (net and kind == "net") else 0
 
 
-def check_new(flags, capable_sys_admin):
+def check_new(flags, capable_sys_admin, net=False):
     """What unshare(2) and clone(2) check of the namespaces other than a
     user namespace that `flags` asks for, once their own flag rules and a
     new user namespace's passed (kernel/userns.py new_child):
@@ -61,5 +69,5 @@ def check_new(flags, capable_sys_admin):
         return
     if not capable_sys_admin:
         raise SyscallError(errno.EPERM)
-    if flags & CLONE_NEW_OTHERS & ~OFFERED:
+    if flags & CLONE_NEW_OTHERS & ~offered(net):
         raise SyscallError(errno.ENOSPC)

@@ -75,6 +75,7 @@ class Process:
         self.process_traps = {}         # its own filters' traps: name -> syscall numbers (kernel/fdtraps.py ensure_process_filter)
         self.fd_traps = {}              # fd number -> the calls a filter of its traps there (kernel/fdtraps.py)
         self.uts = None               # its UtsNamespace, inherited at fork
+        self.netns = None             # the network namespace it is in, one a guest made (kernel/netns.py; None: the sandbox's)
         self.timens = None            # its time namespace (kernel/timens.py; None: the sandbox's) …
         self.timens_children = None   # … and the one its children and its next image enter
         self.root = "/"               # its root directory (chroot(2)), a sandbox path, inherited
@@ -102,6 +103,7 @@ class Task:
         self.set_child_tid = 0        # CLONE_CHILD_SETTID address, rewritten at its first stop
         self.clone3_regs = None       # a clone3 child's own (rdi, rsi), given back at its first stop
         self.clone_userns = None      # the user namespace its clone in flight makes for the child
+        self.clone_netns = None       # … and the network namespace (kernel/netns.py)
         self.process = process
         self.slots = process.slots if process else None
         self.on_exit = None           # callback for the next syscall-exit stop

@@ -75,6 +75,8 @@ def datagram_out(call, family, raw, fd):
     try:
         with socket.socket(fileno=os.dup(dup)) as sock:
             datagram = sock.type == socket.SOCK_DGRAM
+        # a namespace a guest made has no relay: the kernel's ENETUNREACH there
+        datagram = datagram and hostsock.in_sandbox(kernel, dup, own=True)
     except OSError:
         return                                 # not a socket: the kernel's answer
     finally:
@@ -241,12 +243,29 @@ def _wait(call, fd, dup, first):
     raise Inject(SYS_POLL, (base, 1, timeout & 0xFFFFFFFF), polled)
 
 
+def _of_a_guest_namespace(call, fd):
+    """Whether fd names a socket of a network namespace a guest made
+    (kernel/netns.py), where nothing leads outside.  Asked only once a
+    guest has made one."""
+    nets = call.kernel.netns
+    if nets is None or not nets.guest_made():
+        return False
+    dup = borrow(call, fd)
+    try:
+        cookie = hostsock.cookie_of(dup)
+        return cookie is not None and cookie != nets.own.cookie and cookie in nets.cookies
+    finally:
+        os.close(dup)
+
+
 def outbound(call, fd, family, raw, dest, staged_rewrite):
     """connect(fd, raw) to dest, outside the sandbox.  staged_rewrite():
     the plain rewrite, for a call the kernel answers itself (a socket that is
     not an unconnected TCP socket of the sandbox)."""
     kernel, task, process = call.kernel, call.task, call.process
     ip, port, flow, scope = dest
+    if _of_a_guest_namespace(call, fd):
+        return staged_rewrite()                # no way out of it: the kernel's ENETUNREACH, as on Linux
     why = kernel.net_policy.verdict(ip, port)
     if why is not None:
         kernel.audit.event("net-refused", task, call=call, address=str(ip), port=port,
@@ -260,7 +279,8 @@ def outbound(call, fd, family, raw, dest, staged_rewrite):
         raise SyscallError(errno.ENOTSOCK)
     with sock:
         try:
-            mine = hostsock.in_sandbox(kernel, dup)
+            # a socket of a namespace a guest made has no way out: the kernel's ENETUNREACH
+            mine = hostsock.in_sandbox(kernel, dup, own=True)
             if sock.family != family or not mine:
                 return staged_rewrite()         # EAFNOSUPPORT, EISCONN...: the kernel's answer
             if sock.type != socket.SOCK_STREAM:
@@ -363,9 +383,10 @@ def fastopen(call, fd):
     answers on a socket connecting or connected).  On a socket of the
     sandbox it runs as it is where nothing can change what fd names
     meanwhile: a hidden slot holding the Sentry's copy (syscalls/slots.py),
-    or the guest's own number in a process whose fd table is its alone;
-    else (sendmmsg, which takes no slot) EOPNOTSUPP, as on a host whose TCP
-    Fast Open client side is off."""
+    or the guest's own number in a process whose fd table is its alone
+    (sendto, sendmsg and sendmmsg all take a slot where it is not); else,
+    failing closed, EOPNOTSUPP, as on a host whose TCP Fast Open client side
+    is off."""
     own = fd == call.fd(0)
     dup = call.kernel.borrow_fd(call.process, fd, hidden_ok=not own)
     try:

@@ -256,17 +256,35 @@ def _unspecified(family):
 
 # ---- the answers -------------------------------------------------------------
 
-def in_sandbox(kernel, sock):
-    """Whether socket sock (a Sentry-side fd) belongs to the sandbox's
-    network namespace, told by the namespace's cookie (SO_NETNS_COOKIE, no
-    privilege needed).  Anything else (the host's: an outbound connection)
-    or any doubt: False."""
-    want = getattr(kernel, "netns_cookie", None)
+def cookie_of(sock):
+    """The SO_NETNS_COOKIE of socket sock (a Sentry-side fd; no privilege
+    needed), or None for another file."""
     try:
         with socket.socket(fileno=os.dup(sock)) as s:
-            return want is not None and s.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8) == want
+            return s.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8)
     except OSError:
+        return None
+
+
+def in_sandbox(kernel, sock, own=False):
+    """Whether socket sock (a Sentry-side fd) belongs to a network namespace
+    of the sandbox's -- its own, or one a guest made (kernel/netns.py); with
+    own, the sandbox's own only -- told by the namespace's cookie.  Anything
+    else (the host's: an outbound connection) or any doubt: False."""
+    cookie = cookie_of(sock)
+    if cookie is None:
         return False
+    nets = getattr(kernel, "netns", None)
+    if own or nets is None:
+        return cookie == getattr(kernel, "netns_cookie", None)
+    return cookie in nets.cookies
+
+
+def namespace_of(kernel, sock):
+    """The NetNamespace (kernel/netns.py) socket sock belongs to, or None:
+    a host socket, a namespace no process of the sandbox is in any more."""
+    nets, cookie = getattr(kernel, "netns", None), cookie_of(sock)
+    return nets.by_cookie(cookie) if cookie is not None and nets is not None else None
 
 
 def _borrowed(call, fd):
@@ -372,14 +390,18 @@ def _ifconf(call, target, arg):
 
 def netns_cookie(call):
     """SO_NETNS_COOKIE: the sandbox namespace's, for any socket of the guest
-    (its own sockets' is that one; an outbound socket's would be the host's)."""
+    (its own sockets' is that one; an outbound socket's would be the host's),
+    but one of a namespace a guest made (kernel/netns.py): that one's."""
     fd, optval, optlen = call.fd(0), call.args[3], call.args[4]
     dup, _ = _borrowed(call, fd)
-    os.close(dup)
+    try:
+        ns = namespace_of(call.kernel, dup)
+    finally:
+        os.close(dup)
     room, = struct.unpack("<i", call.read(optlen, 4))
     if room != 8:
         raise SyscallError(errno.EINVAL)
-    call.write(optval, call.kernel.netns_cookie)
+    call.write(optval, ns.cookie if ns is not None else call.kernel.netns_cookie)
     call.write(optlen, struct.pack("<i", 8))
     return 0
 

@@ -41,7 +41,7 @@ import socket
 import struct
 
 from sentry.errors import SyscallError
-from sentry.net.hostsock import in_sandbox
+from sentry.net.hostsock import namespace_of
 from sentry.vfs.netns import (HDR, IFF_UP, IFINFO, IFLA_IFNAME, IFLA_MTU, NLA, NLM_F_ACK, NLM_F_CREATE,
                               NLM_F_REQUEST, NLMSG_MIN_TYPE, RTM_NEWLINK, align)
 
@@ -162,24 +162,23 @@ def send(call, fd, name, data, flags):
     none) with `flags` on guest fd `fd`, when it is a link change the Sentry
     carries out; None when the kernel must answer the call itself."""
     kernel = call.kernel
-    interfaces = getattr(kernel.mountns, "interfaces", None)
-    if not interfaces or flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL) or not name_allowed(name):
+    if not getattr(kernel.mountns, "interfaces", None) or flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL) \
+            or not name_allowed(name):
         return None
-    planned = plan(data, interfaces)
-    if planned is None or not call.task.creds.capable(CAP_NET_ADMIN):
-        return None                        # the kernel's EPERM, as for a process without it
     dup = kernel.borrow_fd(call.process, fd)
     try:
         with socket.socket(fileno=os.dup(dup)) as sock:
-            if not _route_socket_of_sandbox(kernel, sock, dup):
-                return None
+            ns = _route_socket_namespace(kernel, sock, dup)
+            planned = plan(data, ns.interfaces) if ns is not None else None
+            if planned is None or not ns.capable(call.task.creds, CAP_NET_ADMIN):
+                return None                # the kernel's EPERM, as for a process without the capability
             if len(data) > sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) - 32:
                 return None                # EMSGSIZE before anything is done
             _bind_as_guest(call, sock)
             buf, changes = planned
             for index, up, mtu in changes:
                 try:
-                    kernel.mountns.set_link(index, up, mtu)
+                    kernel.mountns.set_link(index, up, mtu, netns=ns.fd)
                 except OSError:
                     return None            # refused there: the kernel's answer (EPERM)
             try:
@@ -190,13 +189,17 @@ def send(call, fd, name, data, flags):
         os.close(dup)
 
 
-def _route_socket_of_sandbox(kernel, sock, dup):
+def _route_socket_namespace(kernel, sock, dup):
+    """The network namespace (kernel/netns.py) of a route socket of the
+    sandbox's, else None."""
     try:
-        return (sock.getsockopt(socket.SOL_SOCKET, SO_DOMAIN) == AF_NETLINK
-                and sock.getsockopt(socket.SOL_SOCKET, SO_PROTOCOL) == NETLINK_ROUTE
-                and in_sandbox(kernel, dup))
+        if sock.getsockopt(socket.SOL_SOCKET, SO_DOMAIN) != AF_NETLINK \
+                or sock.getsockopt(socket.SOL_SOCKET, SO_PROTOCOL) != NETLINK_ROUTE:
+            return None
     except OSError:
-        return False                       # not a socket
+        return None                        # not a socket
+    return namespace_of(kernel, dup)
+
 
 
 def _bind_as_guest(call, sock):
@@ -233,18 +236,17 @@ def ioctl(call, req, arg):
     the flags) or the MTU: 0 or -errno as Linux answers.  None: the kernel's
     answer (EPERM, as for a process without the capability)."""
     kernel = call.kernel
-    interfaces = getattr(kernel.mountns, "interfaces", None)
-    if not interfaces or not call.task.creds.capable(CAP_NET_ADMIN):
+    if not getattr(kernel.mountns, "interfaces", None):
         return None
     raw = call.read(arg, IFREQ.size)
     name = raw[:IFNAMSIZ - 1].split(b"\0", 1)[0].decode("ascii", "replace")
-    if name not in interfaces:
-        return None                        # another name, an alias (lo:1): EPERM
     dup = kernel.borrow_fd(call.process, call.fd(0))
     try:
         with socket.socket(fileno=os.dup(dup)) as sock:
-            if not in_sandbox(kernel, dup):
-                return None                # a host socket: EPERM from the kernel, whose namespace it names
+            # a host socket: EPERM from the kernel, whose namespace it names
+            ns = namespace_of(kernel, dup)
+            if ns is None or name not in ns.interfaces or not ns.capable(call.task.creds, CAP_NET_ADMIN):
+                return None                # another name, an alias (lo:1), no capability: EPERM
             if req == SIOCSIFMTU:
                 mtu = IFREQ_MTU.unpack(raw)[1]
                 if mtu < 0:
@@ -261,7 +263,7 @@ def ioctl(call, req, arg):
     finally:
         os.close(dup)
     try:
-        kernel.mountns.set_link(interfaces[name], *change)
+        kernel.mountns.set_link(ns.interfaces[name], *change, netns=ns.fd)
     except OSError as e:
         raise SyscallError(e.errno or errno.EIO)
     return 0

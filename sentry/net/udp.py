@@ -157,6 +157,19 @@ def _serve(sock, sentry):
         relay.expire()
 
 
+IP_HDRINCL, IPV6_HDRINCL = 3, 36
+
+
+def _hdrincl(sock):
+    """Whether raw socket sock takes the IP header from its sender."""
+    level, name = (socket.IPPROTO_IPV6, IPV6_HDRINCL) if sock.family == socket.AF_INET6 else \
+        (socket.IPPROTO_IP, IP_HDRINCL)
+    try:
+        return bool(sock.getsockopt(level, name))
+    except OSError:
+        return False
+
+
 def _checksum(data):
     if len(data) % 2:
         data += b"\0"
@@ -177,35 +190,55 @@ PASSED_ON = {SO_EE_ORIGIN_ICMP: {3, 11}, SO_EE_ORIGIN_ICMP6: {1, 3}}
 FRAG_NEEDED = (3, 4)
 
 
-def icmp6_error(src, dst, kind, code):
+def icmp6_error(src, dst, kind, code, offender=None):
     """An ICMPv6 error (type 1 "destination unreachable", code 4 "port"...)
     quoting a UDP datagram from src to dst ((address, port) each, IPv6):
-    its IPv6 header and its UDP header.  The checksum is left 0: the kernel
-    computes it for every ICMPv6 raw socket (the pseudo-header needs the
-    source it chooses)."""
+    its IPv6 header and its UDP header.  Without an offender the checksum is
+    left 0: the kernel computes it for every ICMPv6 raw socket (the
+    pseudo-header needs the source it chooses).  With one (an IPv6 address),
+    the whole packet, its IPv6 header from the offender to src, for a raw
+    socket with IPV6_HDRINCL: the guest's error queue names the offender
+    (SO_EE_OFFENDER) as a host's does."""
     udp = struct.pack("!HHHH", src[1], dst[1], 8, 0)
     ip = struct.pack("!IHBB16s16s", 6 << 28, len(udp), socket.IPPROTO_UDP, 64,
                      socket.inet_pton(socket.AF_INET6, src[0]), socket.inet_pton(socket.AF_INET6, dst[0]))
-    return struct.pack("!BBHI", kind, code, 0, 0) + ip + udp
+    message = struct.pack("!BBHI", kind, code, 0, 0) + ip + udp
+    if offender is None:
+        return message
+    frm, to = socket.inet_pton(socket.AF_INET6, offender), socket.inet_pton(socket.AF_INET6, src[0])
+    pseudo = frm + to + struct.pack("!I3xB", len(message), socket.IPPROTO_ICMPV6)
+    message = message[:2] + struct.pack("!H", _checksum(pseudo + message)) + message[4:]
+    return struct.pack("!IHBB16s16s", 6 << 28, len(message), socket.IPPROTO_ICMPV6, 64, frm, to) + message
 
 
-def icmp_error(src, dst, kind, code):
+def icmp_error(src, dst, kind, code, offender=None):
     """An ICMP error (type 3 "destination unreachable", code 3 "port"...)
     quoting a UDP datagram from src to dst ((address, port) each, IPv4): its
     IP header and the first 8 bytes, its UDP header, as a router's or
-    host's kernel quotes it."""
+    host's kernel quotes it.  With an offender (an IPv4 address): behind an
+    IP header from it to src, for a raw socket with IP_HDRINCL (the kernel
+    fills in the length, id and checksum), so that the guest's error queue
+    names it (SO_EE_OFFENDER)."""
     udp = struct.pack("!HHHH", src[1], dst[1], 8, 0)
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, socket.IPPROTO_UDP, 0,
                      socket.inet_aton(src[0]), socket.inet_aton(dst[0]))
     ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
     head = struct.pack("!BBHI", kind, code, 0, 0)
     body = ip + udp
-    return struct.pack("!BBHI", kind, code, _checksum(head + body), 0) + body
+    message = struct.pack("!BBHI", kind, code, _checksum(head + body), 0) + body
+    if offender is None:
+        return message
+    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 0, 0, 0, 64, socket.IPPROTO_ICMP, 0,
+                       socket.inet_aton(offender), socket.inet_aton(src[0])) + message
+
+
+EE_SIZE = 16                     # struct sock_extended_err; SO_EE_OFFENDER's sockaddr follows
 
 
 def _queued_errors(host):
-    """(origin, type, code) of each error in a host socket's error queue,
-    which is emptied (a queue left full would keep poll saying POLLERR)."""
+    """(origin, type, code, offender) of each error in a host socket's error
+    queue, which is emptied (a queue left full would keep poll saying
+    POLLERR); offender: the address of who sent it, or None."""
     out = []
     while True:
         try:
@@ -215,7 +248,17 @@ def _queued_errors(host):
         for _, _, data in anc:
             if len(data) >= 8:
                 _, origin, kind, code = struct.unpack_from("=IBBB", data)
-                out.append((origin, kind, code))
+                out.append((origin, kind, code, _offender(data[EE_SIZE:])))
+
+
+def _offender(raw):
+    """The address of SO_EE_OFFENDER's sockaddr, or None (AF_UNSPEC)."""
+    family = struct.unpack_from("=H", raw)[0] if len(raw) >= 2 else 0
+    if family == socket.AF_INET and len(raw) >= 8:
+        return socket.inet_ntop(socket.AF_INET, raw[4:8])
+    if family == socket.AF_INET6 and len(raw) >= 24:
+        return socket.inet_ntop(socket.AF_INET6, raw[8:24])
+    return None
 
 
 class Relay:
@@ -278,9 +321,9 @@ class Relay:
 
     def _back(self, fd):
         host, inside, guest = self.upstream[fd]
-        for origin, kind, code in _queued_errors(host):
+        for origin, kind, code, offender in _queued_errors(host):
             if kind in PASSED_ON.get(origin, ()) and (kind, code) != FRAG_NEEDED:
-                self._icmp(inside, guest, kind, code)
+                self._icmp(inside, guest, kind, code, offender)
         try:
             data = host.recv(DATAGRAM_MAX, socket.MSG_DONTWAIT)
         except OSError:
@@ -288,19 +331,23 @@ class Relay:
         self.used[fd] = time.monotonic()
         inside.sendto(data, guest)
 
-    def _icmp(self, inside, guest, kind, code):
+    def _icmp(self, inside, guest, kind, code, offender=None):
         """The destination, or a router on the way, answered with an ICMP
         error (port or host unreachable, a firewall's rejection, time
         exceeded...): the sandbox's kernel gets the same type and code,
         quoting the guest's datagram (from guest to the relay's address), and
         tells the guest's socket as a host's kernel would (a connected
-        socket the "hard" errors, a socket with IP_RECVERR all of them)."""
+        socket the "hard" errors, a socket with IP_RECVERR all of them),
+        from the offender's address where the raw socket lets the relay
+        write the IP header (the Sentry set IP_HDRINCL at set-up)."""
         dest = inside.getsockname()
         if ":" in dest[0]:
             if self.icmp6 is not None:
-                self.icmp6.sendto(icmp6_error(guest, dest, kind, code), (guest[0], 0, 0, guest[3]))
+                offender = offender if _hdrincl(self.icmp6) and offender and ":" in offender else None
+                self.icmp6.sendto(icmp6_error(guest, dest, kind, code, offender), (guest[0], 0, 0, guest[3]))
         elif self.icmp is not None:
-            self.icmp.sendto(icmp_error(guest, dest, kind, code), (guest[0], 0))
+            offender = offender if _hdrincl(self.icmp) and offender and ":" not in offender else None
+            self.icmp.sendto(icmp_error(guest, dest, kind, code, offender), (guest[0], 0))
 
     def expire(self):
         now = time.monotonic()

@@ -103,7 +103,9 @@ FCNTL_COMMANDS = {"F_DUPFD": 0, "F_GETFD": 1, "F_SETFD": 2, "F_GETFL": 3, "F_SET
                   "F_DUPFD_CLOEXEC": 1030}
 # a guest's OFD locks on a shared fd table, taken on the Sentry's copy (syscalls/locks.py)
 SENTRY_FCNTL_COMMANDS = dict(FCNTL_COMMANDS, F_OFD_GETLK=36, F_OFD_SETLK=37, F_SETLEASE=1024)
-CLONE_NEWNS = 0x00020000
+CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
+# what a guest may make in a network namespace of its own (vfs/mountns.py GUEST_FAMILIES)
+GUEST_SOCKET_DOMAINS = {"AF_UNIX": 1, "AF_INET": 2, "AF_INET6": 10, "AF_NETLINK": 16}
 MS_BIND, MS_REC = 0x1000, 0x4000
 
 
@@ -261,8 +263,14 @@ MOUNT_HELPER = PYTHON_RUNTIME + [
     Call("set_robust_list", "glibc in a forked child"),
     Call("gettid", "Python in a forked child"),
     Call("wait4", "waits for that child"),
-    Call("unshare", "the child's own mount namespace",
-         [(Is(0, CLONE_NEWNS, "flags = CLONE_NEWNS"),)]),
+    Call("unshare", "the child's own mount namespace; a network namespace a guest makes (vfs/mountns.py _new_netns)",
+         [(Is(0, CLONE_NEWNS, "flags = CLONE_NEWNS"),), (Is(0, CLONE_NEWNET, "flags = CLONE_NEWNET"),)]),
+    Call("setns", "into a guest-made network namespace and back, for a socket, link change or /proc/net file there",
+         [(Is(1, CLONE_NEWNET, "nstype = CLONE_NEWNET"),)]),
+    Call("socket", "a guest's socket in a network namespace it made (families checked there too), and "
+         "the netlink socket of its lo's link change", one_of(0, "domain", GUEST_SOCKET_DOMAINS)),
+    Call("socketpair", "a guest's pair of unix sockets in a network namespace it made",
+         [(Is(0, 1, "domain = AF_UNIX"),)]),
     Call("mount", "the child's scratch tmpfs and bind of the socket's directory",
          [(Is(3, 0, "flags = 0 (a tmpfs)"),), (Is(3, MS_BIND | MS_REC, "flags = MS_BIND|MS_REC"),)]),
     Call("openat2", "reopens the socket's directory confined (RESOLVE_IN_ROOT)"),
@@ -390,7 +398,8 @@ SENTRY_CAPS = {
                     "emulated CAP_SYS_NICE (setpriority, syscalls/process.py)",
 }
 MOUNT_HELPER_CAPS = {
-    "CAP_SYS_ADMIN": "unshare(CLONE_NEWNS) and mount for a unix socket's bind",
+    "CAP_SYS_ADMIN": "unshare(CLONE_NEWNS) and mount for a unix socket's bind; unshare(CLONE_NEWNET) and "
+                     "setns for a guest's network namespace",
     "CAP_SYS_CHROOT": "chroot for a unix socket's bind",
     "CAP_DAC_OVERRIDE": "creates the socket file in a guest directory whatever its mode",
     "CAP_NET_ADMIN": "the link changes a guest root makes on the sandbox's own interfaces (lo up/down, "

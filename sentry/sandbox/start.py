@@ -115,6 +115,10 @@ def run(cfg, on_ready=None, control=None):
             _dns_relay(cfg, mountns, outbound, kernel)
             if cfg.publish:
                 forwarder = _publish(cfg, mountns)
+        if cfg.network != "host":
+            from sentry.kernel.netns import Namespaces, NetNamespace
+            kernel.netns = Namespaces(NetNamespace(None, kernel.netns_cookie, None, mountns.interfaces,
+                                                   mountns.port_start))
         _net_fast_path(kernel)
         if cfg.kernel_release:
             kernel.uts["release"] = cfg.kernel_release
@@ -362,6 +366,13 @@ def _icmp_sender(mountns, family, proto, level, block_all):
             s.setsockopt(level, ICMP_FILTER, block_all)
     except OSError:
         pass                            # unfiltered: its queue fills and drops, unread
+    try:
+        # the relay writes the IP header: an error comes from its offender's
+        # address, as the guest's error queue names it (SO_EE_OFFENDER)
+        with socket.socket(fileno=os.dup(fd)) as s:
+            s.setsockopt(*((socket.IPPROTO_IPV6, 36) if family == socket.AF_INET6 else (socket.IPPROTO_IP, 3)), 1)
+    except OSError:
+        pass                            # then it comes from the sandbox's own address
     return fd
 
 

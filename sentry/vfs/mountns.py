@@ -95,6 +95,7 @@ class MountNamespace:
         self.sysvipc = self.ipc_sysctls = {}
         self.net_sysctls = {}         # "net/core/somaxconn" -> an O_PATH fd on it (net_sysctl_file)
         self.interfaces = {}          # the sandbox's interfaces: name -> index
+        self.own_sockets = {}         # (protocol, field) -> what the Sentry's sockets add to /proc/net/sockstat
         self.scratch = os.path.join(workdir, "unix-bind")
         os.mkdir(self.scratch, 0o700)
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -144,10 +145,36 @@ class MountNamespace:
         self.sysvipc = {name: fds.pop(0) for name in tables}   # name -> its open table
         self.ipc_sysctls = dict(zip(sysctls, fds))     # "kernel/msgmax" -> an O_PATH fd on it
 
-    def socket(self, family, kind, proto=0):
+    def socket(self, family, kind, proto=0, netns=None):
         """A new socket in the private network namespace (the Sentry's own
-        connections into the sandbox: --publish)."""
+        connections into the sandbox: --publish), or in the guest-made one
+        `netns` (an fd on it: new_netns) for a guest's socket(2) there."""
+        if netns is not None:
+            (fd,) = self._request([netns], op="socket", family=family, kind=kind, proto=proto, count=1)
+            return fd
         (fd,) = self.sockets(family, kind, 1, proto)
+        return fd
+
+    def socketpair(self, kind, proto, netns):
+        """A pair of connected unix sockets in the guest-made namespace
+        `netns` (an fd on it)."""
+        return self._request([netns], op="socketpair", kind=kind, proto=proto)
+
+    def new_netns(self):
+        """(an fd on a new network namespace, its SO_NETNS_COOKIE, its
+        ip_unprivileged_port_start as made: the Sentry's to enforce) for a
+        guest's unshare(CLONE_NEWNET) or clone with it: made by the helper,
+        which owns it (the guest holds no capability there), empty as a new
+        one is on Linux (lo down, no route), ports below the sandbox's
+        threshold open to the Sentry's check as in the sandbox's own."""
+        reply, (fd,) = self._exchange(op="netns")
+        return fd, bytes.fromhex(reply["cookie"]), reply.get("port_start")
+
+    def net_file(self, netns, name):
+        """An fd on /proc/net/<name> of the guest-made namespace `netns`, as
+        a process there reads it (the file is bound to the namespace it was
+        opened in)."""
+        (fd,) = self._request([netns], op="net-file", name=name)
         return fd
 
     def sockets(self, family, kind, count, proto=0):
@@ -204,11 +231,12 @@ class MountNamespace:
         ends; its index joins self.interfaces."""
         self.interfaces = self._exchange(op="eth0")[0]["interfaces"]
 
-    def set_link(self, index, up=None, mtu=None):
+    def set_link(self, index, up=None, mtu=None, netns=None):
         """A guest root's `ip link set` on interface `index` of the sandbox
-        (up, down, MTU), checked by sentry/net/links.py; raises OSError
-        with the kernel's errno."""
-        self._request(op="link", index=index, up=up, mtu=mtu)
+        (up, down, MTU), or of the guest-made namespace `netns` (an fd),
+        checked by sentry/net/links.py; raises OSError with the kernel's
+        errno."""
+        self._request([netns] if netns is not None else [], op="link", index=index, up=up, mtu=mtu)
 
     def _receive(self):
         """(reply, fds); None when the helper is gone."""
@@ -256,8 +284,11 @@ class MountNamespace:
 
     def confine(self):
         """Set-up is over: the helper drops what it needs no more and loads
-        its own seccomp filter (platform/selfconfine.py)."""
-        self._request(op="confine")
+        its own seccomp filter (platform/selfconfine.py).  It tells what the
+        Sentry's own sockets of the network namespace add to its
+        /proc/net/sockstat counts (self.own_sockets)."""
+        reply = self._exchange(op="confine")[0]
+        self.own_sockets = {(proto, field): n for proto, field, n in reply.get("own_sockets", [])}
 
     def close(self):
         self.sock.close()
@@ -299,9 +330,11 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
         if not root:
             ns.append(os.open("/proc/self/ns/user", os.O_RDONLY | os.O_CLOEXEC))
         if network:
+            before = _sockstat()             # the Sentry's own sockets there are counted from here
             net = _Network(fresh=network is True)
             started["interfaces"] = net.interfaces
             ns.append(os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC))
+            net.home = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         started["sysctl"] = _set_sysctls(sysctl, network)
         if network:
             started["port_start"] = _open_low_ports()
@@ -340,10 +373,18 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
         req = json.loads(msg)
         out, reply = [], {}
         try:
-            if confined and req["op"] not in ("bind", "link", "local", "sysctl", "sysctl-file", "sysctl-write"):
+            guest_netns = req["op"] in ("socket", "socketpair", "link", "net-file") and len(fds) == 1 \
+                and net is not None
+            if confined and req["op"] not in ("bind", "link", "local", "sysctl", "sysctl-file", "sysctl-write",
+                                              "netns") and not guest_netns:
                 # set-up is over: its filter would stop the helper at the first mount
                 raise OSError(errno.EPERM, "confined")
             if req["op"] == "confine":
+                if net is not None:
+                    # what the Sentry's own sockets add to the namespace's counts
+                    now = _sockstat()
+                    reply = {"own_sockets": [[*key, now.get(key, 0) - before.get(key, 0)]
+                                             for key in netns.SET_UP_COUNTS]}
                 from sentry.platform import selfconfine
                 selfconfine.confine("mount-helper", sentry)
                 confined = True
@@ -353,6 +394,11 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
                 out = [os.open(req["target"], O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)]
             elif req["op"] == "dev":
                 out = [_make_dev(req["target"], req["nodes"], req["links"], req["dirs"], root)]
+            elif guest_netns:
+                out = _in_guest_netns(net.home, fds[0], req)
+            elif req["op"] == "netns" and net is not None:
+                fd, cookie, start = _new_netns(net.home)
+                out, reply = [fd], {"cookie": cookie.hex(), "port_start": start}
             elif req["op"] == "address" and net is not None:
                 net.add_address(req["address"])
             elif req["op"] == "local" and net is not None:
@@ -385,9 +431,22 @@ def _serve(sock, uid, gid, root, sentry, network=False, sysctl=()):
         for fd in out:
             os.close(fd)
     if net is not None:
+        os.close(net.home)
         # closed here: a socket left to the collector warns, and the warning's
         # repr asks getpeername, which the helper's filter forbids
         net.close()
+
+
+def _sockstat():
+    """This network namespace's /proc/net/sockstat and sockstat6 counts."""
+    texts = []
+    for name in netns.SOCKSTAT_FILES:
+        try:
+            with open(f"/proc/thread-self/net/{name}") as f:
+                texts.append(f.read())
+        except OSError:
+            pass                          # no IPv6
+    return netns.sockstat_counts(texts)
 
 
 def join_netns(path):
@@ -717,6 +776,87 @@ def _sysctl(name, value):
             f.write(value)
     except OSError:
         pass
+
+
+# What a guest may ask for in a network namespace it made (the Sentry checked
+# it already: syscalls/socket.py family_errno; checked again here, since the
+# helper holds CAP_NET_RAW there): no raw or packet internet socket, netlink route
+# and sock_diag only.
+GUEST_FAMILIES = (socket.AF_UNIX, socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK)
+GUEST_NETLINK = (0, 4)
+SOCK_TYPE_MASK, SOCK_RAW, SOCK_PACKET = 0xF, 3, 10
+NET_FILE = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
+SO_NETNS_COOKIE = 71
+
+
+class _There:
+    """In the network namespace `fd` for the length of a with block, then
+    back home: the helper's other requests are its own namespace's.  A
+    helper that cannot go back exits (its next answer would be made in the
+    wrong namespace)."""
+
+    def __init__(self, home, fd):
+        self.home, self.fd = home, fd
+
+    def __enter__(self):
+        _check(lib.sn_setns(self.fd, CLONE_NEWNET))
+
+    def __exit__(self, *exc):
+        if lib.sn_setns(self.home, CLONE_NEWNET) < 0:
+            os._exit(1)
+
+
+def _new_netns(home):
+    """A new network namespace, left as Linux leaves one (lo down), but for
+    the port threshold the Sentry enforces instead (_open_low_ports): (an
+    fd on it, its cookie).  The helper is back home after."""
+    _check(lib.sn_unshare(CLONE_NEWNET))
+    try:
+        fd = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        start = _open_low_ports()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+            cookie = s.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8)
+    finally:
+        if lib.sn_setns(home, CLONE_NEWNET) < 0:
+            os._exit(1)
+    return fd, cookie, start
+
+
+def _in_guest_netns(home, fd, req):
+    """A guest's request in a network namespace it made (fd): a socket or a
+    pair of unix ones, a link change of its lo, or a /proc/net file; the
+    fds to send back."""
+    op = req["op"]
+    if op == "socket":
+        family, kind, proto = req["family"], req["kind"], req["proto"]
+        inet = family in (socket.AF_INET, socket.AF_INET6)
+        if family not in GUEST_FAMILIES or (inet and kind & SOCK_TYPE_MASK in (SOCK_RAW, SOCK_PACKET)) \
+                or (family == socket.AF_NETLINK and proto not in GUEST_NETLINK):
+            raise OSError(errno.EPERM, "not a guest's socket")
+        with _There(home, fd):
+            return [socket.socket(family, kind | socket.SOCK_CLOEXEC, proto).detach()]
+    if op == "socketpair":
+        with _There(home, fd):
+            pair = socket.socketpair(socket.AF_UNIX, req["kind"] | socket.SOCK_CLOEXEC, req["proto"])
+        return [s.detach() for s in pair]
+    if op == "link":
+        index, up, mtu = req["index"], req["up"], req["mtu"]
+        if index != 1 or up not in (None, True, False) or \
+                not (mtu is None or (type(mtu) is int and 0 <= mtu <= 0xFFFFFFFF)):
+            raise OSError(errno.EINVAL, "not a change the helper makes")
+        with _There(home, fd):
+            rtnl = netns.Rtnl()
+        try:
+            err = netns.set_link(rtnl, index, up, mtu)
+        finally:
+            rtnl.close()
+        if err:
+            raise OSError(err, os.strerror(err))
+        return []
+    if op == "net-file" and NET_FILE.match(req["name"]):
+        with _There(home, fd):
+            return [os.open(f"/proc/thread-self/net/{req['name']}", os.O_RDONLY | os.O_CLOEXEC)]
+    raise OSError(errno.EINVAL, "no such request")
 
 
 def _gateway_namespace():

@@ -169,3 +169,43 @@ def add_veth(rtnl, name, mac, peer_name, peer_mac, peer_netns, indexes=(0, 0)):
 def _created(err):
     if err and err != errno.EEXIST:
         raise OSError(err, os.strerror(err))
+
+
+# ---- /proc/net/sockstat: the Sentry's own sockets left out ------------------------
+
+SOCKSTAT_FILES = ("sockstat", "sockstat6")
+# the counts the Sentry's own sockets of the namespace add to (made at set-up:
+# the UDP relays' pool, the relay's raw ICMP sockets, the helper's netlink socket)
+SET_UP_COUNTS = (("sockets", "used"), ("RAW", "inuse"), ("RAW6", "inuse"))
+
+
+def sockstat_counts(texts):
+    """{(protocol, field): value} of /proc/net/sockstat and sockstat6 texts."""
+    counts = {}
+    for text in texts:
+        for line in text.splitlines():
+            proto, _, rest = line.partition(":")
+            words = rest.split()
+            for field, value in zip(words[::2], words[1::2]):
+                if value.isdigit():
+                    counts[(proto, field)] = int(value)
+    return counts
+
+
+def sockstat_shown(text, hidden):
+    """A sockstat file's text with the counts `hidden` ({(protocol, field):
+    n}) taken off: what the guest's own sockets make, as a namespace without
+    the Sentry's would show (never below 0)."""
+    out = []
+    for line in text.splitlines(keepends=True):
+        proto, colon, rest = line.partition(":")
+        words = rest.split(" ")
+        field = None
+        for i, word in enumerate(words):
+            n = hidden.get((proto, field)) if word.strip().isdigit() else None
+            if n:
+                end = "\n" if word.endswith("\n") else ""
+                words[i] = str(max(0, int(word) - n)) + end
+            field = word
+        out.append(proto + colon + " ".join(words) if colon else line)
+    return "".join(out)

@@ -3,11 +3,12 @@
  * are dropped: H stays SYN_SENT; or a closed one: H fails).  While another
  * thread swaps fd X between a sandbox socket and H, this one disconnects
  * (AF_UNSPEC), listens, connects toward the host's loopback server
- * (argv[1]:argv[2]), sends to it with MSG_FASTOPEN (sendto and sendmsg),
+ * (argv[1]:argv[2]), sends to it with MSG_FASTOPEN (sendto, sendmsg, sendmmsg),
  * binds to it and shuts X down -- each of which, reaching the kernel on H,
  * could make H unconnected and so free to listen or connect on the host's
  * network.  Then H itself must still refuse listen (EINVAL).  Prints
  * "H listen EINVAL" and the number of rounds. */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -38,6 +39,7 @@ int main(int argc, char **argv)
 	int rounds = atoi(argv[5]);
 	struct iovec iov = { .iov_base = "x", .iov_len = 1 };
 	struct msghdr msg = { .msg_name = &host, .msg_namelen = sizeof host, .msg_iov = &iov, .msg_iovlen = 1 };
+	struct mmsghdr mm = { .msg_hdr = msg };
 	for (int i = 0; i < rounds; i++) {
 		connect(X, (void *)&unspec, sizeof unspec);
 		listen(X, 1);
@@ -45,6 +47,7 @@ int main(int argc, char **argv)
 		sendto(X, "x", 1, MSG_FASTOPEN, (void *)&host, sizeof host);
 		sendto(X, "x", 1, MSG_FASTOPEN, NULL, 0);
 		sendmsg(X, &msg, MSG_FASTOPEN);
+		sendmmsg(X, &mm, 1, MSG_FASTOPEN);
 		bind(X, (void *)&host, sizeof host);
 		shutdown(X, SHUT_RDWR);
 	}
