@@ -39,6 +39,31 @@ def test_cgroup_v2_files(v2, res, want):
     assert files(v2) == want
 
 
+@pytest.mark.parametrize("res,have,want", [
+    # --cpuset-cpus 1 --cpuset-mems 0
+    ({"cpu": {"cpus": "1", "mems": "0"}}, [], {"cpuset.cpus": "1", "cpuset.mems": "0"}),
+    # --blkio-weight 300 --blkio-weight-device /dev/vda:200: io.weight scaled as runc scales it, BFQ's not
+    ({"blockIO": {"weight": 300, "weightDevice": [{"major": 254, "minor": 0, "weight": 200}]}}, ["io.weight"],
+     {"io.weight": "254:0 1920"}),
+    ({"blockIO": {"weightDevice": [{"major": 254, "minor": 0, "weight": 200}]}}, ["io.bfq.weight", "io.weight"],
+     {"io.bfq.weight": "254:0 200", "io.weight": ""}),
+    # each size's limit, and its reservations' where the kernel has them
+    ({"hugepageLimits": [{"pageSize": "2MB", "limit": 4 << 21}]}, ["hugetlb.2MB.max", "hugetlb.2MB.rsvd.max"],
+     {"hugetlb.2MB.max": str(4 << 21), "hugetlb.2MB.rsvd.max": str(4 << 21)}),
+    # v2's own files by name, after the fields (they win, as with runc)
+    ({"memory": {"limit": 1 << 20}, "unified": {"memory.max": "2097152", "memory.high": "max"}}, ["memory.high"],
+     {"memory.max": "2097152", "memory.high": "max"}),
+])
+def test_cgroup_v2_files_of_existing_ones(v2, monkeypatch, res, have, want):
+    """Files a v2 cgroup has only where its controller (or I/O scheduler)
+    offers them: made empty first, as the kernel would show them."""
+    monkeypatch.setattr(resources, "page_sizes", lambda: ["1GB", "2MB"])
+    for name in have:
+        (v2 / name).write_text("")
+    resources.apply("/sentry/c1", res)
+    assert files(v2) == want
+
+
 @pytest.mark.parametrize("res,text", [
     ({"memory": {"limit": 64 << 20, "swap": 32 << 20}}, "memory+swap limit should be >= memory limit"),
     ({"memory": {"swap": 32 << 20}}, "unable to set swap limit without memory limit"),
@@ -47,9 +72,21 @@ def test_cgroup_v2_files(v2, res, want):
     ({"memory": {"swappiness": 101}}, "swappiness 101: 0 to 100"),
     ({"cpu": []}, "linux.resources.cpu: an object"),
     ({"blockIO": {"weight": 100}}, "blockIO.weight: this kernel's I/O scheduler has no weight"),
-    ({"blockIO": {"throttleReadBpsDevice": [{"major": 8, "rate": 1}]}}, "major, minor and rate, numbers"),
+    ({"blockIO": {"throttleReadBpsDevice": [{"major": 8, "rate": 1}]}}, "major and minor and rate, numbers"),
+    ({"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "weight": -1}]}}, "major and minor and weight and"),
+    ({"cpu": {"cpus": "0;1"}}, "cpu.cpus '0;1': a list of numbers and ranges"),
+    ({"cpu": {"realtimeRuntime": 950000}}, "cgroup v2 has no real-time CPU limits"),
+    # a size names a file: nothing but the kernel's own sizes reaches the path
+    ({"hugepageLimits": [{"pageSize": "../../../memory.max", "limit": 1}]}, "invalid hugepage size: ../../../memory"),
+    ({"hugepageLimits": [{"pageSize": "4MB", "limit": 1}]}, "invalid hugepage size: 4MB"),
+    ({"unified": {"../memory.max": "1"}}, "'../memory.max': a cgroup v2 file name"),
+    ({"unified": {"memory.max": 5}}, "'memory.max': a cgroup v2 file name"),
+    ({"unified": {"..": "1"}}, "'..': a cgroup v2 file name"),
+    # only a file the cgroup has: never one made
+    ({"unified": {"memory.nosuch": "1"}}, "memory.nosuch: no such file in the container's cgroup"),
 ])
-def test_values_runc_refuses_are_refused(v2, res, text):
+def test_values_runc_refuses_are_refused(v2, monkeypatch, res, text):
+    monkeypatch.setattr(resources, "page_sizes", lambda: ["1GB", "2MB"])
     with pytest.raises(resources.ResourceError, match=text.replace("+", r"\+")):
         resources.apply("/sentry/c1", res)
     assert files(v2) == {}
@@ -57,8 +94,15 @@ def test_values_runc_refuses_are_refused(v2, res, text):
 
 def test_what_is_not_applied_is_named():
     res = {"memory": {"limit": 1, "kernel": 5}, "cpu": {"cpus": "0", "shares": 2}, "blockIO": {"weight": 10},
-           "pids": {"limit": 3}, "devices": [{"allow": False}], "hugepageLimits": [{"limit": 1}]}
-    assert resources.not_applied(res) == ["cpu.cpus", "hugepageLimits", "memory.kernel"]
+           "pids": {"limit": 3}, "devices": [{"allow": False}], "hugepageLimits": [{"limit": 1}],
+           "unified": {"memory.high": "1"}, "rdma": {"mlx": {}}, "network": {"classID": 1}}
+    assert resources.not_applied(res) == ["memory.kernel", "network", "rdma"]
+
+
+def test_unified_on_cgroup_v1_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(cgroup, "_layout", ("v1", {"memory": str(tmp_path)}))
+    with pytest.raises(resources.ResourceError, match="cgroup v2 files, and this host's cgroups are v1"):
+        resources.apply("/sentry/c1", {"unified": {"memory.high": "1"}})
 
 
 def test_update_merges_field_by_field():

@@ -2,15 +2,15 @@
 in each hierarchy sentry uses, holding the whole sandbox -- the Sentry, its
 helpers and every guest.  create joins it first thing, so all it forks is
 inside.  cgroup v1: that path under each controller's own mount (freezer,
-memory, cpu, cpuacct, pids, blkio: what pause, the limits and the figures
-of `events` use); cgroup v2: under the unified hierarchy, its controllers
-enabled down the path as runc enables them."""
+memory, cpu, cpuacct, pids, blkio, cpuset, hugetlb: what pause, the limits
+and the figures of `events` use); cgroup v2: under the unified hierarchy,
+its controllers enabled down the path as runc enables them."""
 import os
 import time
 
 ROOT = "/sys/fs/cgroup"
-V1_CONTROLLERS = ("freezer", "memory", "cpu", "cpuacct", "pids", "blkio")
-V2_CONTROLLERS = ("memory", "cpu", "pids", "io")
+V1_CONTROLLERS = ("freezer", "memory", "cpu", "cpuacct", "pids", "blkio", "cpuset", "hugetlb")
+V2_CONTROLLERS = ("memory", "cpu", "pids", "io", "cpuset", "hugetlb")
 
 
 def path_for(cgroups_path, cid):
@@ -75,8 +75,11 @@ def join(path):
     pause says why, and create warns of limits it could not apply.  Only the
     first write waits for cgroup v1's RCU grace period: the others follow
     within it."""
-    if layout()[0] == "v2":
+    kind, mounts = layout()
+    if kind == "v2":
         _enable_controllers(path)
+    elif "cpuset" in mounts:
+        _make_cpuset(mounts["cpuset"], path)
     for d in dirs(path):
         try:
             os.makedirs(d, exist_ok=True)
@@ -86,12 +89,38 @@ def join(path):
             pass
 
 
+def _make_cpuset(top, path):
+    """cgroup v1's cpuset: a new cgroup has no CPUs and no memory nodes, and
+    nothing can join it so; each one made down the path takes its parent's,
+    as runc fills them (the limits narrow them after)."""
+    d = top
+    for part in [p for p in path.strip("/").split("/") if p]:
+        parent, d = d, os.path.join(d, part)
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            pass
+        except OSError:
+            return
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            try:
+                with open(os.path.join(d, name)) as f:
+                    if f.read().strip():
+                        continue
+                with open(os.path.join(parent, name)) as f:
+                    value = f.read().strip()
+                with open(os.path.join(d, name), "w") as f:
+                    f.write(value)
+            except OSError:
+                return
+
+
 def _enable_controllers(path):
     """cgroup v2: a controller's files exist in a cgroup only when its
     parent's cgroup.subtree_control enables it; enabled from the root down
     (each available one of V2_CONTROLLERS), as runc does."""
     parts = [p for p in path.strip("/").split("/") if p]
-    d = ROOT
+    d = layout()[1][""]
     for part in parts:
         try:
             with open(os.path.join(d, "cgroup.controllers")) as f:

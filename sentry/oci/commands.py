@@ -193,7 +193,7 @@ def _apply_limits(path, limits):
     except ocires.ResourceError as e:
         if ocires.joined(path):
             raise OciError(f"sentry create failed: unable to apply cgroup configuration: {e}")
-        ocilog.warning("linux.resources: the memory, cpu and blockIO limits are not applied: no cgroup sentry "
+        ocilog.warning("linux.resources: the cgroup limits are not applied: no cgroup sentry "
                        "may write here (rootless without a delegated cgroup)")
         ocilog.emit("debug", f"cgroup {path}: {e}")
 
@@ -907,17 +907,16 @@ _UPDATE = tuple(Option(n, VALUE) for n in (
     "--memory-reservation", "--memory-swap", "--pids-limit", "--l3-cache-schema", "--mem-bw-schema"))
 
 
-# runc update's flags that sentry applies: (linux.resources kind, field, a size?)
-_UPDATE_FIELDS = {"--memory": ("memory", "limit", True), "--memory-swap": ("memory", "swap", True),
-                  "--memory-reservation": ("memory", "reservation", True),
-                  "--cpu-share": ("cpu", "shares", False), "--cpu-quota": ("cpu", "quota", False),
-                  "--cpu-period": ("cpu", "period", False), "--blkio-weight": ("blockIO", "weight", False)}
+# runc update's flags that sentry applies: (linux.resources kind, field, the value's kind)
+_UPDATE_FIELDS = {"--memory": ("memory", "limit", "size"), "--memory-swap": ("memory", "swap", "size"),
+                  "--memory-reservation": ("memory", "reservation", "size"),
+                  "--cpu-share": ("cpu", "shares", "int"), "--cpu-quota": ("cpu", "quota", "int"),
+                  "--cpu-period": ("cpu", "period", "int"), "--cpu-rt-period": ("cpu", "realtimePeriod", "int"),
+                  "--cpu-rt-runtime": ("cpu", "realtimeRuntime", "int"), "--cpuset-cpus": ("cpu", "cpus", "str"),
+                  "--cpuset-mems": ("cpu", "mems", "str"), "--blkio-weight": ("blockIO", "weight", "int")}
 # and those it does not, by the field each sets
-_UPDATE_IGNORED = {"--cpu-rt-period": "cpu.realtimePeriod",
-                   "--cpu-rt-runtime": "cpu.realtimeRuntime", "--cpuset-cpus": "cpu.cpus",
-                   "--cpuset-mems": "cpu.mems", "--kernel-memory": "memory.kernel",
-                   "--kernel-memory-tcp": "memory.kernelTCP", "--l3-cache-schema": "intelRdt",
-                   "--mem-bw-schema": "intelRdt"}
+_UPDATE_IGNORED = {"--kernel-memory": "memory.kernel", "--kernel-memory-tcp": "memory.kernelTCP",
+                   "--l3-cache-schema": "intelRdt", "--mem-bw-schema": "intelRdt"}
 
 
 def cmd_update(ctx, argv):
@@ -942,16 +941,16 @@ def cmd_update(ctx, argv):
             raise OciError(f"update: the resources are not JSON: {e}")
         if not isinstance(resources, dict):
             raise OciError("update: the resources are not a JSON object (LinuxResources)")
-    for flag, (kind, field, size) in _UPDATE_FIELDS.items():
+    for flag, (kind, field, value_kind) in _UPDATE_FIELDS.items():
         value = getattr(args, _attr(flag))
         if value is not None:
             resources.setdefault(kind, {})
             if not isinstance(resources[kind], dict):
                 raise OciError(f"update: {kind} is not an object")
-            resources[kind][field] = _update_number(flag, value, size)
+            resources[kind][field] = _update_number(flag, value, value_kind)
     pids = (resources.get("pids") or {}).get("limit") if isinstance(resources.get("pids"), dict) else None
     if args.pids_limit is not None:
-        pids = _update_number("--pids-limit", args.pids_limit, False)
+        pids = _update_number("--pids-limit", args.pids_limit, "int")
     if pids is not None and (not isinstance(pids, int) or isinstance(pids, bool)):
         raise OciError(f"update: pids.limit {pids!r}: a number of tasks")
     ignored = sorted(set(ocires.not_applied(resources)) |
@@ -974,18 +973,21 @@ def cmd_update(ctx, argv):
             c.update(resources=limits)
     if ignored:
         ocilog.warning(f"update {args.id}: {', '.join(ignored)} not applied "
-                       "(sentry applies the memory, cpu, blockIO and pids limits)")
+                       "(sentry applies the memory, cpu, cpuset, blockIO, hugetlb, unified and pids limits)")
     return 0
 
 
-def _update_number(flag, text, size):
-    """A flag's value as runc reads it: a size with a unit (64m) or -1, or
-    a plain integer."""
+def _update_number(flag, text, kind):
+    """A flag's value as runc reads it: a size with a unit (64m) or -1, a
+    plain integer, or a string as it is (a CPU list)."""
     from sentry.kernel.limits import parse_bytes
+    if kind == "str":
+        return text
     try:
-        return -1 if text.strip() == "-1" else parse_bytes(text) if size else int(text)
+        return -1 if text.strip() == "-1" else parse_bytes(text) if kind == "size" else int(text)
     except ValueError:
-        raise OciError(f"invalid value {text!r} for flag {flag}: " + ("a size (64m) or -1" if size else "a number"))
+        raise OciError(f"invalid value {text!r} for flag {flag}: "
+                       + ("a size (64m) or -1" if kind == "size" else "a number"))
 
 
 def _attr(flag):

@@ -340,8 +340,11 @@ def resources_of(spec):
         out["pids_limit"] = max(0, pids)
     ignored = resources.not_applied(res)
     if ignored:
-        log.warning("linux.resources: %s not applied (sentry writes the memory, cpu and blkio controllers only)",
-                    ", ".join(ignored))
+        log.warning("linux.resources: %s not applied (sentry writes the memory, cpu, cpuset, blkio and hugetlb "
+                    "controllers, and v2's unified files)", ", ".join(ignored))
+    if (spec.get("linux") or {}).get("intelRdt"):
+        log.warning("linux.intelRdt: not applied (sentry sets no cache or memory bandwidth allocation%s)",
+                    "" if os.path.isdir("/sys/fs/resctrl/info") else "; this host has no resctrl file system")
     return out
 
 
