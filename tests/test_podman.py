@@ -397,6 +397,58 @@ def test_memory_and_cpu_limits_and_update_as_under_runc(podman):
                        ["134217728", "268435456", "50000", "100000", "512", f"{dev} 1048576", f"{dev} 100"]), seen
 
 
+def _cpuset_of(podman, name):
+    """Container `name`'s cpuset cgroup (cpus, mems) and what its init and an
+    exec'd process are allowed, as they see it."""
+    cid = podman("inspect", "-f", "{{.Id}}", name).stdout.strip()
+    d = f"/sys/fs/cgroup/cpuset/libpod_parent/libpod-{cid}"
+    inside = podman("exec", name, "sh", "-c", "nproc; grep _allowed_list /proc/1/status /proc/self/status")
+    return [open(f"{d}/cpuset.{f}").read().strip() for f in ("cpus", "mems")], inside.stdout.split()
+
+
+def test_cpuset_and_update_as_under_runc(podman):
+    """podman run --cpuset-cpus --cpuset-mems, then podman update
+    --cpuset-cpus: the container's cpuset cgroup and what its processes may
+    run on (nproc, /proc/PID/status) are as under runc, before and after."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    if not os.path.isdir("/sys/fs/cgroup/cpuset") or len(os.sched_getaffinity(0)) < 2:
+        skip_or_fail("podman", "cgroup v1's cpuset is not mounted, or this machine has one CPU")
+    first, last = sorted(os.sched_getaffinity(0))[0], sorted(os.sched_getaffinity(0))[-1]
+    seen = []
+    for rt in (shutil.which("runc"), podman.runtime):
+        r = podman("run", "-d", "--name", "sentry-cpuset", "--cpuset-cpus", str(last), "--cpuset-mems", "0",
+                   IMAGE, "sleep", "100", runtime=rt)
+        try:
+            assert r.returncode == 0, r.stderr
+            before = _cpuset_of(podman, "sentry-cpuset")
+            u = podman("update", "--cpuset-cpus", str(first), "sentry-cpuset", runtime=rt)
+            seen.append((before, u.returncode, _cpuset_of(podman, "sentry-cpuset")))
+        finally:
+            podman("rm", "-f", "-t", "0", "sentry-cpuset", runtime=rt)
+    assert seen[0] == seen[1], seen
+    assert seen[1][0][0] == [str(last), "0"] and seen[1][2][0] == [str(first), "0"], seen
+
+
+def test_blkio_weight_device_as_under_runc(podman):
+    """podman run --blkio-weight-device DISK:200: the weight written to the
+    container's blkio cgroup as runc writes it, or, where the disk's I/O
+    scheduler has no weights (not BFQ), create failing as runc's does."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    disks = [d for d in sorted(os.listdir("/sys/block")) if not d.startswith(("loop", "zram", "ram"))]
+    if not disks:
+        skip_or_fail("podman", "no block device to weigh")
+    seen = []
+    for rt in (shutil.which("runc"), podman.runtime):
+        r = podman("run", "--rm", "--blkio-weight-device", f"/dev/{disks[0]}:200", IMAGE,
+                   "echo", "ran", runtime=rt)
+        seen.append((r.returncode, r.stdout, "operation not supported" in r.stderr.lower()))
+    assert seen[0] == seen[1], seen
+    bfq = "[bfq]" in open(f"/sys/block/{disks[0]}/queue/scheduler").read()
+    assert seen[1] == ((0, "ran\n", False) if bfq else (126, "", True)), seen
+
+
 def _bridge_or_fail(podman):
     """podman's bridge network needs netavark (or CNI's plugins) and iptables."""
     if not any(shutil.which(p, path="/usr/lib/podman:/usr/libexec/podman:/usr/local/libexec/podman")
