@@ -831,6 +831,10 @@ def test_exec_joins_the_running_sandbox(oci, tmp_path):
         assert u.returncode == 0 and u.stdout.splitlines()[:2] == ["1000", "1000"], u.stdout + u.stderr
         missing = oci.cmd("exec", "x", "no-such-program")
         assert missing.returncode == 127 and "no-such-program" in missing.stderr
+        # a missing cwd in runc's words, whose "no such file" podman maps to 127 as runc's
+        nowhere = oci.cmd("exec", "--cwd", "/nowhere", "x", "pwd")
+        assert nowhere.returncode == 127 and nowhere.stdout == "", nowhere.stdout
+        assert "chdir to cwd ('/nowhere') failed: No such file or directory" in nowhere.stderr, nowhere.stderr
         assert oci.state("x")["status"] == "running"
         assert len(json.loads(oci.cmd("ps", "--format", "json", "x").stdout)) == 1
     finally:

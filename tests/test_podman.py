@@ -449,6 +449,15 @@ def test_blkio_weight_device_as_under_runc(podman):
     assert seen[1] == ((0, "ran\n", False) if bfq else (126, "", True)), seen
 
 
+def test_personality_as_natively(podman):
+    """podman run --personality=LINUX32: the container's machine is i686,
+    as `setarch linux32` gives natively (runc 1.1 ignores the field and
+    says x86_64)."""
+    native = subprocess.run(["setarch", "linux32", "uname", "-m"], capture_output=True, text=True)
+    r = podman("run", "--rm", "--personality=LINUX32", IMAGE, "sh", "-c", "uname -m; cat /proc/self/personality")
+    assert (r.returncode, r.stdout) == (0, native.stdout + "00000008\n"), r.stderr
+
+
 def _bridge_or_fail(podman):
     """podman's bridge network needs netavark (or CNI's plugins) and iptables."""
     if not any(shutil.which(p, path="/usr/lib/podman:/usr/libexec/podman:/usr/local/libexec/podman")

@@ -82,7 +82,7 @@ def _cgroups_path(bundle):
 
 
 def _create_in(ctx, args, bundle, foreground, early):
-    from sentry.oci import console, spec as ocispec, standin
+    from sentry.oci import console, inherited, spec as ocispec, standin
     from sentry.vfs.mount import HIDDEN_FD_BASE
     from sentry.sandbox import Config, ConfigError, check_config
     c = Container(ctx.root, args.id)
@@ -90,10 +90,11 @@ def _create_in(ctx, args, bundle, foreground, early):
         spec = ocispec.load(bundle)
         kwargs = ocispec.config_kwargs(spec, bundle, ctx.sentry_flags, cache=os.path.join(ctx.root, SECCOMP_CACHE))
         rlimits = ocispec.rlimits_of(spec["process"])
+        attrs = inherited.check(spec)
         kwargs["rlimits"] = [r[:3] for r in rlimits]
         hooks = ocispec.hooks_of(spec)
         limits = ocires.limits_of(spec)
-    except (ocispec.SpecError, ocires.ResourceError) as e:
+    except (ocispec.SpecError, ocires.ResourceError, inherited.InheritedError) as e:
         raise OciError(str(e))
     process = spec["process"]
     listen = _listen_fds()
@@ -149,7 +150,7 @@ def _create_in(ctx, args, bundle, foreground, early):
         if pid == 0:
             os.close(report_r)
             # the pid file's process is the Sentry's stand-in (standin.py)
-            standin.become(lambda: _container_process(cfg, c, report_w, process, rlimits,
+            standin.become(lambda: _container_process(cfg, c, report_w, process, rlimits, attrs,
                                                       None if early is not None else cgroup, record),
                            netns=cfg.netns)
         os.close(report_w)
@@ -261,10 +262,12 @@ def _write_pid_file(path, pid):
     os.rename(tmp, path)
 
 
-def _container_process(cfg, c, report_w, process, rlimits, cgroup, record):
+def _container_process(cfg, c, report_w, process, rlimits, attrs, cgroup, record):
     """The forked container process: becomes the Sentry of the sandbox.
     Stays alive after `create` exits (the engine's conmon, a subreaper,
-    inherits and reaps it) and exits with the guest's status."""
+    inherits and reaps it) and exits with the guest's status.  attrs: what
+    it sets on itself for the whole sandbox (inherited.check's)."""
+    from sentry.oci import inherited
     from sentry.sandbox import ConfigError, run
     from sentry.platform import privileges
     code = 125
@@ -287,7 +290,10 @@ def _container_process(cfg, c, report_w, process, rlimits, cgroup, record):
         # inherited by the guest, as the spec asks of the container process
         runtime_umask = os.umask(int(process["user"]["umask"]) if "umask" in (process.get("user") or {}) else 0o022)
         _check_rlimits(rlimits)
-        _set_oom_score_adj(process.get("oomScoreAdj"))
+        try:
+            inherited.apply(attrs)
+        except inherited.InheritedError as e:
+            raise ConfigError(str(e))
         hooks = ocihooks.from_json(record["hooks"])
 
         def on_ready(guest_pid, spawner, enter_namespaces):
@@ -340,24 +346,6 @@ def _check_rlimits(rlimits):
                 resource.setrlimit(res, (cur_soft, hard))
             except (OSError, ValueError) as e:
                 raise ConfigError(f"error setting rlimit type {name}: {getattr(e, 'strerror', None) or e}")
-
-
-def _set_oom_score_adj(value):
-    """process.oomScoreAdj (checked at create), set here in the container
-    process before it forks anything: the Sentry, its helpers and every
-    guest inherit it, as all of runc's container processes share the
-    init's (the OOM killer of the container's memory cgroup weighs them by
-    it: kubelet's QoS classes).  Lowering it needs CAP_SYS_RESOURCE: create
-    fails then, in runc's words."""
-    from sentry.sandbox import ConfigError
-    if value is None:
-        return
-    try:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(value))
-    except OSError as e:
-        raise ConfigError(f"sentry create failed: unable to start container process: "
-                          f"write /proc/self/oom_score_adj: {e.strerror.lower()}")
 
 
 def _report_error(fd, msg):
