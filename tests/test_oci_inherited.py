@@ -78,7 +78,7 @@ def test_time_namespace_offsets_for_init_and_exec(oci):
      "SCHED_DEADLINE: not supported by sentry"),
     ({"scheduler": {"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_RESET_ON_FORK"]}}, {},
      "process.scheduler.flags ['SCHED_FLAG_RESET_ON_FORK']: not supported by sentry"),
-    ({"scheduler": {"policy": "SCHED_FIFO", "priority": 0}}, {}, "priority for SCHED_FIFO 0: a number from 1 to 99"),
+    ({"scheduler": {"policy": "SCHED_FIFO", "priority": 0}}, {}, "priority for SCHED_FIFO 0: between 1 and 99"),
     ({"ioPriority": {"class": "IOPRIO_CLASS_NONE"}}, {}, "process.ioPriority"),
     ({}, {"personality": {"domain": "LINUX", "flags": ["UNAME26"]}}, "linux.personality.flags"),
     ({}, {"timeOffsets": {"monotonic": {"secs": 5}}}, "linux.timeOffsets: no time namespace"),

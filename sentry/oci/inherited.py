@@ -26,7 +26,7 @@ class InheritedError(Exception):
 
 def _int(v, low, high, what):
     if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= high:
-        raise InheritedError(f"{what} {v!r}: a number from {low} to {high}")
+        raise InheritedError(f"{what} {v!r}: between {low} and {high}")
     return v
 
 
