@@ -183,6 +183,35 @@ def test_top_lists_no_host_process(podman):
         podman("rm", "-f", name)
 
 
+def test_top_with_ps_options_stats_and_checkpoint_beside_runc(podman):
+    """What a user meets besides: `podman top NAME -o pid,comm` (options
+    psgo does not know: podman runs ps in the container, through exec)
+    lists init and that ps as under runc; `podman stats` reads the
+    container's cgroup; `podman container checkpoint` is refused by podman
+    itself, in one clear line (sentry's `checkpoint --help` fails, as
+    podman asks), where runc's CRIU fails on this machine."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    tops = []
+    for rt in (shutil.which("runc"), podman.runtime):
+        assert podman("run", "-d", "--name", "sentry-top2", IMAGE, "sleep", "100", runtime=rt).returncode == 0
+        try:
+            top = podman("top", "sentry-top2", "-o", "pid,comm", runtime=rt)
+            lines = [l.split() for l in top.stdout.splitlines()]
+            tops.append((top.returncode, lines[:2], [l[1] for l in lines[2:]]))
+            stats = podman("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "sentry-top2", runtime=rt)
+            name, pids = stats.stdout.split()
+            assert stats.returncode == 0 and name == "sentry-top2" and int(pids) >= 1, stats
+            if rt == podman.runtime:
+                ck = podman("container", "checkpoint", "sentry-top2", runtime=rt)
+                assert ck.returncode == 125, ck
+                assert ck.stderr == "Error: configured runtime does not support checkpoint/restore\n", ck.stderr
+                assert podman("inspect", "-f", "{{.State.Status}}", "sentry-top2").stdout.strip() == "running"
+        finally:
+            podman("rm", "-f", "-t", "0", "sentry-top2", runtime=rt)
+    assert tops[0] == tops[1] == (0, [["PID", "COMMAND"], ["1", "sleep"]], ["ps"]), tops
+
+
 def test_kill_9_is_137(podman):
     name = "sentry-k9"
     assert podman("run", "-d", "--name", name, IMAGE, "sleep", "100").returncode == 0

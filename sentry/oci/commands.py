@@ -874,7 +874,7 @@ def cmd_features(ctx, argv):
         "hooks": list(ocihooks.KINDS),
         "mountOptions": ["bind", "rbind", "ro", "rw", "size"],
         "linux": {
-            "namespaces": ["mount", "network", "pid", "uts", "ipc", "user"],
+            "namespaces": ["mount", "network", "pid", "uts", "ipc", "user", "time"],
             "capabilities": [],
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
             "seccomp": {"enabled": True, "actions": ocisec.ACTIONS, "operators": sorted(ocisec.OPERATORS),
