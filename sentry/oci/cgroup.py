@@ -6,6 +6,7 @@ memory, cpu, cpuacct, pids, blkio, cpuset, hugetlb: what pause, the limits
 and the figures of `events` use); cgroup v2: under the unified hierarchy,
 its controllers enabled down the path as runc enables them."""
 import os
+import select
 import time
 
 ROOT = "/sys/fs/cgroup"
@@ -215,7 +216,8 @@ def members(path):
 def remove(path, patience=2.0):
     """rmdir the cgroup in every hierarchy once it is empty: the Sentry's
     helpers (the janitor removing its directories, the mount helper) leave
-    it just after the Sentry."""
+    it just after the Sentry, and are waited for by their pidfds, so the
+    rmdir follows the last one's exit at once."""
     if not path:
         return
     deadline = time.monotonic() + patience
@@ -227,6 +229,30 @@ def remove(path, patience=2.0):
             except FileNotFoundError:
                 break
             except OSError:
-                if time.monotonic() > deadline:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     break           # still busy: left for the host to collect
-                time.sleep(0.02)
+                _wait_for_members(d, min(left, 0.1))
+
+
+def _wait_for_members(d, timeout):
+    """Until one of cgroup directory d's processes exits (or timeout):
+    each by a pidfd, readable once it has exited; a short sleep where
+    there is none to wait on (the last one's exit not yet seen by rmdir)."""
+    fds = []
+    try:
+        with open(os.path.join(d, "cgroup.procs")) as f:
+            for pid in f.read().split():
+                try:
+                    fds.append(os.pidfd_open(int(pid)))
+                except (OSError, ValueError):
+                    pass
+        if fds:
+            select.select(fds, [], [], timeout)
+        else:
+            time.sleep(min(timeout, 0.002))
+    except OSError:
+        time.sleep(min(timeout, 0.002))
+    finally:
+        for fd in fds:
+            os.close(fd)
