@@ -405,6 +405,27 @@ def test_kill_signals_by_name_and_number_and_all(oci, tmp_path):
     assert oci.cmd("delete", "s").returncode == 0
 
 
+@pytest.mark.parametrize("how", ["signalfd", "sigwaitinfo"])
+def test_term_reaches_an_init_that_waits_for_it(oci, tmp_path, cbin, how):
+    """An init with no TERM handler that blocks TERM and waits for it (a
+    signalfd: podman --init's catatonit; rt_sigtimedwait, whose wait
+    unblocks it: tini) receives it from outside, as Linux delivers it to
+    a namespace's init; one that leaves it to its default action does not
+    (test_kill_signals_by_name_and_number_and_all's sleep)."""
+    shutil.copy2(cbin("waitsig"), oci.rootfs + "/bin/waitsig")
+    out = tmp_path / f"{how}.out"
+    assert oci.create("w", oci.bundle(["waitsig", how]), out=str(out)).returncode == 0
+    try:
+        assert oci.cmd("start", "w").returncode == 0
+        assert read_when(str(out), lambda t: "ready" in t) == "ready\n"
+        time.sleep(0.2)             # into its wait
+        assert oci.cmd("kill", "w", "TERM").returncode == 0
+        assert read_when(str(out), lambda t: "got" in t) == "ready\ngot 15\n"
+        oci.wait_status("w", "stopped")
+    finally:
+        oci.cmd("delete", "--force", "w")
+
+
 def test_process_settings_reach_the_guest(oci, tmp_path):
     data = tmp_path / "data"
     data.mkdir()

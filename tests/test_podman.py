@@ -212,6 +212,29 @@ def test_top_with_ps_options_stats_and_checkpoint_beside_runc(podman):
     assert tops[0] == tops[1] == (0, [["PID", "COMMAND"], ["1", "sleep"]], ["ps"]), tops
 
 
+def test_init_as_under_runc(podman):
+    """podman run --init: catatonit, bound from a host path that is a
+    symlink (mount(2) binds its target), is pid 1 and runs the command;
+    its exit code comes through, and `podman stop` ends it by TERM (143),
+    which catatonit waits for blocked (signalfd): as under runc."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    seen = []
+    for rt in (shutil.which("runc"), podman.runtime):
+        r = podman("run", "--rm", "--init", IMAGE, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; exit 3",
+                   runtime=rt)
+        assert podman("run", "-d", "--name", "sentry-init", "--init", IMAGE, "sleep", "100",
+                      runtime=rt).returncode == 0
+        try:
+            stop = podman("stop", "-t", "20", "sentry-init", runtime=rt)
+            code = podman("inspect", "-f", "{{.State.ExitCode}}", "sentry-init", runtime=rt).stdout.strip()
+        finally:
+            podman("rm", "-f", "-t", "0", "sentry-init", runtime=rt)
+        seen.append((r.returncode, r.stdout, r.stderr, stop.returncode, code))
+    assert seen[0] == seen[1], seen
+    assert seen[1] == (3, "/run/podman-init -- sh -c cat /proc/1/cmdline | tr '\\0' ' '; exit 3 ", "", 0, "143"), seen
+
+
 def test_kill_9_is_137(podman):
     name = "sentry-k9"
     assert podman("run", "-d", "--name", name, IMAGE, "sleep", "100").returncode == 0

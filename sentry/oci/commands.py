@@ -765,27 +765,48 @@ def _signal_container(c, sig, status):
         return
     init = c.data.get("init_pid")
     if init and init in c.guest_pids():
-        # The guest's init is pid 1 of its namespace: from outside,
-        # as on Linux, only a signal it handles reaches it (runc's
-        # init without a TERM handler ignores TERM; podman's stop
-        # then escalates to KILL).  Else delivered by the host, seen
-        # and passed on by the tracer.
-        if sig == signal.SIGSTOP or _catches(init, sig):
+        # The guest's init is pid 1 of its namespace: from outside, as
+        # on Linux, a signal reaches it only when it is not left to its
+        # default action (runc's init without a TERM handler ignores
+        # TERM; podman's stop then escalates to KILL).  Else delivered by
+        # the host, seen and passed on by the tracer.
+        if sig == signal.SIGSTOP or _receives(init, sig):
             _kill_quiet(init, sig)
     else:
         _kill_quiet(c.sentry_pid, sig)
 
 
-def _catches(pid, sig):
-    """Whether host process pid has a handler for sig (SigCgt)."""
+SYS_RT_SIGTIMEDWAIT = 128
+
+
+def _receives(pid, sig):
+    """Whether host process pid, a PID namespace's init, would take sig
+    from outside as Linux decides (sig_ignored, sig_task_ignored): it has a
+    handler (SigCgt), or the signal is blocked (SigBlk: a signalfd's, as
+    podman --init's catatonit waits), or it waits for it in
+    rt_sigtimedwait (tini), whose wait unblocks the set for its length."""
     try:
         with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("SigCgt:"):
-                    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+            masks = {k: int(v, 16) for k, _, v in (line.partition(":") for line in f) if k in ("SigCgt", "SigBlk")}
+        if any(m >> (sig - 1) & 1 for m in masks.values()):
+            return True
+        return _waits_for(pid, sig)
     except (OSError, ValueError):
-        pass
-    return False
+        return False
+
+
+def _waits_for(pid, sig):
+    """Whether pid's main thread sleeps in rt_sigtimedwait on a set with sig."""
+    with open(f"/proc/{pid}/syscall") as f:
+        words = f.read().split()
+    if not words or words[0] != str(SYS_RT_SIGTIMEDWAIT):
+        return False
+    fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        waited = int.from_bytes(os.pread(fd, 8, int(words[1], 16)), "little")
+    finally:
+        os.close(fd)
+    return bool(waited >> (sig - 1) & 1)
 
 
 def cmd_delete(ctx, argv):

@@ -163,6 +163,9 @@ def mount_options(spec, rootfs):
             src = m.get("source") or ""
             if not os.path.exists(src):
                 raise SpecError(f"mount {src} to {dst}: no such file or directory")
+            # mount(2) follows the source's symlinks: the bind is of their
+            # target (podman --init binds /usr/libexec/podman/catatonit, a link)
+            src = os.path.realpath(src)
             if not (os.path.isdir(src) or os.path.isfile(src)):
                 raise SpecError(f"mount {src} to {dst}: only directories and regular files can be bound")
             spec_ = f"type=bind,src={src},dst={dst}"
