@@ -82,6 +82,8 @@ def test_cgroup_v2_files_of_existing_ones(v2, monkeypatch, res, have, want):
     ({"unified": {"../memory.max": "1"}}, "'../memory.max': a cgroup v2 file name"),
     ({"unified": {"memory.max": 5}}, "'memory.max': a cgroup v2 file name"),
     ({"unified": {"..": "1"}}, "'..': a cgroup v2 file name"),
+    ({"unified": {"cgroup.procs": "1"}}, "'cgroup.procs': the cgroup's membership and state are sentry's"),
+    ({"unified": {"cgroup.kill": "1"}}, "'cgroup.kill': the cgroup's membership and state are sentry's"),
     # only a file the cgroup has: never one made
     ({"unified": {"memory.nosuch": "1"}}, "memory.nosuch: no such file in the container's cgroup"),
 ])

@@ -140,7 +140,15 @@ def _unified(res):
         if "/" in key or "." not in key.strip(".") or not isinstance(value, str):
             raise ResourceError(f"linux.resources.unified {key!r}: a cgroup v2 file name "
                                 "(controller.name, no slash) with a string value")
+        if key in MANAGED:
+            raise ResourceError(f"linux.resources.unified {key!r}: the cgroup's membership and state "
+                                "are sentry's (create joins it, pause freezes it)")
     return dict(u) or None
+
+
+# cgroup v2 files that say who is in the cgroup or what it is, not a limit
+MANAGED = {"cgroup.procs", "cgroup.threads", "cgroup.subtree_control", "cgroup.kill", "cgroup.freeze",
+           "cgroup.type"}
 
 
 def not_applied(res):
