@@ -235,6 +235,36 @@ def test_init_as_under_runc(podman):
     assert seen[1] == (3, "/run/podman-init -- sh -c cat /proc/1/cmdline | tr '\\0' ' '; exit 3 ", "", 0, "143"), seen
 
 
+def test_cp_as_under_runc(podman, tmp_path):
+    """podman cp into and out of a running container (podman joins the
+    pid-file process's mount namespace and copies at "/" there): the
+    container's files and its volume, as under runc -- never the host's
+    (a copy to /etc/NAME wrote the host's /etc before the stand-in's root
+    was the container's)."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    src = tmp_path / "f"
+    src.write_text("copied\n")
+    name = f"sentry-cp-probe-{os.getpid()}"
+    seen = []
+    for rt in (shutil.which("runc"), podman.runtime):
+        assert podman("run", "-d", "--name", "sentry-cp", "-v", f"{vol}:/vol", IMAGE, "sleep", "100",
+                      runtime=rt).returncode == 0
+        try:
+            into = [podman("cp", str(src), f"sentry-cp:{d}/{name}", runtime=rt).returncode for d in ("/etc", "/vol")]
+            inside = podman("exec", "sentry-cp", "cat", f"/etc/{name}", f"/vol/{name}", runtime=rt)
+            out = tmp_path / "out"
+            back = podman("cp", f"sentry-cp:/etc/{name}", str(out), runtime=rt)
+            seen.append((into, inside.stdout, back.returncode, out.read_text()))
+            assert not os.path.exists(f"/etc/{name}")
+        finally:
+            podman("rm", "-f", "-t", "0", "sentry-cp", runtime=rt)
+            (vol / name).unlink(missing_ok=True)
+    assert seen[0] == seen[1] == ([0, 0], "copied\ncopied\n", 0, "copied\n"), seen
+
+
 def test_kill_9_is_137(podman):
     name = "sentry-k9"
     assert podman("run", "-d", "--name", name, IMAGE, "sleep", "100").returncode == 0

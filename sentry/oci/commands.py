@@ -152,7 +152,7 @@ def _create_in(ctx, args, bundle, foreground, early):
             # the pid file's process is the Sentry's stand-in (standin.py)
             standin.become(lambda: _container_process(cfg, c, report_w, process, rlimits, attrs,
                                                       None if early is not None else cgroup, record),
-                           netns=cfg.netns)
+                           netns=cfg.netns, view=_container_view(cfg))
         os.close(report_w)
         reply = _read_report(report_r)
         os.close(report_r)
@@ -179,6 +179,14 @@ def _create_in(ctx, args, bundle, foreground, early):
             ocicgroup.remove(cgroup)
             _poststop(hooks, c.oci_state(record, "stopped"), bundle)
         raise
+
+
+def _container_view(cfg):
+    """The container's files as the stand-in's mount namespace shows them
+    (standin.become): the rootfs, its binds, and its tmpfs places."""
+    binds = [(m["src"], m["dst"], bool(m.get("ro"))) for m in cfg.mounts if m["type"] == "bind"]
+    tmpfs = [m["dst"] for m in cfg.mounts if m["type"] == "tmpfs"]
+    return cfg.rootfs, bool(cfg.readonly_root), binds, tmpfs
 
 
 def _apply_limits(path, limits):
