@@ -1,7 +1,8 @@
 """linux.resources as sentry/oci/resources.py writes them: the files and
 values of cgroup v2 (these machines run podman and containerd on cgroup v1,
 where tests/test_podman.py compares the figures with runc's), written into a
-directory laid out as a v2 cgroup, and the checks runc makes of the values."""
+directory laid out as a v2 cgroup, and the checks runc makes of the values;
+and hugepageLimits on this host's own cgroups beside runc."""
 import pytest
 
 from sentry.oci import cgroup, resources
@@ -112,3 +113,48 @@ def test_update_merges_field_by_field():
     assert resources.merge(old, {"memory": {"limit": 1 << 29}}) == {
         "memory": {"limit": 1 << 29, "swap": 2 << 30}, "cpu": {"shares": 512}}
     assert old["memory"]["limit"] == 1 << 30          # the record it came from is untouched
+
+
+def test_hugepage_limits_as_under_runc(tmp_path, busybox_root):
+    """linux.resources.hugepageLimits on this host's cgroups: where cgroup
+    v1 mounts hugetlb, the limit is written as runc writes it; where it
+    does not (these machines: hugetlb is the v2 hierarchy's), create fails
+    in one line, as runc's does -- never a container without its limit."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    runc = shutil.which("runc")
+    if runc is None:
+        pytest.fail("runc is missing (the reference): scripts/setup installs it")
+    rootfs = str(tmp_path / "rootfs")
+    subprocess.run(["cp", "-a", busybox_root, rootfs], check=True)
+    size = resources.page_sizes()[0]
+    path = f"/sentry-huge-{os.getpid()}"
+    spec = {"ociVersion": "1.0.2",
+            "process": {"args": ["sh", "-c", f"cat /sys/fs/cgroup/hugetlb/hugetlb.{size}.limit_in_bytes 2>/dev/null; "
+                                 "echo ran"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}},
+            "root": {"path": rootfs, "readonly": True},
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}], "cgroupsPath": path,
+                      "resources": {"hugepageLimits": [{"pageSize": size, "limit": 16 << 21}]}}}
+    (tmp_path / "config.json").write_text(json.dumps(spec))
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    seen = {}
+    for name, argv in (("runc", [runc, "--root", str(tmp_path / "runc-state")]),
+                       ("sentry", [sys.executable, "-m", "sentry", "--root", str(tmp_path / "state")])):
+        r = subprocess.run(argv + ["run", "--bundle", str(tmp_path), f"huge-{name}"], capture_output=True, text=True,
+                           env=env, timeout=60, stdin=subprocess.DEVNULL, cwd=str(tmp_path))
+        seen[name] = (r.returncode, r.stderr)
+        for d in cgroup.dirs(path):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+    if os.path.isdir("/sys/fs/cgroup/hugetlb"):
+        assert seen["runc"][0] == seen["sentry"][0] == 0, seen
+    else:
+        assert seen["runc"][0] != 0 and "hugetlb" in seen["runc"][1], seen
+        code, err = seen["sentry"]
+        assert code == 1 and f"hugetlb.{size}.limit_in_bytes: the controller is not mounted" in err, seen
+        assert err.count("\n") == 1, err
