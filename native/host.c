@@ -38,6 +38,16 @@ long sn_setns(int fd, int nstype)
 	return result(setns(fd, nstype));
 }
 
+long sn_pivot_root(const char *new_root, const char *put_old)
+{
+	return result(syscall(SYS_pivot_root, new_root, put_old));
+}
+
+long sn_umount2(const char *target, int flags)
+{
+	return result(umount2(target, flags));
+}
+
 long sn_prctl(int option, unsigned long arg2, unsigned long arg3)
 {
 	return result(prctl(option, arg2, arg3, 0, 0));

@@ -158,6 +158,8 @@ int sn_fast_resolve(const char *start, const char *path, int follow, int *index,
 long sn_mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data);
 long sn_unshare(int flags);
 long sn_setns(int fd, int nstype);
+long sn_pivot_root(const char *new_root, const char *put_old);
+long sn_umount2(const char *target, int flags);
 long sn_prctl(int option, unsigned long arg2, unsigned long arg3);
 long sn_prctl_str(int option, const char *arg2);
 long sn_capget(uint32_t data[6]);

@@ -19,6 +19,7 @@ from sentry.kernel import idmap
 from sentry.kernel.syscall import AT_FDCWD, Rewrite
 from sentry.kernel.task import PendingExec
 from syscalls import permission
+from syscalls import timens as clocks
 from sentry.errors import SyscallError
 from syscalls.lookup import fd_sandbox_path, lookup, view_from
 from syscalls.registry import handler
@@ -29,11 +30,25 @@ AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW = 0x1000, 0x100
 RED_ZONE = 128
 
 
+def _enter_container_timens(call):
+    """The OCI spec's time namespace (Kernel.container_timens): a process in
+    none of a guest's enters it at this execve, as a namespace a guest
+    made is entered -- its clock calls trap from now on (the filter is
+    injected and the call runs again).  So the container's init and each
+    process `exec` adds run in it, as runc's do."""
+    ns, proc = call.kernel.container_timens, call.process
+    if ns is None or proc.timens_children is not None:
+        return
+    clocks.ensure_traps(call)
+    proc.timens_children = ns
+
+
 def exec_rewrite(call, dirfd, path, argv_addr, envp_addr, flags):
     # the staging slot first: where the process has no staging area yet (a
     # child of a program that never staged a call), the area is mapped and
     # the call runs again, and the work below would be done twice
     call.slot()
+    _enter_container_timens(call)
     call.kernel.nproc_at_exec(call.task)       # RLIMIT_NPROC after a set*uid: EAGAIN first
     argv_ptrs = memory.read_pointer_array(call.tid, argv_addr) if argv_addr else []
     argv0 = memory.read_string(call.tid, argv_ptrs[0], 1 << 17) if argv_ptrs else b""

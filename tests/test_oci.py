@@ -2,7 +2,9 @@
 create/start/state/kill/delete/run on a busybox bundle, the pid file's
 process and its exit status, error texts the engines read, the console
 socket, pause/resume, and the command line's two `run`s."""
+import errno
 import json
+import pathlib
 import os
 import select
 import shutil
@@ -403,6 +405,68 @@ def test_kill_signals_by_name_and_number_and_all(oci, tmp_path):
     stopped = oci.cmd("kill", "s", "TERM")
     assert stopped.returncode == 1 and "not running" in stopped.stderr
     assert oci.cmd("delete", "s").returncode == 0
+
+
+@pytest.mark.parametrize("how", ["signalfd", "sigwaitinfo"])
+def test_term_reaches_an_init_that_waits_for_it(oci, tmp_path, cbin, how):
+    """An init with no TERM handler that blocks TERM and waits for it (a
+    signalfd: podman --init's catatonit; rt_sigtimedwait, whose wait
+    unblocks it: tini) receives it from outside, as Linux delivers it to
+    a namespace's init; one that leaves it to its default action does not
+    (test_kill_signals_by_name_and_number_and_all's sleep)."""
+    shutil.copy2(cbin("waitsig"), oci.rootfs + "/bin/waitsig")
+    out = tmp_path / f"{how}.out"
+    assert oci.create("w", oci.bundle(["waitsig", how]), out=str(out)).returncode == 0
+    try:
+        assert oci.cmd("start", "w").returncode == 0
+        assert read_when(str(out), lambda t: "ready" in t) == "ready\n"
+        time.sleep(0.2)             # into its wait
+        assert oci.cmd("kill", "w", "TERM").returncode == 0
+        assert read_when(str(out), lambda t: "got" in t) == "ready\ngot 15\n"
+        oci.wait_status("w", "stopped")
+    finally:
+        oci.cmd("delete", "--force", "w")
+
+
+def test_the_pid_file_process_sees_the_containers_files(oci, tmp_path):
+    """The stand-in's mount namespace (what podman cp joins to copy to and
+    from "/", and podman top to read /proc) has the container's files as
+    its root: the rootfs, its binds (read-only where the spec says), an
+    empty read-only tmpfs at its tmpfs places and /proc -- nothing of the
+    host's, where a copy into the container would write.  A destination
+    through an image symlink that climbs out (`up -> ../../../../tmp`)
+    stays in the rootfs, there as in the sandbox."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "in").write_text("bound\n")
+    rootfs = pathlib.Path(oci.rootfs)          # the test's own copy
+    (rootfs / "up").symlink_to("../../../../../../../../tmp")
+    (rootfs / "marker").write_text("the rootfs\n")
+    mounts = [{"destination": "/proc", "type": "proc", "source": "proc"},
+              {"destination": "/data", "type": "bind", "source": str(data), "options": ["rbind", "ro"]},
+              {"destination": "/rw", "type": "bind", "source": str(data), "options": ["rbind"]},
+              {"destination": "/up/t", "type": "tmpfs", "source": "tmpfs"}]
+    r = oci.create("view", oci.bundle(["sleep", "100"], mounts=mounts))
+    assert r.returncode == 0, open(r.err).read()
+    try:
+        root = f"/proc/{oci.state('view')['pid']}/root"
+        assert sorted(os.listdir(root)) == sorted(os.listdir(rootfs))
+        assert open(f"{root}/marker").read() == "the rootfs\n"
+        assert open(f"{root}/data/in").read() == "bound\n"
+        assert os.listdir(f"{root}/proc") == [] and os.listdir(f"{root}/tmp/t") == []
+        # the root read-only as the spec's (root.readonly), as are the ro bind, the tmpfs and /proc
+        for path in (f"{root}/marker2", f"{root}/data/new", f"{root}/tmp/t/new", f"{root}/proc/new"):
+            with pytest.raises(OSError) as e:
+                open(path, "w")
+            assert e.value.errno == errno.EROFS, path
+        # the tmpfs place is the rootfs's /tmp/t (made there as in the sandbox), not the host's
+        assert os.path.isdir(rootfs / "tmp" / "t") and not os.path.exists("/tmp/t/new")
+        # a write through the view lands in the container's files
+        with open(f"{root}/rw/from-host", "w") as f:
+            f.write("x")
+        assert (data / "from-host").read_text() == "x"
+    finally:
+        oci.cmd("delete", "--force", "view")
 
 
 def test_process_settings_reach_the_guest(oci, tmp_path):
@@ -831,6 +895,10 @@ def test_exec_joins_the_running_sandbox(oci, tmp_path):
         assert u.returncode == 0 and u.stdout.splitlines()[:2] == ["1000", "1000"], u.stdout + u.stderr
         missing = oci.cmd("exec", "x", "no-such-program")
         assert missing.returncode == 127 and "no-such-program" in missing.stderr
+        # a missing cwd in runc's words, whose "no such file" podman maps to 127 as runc's
+        nowhere = oci.cmd("exec", "--cwd", "/nowhere", "x", "pwd")
+        assert nowhere.returncode == 127 and nowhere.stdout == "", nowhere.stdout
+        assert "chdir to cwd ('/nowhere') failed: No such file or directory" in nowhere.stderr, nowhere.stderr
         assert oci.state("x")["status"] == "running"
         assert len(json.loads(oci.cmd("ps", "--format", "json", "x").stdout)) == 1
     finally:

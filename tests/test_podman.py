@@ -183,6 +183,88 @@ def test_top_lists_no_host_process(podman):
         podman("rm", "-f", name)
 
 
+def test_top_with_ps_options_stats_and_checkpoint_beside_runc(podman):
+    """What a user meets besides: `podman top NAME -o pid,comm` (options
+    psgo does not know: podman runs ps in the container, through exec)
+    lists init and that ps as under runc; `podman stats` reads the
+    container's cgroup; `podman container checkpoint` is refused by podman
+    itself, in one clear line (sentry's `checkpoint --help` fails, as
+    podman asks), where runc's CRIU fails on this machine."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    tops = []
+    for rt in (shutil.which("runc"), podman.runtime):
+        assert podman("run", "-d", "--name", "sentry-top2", IMAGE, "sleep", "100", runtime=rt).returncode == 0
+        try:
+            top = podman("top", "sentry-top2", "-o", "pid,comm", runtime=rt)
+            lines = [l.split() for l in top.stdout.splitlines()]
+            tops.append((top.returncode, lines[:2], [l[1] for l in lines[2:]]))
+            stats = podman("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "sentry-top2", runtime=rt)
+            name, pids = stats.stdout.split()
+            assert stats.returncode == 0 and name == "sentry-top2" and int(pids) >= 1, stats
+            if rt == podman.runtime:
+                ck = podman("container", "checkpoint", "sentry-top2", runtime=rt)
+                assert ck.returncode == 125, ck
+                assert ck.stderr == "Error: configured runtime does not support checkpoint/restore\n", ck.stderr
+                assert podman("inspect", "-f", "{{.State.Status}}", "sentry-top2").stdout.strip() == "running"
+        finally:
+            podman("rm", "-f", "-t", "0", "sentry-top2", runtime=rt)
+    assert tops[0] == tops[1] == (0, [["PID", "COMMAND"], ["1", "sleep"]], ["ps"]), tops
+
+
+def test_init_as_under_runc(podman):
+    """podman run --init: catatonit, bound from a host path that is a
+    symlink (mount(2) binds its target), is pid 1 and runs the command;
+    its exit code comes through, and `podman stop` ends it by TERM (143),
+    which catatonit waits for blocked (signalfd): as under runc."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    seen = []
+    for rt in (shutil.which("runc"), podman.runtime):
+        r = podman("run", "--rm", "--init", IMAGE, "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; exit 3",
+                   runtime=rt)
+        assert podman("run", "-d", "--name", "sentry-init", "--init", IMAGE, "sleep", "100",
+                      runtime=rt).returncode == 0
+        try:
+            stop = podman("stop", "-t", "20", "sentry-init", runtime=rt)
+            code = podman("inspect", "-f", "{{.State.ExitCode}}", "sentry-init", runtime=rt).stdout.strip()
+        finally:
+            podman("rm", "-f", "-t", "0", "sentry-init", runtime=rt)
+        seen.append((r.returncode, r.stdout, r.stderr, stop.returncode, code))
+    assert seen[0] == seen[1], seen
+    assert seen[1] == (3, "/run/podman-init -- sh -c cat /proc/1/cmdline | tr '\\0' ' '; exit 3 ", "", 0, "143"), seen
+
+
+def test_cp_as_under_runc(podman, tmp_path):
+    """podman cp into and out of a running container (podman joins the
+    pid-file process's mount namespace and copies at "/" there): the
+    container's files and its volume, as under runc -- never the host's
+    (a copy to /etc/NAME wrote the host's /etc before the stand-in's root
+    was the container's)."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    src = tmp_path / "f"
+    src.write_text("copied\n")
+    name = f"sentry-cp-probe-{os.getpid()}"
+    seen = []
+    for rt in (shutil.which("runc"), podman.runtime):
+        assert podman("run", "-d", "--name", "sentry-cp", "-v", f"{vol}:/vol", IMAGE, "sleep", "100",
+                      runtime=rt).returncode == 0
+        try:
+            into = [podman("cp", str(src), f"sentry-cp:{d}/{name}", runtime=rt).returncode for d in ("/etc", "/vol")]
+            inside = podman("exec", "sentry-cp", "cat", f"/etc/{name}", f"/vol/{name}", runtime=rt)
+            out = tmp_path / "out"
+            back = podman("cp", f"sentry-cp:/etc/{name}", str(out), runtime=rt)
+            seen.append((into, inside.stdout, back.returncode, out.read_text()))
+            assert not os.path.exists(f"/etc/{name}")
+        finally:
+            podman("rm", "-f", "-t", "0", "sentry-cp", runtime=rt)
+            (vol / name).unlink(missing_ok=True)
+    assert seen[0] == seen[1] == ([0, 0], "copied\ncopied\n", 0, "copied\n"), seen
+
+
 def test_kill_9_is_137(podman):
     name = "sentry-k9"
     assert podman("run", "-d", "--name", name, IMAGE, "sleep", "100").returncode == 0
@@ -395,6 +477,67 @@ def test_memory_and_cpu_limits_and_update_as_under_runc(podman):
     dev = open(f"/sys/block/{disks[0]}/dev").read().strip()
     assert seen[1] == (["67108864", "134217728", "150000", "100000", "512", f"{dev} 1048576", f"{dev} 100"], 0,
                        ["134217728", "268435456", "50000", "100000", "512", f"{dev} 1048576", f"{dev} 100"]), seen
+
+
+def _cpuset_of(podman, name):
+    """Container `name`'s cpuset cgroup (cpus, mems) and what its init and an
+    exec'd process are allowed, as they see it."""
+    cid = podman("inspect", "-f", "{{.Id}}", name).stdout.strip()
+    d = f"/sys/fs/cgroup/cpuset/libpod_parent/libpod-{cid}"
+    inside = podman("exec", name, "sh", "-c", "nproc; grep _allowed_list /proc/1/status /proc/self/status")
+    return [open(f"{d}/cpuset.{f}").read().strip() for f in ("cpus", "mems")], inside.stdout.split()
+
+
+def test_cpuset_and_update_as_under_runc(podman):
+    """podman run --cpuset-cpus --cpuset-mems, then podman update
+    --cpuset-cpus: the container's cpuset cgroup and what its processes may
+    run on (nproc, /proc/PID/status) are as under runc, before and after."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    if not os.path.isdir("/sys/fs/cgroup/cpuset") or len(os.sched_getaffinity(0)) < 2:
+        skip_or_fail("podman", "cgroup v1's cpuset is not mounted, or this machine has one CPU")
+    first, last = sorted(os.sched_getaffinity(0))[0], sorted(os.sched_getaffinity(0))[-1]
+    seen = []
+    for rt in (shutil.which("runc"), podman.runtime):
+        r = podman("run", "-d", "--name", "sentry-cpuset", "--cpuset-cpus", str(last), "--cpuset-mems", "0",
+                   IMAGE, "sleep", "100", runtime=rt)
+        try:
+            assert r.returncode == 0, r.stderr
+            before = _cpuset_of(podman, "sentry-cpuset")
+            u = podman("update", "--cpuset-cpus", str(first), "sentry-cpuset", runtime=rt)
+            seen.append((before, u.returncode, _cpuset_of(podman, "sentry-cpuset")))
+        finally:
+            podman("rm", "-f", "-t", "0", "sentry-cpuset", runtime=rt)
+    assert seen[0] == seen[1], seen
+    assert seen[1][0][0] == [str(last), "0"] and seen[1][2][0] == [str(first), "0"], seen
+
+
+def test_blkio_weight_device_as_under_runc(podman):
+    """podman run --blkio-weight-device DISK:200: the weight written to the
+    container's blkio cgroup as runc writes it, or, where the disk's I/O
+    scheduler has no weights (not BFQ), create failing as runc's does."""
+    if shutil.which("runc") is None:
+        skip_or_fail("podman", "runc is missing (the reference): scripts/setup installs it")
+    disks = [d for d in sorted(os.listdir("/sys/block")) if not d.startswith(("loop", "zram", "ram"))]
+    if not disks:
+        skip_or_fail("podman", "no block device to weigh")
+    seen = []
+    for rt in (shutil.which("runc"), podman.runtime):
+        r = podman("run", "--rm", "--blkio-weight-device", f"/dev/{disks[0]}:200", IMAGE,
+                   "echo", "ran", runtime=rt)
+        seen.append((r.returncode, r.stdout, "operation not supported" in r.stderr.lower()))
+    assert seen[0] == seen[1], seen
+    bfq = "[bfq]" in open(f"/sys/block/{disks[0]}/queue/scheduler").read()
+    assert seen[1] == ((0, "ran\n", False) if bfq else (126, "", True)), seen
+
+
+def test_personality_as_natively(podman):
+    """podman run --personality=LINUX32: the container's machine is i686,
+    as `setarch linux32` gives natively (runc 1.1 ignores the field and
+    says x86_64)."""
+    native = subprocess.run(["setarch", "linux32", "uname", "-m"], capture_output=True, text=True)
+    r = podman("run", "--rm", "--personality=LINUX32", IMAGE, "sh", "-c", "uname -m; cat /proc/self/personality")
+    assert (r.returncode, r.stdout) == (0, native.stdout + "00000008\n"), r.stderr
 
 
 def _bridge_or_fail(podman):

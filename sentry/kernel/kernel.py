@@ -76,6 +76,7 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
         self.event = ptrace.new_event()
         self.warned = set()
         self.uts = UtsNamespace()      # hostname, domainname, release, version: the sandbox's
+        self.container_timens = None   # the OCI spec's time namespace: entered at each process's first execve
         self.abstract_prefix = b"sentry-%x/" % os.getpid()   # namespaces abstract sockets
         self.mountns = None            # the private mount namespace's helper (vfs/mountns.py), if any
         self.sysctl = {}               # sysctls set in the sandbox's namespaces: name -> as the kernel shows it

@@ -117,6 +117,19 @@ def _c_number(word, signed=False):
     return value if signed or value >= 0 else value % 2 ** 64
 
 
+def with_offsets(text):
+    """A time namespace of the sandbox's own (the OCI spec's, with its
+    linux.timeOffsets) with the offsets of `text`, as
+    /proc/<pid>/timens_offsets takes them ("monotonic SECS NSECS" and
+    "boottime SECS NSECS" lines); SyscallError for offsets Linux refuses.
+    Each process that is in no namespace of a guest's enters it at its
+    execve (syscalls/exec.py), so the container's init and every process
+    `exec` adds run in it, as under runc."""
+    ns = TimeNamespace(None)
+    ns.write(text.encode(), capable=True)
+    return ns
+
+
 def made(ident):
     """The living namespace a guest made whose /proc number is `ident`, or None."""
     return _made.get(ident)

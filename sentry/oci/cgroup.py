@@ -2,15 +2,16 @@
 in each hierarchy sentry uses, holding the whole sandbox -- the Sentry, its
 helpers and every guest.  create joins it first thing, so all it forks is
 inside.  cgroup v1: that path under each controller's own mount (freezer,
-memory, cpu, cpuacct, pids, blkio: what pause, the limits and the figures
-of `events` use); cgroup v2: under the unified hierarchy, its controllers
-enabled down the path as runc enables them."""
+memory, cpu, cpuacct, pids, blkio, cpuset, hugetlb: what pause, the limits
+and the figures of `events` use); cgroup v2: under the unified hierarchy,
+its controllers enabled down the path as runc enables them."""
 import os
+import select
 import time
 
 ROOT = "/sys/fs/cgroup"
-V1_CONTROLLERS = ("freezer", "memory", "cpu", "cpuacct", "pids", "blkio")
-V2_CONTROLLERS = ("memory", "cpu", "pids", "io")
+V1_CONTROLLERS = ("freezer", "memory", "cpu", "cpuacct", "pids", "blkio", "cpuset", "hugetlb")
+V2_CONTROLLERS = ("memory", "cpu", "pids", "io", "cpuset", "hugetlb")
 
 
 def path_for(cgroups_path, cid):
@@ -75,8 +76,11 @@ def join(path):
     pause says why, and create warns of limits it could not apply.  Only the
     first write waits for cgroup v1's RCU grace period: the others follow
     within it."""
-    if layout()[0] == "v2":
+    kind, mounts = layout()
+    if kind == "v2":
         _enable_controllers(path)
+    elif "cpuset" in mounts:
+        _make_cpuset(mounts["cpuset"], path)
     for d in dirs(path):
         try:
             os.makedirs(d, exist_ok=True)
@@ -86,12 +90,38 @@ def join(path):
             pass
 
 
+def _make_cpuset(top, path):
+    """cgroup v1's cpuset: a new cgroup has no CPUs and no memory nodes, and
+    nothing can join it so; each one made down the path takes its parent's,
+    as runc fills them (the limits narrow them after)."""
+    d = top
+    for part in [p for p in path.strip("/").split("/") if p]:
+        parent, d = d, os.path.join(d, part)
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            pass
+        except OSError:
+            return
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            try:
+                with open(os.path.join(d, name)) as f:
+                    if f.read().strip():
+                        continue
+                with open(os.path.join(parent, name)) as f:
+                    value = f.read().strip()
+                with open(os.path.join(d, name), "w") as f:
+                    f.write(value)
+            except OSError:
+                return
+
+
 def _enable_controllers(path):
     """cgroup v2: a controller's files exist in a cgroup only when its
     parent's cgroup.subtree_control enables it; enabled from the root down
     (each available one of V2_CONTROLLERS), as runc does."""
     parts = [p for p in path.strip("/").split("/") if p]
-    d = ROOT
+    d = layout()[1][""]
     for part in parts:
         try:
             with open(os.path.join(d, "cgroup.controllers")) as f:
@@ -186,7 +216,8 @@ def members(path):
 def remove(path, patience=2.0):
     """rmdir the cgroup in every hierarchy once it is empty: the Sentry's
     helpers (the janitor removing its directories, the mount helper) leave
-    it just after the Sentry."""
+    it just after the Sentry, and are waited for by their pidfds, so the
+    rmdir follows the last one's exit at once."""
     if not path:
         return
     deadline = time.monotonic() + patience
@@ -198,6 +229,30 @@ def remove(path, patience=2.0):
             except FileNotFoundError:
                 break
             except OSError:
-                if time.monotonic() > deadline:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     break           # still busy: left for the host to collect
-                time.sleep(0.02)
+                _wait_for_members(d, min(left, 0.1))
+
+
+def _wait_for_members(d, timeout):
+    """Until one of cgroup directory d's processes exits (or timeout):
+    each by a pidfd, readable once it has exited; a short sleep where
+    there is none to wait on (the last one's exit not yet seen by rmdir)."""
+    fds = []
+    try:
+        with open(os.path.join(d, "cgroup.procs")) as f:
+            for pid in f.read().split():
+                try:
+                    fds.append(os.pidfd_open(int(pid)))
+                except (OSError, ValueError):
+                    pass
+        if fds:
+            select.select(fds, [], [], timeout)
+        else:
+            time.sleep(min(timeout, 0.002))
+    except OSError:
+        time.sleep(min(timeout, 0.002))
+    finally:
+        for fd in fds:
+            os.close(fd)

@@ -82,7 +82,7 @@ def _cgroups_path(bundle):
 
 
 def _create_in(ctx, args, bundle, foreground, early):
-    from sentry.oci import console, spec as ocispec, standin
+    from sentry.oci import console, inherited, spec as ocispec, standin
     from sentry.vfs.mount import HIDDEN_FD_BASE
     from sentry.sandbox import Config, ConfigError, check_config
     c = Container(ctx.root, args.id)
@@ -90,10 +90,11 @@ def _create_in(ctx, args, bundle, foreground, early):
         spec = ocispec.load(bundle)
         kwargs = ocispec.config_kwargs(spec, bundle, ctx.sentry_flags, cache=os.path.join(ctx.root, SECCOMP_CACHE))
         rlimits = ocispec.rlimits_of(spec["process"])
+        attrs = inherited.check(spec)
         kwargs["rlimits"] = [r[:3] for r in rlimits]
         hooks = ocispec.hooks_of(spec)
         limits = ocires.limits_of(spec)
-    except (ocispec.SpecError, ocires.ResourceError) as e:
+    except (ocispec.SpecError, ocires.ResourceError, inherited.InheritedError) as e:
         raise OciError(str(e))
     process = spec["process"]
     listen = _listen_fds()
@@ -149,9 +150,9 @@ def _create_in(ctx, args, bundle, foreground, early):
         if pid == 0:
             os.close(report_r)
             # the pid file's process is the Sentry's stand-in (standin.py)
-            standin.become(lambda: _container_process(cfg, c, report_w, process, rlimits,
+            standin.become(lambda: _container_process(cfg, c, report_w, process, rlimits, attrs,
                                                       None if early is not None else cgroup, record),
-                           netns=cfg.netns)
+                           netns=cfg.netns, view=_container_view(cfg))
         os.close(report_w)
         reply = _read_report(report_r)
         os.close(report_r)
@@ -180,6 +181,14 @@ def _create_in(ctx, args, bundle, foreground, early):
         raise
 
 
+def _container_view(cfg):
+    """The container's files as the stand-in's mount namespace shows them
+    (standin.become): the rootfs, its binds, and its tmpfs places."""
+    binds = [(m["src"], m["dst"], bool(m.get("ro"))) for m in cfg.mounts if m["type"] == "bind"]
+    tmpfs = [m["dst"] for m in cfg.mounts if m["type"] == "tmpfs"]
+    return cfg.rootfs, bool(cfg.readonly_root), binds, tmpfs
+
+
 def _apply_limits(path, limits):
     """Write the memory and CPU limits to the container's cgroup, which
     create (or a foreground run's container process) has just joined.
@@ -193,7 +202,7 @@ def _apply_limits(path, limits):
     except ocires.ResourceError as e:
         if ocires.joined(path):
             raise OciError(f"sentry create failed: unable to apply cgroup configuration: {e}")
-        ocilog.warning("linux.resources: the memory, cpu and blockIO limits are not applied: no cgroup sentry "
+        ocilog.warning("linux.resources: the cgroup limits are not applied: no cgroup sentry "
                        "may write here (rootless without a delegated cgroup)")
         ocilog.emit("debug", f"cgroup {path}: {e}")
 
@@ -261,10 +270,12 @@ def _write_pid_file(path, pid):
     os.rename(tmp, path)
 
 
-def _container_process(cfg, c, report_w, process, rlimits, cgroup, record):
+def _container_process(cfg, c, report_w, process, rlimits, attrs, cgroup, record):
     """The forked container process: becomes the Sentry of the sandbox.
     Stays alive after `create` exits (the engine's conmon, a subreaper,
-    inherits and reaps it) and exits with the guest's status."""
+    inherits and reaps it) and exits with the guest's status.  attrs: what
+    it sets on itself for the whole sandbox (inherited.check's)."""
+    from sentry.oci import inherited
     from sentry.sandbox import ConfigError, run
     from sentry.platform import privileges
     code = 125
@@ -287,7 +298,10 @@ def _container_process(cfg, c, report_w, process, rlimits, cgroup, record):
         # inherited by the guest, as the spec asks of the container process
         runtime_umask = os.umask(int(process["user"]["umask"]) if "umask" in (process.get("user") or {}) else 0o022)
         _check_rlimits(rlimits)
-        _set_oom_score_adj(process.get("oomScoreAdj"))
+        try:
+            inherited.apply(attrs)
+        except inherited.InheritedError as e:
+            raise ConfigError(str(e))
         hooks = ocihooks.from_json(record["hooks"])
 
         def on_ready(guest_pid, spawner, enter_namespaces):
@@ -340,24 +354,6 @@ def _check_rlimits(rlimits):
                 resource.setrlimit(res, (cur_soft, hard))
             except (OSError, ValueError) as e:
                 raise ConfigError(f"error setting rlimit type {name}: {getattr(e, 'strerror', None) or e}")
-
-
-def _set_oom_score_adj(value):
-    """process.oomScoreAdj (checked at create), set here in the container
-    process before it forks anything: the Sentry, its helpers and every
-    guest inherit it, as all of runc's container processes share the
-    init's (the OOM killer of the container's memory cgroup weighs them by
-    it: kubelet's QoS classes).  Lowering it needs CAP_SYS_RESOURCE: create
-    fails then, in runc's words."""
-    from sentry.sandbox import ConfigError
-    if value is None:
-        return
-    try:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(value))
-    except OSError as e:
-        raise ConfigError(f"sentry create failed: unable to start container process: "
-                          f"write /proc/self/oom_score_adj: {e.strerror.lower()}")
 
 
 def _report_error(fd, msg):
@@ -777,27 +773,48 @@ def _signal_container(c, sig, status):
         return
     init = c.data.get("init_pid")
     if init and init in c.guest_pids():
-        # The guest's init is pid 1 of its namespace: from outside,
-        # as on Linux, only a signal it handles reaches it (runc's
-        # init without a TERM handler ignores TERM; podman's stop
-        # then escalates to KILL).  Else delivered by the host, seen
-        # and passed on by the tracer.
-        if sig == signal.SIGSTOP or _catches(init, sig):
+        # The guest's init is pid 1 of its namespace: from outside, as
+        # on Linux, a signal reaches it only when it is not left to its
+        # default action (runc's init without a TERM handler ignores
+        # TERM; podman's stop then escalates to KILL).  Else delivered by
+        # the host, seen and passed on by the tracer.
+        if sig == signal.SIGSTOP or _receives(init, sig):
             _kill_quiet(init, sig)
     else:
         _kill_quiet(c.sentry_pid, sig)
 
 
-def _catches(pid, sig):
-    """Whether host process pid has a handler for sig (SigCgt)."""
+SYS_RT_SIGTIMEDWAIT = 128
+
+
+def _receives(pid, sig):
+    """Whether host process pid, a PID namespace's init, would take sig
+    from outside as Linux decides (sig_ignored, sig_task_ignored): it has a
+    handler (SigCgt), or the signal is blocked (SigBlk: a signalfd's, as
+    podman --init's catatonit waits), or it waits for it in
+    rt_sigtimedwait (tini), whose wait unblocks the set for its length."""
     try:
         with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("SigCgt:"):
-                    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+            masks = {k: int(v, 16) for k, _, v in (line.partition(":") for line in f) if k in ("SigCgt", "SigBlk")}
+        if any(m >> (sig - 1) & 1 for m in masks.values()):
+            return True
+        return _waits_for(pid, sig)
     except (OSError, ValueError):
-        pass
-    return False
+        return False
+
+
+def _waits_for(pid, sig):
+    """Whether pid's main thread sleeps in rt_sigtimedwait on a set with sig."""
+    with open(f"/proc/{pid}/syscall") as f:
+        words = f.read().split()
+    if not words or words[0] != str(SYS_RT_SIGTIMEDWAIT):
+        return False
+    fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        waited = int.from_bytes(os.pread(fd, 8, int(words[1], 16)), "little")
+    finally:
+        os.close(fd)
+    return bool(waited >> (sig - 1) & 1)
 
 
 def cmd_delete(ctx, argv):
@@ -886,7 +903,7 @@ def cmd_features(ctx, argv):
         "hooks": list(ocihooks.KINDS),
         "mountOptions": ["bind", "rbind", "ro", "rw", "size"],
         "linux": {
-            "namespaces": ["mount", "network", "pid", "uts", "ipc", "user"],
+            "namespaces": ["mount", "network", "pid", "uts", "ipc", "user", "time"],
             "capabilities": [],
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
             "seccomp": {"enabled": True, "actions": ocisec.ACTIONS, "operators": sorted(ocisec.OPERATORS),
@@ -907,17 +924,16 @@ _UPDATE = tuple(Option(n, VALUE) for n in (
     "--memory-reservation", "--memory-swap", "--pids-limit", "--l3-cache-schema", "--mem-bw-schema"))
 
 
-# runc update's flags that sentry applies: (linux.resources kind, field, a size?)
-_UPDATE_FIELDS = {"--memory": ("memory", "limit", True), "--memory-swap": ("memory", "swap", True),
-                  "--memory-reservation": ("memory", "reservation", True),
-                  "--cpu-share": ("cpu", "shares", False), "--cpu-quota": ("cpu", "quota", False),
-                  "--cpu-period": ("cpu", "period", False), "--blkio-weight": ("blockIO", "weight", False)}
+# runc update's flags that sentry applies: (linux.resources kind, field, the value's kind)
+_UPDATE_FIELDS = {"--memory": ("memory", "limit", "size"), "--memory-swap": ("memory", "swap", "size"),
+                  "--memory-reservation": ("memory", "reservation", "size"),
+                  "--cpu-share": ("cpu", "shares", "int"), "--cpu-quota": ("cpu", "quota", "int"),
+                  "--cpu-period": ("cpu", "period", "int"), "--cpu-rt-period": ("cpu", "realtimePeriod", "int"),
+                  "--cpu-rt-runtime": ("cpu", "realtimeRuntime", "int"), "--cpuset-cpus": ("cpu", "cpus", "str"),
+                  "--cpuset-mems": ("cpu", "mems", "str"), "--blkio-weight": ("blockIO", "weight", "int")}
 # and those it does not, by the field each sets
-_UPDATE_IGNORED = {"--cpu-rt-period": "cpu.realtimePeriod",
-                   "--cpu-rt-runtime": "cpu.realtimeRuntime", "--cpuset-cpus": "cpu.cpus",
-                   "--cpuset-mems": "cpu.mems", "--kernel-memory": "memory.kernel",
-                   "--kernel-memory-tcp": "memory.kernelTCP", "--l3-cache-schema": "intelRdt",
-                   "--mem-bw-schema": "intelRdt"}
+_UPDATE_IGNORED = {"--kernel-memory": "memory.kernel", "--kernel-memory-tcp": "memory.kernelTCP",
+                   "--l3-cache-schema": "intelRdt", "--mem-bw-schema": "intelRdt"}
 
 
 def cmd_update(ctx, argv):
@@ -942,16 +958,16 @@ def cmd_update(ctx, argv):
             raise OciError(f"update: the resources are not JSON: {e}")
         if not isinstance(resources, dict):
             raise OciError("update: the resources are not a JSON object (LinuxResources)")
-    for flag, (kind, field, size) in _UPDATE_FIELDS.items():
+    for flag, (kind, field, value_kind) in _UPDATE_FIELDS.items():
         value = getattr(args, _attr(flag))
         if value is not None:
             resources.setdefault(kind, {})
             if not isinstance(resources[kind], dict):
                 raise OciError(f"update: {kind} is not an object")
-            resources[kind][field] = _update_number(flag, value, size)
+            resources[kind][field] = _update_number(flag, value, value_kind)
     pids = (resources.get("pids") or {}).get("limit") if isinstance(resources.get("pids"), dict) else None
     if args.pids_limit is not None:
-        pids = _update_number("--pids-limit", args.pids_limit, False)
+        pids = _update_number("--pids-limit", args.pids_limit, "int")
     if pids is not None and (not isinstance(pids, int) or isinstance(pids, bool)):
         raise OciError(f"update: pids.limit {pids!r}: a number of tasks")
     ignored = sorted(set(ocires.not_applied(resources)) |
@@ -974,18 +990,21 @@ def cmd_update(ctx, argv):
             c.update(resources=limits)
     if ignored:
         ocilog.warning(f"update {args.id}: {', '.join(ignored)} not applied "
-                       "(sentry applies the memory, cpu, blockIO and pids limits)")
+                       "(sentry applies the memory, cpu, cpuset, blockIO, hugetlb, unified and pids limits)")
     return 0
 
 
-def _update_number(flag, text, size):
-    """A flag's value as runc reads it: a size with a unit (64m) or -1, or
-    a plain integer."""
+def _update_number(flag, text, kind):
+    """A flag's value as runc reads it: a size with a unit (64m) or -1, a
+    plain integer, or a string as it is (a CPU list)."""
     from sentry.kernel.limits import parse_bytes
+    if kind == "str":
+        return text
     try:
-        return -1 if text.strip() == "-1" else parse_bytes(text) if size else int(text)
+        return -1 if text.strip() == "-1" else parse_bytes(text) if kind == "size" else int(text)
     except ValueError:
-        raise OciError(f"invalid value {text!r} for flag {flag}: " + ("a size (64m) or -1" if size else "a number"))
+        raise OciError(f"invalid value {text!r} for flag {flag}: "
+                       + ("a size (64m) or -1" if kind == "size" else "a number"))
 
 
 def _attr(flag):

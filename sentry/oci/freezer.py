@@ -37,8 +37,22 @@ def _set(path, frozen):
         else:
             with open(os.path.join(d, "cgroup.freeze"), "w") as f:
                 f.write("1" if frozen else "0")
+            # the write only starts it: frozen once cgroup.events says so, as runc waits
+            deadline = time.monotonic() + 5
+            while _events(d).get("frozen") != ("1" if frozen else "0"):
+                if time.monotonic() > deadline:
+                    if frozen:
+                        _set(path, False)
+                    raise FreezerError(f"freezer: {'freeze' if frozen else 'thaw'} did not take")
+                time.sleep(0.01)
     except OSError as e:
         raise FreezerError(f"freezer {d}: {e.strerror}")
+
+
+def _events(d):
+    """cgroup v2's cgroup.events as {key: value}."""
+    with open(os.path.join(d, "cgroup.events")) as f:
+        return dict(words for words in (line.split() for line in f) if len(words) == 2)
 
 
 def freeze(path):

@@ -1,7 +1,9 @@
 """linux.resources written to the container's cgroup (cgroup.py), at create
 and at `update`, as runc writes them: memory (limit, swap, reservation,
-swappiness, disableOOMKiller), cpu (shares, quota, period, burst) and
-blockIO (weight, the four throttles), in cgroup v1's files or v2's.  The cgroup holds the whole sandbox, so a limit
+swappiness, disableOOMKiller), cpu (shares, quota, period, burst, the
+real-time runtime and period; cpus and mems, the cpuset), blockIO (weight,
+weightDevice, the four throttles), hugepageLimits and, on cgroup v2,
+`unified` (v2's own files by name), in cgroup v1's files or v2's.  The cgroup holds the whole sandbox, so a limit
 covers the Sentry and its helpers as well as the guests.  The pids limit is
 the Sentry's own count of the guest's tasks (kernel/limits.py PidsLimit),
 not the cgroup's, which would count the Sentry's tasks too.
@@ -9,6 +11,7 @@ not the cgroup's, which would count the Sentry's tasks too.
 And what the memory controller tells back: its OOM kills (v1's
 memory.oom_control, v2's memory.events), which `events` reports."""
 import os
+import re
 
 from sentry.oci import cgroup
 
@@ -16,8 +19,10 @@ from sentry.oci import cgroup
 THROTTLES = {"throttleReadBpsDevice": ("read_bps", "rbps"), "throttleWriteBpsDevice": ("write_bps", "wbps"),
              "throttleReadIOPSDevice": ("read_iops", "riops"), "throttleWriteIOPSDevice": ("write_iops", "wiops")}
 APPLIED = {"memory": ("limit", "reservation", "swap", "swappiness", "disableOOMKiller"),
-           "cpu": ("shares", "quota", "period", "burst"),
-           "blockIO": ("weight", *THROTTLES)}
+           "cpu": ("shares", "quota", "period", "burst", "realtimeRuntime", "realtimePeriod", "cpus", "mems"),
+           "blockIO": ("weight", "weightDevice", *THROTTLES),
+           "hugepageLimits": (), "unified": ()}    # (): applied whole
+HUGEPAGES = "/sys/kernel/mm/hugepages"
 
 
 class ResourceError(Exception):
@@ -39,8 +44,8 @@ def check(res):
     (0 or absent: unset, -1: unlimited); raises ResourceError in one line."""
     if not isinstance(res, dict):
         raise ResourceError("linux.resources: an object (LinuxResources)")
-    for kind in APPLIED:
-        if res.get(kind) is not None and not isinstance(res[kind], dict):
+    for kind, fields in APPLIED.items():
+        if fields and res.get(kind) is not None and not isinstance(res[kind], dict):
             raise ResourceError(f"linux.resources.{kind}: an object")
     mem = {f: _int(res, "memory", f, -1) for f in ("limit", "reservation", "swap")}
     mem["swappiness"] = _int(res, "memory", "swappiness", 0)
@@ -53,18 +58,97 @@ def check(res):
     limit, swap = mem["limit"] or 0, mem["swap"] or 0
     if swap > 0 and limit > 0 and swap < limit:
         raise ResourceError("memory+swap limit should be >= memory limit")
-    cpu = {f: _int(res, "cpu", f, low) for f, low in (("shares", 0), ("quota", -1), ("period", 0), ("burst", 0))}
-    blkio = {"weight": _int(res, "blockIO", "weight", 0)}
+    cpu = {f: _int(res, "cpu", f, low) for f, low in (("shares", 0), ("quota", -1), ("period", 0), ("burst", 0),
+                                                      ("realtimeRuntime", -1), ("realtimePeriod", 0))}
+    for field in ("cpus", "mems"):
+        v = (res.get("cpu") or {}).get(field)
+        if v is not None and (not isinstance(v, str) or (v and not CPU_LIST.fullmatch(v))):
+            raise ResourceError(f"linux.resources.cpu.{field} {v!r}: a list of numbers and ranges (0-2,4)")
+        cpu[field] = v or None
+    blkio = {"weight": _int(res, "blockIO", "weight", 0),
+             "weightDevice": _devices(res, "weightDevice", ("major", "minor"), ("weight", "leafWeight"))}
     for field in THROTTLES:
-        rules = (res.get("blockIO") or {}).get(field) or []
-        if not isinstance(rules, list):
-            raise ResourceError(f"linux.resources.blockIO.{field}: a list of {{major, minor, rate}}")
-        for r in rules:
-            if not isinstance(r, dict) or any(not isinstance(r.get(k), int) or isinstance(r.get(k), bool)
-                                              or r.get(k) < 0 for k in ("major", "minor", "rate")):
-                raise ResourceError(f"linux.resources.blockIO.{field} {r!r}: major, minor and rate, numbers")
-        blkio[field] = [(r["major"], r["minor"], r["rate"]) for r in rules] or None
-    return {"memory": mem, "cpu": cpu, "blockIO": blkio}
+        blkio[field] = _devices(res, field, ("major", "minor", "rate"))
+    return {"memory": mem, "cpu": cpu, "blockIO": blkio, "hugepageLimits": _hugepages(res),
+            "unified": _unified(res)}
+
+
+CPU_LIST = re.compile(r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*")
+
+
+def _number(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _devices(res, field, needed, optional=()):
+    """blockIO's per-device rules, as tuples of needed + optional fields
+    (an optional one absent: None); None for none."""
+    rules = (res.get("blockIO") or {}).get(field) or []
+    names = " and ".join(needed + optional)
+    if not isinstance(rules, list):
+        raise ResourceError(f"linux.resources.blockIO.{field}: a list of {{{names}}}")
+    out = []
+    for r in rules:
+        if (not isinstance(r, dict) or not all(_number(r.get(k)) for k in needed)
+                or not all(r.get(k) is None or _number(r[k]) for k in optional)):
+            raise ResourceError(f"linux.resources.blockIO.{field} {r!r}: {names}, numbers")
+        out.append(tuple(r.get(k) for k in needed + optional))
+    return out or None
+
+
+def page_sizes():
+    """The huge page sizes this kernel offers, as cgroup file names spell
+    them (hugepages-2048kB: 2MB), as runc lists them."""
+    out = []
+    try:
+        names = os.listdir(HUGEPAGES)
+    except OSError:
+        return out
+    for name in names:
+        m = re.fullmatch(r"hugepages-([0-9]+)kB", name)
+        if m:
+            kb = int(m.group(1))
+            unit = next(i for i in (2, 1, 0) if kb % (1024 ** i) == 0)
+            out.append(f"{kb // 1024 ** unit}{'KMG'[unit]}B")
+    return sorted(out)
+
+
+def _hugepages(res):
+    """hugepageLimits as [(pageSize, limit)], each size one this kernel has
+    (it names a cgroup file: nothing else may reach the path)."""
+    rules = res.get("hugepageLimits") or []
+    if not isinstance(rules, list):
+        raise ResourceError("linux.resources.hugepageLimits: a list of {pageSize, limit}")
+    out = []
+    for r in rules:
+        if not isinstance(r, dict) or not isinstance(r.get("pageSize"), str) or not _number(r.get("limit")):
+            raise ResourceError(f"linux.resources.hugepageLimits {r!r}: pageSize (2MB) and limit, a number")
+        if r["pageSize"] not in page_sizes():
+            raise ResourceError(f"invalid hugepage size: {r['pageSize']} (this kernel has "
+                                f"{', '.join(page_sizes()) or 'none'})")
+        out.append((r["pageSize"], r["limit"]))
+    return out or None
+
+
+def _unified(res):
+    """linux.resources.unified: cgroup v2 file name -> value, each a file
+    of the container's own cgroup (no slash, a controller's prefix)."""
+    u = res.get("unified") or {}
+    if not isinstance(u, dict):
+        raise ResourceError("linux.resources.unified: an object of cgroup v2 file names and values")
+    for key, value in u.items():
+        if "/" in key or "." not in key.strip(".") or not isinstance(value, str):
+            raise ResourceError(f"linux.resources.unified {key!r}: a cgroup v2 file name "
+                                "(controller.name, no slash) with a string value")
+        if key in MANAGED:
+            raise ResourceError(f"linux.resources.unified {key!r}: the cgroup's membership and state "
+                                "are sentry's (create joins it, pause freezes it)")
+    return dict(u) or None
+
+
+# cgroup v2 files that say who is in the cgroup or what it is, not a limit
+MANAGED = {"cgroup.procs", "cgroup.threads", "cgroup.subtree_control", "cgroup.kill", "cgroup.freeze",
+           "cgroup.type"}
 
 
 def not_applied(res):
@@ -76,7 +160,7 @@ def not_applied(res):
             continue
         if kind not in APPLIED:
             out.append(kind)
-        elif isinstance(v, dict):
+        elif isinstance(v, dict) and APPLIED[kind]:
             out += [f"{kind}.{f}" for f, x in v.items() if f not in APPLIED[kind] and x not in (None, 0, "")]
     return sorted(out)
 
@@ -111,7 +195,8 @@ def joined(path):
 def wanted(res):
     """Whether res asks for anything apply() writes."""
     d = check(res)
-    return any(v not in (None, 0) for part in d.values() for v in part.values())
+    return any(v not in (None, 0) for part in d.values() if isinstance(part, dict) for v in part.values()) \
+        or bool(d["hugepageLimits"] or d["unified"])
 
 
 def apply(path, res):
@@ -123,24 +208,60 @@ def apply(path, res):
     if kind is None:
         raise ResourceError("no cgroup file system")
     if kind == "v1":
+        if d["unified"]:
+            raise ResourceError("linux.resources.unified: cgroup v2 files, and this host's cgroups are v1")
+        _cpuset(cgroup.dir_of(path, "cpuset"), d["cpu"])
         _memory_v1(cgroup.dir_of(path, "memory"), d["memory"])
         _cpu_v1(cgroup.dir_of(path, "cpu"), d["cpu"])
         _blkio_v1(cgroup.dir_of(path, "blkio"), d["blockIO"])
+        _hugetlb(cgroup.dir_of(path, "hugetlb"), d["hugepageLimits"], "limit_in_bytes")
     else:
         top = cgroup.dir_of(path, "")
+        _cpuset(top, d["cpu"])
         _memory_v2(top, d["memory"])
         _cpu_v2(top, d["cpu"])
         _io_v2(top, d["blockIO"])
+        _hugetlb(top, d["hugepageLimits"], "max")
+        for key, value in (d["unified"] or {}).items():
+            _write(top, key, value, create=False)
 
 
-def _write(d, name, value):
+def _write(d, name, value, create=True):
+    """Write value to file `name` of cgroup directory d; with create
+    False, only a file that exists (a name from the spec)."""
     if d is None:
         raise ResourceError(f"{name}: the controller is not mounted")
+    path = os.path.join(d, name)
     try:
-        with open(os.path.join(d, name), "w") as f:
-            f.write(str(value))
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW | (os.O_CREAT if create else 0),
+                     0o644)
+        try:
+            os.write(fd, str(value).encode())
+        finally:
+            os.close(fd)
+    except FileNotFoundError as e:
+        raise ResourceError(f"{path}: {e.strerror}" if create else f"{name}: no such file in the container's "
+                            "cgroup (its controller is not enabled here)")
     except OSError as e:
-        raise ResourceError(f"{os.path.join(d, name)}: {e.strerror}")
+        raise ResourceError(f"{path}: {e.strerror}")
+
+
+def _cpuset(d, c):
+    """cpus then mems, as runc writes them (v1: the cpuset hierarchy's
+    directory, which join() filled from its parent; v2: the one)."""
+    for field in ("cpus", "mems"):
+        if c[field]:
+            _write(d, f"cpuset.{field}", c[field])
+
+
+def _hugetlb(d, limits, suffix):
+    """Each size's limit, and its reservations' where the kernel accounts
+    them (hugetlb.2MB.rsvd.*), as runc sets both."""
+    for size, limit in limits or ():
+        _write(d, f"hugetlb.{size}.{suffix}", limit)
+        rsvd = f"hugetlb.{size}.rsvd.{suffix}"
+        if d is not None and os.path.exists(os.path.join(d, rsvd)):
+            _write(d, rsvd, limit)
 
 
 def _read_int(d, name):
@@ -205,6 +326,10 @@ def _cpu_v1(d, c):
         _write(d, "cpu.cfs_quota_us", c["quota"])
     if c["burst"] is not None:
         _write(d, "cpu.cfs_burst_us", c["burst"])
+    if c["realtimePeriod"]:
+        _write(d, "cpu.rt_period_us", c["realtimePeriod"])
+    if c["realtimeRuntime"]:
+        _write(d, "cpu.rt_runtime_us", c["realtimeRuntime"])
 
 
 def _cpu_v2(d, c):
@@ -218,29 +343,43 @@ def _cpu_v2(d, c):
         _write(d, "cpu.max", value)
     if c["burst"] is not None:
         _write(d, "cpu.max.burst", c["burst"])
+    if c["realtimePeriod"] or c["realtimeRuntime"]:
+        raise ResourceError("cpu.realtimeRuntime, realtimePeriod: cgroup v2 has no real-time CPU limits")
 
 
-def _weight_file(d, names):
+def _weight_file(d, names, what="blockIO.weight"):
     """The first of names the I/O scheduler offers (BFQ's, else CFQ's)."""
     for name in names:
         if d is not None and os.path.exists(os.path.join(d, name)):
             return name
-    raise ResourceError("blockIO.weight: this kernel's I/O scheduler has no weight")
+    raise ResourceError(f"{what}: this kernel's I/O scheduler has no weight")
 
 
 def _blkio_v1(d, b):
     if b["weight"]:
         _write(d, _weight_file(d, ("blkio.bfq.weight", "blkio.weight")), b["weight"])
+    for major, minor, weight, leaf in b["weightDevice"] or ():
+        if weight:
+            _write(d, _weight_file(d, ("blkio.bfq.weight_device", "blkio.weight_device")),
+                   f"{major}:{minor} {weight}")
+        if leaf:
+            _write(d, _weight_file(d, ("blkio.leaf_weight_device",), "blockIO.weightDevice.leafWeight"),
+                   f"{major}:{minor} {leaf}")
     for field, (name, _) in THROTTLES.items():
         for major, minor, rate in b[field] or ():
             _write(d, f"blkio.throttle.{name}_device", f"{major}:{minor} {rate}")
 
 
 def _io_v2(d, b):
-    if b["weight"]:
-        # runc's mapping of v1's weight (10..1000) onto v2's (1..10000)
+    if b["weight"] or b["weightDevice"]:
         name = _weight_file(d, ("io.bfq.weight", "io.weight"))
-        _write(d, name, b["weight"] if name == "io.bfq.weight" else 1 + (b["weight"] - 10) * 9999 // 990)
+        # runc's mapping of v1's weight (10..1000) onto v2's io.weight (1..10000); BFQ's takes v1's
+        scaled = (lambda w: w) if name == "io.bfq.weight" else (lambda w: 1 + (w - 10) * 9999 // 990)
+        if b["weight"]:
+            _write(d, name, scaled(b["weight"]))
+        for major, minor, weight, _ in b["weightDevice"] or ():
+            if weight:
+                _write(d, name, f"{major}:{minor} {scaled(weight)}")
     for field, (_, key) in THROTTLES.items():
         for major, minor, rate in b[field] or ():
             _write(d, "io.max", f"{major}:{minor} {key}={rate if rate else 'max'}")

@@ -6,9 +6,14 @@ What maps where:
   process.args/env/cwd         argv, environment, --cwd
   process.user uid/gid/additionalGids, umask   --uid, --gid, --groups; umask
   process.rlimits              set in the container process, inherited by the guest
-  process.oomScoreAdj          the Sentry's oom_score_adj, inherited by the whole sandbox
+  process.oomScoreAdj, ioPriority, scheduler, linux.personality
+                               set by the container process before it forks the
+                               Sentry: the whole sandbox inherits them (inherited.py)
   hostname                     --hostname (none: the host's name, which a new UTS
                                namespace starts with, as under runc)
+  domainname (or sysctl kernel.domainname)   the UTS namespace's domain name
+  linux.namespaces time + linux.timeOffsets  a time namespace with those offsets, entered
+                               by each process at its first execve (kernel/timens.py)
   mounts: bind (ro/rw)         --mount type=bind (a directory or a regular file), its
                                mount point made in the rootfs first, as runc does
           tmpfs (size=)        --mount type=tmpfs
@@ -35,7 +40,7 @@ import stat
 
 from sentry.errors import SyscallError
 from sentry.host import RESOLVE_NO_MAGICLINKS, openat2
-from sentry.oci import hooks, resources, seccomp
+from sentry.oci import hooks, inherited, resources, seccomp
 from sentry.vfs.mount import O_PATH
 from sentry.vfs.resolve import RESOLVE_IN_ROOT
 
@@ -158,6 +163,9 @@ def mount_options(spec, rootfs):
             src = m.get("source") or ""
             if not os.path.exists(src):
                 raise SpecError(f"mount {src} to {dst}: no such file or directory")
+            # mount(2) follows the source's symlinks: the bind is of their
+            # target (podman --init binds /usr/libexec/podman/catatonit, a link)
+            src = os.path.realpath(src)
             if not (os.path.isdir(src) or os.path.isfile(src)):
                 raise SpecError(f"mount {src} to {dst}: only directories and regular files can be bound")
             spec_ = f"type=bind,src={src},dst={dst}"
@@ -253,12 +261,60 @@ def sysctl_of(spec, network):
         if key == "kernel.hostname":
             raise SpecError(f'sysctl "{key}" is not allowed as it conflicts with the OCI "hostname" field')
         if key == "kernel.domainname":
-            raise SpecError(f"sysctl {key}: not supported yet by sentry")
+            if spec.get("domainname"):
+                raise SpecError(f'sysctl "{key}" is not allowed as it conflicts with the OCI "domainname" field')
+            continue                    # the UTS namespace's (domainname_of)
         why = sysctl_refused(key, value, network != "host")
         if why:
             raise SpecError(f"sysctl {key}: {why}")
         out[key] = value
     return out
+
+
+def domainname_of(spec):
+    """The UTS namespace's NIS domain name: the spec's domainname, else its
+    sysctl kernel.domainname (sysctl_of refuses both at once); None for
+    neither ("(none)", as a new UTS namespace starts)."""
+    name = spec.get("domainname") or ((spec.get("linux") or {}).get("sysctl") or {}).get("kernel.domainname")
+    if name is None or name == "":
+        return None
+    if not isinstance(name, str) or len(name.encode()) > 64:
+        raise SpecError(f"domainname {name!r}: a name of at most 64 bytes")
+    return name
+
+
+def time_offsets_of(spec):
+    """linux.timeOffsets of a time namespace without a path, as
+    /proc/<pid>/timens_offsets takes them (and checked as Linux checks a
+    write there: kernel/timens.py); None without a namespace or offsets,
+    whose clocks read as the host's."""
+    from sentry.errors import SyscallError
+    from sentry.kernel import timens
+    linux = spec.get("linux") or {}
+    ns = [n for n in linux.get("namespaces") or [] if isinstance(n, dict) and n.get("type") == "time"]
+    offsets = linux.get("timeOffsets")
+    if not ns:
+        if offsets:
+            raise SpecError("linux.timeOffsets: no time namespace in linux.namespaces")
+        return None
+    if ns[0].get("path"):
+        raise SpecError(f"time namespace path {ns[0]['path']!r}: the sandbox's time namespaces are its own, "
+                        "sentry joins none of the host's")
+    if not offsets:
+        return None
+    if not isinstance(offsets, dict) or set(offsets) - {"monotonic", "boottime"}:
+        raise SpecError(f"linux.timeOffsets {offsets!r}: monotonic and boottime, each {{secs, nanosecs}}")
+    text = ""
+    for clock, o in offsets.items():
+        secs, nsecs = (o or {}).get("secs", 0), (o or {}).get("nanosecs", 0)
+        if any(not isinstance(v, int) or isinstance(v, bool) for v in (secs, nsecs)):
+            raise SpecError(f"linux.timeOffsets.{clock} {o!r}: secs and nanosecs, numbers")
+        text += f"{clock} {secs} {nsecs}\n"
+    try:
+        timens.with_offsets(text)
+    except SyscallError as e:
+        raise SpecError(f"linux.timeOffsets: {os.strerror(e.errno)}")
+    return text
 
 
 def network_option(spec):
@@ -275,14 +331,6 @@ def network_option(spec):
 
 
 RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
-
-
-def oom_score_adj_of(process):
-    """process.oomScoreAdj, checked: an int from -1000 to 1000, or None."""
-    v = process.get("oomScoreAdj")
-    if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not -1000 <= v <= 1000):
-        raise SpecError(f"process.oomScoreAdj {v!r}: between -1000 and 1000")
-    return v
 
 
 def rlimits_of(process):
@@ -312,8 +360,13 @@ def config_kwargs(spec, bundle, flags, cache=None):
     if netns:
         kw["netns"] = netns
     kw["no_new_privs"] = bool(process.get("noNewPrivileges"))
-    oom_score_adj_of(process)
+    try:
+        inherited.check(spec)
+    except inherited.InheritedError as e:
+        raise SpecError(str(e))
     kw["sysctl"] = sysctl_of(spec, kw["network"])
+    kw["domainname"] = domainname_of(spec)
+    kw["time_offsets"] = time_offsets_of(spec)
     try:
         kw["guest_seccomp"] = seccomp.profile_of(spec, cache)
     except seccomp.ProfileError as e:
@@ -340,8 +393,11 @@ def resources_of(spec):
         out["pids_limit"] = max(0, pids)
     ignored = resources.not_applied(res)
     if ignored:
-        log.warning("linux.resources: %s not applied (sentry writes the memory, cpu and blkio controllers only)",
-                    ", ".join(ignored))
+        log.warning("linux.resources: %s not applied (sentry writes the memory, cpu, cpuset, blkio and hugetlb "
+                    "controllers, and v2's unified files)", ", ".join(ignored))
+    if (spec.get("linux") or {}).get("intelRdt"):
+        log.warning("linux.intelRdt: not applied (sentry sets no cache or memory bandwidth allocation%s)",
+                    "" if os.path.isdir("/sys/fs/resctrl/info") else "; this host has no resctrl file system")
     return out
 
 

@@ -5,9 +5,11 @@ An engine treats the pid-file process as the container's: its subreaper
 `podman top` joins its mount namespace and lists that namespace's /proc.
 The Sentry runs in the host's mount namespace and reads the host's /proc
 (its guests are host processes), so a `podman top` on the Sentry listed
-every host process.  The pid file therefore names the Sentry's parent, which
-does nothing but wait: it holds none of the caller's fds, lives in a mount
-namespace whose /proc is empty (vfs/mountns.py: empty_proc), keeps no
+every host process, and a `podman cp` into it wrote the host's files.  The
+pid file therefore names the Sentry's parent, which does nothing but wait:
+it holds none of the caller's fds, lives in a mount namespace whose root is
+the container's files and whose /proc is empty (vfs/mountns.py:
+container_view), keeps no
 capability and only the calls of its allowlist (platform/selfconfine.py:
 STAND_IN), and exits as its child does (a code, or death by the same
 signal).  The Sentry dies with it
@@ -17,6 +19,7 @@ and `delete`.
 
 Unprivileged without user namespaces no mount namespace can be had: the
 stand-in then keeps the host's view (that user's own view of the host)."""
+import errno
 import logging
 import os
 import resource
@@ -28,9 +31,11 @@ from sentry.vfs import mountns
 log = logging.getLogger("sentry")
 
 
-def become(container_process, netns=None):
+def become(container_process, netns=None, view=None):
     """Fork container_process() (the Sentry: it never returns) and become its
-    stand-in; never returns either.  netns: the path of the network
+    stand-in; never returns either.  view: (rootfs, read-only, binds, tmpfs
+    places) of the container, the stand-in's mount namespace's root
+    (_enter_container_view).  netns: the path of the network
     namespace the sandbox joins (the spec's), which the stand-in enters
     too, so that an engine that joins a container's network through the
     pid-file process (podman --network container:ID, a pod's containers:
@@ -50,17 +55,14 @@ def become(container_process, netns=None):
     try:
         _hold_nothing()
         if netns is not None:
-            # before empty_proc: unprivileged, that makes a user namespace
+            # before the mount namespace: unprivileged, that makes a user namespace
             # with no right over the engine's network namespace
             try:
                 mountns.join_netns(netns)
             except OSError as e:
                 log.warning("the pid-file process stays in the host's network namespace (%s: %s)",
                             netns, e.strerror)
-        try:
-            mountns.empty_proc()
-        except OSError as e:
-            log.debug("the pid-file process keeps the host's /proc (%s)", e.strerror)
+        _enter_container_view(view)
         try:
             selfconfine.confine("stand-in")
         except OSError as e:
@@ -74,6 +76,31 @@ def become(container_process, netns=None):
         if status is None:
             os.kill(child, signal.SIGKILL)
         os._exit(125)
+
+
+def _enter_container_view(view):
+    """A mount namespace whose root is the container's files (podman cp
+    joins it and copies to "/" there; podman top reads its /proc, an empty
+    one): never the host's root, which a copy into the container would
+    write.  Where the view cannot be made, an empty root; where that
+    cannot be either in a namespace of its own, the stand-in ends (and
+    the sandbox with it: create fails).  Unprivileged without user
+    namespaces none can be had: the host's view stays (that user's own)."""
+    try:
+        mountns.enter_private()
+    except OSError as e:
+        log.debug("the pid-file process keeps the host's mount namespace (%s)", e.strerror)
+        return
+    try:
+        if view is None:
+            raise OSError(errno.ENOENT, "no container view given")
+        mountns.container_view(*view)
+    except OSError as e:
+        log.warning("the pid-file process's root is empty, not the container's (%s)", e)
+        try:
+            mountns.empty_root()
+        except OSError:
+            os._exit(125)
 
 
 def _hold_nothing():

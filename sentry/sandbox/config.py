@@ -21,8 +21,16 @@ class Config:
                  strace_time=None, strace_string_limit=32,
                  network="sandbox", net_allow=(), dns=(), publish=(),
                  start_gate=None, before_exec=None, guest_seccomp=None, pass_fds=(), sysctl=None,
-                 no_new_privs=False, netns=None, shown_mounts=None, console=None, pids_limit_file=None):
+                 no_new_privs=False, netns=None, shown_mounts=None, console=None, pids_limit_file=None,
+                 domainname=None, time_offsets=None):
         self.argv = argv
+        # the UTS namespace's NIS domain name (the OCI spec's domainname;
+        # None: "(none)", as a new UTS namespace starts)
+        self.domainname = domainname
+        # the OCI spec's linux.timeOffsets, as /proc/<pid>/timens_offsets
+        # takes them: a time namespace each process enters at its first
+        # execve (kernel/timens.py with_offsets); None: the host's clocks
+        self.time_offsets = time_offsets
         # a file the pids limit is read from at every fork, which may change
         # it while the sandbox runs (kernel/limits.py PidsLimit: the OCI
         # runtime's `update`); pids_limit until it does

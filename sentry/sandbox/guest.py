@@ -174,8 +174,10 @@ def exec_process(cfg, mounts, filt, helper, root_cwd, request, fds, userns):
         try:
             os.chdir(cwd)
         except OSError as e:
-            os.write(2, f"sentry: cwd {cwd}: {e.strerror}\n".encode())
-            os._exit(126)
+            # runc's words and, through podman's reading of them, its code
+            code = 127 if e.errno in (errno.ENOENT, errno.ENOTDIR) else 126
+            os.write(2, f"sentry: chdir to cwd ({cwd!r}) failed: {e.strerror}\n".encode())
+            os._exit(code)
         problem = _load_guest_seccomp(cfg)
         if problem:
             os.write(2, f"sentry: {problem}\n".encode())

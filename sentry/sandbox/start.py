@@ -10,7 +10,7 @@ import struct
 
 from sentry.kernel import audit as _audit
 from sentry.kernel.kernel import Kernel
-from sentry.kernel import idmap
+from sentry.kernel import idmap, timens
 from sentry.platform import privileges, ptrace, seccomp, selfconfine, spawn, staging
 from sentry.platform.fdholder import FdHolder
 from sentry.vfs import mountns as _mountns
@@ -95,6 +95,10 @@ def run(cfg, on_ready=None, control=None):
                         cfg.limits)
         kernel.mm_checked = frozenset(mm)
         kernel.uts["hostname"] = cfg.hostname
+        if cfg.domainname is not None:
+            kernel.uts["domainname"] = cfg.domainname
+        if cfg.time_offsets is not None:
+            kernel.container_timens = timens.with_offsets(cfg.time_offsets)
         kernel.audit = trail
         kernel.mountns = mountns
         kernel.sysctl = mountns.sysctl if mountns is not None else {}     # /proc/sys shows them

@@ -27,9 +27,11 @@ import time
 
 from sentry import hostids
 from sentry._native import ffi, lib
-from sentry.host import CONFINED, openat2
+from sentry.errors import SyscallError
+from sentry.host import CONFINED, RESOLVE_NO_MAGICLINKS, openat2
 from sentry.platform import spawn
 from sentry.vfs import netns
+from sentry.vfs.resolve import RESOLVE_IN_ROOT
 
 SHMMAX = 1 << 40                  # the sandbox's largest System V shared memory segment
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET, CLONE_NEWIPC = 0x00020000, 0x10000000, 0x40000000, 0x08000000
@@ -661,13 +663,89 @@ def _set_sysctls(sysctl, network):
     return shown
 
 
-def empty_proc():
+RESOLVE_IN_ROOT_NO_MAGIC = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS
+EMPTY_RO = ("tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
+MNT_DETACH = 2
+
+
+def enter_private():
     """Put the calling process in a mount namespace of its own (with a user
-    namespace of its own when unprivileged) whose /proc is an empty,
-    read-only tmpfs: a host program that joins its mount namespace to read
-    /proc (podman top: sentry/oci/standin.py) finds no process there."""
+    namespace of its own when unprivileged), nothing propagating back: what
+    container_view and empty_root then arrange.  OSError where none can be
+    had (unprivileged without user namespaces)."""
     _enter(os.getuid(), os.getgid(), os.geteuid() == 0)
-    _mount("tmpfs", "/proc", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
+
+
+def container_view(rootfs, readonly=False, binds=(), tmpfs=()):
+    """In the caller's private mount namespace (enter_private), make its
+    root the container's: `rootfs`, each of `binds` ((host source, sandbox path, read-only)) at its
+    place, an empty read-only tmpfs on each of `tmpfs` (the sandbox's own
+    are its Sentry's, not here) and on /proc.  A host program that joins
+    this mount namespace (podman top reads its /proc; podman cp copies to
+    and from "/" there, as in runc's container) finds the container's
+    files and no process -- never the host's files.  Each place is looked
+    up inside the rootfs (RESOLVE_IN_ROOT: an image's symlink stays in it)
+    and mounted on through its fd.  OSError if the view cannot be made;
+    the caller must then not stay in the host's root (empty_root)."""
+    _mount(rootfs, rootfs, None, MS_BIND | MS_REC)
+    root = os.open(rootfs, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for src, dst, ro in binds:
+            _mount_in(root, dst, src, None, MS_BIND | MS_REC)
+            if ro:
+                _mount_in(root, dst, None, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _kept_flags(src))
+        for dst in [*tmpfs, "/proc"]:
+            _mount_in(root, dst, EMPTY_RO[0], EMPTY_RO[0], EMPTY_RO[1], EMPTY_RO[2])
+        if readonly:
+            _mount(None, rootfs, None, MS_REMOUNT | MS_BIND | MS_RDONLY | _kept_flags(rootfs))
+        os.fchdir(root)
+    finally:
+        os.close(root)
+    _pivot_here()
+
+
+# statvfs's f_flag -> the mount flag a read-only remount must keep (in a
+# user namespace the kernel refuses to drop them: EPERM)
+_KEPT = {os.ST_NOSUID: MS_NOSUID, os.ST_NODEV: MS_NODEV, os.ST_NOEXEC: MS_NOEXEC,
+         os.ST_NOATIME: 1024, os.ST_NODIRATIME: 2048, os.ST_RELATIME: 1 << 21}
+
+
+def _kept_flags(path):
+    have = os.statvfs(path).f_flag
+    return sum(ms for st, ms in _KEPT.items() if have & st)
+
+
+def empty_root():
+    """The fallback of container_view: a root of nothing but an empty
+    read-only tmpfs (podman cp then finds no file, and writes none)."""
+    _mount(EMPTY_RO[0], "/tmp", EMPTY_RO[0], 0, "size=4k,mode=0755")
+    os.mkdir("/tmp/proc", 0o555)
+    _mount(None, "/tmp", None, MS_REMOUNT | EMPTY_RO[1])
+    os.chdir("/tmp")
+    _pivot_here()
+
+
+def _pivot_here():
+    """The current directory (a mount) becomes the namespace's root; the
+    old root is detached, unreachable from here."""
+    _check(lib.sn_pivot_root(b".", b"."))
+    _check(lib.sn_umount2(b".", MNT_DETACH))
+    os.chdir("/")
+
+
+def _mount_in(root, path, source, fstype, flags, data=None):
+    """mount(2) on sandbox path `path` of the tree at fd `root`, found
+    inside it; a place that is not there is skipped (nothing to show)."""
+    try:
+        fd = openat2(root, path.lstrip("/") or ".", O_PATH | os.O_CLOEXEC, resolve=RESOLVE_IN_ROOT_NO_MAGIC)
+    except SyscallError as e:
+        if e.errno == errno.ENOENT:
+            return
+        raise OSError(e.errno, os.strerror(e.errno), path)
+    try:
+        _mount(source, f"/proc/self/fd/{fd}", fstype, flags, data)
+    finally:
+        os.close(fd)
 
 
 class _Network:
