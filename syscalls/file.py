@@ -414,8 +414,7 @@ def sys_openat2(call):
     if is_hidden(dirfd) and staging.BASE <= call.args[1] < staging.BASE + staging.SIZE:
         # Our own rewritten open, restarted after a signal (ERESTARTSYS): only
         # the Sentry can have put its path in the staging area.
-        mount = call.kernel.mounts.by_guest_fd(dirfd)
-        dirfd, path = AT_FDCWD, os.fsencode(mount.spath_of(os.fsdecode(path)))
+        dirfd, path = AT_FDCWD, os.fsencode(call.mounts.spath_at(dirfd, os.fsdecode(path)))
         resolve = 0
     if resolve & RESOLVE_CACHED:
         raise SyscallError(errno.EAGAIN)      # the caller tries again without, as Linux lets it

@@ -10,7 +10,12 @@ namespace (sentry/kernel/userns.py) takes none, and holds that capability
 for the namespaces made with or after it (`unshare -r`, `unshare -Uu`).  A
 new time namespace (CAP_SYS_ADMIN) is the one the caller's next children
 and next image enter, with the offsets written to /proc/<pid>/timens_offsets
-before (sentry/kernel/timens.py, syscalls/timens.py).  The other kinds are refused
+before (sentry/kernel/timens.py, syscalls/timens.py).  A new mount namespace
+(CAP_SYS_ADMIN) gives the process a copy of its mount table, which its
+mount(2) and umount2(2) change from then on, and its children inherit
+(vfs/mount.py MountTable.copy, syscalls/mount.py); a process of many
+threads cannot make one (EINVAL): the table is the process's, where
+Linux's is each task's.  The other kinds are refused
 as by a Linux whose limits for them are 0 (sentry/kernel/namespaces.py).
 Undoing sharing with CLONE_FILES or CLONE_FS is EPERM: it would split a
 process's fd table or cwd between its tasks, which the Kernel keeps per
@@ -52,7 +57,8 @@ def _implied(flags):
 
 
 @handler("unshare", support="partial",
-         note="CLONE_NEWUTS, CLONE_NEWPID, CLONE_NEWTIME (CAP_SYS_ADMIN) and CLONE_NEWUSER emulated (kernel/userns.py); "
+         note="CLONE_NEWUTS, CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWNS (CAP_SYS_ADMIN) and CLONE_NEWUSER emulated "
+              "(kernel/userns.py; a mount namespace: a copy of the mount table, EINVAL from a process of many threads); "
               "other namespaces as with their limits at 0 (ENOSPC; EPERM without CAP_SYS_ADMIN); "
               "CLONE_FILES/CLONE_FS of a shared table or cwd EPERM")
 def sys_unshare(call):
@@ -62,7 +68,7 @@ def sys_unshare(call):
     flags = _implied(flags)
     # check_unshare_flags: the thread group, signal handlers and memory
     # can be unshared only by a task that shares them with no other
-    if flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM) and len(call.process.threads) > 1:
+    if flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM | CLONE_NEWNS) and len(call.process.threads) > 1:
         raise SyscallError(errno.EINVAL)
     if (flags & CLONE_FS and call.process.fs_shared) or (flags & CLONE_FILES and call.process.files.shared):
         raise SyscallError(errno.EPERM)
@@ -79,6 +85,10 @@ def sys_unshare(call):
         call.kernel.publish(call.task)
     if flags & CLONE_NEWUTS:
         call.process.uts = call.process.uts.unshared(creds.userns)
+    if flags & CLONE_NEWNS:
+        call.process.mounts = call.mounts.copy()
+        call.process.mounts.owner = creds.userns
+        call.kernel.publish_process(call.process)    # its paths are Python's now
     if flags & CLONE_NEWPID:
         call.process.pidns_children = PidNamespace(call.process.pidns)
         call.kernel.publish_process(call.process)    # its clones are Python's now (sys_clone3)

@@ -267,7 +267,8 @@ def build_table():
     their modules, done here and nowhere else, so no import order decides
     what the table holds."""
     from syscalls import (clock, controlfiles, credentials, deny, exec as _exec, file, ipc,  # noqa: F401
-                          namespaces, path, process, rlimit, settings, signal, socket, sysinfo, uts, writes)
+                          mount, namespaces, path, process, rlimit, settings, signal, socket, sysinfo, uts,
+                          writes)
     from syscalls.registry import HANDLERS
     entries = {}
     for nr, name in NAMES.items():

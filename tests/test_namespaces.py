@@ -1,6 +1,6 @@
-"""Namespaces a guest makes itself (syscalls/namespaces.py): UTS and PID
-namespaces of its own are emulated; the others are refused as by a Linux
-whose limits for them are 0 (sentry/kernel/namespaces.py)."""
+"""Namespaces a guest makes itself (syscalls/namespaces.py): UTS, PID, user,
+time and mount namespaces of its own are emulated; the others are refused
+as by a Linux whose limits for them are 0 (sentry/kernel/namespaces.py)."""
 import subprocess
 import sys
 
@@ -62,14 +62,14 @@ clone(0x40000000)
 
 # Natively: PROBE in a user namespace whose limits are the sandbox's (uts and
 # pid: the host's, which a new namespace would not show)
-KINDS_NOT_OFFERED = ("net", "mnt", "ipc", "cgroup")
-KINDS_OFFERED = ("uts", "pid", "user", "time")
+KINDS_NOT_OFFERED = ("net", "ipc", "cgroup")
+KINDS_OFFERED = ("uts", "pid", "user", "time", "mnt")
 
 
 def test_namespaces_not_offered_fail_as_with_limits_of_0():
     """unshare(2) and clone(2) of every namespace kind, with flags Linux
     refuses first, as root and as another user: the same answers as
-    natively under limits of 0 for every kind but UTS, PID, user and time (ENOSPC; EPERM
+    natively under limits of 0 for every kind but UTS, PID, user, time and mount (ENOSPC; EPERM
     without CAP_SYS_ADMIN; a new user namespace needs no capability), and
     /proc/sys/user shows those limits."""
     limits = dict.fromkeys(KINDS_NOT_OFFERED, 0)

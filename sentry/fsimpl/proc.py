@@ -63,6 +63,7 @@ NS_NAMES = ("cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time",
             "time_for_children", "user", "uts")
 NS_KINDS = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 PIDNS_SERIALS = 1 << 20       # where the numbers of PID namespaces a guest made start, past the UTS ones
+MNTNS_SERIALS = 2 << 20       # and those of its mount namespaces, past the PID ones
 # the namespace limits: 0 for a kind the sandbox does not offer (kernel/namespaces.py)
 SYSCTL_OWN |= {f"sys/user/max_{kind}_namespaces" for kind in NS_KINDS}
 # POSIX message queues' limits, also the sandbox's IPC namespace's: a new
@@ -405,9 +406,9 @@ class ProcMount(Mount):
             elif name == "root":
                 self._link(path, "/")
             elif name == "cwd":
-                self._link(path, self._sandbox_path(kernel, os.readlink(f"/proc/{host}/cwd")))
+                self._link(path, self._sandbox_path(kernel, os.readlink(f"/proc/{host}/cwd"), proc))
             elif name == "fd":
-                self._fds(kernel, host, path)
+                self._fds(kernel, host, path, proc)
             elif name == "ns":
                 self._namespaces(proc, host, path, rest, final)
             elif name == "fdinfo":
@@ -441,7 +442,7 @@ class ProcMount(Mount):
                 # the guest it runs ("0") or waits in that call, not in ptrace
                 self._file(path, b"0" if wchan == b"ptrace_stop" else wchan)
             elif name in ("mounts", "mountinfo"):
-                self._file(path, self._mounts(kernel, name == "mountinfo"))
+                self._file(path, self._mounts(kernel.mounts_of(proc), name == "mountinfo"))
             elif name == "cgroup":
                 self._file(path, b"0::/\n")
             elif name in WRITABLE and os.path.exists(os.path.join(self.host_root, path)):
@@ -469,6 +470,8 @@ class ProcMount(Mount):
         pidns = {"pid": proc.pidns, "pid_for_children": proc.pidns_children}.get(name)
         if pidns is not None and pidns.level > 0:
             return f"pid:[{self.ns_base + PIDNS_SERIALS + pidns.serial}]"      # one a guest made
+        if name == "mnt" and proc.mounts is not None:
+            return f"mnt:[{self.ns_base + MNTNS_SERIALS + proc.mounts.serial}]"   # one a guest made
         real = os.readlink(f"/proc/{host}/ns/{name}")
         if name not in self.ns_own:
             self.ns_own[name] = os.readlink(f"/proc/self/ns/{name}")
@@ -671,16 +674,18 @@ class ProcMount(Mount):
                 data = shown.split(b"-", 1)[0] + data[data.index(b"-"):]
         return data
 
-    def _mounts(self, kernel, info):
-        """/proc/mounts or mountinfo: the table's mounts, the root first and
-        each after its parent, named as the config says (MountTable.shown:
-        an OCI spec's source, type and flags), else as sentry's, by kind."""
-        shown = kernel.mounts.shown
-        rows = [(m.path, m.readonly, m.kind) for m in kernel.mounts if m.listed]
+    def _mounts(self, mounts, info):
+        """/proc/mounts or mountinfo of a mount namespace's table: its
+        mounts, the root first and each after its parent, named as the
+        guest that mounted it did (syscalls/mount.py), or the config
+        (MountTable.shown: an OCI spec's source, type and flags), else as
+        sentry's, by kind."""
+        shown = mounts.shown
+        rows = [(m.path, m.readonly, m.kind, getattr(m, "shown_as", None)) for m in mounts if m.listed]
         rows.sort(key=lambda r: r[0].count("/") if r[0] != "/" else -1)
         ids, lines = {}, []
-        for i, (path, readonly, kind) in enumerate(rows):
-            source, fstype, flags = shown.get(path) or ("sentry", MOUNT_TYPES.get(kind, "sentryfs"), [])
+        for i, (path, readonly, kind, own) in enumerate(rows):
+            source, fstype, flags = own or shown.get(path) or ("sentry", MOUNT_TYPES.get(kind, "sentryfs"), [])
             opts = ",".join(["ro" if readonly else "rw"] + list(flags))
             ids[path] = i + 1
             if info:
@@ -712,9 +717,9 @@ class ProcMount(Mount):
             except OSError:
                 pass                          # closed meanwhile
 
-    def _fds(self, kernel, host, path):
+    def _fds(self, kernel, host, path, proc):
         self._per_fd(host, "fd", path,
-                     lambda rel, entry: self._link(rel, self._sandbox_path(kernel, os.readlink(entry))))
+                     lambda rel, entry: self._link(rel, self._sandbox_path(kernel, os.readlink(entry), proc)))
 
     def _fdinfo(self, kernel, host, path):
         def copy(rel, entry):
@@ -849,8 +854,9 @@ class ProcMount(Mount):
                     self._copy_host(name)
 
     @staticmethod
-    def _sandbox_path(kernel, host_path):
-        """A host path as the sandbox names it; non-paths (pipe:[…]) as they are."""
+    def _sandbox_path(kernel, host_path, proc=None):
+        """A host path as the sandbox names it (as process proc's mount
+        namespace does); non-paths (pipe:[…]) as they are."""
         if not host_path.startswith("/"):
             return host_path
         host_path, deleted = split_deleted(host_path)
@@ -858,7 +864,7 @@ class ProcMount(Mount):
             # a setting's own file, which the helper opened in its /proc
             # (live_file): the kernel names it by that path, the sandbox's too
             return host_path
-        spath = kernel.mounts.sandbox_path(host_path)
+        spath = kernel.mounts_of(proc).sandbox_path(host_path)
         return (spath or "/") + (DELETED if deleted else "")
 
     # ---- writing into the private directory -------------------------------

@@ -1,9 +1,9 @@
 """The namespaces a guest may make of its own, and the limits it is shown.
 
-New UTS, PID, user and time namespaces are emulated (task.UtsNamespace,
-pidns.py, userns.py, timens.py).  The sandbox offers no other kind: a
-guest's mount, IPC, network and cgroup namespaces would each need an
-emulation of their own (the host's would
+New UTS, PID, user, time and mount namespaces are emulated (task.UtsNamespace,
+pidns.py, userns.py, timens.py, vfs/mount.py MountTable.copy).  The sandbox
+offers no other kind: a guest's IPC, network and cgroup namespaces would
+each need an emulation of their own (the host's would
 hand the guest capabilities and new kernel attack surface).  So the sandbox
 behaves as a Linux whose administrator set those kinds' limits to 0:
 /proc/sys/user/max_<kind>_namespaces reads 0 for each (proc.py), and making
@@ -33,7 +33,7 @@ CLONE_NEW_OTHERS = sum(flag for _, flag in NAMESPACE_KINDS)
 # what clone(2) may ask for: its low byte is the exit signal, which leaves
 # CLONE_NEWTIME to clone3
 CLONE_NEW_ANY = (CLONE_NEW_OTHERS | CLONE_NEWUSER) & ~CSIGNAL
-OFFERED = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWUSER | CLONE_NEWTIME
+OFFERED = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWUSER | CLONE_NEWTIME | CLONE_NEWNS
 OFFERED_KINDS = {name for name, flag in NAMESPACE_KINDS + (("user", CLONE_NEWUSER),) if flag & OFFERED}
 
 

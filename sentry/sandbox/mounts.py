@@ -7,6 +7,7 @@ import logging
 from sentry.fsimpl import sysfs
 from sentry.fsimpl import hidden
 from sentry.fsimpl.dev import DevMount
+from sentry.fsimpl.guestmounts import GuestMountStore
 from sentry.fsimpl.kernelfs import MqueueMount, PtsMount, TmpfsMount, sysfs_net_views
 from sentry.fsimpl.overlay import LayersInUse, OverlayMount
 from sentry.fsimpl.proc import ProcMount
@@ -28,6 +29,8 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
     and --hide, less --expose."""
     mounts = MountTable()
     lower = "/" if cfg.rootfs is None else cfg.rootfs
+    # where the guests' tmpfs mounts will live: its hidden fd is the first taken
+    mounts.set_store(GuestMountStore(os.path.join(private, "mounts")))
     if cfg.overlay:
         # the upper layer sits beside the private /tmp: on the host's own
         # file system (one st_dev, copy_file_range in the kernel), and out of

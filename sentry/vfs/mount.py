@@ -6,8 +6,10 @@ hidden fd number (HIDDEN_FD_BASE + index), inherited across fork and exec, so
 that a rewritten `openat2` can name the mount's root without a host path.
 """
 import errno
+import itertools
 import os
 import stat
+import weakref
 
 from sentry.errors import SyscallError
 from sentry.host import openat2
@@ -67,9 +69,15 @@ class Mount:
     # shown as one mount (fsimpl/kernelfs.py SysfsNetView, under /sys).
     listed = True
     # Relative paths (as locate gives them) of the other mounts' roots that
-    # lie inside this one (MountTable.add): a directory holding one cannot
-    # be moved, the table being fixed at start.
+    # lie inside this one, in any mount namespace (MountTable._nest): a
+    # directory holding one cannot be moved.
     nested = ()
+    # Made by a guest's mount(2) (syscalls/mount.py), which umount2 may
+    # undo; the sandbox's own mounts are locked, as Linux locks the mounts
+    # a less privileged mount namespace inherits (EINVAL): unmounting /dev or
+    # a hidden path's stand-in would show what lies beneath.
+    made_by_guest = False
+    attached = 0           # when a guest's mount(2) put it in its table (MountTable.attach)
 
     def __init__(self, path, host_root, readonly=False, host_sockets=None):
         self.path = path
@@ -275,20 +283,40 @@ WALK_KINDS = {
 
 def walk_kind(backing):
     if backing.kind == "layer":
-        return (_lib.SN_MOUNT_LOWER if backing.readonly else _lib.SN_MOUNT_UPPER), True
+        # an overlay a guest made read-only (syscalls/mount.py): its upper
+        # layer is the host's to write, so Python refuses each change (EROFS)
+        return (_lib.SN_MOUNT_LOWER if backing.readonly else _lib.SN_MOUNT_UPPER), not backing.overlay.readonly
     return WALK_KINDS.get(backing.kind, (_lib.SN_MOUNT_PYTHON, False))
 
 
 class MountTable:
-    """The sandbox's mount table.  Its native twin (native/resolve.c) is the
-    one the path walk uses, and the fast path's: the Sentry has one table."""
+    """A mount namespace's table: the sandbox's, and a copy of it for each
+    mount namespace a guest makes (copy).  Its native twin
+    (native/resolve.c) is the one the path walk uses; the sandbox's is the
+    fast path's too (a process with a table of its own is Python's)."""
 
-    def __init__(self):
+    tables = weakref.WeakSet()      # every live table: what one changes of shared state, all see
+    serials = itertools.count(1)
+    attachments = itertools.count(1)
+
+    def __init__(self, private=False):
         from sentry.vfs.linkcache import LinkCache
         self.mounts = {}       # sandbox path -> Mount
-        self.table = _lib.sn_table_new()
+        self.covered = {}      # sandbox path -> the mounts under the one there, the latest last
+        self.private = private
+        self.serial = next(MountTable.serials)     # its identity (/proc/<pid>/ns/mnt)
+        # where the tmpfs mounts guests make live (fsimpl/guestmounts.py),
+        # one host directory behind one hidden fd for all
+        self.store = None
+        self.owner = None      # the user namespace owning it (kernel/userns.py; None: the sandbox's)
+        if private:
+            table = _lib.sn_table_new_private()
+            self.table = _ffi.gc(table, _lib.sn_table_free) if table != _ffi.NULL else table
+        else:
+            self.table = _lib.sn_table_new()
         if self.table == _ffi.NULL:
             raise MemoryError("mount table")
+        MountTable.tables.add(self)
         self.entries = []      # the native table's entries, in order: backings()
         self.links = LinkCache(self.table)
         # how /proc/mounts names the mounts at these paths, {path: (source,
@@ -301,6 +329,8 @@ class MountTable:
         fsimpl/hidden.py) share its hidden fd too."""
         old = self.mounts.get(mount.path)
         in_use = {b.guest_fd for m in self.mounts.values() if m is not old for b in m.backings()}
+        if self.store is not None:
+            in_use.add(self.store.guest_fd)
         free = sorted(set(range(HIDDEN_FD_BASE, HIDDEN_FD_END)) - in_use)
         for b in mount.backings():
             store = getattr(b, "store", None)
@@ -317,6 +347,95 @@ class MountTable:
         self._nest()
         self._register()
 
+    def set_store(self, store):
+        """Give the guest mount store (fsimpl/guestmounts.py) a hidden fd of
+        its own, which every guest process holds from the start."""
+        in_use = {b.guest_fd for b in self.backings()}
+        free = sorted(set(range(HIDDEN_FD_BASE, HIDDEN_FD_END)) - in_use)
+        if not free:
+            raise ValueError(f"too many mounts (at most {MAX_MOUNTS} host directories)")
+        store.guest_fd = free[0]
+        self.store = store
+
+    def copy(self):
+        """A table of its own for a new mount namespace (unshare(CLONE_NEWNS)):
+        the same mounts, which the two change apart from then on."""
+        new = MountTable(private=True)
+        new.mounts = dict(self.mounts)
+        new.covered = {path: list(below) for path, below in self.covered.items()}
+        new.shown = dict(self.shown)
+        new.store = self.store
+        new._changed()
+        return new
+
+    def attach(self, mounts):
+        """Mounts a guest made (syscalls/mount.py), in order, each over
+        whatever is at its path; their backings name hidden fds every guest
+        holds already (the store's, or those of what they bind).  ENOSPC,
+        and none made, past the native table's size (as past fs.mount-max)."""
+        if len(self.entries) + sum(len(m.backings()) for m in mounts) > _lib.SN_MAX_ENTRIES:
+            raise SyscallError(errno.ENOSPC)
+        for mount in mounts:
+            mount.attached = next(MountTable.attachments)
+            old = self.mounts.get(mount.path)
+            if old is not None:
+                self.covered.setdefault(mount.path, []).append(old)
+            self.mounts[mount.path] = mount
+        self._changed()
+
+    def replace(self, mount):
+        """Put `mount` in the place of the one at its path (a remount)."""
+        self.mounts[mount.path] = mount
+        self._changed()
+
+    def mounted_on(self, top):
+        """The paths of the mounts attached on the tree of the mount at
+        `top`: below it, and attached after it (a mount the table held
+        before stays: the sandbox's own, a hidden path's stand-in)."""
+        since = self.mounts[top].attached
+        return [p for p, m in self.mounts.items()
+                if p != top and (top == "/" or p.startswith(top + "/")) and m.attached > since]
+
+    def detach_tree(self, top, then=()):
+        """Take away the mount at `top` and those on its tree (mounted_on),
+        deepest first: what each covered is seen again; then attach
+        then(taken), if given (a move).  The mounts taken, the shallowest
+        first."""
+        taken = []
+        while True:
+            on = self.mounted_on(top)
+            if not on:
+                break
+            taken.append(self._uncover(max(on, key=len)))
+        taken.append(self._uncover(top))
+        taken.reverse()
+        if then:
+            self.attach(then(taken))
+        else:
+            self._changed()
+        if self.store is not None:
+            self.store.release_unused(list(MountTable.tables))
+        return taken
+
+    def _uncover(self, path):
+        """Take the mount at path away, showing what it covered."""
+        mount = self.mounts.pop(path)
+        under = self.covered.get(path)
+        if under:
+            self.mounts[path] = under.pop()
+            if not under:
+                del self.covered[path]
+        return mount
+
+    def all_mounts(self):
+        """Every mount of the table, seen or covered."""
+        return list(self.mounts.values()) + [m for below in self.covered.values() for m in below]
+
+    def _changed(self):
+        self._nest()
+        self._register()
+        self.links.clear()            # a remembered symlink may lead across what changed
+
     def _register(self):
         """State the table to the walk: every backing, an overlay's upper
         layer before its lower one."""
@@ -328,7 +447,8 @@ class MountTable:
             if _lib.sn_table_add(t, b.path.encode(), b.root_rel.encode(), os.fsencode(b.host_root), b.fd,
                                  -1 if b.guest_fd is None else b.guest_fd, int(bool(b.readonly)), kind, int(fast)):
                 raise ValueError(f"mount {b.path}: too many mounts or path too long")
-            b.walk_table, b.walk_index = t, i
+            if not self.private or getattr(b, "walk_table", None) is None:
+                b.walk_table, b.walk_index = t, i     # the sandbox's table's, where it has one
             overlay = getattr(b, "overlay", None)
             if overlay is not None:
                 for dev, ino in overlay.placeholders.ids:
@@ -338,20 +458,24 @@ class MountTable:
                                       " ".join(sorted(getattr(b, "FAST_NODES", ()))).encode())
 
     def _nest(self):
-        """Tell each mount which other mounts' roots lie inside it."""
-        nested = {m: [] for m in self.mounts.values()}
-        for path in self.mounts:
-            if path == "/":
-                continue
-            cut = path
-            while True:
-                cut = cut[:cut.rfind("/")] or "/"
-                outer = self.mounts.get(cut)
-                if outer is not None:
-                    break
-            nested[outer].append(outer.rel_of(path[len(cut):].lstrip("/")))
+        """Tell each mount which other mounts' roots lie inside it, in any
+        table (a mount is shared by the tables copied from one)."""
+        nested = {}
+        for table in list(MountTable.tables):
+            for m in table.mounts.values():
+                nested.setdefault(m, set())
+            for path in table.mounts:
+                if path == "/":
+                    continue
+                cut = path
+                while True:
+                    cut = cut[:cut.rfind("/")] or "/"
+                    outer = table.mounts.get(cut)
+                    if outer is not None:
+                        break
+                nested.setdefault(outer, set()).add(outer.rel_of(path[len(cut):].lstrip("/")))
         for m, rels in nested.items():
-            m.nested = tuple(rels)
+            m.nested = tuple(sorted(rels))
 
     def locate(self, spath):
         """(mount, relative path) for a normalised sandbox path: the mount at
@@ -379,16 +503,28 @@ class MountTable:
     def backings(self):
         return [b for m in self.mounts.values() for b in m.backings()]
 
-    def by_guest_fd(self, fd):
-        """The host directory behind hidden fd `fd`: its `path` joined with a
-        path relative to fd is a sandbox path."""
+    def spath_at(self, fd, rel):
+        """The sandbox path of `rel`, a path below hidden fd `fd` (a
+        rewritten call restarted: syscalls/file.py): that of the backing on
+        that fd whose root is the longest prefix of rel (many share one fd:
+        the hidden paths' stand-ins, binds, a guest's tmpfs mounts)."""
+        best = None
         for b in self.backings():
-            if b.guest_fd == fd:
-                return getattr(b, "store", None) or b
-        raise SyscallError(errno.EBADF)
+            root = b.root_rel
+            if b.guest_fd == fd and (root == "." or rel == root or rel.startswith(root + "/")):
+                if best is None or best.root_rel == "." or len(root) > len(best.root_rel):
+                    best = b
+        if best is None:
+            raise SyscallError(errno.EBADF)
+        return best.spath_of(rel)
 
     def hidden_fds(self):
-        return sorted({(b.fd, b.guest_fd) for b in self.backings()})
+        """(Sentry's fd, guest's fd number) of every hidden fd the guest
+        holds for the table: its backings' and the guest mount store's."""
+        held = {(b.fd, b.guest_fd) for b in self.backings()}
+        if self.store is not None:
+            held.add((self.store.fd, self.store.guest_fd))
+        return sorted(held)
 
     def __iter__(self):
         return iter(self.mounts.values())

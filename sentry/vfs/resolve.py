@@ -125,7 +125,7 @@ def _walk(mounts, start, path, follow, must_exist, record, ctx, scope):
         flags |= lib.SN_WALK_FOLLOW
     if must_exist:
         flags |= lib.SN_WALK_MUST_EXIST
-    if record:
+    if record and not mounts.private:     # a guest's own table remembers no links: nothing clears them there
         flags |= lib.SN_WALK_RECORD
     if ctx is not None and getattr(ctx, "checks_search", False):
         flags |= lib.SN_WALK_SEARCH    # a guest held to its own ids
