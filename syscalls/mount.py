@@ -22,6 +22,7 @@ from sentry.errors import SyscallError
 from sentry.fsimpl import guestmounts
 from sentry.kernel.credentials import CAP_SYS_ADMIN
 from sentry.kernel.syscall import AT_FDCWD, sint
+from syscalls import owner
 from syscalls.lookup import lookup
 from syscalls.registry import handler
 
@@ -96,7 +97,9 @@ def sys_mount(call):
         return 0                                      # every mount is private already
     if flags & MS_MOVE:
         return _move(call, table, target, source)
-    return _new(call, table, target, source, fstype, flags, data)
+    _new(call, table, target, source, fstype, flags, data)
+    call.kernel.audit.event("mount", call.task, call=call, path=target.spath, type=fstype)
+    return 0
 
 
 def _new(call, table, target, source, fstype, flags, data):
@@ -107,7 +110,7 @@ def _new(call, table, target, source, fstype, flags, data):
         mode, opts = guestmounts.tmpfs_options(data)
         if not target.is_dir:
             raise SyscallError(errno.ENOTDIR)
-        mount = table.store.tmpfs(target.spath, mode)
+        mount = table.store.tmpfs(target.spath, mode, owner.creator(call))
         _set_flags(mount, flags)
     elif fstype in AGAIN:
         own = AGAIN[fstype]
@@ -116,7 +119,11 @@ def _new(call, table, target, source, fstype, flags, data):
             raise SyscallError(errno.ENODEV)
         if not target.is_dir:
             raise SyscallError(errno.ENOTDIR)
-        mount = guestmounts.moved(found[0], target.spath)
+        pidns = call.process.pidns
+        if fstype == "proc" and pidns is not None and pidns is not call.kernel.pids and table.store is not None:
+            mount = found[0].view(target.spath, pidns, table.store)    # its mounter's PID namespace's
+        else:
+            mount = guestmounts.moved(found[0], target.spath)
         mount.made_by_guest = True
         # it stays what the sandbox's is: /sys and /proc read-only
         _set_flags(mount, flags | (MS_RDONLY if found[0].readonly else 0))
@@ -125,7 +132,6 @@ def _new(call, table, target, source, fstype, flags, data):
         raise SyscallError(errno.ENODEV)    # a type the sandbox has none of (no block device either)
     mount.shown_as = (source or "none", fstype, opts + _flag_names(flags))
     table.attach([mount])
-    return 0
 
 
 def _bind(call, table, target, source, recurse):
@@ -148,8 +154,11 @@ def _bind(call, table, target, source, recurse):
         raise SyscallError(errno.ENOTDIR)
     mounts = [guestmounts.bound(owner, rel, target.spath, rel == owner.root_rel)]
     for path, m in below:
-        mounts.append(guestmounts.moved(m, _moved_path(path, src.spath, target.spath)))
+        copy = guestmounts.moved(m, _moved_path(path, src.spath, target.spath))
+        copy.carried = not recurse       # part of the bind: no child that makes umount2 EBUSY
+        mounts.append(copy)
     table.attach(mounts)
+    call.kernel.audit.event("mount", call.task, call=call, path=target.spath, source=src.spath)
     return 0
 
 
@@ -234,7 +243,9 @@ def sys_umount2(call):
         if not getattr(mount, "expiry_mark", False):
             mount.expiry_mark = True
             raise SyscallError(errno.EAGAIN)
-    if not flags & MNT_DETACH and table.mounted_on(target.spath):
+    if not flags & MNT_DETACH and any(not getattr(table.mounts[p], "carried", False)
+                                      for p in table.mounted_on(target.spath)):
         raise SyscallError(errno.EBUSY)
     table.detach_tree(target.spath)
+    call.kernel.audit.event("mount", call.task, call=call, path=target.spath)
     return 0

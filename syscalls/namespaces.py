@@ -164,7 +164,7 @@ PIDFD_LINK = "anon_inode:[pidfd]"
 
 def _namespace_file(call, host_path):
     """(kind, number, the sandbox's own) of the namespace file at a guest fd's host path, or None."""
-    for mount in call.kernel.mounts.mounts.values():
+    for mount in call.mounts.mounts.values():
         found = mount.namespace_file(host_path)
         if found is not None:
             return found

@@ -12,6 +12,7 @@ import pytest
 from conftest import HERE, copy_root, run_sentry
 
 PROBE = os.path.join(HERE, "py", "mount_probe.py")
+PYTHON = "/usr/bin/python3"     # the system's: the runner's may live under /root, which the sandbox hides
 AS_USER = ["setpriv", "--reuid", "1000", "--regid", "1000", "--clear-groups"]
 
 
@@ -47,7 +48,7 @@ def test_mounts_as_natively(work, how):
     in the sandbox's own namespace (the fast path's table), and in one the
     guest made, as root of the sandbox or of a user namespace."""
     top, fresh = work
-    probe = [shutil.which("python3"), os.path.join(top, "mount_probe.py")]
+    probe = [PYTHON, os.path.join(top, "mount_probe.py")]
     native = _native(["unshare", "-m"] + probe + [fresh()])
     assert "child mounts True" in native and "EROFS" in native
     boxed = run_sentry(how + probe + [fresh()], timeout=120)
@@ -57,7 +58,7 @@ def test_mounts_as_natively(work, how):
 def test_mounts_as_a_user_in_a_user_namespace(work):
     """`unshare -rm` as uid 1000: the namespace's root mounts there."""
     top, fresh = work
-    cmd = AS_USER + ["unshare", "-rm", shutil.which("python3"), os.path.join(top, "mount_probe.py")]
+    cmd = AS_USER + ["unshare", "-rm", PYTHON, os.path.join(top, "mount_probe.py")]
     native = _native(cmd + [fresh(1000)])
     boxed = run_sentry(cmd + [fresh(1000)], timeout=120)
     assert boxed.stdout.decode() == native, boxed.stderr.decode()[-3000:]
@@ -77,7 +78,7 @@ def test_mount_takes_cap_sys_admin(work):
             "show('bind', libc.mount(d, d, None, 4096, None))\n"
             "show('umount', libc.umount2(d, 0))\n"
             "show('unshare', libc.unshare(0x20000))\n")
-    cmd = AS_USER + [shutil.which("python3"), "-c", code, d]
+    cmd = AS_USER + [PYTHON, "-c", code, d]
     native = _native(cmd)
     assert native == "missing ENOENT\ntmpfs EPERM\nbind EPERM\numount EPERM\nunshare EPERM\n"
     boxed = run_sentry(cmd, timeout=60)
@@ -158,3 +159,15 @@ def test_mount_namespaces_have_their_own_proc_mounts(work):
               f" ls {d}; test \"$(cat {top}/inner)\" != \"$(readlink /proc/self/ns/mnt)\" && echo differ")
     boxed = run_sentry(["sh", "-c", script], timeout=60)
     assert boxed.stdout.decode().split() == ["1", "1", "0", "differ"], boxed.stderr.decode()[-3000:]
+
+
+def test_mount_proc_shows_its_pid_namespace():
+    """`unshare -p -f --mount-proc`: the new /proc lists the new PID
+    namespace's processes, numbered there, as natively (ps's column widths
+    follow pid_max, which the sandbox shows its own)."""
+    script = ("unshare -p -f --mount-proc sh -c 'sleep 30 & ps -e -o pid,ppid,comm; readlink /proc/self;"
+              " ls /proc | grep -c \"^[0-9]\"; grep -c \"[a-z] /proc proc \" /proc/mounts; kill $!'")
+    native = _native(["sh", "-c", script]).split()
+    assert native[:9] == ["PID", "PPID", "COMMAND", "1", "0", "sh", "2", "1", "sleep"]
+    boxed = run_sentry(["sh", "-c", script], timeout=60)
+    assert boxed.stdout.decode().split() == native, boxed.stderr.decode()[-3000:]

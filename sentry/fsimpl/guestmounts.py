@@ -36,11 +36,22 @@ class GuestMountStore:
         self.guest_fd = None            # MountTable.set_store
         self.names = itertools.count(1)
 
-    def tmpfs(self, target, mode):
-        """A new, empty tmpfs for `target`, its root of that mode."""
-        name = str(next(self.names))
+    def new_name(self, kind):
+        """A name for a new mount's directory in the store."""
+        return f"{kind}{next(self.names)}"
+
+    def tmpfs(self, target, mode, owner=None):
+        """A new, empty tmpfs for `target`, its root of that mode and, as
+        Linux's, its mounter's (owner: host (uid, gid) other than the
+        Sentry's own)."""
+        name = self.new_name("tmpfs")
         host = os.path.join(self.host_root, name)
         os.mkdir(host, 0o700)
+        if owner is not None:
+            try:
+                os.chown(host, *owner)
+            except PermissionError:
+                pass                     # an unprivileged Sentry keeps its own
         os.chmod(host, mode)
         return GuestTmpfs(self, target, name)
 

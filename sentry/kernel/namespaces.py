@@ -16,6 +16,7 @@ check the limit and carry on without namespaces.
 import errno
 
 from sentry.errors import SyscallError
+from sentry.vfs.mount import MountTable
 
 CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
 CLONE_THREAD, CLONE_NEWNS, CLONE_SYSVSEM, CLONE_NEWCGROUP = 0x10000, 0x20000, 0x40000, 0x02000000
@@ -37,6 +38,12 @@ OFFERED = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWUSER | CLONE_NEWTIME | CLONE_NE
 OFFERED_KINDS = {name for name, flag in NAMESPACE_KINDS + (("user", CLONE_NEWUSER),) if flag & OFFERED}
 
 
+# Mount namespaces live at once: each costs the Sentry a walk table of its
+# own (native/resolve.h, about 1.4 MB), so a guest may not make them without
+# bound; /proc/sys/user/max_mnt_namespaces reads this when the host's is more.
+MNT_NAMESPACES_MAX = 64
+
+
 def _host_limit(kind):
     try:
         with open(f"/proc/sys/user/max_{kind}_namespaces") as f:
@@ -48,7 +55,9 @@ def _host_limit(kind):
 def limit(kind):
     """/proc/sys/user/max_<kind>_namespaces as the sandbox shows it: the
     host's for a kind it offers, 0 for the rest."""
-    return _host_limit(kind) if kind in OFFERED_KINDS else 0
+    if kind not in OFFERED_KINDS:
+        return 0
+    return min(_host_limit(kind), MNT_NAMESPACES_MAX) if kind == "mnt" else _host_limit(kind)
 
 
 def check_new(flags, capable_sys_admin):
@@ -62,4 +71,6 @@ def check_new(flags, capable_sys_admin):
     if not capable_sys_admin:
         raise SyscallError(errno.EPERM)
     if flags & CLONE_NEW_OTHERS & ~OFFERED:
+        raise SyscallError(errno.ENOSPC)
+    if flags & CLONE_NEWNS and sum(t.private for t in list(MountTable.tables)) >= limit("mnt"):
         raise SyscallError(errno.ENOSPC)

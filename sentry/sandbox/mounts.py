@@ -29,8 +29,9 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
     and --hide, less --expose."""
     mounts = MountTable()
     lower = "/" if cfg.rootfs is None else cfg.rootfs
-    # where the guests' tmpfs mounts will live: its hidden fd is the first taken
-    mounts.set_store(GuestMountStore(os.path.join(private, "mounts")))
+    # where the guests' tmpfs mounts and /proc views will live, in memory
+    # where there is a memory directory, as a tmpfs: its hidden fd is the first taken
+    mounts.set_store(GuestMountStore(os.path.join(scratch, "mounts")))
     if cfg.overlay:
         # the upper layer sits beside the private /tmp: on the host's own
         # file system (one st_dev, copy_file_range in the kernel), and out of

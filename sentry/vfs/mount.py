@@ -427,6 +427,11 @@ class MountTable:
                 del self.covered[path]
         return mount
 
+    def stacked(self):
+        """Every mount, each path's covered ones before the one seen there
+        (as /proc/mounts lists them)."""
+        return [m for path, top in self.mounts.items() for m in self.covered.get(path, []) + [top]]
+
     def all_mounts(self):
         """Every mount of the table, seen or covered."""
         return list(self.mounts.values()) + [m for below in self.covered.values() for m in below]
