@@ -125,7 +125,8 @@ def _new(call, table, target, source, fstype, flags, data):
         else:
             mount = guestmounts.moved(found[0], target.spath)
         mount.made_by_guest = True
-        # it stays what the sandbox's is: /sys and /proc read-only
+        # it stays what the sandbox's is: /sys and /proc read-only, for good
+        mount.locked_readonly = guestmounts.locked_readonly(found[0])
         _set_flags(mount, flags | (MS_RDONLY if found[0].readonly else 0))
         opts = []
     else:

@@ -171,10 +171,10 @@ class Mount:
         raise SyscallError(errno.ENOENT)
 
     def check_move(self, rel, what):
-        """EBUSY for moving a directory that holds another mount's root:
-        the mount table is the sandbox's, fixed at start, so the moved tree
-        would show what that mount covers (a hidden file's content, say)
-        under its new name.  (Linux moves the mount along.)"""
+        """EBUSY for moving a directory that holds another mount's root in
+        any namespace: the tables are keyed by path, so the moved tree would
+        show what that mount covers (a hidden file's content, say) under its
+        new name.  (Linux moves the mount along.)"""
         if what == MOVE:
             for n in self.owner.nested:
                 if rel == "." or n == rel or n.startswith(rel + "/"):
