@@ -11,13 +11,11 @@ name_to_handle_at bpf perf_event_open userfaultfd kexec_load kexec_file_load
 init_module finit_module delete_module reboot swapon swapoff fsopen fsconfig
 fsmount fspick move_mount open_tree mount_setattr keyctl add_key request_key
 ptrace acct quotactl quotactl_fd iopl ioperm vhangup syslog lookup_dcookie
-pivot_root
 process_madvise pidfd_getfd memfd_secret
 """.split()}
 DENIED["name_to_handle_at"] = errno.EOPNOTSUPP
 
 NOTES = {
-    "pivot_root": "not offered: mount(2) and mount namespaces are emulated (syscalls/mount.py), a new root is not",
     "ptrace": "a guest cannot trace: the Sentry is the only tracer",
     "io_uring_setup": "its operations bypass seccomp",
 }

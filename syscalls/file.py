@@ -103,8 +103,8 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
                 raise SyscallError(errno.EPERM)
             return open_rewrite(call, AT_FDCWD, b"/dev/" + name.encode(),
                                 flags & ~(O_CREAT | os.O_EXCL | O_TMPFILE), 0, retried=retried)
-    if loc.mount.kind == "dev" and loc.rel == "tty":
-        tty.check_controlling_terminal(call)
+    if loc.mount.kind == "dev" and loc.rel == "tty" and not flags & O_PATH:
+        tty.check_controlling_terminal(call)      # the driver's open, which O_PATH does not reach
     if (creat and not loc.exists) or tmpfile:
         loc = permission.change(call, loc, CREATE_IN if tmpfile else CREATE)
     elif wants_write(flags):

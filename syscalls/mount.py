@@ -1,4 +1,4 @@
-"""mount(2) and umount2(2): a guest changes its mount namespace's table.
+"""mount(2), umount2(2) and pivot_root(2): a guest changes its mount namespace's table.
 
 Nothing reaches the host's mount table: each call changes the caller's
 table (vfs/mount.py; a copy of the sandbox's after unshare(CLONE_NEWNS)),
@@ -125,9 +125,7 @@ def _new(call, table, target, source, fstype, flags, data):
         else:
             mount = guestmounts.moved(found[0], target.spath)
         mount.made_by_guest = True
-        # it stays what the sandbox's is: /sys and /proc read-only, for good
-        mount.locked_readonly = guestmounts.locked_readonly(found[0])
-        _set_flags(mount, flags | (MS_RDONLY if found[0].readonly else 0))
+        _set_flags(mount, flags)
         opts = []
     else:
         raise SyscallError(errno.ENODEV)    # a type the sandbox has none of (no block device either)
@@ -185,7 +183,7 @@ def _remount(table, target, flags, data):
 
 
 def _set_flags(mount, flags):
-    mount.readonly = bool(flags & MS_RDONLY)
+    mount.readonly = bool(flags & MS_RDONLY) or mount.synthetic
     mount.allows_exec = not flags & MS_NOEXEC
     for b in mount.backings():
         b.allows_exec = mount.allows_exec
@@ -249,4 +247,33 @@ def sys_umount2(call):
         raise SyscallError(errno.EBUSY)
     table.detach_tree(target.spath)
     call.kernel.audit.event("mount", call.task, call=call, path=target.spath)
+    return 0
+
+
+@handler("pivot_root", support="partial",
+         note="emulated on the caller's mount namespace's table (syscalls/mount.py): the new root's tree "
+              "becomes the root's, the old root's goes below put_old; from a chroot EINVAL")
+def sys_pivot_root(call):
+    """pivot_root(2) in Linux's order: CAP_SYS_ADMIN, both lookups (each a
+    directory), then the mount rules."""
+    table = call.mounts
+    _may_mount(call, table)
+    new = lookup(call, AT_FDCWD, call.path(0))
+    old = lookup(call, AT_FDCWD, call.path(1))
+    for loc in (new, old):
+        if not loc.is_dir:
+            raise SyscallError(errno.ENOTDIR)
+    new_mnt, old_mnt, root_mnt = table.locate(new.spath)[0], table.locate(old.spath)[0], table.mounts["/"]
+    # a locked mount: the sandbox's own, but for its root in the sandbox's
+    # own user namespace (Linux locks a copied root too, for a namespace
+    # a less privileged user namespace owns: lock_mnt_tree)
+    if not new_mnt.made_by_guest and (new_mnt is not root_mnt or table.owner is not None):
+        raise SyscallError(errno.EINVAL)
+    if new_mnt is root_mnt or old_mnt is root_mnt:
+        raise SyscallError(errno.EBUSY)
+    if call.process.root != "/" or table.mounts.get(new.spath) is not new_mnt \
+            or not (old.spath == new.spath or _under(old.spath, new.spath)):
+        raise SyscallError(errno.EINVAL)              # a chroot's root, no mount point, put_old outside
+    table.pivot(new.spath, old.spath, guestmounts.moved)
+    call.kernel.audit.event("mount", call.task, call=call, path=new.spath)
     return 0

@@ -27,7 +27,7 @@ def test_audit_trail(cbin, outside_tmp):
         listener.close()
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode().splitlines() == [
-        "bpf -1", "kexec_load -1", "pivot_root -1", "mount 0", "ptrace -1", "connect -1", "setuid 0", "setuid -1", "child 3"]
+        "bpf -1", "kexec_load -1", "fsopen -1", "mount 0", "ptrace -1", "connect -1", "setuid 0", "setuid -1", "child 3"]
     with open(trail) as f:
         events = [json.loads(line) for line in f]
     for e in events:
@@ -35,7 +35,7 @@ def test_audit_trail(cbin, outside_tmp):
     kinds = [(e["kind"], e.get("syscall")) for e in events]
     assert kinds == [
         ("start", None), ("exec", None),
-        ("deny", "bpf"), ("deny", "kexec_load"), ("mount-refused", "pivot_root"), ("mount", "mount"),
+        ("deny", "bpf"), ("deny", "kexec_load"), ("mount-refused", "fsopen"), ("mount", "mount"),
         ("ptrace-refused", "ptrace"),
         ("connect-refused", "connect"), ("setid", "setuid"), ("setid", "setuid"),
         ("start", None), ("exit", None), ("exit", None)], events

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import HERE, copy_root, run_sentry
+from conftest import HERE, copy_root, run_sentry, skip_or_fail
 
 PROBE = os.path.join(HERE, "py", "mount_probe.py")
 PYTHON = "/usr/bin/python3"     # the system's: the runner's may live under /root, which the sandbox hides
@@ -49,7 +49,7 @@ def test_mounts_as_natively(work, how):
     guest made, as root of the sandbox or of a user namespace."""
     top, fresh = work
     probe = [PYTHON, os.path.join(top, "mount_probe.py")]
-    native = _native(["unshare", "-m"] + probe + [fresh()])
+    native = _native((how or ["unshare", "-m"]) + probe + [fresh()])
     assert "child mounts True" in native and "EROFS" in native
     boxed = run_sentry(how + probe + [fresh()], timeout=120)
     assert boxed.stdout.decode() == native, boxed.stderr.decode()[-3000:]
@@ -171,3 +171,39 @@ def test_mount_proc_shows_its_pid_namespace():
     assert native[:9] == ["PID", "PPID", "COMMAND", "1", "0", "sh", "2", "1", "sleep"]
     boxed = run_sentry(["sh", "-c", script], timeout=60)
     assert boxed.stdout.decode().split() == native, boxed.stderr.decode()[-3000:]
+
+
+BWRAP = ("echo inside; ls /tmp | wc -l; ls /dev | tr '\\n' ' '; echo; touch /x 2>/dev/null; echo touch=$?;"
+         " touch /tmp/y && echo tmp-writable; head -c 3 /dev/zero | wc -c; grep -c ' / ' /proc/self/mounts")
+
+
+@pytest.mark.parametrize("how", [[], ["unshare", "-rm"]], ids=["root", "unshare-rm"])
+def test_bubblewrap_as_natively(how):
+    """bwrap's own mount namespace (a tmpfs, binds, pivot_root twice, a
+    devpts, /dev's nodes bound one by one, read-only remounts of every
+    submount it finds in mountinfo): the same as natively, as root."""
+    if shutil.which("bwrap") is None:
+        skip_or_fail("bwrap", "bubblewrap is not installed (scripts/setup installs it)")
+    cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+           "sh", "-c", BWRAP]
+    native = _native(cmd)
+    assert native.startswith("inside\n0\n") and "touch=1\ntmp-writable\n3\n" in native
+    boxed = run_sentry(how + cmd, timeout=120)
+    assert boxed.stdout.decode() == native, boxed.stderr.decode()[-3000:]
+
+
+def test_pivot_root_keeps_what_the_sandbox_hides(work):
+    """After pivot_root the old root's tree, stand-ins and all, is below
+    put_old: /etc/shadow there is still the empty stand-in, which cannot be
+    unmounted alone; the whole old tree can, lazily, and then nothing of it
+    is left."""
+    top, fresh = work
+    d = fresh()
+    script = (f"mkdir {d}/nr; mount -t tmpfs x {d}/nr; mkdir {d}/nr/old; cd {d}/nr;"
+              f" cp {shutil.which('busybox')} {d}/nr/busybox; pivot_root . old; echo pivot $?; cd /;"
+              " /busybox wc -c < /old/etc/shadow; /busybox umount /old/etc/shadow; echo umount-stand-in $?;"
+              " /busybox umount -l /old; echo umount-old $?; [ -e /old/etc ] && echo old-tree-left || echo 0")
+    for how in (["unshare", "-m"], ["unshare", "-rm"]):
+        boxed = run_sentry(how + ["sh", "-c", script], timeout=120)
+        assert boxed.stdout.decode().split() == ["pivot", "0", "0", "umount-stand-in", "1", "umount-old", "0", "0"], \
+            boxed.stderr.decode()[-3000:]

@@ -10,7 +10,6 @@ no new fd in any process.  A bind is the source's own backing rooted lower
 rewritten call still names its file through a hidden fd and a path the
 Sentry staged, and the host confines it beneath that fd.
 """
-import copy
 import errno
 import itertools
 import os
@@ -107,6 +106,14 @@ class GuestTmpfs(Mount):
         self.allows_exec = True
 
 
+def _clone(mount):
+    """A shallow copy of a mount object (copy.copy, without importing copy
+    at every start)."""
+    new = object.__new__(type(mount))
+    new.__dict__.update(mount.__dict__)
+    return new
+
+
 def base_host_root(mount):
     """The host directory of a backing's fd (its host root less root_rel)."""
     if mount.root_rel == ".":
@@ -116,7 +123,7 @@ def base_host_root(mount):
 
 def _rooted(backing, path, rel):
     """A copy of a backing seen at `path`, its root at `rel` below its fd."""
-    new = copy.copy(backing)
+    new = _clone(backing)
     new.path = path
     new.root_rel = rel
     new.host_root = base_host_root(backing) if rel == "." else os.path.join(base_host_root(backing), rel)
@@ -126,19 +133,20 @@ def _rooted(backing, path, rel):
 def bound(mount, rel, path, whole):
     """A bind mount at `path` of what `rel` (below the fd of its backing in
     `mount`, a mount of the table) names.  whole: rel is the mount's own
-    root, the only part of a synthetic mount (/proc, /sys, /dev) that can
-    be bound (EINVAL below it: its names are made per lookup)."""
+    root, the only part of a synthetic mount (/proc, /sys) that can be
+    bound (EINVAL below it: its names are made per lookup); /dev's nodes
+    can, one by one (bubblewrap's --dev)."""
     if mount.kind == "overlay":
-        new = copy.copy(mount)
+        new = _clone(mount)
         new.path = path
         new.upper = _rooted(mount.upper, path, rel)
         new.lower = _rooted(mount.lower, path, rel)
         new.upper.overlay = new.lower.overlay = new
         new.root_rel = rel
-    elif getattr(mount, "fd", None) is not None and mount.kind in ("bind", "tmpfs", "hidden", "layer"):
+    elif getattr(mount, "fd", None) is not None and mount.kind in ("bind", "tmpfs", "hidden", "layer", "dev"):
         new = _rooted(mount, path, rel)
     elif whole:
-        new = copy.copy(mount)
+        new = _clone(mount)
         new.path = path
     else:
         raise SyscallError(errno.EINVAL)
@@ -160,5 +168,6 @@ def moved(mount, path):
 def locked_readonly(mount):
     """Whether the mount must stay read-only (EPERM to make it writable):
     a read-only mount of the sandbox's own, and every bind of one, as
-    Linux's MNT_LOCK_READONLY."""
-    return getattr(mount, "locked_readonly", mount.readonly and not mount.made_by_guest)
+    Linux's MNT_LOCK_READONLY.  (The Sentry's synthetic trees are
+    read-only whatever a remount says: Mount.synthetic.)"""
+    return getattr(mount, "locked_readonly", mount.readonly and not mount.made_by_guest and not mount.synthetic)

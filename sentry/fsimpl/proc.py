@@ -205,6 +205,7 @@ def _sysvipc_tables(kernel):
 
 class ProcMount(Mount):
     kind = "proc"
+    synthetic = True
     stable_links = False          # /proc/self means someone else to the next caller
     pidns = None                  # the PID namespace it shows (None: the sandbox's)
 

@@ -94,7 +94,9 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
     os.mkdir(sysdir)
     net_views = _sysfs_net(cfg, mountns, private)
     sysfs.build(sysdir, cfg.limits, [v.path[len("/sys/"):] for v in net_views])
-    mounts.add(Mount("/sys", sysdir, readonly=True))
+    sys_mount = Mount("/sys", sysdir, readonly=True)
+    sys_mount.synthetic = True
+    mounts.add(sys_mount)
     for v in net_views:
         mounts.add(v)
     mounts.shown = _shown(mounts, cfg.shown_mounts)

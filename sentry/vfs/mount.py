@@ -78,6 +78,9 @@ class Mount:
     # a hidden path's stand-in would show what lies beneath.
     made_by_guest = False
     attached = 0           # when a guest's mount(2) put it in its table (MountTable.attach)
+    # One of the Sentry's synthetic trees (/proc, /dev, /sys): read-only to
+    # every guest whatever a remount says (its names are the Sentry's to make).
+    synthetic = False
 
     def __init__(self, path, host_root, readonly=False, host_sockets=None):
         self.path = path
@@ -303,6 +306,9 @@ class MountTable:
         from sentry.vfs.linkcache import LinkCache
         self.mounts = {}       # sandbox path -> Mount
         self.covered = {}      # sandbox path -> the mounts under the one there, the latest last
+        # mount -> {path: the mounts at a path below it, hidden when it was
+        # put over them (the latest last)}: seen again when it goes
+        self.under = {}
         self.private = private
         self.serial = next(MountTable.serials)     # its identity (/proc/<pid>/ns/mnt)
         # where the tmpfs mounts guests make live (fsimpl/guestmounts.py),
@@ -363,6 +369,7 @@ class MountTable:
         new = MountTable(private=True)
         new.mounts = dict(self.mounts)
         new.covered = {path: list(below) for path, below in self.covered.items()}
+        new.under = {m: {p: list(s) for p, s in hidden.items()} for m, hidden in self.under.items()}
         new.shown = dict(self.shown)
         new.store = self.store
         new._changed()
@@ -377,14 +384,27 @@ class MountTable:
             raise SyscallError(errno.ENOSPC)
         for mount in mounts:
             mount.attached = next(MountTable.attachments)
-            old = self.mounts.get(mount.path)
-            if old is not None:
-                self.covered.setdefault(mount.path, []).append(old)
-            self.mounts[mount.path] = mount
+            self._place(mount)
         self._changed()
+
+    def _place(self, mount):
+        """Put mount at its path, over what is there and over the mounts
+        below that path, which it hides until it goes (self.under)."""
+        path = mount.path
+        below = path.rstrip("/") + "/"
+        hidden = {p: self.covered.pop(p, []) + [self.mounts.pop(p)] for p in list(self.mounts) if p.startswith(below)}
+        if hidden:
+            self.under[mount] = hidden
+        old = self.mounts.get(path)
+        if old is not None:
+            self.covered.setdefault(path, []).append(old)
+        self.mounts[path] = mount
 
     def replace(self, mount):
         """Put `mount` in the place of the one at its path (a remount)."""
+        old = self.mounts[mount.path]
+        if old in self.under:
+            self.under[mount] = self.under.pop(old)
         self.mounts[mount.path] = mount
         self._changed()
 
@@ -425,16 +445,58 @@ class MountTable:
             self.mounts[path] = under.pop()
             if not under:
                 del self.covered[path]
+        for p, stack in self.under.pop(mount, {}).items():
+            if p in self.mounts:                      # not expected: kept beneath
+                stack = stack + self.covered.pop(p, []) + [self.mounts[p]]
+            self.mounts[p] = stack[-1]
+            if stack[:-1]:
+                self.covered[p] = stack[:-1]
         return mount
 
     def stacked(self):
         """Every mount, each path's covered ones before the one seen there
         (as /proc/mounts lists them)."""
-        return [m for path, top in self.mounts.items() for m in self.covered.get(path, []) + [top]]
+        hidden = [m for h in self.under.values() for stack in h.values() for m in stack]
+        return hidden + [m for path, top in self.mounts.items() for m in self.covered.get(path, []) + [top]]
+
+    def pivot(self, new_root, put_old, moved):
+        """pivot_root(2) in this table: the mount at new_root, and the mounts
+        on its tree, become the root's; everything else (the old root's
+        tree) goes below put_old (a path at or below new_root); moved(m,
+        path) is a copy of m at path.  A mount under new_root is on its
+        tree if attached with it or after (a sandbox's own mount under one
+        of the sandbox's own goes along); one attached before stays with
+        the old root, under the new one.  The old root becomes a guest's:
+        it may be unmounted, with all its tree (MNT_DETACH), as Linux's
+        namespace root.  Attachment order stays but the new tree's comes
+        first, so that an old root stacked on the new one (put_old ==
+        new_root) is the later, as on Linux."""
+        top, old_root = self.mounts[new_root], self.mounts["/"]
+        below = new_root.rstrip("/") + "/"
+        after = put_old[len(new_root.rstrip("/")):] or "/"
+        new_tree, old_tree = [], []
+        for m in sorted(self.stacked(), key=lambda m: (m.path.count("/"), m.path)):
+            path = m.path
+            if m is top or (path.startswith(below) and m.attached >= top.attached):
+                new_tree.append((m, path[len(below) - 1:] if m is not top else "/"))
+            else:
+                old_tree.append((m, after.rstrip("/") + path if path != "/" else after))
+        self.mounts, self.covered, self.under = {}, {}, {}
+        # placed again in attachment order, each over what it covered or
+        # hid before (and an old root over the new root hides all of it)
+        order = sorted(new_tree, key=lambda e: e[0].attached) + sorted(old_tree, key=lambda e: e[0].attached)
+        for m, path in order:
+            new = moved(m, path)
+            if m is old_root:
+                new.made_by_guest = True
+            new.attached = next(MountTable.attachments)
+            self._place(new)
+        self._changed()
 
     def all_mounts(self):
         """Every mount of the table, seen or covered."""
-        return list(self.mounts.values()) + [m for below in self.covered.values() for m in below]
+        return list(self.mounts.values()) + [m for below in self.covered.values() for m in below] + \
+            [m for h in self.under.values() for stack in h.values() for m in stack]
 
     def _changed(self):
         self._nest()

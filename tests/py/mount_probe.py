@@ -168,3 +168,37 @@ print(os.read(r, 65536).decode(), end="")
 print("parent sees", sorted(os.listdir(p("t"))), "ns", os.readlink("/proc/self/ns/mnt") == mine)
 umount("umount parent's", p("t"))
 print("done", sorted(os.listdir(p("t"))))
+
+# pivot_root, in a child of a mount namespace of its own
+libc.syscall.restype = ctypes.c_long
+SYS_pivot_root = 155
+
+
+def pivot(label, new, old):
+    check(label, libc.syscall(SYS_pivot_root, enc(new), enc(old)))
+
+
+os.mkdir(p("nr"))
+pivot("pivot to no mount point", p("nr"), p("nr"))
+pivot("pivot to /", "/", p("nr"))
+pivot("pivot to a file", p("file"), p("file"))
+pivot("pivot to nothing", p("nope"), p("nope"))
+mount("new root", "x", p("nr"), "tmpfs")
+os.mkdir(p("nr", "old"))
+write(p("nr", "mark"), "new")
+pivot("put_old outside", p("nr"), p("t"))
+pid = os.fork()
+if pid == 0:
+    if libc.unshare(CLONE_NEWNS) != 0:
+        os._exit(3)
+    pivot("pivot", p("nr"), p("nr", "old"))
+    os.chdir("/")
+    print("new root holds", sorted(os.listdir("/")), flush=True)
+    print("old root below", os.path.isdir("/old" + D), read("/mark"), flush=True)
+    umount("umount old root busy", "/old")
+    umount("umount old root", "/old", MNT_DETACH)
+    print("old root gone", sorted(os.listdir("/old")), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+print("parent still", sorted(os.listdir(p("nr"))))
+umount("umount new root", p("nr"))
