@@ -587,8 +587,9 @@ class MountTable:
 
     def hidden_fds(self):
         """(Sentry's fd, guest's fd number) of every hidden fd the guest
-        holds for the table: its backings' and the guest mount store's."""
-        held = {(b.fd, b.guest_fd) for b in self.backings()}
+        holds for the table: its backings' (those a guest's mount covers or
+        hides too: their numbers stay reserved) and the guest mount store's."""
+        held = {(b.fd, b.guest_fd) for m in self.all_mounts() for b in m.backings()}
         if self.store is not None:
             held.add((self.store.fd, self.store.guest_fd))
         return sorted(held)
