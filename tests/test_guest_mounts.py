@@ -169,7 +169,8 @@ def test_mount_proc_shows_its_pid_namespace():
     """`unshare -p -f --mount-proc`: the new /proc lists the new PID
     namespace's processes, numbered there, as natively (ps's column widths
     follow pid_max, which the sandbox shows its own)."""
-    script = ("unshare -p -f --mount-proc sh -c 'sleep 30 & ps -e -o pid,ppid,comm; readlink /proc/self;"
+    script = ("unshare -p -f --mount-proc sh -c 'sleep 30 & ps -e -o pid,ppid,comm; read s < /proc/self/stat;"
+              " echo ${s%% *};"
               " ls /proc | grep -c \"^[0-9]\"; grep -c \"[a-z] /proc proc \" /proc/mounts; kill $!'")
     native = _native(["sh", "-c", script]).split()
     assert native[:9] == ["PID", "PPID", "COMMAND", "1", "0", "sh", "2", "1", "sleep"]
@@ -181,16 +182,19 @@ BWRAP = ("echo inside; ls /tmp | wc -l; ls /dev | tr '\\n' ' '; echo; touch /x 2
          " touch /tmp/y && echo tmp-writable; head -c 3 /dev/zero | wc -c; grep -c ' / ' /proc/self/mounts")
 
 
-@pytest.mark.parametrize("how", [[], ["unshare", "-rm"]], ids=["root", "unshare-rm"])
+@pytest.mark.parametrize("how", [[], ["unshare", "-rm"], AS_USER], ids=["root", "unshare-rm", "user"])
 def test_bubblewrap_as_natively(how):
     """bwrap's own mount namespace (a tmpfs, binds, pivot_root twice, a
     devpts, /dev's nodes bound one by one, read-only remounts of every
-    submount it finds in mountinfo): the same as natively, as root."""
+    submount it finds in mountinfo): the same as natively, as root and as
+    a user (--unshare-user: two nested user namespaces, the inner one's
+    maps written under the outer one's setgroups denial)."""
     if shutil.which("bwrap") is None:
         skip_or_fail("bwrap", "bubblewrap is not installed (scripts/setup installs it)")
-    cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-           "sh", "-c", BWRAP]
-    native = _native(cmd)
+    user = ["--unshare-user"] if how == AS_USER else []
+    cmd = ["bwrap"] + user + ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+                              "sh", "-c", BWRAP]
+    native = _native((AS_USER if user else []) + cmd)
     assert native.startswith("inside\n0\n") and "touch=1\ntmp-writable\n3\n" in native
     boxed = run_sentry(how + cmd, timeout=120)
     assert boxed.stdout.decode() == native, boxed.stderr.decode()[-3000:]
