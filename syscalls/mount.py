@@ -252,7 +252,7 @@ def sys_umount2(call):
 
 @handler("pivot_root", support="partial",
          note="emulated on the caller's mount namespace's table (syscalls/mount.py): the new root's tree "
-              "becomes the root's, the old root's goes below put_old; from a chroot EINVAL")
+              "becomes the root's (the process's, after chroot), the old root's goes below put_old")
 def sys_pivot_root(call):
     """pivot_root(2) in Linux's order: CAP_SYS_ADMIN, both lookups (each a
     directory), then the mount rules."""
@@ -263,7 +263,8 @@ def sys_pivot_root(call):
     for loc in (new, old):
         if not loc.is_dir:
             raise SyscallError(errno.ENOTDIR)
-    new_mnt, old_mnt, root_mnt = table.locate(new.spath)[0], table.locate(old.spath)[0], table.mounts["/"]
+    root = call.process.root               # "/", or a chroot's
+    new_mnt, old_mnt, root_mnt = table.locate(new.spath)[0], table.locate(old.spath)[0], table.mounts.get(root)
     # a locked mount: the sandbox's own, but for its root in the sandbox's
     # own user namespace (Linux locks a copied root too, for a namespace
     # a less privileged user namespace owns: lock_mnt_tree)
@@ -271,9 +272,9 @@ def sys_pivot_root(call):
         raise SyscallError(errno.EINVAL)
     if new_mnt is root_mnt or old_mnt is root_mnt:
         raise SyscallError(errno.EBUSY)
-    if call.process.root != "/" or table.mounts.get(new.spath) is not new_mnt \
+    if root_mnt is None or table.mounts.get(new.spath) is not new_mnt or not _under(new.spath, root) \
             or not (old.spath == new.spath or _under(old.spath, new.spath)):
-        raise SyscallError(errno.EINVAL)              # a chroot's root, no mount point, put_old outside
-    table.pivot(new.spath, old.spath, guestmounts.moved)
+        raise SyscallError(errno.EINVAL)              # a root or new_root no mount point, put_old outside
+    table.pivot(new.spath, old.spath, guestmounts.moved, root)
     call.kernel.audit.event("mount", call.task, call=call, path=new.spath)
     return 0

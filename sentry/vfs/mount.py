@@ -459,11 +459,12 @@ class MountTable:
         hidden = [m for h in self.under.values() for stack in h.values() for m in stack]
         return hidden + [m for path, top in self.mounts.items() for m in self.covered.get(path, []) + [top]]
 
-    def pivot(self, new_root, put_old, moved):
-        """pivot_root(2) in this table: the mount at new_root, and the mounts
-        on its tree, become the root's; everything else (the old root's
-        tree) goes below put_old (a path at or below new_root); moved(m,
-        path) is a copy of m at path.  A mount under new_root is on its
+    def pivot(self, new_root, put_old, moved, root="/"):
+        """pivot_root(2) in this table, for a process whose root is `root`
+        (a mount point; "/" but after chroot(2)): the mount at new_root, and
+        the mounts on its tree, go to root; the rest of root's tree (the old
+        root's) goes below put_old (a path at or below new_root); mounts
+        outside root stay.  moved(m, path) is a copy of m at path.  A mount under new_root is on its
         tree if attached with it or after (a sandbox's own mount under one
         of the sandbox's own goes along); one attached before stays with
         the old root, under the new one.  The old root becomes a guest's:
@@ -471,17 +472,22 @@ class MountTable:
         namespace root.  Attachment order stays but the new tree's comes
         first, so that an old root stacked on the new one (put_old ==
         new_root) is the later, as on Linux."""
-        top, old_root = self.mounts[new_root], self.mounts["/"]
+        top, old_root = self.mounts[new_root], self.mounts[root]
         below = new_root.rstrip("/") + "/"
-        after = put_old[len(new_root.rstrip("/")):] or "/"
-        new_tree, old_tree = [], []
+        base = root.rstrip("/")                 # "" for the sandbox's root
+        old_at = base + (put_old[len(new_root.rstrip("/")):] or "/")
+        outside, new_tree, old_tree = [], [], []
         for m in sorted(self.stacked(), key=lambda m: (m.path.count("/"), m.path)):
             path = m.path
             if m is top or (path.startswith(below) and m.attached >= top.attached):
-                new_tree.append((m, path[len(below) - 1:] if m is not top else "/"))
+                new_tree.append((m, base + path[len(below) - 1:] if m is not top else root))
+            elif path == root or path.startswith(base + "/"):
+                old_tree.append((m, old_at.rstrip("/") + path[len(base):] if path != root else old_at))
             else:
-                old_tree.append((m, after.rstrip("/") + path if path != "/" else after))
+                outside.append(m)
         self.mounts, self.covered, self.under = {}, {}, {}
+        for m in sorted(outside, key=lambda m: m.attached):
+            self._place(m)
         # placed again in attachment order, each over what it covered or
         # hid before (and an old root over the new root hides all of it)
         order = sorted(new_tree, key=lambda e: e[0].attached) + sorted(old_tree, key=lambda e: e[0].attached)
