@@ -20,13 +20,14 @@
 
 #define ROUNDS 300
 static char t[512], probe[512], other[512];
-static atomic_int done, bad, seen_under, seen_tmpfs, seen_other, seen_absent, mounts_made;
+static atomic_int done, bad, seen_under, seen_tmpfs, seen_other, seen_absent, mounts_made, readers_up;
 
 static void *mounter(void *arg)
 {
 	(void)arg;
 	char file[600];
 	snprintf(file, sizeof file, "%s/probe", t);
+	while (atomic_load(&readers_up) < 3) sched_yield();     /* they race from the first mount on */
 	for (int i = 0; i < ROUNDS; i++) {
 		if (i % 3 == 2) {
 			if (mount(other, t, NULL, MS_BIND, NULL)) { atomic_fetch_add(&bad, 1); continue; }
@@ -46,6 +47,7 @@ static void *mounter(void *arg)
 static void *reader(void *arg)
 {
 	long kind = (long)arg;
+	atomic_fetch_add(&readers_up, 1);
 	while (!atomic_load(&done)) {
 		char buf[16] = "";
 		int fd = open(probe, O_RDONLY);
