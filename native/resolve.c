@@ -44,15 +44,28 @@
 #define NAME_MAX_ 255
 
 struct sn_table *sn_current;        /* the Sentry's table (the last made) */
+/* The generation of every table's cache of overlay directory states: an
+ * overlay's layers are shared by the tables of all mount namespaces, so a
+ * change made through any one of them makes every cache stale. */
+static unsigned dir_gen = 1;
 
 struct sn_table *sn_table_new(void)
 {
-	struct sn_table *t = calloc(1, sizeof *t);
-	if (t) {
-		t->dir_gen = 1;
-		sn_current = t;
-	}
+	struct sn_table *t = sn_table_new_private();
+	if (t) sn_current = t;
 	return t;
+}
+
+/* A table of a mount namespace a guest made: never the fast path's. */
+struct sn_table *sn_table_new_private(void)
+{
+	return calloc(1, sizeof(struct sn_table));
+}
+
+void sn_table_free(struct sn_table *t)
+{
+	if (t == sn_current) sn_current = NULL;
+	free(t);
 }
 
 void sn_table_reset(struct sn_table *t)
@@ -61,7 +74,7 @@ void sn_table_reset(struct sn_table *t)
 	t->nlinks = 0;
 	t->nplaceholders = 0;
 	t->dev_names[0] = t->fast_dev_names[0] = 0;
-	t->dir_gen++;
+	dir_gen++;
 	sn_host_forget();         /* the backings' fds may be others' now */
 }
 
@@ -232,7 +245,7 @@ static int marked(int fd)
 	return errno == ENODATA || errno == EOPNOTSUPP || errno == EPERM ? 0 : -errno;
 }
 
-void sn_table_overlay_changed(struct sn_table *t) { t->dir_gen++; }
+void sn_table_overlay_changed(struct sn_table *t) { (void)t; dir_gen++; }
 
 static unsigned dir_slot(const char *path)
 {
@@ -253,7 +266,7 @@ static int dir_state(struct sn_table *t, struct sn_mount *up, const char *dir, i
 	if (depth > SN_PATH_MAX / 2) return -ENAMETOOLONG;
 	unsigned i = dir_slot(dir);
 	int cacheable = len < sizeof t->dir_cache[0].path;
-	if (cacheable && t->dir_cache[i].gen == t->dir_gen && !strcmp(t->dir_cache[i].path, dir))
+	if (cacheable && t->dir_cache[i].gen == dir_gen && !strcmp(t->dir_cache[i].path, dir))
 		return t->dir_cache[i].state;
 	int state;
 	if (!strcmp(dir, ".")) {
@@ -284,7 +297,7 @@ static int dir_state(struct sn_table *t, struct sn_mount *up, const char *dir, i
 	if (cacheable && (state == DIR_UPPER || state == DIR_LOWER)) {
 		memcpy(t->dir_cache[i].path, dir, len + 1);
 		t->dir_cache[i].state = (unsigned char)state;
-		t->dir_cache[i].gen = t->dir_gen;
+		t->dir_cache[i].gen = dir_gen;
 	}
 	return state;
 }

@@ -64,7 +64,6 @@ struct sn_table {
 	struct sn_link links[256];
 	int nlinks;
 	struct sn_dir_entry dir_cache[2048];
-	unsigned dir_gen;
 	char dev_names[1024];
 	char fast_dev_names[256];
 	struct sn_placeholder placeholders[64];
@@ -101,6 +100,8 @@ struct sn_walk {
 };
 
 struct sn_table *sn_table_new(void);
+struct sn_table *sn_table_new_private(void);
+void sn_table_free(struct sn_table *t);
 void sn_table_reset(struct sn_table *t);
 int sn_table_add(struct sn_table *t, const char *path, const char *root_rel, const char *host_root,
 		 int fd, int guest_fd, int readonly, int kind, int fast);

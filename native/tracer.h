@@ -52,7 +52,8 @@ typedef struct {
 	int foreign_creator; /* what it creates is given other ids than the Sentry's: no O_CREAT here */
 	int chown_any;      /* holds CAP_CHOWN: its chown needs no owner check (fchown here) */
 	int dumps_core;     /* its RLIMIT_CORE allows a core: its death by SIGSEGV & co shows WCOREDUMP */
-	int chrooted;       /* it has a root of its own (chroot(2)): no path fast path */
+	int chrooted;       /* it has a root or a mount table of its own (chroot(2), a mount
+	                     * namespace a guest made): no path fast path */
 	int nested_pidns;   /* it is in a PID namespace below the sandbox's, or makes its children
 	                     * in one: its pid calls and clone3 are Python's */
 	int id_view;        /* it is in a user namespace below the sandbox's: the ids it reads

@@ -14,6 +14,7 @@
                  controlfiles.py (/proc/<pid>/uid_map and kin)
     deny.py      calls sentry never offers
     namespaces.py  unshare: the namespaces a guest makes
+    mount.py     mount, umount2: a guest changes its mount namespace's table
     credentials.py set*id, get*id, capabilities
     idview.py    a user namespace's view of the ids a stat writes
 """

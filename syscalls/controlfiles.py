@@ -15,6 +15,7 @@ from sentry.errors import SyscallError
 from sentry.kernel import fdtraps
 from sentry.kernel.credentials import CAP_SETGID, CAP_SETUID, CAP_SYS_TIME
 from sentry.kernel.syscall import PASS
+from sentry.vfs.mount import MountTable
 
 # the write family, as for a network setting, and the calls that copy the fd
 CONTROL_TRAPS = fdtraps.SETTING_TRAPS
@@ -23,7 +24,7 @@ PAGE_SIZE = 4096             # map_write takes at most a page
 
 def control_of(kernel, host_path):
     """(pid, name) of the control file at a guest fd's host path, or None."""
-    for mount in kernel.mounts.mounts.values():
+    for mount in [m for table in list(MountTable.tables) for m in table.mounts.values()]:
         root = getattr(mount, "host_root", None)
         if root and host_path.startswith(root + "/"):
             found = mount.control_file(host_path[len(root) + 1:])

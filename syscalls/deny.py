@@ -11,14 +11,11 @@ name_to_handle_at bpf perf_event_open userfaultfd kexec_load kexec_file_load
 init_module finit_module delete_module reboot swapon swapoff fsopen fsconfig
 fsmount fspick move_mount open_tree mount_setattr keyctl add_key request_key
 ptrace acct quotactl quotactl_fd iopl ioperm vhangup syslog lookup_dcookie
-pivot_root mount umount2
 process_madvise pidfd_getfd memfd_secret
 """.split()}
 DENIED["name_to_handle_at"] = errno.EOPNOTSUPP
 
 NOTES = {
-    "mount": "the sandbox mount table is fixed at start (--mount); guest mounts come with the filesystem issue",
-    "umount2": "as mount",
     "ptrace": "a guest cannot trace: the Sentry is the only tracer",
     "io_uring_setup": "its operations bypass seccomp",
 }

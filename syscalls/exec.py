@@ -125,7 +125,7 @@ def _swappable(call, loc):
         return False
     spath = os.path.dirname(loc.spath)
     while True:
-        mount, rel = call.kernel.mounts.locate(spath)
+        mount, rel = call.mounts.locate(spath)
         try:
             st = mount.find(rel)[1]
         except (OSError, SyscallError):

@@ -32,7 +32,7 @@ class Borrowed:
         except OSError:
             os.close(self.fd)
             raise SyscallError(errno.EBADF)
-        self.backing = call.kernel.mounts.backing_of(host) if host.startswith("/") else None
+        self.backing = call.mounts.backing_of(host) if host.startswith("/") else None
 
     def __enter__(self):
         return self

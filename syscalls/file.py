@@ -103,8 +103,8 @@ def open_rewrite(call, dirfd, path, flags, mode, scope=0, retried=False):
                 raise SyscallError(errno.EPERM)
             return open_rewrite(call, AT_FDCWD, b"/dev/" + name.encode(),
                                 flags & ~(O_CREAT | os.O_EXCL | O_TMPFILE), 0, retried=retried)
-    if loc.mount.kind == "dev" and loc.rel == "tty":
-        tty.check_controlling_terminal(call)
+    if loc.mount.kind == "dev" and loc.rel == "tty" and not flags & O_PATH:
+        tty.check_controlling_terminal(call)      # the driver's open, which O_PATH does not reach
     if (creat and not loc.exists) or tmpfile:
         loc = permission.change(call, loc, CREATE_IN if tmpfile else CREATE)
     elif wants_write(flags):
@@ -414,8 +414,7 @@ def sys_openat2(call):
     if is_hidden(dirfd) and staging.BASE <= call.args[1] < staging.BASE + staging.SIZE:
         # Our own rewritten open, restarted after a signal (ERESTARTSYS): only
         # the Sentry can have put its path in the staging area.
-        mount = call.kernel.mounts.by_guest_fd(dirfd)
-        dirfd, path = AT_FDCWD, os.fsencode(mount.spath_of(os.fsdecode(path)))
+        dirfd, path = AT_FDCWD, os.fsencode(call.mounts.spath_at(dirfd, os.fsdecode(path)))
         resolve = 0
     if resolve & RESOLVE_CACHED:
         raise SyscallError(errno.EAGAIN)      # the caller tries again without, as Linux lets it

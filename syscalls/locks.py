@@ -81,7 +81,7 @@ def _own_writable_file(call, fd):
     which only a caller whose fd table is its alone may trust (nothing can
     change it while the caller is stopped): one readlink, no copy."""
     host = split_deleted(call.host_fd_path(fd))[0]
-    backing = call.kernel.mounts.backing_of(host) if host.startswith("/") else None
+    backing = call.mounts.backing_of(host) if host.startswith("/") else None
     return backing is not None and not backing.readonly
 
 

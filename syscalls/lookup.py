@@ -36,7 +36,7 @@ def host_to_sandbox(call, host, deleted_ok=False):
     host, deleted = split_deleted(host)
     if deleted and not deleted_ok:
         raise SyscallError(errno.ENOENT)
-    spath = call.kernel.mounts.sandbox_path(host) if host.startswith("/") else None
+    spath = call.mounts.sandbox_path(host) if host.startswith("/") else None
     if spath is None:
         raise SyscallError(errno.ENOENT)
     return spath
@@ -72,7 +72,7 @@ def lookup(call, dirfd, path, follow=True, must_exist=True, identity=False, scop
     root = call.process.root
     if root != "/" and not scoped:
         start, p, scope = _from_root(root, start, p)
-    return _resolve.resolve(call.kernel.mounts, start, p, follow, must_exist, ctx=call,
+    return _resolve.resolve(call.mounts, start, p, follow, must_exist, ctx=call,
                             expose=identity, scope=scope)
 
 

@@ -13,7 +13,12 @@ and next image enter, with the offsets written to /proc/<pid>/timens_offsets
 before (sentry/kernel/timens.py, syscalls/timens.py).  A new network
 namespace (CAP_SYS_ADMIN) is a kernel one the namespace helper makes, whose
 sockets the caller and its children get from the helper
-(sentry/kernel/netns.py, syscalls/socket.py).  The other kinds are refused
+(sentry/kernel/netns.py, syscalls/socket.py).  A new mount namespace
+(CAP_SYS_ADMIN) gives the process a copy of its mount table, which its
+mount(2) and umount2(2) change from then on, and its children inherit
+(vfs/mount.py MountTable.copy, syscalls/mount.py); a process of many
+threads cannot make one (EINVAL): the table is the process's, where
+Linux's is each task's.  The other kinds are refused
 as by a Linux whose limits for them are 0 (sentry/kernel/namespaces.py).
 Undoing sharing with CLONE_FILES or CLONE_FS is EPERM: it would split a
 process's fd table or cwd between its tasks, which the Kernel keeps per
@@ -56,8 +61,9 @@ def _implied(flags):
 
 
 @handler("unshare", support="partial",
-         note="CLONE_NEWUTS, CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWNET (CAP_SYS_ADMIN) and CLONE_NEWUSER emulated "
-              "(kernel/userns.py, kernel/netns.py: CLONE_NEWNET where the sandbox has a network namespace); "
+         note="CLONE_NEWUTS, CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWNS, CLONE_NEWNET (CAP_SYS_ADMIN) and CLONE_NEWUSER "
+              "emulated (kernel/userns.py; a mount namespace: a copy of the mount table, EINVAL from a process of many "
+              "threads; kernel/netns.py: CLONE_NEWNET where the sandbox has a network namespace); "
               "other namespaces as with their limits at 0 (ENOSPC; EPERM without CAP_SYS_ADMIN); "
               "CLONE_FILES/CLONE_FS of a shared table or cwd EPERM")
 def sys_unshare(call):
@@ -67,7 +73,7 @@ def sys_unshare(call):
     flags = _implied(flags)
     # check_unshare_flags: the thread group, signal handlers and memory
     # can be unshared only by a task that shares them with no other
-    if flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM) and len(call.process.threads) > 1:
+    if flags & (CLONE_THREAD | CLONE_SIGHAND | CLONE_VM | CLONE_NEWNS) and len(call.process.threads) > 1:
         raise SyscallError(errno.EINVAL)
     if (flags & CLONE_FS and call.process.fs_shared) or (flags & CLONE_FILES and call.process.files.shared):
         raise SyscallError(errno.EPERM)
@@ -84,6 +90,10 @@ def sys_unshare(call):
         call.kernel.publish(call.task)
     if flags & CLONE_NEWUTS:
         call.process.uts = call.process.uts.unshared(creds.userns)
+    if flags & CLONE_NEWNS:
+        call.process.mounts = call.mounts.copy()
+        call.process.mounts.owner = creds.userns
+        call.kernel.publish_process(call.process)    # its paths are Python's now
     if flags & CLONE_NEWPID:
         call.process.pidns_children = PidNamespace(call.process.pidns)
         call.kernel.publish_process(call.process)    # its clones are Python's now (sys_clone3)
@@ -173,7 +183,7 @@ PIDFD_LINK = "anon_inode:[pidfd]"
 
 def _namespace_file(call, host_path):
     """(kind, number, the sandbox's own) of the namespace file at a guest fd's host path, or None."""
-    for mount in call.kernel.mounts.mounts.values():
+    for mount in call.mounts.mounts.values():
         found = mount.namespace_file(host_path)
         if found is not None:
             return found

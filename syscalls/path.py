@@ -467,7 +467,7 @@ def _mount_point(loc):
 
 
 def _parent_mount(call, loc):
-    return call.kernel.mounts.locate(os.path.dirname(loc.spath))[0]
+    return call.mounts.locate(os.path.dirname(loc.spath))[0]
 
 
 def _replaces_stand_in(src, dst, flags):
@@ -577,7 +577,7 @@ def _link_open_file(call, pid, fd, newdir, new):
         # the file's own host directory must be the one written (never an
         # overlay's lower layer, whose files would become writable)
         host = split_deleted(os.readlink(f"/proc/self/fd/{dup}"))[0]
-        if call.kernel.mounts.backing_of(host) is not dst.mount:
+        if call.mounts.backing_of(host) is not dst.mount:
             raise SyscallError(errno.EXDEV)
         with Parent(dst) as (dfd, dname):
             os.link(f"/proc/self/fd/{dup}", dname, dst_dir_fd=dfd, follow_symlinks=True)

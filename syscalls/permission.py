@@ -25,7 +25,7 @@ def _creds(call):
 def parent_st(call, loc):
     """The st of the directory holding loc (through the mount table: an
     overlay's parent may be in either layer)."""
-    mount, rel = call.kernel.mounts.locate(os.path.dirname(loc.spath) or "/")
+    mount, rel = call.mounts.locate(os.path.dirname(loc.spath) or "/")
     return mount.find(rel)[1]
 
 

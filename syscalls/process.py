@@ -27,7 +27,7 @@ from syscalls.registry import handler
 @handler("clone", support="partial",
          note="traps only with CLONE_UNTRACED (EPERM) or CLONE_NEW*: namespaces as unshare(2) makes "
               "them, for the child (CLONE_NEWPID: it is a new namespace's init; CLONE_NEWUTS: its "
-              "names are its own; with CLONE_THREAD EPERM: a thread's namespaces are its process's); "
+              "names are its own; CLONE_NEWNS: a copy of its parent's mount table; with CLONE_THREAD EPERM: a thread's namespaces are its process's); "
               "and with CLONE_THREAD after unshare(CLONE_NEWPID) (EINVAL), under the process's own filter")
 def sys_clone(call):
     flags = call.args[0] & 0xFFFFFFFF & ~CSIGNAL    # the kernel's: the low half, less the exit signal
@@ -53,7 +53,7 @@ def _new_namespaces(call, flags):
         raise SyscallError(errno.EINVAL)
     child_userns = namespaces.new_user_namespace(call, flags)
     new = flags & (CLONE_NEW_OTHERS | CLONE_NEWUSER)
-    if new & ~(CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWUSER | CLONE_NEWTIME | CLONE_NEWNET) \
+    if new & ~(CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWUSER | CLONE_NEWTIME | CLONE_NEWNS | CLONE_NEWNET) \
             or (flags & CLONE_THREAD and new):
         raise SyscallError(errno.EPERM)
     if new & CLONE_NEWPID:

@@ -16,9 +16,6 @@ from sentry.kernel.syscall import Handler
 HANDLERS = {}          # name -> Handler, of the modules imported so far
 REGISTERED_IN = {}     # name -> the modules that registered it (one, or the table is ambiguous)
 
-# every module that registers handlers
-FAMILIES = ("clock", "controlfiles", "credentials", "deny", "exec", "file", "ipc", "namespaces", "path",
-            "process", "rlimit", "settings", "signal", "socket", "sysinfo", "uts", "writes")
 # those whose import does more than register handlers (each adds a classifier
 # of fds to trap, kernel/fdtraps.py, which every open consults): imported
 # with the table, before any guest runs
@@ -60,7 +57,7 @@ _handed_out = {}        # name -> the one Handler every table holds for it
 
 
 def handlers():
-    """{name: Handler} of every syscall a module of FAMILIES handles, each
+    """{name: Handler} of every syscall a module of syscalls/ handles, each
     imported at its first use; every call gives the same objects."""
     from syscalls.handlerdata import MODULES
     for module in AT_START:
@@ -75,8 +72,13 @@ def source():
     """syscalls/handlerdata.py's text: every family imported, which module
     registered each handler."""
     import pprint       # only here: it imports dataclasses and inspect (~3 ms)
-    for module in FAMILIES:
-        importlib.import_module(f"syscalls.{module}")
+    import pkgutil
+    import syscalls
+    # every module of the package, so no list can forget a family: those
+    # that register nothing leave no entry
+    for info in pkgutil.iter_modules(syscalls.__path__):
+        if info.name not in ("registry", "handlerdata"):
+            importlib.import_module(f"syscalls.{info.name}")
     twice = {name: sorted(m) for name, m in REGISTERED_IN.items() if len(m) > 1}
     if twice:
         raise ValueError(f"handlers registered by more than one module: {twice}")

@@ -453,7 +453,7 @@ def _signal_group_of(call, host, sig, info):
 
 def _proc_dir_target(call, fd):
     """Host pid of the process a guest's fd on a /proc/<pid> directory names."""
-    spath = call.kernel.mounts.sandbox_path(call.host_fd_path(fd))
+    spath = call.mounts.sandbox_path(call.host_fd_path(fd))
     if spath is None or not spath.startswith("/proc/"):
         return None
     vpid = spath[len("/proc/"):]

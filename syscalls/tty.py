@@ -25,7 +25,7 @@ O_NOFOLLOW, O_LARGEFILE = 0o400000, 0o100000
 
 
 def _pts_mount(call):
-    m = call.kernel.mounts.mounts.get("/dev/pts")
+    m = call.mounts.mounts.get("/dev/pts")
     return m if m is not None and m.kind == "devpts" else None
 
 

@@ -27,7 +27,7 @@ def test_audit_trail(cbin, outside_tmp):
         listener.close()
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode().splitlines() == [
-        "bpf -1", "kexec_load -1", "mount -1", "ptrace -1", "connect -1", "setuid 0", "setuid -1", "child 3"]
+        "bpf -1", "kexec_load -1", "fsopen -1", "mount 0", "ptrace -1", "connect -1", "setuid 0", "setuid -1", "child 3"]
     with open(trail) as f:
         events = [json.loads(line) for line in f]
     for e in events:
@@ -35,13 +35,15 @@ def test_audit_trail(cbin, outside_tmp):
     kinds = [(e["kind"], e.get("syscall")) for e in events]
     assert kinds == [
         ("start", None), ("exec", None),
-        ("deny", "bpf"), ("deny", "kexec_load"), ("mount-refused", "mount"), ("ptrace-refused", "ptrace"),
+        ("deny", "bpf"), ("deny", "kexec_load"), ("mount-refused", "fsopen"), ("mount", "mount"),
+        ("ptrace-refused", "ptrace"),
         ("connect-refused", "connect"), ("setid", "setuid"), ("setid", "setuid"),
         ("start", None), ("exit", None), ("exit", None)], events
-    start, exec_, bpf, kexec, mount, ptrace, connect, setuid, refused, child, child_exit, exit_ = events
+    start, exec_, bpf, kexec, pivot, mount, ptrace, connect, setuid, refused, child, child_exit, exit_ = events
     assert start["pid"] == 1 and exec_["program"] == exe and exec_["uid"] == 0
     assert bpf["errno"] == "EPERM" and bpf["program"] == exe
-    assert kexec["errno"] == mount["errno"] == ptrace["errno"] == "EPERM"
+    assert kexec["errno"] == pivot["errno"] == ptrace["errno"] == "EPERM"
+    assert mount["path"] == "/mnt" and mount["type"] == "tmpfs" and "errno" not in mount
     assert connect["path"] == host_sock and connect["errno"] == "ECONNREFUSED"
     assert setuid["args"] == [1000] and setuid["uids"] == [1000] * 4 and "errno" not in setuid
     assert refused["args"] == [0] and refused["errno"] == "EPERM" and refused["uid"] == 1000

@@ -1,10 +1,11 @@
-"""Namespaces a guest makes itself (syscalls/namespaces.py): UTS and PID
-namespaces of its own are emulated; the others are refused as by a Linux
-whose limits for them are 0 (sentry/kernel/namespaces.py)."""
+"""Namespaces a guest makes itself (syscalls/namespaces.py): UTS, PID, user,
+time and mount namespaces of its own are emulated; the others are refused
+as by a Linux whose limits for them are 0 (sentry/kernel/namespaces.py)."""
 import subprocess
 import sys
 
 from conftest import run_sentry, userns_jail
+from sentry.kernel.namespaces import MNT_NAMESPACES_MAX
 
 UTS = ("hostname outer; unshare -u sh -c 'hostname inner; hostname; uname -n; cat /proc/sys/kernel/hostname; "
        "sh -c hostname; readlink /proc/self/ns/uts > /tmp/inner'; hostname; cat /proc/sys/kernel/hostname; "
@@ -62,20 +63,22 @@ clone(0x40000000)
 
 # Natively: PROBE in a user namespace whose limits are the sandbox's (uts and
 # pid: the host's, which a new namespace would not show)
-KINDS_NOT_OFFERED = ("mnt", "ipc", "cgroup")
-KINDS_OFFERED = ("uts", "pid", "user", "time", "net")
+KINDS_NOT_OFFERED = ("ipc", "cgroup")
+KINDS_OFFERED = ("uts", "pid", "user", "time", "net", "mnt")
 
 
 def test_namespaces_not_offered_fail_as_with_limits_of_0():
     """unshare(2) and clone(2) of every namespace kind, with flags Linux
     refuses first, as root and as another user: the same answers as
-    natively under limits of 0 for every kind but UTS, PID, user, time and network (ENOSPC; EPERM
+    natively under limits of 0 for every kind but UTS, PID, user, time, network and mount (ENOSPC; EPERM
     without CAP_SYS_ADMIN; a new user namespace needs no capability), and
     /proc/sys/user shows those limits."""
     limits = dict.fromkeys(KINDS_NOT_OFFERED, 0)
     for kind in KINDS_OFFERED:
         with open(f"/proc/sys/user/max_{kind}_namespaces") as f:
             limits[kind] = f.read().strip()
+    # the sandbox's own bound on live mount namespaces (kernel/namespaces.py)
+    limits["mnt"] = str(min(int(limits["mnt"]), MNT_NAMESPACES_MAX))
     native = subprocess.run([sys.executable, "-c", userns_jail(limits), sys.executable, "-c", PROBE],
                             capture_output=True, timeout=60)
     assert native.returncode == 0, native.stderr
@@ -83,7 +86,8 @@ def test_namespaces_not_offered_fail_as_with_limits_of_0():
     lines = native.stdout.decode().splitlines()
     user, uts, net, pid = lines[0].split()[:4]
     assert "0" not in (user, uts, pid, net)
-    assert "unshare 0x20000 -1 No space left on device" in lines
+    assert "unshare 0x8000000 -1 No space left on device" in lines
+    assert "unshare 0x20000 0 " in lines
     assert "unshare 0x40000000 0 " in lines
     assert "unshare 0x10000000 0 " in lines
     assert boxed.stdout.decode().splitlines() == lines, boxed.stderr

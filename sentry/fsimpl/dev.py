@@ -24,6 +24,7 @@ class DevMount(Mount):
     chmod of the host's /dev/null would change the host's."""
 
     kind = "dev"
+    synthetic = True
     NODES = {"null", "zero", "full", "random", "urandom", "tty"}
     # symlinks into /proc/self/fd, resolved like any other (to the synthetic /proc)
     LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",

@@ -104,6 +104,7 @@ class SysfsNetView(Mount):
     mount's (a `..` from them is the sandbox's /sys, the Sentry's walk)."""
 
     kind = "sysfs"
+    synthetic = True
     listed = False           # parts of /sys, not mounts of their own (/proc/mounts)
 
     def __init__(self, path, fd, host_root):

@@ -47,7 +47,7 @@ import stat
 
 from sentry._native import ffi, lib
 from sentry.host import openat2
-from sentry.vfs.mount import CREATE, CREATE_IN, MOVE, O_PATH, REMOVE, TRUNCATE, Mount
+from sentry.vfs.mount import CREATE, CREATE_IN, MOVE, O_PATH, REMOVE, TRUNCATE, Mount, MountTable
 from sentry.vfs.resolve import Resolved
 from sentry.errors import SyscallError
 
@@ -172,6 +172,9 @@ class Placeholders:
     def _add(self, st):
         self.ids.add((st.st_dev, st.st_ino))
         lib.sn_add_placeholder(st.st_dev, st.st_ino)     # the native fast path's copy
+        for table in list(MountTable.tables):             # and the guests' mount namespaces'
+            if table.private:
+                lib.sn_table_add_placeholder(table.table, st.st_dev, st.st_ino)
 
     def __contains__(self, st):
         return (st.st_dev, st.st_ino) in self.ids
@@ -223,9 +226,11 @@ class Layer(Mount):
         return self.overlay.prepare_change(loc, what)
 
     def check_content_writable(self, rel):
-        """access(W_OK): any file may be written, once copied up.  (An fd's
-        own attributes are checked with check_writable: EROFS in the lower
-        layer, whose files the guest never changes.)"""
+        """access(W_OK): any file may be written, once copied up, unless the
+        overlay was made read-only (an fd's own attributes are checked with
+        check_writable: EROFS in the lower layer, whose files the guest
+        never changes)."""
+        self.overlay.check_content_writable(rel)
 
 
 class OverlayMount(Mount):
@@ -270,10 +275,11 @@ class OverlayMount(Mount):
         return [self.upper, self.lower]
 
     def check_writable(self):
-        pass
+        if self.readonly:               # a guest's remount (syscalls/mount.py)
+            raise SyscallError(errno.EROFS)
 
     def check_content_writable(self, rel):
-        pass
+        self.check_writable()
 
     def open_parent(self, rel):
         # only a location not yet prepared for its change names the overlay
@@ -337,6 +343,7 @@ class OverlayMount(Mount):
     # ---- copy-up -------------------------------------------------------
 
     def prepare_change(self, loc, what):
+        self.check_writable()
         self.check_move(loc.rel, what)      # before a copy-up of the tree reads the lower layer
         self._changed()
         try:

@@ -19,6 +19,7 @@ import stat
 import time
 
 from sentry.vfs.mount import DELETED, Mount, is_hidden_fd, split_deleted
+from sentry.vfs.resolve import MAGIC
 from sentry.vfs.mountns import PORT_START
 from sentry.vfs.netns import SOCKSTAT_FILES, sockstat_shown
 from sentry.errors import SyscallError
@@ -64,6 +65,7 @@ NS_NAMES = ("cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time",
             "time_for_children", "user", "uts")
 NS_KINDS = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 PIDNS_SERIALS = 1 << 20       # where the numbers of PID namespaces a guest made start, past the UTS ones
+MNTNS_SERIALS = 2 << 20       # and those of its mount namespaces, past the PID ones
 # the namespace limits: 0 for a kind the sandbox does not offer (kernel/namespaces.py)
 SYSCTL_OWN |= {f"sys/user/max_{kind}_namespaces" for kind in NS_KINDS}
 # POSIX message queues' limits, also the sandbox's IPC namespace's: a new
@@ -216,7 +218,9 @@ def _sysvipc_tables(kernel):
 
 class ProcMount(Mount):
     kind = "proc"
+    synthetic = True
     stable_links = False          # /proc/self means someone else to the next caller
+    pidns = None                  # the PID namespace it shows (None: the sandbox's)
 
     def __init__(self, path, private_dir, kernel_ref):
         os.makedirs(private_dir, exist_ok=True)
@@ -230,6 +234,15 @@ class ProcMount(Mount):
         self.ns_store_fd = os.open(self.ns_store, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         self.ns_base = 0xF0000000 + int.from_bytes(os.urandom(3), "little") * 16
         self.ns_own = {}               # name -> the Sentry's own namespace's link
+
+    def magic_link(self, rel):
+        """Whether rel is one of /proc's magic links: they name an object,
+        not a path (fd/N, cwd, root, exe …)."""
+        return MAGIC.fullmatch(rel) is not None
+
+    def view(self, path, pidns, store):
+        """This /proc as PID namespace pidns shows it, mounted at path."""
+        return ProcView(self, path, pidns, store)
 
     def fd_of(self, rel, ctx):
         """(pid, fd) when rel is <pid>/fd/<N> of a sandbox process."""
@@ -253,7 +266,7 @@ class ProcMount(Mount):
         kernel = self.kernel_ref()
         if found is None or kernel is None:
             return None
-        with kernel.viewed_from(kernel.pids):
+        with kernel.viewed_from(self.pidns or kernel.pids):
             task = kernel.task_of(found[0])
         if task is None or task.creds is None:
             return None
@@ -303,9 +316,9 @@ class ProcMount(Mount):
         kernel = self.kernel_ref()
         if kernel is None or ctx is None:
             return
-        # /proc is the sandbox's PID namespace's, whoever reads it (as a
-        # mount of proc is its own namespace's on Linux)
-        with kernel.viewed_from(kernel.pids):
+        # /proc is its PID namespace's, whoever reads it (as a mount of proc
+        # is its mounter's namespace's on Linux): the sandbox's, or a view's
+        with kernel.viewed_from(self.pidns or kernel.pids):
             self._prepare(kernel, rel, ctx, final)
 
     def _prepare(self, kernel, rel, ctx, final):
@@ -317,9 +330,9 @@ class ProcMount(Mount):
             return
         head = parts[0]
         if head == "self":
-            self._link("self", str(ctx.process.vpid))
+            self._link("self", str(kernel.vpid_of(ctx.process)))
         elif head == "thread-self":
-            self._link("thread-self", f"{ctx.process.vpid}/task/{ctx.task.vtid}")
+            self._link("thread-self", f"{kernel.vpid_of(ctx.process)}/task/{kernel.vtid_of(ctx.task)}")
         elif head == "mounts":
             self._link("mounts", "self/mounts")
         elif head.isdigit():
@@ -382,8 +395,8 @@ class ProcMount(Mount):
         for name in PASSTHROUGH_DIRS:
             if os.path.isdir(f"/proc/{name}"):
                 self._dir(name)
-        self._link("self", str(ctx.process.vpid))
-        self._link("thread-self", f"{ctx.process.vpid}/task/{ctx.task.vtid}")
+        self._link("self", str(kernel.vpid_of(ctx.process)))
+        self._link("thread-self", f"{kernel.vpid_of(ctx.process)}/task/{kernel.vtid_of(ctx.task)}")
         self._link("mounts", "self/mounts")
         self._dir("sys/kernel")
         self._dir("net")
@@ -418,9 +431,9 @@ class ProcMount(Mount):
             elif name == "root":
                 self._link(path, "/")
             elif name == "cwd":
-                self._link(path, self._sandbox_path(kernel, os.readlink(f"/proc/{host}/cwd")))
+                self._link(path, self._sandbox_path(kernel, os.readlink(f"/proc/{host}/cwd"), proc))
             elif name == "fd":
-                self._fds(kernel, host, path)
+                self._fds(kernel, host, path, proc)
             elif name == "ns":
                 self._namespaces(proc, host, path, rest, final)
             elif name == "fdinfo":
@@ -454,7 +467,7 @@ class ProcMount(Mount):
                 # the guest it runs ("0") or waits in that call, not in ptrace
                 self._file(path, b"0" if wchan == b"ptrace_stop" else wchan)
             elif name in ("mounts", "mountinfo"):
-                self._file(path, self._mounts(kernel, name == "mountinfo"))
+                self._file(path, self._mounts(kernel.mounts_of(proc), name == "mountinfo"))
             elif name == "cgroup":
                 self._file(path, b"0::/\n")
             elif name in WRITABLE and os.path.exists(os.path.join(self.host_root, path)):
@@ -484,6 +497,8 @@ class ProcMount(Mount):
         pidns = {"pid": proc.pidns, "pid_for_children": proc.pidns_children}.get(name)
         if pidns is not None and pidns.level > 0:
             return f"pid:[{self.ns_base + PIDNS_SERIALS + pidns.serial}]"      # one a guest made
+        if name == "mnt" and proc.mounts is not None:
+            return f"mnt:[{self.ns_base + MNTNS_SERIALS + proc.mounts.serial}]"   # one a guest made
         real = os.readlink(f"/proc/{host}/ns/{name}")
         if name not in self.ns_own:
             self.ns_own[name] = os.readlink(f"/proc/self/ns/{name}")
@@ -545,9 +560,9 @@ class ProcMount(Mount):
     def _tasks(self, kernel, proc, path, rest, final):
         self._dir(path)
         if rest and rest[0].isdigit():
-            self._pid_entry(kernel, int(rest[0]), rest[1:], task_of=proc.vpid, final=final)
+            self._pid_entry(kernel, int(rest[0]), rest[1:], task_of=kernel.vpid_of(proc), final=final)
         else:
-            self._numbered_dirs(path, [kernel.tasks[t].vtid for t in list(proc.threads) if t in kernel.tasks])
+            self._numbered_dirs(path, [kernel.vtid_of(kernel.tasks[t]) for t in list(proc.threads) if t in kernel.tasks])
 
     # ---- contents -------------------------------------------------------
 
@@ -571,7 +586,7 @@ class ProcMount(Mount):
         task = kernel.tasks.get(host)
         creds = task.creds if task is not None else None
         ids = {
-            "Pid": vtid, "NSpid": _pids_down(proc.pidns, host), "Tgid": proc.vpid,
+            "Pid": vtid, "NSpid": _pids_down(proc.pidns, host), "Tgid": kernel.vpid_of(proc),
             "NStgid": _pids_down(proc.pidns, proc.tgid),
             "PPid": kernel.ppid_of(proc), "TracerPid": 0,
             "NSpgid": kernel.pgid_of(proc.tgid), "NSsid": kernel.sid_of(proc.tgid),
@@ -686,16 +701,18 @@ class ProcMount(Mount):
                 data = shown.split(b"-", 1)[0] + data[data.index(b"-"):]
         return data
 
-    def _mounts(self, kernel, info):
-        """/proc/mounts or mountinfo: the table's mounts, the root first and
-        each after its parent, named as the config says (MountTable.shown:
-        an OCI spec's source, type and flags), else as sentry's, by kind."""
-        shown = kernel.mounts.shown
-        rows = [(m.path, m.readonly, m.kind) for m in kernel.mounts if m.listed]
-        rows.sort(key=lambda r: r[0].count("/") if r[0] != "/" else -1)
+    def _mounts(self, mounts, info):
+        """/proc/mounts or mountinfo of a mount namespace's table: its
+        mounts, the root first and each after its parent, named as the
+        guest that mounted it did (syscalls/mount.py), or the config
+        (MountTable.shown: an OCI spec's source, type and flags), else as
+        sentry's, by kind."""
+        shown = mounts.shown
+        rows = [(m.path, m.readonly, m.kind, getattr(m, "shown_as", None)) for m in mounts.stacked() if m.listed]
+        rows.sort(key=lambda r: r[0].count("/") if r[0] != "/" else -1)    # stable: a covered one first
         ids, lines = {}, []
-        for i, (path, readonly, kind) in enumerate(rows):
-            source, fstype, flags = shown.get(path) or ("sentry", MOUNT_TYPES.get(kind, "sentryfs"), [])
+        for i, (path, readonly, kind, own) in enumerate(rows):
+            source, fstype, flags = own or shown.get(path) or ("sentry", MOUNT_TYPES.get(kind, "sentryfs"), [])
             opts = ",".join(["ro" if readonly else "rw"] + list(flags))
             ids[path] = i + 1
             if info:
@@ -727,9 +744,9 @@ class ProcMount(Mount):
             except OSError:
                 pass                          # closed meanwhile
 
-    def _fds(self, kernel, host, path):
+    def _fds(self, kernel, host, path, proc):
         self._per_fd(host, "fd", path,
-                     lambda rel, entry: self._link(rel, self._sandbox_path(kernel, os.readlink(entry))))
+                     lambda rel, entry: self._link(rel, self._sandbox_path(kernel, os.readlink(entry), proc)))
 
     def _fdinfo(self, kernel, host, path):
         def copy(rel, entry):
@@ -864,8 +881,9 @@ class ProcMount(Mount):
                     self._copy_host(name)
 
     @staticmethod
-    def _sandbox_path(kernel, host_path):
-        """A host path as the sandbox names it; non-paths (pipe:[…]) as they are."""
+    def _sandbox_path(kernel, host_path, proc=None):
+        """A host path as the sandbox names it (as process proc's mount
+        namespace does); non-paths (pipe:[…]) as they are."""
         if not host_path.startswith("/"):
             return host_path
         host_path, deleted = split_deleted(host_path)
@@ -873,7 +891,7 @@ class ProcMount(Mount):
             # a setting's own file, which the helper opened in its /proc
             # (live_file): the kernel names it by that path, the sandbox's too
             return host_path
-        spath = kernel.mounts.sandbox_path(host_path)
+        spath = kernel.mounts_of(proc).sandbox_path(host_path)
         return (spath or "/") + (DELETED if deleted else "")
 
     # ---- writing into the private directory -------------------------------
@@ -981,6 +999,53 @@ class ProcMount(Mount):
             elif rel == "meminfo":
                 data = kernel.limits.meminfo(data, kernel.resident_bytes())
         self._file(rel, data)
+
+
+class ProcView(ProcMount):
+    """The sandbox's /proc as a PID namespace below the sandbox's shows it:
+    what a process of that namespace mounts (`unshare -p -f --mount-proc`).
+    Its files are made in a directory of the guest mount store
+    (fsimpl/guestmounts.py), behind the store's hidden fd, which every
+    guest holds already; the walk names them below that fd (root_rel),
+    and ProcMount's own logic takes them as relative to the view's root."""
+
+    def __init__(self, proc, path, pidns, store):
+        self.__dict__.update(proc.__dict__)          # its kernel and namespace links
+        self.path, self.pidns = path, pidns
+        self.root_rel = store.new_name("proc")
+        self.host_root = os.path.join(store.host_root, self.root_rel)
+        os.mkdir(self.host_root, DIR_MODE)
+        self.fd, self.guest_fd = store.fd, store.guest_fd
+        self.newest_listed_first = _is_tmpfs(store.fd)
+        self._ctx = None
+
+    def _own(self, rel):
+        """rel below the store's fd as below the view's root (one that is
+        already: unchanged)."""
+        if rel == self.root_rel:
+            return "."
+        return rel[len(self.root_rel) + 1:] if rel.startswith(self.root_rel + "/") else rel
+
+    def prepare(self, rel, ctx, final=True):
+        super().prepare(self._own(rel), ctx, final)
+
+    def magic_link(self, rel):
+        return super().magic_link(self._own(rel))
+
+    def fd_of(self, rel, ctx):
+        return super().fd_of(self._own(rel), ctx)
+
+    def control_file(self, rel):
+        return super().control_file(self._own(rel))
+
+    def file_owner(self, rel):
+        return super().file_owner(self._own(rel))
+
+    def check_content_writable(self, rel):
+        super().check_content_writable(self._own(rel))
+
+    def live_file(self, rel):
+        return super().live_file(self._own(rel))
 
 
 def _uuid4():

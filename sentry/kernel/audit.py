@@ -20,7 +20,7 @@ import time
 
 # Denied calls that are refused privileged actions, by kind.
 REFUSED = {name: "mount-refused" for name in
-           "mount umount2 pivot_root fsopen fsconfig fsmount fspick move_mount open_tree mount_setattr".split()}
+           "fsopen fsconfig fsmount fspick move_mount open_tree mount_setattr".split()}
 REFUSED["ptrace"] = "ptrace-refused"
 
 

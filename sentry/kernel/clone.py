@@ -12,7 +12,7 @@ from sentry._native import ffi, lib
 from sentry.errors import SyscallError
 from sentry.kernel import hiddenslots
 from sentry.kernel.credentials import CAP_SYS_ADMIN, CAP_SYS_RESOURCE
-from sentry.kernel.namespaces import CLONE_NEWNET, CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER, CLONE_NEWUTS
+from sentry.kernel.namespaces import CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER, CLONE_NEWUTS
 from sentry.kernel.pidns import PidNamespace
 from sentry.kernel.task import Process
 from sentry.kernel.timens import TimeNamespace, enter
@@ -115,8 +115,11 @@ class NewTasks:
             proc = Process(child_tid, child.vtid, slots, pproc.exe, ancestor, pidns)
             proc.comm, proc.kernel_comm = pproc.comm, pproc.kernel_comm
             proc.core_limit, proc.nproc_limit = pproc.core_limit, pproc.nproc_limit
-            proc.uts, proc.busy, proc.root = pproc.uts, pproc.busy, pproc.root
+            proc.uts, proc.busy, proc.root, proc.mounts = pproc.uts, pproc.busy, pproc.root, pproc.mounts
             proc.netns = child_netns if new_namespaces & CLONE_NEWNET and child_netns else pproc.netns
+            if new_namespaces & CLONE_NEWNS:
+                proc.mounts = self.mounts_of(pproc).copy()
+                proc.mounts.owner = child.creds.userns
             if new_namespaces & CLONE_NEWUTS:
                 proc.uts = proc.uts.unshared(child.creds.userns)
             # a child enters its parent's time namespace for children, or a new

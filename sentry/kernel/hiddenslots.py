@@ -11,7 +11,7 @@ from sentry.vfs.mount import HIDDEN_FD_BASE, HIDDEN_FD_END, O_PATH
 
 def hidden_slots(kernel):
     """The Sentry's hidden fd numbers that no mount uses."""
-    used = {b.guest_fd for b in kernel.mounts.backings()}
+    used = {guest_fd for _, guest_fd in kernel.mounts.hidden_fds()}
     return [h for h in range(HIDDEN_FD_BASE, HIDDEN_FD_END) if h not in used]
 
 

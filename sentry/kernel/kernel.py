@@ -46,7 +46,7 @@ log = logging.getLogger("sentry")
 class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslation,
              IdentityPublishing, FdBorrowing, JoinedProcesses):
     def __init__(self, mounts, table, strace=None, pids_limit=0, creds=None, limits=None):
-        self.mounts = mounts
+        self.mounts = mounts           # the sandbox's mount namespace's table
         self.table = table             # sentry.kernel.syscall.SyscallTable: what each call gets
         self.limits = limits or Limits()
         self.strace = strace           # sentry.strace.Tracer or None
@@ -99,6 +99,11 @@ class Kernel(SyscallDispatch, NewTasks, Exec, Exit, SignalDelivery, PidTranslati
     def namespace_limit(self, kind):
         """/proc/sys/user/max_<kind>_namespaces as the sandbox shows it."""
         return namespaces.limit(kind, net=self.netns is not None)
+
+    def mounts_of(self, proc):
+        """The table of a process's mount namespace (the sandbox's, unless
+        it or an ancestor made one: syscalls/namespaces.py)."""
+        return self.mounts if proc is None or proc.mounts is None else proc.mounts
 
     @staticmethod
     def time_offsets_text(proc):

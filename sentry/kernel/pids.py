@@ -21,6 +21,9 @@ class PidTranslation:
     def visible_pids(self):
         """The sandbox's processes as /proc lists them: zombies too, until
         they are reaped (ps shows them <defunct>)."""
+        if self.viewer is not self.pids:        # a PID namespace below (fsimpl/proc.py ProcView)
+            hosts = list(self.processes) + [h for h in list(self.zombies) if self.in_sandbox_host(h)]
+            return [v for v in map(self.viewer.virtual, hosts) if v]
         zombies = [z[1].vpid for host, z in list(self.zombies.items()) if self.in_sandbox_host(host)]
         return [p.vpid for p in self.processes.values()] + zombies
 

@@ -31,7 +31,8 @@ class IdentityPublishing:
             "rgid": c.rgid, "egid": c.egid, "sgid": c.sgid, "checks_files": int(c.checks_files),
             "foreign_creator": int(c.creator_host_ids() is not None),
             "chown_any": int(c.capable(CAP_CHOWN)), "dumps_core": int(task.process.dumps_core()),
-            "chrooted": int(task.process.root != "/"),
+            # a root or a mount table of its own: its paths are Python's
+            "chrooted": int(task.process.root != "/" or self.mounts_of(task.process) is not self.mounts),
             "nested_pidns": int(self.pidns_of(task) is not self.pids
                                 or task.process.pidns_children is not task.process.pidns),
             "id_view": int(c.userns is not None),

@@ -87,6 +87,11 @@ class Call:
     def process(self):
         return self.task.process
 
+    @property
+    def mounts(self):
+        """The caller's mount namespace's table, which its paths resolve in."""
+        return self.kernel.mounts_of(self.task.process)
+
     def may_search(self, dir_st):
         """Asked by the path walk for each directory it passes: EACCES when
         the guest's emulated ids may not search it (checked only for a guest

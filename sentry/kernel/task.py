@@ -79,6 +79,7 @@ class Process:
         self.timens = None            # its time namespace (kernel/timens.py; None: the sandbox's) …
         self.timens_children = None   # … and the one its children and its next image enter
         self.root = "/"               # its root directory (chroot(2)), a sandbox path, inherited
+        self.mounts = None            # its mount namespace's table (vfs/mount.py; None: the sandbox's)
         self.subreaper_due = False    # the init of a PID namespace, not yet the host's subreaper
 
     def dumps_core(self):

@@ -37,7 +37,9 @@ class UserNamespace:
         self.level = (parent.level if parent else 0) + 1
         self.owner_uid, self.owner_gid = owner_uid, owner_gid    # the creator's euid, egid (sandbox ids)
         self.maps = {"u": None, "g": None}   # [(inside, outside, count)] once written
-        self.setgroups = True                # /proc/<pid>/setgroups: "allow" until "deny"
+        # /proc/<pid>/setgroups: "allow" until "deny"; a new namespace starts
+        # as its parent is (create_user_ns copies the flag), so a denial holds below
+        self.setgroups = parent.setgroups if parent else True
         self.ident = next(_idents)
 
     # ---- ids ----------------------------------------------------------------

@@ -7,6 +7,7 @@ import logging
 from sentry.fsimpl import sysfs
 from sentry.fsimpl import hidden
 from sentry.fsimpl.dev import DevMount
+from sentry.fsimpl.guestmounts import GuestMountStore
 from sentry.fsimpl.kernelfs import MqueueMount, PtsMount, TmpfsMount, sysfs_net_views
 from sentry.fsimpl.overlay import LayersInUse, OverlayMount
 from sentry.fsimpl.proc import ProcMount
@@ -28,6 +29,9 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
     and --hide, less --expose."""
     mounts = MountTable()
     lower = "/" if cfg.rootfs is None else cfg.rootfs
+    # where the guests' tmpfs mounts and /proc views will live, in memory
+    # where there is a memory directory, as a tmpfs: its hidden fd is the first taken
+    mounts.set_store(GuestMountStore(os.path.join(scratch, "mounts")))
     if cfg.overlay:
         # the upper layer sits beside the private /tmp: on the host's own
         # file system (one st_dev, copy_file_range in the kernel), and out of
@@ -90,7 +94,9 @@ def build_mounts(cfg, private, scratch, kernel_ref, mountns=None):
     os.mkdir(sysdir)
     net_views = _sysfs_net(cfg, mountns, private)
     sysfs.build(sysdir, cfg.limits, [v.path[len("/sys/"):] for v in net_views])
-    mounts.add(Mount("/sys", sysdir, readonly=True))
+    sys_mount = Mount("/sys", sysdir, readonly=True)
+    sys_mount.synthetic = True
+    mounts.add(sys_mount)
     for v in net_views:
         mounts.add(v)
     mounts.shown = _shown(mounts, cfg.shown_mounts)

@@ -6,8 +6,10 @@ hidden fd number (HIDDEN_FD_BASE + index), inherited across fork and exec, so
 that a rewritten `openat2` can name the mount's root without a host path.
 """
 import errno
+import itertools
 import os
 import stat
+import weakref
 
 from sentry.errors import SyscallError
 from sentry.host import openat2
@@ -67,9 +69,18 @@ class Mount:
     # shown as one mount (fsimpl/kernelfs.py SysfsNetView, under /sys).
     listed = True
     # Relative paths (as locate gives them) of the other mounts' roots that
-    # lie inside this one (MountTable.add): a directory holding one cannot
-    # be moved, the table being fixed at start.
+    # lie inside this one, in any mount namespace (MountTable._nest): a
+    # directory holding one cannot be moved.
     nested = ()
+    # Made by a guest's mount(2) (syscalls/mount.py), which umount2 may
+    # undo; the sandbox's own mounts are locked, as Linux locks the mounts
+    # a less privileged mount namespace inherits (EINVAL): unmounting /dev or
+    # a hidden path's stand-in would show what lies beneath.
+    made_by_guest = False
+    attached = 0           # when a guest's mount(2) put it in its table (MountTable.attach)
+    # One of the Sentry's synthetic trees (/proc, /dev, /sys): read-only to
+    # every guest whatever a remount says (its names are the Sentry's to make).
+    synthetic = False
 
     def __init__(self, path, host_root, readonly=False, host_sockets=None):
         self.path = path
@@ -163,10 +174,10 @@ class Mount:
         raise SyscallError(errno.ENOENT)
 
     def check_move(self, rel, what):
-        """EBUSY for moving a directory that holds another mount's root:
-        the mount table is the sandbox's, fixed at start, so the moved tree
-        would show what that mount covers (a hidden file's content, say)
-        under its new name.  (Linux moves the mount along.)"""
+        """EBUSY for moving a directory that holds another mount's root in
+        any namespace: the tables are keyed by path, so the moved tree would
+        show what that mount covers (a hidden file's content, say) under its
+        new name.  (Linux moves the mount along.)"""
         if what == MOVE:
             for n in self.owner.nested:
                 if rel == "." or n == rel or n.startswith(rel + "/"):
@@ -275,20 +286,43 @@ WALK_KINDS = {
 
 def walk_kind(backing):
     if backing.kind == "layer":
-        return (_lib.SN_MOUNT_LOWER if backing.readonly else _lib.SN_MOUNT_UPPER), True
+        # an overlay a guest made read-only (syscalls/mount.py): its upper
+        # layer is the host's to write, so Python refuses each change (EROFS)
+        return (_lib.SN_MOUNT_LOWER if backing.readonly else _lib.SN_MOUNT_UPPER), not backing.overlay.readonly
     return WALK_KINDS.get(backing.kind, (_lib.SN_MOUNT_PYTHON, False))
 
 
 class MountTable:
-    """The sandbox's mount table.  Its native twin (native/resolve.c) is the
-    one the path walk uses, and the fast path's: the Sentry has one table."""
+    """A mount namespace's table: the sandbox's, and a copy of it for each
+    mount namespace a guest makes (copy).  Its native twin
+    (native/resolve.c) is the one the path walk uses; the sandbox's is the
+    fast path's too (a process with a table of its own is Python's)."""
 
-    def __init__(self):
+    tables = weakref.WeakSet()      # every live table: what one changes of shared state, all see
+    serials = itertools.count(1)
+    attachments = itertools.count(1)
+
+    def __init__(self, private=False):
         from sentry.vfs.linkcache import LinkCache
         self.mounts = {}       # sandbox path -> Mount
-        self.table = _lib.sn_table_new()
+        self.covered = {}      # sandbox path -> the mounts under the one there, the latest last
+        # mount -> {path: the mounts at a path below it, hidden when it was
+        # put over them (the latest last)}: seen again when it goes
+        self.under = {}
+        self.private = private
+        self.serial = next(MountTable.serials)     # its identity (/proc/<pid>/ns/mnt)
+        # where the tmpfs mounts guests make live (fsimpl/guestmounts.py),
+        # one host directory behind one hidden fd for all
+        self.store = None
+        self.owner = None      # the user namespace owning it (kernel/userns.py; None: the sandbox's)
+        if private:
+            table = _lib.sn_table_new_private()
+            self.table = _ffi.gc(table, _lib.sn_table_free) if table != _ffi.NULL else table
+        else:
+            self.table = _lib.sn_table_new()
         if self.table == _ffi.NULL:
             raise MemoryError("mount table")
+        MountTable.tables.add(self)
         self.entries = []      # the native table's entries, in order: backings()
         self.links = LinkCache(self.table)
         # how /proc/mounts names the mounts at these paths, {path: (source,
@@ -301,6 +335,8 @@ class MountTable:
         fsimpl/hidden.py) share its hidden fd too."""
         old = self.mounts.get(mount.path)
         in_use = {b.guest_fd for m in self.mounts.values() if m is not old for b in m.backings()}
+        if self.store is not None:
+            in_use.add(self.store.guest_fd)
         free = sorted(set(range(HIDDEN_FD_BASE, HIDDEN_FD_END)) - in_use)
         for b in mount.backings():
             store = getattr(b, "store", None)
@@ -317,6 +353,162 @@ class MountTable:
         self._nest()
         self._register()
 
+    def set_store(self, store):
+        """Give the guest mount store (fsimpl/guestmounts.py) a hidden fd of
+        its own, which every guest process holds from the start."""
+        in_use = {b.guest_fd for b in self.backings()}
+        free = sorted(set(range(HIDDEN_FD_BASE, HIDDEN_FD_END)) - in_use)
+        if not free:
+            raise ValueError(f"too many mounts (at most {MAX_MOUNTS} host directories)")
+        store.guest_fd = free[0]
+        self.store = store
+
+    def copy(self):
+        """A table of its own for a new mount namespace (unshare(CLONE_NEWNS)):
+        the same mounts, which the two change apart from then on."""
+        new = MountTable(private=True)
+        new.mounts = dict(self.mounts)
+        new.covered = {path: list(below) for path, below in self.covered.items()}
+        new.under = {m: {p: list(s) for p, s in hidden.items()} for m, hidden in self.under.items()}
+        new.shown = dict(self.shown)
+        new.store = self.store
+        new._changed()
+        return new
+
+    def attach(self, mounts):
+        """Mounts a guest made (syscalls/mount.py), in order, each over
+        whatever is at its path; their backings name hidden fds every guest
+        holds already (the store's, or those of what they bind).  ENOSPC,
+        and none made, past the native table's size (as past fs.mount-max)."""
+        if len(self.entries) + sum(len(m.backings()) for m in mounts) > _lib.SN_MAX_ENTRIES:
+            raise SyscallError(errno.ENOSPC)
+        for mount in mounts:
+            mount.attached = next(MountTable.attachments)
+            self._place(mount)
+        self._changed()
+
+    def _place(self, mount):
+        """Put mount at its path, over what is there and over the mounts
+        below that path, which it hides until it goes (self.under)."""
+        path = mount.path
+        below = path.rstrip("/") + "/"
+        hidden = {p: self.covered.pop(p, []) + [self.mounts.pop(p)] for p in list(self.mounts) if p.startswith(below)}
+        if hidden:
+            self.under[mount] = hidden
+        old = self.mounts.get(path)
+        if old is not None:
+            self.covered.setdefault(path, []).append(old)
+        self.mounts[path] = mount
+
+    def replace(self, mount):
+        """Put `mount` in the place of the one at its path (a remount)."""
+        old = self.mounts[mount.path]
+        if old in self.under:
+            self.under[mount] = self.under.pop(old)
+        self.mounts[mount.path] = mount
+        self._changed()
+
+    def mounted_on(self, top):
+        """The paths of the mounts attached on the tree of the mount at
+        `top`: below it, and attached after it (a mount the table held
+        before stays: the sandbox's own, a hidden path's stand-in)."""
+        since = self.mounts[top].attached
+        return [p for p, m in self.mounts.items()
+                if p != top and (top == "/" or p.startswith(top + "/")) and m.attached > since]
+
+    def detach_tree(self, top, then=()):
+        """Take away the mount at `top` and those on its tree (mounted_on),
+        deepest first: what each covered is seen again; then attach
+        then(taken), if given (a move).  The mounts taken, the shallowest
+        first."""
+        taken = []
+        while True:
+            on = self.mounted_on(top)
+            if not on:
+                break
+            taken.append(self._uncover(max(on, key=len)))
+        taken.append(self._uncover(top))
+        taken.reverse()
+        if then:
+            self.attach(then(taken))
+        else:
+            self._changed()
+        if self.store is not None:
+            self.store.release_unused(list(MountTable.tables))
+        return taken
+
+    def _uncover(self, path):
+        """Take the mount at path away, showing what it covered."""
+        mount = self.mounts.pop(path)
+        under = self.covered.get(path)
+        if under:
+            self.mounts[path] = under.pop()
+            if not under:
+                del self.covered[path]
+        for p, stack in self.under.pop(mount, {}).items():
+            if p in self.mounts:                      # not expected: kept beneath
+                stack = stack + self.covered.pop(p, []) + [self.mounts[p]]
+            self.mounts[p] = stack[-1]
+            if stack[:-1]:
+                self.covered[p] = stack[:-1]
+        return mount
+
+    def stacked(self):
+        """Every mount, each path's covered ones before the one seen there
+        (as /proc/mounts lists them)."""
+        hidden = [m for h in self.under.values() for stack in h.values() for m in stack]
+        return hidden + [m for path, top in self.mounts.items() for m in self.covered.get(path, []) + [top]]
+
+    def pivot(self, new_root, put_old, moved, root="/"):
+        """pivot_root(2) in this table, for a process whose root is `root`
+        (a mount point; "/" but after chroot(2)): the mount at new_root, and
+        the mounts on its tree, go to root; the rest of root's tree (the old
+        root's) goes below put_old (a path at or below new_root); mounts
+        outside root stay.  moved(m, path) is a copy of m at path.  A mount under new_root is on its
+        tree if attached with it or after (a sandbox's own mount under one
+        of the sandbox's own goes along); one attached before stays with
+        the old root, under the new one.  The old root becomes a guest's:
+        it may be unmounted, with all its tree (MNT_DETACH), as Linux's
+        namespace root.  Attachment order stays but the new tree's comes
+        first, so that an old root stacked on the new one (put_old ==
+        new_root) is the later, as on Linux."""
+        top, old_root = self.mounts[new_root], self.mounts[root]
+        below = new_root.rstrip("/") + "/"
+        base = root.rstrip("/")                 # "" for the sandbox's root
+        old_at = base + (put_old[len(new_root.rstrip("/")):] or "/")
+        outside, new_tree, old_tree = [], [], []
+        for m in sorted(self.stacked(), key=lambda m: (m.path.count("/"), m.path)):
+            path = m.path
+            if m is top or (path.startswith(below) and m.attached >= top.attached):
+                new_tree.append((m, base + path[len(below) - 1:] if m is not top else root))
+            elif path == root or path.startswith(base + "/"):
+                old_tree.append((m, old_at.rstrip("/") + path[len(base):] if path != root else old_at))
+            else:
+                outside.append(m)
+        self.mounts, self.covered, self.under = {}, {}, {}
+        for m in sorted(outside, key=lambda m: m.attached):
+            self._place(m)
+        # placed again in attachment order, each over what it covered or
+        # hid before (and an old root over the new root hides all of it)
+        order = sorted(new_tree, key=lambda e: e[0].attached) + sorted(old_tree, key=lambda e: e[0].attached)
+        for m, path in order:
+            new = moved(m, path)
+            if m is old_root:
+                new.made_by_guest = True
+            new.attached = next(MountTable.attachments)
+            self._place(new)
+        self._changed()
+
+    def all_mounts(self):
+        """Every mount of the table, seen or covered."""
+        return list(self.mounts.values()) + [m for below in self.covered.values() for m in below] + \
+            [m for h in self.under.values() for stack in h.values() for m in stack]
+
+    def _changed(self):
+        self._nest()
+        self._register()
+        self.links.clear()            # a remembered symlink may lead across what changed
+
     def _register(self):
         """State the table to the walk: every backing, an overlay's upper
         layer before its lower one."""
@@ -328,7 +520,8 @@ class MountTable:
             if _lib.sn_table_add(t, b.path.encode(), b.root_rel.encode(), os.fsencode(b.host_root), b.fd,
                                  -1 if b.guest_fd is None else b.guest_fd, int(bool(b.readonly)), kind, int(fast)):
                 raise ValueError(f"mount {b.path}: too many mounts or path too long")
-            b.walk_table, b.walk_index = t, i
+            if not self.private or getattr(b, "walk_table", None) is None:
+                b.walk_table, b.walk_index = t, i     # the sandbox's table's, where it has one
             overlay = getattr(b, "overlay", None)
             if overlay is not None:
                 for dev, ino in overlay.placeholders.ids:
@@ -338,20 +531,24 @@ class MountTable:
                                       " ".join(sorted(getattr(b, "FAST_NODES", ()))).encode())
 
     def _nest(self):
-        """Tell each mount which other mounts' roots lie inside it."""
-        nested = {m: [] for m in self.mounts.values()}
-        for path in self.mounts:
-            if path == "/":
-                continue
-            cut = path
-            while True:
-                cut = cut[:cut.rfind("/")] or "/"
-                outer = self.mounts.get(cut)
-                if outer is not None:
-                    break
-            nested[outer].append(outer.rel_of(path[len(cut):].lstrip("/")))
+        """Tell each mount which other mounts' roots lie inside it, in any
+        table (a mount is shared by the tables copied from one)."""
+        nested = {}
+        for table in list(MountTable.tables):
+            for m in table.mounts.values():
+                nested.setdefault(m, set())
+            for path in table.mounts:
+                if path == "/":
+                    continue
+                cut = path
+                while True:
+                    cut = cut[:cut.rfind("/")] or "/"
+                    outer = table.mounts.get(cut)
+                    if outer is not None:
+                        break
+                nested.setdefault(outer, set()).add(outer.rel_of(path[len(cut):].lstrip("/")))
         for m, rels in nested.items():
-            m.nested = tuple(rels)
+            m.nested = tuple(sorted(rels))
 
     def locate(self, spath):
         """(mount, relative path) for a normalised sandbox path: the mount at
@@ -379,16 +576,29 @@ class MountTable:
     def backings(self):
         return [b for m in self.mounts.values() for b in m.backings()]
 
-    def by_guest_fd(self, fd):
-        """The host directory behind hidden fd `fd`: its `path` joined with a
-        path relative to fd is a sandbox path."""
+    def spath_at(self, fd, rel):
+        """The sandbox path of `rel`, a path below hidden fd `fd` (a
+        rewritten call restarted: syscalls/file.py): that of the backing on
+        that fd whose root is the longest prefix of rel (many share one fd:
+        the hidden paths' stand-ins, binds, a guest's tmpfs mounts)."""
+        best = None
         for b in self.backings():
-            if b.guest_fd == fd:
-                return getattr(b, "store", None) or b
-        raise SyscallError(errno.EBADF)
+            root = b.root_rel
+            if b.guest_fd == fd and (root == "." or rel == root or rel.startswith(root + "/")):
+                if best is None or best.root_rel == "." or len(root) > len(best.root_rel):
+                    best = b
+        if best is None:
+            raise SyscallError(errno.EBADF)
+        return best.spath_of(rel)
 
     def hidden_fds(self):
-        return sorted({(b.fd, b.guest_fd) for b in self.backings()})
+        """(Sentry's fd, guest's fd number) of every hidden fd the guest
+        holds for the table: its backings' (those a guest's mount covers or
+        hides too: their numbers stay reserved) and the guest mount store's."""
+        held = {(b.fd, b.guest_fd) for m in self.all_mounts() for b in m.backings()}
+        if self.store is not None:
+            held.add((self.store.fd, self.store.guest_fd))
+        return sorted(held)
 
     def __iter__(self):
         return iter(self.mounts.values())

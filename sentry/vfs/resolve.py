@@ -33,7 +33,7 @@ SCOPED = RESOLVE_BENEATH | RESOLVE_IN_ROOT
 # paths stop as for RESOLVE_IN_ROOT, `start` being that root
 CHROOT = lib.SN_RESOLVE_CHROOT
 # /proc's magic links: they name an object, not a path (fd/N, cwd, root, exe …)
-_MAGIC = re.compile(r"\d+(/task/\d+)?/(fd/\d+|cwd|root|exe|map_files/[^/]+|ns/[^/]+)")
+MAGIC = re.compile(r"\d+(/task/\d+)?/(fd/\d+|cwd|root|exe|map_files/[^/]+|ns/[^/]+)")
 
 MAX_LINKS = 40
 PATH_MAX = 4096
@@ -125,7 +125,7 @@ def _walk(mounts, start, path, follow, must_exist, record, ctx, scope):
         flags |= lib.SN_WALK_FOLLOW
     if must_exist:
         flags |= lib.SN_WALK_MUST_EXIST
-    if record:
+    if record and not mounts.private:     # a guest's own table remembers no links: nothing clears them there
         flags |= lib.SN_WALK_RECORD
     if ctx is not None and getattr(ctx, "checks_search", False):
         flags |= lib.SN_WALK_SEARCH    # a guest held to its own ids
@@ -185,7 +185,7 @@ def _serve(mounts, w, ctx):
             raise
         return None
     if stat.S_ISLNK(st.st_mode):
-        w.ans = lib.SN_ANS_MAGIC if hasattr(mount, "fd_of") and _MAGIC.fullmatch(rel) else lib.SN_ANS_LINK
+        w.ans = lib.SN_ANS_MAGIC if hasattr(mount, "magic_link") and mount.magic_link(rel) else lib.SN_ANS_LINK
     else:
         w.ans = lib.SN_ANS_DIR if stat.S_ISDIR(st.st_mode) else lib.SN_ANS_OTHER
     return backing, st

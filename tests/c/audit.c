@@ -1,5 +1,5 @@
 /* What --audit must record: calls the policy denies (bpf, kexec_load), a
- * refused mount and ptrace, set*id changes (one granted, one refused), a
+ * refused fsopen and ptrace, a mount made, set*id changes (one granted, one refused), a
  * connect to a host socket refused (argv[1], if given), a fork whose child
  * exits 3, and its own exit. */
 #define _GNU_SOURCE
@@ -15,6 +15,7 @@ int main(int argc, char **argv)
 {
 	printf("bpf %ld\n", syscall(SYS_bpf, 0, 0, 0));
 	printf("kexec_load %ld\n", syscall(SYS_kexec_load, 0, 0, 0, 0));
+	printf("fsopen %ld\n", syscall(SYS_fsopen, "tmpfs", 0));
 	printf("mount %ld\n", syscall(SYS_mount, "none", "/mnt", "tmpfs", 0, 0));
 	printf("ptrace %ld\n", syscall(SYS_ptrace, 16 /* PTRACE_ATTACH */, 1, 0, 0));
 	if (argc > 1) {
