@@ -1,6 +1,8 @@
 """The link changes a guest root may make on the sandbox's own interfaces:
 `ip link set lo up` (down, mtu N) -- by rtnetlink's RTM_NEWLINK (iproute2)
-or by the SIOCSIFFLAGS and SIOCSIFMTU ioctls (busybox, ifconfig).
+or by the SIOCSIFFLAGS and SIOCSIFMTU ioctls (busybox, ifconfig) -- and, in
+a network namespace it made, a loopback address on its lo by RTM_NEWADDR
+(`ip addr add 127.0.0.1/8 dev lo`, bubblewrap's --unshare-net).
 
 The guest holds no capability over its network namespace (docs/design.md,
 Network), so the kernel answers such a request EPERM.  A guest that holds
@@ -42,8 +44,9 @@ import struct
 
 from sentry.errors import SyscallError
 from sentry.net.hostsock import namespace_of
-from sentry.vfs.netns import (HDR, IFF_UP, IFINFO, IFLA_IFNAME, IFLA_MTU, NLA, NLM_F_ACK, NLM_F_CREATE,
-                              NLM_F_REQUEST, NLMSG_MIN_TYPE, RTM_NEWLINK, align)
+from sentry.vfs.netns import (HDR, IFA_ADDRESS, IFA_LOCAL, IFADDR, IFF_UP, IFINFO, IFLA_IFNAME, IFLA_MTU,
+                              LOOPBACK_IFA_FLAGS, LOOPBACK_SCOPES, NLA, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
+                              NLM_F_REQUEST, NLMSG_MIN_TYPE, RTM_NEWADDR, RTM_NEWLINK, align, loopback_address)
 
 CAP_NET_ADMIN = 12
 AF_NETLINK, NETLINK_ROUTE = 16, 0
@@ -62,14 +65,16 @@ def maybe(kernel, head, total):
             or len(head) < HDR.size:
         return False
     length, kind, flags, _, _ = HDR.unpack_from(head)
-    return HDR.size <= length <= total and (kind == RTM_NEWLINK or kind < NLMSG_MIN_TYPE
+    return HDR.size <= length <= total and (kind in (RTM_NEWLINK, RTM_NEWADDR) or kind < NLMSG_MIN_TYPE
                                             or not flags & NLM_F_REQUEST)
 
 
-def plan(data, interfaces):
-    """(the buffer to send instead, [(index, up, mtu)]) for a buffer of
-    allowed link changes and messages the kernel answers without acting
-    (step 2 above); None when the kernel must answer the buffer itself."""
+def plan(data, interfaces, addresses=False):
+    """(the buffer to send instead, [("link", index, up, mtu) or ("addr",
+    address, prefix, scope, flags)]) for a buffer of allowed changes and
+    messages the kernel answers without acting (step 2 above; addresses:
+    whether a loopback address on lo is one); None when the kernel must
+    answer the buffer itself."""
     out = bytearray(len(data))
     changes = []
     off = 0
@@ -83,7 +88,13 @@ def plan(data, interfaces):
             change = link_change(flags, data[off + HDR.size:off + length], interfaces)
             if change is None:
                 return None
-            changes.append(change)
+            changes.append(("link", *change))
+            flags &= ~NLM_F_REQUEST
+        elif kind == RTM_NEWADDR and addresses:
+            change = address_change(flags, data[off + HDR.size:off + length], interfaces)
+            if change is None:
+                return None
+            changes.append(("addr", *change))
             flags &= ~NLM_F_REQUEST
         else:
             return None
@@ -133,6 +144,39 @@ def link_change(flags, body, interfaces):
     return index, up, mtu
 
 
+def address_change(flags, body, interfaces):
+    """(address text, prefix, scope, ifa_flags) for an RTM_NEWADDR body
+    that puts a loopback address on lo, which the Sentry may carry out as
+    Linux would for the namespace's root, else None."""
+    if flags & ~(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL) or len(body) < IFADDR.size:
+        return None
+    family, prefix, ifa_flags, scope, index = IFADDR.unpack_from(body)
+    if family not in (socket.AF_INET, socket.AF_INET6) or index != interfaces.get("lo") \
+            or scope not in LOOPBACK_SCOPES or ifa_flags not in LOOPBACK_IFA_FLAGS:
+        return None
+    size = 4 if family == socket.AF_INET else 16
+    values = {}
+    attrs = body[IFADDR.size:]
+    off, rem = 0, len(attrs)
+    while rem >= NLA.size:
+        nla_len, nla_type = NLA.unpack_from(attrs, off)
+        if nla_len < NLA.size or nla_len > rem:
+            break
+        value = attrs[off + NLA.size:off + nla_len]
+        if nla_type not in (IFA_LOCAL, IFA_ADDRESS) or len(value) != size or nla_type in values:
+            return None                    # a label, a broadcast, flags, a peer: not offered
+        values[nla_type] = value
+        off += align(nla_len)
+        rem -= align(nla_len)
+    if rem > 0 or not values or len(set(values.values())) != 1:
+        return None                        # no address, or a peer address unlike the local one
+    text = socket.inet_ntop(family, next(iter(values.values())))
+    ip, prefix = loopback_address(text, prefix)
+    if ip is None:
+        return None
+    return str(ip), prefix, scope, ifa_flags
+
+
 def _ifname(value):
     """IFLA_IFNAME as iproute2 sends it: the name, its NUL optional."""
     if value.endswith(b"\0"):
@@ -169,16 +213,20 @@ def send(call, fd, name, data, flags):
     try:
         with socket.socket(fileno=os.dup(dup)) as sock:
             ns = _route_socket_namespace(kernel, sock, dup)
-            planned = plan(data, ns.interfaces) if ns is not None else None
+            # an address only in a namespace the guest made: the sandbox's own are set up by sentry
+            planned = plan(data, ns.interfaces, addresses=ns.fd is not None) if ns is not None else None
             if planned is None or not ns.capable(call.task.creds, CAP_NET_ADMIN):
                 return None                # the kernel's EPERM, as for a process without the capability
             if len(data) > sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) - 32:
                 return None                # EMSGSIZE before anything is done
             _bind_as_guest(call, sock)
             buf, changes = planned
-            for index, up, mtu in changes:
+            for what, *change in changes:
                 try:
-                    kernel.mountns.set_link(index, up, mtu, netns=ns.fd)
+                    if what == "link":
+                        kernel.mountns.set_link(*change, netns=ns.fd)
+                    else:
+                        kernel.mountns.add_loopback_address(ns.fd, *change)
                 except OSError:
                     return None            # refused there: the kernel's answer (EPERM)
             try:

@@ -120,16 +120,38 @@ def set_link(rtnl, index, up=None, mtu=None):
     return rtnl.request(RTM_NEWLINK, body)
 
 
-def add_address(rtnl, index, ip, prefix, scope=RT_SCOPE_UNIVERSE):
+def add_address(rtnl, index, ip, prefix, scope=RT_SCOPE_UNIVERSE, broadcast=True, flags=0):
     """`ip addr add ip/prefix [brd +] dev index` (ip: an ipaddress address;
     an IPv4 one shorter than /31 gets its subnet's broadcast address, as
-    DHCP clients give it); an address already there is no error."""
+    DHCP clients give it, unless not `broadcast`; flags: ifa_flags); an
+    address already there is no error."""
     family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
     raw = ip.packed
-    body = IFADDR.pack(family, prefix, 0, scope, index) + attr(IFA_LOCAL, raw) + attr(IFA_ADDRESS, raw)
-    if ip.version == 4 and prefix < 31:
+    body = IFADDR.pack(family, prefix, flags, scope, index) + attr(IFA_LOCAL, raw) + attr(IFA_ADDRESS, raw)
+    if broadcast and ip.version == 4 and prefix < 31:
         body += attr(IFA_BROADCAST, ipaddress.ip_interface(f"{ip}/{prefix}").network.broadcast_address.packed)
     _created(rtnl.request(RTM_NEWADDR, body, NLM_F_CREATE | NLM_F_EXCL))
+
+
+# What a guest root may put on lo of a network namespace it made (bwrap
+# --unshare-net, `ip addr add 127.0.0.1/8 dev lo`): a loopback address,
+# at universe or host scope, with no flag or IFA_F_PERMANENT.
+LOOPBACK_SCOPES = (RT_SCOPE_UNIVERSE, RT_SCOPE_HOST)
+LOOPBACK_IFA_FLAGS = (0, 0x80)
+
+
+def loopback_address(text, prefix):
+    """(the address, prefix) if `text`/`prefix` is a loopback address a
+    guest may add (IPv4 in 127.0.0.0/8 at /8 to /32, or ::1/128), else
+    (None, None)."""
+    try:
+        ip = ipaddress.ip_address(text)
+    except (ValueError, TypeError):
+        return None, None
+    if type(prefix) is not int or not ip.is_loopback \
+            or not (8 <= prefix <= 32 if ip.version == 4 else prefix == 128):
+        return None, None
+    return ip, prefix
 
 
 def add_default_route(rtnl, gateway, index):
