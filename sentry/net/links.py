@@ -113,14 +113,10 @@ def link_change(flags, body, interfaces):
         return None
     up = bool(ifflags & IFF_UP) if change else None
     name = mtu = None
-    # nla_for_each_attr, then what __nla_validate_parse says of the rest
-    attrs = body[IFINFO.size:]
-    off, rem = 0, len(attrs)
-    while rem >= NLA.size:
-        nla_len, nla_type = NLA.unpack_from(attrs, off)
-        if nla_len < NLA.size or nla_len > rem:
-            break
-        value = attrs[off + NLA.size:off + nla_len]
+    attributes = _attributes(body[IFINFO.size:])
+    if attributes is None:
+        return None
+    for nla_type, value in attributes:
         if nla_type == IFLA_IFNAME:
             name = _ifname(value)
             if name is None:
@@ -129,10 +125,6 @@ def link_change(flags, body, interfaces):
             mtu, = struct.unpack("=I", value)
         else:
             return None                    # any other attribute, or a flag bit in its type
-        off += align(nla_len)
-        rem -= align(nla_len)
-    if rem > 0:
-        return None                        # "bytes leftover after parsing attributes": a warning in the ack
     if index > 0:
         by_index = [n for n, i in interfaces.items() if i == index]
         if not by_index or (name is not None and name != by_index[0]):
@@ -156,25 +148,33 @@ def address_change(flags, body, interfaces):
         return None
     size = 4 if family == socket.AF_INET else 16
     values = {}
-    attrs = body[IFADDR.size:]
-    off, rem = 0, len(attrs)
-    while rem >= NLA.size:
-        nla_len, nla_type = NLA.unpack_from(attrs, off)
-        if nla_len < NLA.size or nla_len > rem:
-            break
-        value = attrs[off + NLA.size:off + nla_len]
+    for nla_type, value in _attributes(body[IFADDR.size:]) or [(None, None)]:
         if nla_type not in (IFA_LOCAL, IFA_ADDRESS) or len(value) != size or nla_type in values:
-            return None                    # a label, a broadcast, flags, a peer: not offered
+            return None                    # a label, a broadcast, flags, a peer, bytes left: not offered
         values[nla_type] = value
-        off += align(nla_len)
-        rem -= align(nla_len)
-    if rem > 0 or not values or len(set(values.values())) != 1:
+    if not values or len(set(values.values())) != 1:
         return None                        # no address, or a peer address unlike the local one
     text = socket.inet_ntop(family, next(iter(values.values())))
     ip, prefix = loopback_address(text, prefix)
     if ip is None:
         return None
     return str(ip), prefix, scope, ifa_flags
+
+
+def _attributes(attrs):
+    """[(type, value)] of a message's attributes as nla_for_each_attr walks
+    them; None when bytes are left over (__nla_validate_parse's warning in
+    the ack, which the Sentry does not make)."""
+    found = []
+    off, rem = 0, len(attrs)
+    while rem >= NLA.size:
+        nla_len, nla_type = NLA.unpack_from(attrs, off)
+        if nla_len < NLA.size or nla_len > rem:
+            break
+        found.append((nla_type, attrs[off + NLA.size:off + nla_len]))
+        off += align(nla_len)
+        rem -= align(nla_len)
+    return None if rem > 0 else found
 
 
 def _ifname(value):
