@@ -308,3 +308,21 @@ def test_bubblewrap_unshare_net_as_natively():
     assert boxed.returncode == 0, boxed.stderr.decode()
     assert boxed.stdout.decode() == native.stdout.decode()
     assert "lo works" in native.stdout.decode()
+
+
+PROC_PID_NET = """
+set -e
+test "$(cat /proc/self/net/dev)" = "$(cat /proc/net/dev)" && echo self-same
+unshare -rn sh -c 'grep -c : /proc/$$/net/dev; grep -c eth0 /proc/$PPID/net/dev || true' &
+wait
+"""
+
+
+def test_proc_pid_net_is_that_processs_namespace():
+    """/proc/<pid>/net shows the network namespace of process <pid>, as
+    Linux's does (/proc/net is the caller's): a process in a namespace of
+    its own sees only its lo there, and its parent's file still shows the
+    sandbox's eth0."""
+    boxed = run_sentry(["sh", "-c", PROC_PID_NET], timeout=120)
+    assert boxed.returncode == 0, boxed.stderr.decode()
+    assert boxed.stdout.decode().split() == ["self-same", "1", "1"]

@@ -144,7 +144,7 @@ STAT_STARTTIME = 19           # /proc/<pid>/stat's field 22, counted from the st
 USERNS_FILES = {"uid_map", "gid_map", "setgroups"}
 # a process's time namespace for children's offsets (kernel/timens.py), written the same way
 CONTROL_FILES = USERNS_FILES | {"timens_offsets"}
-PER_PROCESS = {"status", "stat", "cmdline", "comm", "environ", "statm", "limits", "maps",
+PER_PROCESS = {"status", "stat", "cmdline", "comm", "environ", "statm", "limits", "maps", "net",
                "smaps", "smaps_rollup", "mounts", "mountinfo", "oom_score", "oom_score_adj",
                "cgroup", "exe", "cwd", "root", "fd", "fdinfo", "task", "io", "personality",
                "wchan", "coredump_filter", "loginuid", "sessionid", "ns"} | CONTROL_FILES
@@ -340,7 +340,7 @@ class ProcMount(Mount):
         elif head == "sys":
             self._sysctl(kernel, "/".join(parts), final)
         elif head == "net":
-            self._net(kernel, ctx, parts[1:], final)
+            self._net_dir(kernel, "net", ctx.process.netns, ctx.tid, parts[1:], final)
         elif head == "sysvipc" and _sysvipc_tables(kernel):
             self._sysvipc(kernel, parts[1:], final)
         elif rel == "uptime" and ctx.process.timens is not None:
@@ -436,6 +436,8 @@ class ProcMount(Mount):
                 self._fds(kernel, host, path, proc)
             elif name == "ns":
                 self._namespaces(proc, host, path, rest, final)
+            elif name == "net":
+                self._net_dir(kernel, path, proc.netns, host, rest, final)
             elif name == "fdinfo":
                 self._fdinfo(kernel, host, path)
             elif name == "task":
@@ -896,17 +898,17 @@ class ProcMount(Mount):
 
     # ---- writing into the private directory -------------------------------
 
-    def _net(self, kernel, ctx, rest, final):
-        """/proc/net/<name>: the file as the kernel shows it to the calling
-        thread, i.e. for its network namespace (the sandbox's, or one a guest
-        made: kernel/netns.py; the host's under --network=host, which is not
-        isolated)."""
-        self._dir("net")
+    def _net_dir(self, kernel, path, netns, tid, rest, final):
+        """/proc/net/<name> (path "net": the calling thread's) or
+        /proc/<pid>/net/<name>: the file as the kernel shows it to host
+        thread `tid`, i.e. for its network namespace `netns` (None: the
+        sandbox's, or the host's under --network=host, which is not isolated;
+        else one a guest made: kernel/netns.py)."""
+        self._dir(path)
         if rest:
             names = [rest[0]] if rest[0] in NET_FILES and len(rest) == 1 else []
         else:
             names = NET_FILES if final else []
-        netns = ctx.process.netns
         for name in names:
             try:
                 if netns is not None:
@@ -914,7 +916,7 @@ class ProcMount(Mount):
                     with open(kernel.mountns.net_file(netns.fd, name), "rb") as f:
                         data = f.read()
                 else:
-                    with open(f"/proc/{ctx.tid}/net/{name}", "rb") as f:
+                    with open(f"/proc/{tid}/net/{name}", "rb") as f:
                         data = f.read()
             except OSError:
                 continue                       # this kernel has none (no IPv6, say)
@@ -925,7 +927,7 @@ class ProcMount(Mount):
                 # the sandbox's outbound connections are host sockets: listed
                 # too, with the sandbox's address (sentry/net/hostsock.py)
                 data = names.proc_net(name, data)
-            self._file(f"net/{name}", data)
+            self._file(f"{path}/{name}", data)
 
     def _sysvipc(self, kernel, rest, final):
         """/proc/sysvipc/<name>: the sandbox's IPC namespace's table
