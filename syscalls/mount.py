@@ -22,6 +22,7 @@ from sentry.errors import SyscallError
 from sentry.fsimpl import guestmounts
 from sentry.kernel.credentials import CAP_SYS_ADMIN
 from sentry.kernel.syscall import AT_FDCWD, sint
+from sentry.vfs.mount import below
 from syscalls import owner
 from syscalls.lookup import lookup
 from syscalls.registry import handler
@@ -141,18 +142,18 @@ def _bind(call, table, target, source, recurse):
         raise SyscallError(errno.EINVAL)
     src = lookup(call, AT_FDCWD, os.fsencode(source))
     owner, rel = table.locate(src.spath)
-    below = sorted((p, m) for p, m in table.mounts.items() if _under(p, src.spath))
+    nested = sorted((p, m) for p, m in table.mounts.items() if below(p, src.spath))
     if not recurse:
         # a hidden path's stand-in goes along always: the bind must not show
         # what it hides; any other of the sandbox's own mounts below is
         # locked there, as Linux's has_locked_children
-        if any(not m.made_by_guest and m.kind != "hidden" for _, m in below):
+        if any(not m.made_by_guest and m.kind != "hidden" for _, m in nested):
             raise SyscallError(errno.EINVAL)
-        below = [(p, m) for p, m in below if m.kind == "hidden"]
+        nested = [(p, m) for p, m in nested if m.kind == "hidden"]
     if src.is_dir != target.is_dir:
         raise SyscallError(errno.ENOTDIR)
     mounts = [guestmounts.bound(owner, rel, target.spath, rel == owner.root_rel)]
-    for path, m in below:
+    for path, m in nested:
         copy = guestmounts.moved(m, _moved_path(path, src.spath, target.spath))
         copy.carried = not recurse       # part of the bind: no child that makes umount2 EBUSY
         mounts.append(copy)
@@ -202,7 +203,7 @@ def _move(call, table, target, source):
         raise SyscallError(errno.EINVAL)
     src = lookup(call, AT_FDCWD, os.fsencode(source))
     mount = table.mounts.get(src.spath)
-    if mount is None or not mount.made_by_guest or src.spath == "/" or _under(target.spath, src.spath) \
+    if mount is None or not mount.made_by_guest or src.spath == "/" or below(target.spath, src.spath) \
             or target.spath == src.spath:
         raise SyscallError(errno.EINVAL)
     if src.is_dir != target.is_dir:
@@ -215,11 +216,6 @@ def _move(call, table, target, source):
 def _moved_path(path, old_top, new_top):
     """Where `path`, at or below old_top, goes when old_top goes to new_top."""
     return new_top.rstrip("/") + path[len(old_top.rstrip("/")):] or "/"
-
-
-def _under(path, top):
-    """Whether sandbox path `path` lies strictly below `top`."""
-    return path != top and (top == "/" or path.startswith(top + "/"))
 
 
 @handler("umount2", support="partial",
@@ -272,8 +268,8 @@ def sys_pivot_root(call):
         raise SyscallError(errno.EINVAL)
     if new_mnt is root_mnt or old_mnt is root_mnt:
         raise SyscallError(errno.EBUSY)
-    if root_mnt is None or table.mounts.get(new.spath) is not new_mnt or not _under(new.spath, root) \
-            or not (old.spath == new.spath or _under(old.spath, new.spath)):
+    if root_mnt is None or table.mounts.get(new.spath) is not new_mnt or not below(new.spath, root) \
+            or not (old.spath == new.spath or below(old.spath, new.spath)):
         raise SyscallError(errno.EINVAL)              # a root or new_root no mount point, put_old outside
     table.pivot(new.spath, old.spath, guestmounts.moved, root)
     call.kernel.audit.event("mount", call.task, call=call, path=new.spath)

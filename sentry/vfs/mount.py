@@ -40,6 +40,11 @@ TRUNCATE = "truncate"      # loc's content is replaced whole (O_TRUNC): nothing 
 ATTRS = "attrs"            # loc's attributes or xattrs change, or it gains a hard link
 
 
+def below(path, top):
+    """Whether sandbox path `path` lies strictly below sandbox path `top`."""
+    return path != top and (top == "/" or path.startswith(top + "/"))
+
+
 def open_final(loc, flags=O_PATH):
     """A confined fd on the final component of a resolved location itself
     (never a symlink's target that the Sentry did not resolve)."""
@@ -413,8 +418,7 @@ class MountTable:
         `top`: below it, and attached after it (a mount the table held
         before stays: the sandbox's own, a hidden path's stand-in)."""
         since = self.mounts[top].attached
-        return [p for p, m in self.mounts.items()
-                if p != top and (top == "/" or p.startswith(top + "/")) and m.attached > since]
+        return [p for p, m in self.mounts.items() if below(p, top) and m.attached > since]
 
     def detach_tree(self, top, then=()):
         """Take away the mount at `top` and those on its tree (mounted_on),
